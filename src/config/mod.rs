@@ -1,0 +1,1 @@
+//! ceilo's own settings and the loaders for Ceilometer's YAML definition files.

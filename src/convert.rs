@@ -1,0 +1,1 @@
+//! One AMQP body in, the samples and events Ceilometer would produce out.

@@ -1,0 +1,1 @@
+//! Notification → event: event_definitions.yaml, trait types and trait plugins.

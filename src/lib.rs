@@ -1,0 +1,20 @@
+//! ceilo: a Ceilometer-compatible telemetry agent.
+//!
+//! Reading order for the hot path: [`model::envelope`] decodes an AMQP body into a
+//! [`model::Notification`]; [`convert::Converter`] runs it through the compiled meter
+//! definitions ([`meter`]) and event definitions ([`event`]); [`model::meter_message`]
+//! serializes and signs the resulting [`model::Sample`]s. Everything in those modules is plain
+//! synchronous Rust; the actors in [`agent`] only move batches between them.
+
+pub mod agent;
+pub mod config;
+pub mod convert;
+pub mod event;
+pub mod jsonpath;
+pub mod meter;
+pub mod model;
+pub mod pipeline;
+pub mod polling;
+pub mod publish;
+pub mod telemetry;
+pub mod transport;

@@ -1,0 +1,2 @@
+//! The `ceilo` command line.
+fn main() {}

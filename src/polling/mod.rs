@@ -1,0 +1,1 @@
+//! The polling agent: polling.yaml, scheduler, discovery, pollsters and notify send.

@@ -1,0 +1,1 @@
+//! Publishers (notifier://, file://, ...) and their batching.

@@ -1,0 +1,1 @@
+//! The agent's own health: metrics, Prometheus exporter, /healthz and /readyz.

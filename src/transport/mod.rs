@@ -1,0 +1,1 @@
+//! Transports behind one trait: amqp:// (lapin) and memory:// (in-process).
