@@ -1,2 +1,42 @@
-//! The `ceilo` command line.
-fn main() {}
+//! The `ceilo` command line: `run` the agent, `convert` bodies offline, `check` a config dir.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "ceilo",
+    version,
+    about = "Ceilometer-compatible, high-throughput telemetry agent"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent (notification and/or polling) until SIGTERM.
+    Run(cli::run::RunArgs),
+    /// Convert AMQP bodies (one JSON document per line on stdin) into samples and events.
+    Convert(cli::convert::ConvertArgs),
+    /// Validate every definition and config file of a config directory.
+    Check {
+        /// A directory laid out like /etc/ceilometer.
+        #[arg(long, default_value = "config")]
+        config_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Run(run) => cli::run::run(run),
+        Command::Convert(convert) => cli::convert::convert(convert),
+        Command::Check { config_dir } => cli::check::check(&config_dir),
+    }
+}

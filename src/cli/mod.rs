@@ -1,0 +1,5 @@
+//! One file per subcommand; each turns its arguments into calls on the library.
+
+pub mod check;
+pub mod convert;
+pub mod run;
