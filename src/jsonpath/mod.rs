@@ -23,7 +23,10 @@ pub struct JsonPath {
 impl JsonPath {
     pub fn compile(expr: &str) -> Result<JsonPath, JsonPathError> {
         let body = expr.strip_prefix("$.").unwrap_or(expr);
-        Ok(JsonPath { source: expr.to_owned(), fields: body.split('.').map(str::to_owned).collect() })
+        Ok(JsonPath {
+            source: expr.to_owned(),
+            fields: body.split('.').map(str::to_owned).collect(),
+        })
     }
 
     pub fn find<'v, 'a>(&self, root: &'v Value<'a>) -> Vec<Cow<'v, Value<'a>>> {

@@ -49,7 +49,9 @@ impl Timestamp {
     /// Seconds from `earlier` to `self` (may be negative), as Python's `total_seconds()`.
     pub fn seconds_since(&self, earlier: &Timestamp) -> f64 {
         let delta = self.utc() - earlier.utc();
-        delta.num_microseconds().map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
+        delta
+            .num_microseconds()
+            .map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
     }
 
     fn naive_isoformat(&self, t: NaiveDateTime) -> String {
@@ -68,12 +70,18 @@ impl Timestamp {
 
     /// Now, in UTC.
     pub fn now_utc() -> Timestamp {
-        Timestamp { local: chrono::Utc::now().naive_utc(), offset_seconds: 0 }
+        Timestamp {
+            local: chrono::Utc::now().naive_utc(),
+            offset_seconds: 0,
+        }
     }
 
     /// Build from a UTC instant.
     pub fn from_utc(t: NaiveDateTime) -> Timestamp {
-        Timestamp { local: t, offset_seconds: 0 }
+        Timestamp {
+            local: t,
+            offset_seconds: 0,
+        }
     }
 }
 
@@ -135,7 +143,11 @@ fn parse_inner(s: &[u8]) -> Option<Timestamp> {
     if c.done() {
         return build(year, month, 1, 0, 0, 0, 0, 0);
     }
-    let day = if c.eat(b'-') { c.digits(1, 2)? } else { c.digits(2, 2)? };
+    let day = if c.eat(b'-') {
+        c.digits(1, 2)?
+    } else {
+        c.digits(2, 2)?
+    };
     if c.done() {
         return build(year, month, day, 0, 0, 0, 0, 0);
     }
@@ -222,7 +234,10 @@ fn build(
     let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
     // Python's tzinfo rejects offsets of a day or more, as east_opt does.
     FixedOffset::east_opt(offset_seconds)?;
-    Some(Timestamp { local: NaiveDateTime::new(date, time), offset_seconds })
+    Some(Timestamp {
+        local: NaiveDateTime::new(date, time),
+        offset_seconds,
+    })
 }
 
 #[cfg(test)]
@@ -235,7 +250,10 @@ mod tests {
 
     #[test]
     fn naive_timestamps_become_utc() {
-        assert_eq!(iso("2025-03-14 09:01:23.147803"), "2025-03-14T09:01:23.147803+00:00");
+        assert_eq!(
+            iso("2025-03-14 09:01:23.147803"),
+            "2025-03-14T09:01:23.147803+00:00"
+        );
         assert_eq!(iso("2025-03-14T08:58:41.000000"), "2025-03-14T08:58:41+00:00");
         assert_eq!(iso("2025-03-14 09:45:00"), "2025-03-14T09:45:00+00:00");
     }
@@ -244,7 +262,10 @@ mod tests {
     fn zones_are_kept_and_z_is_utc() {
         assert_eq!(iso("2025-03-14 08:58:03+00:00"), "2025-03-14T08:58:03+00:00");
         assert_eq!(iso("2025-03-14T08:58:03Z"), "2025-03-14T08:58:03+00:00");
-        assert_eq!(iso("2025-03-14T08:58:03.5-0530"), "2025-03-14T08:58:03.500000-05:30");
+        assert_eq!(
+            iso("2025-03-14T08:58:03.5-0530"),
+            "2025-03-14T08:58:03.500000-05:30"
+        );
         assert_eq!(iso("2025-03-14T08:58:03+02"), "2025-03-14T08:58:03+02:00");
     }
 
@@ -254,12 +275,22 @@ mod tests {
         assert_eq!(iso("2025"), "2025-01-01T00:00:00+00:00");
         assert_eq!(iso("20250314T0102"), "2025-03-14T01:02:00+00:00");
         assert_eq!(iso("2025-3-4T01"), "2025-03-04T01:00:00+00:00");
-        assert_eq!(iso("2025-03-14T01:02:03.1234567"), "2025-03-14T01:02:03.123456+00:00");
+        assert_eq!(
+            iso("2025-03-14T01:02:03.1234567"),
+            "2025-03-14T01:02:03.123456+00:00"
+        );
     }
 
     #[test]
     fn garbage_is_rejected_with_the_text() {
-        for bad in ["", "garbage", "2015-06-1909:19:35.786893", "202503", "2025-13-01", "2025-03-14T25:00"] {
+        for bad in [
+            "",
+            "garbage",
+            "2015-06-1909:19:35.786893",
+            "202503",
+            "2025-13-01",
+            "2025-03-14T25:00",
+        ] {
             assert_eq!(parse(bad), Err(TimestampError(bad.to_owned())), "{bad:?}");
         }
     }
