@@ -88,8 +88,10 @@ impl MeterDefinition {
         let event_types = event_types
             .iter()
             .map(|p| {
-                // Python's re.match: anchored at the start only.
-                fancy_regex::Regex::new(&format!("^(?:{p})"))
+                // Validate the pattern as written (so error positions are the operator's), then
+                // anchor it at the start only, as Python's re.match does.
+                fancy_regex::Regex::new(p)
+                    .and_then(|_| fancy_regex::Regex::new(&format!("^(?:{p})")))
                     .map_err(|e| FieldError(format!("bad event_type pattern {p:?}: {e}")))
             })
             .collect::<Result<_, _>>()?;
