@@ -10,7 +10,8 @@
 //!
 //! The HMAC is a stream, so the pairs are fed as they are walked: no flattened map, no joined
 //! name strings. A [`Signer`] keeps the keyed HMAC state (cloned per message instead of keyed
-//! again) and one scratch buffer for `str()` of non-string values. Verifying incoming signatures
+//! again) and one scratch buffer for `str()` of non-string values; [`Signer::start`] opens the
+//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere). Verifying incoming signatures
 //! is not done here: Ceilometer's own telemetry endpoint does not verify them either.
 
 use std::fmt;
@@ -96,44 +97,47 @@ impl Signer {
     /// `compute_signature(message, secret)` for any JSON object. A value that is not an object
     /// has no key/value pairs and signs like `{}` (Python would raise on it).
     pub fn sign<V: JsonView>(&mut self, message: &V) -> Signature {
-        let Some(keyed) = &self.keyed else {
+        let Some(mut feed) = self.start() else {
             return Signature::EMPTY;
-        };
-        let mut feed = Feed {
-            mac: keyed.clone(),
-            scratch: &mut self.scratch,
         };
         if let View::Object(len, entries) = message.view() {
             feed.object(None, len, entries);
         }
-        finish(feed.mac)
+        feed.finish()
     }
 
     /// The signature `meter_message_from_counter` puts on `sample`, without building the
     /// message: its keys are fixed, so their sorted order is written out here once.
     pub fn sign_sample(&mut self, sample: &Sample) -> Signature {
-        let Some(keyed) = &self.keyed else {
+        let Some(mut feed) = self.start() else {
             return Signature::EMPTY;
-        };
-        let mut feed = Feed {
-            mac: keyed.clone(),
-            scratch: &mut self.scratch,
         };
         feed.str_pair("counter_name", &sample.name);
         feed.str_pair("counter_type", &sample.sample_type);
         feed.str_pair("counter_unit", &sample.unit);
-        feed.top_pair("counter_volume", &sample.volume);
+        feed.value_pair("counter_volume", &sample.volume);
         feed.str_pair("message_id", &sample.id);
-        feed.top_pair("monotonic_time", &sample.monotonic_time);
-        feed.top_pair("project_id", &sample.project_id);
-        feed.top_pair("project_name", &sample.project_name);
-        feed.top_pair("resource_id", &sample.resource_id);
-        feed.top_pair("resource_metadata", &sample.resource_metadata);
+        feed.value_pair("monotonic_time", &sample.monotonic_time);
+        feed.value_pair("project_id", &sample.project_id);
+        feed.value_pair("project_name", &sample.project_name);
+        feed.value_pair("resource_id", &sample.resource_id);
+        feed.value_pair("resource_metadata", &sample.resource_metadata);
         feed.str_pair("source", &sample.source);
-        feed.top_pair("timestamp", &sample.timestamp);
-        feed.top_pair("user_id", &sample.user_id);
-        feed.top_pair("user_name", &sample.user_name);
-        finish(feed.mac)
+        feed.value_pair("timestamp", &sample.timestamp);
+        feed.value_pair("user_id", &sample.user_id);
+        feed.value_pair("user_name", &sample.user_name);
+        feed.finish()
+    }
+
+    /// Starts a signature whose top-level pairs the caller feeds itself, **in sorted key
+    /// order**: the fast path for a message with a fixed shape (see [`Signer::sign_sample`]).
+    /// `None` when the secret is empty, i.e. the signature is [`Signature::EMPTY`].
+    pub fn start(&mut self) -> Option<PairFeed<'_>> {
+        let mac = self.keyed.clone()?;
+        Some(PairFeed {
+            mac,
+            scratch: &mut self.scratch,
+        })
     }
 }
 
@@ -166,27 +170,44 @@ struct Path<'p> {
     key: &'p str,
 }
 
-struct Feed<'s> {
+/// One message being signed: the `recursive_keypairs` pairs go in, in order, and
+/// [`PairFeed::finish`] gives the signature.
+pub struct PairFeed<'s> {
     mac: HmacSha256,
     scratch: &'s mut Vec<u8>,
 }
 
-impl Feed<'_> {
+impl PairFeed<'_> {
+    /// A top-level key with a string value.
+    pub fn str_pair(&mut self, key: &str, value: &str) {
+        self.mac.update(key.as_bytes());
+        self.mac.update(value.as_bytes());
+    }
+
+    /// A top-level key with any JSON value: a dict is flattened into `key:sub` pairs (in its own
+    /// sorted order), a list hashed as `str(decode_unicode(list))`, anything else as `str()`.
+    /// A top-level `message_signature` is the caller's to leave out.
+    pub fn value_pair<V: JsonView>(&mut self, key: &str, value: &V) {
+        self.pair(&Path { parent: None, key }, value);
+    }
+
+    /// A top-level key whose `str()` the caller already wrote (e.g. with
+    /// [`write_decoded_repr`] for a list it never materialized).
+    pub fn text_pair(&mut self, key: &str, value_text: &[u8]) {
+        self.mac.update(key.as_bytes());
+        self.mac.update(value_text);
+    }
+
+    pub fn finish(self) -> Signature {
+        finish(self.mac)
+    }
+
     fn name(&mut self, path: &Path<'_>) {
         if let Some(parent) = path.parent {
             self.name(parent);
             self.mac.update(b":");
         }
         self.mac.update(path.key.as_bytes());
-    }
-
-    fn str_pair(&mut self, key: &str, value: &str) {
-        self.mac.update(key.as_bytes());
-        self.mac.update(value.as_bytes());
-    }
-
-    fn top_pair<V: JsonView>(&mut self, key: &str, value: &V) {
-        self.pair(&Path { parent: None, key }, value);
     }
 
     /// One `recursive_keypairs` entry: a dict recurses, anything else is one `name, str(value)`.
@@ -239,12 +260,15 @@ fn write_decoded_list<V: JsonView>(out: &mut Vec<u8>, items: &[V]) {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        write_decoded(out, item);
+        write_decoded_repr(out, item);
     }
     out.push(b']');
 }
 
-fn write_decoded<V: JsonView>(out: &mut Vec<u8>, value: &V) {
+/// `str(decode_unicode(value))`, the text a signature hashes for a list: strings become UTF-8
+/// `bytes` reprs (`b'\xc3\xbc'`), dicts get sorted keys (`{b'a': 1}`), lists recurse, the rest
+/// is its plain repr. Public for callers that feed a [`PairFeed`] with lists they never built.
+pub fn write_decoded_repr<V: JsonView>(out: &mut Vec<u8>, value: &V) {
     match value.view() {
         View::Static(node) => write_static_repr(out, node),
         View::Str(s) => write_bytes_repr(out, s.as_bytes()),
@@ -258,7 +282,7 @@ fn write_decoded<V: JsonView>(out: &mut Vec<u8>, value: &V) {
                     }
                     write_bytes_repr(out, key.as_bytes());
                     out.extend_from_slice(b": ");
-                    write_decoded(out, item);
+                    write_decoded_repr(out, item);
                 }
             });
             out.push(b'}');
@@ -386,6 +410,31 @@ pub(crate) mod tests {
             }
         }
         assert!(checked >= 8, "only {checked} list values found in the corpus");
+    }
+
+    #[test]
+    fn pair_feed_signs_events_without_building_the_message() {
+        let mut signer = Signer::new(b"s3cret");
+        let mut rows = 0;
+        for row in corpus_rows()
+            .iter()
+            .filter(|r| r.get_str("kind") == Some("message_from_event"))
+        {
+            let event = row.get("output").unwrap();
+            let mut feed = signer.start().unwrap();
+            // Sorted: event_type, generated, message_id, raw, traits.
+            for key in ["event_type", "generated", "message_id"] {
+                feed.str_pair(key, event.get_str(key).unwrap());
+            }
+            feed.value_pair("raw", event.get("raw").unwrap());
+            let mut traits = Vec::new();
+            write_decoded_repr(&mut traits, event.get("traits").unwrap());
+            feed.text_pair("traits", &traits);
+            assert_eq!(feed.finish().as_str(), row.get_str("signature").unwrap());
+            rows += 1;
+        }
+        assert_eq!(rows, 3);
+        assert!(Signer::new(b"").start().is_none());
     }
 
     #[test]
