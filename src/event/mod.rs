@@ -191,7 +191,7 @@ impl EventDefinitions {
             }
         }
         let raw = if self.options.store_raw.contains(&n.priority) {
-            OwnedValue::from(n.root.clone())
+            crate::model::to_owned(&n.root)
         } else {
             OwnedValue::object()
         };

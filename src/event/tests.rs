@@ -370,3 +370,9 @@ fn empty_file_gives_the_catch_all_only() {
         EventOutcome::Event(_)
     ));
 }
+
+#[test]
+fn definitions_are_shareable_between_workers() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<EventDefinitions>();
+}
