@@ -540,3 +540,102 @@ fn parse_sub(op: &str) -> Result<Node, String> {
         Template::parse(repl, &regex).map_err(|m| format!("bad replacement `{repl}` in `{op}`: {m}"))?;
     Ok(Node::Sub(Box::new(SubOp { regex, template })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A compact rendering of the tree, to state shapes in one line.
+    fn show(n: &Node) -> String {
+        let bin = |op: &str, l: &Node, r: &Node| format!("({} {op} {})", show(l), show(r));
+        match n {
+            Node::Root => "$".into(),
+            Node::This => "@".into(),
+            Node::Fields(f) => f.join(","),
+            Node::Index(i) => format!("[{i}]"),
+            Node::Slice(a, b) => format!(
+                "[{}:{}]",
+                a.map_or(String::new(), |v| v.to_string()),
+                b.map_or(String::new(), |v| v.to_string())
+            ),
+            Node::Child(l, r) => bin(".", l, r),
+            Node::Descendants(l, r) => bin("..", l, r),
+            Node::Union(l, r) => bin("|", l, r),
+            Node::Intersect => "&".into(),
+            Node::Where(l, r) => bin("where", l, r),
+            Node::Filter(c) => format!("[?{}]", c.len()),
+            Node::Sorted(k) => format!("sorted{}", k.len()),
+            Node::Len => "len".into(),
+            Node::Str => "str".into(),
+            Node::Sub(_) => "sub".into(),
+            Node::Split {
+                sep,
+                segment,
+                maxsplit,
+            } => format!("split({sep},{segment},{maxsplit})"),
+            Node::Operation(l, op, r) => {
+                let o = |x: &Operand| match x {
+                    Operand::Path(p) => show(p),
+                    Operand::Int(i) => i.to_string(),
+                    Operand::Float(f) => format!("{f:?}"),
+                    Operand::Str(s) => format!("'{s}'"),
+                };
+                let op = match op {
+                    ArithOp::Add => "+",
+                    ArithOp::Sub => "-",
+                    ArithOp::Mul => "*",
+                };
+                format!("{{{} {op} {}}}", o(l), o(r))
+            }
+        }
+    }
+
+    fn tree(expr: &str) -> String {
+        show(&parse(expr).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn path_operators_follow_the_ply_precedence_table() {
+        assert_eq!(tree("$.a.b"), "(($ . a) . b)");
+        assert_eq!(
+            tree("ctxt.user_id|ctxt.user"),
+            "((ctxt . (user_id | ctxt)) . user)"
+        );
+        assert_eq!(tree("a..b.c"), "(a .. (b . c))");
+        assert_eq!(tree("a.b where c.d"), "((a . (b where c)) . d)");
+        assert_eq!(tree("(a.b)|(c.d)"), "((a . b) | (c . d))");
+        assert_eq!(tree("a.b,c"), "(a . b,c)");
+    }
+
+    #[test]
+    fn brackets_take_the_whole_left_path_except_after_arithmetic() {
+        assert_eq!(tree("a.b|c[0]"), "((a . (b | c)) . [0])");
+        assert_eq!(tree("a[0].b"), "((a . [0]) . b)");
+        assert_eq!(tree("a.[*].b"), "((a . [:]) . b)");
+        assert_eq!(tree("$.a * $.b[0]"), "{($ . a) * (($ . b) . [0])}");
+    }
+
+    #[test]
+    fn arithmetic_is_right_associative_and_loosest() {
+        assert_eq!(tree("$.a * 10 * $.a + 2"), "{($ . a) * {10 * {($ . a) + 2}}}");
+        assert_eq!(tree("$.a.b * 100"), "{(($ . a) . b) * 100}");
+        assert_eq!(tree("$.a * 2 .b"), "({($ . a) * 2} . b)");
+        assert_eq!(tree("$.a * 2 * 3 .b"), "{($ . a) * ({2 * 3} . b)}");
+        assert_eq!(tree(r#"$.h + "_" + $.n"#), "{($ . h) + {'_' + ($ . n)}}");
+        assert_eq!(tree("foo * 3"), "{'foo' * 3}");
+        assert_eq!(tree("0.5 - x.y"), "{0.5 - (x . y)}");
+    }
+
+    #[test]
+    fn filters_sorts_and_named_operators() {
+        assert_eq!(tree("a[?(@.n='x')].v"), "((a . [?1]) . v)");
+        assert_eq!(tree("a[?n=x & m>1 & (k)]"), "(a . [?3])");
+        assert_eq!(tree("a[?(n=1 & (m=2))]"), "(a . [?2])");
+        assert_eq!(tree(r"a[/x,\y]"), "(a . sorted2)");
+        assert_eq!(tree("a.`split(#, 0, 1)`"), "(a . split(#,0,1))");
+        assert_eq!(tree("a.`sub(/.*/, )`"), "(a . sub)");
+        assert_eq!(tree("`this`.`len`.`sorted`"), "((@ . len) . sorted0)");
+        // In a filter a `&` right after a path continues the path (jsonpath-rw's Intersect).
+        assert_eq!(tree("a[?b & c]"), "(a . [?1])");
+    }
+}

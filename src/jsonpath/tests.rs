@@ -911,3 +911,27 @@ fn corpus_instance_host_and_service_traits() {
     let (found, _) = corpus_find("nova-create-end", "publisher_id.`split(., 0, -1)`");
     assert_eq!(found, vec![OwnedValue::from("compute")]);
 }
+
+#[test]
+fn shipped_expressions_run_over_the_whole_corpus() {
+    let mut exprs = meter_expressions();
+    exprs.extend(event_expressions("event_definitions.yaml"));
+    exprs.extend(event_expressions("examples/osprofiler_event_definitions.yaml"));
+    exprs.extend(["ctxt.user_id|ctxt.user".to_string(), "ctxt.project_id|ctxt.tenant_id".to_string()]);
+    let compiled: Vec<JsonPath> = exprs.iter().filter_map(|e| JsonPath::compile(e).ok()).collect();
+    let text = std::fs::read_to_string(Path::new(REFERENCE).join("corpus/public.jsonl")).expect("corpus");
+    let (mut cases, mut matches) = (0, 0);
+    for line in text.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).expect("corpus line");
+        let mut bytes = serde_json::to_vec(&case["notification"]).expect("encodes");
+        let root = simd_json::to_borrowed_value(&mut bytes).expect("notification JSON");
+        for jp in &compiled {
+            // No shipped expression makes jsonpath-rw raise on the corpus (no case requeues for it).
+            let found = jp.try_find(&root).unwrap_or_else(|e| panic!("{} on {}: {e}", jp.source(), case["id"]));
+            assert_eq!(jp.find_first(&root).as_deref(), found.first().map(|v| &**v), "{}", jp.source());
+            matches += found.len();
+        }
+        cases += 1;
+    }
+    assert!(cases > 100 && matches > 1000, "{cases} cases, {matches} matches");
+}
