@@ -917,7 +917,10 @@ fn shipped_expressions_run_over_the_whole_corpus() {
     let mut exprs = meter_expressions();
     exprs.extend(event_expressions("event_definitions.yaml"));
     exprs.extend(event_expressions("examples/osprofiler_event_definitions.yaml"));
-    exprs.extend(["ctxt.user_id|ctxt.user".to_string(), "ctxt.project_id|ctxt.tenant_id".to_string()]);
+    exprs.extend([
+        "ctxt.user_id|ctxt.user".to_string(),
+        "ctxt.project_id|ctxt.tenant_id".to_string(),
+    ]);
     let compiled: Vec<JsonPath> = exprs.iter().filter_map(|e| JsonPath::compile(e).ok()).collect();
     let text = std::fs::read_to_string(Path::new(REFERENCE).join("corpus/public.jsonl")).expect("corpus");
     let (mut cases, mut matches) = (0, 0);
@@ -927,8 +930,15 @@ fn shipped_expressions_run_over_the_whole_corpus() {
         let root = simd_json::to_borrowed_value(&mut bytes).expect("notification JSON");
         for jp in &compiled {
             // No shipped expression makes jsonpath-rw raise on the corpus (no case requeues for it).
-            let found = jp.try_find(&root).unwrap_or_else(|e| panic!("{} on {}: {e}", jp.source(), case["id"]));
-            assert_eq!(jp.find_first(&root).as_deref(), found.first().map(|v| &**v), "{}", jp.source());
+            let found = jp
+                .try_find(&root)
+                .unwrap_or_else(|e| panic!("{} on {}: {e}", jp.source(), case["id"]));
+            assert_eq!(
+                jp.find_first(&root).as_deref(),
+                found.first().map(|v| &**v),
+                "{}",
+                jp.source()
+            );
             matches += found.len();
         }
         cases += 1;
