@@ -4,8 +4,10 @@
 //!
 //! What it covers: `$`, `@`/`` `this` ``, bare and quoted names, `*`, `..`, `[n]` (negative too),
 //! `[a:b]`, `[*]`, `.[*]`, `|`, `where`, parentheses, ext's filters `[?(@.a='x')]`,
-//! `[?a=b & c>1]`, `[?a ~ 'regex']`, sorting `[/a,\b]`, `` `len` ``, `` `sorted` ``, `` `str()` ``,
+//! `[?a=b & c>1]`, `[?a ~ 'regex']`, sorting `[/a,\b]`, `` `len` ``, `` `sorted` ``,
 //! `` `split(#, 0, 1)` ``, `` `sub(/regex/, repl)` `` and arithmetic `+ - *` with Python's types.
+//! `` `str()` `` (jsonpath-ng's, not in jsonpath-rw-ext 1.2.2, where Ceilometer rejects it) is
+//! accepted as an extension.
 //! Results, their order and their failures follow jsonpath-rw's, including its surprises:
 //! `ctxt.user_id|ctxt.user` means `ctxt.(user_id|ctxt).user`, arithmetic associates to the
 //! right, a single name next to an arithmetic operator is a string, `/` is never division (see
@@ -33,20 +35,20 @@ use crate::model::Value;
 use parser::Node;
 
 /// A compiled jsonpath expression.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsonPath {
     source: String,
     plan: Plan,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Plan {
     /// Only names and indexes from the root: walked without recursion or allocation.
     Steps(Box<[Step]>),
     Tree(Node),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Step {
     Field(Box<str>),
     Index(i64),

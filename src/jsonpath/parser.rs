@@ -25,7 +25,7 @@ use super::pyre::{self, PyRegex, Template};
 use super::JsonPathError;
 
 /// The expression tree, close to jsonpath-rw's classes so that behaviour maps one to one.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Node {
     Root,
     This,
@@ -53,19 +53,19 @@ pub(crate) enum Node {
     Operation(Box<Operand>, ArithOp, Box<Operand>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SortKey {
     pub path: Node,
     pub descending: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SubOp {
     pub regex: PyRegex,
     pub template: Template,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Operand {
     Path(Node),
     Int(i64),
@@ -81,13 +81,13 @@ pub(crate) enum ArithOp {
 }
 
 /// One condition of a filter: a path that must match, optionally compared with a literal.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Condition {
     pub target: Node,
     pub cmp: Option<(FilterOp, Literal)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Literal {
     Str(String),
     Int(i64),

@@ -16,7 +16,7 @@
 use fancy_regex::Regex;
 
 /// A compiled Python-syntax regex.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PyRegex {
     re: Regex,
     source: String,
@@ -78,12 +78,12 @@ impl PyRegex {
 }
 
 /// A parsed Python replacement template.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Template {
     parts: Vec<Part>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Part {
     Lit(String),
     Group(usize),

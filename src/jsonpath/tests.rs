@@ -945,3 +945,9 @@ fn shipped_expressions_run_over_the_whole_corpus() {
     }
     assert!(cases > 100 && matches > 1000, "{cases} cases, {matches} matches");
 }
+
+#[test]
+fn compiled_paths_are_shareable_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<JsonPath>();
+}
