@@ -45,6 +45,8 @@ pub struct JsonPath {
 enum Plan {
     /// Only names and indexes from the root: walked without recursion or allocation.
     Steps(Box<[Step]>),
+    /// A union of such chains, `(a.b)|(c.d)`: what Ceilometer makes of `fields: [a.b, c.d]`.
+    AnyOf(Box<[Box<[Step]>]>),
     Tree(Node),
 }
 
@@ -116,14 +118,29 @@ impl JsonPath {
     /// Parse and compile `expr` once; evaluation never re-reads the text.
     pub fn compile(expr: &str) -> Result<JsonPath, JsonPathError> {
         let tree = parser::parse(expr)?;
-        let plan = match steps_of(&tree) {
-            Some(steps) => Plan::Steps(steps.into_boxed_slice()),
-            None => Plan::Tree(tree),
+        let plan = if let Some(steps) = steps_of(&tree) {
+            Plan::Steps(steps.into_boxed_slice())
+        } else if let Some(chains) = chains_of(&tree) {
+            Plan::AnyOf(chains.into_iter().map(Vec::into_boxed_slice).collect())
+        } else {
+            Plan::Tree(tree)
         };
         Ok(JsonPath {
             source: expr.to_string(),
             plan,
         })
+    }
+
+    /// Compile a definition's `fields` the way Ceilometer does: one path as it is, several
+    /// joined as `(a)|(b)|...` (their matches in list order).
+    pub fn compile_fields<S: AsRef<str>>(paths: &[S]) -> Result<JsonPath, JsonPathError> {
+        match paths {
+            [one] => JsonPath::compile(one.as_ref()),
+            many => {
+                let joined: Vec<String> = many.iter().map(|p| format!("({})", p.as_ref())).collect();
+                JsonPath::compile(&joined.join("|"))
+            }
+        }
     }
 
     /// Every match, in the order jsonpath-rw yields them. Values from the document are
@@ -137,6 +154,13 @@ impl JsonPath {
     pub fn try_find<'v, 'a>(&self, root: &'v Value<'a>) -> Result<Vec<Cow<'v, Value<'a>>>, EvalError> {
         match &self.plan {
             Plan::Steps(steps) => Ok(walk(steps, root)?.into_iter().collect()),
+            Plan::AnyOf(chains) => {
+                let mut out = Vec::with_capacity(chains.len());
+                for steps in chains.iter() {
+                    out.extend(walk(steps, root)?);
+                }
+                Ok(out)
+            }
             Plan::Tree(node) => {
                 let mut out = Vec::new();
                 let root = Cow::Borrowed(root);
@@ -154,6 +178,17 @@ impl JsonPath {
     pub fn find_first<'v, 'a>(&self, root: &'v Value<'a>) -> Option<Cow<'v, Value<'a>>> {
         match &self.plan {
             Plan::Steps(steps) => walk(steps, root).ok().flatten(),
+            Plan::AnyOf(chains) => {
+                // Every chain runs: an exception in a later one voids the earlier match.
+                let mut first = None;
+                for steps in chains.iter() {
+                    let found = walk(steps, root).ok()?;
+                    if first.is_none() {
+                        first = found;
+                    }
+                }
+                first
+            }
             // Arithmetic pairs complete lists and a later exception voids earlier matches, so
             // the general case evaluates everything.
             Plan::Tree(_) => self.find(root).into_iter().next(),
@@ -189,6 +224,18 @@ fn steps_of(node: &Node) -> Option<Vec<Step>> {
     let mut out = Vec::new();
     go(node, &mut out, true)?;
     Some(out)
+}
+
+/// The chains of a union of plain chains, in match order.
+fn chains_of(node: &Node) -> Option<Vec<Vec<Step>>> {
+    match node {
+        Node::Union(l, r) => {
+            let mut out = chains_of(l)?;
+            out.extend(chains_of(r)?);
+            Some(out)
+        }
+        other => steps_of(other).map(|s| vec![s]),
+    }
 }
 
 fn walk<'v, 'a>(steps: &[Step], root: &'v Value<'a>) -> Result<Option<Cow<'v, Value<'a>>>, EvalError> {

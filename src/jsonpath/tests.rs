@@ -642,7 +642,11 @@ fn plain_chains_use_the_step_plan() {
         assert!(matches!(jp.plan, Plan::Steps(_)), "{expr}");
         assert_eq!(jp.source(), expr);
     }
-    for expr in ["$.a.*", "$.a|b", "a.$.b", "$.a[*]"] {
+    for expr in ["(a.b)|(c[0])|(d)", "($.a)|($.b)"] {
+        let jp = JsonPath::compile(expr).expect("compiles");
+        assert!(matches!(jp.plan, Plan::AnyOf(_)), "{expr}");
+    }
+    for expr in ["$.a.*", "$.a.b|c", "a.$.b", "$.a[*]"] {
         let jp = JsonPath::compile(expr).expect("compiles");
         assert!(matches!(jp.plan, Plan::Tree(_)), "{expr}");
     }
@@ -950,4 +954,25 @@ fn shipped_expressions_run_over_the_whole_corpus() {
 fn compiled_paths_are_shareable_between_threads() {
     fn shareable<T: Send + Sync + Clone>() {}
     shareable::<JsonPath>();
+}
+
+#[test]
+fn field_lists_join_like_ceilometer() {
+    let jp = JsonPath::compile_fields(&["payload.network.id", "payload.id"]).expect("compiles");
+    assert_eq!(jp.source(), "(payload.network.id)|(payload.id)");
+    with_doc(r#"{"payload": {"id": "p", "network": {"id": "n"}}}"#, |v| {
+        assert_eq!(jp.find(v).len(), 2);
+        assert_eq!(jp.find_first(v).as_deref(), Some(&Value::from("n")));
+    });
+    with_doc(r#"{"payload": {"id": "p"}}"#, |v| {
+        assert_eq!(jp.find_first(v).as_deref(), Some(&Value::from("p")));
+    });
+    // An exception in any branch voids the whole union, as in jsonpath-rw.
+    let jp = JsonPath::compile_fields(&["a", "b[0]"]).expect("compiles");
+    with_doc(r#"{"a": 1, "b": {"k": 1}}"#, |v| {
+        assert!(jp.find_first(v).is_none());
+        assert!(jp.find(v).is_empty());
+    });
+    let one = JsonPath::compile_fields(&["$.payload.created_at"]).expect("compiles");
+    assert_eq!(one.source(), "$.payload.created_at");
 }
