@@ -112,6 +112,11 @@ impl EvalError {
     pub fn exception(&self) -> &'static str {
         self.exception
     }
+
+    /// What went wrong, without the exception name.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl JsonPath {

@@ -342,6 +342,21 @@ fn filter_on_a_dict_filters_its_values_and_on_a_scalar_finds_nothing() {
 }
 
 #[test]
+fn filter_after_a_wildcard_slice_sees_each_dict() {
+    // ext's "bug-#2-wrong": each element is a dict, so the filter looks at its values.
+    check(
+        "foo[*][?(@.baz==1)]",
+        r#"{"foo": [{"baz": 1}, {"baz": 2}]}"#,
+        "[]",
+    );
+    check(
+        "foo[?(@.baz==1)]",
+        r#"{"foo": [{"baz": 1}, {"baz": 2}]}"#,
+        r#"[{"baz": 1}]"#,
+    );
+}
+
+#[test]
 fn filter_sees_the_element_as_root() {
     check(
         "$.a[?($.k=1)]",
