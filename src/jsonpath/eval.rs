@@ -164,20 +164,6 @@ fn elem<'v, 'a>(cur: &Item<'v, 'a>, i: usize) -> Option<Item<'v, 'a>> {
     }
 }
 
-/// Python truthiness.
-fn truthy(v: &Value<'_>) -> bool {
-    match v {
-        Value::Static(StaticNode::Null) => false,
-        Value::Static(StaticNode::Bool(b)) => *b,
-        Value::Static(StaticNode::I64(i)) => *i != 0,
-        Value::Static(StaticNode::U64(u)) => *u != 0,
-        Value::Static(StaticNode::F64(f)) => *f != 0.0,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
 /// Python's `i` into a sequence of `n`: the position, `None` when out of range.
 fn py_index(i: i64, n: usize) -> Option<usize> {
     let n = i64::try_from(n).ok()?;
@@ -185,11 +171,9 @@ fn py_index(i: i64, n: usize) -> Option<usize> {
     (0..n).contains(&k).then_some(k as usize)
 }
 
-/// `Index.find`: `if datum.value and len(datum.value) > index: datum.value[index]`.
+/// `Index.find`: `if len(datum.value) > index: datum.value[index]` (null and numbers have no
+/// `len()`, a dict is indexed by key).
 pub(crate) fn index<'v, 'a>(cur: &Item<'v, 'a>, i: i64) -> Result<Option<Item<'v, 'a>>, EvalError> {
-    if !truthy(cur) {
-        return Ok(None);
-    }
     let out_of_range = || EvalError::new("IndexError", format!("index {i} out of range"));
     match &**cur {
         Value::Array(a) => {
@@ -215,7 +199,10 @@ pub(crate) fn index<'v, 'a>(cur: &Item<'v, 'a>, i: i64) -> Result<Option<Item<'v
                 Err(EvalError::new("KeyError", format!("{i} (an index into a dict)")))
             }
         }
-        Value::Static(_) => Err(EvalError::new("TypeError", "an index into a number has no len()")),
+        Value::Static(_) => Err(EvalError::new(
+            "TypeError",
+            "an index into null, a bool or a number: no len()",
+        )),
     }
 }
 
@@ -280,14 +267,15 @@ fn descend<'v, 'a>(
     }
 }
 
-/// ext's `Filter`: the elements of a list (or the values of a dict) meeting every condition.
-/// Each condition sees the element as its own root, as jsonpath-rw hands it over unwrapped.
+/// ext's `Filter`: the elements of a list meeting every condition; anything else (a dict too)
+/// gives nothing. Each condition sees the element as its own root, as jsonpath-rw hands it over
+/// unwrapped.
 fn filter<'v, 'a>(
     conds: &[Condition],
     cur: &Item<'v, 'a>,
     sink: &mut Sink<'_, 'v, 'a>,
 ) -> Result<(), EvalError> {
-    let mut check = |e: Item<'v, 'a>| -> Result<(), EvalError> {
+    each_elem(cur, &mut |e: Item<'v, 'a>| {
         // Python evaluates every condition (no short cut), so an exception in a later one still
         // propagates.
         let mut all = true;
@@ -299,12 +287,7 @@ fn filter<'v, 'a>(
         } else {
             Ok(())
         }
-    };
-    match &**cur {
-        Value::Array(_) => each_elem(cur, &mut check),
-        Value::Object(_) => each_value(cur, &mut check),
-        _ => Ok(()),
-    }
+    })
 }
 
 fn condition_holds<'v, 'a>(c: &Condition, e: &Item<'v, 'a>) -> Result<bool, EvalError> {
@@ -319,26 +302,37 @@ fn condition_holds<'v, 'a>(c: &Condition, e: &Item<'v, 'a>) -> Result<bool, Eval
     Ok(found)
 }
 
-/// ext's `Expression`: numbers (and `true`/`false`, Python ints) convert the value with `int()`
-/// or `float()` first, skipping values that do not convert; strings compare as they are.
+/// ext's `Expression`: a null value never matches; an integer literal (`true`/`false` are Python
+/// ints too) converts the value with `int()` first, skipping values that raise ValueError; float
+/// and string literals compare with the value as it is, as Python's operators do.
 fn compare(op: FilterOp, v: &Value<'_>, lit: &Literal) -> Result<bool, EvalError> {
+    if matches!(v, Value::Static(StaticNode::Null)) {
+        return Ok(false);
+    }
+    let mismatch = || {
+        EvalError::new(
+            "TypeError",
+            format!("`{}` between values of different types", op.as_str()),
+        )
+    };
     match lit {
         Literal::Int(n) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, x.cmp(&i128::from(*n))))),
         Literal::Bool(b) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, x.cmp(&i128::from(*b))))),
-        Literal::Float(f) => {
-            Ok(py_float(v).is_some_and(|x| x.partial_cmp(f).is_some_and(|o| cmp_ord(op, o))))
-        }
+        Literal::Float(f) => match (op, num(v)) {
+            (_, Some(x)) => Ok(num_cmp(x, Num::Float(*f)).is_some_and(|o| cmp_ord(op, o))),
+            (FilterOp::Eq, None) => Ok(false),
+            (FilterOp::Ne, None) => Ok(true),
+            _ => Err(mismatch()),
+        },
         Literal::Str(s) => match (op, v) {
             (FilterOp::Eq, _) => Ok(matches!(v, Value::String(x) if x == s)),
             (FilterOp::Ne, _) => Ok(!matches!(v, Value::String(x) if x == s)),
             (_, Value::String(x)) => Ok(cmp_ord(op, x.as_ref().cmp(s.as_str()))),
-            _ => Err(EvalError::new(
-                "TypeError",
-                format!("`{}` between a non-string and a string", op.as_str()),
-            )),
+            _ => Err(mismatch()),
         },
+        // `re.match`: anchored at the start of the value.
         Literal::Regex(re) => match v {
-            Value::String(x) => re.search(x).map_err(|m| EvalError::new("RuntimeError", m)),
+            Value::String(x) => re.match_start(x).map_err(|m| EvalError::new("RuntimeError", m)),
             _ => Err(EvalError::new(
                 "TypeError",
                 format!("`~ {}` on a non-string", re.source()),
@@ -359,7 +353,8 @@ fn cmp_ord(op: FilterOp, o: Ordering) -> bool {
     }
 }
 
-/// Python `int(v)`; `Ok(None)` where it raises ValueError/TypeError (ext skips those values).
+/// Python `int(v)`: `Ok(None)` where it raises ValueError (ext skips those values), an error
+/// where it raises anything else.
 fn py_int(v: &Value<'_>) -> Result<Option<i128>, EvalError> {
     Ok(match v {
         Value::Static(StaticNode::I64(i)) => Some(i128::from(*i)),
@@ -378,7 +373,9 @@ fn py_int(v: &Value<'_>) -> Result<Option<i128>, EvalError> {
             }
         }
         Value::String(s) => parse_py_int(s),
-        _ => None,
+        Value::Static(StaticNode::Null) | Value::Array(_) | Value::Object(_) => {
+            return Err(EvalError::new("TypeError", "int() of a list, a dict or null"));
+        }
     })
 }
 
@@ -399,33 +396,6 @@ fn parse_py_int(s: &str) -> Option<i128> {
     }
     let v: i128 = clean.parse().ok()?;
     Some(if neg { -v } else { v })
-}
-
-/// Python `float(v)`, `None` where it raises.
-fn py_float(v: &Value<'_>) -> Option<f64> {
-    match v {
-        Value::Static(StaticNode::I64(i)) => Some(*i as f64),
-        Value::Static(StaticNode::U64(u)) => Some(*u as f64),
-        Value::Static(StaticNode::Bool(b)) => Some(f64::from(u8::from(*b))),
-        Value::Static(StaticNode::F64(f)) => Some(*f),
-        Value::String(s) => {
-            let t = s.trim();
-            let lower = t.to_ascii_lowercase();
-            let body = lower.trim_start_matches(['+', '-']);
-            if matches!(body, "inf" | "infinity" | "nan") {
-                return t.parse::<f64>().ok().or(Some(if lower.starts_with('-') {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }));
-            }
-            if t.contains("__") || t.starts_with('_') || t.ends_with('_') {
-                return None;
-            }
-            t.replace('_', "").parse::<f64>().ok()
-        }
-        _ => None,
-    }
 }
 
 fn len(v: &Value<'_>) -> Option<usize> {

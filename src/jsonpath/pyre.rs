@@ -34,8 +34,19 @@ pub(crate) fn compile(pattern: &str) -> Result<PyRegex, String> {
 
 impl PyRegex {
     /// `re.search(pattern, text) is not None`. An error means the backtracking limit was hit.
+    #[cfg(test)]
     pub(crate) fn search(&self, text: &str) -> Result<bool, String> {
         self.re.is_match(text).map_err(|e| e.to_string())
+    }
+
+    /// `re.match(pattern, text) is not None`: a match starting at the first character.
+    pub(crate) fn match_start(&self, text: &str) -> Result<bool, String> {
+        // Leftmost-first search returns a match at 0 whenever one exists.
+        Ok(self
+            .re
+            .find(text)
+            .map_err(|e| e.to_string())?
+            .is_some_and(|m| m.start() == 0))
     }
 
     pub(crate) fn source(&self) -> &str {

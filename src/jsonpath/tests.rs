@@ -321,24 +321,43 @@ fn filter_regex_searches() {
     let doc = r#"{"objects": [{"confidence": 0.42, "prediction": "Good"}, {"confidence": 0.48, "prediction": "Average"},
                   {"confidence": 0.58, "prediction": "Bad"}]}"#;
     check(r#"objects[?prediction ~ ".*d$"].confidence"#, doc, "[0.42, 0.58]");
-    check(r#"objects[?prediction ~ "^A"].confidence"#, doc, "[0.48]");
+    check(r#"objects[?prediction ~ "A"].confidence"#, doc, "[0.48]");
+    // `re.match`: anchored at the start.
+    check(r#"objects[?prediction ~ "d"].confidence"#, doc, "[]");
 }
 
 #[test]
-fn filter_on_a_dict_filters_its_values_and_on_a_scalar_finds_nothing() {
+fn filter_on_anything_but_a_list_finds_nothing() {
     // cinder-volume-edge-glance-dict: glance_metadata as a dict yields no image_id.
     check(
         "$.payload.glance_metadata[?key=image_id].value",
         r#"{"payload": {"glance_metadata": {"image_id": "e0e1"}}}"#,
         "[]",
     );
-    check(
-        "$.a[?k=1]",
-        r#"{"a": {"x": {"k": 1}, "y": {"k": 2}}}"#,
-        r#"[{"k": 1}]"#,
-    );
+    check("$.a[?k=1]", r#"{"a": {"x": {"k": 1}, "y": {"k": 2}}}"#, "[]");
     check("$.a[?k=1]", r#"{"a": "str"}"#, "[]");
     check("$.a[?k=1]", r#"{"a": null}"#, "[]");
+}
+
+#[test]
+fn filter_values_compare_like_python() {
+    // null never matches, not even `!=`.
+    check("$.a[?k!=1]", r#"{"a": [{"k": null}, {"k": 2}]}"#, r#"[{"k": 2}]"#);
+    // A float literal does not convert the value: a numeric string is no number.
+    check(
+        "$.a[?k>0.5]",
+        r#"{"a": [{"k": 1}, {"k": 0.7}, {"k": 0.2}]}"#,
+        r#"[{"k": 1}, {"k": 0.7}]"#,
+    );
+    let jp = JsonPath::compile("$.a[?k>0.5]").expect("compiles");
+    with_doc(r#"{"a": [{"k": "0.7"}]}"#, |v| {
+        assert_eq!(jp.try_find(v).expect_err("raises").exception(), "TypeError")
+    });
+    // An int literal converts with int(): a list raises TypeError.
+    let jp = JsonPath::compile("$.a[?k=1]").expect("compiles");
+    with_doc(r#"{"a": [{"k": [1]}]}"#, |v| {
+        assert_eq!(jp.try_find(v).expect_err("raises").exception(), "TypeError")
+    });
 }
 
 #[test]
