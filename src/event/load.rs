@@ -140,7 +140,7 @@ impl Paths {
     }
 
     /// A `fields` list, joined as Ceilometer does: one element as is, more as `(a)|(b)`.
-    fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
+    pub(crate) fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
         match exprs {
             [one] => self.compile(one),
             many => self.compile(

@@ -73,10 +73,7 @@ pub enum DropProblem {
     #[error("notification timestamp {0} is not a parsable date")]
     BadTimestamp(String),
     #[error("trait {name}: {error}")]
-    Trait {
-        name: String,
-        error: coerce::CoerceError,
-    },
+    Trait { name: String, error: traits::TraitError },
 }
 
 /// The compiled event definitions of one file, plus the `[event]` options.
@@ -209,19 +206,10 @@ fn default_traits(paths: &mut Paths) -> Result<Vec<TraitDefinition>, Problem> {
     DEFAULT_TRAITS
         .iter()
         .map(|(name, fields)| {
-            let expr = if fields.len() == 1 {
-                fields[0].to_owned()
-            } else {
-                fields
-                    .iter()
-                    .map(|f| format!("({f})"))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            };
             Ok(TraitDefinition {
                 name: (*name).into(),
                 ty: coerce::TraitType::Text,
-                getter: Getter::Path(paths.compile(&expr)?),
+                getter: Getter::Path(paths.compile_list(fields)?),
                 plugin: None,
             })
         })

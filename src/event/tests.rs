@@ -376,3 +376,27 @@ fn definitions_are_shareable_between_workers() {
     fn shareable<T: Send + Sync>() {}
     shareable::<EventDefinitions>();
 }
+
+#[test]
+fn jsonpath_that_raises_in_python_drops_the_event() {
+    // jsonpath-rw indexes a non-empty dict with `[0]` and raises KeyError.
+    let d = defs("- event_type: '*'\n  traits:\n    i: {fields: 'payload.attachments[0].server_id'}\n");
+    let ok = event(
+        &d,
+        body("INFO", "x", r#"{"attachments": [{"server_id": "s-1"}]}"#, ""),
+    );
+    assert_eq!(trait_value(&ok, "i").cloned(), text("s-1"));
+    match convert(
+        &d,
+        body("INFO", "x", r#"{"attachments": {"server_id": "s-1"}}"#, ""),
+    ) {
+        EventOutcome::Dropped(DropReason {
+            problem: DropProblem::Trait { name, error },
+            ..
+        }) => {
+            assert_eq!(name, "i");
+            assert!(matches!(error, traits::TraitError::JsonPath { .. }), "{error}");
+        }
+        other => panic!("expected a drop, got {other:?}"),
+    }
+}
