@@ -8,6 +8,7 @@ pub mod notification;
 pub mod pyrepr;
 pub mod sample;
 pub mod signature;
+pub mod timestamp;
 
 pub use event::{Event, Trait, TraitValue};
 pub use notification::{Notification, Priority};

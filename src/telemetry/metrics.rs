@@ -201,7 +201,7 @@ impl From<&crate::convert::ConvertError> for RejectReason {
     fn from(err: &crate::convert::ConvertError) -> Self {
         match err {
             crate::convert::ConvertError::Envelope(_) => RejectReason::Envelope,
-            crate::convert::ConvertError::Endpoint { .. } => RejectReason::Endpoint,
+            crate::convert::ConvertError::Endpoint(_) => RejectReason::Endpoint,
         }
     }
 }
