@@ -66,9 +66,10 @@ impl ListenerMetrics {
         self.unacked.decrement(n as f64);
     }
 
-    /// Deliveries dropped without ack because the channel they came on is gone (after a
-    /// connection loss their tags are invalid and the broker redelivers them).
-    pub fn abandoned(&self, n: usize) {
+    /// `n` deliveries leave this agent's hands without ack or dead-letter: nacked for
+    /// redelivery (a publisher failed), or dropped with their channel after a connection loss
+    /// (their tags are invalid then, and the broker redelivers them).
+    pub fn released(&self, n: usize) {
         self.unacked.decrement(n as f64);
     }
 

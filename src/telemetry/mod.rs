@@ -7,6 +7,28 @@
 //! * [`scrape`]: a small HTTP client and text-format parser (`ceilo top`, tests).
 //!
 //! It does not decide what the agent does when unhealthy: it only reports.
+//!
+//! How `ceilo run` wires it (the order matters: handles built before [`start`] are no-ops):
+//!
+//! ```no_run
+//! use ceilo::telemetry::{self, handles::ListenerMetrics, TelemetryConfig};
+//!
+//! # fn main() -> Result<(), telemetry::TelemetryError> {
+//! let config = TelemetryConfig::default(); // from the agent config's `telemetry:` section
+//! let telemetry = if config.enabled { Some(telemetry::start(config.listen)?) } else { None };
+//! let readiness = telemetry.as_ref().map(|t| t.readiness()).unwrap_or_default();
+//!
+//! // In each listener, once per queue, then once per batch:
+//! let metrics = ListenerMetrics::new("notifications.info");
+//! readiness.set_consuming("notifications.info", true); // after basic_consume succeeds
+//! metrics.received(128);
+//! metrics.acked(128); // when every publisher confirmed the batch's output
+//!
+//! // On SIGTERM, before draining:
+//! readiness.set_shutting_down();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod handles;
 pub mod metrics;
@@ -171,5 +193,30 @@ impl TelemetryHandle {
 impl Drop for TelemetryHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_to_loopback_9464_and_on() {
+        let config: TelemetryConfig = serde_yaml::from_str("{}").expect("empty section");
+        assert_eq!(
+            config,
+            TelemetryConfig {
+                enabled: true,
+                listen: "127.0.0.1:9464".parse().expect("addr")
+            }
+        );
+        let config: TelemetryConfig = serde_yaml::from_str("listen: 0.0.0.0:9100").expect("listen only");
+        assert!(config.enabled);
+        assert_eq!(config.listen.port(), 9100);
+        assert!(serde_yaml::from_str::<TelemetryConfig>("listen: nowhere").is_err());
+        assert!(
+            serde_yaml::from_str::<TelemetryConfig>("lisen: 0.0.0.0:1").is_err(),
+            "typos are errors"
+        );
     }
 }
