@@ -87,7 +87,7 @@ fn instrumenting_a_batch_costs_under_five_percent_of_converting_it() {
         .map(|kind| ActorMetrics::new(kind, "0", 64))
         .collect();
     let n = bodies.len();
-    let oldest = chrono::Utc::now();
+    let oldest = ceilo::model::timestamp::Timestamp::now_utc();
     let instrument = best_per_call(5, 2000, || {
         listener.received(n);
         let started = Instant::now();
@@ -102,7 +102,7 @@ fn instrumenting_a_batch_costs_under_five_percent_of_converting_it() {
             actor.enqueued();
             actor.dequeued();
         }
-        let age = age_since(oldest, chrono::Utc::now());
+        let age = age_since(&oldest);
         publisher.confirmed(Payload::Samples, samples, started.elapsed(), Some(age));
         listener.acked(n);
     });

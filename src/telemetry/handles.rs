@@ -222,10 +222,12 @@ impl PublisherMetrics {
     }
 }
 
-/// Age of a notification timestamp (seconds since the epoch, UTC) at `now`, clamped at zero
-/// because producer clocks run ahead of ours now and then.
-pub fn age_since(timestamp: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Duration {
-    (now - timestamp).to_std().unwrap_or(Duration::ZERO)
+/// How long ago `timestamp` (a notification's or a poll's, as the model parses it) was, for
+/// [`PublisherMetrics::confirmed`]. Clamped at zero because producer clocks run ahead of ours
+/// now and then, and a histogram has no negative buckets.
+pub fn age_since(timestamp: &crate::model::timestamp::Timestamp) -> Duration {
+    let seconds = crate::model::timestamp::Timestamp::now_utc().seconds_since(timestamp);
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
 }
 
 /// One pollster of one polling source.
@@ -335,5 +337,23 @@ impl AmqpConnectionMetrics {
 
     pub fn disconnected(&self) {
         self.up.set(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::timestamp::{parse, Timestamp};
+
+    #[test]
+    fn age_is_clamped_at_zero_for_clocks_ahead() {
+        let future = parse("2999-01-01T00:00:00Z").expect("timestamp");
+        assert_eq!(age_since(&future), Duration::ZERO);
+        let past = Timestamp::from_utc(Timestamp::now_utc().utc() - chrono::Duration::seconds(90));
+        let age = age_since(&past);
+        assert!(
+            age >= Duration::from_secs(90) && age < Duration::from_secs(100),
+            "{age:?}"
+        );
     }
 }
