@@ -257,12 +257,15 @@ fn render(url: &str, prev: &Exposition, cur: &Exposition, secs: f64) -> String {
     for reason in RejectReason::ALL {
         let rate = w.rate(NOTIFICATIONS_REJECTED, &[(LABEL_REASON, reason.as_str())]);
         if rate > 0.0 {
+            // Under the "rejected" column, with the reason where the queue would be.
+            let label = format!("  by reason: {}", reason.as_str());
             let _ = writeln!(
                 out,
-                "  rejected ({}){:>width$}",
-                reason.as_str(),
-                fmt_rate(rate),
-                width = 22
+                "  {label:<32}{:>10}{:>10}{:>10}{:>10}",
+                "",
+                "",
+                "",
+                fmt_rate(rate)
             );
         }
     }
