@@ -287,3 +287,27 @@ fn fleet_scrape_config_passes_promtool_check_config() {
         serde_yaml::from_str(&read("dashboards/targets/example.yml")).expect("targets");
     assert!(targets[0]["targets"].as_sequence().is_some_and(|t| !t.is_empty()));
 }
+
+#[test]
+fn committed_dashboard_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ceilo-agents.json");
+    let script = repo_path("dashboards/generate_dashboard.py");
+    let status = match std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .output()
+    {
+        Ok(output) => output.status,
+        Err(err) => {
+            eprintln!("SKIPPED: python3 cannot run ({err}); the dashboard's freshness is not checked");
+            return;
+        }
+    };
+    assert!(status.success(), "{} failed", script.display());
+    let generated = std::fs::read_to_string(&out).expect("generated dashboard");
+    assert!(
+        generated == read("dashboards/ceilo-agents.json"),
+        "dashboards/ceilo-agents.json is stale: run python3 dashboards/generate_dashboard.py"
+    );
+}
