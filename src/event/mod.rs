@@ -45,6 +45,22 @@ pub struct EventOptions {
     pub drop_unmatched_notifications: bool,
 }
 
+impl EventOptions {
+    /// From the `[event]` section as Ceilometer spells it: `store_raw` level names (any case;
+    /// unknown names keep nothing, as they match no priority) and `drop_unmatched_notifications`.
+    pub fn from_config<S: AsRef<str>>(store_raw: &[S], drop_unmatched_notifications: bool) -> EventOptions {
+        let store_raw = store_raw
+            .iter()
+            .map(|level| Priority::parse(level.as_ref()))
+            .filter(|p| *p != Priority::Unknown)
+            .collect();
+        EventOptions {
+            store_raw,
+            drop_unmatched_notifications,
+        }
+    }
+}
+
 /// What one notification gives the event side.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventOutcome {
@@ -74,6 +90,17 @@ pub enum DropProblem {
     BadTimestamp(String),
     #[error("trait {name}: {error}")]
     Trait { name: String, error: traits::TraitError },
+}
+
+impl DropProblem {
+    /// A short, fixed label for metrics (`reason="trait"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DropProblem::NoEventType => "event_type",
+            DropProblem::BadTimestamp(_) => "timestamp",
+            DropProblem::Trait { .. } => "trait",
+        }
+    }
 }
 
 /// The compiled event definitions of one file, plus the `[event]` options.

@@ -400,3 +400,14 @@ fn jsonpath_that_raises_in_python_drops_the_event() {
         other => panic!("expected a drop, got {other:?}"),
     }
 }
+
+#[test]
+fn options_from_config_names() {
+    let o = EventOptions::from_config(&["INFO", "error", "bogus"], true);
+    assert_eq!(o.store_raw, vec![Priority::Info, Priority::Error]);
+    assert!(o.drop_unmatched_notifications);
+    assert_eq!(
+        EventOptions::default(),
+        EventOptions::from_config::<&str>(&[], false)
+    );
+}
