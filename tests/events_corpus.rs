@@ -166,3 +166,20 @@ fn corpus_events_match_ceilometer() {
     );
     assert_eq!(all.len(), 121);
 }
+
+#[test]
+fn shipped_and_example_definitions_load() {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/event_definitions.yaml");
+    let shipped = EventDefinitions::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let reference = EventDefinitions::load(reference_dir().join("event_definitions.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shipped.len(), reference.len());
+    // '*http.*' comes after objectstore.http.request in the file and shadows it.
+    assert_eq!(
+        reference.definition_line_for("objectstore.http.request"),
+        reference.definition_line_for("http.request")
+    );
+    let example = reference_dir().join("examples/osprofiler_event_definitions.yaml");
+    let profiler = EventDefinitions::load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(profiler.len(), 1);
+}
