@@ -23,6 +23,7 @@ pub mod message;
 pub mod plugins;
 pub mod time;
 pub mod traits;
+pub mod yaml;
 
 use std::path::Path;
 

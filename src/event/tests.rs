@@ -411,3 +411,12 @@ fn options_from_config_names() {
         EventOptions::from_config::<&str>(&[], false)
     );
 }
+
+#[test]
+fn duplicate_trait_keys_load_as_pyyaml_does() {
+    let d = defs("- event_type: a\n  traits:\n    x: {fields: payload.a}\n    y: {fields: payload.a}\n    x: {fields: payload.b}\n");
+    let e = event(&d, body("INFO", "a", r#"{"a": "A", "b": "B"}"#, ""));
+    assert_eq!(trait_value(&e, "x").cloned(), text("B"));
+    let own: Vec<&str> = e.traits.iter().skip(5).map(|t| &*t.name).collect();
+    assert_eq!(own, ["x", "y"]);
+}
