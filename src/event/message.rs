@@ -10,9 +10,11 @@
 //! around a batch is [`crate::model::envelope::encode_v2`]'s job.
 
 use chrono::NaiveDateTime;
+// The prelude's array trait also has an `iter()` (boxed) for `Vec`s: slices are iterated with
+// `as_slice()` here so the hot path does not allocate.
 use simd_json::prelude::*;
 
-use super::time::isoformat;
+use super::time::{isoformat, IsoText};
 use crate::model::json_write::{write_f64, write_i64, write_str, write_value};
 use crate::model::pyrepr::{write_bytes_repr, write_float_repr};
 use crate::model::signature::{Signature, Signer};
@@ -26,7 +28,8 @@ pub fn write_message_from_event(event: &Event, secret: &[u8], out: &mut Vec<u8>)
 
 /// Writes one event message, signed by `signer`, as a JSON object.
 pub fn write_event_message_signed(out: &mut Vec<u8>, event: &Event, signer: &mut Signer) {
-    let signature = sign_event(signer, event);
+    // The traits' `str()` is built at the end of `out` and cut off again: no other buffer.
+    let signature = sign_event_with(signer, event, out);
     out.extend_from_slice(b"{\"message_id\": ");
     match &event.message_id {
         Some(id) => write_str(out, id),
@@ -37,7 +40,7 @@ pub fn write_event_message_signed(out: &mut Vec<u8>, event: &Event, signer: &mut
     out.extend_from_slice(b", \"generated\": ");
     write_datetime(out, &event.generated);
     out.extend_from_slice(b", \"traits\": [");
-    for (i, t) in event.traits.iter().enumerate() {
+    for (i, t) in event.traits.as_slice().iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
@@ -82,38 +85,41 @@ pub fn write_event_message_list<'e>(
 /// `recursive_keypairs` order. The traits are a list, so they hash as
 /// `str(decode_unicode(traits))`: `[[b'name', 1, b'value'], ...]`.
 pub fn sign_event(signer: &mut Signer, event: &Event) -> Signature {
+    sign_event_with(signer, event, &mut Vec::new())
+}
+
+/// [`sign_event`] using the end of `scratch` for the traits' text; `scratch` is left as it was.
+pub fn sign_event_with(signer: &mut Signer, event: &Event, scratch: &mut Vec<u8>) -> Signature {
     let Some(mut feed) = signer.start() else {
         return Signature::EMPTY;
     };
     feed.str_pair("event_type", &event.event_type);
-    feed.str_pair("generated", &isoformat(&event.generated));
-    match &event.message_id {
-        Some(id) => feed.str_pair("message_id", id),
-        None => feed.str_pair("message_id", "None"),
-    }
+    feed.str_pair("generated", IsoText::new(&event.generated).as_str());
+    feed.str_pair("message_id", event.message_id.as_deref().unwrap_or("None"));
     // `{}` gives no pair; a stored raw notification is flattened as `raw:...` pairs.
     feed.value_pair("raw", &event.raw);
-    let mut text = Vec::with_capacity(64 * event.traits.len() + 2);
-    text.push(b'[');
-    for (i, t) in event.traits.iter().enumerate() {
+    let mark = scratch.len();
+    scratch.push(b'[');
+    for (i, t) in event.traits.as_slice().iter().enumerate() {
         if i > 0 {
-            text.extend_from_slice(b", ");
+            scratch.extend_from_slice(b", ");
         }
-        text.push(b'[');
-        write_bytes_repr(&mut text, t.name.as_bytes());
-        text.extend_from_slice(b", ");
-        write_i64(&mut text, i64::from(t.value.dtype()));
-        text.extend_from_slice(b", ");
+        scratch.push(b'[');
+        write_bytes_repr(scratch, t.name.as_bytes());
+        scratch.extend_from_slice(b", ");
+        write_i64(scratch, i64::from(t.value.dtype()));
+        scratch.extend_from_slice(b", ");
         match &t.value {
-            TraitValue::Text(s) | TraitValue::Untyped(s) => write_bytes_repr(&mut text, s.as_bytes()),
-            TraitValue::Int(n) => write_i64(&mut text, *n),
-            TraitValue::Float(f) => write_float_repr(&mut text, *f),
-            TraitValue::Datetime(dt) => write_bytes_repr(&mut text, isoformat(dt).as_bytes()),
+            TraitValue::Text(s) | TraitValue::Untyped(s) => write_bytes_repr(scratch, s.as_bytes()),
+            TraitValue::Int(n) => write_i64(scratch, *n),
+            TraitValue::Float(f) => write_float_repr(scratch, *f),
+            TraitValue::Datetime(dt) => write_bytes_repr(scratch, IsoText::new(dt).as_str().as_bytes()),
         }
-        text.push(b']');
+        scratch.push(b']');
     }
-    text.push(b']');
-    feed.text_pair("traits", &text);
+    scratch.push(b']');
+    feed.text_pair("traits", &scratch[mark..]);
+    scratch.truncate(mark);
     feed.finish()
 }
 
@@ -170,7 +176,7 @@ pub fn event_json(event: &Event) -> OwnedValue {
 fn write_datetime(out: &mut Vec<u8>, dt: &NaiveDateTime) {
     // isoformat() is plain ASCII digits and separators: nothing to escape.
     out.push(b'"');
-    out.extend_from_slice(isoformat(dt).as_bytes());
+    out.extend_from_slice(IsoText::new(dt).as_str().as_bytes());
     out.push(b'"');
 }
 
