@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use simd_json::prelude::*;
 use simd_json::StaticNode;
 
 use super::coerce::{coerce, CoerceError, TraitType};
@@ -54,14 +55,26 @@ impl TraitDefinition {
             // straight away.
             Getter::Constant(node) => Some(Cow::Owned(Value::Static(*node))),
             Getter::Path(path) => {
-                let mut matches = path.try_find(root).map_err(|error| TraitError::JsonPath {
-                    expr: path.source().to_owned(),
-                    error,
-                })?;
-                matches.retain(|m| !matches!(**m, Value::Static(StaticNode::Null)));
-                match &self.plugin {
-                    Some(plugin) => plugin.apply(root, &matches),
-                    None => matches.into_iter().next(),
+                // Fast path: a non-null first match is the answer without a plugin, and
+                // `find_first` only returns one when the walk did not raise. Anything else (no
+                // match, a null, an error, a plugin) takes the full evaluation below.
+                let first = match &self.plugin {
+                    None => path.find_first(root).filter(|v| !v.is_null()),
+                    Some(_) => None,
+                };
+                match first {
+                    Some(v) => Some(v),
+                    None => {
+                        let mut matches = path.try_find(root).map_err(|error| TraitError::JsonPath {
+                            expr: path.source().to_owned(),
+                            error,
+                        })?;
+                        matches.retain(|m| !m.is_null());
+                        match &self.plugin {
+                            Some(plugin) => plugin.apply(root, &matches),
+                            None => matches.into_iter().next(),
+                        }
+                    }
                 }
             }
         };
