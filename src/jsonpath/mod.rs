@@ -4,10 +4,10 @@
 //!
 //! What it covers: `$`, `@`/`` `this` ``, bare and quoted names, `*`, `..`, `[n]` (negative too),
 //! `[a:b]`, `[*]`, `.[*]`, `|`, `where`, parentheses, ext's filters `[?(@.a='x')]`,
-//! `[?a=b & c>1]`, `[?a ~ 'regex']`, sorting `[/a,\b]`, `` `len` ``, `` `sorted` ``,
+//! `[?a=b & c>1]`, `[?a ~ 'regex']` (`re.match`), sorting `[/a,\b]`, `` `len` ``, `` `sorted` ``,
 //! `` `split(#, 0, 1)` ``, `` `sub(/regex/, repl)` `` and arithmetic `+ - *` with Python's types.
-//! `` `str()` `` (jsonpath-ng's, not in jsonpath-rw-ext 1.2.2, where Ceilometer rejects it) is
-//! accepted as an extension.
+//! `` `str()` `` and `=~` are jsonpath-ng's: jsonpath-rw-ext 1.2.2 (Ceilometer's) rejects them, and
+//! so does this module.
 //! Results, their order and their failures follow jsonpath-rw's, including its surprises:
 //! `ctxt.user_id|ctxt.user` means `ctxt.(user_id|ctxt).user`, arithmetic associates to the
 //! right, a single name next to an arithmetic operator is a string, `/` is never division (see
