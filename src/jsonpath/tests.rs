@@ -969,7 +969,7 @@ fn shipped_expressions_run_over_the_whole_corpus() {
         for jp in &compiled {
             // No shipped expression makes jsonpath-rw raise on the corpus (no case requeues for it).
             let found = jp
-                .try_find(&root)
+                .try_find(root)
                 .unwrap_or_else(|e| panic!("{} on {}: {e}", jp.source(), case["id"]));
             assert_eq!(
                 jp.find_first(root).as_deref(),
