@@ -1051,6 +1051,14 @@ fn oracle_agrees_with_jsonpath_rw_ext() {
         let outcome = case["outcome"].as_str().expect("outcome");
         let got = match (&compiled, outcome) {
             (Err(_), "parse_error") => continue,
+            // Known, deliberate differences: a replacement template that re.sub() rejects when
+            // first used is refused at compile time here; `parent` is not supported.
+            (Err(e), "raises") if case["exception"] == "error" && e.message().contains("bad replacement") => {
+                continue
+            }
+            (Err(e), _) if expr.contains("`parent`") && e.message().contains("`parent` is not supported") => {
+                continue
+            }
             (Err(e), _) => format!("compile error {e}"),
             (Ok(_), "parse_error") => "compiled".to_string(),
             (Ok(jp), _) => match jp.try_find(root) {
