@@ -270,7 +270,8 @@ impl Parser<'_> {
                 ) {
                     return Err(self.error_at(
                         op_pos,
-                        "an integer and a decimal literal cannot be combined directly (write both as decimals)".to_string(),
+                        "an integer and a decimal literal cannot be combined (write both as decimals)"
+                            .to_string(),
                     ));
                 }
                 lhs = Parsed::Path(Node::Operation(
@@ -509,7 +510,8 @@ fn named_operator(expr: &str, pos: usize, op: &str) -> Result<Node, JsonPathErro
     if op.starts_with("str(") {
         // jsonpath-ng has `str()`; jsonpath-rw-ext 1.2.2, which Ceilometer uses, rejects it.
         return Err(err(format!(
-            "unknown named operator `{op}` (`str()` is jsonpath-ng's; Ceilometer's jsonpath-rw-ext has no such operator)"
+            "unknown named operator `{op}` (`str()` is jsonpath-ng's; \
+             Ceilometer's jsonpath-rw-ext has no such operator)"
         )));
     }
     Err(err(format!("unknown named operator `{op}`")))
