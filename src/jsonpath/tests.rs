@@ -2,7 +2,7 @@
 //! Expected values come from jsonpath-rw(-ext)'s own test scenarios and Ceilometer's recorded
 //! outputs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use simd_json::prelude::*;
 use simd_json::StaticNode;
@@ -10,7 +10,23 @@ use simd_json::StaticNode;
 use super::*;
 use crate::model::OwnedValue;
 
-const REFERENCE: &str = "/work/shared/ceilometer-reference";
+/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
+/// beside the checkout or one of its parents (the workspace's and CI's layout; the same rule as
+/// the signature tests).
+fn reference(rel: &str) -> PathBuf {
+    let dir = std::env::var_os("CEILO_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|dir| dir.join("shared/ceilometer-reference"))
+                .find(|dir| dir.is_dir())
+        });
+    match dir {
+        Some(dir) => dir.join(rel),
+        None => panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"),
+    }
+}
 
 /// Run `expr` over the JSON `doc`; the matches as owned values.
 fn run(expr: &str, doc: &str) -> Vec<OwnedValue> {
@@ -728,7 +744,7 @@ fn fields_expr(v: &serde_yaml::Value) -> Option<String> {
 }
 
 fn load_yaml(rel: &str) -> serde_yaml::Value {
-    let path = Path::new(REFERENCE).join(rel);
+    let path = reference(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -817,7 +833,7 @@ fn every_shipped_expression_compiles() {
 /// A corpus case: its raw line (parse it with simd-json to keep key order; serde_json's `Value`
 /// sorts keys) and the case as serde_json for reading recorded outputs.
 fn corpus_case(id: &str) -> (Vec<u8>, serde_json::Value) {
-    let text = std::fs::read_to_string(Path::new(REFERENCE).join("corpus/public.jsonl")).expect("corpus");
+    let text = std::fs::read_to_string(reference("corpus/public.jsonl")).expect("corpus");
     for line in text.lines() {
         let case: serde_json::Value = serde_json::from_str(line).expect("corpus line");
         if case["id"] == id {
@@ -959,7 +975,7 @@ fn shipped_expressions_run_over_the_whole_corpus() {
         "ctxt.project_id|ctxt.tenant_id".to_string(),
     ]);
     let compiled: Vec<JsonPath> = exprs.iter().filter_map(|e| JsonPath::compile(e).ok()).collect();
-    let text = std::fs::read_to_string(Path::new(REFERENCE).join("corpus/public.jsonl")).expect("corpus");
+    let text = std::fs::read_to_string(reference("corpus/public.jsonl")).expect("corpus");
     let (mut cases, mut matches) = (0, 0);
     for line in text.lines() {
         let case: serde_json::Value = serde_json::from_str(line).expect("corpus line");
@@ -1113,7 +1129,7 @@ fn corpus_oracle_agrees_with_jsonpath_rw_ext() {
         );
         expected.insert(key, r);
     }
-    let text = std::fs::read_to_string(Path::new(REFERENCE).join("corpus/public.jsonl")).expect("corpus");
+    let text = std::fs::read_to_string(reference("corpus/public.jsonl")).expect("corpus");
     let mut failures = Vec::new();
     let mut checked = 0;
     for expr in header["exprs"]
