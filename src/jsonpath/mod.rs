@@ -67,9 +67,12 @@ enum Step {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid jsonpath `{expr}` at column {column}: {message}")]
 pub struct JsonPathError {
-    expr: String,
-    column: usize,
-    message: String,
+    /// The expression as written.
+    pub expr: String,
+    /// 1-based character column of the offending token.
+    pub column: usize,
+    /// What is wrong, without the expression and column.
+    pub message: String,
 }
 
 impl JsonPathError {
