@@ -2,9 +2,9 @@
 //! order and failures.
 //!
 //! Matches stream depth-first into a callback, so a chain of children allocates nothing per
-//! step; only arithmetic (which pairs whole result lists) and `where` collect. Values found in the
-//! document come back borrowed; computed ones (arithmetic, `sub`, `split`, `len`, `str`,
-//! `sorted`, a character picked out of a string) come back owned.
+//! step; only arithmetic (which pairs whole result lists) collects. Values found in the document
+//! come back borrowed; computed ones (arithmetic, `sub`, `split`, `len`, `sorted`, a character
+//! picked out of a string) come back owned.
 //!
 //! Where jsonpath-rw raises a Python exception (an index into a dict, `[*]` on null, `<` between
 //! a number and a string, `sub` on a number, `&`), evaluation stops with an [`EvalError`] naming
@@ -70,7 +70,6 @@ pub(crate) fn eval<'v, 'a>(
             Some(n) => sink(Cow::Owned(int_value(n as i128))),
             None => Ok(()),
         },
-        Node::Str => sink(Cow::Owned(Value::String(Cow::Owned(py_str(&cur))))),
         Node::Sub(op) => {
             let Value::String(s) = &*cur else {
                 return Err(EvalError::new("TypeError", "sub() needs a string"));
@@ -412,7 +411,13 @@ fn sorted<'v, 'a>(keys: &[SortKey], cur: Item<'v, 'a>, sink: &mut Sink<'_, 'v, '
     let mut items: Vec<Value<'a>> = match &*cur {
         Value::Array(a) => a.to_vec(),
         Value::Object(o) if keys.is_empty() => o.keys().map(|k| Value::String(k.clone())).collect(),
-        _ => return sink(cur),
+        // ext returns the bare datum here, which jsonpath-rw then fails to iterate.
+        _ => {
+            return Err(EvalError::new(
+                "TypeError",
+                "`sorted` of a value that is not a list (or, without keys, a dict)",
+            ))
+        }
     };
     let mut failed = None;
     if keys.is_empty() {
@@ -683,98 +688,4 @@ fn owned_value<'a>(v: &Value<'_>) -> Value<'a> {
             Value::Object(Box::new(m))
         }
     }
-}
-
-/// Python `str(v)` of a JSON value (`repr` inside containers).
-fn py_str(v: &Value<'_>) -> String {
-    match v {
-        Value::String(s) => s.to_string(),
-        _ => {
-            let mut out = String::new();
-            py_repr(v, &mut out);
-            out
-        }
-    }
-}
-
-fn py_repr(v: &Value<'_>, out: &mut String) {
-    match v {
-        Value::Static(StaticNode::Null) => out.push_str("None"),
-        Value::Static(StaticNode::Bool(b)) => out.push_str(if *b { "True" } else { "False" }),
-        Value::Static(StaticNode::I64(i)) => out.push_str(&i.to_string()),
-        Value::Static(StaticNode::U64(u)) => out.push_str(&u.to_string()),
-        Value::Static(StaticNode::F64(f)) => out.push_str(&py_float_repr(*f)),
-        Value::String(s) => py_str_repr(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, e) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                py_repr(e, out);
-            }
-            out.push(']');
-        }
-        Value::Object(o) => {
-            out.push('{');
-            for (i, (k, e)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                py_str_repr(k, out);
-                out.push_str(": ");
-                py_repr(e, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, exponent form outside 1e-4..1e16.
-fn py_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        // Rust's `{:e}` is shortest round-trip too; Python writes `1e+16`, `1.5e-05`.
-        let s = format!("{f:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    let s = format!("{f}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
-fn py_str_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
 }

@@ -43,7 +43,6 @@ pub(crate) enum Node {
     /// `` `sorted` `` (no keys) or `[/key,\key]`.
     Sorted(Vec<SortKey>),
     Len,
-    Str,
     Sub(Box<SubOp>),
     Split {
         sep: char,
@@ -261,8 +260,20 @@ impl Parser<'_> {
                 if !pending.continues_with(level) {
                     break;
                 }
+                let op_pos = self.pos();
                 self.i += 1;
                 let rhs = self.expr(Pending::OPEN)?;
+                // The grammar pairs two literals only as NUMBER-NUMBER or FLOAT-FLOAT.
+                if matches!(
+                    (&lhs, &rhs),
+                    (Parsed::Int(_), Parsed::Float(_)) | (Parsed::Float(_), Parsed::Int(_))
+                ) {
+                    return Err(self.error_at(
+                        op_pos,
+                        "an integer and a decimal literal cannot be combined (write both as decimals)"
+                            .to_string(),
+                    ));
+                }
                 lhs = Parsed::Path(Node::Operation(
                     Box::new(operand(lhs)),
                     op,
@@ -497,12 +508,11 @@ fn named_operator(expr: &str, pos: usize, op: &str) -> Result<Node, JsonPathErro
         return parse_sub(op).map_err(err);
     }
     if op.starts_with("str(") {
-        // ext matches `str\(\)` at the start and ignores what follows.
-        return if op.starts_with("str()") {
-            Ok(Node::Str)
-        } else {
-            Err(err(format!("`{op}` is not valid: expected `str()`")))
-        };
+        // jsonpath-ng has `str()`; jsonpath-rw-ext 1.2.2, which Ceilometer uses, rejects it.
+        return Err(err(format!(
+            "unknown named operator `{op}` (`str()` is jsonpath-ng's; \
+             Ceilometer's jsonpath-rw-ext has no such operator)"
+        )));
     }
     Err(err(format!("unknown named operator `{op}`")))
 }
@@ -566,7 +576,6 @@ mod tests {
             Node::Filter(c) => format!("[?{}]", c.len()),
             Node::Sorted(k) => format!("sorted{}", k.len()),
             Node::Len => "len".into(),
-            Node::Str => "str".into(),
             Node::Sub(_) => "sub".into(),
             Node::Split {
                 sep,

@@ -80,17 +80,27 @@ impl Field {
         Ok(Field::Path { path, plugin })
     }
 
-    /// The first non-null value (Ceilometer's `parse(message)`), or `None`.
-    pub fn first<'v, 'a>(&self, root: &'v Value<'a>) -> Option<Cow<'v, Value<'a>>> {
+    /// The first non-null value (Ceilometer's `parse(message)`), or `None`. `Err` is an
+    /// exception jsonpath-rw raises while evaluating (Ceilometer lets it propagate).
+    pub fn first<'v, 'a>(&self, root: &'v Value<'a>) -> Result<Option<Cow<'v, Value<'a>>>, String> {
         match self {
-            Field::Constant(v) => Some(Cow::Owned(to_borrowed(v))),
-            Field::Path { path, plugin: None } => path.find(root).into_iter().find(|v| !v.is_null()),
+            Field::Constant(v) => Ok(Some(Cow::Owned(to_borrowed(v)))),
+            Field::Path { path, plugin: None } => Ok(path
+                .try_find(root)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|v| !v.is_null())),
             Field::Path {
                 path,
                 plugin: Some(plugin),
             } => {
-                let values: Vec<_> = path.find(root).into_iter().filter(|v| !v.is_null()).collect();
-                plugin.apply(&values).map(|v| Cow::Owned(to_borrowed(&v)))
+                let values: Vec<_> = path
+                    .try_find(root)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|v| !v.is_null())
+                    .collect();
+                Ok(plugin.apply(&values).map(|v| Cow::Owned(to_borrowed(&v))))
             }
         }
     }
@@ -102,7 +112,7 @@ impl Field {
             Field::Constant(v) => Err(format!(
                 "object of type 'int' has no len() (constant {v} in a lookup)"
             )),
-            Field::Path { path, plugin: None } => Ok(path.find(root)),
+            Field::Path { path, plugin: None } => path.try_find(root).map_err(|e| e.to_string()),
             Field::Path {
                 path,
                 plugin: Some(plugin),
