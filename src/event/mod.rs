@@ -13,7 +13,19 @@
 //!   `notifier://` and `file://` publishers) and as the `ceilo convert` JSON.
 //!
 //! Not here: event_pipeline.yaml, batching and publishing (the pipeline's), logging and metrics
-//! (the caller's; this module only returns outcomes).
+//! (the caller's; this module only returns outcomes, [`DropProblem::kind`] is a ready label).
+//!
+//! Known differences from Ceilometer, all on inputs the shipped files and the corpus never
+//! produce:
+//! * plugin parameters of the wrong type (a non-integer `segment`, an empty `separator`, a
+//!   bitfield flag without `bit`) are load errors; Python fails on every matching notification;
+//! * `bitfield` flags match by node identity, not by comparing path strings (see
+//!   [`plugins`]), so a flag path spelled differently from the field still matches;
+//! * `int` values beyond `i64` drop the event (Python keeps its big int); a non-string
+//!   `message_id` becomes `null`;
+//! * YAML is read with YAML 1.2 scalars (PyYAML's 1.1 reads `yes`/`on` as booleans);
+//! * dates go through the shared [`crate::model::timestamp`] grammar, which refuses a few
+//!   forms the `iso8601` regex takes (`2025-03-14T083` as 08:00:03, a trailing newline).
 
 pub mod coerce;
 pub mod dispatch;
