@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
 
-use super::plugins::Plugin;
+use crate::event::plugins::Plugin;
 use crate::jsonpath::JsonPath;
 use crate::model::{OwnedValue, Value};
 
@@ -35,7 +35,7 @@ impl Field {
                 let fields = map
                     .get("fields")
                     .ok_or_else(|| FieldError(format!("The field 'fields' is required for {name}")))?;
-                let plugin = map.get("plugin").map(Plugin::from_config).transpose()?;
+                let plugin = map.get("plugin").map(plugin_from_config).transpose()?;
                 (fields, plugin)
             }
             other => (other, None),
@@ -100,7 +100,7 @@ impl Field {
                     .into_iter()
                     .filter(|v| !v.is_null())
                     .collect();
-                Ok(plugin.apply(&values).map(|v| Cow::Owned(to_borrowed(&v))))
+                Ok(plugin.apply(root, &values))
             }
         }
     }
@@ -117,12 +117,38 @@ impl Field {
                 path,
                 plugin: Some(plugin),
             } => Err(format!(
-                "Plugin {} don't allows to return multiple values ({})",
-                plugin.name(),
+                "Plugin {:?} don't allows to return multiple values ({})",
+                plugin,
                 path.source()
             )),
         }
     }
+}
+
+/// `plugin: name` or `plugin: {name: ..., parameters: {...}}`, configured with the same trait
+/// plugins event definitions use (Ceilometer shares one plugin namespace).
+fn plugin_from_config(cfg: &Yaml) -> Result<Plugin, FieldError> {
+    let empty = serde_yaml::Mapping::new();
+    let (name, params) = match cfg {
+        Yaml::String(name) => (name.as_str(), &empty),
+        Yaml::Mapping(m) => {
+            let name = m
+                .get("name")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| FieldError("Plugin specified, but no plugin name supplied".into()))?;
+            (
+                name,
+                m.get("parameters").and_then(Yaml::as_mapping).unwrap_or(&empty),
+            )
+        }
+        other => return Err(FieldError(format!("bad plugin specification {other:?}"))),
+    };
+    let mut compile = |p: &str| {
+        JsonPath::compile(p)
+            .map(std::sync::Arc::new)
+            .map_err(|e| e.to_string())
+    };
+    Plugin::configure(name, params, &mut compile).map_err(|e| FieldError(e.to_string()))
 }
 
 fn yaml_int(n: &serde_yaml::Number) -> OwnedValue {
