@@ -20,20 +20,8 @@ use ceilo::model::signature::Signer;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn bodies() -> Vec<Vec<u8>> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ceilometer-reference/corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|l| {
-            let case: serde_json::Value = serde_json::from_str(l).expect("corpus line");
-            serde_json::to_vec(&case["wire"]).expect("wire")
-        })
-        .collect()
-}
-
 fn conversion(c: &mut Criterion) {
-    let bodies = bodies();
+    let bodies = ceilo::reference::corpus_bodies();
     let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
     let (converter, _) = Converter::load(&meters).expect("meters");
     let mut group = c.benchmark_group("corpus");

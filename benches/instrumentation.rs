@@ -18,21 +18,8 @@ use ceilo::telemetry::metrics::ActorKind;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn corpus_bodies() -> Vec<Vec<u8>> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ceilometer-reference/corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let case: serde_json::Value = serde_json::from_str(l).expect("corpus line");
-            serde_json::to_vec(&case["wire"]).expect("wire body")
-        })
-        .collect()
-}
-
 fn instrumentation(c: &mut Criterion) {
-    let bodies = corpus_bodies();
+    let bodies = ceilo::reference::corpus_bodies();
     let _telemetry = telemetry::start("127.0.0.1:0".parse().expect("literal")).expect("start telemetry");
     let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
     let (converter, _) = Converter::load(&meters).expect("shipped meters load");

@@ -12,28 +12,10 @@ use ceilo::model::envelope::Decoder;
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
-/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
-/// beside the checkout or one of its parents (as the other tests find it).
-fn reference_dir() -> PathBuf {
-    std::env::var_os("CEILO_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|dir| dir.join("shared/ceilometer-reference"))
-                .find(|dir| dir.is_dir())
-        })
-        .unwrap_or_else(|| panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"))
-}
+mod common;
 
-fn cases() -> Vec<Json> {
-    let path = reference_dir().join("corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad corpus line: {e}")))
-        .collect()
-}
+use ceilo::reference::dir as reference_dir;
+use common::corpus::cases;
 
 fn instant(v: &Json) -> Option<chrono::NaiveDateTime> {
     v.as_str().and_then(parse_isotime_utc)

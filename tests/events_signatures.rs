@@ -1,7 +1,6 @@
 //! `message_from_event` against Ceilometer's own: the `message_from_event` rows of
 //! corpus/signatures.jsonl give an event, a secret, and the signed message Ceilometer built.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ceilo::event::message::{message_from_event, write_message_from_event};
@@ -10,19 +9,7 @@ use ceilo::model::{Event, OwnedValue, Trait, TraitValue};
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
-/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
-/// beside the checkout or one of its parents (as the other tests find it).
-fn reference_dir() -> PathBuf {
-    std::env::var_os("CEILO_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|dir| dir.join("shared/ceilometer-reference"))
-                .find(|dir| dir.is_dir())
-        })
-        .unwrap_or_else(|| panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"))
-}
+use ceilo::reference::dir as reference_dir;
 
 fn event_rows() -> Vec<Json> {
     let path = reference_dir().join("corpus/signatures.jsonl");

@@ -1,15 +1,18 @@
-//! The per-sample publishing path allocates nothing once its buffers are warm: signing a
-//! sample, writing it as a meter message and wrapping a batch in the oslo envelope only append
-//! to reused buffers. A counting allocator (this test binary's own) proves it.
+//! The publishing path allocates nothing once its buffers are warm: signing a sample or event,
+//! writing it as a meter or event message and wrapping a batch in the oslo envelope only
+//! append to reused buffers. A counting allocator (this test binary's own) proves it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
 
-use ceilo::model::envelope::{encode_v2, Outgoing};
+use ceilo::event::message::{sign_event_with, write_event_message_list};
+use ceilo::event::{EventDefinitions, EventOptions, EventOutcome};
+use ceilo::model::envelope::{encode_v2, Decoder, Outgoing};
 use ceilo::model::meter_message::{write_meter_message_list, write_meter_message_signed, NULL};
 use ceilo::model::signature::Signer;
-use ceilo::model::{OwnedValue, Priority, Sample};
+use ceilo::model::{Event, OwnedValue, Priority, Sample};
+use simd_json::prelude::*;
 
 struct CountingAllocator;
 
@@ -114,4 +117,71 @@ fn an_enveloped_batch_allocates_nothing_once_warm() {
         }
     });
     assert_eq!(n, 0);
+}
+
+// Events: signing an event and writing it as a `message_from_event` message only append to
+// reused buffers.
+
+const DEFINITIONS: &str = "
+- event_type: compute.instance.*
+  traits:
+    host: {fields: 'publisher_id.`split(., 1, 1)`'}
+    memory_mb: {type: int, fields: payload.memory_mb}
+    ratio: {type: float, fields: payload.ratio}
+    launched_at: {type: datetime, fields: payload.launched_at}
+    display_name: {fields: payload.display_name}
+";
+
+/// Events as the converter makes them, one with the raw notification kept.
+fn events() -> Vec<Event> {
+    let defs = EventDefinitions::parse(DEFINITIONS, "test.yaml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_options(EventOptions {
+            store_raw: vec![Priority::Error],
+            drop_unmatched_notifications: false,
+        });
+    let mut decoder = Decoder::new();
+    ["INFO", "ERROR"]
+        .iter()
+        .map(|priority| {
+            let mut body = format!(
+                r#"{{"message_id": "m-{priority}", "publisher_id": "compute.host-1", "priority": "{priority}",
+                "event_type": "compute.instance.create.end", "timestamp": "2025-03-14 09:01:23.147803",
+                "_context_request_id": "req-1", "_context_project_id": "p1",
+                "payload": {{"memory_mb": 2048, "ratio": 0.5, "launched_at": "2025-03-14T08:58:41.000000",
+                "display_name": "Zo\u00eb \ud83d\ude80", "tags": ["a", "b"], "flavor": {{"id": "2"}}}}}}"#
+            )
+            .into_bytes();
+            let outcome = match decoder.decode(&mut body) {
+                Ok(n) => defs.to_event(&n),
+                Err(e) => panic!("{e}"),
+            };
+            match outcome {
+                EventOutcome::Event(e) => e,
+                other => panic!("expected an event, got {other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn signing_and_writing_events_allocates_nothing_once_warm() {
+    let events = events();
+    assert!(events
+        .iter()
+        .any(|e| !e.raw.as_object().is_none_or(|o| o.is_empty())));
+    let mut signer = Signer::new(b"s3cret");
+    let mut out = Vec::new();
+    write_event_message_list(&mut out, &events, &mut signer);
+    let mut scratch = Vec::new();
+    let _ = sign_event_with(&mut signer, &events[0], &mut scratch);
+    let n = allocations(|| {
+        for _ in 0..10 {
+            out.clear();
+            write_event_message_list(&mut out, &events, &mut signer);
+            let _ = sign_event_with(&mut signer, &events[1], &mut scratch);
+        }
+    });
+    assert_eq!(n, 0, "allocations while writing warm event messages");
+    assert!(scratch.is_empty());
 }

@@ -2,7 +2,7 @@
 //! Expected values come from jsonpath-rw(-ext)'s own test scenarios and Ceilometer's recorded
 //! outputs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use simd_json::prelude::*;
 use simd_json::StaticNode;
@@ -10,22 +10,8 @@ use simd_json::StaticNode;
 use super::*;
 use crate::model::OwnedValue;
 
-/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
-/// beside the checkout or one of its parents (the workspace's and CI's layout; the same rule as
-/// the signature tests).
 fn reference(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("CEILO_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|dir| dir.join("shared/ceilometer-reference"))
-                .find(|dir| dir.is_dir())
-        });
-    match dir {
-        Some(dir) => dir.join(rel),
-        None => panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"),
-    }
+    crate::reference::dir().join(rel)
 }
 
 /// Run `expr` over the JSON `doc`; the matches as owned values.
