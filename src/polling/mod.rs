@@ -1,1 +1,144 @@
-//! The polling agent: polling.yaml, scheduler, discovery, pollsters and notify send.
+//! The polling agent: polling.yaml sources on timers, discovery, pollsters, and the batches of
+//! samples they produce. It does not decide where batches go: that is the [`SampleSink`] given
+//! to [`start_polling`] (the `telemetry.polling` notify sender in [`notify`], or the
+//! in-process pipeline).
+//!
+//! ```text
+//! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
+//!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
+//!                                       ─► Pollster (host | fleet | dynamic), per resource
+//!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
+//! ```
+//!
+//! Entry point for `ceilo run`: [`start_polling`] inside a running `actix::System`.
+
+pub mod config;
+pub mod discovery;
+pub mod dynamic;
+pub mod fleet;
+pub mod host;
+pub mod metrics;
+pub mod pollster;
+pub mod scheduler;
+pub mod source;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+pub use config::{PollingConfig, PollingOptions, SourceConfig};
+pub use discovery::{Discovery, Resource};
+pub use pollster::Pollster;
+pub use scheduler::{SourceJob, SourceScheduler};
+pub use source::{PollReport, SourcePlan};
+
+use crate::model::Sample;
+
+/// Samples of one source, at most `batch_size` of them: one `telemetry.polling` notification.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SampleBatch {
+    pub source: Arc<str>,
+    pub samples: Vec<Sample>,
+}
+
+/// Where polled batches go. `send` waits while the receiver is full (backpressure) and
+/// returns `false` once the receiver is gone, which ends the poll early.
+pub trait SampleSink: Send + Sync + 'static {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+}
+
+/// Any actor that handles [`SampleBatch`] (the notify sender, the runtime's pipeline).
+impl SampleSink for Recipient<SampleBatch> {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { Recipient::send(self, batch).await.is_ok() })
+    }
+}
+
+/// A bounded tokio channel (tests, or a non-actor consumer).
+impl SampleSink for tokio::sync::mpsc::Sender<SampleBatch> {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { tokio::sync::mpsc::Sender::send(self, batch).await.is_ok() })
+    }
+}
+
+/// Why the polling agent cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Definition(#[from] dynamic::DefinitionError),
+    #[error("source {source_name:?}: {error}")]
+    Discovery {
+        source_name: String,
+        #[source]
+        error: discovery::DiscoveryError,
+    },
+}
+
+/// Every pollster ceilo has: host, fleet, then the dynamic pollsters found in
+/// `pollsters_definitions_dirs`.
+pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, StartError> {
+    let mut out = vec![
+        Arc::new(Pollster::Host(host::HostPollster::new(
+            &options.proc_root,
+            &options.sys_root,
+        ))),
+        Arc::new(Pollster::Fleet(fleet::FleetPollster::new())),
+    ];
+    for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
+        tracing::info!(pollster = %def.name, "dynamic pollster loaded");
+        out.push(Arc::new(Pollster::Dynamic(Box::new(
+            dynamic::DynamicPollster::new(def),
+        ))));
+    }
+    Ok(out)
+}
+
+/// The running polling agent: one supervised scheduler per source.
+pub struct PollingAgent {
+    pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,
+    pub discovery: Arc<Discovery>,
+}
+
+/// Start the polling agent inside the current `actix::System`: one supervised
+/// [`SourceScheduler`] per source of `config`, each polling into `output`.
+///
+/// `ceilo run` wires it as: `start_polling(&PollingConfig::load(dir/polling.yaml)?, &options,
+/// output)` where `output` is either a [`notify::NotifySender`] address (`amqp://`: samples go
+/// to the notification agent as `telemetry.polling` on `notifications.sample`) or the
+/// pipeline's `Recipient<SampleBatch>` (`memory://`). Stopping the System stops the agent.
+pub fn start_polling(
+    config: &PollingConfig,
+    options: &PollingOptions,
+    output: Arc<dyn SampleSink>,
+) -> Result<PollingAgent, StartError> {
+    let pollsters = load_pollsters(options)?;
+    let discovery = Arc::new(Discovery::new(options));
+    let mut rng = rand::rng();
+    let mut schedulers = Vec::new();
+    for source in &config.sources {
+        let plan =
+            SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
+                source_name: source.name.to_string(),
+                error,
+            })?;
+        let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
+            plan: Arc::new(plan),
+            discovery: discovery.clone(),
+            batch_size: options.batch_size,
+            output: output.clone(),
+        });
+        let (name, interval) = (source.name.clone(), source.interval);
+        let offset = scheduler::start_offset(interval, &mut rng);
+        let addr = Supervisor::start(move |_| SourceScheduler::new(name, interval, offset, job));
+        schedulers.push((source.name.clone(), addr));
+    }
+    Ok(PollingAgent {
+        schedulers,
+        discovery,
+    })
+}

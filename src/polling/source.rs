@@ -1,0 +1,191 @@
+//! One polling source compiled against the available pollsters ([`SourcePlan`]), and one poll
+//! of it ([`SourcePlan::poll`]): discover once, run every selected pollster over its resources,
+//! and hand the samples on in batches of `batch_size`.
+//!
+//! Failure rules are Ceilometer's (`polling/manager.py: PollingTask.poll_and_notify`): a
+//! pollster that fails on a resource is logged and counted and the others go on; a permanent
+//! failure disables that (pollster, resource) pair for the life of the agent.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::config::{PollingOptions, SourceConfig};
+use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource};
+use super::metrics::{PollsterMetrics, SourceMetrics};
+use super::pollster::{PollContext, PollError, Pollster};
+use super::SampleSink;
+use crate::model::Sample;
+
+/// One pollster as one source uses it.
+pub struct PlanEntry {
+    pub pollster: Arc<Pollster>,
+    /// One flag per `pollster.meters()`: selected by the source's meter filter.
+    pub mask: Vec<bool>,
+    /// The pollster's default discovery, used when the source yields no resources.
+    pub default_discovery: Vec<(String, Discoverer)>,
+    metrics: PollsterMetrics,
+    /// Resource keys this pollster failed on permanently.
+    disabled: Mutex<HashSet<String>>,
+}
+
+/// A source, ready to poll.
+pub struct SourcePlan {
+    pub config: SourceConfig,
+    pub entries: Vec<PlanEntry>,
+    static_resources: Vec<Resource>,
+    discovery: Vec<(String, Discoverer)>,
+    pub metrics: SourceMetrics,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PollReport {
+    pub samples: u64,
+    pub batches: u64,
+    pub failures: u64,
+    pub newly_disabled: u64,
+    /// The output refused a batch (the agent is shutting down): the poll stopped early.
+    pub output_closed: bool,
+}
+
+impl SourcePlan {
+    /// Match the source's meters against the pollsters. Meters no pollster serves are
+    /// reported (Ceilometer logs them too), not an error.
+    pub fn new(
+        config: SourceConfig,
+        pollsters: &[Arc<Pollster>],
+        options: &PollingOptions,
+    ) -> Result<Self, DiscoveryError> {
+        let parse = |names: &[String]| -> Result<Vec<(String, Discoverer)>, DiscoveryError> {
+            names
+                .iter()
+                .map(|n| Ok((n.clone(), Discoverer::parse(n, options)?)))
+                .collect()
+        };
+        let discovery = parse(&config.discovery)?;
+        let mut entries = Vec::new();
+        for p in pollsters {
+            let mask: Vec<bool> = p
+                .meters()
+                .iter()
+                .map(|m| config.meters.accepts(&m.name))
+                .collect();
+            if !mask.iter().any(|&b| b) {
+                continue;
+            }
+            entries.push(PlanEntry {
+                default_discovery: parse(&[p.default_discovery()])?,
+                metrics: PollsterMetrics::new(&config.name, p.name()),
+                pollster: p.clone(),
+                mask,
+                disabled: Mutex::default(),
+            });
+        }
+        if entries.is_empty() {
+            tracing::warn!(source = %config.name, "no pollster serves any meter of this source");
+        }
+        Ok(Self {
+            static_resources: config
+                .resources
+                .iter()
+                .map(|r| Resource::Endpoint(r.as_str().into()))
+                .collect(),
+            discovery,
+            metrics: SourceMetrics::new(&config.name),
+            entries,
+            config,
+        })
+    }
+
+    /// Poll every entry once. Batches leave as soon as they are full, so memory stays bounded
+    /// by `batch_size` per source whatever the fleet size, and a slow output slows the poll.
+    pub async fn poll(
+        &self,
+        discovery: &Discovery,
+        batch_size: usize,
+        output: &dyn SampleSink,
+    ) -> PollReport {
+        let started = Instant::now();
+        let batch_size = batch_size.max(1);
+        let ctx = PollContext::now(self.config.name.clone());
+        let mut report = PollReport::default();
+        let mut cycle = DiscoveryCycle::new(discovery);
+        let mut source_resources = self.static_resources.clone();
+        source_resources.extend(cycle.resources(&self.discovery));
+
+        'entries: for entry in &self.entries {
+            let discovered;
+            let resources: &[Resource] = if source_resources.is_empty() {
+                discovered = cycle.resources(&entry.default_discovery);
+                &discovered
+            } else {
+                &source_resources
+            };
+            let mut buf: Vec<Sample> = Vec::with_capacity(batch_size * 2);
+            let mut first_error: Option<String> = None;
+            let mut errors = 0u64;
+            let disabled = entry.disabled.lock().map(|d| d.clone()).unwrap_or_default();
+            for resource in resources {
+                if !disabled.is_empty() && disabled.contains(resource.key()) {
+                    continue;
+                }
+                match entry.pollster.poll(resource, &entry.mask, &ctx, &mut buf).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        errors += 1;
+                        if let PollError::Permanent(_) = e {
+                            entry.metrics.permanent.increment(1);
+                            if let Ok(mut d) = entry.disabled.lock() {
+                                d.insert(resource.key().to_owned());
+                                entry.metrics.disabled.set(d.len() as f64);
+                            }
+                            report.newly_disabled += 1;
+                            tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(),
+                                resource = resource.key(), error = %e,
+                                "pollster failed permanently: resource disabled for this pollster");
+                        } else {
+                            entry.metrics.transient.increment(1);
+                            first_error.get_or_insert_with(|| format!("{}: {e}", resource.key()));
+                        }
+                    }
+                }
+                while buf.len() >= batch_size {
+                    let rest = buf.split_off(batch_size);
+                    let full = std::mem::replace(&mut buf, rest);
+                    if !self.emit(full, output, &mut report).await {
+                        break 'entries;
+                    }
+                }
+            }
+            if !buf.is_empty() && !self.emit(buf, output, &mut report).await {
+                break 'entries;
+            }
+            if let Some(first) = first_error {
+                tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(), errors,
+                    first = %first, "pollster failed on some resources; continuing");
+            }
+            report.failures += errors;
+        }
+        self.metrics.polls.increment(1);
+        self.metrics.duration.record(started.elapsed().as_secs_f64());
+        report
+    }
+
+    async fn emit(&self, samples: Vec<Sample>, output: &dyn SampleSink, report: &mut PollReport) -> bool {
+        let n = samples.len() as u64;
+        let batch = super::SampleBatch {
+            source: self.config.name.clone(),
+            samples,
+        };
+        if output.send(batch).await {
+            report.samples += n;
+            report.batches += 1;
+            self.metrics.samples.increment(n);
+            true
+        } else {
+            report.output_closed = true;
+            false
+        }
+    }
+}
