@@ -90,6 +90,8 @@ enum BinOp {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
+    /// `| value`: the value itself.
+    Identity,
     /// `value OP n` or, with `value_right`, `n OP value`.
     Arith {
         op: BinOp,
@@ -143,6 +145,9 @@ fn parse_op(text: &str) -> Result<Op, String> {
     let t = text.trim();
     if !t.contains("value") {
         return Err(format!("the operation {t:?} must use the [value] variable"));
+    }
+    if t == "value" {
+        return Ok(Op::Identity);
     }
     for (f, op) in [
         ("int", Op::Int),
@@ -210,6 +215,7 @@ fn num_value(x: f64, int: bool) -> OwnedValue {
 
 fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
     match op {
+        Op::Identity => Ok(v),
         Op::Int => {
             if let Some(s) = v.as_str() {
                 return s
