@@ -18,6 +18,7 @@ pub mod dynamic;
 pub mod fleet;
 pub mod host;
 pub mod metrics;
+pub mod notify;
 pub mod pollster;
 pub mod scheduler;
 pub mod source;

@@ -93,6 +93,8 @@ pub struct SourceScheduler {
     gate: TickGate,
     skipped_counter: metrics::Counter,
     last: Option<PollReport>,
+    /// Set by [`StopPolling`]: no new poll starts (survives supervisor restarts).
+    stopped: bool,
 }
 
 impl SourceScheduler {
@@ -105,10 +107,14 @@ impl SourceScheduler {
             job,
             gate: TickGate::default(),
             last: None,
+            stopped: false,
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.stopped {
+            return;
+        }
         if !self.gate.try_start() {
             self.skipped_counter.increment(1);
             tracing::warn!(source = %self.name, interval = ?self.interval,
@@ -150,6 +156,20 @@ impl Supervised for SourceScheduler {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // The poll that was running died with the old context.
         self.gate.finish();
+    }
+}
+
+/// Graceful shutdown: start no new poll (a running one finishes). Answers once no poll is
+/// running any more is not guaranteed; ask [`GetStats`] for `running`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopPolling;
+
+impl Handler<StopPolling> for SourceScheduler {
+    type Result = ();
+
+    fn handle(&mut self, _: StopPolling, _: &mut Context<Self>) {
+        self.stopped = true;
     }
 }
 
