@@ -1,0 +1,152 @@
+//! `notifier://`: samples (or events) as oslo 2.0 notifications, priority `SAMPLE`, exactly
+//! as Ceilometer's `SampleNotifierPublisher`/`EventNotifierPublisher` send them.
+//!
+//! One flush is one notification per event_type: `event_type` is the metering topic
+//! (`metering`), routing key `<topic>.sample` in the control exchange (`ceilometer`), where
+//! `<topic>` is the URL's `topic=` or the configured metering/event topic, payload = the list of
+//! signed meter messages. With `per_meter_topic`, each meter's samples are sent once more with
+//! event_type `metering.<meter>` (Ceilometer's `publish_samples`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::wire::{encode_v2, write_event_message, write_meter_message, Outgoing};
+use super::{Flush, Output, PublishError, Write};
+use crate::config::PublisherSettings;
+use crate::transport::{OutMessage, Publisher};
+
+/// Samples or events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carries {
+    Samples,
+    Events,
+}
+
+pub struct NotifierOutput {
+    name: String,
+    carries: Carries,
+    publisher: Arc<dyn Publisher>,
+    exchange: String,
+    routing_key: String,
+    /// `event_type` of the notifications: the metering (or event) topic.
+    event_type: String,
+    per_meter_topic: bool,
+    publisher_id: String,
+    secret: Vec<u8>,
+}
+
+impl NotifierOutput {
+    pub fn new(
+        carries: Carries,
+        topic: Option<String>,
+        per_meter_topic: bool,
+        settings: &PublisherSettings,
+        host: &str,
+        publisher: Arc<dyn Publisher>,
+    ) -> NotifierOutput {
+        let default_topic = match carries {
+            Carries::Samples => &settings.metering_topic,
+            Carries::Events => &settings.event_topic,
+        };
+        let topic = topic.unwrap_or_else(|| default_topic.clone());
+        NotifierOutput {
+            name: format!("notifier://?topic={topic}"),
+            carries,
+            publisher,
+            exchange: settings.control_exchange.clone(),
+            routing_key: format!("{topic}.sample"),
+            event_type: default_topic.clone(),
+            per_meter_topic: per_meter_topic && carries == Carries::Samples,
+            publisher_id: format!("telemetry.publisher.{host}"),
+            secret: settings.telemetry_secret.as_bytes().to_vec(),
+        }
+    }
+
+    /// The routing key notifications go to (`metering.sample` by default).
+    pub fn routing_key(&self) -> &str {
+        &self.routing_key
+    }
+
+    fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Vec<u8>)) -> OutMessage {
+        let mut body = Vec::with_capacity(4096);
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let timestamp = chrono::Utc::now()
+            .naive_utc()
+            .format("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string();
+        let outgoing = Outgoing {
+            message_id: &message_id,
+            publisher_id: &self.publisher_id,
+            event_type,
+            priority: "SAMPLE",
+            timestamp: &timestamp,
+        };
+        encode_v2(&mut body, &outgoing, write_items);
+        OutMessage {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn list<T>(out: &mut Vec<u8>, items: &[&T], write: impl Fn(&mut Vec<u8>, &T)) {
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            write(out, item);
+        }
+        out.push(b']');
+    }
+
+    /// The notifications one flush turns into.
+    pub fn encode(&self, flush: &Flush) -> Vec<OutMessage> {
+        let mut messages = Vec::new();
+        let secret = &self.secret;
+        match self.carries {
+            Carries::Samples if !flush.samples.is_empty() => {
+                let all: Vec<_> = flush.samples.iter().collect();
+                messages.push(self.notification(&self.event_type, |out| {
+                    Self::list(out, &all, |o, s| write_meter_message(o, s, secret))
+                }));
+                if self.per_meter_topic {
+                    let mut by_meter: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+                    for s in &flush.samples {
+                        by_meter.entry(&s.name).or_default().push(s);
+                    }
+                    for (meter, samples) in by_meter {
+                        let event_type = format!("{}.{meter}", self.event_type);
+                        messages.push(self.notification(&event_type, |out| {
+                            Self::list(out, &samples, |o, s| write_meter_message(o, s, secret))
+                        }));
+                    }
+                }
+            }
+            Carries::Events if !flush.events.is_empty() => {
+                let all: Vec<_> = flush.events.iter().collect();
+                messages.push(self.notification(&self.event_type, |out| {
+                    Self::list(out, &all, |o, e| write_event_message(o, e, secret))
+                }));
+            }
+            _ => {}
+        }
+        messages
+    }
+}
+
+impl Output for NotifierOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        let messages: Arc<[OutMessage]> = self.encode(&flush).into();
+        let publisher = self.publisher.clone();
+        Ok(Arc::new(move || {
+            let send = publisher.publish(messages.clone());
+            Box::pin(async move { send.await.map_err(PublishError::from) })
+        }))
+    }
+}
