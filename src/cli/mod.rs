@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod convert;
+pub mod definitions;
 pub mod run;
