@@ -47,6 +47,8 @@ pub struct ConvertedBatch {
     pub events: Vec<Event>,
     pub dead: Vec<DeadLetter>,
     pub deliveries: usize,
+    /// Samples dropped for their volume (null or not `float()`-convertible).
+    pub dropped: usize,
     pub token: AckToken,
 }
 
@@ -77,6 +79,7 @@ impl ConverterWorker {
         let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, scratch)));
         let reason = match result {
             Ok(Ok(c)) => {
+                out.dropped += c.dropped_samples.len();
                 out.samples.extend(c.samples);
                 out.events.extend(c.events);
                 return;
@@ -118,6 +121,7 @@ impl Handler<DeliveryBatch> for ConverterWorker {
             events: Vec::new(),
             dead: Vec::new(),
             deliveries: deliveries.len(),
+            dropped: 0,
             token,
         };
         for d in &deliveries {

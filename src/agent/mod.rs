@@ -53,6 +53,8 @@ pub enum AgentError {
     Transport(#[from] TransportError),
     #[error("{0}")]
     Runtime(String),
+    #[error("{0}")]
+    Converter(String),
 }
 
 /// Everything the agent is built from.
@@ -281,10 +283,17 @@ impl Agent {
     }
 }
 
-/// The conversion core for a config directory.
-// TODO(lead): switch to `Converter::from_config_dir(dir)` once it lands on main.
-pub fn load_converter(_dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
-    Ok(Arc::new(crate::convert::Converter {}))
+/// The conversion core for a config directory: `<dir>/meters.d`. Definitions that do not
+/// compile are logged and skipped, as Ceilometer does.
+// TODO(lead): event definitions join here once `Converter` loads them.
+pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
+    let meters = dir.join("meters.d");
+    let (converter, problems) = crate::convert::Converter::load(&meters)
+        .map_err(|e| AgentError::Converter(format!("{}: {e}", meters.display())))?;
+    for p in problems {
+        tracing::warn!(problem = %p, "meter definition skipped");
+    }
+    Ok(Arc::new(converter))
 }
 
 /// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,

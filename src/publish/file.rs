@@ -8,10 +8,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use simd_json::prelude::*;
-
-use super::wire::{event_as_dict, sample_as_dict};
 use super::{Flush, Output, PublishError, Write};
+use crate::event::message::event_json;
+use crate::model::json_write::{write_str, write_value};
+use crate::model::Sample;
 
 struct FileState {
     path: PathBuf,
@@ -94,6 +94,39 @@ impl FileState {
     }
 }
 
+/// Ceilometer's `Sample.as_dict()`, in its key order, written `json.dumps`-style.
+fn write_sample_as_dict(out: &mut Vec<u8>, s: &Sample) {
+    let texts: [(&[u8], &str); 3] = [
+        (b"{\"name\": ", &s.name),
+        (b", \"type\": ", &s.sample_type),
+        (b", \"unit\": ", &s.unit),
+    ];
+    for (key, value) in texts {
+        out.extend_from_slice(key);
+        write_str(out, value);
+    }
+    let values: [(&[u8], &crate::model::OwnedValue); 9] = [
+        (b", \"volume\": ", &s.volume),
+        (b", \"user_id\": ", &s.user_id),
+        (b", \"user_name\": ", &s.user_name),
+        (b", \"project_id\": ", &s.project_id),
+        (b", \"project_name\": ", &s.project_name),
+        (b", \"resource_id\": ", &s.resource_id),
+        (b", \"timestamp\": ", &s.timestamp),
+        (b", \"resource_metadata\": ", &s.resource_metadata),
+        (b", \"monotonic_time\": ", &s.monotonic_time),
+    ];
+    for (key, value) in values {
+        out.extend_from_slice(key);
+        write_value(out, value);
+    }
+    out.extend_from_slice(b", \"source\": ");
+    write_str(out, &s.source);
+    out.extend_from_slice(b", \"id\": ");
+    write_str(out, &s.id);
+    out.push(b'}');
+}
+
 pub struct FileOutput {
     name: String,
     state: Arc<Mutex<FileState>>,
@@ -126,11 +159,11 @@ impl FileOutput {
     pub fn encode(flush: &Flush) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 * flush.len());
         for s in &flush.samples {
-            let _ = sample_as_dict(s).write(&mut out);
+            write_sample_as_dict(&mut out, s);
             out.push(b'\n');
         }
         for e in &flush.events {
-            let _ = event_as_dict(e).write(&mut out);
+            write_value(&mut out, &event_json(e));
             out.push(b'\n');
         }
         out

@@ -10,7 +10,6 @@ pub mod dead_letter;
 pub mod file;
 pub mod notifier;
 pub mod url;
-mod wire;
 
 use std::sync::Arc;
 

@@ -10,9 +10,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::wire::{encode_v2, write_event_message, write_meter_message, Outgoing};
 use super::{Flush, Output, PublishError, Write};
 use crate::config::PublisherSettings;
+use crate::event::message::write_message_from_event;
+use crate::model::envelope::{encode_v2, Outgoing};
+use crate::model::meter_message::write_meter_message_list;
+use crate::model::signature::Signer;
+use crate::model::Priority;
 use crate::transport::{OutMessage, Publisher};
 
 /// Samples or events.
@@ -33,6 +37,7 @@ pub struct NotifierOutput {
     per_meter_topic: bool,
     publisher_id: String,
     secret: Vec<u8>,
+    signer: Signer,
 }
 
 impl NotifierOutput {
@@ -59,6 +64,7 @@ impl NotifierOutput {
             per_meter_topic: per_meter_topic && carries == Carries::Samples,
             publisher_id: format!("telemetry.publisher.{host}"),
             secret: settings.telemetry_secret.as_bytes().to_vec(),
+            signer: Signer::new(settings.telemetry_secret.as_bytes()),
         }
     }
 
@@ -69,19 +75,8 @@ impl NotifierOutput {
 
     fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Vec<u8>)) -> OutMessage {
         let mut body = Vec::with_capacity(4096);
-        let message_id = uuid::Uuid::new_v4().to_string();
-        let timestamp = chrono::Utc::now()
-            .naive_utc()
-            .format("%Y-%m-%d %H:%M:%S%.6f")
-            .to_string();
-        let outgoing = Outgoing {
-            message_id: &message_id,
-            publisher_id: &self.publisher_id,
-            event_type,
-            priority: "SAMPLE",
-            timestamp: &timestamp,
-        };
-        encode_v2(&mut body, &outgoing, write_items);
+        let head = Outgoing::new(&self.publisher_id, event_type, Priority::Sample);
+        encode_v2(&mut body, &head, write_items);
         OutMessage {
             exchange: self.exchange.clone(),
             routing_key: self.routing_key.clone(),
@@ -90,26 +85,14 @@ impl NotifierOutput {
         }
     }
 
-    fn list<T>(out: &mut Vec<u8>, items: &[&T], write: impl Fn(&mut Vec<u8>, &T)) {
-        out.push(b'[');
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b", ");
-            }
-            write(out, item);
-        }
-        out.push(b']');
-    }
-
     /// The notifications one flush turns into.
-    pub fn encode(&self, flush: &Flush) -> Vec<OutMessage> {
+    pub fn encode(&mut self, flush: &Flush) -> Vec<OutMessage> {
         let mut messages = Vec::new();
-        let secret = &self.secret;
+        let mut signer = std::mem::replace(&mut self.signer, Signer::new(b""));
         match self.carries {
             Carries::Samples if !flush.samples.is_empty() => {
-                let all: Vec<_> = flush.samples.iter().collect();
                 messages.push(self.notification(&self.event_type, |out| {
-                    Self::list(out, &all, |o, s| write_meter_message(o, s, secret))
+                    write_meter_message_list(out, &flush.samples, &mut signer)
                 }));
                 if self.per_meter_topic {
                     let mut by_meter: BTreeMap<&str, Vec<_>> = BTreeMap::new();
@@ -119,19 +102,27 @@ impl NotifierOutput {
                     for (meter, samples) in by_meter {
                         let event_type = format!("{}.{meter}", self.event_type);
                         messages.push(self.notification(&event_type, |out| {
-                            Self::list(out, &samples, |o, s| write_meter_message(o, s, secret))
+                            write_meter_message_list(out, samples, &mut signer)
                         }));
                     }
                 }
             }
             Carries::Events if !flush.events.is_empty() => {
-                let all: Vec<_> = flush.events.iter().collect();
+                let secret = &self.secret;
                 messages.push(self.notification(&self.event_type, |out| {
-                    Self::list(out, &all, |o, e| write_event_message(o, e, secret))
+                    out.push(b'[');
+                    for (i, e) in flush.events.iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        write_message_from_event(e, secret, out);
+                    }
+                    out.push(b']');
                 }));
             }
             _ => {}
         }
+        self.signer = signer;
         messages
     }
 }
