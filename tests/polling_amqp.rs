@@ -83,12 +83,15 @@ async fn broker(tag: &str) -> (Connection, Channel, String, String) {
     (conn, ch, exchange, queue)
 }
 
-fn notify_options(exchange: &str) -> NotifyOptions {
-    NotifyOptions {
+/// A notify sender on the real broker through the runtime's amqp transport.
+fn sender(exchange: &str) -> Addr<NotifySender> {
+    let options = NotifyOptions {
         exchange: exchange.to_owned(),
         declare_default_queue: false,
-        ..NotifyOptions::new(URL, SECRET)
-    }
+        ..NotifyOptions::new(SECRET)
+    };
+    let transport = ceilo::transport::from_url(URL).unwrap();
+    NotifySender::start_supervised(transport.as_ref(), options, tokio::runtime::Handle::current())
 }
 
 /// One decoded meter message: (message_id, counter_name, counter_volume as text, resource_id).
@@ -194,7 +197,7 @@ sources:
 #[actix::test]
 async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
     let (_conn, ch, exchange, queue) = broker("poll").await;
-    let sender = NotifySender::start_supervised(notify_options(&exchange));
+    let sender = sender(&exchange);
     let seen = Arc::default();
     let sizes = Arc::default();
     let tee = Tee {
@@ -235,7 +238,7 @@ async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
 #[actix::test]
 async fn the_running_agent_publishes_every_poll_of_its_sources() {
     let (_conn, ch, exchange, queue) = broker("agent").await;
-    let sender = NotifySender::start_supervised(notify_options(&exchange));
+    let sender = sender(&exchange);
     let seen: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let tee = Arc::new(Tee {
         seen: seen.clone(),
