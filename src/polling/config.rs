@@ -280,9 +280,12 @@ pub struct PollingOptions {
     pub fleet_size: usize,
     /// Seed of the simulated fleet: same seed, same instances (ids, projects, flavors).
     pub fleet_seed: u64,
-    /// `[polling] enable_prometheus_exporter` and where it listens (`host:port`).
+    /// `[polling] enable_prometheus_exporter`: expose the polled samples for Prometheus.
     pub enable_prometheus_exporter: bool,
-    pub prometheus_listen_address: String,
+    /// `[polling] prometheus_listen_addresses` (`host:port` each).
+    pub prometheus_listen_addresses: Vec<String>,
+    /// `[polling] enable_notifications`: send the samples on (false: exporter only).
+    pub enable_notifications: bool,
     /// The agent's host name (the sample `host` metadata, the local_node resource).
     pub host: Option<String>,
     /// Sample `source` (Ceilometer's `[DEFAULT] sample_source`, `openstack`).
@@ -302,7 +305,8 @@ impl Default for PollingOptions {
             fleet_size: 100,
             fleet_seed: 42,
             enable_prometheus_exporter: false,
-            prometheus_listen_address: "127.0.0.1:9101".into(),
+            prometheus_listen_addresses: vec!["127.0.0.1:9101".into()],
+            enable_notifications: true,
             host: None,
             sample_source: "openstack".into(),
             endpoints: Default::default(),

@@ -20,6 +20,7 @@ pub mod host;
 pub mod metrics;
 pub mod notify;
 pub mod pollster;
+pub mod prometheus;
 pub mod scheduler;
 pub mod source;
 
@@ -72,6 +73,12 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Definition(#[from] dynamic::DefinitionError),
+    #[error("prometheus exporter on {addr}: {source}")]
+    Exporter {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("source {source_name:?}: {error}")]
     Discovery {
         source_name: String,
@@ -103,6 +110,8 @@ pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, St
 pub struct PollingAgent {
     pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,
     pub discovery: Arc<Discovery>,
+    /// The polled-samples registry when `enable_prometheus_exporter` is set.
+    pub exporter: Option<Arc<prometheus::SampleRegistry>>,
 }
 
 /// Start the polling agent inside the current `actix::System`: one supervised
@@ -119,6 +128,22 @@ pub fn start_polling(
 ) -> Result<PollingAgent, StartError> {
     let pollsters = load_pollsters(options)?;
     let discovery = Arc::new(Discovery::new(options));
+    let output: Arc<dyn SampleSink> = if options.enable_notifications {
+        output
+    } else {
+        Arc::new(DiscardSink)
+    };
+    let mut exporter = None;
+    let output: Arc<dyn SampleSink> = if options.enable_prometheus_exporter {
+        let registry = Arc::new(prometheus::SampleRegistry::new());
+        exporter = Some(registry.clone());
+        Arc::new(prometheus::ExportingSink {
+            registry,
+            next: output,
+        })
+    } else {
+        output
+    };
     let mut rng = rand::rng();
     let mut schedulers = Vec::new();
     for source in &config.sources {
@@ -141,5 +166,62 @@ pub fn start_polling(
     Ok(PollingAgent {
         schedulers,
         discovery,
+        exporter,
     })
+}
+
+/// The usual wiring: a supervised [`notify::NotifySender`] on its own arbiter (encoding and
+/// signing run beside the pollers, not on their thread) publishing through `transport`
+/// (`amqp://` or `memory://`), fed by [`start_polling`]. `runtime` is the process' main tokio
+/// runtime (where the transport's futures run). Call inside a running `actix::System`.
+pub fn start_with_transport(
+    config: &PollingConfig,
+    options: &PollingOptions,
+    transport: &dyn crate::transport::Transport,
+    notify: notify::NotifyOptions,
+    runtime: tokio::runtime::Handle,
+) -> Result<(PollingAgent, Addr<notify::NotifySender>), StartError> {
+    let publisher = transport.publisher(notify.topology());
+    let arbiter = Arbiter::new();
+    let sender = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+        notify::NotifySender::new(publisher, notify, runtime)
+    });
+    let agent = start_polling(
+        config,
+        options,
+        Arc::new(sender.clone().recipient::<SampleBatch>()),
+    )?;
+    Ok((agent, sender))
+}
+
+/// Start the Prometheus exposition of polled samples on every configured address, if
+/// enabled (a separate step: binding is async). Returns the bound addresses.
+pub async fn start_exporter(
+    agent: &PollingAgent,
+    options: &PollingOptions,
+) -> Result<Vec<std::net::SocketAddr>, StartError> {
+    let Some(registry) = &agent.exporter else {
+        return Ok(Vec::new());
+    };
+    let mut bound = Vec::new();
+    for addr in &options.prometheus_listen_addresses {
+        let local = prometheus::serve(addr, registry.clone())
+            .await
+            .map_err(|source| StartError::Exporter {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!(%local, "polled samples exposed for Prometheus");
+        bound.push(local);
+    }
+    Ok(bound)
+}
+
+/// `[polling] enable_notifications = false`: polled samples go nowhere but the exporter.
+struct DiscardSink;
+
+impl SampleSink for DiscardSink {
+    fn send(&self, _batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async { true })
+    }
 }
