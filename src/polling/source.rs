@@ -189,3 +189,110 @@ impl SourcePlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::polling::config::PollingConfig;
+    use crate::polling::{fleet::FleetPollster, host::HostPollster, SampleBatch};
+
+    fn fixtures() -> (PathBuf, PathBuf) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        (root.join("proc"), root.join("sys"))
+    }
+
+    fn setup(yaml: &str) -> (SourcePlan, Discovery) {
+        let (proc_root, sys_root) = fixtures();
+        let options = PollingOptions {
+            host: Some("h".into()),
+            proc_root: proc_root.clone(),
+            sys_root: sys_root.clone(),
+            ..Default::default()
+        };
+        let pollsters = vec![
+            Arc::new(Pollster::Host(HostPollster::new(&proc_root, &sys_root))),
+            Arc::new(Pollster::Fleet(FleetPollster::new())),
+        ];
+        let config = PollingConfig::parse(yaml, Path::new("polling.yaml")).unwrap();
+        let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
+        (plan, Discovery::new(&options))
+    }
+
+    async fn poll(plan: &SourcePlan, d: &Discovery, batch: usize) -> (PollReport, Vec<SampleBatch>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let report = plan.poll(d, batch, &tx).await;
+        drop(tx);
+        let mut out = Vec::new();
+        while let Some(b) = rx.recv().await {
+            out.push(b);
+        }
+        (report, out)
+    }
+
+    #[tokio::test]
+    async fn batches_are_at_most_batch_size_and_nothing_is_lost() {
+        let (plan, d) = setup(
+            "sources:\n  - name: s\n    meters: [cpu, vcpus, memory.usage]\n    discovery: ['fleet:11']\n",
+        );
+        let (report, batches) = poll(&plan, &d, 4).await;
+        assert_eq!(report.samples, 33);
+        assert!(batches
+            .iter()
+            .all(|b| !b.samples.is_empty() && b.samples.len() <= 4));
+        assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 33);
+        assert!(batches.iter().all(|b| &*b.source == "s"));
+        let ids: HashSet<_> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.id.clone()))
+            .collect();
+        assert_eq!(ids.len(), 33);
+    }
+
+    #[tokio::test]
+    async fn each_pollster_uses_its_default_discovery_when_the_source_names_none() {
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n");
+        let (report, batches) = poll(&plan, &d, 50).await;
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
+            .collect();
+        // local_node for the host pollster; the default fleet (100 instances) for cpu.
+        assert_eq!(names.iter().filter(|n| *n == "hardware.cpu.load.1min").count(), 1);
+        assert_eq!(names.iter().filter(|n| *n == "cpu").count(), 100);
+        assert_eq!(report.failures, 0);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_disables_the_resource_and_others_go_on() {
+        // The static resource is no instance and no local node: both pollsters fail on it
+        // permanently; the local node keeps being polled.
+        let (plan, d) = setup(
+            "sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n    resources: ['http://nowhere/']\n    discovery: [local_node]\n",
+        );
+        let (first, batches) = poll(&plan, &d, 50).await;
+        assert_eq!(first.newly_disabled, 3);
+        assert_eq!(first.failures, 3); // host and fleet on the URL, fleet on the local node
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
+            .collect();
+        assert_eq!(names, ["hardware.cpu.load.1min"]);
+        let (second, batches) = poll(&plan, &d, 50).await;
+        // The URL is no longer tried; the fleet pollster's local-node failure was permanent too.
+        assert_eq!(second.failures, 0);
+        assert_eq!(second.newly_disabled, 0);
+        assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_output_ends_the_poll() {
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu]\n    discovery: ['fleet:10']\n");
+        let (tx, rx) = tokio::sync::mpsc::channel::<SampleBatch>(1);
+        drop(rx);
+        let report = plan.poll(&d, 2, &tx).await;
+        assert!(report.output_closed);
+        assert_eq!(report.samples, 0);
+    }
+}
