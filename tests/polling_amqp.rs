@@ -17,7 +17,6 @@ use ceilo::model::envelope::Decoder;
 use ceilo::model::{Priority, Sample};
 use ceilo::polling::config::{PollingConfig, PollingOptions};
 use ceilo::polling::notify::{Flush, NotifyOptions, NotifySender};
-use ceilo::polling::scheduler::{GetStats, StopPolling};
 use ceilo::polling::{start_polling, Discovery, SampleBatch, SampleSink, SourcePlan};
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
@@ -261,15 +260,8 @@ async fn the_running_agent_publishes_every_poll_of_its_sources() {
     assert_eq!(agent.schedulers.len(), 2);
     // Offsets are < 1 s and the interval is 1 s: by 2.5 s each source has polled twice.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    for (_, addr) in &agent.schedulers {
-        addr.send(StopPolling).await.unwrap();
-    }
     // Let a poll that is running finish, then wait for its confirms.
-    for (_, addr) in &agent.schedulers {
-        while addr.send(GetStats).await.unwrap().running {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    agent.stop().await;
     sender.send(Flush).await.unwrap();
     let polled = seen.lock().unwrap().clone();
     assert!(polled.iter().filter(|s| &*s.name == "cpu").count() >= 37 * 2);

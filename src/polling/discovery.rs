@@ -252,6 +252,9 @@ pub struct Instance {
     /// Seconds since the epoch at which the instance "booted" (counters start there).
     pub launched_at: f64,
     metadata: OnceLock<OwnedValue>,
+    cpu_metadata: OnceLock<OwnedValue>,
+    disk_metadata: OnceLock<OwnedValue>,
+    vnic_metadata: OnceLock<OwnedValue>,
 }
 
 /// splitmix64: a tiny, well-distributed generator; enough for stable synthetic ids.
@@ -317,6 +320,9 @@ impl Instance {
             activity,
             launched_at,
             metadata: OnceLock::new(),
+            cpu_metadata: OnceLock::new(),
+            disk_metadata: OnceLock::new(),
+            vnic_metadata: OnceLock::new(),
         }
     }
 
@@ -349,6 +355,43 @@ impl Instance {
                 "root_gb": f.disk,
             })
         })
+    }
+}
+
+impl Instance {
+    /// Instance metadata plus `cpu_number`, as the compute agent's cpu pollster sends.
+    pub fn cpu_metadata(&self) -> &OwnedValue {
+        self.cpu_metadata
+            .get_or_init(|| self.metadata_with("cpu_number", OwnedValue::from(self.flavor.vcpus)))
+    }
+
+    /// Instance metadata plus `disk_name`, as the per-device disk pollsters send.
+    pub fn disk_metadata(&self, disk: &str) -> &OwnedValue {
+        self.disk_metadata
+            .get_or_init(|| self.metadata_with("disk_name", OwnedValue::from(disk)))
+    }
+
+    /// The interface metadata of the compute agent's network pollsters.
+    pub fn vnic_metadata(&self) -> &OwnedValue {
+        self.vnic_metadata.get_or_init(|| {
+            json!({
+                "name": self.vnic.as_str(),
+                "mac": self.mac.as_str(),
+                "fref": null,
+                "parameters": {"interfaceid": null, "bridge": null},
+                "vnic_name": self.vnic.as_str(),
+                "instance_id": self.id.as_str(),
+                "instance_type": self.flavor.name,
+            })
+        })
+    }
+
+    fn metadata_with(&self, key: &str, value: OwnedValue) -> OwnedValue {
+        let mut m = self.metadata().clone();
+        if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut m) {
+            o.insert(key.into(), value);
+        }
+        m
     }
 }
 

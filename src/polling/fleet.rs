@@ -7,9 +7,6 @@
 //! without any state. Resource ids and metadata follow the compute agent: the instance uuid
 //! for instance meters, `<uuid>-<disk>` for disks, `<name>-<uuid>-<vnic>` for interfaces.
 
-use simd_json::json;
-use simd_json::prelude::*;
-
 use super::discovery::{Instance, Resource};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
 use crate::model::{OwnedValue, Sample};
@@ -115,11 +112,13 @@ impl FleetPollster {
         let rid = OwnedValue::from(inst.id.as_str());
         let meta = inst.metadata();
         if want(M::Cpu) {
-            let mut cpu_meta = meta.clone();
-            if let Some(o) = cpu_meta.as_object_mut() {
-                o.insert("cpu_number".into(), OwnedValue::from(inst.flavor.vcpus));
-            }
-            emit(M::Cpu, c.cpu_ns.into(), &rid, &cpu_meta, ctx.monotonic().into());
+            emit(
+                M::Cpu,
+                c.cpu_ns.into(),
+                &rid,
+                inst.cpu_metadata(),
+                ctx.monotonic().into(),
+            );
         }
         if want(M::Vcpus) {
             emit(M::Vcpus, inst.flavor.vcpus.into(), &rid, meta, null());
@@ -155,10 +154,7 @@ impl FleetPollster {
         ];
         if disk.iter().any(|&m| want(m)) {
             let disk_rid = OwnedValue::from(format!("{}-{DISK}", inst.id));
-            let mut disk_meta = meta.clone();
-            if let Some(o) = disk_meta.as_object_mut() {
-                o.insert("disk_name".into(), OwnedValue::from(DISK));
-            }
+            let disk_meta = inst.disk_metadata(DISK);
             let values = [
                 c.read_bytes,
                 c.read_bytes / 16_384,
@@ -168,7 +164,7 @@ impl FleetPollster {
             ];
             for (m, v) in disk.into_iter().zip(values) {
                 if want(m) {
-                    emit(m, v.into(), &disk_rid, &disk_meta, null());
+                    emit(m, v.into(), &disk_rid, disk_meta, null());
                 }
             }
         }
@@ -185,7 +181,7 @@ impl FleetPollster {
         ];
         if net.iter().any(|&m| want(m)) {
             let vnic_rid = OwnedValue::from(format!("{}-{}-{}", inst.name, inst.id, inst.vnic));
-            let vnic_meta = vnic_metadata(inst);
+            let vnic_meta = inst.vnic_metadata();
             let values = [
                 c.rx_bytes,
                 c.rx_bytes / 800,
@@ -198,25 +194,12 @@ impl FleetPollster {
             ];
             for (m, v) in net.into_iter().zip(values) {
                 if want(m) {
-                    emit(m, v.into(), &vnic_rid, &vnic_meta, null());
+                    emit(m, v.into(), &vnic_rid, vnic_meta, null());
                 }
             }
         }
         Ok(())
     }
-}
-
-/// The interface metadata of the compute agent's network pollsters.
-fn vnic_metadata(inst: &Instance) -> OwnedValue {
-    json!({
-        "name": inst.vnic.as_str(),
-        "mac": inst.mac.as_str(),
-        "fref": null,
-        "parameters": {"interfaceid": null, "bridge": null},
-        "vnic_name": inst.vnic.as_str(),
-        "instance_id": inst.id.as_str(),
-        "instance_type": inst.flavor.name,
-    })
 }
 
 /// The simulated counters of an instance at a wall-clock time.
@@ -252,6 +235,8 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use simd_json::prelude::*;
 
     use super::*;
 

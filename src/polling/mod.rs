@@ -10,7 +10,17 @@
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
-//! Entry point for `ceilo run`: [`start_polling`] inside a running `actix::System`.
+//! Entry points for `ceilo run` (inside a running `actix::System`):
+//! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
+//!   runtime)` — the usual wiring: polled samples leave as `telemetry.polling` notifications on
+//!   the agent's transport (`amqp://`: to RabbitMQ; `memory://`: straight to the in-process
+//!   notification agent's `notifications.sample` queue); then [`start_exporter`] if
+//!   `enable_prometheus_exporter`.
+//! * [`start_polling`]`(&polling_yaml, &options, output)` — any other [`SampleSink`].
+//! * Shutdown: [`PollingAgent::stop`], then `sender.send(notify::Flush).await`.
+//!
+//! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
+//! `polling:` section of ceilo.yaml.
 
 pub mod config;
 pub mod discovery;
@@ -112,6 +122,22 @@ pub struct PollingAgent {
     pub discovery: Arc<Discovery>,
     /// The polled-samples registry when `enable_prometheus_exporter` is set.
     pub exporter: Option<Arc<prometheus::SampleRegistry>>,
+}
+
+impl PollingAgent {
+    /// Graceful stop: no new poll starts, and this returns once the polls that were running
+    /// have handed their last batch to the output (then `Flush` the notify sender to wait for
+    /// the broker's confirms).
+    pub async fn stop(&self) {
+        for (_, addr) in &self.schedulers {
+            let _ = addr.send(scheduler::StopPolling).await;
+        }
+        for (_, addr) in &self.schedulers {
+            while matches!(addr.send(scheduler::GetStats).await, Ok(s) if s.running) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// Start the polling agent inside the current `actix::System`: one supervised
