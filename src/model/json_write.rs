@@ -140,36 +140,45 @@ pub fn write_f64(out: &mut Vec<u8>, f: f64) {
 /// when the decimal exponent is in `-4..16` (`100.0`, `0.0001`), otherwise in scientific
 /// notation with a signed, at least two-digit exponent (`1e+16`, `1.5e-07`).
 pub(crate) fn write_finite_float_repr(out: &mut Vec<u8>, f: f64) {
-    // Rust's `{:e}` gives the same shortest round-trip digits as Python's `repr` (both pick
-    // the closest of the shortest candidates); only the layout differs.
-    let mut buf = [0u8; 40];
-    let len = {
-        let mut cursor = &mut buf[..];
-        let room = cursor.len();
-        // 40 bytes hold any f64 in `{:e}` form (at most 17 digits, sign, point, `e-324`).
-        if std::io::Write::write_fmt(&mut cursor, format_args!("{f:e}")).is_err() {
-            return;
-        }
-        room - cursor.len()
-    };
-    let text = &buf[..len];
+    // ryu finds the same shortest round-trip digits as Python's repr (both take the closest of
+    // the shortest candidates) about three times faster than `{:e}`; only its layout differs
+    // (`1e16`, `0.00001`), so its text is taken apart into digits and a decimal point position.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f).as_bytes();
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
     let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
     let (mantissa, exponent) = (&text[..e_at], text.get(e_at + 1..).unwrap_or(b"0"));
-    let mut digits = [0u8; 24];
-    let mut n_digits = 0;
-    // Shortest round-trip digits of an f64 are at most 17.
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()).take(digits.len()) {
-        digits[n_digits] = b;
-        n_digits += 1;
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    // ryu writes at most 17 significant digits, plus up to 5 zeros around them.
+    let mut all = [0u8; 24];
+    let mut n = 0;
+    for &b in mantissa.iter().filter(|&&b| b != b'.').take(all.len()) {
+        all[n] = b;
+        n += 1;
     }
-    let digits = &digits[..n_digits];
-    let exp = parse_exponent(exponent);
     // Python's `decpt`: the value is 0.DIGITS × 10^decpt.
-    let decpt = exp + 1;
+    let mut decpt = point as i32 + parse_exponent(exponent);
+    let mut digits = &all[..n];
+    while let [b'0', rest @ ..] = digits {
+        if rest.is_empty() {
+            break;
+        }
+        digits = rest;
+        decpt -= 1;
+    }
+    while let [rest @ .., b'0'] = digits {
+        if rest.is_empty() {
+            break;
+        }
+        digits = rest;
+    }
+    if digits == b"0" {
+        decpt = 1;
+    }
+    let exp = decpt - 1;
     if negative {
         out.push(b'-');
     }

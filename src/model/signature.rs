@@ -11,8 +11,9 @@
 //! The HMAC is a stream, so the pairs are fed as they are walked: no flattened map, no joined
 //! name strings. A [`Signer`] keeps the keyed HMAC state (cloned per message instead of keyed
 //! again) and one scratch buffer for `str()` of non-string values; [`Signer::start`] opens the
-//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere). Verifying incoming signatures
-//! is not done here: Ceilometer's own telemetry endpoint does not verify them either.
+//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere).
+//! Verifying incoming signatures is not done here: Ceilometer's own telemetry endpoint does not
+//! verify them either.
 
 use std::fmt;
 
