@@ -32,9 +32,12 @@ fn samples_are_republished_on_metering_sample_and_their_deliveries_acked() {
     ));
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("flow", 300)));
-    let got = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(30), |r| {
-        ids(r).len() >= 300
-    }));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(300),
+    ));
     let ids = ids(&got);
     assert_eq!(ids.len(), 300, "log:\n{}", agent.log_text());
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 300);
@@ -69,8 +72,8 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
     ));
     rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
     let agent = Agent::start(dir.path(), &url);
-    let mut messages = polling_messages("before", 20);
-    messages.push((
+    let mut input = polling_messages("before", 20);
+    input.push((
         "nova".into(),
         "notifications.info".into(),
         b"{not json at all".to_vec(),
@@ -78,13 +81,16 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
     let bad_version = json!({"oslo.version": "3.0", "oslo.message": "{}"})
         .to_string()
         .into_bytes();
-    messages.push(("nova".into(), "notifications.info".into(), bad_version));
-    messages.extend(polling_messages("after", 20));
-    rt.block_on(publish(&url, &messages));
+    input.push(("nova".into(), "notifications.info".into(), bad_version));
+    input.extend(polling_messages("after", 20));
+    rt.block_on(publish(&url, &input));
 
-    let dead = rt.block_on(collect(&url, "ceilo.dead-letter", Duration::from_secs(30), |r| {
-        r.len() >= 2
-    }));
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(2),
+    ));
     assert_eq!(dead.len(), 2, "log:\n{}", agent.log_text());
     let header = |r: &Received, k: &str| r.headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
     let mut reasons: Vec<String> = dead.iter().filter_map(|d| header(d, "x-ceilo-reason")).collect();
@@ -104,9 +110,12 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
         Some("notifications.info")
     );
 
-    let got = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(30), |r| {
-        ids(r).len() >= 40
-    }));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(40),
+    ));
     assert_eq!(ids(&got).len(), 40, "the messages behind the poison flow on");
     wait_until(
         "the poison is acked, not requeued",
@@ -169,9 +178,12 @@ fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
 
     // Unstall: everything flows, nothing is lost.
     broker.clear_policy("stall");
-    let got = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(60), |r| {
-        ids(r).into_iter().collect::<HashSet<_>>().len() >= 500
-    }));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(500),
+    ));
     assert_eq!(
         ids(&got).into_iter().collect::<HashSet<_>>().len(),
         500,
@@ -198,19 +210,28 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
         false,
     ));
     let agent = Agent::start(dir.path(), &url);
-    rt.block_on(publish(&url, &polling_messages("first", 200)));
+    rt.block_on(publish(&url, &polling_messages("first", 3000)));
     wait_until("some samples published", Duration::from_secs(20), || {
-        broker.counts("metering.sample").0 > 0
+        rt.block_on(ready_count(&url, "metering.sample")) > 0
     });
-    assert!(broker.close_connections() > 0);
-    rt.block_on(publish(&url, &polling_messages("second", 200)));
-    let got = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(60), |r| {
-        ids(r).into_iter().collect::<HashSet<_>>().len() >= 400
-    }));
+    // The management API lists connections with a delay: retry until the agent's are closed.
+    wait_until(
+        "the agent's connections closed by the broker",
+        Duration::from_secs(20),
+        || broker.close_connections() >= 2,
+    );
+    let left = rt.block_on(ready_count(&url, "notifications.sample"));
+    rt.block_on(publish(&url, &polling_messages("second", 500)));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(3500),
+    ));
     let unique: HashSet<_> = ids(&got).into_iter().collect();
     assert_eq!(
         unique.len(),
-        400,
+        3500,
         "at least once across the reconnection; log:\n{}",
         agent.log_text()
     );

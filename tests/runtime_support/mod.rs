@@ -326,6 +326,27 @@ pub async fn declare(url: &str, queue: &str, exchange: &str, key: &str, durable:
     let _ = conn.close(200, "bye".into()).await;
 }
 
+/// Messages ready in a queue, exactly and now (a passive declare; the management API lags).
+pub async fn ready_count(url: &str, queue: &str) -> u32 {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("passive declare");
+    let _ = conn.close(200, "bye".into()).await;
+    q.message_count()
+}
+
 /// A consumed message: body and string headers.
 pub struct Received {
     pub body: Vec<u8>,
@@ -338,7 +359,7 @@ pub async fn collect(
     url: &str,
     queue: &str,
     timeout: Duration,
-    done: impl Fn(&[Received]) -> bool,
+    mut done: impl FnMut(&Received) -> bool,
 ) -> Vec<Received> {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
@@ -354,9 +375,9 @@ pub async fn collect(
         )
         .await
         .expect("consume");
-    let mut out = Vec::new();
+    let mut out: Vec<Received> = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
-    while !done(&out) {
+    loop {
         let next = tokio::time::timeout_at(deadline, consumer.next()).await;
         let Ok(Some(Ok(d))) = next else { break };
         let headers = d
@@ -384,6 +405,9 @@ pub async fn collect(
             headers,
             routing_key: d.routing_key.to_string(),
         });
+        if out.last().is_some_and(&mut done) {
+            break;
+        }
     }
     let _ = conn.close(200, "bye".into()).await;
     out
@@ -427,6 +451,28 @@ pub fn polling_messages(prefix: &str, n: usize) -> Vec<(String, String, Vec<u8>)
             )
         })
         .collect()
+}
+
+/// A `done` for [`collect`]: true once `n` distinct sample ids have been seen.
+pub fn distinct_ids(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    move |r| {
+        for m in meter_messages(&r.body) {
+            if let Some(id) = m["message_id"].as_str() {
+                seen.insert(id.to_owned());
+            }
+        }
+        seen.len() >= n
+    }
+}
+
+/// A `done` for [`collect`]: true once `n` messages have been seen.
+pub fn messages(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = 0;
+    move |_| {
+        seen += 1;
+        seen >= n
+    }
 }
 
 /// Settings for tests: the given transport knobs on top of the defaults.
