@@ -256,8 +256,12 @@ async fn the_running_agent_publishes_every_poll_of_its_sources() {
         "{FLEET_SOURCE}  - name: host_source\n    interval: 1\n    meters: ['hardware.cpu.load.*']\n"
     );
     let config = PollingConfig::parse(&yaml, Path::new("polling.yaml")).unwrap();
-    let agent = start_polling(&config, &options, tee).unwrap();
+    let readiness = ceilo::telemetry::Readiness::new();
+    let agent = start_polling(&config, &options, tee, Some(readiness.clone())).unwrap();
     assert_eq!(agent.schedulers.len(), 2);
+    // Both sources report to /readyz from the start.
+    let report = readiness.report();
+    assert!(readiness.is_ready(), "{report:?}");
     // Offsets are < 1 s and the interval is 1 s: by 2.5 s each source has polled twice.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // Let a poll that is running finish, then wait for its confirms.

@@ -135,7 +135,7 @@ fn fleet_polling_throughput_against_rabbitmq() {
             ..Default::default()
         };
         // Build the fleet before the clock starts (as a long-running agent has it).
-        let agent = start_polling(&config, &options, sink).unwrap();
+        let agent = start_polling(&config, &options, sink, None).unwrap();
         let _ = agent.discovery.discover(&ceilo::polling::discovery::Discoverer::Fleet(instances as usize));
         let (broker, cpu0, bcpu0) = {
             let b = broker_pid();

@@ -43,6 +43,7 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
         &transport,
         NotifyOptions::new("secret"),
         tokio::runtime::Handle::current(),
+        None,
     )
     .unwrap();
 

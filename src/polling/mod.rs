@@ -12,11 +12,11 @@
 //!
 //! Entry points for `ceilo run` (inside a running `actix::System`):
 //! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
-//!   runtime)` — the usual wiring: polled samples leave as `telemetry.polling` notifications on
+//!   runtime, Some(telemetry.readiness()))` — the usual wiring: polled samples leave as `telemetry.polling` notifications on
 //!   the agent's transport (`amqp://`: to RabbitMQ; `memory://`: straight to the in-process
 //!   notification agent's `notifications.sample` queue); then [`start_exporter`] if
 //!   `enable_prometheus_exporter`.
-//! * [`start_polling`]`(&polling_yaml, &options, output)` — any other [`SampleSink`].
+//! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
 //! * Shutdown: [`PollingAgent::stop`], then `sender.send(notify::Flush).await`.
 //!
 //! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
@@ -27,7 +27,6 @@ pub mod discovery;
 pub mod dynamic;
 pub mod fleet;
 pub mod host;
-pub mod metrics;
 pub mod notify;
 pub mod pollster;
 pub mod prometheus;
@@ -141,16 +140,13 @@ impl PollingAgent {
 }
 
 /// Start the polling agent inside the current `actix::System`: one supervised
-/// [`SourceScheduler`] per source of `config`, each polling into `output`.
-///
-/// `ceilo run` wires it as: `start_polling(&PollingConfig::load(dir/polling.yaml)?, &options,
-/// output)` where `output` is either a [`notify::NotifySender`] address (`amqp://`: samples go
-/// to the notification agent as `telemetry.polling` on `notifications.sample`) or the
-/// pipeline's `Recipient<SampleBatch>` (`memory://`). Stopping the System stops the agent.
+/// [`SourceScheduler`] per source of `config`, each polling into `output`. With `readiness`,
+/// every source reports its ticks to `/readyz`.
 pub fn start_polling(
     config: &PollingConfig,
     options: &PollingOptions,
     output: Arc<dyn SampleSink>,
+    readiness: Option<crate::telemetry::Readiness>,
 ) -> Result<PollingAgent, StartError> {
     let pollsters = load_pollsters(options)?;
     let discovery = Arc::new(Discovery::new(options));
@@ -186,7 +182,19 @@ pub fn start_polling(
         });
         let (name, interval) = (source.name.clone(), source.interval);
         let offset = scheduler::start_offset(interval, &mut rng);
-        let addr = Supervisor::start(move |_| SourceScheduler::new(name, interval, offset, job));
+        let readiness = readiness.clone();
+        if let Some(r) = &readiness {
+            // Registered now, not when the actor gets to `started`: /readyz knows the source
+            // from the moment start_polling returns.
+            r.set_polling(&name, interval);
+        }
+        let addr = Supervisor::start(move |_| {
+            let scheduler = SourceScheduler::new(name, interval, offset, job);
+            match readiness {
+                Some(r) => scheduler.with_readiness(r),
+                None => scheduler,
+            }
+        });
         schedulers.push((source.name.clone(), addr));
     }
     Ok(PollingAgent {
@@ -206,6 +214,7 @@ pub fn start_with_transport(
     transport: &dyn crate::transport::Transport,
     notify: notify::NotifyOptions,
     runtime: tokio::runtime::Handle,
+    readiness: Option<crate::telemetry::Readiness>,
 ) -> Result<(PollingAgent, Addr<notify::NotifySender>), StartError> {
     let publisher = transport.publisher(notify.topology());
     let arbiter = Arbiter::new();
@@ -216,6 +225,7 @@ pub fn start_with_transport(
         config,
         options,
         Arc::new(sender.clone().recipient::<SampleBatch>()),
+        readiness,
     )?;
     Ok((agent, sender))
 }

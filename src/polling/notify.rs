@@ -22,16 +22,21 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use super::metrics::NotifyMetrics;
 use super::SampleBatch;
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::meter_message::write_meter_message_list;
 use crate::model::signature::Signer;
 use crate::model::Priority;
+use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
+use crate::telemetry::metrics::ActorKind;
 use crate::transport::{OutMessage, PublishTopology, Publisher, Transport};
 
 pub const PUBLISHER_ID: &str = "ceilometer.polling";
 pub const EVENT_TYPE: &str = "telemetry.polling";
+/// The `sink` label of the sender's publisher metrics (it is no pipeline sink; the value is
+/// fixed so dashboards can tell polling's publishes apart).
+pub const SINK_LABEL: &str = "telemetry.polling";
+const MAILBOX: usize = 64;
 
 /// Where and how telemetry.polling notifications are published.
 #[derive(Debug, Clone)]
@@ -97,7 +102,8 @@ pub struct NotifySender {
     runtime: tokio::runtime::Handle,
     signer: Signer,
     in_flight: Arc<Semaphore>,
-    metrics: NotifyMetrics,
+    metrics: PublisherMetrics,
+    actor_metrics: ActorMetrics,
     last_body_len: usize,
 }
 
@@ -114,7 +120,8 @@ impl NotifySender {
             in_flight: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             options: Arc::new(options),
             runtime,
-            metrics: NotifyMetrics::default(),
+            metrics: PublisherMetrics::new(SINK_LABEL, "notifier"),
+            actor_metrics: ActorMetrics::new(ActorKind::Publisher, SINK_LABEL, MAILBOX),
             last_body_len: 4096,
         }
     }
@@ -134,32 +141,37 @@ impl Actor for NotifySender {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(64);
+        ctx.set_mailbox_capacity(MAILBOX);
     }
 }
 
 /// Nothing to rebuild: the transport's publisher reconnects by itself, and the in-flight
 /// publishes live on the main runtime, not in this actor's context.
-impl Supervised for NotifySender {}
+impl Supervised for NotifySender {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.actor_metrics.restarted();
+    }
+}
 
 /// Publish until confirmed or out of attempts.
 async fn deliver(
     publisher: Arc<dyn Publisher>,
     message: Arc<[OutMessage]>,
-    samples: u64,
+    samples: usize,
     max_attempts: u32,
-    metrics: NotifyMetrics,
+    metrics: PublisherMetrics,
 ) {
     let max = max_attempts.max(1);
     let mut last_error = String::new();
     for attempt in 1..=max {
+        let started = std::time::Instant::now();
         match publisher.publish(message.clone()).await {
             Ok(()) => {
-                metrics.confirmed.increment(1);
-                metrics.samples.increment(samples);
+                metrics.confirmed(Payload::Samples, samples, started.elapsed(), None);
                 return;
             }
             Err(e) => {
+                metrics.failed(Payload::Samples, samples);
                 last_error = e.to_string();
                 tracing::warn!(attempt, error = %e, "telemetry.polling notification not confirmed; retrying");
                 let backoff = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)));
@@ -167,7 +179,6 @@ async fn deliver(
             }
         }
     }
-    metrics.failed.increment(1);
     tracing::error!(samples, error = %last_error, "telemetry.polling notification given up: samples lost");
 }
 
@@ -187,7 +198,7 @@ impl Handler<SampleBatch> for NotifySender {
             body,
             headers: Vec::new(),
         }]);
-        let samples = batch.samples.len() as u64;
+        let samples = batch.samples.len();
         let (publisher, in_flight, metrics) = (
             self.publisher.clone(),
             self.in_flight.clone(),

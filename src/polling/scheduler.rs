@@ -2,7 +2,7 @@
 //!
 //! The first poll comes after a random offset in `[0, interval)` so that a fleet of agents
 //! started together does not poll in lockstep; then one poll per interval. A poll still
-//! running when the next is due is **skipped and counted** (`ceilo_polls_skipped_total`),
+//! running when the next is due is **skipped and counted** (`reason="overrun"`),
 //! never stacked: at most one poll per source is in flight. The poll itself is any
 //! [`PollJob`]; production uses [`SourceJob`] (a [`SourcePlan`] plus discovery), tests use a
 //! job with a controlled duration under tokio's paused clock.
@@ -23,6 +23,9 @@ use rand::Rng;
 use super::discovery::Discovery;
 use super::source::{PollReport, SourcePlan};
 use super::SampleSink;
+use crate::telemetry::handles::ActorMetrics;
+use crate::telemetry::metrics::ActorKind;
+use crate::telemetry::Readiness;
 
 /// The random start offset of a source: uniform in `[0, interval)`.
 pub fn start_offset(interval: Duration, rng: &mut impl Rng) -> Duration {
@@ -66,6 +69,8 @@ impl TickGate {
 /// One poll of a source, as a future the scheduler can own.
 pub trait PollJob: Send + Sync + 'static {
     fn run(&self) -> Pin<Box<dyn Future<Output = PollReport> + Send + 'static>>;
+    /// A tick came while the previous run was still going (metrics only).
+    fn overrun(&self) {}
 }
 
 /// The production job: poll a [`SourcePlan`] into a sink.
@@ -82,7 +87,14 @@ impl PollJob for SourceJob {
         let batch_size = self.batch_size;
         Box::pin(async move { plan.poll(&discovery, batch_size, output.as_ref()).await })
     }
+
+    fn overrun(&self) {
+        self.plan.overrun();
+    }
 }
+
+/// A scheduler receives only control messages (stats, stop).
+const MAILBOX: usize = 16;
 
 /// The timer actor of one source.
 pub struct SourceScheduler {
@@ -91,8 +103,9 @@ pub struct SourceScheduler {
     offset: Duration,
     job: Arc<dyn PollJob>,
     gate: TickGate,
-    skipped_counter: metrics::Counter,
     last: Option<PollReport>,
+    readiness: Option<Readiness>,
+    actor_metrics: ActorMetrics,
     /// Set by [`StopPolling`]: no new poll starts (survives supervisor restarts).
     stopped: bool,
 }
@@ -100,7 +113,8 @@ pub struct SourceScheduler {
 impl SourceScheduler {
     pub fn new(name: Arc<str>, interval: Duration, offset: Duration, job: Arc<dyn PollJob>) -> Self {
         Self {
-            skipped_counter: metrics::counter!(super::metrics::SKIPPED, "source" => name.to_string()),
+            actor_metrics: ActorMetrics::new(ActorKind::Scheduler, &name, MAILBOX),
+            readiness: None,
             name,
             interval,
             offset,
@@ -111,12 +125,21 @@ impl SourceScheduler {
         }
     }
 
+    /// Report the source's ticks to `/readyz` (a source that misses two intervals is not ready).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
+    }
+
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.stopped {
             return;
         }
+        if let Some(r) = &self.readiness {
+            r.set_polling(&self.name, self.interval);
+        }
         if !self.gate.try_start() {
-            self.skipped_counter.increment(1);
+            self.job.overrun();
             tracing::warn!(source = %self.name, interval = ?self.interval,
                 "previous poll still running: this one is skipped");
             return;
@@ -142,7 +165,11 @@ impl Actor for SourceScheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(16);
+        ctx.set_mailbox_capacity(MAILBOX);
+        if let Some(r) = &self.readiness {
+            // The first tick waits for the offset (< interval): not "off schedule" meanwhile.
+            r.set_polling(&self.name, self.interval);
+        }
         tracing::info!(source = %self.name, interval = ?self.interval, offset = ?self.offset, "polling source scheduled");
         let interval = self.interval;
         ctx.run_later(self.offset, move |act, ctx| {
@@ -156,6 +183,7 @@ impl Supervised for SourceScheduler {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // The poll that was running died with the old context.
         self.gate.finish();
+        self.actor_metrics.restarted();
     }
 }
 

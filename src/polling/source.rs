@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use super::config::{PollingOptions, SourceConfig};
 use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource};
-use super::metrics::{PollsterMetrics, SourceMetrics};
 use super::pollster::{PollContext, PollError, Pollster};
 use super::SampleSink;
 use crate::model::Sample;
+use crate::telemetry::handles::PollsterMetrics;
+use crate::telemetry::metrics::SkipReason;
 
 /// One pollster as one source uses it.
 pub struct PlanEntry {
@@ -35,7 +36,6 @@ pub struct SourcePlan {
     pub entries: Vec<PlanEntry>,
     static_resources: Vec<Resource>,
     discovery: Vec<(String, Discoverer)>,
-    pub metrics: SourceMetrics,
 }
 
 /// What one poll did.
@@ -92,7 +92,6 @@ impl SourcePlan {
                 .map(|r| Resource::Endpoint(r.as_str().into()))
                 .collect(),
             discovery,
-            metrics: SourceMetrics::new(&config.name),
             entries,
             config,
         })
@@ -106,7 +105,6 @@ impl SourcePlan {
         batch_size: usize,
         output: &dyn SampleSink,
     ) -> PollReport {
-        let started = Instant::now();
         let batch_size = batch_size.max(1);
         let ctx = PollContext::now(self.config.name.clone());
         let mut report = PollReport::default();
@@ -122,6 +120,14 @@ impl SourcePlan {
             } else {
                 &source_resources
             };
+            if resources.is_empty() {
+                entry.metrics.skipped(SkipReason::NoResources);
+                tracing::debug!(source = %self.config.name, pollster = entry.pollster.name(),
+                    "no resources this cycle: pollster skipped");
+                continue;
+            }
+            let started = Instant::now();
+            let samples_before = report.samples;
             let mut buf: Vec<Sample> = Vec::with_capacity(batch_size * 2);
             let mut first_error: Option<String> = None;
             let mut errors = 0u64;
@@ -135,17 +141,14 @@ impl SourcePlan {
                     Err(e) => {
                         errors += 1;
                         if let PollError::Permanent(_) = e {
-                            entry.metrics.permanent.increment(1);
                             if let Ok(mut d) = entry.disabled.lock() {
                                 d.insert(resource.key().to_owned());
-                                entry.metrics.disabled.set(d.len() as f64);
                             }
                             report.newly_disabled += 1;
                             tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(),
                                 resource = resource.key(), error = %e,
                                 "pollster failed permanently: resource disabled for this pollster");
                         } else {
-                            entry.metrics.transient.increment(1);
                             first_error.get_or_insert_with(|| format!("{}: {e}", resource.key()));
                         }
                     }
@@ -158,7 +161,16 @@ impl SourcePlan {
                     }
                 }
             }
-            if !buf.is_empty() && !self.emit(buf, output, &mut report).await {
+            let closed = !buf.is_empty() && !self.emit(buf, output, &mut report).await;
+            // A run with failures on some resources counts as failed (its samples still went).
+            if errors == 0 {
+                entry
+                    .metrics
+                    .succeeded((report.samples - samples_before) as usize, started.elapsed());
+            } else {
+                entry.metrics.failed(started.elapsed());
+            }
+            if closed {
                 break 'entries;
             }
             if let Some(first) = first_error {
@@ -167,9 +179,14 @@ impl SourcePlan {
             }
             report.failures += errors;
         }
-        self.metrics.polls.increment(1);
-        self.metrics.duration.record(started.elapsed().as_secs_f64());
         report
+    }
+
+    /// The timer fired while the previous poll was still running: counted for every pollster.
+    pub fn overrun(&self) {
+        for e in &self.entries {
+            e.metrics.skipped(SkipReason::Overrun);
+        }
     }
 
     async fn emit(&self, samples: Vec<Sample>, output: &dyn SampleSink, report: &mut PollReport) -> bool {
@@ -181,7 +198,6 @@ impl SourcePlan {
         if output.send(batch).await {
             report.samples += n;
             report.batches += 1;
-            self.metrics.samples.increment(n);
             true
         } else {
             report.output_closed = true;
