@@ -311,4 +311,45 @@ mod tests {
         assert!(report.output_closed);
         assert_eq!(report.samples, 0);
     }
+
+    #[tokio::test]
+    async fn pollster_metrics_follow_the_telemetry_catalogue() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let (plan, d) = metrics::with_local_recorder(&recorder, || {
+            setup("sources:\n  - name: m\n    meters: [cpu, hardware.cpu.load.1min]\n    discovery: ['fleet:3']\n")
+        });
+        // The host pollster gets the fleet (no local node): it fails on every instance.
+        poll(&plan, &d, 50).await;
+        plan.overrun();
+        let text = handle.render();
+        let line = |name: &str, labels: &[&str]| -> Option<String> {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+                .map(str::to_owned)
+        };
+        let fleet = ["source=\"m\"", "pollster=\"fleet\""];
+        let host = ["source=\"m\"", "pollster=\"host\""];
+        assert!(
+            line("ceilo_polls_run_total", &fleet).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_polls_failed_total", &host).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_polls_failed_total", &fleet).is_some_and(|l| l.ends_with(" 0")),
+            "{text}"
+        );
+        let overrun = [fleet[0], fleet[1], "reason=\"overrun\""];
+        assert!(
+            line("ceilo_polls_skipped_total", &overrun).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_samples_produced_total", &["origin=\"polling\""]).is_some_and(|l| l.ends_with(" 3")),
+            "{text}"
+        );
+    }
 }
