@@ -5,6 +5,7 @@
 //!   cargo test --release --test polling_bench -- --ignored --nocapture
 //! ```
 //!
+//! `CEILO_BENCH_SENDERS` (default 2) notify senders encode and sign in parallel.
 //! A `fleet:N` source with 10 compute meters on an interval, published as `telemetry.polling`
 //! to the real RabbitMQ (a unique exchange with no queue bound, so the broker confirms and
 //! drops: the agent side is measured, not a consumer). Prints samples/s confirmed, polls
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ceilo::polling::config::{PollingConfig, PollingOptions};
-use ceilo::polling::notify::{Flush, NotifyOptions, NotifySender};
+use ceilo::polling::notify::{NotifyOptions, NotifyPool};
 use ceilo::polling::scheduler::{GetStats, StopPolling};
 use ceilo::polling::{start_polling, SampleBatch, SampleSink};
 
@@ -28,14 +29,14 @@ const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 struct Counting {
     samples: Arc<AtomicU64>,
-    next: Recipient<SampleBatch>,
+    next: Arc<NotifyPool>,
 }
 
 impl SampleSink for Counting {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         self.samples
             .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
-        Box::pin(async move { self.next.send(batch).await.is_ok() })
+        self.next.send(batch)
     }
 }
 
@@ -103,7 +104,6 @@ fn fleet_polling_throughput_against_rabbitmq() {
             declare_default_queue: false,
             ..NotifyOptions::new("bench")
         };
-        let publisher = transport.publisher(notify.topology());
         // The exchange must exist: declare it through a throwaway connection.
         let conn = lapin::Connection::connect(URL, lapin::ConnectionProperties::default()).await.unwrap();
         let ch = conn.create_channel().await.unwrap();
@@ -115,13 +115,12 @@ fn fleet_polling_throughput_against_rabbitmq() {
         )
         .await
         .unwrap();
-        let arbiter = Arbiter::new();
-        let h = handle.clone();
-        let sender = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| NotifySender::new(publisher, notify, h));
+        let senders = env("CEILO_BENCH_SENDERS", 2) as usize;
+        let pool = Arc::new(NotifyPool::start(transport.as_ref(), notify, handle.clone(), senders));
         let counted = Arc::new(AtomicU64::new(0));
         let sink = Arc::new(Counting {
             samples: counted.clone(),
-            next: sender.clone().recipient(),
+            next: pool.clone(),
         });
         let yaml = format!(
             "sources:\n  - name: bench\n    interval: {interval}\n    meters: [cpu, memory.usage, 'disk.device.*.bytes', \
@@ -154,7 +153,7 @@ fn fleet_polling_throughput_against_rabbitmq() {
             }
             stats.push(a.send(GetStats).await.unwrap());
         }
-        sender.send(Flush).await.unwrap();
+        pool.flush().await;
         let elapsed = t0.elapsed().as_secs_f64();
         let samples = counted.load(Ordering::Relaxed);
         let cpu = cpu_seconds("self") - cpu0;

@@ -37,7 +37,7 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
         host: Some("mem".into()),
         ..Default::default()
     };
-    let (_agent, _sender) = start_with_transport(
+    let (_agent, _pool) = start_with_transport(
         &config,
         &options,
         &transport,

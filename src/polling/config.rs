@@ -286,6 +286,8 @@ pub struct PollingOptions {
     pub prometheus_listen_addresses: Vec<String>,
     /// `[polling] enable_notifications`: send the samples on (false: exporter only).
     pub enable_notifications: bool,
+    /// Notify senders (each encodes and signs on its own thread); 0 = one per core.
+    pub notify_senders: usize,
     /// The agent's host name (the sample `host` metadata, the local_node resource).
     pub host: Option<String>,
     /// Sample `source` (Ceilometer's `[DEFAULT] sample_source`, `openstack`).
@@ -307,6 +309,7 @@ impl Default for PollingOptions {
             enable_prometheus_exporter: false,
             prometheus_listen_addresses: vec!["127.0.0.1:9101".into()],
             enable_notifications: true,
+            notify_senders: 0,
             host: None,
             sample_source: "openstack".into(),
             endpoints: Default::default(),

@@ -17,7 +17,8 @@
 //!   notification agent's `notifications.sample` queue); then [`start_exporter`] if
 //!   `enable_prometheus_exporter`.
 //! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
-//! * Shutdown: [`PollingAgent::stop`], then `sender.send(notify::Flush).await`.
+//! * Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`] (waits for the
+//!   broker's confirms).
 //!
 //! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
 //! `polling:` section of ceilo.yaml.
@@ -204,10 +205,11 @@ pub fn start_polling(
     })
 }
 
-/// The usual wiring: a supervised [`notify::NotifySender`] on its own arbiter (encoding and
-/// signing run beside the pollers, not on their thread) publishing through `transport`
-/// (`amqp://` or `memory://`), fed by [`start_polling`]. `runtime` is the process' main tokio
-/// runtime (where the transport's futures run). Call inside a running `actix::System`.
+/// The usual wiring: a [`notify::NotifyPool`] of supervised senders, each on its own arbiter
+/// (encoding and signing run beside the pollers, not on their thread), publishing through
+/// `transport` (`amqp://` or `memory://`), fed by [`start_polling`]. `runtime` is the process'
+/// main tokio runtime (where the transport's futures run). Call inside a running
+/// `actix::System`. Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`].
 pub fn start_with_transport(
     config: &PollingConfig,
     options: &PollingOptions,
@@ -215,19 +217,14 @@ pub fn start_with_transport(
     notify: notify::NotifyOptions,
     runtime: tokio::runtime::Handle,
     readiness: Option<crate::telemetry::Readiness>,
-) -> Result<(PollingAgent, Addr<notify::NotifySender>), StartError> {
-    let publisher = transport.publisher(notify.topology());
-    let arbiter = Arbiter::new();
-    let sender = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-        notify::NotifySender::new(publisher, notify, runtime)
-    });
-    let agent = start_polling(
-        config,
-        options,
-        Arc::new(sender.clone().recipient::<SampleBatch>()),
-        readiness,
-    )?;
-    Ok((agent, sender))
+) -> Result<(PollingAgent, Arc<notify::NotifyPool>), StartError> {
+    let senders = match options.notify_senders {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = Arc::new(notify::NotifyPool::start(transport, notify, runtime, senders));
+    let agent = start_polling(config, options, pool.clone(), readiness)?;
+    Ok((agent, pool))
 }
 
 /// Start the Prometheus exposition of polled samples on every configured address, if

@@ -218,6 +218,65 @@ impl Handler<SampleBatch> for NotifySender {
     }
 }
 
+/// Several senders, each on its own arbiter, fed round-robin: encoding and signing a batch
+/// costs far more than polling it, so it is spread over cores. Each sender keeps its own
+/// signer and buffers; together they bound in-flight notifications to
+/// `senders × max_in_flight`.
+pub struct NotifyPool {
+    senders: Vec<Addr<NotifySender>>,
+    next: std::sync::atomic::AtomicUsize,
+    _arbiters: Vec<Arbiter>,
+}
+
+impl NotifyPool {
+    /// `senders` supervised senders (at least one) publishing through `transport`.
+    pub fn start(
+        transport: &dyn Transport,
+        options: NotifyOptions,
+        runtime: tokio::runtime::Handle,
+        senders: usize,
+    ) -> Self {
+        let publisher = transport.publisher(options.topology());
+        let mut arbiters = Vec::new();
+        let senders = (0..senders.max(1))
+            .map(|_| {
+                let arbiter = Arbiter::new();
+                let (p, o, r) = (publisher.clone(), options.clone(), runtime.clone());
+                let addr =
+                    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| NotifySender::new(p, o, r));
+                arbiters.push(arbiter);
+                addr
+            })
+            .collect();
+        Self {
+            senders,
+            next: Default::default(),
+            _arbiters: arbiters,
+        }
+    }
+
+    /// Wait until every notification handed to the pool so far is confirmed or given up.
+    pub async fn flush(&self) {
+        for s in &self.senders {
+            let _ = s.send(Flush).await;
+        }
+    }
+
+    pub fn senders(&self) -> &[Addr<NotifySender>] {
+        &self.senders
+    }
+}
+
+impl super::SampleSink for NotifyPool {
+    fn send(
+        &self,
+        batch: SampleBatch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.senders.len();
+        Box::pin(async move { self.senders[i].send(batch).await.is_ok() })
+    }
+}
+
 /// Wait until every notification sent so far is confirmed (or given up).
 #[derive(Message)]
 #[rtype(result = "()")]
