@@ -267,7 +267,8 @@ fn match_class(p: &[char], c: char) -> Option<(bool, usize)> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PollingOptions {
-    /// Samples per `telemetry.polling` notification (Ceilometer `[polling] batch_size`, 50).
+    /// Samples per `telemetry.polling` notification (Ceilometer `[polling] batch_size`, 50);
+    /// 0 sends all the samples of one pollster and poll in one notification.
     pub batch_size: usize,
     /// `[publisher] telemetry_secret`: the key of every meter message signature.
     pub telemetry_secret: String,

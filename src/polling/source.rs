@@ -36,6 +36,9 @@ pub struct SourcePlan {
     pub entries: Vec<PlanEntry>,
     static_resources: Vec<Resource>,
     discovery: Vec<(String, Discoverer)>,
+    /// The samples' `source` field: Ceilometer's `Sample.SOURCE_DEFAULT` / `sample_source`
+    /// (`openstack`), not the polling source's name.
+    sample_source: Arc<str>,
 }
 
 /// What one poll did.
@@ -92,6 +95,7 @@ impl SourcePlan {
                 .map(|r| Resource::Endpoint(r.as_str().into()))
                 .collect(),
             discovery,
+            sample_source: options.sample_source.as_str().into(),
             entries,
             config,
         })
@@ -105,8 +109,9 @@ impl SourcePlan {
         batch_size: usize,
         output: &dyn SampleSink,
     ) -> PollReport {
-        let batch_size = batch_size.max(1);
-        let ctx = PollContext::now(self.config.name.clone());
+        // Ceilometer: batch_size 0 sends each pollster's samples of a poll in one notification.
+        let batch_size = if batch_size == 0 { usize::MAX } else { batch_size };
+        let ctx = PollContext::now(self.sample_source.clone());
         let mut report = PollReport::default();
         let mut cycle = DiscoveryCycle::new(discovery);
         let mut source_resources = self.static_resources.clone();
@@ -128,7 +133,7 @@ impl SourcePlan {
             }
             let started = Instant::now();
             let samples_before = report.samples;
-            let mut buf: Vec<Sample> = Vec::with_capacity(batch_size * 2);
+            let mut buf: Vec<Sample> = Vec::with_capacity(batch_size.saturating_mul(2).min(4096));
             let mut first_error: Option<String> = None;
             let mut errors = 0u64;
             let disabled = entry.disabled.lock().map(|d| d.clone()).unwrap_or_default();
@@ -259,6 +264,14 @@ mod tests {
             .all(|b| !b.samples.is_empty() && b.samples.len() <= 4));
         assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 33);
         assert!(batches.iter().all(|b| &*b.source == "s"));
+        // The samples' own source is Ceilometer's default sample source.
+        assert!(batches
+            .iter()
+            .all(|b| b.samples.iter().all(|s| &*s.source == "openstack")));
+        // batch_size 0: one batch per pollster and poll, as Ceilometer does.
+        let (_, batches) = poll(&plan, &d, 0).await;
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].samples.len(), 33);
         let ids: HashSet<_> = batches
             .iter()
             .flat_map(|b| b.samples.iter().map(|s| s.id.clone()))
