@@ -116,6 +116,11 @@ impl SourcePlan {
         let mut cycle = DiscoveryCycle::new(discovery);
         let mut source_resources = self.static_resources.clone();
         source_resources.extend(cycle.resources(&self.discovery));
+        if self.discovery.len() + usize::from(!self.static_resources.is_empty()) > 1 {
+            // Several groups may name the same resource: poll it once (Ceilometer dedups too).
+            let mut seen = HashSet::new();
+            source_resources.retain(|r| seen.insert(r.key().to_owned()));
+        }
 
         'entries: for entry in &self.entries {
             let discovered;
@@ -313,6 +318,14 @@ mod tests {
         assert_eq!(second.failures, 0);
         assert_eq!(second.newly_disabled, 0);
         assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_resource_named_twice_is_polled_once() {
+        let (plan, d) =
+            setup("sources:\n  - name: s\n    meters: [vcpus]\n    discovery: ['fleet:3', 'fleet:5']\n");
+        let (report, _) = poll(&plan, &d, 50).await;
+        assert_eq!(report.samples, 5);
     }
 
     #[tokio::test]
