@@ -12,20 +12,18 @@ use ceilo::model::envelope::Decoder;
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
-/// The Ceilometer reference directory: `$CEILO_REFERENCE`, else the shared checkout next to
-/// the workspace.
+/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
+/// beside the checkout or one of its parents (as the other tests find it).
 fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CEILO_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../shared/ceilometer-reference"),
-        manifest.join("../../shared/ceilometer-reference"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .unwrap_or_else(|| PathBuf::from("/work/shared/ceilometer-reference"))
+    std::env::var_os("CEILO_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|dir| dir.join("shared/ceilometer-reference"))
+                .find(|dir| dir.is_dir())
+        })
+        .unwrap_or_else(|| panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"))
 }
 
 fn cases() -> Vec<Json> {
@@ -165,4 +163,21 @@ fn corpus_events_match_ceilometer() {
         failures.join("\n")
     );
     assert_eq!(all.len(), 121);
+}
+
+#[test]
+fn shipped_and_example_definitions_load() {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/event_definitions.yaml");
+    let shipped = EventDefinitions::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let reference = EventDefinitions::load(reference_dir().join("event_definitions.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shipped.len(), reference.len());
+    // '*http.*' comes after objectstore.http.request in the file and shadows it.
+    assert_eq!(
+        reference.definition_line_for("objectstore.http.request"),
+        reference.definition_line_for("http.request")
+    );
+    let example = reference_dir().join("examples/osprofiler_event_definitions.yaml");
+    let profiler = EventDefinitions::load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(profiler.len(), 1);
 }

@@ -10,18 +10,18 @@ use ceilo::model::{Event, OwnedValue, Trait, TraitValue};
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
+/// The shared Ceilometer reference: `$CEILO_REFERENCE_DIR`, or `shared/ceilometer-reference`
+/// beside the checkout or one of its parents (as the other tests find it).
 fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CEILO_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../shared/ceilometer-reference"),
-        manifest.join("../../shared/ceilometer-reference"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .unwrap_or_else(|| PathBuf::from("/work/shared/ceilometer-reference"))
+    std::env::var_os("CEILO_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|dir| dir.join("shared/ceilometer-reference"))
+                .find(|dir| dir.is_dir())
+        })
+        .unwrap_or_else(|| panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)"))
 }
 
 fn event_rows() -> Vec<Json> {
