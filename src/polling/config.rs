@@ -163,6 +163,11 @@ impl MeterFilter {
         })
     }
 
+    /// The included patterns (no exclusions), for reports such as `ceilo check`.
+    pub fn plain_names(&self) -> impl Iterator<Item = &str> {
+        self.included.iter().map(String::as_str)
+    }
+
     /// Does the source poll this meter? Exclusions first, then inclusions; only exclusions
     /// means "everything else".
     pub fn accepts(&self, meter: &str) -> bool {

@@ -116,6 +116,33 @@ pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, St
     Ok(out)
 }
 
+/// `ceilo check` for the polling side: polling.yaml parses, every discoverer is known, every
+/// dynamic pollster definition is valid. Returns one line per meter of a source that no
+/// pollster serves (Ceilometer polls nothing for those either; worth a warning, not an error).
+pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result<Vec<String>, StartError> {
+    let config = PollingConfig::load(polling_yaml)?;
+    let pollsters = load_pollsters(options)?;
+    let mut warnings = Vec::new();
+    for source in &config.sources {
+        SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
+            source_name: source.name.to_string(),
+            error,
+        })?;
+        for meter in source.meters.plain_names() {
+            let served = pollsters
+                .iter()
+                .any(|p| p.meters().iter().any(|m| config::fnmatch(meter, &m.name)));
+            if !served {
+                warnings.push(format!(
+                    "source {:?}: no pollster serves meter {meter:?}",
+                    source.name
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
 /// The running polling agent: one supervised scheduler per source.
 pub struct PollingAgent {
     pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,

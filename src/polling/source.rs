@@ -378,4 +378,18 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn check_validates_the_shipped_polling_yaml_and_names_unserved_meters() {
+        let options = PollingOptions {
+            pollsters_definitions_dirs: vec![],
+            ..Default::default()
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/polling.yaml");
+        let warnings = crate::polling::check(&path, &options).unwrap();
+        // Ceilometer's default list has meters ceilo has no pollster for.
+        assert!(warnings.iter().any(|w| w.contains("volume.size")), "{warnings:?}");
+        assert!(!warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
+        assert!(!warnings.iter().any(|w| w.contains("hardware.*")), "{warnings:?}");
+    }
 }
