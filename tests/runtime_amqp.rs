@@ -241,6 +241,8 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
         || broker.counts("notifications.sample") == (0, 0),
     );
     let log = agent.log_text();
+    assert!(left > 0, "the connections were closed mid-stream");
+    assert!(log.contains("reconnecting"), "log:\n{log}");
     assert!(
         !log.contains("PRECONDITION_FAILED"),
         "a stale delivery tag was acked:\n{log}"
