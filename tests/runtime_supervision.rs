@@ -28,7 +28,9 @@ where
     let handle = rt.handle().clone();
     let system = System::with_tokio_rt(move || rt);
     system.block_on(async move {
-        let agent = Arc::new(Agent::start(config, handle).expect("agent starts"));
+        let agent = Arc::new(
+            Agent::start(config, handle, ceilo::telemetry::Readiness::default()).expect("agent starts"),
+        );
         script(agent.clone()).await;
         if let Ok(agent) = Arc::try_unwrap(agent) {
             assert!(agent.shutdown(Duration::from_secs(10)).await, "clean shutdown");

@@ -21,6 +21,8 @@ pub struct Settings {
     pub host: Option<String>,
     pub notification: NotificationSettings,
     pub publisher: PublisherSettings,
+    /// /metrics, /healthz and /readyz (see docs/metrics.md).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             host: None,
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Drain, Flush, Output, PublishBatch, Write};
 use crate::agent::ack::AckToken;
+use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
+use crate::telemetry::metrics::ActorKind;
 
 /// Mailbox capacity of a publisher (messages are batches).
 const MAILBOX: usize = 16;
@@ -42,11 +44,24 @@ pub struct PublisherActor {
     since: Option<Instant>,
     in_flight: Arc<Semaphore>,
     draining: bool,
+    /// `None` for the dead-letter publisher (it has no sink).
+    metrics: Option<PublisherMetrics>,
+    actor: ActorMetrics,
 }
 
 impl PublisherActor {
-    pub fn new(output: Box<dyn Output>, policy: BatchPolicy, runtime: tokio::runtime::Handle) -> Self {
+    /// `id` names this instance in metrics (`<sink>/<scheme>`); `metrics` are its publish
+    /// counters (`None` for the dead-letter publisher).
+    pub fn new(
+        output: Box<dyn Output>,
+        policy: BatchPolicy,
+        runtime: tokio::runtime::Handle,
+        id: &str,
+        metrics: Option<PublisherMetrics>,
+    ) -> Self {
         PublisherActor {
+            metrics,
+            actor: ActorMetrics::new(ActorKind::Publisher, id, MAILBOX),
             output,
             in_flight: Arc::new(Semaphore::new(policy.max_in_flight.max(1))),
             policy,
@@ -91,13 +106,16 @@ impl PublisherActor {
         let flush = std::mem::take(&mut self.pending);
         let tokens = std::mem::take(&mut self.tokens);
         self.since = None;
-        let count = flush.len();
+        let count = (flush.samples.len(), flush.events.len());
         let write = match self.output.prepare(flush) {
             Ok(w) => w,
             Err(e) => {
                 // Encoding failed: nothing was written; requeue the deliveries.
                 tracing::error!(publisher = self.output.name(), error = %e, "cannot encode a flush");
-                metrics::counter!("ceilo_publish_errors_total").increment(1);
+                if let Some(m) = &self.metrics {
+                    m.failed(Payload::Samples, count.0);
+                    m.failed(Payload::Events, count.1);
+                }
                 drop(tokens);
                 return;
             }
@@ -117,22 +135,39 @@ impl PublisherActor {
     }
 
     /// Write on the main runtime, retrying until durable, then confirm the tokens.
-    fn launch(&self, permit: OwnedSemaphorePermit, write: Write, tokens: Vec<AckToken>, count: usize) {
+    fn launch(
+        &self,
+        permit: OwnedSemaphorePermit,
+        write: Write,
+        tokens: Vec<AckToken>,
+        count: (usize, usize),
+    ) {
         let name = self.output.name().to_owned();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         self.runtime.spawn(async move {
             let mut backoff = Duration::from_millis(50);
             loop {
                 match write().await {
                     Ok(()) => break,
                     Err(e) => {
-                        metrics::counter!("ceilo_publish_errors_total").increment(1);
+                        if let Some(m) = &metrics {
+                            m.failed(Payload::Samples, count.0);
+                            m.failed(Payload::Events, count.1);
+                        }
                         tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, "flush failed");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
-            metrics::counter!("ceilo_published_total").increment(count as u64);
+            if let Some(m) = &metrics {
+                for (payload, n) in [(Payload::Samples, count.0), (Payload::Events, count.1)] {
+                    if n > 0 {
+                        m.confirmed(payload, n, started.elapsed(), None);
+                    }
+                }
+            }
             for t in tokens {
                 t.confirm();
             }
@@ -153,7 +188,6 @@ impl PublisherActor {
                 publisher = self.output.name(),
                 "publisher panicked; restarting it"
             );
-            metrics::counter!("ceilo_actor_restarts_total").increment(1);
             ctx.stop();
         }
     }
@@ -172,6 +206,7 @@ impl Actor for PublisherActor {
 impl Supervised for PublisherActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Whatever was pending is dropped unconfirmed: those deliveries will be requeued.
+        self.actor.restarted();
         self.pending = Flush::default();
         self.tokens.clear();
         self.since = None;
