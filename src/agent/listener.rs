@@ -243,6 +243,13 @@ async fn pump(
                 }
             }
         }
+        if failed.is_some() {
+            // The channel is gone: these tags can never be acked and the broker redelivers the
+            // deliveries to the next consumer; processing them here would only duplicate.
+            metrics.listener.received(batch.len());
+            metrics.listener.released(batch.len());
+            break;
+        }
         dispatch(config, metrics, &tracker, batch).await;
     }
     if let Some(e) = failed {
