@@ -44,6 +44,8 @@ pub struct PublisherActor {
     since: Option<Instant>,
     in_flight: Arc<Semaphore>,
     draining: bool,
+    /// Flushes launched and not yet durable (group commit: flush at once when this is 0).
+    flights: usize,
     /// `None` for the dead-letter publisher (it has no sink).
     metrics: Option<PublisherMetrics>,
     actor: ActorMetrics,
@@ -70,6 +72,7 @@ impl PublisherActor {
             tokens: Vec::new(),
             since: None,
             draining: false,
+            flights: 0,
         }
     }
 
@@ -94,7 +97,9 @@ impl PublisherActor {
         self.pending.dead.extend(dead);
         self.tokens.push(token);
         self.since.get_or_insert_with(Instant::now);
-        if self.draining || self.pending.len() >= self.policy.max_items {
+        // Group commit: with nothing being written, write now (low latency when idle); while a
+        // flush is in flight, gather until it completes, the batch is full or max_wait passes.
+        if self.draining || self.flights == 0 || self.pending.len() >= self.policy.max_items {
             self.flush(ctx);
         }
     }
@@ -121,12 +126,13 @@ impl PublisherActor {
             }
         };
         match self.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => self.launch(permit, write, tokens, count),
+            Ok(permit) => self.launch(permit, write, tokens, count, ctx.address()),
             Err(_) => {
                 let sem = self.in_flight.clone();
+                let addr = ctx.address();
                 ctx.wait(async move { sem.acquire_owned().await }.into_actor(self).map(
                     move |permit, act, _| match permit {
-                        Ok(permit) => act.launch(permit, write, tokens, count),
+                        Ok(permit) => act.launch(permit, write, tokens, count, addr),
                         Err(_) => drop(tokens),
                     },
                 ));
@@ -136,12 +142,14 @@ impl PublisherActor {
 
     /// Write on the main runtime, retrying until durable, then confirm the tokens.
     fn launch(
-        &self,
+        &mut self,
         permit: OwnedSemaphorePermit,
         write: Write,
         tokens: Vec<AckToken>,
         count: (usize, usize),
+        addr: Addr<Self>,
     ) {
+        self.flights += 1;
         let name = self.output.name().to_owned();
         let metrics = self.metrics.clone();
         let started = Instant::now();
@@ -172,6 +180,7 @@ impl PublisherActor {
                 t.confirm();
             }
             drop(permit);
+            let _ = addr.send(FlightDone).await;
         });
     }
 
@@ -218,6 +227,22 @@ impl Handler<PublishBatch> for PublisherActor {
 
     fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| act.add(msg, ctx));
+    }
+}
+
+/// A flush became durable (or was abandoned): gather no longer, write what is pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlightDone;
+
+impl Handler<FlightDone> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlightDone, ctx: &mut Context<Self>) {
+        self.flights = self.flights.saturating_sub(1);
+        if self.flights == 0 {
+            self.guarded(ctx, Self::flush);
+        }
     }
 }
 
