@@ -199,7 +199,8 @@ fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
 #[test]
 fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
     let broker = Broker::new("reconnect");
-    let dir = config_dir(&settings(50, 10));
+    let prefetch = 50;
+    let dir = config_dir(&settings(prefetch, 10));
     let rt = runtime();
     let url = broker.url();
     rt.block_on(declare(
@@ -209,38 +210,51 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
         "metering.sample",
         false,
     ));
+    // Hold the agent mid-stream: its publishes are refused, so `prefetch` deliveries stay
+    // unacked on its channel while the broker drops every connection.
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
     let agent = Agent::start(dir.path(), &url);
-    rt.block_on(publish(&url, &polling_messages("first", 3000)));
-    wait_until("some samples published", Duration::from_secs(20), || {
-        rt.block_on(ready_count(&url, "metering.sample")) > 0
-    });
+    rt.block_on(publish(&url, &polling_messages("first", 1000)));
+    wait_until(
+        "the agent holding a full prefetch",
+        Duration::from_secs(20),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 1000 - u32::from(prefetch),
+    );
     // The management API lists connections with a delay: retry until the agent's are closed.
     wait_until(
         "the agent's connections closed by the broker",
         Duration::from_secs(20),
         || broker.close_connections() >= 2,
     );
-    let left = rt.block_on(ready_count(&url, "notifications.sample"));
+    broker.clear_policy("stall");
     rt.block_on(publish(&url, &polling_messages("second", 500)));
     let got = rt.block_on(collect(
         &url,
         "metering.sample",
         Duration::from_secs(60),
-        distinct_ids(3500),
+        distinct_ids(1500),
     ));
     let unique: HashSet<_> = ids(&got).into_iter().collect();
     assert_eq!(
         unique.len(),
-        3500,
+        1500,
         "at least once across the reconnection; log:\n{}",
         agent.log_text()
     );
     wait_until(
         "every delivery acked on the new channels",
         Duration::from_secs(20),
-        || broker.counts("notifications.sample") == (0, 0),
+        || {
+            rt.block_on(ready_count(&url, "notifications.sample")) == 0
+                && broker.counts("notifications.sample") == (0, 0)
+        },
     );
     let log = agent.log_text();
+    assert!(log.contains("reconnecting"), "log:\n{log}");
     assert!(
         !log.contains("PRECONDITION_FAILED"),
         "a stale delivery tag was acked:\n{log}"

@@ -83,7 +83,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
 
 #[test]
 fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
-    let dir = config_dir("");
+    let dir = config_dir(TELEMETRY);
     let agent = Agent::start(dir.path(), "memory://");
     std::thread::sleep(Duration::from_millis(800));
     let log = agent.log.clone();

@@ -18,10 +18,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use crate::telemetry::handles::ListenerMetrics;
 use crate::transport::{Acker, Settle};
 
 struct Batch {
     last_tag: u64,
+    deliveries: usize,
     outcome: Option<Settle>,
 }
 
@@ -33,28 +35,43 @@ struct State {
     pending: VecDeque<Batch>,
 }
 
+/// One settle frame: everything up to `tag`, covering `deliveries` deliveries.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    tag: u64,
+    how: Settle,
+    deliveries: usize,
+}
+
 /// Tracks one consumer channel's batches and settles them in order.
 pub struct AckTracker {
     state: Mutex<State>,
-    ops: mpsc::UnboundedSender<(u64, Settle)>,
+    ops: mpsc::UnboundedSender<Op>,
     /// Settle operations queued but not yet completed.
     unsent: Arc<AtomicUsize>,
 }
 
 impl AckTracker {
-    /// A tracker whose settles go through `acker`, applied by a task spawned on `runtime`.
+    /// A tracker whose settles go through `acker`, applied in order by a task spawned on
+    /// `runtime`; `metrics` counts what was acked and what was released.
     pub fn start(
         acker: Arc<dyn Acker>,
         runtime: &tokio::runtime::Handle,
         queue: Arc<str>,
+        metrics: ListenerMetrics,
     ) -> Arc<AckTracker> {
-        let (ops, mut rx) = mpsc::unbounded_channel::<(u64, Settle)>();
+        let (ops, mut rx) = mpsc::unbounded_channel::<Op>();
         let unsent = Arc::new(AtomicUsize::new(0));
         let counter = unsent.clone();
         runtime.spawn(async move {
-            while let Some((tag, how)) = rx.recv().await {
-                if let Err(e) = acker.settle(tag, how).await {
-                    tracing::warn!(queue = &*queue, tag, ?how, error = %e, "settle failed (the broker requeues)");
+            while let Some(Op { tag, how, deliveries }) = rx.recv().await {
+                match acker.settle(tag, how).await {
+                    Ok(()) if how == Settle::Ack => metrics.acked(deliveries),
+                    Ok(()) => metrics.released(deliveries),
+                    Err(e) => {
+                        metrics.released(deliveries);
+                        tracing::warn!(queue = &*queue, tag, ?how, error = %e, "settle failed (the broker requeues)");
+                    }
                 }
                 counter.fetch_sub(1, Ordering::SeqCst);
             }
@@ -73,6 +90,7 @@ impl AckTracker {
         state.next += 1;
         state.pending.push_back(Batch {
             last_tag,
+            deliveries,
             outcome: None,
         });
         drop(state);
@@ -80,7 +98,6 @@ impl AckTracker {
             shared: Some(Arc::new(Shared {
                 tracker: Some(self.clone()),
                 seq,
-                deliveries,
                 failed: AtomicBool::new(false),
             })),
         }
@@ -91,7 +108,7 @@ impl AckTracker {
         self.lock().pending.is_empty() && self.unsent.load(Ordering::SeqCst) == 0
     }
 
-    /// Deliveries registered and not yet settled (approximate: counts batches' last tags).
+    /// Batches registered and not yet settled.
     pub fn pending_batches(&self) -> usize {
         self.lock().pending.len()
     }
@@ -110,30 +127,38 @@ impl AckTracker {
         };
         batch.outcome = Some(how);
         // Coalesce the settled prefix into as few frames as possible.
-        let mut run: Option<(u64, Settle)> = None;
+        let mut run: Option<Op> = None;
         while let Some(Batch {
             last_tag,
+            deliveries,
             outcome: Some(how),
         }) = state.pending.front()
         {
-            let (tag, how) = (*last_tag, *how);
+            let op = Op {
+                tag: *last_tag,
+                how: *how,
+                deliveries: *deliveries,
+            };
             state.pending.pop_front();
             state.head += 1;
-            match run {
-                Some((_, h)) if h == how => run = Some((tag, how)),
+            run = match run {
+                Some(prev) if prev.how == op.how => Some(Op {
+                    deliveries: prev.deliveries + op.deliveries,
+                    ..op
+                }),
                 Some(prev) => {
                     self.send(prev);
-                    run = Some((tag, how));
+                    Some(op)
                 }
-                None => run = Some((tag, how)),
-            }
+                None => Some(op),
+            };
         }
         if let Some(op) = run {
             self.send(op);
         }
     }
 
-    fn send(&self, op: (u64, Settle)) {
+    fn send(&self, op: Op) {
         self.unsent.fetch_add(1, Ordering::SeqCst);
         if self.ops.send(op).is_err() {
             self.unsent.fetch_sub(1, Ordering::SeqCst);
@@ -144,7 +169,6 @@ impl AckTracker {
 struct Shared {
     tracker: Option<Arc<AckTracker>>,
     seq: u64,
-    deliveries: usize,
     failed: AtomicBool,
 }
 
@@ -155,11 +179,6 @@ impl Drop for Shared {
         } else {
             Settle::Ack
         };
-        if how == Settle::Requeue {
-            metrics::counter!("ceilo_deliveries_requeued_total").increment(self.deliveries as u64);
-        } else {
-            metrics::counter!("ceilo_deliveries_acked_total").increment(self.deliveries as u64);
-        }
         if let Some(tracker) = &self.tracker {
             tracker.settle(self.seq, how);
         }
@@ -178,7 +197,6 @@ impl AckToken {
             shared: Some(Arc::new(Shared {
                 tracker: None,
                 seq: 0,
-                deliveries: 0,
                 failed: AtomicBool::new(false),
             })),
         }
@@ -251,6 +269,7 @@ mod tests {
             Arc::new(rec.clone()),
             &tokio::runtime::Handle::current(),
             "q".into(),
+            ListenerMetrics::new("q"),
         );
         let a = tracker.register(3, 3);
         let b = tracker.register(5, 2);
@@ -282,6 +301,7 @@ mod tests {
             Arc::new(rec.clone()),
             &tokio::runtime::Handle::current(),
             "q".into(),
+            ListenerMetrics::new("q"),
         );
         let a = tracker.register(2, 2);
         let b = tracker.register(4, 2);

@@ -17,6 +17,7 @@ use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
 use crate::model::{Event, Sample};
 use crate::publish::DeadLetter;
+use crate::telemetry::handles::{ConversionOutcome, ConverterMetrics};
 use crate::transport::Delivery;
 
 /// One AMQP body in, samples and events out: what the agent needs from the conversion core.
@@ -37,6 +38,8 @@ impl Convert for Converter {
 pub struct DeliveryBatch {
     pub deliveries: Vec<Delivery>,
     pub token: AckToken,
+    /// The handles of the queue the batch came from.
+    pub metrics: ConverterMetrics,
 }
 
 /// What a delivery batch turned into.
@@ -72,7 +75,7 @@ impl ConverterWorker {
         SyncArbiter::start(threads.max(1), move || ConverterWorker::new(converter.clone()))
     }
 
-    fn convert_one(&mut self, d: &Delivery, out: &mut ConvertedBatch) {
+    fn convert_one(&mut self, d: &Delivery, out: &mut ConvertedBatch, outcome: &mut ConversionOutcome) {
         self.scratch.clear();
         self.scratch.extend_from_slice(&d.body);
         let (converter, decoder, scratch) = (&self.converter, &mut self.decoder, &mut self.scratch);
@@ -80,13 +83,21 @@ impl ConverterWorker {
         let reason = match result {
             Ok(Ok(c)) => {
                 out.dropped += c.dropped_samples.len();
+                outcome.converted += 1;
                 out.samples.extend(c.samples);
                 out.events.extend(c.events);
                 return;
             }
-            Ok(Err(ConvertError::Envelope(e))) => format!("undecodable: {e}"),
-            Ok(Err(e @ ConvertError::Endpoint { .. })) => format!("unconvertible: {e}"),
+            Ok(Err(ConvertError::Envelope(e))) => {
+                outcome.rejected_envelope += 1;
+                format!("undecodable: {e}")
+            }
+            Ok(Err(e @ ConvertError::Endpoint { .. })) => {
+                outcome.rejected_endpoint += 1;
+                format!("unconvertible: {e}")
+            }
             Err(panic) => {
+                outcome.rejected_endpoint += 1;
                 // The decoder may be mid-state; start afresh.
                 self.decoder = Decoder::new();
                 let what = panic
@@ -115,7 +126,12 @@ impl Handler<DeliveryBatch> for ConverterWorker {
     type Result = MessageResult<DeliveryBatch>;
 
     fn handle(&mut self, batch: DeliveryBatch, _: &mut SyncContext<Self>) -> Self::Result {
-        let DeliveryBatch { deliveries, token } = batch;
+        let started = std::time::Instant::now();
+        let DeliveryBatch {
+            deliveries,
+            token,
+            metrics,
+        } = batch;
         let mut out = ConvertedBatch {
             samples: Vec::new(),
             events: Vec::new(),
@@ -124,15 +140,13 @@ impl Handler<DeliveryBatch> for ConverterWorker {
             dropped: 0,
             token,
         };
+        let mut outcome = ConversionOutcome::default();
         for d in &deliveries {
-            self.convert_one(d, &mut out);
+            self.convert_one(d, &mut out, &mut outcome);
         }
-        metrics::counter!("ceilo_deliveries_converted_total").increment(deliveries.len() as u64);
-        metrics::counter!("ceilo_samples_converted_total").increment(out.samples.len() as u64);
-        metrics::counter!("ceilo_events_converted_total").increment(out.events.len() as u64);
-        if !out.dead.is_empty() {
-            metrics::counter!("ceilo_deliveries_dead_lettered_total").increment(out.dead.len() as u64);
-        }
+        outcome.samples = out.samples.len();
+        outcome.events = out.events.len();
+        metrics.batch(outcome, started.elapsed());
         MessageResult(out)
     }
 }

@@ -19,6 +19,9 @@ use tokio::sync::{watch, Semaphore};
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
 use super::pipeline::PipelineActor;
+use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
+use crate::telemetry::metrics::ActorKind;
+use crate::telemetry::Readiness;
 use crate::transport::{Consumer, Delivery, QueueSpec, Transport, TransportError};
 
 /// What the agent can see of a listener from outside (shutdown, readiness).
@@ -55,10 +58,21 @@ pub struct ListenerConfig {
     pub permits: Arc<Semaphore>,
     pub runtime: tokio::runtime::Handle,
     pub shutdown: watch::Receiver<bool>,
+    /// `/readyz`: set while consuming.
+    pub readiness: Readiness,
+}
+
+/// The metric handles of one listener (built once, after the recorder is installed).
+#[derive(Clone)]
+struct Metrics {
+    listener: ListenerMetrics,
+    converter: ConverterMetrics,
+    actor: ActorMetrics,
 }
 
 pub struct Listener {
     config: ListenerConfig,
+    metrics: Metrics,
     status: Arc<ListenerStatus>,
     failures: Arc<AtomicU32>,
 }
@@ -67,12 +81,21 @@ pub struct Listener {
 #[rtype(result = "()")]
 struct PumpFailed;
 
+const MAILBOX: usize = 4;
+
 impl Listener {
     pub fn start_supervised(config: ListenerConfig) -> (Addr<Listener>, Arc<ListenerStatus>) {
         let status = Arc::new(ListenerStatus::default());
         let s = status.clone();
+        let queue = config.spec.queue.clone();
+        let metrics = Metrics {
+            listener: ListenerMetrics::new(&queue),
+            converter: ConverterMetrics::new(&queue),
+            actor: ActorMetrics::new(ActorKind::Listener, &queue, MAILBOX),
+        };
         let addr = actix::Supervisor::start(move |_| Listener {
             config,
+            metrics,
             status: s,
             failures: Arc::default(),
         });
@@ -84,16 +107,18 @@ impl Actor for Listener {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(4);
+        ctx.set_mailbox_capacity(MAILBOX);
         if *self.config.shutdown.borrow() {
             return;
         }
         let addr = ctx.address();
         let (config, status, failures) = (self.config.clone(), self.status.clone(), self.failures.clone());
+        let metrics = self.metrics.clone();
         status.running.store(true, Ordering::SeqCst);
         self.config.runtime.spawn(async move {
             let queue = config.spec.queue.clone();
-            let result = pump(&config, &status, &failures).await;
+            let result = pump(&config, &metrics, &status, &failures).await;
+            config.readiness.set_consuming(&queue, false);
             status.connected.store(false, Ordering::SeqCst);
             status.running.store(false, Ordering::SeqCst);
             if let Err(e) = result {
@@ -107,7 +132,7 @@ impl Actor for Listener {
 impl Supervised for Listener {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.failures.fetch_add(1, Ordering::SeqCst);
-        metrics::counter!("ceilo_listener_reconnects_total").increment(1);
+        self.metrics.actor.restarted();
     }
 }
 
@@ -164,6 +189,7 @@ async fn next(
 
 async fn pump(
     config: &ListenerConfig,
+    metrics: &Metrics,
     status: &ListenerStatus,
     failures: &AtomicU32,
 ) -> Result<(), TransportError> {
@@ -179,8 +205,14 @@ async fn pump(
     };
     failures.store(0, Ordering::SeqCst);
     status.connected.store(true, Ordering::SeqCst);
+    config.readiness.set_consuming(&queue, true);
     tracing::info!(queue, transport = config.transport.describe(), "consuming");
-    let tracker = AckTracker::start(consumer.acker(), &config.runtime, Arc::from(queue.as_str()));
+    let tracker = AckTracker::start(
+        consumer.acker(),
+        &config.runtime,
+        Arc::from(queue.as_str()),
+        metrics.listener.clone(),
+    );
     *status.tracker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tracker.clone());
 
     let mut stopping = false;
@@ -211,7 +243,14 @@ async fn pump(
                 }
             }
         }
-        dispatch(config, &tracker, batch).await;
+        if failed.is_some() {
+            // The channel is gone: these tags can never be acked and the broker redelivers the
+            // deliveries to the next consumer; processing them here would only duplicate.
+            metrics.listener.received(batch.len());
+            metrics.listener.released(batch.len());
+            break;
+        }
+        dispatch(config, metrics, &tracker, batch).await;
     }
     if let Some(e) = failed {
         return Err(e);
@@ -229,16 +268,29 @@ async fn pump(
     Ok(())
 }
 
-async fn dispatch(config: &ListenerConfig, tracker: &Arc<AckTracker>, deliveries: Vec<Delivery>) {
+async fn dispatch(
+    config: &ListenerConfig,
+    metrics: &Metrics,
+    tracker: &Arc<AckTracker>,
+    deliveries: Vec<Delivery>,
+) {
     let Some(last) = deliveries.last() else { return };
     let Ok(permit) = config.permits.clone().acquire_owned().await else {
         return;
     };
     let token = tracker.register(last.tag, deliveries.len());
-    metrics::counter!("ceilo_deliveries_received_total").increment(deliveries.len() as u64);
+    metrics.listener.received(deliveries.len());
+    let converter_metrics = metrics.converter.clone();
     let (converter, pipeline) = (config.converter.clone(), config.pipeline.clone());
     config.runtime.spawn(async move {
-        match converter.send(DeliveryBatch { deliveries, token }).await {
+        match converter
+            .send(DeliveryBatch {
+                deliveries,
+                token,
+                metrics: converter_metrics,
+            })
+            .await
+        {
             Ok(converted) => {
                 if let Err(e) = pipeline.send(converted).await {
                     tracing::error!(error = %e, "pipeline unavailable; the batch will be requeued");

@@ -34,6 +34,8 @@ use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::file::FileOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
+use crate::telemetry::handles::PublisherMetrics;
+use crate::telemetry::Readiness;
 use crate::transport::{self, PublishTopology, QueueSpec, Transport, TransportError};
 
 pub use converter::Convert;
@@ -122,12 +124,17 @@ pub struct Agent {
     listeners: Vec<Arc<ListenerStatus>>,
     publishers: Vec<Addr<PublisherActor>>,
     pipeline: Addr<pipeline::PipelineActor>,
+    readiness: Readiness,
 }
 
 impl Agent {
     /// Build and start the actor tree. Call from inside an `actix::System` whose tokio runtime is
     /// `runtime` (multi-threaded; see [`run`]).
-    pub fn start(config: AgentConfig, runtime: tokio::runtime::Handle) -> Result<Agent, AgentError> {
+    pub fn start(
+        config: AgentConfig,
+        runtime: tokio::runtime::Handle,
+        readiness: Readiness,
+    ) -> Result<Agent, AgentError> {
         let AgentConfig {
             settings,
             samples,
@@ -142,14 +149,16 @@ impl Agent {
             max_wait: Duration::from_millis(p.batch_timeout_ms),
             max_in_flight: 8,
         };
-        let start =
-            |output: Box<dyn Output>| PublisherActor::new(output, policy, runtime.clone()).start_supervised();
+        let start = |output: Box<dyn Output>, id: &str, metrics: Option<PublisherMetrics>| {
+            PublisherActor::new(output, policy, runtime.clone(), id, metrics).start_supervised()
+        };
         let mut publishers = Vec::new();
         let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Addr<PublisherActor>> {
             let addrs: Vec<_> = pipeline
                 .publishers()
                 .iter()
-                .map(|url| {
+                .zip(pipeline.publisher_sinks())
+                .map(|(url, sink)| {
                     let output: Box<dyn Output> = match url {
                         PublisherUrl::Notifier {
                             topic,
@@ -184,7 +193,12 @@ impl Agent {
                             runtime.clone(),
                         )),
                     };
-                    start(output)
+                    let scheme = url.scheme();
+                    start(
+                        output,
+                        &format!("{sink}/{scheme}"),
+                        Some(PublisherMetrics::new(sink, scheme)),
+                    )
                 })
                 .collect();
             publishers.extend(addrs.iter().cloned());
@@ -200,7 +214,11 @@ impl Agent {
             )],
             ..Default::default()
         });
-        let dead_letter = start(Box::new(DeadLetterOutput::new(&n.dead_letter_exchange, dlq)));
+        let dead_letter = start(
+            Box::new(DeadLetterOutput::new(&n.dead_letter_exchange, dlq)),
+            "dead-letter",
+            None,
+        );
         publishers.push(dead_letter.clone());
 
         let pipeline = Supervisor::start(move |_| {
@@ -233,6 +251,7 @@ impl Agent {
                         permits: permits.clone(),
                         runtime: runtime.clone(),
                         shutdown: shutdown_rx.clone(),
+                        readiness: readiness.clone(),
                     });
                     listeners.push(status);
                 }
@@ -243,6 +262,7 @@ impl Agent {
             listeners,
             publishers,
             pipeline,
+            readiness,
         })
     }
 
@@ -261,6 +281,7 @@ impl Agent {
     /// Returns `false` if `timeout` passed first (unacked deliveries are then requeued by the
     /// broker when the process exits: nothing is lost, some may be published twice).
     pub async fn shutdown(self, timeout: Duration) -> bool {
+        self.readiness.set_shutting_down();
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -306,9 +327,19 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
         .build()
         .map_err(|e| AgentError::Runtime(format!("tokio runtime: {e}")))?;
     let handle = runtime.handle().clone();
+    // The recorder must be installed before any component builds its metric handles.
+    let telemetry = if config.settings.telemetry.enabled {
+        Some(
+            crate::telemetry::start(config.settings.telemetry.listen)
+                .map_err(|e| AgentError::Runtime(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let readiness = telemetry.as_ref().map(|t| t.readiness()).unwrap_or_default();
     let system = System::with_tokio_rt(move || runtime);
     let result = system.block_on(async move {
-        let agent = Agent::start(config, handle)?;
+        let agent = Agent::start(config, handle, readiness)?;
         wait_for_signal().await?;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
         if agent.shutdown(timeout).await {
@@ -322,6 +353,9 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
         Ok::<(), AgentError>(())
     });
     System::current().stop();
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
     result
 }
 

@@ -12,6 +12,8 @@ use actix::prelude::*;
 use super::converter::ConvertedBatch;
 use crate::pipeline::{drop_invalid_volumes, Pipeline};
 use crate::publish::{PublishBatch, PublisherActor};
+use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
+use crate::telemetry::metrics::ActorKind;
 
 const MAILBOX: usize = 32;
 
@@ -28,6 +30,8 @@ pub struct PipelineActor {
     event_publishers: Vec<Addr<PublisherActor>>,
     dead_letter: Addr<PublisherActor>,
     panic_next: bool,
+    metrics: PipelineMetrics,
+    actor: ActorMetrics,
 }
 
 impl PipelineActor {
@@ -45,6 +49,8 @@ impl PipelineActor {
             event_publishers,
             dead_letter,
             panic_next: false,
+            metrics: PipelineMetrics::new(),
+            actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", MAILBOX),
         }
     }
 
@@ -58,14 +64,17 @@ impl PipelineActor {
             events,
             dead,
             token,
+            dropped,
             ..
         } = batch;
-        let dropped = drop_invalid_volumes(&mut samples);
-        if dropped > 0 {
-            metrics::counter!("ceilo_samples_dropped_total", "reason" => "volume").increment(dropped as u64);
-        }
+        // The converter applies Ceilometer's volume check already; this is the pipeline's guard.
+        let dropped = dropped + drop_invalid_volumes(&mut samples);
+        let (samples, filtered) = self.samples.route_counting(samples);
+        self.metrics.samples_filtered(dropped + filtered);
+        let (events, filtered) = self.events.route_counting(events);
+        self.metrics.events_filtered(filtered);
         let mut out = Vec::new();
-        for (addr, samples) in self.sample_publishers.iter().zip(self.samples.route(samples)) {
+        for (addr, samples) in self.sample_publishers.iter().zip(samples) {
             if !samples.is_empty() {
                 let b = PublishBatch {
                     samples,
@@ -76,7 +85,7 @@ impl PipelineActor {
                 out.push((addr.clone(), b));
             }
         }
-        for (addr, events) in self.event_publishers.iter().zip(self.events.route(events)) {
+        for (addr, events) in self.event_publishers.iter().zip(events) {
             if !events.is_empty() {
                 let b = PublishBatch {
                     samples: Vec::new(),
@@ -113,6 +122,7 @@ impl Actor for PipelineActor {
 impl Supervised for PipelineActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         tracing::warn!("pipeline actor restarting");
+        self.actor.restarted();
     }
 }
 
@@ -125,7 +135,6 @@ impl Handler<ConvertedBatch> for PipelineActor {
             Err(_) => {
                 // The batch's token was dropped unconfirmed while unwinding: it will be requeued.
                 tracing::error!("pipeline panicked; restarting it");
-                metrics::counter!("ceilo_actor_restarts_total").increment(1);
                 ctx.stop();
                 Vec::new()
             }

@@ -21,6 +21,8 @@ pub struct Settings {
     pub host: Option<String>,
     pub notification: NotificationSettings,
     pub publisher: PublisherSettings,
+    /// /metrics, /healthz and /readyz (see docs/metrics.md).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             host: None,
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -99,8 +102,8 @@ impl Default for NotificationSettings {
             prefetch: 100,
             durable: false,
             auto_delete: false,
-            batch_size: 100,
-            batch_timeout_ms: 50,
+            batch_size: 50,
+            batch_timeout_ms: 10,
             workers: 0,
             dead_letter_exchange: "ceilo.dead-letter".into(),
             dead_letter_queue: "ceilo.dead-letter".into(),

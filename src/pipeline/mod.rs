@@ -58,6 +58,8 @@ pub struct Pipeline {
     /// Per sink, indices into `publishers`.
     sinks: Vec<Vec<usize>>,
     publishers: Vec<PublisherUrl>,
+    /// Per publisher, the name of its sink.
+    publisher_sinks: Vec<String>,
     /// Route key → publisher indices, memoized (there are few distinct meter names).
     cache: HashMap<Arc<str>, Arc<[usize]>>,
 }
@@ -69,6 +71,7 @@ impl Pipeline {
             sources: Vec::new(),
             sinks: Vec::new(),
             publishers: Vec::new(),
+            publisher_sinks: Vec::new(),
             cache: HashMap::new(),
         }
     }
@@ -77,6 +80,7 @@ impl Pipeline {
     pub fn compile(file: &PipelineFile) -> Result<Pipeline, PipelineError> {
         let kind = file.kind.unwrap_or(Kind::Samples);
         let mut publishers = Vec::new();
+        let mut publisher_sinks = Vec::new();
         let mut sink_index = HashMap::new();
         let mut sinks = Vec::new();
         for sink in &file.sinks {
@@ -89,6 +93,7 @@ impl Pipeline {
                 })?;
                 indices.push(publishers.len());
                 publishers.push(parsed);
+                publisher_sinks.push(name.clone());
             }
             sink_index.insert(name, sinks.len());
             sinks.push(indices);
@@ -117,8 +122,14 @@ impl Pipeline {
             sources,
             sinks,
             publishers,
+            publisher_sinks,
             cache: HashMap::new(),
         })
+    }
+
+    /// Per publisher (same indices as [`Pipeline::publishers`]), the name of its sink.
+    pub fn publisher_sinks(&self) -> &[String] {
+        &self.publisher_sinks
     }
 
     /// The publishers, in index order (the indices [`Pipeline::route`] returns).
@@ -153,17 +164,26 @@ impl Pipeline {
     /// Split a batch into one batch per publisher index (empty ones included, so the result
     /// has `publishers().len()` entries). Items nobody accepts are dropped.
     pub fn route<T: Routable>(&mut self, items: Vec<T>) -> Vec<Vec<T>> {
+        self.route_counting(items).0
+    }
+
+    /// [`Pipeline::route`], also returning how many items no source accepted.
+    pub fn route_counting<T: Routable>(&mut self, items: Vec<T>) -> (Vec<Vec<T>>, usize) {
         let mut out: Vec<Vec<T>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
+        let mut filtered = 0;
         for item in items {
             let targets = self.targets(item.route_key());
-            if let Some((last, rest)) = targets.split_last() {
-                for t in rest {
-                    out[*t].push(item.clone());
+            match targets.split_last() {
+                Some((last, rest)) => {
+                    for t in rest {
+                        out[*t].push(item.clone());
+                    }
+                    out[*last].push(item);
                 }
-                out[*last].push(item);
+                None => filtered += 1,
             }
         }
-        out
+        (out, filtered)
     }
 }
 

@@ -17,6 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Drain, Flush, Output, PublishBatch, Write};
 use crate::agent::ack::AckToken;
+use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
+use crate::telemetry::metrics::ActorKind;
 
 /// Mailbox capacity of a publisher (messages are batches).
 const MAILBOX: usize = 16;
@@ -42,11 +44,26 @@ pub struct PublisherActor {
     since: Option<Instant>,
     in_flight: Arc<Semaphore>,
     draining: bool,
+    /// Flushes launched and not yet durable (group commit: flush at once when this is 0).
+    flights: usize,
+    /// `None` for the dead-letter publisher (it has no sink).
+    metrics: Option<PublisherMetrics>,
+    actor: ActorMetrics,
 }
 
 impl PublisherActor {
-    pub fn new(output: Box<dyn Output>, policy: BatchPolicy, runtime: tokio::runtime::Handle) -> Self {
+    /// `id` names this instance in metrics (`<sink>/<scheme>`); `metrics` are its publish
+    /// counters (`None` for the dead-letter publisher).
+    pub fn new(
+        output: Box<dyn Output>,
+        policy: BatchPolicy,
+        runtime: tokio::runtime::Handle,
+        id: &str,
+        metrics: Option<PublisherMetrics>,
+    ) -> Self {
         PublisherActor {
+            metrics,
+            actor: ActorMetrics::new(ActorKind::Publisher, id, MAILBOX),
             output,
             in_flight: Arc::new(Semaphore::new(policy.max_in_flight.max(1))),
             policy,
@@ -55,6 +72,7 @@ impl PublisherActor {
             tokens: Vec::new(),
             since: None,
             draining: false,
+            flights: 0,
         }
     }
 
@@ -79,7 +97,9 @@ impl PublisherActor {
         self.pending.dead.extend(dead);
         self.tokens.push(token);
         self.since.get_or_insert_with(Instant::now);
-        if self.draining || self.pending.len() >= self.policy.max_items {
+        // Group commit: with nothing being written, write now (low latency when idle); while a
+        // flush is in flight, gather until it completes, the batch is full or max_wait passes.
+        if self.draining || self.flights == 0 || self.pending.len() >= self.policy.max_items {
             self.flush(ctx);
         }
     }
@@ -91,24 +111,28 @@ impl PublisherActor {
         let flush = std::mem::take(&mut self.pending);
         let tokens = std::mem::take(&mut self.tokens);
         self.since = None;
-        let count = flush.len();
+        let count = (flush.samples.len(), flush.events.len());
         let write = match self.output.prepare(flush) {
             Ok(w) => w,
             Err(e) => {
                 // Encoding failed: nothing was written; requeue the deliveries.
                 tracing::error!(publisher = self.output.name(), error = %e, "cannot encode a flush");
-                metrics::counter!("ceilo_publish_errors_total").increment(1);
+                if let Some(m) = &self.metrics {
+                    m.failed(Payload::Samples, count.0);
+                    m.failed(Payload::Events, count.1);
+                }
                 drop(tokens);
                 return;
             }
         };
         match self.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => self.launch(permit, write, tokens, count),
+            Ok(permit) => self.launch(permit, write, tokens, count, ctx.address()),
             Err(_) => {
                 let sem = self.in_flight.clone();
+                let addr = ctx.address();
                 ctx.wait(async move { sem.acquire_owned().await }.into_actor(self).map(
                     move |permit, act, _| match permit {
-                        Ok(permit) => act.launch(permit, write, tokens, count),
+                        Ok(permit) => act.launch(permit, write, tokens, count, addr),
                         Err(_) => drop(tokens),
                     },
                 ));
@@ -117,26 +141,46 @@ impl PublisherActor {
     }
 
     /// Write on the main runtime, retrying until durable, then confirm the tokens.
-    fn launch(&self, permit: OwnedSemaphorePermit, write: Write, tokens: Vec<AckToken>, count: usize) {
+    fn launch(
+        &mut self,
+        permit: OwnedSemaphorePermit,
+        write: Write,
+        tokens: Vec<AckToken>,
+        count: (usize, usize),
+        addr: Addr<Self>,
+    ) {
+        self.flights += 1;
         let name = self.output.name().to_owned();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         self.runtime.spawn(async move {
             let mut backoff = Duration::from_millis(50);
             loop {
                 match write().await {
                     Ok(()) => break,
                     Err(e) => {
-                        metrics::counter!("ceilo_publish_errors_total").increment(1);
+                        if let Some(m) = &metrics {
+                            m.failed(Payload::Samples, count.0);
+                            m.failed(Payload::Events, count.1);
+                        }
                         tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, "flush failed");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
-            metrics::counter!("ceilo_published_total").increment(count as u64);
+            if let Some(m) = &metrics {
+                for (payload, n) in [(Payload::Samples, count.0), (Payload::Events, count.1)] {
+                    if n > 0 {
+                        m.confirmed(payload, n, started.elapsed(), None);
+                    }
+                }
+            }
             for t in tokens {
                 t.confirm();
             }
             drop(permit);
+            let _ = addr.send(FlightDone).await;
         });
     }
 
@@ -153,7 +197,6 @@ impl PublisherActor {
                 publisher = self.output.name(),
                 "publisher panicked; restarting it"
             );
-            metrics::counter!("ceilo_actor_restarts_total").increment(1);
             ctx.stop();
         }
     }
@@ -172,6 +215,7 @@ impl Actor for PublisherActor {
 impl Supervised for PublisherActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Whatever was pending is dropped unconfirmed: those deliveries will be requeued.
+        self.actor.restarted();
         self.pending = Flush::default();
         self.tokens.clear();
         self.since = None;
@@ -183,6 +227,22 @@ impl Handler<PublishBatch> for PublisherActor {
 
     fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
         self.guarded(ctx, |act, ctx| act.add(msg, ctx));
+    }
+}
+
+/// A flush became durable (or was abandoned): gather no longer, write what is pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlightDone;
+
+impl Handler<FlightDone> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlightDone, ctx: &mut Context<Self>) {
+        self.flights = self.flights.saturating_sub(1);
+        if self.flights == 0 {
+            self.guarded(ctx, Self::flush);
+        }
     }
 }
 

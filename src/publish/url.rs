@@ -59,6 +59,14 @@ fn query(url: &str) -> (&str, Vec<(String, String)>) {
 }
 
 impl PublisherUrl {
+    /// The scheme (`notifier`, `file`): the `publisher` label of metrics.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            PublisherUrl::Notifier { .. } => "notifier",
+            PublisherUrl::File { .. } => "file",
+        }
+    }
+
     pub fn parse(url: &str) -> Result<PublisherUrl, UrlError> {
         let (base, options) = query(url.trim());
         let scheme = base.split_once("://").map_or(base, |(s, _)| s);

@@ -479,6 +479,9 @@ pub fn messages(n: usize) -> impl FnMut(&Received) -> bool {
 pub fn settings(prefetch: u16, batch: usize) -> String {
     format!(
         "notification:\n  prefetch: {prefetch}\n  batch_size: {batch}\n  batch_timeout_ms: 20\n  workers: 2\n  \
-         shutdown_timeout_s: 20\npublisher:\n  batch_size: 50\n  batch_timeout_ms: 20\n"
+         shutdown_timeout_s: 20\npublisher:\n  batch_size: 50\n  batch_timeout_ms: 20\n{TELEMETRY}"
     )
 }
+
+/// Tests run agents side by side: each gets a free port for /metrics.
+pub const TELEMETRY: &str = "telemetry:\n  listen: 127.0.0.1:0\n";
