@@ -75,7 +75,12 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
     let metering_queue = format!("{metering}.sample");
     let converter = agent::load_converter(dir.path()).unwrap();
     let config = AgentConfig::load(dir.path(), None, converter).unwrap();
-    let agent = Agent::start(config, tokio::runtime::Handle::current()).unwrap();
+    let agent = Agent::start(
+        config,
+        tokio::runtime::Handle::current(),
+        ceilo::telemetry::Readiness::new(),
+    )
+    .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !agent.is_ready() {
         assert!(
