@@ -12,16 +12,19 @@
 //!
 //! Entry points for `ceilo run` (inside a running `actix::System`):
 //! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
-//!   runtime, Some(telemetry.readiness()))` — the usual wiring: polled samples leave as `telemetry.polling` notifications on
-//!   the agent's transport (`amqp://`: to RabbitMQ; `memory://`: straight to the in-process
-//!   notification agent's `notifications.sample` queue); then [`start_exporter`] if
-//!   `enable_prometheus_exporter`.
+//!   runtime, Some(readiness))` — the usual wiring: polled samples leave as
+//!   `telemetry.polling` notifications on the agent's transport (`amqp://`: to RabbitMQ;
+//!   `memory://`: straight to the in-process notification agent's `notifications.sample`
+//!   queue); then [`start_exporter`] if `enable_prometheus_exporter`.
 //! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
 //! * Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`] (waits for the
 //!   broker's confirms).
 //!
 //! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
-//! `polling:` section of ceilo.yaml.
+//! `polling:` section of ceilo.yaml; [`check`] validates the polling side for `ceilo check`.
+//!
+//! Not here: splitting resources between several agents (Ceilometer's tooz hash ring), and
+//! the dynamic pollster features listed in [`dynamic`].
 
 pub mod config;
 pub mod discovery;
