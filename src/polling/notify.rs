@@ -333,4 +333,119 @@ mod tests {
         assert_eq!(list[2].get_str("message_id"), Some(samples[2].id.as_str()));
         assert_eq!(list[0].get_str("message_signature").map(str::len), Some(64));
     }
+
+    /// Fails the first `fail` publishes, then confirms; records every body it was given.
+    struct FlakyPublisher {
+        fail: std::sync::atomic::AtomicUsize,
+        attempts: std::sync::Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl Publisher for FlakyPublisher {
+        fn publish(
+            &self,
+            messages: Arc<[OutMessage]>,
+        ) -> crate::transport::BoxFuture<'static, Result<(), crate::transport::TransportError>> {
+            self.attempts.lock().unwrap().push(messages[0].body.clone());
+            let failing = self
+                .fail
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            Box::pin(async move {
+                if failing {
+                    Err(crate::transport::TransportError::Closed("test".into()))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    fn batch(n: usize) -> SampleBatch {
+        let ctx = PollContext::now("openstack".into());
+        let meter = MeterSpec::new("vcpus", "gauge", "vcpu");
+        SampleBatch {
+            source: "s".into(),
+            samples: (0..n)
+                .map(|i| {
+                    ctx.sample(
+                        &meter,
+                        1u64.into(),
+                        null(),
+                        null(),
+                        format!("r{i}").into(),
+                        null(),
+                        null(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[actix::test]
+    async fn an_unconfirmed_notification_is_republished_unchanged_until_confirmed() {
+        tokio::time::pause();
+        let publisher = Arc::new(FlakyPublisher {
+            fail: 2.into(),
+            attempts: Default::default(),
+        });
+        let sender = NotifySender::new(
+            publisher.clone(),
+            NotifyOptions::new("k"),
+            tokio::runtime::Handle::current(),
+        )
+        .start();
+        sender.send(batch(3)).await.unwrap();
+        sender.send(Flush).await.unwrap();
+        let attempts = publisher.attempts.lock().unwrap();
+        assert_eq!(attempts.len(), 3);
+        assert!(
+            attempts.iter().all(|b| b == &attempts[0]),
+            "the same body each time"
+        );
+    }
+
+    #[actix::test]
+    async fn a_notification_is_given_up_after_max_attempts() {
+        tokio::time::pause();
+        let publisher = Arc::new(FlakyPublisher {
+            fail: 100.into(),
+            attempts: Default::default(),
+        });
+        let options = NotifyOptions {
+            max_attempts: 4,
+            ..NotifyOptions::new("k")
+        };
+        let sender = NotifySender::new(publisher.clone(), options, tokio::runtime::Handle::current()).start();
+        sender.send(batch(1)).await.unwrap();
+        sender.send(Flush).await.unwrap();
+        assert_eq!(publisher.attempts.lock().unwrap().len(), 4);
+    }
+
+    #[actix::test]
+    async fn in_flight_notifications_are_bounded() {
+        // A publisher that never confirms: the third send waits for a slot.
+        struct Stuck;
+        impl Publisher for Stuck {
+            fn publish(
+                &self,
+                _: Arc<[OutMessage]>,
+            ) -> crate::transport::BoxFuture<'static, Result<(), crate::transport::TransportError>>
+            {
+                Box::pin(std::future::pending())
+            }
+        }
+        let options = NotifyOptions {
+            max_in_flight: 2,
+            ..NotifyOptions::new("k")
+        };
+        let sender = NotifySender::new(Arc::new(Stuck), options, tokio::runtime::Handle::current()).start();
+        sender.send(batch(1)).await.unwrap();
+        sender.send(batch(1)).await.unwrap();
+        let third = tokio::time::timeout(std::time::Duration::from_millis(200), sender.send(batch(1))).await;
+        assert!(third.is_err(), "a third notification must wait for a confirm");
+    }
 }
