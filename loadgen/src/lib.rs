@@ -1,0 +1,9 @@
+//! loadgen: drives a Ceilometer-compatible notification agent through RabbitMQ and measures it
+//! end to end — throughput, delay, loss and duplicates — the same way for ceilo and Ceilometer.
+//!
+//! It knows nothing of ceilo's code: it speaks only the wire format.
+
+pub mod generate;
+pub mod key;
+pub mod template;
+pub mod wire;
