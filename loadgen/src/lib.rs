@@ -3,7 +3,11 @@
 //!
 //! It knows nothing of ceilo's code: it speaks only the wire format.
 
+pub mod amqp;
+pub mod collect;
 pub mod generate;
 pub mod key;
+pub mod publish;
+pub mod tally;
 pub mod template;
 pub mod wire;

@@ -1,0 +1,318 @@
+//! Reads the agent's output — the `metering.sample` and `event.sample` queues of exchange
+//! `ceilometer`, or a file publisher's JSON lines — finds this run's key in each record and feeds
+//! the tally.
+//!
+//! A record is a meter message (`counter_name`, or `name` for a sample dict: keyed by
+//! `resource_id`, else `message_id`/`id`), an event (`traits`: keyed by `message_id`), or any
+//! other object with a `message_id` (a notification republished unchanged).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures_lite::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::Connection;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use tokio::io::AsyncBufReadExt;
+
+use crate::amqp;
+use crate::key::RunKey;
+use crate::tally::{Kind, Tally};
+
+/// One output record, borrowing from the message text where it can.
+#[derive(Debug, Deserialize)]
+pub struct Record<'a> {
+    #[serde(borrow, default)]
+    counter_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    traits: Option<IgnoredAny>,
+}
+
+/// A payload that is a list of records or a single one.
+#[derive(Debug, Default)]
+struct Records<'a>(Vec<Record<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Records<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Records<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record or a list of records")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(r) = seq.next_element::<Record<'a>>()? {
+                    out.push(r);
+                }
+                Ok(Records(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+                Ok(Records(vec![Record::deserialize(
+                    de::value::MapAccessDeserializer::new(map),
+                )?]))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "oslo.message", borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Notification<'a> {
+    #[serde(borrow, default)]
+    payload: Records<'a>,
+    #[serde(borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    event_type: Option<IgnoredAny>,
+}
+
+/// What a record is and which key it carries.
+fn classify<'r>(r: &'r Record<'_>) -> (Kind, Option<&'r str>, Option<&'r str>) {
+    if r.traits.is_some() {
+        return (Kind::Event, r.message_id.as_deref(), None);
+    }
+    if let Some(n) = r.counter_name.as_deref().or(r.name.as_deref()) {
+        let key = r
+            .resource_id
+            .as_deref()
+            .or(r.message_id.as_deref())
+            .or(r.id.as_deref());
+        return (Kind::Sample, key, Some(n));
+    }
+    (Kind::Other, r.message_id.as_deref().or(r.id.as_deref()), None)
+}
+
+/// Counts every record of one output message (an oslo envelope, a bare notification, a list of
+/// records or one record — the last two being a file publisher's lines).
+pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64) {
+    let inner: Cow<'_, str>;
+    let body: &[u8] = match serde_json::from_slice::<Envelope<'_>>(text) {
+        Ok(Envelope { message: Some(m) }) => {
+            inner = m;
+            inner.as_bytes()
+        }
+        _ => text,
+    };
+    let trimmed = body
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .map_or(body, |i| &body[i..]);
+    let records = if trimmed.first() == Some(&b'[') {
+        serde_json::from_slice::<Records<'_>>(trimmed).map(|r| r.0)
+    } else {
+        match serde_json::from_slice::<Notification<'_>>(trimmed) {
+            // A notification: its payload holds the records, or it is itself the record.
+            Ok(n) if n.event_type.is_some() && n.payload.0.iter().all(|r| classify(r).1.is_none()) => {
+                let id = n.message_id.as_deref().unwrap_or_default();
+                match run.find(id) {
+                    Some(stamp) => tally.record(stamp, Kind::Other, None, now_us),
+                    None => tally.foreign(),
+                }
+                return;
+            }
+            Ok(n) if n.event_type.is_some() => Ok(n.payload.0),
+            _ => serde_json::from_slice::<Records<'_>>(trimmed).map(|r| r.0),
+        }
+    };
+    let Ok(records) = records else {
+        tally.undecodable();
+        return;
+    };
+    for r in &records {
+        let (kind, key, name) = classify(r);
+        match key.and_then(|k| run.find(k)) {
+            Some(stamp) => tally.record(stamp, kind, name, now_us),
+            None => tally.foreign(),
+        }
+    }
+}
+
+/// Shared state between the collector task and the mode driving the run.
+#[derive(Debug)]
+pub struct Shared {
+    /// The tally, locked per output message.
+    pub tally: Mutex<Tally>,
+    /// µs since the run's start when the last record arrived.
+    pub last_output_us: AtomicU64,
+    /// Run start.
+    pub t0: Instant,
+    /// The run's key space.
+    pub run: RunKey,
+}
+
+impl Shared {
+    /// µs since the run's start.
+    pub fn now_us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    fn ingest(&self, body: &[u8]) {
+        let now = self.now_us();
+        if let Ok(mut t) = self.tally.lock() {
+            ingest(body, &self.run, &mut t, now);
+        }
+        self.last_output_us.store(now, Ordering::Relaxed);
+    }
+}
+
+/// Consumes the output queues until the task is aborted.
+pub async fn consume_amqp(conn: Connection, shared: Arc<Shared>, durable: bool) -> Result<()> {
+    let ch = conn
+        .create_channel()
+        .await
+        .context("opening the collector channel")?;
+    amqp::declare_output_queues(&ch, durable).await?;
+    ch.basic_qos(2000, BasicQosOptions::default())
+        .await
+        .context("collector qos")?;
+    let mut streams = Vec::new();
+    for q in amqp::OUTPUT_KEYS {
+        let opts = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let c = ch
+            .basic_consume(
+                q.into(),
+                format!("loadgen-{q}").as_str().into(),
+                opts,
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("consuming {q}"))?;
+        streams.push(c);
+    }
+    let mut merged = streams.pop().context("no output queue")?.boxed();
+    for s in streams {
+        merged = merged.or(s).boxed();
+    }
+    while let Some(d) = merged.next().await {
+        let d = d.context("output delivery")?;
+        shared.ingest(&d.data);
+    }
+    Ok(())
+}
+
+/// Follows a file publisher's output (one JSON document a line) until the task is aborted.
+pub async fn follow_file(path: std::path::PathBuf, shared: Arc<Shared>) -> Result<()> {
+    let file = loop {
+        match tokio::fs::File::open(&path).await {
+            Ok(f) => break f,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let mut reader = tokio::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            // End of what is written so far: keep the partial line and wait for more.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        if line.iter().any(|c| !c.is_ascii_whitespace()) {
+            shared.ingest(&line);
+        }
+        line.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::Mix;
+    use crate::key::Stamp;
+    use crate::tally::Expect;
+    use crate::template;
+    use crate::wire;
+
+    fn setup(expect: Expect) -> (RunKey, Tally) {
+        let t = template::builtin().expect("templates");
+        let mix = Mix::parse("nova-create-end", &t, 1).expect("mix");
+        (RunKey::new(7), Tally::new(expect, &t, mix))
+    }
+
+    fn key(rk: &RunKey, seq: u64) -> String {
+        String::from_utf8(rk.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii")
+    }
+
+    #[test]
+    fn meter_and_event_messages_in_an_envelope_are_counted() {
+        let (rk, mut tally) = setup(Expect::Ceilometer);
+        let k = key(&rk, 0);
+        let samples: Vec<_> = ["disk.ephemeral.size", "disk.root.size", "compute.instance.booting.time", "vcpus", "memory"]
+            .iter()
+            .map(|n| serde_json::json!({"counter_name": n, "resource_id": k, "resource_metadata": {"a": [1, {"b": null}]}, "message_id": "x"}))
+            .collect();
+        let inner = serde_json::json!({"message_id": "m", "publisher_id": "telemetry.publisher.h",
+            "event_type": "metering", "priority": "SAMPLE", "payload": samples, "timestamp": "t"});
+        let mut body = Vec::new();
+        wire::envelope(&inner.to_string(), &mut body);
+        ingest(&body, &rk, &mut tally, 100);
+        let ev = serde_json::json!({"event_type": "event", "payload": [{"message_id": k, "event_type": "compute.instance.create.end",
+            "generated": "g", "traits": [["service", 1, "compute"]], "raw": {}, "message_signature": "s"}]});
+        let mut body = Vec::new();
+        wire::envelope(&ev.to_string(), &mut body);
+        ingest(&body, &rk, &mut tally, 100);
+        let r = tally.finish(1, &[]);
+        assert_eq!(
+            (
+                r.samples_out,
+                r.events_out,
+                r.messages_complete,
+                r.missing_records
+            ),
+            (5, 1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn a_republished_notification_and_file_lines_are_counted() {
+        let (rk, mut tally) = setup(Expect::One);
+        let k = key(&rk, 0);
+        let inner = serde_json::json!({"message_id": k, "event_type": "compute.instance.create.end",
+            "payload": {"instance_id": "i", "metadata": {}}, "priority": "INFO"});
+        let mut body = Vec::new();
+        wire::envelope(&inner.to_string(), &mut body);
+        ingest(&body, &rk, &mut tally, 1);
+        let line = format!(
+            r#"{{"name": "vcpus", "resource_id": "{}", "id": "x"}}"#,
+            key(&rk, 1)
+        );
+        ingest(line.as_bytes(), &rk, &mut tally, 1);
+        ingest(b"not json", &rk, &mut tally, 1);
+        ingest(
+            br#"[{"counter_name": "cpu", "resource_id": "someone-else"}]"#,
+            &rk,
+            &mut tally,
+            1,
+        );
+        let r = tally.finish(2, &[]);
+        assert_eq!((r.other_out, r.samples_out, r.messages_complete), (1, 1, 2));
+        assert_eq!((r.undecodable_out, r.foreign_out), (1, 1));
+    }
+}
