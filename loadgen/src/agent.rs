@@ -107,7 +107,12 @@ impl Agent {
         Ok(Self::new(pid, None, None, None))
     }
 
-    fn new(pid: u32, child: Option<tokio::process::Child>, command: Option<String>, log: Option<PathBuf>) -> Self {
+    fn new(
+        pid: u32,
+        child: Option<tokio::process::Child>,
+        command: Option<String>,
+        log: Option<PathBuf>,
+    ) -> Self {
         Self {
             pid,
             child,

@@ -143,7 +143,12 @@ pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64) {
         let (kind, key, name) = classify(r);
         match key.and_then(|k| run.find(k)) {
             Some(stamp) => tally.record(stamp, kind, name, now_us),
-            None => tally.foreign(),
+            None => {
+                if std::env::var_os("LOADGEN_DEBUG").is_some() {
+                    eprintln!("foreign: {}", String::from_utf8_lossy(text));
+                }
+                tally.foreign()
+            }
         }
     }
 }
