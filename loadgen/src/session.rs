@@ -74,6 +74,10 @@ pub struct Common {
     /// After publishing, give up when no output and no queue progress came for this many seconds.
     #[arg(long, default_value_t = 5.0)]
     pub settle: f64,
+    /// Stop the agent (SIGTERM) once this many input messages are done — an agent that goes away
+    /// halfway; the report then shows what it left undelivered.
+    #[arg(long)]
+    pub stop_agent_after: Option<u64>,
     /// Hard bound on the whole run, seconds.
     #[arg(long, default_value_t = 600.0)]
     pub max_time: f64,
@@ -389,6 +393,11 @@ impl Session {
             let done = self.done().await?;
             self.sample_agent();
             let matched = self.shared.tally.lock().map(|t| t.matched()).unwrap_or(0);
+            if let (Some(limit), Some(a)) = (self.common.stop_agent_after, self.agent.as_mut()) {
+                if done >= limit && !a.exited() {
+                    a.stop(Duration::from_secs(15)).await;
+                }
+            }
             pb.set_position(done);
             pb.set_message(format!("queued {}", self.depth));
             if self.common.expect == Expect::None && self.depth == 0 {
