@@ -3,7 +3,10 @@
 //!
 //! The command is run with `sh -c 'exec ...'` so that its pid is the agent's own; `{url}` in it
 //! is replaced by the transport URL, which is also in the environment as `LOADGEN_AMQP_URL`.
+//! CPU and memory cover the agent's whole process tree: Ceilometer's notification agent does its
+//! work in worker processes forked by a cotyledon master.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,9 +24,11 @@ pub struct AgentStats {
     pub cpu_seconds: f64,
     /// Average CPU use during the measurement, in cores.
     pub cpu_cores: f64,
-    /// Largest resident set seen while sampling during the run, MB.
+    /// Processes in the agent's tree at the last sample.
+    pub processes: usize,
+    /// Largest resident set of the process tree seen while sampling during the run, MB.
     pub peak_rss_mb: f64,
-    /// The kernel's high-water mark of the resident set (VmHWM) at the last sample, MB.
+    /// The kernel's high-water mark of the resident set (VmHWM), summed over the tree, MB.
     pub vm_hwm_mb: f64,
     /// Exit status, when the agent exited during the run.
     pub exit: Option<String>,
@@ -38,8 +43,11 @@ pub struct Agent {
     child: Option<tokio::process::Child>,
     command: Option<String>,
     log: Option<PathBuf>,
-    cpu_base: Option<f64>,
-    cpu_last: f64,
+    cpu_base: HashMap<u32, f64>,
+    cpu_last: HashMap<u32, f64>,
+    hwm_last: HashMap<u32, u64>,
+    processes: usize,
+    sampled_at: Option<std::time::Instant>,
     base_at: Option<std::time::Instant>,
     last_at: Option<std::time::Instant>,
     peak_rss_kb: u64,
@@ -81,6 +89,37 @@ pub fn memory_kb(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// `pid` and all its descendants, from the parent pids in /proc/*/stat.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                .and_then(|s| s.parse::<u32>().ok());
+            if let Some(pp) = ppid {
+                children.entry(pp).or_default().push(p);
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(c) = children.get(&out[i]) {
+            out.extend(c);
+        }
+        i += 1;
+    }
+    out
+}
+
 impl Agent {
     /// Starts `command` with its output going to `log`.
     pub fn spawn(command: &str, url: &str, log: &Path) -> Result<Self> {
@@ -118,8 +157,11 @@ impl Agent {
             child,
             command,
             log,
-            cpu_base: None,
-            cpu_last: 0.0,
+            cpu_base: HashMap::new(),
+            cpu_last: HashMap::new(),
+            hwm_last: HashMap::new(),
+            processes: 0,
+            sampled_at: None,
             base_at: None,
             last_at: None,
             peak_rss_kb: 0,
@@ -133,23 +175,49 @@ impl Agent {
         self.pid
     }
 
-    /// Starts the measurement: CPU is counted from here.
+    /// Starts the measurement: CPU is counted from here (processes born later count from 0).
     pub fn mark_start(&mut self) {
-        self.cpu_base = cpu_seconds(self.pid).or(Some(0.0));
+        self.sample_now();
+        self.cpu_base = self.cpu_last.clone();
         self.base_at = Some(std::time::Instant::now());
-        self.sample();
+        self.last_at = self.base_at;
     }
 
-    /// Reads /proc once; call it periodically (an exited agent keeps its last values).
+    /// Reads /proc at most every 200 ms (a scan of /proc costs CPU the agent could use); call it
+    /// often. An exited agent keeps its last values.
     pub fn sample(&mut self) {
-        if let Some(c) = cpu_seconds(self.pid) {
-            self.cpu_last = c;
+        if self
+            .sampled_at
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(200))
+        {
+            return;
+        }
+        self.sample_now();
+    }
+
+    /// Reads /proc now.
+    pub fn sample_now(&mut self) {
+        self.sampled_at = Some(std::time::Instant::now());
+        let tree = process_tree(self.pid);
+        let mut rss_sum = 0;
+        let mut any = false;
+        for &p in &tree {
+            if let Some(c) = cpu_seconds(p) {
+                self.cpu_last.insert(p, c);
+                any = true;
+            }
+            if let Some((rss, hwm)) = memory_kb(p) {
+                rss_sum += rss;
+                let h = self.hwm_last.entry(p).or_insert(0);
+                *h = (*h).max(hwm);
+            }
+        }
+        if any {
             self.last_at = Some(std::time::Instant::now());
+            self.processes = tree.len();
         }
-        if let Some((rss, hwm)) = memory_kb(self.pid) {
-            self.peak_rss_kb = self.peak_rss_kb.max(rss);
-            self.hwm_kb = self.hwm_kb.max(hwm);
-        }
+        self.peak_rss_kb = self.peak_rss_kb.max(rss_sum);
+        self.hwm_kb = self.hwm_kb.max(self.hwm_last.values().sum());
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
                 self.exit = Some(status.to_string());
@@ -164,7 +232,7 @@ impl Agent {
 
     /// Stops an agent that loadgen started: SIGTERM, then SIGKILL after `grace`.
     pub async fn stop(&mut self, grace: Duration) {
-        self.sample();
+        self.sample_now();
         let Some(child) = self.child.as_mut() else { return };
         if self.exit.is_none() {
             if let Ok(pid) = i32::try_from(self.pid) {
@@ -183,7 +251,11 @@ impl Agent {
 
     /// What was measured.
     pub fn stats(&self) -> AgentStats {
-        let cpu = (self.cpu_last - self.cpu_base.unwrap_or(0.0)).max(0.0);
+        let cpu: f64 = self
+            .cpu_last
+            .iter()
+            .map(|(p, c)| (c - self.cpu_base.get(p).copied().unwrap_or(0.0)).max(0.0))
+            .sum();
         let secs = match (self.base_at, self.last_at) {
             (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
             _ => 0.0,
@@ -193,6 +265,7 @@ impl Agent {
             command: self.command.clone(),
             cpu_seconds: cpu,
             cpu_cores: if secs > 0.0 { cpu / secs } else { 0.0 },
+            processes: self.processes,
             peak_rss_mb: self.peak_rss_kb as f64 / 1024.0,
             vm_hwm_mb: self.hwm_kb as f64 / 1024.0,
             exit: self.exit.clone(),
@@ -212,5 +285,8 @@ mod tests {
         let (rss, hwm) = memory_kb(pid).expect("status");
         assert!(rss > 0 && hwm >= rss);
         assert!(cpu_seconds(u32::MAX).is_none());
+        assert_eq!(process_tree(pid)[0], pid);
+        let parent = std::os::unix::process::parent_id();
+        assert!(process_tree(parent).contains(&pid));
     }
 }

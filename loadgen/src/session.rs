@@ -428,7 +428,7 @@ impl Session {
         let end_us = self.shared.now_us();
         let _ = self.done().await;
         if let Some(a) = self.agent.as_mut() {
-            a.sample();
+            a.sample_now();
         }
         let agent_stats = self.agent.as_ref().map(Agent::stats);
         if let Some(a) = self.agent.as_mut() {
