@@ -321,3 +321,44 @@ mod tests {
         assert_eq!((r.undecodable_out, r.foreign_out), (1, 1));
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use crate::generate::Mix;
+    use crate::key::Stamp;
+    use crate::tally::Expect;
+    use crate::template;
+    use std::io::Write;
+
+    #[tokio::test]
+    async fn a_file_publishers_lines_are_followed_as_they_are_written() {
+        let t = template::builtin().expect("templates");
+        let mix = Mix::parse("all", &t, 1).expect("mix");
+        let run = RunKey::new(99);
+        let shared = Arc::new(Shared {
+            tally: Mutex::new(Tally::new(Expect::One, &t, mix)),
+            last_output_us: AtomicU64::new(0),
+            t0: Instant::now(),
+            run,
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("samples.json");
+        let task = tokio::spawn(follow_file(path.clone(), shared.clone()));
+        let key = |seq| String::from_utf8(run.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii");
+        let mut f = std::fs::File::create(&path).expect("create");
+        writeln!(f, r#"{{"name": "cpu", "resource_id": "{}"}}"#, key(0)).expect("write");
+        write!(f, r#"[{{"counter_name": "cpu", "resource_id": "{}"}}"#, key(1)).expect("write");
+        f.flush().expect("flush");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writeln!(f, "]").expect("write");
+        f.flush().expect("flush");
+        let until = Instant::now() + Duration::from_secs(5);
+        while shared.tally.lock().map(|t| t.completed()).unwrap_or(0) < 2 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+        let r = shared.tally.lock().expect("lock").finish(2, &[]);
+        assert_eq!((r.messages_complete, r.undecodable_out), (2, 0));
+    }
+}
