@@ -362,3 +362,59 @@ mod file_tests {
         assert_eq!((r.messages_complete, r.undecodable_out), (2, 0));
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use crate::generate::Mix;
+    use crate::key::Stamp;
+    use crate::tally::Expect;
+    use crate::template;
+
+    /// `cargo test --release -p loadgen --lib collector_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn collector_speed() {
+        let t = template::builtin().expect("templates");
+        let mix = Mix::parse("nova-create-end", &t, 1).expect("mix");
+        let run = RunKey::new(3);
+        let mut tally = Tally::new(Expect::Ceilometer, &t, mix);
+        let n = 50_000u64;
+        let bodies: Vec<Vec<u8>> = (0..n)
+            .map(|seq| {
+                let k = String::from_utf8(run.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii");
+                let samples: Vec<_> = ["disk.ephemeral.size", "disk.root.size", "compute.instance.booting.time", "vcpus", "memory"]
+                    .iter()
+                    .map(|m| serde_json::json!({"source": "openstack", "counter_name": m, "counter_type": "gauge",
+                        "counter_unit": "MB", "counter_volume": 2048, "user_id": "2a7b8c9d0e1f4a5b6c7d8e9f0a1b2c3d",
+                        "user_name": null, "project_id": "8c1f6a3e2b7d4e9fa0c5b6d7e8f90a1b", "project_name": null,
+                        "resource_id": k, "timestamp": "2025-03-14T09:01:23.147803+00:00",
+                        "resource_metadata": {"host": "compute-0.example.org", "flavor_id": "2", "flavor_name": "m1.small",
+                            "display_name": "web-01", "image_ref": "6f3c1a2b-9d8e-4f70-a1b2-c3d4e5f60718",
+                            "image_meta": {"base_image_ref": "6f3c1a2b", "container_format": "bare", "disk_format": "qcow2", "min_disk": "1", "min_ram": "0"},
+                            "launched_at": "2025-03-14T08:58:41.000000", "created_at": "2025-03-14 08:58:03+00:00",
+                            "user_metadata": {"stack": "f4c1a9e0-stack", "server_group": "web"}},
+                        "message_id": "0d3b3a7e-0000-11f0-9e8b-0242ac120002", "monotonic_time": null,
+                        "message_signature": "3aca9cb190d5b647eca4292ffa777f5c981192414e8ee2cad94fc42abea74405"}))
+                    .collect();
+                let inner = serde_json::json!({"message_id": "m", "publisher_id": "telemetry.publisher.h",
+                    "event_type": "metering", "priority": "SAMPLE", "payload": samples, "timestamp": "t"});
+                let mut b = Vec::new();
+                crate::wire::envelope(&inner.to_string(), &mut b);
+                b
+            })
+            .collect();
+        let start = Instant::now();
+        for b in &bodies {
+            ingest(b, &run, &mut tally, 1);
+        }
+        let s = start.elapsed().as_secs_f64();
+        println!(
+            "{} bodies of {} B, 5 samples each: {:.0} samples/s",
+            n,
+            bodies[0].len(),
+            5.0 * n as f64 / s
+        );
+        assert_eq!(tally.finish(n, &[]).samples_out, 5 * n);
+    }
+}
