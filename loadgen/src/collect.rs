@@ -181,8 +181,14 @@ impl Shared {
     }
 }
 
-/// Consumes the output queues until the task is aborted.
-pub async fn consume_amqp(conn: Connection, shared: Arc<Shared>, durable: bool) -> Result<()> {
+/// Consumes the output queues until the task is aborted; `ready` fires once both consumers are
+/// attached (the queues exist from then on, so no output can be missed).
+pub async fn consume_amqp(
+    conn: Connection,
+    shared: Arc<Shared>,
+    durable: bool,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<()> {
     let ch = conn
         .create_channel()
         .await
@@ -208,6 +214,7 @@ pub async fn consume_amqp(conn: Connection, shared: Arc<Shared>, durable: bool) 
             .with_context(|| format!("consuming {q}"))?;
         streams.push(c);
     }
+    let _ = ready.send(());
     let mut merged = streams.pop().context("no output queue")?.boxed();
     for s in streams {
         merged = merged.or(s).boxed();
@@ -220,13 +227,21 @@ pub async fn consume_amqp(conn: Connection, shared: Arc<Shared>, durable: bool) 
 }
 
 /// Follows a file publisher's output (one JSON document a line) until the task is aborted.
+/// What the file already holds when the run starts is skipped.
 pub async fn follow_file(path: std::path::PathBuf, shared: Arc<Shared>) -> Result<()> {
-    let file = loop {
+    use tokio::io::AsyncSeekExt;
+    let skip = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    let mut file = loop {
         match tokio::fs::File::open(&path).await {
             Ok(f) => break f,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
+    if skip > 0 {
+        file.seek(std::io::SeekFrom::Start(skip))
+            .await
+            .with_context(|| format!("seeking in {}", path.display()))?;
+    }
     let mut reader = tokio::io::BufReader::new(file);
     let mut line = Vec::new();
     loop {
@@ -344,9 +359,12 @@ mod file_tests {
         });
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("samples.json");
-        let task = tokio::spawn(follow_file(path.clone(), shared.clone()));
         let key = |seq| String::from_utf8(run.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii");
         let mut f = std::fs::File::create(&path).expect("create");
+        writeln!(f, r#"{{"name": "cpu", "resource_id": "{}"}}"#, key(7)).expect("write"); // before the run: skipped
+        f.flush().expect("flush");
+        let task = tokio::spawn(follow_file(path.clone(), shared.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
         writeln!(f, r#"{{"name": "cpu", "resource_id": "{}"}}"#, key(0)).expect("write");
         write!(f, r#"[{{"counter_name": "cpu", "resource_id": "{}"}}"#, key(1)).expect("write");
         f.flush().expect("flush");
@@ -359,7 +377,7 @@ mod file_tests {
         }
         task.abort();
         let r = shared.tally.lock().expect("lock").finish(2, &[]);
-        assert_eq!((r.messages_complete, r.undecodable_out), (2, 0));
+        assert_eq!((r.messages_complete, r.undecodable_out, r.samples_out), (2, 0, 2));
     }
 }
 

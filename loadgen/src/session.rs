@@ -191,8 +191,22 @@ impl Session {
             (_, "amqp") => {
                 let cconn = amqp::connect(&common.url).await?;
                 let durable = common.durable;
-                let s = shared.clone();
-                Some(tokio::spawn(collect::consume_amqp(cconn, s, durable)))
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let task = tokio::spawn(collect::consume_amqp(cconn, shared.clone(), durable, tx));
+                match tokio::time::timeout(Duration::from_secs(30), rx).await {
+                    Ok(Ok(())) => Some(task),
+                    // The collector ended before attaching: report why.
+                    Ok(Err(_)) => {
+                        return match task.await {
+                            Ok(Err(e)) => Err(e.context("starting the output collector")),
+                            _ => Err(anyhow::anyhow!("the output collector did not start")),
+                        }
+                    }
+                    Err(_) => {
+                        task.abort();
+                        bail!("the output collector did not attach within 30 s");
+                    }
+                }
             }
             (_, o) => match o.strip_prefix("file:") {
                 Some(path) => Some(tokio::spawn(collect::follow_file(
@@ -205,8 +219,6 @@ impl Session {
         let publisher = Publisher::new(&conn, wire::properties(), common.in_flight).await?;
         let gen = Generator::new(templates, mix, common.size, run);
         let deadline = Instant::now() + Duration::from_secs_f64(common.max_time);
-        // Give the collector a moment to declare and attach before anything is published.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(Self {
             common,
             mode,
@@ -433,6 +445,8 @@ impl Session {
         let agent_stats = self.agent.as_ref().map(Agent::stats);
         if let Some(a) = self.agent.as_mut() {
             a.stop(Duration::from_secs(15)).await;
+            // What the stopped agent left (requeued deliveries included).
+            let _ = self.done().await;
         }
         if let Some(c) = self.collector.take() {
             if c.is_finished() {

@@ -146,7 +146,7 @@ fn an_agent_stopped_halfway_is_reported_as_losing_exactly_what_it_left_queued() 
         &[
             "preload",
             "--count",
-            "3000",
+            "5000",
             "--expect",
             &expect,
             "--agent-cmd",
@@ -163,7 +163,7 @@ fn an_agent_stopped_halfway_is_reported_as_losing_exactly_what_it_left_queued() 
         n(&r, "queue_depth_end"),
     );
     assert!(complete >= 1500 && lost > 0, "{r:#}");
-    assert_eq!(complete + lost, 3000, "{r:#}");
+    assert_eq!(complete + lost, 5000, "{r:#}");
     assert_eq!(lost, depth, "what is lost is exactly what is still queued: {r:#}");
     assert_eq!(n(&r, "messages_partial"), 0, "{r:#}");
     assert_eq!(n(&r, "duplicate_records"), 0, "{r:#}");
@@ -265,6 +265,12 @@ fn ack_only_and_republish_sinks_measure_the_broker() {
     );
     assert_eq!(r["ended_by"], "queues empty", "{r:#}");
     assert!(r["drain_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
+    assert_eq!(
+        n(&r, "queue_depth_end"),
+        0,
+        "the ack-only sink finishes what it was given: {r:#}"
+    );
+    let v = Vhost::new("republish");
     let rep = format!("{LOADGEN} sink --republish --url {{url}}");
     let r = loadgen(
         &v,

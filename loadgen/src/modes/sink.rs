@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, PublisherConfirm};
@@ -82,7 +83,10 @@ impl Args {
 struct Budget {
     taken: AtomicU64,
     limit: Option<u64>,
+    /// The limit is reached: take nothing more (what was delivered but not taken is requeued).
     stop: AtomicBool,
+    /// SIGTERM/SIGINT/--max-time: cancel the consumers, finish what was already delivered.
+    term: AtomicBool,
 }
 
 impl Budget {
@@ -178,6 +182,7 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
     let mut unacked_last: Option<u64> = None;
     let mut unacked = 0u32;
     let mut processed = 0u64;
+    let mut cancelled_at: Option<Instant> = None;
     let ack = |tag: u64| {
         let ch = ch.clone();
         async move {
@@ -187,6 +192,13 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
         }
     };
     loop {
+        if cancelled_at.is_none() && budget.term.load(Ordering::Relaxed) {
+            // Graceful stop: no new deliveries; those already here are still processed.
+            ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await
+                .context("cancelling the sink consumer")?;
+            cancelled_at = Some(Instant::now());
+        }
         let next = tokio::time::timeout(Duration::from_millis(20), consumer.next()).await;
         let delivery = match next {
             Err(_) => {
@@ -199,7 +211,7 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
                     ack(t).await?;
                     unacked = 0;
                 }
-                if budget.stop.load(Ordering::Relaxed) {
+                if budget.stop.load(Ordering::Relaxed) || cancelled_at.is_some() {
                     break;
                 }
                 continue;
@@ -207,6 +219,9 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
             Ok(None) => break,
             Ok(Some(d)) => d.context("sink delivery")?,
         };
+        if cancelled_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
+            break;
+        }
         if !budget.take() {
             break; // not acked: the broker requeues it when the channel closes
         }
@@ -267,7 +282,9 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
     Ok(processed)
 }
 
-/// Runs `sink` until `--stop-after`, `--max-time` or SIGTERM/SIGINT; returns the count processed.
+/// Runs `sink` until `--stop-after` (the rest stays queued), or `--max-time` or SIGTERM/SIGINT
+/// (consumers cancelled, what was already delivered is processed and acked); returns the count
+/// processed.
 pub async fn run(args: Args) -> Result<u64> {
     if [args.ack_only, args.republish, args.to_sample]
         .iter()
@@ -287,6 +304,7 @@ pub async fn run(args: Args) -> Result<u64> {
         taken: AtomicU64::new(0),
         limit: args.stop_after,
         stop: AtomicBool::new(false),
+        term: AtomicBool::new(false),
     });
     let mut tasks = Vec::new();
     for q in amqp::notification_queues() {
@@ -310,7 +328,7 @@ pub async fn run(args: Args) -> Result<u64> {
             }
         } => {}
     }
-    budget.stop.store(true, Ordering::Relaxed);
+    budget.term.store(true, Ordering::Relaxed);
     let mut processed = 0;
     for t in tasks {
         processed += t.await.context("sink task")??;
@@ -349,6 +367,7 @@ mod tests {
             taken: AtomicU64::new(0),
             limit: Some(3),
             stop: AtomicBool::new(false),
+            term: AtomicBool::new(false),
         };
         let ok = (0..10).filter(|_| b.take()).count();
         assert_eq!(ok, 3);
