@@ -327,7 +327,8 @@ impl Session {
                 Some(r) => ((start.elapsed().as_secs_f64() * r) as u64).min(count) - done.min(count),
             };
             if due == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                // Publish in bursts of a few ms: lapin then writes many frames per syscall.
+                tokio::time::sleep(Duration::from_millis(4)).await;
                 continue;
             }
             for _ in 0..due.min(500) {
