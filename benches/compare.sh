@@ -123,21 +123,10 @@ elif wants ceilo; then
     echo "ceilo: not built, skipped" >&2
 fi
 if wants ceilometer && [[ -x "$CEILOMETER_VENV/bin/ceilometer-agent-notification" ]]; then
-    cfg="$OUT/ceilometer-config"
-    rm -rf "$cfg" && mkdir -p "$cfg"
-    write_pipelines "$cfg"
-    # The default meters.d and event_definitions.yaml come from the installed package.
-    cat > "$cfg/ceilometer.conf" <<CONF
-[DEFAULT]
-transport_url = rabbit://guest:guest@127.0.0.1:5672/loadgen-compare-ceilometer
-use_stderr = true
-[notification]
-workers = 1
-[publisher]
-telemetry_secret = loadgen
-CONF
+    # benches/ceilometer-agent.sh writes ceilometer.conf (transport_url) and notifier:// pipelines;
+    # the meter and event definitions are the package defaults.
     run ceilometer "$CEILOMETER_COUNT" ceilometer \
-        "$CEILOMETER_VENV/bin/ceilometer-agent-notification --config-file $cfg/ceilometer.conf --config-dir $cfg"
+        "env CEILOMETER_VENV=$CEILOMETER_VENV CEILOMETER_CONFIG_DIR=$OUT/ceilometer-config $ROOT/benches/ceilometer-agent.sh {url}"
 elif wants ceilometer; then
     echo "ceilometer: $CEILOMETER_VENV/bin/ceilometer-agent-notification not found, skipped (INSTALL_CEILOMETER=1)" >&2
 fi
