@@ -7,7 +7,8 @@
 //! pipelines with notifier:// publishers), e.g. for ceilo:
 //! `LOADGEN_TEST_AGENT='target/release/ceilo run --transport-url {url} --config-dir DIR'`, or for
 //! Ceilometer 27 itself (both tests that take the agent pass against it):
-//! `LOADGEN_TEST_AGENT='benches/ceilometer-agent.sh {url}' LOADGEN_TEST_EXPECT=ceilometer`.
+//! `LOADGEN_TEST_AGENT="$PWD/benches/ceilometer-agent.sh {url}" LOADGEN_TEST_EXPECT=ceilometer` (tests run in
+//! loadgen/, so give absolute paths).
 
 use std::net::TcpStream;
 use std::process::Command;
