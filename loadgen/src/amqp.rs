@@ -67,7 +67,12 @@ async fn declare_exchange(ch: &Channel, name: &str, durable: bool) -> Result<()>
     };
     ch.exchange_declare(name.into(), ExchangeKind::Topic, opts, FieldTable::default())
         .await
-        .with_context(|| format!("declaring topic exchange {name} (durable={durable}); an existing one with other flags needs --durable to match"))
+        .with_context(|| {
+            format!(
+                "declaring topic exchange {name} (durable={durable}); \
+                 an existing one with other flags needs --durable to match"
+            )
+        })
 }
 
 async fn declare_bound_queue(ch: &Channel, queue: &str, exchanges: &[&str], durable: bool) -> Result<()> {

@@ -276,6 +276,14 @@ mod tests {
         (RunKey::new(7), Tally::new(expect, &t, mix))
     }
 
+    pub(super) const NOVA_CREATE_METERS: [&str; 5] = [
+        "disk.ephemeral.size",
+        "disk.root.size",
+        "compute.instance.booting.time",
+        "vcpus",
+        "memory",
+    ];
+
     fn key(rk: &RunKey, seq: u64) -> String {
         String::from_utf8(rk.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii")
     }
@@ -284,17 +292,21 @@ mod tests {
     fn meter_and_event_messages_in_an_envelope_are_counted() {
         let (rk, mut tally) = setup(Expect::Ceilometer);
         let k = key(&rk, 0);
-        let samples: Vec<_> = ["disk.ephemeral.size", "disk.root.size", "compute.instance.booting.time", "vcpus", "memory"]
+        let samples: Vec<_> = NOVA_CREATE_METERS
             .iter()
-            .map(|n| serde_json::json!({"counter_name": n, "resource_id": k, "resource_metadata": {"a": [1, {"b": null}]}, "message_id": "x"}))
+            .map(|n| {
+                serde_json::json!({"counter_name": n, "resource_id": k,
+                    "resource_metadata": {"a": [1, {"b": null}]}, "message_id": "x"})
+            })
             .collect();
         let inner = serde_json::json!({"message_id": "m", "publisher_id": "telemetry.publisher.h",
             "event_type": "metering", "priority": "SAMPLE", "payload": samples, "timestamp": "t"});
         let mut body = Vec::new();
         wire::envelope(&inner.to_string(), &mut body);
         ingest(&body, &rk, &mut tally, 100);
-        let ev = serde_json::json!({"event_type": "event", "payload": [{"message_id": k, "event_type": "compute.instance.create.end",
-            "generated": "g", "traits": [["service", 1, "compute"]], "raw": {}, "message_signature": "s"}]});
+        let ev = serde_json::json!({"event_type": "event", "payload": [{"message_id": k,
+            "event_type": "compute.instance.create.end", "generated": "g",
+            "traits": [["service", 1, "compute"]], "raw": {}, "message_signature": "s"}]});
         let mut body = Vec::new();
         wire::envelope(&ev.to_string(), &mut body);
         ingest(&body, &rk, &mut tally, 100);
@@ -361,7 +373,8 @@ mod file_tests {
         let path = dir.path().join("samples.json");
         let key = |seq| String::from_utf8(run.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii");
         let mut f = std::fs::File::create(&path).expect("create");
-        writeln!(f, r#"{{"name": "cpu", "resource_id": "{}"}}"#, key(7)).expect("write"); // before the run: skipped
+        // Written before the run: skipped.
+        writeln!(f, r#"{{"name": "cpu", "resource_id": "{}"}}"#, key(7)).expect("write");
         f.flush().expect("flush");
         let task = tokio::spawn(follow_file(path.clone(), shared.clone()));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -401,19 +414,26 @@ mod speed {
         let bodies: Vec<Vec<u8>> = (0..n)
             .map(|seq| {
                 let k = String::from_utf8(run.encode(Stamp { seq, sent_us: 0 }).to_vec()).expect("ascii");
-                let samples: Vec<_> = ["disk.ephemeral.size", "disk.root.size", "compute.instance.booting.time", "vcpus", "memory"]
+                let samples: Vec<_> = super::tests::NOVA_CREATE_METERS
                     .iter()
-                    .map(|m| serde_json::json!({"source": "openstack", "counter_name": m, "counter_type": "gauge",
-                        "counter_unit": "MB", "counter_volume": 2048, "user_id": "2a7b8c9d0e1f4a5b6c7d8e9f0a1b2c3d",
-                        "user_name": null, "project_id": "8c1f6a3e2b7d4e9fa0c5b6d7e8f90a1b", "project_name": null,
+                    .map(|m| {
+                        serde_json::json!({"source": "openstack", "counter_name": m,
+                        "counter_type": "gauge", "counter_unit": "MB", "counter_volume": 2048,
+                        "user_id": "2a7b8c9d0e1f4a5b6c7d8e9f0a1b2c3d", "user_name": null,
+                        "project_id": "8c1f6a3e2b7d4e9fa0c5b6d7e8f90a1b", "project_name": null,
                         "resource_id": k, "timestamp": "2025-03-14T09:01:23.147803+00:00",
-                        "resource_metadata": {"host": "compute-0.example.org", "flavor_id": "2", "flavor_name": "m1.small",
-                            "display_name": "web-01", "image_ref": "6f3c1a2b-9d8e-4f70-a1b2-c3d4e5f60718",
-                            "image_meta": {"base_image_ref": "6f3c1a2b", "container_format": "bare", "disk_format": "qcow2", "min_disk": "1", "min_ram": "0"},
-                            "launched_at": "2025-03-14T08:58:41.000000", "created_at": "2025-03-14 08:58:03+00:00",
+                        "resource_metadata": {"host": "compute-0.example.org", "flavor_id": "2",
+                            "flavor_name": "m1.small", "display_name": "web-01",
+                            "image_ref": "6f3c1a2b-9d8e-4f70-a1b2-c3d4e5f60718",
+                            "image_meta": {"base_image_ref": "6f3c1a2b", "container_format": "bare",
+                                "disk_format": "qcow2", "min_disk": "1", "min_ram": "0"},
+                            "launched_at": "2025-03-14T08:58:41.000000",
+                            "created_at": "2025-03-14 08:58:03+00:00",
                             "user_metadata": {"stack": "f4c1a9e0-stack", "server_group": "web"}},
                         "message_id": "0d3b3a7e-0000-11f0-9e8b-0242ac120002", "monotonic_time": null,
-                        "message_signature": "3aca9cb190d5b647eca4292ffa777f5c981192414e8ee2cad94fc42abea74405"}))
+                        "message_signature":
+                            "3aca9cb190d5b647eca4292ffa777f5c981192414e8ee2cad94fc42abea74405"})
+                    })
                     .collect();
                 let inner = serde_json::json!({"message_id": "m", "publisher_id": "telemetry.publisher.h",
                     "event_type": "metering", "priority": "SAMPLE", "payload": samples, "timestamp": "t"});

@@ -5,10 +5,10 @@
 //! another agent with `LOADGEN_TEST_AGENT` (a command line; `{url}` is the test vhost's URL) and
 //! `LOADGEN_TEST_EXPECT` (`ceilometer` for an agent running Ceilometer's default definitions and
 //! pipelines with notifier:// publishers), e.g. for ceilo:
-//! `LOADGEN_TEST_AGENT='target/release/ceilo run --transport-url {url} --config-dir DIR'`, or for
-//! Ceilometer 27 itself (both tests that take the agent pass against it):
-//! `LOADGEN_TEST_AGENT="$PWD/benches/ceilometer-agent.sh {url}" LOADGEN_TEST_EXPECT=ceilometer` (tests run in
-//! loadgen/, so give absolute paths).
+//! `LOADGEN_TEST_AGENT="$PWD/target/release/ceilo run --transport-url {url} --config-dir DIR"`,
+//! or for Ceilometer 27 itself (both tests that take the agent pass against it):
+//! `LOADGEN_TEST_AGENT="$PWD/benches/ceilometer-agent.sh {url}" LOADGEN_TEST_EXPECT=ceilometer`
+//! (tests run in loadgen/, so give absolute paths).
 
 use std::net::TcpStream;
 use std::process::Command;

@@ -22,7 +22,10 @@ pub async fn run(args: Args) -> Result<Report> {
     let mut s = Session::open(args.common, "preload").await?;
     let consumers = s.consumers().await?;
     if s.common.agent_cmd.is_none() && consumers > 0 {
-        bail!("an agent already consumes the notification queues: preload needs them idle (stop it, or use steady)");
+        bail!(
+            "an agent already consumes the notification queues: \
+             preload needs them idle (stop it, or use steady)"
+        );
     }
     let queued = s.depth();
     if queued > 0 {
