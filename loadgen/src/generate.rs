@@ -104,6 +104,16 @@ pub enum Size {
     Range(usize, usize),
 }
 
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Size::Natural => f.write_str("natural"),
+            Size::Fixed(n) => write!(f, "{n}"),
+            Size::Range(a, b) => write!(f, "{a}-{b}"),
+        }
+    }
+}
+
 impl std::str::FromStr for Size {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -216,6 +216,16 @@ impl Session {
                 None => bail!("--output must be amqp or file:PATH, not {o:?}"),
             },
         };
+        if collector.is_some() && common.output == "amqp" {
+            let out: Vec<String> = amqp::OUTPUT_KEYS.iter().map(|s| s.to_string()).collect();
+            let (_, consumers) = amqp::depth(&ch, &out).await?;
+            if consumers > out.len() as u64 {
+                eprintln!(
+                    "loadgen: metering.sample/event.sample have other consumers; they will take part of \
+                     the output and it will count as lost (use a vhost of your own)"
+                );
+            }
+        }
         let publisher = Publisher::new(&conn, wire::properties(), common.in_flight).await?;
         let gen = Generator::new(templates, mix, common.size, run);
         let deadline = Instant::now() + Duration::from_secs_f64(common.max_time);
@@ -496,7 +506,7 @@ impl Session {
             run_tag: self.shared.run.tag().to_owned(),
             url: amqp::redact(&self.common.url),
             mix: self.common.mix.clone(),
-            size: format!("{:?}", self.common.size),
+            size: self.common.size.to_string(),
             expect: self.common.expect,
             messages_in,
             messages_refused: self.publisher.nacked().len() as u64,
