@@ -1,14 +1,21 @@
 //! One AMQP body in, the samples and events Ceilometer would produce out.
 //!
-//! Contract (the lead fills in the bodies):
 //! * `Converter` is immutable after construction and shared between workers (`Arc<Converter>`);
 //!   each worker owns a [`Decoder`] it reuses.
 //! * `convert` routes by priority as Ceilometer does: info → samples and events,
 //!   sample → samples only, error → events only, anything else → nothing.
+//! * Samples whose volume the pipeline would drop (null, or a string `float()` rejects) come
+//!   back in `dropped_samples`, so callers can count them.
 //! * `Err(ConvertError::Envelope)` is a body that is not a notification;
 //!   `Err(ConvertError::Endpoint)` is a notification on which a Ceilometer endpoint raises
-//!   (oslo would requeue it forever; ceilo dead-letters it with this reason).
+//!   (oslo would requeue it forever; ceilo dead-letters it with this reason). Either way the
+//!   notification yields nothing, events included, as in Ceilometer.
 
+use std::path::Path;
+
+use crate::event::{DropReason, EventDefinitions, EventOutcome};
+use crate::meter::volume::{self, VolumeCheck};
+use crate::meter::{DefinitionProblem, EndpointError, LoadError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
 use crate::model::{Event, Sample};
 
@@ -16,23 +23,96 @@ use crate::model::{Event, Sample};
 #[derive(Debug, Default)]
 pub struct Converted {
     pub samples: Vec<Sample>,
+    /// Samples the pipeline drops for their volume (Ceilometer logs and drops them).
+    pub dropped_samples: Vec<Sample>,
     pub events: Vec<Event>,
+    /// Events Ceilometer's event endpoint fails on (a trait that cannot be coerced, an
+    /// unparsable timestamp): logged and counted; the notification is still acked.
+    pub dropped_events: Vec<DropReason>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
-    #[error("{event_type}: {reason}")]
-    Endpoint { event_type: String, reason: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
 }
 
 /// The compiled meter and event definitions.
-pub struct Converter {}
+pub struct Converter {
+    samples: SampleEndpoints,
+    events: Option<EventDefinitions>,
+}
 
 impl Converter {
+    /// Samples only (no event definitions loaded: no events).
+    pub fn new(meters: MeterDefinitions) -> Converter {
+        Converter {
+            samples: SampleEndpoints::new(meters),
+            events: None,
+        }
+    }
+
+    /// Also produce events, as Ceilometer's event endpoint does.
+    pub fn with_events(mut self, events: EventDefinitions) -> Converter {
+        self.events = Some(events);
+        self
+    }
+
+    /// Load meter definitions from a meters.yaml file or a meters.d directory. Definitions that
+    /// do not compile are skipped and returned as problems (as Ceilometer logs and skips them).
+    pub fn load(meters: &Path) -> Result<(Converter, Vec<DefinitionProblem>), LoadError> {
+        let (meters, problems) = MeterDefinitions::load(meters)?;
+        Ok((Converter::new(meters), problems))
+    }
+
     pub fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
-        let _ = decoder.decode(body)?;
-        Ok(Converted::default())
+        let notification = decoder.decode(body)?;
+        let mut out = Converted::default();
+        self.samples.to_samples(&notification, &mut out.samples)?;
+        split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
+        // The event endpoint runs after the sample endpoints, and only when they did not raise.
+        if let Some(events) = &self.events {
+            match events.to_event(&notification) {
+                EventOutcome::Event(e) => out.events.push(e),
+                EventOutcome::Dropped(reason) => {
+                    tracing::warn!("Fail to process a notification: {reason}");
+                    out.dropped_events.push(reason);
+                }
+                EventOutcome::NotRouted | EventOutcome::Unmatched => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Apply the pipeline's volume check: drop what it drops, fail where it raises.
+fn split_unpublishable(out: &mut Converted) -> Result<(), String> {
+    let mut raise = None;
+    out.samples.retain(|s| match volume::check(&s.volume) {
+        VolumeCheck::Publishable => true,
+        VolumeCheck::Drop(why) => {
+            tracing::warn!(meter = &*s.name, resource = %s.resource_id, "{why}, the sample will be dropped");
+            out.dropped_samples.push(s.clone());
+            false
+        }
+        VolumeCheck::Raise => {
+            raise.get_or_insert_with(|| {
+                format!(
+                    "float() argument must be a string or a real number, not volume {}",
+                    s.volume
+                )
+            });
+            false
+        }
+    });
+    match raise {
+        Some(e) => {
+            out.samples.clear();
+            out.dropped_samples.clear();
+            Err(e)
+        }
+        None => Ok(()),
     }
 }

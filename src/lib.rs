@@ -16,5 +16,7 @@ pub mod model;
 pub mod pipeline;
 pub mod polling;
 pub mod publish;
+#[doc(hidden)]
+pub mod reference;
 pub mod telemetry;
 pub mod transport;

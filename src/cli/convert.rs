@@ -1,14 +1,25 @@
-//! `ceilo convert`: AMQP bodies on stdin → `{"samples": [...], "events": [...]}` lines on stdout.
+//! `ceilo convert`: AMQP bodies on stdin → one `{"samples": [...], "events": [...]}` line on
+//! stdout per input line, in order. A line that cannot be decoded or converted yields
+//! `{"samples": [], "events": [], "error": "..."}`; the others go on.
 
+use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::cli::definitions;
+use ceilo::convert::Converted;
+use ceilo::event::message::write_event_message_list;
+use ceilo::model::envelope::Decoder;
+use ceilo::model::json_write::write_str;
+use ceilo::model::meter_message::write_meter_message_list;
+use ceilo::model::signature::Signer;
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {
     /// A meters.yaml file or a meters.d directory (default: the shipped config/meters.d).
     #[arg(long)]
     pub meters: Option<PathBuf>,
-    /// An event_definitions.yaml file.
+    /// An event_definitions.yaml file (default: the shipped one).
     #[arg(long)]
     pub events: Option<PathBuf>,
     /// The telemetry_secret samples are signed with.
@@ -16,6 +27,64 @@ pub struct ConvertArgs {
     pub secret: String,
 }
 
-pub fn convert(_args: ConvertArgs) -> ExitCode {
-    ExitCode::FAILURE
+pub fn convert(args: ConvertArgs) -> ExitCode {
+    let converter = match definitions::converter(args.meters.as_deref(), args.events.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ceilo convert: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut signer = Signer::new(args.secret.as_bytes());
+    let stdin = std::io::stdin().lock();
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let mut decoder = Decoder::new();
+    let mut body = Vec::new();
+    let mut line_out = Vec::with_capacity(64 * 1024);
+    for (number, line) in stdin.split(b'\n').enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ceilo convert: reading stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        body.clear();
+        body.extend_from_slice(&line);
+        line_out.clear();
+        match converter.convert(&mut decoder, &mut body) {
+            Ok(converted) => write_line(&mut line_out, &converted, &mut signer, None),
+            Err(e) => {
+                eprintln!("ceilo convert: line {}: {e}", number + 1);
+                write_line(
+                    &mut line_out,
+                    &Converted::default(),
+                    &mut signer,
+                    Some(&e.to_string()),
+                );
+            }
+        }
+        if stdout.write_all(&line_out).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if stdout.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// `{"samples": [...], "events": [...], "dropped_samples": [...]}` (+ `"error"`), newline-ended.
+fn write_line(out: &mut Vec<u8>, c: &Converted, signer: &mut Signer, error: Option<&str>) {
+    out.extend_from_slice(b"{\"samples\": ");
+    write_meter_message_list(out, &c.samples, signer);
+    out.extend_from_slice(b", \"events\": ");
+    write_event_message_list(out, &c.events, signer);
+    out.extend_from_slice(b", \"dropped_samples\": ");
+    write_meter_message_list(out, &c.dropped_samples, signer);
+    if let Some(error) = error {
+        out.extend_from_slice(b", \"error\": ");
+        write_str(out, error);
+    }
+    out.extend_from_slice(b"}\n");
 }

@@ -2,4 +2,6 @@
 
 pub mod check;
 pub mod convert;
+pub mod definitions;
 pub mod run;
+pub mod top;

@@ -1,2 +1,136 @@
-//! Notification → samples: meters.yaml definitions and the other sample endpoints
-//! (telemetry.polling, HTTP middleware, IPMI sensors) that Ceilometer runs on every message.
+//! Notification → samples: every sample endpoint Ceilometer's notification agent runs on a
+//! message, in its order: telemetry.polling batches ([`telemetry_ipc`]), IPMI sensors
+//! ([`ipmi`]), the HTTP middleware ([`http`]) and the meters.yaml definitions
+//! ([`definitions`]). It does not filter volumes or route to sinks: that is the pipeline's job
+//! (see [`volume`] for the check it applies).
+
+pub mod definition;
+pub mod definitions;
+mod dispatch;
+mod field;
+mod http;
+mod ipmi;
+pub mod pyvalue;
+mod telemetry_ipc;
+pub mod volume;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::model::{Notification, Priority, Sample, Value};
+pub use definitions::{DefinitionProblem, LoadError, MeterDefinitions};
+
+/// A Ceilometer endpoint raised on this notification: oslo would requeue it forever; ceilo
+/// dead-letters it with this reason and produces nothing from it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{event_type}: {reason}")]
+pub struct EndpointError {
+    pub event_type: String,
+    pub reason: String,
+}
+
+impl EndpointError {
+    pub fn new(n: &Notification<'_>, reason: String) -> EndpointError {
+        Self::from_root(&n.root, reason)
+    }
+
+    pub fn from_root(root: &Value<'_>, reason: String) -> EndpointError {
+        use simd_json::prelude::*;
+        EndpointError {
+            event_type: root.get_str("event_type").unwrap_or("<none>").to_owned(),
+            reason,
+        }
+    }
+}
+
+/// All sample endpoints, ready to run.
+pub struct SampleEndpoints {
+    meters: MeterDefinitions,
+    ipc_filter: fancy_regex::Regex,
+    ipmi_filter: fancy_regex::Regex,
+    http_filters: [fancy_regex::Regex; 2],
+    /// Which built-in endpoints accept an event type.
+    dispatch: dispatch::DispatchCache<BuiltIns>,
+}
+
+/// The built-in endpoints whose filter accepts an event type.
+#[derive(Debug, Clone, Copy)]
+struct BuiltIns {
+    ipc: bool,
+    ipmi: bool,
+    /// HTTPRequest and HTTPResponse are two endpoints; an event type could pass both.
+    http: u8,
+}
+
+impl SampleEndpoints {
+    pub fn new(meters: MeterDefinitions) -> SampleEndpoints {
+        let filter = |p: &str| {
+            fancy_regex::Regex::new(&format!("^(?:{p})"))
+                .unwrap_or_else(|e| panic!("built-in filter {p}: {e}"))
+        };
+        SampleEndpoints {
+            meters,
+            ipc_filter: filter(telemetry_ipc::EVENT_TYPE),
+            ipmi_filter: filter(ipmi::EVENT_TYPE),
+            http_filters: http::EVENT_TYPES.map(filter),
+            dispatch: dispatch::DispatchCache::new(dispatch::DEFAULT_LIMIT),
+        }
+    }
+
+    pub fn meters(&self) -> &MeterDefinitions {
+        &self.meters
+    }
+
+    /// Append the samples of `n` to `out`. Only `info` and `sample` notifications have sample
+    /// endpoints. On error, `out` is left as it was.
+    pub fn to_samples(&self, n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {
+        if !matches!(n.priority, Priority::Info | Priority::Sample) {
+            return Ok(());
+        }
+        // oslo's filters match only string event types.
+        let Some(event_type) = n.event_type() else {
+            return Ok(());
+        };
+        let built_ins = self.dispatch.get_or_compute(event_type, |event_type| {
+            let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
+            BuiltIns {
+                ipc: matches(&self.ipc_filter),
+                ipmi: matches(&self.ipmi_filter),
+                http: self.http_filters.iter().filter(|re| matches(re)).count() as u8,
+            }
+        });
+        let start = out.len();
+        let result = (|| {
+            if built_ins.ipc {
+                telemetry_ipc::to_samples(n, out)?;
+            }
+            if built_ins.ipmi {
+                ipmi::to_samples(n, out)?;
+            }
+            for _ in 0..built_ins.http {
+                http::to_samples(n, out)?;
+            }
+            self.meters.to_samples(event_type, n, out)
+        })();
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+}
+
+/// `[DEFAULT] sample_source`.
+pub fn default_source() -> Arc<str> {
+    static SOURCE: OnceLock<Arc<str>> = OnceLock::new();
+    SOURCE.get_or_init(|| Arc::from("openstack")).clone()
+}
+
+/// A fresh uuid1 (what `Sample` gives itself when the input carries no id).
+pub fn new_sample_id() -> String {
+    static NODE: OnceLock<[u8; 6]> = OnceLock::new();
+    let node = NODE.get_or_init(|| {
+        let mut n = *uuid::Uuid::new_v4().as_bytes();
+        n[0] |= 0x01; // multicast bit: a random node id, as RFC 4122 asks
+        [n[0], n[1], n[2], n[3], n[4], n[5]]
+    });
+    uuid::Uuid::now_v1(node).hyphenated().to_string()
+}

@@ -1,0 +1,353 @@
+//! One meters.yaml entry compiled, and how it turns a notification into samples
+//! (Ceilometer's `MeterDefinition` and `Sample.from_notification`, quirks included).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_yaml::Value as Yaml;
+use simd_json::prelude::*;
+
+use super::field::{Field, FieldError};
+use super::{pyvalue, EndpointError};
+use crate::model::{timestamp, Notification, OwnedValue, Sample, Value};
+
+/// The sample attributes a definition may set, in Ceilometer's order.
+const ATTRIBUTES: [&str; 8] = [
+    "name",
+    "type",
+    "volume",
+    "unit",
+    "timestamp",
+    "user_id",
+    "project_id",
+    "resource_id",
+];
+const REQUIRED: [&str; 6] = ["name", "type", "event_type", "unit", "volume", "resource_id"];
+const TYPES: [&str; 3] = ["gauge", "delta", "cumulative"];
+const NAME: usize = 0;
+const TYPE: usize = 1;
+const VOLUME: usize = 2;
+const UNIT: usize = 3;
+const TIMESTAMP: usize = 4;
+const USER_ID: usize = 5;
+const PROJECT_ID: usize = 6;
+const RESOURCE_ID: usize = 7;
+
+/// `reserved_metadata_namespace` and `reserved_metadata_length` defaults.
+const USER_METADATA_PREFIX: &str = "metering.";
+const USER_METADATA_MAX_CHARS: usize = 256;
+
+/// A compiled meter definition.
+#[derive(Debug)]
+pub struct MeterDefinition {
+    /// The configured `name`, `type` and `unit` texts: the values a sample keeps when their
+    /// jsonpath finds nothing (a plain `type: gauge` is a jsonpath that finds nothing).
+    defaults: [Arc<str>; 3],
+    event_types: Vec<fancy_regex::Regex>,
+    attributes: [Option<Field>; 8],
+    metadata: Vec<(String, Field)>,
+    user_metadata: Option<Field>,
+    /// Attribute names whose matches make one sample each.
+    lookup: Option<Vec<String>>,
+    fallback_user_id: Field,
+    fallback_project_id: Field,
+}
+
+impl MeterDefinition {
+    /// Compile one entry of the `metric` list.
+    pub fn compile(cfg: &Yaml) -> Result<MeterDefinition, FieldError> {
+        let get = |key: &str| cfg.get(key).filter(|v| pyvalue::yaml_truthy(v));
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| get(k).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(FieldError(format!("Required fields {missing:?} not specified")));
+        }
+        let lookup = match cfg.get("lookup") {
+            None | Some(Yaml::Null) => None,
+            Some(Yaml::String(s)) => Some(vec![s.clone()]),
+            Some(Yaml::Sequence(items)) => Some(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_default())
+                    .collect(),
+            ),
+            Some(other) => {
+                return Err(FieldError(format!(
+                    "lookup must be a name or a list, not {other:?}"
+                )))
+            }
+        };
+        let type_text = yaml_text(&cfg["type"]);
+        let type_in_lookup = lookup.as_ref().is_some_and(|l| l.iter().any(|n| n == "type"));
+        if !type_in_lookup && !TYPES.contains(&type_text.as_str()) {
+            return Err(FieldError(format!("Invalid type {type_text} specified")));
+        }
+        let event_types = match &cfg["event_type"] {
+            Yaml::Sequence(items) => items.iter().map(yaml_text).collect(),
+            other => vec![yaml_text(other)],
+        };
+        let event_types = event_types
+            .iter()
+            .map(|p| {
+                // Validate the pattern as written (so error positions are the operator's), then
+                // anchor it at the start only, as Python's re.match does.
+                let bad = |e: fancy_regex::Error| FieldError(format!("bad event_type pattern {p:?}: {e}"));
+                fancy_regex::Regex::new(p).map_err(bad)?;
+                fancy_regex::Regex::new(&format!("^(?:{p})")).map_err(bad)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut attributes: [Option<Field>; 8] = Default::default();
+        for (slot, name) in attributes.iter_mut().zip(ATTRIBUTES) {
+            if let Some(attr) = get(name) {
+                *slot = Some(Field::compile(name, attr)?);
+            }
+        }
+        let mut metadata = Vec::new();
+        if let Some(Yaml::Mapping(map)) = cfg.get("metadata") {
+            for (key, value) in map {
+                let key = yaml_text(key);
+                let field = Field::compile(&key, value)?;
+                metadata.push((key, field));
+            }
+        }
+        let user_metadata = get("user_metadata")
+            .map(|v| Field::compile("user_metadata", v))
+            .transpose()?;
+        Ok(MeterDefinition {
+            defaults: [
+                Arc::from(yaml_text(&cfg["name"])),
+                Arc::from(type_text),
+                Arc::from(yaml_text(&cfg["unit"])),
+            ],
+            event_types,
+            attributes,
+            metadata,
+            user_metadata,
+            lookup,
+            // Ceilometer's built-in fallbacks. jsonpath-rw binds `|` tighter than `.`, so these
+            // read `ctxt.(user_id|ctxt).user` and practically never match: kept for fidelity.
+            fallback_user_id: Field::compile("user_id", &Yaml::from("ctxt.user_id|ctxt.user"))?,
+            fallback_project_id: Field::compile("project_id", &Yaml::from("ctxt.project_id|ctxt.tenant_id"))?,
+        })
+    }
+
+    /// The configured name (the key duplicates are detected by).
+    pub fn name(&self) -> &str {
+        &self.defaults[NAME]
+    }
+
+    /// Whether any `event_type` pattern matches at the start of `event_type`.
+    pub fn matches(&self, event_type: &str) -> bool {
+        self.event_types
+            .iter()
+            .any(|re| re.is_match(event_type).unwrap_or(false))
+    }
+
+    /// Append this definition's samples for `n` to `out`.
+    pub fn to_samples(&self, n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {
+        let root = &n.root;
+        let metadata = self.metadata(root)?;
+        let raised = |e: String| EndpointError::new(n, e);
+        let fallback_user = self.fallback_user_id.first(root).map_err(raised)?;
+        let fallback_project = self.fallback_project_id.first(root).map_err(raised)?;
+        let Some(lookup) = &self.lookup else {
+            let mut values: [Option<Cow<'_, Value<'_>>>; 8] = Default::default();
+            values[USER_ID] = fallback_user;
+            values[PROJECT_ID] = fallback_project;
+            for (slot, field) in values.iter_mut().zip(&self.attributes) {
+                if let Some(field) = field {
+                    if let Some(v) = field.first(root).map_err(raised)? {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            out.push(self.sample(n, &values, metadata)?);
+            return Ok(());
+        };
+        // One list per attribute; a single value is broadcast to every sample unless the
+        // attribute is a lookup attribute.
+        // Every attribute starts as a one-element list of its default (`None`: the configured
+        // text for name, type and unit, null otherwise).
+        let mut columns: [Vec<Option<Cow<'_, Value<'_>>>>; 8] = std::array::from_fn(|_| vec![None]);
+        columns[USER_ID] = vec![fallback_user];
+        columns[PROJECT_ID] = vec![fallback_project];
+        for (i, field) in self.attributes.iter().enumerate() {
+            let Some(field) = field else { continue };
+            let name = ATTRIBUTES[i];
+            let forced = i == NAME || lookup.iter().any(|l| l == name);
+            match field {
+                Field::Constant(c) if forced || pyvalue::owned_truthy(c) => {
+                    return Err(EndpointError::new(
+                        n,
+                        format!("{name}: a constant cannot be a lookup list"),
+                    ));
+                }
+                Field::Constant(_) => {}
+                Field::Path { .. } => {
+                    let found = field.all(root).map_err(|e| EndpointError::new(n, e))?;
+                    if forced || !found.is_empty() {
+                        columns[i] = found.into_iter().map(Some).collect();
+                    }
+                }
+            }
+        }
+        let count = columns[NAME].len();
+        if count == 0 {
+            return Ok(());
+        }
+        for (i, column) in columns.iter().enumerate() {
+            let len = column.len();
+            let broadcast = len == 1 && !lookup.iter().any(|l| l == ATTRIBUTES[i]);
+            if len != count && !broadcast {
+                tracing::warn!(
+                    meter = self.name(),
+                    "Only {len} fetched meters contain \"{}\" field instead of {count}.",
+                    ATTRIBUTES[i]
+                );
+                return Ok(());
+            }
+        }
+        for k in 0..count {
+            let values: [Option<Cow<'_, Value<'_>>>; 8] = std::array::from_fn(|i| match columns[i].len() {
+                0 => None,
+                1 => columns[i][0].clone(),
+                _ => columns[i][k].clone(),
+            });
+            out.push(self.sample(n, &values, metadata.clone())?);
+        }
+        Ok(())
+    }
+
+    /// `metadata` fields with truthy values, plus `user_metadata`.
+    fn metadata(&self, root: &Value<'_>) -> Result<simd_json::owned::Object, EndpointError> {
+        let mut md =
+            simd_json::owned::Object::with_capacity_and_hasher(self.metadata.len() + 1, Default::default());
+        let raised = |e: String| EndpointError::from_root(root, e);
+        for (key, field) in &self.metadata {
+            if let Some(v) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
+                md.insert(key.clone(), crate::model::to_owned(&v));
+            }
+        }
+        if let Some(field) = &self.user_metadata {
+            if let Some(meta) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
+                add_user_metadata(&meta, &mut md).map_err(raised)?;
+            }
+        }
+        Ok(md)
+    }
+
+    /// `Sample.from_notification`: the payload stands in for empty metadata, and the timestamp
+    /// is parsed and re-rendered with `isoformat()`.
+    fn sample(
+        &self,
+        n: &Notification<'_>,
+        values: &[Option<Cow<'_, Value<'_>>>; 8],
+        metadata: simd_json::owned::Object,
+    ) -> Result<Sample, EndpointError> {
+        // name, type and unit: the found text, or the configured one.
+        let text_or = |i: usize, default: usize| -> Arc<str> {
+            match &values[i] {
+                Some(v) => v.as_str().map_or_else(|| Arc::from(v.encode()), Arc::from),
+                None => self.defaults[default].clone(),
+            }
+        };
+        let owned = |i: usize| {
+            values[i]
+                .as_ref()
+                .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
+        };
+        let metadata = if metadata.is_empty() {
+            payload_metadata(n)
+        } else {
+            OwnedValue::from(metadata)
+        };
+        let ts = values[TIMESTAMP]
+            .as_deref()
+            .filter(|v| pyvalue::truthy(v))
+            .or_else(|| n.timestamp());
+        let timestamp = match ts.and_then(|t| t.as_str()) {
+            Some(text) => timestamp::parse(text)
+                .map_err(|e| EndpointError::new(n, e.to_string()))?
+                .isoformat(),
+            None => return Err(EndpointError::new(n, format!("Expecting a string, got {ts:?}"))),
+        };
+        Ok(Sample {
+            name: text_or(NAME, 0),
+            sample_type: text_or(TYPE, 1),
+            unit: text_or(UNIT, 2),
+            volume: owned(VOLUME),
+            user_id: owned(USER_ID),
+            user_name: OwnedValue::null(),
+            project_id: owned(PROJECT_ID),
+            project_name: OwnedValue::null(),
+            resource_id: owned(RESOURCE_ID),
+            timestamp: OwnedValue::from(timestamp),
+            resource_metadata: metadata,
+            source: super::default_source(),
+            id: super::new_sample_id(),
+            monotonic_time: OwnedValue::null(),
+        })
+    }
+}
+
+/// A shallow copy of a dict payload (or `{}`), plus `event_type` and `host`.
+pub(super) fn payload_metadata(n: &Notification<'_>) -> OwnedValue {
+    let mut md = match n.payload() {
+        Some(payload @ Value::Object(_)) => crate::model::to_owned(payload),
+        _ => OwnedValue::object(),
+    };
+    if let Some(obj) = md.as_object_mut() {
+        let field = |k: &str| {
+            n.root
+                .get(k)
+                .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
+        };
+        obj.insert("event_type".into(), field("event_type"));
+        obj.insert("host".into(), field("publisher_id"));
+    }
+    md
+}
+
+/// Ceilometer's `add_reserved_user_metadata`: `metering.*` keys, prefix stripped and `.`
+/// turned into `_`, string values cut to 256 characters, keys already in the metadata skipped.
+fn add_user_metadata(meta: &Value<'_>, md: &mut simd_json::owned::Object) -> Result<(), String> {
+    let Some(src) = meta.as_object() else {
+        return Err(format!(
+            "'{}' object has no attribute 'items'",
+            pyvalue::type_name(meta)
+        ));
+    };
+    let mut limited = simd_json::owned::Object::default();
+    for (key, value) in src.iter() {
+        let Some(rest) = key.strip_prefix(USER_METADATA_PREFIX) else {
+            continue;
+        };
+        let key = rest.replace('.', "_");
+        if md.contains_key(key.as_str()) {
+            continue;
+        }
+        let value = match value.as_str() {
+            Some(s) => OwnedValue::from(s.chars().take(USER_METADATA_MAX_CHARS).collect::<String>()),
+            None => crate::model::to_owned(value),
+        };
+        limited.insert(key, value);
+    }
+    if !limited.is_empty() {
+        md.insert("user_metadata".into(), OwnedValue::from(limited));
+    }
+    Ok(())
+}
+
+/// A YAML scalar as the text Python would see (`str()` of it).
+pub(super) fn yaml_text(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(true) => "True".into(),
+        Yaml::Bool(false) => "False".into(),
+        Yaml::Null => "None".into(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned(),
+    }
+}

@@ -1,0 +1,294 @@
+//! Loading meters.yaml files (or a meters.d directory of them) into compiled definitions, in
+//! the order Ceilometer applies them, and dispatching an event type to the definitions that
+//! match it.
+//!
+//! Ceilometer reads each file's `metric` list *backwards* and keeps the first definition of a
+//! name it meets, so within a file the last definition of a name wins and samples come out in
+//! reverse file order; across files (sorted by name) the earlier file wins. A definition that
+//! does not compile is reported and skipped; the others still load.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_yaml::Value as Yaml;
+
+use super::definition::MeterDefinition;
+use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
+use super::EndpointError;
+use crate::model::{Notification, Sample};
+
+/// A file that cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: invalid YAML: {message}")]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Shape { path: PathBuf, message: String },
+}
+
+/// A definition that was skipped, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinitionProblem {
+    pub path: PathBuf,
+    /// 1-based line of the definition's list item (0 when unknown).
+    pub line: usize,
+    pub meter: String,
+    pub message: String,
+}
+
+impl fmt::Display for DefinitionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: meter {:?}: {}",
+            self.path.display(),
+            self.line,
+            self.meter,
+            self.message
+        )
+    }
+}
+
+/// The compiled definitions, in application order.
+pub struct MeterDefinitions {
+    definitions: Vec<MeterDefinition>,
+    dispatch: DispatchCache<Arc<[u32]>>,
+}
+
+impl MeterDefinitions {
+    /// Load a meters.yaml file, or every `*.yaml` file of a meters.d directory.
+    pub fn load(path: &Path) -> Result<(MeterDefinitions, Vec<DefinitionProblem>), LoadError> {
+        let files = if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io {
+                path: path.into(),
+                source,
+            })?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.to_owned()]
+        };
+        let mut texts = Vec::with_capacity(files.len());
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            texts.push((file, text));
+        }
+        Self::from_texts(texts.iter().map(|(p, t)| (p.as_path(), t.as_str())))
+    }
+
+    /// Compile definitions from `(path, text)` pairs, in precedence order.
+    pub fn from_texts<'t>(
+        files: impl IntoIterator<Item = (&'t Path, &'t str)>,
+    ) -> Result<(MeterDefinitions, Vec<DefinitionProblem>), LoadError> {
+        let mut definitions: Vec<MeterDefinition> = Vec::new();
+        let mut problems = Vec::new();
+        for (path, text) in files {
+            let items = metric_items(path, text)?;
+            let lines = item_lines(text);
+            for (index, cfg) in items.iter().enumerate().rev() {
+                let line = lines.get(index).copied().unwrap_or(0);
+                let meter = cfg
+                    .get("name")
+                    .map(super::definition::yaml_text)
+                    .unwrap_or_default();
+                if definitions.iter().any(|d| d.name() == meter) {
+                    tracing::warn!(
+                        "{}:{line}: skipping duplicate meter definition {meter:?}",
+                        path.display()
+                    );
+                    continue;
+                }
+                match MeterDefinition::compile(cfg) {
+                    Ok(d) => definitions.push(d),
+                    Err(e) => problems.push(DefinitionProblem {
+                        path: path.into(),
+                        line,
+                        meter,
+                        message: e.0,
+                    }),
+                }
+            }
+        }
+        for p in &problems {
+            tracing::error!("Error loading meter definition: {p}");
+        }
+        Ok((
+            MeterDefinitions {
+                definitions,
+                dispatch: DispatchCache::new(DEFAULT_LIMIT),
+            },
+            problems,
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.definitions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.definitions.is_empty()
+    }
+
+    /// Ceilometer's `ProcessMeterNotifications`: every matching definition's samples.
+    pub fn to_samples(
+        &self,
+        event_type: &str,
+        n: &Notification<'_>,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), EndpointError> {
+        for &i in self.matching(event_type).iter() {
+            self.definitions[i as usize].to_samples(n, out)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes of the definitions whose event_type patterns match, cached per event type:
+    /// regexes run once per distinct event type, not once per message.
+    fn matching(&self, event_type: &str) -> Arc<[u32]> {
+        self.dispatch.get_or_compute(event_type, |event_type| {
+            (0..self.definitions.len() as u32)
+                .filter(|&i| self.definitions[i as usize].matches(event_type))
+                .collect()
+        })
+    }
+}
+
+/// The `metric` list of a file (anchors and `<<` merge keys resolved, as PyYAML does).
+fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, LoadError> {
+    let mut doc: Yaml = serde_yaml::from_str(text).map_err(|e| LoadError::Yaml {
+        path: path.into(),
+        line: e.location().map_or(0, |l| l.line()),
+        message: e.to_string(),
+    })?;
+    doc.apply_merge().map_err(|e| LoadError::Yaml {
+        path: path.into(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    match doc {
+        Yaml::Null => Ok(Vec::new()),
+        Yaml::Mapping(mut m) => match m.remove("metric") {
+            Some(Yaml::Sequence(items)) => Ok(items),
+            Some(Yaml::Null) | None => Err(LoadError::Shape {
+                path: path.into(),
+                message: "no 'metric' list".into(),
+            }),
+            Some(_) => Err(LoadError::Shape {
+                path: path.into(),
+                message: "'metric' is not a list".into(),
+            }),
+        },
+        _ => Err(LoadError::Shape {
+            path: path.into(),
+            message: "the document is not a mapping".into(),
+        }),
+    }
+}
+
+/// 1-based line numbers of the top-level `metric` list's items, in order. serde_yaml keeps no
+/// positions for values, so this reads the layout: the first `- ` after `metric:` sets the
+/// item indentation, and every later `- ` at that indentation starts an item.
+fn item_lines(text: &str) -> Vec<usize> {
+    let mut lines = text.lines().enumerate();
+    if !lines.any(|(_, l)| l.trim_end() == "metric:" || l.starts_with("metric:")) {
+        return Vec::new();
+    }
+    let mut indent = None;
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let trimmed = line.trim_start();
+        let this = line.len() - trimmed.len();
+        if !line.is_empty() && this == 0 && !trimmed.starts_with('-') && !trimmed.starts_with('#') {
+            break; // the next top-level key
+        }
+        if trimmed.starts_with("- ") || trimmed == "-" {
+            match indent {
+                None => {
+                    indent = Some(this);
+                    out.push(i + 1);
+                }
+                Some(n) if n == this => out.push(i + 1),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "---\nmetric:\n  - name: a\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n  - name: b\n    event_type: ['x', 'y.*']\n    type: bogus\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n  - name: a\n    event_type: z\n    type: delta\n    unit: B\n    volume: 2\n    resource_id: $.payload.id\n";
+
+    #[test]
+    fn later_duplicates_win_and_bad_definitions_are_reported_with_their_line() {
+        let (defs, problems) = MeterDefinitions::from_texts([(Path::new("m.yaml"), FILE)]).unwrap();
+        assert_eq!(defs.len(), 1);
+        assert!(defs.definitions[0].matches("z"), "the last 'a' wins");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 9);
+        assert_eq!(
+            problems[0].to_string(),
+            "m.yaml:9: meter \"b\": Invalid type bogus specified"
+        );
+    }
+
+    #[test]
+    fn earlier_files_win_across_a_directory() {
+        let second = FILE.replace("event_type: z", "event_type: w");
+        let (defs, _) = MeterDefinitions::from_texts([
+            (Path::new("a.yaml"), FILE),
+            (Path::new("b.yaml"), second.as_str()),
+        ])
+        .unwrap();
+        assert_eq!(defs.len(), 1);
+        assert!(defs.definitions[0].matches("z"));
+    }
+
+    #[test]
+    fn yaml_errors_name_file_and_line() {
+        let err = MeterDefinitions::from_texts([(Path::new("bad.yaml"), "metric:\n  - name: [\n")])
+            .err()
+            .unwrap();
+        assert!(matches!(err, LoadError::Yaml { line: 3, .. }), "{err}");
+        assert!(err.to_string().starts_with("bad.yaml:3: invalid YAML"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let text = "metric:\n  - name: a\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 0\n";
+        let (defs, problems) = MeterDefinitions::from_texts([(Path::new("m.yaml"), text)]).unwrap();
+        assert!(defs.is_empty());
+        assert_eq!(
+            problems[0].message,
+            "Required fields [\"volume\", \"resource_id\"] not specified"
+        );
+    }
+
+    #[test]
+    fn dispatch_uses_prefix_regex_matching() {
+        let (defs, _) = MeterDefinitions::from_texts([(Path::new("m.yaml"), FILE)]).unwrap();
+        assert_eq!(
+            &*defs.matching("zebra"),
+            &[0],
+            "re.match anchors at the start only"
+        );
+        assert!(defs.matching("az").is_empty());
+        assert_eq!(&*defs.matching("zebra"), &[0], "cached answer is the same");
+    }
+}

@@ -1,0 +1,321 @@
+//! ISO 8601 timestamps the way Ceilometer reads and writes them.
+//!
+//! Ceilometer parses with `oslo_utils.timeutils.parse_isotime` (the `iso8601` library: a
+//! date, optionally a `T` or space and a time, optional fraction and zone; a missing zone means
+//! UTC) and writes with `datetime.isoformat()`. [`parse`] accepts exactly that grammar;
+//! [`Timestamp::isoformat`] renders the same text Python would (`+00:00` for UTC, an existing
+//! offset kept, the fraction left out when it is zero).
+
+use std::fmt::Write as _;
+
+use chrono::{Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+
+/// A parsed instant with the UTC offset it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    /// Local (wall-clock) time in `offset`.
+    local: NaiveDateTime,
+    offset_seconds: i32,
+}
+
+/// The text that could not be parsed, quoted like Python's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Unable to parse date string {0:?}")]
+pub struct TimestampError(pub String);
+
+impl Timestamp {
+    /// `datetime.isoformat()` of the aware datetime.
+    pub fn isoformat(&self) -> String {
+        let mut out = self.naive_isoformat(self.local);
+        let sign = if self.offset_seconds < 0 { '-' } else { '+' };
+        let abs = self.offset_seconds.unsigned_abs();
+        let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60);
+        if abs % 60 != 0 {
+            let _ = write!(out, ":{:02}", abs % 60);
+        }
+        out
+    }
+
+    /// The same instant as naive UTC, `isoformat()`ed (what Ceilometer stores for events).
+    pub fn naive_utc_isoformat(&self) -> String {
+        self.naive_isoformat(self.utc())
+    }
+
+    /// The instant in UTC.
+    pub fn utc(&self) -> NaiveDateTime {
+        self.local - Duration::seconds(i64::from(self.offset_seconds))
+    }
+
+    /// Seconds from `earlier` to `self` (may be negative), as Python's `total_seconds()`.
+    pub fn seconds_since(&self, earlier: &Timestamp) -> f64 {
+        let delta = self.utc() - earlier.utc();
+        delta
+            .num_microseconds()
+            .map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, written by hand: chrono's `format` parses its pattern
+    /// on every call, and this runs once per sample.
+    fn naive_isoformat(&self, t: NaiveDateTime) -> String {
+        use chrono::{Datelike, Timelike};
+        let mut out = String::with_capacity(32);
+        let micros = t.and_utc().timestamp_subsec_micros();
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        if micros != 0 {
+            let _ = write!(out, ".{micros:06}");
+        }
+        out
+    }
+
+    /// The offset as chrono sees it (for callers that need an aware value).
+    pub fn offset(&self) -> Option<FixedOffset> {
+        FixedOffset::east_opt(self.offset_seconds)
+    }
+
+    /// Now, in UTC.
+    pub fn now_utc() -> Timestamp {
+        Timestamp {
+            local: chrono::Utc::now().naive_utc(),
+            offset_seconds: 0,
+        }
+    }
+
+    /// Build from a UTC instant.
+    pub fn from_utc(t: NaiveDateTime) -> Timestamp {
+        Timestamp {
+            local: t,
+            offset_seconds: 0,
+        }
+    }
+}
+
+/// Parse like `iso8601.parse_date` (default zone UTC).
+pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
+    parse_inner(text.as_bytes()).ok_or_else(|| TimestampError(text.to_owned()))
+}
+
+/// A tiny cursor over ASCII digits and separators.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    /// Between `min` and `max` digits.
+    fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+        let start = self.i;
+        while self.i - start < max && self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        if self.i - start < min {
+            self.i = start;
+            return None;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+    }
+    fn done(&self) -> bool {
+        self.i == self.s.len()
+    }
+}
+
+fn parse_inner(s: &[u8]) -> Option<Timestamp> {
+    // Python's `$` also matches before one trailing newline.
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
+    let mut c = Cursor { s, i: 0 };
+    let year = c.digits(4, 4)? as i32;
+    if c.done() {
+        return build(year, 1, 1, 0, 0, 0, 0, 0);
+    }
+    let month = if c.eat(b'-') {
+        c.digits(1, 2)?
+    } else {
+        let m = c.digits(2, 2)?;
+        if c.done() {
+            return None; // YYYYMM is not allowed
+        }
+        m
+    };
+    if c.done() {
+        return build(year, month, 1, 0, 0, 0, 0, 0);
+    }
+    let day = if c.eat(b'-') {
+        c.digits(1, 2)?
+    } else {
+        c.digits(2, 2)?
+    };
+    if c.done() {
+        return build(year, month, day, 0, 0, 0, 0, 0);
+    }
+    if !(c.eat(b'T') || c.eat(b' ')) {
+        return None;
+    }
+    let hour = c.digits(2, 2)?;
+    // As in the iso8601 regex, minutes and seconds are independently optional, each after an
+    // optional colon: `T08:3` is 08:00:03.
+    let mut minute = 0;
+    let mut second = 0;
+    let mut micros = 0;
+    let save = c.i;
+    c.eat(b':');
+    match c.digits(2, 2) {
+        Some(m) => minute = m,
+        None => c.i = save,
+    }
+    let save = c.i;
+    c.eat(b':');
+    match c.digits(1, 2) {
+        Some(sec) => {
+            second = sec;
+            if c.eat(b'.') || c.eat(b',') {
+                micros = fraction_micros(&mut c)?;
+            }
+        }
+        None => c.i = save,
+    }
+    let offset = if c.done() || c.eat(b'Z') {
+        0
+    } else {
+        let sign = if c.eat(b'+') {
+            1
+        } else if c.eat(b'-') {
+            -1
+        } else {
+            return None;
+        };
+        let h = c.digits(2, 2)? as i32;
+        c.eat(b':');
+        let m = c.digits(2, 2).unwrap_or(0) as i32;
+        sign * (h * 3600 + m * 60)
+    };
+    if !c.done() {
+        return None;
+    }
+    build(year, month, day, hour, minute, second, micros, offset)
+}
+
+/// `.ffffff...`: any number of digits; beyond microseconds they are cut off.
+fn fraction_micros(c: &mut Cursor<'_>) -> Option<u32> {
+    let start = c.i;
+    while c.peek().is_some_and(|b| b.is_ascii_digit()) {
+        c.i += 1;
+    }
+    let digits = &c.s[start..c.i];
+    if digits.is_empty() {
+        return None;
+    }
+    let mut micros = 0u32;
+    for k in 0..6 {
+        micros = micros * 10 + digits.get(k).map_or(0, |d| u32::from(d - b'0'));
+    }
+    Some(micros)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    micros: u32,
+    offset_seconds: i32,
+) -> Option<Timestamp> {
+    // Python's datetime starts at year 1.
+    if year < 1 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
+    // Python's tzinfo rejects offsets of a day or more, as east_opt does.
+    FixedOffset::east_opt(offset_seconds)?;
+    Some(Timestamp {
+        local: NaiveDateTime::new(date, time),
+        offset_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> String {
+        parse(s).unwrap().isoformat()
+    }
+
+    #[test]
+    fn naive_timestamps_become_utc() {
+        assert_eq!(
+            iso("2025-03-14 09:01:23.147803"),
+            "2025-03-14T09:01:23.147803+00:00"
+        );
+        assert_eq!(iso("2025-03-14T08:58:41.000000"), "2025-03-14T08:58:41+00:00");
+        assert_eq!(iso("2025-03-14 09:45:00"), "2025-03-14T09:45:00+00:00");
+    }
+
+    #[test]
+    fn zones_are_kept_and_z_is_utc() {
+        assert_eq!(iso("2025-03-14 08:58:03+00:00"), "2025-03-14T08:58:03+00:00");
+        assert_eq!(iso("2025-03-14T08:58:03Z"), "2025-03-14T08:58:03+00:00");
+        assert_eq!(
+            iso("2025-03-14T08:58:03.5-0530"),
+            "2025-03-14T08:58:03.500000-05:30"
+        );
+        assert_eq!(iso("2025-03-14T08:58:03+02"), "2025-03-14T08:58:03+02:00");
+    }
+
+    #[test]
+    fn partial_forms_follow_iso8601() {
+        assert_eq!(iso("2025-03-14"), "2025-03-14T00:00:00+00:00");
+        assert_eq!(iso("2025"), "2025-01-01T00:00:00+00:00");
+        assert_eq!(iso("20250314T0102"), "2025-03-14T01:02:00+00:00");
+        assert_eq!(iso("2025-3-4T01"), "2025-03-04T01:00:00+00:00");
+        assert_eq!(
+            iso("2025-03-14T01:02:03.1234567"),
+            "2025-03-14T01:02:03.123456+00:00"
+        );
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_the_text() {
+        for bad in [
+            "",
+            "garbage",
+            "2015-06-1909:19:35.786893",
+            "202503",
+            "2025-13-01",
+            "2025-03-14T25:00",
+        ] {
+            assert_eq!(parse(bad), Err(TimestampError(bad.to_owned())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn utc_views_and_differences() {
+        let a = parse("2025-03-14T10:00:00+01:00").unwrap();
+        let b = parse("2025-03-14 09:00:38").unwrap();
+        assert_eq!(a.naive_utc_isoformat(), "2025-03-14T09:00:00");
+        assert_eq!(b.seconds_since(&a), 38.0);
+        assert_eq!(a.seconds_since(&b), -38.0);
+    }
+}

@@ -1,0 +1,151 @@
+//! The `ceilo` binary's offline commands: `convert` and `check`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ceilo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ceilo"))
+}
+
+fn convert(input: &str, args: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let mut child = ceilo()
+        .arg("convert")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceilo");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("ceilo convert");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = String::from_utf8(out.stdout).expect("utf-8");
+    let docs = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    (docs, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const HTTP_REQUEST: &str = r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m1\", \"publisher_id\": \"p\", \"event_type\": \"http.request\", \"priority\": \"INFO\", \"payload\": {\"request\": {\"HTTP_X_USER_ID\": \"u\", \"HTTP_X_PROJECT_ID\": \"pr\", \"HTTP_X_SERVICE_NAME\": \"nova\"}}, \"timestamp\": \"2025-01-01 00:00:00\"}"}"#;
+
+#[test]
+fn convert_writes_one_line_per_input_line_in_order_and_keeps_going_after_bad_lines() {
+    let input = format!("{HTTP_REQUEST}\nnot json\n\n{{\"oslo.version\": \"9.0\", \"oslo.message\": \"{{}}\"}}\n{HTTP_REQUEST}\n");
+    let (docs, stderr) = convert(&input, &[]);
+    assert_eq!(docs.len(), 5);
+    for i in [0, 4] {
+        let samples = docs[i]["samples"].as_array().expect("samples");
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0]["counter_name"], "http.request");
+        assert_eq!(samples[0]["resource_id"], "nova");
+        assert_eq!(docs[i]["events"][0]["event_type"], "http.request");
+        assert!(docs[i].get("error").is_none());
+    }
+    for i in [1, 2, 3] {
+        assert_eq!(docs[i]["samples"], serde_json::json!([]));
+        assert!(
+            docs[i]["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "line {i}: {}",
+            docs[i]
+        );
+    }
+    assert!(docs[3]["error"].as_str().unwrap_or_default().contains("9.0"));
+    assert!(stderr.contains("line 2:"), "errors name the input line: {stderr}");
+}
+
+#[test]
+fn convert_reads_a_meters_file_given_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meters = dir.path().join("m.yaml");
+    std::fs::write(
+        &meters,
+        "metric:\n  - name: my.meter\n    event_type: http.request\n    type: gauge\n    unit: x\n    volume: 7\n    resource_id: $.payload.request.HTTP_X_USER_ID\n",
+    )
+    .expect("write");
+    let (docs, _) = convert(
+        &format!("{HTTP_REQUEST}\n"),
+        &["--meters", meters.to_str().expect("path")],
+    );
+    let names: Vec<&str> = docs[0]["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter_map(|s| s["counter_name"].as_str())
+        .collect();
+    assert_eq!(names, ["http.request", "my.meter"]);
+    assert_eq!(docs[0]["samples"][1]["counter_volume"], 7);
+}
+
+#[test]
+fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition() {
+    let ok = ceilo()
+        .args([
+            "check",
+            "--config-dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        ])
+        .output()
+        .expect("check");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("meters.d")).expect("mkdir");
+    let file = dir.path().join("meters.d/bad.yaml");
+    std::fs::write(
+        &file,
+        "---\nmetric:\n  - name: fine\n    event_type: a\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.id\n  - name: broken\n    event_type: a\n    type: sometimes\n    unit: B\n    volume: 1\n    resource_id: $.id\n",
+    )
+    .expect("write");
+    let bad = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "{}:9: meter \"broken\": Invalid type sometimes specified",
+            file.display()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_names_file_and_line_of_a_bad_event_definition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("event_definitions.yaml");
+    std::fs::write(
+        &file,
+        "- event_type: a.*\n  traits:\n    host:\n      fields: payload.host\n      plugin: splitter\n",
+    )
+    .expect("write");
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains(&format!("{}:3:", file.display())), "{stdout}");
+    assert!(stdout.contains("no plugin named \"splitter\""), "{stdout}");
+}
+
+#[test]
+fn convert_fills_events_from_the_shipped_event_definitions() {
+    let (docs, _) = convert(&format!("{HTTP_REQUEST}\n"), &[]);
+    let events = docs[0]["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{}", docs[0]);
+    assert_eq!(events[0]["event_type"], "http.request");
+    assert_eq!(events[0]["message_id"], "m1");
+    assert!(events[0]["message_signature"]
+        .as_str()
+        .is_some_and(|s| s.len() == 64));
+}
