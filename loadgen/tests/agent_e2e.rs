@@ -218,7 +218,7 @@ fn steady_measures_delays_and_ramp_finds_a_knee() {
         ],
     );
     assert_eq!(n(&r, "missing_records"), 0, "{r:#}");
-    assert!((900..=1000).contains(&n(&r, "messages_in")), "{r:#}");
+    assert!((800..=1000).contains(&n(&r, "messages_in")), "{r:#}");
     let d = &r["delay"];
     assert!(d["p50_ms"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
     assert!(d["max_ms"].as_f64() >= d["p99_ms"].as_f64(), "{r:#}");
