@@ -234,6 +234,8 @@ fn steady_measures_delays_and_ramp_finds_a_knee() {
             "1",
             "--max-rate",
             "400",
+            "--max-lag",
+            "3",
             "--expect",
             &expect,
             "--agent-cmd",
