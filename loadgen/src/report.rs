@@ -176,6 +176,30 @@ impl Report {
             ),
             ("queue depth end", format!("{}", self.queue_depth_end)),
         ];
+        let top = |m: &std::collections::BTreeMap<String, u64>| {
+            let mut v: Vec<(&String, &u64)> = m.iter().collect();
+            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let shown: Vec<String> = v.iter().take(6).map(|(k, n)| format!("{k} {n}")).collect();
+            let more = v.len().saturating_sub(6);
+            format!(
+                "{}{}",
+                shown.join(", "),
+                if more > 0 {
+                    format!(", +{more} more")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        if !t.missing_by_meter.is_empty() {
+            rows.push(("missing by meter", top(&t.missing_by_meter)));
+        }
+        if !t.unexpected_by_meter.is_empty() {
+            rows.push(("unexpected meters", top(&t.unexpected_by_meter)));
+        }
+        if !t.incomplete_by_template.is_empty() {
+            rows.push(("incomplete (case)", top(&t.incomplete_by_template)));
+        }
         if let Some(a) = &self.agent {
             rows.push((
                 "agent",

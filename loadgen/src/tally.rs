@@ -3,7 +3,7 @@
 //!
 //! Pure bookkeeping with no I/O: `collect` feeds it records, the modes read its results.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -69,6 +69,12 @@ pub struct Totals {
     pub messages_lost: u64,
     /// Input messages of which some but not all records arrived.
     pub messages_partial: u64,
+    /// `--expect ceilometer`: missing samples by meter name, and missing events as `(event)`.
+    pub missing_by_meter: BTreeMap<String, u64>,
+    /// `--expect ceilometer`: samples of meters the template does not produce, by name.
+    pub unexpected_by_meter: BTreeMap<String, u64>,
+    /// Input messages not complete, by template (corpus case) name.
+    pub incomplete_by_template: BTreeMap<String, u64>,
 }
 
 /// Delay percentiles in milliseconds.
@@ -106,6 +112,8 @@ pub struct Tally {
     expect: Expect,
     mix: Mix,
     slots: Vec<Slots>,
+    names: Vec<String>,
+    unexpected: HashMap<String, u64>,
     /// Per seq: counters laid out as [events, name 0, name 1, ..., other]; allocated on first sight.
     seen: Vec<Option<Box<[u16]>>>,
     complete: Vec<bool>,
@@ -146,6 +154,8 @@ impl Tally {
             expect,
             mix,
             slots,
+            names: templates.iter().map(|t| t.name.clone()).collect(),
+            unexpected: HashMap::new(),
             seen: Vec::new(),
             complete: Vec::new(),
             totals: Totals::default(),
@@ -199,7 +209,12 @@ impl Tally {
                 (Kind::Event, _) => (0, slots.events),
                 (Kind::Sample, Some(n)) => match slots.names.iter().position(|(m, _)| m == n) {
                     Some(i) => (i + 1, slots.names[i].1),
-                    None => (width - 1, 0),
+                    None => {
+                        if self.unexpected.len() < 200 || self.unexpected.contains_key(n) {
+                            *self.unexpected.entry(n.to_owned()).or_default() += 1;
+                        }
+                        (width - 1, 0)
+                    }
                 },
                 _ => (width - 1, 0),
             },
@@ -269,6 +284,7 @@ impl Tally {
     /// Final counts for the messages `0..published`, except `failed` ones (nacked by the broker).
     pub fn finish(&self, published: u64, failed: &[u64]) -> Totals {
         let mut t = self.totals.clone();
+        t.unexpected_by_meter = self.unexpected.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let failed: HashMap<u64, ()> = failed.iter().map(|&s| (s, ())).collect();
         for seq in 0..published {
             if failed.contains_key(&seq) {
@@ -277,10 +293,15 @@ impl Tally {
             let want = self.expected_of(seq);
             t.expected_records += want;
             let counts = self.seen.get(seq as usize).and_then(|c| c.as_deref());
+            let tpl = self.mix.template_of(seq);
+            self.missing_meters(tpl, counts, &mut t.missing_by_meter);
             let Some(counts) = counts else {
                 t.missing_records += want;
                 if want > 0 {
                     t.messages_lost += 1;
+                    *t.incomplete_by_template
+                        .entry(self.names[tpl].clone())
+                        .or_default() += 1;
                 }
                 continue;
             };
@@ -295,8 +316,31 @@ impl Tally {
             } else if want > 0 {
                 t.messages_partial += 1;
             }
+            if want > 0 && missing > 0 {
+                *t.incomplete_by_template
+                    .entry(self.names[tpl].clone())
+                    .or_default() += 1;
+            }
         }
         t
+    }
+
+    fn missing_meters(&self, tpl: usize, counts: Option<&[u16]>, out: &mut BTreeMap<String, u64>) {
+        if self.expect != Expect::Ceilometer {
+            return;
+        }
+        let s = &self.slots[tpl];
+        let have = |i: usize| counts.map_or(0, |c| c[i]);
+        let events = s.events.saturating_sub(have(0));
+        if events > 0 {
+            *out.entry("(event)".into()).or_default() += u64::from(events);
+        }
+        for (i, (name, want)) in s.names.iter().enumerate() {
+            let m = want.saturating_sub(have(i + 1));
+            if m > 0 {
+                *out.entry(name.clone()).or_default() += u64::from(m);
+            }
+        }
     }
 
     fn diff(&self, seq: u64, counts: &[u16]) -> (u64, u64, u64) {
