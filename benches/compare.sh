@@ -18,6 +18,7 @@
 #   OUT=target/compare      where reports, configs and agent logs go
 #   ONLY='limit-ack ceilo'  run a subset
 #   CEILO_CONFIG=config     ceilo's config dir to start from (its pipelines are replaced)
+#   CEILO_BIN=path          a ceilo binary to use instead of building target/release/ceilo
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,8 +45,8 @@ fi
 say "building (release)"
 cargo build --release -p loadgen
 LOADGEN="$ROOT/target/release/loadgen"
-CEILO=""
-if wants ceilo; then
+CEILO="${CEILO_BIN:-}"
+if wants ceilo && [[ -z "$CEILO" ]]; then
     if cargo build --release --bin ceilo; then CEILO="$ROOT/target/release/ceilo"; fi
 fi
 
@@ -132,24 +133,29 @@ elif wants ceilometer; then
 fi
 
 say "results ($OUT)"
-rate() { # drain rate for ack-only, completed-messages rate otherwise
+# drained/s: messages_in / time until the notification queues were empty.
+# complete/s: messages with every expected sample and event delivered / time of the last output
+#             (for the ack-only sink, which delivers nothing, the drain rate).
+rate() { # complete/s
     [[ -f "$OUT/$1.json" ]] || { echo ""; return; }
     jq -r 'if .expect == "none" then (.drain_rate // 0) else .throughput end' "$OUT/$1.json"
 }
-printf '%-16s %9s %9s %12s %10s %10s %9s %9s %9s\n' run messages "body B" "msg/s" "CPU ms/msg" "peak MB" missing dup foreign
+printf '%-16s %9s %7s %10s %11s %10s %9s %9s %6s %8s\n' \
+    run messages "body B" "drained/s" "complete/s" "CPU ms/msg" "peak MB" missing dup foreign
 for n in limit-ack limit-republish ceilo ceilometer; do
     f="$OUT/$n.json"
     [[ -f "$f" ]] || continue
     jq -r --arg n "$n" --arg r "$(rate "$n")" \
-        '[$n, .messages_in, (.avg_body_bytes|floor), ($r|tonumber|floor), ((.agent_cpu_ms_per_message // 0)*1000|floor/1000),
-          ((.agent.peak_rss_mb // 0)*10|floor/10), .missing_records, .duplicate_records, .foreign_out] | @tsv' "$f" |
-        awk -F'\t' '{printf "%-16s %9s %9s %12s %10s %10s %9s %9s %9s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9}'
+        '[$n, .messages_in, (.avg_body_bytes|floor), ((.drain_rate // 0)|floor), ($r|tonumber|floor),
+          ((.agent_cpu_ms_per_message // 0)*1000|floor/1000), ((.agent.peak_rss_mb // 0)*10|floor/10),
+          .missing_records, .duplicate_records, .foreign_out] | @tsv' "$f" |
+        awk -F'\t' '{printf "%-16s %9s %7s %10s %11s %10s %9s %9s %6s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10}'
 done
 ratio() {
     local a b
     a="$(rate "$1")"; b="$(rate "$2")"
     if [[ -n "$a" && -n "$b" ]]; then
-        awk -v a="$a" -v b="$b" -v l="$1/$2" 'BEGIN { if (b > 0) printf "%-28s %8.2f\n", l, a / b }'
+        awk -v a="$a" -v b="$b" -v l="$1/$2 (complete/s)" 'BEGIN { if (b > 0) printf "%-40s %8.2f\n", l, a / b }'
     fi
 }
 echo
@@ -157,3 +163,10 @@ ratio ceilo limit-ack
 ratio ceilo limit-republish
 ratio ceilo ceilometer
 ratio limit-republish limit-ack
+for n in ceilo ceilometer; do
+    f="$OUT/$n.json"
+    if [[ -f "$f" ]] && [[ "$(jq '.missing_records + .duplicate_records' "$f")" != 0 ]]; then
+        echo "$n: output differs from Ceilometer's: missing $(jq -c .missing_by_meter "$f")," \
+            "unexpected $(jq -c .unexpected_by_meter "$f") (see $f)"
+    fi
+done
