@@ -319,9 +319,9 @@ impl Agent {
     }
 }
 
-/// The conversion core for a config directory: `<dir>/meters.d`. Definitions that do not
-/// compile are logged and skipped, as Ceilometer does.
-// TODO(lead): event definitions join here once `Converter` loads them.
+/// The conversion core for a config directory: meter definitions from `<dir>/meters.d`, event
+/// definitions from `<dir>/event_definitions.yaml` (without it, no events are made).
+/// Definitions that do not compile are logged and skipped, as Ceilometer does.
 pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
     let meters = dir.join("meters.d");
     let (converter, problems) = crate::convert::Converter::load(&meters)
@@ -329,7 +329,14 @@ pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
     for p in problems {
         tracing::warn!(problem = %p, "meter definition skipped");
     }
-    Ok(Arc::new(converter))
+    let events = dir.join("event_definitions.yaml");
+    if !events.exists() {
+        tracing::warn!(path = %events.display(), "no event definitions: no events will be made");
+        return Ok(Arc::new(converter));
+    }
+    let definitions = crate::event::EventDefinitions::load(&events)
+        .map_err(|e| AgentError::Converter(format!("{}: {e}", events.display())))?;
+    Ok(Arc::new(converter.with_events(definitions)))
 }
 
 /// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,
