@@ -144,3 +144,48 @@ fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
         "{first}"
     );
 }
+
+#[test]
+fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_nothing() {
+    let broker = Broker::new("stuck");
+    let prefetch = 20;
+    let settings = settings(prefetch, 10).replace("shutdown_timeout_s: 20", "shutdown_timeout_s: 2");
+    let dir = config_dir(&settings);
+    let rt = runtime();
+    let url = broker.url();
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        serde_json::json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("stuck", 200)));
+    wait_until(
+        "the agent stalled at the prefetch bound",
+        Duration::from_secs(20),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 200 - u32::from(prefetch),
+    );
+    let started = std::time::Instant::now();
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "{status:?}; log:\n{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(text.contains("shutdown timed out"), "log:\n{text}");
+    wait_until(
+        "every unconfirmed delivery back in the queue",
+        Duration::from_secs(10),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 200,
+    );
+}

@@ -298,24 +298,24 @@ impl Agent {
     pub async fn shutdown(self, timeout: Duration) -> bool {
         self.readiness.set_shutting_down();
         let _ = self.shutdown.send(true);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Keep draining: batches still in conversion reach publishers after the first Drain.
-            for p in &self.publishers {
-                let _ = p.send(Drain).await;
+        let drained = async {
+            loop {
+                // Keep draining: batches still in conversion reach publishers after the first
+                // Drain. (A stalled publisher may not take it: hence the overall timeout.)
+                for p in &self.publishers {
+                    let _ = p.send(Drain).await;
+                }
+                let done = self
+                    .listeners
+                    .iter()
+                    .all(|l| !l.running.load(Ordering::SeqCst) && l.is_idle());
+                if done {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let done = self
-                .listeners
-                .iter()
-                .all(|l| !l.running.load(Ordering::SeqCst) && l.is_idle());
-            if done {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        };
+        tokio::time::timeout(timeout, drained).await.is_ok()
     }
 }
 
