@@ -95,3 +95,97 @@ fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
         "log:\n{text}"
     );
 }
+
+#[test]
+fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
+    // memory:// end to end in one process: polling.yaml → telemetry.polling notifications on
+    // the in-process bus → this agent's notifications.sample listener → pipeline → file://.
+    let dir = config_dir(&format!(
+        "transport_url: memory://\npolling:\n  pollsters_definitions_dirs: []\n  host: test-host\n{TELEMETRY}"
+    ));
+    let out = dir.path().join("samples.jsonl");
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        format!(
+            "sources:\n  - name: all\n    meters: ['*']\n    sinks: [file]\nsinks:\n  - name: file\n    \
+             publishers: ['file://{}']\n",
+            out.display()
+        ),
+    )
+    .expect("pipeline.yaml");
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: fleet\n    interval: 1\n    meters: [cpu, vcpus]\n    discovery: ['fleet:3']\n",
+    )
+    .expect("polling.yaml");
+    let agent = Agent::start(dir.path(), "memory://");
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    wait_until("polled samples in the file", Duration::from_secs(20), || {
+        lines() >= 6
+    });
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "{status:?}; log:\n{text}");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .expect("file")
+            .lines()
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert!(
+        ["cpu", "vcpus"].contains(&first["name"].as_str().unwrap_or_default()),
+        "{first}"
+    );
+}
+
+#[test]
+fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_nothing() {
+    let broker = Broker::new("stuck");
+    let prefetch = 20;
+    let settings = settings(prefetch, 10).replace("shutdown_timeout_s: 20", "shutdown_timeout_s: 2");
+    let dir = config_dir(&settings);
+    let rt = runtime();
+    let url = broker.url();
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        serde_json::json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("stuck", 200)));
+    wait_until(
+        "the agent stalled at the prefetch bound",
+        Duration::from_secs(20),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 200 - u32::from(prefetch),
+    );
+    let started = std::time::Instant::now();
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "{status:?}; log:\n{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(text.contains("shutdown timed out"), "log:\n{text}");
+    wait_until(
+        "every unconfirmed delivery back in the queue",
+        Duration::from_secs(10),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 200,
+    );
+}
