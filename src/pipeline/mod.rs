@@ -7,7 +7,6 @@
 //! Transformers were removed from Ceilometer and are not implemented.
 
 mod filter;
-pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,13 +184,6 @@ impl Pipeline {
         }
         (out, filtered)
     }
-}
-
-/// Drop the samples whose volume Ceilometer's pipeline rejects; returns how many were dropped.
-pub fn drop_invalid_volumes(samples: &mut Vec<Sample>) -> usize {
-    let before = samples.len();
-    samples.retain(|s| volume::is_valid(&s.volume));
-    before - samples.len()
 }
 
 #[cfg(test)]
