@@ -17,4 +17,5 @@ pub mod pipeline;
 pub mod polling;
 pub mod publish;
 pub mod telemetry;
+pub mod transform;
 pub mod transport;
