@@ -50,7 +50,12 @@ enum Policy {
     Drop,
 }
 
-fn policy(field: &str, value: Option<&str>, default: Option<Policy>, droppable: bool) -> Result<Option<Policy>, TransformError> {
+fn policy(
+    field: &str,
+    value: Option<&str>,
+    default: Option<Policy>,
+    droppable: bool,
+) -> Result<Option<Policy>, TransformError> {
     match value {
         None => Ok(default),
         Some("first") => Ok(Some(Policy::First)),
@@ -109,15 +114,32 @@ pub struct Aggregator {
 impl Aggregator {
     pub fn new(params: Params) -> Result<Aggregator, TransformError> {
         if params.target.expr.is_some() {
-            return Err(TransformError::param("target.expr", "only arithmetic takes an expr"));
+            return Err(TransformError::param(
+                "target.expr",
+                "only arithmetic takes an expr",
+            ));
         }
         let size = positive(params.size.as_ref(), "size")?.map(|n| n as u64);
         let retention = positive(params.retention_time.as_ref(), "retention_time")?;
         // Ceilometer defaulted size to 1 even beside a retention_time, which made retention
         // unreachable; ceilo applies the default only when neither bound is given.
-        let size = if size.is_none() && retention.is_none() { Some(1) } else { size };
-        let metadata = policy("resource_metadata", params.resource_metadata.as_deref(), Some(Policy::Last), true)?;
-        let timestamp = policy("timestamp", params.timestamp.as_deref(), Some(Policy::First), false)?;
+        let size = if size.is_none() && retention.is_none() {
+            Some(1)
+        } else {
+            size
+        };
+        let metadata = policy(
+            "resource_metadata",
+            params.resource_metadata.as_deref(),
+            Some(Policy::Last),
+            true,
+        )?;
+        let timestamp = policy(
+            "timestamp",
+            params.timestamp.as_deref(),
+            Some(Policy::First),
+            false,
+        )?;
         Ok(Aggregator {
             conv: Conversion::new(&params.source, &params.target)?,
             size,
@@ -165,7 +187,11 @@ impl Aggregator {
             if self.timestamp_last {
                 e.sample.timestamp = s.timestamp.clone();
             }
-            e.volume = if &*s.sample_type == "cumulative" { scaled } else { arith_add(e.volume, scaled) };
+            e.volume = if &*s.sample_type == "cumulative" {
+                scaled
+            } else {
+                arith_add(e.volume, scaled)
+            };
             if self.metadata == Policy::Last {
                 e.sample.resource_metadata = s.resource_metadata;
             }
@@ -192,7 +218,11 @@ impl Aggregator {
         }
         self.aggregated += 1;
         self.index.insert(key, self.entries.len());
-        self.entries.push(Entry { sample, volume, count: 1 });
+        self.entries.push(Entry {
+            sample,
+            volume,
+            count: 1,
+        });
         Ok(())
     }
 

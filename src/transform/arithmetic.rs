@@ -64,11 +64,15 @@ impl Arithmetic {
             (t.map_to.is_some(), "target.map_to"),
         ] {
             if set {
-                return Err(TransformError::param(what, "arithmetic takes target name, unit, type and expr"));
+                return Err(TransformError::param(
+                    what,
+                    "arithmetic takes target name, unit, type and expr",
+                ));
             }
         }
         let text = t.expr.as_deref().unwrap_or("");
-        let expr = Expr::compile(text, Dialect::Arithmetic).map_err(|e| TransformError::param("target.expr", e))?;
+        let expr =
+            Expr::compile(text, Dialect::Arithmetic).map_err(|e| TransformError::param("target.expr", e))?;
         if expr.meters().is_empty() {
             return Err(TransformError::param(
                 "target.expr",
@@ -77,7 +81,10 @@ impl Arithmetic {
         }
         if let Some(ty) = &t.sample_type {
             if !SAMPLE_TYPES.contains(&ty.as_str()) {
-                return Err(TransformError::param("target.type", format!("{ty:?} is not one of gauge, delta, cumulative")));
+                return Err(TransformError::param(
+                    "target.type",
+                    format!("{ty:?} is not one of gauge, delta, cumulative"),
+                ));
             }
         }
         Ok(Arithmetic {
@@ -104,7 +111,10 @@ impl Arithmetic {
             samples: (0..n).map(|_| None).collect(),
             latest: None,
         });
-        if p.latest.as_ref().is_none_or(|(t, _)| t.seconds_since(&time) <= 0.0) {
+        if p.latest
+            .as_ref()
+            .is_none_or(|(t, _)| t.seconds_since(&time) <= 0.0)
+        {
             p.latest = Some((time, s.timestamp.clone()));
         }
         let was_complete = p.complete();

@@ -42,7 +42,9 @@ pub fn check_pipeline_transformers(path: &Path) -> Vec<String> {
             serde_yaml::Value::Null => continue,
             serde_yaml::Value::Sequence(s) => s,
             _ => {
-                problems.push(format!("{file}:{key_line}: sink {sink_name:?}: transformers must be a list"));
+                problems.push(format!(
+                    "{file}:{key_line}: sink {sink_name:?}: transformers must be a list"
+                ));
                 continue;
             }
         };
@@ -87,7 +89,11 @@ impl Item {
         let key = format!("{last}:");
         self.lines
             .iter()
-            .find(|(_, l)| l.trim_start_matches("- ").trim_start_matches(['{', ' ']).starts_with(&key))
+            .find(|(_, l)| {
+                l.trim_start_matches("- ")
+                    .trim_start_matches(['{', ' '])
+                    .starts_with(&key)
+            })
             .or_else(|| self.lines.iter().find(|(_, l)| l.contains(&key)))
             .map_or(self.line, |(n, _)| *n)
     }

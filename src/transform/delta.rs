@@ -50,7 +50,10 @@ impl Delta {
             (t.expr.is_some(), "target.expr"),
         ] {
             if set {
-                return Err(TransformError::param(what, "delta only uses target.name and target.map_to"));
+                return Err(TransformError::param(
+                    what,
+                    "delta only uses target.name and target.map_to",
+                ));
             }
         }
         Ok(Delta {

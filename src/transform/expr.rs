@@ -482,7 +482,9 @@ fn arith(op: BinOp, x: Num, y: Num) -> Result<Num, EvalError> {
                 .ok()
                 .and_then(|e| a.checked_pow(e))
                 .map_or(Num::Float((a as f64).powf(b as f64)), Num::Int),
-            (Num::Int(0), Num::Int(_)) => return Err(EvalError("0 cannot be raised to a negative power".into())),
+            (Num::Int(0), Num::Int(_)) => {
+                return Err(EvalError("0 cannot be raised to a negative power".into()))
+            }
             _ => {
                 let r = x.as_f64().powf(y.as_f64());
                 if r.is_nan() && !x.as_f64().is_nan() && !y.as_f64().is_nan() {
@@ -527,7 +529,9 @@ impl Parser<'_> {
     fn eat(&mut self, s: &str) -> bool {
         self.skip_ws();
         let n = s.chars().count();
-        if self.chars.len() >= self.pos + n && self.chars[self.pos..self.pos + n].iter().copied().eq(s.chars()) {
+        if self.chars.len() >= self.pos + n
+            && self.chars[self.pos..self.pos + n].iter().copied().eq(s.chars())
+        {
             self.pos += n;
             true
         } else {
@@ -648,7 +652,11 @@ impl Parser<'_> {
         if self.eat("+") {
             let inner = self.unary()?;
             // Unary plus still insists on a number, as Python's does.
-            return Ok(fold(Node::Bin(BinOp::Add, Box::new(Node::Const(Val::Num(Num::Int(0)))), Box::new(inner))));
+            return Ok(fold(Node::Bin(
+                BinOp::Add,
+                Box::new(Node::Const(Val::Num(Num::Int(0)))),
+                Box::new(inner),
+            )));
         }
         self.power()
     }
@@ -691,7 +699,10 @@ impl Parser<'_> {
                 is_float = true;
                 self.pos += 1;
             } else if (c == 'e' || c == 'E')
-                && self.chars.get(self.pos + 1).is_some_and(|d| d.is_ascii_digit() || *d == '-' || *d == '+')
+                && self
+                    .chars
+                    .get(self.pos + 1)
+                    .is_some_and(|d| d.is_ascii_digit() || *d == '-' || *d == '+')
             {
                 is_float = true;
                 self.pos += 2;
@@ -699,7 +710,10 @@ impl Parser<'_> {
                 break;
             }
         }
-        let literal: String = self.chars[start..self.pos].iter().filter(|c| **c != '_').collect();
+        let literal: String = self.chars[start..self.pos]
+            .iter()
+            .filter(|c| **c != '_')
+            .collect();
         let value = if is_float {
             literal.parse::<f64>().map(Num::Float).ok()
         } else {
@@ -846,7 +860,11 @@ impl Parser<'_> {
         self.pos += 1;
         let name_start = self.pos;
         // Ceilometer's meter_name_re: [\w.-]+
-        while self.chars.get(self.pos).is_some_and(|c| is_ident(*c) || *c == '.' || *c == '-') {
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|c| is_ident(*c) || *c == '.' || *c == '-')
+        {
             self.pos += 1;
         }
         let meter: String = self.chars[name_start..self.pos].iter().collect();
@@ -954,7 +972,10 @@ mod tests {
     #[test]
     fn python_number_semantics() {
         let s = sample(OwnedValue::from(2048), md("{}"));
-        assert_eq!(eval_scale("volume * 1.0 / 1024", &s), Ok(Val::Num(Num::Float(2.0))));
+        assert_eq!(
+            eval_scale("volume * 1.0 / 1024", &s),
+            Ok(Val::Num(Num::Float(2.0)))
+        );
         assert_eq!(eval_scale("volume / 1024", &s), Ok(Val::Num(Num::Float(2.0))));
         assert_eq!(eval_scale("volume * 2", &s), Ok(Val::Num(Num::Int(4096))));
         assert_eq!(eval_scale("volume // 1000", &s), Ok(Val::Num(Num::Int(2))));
@@ -1002,7 +1023,11 @@ mod tests {
     #[test]
     fn parse_errors_name_the_column() {
         let cases = [
-            ("100.0 / (10**9 * (resource_metadata.cpu_number or 1)", Dialect::Scale, "expected ')'"),
+            (
+                "100.0 / (10**9 * (resource_metadata.cpu_number or 1)",
+                Dialect::Scale,
+                "expected ')'",
+            ),
             ("volume * ", Dialect::Scale, "unexpected end"),
             ("volumes * 2", Dialect::Scale, "unknown name \"volumes\""),
             ("$(cpu) * 2", Dialect::Scale, "only allowed in arithmetic"),

@@ -25,9 +25,7 @@ pub struct Handles {
 
 impl Handles {
     pub fn new(transformer: &'static str) -> Handles {
-        let dropped = |reason: &'static str| {
-            metrics::counter!(SAMPLES_DROPPED, "transformer" => transformer, "reason" => reason)
-        };
+        let dropped = |reason: &'static str| metrics::counter!(SAMPLES_DROPPED, "transformer" => transformer, "reason" => reason);
         Handles {
             no_predecessor: dropped("no_predecessor"),
             out_of_order: dropped("out_of_order"),
@@ -45,9 +43,11 @@ impl Handles {
             return;
         }
         let p = &self.published;
-        self.no_predecessor.increment(now.no_predecessor - p.no_predecessor);
+        self.no_predecessor
+            .increment(now.no_predecessor - p.no_predecessor);
         self.out_of_order.increment(now.out_of_order - p.out_of_order);
-        self.negative_delta.increment(now.negative_delta - p.negative_delta);
+        self.negative_delta
+            .increment(now.negative_delta - p.negative_delta);
         self.errors.increment(now.errors - p.errors);
         self.evictions.increment(now.evictions - p.evictions);
         self.early_flushes.increment(now.early_flushes - p.early_flushes);

@@ -135,7 +135,9 @@ pub struct Chain {
 
 impl fmt::Debug for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.stages.iter().map(|s| s.transformer.kind())).finish()
+        f.debug_list()
+            .entries(self.stages.iter().map(|s| s.transformer.kind()))
+            .finish()
     }
 }
 
@@ -149,7 +151,10 @@ fn entry(value: &serde_yaml::Value) -> Result<(String, serde_yaml::Value), Trans
     for (k, v) in map {
         match k.as_str() {
             Some("name") => {
-                name = Some(v.as_str().ok_or_else(|| TransformError::param("name", "must be a string"))?)
+                name = Some(
+                    v.as_str()
+                        .ok_or_else(|| TransformError::param("name", "must be a string"))?,
+                )
             }
             Some("parameters") => params = v.clone(),
             _ => {
@@ -194,7 +199,10 @@ fn build(name: &str, params: serde_yaml::Value) -> Result<Box<dyn Transformer>, 
         other => {
             return Err(TransformError::param(
                 "name",
-                format!("unknown transformer {other:?} (known: {})", TRANSFORMERS.join(", ")),
+                format!(
+                    "unknown transformer {other:?} (known: {})",
+                    TRANSFORMERS.join(", ")
+                ),
             ))
         }
     })

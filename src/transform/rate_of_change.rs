@@ -46,7 +46,10 @@ pub struct RateOfChange {
 impl RateOfChange {
     pub fn new(params: Params) -> Result<RateOfChange, TransformError> {
         if params.target.expr.is_some() {
-            return Err(TransformError::param("target.expr", "only arithmetic takes an expr"));
+            return Err(TransformError::param(
+                "target.expr",
+                "only arithmetic takes an expr",
+            ));
         }
         let mut conv = Conversion::new(&params.source, &params.target)?;
         if matches!(conv.scale, Scale::Keep) {
@@ -66,7 +69,11 @@ impl RateOfChange {
         let monotonic = s.monotonic_time.cast_f64();
         let key = self.key.key(&s.name, &s.resource_id);
         let Some(prev) = self.cache.get_mut(key) else {
-            let new = Prev { volume: vol, time, monotonic };
+            let new = Prev {
+                volume: vol,
+                time,
+                monotonic,
+            };
             self.stats.evictions += self.cache.insert(key, new) as u64;
             self.stats.no_predecessor += 1;
             return Ok(None);
@@ -88,8 +95,16 @@ impl RateOfChange {
         } else {
             arith_sub(vol, prev.volume)
         };
-        *prev = Prev { volume: vol, time, monotonic };
-        let rate = if dt != 0.0 { Num::Float(dv.as_f64() / dt) } else { Num::Float(0.0) };
+        *prev = Prev {
+            volume: vol,
+            time,
+            monotonic,
+        };
+        let rate = if dt != 0.0 {
+            Num::Float(dv.as_f64() / dt)
+        } else {
+            Num::Float(0.0)
+        };
         self.conv.convert(s, Some(rate)).map(Some)
     }
 }

@@ -86,7 +86,8 @@ impl Mapping {
     fn new(from: &str, to: &str, what: &str) -> Result<Mapping, TransformError> {
         let pattern =
             Regex::new(from).map_err(|e| TransformError::param(&format!("source.map_from.{what}"), e))?;
-        let replacement = python_replacement(to).map_err(|e| TransformError::param(&format!("target.map_to.{what}"), e))?;
+        let replacement =
+            python_replacement(to).map_err(|e| TransformError::param(&format!("target.map_to.{what}"), e))?;
         Ok(Mapping {
             pattern,
             replacement,
@@ -195,7 +196,12 @@ impl Conversion {
                 // Python's `if scale` treats 0 as "no scale".
                 Some(n) if n.as_f64() == 0.0 => Scale::Keep,
                 Some(n) => Scale::Factor(n),
-                None => return Err(TransformError::param("target.scale", "must be a number or an expression string")),
+                None => {
+                    return Err(TransformError::param(
+                        "target.scale",
+                        "must be a number or an expression string",
+                    ))
+                }
             },
         };
         let max = match &target.max {
@@ -212,8 +218,16 @@ impl Conversion {
             (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => Mapping::new(f, t, what).map(Some),
             _ => Ok(None),
         };
-        let map_name = mapping(from.and_then(|m| m.name.as_ref()), to.and_then(|m| m.name.as_ref()), "name")?;
-        let map_unit = mapping(from.and_then(|m| m.unit.as_ref()), to.and_then(|m| m.unit.as_ref()), "unit")?;
+        let map_name = mapping(
+            from.and_then(|m| m.name.as_ref()),
+            to.and_then(|m| m.name.as_ref()),
+            "name",
+        )?;
+        let map_unit = mapping(
+            from.and_then(|m| m.unit.as_ref()),
+            to.and_then(|m| m.unit.as_ref()),
+            "unit",
+        )?;
         Ok(Conversion {
             source_unit: source.unit.as_deref().map(Arc::from),
             name: target.name.as_deref().map(Arc::from),
@@ -351,7 +365,10 @@ mod tests {
 
     #[test]
     fn python_replacements_become_fancy_regex_ones() {
-        assert_eq!(python_replacement(r"\1.\2.\3.rate").unwrap(), "${1}.${2}.${3}.rate");
+        assert_eq!(
+            python_replacement(r"\1.\2.\3.rate").unwrap(),
+            "${1}.${2}.${3}.rate"
+        );
         assert_eq!(python_replacement(r"\g<x>/s $").unwrap(), "${x}/s $$");
         assert!(python_replacement(r"\q").is_err());
     }
