@@ -12,8 +12,13 @@ use simd_json::prelude::*;
 use ceilo::convert::Converter;
 use ceilo::model::envelope::Decoder;
 
+// The same allocator as the binary, so the numbers are the agent's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bodies() -> Vec<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ceilometer-reference/corpus/public.jsonl");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ceilometer-reference/corpus/public.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(|l| {
@@ -69,7 +74,12 @@ fn conversion(c: &mut Criterion) {
             for body in &bodies {
                 buf.clear();
                 buf.extend_from_slice(body);
-                black_box(converter.convert(&mut decoder, &mut buf).map(|c| c.samples.len()).ok());
+                black_box(
+                    converter
+                        .convert(&mut decoder, &mut buf)
+                        .map(|c| c.samples.len())
+                        .ok(),
+                );
             }
         })
     });

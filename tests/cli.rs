@@ -16,11 +16,19 @@ fn convert(input: &str, args: &[&str]) -> (Vec<serde_json::Value>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ceilo");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("ceilo convert");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = String::from_utf8(out.stdout).expect("utf-8");
-    let docs = lines.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let docs = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
     (docs, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -41,7 +49,11 @@ fn convert_writes_one_line_per_input_line_in_order_and_keeps_going_after_bad_lin
     }
     for i in [1, 2, 3] {
         assert_eq!(docs[i]["samples"], serde_json::json!([]));
-        assert!(docs[i]["error"].as_str().is_some_and(|e| !e.is_empty()), "line {i}: {}", docs[i]);
+        assert!(
+            docs[i]["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "line {i}: {}",
+            docs[i]
+        );
     }
     assert!(docs[3]["error"].as_str().unwrap_or_default().contains("9.0"));
     assert!(stderr.contains("line 2:"), "errors name the input line: {stderr}");
@@ -56,7 +68,10 @@ fn convert_reads_a_meters_file_given_on_the_command_line() {
         "metric:\n  - name: my.meter\n    event_type: http.request\n    type: gauge\n    unit: x\n    volume: 7\n    resource_id: $.payload.request.HTTP_X_USER_ID\n",
     )
     .expect("write");
-    let (docs, _) = convert(&format!("{HTTP_REQUEST}\n"), &["--meters", meters.to_str().expect("path")]);
+    let (docs, _) = convert(
+        &format!("{HTTP_REQUEST}\n"),
+        &["--meters", meters.to_str().expect("path")],
+    );
     let names: Vec<&str> = docs[0]["samples"]
         .as_array()
         .expect("samples")
@@ -69,7 +84,14 @@ fn convert_reads_a_meters_file_given_on_the_command_line() {
 
 #[test]
 fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition() {
-    let ok = ceilo().args(["check", "--config-dir", concat!(env!("CARGO_MANIFEST_DIR"), "/config")]).output().expect("check");
+    let ok = ceilo()
+        .args([
+            "check",
+            "--config-dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        ])
+        .output()
+        .expect("check");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -80,11 +102,18 @@ fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition()
         "---\nmetric:\n  - name: fine\n    event_type: a\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.id\n  - name: broken\n    event_type: a\n    type: sometimes\n    unit: B\n    volume: 1\n    resource_id: $.id\n",
     )
     .expect("write");
-    let bad = ceilo().args(["check", "--config-dir"]).arg(dir.path()).output().expect("check");
+    let bad = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert!(!bad.status.success());
     assert!(
-        stdout.contains(&format!("{}:9: meter \"broken\": Invalid type sometimes specified", file.display())),
+        stdout.contains(&format!(
+            "{}:9: meter \"broken\": Invalid type sometimes specified",
+            file.display()
+        )),
         "{stdout}"
     );
 }

@@ -1,1 +1,372 @@
 //! The actors and the supervision tree: the shell that moves batches between the pure modules.
+//!
+//! ```text
+//! Listener (per queue × URL) ──DeliveryBatch──► ConverterWorker pool (SyncArbiter)
+//!      │ pump task on the main runtime                │ ConvertedBatch
+//!      └──────────────── awaits ◄─────────────────────┘
+//!      └──ConvertedBatch──► PipelineActor ──PublishBatch──► PublisherActor (per publisher URL)
+//!                                          └──────────────► PublisherActor (dead letters)
+//! ```
+//! Every long-lived actor runs under `actix::Supervisor` and catches panics at its handler
+//! boundary, so a failure restarts that actor, not the process. [`Agent`] is the root: it builds
+//! the tree from the config and drives graceful shutdown. What this module does not do:
+//! conversion ([`crate::convert`]), routing ([`crate::pipeline`]), encoding ([`crate::publish`]).
+
+pub mod ack;
+pub mod converter;
+pub mod listener;
+pub mod pipeline;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{watch, Semaphore};
+
+use crate::config::pipeline::{Kind, PipelineFile};
+use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
+use crate::model::Priority;
+use crate::pipeline::{Pipeline, PipelineError};
+use crate::publish::batcher::{BatchPolicy, PublisherActor};
+use crate::publish::dead_letter::DeadLetterOutput;
+use crate::publish::file::FileOutput;
+use crate::publish::notifier::{Carries, NotifierOutput};
+use crate::publish::{Drain, Output, PublisherUrl};
+use crate::telemetry::handles::PublisherMetrics;
+use crate::telemetry::Readiness;
+use crate::transport::{self, PublishTopology, QueueSpec, Transport, TransportError};
+
+pub use converter::Convert;
+pub use listener::ListenerStatus;
+
+/// Why the agent cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{file}: {source}")]
+    Pipeline {
+        file: &'static str,
+        source: PipelineError,
+    },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("{0}")]
+    Converter(String),
+}
+
+/// Everything the agent is built from.
+pub struct AgentConfig {
+    pub settings: Settings,
+    pub samples: Pipeline,
+    pub events: Pipeline,
+    pub converter: Arc<dyn Convert>,
+}
+
+impl AgentConfig {
+    /// Load ceilo.yaml, pipeline.yaml and event_pipeline.yaml from `dir` (missing pipeline files
+    /// mean empty pipelines); `transport_url` overrides the settings' transport.
+    pub fn load(
+        dir: &Path,
+        transport_url: Option<&str>,
+        converter: Arc<dyn Convert>,
+    ) -> Result<Self, AgentError> {
+        let mut settings = Settings::load(dir)?;
+        if let Some(url) = transport_url {
+            settings.transport_url = url.to_owned();
+        }
+        let compile = |file: &'static str, kind| -> Result<Pipeline, AgentError> {
+            match PipelineFile::load_optional(&dir.join(file), kind)? {
+                Some(f) => Pipeline::compile(&f).map_err(|source| AgentError::Pipeline { file, source }),
+                None => Ok(Pipeline::empty()),
+            }
+        };
+        Ok(AgentConfig {
+            samples: compile(PIPELINE_FILE, Kind::Samples)?,
+            events: compile(EVENT_PIPELINE_FILE, Kind::Events)?,
+            settings,
+            converter,
+        })
+    }
+}
+
+/// The queues Ceilometer's notification agent declares: one `<topic>.<priority>` per topic and
+/// priority, each bound to every control exchange with its own name as the key.
+pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
+    let n = &settings.notification;
+    let mut specs = Vec::new();
+    for topic in &n.topics {
+        for priority in &n.priorities {
+            let queue = format!("{topic}.{}", Priority::parse(priority).as_str());
+            specs.push(QueueSpec {
+                bindings: n
+                    .control_exchanges
+                    .iter()
+                    .map(|e| (e.clone(), queue.clone()))
+                    .collect(),
+                queue,
+                durable: n.durable,
+                auto_delete: n.auto_delete,
+                prefetch: n.prefetch,
+            });
+        }
+    }
+    specs
+}
+
+/// The running agent (the root of the supervision tree).
+pub struct Agent {
+    shutdown: watch::Sender<bool>,
+    listeners: Vec<Arc<ListenerStatus>>,
+    publishers: Vec<Addr<PublisherActor>>,
+    pipeline: Addr<pipeline::PipelineActor>,
+    readiness: Readiness,
+}
+
+impl Agent {
+    /// Build and start the actor tree. Call from inside an `actix::System` whose tokio runtime is
+    /// `runtime` (multi-threaded; see [`run`]).
+    pub fn start(
+        config: AgentConfig,
+        runtime: tokio::runtime::Handle,
+        readiness: Readiness,
+    ) -> Result<Agent, AgentError> {
+        let AgentConfig {
+            settings,
+            samples,
+            events,
+            converter,
+        } = config;
+        let main = transport::from_url(&settings.transport_url)?;
+        let host = settings.host();
+        let p = &settings.publisher;
+        let policy = BatchPolicy {
+            max_items: p.batch_size,
+            max_wait: Duration::from_millis(p.batch_timeout_ms),
+            max_in_flight: 8,
+        };
+        let start = |output: Box<dyn Output>, id: &str, metrics: Option<PublisherMetrics>| {
+            PublisherActor::new(output, policy, runtime.clone(), id, metrics).start_supervised()
+        };
+        let mut publishers = Vec::new();
+        let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Addr<PublisherActor>> {
+            let addrs: Vec<_> = pipeline
+                .publishers()
+                .iter()
+                .zip(pipeline.publisher_sinks())
+                .map(|(url, sink)| {
+                    let output: Box<dyn Output> = match url {
+                        PublisherUrl::Notifier {
+                            topic,
+                            per_meter_topic,
+                        } => {
+                            let topology = PublishTopology {
+                                default_queues: true,
+                                durable: p.durable,
+                                auto_delete: settings.notification.auto_delete,
+                                ..Default::default()
+                            };
+                            let publisher = main.publisher(topology);
+                            Box::new(NotifierOutput::new(
+                                carries,
+                                topic.clone(),
+                                *per_meter_topic,
+                                p,
+                                &host,
+                                publisher,
+                            ))
+                        }
+                        PublisherUrl::File {
+                            path,
+                            max_bytes,
+                            backup_count,
+                            fsync,
+                        } => Box::new(FileOutput::new(
+                            path,
+                            *max_bytes,
+                            *backup_count,
+                            *fsync,
+                            runtime.clone(),
+                        )),
+                    };
+                    let scheme = url.scheme();
+                    start(
+                        output,
+                        &format!("{sink}/{scheme}"),
+                        Some(PublisherMetrics::new(sink, scheme)),
+                    )
+                })
+                .collect();
+            publishers.extend(addrs.iter().cloned());
+            addrs
+        };
+        let sample_publishers = build(&samples, Carries::Samples);
+        let event_publishers = build(&events, Carries::Events);
+        let n = &settings.notification;
+        let dlq = main.publisher(PublishTopology {
+            queues: vec![DeadLetterOutput::topology(
+                &n.dead_letter_exchange,
+                &n.dead_letter_queue,
+            )],
+            ..Default::default()
+        });
+        let dead_letter = start(
+            Box::new(DeadLetterOutput::new(&n.dead_letter_exchange, dlq)),
+            "dead-letter",
+            None,
+        );
+        publishers.push(dead_letter.clone());
+
+        let pipeline = Supervisor::start(move |_| {
+            pipeline::PipelineActor::new(samples, events, sample_publishers, event_publishers, dead_letter)
+        });
+        let workers = if n.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            n.workers
+        };
+        let pool = converter::ConverterWorker::start_pool(workers, converter);
+        let permits = Arc::new(Semaphore::new(workers * 2));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut listeners = Vec::new();
+        if n.enabled {
+            for url in settings.consume_urls() {
+                let transport: Arc<dyn Transport> = if url == settings.transport_url {
+                    main.clone()
+                } else {
+                    transport::from_url(&url)?
+                };
+                for spec in notification_queues(&settings) {
+                    let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                        transport: transport.clone(),
+                        spec,
+                        batch_size: n.batch_size,
+                        batch_timeout: Duration::from_millis(n.batch_timeout_ms),
+                        converter: pool.clone(),
+                        pipeline: pipeline.clone(),
+                        permits: permits.clone(),
+                        runtime: runtime.clone(),
+                        shutdown: shutdown_rx.clone(),
+                        readiness: readiness.clone(),
+                    });
+                    listeners.push(status);
+                }
+            }
+        }
+        Ok(Agent {
+            shutdown,
+            listeners,
+            publishers,
+            pipeline,
+            readiness,
+        })
+    }
+
+    /// Every listener is consuming.
+    pub fn is_ready(&self) -> bool {
+        self.listeners.iter().all(|l| l.connected.load(Ordering::SeqCst))
+    }
+
+    /// The pipeline actor (tests inject failures through it).
+    #[doc(hidden)]
+    pub fn pipeline(&self) -> &Addr<pipeline::PipelineActor> {
+        &self.pipeline
+    }
+
+    /// Graceful stop: stop consuming, flush every publisher, wait for confirms and acks, close.
+    /// Returns `false` if `timeout` passed first (unacked deliveries are then requeued by the
+    /// broker when the process exits: nothing is lost, some may be published twice).
+    pub async fn shutdown(self, timeout: Duration) -> bool {
+        self.readiness.set_shutting_down();
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Keep draining: batches still in conversion reach publishers after the first Drain.
+            for p in &self.publishers {
+                let _ = p.send(Drain).await;
+            }
+            let done = self
+                .listeners
+                .iter()
+                .all(|l| !l.running.load(Ordering::SeqCst) && l.is_idle());
+            if done {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The conversion core for a config directory: `<dir>/meters.d`. Definitions that do not
+/// compile are logged and skipped, as Ceilometer does.
+// TODO(lead): event definitions join here once `Converter` loads them.
+pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
+    let meters = dir.join("meters.d");
+    let (converter, problems) = crate::convert::Converter::load(&meters)
+        .map_err(|e| AgentError::Converter(format!("{}: {e}", meters.display())))?;
+    for p in problems {
+        tracing::warn!(problem = %p, "meter definition skipped");
+    }
+    Ok(Arc::new(converter))
+}
+
+/// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,
+/// then shut down gracefully. Blocks the calling thread.
+pub fn run(config: AgentConfig) -> Result<(), AgentError> {
+    let timeout = Duration::from_secs(config.settings.notification.shutdown_timeout_s);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ceilo-io")
+        .build()
+        .map_err(|e| AgentError::Runtime(format!("tokio runtime: {e}")))?;
+    let handle = runtime.handle().clone();
+    // The recorder must be installed before any component builds its metric handles.
+    let telemetry = if config.settings.telemetry.enabled {
+        Some(
+            crate::telemetry::start(config.settings.telemetry.listen)
+                .map_err(|e| AgentError::Runtime(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let readiness = telemetry.as_ref().map(|t| t.readiness()).unwrap_or_default();
+    let system = System::with_tokio_rt(move || runtime);
+    let result = system.block_on(async move {
+        let agent = Agent::start(config, handle, readiness)?;
+        wait_for_signal().await?;
+        tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
+        if agent.shutdown(timeout).await {
+            tracing::info!("clean shutdown");
+        } else {
+            tracing::warn!(
+                ?timeout,
+                "shutdown timed out; unacked deliveries will be requeued by the broker"
+            );
+        }
+        Ok::<(), AgentError>(())
+    });
+    System::current().stop();
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    result
+}
+
+async fn wait_for_signal() -> Result<(), AgentError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| AgentError::Runtime(format!("SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| AgentError::Runtime(format!("SIGINT: {e}")))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

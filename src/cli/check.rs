@@ -20,7 +20,11 @@ pub fn check(config_dir: &Path) -> ExitCode {
     }
     println!(
         "checked {}: {} problem{}",
-        if checked.is_empty() { "nothing".to_owned() } else { checked.join(", ") },
+        if checked.is_empty() {
+            "nothing".to_owned()
+        } else {
+            checked.join(", ")
+        },
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
     );

@@ -6,12 +6,12 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use simd_json::prelude::*;
-
 use crate::cli::definitions;
 use ceilo::convert::Converted;
 use ceilo::model::envelope::Decoder;
-use ceilo::model::{meter_message, OwnedValue};
+use ceilo::model::json_write::write_str;
+use ceilo::model::meter_message::write_meter_message_list;
+use ceilo::model::signature::Signer;
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {
@@ -34,10 +34,12 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut signer = Signer::new(args.secret.as_bytes());
     let stdin = std::io::stdin().lock();
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
     let mut decoder = Decoder::new();
-    let mut line_buf = Vec::new();
+    let mut body = Vec::new();
+    let mut line_out = Vec::with_capacity(64 * 1024);
     for (number, line) in stdin.split(b'\n').enumerate() {
         let line = match line {
             Ok(l) => l,
@@ -46,41 +48,41 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        line_buf.clear();
-        line_buf.extend_from_slice(&line);
-        let result = converter.convert(&mut decoder, &mut line_buf);
-        let doc = match result {
-            Ok(converted) => render(&converted, args.secret.as_bytes()),
+        body.clear();
+        body.extend_from_slice(&line);
+        line_out.clear();
+        match converter.convert(&mut decoder, &mut body) {
+            Ok(converted) => write_line(&mut line_out, &converted, &mut signer, None),
             Err(e) => {
                 eprintln!("ceilo convert: line {}: {e}", number + 1);
-                let mut doc = render(&Converted::default(), b"");
-                if let Some(obj) = doc.as_object_mut() {
-                    obj.insert("error".into(), OwnedValue::from(e.to_string()));
-                }
-                doc
+                write_line(
+                    &mut line_out,
+                    &Converted::default(),
+                    &mut signer,
+                    Some(&e.to_string()),
+                );
             }
-        };
-        if writeln!(out, "{}", simd_json::to_string(&doc).unwrap_or_default()).is_err() {
+        }
+        if stdout.write_all(&line_out).is_err() {
             return ExitCode::FAILURE;
         }
     }
-    if out.flush().is_err() {
+    if stdout.flush().is_err() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-fn render(c: &Converted, secret: &[u8]) -> OwnedValue {
-    let messages = |samples: &[ceilo::model::Sample]| -> OwnedValue {
-        samples
-            .iter()
-            .map(|s| meter_message::meter_message_value(s, secret))
-            .collect::<Vec<_>>()
-            .into()
-    };
-    let mut doc = simd_json::owned::Object::default();
-    doc.insert("samples".into(), messages(&c.samples));
-    doc.insert("events".into(), OwnedValue::array());
-    doc.insert("dropped_samples".into(), messages(&c.dropped_samples));
-    OwnedValue::from(doc)
+/// `{"samples": [...], "events": [...], "dropped_samples": [...]}` (+ `"error"`), newline-ended.
+fn write_line(out: &mut Vec<u8>, c: &Converted, signer: &mut Signer, error: Option<&str>) {
+    out.extend_from_slice(b"{\"samples\": ");
+    write_meter_message_list(out, &c.samples, signer);
+    out.extend_from_slice(b", \"events\": []");
+    out.extend_from_slice(b", \"dropped_samples\": ");
+    write_meter_message_list(out, &c.dropped_samples, signer);
+    if let Some(error) = error {
+        out.extend_from_slice(b", \"error\": ");
+        write_str(out, error);
+    }
+    out.extend_from_slice(b"}\n");
 }

@@ -4,3 +4,4 @@ pub mod check;
 pub mod convert;
 pub mod definitions;
 pub mod run;
+pub mod top;

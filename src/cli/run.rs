@@ -1,7 +1,9 @@
-//! `ceilo run`: start the agent.
+//! `ceilo run`: start the agent and run until SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use ceilo::agent::{self, AgentConfig};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -13,7 +15,22 @@ pub struct RunArgs {
     pub transport_url: Option<String>,
 }
 
-pub fn run(_args: RunArgs) -> ExitCode {
-    eprintln!("ceilo run: the agent runtime has not landed yet");
-    ExitCode::FAILURE
+pub fn run(args: RunArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let started = agent::load_converter(&args.config_dir)
+        .and_then(|c| AgentConfig::load(&args.config_dir, args.transport_url.as_deref(), c))
+        .and_then(agent::run);
+    match started {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ceilo run: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

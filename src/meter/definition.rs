@@ -90,9 +90,9 @@ impl MeterDefinition {
             .map(|p| {
                 // Validate the pattern as written (so error positions are the operator's), then
                 // anchor it at the start only, as Python's re.match does.
-                fancy_regex::Regex::new(p)
-                    .and_then(|_| fancy_regex::Regex::new(&format!("^(?:{p})")))
-                    .map_err(|e| FieldError(format!("bad event_type pattern {p:?}: {e}")))
+                let bad = |e: fancy_regex::Error| FieldError(format!("bad event_type pattern {p:?}: {e}"));
+                fancy_regex::Regex::new(p).map_err(bad)?;
+                fancy_regex::Regex::new(&format!("^(?:{p})")).map_err(bad)
             })
             .collect::<Result<_, _>>()?;
         let mut attributes: [Option<Field>; 8] = Default::default();
@@ -223,7 +223,7 @@ impl MeterDefinition {
             simd_json::owned::Object::with_capacity_and_hasher(self.metadata.len() + 1, Default::default());
         for (key, field) in &self.metadata {
             if let Some(v) = field.first(root).filter(|v| pyvalue::truthy(v)) {
-                md.insert(key.clone(), OwnedValue::from(v.into_owned()));
+                md.insert(key.clone(), crate::model::to_owned(&v));
             }
         }
         if let Some(field) = &self.user_metadata {
@@ -252,7 +252,7 @@ impl MeterDefinition {
         let owned = |i: usize| {
             values[i]
                 .as_ref()
-                .map_or(OwnedValue::null(), |v| OwnedValue::from(v.as_ref().clone()))
+                .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
         };
         let metadata = if metadata.is_empty() {
             payload_metadata(n)
@@ -291,14 +291,14 @@ impl MeterDefinition {
 /// A shallow copy of a dict payload (or `{}`), plus `event_type` and `host`.
 pub(super) fn payload_metadata(n: &Notification<'_>) -> OwnedValue {
     let mut md = match n.payload() {
-        Some(Value::Object(p)) => OwnedValue::from(Value::Object(p.clone())),
+        Some(payload @ Value::Object(_)) => crate::model::to_owned(payload),
         _ => OwnedValue::object(),
     };
     if let Some(obj) = md.as_object_mut() {
         let field = |k: &str| {
             n.root
                 .get(k)
-                .map_or(OwnedValue::null(), |v| OwnedValue::from(v.clone()))
+                .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
         };
         obj.insert("event_type".into(), field("event_type"));
         obj.insert("host".into(), field("publisher_id"));
@@ -326,7 +326,7 @@ fn add_user_metadata(meta: &Value<'_>, md: &mut simd_json::owned::Object) -> Res
         }
         let value = match value.as_str() {
             Some(s) => OwnedValue::from(s.chars().take(USER_METADATA_MAX_CHARS).collect::<String>()),
-            None => OwnedValue::from(value.clone()),
+            None => crate::model::to_owned(value),
         };
         limited.insert(key, value);
     }

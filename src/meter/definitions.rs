@@ -7,20 +7,16 @@
 //! reverse file order; across files (sorted by name) the earlier file wins. A definition that
 //! does not compile is reported and skipped; the others still load.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_yaml::Value as Yaml;
 
 use super::definition::MeterDefinition;
+use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
 use super::EndpointError;
 use crate::model::{Notification, Sample};
-
-/// How many distinct event types the dispatch cache remembers; past that, matching still
-/// works, uncached (a bound against unbounded event-type cardinality).
-const DISPATCH_CACHE_LIMIT: usize = 4096;
 
 /// A file that cannot be used at all.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +59,7 @@ impl fmt::Display for DefinitionProblem {
 /// The compiled definitions, in application order.
 pub struct MeterDefinitions {
     definitions: Vec<MeterDefinition>,
-    dispatch: RwLock<HashMap<Box<str>, Arc<[u32]>>>,
+    dispatch: DispatchCache<Arc<[u32]>>,
 }
 
 impl MeterDefinitions {
@@ -133,7 +129,7 @@ impl MeterDefinitions {
         Ok((
             MeterDefinitions {
                 definitions,
-                dispatch: RwLock::default(),
+                dispatch: DispatchCache::new(DEFAULT_LIMIT),
             },
             problems,
         ))
@@ -163,18 +159,11 @@ impl MeterDefinitions {
     /// Indexes of the definitions whose event_type patterns match, cached per event type:
     /// regexes run once per distinct event type, not once per message.
     fn matching(&self, event_type: &str) -> Arc<[u32]> {
-        if let Some(hit) = self.dispatch.read().ok().and_then(|m| m.get(event_type).cloned()) {
-            return hit;
-        }
-        let found: Arc<[u32]> = (0..self.definitions.len() as u32)
-            .filter(|&i| self.definitions[i as usize].matches(event_type))
-            .collect();
-        if let Ok(mut cache) = self.dispatch.write() {
-            if cache.len() < DISPATCH_CACHE_LIMIT {
-                cache.insert(event_type.into(), found.clone());
-            }
-        }
-        found
+        self.dispatch.get_or_compute(event_type, |event_type| {
+            (0..self.definitions.len() as u32)
+                .filter(|&i| self.definitions[i as usize].matches(event_type))
+                .collect()
+        })
     }
 }
 

@@ -22,7 +22,7 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
     let header = |h: &str| {
         request
             .get(h)
-            .map_or(OwnedValue::null(), |v| OwnedValue::from(v.clone()))
+            .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
     };
     let unit = event_type
         .split('.')

@@ -107,9 +107,9 @@ fn sensor_sample(
         .and_then(|t| t.as_str())
         .unwrap_or_default();
     let ts = timestamp::parse(ts).map_err(|e| SensorError::Raise(e.to_string()))?;
-    let field = |v: Option<&Value<'_>>| v.map_or(OwnedValue::null(), |v| OwnedValue::from(v.clone()));
+    let field = |v: Option<&Value<'_>>| v.map_or(OwnedValue::null(), |v| crate::model::to_owned(v));
     // The sensor's readings, plus `node`, `event_type` (the inner one) and `host`.
-    let mut metadata = OwnedValue::from(sensor.clone());
+    let mut metadata = crate::model::to_owned(sensor);
     if let Some(md) = metadata.as_object_mut() {
         md.insert("node".into(), field(node));
         md.insert("event_type".into(), field(outer.get("event_type")));

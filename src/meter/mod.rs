@@ -6,6 +6,7 @@
 
 pub mod definition;
 pub mod definitions;
+mod dispatch;
 mod field;
 mod http;
 mod ipmi;
@@ -48,6 +49,17 @@ pub struct SampleEndpoints {
     ipc_filter: fancy_regex::Regex,
     ipmi_filter: fancy_regex::Regex,
     http_filters: [fancy_regex::Regex; 2],
+    /// Which built-in endpoints accept an event type.
+    dispatch: dispatch::DispatchCache<BuiltIns>,
+}
+
+/// The built-in endpoints whose filter accepts an event type.
+#[derive(Debug, Clone, Copy)]
+struct BuiltIns {
+    ipc: bool,
+    ipmi: bool,
+    /// HTTPRequest and HTTPResponse are two endpoints; an event type could pass both.
+    http: u8,
 }
 
 impl SampleEndpoints {
@@ -61,6 +73,7 @@ impl SampleEndpoints {
             ipc_filter: filter(telemetry_ipc::EVENT_TYPE),
             ipmi_filter: filter(ipmi::EVENT_TYPE),
             http_filters: http::EVENT_TYPES.map(filter),
+            dispatch: dispatch::DispatchCache::new(dispatch::DEFAULT_LIMIT),
         }
     }
 
@@ -78,16 +91,23 @@ impl SampleEndpoints {
         let Some(event_type) = n.event_type() else {
             return Ok(());
         };
-        let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
+        let built_ins = self.dispatch.get_or_compute(event_type, |event_type| {
+            let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
+            BuiltIns {
+                ipc: matches(&self.ipc_filter),
+                ipmi: matches(&self.ipmi_filter),
+                http: self.http_filters.iter().filter(|re| matches(re)).count() as u8,
+            }
+        });
         let start = out.len();
         let result = (|| {
-            if matches(&self.ipc_filter) {
+            if built_ins.ipc {
                 telemetry_ipc::to_samples(n, out)?;
             }
-            if matches(&self.ipmi_filter) {
+            if built_ins.ipmi {
                 ipmi::to_samples(n, out)?;
             }
-            for _ in self.http_filters.iter().filter(|re| matches(re)) {
+            for _ in 0..built_ins.http {
                 http::to_samples(n, out)?;
             }
             self.meters.to_samples(event_type, n, out)

@@ -81,6 +81,6 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .all(|v| owned_truthy(&OwnedValue::from(v.clone()))));
+            .all(|v| owned_truthy(&crate::model::to_owned(v))));
     }
 }

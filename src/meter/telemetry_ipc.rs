@@ -31,14 +31,14 @@ fn rebuild(n: &Notification<'_>, s: &Value<'_>) -> Result<Sample, EndpointError>
         s.get(key)
             .ok_or_else(|| EndpointError::new(n, format!("KeyError: '{key}'")))
     };
-    let owned = |key: &'static str| field(key).map(|v| OwnedValue::from(v.clone()));
+    let owned = |key: &'static str| field(key).map(|v| crate::model::to_owned(v));
     let text = |key: &'static str| -> Result<Arc<str>, EndpointError> {
         let v = field(key)?;
         Ok(v.as_str().map_or_else(|| Arc::from(v.encode()), Arc::from))
     };
     let optional = |key: &str| {
         s.get(key)
-            .map_or(OwnedValue::null(), |v| OwnedValue::from(v.clone()))
+            .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
     };
     let metadata = owned("resource_metadata")?;
     let source = field("source")?;

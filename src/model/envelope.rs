@@ -5,14 +5,22 @@
 //! from a reused scratch buffer) or the bare 1.0 dict. Either way the message is then reshaped
 //! into the dict Ceilometer's endpoints receive: `_context_*` keys become `ctxt` (plus
 //! `client_timeout: null`), `_unique_id` is taken out for duplicate detection, `priority` picks
-//! the endpoint and `message_id`/`timestamp` move under `metadata`. Encoding what ceilo sends
-//! lives in [`super::meter_message`] and the publishers, which write the same shape.
+//! the endpoint and `message_id`/`timestamp` move under `metadata`.
+//!
+//! The encoding half ([`encode_v2`], below the decoder) writes what ceilo itself sends, as
+//! oslo's `messagingv2` notifier does with an empty context: a template around a payload the
+//! caller writes straight into the body buffer (a batch of meter messages, see
+//! [`super::meter_message`]), never a map built per message.
 
 use std::borrow::Cow;
 
 use simd_json::prelude::*;
 use simd_json::{borrowed::Object, Buffers, StaticNode};
 
+use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
+use uuid::Uuid;
+
+use super::json_write::{quote_in_place, write_str};
 use super::{Notification, Priority, Value};
 
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
@@ -133,6 +141,110 @@ fn strip_prefix(key: Cow<'_, str>, len: usize) -> Cow<'_, str> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Encoding: what ceilo sends.
+
+/// The head of a notification ceilo sends; the payload is written by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing<'a> {
+    /// oslo's `message_id`: a random uuid4, sent in its dashed form.
+    pub message_id: Uuid,
+    /// `ceilometer.polling` for telemetry IPC, `telemetry.publisher.<host>` for `notifier://`.
+    pub publisher_id: &'a str,
+    /// `telemetry.polling`, or the publisher's topic (`metering`, `event`).
+    pub event_type: &'a str,
+    /// Sent upper case (`SAMPLE`); it also picks the routing key `<topic>.<priority>`.
+    pub priority: Priority,
+    /// Naive UTC, sent as Python's `str(datetime)`.
+    pub timestamp: NaiveDateTime,
+    /// The rabbit driver's `_unique_id` (duplicate detection): a uuid4 sent as 32 hex digits.
+    pub unique_id: Uuid,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A head stamped now, with fresh ids, as oslo's notifier and rabbit driver make them.
+    pub fn new(publisher_id: &'a str, event_type: &'a str, priority: Priority) -> Self {
+        Outgoing {
+            message_id: Uuid::new_v4(),
+            publisher_id,
+            event_type,
+            priority,
+            timestamp: Utc::now().naive_utc(),
+            unique_id: Uuid::new_v4(),
+        }
+    }
+}
+
+/// Appends the oslo 2.0 body of one notification to `out`:
+/// `{"oslo.version": "2.0", "oslo.message": "<inner JSON, escaped>"}` with the inner keys in
+/// oslo's order (`message_id, publisher_id, event_type, priority, payload, timestamp,
+/// _unique_id`) and no `_context_*` keys, as oslo sends for an empty context.
+///
+/// `write_payload` must append one JSON value written with [`super::json_write`] (ASCII only);
+/// it is written in place and then escaped in place, so the body needs no second buffer.
+pub fn encode_v2(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": ");
+    let inner_start = out.len();
+    out.extend_from_slice(b"{\"message_id\": \"");
+    let mut uuid_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(
+        head.message_id
+            .hyphenated()
+            .encode_lower(&mut uuid_buf)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\", \"publisher_id\": ");
+    write_str(out, head.publisher_id);
+    out.extend_from_slice(b", \"event_type\": ");
+    write_str(out, head.event_type);
+    out.extend_from_slice(b", \"priority\": ");
+    write_str(out, head.priority.wire_name());
+    out.extend_from_slice(b", \"payload\": ");
+    write_payload(out);
+    out.extend_from_slice(b", \"timestamp\": \"");
+    write_oslo_timestamp(out, &head.timestamp);
+    out.extend_from_slice(b"\", \"_unique_id\": \"");
+    out.extend_from_slice(head.unique_id.simple().encode_lower(&mut uuid_buf).as_bytes());
+    out.extend_from_slice(b"\"}");
+    quote_in_place(out, inner_start);
+    out.push(b'}');
+}
+
+/// Python's `str()` of a naive datetime: `YYYY-MM-DD HH:MM:SS.ffffff`, with the fraction left
+/// out when the microsecond is 0 (what oslo's notifier sends as `timestamp`).
+pub fn write_oslo_timestamp(out: &mut Vec<u8>, ts: &NaiveDateTime) {
+    fn two(out: &mut Vec<u8>, n: u32) {
+        out.push(b'0' + (n / 10 % 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    }
+    let year = ts.year();
+    if year < 0 {
+        out.push(b'-');
+    }
+    let year = year.unsigned_abs();
+    for div in [1000, 100, 10, 1] {
+        out.push(b'0' + (year / div % 10) as u8);
+    }
+    out.push(b'-');
+    two(out, ts.month());
+    out.push(b'-');
+    two(out, ts.day());
+    out.push(b' ');
+    two(out, ts.hour());
+    out.push(b':');
+    two(out, ts.minute());
+    out.push(b':');
+    two(out, ts.second());
+    // chrono encodes a leap second as nanoseconds past 1e9; Python has no such value.
+    let micros = (ts.nanosecond() / 1000).min(999_999);
+    if micros != 0 {
+        out.push(b'.');
+        for div in [100_000, 10_000, 1000, 100, 10, 1] {
+            out.push(b'0' + (micros / div % 10) as u8);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +339,220 @@ mod tests {
             let n = decoder.decode(&mut body).unwrap();
             assert_eq!(n.message_id(), Some(format!("m-{i}").as_str()));
         }
+    }
+
+    // --- encoding ---
+
+    use std::sync::Arc;
+
+    use crate::model::json_write::write_value;
+    use crate::model::meter_message::{meter_message_value, write_meter_message_list, NULL};
+    use crate::model::signature::{tests::reference_text, Signer};
+    use crate::model::{OwnedValue, Sample};
+
+    fn parse_ts(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    fn fixed_head<'a>(publisher_id: &'a str, event_type: &'a str) -> Outgoing<'a> {
+        Outgoing {
+            message_id: Uuid::parse_str("57efc379-0b4f-4a5e-9d43-1a0c6f1e2d3b").unwrap(),
+            publisher_id,
+            event_type,
+            priority: Priority::Sample,
+            timestamp: parse_ts("2025-03-14 09:01:23.147803"),
+            unique_id: Uuid::parse_str("9b1c2d3e4f5a46b7a8c9d0e1f2a3b4c5").unwrap(),
+        }
+    }
+
+    fn sample() -> Sample {
+        let s = |t: &str| OwnedValue::String(t.to_owned());
+        let meta = simd_json::to_owned_value(
+            &mut br#"{"name": "it's \"q\" \\ caf\u00e9 \ud83d\ude80", "n": [1, 2.5]}"#.to_vec(),
+        )
+        .unwrap();
+        Sample {
+            name: Arc::from("cpu"),
+            sample_type: Arc::from("cumulative"),
+            unit: Arc::from("ns"),
+            volume: OwnedValue::from(1234567_u64),
+            user_id: s("u1"),
+            user_name: NULL,
+            project_id: s("p1"),
+            project_name: s("d\u{e9}mo"),
+            resource_id: s("r\"1\\"),
+            timestamp: s("2025-03-14T09:45:00.123456+00:00"),
+            resource_metadata: meta,
+            source: Arc::from("openstack"),
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            monotonic_time: OwnedValue::from(5131.123456789),
+        }
+    }
+
+    #[test]
+    fn encoded_body_decodes_back_to_every_field() {
+        let samples = [sample(), sample()];
+        let head = fixed_head("telemetry.publisher.h\u{f6}st \"1\"", "metering");
+        let mut body = Vec::new();
+        encode_v2(&mut body, &head, |out| {
+            write_meter_message_list(out, &samples, &mut Signer::new(b"s3cret"))
+        });
+        assert!(body.is_ascii(), "ensure_ascii on both layers");
+        let mut decoder = Decoder::new();
+        let n = decoder.decode(&mut body).unwrap();
+        assert_eq!(n.priority, Priority::Sample);
+        assert_eq!(n.unique_id.as_deref(), Some("9b1c2d3e4f5a46b7a8c9d0e1f2a3b4c5"));
+        assert_eq!(n.message_id(), Some("57efc379-0b4f-4a5e-9d43-1a0c6f1e2d3b"));
+        assert_eq!(n.publisher_id(), Some("telemetry.publisher.h\u{f6}st \"1\""));
+        assert_eq!(n.event_type(), Some("metering"));
+        assert_eq!(
+            n.timestamp().and_then(|t| t.as_str()),
+            Some("2025-03-14 09:01:23.147803")
+        );
+        assert_eq!(
+            n.ctxt().unwrap().as_object().unwrap().len(),
+            1,
+            "only client_timeout"
+        );
+        let payload = n.payload().unwrap().as_array().unwrap();
+        assert_eq!(payload.len(), 2);
+        let want = meter_message_value(&samples[0], b"s3cret");
+        let mut got = Vec::new();
+        write_value(&mut got, &payload[0]);
+        let mut want_text = Vec::new();
+        write_value(&mut want_text, &want);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want_text).unwrap()
+        );
+        // What arrives still verifies: the signature covers the decoded message.
+        let signed = Signer::new(b"s3cret").sign(&payload[1]);
+        assert_eq!(payload[1].get_str("message_signature"), Some(signed.as_str()));
+    }
+
+    #[test]
+    fn encode_appends_after_existing_bytes() {
+        let head = fixed_head("p", "e");
+        let mut body = b"[".to_vec();
+        encode_v2(&mut body, &head, |out| out.extend_from_slice(b"{}"));
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"57efc379-0b4f-4a5e-9d43-1a0c6f1e2d3b\", \"publisher_id\": \"p\", \"event_type\": \"e\", \"priority\": \"SAMPLE\", \"payload\": {}, \"timestamp\": \"2025-03-14 09:01:23.147803\", \"_unique_id\": \"9b1c2d3e4f5a46b7a8c9d0e1f2a3b4c5\"}"}"#
+        );
+    }
+
+    #[test]
+    fn oslo_timestamp_is_python_str_of_a_naive_datetime() {
+        let text = |ts: &str| {
+            let mut out = Vec::new();
+            write_oslo_timestamp(&mut out, &parse_ts(ts));
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text("2025-03-14 09:01:23.147803"), "2025-03-14 09:01:23.147803");
+        assert_eq!(text("2025-03-14 09:01:23"), "2025-03-14 09:01:23");
+        assert_eq!(text("2025-03-14 09:01:23.000001"), "2025-03-14 09:01:23.000001");
+        assert_eq!(text("0999-01-02 03:04:05.5"), "0999-01-02 03:04:05.500000");
+        // Python's datetime holds microseconds: finer digits are cut, not rounded.
+        assert_eq!(text("2025-03-14 09:01:23.1234569"), "2025-03-14 09:01:23.123456");
+        let now = Outgoing::new("p", "e", Priority::Info);
+        assert_ne!(now.message_id, now.unique_id);
+    }
+
+    /// The oslo 2.0 inner messages of the corpus, as Python wrote them.
+    fn corpus_inner_messages() -> Vec<String> {
+        let mut inner = Vec::new();
+        for line in reference_text("corpus/public.jsonl")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let case: OwnedValue = simd_json::to_owned_value(&mut line.as_bytes().to_vec()).unwrap();
+            if let Some(text) = case.get("wire").and_then(|w| w.get_str("oslo.message")) {
+                inner.push(text.to_owned());
+            }
+        }
+        inner
+    }
+
+    /// simd-json keeps key order only for objects of up to 32 keys (larger ones are hashed).
+    fn max_object_len(v: &OwnedValue) -> usize {
+        match v {
+            OwnedValue::Object(o) => o.values().map(max_object_len).max().unwrap_or(0).max(o.len()),
+            OwnedValue::Array(a) => a.iter().map(max_object_len).max().unwrap_or(0),
+            OwnedValue::Static(_) | OwnedValue::String(_) => 0,
+        }
+    }
+
+    #[test]
+    fn json_writer_reproduces_oslos_bytes_for_every_corpus_message() {
+        let messages = corpus_inner_messages();
+        assert!(
+            messages.len() >= 100,
+            "corpus has {} wire messages",
+            messages.len()
+        );
+        let (mut out, mut exact) = (Vec::new(), 0);
+        for text in &messages {
+            let value: OwnedValue = simd_json::to_owned_value(&mut text.as_bytes().to_vec()).unwrap();
+            out.clear();
+            write_value(&mut out, &value);
+            if max_object_len(&value) > 32 {
+                // The order is lost in parsing, not writing: compare what the text means.
+                let reparsed: OwnedValue = simd_json::to_owned_value(&mut out.clone()).unwrap();
+                assert_eq!(reparsed, value);
+                continue;
+            }
+            assert_eq!(std::str::from_utf8(&out).unwrap(), text);
+            exact += 1;
+        }
+        assert!(exact >= 90, "only {exact} corpus messages compared byte for byte");
+    }
+
+    #[test]
+    fn encode_v2_reproduces_oslos_body_for_the_corpus() {
+        let mut encoded = 0;
+        let mut body = Vec::new();
+        for text in corpus_inner_messages() {
+            let inner: OwnedValue = simd_json::to_owned_value(&mut text.as_bytes().to_vec()).unwrap();
+            let keys: Vec<&str> = inner.as_object().unwrap().keys().map(String::as_str).collect();
+            if keys.iter().any(|k| k.starts_with(CONTEXT_PREFIX)) {
+                continue; // ceilo sends an empty context; these came from services with one
+            }
+            let field = |k: &str| inner.get_str(k).unwrap();
+            let ids = (
+                Uuid::parse_str(field("message_id")),
+                Uuid::parse_str(field("_unique_id")),
+            );
+            let (Ok(message_id), Ok(unique_id)) = ids else {
+                continue; // hand-written ids; ceilo always sends uuids
+            };
+            let timestamp = parse_ts(field("timestamp"));
+            let mut rendered = Vec::new();
+            write_oslo_timestamp(&mut rendered, &timestamp);
+            if rendered != field("timestamp").as_bytes() {
+                continue; // a hand-written timestamp no datetime prints (`2015-06-1909:19:35`)
+            }
+            let head = Outgoing {
+                message_id,
+                publisher_id: field("publisher_id"),
+                event_type: field("event_type"),
+                priority: Priority::parse(field("priority")),
+                timestamp,
+                unique_id,
+            };
+            body.clear();
+            encode_v2(&mut body, &head, |out| {
+                write_value(out, inner.get("payload").unwrap())
+            });
+            let mut want = br#"{"oslo.version": "2.0", "oslo.message": "#.to_vec();
+            write_str(&mut want, &text);
+            want.push(b'}');
+            assert_eq!(
+                std::str::from_utf8(&body).unwrap(),
+                std::str::from_utf8(&want).unwrap()
+            );
+            encoded += 1;
+        }
+        assert!(encoded >= 36, "only {encoded} corpus messages without a context");
     }
 }

@@ -1,23 +1,203 @@
-//! A sample in the wire shape of Ceilometer's `meter_message_from_counter`, signed.
-//! TEMPORARY until the signing work lands: unsigned, built as a value.
+//! A sample in the wire shape of Ceilometer's `meter_message_from_counter(sample, secret)`:
+//! what the polling agent sends to the notification agent (telemetry IPC) and what the
+//! `notifier://` publisher sends on `metering.sample`.
+//!
+//! The keys, in the order Python builds the dict (and so writes it): `source, counter_name,
+//! counter_type, counter_unit, counter_volume, user_id, user_name, project_id, project_name,
+//! resource_id, timestamp, resource_metadata, message_id, monotonic_time, message_signature`.
+//! The JSON is written straight into the caller's buffer, `json.dumps`-style, and signed with a
+//! [`Signer`] without building the dict. The envelope around a batch is
+//! [`super::envelope::encode_v2`]'s job, not this module's.
 
+use simd_json::StaticNode;
+
+use super::json_write::{write_str, write_value};
+use super::signature::Signer;
 use super::{OwnedValue, Sample};
 
-pub fn meter_message_value(s: &Sample, _secret: &[u8]) -> OwnedValue {
-    let mut m = simd_json::owned::Object::default();
-    m.insert("source".into(), OwnedValue::from(&*s.source));
-    m.insert("counter_name".into(), OwnedValue::from(&*s.name));
-    m.insert("counter_type".into(), OwnedValue::from(&*s.sample_type));
-    m.insert("counter_unit".into(), OwnedValue::from(&*s.unit));
-    m.insert("counter_volume".into(), s.volume.clone());
-    m.insert("user_id".into(), s.user_id.clone());
-    m.insert("user_name".into(), s.user_name.clone());
-    m.insert("project_id".into(), s.project_id.clone());
-    m.insert("project_name".into(), s.project_name.clone());
-    m.insert("resource_id".into(), s.resource_id.clone());
-    m.insert("timestamp".into(), s.timestamp.clone());
-    m.insert("resource_metadata".into(), s.resource_metadata.clone());
-    m.insert("message_id".into(), OwnedValue::from(s.id.clone()));
-    m.insert("monotonic_time".into(), s.monotonic_time.clone());
-    OwnedValue::from(m)
+/// Writes one signed meter message as a JSON object. Convenience for one-off use: a publisher
+/// keeps a [`Signer`] and calls [`write_meter_message_signed`].
+pub fn write_meter_message(out: &mut Vec<u8>, sample: &Sample, secret: &[u8]) {
+    write_meter_message_signed(out, sample, &mut Signer::new(secret));
+}
+
+/// Writes one meter message, signed by `signer`, as a JSON object.
+pub fn write_meter_message_signed(out: &mut Vec<u8>, sample: &Sample, signer: &mut Signer) {
+    let signature = signer.sign_sample(sample);
+    out.extend_from_slice(b"{\"source\": ");
+    write_str(out, &sample.source);
+    out.extend_from_slice(b", \"counter_name\": ");
+    write_str(out, &sample.name);
+    out.extend_from_slice(b", \"counter_type\": ");
+    write_str(out, &sample.sample_type);
+    out.extend_from_slice(b", \"counter_unit\": ");
+    write_str(out, &sample.unit);
+    out.extend_from_slice(b", \"counter_volume\": ");
+    write_value(out, &sample.volume);
+    out.extend_from_slice(b", \"user_id\": ");
+    write_value(out, &sample.user_id);
+    out.extend_from_slice(b", \"user_name\": ");
+    write_value(out, &sample.user_name);
+    out.extend_from_slice(b", \"project_id\": ");
+    write_value(out, &sample.project_id);
+    out.extend_from_slice(b", \"project_name\": ");
+    write_value(out, &sample.project_name);
+    out.extend_from_slice(b", \"resource_id\": ");
+    write_value(out, &sample.resource_id);
+    out.extend_from_slice(b", \"timestamp\": ");
+    write_value(out, &sample.timestamp);
+    out.extend_from_slice(b", \"resource_metadata\": ");
+    write_value(out, &sample.resource_metadata);
+    out.extend_from_slice(b", \"message_id\": ");
+    write_str(out, &sample.id);
+    out.extend_from_slice(b", \"monotonic_time\": ");
+    write_value(out, &sample.monotonic_time);
+    out.extend_from_slice(b", \"message_signature\": ");
+    write_str(out, signature.as_str());
+    out.push(b'}');
+}
+
+/// Writes the samples as a JSON list of signed meter messages: the `notifier://` publisher's
+/// payload (the telemetry IPC payload wraps the same list as `{"samples": [...]}`).
+pub fn write_meter_message_list<'s>(
+    out: &mut Vec<u8>,
+    samples: impl IntoIterator<Item = &'s Sample>,
+    signer: &mut Signer,
+) {
+    out.push(b'[');
+    for (i, sample) in samples.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_meter_message_signed(out, sample, signer);
+    }
+    out.push(b']');
+}
+
+/// The meter message as a value (for `ceilo convert` output and tests; the hot path writes).
+pub fn meter_message_value(sample: &Sample, secret: &[u8]) -> OwnedValue {
+    let signature = Signer::new(secret).sign_sample(sample);
+    let text = |s: &str| OwnedValue::String(s.to_owned());
+    let mut msg = simd_json::owned::Object::with_capacity_and_hasher(15, Default::default());
+    msg.insert("source".into(), text(&sample.source));
+    msg.insert("counter_name".into(), text(&sample.name));
+    msg.insert("counter_type".into(), text(&sample.sample_type));
+    msg.insert("counter_unit".into(), text(&sample.unit));
+    msg.insert("counter_volume".into(), sample.volume.clone());
+    msg.insert("user_id".into(), sample.user_id.clone());
+    msg.insert("user_name".into(), sample.user_name.clone());
+    msg.insert("project_id".into(), sample.project_id.clone());
+    msg.insert("project_name".into(), sample.project_name.clone());
+    msg.insert("resource_id".into(), sample.resource_id.clone());
+    msg.insert("timestamp".into(), sample.timestamp.clone());
+    msg.insert("resource_metadata".into(), sample.resource_metadata.clone());
+    msg.insert("message_id".into(), text(&sample.id));
+    msg.insert("monotonic_time".into(), sample.monotonic_time.clone());
+    msg.insert("message_signature".into(), text(signature.as_str()));
+    OwnedValue::from(msg)
+}
+
+/// `null`, for tests and callers building samples by hand.
+pub const NULL: OwnedValue = OwnedValue::Static(StaticNode::Null);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use simd_json::prelude::*;
+
+    use super::*;
+    use crate::model::signature::{compute_signature, sample_signature, tests::corpus_rows};
+
+    /// A `Sample` from a signatures.jsonl `input` (a `Sample.as_dict()`-like dict).
+    fn sample_from(input: &OwnedValue) -> Sample {
+        let field = |k: &str| input.get(k).cloned().unwrap_or(NULL);
+        let text = |k: &str| Arc::<str>::from(input.get_str(k).unwrap_or_default());
+        Sample {
+            name: text("name"),
+            sample_type: text("type"),
+            unit: text("unit"),
+            volume: field("volume"),
+            user_id: field("user_id"),
+            user_name: field("user_name"),
+            project_id: field("project_id"),
+            project_name: field("project_name"),
+            resource_id: field("resource_id"),
+            timestamp: field("timestamp"),
+            resource_metadata: field("resource_metadata"),
+            source: text("source"),
+            id: input.get_str("id").unwrap_or_default().to_owned(),
+            monotonic_time: field("monotonic_time"),
+        }
+    }
+
+    fn dumps(value: &OwnedValue) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_signature_corpus_row_matches_ceilometer() {
+        let rows = corpus_rows();
+        assert_eq!(rows.len(), 33, "signatures.jsonl should have 33 rows");
+        let mut checked = 0;
+        for row in &rows {
+            let id = row.get_str("id").unwrap();
+            let secret = row.get_str("secret").unwrap().as_bytes();
+            let want = row.get_str("signature").unwrap();
+            let input = row.get("input").unwrap();
+            match row.get_str("kind").unwrap() {
+                "meter_message_from_counter" => {
+                    let sample = sample_from(input);
+                    assert_eq!(sample_signature(secret, &sample), want, "{id}: fast path");
+                    let mut out = Vec::new();
+                    write_meter_message(&mut out, &sample, secret);
+                    let written = String::from_utf8(out).unwrap();
+                    // The written bytes are what Python's json.dumps makes of the message.
+                    let value = meter_message_value(&sample, secret);
+                    assert_eq!(written, dumps(&value), "{id}: writer and value disagree");
+                    let parsed: OwnedValue =
+                        simd_json::to_owned_value(&mut written.clone().into_bytes()).unwrap();
+                    assert_eq!(compute_signature(secret, &parsed), want, "{id}: generic path");
+                    if let Some(output) = row.get("output") {
+                        assert_eq!(&parsed, output, "{id}: message");
+                        assert_eq!(written, dumps(output), "{id}: bytes and key order");
+                    }
+                }
+                "compute_signature" => {
+                    assert_eq!(compute_signature(secret, input), want, "{id}");
+                }
+                "message_from_event" => {
+                    let output = row.get("output").unwrap();
+                    assert_eq!(compute_signature(secret, output), want, "{id}");
+                    assert_eq!(output.get_str("message_signature"), Some(want), "{id}");
+                }
+                other => panic!("{id}: unknown kind {other}"),
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 33);
+    }
+
+    #[test]
+    fn list_payload_is_a_json_list_of_messages() {
+        let rows = corpus_rows();
+        let samples: Vec<Sample> = rows
+            .iter()
+            .filter(|r| r.get_str("id").is_some_and(|id| id.starts_with("sig-corpus-0")))
+            .map(|r| sample_from(r.get("input").unwrap()))
+            .take(2)
+            .collect();
+        let mut signer = Signer::new(b"s3cret");
+        let mut out = Vec::new();
+        write_meter_message_list(&mut out, &samples, &mut signer);
+        let parsed: OwnedValue = simd_json::to_owned_value(&mut out).unwrap();
+        let list = parsed.as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1], meter_message_value(&samples[1], b"s3cret"));
+        let mut empty = Vec::new();
+        write_meter_message_list(&mut empty, &[], &mut signer);
+        assert_eq!(empty, b"[]");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod event;
+pub mod json_write;
 pub mod meter_message;
 pub mod notification;
 pub mod pyrepr;
@@ -18,3 +19,19 @@ pub use sample::Sample;
 pub type Value<'a> = simd_json::BorrowedValue<'a>;
 /// A JSON value that owns its data (what samples and events carry once they leave the buffer).
 pub type OwnedValue = simd_json::OwnedValue;
+
+/// Copy a borrowed value into an owned one in one pass (no intermediate clone).
+pub fn to_owned(v: &Value<'_>) -> OwnedValue {
+    match v {
+        Value::Static(s) => OwnedValue::Static(*s),
+        Value::String(s) => OwnedValue::String(s.to_string()),
+        Value::Array(a) => OwnedValue::Array(Box::new(a.iter().map(to_owned).collect())),
+        Value::Object(o) => {
+            let mut m = simd_json::owned::Object::with_capacity_and_hasher(o.len(), Default::default());
+            for (k, v) in o.iter() {
+                m.insert(k.to_string(), to_owned(v));
+            }
+            OwnedValue::Object(Box::new(m))
+        }
+    }
+}

@@ -54,13 +54,26 @@ impl Timestamp {
             .map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, written by hand: chrono's `format` parses its pattern
+    /// on every call, and this runs once per sample.
     fn naive_isoformat(&self, t: NaiveDateTime) -> String {
+        use chrono::{Datelike, Timelike};
+        let mut out = String::with_capacity(32);
         let micros = t.and_utc().timestamp_subsec_micros();
-        if micros == 0 {
-            t.format("%Y-%m-%dT%H:%M:%S").to_string()
-        } else {
-            format!("{}.{micros:06}", t.format("%Y-%m-%dT%H:%M:%S"))
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        if micros != 0 {
+            let _ = write!(out, ".{micros:06}");
         }
+        out
     }
 
     /// The offset as chrono sees it (for callers that need an aware value).
@@ -179,9 +192,7 @@ fn parse_inner(s: &[u8]) -> Option<Timestamp> {
         None if colon => c.i = save,
         None => {}
     }
-    let offset = if c.done() {
-        0
-    } else if c.eat(b'Z') {
+    let offset = if c.done() || c.eat(b'Z') {
         0
     } else {
         let sign = if c.eat(b'+') {

@@ -1,1 +1,162 @@
-//! Transports behind one trait: amqp:// (lapin) and memory:// (in-process).
+//! Transports behind one trait: `amqp://` (lapin, the production path) and `memory://`
+//! (in-process, the embedded default, so `ceilo run` works with no broker).
+//!
+//! The trait is deliberately small: declare-and-consume a queue, settle delivery tags, publish a
+//! batch and learn when the broker has confirmed it. Topology (which exchanges, queues and
+//! bindings) is data ([`QueueSpec`]); the agent never knows which transport it talks to.
+//! Futures returned here are `Send + 'static` and must be polled on the process' main tokio
+//! runtime (the agent spawns them there), never on an arbiter's private runtime.
+
+pub mod amqp;
+pub mod memory;
+pub mod topic;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A transport failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid transport URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("{context}: {source}")]
+    Amqp { context: String, source: lapin::Error },
+    #[error("broker refused message(s) published to {exchange}/{routing_key} (publisher nack)")]
+    Nacked { exchange: String, routing_key: String },
+    #[error("connection closed: {0}")]
+    Closed(String),
+}
+
+/// One message taken from a queue. `tag` is only meaningful to the consumer it came from.
+#[derive(Debug)]
+pub struct Delivery {
+    pub tag: u64,
+    pub body: Vec<u8>,
+    pub exchange: String,
+    pub routing_key: String,
+    pub redelivered: bool,
+}
+
+/// One message to publish.
+#[derive(Debug, Clone)]
+pub struct OutMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    /// String-valued application headers (e.g. the dead-letter reason).
+    pub headers: Vec<(String, String)>,
+}
+
+/// A queue to declare, bind and (for consumers) consume, with the exchanges it binds to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    pub queue: String,
+    /// (exchange, routing key); every exchange is declared as a `topic` exchange first.
+    pub bindings: Vec<(String, String)>,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// Prefetch (`basic.qos`) for a consumer of this queue.
+    pub prefetch: u16,
+}
+
+/// What a publisher declares before publishing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublishTopology {
+    /// Queues (with their exchanges and bindings) declared on every (re)connection.
+    pub queues: Vec<QueueSpec>,
+    /// Like oslo: before the first publish to a routing key, declare the exchange (topic) and a
+    /// queue named as the key, bound with it, so messages pile up until a consumer comes.
+    pub default_queues: bool,
+    /// Durable flag for the default queues and their exchanges.
+    pub durable: bool,
+    /// Auto-delete flag for the default queues and their exchanges.
+    pub auto_delete: bool,
+}
+
+/// What to do with a contiguous range of delivery tags (everything up to and including a tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// `basic.ack` with `multiple`.
+    Ack,
+    /// `basic.nack` with `multiple` and `requeue`: the work was not done, try again later.
+    Requeue,
+}
+
+/// Settles delivery tags of one consumer (one channel). Operations must be applied in call order.
+pub trait Acker: Send + Sync {
+    fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>>;
+}
+
+/// A consumer of one queue.
+pub trait Consumer: Send {
+    /// The next delivery; `None` once the consumer is cancelled or its connection is gone.
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>>;
+    /// The acker for this consumer's tags.
+    fn acker(&self) -> Arc<dyn Acker>;
+    /// Stop deliveries (`basic.cancel`); deliveries not yet returned by `next` will be requeued
+    /// by the broker when the channel closes.
+    fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>>;
+    /// Close the channel and connection after every settle issued so far was sent.
+    fn close(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// Publishes batches with confirms.
+pub trait Publisher: Send + Sync {
+    /// Publish `messages` (pipelined) and resolve once the broker confirmed every one.
+    /// Reconnects as needed; an error means "not confirmed, try again".
+    fn publish(&self, messages: Arc<[OutMessage]>) -> BoxFuture<'static, Result<(), TransportError>>;
+}
+
+/// A transport: where queues are consumed and messages published.
+pub trait Transport: Send + Sync {
+    /// Declare the spec's exchanges, queue and bindings, set prefetch and start consuming.
+    fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>>;
+    /// A publisher that declares `topology` on each (re)connection.
+    fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher>;
+    /// The URL with the password masked, for logs.
+    fn describe(&self) -> String;
+}
+
+/// Build the transport for a URL (`memory://` or `amqp://...`).
+pub fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
+    if url.starts_with("memory:") {
+        Ok(Arc::new(memory::MemoryTransport::global()))
+    } else if url.starts_with("amqp://") || url.starts_with("amqps://") || url.starts_with("rabbit://") {
+        Ok(Arc::new(amqp::AmqpTransport::new(url)?))
+    } else {
+        Err(TransportError::Url {
+            url: mask(url),
+            reason: "scheme must be memory:// or amqp://".into(),
+        })
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn mask(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            super::mask("amqp://guest:secret@h:5672/v"),
+            "amqp://guest:***@h:5672/v"
+        );
+        assert_eq!(super::mask("memory://"), "memory://");
+    }
+}

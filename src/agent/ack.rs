@@ -1,0 +1,319 @@
+//! Delivery acknowledgement: a delivery is acked only when everything made from it is confirmed.
+//!
+//! The listener registers each batch of deliveries (a contiguous range of tags on one channel)
+//! with its [`AckTracker`] and gets an [`AckToken`]. Every stage that takes over part of the
+//! batch's work holds a share of the token ([`AckToken::share`]) and calls
+//! [`AckToken::confirm`] when its part is durable (a publisher: after the broker's confirm).
+//! A share dropped without `confirm` (an actor crashed, a send failed) marks the batch failed.
+//! When the last share is gone the batch is settled: the tracker acks the longest prefix of
+//! settled batches with one `basic.ack(multiple)` and requeues failed ones with
+//! `basic.nack(multiple, requeue)`, in tag order, through one task per channel so the frames go
+//! out in order. A tracker belongs to one consumer channel: after a reconnection a new tracker
+//! starts and the old one's settles go to the dead channel (they fail harmlessly), so a
+//! pre-recovery tag is never acked on the new channel.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::telemetry::handles::ListenerMetrics;
+use crate::transport::{Acker, Settle};
+
+struct Batch {
+    last_tag: u64,
+    deliveries: usize,
+    outcome: Option<Settle>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Sequence number of `pending[0]`.
+    head: u64,
+    next: u64,
+    pending: VecDeque<Batch>,
+}
+
+/// One settle frame: everything up to `tag`, covering `deliveries` deliveries.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    tag: u64,
+    how: Settle,
+    deliveries: usize,
+}
+
+/// Tracks one consumer channel's batches and settles them in order.
+pub struct AckTracker {
+    state: Mutex<State>,
+    ops: mpsc::UnboundedSender<Op>,
+    /// Settle operations queued but not yet completed.
+    unsent: Arc<AtomicUsize>,
+}
+
+impl AckTracker {
+    /// A tracker whose settles go through `acker`, applied in order by a task spawned on
+    /// `runtime`; `metrics` counts what was acked and what was released.
+    pub fn start(
+        acker: Arc<dyn Acker>,
+        runtime: &tokio::runtime::Handle,
+        queue: Arc<str>,
+        metrics: ListenerMetrics,
+    ) -> Arc<AckTracker> {
+        let (ops, mut rx) = mpsc::unbounded_channel::<Op>();
+        let unsent = Arc::new(AtomicUsize::new(0));
+        let counter = unsent.clone();
+        runtime.spawn(async move {
+            while let Some(Op { tag, how, deliveries }) = rx.recv().await {
+                match acker.settle(tag, how).await {
+                    Ok(()) if how == Settle::Ack => metrics.acked(deliveries),
+                    Ok(()) => metrics.released(deliveries),
+                    Err(e) => {
+                        metrics.released(deliveries);
+                        tracing::warn!(queue = &*queue, tag, ?how, error = %e, "settle failed (the broker requeues)");
+                    }
+                }
+                counter.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        Arc::new(AckTracker {
+            state: Mutex::new(State::default()),
+            ops,
+            unsent,
+        })
+    }
+
+    /// Register the next batch (tags up to `last_tag`, higher than any registered before).
+    pub fn register(self: &Arc<Self>, last_tag: u64, deliveries: usize) -> AckToken {
+        let mut state = self.lock();
+        let seq = state.next;
+        state.next += 1;
+        state.pending.push_back(Batch {
+            last_tag,
+            deliveries,
+            outcome: None,
+        });
+        drop(state);
+        AckToken {
+            shared: Some(Arc::new(Shared {
+                tracker: Some(self.clone()),
+                seq,
+                failed: AtomicBool::new(false),
+            })),
+        }
+    }
+
+    /// No batch is waiting and every settle has been sent.
+    pub fn is_idle(&self) -> bool {
+        self.lock().pending.is_empty() && self.unsent.load(Ordering::SeqCst) == 0
+    }
+
+    /// Batches registered and not yet settled.
+    pub fn pending_batches(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settle(&self, seq: u64, how: Settle) {
+        let mut state = self.lock();
+        let Some(index) = seq.checked_sub(state.head) else {
+            return;
+        };
+        let Some(batch) = state.pending.get_mut(index as usize) else {
+            return;
+        };
+        batch.outcome = Some(how);
+        // Coalesce the settled prefix into as few frames as possible.
+        let mut run: Option<Op> = None;
+        while let Some(Batch {
+            last_tag,
+            deliveries,
+            outcome: Some(how),
+        }) = state.pending.front()
+        {
+            let op = Op {
+                tag: *last_tag,
+                how: *how,
+                deliveries: *deliveries,
+            };
+            state.pending.pop_front();
+            state.head += 1;
+            run = match run {
+                Some(prev) if prev.how == op.how => Some(Op {
+                    deliveries: prev.deliveries + op.deliveries,
+                    ..op
+                }),
+                Some(prev) => {
+                    self.send(prev);
+                    Some(op)
+                }
+                None => Some(op),
+            };
+        }
+        if let Some(op) = run {
+            self.send(op);
+        }
+    }
+
+    fn send(&self, op: Op) {
+        self.unsent.fetch_add(1, Ordering::SeqCst);
+        if self.ops.send(op).is_err() {
+            self.unsent.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+struct Shared {
+    tracker: Option<Arc<AckTracker>>,
+    seq: u64,
+    failed: AtomicBool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let how = if self.failed.load(Ordering::SeqCst) {
+            Settle::Requeue
+        } else {
+            Settle::Ack
+        };
+        if let Some(tracker) = &self.tracker {
+            tracker.settle(self.seq, how);
+        }
+    }
+}
+
+/// One holder's share of a batch's acknowledgement. Not `Clone`: use [`AckToken::share`].
+pub struct AckToken {
+    shared: Option<Arc<Shared>>,
+}
+
+impl AckToken {
+    /// A token tied to no delivery (work that came from no queue, e.g. in-process polling).
+    pub fn detached() -> AckToken {
+        AckToken {
+            shared: Some(Arc::new(Shared {
+                tracker: None,
+                seq: 0,
+                failed: AtomicBool::new(false),
+            })),
+        }
+    }
+
+    /// Another holder's share of the same batch.
+    pub fn share(&self) -> AckToken {
+        AckToken {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// This holder's part is done and durable.
+    pub fn confirm(mut self) {
+        self.shared.take();
+    }
+
+    /// This holder's part failed: the batch will be requeued.
+    pub fn fail(self) {
+        drop(self);
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.failed.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl std::fmt::Debug for AckToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.shared {
+            Some(s) => write!(f, "AckToken(batch {})", s.seq),
+            None => write!(f, "AckToken(confirmed)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{BoxFuture, TransportError};
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(u64, Settle)>>);
+
+    impl Acker for Arc<Recording> {
+        fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
+            self.0.lock().unwrap().push((up_to, how));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    async fn settled(rec: &Arc<Recording>, tracker: &AckTracker) -> Vec<(u64, Settle)> {
+        for _ in 0..100 {
+            if tracker.is_idle() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        rec.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn acks_contiguous_prefix_with_one_frame_and_waits_for_every_share() {
+        let rec = Arc::new(Recording::default());
+        let tracker = AckTracker::start(
+            Arc::new(rec.clone()),
+            &tokio::runtime::Handle::current(),
+            "q".into(),
+            ListenerMetrics::new("q"),
+        );
+        let a = tracker.register(3, 3);
+        let b = tracker.register(5, 2);
+        let c = tracker.register(9, 4);
+        let b_publisher = b.share();
+        b.confirm();
+        c.confirm();
+        assert!(
+            settled(&rec, &tracker).await.is_empty(),
+            "nothing before batch a is done"
+        );
+        let a2 = a.share();
+        a.confirm();
+        assert!(settled(&rec, &tracker).await.is_empty(), "a still has a holder");
+        a2.confirm();
+        assert_eq!(settled(&rec, &tracker).await, vec![(3, Settle::Ack)]);
+        b_publisher.confirm();
+        assert_eq!(
+            settled(&rec, &tracker).await,
+            vec![(3, Settle::Ack), (9, Settle::Ack)]
+        );
+        assert!(tracker.is_idle());
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_share_requeues_its_batch_in_order() {
+        let rec = Arc::new(Recording::default());
+        let tracker = AckTracker::start(
+            Arc::new(rec.clone()),
+            &tokio::runtime::Handle::current(),
+            "q".into(),
+            ListenerMetrics::new("q"),
+        );
+        let a = tracker.register(2, 2);
+        let b = tracker.register(4, 2);
+        let c = tracker.register(6, 2);
+        let lost = b.share();
+        b.confirm();
+        drop(lost); // a crashed holder
+        c.confirm();
+        a.confirm();
+        assert_eq!(
+            settled(&rec, &tracker).await,
+            vec![(2, Settle::Ack), (4, Settle::Requeue), (6, Settle::Ack)]
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The converter pool: CPU-bound conversion of delivery batches on a `SyncArbiter`.
+//!
+//! `SyncArbiter` feeds its threads through an unbounded channel, so the bound is in front of it:
+//! a listener holds a semaphore permit per batch it hands over (see [`super::listener`]).
+//! Each worker owns its [`Decoder`] and a scratch buffer: the body is copied into the scratch
+//! (simd-json parses in place) so the untouched original can go to the dead-letter queue.
+//! A delivery whose conversion fails or panics becomes a dead letter with the reason; the rest of
+//! the batch is unaffected and the worker thread survives.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::ack::AckToken;
+use crate::convert::{ConvertError, Converted, Converter};
+use crate::model::envelope::Decoder;
+use crate::model::{Event, Sample};
+use crate::publish::DeadLetter;
+use crate::telemetry::handles::{ConversionOutcome, ConverterMetrics};
+use crate::transport::Delivery;
+
+/// One AMQP body in, samples and events out: what the agent needs from the conversion core.
+/// Implemented by [`Converter`]; tests plug in their own.
+pub trait Convert: Send + Sync + 'static {
+    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError>;
+}
+
+impl Convert for Converter {
+    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
+        Converter::convert(self, decoder, body)
+    }
+}
+
+/// A batch of deliveries from one queue, with its acknowledgement token.
+#[derive(Message)]
+#[rtype(result = "ConvertedBatch")]
+pub struct DeliveryBatch {
+    pub deliveries: Vec<Delivery>,
+    pub token: AckToken,
+    /// The handles of the queue the batch came from.
+    pub metrics: ConverterMetrics,
+}
+
+/// What a delivery batch turned into.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConvertedBatch {
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+    pub dead: Vec<DeadLetter>,
+    pub deliveries: usize,
+    /// Samples dropped for their volume (null or not `float()`-convertible).
+    pub dropped: usize,
+    pub token: AckToken,
+}
+
+pub struct ConverterWorker {
+    converter: Arc<dyn Convert>,
+    decoder: Decoder,
+    scratch: Vec<u8>,
+}
+
+impl ConverterWorker {
+    pub fn new(converter: Arc<dyn Convert>) -> Self {
+        ConverterWorker {
+            converter,
+            decoder: Decoder::new(),
+            scratch: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Start `threads` workers.
+    pub fn start_pool(threads: usize, converter: Arc<dyn Convert>) -> Addr<ConverterWorker> {
+        SyncArbiter::start(threads.max(1), move || ConverterWorker::new(converter.clone()))
+    }
+
+    fn convert_one(&mut self, d: &Delivery, out: &mut ConvertedBatch, outcome: &mut ConversionOutcome) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&d.body);
+        let (converter, decoder, scratch) = (&self.converter, &mut self.decoder, &mut self.scratch);
+        let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, scratch)));
+        let reason = match result {
+            Ok(Ok(c)) => {
+                out.dropped += c.dropped_samples.len();
+                outcome.converted += 1;
+                out.samples.extend(c.samples);
+                out.events.extend(c.events);
+                return;
+            }
+            Ok(Err(ConvertError::Envelope(e))) => {
+                outcome.rejected_envelope += 1;
+                format!("undecodable: {e}")
+            }
+            Ok(Err(e @ ConvertError::Endpoint { .. })) => {
+                outcome.rejected_endpoint += 1;
+                format!("unconvertible: {e}")
+            }
+            Err(panic) => {
+                outcome.rejected_endpoint += 1;
+                // The decoder may be mid-state; start afresh.
+                self.decoder = Decoder::new();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("converter panicked: {what}")
+            }
+        };
+        tracing::warn!(exchange = %d.exchange, routing_key = %d.routing_key, %reason, "dead-lettering a delivery");
+        out.dead.push(DeadLetter {
+            body: d.body.clone(),
+            reason,
+            exchange: d.exchange.clone(),
+            routing_key: d.routing_key.clone(),
+        });
+    }
+}
+
+impl Actor for ConverterWorker {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<DeliveryBatch> for ConverterWorker {
+    type Result = MessageResult<DeliveryBatch>;
+
+    fn handle(&mut self, batch: DeliveryBatch, _: &mut SyncContext<Self>) -> Self::Result {
+        let started = std::time::Instant::now();
+        let DeliveryBatch {
+            deliveries,
+            token,
+            metrics,
+        } = batch;
+        let mut out = ConvertedBatch {
+            samples: Vec::new(),
+            events: Vec::new(),
+            dead: Vec::new(),
+            deliveries: deliveries.len(),
+            dropped: 0,
+            token,
+        };
+        let mut outcome = ConversionOutcome::default();
+        for d in &deliveries {
+            self.convert_one(d, &mut out, &mut outcome);
+        }
+        outcome.samples = out.samples.len();
+        outcome.events = out.events.len();
+        metrics.batch(outcome, started.elapsed());
+        MessageResult(out)
+    }
+}

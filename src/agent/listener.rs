@@ -1,0 +1,303 @@
+//! The listener: one per queue (and per messaging URL). It consumes with a bounded prefetch,
+//! cuts the deliveries into batches (by size and time), registers each batch with the channel's
+//! [`AckTracker`] and hands it to the converter pool, then the result to the pipeline.
+//!
+//! The consuming loop (the "pump") is a task on the main tokio runtime, where lapin's
+//! connection lives, never on an arbiter's runtime. The actor owns and supervises it: when the
+//! pump fails (broker gone, channel closed) the actor stops, its supervisor restarts it and the
+//! new pump reconnects after a backoff with a fresh tracker, so tags from before a recovery are
+//! never acked on the new channel. Work in front of the `SyncArbiter` is bounded by a semaphore
+//! shared by all listeners; everything in flight is bounded by the prefetch.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{watch, Semaphore};
+
+use super::ack::AckTracker;
+use super::converter::{ConverterWorker, DeliveryBatch};
+use super::pipeline::PipelineActor;
+use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
+use crate::telemetry::metrics::ActorKind;
+use crate::telemetry::Readiness;
+use crate::transport::{Consumer, Delivery, QueueSpec, Transport, TransportError};
+
+/// What the agent can see of a listener from outside (shutdown, readiness).
+#[derive(Default)]
+pub struct ListenerStatus {
+    /// A pump is running (consuming or draining).
+    pub running: AtomicBool,
+    /// Consuming right now.
+    pub connected: AtomicBool,
+    tracker: Mutex<Option<Arc<AckTracker>>>,
+}
+
+impl ListenerStatus {
+    /// No batch of the current channel is waiting for its acknowledgement.
+    pub fn is_idle(&self) -> bool {
+        self.tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|t| t.is_idle())
+    }
+}
+
+/// Everything a pump needs; cloned into each new pump.
+#[derive(Clone)]
+pub struct ListenerConfig {
+    pub transport: Arc<dyn Transport>,
+    pub spec: QueueSpec,
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
+    pub converter: Addr<ConverterWorker>,
+    pub pipeline: Addr<PipelineActor>,
+    /// Batches handed to the converter pool and not yet accepted by the pipeline.
+    pub permits: Arc<Semaphore>,
+    pub runtime: tokio::runtime::Handle,
+    pub shutdown: watch::Receiver<bool>,
+    /// `/readyz`: set while consuming.
+    pub readiness: Readiness,
+}
+
+/// The metric handles of one listener (built once, after the recorder is installed).
+#[derive(Clone)]
+struct Metrics {
+    listener: ListenerMetrics,
+    converter: ConverterMetrics,
+    actor: ActorMetrics,
+}
+
+pub struct Listener {
+    config: ListenerConfig,
+    metrics: Metrics,
+    status: Arc<ListenerStatus>,
+    failures: Arc<AtomicU32>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PumpFailed;
+
+const MAILBOX: usize = 4;
+
+impl Listener {
+    pub fn start_supervised(config: ListenerConfig) -> (Addr<Listener>, Arc<ListenerStatus>) {
+        let status = Arc::new(ListenerStatus::default());
+        let s = status.clone();
+        let queue = config.spec.queue.clone();
+        let metrics = Metrics {
+            listener: ListenerMetrics::new(&queue),
+            converter: ConverterMetrics::new(&queue),
+            actor: ActorMetrics::new(ActorKind::Listener, &queue, MAILBOX),
+        };
+        let addr = actix::Supervisor::start(move |_| Listener {
+            config,
+            metrics,
+            status: s,
+            failures: Arc::default(),
+        });
+        (addr, status)
+    }
+}
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        if *self.config.shutdown.borrow() {
+            return;
+        }
+        let addr = ctx.address();
+        let (config, status, failures) = (self.config.clone(), self.status.clone(), self.failures.clone());
+        let metrics = self.metrics.clone();
+        status.running.store(true, Ordering::SeqCst);
+        self.config.runtime.spawn(async move {
+            let queue = config.spec.queue.clone();
+            let result = pump(&config, &metrics, &status, &failures).await;
+            config.readiness.set_consuming(&queue, false);
+            status.connected.store(false, Ordering::SeqCst);
+            status.running.store(false, Ordering::SeqCst);
+            if let Err(e) = result {
+                tracing::warn!(queue, error = %e, "listener lost its consumer; reconnecting");
+                let _ = addr.send(PumpFailed).await;
+            }
+        });
+    }
+}
+
+impl Supervised for Listener {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        self.metrics.actor.restarted();
+    }
+}
+
+impl Handler<PumpFailed> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, _: PumpFailed, ctx: &mut Context<Self>) {
+        ctx.stop(); // the supervisor restarts us, which starts a new pump
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    if failures == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(200u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(10))
+    }
+}
+
+async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+enum Next {
+    Delivery(Delivery),
+    Shutdown,
+    Timeout,
+}
+
+async fn next(
+    consumer: &mut Box<dyn Consumer>,
+    shutdown: &mut watch::Receiver<bool>,
+    deadline: Option<tokio::time::Instant>,
+    queue: &str,
+) -> Result<Next, TransportError> {
+    let timeout = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        d = consumer.next() => match d {
+            Some(Ok(d)) => Ok(Next::Delivery(d)),
+            Some(Err(e)) => Err(e),
+            None => Err(TransportError::Closed(format!("consumer of {queue} ended"))),
+        },
+        _ = shutdown_requested(shutdown) => Ok(Next::Shutdown),
+        _ = timeout => Ok(Next::Timeout),
+    }
+}
+
+async fn pump(
+    config: &ListenerConfig,
+    metrics: &Metrics,
+    status: &ListenerStatus,
+    failures: &AtomicU32,
+) -> Result<(), TransportError> {
+    let mut shutdown = config.shutdown.clone();
+    let queue = config.spec.queue.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(backoff(failures.load(Ordering::SeqCst))) => {}
+        _ = shutdown_requested(&mut shutdown) => return Ok(()),
+    }
+    let mut consumer = tokio::select! {
+        c = config.transport.consume(config.spec.clone()) => c?,
+        _ = shutdown_requested(&mut shutdown) => return Ok(()),
+    };
+    failures.store(0, Ordering::SeqCst);
+    status.connected.store(true, Ordering::SeqCst);
+    config.readiness.set_consuming(&queue, true);
+    tracing::info!(queue, transport = config.transport.describe(), "consuming");
+    let tracker = AckTracker::start(
+        consumer.acker(),
+        &config.runtime,
+        Arc::from(queue.as_str()),
+        metrics.listener.clone(),
+    );
+    *status.tracker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tracker.clone());
+
+    let mut stopping = false;
+    let mut failed = None;
+    while !stopping {
+        let mut batch = Vec::with_capacity(config.batch_size);
+        match next(&mut consumer, &mut shutdown, None, &queue).await {
+            Ok(Next::Delivery(d)) => batch.push(d),
+            Ok(_) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + config.batch_timeout;
+        while batch.len() < config.batch_size {
+            match next(&mut consumer, &mut shutdown, Some(deadline), &queue).await {
+                Ok(Next::Delivery(d)) => batch.push(d),
+                Ok(Next::Timeout) => break,
+                Ok(Next::Shutdown) => {
+                    stopping = true;
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    stopping = true;
+                    break;
+                }
+            }
+        }
+        if failed.is_some() {
+            // The channel is gone: these tags can never be acked and the broker redelivers the
+            // deliveries to the next consumer; processing them here would only duplicate.
+            metrics.listener.received(batch.len());
+            metrics.listener.released(batch.len());
+            break;
+        }
+        dispatch(config, metrics, &tracker, batch).await;
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // Graceful stop: no new deliveries; what is in flight is confirmed and acked, then the
+    // channel closes and the broker requeues whatever it had sent that we never took.
+    if let Err(e) = consumer.cancel().await {
+        tracing::warn!(queue, error = %e, "cancel failed");
+    }
+    while !tracker.is_idle() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    consumer.close().await;
+    tracing::info!(queue, "listener stopped");
+    Ok(())
+}
+
+async fn dispatch(
+    config: &ListenerConfig,
+    metrics: &Metrics,
+    tracker: &Arc<AckTracker>,
+    deliveries: Vec<Delivery>,
+) {
+    let Some(last) = deliveries.last() else { return };
+    let Ok(permit) = config.permits.clone().acquire_owned().await else {
+        return;
+    };
+    let token = tracker.register(last.tag, deliveries.len());
+    metrics.listener.received(deliveries.len());
+    let converter_metrics = metrics.converter.clone();
+    let (converter, pipeline) = (config.converter.clone(), config.pipeline.clone());
+    config.runtime.spawn(async move {
+        match converter
+            .send(DeliveryBatch {
+                deliveries,
+                token,
+                metrics: converter_metrics,
+            })
+            .await
+        {
+            Ok(converted) => {
+                if let Err(e) = pipeline.send(converted).await {
+                    tracing::error!(error = %e, "pipeline unavailable; the batch will be requeued");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "converter pool unavailable; the batch will be requeued"),
+        }
+        drop(permit);
+    });
+}

@@ -1,0 +1,229 @@
+//! `ceilo.yaml`: the agent's own settings, with Ceilometer's defaults.
+//!
+//! The names follow the Ceilometer/oslo options they replace (given in each doc comment), so an
+//! operator can carry a ceilometer.conf over by hand. A missing file means all defaults.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{read, ConfigError, SETTINGS_FILE};
+
+/// ceilo.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where notifications are consumed and published: `memory://` (in-process, the default:
+    /// no broker needed) or `amqp://user:pass@host:port/vhost`. oslo `[DEFAULT] transport_url`.
+    pub transport_url: String,
+    /// The host name used in `publisher_id` (`telemetry.publisher.<host>`). Default: the
+    /// machine's host name. oslo `[DEFAULT] host`.
+    pub host: Option<String>,
+    pub notification: NotificationSettings,
+    pub publisher: PublisherSettings,
+    /// /metrics, /healthz and /readyz (see docs/metrics.md).
+    pub telemetry: crate::telemetry::TelemetryConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            transport_url: "memory://".into(),
+            host: None,
+            notification: NotificationSettings::default(),
+            publisher: PublisherSettings::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
+        }
+    }
+}
+
+/// The notification agent: what it consumes, how much it keeps in flight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Consume notifications at all.
+    pub enabled: bool,
+    /// Extra transports to consume from; empty means `transport_url` only.
+    /// Ceilometer `[notification] messaging_urls`.
+    pub messaging_urls: Vec<String>,
+    /// Topics; queue `<topic>.<priority>` per topic and priority.
+    /// oslo `[oslo_messaging_notifications] topics`.
+    pub topics: Vec<String>,
+    /// Exchanges every queue is bound to. Ceilometer `[notification] notification_control_exchanges`.
+    pub control_exchanges: Vec<String>,
+    /// Priorities listened to (one queue each). Ceilometer's endpoints define all seven.
+    pub priorities: Vec<String>,
+    /// `basic.qos` prefetch per queue: the bound on deliveries in flight (Ceilometer: 100).
+    pub prefetch: u16,
+    /// Declare exchanges and queues durable. oslo `amqp_durable_queues` (default false).
+    pub durable: bool,
+    /// Declare exchanges and queues auto-delete. oslo `amqp_auto_delete` (default false).
+    pub auto_delete: bool,
+    /// Deliveries per batch handed to a converter.
+    pub batch_size: usize,
+    /// How long a partial batch waits for more deliveries, in milliseconds.
+    pub batch_timeout_ms: u64,
+    /// Converter threads; 0 = the number of cores.
+    pub workers: usize,
+    /// Exchange (topic, durable) that undecodable or unconvertible deliveries are sent to, with
+    /// the reason in the `x-ceilo-reason` header.
+    pub dead_letter_exchange: String,
+    /// Queue bound to the dead-letter exchange with `#`.
+    pub dead_letter_queue: String,
+    /// On SIGTERM, how long to wait for in-flight batches to be confirmed before giving up
+    /// (unconfirmed deliveries are then requeued by the broker), in seconds.
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        NotificationSettings {
+            enabled: true,
+            messaging_urls: Vec::new(),
+            topics: strings(&["notifications"]),
+            control_exchanges: strings(&[
+                "nova",
+                "glance",
+                "neutron",
+                "cinder",
+                "heat",
+                "keystone",
+                "trove",
+                "zaqar",
+                "swift",
+                "ceilometer",
+                "magnum",
+                "dns",
+                "ironic",
+                "aodh",
+            ]),
+            priorities: strings(&["audit", "critical", "debug", "error", "info", "sample", "warn"]),
+            prefetch: 100,
+            durable: false,
+            auto_delete: false,
+            batch_size: 50,
+            batch_timeout_ms: 10,
+            workers: 0,
+            dead_letter_exchange: "ceilo.dead-letter".into(),
+            dead_letter_queue: "ceilo.dead-letter".into(),
+            shutdown_timeout_s: 30,
+        }
+    }
+}
+
+/// What the publishers need besides their URL options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublisherSettings {
+    /// HMAC key for `message_signature`. Ceilometer `[publisher] telemetry_secret`.
+    pub telemetry_secret: String,
+    /// Exchange `notifier://` publishes to. oslo `control_exchange` as Ceilometer sets it.
+    pub control_exchange: String,
+    /// Topic of samples (`<topic>.sample`). Ceilometer `[publisher_notifier] metering_topic`.
+    pub metering_topic: String,
+    /// Topic of events. Ceilometer `[publisher_notifier] event_topic`.
+    pub event_topic: String,
+    /// Samples or events per published batch.
+    pub batch_size: usize,
+    /// How long a partial batch waits before it is published, in milliseconds.
+    pub batch_timeout_ms: u64,
+    /// Declare the publish exchange and default queue durable (oslo `amqp_durable_queues`).
+    pub durable: bool,
+}
+
+impl Default for PublisherSettings {
+    fn default() -> Self {
+        PublisherSettings {
+            telemetry_secret: "change this for valid signing".into(),
+            control_exchange: "ceilometer".into(),
+            metering_topic: "metering".into(),
+            event_topic: "event".into(),
+            batch_size: 500,
+            batch_timeout_ms: 100,
+            durable: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Load `<dir>/ceilo.yaml`, or the defaults when there is none.
+    pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
+        let path = dir.join(SETTINGS_FILE);
+        if !path.exists() {
+            return Ok(Settings::default());
+        }
+        let text = read(&path)?;
+        let settings: Settings = if text.trim().is_empty() {
+            Settings::default()
+        } else {
+            serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
+                path: path.clone(),
+                source,
+            })?
+        };
+        settings
+            .validate()
+            .map_err(|problem| ConfigError::Invalid { path, problem })?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let n = &self.notification;
+        if n.prefetch == 0 {
+            return Err("notification.prefetch must be at least 1 (0 would mean unbounded)".into());
+        }
+        if n.batch_size == 0 || self.publisher.batch_size == 0 {
+            return Err("batch_size must be at least 1".into());
+        }
+        for p in &n.priorities {
+            if crate::model::Priority::parse(p) == crate::model::Priority::Unknown {
+                return Err(format!("notification.priorities: unknown priority {p:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The host name for `publisher_id`.
+    pub fn host(&self) -> String {
+        if let Some(h) = &self.host {
+            return h.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    }
+
+    /// The URLs the notification agent consumes from.
+    pub fn consume_urls(&self) -> Vec<String> {
+        if self.notification.messaging_urls.is_empty() {
+            vec![self.transport_url.clone()]
+        } else {
+            self.notification.messaging_urls.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_ceilometers() {
+        let s: Settings = serde_yaml::from_str("{}").unwrap();
+        assert_eq!(s.transport_url, "memory://");
+        assert_eq!(s.notification.control_exchanges.len(), 14);
+        assert_eq!(s.notification.priorities.len(), 7);
+        assert_eq!(s.notification.prefetch, 100);
+        assert_eq!(s.publisher.metering_topic, "metering");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_zero_prefetch() {
+        assert!(serde_yaml::from_str::<Settings>("bogus: 1").is_err());
+        let s: Settings = serde_yaml::from_str("notification: {prefetch: 0}").unwrap();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,330 @@
+//! Trait types and Ceilometer's coercions (`models.Trait.convert_value`), with the Python
+//! semantics the values go through: `str()` cut to 255 characters, `int()`, `float()`, and
+//! `parse_isotime` + `normalize_time` for datetimes.
+//!
+//! A coercion that Python would raise on is an [`CoerceError`]; the caller drops the whole
+//! event for it, as Ceilometer's event endpoint does.
+
+use std::borrow::Cow;
+
+use simd_json::prelude::*;
+use simd_json::StaticNode;
+
+use super::time::parse_isotime_utc;
+use crate::model::{TraitValue, Value};
+
+/// Ceilometer's text traits are cut to the size of its `trait_text` column.
+pub const TEXT_LIMIT: usize = 255;
+
+/// A trait's declared `type`, numbered as Ceilometer's dtypes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraitType {
+    /// `none` (dtype 0): Ceilometer accepts the name and converts like text.
+    None,
+    Text,
+    Int,
+    Float,
+    Datetime,
+}
+
+impl TraitType {
+    /// `Trait.get_type_by_name`: the name upper-cased must be one of the model's types.
+    pub fn from_name(name: &str) -> Option<TraitType> {
+        match name.to_ascii_uppercase().as_str() {
+            "NONE" => Some(TraitType::None),
+            "TEXT" => Some(TraitType::Text),
+            "INT" => Some(TraitType::Int),
+            "FLOAT" => Some(TraitType::Float),
+            "DATETIME" => Some(TraitType::Datetime),
+            _ => None,
+        }
+    }
+
+    pub fn dtype(self) -> u8 {
+        match self {
+            TraitType::None => 0,
+            TraitType::Text => 1,
+            TraitType::Int => 2,
+            TraitType::Float => 3,
+            TraitType::Datetime => 4,
+        }
+    }
+
+    /// Ceilometer skips `''` for every type but text (Nova sends `''` for unset dates).
+    fn skips_empty_string(self) -> bool {
+        self != TraitType::Text
+    }
+}
+
+/// Why Python's conversion would raise.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoerceError {
+    #[error("int() cannot convert {0}")]
+    Int(String),
+    #[error("float() cannot convert {0}")]
+    Float(String),
+    #[error("unable to parse date string {0}")]
+    Datetime(String),
+}
+
+/// `to_trait` after the value was found: `None` when the trait is left out (`''` for a
+/// non-text type), an error where Python raises.
+pub fn coerce(ty: TraitType, value: &Value<'_>) -> Result<Option<TraitValue>, CoerceError> {
+    if ty.skips_empty_string() && value.as_str() == Some("") {
+        return Ok(None);
+    }
+    let converted = match ty {
+        TraitType::Text => TraitValue::Text(truncate_chars(py_str(value), TEXT_LIMIT)),
+        TraitType::None => TraitValue::Untyped(truncate_chars(py_str(value), TEXT_LIMIT)),
+        TraitType::Int => TraitValue::Int(py_int(value)?),
+        TraitType::Float => TraitValue::Float(py_float(value)?),
+        TraitType::Datetime => {
+            let parsed = value.as_str().and_then(parse_isotime_utc);
+            TraitValue::Datetime(parsed.ok_or_else(|| CoerceError::Datetime(short_repr(value)))?)
+        }
+    };
+    Ok(Some(converted))
+}
+
+/// Python's `str()` of a JSON value.
+pub fn py_str<'v>(value: &'v Value<'_>) -> Cow<'v, str> {
+    match value {
+        Value::String(s) => Cow::Borrowed(s.as_ref()),
+        other => {
+            let mut buf = Vec::new();
+            crate::model::pyrepr::py_str(&mut buf, other);
+            // Python's str() of JSON values is always valid UTF-8; a lossy conversion only
+            // guards against a bug there.
+            Cow::Owned(
+                String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            )
+        }
+    }
+}
+
+/// `s[:limit]` in characters (code points), not bytes.
+pub fn truncate_chars(s: Cow<'_, str>, limit: usize) -> String {
+    match s.char_indices().nth(limit) {
+        Some((cut, _)) => s[..cut].to_owned(),
+        None => s.into_owned(),
+    }
+}
+
+/// Python's `int(value)`: bools are 0/1, floats truncate toward zero, strings are parsed as
+/// base-10 integer literals (surrounding whitespace and `_` between digits allowed, `"2.0"`
+/// refused). Containers raise. Ceilometer's values beyond `i64` are refused too.
+pub fn py_int(value: &Value<'_>) -> Result<i64, CoerceError> {
+    let fail = || CoerceError::Int(short_repr(value));
+    match value {
+        Value::Static(StaticNode::Bool(b)) => Ok(i64::from(*b)),
+        Value::Static(StaticNode::I64(i)) => Ok(*i),
+        Value::Static(StaticNode::U64(u)) => i64::try_from(*u).map_err(|_| fail()),
+        Value::Static(StaticNode::F64(f)) => float_to_int(*f).ok_or_else(fail),
+        Value::String(s) => parse_py_int(s).ok_or_else(fail),
+        _ => Err(fail()),
+    }
+}
+
+/// Python's `float(value)`: bools are 1.0/0.0, strings follow float literal syntax plus
+/// `inf`/`infinity`/`nan` (any case, signed). Containers raise.
+pub fn py_float(value: &Value<'_>) -> Result<f64, CoerceError> {
+    let fail = || CoerceError::Float(short_repr(value));
+    match value {
+        Value::Static(StaticNode::Bool(b)) => Ok(f64::from(u8::from(*b))),
+        Value::Static(StaticNode::I64(i)) => Ok(*i as f64),
+        Value::Static(StaticNode::U64(u)) => Ok(*u as f64),
+        Value::Static(StaticNode::F64(f)) => Ok(*f),
+        Value::String(s) => parse_py_float(s).ok_or_else(fail),
+        _ => Err(fail()),
+    }
+}
+
+fn float_to_int(f: f64) -> Option<i64> {
+    // NaN and the infinities raise in Python (and fail the range test); the bounds keep the
+    // cast exact.
+    let t = f.trunc();
+    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0)
+        .contains(&t)
+        .then_some(t as i64)
+}
+
+/// Python's `str.strip()` set, which `int()` and `float()` apply: Unicode whitespace plus the
+/// ASCII file/group/record/unit separators.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// Digits with single underscores between them (`1_000`), as Python literals allow.
+fn valid_digit_run(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('_')
+        && !s.ends_with('_')
+        && !s.contains("__")
+        && s.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
+fn parse_py_int(s: &str) -> Option<i64> {
+    let t = s.trim_matches(is_py_space);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if !valid_digit_run(digits) {
+        return None;
+    }
+    let mut acc: i128 = 0;
+    for b in digits.bytes().filter(u8::is_ascii_digit) {
+        acc = acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    i64::try_from(if negative { -acc } else { acc }).ok()
+}
+
+fn parse_py_float(s: &str) -> Option<f64> {
+    let t = s.trim_matches(is_py_space);
+    let (sign, body) = match t.as_bytes().first() {
+        Some(b'-') => (-1.0, &t[1..]),
+        Some(b'+') => (1.0, &t[1..]),
+        _ => (1.0, t),
+    };
+    let lower = body.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "infinity" => return Some(sign * f64::INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    // Python's grammar: digits [. [digits]] | . digits, then an optional exponent.
+    let (mantissa, exponent) = match lower.find('e') {
+        Some(at) => (&lower[..at], Some(&lower[at + 1..])),
+        None => (lower.as_str(), None),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
+        None => (mantissa, None),
+    };
+    let int_ok = int_part.is_empty() || valid_digit_run(int_part);
+    let frac_ok = frac_part.is_none_or(|f| f.is_empty() || valid_digit_run(f));
+    let has_digits = !int_part.is_empty() || frac_part.is_some_and(|f| !f.is_empty());
+    let exp_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        valid_digit_run(e)
+    });
+    if !(int_ok && frac_ok && has_digits && exp_ok) {
+        return None;
+    }
+    let cleaned: String = lower.chars().filter(|&c| c != '_').collect();
+    cleaned.parse::<f64>().ok().map(|f| sign * f)
+}
+
+/// A short rendering of the offending value for error messages.
+fn short_repr(value: &Value<'_>) -> String {
+    let text = match value {
+        Value::String(s) => format!("{s:?}"),
+        other => other.encode(),
+    };
+    truncate_chars(Cow::Owned(text), 80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value<'_> {
+        Value::from(text)
+    }
+
+    #[test]
+    fn int_follows_python_int() {
+        assert_eq!(py_int(&Value::from(2048_i64)), Ok(2048));
+        assert_eq!(py_int(&Value::from(true)), Ok(1));
+        assert_eq!(py_int(&Value::from(2.9_f64)), Ok(2));
+        assert_eq!(py_int(&Value::from(-2.9_f64)), Ok(-2));
+        assert_eq!(py_int(&s("15")), Ok(15));
+        assert_eq!(py_int(&s("  -15\n")), Ok(-15));
+        assert_eq!(py_int(&s("+007")), Ok(7));
+        assert_eq!(py_int(&s("1_000")), Ok(1000));
+        for bad in [
+            "2.0",
+            "",
+            " ",
+            "1e3",
+            "0x10",
+            "1__0",
+            "_1",
+            "1_",
+            "abc",
+            "99999999999999999999",
+        ] {
+            assert!(py_int(&s(bad)).is_err(), "{bad:?}");
+        }
+        assert!(py_int(&Value::from(f64::NAN)).is_err());
+        assert!(py_int(&Value::from(f64::INFINITY)).is_err());
+        assert!(py_int(&Value::from(vec![Value::from(1_i64)])).is_err());
+    }
+
+    #[test]
+    fn float_follows_python_float() {
+        assert_eq!(py_float(&Value::from(3_i64)), Ok(3.0));
+        assert_eq!(py_float(&Value::from(false)), Ok(0.0));
+        assert_eq!(py_float(&s(" 2.5 ")), Ok(2.5));
+        assert_eq!(py_float(&s("1e3")), Ok(1000.0));
+        assert_eq!(py_float(&s("-.5")), Ok(-0.5));
+        assert_eq!(py_float(&s("5.")), Ok(5.0));
+        assert_eq!(py_float(&s("1_0.2_5")), Ok(10.25));
+        assert_eq!(py_float(&s("-Infinity")), Ok(f64::NEG_INFINITY));
+        assert!(py_float(&s("nan")).is_ok_and(f64::is_nan));
+        for bad in ["", ".", "e5", "1e", "1,5", "0x1p3", "1_.5", "abc", "inf inity"] {
+            assert!(py_float(&s(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn empty_string_is_skipped_for_non_text_only() {
+        assert_eq!(coerce(TraitType::Int, &s("")), Ok(None));
+        assert_eq!(coerce(TraitType::Float, &s("")), Ok(None));
+        assert_eq!(coerce(TraitType::Datetime, &s("")), Ok(None));
+        assert_eq!(
+            coerce(TraitType::Text, &s("")),
+            Ok(Some(TraitValue::Text(String::new())))
+        );
+    }
+
+    #[test]
+    fn text_is_python_str_cut_to_255_characters() {
+        let long = "é".repeat(300);
+        let Ok(Some(TraitValue::Text(t))) = coerce(TraitType::Text, &s(&long)) else {
+            panic!("text expected");
+        };
+        assert_eq!(t.chars().count(), 255);
+        assert_eq!(
+            coerce(TraitType::Text, &Value::from(true)),
+            Ok(Some(TraitValue::Text("True".into())))
+        );
+        assert_eq!(
+            coerce(TraitType::Text, &Value::from(5_i64)),
+            Ok(Some(TraitValue::Text("5".into())))
+        );
+        assert_eq!(
+            coerce(TraitType::None, &Value::from(1.5_f64)),
+            Ok(Some(TraitValue::Untyped("1.5".into())))
+        );
+    }
+
+    #[test]
+    fn datetime_needs_a_parsable_string() {
+        assert!(matches!(
+            coerce(TraitType::Datetime, &s("2025-03-14T08:58:41.000000")),
+            Ok(Some(TraitValue::Datetime(_)))
+        ));
+        assert!(coerce(TraitType::Datetime, &s("yesterday")).is_err());
+        assert!(coerce(TraitType::Datetime, &Value::from(1_700_000_000_i64)).is_err());
+    }
+
+    #[test]
+    fn type_names_are_case_insensitive() {
+        assert_eq!(TraitType::from_name("int"), Some(TraitType::Int));
+        assert_eq!(TraitType::from_name("DateTime"), Some(TraitType::Datetime));
+        assert_eq!(TraitType::from_name("none").map(TraitType::dtype), Some(0));
+        assert_eq!(TraitType::from_name("string"), None);
+    }
+}

@@ -1,0 +1,480 @@
+//! Reading event_definitions.yaml: YAML (with PyYAML's `<<` merge keys) → compiled
+//! definitions, and the errors an operator needs to fix a bad file (file, line, which
+//! definition and trait, what is wrong).
+//!
+//! serde_yaml reports syntax errors with a location but keeps no positions for values, so the
+//! line of a semantically bad definition is found by scanning the text for the top-level list
+//! item it came from (and, inside it, for the trait's key).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_yaml::{Mapping, Value as Yaml};
+use simd_json::StaticNode;
+
+use super::coerce::TraitType;
+use super::dispatch::TypeFilter;
+use super::plugins::{Plugin, PluginError};
+use super::traits::{Getter, TraitDefinition};
+use crate::jsonpath::JsonPath;
+
+/// A definition file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("{}: cannot read event definitions: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: invalid YAML in event definitions: {message}", path.display())]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}:{line}: event definitions must be a list of definitions, found {found}", path.display())]
+    NotAList {
+        path: PathBuf,
+        line: usize,
+        found: &'static str,
+    },
+    #[error("{}:{line}: {context}: {problem}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        context: String,
+        problem: Problem,
+    },
+}
+
+impl DefinitionError {
+    /// The 1-based line the error points at, when it has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            DefinitionError::Io { .. } => None,
+            DefinitionError::Yaml { line, .. }
+            | DefinitionError::NotAList { line, .. }
+            | DefinitionError::Invalid { line, .. } => Some(*line),
+        }
+    }
+
+    /// What is wrong with a definition, for the semantic errors.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            DefinitionError::Invalid { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong with one definition or trait.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("a definition must be a mapping with event_type and traits")]
+    NotAMapping,
+    #[error("required field {0} not specified")]
+    MissingField(&'static str),
+    #[error("event_type must be a string or a list of strings")]
+    BadEventType,
+    #[error("traits must be a mapping of trait names to trait definitions")]
+    BadTraits,
+    #[error("trait name {0} is not a string")]
+    BadTraitName(String),
+    #[error("the field 'fields' is required")]
+    MissingFields,
+    #[error("fields must be a jsonpath, a list of jsonpaths or an integer")]
+    BadFields,
+    #[error("parse error in JSONPath specification {expr:?}: {error}")]
+    BadJsonPath { expr: String, error: String },
+    #[error("invalid trait type {0:?} (expected text, int, float or datetime)")]
+    UnknownTraitType(String),
+    #[error("plugin specified, but no plugin name supplied")]
+    PluginWithoutName,
+    #[error("plugin must be a name or a mapping with name and parameters")]
+    BadPlugin,
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("merge key <<: {0}")]
+    BadMerge(&'static str),
+}
+
+/// A compiled definition.
+#[derive(Debug)]
+pub struct EventDefinition {
+    pub(crate) filter: TypeFilter,
+    /// Default traits first (possibly overridden in place), then the definition's own.
+    pub(crate) traits: Vec<TraitDefinition>,
+    /// 1-based line of the definition's list item.
+    pub(crate) line: usize,
+}
+
+/// Ceilometer's `EventDefinition.DEFAULT_TRAITS`, in its order: every event gets these unless
+/// its definition overrides them.
+pub(crate) const DEFAULT_TRAITS: [(&str, &[&str]); 5] = [
+    ("service", &["publisher_id"]),
+    ("request_id", &["ctxt.request_id"]),
+    ("project_id", &["payload.tenant_id", "ctxt.project_id"]),
+    ("user_id", &["payload.user_id", "ctxt.user_id"]),
+    ("tenant_id", &["payload.tenant_id", "ctxt.project_id"]),
+];
+
+/// Compiles each distinct jsonpath once, as Ceilometer's getter cache does.
+#[derive(Default)]
+pub(crate) struct Paths(HashMap<String, Arc<JsonPath>>);
+
+impl Paths {
+    pub(crate) fn compile(&mut self, expr: &str) -> Result<Arc<JsonPath>, Problem> {
+        if let Some(path) = self.0.get(expr) {
+            return Ok(Arc::clone(path));
+        }
+        let path = JsonPath::compile(expr).map_err(|e| Problem::BadJsonPath {
+            expr: expr.to_owned(),
+            error: e.to_string(),
+        })?;
+        let path = Arc::new(path);
+        self.0.insert(expr.to_owned(), Arc::clone(&path));
+        Ok(path)
+    }
+
+    /// A `fields` list, joined as Ceilometer does: one element as is, more as `(a)|(b)`.
+    fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
+        match exprs {
+            [one] => self.compile(one),
+            many => self.compile(
+                &many
+                    .iter()
+                    .map(|e| format!("({e})"))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+        }
+    }
+}
+
+/// Parse and compile a definitions document. `path` is only used in error messages.
+pub(crate) fn compile_document(
+    text: &str,
+    path: &Path,
+) -> Result<(Vec<EventDefinition>, Paths), DefinitionError> {
+    let mut doc: Yaml = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        DefinitionError::Yaml {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })?;
+    let lines = SourceLines::new(text);
+    let items = match &mut doc {
+        // An empty file is no definitions: every event then takes the catch-all.
+        Yaml::Null => return Ok((Vec::new(), Paths::default())),
+        Yaml::Sequence(items) => items,
+        other => {
+            return Err(DefinitionError::NotAList {
+                path: path.to_owned(),
+                line: 1,
+                found: yaml_kind(other),
+            });
+        }
+    };
+    let mut paths = Paths::default();
+    let mut definitions = Vec::with_capacity(items.len());
+    for (index, item) in items.iter_mut().enumerate() {
+        let line = lines.definition_line(index);
+        let label = definition_label(index, item);
+        let invalid = |line: usize, context: String, problem: Problem| DefinitionError::Invalid {
+            path: path.to_owned(),
+            line,
+            context,
+            problem,
+        };
+        apply_merge_keys(item).map_err(|p| invalid(line, label.clone(), p))?;
+        let definition =
+            compile_definition(item, line, &mut paths).map_err(|(trait_name, problem)| match trait_name {
+                Some(name) => {
+                    let line = lines.trait_line(index, &name).unwrap_or(line);
+                    invalid(line, format!("{label}, trait {name:?}"), problem)
+                }
+                None => invalid(line, label.clone(), problem),
+            })?;
+        definitions.push(definition);
+    }
+    Ok((definitions, paths))
+}
+
+type TraitProblem = (Option<String>, Problem);
+
+fn compile_definition(item: &Yaml, line: usize, paths: &mut Paths) -> Result<EventDefinition, TraitProblem> {
+    let whole = |p: Problem| (None, p);
+    let Yaml::Mapping(map) = item else {
+        return Err(whole(Problem::NotAMapping));
+    };
+    let event_type = map
+        .get("event_type")
+        .ok_or(whole(Problem::MissingField("event_type")))?;
+    let patterns: Vec<&str> = match event_type {
+        Yaml::String(s) => vec![s.as_str()],
+        Yaml::Sequence(seq) => seq
+            .iter()
+            .map(|p| p.as_str().ok_or(whole(Problem::BadEventType)))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(whole(Problem::BadEventType)),
+    };
+    let own_traits = match map.get("traits") {
+        None => return Err(whole(Problem::MissingField("traits"))),
+        Some(Yaml::Mapping(traits)) => traits,
+        Some(_) => return Err(whole(Problem::BadTraits)),
+    };
+    let mut traits = Vec::with_capacity(DEFAULT_TRAITS.len() + own_traits.len());
+    for (name, fields) in DEFAULT_TRAITS {
+        let getter = Getter::Path(paths.compile_list(fields).map_err(whole)?);
+        traits.push(TraitDefinition {
+            name: name.into(),
+            ty: TraitType::Text,
+            getter,
+            plugin: None,
+        });
+    }
+    for (name, cfg) in own_traits {
+        let Some(name) = name.as_str() else {
+            return Err(whole(Problem::BadTraitName(yaml_inline(name))));
+        };
+        let compiled = compile_trait(name, cfg, paths).map_err(|p| (Some(name.to_owned()), p))?;
+        // Same name as a default (or an earlier key): replace in place, as a Python dict does.
+        match traits.iter_mut().find(|t| *t.name == *name) {
+            Some(slot) => *slot = compiled,
+            None => traits.push(compiled),
+        }
+    }
+    Ok(EventDefinition {
+        filter: TypeFilter::new(patterns),
+        traits,
+        line,
+    })
+}
+
+/// Ceilometer's `TraitDefinition.__init__` (via `declarative.Definition`).
+fn compile_trait(name: &str, cfg: &Yaml, paths: &mut Paths) -> Result<TraitDefinition, Problem> {
+    let (fields, type_name, plugin) = match cfg {
+        Yaml::Mapping(map) => {
+            let fields = map.get("fields").ok_or(Problem::MissingFields)?;
+            let type_name = match map.get("type") {
+                None => "text",
+                Some(Yaml::String(t)) => t.as_str(),
+                Some(other) => return Err(Problem::UnknownTraitType(yaml_inline(other))),
+            };
+            let plugin = match map.get("plugin") {
+                None => None,
+                Some(plugin) => Some(compile_plugin(plugin, paths)?),
+            };
+            (fields, type_name, plugin)
+        }
+        // "name: jsonpath" shorthand.
+        other => (other, "text", None),
+    };
+    let getter = match fields {
+        Yaml::String(expr) => Getter::Path(paths.compile(expr)?),
+        Yaml::Sequence(list) => {
+            let exprs: Vec<&str> = list
+                .iter()
+                .map(|e| e.as_str().ok_or(Problem::BadFields))
+                .collect::<Result<_, _>>()?;
+            if exprs.is_empty() {
+                return Err(Problem::BadJsonPath {
+                    expr: String::new(),
+                    error: "empty list of fields".into(),
+                });
+            }
+            Getter::Path(paths.compile_list(&exprs)?)
+        }
+        Yaml::Number(n) => Getter::Constant(StaticNode::I64(n.as_i64().ok_or(Problem::BadFields)?)),
+        Yaml::Bool(b) => Getter::Constant(StaticNode::Bool(*b)),
+        _ => return Err(Problem::BadFields),
+    };
+    let ty =
+        TraitType::from_name(type_name).ok_or_else(|| Problem::UnknownTraitType(type_name.to_owned()))?;
+    Ok(TraitDefinition {
+        name: name.into(),
+        ty,
+        getter,
+        plugin,
+    })
+}
+
+fn compile_plugin(cfg: &Yaml, paths: &mut Paths) -> Result<Plugin, Problem> {
+    let empty = Mapping::new();
+    let (name, params) = match cfg {
+        Yaml::String(name) => (name.as_str(), &empty),
+        Yaml::Mapping(map) => {
+            let name = match map.get("name") {
+                Some(Yaml::String(name)) => name.as_str(),
+                Some(_) => return Err(Problem::BadPlugin),
+                None => return Err(Problem::PluginWithoutName),
+            };
+            let params = match map.get("parameters") {
+                None | Some(Yaml::Null) => &empty,
+                Some(Yaml::Mapping(params)) => params,
+                Some(_) => return Err(Problem::BadPlugin),
+            };
+            (name, params)
+        }
+        _ => return Err(Problem::BadPlugin),
+    };
+    let mut compile = |expr: &str| paths.compile(expr).map_err(|p| p.to_string());
+    Ok(Plugin::configure(name, params, &mut compile)?)
+}
+
+/// PyYAML's merge keys, which serde_yaml leaves as plain `<<` entries: the merged mappings'
+/// entries come first (for `<<: [a, b]`, b's then a's, so a wins), then the mapping's own,
+/// later entries overriding earlier ones in place.
+fn apply_merge_keys(node: &mut Yaml) -> Result<(), Problem> {
+    match node {
+        Yaml::Sequence(seq) => seq.iter_mut().try_for_each(apply_merge_keys),
+        Yaml::Tagged(tagged) => apply_merge_keys(&mut tagged.value),
+        Yaml::Mapping(map) => {
+            for value in map.values_mut() {
+                apply_merge_keys(value)?;
+            }
+            let Some(merge) = map.remove("<<") else {
+                return Ok(());
+            };
+            let sources: Vec<Mapping> = match merge {
+                Yaml::Mapping(one) => vec![one],
+                Yaml::Sequence(many) => many
+                    .into_iter()
+                    .rev()
+                    .map(|m| match m {
+                        Yaml::Mapping(m) => Ok(m),
+                        _ => Err(Problem::BadMerge("expected a mapping or a list of mappings")),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(Problem::BadMerge("expected a mapping or a list of mappings")),
+            };
+            let own = std::mem::take(map);
+            for (key, value) in sources.into_iter().flatten().chain(own) {
+                map.insert(key, value);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// "definition 3 (event_type 'compute.instance.*')": which definition an error is about.
+fn definition_label(index: usize, item: &Yaml) -> String {
+    let types = match item.get("event_type") {
+        Some(Yaml::String(s)) => format!("{s:?}"),
+        Some(Yaml::Sequence(seq)) => seq
+            .iter()
+            .map(|t| t.as_str().map_or_else(|| yaml_inline(t), |s| format!("{s:?}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "?".to_owned(),
+    };
+    format!("definition {} (event_type {types})", index + 1)
+}
+
+fn yaml_kind(v: &Yaml) -> &'static str {
+    match v {
+        Yaml::Null => "null",
+        Yaml::Bool(_) => "a boolean",
+        Yaml::Number(_) => "a number",
+        Yaml::String(_) => "a string",
+        Yaml::Sequence(_) => "a list",
+        Yaml::Mapping(_) => "a mapping",
+        Yaml::Tagged(_) => "a tagged value",
+    }
+}
+
+fn yaml_inline(v: &Yaml) -> String {
+    serde_yaml::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
+}
+
+/// Where the top-level list items (and their trait keys) start in the text.
+struct SourceLines<'t> {
+    lines: Vec<&'t str>,
+    /// 0-based line index of each top-level item.
+    items: Vec<usize>,
+}
+
+impl<'t> SourceLines<'t> {
+    fn new(text: &'t str) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut items = Vec::new();
+        let mut indent = None;
+        for (i, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            let is_item = trimmed == "-" || trimmed.starts_with("- ");
+            if !is_item {
+                continue;
+            }
+            let this_indent = line.len() - trimmed.len();
+            // The first `-` in the document opens the top-level list; items are its siblings.
+            match indent {
+                None => {
+                    indent = Some(this_indent);
+                    items.push(i);
+                }
+                Some(level) if level == this_indent => items.push(i),
+                Some(_) => {}
+            }
+        }
+        SourceLines { lines, items }
+    }
+
+    fn definition_line(&self, index: usize) -> usize {
+        self.items.get(index).map_or(1, |i| i + 1)
+    }
+
+    /// The line of `name:` inside definition `index`, if it is written there (a trait merged
+    /// in from an anchor elsewhere is not).
+    fn trait_line(&self, index: usize, name: &str) -> Option<usize> {
+        let start = *self.items.get(index)?;
+        let end = self.items.get(index + 1).copied().unwrap_or(self.lines.len());
+        let keys = [format!("{name}:"), format!("'{name}':"), format!("\"{name}\":")];
+        (start..end)
+            .find(|&i| {
+                keys.iter()
+                    .any(|k| self.lines[i].trim_start().starts_with(k.as_str()))
+            })
+            .map(|i| i + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keys_follow_pyyaml_order_and_precedence() {
+        let mut doc: Yaml = serde_yaml::from_str(
+            "a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  w: 3\n  x: 4\n",
+        )
+        .unwrap_or(Yaml::Null);
+        assert!(apply_merge_keys(&mut doc).is_ok());
+        let c = doc
+            .get("c")
+            .and_then(Yaml::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        let keys: Vec<&str> = c.keys().filter_map(Yaml::as_str).collect();
+        assert_eq!(keys, ["y", "z", "x", "w"]);
+        assert_eq!(c.get("y").and_then(Yaml::as_i64), Some(1));
+        assert_eq!(c.get("x").and_then(Yaml::as_i64), Some(4));
+    }
+
+    #[test]
+    fn source_lines_find_items_and_traits() {
+        let text = "---\n# c\n- event_type: a\n  traits:\n    x:\n      fields: p\n- event_type: [b,\n    c]\n  traits:\n    'y':\n      fields: q\n";
+        let lines = SourceLines::new(text);
+        assert_eq!(lines.definition_line(0), 3);
+        assert_eq!(lines.definition_line(1), 7);
+        assert_eq!(lines.trait_line(0, "x"), Some(5));
+        assert_eq!(lines.trait_line(1, "y"), Some(10));
+        assert_eq!(lines.trait_line(1, "x"), None);
+    }
+}

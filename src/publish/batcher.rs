@@ -1,0 +1,256 @@
+//! The publisher actor: batches by size and time, flushes through an [`Output`], retries a
+//! failed flush with backoff until it is durable, then confirms the flush's token shares.
+//!
+//! Backpressure: at most `max_in_flight` flushes are being written at once; past that the actor
+//! stops taking messages (`ctx.wait`) until one completes, its bounded mailbox fills, and the
+//! pipeline's `send().await` waits. Nothing is ever dropped here: a stalled output simply holds
+//! its batches (and so their deliveries stay unacked, which stops consumption at the prefetch
+//! bound). A panic in a handler stops the actor and the supervisor restarts it; the batches it
+//! held are dropped unconfirmed, so their deliveries are requeued.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Drain, Flush, Output, PublishBatch, Write};
+use crate::agent::ack::AckToken;
+use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
+use crate::telemetry::metrics::ActorKind;
+
+/// Mailbox capacity of a publisher (messages are batches).
+const MAILBOX: usize = 16;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Batching limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPolicy {
+    /// Items (samples + events + dead letters) per flush.
+    pub max_items: usize,
+    /// How long the first item of a partial batch may wait.
+    pub max_wait: Duration,
+    /// Flushes being written at once.
+    pub max_in_flight: usize,
+}
+
+pub struct PublisherActor {
+    output: Box<dyn Output>,
+    policy: BatchPolicy,
+    runtime: tokio::runtime::Handle,
+    pending: Flush,
+    tokens: Vec<AckToken>,
+    since: Option<Instant>,
+    in_flight: Arc<Semaphore>,
+    draining: bool,
+    /// Flushes launched and not yet durable (group commit: flush at once when this is 0).
+    flights: usize,
+    /// `None` for the dead-letter publisher (it has no sink).
+    metrics: Option<PublisherMetrics>,
+    actor: ActorMetrics,
+}
+
+impl PublisherActor {
+    /// `id` names this instance in metrics (`<sink>/<scheme>`); `metrics` are its publish
+    /// counters (`None` for the dead-letter publisher).
+    pub fn new(
+        output: Box<dyn Output>,
+        policy: BatchPolicy,
+        runtime: tokio::runtime::Handle,
+        id: &str,
+        metrics: Option<PublisherMetrics>,
+    ) -> Self {
+        PublisherActor {
+            metrics,
+            actor: ActorMetrics::new(ActorKind::Publisher, id, MAILBOX),
+            output,
+            in_flight: Arc::new(Semaphore::new(policy.max_in_flight.max(1))),
+            policy,
+            runtime,
+            pending: Flush::default(),
+            tokens: Vec::new(),
+            since: None,
+            draining: false,
+            flights: 0,
+        }
+    }
+
+    /// Start under a supervisor on the current arbiter.
+    pub fn start_supervised(self) -> Addr<PublisherActor> {
+        actix::Supervisor::start(move |_| self)
+    }
+
+    fn add(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
+        let PublishBatch {
+            samples,
+            events,
+            dead,
+            token,
+        } = msg;
+        if samples.is_empty() && events.is_empty() && dead.is_empty() {
+            token.confirm();
+            return;
+        }
+        self.pending.samples.extend(samples);
+        self.pending.events.extend(events);
+        self.pending.dead.extend(dead);
+        self.tokens.push(token);
+        self.since.get_or_insert_with(Instant::now);
+        // Group commit: with nothing being written, write now (low latency when idle); while a
+        // flush is in flight, gather until it completes, the batch is full or max_wait passes.
+        if self.draining || self.flights == 0 || self.pending.len() >= self.policy.max_items {
+            self.flush(ctx);
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let flush = std::mem::take(&mut self.pending);
+        let tokens = std::mem::take(&mut self.tokens);
+        self.since = None;
+        let count = (flush.samples.len(), flush.events.len());
+        let write = match self.output.prepare(flush) {
+            Ok(w) => w,
+            Err(e) => {
+                // Encoding failed: nothing was written; requeue the deliveries.
+                tracing::error!(publisher = self.output.name(), error = %e, "cannot encode a flush");
+                if let Some(m) = &self.metrics {
+                    m.failed(Payload::Samples, count.0);
+                    m.failed(Payload::Events, count.1);
+                }
+                drop(tokens);
+                return;
+            }
+        };
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => self.launch(permit, write, tokens, count, ctx.address()),
+            Err(_) => {
+                let sem = self.in_flight.clone();
+                let addr = ctx.address();
+                ctx.wait(async move { sem.acquire_owned().await }.into_actor(self).map(
+                    move |permit, act, _| match permit {
+                        Ok(permit) => act.launch(permit, write, tokens, count, addr),
+                        Err(_) => drop(tokens),
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Write on the main runtime, retrying until durable, then confirm the tokens.
+    fn launch(
+        &mut self,
+        permit: OwnedSemaphorePermit,
+        write: Write,
+        tokens: Vec<AckToken>,
+        count: (usize, usize),
+        addr: Addr<Self>,
+    ) {
+        self.flights += 1;
+        let name = self.output.name().to_owned();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        self.runtime.spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match write().await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        if let Some(m) = &metrics {
+                            m.failed(Payload::Samples, count.0);
+                            m.failed(Payload::Events, count.1);
+                        }
+                        tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, "flush failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            if let Some(m) = &metrics {
+                for (payload, n) in [(Payload::Samples, count.0), (Payload::Events, count.1)] {
+                    if n > 0 {
+                        m.confirmed(payload, n, started.elapsed(), None);
+                    }
+                }
+            }
+            for t in tokens {
+                t.confirm();
+            }
+            drop(permit);
+            let _ = addr.send(FlightDone).await;
+        });
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.since.is_some_and(|t| t.elapsed() >= self.policy.max_wait) {
+            self.flush(ctx);
+        }
+    }
+
+    /// Run `f`; a panic stops the actor so that its supervisor restarts it.
+    fn guarded(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self, &mut Context<Self>)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self, ctx))).is_err() {
+            tracing::error!(
+                publisher = self.output.name(),
+                "publisher panicked; restarting it"
+            );
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for PublisherActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        let every = (self.policy.max_wait / 2).max(Duration::from_millis(5));
+        ctx.run_interval(every, |act, ctx| act.guarded(ctx, Self::tick));
+    }
+}
+
+impl Supervised for PublisherActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Whatever was pending is dropped unconfirmed: those deliveries will be requeued.
+        self.actor.restarted();
+        self.pending = Flush::default();
+        self.tokens.clear();
+        self.since = None;
+    }
+}
+
+impl Handler<PublishBatch> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |act, ctx| act.add(msg, ctx));
+    }
+}
+
+/// A flush became durable (or was abandoned): gather no longer, write what is pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlightDone;
+
+impl Handler<FlightDone> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FlightDone, ctx: &mut Context<Self>) {
+        self.flights = self.flights.saturating_sub(1);
+        if self.flights == 0 {
+            self.guarded(ctx, Self::flush);
+        }
+    }
+}
+
+impl Handler<Drain> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.draining = true;
+        self.guarded(ctx, Self::flush);
+    }
+}

@@ -1,0 +1,143 @@
+//! `notifier://`: samples (or events) as oslo 2.0 notifications, priority `SAMPLE`, exactly
+//! as Ceilometer's `SampleNotifierPublisher`/`EventNotifierPublisher` send them.
+//!
+//! One flush is one notification per event_type: `event_type` is the metering topic
+//! (`metering`), routing key `<topic>.sample` in the control exchange (`ceilometer`), where
+//! `<topic>` is the URL's `topic=` or the configured metering/event topic, payload = the list of
+//! signed meter messages. With `per_meter_topic`, each meter's samples are sent once more with
+//! event_type `metering.<meter>` (Ceilometer's `publish_samples`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Flush, Output, PublishError, Write};
+use crate::config::PublisherSettings;
+use crate::event::message::write_message_from_event;
+use crate::model::envelope::{encode_v2, Outgoing};
+use crate::model::meter_message::write_meter_message_list;
+use crate::model::signature::Signer;
+use crate::model::Priority;
+use crate::transport::{OutMessage, Publisher};
+
+/// Samples or events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carries {
+    Samples,
+    Events,
+}
+
+pub struct NotifierOutput {
+    name: String,
+    carries: Carries,
+    publisher: Arc<dyn Publisher>,
+    exchange: String,
+    routing_key: String,
+    /// `event_type` of the notifications: the metering (or event) topic.
+    event_type: String,
+    per_meter_topic: bool,
+    publisher_id: String,
+    secret: Vec<u8>,
+    signer: Signer,
+}
+
+impl NotifierOutput {
+    pub fn new(
+        carries: Carries,
+        topic: Option<String>,
+        per_meter_topic: bool,
+        settings: &PublisherSettings,
+        host: &str,
+        publisher: Arc<dyn Publisher>,
+    ) -> NotifierOutput {
+        let default_topic = match carries {
+            Carries::Samples => &settings.metering_topic,
+            Carries::Events => &settings.event_topic,
+        };
+        let topic = topic.unwrap_or_else(|| default_topic.clone());
+        NotifierOutput {
+            name: format!("notifier://?topic={topic}"),
+            carries,
+            publisher,
+            exchange: settings.control_exchange.clone(),
+            routing_key: format!("{topic}.sample"),
+            event_type: default_topic.clone(),
+            per_meter_topic: per_meter_topic && carries == Carries::Samples,
+            publisher_id: format!("telemetry.publisher.{host}"),
+            secret: settings.telemetry_secret.as_bytes().to_vec(),
+            signer: Signer::new(settings.telemetry_secret.as_bytes()),
+        }
+    }
+
+    /// The routing key notifications go to (`metering.sample` by default).
+    pub fn routing_key(&self) -> &str {
+        &self.routing_key
+    }
+
+    fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Vec<u8>)) -> OutMessage {
+        let mut body = Vec::with_capacity(4096);
+        let head = Outgoing::new(&self.publisher_id, event_type, Priority::Sample);
+        encode_v2(&mut body, &head, write_items);
+        OutMessage {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The notifications one flush turns into.
+    pub fn encode(&mut self, flush: &Flush) -> Vec<OutMessage> {
+        let mut messages = Vec::new();
+        let mut signer = std::mem::replace(&mut self.signer, Signer::new(b""));
+        match self.carries {
+            Carries::Samples if !flush.samples.is_empty() => {
+                messages.push(self.notification(&self.event_type, |out| {
+                    write_meter_message_list(out, &flush.samples, &mut signer)
+                }));
+                if self.per_meter_topic {
+                    let mut by_meter: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+                    for s in &flush.samples {
+                        by_meter.entry(&s.name).or_default().push(s);
+                    }
+                    for (meter, samples) in by_meter {
+                        let event_type = format!("{}.{meter}", self.event_type);
+                        messages.push(self.notification(&event_type, |out| {
+                            write_meter_message_list(out, samples, &mut signer)
+                        }));
+                    }
+                }
+            }
+            Carries::Events if !flush.events.is_empty() => {
+                let secret = &self.secret;
+                messages.push(self.notification(&self.event_type, |out| {
+                    out.push(b'[');
+                    for (i, e) in flush.events.iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        write_message_from_event(e, secret, out);
+                    }
+                    out.push(b']');
+                }));
+            }
+            _ => {}
+        }
+        self.signer = signer;
+        messages
+    }
+}
+
+impl Output for NotifierOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        let messages: Arc<[OutMessage]> = self.encode(&flush).into();
+        let publisher = self.publisher.clone();
+        Ok(Arc::new(move || {
+            let send = publisher.publish(messages.clone());
+            Box::pin(async move { send.await.map_err(PublishError::from) })
+        }))
+    }
+}

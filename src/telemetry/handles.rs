@@ -1,0 +1,359 @@
+//! Pre-registered metric handles, one struct per component, Vector style.
+//!
+//! A component builds its struct once, when it starts (after [`super::start`] installed the
+//! recorder: handles made before that stay no-ops forever), and then calls typed methods
+//! once per batch: `listener.received(batch.len())`. Building the handles up front also
+//! creates every series at zero, so `rate()` sees the first increments and dashboards show
+//! a flat line rather than nothing.
+//!
+//! Nothing here allocates or looks up a name on the hot path: each method is one atomic
+//! operation on a handle (a histogram observation is one lock-free push).
+
+use std::time::Duration;
+
+use ::metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+
+use super::metrics::*;
+
+/// Per-reason counters, indexed by the enum's position in its `ALL` array.
+fn per_reason<const N: usize>(make: impl Fn(usize) -> Counter) -> [Counter; N] {
+    std::array::from_fn(make)
+}
+
+/// A listener (one per queue): deliveries in, acks and dead-letters out.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    received: Counter,
+    acked: Counter,
+    dead_lettered: [Counter; RejectReason::ALL.len()],
+    unacked: Gauge,
+    queue_messages: Gauge,
+    consume_batch: Histogram,
+}
+
+impl ListenerMetrics {
+    pub fn new(queue: &str) -> Self {
+        let q = queue.to_owned();
+        Self {
+            received: counter!(NOTIFICATIONS_RECEIVED, LABEL_QUEUE => q.clone()),
+            acked: counter!(NOTIFICATIONS_ACKED, LABEL_QUEUE => q.clone()),
+            dead_lettered: per_reason(|i| {
+                counter!(NOTIFICATIONS_DEAD_LETTERED, LABEL_QUEUE => q.clone(),
+                    LABEL_REASON => RejectReason::ALL[i].as_str())
+            }),
+            unacked: gauge!(AMQP_UNACKED_DELIVERIES, LABEL_QUEUE => q.clone()),
+            queue_messages: gauge!(AMQP_QUEUE_MESSAGES, LABEL_QUEUE => q),
+            consume_batch: histogram!(BATCH_SIZE, LABEL_STAGE => Stage::Consume.as_str()),
+        }
+    }
+
+    /// A batch of `n` deliveries was taken from the consumer and sent on.
+    pub fn received(&self, n: usize) {
+        self.received.increment(n as u64);
+        self.unacked.increment(n as f64);
+        self.consume_batch.record(n as f64);
+    }
+
+    /// `n` deliveries were acked (with `multiple: true` this is the span the ack covered).
+    pub fn acked(&self, n: usize) {
+        self.acked.increment(n as u64);
+        self.unacked.decrement(n as f64);
+    }
+
+    /// `n` deliveries were rejected to the dead-letter exchange and the broker confirmed it.
+    pub fn dead_lettered(&self, reason: RejectReason, n: usize) {
+        self.dead_lettered[reason as usize].increment(n as u64);
+        self.unacked.decrement(n as f64);
+    }
+
+    /// `n` deliveries leave this agent's hands without ack or dead-letter: nacked for
+    /// redelivery (a publisher failed), or dropped with their channel after a connection loss
+    /// (their tags are invalid then, and the broker redelivers them).
+    pub fn released(&self, n: usize) {
+        self.unacked.decrement(n as f64);
+    }
+
+    /// The broker's ready-message count for this queue (passive declare), i.e. the backlog.
+    pub fn queue_messages(&self, messages: u32) {
+        self.queue_messages.set(f64::from(messages));
+    }
+}
+
+/// A converter worker: delivery batches in, samples and events out.
+#[derive(Clone)]
+pub struct ConverterMetrics {
+    converted: Counter,
+    rejected: [Counter; RejectReason::ALL.len()],
+    samples: Counter,
+    events: Counter,
+    duration: Histogram,
+}
+
+/// What one converted delivery batch amounted to, reported in one call.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConversionOutcome {
+    /// Notifications converted without error.
+    pub converted: usize,
+    /// Notifications rejected because they are not oslo notifications.
+    pub rejected_envelope: usize,
+    /// Notifications rejected because an endpoint raised on them.
+    pub rejected_endpoint: usize,
+    pub samples: usize,
+    pub events: usize,
+}
+
+impl ConverterMetrics {
+    /// `queue`: where the batch came from (a converter serving several queues builds one
+    /// `ConverterMetrics` per queue; they share the unlabelled series).
+    pub fn new(queue: &str) -> Self {
+        let q = queue.to_owned();
+        Self {
+            converted: counter!(NOTIFICATIONS_CONVERTED, LABEL_QUEUE => q.clone()),
+            rejected: per_reason(|i| {
+                counter!(NOTIFICATIONS_REJECTED, LABEL_QUEUE => q.clone(),
+                    LABEL_REASON => RejectReason::ALL[i].as_str())
+            }),
+            samples: counter!(SAMPLES_PRODUCED, LABEL_ORIGIN => Origin::Notification.as_str()),
+            events: counter!(EVENTS_PRODUCED),
+            duration: histogram!(CONVERSION_DURATION),
+        }
+    }
+
+    /// One delivery batch was converted in `elapsed`.
+    pub fn batch(&self, outcome: ConversionOutcome, elapsed: Duration) {
+        self.converted.increment(outcome.converted as u64);
+        self.rejected[RejectReason::Envelope as usize].increment(outcome.rejected_envelope as u64);
+        self.rejected[RejectReason::Endpoint as usize].increment(outcome.rejected_endpoint as u64);
+        self.samples.increment(outcome.samples as u64);
+        self.events.increment(outcome.events as u64);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+
+    /// For code that rejects outside a batch (e.g. an oversize body caught by the listener).
+    pub fn rejected(&self, reason: RejectReason, n: usize) {
+        self.rejected[reason as usize].increment(n as u64);
+    }
+}
+
+/// The pipeline: what source filters and transformers drop.
+#[derive(Clone)]
+pub struct PipelineMetrics {
+    samples_filtered: Counter,
+    events_filtered: Counter,
+}
+
+impl PipelineMetrics {
+    pub fn new() -> Self {
+        Self {
+            samples_filtered: counter!(SAMPLES_FILTERED),
+            events_filtered: counter!(EVENTS_FILTERED),
+        }
+    }
+
+    pub fn samples_filtered(&self, n: usize) {
+        self.samples_filtered.increment(n as u64);
+    }
+
+    pub fn events_filtered(&self, n: usize) {
+        self.events_filtered.increment(n as u64);
+    }
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a publish batch carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    Samples,
+    Events,
+}
+
+/// A publisher (one per sink and publisher URL).
+#[derive(Clone)]
+pub struct PublisherMetrics {
+    samples_published: Counter,
+    events_published: Counter,
+    samples_failed: Counter,
+    events_failed: Counter,
+    confirm: Histogram,
+    delay: Histogram,
+    batch: Histogram,
+}
+
+impl PublisherMetrics {
+    /// `sink`: the sink's name in the pipeline file; `publisher`: the URL's scheme only.
+    pub fn new(sink: &str, publisher: &str) -> Self {
+        let (s, p) = (sink.to_owned(), publisher.to_owned());
+        Self {
+            samples_published: counter!(SAMPLES_PUBLISHED, LABEL_SINK => s.clone(), LABEL_PUBLISHER => p.clone()),
+            events_published: counter!(EVENTS_PUBLISHED, LABEL_SINK => s.clone(), LABEL_PUBLISHER => p.clone()),
+            samples_failed: counter!(SAMPLES_PUBLISH_FAILED, LABEL_SINK => s.clone(), LABEL_PUBLISHER => p.clone()),
+            events_failed: counter!(EVENTS_PUBLISH_FAILED, LABEL_SINK => s.clone(), LABEL_PUBLISHER => p.clone()),
+            confirm: histogram!(PUBLISH_CONFIRM_DURATION, LABEL_SINK => s, LABEL_PUBLISHER => p),
+            delay: histogram!(END_TO_END_DELAY),
+            batch: histogram!(BATCH_SIZE, LABEL_STAGE => Stage::Publish.as_str()),
+        }
+    }
+
+    /// A batch of `n` items was confirmed `confirm` after it was handed over. `oldest_age` is
+    /// now minus the oldest item's notification (or poll) timestamp; pass `None` when unknown.
+    pub fn confirmed(&self, payload: Payload, n: usize, confirm: Duration, oldest_age: Option<Duration>) {
+        match payload {
+            Payload::Samples => self.samples_published.increment(n as u64),
+            Payload::Events => self.events_published.increment(n as u64),
+        }
+        self.batch.record(n as f64);
+        self.confirm.record(confirm.as_secs_f64());
+        if let Some(age) = oldest_age {
+            self.delay.record(age.as_secs_f64());
+        }
+    }
+
+    /// A publish attempt of `n` items failed (it will be retried or the deliveries nacked).
+    pub fn failed(&self, payload: Payload, n: usize) {
+        match payload {
+            Payload::Samples => self.samples_failed.increment(n as u64),
+            Payload::Events => self.events_failed.increment(n as u64),
+        }
+    }
+}
+
+/// How long ago `timestamp` (a notification's or a poll's, as the model parses it) was, for
+/// [`PublisherMetrics::confirmed`]. Clamped at zero because producer clocks run ahead of ours
+/// now and then, and a histogram has no negative buckets.
+pub fn age_since(timestamp: &crate::model::timestamp::Timestamp) -> Duration {
+    let seconds = crate::model::timestamp::Timestamp::now_utc().seconds_since(timestamp);
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
+}
+
+/// One pollster of one polling source.
+#[derive(Clone)]
+pub struct PollsterMetrics {
+    run: Counter,
+    skipped: [Counter; SkipReason::ALL.len()],
+    failed: Counter,
+    duration: Histogram,
+    samples: Counter,
+    batch: Histogram,
+}
+
+impl PollsterMetrics {
+    pub fn new(source: &str, pollster: &str) -> Self {
+        let (s, p) = (source.to_owned(), pollster.to_owned());
+        Self {
+            run: counter!(POLLS_RUN, LABEL_SOURCE => s.clone(), LABEL_POLLSTER => p.clone()),
+            skipped: per_reason(|i| {
+                counter!(POLLS_SKIPPED, LABEL_SOURCE => s.clone(), LABEL_POLLSTER => p.clone(),
+                    LABEL_SKIP_REASON => SkipReason::ALL[i].as_str())
+            }),
+            failed: counter!(POLLS_FAILED, LABEL_SOURCE => s.clone(), LABEL_POLLSTER => p.clone()),
+            duration: histogram!(POLL_DURATION, LABEL_SOURCE => s, LABEL_POLLSTER => p),
+            samples: counter!(SAMPLES_PRODUCED, LABEL_ORIGIN => Origin::Polling.as_str()),
+            batch: histogram!(BATCH_SIZE, LABEL_STAGE => Stage::Poll.as_str()),
+        }
+    }
+
+    /// A run produced `samples` samples in `elapsed`.
+    pub fn succeeded(&self, samples: usize, elapsed: Duration) {
+        self.run.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+        self.samples.increment(samples as u64);
+        self.batch.record(samples as f64);
+    }
+
+    /// A run ended in an error after `elapsed`.
+    pub fn failed(&self, elapsed: Duration) {
+        self.run.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+        self.failed.increment(1);
+    }
+
+    pub fn skipped(&self, reason: SkipReason) {
+        self.skipped[reason as usize].increment(1);
+    }
+}
+
+/// One actor's mailbox and restarts. actix does not expose a mailbox's length, so the
+/// sender calls [`ActorMetrics::enqueued`] after `send` and the handler calls
+/// [`ActorMetrics::dequeued`] on entry; the gauge is their running difference.
+#[derive(Clone)]
+pub struct ActorMetrics {
+    depth: Gauge,
+    restarts: Counter,
+}
+
+impl ActorMetrics {
+    /// `id`: which instance of the kind (queue, `<sink>/<publisher>`, source, worker index).
+    pub fn new(actor: ActorKind, id: &str, mailbox_capacity: usize) -> Self {
+        let (a, i) = (actor.as_str(), id.to_owned());
+        gauge!(ACTOR_MAILBOX_CAPACITY, LABEL_ACTOR => a, LABEL_ID => i.clone()).set(mailbox_capacity as f64);
+        Self {
+            depth: gauge!(ACTOR_MAILBOX_DEPTH, LABEL_ACTOR => a, LABEL_ID => i.clone()),
+            restarts: counter!(ACTOR_RESTARTS, LABEL_ACTOR => a, LABEL_ID => i),
+        }
+    }
+
+    pub fn enqueued(&self) {
+        self.depth.increment(1.0);
+    }
+
+    pub fn dequeued(&self) {
+        self.depth.decrement(1.0);
+    }
+
+    /// From `Supervised::restarting`. The mailbox survives a restart, so depth is kept.
+    pub fn restarted(&self) {
+        self.restarts.increment(1);
+    }
+}
+
+/// One AMQP connection (`consume-0`, `publish-0`, ...).
+#[derive(Clone)]
+pub struct AmqpConnectionMetrics {
+    up: Gauge,
+    reconnects: Counter,
+}
+
+impl AmqpConnectionMetrics {
+    pub fn new(connection: &str) -> Self {
+        let c = connection.to_owned();
+        Self {
+            up: gauge!(AMQP_CONNECTION_UP, LABEL_CONNECTION => c.clone()),
+            reconnects: counter!(AMQP_RECONNECTS, LABEL_CONNECTION => c),
+        }
+    }
+
+    /// The connection opened; `reconnect` is true when it replaces a lost one.
+    pub fn connected(&self, reconnect: bool) {
+        self.up.set(1.0);
+        if reconnect {
+            self.reconnects.increment(1);
+        }
+    }
+
+    pub fn disconnected(&self) {
+        self.up.set(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::timestamp::{parse, Timestamp};
+
+    #[test]
+    fn age_is_clamped_at_zero_for_clocks_ahead() {
+        let future = parse("2999-01-01T00:00:00Z").expect("timestamp");
+        assert_eq!(age_since(&future), Duration::ZERO);
+        let past = Timestamp::from_utc(Timestamp::now_utc().utc() - chrono::Duration::seconds(90));
+        let age = age_since(&past);
+        assert!(
+            age >= Duration::from_secs(90) && age < Duration::from_secs(100),
+            "{age:?}"
+        );
+    }
+}

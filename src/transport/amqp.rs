@@ -1,0 +1,393 @@
+//! `amqp://` over lapin: one connection and one channel per consumer and per publisher, so a
+//! slow or failed one does not stall the others and I/O spreads over several connections.
+//!
+//! Recovery is ours, not lapin's: a consumer whose connection dies ends (`next` → `None` or an
+//! error) and the agent opens a new one, so tags from before a recovery belong to a dead
+//! channel and can never be acked on the new one. A publisher reconnects lazily on the next
+//! publish after an error. lapin's auto-recovery is left off on purpose.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+
+use super::{
+    mask, Acker, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec, Settle,
+    Transport, TransportError,
+};
+
+/// An AMQP broker URL (oslo's `rabbit://` is accepted as a synonym of `amqp://`).
+#[derive(Clone)]
+pub struct AmqpTransport {
+    url: String,
+}
+
+impl AmqpTransport {
+    pub fn new(url: &str) -> Result<AmqpTransport, TransportError> {
+        let url = normalize(url);
+        url.parse::<lapin::uri::AMQPUri>()
+            .map_err(|reason| TransportError::Url {
+                url: mask(&url),
+                reason,
+            })?;
+        Ok(AmqpTransport { url })
+    }
+}
+
+/// `rabbit://` → `amqp://`; an empty vhost path means `/`, as in oslo.
+fn normalize(url: &str) -> String {
+    let url = url
+        .strip_prefix("rabbit://")
+        .map_or_else(|| url.to_owned(), |rest| format!("amqp://{rest}"));
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        None => format!("{url}/%2f"),
+        Some(i) if after_scheme + i + 1 == url.len() => format!("{url}%2f"),
+        Some(_) => url,
+    }
+}
+
+fn err(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> TransportError {
+    let context = context.into();
+    move |source| TransportError::Amqp { context, source }
+}
+
+async fn connect(url: &str, name: &str) -> Result<Connection, TransportError> {
+    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
+    Connection::connect(url, properties)
+        .await
+        .map_err(err(format!("connect to {}", mask(url))))
+}
+
+async fn declare_exchange(
+    ch: &Channel,
+    name: &str,
+    durable: bool,
+    auto_delete: bool,
+) -> Result<(), TransportError> {
+    if name.is_empty() {
+        return Ok(()); // the default exchange exists and cannot be declared
+    }
+    let options = ExchangeDeclareOptions {
+        durable,
+        auto_delete,
+        ..Default::default()
+    };
+    ch.exchange_declare(name.into(), ExchangeKind::Topic, options, FieldTable::default())
+        .await
+        .map_err(err(format!("declare exchange {name}")))
+}
+
+async fn declare_queue(ch: &Channel, spec: &QueueSpec) -> Result<(), TransportError> {
+    let mut exchanges: Vec<&str> = spec.bindings.iter().map(|(e, _)| e.as_str()).collect();
+    exchanges.sort_unstable();
+    exchanges.dedup();
+    for exchange in exchanges {
+        declare_exchange(ch, exchange, spec.durable, spec.auto_delete).await?;
+    }
+    let options = QueueDeclareOptions {
+        durable: spec.durable,
+        auto_delete: spec.auto_delete,
+        ..Default::default()
+    };
+    ch.queue_declare(spec.queue.as_str().into(), options, FieldTable::default())
+        .await
+        .map_err(err(format!("declare queue {}", spec.queue)))?;
+    for (exchange, key) in &spec.bindings {
+        ch.queue_bind(
+            spec.queue.as_str().into(),
+            exchange.as_str().into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(err(format!("bind queue {} to {exchange} with {key}", spec.queue)))?;
+    }
+    Ok(())
+}
+
+struct AmqpConsumer {
+    connection: Connection,
+    channel: Channel,
+    consumer: lapin::Consumer,
+    consumer_tag: ShortString,
+    queue: String,
+}
+
+struct AmqpAcker {
+    channel: Channel,
+}
+
+impl Acker for AmqpAcker {
+    fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            match how {
+                Settle::Ack => channel
+                    .basic_ack(up_to, BasicAckOptions { multiple: true })
+                    .await
+                    .map_err(err(format!("ack up to {up_to}"))),
+                Settle::Requeue => channel
+                    .basic_nack(
+                        up_to,
+                        BasicNackOptions {
+                            multiple: true,
+                            requeue: true,
+                        },
+                    )
+                    .await
+                    .map_err(err(format!("nack up to {up_to}"))),
+            }
+        })
+    }
+}
+
+impl Consumer for AmqpConsumer {
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>> {
+        Box::pin(async move {
+            let delivery = self.consumer.next().await?;
+            Some(
+                delivery
+                    .map(|d| Delivery {
+                        tag: d.delivery_tag,
+                        body: d.data,
+                        exchange: d.exchange.to_string(),
+                        routing_key: d.routing_key.to_string(),
+                        redelivered: d.redelivered,
+                    })
+                    .map_err(err(format!("consume {}", self.queue))),
+            )
+        })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        Arc::new(AmqpAcker {
+            channel: self.channel.clone(),
+        })
+    }
+
+    fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.channel
+                .basic_cancel(self.consumer_tag.clone(), BasicCancelOptions::default())
+                .await
+                .map_err(err(format!("cancel consumer of {}", self.queue)))
+        })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.channel.close(200, "ceilo shutting down".into()).await;
+            let _ = self.connection.close(200, "ceilo shutting down".into()).await;
+        })
+    }
+}
+
+/// A confirm-mode channel, reconnected lazily.
+struct AmqpPublisher {
+    url: String,
+    topology: PublishTopology,
+    state: tokio::sync::Mutex<Option<PublisherState>>,
+}
+
+struct PublisherState {
+    _connection: Connection,
+    channel: Channel,
+    declared_keys: HashSet<(String, String)>,
+}
+
+impl AmqpPublisher {
+    async fn open(&self) -> Result<PublisherState, TransportError> {
+        let connection = connect(&self.url, "ceilo publisher").await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(err("open publisher channel"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(err("enable publisher confirms"))?;
+        for spec in &self.topology.queues {
+            declare_queue(&channel, spec).await?;
+        }
+        Ok(PublisherState {
+            _connection: connection,
+            channel,
+            declared_keys: HashSet::new(),
+        })
+    }
+
+    /// The channel to publish on, after declaring default queues for `keys` if asked to.
+    async fn channel(&self, keys: &[(String, String)]) -> Result<Channel, TransportError> {
+        let mut state = self.state.lock().await;
+        if state.as_ref().is_some_and(|s| !s.channel.status().connected()) {
+            *state = None;
+        }
+        if state.is_none() {
+            *state = Some(self.open().await?);
+        }
+        let Some(s) = state.as_mut() else {
+            return Err(TransportError::Closed("publisher channel".into()));
+        };
+        if self.topology.default_queues {
+            for (exchange, key) in keys {
+                if s.declared_keys.contains(&(exchange.clone(), key.clone())) {
+                    continue;
+                }
+                let spec = QueueSpec {
+                    queue: key.clone(),
+                    bindings: vec![(exchange.clone(), key.clone())],
+                    durable: self.topology.durable,
+                    auto_delete: self.topology.auto_delete,
+                    prefetch: 0,
+                };
+                if let Err(e) = declare_queue(&s.channel, &spec).await {
+                    *state = None;
+                    return Err(e);
+                }
+                s.declared_keys.insert((exchange.clone(), key.clone()));
+            }
+        }
+        Ok(s.channel.clone())
+    }
+
+    async fn forget(&self) {
+        *self.state.lock().await = None;
+    }
+}
+
+fn properties(headers: &[(String, String)]) -> BasicProperties {
+    // kombu's defaults, as observed on oslo's notifications.
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(2)
+        .with_priority(0);
+    if headers.is_empty() {
+        return props;
+    }
+    let mut table = FieldTable::default();
+    for (k, v) in headers {
+        table.insert(
+            k.as_str().into(),
+            AMQPValue::LongString(LongString::from(v.clone())),
+        );
+    }
+    props.with_headers(table)
+}
+
+impl Publisher for Arc<AmqpPublisher> {
+    fn publish(&self, messages: Arc<[OutMessage]>) -> BoxFuture<'static, Result<(), TransportError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let mut keys: Vec<(String, String)> = messages
+                .iter()
+                .map(|m| (m.exchange.clone(), m.routing_key.clone()))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let channel = this.channel(&keys).await?;
+            let mut confirms = Vec::with_capacity(messages.len());
+            for m in messages.iter() {
+                let sent = channel
+                    .basic_publish(
+                        m.exchange.as_str().into(),
+                        m.routing_key.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &m.body,
+                        properties(&m.headers),
+                    )
+                    .await;
+                match sent {
+                    Ok(confirm) => confirms.push((confirm, m)),
+                    Err(e) => {
+                        this.forget().await;
+                        return Err(err(format!("publish to {}/{}", m.exchange, m.routing_key))(e));
+                    }
+                }
+            }
+            for (confirm, m) in confirms {
+                match confirm.await {
+                    Ok(Confirmation::Ack(_)) => {}
+                    Ok(Confirmation::Nack(_)) | Ok(Confirmation::NotRequested) => {
+                        return Err(TransportError::Nacked {
+                            exchange: m.exchange.clone(),
+                            routing_key: m.routing_key.clone(),
+                        })
+                    }
+                    Err(e) => {
+                        this.forget().await;
+                        return Err(err(format!("confirm of {}/{}", m.exchange, m.routing_key))(e));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Transport for AmqpTransport {
+    fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
+        let url = self.url.clone();
+        Box::pin(async move {
+            let connection = connect(&url, &format!("ceilo consumer {}", spec.queue)).await?;
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(err("open consumer channel"))?;
+            channel
+                .basic_qos(spec.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(err(format!("set prefetch {}", spec.prefetch)))?;
+            declare_queue(&channel, &spec).await?;
+            let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
+            let consumer = channel
+                .basic_consume(
+                    spec.queue.as_str().into(),
+                    consumer_tag.clone(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(err(format!("consume {}", spec.queue)))?;
+            Ok(Box::new(AmqpConsumer {
+                connection,
+                channel,
+                consumer,
+                consumer_tag,
+                queue: spec.queue,
+            }) as Box<dyn Consumer>)
+        })
+    }
+
+    fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher> {
+        Arc::new(Arc::new(AmqpPublisher {
+            url: self.url.clone(),
+            topology,
+            state: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        mask(&self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn normalizes_oslo_urls() {
+        assert_eq!(normalize("rabbit://g:g@h:5672/"), "amqp://g:g@h:5672/%2f");
+        assert_eq!(normalize("amqp://g:g@h:5672"), "amqp://g:g@h:5672/%2f");
+        assert_eq!(normalize("amqp://g:g@h:5672/v1"), "amqp://g:g@h:5672/v1");
+    }
+}

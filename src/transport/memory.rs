@@ -1,0 +1,215 @@
+//! `memory://`: an in-process bus with topic exchanges and bounded queues.
+//!
+//! One bus per process ([`MemoryTransport::global`]), so the polling side and the notification
+//! side of one `ceilo run` talk through it with no broker. Queues are bounded: a publisher
+//! waits when a queue is full (backpressure instead of growth). Messages routed nowhere are
+//! dropped, as on a broker. Acks are no-ops: nothing survives the process anyway.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::mpsc;
+
+use super::{
+    topic, Acker, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec, Settle,
+    Transport, TransportError,
+};
+
+/// Messages a memory queue holds before publishers wait.
+const QUEUE_CAPACITY: usize = 10_000;
+
+struct Queue {
+    tx: mpsc::Sender<Delivery>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
+}
+
+#[derive(Default)]
+struct Bus {
+    queues: HashMap<String, Queue>,
+    /// exchange → (pattern, queue)
+    bindings: HashMap<String, Vec<(String, String)>>,
+}
+
+/// The in-process transport. Cheap to clone; all clones share one bus.
+#[derive(Clone, Default)]
+pub struct MemoryTransport {
+    bus: Arc<Mutex<Bus>>,
+}
+
+impl MemoryTransport {
+    /// The process-wide bus that `memory://` means.
+    pub fn global() -> MemoryTransport {
+        static GLOBAL: OnceLock<MemoryTransport> = OnceLock::new();
+        GLOBAL.get_or_init(MemoryTransport::default).clone()
+    }
+
+    /// A private bus (tests).
+    pub fn isolated() -> MemoryTransport {
+        MemoryTransport::default()
+    }
+
+    fn declare(&self, spec: &QueueSpec) -> Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>> {
+        let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = bus
+            .queues
+            .entry(spec.queue.clone())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+                Queue {
+                    tx,
+                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                }
+            })
+            .rx
+            .clone();
+        for (exchange, key) in &spec.bindings {
+            let list = bus.bindings.entry(exchange.clone()).or_default();
+            let binding = (key.clone(), spec.queue.clone());
+            if !list.contains(&binding) {
+                list.push(binding);
+            }
+        }
+        rx
+    }
+
+    /// The senders of the queues a message is routed to (each queue once).
+    fn route(&self, exchange: &str, key: &str) -> Vec<mpsc::Sender<Delivery>> {
+        let bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = bus
+            .bindings
+            .get(exchange)
+            .into_iter()
+            .flatten()
+            .filter(|(pattern, _)| topic::matches(pattern, key))
+            .map(|(_, q)| q)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|q| bus.queues.get(q).map(|q| q.tx.clone()))
+            .collect()
+    }
+}
+
+struct MemoryConsumer {
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
+    next_tag: u64,
+    cancelled: bool,
+}
+
+struct NoopAcker;
+
+impl Acker for NoopAcker {
+    fn settle(&self, _up_to: u64, _how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Consumer for MemoryConsumer {
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>> {
+        Box::pin(async move {
+            if self.cancelled {
+                return None;
+            }
+            let mut delivery = self.rx.lock().await.recv().await?;
+            self.next_tag += 1;
+            delivery.tag = self.next_tag;
+            Some(Ok(delivery))
+        })
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        Arc::new(NoopAcker)
+    }
+
+    fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
+        self.cancelled = true;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+impl Publisher for MemoryTransport {
+    fn publish(&self, messages: Arc<[OutMessage]>) -> BoxFuture<'static, Result<(), TransportError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            for m in messages.iter() {
+                for tx in this.route(&m.exchange, &m.routing_key) {
+                    let delivery = Delivery {
+                        tag: 0,
+                        body: m.body.clone(),
+                        exchange: m.exchange.clone(),
+                        routing_key: m.routing_key.clone(),
+                        redelivered: false,
+                    };
+                    // A queue whose receiver is gone just drops, like an unbound key.
+                    let _ = tx.send(delivery).await;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
+        let rx = self.declare(&spec);
+        Box::pin(async move {
+            Ok(Box::new(MemoryConsumer {
+                rx,
+                next_tag: 0,
+                cancelled: false,
+            }) as Box<dyn Consumer>)
+        })
+    }
+
+    fn publisher(&self, _topology: PublishTopology) -> Arc<dyn Publisher> {
+        // Default queues are not declared in memory: nobody would drain them, and a full queue
+        // would stall the agent. Consumers declare what they read.
+        Arc::new(self.clone())
+    }
+
+    fn describe(&self) -> String {
+        "memory://".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn routes_by_topic_and_drops_unbound() {
+        let t = MemoryTransport::isolated();
+        let spec = QueueSpec {
+            queue: "notifications.info".into(),
+            bindings: vec![("nova".into(), "notifications.info".into())],
+            durable: false,
+            auto_delete: false,
+            prefetch: 10,
+        };
+        let mut c = t.consume(spec).await.unwrap();
+        let p = t.publisher(PublishTopology::default());
+        let msg = |ex: &str, key: &str, body: &str| OutMessage {
+            exchange: ex.into(),
+            routing_key: key.into(),
+            body: body.as_bytes().to_vec(),
+            headers: vec![],
+        };
+        p.publish(
+            vec![
+                msg("nova", "notifications.error", "x"),
+                msg("nova", "notifications.info", "a"),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+        let d = c.next().await.unwrap().unwrap();
+        assert_eq!((d.tag, d.body.as_slice()), (1, b"a".as_slice()));
+    }
+}

@@ -1,0 +1,313 @@
+//! The operator-facing files agree with what ceilo exports: the alert rules pass
+//! `promtool check rules` and their unit tests, the scrape config passes `promtool check
+//! config`, every `ceilo_*` name in the dashboards and rules is in the catalogue, every
+//! dashboard query parses as PromQL, and docs/metrics.md lists exactly the catalogue.
+
+mod health_support;
+
+use std::collections::BTreeSet;
+
+use ceilo::telemetry::metrics::{is_exported_series, CATALOGUE};
+use health_support::*;
+
+/// Every `ceilo_…` token in `text` (a metric name cannot follow a name character).
+fn ceilo_names(text: &str) -> BTreeSet<String> {
+    let bytes = text.as_bytes();
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
+    let mut names = BTreeSet::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("ceilo_") {
+        let start = from + pos;
+        let mut end = start + "ceilo_".len();
+        while end < bytes.len() && is_name(bytes[end]) {
+            end += 1;
+        }
+        // A bare `ceilo_` is the prefix being talked about, not a name.
+        if (start == 0 || !is_name(bytes[start - 1])) && end > start + "ceilo_".len() {
+            names.insert(text[start..end].to_owned());
+        }
+        from = end;
+    }
+    names
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_path(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[test]
+fn name_scanner_finds_whole_names_only() {
+    let names = ceilo_names("rate(ceilo_a_total[5m]) / x_ceilo_b + ceilo_c_bucket{le=\"1\"}");
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        vec!["ceilo_a_total", "ceilo_c_bucket"]
+    );
+}
+
+#[test]
+fn dashboards_and_rules_only_use_exported_metrics() {
+    let files = [
+        "dashboards/ceilo-agents.json",
+        "dashboards/alerts.yml",
+        "dashboards/alerts.test.yml",
+    ];
+    let mut used = BTreeSet::new();
+    for file in files {
+        let names = ceilo_names(&read(file));
+        assert!(!names.is_empty(), "{file} uses no ceilo metric: wrong file?");
+        for name in names {
+            assert!(
+                is_exported_series(&name),
+                "{file} uses {name}, which ceilo does not export"
+            );
+            used.insert(name);
+        }
+    }
+    // The alert rules exercise the core of the catalogue.
+    for needed in [
+        "ceilo_notifications_dead_lettered_total",
+        "ceilo_actor_restarts_total",
+        "ceilo_ready",
+    ] {
+        assert!(used.contains(needed), "{needed} is used by no dashboard or rule");
+    }
+}
+
+#[test]
+fn docs_list_exactly_the_catalogue() {
+    let documented = ceilo_names(&read("docs/metrics.md"));
+    let catalogue: BTreeSet<String> = CATALOGUE.iter().map(|def| def.name.to_owned()).collect();
+    // The doc may show derived series in PromQL examples (`_sum`), which must exist too.
+    for name in &documented {
+        assert!(
+            is_exported_series(name),
+            "docs/metrics.md names {name}, which is not in the catalogue"
+        );
+    }
+    let missing: Vec<_> = catalogue.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/metrics.md does not document {missing:?}"
+    );
+}
+
+#[test]
+fn dashboard_is_well_formed_grafana_json() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("dashboards/ceilo-agents.json")).expect("valid JSON");
+    assert_eq!(dashboard["uid"], "ceilo-agents");
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(variables, ["datasource", "job", "instance"]);
+
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut ids = BTreeSet::new();
+    let mut rects = Vec::new();
+    let mut rows = 0;
+    for panel in panels {
+        let id = panel["id"].as_u64().expect("numeric panel id");
+        assert!(ids.insert(id), "panel id {id} repeated");
+        let pos = &panel["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| pos[k].as_u64().expect("gridPos field"));
+        assert!(x + w <= 24, "panel {id} overflows the 24-column grid");
+        for &(ox, oy, ow, oh, other) in &rects {
+            let overlap = x < ox + ow && ox < x + w && y < oy + oh && oy < y + h;
+            assert!(!overlap, "panels {id} and {other} overlap");
+        }
+        rects.push((x, y, w, h, id));
+        if panel["type"] == "row" {
+            rows += 1;
+            continue;
+        }
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {id} must use the datasource variable"
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {id} has no query");
+        for target in targets {
+            assert!(
+                target["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                "panel {id}: empty expr"
+            );
+            assert!(
+                target["refId"].as_str().is_some(),
+                "panel {id}: target without refId"
+            );
+        }
+    }
+    assert_eq!(panels[0]["title"], "Overview");
+    assert!(rows >= 6, "an overview row and a row per subsystem");
+}
+
+/// Dashboard queries, with Grafana's variables replaced by what they expand to.
+fn dashboard_queries() -> Vec<String> {
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(expr) = map.get("expr").and_then(|e| e.as_str()) {
+                    out.push(expr.to_owned());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("dashboards/ceilo-agents.json")).expect("valid JSON");
+    let mut queries = Vec::new();
+    collect(&dashboard, &mut queries);
+    queries
+        .into_iter()
+        .map(|q| {
+            q.replace("$__rate_interval", "1m")
+                .replace("$job", ".*")
+                .replace("$instance", ".*")
+        })
+        .collect()
+}
+
+#[test]
+fn dashboard_queries_are_valid_promql() {
+    let Some(promtool) = promtool() else { return };
+    // promtool has no "check this expression" command in Debian's version; recording rules
+    // are parsed with the same PromQL parser.
+    let rules: Vec<serde_yaml::Value> = dashboard_queries()
+        .into_iter()
+        .enumerate()
+        .map(|(i, expr)| {
+            let mut rule = serde_yaml::Mapping::new();
+            rule.insert("record".into(), format!("dashboard:query_{i}").into());
+            rule.insert("expr".into(), expr.into());
+            serde_yaml::Value::Mapping(rule)
+        })
+        .collect();
+    let mut group = serde_yaml::Mapping::new();
+    group.insert("name".into(), "dashboard".into());
+    group.insert("rules".into(), serde_yaml::Value::Sequence(rules));
+    let mut doc = serde_yaml::Mapping::new();
+    doc.insert("groups".into(), serde_yaml::Value::Sequence(vec![group.into()]));
+    let doc = serde_yaml::to_string(&doc).expect("serialize rules");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dashboard-rules.yml");
+    std::fs::write(&path, doc).expect("write rules");
+    let (ok, output) = run_promtool(
+        &promtool,
+        &["check", "rules", path.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert!(ok, "a dashboard query does not parse:\n{output}");
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_rules() {
+    let Some(promtool) = promtool() else { return };
+    let rules = repo_path("dashboards/alerts.yml");
+    let (ok, output) = run_promtool(
+        &promtool,
+        &["check", "rules", rules.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert!(ok, "promtool check rules:\n{output}");
+}
+
+#[test]
+fn alert_rules_fire_as_their_unit_tests_expect() {
+    let Some(promtool) = promtool() else { return };
+    // promtool compares annotations verbatim; the unit tests are about expressions and `for`
+    // durations, so they run against the rules without their (long, templated) annotations.
+    let mut rules: serde_yaml::Value =
+        serde_yaml::from_str(&read("dashboards/alerts.yml")).expect("alerts.yml");
+    let groups = rules["groups"].as_sequence_mut().expect("groups");
+    let mut alerts = 0;
+    for group in groups {
+        for rule in group["rules"].as_sequence_mut().expect("rules") {
+            let rule = rule.as_mapping_mut().expect("rule mapping");
+            let annotations = rule.remove("annotations").expect("every alert has annotations");
+            let runbook = annotations["runbook"].as_str().unwrap_or_default();
+            assert!(
+                runbook.contains("Meaning:") && runbook.contains("Act:"),
+                "{rule:?}: runbook incomplete"
+            );
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("alerts.yml"),
+        serde_yaml::to_string(&rules).expect("yaml"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("alerts.test.yml"),
+        read("dashboards/alerts.test.yml"),
+    )
+    .expect("write");
+    let tests = dir.path().join("alerts.test.yml");
+    let (ok, output) = run_promtool(
+        &promtool,
+        &["test", "rules", tests.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert!(ok, "promtool test rules:\n{output}");
+}
+
+#[test]
+fn every_required_alert_exists() {
+    let rules = read("dashboards/alerts.yml");
+    for alert in [
+        "CeiloAgentDown",
+        "CeiloNotKeepingUp",
+        "CeiloDeadLettersRising",
+        "CeiloPublisherFailing",
+        "CeiloRestartsLooping",
+    ] {
+        assert!(rules.contains(&format!("alert: {alert}\n")), "{alert} missing");
+    }
+}
+
+#[test]
+fn fleet_scrape_config_passes_promtool_check_config() {
+    let Some(promtool) = promtool() else { return };
+    let config = repo_path("dashboards/prometheus.yml");
+    let (ok, output) = run_promtool(
+        &promtool,
+        &["check", "config", config.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert!(ok, "promtool check config:\n{output}");
+    let targets: serde_yaml::Value =
+        serde_yaml::from_str(&read("dashboards/targets/example.yml")).expect("targets");
+    assert!(targets[0]["targets"].as_sequence().is_some_and(|t| !t.is_empty()));
+}
+
+#[test]
+fn committed_dashboard_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ceilo-agents.json");
+    let script = repo_path("dashboards/generate_dashboard.py");
+    let status = match std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .output()
+    {
+        Ok(output) => output.status,
+        Err(err) => {
+            eprintln!("SKIPPED: python3 cannot run ({err}); the dashboard's freshness is not checked");
+            return;
+        }
+    };
+    assert!(status.success(), "{} failed", script.display());
+    let generated = std::fs::read_to_string(&out).expect("generated dashboard");
+    assert!(
+        generated == read("dashboards/ceilo-agents.json"),
+        "dashboards/ceilo-agents.json is stale: run python3 dashboards/generate_dashboard.py"
+    );
+}

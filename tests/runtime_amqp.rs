@@ -1,0 +1,263 @@
+//! The agent against the real RabbitMQ: consume → convert → publish with confirms → ack,
+//! dead-lettering, backpressure and reconnection. Each test has a vhost of its own.
+
+mod runtime_support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use runtime_support::*;
+use serde_json::json;
+
+fn ids(received: &[Received]) -> Vec<String> {
+    received
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn samples_are_republished_on_metering_sample_and_their_deliveries_acked() {
+    let broker = Broker::new("flow");
+    let dir = config_dir(&settings(100, 20));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("flow", 300)));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(300),
+    ));
+    let ids = ids(&got);
+    assert_eq!(ids.len(), 300, "log:\n{}", agent.log_text());
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 300);
+    // The envelope is oslo's: SAMPLE priority, event_type = metering topic, signed messages.
+    let outer: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    let inner: serde_json::Value = serde_json::from_str(outer["oslo.message"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["priority"], "SAMPLE");
+    assert_eq!(inner["event_type"], "metering");
+    assert!(inner["publisher_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("telemetry.publisher."));
+    assert_eq!(got[0].routing_key, "metering.sample");
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_flows_on() {
+    let broker = Broker::new("dlq");
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    let mut input = polling_messages("before", 20);
+    input.push((
+        "nova".into(),
+        "notifications.info".into(),
+        b"{not json at all".to_vec(),
+    ));
+    let bad_version = json!({"oslo.version": "3.0", "oslo.message": "{}"})
+        .to_string()
+        .into_bytes();
+    input.push(("nova".into(), "notifications.info".into(), bad_version));
+    input.extend(polling_messages("after", 20));
+    rt.block_on(publish(&url, &input));
+
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(2),
+    ));
+    assert_eq!(dead.len(), 2, "log:\n{}", agent.log_text());
+    let header = |r: &Received, k: &str| r.headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+    let mut reasons: Vec<String> = dead.iter().filter_map(|d| header(d, "x-ceilo-reason")).collect();
+    reasons.sort();
+    assert!(
+        reasons[0].contains("undecodable") && reasons[0].contains("JSON"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("oslo.version"), "{reasons:?}");
+    assert!(
+        dead.iter().any(|d| d.body == b"{not json at all"),
+        "the body is kept untouched"
+    );
+    assert_eq!(header(&dead[0], "x-ceilo-exchange").as_deref(), Some("nova"));
+    assert_eq!(
+        header(&dead[0], "x-ceilo-routing-key").as_deref(),
+        Some("notifications.info")
+    );
+
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(40),
+    ));
+    assert_eq!(ids(&got).len(), 40, "the messages behind the poison flow on");
+    wait_until(
+        "the poison is acked, not requeued",
+        Duration::from_secs(10),
+        || broker.counts("notifications.info") == (0, 0) && broker.counts("notifications.sample") == (0, 0),
+    );
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
+    let broker = Broker::new("stall");
+    let prefetch = 30;
+    let dir = config_dir(&settings(prefetch, 10));
+    let rt = runtime();
+    let url = broker.url();
+    // The broker refuses every publish to metering.sample (publisher nack): the publisher can
+    // never confirm, so the deliveries behind it can never be acked.
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("stall", 500)));
+    std::thread::sleep(Duration::from_secs(2));
+    wait_until(
+        "consumption to stop at the prefetch bound",
+        Duration::from_secs(20),
+        || broker.counts("notifications.sample") == (500 - prefetch as u64, prefetch as u64),
+    );
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = rss(agent.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        broker.counts("notifications.sample"),
+        (500 - prefetch as u64, prefetch as u64),
+        "still stalled"
+    );
+    let after = rss(agent.pid());
+    assert!(
+        after < before + 8 * 1024,
+        "memory flat while stalled: {before} kB → {after} kB"
+    );
+
+    // Unstall: everything flows, nothing is lost.
+    broker.clear_policy("stall");
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(500),
+    ));
+    assert_eq!(
+        ids(&got).into_iter().collect::<HashSet<_>>().len(),
+        500,
+        "log:\n{}",
+        agent.log_text()
+    );
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
+    let broker = Broker::new("reconnect");
+    let prefetch = 50;
+    let dir = config_dir(&settings(prefetch, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    // Hold the agent mid-stream: its publishes are refused, so `prefetch` deliveries stay
+    // unacked on its channel while the broker drops every connection.
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("first", 1000)));
+    wait_until(
+        "the agent holding a full prefetch",
+        Duration::from_secs(20),
+        || rt.block_on(ready_count(&url, "notifications.sample")) == 1000 - u32::from(prefetch),
+    );
+    // The management API lists connections with a delay: retry until the agent's are closed.
+    wait_until(
+        "the agent's connections closed by the broker",
+        Duration::from_secs(20),
+        || broker.close_connections() >= 2,
+    );
+    broker.clear_policy("stall");
+    rt.block_on(publish(&url, &polling_messages("second", 500)));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(1500),
+    ));
+    let unique: HashSet<_> = ids(&got).into_iter().collect();
+    assert_eq!(
+        unique.len(),
+        1500,
+        "at least once across the reconnection; log:\n{}",
+        agent.log_text()
+    );
+    wait_until(
+        "every delivery acked on the new channels",
+        Duration::from_secs(20),
+        || {
+            rt.block_on(ready_count(&url, "notifications.sample")) == 0
+                && broker.counts("notifications.sample") == (0, 0)
+        },
+    );
+    let log = agent.log_text();
+    assert!(log.contains("reconnecting"), "log:\n{log}");
+    assert!(
+        !log.contains("PRECONDITION_FAILED"),
+        "a stale delivery tag was acked:\n{log}"
+    );
+    assert!(agent.terminate().success());
+}

@@ -1,0 +1,192 @@
+//! The golden corpus through the broker: every public case consumed by a default Ceilometer is
+//! published as nova or cinder would (its wire body, exchange and routing key) and the agent's
+//! output on `metering.sample` is compared
+//! * with what the conversion core produces for the same bodies in-process: the runtime must
+//!   add, lose and change nothing (this is the runtime's own contract);
+//! * with the corpus' samples (the whole product's contract; it also depends on the conversion
+//!   core's fidelity, which the lead's `corpus_samples` test tracks).
+//!
+//! Cases on which Ceilometer's endpoints raise (requeued forever by Ceilometer) must land in the
+//! dead-letter queue.
+
+mod common;
+mod runtime_support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ceilo::model::envelope::Decoder;
+use runtime_support::*;
+use serde_json::Value as Json;
+
+/// The corpus cases, from ../shared (the main checkout) or ../../shared (a worktree).
+fn cases() -> Vec<Json> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = ["../shared", "../../shared"]
+        .iter()
+        .map(|up| here.join(up).join("ceilometer-reference/corpus/public.jsonl"))
+        .find(|p| p.exists())
+        .expect("ceilometer-reference/corpus/public.jsonl");
+    let text = std::fs::read_to_string(&path).expect("corpus");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("case"))
+        .collect()
+}
+
+struct Run {
+    cases: Vec<Json>,
+    /// What came out on metering.sample, as `Sample.as_dict()`.
+    published: Vec<Json>,
+    dead: usize,
+    log: String,
+}
+
+fn bodies(cases: &[Json]) -> Vec<(String, String, Vec<u8>)> {
+    let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    // `wire` is the envelope dict; its `oslo.message` is already a JSON string.
+    cases
+        .iter()
+        .map(|c| {
+            (
+                s(&c["amqp"]["exchange"]),
+                s(&c["amqp"]["routing_key"]),
+                c["wire"].to_string().into_bytes(),
+            )
+        })
+        .collect()
+}
+
+fn as_dicts(received: &[Received]) -> Vec<Json> {
+    received
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .map(|m| common::corpus::as_dict(&m))
+        .collect()
+}
+
+fn run_corpus_through_the_broker(expected_samples: usize, expected_dead: usize) -> Run {
+    let cases: Vec<Json> = cases()
+        .into_iter()
+        .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
+        .collect();
+    let broker = Broker::new("corpus");
+    let dir = config_dir(&settings(100, 20));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        false,
+    ));
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &bodies(&cases)));
+    let mut count = 0;
+    let received = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(30), |r| {
+        count += meter_messages(&r.body).len();
+        count >= expected_samples
+    }));
+    // Anything extra would arrive right behind: give it a moment.
+    let extra = rt.block_on(collect(&url, "metering.sample", Duration::from_secs(2), |_| {
+        false
+    }));
+    let published = as_dicts(&received).into_iter().chain(as_dicts(&extra)).collect();
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(10),
+        messages(expected_dead),
+    ));
+    wait_until("every delivery acked", Duration::from_secs(20), || {
+        ["info", "sample", "error", "warn", "audit", "debug", "critical"]
+            .iter()
+            .all(|p| rt.block_on(ready_count(&url, &format!("notifications.{p}"))) == 0)
+    });
+    let log = agent.log_text();
+    assert!(agent.terminate().success());
+    Run {
+        cases,
+        published,
+        dead: dead.len(),
+        log,
+    }
+}
+
+/// The conversion core's output for the cases, in-process: (samples as dicts, failures).
+fn converted_in_process(cases: &[Json]) -> (Vec<Json>, usize) {
+    let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
+    let (converter, _) = ceilo::convert::Converter::load(&meters).expect("meters.d");
+    let mut decoder = Decoder::new();
+    let (mut samples, mut failed) = (Vec::new(), 0);
+    for (_, _, mut body) in bodies(cases) {
+        match converter.convert(&mut decoder, &mut body) {
+            Ok(c) => {
+                for s in &c.samples {
+                    let m = ceilo::model::meter_message::meter_message_value(s, b"");
+                    let mut d = common::corpus::as_dict(
+                        &serde_json::from_str(&simd_json::prelude::Writable::encode(&m)).expect("json"),
+                    );
+                    // Generated sample ids differ from run to run.
+                    d["id"] = Json::from("<generated-uuid1>");
+                    samples.push(d);
+                }
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    (samples, failed)
+}
+
+#[test]
+fn corpus_bodies_come_out_on_metering_sample_exactly_as_the_converter_makes_them() {
+    let all: Vec<Json> = cases()
+        .into_iter()
+        .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
+        .collect();
+    let (expected, failed) = converted_in_process(&all);
+    let run = run_corpus_through_the_broker(expected.len(), failed);
+    let problems = common::corpus::compare_samples("runtime", &expected, &run.published);
+    assert!(
+        problems.is_empty(),
+        "{} of {} samples differ from the in-process conversion:\n{}\nlog:\n{}",
+        problems.len(),
+        expected.len(),
+        problems.join("\n"),
+        run.log
+    );
+    assert_eq!(
+        run.dead, failed,
+        "every body the converter rejects is dead-lettered"
+    );
+}
+
+#[test]
+#[ignore = "depends on the conversion core matching the whole corpus; run with --ignored"]
+fn corpus_bodies_come_out_on_metering_sample_equal_to_the_corpus_samples() {
+    let all: Vec<Json> = cases()
+        .into_iter()
+        .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
+        .collect();
+    let expected: Vec<Json> = all
+        .iter()
+        .flat_map(|c| c["samples"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let requeued = all.iter().filter(|c| c["requeue"] == Json::Bool(true)).count();
+    let run = run_corpus_through_the_broker(expected.len(), requeued);
+    let problems = common::corpus::compare_samples("corpus", &expected, &run.published);
+    assert!(
+        problems.is_empty(),
+        "{} of {} samples differ:\n{}",
+        problems.len(),
+        expected.len(),
+        problems.join("\n")
+    );
+    assert_eq!(
+        run.dead, requeued,
+        "Ceilometer's requeued cases are dead-lettered"
+    );
+    assert_eq!(run.cases.len(), all.len());
+}

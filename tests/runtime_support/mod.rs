@@ -1,0 +1,487 @@
+//! Helpers for the runtime tests against the real RabbitMQ at 127.0.0.1:5672 (guest/guest):
+//! a fresh vhost per test (created and deleted through the management API), the `ceilo` binary
+//! as a child process with a temporary config directory, and a lapin publisher/collector.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use serde_json::{json, Value as Json};
+
+const API: &str = "http://127.0.0.1:15672/api";
+
+fn curl(method: &str, path: &str, body: Option<&str>) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-u",
+        "guest:guest",
+        "-X",
+        method,
+        "-H",
+        "content-type: application/json",
+    ]);
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd.arg(format!("{API}{path}")).output().expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A vhost of its own, deleted on drop.
+pub struct Broker {
+    pub vhost: String,
+}
+
+impl Broker {
+    pub fn new(tag: &str) -> Broker {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let vhost = format!(
+            "ceilo-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        curl("PUT", &format!("/vhosts/{vhost}"), None);
+        curl(
+            "PUT",
+            &format!("/permissions/{vhost}/guest"),
+            Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+        );
+        Broker { vhost }
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost)
+    }
+
+    pub fn get(&self, path: &str) -> Json {
+        serde_json::from_str(&curl("GET", path, None)).unwrap_or(Json::Null)
+    }
+
+    /// The management view of a queue (`messages_ready`, `messages_unacknowledged`, ...).
+    pub fn queue(&self, name: &str) -> Json {
+        self.get(&format!("/queues/{}/{name}", self.vhost))
+    }
+
+    /// (ready, unacked) of a queue, once the management stats have caught up.
+    pub fn counts(&self, name: &str) -> (u64, u64) {
+        let q = self.queue(name);
+        let n = |k: &str| q.get(k).and_then(Json::as_u64).unwrap_or(0);
+        (n("messages_ready"), n("messages_unacknowledged"))
+    }
+
+    pub fn set_policy(&self, name: &str, pattern: &str, definition: Json) {
+        let body =
+            json!({"pattern": pattern, "definition": definition, "apply-to": "queues", "priority": 10});
+        curl(
+            "PUT",
+            &format!("/policies/{}/{name}", self.vhost),
+            Some(&body.to_string()),
+        );
+    }
+
+    pub fn clear_policy(&self, name: &str) {
+        curl("DELETE", &format!("/policies/{}/{name}", self.vhost), None);
+    }
+
+    /// Force-close every connection to this vhost (what a broker restart looks like to clients).
+    pub fn close_connections(&self) -> usize {
+        let conns = self.get(&format!("/vhosts/{}/connections", self.vhost));
+        let names: Vec<String> = conns
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Json::as_str).map(str::to_owned))
+            .collect();
+        for n in &names {
+            let encoded: String = n
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            curl("DELETE", &format!("/connections/{encoded}"), None);
+        }
+        names.len()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        curl("DELETE", &format!("/vhosts/{}", self.vhost), None);
+    }
+}
+
+/// A config directory: ceilo.yaml with `settings` (YAML), the default pipelines, meters.d.
+pub fn config_dir(settings: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    std::fs::write(dir.path().join("ceilo.yaml"), settings).expect("ceilo.yaml");
+    for f in ["pipeline.yaml", "event_pipeline.yaml", "event_definitions.yaml"] {
+        if repo.join(f).exists() {
+            std::fs::copy(repo.join(f), dir.path().join(f)).expect(f);
+        }
+    }
+    std::fs::create_dir(dir.path().join("meters.d")).expect("meters.d");
+    for entry in std::fs::read_dir(repo.join("meters.d")).expect("config/meters.d") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, dir.path().join("meters.d").join(p.file_name().expect("name"))).expect("copy");
+    }
+    dir
+}
+
+/// The agent binary, running.
+pub struct Agent {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(config_dir: &Path, url: &str) -> Agent {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let log = config_dir.join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+        let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+            .args(["run", "--config-dir"])
+            .arg(config_dir)
+            .args(["--transport-url", url])
+            .env("RUST_LOG", "info,lapin=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn ceilo");
+        Agent {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGTERM and wait.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "agent did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Wait until `f` holds, or panic with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Publish bodies with confirms, as oslo would: topic exchange declared non-durable, and the
+/// routing key's default queue declared and bound first, so nothing is lost before a consumer.
+pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    let mut declared = std::collections::HashSet::new();
+    let mut confirms = Vec::new();
+    for (exchange, key, body) in messages {
+        if declared.insert(exchange.clone()) {
+            ch.exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange");
+        }
+        if declared.insert(format!("{exchange}\0{key}")) {
+            ch.queue_declare(
+                key.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("default queue");
+            ch.queue_bind(
+                key.as_str().into(),
+                exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind default queue");
+        }
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(2);
+        confirms.push(
+            ch.basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .expect("publish"),
+        );
+    }
+    for c in confirms {
+        c.await.expect("confirm");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+/// Declare (as the agent does) and bind a queue, so nothing published to it is lost.
+pub async fn declare(url: &str, queue: &str, exchange: &str, key: &str, durable: bool) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.exchange_declare(
+        exchange.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("exchange");
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+/// Messages ready in a queue, exactly and now (a passive declare; the management API lags).
+pub async fn ready_count(url: &str, queue: &str) -> u32 {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("passive declare");
+    let _ = conn.close(200, "bye".into()).await;
+    q.message_count()
+}
+
+/// A consumed message: body and string headers.
+pub struct Received {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub routing_key: String,
+}
+
+/// Consume `queue` until `done(all so far)` or `timeout`; acks what it takes.
+pub async fn collect(
+    url: &str,
+    queue: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&Received) -> bool,
+) -> Vec<Received> {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.basic_qos(500, BasicQosOptions::default()).await.expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "test-collector".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut out: Vec<Received> = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let next = tokio::time::timeout_at(deadline, consumer.next()).await;
+        let Ok(Some(Ok(d))) = next else { break };
+        let headers = d
+            .properties
+            .headers()
+            .as_ref()
+            .map(|t| {
+                t.inner()
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            lapin::types::AMQPValue::LongString(s) => {
+                                String::from_utf8_lossy(s.as_bytes()).into_owned()
+                            }
+                            other => format!("{other:?}"),
+                        };
+                        (k.to_string(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+        out.push(Received {
+            body: d.data,
+            headers,
+            routing_key: d.routing_key.to_string(),
+        });
+        if out.last().is_some_and(&mut done) {
+            break;
+        }
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    out
+}
+
+/// The meter messages inside one oslo 2.0 notification body (payload = list of them).
+pub fn meter_messages(body: &[u8]) -> Vec<Json> {
+    let outer: Json = serde_json::from_slice(body).expect("outer json");
+    let inner: Json =
+        serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
+    inner["payload"].as_array().cloned().unwrap_or_default()
+}
+
+/// A telemetry.polling notification (what the polling agent sends) carrying one sample whose
+/// id is `id`: the agent republishes it with `message_id` = `id`.
+pub fn polling_body(id: &str) -> Vec<u8> {
+    let sample = json!({
+        "source": "openstack", "counter_name": "cpu", "counter_type": "cumulative", "counter_unit": "ns",
+        "counter_volume": 1000, "user_id": "u", "user_name": null, "project_id": "p", "project_name": null,
+        "resource_id": "r", "timestamp": "2025-03-14T09:45:00.123456+00:00", "resource_metadata": {},
+        "message_id": id, "monotonic_time": null, "message_signature": "x"
+    });
+    let inner = json!({
+        "message_id": format!("m-{id}"), "publisher_id": "ceilometer.polling", "event_type": "telemetry.polling",
+        "priority": "SAMPLE", "payload": {"samples": [sample]}, "timestamp": "2025-03-14 09:45:00.123456",
+        "_unique_id": format!("u{id}")
+    });
+    json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+        .to_string()
+        .into_bytes()
+}
+
+/// `(exchange, routing key, body)` for `n` polling notifications with ids `<prefix>-<i>`.
+pub fn polling_messages(prefix: &str, n: usize) -> Vec<(String, String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            (
+                "ceilometer".to_owned(),
+                "notifications.sample".to_owned(),
+                polling_body(&format!("{prefix}-{i}")),
+            )
+        })
+        .collect()
+}
+
+/// A `done` for [`collect`]: true once `n` distinct sample ids have been seen.
+pub fn distinct_ids(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    move |r| {
+        for m in meter_messages(&r.body) {
+            if let Some(id) = m["message_id"].as_str() {
+                seen.insert(id.to_owned());
+            }
+        }
+        seen.len() >= n
+    }
+}
+
+/// A `done` for [`collect`]: true once `n` messages have been seen.
+pub fn messages(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = 0;
+    move |_| {
+        seen += 1;
+        seen >= n
+    }
+}
+
+/// Settings for tests: the given transport knobs on top of the defaults.
+pub fn settings(prefetch: u16, batch: usize) -> String {
+    format!(
+        "notification:\n  prefetch: {prefetch}\n  batch_size: {batch}\n  batch_timeout_ms: 20\n  workers: 2\n  \
+         shutdown_timeout_s: 20\npublisher:\n  batch_size: 50\n  batch_timeout_ms: 20\n{TELEMETRY}"
+    )
+}
+
+/// Tests run agents side by side: each gets a free port for /metrics.
+pub const TELEMETRY: &str = "telemetry:\n  listen: 127.0.0.1:0\n";
