@@ -294,9 +294,33 @@ impl Agent {
                 .iter()
                 .all(|l| !l.running.load(Ordering::SeqCst) && l.is_idle());
             if done {
+                return self.flush_transformers(deadline).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Agent {
+    /// Last step of a graceful stop: no batch is left upstream, so release what the sinks'
+    /// transformers hold (aggregator and accumulator batches) and wait until it is published.
+    async fn flush_transformers(&self, deadline: tokio::time::Instant) -> bool {
+        let Ok(token) = self.pipeline.send(pipeline::FlushTransformers).await else {
+            tracing::error!("pipeline gone before the transformer flush");
+            return false;
+        };
+        loop {
+            for p in &self.publishers {
+                let _ = p.send(Drain).await;
+            }
+            if token.others_done() {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("shutdown timed out while publishing transformer state");
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -4,7 +4,8 @@
 //! one batch per publisher. A sample reaches every sink whose source accepts it, once per sink
 //! (two sources feeding the same sink do not duplicate it); each sink's publishers all get it.
 //! Samples whose volume Python's `float()` would reject are dropped first ([`volume`]).
-//! Transformers were removed from Ceilometer and are not implemented.
+//! A sink's `transformers:` run as a [`Chain`] between routing and its publishers
+//! ([`Pipeline::route_samples`]); the chain's internals are [`crate::transform`]'s.
 
 mod filter;
 pub mod volume;
@@ -15,8 +16,10 @@ use std::sync::Arc;
 pub use filter::{Filter, FilterError};
 
 use crate::config::pipeline::{Kind, PipelineFile};
+use crate::model::timestamp::Timestamp;
 use crate::model::{Event, Sample};
 use crate::publish::{PublisherUrl, UrlError};
+use crate::transform::{Chain, TransformError};
 
 /// Something a source filters on: a sample's meter name, an event's event_type.
 pub trait Routable: Clone {
@@ -42,6 +45,8 @@ pub enum PipelineError {
     Filter { source_name: String, error: FilterError },
     #[error("publisher {url:?}: {error}")]
     Publisher { url: String, error: UrlError },
+    #[error("sink {sink:?}: {error}")]
+    Transformer { sink: String, error: TransformError },
     #[error("{0}")]
     Invalid(String),
 }
@@ -57,6 +62,10 @@ pub struct Pipeline {
     sources: Vec<Source>,
     /// Per sink, indices into `publishers`.
     sinks: Vec<Vec<usize>>,
+    /// Per sink, its transformers (empty chains for most sinks).
+    chains: Vec<Chain>,
+    /// Route key → sink indices, for samples of pipelines with transformers.
+    sink_cache: HashMap<Arc<str>, Arc<[usize]>>,
     publishers: Vec<PublisherUrl>,
     /// Per publisher, the name of its sink.
     publisher_sinks: Vec<String>,
@@ -70,6 +79,8 @@ impl Pipeline {
         Pipeline {
             sources: Vec::new(),
             sinks: Vec::new(),
+            chains: Vec::new(),
+            sink_cache: HashMap::new(),
             publishers: Vec::new(),
             publisher_sinks: Vec::new(),
             cache: HashMap::new(),
@@ -83,8 +94,19 @@ impl Pipeline {
         let mut publisher_sinks = Vec::new();
         let mut sink_index = HashMap::new();
         let mut sinks = Vec::new();
+        let mut chains = Vec::new();
         for sink in &file.sinks {
             let name = sink.name.clone().unwrap_or_default();
+            let chain = match kind {
+                Kind::Samples => Chain::from_value(sink.transformers.as_ref()).map_err(|error| {
+                    PipelineError::Transformer {
+                        sink: name.clone(),
+                        error,
+                    }
+                })?,
+                Kind::Events => Chain::empty(),
+            };
+            chains.push(chain);
             let mut indices = Vec::new();
             for url in &sink.publishers {
                 let parsed = PublisherUrl::parse(url).map_err(|error| PipelineError::Publisher {
@@ -121,6 +143,8 @@ impl Pipeline {
         Ok(Pipeline {
             sources,
             sinks,
+            chains,
+            sink_cache: HashMap::new(),
             publishers,
             publisher_sinks,
             cache: HashMap::new(),
@@ -137,9 +161,9 @@ impl Pipeline {
         &self.publishers
     }
 
-    /// The publisher indices a route key goes to.
-    pub fn targets(&mut self, key: &str) -> Arc<[usize]> {
-        if let Some(t) = self.cache.get(key) {
+    /// The sink indices a route key goes to, sorted.
+    fn sink_targets(&mut self, key: &str) -> Arc<[usize]> {
+        if let Some(t) = self.sink_cache.get(key) {
             return t.clone();
         }
         let mut sinks: Vec<usize> = Vec::new();
@@ -153,6 +177,93 @@ impl Pipeline {
             }
         }
         sinks.sort_unstable();
+        let sinks: Arc<[usize]> = sinks.into();
+        self.sink_cache.insert(Arc::from(key), sinks.clone());
+        sinks
+    }
+
+    /// Whether any sink has transformers.
+    pub fn has_transformers(&self) -> bool {
+        self.chains.iter().any(|c| !c.is_empty())
+    }
+
+    /// Whether any sink keeps per-resource transformer state (see [`Chain::is_stateful`]).
+    pub fn is_stateful(&self) -> bool {
+        self.chains.iter().any(Chain::is_stateful)
+    }
+
+    /// How often [`Pipeline::flush_transformers`] should run (aggregator retention), if at all.
+    pub fn flush_interval(&self) -> Option<std::time::Duration> {
+        self.chains.iter().filter_map(Chain::flush_interval).min()
+    }
+
+    /// [`Pipeline::route_counting`] for samples, through each sink's transformers: a sample
+    /// reaches each accepting sink once, that sink's chain turns the sink's part of the batch
+    /// into what its publishers get. `now` is the wall clock (aggregator retention).
+    pub fn route_samples(&mut self, items: Vec<Sample>, now: &Timestamp) -> (Vec<Vec<Sample>>, usize) {
+        if !self.has_transformers() {
+            return self.route_counting(items);
+        }
+        let mut per_sink: Vec<Vec<Sample>> = (0..self.sinks.len()).map(|_| Vec::new()).collect();
+        let mut filtered = 0;
+        for item in items {
+            let targets = self.sink_targets(item.route_key());
+            match targets.split_last() {
+                Some((last, rest)) => {
+                    for t in rest {
+                        per_sink[*t].push(item.clone());
+                    }
+                    per_sink[*last].push(item);
+                }
+                None => filtered += 1,
+            }
+        }
+        let mut out: Vec<Vec<Sample>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
+        for (sink, batch) in per_sink.into_iter().enumerate() {
+            let batch = if self.chains[sink].is_empty() {
+                batch
+            } else {
+                self.chains[sink].process(batch, now)
+            };
+            self.fan_out(sink, batch, &mut out);
+        }
+        (out, filtered)
+    }
+
+    /// What the sinks' transformers release at `now` (`force`: everything, at shutdown), one
+    /// batch per publisher index.
+    pub fn flush_transformers(&mut self, now: &Timestamp, force: bool) -> Vec<Vec<Sample>> {
+        let mut out: Vec<Vec<Sample>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
+        for sink in 0..self.chains.len() {
+            let chain = &mut self.chains[sink];
+            if chain.is_empty() {
+                continue;
+            }
+            let batch = if force {
+                chain.shutdown(now)
+            } else {
+                chain.flush(now)
+            };
+            self.fan_out(sink, batch, &mut out);
+        }
+        out
+    }
+
+    fn fan_out(&self, sink: usize, batch: Vec<Sample>, out: &mut [Vec<Sample>]) {
+        if let Some((last, rest)) = self.sinks[sink].split_last() {
+            for p in rest {
+                out[*p].extend(batch.iter().cloned());
+            }
+            out[*last].extend(batch);
+        }
+    }
+
+    /// The publisher indices a route key goes to.
+    pub fn targets(&mut self, key: &str) -> Arc<[usize]> {
+        if let Some(t) = self.cache.get(key) {
+            return t.clone();
+        }
+        let sinks = self.sink_targets(key);
         let targets: Arc<[usize]> = sinks
             .iter()
             .flat_map(|s| self.sinks[*s].iter().copied())
