@@ -16,7 +16,7 @@ use super::converter::ConvertedBatch;
 use crate::agent::ack::AckToken;
 use crate::model::timestamp::Timestamp;
 use crate::model::Sample;
-use crate::pipeline::{drop_invalid_volumes, Pipeline};
+use crate::pipeline::{drop_invalid_volumes, Pipeline, SampleStage};
 use crate::publish::{PublishBatch, PublisherActor};
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
@@ -41,6 +41,8 @@ pub struct PipelineActor {
     sample_publishers: Vec<Addr<PublisherActor>>,
     event_publishers: Vec<Addr<PublisherActor>>,
     dead_letter: Addr<PublisherActor>,
+    /// Publishes samples for stateful sinks to their partition queues (several agents).
+    partitions: Option<Addr<PublisherActor>>,
     panic_next: bool,
     metrics: PipelineMetrics,
     actor: ActorMetrics,
@@ -60,10 +62,18 @@ impl PipelineActor {
             sample_publishers,
             event_publishers,
             dead_letter,
+            partitions: None,
             panic_next: false,
             metrics: PipelineMetrics::new(),
             actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", MAILBOX),
         }
+    }
+
+    /// Send samples for stateful sinks to `partitions` (see [`crate::publish::partition`])
+    /// instead of running those sinks here.
+    pub fn with_partitions(mut self, partitions: Addr<PublisherActor>) -> Self {
+        self.partitions = Some(partitions);
+        self
     }
 
     /// Route a batch: one message per publisher that gets something.
@@ -77,11 +87,19 @@ impl PipelineActor {
             dead,
             token,
             dropped,
+            stage,
             ..
         } = batch;
         // The converter applies Ceilometer's volume check already; this is the pipeline's guard.
         let dropped = dropped + drop_invalid_volumes(&mut samples);
-        let (samples, filtered) = self.samples.route_samples(samples, &Timestamp::now_utc());
+        // Without a partition publisher this agent owns every resource: run every sink.
+        let stage = match (&self.partitions, stage) {
+            (None, _) | (Some(_), SampleStage::All) => SampleStage::All,
+            (Some(_), stage) => stage,
+        };
+        let (samples, deferred, filtered) =
+            self.samples
+                .route_samples_staged(samples, &Timestamp::now_utc(), stage);
         self.metrics.samples_filtered(dropped + filtered);
         let (events, filtered) = self.events.route_counting(events);
         self.metrics.events_filtered(filtered);
@@ -107,6 +125,15 @@ impl PipelineActor {
                 };
                 out.push((addr.clone(), b));
             }
+        }
+        if let (Some(addr), false) = (&self.partitions, deferred.is_empty()) {
+            let b = PublishBatch {
+                samples: deferred,
+                events: Vec::new(),
+                dead: Vec::new(),
+                token: token.share(),
+            };
+            out.push((addr.clone(), b));
         }
         if !dead.is_empty() {
             let b = PublishBatch {

@@ -38,6 +38,18 @@ impl Routable for Event {
     }
 }
 
+/// Where a batch of samples is in the partitioned flow (several agents, stateful sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleStage {
+    /// No partitions: every sink runs here.
+    All,
+    /// From the notification queues: stateless sinks run here; samples for stateful sinks are
+    /// set aside for the agent that owns their resource's partition.
+    Ingest,
+    /// From a partition queue this agent owns: only the stateful sinks run.
+    Owned,
+}
+
 /// Why a pipeline file cannot be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -201,25 +213,63 @@ impl Pipeline {
     /// reaches each accepting sink once, that sink's chain turns the sink's part of the batch
     /// into what its publishers get. `now` is the wall clock (aggregator retention).
     pub fn route_samples(&mut self, items: Vec<Sample>, now: &Timestamp) -> (Vec<Vec<Sample>>, usize) {
-        if !self.has_transformers() {
-            return self.route_counting(items);
+        let (out, _, filtered) = self.route_samples_staged(items, now, SampleStage::All);
+        (out, filtered)
+    }
+
+    /// [`Pipeline::route_samples`] for one stage of the partitioned flow. Also returns the
+    /// samples set aside for their partition owner (`Ingest` only): each sample that some
+    /// stateful sink accepts, once.
+    pub fn route_samples_staged(
+        &mut self,
+        items: Vec<Sample>,
+        now: &Timestamp,
+        stage: SampleStage,
+    ) -> (Vec<Vec<Sample>>, Vec<Sample>, usize) {
+        if !self.has_transformers() && stage == SampleStage::All {
+            let (out, filtered) = self.route_counting(items);
+            return (out, Vec::new(), filtered);
         }
+        // Which sinks this stage runs: stateless ones at ingest, stateful ones at the owner.
+        let runs: Vec<bool> = self
+            .chains
+            .iter()
+            .map(|c| match stage {
+                SampleStage::All => true,
+                SampleStage::Ingest => !c.is_stateful(),
+                SampleStage::Owned => c.is_stateful(),
+            })
+            .collect();
         let mut per_sink: Vec<Vec<Sample>> = (0..self.sinks.len()).map(|_| Vec::new()).collect();
+        let mut deferred = Vec::new();
         let mut filtered = 0;
         for item in items {
             let targets = self.sink_targets(item.route_key());
-            match targets.split_last() {
+            if targets.is_empty() {
+                filtered += 1;
+                continue;
+            }
+            let here: Vec<usize> = targets.iter().copied().filter(|t| runs[*t]).collect();
+            let defer = stage == SampleStage::Ingest && here.len() < targets.len();
+            match here.split_last() {
                 Some((last, rest)) => {
                     for t in rest {
                         per_sink[*t].push(item.clone());
                     }
+                    if defer {
+                        deferred.push(item.clone());
+                    }
                     per_sink[*last].push(item);
                 }
-                None => filtered += 1,
+                None if defer => deferred.push(item),
+                None => {}
             }
         }
         let mut out: Vec<Vec<Sample>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
         for (sink, batch) in per_sink.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
             let batch = if self.chains[sink].is_empty() {
                 batch
             } else {
@@ -227,7 +277,7 @@ impl Pipeline {
             };
             self.fan_out(sink, batch, &mut out);
         }
-        (out, filtered)
+        (out, deferred, filtered)
     }
 
     /// What the sinks' transformers release at `now` (`force`: everything, at shutdown), one

@@ -320,3 +320,38 @@ fn state_limit(v: Option<usize>) -> Result<usize, TransformError> {
         Some(_) => Err(TransformError::param("state_limit", "must be at least 2")),
     }
 }
+
+/// The owner of a resource among `n` workers or partitions: FNV-1a 64 of Python's `str()` of
+/// the resource id, modulo `n`. Fixed, so every agent and every version agrees (std's hasher
+/// is neither); `n = 0` is treated as 1.
+pub fn partition(resource_id: &crate::model::OwnedValue, n: usize) -> usize {
+    let mut key = String::new();
+    cache::push_id(&mut key, resource_id);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % n.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_is_stable_and_spreads() {
+        let id = |s: &str| crate::model::OwnedValue::from(s);
+        // Pinned: a change here re-partitions every running deployment.
+        assert_eq!(
+            partition(&id("a"), 1 << 20),
+            0xaf63dc4c8601ec8c_u64 as usize % (1 << 20)
+        );
+        let mut counts = [0usize; 4];
+        for i in 0..1000 {
+            counts[partition(&id(&format!("vm-{i}")), 4)] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > 200), "{counts:?}");
+        assert_eq!(partition(&id("x"), 0), 0);
+    }
+}
