@@ -10,26 +10,18 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use simd_json::prelude::*;
 
 use ceilo::convert::Converter;
+use ceilo::event::message::write_event_message_list;
+use ceilo::event::EventDefinitions;
 use ceilo::model::envelope::Decoder;
+use ceilo::model::meter_message::write_meter_message_list;
+use ceilo::model::signature::Signer;
 
 // The same allocator as the binary, so the numbers are the agent's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn bodies() -> Vec<Vec<u8>> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ceilometer-reference/corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|l| {
-            let case: serde_json::Value = serde_json::from_str(l).expect("corpus line");
-            serde_json::to_vec(&case["wire"]).expect("wire")
-        })
-        .collect()
-}
-
 fn conversion(c: &mut Criterion) {
-    let bodies = bodies();
+    let bodies = ceilo::reference::corpus_bodies();
     let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
     let (converter, _) = Converter::load(&meters).expect("meters");
     let mut group = c.benchmark_group("corpus");
@@ -81,6 +73,40 @@ fn conversion(c: &mut Criterion) {
                         .ok(),
                 );
             }
+        })
+    });
+    let events_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/event_definitions.yaml");
+    let converter = converter.with_events(EventDefinitions::load(events_path).expect("events"));
+    group.bench_function("convert_with_events", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                buf.clear();
+                buf.extend_from_slice(body);
+                black_box(
+                    converter
+                        .convert(&mut decoder, &mut buf)
+                        .map(|c| c.events.len())
+                        .ok(),
+                );
+            }
+        })
+    });
+    // The whole hot path of the notification agent: convert, then write the signed meter and
+    // event messages a notifier:// publisher sends.
+    let mut signer = Signer::new(b"change this for valid signing");
+    let mut out = Vec::with_capacity(1 << 20);
+    group.bench_function("convert_with_events_and_serialize", |b| {
+        b.iter(|| {
+            out.clear();
+            for body in &bodies {
+                buf.clear();
+                buf.extend_from_slice(body);
+                if let Ok(c) = converter.convert(&mut decoder, &mut buf) {
+                    write_meter_message_list(&mut out, &c.samples, &mut signer);
+                    write_event_message_list(&mut out, &c.events, &mut signer);
+                }
+            }
+            black_box(out.len())
         })
     });
     group.finish();

@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use crate::event::{DropReason, EventDefinitions, EventOutcome};
 use crate::meter::volume::{self, VolumeCheck};
 use crate::meter::{DefinitionProblem, EndpointError, LoadError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
@@ -25,6 +26,9 @@ pub struct Converted {
     /// Samples the pipeline drops for their volume (Ceilometer logs and drops them).
     pub dropped_samples: Vec<Sample>,
     pub events: Vec<Event>,
+    /// Events Ceilometer's event endpoint fails on (a trait that cannot be coerced, an
+    /// unparsable timestamp): logged and counted; the notification is still acked.
+    pub dropped_events: Vec<DropReason>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +42,22 @@ pub enum ConvertError {
 /// The compiled meter and event definitions.
 pub struct Converter {
     samples: SampleEndpoints,
+    events: Option<EventDefinitions>,
 }
 
 impl Converter {
+    /// Samples only (no event definitions loaded: no events).
     pub fn new(meters: MeterDefinitions) -> Converter {
         Converter {
             samples: SampleEndpoints::new(meters),
+            events: None,
         }
+    }
+
+    /// Also produce events, as Ceilometer's event endpoint does.
+    pub fn with_events(mut self, events: EventDefinitions) -> Converter {
+        self.events = Some(events);
+        self
     }
 
     /// Load meter definitions from a meters.yaml file or a meters.d directory. Definitions that
@@ -59,6 +72,17 @@ impl Converter {
         let mut out = Converted::default();
         self.samples.to_samples(&notification, &mut out.samples)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
+        // The event endpoint runs after the sample endpoints, and only when they did not raise.
+        if let Some(events) = &self.events {
+            match events.to_event(&notification) {
+                EventOutcome::Event(e) => out.events.push(e),
+                EventOutcome::Dropped(reason) => {
+                    tracing::warn!("Fail to process a notification: {reason}");
+                    out.dropped_events.push(reason);
+                }
+                EventOutcome::NotRouted | EventOutcome::Unmatched => {}
+            }
+        }
         Ok(out)
     }
 }

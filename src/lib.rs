@@ -16,6 +16,8 @@ pub mod model;
 pub mod pipeline;
 pub mod polling;
 pub mod publish;
+#[doc(hidden)]
+pub mod reference;
 pub mod telemetry;
 pub mod transform;
 pub mod transport;

@@ -41,6 +41,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Logs go to stderr (stdout carries `convert` output); RUST_LOG overrides the level.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     match args.command {
         Command::Run(run) => cli::run::run(run),
         Command::Convert(convert) => cli::convert::convert(convert),

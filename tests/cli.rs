@@ -44,7 +44,7 @@ fn convert_writes_one_line_per_input_line_in_order_and_keeps_going_after_bad_lin
         assert_eq!(samples.len(), 1);
         assert_eq!(samples[0]["counter_name"], "http.request");
         assert_eq!(samples[0]["resource_id"], "nova");
-        assert_eq!(docs[i]["events"], serde_json::json!([]));
+        assert_eq!(docs[i]["events"][0]["event_type"], "http.request");
         assert!(docs[i].get("error").is_none());
     }
     for i in [1, 2, 3] {
@@ -116,4 +116,36 @@ fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition()
         )),
         "{stdout}"
     );
+}
+
+#[test]
+fn check_names_file_and_line_of_a_bad_event_definition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("event_definitions.yaml");
+    std::fs::write(
+        &file,
+        "- event_type: a.*\n  traits:\n    host:\n      fields: payload.host\n      plugin: splitter\n",
+    )
+    .expect("write");
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains(&format!("{}:3:", file.display())), "{stdout}");
+    assert!(stdout.contains("no plugin named \"splitter\""), "{stdout}");
+}
+
+#[test]
+fn convert_fills_events_from_the_shipped_event_definitions() {
+    let (docs, _) = convert(&format!("{HTTP_REQUEST}\n"), &[]);
+    let events = docs[0]["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{}", docs[0]);
+    assert_eq!(events[0]["event_type"], "http.request");
+    assert_eq!(events[0]["message_id"], "m1");
+    assert!(events[0]["message_signature"]
+        .as_str()
+        .is_some_and(|s| s.len() == 64));
 }

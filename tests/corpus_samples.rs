@@ -1,9 +1,11 @@
 //! Every public corpus case through the conversion core with Ceilometer's shipped meters.yaml:
-//! the samples (and dropped samples, and whether the message fails) must be Ceilometer's.
+//! the samples (and dropped samples, and whether the message fails) must be Ceilometer's, and
+//! the event endpoint must run exactly when Ceilometer's did.
 
 mod common;
 
 use ceilo::convert::Converter;
+use ceilo::event::EventDefinitions;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::meter_message;
 use serde_json::Value as Json;
@@ -13,13 +15,16 @@ fn to_json(v: &ceilo::model::OwnedValue) -> Json {
 }
 
 #[test]
-fn every_public_case_gives_ceilometers_samples() {
+fn every_public_case_gives_ceilometers_samples_and_runs_the_event_endpoint_when_ceilometer_does() {
     let meters = common::corpus::reference_dir().join("meters.d/meters.yaml");
     let (converter, problems) = Converter::load(&meters).expect("shipped meters.yaml loads");
     assert!(
         problems.is_empty(),
         "shipped definitions must all compile: {problems:?}"
     );
+    let events = EventDefinitions::load(common::corpus::reference_dir().join("event_definitions.yaml"))
+        .expect("shipped event_definitions.yaml loads");
+    let converter = converter.with_events(events);
     let mut decoder = Decoder::new();
     let mut failures = Vec::new();
     let cases = common::corpus::cases();
@@ -28,8 +33,10 @@ fn every_public_case_gives_ceilometers_samples() {
         let id = case["id"].as_str().unwrap_or("?");
         let mut body = serde_json::to_vec(&case["wire"]).expect("wire");
         let expect_requeue = case["requeue"].as_bool().unwrap_or(false);
+        let mut event_types = Vec::new();
         let (samples, dropped, requeue) = match converter.convert(&mut decoder, &mut body) {
             Ok(c) => {
+                event_types = c.events.iter().map(|e| e.event_type.clone()).collect();
                 let render = |s: &[ceilo::model::Sample]| -> Vec<Json> {
                     s.iter()
                         .map(|s| {
@@ -58,6 +65,17 @@ fn every_public_case_gives_ceilometers_samples() {
             expected_dropped,
             &dropped,
         ));
+        // Traits are compared in detail by tests/events_corpus.rs; here: the event endpoint ran
+        // exactly when Ceilometer's did (never after a sample endpoint raised).
+        let expected_events: Vec<String> = case["events"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if event_types != expected_events {
+            problems.push(format!("events {event_types:?}, expected {expected_events:?}"));
+        }
         if !problems.is_empty() {
             failures.push(format!("{id}: {}", problems.join("; ")));
         }

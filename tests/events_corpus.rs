@@ -12,30 +12,10 @@ use ceilo::model::envelope::Decoder;
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
-/// The Ceilometer reference directory: `$CEILO_REFERENCE`, else the shared checkout next to
-/// the workspace.
-fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CEILO_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../shared/ceilometer-reference"),
-        manifest.join("../../shared/ceilometer-reference"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .unwrap_or_else(|| PathBuf::from("/work/shared/ceilometer-reference"))
-}
+mod common;
 
-fn cases() -> Vec<Json> {
-    let path = reference_dir().join("corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad corpus line: {e}")))
-        .collect()
-}
+use ceilo::reference::dir as reference_dir;
+use common::corpus::cases;
 
 fn instant(v: &Json) -> Option<chrono::NaiveDateTime> {
     v.as_str().and_then(parse_isotime_utc)
@@ -165,4 +145,21 @@ fn corpus_events_match_ceilometer() {
         failures.join("\n")
     );
     assert_eq!(all.len(), 121);
+}
+
+#[test]
+fn shipped_and_example_definitions_load() {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/event_definitions.yaml");
+    let shipped = EventDefinitions::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let reference = EventDefinitions::load(reference_dir().join("event_definitions.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shipped.len(), reference.len());
+    // '*http.*' comes after objectstore.http.request in the file and shadows it.
+    assert_eq!(
+        reference.definition_line_for("objectstore.http.request"),
+        reference.definition_line_for("http.request")
+    );
+    let example = reference_dir().join("examples/osprofiler_event_definitions.yaml");
+    let profiler = EventDefinitions::load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(profiler.len(), 1);
 }

@@ -1,7 +1,6 @@
 //! `message_from_event` against Ceilometer's own: the `message_from_event` rows of
 //! corpus/signatures.jsonl give an event, a secret, and the signed message Ceilometer built.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ceilo::event::message::{message_from_event, write_message_from_event};
@@ -10,19 +9,7 @@ use ceilo::model::{Event, OwnedValue, Trait, TraitValue};
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 
-fn reference_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CEILO_REFERENCE") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../shared/ceilometer-reference"),
-        manifest.join("../../shared/ceilometer-reference"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .unwrap_or_else(|| PathBuf::from("/work/shared/ceilometer-reference"))
-}
+use ceilo::reference::dir as reference_dir;
 
 fn event_rows() -> Vec<Json> {
     let path = reference_dir().join("corpus/signatures.jsonl");

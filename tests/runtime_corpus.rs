@@ -3,8 +3,8 @@
 //! output on `metering.sample` is compared
 //! * with what the conversion core produces for the same bodies in-process: the runtime must
 //!   add, lose and change nothing (this is the runtime's own contract);
-//! * with the corpus' samples (the whole product's contract; it also depends on the conversion
-//!   core's fidelity, which the lead's `corpus_samples` test tracks).
+//! * with the corpus' samples and events (the whole product's contract, which also depends on
+//!   the conversion core's fidelity).
 //!
 //! Cases on which Ceilometer's endpoints raise (requeued forever by Ceilometer) must land in the
 //! dead-letter queue.
@@ -38,6 +38,8 @@ struct Run {
     cases: Vec<Json>,
     /// What came out on metering.sample, as `Sample.as_dict()`.
     published: Vec<Json>,
+    /// What came out on event.sample: (event_type, message_id), sorted.
+    events: Vec<(String, String)>,
     dead: usize,
     log: String,
 }
@@ -65,7 +67,24 @@ fn as_dicts(received: &[Received]) -> Vec<Json> {
         .collect()
 }
 
-fn run_corpus_through_the_broker(expected_samples: usize, expected_dead: usize) -> Run {
+/// (event_type, message_id) of event messages, sorted.
+fn event_keys(messages: impl IntoIterator<Item = Json>) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = messages
+        .into_iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("event_type"), s("message_id"))
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn run_corpus_through_the_broker(
+    expected_samples: usize,
+    expected_events: usize,
+    expected_dead: usize,
+) -> Run {
     let cases: Vec<Json> = cases()
         .into_iter()
         .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
@@ -82,6 +101,7 @@ fn run_corpus_through_the_broker(expected_samples: usize, expected_dead: usize) 
         false,
     ));
     rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    rt.block_on(declare(&url, "event.sample", "ceilometer", "event.sample", false));
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &bodies(&cases)));
     let mut count = 0;
@@ -94,6 +114,12 @@ fn run_corpus_through_the_broker(expected_samples: usize, expected_dead: usize) 
         false
     }));
     let published = as_dicts(&received).into_iter().chain(as_dicts(&extra)).collect();
+    let mut count = 0;
+    let events = rt.block_on(collect(&url, "event.sample", Duration::from_secs(20), |r| {
+        count += meter_messages(&r.body).len();
+        count >= expected_events
+    }));
+    let events = event_keys(events.iter().flat_map(|r| meter_messages(&r.body)));
     let dead = rt.block_on(collect(
         &url,
         "ceilo.dead-letter",
@@ -110,20 +136,28 @@ fn run_corpus_through_the_broker(expected_samples: usize, expected_dead: usize) 
     Run {
         cases,
         published,
+        events,
         dead: dead.len(),
         log,
     }
 }
 
-/// The conversion core's output for the cases, in-process: (samples as dicts, failures).
-fn converted_in_process(cases: &[Json]) -> (Vec<Json>, usize) {
-    let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
-    let (converter, _) = ceilo::convert::Converter::load(&meters).expect("meters.d");
+/// The conversion core's output for the cases, in-process: (samples as dicts, event keys,
+/// failures).
+fn converted_in_process(cases: &[Json]) -> (Vec<Json>, Vec<(String, String)>, usize) {
+    // The same conversion core the agent loads from its config directory.
+    let converter = ceilo::agent::load_converter(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
+        .expect("converter");
     let mut decoder = Decoder::new();
-    let (mut samples, mut failed) = (Vec::new(), 0);
+    let (mut samples, mut events, mut failed) = (Vec::new(), Vec::new(), 0);
     for (_, _, mut body) in bodies(cases) {
         match converter.convert(&mut decoder, &mut body) {
             Ok(c) => {
+                events.extend(
+                    c.events
+                        .iter()
+                        .map(|e| serde_json::json!({"event_type": e.event_type, "message_id": e.message_id})),
+                );
                 for s in &c.samples {
                     let m = ceilo::model::meter_message::meter_message_value(s, b"");
                     let mut d = common::corpus::as_dict(
@@ -137,7 +171,7 @@ fn converted_in_process(cases: &[Json]) -> (Vec<Json>, usize) {
             Err(_) => failed += 1,
         }
     }
-    (samples, failed)
+    (samples, event_keys(events), failed)
 }
 
 #[test]
@@ -146,8 +180,9 @@ fn corpus_bodies_come_out_on_metering_sample_exactly_as_the_converter_makes_them
         .into_iter()
         .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
         .collect();
-    let (expected, failed) = converted_in_process(&all);
-    let run = run_corpus_through_the_broker(expected.len(), failed);
+    let (expected, expected_events, failed) = converted_in_process(&all);
+    assert!(!expected_events.is_empty(), "the corpus makes events");
+    let run = run_corpus_through_the_broker(expected.len(), expected_events.len(), failed);
     let problems = common::corpus::compare_samples("runtime", &expected, &run.published);
     assert!(
         problems.is_empty(),
@@ -161,10 +196,10 @@ fn corpus_bodies_come_out_on_metering_sample_exactly_as_the_converter_makes_them
         run.dead, failed,
         "every body the converter rejects is dead-lettered"
     );
+    assert_eq!(run.events, expected_events, "events on event.sample");
 }
 
 #[test]
-#[ignore = "depends on the conversion core matching the whole corpus; run with --ignored"]
 fn corpus_bodies_come_out_on_metering_sample_equal_to_the_corpus_samples() {
     let all: Vec<Json> = cases()
         .into_iter()
@@ -175,7 +210,11 @@ fn corpus_bodies_come_out_on_metering_sample_equal_to_the_corpus_samples() {
         .flat_map(|c| c["samples"].as_array().cloned().unwrap_or_default())
         .collect();
     let requeued = all.iter().filter(|c| c["requeue"] == Json::Bool(true)).count();
-    let run = run_corpus_through_the_broker(expected.len(), requeued);
+    let expected_events = event_keys(
+        all.iter()
+            .flat_map(|c| c["events"].as_array().cloned().unwrap_or_default()),
+    );
+    let run = run_corpus_through_the_broker(expected.len(), expected_events.len(), requeued);
     let problems = common::corpus::compare_samples("corpus", &expected, &run.published);
     assert!(
         problems.is_empty(),
@@ -188,5 +227,6 @@ fn corpus_bodies_come_out_on_metering_sample_equal_to_the_corpus_samples() {
         run.dead, requeued,
         "Ceilometer's requeued cases are dead-lettered"
     );
+    assert_eq!(run.events, expected_events, "events on event.sample");
     assert_eq!(run.cases.len(), all.len());
 }

@@ -95,3 +95,52 @@ fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
         "log:\n{text}"
     );
 }
+
+#[test]
+fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
+    // memory:// end to end in one process: polling.yaml → telemetry.polling notifications on
+    // the in-process bus → this agent's notifications.sample listener → pipeline → file://.
+    let dir = config_dir(&format!(
+        "transport_url: memory://\npolling:\n  pollsters_definitions_dirs: []\n  host: test-host\n{TELEMETRY}"
+    ));
+    let out = dir.path().join("samples.jsonl");
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        format!(
+            "sources:\n  - name: all\n    meters: ['*']\n    sinks: [file]\nsinks:\n  - name: file\n    \
+             publishers: ['file://{}']\n",
+            out.display()
+        ),
+    )
+    .expect("pipeline.yaml");
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: fleet\n    interval: 1\n    meters: [cpu, vcpus]\n    discovery: ['fleet:3']\n",
+    )
+    .expect("polling.yaml");
+    let agent = Agent::start(dir.path(), "memory://");
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    wait_until("polled samples in the file", Duration::from_secs(20), || {
+        lines() >= 6
+    });
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "{status:?}; log:\n{text}");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .expect("file")
+            .lines()
+            .next()
+            .expect("line"),
+    )
+    .expect("json");
+    assert!(
+        ["cpu", "vcpus"].contains(&first["name"].as_str().unwrap_or_default()),
+        "{first}"
+    );
+}

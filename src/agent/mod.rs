@@ -59,11 +59,15 @@ pub enum AgentError {
     Runtime(String),
     #[error("{0}")]
     Converter(String),
+    #[error("polling: {0}")]
+    Polling(#[from] crate::polling::StartError),
 }
 
 /// Everything the agent is built from.
 pub struct AgentConfig {
     pub settings: Settings,
+    /// polling.yaml, when the polling agent runs in this process.
+    pub polling: Option<crate::polling::PollingConfig>,
     pub samples: Pipeline,
     pub events: Pipeline,
     pub converter: Arc<dyn Convert>,
@@ -87,11 +91,20 @@ impl AgentConfig {
                 None => Ok(Pipeline::empty()),
             }
         };
+        let polling_yaml = dir.join("polling.yaml");
+        let polling = if settings.polling_enabled && polling_yaml.exists() {
+            let config = crate::polling::PollingConfig::load(&polling_yaml)
+                .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
+            Some(config)
+        } else {
+            None
+        };
         Ok(AgentConfig {
             samples: compile(PIPELINE_FILE, Kind::Samples)?,
             events: compile(EVENT_PIPELINE_FILE, Kind::Events)?,
             settings,
             converter,
+            polling,
         })
     }
 }
@@ -138,11 +151,13 @@ impl Agent {
         runtime: tokio::runtime::Handle,
         readiness: Readiness,
     ) -> Result<Agent, AgentError> {
+        // The polling side, if any, is started by [`run`] (see [`start_polling_agent`]).
         let AgentConfig {
             settings,
             samples,
             events,
             converter,
+            ..
         } = config;
         let main = transport::from_url(&settings.transport_url)?;
         let host = settings.host();
@@ -381,9 +396,9 @@ impl Agent {
     }
 }
 
-/// The conversion core for a config directory: `<dir>/meters.d`. Definitions that do not
-/// compile are logged and skipped, as Ceilometer does.
-// TODO(lead): event definitions join here once `Converter` loads them.
+/// The conversion core for a config directory: meter definitions from `<dir>/meters.d`, event
+/// definitions from `<dir>/event_definitions.yaml` (without it, no events are made).
+/// Definitions that do not compile are logged and skipped, as Ceilometer does.
 pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
     let meters = dir.join("meters.d");
     let (converter, problems) = crate::convert::Converter::load(&meters)
@@ -391,12 +406,19 @@ pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
     for p in problems {
         tracing::warn!(problem = %p, "meter definition skipped");
     }
-    Ok(Arc::new(converter))
+    let events = dir.join("event_definitions.yaml");
+    if !events.exists() {
+        tracing::warn!(path = %events.display(), "no event definitions: no events will be made");
+        return Ok(Arc::new(converter));
+    }
+    let definitions = crate::event::EventDefinitions::load(&events)
+        .map_err(|e| AgentError::Converter(format!("{}: {e}", events.display())))?;
+    Ok(Arc::new(converter.with_events(definitions)))
 }
 
 /// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,
 /// then shut down gracefully. Blocks the calling thread.
-pub fn run(config: AgentConfig) -> Result<(), AgentError> {
+pub fn run(mut config: AgentConfig) -> Result<(), AgentError> {
     let timeout = Duration::from_secs(config.settings.notification.shutdown_timeout_s);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -414,11 +436,23 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
         None
     };
     let readiness = telemetry.as_ref().map(|t| t.readiness()).unwrap_or_default();
+    let polling_config = config.polling.take();
+    let settings = config.settings.clone();
     let system = System::with_tokio_rt(move || runtime);
     let result = system.block_on(async move {
-        let agent = Agent::start(config, handle, readiness)?;
+        let agent = Agent::start(config, handle.clone(), readiness.clone())?;
+        let polling = match &polling_config {
+            Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness).await?),
+            None => None,
+        };
         wait_for_signal().await?;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
+        if let Some((polling, notify)) = &polling {
+            // Polls finish and their notifications are confirmed before the listeners stop,
+            // so with memory:// they still go through this process' pipeline.
+            polling.stop().await;
+            notify.flush().await;
+        }
         if agent.shutdown(timeout).await {
             tracing::info!("clean shutdown");
         } else {
@@ -434,6 +468,54 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
         t.shutdown();
     }
     result
+}
+
+/// Start the polling agent of `settings` on `polling.yaml`'s sources: its samples leave as
+/// `telemetry.polling` notifications (exchange `publisher.control_exchange`, routing key
+/// `<first topic>.sample`) on `transport_url`, signed with `publisher.telemetry_secret`.
+pub async fn start_polling_agent(
+    polling: &crate::polling::PollingConfig,
+    settings: &Settings,
+    runtime: tokio::runtime::Handle,
+    readiness: Readiness,
+) -> Result<
+    (
+        crate::polling::PollingAgent,
+        Arc<crate::polling::notify::NotifyPool>,
+    ),
+    AgentError,
+> {
+    let mut options = settings.polling.clone();
+    options.telemetry_secret = settings.publisher.telemetry_secret.clone();
+    if options.host.is_none() {
+        options.host = settings.host.clone();
+    }
+    let transport = transport::from_url(&settings.transport_url)?;
+    let mut notify = crate::polling::notify::NotifyOptions::new(&settings.publisher.telemetry_secret);
+    notify.exchange = settings.publisher.control_exchange.clone();
+    let topic = settings
+        .notification
+        .topics
+        .first()
+        .map_or("notifications", String::as_str);
+    notify.routing_key = format!("{topic}.sample");
+    notify.durable = settings.notification.durable;
+    notify.auto_delete = settings.notification.auto_delete;
+    let (agent, pool) = crate::polling::start_with_transport(
+        polling,
+        &options,
+        &*transport,
+        notify,
+        runtime,
+        Some(readiness),
+    )?;
+    crate::polling::start_exporter(&agent, &options).await?;
+    tracing::info!(
+        sources = agent.schedulers.len(),
+        transport = transport.describe(),
+        "polling"
+    );
+    Ok((agent, pool))
 }
 
 async fn wait_for_signal() -> Result<(), AgentError> {

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use ceilo::event::EventDefinitions;
 use ceilo::meter::MeterDefinitions;
 
 pub fn check(config_dir: &Path) -> ExitCode {
@@ -15,6 +16,7 @@ pub fn check(config_dir: &Path) -> ExitCode {
     let mut checked = Vec::new();
     let mut problems = Vec::new();
     check_meters(config_dir, &mut checked, &mut problems);
+    check_events(config_dir, &mut checked, &mut problems);
     for p in &problems {
         println!("{p}");
     }
@@ -44,5 +46,16 @@ fn check_meters(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String
     match MeterDefinitions::load(&meters) {
         Ok((_, found)) => problems.extend(found.iter().map(ToString::to_string)),
         Err(e) => problems.push(e.to_string()),
+    }
+}
+
+fn check_events(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
+    let path = dir.join("event_definitions.yaml");
+    if !path.exists() {
+        return;
+    }
+    checked.push(path.display().to_string());
+    if let Err(e) = EventDefinitions::load(&path) {
+        problems.push(e.to_string());
     }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use crate::cli::definitions;
 use ceilo::convert::Converted;
+use ceilo::event::message::write_event_message_list;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::json_write::write_str;
 use ceilo::model::meter_message::write_meter_message_list;
@@ -77,7 +78,8 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
 fn write_line(out: &mut Vec<u8>, c: &Converted, signer: &mut Signer, error: Option<&str>) {
     out.extend_from_slice(b"{\"samples\": ");
     write_meter_message_list(out, &c.samples, signer);
-    out.extend_from_slice(b", \"events\": []");
+    out.extend_from_slice(b", \"events\": ");
+    write_event_message_list(out, &c.events, signer);
     out.extend_from_slice(b", \"dropped_samples\": ");
     write_meter_message_list(out, &c.dropped_samples, signer);
     if let Some(error) = error {

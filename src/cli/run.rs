@@ -16,13 +16,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Logging is set up by main (stderr; RUST_LOG, default warn).
     let started = agent::load_converter(&args.config_dir)
         .and_then(|c| AgentConfig::load(&args.config_dir, args.transport_url.as_deref(), c))
         .and_then(agent::run);

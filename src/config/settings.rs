@@ -23,6 +23,13 @@ pub struct Settings {
     pub publisher: PublisherSettings,
     /// /metrics, /healthz and /readyz (see docs/metrics.md).
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// Run the polling agent in this process when `<config-dir>/polling.yaml` exists. Its
+    /// samples leave as `telemetry.polling` notifications on `transport_url` (with `memory://`
+    /// straight to this process' notification agent). Ceilometer runs it as its own service.
+    pub polling_enabled: bool,
+    /// The polling agent's options (`[polling]`); its signing key is
+    /// `publisher.telemetry_secret`, the one secret of the agent.
+    pub polling: crate::polling::PollingOptions,
 }
 
 impl Default for Settings {
@@ -33,6 +40,8 @@ impl Default for Settings {
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
+            polling_enabled: true,
+            polling: crate::polling::PollingOptions::default(),
         }
     }
 }

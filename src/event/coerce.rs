@@ -104,6 +104,10 @@ pub fn py_str<'v>(value: &'v Value<'_>) -> Cow<'v, str> {
 
 /// `s[:limit]` in characters (code points), not bytes.
 pub fn truncate_chars(s: Cow<'_, str>, limit: usize) -> String {
+    // No more bytes than the limit means no more characters either: skip the scan.
+    if s.len() <= limit {
+        return s.into_owned();
+    }
     match s.char_indices().nth(limit) {
         Some((cut, _)) => s[..cut].to_owned(),
         None => s.into_owned(),

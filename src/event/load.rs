@@ -1,4 +1,4 @@
-//! Reading event_definitions.yaml: YAML (with PyYAML's `<<` merge keys) → compiled
+//! Reading event_definitions.yaml: YAML (as PyYAML reads it, see [`super::yaml`]) → compiled
 //! definitions, and the errors an operator needs to fix a bad file (file, line, which
 //! definition and trait, what is wrong).
 //!
@@ -97,8 +97,6 @@ pub enum Problem {
     BadPlugin,
     #[error(transparent)]
     Plugin(#[from] PluginError),
-    #[error("merge key <<: {0}")]
-    BadMerge(&'static str),
 }
 
 /// A compiled definition.
@@ -140,7 +138,7 @@ impl Paths {
     }
 
     /// A `fields` list, joined as Ceilometer does: one element as is, more as `(a)|(b)`.
-    fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
+    pub(crate) fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
         match exprs {
             [one] => self.compile(one),
             many => self.compile(
@@ -159,7 +157,7 @@ pub(crate) fn compile_document(
     text: &str,
     path: &Path,
 ) -> Result<(Vec<EventDefinition>, Paths), DefinitionError> {
-    let mut doc: Yaml = serde_yaml::from_str(text).map_err(|e| {
+    let doc = super::yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         DefinitionError::Yaml {
             path: path.to_owned(),
@@ -169,7 +167,7 @@ pub(crate) fn compile_document(
         }
     })?;
     let lines = SourceLines::new(text);
-    let items = match &mut doc {
+    let items = match &doc {
         // An empty file is no definitions: every event then takes the catch-all.
         Yaml::Null => return Ok((Vec::new(), Paths::default())),
         Yaml::Sequence(items) => items,
@@ -183,7 +181,7 @@ pub(crate) fn compile_document(
     };
     let mut paths = Paths::default();
     let mut definitions = Vec::with_capacity(items.len());
-    for (index, item) in items.iter_mut().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         let line = lines.definition_line(index);
         let label = definition_label(index, item);
         let invalid = |line: usize, context: String, problem: Problem| DefinitionError::Invalid {
@@ -192,7 +190,6 @@ pub(crate) fn compile_document(
             context,
             problem,
         };
-        apply_merge_keys(item).map_err(|p| invalid(line, label.clone(), p))?;
         let definition =
             compile_definition(item, line, &mut paths).map_err(|(trait_name, problem)| match trait_name {
                 Some(name) => {
@@ -328,42 +325,6 @@ fn compile_plugin(cfg: &Yaml, paths: &mut Paths) -> Result<Plugin, Problem> {
     Ok(Plugin::configure(name, params, &mut compile)?)
 }
 
-/// PyYAML's merge keys, which serde_yaml leaves as plain `<<` entries: the merged mappings'
-/// entries come first (for `<<: [a, b]`, b's then a's, so a wins), then the mapping's own,
-/// later entries overriding earlier ones in place.
-fn apply_merge_keys(node: &mut Yaml) -> Result<(), Problem> {
-    match node {
-        Yaml::Sequence(seq) => seq.iter_mut().try_for_each(apply_merge_keys),
-        Yaml::Tagged(tagged) => apply_merge_keys(&mut tagged.value),
-        Yaml::Mapping(map) => {
-            for value in map.values_mut() {
-                apply_merge_keys(value)?;
-            }
-            let Some(merge) = map.remove("<<") else {
-                return Ok(());
-            };
-            let sources: Vec<Mapping> = match merge {
-                Yaml::Mapping(one) => vec![one],
-                Yaml::Sequence(many) => many
-                    .into_iter()
-                    .rev()
-                    .map(|m| match m {
-                        Yaml::Mapping(m) => Ok(m),
-                        _ => Err(Problem::BadMerge("expected a mapping or a list of mappings")),
-                    })
-                    .collect::<Result<_, _>>()?,
-                _ => return Err(Problem::BadMerge("expected a mapping or a list of mappings")),
-            };
-            let own = std::mem::take(map);
-            for (key, value) in sources.into_iter().flatten().chain(own) {
-                map.insert(key, value);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// "definition 3 (event_type 'compute.instance.*')": which definition an error is about.
 fn definition_label(index: usize, item: &Yaml) -> String {
     let types = match item.get("event_type") {
@@ -448,24 +409,6 @@ impl<'t> SourceLines<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_keys_follow_pyyaml_order_and_precedence() {
-        let mut doc: Yaml = serde_yaml::from_str(
-            "a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  w: 3\n  x: 4\n",
-        )
-        .unwrap_or(Yaml::Null);
-        assert!(apply_merge_keys(&mut doc).is_ok());
-        let c = doc
-            .get("c")
-            .and_then(Yaml::as_mapping)
-            .cloned()
-            .unwrap_or_default();
-        let keys: Vec<&str> = c.keys().filter_map(Yaml::as_str).collect();
-        assert_eq!(keys, ["y", "z", "x", "w"]);
-        assert_eq!(c.get("y").and_then(Yaml::as_i64), Some(1));
-        assert_eq!(c.get("x").and_then(Yaml::as_i64), Some(4));
-    }
 
     #[test]
     fn source_lines_find_items_and_traits() {

@@ -13,7 +13,19 @@
 //!   `notifier://` and `file://` publishers) and as the `ceilo convert` JSON.
 //!
 //! Not here: event_pipeline.yaml, batching and publishing (the pipeline's), logging and metrics
-//! (the caller's; this module only returns outcomes).
+//! (the caller's; this module only returns outcomes, [`DropProblem::kind`] is a ready label).
+//!
+//! Known differences from Ceilometer, all on inputs the shipped files and the corpus never
+//! produce:
+//! * plugin parameters of the wrong type (a non-integer `segment`, an empty `separator`, a
+//!   bitfield flag without `bit`) are load errors; Python fails on every matching notification;
+//! * `bitfield` flags match by node identity, not by comparing path strings (see
+//!   [`plugins`]), so a flag path spelled differently from the field still matches;
+//! * `int` values beyond `i64` drop the event (Python keeps its big int); a non-string
+//!   `message_id` becomes `null`;
+//! * YAML is read with YAML 1.2 scalars (PyYAML's 1.1 reads `yes`/`on` as booleans);
+//! * dates go through the shared [`crate::model::timestamp`] grammar, which refuses a few
+//!   forms the `iso8601` regex takes (`2025-03-14T083` as 08:00:03, a trailing newline).
 
 pub mod coerce;
 pub mod dispatch;
@@ -23,6 +35,7 @@ pub mod message;
 pub mod plugins;
 pub mod time;
 pub mod traits;
+pub mod yaml;
 
 use std::path::Path;
 
@@ -43,6 +56,22 @@ pub struct EventOptions {
     /// `drop_unmatched_notifications`: without it (the default), a notification no definition
     /// matches still becomes an event with the default traits.
     pub drop_unmatched_notifications: bool,
+}
+
+impl EventOptions {
+    /// From the `[event]` section as Ceilometer spells it: `store_raw` level names (any case;
+    /// unknown names keep nothing, as they match no priority) and `drop_unmatched_notifications`.
+    pub fn from_config<S: AsRef<str>>(store_raw: &[S], drop_unmatched_notifications: bool) -> EventOptions {
+        let store_raw = store_raw
+            .iter()
+            .map(|level| Priority::parse(level.as_ref()))
+            .filter(|p| *p != Priority::Unknown)
+            .collect();
+        EventOptions {
+            store_raw,
+            drop_unmatched_notifications,
+        }
+    }
 }
 
 /// What one notification gives the event side.
@@ -73,10 +102,18 @@ pub enum DropProblem {
     #[error("notification timestamp {0} is not a parsable date")]
     BadTimestamp(String),
     #[error("trait {name}: {error}")]
-    Trait {
-        name: String,
-        error: coerce::CoerceError,
-    },
+    Trait { name: String, error: traits::TraitError },
+}
+
+impl DropProblem {
+    /// A short, fixed label for metrics (`reason="trait"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DropProblem::NoEventType => "event_type",
+            DropProblem::BadTimestamp(_) => "timestamp",
+            DropProblem::Trait { .. } => "trait",
+        }
+    }
 }
 
 /// The compiled event definitions of one file, plus the `[event]` options.
@@ -191,7 +228,7 @@ impl EventDefinitions {
             }
         }
         let raw = if self.options.store_raw.contains(&n.priority) {
-            OwnedValue::from(n.root.clone())
+            crate::model::to_owned(&n.root)
         } else {
             OwnedValue::object()
         };
@@ -209,19 +246,10 @@ fn default_traits(paths: &mut Paths) -> Result<Vec<TraitDefinition>, Problem> {
     DEFAULT_TRAITS
         .iter()
         .map(|(name, fields)| {
-            let expr = if fields.len() == 1 {
-                fields[0].to_owned()
-            } else {
-                fields
-                    .iter()
-                    .map(|f| format!("({f})"))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            };
             Ok(TraitDefinition {
                 name: (*name).into(),
                 ty: coerce::TraitType::Text,
-                getter: Getter::Path(paths.compile(&expr)?),
+                getter: Getter::Path(paths.compile_list(fields)?),
                 plugin: None,
             })
         })

@@ -115,7 +115,7 @@ impl Plugin {
                 .find_map(|m| split_segment(&py_str(m), separator, *segment, *max_split))
                 .map(|s| Cow::Owned(Value::from(s))),
             Plugin::Bitfield { initial, flags } => {
-                let bits = flags.iter().fold(*initial, |bits, flag| {
+                let bits = flags.as_slice().iter().fold(*initial, |bits, flag| {
                     if flag.is_set(root, matches) {
                         bits | (1_i64 << flag.bit)
                     } else {
@@ -249,7 +249,7 @@ pub fn py_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Static(StaticNode::Null), Value::Static(StaticNode::Null)) => true,
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| py_eq(p, q))
+            x.len() == y.len() && x.as_slice().iter().zip(y.as_slice()).all(|(p, q)| py_eq(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))

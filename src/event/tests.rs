@@ -370,3 +370,53 @@ fn empty_file_gives_the_catch_all_only() {
         EventOutcome::Event(_)
     ));
 }
+
+#[test]
+fn definitions_are_shareable_between_workers() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<EventDefinitions>();
+}
+
+#[test]
+fn jsonpath_that_raises_in_python_drops_the_event() {
+    // jsonpath-rw indexes a non-empty dict with `[0]` and raises KeyError.
+    let d = defs("- event_type: '*'\n  traits:\n    i: {fields: 'payload.attachments[0].server_id'}\n");
+    let ok = event(
+        &d,
+        body("INFO", "x", r#"{"attachments": [{"server_id": "s-1"}]}"#, ""),
+    );
+    assert_eq!(trait_value(&ok, "i").cloned(), text("s-1"));
+    match convert(
+        &d,
+        body("INFO", "x", r#"{"attachments": {"server_id": "s-1"}}"#, ""),
+    ) {
+        EventOutcome::Dropped(DropReason {
+            problem: DropProblem::Trait { name, error },
+            ..
+        }) => {
+            assert_eq!(name, "i");
+            assert!(matches!(error, traits::TraitError::JsonPath { .. }), "{error}");
+        }
+        other => panic!("expected a drop, got {other:?}"),
+    }
+}
+
+#[test]
+fn options_from_config_names() {
+    let o = EventOptions::from_config(&["INFO", "error", "bogus"], true);
+    assert_eq!(o.store_raw, vec![Priority::Info, Priority::Error]);
+    assert!(o.drop_unmatched_notifications);
+    assert_eq!(
+        EventOptions::default(),
+        EventOptions::from_config::<&str>(&[], false)
+    );
+}
+
+#[test]
+fn duplicate_trait_keys_load_as_pyyaml_does() {
+    let d = defs("- event_type: a\n  traits:\n    x: {fields: payload.a}\n    y: {fields: payload.a}\n    x: {fields: payload.b}\n");
+    let e = event(&d, body("INFO", "a", r#"{"a": "A", "b": "B"}"#, ""));
+    assert_eq!(trait_value(&e, "x").cloned(), text("B"));
+    let own: Vec<&str> = e.traits.iter().skip(5).map(|t| &*t.name).collect();
+    assert_eq!(own, ["x", "y"]);
+}

@@ -1,10 +1,11 @@
 //! Event datetimes: Ceilometer's `timeutils.normalize_time(timeutils.parse_isotime(text))`
-//! (the instant as naive UTC) and `datetime.isoformat()` of the result, on top of the shared
-//! ISO 8601 grammar in [`crate::model::timestamp`].
+//! (the instant as naive UTC) on top of the shared ISO 8601 grammar in
+//! [`crate::model::timestamp`], and `datetime.isoformat()` of the result, rendered into a stack
+//! buffer so writing and signing event messages allocates nothing.
 
-use chrono::{Datelike, NaiveDateTime};
+use chrono::{Datelike, NaiveDateTime, Timelike};
 
-use crate::model::timestamp::{self, Timestamp};
+use crate::model::timestamp;
 
 /// The instant `text` names, as naive UTC, or `None` where Python raises (no match, a field
 /// out of range, an offset of a day or more, a result outside years 1..=9999).
@@ -15,7 +16,71 @@ pub fn parse_isotime_utc(text: &str) -> Option<NaiveDateTime> {
 
 /// `datetime.isoformat()` of a naive datetime: microseconds only when non-zero.
 pub fn isoformat(dt: &NaiveDateTime) -> String {
-    Timestamp::from_utc(*dt).naive_utc_isoformat()
+    IsoText::new(dt).as_str().to_owned()
+}
+
+/// `isoformat()` text on the stack: `YYYY-MM-DDTHH:MM:SS[.ffffff]`, at most 26 bytes for
+/// the years Python has (1..=9999; other years are written with their digits, for safety).
+pub struct IsoText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl IsoText {
+    pub fn new(dt: &NaiveDateTime) -> IsoText {
+        let mut t = IsoText {
+            bytes: [0; 32],
+            len: 0,
+        };
+        let year = dt.year();
+        if (0..=9999).contains(&year) {
+            t.digits(year.unsigned_abs(), 4);
+        } else {
+            if year < 0 {
+                t.push(b'-');
+            }
+            let abs = year.unsigned_abs();
+            t.digits(abs, abs.checked_ilog10().map_or(1, |l| l as usize + 1));
+        }
+        t.push(b'-');
+        t.digits(dt.month(), 2);
+        t.push(b'-');
+        t.digits(dt.day(), 2);
+        t.push(b'T');
+        t.digits(dt.hour(), 2);
+        t.push(b':');
+        t.digits(dt.minute(), 2);
+        t.push(b':');
+        t.digits(dt.second(), 2);
+        // A leap second's nanoseconds run past 10^9; Python has no leap seconds.
+        let micros = (dt.nanosecond() % 1_000_000_000) / 1_000;
+        if micros != 0 {
+            t.push(b'.');
+            t.digits(micros, 6);
+        }
+        t
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `n` zero-padded to `width` digits (more when it needs them).
+    fn digits(&mut self, n: u32, width: usize) {
+        let width = width.max(n.checked_ilog10().map_or(1, |l| l as usize + 1));
+        for i in (0..width).rev() {
+            let digit = n / 10_u32.pow(u32::try_from(i).unwrap_or(0)) % 10;
+            self.push(b'0' + digit as u8);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -24,6 +89,26 @@ mod tests {
 
     fn norm(text: &str) -> Option<String> {
         parse_isotime_utc(text).map(|dt| isoformat(&dt))
+    }
+
+    #[test]
+    fn isoformat_matches_python() {
+        let dt = |y, mo, d, h, mi, s, us| {
+            chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|date| date.and_hms_micro_opt(h, mi, s, us))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            isoformat(&dt(2025, 3, 14, 9, 1, 23, 147_803)),
+            "2025-03-14T09:01:23.147803"
+        );
+        assert_eq!(isoformat(&dt(2025, 3, 14, 9, 1, 23, 0)), "2025-03-14T09:01:23");
+        assert_eq!(isoformat(&dt(1, 1, 1, 0, 0, 0, 5)), "0001-01-01T00:00:00.000005");
+        assert_eq!(
+            isoformat(&dt(9999, 12, 31, 23, 59, 59, 999_999)),
+            "9999-12-31T23:59:59.999999"
+        );
+        assert_eq!(isoformat(&dt(12345, 1, 1, 0, 0, 0, 0)), "12345-01-01T00:00:00");
     }
 
     #[test]

@@ -5,12 +5,23 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use simd_json::prelude::*;
 use simd_json::StaticNode;
 
 use super::coerce::{coerce, CoerceError, TraitType};
 use super::plugins::Plugin;
-use crate::jsonpath::JsonPath;
+use crate::jsonpath::{EvalError, JsonPath};
 use crate::model::{Trait, Value};
+
+/// Where Python raises while building a trait (and so drops the whole event).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TraitError {
+    /// jsonpath-rw itself raised while walking the notification (an index into a dict, ...).
+    #[error("jsonpath {expr:?}: {error}")]
+    JsonPath { expr: String, error: EvalError },
+    #[error(transparent)]
+    Coerce(#[from] CoerceError),
+}
 
 #[derive(Debug)]
 pub struct TraitDefinition {
@@ -38,17 +49,32 @@ impl TraitDefinition {
 
     /// `TraitDefinition.to_trait`: `Ok(None)` when the trait is left out of the event, an
     /// error where Python raises (which drops the whole event).
-    pub fn to_trait(&self, root: &Value<'_>) -> Result<Option<Trait>, CoerceError> {
+    pub fn to_trait(&self, root: &Value<'_>) -> Result<Option<Trait>, TraitError> {
         let value = match &self.getter {
             // A constant skips the plugin and the null filter, as `Definition.parse` returns it
             // straight away.
             Getter::Constant(node) => Some(Cow::Owned(Value::Static(*node))),
             Getter::Path(path) => {
-                let mut matches = path.find(root);
-                matches.retain(|m| !matches!(**m, Value::Static(StaticNode::Null)));
-                match &self.plugin {
-                    Some(plugin) => plugin.apply(root, &matches),
-                    None => matches.into_iter().next(),
+                // Fast path: a non-null first match is the answer without a plugin, and
+                // `find_first` only returns one when the walk did not raise. Anything else (no
+                // match, a null, an error, a plugin) takes the full evaluation below.
+                let first = match &self.plugin {
+                    None => path.find_first(root).filter(|v| !v.is_null()),
+                    Some(_) => None,
+                };
+                match first {
+                    Some(v) => Some(v),
+                    None => {
+                        let mut matches = path.try_find(root).map_err(|error| TraitError::JsonPath {
+                            expr: path.source().to_owned(),
+                            error,
+                        })?;
+                        matches.retain(|m| !m.is_null());
+                        match &self.plugin {
+                            Some(plugin) => plugin.apply(root, &matches),
+                            None => matches.into_iter().next(),
+                        }
+                    }
                 }
             }
         };

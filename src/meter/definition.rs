@@ -146,15 +146,18 @@ impl MeterDefinition {
     pub fn to_samples(&self, n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {
         let root = &n.root;
         let metadata = self.metadata(root)?;
-        let fallback_user = self.fallback_user_id.first(root);
-        let fallback_project = self.fallback_project_id.first(root);
+        let raised = |e: String| EndpointError::new(n, e);
+        let fallback_user = self.fallback_user_id.first(root).map_err(raised)?;
+        let fallback_project = self.fallback_project_id.first(root).map_err(raised)?;
         let Some(lookup) = &self.lookup else {
             let mut values: [Option<Cow<'_, Value<'_>>>; 8] = Default::default();
             values[USER_ID] = fallback_user;
             values[PROJECT_ID] = fallback_project;
             for (slot, field) in values.iter_mut().zip(&self.attributes) {
-                if let Some(v) = field.as_ref().and_then(|f| f.first(root)) {
-                    *slot = Some(v);
+                if let Some(field) = field {
+                    if let Some(v) = field.first(root).map_err(raised)? {
+                        *slot = Some(v);
+                    }
                 }
             }
             out.push(self.sample(n, &values, metadata)?);
@@ -162,12 +165,11 @@ impl MeterDefinition {
         };
         // One list per attribute; a single value is broadcast to every sample unless the
         // attribute is a lookup attribute.
-        let mut columns: [Vec<Option<Cow<'_, Value<'_>>>>; 8] = Default::default();
+        // Every attribute starts as a one-element list of its default (`None`: the configured
+        // text for name, type and unit, null otherwise).
+        let mut columns: [Vec<Option<Cow<'_, Value<'_>>>>; 8] = std::array::from_fn(|_| vec![None]);
         columns[USER_ID] = vec![fallback_user];
         columns[PROJECT_ID] = vec![fallback_project];
-        for column in [VOLUME, TIMESTAMP, RESOURCE_ID] {
-            columns[column] = vec![None];
-        }
         for (i, field) in self.attributes.iter().enumerate() {
             let Some(field) = field else { continue };
             let name = ATTRIBUTES[i];
@@ -193,9 +195,7 @@ impl MeterDefinition {
             return Ok(());
         }
         for (i, column) in columns.iter().enumerate() {
-            let uses_default =
-                matches!(i, NAME | TYPE | UNIT) && column.is_empty() && self.attributes[i].is_none();
-            let len = if uses_default { 1 } else { column.len() };
+            let len = column.len();
             let broadcast = len == 1 && !lookup.iter().any(|l| l == ATTRIBUTES[i]);
             if len != count && !broadcast {
                 tracing::warn!(
@@ -221,14 +221,15 @@ impl MeterDefinition {
     fn metadata(&self, root: &Value<'_>) -> Result<simd_json::owned::Object, EndpointError> {
         let mut md =
             simd_json::owned::Object::with_capacity_and_hasher(self.metadata.len() + 1, Default::default());
+        let raised = |e: String| EndpointError::from_root(root, e);
         for (key, field) in &self.metadata {
-            if let Some(v) = field.first(root).filter(|v| pyvalue::truthy(v)) {
+            if let Some(v) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
                 md.insert(key.clone(), crate::model::to_owned(&v));
             }
         }
         if let Some(field) = &self.user_metadata {
-            if let Some(meta) = field.first(root).filter(|v| pyvalue::truthy(v)) {
-                add_user_metadata(&meta, &mut md).map_err(|e| EndpointError::from_root(root, e))?;
+            if let Some(meta) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
+                add_user_metadata(&meta, &mut md).map_err(raised)?;
             }
         }
         Ok(md)

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
 
-use super::plugins::Plugin;
+use crate::event::plugins::Plugin;
 use crate::jsonpath::JsonPath;
 use crate::model::{OwnedValue, Value};
 
@@ -35,7 +35,7 @@ impl Field {
                 let fields = map
                     .get("fields")
                     .ok_or_else(|| FieldError(format!("The field 'fields' is required for {name}")))?;
-                let plugin = map.get("plugin").map(Plugin::from_config).transpose()?;
+                let plugin = map.get("plugin").map(plugin_from_config).transpose()?;
                 (fields, plugin)
             }
             other => (other, None),
@@ -80,17 +80,27 @@ impl Field {
         Ok(Field::Path { path, plugin })
     }
 
-    /// The first non-null value (Ceilometer's `parse(message)`), or `None`.
-    pub fn first<'v, 'a>(&self, root: &'v Value<'a>) -> Option<Cow<'v, Value<'a>>> {
+    /// The first non-null value (Ceilometer's `parse(message)`), or `None`. `Err` is an
+    /// exception jsonpath-rw raises while evaluating (Ceilometer lets it propagate).
+    pub fn first<'v, 'a>(&self, root: &'v Value<'a>) -> Result<Option<Cow<'v, Value<'a>>>, String> {
         match self {
-            Field::Constant(v) => Some(Cow::Owned(to_borrowed(v))),
-            Field::Path { path, plugin: None } => path.find(root).into_iter().find(|v| !v.is_null()),
+            Field::Constant(v) => Ok(Some(Cow::Owned(to_borrowed(v)))),
+            Field::Path { path, plugin: None } => Ok(path
+                .try_find(root)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|v| !v.is_null())),
             Field::Path {
                 path,
                 plugin: Some(plugin),
             } => {
-                let values: Vec<_> = path.find(root).into_iter().filter(|v| !v.is_null()).collect();
-                plugin.apply(&values).map(|v| Cow::Owned(to_borrowed(&v)))
+                let values: Vec<_> = path
+                    .try_find(root)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|v| !v.is_null())
+                    .collect();
+                Ok(plugin.apply(root, &values))
             }
         }
     }
@@ -102,17 +112,43 @@ impl Field {
             Field::Constant(v) => Err(format!(
                 "object of type 'int' has no len() (constant {v} in a lookup)"
             )),
-            Field::Path { path, plugin: None } => Ok(path.find(root)),
+            Field::Path { path, plugin: None } => path.try_find(root).map_err(|e| e.to_string()),
             Field::Path {
                 path,
                 plugin: Some(plugin),
             } => Err(format!(
-                "Plugin {} don't allows to return multiple values ({})",
-                plugin.name(),
+                "Plugin {:?} don't allows to return multiple values ({})",
+                plugin,
                 path.source()
             )),
         }
     }
+}
+
+/// `plugin: name` or `plugin: {name: ..., parameters: {...}}`, configured with the same trait
+/// plugins event definitions use (Ceilometer shares one plugin namespace).
+fn plugin_from_config(cfg: &Yaml) -> Result<Plugin, FieldError> {
+    let empty = serde_yaml::Mapping::new();
+    let (name, params) = match cfg {
+        Yaml::String(name) => (name.as_str(), &empty),
+        Yaml::Mapping(m) => {
+            let name = m
+                .get("name")
+                .and_then(Yaml::as_str)
+                .ok_or_else(|| FieldError("Plugin specified, but no plugin name supplied".into()))?;
+            (
+                name,
+                m.get("parameters").and_then(Yaml::as_mapping).unwrap_or(&empty),
+            )
+        }
+        other => return Err(FieldError(format!("bad plugin specification {other:?}"))),
+    };
+    let mut compile = |p: &str| {
+        JsonPath::compile(p)
+            .map(std::sync::Arc::new)
+            .map_err(|e| e.to_string())
+    };
+    Plugin::configure(name, params, &mut compile).map_err(|e| FieldError(e.to_string()))
 }
 
 fn yaml_int(n: &serde_yaml::Number) -> OwnedValue {

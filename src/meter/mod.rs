@@ -10,7 +10,6 @@ mod dispatch;
 mod field;
 mod http;
 mod ipmi;
-mod plugins;
 pub mod pyvalue;
 mod telemetry_ipc;
 pub mod volume;

@@ -3,7 +3,8 @@
 //! (every non-ASCII character as a lower-case `\uXXXX`, surrogate pairs above the BMP),
 //! Python's float `repr` and `NaN`/`Infinity` for the non-finite floats.
 //!
-//! Everything writes straight into a caller's reused `Vec<u8>`; nothing here allocates. It also
+//! Everything writes straight into a caller's reused `Vec<u8>` and allocates nothing of its own
+//! (save [`quote_in_place`]'s fallback for text that did not come from here). It also
 //! holds [`JsonView`], the one read-only view over simd-json's borrowed and owned values that
 //! this writer, [`super::pyrepr`] and [`super::signature`] share, so each walks both value kinds
 //! with one body of code. Parsing is simd-json's job, not this module's.
@@ -139,35 +140,45 @@ pub fn write_f64(out: &mut Vec<u8>, f: f64) {
 /// when the decimal exponent is in `-4..16` (`100.0`, `0.0001`), otherwise in scientific
 /// notation with a signed, at least two-digit exponent (`1e+16`, `1.5e-07`).
 pub(crate) fn write_finite_float_repr(out: &mut Vec<u8>, f: f64) {
-    // Rust's `{:e}` gives the same shortest round-trip digits as Python's `repr` (both pick
-    // the closest of the shortest candidates); only the layout differs.
-    let mut buf = [0u8; 40];
-    let len = {
-        let mut cursor = &mut buf[..];
-        let room = cursor.len();
-        // 40 bytes hold any f64 in `{:e}` form (at most 17 digits, sign, point, `e-324`).
-        if std::io::Write::write_fmt(&mut cursor, format_args!("{f:e}")).is_err() {
-            return;
-        }
-        room - cursor.len()
-    };
-    let text = &buf[..len];
+    // ryu finds the same shortest round-trip digits as Python's repr (both take the closest of
+    // the shortest candidates) about three times faster than `{:e}`; only its layout differs
+    // (`1e16`, `0.00001`), so its text is taken apart into digits and a decimal point position.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f).as_bytes();
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
     let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
     let (mantissa, exponent) = (&text[..e_at], text.get(e_at + 1..).unwrap_or(b"0"));
-    let mut digits = [0u8; 24];
-    let mut n_digits = 0;
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-        digits[n_digits] = b;
-        n_digits += 1;
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    // ryu writes at most 17 significant digits, plus up to 5 zeros around them.
+    let mut all = [0u8; 24];
+    let mut n = 0;
+    for &b in mantissa.iter().filter(|&&b| b != b'.').take(all.len()) {
+        all[n] = b;
+        n += 1;
     }
-    let digits = &digits[..n_digits];
-    let exp = parse_exponent(exponent);
     // Python's `decpt`: the value is 0.DIGITS × 10^decpt.
-    let decpt = exp + 1;
+    let mut decpt = point as i32 + parse_exponent(exponent);
+    let mut digits = &all[..n];
+    while let [b'0', rest @ ..] = digits {
+        if rest.is_empty() {
+            break;
+        }
+        digits = rest;
+        decpt -= 1;
+    }
+    while let [rest @ .., b'0'] = digits {
+        if rest.is_empty() {
+            break;
+        }
+        digits = rest;
+    }
+    if digits == b"0" {
+        decpt = 1;
+    }
+    let exp = decpt - 1;
     if negative {
         out.push(b'-');
     }
@@ -392,6 +403,68 @@ mod tests {
         ];
         for (f, want) in cases {
             assert_eq!(float(*f), *want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn random_floats_match_cpython_repr() {
+        // (bit pattern, CPython 3.11 repr), random magnitudes from 1e-30 to 1e30 plus boundaries.
+        let cases: &[(u64, &str)] = &[
+            (0xbdda0e026f1655b2, "-9.478653606090632e-11"),
+            (0x41f1fcf3c3aae656, "4828642362.681234"),
+            (0x3e6f49c7013e9583, "5.827880059033551e-08"),
+            (0xb9e5ca4b5d602fcf, "-8.594723368917168e-30"),
+            (0xba67d5882ca5e5d2, "-2.4066300012702502e-27"),
+            (0x3a5060a36c1f4083, "8.26852124672038e-28"),
+            (0x46068a978c4422cc, "2.2323896460701455e+29"),
+            (0x4121de8ad864521e, "585541.4226403867"),
+            (0x3c557b8322365776, "4.658268061775628e-18"),
+            (0x3d5d7e89aac18806, "4.191390435714652e-13"),
+            (0x4112d4074be160a3, "308481.8241019344"),
+            (0x3ae67fe397d6a7a6, "5.816001636624662e-25"),
+            (0x3e44ec4d749872a2, "9.743057599473336e-09"),
+            (0x40ed1a25705d0656, "59601.16996623266"),
+            (0xc01b374bb4a89a16, "-6.803999731817859"),
+            (0xc3c5cc5fef67838d, "-3.141471703767915e+18"),
+            (0x3e6017f75b131c4b, "2.997669968636823e-08"),
+            (0x42d1bb34b3f1be18, "77982963058424.38"),
+            (0xc11253647964063f, "-300249.1185456253"),
+            (0xc53c6961723d0e26, "-3.434756899583733e+25"),
+            (0x3d656d03e59e09c1, "6.089590190364036e-13"),
+            (0x3b18c16be66e159e, "5.119328306475491e-24"),
+            (0xc392fce7c60e12a3, "-3.4205580615985786e+17"),
+            (0x3ed071d8e01b9fb2, "3.9207257047437666e-06"),
+            (0xc39efabbc2caa714, "-5.580757526533747e+17"),
+            (0xbe07e3e1f9ea4a6b, "-6.952953662736593e-10"),
+            (0x415e6625f0869c2a, "7968919.758215943"),
+            (0xc47fb62898ed1e20, "-9.35959960869036e+21"),
+            (0x3fe64e2b2aa81784, "0.6970420678269282"),
+            (0xba4cf6d6287df86a, "-7.311593346408905e-28"),
+            (0xc22ae9a7ecbf8b2b, "-57794623071.77181"),
+            (0xbd6936cf309eb2fb, "-7.166277943983036e-13"),
+            (0xb9e7d92882dfb7fc, "-9.406485666460937e-30"),
+            (0xbbbcd99068bdff1c, "-6.1091954348307685e-21"),
+            (0xba3149c78b303112, "-2.1820777481967945e-28"),
+            (0xbb5650cf58882e22, "-7.383633795947942e-23"),
+            (0xbee33a1ea063d5c2, "-9.168162261800615e-06"),
+            (0xba94985ba2568906, "-1.6636628247192054e-26"),
+            (0x40db21fa6fe0930f, "27783.913078445064"),
+            (0xc46d2c5c32d47ec7, "-4.305216510890757e+21"),
+            (0x3ee4f8b588e368f1, "1e-05"),
+            (0x3f1a36e2eb1c432c, "9.999999999999999e-05"),
+            (0x3f1a36e2eb1c432d, "0.0001"),
+            (0x4341c37937e07fff, "9999999999999998.0"),
+            (0x4341c37937e07fff, "9999999999999998.0"),
+            (0x4480f0cf064dd592, "1e+22"),
+            (0x4340000000000000, "9007199254740992.0"),
+            (0x0000000000000003, "1.5e-323"),
+            (0x3fb999999999999a, "0.1"),
+            (0x3fd5555555555555, "0.3333333333333333"),
+            (0x3fe5555555555555, "0.6666666666666666"),
+            (0x437b69b4ba630f35, "1.2345678901234568e+17"),
+        ];
+        for &(bits, want) in cases {
+            assert_eq!(float(f64::from_bits(bits)), want);
         }
     }
 

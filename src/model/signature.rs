@@ -11,8 +11,9 @@
 //! The HMAC is a stream, so the pairs are fed as they are walked: no flattened map, no joined
 //! name strings. A [`Signer`] keeps the keyed HMAC state (cloned per message instead of keyed
 //! again) and one scratch buffer for `str()` of non-string values; [`Signer::start`] opens the
-//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere). Verifying incoming signatures
-//! is not done here: Ceilometer's own telemetry endpoint does not verify them either.
+//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere).
+//! Verifying incoming signatures is not done here: Ceilometer's own telemetry endpoint does not
+//! verify them either.
 
 use std::fmt;
 
@@ -328,29 +329,13 @@ fn with_sorted<'v, V: 'v>(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::path::PathBuf;
 
     use simd_json::prelude::*;
 
     use super::*;
 
-    /// A file of the shared Ceilometer reference: `$CEILO_REFERENCE_DIR/<name>`, or
-    /// `shared/ceilometer-reference/<name>` beside the checkout or one of its parents (the
-    /// layout of the workspace and of CI).
     pub(crate) fn reference_text(name: &str) -> String {
-        let dir = std::env::var_os("CEILO_REFERENCE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .ancestors()
-                    .map(|dir| dir.join("shared/ceilometer-reference"))
-                    .find(|dir| dir.is_dir())
-            });
-        let Some(dir) = dir else {
-            panic!("shared/ceilometer-reference not found (set CEILO_REFERENCE_DIR)");
-        };
-        let path = dir.join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        crate::reference::read(name)
     }
 
     pub(crate) fn corpus_rows() -> Vec<OwnedValue> {

@@ -139,6 +139,8 @@ impl Cursor<'_> {
 }
 
 fn parse_inner(s: &[u8]) -> Option<Timestamp> {
+    // Python's `$` also matches before one trailing newline.
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
     let mut c = Cursor { s, i: 0 };
     let year = c.digits(4, 4)? as i32;
     if c.done() {
@@ -168,29 +170,27 @@ fn parse_inner(s: &[u8]) -> Option<Timestamp> {
         return None;
     }
     let hour = c.digits(2, 2)?;
+    // As in the iso8601 regex, minutes and seconds are independently optional, each after an
+    // optional colon: `T08:3` is 08:00:03.
     let mut minute = 0;
     let mut second = 0;
     let mut micros = 0;
     let save = c.i;
-    let colon = c.eat(b':');
+    c.eat(b':');
     match c.digits(2, 2) {
-        Some(m) => {
-            minute = m;
-            let save = c.i;
-            let colon = c.eat(b':');
-            match c.digits(1, 2) {
-                Some(sec) => {
-                    second = sec;
-                    if c.eat(b'.') || c.eat(b',') {
-                        micros = fraction_micros(&mut c)?;
-                    }
-                }
-                None if colon => c.i = save,
-                None => {}
+        Some(m) => minute = m,
+        None => c.i = save,
+    }
+    let save = c.i;
+    c.eat(b':');
+    match c.digits(1, 2) {
+        Some(sec) => {
+            second = sec;
+            if c.eat(b'.') || c.eat(b',') {
+                micros = fraction_micros(&mut c)?;
             }
         }
-        None if colon => c.i = save,
-        None => {}
+        None => c.i = save,
     }
     let offset = if c.done() || c.eat(b'Z') {
         0
@@ -241,6 +241,10 @@ fn build(
     micros: u32,
     offset_seconds: i32,
 ) -> Option<Timestamp> {
+    // Python's datetime starts at year 1.
+    if year < 1 {
+        return None;
+    }
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
     let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
     // Python's tzinfo rejects offsets of a day or more, as east_opt does.

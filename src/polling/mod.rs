@@ -1,1 +1,290 @@
-//! The polling agent: polling.yaml, scheduler, discovery, pollsters and notify send.
+//! The polling agent: polling.yaml sources on timers, discovery, pollsters, and the batches of
+//! samples they produce. It does not decide where batches go: that is the [`SampleSink`] given
+//! to [`start_polling`] (the `telemetry.polling` notify sender in [`notify`], or the
+//! in-process pipeline).
+//!
+//! ```text
+//! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
+//!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
+//!                                       ─► Pollster (host | fleet | dynamic), per resource
+//!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
+//! ```
+//!
+//! Entry points for `ceilo run` (inside a running `actix::System`):
+//! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
+//!   runtime, Some(readiness))` — the usual wiring: polled samples leave as
+//!   `telemetry.polling` notifications on the agent's transport (`amqp://`: to RabbitMQ;
+//!   `memory://`: straight to the in-process notification agent's `notifications.sample`
+//!   queue); then [`start_exporter`] if `enable_prometheus_exporter`.
+//! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
+//! * Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`] (waits for the
+//!   broker's confirms).
+//!
+//! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
+//! `polling:` section of ceilo.yaml; [`check`] validates the polling side for `ceilo check`.
+//!
+//! Not here: splitting resources between several agents (Ceilometer's tooz hash ring), and
+//! the dynamic pollster features listed in [`dynamic`].
+
+pub mod config;
+pub mod discovery;
+pub mod dynamic;
+pub mod fleet;
+pub mod host;
+pub mod notify;
+pub mod pollster;
+pub mod prometheus;
+pub mod scheduler;
+pub mod source;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+pub use config::{PollingConfig, PollingOptions, SourceConfig};
+pub use discovery::{Discovery, Resource};
+pub use pollster::Pollster;
+pub use scheduler::{SourceJob, SourceScheduler};
+pub use source::{PollReport, SourcePlan};
+
+use crate::model::Sample;
+
+/// Samples of one source, at most `batch_size` of them: one `telemetry.polling` notification.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SampleBatch {
+    pub source: Arc<str>,
+    pub samples: Vec<Sample>,
+}
+
+/// Where polled batches go. `send` waits while the receiver is full (backpressure) and
+/// returns `false` once the receiver is gone, which ends the poll early.
+pub trait SampleSink: Send + Sync + 'static {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+}
+
+/// Any actor that handles [`SampleBatch`] (the notify sender, the runtime's pipeline).
+impl SampleSink for Recipient<SampleBatch> {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { Recipient::send(self, batch).await.is_ok() })
+    }
+}
+
+/// A bounded tokio channel (tests, or a non-actor consumer).
+impl SampleSink for tokio::sync::mpsc::Sender<SampleBatch> {
+    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { tokio::sync::mpsc::Sender::send(self, batch).await.is_ok() })
+    }
+}
+
+/// Why the polling agent cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Definition(#[from] dynamic::DefinitionError),
+    #[error("prometheus exporter on {addr}: {source}")]
+    Exporter {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("source {source_name:?}: {error}")]
+    Discovery {
+        source_name: String,
+        #[source]
+        error: discovery::DiscoveryError,
+    },
+}
+
+/// Every pollster ceilo has: host, fleet, then the dynamic pollsters found in
+/// `pollsters_definitions_dirs`.
+pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, StartError> {
+    let mut out = vec![
+        Arc::new(Pollster::Host(host::HostPollster::new(
+            &options.proc_root,
+            &options.sys_root,
+        ))),
+        Arc::new(Pollster::Fleet(fleet::FleetPollster::new())),
+    ];
+    for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
+        tracing::info!(pollster = %def.name, "dynamic pollster loaded");
+        out.push(Arc::new(Pollster::Dynamic(Box::new(
+            dynamic::DynamicPollster::new(def),
+        ))));
+    }
+    Ok(out)
+}
+
+/// `ceilo check` for the polling side: polling.yaml parses, every discoverer is known, every
+/// dynamic pollster definition is valid. Returns one line per meter of a source that no
+/// pollster serves (Ceilometer polls nothing for those either; worth a warning, not an error).
+pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result<Vec<String>, StartError> {
+    let config = PollingConfig::load(polling_yaml)?;
+    let pollsters = load_pollsters(options)?;
+    let mut warnings = Vec::new();
+    for source in &config.sources {
+        SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
+            source_name: source.name.to_string(),
+            error,
+        })?;
+        for meter in source.meters.plain_names() {
+            let served = pollsters
+                .iter()
+                .any(|p| p.meters().iter().any(|m| config::fnmatch(meter, &m.name)));
+            if !served {
+                warnings.push(format!(
+                    "source {:?}: no pollster serves meter {meter:?}",
+                    source.name
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// The running polling agent: one supervised scheduler per source.
+pub struct PollingAgent {
+    pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,
+    pub discovery: Arc<Discovery>,
+    /// The polled-samples registry when `enable_prometheus_exporter` is set.
+    pub exporter: Option<Arc<prometheus::SampleRegistry>>,
+}
+
+impl PollingAgent {
+    /// Graceful stop: no new poll starts, and this returns once the polls that were running
+    /// have handed their last batch to the output (then `Flush` the notify sender to wait for
+    /// the broker's confirms).
+    pub async fn stop(&self) {
+        for (_, addr) in &self.schedulers {
+            let _ = addr.send(scheduler::StopPolling).await;
+        }
+        for (_, addr) in &self.schedulers {
+            while matches!(addr.send(scheduler::GetStats).await, Ok(s) if s.running) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Start the polling agent inside the current `actix::System`: one supervised
+/// [`SourceScheduler`] per source of `config`, each polling into `output`. With `readiness`,
+/// every source reports its ticks to `/readyz`.
+pub fn start_polling(
+    config: &PollingConfig,
+    options: &PollingOptions,
+    output: Arc<dyn SampleSink>,
+    readiness: Option<crate::telemetry::Readiness>,
+) -> Result<PollingAgent, StartError> {
+    let pollsters = load_pollsters(options)?;
+    let discovery = Arc::new(Discovery::new(options));
+    let output: Arc<dyn SampleSink> = if options.enable_notifications {
+        output
+    } else {
+        Arc::new(DiscardSink)
+    };
+    let mut exporter = None;
+    let output: Arc<dyn SampleSink> = if options.enable_prometheus_exporter {
+        let registry = Arc::new(prometheus::SampleRegistry::new());
+        exporter = Some(registry.clone());
+        Arc::new(prometheus::ExportingSink {
+            registry,
+            next: output,
+        })
+    } else {
+        output
+    };
+    let mut rng = rand::rng();
+    let mut schedulers = Vec::new();
+    for source in &config.sources {
+        let plan =
+            SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
+                source_name: source.name.to_string(),
+                error,
+            })?;
+        let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
+            plan: Arc::new(plan),
+            discovery: discovery.clone(),
+            batch_size: options.batch_size,
+            output: output.clone(),
+        });
+        let (name, interval) = (source.name.clone(), source.interval);
+        let offset = scheduler::start_offset(interval, &mut rng);
+        let readiness = readiness.clone();
+        if let Some(r) = &readiness {
+            // Registered now, not when the actor gets to `started`: /readyz knows the source
+            // from the moment start_polling returns.
+            r.set_polling(&name, interval);
+        }
+        let addr = Supervisor::start(move |_| {
+            let scheduler = SourceScheduler::new(name, interval, offset, job);
+            match readiness {
+                Some(r) => scheduler.with_readiness(r),
+                None => scheduler,
+            }
+        });
+        schedulers.push((source.name.clone(), addr));
+    }
+    Ok(PollingAgent {
+        schedulers,
+        discovery,
+        exporter,
+    })
+}
+
+/// The usual wiring: a [`notify::NotifyPool`] of supervised senders, each on its own arbiter
+/// (encoding and signing run beside the pollers, not on their thread), publishing through
+/// `transport` (`amqp://` or `memory://`), fed by [`start_polling`]. `runtime` is the process'
+/// main tokio runtime (where the transport's futures run). Call inside a running
+/// `actix::System`. Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`].
+pub fn start_with_transport(
+    config: &PollingConfig,
+    options: &PollingOptions,
+    transport: &dyn crate::transport::Transport,
+    notify: notify::NotifyOptions,
+    runtime: tokio::runtime::Handle,
+    readiness: Option<crate::telemetry::Readiness>,
+) -> Result<(PollingAgent, Arc<notify::NotifyPool>), StartError> {
+    let senders = match options.notify_senders {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = Arc::new(notify::NotifyPool::start(transport, notify, runtime, senders));
+    let agent = start_polling(config, options, pool.clone(), readiness)?;
+    Ok((agent, pool))
+}
+
+/// Start the Prometheus exposition of polled samples on every configured address, if
+/// enabled (a separate step: binding is async). Returns the bound addresses.
+pub async fn start_exporter(
+    agent: &PollingAgent,
+    options: &PollingOptions,
+) -> Result<Vec<std::net::SocketAddr>, StartError> {
+    let Some(registry) = &agent.exporter else {
+        return Ok(Vec::new());
+    };
+    let mut bound = Vec::new();
+    for addr in &options.prometheus_listen_addresses {
+        let local = prometheus::serve(addr, registry.clone())
+            .await
+            .map_err(|source| StartError::Exporter {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!(%local, "polled samples exposed for Prometheus");
+        bound.push(local);
+    }
+    Ok(bound)
+}
+
+/// `[polling] enable_notifications = false`: polled samples go nowhere but the exporter.
+struct DiscardSink;
+
+impl SampleSink for DiscardSink {
+    fn send(&self, _batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async { true })
+    }
+}

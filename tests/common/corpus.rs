@@ -4,14 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use serde_json::Value as Json;
 
-pub fn reference_dir() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.join("../shared/ceilometer-reference")
-}
+pub use ceilo::reference::dir as reference_dir;
 
 pub fn cases() -> Vec<Json> {
     let path = reference_dir().join("corpus/public.jsonl");

@@ -1,0 +1,20 @@
+//! loadgen: drives a Ceilometer-compatible notification agent through RabbitMQ and measures it
+//! end to end — throughput, delay, loss and duplicates — the same way for ceilo and Ceilometer.
+//!
+//! It knows nothing of ceilo's code: it speaks only the wire format. Modules, in the order data
+//! flows: `template` → `generate` (+ `key`, `wire`) → `publish` → agent → `collect` → `tally` →
+//! `report`; `amqp` declares the topology, `agent` watches the process, `session` runs a
+//! measurement and `modes` drive it.
+
+pub mod agent;
+pub mod amqp;
+pub mod collect;
+pub mod generate;
+pub mod key;
+pub mod modes;
+pub mod publish;
+pub mod report;
+pub mod session;
+pub mod tally;
+pub mod template;
+pub mod wire;

@@ -1,0 +1,486 @@
+//! Discovery: which resources a poll covers. Static `resources` from polling.yaml, the local
+//! host (`local_node`), endpoint URLs by type (`endpoint:TYPE`, from the settings instead of a
+//! Keystone catalogue), and a synthetic `fleet` (`fleet` or `fleet:N`) of N simulated instances
+//! with stable ids, projects, users and flavors, to drive the polling path at cluster scale.
+//!
+//! A [`Discovery`] is resolved once, at start; a [`DiscoveryCycle`] is the per-poll cache that
+//! the pollsters of one source share, so a discoverer runs at most once per poll.
+//! Partitioning resources between several agents (tooz's hash ring) is not done here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use simd_json::json;
+
+use super::config::PollingOptions;
+use crate::model::OwnedValue;
+
+/// One thing a pollster measures.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    /// The machine the agent runs on.
+    LocalNode(Arc<str>),
+    /// A simulated instance of the fleet.
+    Instance(Arc<Instance>),
+    /// A static resource or an endpoint URL.
+    Endpoint(Arc<str>),
+}
+
+impl Resource {
+    /// The key under which a permanently failing resource is disabled.
+    pub fn key(&self) -> &str {
+        match self {
+            Resource::LocalNode(h) => h,
+            Resource::Instance(i) => &i.id,
+            Resource::Endpoint(u) => u,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("unknown discoverer {0:?} (known: local_node, fleet, fleet:N, endpoint:TYPE)")]
+    Unknown(String),
+    #[error("discoverer {name:?}: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+/// A discoverer, parsed from its polling.yaml name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discoverer {
+    LocalNode,
+    Fleet(usize),
+    Endpoint(String),
+}
+
+impl Discoverer {
+    pub fn parse(name: &str, options: &PollingOptions) -> Result<Self, DiscoveryError> {
+        let (kind, param) = match name.split_once(':') {
+            Some((k, p)) => (k, Some(p)),
+            None => (name, None),
+        };
+        match (kind, param) {
+            ("local_node", None) => Ok(Discoverer::LocalNode),
+            ("fleet", None) => Ok(Discoverer::Fleet(options.fleet_size)),
+            ("fleet", Some(n)) => {
+                n.trim()
+                    .parse()
+                    .map(Discoverer::Fleet)
+                    .map_err(|_| DiscoveryError::Invalid {
+                        name: name.into(),
+                        reason: "the fleet size must be a non-negative integer".into(),
+                    })
+            }
+            ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
+            _ => Err(DiscoveryError::Unknown(name.into())),
+        }
+    }
+}
+
+/// Everything discovery needs to know, resolved once at start and shared by all sources.
+pub struct Discovery {
+    host: Arc<str>,
+    fleet_seed: u64,
+    endpoints: HashMap<String, Vec<String>>,
+    fleets: std::sync::Mutex<HashMap<usize, Arc<[Resource]>>>,
+}
+
+impl Discovery {
+    pub fn new(options: &PollingOptions) -> Self {
+        Self {
+            host: local_host_name(options).into(),
+            fleet_seed: options.fleet_seed,
+            endpoints: options.endpoints.clone(),
+            fleets: Default::default(),
+        }
+    }
+
+    pub fn host(&self) -> &Arc<str> {
+        &self.host
+    }
+
+    /// Run one discoverer. The fleet is generated once per size and then reused: its
+    /// instances are stable by construction.
+    pub fn discover(&self, discoverer: &Discoverer) -> Arc<[Resource]> {
+        match discoverer {
+            Discoverer::LocalNode => Arc::from([Resource::LocalNode(self.host.clone())]),
+            Discoverer::Endpoint(t) => self
+                .endpoints
+                .get(t)
+                .map(|urls| {
+                    urls.iter()
+                        .map(|u| Resource::Endpoint(u.as_str().into()))
+                        .collect()
+                })
+                .unwrap_or_else(|| Arc::from([])),
+            Discoverer::Fleet(n) => {
+                let mut fleets = self.fleets.lock().unwrap_or_else(|p| p.into_inner());
+                fleets
+                    .entry(*n)
+                    .or_insert_with(|| {
+                        (0..*n as u64)
+                            .map(|i| {
+                                Resource::Instance(Arc::new(Instance::simulated(
+                                    self.fleet_seed,
+                                    i,
+                                    &self.host,
+                                )))
+                            })
+                            .collect()
+                    })
+                    .clone()
+            }
+        }
+    }
+}
+
+/// Per-poll cache: each discoverer runs at most once per cycle of a source.
+pub struct DiscoveryCycle<'a> {
+    discovery: &'a Discovery,
+    cache: HashMap<String, Arc<[Resource]>>,
+}
+
+impl<'a> DiscoveryCycle<'a> {
+    pub fn new(discovery: &'a Discovery) -> Self {
+        Self {
+            discovery,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The resources of several discoverers, concatenated (Ceilometer's `manager.discover`).
+    pub fn resources(&mut self, discoverers: &[(String, Discoverer)]) -> Vec<Resource> {
+        let mut out = Vec::new();
+        for (name, d) in discoverers {
+            let found = self
+                .cache
+                .entry(name.clone())
+                .or_insert_with(|| self.discovery.discover(d));
+            out.extend(found.iter().cloned());
+        }
+        out
+    }
+
+    /// How many discoverer runs this cycle made (each name at most once).
+    pub fn runs(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn local_host_name(options: &PollingOptions) -> String {
+    if let Some(h) = &options.host {
+        return h.clone();
+    }
+    std::fs::read_to_string(options.proc_root.join("sys/kernel/hostname"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A Nova flavor, as the compute agent puts it in sample metadata.
+#[derive(Debug)]
+pub struct Flavor {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub vcpus: u64,
+    pub ram: u64,
+    pub disk: u64,
+}
+
+/// Nova's classic default flavors.
+pub const FLAVORS: [Flavor; 5] = [
+    Flavor {
+        id: "1",
+        name: "m1.tiny",
+        vcpus: 1,
+        ram: 512,
+        disk: 1,
+    },
+    Flavor {
+        id: "2",
+        name: "m1.small",
+        vcpus: 1,
+        ram: 2048,
+        disk: 20,
+    },
+    Flavor {
+        id: "3",
+        name: "m1.medium",
+        vcpus: 2,
+        ram: 4096,
+        disk: 40,
+    },
+    Flavor {
+        id: "4",
+        name: "m1.large",
+        vcpus: 4,
+        ram: 8192,
+        disk: 80,
+    },
+    Flavor {
+        id: "5",
+        name: "m1.xlarge",
+        vcpus: 8,
+        ram: 16384,
+        disk: 160,
+    },
+];
+
+/// A simulated Nova instance. Everything is derived from (seed, index): the same fleet comes
+/// back after a restart, so resource ids and counters stay continuous.
+#[derive(Debug)]
+pub struct Instance {
+    pub index: u64,
+    /// Nova uuid: the resource_id of instance meters.
+    pub id: String,
+    /// libvirt name `instance-%08x`.
+    pub name: String,
+    pub display_name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub flavor: &'static Flavor,
+    pub image_id: String,
+    /// Hypervisor host name (`instance_host`); `host` metadata is its hash, as in Nova.
+    pub instance_host: String,
+    pub host_id: String,
+    pub vnic: String,
+    pub mac: String,
+    /// Per-instance activity level in (0, 1]: scales every simulated rate.
+    pub activity: f64,
+    /// Seconds since the epoch at which the instance "booted" (counters start there).
+    pub launched_at: f64,
+    metadata: OnceLock<OwnedValue>,
+    cpu_metadata: OnceLock<OwnedValue>,
+    disk_metadata: OnceLock<OwnedValue>,
+    vnic_metadata: OnceLock<OwnedValue>,
+}
+
+/// splitmix64: a tiny, well-distributed generator; enough for stable synthetic ids.
+pub(crate) struct SplitMix(u64);
+
+impl SplitMix {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uuid(&mut self) -> String {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Instance {
+    pub fn simulated(seed: u64, index: u64, agent_host: &str) -> Self {
+        let mut rng = SplitMix::new(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        let id = rng.uuid();
+        // Tenants are shared: about 20 instances per project, 4 users per project.
+        let project = index / 20;
+        let mut prng = SplitMix::new(seed ^ 0x5EED ^ project.wrapping_mul(0xE703_7ED1_A0B4_28DB));
+        let project_id = prng.uuid().replace('-', "");
+        let mut urng =
+            SplitMix::new(seed ^ 0x05E4 ^ (project * 4 + index % 4).wrapping_mul(0x8EBC_6AF0_9C88_C6E3));
+        let user_id = urng.uuid().replace('-', "");
+        let flavor = &FLAVORS[(rng.next_u64() % FLAVORS.len() as u64) as usize];
+        let mut irng = SplitMix::new(seed ^ 0x1AA6E ^ (rng.next_u64() % 8));
+        let image_id = irng.uuid();
+        let instance_host = format!("{agent_host}-compute-{}", index / 50);
+        let host_id = format!("{:016x}", SplitMix::new(seed ^ (index / 50)).next_u64());
+        let tap = rng.uuid();
+        let vnic = format!("tap{}", &tap[..11]);
+        let mac = format!("fa:16:3e:{}:{}:{}", &tap[0..2], &tap[2..4], &tap[4..6]);
+        let activity = 0.05 + 0.95 * rng.unit();
+        // Booted some time within the 30 days before 2025-01-01.
+        let launched_at = 1_735_689_600.0 - rng.unit() * 30.0 * 86_400.0;
+        Self {
+            index,
+            id,
+            name: format!("instance-{index:08x}"),
+            display_name: format!("vm-{index}"),
+            project_id,
+            user_id,
+            flavor,
+            image_id,
+            instance_host,
+            host_id,
+            vnic,
+            mac,
+            activity,
+            launched_at,
+            metadata: OnceLock::new(),
+            cpu_metadata: OnceLock::new(),
+            disk_metadata: OnceLock::new(),
+            vnic_metadata: OnceLock::new(),
+        }
+    }
+
+    /// The instance metadata the compute agent attaches to instance meters
+    /// (`ceilometer/compute/util.py`-shaped), built once.
+    pub fn metadata(&self) -> &OwnedValue {
+        self.metadata.get_or_init(|| {
+            let f = self.flavor;
+            json!({
+                "display_name": self.display_name.as_str(),
+                "name": self.name.as_str(),
+                "instance_id": self.id.as_str(),
+                "instance_type": f.name,
+                "host": self.host_id.as_str(),
+                "instance_host": self.instance_host.as_str(),
+                "flavor": {"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
+                           "ephemeral": 0, "swap": 0},
+                "status": "active",
+                "state": "running",
+                "task_state": "",
+                "image": {"id": self.image_id.as_str()},
+                "image_ref": self.image_id.as_str(),
+                "image_ref_url": null,
+                "architecture": "x86_64",
+                "os_type": "hvm",
+                "vcpus": f.vcpus,
+                "memory_mb": f.ram,
+                "disk_gb": f.disk,
+                "ephemeral_gb": 0,
+                "root_gb": f.disk,
+            })
+        })
+    }
+}
+
+impl Instance {
+    /// Instance metadata plus `cpu_number`, as the compute agent's cpu pollster sends.
+    pub fn cpu_metadata(&self) -> &OwnedValue {
+        self.cpu_metadata
+            .get_or_init(|| self.metadata_with("cpu_number", OwnedValue::from(self.flavor.vcpus)))
+    }
+
+    /// Instance metadata plus `disk_name`, as the per-device disk pollsters send.
+    pub fn disk_metadata(&self, disk: &str) -> &OwnedValue {
+        self.disk_metadata
+            .get_or_init(|| self.metadata_with("disk_name", OwnedValue::from(disk)))
+    }
+
+    /// The interface metadata of the compute agent's network pollsters.
+    pub fn vnic_metadata(&self) -> &OwnedValue {
+        self.vnic_metadata.get_or_init(|| {
+            json!({
+                "name": self.vnic.as_str(),
+                "mac": self.mac.as_str(),
+                "fref": null,
+                "parameters": {"interfaceid": null, "bridge": null},
+                "vnic_name": self.vnic.as_str(),
+                "instance_id": self.id.as_str(),
+                "instance_type": self.flavor.name,
+            })
+        })
+    }
+
+    fn metadata_with(&self, key: &str, value: OwnedValue) -> OwnedValue {
+        let mut m = self.metadata().clone();
+        if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut m) {
+            o.insert(key.into(), value);
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> PollingOptions {
+        PollingOptions {
+            host: Some("agent-1".into()),
+            fleet_size: 7,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_discoverer_names() {
+        let o = options();
+        assert_eq!(
+            Discoverer::parse("local_node", &o).unwrap(),
+            Discoverer::LocalNode
+        );
+        assert_eq!(Discoverer::parse("fleet", &o).unwrap(), Discoverer::Fleet(7));
+        assert_eq!(
+            Discoverer::parse("fleet:100000", &o).unwrap(),
+            Discoverer::Fleet(100_000)
+        );
+        assert_eq!(
+            Discoverer::parse("endpoint:metric", &o).unwrap(),
+            Discoverer::Endpoint("metric".into())
+        );
+        assert!(matches!(
+            Discoverer::parse("fleet:x", &o),
+            Err(DiscoveryError::Invalid { .. })
+        ));
+        assert!(matches!(
+            Discoverer::parse("local_instances", &o),
+            Err(DiscoveryError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn the_fleet_is_stable_across_agents_with_the_same_seed() {
+        let a = Discovery::new(&options()).discover(&Discoverer::Fleet(50));
+        let b = Discovery::new(&options()).discover(&Discoverer::Fleet(50));
+        let ids = |r: &[Resource]| r.iter().map(|r| r.key().to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        let unique: std::collections::HashSet<_> = ids(&a).into_iter().collect();
+        assert_eq!(unique.len(), 50);
+        let Resource::Instance(i) = &a[3] else { panic!() };
+        let Resource::Instance(j) = &b[3] else { panic!() };
+        assert_eq!(
+            (&i.project_id, &i.user_id, i.flavor.name),
+            (&j.project_id, &j.user_id, j.flavor.name)
+        );
+        assert_eq!(i.project_id.len(), 32);
+        // Instances share projects.
+        let projects: std::collections::HashSet<_> = a
+            .iter()
+            .map(|r| match r {
+                Resource::Instance(i) => i.project_id.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(projects.len(), 3);
+    }
+
+    #[test]
+    fn a_cycle_runs_each_discoverer_once() {
+        let d = Discovery::new(&options());
+        let mut cycle = DiscoveryCycle::new(&d);
+        let fleet = vec![("fleet".to_string(), Discoverer::Fleet(7))];
+        let first = cycle.resources(&fleet);
+        let again = cycle.resources(&fleet);
+        assert_eq!(first.len(), 7);
+        assert_eq!(again.len(), 7);
+        assert_eq!(cycle.runs(), 1);
+        let local = vec![("local_node".to_string(), Discoverer::LocalNode)];
+        assert_eq!(cycle.resources(&local)[0].key(), "agent-1");
+        assert_eq!(cycle.runs(), 2);
+    }
+
+    #[test]
+    fn endpoints_come_from_the_settings() {
+        let mut o = options();
+        o.endpoints
+            .insert("metric".into(), vec!["http://127.0.0.1:1/".into()]);
+        let d = Discovery::new(&o);
+        assert_eq!(d.discover(&Discoverer::Endpoint("metric".into())).len(), 1);
+        assert_eq!(d.discover(&Discoverer::Endpoint("other".into())).len(), 0);
+    }
+}

@@ -1,0 +1,215 @@
+//! What every pollster family shares: meter specs, the per-poll context, the error kinds
+//! (transient vs permanent, as Ceilometer's `PollsterPermanentError`) and the one place a
+//! polled value becomes a [`Sample`].
+//!
+//! Families: [`super::host`] (/proc and /sys), [`super::fleet`] (simulated instances) and
+//! [`super::dynamic`] (YAML-defined HTTP pollsters). They form a closed set, so [`Pollster`] is
+//! an enum: no boxing or dynamic dispatch per resource on the hot path.
+
+use std::sync::Arc;
+
+use super::discovery::Resource;
+use super::dynamic::DynamicPollster;
+use super::fleet::FleetPollster;
+use super::host::HostPollster;
+use crate::model::{OwnedValue, Sample};
+
+/// A meter a pollster can produce.
+#[derive(Debug, Clone)]
+pub struct MeterSpec {
+    pub name: Arc<str>,
+    /// `gauge`, `delta` or `cumulative`.
+    pub sample_type: Arc<str>,
+    pub unit: Arc<str>,
+}
+
+impl MeterSpec {
+    pub fn new(name: &str, sample_type: &str, unit: &str) -> Self {
+        Self {
+            name: name.into(),
+            sample_type: sample_type.into(),
+            unit: unit.into(),
+        }
+    }
+}
+
+/// Why a pollster could not poll a resource.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// Try again next cycle (I/O hiccup, HTTP 503, timeout, ...).
+    #[error("{0}")]
+    Transient(String),
+    /// This resource will never work for this pollster: it is not polled again by it.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// What is fixed for one poll of one source.
+pub struct PollContext {
+    pub source: Arc<str>,
+    /// ISO 8601 time of the poll, as Ceilometer's `utils.isotime()` renders it.
+    pub timestamp: OwnedValue,
+    /// Seconds since the poll started on the monotonic clock (Ceilometer's `monotonic_time`).
+    pub monotonic_base: std::time::Instant,
+    /// Wall-clock seconds since the epoch (drives the simulated fleet's counters).
+    pub wall_secs: f64,
+}
+
+impl PollContext {
+    pub fn now(source: Arc<str>) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            source,
+            timestamp: OwnedValue::from(isotime(now)),
+            monotonic_base: std::time::Instant::now(),
+            wall_secs: now.timestamp_micros() as f64 / 1e6,
+        }
+    }
+
+    /// The process-wide monotonic clock in seconds, like Python's `time.monotonic()`.
+    pub fn monotonic(&self) -> f64 {
+        monotonic_seconds()
+    }
+
+    /// Build a sample with a fresh uuid1 id, as `ceilometer.sample.Sample` does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample(
+        &self,
+        meter: &MeterSpec,
+        volume: OwnedValue,
+        user_id: OwnedValue,
+        project_id: OwnedValue,
+        resource_id: OwnedValue,
+        resource_metadata: OwnedValue,
+        monotonic_time: OwnedValue,
+    ) -> Sample {
+        Sample {
+            name: meter.name.clone(),
+            sample_type: meter.sample_type.clone(),
+            unit: meter.unit.clone(),
+            volume,
+            user_id,
+            user_name: OwnedValue::null(),
+            project_id,
+            project_name: OwnedValue::null(),
+            resource_id,
+            timestamp: self.timestamp.clone(),
+            resource_metadata,
+            source: self.source.clone(),
+            id: sample_id(),
+            monotonic_time,
+        }
+    }
+}
+
+trait NullExt {
+    fn null() -> Self;
+}
+impl NullExt for OwnedValue {
+    fn null() -> Self {
+        OwnedValue::Static(simd_json::StaticNode::Null)
+    }
+}
+
+/// `null`, for optional sample fields.
+pub fn null() -> OwnedValue {
+    OwnedValue::null()
+}
+
+/// Python's `datetime.isoformat()` of an aware UTC time: microseconds left out when zero.
+pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
+    if t.timestamp_subsec_micros() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    }
+}
+
+fn monotonic_seconds() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+}
+
+/// A uuid1 (time + node), as Ceilometer gives each sample.
+fn sample_id() -> String {
+    static NODE: std::sync::OnceLock<[u8; 6]> = std::sync::OnceLock::new();
+    let node = NODE.get_or_init(|| {
+        let b = uuid::Uuid::new_v4().into_bytes();
+        // A random node id has the multicast bit set (RFC 4122 4.5).
+        [b[0] | 1, b[1], b[2], b[3], b[4], b[5]]
+    });
+    uuid::Uuid::now_v1(node).to_string()
+}
+
+/// A pollster family.
+pub enum Pollster {
+    Host(HostPollster),
+    Fleet(FleetPollster),
+    Dynamic(Box<DynamicPollster>),
+}
+
+impl Pollster {
+    /// The family's name (logs and metric labels).
+    pub fn name(&self) -> &str {
+        match self {
+            Pollster::Host(_) => "host",
+            Pollster::Fleet(_) => "fleet",
+            Pollster::Dynamic(d) => d.name(),
+        }
+    }
+
+    /// Every meter the pollster can produce, in a stable order (masks index into it).
+    pub fn meters(&self) -> &[MeterSpec] {
+        match self {
+            Pollster::Host(h) => h.meters(),
+            Pollster::Fleet(f) => f.meters(),
+            Pollster::Dynamic(d) => d.meters(),
+        }
+    }
+
+    /// The discoverer used when the source names none and has no static resources.
+    pub fn default_discovery(&self) -> String {
+        match self {
+            Pollster::Host(_) => "local_node".into(),
+            Pollster::Fleet(_) => "fleet".into(),
+            Pollster::Dynamic(d) => d.default_discovery(),
+        }
+    }
+
+    /// Poll one resource for the meters selected by `mask` (one flag per [`Self::meters`]),
+    /// appending samples to `out`.
+    pub async fn poll(
+        &self,
+        resource: &Resource,
+        mask: &[bool],
+        ctx: &PollContext,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
+        match self {
+            Pollster::Host(h) => h.poll(resource, mask, ctx, out),
+            Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
+            Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isotime_matches_python() {
+        let t = chrono::DateTime::from_timestamp(1_741_945_500, 123_456_000).unwrap();
+        assert_eq!(isotime(t), "2025-03-14T09:45:00.123456+00:00");
+        let t = chrono::DateTime::from_timestamp(1_741_945_500, 0).unwrap();
+        assert_eq!(isotime(t), "2025-03-14T09:45:00+00:00");
+    }
+
+    #[test]
+    fn sample_ids_are_uuid1_and_unique() {
+        let a = sample_id();
+        let b = sample_id();
+        assert_ne!(a, b);
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 1);
+    }
+}

@@ -1,0 +1,395 @@
+//! One polling source compiled against the available pollsters ([`SourcePlan`]), and one poll
+//! of it ([`SourcePlan::poll`]): discover once, run every selected pollster over its resources,
+//! and hand the samples on in batches of `batch_size`.
+//!
+//! Failure rules are Ceilometer's (`polling/manager.py: PollingTask.poll_and_notify`): a
+//! pollster that fails on a resource is logged and counted and the others go on; a permanent
+//! failure disables that (pollster, resource) pair for the life of the agent.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::config::{PollingOptions, SourceConfig};
+use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource};
+use super::pollster::{PollContext, PollError, Pollster};
+use super::SampleSink;
+use crate::model::Sample;
+use crate::telemetry::handles::PollsterMetrics;
+use crate::telemetry::metrics::SkipReason;
+
+/// One pollster as one source uses it.
+pub struct PlanEntry {
+    pub pollster: Arc<Pollster>,
+    /// One flag per `pollster.meters()`: selected by the source's meter filter.
+    pub mask: Vec<bool>,
+    /// The pollster's default discovery, used when the source yields no resources.
+    pub default_discovery: Vec<(String, Discoverer)>,
+    metrics: PollsterMetrics,
+    /// Resource keys this pollster failed on permanently.
+    disabled: Mutex<HashSet<String>>,
+}
+
+/// A source, ready to poll.
+pub struct SourcePlan {
+    pub config: SourceConfig,
+    pub entries: Vec<PlanEntry>,
+    static_resources: Vec<Resource>,
+    discovery: Vec<(String, Discoverer)>,
+    /// The samples' `source` field: Ceilometer's `Sample.SOURCE_DEFAULT` / `sample_source`
+    /// (`openstack`), not the polling source's name.
+    sample_source: Arc<str>,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PollReport {
+    pub samples: u64,
+    pub batches: u64,
+    pub failures: u64,
+    pub newly_disabled: u64,
+    /// The output refused a batch (the agent is shutting down): the poll stopped early.
+    pub output_closed: bool,
+}
+
+impl SourcePlan {
+    /// Match the source's meters against the pollsters. Meters no pollster serves are
+    /// reported (Ceilometer logs them too), not an error.
+    pub fn new(
+        config: SourceConfig,
+        pollsters: &[Arc<Pollster>],
+        options: &PollingOptions,
+    ) -> Result<Self, DiscoveryError> {
+        let parse = |names: &[String]| -> Result<Vec<(String, Discoverer)>, DiscoveryError> {
+            names
+                .iter()
+                .map(|n| Ok((n.clone(), Discoverer::parse(n, options)?)))
+                .collect()
+        };
+        let discovery = parse(&config.discovery)?;
+        let mut entries = Vec::new();
+        for p in pollsters {
+            let mask: Vec<bool> = p
+                .meters()
+                .iter()
+                .map(|m| config.meters.accepts(&m.name))
+                .collect();
+            if !mask.iter().any(|&b| b) {
+                continue;
+            }
+            entries.push(PlanEntry {
+                default_discovery: parse(&[p.default_discovery()])?,
+                metrics: PollsterMetrics::new(&config.name, p.name()),
+                pollster: p.clone(),
+                mask,
+                disabled: Mutex::default(),
+            });
+        }
+        if entries.is_empty() {
+            tracing::warn!(source = %config.name, "no pollster serves any meter of this source");
+        }
+        Ok(Self {
+            static_resources: config
+                .resources
+                .iter()
+                .map(|r| Resource::Endpoint(r.as_str().into()))
+                .collect(),
+            discovery,
+            sample_source: options.sample_source.as_str().into(),
+            entries,
+            config,
+        })
+    }
+
+    /// Poll every entry once. Batches leave as soon as they are full, so memory stays bounded
+    /// by `batch_size` per source whatever the fleet size, and a slow output slows the poll.
+    pub async fn poll(
+        &self,
+        discovery: &Discovery,
+        batch_size: usize,
+        output: &dyn SampleSink,
+    ) -> PollReport {
+        // Ceilometer: batch_size 0 sends each pollster's samples of a poll in one notification.
+        let batch_size = if batch_size == 0 { usize::MAX } else { batch_size };
+        let ctx = PollContext::now(self.sample_source.clone());
+        let mut report = PollReport::default();
+        let mut cycle = DiscoveryCycle::new(discovery);
+        let mut source_resources = self.static_resources.clone();
+        source_resources.extend(cycle.resources(&self.discovery));
+        if self.discovery.len() + usize::from(!self.static_resources.is_empty()) > 1 {
+            // Several groups may name the same resource: poll it once (Ceilometer dedups too).
+            let mut seen = HashSet::new();
+            source_resources.retain(|r| seen.insert(r.key().to_owned()));
+        }
+
+        'entries: for entry in &self.entries {
+            let discovered;
+            let resources: &[Resource] = if source_resources.is_empty() {
+                discovered = cycle.resources(&entry.default_discovery);
+                &discovered
+            } else {
+                &source_resources
+            };
+            if resources.is_empty() {
+                entry.metrics.skipped(SkipReason::NoResources);
+                tracing::debug!(source = %self.config.name, pollster = entry.pollster.name(),
+                    "no resources this cycle: pollster skipped");
+                continue;
+            }
+            let started = Instant::now();
+            let samples_before = report.samples;
+            let mut buf: Vec<Sample> = Vec::with_capacity(batch_size.saturating_mul(2).min(4096));
+            let mut first_error: Option<String> = None;
+            let mut errors = 0u64;
+            let disabled = entry.disabled.lock().map(|d| d.clone()).unwrap_or_default();
+            for resource in resources {
+                if !disabled.is_empty() && disabled.contains(resource.key()) {
+                    continue;
+                }
+                match entry.pollster.poll(resource, &entry.mask, &ctx, &mut buf).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        errors += 1;
+                        if let PollError::Permanent(_) = e {
+                            if let Ok(mut d) = entry.disabled.lock() {
+                                d.insert(resource.key().to_owned());
+                            }
+                            report.newly_disabled += 1;
+                            tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(),
+                                resource = resource.key(), error = %e,
+                                "pollster failed permanently: resource disabled for this pollster");
+                        } else {
+                            first_error.get_or_insert_with(|| format!("{}: {e}", resource.key()));
+                        }
+                    }
+                }
+                while buf.len() >= batch_size {
+                    let rest = buf.split_off(batch_size);
+                    let full = std::mem::replace(&mut buf, rest);
+                    if !self.emit(full, output, &mut report).await {
+                        break 'entries;
+                    }
+                }
+            }
+            let closed = !buf.is_empty() && !self.emit(buf, output, &mut report).await;
+            // A run with failures on some resources counts as failed (its samples still went).
+            if errors == 0 {
+                entry
+                    .metrics
+                    .succeeded((report.samples - samples_before) as usize, started.elapsed());
+            } else {
+                entry.metrics.failed(started.elapsed());
+            }
+            if closed {
+                break 'entries;
+            }
+            if let Some(first) = first_error {
+                tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(), errors,
+                    first = %first, "pollster failed on some resources; continuing");
+            }
+            report.failures += errors;
+        }
+        report
+    }
+
+    /// The timer fired while the previous poll was still running: counted for every pollster.
+    pub fn overrun(&self) {
+        for e in &self.entries {
+            e.metrics.skipped(SkipReason::Overrun);
+        }
+    }
+
+    async fn emit(&self, samples: Vec<Sample>, output: &dyn SampleSink, report: &mut PollReport) -> bool {
+        let n = samples.len() as u64;
+        let batch = super::SampleBatch {
+            source: self.config.name.clone(),
+            samples,
+        };
+        if output.send(batch).await {
+            report.samples += n;
+            report.batches += 1;
+            true
+        } else {
+            report.output_closed = true;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::polling::config::PollingConfig;
+    use crate::polling::{fleet::FleetPollster, host::HostPollster, SampleBatch};
+
+    fn fixtures() -> (PathBuf, PathBuf) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        (root.join("proc"), root.join("sys"))
+    }
+
+    fn setup(yaml: &str) -> (SourcePlan, Discovery) {
+        let (proc_root, sys_root) = fixtures();
+        let options = PollingOptions {
+            host: Some("h".into()),
+            proc_root: proc_root.clone(),
+            sys_root: sys_root.clone(),
+            ..Default::default()
+        };
+        let pollsters = vec![
+            Arc::new(Pollster::Host(HostPollster::new(&proc_root, &sys_root))),
+            Arc::new(Pollster::Fleet(FleetPollster::new())),
+        ];
+        let config = PollingConfig::parse(yaml, Path::new("polling.yaml")).unwrap();
+        let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
+        (plan, Discovery::new(&options))
+    }
+
+    async fn poll(plan: &SourcePlan, d: &Discovery, batch: usize) -> (PollReport, Vec<SampleBatch>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let report = plan.poll(d, batch, &tx).await;
+        drop(tx);
+        let mut out = Vec::new();
+        while let Some(b) = rx.recv().await {
+            out.push(b);
+        }
+        (report, out)
+    }
+
+    #[tokio::test]
+    async fn batches_are_at_most_batch_size_and_nothing_is_lost() {
+        let (plan, d) = setup(
+            "sources:\n  - name: s\n    meters: [cpu, vcpus, memory.usage]\n    discovery: ['fleet:11']\n",
+        );
+        let (report, batches) = poll(&plan, &d, 4).await;
+        assert_eq!(report.samples, 33);
+        assert!(batches
+            .iter()
+            .all(|b| !b.samples.is_empty() && b.samples.len() <= 4));
+        assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 33);
+        assert!(batches.iter().all(|b| &*b.source == "s"));
+        // The samples' own source is Ceilometer's default sample source.
+        assert!(batches
+            .iter()
+            .all(|b| b.samples.iter().all(|s| &*s.source == "openstack")));
+        // batch_size 0: one batch per pollster and poll, as Ceilometer does.
+        let (_, batches) = poll(&plan, &d, 0).await;
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].samples.len(), 33);
+        let ids: HashSet<_> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.id.clone()))
+            .collect();
+        assert_eq!(ids.len(), 33);
+    }
+
+    #[tokio::test]
+    async fn each_pollster_uses_its_default_discovery_when_the_source_names_none() {
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n");
+        let (report, batches) = poll(&plan, &d, 50).await;
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
+            .collect();
+        // local_node for the host pollster; the default fleet (100 instances) for cpu.
+        assert_eq!(names.iter().filter(|n| *n == "hardware.cpu.load.1min").count(), 1);
+        assert_eq!(names.iter().filter(|n| *n == "cpu").count(), 100);
+        assert_eq!(report.failures, 0);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_disables_the_resource_and_others_go_on() {
+        // The static resource is no instance and no local node: both pollsters fail on it
+        // permanently; the local node keeps being polled.
+        let (plan, d) = setup(
+            "sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n    resources: ['http://nowhere/']\n    discovery: [local_node]\n",
+        );
+        let (first, batches) = poll(&plan, &d, 50).await;
+        assert_eq!(first.newly_disabled, 3);
+        assert_eq!(first.failures, 3); // host and fleet on the URL, fleet on the local node
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
+            .collect();
+        assert_eq!(names, ["hardware.cpu.load.1min"]);
+        let (second, batches) = poll(&plan, &d, 50).await;
+        // The URL is no longer tried; the fleet pollster's local-node failure was permanent too.
+        assert_eq!(second.failures, 0);
+        assert_eq!(second.newly_disabled, 0);
+        assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_resource_named_twice_is_polled_once() {
+        let (plan, d) =
+            setup("sources:\n  - name: s\n    meters: [vcpus]\n    discovery: ['fleet:3', 'fleet:5']\n");
+        let (report, _) = poll(&plan, &d, 50).await;
+        assert_eq!(report.samples, 5);
+    }
+
+    #[tokio::test]
+    async fn a_closed_output_ends_the_poll() {
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu]\n    discovery: ['fleet:10']\n");
+        let (tx, rx) = tokio::sync::mpsc::channel::<SampleBatch>(1);
+        drop(rx);
+        let report = plan.poll(&d, 2, &tx).await;
+        assert!(report.output_closed);
+        assert_eq!(report.samples, 0);
+    }
+
+    #[tokio::test]
+    async fn pollster_metrics_follow_the_telemetry_catalogue() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let (plan, d) = metrics::with_local_recorder(&recorder, || {
+            setup("sources:\n  - name: m\n    meters: [cpu, hardware.cpu.load.1min]\n    discovery: ['fleet:3']\n")
+        });
+        // The host pollster gets the fleet (no local node): it fails on every instance.
+        poll(&plan, &d, 50).await;
+        plan.overrun();
+        let text = handle.render();
+        let line = |name: &str, labels: &[&str]| -> Option<String> {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+                .map(str::to_owned)
+        };
+        let fleet = ["source=\"m\"", "pollster=\"fleet\""];
+        let host = ["source=\"m\"", "pollster=\"host\""];
+        assert!(
+            line("ceilo_polls_run_total", &fleet).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_polls_failed_total", &host).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_polls_failed_total", &fleet).is_some_and(|l| l.ends_with(" 0")),
+            "{text}"
+        );
+        let overrun = [fleet[0], fleet[1], "reason=\"overrun\""];
+        assert!(
+            line("ceilo_polls_skipped_total", &overrun).is_some_and(|l| l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(
+            line("ceilo_samples_produced_total", &["origin=\"polling\""]).is_some_and(|l| l.ends_with(" 3")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn check_validates_the_shipped_polling_yaml_and_names_unserved_meters() {
+        let options = PollingOptions {
+            pollsters_definitions_dirs: vec![],
+            ..Default::default()
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/polling.yaml");
+        let warnings = crate::polling::check(&path, &options).unwrap();
+        // Ceilometer's default list has meters ceilo has no pollster for.
+        assert!(warnings.iter().any(|w| w.contains("volume.size")), "{warnings:?}");
+        assert!(!warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
+        assert!(!warnings.iter().any(|w| w.contains("hardware.*")), "{warnings:?}");
+    }
+}

@@ -1,0 +1,115 @@
+//! `memory://`: the polling agent wired with [`start_with_transport`] publishes its
+//! `telemetry.polling` notifications in-process, where the notification agent's queue
+//! (`notifications.sample` bound to `ceilometer`) receives them, with no broker at all.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ceilo::model::envelope::Decoder;
+use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::notify::NotifyOptions;
+use ceilo::polling::start_with_transport;
+use ceilo::transport::memory::MemoryTransport;
+use ceilo::transport::{QueueSpec, Transport};
+use simd_json::prelude::*;
+
+#[actix::test]
+async fn polled_samples_flow_in_process_over_memory_transport() {
+    let transport = MemoryTransport::isolated();
+    let mut consumer = transport
+        .consume(QueueSpec {
+            queue: "notifications.sample".into(),
+            bindings: vec![("ceilometer".into(), "notifications.sample".into())],
+            durable: false,
+            auto_delete: false,
+            prefetch: 100,
+            single_active_consumer: false,
+        })
+        .await
+        .unwrap();
+    let config = PollingConfig::parse(
+        "sources:\n  - name: mem\n    interval: 1\n    meters: [cpu, vcpus]\n    discovery: ['fleet:4']\n",
+        Path::new("polling.yaml"),
+    )
+    .unwrap();
+    let options = PollingOptions {
+        batch_size: 3,
+        pollsters_definitions_dirs: vec![],
+        host: Some("mem".into()),
+        ..Default::default()
+    };
+    let (_agent, _pool) = start_with_transport(
+        &config,
+        &options,
+        &transport,
+        NotifyOptions::new("secret"),
+        tokio::runtime::Handle::current(),
+        None,
+    )
+    .unwrap();
+
+    // One poll (offset < 1 s): 4 instances × 2 meters = 8 samples in notifications of ≤ 3.
+    let mut names = Vec::new();
+    let mut decoder = Decoder::new();
+    while names.len() < 8 {
+        let delivery = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+            .await
+            .expect("a notification within 5 s")
+            .unwrap()
+            .unwrap();
+        let mut body = delivery.body;
+        let n = decoder.decode(&mut body).unwrap();
+        assert_eq!(n.event_type(), Some("telemetry.polling"));
+        let samples = n.payload().unwrap().get("samples").unwrap().as_array().unwrap();
+        assert!(samples.len() <= 3);
+        names.extend(
+            samples
+                .iter()
+                .map(|s| s.get_str("counter_name").unwrap().to_owned()),
+        );
+    }
+    assert_eq!(names.iter().filter(|n| *n == "cpu").count(), 4);
+    assert_eq!(names.iter().filter(|n| *n == "vcpus").count(), 4);
+}
+
+/// `enable_prometheus_exporter` with `enable_notifications: false`: the polled samples are
+/// scraped from the exporter and sent nowhere else.
+#[actix::test]
+async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let config = PollingConfig::parse(
+        "sources:\n  - name: prom\n    interval: 1\n    meters: [cpu, memory.usage]\n    discovery: ['fleet:2']\n",
+        Path::new("polling.yaml"),
+    )
+    .unwrap();
+    let options = PollingOptions {
+        pollsters_definitions_dirs: vec![],
+        host: Some("prom".into()),
+        enable_prometheus_exporter: true,
+        enable_notifications: false,
+        prometheus_listen_addresses: vec!["127.0.0.1:0".into()],
+        ..Default::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ceilo::polling::SampleBatch>(16);
+    let agent = ceilo::polling::start_polling(&config, &options, std::sync::Arc::new(tx), None).unwrap();
+    let addrs = ceilo::polling::start_exporter(&agent, &options).await.unwrap();
+    assert_eq!(addrs.len(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let mut s = tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).await.unwrap();
+        if reply.contains("ceilometer_memory_usage{") || tokio::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(text.contains("# TYPE ceilometer_cpu counter"), "{text}");
+    assert_eq!(text.matches("ceilometer_memory_usage{").count(), 2, "{text}");
+    // Notifications are off: nothing reached the output.
+    assert!(rx.try_recv().is_err());
+}
