@@ -58,7 +58,10 @@ pub enum PipelineError {
     #[error("publisher {url:?}: {error}")]
     Publisher { url: String, error: UrlError },
     #[error("sink {sink:?}: {error}")]
-    Transformer { sink: String, error: TransformError },
+    Transformer {
+        sink: String,
+        error: Box<TransformError>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -113,7 +116,7 @@ impl Pipeline {
                 Kind::Samples => Chain::from_value(sink.transformers.as_ref()).map_err(|error| {
                     PipelineError::Transformer {
                         sink: name.clone(),
-                        error,
+                        error: Box::new(error),
                     }
                 })?,
                 Kind::Events => Chain::empty(),
