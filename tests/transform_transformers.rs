@@ -157,10 +157,17 @@ fn rate_of_change_skips_out_of_order_samples_and_keeps_the_newer_cache() {
 }
 
 #[test]
-fn rate_of_change_same_timestamp_gives_zero() {
+fn rate_of_change_same_timestamp_gives_zero_but_a_redelivery_is_dropped() {
     let mut c = chain(CPU_UTIL);
     let out = c.process(vec![cpu("vm1", 0, 0), cpu("vm1", 5, 0)], &now());
     assert_eq!(volumes(&out), [0.0]);
+    // The same sample again (at-least-once redelivery): no 0.0 point.
+    let out = c.process(
+        vec![cpu("vm1", 60_000_000_005, 60), cpu("vm1", 60_000_000_005, 60)],
+        &now(),
+    );
+    assert_eq!(volumes(&out), [50.0]);
+    assert_eq!(c.stats()[0].1.duplicates, 1);
 }
 
 #[test]
@@ -330,8 +337,12 @@ fn delta_emits_differences_and_growth_only_drops_negatives() {
     );
 
     let mut c = chain("- name: delta\n");
-    let out = c.process(vec![cpu("vm1", 100, 0), cpu("vm1", 40, 60)], &now());
+    let out = c.process(
+        vec![cpu("vm1", 100, 0), cpu("vm1", 40, 60), cpu("vm1", 40, 60)],
+        &now(),
+    );
     assert_eq!(volumes(&out), [-60.0]);
+    assert_eq!(c.stats()[0].1.duplicates, 1);
 }
 
 #[test]

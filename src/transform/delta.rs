@@ -1,7 +1,7 @@
 //! `delta`: the change of a volume since the previous sample of the same resource and meter.
 //!
 //! The first sample of a key primes the cache and is dropped; a sample older than the cached
-//! one is skipped (the cache keeps the newer one). Unlike rate_of_change there is no reset
+//! one is skipped (the cache keeps the newer one), and so is a repeat of the cached sample. Unlike rate_of_change there is no reset
 //! rule: a counter going backwards gives a negative delta, which `growth_only: true` drops.
 //! The output is a `delta` sample in the input's unit, renamed by `target.name` / `map_to`.
 
@@ -76,6 +76,11 @@ impl Delta {
         };
         if time.seconds_since(&prev.1) < 0.0 {
             self.stats.out_of_order += 1;
+            return Ok(None);
+        }
+        if time == prev.1 && vol == prev.0 {
+            // A redelivered sample, not a change of zero.
+            self.stats.duplicates += 1;
             return Ok(None);
         }
         let delta = arith_sub(vol, prev.0);

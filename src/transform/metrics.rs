@@ -16,6 +16,7 @@ pub const EARLY_FLUSHES: &str = "ceilo_transform_early_flushes_total";
 pub struct Handles {
     no_predecessor: Counter,
     out_of_order: Counter,
+    duplicates: Counter,
     negative_delta: Counter,
     errors: Counter,
     evictions: Counter,
@@ -29,6 +30,7 @@ impl Handles {
         Handles {
             no_predecessor: dropped("no_predecessor"),
             out_of_order: dropped("out_of_order"),
+            duplicates: dropped("duplicate"),
             negative_delta: dropped("negative_delta"),
             errors: dropped("error"),
             evictions: metrics::counter!(STATE_EVICTIONS, "transformer" => transformer),
@@ -46,6 +48,7 @@ impl Handles {
         self.no_predecessor
             .increment(now.no_predecessor - p.no_predecessor);
         self.out_of_order.increment(now.out_of_order - p.out_of_order);
+        self.duplicates.increment(now.duplicates - p.duplicates);
         self.negative_delta
             .increment(now.negative_delta - p.negative_delta);
         self.errors.increment(now.errors - p.errors);

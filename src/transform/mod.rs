@@ -93,6 +93,8 @@ pub struct Stats {
     pub no_predecessor: u64,
     /// Older than the cached sample of its resource: skipped (rate_of_change, delta).
     pub out_of_order: u64,
+    /// Same timestamp and volume as the cached sample: a redelivery, skipped.
+    pub duplicates: u64,
     /// Negative delta with `growth_only` (delta).
     pub negative_delta: u64,
     /// A volume or expression Python would have raised on: the sample is dropped.

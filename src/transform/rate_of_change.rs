@@ -5,7 +5,8 @@
 //! leaves the cache as it was; a cumulative counter that went backwards (a reboot) is taken
 //! to have restarted from zero, so its current volume is the growth. The time between two
 //! samples is their `monotonic_time` difference when both have one, else their timestamps'.
-//! The result is `scale(sample) × Δvolume / Δt`, capped by `target.max`; Δt = 0 gives 0.0.
+//! The result is `scale(sample) × Δvolume / Δt`, capped by `target.max`; Δt = 0 gives 0.0,
+//! except for a repeat of the cached sample (same timestamp and volume: a redelivery), dropped.
 //! A numeric `scale` multiplies the volume too (Ceilometer's `volume × scale × rate`): write
 //! rate scales as strings. It does not interpolate or fill gaps.
 
@@ -78,6 +79,11 @@ impl RateOfChange {
             self.stats.no_predecessor += 1;
             return Ok(None);
         };
+        if time == prev.time && vol == prev.volume {
+            // At-least-once delivery can repeat a sample; a rate of 0.0 from it would be wrong.
+            self.stats.duplicates += 1;
+            return Ok(None);
+        }
         let dt = match (prev.monotonic, monotonic) {
             // A high-precision timer beats two wall-clock stamps.
             (Some(a), Some(b)) => b - a,
