@@ -19,4 +19,5 @@ pub mod publish;
 #[doc(hidden)]
 pub mod reference;
 pub mod telemetry;
+pub mod transform;
 pub mod transport;

@@ -209,6 +209,12 @@ impl AckToken {
         }
     }
 
+    /// Whether every other share of this batch has been confirmed or dropped (a caller that
+    /// made a detached token waits on this for work it handed out, e.g. the shutdown flush).
+    pub fn others_done(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| Arc::strong_count(s) == 1)
+    }
+
     /// This holder's part is done and durable.
     pub fn confirm(mut self) {
         self.shared.take();

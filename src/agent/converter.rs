@@ -16,6 +16,7 @@ use super::ack::AckToken;
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
 use crate::model::{Event, Sample};
+use crate::pipeline::SampleStage;
 use crate::publish::DeadLetter;
 use crate::telemetry::handles::{ConversionOutcome, ConverterMetrics};
 use crate::transport::Delivery;
@@ -53,6 +54,8 @@ pub struct ConvertedBatch {
     /// Samples dropped for their volume (null or not `float()`-convertible).
     pub dropped: usize,
     pub token: AckToken,
+    /// Which sinks run on these samples (set by the listener from its queue's role).
+    pub stage: SampleStage,
 }
 
 pub struct ConverterWorker {
@@ -139,6 +142,7 @@ impl Handler<DeliveryBatch> for ConverterWorker {
             deliveries: deliveries.len(),
             dropped: 0,
             token,
+            stage: SampleStage::All,
         };
         let mut outcome = ConversionOutcome::default();
         for d in &deliveries {

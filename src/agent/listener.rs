@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
 use super::pipeline::PipelineActor;
+use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
@@ -60,6 +61,8 @@ pub struct ListenerConfig {
     pub shutdown: watch::Receiver<bool>,
     /// `/readyz`: set while consuming.
     pub readiness: Readiness,
+    /// The pipeline stage this queue's samples take (partition queues: `Owned`).
+    pub stage: SampleStage,
 }
 
 /// The metric handles of one listener (built once, after the recorder is installed).
@@ -282,6 +285,7 @@ async fn dispatch(
     metrics.listener.received(deliveries.len());
     let converter_metrics = metrics.converter.clone();
     let (converter, pipeline) = (config.converter.clone(), config.pipeline.clone());
+    let stage = config.stage;
     config.runtime.spawn(async move {
         match converter
             .send(DeliveryBatch {
@@ -291,7 +295,8 @@ async fn dispatch(
             })
             .await
         {
-            Ok(converted) => {
+            Ok(mut converted) => {
+                converted.stage = stage;
                 if let Err(e) = pipeline.send(converted).await {
                     tracing::error!(error = %e, "pipeline unavailable; the batch will be requeued");
                 }

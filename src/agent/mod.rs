@@ -28,11 +28,13 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::pipeline::{Kind, PipelineFile};
 use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
 use crate::model::Priority;
+use crate::pipeline::SampleStage;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::publish::batcher::{BatchPolicy, PublisherActor};
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::file::FileOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
+use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
@@ -125,6 +127,7 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
                 durable: n.durable,
                 auto_delete: n.auto_delete,
                 prefetch: n.prefetch,
+                single_active_consumer: false,
             });
         }
     }
@@ -236,8 +239,35 @@ impl Agent {
         );
         publishers.push(dead_letter.clone());
 
+        // Several agents and a stateful sink: every resource gets one owner through the
+        // partition queues (see crate::publish::partition).
+        let n = &settings.notification;
+        let partitions = if n.transform_partitions > 0 && samples.is_stateful() {
+            let queues = partition::partition_queues(n.transform_partitions, n.prefetch);
+            let publisher = main.publisher(PublishTopology {
+                queues: queues.clone(),
+                ..Default::default()
+            });
+            let output = PartitionOutput::new(n.transform_partitions, p, &host, publisher);
+            let addr = start(Box::new(output), "transform-partitions", None);
+            publishers.push(addr.clone());
+            Some((addr, queues))
+        } else {
+            None
+        };
+        let partition_publisher = partitions.as_ref().map(|(addr, _)| addr.clone());
         let pipeline = Supervisor::start(move |_| {
-            pipeline::PipelineActor::new(samples, events, sample_publishers, event_publishers, dead_letter)
+            let actor = pipeline::PipelineActor::new(
+                samples,
+                events,
+                sample_publishers,
+                event_publishers,
+                dead_letter,
+            );
+            match partition_publisher {
+                Some(addr) => actor.with_partitions(addr),
+                None => actor,
+            }
         });
         let workers = if n.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -255,8 +285,14 @@ impl Agent {
                 } else {
                     transport::from_url(&url)?
                 };
+                let stage = if partitions.is_some() {
+                    SampleStage::Ingest
+                } else {
+                    SampleStage::All
+                };
                 for spec in notification_queues(&settings) {
                     let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                        stage,
                         transport: transport.clone(),
                         spec,
                         batch_size: n.batch_size,
@@ -271,6 +307,23 @@ impl Agent {
                     listeners.push(status);
                 }
             }
+        }
+        // Every agent consumes every partition queue; the broker makes one at a time active.
+        for spec in partitions.map(|(_, queues)| queues).unwrap_or_default() {
+            let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                stage: SampleStage::Owned,
+                transport: main.clone(),
+                spec,
+                batch_size: n.batch_size,
+                batch_timeout: Duration::from_millis(n.batch_timeout_ms),
+                converter: pool.clone(),
+                pipeline: pipeline.clone(),
+                permits: permits.clone(),
+                runtime: runtime.clone(),
+                shutdown: shutdown_rx.clone(),
+                readiness: readiness.clone(),
+            });
+            listeners.push(status);
         }
         Ok(Agent {
             shutdown,
@@ -310,12 +363,34 @@ impl Agent {
                     .iter()
                     .all(|l| !l.running.load(Ordering::SeqCst) && l.is_idle());
                 if done {
-                    return;
+                    return self.flush_transformers().await;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        tokio::time::timeout(timeout, drained).await.is_ok()
+        tokio::time::timeout(timeout, drained).await.unwrap_or_else(|_| {
+            tracing::warn!("shutdown timed out before everything was confirmed");
+            false
+        })
+    }
+
+    /// Last step of a graceful stop: no batch is left upstream, so release what the sinks'
+    /// transformers hold (aggregator and accumulator batches) and wait until it is published.
+    /// The caller bounds it with the shutdown timeout.
+    async fn flush_transformers(&self) -> bool {
+        let Ok(token) = self.pipeline.send(pipeline::FlushTransformers).await else {
+            tracing::error!("pipeline gone before the transformer flush");
+            return false;
+        };
+        loop {
+            for p in &self.publishers {
+                let _ = p.send(Drain).await;
+            }
+            if token.others_done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -2,6 +2,9 @@
 //! and event pipelines, and hands every publisher its part with a share of the batch's token.
 //!
 //! The routing itself is [`crate::pipeline::Pipeline`] (pure); this actor only moves batches.
+//! Sink transformers run inside it, so there is one chain state per agent: every sample of a
+//! resource that reaches this agent passes one chain, in order. A timer flushes aggregator
+//! retention; [`FlushTransformers`] releases all transformer state at shutdown.
 //! It forwards with `send().await` inside an atomic response, so while a publisher's mailbox is
 //! full this actor takes no new batch and its own bounded mailbox fills in turn.
 
@@ -10,12 +13,21 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use actix::prelude::*;
 
 use super::converter::ConvertedBatch;
-use crate::pipeline::Pipeline;
+use crate::agent::ack::AckToken;
+use crate::model::timestamp::Timestamp;
+use crate::model::Sample;
+use crate::pipeline::{Pipeline, SampleStage};
 use crate::publish::{PublishBatch, PublisherActor};
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
 
 const MAILBOX: usize = 32;
+
+/// Release everything the sinks' transformers hold (shutdown) and publish it. The reply is a
+/// token shared with those publishes: [`AckToken::others_done`] tells when they are confirmed.
+#[derive(Message)]
+#[rtype(result = "AckToken")]
+pub struct FlushTransformers;
 
 /// Make the next batch's handler panic (tests of supervision).
 #[doc(hidden)]
@@ -29,6 +41,8 @@ pub struct PipelineActor {
     sample_publishers: Vec<Addr<PublisherActor>>,
     event_publishers: Vec<Addr<PublisherActor>>,
     dead_letter: Addr<PublisherActor>,
+    /// Publishes samples for stateful sinks to their partition queues (several agents).
+    partitions: Option<Addr<PublisherActor>>,
     panic_next: bool,
     metrics: PipelineMetrics,
     actor: ActorMetrics,
@@ -48,10 +62,18 @@ impl PipelineActor {
             sample_publishers,
             event_publishers,
             dead_letter,
+            partitions: None,
             panic_next: false,
             metrics: PipelineMetrics::new(),
             actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", MAILBOX),
         }
+    }
+
+    /// Send samples for stateful sinks to `partitions` (see [`crate::publish::partition`])
+    /// instead of running those sinks here.
+    pub fn with_partitions(mut self, partitions: Addr<PublisherActor>) -> Self {
+        self.partitions = Some(partitions);
+        self
     }
 
     /// Route a batch: one message per publisher that gets something.
@@ -65,11 +87,19 @@ impl PipelineActor {
             dead,
             token,
             dropped,
+            stage,
             ..
         } = batch;
         // Samples whose volume Ceilometer's pipeline drops were split off by the converter
         // (`convert::Converted::dropped_samples`, meter::volume); `dropped` counts them.
-        let (samples, filtered) = self.samples.route_counting(samples);
+        // Without a partition publisher this agent owns every resource: run every sink.
+        let stage = match (&self.partitions, stage) {
+            (None, _) | (Some(_), SampleStage::All) => SampleStage::All,
+            (Some(_), stage) => stage,
+        };
+        let (samples, deferred, filtered) =
+            self.samples
+                .route_samples_staged(samples, &Timestamp::now_utc(), stage);
         self.metrics.samples_filtered(dropped + filtered);
         let (events, filtered) = self.events.route_counting(events);
         self.metrics.events_filtered(filtered);
@@ -96,6 +126,15 @@ impl PipelineActor {
                 out.push((addr.clone(), b));
             }
         }
+        if let (Some(addr), false) = (&self.partitions, deferred.is_empty()) {
+            let b = PublishBatch {
+                samples: deferred,
+                events: Vec::new(),
+                dead: Vec::new(),
+                token: token.share(),
+            };
+            out.push((addr.clone(), b));
+        }
         if !dead.is_empty() {
             let b = PublishBatch {
                 samples: Vec::new(),
@@ -111,11 +150,76 @@ impl PipelineActor {
     }
 }
 
+impl PipelineActor {
+    /// One publish per sample publisher that gets something from a transformer flush; these
+    /// samples come from no delivery still waiting, so they carry shares of `token`.
+    fn transformer_sends(
+        &self,
+        batches: Vec<Vec<Sample>>,
+        token: &AckToken,
+    ) -> Vec<(Addr<PublisherActor>, PublishBatch)> {
+        self.sample_publishers
+            .iter()
+            .zip(batches)
+            .filter(|(_, samples)| !samples.is_empty())
+            .map(|(addr, samples)| {
+                let b = PublishBatch {
+                    samples,
+                    events: Vec::new(),
+                    dead: Vec::new(),
+                    token: token.share(),
+                };
+                (addr.clone(), b)
+            })
+            .collect()
+    }
+}
+
 impl Actor for PipelineActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
+        if let Some(every) = self.samples.flush_interval() {
+            ctx.run_interval(every, |act, ctx| {
+                let batches = act.samples.flush_transformers(&Timestamp::now_utc(), false);
+                let sends = act.transformer_sends(batches, &AckToken::detached());
+                if sends.is_empty() {
+                    return;
+                }
+                ctx.spawn(
+                    async move {
+                        for (addr, batch) in sends {
+                            if let Err(e) = addr.send(batch).await {
+                                tracing::error!(error = %e, "publisher unavailable for a transformer flush");
+                            }
+                        }
+                    }
+                    .into_actor(act),
+                );
+            });
+        }
+    }
+}
+
+impl Handler<FlushTransformers> for PipelineActor {
+    type Result = AtomicResponse<Self, AckToken>;
+
+    fn handle(&mut self, _: FlushTransformers, _: &mut Context<Self>) -> Self::Result {
+        let batches = self.samples.flush_transformers(&Timestamp::now_utc(), true);
+        let token = AckToken::detached();
+        let sends = self.transformer_sends(batches, &token);
+        AtomicResponse::new(Box::pin(
+            async move {
+                for (addr, batch) in sends {
+                    if let Err(e) = addr.send(batch).await {
+                        tracing::error!(error = %e, "publisher unavailable for the shutdown flush");
+                    }
+                }
+                token
+            }
+            .into_actor(self),
+        ))
     }
 }
 

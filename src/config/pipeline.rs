@@ -59,7 +59,7 @@ pub struct SinkDef {
     pub name: Option<String>,
     #[serde(default)]
     pub publishers: Vec<String>,
-    /// Removed from Ceilometer (2023.1); reported by `check` when present.
+    /// Sample sinks only: compiled by [`crate::transform::Chain`] (Ceilometer's pre-Stein names).
     #[serde(default)]
     pub transformers: Option<serde_yaml::Value>,
 }
@@ -118,9 +118,17 @@ impl PipelineFile {
                 problems.push(format!("sink {name:?}: no publisher specified"));
             }
             if sink.transformers.as_ref().is_some_and(|t| !t.is_null()) {
-                problems.push(format!(
-                    "sink {name:?}: transformers are not supported (removed from Ceilometer)"
-                ));
+                // Sample sinks run them (crate::transform); event sinks never had any.
+                let problem = match kind {
+                    Kind::Samples => crate::transform::Chain::from_value(sink.transformers.as_ref()).err(),
+                    Kind::Events => Some(crate::transform::TransformError::param(
+                        "transformers",
+                        "event sinks have no transformers",
+                    )),
+                };
+                if let Some(e) = problem {
+                    problems.push(format!("sink {name:?}: {e}"));
+                }
             }
             for url in &sink.publishers {
                 if let Err(e) = crate::publish::PublisherUrl::parse(url) {

@@ -82,6 +82,10 @@ pub struct NotificationSettings {
     /// On SIGTERM, how long to wait for in-flight batches to be confirmed before giving up
     /// (unconfirmed deliveries are then requeued by the broker), in seconds.
     pub shutdown_timeout_s: u64,
+    /// Partition queues for sinks with stateful transformers (rate_of_change, delta,
+    /// aggregator, arithmetic) when several agents share the queues; 0 = this agent alone
+    /// owns every resource. Use the same value on every agent, and more than agents.
+    pub transform_partitions: usize,
 }
 
 impl Default for NotificationSettings {
@@ -116,6 +120,7 @@ impl Default for NotificationSettings {
             workers: 0,
             dead_letter_exchange: "ceilo.dead-letter".into(),
             dead_letter_queue: "ceilo.dead-letter".into(),
+            transform_partitions: 0,
             shutdown_timeout_s: 30,
         }
     }

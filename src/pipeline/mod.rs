@@ -4,7 +4,9 @@
 //! one batch per publisher. A sample reaches every sink whose source accepts it, once per sink
 //! (two sources feeding the same sink do not duplicate it); each sink's publishers all get it.
 //! Samples whose volume Python's `float()` would reject never get here: the converter splits
-//! them off ([`crate::meter::volume`]).
+//! them off ([`crate::meter::volume`]). A sink's `transformers:` run as a [`Chain`] between
+//! routing and its publishers ([`Pipeline::route_samples`]); the chain's internals are
+//! [`crate::transform`]'s.
 
 mod filter;
 
@@ -14,8 +16,10 @@ use std::sync::Arc;
 pub use filter::{Filter, FilterError};
 
 use crate::config::pipeline::{Kind, PipelineFile};
+use crate::model::timestamp::Timestamp;
 use crate::model::{Event, Sample};
 use crate::publish::{PublisherUrl, UrlError};
+use crate::transform::{Chain, TransformError};
 
 /// Something a source filters on: a sample's meter name, an event's event_type.
 pub trait Routable: Clone {
@@ -34,6 +38,18 @@ impl Routable for Event {
     }
 }
 
+/// Where a batch of samples is in the partitioned flow (several agents, stateful sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleStage {
+    /// No partitions: every sink runs here.
+    All,
+    /// From the notification queues: stateless sinks run here; samples for stateful sinks are
+    /// set aside for the agent that owns their resource's partition.
+    Ingest,
+    /// From a partition queue this agent owns: only the stateful sinks run.
+    Owned,
+}
+
 /// Why a pipeline file cannot be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -41,6 +57,11 @@ pub enum PipelineError {
     Filter { source_name: String, error: FilterError },
     #[error("publisher {url:?}: {error}")]
     Publisher { url: String, error: UrlError },
+    #[error("sink {sink:?}: {error}")]
+    Transformer {
+        sink: String,
+        error: Box<TransformError>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -56,6 +77,10 @@ pub struct Pipeline {
     sources: Vec<Source>,
     /// Per sink, indices into `publishers`.
     sinks: Vec<Vec<usize>>,
+    /// Per sink, its transformers (empty chains for most sinks).
+    chains: Vec<Chain>,
+    /// Route key → sink indices, for samples of pipelines with transformers.
+    sink_cache: HashMap<Arc<str>, Arc<[usize]>>,
     publishers: Vec<PublisherUrl>,
     /// Per publisher, the name of its sink.
     publisher_sinks: Vec<String>,
@@ -69,6 +94,8 @@ impl Pipeline {
         Pipeline {
             sources: Vec::new(),
             sinks: Vec::new(),
+            chains: Vec::new(),
+            sink_cache: HashMap::new(),
             publishers: Vec::new(),
             publisher_sinks: Vec::new(),
             cache: HashMap::new(),
@@ -82,8 +109,19 @@ impl Pipeline {
         let mut publisher_sinks = Vec::new();
         let mut sink_index = HashMap::new();
         let mut sinks = Vec::new();
+        let mut chains = Vec::new();
         for sink in &file.sinks {
             let name = sink.name.clone().unwrap_or_default();
+            let chain = match kind {
+                Kind::Samples => Chain::from_value(sink.transformers.as_ref()).map_err(|error| {
+                    PipelineError::Transformer {
+                        sink: name.clone(),
+                        error: Box::new(error),
+                    }
+                })?,
+                Kind::Events => Chain::empty(),
+            };
+            chains.push(chain);
             let mut indices = Vec::new();
             for url in &sink.publishers {
                 let parsed = PublisherUrl::parse(url).map_err(|error| PipelineError::Publisher {
@@ -120,6 +158,8 @@ impl Pipeline {
         Ok(Pipeline {
             sources,
             sinks,
+            chains,
+            sink_cache: HashMap::new(),
             publishers,
             publisher_sinks,
             cache: HashMap::new(),
@@ -136,9 +176,9 @@ impl Pipeline {
         &self.publishers
     }
 
-    /// The publisher indices a route key goes to.
-    pub fn targets(&mut self, key: &str) -> Arc<[usize]> {
-        if let Some(t) = self.cache.get(key) {
+    /// The sink indices a route key goes to, sorted.
+    fn sink_targets(&mut self, key: &str) -> Arc<[usize]> {
+        if let Some(t) = self.sink_cache.get(key) {
             return t.clone();
         }
         let mut sinks: Vec<usize> = Vec::new();
@@ -152,6 +192,131 @@ impl Pipeline {
             }
         }
         sinks.sort_unstable();
+        let sinks: Arc<[usize]> = sinks.into();
+        self.sink_cache.insert(Arc::from(key), sinks.clone());
+        sinks
+    }
+
+    /// Whether any sink has transformers.
+    pub fn has_transformers(&self) -> bool {
+        self.chains.iter().any(|c| !c.is_empty())
+    }
+
+    /// Whether any sink keeps per-resource transformer state (see [`Chain::is_stateful`]).
+    pub fn is_stateful(&self) -> bool {
+        self.chains.iter().any(Chain::is_stateful)
+    }
+
+    /// How often [`Pipeline::flush_transformers`] should run (aggregator retention), if at all.
+    pub fn flush_interval(&self) -> Option<std::time::Duration> {
+        self.chains.iter().filter_map(Chain::flush_interval).min()
+    }
+
+    /// [`Pipeline::route_counting`] for samples, through each sink's transformers: a sample
+    /// reaches each accepting sink once, that sink's chain turns the sink's part of the batch
+    /// into what its publishers get. `now` is the wall clock (aggregator retention).
+    pub fn route_samples(&mut self, items: Vec<Sample>, now: &Timestamp) -> (Vec<Vec<Sample>>, usize) {
+        let (out, _, filtered) = self.route_samples_staged(items, now, SampleStage::All);
+        (out, filtered)
+    }
+
+    /// [`Pipeline::route_samples`] for one stage of the partitioned flow. Also returns the
+    /// samples set aside for their partition owner (`Ingest` only): each sample that some
+    /// stateful sink accepts, once.
+    pub fn route_samples_staged(
+        &mut self,
+        items: Vec<Sample>,
+        now: &Timestamp,
+        stage: SampleStage,
+    ) -> (Vec<Vec<Sample>>, Vec<Sample>, usize) {
+        if !self.has_transformers() && stage == SampleStage::All {
+            let (out, filtered) = self.route_counting(items);
+            return (out, Vec::new(), filtered);
+        }
+        // Which sinks this stage runs: stateless ones at ingest, stateful ones at the owner.
+        let runs: Vec<bool> = self
+            .chains
+            .iter()
+            .map(|c| match stage {
+                SampleStage::All => true,
+                SampleStage::Ingest => !c.is_stateful(),
+                SampleStage::Owned => c.is_stateful(),
+            })
+            .collect();
+        let mut per_sink: Vec<Vec<Sample>> = (0..self.sinks.len()).map(|_| Vec::new()).collect();
+        let mut deferred = Vec::new();
+        let mut filtered = 0;
+        for item in items {
+            let targets = self.sink_targets(item.route_key());
+            if targets.is_empty() {
+                filtered += 1;
+                continue;
+            }
+            let here: Vec<usize> = targets.iter().copied().filter(|t| runs[*t]).collect();
+            let defer = stage == SampleStage::Ingest && here.len() < targets.len();
+            match here.split_last() {
+                Some((last, rest)) => {
+                    for t in rest {
+                        per_sink[*t].push(item.clone());
+                    }
+                    if defer {
+                        deferred.push(item.clone());
+                    }
+                    per_sink[*last].push(item);
+                }
+                None if defer => deferred.push(item),
+                None => {}
+            }
+        }
+        let mut out: Vec<Vec<Sample>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
+        for (sink, batch) in per_sink.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let batch = if self.chains[sink].is_empty() {
+                batch
+            } else {
+                self.chains[sink].process(batch, now)
+            };
+            self.fan_out(sink, batch, &mut out);
+        }
+        (out, deferred, filtered)
+    }
+
+    /// What the sinks' transformers release at `now` (`force`: everything, at shutdown), one
+    /// batch per publisher index.
+    pub fn flush_transformers(&mut self, now: &Timestamp, force: bool) -> Vec<Vec<Sample>> {
+        let mut out: Vec<Vec<Sample>> = (0..self.publishers.len()).map(|_| Vec::new()).collect();
+        for sink in 0..self.chains.len() {
+            let chain = &mut self.chains[sink];
+            if chain.is_empty() {
+                continue;
+            }
+            let batch = if force {
+                chain.shutdown(now)
+            } else {
+                chain.flush(now)
+            };
+            self.fan_out(sink, batch, &mut out);
+        }
+        out
+    }
+
+    fn fan_out(&self, sink: usize, batch: Vec<Sample>, out: &mut [Vec<Sample>]) {
+        if let Some((last, rest)) = self.sinks[sink].split_last() {
+            for p in rest {
+                out[*p].extend(batch.iter().cloned());
+            }
+            out[*last].extend(batch);
+        }
+    }
+
+    /// The publisher indices a route key goes to.
+    pub fn targets(&mut self, key: &str) -> Arc<[usize]> {
+        if let Some(t) = self.cache.get(key) {
+            return t.clone();
+        }
+        let sinks = self.sink_targets(key);
         let targets: Arc<[usize]> = sinks
             .iter()
             .flat_map(|s| self.sinks[*s].iter().copied())

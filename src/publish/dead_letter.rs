@@ -33,6 +33,7 @@ impl DeadLetterOutput {
             durable: true,
             auto_delete: false,
             prefetch: 0,
+            single_active_consumer: false,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod batcher;
 pub mod dead_letter;
 pub mod file;
 pub mod notifier;
+pub mod partition;
 pub mod url;
 
 use std::sync::Arc;

@@ -96,7 +96,11 @@ async fn declare_queue(ch: &Channel, spec: &QueueSpec) -> Result<(), TransportEr
         auto_delete: spec.auto_delete,
         ..Default::default()
     };
-    ch.queue_declare(spec.queue.as_str().into(), options, FieldTable::default())
+    let mut arguments = FieldTable::default();
+    if spec.single_active_consumer {
+        arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
+    ch.queue_declare(spec.queue.as_str().into(), options, arguments)
         .await
         .map_err(err(format!("declare queue {}", spec.queue)))?;
     for (exchange, key) in &spec.bindings {
@@ -247,6 +251,7 @@ impl AmqpPublisher {
                     durable: self.topology.durable,
                     auto_delete: self.topology.auto_delete,
                     prefetch: 0,
+                    single_active_consumer: false,
                 };
                 if let Err(e) = declare_queue(&s.channel, &spec).await {
                     *state = None;

@@ -191,6 +191,7 @@ mod tests {
             durable: false,
             auto_delete: false,
             prefetch: 10,
+            single_active_consumer: false,
         };
         let mut c = t.consume(spec).await.unwrap();
         let p = t.publisher(PublishTopology::default());

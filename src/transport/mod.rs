@@ -61,6 +61,9 @@ pub struct QueueSpec {
     pub auto_delete: bool,
     /// Prefetch (`basic.qos`) for a consumer of this queue.
     pub prefetch: u16,
+    /// `x-single-active-consumer`: one consumer at a time gets deliveries, the others stand by
+    /// (partition queues of stateful transformers: a resource has one owner at a time).
+    pub single_active_consumer: bool,
 }
 
 /// What a publisher declares before publishing.
