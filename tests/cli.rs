@@ -181,3 +181,27 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
     );
     assert!(stdout.contains(": 2 problems"), "{stdout}");
 }
+
+#[test]
+fn check_names_the_line_of_a_bad_transformer_expression() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        "---\nsources:\n  - name: s\n    meters: [\"cpu\"]\n    sinks: [k]\nsinks:\n  - name: k\n    transformers:\n      - name: \"rate_of_change\"\n        parameters:\n          target:\n            name: \"cpu_util\"\n            scale: \"100.0 / (10**9 * \"\n    publishers: [\"notifier://\"]\n",
+    )
+    .expect("write");
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains(&format!("{}:13: sink \"k\"", file.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("target.scale"), "{stdout}");
+    assert!(stdout.contains(": 1 problem"), "reported once: {stdout}");
+}

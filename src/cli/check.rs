@@ -69,7 +69,16 @@ fn check_agent_config(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<
             checked.push(dir.join(file).display().to_string());
         }
     }
-    problems.extend(ceilo::config::check(dir).iter().map(ToString::to_string));
+    // Transformer problems come from the transform checker, which knows their lines; the
+    // pipeline loader reports the same problems without one.
+    let transformers = ceilo::transform::check_pipeline_transformers(&dir.join("pipeline.yaml"));
+    let config = ceilo::config::check(dir).into_iter().map(|p| p.to_string());
+    if transformers.is_empty() || !dir.join("pipeline.yaml").exists() {
+        problems.extend(config);
+    } else {
+        problems.extend(config.filter(|p| !p.contains("transformers[")));
+        problems.extend(transformers);
+    }
 }
 
 /// polling.yaml and the dynamic pollster definitions it can use. Meters no pollster serves are
