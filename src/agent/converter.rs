@@ -19,6 +19,7 @@ use crate::model::{Event, Sample};
 use crate::pipeline::SampleStage;
 use crate::publish::DeadLetter;
 use crate::telemetry::handles::{ConversionOutcome, ConverterMetrics};
+use crate::telemetry::metrics::RejectReason;
 use crate::transport::Delivery;
 
 /// One AMQP body in, samples and events out: what the agent needs from the conversion core.
@@ -83,6 +84,7 @@ impl ConverterWorker {
         self.scratch.extend_from_slice(&d.body);
         let (converter, decoder, scratch) = (&self.converter, &mut self.decoder, &mut self.scratch);
         let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, scratch)));
+        let mut kind = RejectReason::Endpoint;
         let reason = match result {
             Ok(Ok(c)) => {
                 out.dropped += c.dropped_samples.len();
@@ -93,6 +95,7 @@ impl ConverterWorker {
             }
             Ok(Err(ConvertError::Envelope(e))) => {
                 outcome.rejected_envelope += 1;
+                kind = RejectReason::Envelope;
                 format!("undecodable: {e}")
             }
             Ok(Err(e @ ConvertError::Endpoint { .. })) => {
@@ -115,6 +118,7 @@ impl ConverterWorker {
         out.dead.push(DeadLetter {
             body: d.body.clone(),
             reason,
+            kind,
             exchange: d.exchange.clone(),
             routing_key: d.routing_key.clone(),
         });

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::{Flush, Output, PublishError, Write};
+use crate::telemetry::metrics::{RejectReason, NOTIFICATIONS_DEAD_LETTERED};
 use crate::transport::{OutMessage, Publisher, QueueSpec};
 
 /// Header carrying why the delivery was dead-lettered.
@@ -44,6 +45,12 @@ impl Output for DeadLetterOutput {
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        // Counted once the broker confirmed them: (original queue = routing key, reason kind).
+        let counted: Arc<[(String, RejectReason)]> = flush
+            .dead
+            .iter()
+            .map(|d| (d.routing_key.clone(), d.kind))
+            .collect();
         let messages: Arc<[OutMessage]> = flush
             .dead
             .into_iter()
@@ -61,7 +68,19 @@ impl Output for DeadLetterOutput {
         let publisher = self.publisher.clone();
         Ok(Arc::new(move || {
             let send = publisher.publish(messages.clone());
-            Box::pin(async move { send.await.map_err(PublishError::from) })
+            let counted = counted.clone();
+            Box::pin(async move {
+                send.await.map_err(PublishError::from)?;
+                for (queue, kind) in counted.iter() {
+                    metrics::counter!(
+                        NOTIFICATIONS_DEAD_LETTERED,
+                        "queue" => queue.clone(),
+                        "reason" => kind.as_str()
+                    )
+                    .increment(1);
+                }
+                Ok(())
+            })
         }))
     }
 }

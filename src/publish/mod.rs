@@ -26,6 +26,8 @@ pub use url::{PublisherUrl, UrlError};
 pub struct DeadLetter {
     pub body: Vec<u8>,
     pub reason: String,
+    /// The reason's kind, for `ceilo_notifications_dead_lettered_total{reason}`.
+    pub kind: crate::telemetry::metrics::RejectReason,
     pub exchange: String,
     pub routing_key: String,
 }
