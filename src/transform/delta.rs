@@ -104,17 +104,8 @@ impl Transformer for Delta {
     }
 
     fn handle_batch(&mut self, batch: Vec<Sample>) -> Vec<Sample> {
-        let mut out = Vec::with_capacity(batch.len());
-        for s in batch {
-            match self.handle(s) {
-                Ok(Some(s)) => out.push(s),
-                Ok(None) => {}
-                Err(e) => {
-                    self.stats.errors += 1;
-                    tracing::debug!(error = %e, "delta: sample dropped");
-                }
-            }
-        }
+        let (out, errors) = super::each_sample(batch, "delta", |s| self.handle(s));
+        self.stats.errors += errors;
         out
     }
 

@@ -125,6 +125,28 @@ trait Transformer: Send {
     fn stats(&self) -> &Stats;
 }
 
+/// Run a per-sample step over a batch in order: what it returns is kept; a sample it fails on
+/// is dropped (Ceilometer logs and drops it) and counted in the second result.
+fn each_sample<E: std::fmt::Display>(
+    batch: Vec<Sample>,
+    kind: &'static str,
+    mut step: impl FnMut(Sample) -> Result<Option<Sample>, E>,
+) -> (Vec<Sample>, u64) {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut errors = 0;
+    for s in batch {
+        match step(s) {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => {}
+            Err(e) => {
+                errors += 1;
+                tracing::debug!(error = %e, "{kind}: sample dropped");
+            }
+        }
+    }
+    (out, errors)
+}
+
 struct Stage {
     transformer: Box<dyn Transformer>,
     metrics: metrics::Handles,

@@ -121,17 +121,8 @@ impl Transformer for RateOfChange {
     }
 
     fn handle_batch(&mut self, batch: Vec<Sample>) -> Vec<Sample> {
-        let mut out = Vec::with_capacity(batch.len());
-        for s in batch {
-            match self.handle(s) {
-                Ok(Some(s)) => out.push(s),
-                Ok(None) => {}
-                Err(e) => {
-                    self.stats.errors += 1;
-                    tracing::debug!(error = %e, "rate_of_change: sample dropped");
-                }
-            }
-        }
+        let (out, errors) = super::each_sample(batch, "rate_of_change", |s| self.handle(s));
+        self.stats.errors += errors;
         out
     }
 

@@ -337,20 +337,16 @@ impl Transformer for UnitConversion {
     }
 
     fn handle_batch(&mut self, batch: Vec<Sample>) -> Vec<Sample> {
-        let mut out = Vec::with_capacity(batch.len());
-        for s in batch {
-            if !self.conv.accepts(&s) {
-                out.push(s);
-                continue;
+        let conv = &mut self.conv;
+        // Samples of other units pass unchanged.
+        let (out, errors) = super::each_sample(batch, "unit_conversion", |s| {
+            if conv.accepts(&s) {
+                conv.convert(s, None).map(Some)
+            } else {
+                Ok(Some(s))
             }
-            match self.conv.convert(s, None) {
-                Ok(s) => out.push(s),
-                Err(e) => {
-                    self.stats.errors += 1;
-                    tracing::debug!(error = %e, "unit_conversion: sample dropped");
-                }
-            }
-        }
+        });
+        self.stats.errors += errors;
         out
     }
 
