@@ -71,14 +71,9 @@ pub fn write_event_message_list<'e>(
     events: impl IntoIterator<Item = &'e Event>,
     signer: &mut Signer,
 ) {
-    out.push(b'[');
-    for (i, event) in events.into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        write_event_message_signed(out, event, signer);
-    }
-    out.push(b']');
+    crate::model::json_write::write_list(out, events, |out, event| {
+        write_event_message_signed(out, event, signer)
+    });
 }
 
 /// The `message_signature` `message_from_event` puts on `event`, fed pair by pair in

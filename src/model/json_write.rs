@@ -252,6 +252,22 @@ pub fn write_i64(out: &mut Vec<u8>, n: i64) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// A JSON list, `json.dumps` style (`", "` between items), each item written by `item`.
+pub fn write_list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        item(out, x);
+    }
+    out.push(b']');
+}
+
 /// `json.dumps(s)`: the quoted string with `ensure_ascii` escaping.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');

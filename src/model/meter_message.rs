@@ -64,14 +64,9 @@ pub fn write_meter_message_list<'s>(
     samples: impl IntoIterator<Item = &'s Sample>,
     signer: &mut Signer,
 ) {
-    out.push(b'[');
-    for (i, sample) in samples.into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        write_meter_message_signed(out, sample, signer);
-    }
-    out.push(b']');
+    super::json_write::write_list(out, samples, |out, sample| {
+        write_meter_message_signed(out, sample, signer)
+    });
 }
 
 /// The meter message as a value (for `ceilo convert` output and tests; the hot path writes).
