@@ -41,12 +41,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Logs go to stderr (stdout carries `convert` output); RUST_LOG overrides the level.
+    // Logs go to stderr (stdout carries `convert` output); RUST_LOG overrides the level. The
+    // agent says what it does at info; the offline commands only warn.
+    let default_level = if matches!(args.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
     match args.command {

@@ -149,3 +149,35 @@ fn convert_fills_events_from_the_shipped_event_definitions() {
         .as_str()
         .is_some_and(|s| s.len() == 64));
 }
+
+#[test]
+fn check_reports_bad_pipeline_and_polling_files_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        "---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [nosuch]\nsinks:\n  - name: k\n    publishers: [\"gopher://x\"]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: p\n    interval: soon\n    meters: [cpu]\n",
+    )
+    .expect("write");
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("pipeline.yaml: sink \"k\": publisher \"gopher://\" is not supported"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no sink named \"nosuch\""), "{stdout}");
+    assert!(
+        stdout.contains("polling.yaml: source \"p\": interval must be a positive integer"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 2 problems"), "{stdout}");
+}

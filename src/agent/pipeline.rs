@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use actix::prelude::*;
 
 use super::converter::ConvertedBatch;
-use crate::pipeline::{drop_invalid_volumes, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::publish::{PublishBatch, PublisherActor};
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
@@ -60,15 +60,15 @@ impl PipelineActor {
             panic!("injected panic");
         }
         let ConvertedBatch {
-            mut samples,
+            samples,
             events,
             dead,
             token,
             dropped,
             ..
         } = batch;
-        // The converter applies Ceilometer's volume check already; this is the pipeline's guard.
-        let dropped = dropped + drop_invalid_volumes(&mut samples);
+        // Samples whose volume Ceilometer's pipeline drops were split off by the converter
+        // (`convert::Converted::dropped_samples`, meter::volume); `dropped` counts them.
         let (samples, filtered) = self.samples.route_counting(samples);
         self.metrics.samples_filtered(dropped + filtered);
         let (events, filtered) = self.events.route_counting(events);

@@ -17,6 +17,8 @@ pub fn check(config_dir: &Path) -> ExitCode {
     let mut problems = Vec::new();
     check_meters(config_dir, &mut checked, &mut problems);
     check_events(config_dir, &mut checked, &mut problems);
+    check_agent_config(config_dir, &mut checked, &mut problems);
+    check_polling(config_dir, &mut checked, &mut problems);
     for p in &problems {
         println!("{p}");
     }
@@ -57,5 +59,33 @@ fn check_events(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String
     checked.push(path.display().to_string());
     if let Err(e) = EventDefinitions::load(&path) {
         problems.push(e.to_string());
+    }
+}
+
+/// ceilo.yaml, pipeline.yaml and event_pipeline.yaml.
+fn check_agent_config(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
+    for file in ["ceilo.yaml", "pipeline.yaml", "event_pipeline.yaml"] {
+        if dir.join(file).exists() {
+            checked.push(dir.join(file).display().to_string());
+        }
+    }
+    problems.extend(ceilo::config::check(dir).iter().map(ToString::to_string));
+}
+
+/// polling.yaml and the dynamic pollster definitions it can use. Meters no pollster serves are
+/// warnings (Ceilometer polls nothing for them either), not problems.
+fn check_polling(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
+    let path = dir.join("polling.yaml");
+    if !path.exists() {
+        return;
+    }
+    checked.push(path.display().to_string());
+    match ceilo::polling::check(&path, &ceilo::polling::PollingOptions::default()) {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
     }
 }

@@ -16,7 +16,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    // Logging is set up by main (stderr; RUST_LOG, default warn).
+    // Logging is set up by main (stderr; RUST_LOG, default info for the agent).
     let started = agent::load_converter(&args.config_dir)
         .and_then(|c| AgentConfig::load(&args.config_dir, args.transport_url.as_deref(), c))
         .and_then(agent::run);

@@ -5,7 +5,8 @@
 //! Ceilometer reads each file's `metric` list *backwards* and keeps the first definition of a
 //! name it meets, so within a file the last definition of a name wins and samples come out in
 //! reverse file order; across files (sorted by name) the earlier file wins. A definition that
-//! does not compile is reported and skipped; the others still load.
+//! does not compile is returned as a problem (the caller logs or reports it) and skipped; the
+//! others still load.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -122,9 +123,6 @@ impl MeterDefinitions {
                     }),
                 }
             }
-        }
-        for p in &problems {
-            tracing::error!("Error loading meter definition: {p}");
         }
         Ok((
             MeterDefinitions {

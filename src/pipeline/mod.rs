@@ -3,11 +3,10 @@
 //! Plain synchronous code with no actors in it: [`Pipeline::route`] takes a batch and returns
 //! one batch per publisher. A sample reaches every sink whose source accepts it, once per sink
 //! (two sources feeding the same sink do not duplicate it); each sink's publishers all get it.
-//! Samples whose volume Python's `float()` would reject are dropped first ([`volume`]).
-//! Transformers were removed from Ceilometer and are not implemented.
+//! Samples whose volume Python's `float()` would reject never get here: the converter splits
+//! them off ([`crate::meter::volume`]).
 
 mod filter;
-pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,13 +184,6 @@ impl Pipeline {
         }
         (out, filtered)
     }
-}
-
-/// Drop the samples whose volume Ceilometer's pipeline rejects; returns how many were dropped.
-pub fn drop_invalid_volumes(samples: &mut Vec<Sample>) -> usize {
-    let before = samples.len();
-    samples.retain(|s| volume::is_valid(&s.volume));
-    before - samples.len()
 }
 
 #[cfg(test)]
