@@ -146,6 +146,7 @@ fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
         "metering.sample",
         false,
     ));
+    broker.wait_policy("metering.sample", "stall");
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stall", 500)));
     std::thread::sleep(Duration::from_secs(2));
@@ -217,6 +218,7 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
         "^metering\\.sample$",
         json!({"max-length": 0, "overflow": "reject-publish"}),
     );
+    broker.wait_policy("metering.sample", "stall");
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("first", 1000)));
     wait_until(

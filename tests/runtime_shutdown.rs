@@ -165,6 +165,7 @@ fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_
         "metering.sample",
         false,
     ));
+    broker.wait_policy("metering.sample", "stall");
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stuck", 200)));
     wait_until(

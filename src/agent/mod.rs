@@ -92,7 +92,7 @@ impl AgentConfig {
             }
         };
         let polling_yaml = dir.join("polling.yaml");
-        let polling = if settings.polling_enabled && polling_yaml.exists() {
+        let polling = if settings.polling_enabled() && polling_yaml.exists() {
             let config = crate::polling::PollingConfig::load(&polling_yaml)
                 .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
             Some(config)

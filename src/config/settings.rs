@@ -23,10 +23,12 @@ pub struct Settings {
     pub publisher: PublisherSettings,
     /// /metrics, /healthz and /readyz (see docs/metrics.md).
     pub telemetry: crate::telemetry::TelemetryConfig,
-    /// Run the polling agent in this process when `<config-dir>/polling.yaml` exists. Its
-    /// samples leave as `telemetry.polling` notifications on `transport_url` (with `memory://`
-    /// straight to this process' notification agent). Ceilometer runs it as its own service.
-    pub polling_enabled: bool,
+    /// Run the polling agent in this process (when `<config-dir>/polling.yaml` exists). Its
+    /// samples leave as `telemetry.polling` notifications on `transport_url`. Unset means:
+    /// on with `memory://` (everything in one process, straight to this notification agent),
+    /// off with a broker, where Ceilometer runs polling as its own service
+    /// (`ceilometer-polling`) and a second poller would double the samples.
+    pub polling_enabled: Option<bool>,
     /// The polling agent's options (`[polling]`); its signing key is
     /// `publisher.telemetry_secret`, the one secret of the agent.
     pub polling: crate::polling::PollingOptions,
@@ -40,7 +42,7 @@ impl Default for Settings {
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
-            polling_enabled: true,
+            polling_enabled: None,
             polling: crate::polling::PollingOptions::default(),
         }
     }
@@ -214,6 +216,12 @@ impl Settings {
             .unwrap_or_else(|| "localhost".into())
     }
 
+    /// Whether the polling agent runs in this process (see `polling_enabled`).
+    pub fn polling_enabled(&self) -> bool {
+        self.polling_enabled
+            .unwrap_or_else(|| self.transport_url.starts_with("memory:"))
+    }
+
     /// The URLs the notification agent consumes from.
     pub fn consume_urls(&self) -> Vec<String> {
         if self.notification.messaging_urls.is_empty() {
@@ -236,6 +244,16 @@ mod tests {
         assert_eq!(s.notification.priorities.len(), 7);
         assert_eq!(s.notification.prefetch, 1000);
         assert_eq!(s.publisher.metering_topic, "metering");
+    }
+
+    #[test]
+    fn polling_runs_in_process_by_default_only_without_a_broker() {
+        let mut s = Settings::default();
+        assert!(s.polling_enabled());
+        s.transport_url = "amqp://guest:guest@localhost:5672/".into();
+        assert!(!s.polling_enabled());
+        s.polling_enabled = Some(true);
+        assert!(s.polling_enabled());
     }
 
     #[test]

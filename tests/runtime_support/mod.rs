@@ -90,6 +90,16 @@ impl Broker {
         );
     }
 
+    /// Wait until the broker applies policy `name` to `queue` (policies apply asynchronously;
+    /// a test that relies on one must not start before it is in force).
+    pub fn wait_policy(&self, queue: &str, name: &str) {
+        wait_until(
+            &format!("policy {name} on {queue}"),
+            Duration::from_secs(15),
+            || self.queue(queue).get("policy").and_then(Json::as_str) == Some(name),
+        );
+    }
+
     pub fn clear_policy(&self, name: &str) {
         curl("DELETE", &format!("/policies/{}/{name}", self.vhost), None);
     }
