@@ -7,6 +7,26 @@ fn ceilo() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ceilo"))
 }
 
+/// `ceilo check` on a config dir holding `files` (relative path, text): the dir (kept alive
+/// for the paths in the report), whether it passed, and its stdout.
+fn check_files(files: &[(&str, &str)]) -> (tempfile::TempDir, bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+    }
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (dir, out.status.success(), stdout)
+}
+
 fn convert(input: &str, args: &[&str]) -> (Vec<serde_json::Value>, String) {
     let mut child = ceilo()
         .arg("convert")
@@ -94,21 +114,12 @@ fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition()
         .expect("check");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("meters.d")).expect("mkdir");
-    let file = dir.path().join("meters.d/bad.yaml");
-    std::fs::write(
-        &file,
+    let (dir, ok, stdout) = check_files(&[(
+        "meters.d/bad.yaml",
         "---\nmetric:\n  - name: fine\n    event_type: a\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.id\n  - name: broken\n    event_type: a\n    type: sometimes\n    unit: B\n    volume: 1\n    resource_id: $.id\n",
-    )
-    .expect("write");
-    let bad = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&bad.stdout);
-    assert!(!bad.status.success());
+    )]);
+    let file = dir.path().join("meters.d/bad.yaml");
+    assert!(!ok);
     assert!(
         stdout.contains(&format!(
             "{}:9: meter \"broken\": Invalid type sometimes specified",
@@ -120,20 +131,12 @@ fn check_passes_the_shipped_config_and_names_file_and_line_of_a_bad_definition()
 
 #[test]
 fn check_names_file_and_line_of_a_bad_event_definition() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("event_definitions.yaml");
-    std::fs::write(
-        &file,
+    let (dir, ok, stdout) = check_files(&[(
+        "event_definitions.yaml",
         "- event_type: a.*\n  traits:\n    host:\n      fields: payload.host\n      plugin: splitter\n",
-    )
-    .expect("write");
-    let out = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    )]);
+    let file = dir.path().join("event_definitions.yaml");
+    assert!(!ok);
     assert!(stdout.contains(&format!("{}:3:", file.display())), "{stdout}");
     assert!(stdout.contains("no plugin named \"splitter\""), "{stdout}");
 }
@@ -152,24 +155,14 @@ fn convert_fills_events_from_the_shipped_event_definitions() {
 
 #[test]
 fn check_reports_bad_pipeline_and_polling_files_by_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("pipeline.yaml"),
-        "---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [nosuch]\nsinks:\n  - name: k\n    publishers: [\"gopher://x\"]\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("polling.yaml"),
-        "sources:\n  - name: p\n    interval: soon\n    meters: [cpu]\n",
-    )
-    .expect("write");
-    let out = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    let (_dir, ok, stdout) = check_files(&[
+        (
+            "pipeline.yaml",
+            "---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [nosuch]\nsinks:\n  - name: k\n    publishers: [\"gopher://x\"]\n",
+        ),
+        ("polling.yaml", "sources:\n  - name: p\n    interval: soon\n    meters: [cpu]\n"),
+    ]);
+    assert!(!ok);
     assert!(
         stdout.contains("pipeline.yaml: sink \"k\": publisher \"gopher://\" is not supported"),
         "{stdout}"
@@ -184,20 +177,12 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
 
 #[test]
 fn check_names_the_line_of_a_bad_transformer_expression() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("pipeline.yaml");
-    std::fs::write(
-        &file,
+    let (dir, ok, stdout) = check_files(&[(
+        "pipeline.yaml",
         "---\nsources:\n  - name: s\n    meters: [\"cpu\"]\n    sinks: [k]\nsinks:\n  - name: k\n    transformers:\n      - name: \"rate_of_change\"\n        parameters:\n          target:\n            name: \"cpu_util\"\n            scale: \"100.0 / (10**9 * \"\n    publishers: [\"notifier://\"]\n",
-    )
-    .expect("write");
-    let out = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    )]);
+    let file = dir.path().join("pipeline.yaml");
+    assert!(!ok);
     assert!(
         stdout.contains(&format!("{}:13: sink \"k\"", file.display())),
         "{stdout}"
