@@ -31,13 +31,7 @@ fn counters_move_by_exactly_the_traffic_sent() {
     let url = broker.url();
     let dir = config_dir(&settings(100, 20));
     let rt = runtime();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     let agent = Agent::start(dir.path(), &url);
     let mut addr = None;
     wait_until("the agent serving /metrics", Duration::from_secs(30), || {

@@ -23,13 +23,7 @@ fn samples_are_republished_on_metering_sample_and_their_deliveries_acked() {
     let dir = config_dir(&settings(100, 20));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("flow", 300)));
     let got = rt.block_on(collect(
@@ -63,13 +57,7 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
     let dir = config_dir(&settings(100, 10));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
     let agent = Agent::start(dir.path(), &url);
     let mut input = polling_messages("before", 20);
@@ -139,13 +127,7 @@ fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
         "^metering\\.sample$",
         json!({"max-length": 0, "overflow": "reject-publish"}),
     );
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     broker.wait_policy("metering.sample", "stall");
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stall", 500)));
@@ -204,13 +186,7 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
     let dir = config_dir(&settings(prefetch, 10));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     // Hold the agent mid-stream: its publishes are refused, so `prefetch` deliveries stay
     // unacked on its channel while the broker drops every connection.
     broker.set_policy(

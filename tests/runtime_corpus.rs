@@ -93,13 +93,7 @@ fn run_corpus_through_the_broker(
     let dir = config_dir(&settings(100, 20));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
     rt.block_on(declare(&url, "event.sample", "ceilometer", "event.sample", false));
     let agent = Agent::start(dir.path(), &url);

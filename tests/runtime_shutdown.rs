@@ -26,13 +26,7 @@ fn stop_mid_stream(tag: &str, stop: impl FnOnce(Agent)) -> (Broker, HashMap<Stri
     let dir = config_dir(&settings(100, 20));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     rt.block_on(publish(&url, &polling_messages(tag, N)));
     let agent = Agent::start(dir.path(), &url);
     wait_until("the first samples out", Duration::from_secs(30), || {
@@ -158,13 +152,7 @@ fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_
         "^metering\\.sample$",
         serde_json::json!({"max-length": 0, "overflow": "reject-publish"}),
     );
-    rt.block_on(declare(
-        &url,
-        "metering.sample",
-        "ceilometer",
-        "metering.sample",
-        false,
-    ));
+    rt.block_on(declare_metering(&url));
     broker.wait_policy("metering.sample", "stall");
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stuck", 200)));

@@ -70,7 +70,7 @@ fn a_panic_in_the_pipeline_restarts_it_and_its_batch_is_redelivered() {
     )
     .expect("config");
     with_agent(config, |agent| async move {
-        declare(&url, "metering.sample", "ceilometer", "metering.sample", false).await;
+        declare_metering(&url).await;
         eventually("consuming", Duration::from_secs(10), || agent.is_ready()).await;
         agent
             .pipeline()
@@ -126,7 +126,7 @@ fn a_panic_while_converting_one_body_dead_letters_that_body_only() {
     let converter = Arc::new(Fragile(load_converter(dir.path()).expect("converter")));
     let config = AgentConfig::load(dir.path(), Some(&url), converter).expect("config");
     with_agent(config, |agent| async move {
-        declare(&url, "metering.sample", "ceilometer", "metering.sample", false).await;
+        declare_metering(&url).await;
         declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true).await;
         eventually("consuming", Duration::from_secs(10), || agent.is_ready()).await;
         let mut input = polling_messages("ok", 5);

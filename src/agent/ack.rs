@@ -268,8 +268,8 @@ mod tests {
         rec.0.lock().unwrap().clone()
     }
 
-    #[tokio::test]
-    async fn acks_contiguous_prefix_with_one_frame_and_waits_for_every_share() {
+    /// A tracker on queue "q" whose settle frames are recorded.
+    fn recording_tracker() -> (Arc<Recording>, Arc<AckTracker>) {
         let rec = Arc::new(Recording::default());
         let tracker = AckTracker::start(
             Arc::new(rec.clone()),
@@ -277,6 +277,12 @@ mod tests {
             "q".into(),
             ListenerMetrics::new("q"),
         );
+        (rec, tracker)
+    }
+
+    #[tokio::test]
+    async fn acks_contiguous_prefix_with_one_frame_and_waits_for_every_share() {
+        let (rec, tracker) = recording_tracker();
         let a = tracker.register(3, 3);
         let b = tracker.register(5, 2);
         let c = tracker.register(9, 4);
@@ -302,13 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unconfirmed_share_requeues_its_batch_in_order() {
-        let rec = Arc::new(Recording::default());
-        let tracker = AckTracker::start(
-            Arc::new(rec.clone()),
-            &tokio::runtime::Handle::current(),
-            "q".into(),
-            ListenerMetrics::new("q"),
-        );
+        let (rec, tracker) = recording_tracker();
         let a = tracker.register(2, 2);
         let b = tracker.register(4, 2);
         let c = tracker.register(6, 2);

@@ -298,6 +298,12 @@ pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
 }
 
 /// Declare (as the agent does) and bind a queue, so nothing published to it is lost.
+/// The queue tests read the agent's samples from: `metering.sample` bound to
+/// `ceilometer`/`metering.sample`, as a Ceilometer consumer would declare it.
+pub async fn declare_metering(url: &str) {
+    declare(url, "metering.sample", "ceilometer", "metering.sample", false).await;
+}
+
 pub async fn declare(url: &str, queue: &str, exchange: &str, key: &str, durable: bool) {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
