@@ -40,6 +40,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     let args = Args::parse();
     // Logs go to stderr (stdout carries `convert` output); RUST_LOG overrides the level. The
     // agent says what it does at info; the offline commands only warn.
@@ -60,5 +61,17 @@ fn main() -> ExitCode {
         Command::Convert(convert) => cli::convert::convert(convert),
         Command::Check { config_dir } => cli::check::check(&config_dir),
         Command::Top(top) => cli::top::top(top),
+    }
+}
+
+/// mimalloc asks for transparent huge pages on its arenas. With THP on, the first touch of each
+/// 2 MiB region faults in and zeroes all of it: under load that was a fifth of the agent's CPU
+/// (`clear_page_erms`) and ~65 MB of RSS that 4 KiB pages never touch. Applies to the whole
+/// process, including mappings made before this call.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and only sets a flag on the mm.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::debug!("PR_SET_THP_DISABLE failed: {}", std::io::Error::last_os_error());
     }
 }
