@@ -20,7 +20,7 @@ use simd_json::{borrowed::Object, Buffers, StaticNode};
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
-use super::json_write::{quote_in_place, write_str};
+use super::json_write::{write_json_text_quoted, write_str};
 use super::{Notification, Priority, Value};
 
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
@@ -180,11 +180,24 @@ impl<'a> Outgoing<'a> {
 /// oslo's order (`message_id, publisher_id, event_type, priority, payload, timestamp,
 /// _unique_id`) and no `_context_*` keys, as oslo sends for an empty context.
 ///
-/// `write_payload` must append one JSON value written with [`super::json_write`] (ASCII only);
-/// it is written in place and then escaped in place, so the body needs no second buffer.
+/// `write_payload` must append one JSON value written with [`super::json_write`] (ASCII only).
+/// The inner message is written into a per-thread scratch buffer that is reused (it stays as
+/// big as the biggest message this thread wrote), then copied into `out` quoted.
 pub fn encode_v2(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": ");
-    let inner_start = out.len();
+    thread_local! {
+        static INNER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    INNER.with_borrow_mut(|inner| {
+        inner.clear();
+        write_inner_message(inner, head, write_payload);
+        out.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": ");
+        write_json_text_quoted(out, inner);
+        out.push(b'}');
+    });
+}
+
+/// The `oslo.message` text of [`encode_v2`], unquoted.
+fn write_inner_message(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"message_id\": \"");
     let mut uuid_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     out.extend_from_slice(
@@ -206,8 +219,6 @@ pub fn encode_v2(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnO
     out.extend_from_slice(b"\", \"_unique_id\": \"");
     out.extend_from_slice(head.unique_id.simple().encode_lower(&mut uuid_buf).as_bytes());
     out.extend_from_slice(b"\"}");
-    quote_in_place(out, inner_start);
-    out.push(b'}');
 }
 
 /// Python's `str()` of a naive datetime: `YYYY-MM-DD HH:MM:SS.ffffff`, with the fraction left

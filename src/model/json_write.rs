@@ -4,7 +4,7 @@
 //! Python's float `repr` and `NaN`/`Infinity` for the non-finite floats.
 //!
 //! Everything writes straight into a caller's reused `Vec<u8>` and allocates nothing of its own
-//! (save [`quote_in_place`]'s fallback for text that did not come from here). It also
+//! (save [`write_json_text_quoted`]'s fallback for text that did not come from here). It also
 //! holds [`JsonView`], the one read-only view over simd-json's borrowed and owned values that
 //! this writer, [`super::pyrepr`] and [`super::signature`] share, so each walks both value kinds
 //! with one body of code. Parsing is simd-json's job, not this module's.
@@ -323,46 +323,27 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
     }
 }
 
-/// Writes `json_text` (JSON that was itself written by this module, so ASCII-only) as a JSON
-/// string literal: the oslo 2.0 envelope carries its inner message this way. The escaping is
-/// [`write_str`]'s; for ASCII text that only touches `"` and `\`.
-pub fn write_str_ascii_escaped(out: &mut Vec<u8>, json_text: &str) {
-    write_str(out, json_text);
-}
-
-/// Turns `out[start..]` into the JSON string literal of that text, in place, without a second
-/// buffer: what the oslo envelope needs after its inner message was written at the end of `out`.
-///
-/// Text written by this module is ASCII without control characters, so only `"` and `\` grow
-/// (to two bytes each) and the bytes are shifted back-to-front. Anything else (raw UTF-8 that a
-/// caller wrote by hand) takes the general [`write_str`] path through a temporary copy.
-pub fn quote_in_place(out: &mut Vec<u8>, start: usize) {
-    let start = start.min(out.len());
-    let region = &out[start..];
-    if region.iter().any(|&b| !(b' '..=b'~').contains(&b)) {
-        let text = String::from_utf8_lossy(region).into_owned();
-        out.truncate(start);
-        write_str(out, &text);
+/// Appends `json_text` as a JSON string literal, as [`write_str`] would write it: what the oslo
+/// envelope needs for its inner message. Text written by this module is printable ASCII, so only
+/// `"` and `\` grow (to two bytes each); those are found with `memchr2` and everything between
+/// is copied in runs, into room reserved once. Anything else (raw UTF-8 that a caller wrote by
+/// hand) takes the general [`write_str`] path.
+pub fn write_json_text_quoted(out: &mut Vec<u8>, json_text: &[u8]) {
+    if !json_text.iter().all(|&b| (b' '..=b'~').contains(&b)) {
+        write_str(out, &String::from_utf8_lossy(json_text));
         return;
     }
-    let grow = region.iter().filter(|&&b| b == b'"' || b == b'\\').count();
-    let old_len = out.len();
-    out.resize(old_len + grow + 2, 0);
-    let mut to = out.len();
-    to -= 1;
-    out[to] = b'"';
-    for from in (start..old_len).rev() {
-        let b = out[from];
-        to -= 1;
-        out[to] = b;
-        if b == b'"' || b == b'\\' {
-            to -= 1;
-            out[to] = b'\\';
-        }
+    let grow = memchr::memchr2_iter(b'"', b'\\', json_text).count();
+    out.reserve(json_text.len() + grow + 2);
+    out.push(b'"');
+    let mut run = 0;
+    for at in memchr::memchr2_iter(b'"', b'\\', json_text) {
+        out.extend_from_slice(&json_text[run..at]);
+        out.push(b'\\');
+        run = at;
     }
-    to -= 1;
-    out[to] = b'"';
-    debug_assert_eq!(to, start);
+    out.extend_from_slice(&json_text[run..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -528,17 +509,21 @@ mod tests {
     }
 
     #[test]
-    fn quote_in_place_matches_write_str() {
-        for text in [r#"{"a": "b\\\"c"}"#, "", "no specials", "\\", "\""] {
+    fn quoted_json_text_matches_write_str() {
+        for text in [
+            r#"{"a": "b\\\"c"}"#,
+            "",
+            "no specials",
+            "\\",
+            "\"",
+            r#""\"#,
+            "x é\n",
+        ] {
             let mut out = b"prefix ".to_vec();
-            out.extend_from_slice(text.as_bytes());
-            quote_in_place(&mut out, 7);
+            write_json_text_quoted(&mut out, text.as_bytes());
             let mut want = b"prefix ".to_vec();
             write_str(&mut want, text);
             assert_eq!(out, want, "{text}");
         }
-        let mut out = "x é\n".as_bytes().to_vec();
-        quote_in_place(&mut out, 1);
-        assert_eq!(out, br#"x" \u00e9\n""#);
     }
 }

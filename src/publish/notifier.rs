@@ -74,7 +74,7 @@ impl NotifierOutput {
     }
 
     fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Vec<u8>)) -> OutMessage {
-        let mut body = Vec::with_capacity(4096);
+        let mut body = Vec::new(); // encode_v2 reserves the exact size once
         let head = Outgoing::new(&self.publisher_id, event_type, Priority::Sample);
         encode_v2(&mut body, &head, write_items);
         OutMessage {
