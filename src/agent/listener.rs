@@ -18,6 +18,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
+use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
@@ -54,7 +55,7 @@ pub struct ListenerConfig {
     pub batch_size: usize,
     pub batch_timeout: Duration,
     pub converter: Addr<ConverterWorker>,
-    pub pipeline: Addr<PipelineActor>,
+    pub pipeline: Mailbox<PipelineActor>,
     /// Batches handed to the converter pool and not yet accepted by the pipeline.
     pub permits: Arc<Semaphore>,
     pub runtime: tokio::runtime::Handle,
