@@ -18,8 +18,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
 use super::{
-    mask, Acker, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec, Settle,
-    Transport, TransportError,
+    mask, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec,
+    Settle, Transport, TransportError,
 };
 
 /// An AMQP broker URL (oslo's `rabbit://` is accepted as a synonym of `amqp://`).
@@ -153,6 +153,31 @@ impl Acker for AmqpAcker {
     }
 }
 
+/// A passive `queue.declare` on the consumer's channel: the queue exists while it is consumed,
+/// so the declare cannot fail with 404 and close the channel under the consumer (a deleted
+/// queue cancels the consumer anyway, and the listener starts over).
+struct AmqpBacklog {
+    channel: Channel,
+    queue: String,
+}
+
+impl Backlog for AmqpBacklog {
+    fn ready(&self) -> BoxFuture<'static, Result<u32, TransportError>> {
+        let (channel, queue) = (self.channel.clone(), self.queue.clone());
+        Box::pin(async move {
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.as_str().into(), options, FieldTable::default())
+                .await
+                .map(|q| q.message_count())
+                .map_err(err(format!("passive declare of {queue}")))
+        })
+    }
+}
+
 impl Consumer for AmqpConsumer {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>> {
         Box::pin(async move {
@@ -174,6 +199,13 @@ impl Consumer for AmqpConsumer {
     fn acker(&self) -> Arc<dyn Acker> {
         Arc::new(AmqpAcker {
             channel: self.channel.clone(),
+        })
+    }
+
+    fn backlog(&self) -> Arc<dyn Backlog> {
+        Arc::new(AmqpBacklog {
+            channel: self.channel.clone(),
+            queue: self.queue.clone(),
         })
     }
 
