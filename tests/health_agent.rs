@@ -221,3 +221,102 @@ fn a_stalled_publisher_shows_in_mailbox_depths_and_the_queue_backlog_until_it_re
     );
     assert!(agent.terminate().success());
 }
+
+const UP: &str = "ceilo_amqp_connection_up";
+const RECONNECTS: &str = "ceilo_amqp_reconnects_total";
+
+/// The `connection` label values of `name`'s samples that start with `role`, and their values.
+fn connections<'a>(e: &'a scrape::Exposition, name: &'a str, role: &'a str) -> Vec<(&'a str, f64)> {
+    e.matching(name, &[])
+        .filter_map(|s| {
+            let connection = s.labels.get("connection")?;
+            connection
+                .starts_with(role)
+                .then_some((connection.as_str(), s.value))
+        })
+        .collect()
+}
+
+#[test]
+fn connection_gauges_follow_a_broker_outage_and_reconnections_are_counted() {
+    let broker = Broker::new("health-connections");
+    let url = broker.url();
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    rt.block_on(declare_metering(&url));
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    // Traffic, so that the sample publisher opens its connection (publishers connect lazily).
+    rt.block_on(publish(&url, &polling_messages("before", 50)));
+    rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(50),
+    ));
+    let queues = 7; // one consumer connection per notification priority
+    let e = wait_for_scrape(
+        &metrics,
+        "every connection up",
+        Duration::from_secs(30),
+        &[UP, RECONNECTS],
+        |e| {
+            let (consumers, publishers) = (connections(e, UP, "consume-"), connections(e, UP, "publish-"));
+            consumers.len() == queues
+                && !publishers.is_empty()
+                && consumers.iter().chain(&publishers).all(|(_, up)| *up == 1.0)
+        },
+    );
+    assert_eq!(e.sum(RECONNECTS, &[]), 0.0, "no reconnection yet");
+
+    // The management API lists connections with a delay: wait until it shows all of them.
+    let listed = || {
+        broker
+            .get(&format!("/vhosts/{}/connections", broker.vhost))
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    wait_until(
+        "the broker listing the agent's connections",
+        Duration::from_secs(30),
+        || listed() > queues,
+    );
+    // The broker drops the agent's connections and refuses new ones for a while.
+    broker.deny_access();
+    wait_for_scrape(
+        &metrics,
+        "every consumer connection down",
+        Duration::from_secs(30),
+        &[UP],
+        |e| {
+            broker.close_connections() == 0 && connections(e, UP, "consume-").iter().all(|(_, up)| *up == 0.0)
+        },
+    );
+
+    // Back: every consumer reconnects once; the publisher reconnects on its next publish.
+    broker.allow_access();
+    rt.block_on(publish(&url, &polling_messages("after", 50)));
+    rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(50),
+    ));
+    wait_for_scrape(
+        &metrics,
+        "every connection up again and each consumer reconnected once",
+        Duration::from_secs(30),
+        &[UP, RECONNECTS],
+        |e| {
+            let reconnected = connections(e, RECONNECTS, "consume-");
+            let published_again: f64 = connections(e, RECONNECTS, "publish-")
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            connections(e, UP, "").iter().all(|(_, up)| *up == 1.0)
+                && reconnected.len() == queues
+                && reconnected.iter().all(|(_, n)| *n == 1.0)
+                && published_again >= 1.0
+        },
+    );
+    assert!(agent.terminate().success());
+}
