@@ -1,14 +1,17 @@
 //! The agent's own metrics under real traffic: start `ceilo run` on the real RabbitMQ, push
 //! notifications (good ones and poison), scrape its /metrics and check the counters moved by
-//! exactly the traffic sent, and that the scrape passes `promtool check metrics`.
+//! exactly the traffic sent, and that the scrape passes `promtool check metrics`; stall its
+//! publisher and see the mailbox depths and the queue backlog rise and fall back.
 
 mod health_support;
 mod runtime_support;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use ceilo::telemetry::scrape;
 use runtime_support::*;
+use serde_json::json;
 
 const GOOD: usize = 300;
 const POISON: usize = 2;
@@ -25,14 +28,10 @@ fn metrics_addr(agent: &Agent) -> Option<String> {
     Some(format!("127.0.0.1:{port}"))
 }
 
-#[test]
-fn counters_move_by_exactly_the_traffic_sent() {
-    let broker = Broker::new("health-agent");
-    let url = broker.url();
-    let dir = config_dir(&settings(100, 20));
-    let rt = runtime();
-    rt.block_on(declare_metering(&url));
-    let agent = Agent::start(dir.path(), &url);
+/// Starts `ceilo run` and waits until it serves /metrics and is ready; returns the agent and
+/// its /metrics URL.
+fn start_agent(config_dir: &std::path::Path, url: &str) -> (Agent, String) {
+    let agent = Agent::start(config_dir, url);
     let mut addr = None;
     wait_until("the agent serving /metrics", Duration::from_secs(30), || {
         addr = metrics_addr(&agent);
@@ -43,6 +42,53 @@ fn counters_move_by_exactly_the_traffic_sent() {
         scrape::get_blocking(&metrics.replace("/metrics", "/readyz"), Duration::from_secs(5))
             .is_ok_and(|r| r.status == 200)
     });
+    (agent, metrics)
+}
+
+/// One scrape of the agent's /metrics, or None while it does not answer.
+fn scrape_once(metrics: &str) -> Option<scrape::Exposition> {
+    let response = scrape::get_blocking(metrics, Duration::from_secs(5)).ok()?;
+    scrape::parse(&response.body).ok()
+}
+
+/// Waits until a scrape satisfies `ok`; panics with the last scrape's values of `show`.
+fn wait_for_scrape(
+    metrics: &str,
+    what: &str,
+    timeout: Duration,
+    show: &[&str],
+    mut ok: impl FnMut(&scrape::Exposition) -> bool,
+) -> scrape::Exposition {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = scrape_once(metrics);
+        if let Some(e) = last.as_ref().filter(|e| ok(e)) {
+            return e.clone();
+        }
+        if std::time::Instant::now() > deadline {
+            let values: Vec<String> = last
+                .iter()
+                .flat_map(|e| e.samples.iter())
+                .filter(|s| show.contains(&s.name.as_str()))
+                .map(|s| format!("{}{:?} {}", s.name, s.labels, s.value))
+                .collect();
+            panic!(
+                "timed out waiting for {what}; last scrape:\n{}",
+                values.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn counters_move_by_exactly_the_traffic_sent() {
+    let broker = Broker::new("health-agent");
+    let url = broker.url();
+    let dir = config_dir(&settings(100, 20));
+    let rt = runtime();
+    rt.block_on(declare_metering(&url));
+    let (agent, metrics) = start_agent(dir.path(), &url);
 
     let mut messages = polling_messages("health", GOOD);
     for i in 0..POISON {
@@ -105,5 +151,172 @@ fn counters_move_by_exactly_the_traffic_sent() {
         let (ok, output) = health_support::run_promtool(&promtool, &["check", "metrics"], Some(&text));
         assert!(ok, "promtool check metrics: {output}");
     }
+    assert!(agent.terminate().success());
+}
+
+const DEPTH: &str = "ceilo_actor_mailbox_depth";
+const BACKLOG: &str = "ceilo_amqp_queue_messages";
+
+#[test]
+fn a_stalled_publisher_shows_in_mailbox_depths_and_the_queue_backlog_until_it_recovers() {
+    let broker = Broker::new("health-stall");
+    let url = broker.url();
+    // A prefetch large enough that the publisher runs out of flights and the batches queue up
+    // in front of it and of the pipeline before the agent runs out of deliveries.
+    let (prefetch, sent) = (1000, 1500);
+    let dir = config_dir(&settings(prefetch, 10));
+    let rt = runtime();
+    // Every publish to metering.sample is refused (publisher nack): nothing is ever confirmed.
+    broker.set_policy(
+        "stall",
+        "^metering\\.sample$",
+        json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    rt.block_on(declare_metering(&url));
+    broker.wait_policy("metering.sample", "stall");
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("stall", sent)));
+
+    let queue = [("queue", "notifications.sample")];
+    let pipeline = [("actor", "pipeline"), ("id", "pipeline")];
+    let publisher = [("actor", "publisher"), ("id", "meter_sink/notifier")];
+    let stalled = wait_for_scrape(
+        &metrics,
+        "batches waiting in the mailboxes and the rest of the traffic in the broker",
+        Duration::from_secs(30),
+        &[DEPTH, BACKLOG],
+        |e| {
+            e.sum(DEPTH, &pipeline) >= 1.0
+                && e.sum(DEPTH, &publisher) >= 1.0
+                && e.sum(BACKLOG, &queue) == (sent - usize::from(prefetch)) as f64
+        },
+    );
+    // The pipeline forwards one batch at a time and the listeners hold 2 × workers batches:
+    // the depths stay within that, they do not drift upwards.
+    assert!(
+        stalled.sum(DEPTH, &pipeline) <= 4.0,
+        "{}",
+        stalled.sum(DEPTH, &pipeline)
+    );
+
+    broker.clear_policy("stall");
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(sent),
+    ));
+    let ids: HashSet<String> = got
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), sent, "log:\n{}", agent.log_text());
+    wait_for_scrape(
+        &metrics,
+        "empty mailboxes and an empty queue",
+        Duration::from_secs(30),
+        &[DEPTH, BACKLOG],
+        |e| e.sum(DEPTH, &[]) == 0.0 && e.sum(BACKLOG, &queue) == 0.0,
+    );
+    assert!(agent.terminate().success());
+}
+
+const UP: &str = "ceilo_amqp_connection_up";
+const RECONNECTS: &str = "ceilo_amqp_reconnects_total";
+
+/// The `connection` label values of `name`'s samples that start with `role`, and their values.
+fn connections<'a>(e: &'a scrape::Exposition, name: &'a str, role: &'a str) -> Vec<(&'a str, f64)> {
+    e.matching(name, &[])
+        .filter_map(|s| {
+            let connection = s.labels.get("connection")?;
+            connection
+                .starts_with(role)
+                .then_some((connection.as_str(), s.value))
+        })
+        .collect()
+}
+
+#[test]
+fn connection_gauges_follow_a_broker_outage_and_reconnections_are_counted() {
+    let broker = Broker::new("health-connections");
+    let url = broker.url();
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    rt.block_on(declare_metering(&url));
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    // Traffic, so that the sample publisher opens its connection (publishers connect lazily).
+    rt.block_on(publish(&url, &polling_messages("before", 50)));
+    rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(50),
+    ));
+    let queues = 7; // one consumer connection per notification priority
+    let e = wait_for_scrape(
+        &metrics,
+        "every connection up",
+        Duration::from_secs(30),
+        &[UP, RECONNECTS],
+        |e| {
+            let (consumers, publishers) = (connections(e, UP, "consume-"), connections(e, UP, "publish-"));
+            consumers.len() == queues
+                && !publishers.is_empty()
+                && consumers.iter().chain(&publishers).all(|(_, up)| *up == 1.0)
+        },
+    );
+    assert_eq!(e.sum(RECONNECTS, &[]), 0.0, "no reconnection yet");
+
+    // The management API lists connections with a delay: wait until it shows all of them.
+    let listed = || {
+        broker
+            .get(&format!("/vhosts/{}/connections", broker.vhost))
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    wait_until(
+        "the broker listing the agent's connections",
+        Duration::from_secs(30),
+        || listed() > queues,
+    );
+    // The broker drops the agent's connections and refuses new ones for a while.
+    broker.deny_access();
+    wait_for_scrape(
+        &metrics,
+        "every consumer connection down",
+        Duration::from_secs(30),
+        &[UP],
+        |e| {
+            broker.close_connections() == 0 && connections(e, UP, "consume-").iter().all(|(_, up)| *up == 0.0)
+        },
+    );
+
+    // Back: every consumer reconnects once; the publisher reconnects on its next publish.
+    broker.allow_access();
+    rt.block_on(publish(&url, &polling_messages("after", 50)));
+    rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(50),
+    ));
+    wait_for_scrape(
+        &metrics,
+        "every connection up again and each consumer reconnected once",
+        Duration::from_secs(30),
+        &[UP, RECONNECTS],
+        |e| {
+            let reconnected = connections(e, RECONNECTS, "consume-");
+            let published_again: f64 = connections(e, RECONNECTS, "publish-")
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            connections(e, UP, "").iter().all(|(_, up)| *up == 1.0)
+                && reconnected.len() == queues
+                && reconnected.iter().all(|(_, n)| *n == 1.0)
+                && published_again >= 1.0
+        },
+    );
     assert!(agent.terminate().success());
 }

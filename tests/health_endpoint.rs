@@ -85,9 +85,9 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     pollster.succeeded(12, Duration::from_millis(20));
     pollster.failed(Duration::from_millis(5));
     pollster.skipped(SkipReason::Overrun);
-    actor.enqueued();
-    actor.enqueued();
-    actor.dequeued();
+    // One message still waiting, one taken by its handler.
+    let waiting = actor.enqueue();
+    drop(actor.enqueue());
     actor.restarted();
     amqp.connected(false);
     amqp.disconnected();
@@ -145,6 +145,7 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     expect(&format!("{POLL_DURATION}_count"), &poll, 2.0);
     let actor_labels = [("actor", "converter"), ("id", "health-0")];
     assert_eq!(after.sum(ACTOR_MAILBOX_DEPTH, &actor_labels), 1.0);
+    drop(waiting);
     assert_eq!(after.sum(ACTOR_MAILBOX_CAPACITY, &actor_labels), 64.0);
     expect(ACTOR_RESTARTS, &actor_labels, 1.0);
     assert_eq!(

@@ -7,7 +7,8 @@
 //! pump fails (broker gone, channel closed) the actor stops, its supervisor restarts it and the
 //! new pump reconnects after a backoff with a fresh tracker, so tags from before a recovery are
 //! never acked on the new channel. Work in front of the `SyncArbiter` is bounded by a semaphore
-//! shared by all listeners; everything in flight is bounded by the prefetch.
+//! shared by all listeners; everything in flight is bounded by the prefetch. While it consumes,
+//! a pump also reads its queue's backlog for `ceilo_amqp_queue_messages`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,12 +19,13 @@ use tokio::sync::{watch, Semaphore};
 
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
+use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
-use crate::transport::{Consumer, Delivery, QueueSpec, Transport, TransportError};
+use crate::transport::{Backlog, Consumer, Delivery, QueueSpec, Transport, TransportError};
 
 /// What the agent can see of a listener from outside (shutdown, readiness).
 #[derive(Default)]
@@ -54,7 +56,7 @@ pub struct ListenerConfig {
     pub batch_size: usize,
     pub batch_timeout: Duration,
     pub converter: Addr<ConverterWorker>,
-    pub pipeline: Addr<PipelineActor>,
+    pub pipeline: Mailbox<PipelineActor>,
     /// Batches handed to the converter pool and not yet accepted by the pipeline.
     pub permits: Arc<Semaphore>,
     pub runtime: tokio::runtime::Handle,
@@ -85,6 +87,12 @@ pub struct Listener {
 struct PumpFailed;
 
 const MAILBOX: usize = 4;
+
+/// How often a consuming listener reads its queue's backlog (`ceilo_amqp_queue_messages`).
+/// One passive declare is one small round trip: every 5 s is finer than any scrape interval
+/// and still light for the broker with hundreds of agents × 7 queues. Not a setting: nothing
+/// depends on it but the gauge's freshness.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Listener {
     pub fn start_supervised(config: ListenerConfig) -> (Addr<Listener>, Arc<ListenerStatus>) {
@@ -144,6 +152,39 @@ impl Handler<PumpFailed> for Listener {
 
     fn handle(&mut self, _: PumpFailed, ctx: &mut Context<Self>) {
         ctx.stop(); // the supervisor restarts us, which starts a new pump
+    }
+}
+
+/// Sets the queue's backlog gauge every [`BACKLOG_INTERVAL`], first right away, for as long as
+/// it lives: the pump holds it while it has a consumer (it reads on the consumer's channel),
+/// and dropping it stops the task. A stall anywhere downstream does not stop it.
+struct BacklogReporter(tokio::task::JoinHandle<()>);
+
+impl BacklogReporter {
+    fn start(
+        backlog: Arc<dyn Backlog>,
+        metrics: ListenerMetrics,
+        runtime: &tokio::runtime::Handle,
+        queue: String,
+    ) -> Self {
+        BacklogReporter(runtime.spawn(async move {
+            let mut every = tokio::time::interval(BACKLOG_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                match backlog.ready().await {
+                    Ok(ready) => metrics.queue_messages(ready),
+                    // The channel is going or gone: the pump sees it too and starts over.
+                    Err(e) => tracing::debug!(queue, error = %e, "cannot read the queue's backlog"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for BacklogReporter {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -217,6 +258,12 @@ async fn pump(
         metrics.listener.clone(),
     );
     *status.tracker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tracker.clone());
+    let _backlog = BacklogReporter::start(
+        consumer.backlog(),
+        metrics.listener.clone(),
+        &config.runtime,
+        queue.clone(),
+    );
 
     let mut stopping = false;
     let mut failed = None;

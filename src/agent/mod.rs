@@ -7,6 +7,8 @@
 //!      └──ConvertedBatch──► PipelineActor ──PublishBatch──► PublisherActor (per publisher URL)
 //!                                          └──────────────► PublisherActor (dead letters)
 //! ```
+//! Batches reach the pipeline and the publishers through a [`mailbox::Mailbox`], which keeps
+//! their `ceilo_actor_mailbox_depth`.
 //! Every long-lived actor runs under `actix::Supervisor` and catches panics at its handler
 //! boundary, so a failure restarts that actor, not the process. [`Agent`] is the root: it builds
 //! the tree from the config and drives graceful shutdown. What this module does not do:
@@ -15,6 +17,7 @@
 pub mod ack;
 pub mod converter;
 pub mod listener;
+pub mod mailbox;
 pub mod pipeline;
 
 use std::path::Path;
@@ -42,6 +45,7 @@ use crate::transport::{self, PublishTopology, QueueSpec, Transport, TransportErr
 
 pub use converter::Convert;
 pub use listener::ListenerStatus;
+use mailbox::Mailbox;
 
 /// Why the agent cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +175,7 @@ impl Agent {
             PublisherActor::new(output, policy, runtime.clone(), id, metrics).start_supervised()
         };
         let mut publishers = Vec::new();
-        let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Addr<PublisherActor>> {
+        let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Mailbox<PublisherActor>> {
             let addrs: Vec<_> = pipeline
                 .publishers()
                 .iter()
@@ -219,7 +223,7 @@ impl Agent {
                     )
                 })
                 .collect();
-            publishers.extend(addrs.iter().cloned());
+            publishers.extend(addrs.iter().map(|m| m.addr().clone()));
             addrs
         };
         let sample_publishers = build(&samples, Carries::Samples);
@@ -237,7 +241,7 @@ impl Agent {
             "dead-letter",
             None,
         );
-        publishers.push(dead_letter.clone());
+        publishers.push(dead_letter.addr().clone());
 
         // Several agents and a stateful sink: every resource gets one owner through the
         // partition queues (see crate::publish::partition).
@@ -249,26 +253,20 @@ impl Agent {
                 ..Default::default()
             });
             let output = PartitionOutput::new(n.transform_partitions, p, &host, publisher);
-            let addr = start(Box::new(output), "transform-partitions", None);
-            publishers.push(addr.clone());
-            Some((addr, queues))
+            let mailbox = start(Box::new(output), "transform-partitions", None);
+            publishers.push(mailbox.addr().clone());
+            Some((mailbox, queues))
         } else {
             None
         };
-        let partition_publisher = partitions.as_ref().map(|(addr, _)| addr.clone());
-        let pipeline = Supervisor::start(move |_| {
-            let actor = pipeline::PipelineActor::new(
-                samples,
-                events,
-                sample_publishers,
-                event_publishers,
-                dead_letter,
-            );
-            match partition_publisher {
-                Some(addr) => actor.with_partitions(addr),
-                None => actor,
-            }
-        });
+        let partition_publisher = partitions.as_ref().map(|(mailbox, _)| mailbox.clone());
+        let pipeline =
+            pipeline::PipelineActor::new(samples, events, sample_publishers, event_publishers, dead_letter);
+        let pipeline = match partition_publisher {
+            Some(mailbox) => pipeline.with_partitions(mailbox),
+            None => pipeline,
+        }
+        .start_supervised();
         let workers = if n.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -329,7 +327,7 @@ impl Agent {
             shutdown,
             listeners,
             publishers,
-            pipeline,
+            pipeline: pipeline.addr().clone(),
             readiness,
         })
     }

@@ -13,6 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use actix::prelude::*;
 
 use super::converter::ConvertedBatch;
+use super::mailbox::{Mailbox, Queued};
 use crate::agent::ack::AckToken;
 use crate::model::timestamp::Timestamp;
 use crate::model::Sample;
@@ -38,11 +39,11 @@ pub struct InjectPanic;
 pub struct PipelineActor {
     samples: Pipeline,
     events: Pipeline,
-    sample_publishers: Vec<Addr<PublisherActor>>,
-    event_publishers: Vec<Addr<PublisherActor>>,
-    dead_letter: Addr<PublisherActor>,
+    sample_publishers: Vec<Mailbox<PublisherActor>>,
+    event_publishers: Vec<Mailbox<PublisherActor>>,
+    dead_letter: Mailbox<PublisherActor>,
     /// Publishes samples for stateful sinks to their partition queues (several agents).
-    partitions: Option<Addr<PublisherActor>>,
+    partitions: Option<Mailbox<PublisherActor>>,
     panic_next: bool,
     metrics: PipelineMetrics,
     actor: ActorMetrics,
@@ -52,9 +53,9 @@ impl PipelineActor {
     pub fn new(
         samples: Pipeline,
         events: Pipeline,
-        sample_publishers: Vec<Addr<PublisherActor>>,
-        event_publishers: Vec<Addr<PublisherActor>>,
-        dead_letter: Addr<PublisherActor>,
+        sample_publishers: Vec<Mailbox<PublisherActor>>,
+        event_publishers: Vec<Mailbox<PublisherActor>>,
+        dead_letter: Mailbox<PublisherActor>,
     ) -> Self {
         PipelineActor {
             samples,
@@ -69,15 +70,21 @@ impl PipelineActor {
         }
     }
 
+    /// Start under a supervisor on the current arbiter; batches go in through the mailbox.
+    pub fn start_supervised(self) -> Mailbox<PipelineActor> {
+        let metrics = self.actor.clone();
+        Mailbox::new(Supervisor::start(move |_| self), metrics)
+    }
+
     /// Send samples for stateful sinks to `partitions` (see [`crate::publish::partition`])
     /// instead of running those sinks here.
-    pub fn with_partitions(mut self, partitions: Addr<PublisherActor>) -> Self {
+    pub fn with_partitions(mut self, partitions: Mailbox<PublisherActor>) -> Self {
         self.partitions = Some(partitions);
         self
     }
 
     /// Route a batch: one message per publisher that gets something.
-    fn route(&mut self, batch: ConvertedBatch) -> Vec<(Addr<PublisherActor>, PublishBatch)> {
+    fn route(&mut self, batch: ConvertedBatch) -> Vec<(Mailbox<PublisherActor>, PublishBatch)> {
         if std::mem::take(&mut self.panic_next) {
             panic!("injected panic");
         }
@@ -157,7 +164,7 @@ impl PipelineActor {
         &self,
         batches: Vec<Vec<Sample>>,
         token: &AckToken,
-    ) -> Vec<(Addr<PublisherActor>, PublishBatch)> {
+    ) -> Vec<(Mailbox<PublisherActor>, PublishBatch)> {
         self.sample_publishers
             .iter()
             .zip(batches)
@@ -230,10 +237,11 @@ impl Supervised for PipelineActor {
     }
 }
 
-impl Handler<ConvertedBatch> for PipelineActor {
+impl Handler<Queued<ConvertedBatch>> for PipelineActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, batch: ConvertedBatch, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, batch: Queued<ConvertedBatch>, ctx: &mut Context<Self>) -> Self::Result {
+        let batch = batch.take();
         let sends = match catch_unwind(AssertUnwindSafe(|| self.route(batch))) {
             Ok(sends) => sends,
             Err(_) => {

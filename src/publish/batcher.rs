@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Drain, Flush, Output, PublishBatch, Write};
 use crate::agent::ack::AckToken;
+use crate::agent::mailbox::{Mailbox, Queued};
 use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
 
@@ -76,9 +77,10 @@ impl PublisherActor {
         }
     }
 
-    /// Start under a supervisor on the current arbiter.
-    pub fn start_supervised(self) -> Addr<PublisherActor> {
-        actix::Supervisor::start(move |_| self)
+    /// Start under a supervisor on the current arbiter; batches go in through the mailbox.
+    pub fn start_supervised(self) -> Mailbox<PublisherActor> {
+        let metrics = self.actor.clone();
+        Mailbox::new(actix::Supervisor::start(move |_| self), metrics)
     }
 
     fn add(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
@@ -222,10 +224,11 @@ impl Supervised for PublisherActor {
     }
 }
 
-impl Handler<PublishBatch> for PublisherActor {
+impl Handler<Queued<PublishBatch>> for PublisherActor {
     type Result = ();
 
-    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Queued<PublishBatch>, ctx: &mut Context<Self>) {
+        let msg = msg.take();
         self.guarded(ctx, |act, ctx| act.add(msg, ctx));
     }
 }

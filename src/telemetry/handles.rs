@@ -278,8 +278,11 @@ impl PollsterMetrics {
 }
 
 /// One actor's mailbox and restarts. actix does not expose a mailbox's length, so the
-/// sender calls [`ActorMetrics::enqueued`] after `send` and the handler calls
-/// [`ActorMetrics::dequeued`] on entry; the gauge is their running difference.
+/// sender takes a [`MailboxSlot`] with [`ActorMetrics::enqueue`] just before `send`, the
+/// message carries it, and the handler drops it as it takes the message: the gauge is the
+/// number of slots alive. A message that never reaches its handler (the actor is gone, the
+/// sender gave up) drops its slot with it, so the gauge cannot drift.
+/// `crate::agent::mailbox::Mailbox` does this for every send to a metered actor.
 #[derive(Clone)]
 pub struct ActorMetrics {
     depth: Gauge,
@@ -297,17 +300,29 @@ impl ActorMetrics {
         }
     }
 
-    pub fn enqueued(&self) {
+    /// One message is on its way into the mailbox: depth +1 until the slot is dropped.
+    pub fn enqueue(&self) -> MailboxSlot {
         self.depth.increment(1.0);
-    }
-
-    pub fn dequeued(&self) {
-        self.depth.decrement(1.0);
+        MailboxSlot {
+            depth: self.depth.clone(),
+        }
     }
 
     /// From `Supervised::restarting`. The mailbox survives a restart, so depth is kept.
     pub fn restarted(&self) {
         self.restarts.increment(1);
+    }
+}
+
+/// One message counted in its actor's `ceilo_actor_mailbox_depth`; dropping it takes the
+/// message out of the count.
+pub struct MailboxSlot {
+    depth: Gauge,
+}
+
+impl Drop for MailboxSlot {
+    fn drop(&mut self) {
+        self.depth.decrement(1.0);
     }
 }
 

@@ -5,9 +5,15 @@
 //! error) and the agent opens a new one, so tags from before a recovery belong to a dead
 //! channel and can never be acked on the new one. A publisher reconnects lazily on the next
 //! publish after an error. lapin's auto-recovery is left off on purpose.
+//!
+//! Each consumer (one per queue) and each publisher is one logical connection for
+//! `ceilo_amqp_connection_up` and `ceilo_amqp_reconnects_total`, labelled `consume-N` or
+//! `publish-N` (see [`Link`]); the label survives its reconnections and is part of the
+//! connection name the broker shows.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures_lite::StreamExt;
 use lapin::options::{
@@ -17,15 +23,87 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
+use crate::telemetry::handles::AmqpConnectionMetrics;
+
 use super::{
-    mask, Acker, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec, Settle,
-    Transport, TransportError,
+    mask, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec,
+    Settle, Transport, TransportError,
 };
 
 /// An AMQP broker URL (oslo's `rabbit://` is accepted as a synonym of `amqp://`).
 #[derive(Clone)]
 pub struct AmqpTransport {
     url: String,
+    /// The consumer link of each queue consumed through this transport, kept across
+    /// reconnections (the listener calls `consume` again after a loss).
+    consumers: Arc<Mutex<HashMap<String, Arc<Link>>>>,
+}
+
+/// One logical AMQP connection of this process and its metrics: a consumer's (per queue and
+/// transport) or a publisher's, through all its reconnections.
+///
+/// `N` in `consume-N` / `publish-N` numbers them per process in the order they were created
+/// (publishers as the agent starts; consumers as their listeners first connect), so the set
+/// is as small as the configuration. The broker shows the label in the connection name.
+struct Link {
+    label: String,
+    /// Created on first use: handles must be built after the recorder is installed.
+    metrics: OnceLock<AmqpConnectionMetrics>,
+    /// Connected at least once: the next connection is a reconnection.
+    opened: AtomicBool,
+}
+
+/// Process-wide, so that the transports of several messaging URLs and of the polling agent
+/// never hand out the same label twice.
+static CONSUME_LINKS: AtomicUsize = AtomicUsize::new(0);
+static PUBLISH_LINKS: AtomicUsize = AtomicUsize::new(0);
+
+impl Link {
+    /// A consumer's link; its series exist (at 0) from the first attempt, so a broker that is
+    /// unreachable when the agent starts shows as down.
+    fn consumer() -> Link {
+        let link = Link::new(format!(
+            "consume-{}",
+            CONSUME_LINKS.fetch_add(1, Ordering::Relaxed)
+        ));
+        link.metrics();
+        link
+    }
+
+    /// A publisher's link; its series appear with its first connection, which it opens on its
+    /// first publish, so a publisher with nothing to send (the dead-letter one, usually) is
+    /// not reported down.
+    fn publisher() -> Link {
+        Link::new(format!(
+            "publish-{}",
+            PUBLISH_LINKS.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    fn new(label: String) -> Link {
+        Link {
+            label,
+            metrics: OnceLock::new(),
+            opened: AtomicBool::new(false),
+        }
+    }
+
+    fn metrics(&self) -> &AmqpConnectionMetrics {
+        self.metrics
+            .get_or_init(|| AmqpConnectionMetrics::new(&self.label))
+    }
+
+    fn connected(&self) {
+        let reconnect = self.opened.swap(true, Ordering::Relaxed);
+        self.metrics().connected(reconnect);
+        tracing::debug!(connection = %self.label, reconnect, "AMQP connection open");
+    }
+
+    fn disconnected(&self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.disconnected();
+        }
+    }
 }
 
 impl AmqpTransport {
@@ -36,7 +114,19 @@ impl AmqpTransport {
                 url: mask(&url),
                 reason,
             })?;
-        Ok(AmqpTransport { url })
+        Ok(AmqpTransport {
+            url,
+            consumers: Arc::default(),
+        })
+    }
+
+    /// The link of `queue`'s consumer: the same one for every reconnection.
+    fn consumer_link(&self, queue: &str) -> Arc<Link> {
+        let mut links = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .entry(queue.to_owned())
+            .or_insert_with(|| Arc::new(Link::consumer()))
+            .clone()
     }
 }
 
@@ -123,6 +213,7 @@ struct AmqpConsumer {
     consumer: lapin::Consumer,
     consumer_tag: ShortString,
     queue: String,
+    link: Arc<Link>,
 }
 
 struct AmqpAcker {
@@ -153,10 +244,42 @@ impl Acker for AmqpAcker {
     }
 }
 
+/// A passive `queue.declare` on the consumer's channel: the queue exists while it is consumed,
+/// so the declare cannot fail with 404 and close the channel under the consumer (a deleted
+/// queue cancels the consumer anyway, and the listener starts over).
+struct AmqpBacklog {
+    channel: Channel,
+    queue: String,
+}
+
+impl Backlog for AmqpBacklog {
+    fn ready(&self) -> BoxFuture<'static, Result<u32, TransportError>> {
+        let (channel, queue) = (self.channel.clone(), self.queue.clone());
+        Box::pin(async move {
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.as_str().into(), options, FieldTable::default())
+                .await
+                .map(|q| q.message_count())
+                .map_err(err(format!("passive declare of {queue}")))
+        })
+    }
+}
+
 impl Consumer for AmqpConsumer {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>> {
         Box::pin(async move {
-            let delivery = self.consumer.next().await?;
+            let Some(delivery) = self.consumer.next().await else {
+                self.link.disconnected();
+                return None;
+            };
+            if delivery.is_err() {
+                // Deliveries stop with the channel or the connection: the listener starts over.
+                self.link.disconnected();
+            }
             Some(
                 delivery
                     .map(|d| Delivery {
@@ -177,6 +300,13 @@ impl Consumer for AmqpConsumer {
         })
     }
 
+    fn backlog(&self) -> Arc<dyn Backlog> {
+        Arc::new(AmqpBacklog {
+            channel: self.channel.clone(),
+            queue: self.queue.clone(),
+        })
+    }
+
     fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
             self.channel
@@ -190,6 +320,7 @@ impl Consumer for AmqpConsumer {
         Box::pin(async move {
             let _ = self.channel.close(200, "ceilo shutting down".into()).await;
             let _ = self.connection.close(200, "ceilo shutting down".into()).await;
+            self.link.disconnected();
         })
     }
 }
@@ -199,6 +330,7 @@ struct AmqpPublisher {
     url: String,
     topology: PublishTopology,
     state: tokio::sync::Mutex<Option<PublisherState>>,
+    link: Link,
 }
 
 struct PublisherState {
@@ -209,7 +341,7 @@ struct PublisherState {
 
 impl AmqpPublisher {
     async fn open(&self) -> Result<PublisherState, TransportError> {
-        let connection = connect(&self.url, "ceilo publisher").await?;
+        let connection = connect(&self.url, &format!("ceilo {}", self.link.label)).await?;
         let channel = connection
             .create_channel()
             .await
@@ -232,10 +364,11 @@ impl AmqpPublisher {
     async fn channel(&self, keys: &[(String, String)]) -> Result<Channel, TransportError> {
         let mut state = self.state.lock().await;
         if state.as_ref().is_some_and(|s| !s.channel.status().connected()) {
-            *state = None;
+            self.drop_state(&mut state);
         }
         if state.is_none() {
             *state = Some(self.open().await?);
+            self.link.connected();
         }
         let Some(s) = state.as_mut() else {
             return Err(TransportError::Closed("publisher channel".into()));
@@ -254,7 +387,7 @@ impl AmqpPublisher {
                     single_active_consumer: false,
                 };
                 if let Err(e) = declare_queue(&s.channel, &spec).await {
-                    *state = None;
+                    self.drop_state(&mut state);
                     return Err(e);
                 }
                 s.declared_keys.insert((exchange.clone(), key.clone()));
@@ -264,7 +397,14 @@ impl AmqpPublisher {
     }
 
     async fn forget(&self) {
-        *self.state.lock().await = None;
+        self.drop_state(&mut *self.state.lock().await);
+    }
+
+    /// Closes the connection (by dropping it); the next publish opens a new one.
+    fn drop_state(&self, state: &mut Option<PublisherState>) {
+        if state.take().is_some() {
+            self.link.disconnected();
+        }
     }
 }
 
@@ -341,8 +481,9 @@ impl Publisher for Arc<AmqpPublisher> {
 impl Transport for AmqpTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
         let url = self.url.clone();
+        let link = self.consumer_link(&spec.queue);
         Box::pin(async move {
-            let connection = connect(&url, &format!("ceilo consumer {}", spec.queue)).await?;
+            let connection = connect(&url, &format!("ceilo {} {}", link.label, spec.queue)).await?;
             let channel = connection
                 .create_channel()
                 .await
@@ -362,12 +503,14 @@ impl Transport for AmqpTransport {
                 )
                 .await
                 .map_err(err(format!("consume {}", spec.queue)))?;
+            link.connected();
             Ok(Box::new(AmqpConsumer {
                 connection,
                 channel,
                 consumer,
                 consumer_tag,
                 queue: spec.queue,
+                link,
             }) as Box<dyn Consumer>)
         })
     }
@@ -377,6 +520,7 @@ impl Transport for AmqpTransport {
             url: self.url.clone(),
             topology,
             state: tokio::sync::Mutex::new(None),
+            link: Link::publisher(),
         }))
     }
 

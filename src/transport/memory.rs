@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 use super::{
-    topic, Acker, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec, Settle,
-    Transport, TransportError,
+    topic, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology, Publisher, QueueSpec,
+    Settle, Transport, TransportError,
 };
 
 /// Messages a memory queue holds before publishers wait.
@@ -48,20 +48,23 @@ impl MemoryTransport {
         MemoryTransport::default()
     }
 
-    fn declare(&self, spec: &QueueSpec) -> Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>> {
+    /// The queue's receiver, and a handle on its sender to read its length.
+    fn declare(
+        &self,
+        spec: &QueueSpec,
+    ) -> (
+        Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
+        mpsc::WeakSender<Delivery>,
+    ) {
         let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
-        let rx = bus
-            .queues
-            .entry(spec.queue.clone())
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-                Queue {
-                    tx,
-                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                }
-            })
-            .rx
-            .clone();
+        let queue = bus.queues.entry(spec.queue.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+            Queue {
+                tx,
+                rx: Arc::new(tokio::sync::Mutex::new(rx)),
+            }
+        });
+        let (rx, tx) = (queue.rx.clone(), queue.tx.downgrade());
         for (exchange, key) in &spec.bindings {
             let list = bus.bindings.entry(exchange.clone()).or_default();
             let binding = (key.clone(), spec.queue.clone());
@@ -69,7 +72,7 @@ impl MemoryTransport {
                 list.push(binding);
             }
         }
-        rx
+        (rx, tx)
     }
 
     /// The senders of the queues a message is routed to (each queue once).
@@ -94,6 +97,8 @@ impl MemoryTransport {
 
 struct MemoryConsumer {
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
+    /// The queue's sender, weak so that it does not keep the queue open.
+    tx: mpsc::WeakSender<Delivery>,
     next_tag: u64,
     cancelled: bool,
 }
@@ -103,6 +108,21 @@ struct NoopAcker;
 impl Acker for NoopAcker {
     fn settle(&self, _up_to: u64, _how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// A memory queue's length: what its publishers put in and no consumer took yet.
+struct MemoryBacklog {
+    tx: mpsc::WeakSender<Delivery>,
+}
+
+impl Backlog for MemoryBacklog {
+    fn ready(&self) -> BoxFuture<'static, Result<u32, TransportError>> {
+        let queued = self
+            .tx
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity());
+        Box::pin(async move { Ok(u32::try_from(queued).unwrap_or(u32::MAX)) })
     }
 }
 
@@ -121,6 +141,10 @@ impl Consumer for MemoryConsumer {
 
     fn acker(&self) -> Arc<dyn Acker> {
         Arc::new(NoopAcker)
+    }
+
+    fn backlog(&self) -> Arc<dyn Backlog> {
+        Arc::new(MemoryBacklog { tx: self.tx.clone() })
     }
 
     fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
@@ -157,10 +181,11 @@ impl Publisher for MemoryTransport {
 
 impl Transport for MemoryTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
-        let rx = self.declare(&spec);
+        let (rx, tx) = self.declare(&spec);
         Box::pin(async move {
             Ok(Box::new(MemoryConsumer {
                 rx,
+                tx,
                 next_tag: 0,
                 cancelled: false,
             }) as Box<dyn Consumer>)
@@ -212,5 +237,34 @@ mod tests {
         .unwrap();
         let d = c.next().await.unwrap().unwrap();
         assert_eq!((d.tag, d.body.as_slice()), (1, b"a".as_slice()));
+    }
+
+    #[tokio::test]
+    async fn backlog_is_what_no_consumer_took_yet() {
+        let t = MemoryTransport::isolated();
+        let spec = QueueSpec {
+            queue: "notifications.sample".into(),
+            bindings: vec![("ceilometer".into(), "notifications.sample".into())],
+            durable: false,
+            auto_delete: false,
+            prefetch: 10,
+            single_active_consumer: false,
+        };
+        let mut c = t.consume(spec).await.unwrap();
+        let backlog = c.backlog();
+        assert_eq!(backlog.ready().await.unwrap(), 0);
+        let msg = OutMessage {
+            exchange: "ceilometer".into(),
+            routing_key: "notifications.sample".into(),
+            body: b"x".to_vec(),
+            headers: vec![],
+        };
+        let p = t.publisher(PublishTopology::default());
+        p.publish(vec![msg.clone(), msg.clone(), msg].into())
+            .await
+            .unwrap();
+        assert_eq!(backlog.ready().await.unwrap(), 3);
+        c.next().await.unwrap().unwrap();
+        assert_eq!(backlog.ready().await.unwrap(), 2);
     }
 }

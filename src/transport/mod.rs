@@ -1,8 +1,8 @@
 //! Transports behind one trait: `amqp://` (lapin, the production path) and `memory://`
 //! (in-process, the embedded default, so `ceilo run` works with no broker).
 //!
-//! The trait is deliberately small: declare-and-consume a queue, settle delivery tags, publish a
-//! batch and learn when the broker has confirmed it. Topology (which exchanges, queues and
+//! The trait is deliberately small: declare-and-consume a queue, settle delivery tags, read the
+//! queue's backlog, publish a batch and learn when the broker has confirmed it. Topology (which exchanges, queues and
 //! bindings) is data ([`QueueSpec`]); the agent never knows which transport it talks to.
 //! Futures returned here are `Send + 'static` and must be polled on the process' main tokio
 //! runtime (the agent spawns them there), never on an arbiter's private runtime.
@@ -94,12 +94,21 @@ pub trait Acker: Send + Sync {
     fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>>;
 }
 
+/// Reads how many messages wait in one consumer's queue (`ceilo_amqp_queue_messages`).
+pub trait Backlog: Send + Sync {
+    /// Messages ready in the queue: not yet delivered to any consumer.
+    fn ready(&self) -> BoxFuture<'static, Result<u32, TransportError>>;
+}
+
 /// A consumer of one queue.
 pub trait Consumer: Send {
     /// The next delivery; `None` once the consumer is cancelled or its connection is gone.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>>;
     /// The acker for this consumer's tags.
     fn acker(&self) -> Arc<dyn Acker>;
+    /// The backlog of this consumer's queue, readable while `next` is being awaited. It uses
+    /// the consumer's channel: drop it when the consumer is gone.
+    fn backlog(&self) -> Arc<dyn Backlog>;
     /// Stop deliveries (`basic.cancel`); deliveries not yet returned by `next` will be requeued
     /// by the broker when the channel closes.
     fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>>;

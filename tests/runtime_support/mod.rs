@@ -52,12 +52,23 @@ impl Broker {
             N.fetch_add(1, Ordering::SeqCst)
         );
         curl("PUT", &format!("/vhosts/{vhost}"), None);
+        let broker = Broker { vhost };
+        broker.allow_access();
+        broker
+    }
+
+    /// Let guest use the vhost (configure, write, read everything).
+    pub fn allow_access(&self) {
         curl(
             "PUT",
-            &format!("/permissions/{vhost}/guest"),
+            &format!("/permissions/{}/guest", self.vhost),
             Some(r#"{"configure":".*","write":".*","read":".*"}"#),
         );
-        Broker { vhost }
+    }
+
+    /// Refuse guest's new connections to the vhost (open ones stay open).
+    pub fn deny_access(&self) {
+        curl("DELETE", &format!("/permissions/{}/guest", self.vhost), None);
     }
 
     pub fn url(&self) -> String {
