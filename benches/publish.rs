@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use ceilo::agent::ack::AckToken;
@@ -136,7 +135,7 @@ fn publish(c: &mut Criterion) {
                     let output = Box::new(Counting(counted.clone()));
                     let publisher =
                         PublisherActor::new(output, policy, tokio::runtime::Handle::current(), "bench", None)
-                            .start();
+                            .start_supervised();
                     for samples in batches {
                         let batch = PublishBatch {
                             samples,
@@ -146,7 +145,7 @@ fn publish(c: &mut Criterion) {
                         };
                         publisher.send(batch).await.expect("publisher alive");
                     }
-                    publisher.send(Drain).await.expect("publisher alive");
+                    publisher.addr().send(Drain).await.expect("publisher alive");
                     while counted.load(Ordering::SeqCst) < items {
                         tokio::task::yield_now().await;
                     }
