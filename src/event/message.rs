@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 use simd_json::prelude::*;
 
 use super::time::{isoformat, IsoText};
-use crate::model::json_write::{write_f64, write_i64, write_str, write_value};
+use crate::model::json_write::{write_f64, write_i64, write_str, write_value, JsonSink};
 use crate::model::pyrepr::{write_bytes_repr, write_float_repr};
 use crate::model::signature::{Signature, Signer};
 use crate::model::{Event, OwnedValue, TraitValue};
@@ -27,9 +27,9 @@ pub fn write_message_from_event(event: &Event, secret: &[u8], out: &mut Vec<u8>)
 }
 
 /// Writes one event message, signed by `signer`, as a JSON object.
-pub fn write_event_message_signed(out: &mut Vec<u8>, event: &Event, signer: &mut Signer) {
+pub fn write_event_message_signed(out: &mut impl JsonSink, event: &Event, signer: &mut Signer) {
     // The traits' `str()` is built at the end of `out` and cut off again: no other buffer.
-    let signature = sign_event_with(signer, event, out);
+    let signature = sign_event_with(signer, event, out.buffer());
     out.extend_from_slice(b"{\"message_id\": ");
     match &event.message_id {
         Some(id) => write_str(out, id),
@@ -67,7 +67,7 @@ pub fn write_event_message_signed(out: &mut Vec<u8>, event: &Event, signer: &mut
 /// Writes the events as a JSON list of signed event messages: the `notifier://` event
 /// publisher's payload.
 pub fn write_event_message_list<'e>(
-    out: &mut Vec<u8>,
+    out: &mut impl JsonSink,
     events: impl IntoIterator<Item = &'e Event>,
     signer: &mut Signer,
 ) {
@@ -168,10 +168,10 @@ pub fn event_json(event: &Event) -> OwnedValue {
     out
 }
 
-fn write_datetime(out: &mut Vec<u8>, dt: &NaiveDateTime) {
+fn write_datetime(out: &mut impl JsonSink, dt: &NaiveDateTime) {
     // isoformat() is plain ASCII digits and separators: nothing to escape.
     out.push(b'"');
-    out.extend_from_slice(IsoText::new(dt).as_str().as_bytes());
+    out.extend_clean(IsoText::new(dt).as_str().as_bytes());
     out.push(b'"');
 }
 

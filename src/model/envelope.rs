@@ -20,7 +20,7 @@ use simd_json::{borrowed::Object, Buffers, StaticNode};
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
-use super::json_write::{write_json_text_quoted, write_str};
+use super::json_write::{write_str, JsonSink, Quoted};
 use super::{Notification, Priority, Value};
 
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
@@ -180,51 +180,39 @@ impl<'a> Outgoing<'a> {
 /// oslo's order (`message_id, publisher_id, event_type, priority, payload, timestamp,
 /// _unique_id`) and no `_context_*` keys, as oslo sends for an empty context.
 ///
-/// `write_payload` must append one JSON value written with [`super::json_write`] (ASCII only).
-/// The inner message is written into a per-thread scratch buffer that is reused (it stays as
-/// big as the biggest message this thread wrote), then copied into `out` quoted.
-pub fn encode_v2(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Vec<u8>)) {
-    thread_local! {
-        static INNER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    INNER.with_borrow_mut(|inner| {
-        inner.clear();
-        write_inner_message(inner, head, write_payload);
-        out.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": ");
-        write_json_text_quoted(out, inner);
-        out.push(b'}');
-    });
-}
-
-/// The `oslo.message` text of [`encode_v2`], unquoted.
-fn write_inner_message(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(b"{\"message_id\": \"");
+/// `write_payload` must append one JSON value with the [`super::json_write`] writers, into a
+/// [`Quoted`] sink: the inner message is escaped as it is written, never walked twice.
+pub fn encode_v2(out: &mut Vec<u8>, head: &Outgoing<'_>, write_payload: impl FnOnce(&mut Quoted<'_>)) {
+    out.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"");
+    let inner = &mut Quoted(out);
+    inner.extend_from_slice(b"{\"message_id\": \"");
     let mut uuid_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    out.extend_from_slice(
+    inner.extend_clean(
         head.message_id
             .hyphenated()
             .encode_lower(&mut uuid_buf)
             .as_bytes(),
     );
-    out.extend_from_slice(b"\", \"publisher_id\": ");
-    write_str(out, head.publisher_id);
-    out.extend_from_slice(b", \"event_type\": ");
-    write_str(out, head.event_type);
-    out.extend_from_slice(b", \"priority\": ");
-    write_str(out, head.priority.wire_name());
-    out.extend_from_slice(b", \"payload\": ");
-    write_payload(out);
-    out.extend_from_slice(b", \"timestamp\": \"");
-    write_oslo_timestamp(out, &head.timestamp);
-    out.extend_from_slice(b"\", \"_unique_id\": \"");
-    out.extend_from_slice(head.unique_id.simple().encode_lower(&mut uuid_buf).as_bytes());
+    inner.extend_from_slice(b"\", \"publisher_id\": ");
+    write_str(inner, head.publisher_id);
+    inner.extend_from_slice(b", \"event_type\": ");
+    write_str(inner, head.event_type);
+    inner.extend_from_slice(b", \"priority\": ");
+    write_str(inner, head.priority.wire_name());
+    inner.extend_from_slice(b", \"payload\": ");
+    write_payload(inner);
+    inner.extend_from_slice(b", \"timestamp\": \"");
+    write_oslo_timestamp(inner, &head.timestamp);
+    inner.extend_from_slice(b"\", \"_unique_id\": \"");
+    inner.extend_clean(head.unique_id.simple().encode_lower(&mut uuid_buf).as_bytes());
+    inner.extend_from_slice(b"\"}");
     out.extend_from_slice(b"\"}");
 }
 
 /// Python's `str()` of a naive datetime: `YYYY-MM-DD HH:MM:SS.ffffff`, with the fraction left
 /// out when the microsecond is 0 (what oslo's notifier sends as `timestamp`).
-pub fn write_oslo_timestamp(out: &mut Vec<u8>, ts: &NaiveDateTime) {
-    fn two(out: &mut Vec<u8>, n: u32) {
+pub fn write_oslo_timestamp(out: &mut impl JsonSink, ts: &NaiveDateTime) {
+    fn two(out: &mut impl JsonSink, n: u32) {
         out.push(b'0' + (n / 10 % 10) as u8);
         out.push(b'0' + (n % 10) as u8);
     }

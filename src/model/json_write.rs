@@ -3,9 +3,9 @@
 //! (every non-ASCII character as a lower-case `\uXXXX`, surrogate pairs above the BMP),
 //! Python's float `repr` and `NaN`/`Infinity` for the non-finite floats.
 //!
-//! Everything writes straight into a caller's reused `Vec<u8>` and allocates nothing of its own
-//! (save [`write_json_text_quoted`]'s fallback for text that did not come from here). It also
-//! holds [`JsonView`], the one read-only view over simd-json's borrowed and owned values that
+//! Everything writes straight into a caller's reused buffer (a [`JsonSink`]: a `Vec<u8>`, or
+//! [`Quoted`] for JSON text that travels as a string inside JSON) and allocates nothing of its
+//! own. It also holds [`JsonView`], the one read-only view over simd-json's borrowed and owned values that
 //! this writer, [`super::pyrepr`] and [`super::signature`] share, so each walks both value kinds
 //! with one body of code. Parsing is simd-json's job, not this module's.
 
@@ -82,8 +82,73 @@ fn borrowed_entry<'v, 'a>((k, v): (&'v Cow<'a, str>, &'v Value<'a>)) -> (&'v str
     (k, v)
 }
 
+/// Where this module's writers put JSON text: a plain buffer (`Vec<u8>`), or [`Quoted`], which
+/// writes the same text already escaped as the inside of a JSON string literal (the oslo 2.0
+/// envelope carries its inner message that way), so the text is never walked a second time.
+///
+/// The method names are `Vec`'s, so the writers read as plain buffer code.
+pub trait JsonSink {
+    /// JSON text that may hold `"` or `\` (syntax, escape sequences).
+    fn extend_from_slice(&mut self, text: &[u8]);
+    fn push(&mut self, byte: u8);
+    /// Printable ASCII known to hold neither `"` nor `\` (digits, the plain runs of a string).
+    fn extend_clean(&mut self, text: &[u8]);
+    /// The buffer underneath, for text that is written at its end and cut off again.
+    fn buffer(&mut self) -> &mut Vec<u8>;
+}
+
+impl JsonSink for Vec<u8> {
+    fn extend_from_slice(&mut self, text: &[u8]) {
+        Vec::extend_from_slice(self, text);
+    }
+
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend_clean(&mut self, text: &[u8]) {
+        Vec::extend_from_slice(self, text);
+    }
+
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self
+    }
+}
+
+/// Writes into the buffer what [`write_str`] would write for the text written here, minus the
+/// surrounding quotes. The writers of this module emit printable ASCII only (they escape
+/// everything else), so quoting it is: `\` before each `"` and `\`.
+pub struct Quoted<'a>(pub &'a mut Vec<u8>);
+
+impl JsonSink for Quoted<'_> {
+    fn extend_from_slice(&mut self, text: &[u8]) {
+        for &b in text {
+            self.push(b);
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        debug_assert!(
+            (b' '..=b'~').contains(&byte),
+            "only printable ASCII can be quoted here"
+        );
+        if byte == b'"' || byte == b'\\' {
+            self.0.push(b'\\');
+        }
+        self.0.push(byte);
+    }
+
+    fn extend_clean(&mut self, text: &[u8]) {
+        self.0.extend_from_slice(text);
+    }
+
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self.0
+    }
+}
+
 /// `json.dumps(value)`.
-pub fn write_value<V: JsonView>(out: &mut Vec<u8>, value: &V) {
+pub fn write_value<V: JsonView>(out: &mut impl JsonSink, value: &V) {
     match value.view() {
         View::Static(s) => write_static(out, s),
         View::Str(s) => write_str(out, s),
@@ -113,7 +178,7 @@ pub fn write_value<V: JsonView>(out: &mut Vec<u8>, value: &V) {
 }
 
 /// `json.dumps` of a scalar: `null`, `true`, `false`, an int, or a float in Python's repr.
-pub fn write_static(out: &mut Vec<u8>, node: StaticNode) {
+pub fn write_static(out: &mut impl JsonSink, node: StaticNode) {
     match node {
         StaticNode::Null => out.extend_from_slice(b"null"),
         StaticNode::Bool(true) => out.extend_from_slice(b"true"),
@@ -126,7 +191,7 @@ pub fn write_static(out: &mut Vec<u8>, node: StaticNode) {
 
 /// A float as `json.dumps` writes it: Python's `repr`, except the non-finite values, which
 /// Python writes as the (non-standard) JavaScript names.
-pub fn write_f64(out: &mut Vec<u8>, f: f64) {
+pub fn write_f64(out: &mut impl JsonSink, f: f64) {
     if f.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if f.is_infinite() {
@@ -139,7 +204,7 @@ pub fn write_f64(out: &mut Vec<u8>, f: f64) {
 /// Python's `repr()` of a finite float: the shortest digits that round-trip, in fixed notation
 /// when the decimal exponent is in `-4..16` (`100.0`, `0.0001`), otherwise in scientific
 /// notation with a signed, at least two-digit exponent (`1e+16`, `1.5e-07`).
-pub(crate) fn write_finite_float_repr(out: &mut Vec<u8>, f: f64) {
+pub(crate) fn write_finite_float_repr(out: &mut impl JsonSink, f: f64) {
     // ryu finds the same shortest round-trip digits as Python's repr (both take the closest of
     // the shortest candidates) about three times faster than `{:e}`; only its layout differs
     // (`1e16`, `0.00001`), so its text is taken apart into digits and a decimal point position.
@@ -184,25 +249,25 @@ pub(crate) fn write_finite_float_repr(out: &mut Vec<u8>, f: f64) {
     }
     if (-3..=16).contains(&decpt) {
         if decpt <= 0 {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
-            out.extend_from_slice(digits);
+            out.extend_clean(b"0.");
+            zeros(out, (-decpt) as usize);
+            out.extend_clean(digits);
         } else if decpt as usize >= digits.len() {
-            out.extend_from_slice(digits);
-            out.extend(std::iter::repeat_n(b'0', decpt as usize - digits.len()));
-            out.extend_from_slice(b".0");
+            out.extend_clean(digits);
+            zeros(out, decpt as usize - digits.len());
+            out.extend_clean(b".0");
         } else {
             let (int, frac) = digits.split_at(decpt as usize);
-            out.extend_from_slice(int);
+            out.extend_clean(int);
             out.push(b'.');
-            out.extend_from_slice(frac);
+            out.extend_clean(frac);
         }
     } else {
         let (first, rest) = digits.split_at(1.min(digits.len()));
-        out.extend_from_slice(first);
+        out.extend_clean(first);
         if !rest.is_empty() {
             out.push(b'.');
-            out.extend_from_slice(rest);
+            out.extend_clean(rest);
         }
         out.push(b'e');
         out.push(if exp < 0 { b'-' } else { b'+' });
@@ -211,6 +276,12 @@ pub(crate) fn write_finite_float_repr(out: &mut Vec<u8>, f: f64) {
             out.push(b'0');
         }
         write_u64(out, u64::from(magnitude));
+    }
+}
+
+fn zeros(out: &mut impl JsonSink, n: usize) {
+    for _ in 0..n {
+        out.push(b'0');
     }
 }
 
@@ -229,7 +300,7 @@ fn parse_exponent(text: &[u8]) -> i32 {
     }
 }
 
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+pub fn write_u64(out: &mut impl JsonSink, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
@@ -240,10 +311,10 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[at..]);
+    out.extend_clean(&buf[at..]);
 }
 
-pub fn write_i64(out: &mut Vec<u8>, n: i64) {
+pub fn write_i64(out: &mut impl JsonSink, n: i64) {
     if n < 0 {
         out.push(b'-');
     }
@@ -253,10 +324,10 @@ pub fn write_i64(out: &mut Vec<u8>, n: i64) {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// A JSON list, `json.dumps` style (`", "` between items), each item written by `item`.
-pub fn write_list<T>(
-    out: &mut Vec<u8>,
+pub fn write_list<O: JsonSink + ?Sized, T>(
+    out: &mut O,
     items: impl IntoIterator<Item = T>,
-    mut item: impl FnMut(&mut Vec<u8>, T),
+    mut item: impl FnMut(&mut O, T),
 ) {
     out.push(b'[');
     for (i, x) in items.into_iter().enumerate() {
@@ -269,7 +340,7 @@ pub fn write_list<T>(
 }
 
 /// `json.dumps(s)`: the quoted string with `ensure_ascii` escaping.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
+pub fn write_str(out: &mut impl JsonSink, s: &str) {
     out.push(b'"');
     write_escaped(out, s);
     out.push(b'"');
@@ -278,7 +349,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// The inside of a JSON string literal (no quotes), escaped as `json.dumps` does: `\"`, `\\`,
 /// `\n`, `\r`, `\t`, `\b`, `\f`, and `\u00XX` for the other control characters and DEL.
 /// Anything outside ASCII becomes `\uXXXX`, or a surrogate pair above U+FFFF.
-pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
+pub fn write_escaped(out: &mut impl JsonSink, s: &str) {
     let bytes = s.as_bytes();
     let mut run_start = 0;
     let mut i = 0;
@@ -288,7 +359,7 @@ pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
             i += 1;
             continue;
         }
-        out.extend_from_slice(&bytes[run_start..i]);
+        out.extend_clean(&bytes[run_start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -313,37 +384,14 @@ pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
         i += 1;
         run_start = i;
     }
-    out.extend_from_slice(&bytes[run_start..]);
+    out.extend_clean(&bytes[run_start..]);
 }
 
-fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
+fn write_u_escape(out: &mut impl JsonSink, unit: u32) {
     out.extend_from_slice(b"\\u");
     for shift in [12, 8, 4, 0] {
         out.push(HEX[((unit >> shift) & 0xf) as usize]);
     }
-}
-
-/// Appends `json_text` as a JSON string literal, as [`write_str`] would write it: what the oslo
-/// envelope needs for its inner message. Text written by this module is printable ASCII, so only
-/// `"` and `\` grow (to two bytes each); those are found with `memchr2` and everything between
-/// is copied in runs, into room reserved once. Anything else (raw UTF-8 that a caller wrote by
-/// hand) takes the general [`write_str`] path.
-pub fn write_json_text_quoted(out: &mut Vec<u8>, json_text: &[u8]) {
-    if !json_text.iter().all(|&b| (b' '..=b'~').contains(&b)) {
-        write_str(out, &String::from_utf8_lossy(json_text));
-        return;
-    }
-    let grow = memchr::memchr2_iter(b'"', b'\\', json_text).count();
-    out.reserve(json_text.len() + grow + 2);
-    out.push(b'"');
-    let mut run = 0;
-    for at in memchr::memchr2_iter(b'"', b'\\', json_text) {
-        out.extend_from_slice(&json_text[run..at]);
-        out.push(b'\\');
-        run = at;
-    }
-    out.extend_from_slice(&json_text[run..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -509,21 +557,15 @@ mod tests {
     }
 
     #[test]
-    fn quoted_json_text_matches_write_str() {
-        for text in [
-            r#"{"a": "b\\\"c"}"#,
-            "",
-            "no specials",
-            "\\",
-            "\"",
-            r#""\"#,
-            "x é\n",
-        ] {
-            let mut out = b"prefix ".to_vec();
-            write_json_text_quoted(&mut out, text.as_bytes());
-            let mut want = b"prefix ".to_vec();
-            write_str(&mut want, text);
-            assert_eq!(out, want, "{text}");
-        }
+    fn quoted_writes_what_write_str_makes_of_the_plain_text() {
+        let text = r#"{"a": "b\\\"c", "é\n": [1.5, -2, 1e+16, null, "\u0001"]}"#;
+        let value: OwnedValue = simd_json::to_owned_value(&mut text.as_bytes().to_vec()).unwrap();
+        let mut plain = Vec::new();
+        write_value(&mut plain, &value);
+        let mut literal = Vec::new();
+        write_str(&mut literal, std::str::from_utf8(&plain).unwrap());
+        let mut quoted = Vec::new();
+        write_value(&mut Quoted(&mut quoted), &value);
+        assert_eq!(quoted, literal[1..literal.len() - 1]);
     }
 }

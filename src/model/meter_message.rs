@@ -11,7 +11,7 @@
 
 use simd_json::StaticNode;
 
-use super::json_write::{write_str, write_value};
+use super::json_write::{write_str, write_value, JsonSink};
 use super::signature::Signer;
 use super::{OwnedValue, Sample};
 
@@ -22,7 +22,7 @@ pub fn write_meter_message(out: &mut Vec<u8>, sample: &Sample, secret: &[u8]) {
 }
 
 /// Writes one meter message, signed by `signer`, as a JSON object.
-pub fn write_meter_message_signed(out: &mut Vec<u8>, sample: &Sample, signer: &mut Signer) {
+pub fn write_meter_message_signed(out: &mut impl JsonSink, sample: &Sample, signer: &mut Signer) {
     let signature = signer.sign_sample(sample);
     out.extend_from_slice(b"{\"source\": ");
     write_str(out, &sample.source);
@@ -60,7 +60,7 @@ pub fn write_meter_message_signed(out: &mut Vec<u8>, sample: &Sample, signer: &m
 /// Writes the samples as a JSON list of signed meter messages: the `notifier://` publisher's
 /// payload (the telemetry IPC payload wraps the same list as `{"samples": [...]}`).
 pub fn write_meter_message_list<'s>(
-    out: &mut Vec<u8>,
+    out: &mut impl JsonSink,
     samples: impl IntoIterator<Item = &'s Sample>,
     signer: &mut Signer,
 ) {

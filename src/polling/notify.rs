@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 
 use super::SampleBatch;
 use crate::model::envelope::{encode_v2, Outgoing};
+use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
 use crate::model::signature::Signer;
 use crate::model::Priority;

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use super::{Flush, Output, PublishError, Write};
 use crate::config::PublisherSettings;
-use crate::event::message::write_message_from_event;
+use crate::event::message::write_event_message_list;
 use crate::model::envelope::{encode_v2, Outgoing};
+use crate::model::json_write::Quoted;
 use crate::model::meter_message::write_meter_message_list;
 use crate::model::signature::Signer;
 use crate::model::Priority;
@@ -36,7 +37,6 @@ pub struct NotifierOutput {
     event_type: String,
     per_meter_topic: bool,
     publisher_id: String,
-    secret: Vec<u8>,
     signer: Signer,
 }
 
@@ -63,7 +63,6 @@ impl NotifierOutput {
             event_type: default_topic.clone(),
             per_meter_topic: per_meter_topic && carries == Carries::Samples,
             publisher_id: format!("telemetry.publisher.{host}"),
-            secret: settings.telemetry_secret.as_bytes().to_vec(),
             signer: Signer::new(settings.telemetry_secret.as_bytes()),
         }
     }
@@ -73,7 +72,7 @@ impl NotifierOutput {
         &self.routing_key
     }
 
-    fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Vec<u8>)) -> OutMessage {
+    fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Quoted<'_>)) -> OutMessage {
         let mut body = Vec::new(); // encode_v2 reserves the exact size once
         let head = Outgoing::new(&self.publisher_id, event_type, Priority::Sample);
         encode_v2(&mut body, &head, write_items);
@@ -108,16 +107,8 @@ impl NotifierOutput {
                 }
             }
             Carries::Events if !flush.events.is_empty() => {
-                let secret = &self.secret;
                 messages.push(self.notification(&self.event_type, |out| {
-                    out.push(b'[');
-                    for (i, e) in flush.events.iter().enumerate() {
-                        if i > 0 {
-                            out.extend_from_slice(b", ");
-                        }
-                        write_message_from_event(e, secret, out);
-                    }
-                    out.push(b']');
+                    write_event_message_list(out, &flush.events, &mut signer)
                 }));
             }
             _ => {}

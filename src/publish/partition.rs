@@ -13,6 +13,7 @@ use super::{Flush, Output, PublishError, Write};
 use crate::config::PublisherSettings;
 
 use crate::model::envelope::{encode_v2, Outgoing};
+use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
 use crate::model::signature::Signer;
 use crate::model::{Priority, Sample};
