@@ -350,8 +350,10 @@ fn n(r: &Value, k: &str) -> u64 {
 
 /// `count` messages of the default mix (every family, telemetry.polling included) through a
 /// healthy agent: every expected record arrives once.
-fn healthy(test: &str, agent: &AgentUnderTest, count: u64) {
+fn healthy(test: &str, agent: AgentUnderTest, count: u64) {
     let v = Vhost::new(test);
+    // Declared after the vhost, so dropped (any leftover agent killed) before it is deleted.
+    let agent = agent;
     let count_s = count.to_string();
     let r = loadgen(
         &v,
@@ -386,8 +388,9 @@ fn healthy(test: &str, agent: &AgentUnderTest, count: u64) {
 /// `count` messages, the agent stopped (SIGTERM) once `stop_after` are complete: what loadgen
 /// reports lost must be exactly what the agent left undelivered — still queued, as the broker
 /// counts it — and every expected record of those messages must be counted missing.
-fn halfway(test: &str, agent: &AgentUnderTest, count: u64, stop_after: u64) {
+fn halfway(test: &str, agent: AgentUnderTest, count: u64, stop_after: u64) {
     let v = Vhost::new(test);
+    let agent = agent;
     let (count_s, stop_s) = (count.to_string(), stop_after.to_string());
     let r = loadgen(
         &v,
@@ -433,23 +436,23 @@ fn halfway(test: &str, agent: &AgentUnderTest, count: u64, stop_after: u64) {
 
 #[test]
 fn agent_healthy_shows_zero_loss_and_zero_duplicates() {
-    healthy("healthy", &AgentUnderTest::new(), 3000);
+    healthy("healthy", AgentUnderTest::new(), 3000);
 }
 
 #[test]
 fn agent_halfway_stopped_is_reported_as_losing_exactly_what_it_left_queued() {
-    halfway("halfway", &AgentUnderTest::new(), 5000, 1500);
+    halfway("halfway", AgentUnderTest::new(), 5000, 1500);
 }
 
 #[test]
 fn stand_in_healthy_shows_zero_loss_and_zero_duplicates() {
-    healthy("stand-in-healthy", &AgentUnderTest::stand_in(), 3000);
+    healthy("stand-in-healthy", AgentUnderTest::stand_in(), 3000);
 }
 
 /// Also covers the sink's SIGTERM path: it finishes and acks what it was delivered.
 #[test]
 fn stand_in_halfway_stopped_loses_exactly_what_it_left_queued() {
-    halfway("stand-in-halfway", &AgentUnderTest::stand_in(), 5000, 1500);
+    halfway("stand-in-halfway", AgentUnderTest::stand_in(), 5000, 1500);
 }
 
 #[test]
