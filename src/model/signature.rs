@@ -8,10 +8,10 @@
 //! UTF-8 `bytes` object and every dict inside it into a key-sorted one (`[b'a', {b'k': 1}]`).
 //! An empty secret signs nothing: the signature is `""`.
 //!
-//! The HMAC is a stream, so the pairs are fed as they are walked: no flattened map, no joined
-//! name strings. A [`Signer`] keeps the keyed HMAC state (cloned per message instead of keyed
-//! again) and one scratch buffer for `str()` of non-string values; [`Signer::start`] opens the
-//! same stream to callers whose messages have a fixed shape (samples here, events elsewhere).
+//! The pairs are written as they are walked into one reused text buffer, hashed at the end in
+//! one go: no flattened map, no joined name strings. A [`Signer`] keeps the keyed HMAC state
+//! (cloned per message instead of keyed again) and that buffer; [`Signer::start`] opens the
+//! same feed to callers whose messages have a fixed shape (samples here, events elsewhere).
 //! Verifying incoming signatures is not done here: Ceilometer's own telemetry endpoint does not
 //! verify them either.
 
@@ -135,9 +135,10 @@ impl Signer {
     /// `None` when the secret is empty, i.e. the signature is [`Signature::EMPTY`].
     pub fn start(&mut self) -> Option<PairFeed<'_>> {
         let mac = self.keyed.clone()?;
+        self.scratch.clear();
         Some(PairFeed {
             mac,
-            scratch: &mut self.scratch,
+            text: &mut self.scratch,
         })
     }
 }
@@ -173,16 +174,20 @@ struct Path<'p> {
 
 /// One message being signed: the `recursive_keypairs` pairs go in, in order, and
 /// [`PairFeed::finish`] gives the signature.
+///
+/// The pairs are gathered as one text and hashed with one `update`: fed piece by piece (a key,
+/// a short value, a `:`), SHA-256 spent more time copying fragments into its block buffer than
+/// hashing them.
 pub struct PairFeed<'s> {
     mac: HmacSha256,
-    scratch: &'s mut Vec<u8>,
+    text: &'s mut Vec<u8>,
 }
 
 impl PairFeed<'_> {
     /// A top-level key with a string value.
     pub fn str_pair(&mut self, key: &str, value: &str) {
-        self.mac.update(key.as_bytes());
-        self.mac.update(value.as_bytes());
+        self.text.extend_from_slice(key.as_bytes());
+        self.text.extend_from_slice(value.as_bytes());
     }
 
     /// A top-level key with any JSON value: a dict is flattened into `key:sub` pairs (in its own
@@ -195,20 +200,21 @@ impl PairFeed<'_> {
     /// A top-level key whose `str()` the caller already wrote (e.g. with
     /// [`write_decoded_repr`] for a list it never materialized).
     pub fn text_pair(&mut self, key: &str, value_text: &[u8]) {
-        self.mac.update(key.as_bytes());
-        self.mac.update(value_text);
+        self.text.extend_from_slice(key.as_bytes());
+        self.text.extend_from_slice(value_text);
     }
 
-    pub fn finish(self) -> Signature {
+    pub fn finish(mut self) -> Signature {
+        self.mac.update(self.text);
         finish(self.mac)
     }
 
     fn name(&mut self, path: &Path<'_>) {
         if let Some(parent) = path.parent {
             self.name(parent);
-            self.mac.update(b":");
+            self.text.push(b':');
         }
-        self.mac.update(path.key.as_bytes());
+        self.text.extend_from_slice(path.key.as_bytes());
     }
 
     /// One `recursive_keypairs` entry: a dict recurses, anything else is one `name, str(value)`.
@@ -217,19 +223,15 @@ impl PairFeed<'_> {
             View::Object(len, entries) => self.object(Some(path), len, entries),
             View::Str(s) => {
                 self.name(path);
-                self.mac.update(s.as_bytes());
+                self.text.extend_from_slice(s.as_bytes());
             }
             View::Static(node) => {
-                self.scratch.clear();
-                write_static_repr(self.scratch, node);
                 self.name(path);
-                self.mac.update(self.scratch);
+                write_static_repr(self.text, node);
             }
             View::Array(items) => {
-                self.scratch.clear();
-                write_decoded_list(self.scratch, items);
                 self.name(path);
-                self.mac.update(self.scratch);
+                write_decoded_list(self.text, items);
             }
         }
     }
