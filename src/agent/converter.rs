@@ -63,6 +63,9 @@ pub struct ConverterWorker {
     converter: Arc<dyn Convert>,
     decoder: Decoder,
     scratch: Vec<u8>,
+    /// Samples and events the last batch made: the next batch's vectors start that big
+    /// instead of growing (and copying) their way there.
+    last_sizes: (usize, usize),
 }
 
 impl ConverterWorker {
@@ -71,6 +74,7 @@ impl ConverterWorker {
             converter,
             decoder: Decoder::new(),
             scratch: Vec::with_capacity(64 * 1024),
+            last_sizes: (0, 0),
         }
     }
 
@@ -140,8 +144,8 @@ impl Handler<DeliveryBatch> for ConverterWorker {
             metrics,
         } = batch;
         let mut out = ConvertedBatch {
-            samples: Vec::new(),
-            events: Vec::new(),
+            samples: Vec::with_capacity(self.last_sizes.0),
+            events: Vec::with_capacity(self.last_sizes.1),
             dead: Vec::new(),
             deliveries: deliveries.len(),
             dropped: 0,
@@ -154,6 +158,7 @@ impl Handler<DeliveryBatch> for ConverterWorker {
         }
         outcome.samples = out.samples.len();
         outcome.events = out.events.len();
+        self.last_sizes = (outcome.samples, outcome.events);
         metrics.batch(outcome, started.elapsed());
         MessageResult(out)
     }

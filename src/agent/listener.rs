@@ -220,7 +220,14 @@ async fn next(
             None => std::future::pending().await,
         }
     };
+    if *shutdown.borrow() {
+        return Ok(Next::Shutdown);
+    }
+    // Consumer first: a delivery that is already buffered is taken without arming the timer
+    // or registering with the shutdown watch (per delivery, that was measurable). Shutdown
+    // cannot starve behind a busy queue: it is checked above on every call.
     tokio::select! {
+        biased;
         d = consumer.next() => match d {
             Some(Ok(d)) => Ok(Next::Delivery(d)),
             Some(Err(e)) => Err(e),
