@@ -98,18 +98,22 @@ pub trait JsonSink {
 }
 
 impl JsonSink for Vec<u8> {
+    #[inline]
     fn extend_from_slice(&mut self, text: &[u8]) {
         Vec::extend_from_slice(self, text);
     }
 
+    #[inline]
     fn push(&mut self, byte: u8) {
         Vec::push(self, byte);
     }
 
+    #[inline]
     fn extend_clean(&mut self, text: &[u8]) {
         Vec::extend_from_slice(self, text);
     }
 
+    #[inline]
     fn buffer(&mut self) -> &mut Vec<u8> {
         self
     }
@@ -121,12 +125,14 @@ impl JsonSink for Vec<u8> {
 pub struct Quoted<'a>(pub &'a mut Vec<u8>);
 
 impl JsonSink for Quoted<'_> {
+    #[inline]
     fn extend_from_slice(&mut self, text: &[u8]) {
         for &b in text {
             self.push(b);
         }
     }
 
+    #[inline]
     fn push(&mut self, byte: u8) {
         debug_assert!(
             (b' '..=b'~').contains(&byte),
@@ -138,10 +144,12 @@ impl JsonSink for Quoted<'_> {
         self.0.push(byte);
     }
 
+    #[inline]
     fn extend_clean(&mut self, text: &[u8]) {
         self.0.extend_from_slice(text);
     }
 
+    #[inline]
     fn buffer(&mut self) -> &mut Vec<u8> {
         self.0
     }
