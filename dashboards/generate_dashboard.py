@@ -225,12 +225,13 @@ timeseries("Poll duration p99", "One pollster run, discovery excluded.", [
 
 # --- Actors and AMQP ------------------------------------------------------------------------
 row("Actors and AMQP")
-timeseries("Mailbox fill", "Depth over capacity; near 1 is backpressure at work, held there is a "
-           "bottleneck downstream of that actor.", [
+timeseries("Mailbox fill", "Depth over capacity. Senders wait for each batch to be taken, so this "
+           "stays low; a depth held above 0 (next panel) marks the slow stage.", [
                (f"max by (actor) (ceilo_actor_mailbox_depth{{{SEL}}} / ceilo_actor_mailbox_capacity{{{SEL}}})",
                 "{{actor}}"),
            ], "percentunit")
-timeseries("Mailbox depth", "Messages waiting (each carries a batch).", [
+timeseries("Mailbox depth", "Messages waiting (each carries a batch). Held above 0: that actor "
+           "is the slow stage (publishers: the publish target).", [
     (f"sum by (actor) (ceilo_actor_mailbox_depth{{{SEL}}})", "{{actor}}"),
 ])
 timeseries("AMQP connections", "1 = open.", [
