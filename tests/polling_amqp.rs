@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::prelude::*;
+use ceilo::agent::mailbox::Mailbox;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::{Priority, Sample};
 use ceilo::polling::config::{PollingConfig, PollingOptions};
@@ -32,7 +32,7 @@ const SECRET: &str = "s3cret";
 struct Tee {
     seen: Arc<Mutex<Vec<Sample>>>,
     batch_sizes: Arc<Mutex<Vec<usize>>>,
-    next: Recipient<SampleBatch>,
+    next: Mailbox<NotifySender>,
 }
 
 impl SampleSink for Tee {
@@ -83,7 +83,7 @@ async fn broker(tag: &str) -> (Connection, Channel, String, String) {
 }
 
 /// A notify sender on the real broker through the runtime's amqp transport.
-fn sender(exchange: &str) -> Addr<NotifySender> {
+fn sender(exchange: &str) -> Mailbox<NotifySender> {
     let options = NotifyOptions {
         exchange: exchange.to_owned(),
         declare_default_queue: false,
@@ -202,7 +202,7 @@ async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
     let tee = Tee {
         seen: Arc::clone(&seen),
         batch_sizes: Arc::clone(&sizes),
-        next: sender.clone().recipient(),
+        next: sender.clone(),
     };
     let options = PollingOptions {
         batch_size: 7,
@@ -216,7 +216,7 @@ async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
     let report = plan
         .poll(&Discovery::new(&options), options.batch_size, &tee)
         .await;
-    sender.send(Flush).await.unwrap();
+    sender.addr().send(Flush).await.unwrap();
 
     // 37 instances × (cpu, memory.usage, 2 disk bytes, 2 network packets).
     let polled = seen.lock().unwrap().clone();
@@ -242,7 +242,7 @@ async fn the_running_agent_publishes_every_poll_of_its_sources() {
     let tee = Arc::new(Tee {
         seen: seen.clone(),
         batch_sizes: Arc::default(),
-        next: sender.clone().recipient(),
+        next: sender.clone(),
     });
     let options = PollingOptions {
         batch_size: 50,
@@ -266,7 +266,7 @@ async fn the_running_agent_publishes_every_poll_of_its_sources() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // Let a poll that is running finish, then wait for its confirms.
     agent.stop().await;
-    sender.send(Flush).await.unwrap();
+    sender.addr().send(Flush).await.unwrap();
     let polled = seen.lock().unwrap().clone();
     assert!(polled.iter().filter(|s| &*s.name == "cpu").count() >= 37 * 2);
     assert!(

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::prelude::*;
+use ceilo::agent::mailbox::Mailbox;
 use ceilo::agent::{self, Agent, AgentConfig};
 use ceilo::model::envelope::Decoder;
 use ceilo::model::Sample;
@@ -28,7 +28,7 @@ const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 struct Tee {
     seen: Arc<Mutex<Vec<Sample>>>,
-    next: Recipient<SampleBatch>,
+    next: Mailbox<NotifySender>,
 }
 
 impl SampleSink for Tee {
@@ -118,7 +118,7 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
     let seen: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let tee = Tee {
         seen: seen.clone(),
-        next: sender.clone().recipient(),
+        next: sender.clone(),
     };
     let options = PollingOptions {
         batch_size: 9,
@@ -136,7 +136,7 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
     let plan = SourcePlan::new(polling.sources[0].clone(), &pollsters, &options).unwrap();
     plan.poll(&Discovery::new(&options), options.batch_size, &tee)
         .await;
-    sender.send(Flush).await.unwrap();
+    sender.addr().send(Flush).await.unwrap();
     let polled = seen.lock().unwrap().clone();
     assert_eq!(polled.len(), 25 * 6);
 

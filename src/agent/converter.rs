@@ -13,13 +13,14 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::ack::AckToken;
+use super::mailbox::{Mailbox, Queued};
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
 use crate::model::{Event, Sample};
 use crate::pipeline::SampleStage;
 use crate::publish::DeadLetter;
-use crate::telemetry::handles::{ConversionOutcome, ConverterMetrics};
-use crate::telemetry::metrics::RejectReason;
+use crate::telemetry::handles::{ActorMetrics, ConversionOutcome, ConverterMetrics};
+use crate::telemetry::metrics::{ActorKind, RejectReason};
 use crate::transport::Delivery;
 
 /// One AMQP body in, samples and events out: what the agent needs from the conversion core.
@@ -78,9 +79,11 @@ impl ConverterWorker {
         }
     }
 
-    /// Start `threads` workers.
-    pub fn start_pool(threads: usize, converter: Arc<dyn Convert>) -> Addr<ConverterWorker> {
-        SyncArbiter::start(threads.max(1), move || ConverterWorker::new(converter.clone()))
+    /// Start `threads` workers. `bound` is how many batches the listeners hand the pool at
+    /// most (their shared permits): the mailbox's effective capacity.
+    pub fn start_pool(threads: usize, bound: usize, converter: Arc<dyn Convert>) -> Mailbox<ConverterWorker> {
+        let addr = SyncArbiter::start(threads.max(1), move || ConverterWorker::new(converter.clone()));
+        Mailbox::new(addr, ActorMetrics::new(ActorKind::Converter, "pool", bound))
     }
 
     fn convert_one(&mut self, d: &Delivery, out: &mut ConvertedBatch, outcome: &mut ConversionOutcome) {
@@ -133,10 +136,11 @@ impl Actor for ConverterWorker {
     type Context = SyncContext<Self>;
 }
 
-impl Handler<DeliveryBatch> for ConverterWorker {
-    type Result = MessageResult<DeliveryBatch>;
+impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
+    type Result = MessageResult<Queued<DeliveryBatch>>;
 
-    fn handle(&mut self, batch: DeliveryBatch, _: &mut SyncContext<Self>) -> Self::Result {
+    fn handle(&mut self, batch: Queued<DeliveryBatch>, _: &mut SyncContext<Self>) -> Self::Result {
+        let batch = batch.take();
         let started = std::time::Instant::now();
         let DeliveryBatch {
             deliveries,
@@ -161,5 +165,77 @@ impl Handler<DeliveryBatch> for ConverterWorker {
         self.last_sizes = (outcome.samples, outcome.events);
         metrics.batch(outcome, started.elapsed());
         MessageResult(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::envelope::EnvelopeError;
+    use crate::telemetry::metrics::ACTOR_MAILBOX_DEPTH;
+
+    /// Blocks every conversion until `open` is set.
+    #[derive(Default)]
+    struct Gated {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Convert for Gated {
+        fn convert(&self, _: &mut Decoder, _: &mut [u8]) -> Result<Converted, ConvertError> {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+            Err(ConvertError::Envelope(EnvelopeError::NotAnObject("body")))
+        }
+    }
+
+    fn batch() -> DeliveryBatch {
+        DeliveryBatch {
+            deliveries: vec![Delivery {
+                tag: 1,
+                body: b"{}".to_vec(),
+                exchange: "nova".into(),
+                routing_key: "notifications.info".into(),
+                redelivered: false,
+            }],
+            token: AckToken::detached(),
+            metrics: ConverterMetrics::new("converter-unit"),
+        }
+    }
+
+    #[test]
+    fn the_pools_mailbox_depth_counts_batches_no_worker_has_taken() {
+        let prometheus = crate::telemetry::install_recorder().expect("recorder");
+        let depth = || {
+            crate::telemetry::scrape::parse(&prometheus.render())
+                .expect("own render parses")
+                .sum(ACTOR_MAILBOX_DEPTH, &[("actor", "converter"), ("id", "pool")])
+        };
+        System::new().block_on(async {
+            let gated = Arc::new(Gated::default());
+            let pool = ConverterWorker::start_pool(1, 4, gated.clone());
+            // The one worker takes the first batch and blocks on it; two wait behind it.
+            let sends: Vec<_> = (0..3).map(|_| pool.send(batch())).collect();
+            let waiting = async {
+                while depth() != 2.0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), waiting)
+                .await
+                .expect("depth 2 while the worker holds the first batch");
+            *gated.open.lock().unwrap() = true;
+            gated.opened.notify_all();
+            for send in sends {
+                let converted = send.await.expect("converted");
+                assert_eq!(converted.dead.len(), 1, "the undecodable body is dead-lettered");
+            }
+            assert_eq!(depth(), 0.0);
+        });
     }
 }

@@ -55,7 +55,7 @@ pub struct ListenerConfig {
     pub spec: QueueSpec,
     pub batch_size: usize,
     pub batch_timeout: Duration,
-    pub converter: Addr<ConverterWorker>,
+    pub converter: Mailbox<ConverterWorker>,
     pub pipeline: Mailbox<PipelineActor>,
     /// Batches handed to the converter pool and not yet accepted by the pipeline.
     pub permits: Arc<Semaphore>,

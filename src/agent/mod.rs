@@ -272,7 +272,7 @@ impl Agent {
         } else {
             n.workers
         };
-        let pool = converter::ConverterWorker::start_pool(workers, converter);
+        let pool = converter::ConverterWorker::start_pool(workers, workers * 2, converter);
         let permits = Arc::new(Semaphore::new(workers * 2));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();

@@ -23,6 +23,7 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::SampleBatch;
+use crate::agent::mailbox::{Mailbox, Queued};
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
@@ -126,15 +127,25 @@ impl NotifySender {
             last_body_len: 4096,
         }
     }
+}
 
-    /// A supervised sender publishing through `transport`.
+impl NotifySender {
+    /// A supervised sender publishing through `transport`, behind its metered mailbox.
     pub fn start_supervised(
         transport: &dyn Transport,
         options: NotifyOptions,
         runtime: tokio::runtime::Handle,
-    ) -> Addr<Self> {
+    ) -> Mailbox<Self> {
         let publisher = transport.publisher(options.topology());
-        Supervisor::start(move |_| NotifySender::new(publisher, options, runtime))
+        Self::mailbox(Supervisor::start(move |_| {
+            NotifySender::new(publisher, options, runtime)
+        }))
+    }
+
+    /// `addr`'s metered mailbox: every sender of the pool counts into the one
+    /// `publisher`/`telemetry.polling` series.
+    pub fn mailbox(addr: Addr<NotifySender>) -> Mailbox<NotifySender> {
+        Mailbox::new(addr, ActorMetrics::new(ActorKind::Publisher, SINK_LABEL, MAILBOX))
     }
 }
 
@@ -183,10 +194,11 @@ async fn deliver(
     tracing::error!(samples, error = %last_error, "telemetry.polling notification given up: samples lost");
 }
 
-impl Handler<SampleBatch> for NotifySender {
+impl Handler<Queued<SampleBatch>> for NotifySender {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, batch: SampleBatch, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, batch: Queued<SampleBatch>, _ctx: &mut Context<Self>) -> Self::Result {
+        let batch = batch.take();
         if batch.samples.is_empty() {
             return Box::pin(async {});
         }
@@ -224,7 +236,7 @@ impl Handler<SampleBatch> for NotifySender {
 /// signer and buffers; together they bound in-flight notifications to
 /// `senders × max_in_flight`.
 pub struct NotifyPool {
-    senders: Vec<Addr<NotifySender>>,
+    senders: Vec<Mailbox<NotifySender>>,
     next: std::sync::atomic::AtomicUsize,
     _arbiters: Vec<Arbiter>,
 }
@@ -246,7 +258,7 @@ impl NotifyPool {
                 let addr =
                     Supervisor::start_in_arbiter(&arbiter.handle(), move |_| NotifySender::new(p, o, r));
                 arbiters.push(arbiter);
-                addr
+                NotifySender::mailbox(addr)
             })
             .collect();
         Self {
@@ -259,12 +271,8 @@ impl NotifyPool {
     /// Wait until every notification handed to the pool so far is confirmed or given up.
     pub async fn flush(&self) {
         for s in &self.senders {
-            let _ = s.send(Flush).await;
+            let _ = s.addr().send(Flush).await;
         }
-    }
-
-    pub fn senders(&self) -> &[Addr<NotifySender>] {
-        &self.senders
     }
 }
 
@@ -399,8 +407,9 @@ mod tests {
             tokio::runtime::Handle::current(),
         )
         .start();
+        let sender = NotifySender::mailbox(sender);
         sender.send(batch(3)).await.unwrap();
-        sender.send(Flush).await.unwrap();
+        sender.addr().send(Flush).await.unwrap();
         let attempts = publisher.attempts.lock().unwrap();
         assert_eq!(attempts.len(), 3);
         assert!(
@@ -421,8 +430,9 @@ mod tests {
             ..NotifyOptions::new("k")
         };
         let sender = NotifySender::new(publisher.clone(), options, tokio::runtime::Handle::current()).start();
+        let sender = NotifySender::mailbox(sender);
         sender.send(batch(1)).await.unwrap();
-        sender.send(Flush).await.unwrap();
+        sender.addr().send(Flush).await.unwrap();
         assert_eq!(publisher.attempts.lock().unwrap().len(), 4);
     }
 
@@ -444,6 +454,7 @@ mod tests {
             ..NotifyOptions::new("k")
         };
         let sender = NotifySender::new(Arc::new(Stuck), options, tokio::runtime::Handle::current()).start();
+        let sender = NotifySender::mailbox(sender);
         sender.send(batch(1)).await.unwrap();
         sender.send(batch(1)).await.unwrap();
         let third = tokio::time::timeout(std::time::Duration::from_millis(200), sender.send(batch(1))).await;
