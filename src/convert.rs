@@ -29,6 +29,8 @@ pub struct Converted {
     /// Events Ceilometer's event endpoint fails on (a trait that cannot be coerced, an
     /// unparsable timestamp): logged and counted; the notification is still acked.
     pub dropped_events: Vec<DropReason>,
+    /// oslo's `_unique_id`, for the listener's duplicate detection ([`crate::agent::duplicates`]).
+    pub unique_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +70,11 @@ impl Converter {
     }
 
     pub fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
-        let notification = decoder.decode(body)?;
-        let mut out = Converted::default();
+        let mut notification = decoder.decode(body)?;
+        let mut out = Converted {
+            unique_id: notification.unique_id.take(),
+            ..Converted::default()
+        };
         self.samples.to_samples(&notification, &mut out.samples)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
         // The event endpoint runs after the sample endpoints, and only when they did not raise.

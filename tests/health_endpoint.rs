@@ -56,9 +56,10 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     }
     converter.batch(
         ConversionOutcome {
-            converted: 290,
+            converted: 288,
             rejected_envelope: 7,
             rejected_endpoint: 3,
+            duplicates: 2,
             samples: 580,
             events: 290,
         },
@@ -100,7 +101,8 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
         assert_eq!(got, want, "{name}{labels:?}: moved by {got}, expected {want}");
     };
     expect(NOTIFICATIONS_RECEIVED, &q, 300.0);
-    expect(NOTIFICATIONS_CONVERTED, &q, 290.0);
+    expect(NOTIFICATIONS_CONVERTED, &q, 288.0);
+    expect(NOTIFICATIONS_DUPLICATE, &q, 2.0);
     expect(
         NOTIFICATIONS_REJECTED,
         &[("queue", queue), ("reason", "envelope")],

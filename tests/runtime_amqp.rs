@@ -239,3 +239,45 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
     );
     assert!(agent.terminate().success());
 }
+
+#[test]
+fn a_notification_sent_twice_with_the_same_unique_id_is_published_once() {
+    let broker = Broker::new("dup");
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    let agent = Agent::start(dir.path(), &url);
+    // A producer that re-sends after a lost confirm sends the same `_unique_id` again.
+    let unique = polling_messages("dup", 3);
+    let sent = vec![
+        unique[0].clone(),
+        unique[0].clone(),
+        unique[1].clone(),
+        unique[0].clone(),
+        unique[2].clone(),
+        unique[2].clone(),
+    ];
+    rt.block_on(publish(&url, &sent));
+    let mut got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(3),
+    ));
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    // Anything published late would be here now.
+    got.extend(rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_millis(500),
+        |_| false,
+    )));
+    let mut ids = ids(&got);
+    ids.sort();
+    assert_eq!(ids, ["dup-0", "dup-1", "dup-2"], "log:\n{}", agent.log_text());
+    assert!(agent.log_text().contains("duplicate notification dropped"));
+    assert!(agent.terminate().success());
+}

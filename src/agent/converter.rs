@@ -13,6 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::ack::AckToken;
+use super::duplicates::SharedRecentIds;
 use super::mailbox::{Mailbox, Queued};
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
@@ -43,6 +44,8 @@ pub struct DeliveryBatch {
     pub token: AckToken,
     /// The handles of the queue the batch came from.
     pub metrics: ConverterMetrics,
+    /// The listener's recent `_unique_id`s.
+    pub recent_ids: SharedRecentIds,
 }
 
 /// What a delivery batch turned into.
@@ -86,13 +89,25 @@ impl ConverterWorker {
         Mailbox::new(addr, ActorMetrics::new(ActorKind::Converter, "pool", bound))
     }
 
-    fn convert_one(&mut self, d: &Delivery, out: &mut ConvertedBatch, outcome: &mut ConversionOutcome) {
+    fn convert_one(
+        &mut self,
+        d: &Delivery,
+        recent_ids: &SharedRecentIds,
+        out: &mut ConvertedBatch,
+        outcome: &mut ConversionOutcome,
+    ) {
         self.scratch.clear();
         self.scratch.extend_from_slice(&d.body);
         let (converter, decoder, scratch) = (&self.converter, &mut self.decoder, &mut self.scratch);
         let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, scratch)));
         let mut kind = RejectReason::Endpoint;
         let reason = match result {
+            Ok(Ok(c)) if is_duplicate(recent_ids, &c, d) => {
+                tracing::warn!(unique_id = c.unique_id.as_deref().unwrap_or(""), routing_key = %d.routing_key,
+                    "duplicate notification dropped: its _unique_id was seen recently");
+                outcome.duplicates += 1;
+                return;
+            }
             Ok(Ok(c)) => {
                 out.dropped += c.dropped_samples.len();
                 outcome.converted += 1;
@@ -132,6 +147,15 @@ impl ConverterWorker {
     }
 }
 
+/// Whether `c` repeats a notification this listener took recently (and is to be dropped).
+fn is_duplicate(recent_ids: &SharedRecentIds, c: &Converted, d: &Delivery) -> bool {
+    let Some(id) = &c.unique_id else { return false };
+    recent_ids
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_duplicate(id, d.redelivered)
+}
+
 impl Actor for ConverterWorker {
     type Context = SyncContext<Self>;
 }
@@ -146,6 +170,7 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
             deliveries,
             token,
             metrics,
+            recent_ids,
         } = batch;
         let mut out = ConvertedBatch {
             samples: Vec::with_capacity(self.last_sizes.0),
@@ -158,7 +183,7 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
         };
         let mut outcome = ConversionOutcome::default();
         for d in &deliveries {
-            self.convert_one(d, &mut out, &mut outcome);
+            self.convert_one(d, &recent_ids, &mut out, &mut outcome);
         }
         outcome.samples = out.samples.len();
         outcome.events = out.events.len();
@@ -205,6 +230,7 @@ mod tests {
             }],
             token: AckToken::detached(),
             metrics: ConverterMetrics::new("converter-unit"),
+            recent_ids: SharedRecentIds::default(),
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
+use super::duplicates::SharedRecentIds;
 use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
 use crate::pipeline::SampleStage;
@@ -80,6 +81,8 @@ pub struct Listener {
     metrics: Metrics,
     status: Arc<ListenerStatus>,
     failures: Arc<AtomicU32>,
+    /// Kept across reconnections, as oslo keeps its listener's.
+    recent_ids: SharedRecentIds,
 }
 
 #[derive(Message)]
@@ -109,6 +112,7 @@ impl Listener {
             metrics,
             status: s,
             failures: Arc::default(),
+            recent_ids: SharedRecentIds::default(),
         });
         (addr, status)
     }
@@ -124,11 +128,12 @@ impl Actor for Listener {
         }
         let addr = ctx.address();
         let (config, status, failures) = (self.config.clone(), self.status.clone(), self.failures.clone());
+        let recent_ids = self.recent_ids.clone();
         let metrics = self.metrics.clone();
         status.running.store(true, Ordering::SeqCst);
         self.config.runtime.spawn(async move {
             let queue = config.spec.queue.clone();
-            let result = pump(&config, &metrics, &status, &failures).await;
+            let result = pump(&config, &metrics, &status, &failures, &recent_ids).await;
             config.readiness.set_consuming(&queue, false);
             status.connected.store(false, Ordering::SeqCst);
             status.running.store(false, Ordering::SeqCst);
@@ -280,6 +285,7 @@ async fn pump(
     metrics: &Metrics,
     status: &ListenerStatus,
     failures: &AtomicU32,
+    recent_ids: &SharedRecentIds,
 ) -> Result<(), TransportError> {
     let mut shutdown = config.shutdown.clone();
     let queue = config.spec.queue.clone();
@@ -344,7 +350,7 @@ async fn pump(
             metrics.listener.released(batch.len());
             break;
         }
-        dispatch(config, metrics, &tracker, batch).await;
+        dispatch(config, metrics, &tracker, recent_ids, batch).await;
     }
     if let Some(e) = failed {
         return Err(e);
@@ -366,6 +372,7 @@ async fn dispatch(
     config: &ListenerConfig,
     metrics: &Metrics,
     tracker: &Arc<AckTracker>,
+    recent_ids: &SharedRecentIds,
     deliveries: Vec<Delivery>,
 ) {
     let Some(last) = deliveries.last() else { return };
@@ -375,6 +382,7 @@ async fn dispatch(
     let token = tracker.register(last.tag, deliveries.len());
     metrics.listener.received(deliveries.len());
     let converter_metrics = metrics.converter.clone();
+    let recent_ids = recent_ids.clone();
     let (converter, pipeline) = (config.converter.clone(), config.pipeline.clone());
     let stage = config.stage;
     config.runtime.spawn(async move {
@@ -383,6 +391,7 @@ async fn dispatch(
                 deliveries,
                 token,
                 metrics: converter_metrics,
+                recent_ids,
             })
             .await
         {

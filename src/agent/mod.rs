@@ -16,6 +16,7 @@
 
 pub mod ack;
 pub mod converter;
+pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
 pub mod pipeline;

@@ -83,6 +83,7 @@ impl ListenerMetrics {
 #[derive(Clone)]
 pub struct ConverterMetrics {
     converted: Counter,
+    duplicates: Counter,
     rejected: [Counter; RejectReason::ALL.len()],
     samples: Counter,
     events: Counter,
@@ -98,6 +99,8 @@ pub struct ConversionOutcome {
     pub rejected_envelope: usize,
     /// Notifications rejected because an endpoint raised on them.
     pub rejected_endpoint: usize,
+    /// Notifications dropped as duplicates (see [`crate::agent::duplicates`]).
+    pub duplicates: usize,
     pub samples: usize,
     pub events: usize,
 }
@@ -109,6 +112,7 @@ impl ConverterMetrics {
         let q = queue.to_owned();
         Self {
             converted: counter!(NOTIFICATIONS_CONVERTED, LABEL_QUEUE => q.clone()),
+            duplicates: counter!(NOTIFICATIONS_DUPLICATE, LABEL_QUEUE => q.clone()),
             rejected: per_reason(|i| {
                 counter!(NOTIFICATIONS_REJECTED, LABEL_QUEUE => q.clone(),
                     LABEL_REASON => RejectReason::ALL[i].as_str())
@@ -122,6 +126,7 @@ impl ConverterMetrics {
     /// One delivery batch was converted in `elapsed`.
     pub fn batch(&self, outcome: ConversionOutcome, elapsed: Duration) {
         self.converted.increment(outcome.converted as u64);
+        self.duplicates.increment(outcome.duplicates as u64);
         self.rejected[RejectReason::Envelope as usize].increment(outcome.rejected_envelope as u64);
         self.rejected[RejectReason::Endpoint as usize].increment(outcome.rejected_endpoint as u64);
         self.samples.increment(outcome.samples as u64);
