@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use ceilo::telemetry::scrape;
 use runtime_support::*;
-use serde_json::json;
 
 const GOOD: usize = 300;
 const POISON: usize = 2;
@@ -167,13 +166,7 @@ fn a_stalled_publisher_shows_in_mailbox_depths_and_the_queue_backlog_until_it_re
     let dir = config_dir(&settings(prefetch, 10));
     let rt = runtime();
     // Every publish to metering.sample is refused (publisher nack): nothing is ever confirmed.
-    broker.set_policy(
-        "stall",
-        "^metering\\.sample$",
-        json!({"max-length": 0, "overflow": "reject-publish"}),
-    );
-    rt.block_on(declare_metering(&url));
-    broker.wait_policy("metering.sample", "stall");
+    broker.stall_metering(&rt);
     let (agent, metrics) = start_agent(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stall", sent)));
 

@@ -122,13 +122,7 @@ fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
     let url = broker.url();
     // The broker refuses every publish to metering.sample (publisher nack): the publisher can
     // never confirm, so the deliveries behind it can never be acked.
-    broker.set_policy(
-        "stall",
-        "^metering\\.sample$",
-        json!({"max-length": 0, "overflow": "reject-publish"}),
-    );
-    rt.block_on(declare_metering(&url));
-    broker.wait_policy("metering.sample", "stall");
+    broker.stall_metering(&rt);
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stall", 500)));
     std::thread::sleep(Duration::from_secs(2));
@@ -186,15 +180,9 @@ fn reconnects_after_the_broker_drops_its_connections_and_loses_nothing() {
     let dir = config_dir(&settings(prefetch, 10));
     let rt = runtime();
     let url = broker.url();
-    rt.block_on(declare_metering(&url));
     // Hold the agent mid-stream: its publishes are refused, so `prefetch` deliveries stay
     // unacked on its channel while the broker drops every connection.
-    broker.set_policy(
-        "stall",
-        "^metering\\.sample$",
-        json!({"max-length": 0, "overflow": "reject-publish"}),
-    );
-    broker.wait_policy("metering.sample", "stall");
+    broker.stall_metering(&rt);
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("first", 1000)));
     wait_until(

@@ -147,13 +147,7 @@ fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_
     let dir = config_dir(&settings);
     let rt = runtime();
     let url = broker.url();
-    broker.set_policy(
-        "stall",
-        "^metering\\.sample$",
-        serde_json::json!({"max-length": 0, "overflow": "reject-publish"}),
-    );
-    rt.block_on(declare_metering(&url));
-    broker.wait_policy("metering.sample", "stall");
+    broker.stall_metering(&rt);
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("stuck", 200)));
     wait_until(

@@ -207,18 +207,22 @@ impl Transport for MemoryTransport {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn routes_by_topic_and_drops_unbound() {
-        let t = MemoryTransport::isolated();
-        let spec = QueueSpec {
-            queue: "notifications.info".into(),
-            bindings: vec![("nova".into(), "notifications.info".into())],
+    /// Queue `key` bound to `exchange` with the same key, as a notification queue is.
+    fn queue(exchange: &str, key: &str) -> QueueSpec {
+        QueueSpec {
+            queue: key.into(),
+            bindings: vec![(exchange.into(), key.into())],
             durable: false,
             auto_delete: false,
             prefetch: 10,
             single_active_consumer: false,
-        };
-        let mut c = t.consume(spec).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_by_topic_and_drops_unbound() {
+        let t = MemoryTransport::isolated();
+        let mut c = t.consume(queue("nova", "notifications.info")).await.unwrap();
         let p = t.publisher(PublishTopology::default());
         let msg = |ex: &str, key: &str, body: &str| OutMessage {
             exchange: ex.into(),
@@ -242,15 +246,10 @@ mod tests {
     #[tokio::test]
     async fn backlog_is_what_no_consumer_took_yet() {
         let t = MemoryTransport::isolated();
-        let spec = QueueSpec {
-            queue: "notifications.sample".into(),
-            bindings: vec![("ceilometer".into(), "notifications.sample".into())],
-            durable: false,
-            auto_delete: false,
-            prefetch: 10,
-            single_active_consumer: false,
-        };
-        let mut c = t.consume(spec).await.unwrap();
+        let mut c = t
+            .consume(queue("ceilometer", "notifications.sample"))
+            .await
+            .unwrap();
         let backlog = c.backlog();
         assert_eq!(backlog.ready().await.unwrap(), 0);
         let msg = OutMessage {

@@ -111,6 +111,19 @@ impl Broker {
         );
     }
 
+    /// Make the broker refuse (nack) every publish to `metering.sample`, under policy `stall`:
+    /// a publisher there can never confirm. Declares the queue and returns once the policy is
+    /// in force; `clear_policy("stall")` lifts it.
+    pub fn stall_metering(&self, rt: &tokio::runtime::Runtime) {
+        self.set_policy(
+            "stall",
+            "^metering\\.sample$",
+            serde_json::json!({"max-length": 0, "overflow": "reject-publish"}),
+        );
+        rt.block_on(declare_metering(&self.url()));
+        self.wait_policy("metering.sample", "stall");
+    }
+
     pub fn clear_policy(&self, name: &str) {
         curl("DELETE", &format!("/policies/{}/{name}", self.vhost), None);
     }
