@@ -3,18 +3,21 @@
 //! [`AckTracker`] and hands it to the converter pool, then the result to the pipeline.
 //!
 //! The consuming loop (the "pump") is a task on the main tokio runtime, where lapin's
-//! connection lives, never on an arbiter's runtime. The actor owns and supervises it: when the
-//! pump fails (broker gone, channel closed) the actor stops, its supervisor restarts it and the
-//! new pump reconnects after a backoff with a fresh tracker, so tags from before a recovery are
-//! never acked on the new channel. Work in front of the `SyncArbiter` is bounded by a semaphore
+//! connection lives, never on an arbiter's runtime. When a pump fails (broker gone, channel
+//! closed, a setup that never answers) the task starts a new one after a backoff, with a fresh
+//! consumer and tracker, so tags from before a recovery are never acked on the new channel. The
+//! actor owns the task; only a pump that panics goes through the actor's supervisor. (Routing
+//! every reconnection through an actor restart once left a listener that never came back.) Work in front of the `SyncArbiter` is bounded by a semaphore
 //! shared by all listeners; everything in flight is bounded by the prefetch. While it consumes,
 //! a pump also reads its queue's backlog for `ceilo_amqp_queue_messages`.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
+use futures_lite::FutureExt;
 use tokio::sync::{watch, Semaphore};
 
 use super::ack::AckTracker;
@@ -133,12 +136,25 @@ impl Actor for Listener {
         status.running.store(true, Ordering::SeqCst);
         self.config.runtime.spawn(async move {
             let queue = config.spec.queue.clone();
-            let result = pump(&config, &metrics, &status, &failures, &recent_ids).await;
-            config.readiness.set_consuming(&queue, false);
-            status.connected.store(false, Ordering::SeqCst);
+            // Reconnecting is this loop's job (a new pump after a backoff), not a round trip
+            // through the actor; the actor is restarted only if a pump panics.
+            let result = loop {
+                let run = AssertUnwindSafe(pump(&config, &metrics, &status, &failures, &recent_ids));
+                let result = run.catch_unwind().await;
+                config.readiness.set_consuming(&queue, false);
+                status.connected.store(false, Ordering::SeqCst);
+                match result {
+                    Ok(Ok(())) => break Ok(()),
+                    Ok(Err(e)) => {
+                        tracing::warn!(queue, error = %e, "listener lost its consumer; reconnecting");
+                        failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => break Err(()),
+                }
+            };
             status.running.store(false, Ordering::SeqCst);
-            if let Err(e) = result {
-                tracing::warn!(queue, error = %e, "listener lost its consumer; reconnecting");
+            if result.is_err() {
+                tracing::error!(queue, "listener pump panicked; restarting the listener");
                 let _ = addr.send(PumpFailed).await;
             }
         });
@@ -156,7 +172,7 @@ impl Handler<PumpFailed> for Listener {
     type Result = ();
 
     fn handle(&mut self, _: PumpFailed, ctx: &mut Context<Self>) {
-        ctx.stop(); // the supervisor restarts us, which starts a new pump
+        ctx.stop(); // the supervisor restarts us, which starts a new pump loop
     }
 }
 

@@ -155,6 +155,25 @@ fn err(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> TransportErro
 /// notifications. `?frame_max=N` in the transport URL overrides it.
 const DEFAULT_FRAME_MAX: u32 = 32 * 1024;
 
+/// How long opening a consumer or a publisher (connect, channel, declares, consume) may take.
+/// A broker that force-closes a connection mid-handshake can leave a lapin future that never
+/// resolves; without a bound the listener (or publisher) waited on it forever and never
+/// reconnected. Failing instead sends it through the normal reconnect-with-backoff path.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn within_setup_timeout<T>(
+    what: &str,
+    setup: impl std::future::Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(SETUP_TIMEOUT, setup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(TransportError::Closed(format!(
+                "{what}: no answer in {SETUP_TIMEOUT:?}"
+            )))
+        })
+}
+
 async fn connect(url: &str, name: &str) -> Result<Connection, TransportError> {
     let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
     let context = || format!("connect to {}", mask(url));
@@ -380,7 +399,7 @@ impl AmqpPublisher {
             self.drop_state(&mut state);
         }
         if state.is_none() {
-            *state = Some(self.open().await?);
+            *state = Some(within_setup_timeout("open the publisher", self.open()).await?);
             self.link.connected();
         }
         let Some(s) = state.as_mut() else {
@@ -495,7 +514,7 @@ impl Transport for AmqpTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
         let url = self.url.clone();
         let link = self.consumer_link(&spec.queue);
-        Box::pin(async move {
+        let setup = async move {
             let connection = connect(&url, &format!("ceilo {} {}", link.label, spec.queue)).await?;
             let channel = connection
                 .create_channel()
@@ -525,7 +544,8 @@ impl Transport for AmqpTransport {
                 queue: spec.queue,
                 link,
             }) as Box<dyn Consumer>)
-        })
+        };
+        Box::pin(within_setup_timeout("open a consumer", setup))
     }
 
     fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher> {
