@@ -21,6 +21,7 @@ use lapin::options::{
     BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::telemetry::handles::AmqpConnectionMetrics;
@@ -33,7 +34,10 @@ use super::{
 /// An AMQP broker URL (oslo's `rabbit://` is accepted as a synonym of `amqp://`).
 #[derive(Clone)]
 pub struct AmqpTransport {
+    /// Normalized, for logs and errors (masked).
     url: String,
+    /// `url` parsed once, with ceilo's default `frame_max`.
+    uri: AMQPUri,
     /// The consumer link of each queue consumed through this transport, kept across
     /// reconnections (the listener calls `consume` again after a loss).
     consumers: Arc<Mutex<HashMap<String, Arc<Link>>>>,
@@ -109,13 +113,14 @@ impl Link {
 impl AmqpTransport {
     pub fn new(url: &str) -> Result<AmqpTransport, TransportError> {
         let url = normalize(url);
-        url.parse::<lapin::uri::AMQPUri>()
-            .map_err(|reason| TransportError::Url {
-                url: mask(&url),
-                reason,
-            })?;
+        let mut uri: AMQPUri = url.parse().map_err(|reason| TransportError::Url {
+            url: mask(&url),
+            reason,
+        })?;
+        uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
         Ok(AmqpTransport {
             url,
+            uri,
             consumers: Arc::default(),
         })
     }
@@ -174,17 +179,12 @@ async fn within_setup_timeout<T>(
         })
 }
 
-async fn connect(url: &str, name: &str) -> Result<Connection, TransportError> {
+/// Connects to `uri` (parsed from `url`, which names it in errors).
+async fn connect(url: &str, uri: &AMQPUri, name: &str) -> Result<Connection, TransportError> {
     let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
-    let context = || format!("connect to {}", mask(url));
-    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|reason| TransportError::Url {
-        url: mask(url),
-        reason,
-    })?;
-    uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
-    Connection::connect_uri(uri, properties)
+    Connection::connect_uri(uri.clone(), properties)
         .await
-        .map_err(err(context()))
+        .map_err(err(format!("connect to {}", mask(url))))
 }
 
 async fn declare_exchange(
@@ -360,6 +360,7 @@ impl Consumer for AmqpConsumer {
 /// A confirm-mode channel, reconnected lazily.
 struct AmqpPublisher {
     url: String,
+    uri: AMQPUri,
     topology: PublishTopology,
     state: tokio::sync::Mutex<Option<PublisherState>>,
     link: Link,
@@ -373,7 +374,7 @@ struct PublisherState {
 
 impl AmqpPublisher {
     async fn open(&self) -> Result<PublisherState, TransportError> {
-        let connection = connect(&self.url, &format!("ceilo {}", self.link.label)).await?;
+        let connection = connect(&self.url, &self.uri, &format!("ceilo {}", self.link.label)).await?;
         let channel = connection
             .create_channel()
             .await
@@ -512,10 +513,10 @@ impl Publisher for Arc<AmqpPublisher> {
 
 impl Transport for AmqpTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
-        let url = self.url.clone();
+        let (url, uri) = (self.url.clone(), self.uri.clone());
         let link = self.consumer_link(&spec.queue);
         let setup = async move {
-            let connection = connect(&url, &format!("ceilo {} {}", link.label, spec.queue)).await?;
+            let connection = connect(&url, &uri, &format!("ceilo {} {}", link.label, spec.queue)).await?;
             let channel = connection
                 .create_channel()
                 .await
@@ -551,6 +552,7 @@ impl Transport for AmqpTransport {
     fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher> {
         Arc::new(Arc::new(AmqpPublisher {
             url: self.url.clone(),
+            uri: self.uri.clone(),
             topology,
             state: tokio::sync::Mutex::new(None),
             link: Link::publisher(),
