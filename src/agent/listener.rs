@@ -7,9 +7,10 @@
 //! closed, a setup that never answers) the task starts a new one after a backoff, with a fresh
 //! consumer and tracker, so tags from before a recovery are never acked on the new channel. The
 //! actor owns the task; only a pump that panics goes through the actor's supervisor. (Routing
-//! every reconnection through an actor restart once left a listener that never came back.) Work in front of the `SyncArbiter` is bounded by a semaphore
-//! shared by all listeners; everything in flight is bounded by the prefetch. While it consumes,
-//! a pump also reads its queue's backlog for `ceilo_amqp_queue_messages`.
+//! every reconnection through an actor restart once left a listener that never came back.)
+//! Work in front of the `SyncArbiter` is bounded by a semaphore shared by all listeners;
+//! everything in flight is bounded by the prefetch. While it consumes, a pump also reads its
+//! queue's backlog for `ceilo_amqp_queue_messages`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -229,33 +230,24 @@ enum Next {
     Timeout,
 }
 
+/// The first delivery of a batch: as long as it takes, or until shutdown.
 async fn next(
     consumer: &mut Box<dyn Consumer>,
     shutdown: &mut watch::Receiver<bool>,
-    deadline: Option<tokio::time::Instant>,
     queue: &str,
 ) -> Result<Next, TransportError> {
-    let timeout = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    if *shutdown.borrow() {
-        return Ok(Next::Shutdown);
-    }
-    // Consumer first: a delivery that is already buffered is taken without arming the timer
-    // or registering with the shutdown watch (per delivery, that was measurable). Shutdown
-    // cannot starve behind a busy queue: it is checked above on every call.
     tokio::select! {
-        biased;
-        d = consumer.next() => match d {
-            Some(Ok(d)) => Ok(Next::Delivery(d)),
-            Some(Err(e)) => Err(e),
-            None => Err(TransportError::Closed(format!("consumer of {queue} ended"))),
-        },
+        d = consumer.next() => delivered(d, queue),
         _ = shutdown_requested(shutdown) => Ok(Next::Shutdown),
-        _ = timeout => Ok(Next::Timeout),
+    }
+}
+
+/// What the consumer's `next` gave, as the pump sees it (a consumer that ends has failed).
+fn delivered(d: Option<Result<Delivery, TransportError>>, queue: &str) -> Result<Next, TransportError> {
+    match d {
+        Some(Ok(d)) => Ok(Next::Delivery(d)),
+        Some(Err(e)) => Err(e),
+        None => Err(TransportError::Closed(format!("consumer of {queue} ended"))),
     }
 }
 
@@ -279,11 +271,7 @@ async fn next_lingering(
         // Dropping a pending `next` loses nothing: a delivery only leaves the consumer's buffer
         // in the poll that returns it.
         if let Some(d) = futures_lite::future::poll_once(consumer.next()).await {
-            return match d {
-                Some(Ok(d)) => Ok(Next::Delivery(d)),
-                Some(Err(e)) => Err(e),
-                None => Err(TransportError::Closed(format!("consumer of {queue} ended"))),
-            };
+            return delivered(d, queue);
         }
         if *shutdown.borrow() {
             return Ok(Next::Shutdown);
@@ -335,7 +323,7 @@ async fn pump(
     let mut failed = None;
     while !stopping {
         let mut batch = Vec::with_capacity(config.batch_size);
-        match next(&mut consumer, &mut shutdown, None, &queue).await {
+        match next(&mut consumer, &mut shutdown, &queue).await {
             Ok(Next::Delivery(d)) => batch.push(d),
             Ok(_) => break,
             Err(e) => {
