@@ -273,10 +273,28 @@ impl Agent {
         } else {
             n.workers
         };
-        let pool = converter::ConverterWorker::start_pool(workers, workers * 2, converter);
-        let permits = Arc::new(Semaphore::new(workers * 2));
+        // Batches handed to the converter pool at once, by all listeners together.
+        let in_pool = workers * 2;
+        let pool = converter::ConverterWorker::start_pool(workers, in_pool, converter);
+        let permits = Arc::new(Semaphore::new(in_pool));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
+        let mut listen = |stage, transport: Arc<dyn Transport>, spec| {
+            let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                stage,
+                transport,
+                spec,
+                batch_size: n.batch_size,
+                batch_timeout: Duration::from_millis(n.batch_timeout_ms),
+                converter: pool.clone(),
+                pipeline: pipeline.clone(),
+                permits: permits.clone(),
+                runtime: runtime.clone(),
+                shutdown: shutdown_rx.clone(),
+                readiness: readiness.clone(),
+            });
+            listeners.push(status);
+        };
         if n.enabled {
             for url in settings.consume_urls() {
                 let transport: Arc<dyn Transport> = if url == settings.transport_url {
@@ -290,39 +308,13 @@ impl Agent {
                     SampleStage::All
                 };
                 for spec in notification_queues(&settings) {
-                    let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
-                        stage,
-                        transport: transport.clone(),
-                        spec,
-                        batch_size: n.batch_size,
-                        batch_timeout: Duration::from_millis(n.batch_timeout_ms),
-                        converter: pool.clone(),
-                        pipeline: pipeline.clone(),
-                        permits: permits.clone(),
-                        runtime: runtime.clone(),
-                        shutdown: shutdown_rx.clone(),
-                        readiness: readiness.clone(),
-                    });
-                    listeners.push(status);
+                    listen(stage, transport.clone(), spec);
                 }
             }
         }
         // Every agent consumes every partition queue; the broker makes one at a time active.
         for spec in partitions.map(|(_, queues)| queues).unwrap_or_default() {
-            let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
-                stage: SampleStage::Owned,
-                transport: main.clone(),
-                spec,
-                batch_size: n.batch_size,
-                batch_timeout: Duration::from_millis(n.batch_timeout_ms),
-                converter: pool.clone(),
-                pipeline: pipeline.clone(),
-                permits: permits.clone(),
-                runtime: runtime.clone(),
-                shutdown: shutdown_rx.clone(),
-                readiness: readiness.clone(),
-            });
-            listeners.push(status);
+            listen(SampleStage::Owned, main.clone(), spec);
         }
         Ok(Agent {
             shutdown,
