@@ -103,12 +103,41 @@ fn classify<'r>(r: &'r Record<'_>) -> (Kind, Option<&'r str>, Option<&'r str>) {
     (Kind::Other, r.message_id.as_deref().or(r.id.as_deref()), None)
 }
 
+/// Reused buffers for [`ingest`]: an output message of 500 samples is ~600 KB, and fresh
+/// buffers of that size are fresh mappings, page faults included.
+#[derive(Default)]
+pub struct Scratch {
+    envelope: Vec<u8>,
+    notification: Vec<u8>,
+    list: Vec<u8>,
+    simd: simd_json::Buffers,
+}
+
+/// Parses `text` with simd-json from a copy in `copy`: simd-json unescapes strings in place,
+/// so the original stays intact for the next attempt. (serde_json spent most of the collector's
+/// time unescaping the oslo envelope's inner text.)
+fn parse_copy<'s, T: Deserialize<'s>>(
+    text: &[u8],
+    copy: &'s mut Vec<u8>,
+    simd: &mut simd_json::Buffers,
+) -> Option<T> {
+    copy.clear();
+    copy.extend_from_slice(text);
+    simd_json::serde::from_slice_with_buffers(copy, simd).ok()
+}
+
 /// Counts every record of one output message (an oslo envelope, a bare notification, a list of
 /// records or one record — the last two being a file publisher's lines).
-pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64) {
+pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64, scratch: &mut Scratch) {
+    let Scratch {
+        envelope,
+        notification,
+        list,
+        simd,
+    } = scratch;
     let inner: Cow<'_, str>;
-    let body: &[u8] = match serde_json::from_slice::<Envelope<'_>>(text) {
-        Ok(Envelope { message: Some(m) }) => {
+    let body: &[u8] = match parse_copy::<Envelope<'_>>(text, envelope, simd) {
+        Some(Envelope { message: Some(m) }) => {
             inner = m;
             inner.as_bytes()
         }
@@ -119,11 +148,11 @@ pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64) {
         .position(|c| !c.is_ascii_whitespace())
         .map_or(body, |i| &body[i..]);
     let records = if trimmed.first() == Some(&b'[') {
-        serde_json::from_slice::<Records<'_>>(trimmed).map(|r| r.0)
+        parse_copy::<Records<'_>>(trimmed, list, simd).map(|r| r.0)
     } else {
-        match serde_json::from_slice::<Notification<'_>>(trimmed) {
+        match parse_copy::<Notification<'_>>(trimmed, notification, simd) {
             // A notification: its payload holds the records, or it is itself the record.
-            Ok(n) if n.event_type.is_some() && n.payload.0.iter().all(|r| classify(r).1.is_none()) => {
+            Some(n) if n.event_type.is_some() && n.payload.0.iter().all(|r| classify(r).1.is_none()) => {
                 let id = n.message_id.as_deref().unwrap_or_default();
                 match run.find(id) {
                     Some(stamp) => tally.record(stamp, Kind::Other, None, now_us),
@@ -131,11 +160,11 @@ pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64) {
                 }
                 return;
             }
-            Ok(n) if n.event_type.is_some() => Ok(n.payload.0),
-            _ => serde_json::from_slice::<Records<'_>>(trimmed).map(|r| r.0),
+            Some(n) if n.event_type.is_some() => Some(n.payload.0),
+            _ => parse_copy::<Records<'_>>(trimmed, list, simd).map(|r| r.0),
         }
     };
-    let Ok(records) = records else {
+    let Some(records) = records else {
         tally.undecodable();
         return;
     };
@@ -174,8 +203,11 @@ impl Shared {
 
     fn ingest(&self, body: &[u8]) {
         let now = self.now_us();
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
         if let Ok(mut t) = self.tally.lock() {
-            ingest(body, &self.run, &mut t, now);
+            SCRATCH.with_borrow_mut(|scratch| ingest(body, &self.run, &mut t, now, scratch));
         }
         self.last_output_us.store(now, Ordering::Relaxed);
     }
@@ -303,13 +335,13 @@ mod tests {
             "event_type": "metering", "priority": "SAMPLE", "payload": samples, "timestamp": "t"});
         let mut body = Vec::new();
         wire::envelope(&inner.to_string(), &mut body);
-        ingest(&body, &rk, &mut tally, 100);
+        ingest(&body, &rk, &mut tally, 100, &mut Scratch::default());
         let ev = serde_json::json!({"event_type": "event", "payload": [{"message_id": k,
             "event_type": "compute.instance.create.end", "generated": "g",
             "traits": [["service", 1, "compute"]], "raw": {}, "message_signature": "s"}]});
         let mut body = Vec::new();
         wire::envelope(&ev.to_string(), &mut body);
-        ingest(&body, &rk, &mut tally, 100);
+        ingest(&body, &rk, &mut tally, 100, &mut Scratch::default());
         let r = tally.finish(1, &[]);
         assert_eq!(
             (
@@ -330,18 +362,19 @@ mod tests {
             "payload": {"instance_id": "i", "metadata": {}}, "priority": "INFO"});
         let mut body = Vec::new();
         wire::envelope(&inner.to_string(), &mut body);
-        ingest(&body, &rk, &mut tally, 1);
+        ingest(&body, &rk, &mut tally, 1, &mut Scratch::default());
         let line = format!(
             r#"{{"name": "vcpus", "resource_id": "{}", "id": "x"}}"#,
             key(&rk, 1)
         );
-        ingest(line.as_bytes(), &rk, &mut tally, 1);
-        ingest(b"not json", &rk, &mut tally, 1);
+        ingest(line.as_bytes(), &rk, &mut tally, 1, &mut Scratch::default());
+        ingest(b"not json", &rk, &mut tally, 1, &mut Scratch::default());
         ingest(
             br#"[{"counter_name": "cpu", "resource_id": "someone-else"}]"#,
             &rk,
             &mut tally,
             1,
+            &mut Scratch::default(),
         );
         let r = tally.finish(2, &[]);
         assert_eq!((r.other_out, r.samples_out, r.messages_complete), (1, 1, 2));
@@ -443,8 +476,9 @@ mod speed {
             })
             .collect();
         let start = Instant::now();
+        let mut scratch = Scratch::default();
         for b in &bodies {
-            ingest(b, &run, &mut tally, 1);
+            ingest(b, &run, &mut tally, 1, &mut scratch);
         }
         let s = start.elapsed().as_secs_f64();
         println!(
