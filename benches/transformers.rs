@@ -59,7 +59,7 @@ fn batch(volume: i64, ts: &str) -> Vec<Sample> {
             project_name: OwnedValue::from("demo"),
             resource_id: OwnedValue::from(format!("1c4f8e2a-6b3d-4c5e-8f7a-{i:012}")),
             timestamp: OwnedValue::from(ts),
-            resource_metadata: md.clone(),
+            resource_metadata: std::sync::Arc::new(md.clone()),
             source: Arc::from("openstack"),
             id: format!("00000000-0000-0000-0000-{i:012}"),
             monotonic_time: OwnedValue::null(),

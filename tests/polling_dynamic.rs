@@ -193,7 +193,7 @@ async fn metadata_fields_mapping_and_preserve() {
     let (base, _) = serve(vec![("/v3/volumes/detail", ok(body))]);
     let s = poll(&pollster(&yaml), &base).await.unwrap();
     assert_eq!(
-        s[0].resource_metadata,
+        *s[0].resource_metadata,
         json!({"name": "db", "display_name": "db", "size.gb | value * 1024": 2048, "host.zone": "z1", "az": "z1"})
     );
     let s = poll(
@@ -203,7 +203,7 @@ async fn metadata_fields_mapping_and_preserve() {
     .await
     .unwrap();
     assert_eq!(
-        s[0].resource_metadata,
+        *s[0].resource_metadata,
         json!({"display_name": "db", "size.gb | value * 1024": 2048, "az": "z1"})
     );
 }

@@ -47,7 +47,7 @@ fn sample(name: &str, ns: i64, second: u32) -> Sample {
         project_name: OwnedValue::null(),
         resource_id: OwnedValue::from("vm1"),
         timestamp: OwnedValue::from(format!("2024-01-01T00:{:02}:{:02}", second / 60, second % 60)),
-        resource_metadata: OwnedValue::object(),
+        resource_metadata: Arc::new(OwnedValue::object()),
         source: Arc::from("openstack"),
         id: format!("{name}-{second}"),
         monotonic_time: OwnedValue::null(),

@@ -24,7 +24,7 @@ fn sample(name: &str, ty: &str, unit: &str, resource: &str, volume: OwnedValue, 
         project_name: OwnedValue::null(),
         resource_id: OwnedValue::from(resource),
         timestamp: OwnedValue::from(ts),
-        resource_metadata: json(r#"{"cpu_number": 2}"#),
+        resource_metadata: Arc::new(json(r#"{"cpu_number": 2}"#)),
         source: Arc::from("openstack"),
         id: "in".into(),
         monotonic_time: OwnedValue::null(),
@@ -460,14 +460,14 @@ fn aggregator_groups_by_user_unless_merged_and_applies_policies() {
         "- name: aggregator\n  parameters: {size: 3, user_id: first, resource_metadata: drop, timestamp: last}\n",
     );
     let mut last = gauge("a", "u1", 5.0, "2024-01-01T00:00:20");
-    last.resource_metadata = json(r#"{"x": 1}"#);
+    last.resource_metadata = Arc::new(json(r#"{"x": 1}"#));
     let out = merged.process(
         vec![gauge("a", "u1", 1.0, t), gauge("a", "u2", 3.0, t), last],
         &now(),
     );
     assert_eq!(volumes(&out), [3.0]);
     assert_eq!(out[0].user_id.as_str(), Some("u1"));
-    assert_eq!(out[0].resource_metadata, json("{}"));
+    assert_eq!(*out[0].resource_metadata, json("{}"));
     assert_eq!(out[0].timestamp.as_str(), Some("2024-01-01T00:00:20"));
 
     let mut last_user = chain("- name: aggregator\n  parameters: {size: 2, user_id: last}\n");
@@ -551,7 +551,7 @@ fn arithmetic_reads_metadata_and_drops_division_by_zero() {
     assert_eq!(volumes(&out), [5.0]);
     assert_eq!(&*out[0].name, "per_cpu");
     let mut zero = cpu("vm1", 10, 0);
-    zero.resource_metadata = json(r#"{"cpu_number": 0}"#);
+    zero.resource_metadata = Arc::new(json(r#"{"cpu_number": 0}"#));
     assert!(c.process(vec![zero], &now()).is_empty());
     assert_eq!(c.stats()[0].1.errors, 1);
 }

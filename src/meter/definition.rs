@@ -9,7 +9,7 @@ use simd_json::prelude::*;
 
 use super::field::{Field, FieldError};
 use super::{pyvalue, EndpointError};
-use crate::model::{timestamp, Notification, OwnedValue, Sample, Value};
+use crate::model::{timestamp, Metadata, Notification, OwnedValue, Sample, Value};
 
 /// The sample attributes a definition may set, in Ceilometer's order.
 const ATTRIBUTES: [&str; 8] = [
@@ -47,6 +47,12 @@ pub struct MeterDefinition {
     attributes: [Option<Field>; 8],
     metadata: Vec<(String, Field)>,
     user_metadata: Option<Field>,
+    /// `metadata` and `user_metadata` as configured: definitions configured alike make the same
+    /// `resource_metadata` from a notification (meters.yaml shares one anchor among many).
+    metadata_spec: String,
+    /// Definitions with the same group have the same `metadata_spec` (set by the loader; every
+    /// definition is its own group until then).
+    pub(super) metadata_group: u32,
     /// Attribute names whose matches make one sample each.
     lookup: Option<Vec<String>>,
     fallback_user_id: Field,
@@ -112,6 +118,7 @@ impl MeterDefinition {
         let user_metadata = get("user_metadata")
             .map(|v| Field::compile("user_metadata", v))
             .transpose()?;
+        let metadata_spec = format!("{:?} {:?}", cfg.get("metadata"), get("user_metadata"));
         Ok(MeterDefinition {
             defaults: [
                 Arc::from(yaml_text(&cfg["name"])),
@@ -122,6 +129,8 @@ impl MeterDefinition {
             attributes,
             metadata,
             user_metadata,
+            metadata_spec,
+            metadata_group: u32::MAX,
             lookup,
             // Ceilometer's built-in fallbacks. jsonpath-rw binds `|` tighter than `.`, so these
             // read `ctxt.(user_id|ctxt).user` and practically never match: kept for fidelity.
@@ -142,10 +151,28 @@ impl MeterDefinition {
             .any(|re| re.is_match(event_type).unwrap_or(false))
     }
 
-    /// Append this definition's samples for `n` to `out`.
-    pub fn to_samples(&self, n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {
+    /// How this definition's `resource_metadata` is configured (equal specs, equal metadata).
+    pub fn metadata_spec(&self) -> &str {
+        &self.metadata_spec
+    }
+
+    /// Append this definition's samples for `n` to `out`. `last` is the metadata the previous
+    /// definition made from `n`, with its group: reused when this definition's group is the same.
+    pub fn to_samples(
+        &self,
+        n: &Notification<'_>,
+        last: &mut Option<(u32, Metadata)>,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), EndpointError> {
         let root = &n.root;
-        let metadata = self.metadata(root)?;
+        let metadata = match last {
+            Some((group, metadata)) if *group == self.metadata_group => metadata.clone(),
+            _ => {
+                let metadata = self.resource_metadata(n)?;
+                *last = Some((self.metadata_group, metadata.clone()));
+                metadata
+            }
+        };
         let raised = |e: String| EndpointError::new(n, e);
         let fallback_user = self.fallback_user_id.first(root).map_err(raised)?;
         let fallback_project = self.fallback_project_id.first(root).map_err(raised)?;
@@ -217,6 +244,17 @@ impl MeterDefinition {
         Ok(())
     }
 
+    /// `Sample.from_notification`'s metadata: the configured fields, or the payload when there
+    /// are none.
+    fn resource_metadata(&self, n: &Notification<'_>) -> Result<Metadata, EndpointError> {
+        let metadata = self.metadata(&n.root)?;
+        Ok(Arc::new(if metadata.is_empty() {
+            payload_metadata(n)
+        } else {
+            OwnedValue::from(metadata)
+        }))
+    }
+
     /// `metadata` fields with truthy values, plus `user_metadata`.
     fn metadata(&self, root: &Value<'_>) -> Result<simd_json::owned::Object, EndpointError> {
         let mut md =
@@ -235,13 +273,12 @@ impl MeterDefinition {
         Ok(md)
     }
 
-    /// `Sample.from_notification`: the payload stands in for empty metadata, and the timestamp
-    /// is parsed and re-rendered with `isoformat()`.
+    /// `Sample.from_notification`: the timestamp is parsed and re-rendered with `isoformat()`.
     fn sample(
         &self,
         n: &Notification<'_>,
         values: &[Option<Cow<'_, Value<'_>>>; 8],
-        metadata: simd_json::owned::Object,
+        metadata: Metadata,
     ) -> Result<Sample, EndpointError> {
         // name, type and unit: the found text, or the configured one.
         let text_or = |i: usize, default: usize| -> Arc<str> {
@@ -254,11 +291,6 @@ impl MeterDefinition {
             values[i]
                 .as_ref()
                 .map_or(OwnedValue::null(), |v| crate::model::to_owned(v))
-        };
-        let metadata = if metadata.is_empty() {
-            payload_metadata(n)
-        } else {
-            OwnedValue::from(metadata)
         };
         let ts = values[TIMESTAMP]
             .as_deref()

@@ -124,6 +124,14 @@ impl MeterDefinitions {
                 }
             }
         }
+        for i in 0..definitions.len() {
+            let spec = definitions[i].metadata_spec();
+            let first = definitions
+                .iter()
+                .position(|d| d.metadata_spec() == spec)
+                .unwrap_or(i);
+            definitions[i].metadata_group = first as u32;
+        }
         Ok((
             MeterDefinitions {
                 definitions,
@@ -148,8 +156,11 @@ impl MeterDefinitions {
         n: &Notification<'_>,
         out: &mut Vec<Sample>,
     ) -> Result<(), EndpointError> {
+        // The definitions matching one event type are mostly configured with the same metadata
+        // (one YAML anchor), so it is made once per notification, not once per definition.
+        let mut last = None;
         for &i in self.matching(event_type).iter() {
-            self.definitions[i as usize].to_samples(n, out)?;
+            self.definitions[i as usize].to_samples(n, &mut last, out)?;
         }
         Ok(())
     }
@@ -229,6 +240,8 @@ fn item_lines(text: &str) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use simd_json::prelude::*;
+
     use super::*;
 
     const FILE: &str = "---\nmetric:\n  - name: a\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n  - name: b\n    event_type: ['x', 'y.*']\n    type: bogus\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n  - name: a\n    event_type: z\n    type: delta\n    unit: B\n    volume: 2\n    resource_id: $.payload.id\n";
@@ -288,5 +301,62 @@ mod tests {
         );
         assert!(defs.matching("az").is_empty());
         assert_eq!(&*defs.matching("zebra"), &[0], "cached answer is the same");
+    }
+
+    #[test]
+    fn definitions_configured_alike_share_one_metadata_per_notification() {
+        let meter = |name: &str, metadata: &str| {
+            format!("  - name: {name}\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n{metadata}")
+        };
+        // Applied bottom-up: m5, m4, m3, m2, m1.
+        let text = [
+            meter("m1", "    metadata: &meta\n      host: $.payload.host\n"),
+            meter("m2", "    metadata: *meta\n"),
+            meter("m3", "    metadata:\n      host: $.payload.other\n"),
+            meter("m4", ""),
+            meter("m5", "    metadata: *meta\n"),
+        ]
+        .concat();
+        let (defs, problems) =
+            MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{text}").as_str())])
+                .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut body = br#"{"ctxt": {}, "publisher_id": "p", "event_type": "x", "metadata": {"message_id": "i", "timestamp": "2025-01-01 00:00:00"}, "payload": {"id": "r", "host": "h", "other": "o"}}"#.to_vec();
+        let n = Notification {
+            priority: crate::model::Priority::Info,
+            unique_id: None,
+            root: simd_json::to_borrowed_value(&mut body).unwrap(),
+        };
+        let mut samples = Vec::new();
+        defs.to_samples("x", &n, &mut samples).unwrap();
+        let by_name = |name: &str| {
+            samples
+                .iter()
+                .find(|s| &*s.name == name)
+                .unwrap()
+                .resource_metadata
+                .clone()
+        };
+        let (m1, m2, m3, m4, m5) = (
+            by_name("m1"),
+            by_name("m2"),
+            by_name("m3"),
+            by_name("m4"),
+            by_name("m5"),
+        );
+        let host = |h: &str| simd_json::json!({"host": h});
+        assert_eq!(
+            (&*m1, &*m2, &*m3, &*m5),
+            (&host("h"), &host("h"), &host("o"), &host("h"))
+        );
+        assert_eq!(m4.get_str("event_type"), Some("x"), "no metadata: the payload's");
+        assert!(
+            Arc::ptr_eq(&m2, &m1),
+            "m2 and m1 follow each other with one spec: made once"
+        );
+        assert!(
+            !Arc::ptr_eq(&m5, &m1),
+            "m5 is applied before m4 and m3 came between: made again"
+        );
     }
 }

@@ -41,7 +41,7 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
         project_name: OwnedValue::null(),
         resource_id: header("HTTP_X_SERVICE_NAME"),
         timestamp: OwnedValue::from(ts.isoformat()),
-        resource_metadata: payload_metadata(n),
+        resource_metadata: Arc::new(payload_metadata(n)),
         source: super::default_source(),
         id: super::new_sample_id(),
         monotonic_time: OwnedValue::null(),

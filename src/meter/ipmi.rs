@@ -126,7 +126,7 @@ fn sensor_sample(
         project_name: OwnedValue::null(),
         resource_id: OwnedValue::from(resource_id),
         timestamp: OwnedValue::from(ts.isoformat()),
-        resource_metadata: metadata,
+        resource_metadata: Arc::new(metadata),
         source: super::default_source(),
         id: super::new_sample_id(),
         monotonic_time: OwnedValue::null(),

@@ -55,11 +55,11 @@ fn rebuild(n: &Notification<'_>, s: &Value<'_>) -> Result<Sample, EndpointError>
         resource_id: owned("resource_id")?,
         timestamp: owned("timestamp")?,
         // `resource_metadata or {}`
-        resource_metadata: if super::pyvalue::owned_truthy(&metadata) {
+        resource_metadata: Arc::new(if super::pyvalue::owned_truthy(&metadata) {
             metadata
         } else {
             OwnedValue::object()
-        },
+        }),
         // `source or cfg.sample_source`, `id or uuid1()`
         source: match source.as_str() {
             Some(s) if !s.is_empty() => Arc::from(s),

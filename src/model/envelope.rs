@@ -381,7 +381,7 @@ mod tests {
             project_name: s("d\u{e9}mo"),
             resource_id: s("r\"1\\"),
             timestamp: s("2025-03-14T09:45:00.123456+00:00"),
-            resource_metadata: meta,
+            resource_metadata: Arc::new(meta),
             source: Arc::from("openstack"),
             id: "00000000-0000-4000-8000-000000000001".to_owned(),
             monotonic_time: OwnedValue::from(5131.123456789),

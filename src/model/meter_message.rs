@@ -9,6 +9,8 @@
 //! [`Signer`] without building the dict. The envelope around a batch is
 //! [`super::envelope::encode_v2`]'s job, not this module's.
 
+use std::ops::Range;
+
 use simd_json::StaticNode;
 
 use super::json_write::{write_str, write_value, JsonSink};
@@ -23,6 +25,22 @@ pub fn write_meter_message(out: &mut Vec<u8>, sample: &Sample, secret: &[u8]) {
 
 /// Writes one meter message, signed by `signer`, as a JSON object.
 pub fn write_meter_message_signed(out: &mut impl JsonSink, sample: &Sample, signer: &mut Signer) {
+    write_meter_message_in_list(out, sample, signer, &mut None);
+}
+
+/// Where in the output a list wrote the JSON of a `resource_metadata` (identified by address:
+/// the list's samples are borrowed while it is written, so no address is reused meanwhile).
+type WrittenMetadata = Option<(*const OwnedValue, Range<usize>)>;
+
+/// One meter message of a list: a `resource_metadata` that the previous message carried too
+/// (the samples one notification makes share one) is copied from where it was written instead of
+/// walked and escaped again.
+fn write_meter_message_in_list(
+    out: &mut impl JsonSink,
+    sample: &Sample,
+    signer: &mut Signer,
+    last: &mut WrittenMetadata,
+) {
     let signature = signer.sign_sample(sample);
     out.extend_from_slice(b"{\"source\": ");
     write_str(out, &sample.source);
@@ -47,7 +65,15 @@ pub fn write_meter_message_signed(out: &mut impl JsonSink, sample: &Sample, sign
     out.extend_from_slice(b", \"timestamp\": ");
     write_value(out, &sample.timestamp);
     out.extend_from_slice(b", \"resource_metadata\": ");
-    write_value(out, &sample.resource_metadata);
+    let metadata: *const OwnedValue = &*sample.resource_metadata;
+    match last {
+        Some((written, at)) if *written == metadata => out.buffer().extend_from_within(at.clone()),
+        _ => {
+            let start = out.buffer().len();
+            write_value(out, &*sample.resource_metadata);
+            *last = Some((metadata, start..out.buffer().len()));
+        }
+    }
     out.extend_from_slice(b", \"message_id\": ");
     write_str(out, &sample.id);
     out.extend_from_slice(b", \"monotonic_time\": ");
@@ -64,8 +90,9 @@ pub fn write_meter_message_list<'s>(
     samples: impl IntoIterator<Item = &'s Sample>,
     signer: &mut Signer,
 ) {
+    let mut last = None;
     super::json_write::write_list(out, samples, |out, sample| {
-        write_meter_message_signed(out, sample, signer)
+        write_meter_message_in_list(out, sample, signer, &mut last)
     });
 }
 
@@ -85,7 +112,7 @@ pub fn meter_message_value(sample: &Sample, secret: &[u8]) -> OwnedValue {
     msg.insert("project_name".into(), sample.project_name.clone());
     msg.insert("resource_id".into(), sample.resource_id.clone());
     msg.insert("timestamp".into(), sample.timestamp.clone());
-    msg.insert("resource_metadata".into(), sample.resource_metadata.clone());
+    msg.insert("resource_metadata".into(), (*sample.resource_metadata).clone());
     msg.insert("message_id".into(), text(&sample.id));
     msg.insert("monotonic_time".into(), sample.monotonic_time.clone());
     msg.insert("message_signature".into(), text(signature.as_str()));
@@ -119,7 +146,7 @@ mod tests {
             project_name: field("project_name"),
             resource_id: field("resource_id"),
             timestamp: field("timestamp"),
-            resource_metadata: field("resource_metadata"),
+            resource_metadata: Arc::new(field("resource_metadata")),
             source: text("source"),
             id: input.get_str("id").unwrap_or_default().to_owned(),
             monotonic_time: field("monotonic_time"),
@@ -173,6 +200,63 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 33);
+    }
+
+    #[test]
+    fn shared_metadata_is_written_and_signed_as_if_each_sample_had_its_own() {
+        let rows = corpus_rows();
+        let base: Vec<Sample> = rows
+            .iter()
+            .filter(|r| r.get_str("kind") == Some("meter_message_from_counter"))
+            .map(|r| sample_from(r.get("input").unwrap()))
+            .filter(|s| s.resource_metadata.as_object().is_some_and(|o| !o.is_empty()))
+            .take(2)
+            .collect();
+        assert_eq!(base.len(), 2, "two corpus samples with metadata");
+        // a, a, b, a: the first two share one metadata, the last repeats one written earlier.
+        let with_id = |s: &Sample, id: &str| Sample {
+            id: id.into(),
+            ..s.clone()
+        };
+        let shared = vec![
+            with_id(&base[0], "1"),
+            with_id(&base[0], "2"),
+            with_id(&base[1], "3"),
+            with_id(&base[0], "4"),
+        ];
+        assert!(Arc::ptr_eq(
+            &shared[0].resource_metadata,
+            &shared[1].resource_metadata
+        ));
+        let own: Vec<Sample> = shared
+            .iter()
+            .map(|s| Sample {
+                resource_metadata: Arc::new((*s.resource_metadata).clone()),
+                ..s.clone()
+            })
+            .collect();
+        let write = |samples: &[Sample], quoted: bool| {
+            let mut signer = Signer::new(b"s3cret");
+            let mut out = Vec::new();
+            if quoted {
+                write_meter_message_list(
+                    &mut crate::model::json_write::Quoted(&mut out),
+                    samples,
+                    &mut signer,
+                );
+            } else {
+                write_meter_message_list(&mut out, samples, &mut signer);
+            }
+            String::from_utf8(out).unwrap()
+        };
+        for quoted in [false, true] {
+            assert_eq!(write(&shared, quoted), write(&own, quoted), "quoted: {quoted}");
+        }
+        let written = write(&shared, false);
+        let parsed: OwnedValue = simd_json::to_owned_value(&mut written.into_bytes()).unwrap();
+        for (message, sample) in parsed.as_array().unwrap().iter().zip(&own) {
+            assert_eq!(message, &meter_message_value(sample, b"s3cret"));
+        }
     }
 
     #[test]

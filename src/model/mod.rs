@@ -13,7 +13,7 @@ pub mod timestamp;
 
 pub use event::{Event, Trait, TraitValue};
 pub use notification::{Notification, Priority};
-pub use sample::Sample;
+pub use sample::{Metadata, Sample};
 
 /// A JSON value borrowed from a message buffer (the hot path's currency).
 pub type Value<'a> = simd_json::BorrowedValue<'a>;

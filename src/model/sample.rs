@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use super::OwnedValue;
 
+/// A sample's `resource_metadata` (a dict, by Ceilometer's convention).
+pub type Metadata = Arc<OwnedValue>;
+
 /// One measurement. Field names follow Ceilometer's `Sample`; the wire names (`counter_*`,
 /// `message_id`) are applied by [`super::meter_message`].
 ///
@@ -26,7 +29,9 @@ pub struct Sample {
     pub resource_id: OwnedValue,
     /// ISO 8601, as Python's `datetime.isoformat()` renders it.
     pub timestamp: OwnedValue,
-    pub resource_metadata: OwnedValue,
+    /// Shared: the samples one notification makes carry the same metadata, which is then
+    /// copied out of the message once, and written and signed once per published batch.
+    pub resource_metadata: Metadata,
     pub source: Arc<str>,
     /// Sample id: a fresh uuid1 unless the input carried one (telemetry IPC `message_id`).
     pub id: String,

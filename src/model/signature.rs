@@ -16,13 +16,14 @@
 //! verify them either.
 
 use std::fmt;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::json_write::{JsonView, View};
 use super::pyrepr::{write_bytes_repr, write_static_repr};
-use super::{OwnedValue, Sample};
+use super::{Metadata, OwnedValue, Sample};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,6 +66,11 @@ pub struct Signer {
     /// `None` for an empty secret, which Ceilometer treats as "do not sign".
     keyed: Option<HmacSha256>,
     scratch: Vec<u8>,
+    /// The `resource_metadata` [`Signer::sign_sample`] flattened last, and its pairs' text: the
+    /// samples one notification makes share one metadata, and a batch keeps them together.
+    /// Held, so its address is not reused by another metadata while it is remembered.
+    last_metadata: Option<Metadata>,
+    last_metadata_pairs: Vec<u8>,
 }
 
 impl fmt::Debug for Signer {
@@ -87,6 +93,8 @@ impl Signer {
         Signer {
             keyed,
             scratch: Vec::new(),
+            last_metadata: None,
+            last_metadata_pairs: Vec::new(),
         }
     }
 
@@ -110,8 +118,13 @@ impl Signer {
     /// The signature `meter_message_from_counter` puts on `sample`, without building the
     /// message: its keys are fixed, so their sorted order is written out here once.
     pub fn sign_sample(&mut self, sample: &Sample) -> Signature {
-        let Some(mut feed) = self.start() else {
+        let Some(mac) = self.keyed.clone() else {
             return Signature::EMPTY;
+        };
+        self.scratch.clear();
+        let mut feed = PairFeed {
+            mac,
+            text: &mut self.scratch,
         };
         feed.str_pair("counter_name", &sample.name);
         feed.str_pair("counter_type", &sample.sample_type);
@@ -122,7 +135,20 @@ impl Signer {
         feed.value_pair("project_id", &sample.project_id);
         feed.value_pair("project_name", &sample.project_name);
         feed.value_pair("resource_id", &sample.resource_id);
-        feed.value_pair("resource_metadata", &sample.resource_metadata);
+        let metadata = &sample.resource_metadata;
+        if self
+            .last_metadata
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, metadata))
+        {
+            feed.text.extend_from_slice(&self.last_metadata_pairs);
+        } else {
+            let start = feed.text.len();
+            feed.value_pair("resource_metadata", &**metadata);
+            self.last_metadata_pairs.clear();
+            self.last_metadata_pairs.extend_from_slice(&feed.text[start..]);
+            self.last_metadata = Some(metadata.clone());
+        }
         feed.str_pair("source", &sample.source);
         feed.value_pair("timestamp", &sample.timestamp);
         feed.value_pair("user_id", &sample.user_id);

@@ -1143,7 +1143,7 @@ default_value: 9
         );
         assert_eq!(s.volume, json!(1));
         assert_eq!(
-            s.resource_metadata,
+            *s.resource_metadata,
             json!({"display_name": "web", "flavor.ram | value / 1024": 2.0})
         );
         assert_eq!(samples[1].volume, json!(9));
@@ -1159,7 +1159,7 @@ default_value: 9
         assert_eq!(s[0].resource_id, json!("r"));
         assert!(s[0].user_id.is_null() && s[0].project_id.is_null());
         // preserve_mapped_metadata defaults to true: both keys.
-        assert_eq!(s[0].resource_metadata, json!({"m": "x", "mm": "x"}));
+        assert_eq!(*s[0].resource_metadata, json!({"m": "x", "mm": "x"}));
         // A bare list is the entries; an empty response gives nothing.
         assert_eq!(
             d.extract(json!([{"id": "r", "v": 1, "m": 0}]), &ctx())

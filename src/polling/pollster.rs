@@ -94,7 +94,7 @@ impl PollContext {
             project_name: OwnedValue::null(),
             resource_id,
             timestamp: self.timestamp.clone(),
-            resource_metadata,
+            resource_metadata: Arc::new(resource_metadata),
             source: self.source.clone(),
             id: sample_id(),
             monotonic_time,

@@ -214,7 +214,7 @@ impl Aggregator {
         let mut sample = self.conv.convert(s, Some(Num::Int(1)))?;
         let volume = Num::from_value(&sample.volume).unwrap_or(scaled);
         if self.metadata == Policy::Drop {
-            sample.resource_metadata = OwnedValue::object();
+            sample.resource_metadata = std::sync::Arc::new(OwnedValue::object());
         }
         self.aggregated += 1;
         self.index.insert(key, self.entries.len());

@@ -953,7 +953,7 @@ mod tests {
             project_name: OwnedValue::null(),
             resource_id: OwnedValue::from("r"),
             timestamp: OwnedValue::from("2024-01-01T00:00:00"),
-            resource_metadata: metadata,
+            resource_metadata: Arc::new(metadata),
             source: Arc::from("openstack"),
             id: "id".into(),
             monotonic_time: OwnedValue::null(),
