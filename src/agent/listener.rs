@@ -268,9 +268,7 @@ async fn next_lingering(
     queue: &str,
 ) -> Result<Next, TransportError> {
     loop {
-        // Dropping a pending `next` loses nothing: a delivery only leaves the consumer's buffer
-        // in the poll that returns it.
-        if let Some(d) = futures_lite::future::poll_once(consumer.next()).await {
+        if let Some(d) = take_buffered(consumer) {
             return delivered(d, queue);
         }
         if *shutdown.borrow() {
@@ -281,6 +279,19 @@ async fn next_lingering(
             return Ok(Next::Timeout);
         }
         tokio::time::sleep(LINGER.min(deadline - now)).await;
+    }
+}
+
+/// A delivery the consumer already holds, if any, without waiting for one. The consumer is
+/// polled with a waker that does nothing: polled with this task's, it would keep that waker and
+/// wake the task for every delivery that arrives while the task sleeps its linger (which is
+/// what lingering is to avoid). Dropping a pending `next` loses nothing: a delivery only leaves
+/// the consumer's buffer in the poll that returns it.
+fn take_buffered(consumer: &mut Box<dyn Consumer>) -> Option<Option<Result<Delivery, TransportError>>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match consumer.next().as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(d) => Some(d),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -38,6 +38,9 @@ pub struct NotifierOutput {
     per_meter_topic: bool,
     publisher_id: String,
     signer: Signer,
+    /// Body bytes per item of the last notification: the next body is reserved at about its
+    /// size instead of doubling its way up (a batch of 500 nova samples is ~600 KB).
+    bytes_per_item: usize,
 }
 
 impl NotifierOutput {
@@ -64,6 +67,7 @@ impl NotifierOutput {
             per_meter_topic: per_meter_topic && carries == Carries::Samples,
             publisher_id: format!("telemetry.publisher.{host}"),
             signer: Signer::new(settings.telemetry_secret.as_bytes()),
+            bytes_per_item: 0,
         }
     }
 
@@ -72,10 +76,17 @@ impl NotifierOutput {
         &self.routing_key
     }
 
-    fn notification(&self, event_type: &str, write_items: impl FnOnce(&mut Quoted<'_>)) -> OutMessage {
-        let mut body = Vec::new(); // encode_v2 reserves the exact size once
+    fn notification(
+        &mut self,
+        event_type: &str,
+        items: usize,
+        write_items: impl FnOnce(&mut Quoted<'_>),
+    ) -> OutMessage {
+        // A little over the last notification's size per item: one allocation, mostly.
+        let mut body = Vec::with_capacity(1024 + items * self.bytes_per_item * 9 / 8);
         let head = Outgoing::new(&self.publisher_id, event_type, Priority::Sample);
         encode_v2(&mut body, &head, write_items);
+        self.bytes_per_item = body.len() / items.max(1);
         OutMessage {
             exchange: self.exchange.clone(),
             routing_key: self.routing_key.clone(),
@@ -90,7 +101,8 @@ impl NotifierOutput {
         let mut signer = std::mem::replace(&mut self.signer, Signer::new(b""));
         match self.carries {
             Carries::Samples if !flush.samples.is_empty() => {
-                messages.push(self.notification(&self.event_type, |out| {
+                let event_type = self.event_type.clone();
+                messages.push(self.notification(&event_type, flush.samples.len(), |out| {
                     write_meter_message_list(out, &flush.samples, &mut signer)
                 }));
                 if self.per_meter_topic {
@@ -100,14 +112,15 @@ impl NotifierOutput {
                     }
                     for (meter, samples) in by_meter {
                         let event_type = format!("{}.{meter}", self.event_type);
-                        messages.push(self.notification(&event_type, |out| {
+                        messages.push(self.notification(&event_type, samples.len(), |out| {
                             write_meter_message_list(out, samples, &mut signer)
                         }));
                     }
                 }
             }
             Carries::Events if !flush.events.is_empty() => {
-                messages.push(self.notification(&self.event_type, |out| {
+                let event_type = self.event_type.clone();
+                messages.push(self.notification(&event_type, flush.events.len(), |out| {
                     write_event_message_list(out, &flush.events, &mut signer)
                 }));
             }
