@@ -48,11 +48,10 @@ pub struct MeterDefinition {
     metadata: Vec<(String, Field)>,
     user_metadata: Option<Field>,
     /// `metadata` and `user_metadata` as configured: definitions configured alike make the same
-    /// `resource_metadata` from a notification (meters.yaml shares one anchor among many).
-    metadata_spec: String,
-    /// Definitions with the same group have the same `metadata_spec` (set by the loader; every
-    /// definition is its own group until then).
-    pub(super) metadata_group: u32,
+    /// `resource_metadata` from a notification (meters.yaml shares one anchor among many). The
+    /// loader makes equal specs one `Arc`, so sharing is a pointer comparison; specs it did not
+    /// unify are never taken for each other.
+    pub(super) metadata_spec: Arc<str>,
     /// Attribute names whose matches make one sample each.
     lookup: Option<Vec<String>>,
     fallback_user_id: Field,
@@ -118,7 +117,7 @@ impl MeterDefinition {
         let user_metadata = get("user_metadata")
             .map(|v| Field::compile("user_metadata", v))
             .transpose()?;
-        let metadata_spec = format!("{:?} {:?}", cfg.get("metadata"), get("user_metadata"));
+        let metadata_spec = Arc::from(format!("{:?} {:?}", cfg.get("metadata"), get("user_metadata")));
         Ok(MeterDefinition {
             defaults: [
                 Arc::from(yaml_text(&cfg["name"])),
@@ -130,7 +129,6 @@ impl MeterDefinition {
             metadata,
             user_metadata,
             metadata_spec,
-            metadata_group: u32::MAX,
             lookup,
             // Ceilometer's built-in fallbacks. jsonpath-rw binds `|` tighter than `.`, so these
             // read `ctxt.(user_id|ctxt).user` and practically never match: kept for fidelity.
@@ -151,25 +149,20 @@ impl MeterDefinition {
             .any(|re| re.is_match(event_type).unwrap_or(false))
     }
 
-    /// How this definition's `resource_metadata` is configured (equal specs, equal metadata).
-    pub fn metadata_spec(&self) -> &str {
-        &self.metadata_spec
-    }
-
     /// Append this definition's samples for `n` to `out`. `last` is the metadata the previous
-    /// definition made from `n`, with its group: reused when this definition's group is the same.
+    /// definition made from `n`, with its spec: reused when this definition has the same one.
     pub fn to_samples(
         &self,
         n: &Notification<'_>,
-        last: &mut Option<(u32, Metadata)>,
+        last: &mut Option<(Arc<str>, Metadata)>,
         out: &mut Vec<Sample>,
     ) -> Result<(), EndpointError> {
         let root = &n.root;
         let metadata = match last {
-            Some((group, metadata)) if *group == self.metadata_group => metadata.clone(),
+            Some((spec, metadata)) if Arc::ptr_eq(spec, &self.metadata_spec) => metadata.clone(),
             _ => {
                 let metadata = self.resource_metadata(n)?;
-                *last = Some((self.metadata_group, metadata.clone()));
+                *last = Some((self.metadata_spec.clone(), metadata.clone()));
                 metadata
             }
         };

@@ -124,13 +124,14 @@ impl MeterDefinitions {
                 }
             }
         }
-        for i in 0..definitions.len() {
-            let spec = definitions[i].metadata_spec();
-            let first = definitions
+        // Equal metadata specs become one `Arc` (see `MeterDefinition::to_samples`).
+        for i in 1..definitions.len() {
+            if let Some(first) = definitions[..i]
                 .iter()
-                .position(|d| d.metadata_spec() == spec)
-                .unwrap_or(i);
-            definitions[i].metadata_group = first as u32;
+                .find(|d| d.metadata_spec == definitions[i].metadata_spec)
+            {
+                definitions[i].metadata_spec = first.metadata_spec.clone();
+            }
         }
         Ok((
             MeterDefinitions {

@@ -118,13 +118,9 @@ impl Signer {
     /// The signature `meter_message_from_counter` puts on `sample`, without building the
     /// message: its keys are fixed, so their sorted order is written out here once.
     pub fn sign_sample(&mut self, sample: &Sample) -> Signature {
-        let Some(mac) = self.keyed.clone() else {
+        // The feed borrows only the key and the scratch: the metadata memo stays at hand.
+        let Some(mut feed) = open_feed(&self.keyed, &mut self.scratch) else {
             return Signature::EMPTY;
-        };
-        self.scratch.clear();
-        let mut feed = PairFeed {
-            mac,
-            text: &mut self.scratch,
         };
         feed.str_pair("counter_name", &sample.name);
         feed.str_pair("counter_type", &sample.sample_type);
@@ -160,13 +156,15 @@ impl Signer {
     /// order**: the fast path for a message with a fixed shape (see [`Signer::sign_sample`]).
     /// `None` when the secret is empty, i.e. the signature is [`Signature::EMPTY`].
     pub fn start(&mut self) -> Option<PairFeed<'_>> {
-        let mac = self.keyed.clone()?;
-        self.scratch.clear();
-        Some(PairFeed {
-            mac,
-            text: &mut self.scratch,
-        })
+        open_feed(&self.keyed, &mut self.scratch)
     }
+}
+
+/// A feed writing into `scratch` (emptied), keyed with a copy of `keyed`; `None` without a key.
+fn open_feed<'s>(keyed: &Option<HmacSha256>, scratch: &'s mut Vec<u8>) -> Option<PairFeed<'s>> {
+    let mac = keyed.clone()?;
+    scratch.clear();
+    Some(PairFeed { mac, text: scratch })
 }
 
 /// `compute_signature(message, secret)`; `""` for an empty secret.
