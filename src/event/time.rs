@@ -1,11 +1,12 @@
 //! Event datetimes: Ceilometer's `timeutils.normalize_time(timeutils.parse_isotime(text))`
 //! (the instant as naive UTC) on top of the shared ISO 8601 grammar in
 //! [`crate::model::timestamp`], and `datetime.isoformat()` of the result, rendered into a stack
-//! buffer so writing and signing event messages allocates nothing.
+//! buffer ([`IsoText`]) so writing and signing event messages allocates nothing.
 
-use chrono::{Datelike, NaiveDateTime, Timelike};
+use chrono::{Datelike, NaiveDateTime};
 
 use crate::model::timestamp;
+pub use crate::model::timestamp::IsoText;
 
 /// The instant `text` names, as naive UTC, or `None` where Python raises (no match, a field
 /// out of range, an offset of a day or more, a result outside years 1..=9999).
@@ -17,70 +18,6 @@ pub fn parse_isotime_utc(text: &str) -> Option<NaiveDateTime> {
 /// `datetime.isoformat()` of a naive datetime: microseconds only when non-zero.
 pub fn isoformat(dt: &NaiveDateTime) -> String {
     IsoText::new(dt).as_str().to_owned()
-}
-
-/// `isoformat()` text on the stack: `YYYY-MM-DDTHH:MM:SS[.ffffff]`, at most 26 bytes for
-/// the years Python has (1..=9999; other years are written with their digits, for safety).
-pub struct IsoText {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl IsoText {
-    pub fn new(dt: &NaiveDateTime) -> IsoText {
-        let mut t = IsoText {
-            bytes: [0; 32],
-            len: 0,
-        };
-        let year = dt.year();
-        if (0..=9999).contains(&year) {
-            t.digits(year.unsigned_abs(), 4);
-        } else {
-            if year < 0 {
-                t.push(b'-');
-            }
-            let abs = year.unsigned_abs();
-            t.digits(abs, abs.checked_ilog10().map_or(1, |l| l as usize + 1));
-        }
-        t.push(b'-');
-        t.digits(dt.month(), 2);
-        t.push(b'-');
-        t.digits(dt.day(), 2);
-        t.push(b'T');
-        t.digits(dt.hour(), 2);
-        t.push(b':');
-        t.digits(dt.minute(), 2);
-        t.push(b':');
-        t.digits(dt.second(), 2);
-        // A leap second's nanoseconds run past 10^9; Python has no leap seconds.
-        let micros = (dt.nanosecond() % 1_000_000_000) / 1_000;
-        if micros != 0 {
-            t.push(b'.');
-            t.digits(micros, 6);
-        }
-        t
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits and separators are ever written.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
-
-    fn push(&mut self, b: u8) {
-        if let Some(slot) = self.bytes.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-
-    /// `n` zero-padded to `width` digits (more when it needs them).
-    fn digits(&mut self, n: u32, width: usize) {
-        let width = width.max(n.checked_ilog10().map_or(1, |l| l as usize + 1));
-        for i in (0..width).rev() {
-            let digit = n / 10_u32.pow(u32::try_from(i).unwrap_or(0)) % 10;
-            self.push(b'0' + digit as u8);
-        }
-    }
 }
 
 #[cfg(test)]

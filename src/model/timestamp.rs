@@ -6,9 +6,7 @@
 //! [`Timestamp::isoformat`] renders the same text Python would (`+00:00` for UTC, an existing
 //! offset kept, the fraction left out when it is zero).
 
-use std::fmt::Write as _;
-
-use chrono::{Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 /// A parsed instant with the UTC offset it was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +14,84 @@ pub struct Timestamp {
     /// Local (wall-clock) time in `offset`.
     local: NaiveDateTime,
     offset_seconds: i32,
+}
+
+/// `isoformat()` text on the stack: `YYYY-MM-DDTHH:MM:SS[.ffffff][+HH:MM[:SS]]`, at most 35
+/// bytes for the years Python has (1..=9999; other years are written with their digits, for
+/// safety). Written digit by digit: `write!` took most of a sample's conversion time here.
+pub struct IsoText {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl IsoText {
+    pub fn new(dt: &NaiveDateTime) -> IsoText {
+        let mut t = IsoText {
+            bytes: [0; 40],
+            len: 0,
+        };
+        let year = dt.year();
+        if (0..=9999).contains(&year) {
+            t.digits(year.unsigned_abs(), 4);
+        } else {
+            if year < 0 {
+                t.push(b'-');
+            }
+            let abs = year.unsigned_abs();
+            t.digits(abs, abs.checked_ilog10().map_or(1, |l| l as usize + 1));
+        }
+        t.push(b'-');
+        t.digits(dt.month(), 2);
+        t.push(b'-');
+        t.digits(dt.day(), 2);
+        t.push(b'T');
+        t.digits(dt.hour(), 2);
+        t.push(b':');
+        t.digits(dt.minute(), 2);
+        t.push(b':');
+        t.digits(dt.second(), 2);
+        // A leap second's nanoseconds run past 10^9; Python has no leap seconds.
+        let micros = (dt.nanosecond() % 1_000_000_000) / 1_000;
+        if micros != 0 {
+            t.push(b'.');
+            t.digits(micros, 6);
+        }
+        t
+    }
+
+    /// Appends a UTC offset as `isoformat()` does: `+HH:MM`, with `:SS` when it has seconds.
+    pub fn offset(&mut self, offset_seconds: i32) {
+        self.push(if offset_seconds < 0 { b'-' } else { b'+' });
+        let abs = offset_seconds.unsigned_abs();
+        self.digits(abs / 3600, 2);
+        self.push(b':');
+        self.digits(abs / 60 % 60, 2);
+        if abs % 60 != 0 {
+            self.push(b':');
+            self.digits(abs % 60, 2);
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// `n` zero-padded to `width` digits (more when it needs them).
+    fn digits(&mut self, n: u32, width: usize) {
+        let width = width.max(n.checked_ilog10().map_or(1, |l| l as usize + 1));
+        for i in (0..width).rev() {
+            let digit = n / 10_u32.pow(u32::try_from(i).unwrap_or(0)) % 10;
+            self.push(b'0' + digit as u8);
+        }
+    }
 }
 
 /// The text that could not be parsed, quoted like Python's error.
@@ -26,19 +102,14 @@ pub struct TimestampError(pub String);
 impl Timestamp {
     /// `datetime.isoformat()` of the aware datetime.
     pub fn isoformat(&self) -> String {
-        let mut out = self.naive_isoformat(self.local);
-        let sign = if self.offset_seconds < 0 { '-' } else { '+' };
-        let abs = self.offset_seconds.unsigned_abs();
-        let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60);
-        if abs % 60 != 0 {
-            let _ = write!(out, ":{:02}", abs % 60);
-        }
-        out
+        let mut text = IsoText::new(&self.local);
+        text.offset(self.offset_seconds);
+        text.as_str().to_owned()
     }
 
     /// The same instant as naive UTC, `isoformat()`ed (what Ceilometer stores for events).
     pub fn naive_utc_isoformat(&self) -> String {
-        self.naive_isoformat(self.utc())
+        IsoText::new(&self.utc()).as_str().to_owned()
     }
 
     /// The instant in UTC.
@@ -52,28 +123,6 @@ impl Timestamp {
         delta
             .num_microseconds()
             .map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, written by hand: chrono's `format` parses its pattern
-    /// on every call, and this runs once per sample.
-    fn naive_isoformat(&self, t: NaiveDateTime) -> String {
-        use chrono::{Datelike, Timelike};
-        let mut out = String::with_capacity(32);
-        let micros = t.and_utc().timestamp_subsec_micros();
-        let _ = write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        if micros != 0 {
-            let _ = write!(out, ".{micros:06}");
-        }
-        out
     }
 
     /// The offset as chrono sees it (for callers that need an aware value).
