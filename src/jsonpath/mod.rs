@@ -188,6 +188,32 @@ impl JsonPath {
         }
     }
 
+    /// The first match that is not null, or `None`; `Err` where jsonpath-rw would have raised
+    /// (a later alternative's exception voids an earlier match). What [`try_find`] gives,
+    /// filtered, without collecting the matches of plain chains.
+    ///
+    /// [`try_find`]: Self::try_find
+    pub fn try_find_first_non_null<'v, 'a>(
+        &self,
+        root: &'v Value<'a>,
+    ) -> Result<Option<Cow<'v, Value<'a>>>, EvalError> {
+        let non_null = |v: &Cow<'v, Value<'a>>| !matches!(&**v, Value::Static(simd_json::StaticNode::Null));
+        match &self.plan {
+            Plan::Steps(steps) => Ok(walk(steps, root)?.filter(non_null)),
+            Plan::AnyOf(chains) => {
+                let mut first = None;
+                for steps in chains.iter() {
+                    let found = walk(steps, root)?;
+                    if first.is_none() {
+                        first = found.filter(non_null);
+                    }
+                }
+                Ok(first)
+            }
+            Plan::Tree(_) => Ok(self.try_find(root)?.into_iter().find(non_null)),
+        }
+    }
+
     /// The first match (what Ceilometer keeps when it wants one value), or `None` when there is
     /// none or jsonpath-rw would have raised. Allocation-free for plain name/index chains.
     pub fn find_first<'v, 'a>(&self, root: &'v Value<'a>) -> Option<Cow<'v, Value<'a>>> {

@@ -2,7 +2,7 @@
 //! (Ceilometer's `MeterDefinition` and `Sample.from_notification`, quirks included).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
@@ -54,8 +54,29 @@ pub struct MeterDefinition {
     pub(super) metadata_spec: Arc<str>,
     /// Attribute names whose matches make one sample each.
     lookup: Option<Vec<String>>,
-    fallback_user_id: Field,
-    fallback_project_id: Field,
+}
+
+/// Ceilometer's built-in `user_id` and `project_id` fallbacks, the same for every definition.
+/// jsonpath-rw binds `|` tighter than `.`, so these read `ctxt.(user_id|ctxt).user` and
+/// practically never match: kept for fidelity.
+static FALLBACK_IDS: LazyLock<[Field; 2]> = LazyLock::new(|| {
+    let compile = |name, path: &str| {
+        Field::compile(name, &Yaml::from(path)).unwrap_or_else(|e| unreachable!("built-in path {path}: {e}"))
+    };
+    [
+        compile("user_id", "ctxt.user_id|ctxt.user"),
+        compile("project_id", "ctxt.project_id|ctxt.tenant_id"),
+    ]
+});
+
+/// What every matching definition would compute alike from one notification, made once by the
+/// first that needs it: `resource_metadata` (per metadata spec: the last one made), the
+/// fallback ids, and the rendered timestamp of the last timestamp text.
+#[derive(Default)]
+pub struct NotificationMemo<'v, 'a> {
+    metadata: Option<(Arc<str>, Metadata)>,
+    fallback_ids: Option<[Option<Cow<'v, Value<'a>>>; 2]>,
+    timestamp: Option<(String, String)>,
 }
 
 impl MeterDefinition {
@@ -130,10 +151,6 @@ impl MeterDefinition {
             user_metadata,
             metadata_spec,
             lookup,
-            // Ceilometer's built-in fallbacks. jsonpath-rw binds `|` tighter than `.`, so these
-            // read `ctxt.(user_id|ctxt).user` and practically never match: kept for fidelity.
-            fallback_user_id: Field::compile("user_id", &Yaml::from("ctxt.user_id|ctxt.user"))?,
-            fallback_project_id: Field::compile("project_id", &Yaml::from("ctxt.project_id|ctxt.tenant_id"))?,
         })
     }
 
@@ -149,26 +166,36 @@ impl MeterDefinition {
             .any(|re| re.is_match(event_type).unwrap_or(false))
     }
 
-    /// Append this definition's samples for `n` to `out`. `last` is the metadata the previous
-    /// definition made from `n`, with its spec: reused when this definition has the same one.
-    pub fn to_samples(
+    /// Append this definition's samples for `n` to `out`. `memo` holds what the definitions
+    /// before this one made from `n`; what this one makes alike is taken from it.
+    pub fn to_samples<'v, 'a>(
         &self,
-        n: &Notification<'_>,
-        last: &mut Option<(Arc<str>, Metadata)>,
+        n: &'v Notification<'a>,
+        memo: &mut NotificationMemo<'v, 'a>,
         out: &mut Vec<Sample>,
     ) -> Result<(), EndpointError> {
         let root = &n.root;
-        let metadata = match last {
+        let metadata = match &memo.metadata {
             Some((spec, metadata)) if Arc::ptr_eq(spec, &self.metadata_spec) => metadata.clone(),
             _ => {
                 let metadata = self.resource_metadata(n)?;
-                *last = Some((self.metadata_spec.clone(), metadata.clone()));
+                memo.metadata = Some((self.metadata_spec.clone(), metadata.clone()));
                 metadata
             }
         };
         let raised = |e: String| EndpointError::new(n, e);
-        let fallback_user = self.fallback_user_id.first(root).map_err(raised)?;
-        let fallback_project = self.fallback_project_id.first(root).map_err(raised)?;
+        let [fallback_user, fallback_project] = match &memo.fallback_ids {
+            Some(ids) => ids.clone(),
+            None => {
+                let [user, project] = &*FALLBACK_IDS;
+                let ids = [
+                    user.first(root).map_err(raised)?,
+                    project.first(root).map_err(raised)?,
+                ];
+                memo.fallback_ids = Some(ids.clone());
+                ids
+            }
+        };
         let Some(lookup) = &self.lookup else {
             let mut values: [Option<Cow<'_, Value<'_>>>; 8] = Default::default();
             values[USER_ID] = fallback_user;
@@ -180,7 +207,7 @@ impl MeterDefinition {
                     }
                 }
             }
-            out.push(self.sample(n, &values, metadata)?);
+            out.push(self.sample(n, &values, metadata, &mut memo.timestamp)?);
             return Ok(());
         };
         // One list per attribute; a single value is broadcast to every sample unless the
@@ -232,7 +259,7 @@ impl MeterDefinition {
                 1 => columns[i][0].clone(),
                 _ => columns[i][k].clone(),
             });
-            out.push(self.sample(n, &values, metadata.clone())?);
+            out.push(self.sample(n, &values, metadata.clone(), &mut memo.timestamp)?);
         }
         Ok(())
     }
@@ -267,11 +294,13 @@ impl MeterDefinition {
     }
 
     /// `Sample.from_notification`: the timestamp is parsed and re-rendered with `isoformat()`.
+    /// `last_timestamp` is the last timestamp text rendered, with its rendering.
     fn sample(
         &self,
         n: &Notification<'_>,
         values: &[Option<Cow<'_, Value<'_>>>; 8],
         metadata: Metadata,
+        last_timestamp: &mut Option<(String, String)>,
     ) -> Result<Sample, EndpointError> {
         // name, type and unit: the found text, or the configured one.
         let text_or = |i: usize, default: usize| -> Arc<str> {
@@ -290,9 +319,16 @@ impl MeterDefinition {
             .filter(|v| pyvalue::truthy(v))
             .or_else(|| n.timestamp());
         let timestamp = match ts.and_then(|t| t.as_str()) {
-            Some(text) => timestamp::parse(text)
-                .map_err(|e| EndpointError::new(n, e.to_string()))?
-                .isoformat(),
+            Some(text) => match last_timestamp {
+                Some((last, rendered)) if *last == text => rendered.clone(),
+                _ => {
+                    let rendered = timestamp::parse(text)
+                        .map_err(|e| EndpointError::new(n, e.to_string()))?
+                        .isoformat();
+                    *last_timestamp = Some((text.to_owned(), rendered.clone()));
+                    rendered
+                }
+            },
             None => return Err(EndpointError::new(n, format!("Expecting a string, got {ts:?}"))),
         };
         Ok(Sample {

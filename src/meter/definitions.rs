@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_yaml::Value as Yaml;
 
-use super::definition::MeterDefinition;
+use super::definition::{MeterDefinition, NotificationMemo};
 use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
 use super::EndpointError;
 use crate::model::{Notification, Sample};
@@ -158,10 +158,10 @@ impl MeterDefinitions {
         out: &mut Vec<Sample>,
     ) -> Result<(), EndpointError> {
         // The definitions matching one event type are mostly configured with the same metadata
-        // (one YAML anchor), so it is made once per notification, not once per definition.
-        let mut last = None;
+        // (one YAML anchor) and read the same timestamp: made once per notification.
+        let mut memo = NotificationMemo::default();
         for &i in self.matching(event_type).iter() {
-            self.definitions[i as usize].to_samples(n, &mut last, out)?;
+            self.definitions[i as usize].to_samples(n, &mut memo, out)?;
         }
         Ok(())
     }
@@ -358,6 +358,47 @@ mod tests {
         assert!(
             !Arc::ptr_eq(&m5, &m1),
             "m5 is applied before m4 and m3 came between: made again"
+        );
+    }
+
+    #[test]
+    fn definitions_reading_different_timestamps_each_render_their_own() {
+        let meter = |name: &str, ts: &str| {
+            format!("  - name: {name}\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: r\n    timestamp: {ts}\n")
+        };
+        // Applied bottom-up, so the rendered text alternates: a, b, a, fallback.
+        let text = [
+            meter("m1", "$.metadata.timestamp"),
+            meter("m2", "$.payload.a"),
+            meter("m3", "$.payload.b"),
+            meter("m4", "$.payload.a"),
+        ]
+        .concat();
+        let (defs, problems) =
+            MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{text}").as_str())])
+                .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut body = br#"{"ctxt": {}, "publisher_id": "p", "event_type": "x", "metadata": {"message_id": "i", "timestamp": "2025-01-01 00:00:00"}, "payload": {"a": "2025-02-02T02:02:02.5+01:00", "b": "2025-03-03 03:03:03"}}"#.to_vec();
+        let n = Notification {
+            priority: crate::model::Priority::Info,
+            unique_id: None,
+            root: simd_json::to_borrowed_value(&mut body).unwrap(),
+        };
+        let mut samples = Vec::new();
+        defs.to_samples("x", &n, &mut samples).unwrap();
+        let mut stamps: Vec<(&str, &str)> = samples
+            .iter()
+            .map(|s| (&*s.name, s.timestamp.as_str().unwrap()))
+            .collect();
+        stamps.sort();
+        assert_eq!(
+            stamps,
+            [
+                ("m1", "2025-01-01T00:00:00+00:00"),
+                ("m2", "2025-02-02T02:02:02.500000+01:00"),
+                ("m3", "2025-03-03T03:03:03+00:00"),
+                ("m4", "2025-02-02T02:02:02.500000+01:00"),
+            ]
         );
     }
 }
