@@ -14,6 +14,7 @@ use std::iter::Map;
 
 use simd_json::StaticNode;
 
+use super::plain::plain_prefix_len;
 use super::{OwnedValue, Value};
 
 /// One node of a JSON tree, with its children borrowed.
@@ -362,18 +363,8 @@ pub fn write_escaped(out: &mut impl JsonSink, s: &str) {
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Most text is plain: pass over it a word at a time.
-        while let Some(word) = bytes.get(i..i + 8) {
-            if !word_is_plain(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
-                break;
-            }
-            i += 8;
-        }
+        i += plain_prefix_len(&bytes[i..], JSON_SPECIALS);
         let Some(&b) = bytes.get(i) else { break };
-        if is_plain(b) {
-            i += 1;
-            continue;
-        }
         out.extend_clean(&bytes[run_start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -402,26 +393,8 @@ pub fn write_escaped(out: &mut impl JsonSink, s: &str) {
     out.extend_clean(&bytes[run_start..]);
 }
 
-/// A byte `json.dumps` copies as it is: printable ASCII except `"` and `\`.
-#[inline]
-fn is_plain(b: u8) -> bool {
-    (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\'
-}
-
-/// [`is_plain`] for all eight bytes of `word` at once. Each term sets a byte's high bit where
-/// that byte needs escaping (a borrow or carry only ever spills out of a byte that does):
-/// below a space, DEL or above, `"`, `\`.
-#[inline]
-fn word_is_plain(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w;
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    let del_or_above = word.wrapping_add(ONES) | word;
-    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    (control | del_or_above | quote | backslash) & HIGH == 0
-}
+/// The printable ASCII bytes a JSON string escapes.
+const JSON_SPECIALS: &[u8] = b"\"\\";
 
 fn write_u_escape(out: &mut impl JsonSink, unit: u32) {
     out.extend_from_slice(b"\\u");
@@ -433,32 +406,6 @@ fn write_u_escape(out: &mut impl JsonSink, unit: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_word_is_plain_exactly_when_each_of_its_bytes_is() {
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut word = *b"abcdefgh";
-                word[pos] = b;
-                assert_eq!(
-                    word_is_plain(u64::from_le_bytes(word)),
-                    is_plain(b),
-                    "{b:#x} at {pos}"
-                );
-                // Next to a byte whose arithmetic carries or borrows (0xff, 0x00).
-                for neighbour in [0x00, 0xff, b'~', b' '] {
-                    let mut word = word;
-                    word[(pos + 1) % 8] = neighbour;
-                    let plain = is_plain(b) && is_plain(neighbour);
-                    assert_eq!(
-                        word_is_plain(u64::from_le_bytes(word)),
-                        plain,
-                        "{b:#x}/{neighbour:#x}"
-                    );
-                }
-            }
-        }
-    }
 
     #[test]
     fn long_strings_escape_wherever_the_special_byte_falls() {

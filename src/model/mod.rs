@@ -6,6 +6,7 @@ pub mod event;
 pub mod json_write;
 pub mod meter_message;
 pub mod notification;
+pub mod plain;
 pub mod pyrepr;
 pub mod sample;
 pub mod signature;

@@ -11,6 +11,7 @@
 use simd_json::StaticNode;
 
 use super::json_write::{write_finite_float_repr, write_i64, write_u64, JsonView, View};
+use super::plain::plain_prefix_len;
 
 /// `str(value)`: a string is itself, anything else is its `repr()`.
 pub fn py_str<V: JsonView>(out: &mut Vec<u8>, value: &V) {
@@ -126,6 +127,13 @@ pub fn write_str_repr(out: &mut Vec<u8>, s: &str) {
 /// `repr(bytes)`: `b'...'` with the same quote rule as `str`; every byte outside printable
 /// ASCII is `\xNN` (besides `\t`, `\n`, `\r`).
 pub fn write_bytes_repr(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Mostly plain text (ids, names, dates): one pass shows nothing needs escaping.
+    if plain_prefix_len(bytes, b"'\"\\") == bytes.len() {
+        out.extend_from_slice(b"b'");
+        out.extend_from_slice(bytes);
+        out.push(b'\'');
+        return;
+    }
     let quote = quote_for(bytes.contains(&b'\''), bytes.contains(&b'"'));
     out.push(b'b');
     out.push(quote);
