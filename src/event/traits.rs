@@ -55,25 +55,16 @@ impl TraitDefinition {
             // straight away.
             Getter::Constant(node) => Some(Cow::Owned(Value::Static(*node))),
             Getter::Path(path) => {
-                // Fast path: a non-null first match is the answer without a plugin, and
-                // `find_first` only returns one when the walk did not raise. Anything else (no
-                // match, a null, an error, a plugin) takes the full evaluation below.
-                let first = match &self.plugin {
-                    None => path.find_first(root).filter(|v| !v.is_null()),
-                    Some(_) => None,
+                let raised = |error| TraitError::JsonPath {
+                    expr: path.source().to_owned(),
+                    error,
                 };
-                match first {
-                    Some(v) => Some(v),
-                    None => {
-                        let mut matches = path.try_find(root).map_err(|error| TraitError::JsonPath {
-                            expr: path.source().to_owned(),
-                            error,
-                        })?;
+                match &self.plugin {
+                    None => path.first_non_null(root).map_err(raised)?,
+                    Some(plugin) => {
+                        let mut matches = path.try_find(root).map_err(raised)?;
                         matches.retain(|m| !m.is_null());
-                        match &self.plugin {
-                            Some(plugin) => plugin.apply(root, &matches),
-                            None => matches.into_iter().next(),
-                        }
+                        plugin.apply(root, &matches)
                     }
                 }
             }

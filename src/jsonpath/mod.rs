@@ -26,7 +26,7 @@
 //!
 //! The hot path: an expression made of names and indexes only (`$.payload.a.b`, `a[0].b`), or a
 //! union of such (`(a.b)|(c)`, what a `fields:` list becomes), compiles to flat lists of steps;
-//! [`JsonPath::find_first`] walks them without allocating.
+//! [`JsonPath::first_non_null`] walks them without allocating.
 
 mod eval;
 mod lexer;
@@ -188,12 +188,13 @@ impl JsonPath {
         }
     }
 
-    /// The first match that is not null, or `None`; `Err` where jsonpath-rw would have raised
-    /// (a later alternative's exception voids an earlier match). What [`try_find`] gives,
-    /// filtered, without collecting the matches of plain chains.
+    /// The first match that is not null (what Ceilometer keeps when it wants one value), or
+    /// `None`; `Err` where jsonpath-rw would have raised (a later alternative's exception voids
+    /// an earlier match). What [`try_find`] gives, filtered, without collecting the matches of
+    /// plain chains.
     ///
     /// [`try_find`]: Self::try_find
-    pub fn try_find_first_non_null<'v, 'a>(
+    pub fn first_non_null<'v, 'a>(
         &self,
         root: &'v Value<'a>,
     ) -> Result<Option<Cow<'v, Value<'a>>>, EvalError> {
@@ -211,28 +212,6 @@ impl JsonPath {
                 Ok(first)
             }
             Plan::Tree(_) => Ok(self.try_find(root)?.into_iter().find(non_null)),
-        }
-    }
-
-    /// The first match (what Ceilometer keeps when it wants one value), or `None` when there is
-    /// none or jsonpath-rw would have raised. Allocation-free for plain name/index chains.
-    pub fn find_first<'v, 'a>(&self, root: &'v Value<'a>) -> Option<Cow<'v, Value<'a>>> {
-        match &self.plan {
-            Plan::Steps(steps) => walk(steps, root).ok().flatten(),
-            Plan::AnyOf(chains) => {
-                // Every chain runs: an exception in a later one voids the earlier match.
-                let mut first = None;
-                for steps in chains.iter() {
-                    let found = walk(steps, root).ok()?;
-                    if first.is_none() {
-                        first = found;
-                    }
-                }
-                first
-            }
-            // Arithmetic pairs complete lists and a later exception voids earlier matches, so
-            // the general case evaluates everything.
-            Plan::Tree(_) => self.find(root).into_iter().next(),
         }
     }
 

@@ -139,7 +139,10 @@ fn indexes_that_python_raises_on_find_nothing_and_report_it() {
     with_doc(r#"{"a": {"k": 1}}"#, |v| {
         assert!(jp.find(v).is_empty());
         assert_eq!(jp.try_find(v).expect_err("KeyError").exception(), "KeyError");
-        assert!(jp.find_first(v).is_none());
+        assert_eq!(
+            jp.first_non_null(v).expect_err("KeyError").exception(),
+            "KeyError"
+        );
     });
     let jp = JsonPath::compile("$.a[-5]").expect("compiles");
     with_doc(r#"{"a": [1]}"#, |v| {
@@ -682,22 +685,26 @@ fn plain_chains_use_the_step_plan() {
     }
     with_doc(r#"{"payload": {"x": {"y": [10, 20]}}}"#, |v| {
         let jp = JsonPath::compile("$.payload.x.y[1]").expect("compiles");
-        let first = jp.find_first(v).expect("found");
+        let first = jp.first_non_null(v).expect("no error").expect("found");
         assert!(matches!(first, Cow::Borrowed(_)));
         assert_eq!(first.as_ref(), &Value::from(20));
         assert_eq!(jp.find(v).len(), 1);
         assert!(JsonPath::compile("$.payload.nope")
             .expect("compiles")
-            .find_first(v)
+            .first_non_null(v)
+            .expect("no error")
             .is_none());
     });
 }
 
 #[test]
-fn find_first_of_a_tree_is_the_first_of_find() {
-    with_doc(r#"{"a": [{"n": 1}, {"n": 2}]}"#, |v| {
-        let jp = JsonPath::compile("$.a[*].n").expect("compiles");
-        assert_eq!(jp.find_first(v).as_deref(), Some(&Value::from(1)));
+fn first_non_null_skips_nulls_in_every_plan() {
+    with_doc(r#"{"a": [{"n": null}, {"n": 2}], "b": null, "c": 3}"#, |v| {
+        for (expr, first) in [("$.a[*].n", Some(2)), ("(b)|(c)", Some(3)), ("$.b", None)] {
+            let jp = JsonPath::compile(expr).expect("compiles");
+            let found = jp.first_non_null(v).expect("no error");
+            assert_eq!(found.as_deref(), first.map(Value::from).as_ref(), "{expr}");
+        }
     });
 }
 
@@ -974,8 +981,8 @@ fn shipped_expressions_run_over_the_whole_corpus() {
                 .try_find(root)
                 .unwrap_or_else(|e| panic!("{} on {}: {e}", jp.source(), case["id"]));
             assert_eq!(
-                jp.find_first(root).as_deref(),
-                found.first().map(|v| &**v),
+                jp.first_non_null(root).expect("no error").as_deref(),
+                found.iter().map(|v| &**v).find(|v| !v.is_null()),
                 "{}",
                 jp.source()
             );
@@ -998,15 +1005,21 @@ fn field_lists_join_like_ceilometer() {
     assert_eq!(jp.source(), "(payload.network.id)|(payload.id)");
     with_doc(r#"{"payload": {"id": "p", "network": {"id": "n"}}}"#, |v| {
         assert_eq!(jp.find(v).len(), 2);
-        assert_eq!(jp.find_first(v).as_deref(), Some(&Value::from("n")));
+        assert_eq!(
+            jp.first_non_null(v).expect("no error").as_deref(),
+            Some(&Value::from("n"))
+        );
     });
     with_doc(r#"{"payload": {"id": "p"}}"#, |v| {
-        assert_eq!(jp.find_first(v).as_deref(), Some(&Value::from("p")));
+        assert_eq!(
+            jp.first_non_null(v).expect("no error").as_deref(),
+            Some(&Value::from("p"))
+        );
     });
     // An exception in any branch voids the whole union, as in jsonpath-rw.
     let jp = JsonPath::compile_fields(&["a", "b[0]"]).expect("compiles");
     with_doc(r#"{"a": 1, "b": {"k": 1}}"#, |v| {
-        assert!(jp.find_first(v).is_none());
+        assert!(jp.first_non_null(v).is_err());
         assert!(jp.find(v).is_empty());
     });
     let one = JsonPath::compile_fields(&["$.payload.created_at"]).expect("compiles");

@@ -85,9 +85,7 @@ impl Field {
     pub fn first<'v, 'a>(&self, root: &'v Value<'a>) -> Result<Option<Cow<'v, Value<'a>>>, String> {
         match self {
             Field::Constant(v) => Ok(Some(Cow::Owned(to_borrowed(v)))),
-            Field::Path { path, plugin: None } => {
-                path.try_find_first_non_null(root).map_err(|e| e.to_string())
-            }
+            Field::Path { path, plugin: None } => path.first_non_null(root).map_err(|e| e.to_string()),
             Field::Path {
                 path,
                 plugin: Some(plugin),
