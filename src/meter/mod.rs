@@ -132,5 +132,10 @@ pub fn new_sample_id() -> String {
         n[0] |= 0x01; // multicast bit: a random node id, as RFC 4122 asks
         [n[0], n[1], n[2], n[3], n[4], n[5]]
     });
-    uuid::Uuid::now_v1(node).hyphenated().to_string()
+    // encode_lower writes the text straight; to_string() went through the formatter.
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::now_v1(node)
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }

@@ -96,7 +96,7 @@ impl PollContext {
             timestamp: self.timestamp.clone(),
             resource_metadata: Arc::new(resource_metadata),
             source: self.source.clone(),
-            id: sample_id(),
+            id: crate::meter::new_sample_id(),
             monotonic_time,
         }
     }
@@ -128,17 +128,6 @@ pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
 fn monotonic_seconds() -> f64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
-}
-
-/// A uuid1 (time + node), as Ceilometer gives each sample.
-fn sample_id() -> String {
-    static NODE: std::sync::OnceLock<[u8; 6]> = std::sync::OnceLock::new();
-    let node = NODE.get_or_init(|| {
-        let b = uuid::Uuid::new_v4().into_bytes();
-        // A random node id has the multicast bit set (RFC 4122 4.5).
-        [b[0] | 1, b[1], b[2], b[3], b[4], b[5]]
-    });
-    uuid::Uuid::now_v1(node).to_string()
 }
 
 /// A pollster family.
@@ -207,8 +196,8 @@ mod tests {
 
     #[test]
     fn sample_ids_are_uuid1_and_unique() {
-        let a = sample_id();
-        let b = sample_id();
+        let a = crate::meter::new_sample_id();
+        let b = crate::meter::new_sample_id();
         assert_ne!(a, b);
         assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 1);
     }
