@@ -20,7 +20,7 @@ pub fn plain_prefix_len(bytes: &[u8], specials: &[u8]) -> usize {
 
 /// Printable ASCII and not one of `specials`.
 #[inline]
-pub fn is_plain(b: u8, specials: &[u8]) -> bool {
+fn is_plain(b: u8, specials: &[u8]) -> bool {
     (b' '..=b'~').contains(&b) && !specials.contains(&b)
 }
 
