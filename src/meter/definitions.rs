@@ -304,6 +304,27 @@ mod tests {
         assert_eq!(&*defs.matching("zebra"), &[0], "cached answer is the same");
     }
 
+    /// The samples the `metric:` entries `items` make from an event_type `x` notification of
+    /// 2025-01-01 00:00:00 with this payload.
+    fn samples_of(items: &str, payload: &str) -> Vec<Sample> {
+        let (defs, problems) =
+            MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{items}").as_str())])
+                .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut body = format!(
+            r#"{{"ctxt": {{}}, "publisher_id": "p", "event_type": "x", "metadata": {{"message_id": "i", "timestamp": "2025-01-01 00:00:00"}}, "payload": {payload}}}"#
+        )
+        .into_bytes();
+        let n = Notification {
+            priority: crate::model::Priority::Info,
+            unique_id: None,
+            root: simd_json::to_borrowed_value(&mut body).unwrap(),
+        };
+        let mut samples = Vec::new();
+        defs.to_samples("x", &n, &mut samples).unwrap();
+        samples
+    }
+
     #[test]
     fn definitions_configured_alike_share_one_metadata_per_notification() {
         let meter = |name: &str, metadata: &str| {
@@ -318,18 +339,7 @@ mod tests {
             meter("m5", "    metadata: *meta\n"),
         ]
         .concat();
-        let (defs, problems) =
-            MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{text}").as_str())])
-                .unwrap();
-        assert!(problems.is_empty(), "{problems:?}");
-        let mut body = br#"{"ctxt": {}, "publisher_id": "p", "event_type": "x", "metadata": {"message_id": "i", "timestamp": "2025-01-01 00:00:00"}, "payload": {"id": "r", "host": "h", "other": "o"}}"#.to_vec();
-        let n = Notification {
-            priority: crate::model::Priority::Info,
-            unique_id: None,
-            root: simd_json::to_borrowed_value(&mut body).unwrap(),
-        };
-        let mut samples = Vec::new();
-        defs.to_samples("x", &n, &mut samples).unwrap();
+        let samples = samples_of(&text, r#"{"id": "r", "host": "h", "other": "o"}"#);
         let by_name = |name: &str| {
             samples
                 .iter()
@@ -374,18 +384,10 @@ mod tests {
             meter("m4", "$.payload.a"),
         ]
         .concat();
-        let (defs, problems) =
-            MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{text}").as_str())])
-                .unwrap();
-        assert!(problems.is_empty(), "{problems:?}");
-        let mut body = br#"{"ctxt": {}, "publisher_id": "p", "event_type": "x", "metadata": {"message_id": "i", "timestamp": "2025-01-01 00:00:00"}, "payload": {"a": "2025-02-02T02:02:02.5+01:00", "b": "2025-03-03 03:03:03"}}"#.to_vec();
-        let n = Notification {
-            priority: crate::model::Priority::Info,
-            unique_id: None,
-            root: simd_json::to_borrowed_value(&mut body).unwrap(),
-        };
-        let mut samples = Vec::new();
-        defs.to_samples("x", &n, &mut samples).unwrap();
+        let samples = samples_of(
+            &text,
+            r#"{"a": "2025-02-02T02:02:02.5+01:00", "b": "2025-03-03 03:03:03"}"#,
+        );
         let mut stamps: Vec<(&str, &str)> = samples
             .iter()
             .map(|s| (&*s.name, s.timestamp.as_str().unwrap()))
