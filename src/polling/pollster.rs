@@ -118,11 +118,7 @@ pub fn null() -> OwnedValue {
 
 /// Python's `datetime.isoformat()` of an aware UTC time: microseconds left out when zero.
 pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
-    if t.timestamp_subsec_micros() == 0 {
-        t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
-    }
+    crate::model::timestamp::Timestamp::from_utc(t.naive_utc()).isoformat()
 }
 
 fn monotonic_seconds() -> f64 {
