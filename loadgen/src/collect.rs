@@ -23,6 +23,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::amqp;
 use crate::key::RunKey;
+use crate::scan::{self, Keys};
 use crate::tally::{Kind, Tally};
 
 /// One output record, borrowing from the message text where it can.
@@ -87,20 +88,17 @@ struct Notification<'a> {
     event_type: Option<IgnoredAny>,
 }
 
-/// What a record is and which key it carries.
-fn classify<'r>(r: &'r Record<'_>) -> (Kind, Option<&'r str>, Option<&'r str>) {
-    if r.traits.is_some() {
-        return (Kind::Event, r.message_id.as_deref(), None);
+impl Record<'_> {
+    fn keys(&self) -> Keys<'_> {
+        Keys {
+            counter_name: self.counter_name.as_deref(),
+            name: self.name.as_deref(),
+            resource_id: self.resource_id.as_deref(),
+            message_id: self.message_id.as_deref(),
+            id: self.id.as_deref(),
+            traits: self.traits.is_some(),
+        }
     }
-    if let Some(n) = r.counter_name.as_deref().or(r.name.as_deref()) {
-        let key = r
-            .resource_id
-            .as_deref()
-            .or(r.message_id.as_deref())
-            .or(r.id.as_deref());
-        return (Kind::Sample, key, Some(n));
-    }
-    (Kind::Other, r.message_id.as_deref().or(r.id.as_deref()), None)
 }
 
 /// Reused buffers for [`ingest`]: an output message of 500 samples is ~600 KB, and fresh
@@ -126,9 +124,39 @@ fn parse_copy<'s, T: Deserialize<'s>>(
     simd_json::serde::from_slice_with_buffers(copy, simd).ok()
 }
 
+/// What one output message holds.
+enum Parsed<'s> {
+    /// Records read by the fast path, straight from the message text.
+    Scanned(Vec<Keys<'s>>),
+    /// Records read by the full parse.
+    Full(Vec<Record<'s>>),
+    /// A notification republished unchanged (the republish limit): counted by its message_id.
+    Republished(Cow<'s, str>),
+    Undecodable,
+}
+
 /// Counts every record of one output message (an oslo envelope, a bare notification, a list of
 /// records or one record — the last two being a file publisher's lines).
 pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64, scratch: &mut Scratch) {
+    // One allocation per output message of hundreds of records: not worth keeping.
+    let mut keys = Vec::new();
+    let parsed = match scan::envelope_records(text, &mut keys) {
+        Some(()) => Parsed::Scanned(keys),
+        None => parse_full(text, scratch),
+    };
+    match parsed {
+        Parsed::Scanned(keys) => count(keys.into_iter(), run, tally, now_us, text),
+        Parsed::Full(records) => count(records.iter().map(Record::keys), run, tally, now_us, text),
+        Parsed::Republished(id) => match run.find(&id) {
+            Some(stamp) => tally.record(stamp, Kind::Other, None, now_us),
+            None => tally.foreign(),
+        },
+        Parsed::Undecodable => tally.undecodable(),
+    }
+}
+
+/// The reference reading of an output message: a full parse (two, for an oslo envelope).
+fn parse_full<'s>(text: &'s [u8], scratch: &'s mut Scratch) -> Parsed<'s> {
     let Scratch {
         envelope,
         notification,
@@ -152,24 +180,27 @@ pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64, scratch
     } else {
         match parse_copy::<Notification<'_>>(trimmed, notification, simd) {
             // A notification: its payload holds the records, or it is itself the record.
-            Some(n) if n.event_type.is_some() && n.payload.0.iter().all(|r| classify(r).1.is_none()) => {
-                let id = n.message_id.as_deref().unwrap_or_default();
-                match run.find(id) {
-                    Some(stamp) => tally.record(stamp, Kind::Other, None, now_us),
-                    None => tally.foreign(),
-                }
-                return;
+            Some(n)
+                if n.event_type.is_some() && n.payload.0.iter().all(|r| r.keys().classify().1.is_none()) =>
+            {
+                return Parsed::Republished(n.message_id.unwrap_or_default());
             }
             Some(n) if n.event_type.is_some() => Some(n.payload.0),
             _ => parse_copy::<Records<'_>>(trimmed, list, simd).map(|r| r.0),
         }
     };
-    let Some(records) = records else {
-        tally.undecodable();
-        return;
-    };
-    for r in &records {
-        let (kind, key, name) = classify(r);
+    records.map_or(Parsed::Undecodable, Parsed::Full)
+}
+
+fn count<'k>(
+    records: impl Iterator<Item = Keys<'k>>,
+    run: &RunKey,
+    tally: &mut Tally,
+    now_us: u64,
+    text: &[u8],
+) {
+    for r in records {
+        let (kind, key, name) = r.classify();
         match key.and_then(|k| run.find(k)) {
             Some(stamp) => tally.record(stamp, kind, name, now_us),
             None => {
@@ -352,6 +383,147 @@ mod tests {
             ),
             (5, 1, 1, 0)
         );
+    }
+
+    /// A random JSON value up to `depth` levels deep: strings with quotes, backslashes,
+    /// control characters and non-ASCII text, numbers of every form, and keys that are also the
+    /// record keys the verifier reads (nested, where they must not count).
+    fn random_value(rng: &mut impl rand::Rng, depth: u32) -> serde_json::Value {
+        use serde_json::json;
+        const TEXT: [&str; 9] = [
+            "plain",
+            "a \"quote\"",
+            "back\\slash",
+            "line\nbreak\t",
+            "caf\u{e9}",
+            "\u{1F600}",
+            "ctl\u{1}",
+            "sl/ash",
+            "",
+        ];
+        const KEYS: [&str; 8] = [
+            "resource_id",
+            "message_id",
+            "traits",
+            "name",
+            "id",
+            "x",
+            "caf\u{e9}",
+            "q\"k",
+        ];
+        match rng.random_range(0..if depth == 0 { 5 } else { 7 }) {
+            0 => json!(TEXT[rng.random_range(0..TEXT.len())]),
+            1 => json!(rng.random_range(-1_000_000i64..1_000_000)),
+            2 => json!(rng.random_range(-1e9..1e9f64)),
+            3 => json!(rng.random_bool(0.5)),
+            4 => serde_json::Value::Null,
+            5 => (0..rng.random_range(0..4))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+            _ => (0..rng.random_range(0..4))
+                .map(|_| {
+                    (
+                        KEYS[rng.random_range(0..KEYS.len())].to_owned(),
+                        random_value(rng, depth - 1),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
+    /// Python's `json.dumps` (ensure_ascii): non-ASCII as `\uXXXX`, surrogate pairs beyond the BMP.
+    fn ensure_ascii(text: &str) -> String {
+        let mut out = String::new();
+        for c in text.chars() {
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                for u in c.encode_utf16(&mut [0; 2]) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_path_reads_exactly_what_the_full_parse_reads() {
+        use rand::{Rng, SeedableRng};
+        let rk = RunKey::new(11);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut scanned, cases) = (0, 2000);
+        for case in 0..cases {
+            let records: Vec<serde_json::Value> = (0..rng.random_range(1..6))
+                .map(|i| {
+                    let mut r = serde_json::Map::new();
+                    let put = |r: &mut serde_json::Map<_, _>, k: &str, v| {
+                        r.insert(k.to_owned(), v);
+                    };
+                    let id = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..8) {
+                        0 => serde_json::Value::Null,
+                        1 => random_value(rng, 1),
+                        2 | 3 => serde_json::json!(format!("plain-{i}")),
+                        _ => serde_json::json!(key(&rk, case * 10 + i)),
+                    };
+                    for k in ["counter_name", "name", "resource_id", "message_id", "id"] {
+                        if rng.random_bool(0.5) {
+                            let v = id(&mut rng);
+                            put(&mut r, k, v);
+                        }
+                    }
+                    if rng.random_bool(0.3) {
+                        let v = if rng.random_bool(0.2) {
+                            serde_json::Value::Null
+                        } else {
+                            random_value(&mut rng, 2)
+                        };
+                        put(&mut r, "traits", v);
+                    }
+                    for _ in 0..rng.random_range(0..4) {
+                        let v = random_value(&mut rng, 3);
+                        put(
+                            &mut r,
+                            ["resource_metadata", "counter_volume", "raw", "x"][rng.random_range(0..4)],
+                            v,
+                        );
+                    }
+                    r.into()
+                })
+                .collect();
+            let mut inner = serde_json::json!({"message_id": "m", "publisher_id": "p", "event_type": "metering",
+                "priority": "SAMPLE", "payload": records, "timestamp": "t"});
+            // Now and then a notification the full parse reads differently: without an
+            // event_type, it is itself the record.
+            match case % 13 {
+                0 => inner["event_type"] = serde_json::Value::Null,
+                1 => drop(inner.as_object_mut().map(|o| o.remove("event_type"))),
+                2 => inner["message_id"] = random_value(&mut rng, 1),
+                _ => {}
+            }
+            let text = match case % 3 {
+                0 => serde_json::to_string(&inner),
+                1 => serde_json::to_string_pretty(&inner),
+                _ => serde_json::to_string(&inner).map(|t| ensure_ascii(&t)),
+            }
+            .expect("inner");
+            let mut body = Vec::new();
+            wire::envelope(&text, &mut body);
+            let mut keys = Vec::new();
+            let mut scratch = Scratch::default();
+            let full = parse_full(&body, &mut scratch);
+            if scan::envelope_records(&body, &mut keys).is_none() {
+                continue;
+            }
+            scanned += 1;
+            let Parsed::Full(records) = full else {
+                panic!("the fast path read records the full parse does not see: {text}");
+            };
+            let full_keys: Vec<Keys<'_>> = records.iter().map(Record::keys).collect();
+            assert_eq!(keys, full_keys, "{text}");
+        }
+        // Most messages have every record keyed by a plain string: the fast path reads them.
+        assert!(scanned > cases / 10, "scanned {scanned} of {cases}");
     }
 
     #[test]

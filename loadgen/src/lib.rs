@@ -14,6 +14,7 @@ pub mod key;
 pub mod modes;
 pub mod publish;
 pub mod report;
+pub mod scan;
 pub mod session;
 pub mod tally;
 pub mod template;
