@@ -19,6 +19,9 @@
 #   ONLY='limit-ack ceilo'  run a subset
 #   CEILO_CONFIG=config     ceilo's config dir to start from (its pipelines are replaced)
 #   CEILO_BIN=path          a ceilo binary to use instead of building target/release/ceilo
+#   REPEAT=1                rounds: every consumer runs once per round, in turn, and each round's
+#                           ratios are printed with their median (on a shared machine one pair
+#                           of runs can be off by 30 %; interleaved rounds see the same noise)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,6 +33,7 @@ SIZE="${SIZE:-natural}"
 CEILOMETER_VENV="${CEILOMETER_VENV:-/opt/ceilometer-venv}"
 OUT="${OUT:-$ROOT/target/compare}"
 ONLY="${ONLY:-limit-ack limit-republish ceilo ceilometer}"
+REPEAT="${REPEAT:-1}"
 BROKER="amqp://guest:guest@127.0.0.1:5672"
 mkdir -p "$OUT"
 
@@ -107,30 +111,41 @@ run() {
 }
 
 rm -f "$OUT"/*.json
-if wants limit-ack; then
-    run limit-ack "$COUNT" none "$LOADGEN sink --ack-only --url {url}"
-fi
-if wants limit-republish; then
-    run limit-republish "$COUNT" one "$LOADGEN sink --republish --url {url}"
-fi
-if wants ceilo && [[ -n "$CEILO" ]]; then
-    cfg="$OUT/ceilo-config"
-    rm -rf "$cfg" && mkdir -p "$cfg"
-    # ceilo's own config dir (meters.d, event_definitions.yaml, ...), pipelines replaced.
-    if [[ -d "${CEILO_CONFIG:-$ROOT/config}" ]]; then cp -r "${CEILO_CONFIG:-$ROOT/config}/." "$cfg/"; fi
-    write_pipelines "$cfg"
-    run ceilo "$COUNT" ceilometer "$CEILO run --config-dir $cfg --transport-url {url}"
-elif wants ceilo; then
-    echo "ceilo: not built, skipped" >&2
-fi
-if wants ceilometer && [[ -x "$CEILOMETER_VENV/bin/ceilometer-agent-notification" ]]; then
-    # benches/ceilometer-agent.sh writes ceilometer.conf (transport_url) and notifier:// pipelines;
-    # the meter and event definitions are the package defaults.
-    run ceilometer "$CEILOMETER_COUNT" ceilometer \
-        "env CEILOMETER_VENV=$CEILOMETER_VENV CEILOMETER_CONFIG_DIR=$OUT/ceilometer-config $ROOT/benches/ceilometer-agent.sh {url}"
-elif wants ceilometer; then
-    echo "ceilometer: $CEILOMETER_VENV/bin/ceilometer-agent-notification not found, skipped (INSTALL_CEILOMETER=1)" >&2
-fi
+# One round: every wanted consumer once.
+round() {
+    rm -f "$OUT"/{limit-ack,limit-republish,ceilo,ceilometer}.json
+    if wants limit-ack; then
+        run limit-ack "$COUNT" none "$LOADGEN sink --ack-only --url {url}"
+    fi
+    if wants limit-republish; then
+        run limit-republish "$COUNT" one "$LOADGEN sink --republish --url {url}"
+    fi
+    if wants ceilo && [[ -n "$CEILO" ]]; then
+        cfg="$OUT/ceilo-config"
+        rm -rf "$cfg" && mkdir -p "$cfg"
+        # ceilo's own config dir (meters.d, event_definitions.yaml, ...), pipelines replaced.
+        if [[ -d "${CEILO_CONFIG:-$ROOT/config}" ]]; then cp -r "${CEILO_CONFIG:-$ROOT/config}/." "$cfg/"; fi
+        write_pipelines "$cfg"
+        run ceilo "$COUNT" ceilometer "$CEILO run --config-dir $cfg --transport-url {url}"
+    elif wants ceilo; then
+        echo "ceilo: not built, skipped" >&2
+    fi
+    if wants ceilometer && [[ -x "$CEILOMETER_VENV/bin/ceilometer-agent-notification" ]]; then
+        # benches/ceilometer-agent.sh writes ceilometer.conf (transport_url) and notifier:// pipelines;
+        # the meter and event definitions are the package defaults.
+        run ceilometer "$CEILOMETER_COUNT" ceilometer \
+            "env CEILOMETER_VENV=$CEILOMETER_VENV CEILOMETER_CONFIG_DIR=$OUT/ceilometer-config $ROOT/benches/ceilometer-agent.sh {url}"
+    elif wants ceilometer; then
+        echo "ceilometer: $CEILOMETER_VENV/bin/ceilometer-agent-notification not found, skipped (INSTALL_CEILOMETER=1)" >&2
+    fi
+}
+for r in $(seq 1 "$REPEAT"); do
+    [[ "$REPEAT" == 1 ]] || say "round $r of $REPEAT"
+    round
+    for f in "$OUT"/*.json; do
+        [[ "$f" == *.round*.json ]] || cp "$f" "${f%.json}.round$r.json"
+    done
+done
 
 say "results ($OUT)"
 # drained/s: messages_in / time until the notification queues were empty.
@@ -170,3 +185,20 @@ for n in ceilo ceilometer; do
             "unexpected $(jq -c .unexpected_by_meter "$f") (see $f)"
     fi
 done
+if [[ "$REPEAT" != 1 ]]; then
+    echo
+    echo "per round (complete/s; the table above is the last round):"
+    for pair in "ceilo limit-ack" "ceilo limit-republish" "ceilo ceilometer"; do
+        set -- $pair
+        ratios=()
+        for r in $(seq 1 "$REPEAT"); do
+            a="$OUT/$1.round$r.json" b="$OUT/$2.round$r.json"
+            [[ -f "$a" && -f "$b" ]] || continue
+            ratios+=("$(jq -rn --slurpfile a "$a" --slurpfile b "$b" \
+                '($a[0].throughput) / (if $b[0].expect == "none" then $b[0].drain_rate else $b[0].throughput end) * 100 | round / 100')")
+        done
+        [[ ${#ratios[@]} -gt 0 ]] || continue
+        median="$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
+        printf '%-40s %s   median %s\n' "$1/$2" "${ratios[*]}" "$median"
+    done
+fi
