@@ -85,31 +85,23 @@ struct Scan<'a> {
 impl<'a> Scan<'a> {
     /// `{ ... "payload": [records], "event_type": ..., ... }`
     fn notification(&mut self, out: &mut Vec<Keys<'a>>) -> Option<()> {
-        let (mut seen, mut event_type) = (0u8, false);
-        self.object(|scan, key, plain| {
-            if !plain {
-                // An escaped key could spell one of ours: the full parse decides.
-                return None;
-            }
-            let bit = match key {
-                b"payload" => 1,
-                b"event_type" => 2,
-                b"message_id" => 4,
-                _ => return scan.value(),
-            };
-            // The full parse refuses a repeated field.
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            match bit {
-                1 => scan.records(out),
-                2 => scan.value_is_null().map(|null| event_type = !null),
+        if !self.eat(b'{') {
+            return None;
+        }
+        let (mut payload, mut event_type) = (false, false);
+        self.fields(
+            &[b"payload", b"event_type", b"message_id"],
+            |scan, field| match field {
+                0 => {
+                    payload = true;
+                    scan.records(out)
+                }
+                1 => scan.value_is_null().map(|null| event_type = !null),
                 _ => scan.id().map(drop),
-            }
-        })?;
+            },
+        )?;
         // Without an event_type (or a null one) the full parse reads the object as a record.
-        (seen & 1 != 0 && event_type && !out.is_empty()).then_some(())
+        (payload && event_type && !out.is_empty()).then_some(())
     }
 
     /// `[ {record}, ... ]`, every record with a key.
@@ -134,30 +126,21 @@ impl<'a> Scan<'a> {
     /// The rest of a record object, after its `{`.
     fn record(&mut self) -> Option<Keys<'a>> {
         let mut k = Keys::default();
-        let mut seen = 0u8;
-        self.members(|scan, key, plain| {
-            if !plain {
-                return None;
-            }
-            let bit = match key {
-                b"counter_name" => 1,
-                b"name" => 2,
-                b"resource_id" => 4,
-                b"message_id" => 8,
-                b"id" => 16,
-                b"traits" => 32,
-                _ => return scan.value(),
-            };
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            match bit {
-                1 => k.counter_name = scan.id()?,
-                2 => k.name = scan.id()?,
-                4 => k.resource_id = scan.id()?,
-                8 => k.message_id = scan.id()?,
-                16 => k.id = scan.id()?,
+        let names: [&[u8]; 6] = [
+            b"counter_name",
+            b"name",
+            b"resource_id",
+            b"message_id",
+            b"id",
+            b"traits",
+        ];
+        self.fields(&names, |scan, field| {
+            match field {
+                0 => k.counter_name = scan.id()?,
+                1 => k.name = scan.id()?,
+                2 => k.resource_id = scan.id()?,
+                3 => k.message_id = scan.id()?,
+                4 => k.id = scan.id()?,
                 _ => k.traits = !scan.value_is_null()?,
             }
             Some(())
@@ -165,13 +148,29 @@ impl<'a> Scan<'a> {
         k.classify().1.is_some().then_some(k)
     }
 
-    /// An object from its `{`, calling `member` at each key (its escaped text, and whether it
-    /// has no escape) with the cursor on the value.
-    fn object(&mut self, member: impl FnMut(&mut Self, &'a [u8], bool) -> Option<()>) -> Option<()> {
-        if !self.eat(b'{') {
-            return None;
-        }
-        self.members(member)
+    /// An object's members, after its `{`: `field` is called, with the cursor on the value, for
+    /// each member named in `names` (by its index there); the others are skipped. `None` at an
+    /// escaped key (it could spell one of the names: the full parse decides) or a repeated name
+    /// (the full parse refuses a repeated field).
+    fn fields(
+        &mut self,
+        names: &[&[u8]],
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0u32;
+        self.members(|scan, key, plain| {
+            if !plain {
+                return None;
+            }
+            let Some(n) = names.iter().position(|name| *name == key) else {
+                return scan.value();
+            };
+            if seen & 1 << n != 0 {
+                return None;
+            }
+            seen |= 1 << n;
+            field(scan, n)
+        })
     }
 
     /// An object's members, after its `{`, through its `}`.
