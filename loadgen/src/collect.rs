@@ -124,12 +124,9 @@ fn parse_copy<'s, T: Deserialize<'s>>(
     simd_json::serde::from_slice_with_buffers(copy, simd).ok()
 }
 
-/// What one output message holds.
+/// What the full parse finds in one output message.
 enum Parsed<'s> {
-    /// Records read by the fast path, straight from the message text.
-    Scanned(Vec<Keys<'s>>),
-    /// Records read by the full parse.
-    Full(Vec<Record<'s>>),
+    Records(Vec<Record<'s>>),
     /// A notification republished unchanged (the republish limit): counted by its message_id.
     Republished(Cow<'s, str>),
     Undecodable,
@@ -140,13 +137,11 @@ enum Parsed<'s> {
 pub fn ingest(text: &[u8], run: &RunKey, tally: &mut Tally, now_us: u64, scratch: &mut Scratch) {
     // One allocation per output message of hundreds of records: not worth keeping.
     let mut keys = Vec::new();
-    let parsed = match scan::envelope_records(text, &mut keys) {
-        Some(()) => Parsed::Scanned(keys),
-        None => parse_full(text, scratch),
-    };
-    match parsed {
-        Parsed::Scanned(keys) => count(keys.into_iter(), run, tally, now_us, text),
-        Parsed::Full(records) => count(records.iter().map(Record::keys), run, tally, now_us, text),
+    if scan::envelope_records(text, &mut keys).is_some() {
+        return count(keys.into_iter(), run, tally, now_us, text);
+    }
+    match parse_full(text, scratch) {
+        Parsed::Records(records) => count(records.iter().map(Record::keys), run, tally, now_us, text),
         Parsed::Republished(id) => match run.find(&id) {
             Some(stamp) => tally.record(stamp, Kind::Other, None, now_us),
             None => tally.foreign(),
@@ -189,7 +184,7 @@ fn parse_full<'s>(text: &'s [u8], scratch: &'s mut Scratch) -> Parsed<'s> {
             _ => parse_copy::<Records<'_>>(trimmed, list, simd).map(|r| r.0),
         }
     };
-    records.map_or(Parsed::Undecodable, Parsed::Full)
+    records.map_or(Parsed::Undecodable, Parsed::Records)
 }
 
 fn count<'k>(
@@ -516,7 +511,7 @@ mod tests {
                 continue;
             }
             scanned += 1;
-            let Parsed::Full(records) = full else {
+            let Parsed::Records(records) = full else {
                 panic!("the fast path read records the full parse does not see: {text}");
             };
             let full_keys: Vec<Keys<'_>> = records.iter().map(Record::keys).collect();
