@@ -151,9 +151,17 @@ say "results ($OUT)"
 # drained/s: messages_in / time until the notification queues were empty.
 # complete/s: messages with every expected sample and event delivered / time of the last output
 #             (for the ack-only sink, which delivers nothing, the drain rate).
-rate() { # complete/s
-    [[ -f "$OUT/$1.json" ]] || { echo ""; return; }
-    jq -r 'if .expect == "none" then (.drain_rate // 0) else .throughput end' "$OUT/$1.json"
+rate() { # complete/s of run $1, in round $2 (".round3"; the last round when absent)
+    local f="$OUT/$1${2:-}.json"
+    [[ -f "$f" ]] || { echo ""; return; }
+    jq -r 'if .expect == "none" then (.drain_rate // 0) else .throughput end' "$f"
+}
+quotient() { # rate of $1 / rate of $2, in round $3, two decimals; nothing when one is missing
+    local a b
+    a="$(rate "$1" "${3:-}")"; b="$(rate "$2" "${3:-}")"
+    if [[ -n "$a" && -n "$b" ]]; then
+        awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+    fi
 }
 printf '%-16s %9s %7s %10s %11s %10s %9s %9s %6s %8s\n' \
     run messages "body B" "drained/s" "complete/s" "CPU ms/msg" "peak MB" missing dup foreign
@@ -167,11 +175,9 @@ for n in limit-ack limit-republish ceilo ceilometer; do
         awk -F'\t' '{printf "%-16s %9s %7s %10s %11s %10s %9s %9s %6s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10}'
 done
 ratio() {
-    local a b
-    a="$(rate "$1")"; b="$(rate "$2")"
-    if [[ -n "$a" && -n "$b" ]]; then
-        awk -v a="$a" -v b="$b" -v l="$1/$2 (complete/s)" 'BEGIN { if (b > 0) printf "%-40s %8.2f\n", l, a / b }'
-    fi
+    local q
+    q="$(quotient "$1" "$2")"
+    if [[ -n "$q" ]]; then printf '%-40s %8s\n' "$1/$2 (complete/s)" "$q"; fi
 }
 echo
 ratio ceilo limit-ack
@@ -192,10 +198,8 @@ if [[ "$REPEAT" != 1 ]]; then
         set -- $pair
         ratios=()
         for r in $(seq 1 "$REPEAT"); do
-            a="$OUT/$1.round$r.json" b="$OUT/$2.round$r.json"
-            [[ -f "$a" && -f "$b" ]] || continue
-            ratios+=("$(jq -rn --slurpfile a "$a" --slurpfile b "$b" \
-                '($a[0].throughput) / (if $b[0].expect == "none" then $b[0].drain_rate else $b[0].throughput end) * 100 | round / 100')")
+            q="$(quotient "$1" "$2" ".round$r")"
+            if [[ -n "$q" ]]; then ratios+=("$q"); fi
         done
         [[ ${#ratios[@]} -gt 0 ]] || continue
         median="$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
