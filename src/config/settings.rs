@@ -65,10 +65,12 @@ pub struct NotificationSettings {
     /// Priorities listened to (one queue each). Ceilometer's endpoints define all seven.
     pub priorities: Vec<String>,
     /// `basic.qos` prefetch per queue: the bound on deliveries in flight. Ceilometer uses 100;
-    /// ceilo defaults to 1000 because a delivery's round trip (convert, publish, confirm, ack)
-    /// takes milliseconds, so 100 in flight caps a queue well below what the agent can convert
-    /// (benches/compare.sh: 0.32 → 0.42 of the broker's ack-only limit), while 1000 bodies of
-    /// a few KB still bound memory at a few MB per queue.
+    /// ceilo defaults to 4000 because a delivery is acked only after its output is confirmed
+    /// (convert, publish, confirm, ack: tens of milliseconds on a busy broker), so the window
+    /// must cover rate × round trip: at 100 a queue drains at 0.32 of the broker's ack-only
+    /// limit, and at 1000 the agent's unacked count swung between 0 and 1000 while draining
+    /// (its converters idle while the acks travel). 4000 bodies of a few KB still bound memory
+    /// at ~10 MB per queue.
     pub prefetch: u16,
     /// Declare exchanges and queues durable. oslo `amqp_durable_queues` (default false).
     pub durable: bool,
@@ -118,7 +120,7 @@ impl Default for NotificationSettings {
                 "aodh",
             ]),
             priorities: strings(&["audit", "critical", "debug", "error", "info", "sample", "warn"]),
-            prefetch: 1000,
+            prefetch: 4000,
             durable: false,
             auto_delete: false,
             batch_size: 200,
@@ -242,7 +244,7 @@ mod tests {
         assert_eq!(s.transport_url, "memory://");
         assert_eq!(s.notification.control_exchanges.len(), 14);
         assert_eq!(s.notification.priorities.len(), 7);
-        assert_eq!(s.notification.prefetch, 1000);
+        assert_eq!(s.notification.prefetch, 4000);
         assert_eq!(s.publisher.metering_topic, "metering");
     }
 
