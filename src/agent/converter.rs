@@ -141,8 +141,8 @@ impl ConverterWorker {
             body: d.body.clone(),
             reason,
             kind,
-            exchange: d.exchange.clone(),
-            routing_key: d.routing_key.clone(),
+            exchange: d.exchange.to_string(),
+            routing_key: d.routing_key.to_string(),
         });
     }
 }

@@ -246,6 +246,17 @@ struct AmqpConsumer {
     consumer_tag: ShortString,
     queue: String,
     link: Arc<Link>,
+    /// The last delivery's exchange and routing key: a queue's deliveries nearly always share
+    /// them, so each delivery takes a reference instead of two new strings.
+    names: (Arc<str>, Arc<str>),
+}
+
+/// `name` as an `Arc<str>`: `last` again when it is the same text.
+fn shared(last: &mut Arc<str>, name: &str) -> Arc<str> {
+    if &**last != name {
+        *last = Arc::from(name);
+    }
+    last.clone()
 }
 
 struct AmqpAcker {
@@ -312,17 +323,17 @@ impl Consumer for AmqpConsumer {
                 // Deliveries stop with the channel or the connection: the listener starts over.
                 self.link.disconnected();
             }
-            Some(
-                delivery
-                    .map(|d| Delivery {
-                        tag: d.delivery_tag,
-                        body: d.data,
-                        exchange: d.exchange.to_string(),
-                        routing_key: d.routing_key.to_string(),
-                        redelivered: d.redelivered,
-                    })
-                    .map_err(err(format!("consume {}", self.queue))),
-            )
+            let (exchange, routing_key) = &mut self.names;
+            Some(match delivery {
+                Ok(d) => Ok(Delivery {
+                    tag: d.delivery_tag,
+                    exchange: shared(exchange, d.exchange.as_str()),
+                    routing_key: shared(routing_key, d.routing_key.as_str()),
+                    body: d.data,
+                    redelivered: d.redelivered,
+                }),
+                Err(e) => Err(err(format!("consume {}", self.queue))(e)),
+            })
         })
     }
 
@@ -543,6 +554,7 @@ impl Transport for AmqpTransport {
                 consumer,
                 consumer_tag,
                 queue: spec.queue,
+                names: (Arc::from(""), Arc::from("")),
                 link,
             }) as Box<dyn Consumer>)
         };
@@ -566,7 +578,22 @@ impl Transport for AmqpTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use std::sync::Arc;
+
+    use super::{normalize, shared};
+
+    #[test]
+    fn deliveries_share_a_repeated_name_and_take_a_new_one() {
+        let mut last: Arc<str> = Arc::from("");
+        let nova = shared(&mut last, "nova");
+        assert_eq!(&*nova, "nova");
+        assert!(
+            Arc::ptr_eq(&nova, &shared(&mut last, "nova")),
+            "same text, same allocation"
+        );
+        assert_eq!(&*shared(&mut last, "glance"), "glance");
+        assert_eq!(&*last, "glance");
+    }
 
     #[test]
     fn normalizes_oslo_urls() {

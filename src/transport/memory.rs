@@ -166,8 +166,8 @@ impl Publisher for MemoryTransport {
                     let delivery = Delivery {
                         tag: 0,
                         body: m.body.clone(),
-                        exchange: m.exchange.clone(),
-                        routing_key: m.routing_key.clone(),
+                        exchange: Arc::from(m.exchange.as_str()),
+                        routing_key: Arc::from(m.routing_key.as_str()),
                         redelivered: false,
                     };
                     // A queue whose receiver is gone just drops, like an unbound key.

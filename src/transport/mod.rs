@@ -36,8 +36,8 @@ pub enum TransportError {
 pub struct Delivery {
     pub tag: u64,
     pub body: Vec<u8>,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: Arc<str>,
+    pub routing_key: Arc<str>,
     pub redelivered: bool,
 }
 
