@@ -79,7 +79,9 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
 fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
     let dir = config_dir(TELEMETRY);
     let agent = Agent::start(dir.path(), "memory://");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_until("the agent consuming", Duration::from_secs(30), || {
+        agent.log_text().contains("consuming")
+    });
     let log = agent.log.clone();
     let status = agent.terminate();
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -88,6 +90,22 @@ fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
         text.contains("consuming") && text.contains("memory://"),
         "log:\n{text}"
     );
+}
+
+#[test]
+fn a_sigterm_while_starting_is_a_clean_shutdown_once_started() {
+    // The telemetry endpoint is logged before the actors and the polling agent start: a
+    // SIGTERM sent then must not find the process without its handler.
+    let dir = config_dir(TELEMETRY);
+    let agent = Agent::start(dir.path(), "memory://");
+    wait_until("the telemetry endpoint up", Duration::from_secs(30), || {
+        agent.log_text().contains("serving /metrics")
+    });
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "{status:?}; log:\n{text}");
+    assert!(text.contains("clean shutdown"), "log:\n{text}");
 }
 
 #[test]

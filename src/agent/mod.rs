@@ -415,6 +415,12 @@ pub fn run(mut config: AgentConfig) -> Result<(), AgentError> {
         .build()
         .map_err(|e| AgentError::Runtime(format!("tokio runtime: {e}")))?;
     let handle = runtime.handle().clone();
+    // Listen before starting anything: a SIGTERM that arrives while the agent is still
+    // starting is then a clean shutdown once it has started, not the default kill.
+    let stop = {
+        let _in_runtime = handle.enter();
+        stop_requested()?
+    };
     // The recorder must be installed before any component builds its metric handles.
     let telemetry = if config.settings.telemetry.enabled {
         Some(
@@ -434,7 +440,7 @@ pub fn run(mut config: AgentConfig) -> Result<(), AgentError> {
             Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness).await?),
             None => None,
         };
-        wait_for_signal().await?;
+        stop.await;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
         if let Some((polling, notify)) = &polling {
             // Polls finish and their notifications are confirmed before the listeners stop,
@@ -507,14 +513,39 @@ pub async fn start_polling_agent(
     Ok((agent, pool))
 }
 
-async fn wait_for_signal() -> Result<(), AgentError> {
+/// Registers for SIGTERM and SIGINT now; the future completes at the first of them, also when
+/// it arrived before the future was first polled.
+fn stop_requested() -> Result<impl std::future::Future<Output = ()>, AgentError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| AgentError::Runtime(format!("SIGTERM: {e}")))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| AgentError::Runtime(format!("SIGINT: {e}")))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_signal_sent_before_the_wait_is_not_lost() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let stop = {
+            let _in_runtime = rt.enter();
+            stop_requested().expect("signal handlers")
+        };
+        // Unhandled, SIGINT would end this test process; handled, it ends the wait.
+        // SAFETY: raise() only sends a signal to this process.
+        assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+        let waited = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), stop).await });
+        assert!(waited.is_ok(), "the SIGINT sent before the wait did not end it");
     }
-    Ok(())
 }
