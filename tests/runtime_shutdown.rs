@@ -3,6 +3,7 @@
 mod runtime_support;
 
 use std::collections::HashMap;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use runtime_support::*;
@@ -75,16 +76,21 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     assert_eq!(counts.len(), N, "every input's sample arrived at least once");
 }
 
-#[test]
-fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
+/// Start an agent on memory://, SIGTERM it once its log shows `line`: its exit status and log.
+fn terminated_once_logged(line: &str) -> (ExitStatus, String) {
     let dir = config_dir(TELEMETRY);
     let agent = Agent::start(dir.path(), "memory://");
-    wait_until("the agent consuming", Duration::from_secs(30), || {
-        agent.log_text().contains("consuming")
+    wait_until(&format!("{line:?} in the log"), Duration::from_secs(30), || {
+        agent.log_text().contains(line)
     });
     let log = agent.log.clone();
     let status = agent.terminate();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    (status, std::fs::read_to_string(log).unwrap_or_default())
+}
+
+#[test]
+fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
+    let (status, text) = terminated_once_logged("consuming");
     assert!(status.success(), "{status:?}; log:\n{text}");
     assert!(
         text.contains("consuming") && text.contains("memory://"),
@@ -96,14 +102,7 @@ fn runs_with_no_broker_on_memory_transport_and_exits_cleanly() {
 fn a_sigterm_while_starting_is_a_clean_shutdown_once_started() {
     // The telemetry endpoint is logged before the actors and the polling agent start: a
     // SIGTERM sent then must not find the process without its handler.
-    let dir = config_dir(TELEMETRY);
-    let agent = Agent::start(dir.path(), "memory://");
-    wait_until("the telemetry endpoint up", Duration::from_secs(30), || {
-        agent.log_text().contains("serving /metrics")
-    });
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let (status, text) = terminated_once_logged("serving /metrics");
     assert!(status.success(), "{status:?}; log:\n{text}");
     assert!(text.contains("clean shutdown"), "log:\n{text}");
 }
