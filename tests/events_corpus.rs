@@ -163,3 +163,62 @@ fn shipped_and_example_definitions_load() {
     let profiler = EventDefinitions::load(&example).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(profiler.len(), 1);
 }
+
+/// Ceilometer lists an event's traits in its definition's order, and PyYAML decides that order
+/// for merged mappings: `<<: [*trove_base_traits, *trove_common_traits]` lists the base traits
+/// first. Every corpus event must come out with Ceilometer's trait order.
+#[test]
+fn corpus_events_list_traits_in_ceilometers_order() {
+    let definitions = EventDefinitions::load(reference_dir().join("event_definitions.yaml"))
+        .unwrap_or_else(|e| panic!("shipped definitions must load: {e}"));
+    let names = |e: &Json| -> Vec<String> {
+        e.get("traits")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut decoder = Decoder::new();
+    let (mut compared, mut merged, mut failures) = (0, 0, Vec::new());
+    for case in &cases() {
+        let (Some(expected), false) = (
+            case["events"].as_array().and_then(|e| e.first()),
+            case["requeue"] == true,
+        ) else {
+            continue;
+        };
+        let mut body = serde_json::to_vec(&case["wire"]).unwrap_or_default();
+        let Ok(n) = decoder.decode(&mut body) else {
+            continue;
+        };
+        let EventOutcome::Event(event) = definitions.to_event(&n) else {
+            continue;
+        };
+        let actual: Json = serde_json::from_str(&event_json(&event).encode()).unwrap_or(Json::Null);
+        compared += 1;
+        let event_type = n.event_type().unwrap_or_default().to_owned();
+        if event_type.starts_with("trove.instance.") && event_type != "trove.instance.exists" {
+            merged += 1;
+        }
+        if names(expected) != names(&actual) {
+            failures.push(format!(
+                "{}: expected {:?}\n      got {:?}",
+                case["id"],
+                names(expected),
+                names(&actual)
+            ));
+        }
+    }
+    assert!(compared >= 100, "only {compared} events compared");
+    assert!(
+        merged >= 3,
+        "only {merged} events from a `<<: [*a, *b]` definition"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} events differ in trait order:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

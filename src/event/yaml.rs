@@ -4,8 +4,15 @@
 //! definition files rely on:
 //! * duplicate keys in a mapping are accepted: the last value wins, in the first key's place
 //!   (a Python dict built key by key);
-//! * `<<` merge keys: the merged mappings' entries come first (for `<<: [a, b]`, b's then a's,
-//!   so a wins), then the mapping's own entries, later entries overriding earlier ones in place.
+//! * `<<` merge keys, as PyYAML 6.0.3+ (the one Ceilometer 27 runs on) flattens them: the merged
+//!   mappings' entries come first, in the order written (for `<<: [a, b]`, a's then b's), then
+//!   the mapping's own entries; a key seen again keeps its first place and takes the later
+//!   value (a Python dict built pair by pair).
+//!
+//! PyYAML skips a merged pair whose key is the very same Python string object as one already
+//! merged, which happens for the same anchor merged twice (same value, no difference here) and,
+//! by a CPython caching accident, for one-character keys (there the earlier mapping's value
+//! stays). That accident is not reproduced: the later value wins for every key.
 //!
 //! Only the tree is built here; what the definitions mean is [`super::load`]'s business.
 
@@ -46,11 +53,11 @@ impl Node {
                         continue;
                     }
                     // PyYAML's flatten_mapping: a mapping merges as is, a list of mappings in
-                    // reverse, several `<<` keys one after the other.
+                    // its order, several `<<` keys one after the other.
                     match value {
                         Yaml::Mapping(m) => merged.extend(m),
                         Yaml::Sequence(seq) => {
-                            for m in seq.into_iter().rev() {
+                            for m in seq {
                                 match m {
                                     Yaml::Mapping(m) => merged.extend(m),
                                     _ => {
@@ -160,12 +167,20 @@ mod tests {
 
     #[test]
     fn merge_keys_follow_pyyaml_order_and_precedence() {
-        let doc = from_str("a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  w: 3\n  x: 4\n")
-            .unwrap_or(Yaml::Null);
+        // What PyYAML 6.0.4 gives: [('xx', 4), ('yy', 2), ('zz', 2), ('ww', 3)].
+        let doc =
+            from_str("a: &a {xx: 1, yy: 1}\nb: &b {yy: 2, zz: 2}\nc:\n  <<: [*a, *b]\n  ww: 3\n  xx: 4\n")
+                .unwrap_or(Yaml::Null);
         let c = doc.get("c").cloned().unwrap_or(Yaml::Null);
-        assert_eq!(keys(&c), ["y", "z", "x", "w"]);
-        assert_eq!(c.get("y").and_then(Yaml::as_i64), Some(1));
-        assert_eq!(c.get("x").and_then(Yaml::as_i64), Some(4));
+        assert_eq!(keys(&c), ["xx", "yy", "zz", "ww"]);
+        assert_eq!(c.get("yy").and_then(Yaml::as_i64), Some(2));
+        assert_eq!(c.get("xx").and_then(Yaml::as_i64), Some(4));
+        // Several `<<` keys merge one after the other: [('xx', 1), ('yy', 5), ('qq', 1), ('ww', 3)].
+        let two = from_str("a: &a {xx: 1, yy: 1}\nc:\n  <<: *a\n  <<: {yy: 5, qq: 1}\n  ww: 3\n")
+            .unwrap_or(Yaml::Null);
+        let c = two.get("c").cloned().unwrap_or(Yaml::Null);
+        assert_eq!(keys(&c), ["xx", "yy", "qq", "ww"]);
+        assert_eq!(c.get("yy").and_then(Yaml::as_i64), Some(5));
         let single = from_str("a: &a {x: 1}\nc: {<<: *a, y: 2}\n").unwrap_or(Yaml::Null);
         assert_eq!(keys(single.get("c").unwrap_or(&Yaml::Null)), ["x", "y"]);
         // Merged mappings are themselves merged first.
