@@ -157,7 +157,7 @@ fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
 }
 
 #[test]
-fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_nothing() {
+fn sigterm_while_the_broker_refuses_publishes_exits_3_after_the_timeout_and_loses_nothing() {
     let broker = Broker::new("stuck");
     let prefetch = 20;
     let settings = settings(prefetch, 10).replace("shutdown_timeout_s: 20", "shutdown_timeout_s: 2");
@@ -176,7 +176,12 @@ fn sigterm_while_the_broker_refuses_publishes_exits_after_the_timeout_and_loses_
     let log = agent.log.clone();
     let status = agent.terminate();
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    assert!(status.success(), "{status:?}; log:\n{text}");
+    // Not 0: a supervisor must be able to tell "stopped cleanly" from "gave up waiting".
+    assert_eq!(
+        status.code(),
+        Some(i32::from(ceilo::agent::EXIT_SHUTDOWN_TIMED_OUT)),
+        "{status:?}; log:\n{text}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "took {:?}",

@@ -68,6 +68,11 @@ pub enum AgentError {
     Polling(#[from] crate::polling::StartError),
 }
 
+/// The exit status of `ceilo run` when SIGTERM's graceful stop gave up after
+/// `notification.shutdown_timeout_s` with deliveries still unconfirmed (the broker requeues
+/// them: nothing is lost, some may be published twice). 1 is a failure to start, 2 a usage error.
+pub const EXIT_SHUTDOWN_TIMED_OUT: u8 = 3;
+
 /// Everything the agent is built from.
 pub struct AgentConfig {
     pub settings: Settings,
@@ -405,9 +410,18 @@ pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
     Ok(Arc::new(converter.with_events(definitions)))
 }
 
+/// How a graceful stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything taken was published, confirmed and acked.
+    Clean,
+    /// `shutdown_timeout_s` passed first: see [`EXIT_SHUTDOWN_TIMED_OUT`].
+    TimedOut,
+}
+
 /// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,
 /// then shut down gracefully. Blocks the calling thread.
-pub fn run(mut config: AgentConfig) -> Result<(), AgentError> {
+pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
     let timeout = Duration::from_secs(config.settings.notification.shutdown_timeout_s);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -450,13 +464,15 @@ pub fn run(mut config: AgentConfig) -> Result<(), AgentError> {
         }
         if agent.shutdown(timeout).await {
             tracing::info!("clean shutdown");
+            Ok(Stopped::Clean)
         } else {
             tracing::warn!(
                 ?timeout,
+                exit_status = EXIT_SHUTDOWN_TIMED_OUT,
                 "shutdown timed out; unacked deliveries will be requeued by the broker"
             );
+            Ok(Stopped::TimedOut)
         }
-        Ok::<(), AgentError>(())
     });
     System::current().stop();
     if let Some(t) = telemetry {

@@ -1,9 +1,10 @@
-//! `ceilo run`: start the agent and run until SIGTERM.
+//! `ceilo run`: start the agent and run until SIGTERM. Exit status: 0 after a clean stop, 1 when
+//! it cannot start, [`agent::EXIT_SHUTDOWN_TIMED_OUT`] (3) when the stop timed out.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ceilo::agent::{self, AgentConfig};
+use ceilo::agent::{self, AgentConfig, Stopped};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -21,7 +22,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         .and_then(|c| AgentConfig::load(&args.config_dir, args.transport_url.as_deref(), c))
         .and_then(agent::run);
     match started {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Clean) => ExitCode::SUCCESS,
+        Ok(Stopped::TimedOut) => ExitCode::from(agent::EXIT_SHUTDOWN_TIMED_OUT),
         Err(e) => {
             eprintln!("ceilo run: {e}");
             ExitCode::FAILURE

@@ -88,7 +88,8 @@ pub struct NotificationSettings {
     /// Queue bound to the dead-letter exchange with `#`.
     pub dead_letter_queue: String,
     /// On SIGTERM, how long to wait for in-flight batches to be confirmed before giving up
-    /// (unconfirmed deliveries are then requeued by the broker), in seconds.
+    /// (unconfirmed deliveries are then requeued by the broker, and `ceilo run` exits 3), in
+    /// seconds.
     pub shutdown_timeout_s: u64,
     /// Partition queues for sinks with stateful transformers (rate_of_change, delta,
     /// aggregator, arithmetic) when several agents share the queues; 0 = this agent alone
