@@ -128,7 +128,12 @@ async fn polls_name_type_unit_value_and_default_identity() {
         (json!("v1"), json!("u1"), json!("p1"))
     );
     assert_eq!(&*s[0].source, "dyn");
-    assert!(s[0].timestamp.as_str().unwrap().ends_with("+00:00"));
+    // Ceilometer's polling manager stamps dynamic pollster samples too: naive UTC isoformat.
+    let ts = s[0].timestamp.as_str().unwrap();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f").is_ok(),
+        "{ts}"
+    );
     // The resource gets a trailing '/' before url_path is joined.
     assert_eq!(seen.lock().unwrap()[0].0, "/v3/volumes/detail");
 }

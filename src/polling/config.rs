@@ -282,7 +282,8 @@ pub struct PollingOptions {
     /// Where /proc and /sys are (tests point these at fixtures).
     pub proc_root: PathBuf,
     pub sys_root: PathBuf,
-    /// Instances of the `fleet` discovery when the discoverer gives no count.
+    /// Instances of the `fleet` discovery when the discoverer gives no count (the simulated
+    /// fleet runs only for a source that names `fleet` or `fleet:N` as a discoverer).
     pub fleet_size: usize,
     /// Seed of the simulated fleet: same seed, same instances (ids, projects, flavors).
     pub fleet_seed: u64,

@@ -2,6 +2,8 @@
 //! host (`local_node`), endpoint URLs by type (`endpoint:TYPE`, from the settings instead of a
 //! Keystone catalogue), and a synthetic `fleet` (`fleet` or `fleet:N`) of N simulated instances
 //! with stable ids, projects, users and flavors, to drive the polling path at cluster scale.
+//! The fleet is a load-testing tool: it exists only for a source that names it (no pollster
+//! falls back to it), so Ceilometer's own polling.yaml never polls made-up instances.
 //!
 //! A [`Discovery`] is resolved once, at start; a [`DiscoveryCycle`] is the per-poll cache that
 //! the pollsters of one source share, so a discoverer runs at most once per poll.

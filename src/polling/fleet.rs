@@ -1,6 +1,7 @@
 //! The fleet pollster family: the meters of Ceilometer's compute agent (`cpu`,
 //! `memory.usage`, `disk.device.*`, `network.*`, `power.state`, ...) for every simulated
-//! instance of the `fleet` discovery.
+//! instance of the `fleet` discovery. A load-testing tool: it polls only for a source whose
+//! `discovery` names `fleet` or `fleet:N` (see [`super::SourcePlan::new`]).
 //!
 //! Counters are pure functions of wall time since the instance "booted" (see
 //! [`super::discovery::Instance`]), so they are monotonic across polls and agent restarts

@@ -127,23 +127,39 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     let pollsters = load_pollsters(options)?;
     let mut warnings = Vec::new();
     for source in &config.sources {
-        SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
-            source_name: source.name.to_string(),
-            error,
-        })?;
-        for meter in source.meters.plain_names() {
-            let served = pollsters
+        let plan =
+            SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
+                source_name: source.name.to_string(),
+                error,
+            })?;
+        warnings.extend(
+            plan.unserved
                 .iter()
-                .any(|p| p.meters().iter().any(|m| config::fnmatch(meter, &m.name)));
-            if !served {
-                warnings.push(format!(
-                    "source {:?}: no pollster serves meter {meter:?}",
-                    source.name
-                ));
-            }
-        }
+                .map(|meter| format!("source {:?}: no pollster serves meter {meter:?}", source.name)),
+        );
     }
     Ok(warnings)
+}
+
+/// What `ceilo run` says once per source at start: the meters nothing is polled for, and
+/// that a simulated fleet is being polled (its samples are not real data).
+fn log_plan(plan: &SourcePlan) {
+    let source = &plan.config.name;
+    if !plan.unserved.is_empty() {
+        tracing::warn!(
+            %source,
+            meters = %plan.unserved.join(", "),
+            "no pollster serves these meters: nothing is polled for them (ceilo has no \
+             libvirt pollster for the compute meters yet)"
+        );
+    }
+    if plan.entries.iter().any(|e| e.pollster.is_simulated()) {
+        tracing::warn!(
+            %source,
+            "this source polls the SIMULATED fleet (a load-testing tool): its samples describe \
+             made-up instances and projects"
+        );
+    }
 }
 
 /// The running polling agent: one supervised scheduler per source.
@@ -205,6 +221,7 @@ pub fn start_polling(
                 source_name: source.name.to_string(),
                 error,
             })?;
+        log_plan(&plan);
         let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
             plan: Arc::new(plan),
             discovery: discovery.clone(),

@@ -47,7 +47,8 @@ pub enum PollError {
 /// What is fixed for one poll of one source.
 pub struct PollContext {
     pub source: Arc<str>,
-    /// ISO 8601 time of the poll, as Ceilometer's `utils.isotime()` renders it.
+    /// The time of the poll as Ceilometer's polling manager stamps every polled sample
+    /// (`timeutils.utcnow().isoformat()`: naive UTC, no zone), see [`isotime`].
     pub timestamp: OwnedValue,
     /// Seconds since the poll started on the monotonic clock (Ceilometer's `monotonic_time`).
     pub monotonic_base: std::time::Instant,
@@ -116,9 +117,13 @@ pub fn null() -> OwnedValue {
     OwnedValue::null()
 }
 
-/// Python's `datetime.isoformat()` of an aware UTC time: microseconds left out when zero.
+/// A polled sample's timestamp as Ceilometer 27 writes it. `polling/manager.py` stamps every
+/// sample of a pollster with `timeutils.utcnow().isoformat()` (`sample.set_timestamp`, which
+/// also overrides what compute, central and dynamic pollsters set themselves), and
+/// `utcnow()` is a *naive* UTC datetime: `2026-12-03T17:31:20.656367`, no `+00:00`;
+/// microseconds left out when zero, as Python's `isoformat()` does.
 pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
-    crate::model::timestamp::Timestamp::from_utc(t.naive_utc()).isoformat()
+    crate::model::timestamp::Timestamp::from_utc(t.naive_utc()).naive_utc_isoformat()
 }
 
 fn monotonic_seconds() -> f64 {
@@ -152,11 +157,19 @@ impl Pollster {
         }
     }
 
+    /// A simulator (the fleet), not a reader of a real system: it polls only for a source
+    /// that names it (see [`super::SourcePlan::new`]).
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, Pollster::Fleet(_))
+    }
+
     /// The discoverer used when the source names none and has no static resources.
     pub fn default_discovery(&self) -> String {
         match self {
             Pollster::Host(_) => "local_node".into(),
-            Pollster::Fleet(_) => "fleet".into(),
+            // Never a default: the fleet polls only the `fleet:N` discoverers a source names,
+            // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
+            Pollster::Fleet(_) => "fleet:0".into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -183,11 +196,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn isotime_matches_python() {
+    fn isotime_is_the_polling_managers_naive_utc_isoformat() {
         let t = chrono::DateTime::from_timestamp(1_741_945_500, 123_456_000).unwrap();
-        assert_eq!(isotime(t), "2025-03-14T09:45:00.123456+00:00");
+        assert_eq!(isotime(t), "2025-03-14T09:45:00.123456");
         let t = chrono::DateTime::from_timestamp(1_741_945_500, 0).unwrap();
-        assert_eq!(isotime(t), "2025-03-14T09:45:00+00:00");
+        assert_eq!(isotime(t), "2025-03-14T09:45:00");
     }
 
     #[test]

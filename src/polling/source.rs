@@ -39,6 +39,9 @@ pub struct SourcePlan {
     /// The samples' `source` field: Ceilometer's `Sample.SOURCE_DEFAULT` / `sample_source`
     /// (`openstack`), not the polling source's name.
     sample_source: Arc<str>,
+    /// The source's meter patterns that no pollster of the plan serves (nothing is polled for
+    /// them); the caller reports them once (`ceilo run` logs, `ceilo check` warns).
+    pub unserved: Vec<String>,
 }
 
 /// What one poll did.
@@ -53,8 +56,12 @@ pub struct PollReport {
 }
 
 impl SourcePlan {
-    /// Match the source's meters against the pollsters. Meters no pollster serves are
-    /// reported (Ceilometer logs them too), not an error.
+    /// Match the source's meters against the pollsters. Meters no pollster serves are listed
+    /// in [`Self::unserved`] (Ceilometer polls nothing for them either), not an error.
+    ///
+    /// The simulated fleet is a load-testing tool, not a source of data: its pollster joins
+    /// only a source that names a `fleet` discoverer, never one that merely lists compute
+    /// meters (as Ceilometer's own polling.yaml does).
     pub fn new(
         config: SourceConfig,
         pollsters: &[Arc<Pollster>],
@@ -67,8 +74,12 @@ impl SourcePlan {
                 .collect()
         };
         let discovery = parse(&config.discovery)?;
+        let names_fleet = discovery.iter().any(|(_, d)| matches!(d, Discoverer::Fleet(_)));
         let mut entries = Vec::new();
         for p in pollsters {
+            if p.is_simulated() && !names_fleet {
+                continue;
+            }
             let mask: Vec<bool> = p
                 .meters()
                 .iter()
@@ -85,10 +96,21 @@ impl SourcePlan {
                 disabled: Mutex::default(),
             });
         }
-        if entries.is_empty() {
-            tracing::warn!(source = %config.name, "no pollster serves any meter of this source");
-        }
+        let unserved = config
+            .meters
+            .plain_names()
+            .filter(|pattern| {
+                !entries.iter().any(|e: &PlanEntry| {
+                    e.pollster
+                        .meters()
+                        .iter()
+                        .any(|m| super::config::fnmatch(pattern, &m.name))
+                })
+            })
+            .map(str::to_owned)
+            .collect();
         Ok(Self {
+            unserved,
             static_resources: config
                 .resources
                 .iter()
@@ -286,35 +308,51 @@ mod tests {
 
     #[tokio::test]
     async fn each_pollster_uses_its_default_discovery_when_the_source_names_none() {
-        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n");
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [hardware.cpu.load.1min, memory.usage]\n");
         let (report, batches) = poll(&plan, &d, 50).await;
         let names: Vec<String> = batches
             .iter()
             .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
             .collect();
-        // local_node for the host pollster; the default fleet (100 instances) for cpu.
-        assert_eq!(names.iter().filter(|n| *n == "hardware.cpu.load.1min").count(), 1);
-        assert_eq!(names.iter().filter(|n| *n == "cpu").count(), 100);
+        // local_node for the host pollster.
+        assert_eq!(names, ["hardware.cpu.load.1min"]);
         assert_eq!(report.failures, 0);
     }
 
     #[tokio::test]
+    async fn the_simulated_fleet_polls_only_for_a_source_that_names_it() {
+        // Ceilometer's own polling.yaml lists compute meters with no discovery: nothing serves
+        // them (no libvirt pollster), and the fleet does not stand in for one.
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min, vcpus]\n");
+        assert!(plan.entries.iter().all(|e| !e.pollster.is_simulated()));
+        assert_eq!(plan.unserved, ["cpu", "vcpus"]);
+        let (report, _) = poll(&plan, &d, 50).await;
+        assert_eq!(report.samples, 1);
+        // Named: it polls, and an empty fleet does not fall back to a default one.
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu]\n    discovery: ['fleet:2']\n");
+        assert!(plan.unserved.is_empty());
+        assert_eq!(poll(&plan, &d, 50).await.0.samples, 2);
+        let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu]\n    discovery: ['fleet:0']\n");
+        assert_eq!(poll(&plan, &d, 50).await.0.samples, 0);
+    }
+
+    #[tokio::test]
     async fn a_permanent_failure_disables_the_resource_and_others_go_on() {
-        // The static resource is no instance and no local node: both pollsters fail on it
-        // permanently; the local node keeps being polled.
+        // The static resource is no local node: the host pollster fails on it permanently;
+        // the local node keeps being polled.
         let (plan, d) = setup(
             "sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n    resources: ['http://nowhere/']\n    discovery: [local_node]\n",
         );
         let (first, batches) = poll(&plan, &d, 50).await;
-        assert_eq!(first.newly_disabled, 3);
-        assert_eq!(first.failures, 3); // host and fleet on the URL, fleet on the local node
+        assert_eq!(first.newly_disabled, 1);
+        assert_eq!(first.failures, 1); // the host pollster on the URL
         let names: Vec<String> = batches
             .iter()
             .flat_map(|b| b.samples.iter().map(|s| s.name.to_string()))
             .collect();
         assert_eq!(names, ["hardware.cpu.load.1min"]);
         let (second, batches) = poll(&plan, &d, 50).await;
-        // The URL is no longer tried; the fleet pollster's local-node failure was permanent too.
+        // The URL is no longer tried.
         assert_eq!(second.failures, 0);
         assert_eq!(second.newly_disabled, 0);
         assert_eq!(batches.iter().map(|b| b.samples.len()).sum::<usize>(), 1);
@@ -387,9 +425,10 @@ mod tests {
         };
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/polling.yaml");
         let warnings = crate::polling::check(&path, &options).unwrap();
-        // Ceilometer's default list has meters ceilo has no pollster for.
+        // Ceilometer's default list has meters ceilo has no pollster for (the compute ones
+        // wait for a libvirt pollster; the simulated fleet does not stand in for it).
         assert!(warnings.iter().any(|w| w.contains("volume.size")), "{warnings:?}");
-        assert!(!warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
         assert!(!warnings.iter().any(|w| w.contains("hardware.*")), "{warnings:?}");
     }
 }

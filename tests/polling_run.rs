@@ -1,0 +1,187 @@
+//! The polling agent inside `ceilo run`, seen from the real RabbitMQ: the `telemetry.polling`
+//! notifications it publishes with Ceilometer's own polling.yaml, and their samples' shape.
+//!
+//! Each test has a vhost of its own; a queue bound to `ceilometer`/`notifications.sample`
+//! (where the polling agent publishes) is declared before the agent starts, so every
+//! notification it sends is kept for the test to read.
+
+mod runtime_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use runtime_support::*;
+use serde_json::Value as Json;
+
+const POLLED: &str = "polled";
+
+/// ceilo.yaml: only the polling agent (no notification agent), reading the test fixtures'
+/// /proc and /sys instead of the machine's.
+fn polling_only_settings() -> String {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         proc_root: {}\n  sys_root: {}\n  pollsters_definitions_dirs: []\n",
+        fixtures.join("proc").display(),
+        fixtures.join("sys").display()
+    )
+}
+
+/// A config dir with `polling_yaml`, the agent started on `broker`'s vhost with the polled
+/// queue declared first.
+fn start(broker: &Broker, rt: &tokio::runtime::Runtime, polling_yaml: &str) -> (tempfile::TempDir, Agent) {
+    let dir = config_dir(&polling_only_settings());
+    std::fs::write(dir.path().join("polling.yaml"), polling_yaml).expect("polling.yaml");
+    rt.block_on(declare(
+        &broker.url(),
+        POLLED,
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &broker.url());
+    (dir, agent)
+}
+
+/// The samples of telemetry.polling notifications (payload `{"samples": [...]}`).
+fn polled_samples(received: &[Received]) -> Vec<Json> {
+    received
+        .iter()
+        .flat_map(|r| {
+            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
+            let inner: Json =
+                serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
+            assert_eq!(inner["event_type"], "telemetry.polling", "{inner}");
+            inner["payload"]["samples"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Ceilometer 27's etc/ceilometer/polling.yaml, its interval cut from 300 s to 1 s so the
+/// test sees polls.
+fn ceilometers_polling_yaml() -> String {
+    let text = ceilo::reference::read("polling.yaml");
+    assert!(text.contains("interval: 300"), "{text}");
+    text.replace("interval: 300", "interval: 1")
+}
+
+/// A second source polling this host's fixtures every second: proof that polls happen.
+const HOST_SOURCE: &str =
+    "    - name: host_pollsters\n      interval: 1\n      meters: ['hardware.cpu.load.*']\n";
+
+#[test]
+fn ceilometers_polling_yaml_polls_no_simulated_instances() {
+    let broker = Broker::new("poll-stock");
+    let rt = runtime();
+    let (_dir, agent) = start(
+        &broker,
+        &rt,
+        &format!("{}{HOST_SOURCE}", ceilometers_polling_yaml()),
+    );
+    // Three polls of the host source (offset < 1 s, interval 1 s): the compute source has had
+    // as many chances to publish.
+    let received = rt.block_on(collect(&broker.url(), POLLED, Duration::from_secs(20), {
+        let mut host_polls = 0;
+        move |r| {
+            host_polls += usize::from(
+                polled_samples(std::slice::from_ref(r))
+                    .iter()
+                    .any(|s| s["counter_name"] == "hardware.cpu.load.1min"),
+            );
+            host_polls >= 3
+        }
+    }));
+    let samples = polled_samples(&received);
+    let names: std::collections::BTreeSet<&str> = samples
+        .iter()
+        .filter_map(|s| s["counter_name"].as_str())
+        .collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        [
+            "hardware.cpu.load.15min",
+            "hardware.cpu.load.1min",
+            "hardware.cpu.load.5min"
+        ],
+        "only the host's real meters are polled"
+    );
+    let log = agent.log_text();
+    agent.terminate();
+    // Said once, at start, naming the meters.
+    let unserved: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no pollster serves these meters"))
+        .collect();
+    assert_eq!(unserved.len(), 1, "{log}");
+    assert!(
+        unserved[0].contains("some_pollsters") && unserved[0].contains("cpu, memory.available"),
+        "{log}"
+    );
+    assert!(!log.contains("SIMULATED"), "{log}");
+}
+
+#[test]
+fn the_simulated_fleet_polls_when_a_source_names_it_and_says_so() {
+    let broker = Broker::new("poll-fleet");
+    let rt = runtime();
+    let (_dir, agent) = start(
+        &broker,
+        &rt,
+        "sources:\n  - name: load\n    interval: 1\n    meters: [cpu]\n    discovery: ['fleet:3']\n",
+    );
+    let received = rt.block_on(collect(
+        &broker.url(),
+        POLLED,
+        Duration::from_secs(20),
+        distinct_cpu(3),
+    ));
+    let samples = polled_samples(&received);
+    assert!(samples.len() >= 3, "{samples:?}");
+    assert!(samples.iter().all(|s| s["counter_name"] == "cpu"));
+    let log = agent.log_text();
+    agent.terminate();
+    assert!(
+        log.lines().any(|l| l.contains("SIMULATED") && l.contains("load")),
+        "{log}"
+    );
+}
+
+/// A `done` for [`collect`]: true once cpu samples of `n` distinct resources arrived.
+fn distinct_cpu(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    move |r| {
+        for s in polled_samples(std::slice::from_ref(r)) {
+            if let Some(id) = s["resource_id"].as_str() {
+                seen.insert(id.to_owned());
+            }
+        }
+        seen.len() >= n
+    }
+}
+
+#[test]
+fn polled_samples_carry_the_polling_managers_naive_utc_timestamp() {
+    let broker = Broker::new("poll-ts");
+    let rt = runtime();
+    let (_dir, agent) = start(&broker, &rt, &format!("sources:\n{HOST_SOURCE}"));
+    let received = rt.block_on(collect(
+        &broker.url(),
+        POLLED,
+        Duration::from_secs(20),
+        messages(1),
+    ));
+    agent.terminate();
+    let samples = polled_samples(&received);
+    assert!(!samples.is_empty());
+    for s in &samples {
+        // `timeutils.utcnow().isoformat()`: 2026-12-03T17:31:20.656367, no zone.
+        let ts = s["timestamp"].as_str().expect("timestamp");
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f").is_ok(),
+            "{ts} is not a naive isoformat"
+        );
+    }
+}
