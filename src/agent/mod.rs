@@ -85,7 +85,9 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// Load ceilo.yaml, pipeline.yaml and event_pipeline.yaml from `dir` (missing pipeline files
-    /// mean empty pipelines); `transport_url` overrides the settings' transport.
+    /// mean empty pipelines); `transport_url` overrides the settings' transport. Everything that
+    /// can be validated without a broker is validated here, with `ceilo check`'s rules, so that
+    /// `run` starts nothing (not even /metrics) for a config it would then refuse.
     pub fn load(
         dir: &Path,
         transport_url: Option<&str>,
@@ -93,6 +95,7 @@ impl AgentConfig {
     ) -> Result<Self, AgentError> {
         let mut settings = Settings::load(dir)?;
         if let Some(url) = transport_url {
+            transport::check_url(url)?;
             settings.transport_url = url.to_owned();
         }
         let compile = |file: &'static str, kind| -> Result<Pipeline, AgentError> {
@@ -103,6 +106,9 @@ impl AgentConfig {
         };
         let polling_yaml = dir.join("polling.yaml");
         let polling = if settings.polling_enabled() && polling_yaml.exists() {
+            // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
+            // a bad one stops `run` here, before anything has started, not half-way.
+            crate::polling::check(&polling_yaml, &settings.polling)?;
             let config = crate::polling::PollingConfig::load(&polling_yaml)
                 .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
             Some(config)

@@ -204,6 +204,15 @@ impl Settings {
                 return Err(format!("notification.priorities: unknown priority {p:?}"));
             }
         }
+        // The transport's own parser, so that check refuses exactly what run would.
+        let urls = std::iter::once(("transport_url", &self.transport_url)).chain(
+            n.messaging_urls
+                .iter()
+                .map(|u| ("notification.messaging_urls", u)),
+        );
+        for (key, url) in urls {
+            crate::transport::check_url(url).map_err(|e| format!("{key}: {e}"))?;
+        }
         Ok(())
     }
 
@@ -257,6 +266,25 @@ mod tests {
         assert!(!s.polling_enabled());
         s.polling_enabled = Some(true);
         assert!(s.polling_enabled());
+    }
+
+    #[test]
+    fn rejects_transport_urls_the_transport_cannot_use() {
+        for (yaml, key) in [
+            ("transport_url: kafka://", "transport_url"),
+            ("transport_url: amqp://h:notaport/", "transport_url"),
+            (
+                "notification: {messaging_urls: ['kafka://k:9092']}",
+                "notification.messaging_urls",
+            ),
+        ] {
+            let s: Settings = serde_yaml::from_str(yaml).unwrap();
+            let problem = s.validate().expect_err(yaml);
+            assert!(
+                problem.starts_with(&format!("{key}: invalid transport URL")),
+                "{problem}"
+            );
+        }
     }
 
     #[test]

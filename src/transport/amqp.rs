@@ -112,14 +112,9 @@ impl Link {
 
 impl AmqpTransport {
     pub fn new(url: &str) -> Result<AmqpTransport, TransportError> {
-        let url = normalize(url);
-        let mut uri: AMQPUri = url.parse().map_err(|reason| TransportError::Url {
-            url: mask(&url),
-            reason,
-        })?;
-        uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
+        let uri = parse_url(url)?;
         Ok(AmqpTransport {
-            url,
+            url: normalize(url),
             uri,
             consumers: Arc::default(),
         })
@@ -133,6 +128,18 @@ impl AmqpTransport {
             .or_insert_with(|| Arc::new(Link::consumer()))
             .clone()
     }
+}
+
+/// Parses an `amqp://`, `amqps://` or `rabbit://` URL as the transport will use it (with
+/// ceilo's default `frame_max`), without connecting.
+pub(super) fn parse_url(url: &str) -> Result<AMQPUri, TransportError> {
+    let url = normalize(url);
+    let mut uri: AMQPUri = url.parse().map_err(|reason| TransportError::Url {
+        url: mask(&url),
+        reason,
+    })?;
+    uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
+    Ok(uri)
 }
 
 /// `rabbit://` → `amqp://`; an empty vhost path means `/`, as in oslo.

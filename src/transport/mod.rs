@@ -133,17 +133,41 @@ pub trait Transport: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Build the transport for a URL (`memory://` or `amqp://...`).
+/// Build the transport for a URL (`memory://` or `amqp://...`). Connects to nothing: a
+/// broker is only reached when a consumer or publisher first needs it.
 pub fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
-    if url.starts_with("memory:") {
-        Ok(Arc::new(memory::MemoryTransport::global()))
-    } else if url.starts_with("amqp://") || url.starts_with("amqps://") || url.starts_with("rabbit://") {
-        Ok(Arc::new(amqp::AmqpTransport::new(url)?))
-    } else {
-        Err(TransportError::Url {
-            url: mask(url),
-            reason: "scheme must be memory:// or amqp://".into(),
-        })
+    match Scheme::of(url)? {
+        Scheme::Memory => Ok(Arc::new(memory::MemoryTransport::global())),
+        Scheme::Amqp => Ok(Arc::new(amqp::AmqpTransport::new(url)?)),
+    }
+}
+
+/// Whether [`from_url`] accepts `url`, without building anything: what `ceilo check` and the
+/// settings validation use, so that check and run accept exactly the same URLs.
+pub fn check_url(url: &str) -> Result<(), TransportError> {
+    match Scheme::of(url)? {
+        Scheme::Memory => Ok(()),
+        Scheme::Amqp => amqp::parse_url(url).map(drop),
+    }
+}
+
+enum Scheme {
+    Memory,
+    Amqp,
+}
+
+impl Scheme {
+    fn of(url: &str) -> Result<Scheme, TransportError> {
+        if url.starts_with("memory:") {
+            Ok(Scheme::Memory)
+        } else if url.starts_with("amqp://") || url.starts_with("amqps://") || url.starts_with("rabbit://") {
+            Ok(Scheme::Amqp)
+        } else {
+            Err(TransportError::Url {
+                url: mask(url),
+                reason: "scheme must be memory://, amqp://, amqps:// or rabbit://".into(),
+            })
+        }
     }
 }
 
@@ -163,6 +187,24 @@ pub fn mask(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checks_urls_as_from_url_builds_them() {
+        for good in [
+            "memory://",
+            "amqp://guest:guest@127.0.0.1:5672/",
+            "rabbit://u:p@h:5672/v",
+            "amqp://h",
+        ] {
+            assert!(super::check_url(good).is_ok(), "{good}");
+            assert!(super::from_url(good).is_ok(), "{good}");
+        }
+        for bad in ["kafka://", "amqp://h:notaport/", "", "localhost:5672"] {
+            let checked = super::check_url(bad).expect_err(bad).to_string();
+            let built = super::from_url(bad).err().expect(bad).to_string();
+            assert_eq!(checked, built, "{bad}");
+        }
+    }
+
     #[test]
     fn masks_passwords() {
         assert_eq!(
