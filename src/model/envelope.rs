@@ -21,6 +21,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
 use super::json_write::{write_str, JsonSink, Quoted};
+use super::nesting::{self, TooDeep};
 use super::{Notification, Priority, Value};
 
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
@@ -34,6 +35,8 @@ pub enum EnvelopeError {
     Version(String),
     #[error("oslo.message is not a string")]
     MessageNotString,
+    #[error("{0} is {1}")]
+    TooDeep(&'static str, TooDeep),
 }
 
 /// The oslo version ceilo speaks; a message is accepted when it is compatible with it.
@@ -55,7 +58,7 @@ impl Decoder {
     /// Decode one AMQP body. simd-json unescapes strings in place, so `body` is modified.
     pub fn decode<'a>(&'a mut self, body: &'a mut [u8]) -> Result<Notification<'a>, EnvelopeError> {
         let Decoder { scratch, buffers } = self;
-        let outer = parse(body, buffers)?;
+        let outer = parse("body", body, buffers)?;
         let Value::Object(outer) = outer else {
             return Err(EnvelopeError::NotAnObject("body"));
         };
@@ -66,7 +69,7 @@ impl Decoder {
             };
             scratch.clear();
             scratch.extend_from_slice(text.as_bytes());
-            match parse(scratch, buffers)? {
+            match parse("oslo.message", scratch, buffers)? {
                 Value::Object(inner) => inner,
                 _ => return Err(EnvelopeError::NotAnObject("oslo.message")),
             }
@@ -77,7 +80,14 @@ impl Decoder {
     }
 }
 
-fn parse<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, EnvelopeError> {
+/// Parses `what` (the body, or the inner message) once its depth is known to be safe to build
+/// and walk: see [`nesting`].
+fn parse<'a>(
+    what: &'static str,
+    bytes: &'a mut [u8],
+    buffers: &mut Buffers,
+) -> Result<Value<'a>, EnvelopeError> {
+    nesting::check(bytes).map_err(|e| EnvelopeError::TooDeep(what, e))?;
     simd_json::to_borrowed_value_with_buffers(bytes, buffers).map_err(|e| EnvelopeError::Json(e.to_string()))
 }
 

@@ -40,7 +40,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use crate::model::{OwnedValue, Sample};
+use crate::model::{nesting, OwnedValue, Sample};
 
 /// A definition that cannot be used, with where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -759,9 +759,13 @@ impl DynamicDefinition {
             match h {
                 Handler::Json => {
                     let mut buf = body.to_vec();
-                    match simd_json::to_owned_value(&mut buf) {
-                        Ok(v) => return Ok(v),
-                        Err(_) => failed.push("json"),
+                    // A response nested too deeply to walk safely is not JSON ceilo handles.
+                    let parsed = nesting::check(&buf)
+                        .ok()
+                        .and_then(|()| simd_json::to_owned_value(&mut buf).ok());
+                    match parsed {
+                        Some(v) => return Ok(v),
+                        None => failed.push("json"),
                     }
                 }
                 Handler::Text => {
@@ -1227,5 +1231,10 @@ skip_sample_values: [images, 0]
         let j =
             def("name: n\nsample_type: gauge\nunit: u\nvalue_attribute: v\nurl_path: x\nendpoint_type: e\n");
         assert!(j.handle(b"nope").is_err());
+        let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        assert!(
+            j.handle(deep.as_bytes()).is_err(),
+            "too deep to walk: not handled as JSON"
+        );
     }
 }
