@@ -396,24 +396,16 @@ impl Agent {
     }
 }
 
-/// The conversion core for a config directory: meter definitions from `<dir>/meters.d`, event
-/// definitions from `<dir>/event_definitions.yaml` (without it, no events are made).
-/// Definitions that do not compile are logged and skipped, as Ceilometer does.
+/// The conversion core for a config directory (see [`crate::config::definitions`]: the
+/// shipped definitions stand in for missing ones; a meter definition that does not compile is
+/// logged and skipped, as Ceilometer does; a bad event definition stops the agent).
 pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
-    let meters = dir.join("meters.d");
-    let (converter, problems) = crate::convert::Converter::load(&meters)
-        .map_err(|e| AgentError::Converter(format!("{}: {e}", meters.display())))?;
-    for p in problems {
+    let (converter, skipped) =
+        crate::config::definitions::converter(dir).map_err(|e| AgentError::Converter(e.to_string()))?;
+    for p in skipped {
         tracing::warn!(problem = %p, "meter definition skipped");
     }
-    let events = dir.join("event_definitions.yaml");
-    if !events.exists() {
-        tracing::warn!(path = %events.display(), "no event definitions: no events will be made");
-        return Ok(Arc::new(converter));
-    }
-    let definitions = crate::event::EventDefinitions::load(&events)
-        .map_err(|e| AgentError::Converter(format!("{}: {e}", events.display())))?;
-    Ok(Arc::new(converter.with_events(definitions)))
+    Ok(Arc::new(converter))
 }
 
 /// How a graceful stop ended.

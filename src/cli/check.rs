@@ -1,36 +1,57 @@
 //! `ceilo check`: validate every definition and config file of a config directory, reporting
-//! file, line and problem; exit non-zero when anything is wrong. Files that are absent are
-//! skipped (Ceilometer falls back to its packaged defaults for them).
+//! file, line and problem; exit non-zero when anything is wrong.
+//!
+//! check = run: what stops `ceilo run` is a problem (non-zero exit); what `run` starts without
+//! (a meter definition it skips, a meter no pollster serves) is a named warning. Definitions
+//! the directory lacks are the shipped ones, as for `run` (see
+//! [`ceilo::config::definitions`]).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use ceilo::event::EventDefinitions;
-use ceilo::meter::MeterDefinitions;
+use ceilo::config::definitions;
+
+/// What a check found: problems stop `ceilo run`, warnings do not.
+#[derive(Default)]
+struct Report {
+    checked: Vec<String>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
 
 pub fn check(config_dir: &Path) -> ExitCode {
     if !config_dir.is_dir() {
         eprintln!("ceilo check: {} is not a directory", config_dir.display());
         return ExitCode::FAILURE;
     }
-    let mut checked = Vec::new();
-    let mut problems = Vec::new();
-    check_meters(config_dir, &mut checked, &mut problems);
-    check_events(config_dir, &mut checked, &mut problems);
-    check_agent_config(config_dir, &mut checked, &mut problems);
-    check_polling(config_dir, &mut checked, &mut problems);
+    let mut report = Report::default();
+    check_meters(config_dir, &mut report);
+    check_events(config_dir, &mut report);
+    check_agent_config(config_dir, &mut report);
+    check_polling(config_dir, &mut report);
+    let Report {
+        checked,
+        problems,
+        warnings,
+    } = report;
     for p in &problems {
         println!("{p}");
     }
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     println!(
-        "checked {}: {} problem{}",
+        "checked {}: {} problem{}, {} warning{}",
         if checked.is_empty() {
             "nothing".to_owned()
         } else {
             checked.join(", ")
         },
         problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+        plural(problems.len()),
+        warnings.len(),
+        plural(warnings.len()),
     );
     if problems.is_empty() {
         ExitCode::SUCCESS
@@ -39,34 +60,43 @@ pub fn check(config_dir: &Path) -> ExitCode {
     }
 }
 
-fn check_meters(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
-    let meters = dir.join("meters.d");
-    if !meters.exists() {
-        return;
-    }
-    checked.push(meters.display().to_string());
-    match MeterDefinitions::load(&meters) {
-        Ok((_, found)) => problems.extend(found.iter().map(ToString::to_string)),
-        Err(e) => problems.push(e.to_string()),
+/// A meter definition that does not compile is skipped by `run` (as by Ceilometer): a warning.
+fn check_meters(dir: &Path, report: &mut Report) {
+    match definitions::load_meters(dir) {
+        Ok(meters) => {
+            report.checked.push(meters.from);
+            report.warnings.extend(
+                meters
+                    .skipped
+                    .iter()
+                    .map(|p| format!("{p} (skipped: ceilo run starts without this meter)")),
+            );
+        }
+        Err(e) => {
+            report.checked.push(dir.join("meters.d").display().to_string());
+            report.problems.push(e.to_string());
+        }
     }
 }
 
-fn check_events(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
-    let path = dir.join("event_definitions.yaml");
-    if !path.exists() {
-        return;
-    }
-    checked.push(path.display().to_string());
-    if let Err(e) = EventDefinitions::load(&path) {
-        problems.push(e.to_string());
+/// A bad event definition stops `run` (as it stops Ceilometer): a problem.
+fn check_events(dir: &Path, report: &mut Report) {
+    match definitions::load_events(dir) {
+        Ok(events) => report.checked.push(events.from),
+        Err(e) => {
+            report
+                .checked
+                .push(dir.join("event_definitions.yaml").display().to_string());
+            report.problems.push(e.to_string());
+        }
     }
 }
 
 /// ceilo.yaml, pipeline.yaml and event_pipeline.yaml.
-fn check_agent_config(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
+fn check_agent_config(dir: &Path, report: &mut Report) {
     for file in ["ceilo.yaml", "pipeline.yaml", "event_pipeline.yaml"] {
         if dir.join(file).exists() {
-            checked.push(dir.join(file).display().to_string());
+            report.checked.push(dir.join(file).display().to_string());
         }
     }
     // Transformer problems come from the transform checker, which knows their lines; the
@@ -74,27 +104,25 @@ fn check_agent_config(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<
     let transformers = ceilo::transform::check_pipeline_transformers(&dir.join("pipeline.yaml"));
     let config = ceilo::config::check(dir).into_iter().map(|p| p.to_string());
     if transformers.is_empty() || !dir.join("pipeline.yaml").exists() {
-        problems.extend(config);
+        report.problems.extend(config);
     } else {
-        problems.extend(config.filter(|p| !p.contains("transformers[")));
-        problems.extend(transformers);
+        report
+            .problems
+            .extend(config.filter(|p| !p.contains("transformers[")));
+        report.problems.extend(transformers);
     }
 }
 
 /// polling.yaml and the dynamic pollster definitions it can use. Meters no pollster serves are
 /// warnings (Ceilometer polls nothing for them either), not problems.
-fn check_polling(dir: &Path, checked: &mut Vec<String>, problems: &mut Vec<String>) {
+fn check_polling(dir: &Path, report: &mut Report) {
     let path = dir.join("polling.yaml");
     if !path.exists() {
         return;
     }
-    checked.push(path.display().to_string());
+    report.checked.push(path.display().to_string());
     match ceilo::polling::check(&path, &ceilo::polling::PollingOptions::default()) {
-        Ok(warnings) => {
-            for w in warnings {
-                eprintln!("warning: {w}");
-            }
-        }
-        Err(e) => problems.push(e.to_string()),
+        Ok(warnings) => report.warnings.extend(warnings),
+        Err(e) => report.problems.push(e.to_string()),
     }
 }

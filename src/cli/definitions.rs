@@ -1,22 +1,18 @@
-//! Where the CLI finds definition files when none are named: the shipped config, embedded in
-//! the binary so `ceilo convert` works from any directory.
+//! Where `ceilo convert` finds definition files when none are named: the shipped config,
+//! embedded in the binary so it works from any directory.
 
 use std::path::Path;
 
+use ceilo::config::definitions::{SHIPPED_EVENTS, SHIPPED_EVENTS_NAME, SHIPPED_METERS, SHIPPED_METERS_NAME};
 use ceilo::convert::Converter;
 use ceilo::event::EventDefinitions;
 use ceilo::meter::MeterDefinitions;
-
-/// config/meters.d/meters.yaml as shipped.
-pub const SHIPPED_METERS: &str = include_str!("../../config/meters.d/meters.yaml");
-/// config/event_definitions.yaml as shipped.
-pub const SHIPPED_EVENTS: &str = include_str!("../../config/event_definitions.yaml");
 
 /// Build the converter from the given paths, or the shipped definitions.
 pub fn converter(meters: Option<&Path>, events: Option<&Path>) -> Result<Converter, String> {
     let (meters, problems) = match meters {
         Some(path) => MeterDefinitions::load(path),
-        None => MeterDefinitions::from_texts([(Path::new("<shipped>/meters.d/meters.yaml"), SHIPPED_METERS)]),
+        None => MeterDefinitions::from_texts([(Path::new(SHIPPED_METERS_NAME), SHIPPED_METERS)]),
     }
     .map_err(|e| e.to_string())?;
     for p in &problems {
@@ -24,7 +20,7 @@ pub fn converter(meters: Option<&Path>, events: Option<&Path>) -> Result<Convert
     }
     let events = match events {
         Some(path) => EventDefinitions::load(path),
-        None => EventDefinitions::parse(SHIPPED_EVENTS, "<shipped>/event_definitions.yaml"),
+        None => EventDefinitions::parse(SHIPPED_EVENTS, SHIPPED_EVENTS_NAME),
     }
     .map_err(|e| e.to_string())?;
     Ok(Converter::new(meters).with_events(events))

@@ -2,9 +2,11 @@
 //! (`pipeline.yaml`, `event_pipeline.yaml`).
 //!
 //! Every option is a field with a doc comment and a default: the same structs drive parsing,
-//! validation ([`check`]) and the documentation of `config/ceilo.yaml`. Meter and event
-//! definitions (meters.d/, event_definitions.yaml) are loaded by the conversion modules, not here.
+//! validation ([`check`]) and the documentation of `config/ceilo.yaml`. [`definitions`] decides
+//! which meter and event definitions a directory gives (compiling them is the conversion
+//! modules' job).
 
+pub mod definitions;
 pub mod pipeline;
 pub mod settings;
 
