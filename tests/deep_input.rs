@@ -12,8 +12,8 @@ use ceilo::convert::Converter;
 use ceilo::event::message::write_message_from_event;
 use ceilo::event::EventDefinitions;
 use ceilo::model::envelope::Decoder;
+use ceilo::model::json_read::MAX_DEPTH;
 use ceilo::model::meter_message;
-use ceilo::model::nesting::MAX_DEPTH;
 use runtime_support::*;
 use serde_json::json;
 

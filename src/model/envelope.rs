@@ -20,8 +20,8 @@ use simd_json::{borrowed::Object, Buffers, StaticNode};
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
+use super::json_read::{self, ReadError, MAX_DEPTH};
 use super::json_write::{write_str, JsonSink, Quoted};
-use super::nesting::{self, TooDeep};
 use super::{Notification, Priority, Value};
 
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
@@ -35,8 +35,8 @@ pub enum EnvelopeError {
     Version(String),
     #[error("oslo.message is not a string")]
     MessageNotString,
-    #[error("{0} is {1}")]
-    TooDeep(&'static str, TooDeep),
+    #[error("{0} is nested deeper than {MAX_DEPTH} levels")]
+    TooDeep(&'static str),
 }
 
 /// The oslo version ceilo speaks; a message is accepted when it is compatible with it.
@@ -80,15 +80,16 @@ impl Decoder {
     }
 }
 
-/// Parses `what` (the body, or the inner message) once its depth is known to be safe to build
-/// and walk: see [`nesting`].
+/// Parses `what` (the body, or the inner message): see [`json_read`] for the depth limit.
 fn parse<'a>(
     what: &'static str,
     bytes: &'a mut [u8],
     buffers: &mut Buffers,
 ) -> Result<Value<'a>, EnvelopeError> {
-    nesting::check(bytes).map_err(|e| EnvelopeError::TooDeep(what, e))?;
-    simd_json::to_borrowed_value_with_buffers(bytes, buffers).map_err(|e| EnvelopeError::Json(e.to_string()))
+    json_read::parse(bytes, buffers).map_err(|e| match e {
+        ReadError::Json(e) => EnvelopeError::Json(e.to_string()),
+        ReadError::TooDeep => EnvelopeError::TooDeep(what),
+    })
 }
 
 /// oslo's `version_is_compatible`: same major version, minor not newer than ours.

@@ -3,9 +3,9 @@
 
 pub mod envelope;
 pub mod event;
+pub mod json_read;
 pub mod json_write;
 pub mod meter_message;
-pub mod nesting;
 pub mod notification;
 pub mod plain;
 pub mod pyrepr;

@@ -37,10 +37,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
+use simd_json::Buffers;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use crate::model::{nesting, OwnedValue, Sample};
+use crate::model::{json_read, to_owned, OwnedValue, Sample};
 
 /// A definition that cannot be used, with where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -759,13 +760,10 @@ impl DynamicDefinition {
             match h {
                 Handler::Json => {
                     let mut buf = body.to_vec();
-                    // A response nested too deeply to walk safely is not JSON ceilo handles.
-                    let parsed = nesting::check(&buf)
-                        .ok()
-                        .and_then(|()| simd_json::to_owned_value(&mut buf).ok());
+                    let parsed = json_read::parse(&mut buf, &mut Buffers::default()).map(|v| to_owned(&v));
                     match parsed {
-                        Some(v) => return Ok(v),
-                        None => failed.push("json"),
+                        Ok(v) => return Ok(v),
+                        Err(_) => failed.push("json"),
                     }
                 }
                 Handler::Text => {

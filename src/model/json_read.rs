@@ -1,0 +1,119 @@
+//! Reading JSON that comes from outside (AMQP bodies, HTTP responses): the one place that
+//! parses untrusted text, and the nesting limit that makes what it returns safe to walk.
+//!
+//! Everything that walks a JSON value in ceilo — jsonpath's recursive descent, Python `str()`,
+//! JSON writing, signing, building and dropping the tree itself — recurses once per level, on
+//! threads with ordinary stacks. A body nested a million levels deep would overflow any of them
+//! and abort the process on every redelivery. Refusing deep documents here bounds every one of
+//! those walks, instead of rewriting each to be iterative.
+//!
+//! simd-json's first two stages (structure, then a flat tape of nodes) do not recurse; only
+//! building the tree does. So the depth is read off the tape, between the two, and only for
+//! documents with more nodes than the limit: nothing smaller can be deeper, which spares
+//! almost every real notification the walk.
+
+use simd_json::{Buffers, Node};
+
+use super::Value;
+
+/// Levels of arrays and objects a document may have. CPython's `json.loads` (recursion limit
+/// 1000, some frames already used by oslo and Ceilometer) fails below that, so nothing deeper
+/// reaches a Ceilometer endpoint either.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Why untrusted text was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not valid JSON: {0}")]
+    Json(#[from] simd_json::Error),
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// Parses `bytes` in place (simd-json unescapes strings where they are) into a tree that borrows
+/// from them, refusing documents nested deeper than [`MAX_DEPTH`].
+pub fn parse<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, ReadError> {
+    let tape = simd_json::Deserializer::from_slice_with_buffers(bytes, buffers)?.into_tape();
+    if tape.0.len() > MAX_DEPTH {
+        check_depth(&tape.0)?;
+    }
+    Ok(simd_json::value::lazy::Value::from_tape(tape.as_value()).into_value())
+}
+
+/// Walks the tape once: a container at index `i` spans the `count` nodes after it, so the open
+/// containers at any point are those whose span has not ended yet.
+fn check_depth(tape: &[Node<'_>]) -> Result<(), ReadError> {
+    let mut open_until: Vec<usize> = Vec::new();
+    for (i, node) in tape.iter().enumerate() {
+        while open_until.last().is_some_and(|&end| i > end) {
+            open_until.pop();
+        }
+        if let Node::Array { count, .. } | Node::Object { count, .. } = node {
+            if open_until.len() == MAX_DEPTH {
+                return Err(ReadError::TooDeep);
+            }
+            open_until.push(i + count);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<(), ReadError> {
+        parse(&mut text.as_bytes().to_vec(), &mut Buffers::default()).map(drop)
+    }
+
+    fn nested(open: &str, close: &str, depth: usize) -> String {
+        let innermost = if open.starts_with('{') { "1" } else { "" };
+        format!("{}{innermost}{}", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn the_limit_itself_is_read_one_more_level_is_not() {
+        assert!(read(&nested("[", "]", MAX_DEPTH)).is_ok());
+        assert!(matches!(
+            read(&nested("[", "]", MAX_DEPTH + 1)),
+            Err(ReadError::TooDeep)
+        ));
+        assert!(matches!(
+            read(&nested("{\"a\":", "}", MAX_DEPTH + 1)),
+            Err(ReadError::TooDeep)
+        ));
+    }
+
+    #[test]
+    fn closed_containers_no_longer_count() {
+        // Many nodes, each container closed before the next opens: depth 2 throughout.
+        let wide = format!("[{}[]]", "[1, {\"a\": [2]}],".repeat(3 * MAX_DEPTH));
+        assert!(read(&wide).is_ok());
+        // Deep, then shallow again, then deep: each run alone is within the limit.
+        let twice = format!(
+            "[{}, {}]",
+            nested("[", "]", MAX_DEPTH - 1),
+            nested("{\"k\":", "}", MAX_DEPTH - 1)
+        );
+        assert!(read(&twice).is_ok());
+    }
+
+    #[test]
+    fn brackets_inside_strings_are_text() {
+        let quoted = format!("[\"{}\"]", "[".repeat(2 * MAX_DEPTH));
+        assert!(read(&quoted).is_ok());
+    }
+
+    #[test]
+    fn a_million_levels_are_refused_without_recursion() {
+        assert!(matches!(
+            read(&nested("[", "]", 1_000_000)),
+            Err(ReadError::TooDeep)
+        ));
+    }
+
+    #[test]
+    fn malformed_text_is_a_json_error() {
+        assert!(matches!(read("{\"a\": [1, 2"), Err(ReadError::Json(_))));
+    }
+}
