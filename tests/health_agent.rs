@@ -215,6 +215,59 @@ fn a_stalled_publisher_shows_in_mailbox_depths_and_the_queue_backlog_until_it_re
     assert!(agent.terminate().success());
 }
 
+#[test]
+fn readyz_turns_not_ready_while_publishing_keeps_failing_and_says_why() {
+    let broker = Broker::new("health-publish-outage");
+    let url = broker.url();
+    let grace = "  unready_after_publish_failing_s: 2\n"; // under settings()' `telemetry:`
+    let dir = config_dir(&format!("{}{grace}", settings(100, 10)));
+    let rt = runtime();
+    // Every publish to metering.sample is refused (publisher nack), while consuming works.
+    broker.stall_metering(&rt);
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    let readyz = metrics.replace("/metrics", "/readyz");
+    let sent = 50;
+    rt.block_on(publish(&url, &polling_messages("outage", sent)));
+
+    let mut body = String::new();
+    wait_until(
+        "/readyz not ready",
+        Duration::from_secs(30),
+        || match scrape::get_blocking(&readyz, Duration::from_secs(5)) {
+            Ok(r) if r.status == 503 => {
+                body = r.body;
+                true
+            }
+            _ => false,
+        },
+    );
+    assert!(
+        body.contains("- publisher meter_sink/notifier: publishing has failed for ")
+            && body.contains("(publisher nack)"),
+        "{body}"
+    );
+    let scraped = scrape_once(&metrics).expect("a scrape");
+    assert_eq!(scraped.sum("ceilo_ready", &[]), 0.0);
+
+    broker.clear_policy("stall");
+    wait_until("/readyz ready again", Duration::from_secs(30), || {
+        scrape::get_blocking(&readyz, Duration::from_secs(5)).is_ok_and(|r| r.status == 200)
+    });
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(sent),
+    ));
+    let ids: HashSet<String> = got
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), sent, "log:\n{}", agent.log_text());
+    assert!(agent.terminate().success());
+}
+
 const UP: &str = "ceilo_amqp_connection_up";
 const RECONNECTS: &str = "ceilo_amqp_reconnects_total";
 

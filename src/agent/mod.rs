@@ -184,7 +184,9 @@ impl Agent {
             max_in_flight: 8,
         };
         let start = |output: Box<dyn Output>, id: &str, metrics: Option<PublisherMetrics>| {
-            PublisherActor::new(output, policy, runtime.clone(), id, metrics).start_supervised()
+            PublisherActor::new(output, policy, runtime.clone(), id, metrics)
+                .with_readiness(readiness.clone())
+                .start_supervised()
         };
         let mut publishers = Vec::new();
         let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Mailbox<PublisherActor>> {
@@ -443,6 +445,9 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
         None
     };
     let readiness = telemetry.as_ref().map(|t| t.readiness()).unwrap_or_default();
+    readiness.set_publish_grace(Duration::from_secs(
+        config.settings.telemetry.unready_after_publish_failing_s,
+    ));
     let polling_config = config.polling.take();
     let settings = config.settings.clone();
     let system = System::with_tokio_rt(move || runtime);

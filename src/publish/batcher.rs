@@ -9,6 +9,7 @@
 //! held are dropped unconfirmed, so their deliveries are requeued.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::agent::ack::AckToken;
 use crate::agent::mailbox::{Mailbox, Queued};
 use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
+use crate::telemetry::Readiness;
 
 /// Mailbox capacity of a publisher (messages are batches).
 const MAILBOX: usize = 16;
@@ -50,6 +52,35 @@ pub struct PublisherActor {
     /// `None` for the dead-letter publisher (it has no sink).
     metrics: Option<PublisherMetrics>,
     actor: ActorMetrics,
+    health: Option<Health>,
+    /// `<sink>/<scheme>`, `dead-letter`, ...: names it in logs and readiness.
+    id: Arc<str>,
+}
+
+/// Tells readiness when this publisher's flushes start and stop failing.
+#[derive(Clone)]
+struct Health {
+    readiness: Readiness,
+    id: Arc<str>,
+    /// In a run of failures: a success must end it. Read on every success, so that the
+    /// readiness lock is only taken when the state changes.
+    failing: Arc<AtomicBool>,
+}
+
+impl Health {
+    fn failed(&self, error: &super::PublishError) {
+        // Readiness first, then the flag: a success racing with this either sees the flag and
+        // clears the entry, or does not and leaves it to this flush, which retries until it
+        // succeeds (and then clears it). The other order could leave an entry no flag covers.
+        self.readiness.publish_failed(&self.id, &error.to_string());
+        self.failing.store(true, Ordering::SeqCst);
+    }
+
+    fn succeeded(&self) {
+        if self.failing.swap(false, Ordering::SeqCst) {
+            self.readiness.publish_recovered(&self.id);
+        }
+    }
 }
 
 impl PublisherActor {
@@ -74,7 +105,20 @@ impl PublisherActor {
             since: None,
             draining: false,
             flights: 0,
+            health: None,
+            id: id.into(),
         }
+    }
+
+    /// Report runs of failed flushes to `readiness` (as publisher `id`), so that publishing
+    /// that keeps failing makes the agent not ready.
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.health = Some(Health {
+            readiness,
+            id: self.id.clone(),
+            failing: Arc::default(),
+        });
+        self
     }
 
     /// Start under a supervisor on the current arbiter; batches go in through the mailbox.
@@ -154,13 +198,22 @@ impl PublisherActor {
         self.flights += 1;
         let name = self.output.name().to_owned();
         let metrics = self.metrics.clone();
+        let health = self.health.clone();
         let started = Instant::now();
         self.runtime.spawn(async move {
             let mut backoff = Duration::from_millis(50);
             loop {
                 match write().await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        if let Some(h) = &health {
+                            h.succeeded();
+                        }
+                        break;
+                    }
                     Err(e) => {
+                        if let Some(h) = &health {
+                            h.failed(&e);
+                        }
                         if let Some(m) = &metrics {
                             m.failed(Payload::Samples, count.0);
                             m.failed(Payload::Events, count.1);

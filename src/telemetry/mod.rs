@@ -46,7 +46,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 pub use process::ProcessStats;
-pub use readiness::{Readiness, ReadinessReport};
+pub use readiness::{Readiness, ReadinessReport, DEFAULT_PUBLISH_GRACE};
 
 /// The default listen address: loopback, so an agent never exposes its metrics to the
 /// network unless told to. 9464 is the port OpenTelemetry's Prometheus exporters use by
@@ -62,6 +62,10 @@ pub struct TelemetryConfig {
     /// Address of the HTTP listener. Default `127.0.0.1:9464`; use `0.0.0.0:9464` (behind a
     /// firewall) for a fleet-wide Prometheus scrape.
     pub listen: SocketAddr,
+    /// `/readyz` turns not ready once a publisher's flushes have failed for this many seconds
+    /// in a row (a broker refusing publishes, a declaration conflict, a full disk), with the
+    /// publisher and its last error in the body. Default 10: longer than a reconnection.
+    pub unready_after_publish_failing_s: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -69,6 +73,7 @@ impl Default for TelemetryConfig {
         Self {
             enabled: true,
             listen: DEFAULT_LISTEN,
+            unready_after_publish_failing_s: DEFAULT_PUBLISH_GRACE.as_secs(),
         }
     }
 }
@@ -207,7 +212,8 @@ mod tests {
             config,
             TelemetryConfig {
                 enabled: true,
-                listen: "127.0.0.1:9464".parse().expect("addr")
+                listen: "127.0.0.1:9464".parse().expect("addr"),
+                unready_after_publish_failing_s: 10,
             }
         );
         let config: TelemetryConfig = serde_yaml::from_str("listen: 0.0.0.0:9100").expect("listen only");

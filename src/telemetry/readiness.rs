@@ -2,9 +2,11 @@
 //! `/readyz` and the `ceilo_ready` gauge read.
 //!
 //! The agent is ready when at least one condition is registered, every registered queue is
-//! consuming, every registered polling source ticked within two of its intervals, and no
-//! shutdown has begun. State changes are rare (connect, disconnect, one tick per interval),
-//! so a mutex is cheap here; nothing on the per-batch path touches it.
+//! consuming, every registered polling source ticked within two of its intervals, no
+//! publisher has been failing for longer than the publish grace, and no shutdown has begun.
+//! State changes are rare (connect, disconnect, one tick per interval, a publisher starting or
+//! ending a run of failures), so a mutex is cheap here; nothing on the per-batch path touches
+//! it (publishers report a success only when it ends a run of failures).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,19 +17,43 @@ use std::time::{Duration, Instant};
 /// jitter and a slow discovery do not flap readiness.
 const POLL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a publisher may keep failing before the agent reports not ready, unless
+/// [`Readiness::set_publish_grace`] says otherwise (`telemetry.unready_after_publish_failing_s`).
+pub const DEFAULT_PUBLISH_GRACE: Duration = Duration::from_secs(10);
+
 /// Cloneable handle on the agent's readiness; clones share state.
 #[derive(Clone, Default)]
 pub struct Readiness {
     inner: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
 struct State {
     /// Queue name → consuming.
     consuming: BTreeMap<String, bool>,
     /// Polling source → when it becomes overdue.
     polling: BTreeMap<String, Instant>,
+    /// Publisher → its current run of failed flushes (absent: its last flush succeeded).
+    publishing: BTreeMap<String, Failing>,
+    publish_grace: Duration,
     shutting_down: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            consuming: BTreeMap::new(),
+            polling: BTreeMap::new(),
+            publishing: BTreeMap::new(),
+            publish_grace: DEFAULT_PUBLISH_GRACE,
+            shutting_down: false,
+        }
+    }
+}
+
+/// A run of failed flushes of one publisher.
+struct Failing {
+    since: Instant,
+    last_error: String,
 }
 
 /// The outcome of a readiness check, with what fails when it is not ready.
@@ -81,6 +107,32 @@ impl Readiness {
         self.state().polling.remove(source);
     }
 
+    /// Publishing that keeps failing for `grace` makes the agent not ready.
+    pub fn set_publish_grace(&self, grace: Duration) {
+        self.state().publish_grace = grace;
+    }
+
+    /// A flush of `publisher` failed (it will be retried). The first failure of a run starts
+    /// its clock; `error` is kept for the report.
+    pub fn publish_failed(&self, publisher: &str, error: &str) {
+        let mut state = self.state();
+        match state.publishing.get_mut(publisher) {
+            Some(failing) => error.clone_into(&mut failing.last_error),
+            None => {
+                let failing = Failing {
+                    since: Instant::now(),
+                    last_error: error.to_owned(),
+                };
+                state.publishing.insert(publisher.to_owned(), failing);
+            }
+        }
+    }
+
+    /// A flush of `publisher` succeeded after failures: the run of failures is over.
+    pub fn publish_recovered(&self, publisher: &str) {
+        self.state().publishing.remove(publisher);
+    }
+
     /// Shutdown began: report not ready from now on, so a load balancer or an orchestrator
     /// sees the drain.
     pub fn set_shutting_down(&self) {
@@ -106,6 +158,16 @@ impl Readiness {
                 "polling source {source}: off schedule ({}s past due)",
                 late.as_secs()
             ));
+        }
+        for (publisher, failing) in &state.publishing {
+            let failed_for = now.duration_since(failing.since);
+            if failed_for >= state.publish_grace {
+                problems.push(format!(
+                    "publisher {publisher}: publishing has failed for {}s: {}",
+                    failed_for.as_secs(),
+                    failing.last_error
+                ));
+            }
         }
         ReadinessReport {
             ready: problems.is_empty(),
@@ -152,6 +214,28 @@ mod tests {
             .insert("stuck".into(), Instant::now() - Duration::from_secs(1));
         assert!(!readiness.is_ready());
         readiness.stop_polling("stuck");
+        assert!(readiness.is_ready());
+    }
+
+    #[test]
+    fn publishing_that_keeps_failing_past_the_grace_makes_it_unready_until_it_recovers() {
+        let readiness = Readiness::new();
+        readiness.set_consuming("q", true);
+        readiness.set_publish_grace(Duration::from_secs(60));
+        readiness.publish_failed("meter_sink/notifier", "first");
+        assert!(readiness.is_ready(), "within the grace");
+        readiness.set_publish_grace(Duration::ZERO);
+        readiness.publish_failed("meter_sink/notifier", "broker refused (nack)");
+        let report = readiness.report();
+        assert!(!report.ready);
+        assert_eq!(report.problems.len(), 1);
+        assert!(
+            report.problems[0].starts_with("publisher meter_sink/notifier: publishing has failed for ")
+                && report.problems[0].ends_with("s: broker refused (nack)"),
+            "{:?}",
+            report.problems
+        );
+        readiness.publish_recovered("meter_sink/notifier");
         assert!(readiness.is_ready());
     }
 
