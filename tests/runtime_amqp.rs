@@ -113,6 +113,100 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
     assert!(agent.terminate().success());
 }
 
+/// A dead letter is the original message, properties and headers included, plus ceilo's
+/// `x-ceilo-*` headers; only `expiration` and `user-id` move into headers (a TTL would drop the
+/// dead letter unseen) and it is made persistent.
+#[test]
+fn a_dead_letter_keeps_the_original_properties_and_headers() {
+    use lapin::types::{AMQPValue, FieldTable, LongString};
+    use lapin::BasicProperties;
+
+    let broker = Broker::new("dlprops");
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "x-trace-id".into(),
+        AMQPValue::LongString(LongString::from("t-42")),
+    );
+    headers.insert("x-attempt".into(), AMQPValue::LongLongInt(3));
+    headers.insert(
+        "x-ceilo-reason".into(),
+        AMQPValue::LongString(LongString::from("stale")),
+    );
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(1)
+        .with_priority(3)
+        .with_correlation_id("corr-1".into())
+        .with_reply_to("replies".into())
+        .with_expiration("600000".into())
+        .with_message_id("msg-1".into())
+        .with_timestamp(1_700_000_000)
+        .with_type("notification".into())
+        .with_user_id("guest".into())
+        .with_app_id("nova-compute".into())
+        .with_headers(headers);
+    let input = [(
+        "nova".to_owned(),
+        "notifications.info".to_owned(),
+        b"{not json".to_vec(),
+        props,
+    )];
+    rt.block_on(publish_with_properties(&url, &input));
+    let agent = Agent::start(dir.path(), &url);
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(1),
+    ));
+    assert_eq!(dead.len(), 1, "log:\n{}", agent.log_text());
+    let p = &dead[0].properties;
+    let short = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.to_string());
+    assert_eq!(short(p.content_type()).as_deref(), Some("application/json"));
+    assert_eq!(short(p.content_encoding()).as_deref(), Some("utf-8"));
+    assert_eq!(*p.priority(), Some(3));
+    assert_eq!(short(p.correlation_id()).as_deref(), Some("corr-1"));
+    assert_eq!(short(p.reply_to()).as_deref(), Some("replies"));
+    assert_eq!(short(p.message_id()).as_deref(), Some("msg-1"));
+    assert_eq!(*p.timestamp(), Some(1_700_000_000));
+    assert_eq!(short(p.kind()).as_deref(), Some("notification"));
+    assert_eq!(short(p.app_id()).as_deref(), Some("nova-compute"));
+    assert_eq!(*p.delivery_mode(), Some(2), "the only copy left is persistent");
+    assert_eq!(*p.expiration(), None, "a TTL would drop the dead letter unseen");
+    assert_eq!(*p.user_id(), None);
+    let table = p.headers().clone().unwrap_or_default();
+    let header = |k: &str| table.inner().get(k).cloned();
+    assert_eq!(
+        header("x-attempt"),
+        Some(AMQPValue::LongLongInt(3)),
+        "typed headers keep their type"
+    );
+    let text = |k: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(text("x-trace-id").as_deref(), Some("t-42"));
+    assert_eq!(text("x-ceilo-original-expiration").as_deref(), Some("600000"));
+    assert_eq!(text("x-ceilo-original-user-id").as_deref(), Some("guest"));
+    assert_eq!(text("x-ceilo-exchange").as_deref(), Some("nova"));
+    assert_eq!(text("x-ceilo-routing-key").as_deref(), Some("notifications.info"));
+    let reason = text("x-ceilo-reason").unwrap_or_default();
+    assert!(
+        reason.starts_with("undecodable"),
+        "ceilo's reason replaces an old one: {reason}"
+    );
+    assert_eq!(dead[0].body, b"{not json");
+    assert!(agent.terminate().success());
+}
+
 #[test]
 fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
     let broker = Broker::new("stall");

@@ -187,6 +187,7 @@ fn the_memory_transport_feeds_a_file_publisher_with_no_broker() {
                 routing_key,
                 body,
                 headers: vec![],
+                properties: None,
             })
             .collect();
         bus.publish(messages.into()).await.expect("memory publish");

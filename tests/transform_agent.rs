@@ -115,6 +115,7 @@ sinks:
                 routing_key: "notifications.sample".into(),
                 body: cpu_body(r, ns, s, cpus),
                 headers: vec![],
+                properties: None,
             };
             bus.publish(vec![m].into()).await.expect("memory publish");
             tokio::time::sleep(Duration::from_millis(60)).await;

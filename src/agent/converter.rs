@@ -143,6 +143,7 @@ impl ConverterWorker {
             kind,
             exchange: d.exchange.to_string(),
             routing_key: d.routing_key.to_string(),
+            properties: d.properties.clone(),
         });
     }
 }
@@ -227,6 +228,7 @@ mod tests {
                 exchange: "nova".into(),
                 routing_key: "notifications.info".into(),
                 redelivered: false,
+                properties: Default::default(),
             }],
             token: AckToken::detached(),
             metrics: ConverterMetrics::new("converter-unit"),

@@ -210,6 +210,7 @@ impl Handler<Queued<SampleBatch>> for NotifySender {
             routing_key: self.options.routing_key.clone(),
             body,
             headers: Vec::new(),
+            properties: None,
         }]);
         let samples = batch.samples.len();
         let (publisher, in_flight, metrics) = (

@@ -3,15 +3,55 @@
 //! (and where they came from in `x-ceilo-exchange` / `x-ceilo-routing-key`), under their
 //! original routing key. Only after the broker confirms is the original delivery acked, so a
 //! poison message is neither lost nor requeued forever (Ceilometer requeues it forever).
+//!
+//! The original AMQP properties and headers go along, as RabbitMQ's own dead-lettering keeps
+//! them, with three changes, each because the dead letter is now the only copy:
+//! * `expiration` is taken off (kept in `x-ceilo-original-expiration`): a per-message TTL would
+//!   make the dead letter expire from its queue unseen;
+//! * `user-id` is taken off (kept in `x-ceilo-original-user-id`): RabbitMQ refuses a publish
+//!   whose `user-id` is not the publishing connection's user, which would stall the queue;
+//! * `delivery-mode` is 2 (persistent), so it survives a broker restart in its durable queue.
 
 use std::sync::Arc;
 
 use super::{Flush, Output, PublishError, Write};
 use crate::telemetry::metrics::{RejectReason, NOTIFICATIONS_DEAD_LETTERED};
-use crate::transport::{OutMessage, Publisher, QueueSpec};
+use crate::transport::{OutMessage, Properties, Publisher, QueueSpec};
 
 /// Header carrying why the delivery was dead-lettered.
 pub const REASON_HEADER: &str = "x-ceilo-reason";
+/// Headers carrying the exchange and routing key the delivery came from.
+pub const EXCHANGE_HEADER: &str = "x-ceilo-exchange";
+pub const ROUTING_KEY_HEADER: &str = "x-ceilo-routing-key";
+/// Headers keeping the original's `expiration` and `user-id` properties (see the module docs).
+pub const EXPIRATION_HEADER: &str = "x-ceilo-original-expiration";
+pub const USER_ID_HEADER: &str = "x-ceilo-original-user-id";
+
+/// The dead letter's properties: the original's, changed as the module docs say. What was
+/// taken off is returned as `x-ceilo-original-*` headers.
+fn dead_letter_properties(original: &Properties) -> (Properties, Vec<(String, String)>) {
+    let mut kept = Properties::default().with_delivery_mode(2);
+    let mut moved = Vec::new();
+    // lapin's properties have setters but no way to unset one: copy all but the two.
+    macro_rules! copy {
+        ($($get:ident => $set:ident),*) => {$(
+            if let Some(v) = original.$get() {
+                kept = kept.$set(v.clone());
+            }
+        )*};
+    }
+    copy!(content_type => with_content_type, content_encoding => with_content_encoding,
+        headers => with_headers, priority => with_priority, correlation_id => with_correlation_id,
+        reply_to => with_reply_to, message_id => with_message_id, timestamp => with_timestamp,
+        kind => with_type, app_id => with_app_id, cluster_id => with_cluster_id);
+    if let Some(expiration) = original.expiration() {
+        moved.push((EXPIRATION_HEADER.to_owned(), expiration.to_string()));
+    }
+    if let Some(user_id) = original.user_id() {
+        moved.push((USER_ID_HEADER.to_owned(), user_id.to_string()));
+    }
+    (kept, moved)
+}
 
 pub struct DeadLetterOutput {
     exchange: String,
@@ -54,15 +94,20 @@ impl Output for DeadLetterOutput {
         let messages: Arc<[OutMessage]> = flush
             .dead
             .into_iter()
-            .map(|d| OutMessage {
-                exchange: self.exchange.clone(),
-                routing_key: d.routing_key.clone(),
-                body: d.body,
-                headers: vec![
+            .map(|d| {
+                let (properties, mut headers) = dead_letter_properties(&d.properties);
+                headers.extend([
                     (REASON_HEADER.to_owned(), d.reason),
-                    ("x-ceilo-exchange".to_owned(), d.exchange),
-                    ("x-ceilo-routing-key".to_owned(), d.routing_key),
-                ],
+                    (EXCHANGE_HEADER.to_owned(), d.exchange),
+                    (ROUTING_KEY_HEADER.to_owned(), d.routing_key.clone()),
+                ]);
+                OutMessage {
+                    exchange: self.exchange.clone(),
+                    routing_key: d.routing_key,
+                    body: d.body,
+                    headers,
+                    properties: Some(properties),
+                }
             })
             .collect();
         let publisher = self.publisher.clone();

@@ -30,6 +30,8 @@ pub struct DeadLetter {
     pub kind: crate::telemetry::metrics::RejectReason,
     pub exchange: String,
     pub routing_key: String,
+    /// The delivery's AMQP properties and headers, as published.
+    pub properties: crate::transport::Properties,
 }
 
 /// What a publisher is given: part of one delivery batch's output, and a share of its token.

@@ -92,6 +92,7 @@ impl NotifierOutput {
             routing_key: self.routing_key.clone(),
             body,
             headers: Vec::new(),
+            properties: None,
         }
     }
 

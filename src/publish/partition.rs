@@ -90,6 +90,7 @@ impl PartitionOutput {
                     routing_key: queue_name(p),
                     body,
                     headers: Vec::new(),
+                    properties: None,
                 }
             })
             .collect()

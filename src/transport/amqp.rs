@@ -22,7 +22,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::AMQPUri;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::telemetry::handles::AmqpConnectionMetrics;
 
@@ -338,6 +338,7 @@ impl Consumer for AmqpConsumer {
                     routing_key: shared(routing_key, d.routing_key.as_str()),
                     body: d.data,
                     redelivered: d.redelivered,
+                    properties: d.properties,
                 }),
                 Err(e) => Err(err(format!("consume {}", self.queue))(e)),
             })
@@ -459,26 +460,6 @@ impl AmqpPublisher {
     }
 }
 
-fn properties(headers: &[(String, String)]) -> BasicProperties {
-    // kombu's defaults, as observed on oslo's notifications.
-    let props = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_content_encoding("utf-8".into())
-        .with_delivery_mode(2)
-        .with_priority(0);
-    if headers.is_empty() {
-        return props;
-    }
-    let mut table = FieldTable::default();
-    for (k, v) in headers {
-        table.insert(
-            k.as_str().into(),
-            AMQPValue::LongString(LongString::from(v.clone())),
-        );
-    }
-    props.with_headers(table)
-}
-
 impl Publisher for Arc<AmqpPublisher> {
     fn publish(&self, messages: Arc<[OutMessage]>) -> BoxFuture<'static, Result<(), TransportError>> {
         let this = self.clone();
@@ -498,7 +479,7 @@ impl Publisher for Arc<AmqpPublisher> {
                         m.routing_key.as_str().into(),
                         BasicPublishOptions::default(),
                         &m.body,
-                        properties(&m.headers),
+                        m.wire_properties(),
                     )
                     .await;
                 match sent {

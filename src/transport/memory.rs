@@ -169,6 +169,7 @@ impl Publisher for MemoryTransport {
                         exchange: Arc::from(m.exchange.as_str()),
                         routing_key: Arc::from(m.routing_key.as_str()),
                         redelivered: false,
+                        properties: m.wire_properties(),
                     };
                     // A queue whose receiver is gone just drops, like an unbound key.
                     let _ = tx.send(delivery).await;
@@ -229,6 +230,7 @@ mod tests {
             routing_key: key.into(),
             body: body.as_bytes().to_vec(),
             headers: vec![],
+            properties: None,
         };
         p.publish(
             vec![
@@ -257,6 +259,7 @@ mod tests {
             routing_key: "notifications.sample".into(),
             body: b"x".to_vec(),
             headers: vec![],
+            properties: None,
         };
         let p = t.publisher(PublishTopology::default());
         p.publish(vec![msg.clone(), msg.clone(), msg].into())

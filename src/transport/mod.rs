@@ -11,6 +11,8 @@ pub mod amqp;
 pub mod memory;
 pub mod topic;
 
+use lapin::types::{AMQPValue, LongString};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +33,10 @@ pub enum TransportError {
     Closed(String),
 }
 
+/// AMQP 0-9-1 message properties (headers included). memory:// carries them too, so a
+/// message looks the same whichever transport it crossed.
+pub type Properties = lapin::BasicProperties;
+
 /// One message taken from a queue. `tag` is only meaningful to the consumer it came from.
 #[derive(Debug)]
 pub struct Delivery {
@@ -39,6 +45,8 @@ pub struct Delivery {
     pub exchange: Arc<str>,
     pub routing_key: Arc<str>,
     pub redelivered: bool,
+    /// As published: a dead letter keeps them (moved, not copied, off the wire delivery).
+    pub properties: Properties,
 }
 
 /// One message to publish.
@@ -47,8 +55,37 @@ pub struct OutMessage {
     pub exchange: String,
     pub routing_key: String,
     pub body: Vec<u8>,
-    /// String-valued application headers (e.g. the dead-letter reason).
+    /// String-valued application headers (e.g. the dead-letter reason), added to the
+    /// properties' headers (replacing one of the same name).
     pub headers: Vec<(String, String)>,
+    /// The properties to publish with; `None` for kombu's defaults, as oslo's notifier sends
+    /// them. A dead letter carries its original's.
+    pub properties: Option<Properties>,
+}
+
+impl OutMessage {
+    /// The properties it goes out with: its own or kombu's defaults, plus `headers`.
+    pub fn wire_properties(&self) -> Properties {
+        let props = self.properties.clone().unwrap_or_else(|| {
+            // kombu's defaults, as observed on oslo's notifications.
+            Properties::default()
+                .with_content_type("application/json".into())
+                .with_content_encoding("utf-8".into())
+                .with_delivery_mode(2)
+                .with_priority(0)
+        });
+        if self.headers.is_empty() {
+            return props;
+        }
+        let mut table = props.headers().clone().unwrap_or_default();
+        for (k, v) in &self.headers {
+            table.insert(
+                k.as_str().into(),
+                AMQPValue::LongString(LongString::from(v.as_str())),
+            );
+        }
+        props.with_headers(table)
+    }
 }
 
 /// A queue to declare, bind and (for consumers) consume, with the exchanges it binds to.

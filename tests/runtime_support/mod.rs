@@ -261,6 +261,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Publish bodies with confirms, as oslo would: topic exchange declared non-durable, and the
 /// routing key's default queue declared and bound first, so nothing is lost before a consumer.
 pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(2);
+    let with_props: Vec<_> = messages
+        .iter()
+        .map(|(e, k, b)| (e.clone(), k.clone(), b.clone(), props.clone()))
+        .collect();
+    publish_with_properties(url, &with_props).await;
+}
+
+/// [`publish`], each message with the AMQP properties given.
+pub async fn publish_with_properties(url: &str, messages: &[(String, String, Vec<u8>, BasicProperties)]) {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
         .expect("connect");
@@ -270,7 +283,7 @@ pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
         .expect("confirms");
     let mut declared = std::collections::HashSet::new();
     let mut confirms = Vec::new();
-    for (exchange, key, body) in messages {
+    for (exchange, key, body, props) in messages {
         if declared.insert(exchange.clone()) {
             ch.exchange_declare(
                 exchange.as_str().into(),
@@ -299,17 +312,13 @@ pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
             .await
             .expect("bind default queue");
         }
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf-8".into())
-            .with_delivery_mode(2);
         confirms.push(
             ch.basic_publish(
                 exchange.as_str().into(),
                 key.as_str().into(),
                 BasicPublishOptions::default(),
                 body,
-                props,
+                props.clone(),
             )
             .await
             .expect("publish"),
@@ -392,6 +401,8 @@ pub struct Received {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
     pub routing_key: String,
+    /// All its AMQP properties, headers included with their types.
+    pub properties: BasicProperties,
 }
 
 /// Consume `queue` until `done(all so far)` or `timeout`; acks what it takes.
@@ -444,6 +455,7 @@ pub async fn collect(
             body: d.data,
             headers,
             routing_key: d.routing_key.to_string(),
+            properties: d.properties,
         });
         if out.last().is_some_and(&mut done) {
             break;
