@@ -192,3 +192,42 @@ fn check_names_the_line_of_a_bad_transformer_expression() {
     assert!(stdout.contains("target.scale"), "{stdout}");
     assert!(stdout.contains(": 1 problem"), "reported once: {stdout}");
 }
+
+#[test]
+fn check_reads_the_polling_section_of_ceilo_yaml_as_run_does() {
+    // A dynamic pollster in a pollsters_definitions_dirs that ceilo.yaml names: run loads it,
+    // so check must not warn that nothing serves its meter.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pollsters = dir.path().join("my-pollsters.d");
+    std::fs::create_dir(&pollsters).expect("mkdir");
+    std::fs::write(
+        pollsters.join("volumes.yaml"),
+        "- name: dynamic.volume.status\n  sample_type: gauge\n  unit: volume\n  value_attribute: status\n  endpoint_type: volumev3\n  url_path: v3/volumes/detail\n",
+    )
+    .expect("pollster");
+    std::fs::write(
+        dir.path().join("ceilo.yaml"),
+        format!(
+            "polling:\n  pollsters_definitions_dirs: [{}]\n",
+            pollsters.display()
+        ),
+    )
+    .expect("ceilo.yaml");
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: s\n    meters: [dynamic.volume.status, no.such.meter]\n",
+    )
+    .expect("polling.yaml");
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("warning: source \"s\": no pollster serves meter \"no.such.meter\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("dynamic.volume.status"), "{stdout}");
+}

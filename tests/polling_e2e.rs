@@ -124,7 +124,6 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
         batch_size: 9,
         pollsters_definitions_dirs: vec![],
         host: Some("e2e".into()),
-        telemetry_secret: secret.into(),
         ..Default::default()
     };
     let polling = PollingConfig::parse(

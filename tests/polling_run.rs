@@ -185,3 +185,60 @@ fn polled_samples_carry_the_polling_managers_naive_utc_timestamp() {
         );
     }
 }
+
+#[test]
+fn a_polling_telemetry_secret_is_refused_by_run_and_check() {
+    // Ceilometer has no [polling] telemetry_secret: polled samples are signed with
+    // [publisher] telemetry_secret. Accepting it and signing with another key would be a
+    // silent misconfiguration.
+    let broker = Broker::new("poll-secret");
+    let dir = config_dir(&format!(
+        "{}  telemetry_secret: s3cret\n",
+        polling_only_settings()
+    ));
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        format!("sources:\n{HOST_SOURCE}"),
+    )
+    .expect("polling.yaml");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("ceilo check");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("polling.telemetry_secret is not an option")
+            && stdout.contains("publisher.telemetry_secret"),
+        "{stdout}"
+    );
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(["run", "--config-dir"])
+        .arg(dir.path())
+        .args(["--transport-url", &broker.url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ceilo run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ceilo run started with polling.telemetry_secret");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("polling.telemetry_secret is not an option"),
+        "{stderr}"
+    );
+}

@@ -363,3 +363,46 @@ fn a_notification_sent_twice_with_the_same_unique_id_is_published_once() {
     assert!(agent.log_text().contains("duplicate notification dropped"));
     assert!(agent.terminate().success());
 }
+
+#[test]
+fn a_published_notification_carries_at_most_publisher_batch_size_samples() {
+    let broker = Broker::new("batchcap");
+    // publisher.batch_size 3 ("samples per notification"), and one delivery of 8 samples: the
+    // pipeline hands the publisher all 8 at once.
+    let config = settings(100, 20).replace("publisher:\n  batch_size: 50", "publisher:\n  batch_size: 3");
+    assert!(config.contains("batch_size: 3"), "{config}");
+    let dir = config_dir(&config);
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    let agent = Agent::start(dir.path(), &url);
+    let outer: serde_json::Value = serde_json::from_slice(&polling_body("cap-0")).unwrap();
+    let mut inner: serde_json::Value = serde_json::from_str(outer["oslo.message"].as_str().unwrap()).unwrap();
+    let one = inner["payload"]["samples"][0].clone();
+    inner["payload"]["samples"] = (0..8)
+        .map(|i| {
+            let mut s = one.clone();
+            s["message_id"] = json!(format!("cap-{i}"));
+            s
+        })
+        .collect();
+    let body = json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string();
+    rt.block_on(publish(
+        &url,
+        &[(
+            "ceilometer".into(),
+            "notifications.sample".into(),
+            body.into_bytes(),
+        )],
+    ));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(8),
+    ));
+    let sizes: Vec<usize> = got.iter().map(|r| meter_messages(&r.body).len()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 8, "log:\n{}", agent.log_text());
+    assert!(sizes.iter().all(|&n| (1..=3).contains(&n)), "{sizes:?}");
+    assert!(agent.terminate().success());
+}

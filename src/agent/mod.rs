@@ -499,11 +499,7 @@ pub async fn start_polling_agent(
     ),
     AgentError,
 > {
-    let mut options = settings.polling.clone();
-    options.telemetry_secret = settings.publisher.telemetry_secret.clone();
-    if options.host.is_none() {
-        options.host = settings.host.clone();
-    }
+    let options = settings.polling_options();
     let transport = transport::from_url(&settings.transport_url)?;
     let mut notify = crate::polling::notify::NotifyOptions::new(&settings.publisher.telemetry_secret);
     notify.exchange = settings.publisher.control_exchange.clone();

@@ -121,7 +121,12 @@ fn check_polling(dir: &Path, report: &mut Report) {
         return;
     }
     report.checked.push(path.display().to_string());
-    match ceilo::polling::check(&path, &ceilo::polling::PollingOptions::default()) {
+    // The polling: section of ceilo.yaml, as run uses it (a ceilo.yaml that does not load is
+    // reported by check_agent_config; its defaults stand in here).
+    let options = ceilo::config::Settings::load(dir)
+        .map(|s| s.polling_options())
+        .unwrap_or_default();
+    match ceilo::polling::check(&path, &options) {
         Ok(warnings) => report.warnings.extend(warnings),
         Err(e) => report.problems.push(e.to_string()),
     }

@@ -30,7 +30,8 @@ pub struct Settings {
     /// (`ceilometer-polling`) and a second poller would double the samples.
     pub polling_enabled: Option<bool>,
     /// The polling agent's options (`[polling]`); its signing key is
-    /// `publisher.telemetry_secret`, the one secret of the agent.
+    /// `publisher.telemetry_secret`, the one secret of the agent (`polling.telemetry_secret`
+    /// is refused with that explanation). See [`Settings::polling_options`].
     pub polling: crate::polling::PollingOptions,
 }
 
@@ -147,7 +148,8 @@ pub struct PublisherSettings {
     pub metering_topic: String,
     /// Topic of events. Ceilometer `[publisher_notifier] event_topic`.
     pub event_topic: String,
-    /// Samples or events per published batch.
+    /// Samples or events per published notification, at most (a flush that gathered more is
+    /// sent as several notifications); also the size at which a gathering flush is written.
     pub batch_size: usize,
     /// How long a partial batch waits before it is published, in milliseconds.
     pub batch_timeout_ms: u64,
@@ -180,9 +182,15 @@ impl Settings {
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
-                path: path.clone(),
-                source,
+            serde_yaml::from_str(&text).map_err(|source| match misplaced_option(&text) {
+                Some(problem) => ConfigError::Invalid {
+                    path: path.clone(),
+                    problem,
+                },
+                None => ConfigError::Yaml {
+                    path: path.clone(),
+                    source,
+                },
             })?
         };
         settings
@@ -228,6 +236,16 @@ impl Settings {
             .unwrap_or_else(|| "localhost".into())
     }
 
+    /// The polling agent's options as `ceilo run` uses them and `ceilo check` checks them:
+    /// the `polling:` section, with the agent's `host` when it names none.
+    pub fn polling_options(&self) -> crate::polling::PollingOptions {
+        let mut options = self.polling.clone();
+        if options.host.is_none() {
+            options.host = self.host.clone();
+        }
+        options
+    }
+
     /// Whether the polling agent runs in this process (see `polling_enabled`).
     pub fn polling_enabled(&self) -> bool {
         self.polling_enabled
@@ -242,6 +260,21 @@ impl Settings {
             self.notification.messaging_urls.clone()
         }
     }
+}
+
+/// A key Ceilometer has in another section, given where an operator may look for it: the
+/// reason ceilo.yaml did not parse, said plainly instead of as an unknown field.
+fn misplaced_option(text: &str) -> Option<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    // Ceilometer signs polled samples with [publisher] telemetry_secret; it has no
+    // [polling] telemetry_secret.
+    doc.get("polling")?.get("telemetry_secret")?;
+    Some(
+        "polling.telemetry_secret is not an option: polled samples are signed with \
+         publisher.telemetry_secret (Ceilometer's [publisher] telemetry_secret), like every \
+         sample the agent publishes; move it there"
+            .into(),
+    )
 }
 
 #[cfg(test)]

@@ -267,16 +267,15 @@ fn match_class(p: &[char], c: char) -> Option<(bool, usize)> {
     None
 }
 
-/// The polling agent's own settings (Ceilometer's `[polling]` and `[publisher]` options plus
-/// ceilo's fleet simulator). Every field has a default; see [`PollingOptions::default`].
+/// The polling agent's own settings (Ceilometer's `[polling]` options plus ceilo's fleet
+/// simulator). Every field has a default; see [`PollingOptions::default`]. The signing key is
+/// not here: it is the agent's one `publisher.telemetry_secret` ([`super::notify::NotifyOptions`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PollingOptions {
     /// Samples per `telemetry.polling` notification (Ceilometer `[polling] batch_size`, 50);
     /// 0 sends all the samples of one pollster and poll in one notification.
     pub batch_size: usize,
-    /// `[publisher] telemetry_secret`: the key of every meter message signature.
-    pub telemetry_secret: String,
     /// Directories of dynamic pollster definitions (`[polling] pollsters_definitions_dirs`).
     pub pollsters_definitions_dirs: Vec<PathBuf>,
     /// Where /proc and /sys are (tests point these at fixtures).
@@ -307,7 +306,6 @@ impl Default for PollingOptions {
     fn default() -> Self {
         Self {
             batch_size: 50,
-            telemetry_secret: "change this for valid signing".into(),
             pollsters_definitions_dirs: vec![PathBuf::from("/etc/ceilometer/pollsters.d")],
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),

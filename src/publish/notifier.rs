@@ -1,7 +1,8 @@
 //! `notifier://`: samples (or events) as oslo 2.0 notifications, priority `SAMPLE`, exactly
 //! as Ceilometer's `SampleNotifierPublisher`/`EventNotifierPublisher` send them.
 //!
-//! One flush is one notification per event_type: `event_type` is the metering topic
+//! One flush is one notification per event_type and `publisher.batch_size` items (a flush
+//! can hold more: a converted batch is never split between flushes): `event_type` is the metering topic
 //! (`metering`), routing key `<topic>.sample` in the control exchange (`ceilometer`), where
 //! `<topic>` is the URL's `topic=` or the configured metering/event topic, payload = the list of
 //! signed meter messages. With `per_meter_topic`, each meter's samples are sent once more with
@@ -36,6 +37,8 @@ pub struct NotifierOutput {
     /// `event_type` of the notifications: the metering (or event) topic.
     event_type: String,
     per_meter_topic: bool,
+    /// Items per notification at most (`publisher.batch_size`).
+    batch_size: usize,
     publisher_id: String,
     signer: Signer,
     /// Body bytes per item of the last notification: the next body is reserved at about its
@@ -65,6 +68,7 @@ impl NotifierOutput {
             routing_key: format!("{topic}.sample"),
             event_type: default_topic.clone(),
             per_meter_topic: per_meter_topic && carries == Carries::Samples,
+            batch_size: settings.batch_size.max(1),
             publisher_id: format!("telemetry.publisher.{host}"),
             signer: Signer::new(settings.telemetry_secret.as_bytes()),
             bytes_per_item: 0,
@@ -103,9 +107,11 @@ impl NotifierOutput {
         match self.carries {
             Carries::Samples if !flush.samples.is_empty() => {
                 let event_type = self.event_type.clone();
-                messages.push(self.notification(&event_type, flush.samples.len(), |out| {
-                    write_meter_message_list(out, &flush.samples, &mut signer)
-                }));
+                for chunk in flush.samples.chunks(self.batch_size) {
+                    messages.push(self.notification(&event_type, chunk.len(), |out| {
+                        write_meter_message_list(out, chunk, &mut signer)
+                    }));
+                }
                 if self.per_meter_topic {
                     let mut by_meter: BTreeMap<&str, Vec<_>> = BTreeMap::new();
                     for s in &flush.samples {
@@ -113,17 +119,21 @@ impl NotifierOutput {
                     }
                     for (meter, samples) in by_meter {
                         let event_type = format!("{}.{meter}", self.event_type);
-                        messages.push(self.notification(&event_type, samples.len(), |out| {
-                            write_meter_message_list(out, samples, &mut signer)
-                        }));
+                        for chunk in samples.chunks(self.batch_size) {
+                            messages.push(self.notification(&event_type, chunk.len(), |out| {
+                                write_meter_message_list(out, chunk.iter().copied(), &mut signer)
+                            }));
+                        }
                     }
                 }
             }
             Carries::Events if !flush.events.is_empty() => {
                 let event_type = self.event_type.clone();
-                messages.push(self.notification(&event_type, flush.events.len(), |out| {
-                    write_event_message_list(out, &flush.events, &mut signer)
-                }));
+                for chunk in flush.events.chunks(self.batch_size) {
+                    messages.push(self.notification(&event_type, chunk.len(), |out| {
+                        write_event_message_list(out, chunk, &mut signer)
+                    }));
+                }
             }
             _ => {}
         }
