@@ -406,3 +406,75 @@ fn a_published_notification_carries_at_most_publisher_batch_size_samples() {
     assert!(sizes.iter().all(|&n| (1..=3).contains(&n)), "{sizes:?}");
     assert!(agent.terminate().success());
 }
+
+#[test]
+fn a_consumer_connection_loss_does_not_republish_what_was_confirmed_before_it() {
+    let broker = Broker::new("lostacks");
+    let prefetch: u16 = 500;
+    let dir = config_dir(&settings(prefetch, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    // The dead-letter queue refuses publishes for a while, so a poison delivery's batch cannot
+    // be confirmed: every batch behind it is published and confirmed, but none can be acked
+    // (acks go in tag order). That is what a connection loss usually catches: outputs
+    // confirmed, acks not sent or not arrived.
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    broker.set_policy(
+        "stall-dlq",
+        "^ceilo\\.dead-letter$",
+        json!({"max-length": 0, "overflow": "reject-publish"}),
+    );
+    broker.wait_policy("ceilo.dead-letter", "stall-dlq");
+    let agent = Agent::start(dir.path(), &url);
+    let poison = (
+        "nova".to_owned(),
+        "notifications.sample".to_owned(),
+        b"{poison".to_vec(),
+    );
+    rt.block_on(publish(&url, &[poison]));
+    std::thread::sleep(Duration::from_millis(300)); // the poison is a batch of its own
+    let n = 400;
+    rt.block_on(publish(&url, &polling_messages("lostacks", n)));
+    let mut got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(n),
+    ));
+    assert_eq!(ids(&got).len(), n, "log:\n{}", agent.log_text());
+    wait_until(
+        "every delivery held unacked behind the poison",
+        Duration::from_secs(15),
+        || broker.counts("notifications.sample") == (0, n as u64 + 1),
+    );
+    wait_until(
+        "the consumer's connection closed by the broker",
+        Duration::from_secs(20),
+        || broker.close_connections_named("notifications.sample") >= 1,
+    );
+    broker.clear_policy("stall-dlq");
+    wait_until(
+        "every redelivery acked on the new channel",
+        Duration::from_secs(30),
+        || {
+            rt.block_on(ready_count(&url, "notifications.sample")) == 0
+                && broker.counts("notifications.sample") == (0, 0)
+        },
+    );
+    // Anything republished would be here now.
+    got.extend(
+        rt.block_on(collect(&url, "metering.sample", Duration::from_secs(2), |_| {
+            false
+        })),
+    );
+    let all = ids(&got);
+    let duplicates = all.len() - all.iter().collect::<HashSet<_>>().len();
+    assert!(
+        duplicates <= usize::from(prefetch) / 100,
+        "{duplicates} samples published twice (limit: 1 % of prefetch {prefetch}); log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.log_text().contains("reconnecting"));
+    assert!(agent.terminate().success());
+}

@@ -11,6 +11,11 @@
 //! out in order. A tracker belongs to one consumer channel: after a reconnection a new tracker
 //! starts and the old one's settles go to the dead channel (they fail harmlessly), so a
 //! pre-recovery tag is never acked on the new channel.
+//!
+//! The converter tells each batch's token which `_unique_id`s it published
+//! ([`AckToken::remember`]); a batch settled with an ack hands them to its listener's
+//! [`RecentIds`] just before the ack frame is queued, so that a redelivery caused by an ack
+//! lost with the channel is dropped instead of published again.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use super::duplicates::{IdKey, SharedRecentIds};
 use crate::telemetry::handles::ListenerMetrics;
 use crate::transport::{Acker, Settle};
 
@@ -25,6 +31,8 @@ struct Batch {
     last_tag: u64,
     deliveries: usize,
     outcome: Option<Settle>,
+    /// The `_unique_id`s of the deliveries whose output this batch published.
+    ids: Vec<IdKey>,
 }
 
 #[derive(Default)]
@@ -49,16 +57,20 @@ pub struct AckTracker {
     ops: mpsc::UnboundedSender<Op>,
     /// Settle operations queued but not yet completed.
     unsent: Arc<AtomicUsize>,
+    /// The listener's memory of acked ids (kept across its channels).
+    recent_ids: SharedRecentIds,
 }
 
 impl AckTracker {
     /// A tracker whose settles go through `acker`, applied in order by a task spawned on
-    /// `runtime`; `metrics` counts what was acked and what was released.
+    /// `runtime`; `metrics` counts what was acked and what was released; `recent_ids` learns
+    /// the ids of what is acked.
     pub fn start(
         acker: Arc<dyn Acker>,
         runtime: &tokio::runtime::Handle,
         queue: Arc<str>,
         metrics: ListenerMetrics,
+        recent_ids: SharedRecentIds,
     ) -> Arc<AckTracker> {
         let (ops, mut rx) = mpsc::unbounded_channel::<Op>();
         let unsent = Arc::new(AtomicUsize::new(0));
@@ -80,6 +92,7 @@ impl AckTracker {
             state: Mutex::new(State::default()),
             ops,
             unsent,
+            recent_ids,
         })
     }
 
@@ -92,6 +105,7 @@ impl AckTracker {
             last_tag,
             deliveries,
             outcome: None,
+            ids: Vec::new(),
         });
         drop(state);
         AckToken {
@@ -128,19 +142,27 @@ impl AckTracker {
         batch.outcome = Some(how);
         // Coalesce the settled prefix into as few frames as possible.
         let mut run: Option<Op> = None;
-        while let Some(Batch {
-            last_tag,
-            deliveries,
-            outcome: Some(how),
-        }) = state.pending.front()
-        {
-            let op = Op {
-                tag: *last_tag,
-                how: *how,
-                deliveries: *deliveries,
+        while state.pending.front().is_some_and(|b| b.outcome.is_some()) {
+            let Some(Batch {
+                last_tag,
+                deliveries,
+                outcome: Some(how),
+                ids,
+            }) = state.pending.pop_front()
+            else {
+                break;
             };
-            state.pending.pop_front();
             state.head += 1;
+            if how == Settle::Ack && !ids.is_empty() {
+                // Before its ack is queued: the ack may die with the channel.
+                let mut recent = self.recent_ids.lock().unwrap_or_else(|p| p.into_inner());
+                recent.settled(ids);
+            }
+            let op = Op {
+                tag: last_tag,
+                how,
+                deliveries,
+            };
             run = match run {
                 Some(prev) if prev.how == op.how => Some(Op {
                     deliveries: prev.deliveries + op.deliveries,
@@ -155,6 +177,16 @@ impl AckTracker {
         }
         if let Some(op) = run {
             self.send(op);
+        }
+    }
+
+    fn remember(&self, seq: u64, ids: Vec<IdKey>) {
+        let mut state = self.lock();
+        let Some(index) = seq.checked_sub(state.head) else {
+            return;
+        };
+        if let Some(batch) = state.pending.get_mut(index as usize) {
+            batch.ids = ids;
         }
     }
 
@@ -213,6 +245,19 @@ impl AckToken {
     /// made a detached token waits on this for work it handed out, e.g. the shutdown flush).
     pub fn others_done(&self) -> bool {
         self.shared.as_ref().is_none_or(|s| Arc::strong_count(s) == 1)
+    }
+
+    /// The batch's output carries these `_unique_id`s (the converter says so, once): once the
+    /// batch is acked, their redelivery is a duplicate.
+    pub fn remember(&self, ids: Vec<IdKey>) {
+        if let Some(Shared {
+            tracker: Some(tracker),
+            seq,
+            ..
+        }) = self.shared.as_deref()
+        {
+            tracker.remember(*seq, ids);
+        }
     }
 
     /// This holder's part is done and durable.
@@ -276,6 +321,7 @@ mod tests {
             &tokio::runtime::Handle::current(),
             "q".into(),
             ListenerMetrics::new("q"),
+            crate::agent::duplicates::RecentIds::shared(100),
         );
         (rec, tracker)
     }
@@ -320,6 +366,30 @@ mod tests {
         assert_eq!(
             settled(&rec, &tracker).await,
             vec![(2, Settle::Ack), (4, Settle::Requeue), (6, Settle::Ack)]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_ids_of_an_acked_batch_are_remembered_and_those_of_a_requeued_one_are_not() {
+        let (rec, tracker) = recording_tracker();
+        let hex = |n: u128| format!("{n:032x}");
+        let a = tracker.register(2, 2);
+        let b = tracker.register(4, 2);
+        a.remember(vec![1, 2]);
+        b.remember(vec![3, 4]);
+        let recent = tracker.recent_ids.clone();
+        b.fail();
+        assert!(
+            !recent.lock().unwrap().is_duplicate(&hex(3), true),
+            "nothing settled yet"
+        );
+        a.confirm();
+        settled(&rec, &tracker).await;
+        let mut recent = recent.lock().unwrap();
+        assert!(recent.is_duplicate(&hex(1), true) && recent.is_duplicate(&hex(2), true));
+        assert!(
+            !recent.is_duplicate(&hex(4), true),
+            "requeued: its output was not confirmed"
         );
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::ack::AckToken;
-use super::duplicates::SharedRecentIds;
+use super::duplicates::{self, IdKey, SharedRecentIds};
 use super::mailbox::{Mailbox, Queued};
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
@@ -94,6 +94,7 @@ impl ConverterWorker {
         d: &Delivery,
         recent_ids: &SharedRecentIds,
         out: &mut ConvertedBatch,
+        ids: &mut Vec<IdKey>,
         outcome: &mut ConversionOutcome,
     ) {
         self.scratch.clear();
@@ -109,6 +110,9 @@ impl ConverterWorker {
                 return;
             }
             Ok(Ok(c)) => {
+                if let Some(id) = &c.unique_id {
+                    ids.push(duplicates::key(id));
+                }
                 out.dropped += c.dropped_samples.len();
                 outcome.converted += 1;
                 out.samples.extend(c.samples);
@@ -183,9 +187,11 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
             stage: SampleStage::All,
         };
         let mut outcome = ConversionOutcome::default();
+        let mut ids = Vec::with_capacity(deliveries.len());
         for d in &deliveries {
-            self.convert_one(d, &recent_ids, &mut out, &mut outcome);
+            self.convert_one(d, &recent_ids, &mut out, &mut ids, &mut outcome);
         }
+        out.token.remember(ids);
         outcome.samples = out.samples.len();
         outcome.events = out.events.len();
         self.last_sizes = (outcome.samples, outcome.events);

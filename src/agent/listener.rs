@@ -23,7 +23,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::ack::AckTracker;
 use super::converter::{ConverterWorker, DeliveryBatch};
-use super::duplicates::SharedRecentIds;
+use super::duplicates::{RecentIds, SharedRecentIds};
 use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
 use crate::pipeline::SampleStage;
@@ -111,12 +111,14 @@ impl Listener {
             converter: ConverterMetrics::new(&queue),
             actor: ActorMetrics::new(ActorKind::Listener, &queue, MAILBOX),
         };
+        // Enough acked ids to cover every ack a dying channel can lose (see RecentIds::new).
+        let recent_ids = RecentIds::shared(usize::from(config.spec.prefetch) + config.batch_size);
         let addr = actix::Supervisor::start(move |_| Listener {
             config,
             metrics,
             status: s,
             failures: Arc::default(),
-            recent_ids: SharedRecentIds::default(),
+            recent_ids,
         });
         (addr, status)
     }
@@ -298,6 +300,23 @@ fn take_buffered(consumer: &mut Box<dyn Consumer>) -> Option<Option<Result<Deliv
     }
 }
 
+/// How long a reconnecting listener waits for the batches of its previous channel to settle.
+const PREVIOUS_SETTLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Until the previous channel's batches are confirmed (or failed), at most
+/// [`PREVIOUS_SETTLE_WAIT`]. The broker redelivers them on the new channel; once confirmed,
+/// their ids are in `recent_ids` and the redeliveries are dropped instead of published again.
+/// A stalled publisher must not keep the listener away for ever: it then goes on, and what is
+/// confirmed later is published twice (at-least-once).
+async fn previous_settled(previous: &AckTracker) {
+    let settled = async {
+        while previous.pending_batches() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = tokio::time::timeout(PREVIOUS_SETTLE_WAIT, settled).await;
+}
+
 async fn pump(
     config: &ListenerConfig,
     metrics: &Metrics,
@@ -310,6 +329,13 @@ async fn pump(
     tokio::select! {
         _ = tokio::time::sleep(backoff(failures.load(Ordering::SeqCst))) => {}
         _ = shutdown_requested(&mut shutdown) => return Ok(()),
+    }
+    let previous = status.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(previous) = previous {
+        tokio::select! {
+            _ = previous_settled(&previous) => {}
+            _ = shutdown_requested(&mut shutdown) => return Ok(()),
+        }
     }
     let mut consumer = tokio::select! {
         c = config.transport.consume(config.spec.clone()) => c?,
@@ -324,6 +350,7 @@ async fn pump(
         &config.runtime,
         Arc::from(queue.as_str()),
         metrics.listener.clone(),
+        recent_ids.clone(),
     );
     *status.tracker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tracker.clone());
     let _backlog = BacklogReporter::start(

@@ -130,11 +130,22 @@ impl Broker {
 
     /// Force-close every connection to this vhost (what a broker restart looks like to clients).
     pub fn close_connections(&self) -> usize {
+        self.close_connections_named("")
+    }
+
+    /// Force-close the connections to this vhost whose client-given name (e.g. the agent's
+    /// `ceilo consume-N notifications.sample`) contains `part`; how many there were.
+    pub fn close_connections_named(&self, part: &str) -> usize {
         let conns = self.get(&format!("/vhosts/{}/connections", self.vhost));
         let names: Vec<String> = conns
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|c| {
+                c.pointer("/client_properties/connection_name")
+                    .and_then(Json::as_str)
+                    .is_some_and(|n| n.contains(part))
+            })
             .filter_map(|c| c.get("name").and_then(Json::as_str).map(str::to_owned))
             .collect();
         for n in &names {
