@@ -3,10 +3,13 @@
 
 mod runtime_support;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use runtime_support::*;
 
 /// `ceilo <args>` to completion (killed after 30 s: a run that starts is a failure here).
@@ -89,4 +92,99 @@ fn a_bad_messaging_url_stops_run_before_it_touches_the_broker() {
     assert!(!out.contains("telemetry: serving"), "{out}");
     let queues = broker.get(&format!("/queues/{}", broker.vhost));
     assert_eq!(queues, serde_json::json!([]), "declared before refusing:\n{out}");
+}
+
+/// Publish to exchanges that already exist, declaring nothing (runtime_support's `publish`
+/// declares them non-durable, which a durable exchange refuses).
+async fn publish_only(url: &str, messages: &[(String, String, Vec<u8>)]) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    for (exchange, key, body) in messages {
+        let confirm = ch
+            .basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish");
+        confirm.await.expect("confirm");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+#[test]
+fn a_durability_conflict_with_the_broker_is_refused_at_start_and_one_setting_covers_both_sides() {
+    let broker = Broker::new("durability");
+    let url = broker.url();
+    let rt = runtime();
+    // The services on this broker run with oslo's amqp_durable_queues = true: the `ceilometer`
+    // exchange (consumed from and published to) and the metering queue exist, durable.
+    rt.block_on(declare(
+        &url,
+        "metering.sample",
+        "ceilometer",
+        "metering.sample",
+        true,
+    ));
+    let dir = config_dir(&settings(100, 10));
+    let (code, out) = ceilo(&["run", "--transport-url", &url], dir.path());
+    assert_eq!(
+        code,
+        Some(1),
+        "ceilo with non-durable defaults did not refuse:\n{out}"
+    );
+    assert!(
+        out.contains("exchange ceilometer (ceilo: durable=false, auto_delete=false)")
+            && out.contains("inequivalent arg 'durable'")
+            && out.contains("make amqp_durable_queues"),
+        "{out}"
+    );
+    assert!(!out.contains("telemetry: serving"), "{out}");
+
+    // The one setting: durable queues consumed, durable exchange published to.
+    let durable = format!("amqp_durable_queues: true\n{}", settings(100, 10));
+    std::fs::write(dir.path().join("ceilo.yaml"), durable).expect("ceilo.yaml");
+    let agent = Agent::start(dir.path(), &url);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while broker.queue("notifications.sample")["consumers"].as_u64() < Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "not consuming; log:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        broker.queue("notifications.sample")["durable"],
+        serde_json::json!(true)
+    );
+    let sent = 20;
+    rt.block_on(publish_only(&url, &polling_messages("durable", sent)));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(sent),
+    ));
+    let ids: HashSet<String> = got
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), sent, "log:\n{}", agent.log_text());
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    assert!(
+        status.success(),
+        "{status:?}:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }

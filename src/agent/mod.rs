@@ -42,7 +42,7 @@ use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
-use crate::transport::{self, PublishTopology, QueueSpec, Transport, TransportError};
+use crate::transport::{self, ExchangeSpec, PublishTopology, QueueSpec, Topology, Transport, TransportError};
 
 pub use converter::Convert;
 pub use listener::ListenerStatus;
@@ -140,7 +140,7 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
                     .map(|e| (e.clone(), queue.clone()))
                     .collect(),
                 queue,
-                durable: n.durable,
+                durable: settings.consume_durable(),
                 auto_delete: n.auto_delete,
                 prefetch: n.prefetch,
                 single_active_consumer: false,
@@ -148,6 +148,68 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
         }
     }
     specs
+}
+
+/// What the agent will declare on each broker (URL), so that [`run`] can declare it all once
+/// before it starts anything ([`Transport::preflight`]): the consumed queues with their
+/// control exchanges on every consumed URL; on `transport_url`, the exchange `notifier://`
+/// publishes to (when a pipeline has one) and the dead-letter exchange and queue.
+pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
+    let settings = &config.settings;
+    let n = &settings.notification;
+    let notifies = [&config.samples, &config.events].iter().any(|p| {
+        p.publishers()
+            .iter()
+            .any(|u| matches!(u, PublisherUrl::Notifier { .. }))
+    });
+    let mut main = Topology::default();
+    if notifies {
+        main.exchanges.push(ExchangeSpec {
+            name: settings.publisher.control_exchange.clone(),
+            durable: settings.publish_durable(),
+            auto_delete: n.auto_delete,
+        });
+    }
+    main.queues.push(DeadLetterOutput::topology(
+        &n.dead_letter_exchange,
+        &n.dead_letter_queue,
+    ));
+    let mut out = vec![(settings.transport_url.clone(), main)];
+    if n.enabled {
+        for url in settings.consume_urls() {
+            let queues = notification_queues(settings);
+            match out.iter_mut().find(|(u, _)| *u == url) {
+                Some((_, topology)) => topology.queues.extend(queues),
+                None => out.push((
+                    url,
+                    Topology {
+                        queues,
+                        ..Default::default()
+                    },
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// Declares every broker's topology once (see [`topologies`]). A conflict with what a broker
+/// already has is an error: the agent would otherwise start and then fail on it forever. A
+/// broker that cannot be reached is only a warning: listeners and publishers retry.
+async fn preflight(config: &AgentConfig) -> Result<(), AgentError> {
+    for (url, topology) in topologies(config) {
+        let transport = transport::from_url(&url)?;
+        match transport.preflight(topology).await {
+            Ok(()) => {}
+            Err(e @ TransportError::Conflict { .. }) => return Err(e.into()),
+            Err(e) => tracing::warn!(
+                transport = transport.describe(),
+                error = %e,
+                "cannot declare exchanges and queues at start; listeners and publishers will retry"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The running agent (the root of the supervision tree).
@@ -202,7 +264,7 @@ impl Agent {
                         } => {
                             let topology = PublishTopology {
                                 default_queues: true,
-                                durable: p.durable,
+                                durable: settings.publish_durable(),
                                 auto_delete: settings.notification.auto_delete,
                                 ..Default::default()
                             };
@@ -435,6 +497,8 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
         let _in_runtime = handle.enter();
         stop_requested()?
     };
+    // Before anything starts: a refused start never serves /metrics.
+    runtime.block_on(preflight(&config))?;
     // The recorder must be installed before any component builds its metric handles.
     let telemetry = if config.settings.telemetry.enabled {
         Some(
@@ -509,7 +573,8 @@ pub async fn start_polling_agent(
         .first()
         .map_or("notifications", String::as_str);
     notify.routing_key = format!("{topic}.sample");
-    notify.durable = settings.notification.durable;
+    // Its notifications go to the consumed queue `<topic>.sample`: declared as the consumer does.
+    notify.durable = settings.consume_durable();
     notify.auto_delete = settings.notification.auto_delete;
     let (agent, pool) = crate::polling::start_with_transport(
         polling,

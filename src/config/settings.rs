@@ -16,6 +16,13 @@ pub struct Settings {
     /// Where notifications are consumed and published: `memory://` (in-process, the default:
     /// no broker needed) or `amqp://user:pass@host:port/vhost`. oslo `[DEFAULT] transport_url`.
     pub transport_url: String,
+    /// Declare every exchange and queue ceilo uses durable: the queues it consumes and their
+    /// control exchanges, the exchange it publishes to and its default queues, the polling
+    /// agent's. oslo `[oslo_messaging_rabbit] amqp_durable_queues`, one setting as in oslo
+    /// because the two sides share exchanges (`ceilometer` is consumed from and published to)
+    /// and a broker refuses a second declaration of an exchange with other flags. Match what
+    /// the OpenStack services on the broker use; a mismatch is reported at start.
+    pub amqp_durable_queues: bool,
     /// The host name used in `publisher_id` (`telemetry.publisher.<host>`). Default: the
     /// machine's host name. oslo `[DEFAULT] host`.
     pub host: Option<String>,
@@ -39,6 +46,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             transport_url: "memory://".into(),
+            amqp_durable_queues: false,
             host: None,
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),
@@ -73,8 +81,10 @@ pub struct NotificationSettings {
     /// (its converters idle while the acks travel). 4000 bodies of a few KB still bound memory
     /// at ~10 MB per queue.
     pub prefetch: u16,
-    /// Declare exchanges and queues durable. oslo `amqp_durable_queues` (default false).
-    pub durable: bool,
+    /// Overrides `amqp_durable_queues` for the consumed queues and their exchanges. Only for
+    /// brokers in `messaging_urls` set up unlike `transport_url`'s; unset, the default, follows
+    /// `amqp_durable_queues`.
+    pub durable: Option<bool>,
     /// Declare exchanges and queues auto-delete. oslo `amqp_auto_delete` (default false).
     pub auto_delete: bool,
     /// Deliveries per batch handed to a converter.
@@ -123,7 +133,7 @@ impl Default for NotificationSettings {
             ]),
             priorities: strings(&["audit", "critical", "debug", "error", "info", "sample", "warn"]),
             prefetch: 4000,
-            durable: false,
+            durable: None,
             auto_delete: false,
             batch_size: 200,
             batch_timeout_ms: 10,
@@ -153,8 +163,9 @@ pub struct PublisherSettings {
     pub batch_size: usize,
     /// How long a partial batch waits before it is published, in milliseconds.
     pub batch_timeout_ms: u64,
-    /// Declare the publish exchange and default queue durable (oslo `amqp_durable_queues`).
-    pub durable: bool,
+    /// Overrides `amqp_durable_queues` for the exchange `notifier://` publishes to and its
+    /// default queues; unset, the default, follows it.
+    pub durable: Option<bool>,
 }
 
 impl Default for PublisherSettings {
@@ -166,7 +177,7 @@ impl Default for PublisherSettings {
             event_topic: "event".into(),
             batch_size: 500,
             batch_timeout_ms: 100,
-            durable: false,
+            durable: None,
         }
     }
 }
@@ -212,6 +223,7 @@ impl Settings {
                 return Err(format!("notification.priorities: unknown priority {p:?}"));
             }
         }
+        self.check_durability()?;
         // The transport's own parser, so that check refuses exactly what run would.
         let urls = std::iter::once(("transport_url", &self.transport_url)).chain(
             n.messaging_urls
@@ -250,6 +262,35 @@ impl Settings {
     pub fn polling_enabled(&self) -> bool {
         self.polling_enabled
             .unwrap_or_else(|| self.transport_url.starts_with("memory:"))
+    }
+
+    /// Whether the consumed queues and their exchanges (and the polling agent's, which feed
+    /// them) are declared durable.
+    pub fn consume_durable(&self) -> bool {
+        self.notification.durable.unwrap_or(self.amqp_durable_queues)
+    }
+
+    /// Whether the exchange `notifier://` publishes to and its default queues are durable.
+    pub fn publish_durable(&self) -> bool {
+        self.publisher.durable.unwrap_or(self.amqp_durable_queues)
+    }
+
+    /// The two overrides may differ only where they declare nothing in common: the broker
+    /// refuses the second declaration of an exchange with other flags, and every publish (or
+    /// consumer) behind it then fails until someone notices.
+    fn check_durability(&self) -> Result<(), String> {
+        let (consume, publish) = (self.consume_durable(), self.publish_durable());
+        let exchange = &self.publisher.control_exchange;
+        let shared = self.consume_urls().contains(&self.transport_url)
+            && self.notification.control_exchanges.contains(exchange);
+        if consume != publish && shared {
+            return Err(format!(
+                "notification.durable ({consume}) and publisher.durable ({publish}) differ, but both \
+                 declare exchange {exchange:?} on transport_url, and the broker refuses the second \
+                 declaration: set amqp_durable_queues alone"
+            ));
+        }
+        Ok(())
     }
 
     /// The URLs the notification agent consumes from.
@@ -318,6 +359,28 @@ mod tests {
                 "{problem}"
             );
         }
+    }
+
+    #[test]
+    fn one_setting_makes_both_sides_durable_and_overrides_may_not_conflict() {
+        let s: Settings = serde_yaml::from_str("amqp_durable_queues: true").unwrap();
+        assert!(s.consume_durable() && s.publish_durable());
+        assert!(s.validate().is_ok());
+        // Setting one side only is what used to stall: the shared `ceilometer` exchange.
+        let s: Settings = serde_yaml::from_str("notification: {durable: true}").unwrap();
+        let problem = s.validate().expect_err("one side durable");
+        assert!(
+            problem.starts_with("notification.durable (true) and publisher.durable (false) differ")
+                && problem.contains("\"ceilometer\""),
+            "{problem}"
+        );
+        // Nothing shared (the consumed broker is another one): the override is allowed.
+        let s: Settings = serde_yaml::from_str(
+            "transport_url: amqp://out/\nnotification: {durable: true, messaging_urls: ['amqp://in/']}",
+        )
+        .unwrap();
+        assert!(s.validate().is_ok());
+        assert!(s.consume_durable() && !s.publish_durable());
     }
 
     #[test]

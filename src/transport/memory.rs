@@ -181,6 +181,11 @@ impl Publisher for MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
+    /// Nothing to conflict with: declaring is idempotent here and ignores the flags.
+    fn preflight(&self, _: super::Topology) -> BoxFuture<'static, Result<(), TransportError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
         let (rx, tx) = self.declare(&spec);
         Box::pin(async move {

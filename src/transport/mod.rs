@@ -31,6 +31,13 @@ pub enum TransportError {
     Nacked { exchange: String, routing_key: String },
     #[error("connection closed: {0}")]
     Closed(String),
+    #[error(
+        "{url}: the broker already has {} declared with other flags than ceilo's; make \
+         amqp_durable_queues (and notification.auto_delete) match how the services on this broker \
+         declare them, or delete them on the broker",
+        conflicts.join("; ")
+    )]
+    Conflict { url: String, conflicts: Vec<String> },
 }
 
 /// AMQP 0-9-1 message properties (headers included). memory:// carries them too, so a
@@ -117,6 +124,43 @@ pub struct PublishTopology {
     pub auto_delete: bool,
 }
 
+/// A topic exchange to declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeSpec {
+    pub name: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+}
+
+/// Everything an agent will declare on one broker, for [`Transport::preflight`]: exchanges, and
+/// queues with the exchanges of their bindings (declared with the queue's flags).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    pub exchanges: Vec<ExchangeSpec>,
+    pub queues: Vec<QueueSpec>,
+}
+
+impl Topology {
+    /// Every exchange to declare, once each (the first declaration of a name wins), then
+    /// the queues: the order the broker should see them in.
+    pub fn exchanges(&self) -> Vec<ExchangeSpec> {
+        let from_queues = self.queues.iter().flat_map(|q| {
+            q.bindings.iter().map(|(name, _)| ExchangeSpec {
+                name: name.clone(),
+                durable: q.durable,
+                auto_delete: q.auto_delete,
+            })
+        });
+        let mut out: Vec<ExchangeSpec> = Vec::new();
+        for e in self.exchanges.iter().cloned().chain(from_queues) {
+            if !e.name.is_empty() && !out.iter().any(|o| o.name == e.name) {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
 /// What to do with a contiguous range of delivery tags (everything up to and including a tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
@@ -166,6 +210,10 @@ pub trait Transport: Send + Sync {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>>;
     /// A publisher that declares `topology` on each (re)connection.
     fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher>;
+    /// Declare `topology` once, now, on a connection of its own: an exchange or queue the
+    /// broker already has with other flags is a [`TransportError::Conflict`] naming every one,
+    /// at start, instead of a consumer or publisher that fails on it forever later.
+    fn preflight(&self, topology: Topology) -> BoxFuture<'static, Result<(), TransportError>>;
     /// The URL with the password masked, for logs.
     fn describe(&self) -> String;
 }
