@@ -268,6 +268,43 @@ fn readyz_turns_not_ready_while_publishing_keeps_failing_and_says_why() {
     assert!(agent.terminate().success());
 }
 
+#[test]
+fn readyz_turns_not_ready_when_the_output_exchange_conflicts_with_the_input_side() {
+    // Issue 21's stall: consumed queues (and so the shared `ceilometer` exchange) durable,
+    // the output side not. Naming the same broker two ways gets past the start checks (they
+    // compare URLs); the publisher then fails on every flush with PRECONDITION_FAILED.
+    let broker = Broker::new("health-durable-conflict");
+    let url = broker.url();
+    let same_broker = url.replace("127.0.0.1", "localhost");
+    let grace = "  unready_after_publish_failing_s: 1\n"; // under settings()' `telemetry:`
+    let dir = config_dir(&format!(
+        "notification:\n  durable: true\n  messaging_urls: ['{same_broker}']\n{}{grace}",
+        settings(100, 10).replace("notification:\n", "")
+    ));
+    let rt = runtime();
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    let readyz = metrics.replace("/metrics", "/readyz");
+    rt.block_on(publish_only(&url, &polling_messages("conflict", 5)));
+    let mut body = String::new();
+    wait_until(
+        "/readyz not ready",
+        Duration::from_secs(30),
+        || match scrape::get_blocking(&readyz, Duration::from_secs(5)) {
+            Ok(r) if r.status == 503 => {
+                body = r.body;
+                true
+            }
+            _ => false,
+        },
+    );
+    assert!(
+        body.contains("- publisher meter_sink/notifier: publishing has failed for ")
+            && body.contains("inequivalent arg 'durable' for exchange 'ceilometer'"),
+        "{body}\nlog:\n{}",
+        agent.log_text()
+    );
+}
+
 const UP: &str = "ceilo_amqp_connection_up";
 const RECONNECTS: &str = "ceilo_amqp_reconnects_total";
 

@@ -8,8 +8,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use runtime_support::*;
 
 /// `ceilo <args>` to completion (killed after 30 s: a run that starts is a failure here).
@@ -92,32 +90,6 @@ fn a_bad_messaging_url_stops_run_before_it_touches_the_broker() {
     assert!(!out.contains("telemetry: serving"), "{out}");
     let queues = broker.get(&format!("/queues/{}", broker.vhost));
     assert_eq!(queues, serde_json::json!([]), "declared before refusing:\n{out}");
-}
-
-/// Publish to exchanges that already exist, declaring nothing (runtime_support's `publish`
-/// declares them non-durable, which a durable exchange refuses).
-async fn publish_only(url: &str, messages: &[(String, String, Vec<u8>)]) {
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .expect("connect");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirms");
-    for (exchange, key, body) in messages {
-        let confirm = ch
-            .basic_publish(
-                exchange.as_str().into(),
-                key.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .expect("publish");
-        confirm.await.expect("confirm");
-    }
-    let _ = conn.close(200, "bye".into()).await;
 }
 
 #[test]

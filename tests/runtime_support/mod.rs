@@ -341,6 +341,32 @@ pub async fn publish_with_properties(url: &str, messages: &[(String, String, Vec
     let _ = conn.close(200, "bye".into()).await;
 }
 
+/// Publish to exchanges that already exist, declaring nothing ([`publish`] declares them
+/// non-durable, which a durable exchange refuses).
+pub async fn publish_only(url: &str, messages: &[(String, String, Vec<u8>)]) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    for (exchange, key, body) in messages {
+        let confirm = ch
+            .basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish");
+        confirm.await.expect("confirm");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
 /// Declare (as the agent does) and bind a queue, so nothing published to it is lost.
 /// The queue tests read the agent's samples from: `metering.sample` bound to
 /// `ceilometer`/`metering.sample`, as a Ceilometer consumer would declare it.
