@@ -33,7 +33,7 @@ fn instrumentation(c: &mut Criterion) {
             for body in &bodies {
                 buf.clear();
                 buf.extend_from_slice(body);
-                if let Ok(converted) = converter.convert(&mut decoder, &mut buf) {
+                if let Ok(converted) = converter.convert(&mut decoder, &buf) {
                     samples += converted.samples.len();
                 }
             }

@@ -45,7 +45,7 @@ fn converted() -> Vec<(Vec<Sample>, Vec<Event>)> {
     let mut decoder = Decoder::new();
     ceilo::reference::corpus_bodies()
         .into_iter()
-        .filter_map(|mut body| converter.convert(&mut decoder, &mut body).ok())
+        .filter_map(|body| converter.convert(&mut decoder, &body).ok())
         .map(|c| (c.samples, c.events))
         .filter(|(s, e)| !s.is_empty() || !e.is_empty())
         .collect()

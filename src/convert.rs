@@ -69,7 +69,7 @@ impl Converter {
         Ok((Converter::new(meters), problems))
     }
 
-    pub fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
+    pub fn convert(&self, decoder: &mut Decoder, body: &[u8]) -> Result<Converted, ConvertError> {
         let mut notification = decoder.decode(body)?;
         let mut out = Converted {
             unique_id: notification.unique_id.take(),

@@ -31,10 +31,10 @@ fn every_public_case_gives_ceilometers_samples_and_runs_the_event_endpoint_when_
     assert_eq!(cases.len(), 121);
     for case in &cases {
         let id = case["id"].as_str().unwrap_or("?");
-        let mut body = serde_json::to_vec(&case["wire"]).expect("wire");
+        let body = serde_json::to_vec(&case["wire"]).expect("wire");
         let expect_requeue = case["requeue"].as_bool().unwrap_or(false);
         let mut event_types = Vec::new();
-        let (samples, dropped, requeue) = match converter.convert(&mut decoder, &mut body) {
+        let (samples, dropped, requeue) = match converter.convert(&mut decoder, &body) {
             Ok(c) => {
                 event_types = c.events.iter().map(|e| e.event_type.clone()).collect();
                 let render = |s: &[ceilo::model::Sample]| -> Vec<Json> {

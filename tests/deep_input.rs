@@ -145,10 +145,8 @@ fn input_at_the_depth_limit_converts_serializes_and_signs_on_a_worker_stack() {
     let worker = std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
         .spawn(move || {
-            let mut body = nova_notification(&value);
-            let converted = converter
-                .convert(&mut Decoder::new(), &mut body)
-                .expect("converts");
+            let body = nova_notification(&value);
+            let converted = converter.convert(&mut Decoder::new(), &body).expect("converts");
             let mut out = Vec::new();
             for s in &converted.samples {
                 meter_message::write_meter_message(&mut out, s, b"secret");

@@ -102,8 +102,8 @@ fn corpus_events_match_ceilometer() {
     for case in &all {
         let id = case["id"].as_str().unwrap_or("?");
         let expected: Vec<Json> = case["events"].as_array().cloned().unwrap_or_default();
-        let mut body = serde_json::to_vec(&case["wire"]).unwrap_or_default();
-        let actual: Vec<Json> = match decoder.decode(&mut body) {
+        let body = serde_json::to_vec(&case["wire"]).unwrap_or_default();
+        let actual: Vec<Json> = match decoder.decode(&body) {
             // The meter endpoint raised first: Ceilometer never ran the event endpoint.
             Ok(_) if case["requeue"] == true => Vec::new(),
             Ok(n) => match definitions.to_event(&n) {
@@ -188,8 +188,8 @@ fn corpus_events_list_traits_in_ceilometers_order() {
         ) else {
             continue;
         };
-        let mut body = serde_json::to_vec(&case["wire"]).unwrap_or_default();
-        let Ok(n) = decoder.decode(&mut body) else {
+        let body = serde_json::to_vec(&case["wire"]).unwrap_or_default();
+        let Ok(n) = decoder.decode(&body) else {
             continue;
         };
         let EventOutcome::Event(event) = definitions.to_event(&n) else {

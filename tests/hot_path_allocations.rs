@@ -144,7 +144,7 @@ fn events() -> Vec<Event> {
     ["INFO", "ERROR"]
         .iter()
         .map(|priority| {
-            let mut body = format!(
+            let body = format!(
                 r#"{{"message_id": "m-{priority}", "publisher_id": "compute.host-1", "priority": "{priority}",
                 "event_type": "compute.instance.create.end", "timestamp": "2025-03-14 09:01:23.147803",
                 "_context_request_id": "req-1", "_context_project_id": "p1",
@@ -152,7 +152,7 @@ fn events() -> Vec<Event> {
                 "display_name": "Zo\u00eb \ud83d\ude80", "tags": ["a", "b"], "flavor": {{"id": "2"}}}}}}"#
             )
             .into_bytes();
-            let outcome = match decoder.decode(&mut body) {
+            let outcome = match decoder.decode(&body) {
                 Ok(n) => defs.to_event(&n),
                 Err(e) => panic!("{e}"),
             };

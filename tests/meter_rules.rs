@@ -23,8 +23,8 @@ fn body(event_type: &str, payload: Json) -> Vec<u8> {
 }
 
 fn run(c: &Converter, event_type: &str, payload: Json) -> Result<(Vec<Sample>, Vec<Sample>), ConvertError> {
-    let mut b = body(event_type, payload);
-    c.convert(&mut Decoder::new(), &mut b)
+    let b = body(event_type, payload);
+    c.convert(&mut Decoder::new(), &b)
         .map(|r| (r.samples, r.dropped_samples))
 }
 
@@ -233,11 +233,11 @@ fn a_jsonpath_that_raises_in_python_fails_the_notification() {
 fn other_priorities_make_no_samples() {
     let c = converter(BASIC);
     for priority in ["ERROR", "WARN", "AUDIT", "DEBUG", "CRITICAL", "bogus"] {
-        let mut b = String::from_utf8(body("thing.update", json!({"id": "r", "size": 1})))
+        let b = String::from_utf8(body("thing.update", json!({"id": "r", "size": 1})))
             .expect("utf-8")
             .replace("INFO", priority)
             .into_bytes();
-        let out = c.convert(&mut Decoder::new(), &mut b).expect("convert");
+        let out = c.convert(&mut Decoder::new(), &b).expect("convert");
         assert!(out.samples.is_empty(), "{priority}");
     }
 }

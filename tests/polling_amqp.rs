@@ -118,8 +118,8 @@ async fn drain(ch: &Channel, queue: &str, expected: usize) -> (Vec<Row>, Vec<usi
             Some("application/json")
         );
         assert_eq!(*props.delivery_mode(), Some(2));
-        let mut body = msg.delivery.data.clone();
-        let n = decoder.decode(&mut body).expect("a valid oslo 2.0 envelope");
+        let body = msg.delivery.data.clone();
+        let n = decoder.decode(&body).expect("a valid oslo 2.0 envelope");
         assert_eq!(n.priority, Priority::Sample);
         assert_eq!(n.publisher_id(), Some("ceilometer.polling"));
         assert_eq!(n.event_type(), Some("telemetry.polling"));

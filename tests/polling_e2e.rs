@@ -152,8 +152,8 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let mut body = msg.delivery.data.clone();
-        let n = decoder.decode(&mut body).unwrap();
+        let body = msg.delivery.data.clone();
+        let n = decoder.decode(&body).unwrap();
         assert_eq!(n.event_type(), Some(metering.as_str()));
         for s in n.payload().unwrap().as_array().unwrap().iter() {
             got.push((

@@ -57,8 +57,8 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
             .expect("a notification within 5 s")
             .unwrap()
             .unwrap();
-        let mut body = delivery.body;
-        let n = decoder.decode(&mut body).unwrap();
+        let body = delivery.body;
+        let n = decoder.decode(&body).unwrap();
         assert_eq!(n.event_type(), Some("telemetry.polling"));
         let samples = n.payload().unwrap().get("samples").unwrap().as_array().unwrap();
         assert!(samples.len() <= 3);

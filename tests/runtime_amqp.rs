@@ -207,6 +207,123 @@ fn a_dead_letter_keeps_the_original_properties_and_headers() {
     assert!(agent.terminate().success());
 }
 
+/// The text of the `oslo.message` of one published notification (it may hold NaN, which
+/// serde_json does not read).
+fn inner_text(body: &[u8]) -> String {
+    let outer: serde_json::Value = serde_json::from_slice(body).expect("outer json");
+    outer["oslo.message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Python's json reads `NaN`, `Infinity`, `-Infinity` and `1e400` (as inf), so oslo hands such
+/// a notification to Ceilometer, which converts it and writes the values back as json.dumps
+/// does (`NaN`, `Infinity`), signing Python's `str()` of them (`nan`, `inf`). ceilo does the same.
+#[test]
+fn nan_infinity_and_1e400_are_converted_and_signed_as_ceilometer_does() {
+    let broker = Broker::new("nan");
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // What Python's json.dumps writes for such a notification, with 1e400 as a producer may
+    // write it by hand.
+    let sample = r#"{"source": "openstack", "counter_name": "cpu", "counter_type": "cumulative", "counter_unit": "ns", "counter_volume": NaN, "user_id": "u", "user_name": null, "project_id": "p", "project_name": null, "resource_id": "r", "timestamp": "2025-03-14T09:45:00.123456+00:00", "resource_metadata": {"big": Infinity, "small": -Infinity, "huge": 1e400}, "message_id": "nan-1", "monotonic_time": null, "message_signature": "x"}"#;
+    let inner = format!(
+        r#"{{"message_id": "m-nan-1", "publisher_id": "ceilometer.polling", "event_type": "telemetry.polling", "priority": "SAMPLE", "payload": {{"samples": [{sample}]}}, "timestamp": "2025-03-14 09:45:00.123456", "_unique_id": "unan1"}}"#
+    );
+    let body = json!({"oslo.version": "2.0", "oslo.message": inner})
+        .to_string()
+        .into_bytes();
+    let mut input = vec![("ceilometer".to_owned(), "notifications.sample".to_owned(), body)];
+    input.extend(polling_messages("after", 1));
+    rt.block_on(publish(&url, &input));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        |r: &Received| inner_text(&r.body).contains("after-0"),
+    ));
+    // Ceilometer 27's meter_message_from_counter for that sample, json.dumps'd (secret: the
+    // default telemetry_secret), by /opt/ceilometer-venv.
+    let ceilometer = r#"{"source": "openstack", "counter_name": "cpu", "counter_type": "cumulative", "counter_unit": "ns", "counter_volume": NaN, "user_id": "u", "user_name": null, "project_id": "p", "project_name": null, "resource_id": "r", "timestamp": "2025-03-14T09:45:00.123456+00:00", "resource_metadata": {"big": Infinity, "small": -Infinity, "huge": Infinity}, "message_id": "nan-1", "monotonic_time": null, "message_signature": "aa978b5b26f06e06f50ffa94d458f81eb38640a1722c0d1b385dee02760b1a39"}"#;
+    assert!(
+        got.iter().any(|r| inner_text(&r.body).contains(ceilometer)),
+        "no published sample is Ceilometer's; got {:?}\nlog:\n{}",
+        got.iter().map(|r| inner_text(&r.body)).collect::<Vec<_>>(),
+        agent.log_text()
+    );
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success());
+}
+
+/// A dead letter's reason says what is wrong and where, as Python's json would: not simd-json's
+/// "Syntax at character 0" for a body cut half-way.
+#[test]
+fn a_truncated_body_is_dead_lettered_with_what_is_wrong_and_where() {
+    let broker = Broker::new("dlreason");
+    let dir = config_dir(&settings(100, 10));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // As oslo writes it (json.dumps: oslo.version first, `": "` separators), then cut in half.
+    let inner = inner_text(&polling_body("cut"));
+    let whole = format!(
+        r#"{{"oslo.version": "2.0", "oslo.message": {}}}"#,
+        serde_json::to_string(&inner).unwrap_or_default()
+    );
+    let truncated = whole.as_bytes()[..whole.len() / 2].to_vec();
+    let lower_nan =
+        br#"{"oslo.version": "2.0", "oslo.message": "{\"priority\": \"SAMPLE\", \"payload\": nan}"}"#
+            .to_vec();
+    let input = vec![
+        (
+            "ceilometer".to_owned(),
+            "notifications.sample".to_owned(),
+            truncated,
+        ),
+        (
+            "ceilometer".to_owned(),
+            "notifications.sample".to_owned(),
+            lower_nan,
+        ),
+    ];
+    rt.block_on(publish(&url, &input));
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(2),
+    ));
+    assert_eq!(dead.len(), 2, "log:\n{}", agent.log_text());
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .filter_map(|d| {
+            d.headers
+                .iter()
+                .find(|(h, _)| h == "x-ceilo-reason")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "undecodable: body is not valid JSON: Unterminated string starting at: line 1 column 41 (char 40)",
+            "undecodable: oslo.message is not valid JSON: Expecting value: line 1 column 35 (char 34)",
+        ]
+    );
+    assert!(agent.terminate().success());
+}
+
 #[test]
 fn a_stalled_publisher_stops_consumption_at_the_prefetch_bound() {
     let broker = Broker::new("stall");

@@ -144,8 +144,8 @@ fn converted_in_process(cases: &[Json]) -> (Vec<Json>, Vec<(String, String)>, us
         .expect("converter");
     let mut decoder = Decoder::new();
     let (mut samples, mut events, mut failed) = (Vec::new(), Vec::new(), 0);
-    for (_, _, mut body) in bodies(cases) {
-        match converter.convert(&mut decoder, &mut body) {
+    for (_, _, body) in bodies(cases) {
+        match converter.convert(&mut decoder, &body) {
             Ok(c) => {
                 events.extend(
                     c.events

@@ -20,7 +20,7 @@ use runtime_support::*;
 struct OneEventEach;
 
 impl Convert for OneEventEach {
-    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
+    fn convert(&self, decoder: &mut Decoder, body: &[u8]) -> Result<Converted, ConvertError> {
         let n = decoder.decode(body)?;
         let event = Event {
             message_id: n.message_id().map(str::to_owned),

@@ -110,7 +110,7 @@ fn a_panic_in_the_pipeline_restarts_it_and_its_batch_is_redelivered() {
 struct Fragile(Arc<dyn Convert>);
 
 impl Convert for Fragile {
-    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
+    fn convert(&self, decoder: &mut Decoder, body: &[u8]) -> Result<Converted, ConvertError> {
         if body.windows(5).any(|w| w == b"PANIC") {
             panic!("fragile converter met a PANIC");
         }

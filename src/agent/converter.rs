@@ -2,8 +2,8 @@
 //!
 //! `SyncArbiter` feeds its threads through an unbounded channel, so the bound is in front of it:
 //! a listener holds a semaphore permit per batch it hands over (see [`super::listener`]).
-//! Each worker owns its [`Decoder`] and a scratch buffer: the body is copied into the scratch
-//! (simd-json parses in place) so the untouched original can go to the dead-letter queue.
+//! Each worker owns its [`Decoder`], which copies the body into its own buffer (simd-json parses
+//! in place), so the untouched original can go to the dead-letter queue.
 //! A delivery whose conversion fails or panics becomes a dead letter with the reason; the rest of
 //! the batch is unaffected and the worker thread survives.
 
@@ -27,11 +27,11 @@ use crate::transport::Delivery;
 /// One AMQP body in, samples and events out: what the agent needs from the conversion core.
 /// Implemented by [`Converter`]; tests plug in their own.
 pub trait Convert: Send + Sync + 'static {
-    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError>;
+    fn convert(&self, decoder: &mut Decoder, body: &[u8]) -> Result<Converted, ConvertError>;
 }
 
 impl Convert for Converter {
-    fn convert(&self, decoder: &mut Decoder, body: &mut [u8]) -> Result<Converted, ConvertError> {
+    fn convert(&self, decoder: &mut Decoder, body: &[u8]) -> Result<Converted, ConvertError> {
         Converter::convert(self, decoder, body)
     }
 }
@@ -66,7 +66,6 @@ pub struct ConvertedBatch {
 pub struct ConverterWorker {
     converter: Arc<dyn Convert>,
     decoder: Decoder,
-    scratch: Vec<u8>,
     /// Samples and events the last batch made: the next batch's vectors start that big
     /// instead of growing (and copying) their way there.
     last_sizes: (usize, usize),
@@ -77,7 +76,6 @@ impl ConverterWorker {
         ConverterWorker {
             converter,
             decoder: Decoder::new(),
-            scratch: Vec::with_capacity(64 * 1024),
             last_sizes: (0, 0),
         }
     }
@@ -97,10 +95,8 @@ impl ConverterWorker {
         ids: &mut Vec<IdKey>,
         outcome: &mut ConversionOutcome,
     ) {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&d.body);
-        let (converter, decoder, scratch) = (&self.converter, &mut self.decoder, &mut self.scratch);
-        let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, scratch)));
+        let (converter, decoder) = (&self.converter, &mut self.decoder);
+        let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, &d.body)));
         let mut kind = RejectReason::Endpoint;
         let reason = match result {
             Ok(Ok(c)) if is_duplicate(recent_ids, &c, d) => {
@@ -217,7 +213,7 @@ mod tests {
     }
 
     impl Convert for Gated {
-        fn convert(&self, _: &mut Decoder, _: &mut [u8]) -> Result<Converted, ConvertError> {
+        fn convert(&self, _: &mut Decoder, _: &[u8]) -> Result<Converted, ConvertError> {
             let mut open = self.open.lock().unwrap();
             while !*open {
                 open = self.opened.wait(open).unwrap();

@@ -39,7 +39,6 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
     let stdin = std::io::stdin().lock();
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     let mut decoder = Decoder::new();
-    let mut body = Vec::new();
     let mut line_out = Vec::with_capacity(64 * 1024);
     for (number, line) in stdin.split(b'\n').enumerate() {
         let line = match line {
@@ -49,10 +48,8 @@ pub fn convert(args: ConvertArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        body.clear();
-        body.extend_from_slice(&line);
         line_out.clear();
-        match converter.convert(&mut decoder, &mut body) {
+        match converter.convert(&mut decoder, &line) {
             Ok(converted) => write_line(&mut line_out, &converted, &mut signer, None),
             Err(e) => {
                 eprintln!("ceilo convert: line {}: {e}", number + 1);

@@ -17,9 +17,9 @@ fn body(priority: &str, event_type: &str, payload: &str, extra: &str) -> Vec<u8>
     .into_bytes()
 }
 
-fn convert(defs: &EventDefinitions, mut body: Vec<u8>) -> EventOutcome {
+fn convert(defs: &EventDefinitions, body: Vec<u8>) -> EventOutcome {
     let mut decoder = Decoder::new();
-    let outcome = match decoder.decode(&mut body) {
+    let outcome = match decoder.decode(&body) {
         Ok(n) => defs.to_event(&n),
         Err(e) => panic!("test body must decode: {e}"),
     };

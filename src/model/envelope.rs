@@ -27,8 +27,9 @@ use super::{Notification, Priority, Value};
 /// Why a body is not a notification. Such a delivery is dead-lettered with this text.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EnvelopeError {
-    #[error("body is not valid JSON: {0}")]
-    Json(String),
+    /// Which part (`body`, `oslo.message`) and what is wrong with it, as Python's `json` says.
+    #[error("{0} is not valid JSON: {1}")]
+    Json(&'static str, String),
     #[error("{0} is not a JSON object")]
     NotAnObject(&'static str),
     #[error("unsupported oslo.version {0:?} (2.0 expected)")]
@@ -46,6 +47,10 @@ const CONTEXT_PREFIX: &str = "_context_";
 /// Decodes bodies one after another, reusing its buffers.
 #[derive(Default)]
 pub struct Decoder {
+    /// The body, copied: simd-json parses in place, and the original stays intact for the
+    /// fallback reader (see [`json_read::read`]) and the dead-letter queue.
+    body: Vec<u8>,
+    /// The inner message of a 2.0 envelope, copied out of the body to be parsed in place.
     scratch: Vec<u8>,
     buffers: Buffers,
 }
@@ -55,21 +60,25 @@ impl Decoder {
         Self::default()
     }
 
-    /// Decode one AMQP body. simd-json unescapes strings in place, so `body` is modified.
-    pub fn decode<'a>(&'a mut self, body: &'a mut [u8]) -> Result<Notification<'a>, EnvelopeError> {
-        let Decoder { scratch, buffers } = self;
-        let outer = parse("body", body, buffers)?;
+    /// Decode one AMQP body (copied into the decoder's buffers; `body` is left as it is).
+    pub fn decode<'a>(&'a mut self, body: &[u8]) -> Result<Notification<'a>, EnvelopeError> {
+        let Decoder {
+            body: copy,
+            scratch,
+            buffers,
+        } = self;
+        let outer = read("body", body, copy, buffers)?;
         let Value::Object(outer) = outer else {
             return Err(EnvelopeError::NotAnObject("body"));
         };
+        // oslo's deserialize_msg: only a dict with both keys is an envelope; any other dict is
+        // the message itself (the 1.0 form), even one with an oslo.version alone.
         let message = if outer.contains_key("oslo.version") && outer.contains_key("oslo.message") {
             check_version(&outer["oslo.version"])?;
             let Some(text) = outer["oslo.message"].as_str() else {
                 return Err(EnvelopeError::MessageNotString);
             };
-            scratch.clear();
-            scratch.extend_from_slice(text.as_bytes());
-            match parse("oslo.message", scratch, buffers)? {
+            match read("oslo.message", text.as_bytes(), scratch, buffers)? {
                 Value::Object(inner) => inner,
                 _ => return Err(EnvelopeError::NotAnObject("oslo.message")),
             }
@@ -80,14 +89,16 @@ impl Decoder {
     }
 }
 
-/// Parses `what` (the body, or the inner message): see [`json_read`] for the depth limit.
-fn parse<'a>(
+/// Reads `what` (the body, or the inner message): see [`json_read`] for the fallback reader and
+/// the depth limit.
+fn read<'a>(
     what: &'static str,
-    bytes: &'a mut [u8],
+    original: &[u8],
+    copy: &'a mut Vec<u8>,
     buffers: &mut Buffers,
 ) -> Result<Value<'a>, EnvelopeError> {
-    json_read::parse(bytes, buffers).map_err(|e| match e {
-        ReadError::Json(e) => EnvelopeError::Json(e.to_string()),
+    json_read::read(original, copy, buffers).map_err(|e| match e {
+        ReadError::Json(e) => EnvelopeError::Json(what, e),
         ReadError::TooDeep => EnvelopeError::TooDeep(what),
     })
 }
@@ -261,8 +272,8 @@ mod tests {
 
     fn decode_str(body: &str, check: impl FnOnce(Result<Notification<'_>, EnvelopeError>)) {
         let mut decoder = Decoder::new();
-        let mut bytes = body.as_bytes().to_vec();
-        check(decoder.decode(&mut bytes));
+        let bytes = body.as_bytes().to_vec();
+        check(decoder.decode(&bytes));
     }
 
     const V2: &str = r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m-1\", \"publisher_id\": \"compute.host-1\", \"event_type\": \"compute.instance.create.end\", \"priority\": \"INFO\", \"payload\": {\"name\": \"caf\\u00e9\", \"n\": 3}, \"timestamp\": \"2025-03-14 09:01:23.147803\", \"_unique_id\": \"abc123\", \"_context_user\": \"u-1\", \"_context_request_id\": null}"}"#;
@@ -320,7 +331,9 @@ mod tests {
 
     #[test]
     fn rejects_what_oslo_rejects_with_a_reason() {
-        decode_str("{not json", |n| assert!(matches!(n, Err(EnvelopeError::Json(_)))));
+        decode_str("{not json", |n| {
+            assert!(matches!(n, Err(EnvelopeError::Json(..))))
+        });
         decode_str("[1, 2]", |n| {
             assert_eq!(n.unwrap_err(), EnvelopeError::NotAnObject("body"))
         });
@@ -337,7 +350,41 @@ mod tests {
             assert_eq!(n.unwrap_err(), EnvelopeError::NotAnObject("oslo.message"))
         });
         decode_str(r#"{"oslo.version": "2.0", "oslo.message": "{bad"}"#, |n| {
-            assert!(matches!(n, Err(EnvelopeError::Json(_))))
+            assert!(matches!(n, Err(EnvelopeError::Json(..))))
+        });
+    }
+
+    #[test]
+    fn reads_what_pythons_json_reads_and_says_what_is_wrong_otherwise() {
+        // Python's json reads NaN, Infinity and 1e400 (inf), so oslo hands them to Ceilometer.
+        let inner = r#"{"priority": "INFO", "event_type": "e", "payload": {"a": NaN, "b": -Infinity, "c": 1e400, "d": "\"q\""}}"#;
+        let v2 = format!(
+            r#"{{"oslo.version": "2.0", "oslo.message": {}}}"#,
+            serde_json::to_string(inner).unwrap()
+        );
+        for body in [inner, v2.as_str()] {
+            decode_str(body, |n| {
+                let n = n.unwrap();
+                let payload = n.payload().unwrap();
+                assert!(payload.get_f64("a").unwrap().is_nan());
+                assert_eq!(payload.get_f64("b"), Some(f64::NEG_INFINITY));
+                assert_eq!(payload.get_f64("c"), Some(f64::INFINITY));
+                assert_eq!(payload.get_str("d"), Some("\"q\""));
+            });
+        }
+        let truncated = &V2[..V2.len() / 2];
+        decode_str(truncated, |n| {
+            assert_eq!(
+                n.unwrap_err().to_string(),
+                "body is not valid JSON: Unterminated string starting at: line 1 column 41 (char 40)"
+            )
+        });
+        let bad_inner = r#"{"oslo.version": "2.0", "oslo.message": "{\"a\": nan}"}"#;
+        decode_str(bad_inner, |n| {
+            assert_eq!(
+                n.unwrap_err().to_string(),
+                "oslo.message is not valid JSON: Expecting value: line 1 column 7 (char 6)"
+            )
         });
     }
 
@@ -345,8 +392,8 @@ mod tests {
     fn decoder_is_reusable_across_bodies() {
         let mut decoder = Decoder::new();
         for i in 0..3 {
-            let mut body = V2.replace("m-1", &format!("m-{i}")).into_bytes();
-            let n = decoder.decode(&mut body).unwrap();
+            let body = V2.replace("m-1", &format!("m-{i}")).into_bytes();
+            let n = decoder.decode(&body).unwrap();
             assert_eq!(n.message_id(), Some(format!("m-{i}").as_str()));
         }
     }
@@ -409,7 +456,7 @@ mod tests {
         });
         assert!(body.is_ascii(), "ensure_ascii on both layers");
         let mut decoder = Decoder::new();
-        let n = decoder.decode(&mut body).unwrap();
+        let n = decoder.decode(&body).unwrap();
         assert_eq!(n.priority, Priority::Sample);
         assert_eq!(n.unique_id.as_deref(), Some("9b1c2d3e4f5a46b7a8c9d0e1f2a3b4c5"));
         assert_eq!(n.message_id(), Some("57efc379-0b4f-4a5e-9d43-1a0c6f1e2d3b"));

@@ -7,6 +7,12 @@
 //! and abort the process on every redelivery. Refusing deep documents here bounds every one of
 //! those walks, instead of rewriting each to be iterative.
 //!
+//! Python's `json` reads more than standard JSON (`NaN`, `Infinity`, `-Infinity`, `1e400` as
+//! infinity), and oslo and Ceilometer read notifications with it. [`read`] takes simd-json's
+//! fast path and, only when simd-json refuses the text, [`super::json_python`]'s reader over the
+//! untouched original: ordinary bodies pay nothing for it, and a body that is really broken
+//! gets Python's description of what is wrong (simd-json only says "Syntax at character 0").
+//!
 //! simd-json's first two stages (structure, then a flat tape of nodes) do not recurse; only
 //! building the tree does. So the depth is read off the tape, between the two, and only for
 //! documents with more nodes than the limit: nothing smaller can be deeper, which spares
@@ -14,6 +20,7 @@
 
 use simd_json::{Buffers, Node};
 
+use super::json_python::{self, PyReadError};
 use super::Value;
 
 /// Levels of arrays and objects a document may have. CPython's `json.loads` (recursion limit
@@ -24,10 +31,37 @@ pub const MAX_DEPTH: usize = 1000;
 /// Why untrusted text was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// What is wrong, as precisely as the parser that refused it says.
     #[error("not valid JSON: {0}")]
-    Json(#[from] simd_json::Error),
+    Json(String),
     #[error("nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+}
+
+impl From<simd_json::Error> for ReadError {
+    fn from(e: simd_json::Error) -> Self {
+        ReadError::Json(e.to_string())
+    }
+}
+
+/// Reads `original` as Python's `json.loads` would: copied into `scratch` and parsed there in
+/// place by simd-json; if simd-json refuses it, read from the untouched original by
+/// [`json_python`] (which simd-json may have half unescaped in `scratch`). Either way nested
+/// no deeper than [`MAX_DEPTH`].
+pub fn read<'a>(
+    original: &[u8],
+    scratch: &'a mut Vec<u8>,
+    buffers: &mut Buffers,
+) -> Result<Value<'a>, ReadError> {
+    scratch.clear();
+    scratch.extend_from_slice(original);
+    match parse(scratch, buffers) {
+        Err(ReadError::Json(_)) => json_python::parse(original).map_err(|e| match e {
+            PyReadError::TooDeep => ReadError::TooDeep,
+            other => ReadError::Json(other.to_string()),
+        }),
+        done => done,
+    }
 }
 
 /// Parses `bytes` in place (simd-json unescapes strings where they are) into a tree that borrows
@@ -60,6 +94,8 @@ fn check_depth(tape: &[Node<'_>]) -> Result<(), ReadError> {
 
 #[cfg(test)]
 mod tests {
+    use simd_json::prelude::*;
+
     use super::*;
 
     fn read(text: &str) -> Result<(), ReadError> {
@@ -108,6 +144,34 @@ mod tests {
     fn a_million_levels_are_refused_without_recursion() {
         assert!(matches!(
             read(&nested("[", "]", 1_000_000)),
+            Err(ReadError::TooDeep)
+        ));
+    }
+
+    #[test]
+    fn read_takes_what_python_takes_and_says_what_is_wrong_otherwise() {
+        let mut scratch = Vec::new();
+        let mut buffers = Buffers::default();
+        let v = super::read(br#"{"a": "\"x\"", "b": NaN}"#, &mut scratch, &mut buffers).unwrap();
+        assert_eq!(
+            v.get_str("a"),
+            Some("\"x\""),
+            "the original is read, not simd-json's half-unescaped copy"
+        );
+        assert!(v.get_f64("b").unwrap().is_nan());
+        drop(v);
+        let e = super::read(
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"message_id"#,
+            &mut scratch,
+            &mut buffers,
+        );
+        assert_eq!(
+            e.err().map(|e| e.to_string()).as_deref(),
+            Some("not valid JSON: Unterminated string starting at: line 1 column 41 (char 40)")
+        );
+        let deep = format!("[{}NaN{}]", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(matches!(
+            super::read(deep.as_bytes(), &mut scratch, &mut buffers),
             Err(ReadError::TooDeep)
         ));
     }

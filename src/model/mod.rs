@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod event;
+pub mod json_python;
 pub mod json_read;
 pub mod json_write;
 pub mod meter_message;

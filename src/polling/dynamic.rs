@@ -759,8 +759,10 @@ impl DynamicDefinition {
         for h in &self.response_handlers {
             match h {
                 Handler::Json => {
-                    let mut buf = body.to_vec();
-                    let parsed = json_read::parse(&mut buf, &mut Buffers::default()).map(|v| to_owned(&v));
+                    // As requests' .json(): Python's json, NaN and Infinity included.
+                    let mut buf = Vec::new();
+                    let parsed =
+                        json_read::read(body, &mut buf, &mut Buffers::default()).map(|v| to_owned(&v));
                     match parsed {
                         Ok(v) => return Ok(v),
                         Err(_) => failed.push("json"),

@@ -332,7 +332,7 @@ mod tests {
         let mut body = Vec::new();
         encode_notification(&mut body, &samples, &mut Signer::new(b"s3cret"));
         let mut decoder = Decoder::new();
-        let n = decoder.decode(&mut body).unwrap();
+        let n = decoder.decode(&body).unwrap();
         assert_eq!(n.priority, Priority::Sample);
         assert_eq!(n.publisher_id(), Some(PUBLISHER_ID));
         assert_eq!(n.event_type(), Some(EVENT_TYPE));
