@@ -37,6 +37,7 @@ use crate::pipeline::{Pipeline, PipelineError};
 use crate::publish::batcher::{BatchPolicy, PublisherActor};
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::file::FileOutput;
+use crate::publish::gnocchi::{DeadLetters, GnocchiOutput};
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
@@ -81,6 +82,8 @@ pub struct AgentConfig {
     pub samples: Pipeline,
     pub events: Pipeline,
     pub converter: Arc<dyn Convert>,
+    /// Where publishers find their own files (gnocchi_resources.yaml).
+    pub config_dir: std::path::PathBuf,
 }
 
 impl AgentConfig {
@@ -115,12 +118,20 @@ impl AgentConfig {
         } else {
             None
         };
+        let samples = compile(PIPELINE_FILE, Kind::Samples)?;
+        let events = compile(EVENT_PIPELINE_FILE, Kind::Events)?;
+        for url in samples.publishers().iter().chain(events.publishers()) {
+            if let PublisherUrl::Gnocchi(options) = url {
+                GnocchiOutput::check(options, dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
+            }
+        }
         Ok(AgentConfig {
-            samples: compile(PIPELINE_FILE, Kind::Samples)?,
-            events: compile(EVENT_PIPELINE_FILE, Kind::Events)?,
+            samples,
+            events,
             settings,
             converter,
             polling,
+            config_dir: dir.to_owned(),
         })
     }
 }
@@ -235,6 +246,7 @@ impl Agent {
             samples,
             events,
             converter,
+            config_dir,
             ..
         } = config;
         let main = transport::from_url(&settings.transport_url)?;
@@ -251,59 +263,6 @@ impl Agent {
                 .start_supervised()
         };
         let mut publishers = Vec::new();
-        let mut build = |pipeline: &Pipeline, carries: Carries| -> Vec<Mailbox<PublisherActor>> {
-            let addrs: Vec<_> = pipeline
-                .publishers()
-                .iter()
-                .zip(pipeline.publisher_sinks())
-                .map(|(url, sink)| {
-                    let output: Box<dyn Output> = match url {
-                        PublisherUrl::Notifier {
-                            topic,
-                            per_meter_topic,
-                        } => {
-                            let topology = PublishTopology {
-                                default_queues: true,
-                                durable: settings.publish_durable(),
-                                auto_delete: settings.notification.auto_delete,
-                                ..Default::default()
-                            };
-                            let publisher = main.publisher(topology);
-                            Box::new(NotifierOutput::new(
-                                carries,
-                                topic.clone(),
-                                *per_meter_topic,
-                                p,
-                                &host,
-                                publisher,
-                            ))
-                        }
-                        PublisherUrl::File {
-                            path,
-                            max_bytes,
-                            backup_count,
-                            fsync,
-                        } => Box::new(FileOutput::new(
-                            path,
-                            *max_bytes,
-                            *backup_count,
-                            *fsync,
-                            runtime.clone(),
-                        )),
-                    };
-                    let scheme = url.scheme();
-                    start(
-                        output,
-                        &format!("{sink}/{scheme}"),
-                        Some(PublisherMetrics::new(sink, scheme)),
-                    )
-                })
-                .collect();
-            publishers.extend(addrs.iter().map(|m| m.addr().clone()));
-            addrs
-        };
-        let sample_publishers = build(&samples, Carries::Samples);
-        let event_publishers = build(&events, Carries::Events);
         let n = &settings.notification;
         let dlq = main.publisher(PublishTopology {
             queues: vec![DeadLetterOutput::topology(
@@ -312,6 +271,72 @@ impl Agent {
             )],
             ..Default::default()
         });
+        let mut build =
+            |pipeline: &Pipeline, carries: Carries| -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
+                let addrs: Vec<_> = pipeline
+                    .publishers()
+                    .iter()
+                    .zip(pipeline.publisher_sinks())
+                    .map(|(url, sink)| {
+                        let output: Box<dyn Output> = match url {
+                            PublisherUrl::Notifier {
+                                topic,
+                                per_meter_topic,
+                            } => {
+                                let topology = PublishTopology {
+                                    default_queues: true,
+                                    durable: settings.publish_durable(),
+                                    auto_delete: settings.notification.auto_delete,
+                                    ..Default::default()
+                                };
+                                let publisher = main.publisher(topology);
+                                Box::new(NotifierOutput::new(
+                                    carries,
+                                    topic.clone(),
+                                    *per_meter_topic,
+                                    p,
+                                    &host,
+                                    publisher,
+                                ))
+                            }
+                            PublisherUrl::File {
+                                path,
+                                max_bytes,
+                                backup_count,
+                                fsync,
+                            } => Box::new(FileOutput::new(
+                                path,
+                                *max_bytes,
+                                *backup_count,
+                                *fsync,
+                                runtime.clone(),
+                            )),
+                            PublisherUrl::Gnocchi(options) => Box::new(
+                                GnocchiOutput::new(
+                                    options,
+                                    &settings.gnocchi,
+                                    &config_dir,
+                                    Some(DeadLetters {
+                                        exchange: n.dead_letter_exchange.clone(),
+                                        publisher: dlq.clone(),
+                                    }),
+                                )
+                                .map_err(|e| AgentError::Runtime(e.to_string()))?,
+                            ),
+                        };
+                        let scheme = url.scheme();
+                        Ok(start(
+                            output,
+                            &format!("{sink}/{scheme}"),
+                            Some(PublisherMetrics::new(sink, scheme)),
+                        ))
+                    })
+                    .collect::<Result<_, AgentError>>()?;
+                publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
+                Ok(addrs)
+            };
+        let sample_publishers = build(&samples, Carries::Samples)?;
+        let event_publishers = build(&events, Carries::Events)?;
         let dead_letter = start(
             Box::new(DeadLetterOutput::new(&n.dead_letter_exchange, dlq)),
             "dead-letter",

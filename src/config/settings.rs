@@ -40,6 +40,9 @@ pub struct Settings {
     /// `publisher.telemetry_secret`, the one secret of the agent (`polling.telemetry_secret`
     /// is refused with that explanation). See [`Settings::polling_options`].
     pub polling: crate::polling::PollingOptions,
+    /// Where `gnocchi://` publishers send to and how they authenticate
+    /// (Ceilometer's `[service_credentials]`); see docs/gnocchi.md.
+    pub gnocchi: crate::publish::gnocchi::GnocchiSettings,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             telemetry: crate::telemetry::TelemetryConfig::default(),
             polling_enabled: None,
             polling: crate::polling::PollingOptions::default(),
+            gnocchi: crate::publish::gnocchi::GnocchiSettings::default(),
         }
     }
 }

@@ -7,7 +7,7 @@
 pub mod definition;
 pub mod definitions;
 mod dispatch;
-mod field;
+pub(crate) mod field;
 mod http;
 mod ipmi;
 pub mod pyvalue;

@@ -832,9 +832,9 @@ pub fn url_join(base: &str, path: &str) -> String {
     format!("{}{}{}", &base[..origin_end], segs.join("/"), query)
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match builder.with_provider_and_native_roots(provider()) {

@@ -53,6 +53,26 @@ fn dead_letter_properties(original: &Properties) -> (Properties, Vec<(String, St
     (kept, moved)
 }
 
+/// A dead letter that is not a delivery: samples a publisher's receiver refused for good
+/// (`gnocchi://`), with the reason and, in `routing_key`, which publisher refused them.
+pub fn refused(exchange: &str, body: Vec<u8>, reason: String, routing_key: String) -> OutMessage {
+    OutMessage {
+        exchange: exchange.to_owned(),
+        routing_key: routing_key.clone(),
+        body,
+        headers: vec![
+            (REASON_HEADER.to_owned(), reason),
+            (EXCHANGE_HEADER.to_owned(), String::new()),
+            (ROUTING_KEY_HEADER.to_owned(), routing_key),
+        ],
+        properties: Some(
+            Properties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into()),
+        ),
+    }
+}
+
 pub struct DeadLetterOutput {
     exchange: String,
     publisher: Arc<dyn Publisher>,

@@ -95,7 +95,7 @@ impl FileState {
 }
 
 /// Ceilometer's `Sample.as_dict()`, in its key order, written `json.dumps`-style.
-fn write_sample_as_dict(out: &mut Vec<u8>, s: &Sample) {
+pub(crate) fn write_sample_as_dict(out: &mut Vec<u8>, s: &Sample) {
     let texts: [(&[u8], &str); 3] = [
         (b"{\"name\": ", &s.name),
         (b", \"type\": ", &s.sample_type),

@@ -1,4 +1,4 @@
-//! Publishers (`notifier://`, `file://`, the dead-letter queue) and their batching.
+//! Publishers (`notifier://`, `file://`, `gnocchi://`, the dead-letter queue) and their batching.
 //!
 //! Every publisher is one [`batcher::PublisherActor`] around an [`Output`]: the actor batches
 //! what the pipeline sends by size and time and retries a flush until it is durable; the
@@ -8,6 +8,7 @@
 pub mod batcher;
 pub mod dead_letter;
 pub mod file;
+pub mod gnocchi;
 pub mod notifier;
 pub mod partition;
 pub mod url;
@@ -76,6 +77,8 @@ pub enum PublishError {
     Io { path: String, source: std::io::Error },
     #[error("{0}")]
     Encode(String),
+    #[error(transparent)]
+    Gnocchi(#[from] gnocchi::client::Unavailable),
 }
 
 /// Makes an encoded flush durable; called again (after a backoff) when it fails.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Why a publisher URL is refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UrlError {
-    #[error("publisher {0:?} is not supported by ceilo (supported: notifier://, file://)")]
+    #[error("publisher {0:?} is not supported by ceilo (supported: notifier://, file://, gnocchi://)")]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
     Option {
@@ -35,9 +35,13 @@ pub enum PublisherUrl {
         backup_count: u32,
         fsync: bool,
     },
+    /// `gnocchi://[?archive_policy=..&timeout=..&enable_filter_project=..]`: measures and
+    /// resources in Gnocchi (see [`crate::publish::gnocchi`]); where Gnocchi is comes from
+    /// ceilo.yaml's `gnocchi:` section, as it comes from ceilometer.conf in Ceilometer.
+    Gnocchi(super::gnocchi::GnocchiOptions),
 }
 
-fn bool_from_string(s: &str) -> bool {
+pub(crate) fn bool_from_string(s: &str) -> bool {
     // oslo strutils.bool_from_string
     matches!(
         s.trim().to_ascii_lowercase().as_str(),
@@ -64,6 +68,7 @@ impl PublisherUrl {
         match self {
             PublisherUrl::Notifier { .. } => "notifier",
             PublisherUrl::File { .. } => "file",
+            PublisherUrl::Gnocchi(_) => "gnocchi",
         }
     }
 
@@ -114,6 +119,13 @@ impl PublisherUrl {
                     fsync,
                 })
             }
+            "gnocchi" => super::gnocchi::GnocchiOptions::from_query(&options)
+                .map(PublisherUrl::Gnocchi)
+                .map_err(|(option, reason)| UrlError::Option {
+                    url: url.to_owned(),
+                    option,
+                    reason,
+                }),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
     }
@@ -148,8 +160,19 @@ mod tests {
                 fsync: true
             }
         );
+        assert_eq!(
+            PublisherUrl::parse("gnocchi://?archive_policy=ceilometer-high").unwrap(),
+            PublisherUrl::Gnocchi(crate::publish::gnocchi::GnocchiOptions {
+                archive_policy: Some("ceilometer-high".into()),
+                ..Default::default()
+            })
+        );
         assert!(matches!(
-            PublisherUrl::parse("gnocchi://"),
+            PublisherUrl::parse("gnocchi://?timeout=x"),
+            Err(UrlError::Option { .. })
+        ));
+        assert!(matches!(
+            PublisherUrl::parse("prometheus://"),
             Err(UrlError::Unsupported(_))
         ));
         assert!(PublisherUrl::parse("file:///x?max_bytes=abc").is_err());

@@ -109,6 +109,7 @@ pub const SAMPLES_FILTERED: &str = "ceilo_samples_filtered_total";
 pub const EVENTS_FILTERED: &str = "ceilo_events_filtered_total";
 pub const SAMPLES_PUBLISHED: &str = "ceilo_samples_published_total";
 pub const EVENTS_PUBLISHED: &str = "ceilo_events_published_total";
+pub const SAMPLES_REFUSED: &str = "ceilo_samples_refused_total";
 pub const SAMPLES_PUBLISH_FAILED: &str = "ceilo_samples_publish_failed_total";
 pub const EVENTS_PUBLISH_FAILED: &str = "ceilo_events_publish_failed_total";
 pub const PUBLISH_CONFIRM_DURATION: &str = "ceilo_publish_confirm_duration_seconds";
@@ -428,6 +429,11 @@ pub const CATALOGUE: &[MetricDef] = &[
         SAMPLES_PUBLISH_FAILED,
         &[LABEL_SINK, LABEL_PUBLISHER],
         "Samples in publish attempts that failed (each retry counts again).",
+    ),
+    counter(
+        SAMPLES_REFUSED,
+        &[LABEL_PUBLISHER],
+        "Samples a publisher's receiver refused for good (Gnocchi: 4xx for their resource), dead-lettered.",
     ),
     counter(
         EVENTS_PUBLISH_FAILED,

@@ -1,0 +1,280 @@
+//! A real Gnocchi 4.7 per test: the venv installed once by `.ci/gnocchi-venv.sh` (cached,
+//! flock'd), a PostgreSQL database of its own on the machine's server (127.0.0.1:5432, trust
+//! auth for `postgres`), `file` storage in a temp dir, `gnocchi-upgrade`, then the API on a
+//! free port with basic auth (werkzeug, `.ci/gnocchi_api.py`). Measures are read back with
+//! `refresh=true`, which aggregates on the spot, so no `gnocchi-metricd` is needed. Dropping
+//! the [`Gnocchi`] stops the API, drops the database and removes the directory.
+//!
+//! Ceilometer's resource types (what `ceilometer-upgrade` creates) come from
+//! tests/fixtures/gnocchi/resource_types.json, dumped from a Gnocchi that `ceilometer-upgrade`
+//! of Ceilometer 27 had set up.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+/// The role every test database belongs to.
+const ROLE: &str = "ceilo_gnocchi";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Gnocchi venv, installed on first use.
+pub fn venv() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join(".ci/gnocchi-venv.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run .ci/gnocchi-venv.sh");
+    assert!(out.status.success(), ".ci/gnocchi-venv.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ])
+        .output()
+        .expect("psql (PostgreSQL client) must be installed");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running Gnocchi with its own database and storage.
+pub struct Gnocchi {
+    pub url: String,
+    pub port: u16,
+    database: String,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    api: Option<Child>,
+}
+
+impl Gnocchi {
+    /// Start a Gnocchi with Ceilometer's resource types.
+    pub fn start(tag: &str) -> Gnocchi {
+        let g = Gnocchi::start_empty(tag);
+        g.create_resource_types();
+        g
+    }
+
+    /// Start a Gnocchi with only Gnocchi's own `generic` resource type.
+    pub fn start_empty(tag: &str) -> Gnocchi {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let venv = venv();
+        let database = format!(
+            "ceilo_gnocchi_{}_{}_{}",
+            tag.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        psql(&format!(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN \
+             CREATE ROLE {ROLE} LOGIN PASSWORD 'gnocchi'; END IF; END$$"
+        ));
+        psql(&format!("CREATE DATABASE {database} OWNER {ROLE}"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = dir.path().join("storage");
+        let config = dir.path().join("gnocchi.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "[indexer]\nurl = postgresql://{ROLE}:gnocchi@127.0.0.1:5432/{database}\n\
+                 [storage]\ndriver = file\nfile_basepath = {s}\n\
+                 [incoming]\ndriver = file\nfile_basepath = {s}\n\
+                 [api]\nauth_mode = basic\n",
+                s = storage.display()
+            ),
+        )
+        .expect("gnocchi.conf");
+        let port = free_port();
+        let mut g = Gnocchi {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            database,
+            config,
+            dir,
+            api: None,
+        };
+        let upgrade = Command::new(venv.join("bin/gnocchi-upgrade"))
+            .arg("--config-file")
+            .arg(&g.config)
+            .output()
+            .expect("gnocchi-upgrade");
+        assert!(
+            upgrade.status.success(),
+            "gnocchi-upgrade: {}",
+            String::from_utf8_lossy(&upgrade.stderr)
+        );
+        g.start_api();
+        g
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("api.log")
+    }
+
+    /// Start (or restart) the API on the same port.
+    pub fn start_api(&mut self) {
+        assert!(self.api.is_none(), "the API is running already");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("api.log");
+        let child = Command::new(venv().join("bin/python"))
+            .arg(repo().join(".ci/gnocchi_api.py"))
+            .arg(&self.config)
+            .arg(self.port.to_string())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the Gnocchi API");
+        self.api = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.try_get("/v1/archive_policy").is_none() {
+            if let Some(Ok(Some(status))) = self.api.as_mut().map(Child::try_wait) {
+                panic!("the Gnocchi API exited ({status}): {}", self.api_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Gnocchi API did not come up: {}",
+                self.api_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stop the API (the database and storage stay): Gnocchi is down.
+    pub fn stop_api(&mut self) {
+        if let Some(mut c) = self.api.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn api_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn curl(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "-u",
+            "admin:",
+            "-X",
+            method,
+            "-H",
+            "accept: application/json",
+        ]);
+        cmd.args(["-H", "content-type: application/json", "-w", "\n%{http_code}"]);
+        if let Some(b) = body {
+            cmd.args(["-d", &b.to_string()]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.url)).output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    fn try_get(&self, path: &str) -> Option<Json> {
+        match self.curl("GET", path, None) {
+            (200, body) => serde_json::from_str(&body).ok(),
+            _ => None,
+        }
+    }
+
+    /// GET a JSON document; panics unless 200.
+    pub fn get(&self, path: &str) -> Json {
+        let (code, body) = self.curl("GET", path, None);
+        assert_eq!(code, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// POST a JSON document; returns the status and body.
+    pub fn post(&self, path: &str, body: &Json) -> (u16, Json) {
+        let (code, text) = self.curl("POST", path, Some(body));
+        (code, serde_json::from_str(&text).unwrap_or(Json::Null))
+    }
+
+    /// Ceilometer's resource types (as `ceilometer-upgrade` makes them).
+    pub fn create_resource_types(&self) {
+        let types = std::fs::read_to_string(repo().join("tests/fixtures/gnocchi/resource_types.json"))
+            .expect("resource_types.json");
+        let types: Vec<Json> = serde_json::from_str(&types).expect("resource types");
+        for t in &types {
+            let (code, body) = self.post("/v1/resource_type", t);
+            assert!(
+                code == 201 || code == 409,
+                "resource type {}: {code} {body}",
+                t["name"]
+            );
+        }
+    }
+
+    /// Every resource (of every type), with details.
+    pub fn resources(&self) -> Vec<Json> {
+        let mut all = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let page = self.get(&format!(
+                "/v1/resource/generic?details=true&limit=1000&sort=id:asc{marker}"
+            ));
+            let page = page.as_array().cloned().unwrap_or_default();
+            let Some(last) = page.last().and_then(|r| r["id"].as_str()).map(str::to_owned) else {
+                break;
+            };
+            let n = page.len();
+            all.extend(page);
+            if n < 1000 {
+                break;
+            }
+            marker = format!("&marker={last}");
+        }
+        all
+    }
+
+    /// A metric's aggregated measures, aggregated now (`refresh=true`).
+    pub fn measures(&self, metric_id: &str) -> Json {
+        self.get(&format!("/v1/metric/{metric_id}/measures?refresh=true"))
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+}
+
+impl Drop for Gnocchi {
+    fn drop(&mut self) {
+        self.stop_api();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
+            .output();
+    }
+}

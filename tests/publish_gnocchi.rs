@@ -1,0 +1,299 @@
+//! `gnocchi://` against a real Gnocchi 4.7 (started per test, see `gnocchi_support`), with the
+//! agent consuming from the real RabbitMQ: the public corpus' notifications go in as nova,
+//! cinder, glance... would send them, and what Gnocchi then holds is checked against the
+//! samples Ceilometer 27 made from the same notifications (the corpus): one resource per
+//! resource id, of the type gnocchi_resources.yaml gives the meter, one metric per meter with
+//! the file's archive policy and the sample's unit, and measures whose 5-minute means are the
+//! means of the samples' volumes. Then: Gnocchi down under traffic loses nothing, and a
+//! resource Gnocchi refuses is dead-lettered without holding the others back.
+
+mod common;
+mod gnocchi_support;
+mod runtime_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ceilo::publish::gnocchi::resources::{Resources, SHIPPED_RESOURCES};
+use gnocchi_support::Gnocchi;
+use runtime_support::*;
+use serde_json::Value as Json;
+
+/// The corpus cases a default Ceilometer consumes, as (exchange, routing key, body).
+/// (exchange, routing key, body) of messages to publish.
+type Bodies = Vec<(String, String, Vec<u8>)>;
+
+fn corpus() -> (Vec<Json>, Bodies) {
+    let cases: Vec<Json> = common::corpus::cases()
+        .into_iter()
+        .filter(|c| c["amqp"]["consumed_by_default"] == Json::Bool(true))
+        .collect();
+    let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    let bodies = cases
+        .iter()
+        .map(|c| {
+            (
+                s(&c["amqp"]["exchange"]),
+                s(&c["amqp"]["routing_key"]),
+                c["wire"].to_string().into_bytes(),
+            )
+        })
+        .collect();
+    (cases, bodies)
+}
+
+/// A config dir whose sample pipeline publishes every meter to `gnocchi://<query>` and whose
+/// event pipeline publishes to `events_to` (events are left out with `None`).
+fn gnocchi_config(gnocchi: &Gnocchi, query: &str, events_to: Option<&str>) -> tempfile::TempDir {
+    let settings = format!(
+        "{}gnocchi:\n  endpoint: {}\n  user: admin\n",
+        settings(100, 50),
+        gnocchi.url
+    );
+    let dir = config_dir(&settings);
+    let pipeline = |kind: &str, publisher: &str| {
+        format!(
+            "sources:\n  - name: s\n    {kind}: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    publishers: ['{publisher}']\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        pipeline("meters", &format!("gnocchi://{query}")),
+    )
+    .unwrap();
+    let events = match events_to {
+        Some(url) => pipeline("events", url),
+        None => "sources: []\nsinks: []\n".to_owned(),
+    };
+    std::fs::write(dir.path().join("event_pipeline.yaml"), events).unwrap();
+    dir
+}
+
+/// What Gnocchi should hold for `samples` (Sample.as_dict() from the corpus):
+/// resource id → (type, metric → (policy, unit, bucket start (s) → volumes)).
+type Expected = BTreeMap<
+    String,
+    (
+        String,
+        BTreeMap<String, (String, String, BTreeMap<i64, Vec<f64>>)>,
+    ),
+>;
+
+fn expected(samples: &[Json], resources: &Resources) -> Expected {
+    let mut out = Expected::new();
+    for s in samples {
+        let name = s["name"].as_str().unwrap_or_default();
+        let Some(def) = resources.for_metric(name) else {
+            continue;
+        };
+        let id = s["resource_id"].as_str().unwrap_or_default().replace('/', "_");
+        let volume = match &s["volume"] {
+            Json::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            Json::String(t) => t.parse().unwrap_or(f64::NAN),
+            Json::Bool(b) => f64::from(u8::from(*b)),
+            other => panic!("volume {other}"),
+        };
+        let micros = common::corpus::instant(&s["timestamp"]).expect("timestamp");
+        let bucket = (micros / 1_000_000).div_euclid(300) * 300;
+        let entry = out
+            .entry(id)
+            .or_insert_with(|| (def.resource_type.clone(), BTreeMap::new()));
+        entry
+            .1
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                (
+                    def.metrics[name].clone(),
+                    s["unit"].as_str().unwrap_or_default().to_owned(),
+                    BTreeMap::new(),
+                )
+            })
+            .2
+            .entry(bucket)
+            .or_default()
+            .push(volume);
+    }
+    out
+}
+
+/// Gnocchi's resources by original id.
+fn by_original_id(g: &Gnocchi) -> HashMap<String, Json> {
+    g.resources()
+        .into_iter()
+        .map(|r| {
+            (
+                r["original_resource_id"].as_str().unwrap_or_default().to_owned(),
+                r,
+            )
+        })
+        .collect()
+}
+
+fn epoch(ts: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .expect("gnocchi timestamp")
+        .timestamp()
+}
+
+/// Every difference between what Gnocchi holds and `expected`.
+fn differences(g: &Gnocchi, expected: &Expected) -> Vec<String> {
+    let have = by_original_id(g);
+    let mut problems = Vec::new();
+    for (id, (kind, metrics)) in expected {
+        let Some(r) = have.get(id) else {
+            problems.push(format!("{id}: no such resource"));
+            continue;
+        };
+        if r["type"] != kind.as_str() {
+            problems.push(format!("{id}: type {} instead of {kind}", r["type"]));
+        }
+        for (name, (policy, unit, buckets)) in metrics {
+            let Some(metric_id) = r["metrics"][name].as_str() else {
+                problems.push(format!("{id}: no metric {name}"));
+                continue;
+            };
+            let metric = g.get(&format!("/v1/metric/{metric_id}"));
+            if metric["archive_policy"]["name"] != policy.as_str() || metric["unit"] != unit.as_str() {
+                problems.push(format!(
+                    "{id}/{name}: policy {} unit {}, expected {policy} {unit}",
+                    metric["archive_policy"]["name"], metric["unit"]
+                ));
+            }
+            let measures: BTreeMap<i64, f64> = g
+                .measures(metric_id)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m[1].as_f64() == Some(300.0))
+                .map(|m| {
+                    (
+                        epoch(m[0].as_str().unwrap_or_default()),
+                        m[2].as_f64().unwrap_or(f64::NAN),
+                    )
+                })
+                .collect();
+            let means: BTreeMap<i64, f64> = buckets
+                .iter()
+                .map(|(b, v)| (*b, v.iter().sum::<f64>() / v.len() as f64))
+                .collect();
+            let same = measures.len() == means.len()
+                && measures
+                    .iter()
+                    .zip(&means)
+                    .all(|((a, x), (b, y))| a == b && (x - y).abs() <= 1e-9 * y.abs().max(1.0));
+            if !same {
+                problems.push(format!(
+                    "{id}/{name}: measures {measures:?}, expected means {means:?}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The differences once there are none, or when `timeout` is over.
+fn settled(g: &Gnocchi, expected: &Expected, timeout: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let problems = differences(g, expected);
+        if problems.is_empty() || std::time::Instant::now() > deadline {
+            return problems;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn corpus_samples(cases: &[Json]) -> Vec<Json> {
+    cases
+        .iter()
+        .flat_map(|c| c["samples"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn corpus_notifications_become_the_resources_metrics_and_measures_ceilometer_makes() {
+    let gnocchi = Gnocchi::start("corpus");
+    let broker = Broker::new("gnocchi-corpus");
+    let dir = gnocchi_config(&gnocchi, "?enable_filter_project=false", None);
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    let (cases, bodies) = corpus();
+    rt.block_on(publish(&url, &bodies));
+    wait_until("every delivery acked", Duration::from_secs(60), || {
+        ["info", "sample", "error", "warn", "audit", "debug", "critical"]
+            .iter()
+            .all(|p| rt.block_on(ready_count(&url, &format!("notifications.{p}"))) == 0)
+    });
+    // Gnocchi refuses a few of the corpus' resources for good (a required attribute missing,
+    // a name too long): Ceilometer drops those samples, ceilo dead-letters them, and only them.
+    let refused: Vec<Received> = rt
+        .block_on(collect(&url, "ceilo.dead-letter", Duration::from_secs(3), |_| {
+            false
+        }))
+        .into_iter()
+        .filter(|r| r.routing_key == "gnocchi")
+        .collect();
+    let mut samples = corpus_samples(&cases);
+    for r in &refused {
+        let reason = &r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-ceilo-reason")
+            .expect("reason")
+            .1;
+        assert!(reason.contains("HTTP 400"), "refused for a 4xx only: {reason}");
+        let dead: Vec<Json> = serde_json::from_slice(&r.body).expect("dead-lettered samples");
+        assert!(!dead.is_empty());
+        for d in dead {
+            let key = |s: &Json| {
+                (
+                    s["name"].clone(),
+                    s["resource_id"].clone(),
+                    s["timestamp"].clone(),
+                )
+            };
+            let at = samples
+                .iter()
+                .position(|s| key(s) == key(&d))
+                .expect("a dead-lettered sample is a corpus sample");
+            samples.remove(at);
+        }
+    }
+    assert!(
+        refused.len() < 10,
+        "only the few resources Gnocchi refuses: {}",
+        refused.len()
+    );
+    let resources = Resources::parse(SHIPPED_RESOURCES, "shipped", None).unwrap();
+    let expected = expected(&samples, &resources);
+    assert!(expected.len() > 20, "the corpus covers many resources");
+    let problems = settled(&gnocchi, &expected, Duration::from_secs(60));
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}\nagent log:\n{}",
+        problems.len(),
+        problems.join("\n"),
+        agent.log_text()
+    );
+    // Ceilometer's archive policies were created from the file.
+    let policies = gnocchi.get("/v1/archive_policy");
+    for name in [
+        "ceilometer-low",
+        "ceilometer-low-rate",
+        "ceilometer-high",
+        "ceilometer-high-rate",
+    ] {
+        assert!(
+            policies.as_array().unwrap().iter().any(|p| p["name"] == name),
+            "archive policy {name}"
+        );
+    }
+    let log = agent.log_text();
+    assert!(agent.terminate().success(), "{log}");
+    assert!(
+        log.contains("is not handled by Gnocchi"),
+        "unknown meters are warned about"
+    );
+}
