@@ -160,3 +160,46 @@ fn a_durability_conflict_with_the_broker_is_refused_at_start_and_one_setting_cov
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }
+
+#[test]
+fn a_durable_output_queue_is_refused_at_start_and_left_as_it_was() {
+    // Only the queue the notifier publishes into exists (durable, as a consumer running with
+    // amqp_durable_queues declared it); its exchange does not.
+    let broker = Broker::new("durable-output-queue");
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(async {
+        let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        let durable = lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare("metering.sample".into(), durable, Default::default())
+            .await
+            .expect("declare");
+        let _ = conn.close(200, "bye".into()).await;
+    });
+    let dir = config_dir(&settings(100, 10));
+    let (code, out) = ceilo(&["run", "--transport-url", &url], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("queue metering.sample (ceilo: durable=false, auto_delete=false)")
+            && out.contains("inequivalent arg 'durable'"),
+        "{out}"
+    );
+    assert!(!out.contains("telemetry: serving"), "{out}");
+    // The check created nothing: no exchange of ceilo's, no other queue.
+    let queues = broker.get(&format!("/queues/{}", broker.vhost));
+    let names: Vec<&str> = queues
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    assert_eq!(names, ["metering.sample"]);
+    let exchange = broker.get(&format!("/exchanges/{}/ceilometer", broker.vhost));
+    assert_eq!(exchange["error"], "Object Not Found", "{exchange}");
+}

@@ -43,7 +43,7 @@ use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
-use crate::transport::{self, ExchangeSpec, PublishTopology, QueueSpec, Topology, Transport, TransportError};
+use crate::transport::{self, PublishTopology, QueueSpec, Topology, Transport, TransportError};
 
 pub use converter::Convert;
 pub use listener::ListenerStatus;
@@ -164,22 +164,32 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
 /// What the agent will declare on each broker (URL), so that [`run`] can declare it all once
 /// before it starts anything ([`Transport::preflight`]): the consumed queues with their
 /// control exchanges on every consumed URL; on `transport_url`, the exchange `notifier://`
-/// publishes to (when a pipeline has one) and the dead-letter exchange and queue.
+/// publishes to with its default queues (`<topic>.sample`, as the notifier declares them
+/// before its first publish), and the dead-letter exchange and queue.
 pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
     let settings = &config.settings;
-    let n = &settings.notification;
-    let notifies = [&config.samples, &config.events].iter().any(|p| {
-        p.publishers()
-            .iter()
-            .any(|u| matches!(u, PublisherUrl::Notifier { .. }))
-    });
+    let (n, p) = (&settings.notification, &settings.publisher);
     let mut main = Topology::default();
-    if notifies {
-        main.exchanges.push(ExchangeSpec {
-            name: settings.publisher.control_exchange.clone(),
-            durable: settings.publish_durable(),
-            auto_delete: n.auto_delete,
-        });
+    for (pipeline, default_topic) in [
+        (&config.samples, &p.metering_topic),
+        (&config.events, &p.event_topic),
+    ] {
+        for url in pipeline.publishers() {
+            let PublisherUrl::Notifier { topic, .. } = url else {
+                continue;
+            };
+            let key = format!("{}.sample", topic.as_deref().unwrap_or(default_topic));
+            if !main.queues.iter().any(|q| q.queue == key) {
+                main.queues.push(QueueSpec {
+                    bindings: vec![(p.control_exchange.clone(), key.clone())],
+                    queue: key,
+                    durable: settings.publish_durable(),
+                    auto_delete: n.auto_delete,
+                    prefetch: 0,
+                    single_active_consumer: false,
+                });
+            }
+        }
     }
     main.queues.push(DeadLetterOutput::topology(
         &n.dead_letter_exchange,
@@ -191,13 +201,7 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
             let queues = notification_queues(settings);
             match out.iter_mut().find(|(u, _)| *u == url) {
                 Some((_, topology)) => topology.queues.extend(queues),
-                None => out.push((
-                    url,
-                    Topology {
-                        queues,
-                        ..Default::default()
-                    },
-                )),
+                None => out.push((url, Topology { queues })),
             }
         }
     }

@@ -132,29 +132,27 @@ pub struct ExchangeSpec {
     pub auto_delete: bool,
 }
 
-/// Everything an agent will declare on one broker, for [`Transport::preflight`]: exchanges, and
-/// queues with the exchanges of their bindings (declared with the queue's flags).
+/// Everything an agent will declare on one broker, for [`Transport::preflight`]: queues, each
+/// with the exchanges of its bindings (declared with the queue's flags).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Topology {
-    pub exchanges: Vec<ExchangeSpec>,
     pub queues: Vec<QueueSpec>,
 }
 
 impl Topology {
-    /// Every exchange to declare, once each (the first declaration of a name wins), then
-    /// the queues: the order the broker should see them in.
+    /// Every exchange the queues bind to, once each (the first queue naming it gives its
+    /// flags): they are declared before the queues.
     pub fn exchanges(&self) -> Vec<ExchangeSpec> {
-        let from_queues = self.queues.iter().flat_map(|q| {
-            q.bindings.iter().map(|(name, _)| ExchangeSpec {
-                name: name.clone(),
-                durable: q.durable,
-                auto_delete: q.auto_delete,
-            })
-        });
         let mut out: Vec<ExchangeSpec> = Vec::new();
-        for e in self.exchanges.iter().cloned().chain(from_queues) {
-            if !e.name.is_empty() && !out.iter().any(|o| o.name == e.name) {
-                out.push(e);
+        for q in &self.queues {
+            for (name, _) in &q.bindings {
+                if !name.is_empty() && !out.iter().any(|o| o.name == *name) {
+                    out.push(ExchangeSpec {
+                        name: name.clone(),
+                        durable: q.durable,
+                        auto_delete: q.auto_delete,
+                    });
+                }
             }
         }
         out
