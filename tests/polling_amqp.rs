@@ -211,11 +211,10 @@ async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
         ..Default::default()
     };
     let config = PollingConfig::parse(FLEET_SOURCE, Path::new("polling.yaml")).unwrap();
-    let pollsters = ceilo::polling::load_pollsters(&options).unwrap();
+    let discovery = Discovery::new(&options);
+    let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();
     let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
-    let report = plan
-        .poll(&Discovery::new(&options), options.batch_size, &tee)
-        .await;
+    let report = plan.poll(&discovery, options.batch_size, &tee).await;
     sender.addr().send(Flush).await.unwrap();
 
     // 37 instances × (cpu, memory.usage, 2 disk bytes, 2 network packets).

@@ -135,7 +135,10 @@ fn fleet_polling_throughput_against_rabbitmq() {
         };
         // Build the fleet before the clock starts (as a long-running agent has it).
         let agent = start_polling(&config, &options, sink, None).unwrap();
-        let _ = agent.discovery.discover(&ceilo::polling::discovery::Discoverer::Fleet(instances as usize));
+        let _ = agent
+            .discovery
+            .discover(&ceilo::polling::discovery::Discoverer::Fleet(instances as usize))
+            .await;
         let (broker, cpu0, bcpu0) = {
             let b = broker_pid();
             let bc = b.as_deref().map_or(0.0, cpu_seconds);

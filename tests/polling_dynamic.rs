@@ -421,9 +421,9 @@ async fn endpoint_discovery_and_isolated_failures_through_a_source() {
         Path::new("polling.yaml"),
     )
     .unwrap();
-    let pollsters = ceilo::polling::load_pollsters(&options).unwrap();
-    let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
     let discovery = Discovery::new(&options);
+    let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();
+    let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<SampleBatch>(16);
     let report = plan.poll(&discovery, 50, &tx).await;
     drop(tx);

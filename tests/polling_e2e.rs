@@ -131,10 +131,10 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
         Path::new("polling.yaml"),
     )
     .unwrap();
-    let pollsters = ceilo::polling::load_pollsters(&options).unwrap();
+    let discovery = Discovery::new(&options);
+    let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();
     let plan = SourcePlan::new(polling.sources[0].clone(), &pollsters, &options).unwrap();
-    plan.poll(&Discovery::new(&options), options.batch_size, &tee)
-        .await;
+    plan.poll(&discovery, options.batch_size, &tee).await;
     sender.addr().send(Flush).await.unwrap();
     let polled = seen.lock().unwrap().clone();
     assert_eq!(polled.len(), 25 * 6);

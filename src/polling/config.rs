@@ -300,6 +300,15 @@ pub struct PollingOptions {
     pub sample_source: String,
     /// Endpoint URLs by type, for `endpoint:TYPE` discovery (ceilo has no Keystone catalogue).
     pub endpoints: std::collections::HashMap<String, Vec<String>>,
+    /// `[DEFAULT] libvirt_type` (`kvm`, `qemu`, `lxc`, `parallels`): picks the libvirt URI of
+    /// `local_instances` and the compute pollsters when `libvirt_uri` is empty.
+    pub libvirt_type: String,
+    /// `[DEFAULT] libvirt_uri`: the libvirt URI to read instances from (empty: by
+    /// `libvirt_type`, `qemu:///system` for kvm and qemu). The connection is read-only.
+    pub libvirt_uri: String,
+    /// `[compute] resource_update_interval` (seconds): how long `local_instances` reuses its
+    /// instance list; 0 lists the domains on every poll.
+    pub resource_update_interval: u64,
 }
 
 impl Default for PollingOptions {
@@ -318,6 +327,9 @@ impl Default for PollingOptions {
             host: None,
             sample_source: "openstack".into(),
             endpoints: Default::default(),
+            libvirt_type: "kvm".into(),
+            libvirt_uri: String::new(),
+            resource_update_interval: 0,
         }
     }
 }

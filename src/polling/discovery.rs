@@ -1,5 +1,6 @@
 //! Discovery: which resources a poll covers. Static `resources` from polling.yaml, the local
-//! host (`local_node`), endpoint URLs by type (`endpoint:TYPE`, from the settings instead of a
+//! host (`local_node`), the nova instances of the local libvirt (`local_instances`, see
+//! [`super::libvirt::discovery`]), endpoint URLs by type (`endpoint:TYPE`, from the settings instead of a
 //! Keystone catalogue), and a synthetic `fleet` (`fleet` or `fleet:N`) of N simulated instances
 //! with stable ids, projects, users and flavors, to drive the polling path at cluster scale.
 //! The fleet is a load-testing tool: it exists only for a source that names it (no pollster
@@ -11,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use simd_json::json;
 
@@ -22,6 +24,8 @@ use crate::model::OwnedValue;
 pub enum Resource {
     /// The machine the agent runs on.
     LocalNode(Arc<str>),
+    /// A nova instance of the local libvirt.
+    Guest(Arc<super::libvirt::Guest>),
     /// A simulated instance of the fleet.
     Instance(Arc<Instance>),
     /// A static resource or an endpoint URL.
@@ -33,6 +37,7 @@ impl Resource {
     pub fn key(&self) -> &str {
         match self {
             Resource::LocalNode(h) => h,
+            Resource::Guest(g) => &g.id,
             Resource::Instance(i) => &i.id,
             Resource::Endpoint(u) => u,
         }
@@ -41,7 +46,7 @@ impl Resource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("unknown discoverer {0:?} (known: local_node, fleet, fleet:N, endpoint:TYPE)")]
+    #[error("unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE)")]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
     Invalid { name: String, reason: String },
@@ -51,6 +56,7 @@ pub enum DiscoveryError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Discoverer {
     LocalNode,
+    LocalInstances,
     Fleet(usize),
     Endpoint(String),
 }
@@ -63,6 +69,7 @@ impl Discoverer {
         };
         match (kind, param) {
             ("local_node", None) => Ok(Discoverer::LocalNode),
+            ("local_instances", None) => Ok(Discoverer::LocalInstances),
             ("fleet", None) => Ok(Discoverer::Fleet(options.fleet_size)),
             ("fleet", Some(n)) => {
                 n.trim()
@@ -85,6 +92,10 @@ pub struct Discovery {
     fleet_seed: u64,
     endpoints: HashMap<String, Vec<String>>,
     fleets: std::sync::Mutex<HashMap<usize, Arc<[Resource]>>>,
+    hypervisor: Arc<super::libvirt::Hypervisor>,
+    /// `[compute] resource_update_interval`: reuse the instance list this long (0: every poll).
+    instances_ttl: Duration,
+    instances: tokio::sync::Mutex<Option<(Instant, Arc<[Resource]>)>>,
 }
 
 impl Discovery {
@@ -94,6 +105,12 @@ impl Discovery {
             fleet_seed: options.fleet_seed,
             endpoints: options.endpoints.clone(),
             fleets: Default::default(),
+            hypervisor: Arc::new(super::libvirt::Hypervisor::new(super::libvirt::uri(
+                &options.libvirt_type,
+                &options.libvirt_uri,
+            ))),
+            instances_ttl: Duration::from_secs(options.resource_update_interval),
+            instances: Default::default(),
         }
     }
 
@@ -101,11 +118,18 @@ impl Discovery {
         &self.host
     }
 
+    /// The libvirt connection `local_instances` and the libvirt pollsters share.
+    pub fn hypervisor(&self) -> &Arc<super::libvirt::Hypervisor> {
+        &self.hypervisor
+    }
+
     /// Run one discoverer. The fleet is generated once per size and then reused: its
-    /// instances are stable by construction.
-    pub fn discover(&self, discoverer: &Discoverer) -> Arc<[Resource]> {
+    /// instances are stable by construction. A libvirt failure is logged and counted and
+    /// yields no instances (Ceilometer: a failing discoverer gives no resources that cycle).
+    pub async fn discover(&self, discoverer: &Discoverer) -> Arc<[Resource]> {
         match discoverer {
             Discoverer::LocalNode => Arc::from([Resource::LocalNode(self.host.clone())]),
+            Discoverer::LocalInstances => self.local_instances().await,
             Discoverer::Endpoint(t) => self
                 .endpoints
                 .get(t)
@@ -136,6 +160,33 @@ impl Discovery {
     }
 }
 
+impl Discovery {
+    async fn local_instances(&self) -> Arc<[Resource]> {
+        let mut cached = self.instances.lock().await;
+        if let Some((at, found)) = cached.as_ref() {
+            if !self.instances_ttl.is_zero() && at.elapsed() < self.instances_ttl {
+                return found.clone();
+            }
+        }
+        match super::libvirt::discovery::discover(&self.hypervisor, self.host.clone()).await {
+            Ok(found) => {
+                for (id, why) in &found.skipped {
+                    tracing::error!(domain = %id, reason = %why,
+                        "domain has nova metadata but not what an instance needs: skipped");
+                }
+                let resources: Arc<[Resource]> = found.guests.into_iter().map(Resource::Guest).collect();
+                *cached = Some((Instant::now(), resources.clone()));
+                resources
+            }
+            Err(e) => {
+                tracing::warn!(uri = %self.hypervisor.uri(), error = %e,
+                    "local_instances: cannot list the libvirt domains; no instances this cycle");
+                Arc::from([])
+            }
+        }
+    }
+}
+
 /// Per-poll cache: each discoverer runs at most once per cycle of a source.
 pub struct DiscoveryCycle<'a> {
     discovery: &'a Discovery,
@@ -151,13 +202,17 @@ impl<'a> DiscoveryCycle<'a> {
     }
 
     /// The resources of several discoverers, concatenated (Ceilometer's `manager.discover`).
-    pub fn resources(&mut self, discoverers: &[(String, Discoverer)]) -> Vec<Resource> {
+    pub async fn resources(&mut self, discoverers: &[(String, Discoverer)]) -> Vec<Resource> {
         let mut out = Vec::new();
         for (name, d) in discoverers {
-            let found = self
-                .cache
-                .entry(name.clone())
-                .or_insert_with(|| self.discovery.discover(d));
+            let found = match self.cache.get(name) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = self.discovery.discover(d).await;
+                    self.cache.insert(name.clone(), found.clone());
+                    found
+                }
+            };
             out.extend(found.iter().cloned());
         }
         out
@@ -429,16 +484,20 @@ mod tests {
             Discoverer::parse("fleet:x", &o),
             Err(DiscoveryError::Invalid { .. })
         ));
+        assert_eq!(
+            Discoverer::parse("local_instances", &o).unwrap(),
+            Discoverer::LocalInstances
+        );
         assert!(matches!(
-            Discoverer::parse("local_instances", &o),
+            Discoverer::parse("local_instances:x", &o),
             Err(DiscoveryError::Unknown(_))
         ));
     }
 
-    #[test]
-    fn the_fleet_is_stable_across_agents_with_the_same_seed() {
-        let a = Discovery::new(&options()).discover(&Discoverer::Fleet(50));
-        let b = Discovery::new(&options()).discover(&Discoverer::Fleet(50));
+    #[tokio::test]
+    async fn the_fleet_is_stable_across_agents_with_the_same_seed() {
+        let a = Discovery::new(&options()).discover(&Discoverer::Fleet(50)).await;
+        let b = Discovery::new(&options()).discover(&Discoverer::Fleet(50)).await;
         let ids = |r: &[Resource]| r.iter().map(|r| r.key().to_owned()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         let unique: std::collections::HashSet<_> = ids(&a).into_iter().collect();
@@ -461,28 +520,28 @@ mod tests {
         assert_eq!(projects.len(), 3);
     }
 
-    #[test]
-    fn a_cycle_runs_each_discoverer_once() {
+    #[tokio::test]
+    async fn a_cycle_runs_each_discoverer_once() {
         let d = Discovery::new(&options());
         let mut cycle = DiscoveryCycle::new(&d);
         let fleet = vec![("fleet".to_string(), Discoverer::Fleet(7))];
-        let first = cycle.resources(&fleet);
-        let again = cycle.resources(&fleet);
+        let first = cycle.resources(&fleet).await;
+        let again = cycle.resources(&fleet).await;
         assert_eq!(first.len(), 7);
         assert_eq!(again.len(), 7);
         assert_eq!(cycle.runs(), 1);
         let local = vec![("local_node".to_string(), Discoverer::LocalNode)];
-        assert_eq!(cycle.resources(&local)[0].key(), "agent-1");
+        assert_eq!(cycle.resources(&local).await[0].key(), "agent-1");
         assert_eq!(cycle.runs(), 2);
     }
 
-    #[test]
-    fn endpoints_come_from_the_settings() {
+    #[tokio::test]
+    async fn endpoints_come_from_the_settings() {
         let mut o = options();
         o.endpoints
             .insert("metric".into(), vec!["http://127.0.0.1:1/".into()]);
         let d = Discovery::new(&o);
-        assert_eq!(d.discover(&Discoverer::Endpoint("metric".into())).len(), 1);
-        assert_eq!(d.discover(&Discoverer::Endpoint("other".into())).len(), 0);
+        assert_eq!(d.discover(&Discoverer::Endpoint("metric".into())).await.len(), 1);
+        assert_eq!(d.discover(&Discoverer::Endpoint("other".into())).await.len(), 0);
     }
 }

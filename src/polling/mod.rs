@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | fleet | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -31,6 +31,7 @@ pub mod discovery;
 pub mod dynamic;
 pub mod fleet;
 pub mod host;
+pub mod libvirt;
 pub mod notify;
 pub mod pollster;
 pub mod prometheus;
@@ -100,13 +101,19 @@ pub enum StartError {
     },
 }
 
-/// Every pollster ceilo has: host, fleet, then the dynamic pollsters found in
-/// `pollsters_definitions_dirs`.
-pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, StartError> {
+/// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
+/// connection), fleet, then the dynamic pollsters found in `pollsters_definitions_dirs`.
+pub fn load_pollsters(
+    options: &PollingOptions,
+    discovery: &Discovery,
+) -> Result<Vec<Arc<Pollster>>, StartError> {
     let mut out = vec![
         Arc::new(Pollster::Host(host::HostPollster::new(
             &options.proc_root,
             &options.sys_root,
+        ))),
+        Arc::new(Pollster::Libvirt(libvirt::LibvirtPollster::new(
+            discovery.hypervisor().clone(),
         ))),
         Arc::new(Pollster::Fleet(fleet::FleetPollster::new())),
     ];
@@ -124,7 +131,8 @@ pub fn load_pollsters(options: &PollingOptions) -> Result<Vec<Arc<Pollster>>, St
 /// pollster serves (Ceilometer polls nothing for those either; worth a warning, not an error).
 pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result<Vec<String>, StartError> {
     let config = PollingConfig::load(polling_yaml)?;
-    let pollsters = load_pollsters(options)?;
+    // Nothing connects to libvirt here: the connection opens on the first poll.
+    let pollsters = load_pollsters(options, &Discovery::new(options))?;
     let mut warnings = Vec::new();
     for source in &config.sources {
         let plan =
@@ -149,8 +157,7 @@ fn log_plan(plan: &SourcePlan) {
         tracing::warn!(
             %source,
             meters = %plan.unserved.join(", "),
-            "no pollster serves these meters: nothing is polled for them (ceilo has no \
-             libvirt pollster for the compute meters yet)"
+            "no pollster serves these meters: nothing is polled for them"
         );
     }
     if plan.entries.iter().any(|e| e.pollster.is_simulated()) {
@@ -195,8 +202,8 @@ pub fn start_polling(
     output: Arc<dyn SampleSink>,
     readiness: Option<crate::telemetry::Readiness>,
 ) -> Result<PollingAgent, StartError> {
-    let pollsters = load_pollsters(options)?;
     let discovery = Arc::new(Discovery::new(options));
+    let pollsters = load_pollsters(options, &discovery)?;
     let output: Arc<dyn SampleSink> = if options.enable_notifications {
         output
     } else {

@@ -2,8 +2,9 @@
 //! (transient vs permanent, as Ceilometer's `PollsterPermanentError`) and the one place a
 //! polled value becomes a [`Sample`].
 //!
-//! Families: [`super::host`] (/proc and /sys), [`super::fleet`] (simulated instances) and
-//! [`super::dynamic`] (YAML-defined HTTP pollsters). They form a closed set, so [`Pollster`] is
+//! Families: [`super::host`] (/proc and /sys), [`super::libvirt`] (the compute agent's meters
+//! from libvirt), [`super::fleet`] (simulated instances) and [`super::dynamic`] (YAML-defined
+//! HTTP pollsters). They form a closed set, so [`Pollster`] is
 //! an enum: no boxing or dynamic dispatch per resource on the hot path.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use super::discovery::Resource;
 use super::dynamic::DynamicPollster;
 use super::fleet::FleetPollster;
 use super::host::HostPollster;
+use super::libvirt::LibvirtPollster;
 use crate::model::{OwnedValue, Sample};
 
 /// A meter a pollster can produce.
@@ -54,6 +56,15 @@ pub struct PollContext {
     pub monotonic_base: std::time::Instant,
     /// Wall-clock seconds since the epoch (drives the simulated fleet's counters).
     pub wall_secs: f64,
+    /// What the pollsters of one poll share (Ceilometer's per-cycle `cache`).
+    pub cycle: CycleCache,
+}
+
+/// Read once per poll, shared by every resource and pollster of it.
+#[derive(Default)]
+pub struct CycleCache {
+    /// The bulk libvirt statistics of every active domain.
+    pub libvirt: super::libvirt::pollsters::CycleStats,
 }
 
 impl PollContext {
@@ -64,6 +75,7 @@ impl PollContext {
             timestamp: OwnedValue::from(isotime(now)),
             monotonic_base: std::time::Instant::now(),
             wall_secs: now.timestamp_micros() as f64 / 1e6,
+            cycle: CycleCache::default(),
         }
     }
 
@@ -126,7 +138,8 @@ pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
     crate::model::timestamp::Timestamp::from_utc(t.naive_utc()).naive_utc_isoformat()
 }
 
-fn monotonic_seconds() -> f64 {
+/// The process-wide monotonic clock in seconds, like Python's `time.monotonic()`.
+pub fn monotonic_seconds() -> f64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
 }
@@ -134,6 +147,7 @@ fn monotonic_seconds() -> f64 {
 /// A pollster family.
 pub enum Pollster {
     Host(HostPollster),
+    Libvirt(LibvirtPollster),
     Fleet(FleetPollster),
     Dynamic(Box<DynamicPollster>),
 }
@@ -143,6 +157,7 @@ impl Pollster {
     pub fn name(&self) -> &str {
         match self {
             Pollster::Host(_) => "host",
+            Pollster::Libvirt(_) => "libvirt",
             Pollster::Fleet(_) => "fleet",
             Pollster::Dynamic(d) => d.name(),
         }
@@ -152,6 +167,7 @@ impl Pollster {
     pub fn meters(&self) -> &[MeterSpec] {
         match self {
             Pollster::Host(h) => h.meters(),
+            Pollster::Libvirt(l) => l.meters(),
             Pollster::Fleet(f) => f.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
@@ -167,6 +183,7 @@ impl Pollster {
     pub fn default_discovery(&self) -> String {
         match self {
             Pollster::Host(_) => "local_node".into(),
+            Pollster::Libvirt(_) => "local_instances".into(),
             // Never a default: the fleet polls only the `fleet:N` discoverers a source names,
             // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
             Pollster::Fleet(_) => "fleet:0".into(),
@@ -185,6 +202,7 @@ impl Pollster {
     ) -> Result<(), PollError> {
         match self {
             Pollster::Host(h) => h.poll(resource, mask, ctx, out),
+            Pollster::Libvirt(l) => l.poll(resource, mask, ctx, out).await,
             Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }

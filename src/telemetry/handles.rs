@@ -282,6 +282,38 @@ impl PollsterMetrics {
     }
 }
 
+/// The libvirt connection of the compute pollsters and `local_instances` discovery.
+#[derive(Clone)]
+pub struct LibvirtMetrics {
+    errors: [Counter; LibvirtErrorReason::ALL.len()],
+    reconnects: Counter,
+}
+
+impl Default for LibvirtMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LibvirtMetrics {
+    pub fn new() -> Self {
+        Self {
+            errors: per_reason(
+                |i| counter!(LIBVIRT_ERRORS, LABEL_REASON => LibvirtErrorReason::ALL[i].as_str()),
+            ),
+            reconnects: counter!(LIBVIRT_RECONNECTS),
+        }
+    }
+
+    pub fn error(&self, reason: LibvirtErrorReason) {
+        self.errors[reason as usize].increment(1);
+    }
+
+    pub fn reconnected(&self) {
+        self.reconnects.increment(1);
+    }
+}
+
 /// One actor's mailbox and restarts. actix does not expose a mailbox's length, so the
 /// sender takes a [`MailboxSlot`] with [`ActorMetrics::enqueue`] just before `send`, the
 /// message carries it, and the handler drops it as it takes the message: the gauge is the

@@ -121,6 +121,8 @@ pub const POLLS_RUN: &str = "ceilo_polls_run_total";
 pub const POLLS_SKIPPED: &str = "ceilo_polls_skipped_total";
 pub const POLLS_FAILED: &str = "ceilo_polls_failed_total";
 pub const POLL_DURATION: &str = "ceilo_poll_duration_seconds";
+pub const LIBVIRT_ERRORS: &str = "ceilo_libvirt_errors_total";
+pub const LIBVIRT_RECONNECTS: &str = "ceilo_libvirt_reconnects_total";
 
 // Actors.
 pub const ACTOR_MAILBOX_DEPTH: &str = "ceilo_actor_mailbox_depth";
@@ -244,6 +246,33 @@ impl SkipReason {
         match self {
             SkipReason::Overrun => "overrun",
             SkipReason::NoResources => "no_resources",
+        }
+    }
+}
+
+/// What went wrong talking to libvirt (never fatal: logged, counted, retried next cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LibvirtErrorReason {
+    /// No connection to libvirtd (not running, permission denied, bad URI).
+    Connect,
+    /// A call on an open connection failed (listing domains, stats).
+    Call,
+    /// A discovered domain was gone (or shut off) when its stats were read.
+    Vanished,
+}
+
+impl LibvirtErrorReason {
+    pub const ALL: [LibvirtErrorReason; 3] = [
+        LibvirtErrorReason::Connect,
+        LibvirtErrorReason::Call,
+        LibvirtErrorReason::Vanished,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LibvirtErrorReason::Connect => "connect",
+            LibvirtErrorReason::Call => "call",
+            LibvirtErrorReason::Vanished => "vanished",
         }
     }
 }
@@ -469,6 +498,12 @@ pub const CATALOGUE: &[MetricDef] = &[
         POLL_BUCKETS,
         "Wall time of one pollster run, discovery excluded.",
     ),
+    counter(
+        LIBVIRT_ERRORS,
+        &[LABEL_REASON],
+        "libvirt calls of the compute pollsters and discovery that failed, by reason.",
+    ),
+    counter(LIBVIRT_RECONNECTS, &[], "libvirt connections reopened after they broke (libvirtd restart)."),
     gauge(ACTOR_MAILBOX_DEPTH, &[LABEL_ACTOR, LABEL_ID], "Messages waiting in an actor's mailbox."),
     gauge(ACTOR_MAILBOX_CAPACITY, &[LABEL_ACTOR, LABEL_ID], "Configured capacity of an actor's mailbox."),
     counter(ACTOR_RESTARTS, &[LABEL_ACTOR, LABEL_ID], "Actor restarts by its supervisor."),
