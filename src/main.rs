@@ -34,6 +34,9 @@ enum Command {
         /// A directory laid out like /etc/ceilometer.
         #[arg(long, default_value = "config")]
         config_dir: PathBuf,
+        /// The `--transport-url` that `ceilo run` will be given, checked as `run` checks it.
+        #[arg(long)]
+        transport_url: Option<String>,
     },
     /// Show the live rates of a running agent, read from its /metrics.
     Top(cli::top::TopArgs),
@@ -59,7 +62,10 @@ fn main() -> ExitCode {
     match args.command {
         Command::Run(run) => cli::run::run(run),
         Command::Convert(convert) => cli::convert::convert(convert),
-        Command::Check { config_dir } => cli::check::check(&config_dir),
+        Command::Check {
+            config_dir,
+            transport_url,
+        } => cli::check::check(&config_dir, transport_url.as_deref()),
         Command::Top(top) => cli::top::top(top),
     }
 }

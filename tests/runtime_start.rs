@@ -64,6 +64,12 @@ fn check_and_run_refuse_the_same_transport_urls_and_run_starts_nothing() {
 
         // The same URL given on the command line, over a valid config.
         let dir = config_dir(TELEMETRY);
+        let (code, out) = ceilo(&["check", "--transport-url", bad], dir.path());
+        assert_eq!(code, Some(1), "check --transport-url accepted {bad}:\n{out}");
+        assert!(
+            out.contains("--transport-url: invalid transport URL"),
+            "{bad}:\n{out}"
+        );
         let (code, out) = ceilo(&["run", "--transport-url", bad], dir.path());
         assert_eq!(code, Some(1), "run --transport-url {bad}:\n{out}");
         assert!(out.contains("invalid transport URL"), "{bad}:\n{out}");

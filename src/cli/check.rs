@@ -19,7 +19,8 @@ struct Report {
     warnings: Vec<String>,
 }
 
-pub fn check(config_dir: &Path) -> ExitCode {
+/// `transport_url`: `--transport-url`, which overrides ceilo.yaml's for `run`.
+pub fn check(config_dir: &Path, transport_url: Option<&str>) -> ExitCode {
     if !config_dir.is_dir() {
         eprintln!("ceilo check: {} is not a directory", config_dir.display());
         return ExitCode::FAILURE;
@@ -29,6 +30,9 @@ pub fn check(config_dir: &Path) -> ExitCode {
     check_events(config_dir, &mut report);
     check_agent_config(config_dir, &mut report);
     check_polling(config_dir, &mut report);
+    if let Some(Err(e)) = transport_url.map(ceilo::transport::check_url) {
+        report.problems.push(format!("--transport-url: {e}"));
+    }
     let Report {
         checked,
         problems,
