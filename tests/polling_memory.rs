@@ -23,6 +23,7 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
             durable: false,
             auto_delete: false,
             prefetch: 100,
+            initial_limit: 0,
             single_active_consumer: false,
         })
         .await

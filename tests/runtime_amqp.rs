@@ -595,3 +595,97 @@ fn a_consumer_connection_loss_does_not_republish_what_was_confirmed_before_it() 
     assert!(agent.log_text().contains("reconnecting"));
     assert!(agent.terminate().success());
 }
+
+/// `VmHWM` (peak RSS) or `VmRSS` of a process, in bytes.
+fn memory_of(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[test]
+fn oversize_bodies_are_dead_lettered_and_peak_rss_stays_under_the_documented_ceiling() {
+    const MIB: u64 = 1 << 20;
+    let broker = Broker::new("oversize");
+    let (max_body, inflight, workers) = (MIB, 16 * MIB, 2);
+    let dir = config_dir(&format!(
+        "{}notification:\n  prefetch: 100\n  batch_size: 10\n  batch_timeout_ms: 20\n  workers: {workers}\n  \
+         max_body_bytes: {max_body}\n  inflight_bytes: {inflight}\n",
+        TELEMETRY
+    ));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // Idle and consuming: what the ceiling is counted from.
+    wait_until("the agent consuming", Duration::from_secs(20), || {
+        broker
+            .queue("notifications.info")
+            .get("consumers")
+            .and_then(|c| c.as_u64())
+            == Some(1)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = memory_of(agent.pid(), "VmHWM:");
+    // 24 bodies of 8 MiB: 192 MiB that a prefetch of 100 would let in all at once.
+    let body_size = 8 * MIB as usize;
+    let n = 24;
+    let bodies: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                "nova".to_owned(),
+                "notifications.info".to_owned(),
+                vec![b'a' + i as u8; body_size],
+            )
+        })
+        .collect();
+    rt.block_on(publish(&url, &bodies));
+    drop(bodies);
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(120),
+        messages(n),
+    ));
+    wait_until("every delivery acked", Duration::from_secs(20), || {
+        broker.counts("notifications.info") == (0, 0)
+    });
+    // docs/runtime.md, "Memory ceiling": one listener carries the load, and every body is
+    // oversize, so it overruns one slot at a time.
+    let over = body_size as u64 - max_body;
+    let ceiling = 3 * (inflight + over) + workers * 3 * max_body;
+    let peak = memory_of(agent.pid(), "VmHWM:");
+    eprintln!(
+        "idle {} MiB, peak {} MiB, ceiling idle + {} MiB",
+        idle / MIB,
+        peak / MIB,
+        ceiling / MIB
+    );
+    assert!(
+        peak <= idle + ceiling,
+        "peak RSS {} MiB over idle {} MiB + ceiling {} MiB",
+        peak / MIB,
+        idle / MIB,
+        ceiling / MIB
+    );
+    assert_eq!(dead.len(), n, "log:\n{}", agent.log_text());
+    let reason = dead[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-ceilo-reason")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("too large") && reason.contains("max_body_bytes"),
+        "{reason}"
+    );
+    assert!(
+        dead.iter().all(|d| d.body.len() == body_size),
+        "bodies kept whole"
+    );
+    assert!(agent.terminate().success());
+}

@@ -24,12 +24,15 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::duplicates::{IdKey, SharedRecentIds};
+use super::window::Window;
 use crate::telemetry::handles::ListenerMetrics;
 use crate::transport::{Acker, Settle};
 
 struct Batch {
     last_tag: u64,
     deliveries: usize,
+    /// Their bodies' bytes (the listener's byte budget frees them when they are settled).
+    bytes: u64,
     outcome: Option<Settle>,
     /// The `_unique_id`s of the deliveries whose output this batch published.
     ids: Vec<IdKey>,
@@ -49,6 +52,7 @@ struct Op {
     tag: u64,
     how: Settle,
     deliveries: usize,
+    bytes: u64,
 }
 
 /// Tracks one consumer channel's batches and settles them in order.
@@ -64,25 +68,58 @@ pub struct AckTracker {
 impl AckTracker {
     /// A tracker whose settles go through `acker`, applied in order by a task spawned on
     /// `runtime`; `metrics` counts what was acked and what was released; `recent_ids` learns
-    /// the ids of what is acked.
+    /// the ids of what is acked. With a `window` (the channel's byte budget), the same task
+    /// moves the channel's cap on unacked deliveries around the settles.
     pub fn start(
         acker: Arc<dyn Acker>,
         runtime: &tokio::runtime::Handle,
         queue: Arc<str>,
         metrics: ListenerMetrics,
         recent_ids: SharedRecentIds,
+        window: Option<Arc<Window>>,
     ) -> Arc<AckTracker> {
         let (ops, mut rx) = mpsc::unbounded_channel::<Op>();
         let unsent = Arc::new(AtomicUsize::new(0));
         let counter = unsent.clone();
         runtime.spawn(async move {
-            while let Some(Op { tag, how, deliveries }) = rx.recv().await {
+            let limit = |max_unacked: u16| {
+                let acker = acker.clone();
+                let queue = queue.clone();
+                async move {
+                    if let Err(e) = acker.limit(max_unacked).await {
+                        // The channel is going: the pump sees it too and starts over.
+                        tracing::debug!(queue = &*queue, max_unacked, error = %e, "cannot set the channel's cap");
+                    }
+                }
+            };
+            loop {
+                let op = tokio::select! {
+                    biased;
+                    op = rx.recv() => match op {
+                        Some(op) => op,
+                        None => break,
+                    },
+                    raised = raise_wanted(window.as_deref()) => {
+                        limit(raised).await;
+                        continue;
+                    }
+                };
+                let Op { tag, how, deliveries, bytes } = op;
+                if let Some(lower) = window.as_ref().and_then(|w| w.before_settle(deliveries, bytes)) {
+                    limit(lower).await;
+                }
                 match acker.settle(tag, how).await {
                     Ok(()) if how == Settle::Ack => metrics.acked(deliveries),
                     Ok(()) => metrics.released(deliveries),
                     Err(e) => {
                         metrics.released(deliveries);
                         tracing::warn!(queue = &*queue, tag, ?how, error = %e, "settle failed (the broker requeues)");
+                    }
+                }
+                if let Some(w) = &window {
+                    w.settled(deliveries, bytes);
+                    if let Some(raised) = w.raise() {
+                        limit(raised).await;
                     }
                 }
                 counter.fetch_sub(1, Ordering::SeqCst);
@@ -96,14 +133,16 @@ impl AckTracker {
         })
     }
 
-    /// Register the next batch (tags up to `last_tag`, higher than any registered before).
-    pub fn register(self: &Arc<Self>, last_tag: u64, deliveries: usize) -> AckToken {
+    /// Register the next batch (tags up to `last_tag`, higher than any registered before) of
+    /// `deliveries` deliveries whose bodies are `bytes` long.
+    pub fn register(self: &Arc<Self>, last_tag: u64, deliveries: usize, bytes: u64) -> AckToken {
         let mut state = self.lock();
         let seq = state.next;
         state.next += 1;
         state.pending.push_back(Batch {
             last_tag,
             deliveries,
+            bytes,
             outcome: None,
             ids: Vec::new(),
         });
@@ -146,6 +185,7 @@ impl AckTracker {
             let Some(Batch {
                 last_tag,
                 deliveries,
+                bytes,
                 outcome: Some(how),
                 ids,
             }) = state.pending.pop_front()
@@ -162,10 +202,12 @@ impl AckTracker {
                 tag: last_tag,
                 how,
                 deliveries,
+                bytes,
             };
             run = match run {
                 Some(prev) if prev.how == op.how => Some(Op {
                     deliveries: prev.deliveries + op.deliveries,
+                    bytes: prev.bytes + op.bytes,
                     ..op
                 }),
                 Some(prev) => {
@@ -194,6 +236,19 @@ impl AckTracker {
         self.unsent.fetch_add(1, Ordering::SeqCst);
         if self.ops.send(op).is_err() {
             self.unsent.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The next higher cap the window wants, when the pump asks for one; never without a window.
+async fn raise_wanted(window: Option<&Window>) -> u16 {
+    let Some(w) = window else {
+        return std::future::pending().await;
+    };
+    loop {
+        w.wanted().await;
+        if let Some(raised) = w.raise() {
+            return raised;
         }
     }
 }
@@ -294,11 +349,16 @@ mod tests {
     use crate::transport::{BoxFuture, TransportError};
 
     #[derive(Default)]
-    struct Recording(Mutex<Vec<(u64, Settle)>>);
+    struct Recording(Mutex<Vec<(u64, Settle)>>, Mutex<Vec<u16>>);
 
     impl Acker for Arc<Recording> {
         fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
             self.0.lock().unwrap().push((up_to, how));
+            Box::pin(async { Ok(()) })
+        }
+
+        fn limit(&self, max_unacked: u16) -> BoxFuture<'static, Result<(), TransportError>> {
+            self.1.lock().unwrap().push(max_unacked);
             Box::pin(async { Ok(()) })
         }
     }
@@ -322,6 +382,7 @@ mod tests {
             "q".into(),
             ListenerMetrics::new("q"),
             crate::agent::duplicates::RecentIds::shared(100),
+            None,
         );
         (rec, tracker)
     }
@@ -329,9 +390,9 @@ mod tests {
     #[tokio::test]
     async fn acks_contiguous_prefix_with_one_frame_and_waits_for_every_share() {
         let (rec, tracker) = recording_tracker();
-        let a = tracker.register(3, 3);
-        let b = tracker.register(5, 2);
-        let c = tracker.register(9, 4);
+        let a = tracker.register(3, 3, 0);
+        let b = tracker.register(5, 2, 0);
+        let c = tracker.register(9, 4, 0);
         let b_publisher = b.share();
         b.confirm();
         c.confirm();
@@ -355,9 +416,9 @@ mod tests {
     #[tokio::test]
     async fn an_unconfirmed_share_requeues_its_batch_in_order() {
         let (rec, tracker) = recording_tracker();
-        let a = tracker.register(2, 2);
-        let b = tracker.register(4, 2);
-        let c = tracker.register(6, 2);
+        let a = tracker.register(2, 2, 0);
+        let b = tracker.register(4, 2, 0);
+        let c = tracker.register(6, 2, 0);
         let lost = b.share();
         b.confirm();
         drop(lost); // a crashed holder
@@ -373,8 +434,8 @@ mod tests {
     async fn the_ids_of_an_acked_batch_are_remembered_and_those_of_a_requeued_one_are_not() {
         let (rec, tracker) = recording_tracker();
         let hex = |n: u128| format!("{n:032x}");
-        let a = tracker.register(2, 2);
-        let b = tracker.register(4, 2);
+        let a = tracker.register(2, 2, 0);
+        let b = tracker.register(4, 2, 0);
         a.remember(vec![1, 2]);
         b.remember(vec![3, 4]);
         let recent = tracker.recent_ids.clone();
@@ -390,6 +451,37 @@ mod tests {
         assert!(
             !recent.is_duplicate(&hex(4), true),
             "requeued: its output was not confirmed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cap_opens_as_deliveries_arrive_even_when_nothing_settles() {
+        use crate::agent::window::Budget;
+        let rec = Arc::new(Recording::default());
+        let window = Arc::new(Window::new(Budget::binding(8 << 20, 1 << 20, 100).unwrap()));
+        let _tracker = AckTracker::start(
+            Arc::new(rec.clone()),
+            &tokio::runtime::Handle::current(),
+            "q".into(),
+            ListenerMetrics::new("q"),
+            crate::agent::duplicates::RecentIds::shared(100),
+            Some(window.clone()),
+        );
+        // Everything stays unacked (held behind a batch that never settles): the cap must
+        // still follow the pump, or the listener starves at the first caps.
+        for _ in 0..50 {
+            window.received(1000);
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let limits = rec.1.lock().unwrap().clone();
+        assert!(limits.windows(2).all(|w| w[0] < w[1]), "only raises: {limits:?}");
+        let last = limits.last().copied().unwrap_or(0);
+        assert!(
+            last >= 50 + 4,
+            "50 held and the window open past slow start: {limits:?}"
         );
     }
 }

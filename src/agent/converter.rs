@@ -5,7 +5,9 @@
 //! Each worker owns its [`Decoder`], which copies the body into its own buffer (simd-json parses
 //! in place), so the untouched original can go to the dead-letter queue.
 //! A delivery whose conversion fails or panics becomes a dead letter with the reason; the rest of
-//! the batch is unaffected and the worker thread survives.
+//! the batch is unaffected and the worker thread survives. A body over `max_body_bytes` is
+//! dead-lettered unread: never copied, never parsed, so a worker's buffers stay within that size.
+//! A dead letter takes its delivery's body, it does not copy it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -69,37 +71,57 @@ pub struct ConverterWorker {
     /// Samples and events the last batch made: the next batch's vectors start that big
     /// instead of growing (and copying) their way there.
     last_sizes: (usize, usize),
+    /// `notification.max_body_bytes`.
+    max_body: usize,
 }
 
 impl ConverterWorker {
-    pub fn new(converter: Arc<dyn Convert>) -> Self {
+    pub fn new(converter: Arc<dyn Convert>, max_body: usize) -> Self {
         ConverterWorker {
             converter,
             decoder: Decoder::new(),
             last_sizes: (0, 0),
+            max_body,
         }
     }
 
     /// Start `threads` workers. `bound` is how many batches the listeners hand the pool at
-    /// most (their shared permits): the mailbox's effective capacity.
-    pub fn start_pool(threads: usize, bound: usize, converter: Arc<dyn Convert>) -> Mailbox<ConverterWorker> {
-        let addr = SyncArbiter::start(threads.max(1), move || ConverterWorker::new(converter.clone()));
+    /// most (their shared permits): the mailbox's effective capacity. Bodies over `max_body`
+    /// bytes are dead-lettered unread.
+    pub fn start_pool(
+        threads: usize,
+        bound: usize,
+        max_body: usize,
+        converter: Arc<dyn Convert>,
+    ) -> Mailbox<ConverterWorker> {
+        let addr = SyncArbiter::start(threads.max(1), move || {
+            ConverterWorker::new(converter.clone(), max_body)
+        });
         Mailbox::new(addr, ActorMetrics::new(ActorKind::Converter, "pool", bound))
     }
 
     fn convert_one(
         &mut self,
-        d: &Delivery,
+        d: Delivery,
         recent_ids: &SharedRecentIds,
         out: &mut ConvertedBatch,
         ids: &mut Vec<IdKey>,
         outcome: &mut ConversionOutcome,
     ) {
+        if d.body.len() > self.max_body {
+            outcome.rejected_envelope += 1;
+            let reason = format!(
+                "too large: {} bytes, over notification.max_body_bytes ({})",
+                d.body.len(),
+                self.max_body
+            );
+            return dead_letter(d, reason, RejectReason::Envelope, out);
+        }
         let (converter, decoder) = (&self.converter, &mut self.decoder);
         let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, &d.body)));
         let mut kind = RejectReason::Endpoint;
         let reason = match result {
-            Ok(Ok(c)) if is_duplicate(recent_ids, &c, d) => {
+            Ok(Ok(c)) if is_duplicate(recent_ids, &c, &d) => {
                 tracing::warn!(unique_id = c.unique_id.as_deref().unwrap_or(""), routing_key = %d.routing_key,
                     "duplicate notification dropped: its _unique_id was seen recently");
                 outcome.duplicates += 1;
@@ -136,16 +158,21 @@ impl ConverterWorker {
                 format!("converter panicked: {what}")
             }
         };
-        tracing::warn!(exchange = %d.exchange, routing_key = %d.routing_key, %reason, "dead-lettering a delivery");
-        out.dead.push(DeadLetter {
-            body: d.body.clone(),
-            reason,
-            kind,
-            exchange: d.exchange.to_string(),
-            routing_key: d.routing_key.to_string(),
-            properties: d.properties.clone(),
-        });
+        dead_letter(d, reason, kind, out);
     }
+}
+
+/// `d` goes to the dead-letter queue with `reason`, its body and properties moved, not copied.
+fn dead_letter(d: Delivery, reason: String, kind: RejectReason, out: &mut ConvertedBatch) {
+    tracing::warn!(exchange = %d.exchange, routing_key = %d.routing_key, %reason, "dead-lettering a delivery");
+    out.dead.push(DeadLetter {
+        exchange: d.exchange.to_string(),
+        routing_key: d.routing_key.to_string(),
+        body: d.body,
+        reason,
+        kind,
+        properties: d.properties,
+    });
 }
 
 /// Whether `c` repeats a notification this listener took recently (and is to be dropped).
@@ -184,7 +211,7 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
         };
         let mut outcome = ConversionOutcome::default();
         let mut ids = Vec::with_capacity(deliveries.len());
-        for d in &deliveries {
+        for d in deliveries {
             self.convert_one(d, &recent_ids, &mut out, &mut ids, &mut outcome);
         }
         out.token.remember(ids);
@@ -248,7 +275,7 @@ mod tests {
         };
         System::new().block_on(async {
             let gated = Arc::new(Gated::default());
-            let pool = ConverterWorker::start_pool(1, 4, gated.clone());
+            let pool = ConverterWorker::start_pool(1, 4, 1 << 20, gated.clone());
             // The one worker takes the first batch and blocks on it; two wait behind it.
             let sends: Vec<_> = (0..3).map(|_| pool.send(batch())).collect();
             let waiting = async {

@@ -26,6 +26,7 @@ use super::converter::{ConverterWorker, DeliveryBatch};
 use super::duplicates::{RecentIds, SharedRecentIds};
 use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
+use super::window::{Budget, Window};
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
 use crate::telemetry::metrics::ActorKind;
@@ -70,6 +71,8 @@ pub struct ListenerConfig {
     pub readiness: Readiness,
     /// The pipeline stage this queue's samples take (partition queues: `Owned`).
     pub stage: SampleStage,
+    /// The byte budget of this queue's channel, when it binds (see [`super::window`]).
+    pub budget: Option<Budget>,
 }
 
 /// The metric handles of one listener (built once, after the recorder is installed).
@@ -337,8 +340,12 @@ async fn pump(
             _ = shutdown_requested(&mut shutdown) => return Ok(()),
         }
     }
+    // A new channel, a new window: its counts start at 0 with the channel's.
+    let window = config.budget.map(|b| Arc::new(Window::new(b)));
+    let mut spec = config.spec.clone();
+    spec.initial_limit = window.as_ref().map_or(0, |w| w.initial_limit());
     let mut consumer = tokio::select! {
-        c = config.transport.consume(config.spec.clone()) => c?,
+        c = config.transport.consume(spec) => c?,
         _ = shutdown_requested(&mut shutdown) => return Ok(()),
     };
     failures.store(0, Ordering::SeqCst);
@@ -351,6 +358,7 @@ async fn pump(
         Arc::from(queue.as_str()),
         metrics.listener.clone(),
         recent_ids.clone(),
+        window.clone(),
     );
     *status.tracker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tracker.clone());
     let _backlog = BacklogReporter::start(
@@ -364,8 +372,16 @@ async fn pump(
     let mut failed = None;
     while !stopping {
         let mut batch = Vec::with_capacity(config.batch_size);
+        let mut bytes = 0u64;
+        let mut take = |d: Delivery, batch: &mut Vec<Delivery>| {
+            bytes += d.body.len() as u64;
+            if let Some(w) = &window {
+                w.received(d.body.len());
+            }
+            batch.push(d);
+        };
         match next(&mut consumer, &mut shutdown, &queue).await {
-            Ok(Next::Delivery(d)) => batch.push(d),
+            Ok(Next::Delivery(d)) => take(d, &mut batch),
             Ok(_) => break,
             Err(e) => {
                 failed = Some(e);
@@ -375,7 +391,7 @@ async fn pump(
         let deadline = tokio::time::Instant::now() + config.batch_timeout;
         while batch.len() < config.batch_size {
             match next_lingering(&mut consumer, &shutdown, deadline, &queue).await {
-                Ok(Next::Delivery(d)) => batch.push(d),
+                Ok(Next::Delivery(d)) => take(d, &mut batch),
                 Ok(Next::Timeout) => break,
                 Ok(Next::Shutdown) => {
                     stopping = true;
@@ -395,7 +411,7 @@ async fn pump(
             metrics.listener.released(batch.len());
             break;
         }
-        dispatch(config, metrics, &tracker, recent_ids, batch).await;
+        dispatch(config, metrics, &tracker, recent_ids, batch, bytes).await;
     }
     if let Some(e) = failed {
         return Err(e);
@@ -419,12 +435,13 @@ async fn dispatch(
     tracker: &Arc<AckTracker>,
     recent_ids: &SharedRecentIds,
     deliveries: Vec<Delivery>,
+    bytes: u64,
 ) {
     let Some(last) = deliveries.last() else { return };
     let Ok(permit) = config.permits.clone().acquire_owned().await else {
         return;
     };
-    let token = tracker.register(last.tag, deliveries.len());
+    let token = tracker.register(last.tag, deliveries.len(), bytes);
     metrics.listener.received(deliveries.len());
     let converter_metrics = metrics.converter.clone();
     let recent_ids = recent_ids.clone();

@@ -20,6 +20,7 @@ pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
 pub mod pipeline;
+pub mod window;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -154,6 +155,7 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
                 durable: settings.consume_durable(),
                 auto_delete: n.auto_delete,
                 prefetch: n.prefetch,
+                initial_limit: 0,
                 single_active_consumer: false,
             });
         }
@@ -379,12 +381,15 @@ impl Agent {
         };
         // Batches handed to the converter pool at once, by all listeners together.
         let in_pool = workers * 2;
-        let pool = converter::ConverterWorker::start_pool(workers, in_pool, converter);
+        let max_body = usize::try_from(n.max_body_bytes).unwrap_or(usize::MAX);
+        let pool = converter::ConverterWorker::start_pool(workers, in_pool, max_body, converter);
         let permits = Arc::new(Semaphore::new(in_pool));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
         let mut listen = |stage, transport: Arc<dyn Transport>, spec| {
+            let budget = window::Budget::binding(n.inflight_bytes, n.max_body_bytes, n.prefetch);
             let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                budget,
                 stage,
                 transport,
                 spec,

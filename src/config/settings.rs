@@ -85,6 +85,16 @@ pub struct NotificationSettings {
     /// (its converters idle while the acks travel). 4000 bodies of a few KB still bound memory
     /// at ~10 MB per queue.
     pub prefetch: u16,
+    /// The largest body converted, in bytes (default 512 KiB, over a hundred times the largest
+    /// notification of the reference corpus); a larger one is dead-lettered unread, with the
+    /// reason. It is also the slot `inflight_bytes` counts a delivery not yet received as.
+    pub max_body_bytes: u64,
+    /// Bytes of delivery bodies one queue's listener may have in flight (sent by the broker
+    /// and not yet acked), counting each delivery not yet received as `max_body_bytes`: the
+    /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). Default
+    /// 32 MiB: 64 bodies of `max_body_bytes` in transit, enough to keep a queue draining.
+    /// 0 = no bound but `prefetch`. The memory ceiling it gives is in docs/runtime.md.
+    pub inflight_bytes: u64,
     /// Overrides `amqp_durable_queues` for the consumed queues and their exchanges. Only for
     /// brokers in `messaging_urls` set up unlike `transport_url`'s; unset, the default, follows
     /// `amqp_durable_queues`.
@@ -137,6 +147,8 @@ impl Default for NotificationSettings {
             ]),
             priorities: strings(&["audit", "critical", "debug", "error", "info", "sample", "warn"]),
             prefetch: 4000,
+            max_body_bytes: 512 << 10,
+            inflight_bytes: 32 << 20,
             durable: None,
             auto_delete: false,
             batch_size: 200,
@@ -218,6 +230,15 @@ impl Settings {
         let n = &self.notification;
         if n.prefetch == 0 {
             return Err("notification.prefetch must be at least 1 (0 would mean unbounded)".into());
+        }
+        if n.max_body_bytes == 0 {
+            return Err("notification.max_body_bytes must be at least 1".into());
+        }
+        if n.inflight_bytes != 0 && n.inflight_bytes < n.max_body_bytes {
+            return Err(format!(
+                "notification.inflight_bytes ({}) must hold at least one body of max_body_bytes ({}), or be 0",
+                n.inflight_bytes, n.max_body_bytes
+            ));
         }
         if n.batch_size == 0 || self.publisher.batch_size == 0 {
             return Err("batch_size must be at least 1".into());
@@ -392,5 +413,8 @@ mod tests {
         assert!(serde_yaml::from_str::<Settings>("bogus: 1").is_err());
         let s: Settings = serde_yaml::from_str("notification: {prefetch: 0}").unwrap();
         assert!(s.validate().is_err());
+        let s: Settings =
+            serde_yaml::from_str("notification: {max_body_bytes: 2000, inflight_bytes: 1000}").unwrap();
+        assert!(s.validate().is_err(), "a budget smaller than one body");
     }
 }

@@ -94,6 +94,7 @@ impl DeadLetterOutput {
             durable: true,
             auto_delete: false,
             prefetch: 0,
+            initial_limit: 0,
             single_active_consumer: false,
         }
     }

@@ -39,6 +39,7 @@ pub fn partition_queues(partitions: usize, prefetch: u16) -> Vec<QueueSpec> {
             durable: true,
             auto_delete: false,
             prefetch,
+            initial_limit: 0,
             single_active_consumer: true,
         })
         .collect()

@@ -406,6 +406,16 @@ impl Acker for AmqpAcker {
             }
         })
     }
+
+    fn limit(&self, max_unacked: u16) -> BoxFuture<'static, Result<(), TransportError>> {
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            channel
+                .basic_qos(max_unacked, BasicQosOptions { global: true })
+                .await
+                .map_err(err(format!("cap the channel at {max_unacked} unacked")))
+        })
+    }
 }
 
 /// A passive `queue.declare` on the consumer's channel: the queue exists while it is consumed,
@@ -550,6 +560,7 @@ impl AmqpPublisher {
                     durable: self.topology.durable,
                     auto_delete: self.topology.auto_delete,
                     prefetch: 0,
+                    initial_limit: 0,
                     single_active_consumer: false,
                 };
                 if let Err(e) = declare_queue(&s.channel, &spec).await {
@@ -638,6 +649,13 @@ impl Transport for AmqpTransport {
                 .basic_qos(spec.prefetch, BasicQosOptions::default())
                 .await
                 .map_err(err(format!("set prefetch {}", spec.prefetch)))?;
+            if spec.initial_limit > 0 {
+                // Before the consumer starts: nothing arrives beyond it.
+                channel
+                    .basic_qos(spec.initial_limit, BasicQosOptions { global: true })
+                    .await
+                    .map_err(err(format!("cap the channel at {} unacked", spec.initial_limit)))?;
+            }
             declare_queue(&channel, &spec).await?;
             let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
             let consumer = channel

@@ -221,6 +221,7 @@ mod tests {
             durable: false,
             auto_delete: false,
             prefetch: 10,
+            initial_limit: 0,
             single_active_consumer: false,
         }
     }

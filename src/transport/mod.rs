@@ -105,6 +105,9 @@ pub struct QueueSpec {
     pub auto_delete: bool,
     /// Prefetch (`basic.qos`) for a consumer of this queue.
     pub prefetch: u16,
+    /// A channel-wide cap on unacked deliveries, set before consuming (see [`Acker::limit`],
+    /// which moves it afterwards); 0 = none.
+    pub initial_limit: u16,
     /// `x-single-active-consumer`: one consumer at a time gets deliveries, the others stand by
     /// (partition queues of stateful transformers: a resource has one owner at a time).
     pub single_active_consumer: bool,
@@ -171,6 +174,15 @@ pub enum Settle {
 /// Settles delivery tags of one consumer (one channel). Operations must be applied in call order.
 pub trait Acker: Send + Sync {
     fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>>;
+
+    /// Cap this channel's unacked deliveries at `max_unacked` (≥ 1), on top of the consumer's
+    /// prefetch: AMQP `basic.qos` with `global`, which RabbitMQ applies to a running consumer
+    /// at once. Applied in call order with the settles. A transport with nothing to cap (its
+    /// deliveries are in-process) ignores it.
+    fn limit(&self, max_unacked: u16) -> BoxFuture<'static, Result<(), TransportError>> {
+        let _ = max_unacked;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Reads how many messages wait in one consumer's queue (`ceilo_amqp_queue_messages`).

@@ -1,0 +1,249 @@
+//! The byte budget of one listener's channel (`notification.inflight_bytes`).
+//!
+//! RabbitMQ does not implement `basic.qos` `prefetch_size`, and lapin buffers whatever the
+//! broker sends, so a prefetch counted in messages is no bound in bytes: forty 20 MB bodies
+//! in flight are 800 MB. The agent holds the budget itself, with the one lever the broker
+//! gives: a channel-wide (`global`) cap on unacked deliveries, which RabbitMQ applies at once to
+//! the consumer already running (the per-consumer prefetch stays the count bound).
+//!
+//! The cap is moved so that, at every moment,
+//!
+//! ```text
+//! bytes received and not settled  +  deliveries the broker may still send × max_body  ≤  budget
+//! ```
+//!
+//! A delivery not yet received is counted as a full slot of `max_body_bytes` (its size is
+//! unknown until it has arrived); once received it counts its real size. Receiving a body no
+//! larger than the slot never breaks the inequality, so the cap is raised when the deliveries
+//! in transit run low. Settling frees bytes but also lets the broker send as many deliveries as
+//! were settled, so before a settle frame the cap is lowered if the inequality needs it. A body
+//! larger than `max_body_bytes` (it will be dead-lettered) overruns its slot: after one, the
+//! window falls back to one delivery in transit and grows by one per body that fits (slow
+//! start), so a run of big bodies comes one at a time.
+//!
+//! The pump calls [`Window::received`] per delivery (a few relaxed atomics, no lock, no
+//! allocation); the tracker's settle task, the only one that sends frames on the channel, calls
+//! [`Window::raise`] when woken and [`Window::before_settle`] / [`Window::settled`] around each
+//! settle frame, so caps and settles reach the broker in the order they were decided.
+
+use std::sync::atomic::{AtomicU64, Ordering::*};
+
+use tokio::sync::Notify;
+
+/// How one listener's channel is budgeted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// `notification.inflight_bytes`.
+    pub bytes: u64,
+    /// `notification.max_body_bytes`: the size of a slot.
+    pub slot: u64,
+    /// `notification.prefetch`: the cap never goes above it.
+    pub prefetch: u16,
+}
+
+impl Budget {
+    /// The budget to enforce, if it binds: when `prefetch` full slots fit in it, the broker's
+    /// prefetch already keeps it and no channel-wide cap is needed.
+    pub fn binding(bytes: u64, slot: u64, prefetch: u16) -> Option<Budget> {
+        let budget = Budget {
+            bytes,
+            slot: slot.max(1),
+            prefetch,
+        };
+        (bytes > 0 && u64::from(prefetch).saturating_mul(budget.slot) > bytes).then_some(budget)
+    }
+
+    /// Deliveries allowed in transit: the budget's slots, at most `prefetch`, at least one.
+    fn max_slots(&self) -> u64 {
+        (self.bytes / self.slot).clamp(1, u64::from(self.prefetch).max(1))
+    }
+}
+
+/// The cap's state for one channel. Counts are since the channel opened.
+pub struct Window {
+    budget: Budget,
+    /// Deliveries taken off the consumer (written by the pump only).
+    received: AtomicU64,
+    received_bytes: AtomicU64,
+    /// Slow start: deliveries allowed in transit now (written by the pump only).
+    target: AtomicU64,
+    /// Deliveries settled by frames already sent (written by the settle task only).
+    settled: AtomicU64,
+    settled_bytes: AtomicU64,
+    /// The cap the broker has (or is about to have), written by the settle task only.
+    limit: AtomicU64,
+    wake: Notify,
+}
+
+impl Window {
+    /// A window for a new channel, with the cap it must start with (set before consuming).
+    pub fn new(budget: Budget) -> Window {
+        Window {
+            budget,
+            received: AtomicU64::new(0),
+            received_bytes: AtomicU64::new(0),
+            target: AtomicU64::new(1),
+            settled: AtomicU64::new(0),
+            settled_bytes: AtomicU64::new(0),
+            limit: AtomicU64::new(1),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The cap to set before consuming: one delivery (slow start).
+    pub fn initial_limit(&self) -> u16 {
+        1
+    }
+
+    /// A delivery of `bytes` was taken off the consumer.
+    #[inline]
+    pub fn received(&self, bytes: usize) {
+        let bytes = bytes as u64;
+        // Bytes before the count: a reader that sees the count sees the bytes.
+        self.received_bytes.fetch_add(bytes, Release);
+        let received = self.received.fetch_add(1, Release) + 1;
+        let target = if bytes > self.budget.slot {
+            1
+        } else {
+            (self.target.load(Relaxed) + 1).min(self.budget.max_slots())
+        };
+        self.target.store(target, Relaxed);
+        let horizon = self.limit.load(Relaxed) + self.settled.load(Relaxed);
+        if horizon.saturating_sub(received) <= target / 2 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Woken by the pump when the deliveries in transit run low.
+    pub async fn wanted(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The furthest delivery count the broker may reach (`received` + slots in transit) with
+    /// `freed` more bytes settled, for a channel that has settled `settled` deliveries.
+    fn allowed_horizon(&self, freed: u64) -> u64 {
+        let received = self.received.load(Acquire);
+        let held = self
+            .received_bytes
+            .load(Acquire)
+            .saturating_sub(self.settled_bytes.load(Relaxed) + freed);
+        let free_slots = self.budget.bytes.saturating_sub(held) / self.budget.slot;
+        received + free_slots.min(self.target.load(Relaxed))
+    }
+
+    fn cap(&self, limit: u64) -> u64 {
+        limit.clamp(1, u64::from(self.budget.prefetch).max(1))
+    }
+
+    /// A higher cap to send now, if the budget allows one.
+    pub fn raise(&self) -> Option<u16> {
+        let settled = self.settled.load(Relaxed);
+        let limit = self.cap(self.allowed_horizon(0).saturating_sub(settled));
+        (limit > self.limit.load(Relaxed)).then(|| self.set(limit))
+    }
+
+    /// Before a frame settling `deliveries` deliveries of `bytes`: the lower cap to send first,
+    /// if with the current one the settle would let the broker send more than the budget holds.
+    pub fn before_settle(&self, deliveries: usize, bytes: u64) -> Option<u16> {
+        let settled = self.settled.load(Relaxed) + deliveries as u64;
+        let limit = self.cap(self.allowed_horizon(bytes).saturating_sub(settled));
+        (limit < self.limit.load(Relaxed)).then(|| self.set(limit))
+    }
+
+    /// The settle frame went out.
+    pub fn settled(&self, deliveries: usize, bytes: u64) {
+        self.settled_bytes.fetch_add(bytes, Relaxed);
+        self.settled.fetch_add(deliveries as u64, Relaxed);
+    }
+
+    fn set(&self, limit: u64) -> u16 {
+        self.limit.store(limit, Relaxed);
+        u16::try_from(limit).unwrap_or(u16::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn window(budget_mib: u64, slot_mib: u64, prefetch: u16) -> Window {
+        Window::new(Budget::binding(budget_mib * MIB, slot_mib * MIB, prefetch).expect("binding"))
+    }
+
+    /// What the broker may still send, in bytes, plus what is held: the quantity the budget
+    /// bounds (each delivery in transit counted as `slot`).
+    fn exposure(w: &Window) -> u64 {
+        let received = w.received.load(Relaxed);
+        let settled = w.settled.load(Relaxed);
+        let held = w.received_bytes.load(Relaxed) - w.settled_bytes.load(Relaxed);
+        let horizon = w.limit.load(Relaxed) + settled;
+        held + horizon.saturating_sub(received) * w.budget.slot
+    }
+
+    #[test]
+    fn binds_only_when_prefetch_full_slots_exceed_the_budget() {
+        assert_eq!(Budget::binding(64 * MIB, MIB, 64), None, "64 slots fit");
+        assert!(Budget::binding(64 * MIB, MIB, 65).is_some());
+        assert_eq!(Budget::binding(0, MIB, 4000), None, "0 turns it off");
+    }
+
+    #[test]
+    fn small_bodies_open_the_window_up_to_the_budget_in_slots() {
+        let w = window(8, 1, 4000);
+        assert_eq!(w.initial_limit(), 1);
+        for _ in 0..100 {
+            w.received(3000);
+            w.raise();
+            assert!(exposure(&w) <= 8 * MIB);
+        }
+        assert_eq!(w.target.load(Relaxed), 8, "slow start stops at budget / slot");
+        assert_eq!(w.raise(), None, "already open");
+        let free_slots = (8 * MIB - 100 * 3000) / MIB;
+        assert_eq!(
+            w.limit.load(Relaxed),
+            100 + free_slots,
+            "100 held + what fits in transit"
+        );
+    }
+
+    #[test]
+    fn a_settle_lowers_the_cap_first_when_it_would_open_more_than_it_frees() {
+        let w = window(8, 1, 4000);
+        for _ in 0..20 {
+            w.received(3000);
+            w.raise();
+        }
+        let before = w.limit.load(Relaxed);
+        let lower = w
+            .before_settle(10, 30_000)
+            .expect("10 settled small bodies free 10 slots' worth of count, not of bytes");
+        assert_eq!(u64::from(lower), before - 10);
+        w.settled(10, 30_000);
+        assert!(exposure(&w) <= 8 * MIB);
+    }
+
+    #[test]
+    fn big_bodies_come_one_at_a_time_and_the_budget_holds_for_the_ones_that_fit() {
+        let w = window(8, 1, 4000);
+        for i in 0..50u64 {
+            // Alternating full slots and oversize bodies; settle every other one.
+            let size = if i % 5 == 4 { 3 * MIB } else { MIB };
+            w.received(size as usize);
+            if size > MIB {
+                assert_eq!(w.target.load(Relaxed), 1, "an oversize body restarts slow start");
+            }
+            w.raise();
+            if i % 2 == 1 {
+                let bytes = w.received_bytes.load(Relaxed) - w.settled_bytes.load(Relaxed);
+                let n = (w.received.load(Relaxed) - w.settled.load(Relaxed)) as usize;
+                w.before_settle(n, bytes);
+                w.settled(n, bytes);
+                w.raise();
+                assert!(exposure(&w) <= 8 * MIB, "after settling everything held");
+            }
+            assert!(w.limit.load(Relaxed) >= 1, "0 would mean no cap at all");
+        }
+    }
+}
