@@ -39,6 +39,7 @@ use crate::publish::batcher::{BatchPolicy, PublisherActor};
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::file::FileOutput;
 use crate::publish::gnocchi::{DeadLetters, GnocchiOutput};
+use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::{Drain, Output, PublisherUrl};
@@ -68,6 +69,8 @@ pub enum AgentError {
     Converter(String),
     #[error("polling: {0}")]
     Polling(#[from] crate::polling::StartError),
+    #[error("publisher {url}: {reason}")]
+    Publisher { url: String, reason: String },
 }
 
 /// The exit status of `ceilo run` when SIGTERM's graceful stop gave up after
@@ -277,70 +280,77 @@ impl Agent {
             )],
             ..Default::default()
         });
-        let mut build =
-            |pipeline: &Pipeline, carries: Carries| -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
-                let addrs: Vec<_> = pipeline
-                    .publishers()
-                    .iter()
-                    .zip(pipeline.publisher_sinks())
-                    .map(|(url, sink)| {
-                        let output: Box<dyn Output> = match url {
-                            PublisherUrl::Notifier {
-                                topic,
-                                per_meter_topic,
-                            } => {
-                                let topology = PublishTopology {
-                                    default_queues: true,
-                                    durable: settings.publish_durable(),
-                                    auto_delete: settings.notification.auto_delete,
-                                    ..Default::default()
-                                };
-                                let publisher = main.publisher(topology);
-                                Box::new(NotifierOutput::new(
-                                    carries,
-                                    topic.clone(),
-                                    *per_meter_topic,
-                                    p,
-                                    &host,
-                                    publisher,
-                                ))
-                            }
-                            PublisherUrl::File {
-                                path,
-                                max_bytes,
-                                backup_count,
-                                fsync,
-                            } => Box::new(FileOutput::new(
-                                path,
-                                *max_bytes,
-                                *backup_count,
-                                *fsync,
-                                runtime.clone(),
-                            )),
-                            PublisherUrl::Gnocchi(options) => Box::new(
-                                GnocchiOutput::new(
-                                    options,
-                                    &settings.gnocchi,
-                                    &config_dir,
-                                    Some(DeadLetters {
-                                        exchange: n.dead_letter_exchange.clone(),
-                                        publisher: dlq.clone(),
-                                    }),
-                                )
-                                .map_err(|e| AgentError::Runtime(e.to_string()))?,
-                            ),
-                        };
-                        let scheme = url.scheme();
-                        Ok(start(
-                            output,
-                            &format!("{sink}/{scheme}"),
-                            Some(PublisherMetrics::new(sink, scheme)),
-                        ))
-                    })
-                    .collect::<Result<_, AgentError>>()?;
-                publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
-                Ok(addrs)
-            };
+        let mut build = |pipeline: &Pipeline,
+                         carries: Carries|
+         -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
+            let addrs: Vec<_> = pipeline
+                .publishers()
+                .iter()
+                .zip(pipeline.publisher_sinks())
+                .map(|(url, sink)| {
+                    let output: Box<dyn Output> = match url {
+                        PublisherUrl::Notifier {
+                            topic,
+                            per_meter_topic,
+                        } => {
+                            let topology = PublishTopology {
+                                default_queues: true,
+                                durable: settings.publish_durable(),
+                                auto_delete: settings.notification.auto_delete,
+                                ..Default::default()
+                            };
+                            let publisher = main.publisher(topology);
+                            Box::new(NotifierOutput::new(
+                                carries,
+                                topic.clone(),
+                                *per_meter_topic,
+                                p,
+                                &host,
+                                publisher,
+                            ))
+                        }
+                        PublisherUrl::File {
+                            path,
+                            max_bytes,
+                            backup_count,
+                            fsync,
+                        } => Box::new(FileOutput::new(
+                            path,
+                            *max_bytes,
+                            *backup_count,
+                            *fsync,
+                            runtime.clone(),
+                        )),
+                        PublisherUrl::Gnocchi(options) => Box::new(
+                            GnocchiOutput::new(
+                                options,
+                                &settings.gnocchi,
+                                &config_dir,
+                                Some(DeadLetters {
+                                    exchange: n.dead_letter_exchange.clone(),
+                                    publisher: dlq.clone(),
+                                }),
+                            )
+                            .map_err(|e| AgentError::Runtime(e.to_string()))?,
+                        ),
+                        PublisherUrl::Http(target) => Box::new(HttpOutput::new(target, carries).map_err(
+                            |e| AgentError::Publisher {
+                                url: target.url.clone(),
+                                reason: e.to_string(),
+                            },
+                        )?),
+                    };
+                    let scheme = url.scheme();
+                    Ok(start(
+                        output,
+                        &format!("{sink}/{scheme}"),
+                        Some(PublisherMetrics::new(sink, scheme)),
+                    ))
+                })
+                .collect::<Result<_, AgentError>>()?;
+            publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
+            Ok(addrs)
+        };
         let sample_publishers = build(&samples, Carries::Samples)?;
         let event_publishers = build(&events, Carries::Events)?;
         let dead_letter = start(

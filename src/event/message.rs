@@ -30,6 +30,21 @@ pub fn write_message_from_event(event: &Event, secret: &[u8], out: &mut Vec<u8>)
 pub fn write_event_message_signed(out: &mut impl JsonSink, event: &Event, signer: &mut Signer) {
     // The traits' `str()` is built at the end of `out` and cut off again: no other buffer.
     let signature = sign_event_with(signer, event, out.buffer());
+    write_event_fields(out, event);
+    out.extend_from_slice(b", \"message_signature\": ");
+    write_str(out, signature.as_str());
+    out.push(b'}');
+}
+
+/// Writes Ceilometer's `event.serialize()` (the message without its signature): what the
+/// `http://` publisher posts for an event.
+pub fn write_event_serialized(out: &mut impl JsonSink, event: &Event) {
+    write_event_fields(out, event);
+    out.push(b'}');
+}
+
+/// `{"message_id": ..., "raw": ...` of an event message, left open for what follows.
+fn write_event_fields(out: &mut impl JsonSink, event: &Event) {
     out.extend_from_slice(b"{\"message_id\": ");
     match &event.message_id {
         Some(id) => write_str(out, id),
@@ -59,9 +74,6 @@ pub fn write_event_message_signed(out: &mut impl JsonSink, event: &Event, signer
     }
     out.extend_from_slice(b"], \"raw\": ");
     write_value(out, &event.raw);
-    out.extend_from_slice(b", \"message_signature\": ");
-    write_str(out, signature.as_str());
-    out.push(b'}');
 }
 
 /// Writes the events as a JSON list of signed event messages: the `notifier://` event

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::json_write::{write_str, write_value, JsonSink};
 use super::OwnedValue;
 
 /// A sample's `resource_metadata` (a dict, by Ceilometer's convention).
@@ -36,4 +37,39 @@ pub struct Sample {
     /// Sample id: a fresh uuid1 unless the input carried one (telemetry IPC `message_id`).
     pub id: String,
     pub monotonic_time: OwnedValue,
+}
+
+/// Writes Ceilometer's `Sample.as_dict()`, in its key order, written `json.dumps`-style.
+pub fn write_sample_as_dict(out: &mut impl JsonSink, s: &Sample) {
+    let texts: [(&[u8], &str); 3] = [
+        (b"{\"name\": ", &s.name),
+        (b", \"type\": ", &s.sample_type),
+        (b", \"unit\": ", &s.unit),
+    ];
+    for (key, value) in texts {
+        out.extend_from_slice(key);
+        write_str(out, value);
+    }
+    let values: [(&[u8], &OwnedValue); 8] = [
+        (b", \"volume\": ", &s.volume),
+        (b", \"user_id\": ", &s.user_id),
+        (b", \"user_name\": ", &s.user_name),
+        (b", \"project_id\": ", &s.project_id),
+        (b", \"project_name\": ", &s.project_name),
+        (b", \"resource_id\": ", &s.resource_id),
+        (b", \"timestamp\": ", &s.timestamp),
+        (b", \"resource_metadata\": ", &s.resource_metadata),
+    ];
+    for (key, value) in values {
+        out.extend_from_slice(key);
+        write_value(out, value);
+    }
+    out.extend_from_slice(b", \"source\": ");
+    write_str(out, &s.source);
+    out.extend_from_slice(b", \"id\": ");
+    write_str(out, &s.id);
+    // `monotonic_time` is the last attribute `Sample.__init__` sets.
+    out.extend_from_slice(b", \"monotonic_time\": ");
+    write_value(out, &s.monotonic_time);
+    out.push(b'}');
 }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{Flush, Output, PublishError, Write};
 use crate::event::message::event_json;
-use crate::model::json_write::{write_str, write_value};
-use crate::model::Sample;
+use crate::model::json_write::write_value;
+use crate::model::sample::write_sample_as_dict;
 
 struct FileState {
     path: PathBuf,
@@ -92,39 +92,6 @@ impl FileState {
         }
         Ok(())
     }
-}
-
-/// Ceilometer's `Sample.as_dict()`, in its key order, written `json.dumps`-style.
-pub(crate) fn write_sample_as_dict(out: &mut Vec<u8>, s: &Sample) {
-    let texts: [(&[u8], &str); 3] = [
-        (b"{\"name\": ", &s.name),
-        (b", \"type\": ", &s.sample_type),
-        (b", \"unit\": ", &s.unit),
-    ];
-    for (key, value) in texts {
-        out.extend_from_slice(key);
-        write_str(out, value);
-    }
-    let values: [(&[u8], &crate::model::OwnedValue); 9] = [
-        (b", \"volume\": ", &s.volume),
-        (b", \"user_id\": ", &s.user_id),
-        (b", \"user_name\": ", &s.user_name),
-        (b", \"project_id\": ", &s.project_id),
-        (b", \"project_name\": ", &s.project_name),
-        (b", \"resource_id\": ", &s.resource_id),
-        (b", \"timestamp\": ", &s.timestamp),
-        (b", \"resource_metadata\": ", &s.resource_metadata),
-        (b", \"monotonic_time\": ", &s.monotonic_time),
-    ];
-    for (key, value) in values {
-        out.extend_from_slice(key);
-        write_value(out, value);
-    }
-    out.extend_from_slice(b", \"source\": ");
-    write_str(out, &s.source);
-    out.extend_from_slice(b", \"id\": ");
-    write_str(out, &s.id);
-    out.push(b'}');
 }
 
 pub struct FileOutput {

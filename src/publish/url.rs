@@ -1,11 +1,15 @@
 //! Publisher URLs as written in pipeline.yaml sinks, parsed once into options.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why a publisher URL is refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UrlError {
-    #[error("publisher {0:?} is not supported by ceilo (supported: notifier://, file://, gnocchi://)")]
+    #[error(
+        "publisher {0:?} is not supported by ceilo (supported: notifier://, file://, http://, \
+         https://, gnocchi://)"
+    )]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
     Option {
@@ -15,6 +19,10 @@ pub enum UrlError {
     },
     #[error("{0}: file:// needs a path")]
     NoPath(String),
+    #[error("{0}: the publisher needs a host name")]
+    NoHost(String),
+    #[error("{url}: port {port:?} is not a number")]
+    Port { url: String, port: String },
 }
 
 /// A parsed publisher URL.
@@ -39,6 +47,43 @@ pub enum PublisherUrl {
     /// resources in Gnocchi (see [`crate::publish::gnocchi`]); where Gnocchi is comes from
     /// ceilo.yaml's `gnocchi:` section, as it comes from ceilometer.conf in Ceilometer.
     Gnocchi(super::gnocchi::GnocchiOptions),
+    /// `http(s)://[user:password@]host[:port]/path[?options&other=params]`: JSON POSTs.
+    Http(HttpTarget),
+}
+
+/// Whether and how an HTTPS server's certificate is verified (`verify_ssl`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerifySsl {
+    /// Against the system's root certificates (the default).
+    System,
+    /// Not at all (`verify_ssl=False`).
+    No,
+    /// Against the CA certificates in this PEM file (`verify_ssl=/path/ca.pem`, as `requests`).
+    CaFile(PathBuf),
+}
+
+/// Where an HTTP publisher posts and how: Ceilometer's `HttpPublisher` options, taken out of
+/// the URL's query; every other query parameter stays in [`HttpTarget::url`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpTarget {
+    /// What is posted to: `http(s)://host[:port]/path[?other params]`, without the userinfo
+    /// and the options, the remaining parameters in Ceilometer's order (`urlencode` of
+    /// `parse_qs`: by first appearance of each name, repeated names together, blanks dropped).
+    pub url: String,
+    /// Per request (`timeout`, seconds, default 5).
+    pub timeout: Duration,
+    /// `max_retries` (default 2): accepted for Ceilometer's URLs; ceilo retries a failed flush
+    /// until it is durable (with backoff), so it is not a limit here.
+    pub max_retries: u32,
+    /// One POST per flush (`batch`, default true) or one per item.
+    pub batch: bool,
+    pub verify_ssl: VerifySsl,
+    /// `clientcert` (PEM) and `clientkey` (PEM; when absent the key is in `clientcert`).
+    pub client_cert: Option<(PathBuf, Option<PathBuf>)>,
+    /// Basic auth from the URL's userinfo, as written there.
+    pub basic_auth: Option<(String, String)>,
+    /// Events: post each event's raw notification payload instead of the event (`raw_only`).
+    pub raw_only: bool,
 }
 
 pub(crate) fn bool_from_string(s: &str) -> bool {
@@ -69,6 +114,8 @@ impl PublisherUrl {
             PublisherUrl::Notifier { .. } => "notifier",
             PublisherUrl::File { .. } => "file",
             PublisherUrl::Gnocchi(_) => "gnocchi",
+            PublisherUrl::Http(t) if t.url.starts_with("https:") => "https",
+            PublisherUrl::Http(_) => "http",
         }
     }
 
@@ -126,8 +173,178 @@ impl PublisherUrl {
                     option,
                     reason,
                 }),
+            "http" | "https" => Ok(PublisherUrl::Http(HttpTarget::parse(url)?)),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
+    }
+}
+
+/// `%XX` and `+` decoded, as `urllib.parse.parse_qs` does (invalid escapes stay as written).
+fn unquote_plus(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `urllib.parse.quote_plus`: everything but `A-Za-z0-9_.-~` escaped, space as `+`.
+fn quote_plus(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `parse_qs(query)`: names in order of first appearance, each with all its non-blank values.
+fn parse_qs(query: &str) -> Vec<(String, Vec<String>)> {
+    let mut params: Vec<(String, Vec<String>)> = Vec::new();
+    for pair in query.split(['&', ';']).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (unquote_plus(k), unquote_plus(v));
+        if v.is_empty() {
+            continue;
+        }
+        match params.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v),
+            None => params.push((k, vec![v])),
+        }
+    }
+    params
+}
+
+/// `True`/`False` for oslo's `bool_from_string(strict=True)`, `None` for anything else.
+fn strict_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl HttpTarget {
+    /// Parse an `http://`-style publisher URL the way Ceilometer's `HttpPublisher.__init__`
+    /// does, except that an option with a bad value is refused (Ceilometer silently uses the
+    /// default) so that `ceilo check` names it.
+    pub fn parse(url: &str) -> Result<HttpTarget, UrlError> {
+        let url = url.trim();
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (rest, fragment) = rest.split_once('#').map_or((rest, None), |(r, f)| (r, Some(f)));
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (netloc, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let (userinfo, hostport) = netloc
+            .rsplit_once('@')
+            .map_or((None, netloc), |(u, h)| (Some(u), h));
+        let host_end = if hostport.starts_with('[') {
+            hostport.find(']').map_or(hostport.len(), |i| i + 1)
+        } else {
+            hostport.rfind(':').unwrap_or(hostport.len())
+        };
+        let (host, port) = hostport.split_at(host_end);
+        if host.is_empty() || host == "[]" {
+            return Err(UrlError::NoHost(url.to_owned()));
+        }
+        if let Some(port) = port.strip_prefix(':').filter(|p| !p.is_empty()) {
+            if port.parse::<u16>().is_err() {
+                return Err(UrlError::Port {
+                    url: url.to_owned(),
+                    port: port.to_owned(),
+                });
+            }
+        }
+        let mut params = parse_qs(query);
+        // `_get_param`: the option's last value, and the option leaves the target's query.
+        let mut take = |name: &str| -> Option<String> {
+            let i = params.iter().position(|(k, _)| k == name)?;
+            params.remove(i).1.pop()
+        };
+        let bad = |option: &str, reason: &str| UrlError::Option {
+            url: url.to_owned(),
+            option: option.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let number = |option: &str, v: Option<String>, default: u64| match v {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| bad(option, "not a whole number")),
+        };
+        let timeout = Duration::from_secs(number("timeout", take("timeout"), 5)?);
+        let max_retries = number("max_retries", take("max_retries"), 2)?.min(u32::MAX as u64) as u32;
+        let batch = take("batch").is_none_or(|v| bool_from_string(&v));
+        let verify_ssl = match take("verify_ssl") {
+            None => VerifySsl::System,
+            Some(v) => match strict_bool(&v) {
+                Some(true) => VerifySsl::System,
+                Some(false) => VerifySsl::No,
+                None => VerifySsl::CaFile(PathBuf::from(v)),
+            },
+        };
+        let client_cert = match (take("clientcert"), take("clientkey")) {
+            (Some(cert), key) => Some((PathBuf::from(cert), key.map(PathBuf::from))),
+            (None, Some(_)) => return Err(bad("clientkey", "needs clientcert")),
+            (None, None) => None,
+        };
+        let raw_only = take("raw_only").is_some_and(|v| bool_from_string(&v));
+        let scheme = match scheme {
+            "http" | "https" => scheme,
+            // prometheus://, opentelemetryhttp://: `ssl=` says which.
+            _ => match take("ssl") {
+                Some(v) if strict_bool(&v) != Some(false) => "https",
+                _ => "http",
+            },
+        };
+        let basic_auth = userinfo.map(|u| {
+            let (user, password) = u.split_once(':').unwrap_or((u, ""));
+            (user.to_owned(), password.to_owned())
+        });
+        let mut target = format!("{scheme}://{hostport}{path}");
+        let query: Vec<String> = params
+            .iter()
+            .flat_map(|(k, values)| {
+                values
+                    .iter()
+                    .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
+            })
+            .collect();
+        if !query.is_empty() {
+            target.push('?');
+            target.push_str(&query.join("&"));
+        }
+        if let Some(f) = fragment.filter(|f| !f.is_empty()) {
+            target.push('#');
+            target.push_str(f);
+        }
+        Ok(HttpTarget {
+            url: target,
+            timeout,
+            max_retries,
+            batch,
+            verify_ssl,
+            client_cert,
+            basic_auth,
+            raw_only,
+        })
     }
 }
 
@@ -176,5 +393,57 @@ mod tests {
             Err(UrlError::Unsupported(_))
         ));
         assert!(PublisherUrl::parse("file:///x?max_bytes=abc").is_err());
+    }
+
+    fn http(url: &str) -> HttpTarget {
+        match PublisherUrl::parse(url) {
+            Ok(PublisherUrl::Http(t)) => t,
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+
+    /// The targets and options are what Ceilometer 27's `HttpPublisher.__init__` makes of the
+    /// same URLs (run in its venv).
+    #[test]
+    fn http_options_leave_the_target_as_ceilometer_does() {
+        let t = http(
+            "https://user:pa%20ss@example.com:8443/path?verify_ssl=False&q=foo+bar&timeout=3&b=2\
+             &q=baz&empty=&raw_only=1&batch=false#frag",
+        );
+        assert_eq!(t.url, "https://example.com:8443/path?q=foo+bar&q=baz&b=2#frag");
+        assert_eq!(t.timeout, Duration::from_secs(3));
+        assert_eq!(t.max_retries, 2);
+        assert!(!t.batch);
+        assert_eq!(t.verify_ssl, VerifySsl::No);
+        assert_eq!(t.basic_auth, Some(("user".into(), "pa%20ss".into())));
+        assert_eq!(t.client_cert, None);
+        assert!(t.raw_only);
+
+        let t = http(
+            "http://localhost:8080/p?max_retries=5&clientcert=/c.pem&clientkey=/k.pem&z=%2F%C3%A9&x=a%20b",
+        );
+        assert_eq!(t.url, "http://localhost:8080/p?z=%2F%C3%A9&x=a+b");
+        assert_eq!(t.max_retries, 5);
+        assert!(t.batch);
+        assert_eq!(t.verify_ssl, VerifySsl::System);
+        assert_eq!(t.client_cert, Some(("/c.pem".into(), Some("/k.pem".into()))));
+        assert_eq!(t.basic_auth, None);
+
+        assert_eq!(http("http://127.0.0.1/").url, "http://127.0.0.1/");
+        let t = http("https://h/p?verify_ssl=/etc/ca.pem&ssl=1");
+        assert_eq!(t.url, "https://h/p?ssl=1");
+        assert_eq!(t.verify_ssl, VerifySsl::CaFile("/etc/ca.pem".into()));
+        assert_eq!(PublisherUrl::parse("https://h/").unwrap().scheme(), "https");
+    }
+
+    #[test]
+    fn bad_http_options_are_named() {
+        let err = |url: &str| PublisherUrl::parse(url).unwrap_err().to_string();
+        assert!(err("http://h/?timeout=soon").contains("option timeout: not a whole number"));
+        assert!(err("http://h/?max_retries=-1").contains("option max_retries"));
+        assert!(err("http://h/?clientkey=/k.pem").contains("option clientkey: needs clientcert"));
+        assert!(err("http:///path").contains("needs a host name"));
+        assert!(err("http://h:80x/").contains("port \"80x\" is not a number"));
+        assert!(err("zaqar://q").contains("not supported"));
     }
 }

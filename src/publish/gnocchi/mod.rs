@@ -311,7 +311,7 @@ impl Shared {
                         if n > 0 {
                             body.extend_from_slice(b", ");
                         }
-                        super::file::write_sample_as_dict(&mut body, &job.samples[i]);
+                        crate::model::sample::write_sample_as_dict(&mut body, &job.samples[i]);
                     }
                     body.push(b']');
                     super::dead_letter::refused(

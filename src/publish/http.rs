@@ -1,0 +1,442 @@
+//! `http://`, `https://`: samples and events as JSON POSTs, the bodies byte for byte as
+//! Ceilometer's `HttpPublisher` sends them (`Content-type: application/json`):
+//!
+//! * samples: a list of `Sample.as_dict()`;
+//! * events: a list of `event.serialize()`, or with `raw_only` the raw notification payloads
+//!   (events without a truthy `raw.payload` are left out, as Ceilometer does);
+//! * `batch=true` (the default): one POST per flush; `batch=false`: one POST per item, each
+//!   body the item alone.
+//!
+//! Unlike Ceilometer, which logs and drops what a POST failed to deliver, a flush is durable
+//! only when every POST got a 2xx answer: anything else (a refused connection, a timeout, a
+//! 5xx, a 4xx) fails the flush, and the publisher actor retries it with backoff while its
+//! deliveries stay unacked. With `batch=false` a retry resumes at the first item not yet
+//! accepted, so an item is posted again only when its answer was lost.
+//!
+//! [`HttpSender`] is the client side that `prometheus://` and `opentelemetryhttp://` post with
+//! too: the target URL, basic auth from the userinfo, TLS (`verify_ssl`, `clientcert`/
+//! `clientkey`) and the per-request `timeout`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::notifier::Carries;
+use super::url::{HttpTarget, VerifySsl};
+use super::{Flush, Output, PublishError, Write};
+use crate::event::message::write_event_serialized;
+use crate::model::json_write::{write_list, write_value};
+use crate::model::sample::write_sample_as_dict;
+use crate::model::{Event, OwnedValue};
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Why an HTTP publisher cannot be set up (its TLS files).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("{url}: not a valid URL: {reason}")]
+    Url { url: String, reason: String },
+}
+
+/// Posts bodies to one target and tells whether the server accepted them (2xx).
+pub struct HttpSender {
+    client: HttpClient,
+    url: String,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    content_type: HeaderValue,
+}
+
+impl HttpSender {
+    pub fn new(target: &HttpTarget, content_type: &'static str) -> Result<HttpSender, HttpSetupError> {
+        let authorization = target.basic_auth.as_ref().map(|(user, password)| {
+            let token = base64_encode(format!("{user}:{password}").as_bytes());
+            // Base64 is always a valid header value.
+            HeaderValue::from_str(&format!("Basic {token}")).unwrap_or(HeaderValue::from_static(""))
+        });
+        Ok(HttpSender {
+            client: client(target)?,
+            url: target.url.clone(),
+            authorization,
+            timeout: target.timeout,
+            content_type: HeaderValue::from_static(content_type),
+        })
+    }
+
+    /// The target URL (without userinfo and options).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// POST `body` to the target (or to `url` when given); `Ok` only on a 2xx answer.
+    pub async fn post(&self, url: Option<&str>, body: Bytes) -> Result<(), PublishError> {
+        let url = url.unwrap_or(&self.url);
+        let fail = |reason: String| PublishError::Http {
+            url: url.to_owned(),
+            reason,
+        };
+        let uri: Uri = url.parse().map_err(|e| fail(format!("bad URL: {e}")))?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(CONTENT_TYPE, self.content_type.clone());
+        if let Some(auth) = &self.authorization {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let request = request.body(Full::new(body)).map_err(|e| fail(e.to_string()))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| {
+                // The hyper-util error alone says "client error (Connect)": add its cause.
+                let mut reason = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    reason.push_str(": ");
+                    reason.push_str(&s.to_string());
+                    source = s.source();
+                }
+                fail(reason)
+            })?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map(|b| b.to_bytes());
+            if status.is_success() {
+                return Ok(());
+            }
+            let text = body.unwrap_or_default();
+            let text = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
+            Err(fail(format!("HTTP {status}: {text}")))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(format!("no answer in {:?}", self.timeout))),
+        }
+    }
+}
+
+fn file_error(path: &std::path::Path, reason: impl std::fmt::Display) -> HttpSetupError {
+    HttpSetupError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The HTTP(S) client of one target: its roots (`verify_ssl`) and client certificate.
+fn client(target: &HttpTarget) -> Result<HttpClient, HttpSetupError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &target.verify_ssl {
+        VerifySsl::System => {
+            let mut roots = rustls::RootCertStore::empty();
+            let native = rustls_native_certs::load_native_certs();
+            for e in &native.errors {
+                tracing::warn!(error = %e, "a system root certificate could not be loaded");
+            }
+            roots.add_parsable_certificates(native.certs);
+            builder.with_root_certificates(roots)
+        }
+        VerifySsl::CaFile(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))?;
+            for cert in certs {
+                roots
+                    .add(cert.map_err(|e| file_error(path, e))?)
+                    .map_err(|e| file_error(path, e))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        VerifySsl::No => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider))),
+    };
+    let config = match &target.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert_path, key_path)) => {
+            let certs = CertificateDer::pem_file_iter(cert_path)
+                .map_err(|e| file_error(cert_path, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| file_error(cert_path, e))?;
+            // As `requests`: without `clientkey`, the key is in the certificate's file.
+            let key_path = key_path.as_ref().unwrap_or(cert_path);
+            let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
+            builder.with_client_auth_cert(certs, key)?
+        }
+    };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// `verify_ssl=False`: any server certificate is accepted (signatures are still checked, so a
+/// handshake still proves the server holds the certificate's key).
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Standard base64 with padding (basic auth).
+fn base64_encode(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Python's truthiness of a JSON value (`if payload:`).
+fn truthy(value: &OwnedValue) -> bool {
+    use simd_json::StaticNode;
+    match value {
+        OwnedValue::Static(StaticNode::Null) => false,
+        OwnedValue::Static(StaticNode::Bool(b)) => *b,
+        OwnedValue::Static(StaticNode::I64(n)) => *n != 0,
+        OwnedValue::Static(StaticNode::U64(n)) => *n != 0,
+        OwnedValue::Static(StaticNode::F64(f)) => *f != 0.0,
+        OwnedValue::String(s) => !s.is_empty(),
+        OwnedValue::Array(a) => !a.is_empty(),
+        OwnedValue::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `raw_only`: the event's `raw.payload`, when it is truthy.
+fn raw_payload(event: &Event) -> Option<&OwnedValue> {
+    use simd_json::prelude::*;
+    event.raw.get("payload").filter(|p| truthy(p))
+}
+
+pub struct HttpOutput {
+    name: String,
+    carries: Carries,
+    sender: Arc<HttpSender>,
+    batch: bool,
+    raw_only: bool,
+}
+
+impl HttpOutput {
+    pub fn new(target: &HttpTarget, carries: Carries) -> Result<HttpOutput, HttpSetupError> {
+        let sender = HttpSender::new(target, "application/json")?;
+        Ok(HttpOutput {
+            name: sender.url().to_owned(),
+            carries,
+            sender: Arc::new(sender),
+            batch: target.batch,
+            raw_only: target.raw_only,
+        })
+    }
+
+    /// The bodies one flush is posted as (none when it holds nothing for this publisher).
+    pub fn encode(&self, flush: &Flush) -> Vec<Bytes> {
+        let mut items: Vec<Vec<u8>> = Vec::new();
+        match self.carries {
+            Carries::Samples => {
+                for s in &flush.samples {
+                    let mut out = Vec::with_capacity(512);
+                    write_sample_as_dict(&mut out, s);
+                    items.push(out);
+                }
+            }
+            Carries::Events => {
+                for e in &flush.events {
+                    let mut out = Vec::with_capacity(512);
+                    if self.raw_only {
+                        match raw_payload(e) {
+                            Some(payload) => write_value(&mut out, payload),
+                            None => continue,
+                        }
+                    } else {
+                        write_event_serialized(&mut out, e);
+                    }
+                    items.push(out);
+                }
+            }
+        }
+        if items.is_empty() {
+            // Ceilometer posts nothing for an empty batch ("Data set is empty!").
+            return Vec::new();
+        }
+        if !self.batch {
+            return items.into_iter().map(Bytes::from).collect();
+        }
+        let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 2).sum::<usize>() + 2);
+        write_list(&mut body, &items, |out: &mut Vec<u8>, item| {
+            out.extend_from_slice(item)
+        });
+        vec![Bytes::from(body)]
+    }
+}
+
+impl Output for HttpOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        let bodies: Arc<[Bytes]> = self.encode(&flush).into();
+        let sender = self.sender.clone();
+        // Bodies already accepted: a retry starts after them.
+        let done = Arc::new(AtomicUsize::new(0));
+        Ok(Arc::new(move || {
+            let (bodies, sender, done) = (bodies.clone(), sender.clone(), done.clone());
+            Box::pin(async move {
+                while let Some(body) = bodies.get(done.load(Ordering::Acquire)) {
+                    sender.post(None, body.clone()).await?;
+                    done.fetch_add(1, Ordering::AcqRel);
+                }
+                Ok(())
+            })
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::fixtures;
+    use crate::publish::PublisherUrl;
+
+    fn output(url: &str, carries: Carries) -> HttpOutput {
+        match PublisherUrl::parse(url).unwrap() {
+            PublisherUrl::Http(target) => HttpOutput::new(&target, carries).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn flush_of_fixture_samples() -> Flush {
+        Flush {
+            samples: fixtures::samples(),
+            ..Flush::default()
+        }
+    }
+
+    #[test]
+    fn batch_body_is_what_ceilometer_posts() {
+        let posts = fixtures::posts("http_batch.json");
+        assert_eq!(posts.len(), 1);
+        let out = output("http://127.0.0.1:1/post?x=1", Carries::Samples);
+        assert_eq!(out.sender.url(), "http://127.0.0.1:1/post?x=1");
+        let bodies = out.encode(&flush_of_fixture_samples());
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(std::str::from_utf8(&bodies[0]).unwrap(), posts[0].2);
+        assert_eq!(posts[0].1, "application/json");
+    }
+
+    #[test]
+    fn unbatched_bodies_are_what_ceilometer_posts_one_by_one() {
+        let posts = fixtures::posts("http_single.json");
+        assert_eq!(posts.len(), 4);
+        let out = output("http://127.0.0.1:1/post?batch=False", Carries::Samples);
+        assert_eq!(out.sender.url(), "http://127.0.0.1:1/post");
+        let bodies = out.encode(&flush_of_fixture_samples());
+        let bodies: Vec<&str> = bodies.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
+        let want: Vec<&str> = posts.iter().map(|p| p.2.as_str()).collect();
+        assert_eq!(bodies, want);
+    }
+
+    #[test]
+    fn nothing_is_posted_for_a_flush_without_items_for_this_publisher() {
+        let out = output("http://127.0.0.1:1/", Carries::Events);
+        assert!(out.encode(&flush_of_fixture_samples()).is_empty());
+    }
+
+    #[test]
+    fn raw_only_posts_the_truthy_raw_payloads() {
+        let event = |raw: &str| {
+            let raw = simd_json::to_owned_value(&mut raw.as_bytes().to_vec()).unwrap();
+            Event {
+                message_id: Some("m".into()),
+                event_type: "compute.instance.update".into(),
+                generated: chrono::NaiveDateTime::default(),
+                traits: Vec::new(),
+                raw,
+            }
+        };
+        let flush = Flush {
+            events: vec![
+                event(r#"{"payload": {"a": 1}}"#),
+                event(r#"{"payload": {}}"#),
+                event(r#"{}"#),
+                event(r#"{"payload": "x"}"#),
+            ],
+            ..Flush::default()
+        };
+        let out = output("http://127.0.0.1:1/?raw_only=true", Carries::Events);
+        assert_eq!(out.encode(&flush), vec![Bytes::from(r#"[{"a": 1}, "x"]"#)]);
+        let out = output("http://127.0.0.1:1/", Carries::Events);
+        let body = out.encode(&flush);
+        assert!(body[0].starts_with(
+            br#"[{"message_id": "m", "event_type": "compute.instance.update", "generated": "1970-01-01T00:00:00", "traits": [], "raw": {"payload": {"a": 1}}}, "#
+        ));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("user:pa%20ss", "dXNlcjpwYSUyMHNz"),
+        ] {
+            assert_eq!(base64_encode(input.as_bytes()), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `http://` through the real broker: polling notifications in, a real HTTP server (hyper)
+//! receives what Ceilometer's `HttpPublisher` would post, and a flush is acked only after a 2xx.
+
+mod publish_support;
+mod runtime_support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use publish_support::{pipeline_to, HttpReceiver, Recorded};
+use runtime_support::*;
+
+/// The ids of the samples in accepted batch bodies.
+fn posted_ids(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `Sample.as_dict()`'s keys, in Ceilometer's order.
+const AS_DICT_KEYS: [&str; 14] = [
+    "name",
+    "type",
+    "unit",
+    "volume",
+    "user_id",
+    "user_name",
+    "project_id",
+    "project_name",
+    "resource_id",
+    "timestamp",
+    "resource_metadata",
+    "source",
+    "id",
+    "monotonic_time",
+];
+
+#[test]
+fn samples_from_notifications_are_posted_as_ceilometer_posts_them() {
+    let broker = Broker::new("http-post");
+    let url = broker.url();
+    let rt = runtime();
+    let receiver = HttpReceiver::start(&rt);
+    let dir = config_dir(&settings(50, 10));
+    let publisher = format!(
+        "http://user:secret@{}/collect?timeout=2&q=1&max_retries=1",
+        receiver.addr
+    );
+    std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(&publisher)).unwrap();
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("h", 20)));
+    wait_until("20 samples posted", Duration::from_secs(30), || {
+        posted_ids(&receiver.accepted()).len() >= 20
+    });
+    let requests = receiver.accepted();
+    for r in &requests {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/collect?q=1");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        // base64("user:secret")
+        assert_eq!(r.header("authorization"), Some("Basic dXNlcjpzZWNyZXQ="));
+        let body = std::str::from_utf8(&r.body).unwrap();
+        assert!(
+            body.starts_with("[{\"name\": \"cpu\", \"type\": \"cumulative\""),
+            "{body}"
+        );
+        for sample in r.json().as_array().unwrap() {
+            let keys: Vec<&str> = sample.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut want = AS_DICT_KEYS.to_vec();
+            want.sort_unstable();
+            assert_eq!(keys, want, "serde_json sorts keys; the order is checked below");
+            assert_eq!(sample["volume"], 1000);
+            assert_eq!(sample["resource_id"], "r");
+        }
+        // Key order, as json.dumps of as_dict() writes it.
+        let mut at = 0;
+        for key in AS_DICT_KEYS {
+            let found = body[at..].find(&format!("\"{key}\": ")).expect(key);
+            at += found;
+        }
+    }
+    let ids: HashSet<String> = posted_ids(&requests).into_iter().collect();
+    let want: HashSet<String> = (0..20).map(|i| format!("h-{i}")).collect();
+    assert_eq!(ids, want);
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    drop(agent);
+}
+
+#[test]
+fn a_receiver_that_is_gone_or_refuses_holds_deliveries_until_it_accepts_them() {
+    let broker = Broker::new("http-outage");
+    let url = broker.url();
+    let rt = runtime();
+    let addr = publish_support::free_port();
+    let prefetch = 20;
+    let dir = config_dir(&settings(prefetch, 10));
+    let publisher = format!("http://{addr}/collect?timeout=1");
+    std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(&publisher)).unwrap();
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("o", 100)));
+    // Nothing listens: connections are refused. Deliveries stay unacked up to the prefetch
+    // bound, the rest stays ready; nothing is dropped.
+    wait_until(
+        "the broker showing unacked deliveries",
+        Duration::from_secs(30),
+        || broker.counts("notifications.sample").1 > 0,
+    );
+    for _ in 0..30 {
+        let (ready, unacked) = broker.counts("notifications.sample");
+        assert!(unacked <= u64::from(prefetch), "unacked {unacked} > prefetch");
+        assert_eq!(ready + unacked, 100, "ready {ready} unacked {unacked}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then it listens but answers 503.
+    let receiver = HttpReceiver::start_on(&rt, addr);
+    receiver.answer(503);
+    wait_until("the receiver refusing posts", Duration::from_secs(30), || {
+        receiver.requests().len() >= 2
+    });
+    assert_eq!(
+        broker.counts("notifications.sample").0 + broker.counts("notifications.sample").1,
+        100
+    );
+    assert!(receiver.accepted().is_empty());
+    receiver.answer(200);
+    wait_until("all 100 samples accepted", Duration::from_secs(60), || {
+        posted_ids(&receiver.accepted())
+            .into_iter()
+            .collect::<HashSet<_>>()
+            .len()
+            >= 100
+    });
+    wait_until("every delivery acked", Duration::from_secs(20), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    let log = agent.log_text();
+    assert!(
+        log.contains("HTTP 503"),
+        "the failure is logged with its status: {log}"
+    );
+    assert!(log.contains("Connect"), "a refused connection is logged: {log}");
+}

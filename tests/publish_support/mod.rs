@@ -1,0 +1,137 @@
+//! Real receivers for the publisher tests: an HTTP server (hyper) that records every request
+//! and answers with a status the test sets, and the pipeline.yaml that sends every sample to a
+//! publisher URL.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value as Json;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Json {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// A recording HTTP server on a free port of 127.0.0.1, served on `rt`.
+pub struct HttpReceiver {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl HttpReceiver {
+    pub fn start(rt: &tokio::runtime::Runtime) -> HttpReceiver {
+        Self::start_on(rt, "127.0.0.1:0".parse().expect("addr"))
+    }
+
+    /// On `addr` (a port [`free_port`] found, so that a publisher can be pointed at it first).
+    pub fn start_on(rt: &tokio::runtime::Runtime, addr: SocketAddr) -> HttpReceiver {
+        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (reqs, st) = (requests.clone(), status.clone());
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (reqs, st) = (reqs.clone(), st.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (reqs, st) = (reqs.clone(), st.clone());
+                        async move {
+                            let method = req.method().to_string();
+                            let target = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                                .collect();
+                            let body = req.into_body().collect().await?.to_bytes().to_vec();
+                            let status = st.load(Ordering::SeqCst);
+                            reqs.lock().unwrap().push(Recorded {
+                                method,
+                                target,
+                                headers,
+                                body,
+                                status,
+                            });
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
+                            *response.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        HttpReceiver {
+            addr,
+            requests,
+            status,
+        }
+    }
+
+    /// Answer every request from now on with `status`.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The requests answered with a 2xx.
+    pub fn accepted(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .collect()
+    }
+}
+
+/// A pipeline.yaml that sends every meter to `publisher`.
+pub fn pipeline_to(publisher: &str) -> String {
+    format!(
+        "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
+         publishers: ['{publisher}']\n"
+    )
+}
+
+/// A port nothing listens on (yet).
+pub fn free_port() -> SocketAddr {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("addr")
+}
