@@ -3,7 +3,10 @@
 //! * `Converter` is immutable after construction and shared between workers (`Arc<Converter>`);
 //!   each worker owns a [`Decoder`] it reuses.
 //! * `convert` routes by priority as Ceilometer does: info → samples and events,
-//!   sample → samples only, error → events only, anything else → nothing.
+//!   sample → samples only, error → events only, another of oslo's priorities → nothing. A
+//!   priority oslo does not know, or none (a `{"oslo.version": "2.0"}` body without
+//!   `oslo.message` is such a message: oslo reads it as a bare 1.0 one), oslo's dispatcher logs
+//!   (`Unknown priority ""`) and acks: so does `convert`, flagging it `unknown_priority`.
 //! * Samples whose volume the pipeline would drop (null, or a string `float()` rejects) come
 //!   back in `dropped_samples`, so callers can count them.
 //! * `Err(ConvertError::Envelope)` is a body that is not a notification;
@@ -17,7 +20,7 @@ use crate::event::{DropReason, EventDefinitions, EventOutcome};
 use crate::meter::volume::{self, VolumeCheck};
 use crate::meter::{DefinitionProblem, EndpointError, LoadError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
-use crate::model::{Event, Sample};
+use crate::model::{Event, Priority, Sample};
 
 /// What one notification turns into.
 #[derive(Debug, Default)]
@@ -31,6 +34,8 @@ pub struct Converted {
     pub dropped_events: Vec<DropReason>,
     /// oslo's `_unique_id`, for the listener's duplicate detection ([`crate::agent::duplicates`]).
     pub unique_id: Option<String>,
+    /// No endpoint saw it: its priority is none oslo knows (see the module docs).
+    pub unknown_priority: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,16 @@ impl Converter {
             unique_id: notification.unique_id.take(),
             ..Converted::default()
         };
+        if notification.priority == Priority::Unknown {
+            tracing::warn!(
+                event_type = notification.event_type().unwrap_or(""),
+                publisher_id = notification.publisher_id().unwrap_or(""),
+                message_id = notification.message_id().unwrap_or(""),
+                "Unknown priority: the notification is acked unprocessed, as oslo's dispatcher does"
+            );
+            out.unknown_priority = true;
+            return Ok(out);
+        }
         self.samples.to_samples(&notification, &mut out.samples)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
         // The event endpoint runs after the sample endpoints, and only when they did not raise.

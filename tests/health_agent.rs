@@ -409,3 +409,44 @@ fn connection_gauges_follow_a_broker_outage_and_reconnections_are_counted() {
     );
     assert!(agent.terminate().success());
 }
+
+/// A `{"oslo.version": "2.0"}` body without `oslo.message` is, for oslo's deserialize_msg, a
+/// bare 1.0 message; having no priority, oslo's dispatcher logs `Unknown priority ""` and acks
+/// it. ceilo acks it too, logs it and counts it as such, not as converted.
+#[test]
+fn an_envelope_without_oslo_message_is_acked_logged_and_counted_as_oslo_does() {
+    let broker = Broker::new("health-unknown-priority");
+    let url = broker.url();
+    let dir = config_dir(&settings(100, 20));
+    let rt = runtime();
+    rt.block_on(declare_metering(&url));
+    let (agent, metrics) = start_agent(dir.path(), &url);
+    let mut messages = vec![(
+        "ceilometer".to_owned(),
+        "notifications.sample".to_owned(),
+        br#"{"oslo.version": "2.0", "event_type": "compute.instance.exists", "payload": {}}"#.to_vec(),
+    )];
+    messages.extend(polling_messages("after", 1));
+    rt.block_on(publish(&url, &messages));
+
+    let queue = [("queue", "notifications.sample")];
+    let e = wait_for_scrape(
+        &metrics,
+        "both deliveries acked",
+        Duration::from_secs(30),
+        &["ceilo_notifications_acked_total"],
+        |e| e.sum("ceilo_notifications_acked_total", &queue) == 2.0,
+    );
+    assert_eq!(e.sum("ceilo_notifications_unknown_priority_total", &queue), 1.0);
+    assert_eq!(e.sum("ceilo_notifications_converted_total", &queue), 1.0);
+    assert_eq!(e.sum("ceilo_notifications_rejected_total", &queue), 0.0);
+    assert!(
+        agent.log_text().contains("Unknown priority"),
+        "log:\n{}",
+        agent.log_text()
+    );
+    wait_until("the queue empty", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    assert!(agent.terminate().success());
+}

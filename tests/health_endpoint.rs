@@ -60,6 +60,7 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
             rejected_envelope: 7,
             rejected_endpoint: 3,
             duplicates: 2,
+            unknown_priority: 0,
             samples: 580,
             events: 290,
         },

@@ -131,6 +131,10 @@ impl ConverterWorker {
                 if let Some(id) = &c.unique_id {
                     ids.push(duplicates::key(id));
                 }
+                if c.unknown_priority {
+                    outcome.unknown_priority += 1;
+                    return;
+                }
                 out.dropped += c.dropped_samples.len();
                 outcome.converted += 1;
                 out.samples.extend(c.samples);

@@ -84,6 +84,7 @@ impl ListenerMetrics {
 pub struct ConverterMetrics {
     converted: Counter,
     duplicates: Counter,
+    unknown_priority: Counter,
     rejected: [Counter; RejectReason::ALL.len()],
     samples: Counter,
     events: Counter,
@@ -101,6 +102,8 @@ pub struct ConversionOutcome {
     pub rejected_endpoint: usize,
     /// Notifications dropped as duplicates (see [`crate::agent::duplicates`]).
     pub duplicates: usize,
+    /// Notifications acked unprocessed: no priority oslo knows (see [`crate::convert`]).
+    pub unknown_priority: usize,
     pub samples: usize,
     pub events: usize,
 }
@@ -113,6 +116,7 @@ impl ConverterMetrics {
         Self {
             converted: counter!(NOTIFICATIONS_CONVERTED, LABEL_QUEUE => q.clone()),
             duplicates: counter!(NOTIFICATIONS_DUPLICATE, LABEL_QUEUE => q.clone()),
+            unknown_priority: counter!(NOTIFICATIONS_UNKNOWN_PRIORITY, LABEL_QUEUE => q.clone()),
             rejected: per_reason(|i| {
                 counter!(NOTIFICATIONS_REJECTED, LABEL_QUEUE => q.clone(),
                     LABEL_REASON => RejectReason::ALL[i].as_str())
@@ -127,6 +131,7 @@ impl ConverterMetrics {
     pub fn batch(&self, outcome: ConversionOutcome, elapsed: Duration) {
         self.converted.increment(outcome.converted as u64);
         self.duplicates.increment(outcome.duplicates as u64);
+        self.unknown_priority.increment(outcome.unknown_priority as u64);
         self.rejected[RejectReason::Envelope as usize].increment(outcome.rejected_envelope as u64);
         self.rejected[RejectReason::Endpoint as usize].increment(outcome.rejected_endpoint as u64);
         self.samples.increment(outcome.samples as u64);

@@ -98,6 +98,7 @@ pub const NOTIFICATIONS_RECEIVED: &str = "ceilo_notifications_received_total";
 pub const NOTIFICATIONS_CONVERTED: &str = "ceilo_notifications_converted_total";
 pub const NOTIFICATIONS_REJECTED: &str = "ceilo_notifications_rejected_total";
 pub const NOTIFICATIONS_DUPLICATE: &str = "ceilo_notifications_duplicate_total";
+pub const NOTIFICATIONS_UNKNOWN_PRIORITY: &str = "ceilo_notifications_unknown_priority_total";
 pub const NOTIFICATIONS_DEAD_LETTERED: &str = "ceilo_notifications_dead_lettered_total";
 pub const NOTIFICATIONS_ACKED: &str = "ceilo_notifications_acked_total";
 pub const CONVERSION_DURATION: &str = "ceilo_conversion_duration_seconds";
@@ -426,6 +427,11 @@ pub const CATALOGUE: &[MetricDef] = &[
         NOTIFICATIONS_DUPLICATE,
         &[LABEL_QUEUE],
         "Notifications dropped as duplicates: their _unique_id was among the listener's last 16.",
+    ),
+    counter(
+        NOTIFICATIONS_UNKNOWN_PRIORITY,
+        &[LABEL_QUEUE],
+        "Notifications acked unprocessed, as oslo does, because their priority is none oslo knows (or missing).",
     ),
     counter(
         NOTIFICATIONS_DEAD_LETTERED,
