@@ -191,6 +191,7 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
                     durable: settings.publish_durable(),
                     auto_delete: n.auto_delete,
                     prefetch: 0,
+                    initial_limit: 0,
                     single_active_consumer: false,
                 });
             }
