@@ -42,6 +42,7 @@ use crate::publish::gnocchi::{DeadLetters, GnocchiOutput};
 use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::partition::{self, PartitionOutput};
+use crate::publish::prometheus::PrometheusOutput;
 use crate::publish::{Drain, Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
@@ -334,6 +335,12 @@ impl Agent {
                             )
                             .map_err(|e| AgentError::Runtime(e.to_string()))?,
                         ),
+                        PublisherUrl::Prometheus(target) => {
+                            Box::new(PrometheusOutput::new(target).map_err(|e| AgentError::Publisher {
+                                url: target.url.clone(),
+                                reason: e.to_string(),
+                            })?)
+                        }
                         PublisherUrl::Http(target) => Box::new(HttpOutput::new(target, carries).map_err(
                             |e| AgentError::Publisher {
                                 url: target.url.clone(),

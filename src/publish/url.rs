@@ -8,7 +8,7 @@ use std::time::Duration;
 pub enum UrlError {
     #[error(
         "publisher {0:?} is not supported by ceilo (supported: notifier://, file://, http://, \
-         https://, gnocchi://)"
+         https://, prometheus://, gnocchi://)"
     )]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
@@ -49,6 +49,9 @@ pub enum PublisherUrl {
     Gnocchi(super::gnocchi::GnocchiOptions),
     /// `http(s)://[user:password@]host[:port]/path[?options&other=params]`: JSON POSTs.
     Http(HttpTarget),
+    /// `prometheus://host:port/metrics/job/NAME[/label/value...][?ssl=1&http options]`:
+    /// samples pushed to a Pushgateway (see [`crate::publish::prometheus`]).
+    Prometheus(HttpTarget),
 }
 
 /// Whether and how an HTTPS server's certificate is verified (`verify_ssl`).
@@ -116,6 +119,7 @@ impl PublisherUrl {
             PublisherUrl::Gnocchi(_) => "gnocchi",
             PublisherUrl::Http(t) if t.url.starts_with("https:") => "https",
             PublisherUrl::Http(_) => "http",
+            PublisherUrl::Prometheus(_) => "prometheus",
         }
     }
 
@@ -174,6 +178,7 @@ impl PublisherUrl {
                     reason,
                 }),
             "http" | "https" => Ok(PublisherUrl::Http(HttpTarget::parse(url)?)),
+            "prometheus" => Ok(PublisherUrl::Prometheus(HttpTarget::parse(url)?)),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
     }
@@ -389,8 +394,12 @@ mod tests {
             Err(UrlError::Option { .. })
         ));
         assert!(matches!(
-            PublisherUrl::parse("prometheus://"),
+            PublisherUrl::parse("zaqar://"),
             Err(UrlError::Unsupported(_))
+        ));
+        assert!(matches!(
+            PublisherUrl::parse("prometheus://"),
+            Err(UrlError::NoHost(_))
         ));
         assert!(PublisherUrl::parse("file:///x?max_bytes=abc").is_err());
     }

@@ -135,3 +135,87 @@ pub fn free_port() -> SocketAddr {
     let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("addr")
 }
+
+/// A real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, installed by .ci/run) on
+/// `addr`, stopped on drop.
+pub struct Pushgateway {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Pushgateway {
+    pub fn start_on(addr: SocketAddr) -> Pushgateway {
+        let child = std::process::Command::new("prometheus-pushgateway")
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus-pushgateway (apt-get install prometheus-pushgateway; .ci/run does)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pushgateway did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Pushgateway { addr, child }
+    }
+
+    /// The series it exposes (`/metrics` without comments and its own metrics).
+    pub fn series(&self) -> Vec<String> {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("http://{}/metrics", self.addr)])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                !["go_", "process_", "pushgateway_", "push_time", "push_failure"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The `# TYPE` line of `metric`, if any.
+    pub fn type_of(&self, metric: &str) -> Option<String> {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("http://{}/metrics", self.addr)])
+            .output()
+            .expect("curl");
+        let prefix = format!("# TYPE {metric} ");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+    }
+}
+
+impl Drop for Pushgateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A telemetry.polling notification with one sample: meter `name` of `kind`, on `resource`.
+pub fn polling_sample(id: &str, name: &str, kind: &str, resource: &str, volume: f64) -> Vec<u8> {
+    let sample = serde_json::json!({
+        "source": "openstack", "counter_name": name, "counter_type": kind, "counter_unit": "B",
+        "counter_volume": volume, "user_id": "u", "user_name": null, "project_id": "p",
+        "project_name": null, "resource_id": resource,
+        "timestamp": "2025-03-14T09:45:00.123456+00:00", "resource_metadata": {},
+        "message_id": id, "monotonic_time": null, "message_signature": "x"
+    });
+    let inner = serde_json::json!({
+        "message_id": format!("m-{id}"), "publisher_id": "ceilometer.polling",
+        "event_type": "telemetry.polling", "priority": "SAMPLE",
+        "payload": {"samples": [sample]}, "timestamp": "2025-03-14 09:45:00.123456",
+        "_unique_id": format!("u{id}")
+    });
+    serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+        .to_string()
+        .into_bytes()
+}
