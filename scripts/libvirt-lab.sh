@@ -7,6 +7,9 @@
 #   scripts/libvirt-lab.sh install        libvirt 11 + QEMU 10 (bookworm-backports) + libvirt-dev,
 #                                         then virtlogd and libvirtd as daemons (no systemd here)
 #   scripts/libvirt-lab.sh guest OUTDIR   OUTDIR/vmlinuz and OUTDIR/initrd.gz (built once)
+#   scripts/libvirt-lab.sh ceilometer     the real Ceilometer 27 compute agent to compare with:
+#                                         a venv ($CEILOMETER_VENV, /opt/ceilometer-venv) with
+#                                         ceilometer==27.0.0 and libvirt-python (built once)
 #
 # Why backports through a private apt configuration: the base image carries qemu-utils from
 # bookworm-backports, which conflicts with bookworm's own qemu-system-x86; pinning qemu and
@@ -86,8 +89,24 @@ guest() {
   )
 }
 
+ceilometer() {
+  local venv=${CEILOMETER_VENV:-/opt/ceilometer-venv}
+  if [ -x "$venv/bin/ceilometer-polling" ] && "$venv/bin/python" -c 'import libvirt' 2>/dev/null; then
+    return 0
+  fi
+  install
+  command -v gcc >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      python3-venv python3-dev gcc >/dev/null
+  }
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q ceilometer==27.0.0 libvirt-python
+}
+
 case ${1:-} in
   install) install ;;
   guest) shift; guest "$@" ;;
-  *) echo "usage: $0 install | guest OUTDIR" >&2; exit 2 ;;
+  ceilometer) ceilometer ;;
+  *) echo "usage: $0 install | guest OUTDIR | ceilometer" >&2; exit 2 ;;
 esac

@@ -245,6 +245,12 @@ fn every_compute_meter_of_a_running_guest_as_ceilometer_makes_it() {
     let net = &first["network.outgoing.bytes"].resource_metadata;
     assert_eq!(net.get_str("vnic_name"), Some(s.tap.as_str()));
     assert_eq!(net.get_str("mac"), Some(s.mac.as_str()));
+    // Ceilometer's blockInfo values: usage is the image file's size ('ls'), allocation what it
+    // occupies ('du'); the bulk stats call's allocation/physical mean other things.
+    let file = std::fs::metadata(guest.disk_path()).expect("the guest's image");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(v("disk.device.usage").as_u64(), Some(file.len()));
+    assert_eq!(v("disk.device.allocation").as_u64(), Some(file.blocks() * 512));
     // First reading of the interface: no delta yet.
     assert_eq!(v("network.outgoing.bytes.delta").as_u64(), Some(0));
 

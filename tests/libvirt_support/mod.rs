@@ -202,6 +202,11 @@ impl TestGuest {
         g
     }
 
+    /// The guest's qcow2 image on the host.
+    pub fn disk_path(&self) -> PathBuf {
+        lab_dir().join("disks").join(format!("{}.qcow2", self.spec.name))
+    }
+
     /// A new connection and domain handle (after libvirtd restarted).
     pub fn reconnect(&mut self) {
         self.conn = connect();
@@ -210,7 +215,7 @@ impl TestGuest {
 
     /// This guest's record of one bulk stats call (None: not active).
     pub fn stats(&self) -> Option<DomainStats> {
-        stats::fetch(&self.conn)
+        stats::fetch(&self.conn, false)
             .expect("domain stats")
             .remove(&self.spec.uuid)
     }

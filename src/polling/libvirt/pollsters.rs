@@ -151,7 +151,7 @@ impl LibvirtPollster {
     }
 
     /// The cycle's snapshot, fetched on first use.
-    async fn snapshot(&self, ctx: &PollContext) -> Result<Arc<Snapshot>, PollError> {
+    async fn snapshot(&self, ctx: &PollContext, block_info: bool) -> Result<Arc<Snapshot>, PollError> {
         ctx.cycle
             .libvirt
             .get_or_init(|| async {
@@ -159,7 +159,8 @@ impl LibvirtPollster {
                 let fetched = self
                     .hypervisor
                     .call(move |session| {
-                        let stats = session.with_conn("getAllDomainStats", stats::fetch)?;
+                        let stats =
+                            session.with_conn("getAllDomainStats", |c| stats::fetch(c, block_info))?;
                         Ok::<_, LibvirtError>(Snapshot {
                             deltas: deltas(&stats, &mut last.lock().unwrap_or_else(|p| p.into_inner())),
                             polled: crate::polling::pollster::monotonic_seconds(),
@@ -220,7 +221,10 @@ impl LibvirtPollster {
         if !stats_wanted || guest.state == STATE_SHUTOFF {
             return Ok(());
         }
-        let snap = self.snapshot(ctx).await?;
+        let block_info = [M::DiskCapacity, M::DiskAllocation, M::DiskUsage]
+            .iter()
+            .any(|&m| want(m));
+        let snap = self.snapshot(ctx, block_info).await?;
         let Some(s) = snap.stats.get(&guest.id) else {
             // Undefined, destroyed or shut off since discovery: Ceilometer's
             // InstanceNotFound / InstanceShutOff, logged at debug, no samples.
@@ -271,10 +275,9 @@ impl LibvirtPollster {
                 if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut meta) {
                     o.insert("disk_name".into(), dev.as_str().into());
                 }
-                let capacity = match (bs.capacity, bs.physical) {
-                    (Some(c), Some(p)) => Some(c.max(p)),
-                    _ => None,
-                };
+                // `inspect_disk_info`: capacity is the larger of capacity and physical (a
+                // cdrom's capacity is 4K-aligned below its size).
+                let info = bs.info;
                 let values = [
                     bs.rd_reqs,
                     bs.rd_bytes,
@@ -282,9 +285,9 @@ impl LibvirtPollster {
                     bs.wr_bytes,
                     bs.rd_times,
                     bs.wr_times,
-                    capacity,
-                    bs.allocation,
-                    bs.physical,
+                    info.map(|i| i.capacity.max(i.physical)),
+                    info.map(|i| i.allocation),
+                    info.map(|i| i.physical),
                 ];
                 for (m, v) in DISK_METERS.into_iter().zip(values) {
                     if let (true, Some(v)) = (want(m), v) {

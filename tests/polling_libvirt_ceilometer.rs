@@ -1,0 +1,322 @@
+//! Side by side on the same running guest: the real Ceilometer 27 compute agent
+//! (`ceilometer-polling --polling-namespaces compute`, libvirt_metadata discovery) and
+//! `ceilo run`, each publishing its `telemetry.polling` notifications to a vhost of its own on
+//! the real RabbitMQ. Their first cycle's samples of the guest must agree: meter set, names,
+//! units, types, resource ids, user/project ids, resource_metadata, the JSON kind of each
+//! volume (int or float) and the volumes themselves within what the guest can change between
+//! the two reads. [`compare`] is the comparison; both sides' samples and its findings are
+//! written under the cargo target dir (`libvirt-lab/compare-*.json`) for reading.
+
+mod libvirt_support;
+mod runtime_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use libvirt_support::*;
+use runtime_support::{collect, config_dir, declare, runtime, Agent, Broker, Received, TELEMETRY};
+use serde_json::Value as Json;
+
+const HOST: &str = "compute-cmp";
+const QUEUE: &str = "polled";
+
+const METERS: [&str; 30] = [
+    "power.state",
+    "cpu",
+    "vcpus",
+    "memory",
+    "memory.available",
+    "memory.usage",
+    "memory.resident",
+    "memory.swap.in",
+    "memory.swap.out",
+    "disk.root.size",
+    "disk.ephemeral.size",
+    "disk.device.read.requests",
+    "disk.device.read.bytes",
+    "disk.device.write.requests",
+    "disk.device.write.bytes",
+    "disk.device.read.latency",
+    "disk.device.write.latency",
+    "disk.device.capacity",
+    "disk.device.allocation",
+    "disk.device.usage",
+    "network.incoming.bytes",
+    "network.incoming.packets",
+    "network.outgoing.bytes",
+    "network.outgoing.packets",
+    "network.incoming.packets.drop",
+    "network.outgoing.packets.drop",
+    "network.incoming.packets.error",
+    "network.outgoing.packets.error",
+    "network.incoming.bytes.delta",
+    "network.outgoing.bytes.delta",
+];
+
+fn polling_yaml() -> String {
+    let meters = METERS.map(|m| format!("      - {m}\n")).concat();
+    format!("---\nsources:\n    - name: compute\n      interval: 10\n      meters:\n{meters}")
+}
+
+/// The samples (meter messages) of telemetry.polling notifications.
+fn samples(received: &[Received]) -> Vec<Json> {
+    received
+        .iter()
+        .flat_map(|r| {
+            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
+            let inner: Json = serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message"))
+                .expect("inner json");
+            inner["payload"]["samples"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The first sample of each (meter, resource) of `instance`.
+fn first_cycle(samples: &[Json], instance: &str) -> BTreeMap<(String, String), Json> {
+    let mut out = BTreeMap::new();
+    for s in samples {
+        if s["resource_metadata"]["instance_id"] != instance {
+            continue;
+        }
+        let key = (
+            s["counter_name"].as_str().unwrap_or_default().to_owned(),
+            s["resource_id"].as_str().unwrap_or_default().to_owned(),
+        );
+        out.entry(key).or_insert_with(|| s.clone());
+    }
+    out
+}
+
+/// Collect until every meter of `instance` came at least once.
+fn all_meters_of(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
+    let mut seen = BTreeSet::new();
+    move |r| {
+        for s in samples(std::slice::from_ref(r)) {
+            if s["resource_metadata"]["instance_id"] == instance {
+                seen.insert(s["counter_name"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        seen.len() == METERS.len()
+    }
+}
+
+/// How far two reads of a meter may differ: (relative, absolute), by what the meter is.
+fn tolerance(name: &str, unit: &str) -> (f64, f64) {
+    match name {
+        // What the flavor or the domain definition fixes.
+        "vcpus"
+        | "power.state"
+        | "memory"
+        | "disk.root.size"
+        | "disk.ephemeral.size"
+        | "disk.device.capacity" => (0.0, 0.0),
+        // The image grows by 64 KiB clusters, seldom: a read apart is at most one cluster.
+        "disk.device.allocation" | "disk.device.usage" => (0.0, 64.0 * 1024.0),
+        // Both agents' first reading of the interface.
+        "network.incoming.bytes.delta" | "network.outgoing.bytes.delta" => (0.0, 0.0),
+        _ => match unit {
+            "ns" => (0.5, 5e9),
+            "B" => (0.5, 4.0 * 1024.0 * 1024.0),
+            "MiB" => (0.25, 16.0),
+            _ => (0.5, 50.0),
+        },
+    }
+}
+
+/// Every way the two first cycles disagree (empty: they agree).
+fn compare(
+    ceilometer: &BTreeMap<(String, String), Json>,
+    ceilo: &BTreeMap<(String, String), Json>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let keys = |m: &BTreeMap<(String, String), Json>| m.keys().cloned().collect::<BTreeSet<_>>();
+    for k in keys(ceilometer).symmetric_difference(&keys(ceilo)) {
+        let who = if ceilometer.contains_key(k) {
+            "ceilometer"
+        } else {
+            "ceilo"
+        };
+        problems.push(format!("{k:?}: only {who} has it"));
+    }
+    for (k, c) in ceilometer {
+        let Some(r) = ceilo.get(k) else { continue };
+        for field in [
+            "counter_type",
+            "counter_unit",
+            "user_id",
+            "project_id",
+            "resource_id",
+            "resource_metadata",
+            "source",
+        ] {
+            if c[field] != r[field] {
+                problems.push(format!(
+                    "{k:?} {field}: ceilometer {} / ceilo {}",
+                    c[field], r[field]
+                ));
+            }
+        }
+        let (cv, rv) = (&c["counter_volume"], &r["counter_volume"]);
+        if cv.is_f64() != rv.is_f64() {
+            problems.push(format!("{k:?} volume kind: ceilometer {cv} / ceilo {rv}"));
+        }
+        let (Some(a), Some(b)) = (cv.as_f64(), rv.as_f64()) else {
+            problems.push(format!("{k:?} volume not a number: ceilometer {cv} / ceilo {rv}"));
+            continue;
+        };
+        let (rel, abs) = tolerance(&k.0, c["counter_unit"].as_str().unwrap_or_default());
+        if (a - b).abs() > rel * a.abs().max(b.abs()) + abs {
+            problems.push(format!("{k:?} volume: ceilometer {a} / ceilo {b}"));
+        }
+    }
+    problems
+}
+
+struct Ceilometer(Child);
+
+impl Drop for Ceilometer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ceilometer-polling --polling-namespaces compute`, publishing to `broker`.
+fn start_ceilometer(broker: &Broker, dir: &Path) -> Ceilometer {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libvirt-lab.sh");
+    let ok = Command::new("bash")
+        .arg(&script)
+        .arg("ceilometer")
+        .status()
+        .expect("libvirt-lab.sh");
+    assert!(ok.success(), "libvirt-lab.sh ceilometer failed");
+    let venv = std::env::var("CEILOMETER_VENV").unwrap_or_else(|_| "/opt/ceilometer-venv".into());
+    std::fs::write(dir.join("polling.yaml"), polling_yaml()).unwrap();
+    let conf = format!(
+        "[DEFAULT]\nhost = {HOST}\ntransport_url = {url}\n\n[compute]\n\
+         instance_discovery_method = libvirt_metadata\n\n[polling]\ncfg_file = {dir}/polling.yaml\n",
+        // oslo.messaging names RabbitMQ `rabbit://`.
+        url = broker.url().replacen("amqp://", "rabbit://", 1),
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
+    let log = std::fs::File::create(dir.join("ceilometer-polling.log")).unwrap();
+    let child = Command::new(format!("{venv}/bin/ceilometer-polling"))
+        .arg("--config-file")
+        .arg(dir.join("ceilometer.conf"))
+        .args(["--polling-namespaces", "compute"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start ceilometer-polling");
+    Ceilometer(child)
+}
+
+#[test]
+fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
+    let guest = TestGuest::start(Spec::new());
+    guest.wait_booted();
+    let uuid = guest.spec.uuid.clone();
+    let rt = runtime();
+
+    let theirs = Broker::new("cmp-ceilometer");
+    let ours = Broker::new("cmp-ceilo");
+    for b in [&theirs, &ours] {
+        rt.block_on(declare(
+            &b.url(),
+            QUEUE,
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let _ceilometer = start_ceilometer(&theirs, work.path());
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{URI}'\n"
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(dir.path().join("polling.yaml"), polling_yaml()).unwrap();
+    let agent = Agent::start(dir.path(), &ours.url());
+
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(&theirs_url, QUEUE, Duration::from_secs(120), all_meters_of(&uuid)),
+            collect(&ours_url, QUEUE, Duration::from_secs(120), all_meters_of(&uuid)),
+        )
+    });
+    let log = agent.log_text();
+    drop(agent);
+    let (c, r) = (first_cycle(&samples(&c), &uuid), first_cycle(&samples(&r), &uuid));
+    let out = lab().join(format!("compare-{}", &uuid[..8]));
+    std::fs::create_dir_all(&out).unwrap();
+    let dump = |name: &str, m: &BTreeMap<(String, String), Json>| {
+        let list: Vec<&Json> = m.values().collect();
+        std::fs::write(out.join(name), serde_json::to_string_pretty(&list).unwrap()).unwrap();
+    };
+    dump("ceilometer.json", &c);
+    dump("ceilo.json", &r);
+    let ceilometer_log =
+        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
+    assert_eq!(
+        c.len(),
+        METERS.len(),
+        "ceilometer-polling gave {} samples of the guest; its log:\n{ceilometer_log}",
+        c.len()
+    );
+    assert_eq!(
+        r.len(),
+        METERS.len(),
+        "ceilo gave {} samples of the guest; its log:\n{log}",
+        r.len()
+    );
+    let problems = compare(&c, &r);
+    std::fs::write(out.join("differences.txt"), problems.join("\n")).unwrap();
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_comparison_finds_what_differs() {
+    let sample = |name: &str, volume: Json| {
+        serde_json::json!({"counter_name": name, "counter_type": "gauge", "counter_unit": "MiB",
+            "counter_volume": volume, "user_id": "u", "project_id": "p", "resource_id": "r",
+            "resource_metadata": {"instance_id": "i", "flavor": {"id": "1"}}, "source": "openstack"})
+    };
+    let cycle = |items: Vec<Json>| first_cycle(&items, "i");
+    let base = cycle(vec![
+        sample("memory", 128.0.into()),
+        sample("memory.usage", 40.0.into()),
+    ]);
+    assert!(compare(&base, &base).is_empty());
+    // An int where Ceilometer sends a float.
+    let kind = cycle(vec![
+        sample("memory", 128.into()),
+        sample("memory.usage", 40.0.into()),
+    ]);
+    assert!(compare(&base, &kind).iter().any(|p| p.contains("volume kind")));
+    // A fixed value that moved; a gauge within its tolerance does not count.
+    let moved = cycle(vec![
+        sample("memory", 64.0.into()),
+        sample("memory.usage", 44.0.into()),
+    ]);
+    let p = compare(&base, &moved);
+    assert_eq!(p.len(), 1, "{p:?}");
+    // Metadata and the meter set.
+    let mut meta = sample("memory", 128.0.into());
+    meta["resource_metadata"]["flavor"]["id"] = "m1.tiny".into();
+    let p = compare(&base, &cycle(vec![meta]));
+    assert!(p.iter().any(|p| p.contains("resource_metadata")), "{p:?}");
+    assert!(p.iter().any(|p| p.contains("only ceilometer has it")), "{p:?}");
+}
