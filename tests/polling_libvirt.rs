@@ -254,19 +254,30 @@ fn every_compute_meter_of_a_running_guest_as_ceilometer_makes_it() {
     // First reading of the interface: no delta yet.
     assert_eq!(v("network.outgoing.bytes.delta").as_u64(), Some(0));
 
-    // The guest's init sends a DHCP discover every 5 s: the counters move, the delta is the
-    // change between the two polls.
-    std::thread::sleep(Duration::from_secs(7));
-    let (_, all) = rt.block_on(poller.poll());
-    let second = by_name(&of(&all, &s.uuid));
+    // The guest's init writes to its disk and sends a DHCP discover every 5 s or so (slower
+    // under load): poll until both moved; each poll's delta is the change since the poll
+    // before it.
     let n = |m: &HashMap<String, Sample>, k: &str| m[k].volume.as_u64().unwrap();
-    assert!(n(&second, "cpu") > n(&first, "cpu"));
-    assert!(n(&second, "network.outgoing.bytes") > n(&first, "network.outgoing.bytes"));
-    assert_eq!(
-        n(&second, "network.outgoing.bytes.delta"),
-        n(&second, "network.outgoing.bytes") - n(&first, "network.outgoing.bytes")
-    );
-    assert!(n(&second, "disk.device.write.requests") > n(&first, "disk.device.write.requests"));
+    let mut prev = first.clone();
+    let mut moved = false;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(3));
+        let (_, all) = rt.block_on(poller.poll());
+        let now = by_name(&of(&all, &s.uuid));
+        assert!(n(&now, "cpu") > n(&prev, "cpu"));
+        assert_eq!(
+            n(&now, "network.outgoing.bytes.delta"),
+            n(&now, "network.outgoing.bytes") - n(&prev, "network.outgoing.bytes")
+        );
+        moved = n(&now, "network.outgoing.bytes") > n(&first, "network.outgoing.bytes")
+            && n(&now, "disk.device.write.requests") > n(&first, "disk.device.write.requests")
+            && n(&now, "network.outgoing.bytes.delta") > 0;
+        prev = now;
+        if moved {
+            break;
+        }
+    }
+    assert!(moved, "the guest's disk and network counters never moved");
 }
 
 #[test]
