@@ -297,3 +297,192 @@ fn corpus_notifications_become_the_resources_metrics_and_measures_ceilometer_mak
         "unknown meters are warned about"
     );
 }
+
+/// `n` telemetry.polling notifications of one `ip.floating` sample each (a `network`
+/// resource: no required attributes), over `resources` resources, one second apart.
+fn floating_ip_messages(tag: &str, n: usize, resources: usize) -> Bodies {
+    (0..n)
+        .map(|i| {
+            let sample = serde_json::json!({
+                "source": "openstack", "counter_name": "ip.floating", "counter_type": "gauge",
+                "counter_unit": "ip", "counter_volume": i, "user_id": "u", "user_name": null,
+                "project_id": "p", "project_name": null, "resource_id": format!("{tag}-{}", i % resources),
+                "timestamp": format!("2026-03-14T09:{:02}:{:02}+00:00", (i / resources) / 60, (i / resources) % 60),
+                "resource_metadata": {}, "message_id": format!("{tag}-{i}"), "monotonic_time": null,
+                "message_signature": "x"
+            });
+            let inner = serde_json::json!({
+                "message_id": format!("m-{tag}-{i}"), "publisher_id": "ceilometer.polling",
+                "event_type": "telemetry.polling", "priority": "SAMPLE",
+                "payload": {"samples": [sample]}, "timestamp": "2026-03-14 09:45:00.123456",
+                "_unique_id": format!("u-{tag}-{i}")
+            });
+            let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()});
+            ("ceilometer".to_owned(), "notifications.sample".to_owned(), body.to_string().into_bytes())
+        })
+        .collect()
+}
+
+/// Measures Gnocchi holds at 1-second granularity, over every resource.
+fn second_measures(g: &Gnocchi) -> usize {
+    g.resources()
+        .iter()
+        .filter_map(|r| r["metrics"]["ip.floating"].as_str().map(str::to_owned))
+        .map(|m| {
+            g.measures(&m)
+                .as_array()
+                .map_or(0, |a| a.iter().filter(|x| x[1].as_f64() == Some(1.0)).count())
+        })
+        .sum()
+}
+
+#[test]
+fn gnocchi_down_for_a_while_loses_nothing_and_holds_input_at_prefetch() {
+    const N: usize = 400;
+    const PREFETCH: u16 = 40;
+    let mut gnocchi = Gnocchi::start_empty("outage");
+    let broker = Broker::new("gnocchi-outage");
+    let dir = gnocchi_config(
+        &gnocchi,
+        "?enable_filter_project=false&archive_policy=ceilometer-high",
+        None,
+    );
+    let s = format!(
+        "{}gnocchi:\n  endpoint: {}\n",
+        settings(PREFETCH, 10),
+        gnocchi.url
+    );
+    std::fs::write(dir.path().join("ceilo.yaml"), s).unwrap();
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    gnocchi.stop_api();
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &floating_ip_messages("down", N, 20)));
+    // Down for a while under traffic: nothing is acked, at most `prefetch` is taken.
+    let until = std::time::Instant::now() + Duration::from_secs(12);
+    while std::time::Instant::now() < until {
+        let (ready, unacked) = broker.counts("notifications.sample");
+        assert!(
+            unacked <= u64::from(PREFETCH),
+            "unacked {unacked} > prefetch {PREFETCH}"
+        );
+        assert!(ready + unacked <= N as u64);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_until("the broker's stats", Duration::from_secs(20), || {
+        let (ready, unacked) = broker.counts("notifications.sample");
+        ready + unacked == N as u64 && unacked > 0
+    });
+    assert!(
+        agent.log_text().contains("flush failed"),
+        "the failed flushes are logged"
+    );
+    gnocchi.start_api();
+    // Back, but without Ceilometer's resource types: a deployment not set up is "not now"
+    // too, not a reason to dead-letter anything.
+    std::thread::sleep(Duration::from_secs(4));
+    let (ready, unacked) = broker.counts("notifications.sample");
+    assert_eq!(
+        ready + unacked,
+        N as u64,
+        "nothing acked while the resource types are missing"
+    );
+    assert!(
+        agent.log_text().contains("ceilometer-upgrade"),
+        "the log says what is missing"
+    );
+    gnocchi.create_resource_types();
+    wait_until("every delivery acked", Duration::from_secs(120), || {
+        rt.block_on(ready_count(&url, "notifications.sample")) == 0
+            && broker.counts("notifications.sample") == (0, 0)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut have = second_measures(&gnocchi);
+    while have < N && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        have = second_measures(&gnocchi);
+    }
+    assert_eq!(
+        have,
+        N,
+        "each sample is one measure, none lost, none invented:\n{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn events_create_and_end_resources_by_the_event_rules() {
+    let gnocchi = Gnocchi::start("events");
+    let broker = Broker::new("gnocchi-events");
+    let dir = gnocchi_config(&gnocchi, "?enable_filter_project=false", Some("gnocchi://"));
+    // Samples are not published here: only the event rules shape the resources.
+    std::fs::write(dir.path().join("pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
+    let url = broker.url();
+    let rt = runtime();
+    let agent = Agent::start(dir.path(), &url);
+    let (cases, _) = corpus();
+    let pick = |id: &str| -> (String, String, Vec<u8>) {
+        let c = cases
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("corpus case {id}"));
+        let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+        (
+            s(&c["amqp"]["exchange"]),
+            s(&c["amqp"]["routing_key"]),
+            c["wire"].to_string().into_bytes(),
+        )
+    };
+    // create.end creates the instance from its traits.
+    rt.block_on(publish(&url, &[pick("nova-create-end")]));
+    let instance = "3e1a0000-1b2c-4d3e-8f40-5a6b7c8d9e00";
+    let mut found = Json::Null;
+    wait_until(
+        "the instance created by its create event",
+        Duration::from_secs(30),
+        || {
+            found = by_original_id(&gnocchi).remove(instance).unwrap_or(Json::Null);
+            !found.is_null()
+        },
+    );
+    let event = cases.iter().find(|c| c["id"] == "nova-create-end").unwrap()["events"][0].clone();
+    let trait_value = |name: &str| {
+        event["traits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["value"].clone())
+            .unwrap_or(Json::Null)
+    };
+    assert_eq!(found["type"], "instance");
+    assert_eq!(found["display_name"], trait_value("display_name"));
+    assert_eq!(found["host"], trait_value("host"));
+    assert_eq!(found["flavor_name"], trait_value("instance_type"));
+    assert_eq!(found["project_id"], trait_value("project_id"));
+    assert!(found["ended_at"].is_null());
+    // delete.start (the corpus' one, about this instance) ends it.
+    let (exchange, key, body) = pick("nova-delete-start");
+    let mut wire: Json = serde_json::from_slice(&body).unwrap();
+    let mut inner: Json = serde_json::from_str(wire["oslo.message"].as_str().unwrap()).unwrap();
+    inner["payload"]["instance_id"] = Json::from(instance);
+    wire["oslo.message"] = Json::from(inner.to_string());
+    rt.block_on(publish(&url, &[(exchange, key, wire.to_string().into_bytes())]));
+    wait_until(
+        "ended_at set by the delete event",
+        Duration::from_secs(30),
+        || {
+            by_original_id(&gnocchi)
+                .get(instance)
+                .is_some_and(|r| !r["ended_at"].is_null())
+        },
+    );
+    assert!(agent.terminate().success());
+}

@@ -337,6 +337,16 @@ async fn create(
             Ok(None)
         }
         409 => Ok(None),
+        // The resource type is missing: the deployment is not set up (`ceilometer-upgrade`
+        // creates the types), not a bad sample. Hold everything until it is.
+        404 => Err(Unavailable {
+            method: Method::POST,
+            url: path,
+            reason: format!(
+                "{} (create Ceilometer's resource types, e.g. with ceilometer-upgrade)",
+                reply.description()
+            ),
+        }),
         status => Ok(Some(format!(
             "creating the {} resource refused: HTTP {status}: {}",
             work.resource_type,
