@@ -1,6 +1,7 @@
 //! `ceilo run` polling the real libvirt while guests come and go: a guest's samples appear
 //! (as telemetry.polling notifications on the real RabbitMQ) once it is defined and running,
-//! stop once it is destroyed and undefined, and the agent goes on polling the next one.
+//! stop once it is destroyed and undefined, and the agent goes on polling the next one. The
+//! same samples are exposed by the Prometheus sample exporter (`enable_prometheus_exporter`).
 
 mod libvirt_support;
 mod runtime_support;
@@ -55,9 +56,13 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
         "notifications.sample",
         false,
     ));
+    let exporter = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
     let settings = format!(
         "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
-         pollsters_definitions_dirs: []\n  libvirt_uri: '{URI}'\n"
+         pollsters_definitions_dirs: []\n  libvirt_uri: '{URI}'\n  enable_prometheus_exporter: true\n  \
+         prometheus_listen_addresses: ['{exporter}']\n"
     );
     let dir = config_dir(&settings);
     std::fs::write(
@@ -74,6 +79,18 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
         of(&samples(&got), &id).any(|s| s["counter_name"] == "cpu"),
         "no samples of the new guest; agent log:\n{}",
         agent.log_text()
+    );
+
+    let out = std::process::Command::new("curl")
+        .args(["-s", &format!("http://{exporter}/metrics")])
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ceilometer_cpu{") && l.contains(&format!("resource=\"{id}\""))),
+        "{metrics}"
     );
 
     // Destroyed and undefined: a poll that started before may still send it, none after.

@@ -307,7 +307,9 @@ pub struct PollingOptions {
     /// `libvirt_type`, `qemu:///system` for kvm and qemu). The connection is read-only.
     pub libvirt_uri: String,
     /// `[compute] resource_update_interval` (seconds): how long `local_instances` reuses its
-    /// instance list; 0 lists the domains on every poll.
+    /// instance list; 0 (the default) lists the domains on every poll, as Ceilometer's
+    /// libvirt_metadata discovery always does (Ceilometer reads this option only for its
+    /// Nova-API discovery).
     pub resource_update_interval: u64,
 }
 
