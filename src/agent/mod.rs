@@ -43,6 +43,8 @@ use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::prometheus::PrometheusOutput;
+use crate::publish::tcp::TcpOutput;
+use crate::publish::udp::UdpOutput;
 use crate::publish::{Drain, Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
@@ -335,6 +337,14 @@ impl Agent {
                             )
                             .map_err(|e| AgentError::Runtime(e.to_string()))?,
                         ),
+                        PublisherUrl::Udp(target) => Box::new(UdpOutput::new(
+                            target,
+                            &p.telemetry_secret,
+                            PublisherMetrics::new(sink, "udp"),
+                        )),
+                        PublisherUrl::Tcp(target) => {
+                            Box::new(TcpOutput::new(target, &p.telemetry_secret, &host))
+                        }
                         PublisherUrl::Prometheus(target) => {
                             Box::new(PrometheusOutput::new(target).map_err(|e| AgentError::Publisher {
                                 url: target.url.clone(),

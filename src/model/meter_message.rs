@@ -98,9 +98,15 @@ pub fn write_meter_message_list<'s>(
 
 /// The meter message as a value (for `ceilo convert` output and tests; the hot path writes).
 pub fn meter_message_value(sample: &Sample, secret: &[u8]) -> OwnedValue {
-    let signature = Signer::new(secret).sign_sample(sample);
+    meter_message_value_from(sample, secret, None)
+}
+
+/// `meter_message_from_counter(sample, secret, publisher_id)` as a value: with a
+/// `publisher_id` (which Ceilometer's `tcp://` publisher gives), that key comes after
+/// `monotonic_time` and is signed too.
+pub fn meter_message_value_from(sample: &Sample, secret: &[u8], publisher_id: Option<&str>) -> OwnedValue {
     let text = |s: &str| OwnedValue::String(s.to_owned());
-    let mut msg = simd_json::owned::Object::with_capacity_and_hasher(15, Default::default());
+    let mut msg = simd_json::owned::Object::with_capacity_and_hasher(16, Default::default());
     msg.insert("source".into(), text(&sample.source));
     msg.insert("counter_name".into(), text(&sample.name));
     msg.insert("counter_type".into(), text(&sample.sample_type));
@@ -115,7 +121,15 @@ pub fn meter_message_value(sample: &Sample, secret: &[u8]) -> OwnedValue {
     msg.insert("resource_metadata".into(), (*sample.resource_metadata).clone());
     msg.insert("message_id".into(), text(&sample.id));
     msg.insert("monotonic_time".into(), sample.monotonic_time.clone());
-    msg.insert("message_signature".into(), text(signature.as_str()));
+    let signature = match publisher_id {
+        None => Signer::new(secret).sign_sample(sample).as_str().to_owned(),
+        Some(id) => {
+            msg.insert("publisher_id".into(), text(id));
+            let msg = OwnedValue::from(msg.clone());
+            super::signature::compute_signature(secret, &msg)
+        }
+    };
+    msg.insert("message_signature".into(), OwnedValue::String(signature));
     OwnedValue::from(msg)
 }
 

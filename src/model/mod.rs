@@ -7,6 +7,7 @@ pub mod json_python;
 pub mod json_read;
 pub mod json_write;
 pub mod meter_message;
+pub mod msgpack;
 pub mod notification;
 pub mod plain;
 pub mod pyrepr;

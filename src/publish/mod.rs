@@ -1,5 +1,5 @@
-//! Publishers (`notifier://`, `file://`, `http(s)://`, `prometheus://`, `gnocchi://`, the
-//! dead-letter queue) and their batching.
+//! Publishers (`notifier://`, `file://`, `http(s)://`, `prometheus://`, `udp://`, `tcp://`,
+//! `gnocchi://`, the dead-letter queue) and their batching.
 //!
 //! Every publisher is one [`batcher::PublisherActor`] around an [`Output`]: the actor batches
 //! what the pipeline sends by size and time and retries a flush until it is durable; the
@@ -14,6 +14,8 @@ pub mod http;
 pub mod notifier;
 pub mod partition;
 pub mod prometheus;
+pub mod tcp;
+pub mod udp;
 pub mod url;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub enum UrlError {
     #[error(
         "publisher {0:?} is not supported by ceilo (supported: notifier://, file://, http://, \
-         https://, prometheus://, gnocchi://)"
+         https://, prometheus://, udp://, tcp://, gnocchi://)"
     )]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
@@ -52,6 +52,55 @@ pub enum PublisherUrl {
     /// `prometheus://host:port/metrics/job/NAME[/label/value...][?ssl=1&http options]`:
     /// samples pushed to a Pushgateway (see [`crate::publish::prometheus`]).
     Prometheus(HttpTarget),
+    /// `udp://host[:port]` (port 4952): one msgpack datagram per sample, at most once.
+    Udp(HostPort),
+    /// `tcp://host[:port]` (port 4952): length-prefixed msgpack meter messages on one connection.
+    Tcp(HostPort),
+}
+
+/// A `host[:port]` / `[v6]:port` netloc, as oslo's `netutils.parse_host_port` splits it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostPort {
+    /// Without the brackets of an IPv6 literal.
+    pub host: String,
+    pub port: u16,
+}
+
+/// Ceilometer's port for `udp://` and `tcp://`.
+const DEFAULT_SAMPLE_PORT: u16 = 4952;
+
+impl HostPort {
+    fn parse(url: &str) -> Result<HostPort, UrlError> {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let netloc = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let netloc = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+        let (host, port) = match netloc.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((host, port)) => (host, port.strip_prefix(':')),
+                None => return Err(UrlError::NoHost(url.to_owned())),
+            },
+            // A bare IPv6 address (more than one `:`) has no port.
+            None if netloc.matches(':').count() > 1 => (netloc, None),
+            None => match netloc.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (netloc, None),
+            },
+        };
+        if host.is_empty() {
+            return Err(UrlError::NoHost(url.to_owned()));
+        }
+        let port = match port.filter(|p| !p.is_empty()) {
+            None => DEFAULT_SAMPLE_PORT,
+            Some(p) => p.parse().map_err(|_| UrlError::Port {
+                url: url.to_owned(),
+                port: p.to_owned(),
+            })?,
+        };
+        Ok(HostPort {
+            host: host.to_owned(),
+            port,
+        })
+    }
 }
 
 /// Whether and how an HTTPS server's certificate is verified (`verify_ssl`).
@@ -120,6 +169,8 @@ impl PublisherUrl {
             PublisherUrl::Http(t) if t.url.starts_with("https:") => "https",
             PublisherUrl::Http(_) => "http",
             PublisherUrl::Prometheus(_) => "prometheus",
+            PublisherUrl::Udp(_) => "udp",
+            PublisherUrl::Tcp(_) => "tcp",
         }
     }
 
@@ -179,6 +230,8 @@ impl PublisherUrl {
                 }),
             "http" | "https" => Ok(PublisherUrl::Http(HttpTarget::parse(url)?)),
             "prometheus" => Ok(PublisherUrl::Prometheus(HttpTarget::parse(url)?)),
+            "udp" => Ok(PublisherUrl::Udp(HostPort::parse(url)?)),
+            "tcp" => Ok(PublisherUrl::Tcp(HostPort::parse(url)?)),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
     }
@@ -454,5 +507,34 @@ mod tests {
         assert!(err("http:///path").contains("needs a host name"));
         assert!(err("http://h:80x/").contains("port \"80x\" is not a number"));
         assert!(err("zaqar://q").contains("not supported"));
+    }
+
+    #[test]
+    fn udp_and_tcp_take_host_and_port_as_oslo_does() {
+        let hp = |host: &str, port| HostPort {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            PublisherUrl::parse("udp://collector").unwrap(),
+            PublisherUrl::Udp(hp("collector", 4952))
+        );
+        assert_eq!(
+            PublisherUrl::parse("tcp://10.0.0.1:9000/").unwrap(),
+            PublisherUrl::Tcp(hp("10.0.0.1", 9000))
+        );
+        assert_eq!(
+            PublisherUrl::parse("udp://[::1]:4000").unwrap(),
+            PublisherUrl::Udp(hp("::1", 4000))
+        );
+        assert_eq!(
+            PublisherUrl::parse("udp://[::1]").unwrap(),
+            PublisherUrl::Udp(hp("::1", 4952))
+        );
+        assert!(matches!(PublisherUrl::parse("udp://"), Err(UrlError::NoHost(_))));
+        assert!(matches!(
+            PublisherUrl::parse("tcp://h:port"),
+            Err(UrlError::Port { .. })
+        ));
     }
 }
