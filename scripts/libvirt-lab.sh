@@ -31,9 +31,9 @@ apt_private() {
   APT_OPTS=(-o "Dir::Etc::sourcelist=$d/sources.list" -o "Dir::Etc::sourceparts=$d/empty.d"
     -o "Dir::State::lists=$d/lists" -o "Dir::Cache::archives=$d/archives"
     -o "Dir::Etc::preferences=$d/preferences" -o "Dir::Etc::preferencesparts=$d/empty.d")
-  if [ ! -e $d/lists/.updated ]; then
-    apt-get "${APT_OPTS[@]}" update -qq && touch $d/lists/.updated
-  fi
+  # Only called when something is missing, so always fresh lists: cached ones go stale and
+  # their packages vanish from the mirror.
+  apt-get "${APT_OPTS[@]}" update -qq
 }
 
 install() {
