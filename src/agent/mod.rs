@@ -41,6 +41,7 @@ use crate::publish::file::FileOutput;
 use crate::publish::gnocchi::{DeadLetters, GnocchiOutput};
 use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
+use crate::publish::otlp::OtlpOutput;
 use crate::publish::partition::{self, PartitionOutput};
 use crate::publish::prometheus::PrometheusOutput;
 use crate::publish::tcp::TcpOutput;
@@ -344,6 +345,12 @@ impl Agent {
                         )),
                         PublisherUrl::Tcp(target) => {
                             Box::new(TcpOutput::new(target, &p.telemetry_secret, &host))
+                        }
+                        PublisherUrl::Otlp(target) => {
+                            Box::new(OtlpOutput::new(target).map_err(|e| AgentError::Publisher {
+                                url: target.url.clone(),
+                                reason: e.to_string(),
+                            })?)
                         }
                         PublisherUrl::Prometheus(target) => {
                             Box::new(PrometheusOutput::new(target).map_err(|e| AgentError::Publisher {

@@ -1,5 +1,5 @@
 //! Publishers (`notifier://`, `file://`, `http(s)://`, `prometheus://`, `udp://`, `tcp://`,
-//! `gnocchi://`, the dead-letter queue) and their batching.
+//! `opentelemetryhttp://`, `gnocchi://`, the dead-letter queue) and their batching.
 //!
 //! Every publisher is one [`batcher::PublisherActor`] around an [`Output`]: the actor batches
 //! what the pipeline sends by size and time and retries a flush until it is durable; the
@@ -12,6 +12,7 @@ pub mod file;
 pub mod gnocchi;
 pub mod http;
 pub mod notifier;
+pub mod otlp;
 pub mod partition;
 pub mod prometheus;
 pub mod tcp;

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub enum UrlError {
     #[error(
         "publisher {0:?} is not supported by ceilo (supported: notifier://, file://, http://, \
-         https://, prometheus://, udp://, tcp://, gnocchi://)"
+         https://, prometheus://, udp://, tcp://, opentelemetryhttp://, gnocchi://)"
     )]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
@@ -56,6 +56,9 @@ pub enum PublisherUrl {
     Udp(HostPort),
     /// `tcp://host[:port]` (port 4952): length-prefixed msgpack meter messages on one connection.
     Tcp(HostPort),
+    /// `opentelemetryhttp://host:port/v1/metrics[?ssl=1&http options]`: samples as OTLP/HTTP
+    /// (see [`crate::publish::otlp`]).
+    Otlp(HttpTarget),
 }
 
 /// A `host[:port]` / `[v6]:port` netloc, as oslo's `netutils.parse_host_port` splits it.
@@ -171,6 +174,7 @@ impl PublisherUrl {
             PublisherUrl::Prometheus(_) => "prometheus",
             PublisherUrl::Udp(_) => "udp",
             PublisherUrl::Tcp(_) => "tcp",
+            PublisherUrl::Otlp(_) => "opentelemetryhttp",
         }
     }
 
@@ -232,6 +236,7 @@ impl PublisherUrl {
             "prometheus" => Ok(PublisherUrl::Prometheus(HttpTarget::parse(url)?)),
             "udp" => Ok(PublisherUrl::Udp(HostPort::parse(url)?)),
             "tcp" => Ok(PublisherUrl::Tcp(HostPort::parse(url)?)),
+            "opentelemetryhttp" => Ok(PublisherUrl::Otlp(HttpTarget::parse(url)?)),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
     }

@@ -299,3 +299,55 @@ pub fn signature_is_valid(message: &Json, secret: &str) -> bool {
 
 /// Ceilometer's default `telemetry_secret` (the tests' agents keep it).
 pub const DEFAULT_SECRET: &str = "change this for valid signing";
+
+/// tests/otlp_receiver.py (OTLP/HTTP, decoded with the OpenTelemetry protobuf definitions from
+/// the venv of .ci/otlp-venv.sh, installed on first use) on `addr`, stopped on drop.
+pub struct OtlpReceiver {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl OtlpReceiver {
+    pub fn start_on(addr: SocketAddr) -> OtlpReceiver {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let venv = std::process::Command::new(format!("{root}/.ci/otlp-venv.sh"))
+            .output()
+            .expect(".ci/otlp-venv.sh");
+        assert!(venv.status.success(), "{}", String::from_utf8_lossy(&venv.stderr));
+        let venv = String::from_utf8_lossy(&venv.stdout).trim().to_owned();
+        let child = std::process::Command::new(format!("{venv}/bin/python"))
+            .arg(format!("{root}/tests/otlp_receiver.py"))
+            .arg(addr.port().to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("otlp_receiver.py");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the OTLP receiver did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        OtlpReceiver { addr, child }
+    }
+
+    /// The requests it accepted, decoded (`{"content_type", "request"}` each).
+    pub fn received(&self) -> Vec<Json> {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("http://{}/received", self.addr)])
+            .output()
+            .expect("curl");
+        serde_json::from_slice::<Json>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
