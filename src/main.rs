@@ -1,6 +1,5 @@
 //! The `ceilo` command line: `run` the agent, `convert` bodies offline, `check` a config dir.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,9 +30,8 @@ enum Command {
     Convert(cli::convert::ConvertArgs),
     /// Validate every definition and config file of a config directory.
     Check {
-        /// A directory laid out like /etc/ceilometer.
-        #[arg(long, default_value = "config")]
-        config_dir: PathBuf,
+        #[command(flatten)]
+        config: cli::config_args::ConfigArgs,
         /// The `--transport-url` that `ceilo run` will be given, checked as `run` checks it.
         #[arg(long)]
         transport_url: Option<String>,
@@ -63,9 +61,9 @@ fn main() -> ExitCode {
         Command::Run(run) => cli::run::run(run),
         Command::Convert(convert) => cli::convert::convert(convert),
         Command::Check {
-            config_dir,
+            config,
             transport_url,
-        } => cli::check::check(&config_dir, transport_url.as_deref()),
+        } => cli::check::check(&config, transport_url.as_deref()),
         Command::Top(top) => cli::top::top(top),
     }
 }

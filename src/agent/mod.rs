@@ -104,7 +104,16 @@ impl AgentConfig {
         transport_url: Option<&str>,
         converter: Arc<dyn Convert>,
     ) -> Result<Self, AgentError> {
-        let mut settings = Settings::load(dir)?;
+        Self::load_with(dir, Settings::load(dir)?, transport_url, converter)
+    }
+
+    /// [`AgentConfig::load`] with the settings given (ceilometer.conf's) instead of ceilo.yaml's.
+    pub fn load_with(
+        dir: &Path,
+        mut settings: Settings,
+        transport_url: Option<&str>,
+        converter: Arc<dyn Convert>,
+    ) -> Result<Self, AgentError> {
         if let Some(url) = transport_url {
             transport::check_url(url)?;
             settings.transport_url = url.to_owned();

@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use ceilo::config::definitions;
 
+use crate::cli::config_args::{ConfigArgs, Resolved};
+
 /// What a check found: problems stop `ceilo run`, warnings do not.
 #[derive(Default)]
 struct Report {
@@ -20,47 +22,86 @@ struct Report {
 }
 
 /// `transport_url`: `--transport-url`, which overrides ceilo.yaml's for `run`.
-pub fn check(config_dir: &Path, transport_url: Option<&str>) -> ExitCode {
+pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
+    let mut report = Report::default();
+    let resolved = match config.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            report
+                .checked
+                .extend(config.config_file.iter().map(|f| f.display().to_string()));
+            report.problems.push(e);
+            return report.print();
+        }
+    };
+    let config_dir = resolved.dir.as_path();
     if !config_dir.is_dir() {
         eprintln!("ceilo check: {} is not a directory", config_dir.display());
         return ExitCode::FAILURE;
     }
-    let mut report = Report::default();
+    if let Some(conf) = &resolved.conf {
+        report
+            .checked
+            .extend(config.config_file.iter().map(|f| f.display().to_string()));
+        report.checked.extend(
+            config
+                .config_dir
+                .iter()
+                .map(|d| format!("{}/*.conf", d.display())),
+        );
+        report.warnings.extend(
+            conf.ignored
+                .iter()
+                .map(|o| format!("{o}: not implemented by ceilo, ignored")),
+        );
+        report.warnings.extend(
+            conf.unknown
+                .iter()
+                .map(|o| format!("{o}: unknown option (not one of Ceilometer 27's), ignored")),
+        );
+    }
     check_meters(config_dir, &mut report);
     check_events(config_dir, &mut report);
     check_agent_config(config_dir, &mut report);
-    check_polling(config_dir, &mut report);
+    check_polling(config_dir, &resolved, &mut report);
     if let Some(Err(e)) = transport_url.map(ceilo::transport::check_url) {
         report.problems.push(format!("--transport-url: {e}"));
     }
-    let Report {
-        checked,
-        problems,
-        warnings,
-    } = report;
-    for p in &problems {
-        println!("{p}");
-    }
-    for w in &warnings {
-        println!("warning: {w}");
-    }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    println!(
-        "checked {}: {} problem{}, {} warning{}",
-        if checked.is_empty() {
-            "nothing".to_owned()
+    report.print()
+}
+
+impl Report {
+    /// The problems, the warnings and a summary on stdout; failure when there are problems.
+    fn print(self) -> ExitCode {
+        let Report {
+            checked,
+            problems,
+            warnings,
+        } = self;
+        for p in &problems {
+            println!("{p}");
+        }
+        for w in &warnings {
+            println!("warning: {w}");
+        }
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        println!(
+            "checked {}: {} problem{}, {} warning{}",
+            if checked.is_empty() {
+                "nothing".to_owned()
+            } else {
+                checked.join(", ")
+            },
+            problems.len(),
+            plural(problems.len()),
+            warnings.len(),
+            plural(warnings.len()),
+        );
+        if problems.is_empty() {
+            ExitCode::SUCCESS
         } else {
-            checked.join(", ")
-        },
-        problems.len(),
-        plural(problems.len()),
-        warnings.len(),
-        plural(warnings.len()),
-    );
-    if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -119,15 +160,16 @@ fn check_agent_config(dir: &Path, report: &mut Report) {
 
 /// polling.yaml and the dynamic pollster definitions it can use. Meters no pollster serves are
 /// warnings (Ceilometer polls nothing for them either), not problems.
-fn check_polling(dir: &Path, report: &mut Report) {
+fn check_polling(dir: &Path, resolved: &Resolved, report: &mut Report) {
     let path = dir.join("polling.yaml");
     if !path.exists() {
         return;
     }
     report.checked.push(path.display().to_string());
-    // The polling: section of ceilo.yaml, as run uses it (a ceilo.yaml that does not load is
-    // reported by check_agent_config; its defaults stand in here).
-    let options = ceilo::config::Settings::load(dir)
+    // The polling options as run uses them (a ceilo.yaml that does not load is reported by
+    // check_agent_config; its defaults stand in here).
+    let options = resolved
+        .settings()
         .map(|s| s.polling_options())
         .unwrap_or_default();
     match ceilo::polling::check(&path, &options) {

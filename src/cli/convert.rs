@@ -3,11 +3,13 @@
 //! `{"samples": [], "events": [], "error": "..."}`; the others go on.
 
 use std::io::{BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::config_args::ConfigArgs;
 use crate::cli::definitions;
 use ceilo::convert::Converted;
+use ceilo::convert::Converter;
 use ceilo::event::message::write_event_message_list;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::json_write::write_str;
@@ -22,20 +24,49 @@ pub struct ConvertArgs {
     /// An event_definitions.yaml file (default: the shipped one).
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// The telemetry_secret samples are signed with.
-    #[arg(long, default_value = "change this for valid signing")]
-    pub secret: String,
+    /// The telemetry_secret samples are signed with (default: ceilometer.conf's
+    /// `[publisher] telemetry_secret` with --config-file, else Ceilometer's default).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// With --config-file (ceilometer.conf) or --config-dir: the definitions and the secret
+    /// `ceilo run` would use with the same options (--meters, --events and --secret win).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// The converter and the secret: the named files, else those of the given config, else the
+/// shipped definitions and Ceilometer's default secret.
+fn setup(
+    args: &ConfigArgs,
+    meters: Option<&Path>,
+    events: Option<&Path>,
+) -> Result<(Converter, String), String> {
+    if !args.oslo() && args.config_dir.is_empty() {
+        let secret = ceilo::config::PublisherSettings::default().telemetry_secret;
+        return Ok((definitions::converter(meters, events)?, secret));
+    }
+    let resolved = args.resolve()?;
+    let settings = resolved.settings().map_err(|e| e.to_string())?;
+    let (converter, skipped) = match (meters, events) {
+        (None, None) => ceilo::config::definitions::converter(&resolved.dir).map_err(|e| e.to_string())?,
+        _ => (definitions::converter(meters, events)?, Vec::new()),
+    };
+    for p in &skipped {
+        tracing::warn!("skipped {p}");
+    }
+    Ok((converter, settings.publisher.telemetry_secret))
 }
 
 pub fn convert(args: ConvertArgs) -> ExitCode {
-    let converter = match definitions::converter(args.meters.as_deref(), args.events.as_deref()) {
+    let (converter, secret) = match setup(&args.config, args.meters.as_deref(), args.events.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ceilo convert: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut signer = Signer::new(args.secret.as_bytes());
+    let secret = args.secret.unwrap_or(secret);
+    let mut signer = Signer::new(secret.as_bytes());
     let stdin = std::io::stdin().lock();
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     let mut decoder = Decoder::new();

@@ -1,25 +1,40 @@
 //! `ceilo run`: start the agent and run until SIGTERM. Exit status: 0 after a clean stop, 1 when
 //! it cannot start, [`agent::EXIT_SHUTDOWN_TIMED_OUT`] (3) when the stop timed out.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ceilo::agent::{self, AgentConfig, Stopped};
 
+use crate::cli::config_args::ConfigArgs;
+
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// A directory laid out like /etc/ceilometer (ceilo.yaml, pipeline.yaml, meters.d/, ...).
-    #[arg(long, default_value = "config")]
-    pub config_dir: PathBuf,
-    /// Overrides the config's transport: `memory://` or `amqp://user:pass@host:port/vhost`.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Overrides the config's (ceilo.yaml's and ceilometer.conf's) transport: `memory://` or `amqp://user:pass@host:port/vhost`.
     #[arg(long)]
     pub transport_url: Option<String>,
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
     // Logging is set up by main (stderr; RUST_LOG, default info for the agent).
-    let started = agent::load_converter(&args.config_dir)
-        .and_then(|c| AgentConfig::load(&args.config_dir, args.transport_url.as_deref(), c))
+    let resolved = match args.config.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ceilo run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(conf) = &resolved.conf {
+        conf.log_unused();
+    }
+    let started = resolved
+        .settings()
+        .map_err(agent::AgentError::from)
+        .and_then(|settings| {
+            let converter = agent::load_converter(&resolved.dir)?;
+            AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)
+        })
         .and_then(agent::run);
     match started {
         Ok(Stopped::Clean) => ExitCode::SUCCESS,

@@ -6,7 +6,9 @@
 //! which meter and event definitions a directory gives (compiling them is the conversion
 //! modules' job).
 
+pub mod ceilometer_conf;
 pub mod definitions;
+pub mod oslo;
 pub mod pipeline;
 pub mod settings;
 

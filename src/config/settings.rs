@@ -226,7 +226,7 @@ impl Settings {
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let n = &self.notification;
         if n.prefetch == 0 {
             return Err("notification.prefetch must be at least 1 (0 would mean unbounded)".into());

@@ -1,0 +1,570 @@
+//! `ceilometer.conf` onto ceilo's [`Settings`]: every option of Ceilometer 27 that ceilo
+//! implements, under its oslo group and name (deprecated names included).
+//!
+//! Precedence: `<definitions dir>/ceilo.yaml` (when there is one) is read first, the options
+//! set in the oslo files replace its values, and `--transport-url` replaces both. Options of
+//! Ceilometer that ceilo does not implement are listed as ignored; options Ceilometer does not
+//! have are listed as unknown (the caller logs both once). An option whose value would make
+//! ceilo behave unlike Ceilometer without saying so (`ssl = true` before TLS exists, a pipeline
+//! file that is not where ceilo reads it) is an error naming file and line.
+//!
+//! The definitions directory (pipeline.yaml, event_pipeline.yaml, meters.d/,
+//! event_definitions.yaml, polling.yaml, ceilo.yaml) is where `pipeline_cfg_file` is found
+//! by oslo's `find_file` rules (as given, else in the `--config-dir`s, then beside the
+//! `--config-file`s, the last one first); the other definition options must name files there.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::oslo::{parse_bool, parse_list, OsloConfig, OsloError};
+use super::{ConfigError, Settings};
+
+/// The groups and names of Ceilometer 27's options (see the file's header).
+const KNOWN: &str = include_str!("ceilometer_options.txt");
+
+/// ceilometer.conf files that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error(transparent)]
+    Oslo(#[from] OsloError),
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the oslo files give: the settings, where the definitions are, what was not used.
+#[derive(Debug)]
+pub struct CeilometerConf {
+    pub settings: Settings,
+    /// The directory the definition files are read from.
+    pub dir: PathBuf,
+    /// Ceilometer options set in the files that ceilo does not implement, `[group] name`.
+    pub ignored: Vec<String>,
+    /// Options set in the files that Ceilometer 27 does not have, `[group] name`.
+    pub unknown: Vec<String>,
+    /// `[DEFAULT] debug`.
+    pub debug: bool,
+    /// `[DEFAULT] log_file` (joined to `log_dir` when relative and that is set).
+    pub log_file: Option<PathBuf>,
+}
+
+impl CeilometerConf {
+    /// Read the oslo files and map them (see the module doc for the order).
+    pub fn load(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Self, ConfError> {
+        Self::from_oslo(&OsloConfig::load(files, dirs)?)
+    }
+
+    pub fn from_oslo(conf: &OsloConfig) -> Result<Self, ConfError> {
+        let mut r = Reader {
+            conf,
+            used: BTreeSet::new(),
+        };
+        let dir = definitions_dir(&mut r)?;
+        let mut settings = Settings::load(&dir)?;
+        apply(&mut r, &mut settings)?;
+        settings.validate().map_err(|problem| {
+            ConfError::Invalid(format!(
+                "{}: {problem}",
+                r.conf
+                    .search_dirs()
+                    .first()
+                    .map_or_else(String::new, |d| d.display().to_string())
+            ))
+        })?;
+        let debug = r.bool(&[("DEFAULT", "debug")])?.unwrap_or(false);
+        let log_dir = r.string(&[("DEFAULT", "log_dir"), ("DEFAULT", "logdir")])?;
+        let log_file = r
+            .string(&[("DEFAULT", "log_file"), ("DEFAULT", "logfile")])?
+            .filter(|f| !f.is_empty())
+            .map(|f| match log_dir {
+                Some(d) if !d.is_empty() => Path::new(&d).join(f),
+                _ => PathBuf::from(f),
+            });
+        let known: BTreeSet<(&str, &str)> = KNOWN
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        let (mut ignored, mut unknown) = (Vec::new(), Vec::new());
+        for (group, name) in conf.set_options() {
+            if r.used.contains(&(group.to_owned(), name.to_owned())) {
+                continue;
+            }
+            if known.contains(&(group, name)) {
+                ignored.push(format!("[{group}] {name}"));
+            } else {
+                unknown.push(format!("[{group}] {name}"));
+            }
+        }
+        Ok(CeilometerConf {
+            settings,
+            dir,
+            ignored,
+            unknown,
+            debug,
+            log_file,
+        })
+    }
+
+    /// Log, once, what the files set that ceilo does not use.
+    pub fn log_unused(&self) {
+        if !self.ignored.is_empty() {
+            tracing::info!(
+                options = %self.ignored.join(", "),
+                "ceilometer.conf options ceilo does not implement, ignored"
+            );
+        }
+        for option in &self.unknown {
+            tracing::warn!(%option, "unknown ceilometer.conf option (not one of Ceilometer 27's), ignored");
+        }
+    }
+}
+
+/// Reads options by their names (the current one first, then deprecated ones) and remembers
+/// every name it was asked for as implemented.
+struct Reader<'a> {
+    conf: &'a OsloConfig,
+    used: BTreeSet<(String, String)>,
+}
+
+type Names<'n> = &'n [(&'n str, &'n str)];
+
+impl Reader<'_> {
+    /// The name set in the files, of `names`.
+    fn which(&mut self, names: Names) -> Option<(String, String)> {
+        for (g, n) in names {
+            self.used.insert((normalize(g), (*n).to_owned()));
+        }
+        names
+            .iter()
+            .find(|(g, n)| self.conf.is_set(g, n))
+            .map(|(g, n)| (normalize(g), (*n).to_owned()))
+    }
+
+    fn string(&mut self, names: Names) -> Result<Option<String>, OsloError> {
+        match self.which(names) {
+            Some((g, n)) => self.conf.get(&g, &n),
+            None => Ok(None),
+        }
+    }
+
+    fn multi(&mut self, names: Names) -> Result<Option<Vec<String>>, OsloError> {
+        match self.which(names) {
+            Some((g, n)) => self.conf.get_multi(&g, &n).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&mut self, names: Names) -> Result<Option<Vec<String>>, OsloError> {
+        Ok(self.string(names)?.map(|v| parse_list(&v)))
+    }
+
+    fn bool(&mut self, names: Names) -> Result<Option<bool>, OsloError> {
+        let Some((g, n)) = self.which(names) else {
+            return Ok(None);
+        };
+        let v = self.conf.get(&g, &n)?.unwrap_or_default();
+        parse_bool(&v)
+            .map(Some)
+            .ok_or_else(|| self.conf.value_error(&g, &n, format!("{v:?} is not a boolean")))
+    }
+
+    fn number<T: FromStr>(&mut self, names: Names) -> Result<Option<T>, OsloError> {
+        let Some((g, n)) = self.which(names) else {
+            return Ok(None);
+        };
+        let v = self.conf.get(&g, &n)?.unwrap_or_default();
+        v.trim().parse().map(Some).map_err(|_| {
+            self.conf
+                .value_error(&g, &n, format!("{v:?} is not a valid number here"))
+        })
+    }
+}
+
+fn normalize(group: &str) -> String {
+    if group == "DEFAULT" {
+        group.to_owned()
+    } else {
+        group.to_lowercase()
+    }
+}
+
+/// Every implemented option onto `s`, in Ceilometer's groups and names.
+fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
+    macro_rules! set {
+        ($target:expr, $value:expr) => {
+            if let Some(v) = $value {
+                $target = v;
+            }
+        };
+    }
+    set!(s.transport_url, r.string(&[("DEFAULT", "transport_url")])?);
+    if let Some(host) = r.string(&[("DEFAULT", "host")])? {
+        s.host = Some(host);
+    }
+    set!(
+        s.publisher.control_exchange,
+        r.string(&[("DEFAULT", "control_exchange")])?
+    );
+    set!(
+        s.notification.topics,
+        r.list(&[("oslo_messaging_notifications", "topics")])?
+    );
+    let n = &mut s.notification;
+    set!(
+        n.workers,
+        r.number(&[("notification", "workers"), ("DEFAULT", "notification_workers")])?
+    );
+    set!(n.batch_size, r.number(&[("notification", "batch_size")])?);
+    if let Some(seconds) = r.number::<u64>(&[("notification", "batch_timeout")])? {
+        n.batch_timeout_ms = seconds.saturating_mul(1000);
+    }
+    set!(n.messaging_urls, r.multi(&[("notification", "messaging_urls")])?);
+    set!(
+        n.control_exchanges,
+        r.multi(&[
+            ("notification", "notification_control_exchanges"),
+            ("DEFAULT", "http_control_exchanges"),
+        ])?
+    );
+    if let Some(mut pipelines) = r.multi(&[("notification", "pipelines")])? {
+        pipelines.sort();
+        if pipelines != ["event", "meter"] {
+            return Err(r
+                .conf
+                .value_error(
+                    "notification",
+                    "pipelines",
+                    "ceilo always runs the meter and the event pipeline; an empty \
+                     pipeline.yaml or event_pipeline.yaml (no sources) turns one off",
+                )
+                .into());
+        }
+    }
+    // ceilo's qos is its in-flight bound and 0 (oslo's default: unlimited) is refused, so an
+    // explicit 0 leaves ceilo's bound.
+    if let Some(prefetch) = r.number::<u16>(&[("oslo_messaging_rabbit", "rabbit_qos_prefetch_count")])? {
+        if prefetch > 0 {
+            s.notification.prefetch = prefetch;
+        }
+    }
+    set!(
+        s.amqp_durable_queues,
+        r.bool(&[("oslo_messaging_rabbit", "amqp_durable_queues")])?
+    );
+    set!(
+        s.notification.auto_delete,
+        r.bool(&[("oslo_messaging_rabbit", "amqp_auto_delete")])?
+    );
+    for option in ["ssl", "rabbit_quorum_queue"] {
+        if r.bool(&[("oslo_messaging_rabbit", option)])? == Some(true) {
+            return Err(r
+                .conf
+                .value_error(
+                    "oslo_messaging_rabbit",
+                    option,
+                    "not implemented by ceilo yet: refused rather than connecting without it",
+                )
+                .into());
+        }
+    }
+    let p = &mut s.publisher;
+    set!(
+        p.telemetry_secret,
+        r.string(&[("publisher", "telemetry_secret")])?
+    );
+    set!(
+        p.metering_topic,
+        r.string(&[("publisher_notifier", "metering_topic")])?
+    );
+    set!(p.event_topic, r.string(&[("publisher_notifier", "event_topic")])?);
+    let drivers = [
+        ("publisher_notifier", "telemetry_driver"),
+        ("publisher_notifier", "metering_driver"),
+    ];
+    if let Some(driver) = r.string(&drivers)? {
+        if driver != "messagingv2" {
+            let (g, n) = r
+                .which(&drivers)
+                .unwrap_or_else(|| ("publisher_notifier".into(), "telemetry_driver".into()));
+            return Err(r
+                .conf
+                .value_error(
+                    &g,
+                    &n,
+                    format!("{driver:?}: ceilo's notifier:// publishes messagingv2 only"),
+                )
+                .into());
+        }
+    }
+    let poll = &mut s.polling;
+    set!(poll.batch_size, r.number(&[("polling", "batch_size")])?);
+    if let Some(dirs) = r.multi(&[("polling", "pollsters_definitions_dirs")])? {
+        poll.pollsters_definitions_dirs = dirs.into_iter().map(PathBuf::from).collect();
+    }
+    set!(
+        poll.enable_notifications,
+        r.bool(&[("polling", "enable_notifications")])?
+    );
+    set!(
+        poll.enable_prometheus_exporter,
+        r.bool(&[("polling", "enable_prometheus_exporter")])?
+    );
+    set!(
+        poll.prometheus_listen_addresses,
+        r.list(&[("polling", "prometheus_listen_addresses")])?
+    );
+    set!(poll.sample_source, r.string(&[("DEFAULT", "sample_source")])?);
+    set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
+    set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
+    set!(
+        poll.resource_update_interval,
+        r.number(&[("compute", "resource_update_interval")])?
+    );
+    Ok(())
+}
+
+/// Where the definitions are: `pipeline_cfg_file` found as Ceilometer finds it; the other
+/// definition options must name the files ceilo reads there (or files found nowhere, for
+/// which ceilo uses its shipped definitions as Ceilometer uses its packaged ones).
+fn definitions_dir(r: &mut Reader) -> Result<PathBuf, ConfError> {
+    let search = r.conf.search_dirs();
+    // declarative.load_definitions: the path as given, else conf.find_file.
+    let find = |name: &str| -> Option<PathBuf> {
+        let given = PathBuf::from(name);
+        if given.exists() {
+            return Some(given);
+        }
+        search.iter().map(|d| d.join(name)).find(|p| p.exists())
+    };
+    let pipeline_names = [("DEFAULT", "pipeline_cfg_file")];
+    let pipeline = r
+        .string(&pipeline_names)?
+        .unwrap_or_else(|| super::PIPELINE_FILE.into());
+    let dir = match find(&pipeline) {
+        Some(found) => found
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("/"))
+            .to_owned(),
+        None => search.first().cloned().unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let files: [(&str, &str, &str); 4] = [
+        ("DEFAULT", "pipeline_cfg_file", super::PIPELINE_FILE),
+        ("DEFAULT", "event_pipeline_cfg_file", super::EVENT_PIPELINE_FILE),
+        ("event", "definitions_cfg_file", "event_definitions.yaml"),
+        ("polling", "cfg_file", "polling.yaml"),
+    ];
+    for (group, name, ceilos) in files {
+        let Some(value) = r.string(&[(group, name)])? else {
+            continue;
+        };
+        let elsewhere = match find(&value) {
+            Some(found) => !same_file(&found, &dir.join(ceilos)),
+            None => Path::new(&value).file_name() != Some(ceilos.as_ref()),
+        };
+        if elsewhere {
+            return Err(r
+                .conf
+                .value_error(
+                    group,
+                    name,
+                    format!(
+                        "{value:?}: ceilo reads this file as {} (beside {}); move it there",
+                        dir.join(ceilos).display(),
+                        pipeline
+                    ),
+                )
+                .into());
+        }
+    }
+    if let Some(dirs) = r.multi(&[("meter", "meter_definitions_dirs")])? {
+        let ours = dir.join("meters.d");
+        // Ceilometer's default adds its packaged meters.d, which ceilo ships as its own.
+        let packaged = |d: &str| d.trim_end_matches('/').ends_with("ceilometer/data/meters.d");
+        if let Some(other) = dirs
+            .iter()
+            .find(|d| !packaged(d) && !same_file(Path::new(d), &ours))
+        {
+            return Err(r
+                .conf
+                .value_error(
+                    "meter",
+                    "meter_definitions_dirs",
+                    format!(
+                        "{other:?}: ceilo reads meter definitions from {} (and its shipped ones); \
+                         move them there",
+                        ours.display()
+                    ),
+                )
+                .into());
+        }
+    }
+    Ok(dir)
+}
+
+/// The same file, however written (falls back to comparing the paths when it does not exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(dir: &Path, text: &str) -> Result<CeilometerConf, ConfError> {
+        let file = dir.join("ceilometer.conf");
+        std::fs::write(&file, text).unwrap();
+        CeilometerConf::load(&[file], &[])
+    }
+
+    #[test]
+    fn ceilometer_options_land_on_ceilos_settings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(
+            tmp.path(),
+            "[DEFAULT]\ntransport_url = amqp://u:p@rabbit:5672/v\nhost = node-1\n\
+             notification_workers = 3\ncontrol_exchange = telemetry\ndebug = true\n\
+             log_dir = /var/log/ceilometer\nlog_file = agent.log\n\
+             [notification]\nbatch_size = 50\nbatch_timeout = 2\n\
+             messaging_urls = amqp://a/\nmessaging_urls = amqp://b/\n\
+             notification_control_exchanges = nova\nnotification_control_exchanges = glance\n\
+             pipelines = event\npipelines = meter\n\
+             [oslo_messaging_notifications]\ntopics = notifications, other\n\
+             [oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = 64\namqp_durable_queues = true\n\
+             amqp_auto_delete = yes\nssl = false\n\
+             [publisher]\ntelemetry_secret = s3cret\n\
+             [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
+             [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
+             [compute]\nresource_update_interval = 60\n",
+        )
+        .unwrap();
+        let s = &c.settings;
+        assert_eq!(s.transport_url, "amqp://u:p@rabbit:5672/v");
+        assert_eq!(s.host.as_deref(), Some("node-1"));
+        assert_eq!(s.publisher.control_exchange, "telemetry");
+        assert_eq!(s.notification.workers, 3);
+        assert_eq!(s.notification.batch_size, 50);
+        assert_eq!(s.notification.batch_timeout_ms, 2000);
+        assert_eq!(s.notification.messaging_urls, ["amqp://a/", "amqp://b/"]);
+        assert_eq!(s.notification.control_exchanges, ["nova", "glance"]);
+        assert_eq!(s.notification.topics, ["notifications", "other"]);
+        assert_eq!(s.notification.prefetch, 64);
+        assert!(s.amqp_durable_queues && s.notification.auto_delete);
+        assert_eq!(s.publisher.telemetry_secret, "s3cret");
+        assert_eq!(
+            (
+                s.publisher.metering_topic.as_str(),
+                s.publisher.event_topic.as_str()
+            ),
+            ("m", "e")
+        );
+        assert_eq!(s.polling.batch_size, 7);
+        assert_eq!(
+            s.polling.pollsters_definitions_dirs,
+            [PathBuf::from("/a"), "/b".into()]
+        );
+        assert_eq!(s.polling.resource_update_interval, 60);
+        assert!(c.debug);
+        assert_eq!(c.log_file, Some(PathBuf::from("/var/log/ceilometer/agent.log")));
+        assert!(
+            c.ignored.is_empty() && c.unknown.is_empty(),
+            "{:?} {:?}",
+            c.ignored,
+            c.unknown
+        );
+    }
+
+    #[test]
+    fn unimplemented_options_are_ignored_and_others_unknown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(
+            tmp.path(),
+            "[DEFAULT]\nrootwrap_config = /x\n[event]\nstore_raw = info\n\
+             [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n[bogus]\nthing = 1\n[polling]\nnonsense = 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.ignored,
+            [
+                "[DEFAULT] rootwrap_config",
+                "[event] store_raw",
+                "[oslo_messaging_rabbit] heartbeat_timeout_threshold"
+            ]
+        );
+        assert_eq!(c.unknown, ["[bogus] thing", "[polling] nonsense"]);
+    }
+
+    #[test]
+    fn ceilo_yaml_beside_the_pipeline_is_read_and_the_conf_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
+        std::fs::write(
+            tmp.path().join("ceilo.yaml"),
+            "host: from-yaml\nnotification: {prefetch: 10}\n",
+        )
+        .unwrap();
+        let c = conf(tmp.path(), "[DEFAULT]\nhost = from-conf\n").unwrap();
+        assert_eq!(c.dir, tmp.path());
+        assert_eq!(c.settings.host.as_deref(), Some("from-conf"));
+        assert_eq!(c.settings.notification.prefetch, 10);
+    }
+
+    #[test]
+    fn refuses_what_it_would_otherwise_silently_do_differently() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (text, wanted) in [
+            (
+                "[oslo_messaging_rabbit]\nssl = true\n",
+                "ceilometer.conf:2: [oslo_messaging_rabbit] ssl: not implemented",
+            ),
+            (
+                "[notification]\npipelines = meter\n",
+                "[notification] pipelines: ceilo always runs",
+            ),
+            (
+                "[publisher_notifier]\nmetering_driver = noop\n",
+                "[publisher_notifier] metering_driver: \"noop\"",
+            ),
+            (
+                "[event]\ndefinitions_cfg_file = /elsewhere/ev.yaml\n",
+                "[event] definitions_cfg_file: \"/elsewhere/ev.yaml\": ceilo reads",
+            ),
+            (
+                "[meter]\nmeter_definitions_dirs = /opt/m\n",
+                "[meter] meter_definitions_dirs: \"/opt/m\"",
+            ),
+            (
+                "[notification]\nbatch_size = many\n",
+                "[notification] batch_size: \"many\" is not a valid number",
+            ),
+            (
+                "[DEFAULT]\ntransport_url = kafka://k/\n",
+                "transport_url: invalid transport URL",
+            ),
+        ] {
+            let e = conf(tmp.path(), text).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{text:?}: {e}");
+        }
+        // Ceilometer's defaults are accepted as they are.
+        conf(
+            tmp.path(),
+            "[meter]\nmeter_definitions_dirs = MDIR/meters.d\nmeter_definitions_dirs = /usr/lib/python3/dist-packages/ceilometer/data/meters.d\n\
+             [event]\ndefinitions_cfg_file = event_definitions.yaml\n"
+                .replace("MDIR", &tmp.path().display().to_string())
+                .as_str(),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,207 @@
+//! `ceilo run|check|convert --config-file ceilometer.conf [--config-dir DIR]`: Ceilometer's
+//! oslo.config files read directly, against the real broker (a vhost per test).
+
+mod runtime_support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use runtime_support::*;
+
+/// ceilometer.conf in `dir` plus a ceilometer.conf.d/ whose later file fixes the transport,
+/// with Ceilometer's option names for the topics the agent consumes and publishes on.
+fn write_conf(dir: &Path, url: &str) {
+    std::fs::write(
+        dir.join("ceilometer.conf"),
+        "[DEFAULT]\n\
+         # replaced by ceilometer.conf.d/20-transport.conf\n\
+         transport_url = amqp://guest:guest@127.0.0.1:1/nowhere\n\
+         rootwrap_config = /etc/ceilometer/rootwrap.conf\n\
+         [oslo_messaging_notifications]\n\
+         topics = confnotif\n\
+         [publisher_notifier]\n\
+         metering_topic = ${notification_prefix}topic\n\
+         notification_prefix = conf\n\
+         [notification]\n\
+         workers = 2\n\
+         notification_control_exchanges = ceilometer\n\
+         notification_control_exchanges = nova\n",
+    )
+    .unwrap();
+    let d = dir.join("ceilometer.conf.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("10-bad.conf"),
+        "[DEFAULT]\ntransport_url = amqp://x:y@127.0.0.1:2/\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("20-transport.conf"),
+        format!("[DEFAULT]\ntransport_url = {url}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn run_takes_transport_and_topics_from_ceilometer_conf() {
+    let broker = Broker::new("oslo-conf");
+    let dir = config_dir(&settings(100, 20));
+    let url = broker.url();
+    write_conf(dir.path(), &url);
+    let rt = runtime();
+    // The queues the options name: consumed `confnotif.sample`, published `conftopic.sample`.
+    rt.block_on(declare(
+        &url,
+        "confnotif.sample",
+        "ceilometer",
+        "confnotif.sample",
+        false,
+    ));
+    rt.block_on(declare(
+        &url,
+        "conftopic.sample",
+        "ceilometer",
+        "conftopic.sample",
+        false,
+    ));
+    let log = dir.path().join("agent.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .arg("run")
+        .arg("--config-file")
+        .arg(dir.path().join("ceilometer.conf"))
+        .arg("--config-dir")
+        .arg(dir.path().join("ceilometer.conf.d"))
+        .env("RUST_LOG", "info,lapin=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn ceilo");
+    let mut input = polling_messages("conf", 50);
+    for (_, key, _) in &mut input {
+        *key = "confnotif.sample".into();
+    }
+    rt.block_on(publish(&url, &input));
+    let got = rt.block_on(collect(
+        &url,
+        "conftopic.sample",
+        Duration::from_secs(30),
+        distinct_ids(50),
+    ));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let ids: HashSet<String> = got
+        .iter()
+        .flat_map(|r| meter_messages(&r.body))
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 50, "log:\n{text}");
+    assert!(status.success(), "{status:?}\n{text}");
+    assert!(
+        text.contains("ceilometer.conf options ceilo does not implement, ignored")
+            && text.contains("[DEFAULT] rootwrap_config"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unknown ceilometer.conf option")
+            && text.contains("[publisher_notifier] notification_prefix"),
+        "{text}"
+    );
+}
+
+fn ceilo(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ceilo");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn check_reads_the_same_files_and_names_file_and_line() {
+    let dir = config_dir(TELEMETRY);
+    write_conf(dir.path(), "amqp://guest:guest@127.0.0.1:5672/%2f");
+    let conf = dir.path().join("ceilometer.conf");
+    let conf_d = dir.path().join("ceilometer.conf.d");
+    let (ok, text) = ceilo(&[
+        "check",
+        "--config-file",
+        conf.to_str().unwrap(),
+        "--config-dir",
+        conf_d.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("warning: [DEFAULT] rootwrap_config: not implemented by ceilo, ignored"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[publisher_notifier] notification_prefix: unknown option"),
+        "{text}"
+    );
+    std::fs::write(
+        conf_d.join("30-broken.conf"),
+        "[DEFAULT]\n\n[oslo_messaging_rabbit\n",
+    )
+    .unwrap();
+    let (ok, text) = ceilo(&[
+        "check",
+        "--config-file",
+        conf.to_str().unwrap(),
+        "--config-dir",
+        conf_d.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:3: Invalid section (must end with ])",
+            conf_d.join("30-broken.conf").display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn convert_signs_with_the_conf_secret() {
+    let dir = config_dir(TELEMETRY);
+    let conf = dir.path().join("ceilometer.conf");
+    std::fs::write(&conf, "[publisher]\ntelemetry_secret = conf-secret\n").unwrap();
+    let body = polling_body("c1");
+    let convert = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+            .arg("convert")
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&body).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        line["samples"][0]["message_signature"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let with_conf = convert(&["--config-file", conf.to_str().unwrap()]);
+    let with_flag = convert(&["--secret", "conf-secret"]);
+    let default = convert(&[]);
+    assert_eq!(with_conf, with_flag);
+    assert_ne!(with_conf, default);
+}
