@@ -144,3 +144,57 @@ fn a_receiver_that_is_gone_or_refuses_holds_deliveries_until_it_accepts_them() {
     );
     assert!(log.contains("Connect"), "a refused connection is logged: {log}");
 }
+
+#[test]
+fn a_body_the_receiver_refuses_for_good_is_dead_lettered_not_retried() {
+    let broker = Broker::new("http-400");
+    let url = broker.url();
+    let rt = runtime();
+    let receiver = HttpReceiver::start(&rt);
+    receiver.answer(400);
+    let dir = config_dir(&settings(50, 10));
+    let publisher = format!("http://{}/collect", receiver.addr);
+    std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(&publisher)).unwrap();
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("r", 5)));
+    wait_until("a dead letter", Duration::from_secs(30), || {
+        broker.counts("ceilo.dead-letter").0 > 0
+    });
+    let dead = rt.block_on(collect(&url, "ceilo.dead-letter", Duration::from_secs(30), |r| {
+        serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v.as_array().map(|a| a.len()))
+            .is_some()
+    }));
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        header("x-ceilo-reason").contains("HTTP 400"),
+        "{:?}",
+        dead[0].headers
+    );
+    assert_eq!(header("x-ceilo-routing-key"), "http");
+    // The dead letter is the body that was refused: the samples as Ceilometer posts them.
+    let body: serde_json::Value = serde_json::from_slice(&dead[0].body).unwrap();
+    assert_eq!(body[0]["name"], "cpu");
+    wait_until("every delivery acked", Duration::from_secs(20), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    // Refused once per body, never retried.
+    let refused = receiver.requests().len();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(receiver.requests().len(), refused);
+    // The receiver accepts again: what follows goes through.
+    receiver.answer(200);
+    rt.block_on(publish(&url, &polling_messages("s", 3)));
+    wait_until("3 samples posted", Duration::from_secs(30), || {
+        posted_ids(&receiver.accepted()).len() >= 3
+    });
+    assert!(agent.log_text().contains("refused a request for good"));
+}

@@ -36,9 +36,9 @@ use crate::model::Priority;
 use crate::pipeline::SampleStage;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::publish::batcher::{BatchPolicy, PublisherActor};
-use crate::publish::dead_letter::DeadLetterOutput;
+use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
 use crate::publish::file::FileOutput;
-use crate::publish::gnocchi::{DeadLetters, GnocchiOutput};
+use crate::publish::gnocchi::GnocchiOutput;
 use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{Carries, NotifierOutput};
 use crate::publish::otlp::OtlpOutput;
@@ -294,97 +294,107 @@ impl Agent {
             )],
             ..Default::default()
         });
-        let mut build = |pipeline: &Pipeline,
-                         carries: Carries|
-         -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
-            let addrs: Vec<_> = pipeline
-                .publishers()
-                .iter()
-                .zip(pipeline.publisher_sinks())
-                .map(|(url, sink)| {
-                    let output: Box<dyn Output> = match url {
-                        PublisherUrl::Notifier {
-                            topic,
-                            per_meter_topic,
-                        } => {
-                            let topology = PublishTopology {
-                                default_queues: true,
-                                durable: settings.publish_durable(),
-                                auto_delete: settings.notification.auto_delete,
-                                ..Default::default()
-                            };
-                            let publisher = main.publisher(topology);
-                            Box::new(NotifierOutput::new(
-                                carries,
-                                topic.clone(),
-                                *per_meter_topic,
-                                p,
-                                &host,
-                                publisher,
-                            ))
-                        }
-                        PublisherUrl::File {
-                            path,
-                            max_bytes,
-                            backup_count,
-                            fsync,
-                        } => Box::new(FileOutput::new(
-                            path,
-                            *max_bytes,
-                            *backup_count,
-                            *fsync,
-                            runtime.clone(),
-                        )),
-                        PublisherUrl::Gnocchi(options) => Box::new(
-                            GnocchiOutput::new(
-                                options,
-                                &settings.gnocchi,
-                                &config_dir,
-                                Some(DeadLetters {
-                                    exchange: n.dead_letter_exchange.clone(),
-                                    publisher: dlq.clone(),
-                                }),
-                            )
-                            .map_err(|e| AgentError::Runtime(e.to_string()))?,
-                        ),
-                        PublisherUrl::Udp(target) => Box::new(UdpOutput::new(
-                            target,
-                            &p.telemetry_secret,
-                            PublisherMetrics::new(sink, "udp"),
-                        )),
-                        PublisherUrl::Tcp(target) => {
-                            Box::new(TcpOutput::new(target, &p.telemetry_secret, &host))
-                        }
-                        PublisherUrl::Otlp(target) => {
-                            Box::new(OtlpOutput::new(target).map_err(|e| AgentError::Publisher {
-                                url: target.url.clone(),
-                                reason: e.to_string(),
-                            })?)
-                        }
-                        PublisherUrl::Prometheus(target) => {
-                            Box::new(PrometheusOutput::new(target).map_err(|e| AgentError::Publisher {
-                                url: target.url.clone(),
-                                reason: e.to_string(),
-                            })?)
-                        }
-                        PublisherUrl::Http(target) => Box::new(HttpOutput::new(target, carries).map_err(
-                            |e| AgentError::Publisher {
-                                url: target.url.clone(),
-                                reason: e.to_string(),
-                            },
-                        )?),
-                    };
-                    let scheme = url.scheme();
-                    Ok(start(
-                        output,
-                        &format!("{sink}/{scheme}"),
-                        Some(PublisherMetrics::new(sink, scheme)),
-                    ))
-                })
-                .collect::<Result<_, AgentError>>()?;
-            publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
-            Ok(addrs)
+        // Where publishers send what their receiver refused for good.
+        let dead_letters = DeadLetters {
+            exchange: n.dead_letter_exchange.clone(),
+            publisher: dlq.clone(),
         };
+        let mut build =
+            |pipeline: &Pipeline, carries: Carries| -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
+                let addrs: Vec<_> = pipeline
+                    .publishers()
+                    .iter()
+                    .zip(pipeline.publisher_sinks())
+                    .map(|(url, sink)| {
+                        let output: Box<dyn Output> = match url {
+                            PublisherUrl::Notifier {
+                                topic,
+                                per_meter_topic,
+                            } => {
+                                let topology = PublishTopology {
+                                    default_queues: true,
+                                    durable: settings.publish_durable(),
+                                    auto_delete: settings.notification.auto_delete,
+                                    ..Default::default()
+                                };
+                                let publisher = main.publisher(topology);
+                                Box::new(NotifierOutput::new(
+                                    carries,
+                                    topic.clone(),
+                                    *per_meter_topic,
+                                    p,
+                                    &host,
+                                    publisher,
+                                ))
+                            }
+                            PublisherUrl::File {
+                                path,
+                                max_bytes,
+                                backup_count,
+                                fsync,
+                            } => Box::new(FileOutput::new(
+                                path,
+                                *max_bytes,
+                                *backup_count,
+                                *fsync,
+                                runtime.clone(),
+                            )),
+                            PublisherUrl::Gnocchi(options) => Box::new(
+                                GnocchiOutput::new(
+                                    options,
+                                    &settings.gnocchi,
+                                    &config_dir,
+                                    Some(DeadLetters {
+                                        exchange: n.dead_letter_exchange.clone(),
+                                        publisher: dlq.clone(),
+                                    }),
+                                )
+                                .map_err(|e| AgentError::Runtime(e.to_string()))?,
+                            ),
+                            PublisherUrl::Udp(target) => Box::new(UdpOutput::new(
+                                target,
+                                &p.telemetry_secret,
+                                PublisherMetrics::new(sink, "udp"),
+                            )),
+                            PublisherUrl::Tcp(target) => {
+                                Box::new(TcpOutput::new(target, &p.telemetry_secret, &host))
+                            }
+                            PublisherUrl::Otlp(target) => {
+                                Box::new(OtlpOutput::new(target, Some(dead_letters.clone())).map_err(
+                                    |e| AgentError::Publisher {
+                                        url: target.url.clone(),
+                                        reason: e.to_string(),
+                                    },
+                                )?)
+                            }
+                            PublisherUrl::Prometheus(target) => {
+                                Box::new(PrometheusOutput::new(target, Some(dead_letters.clone())).map_err(
+                                    |e| AgentError::Publisher {
+                                        url: target.url.clone(),
+                                        reason: e.to_string(),
+                                    },
+                                )?)
+                            }
+                            PublisherUrl::Http(target) => Box::new(
+                                HttpOutput::new(target, carries, Some(dead_letters.clone())).map_err(
+                                    |e| AgentError::Publisher {
+                                        url: target.url.clone(),
+                                        reason: e.to_string(),
+                                    },
+                                )?,
+                            ),
+                        };
+                        let scheme = url.scheme();
+                        Ok(start(
+                            output,
+                            &format!("{sink}/{scheme}"),
+                            Some(PublisherMetrics::new(sink, scheme)),
+                        ))
+                    })
+                    .collect::<Result<_, AgentError>>()?;
+                publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
+                Ok(addrs)
+            };
         let sample_publishers = build(&samples, Carries::Samples)?;
         let event_publishers = build(&events, Carries::Events)?;
         let dead_letter = start(

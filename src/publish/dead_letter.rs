@@ -73,6 +73,13 @@ pub fn refused(exchange: &str, body: Vec<u8>, reason: String, routing_key: Strin
     }
 }
 
+/// Where a publisher sends what its receiver refused for good: the agent's dead-letter exchange.
+#[derive(Clone)]
+pub struct DeadLetters {
+    pub exchange: String,
+    pub publisher: Arc<dyn Publisher>,
+}
+
 pub struct DeadLetterOutput {
     exchange: String,
     publisher: Arc<dyn Publisher>,

@@ -32,6 +32,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::dead_letter::DeadLetters;
 use super::notifier::Carries;
 use super::url::{HttpTarget, VerifySsl};
 use super::{Flush, Output, PublishError, Write};
@@ -39,6 +40,7 @@ use crate::event::message::write_event_serialized;
 use crate::model::json_write::{write_list, write_value};
 use crate::model::sample::write_sample_as_dict;
 use crate::model::{Event, OwnedValue};
+use crate::telemetry::metrics::{LABEL_PUBLISHER, SAMPLES_REFUSED};
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -51,6 +53,21 @@ pub enum HttpSetupError {
     Tls(#[from] rustls::Error),
     #[error("{url}: not a valid URL: {reason}")]
     Url { url: String, reason: String },
+}
+
+/// What a POST came to, when it did not fail in a way a retry can fix.
+#[derive(Debug, PartialEq)]
+pub enum Posted {
+    /// A 2xx answer.
+    Accepted,
+    /// 400, 413, 415 or 422: the request itself is refused, and sending it again cannot help.
+    /// The text says the status and the start of the answer.
+    Refused(String),
+}
+
+/// Answers about the request itself: the same bytes will be refused again.
+fn refuses_for_good(status: hyper::StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 413 | 415 | 422)
 }
 
 /// Posts bodies to one target and tells whether the server accepted them (2xx).
@@ -83,8 +100,10 @@ impl HttpSender {
         &self.url
     }
 
-    /// POST `body` to the target (or to `url` when given); `Ok` only on a 2xx answer.
-    pub async fn post(&self, url: Option<&str>, body: Bytes) -> Result<(), PublishError> {
+    /// POST `body` to the target (or to `url` when given): accepted (2xx) or refused for good
+    /// ([`Posted::Refused`]); any other outcome (no connection, timeout, 3xx, 401, 404, 429,
+    /// 5xx...) is an error, to be retried.
+    pub async fn post(&self, url: Option<&str>, body: Bytes) -> Result<Posted, PublishError> {
         let url = url.unwrap_or(&self.url);
         let fail = |reason: String| PublishError::Http {
             url: url.to_owned(),
@@ -114,10 +133,13 @@ impl HttpSender {
             let status = response.status();
             let body = response.into_body().collect().await.map(|b| b.to_bytes());
             if status.is_success() {
-                return Ok(());
+                return Ok(Posted::Accepted);
             }
             let text = body.unwrap_or_default();
             let text = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
+            if refuses_for_good(status) {
+                return Ok(Posted::Refused(format!("HTTP {status}: {text}")));
+            }
             Err(fail(format!("HTTP {status}: {text}")))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
@@ -224,6 +246,36 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
     }
 }
 
+/// What an HTTP publisher does with a body its receiver refused for good: log it, publish it to
+/// the dead-letter exchange (confirmed: only then does the flush go on), and count its samples
+/// in `ceilo_samples_refused_total`. Never retried, never dropped unseen.
+#[derive(Clone)]
+pub struct Refusals {
+    /// The publisher's URL, for logs and the dead letter's reason.
+    pub name: String,
+    /// The `publisher` label and the dead letter's routing key (`http`, `prometheus`, ...).
+    pub scheme: &'static str,
+    pub dead_letters: Option<DeadLetters>,
+}
+
+impl Refusals {
+    pub async fn refused(&self, body: Bytes, samples: usize, reason: &str) -> Result<(), PublishError> {
+        tracing::error!(publisher = %self.name, samples, reason,
+            "the receiver refused a request for good: dead-lettered, not retried");
+        if let Some(dl) = &self.dead_letters {
+            let message = super::dead_letter::refused(
+                &dl.exchange,
+                body.to_vec(),
+                format!("{}: {reason}", self.name),
+                self.scheme.to_owned(),
+            );
+            dl.publisher.publish(Arc::from([message])).await?;
+        }
+        metrics::counter!(SAMPLES_REFUSED, LABEL_PUBLISHER => self.scheme).increment(samples as u64);
+        Ok(())
+    }
+}
+
 /// Python's truthiness of a JSON value (`if payload:`).
 fn truthy(value: &OwnedValue) -> bool {
     use simd_json::StaticNode;
@@ -251,13 +303,29 @@ pub struct HttpOutput {
     sender: Arc<HttpSender>,
     batch: bool,
     raw_only: bool,
+    refusals: Refusals,
 }
 
 impl HttpOutput {
-    pub fn new(target: &HttpTarget, carries: Carries) -> Result<HttpOutput, HttpSetupError> {
+    /// `dead_letters`: where bodies refused for good go (400, 413, 415, 422).
+    pub fn new(
+        target: &HttpTarget,
+        carries: Carries,
+        dead_letters: Option<DeadLetters>,
+    ) -> Result<HttpOutput, HttpSetupError> {
         let sender = HttpSender::new(target, "application/json")?;
+        let name = sender.url().to_owned();
         Ok(HttpOutput {
-            name: sender.url().to_owned(),
+            refusals: Refusals {
+                name: name.clone(),
+                scheme: if name.starts_with("https:") {
+                    "https"
+                } else {
+                    "http"
+                },
+                dead_letters,
+            },
+            name,
             carries,
             sender: Arc::new(sender),
             batch: target.batch,
@@ -312,21 +380,39 @@ impl Output for HttpOutput {
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
-        let bodies: Arc<[Bytes]> = self.encode(&flush).into();
-        let sender = self.sender.clone();
-        // Bodies already accepted: a retry starts after them.
-        let done = Arc::new(AtomicUsize::new(0));
-        Ok(Arc::new(move || {
-            let (bodies, sender, done) = (bodies.clone(), sender.clone(), done.clone());
-            Box::pin(async move {
-                while let Some(body) = bodies.get(done.load(Ordering::Acquire)) {
-                    sender.post(None, body.clone()).await?;
-                    done.fetch_add(1, Ordering::AcqRel);
-                }
-                Ok(())
-            })
-        }))
+        let bodies = self.encode(&flush);
+        // Samples per body, for the refused count (events are not counted there).
+        let per_body = match (self.carries, self.batch) {
+            (Carries::Samples, true) => flush.samples.len(),
+            (Carries::Samples, false) => 1,
+            (Carries::Events, _) => 0,
+        };
+        let posts: Arc<[(Option<String>, Bytes, usize)]> =
+            bodies.into_iter().map(|b| (None, b, per_body)).collect();
+        Ok(post_all(posts, self.sender.clone(), self.refusals.clone()))
     }
+}
+
+/// The write of a flush posted as `posts` (`(url, body, samples in it)`, `None`: the target):
+/// in order, a retry resuming at the first post not yet accepted or dead-lettered.
+pub fn post_all(
+    posts: Arc<[(Option<String>, Bytes, usize)]>,
+    sender: Arc<HttpSender>,
+    refusals: Refusals,
+) -> Write {
+    let done = Arc::new(AtomicUsize::new(0));
+    Arc::new(move || {
+        let (posts, sender, refusals, done) = (posts.clone(), sender.clone(), refusals.clone(), done.clone());
+        Box::pin(async move {
+            while let Some((url, body, samples)) = posts.get(done.load(Ordering::Acquire)) {
+                if let Posted::Refused(reason) = sender.post(url.as_deref(), body.clone()).await? {
+                    refusals.refused(body.clone(), *samples, &reason).await?;
+                }
+                done.fetch_add(1, Ordering::AcqRel);
+            }
+            Ok(())
+        })
+    })
 }
 
 #[cfg(test)]
@@ -337,7 +423,7 @@ mod tests {
 
     fn output(url: &str, carries: Carries) -> HttpOutput {
         match PublisherUrl::parse(url).unwrap() {
-            PublisherUrl::Http(target) => HttpOutput::new(&target, carries).unwrap(),
+            PublisherUrl::Http(target) => HttpOutput::new(&target, carries, None).unwrap(),
             other => panic!("{other:?}"),
         }
     }

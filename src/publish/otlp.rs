@@ -19,14 +19,15 @@
 //! * a sample whose volume is not a number is left out, with a warning (OTLP has no place for it).
 //!
 //! The options and the scheme (`ssl=`) are the `http://` publisher's ([`super::http`]). A flush
-//! is durable on a 2xx answer. Samples only (Ceilometer's publisher raises for events).
+//! is durable on a 2xx answer; a request refused for good (400...) is dead-lettered. Samples only (Ceilometer's publisher raises for events).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use simd_json::prelude::*;
 
-use super::http::{HttpSender, HttpSetupError};
+use super::dead_letter::DeadLetters;
+use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
 use super::{Flush, Output, PublishError, Write};
 use crate::model::json_write::{write_f64, write_str};
@@ -160,13 +161,21 @@ pub fn encode(samples: &[Sample]) -> Option<Vec<u8>> {
 pub struct OtlpOutput {
     name: String,
     sender: Arc<HttpSender>,
+    refusals: Refusals,
 }
 
 impl OtlpOutput {
-    pub fn new(target: &HttpTarget) -> Result<OtlpOutput, HttpSetupError> {
+    /// `dead_letters`: where requests the receiver refuses for good (400...) go.
+    pub fn new(target: &HttpTarget, dead_letters: Option<DeadLetters>) -> Result<OtlpOutput, HttpSetupError> {
         let sender = HttpSender::new(target, "application/json")?;
+        let name = sender.url().to_owned();
         Ok(OtlpOutput {
-            name: sender.url().to_owned(),
+            refusals: Refusals {
+                name: name.clone(),
+                scheme: "opentelemetryhttp",
+                dead_letters,
+            },
+            name,
             sender: Arc::new(sender),
         })
     }
@@ -178,17 +187,11 @@ impl Output for OtlpOutput {
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
-        let body = encode(&flush.samples).map(Bytes::from);
-        let sender = self.sender.clone();
-        Ok(Arc::new(move || {
-            let (body, sender) = (body.clone(), sender.clone());
-            Box::pin(async move {
-                match body {
-                    Some(body) => sender.post(None, body).await,
-                    None => Ok(()),
-                }
-            })
-        }))
+        let posts: Arc<[_]> = encode(&flush.samples)
+            .map(|body| (None, Bytes::from(body), flush.samples.len()))
+            .into_iter()
+            .collect();
+        Ok(post_all(posts, self.sender.clone(), self.refusals.clone()))
     }
 }
 

@@ -22,16 +22,17 @@
 //! * the resource's path segment goes before the URL's query, not after it.
 //!
 //! A flush is durable when every push got a 2xx; a retry resumes at the first push not yet
-//! accepted.
+//! accepted. A push the gateway refuses for good (400: e.g. a metric whose type conflicts with
+//! what the group holds) is dead-lettered and counted, not retried ([`super::http::Refusals`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
 
-use super::http::{HttpSender, HttpSetupError};
+use super::dead_letter::DeadLetters;
+use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
 use super::{Flush, Output, PublishError, Write};
 use crate::model::pyrepr::py_str;
@@ -166,20 +167,32 @@ pub struct PrometheusOutput {
     name: String,
     sender: Arc<HttpSender>,
     grouped: bool,
+    refusals: Refusals,
 }
 
 impl PrometheusOutput {
-    pub fn new(target: &HttpTarget) -> Result<PrometheusOutput, HttpSetupError> {
+    /// `dead_letters`: where pushes the gateway refuses for good (400...) go.
+    pub fn new(
+        target: &HttpTarget,
+        dead_letters: Option<DeadLetters>,
+    ) -> Result<PrometheusOutput, HttpSetupError> {
         let sender = HttpSender::new(target, CONTENT_TYPE)?;
+        let name = sender.url().to_owned();
         Ok(PrometheusOutput {
-            name: sender.url().to_owned(),
+            refusals: Refusals {
+                name: name.clone(),
+                scheme: "prometheus",
+                dead_letters,
+            },
+            name,
             grouped: has_grouping_labels(sender.url()),
             sender: Arc::new(sender),
         })
     }
 
-    /// The pushes of a flush: the URL each goes to (`None`: the target) and its body.
-    pub fn encode(&self, samples: &[Sample]) -> Vec<(Option<String>, Bytes)> {
+    /// The pushes of a flush: the URL each goes to (`None`: the target), its body and how many
+    /// samples it holds.
+    pub fn encode(&self, samples: &[Sample]) -> Vec<(Option<String>, Bytes, usize)> {
         if samples.is_empty() {
             return Vec::new();
         }
@@ -188,25 +201,26 @@ impl PrometheusOutput {
             for s in samples {
                 push.add(s, &text(&s.resource_id));
             }
-            return vec![(None, push.text())];
+            return vec![(None, push.text(), samples.len())];
         }
-        let mut pushes: Vec<(String, Push)> = Vec::new();
+        let mut pushes: Vec<(String, Push, usize)> = Vec::new();
         let mut by_resource: HashMap<String, usize> = HashMap::new();
         for s in samples {
             let rid = text(&s.resource_id);
             let i = *by_resource.entry(rid.clone()).or_insert_with(|| {
-                pushes.push((rid.clone(), Push::default()));
+                pushes.push((rid.clone(), Push::default(), 0));
                 pushes.len() - 1
             });
             pushes[i].1.add(s, &rid);
+            pushes[i].2 += 1;
         }
         let url = self.sender.url();
         let (base, query) = url.find(['?', '#']).map_or((url, ""), |i| url.split_at(i));
         pushes
             .into_iter()
-            .map(|(rid, push)| {
+            .map(|(rid, push, n)| {
                 let url = format!("{}{}{query}", base.trim_end_matches('/'), resource_path(&rid));
-                (Some(url), push.text())
+                (Some(url), push.text(), n)
             })
             .collect()
     }
@@ -218,19 +232,8 @@ impl Output for PrometheusOutput {
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
-        let pushes: Arc<[(Option<String>, Bytes)]> = self.encode(&flush.samples).into();
-        let sender = self.sender.clone();
-        let done = Arc::new(AtomicUsize::new(0));
-        Ok(Arc::new(move || {
-            let (pushes, sender, done) = (pushes.clone(), sender.clone(), done.clone());
-            Box::pin(async move {
-                while let Some((url, body)) = pushes.get(done.load(Ordering::Acquire)) {
-                    sender.post(url.as_deref(), body.clone()).await?;
-                    done.fetch_add(1, Ordering::AcqRel);
-                }
-                Ok(())
-            })
-        }))
+        let pushes = self.encode(&flush.samples).into();
+        Ok(post_all(pushes, self.sender.clone(), self.refusals.clone()))
     }
 }
 
@@ -241,15 +244,18 @@ mod tests {
 
     fn output(url: &str) -> PrometheusOutput {
         match PublisherUrl::parse(url).unwrap() {
-            PublisherUrl::Prometheus(target) => PrometheusOutput::new(&target).unwrap(),
+            PublisherUrl::Prometheus(target) => PrometheusOutput::new(&target, None).unwrap(),
             other => panic!("{other:?}"),
         }
     }
 
-    fn as_recorded(pushes: Vec<(Option<String>, Bytes)>, out: &PrometheusOutput) -> Vec<(String, String)> {
+    fn as_recorded(
+        pushes: Vec<(Option<String>, Bytes, usize)>,
+        out: &PrometheusOutput,
+    ) -> Vec<(String, String)> {
         pushes
             .into_iter()
-            .map(|(url, body)| {
+            .map(|(url, body, _)| {
                 let url = url.unwrap_or_else(|| out.sender.url().to_owned());
                 let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
                 (path, String::from_utf8(body.to_vec()).unwrap())

@@ -35,7 +35,6 @@ use serde::Deserialize;
 use super::{Flush, Output, PublishError, Write};
 use crate::model::Event;
 use crate::telemetry::metrics::SAMPLES_REFUSED;
-use crate::transport::Publisher;
 use batch::{AttributeCache, Grouped, ProjectFilter, Refused};
 use client::{GnocchiClient, Unavailable};
 use resources::{Resources, ResourcesError};
@@ -146,11 +145,7 @@ pub enum GnocchiError {
     Client(String),
 }
 
-/// Where refused samples go: the agent's dead-letter exchange.
-pub struct DeadLetters {
-    pub exchange: String,
-    pub publisher: Arc<dyn Publisher>,
-}
+pub use super::dead_letter::DeadLetters;
 
 /// What every flush of one publisher shares.
 struct Shared {
