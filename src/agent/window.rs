@@ -16,7 +16,8 @@
 //! unknown until it has arrived); once received it counts its real size. Receiving a body no
 //! larger than the slot never breaks the inequality, so the cap is raised when the deliveries
 //! in transit run low. Settling frees bytes but also lets the broker send as many deliveries as
-//! were settled, so before a settle frame the cap is lowered if the inequality needs it. A body
+//! were settled, so before a settle frame the cap is lowered if the inequality needs it (a raise
+//! leaves a quarter of the slots in reserve, so most settles need no lowering). A body
 //! larger than `max_body_bytes` (it will be dead-lettered) overruns its slot: after one, the
 //! window falls back to one delivery in transit and grows by one per body that fits (slow
 //! start), so a run of big bodies comes one at a time.
@@ -120,15 +121,22 @@ impl Window {
     }
 
     /// The furthest delivery count the broker may reach (`received` + slots in transit) with
-    /// `freed` more bytes settled, for a channel that has settled `settled` deliveries.
-    fn allowed_horizon(&self, freed: u64) -> u64 {
+    /// `freed` more bytes settled, keeping `reserve` slots of the budget unused.
+    fn allowed_horizon(&self, freed: u64, reserve: u64) -> u64 {
         let received = self.received.load(Acquire);
         let held = self
             .received_bytes
             .load(Acquire)
             .saturating_sub(self.settled_bytes.load(Relaxed) + freed);
-        let free_slots = self.budget.bytes.saturating_sub(held) / self.budget.slot;
+        let free_slots = (self.budget.bytes.saturating_sub(held) / self.budget.slot).saturating_sub(reserve);
         received + free_slots.min(self.target.load(Relaxed))
+    }
+
+    /// Slots a raise leaves unused (a quarter of the window), so that settles can move the
+    /// broker's horizon that far before a lowering frame is needed: in a steady flow most
+    /// settles then go out alone instead of behind a `basic.qos`.
+    fn reserve(&self) -> u64 {
+        self.budget.max_slots() / 4
     }
 
     fn cap(&self, limit: u64) -> u64 {
@@ -138,7 +146,7 @@ impl Window {
     /// A higher cap to send now, if the budget allows one.
     pub fn raise(&self) -> Option<u16> {
         let settled = self.settled.load(Relaxed);
-        let limit = self.cap(self.allowed_horizon(0).saturating_sub(settled));
+        let limit = self.cap(self.allowed_horizon(0, self.reserve()).saturating_sub(settled));
         (limit > self.limit.load(Relaxed)).then(|| self.set(limit))
     }
 
@@ -146,7 +154,7 @@ impl Window {
     /// if with the current one the settle would let the broker send more than the budget holds.
     pub fn before_settle(&self, deliveries: usize, bytes: u64) -> Option<u16> {
         let settled = self.settled.load(Relaxed) + deliveries as u64;
-        let limit = self.cap(self.allowed_horizon(bytes).saturating_sub(settled));
+        let limit = self.cap(self.allowed_horizon(bytes, 0).saturating_sub(settled));
         (limit < self.limit.load(Relaxed)).then(|| self.set(limit))
     }
 
@@ -200,11 +208,11 @@ mod tests {
         }
         assert_eq!(w.target.load(Relaxed), 8, "slow start stops at budget / slot");
         assert_eq!(w.raise(), None, "already open");
-        let free_slots = (8 * MIB - 100 * 3000) / MIB;
+        let free_slots = (8 * MIB - 100 * 3000) / MIB - 8 / 4;
         assert_eq!(
             w.limit.load(Relaxed),
             100 + free_slots,
-            "100 held + what fits in transit"
+            "100 held + what fits in transit, a quarter of the slots in reserve"
         );
     }
 
@@ -215,11 +223,15 @@ mod tests {
             w.received(3000);
             w.raise();
         }
-        let before = w.limit.load(Relaxed);
         let lower = w
             .before_settle(10, 30_000)
             .expect("10 settled small bodies free 10 slots' worth of count, not of bytes");
-        assert_eq!(u64::from(lower), before - 10);
+        let fits_after = (8 * MIB - 30_000) / MIB;
+        assert_eq!(
+            u64::from(lower),
+            20 + fits_after - 10,
+            "down to what the whole budget allows"
+        );
         w.settled(10, 30_000);
         assert!(exposure(&w) <= 8 * MIB);
     }
