@@ -20,6 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written: `text` (coloured only on a terminal) or `json` (one object a line).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: cli::logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -43,20 +46,23 @@ enum Command {
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
     let args = Args::parse();
-    // Logs go to stderr (stdout carries `convert` output); RUST_LOG overrides the level. The
-    // agent says what it does at info; the offline commands only warn.
+    // The agent says what it does at info; the offline commands only warn.
     let default_level = if matches!(args.command, Command::Run(_)) {
         "info"
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .init();
+    let oslo = match &args.command {
+        Command::Run(cli::run::RunArgs { config, .. })
+        | Command::Check { config, .. }
+        | Command::Convert(cli::convert::ConvertArgs { config, .. })
+            if config.oslo() =>
+        {
+            ceilo::config::ceilometer_conf::Logging::read(&config.config_file, &config.config_dir)
+        }
+        _ => Default::default(),
+    };
+    cli::logging::init(args.log_format, default_level, &oslo);
     match args.command {
         Command::Run(run) => cli::run::run(run),
         Command::Convert(convert) => cli::convert::convert(convert),

@@ -4,5 +4,6 @@ pub mod check;
 pub mod config_args;
 pub mod convert;
 pub mod definitions;
+pub mod logging;
 pub mod run;
 pub mod top;

@@ -44,10 +44,53 @@ pub struct CeilometerConf {
     pub ignored: Vec<String>,
     /// Options set in the files that Ceilometer 27 does not have, `[group] name`.
     pub unknown: Vec<String>,
-    /// `[DEFAULT] debug`.
+    pub logging: Logging,
+}
+
+/// oslo.log's options that ceilo honours.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Logging {
+    /// `[DEFAULT] debug`: log at debug level.
     pub debug: bool,
-    /// `[DEFAULT] log_file` (joined to `log_dir` when relative and that is set).
+    /// `[DEFAULT] log_file` (joined to `log_dir` when that is set): log there, not to stderr.
     pub log_file: Option<PathBuf>,
+    /// `[DEFAULT] use_json`: one JSON object per line.
+    pub json: bool,
+}
+
+impl Logging {
+    /// The logging options of the oslo files, read before anything is logged (the files'
+    /// problems are reported when they are read again, with logging set up).
+    pub fn read(files: &[PathBuf], dirs: &[PathBuf]) -> Logging {
+        OsloConfig::load(files, dirs)
+            .ok()
+            .and_then(|conf| {
+                Logging::from_reader(&mut Reader {
+                    conf: &conf,
+                    used: BTreeSet::new(),
+                })
+                .ok()
+            })
+            .unwrap_or_default()
+    }
+
+    fn from_reader(r: &mut Reader) -> Result<Logging, OsloError> {
+        let debug = r.bool(&[("DEFAULT", "debug")])?.unwrap_or(false);
+        let json = r.bool(&[("DEFAULT", "use_json")])?.unwrap_or(false);
+        let log_dir = r.string(&[("DEFAULT", "log_dir"), ("DEFAULT", "logdir")])?;
+        let log_file = r
+            .string(&[("DEFAULT", "log_file"), ("DEFAULT", "logfile")])?
+            .filter(|f| !f.is_empty())
+            .map(|f| match log_dir {
+                Some(d) if !d.is_empty() => Path::new(&d).join(f),
+                _ => PathBuf::from(f),
+            });
+        Ok(Logging {
+            debug,
+            log_file,
+            json,
+        })
+    }
 }
 
 impl CeilometerConf {
@@ -73,15 +116,7 @@ impl CeilometerConf {
                     .map_or_else(String::new, |d| d.display().to_string())
             ))
         })?;
-        let debug = r.bool(&[("DEFAULT", "debug")])?.unwrap_or(false);
-        let log_dir = r.string(&[("DEFAULT", "log_dir"), ("DEFAULT", "logdir")])?;
-        let log_file = r
-            .string(&[("DEFAULT", "log_file"), ("DEFAULT", "logfile")])?
-            .filter(|f| !f.is_empty())
-            .map(|f| match log_dir {
-                Some(d) if !d.is_empty() => Path::new(&d).join(f),
-                _ => PathBuf::from(f),
-            });
+        let logging = Logging::from_reader(&mut r)?;
         let known: BTreeSet<(&str, &str)> = KNOWN
             .lines()
             .filter(|l| !l.starts_with('#'))
@@ -103,8 +138,7 @@ impl CeilometerConf {
             dir,
             ignored,
             unknown,
-            debug,
-            log_file,
+            logging,
         })
     }
 
@@ -476,8 +510,11 @@ mod tests {
             [PathBuf::from("/a"), "/b".into()]
         );
         assert_eq!(s.polling.resource_update_interval, 60);
-        assert!(c.debug);
-        assert_eq!(c.log_file, Some(PathBuf::from("/var/log/ceilometer/agent.log")));
+        assert!(c.logging.debug && !c.logging.json);
+        assert_eq!(
+            c.logging.log_file,
+            Some(PathBuf::from("/var/log/ceilometer/agent.log"))
+        );
         assert!(
             c.ignored.is_empty() && c.unknown.is_empty(),
             "{:?} {:?}",

@@ -1,0 +1,117 @@
+//! Logs for services: no colour when stderr is not a terminal, `--log-format json` (one object
+//! a line), and oslo's `[DEFAULT] debug` / `log_file` / `use_json` from ceilometer.conf.
+
+mod runtime_support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use runtime_support::*;
+
+/// `ceilo run <args>` with stderr into `stderr` and RUST_LOG unset (the config decides).
+fn run(args: &[&str], stderr: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .arg("run")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .expect("spawn ceilo")
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Started on memory:// once every priority's queue is consumed.
+fn started(text: &str) -> bool {
+    text.matches("consuming").count() >= 7
+}
+
+#[test]
+fn text_logs_have_no_colour_when_stderr_is_a_file() {
+    let dir = config_dir(TELEMETRY);
+    let err = dir.path().join("stderr.txt");
+    let child = run(&["--config-dir", dir.path().to_str().unwrap()], &err);
+    wait_until("the agent to start", Duration::from_secs(30), || {
+        started(&read(&err))
+    });
+    stop(child);
+    let text = read(&err);
+    assert!(text.contains(" INFO "), "{text}");
+    assert!(!text.contains('\x1b'), "escape codes in a file: {text:?}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = config_dir(TELEMETRY);
+    let err = dir.path().join("stderr.txt");
+    let child = run(
+        &[
+            "--log-format",
+            "json",
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &err,
+    );
+    wait_until("the agent to start", Duration::from_secs(30), || {
+        started(&read(&err))
+    });
+    stop(child);
+    let text = read(&err);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.len() >= 8, "{text}");
+    for line in &lines {
+        assert!(
+            line["level"].is_string() && line["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "consuming" && l["fields"]["transport"] == "memory://"));
+}
+
+#[test]
+fn ceilometer_conf_debug_log_file_and_use_json() {
+    let broker = Broker::new("oslo-log");
+    let dir = config_dir(TELEMETRY);
+    let log = dir.path().join("ceilometer-agent.log");
+    let conf = dir.path().join("ceilometer.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntransport_url = {}\ndebug = true\nlog_dir = {}\nlog_file = ceilometer-agent.log\nuse_json = true\n",
+            broker.url(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let err = dir.path().join("stderr.txt");
+    let child = run(&["--config-file", conf.to_str().unwrap()], &err);
+    // "AMQP connection open" is logged at debug: only [DEFAULT] debug shows it.
+    wait_until("a debug line in log_file", Duration::from_secs(30), || {
+        read(&log).contains("AMQP connection open")
+    });
+    stop(child);
+    let text = read(&log);
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    }
+    assert!(text.contains("\"level\":\"DEBUG\""), "{text}");
+    assert_eq!(read(&err), "", "everything goes to log_file");
+}
