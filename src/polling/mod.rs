@@ -93,6 +93,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("polling.libvirt_type {0:?}: not one of kvm, qemu, lxc, parallels (Ceilometer's choices)")]
+    LibvirtType(String),
     #[error("source {source_name:?}: {error}")]
     Discovery {
         source_name: String,
@@ -107,6 +109,9 @@ pub fn load_pollsters(
     options: &PollingOptions,
     discovery: &Discovery,
 ) -> Result<Vec<Arc<Pollster>>, StartError> {
+    if !libvirt::LIBVIRT_TYPES.contains(&options.libvirt_type.as_str()) {
+        return Err(StartError::LibvirtType(options.libvirt_type.clone()));
+    }
     let mut out = vec![
         Arc::new(Pollster::Host(host::HostPollster::new(
             &options.proc_root,

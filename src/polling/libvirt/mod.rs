@@ -20,6 +20,9 @@ pub use connection::{Hypervisor, LibvirtError};
 pub use discovery::Guest;
 pub use pollsters::LibvirtPollster;
 
+/// `[DEFAULT] libvirt_type`'s choices in Ceilometer (oslo.config refuses any other at start).
+pub const LIBVIRT_TYPES: [&str; 4] = ["kvm", "lxc", "qemu", "parallels"];
+
 /// The libvirt URI as Ceilometer picks it (`compute/virt/libvirt/utils.py`): `libvirt_uri`
 /// when set, else by `libvirt_type` (`parallels:///system`, `lxc:///`), else
 /// `qemu:///system` (kvm and qemu).
@@ -43,5 +46,30 @@ mod tests {
         assert_eq!(super::uri("qemu", ""), "qemu:///system");
         assert_eq!(super::uri("lxc", ""), "lxc:///");
         assert_eq!(super::uri("kvm", "test:///default"), "test:///default");
+    }
+
+    #[test]
+    fn an_unknown_libvirt_type_stops_the_start_as_in_ceilometer() {
+        let options = crate::polling::PollingOptions {
+            libvirt_type: "xen".into(),
+            pollsters_definitions_dirs: vec![],
+            ..Default::default()
+        };
+        let discovery = crate::polling::Discovery::new(&options);
+        let e = crate::polling::load_pollsters(&options, &discovery)
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("\"xen\"")));
+        for t in super::LIBVIRT_TYPES {
+            let options = crate::polling::PollingOptions {
+                libvirt_type: t.into(),
+                pollsters_definitions_dirs: vec![],
+                ..Default::default()
+            };
+            assert!(
+                crate::polling::load_pollsters(&options, &discovery).is_ok(),
+                "{t}"
+            );
+        }
     }
 }
