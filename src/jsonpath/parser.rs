@@ -17,6 +17,12 @@
 //!   never implemented); after a comparison it joins conditions.
 //!
 //! It does not evaluate anything; see `eval`.
+//!
+//! Limits: an expression nests at most [`MAX_NESTING`] levels (parentheses, filters, arithmetic)
+//! and has at most [`MAX_TOKENS`] tokens, which bounds the depth of the tree (a chain or a union
+//! is one level per operator). Parsing, evaluating and dropping the tree recurse once per level
+//! on an ordinary worker stack; jsonpath-rw itself fails on such expressions with Python's
+//! `RecursionError`. No shipped expression comes near either limit.
 
 use fancy_regex::Regex;
 
@@ -146,9 +152,26 @@ fn arith_op(tok: &Tok) -> Option<(ArithOp, u8)> {
     }
 }
 
+/// How deeply parentheses, filters and arithmetic may nest.
+pub(crate) const MAX_NESTING: usize = 64;
+/// How many tokens an expression may have (a bound on its tree's depth).
+pub(crate) const MAX_TOKENS: usize = 1000;
+
 pub(crate) fn parse(expr: &str) -> Result<Node, JsonPathError> {
     let toks = tokenize(expr)?;
-    let mut p = Parser { expr, toks, i: 0 };
+    if let Some(t) = toks.get(MAX_TOKENS) {
+        return Err(JsonPathError::new(
+            expr,
+            t.pos,
+            format!("expression longer than {MAX_TOKENS} tokens"),
+        ));
+    }
+    let mut p = Parser {
+        expr,
+        toks,
+        i: 0,
+        nesting: 0,
+    };
     if p.toks.is_empty() {
         return Err(JsonPathError::new(expr, 0, "empty expression".to_string()));
     }
@@ -166,6 +189,8 @@ struct Parser<'e> {
     expr: &'e str,
     toks: Vec<Token>,
     i: usize,
+    /// Recursion depth of `expr` and `conditions`, bounded by [`MAX_NESTING`].
+    nesting: usize,
 }
 
 impl Parser<'_> {
@@ -224,8 +249,29 @@ impl Parser<'_> {
         }
     }
 
+    /// Run `f` one nesting level deeper, or fail past [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, JsonPathError>,
+    ) -> Result<T, JsonPathError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(self.error_at(
+                self.pos(),
+                format!("expression nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.nesting += 1;
+        let r = f(self);
+        self.nesting -= 1;
+        r
+    }
+
     /// Precedence climbing over the whole grammar; `pending` is the rule on our left.
     fn expr(&mut self, pending: Pending) -> Result<Parsed, JsonPathError> {
+        self.nested(|p| p.expr_at_this_level(pending))
+    }
+
+    fn expr_at_this_level(&mut self, pending: Pending) -> Result<Parsed, JsonPathError> {
         let mut lhs = self.primary()?;
         while let Some(tok) = self.peek_tok() {
             let is_path = matches!(lhs, Parsed::Path(_));
@@ -401,6 +447,10 @@ impl Parser<'_> {
 
     /// `expressions : expression | expressions '&' expressions | '(' expressions ')'`.
     fn conditions(&mut self) -> Result<Vec<Condition>, JsonPathError> {
+        self.nested(Self::conditions_at_this_level)
+    }
+
+    fn conditions_at_this_level(&mut self) -> Result<Vec<Condition>, JsonPathError> {
         let mut out = Vec::new();
         loop {
             self.condition_group(&mut out)?;

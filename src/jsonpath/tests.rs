@@ -1181,3 +1181,47 @@ fn corpus_oracle_agrees_with_jsonpath_rw_ext() {
         failures.join("\n")
     );
 }
+
+/// Compile `expr` on a thread with the agent's worker stack (2 MiB), as a definition loads.
+fn compile_on_worker_stack(expr: String) -> Result<JsonPath, JsonPathError> {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || JsonPath::compile(&expr))
+        .expect("spawn")
+        .join()
+        .expect("compile does not panic")
+}
+
+#[test]
+fn deeply_nested_expressions_are_refused_not_a_stack_overflow() {
+    // Found by the fuzzer (fuzz/, target jsonpath): each of these recursed once per level and
+    // overflowed the stack, aborting `ceilo check` or the agent loading the definition.
+    for (what, expr) in [
+        (
+            "parentheses",
+            format!("{}$.a{}", "(".repeat(20_000), ")".repeat(20_000)),
+        ),
+        ("filters", format!("$.a{}", "[?(@.b".repeat(5_000))),
+        ("arithmetic", format!("$.a{}", "+1".repeat(20_000))),
+        ("a chain", format!("${}", "..a".repeat(20_000))),
+    ] {
+        let err = compile_on_worker_stack(expr).expect_err(what);
+        assert!(
+            err.message().contains("nested deeper than") || err.message().contains("longer than"),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[test]
+fn expressions_just_inside_the_limits_compile_and_run() {
+    // Each parenthesis is a level; the path inside takes a few more (one per operator
+    // precedence it climbs).
+    let depth = parser::MAX_NESTING - 4;
+    let nested = format!("{}$.a.b{}", "(".repeat(depth), ")".repeat(depth));
+    let jp = compile_on_worker_stack(nested).expect("nesting at the limit compiles");
+    assert_eq!(with_doc(r#"{"a": {"b": 1}}"#, |v| jp.find(v).len()), 1);
+    // `$` and `.a` × n: 1 + 2n tokens.
+    let chain = format!("${}", ".a".repeat((parser::MAX_TOKENS - 1) / 2));
+    assert!(compile_on_worker_stack(chain).is_ok());
+}
