@@ -22,8 +22,16 @@ pub(crate) struct PyRegex {
     source: String,
 }
 
+/// The longest pattern [`compile`] takes. fancy-regex builds one inner regex per lookaround
+/// (and every Python `$` becomes one), each some kilobytes, so memory and time grow with the
+/// pattern; no definition needs more than a few dozen characters.
+pub(crate) const MAX_PATTERN_CHARS: usize = 1000;
+
 /// Compile a Python regex; the error is fancy-regex's message.
 pub(crate) fn compile(pattern: &str) -> Result<PyRegex, String> {
+    if pattern.chars().count() > MAX_PATTERN_CHARS {
+        return Err(format!("longer than {MAX_PATTERN_CHARS} characters"));
+    }
     let translated = translate(pattern);
     let re = Regex::new(&translated).map_err(|e| e.to_string())?;
     Ok(PyRegex {
@@ -341,6 +349,18 @@ fn has_inline_flag(p: &str, flag: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_patterns_are_refused_before_fancy_regex_builds_them() {
+        // Found by the fuzzer (target jsonpath): every `$` becomes a lookahead, and fancy-regex
+        // builds a regex per lookahead: 5000 of them took 50 MB and seconds, linearly more
+        // for longer patterns, in `sub()` or a `~` filter of a definition.
+        let pattern = format!("o{{{},1}}b", "$".repeat(5000));
+        let err = compile(&pattern).expect_err("too long");
+        assert!(err.contains("longer than 1000 characters"), "{err}");
+        let at_limit = "a".repeat(MAX_PATTERN_CHARS);
+        assert!(compile(&at_limit).is_ok());
+    }
 
     fn sub(pattern: &str, repl: &str, text: &str) -> String {
         let re = compile(pattern).expect("compiles");
