@@ -85,11 +85,17 @@ impl PipelineFile {
 
     /// Load and validate a file: every problem of [`PipelineFile::problems`] is an error.
     pub fn load(path: &Path, kind: Kind) -> Result<PipelineFile, ConfigError> {
-        let text = read(path)?;
-        let mut file: PipelineFile = serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
-            path: path.to_owned(),
-            source,
-        })?;
+        Self::parse(&read(path)?, path, kind)
+    }
+
+    /// Parse and validate pipeline text, as [`PipelineFile::load`]; `path` only names the file
+    /// in errors.
+    pub fn parse(text: &str, path: &Path, kind: Kind) -> Result<PipelineFile, ConfigError> {
+        let mut file: PipelineFile =
+            crate::model::yaml_read::from_str(text).map_err(|source| ConfigError::Yaml {
+                path: path.to_owned(),
+                source,
+            })?;
         file.kind = Some(kind);
         let problems = file.problems();
         if !problems.is_empty() {

@@ -205,11 +205,17 @@ impl Settings {
         if !path.exists() {
             return Ok(Settings::default());
         }
-        let text = read(&path)?;
+        Self::parse(&read(&path)?, &path)
+    }
+
+    /// Parse and validate ceilo.yaml text, as [`Settings::load`]; `path` only names the file in
+    /// errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let path = path.to_owned();
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|source| match misplaced_option(&text) {
+            crate::model::yaml_read::from_str(text).map_err(|source| match misplaced_option(text) {
                 Some(problem) => ConfigError::Invalid {
                     path: path.clone(),
                     problem,

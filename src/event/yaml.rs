@@ -24,7 +24,7 @@ use serde_yaml::{Mapping, Number, Value as Yaml};
 /// Parse a document into a `serde_yaml::Value` with PyYAML's mapping semantics. Errors carry
 /// serde_yaml's location.
 pub fn from_str(text: &str) -> Result<Yaml, serde_yaml::Error> {
-    let tree: Node = serde_yaml::from_str(text)?;
+    let tree: Node = crate::model::yaml_read::from_str(text)?;
     tree.into_yaml().map_err(de::Error::custom)
 }
 

@@ -179,7 +179,7 @@ impl MeterDefinitions {
 
 /// The `metric` list of a file (anchors and `<<` merge keys resolved, as PyYAML does).
 fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, LoadError> {
-    let mut doc: Yaml = serde_yaml::from_str(text).map_err(|e| LoadError::Yaml {
+    let mut doc: Yaml = crate::model::yaml_read::from_str(text).map_err(|e| LoadError::Yaml {
         path: path.into(),
         line: e.location().map_or(0, |l| l.line()),
         message: e.to_string(),

@@ -14,6 +14,7 @@ pub mod pyrepr;
 pub mod sample;
 pub mod signature;
 pub mod timestamp;
+pub mod yaml_read;
 
 pub use event::{Event, Trait, TraitValue};
 pub use notification::{Notification, Priority};

@@ -17,7 +17,7 @@ pub fn check_pipeline_transformers(path: &Path) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![format!("{file}: cannot read: {e}")],
     };
-    let doc: serde_yaml::Value = match serde_yaml::from_str(&text) {
+    let doc: serde_yaml::Value = match crate::model::yaml_read::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
             let line = e.location().map_or(1, |l| l.line());
