@@ -337,7 +337,7 @@ impl Settings {
 /// A key Ceilometer has in another section, given where an operator may look for it: the
 /// reason ceilo.yaml did not parse, said plainly instead of as an unknown field.
 fn misplaced_option(text: &str) -> Option<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let doc: serde_yaml::Value = crate::model::yaml_read::from_str(text).ok()?;
     // Ceilometer signs polled samples with [publisher] telemetry_secret; it has no
     // [polling] telemetry_secret.
     doc.get("polling")?.get("telemetry_secret")?;
