@@ -495,7 +495,7 @@ pub fn havoc(rng: &mut Rng, data: &mut Vec<u8>, tokens: &[&[u8]], other: &[u8]) 
         6 => data.truncate(pos),
         7 => {
             // A run of one byte: `[`×N is deep nesting.
-            let b = *rng.pick(&[b'[', b'{', b'"', b'\\', b' ', b'0', b'-', b'(', b'$']);
+            let b = *rng.pick(b"[{\"\\ 0-($");
             let n = depth(rng, false);
             data.splice(pos..pos, std::iter::repeat_n(b, n));
         }

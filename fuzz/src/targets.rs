@@ -221,7 +221,7 @@ impl Target for Envelope {
     fn run(&mut self, input: &[u8]) {
         self.buf.clear();
         self.buf.extend_from_slice(input);
-        if let Ok(n) = self.decoder.decode(&mut self.buf) {
+        if let Ok(n) = self.decoder.decode(&self.buf) {
             std::hint::black_box(&n);
             self.accepted += 1;
         }
@@ -543,7 +543,7 @@ impl Target for JsonPathTarget {
         self.accepted += 1;
         self.buf.clear();
         self.buf.extend_from_slice(body);
-        let Ok(n) = self.decoder.decode(&mut self.buf) else {
+        let Ok(n) = self.decoder.decode(&self.buf) else {
             return;
         };
         std::hint::black_box(path.try_find(&n.root).map(|found| found.len()).ok());
@@ -677,7 +677,7 @@ fn mutate_lines(rng: &mut Rng, text: &mut Vec<u8>, other: &[u8]) {
         2 => lines.insert(i, rng.pick(&others).to_vec()),
         3 => {
             if rng.one_in(2) {
-                let indent: &[u8] = *rng.pick::<&[u8]>(&[b"  ", b"- ", b"\t", b" "]);
+                let indent: &[u8] = rng.pick::<&[u8]>(&[b"  ", b"- ", b"\t", b" "]);
                 lines[i].splice(0..0, indent.iter().copied());
             } else if lines[i].starts_with(b"  ") {
                 lines[i].drain(..2);
@@ -687,7 +687,7 @@ fn mutate_lines(rng: &mut Rng, text: &mut Vec<u8>, other: &[u8]) {
             // Replace a scalar after `: `.
             if let Some(p) = lines[i].windows(2).position(|w| w == b": ") {
                 lines[i].truncate(p + 2);
-                let token: &[u8] = *rng.pick::<&[u8]>(YAML_TOKENS);
+                let token: &[u8] = rng.pick::<&[u8]>(YAML_TOKENS);
                 lines[i].extend_from_slice(token);
             }
         }

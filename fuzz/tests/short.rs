@@ -49,22 +49,22 @@ fn short_run(target: &str, iterations: u64) {
 
 #[test]
 fn envelope_short_run_finds_nothing() {
-    short_run("envelope", 1500);
+    short_run("envelope", 800);
 }
 
 #[test]
 fn convert_short_run_finds_nothing() {
-    short_run("convert", 1500);
+    short_run("convert", 500);
 }
 
 #[test]
 fn jsonpath_short_run_finds_nothing() {
-    short_run("jsonpath", 1500);
+    short_run("jsonpath", 800);
 }
 
 #[test]
 fn yaml_short_run_finds_nothing() {
-    short_run("yaml", 150);
+    short_run("yaml", 80);
 }
 
 #[test]

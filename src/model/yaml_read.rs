@@ -35,8 +35,13 @@ fn too_deep_at(text: &[u8]) -> Option<usize> {
     let mut i = 0;
     // What may come right before a quoted scalar (a quote inside a plain scalar, `it's`, is
     // just a character).
-    let starts_token =
-        |i: usize| i == 0 || matches!(text[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':');
+    let starts_token = |i: usize| {
+        i == 0
+            || matches!(
+                text[i - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':'
+            )
+    };
     while i < text.len() {
         match text[i] {
             b'#' if i == 0 || text[i - 1].is_ascii_whitespace() => {
@@ -83,14 +88,18 @@ mod tests {
     fn flow_nesting_at_the_limit_passes_one_more_level_fails_naming_the_line() {
         assert!(too_deep_at(nested(MAX_DEPTH).as_bytes()).is_none());
         let err = from_str::<serde_yaml::Value>(&format!("# first\n{}", nested(MAX_DEPTH + 1))).unwrap_err();
-        assert!(err.to_string().contains("nested deeper than 1000 levels"), "{err}");
+        assert!(
+            err.to_string().contains("nested deeper than 1000 levels"),
+            "{err}"
+        );
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]
     fn quoted_scalars_and_comments_do_not_count() {
         let noise = "[".repeat(2 * MAX_DEPTH);
-        let quoted = format!("a: '{noise}'\nb: \"\\\"{noise}\"\nc: x # {noise}\nd: [1]\ne: 'it''s {noise}'\n");
+        let quoted =
+            format!("a: '{noise}'\nb: \"\\\"{noise}\"\nc: x # {noise}\nd: [1]\ne: 'it''s {noise}'\n");
         assert!(from_str::<serde_yaml::Value>(&quoted).is_ok());
     }
 

@@ -89,11 +89,10 @@ impl PollingConfig {
 
     /// Parse polling.yaml text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: RawFile =
-            crate::model::yaml_read::from_str(text).map_err(|source| ConfigError::Yaml {
-                path: path.to_owned(),
-                source,
-            })?;
+        let raw: RawFile = crate::model::yaml_read::from_str(text).map_err(|source| ConfigError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut sources = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, raw) in raw.sources.unwrap_or_default().into_iter().enumerate() {

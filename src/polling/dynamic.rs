@@ -574,11 +574,10 @@ impl DynamicDefinition {
 
     /// Parse a file holding a list of definitions.
     pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Self>, DefinitionError> {
-        let doc: Yaml =
-            crate::model::yaml_read::from_str(text).map_err(|source| DefinitionError::Yaml {
-                path: path.to_owned(),
-                source,
-            })?;
+        let doc: Yaml = crate::model::yaml_read::from_str(text).map_err(|source| DefinitionError::Yaml {
+            path: path.to_owned(),
+            source,
+        })?;
         let items = match doc {
             Yaml::Null => Vec::new(),
             Yaml::Sequence(s) => s,
