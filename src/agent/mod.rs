@@ -20,6 +20,7 @@ pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
 pub mod pipeline;
+pub mod summary;
 pub mod window;
 
 use std::path::Path;

@@ -35,7 +35,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             let converter = agent::load_converter(&resolved.dir)?;
             AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)
         })
-        .and_then(agent::run);
+        .and_then(|config| {
+            agent::summary::spawn_if_memory(&config.settings);
+            agent::run(config)
+        });
     match started {
         Ok(Stopped::Clean) => ExitCode::SUCCESS,
         Ok(Stopped::TimedOut) => ExitCode::from(agent::EXIT_SHUTDOWN_TIMED_OUT),
