@@ -231,3 +231,28 @@ fn check_reads_the_polling_section_of_ceilo_yaml_as_run_does() {
     );
     assert!(!stdout.contains("dynamic.volume.status"), "{stdout}");
 }
+
+#[test]
+fn check_accepts_every_publisher_with_ceilometers_options_and_names_bad_ones() {
+    let pipeline = |publishers: &str| {
+        format!("---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [k]\nsinks:\n  - name: k\n    publishers: [{publishers}]\n")
+    };
+    let good = pipeline(
+        "\"https://u:p@h:8443/p?timeout=3&max_retries=1&batch=False&verify_ssl=False&raw_only=1&q=1\", \
+         \"prometheus://gw:9091/metrics/job/ceilometer?ssl=1\", \"udp://h:4952\", \"tcp://[::1]\", \
+         \"opentelemetryhttp://otel:4318/v1/metrics\"",
+    );
+    let (_dir, ok, stdout) = check_files(&[("pipeline.yaml", &good)]);
+    assert!(ok, "{stdout}");
+    let bad = pipeline(
+        "\"http://h/?timeout=soon\", \"prometheus://gw/metrics/job/j?max_retries=x\", \"tcp://h:port\"",
+    );
+    let (_dir, ok, stdout) = check_files(&[("pipeline.yaml", &bad)]);
+    assert!(!ok);
+    assert!(stdout.contains("option timeout: not a whole number"), "{stdout}");
+    assert!(
+        stdout.contains("option max_retries: not a whole number"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("port \"port\" is not a number"), "{stdout}");
+}
