@@ -198,3 +198,71 @@ fn a_body_the_receiver_refuses_for_good_is_dead_lettered_not_retried() {
     });
     assert!(agent.log_text().contains("refused a request for good"));
 }
+
+#[test]
+fn events_are_posted_as_ceilometer_serializes_them() {
+    let broker = Broker::new("http-events");
+    let url = broker.url();
+    let rt = runtime();
+    let receiver = HttpReceiver::start(&rt);
+    let dir = config_dir(&settings(50, 10));
+    let publisher = format!("http://{}/events", receiver.addr);
+    std::fs::write(
+        dir.path().join("event_pipeline.yaml"),
+        format!(
+            "sources:\n  - name: all\n    events: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
+             publishers: ['{publisher}']\n"
+        ),
+    )
+    .unwrap();
+    let _agent = Agent::start(dir.path(), &url);
+    let body = |i: usize| {
+        let inner = serde_json::json!({
+            "message_id": format!("ev-{i}"), "publisher_id": "compute.host1",
+            "event_type": "compute.instance.delete.end", "priority": "INFO",
+            "payload": {"instance_id": format!("vm-{i}"), "tenant_id": "t", "user_id": "u",
+                        "host": "host1", "state": "deleted"},
+            "timestamp": "2025-03-14 09:45:00.123456", "_unique_id": format!("e{i}")
+        });
+        serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+            .to_string()
+            .into_bytes()
+    };
+    let input: Vec<_> = (0..5)
+        .map(|i| ("nova".to_owned(), "notifications.info".to_owned(), body(i)))
+        .collect();
+    rt.block_on(publish(&url, &input));
+    let events = || -> Vec<serde_json::Value> {
+        receiver
+            .accepted()
+            .iter()
+            .flat_map(|r| r.json().as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    wait_until("5 events posted", Duration::from_secs(30), || events().len() >= 5);
+    for r in receiver.accepted() {
+        let text = std::str::from_utf8(&r.body).unwrap();
+        assert!(text.starts_with("[{\"message_id\": \"ev-"), "{text}");
+    }
+    let ids: HashSet<String> = events()
+        .iter()
+        .map(|e| e["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, (0..5).map(|i| format!("ev-{i}")).collect());
+    for e in events() {
+        assert_eq!(e["event_type"], "compute.instance.delete.end");
+        assert_eq!(e["generated"], "2025-03-14T09:45:00.123456");
+        assert!(
+            e.get("message_signature").is_none(),
+            "serialize() is unsigned: {e}"
+        );
+        // traits as [name, dtype, value] lists
+        let traits = e["traits"].as_array().unwrap();
+        assert!(
+            traits
+                .iter()
+                .any(|t| t[0] == "state" && t[1] == 1 && t[2] == "deleted"),
+            "{e}"
+        );
+    }
+}
