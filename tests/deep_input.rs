@@ -51,7 +51,13 @@ fn million_deep_bodies() -> Vec<Vec<u8>> {
 #[test]
 fn a_million_levels_deep_message_is_dead_lettered_and_the_agent_converts_what_follows() {
     let broker = Broker::new("deep");
-    let dir = config_dir(&settings(100, 10));
+    // The bodies are 2 to 14 MB: let them past the size limit, so it is their depth that is refused.
+    let settings = settings(100, 10).replacen(
+        "notification:\n",
+        "notification:\n  max_body_bytes: 33554432\n",
+        1,
+    );
+    let dir = config_dir(&settings);
     let rt = runtime();
     let url = broker.url();
     rt.block_on(declare_metering(&url));
