@@ -4,12 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod allocator;
 mod cli;
 
 // The hot path allocates per sample (metadata maps, ids); mimalloc is markedly faster than
-// glibc malloc for that pattern (see benches/conversion.rs).
+// glibc malloc for that pattern (see benches/conversion.rs). Big blocks bypass it (allocator.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::Allocator = allocator::Allocator;
 
 #[derive(Parser)]
 #[command(
