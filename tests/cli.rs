@@ -256,3 +256,20 @@ fn check_accepts_every_publisher_with_ceilometers_options_and_names_bad_ones() {
     );
     assert!(stdout.contains("port \"port\" is not a number"), "{stdout}");
 }
+
+#[test]
+fn check_warns_that_sample_only_publishers_in_event_sinks_get_no_events() {
+    let events = "---\nsources:\n  - name: s\n    events: [\"*\"]\n    sinks: [k]\nsinks:\n  - name: k\n    \
+                  publishers: [\"notifier://\", \"tcp://collector:4952\"]\n";
+    let (dir, ok, stdout) = check_files(&[("event_pipeline.yaml", events)]);
+    assert!(ok, "a warning, not a problem: {stdout}");
+    let file = dir.path().join("event_pipeline.yaml");
+    assert!(
+        stdout.contains(&format!(
+            "{}: sink \"k\": tcp:// publishes samples only",
+            file.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 warning"), "{stdout}");
+}

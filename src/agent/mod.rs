@@ -136,6 +136,9 @@ impl AgentConfig {
         } else {
             None
         };
+        for warning in crate::config::warnings(dir) {
+            tracing::warn!("{warning}");
+        }
         let samples = compile(PIPELINE_FILE, Kind::Samples)?;
         let events = compile(EVENT_PIPELINE_FILE, Kind::Events)?;
         for url in samples.publishers().iter().chain(events.publishers()) {

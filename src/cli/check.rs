@@ -147,6 +147,7 @@ fn check_agent_config(dir: &Path, report: &mut Report) {
     // Transformer problems come from the transform checker, which knows their lines; the
     // pipeline loader reports the same problems without one.
     let transformers = ceilo::transform::check_pipeline_transformers(&dir.join("pipeline.yaml"));
+    report.warnings.extend(ceilo::config::warnings(dir));
     let config = ceilo::config::check(dir).into_iter().map(|p| p.to_string());
     if transformers.is_empty() || !dir.join("pipeline.yaml").exists() {
         report.problems.extend(config);

@@ -90,6 +90,26 @@ pub fn check(dir: &Path) -> Vec<ConfigProblem> {
     problems
 }
 
+/// What the pipeline files in `dir` configure that will not happen (see
+/// [`PipelineFile::warnings`]), each naming its file; files that do not load are `check`'s.
+pub fn warnings(dir: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (file, kind) in [
+        (PIPELINE_FILE, pipeline::Kind::Samples),
+        (EVENT_PIPELINE_FILE, pipeline::Kind::Events),
+    ] {
+        if let Ok(Some(p)) = PipelineFile::load_optional(&dir.join(file), kind) {
+            let path = dir.join(file);
+            warnings.extend(
+                p.warnings()
+                    .into_iter()
+                    .map(|w| format!("{}: {w}", path.display())),
+            );
+        }
+    }
+    warnings
+}
+
 pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),

@@ -107,6 +107,30 @@ impl PipelineFile {
         Ok(file)
     }
 
+    /// What loads but does not do what it says: event sinks naming publishers that publish
+    /// samples only (their events go nowhere, as with Ceilometer, which logs an error per batch).
+    pub fn warnings(&self) -> Vec<String> {
+        if self.kind != Some(Kind::Events) {
+            return Vec::new();
+        }
+        let mut warnings = Vec::new();
+        for sink in &self.sinks {
+            for url in &sink.publishers {
+                if let Ok(publisher) = crate::publish::PublisherUrl::parse(url) {
+                    if !publisher.publishes_events() {
+                        warnings.push(format!(
+                            "sink {:?}: {}:// publishes samples only (Ceilometer's publisher \
+                             raises for events): this sink's events are not sent to {url}",
+                            sink.name.as_deref().unwrap_or(""),
+                            publisher.scheme()
+                        ));
+                    }
+                }
+            }
+        }
+        warnings
+    }
+
     /// What Ceilometer's `PipelineManager` would refuse, plus what ceilo cannot do.
     pub fn problems(&self) -> Vec<String> {
         let kind = self.kind.unwrap_or(Kind::Samples);
@@ -193,6 +217,26 @@ mod tests {
             Kind::Samples,
         );
         assert!(p.problems().is_empty(), "{:?}", p.problems());
+    }
+
+    #[test]
+    fn event_sinks_with_sample_only_publishers_are_warned_about() {
+        let text = "sources:\n  - name: s\n    events: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    \
+                    publishers: ['notifier://', 'udp://h:1', 'prometheus://h:9091/metrics/job/j']\n";
+        let events = parse(text, Kind::Events);
+        assert!(events.problems().is_empty(), "{:?}", events.problems());
+        let warnings = events.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("udp:// publishes samples only"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("prometheus://h:9091/metrics/job/j"),
+            "{warnings:?}"
+        );
+        let samples = parse(&text.replace("events:", "meters:"), Kind::Samples);
+        assert!(samples.warnings().is_empty());
     }
 
     #[test]

@@ -178,6 +178,16 @@ impl PublisherUrl {
         }
     }
 
+    /// Whether events sent here are published. Ceilometer's prometheus, udp, tcp and
+    /// opentelemetryhttp publishers raise for events (it logs and drops them per batch); ceilo
+    /// sends them none and says so once at load ([`crate::config::warnings`]).
+    pub fn publishes_events(&self) -> bool {
+        !matches!(
+            self,
+            PublisherUrl::Prometheus(_) | PublisherUrl::Udp(_) | PublisherUrl::Tcp(_) | PublisherUrl::Otlp(_)
+        )
+    }
+
     pub fn parse(url: &str) -> Result<PublisherUrl, UrlError> {
         let (base, options) = query(url.trim());
         let scheme = base.split_once("://").map_or(base, |(s, _)| s);
