@@ -104,17 +104,7 @@ fn a_receiver_that_is_gone_or_refuses_holds_deliveries_until_it_accepts_them() {
     rt.block_on(publish(&url, &polling_messages("o", 100)));
     // Nothing listens: connections are refused. Deliveries stay unacked up to the prefetch
     // bound, the rest stays ready; nothing is dropped.
-    wait_until(
-        "the broker showing unacked deliveries",
-        Duration::from_secs(30),
-        || broker.counts("notifications.sample").1 > 0,
-    );
-    for _ in 0..30 {
-        let (ready, unacked) = broker.counts("notifications.sample");
-        assert!(unacked <= u64::from(prefetch), "unacked {unacked} > prefetch");
-        assert_eq!(ready + unacked, 100, "ready {ready} unacked {unacked}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_held_while_down(&broker, "notifications.sample", 100, prefetch, agent.pid());
     // Then it listens but answers 503.
     let receiver = HttpReceiver::start_on(&rt, addr);
     receiver.answer(503);

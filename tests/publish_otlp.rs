@@ -138,19 +138,9 @@ fn an_otlp_receiver_that_is_down_holds_deliveries_and_gets_every_sample_when_bac
     let dir = config_dir(&settings(prefetch, 5));
     let publisher = format!("opentelemetryhttp://{addr}/v1/metrics?timeout=2");
     std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(&publisher)).unwrap();
-    let _agent = Agent::start(dir.path(), &url);
+    let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &notifications("d", 20)));
-    wait_until(
-        "the broker showing unacked deliveries",
-        Duration::from_secs(30),
-        || broker.counts("notifications.sample").1 > 0,
-    );
-    for _ in 0..20 {
-        let (ready, unacked) = broker.counts("notifications.sample");
-        assert!(unacked <= u64::from(prefetch), "unacked {unacked} > prefetch");
-        assert_eq!(ready + unacked, 40);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_held_while_down(&broker, "notifications.sample", 40, prefetch, agent.pid());
     let receiver = OtlpReceiver::start_on(addr);
     let want: HashSet<String> = (0..20).map(|i| format!("d-vm{i}")).collect();
     wait_until("every sample received", Duration::from_secs(60), || {

@@ -115,17 +115,7 @@ fn a_pushgateway_that_is_down_holds_deliveries_and_gets_all_of_them_when_back() 
     let input = notifications("o", 20);
     let total = input.len() as u64;
     rt.block_on(publish(&url, &input));
-    wait_until(
-        "the broker showing unacked deliveries",
-        Duration::from_secs(30),
-        || broker.counts("notifications.sample").1 > 0,
-    );
-    for _ in 0..30 {
-        let (ready, unacked) = broker.counts("notifications.sample");
-        assert!(unacked <= u64::from(prefetch), "unacked {unacked} > prefetch");
-        assert_eq!(ready + unacked, total, "ready {ready} unacked {unacked}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_held_while_down(&broker, "notifications.sample", total, prefetch, agent.pid());
     let gateway = Pushgateway::start_on(addr);
     let want = expected("o", 20);
     wait_until("every series in the gateway", Duration::from_secs(60), || {

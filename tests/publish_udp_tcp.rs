@@ -107,17 +107,7 @@ fn a_tcp_receiver_down_then_restarted_gets_every_sample() {
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("a", 40)));
     // Down: connections refused; deliveries held at the prefetch bound, nothing dropped.
-    wait_until(
-        "the broker showing unacked deliveries",
-        Duration::from_secs(30),
-        || broker.counts("notifications.sample").1 > 0,
-    );
-    for _ in 0..20 {
-        let (ready, unacked) = broker.counts("notifications.sample");
-        assert!(unacked <= u64::from(prefetch), "unacked {unacked} > prefetch");
-        assert_eq!(ready + unacked, 40);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_held_while_down(&broker, "notifications.sample", 40, prefetch, agent.pid());
     let listener = TcpListener::bind(addr).unwrap();
     let (mut conn, _) = listener.accept().unwrap();
     let mut ids = HashSet::new();

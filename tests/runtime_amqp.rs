@@ -596,17 +596,6 @@ fn a_consumer_connection_loss_does_not_republish_what_was_confirmed_before_it() 
     assert!(agent.terminate().success());
 }
 
-/// `VmHWM` (peak RSS) or `VmRSS` of a process, in bytes.
-fn memory_of(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 #[test]
 fn oversize_bodies_are_dead_lettered_and_peak_rss_stays_under_the_documented_ceiling() {
     const MIB: u64 = 1 << 20;

@@ -261,6 +261,51 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `VmHWM:` (peak RSS) or `VmRSS:` of a process from /proc, in bytes (0 once it is gone).
+pub fn memory_of(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A publisher is down: for ten seconds, the agent must keep every one of the `total` deliveries on
+/// `queue` (ready + unacked; nothing acked, nothing dropped), never more than `prefetch` of them
+/// unacked, and its RSS flat: within 8 MiB of what it was when the hold began.
+pub fn assert_held_while_down(broker: &Broker, queue: &str, total: u64, prefetch: u16, agent_pid: u32) {
+    const SLACK: u64 = 8 << 20;
+    wait_until(
+        "the broker showing unacked deliveries",
+        Duration::from_secs(30),
+        || broker.counts(queue).1 > 0,
+    );
+    let start = memory_of(agent_pid, "VmRSS:");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (ready, unacked) = broker.counts(queue);
+        assert!(
+            unacked <= u64::from(prefetch),
+            "unacked {unacked} > prefetch {prefetch}"
+        );
+        assert_eq!(
+            ready + unacked,
+            total,
+            "ready {ready} + unacked {unacked} != {total}"
+        );
+        let rss = memory_of(agent_pid, "VmRSS:");
+        assert!(
+            rss <= start + SLACK,
+            "RSS grew from {} to {} KiB while the publisher was down",
+            start >> 10,
+            rss >> 10
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
