@@ -236,7 +236,7 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
 /// broker that cannot be reached is only a warning: listeners and publishers retry.
 async fn preflight(config: &AgentConfig) -> Result<(), AgentError> {
     for (url, topology) in topologies(config) {
-        let transport = transport::from_url(&url)?;
+        let transport = transport::from_url_with(&url, &config.settings.rabbit)?;
         match transport.preflight(topology).await {
             Ok(()) => {}
             Err(e @ TransportError::Conflict { .. }) => return Err(e.into()),
@@ -276,7 +276,7 @@ impl Agent {
             config_dir,
             ..
         } = config;
-        let main = transport::from_url(&settings.transport_url)?;
+        let main = transport::from_url_with(&settings.transport_url, &settings.rabbit)?;
         let host = settings.host();
         let p = &settings.publisher;
         let policy = BatchPolicy {
@@ -467,7 +467,7 @@ impl Agent {
                 let transport: Arc<dyn Transport> = if url == settings.transport_url {
                     main.clone()
                 } else {
-                    transport::from_url(&url)?
+                    transport::from_url_with(&url, &settings.rabbit)?
                 };
                 let stage = if partitions.is_some() {
                     SampleStage::Ingest
@@ -656,7 +656,7 @@ pub async fn start_polling_agent(
     AgentError,
 > {
     let options = settings.polling_options();
-    let transport = transport::from_url(&settings.transport_url)?;
+    let transport = transport::from_url_with(&settings.transport_url, &settings.rabbit)?;
     let mut notify = crate::polling::notify::NotifyOptions::new(&settings.publisher.telemetry_secret);
     notify.exchange = settings.publisher.control_exchange.clone();
     let topic = settings

@@ -292,6 +292,13 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         s.notification.auto_delete,
         r.bool(&[("oslo_messaging_rabbit", "amqp_auto_delete")])?
     );
+    let failover = [("oslo_messaging_rabbit", "kombu_failover_strategy")];
+    if let Some(strategy) = r.string(&failover)? {
+        s.rabbit.failover_strategy = strategy.parse().map_err(|problem| {
+            r.conf
+                .value_error("oslo_messaging_rabbit", "kombu_failover_strategy", problem)
+        })?;
+    }
     for option in ["ssl", "rabbit_quorum_queue"] {
         if r.bool(&[("oslo_messaging_rabbit", option)])? == Some(true) {
             return Err(r
@@ -468,7 +475,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let c = conf(
             tmp.path(),
-            "[DEFAULT]\ntransport_url = amqp://u:p@rabbit:5672/v\nhost = node-1\n\
+            "[DEFAULT]\ntransport_url = rabbit://u:p@r1:5672,u:p@r2:5672/v\nhost = node-1\n\
              notification_workers = 3\ncontrol_exchange = telemetry\ndebug = true\n\
              log_dir = /var/log/ceilometer\nlog_file = agent.log\n\
              [notification]\nbatch_size = 50\nbatch_timeout = 2\n\
@@ -477,7 +484,7 @@ mod tests {
              pipelines = event\npipelines = meter\n\
              [oslo_messaging_notifications]\ntopics = notifications, other\n\
              [oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = 64\namqp_durable_queues = true\n\
-             amqp_auto_delete = yes\nssl = false\n\
+             amqp_auto_delete = yes\nssl = false\nkombu_failover_strategy = shuffle\n\
              [publisher]\ntelemetry_secret = s3cret\n\
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
@@ -485,7 +492,11 @@ mod tests {
         )
         .unwrap();
         let s = &c.settings;
-        assert_eq!(s.transport_url, "amqp://u:p@rabbit:5672/v");
+        assert_eq!(s.transport_url, "rabbit://u:p@r1:5672,u:p@r2:5672/v");
+        assert_eq!(
+            s.rabbit.failover_strategy,
+            crate::transport::FailoverStrategy::Shuffle
+        );
         assert_eq!(s.host.as_deref(), Some("node-1"));
         assert_eq!(s.publisher.control_exchange, "telemetry");
         assert_eq!(s.notification.workers, 3);
@@ -581,6 +592,14 @@ mod tests {
             (
                 "[meter]\nmeter_definitions_dirs = /opt/m\n",
                 "[meter] meter_definitions_dirs: \"/opt/m\"",
+            ),
+            (
+                "[oslo_messaging_rabbit]\nkombu_failover_strategy = random\n",
+                "ceilometer.conf:2: [oslo_messaging_rabbit] kombu_failover_strategy: \"random\" is not one of round-robin, shuffle",
+            ),
+            (
+                "[DEFAULT]\ntransport_url = rabbit://u:p@h1:5672,u:p@h2:port/v\n",
+                "transport_url: invalid transport URL \"rabbit://u:***@h1:5672,u:***@h2:port/v\": node rabbit://u:***@h2:port/v: invalid port number",
             ),
             (
                 "[notification]\nbatch_size = many\n",

@@ -23,6 +23,9 @@ pub struct Settings {
     /// and a broker refuses a second declaration of an exchange with other flags. Match what
     /// the OpenStack services on the broker use; a mismatch is reported at start.
     pub amqp_durable_queues: bool,
+    /// How ceilo uses RabbitMQ (failover between a cluster's nodes); oslo
+    /// `[oslo_messaging_rabbit]`. See [`crate::transport::RabbitOptions`].
+    pub rabbit: crate::transport::RabbitOptions,
     /// The host name used in `publisher_id` (`telemetry.publisher.<host>`). Default: the
     /// machine's host name. oslo `[DEFAULT] host`.
     pub host: Option<String>,
@@ -50,6 +53,7 @@ impl Default for Settings {
         Settings {
             transport_url: "memory://".into(),
             amqp_durable_queues: false,
+            rabbit: crate::transport::RabbitOptions::default(),
             host: None,
             notification: NotificationSettings::default(),
             publisher: PublisherSettings::default(),

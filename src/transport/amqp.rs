@@ -18,26 +18,30 @@ use std::sync::{Arc, Mutex, OnceLock};
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::uri::AMQPUri;
-use lapin::{Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{Channel, Confirmation, Connection};
 
 use crate::telemetry::handles::AmqpConnectionMetrics;
 
+use super::declare::{declare_queue, preflight};
+use super::failover::{self, Cursor};
+use super::url::{self, Node};
 use super::{
-    mask, Acker, Backlog, BoxFuture, Consumer, Delivery, ExchangeSpec, OutMessage, PublishTopology,
-    Publisher, QueueSpec, Settle, Topology, Transport, TransportError,
+    amqp_err as err, mask, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology,
+    Publisher, QueueSpec, RabbitOptions, Settle, Topology, Transport, TransportError,
 };
 
-/// An AMQP broker URL (oslo's `rabbit://` is accepted as a synonym of `amqp://`).
+/// An AMQP broker URL, with one node or several (a cluster); oslo's `rabbit://` is accepted
+/// as a synonym of `amqp://`.
 #[derive(Clone)]
 pub struct AmqpTransport {
-    /// Normalized, for logs and errors (masked).
+    /// As given, for logs and errors (masked).
     url: String,
-    /// `url` parsed once, with ceilo's default `frame_max`.
-    uri: AMQPUri,
+    /// `url` parsed once, one entry per node.
+    nodes: Arc<[Node]>,
+    options: RabbitOptions,
     /// The consumer link of each queue consumed through this transport, kept across
     /// reconnections (the listener calls `consume` again after a loss).
     consumers: Arc<Mutex<HashMap<String, Arc<Link>>>>,
@@ -51,6 +55,8 @@ pub struct AmqpTransport {
 /// is as small as the configuration. The broker shows the label in the connection name.
 struct Link {
     label: String,
+    /// The node this connection is on, and where it goes next.
+    cursor: Cursor,
     /// Created on first use: handles must be built after the recorder is installed.
     metrics: OnceLock<AmqpConnectionMetrics>,
     /// Connected at least once: the next connection is a reconnection.
@@ -65,11 +71,11 @@ static PUBLISH_LINKS: AtomicUsize = AtomicUsize::new(0);
 impl Link {
     /// A consumer's link; its series exist (at 0) from the first attempt, so a broker that is
     /// unreachable when the agent starts shows as down.
-    fn consumer() -> Link {
-        let link = Link::new(format!(
-            "consume-{}",
-            CONSUME_LINKS.fetch_add(1, Ordering::Relaxed)
-        ));
+    fn consumer(cursor: Cursor) -> Link {
+        let link = Link::new(
+            format!("consume-{}", CONSUME_LINKS.fetch_add(1, Ordering::Relaxed)),
+            cursor,
+        );
         link.metrics();
         link
     }
@@ -77,16 +83,17 @@ impl Link {
     /// A publisher's link; its series appear with its first connection, which it opens on its
     /// first publish, so a publisher with nothing to send (the dead-letter one, usually) is
     /// not reported down.
-    fn publisher() -> Link {
-        Link::new(format!(
-            "publish-{}",
-            PUBLISH_LINKS.fetch_add(1, Ordering::Relaxed)
-        ))
+    fn publisher(cursor: Cursor) -> Link {
+        Link::new(
+            format!("publish-{}", PUBLISH_LINKS.fetch_add(1, Ordering::Relaxed)),
+            cursor,
+        )
     }
 
-    fn new(label: String) -> Link {
+    fn new(label: String, cursor: Cursor) -> Link {
         Link {
             label,
+            cursor,
             metrics: OnceLock::new(),
             opened: AtomicBool::new(false),
         }
@@ -100,7 +107,8 @@ impl Link {
     fn connected(&self) {
         let reconnect = self.opened.swap(true, Ordering::Relaxed);
         self.metrics().connected(reconnect);
-        tracing::debug!(connection = %self.label, reconnect, "AMQP connection open");
+        let node = self.cursor.current().map_or("", |n| n.address.as_str());
+        tracing::debug!(connection = %self.label, node, reconnect, "AMQP connection open");
     }
 
     fn disconnected(&self) {
@@ -111,13 +119,18 @@ impl Link {
 }
 
 impl AmqpTransport {
-    pub fn new(url: &str) -> Result<AmqpTransport, TransportError> {
-        let uri = parse_url(url)?;
+    pub fn new(url: &str, options: &RabbitOptions) -> Result<AmqpTransport, TransportError> {
         Ok(AmqpTransport {
-            url: normalize(url),
-            uri,
+            url: url.to_owned(),
+            nodes: url::parse(url)?.into(),
+            options: options.clone(),
             consumers: Arc::default(),
         })
+    }
+
+    /// A cursor over this URL's nodes with the configured failover strategy.
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.nodes.clone(), self.options.failover_strategy)
     }
 
     /// The link of `queue`'s consumer: the same one for every reconnection.
@@ -125,52 +138,16 @@ impl AmqpTransport {
         let mut links = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
         links
             .entry(queue.to_owned())
-            .or_insert_with(|| Arc::new(Link::consumer()))
+            .or_insert_with(|| Arc::new(Link::consumer(self.cursor())))
             .clone()
     }
 }
 
-/// Parses an `amqp://`, `amqps://` or `rabbit://` URL as the transport will use it (with
-/// ceilo's default `frame_max`), without connecting.
-pub(super) fn parse_url(url: &str) -> Result<AMQPUri, TransportError> {
-    let url = normalize(url);
-    let mut uri: AMQPUri = url.parse().map_err(|reason| TransportError::Url {
-        url: mask(&url),
-        reason,
-    })?;
-    uri.query.frame_max.get_or_insert(DEFAULT_FRAME_MAX);
-    Ok(uri)
-}
-
-/// `rabbit://` → `amqp://`; an empty vhost path means `/`, as in oslo.
-fn normalize(url: &str) -> String {
-    let url = url
-        .strip_prefix("rabbit://")
-        .map_or_else(|| url.to_owned(), |rest| format!("amqp://{rest}"));
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        None => format!("{url}/%2f"),
-        Some(i) if after_scheme + i + 1 == url.len() => format!("{url}%2f"),
-        Some(_) => url,
-    }
-}
-
-fn err(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> TransportError {
-    let context = context.into();
-    move |source| TransportError::Amqp { context, source }
-}
-
-/// The largest frame ceilo proposes when the URL sets no `frame_max`. lapin keeps a send and a
-/// receive ring of 32 frames per connection, zero-filled up front: at RabbitMQ's default 128 KiB
-/// that is 8 MiB per connection, most of the agent's memory with a consumer per queue. 32 KiB
-/// frames cost a few more frame headers on big published batches and nothing on 3 KB
-/// notifications. `?frame_max=N` in the transport URL overrides it.
-const DEFAULT_FRAME_MAX: u32 = 32 * 1024;
-
-/// How long opening a consumer or a publisher (connect, channel, declares, consume) may take.
-/// A broker that force-closes a connection mid-handshake can leave a lapin future that never
-/// resolves; without a bound the listener (or publisher) waited on it forever and never
-/// reconnected. Failing instead sends it through the normal reconnect-with-backoff path.
+/// How long setting up a consumer or a publisher on an open connection (channel, declares,
+/// consume) may take; connecting has its own bound per node ([`failover::CONNECT_TIMEOUT`]).
+/// A lapin future left unresolved by a broker that went away mid-way must not keep the
+/// listener (or publisher) waiting forever: failing sends it through the normal
+/// reconnect-with-backoff path.
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn within_setup_timeout<T>(
@@ -184,180 +161,6 @@ async fn within_setup_timeout<T>(
                 "{what}: no answer in {SETUP_TIMEOUT:?}"
             )))
         })
-}
-
-/// Connects to `uri` (parsed from `url`, which names it in errors).
-async fn connect(url: &str, uri: &AMQPUri, name: &str) -> Result<Connection, TransportError> {
-    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
-    Connection::connect_uri(uri.clone(), properties)
-        .await
-        .map_err(err(format!("connect to {}", mask(url))))
-}
-
-async fn declare_exchange(
-    ch: &Channel,
-    name: &str,
-    durable: bool,
-    auto_delete: bool,
-) -> Result<(), TransportError> {
-    if name.is_empty() {
-        return Ok(()); // the default exchange exists and cannot be declared
-    }
-    let options = ExchangeDeclareOptions {
-        durable,
-        auto_delete,
-        ..Default::default()
-    };
-    ch.exchange_declare(name.into(), ExchangeKind::Topic, options, FieldTable::default())
-        .await
-        .map_err(err(format!("declare exchange {name}")))
-}
-
-async fn declare_queue(ch: &Channel, spec: &QueueSpec) -> Result<(), TransportError> {
-    let mut exchanges: Vec<&str> = spec.bindings.iter().map(|(e, _)| e.as_str()).collect();
-    exchanges.sort_unstable();
-    exchanges.dedup();
-    for exchange in exchanges {
-        declare_exchange(ch, exchange, spec.durable, spec.auto_delete).await?;
-    }
-    declare_queue_only(ch, spec, false).await?;
-    for (exchange, key) in &spec.bindings {
-        ch.queue_bind(
-            spec.queue.as_str().into(),
-            exchange.as_str().into(),
-            key.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(err(format!("bind queue {} to {exchange} with {key}", spec.queue)))?;
-    }
-    Ok(())
-}
-
-/// The broker refused with this channel-level error (which closes the channel).
-fn is_soft(e: &TransportError, code: lapin::protocol::AMQPSoftError) -> bool {
-    use lapin::protocol::AMQPErrorKind;
-    matches!(e, TransportError::Amqp { source, .. }
-        if matches!(source.kind(), lapin::ErrorKind::ProtocolError(p)
-            if *p.kind() == AMQPErrorKind::Soft(code)))
-}
-
-/// The broker refused a declaration because the exchange or queue exists with other flags
-/// (406 PRECONDITION_FAILED, e.g. "inequivalent arg 'durable'").
-fn is_conflict(e: &TransportError) -> bool {
-    is_soft(e, lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)
-}
-
-fn is_not_found(e: &TransportError) -> bool {
-    is_soft(e, lapin::protocol::AMQPSoftError::NOTFOUND)
-}
-
-/// The broker's words for a conflict (its message names the argument and both values).
-fn conflict_text(what: String, e: &TransportError) -> String {
-    match e {
-        TransportError::Amqp { source, .. } => match source.kind() {
-            lapin::ErrorKind::ProtocolError(p) => format!("{what}: {}", p.get_message()),
-            _ => format!("{what}: {e}"),
-        },
-        _ => format!("{what}: {e}"),
-    }
-}
-
-/// [`Transport::preflight`]: for each exchange, then each queue, a passive declare (does it
-/// exist?) and, when it does, a declare with ceilo's flags, which the broker refuses if they
-/// differ. It creates nothing, so a refused start leaves the broker as it found it. A refusal
-/// closes the channel: the next check opens another.
-async fn preflight(url: &str, uri: &AMQPUri, topology: Topology) -> Result<(), TransportError> {
-    let connection = connect(url, uri, "ceilo preflight").await?;
-    let open = || async {
-        connection
-            .create_channel()
-            .await
-            .map_err(err("open preflight channel"))
-    };
-    let mut channel = open().await?;
-    let mut conflicts = Vec::new();
-    for ExchangeSpec {
-        name,
-        durable,
-        auto_delete,
-    } in topology.exchanges()
-    {
-        let passive = ExchangeDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let exists = channel
-            .exchange_declare(
-                name.as_str().into(),
-                ExchangeKind::Topic,
-                passive,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(err(format!("passive declare of exchange {name}")));
-        let declared = match exists {
-            Ok(()) => declare_exchange(&channel, &name, durable, auto_delete).await,
-            Err(e) => Err(e),
-        };
-        match declared {
-            Ok(()) => continue,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) if is_conflict(&e) => {
-                let ours = format!("exchange {name} (ceilo: durable={durable}, auto_delete={auto_delete})");
-                conflicts.push(conflict_text(ours, &e));
-            }
-            Err(e) => return Err(e),
-        }
-        channel = open().await?;
-    }
-    for spec in &topology.queues {
-        let declared = match declare_queue_only(&channel, spec, true).await {
-            Ok(()) => declare_queue_only(&channel, spec, false).await,
-            Err(e) => Err(e),
-        };
-        match declared {
-            Ok(()) => continue,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) if is_conflict(&e) => {
-                let ours = format!(
-                    "queue {} (ceilo: durable={}, auto_delete={})",
-                    spec.queue, spec.durable, spec.auto_delete
-                );
-                conflicts.push(conflict_text(ours, &e));
-            }
-            Err(e) => return Err(e),
-        }
-        channel = open().await?;
-    }
-    let _ = connection.close(200, "ceilo preflight done".into()).await;
-    if conflicts.is_empty() {
-        Ok(())
-    } else {
-        Err(TransportError::Conflict {
-            url: mask(url),
-            conflicts,
-        })
-    }
-}
-
-/// `queue.declare` of the spec's queue alone (`passive`: only whether it exists).
-async fn declare_queue_only(ch: &Channel, spec: &QueueSpec, passive: bool) -> Result<(), TransportError> {
-    let options = QueueDeclareOptions {
-        passive,
-        durable: spec.durable,
-        auto_delete: spec.auto_delete,
-        ..Default::default()
-    };
-    let mut arguments = FieldTable::default();
-    if spec.single_active_consumer {
-        arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    }
-    ch.queue_declare(spec.queue.as_str().into(), options, arguments)
-        .await
-        .map(drop)
-        .map_err(err(format!("declare queue {}", spec.queue)))
 }
 
 struct AmqpConsumer {
@@ -502,8 +305,6 @@ impl Consumer for AmqpConsumer {
 
 /// A confirm-mode channel, reconnected lazily.
 struct AmqpPublisher {
-    url: String,
-    uri: AMQPUri,
     topology: PublishTopology,
     state: tokio::sync::Mutex<Option<PublisherState>>,
     link: Link,
@@ -517,7 +318,11 @@ struct PublisherState {
 
 impl AmqpPublisher {
     async fn open(&self) -> Result<PublisherState, TransportError> {
-        let connection = connect(&self.url, &self.uri, &format!("ceilo {}", self.link.label)).await?;
+        let connection = failover::connect(&self.link.cursor, &format!("ceilo {}", self.link.label)).await?;
+        within_setup_timeout("open the publisher", self.setup(connection)).await
+    }
+
+    async fn setup(&self, connection: Connection) -> Result<PublisherState, TransportError> {
         let channel = connection
             .create_channel()
             .await
@@ -543,7 +348,7 @@ impl AmqpPublisher {
             self.drop_state(&mut state);
         }
         if state.is_none() {
-            *state = Some(within_setup_timeout("open the publisher", self.open()).await?);
+            *state = Some(self.open().await?);
             self.link.connected();
         }
         let Some(s) = state.as_mut() else {
@@ -637,64 +442,26 @@ impl Publisher for Arc<AmqpPublisher> {
 
 impl Transport for AmqpTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
-        let (url, uri) = (self.url.clone(), self.uri.clone());
         let link = self.consumer_link(&spec.queue);
-        let setup = async move {
-            let connection = connect(&url, &uri, &format!("ceilo {} {}", link.label, spec.queue)).await?;
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(err("open consumer channel"))?;
-            channel
-                .basic_qos(spec.prefetch, BasicQosOptions::default())
-                .await
-                .map_err(err(format!("set prefetch {}", spec.prefetch)))?;
-            if spec.initial_limit > 0 {
-                // Before the consumer starts: nothing arrives beyond it.
-                channel
-                    .basic_qos(spec.initial_limit, BasicQosOptions { global: true })
-                    .await
-                    .map_err(err(format!("cap the channel at {} unacked", spec.initial_limit)))?;
-            }
-            declare_queue(&channel, &spec).await?;
-            let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
-            let consumer = channel
-                .basic_consume(
-                    spec.queue.as_str().into(),
-                    consumer_tag.clone(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(err(format!("consume {}", spec.queue)))?;
-            link.connected();
-            Ok(Box::new(AmqpConsumer {
-                connection,
-                channel,
-                consumer,
-                consumer_tag,
-                queue: spec.queue,
-                names: (Arc::from(""), Arc::from("")),
-                link,
-            }) as Box<dyn Consumer>)
-        };
-        Box::pin(within_setup_timeout("open a consumer", setup))
+        Box::pin(async move {
+            let name = format!("ceilo {} {}", link.label, spec.queue);
+            let connection = failover::connect(&link.cursor, &name).await?;
+            within_setup_timeout("open a consumer", consume(connection, spec, link)).await
+        })
     }
 
     fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher> {
         Arc::new(Arc::new(AmqpPublisher {
-            url: self.url.clone(),
-            uri: self.uri.clone(),
             topology,
             state: tokio::sync::Mutex::new(None),
-            link: Link::publisher(),
+            link: Link::publisher(self.cursor()),
         }))
     }
 
     fn preflight(&self, topology: Topology) -> BoxFuture<'static, Result<(), TransportError>> {
-        let (url, uri) = (self.url.clone(), self.uri.clone());
+        let (url, cursor) = (self.url.clone(), self.cursor());
         Box::pin(async move {
-            within_setup_timeout("declare the topology", preflight(&url, &uri, topology)).await
+            within_setup_timeout("declare the topology", preflight(&url, &cursor, topology)).await
         })
     }
 
@@ -703,11 +470,55 @@ impl Transport for AmqpTransport {
     }
 }
 
+/// Sets up a consumer of `spec` on `connection`: channel, prefetch, declares, consume.
+async fn consume(
+    connection: Connection,
+    spec: QueueSpec,
+    link: Arc<Link>,
+) -> Result<Box<dyn Consumer>, TransportError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(err("open consumer channel"))?;
+    channel
+        .basic_qos(spec.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(err(format!("set prefetch {}", spec.prefetch)))?;
+    if spec.initial_limit > 0 {
+        // Before the consumer starts: nothing arrives beyond it.
+        channel
+            .basic_qos(spec.initial_limit, BasicQosOptions { global: true })
+            .await
+            .map_err(err(format!("cap the channel at {} unacked", spec.initial_limit)))?;
+    }
+    declare_queue(&channel, &spec).await?;
+    let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
+    let consumer = channel
+        .basic_consume(
+            spec.queue.as_str().into(),
+            consumer_tag.clone(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(err(format!("consume {}", spec.queue)))?;
+    link.connected();
+    Ok(Box::new(AmqpConsumer {
+        connection,
+        channel,
+        consumer,
+        consumer_tag,
+        queue: spec.queue,
+        names: (Arc::from(""), Arc::from("")),
+        link,
+    }) as Box<dyn Consumer>)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::{normalize, shared};
+    use super::shared;
 
     #[test]
     fn deliveries_share_a_repeated_name_and_take_a_new_one() {
@@ -720,12 +531,5 @@ mod tests {
         );
         assert_eq!(&*shared(&mut last, "glance"), "glance");
         assert_eq!(&*last, "glance");
-    }
-
-    #[test]
-    fn normalizes_oslo_urls() {
-        assert_eq!(normalize("rabbit://g:g@h:5672/"), "amqp://g:g@h:5672/%2f");
-        assert_eq!(normalize("amqp://g:g@h:5672"), "amqp://g:g@h:5672/%2f");
-        assert_eq!(normalize("amqp://g:g@h:5672/v1"), "amqp://g:g@h:5672/v1");
     }
 }

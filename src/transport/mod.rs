@@ -8,8 +8,13 @@
 //! runtime (the agent spawns them there), never on an arbiter's private runtime.
 
 pub mod amqp;
+mod declare;
+pub mod failover;
 pub mod memory;
 pub mod topic;
+pub mod url;
+
+pub use failover::FailoverStrategy;
 
 use lapin::types::{AMQPValue, LongString};
 
@@ -31,6 +36,8 @@ pub enum TransportError {
     Nacked { exchange: String, routing_key: String },
     #[error("connection closed: {0}")]
     Closed(String),
+    #[error("no node of the cluster answered: {0}")]
+    Unreachable(String),
     #[error(
         "{url}: the broker already has {} declared with other flags than ceilo's; make \
          amqp_durable_queues (and notification.auto_delete) match how the services on this broker \
@@ -38,6 +45,25 @@ pub enum TransportError {
         conflicts.join("; ")
     )]
     Conflict { url: String, conflicts: Vec<String> },
+}
+
+/// A lapin error with what was being done.
+fn amqp_err(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> TransportError {
+    let context = context.into();
+    move |source| TransportError::Amqp { context, source }
+}
+
+/// How ceilo uses RabbitMQ: oslo's `[oslo_messaging_rabbit]` options that ceilo implements
+/// (ceilo.yaml's `rabbit:` section). `memory://` ignores them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RabbitOptions {
+    /// With several nodes in the transport URL
+    /// (`rabbit://u:p@h1:5672,u:p@h2:5672,u:p@h3:5672/vhost`), how the next node is chosen
+    /// when a connection is lost: `round-robin` (the default: the URL's order, from the node
+    /// after the lost one) or `shuffle` (a random order each time). Every connection starts
+    /// with the first node that answers. oslo `kombu_failover_strategy`.
+    pub failover_strategy: FailoverStrategy,
 }
 
 /// AMQP 0-9-1 message properties (headers included). memory:// carries them too, so a
@@ -228,12 +254,18 @@ pub trait Transport: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Build the transport for a URL (`memory://` or `amqp://...`). Connects to nothing: a
-/// broker is only reached when a consumer or publisher first needs it.
+/// Build the transport for a URL (`memory://` or `amqp://...`) with the default
+/// [`RabbitOptions`]. Connects to nothing: a broker is only reached when a consumer or
+/// publisher first needs it.
 pub fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
+    from_url_with(url, &RabbitOptions::default())
+}
+
+/// [`from_url`] with the agent's [`RabbitOptions`].
+pub fn from_url_with(url: &str, options: &RabbitOptions) -> Result<Arc<dyn Transport>, TransportError> {
     match Scheme::of(url)? {
         Scheme::Memory => Ok(Arc::new(memory::MemoryTransport::global())),
-        Scheme::Amqp => Ok(Arc::new(amqp::AmqpTransport::new(url)?)),
+        Scheme::Amqp => Ok(Arc::new(amqp::AmqpTransport::new(url, options)?)),
     }
 }
 
@@ -242,7 +274,7 @@ pub fn from_url(url: &str) -> Result<Arc<dyn Transport>, TransportError> {
 pub fn check_url(url: &str) -> Result<(), TransportError> {
     match Scheme::of(url)? {
         Scheme::Memory => Ok(()),
-        Scheme::Amqp => amqp::parse_url(url).map(drop),
+        Scheme::Amqp => url::parse(url).map(drop),
     }
 }
 
@@ -266,18 +298,9 @@ impl Scheme {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with every password replaced by `***` (every node's, in a cluster's URL).
 pub fn mask(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    url::mask(url)
 }
 
 #[cfg(test)]
@@ -288,12 +311,19 @@ mod tests {
             "memory://",
             "amqp://guest:guest@127.0.0.1:5672/",
             "rabbit://u:p@h:5672/v",
+            "rabbit://u:p@h1:5672,u:p@h2:5672,u:p@h3:5672/v",
             "amqp://h",
         ] {
             assert!(super::check_url(good).is_ok(), "{good}");
             assert!(super::from_url(good).is_ok(), "{good}");
         }
-        for bad in ["kafka://", "amqp://h:notaport/", "", "localhost:5672"] {
+        for bad in [
+            "kafka://",
+            "amqp://h:notaport/",
+            "",
+            "localhost:5672",
+            "rabbit://u:p@h1:5672,u:p@h2:x/v",
+        ] {
             let checked = super::check_url(bad).expect_err(bad).to_string();
             let built = super::from_url(bad).err().expect(bad).to_string();
             assert_eq!(checked, built, "{bad}");
