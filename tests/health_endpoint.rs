@@ -194,13 +194,11 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
         );
     }
 
-    if let Some(promtool) = promtool() {
-        let (ok, output) = run_promtool(&promtool, &["check", "metrics"], Some(&body));
-        assert!(
-            ok,
-            "promtool check metrics failed:\n{output}\n--- scrape ---\n{body}"
-        );
-    }
+    let (ok, output) = run_promtool(&promtool(), &["check", "metrics"], Some(&body));
+    assert!(
+        ok,
+        "promtool check metrics failed:\n{output}\n--- scrape ---\n{body}"
+    );
     telemetry.shutdown();
 }
 

@@ -4,16 +4,15 @@
 //!
 //! Bounded: the whole test gives up after [`DEADLINE`]; Prometheus is killed on the way out.
 
-mod health_support;
+mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ceilo::telemetry;
 use ceilo::telemetry::handles::{ConversionOutcome, ConverterMetrics, ListenerMetrics};
-use ceilo::telemetry::{self, scrape};
-use health_support::*;
+use common::prometheus::Prometheus;
 
 const DEADLINE: Duration = Duration::from_secs(90);
 /// Notifications per second the test records.
@@ -22,73 +21,13 @@ const RATE: f64 = 400.0;
 const BATCH_TIME: Duration = Duration::from_millis(3);
 const QUEUE: &str = "health.prometheus";
 
-/// Kills the Prometheus child however the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// An instant query's single value, or None while Prometheus has no answer yet.
-fn query_value(base: &str, promql: &str) -> Option<f64> {
-    let response = scrape::get_blocking(
-        &format!("{base}/api/v1/query?query={}", percent_encode(promql)),
-        TIMEOUT,
-    )
-    .ok()?;
-    let json: serde_json::Value = serde_json::from_str(&response.body).ok()?;
-    assert_eq!(json["status"], "success", "{promql}: {}", response.body);
-    let result = json["data"]["result"].as_array()?;
-    let value = result.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
-    value.is_finite().then_some(value)
-}
-
 #[test]
 fn prometheus_reads_back_the_recorded_rate() {
-    let Some(prometheus) = prometheus() else { return };
     let started = Instant::now();
     let telemetry = telemetry::start("127.0.0.1:0".parse().expect("literal")).expect("start telemetry");
     let target = telemetry.local_addr();
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: ceilo\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write config");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let server = Prometheus::scraping(target, "ceilo", false);
 
     // Traffic at a steady RATE: each tick tops the counter up to RATE × elapsed, so a tick
     // delayed by a busy machine does not bend the rate.
@@ -126,7 +65,7 @@ fn prometheus_reads_back_the_recorded_rate() {
     // Wait for a window of scrapes that lies wholly inside the traffic, then read it.
     std::thread::sleep(Duration::from_secs(7));
     while started.elapsed() < DEADLINE {
-        last = query_value(&base, &rate_query);
+        last = server.value(&rate_query);
         if let Some(rate) = last {
             if (rate - RATE).abs() / RATE < 0.10 {
                 matched = Some(rate);
@@ -135,8 +74,8 @@ fn prometheus_reads_back_the_recorded_rate() {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let p50 = query_value(&base, p50_query);
-    let up = query_value(&base, &format!("up{{instance=\"{target}\"}}"));
+    let p50 = server.value(p50_query);
+    let up = server.value(&format!("up{{instance=\"{target}\"}}"));
     stop.store(true, Ordering::Relaxed);
     let sent = traffic.join().expect("traffic thread");
 

@@ -1,12 +1,14 @@
 //! `prometheus://` through the real broker to a real Pushgateway (Debian's
 //! prometheus-pushgateway, started by the test): what Ceilometer would push, read back from
-//! the gateway's `/metrics`; a gateway that is down holds deliveries and loses nothing.
+//! the gateway's `/metrics` and through a real Prometheus scraping it; a gateway that is down holds deliveries and loses nothing.
 
+mod common;
 mod publish_support;
 mod runtime_support;
 
 use std::time::Duration;
 
+use common::prometheus::Prometheus;
 use publish_support::{free_port, pipeline_to, polling_sample, Pushgateway};
 use runtime_support::*;
 
@@ -89,6 +91,23 @@ fn samples_from_notifications_reach_a_real_pushgateway_one_group_per_resource() 
     wait_until("every series in the gateway", Duration::from_secs(30), || {
         ours(&gateway, "p") == want
     });
+    // A real Prometheus scraping the gateway sees every series, with its own job label.
+    let prometheus = Prometheus::scraping(gateway.addr, "pushgateway", true);
+    wait_until(
+        "Prometheus showing every cpu series",
+        Duration::from_secs(30),
+        || {
+            prometheus
+                .query("cpu{job=\"ceilometer\",resource_id=~\"p-.*\"}")
+                .is_some_and(|r| r.len() == 5)
+        },
+    );
+    let vm3 = prometheus.value("cpu{resource_id=\"p-vm3\",user_id=\"u\",project_id=\"p\"}");
+    assert_eq!(vm3, Some(1003.0));
+    assert_eq!(
+        prometheus.value("disk_device_read_bytes{resource_id=\"p-vm0/vda\"}"),
+        Some(7.0)
+    );
     assert_eq!(gateway.type_of("cpu").as_deref(), Some("counter"));
     assert_eq!(gateway.type_of("memory_usage").as_deref(), Some("gauge"));
     // delta: no type given (the gateway exposes it untyped)

@@ -30,31 +30,19 @@ pub fn scrape_metrics(addr: SocketAddr) -> (String, Exposition) {
     (response.body, exposition)
 }
 
-/// promtool, or None with a message saying why the caller skips. `.ci/run` installs
-/// Debian's `prometheus` package, which ships it, so in CI this is never None.
-pub fn promtool() -> Option<PathBuf> {
+/// promtool, from Debian's `prometheus` package (`.ci/run` installs it); a test that needs it
+/// fails without it rather than passing unchecked.
+pub fn promtool() -> PathBuf {
     tool("promtool")
 }
 
-pub fn prometheus() -> Option<PathBuf> {
-    tool("prometheus")
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
+fn tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .map(|dir| dir.join(name))
-        .find(|path| path.is_file());
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} is not installed, and CI must have it (apt-get install prometheus)");
-        }
-        eprintln!(
-            "SKIPPED: `{name}` not found on PATH; install Debian's `prometheus` package to run this check"
-        );
-    }
-    found
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not on PATH: install Debian's `prometheus` package"))
 }
 
 /// Runs `promtool args...` with `stdin`; returns (success, combined output).
