@@ -117,3 +117,53 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
     assert!(!log.contains("panicked"), "{log}");
     assert!(agent.terminate().success(), "{log}");
 }
+
+/// An agent that may not open libvirt's socket (as with libvirtd's `unix_sock_rw_perms =
+/// "0770"` and the agent's user outside its group: `connect` fails with EACCES) says why in its
+/// log, counts it, tries again every cycle and keeps running.
+#[test]
+fn a_libvirt_socket_the_agent_may_not_open_is_logged_counted_and_not_fatal() {
+    use std::os::unix::fs::PermissionsExt;
+    // libvirtd's own socket, reachable only through a directory `nobody` cannot enter.
+    let private = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = private.path().join("libvirt-sock");
+    std::os::unix::fs::symlink("/run/libvirt/libvirt-sock", &socket).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\ntelemetry:\n  listen: 127.0.0.1:{port}\n\
+         polling:\n  pollsters_definitions_dirs: []\n  \
+         libvirt_uri: 'qemu+unix:///system?socket={}'\n",
+        socket.display()
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: compute\n    interval: 1\n    meters: [cpu]\n",
+    )
+    .unwrap();
+    // The agent's user reads its config and writes nothing else.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let agent = Agent::start_as("nobody", "nogroup", dir.path(), "memory://");
+    let errors = || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{port}/metrics")])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("ceilo_libvirt_errors_total{reason=\"connect\"} "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    runtime_support::wait_until("three failed connects counted", Duration::from_secs(60), || {
+        errors() >= 3.0
+    });
+    let log = agent.log_text();
+    assert!(log.contains("Permission denied"), "the log says why: {log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(agent.terminate().success(), "still running, stops cleanly: {log}");
+}

@@ -194,9 +194,25 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config_dir: &Path, url: &str) -> Agent {
+        Agent::spawn(Command::new(env!("CARGO_BIN_EXE_ceilo")), config_dir, url)
+    }
+
+    /// As [`Agent::start`], as `user`:`group` with no other groups (by util-linux's `setpriv`):
+    /// an agent without root's rights, as a packaged service runs.
+    pub fn start_as(user: &str, group: &str, config_dir: &Path, url: &str) -> Agent {
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={group}"))
+            .arg("--clear-groups")
+            .arg(env!("CARGO_BIN_EXE_ceilo"));
+        Agent::spawn(command, config_dir, url)
+    }
+
+    fn spawn(mut command: Command, config_dir: &Path, url: &str) -> Agent {
         static N: AtomicUsize = AtomicUsize::new(0);
         let log = config_dir.join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
-        let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        let child = command
             .args(["run", "--config-dir"])
             .arg(config_dir)
             .args(["--transport-url", url])
