@@ -23,6 +23,12 @@ pub enum UrlError {
     NoHost(String),
     #[error("{url}: port {port:?} is not a number")]
     Port { url: String, port: String },
+    #[error(
+        "{0}: ceilo's notifier:// publishes on the agent's own transport_url only; a host or \
+         `driver` naming another broker is not supported (write `notifier://` and run an agent \
+         with that transport_url)"
+    )]
+    OtherTransport(String),
 }
 
 /// A parsed publisher URL.
@@ -200,13 +206,33 @@ impl PublisherUrl {
         };
         match scheme {
             "notifier" => {
+                // Ceilometer sends to another broker when the URL names one (or a `driver`);
+                // ceilo publishes on its own transport only, and must not send there silently.
+                let netloc = base.strip_prefix("notifier://").unwrap_or("");
+                let netloc = netloc.split(['/', '#']).next().unwrap_or("");
+                if !netloc.is_empty() || options.iter().any(|(k, _)| k == "driver") {
+                    return Err(UrlError::OtherTransport(url.to_owned()));
+                }
                 let mut topic = None;
                 let mut per_meter_topic = false;
                 for (k, v) in options {
                     match k.as_str() {
                         "topic" if !v.is_empty() => topic = Some(v),
                         "per_meter_topic" => per_meter_topic = bool_from_string(&v),
-                        _ => {} // policy, max_queue_length, ...: Ceilometer options ceilo does not need
+                        // Ceilometer's answers to a failed publish (retry N times, keep a local
+                        // queue, drop). ceilo keeps the deliveries unacked until the broker
+                        // confirms instead, so the values are checked and have nothing to do.
+                        "policy" if !["default", "queue", "drop"].contains(&v.as_str()) => {
+                            return Err(UrlError::Option {
+                                url: url.to_owned(),
+                                option: k,
+                                reason: format!("{v:?} is not one of default, queue, drop"),
+                            })
+                        }
+                        "max_queue_length" | "max_retry" => {
+                            number(&k, &v)?;
+                        }
+                        _ => {}
                     }
                 }
                 Ok(PublisherUrl::Notifier {
@@ -424,6 +450,40 @@ impl HttpTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifier_options_are_checked_and_another_broker_is_refused() {
+        let plain = PublisherUrl::Notifier {
+            topic: None,
+            per_meter_topic: false,
+        };
+        for ok in [
+            "notifier://?policy=drop",
+            "notifier://?policy=queue&max_queue_length=2048",
+            "notifier://?policy=default&max_retry=10",
+        ] {
+            assert_eq!(PublisherUrl::parse(ok).as_ref(), Ok(&plain), "{ok}");
+        }
+        for bad in [
+            "notifier://?policy=sometimes",
+            "notifier://?max_queue_length=lots",
+            "notifier://?max_retry=-1",
+        ] {
+            assert!(
+                matches!(PublisherUrl::parse(bad), Err(UrlError::Option { .. })),
+                "{bad}"
+            );
+        }
+        for elsewhere in [
+            "notifier://broker2:5672/?topic=x",
+            "notifier://guest:guest@10.0.0.1",
+            "notifier://?driver=kafka",
+        ] {
+            let e = PublisherUrl::parse(elsewhere).unwrap_err();
+            assert_eq!(e, UrlError::OtherTransport(elsewhere.into()));
+            assert!(e.to_string().contains("own transport_url only"), "{e}");
+        }
+    }
 
     #[test]
     fn parses_ceilometer_style_urls() {
