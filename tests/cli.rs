@@ -273,3 +273,36 @@ fn check_warns_that_sample_only_publishers_in_event_sinks_get_no_events() {
     );
     assert!(stdout.contains("1 warning"), "{stdout}");
 }
+
+#[test]
+fn convert_applies_the_event_options_of_ceilometer_conf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = |text: &str| {
+        let path = dir.path().join("ceilometer.conf");
+        std::fs::write(&path, text).expect("conf");
+        path.display().to_string()
+    };
+    let unmatched = HTTP_REQUEST.replace("http.request", "nobody.defines.this");
+    let input = format!("{HTTP_REQUEST}\n{unmatched}\n");
+
+    // Ceilometer's defaults: raw is empty, an unmatched notification still makes an event.
+    let (docs, _) = convert(&input, &["--config-file", &conf("[DEFAULT]\n")]);
+    assert_eq!(docs[0]["events"][0]["raw"], serde_json::json!({}), "{}", docs[0]);
+    assert_eq!(
+        docs[1]["events"][0]["event_type"], "nobody.defines.this",
+        "{}",
+        docs[1]
+    );
+
+    let (docs, _) = convert(
+        &input,
+        &[
+            "--config-file",
+            &conf("[event]\nstore_raw = info\ndrop_unmatched_notifications = true\n"),
+        ],
+    );
+    let raw = &docs[0]["events"][0]["raw"];
+    assert_eq!(raw["event_type"], "http.request", "{}", docs[0]);
+    assert_eq!(raw["payload"]["request"]["HTTP_X_USER_ID"], "u", "{}", docs[0]);
+    assert_eq!(docs[1]["events"], serde_json::json!([]), "{}", docs[1]);
+}

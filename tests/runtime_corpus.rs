@@ -140,8 +140,11 @@ fn run_corpus_through_the_broker(
 /// failures).
 fn converted_in_process(cases: &[Json]) -> (Vec<Json>, Vec<(String, String)>, usize) {
     // The same conversion core the agent loads from its config directory.
-    let converter = ceilo::agent::load_converter(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
-        .expect("converter");
+    let converter = ceilo::agent::load_converter(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+        Default::default(),
+    )
+    .expect("converter");
     let mut decoder = Decoder::new();
     let (mut samples, mut events, mut failed) = (Vec::new(), Vec::new(), 0);
     for (_, _, body) in bodies(cases) {

@@ -555,9 +555,12 @@ impl Agent {
 /// The conversion core for a config directory (see [`crate::config::definitions`]: the
 /// shipped definitions stand in for missing ones; a meter definition that does not compile is
 /// logged and skipped, as Ceilometer does; a bad event definition stops the agent).
-pub fn load_converter(dir: &Path) -> Result<Arc<dyn Convert>, AgentError> {
-    let (converter, skipped) =
-        crate::config::definitions::converter(dir).map_err(|e| AgentError::Converter(e.to_string()))?;
+pub fn load_converter(
+    dir: &Path,
+    events: crate::event::EventOptions,
+) -> Result<Arc<dyn Convert>, AgentError> {
+    let (converter, skipped) = crate::config::definitions::converter(dir, events)
+        .map_err(|e| AgentError::Converter(e.to_string()))?;
     for p in skipped {
         tracing::warn!(problem = %p, "meter definition skipped");
     }

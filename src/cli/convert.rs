@@ -43,13 +43,20 @@ fn setup(
 ) -> Result<(Converter, String), String> {
     if !args.oslo() && args.config_dir.is_empty() {
         let secret = ceilo::config::PublisherSettings::default().telemetry_secret;
-        return Ok((definitions::converter(meters, events)?, secret));
+        return Ok((
+            definitions::converter(meters, events, Default::default())?,
+            secret,
+        ));
     }
     let resolved = args.resolve()?;
     let settings = resolved.settings().map_err(|e| e.to_string())?;
     let (converter, skipped) = match (meters, events) {
-        (None, None) => ceilo::config::definitions::converter(&resolved.dir).map_err(|e| e.to_string())?,
-        _ => (definitions::converter(meters, events)?, Vec::new()),
+        (None, None) => ceilo::config::definitions::converter(&resolved.dir, settings.event.options())
+            .map_err(|e| e.to_string())?,
+        _ => (
+            definitions::converter(meters, events, settings.event.options())?,
+            Vec::new(),
+        ),
     };
     for p in &skipped {
         tracing::warn!("skipped {p}");

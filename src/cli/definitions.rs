@@ -8,8 +8,13 @@ use ceilo::convert::Converter;
 use ceilo::event::EventDefinitions;
 use ceilo::meter::MeterDefinitions;
 
-/// Build the converter from the given paths, or the shipped definitions.
-pub fn converter(meters: Option<&Path>, events: Option<&Path>) -> Result<Converter, String> {
+/// Build the converter from the given paths, or the shipped definitions, with the `[event]`
+/// options.
+pub fn converter(
+    meters: Option<&Path>,
+    events: Option<&Path>,
+    options: ceilo::event::EventOptions,
+) -> Result<Converter, String> {
     let (meters, problems) = match meters {
         Some(path) => MeterDefinitions::load(path),
         None => MeterDefinitions::from_texts([(Path::new(SHIPPED_METERS_NAME), SHIPPED_METERS)]),
@@ -23,5 +28,5 @@ pub fn converter(meters: Option<&Path>, events: Option<&Path>) -> Result<Convert
         None => EventDefinitions::parse(SHIPPED_EVENTS, SHIPPED_EVENTS_NAME),
     }
     .map_err(|e| e.to_string())?;
-    Ok(Converter::new(meters).with_events(events))
+    Ok(Converter::new(meters).with_events(events.with_options(options)))
 }

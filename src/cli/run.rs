@@ -32,7 +32,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         .settings()
         .map_err(agent::AgentError::from)
         .and_then(|settings| {
-            let converter = agent::load_converter(&resolved.dir)?;
+            let converter = agent::load_converter(&resolved.dir, settings.event.options())?;
             AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)
         })
         .and_then(|config| {

@@ -246,6 +246,11 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         s.notification.topics,
         r.list(&[("oslo_messaging_notifications", "topics")])?
     );
+    set!(s.event.store_raw, r.multi(&[("event", "store_raw")])?);
+    set!(
+        s.event.drop_unmatched_notifications,
+        r.bool(&[("event", "drop_unmatched_notifications")])?
+    );
     let n = &mut s.notification;
     set!(
         n.workers,
@@ -539,7 +544,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let c = conf(
             tmp.path(),
-            "[DEFAULT]\nrootwrap_config = /x\n[event]\nstore_raw = info\n\
+            "[DEFAULT]\nrootwrap_config = /x\n[event]\nstore_raw = info\ndrop_unmatched_notifications = true\n\
              [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n[bogus]\nthing = 1\n[polling]\nnonsense = 2\n",
         )
         .unwrap();
@@ -547,10 +552,11 @@ mod tests {
             c.ignored,
             [
                 "[DEFAULT] rootwrap_config",
-                "[event] store_raw",
                 "[oslo_messaging_rabbit] heartbeat_timeout_threshold"
             ]
         );
+        assert_eq!(c.settings.event.store_raw, ["info"]);
+        assert!(c.settings.event.drop_unmatched_notifications);
         assert_eq!(c.unknown, ["[bogus] thing", "[polling] nonsense"]);
     }
 

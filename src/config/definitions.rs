@@ -86,12 +86,16 @@ pub fn load_events(dir: &Path) -> Result<Events, DefinitionError> {
     }
 }
 
-/// The converter `ceilo run` uses for `dir`, and the meter definitions it skipped.
-pub fn converter(dir: &Path) -> Result<(Converter, Vec<DefinitionProblem>), DefinitionsError> {
+/// The converter `ceilo run` uses for `dir` with the `[event]` options, and the meter
+/// definitions it skipped.
+pub fn converter(
+    dir: &Path,
+    options: crate::event::EventOptions,
+) -> Result<(Converter, Vec<DefinitionProblem>), DefinitionsError> {
     let meters = load_meters(dir)?;
     let events = load_events(dir)?;
     tracing::info!(meters = %meters.from, events = %events.from, "definitions loaded");
-    let converter = Converter::new(meters.definitions).with_events(events.definitions);
+    let converter = Converter::new(meters.definitions).with_events(events.definitions.with_options(options));
     Ok((converter, meters.skipped))
 }
 

@@ -46,6 +46,26 @@ pub struct Settings {
     /// Where `gnocchi://` publishers send to and how they authenticate
     /// (Ceilometer's `[service_credentials]`); see docs/gnocchi.md.
     pub gnocchi: crate::publish::gnocchi::GnocchiSettings,
+    /// How notifications become events (Ceilometer's `[event]`).
+    pub event: EventSettings,
+}
+
+/// Ceilometer's `[event]` options that shape the events made from notifications.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// Priorities (`info`, `error`, ...; any case) whose events keep the whole notification in
+    /// `raw`; the others carry `{}`. Ceilometer `[event] store_raw`, default none.
+    pub store_raw: Vec<String>,
+    /// Make no event of a notification that no definition matches; by default it becomes an
+    /// event with the default traits only. Ceilometer `[event] drop_unmatched_notifications`.
+    pub drop_unmatched_notifications: bool,
+}
+
+impl EventSettings {
+    pub fn options(&self) -> crate::event::EventOptions {
+        crate::event::EventOptions::from_config(&self.store_raw, self.drop_unmatched_notifications)
+    }
 }
 
 impl Default for Settings {
@@ -61,6 +81,7 @@ impl Default for Settings {
             polling_enabled: None,
             polling: crate::polling::PollingOptions::default(),
             gnocchi: crate::publish::gnocchi::GnocchiSettings::default(),
+            event: EventSettings::default(),
         }
     }
 }
