@@ -7,6 +7,7 @@
 //! the two reads. [`compare`] is the comparison; both sides' samples and its findings are
 //! written under the cargo target dir (`libvirt-lab/compare-*.json`) for reading.
 
+mod common;
 mod libvirt_support;
 mod runtime_support;
 
@@ -188,14 +189,7 @@ impl Drop for Ceilometer {
 
 /// `ceilometer-polling --polling-namespaces compute`, publishing to `broker`.
 fn start_ceilometer(broker: &Broker, dir: &Path) -> Ceilometer {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libvirt-lab.sh");
-    let ok = Command::new("bash")
-        .arg(&script)
-        .arg("ceilometer")
-        .status()
-        .expect("libvirt-lab.sh");
-    assert!(ok.success(), "libvirt-lab.sh ceilometer failed");
-    let venv = std::env::var("CEILOMETER_VENV").unwrap_or_else(|_| "/opt/ceilometer-venv".into());
+    let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml()).unwrap();
     let conf = format!(
         "[DEFAULT]\nhost = {HOST}\ntransport_url = {url}\n\n[compute]\n\
@@ -206,7 +200,7 @@ fn start_ceilometer(broker: &Broker, dir: &Path) -> Ceilometer {
     );
     std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
     let log = std::fs::File::create(dir.join("ceilometer-polling.log")).unwrap();
-    let child = Command::new(format!("{venv}/bin/ceilometer-polling"))
+    let child = Command::new(venv.join("bin/ceilometer-polling"))
         .arg("--config-file")
         .arg(dir.join("ceilometer.conf"))
         .args(["--polling-namespaces", "compute"])

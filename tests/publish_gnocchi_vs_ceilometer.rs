@@ -19,22 +19,6 @@ use gnocchi_support::{compare, Gnocchi};
 use runtime_support::*;
 use serde_json::Value as Json;
 
-fn ceilometer_venv() -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/libvirt-lab.sh");
-    let ok = Command::new("bash")
-        .arg(&script)
-        .arg("ceilometer")
-        .status()
-        .expect("libvirt-lab.sh");
-    assert!(
-        ok.success(),
-        "libvirt-lab.sh ceilometer failed: no Ceilometer 27 to compare with"
-    );
-    std::env::var_os("CEILOMETER_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/ceilometer-venv"))
-}
-
 /// The same publisher URL for both agents: Ceilometer's default with the Keystone-backed
 /// project filter off (no Keystone here).
 const PUBLISHER: &str = "gnocchi://?enable_filter_project=false";
@@ -145,7 +129,7 @@ fn settled(g: &Gnocchi, quiet: Duration, timeout: Duration) -> compare::Snapshot
 
 #[test]
 fn ceilometer_and_ceilo_put_the_same_resources_and_measures_into_gnocchi() {
-    let venv = ceilometer_venv();
+    let venv = common::ceilometer::venv();
     let (a, b) = (Gnocchi::start("ceilometer"), Gnocchi::start("ceilo"));
     let (broker_a, broker_b) = (Broker::new("vs-ceilometer"), Broker::new("vs-ceilo"));
     let (url_a, url_b) = (broker_a.url(), broker_b.url());
