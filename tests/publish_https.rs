@@ -5,9 +5,8 @@
 
 mod publish_support;
 mod runtime_support;
+mod tls_support;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,93 +20,7 @@ use publish_support::pipeline_to;
 use runtime_support::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, signed by the CA.
-fn certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ceilo-test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ];
-    ca.extend(ec);
-    ca.extend([
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(dir, &ca);
-    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let mut req = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr];
-        req.extend(ec);
-        openssl(dir, &req);
-        std::fs::write(
-            dir.join(&ext),
-            format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &pem,
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-    // The client's certificate and key in one file (no `clientkey`).
-    let both = [
-        std::fs::read(dir.join("client.pem")).unwrap(),
-        std::fs::read(dir.join("client.key")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(dir.join("client-with-key.pem"), both).unwrap();
-}
+use tls_support::certificates;
 
 #[test]
 fn samples_reach_an_https_server_that_requires_a_client_certificate() {

@@ -116,7 +116,8 @@ impl AgentConfig {
         converter: Arc<dyn Convert>,
     ) -> Result<Self, AgentError> {
         if let Some(url) = transport_url {
-            transport::check_url(url)?;
+            crate::config::secrets::register_url(url);
+            transport::check_url(url, &settings.rabbit)?;
             settings.transport_url = url.to_owned();
         }
         let compile = |file: &'static str, kind| -> Result<Pipeline, AgentError> {

@@ -64,8 +64,14 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
     check_events(config_dir, &mut report);
     check_agent_config(config_dir, &mut report);
     check_polling(config_dir, &resolved, &mut report);
-    if let Some(Err(e)) = transport_url.map(ceilo::transport::check_url) {
-        report.problems.push(format!("--transport-url: {e}"));
+    if let Some(url) = transport_url {
+        ceilo::config::secrets::register_url(url);
+        // With the RabbitMQ options (TLS) run will use (the defaults when the settings do not
+        // load: check_agent_config reports that).
+        let rabbit = resolved.settings().map(|s| s.rabbit).unwrap_or_default();
+        if let Err(e) = ceilo::transport::check_url(url, &rabbit) {
+            report.problems.push(format!("--transport-url: {e}"));
+        }
     }
     report.print()
 }
@@ -78,11 +84,13 @@ impl Report {
             problems,
             warnings,
         } = self;
+        // Problems quote what they are about: never a secret (see ceilo::config::secrets).
+        let redact = ceilo::config::secrets::redact;
         for p in &problems {
-            println!("{p}");
+            println!("{}", redact(p));
         }
         for w in &warnings {
-            println!("warning: {w}");
+            println!("warning: {}", redact(w));
         }
         let plural = |n: usize| if n == 1 { "" } else { "s" };
         println!(

@@ -1,10 +1,11 @@
 //! Where and how `ceilo` logs: stderr (stdout carries `convert`'s output), or oslo's
 //! `[DEFAULT] log_file`; text, colour only on a terminal, or one JSON object per line
 //! (`--log-format json`, or oslo's `[DEFAULT] use_json`). `RUST_LOG` overrides the level;
-//! the default is `default_level`, or debug with oslo's `[DEFAULT] debug = true`.
+//! the default is `default_level`, or debug with oslo's `[DEFAULT] debug = true`. Every line
+//! passes through [`ceilo::config::secrets::redact`] on its way out, whoever logged it.
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use ceilo::config::ceilometer_conf::Logging;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -35,8 +36,11 @@ pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
     });
     let ansi = file.is_none() && std::io::stderr().is_terminal();
     let writer = match file {
-        Some(f) => BoxMakeWriter::new(Mutex::new(f)),
-        None => BoxMakeWriter::new(std::io::stderr),
+        Some(f) => {
+            let f = Arc::new(f);
+            BoxMakeWriter::new(move || Redacting(Sink::File(f.clone())))
+        }
+        None => BoxMakeWriter::new(|| Redacting(Sink::Stderr)),
     };
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
@@ -46,5 +50,34 @@ pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+enum Sink {
+    Stderr,
+    /// Opened for appending: each event is one `write`, whole.
+    File(Arc<std::fs::File>),
+}
+
+/// Writes each event with the known secrets blanked out. The formatter writes an event in one
+/// call, so a secret is never split between two.
+struct Redacting(Sink);
+
+impl Write for Redacting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let clean = ceilo::config::secrets::redact(&text);
+        match &self.0 {
+            Sink::Stderr => std::io::stderr().write_all(clean.as_bytes())?,
+            Sink::File(f) => (&**f).write_all(clean.as_bytes())?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &self.0 {
+            Sink::Stderr => std::io::stderr().flush(),
+            Sink::File(f) => (&**f).flush(),
+        }
     }
 }

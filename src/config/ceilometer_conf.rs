@@ -5,7 +5,7 @@
 //! set in the oslo files replace its values, and `--transport-url` replaces both. Options of
 //! Ceilometer that ceilo does not implement are listed as ignored; options Ceilometer does not
 //! have are listed as unknown (the caller logs both once). An option whose value would make
-//! ceilo behave unlike Ceilometer without saying so (`ssl = true` before TLS exists, a pipeline
+//! ceilo behave unlike Ceilometer without saying so (`rabbit_quorum_queue = true`, a pipeline
 //! file that is not where ceilo reads it) is an error naming file and line.
 //!
 //! The definitions directory (pipeline.yaml, event_pipeline.yaml, meters.d/,
@@ -107,15 +107,18 @@ impl CeilometerConf {
         let dir = definitions_dir(&mut r)?;
         let mut settings = Settings::load(&dir)?;
         apply(&mut r, &mut settings)?;
-        settings.validate().map_err(|problem| {
-            ConfError::Invalid(format!(
-                "{}: {problem}",
-                r.conf
-                    .search_dirs()
-                    .first()
-                    .map_or_else(String::new, |d| d.display().to_string())
-            ))
-        })?;
+        // The environment and ceilo.yaml's secret files win over the oslo files' values too.
+        super::secrets::resolve(&mut settings)
+            .and_then(|()| settings.validate())
+            .map_err(|problem| {
+                ConfError::Invalid(format!(
+                    "{}: {problem}",
+                    r.conf
+                        .search_dirs()
+                        .first()
+                        .map_or_else(String::new, |d| d.display().to_string())
+                ))
+            })?;
         let logging = Logging::from_reader(&mut r)?;
         let known: BTreeSet<(&str, &str)> = KNOWN
             .lines()
@@ -304,18 +307,32 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
                 .value_error("oslo_messaging_rabbit", "kombu_failover_strategy", problem)
         })?;
     }
-    for option in ["ssl", "rabbit_quorum_queue"] {
-        if r.bool(&[("oslo_messaging_rabbit", option)])? == Some(true) {
-            return Err(r
-                .conf
-                .value_error(
-                    "oslo_messaging_rabbit",
-                    option,
-                    "not implemented by ceilo yet: refused rather than connecting without it",
-                )
-                .into());
+    if r.bool(&[("oslo_messaging_rabbit", "rabbit_quorum_queue")])? == Some(true) {
+        return Err(r
+            .conf
+            .value_error(
+                "oslo_messaging_rabbit",
+                "rabbit_quorum_queue",
+                "not implemented by ceilo yet: refused rather than connecting without it",
+            )
+            .into());
+    }
+    let tls = &mut s.rabbit.tls;
+    set!(tls.enabled, r.bool(&[("oslo_messaging_rabbit", "ssl")])?);
+    // oslo's default for the files is '': no file.
+    for (target, name) in [
+        (&mut tls.ca_file, "ssl_ca_file"),
+        (&mut tls.cert_file, "ssl_cert_file"),
+        (&mut tls.key_file, "ssl_key_file"),
+    ] {
+        if let Some(v) = r.string(&[("oslo_messaging_rabbit", name)])? {
+            *target = (!v.is_empty()).then(|| PathBuf::from(v));
         }
     }
+    set!(
+        tls.version,
+        r.string(&[("oslo_messaging_rabbit", "ssl_version")])?
+    );
     let p = &mut s.publisher;
     set!(
         p.telemetry_secret,
@@ -540,6 +557,24 @@ mod tests {
     }
 
     #[test]
+    fn oslo_ssl_options_set_the_brokers_tls() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(
+            tmp.path(),
+            "[oslo_messaging_rabbit]\nssl = true\nssl_ca_file = /etc/ssl/ca.pem\n\
+             ssl_cert_file = /etc/ssl/client.pem\nssl_key_file =\nssl_version = TLSv1_2\n",
+        )
+        .unwrap();
+        let tls = &c.settings.rabbit.tls;
+        assert!(tls.enabled);
+        assert_eq!(tls.ca_file.as_deref(), Some(Path::new("/etc/ssl/ca.pem")));
+        assert_eq!(tls.cert_file.as_deref(), Some(Path::new("/etc/ssl/client.pem")));
+        assert_eq!(tls.key_file, None, "oslo's empty value is no file");
+        assert_eq!(tls.version, "TLSv1_2");
+        assert!(c.ignored.is_empty() && c.unknown.is_empty(), "{:?}", c.unknown);
+    }
+
+    #[test]
     fn unimplemented_options_are_ignored_and_others_unknown() {
         let tmp = tempfile::tempdir().unwrap();
         let c = conf(
@@ -580,8 +615,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for (text, wanted) in [
             (
-                "[oslo_messaging_rabbit]\nssl = true\n",
-                "ceilometer.conf:2: [oslo_messaging_rabbit] ssl: not implemented",
+                "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n",
+                "ceilometer.conf:2: [oslo_messaging_rabbit] rabbit_quorum_queue: not implemented",
+            ),
+            (
+                "[DEFAULT]\ntransport_url = rabbit://u:p@h/\n\
+                 [oslo_messaging_rabbit]\nssl = true\nssl_ca_file = /nonexistent/ca.pem\n",
+                "transport_url: rabbit.tls ca_file /nonexistent/ca.pem: No such file",
+            ),
+            (
+                "[DEFAULT]\ntransport_url = rabbit://u:p@h/\n\
+                 [oslo_messaging_rabbit]\nssl = true\nssl_version = TLSv1\n",
+                "transport_url: rabbit.tls: version \"TLSv1\" is not supported",
             ),
             (
                 "[notification]\npipelines = meter\n",

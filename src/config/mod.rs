@@ -10,6 +10,7 @@ pub mod ceilometer_conf;
 pub mod definitions;
 pub mod oslo;
 pub mod pipeline;
+pub mod secrets;
 pub mod settings;
 
 use std::path::{Path, PathBuf};

@@ -14,8 +14,14 @@ use super::{read, ConfigError, SETTINGS_FILE};
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Where notifications are consumed and published: `memory://` (in-process, the default:
-    /// no broker needed) or `amqp://user:pass@host:port/vhost`. oslo `[DEFAULT] transport_url`.
+    /// no broker needed), `amqp://user:pass@host:port/vhost` or `amqps://...` (TLS, see
+    /// `rabbit.tls`). oslo `[DEFAULT] transport_url`. `CEILO_TRANSPORT_URL` and
+    /// `transport_url_file` win over it, so that the password can stay out of this file (see
+    /// [`super::secrets`]).
     pub transport_url: String,
+    /// A file holding the transport URL (without trailing newlines): read at start, instead of
+    /// `transport_url` and ceilometer.conf's; `CEILO_TRANSPORT_URL` wins over it.
+    pub transport_url_file: Option<std::path::PathBuf>,
     /// Declare every exchange and queue ceilo uses durable: the queues it consumes and their
     /// control exchanges, the exchange it publishes to and its default queues, the polling
     /// agent's. oslo `[oslo_messaging_rabbit] amqp_durable_queues`, one setting as in oslo
@@ -23,7 +29,7 @@ pub struct Settings {
     /// and a broker refuses a second declaration of an exchange with other flags. Match what
     /// the OpenStack services on the broker use; a mismatch is reported at start.
     pub amqp_durable_queues: bool,
-    /// How ceilo uses RabbitMQ (failover between a cluster's nodes); oslo
+    /// How ceilo uses RabbitMQ (failover between a cluster's nodes, TLS); oslo
     /// `[oslo_messaging_rabbit]`. See [`crate::transport::RabbitOptions`].
     pub rabbit: crate::transport::RabbitOptions,
     /// The host name used in `publisher_id` (`telemetry.publisher.<host>`). Default: the
@@ -72,6 +78,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             transport_url: "memory://".into(),
+            transport_url_file: None,
             amqp_durable_queues: false,
             rabbit: crate::transport::RabbitOptions::default(),
             host: None,
@@ -192,7 +199,11 @@ impl Default for NotificationSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct PublisherSettings {
     /// HMAC key for `message_signature`. Ceilometer `[publisher] telemetry_secret`.
+    /// `CEILO_TELEMETRY_SECRET` and `telemetry_secret_file` win over it.
     pub telemetry_secret: String,
+    /// A file holding `telemetry_secret` (without trailing newlines), read at start;
+    /// `CEILO_TELEMETRY_SECRET` wins over it.
+    pub telemetry_secret_file: Option<std::path::PathBuf>,
     /// Exchange `notifier://` publishes to. oslo `control_exchange` as Ceilometer sets it.
     pub control_exchange: String,
     /// Topic of samples (`<topic>.sample`). Ceilometer `[publisher_notifier] metering_topic`.
@@ -213,6 +224,7 @@ impl Default for PublisherSettings {
     fn default() -> Self {
         PublisherSettings {
             telemetry_secret: "change this for valid signing".into(),
+            telemetry_secret_file: None,
             control_exchange: "ceilometer".into(),
             metering_topic: "metering".into(),
             event_topic: "event".into(),
@@ -224,11 +236,12 @@ impl Default for PublisherSettings {
 }
 
 impl Settings {
-    /// Load `<dir>/ceilo.yaml`, or the defaults when there is none.
+    /// Load `<dir>/ceilo.yaml`, or the defaults when there is none, with the secrets from the
+    /// environment and the files it names ([`super::secrets`]).
     pub fn load(dir: &Path) -> Result<Settings, ConfigError> {
         let path = dir.join(SETTINGS_FILE);
         if !path.exists() {
-            return Ok(Settings::default());
+            return Self::parse("", &path);
         }
         Self::parse(&read(&path)?, &path)
     }
@@ -251,8 +264,9 @@ impl Settings {
                 },
             })?
         };
-        settings
-            .validate()
+        let mut settings = settings;
+        super::secrets::resolve(&mut settings)
+            .and_then(|()| settings.validate())
             .map_err(|problem| ConfigError::Invalid { path, problem })?;
         Ok(settings)
     }
@@ -287,7 +301,7 @@ impl Settings {
                 .map(|u| ("notification.messaging_urls", u)),
         );
         for (key, url) in urls {
-            crate::transport::check_url(url).map_err(|e| format!("{key}: {e}"))?;
+            crate::transport::check_url(url, &self.rabbit).map_err(|e| format!("{key}: {e}"))?;
         }
         Ok(())
     }

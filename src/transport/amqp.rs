@@ -21,6 +21,7 @@ use lapin::options::{
     BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{FieldTable, ShortString};
+use lapin::uri::AMQPScheme;
 use lapin::{Channel, Confirmation, Connection};
 
 use crate::telemetry::handles::AmqpConnectionMetrics;
@@ -119,10 +120,27 @@ impl Link {
 }
 
 impl AmqpTransport {
+    /// The transport of `url`, over TLS as an `amqps://` URL or `options.tls` say (its files
+    /// are read now).
     pub fn new(url: &str, options: &RabbitOptions) -> Result<AmqpTransport, TransportError> {
+        let mut nodes = url::parse(url)?;
+        let mut client = None;
+        for node in &mut nodes {
+            // oslo's `ssl` keeps the URL's port (5672 when it names none), so the scheme is
+            // switched after parsing.
+            if options.tls.enabled {
+                node.uri.scheme = AMQPScheme::AMQPS;
+            }
+            if matches!(node.uri.scheme, AMQPScheme::AMQPS) {
+                if client.is_none() {
+                    client = Some(options.tls.client()?);
+                }
+                node.tls = client.clone();
+            }
+        }
         Ok(AmqpTransport {
             url: url.to_owned(),
-            nodes: url::parse(url)?.into(),
+            nodes: nodes.into(),
             options: options.clone(),
             consumers: Arc::default(),
         })
@@ -466,7 +484,10 @@ impl Transport for AmqpTransport {
     }
 
     fn describe(&self) -> String {
-        mask(&self.url)
+        match self.nodes.iter().any(|n| n.tls.is_some()) {
+            false => mask(&self.url),
+            true => format!("{} (TLS)", mask(&self.url)),
+        }
     }
 }
 

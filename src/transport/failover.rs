@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::types::LongString;
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use rand::seq::SliceRandom;
 use serde::Deserialize;
 
+use super::tls::ClientTls;
 use super::url::Node;
 use super::TransportError;
 
@@ -149,18 +151,44 @@ pub async fn connect(cursor: &Cursor, name: &str) -> Result<Connection, Transpor
 
 async fn connect_node(node: &Node, name: &str) -> Result<Connection, TransportError> {
     let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
-    let connect = Connection::connect_uri(node.uri.clone(), properties);
+    let connect = async {
+        match &node.tls {
+            None => Connection::connect_uri(node.uri.clone(), properties).await,
+            Some(tls) => connect_tls(node.uri.clone(), tls, properties).await,
+        }
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(source)) => Err(TransportError::Amqp {
-            context: format!("connect to {}", node.masked),
+            context: format!("connect to {}", node.describe()),
             source,
         }),
         Err(_) => Err(TransportError::Closed(format!(
             "connect to {}: no answer in {CONNECT_TIMEOUT:?}",
-            node.masked
+            node.describe()
         ))),
     }
+}
+
+/// TLS with ceilo's own rustls configuration (lapin's would add the platform's roots to a CA
+/// file, which oslo does not), through lapin's connector.
+async fn connect_tls(
+    uri: AMQPUri,
+    tls: &ClientTls,
+    properties: ConnectionProperties,
+) -> Result<Connection, lapin::Error> {
+    let connector = lapin::tcp::RustlsConnector::from(tls.config.clone());
+    let runtime = lapin::runtime::default_runtime()?;
+    // Called on lapin's I/O thread, which blocks on it: resolving with the blocking resolver
+    // there holds up nothing else.
+    let open = async move |uri: AMQPUri, runtime| {
+        let host = uri.authority.host.as_str();
+        let addrs: Vec<std::net::SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host, uri.authority.port))?.collect();
+        let stream = lapin::AsyncTcpStream::connect(&runtime, addrs).await?;
+        Ok(stream.into_rustls(&connector, host).await?)
+    };
+    Connection::connector(uri, runtime, open, properties).await
 }
 
 #[cfg(test)]

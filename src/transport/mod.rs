@@ -11,6 +11,7 @@ pub mod amqp;
 mod declare;
 pub mod failover;
 pub mod memory;
+pub mod tls;
 pub mod topic;
 pub mod url;
 
@@ -38,6 +39,8 @@ pub enum TransportError {
     Closed(String),
     #[error("no node of the cluster answered: {0}")]
     Unreachable(String),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error(
         "{url}: the broker already has {} declared with other flags than ceilo's; make \
          amqp_durable_queues (and notification.auto_delete) match how the services on this broker \
@@ -64,6 +67,9 @@ pub struct RabbitOptions {
     /// after the lost one) or `shuffle` (a random order each time). Every connection starts
     /// with the first node that answers. oslo `kombu_failover_strategy`.
     pub failover_strategy: FailoverStrategy,
+    /// TLS to the brokers: every `amqps://` URL, and every `amqp://` one when `tls.enabled`.
+    /// oslo `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`, `ssl_version`.
+    pub tls: tls::TlsOptions,
 }
 
 /// AMQP 0-9-1 message properties (headers included). memory:// carries them too, so a
@@ -269,12 +275,13 @@ pub fn from_url_with(url: &str, options: &RabbitOptions) -> Result<Arc<dyn Trans
     }
 }
 
-/// Whether [`from_url`] accepts `url`, without building anything: what `ceilo check` and the
-/// settings validation use, so that check and run accept exactly the same URLs.
-pub fn check_url(url: &str) -> Result<(), TransportError> {
+/// Whether [`from_url_with`] accepts `url` with `options`, without connecting: what `ceilo
+/// check` and the settings validation use, so that check and run accept exactly the same URLs
+/// (and TLS files, which are read).
+pub fn check_url(url: &str, options: &RabbitOptions) -> Result<(), TransportError> {
     match Scheme::of(url)? {
         Scheme::Memory => Ok(()),
-        Scheme::Amqp => url::parse(url).map(drop),
+        Scheme::Amqp => amqp::AmqpTransport::new(url, options).map(drop),
     }
 }
 
@@ -314,7 +321,7 @@ mod tests {
             "rabbit://u:p@h1:5672,u:p@h2:5672,u:p@h3:5672/v",
             "amqp://h",
         ] {
-            assert!(super::check_url(good).is_ok(), "{good}");
+            assert!(super::check_url(good, &Default::default()).is_ok(), "{good}");
             assert!(super::from_url(good).is_ok(), "{good}");
         }
         for bad in [
@@ -324,7 +331,9 @@ mod tests {
             "localhost:5672",
             "rabbit://u:p@h1:5672,u:p@h2:x/v",
         ] {
-            let checked = super::check_url(bad).expect_err(bad).to_string();
+            let checked = super::check_url(bad, &Default::default())
+                .expect_err(bad)
+                .to_string();
             let built = super::from_url(bad).err().expect(bad).to_string();
             assert_eq!(checked, built, "{bad}");
         }

@@ -26,6 +26,23 @@ pub struct Node {
     pub masked: String,
     /// `host:port`, for logs and the node a connection is on.
     pub address: String,
+    /// The TLS client configuration when the node is reached over TLS (set by the transport,
+    /// from an `amqps://` URL or its TLS options).
+    pub tls: Option<super::tls::ClientTls>,
+}
+
+impl Node {
+    /// The masked URL and, over TLS, what the broker's certificate is checked against: a
+    /// refused handshake names the CA file to look at.
+    pub fn describe(&self) -> String {
+        match &self.tls {
+            None => self.masked.clone(),
+            Some(tls) => format!(
+                "{} over TLS (broker certificate checked against {})",
+                self.masked, tls.trust
+            ),
+        }
+    }
 }
 
 /// The nodes of an `amqp://`, `amqps://` or `rabbit://` URL, in the URL's order, without
@@ -58,6 +75,7 @@ fn node(whole: &str, one: &str) -> Result<Node, TransportError> {
         uri,
         masked: mask(&normalized),
         address,
+        tls: None,
     })
 }
 
@@ -93,12 +111,21 @@ pub fn normalize(url: &str) -> String {
     }
 }
 
-/// The URL with every node's password replaced by `***`.
+/// The password of every node of the URL, as written (percent-encoded), including a URL
+/// without a scheme (a mistake `check` reports).
+pub fn passwords(url: &str) -> Vec<&str> {
+    let (_, netloc, _) = split(url);
+    netloc
+        .split(',')
+        .filter_map(|host| host.rsplit_once('@'))
+        .filter_map(|(creds, _)| creds.split_once(':'))
+        .map(|(_, password)| password)
+        .collect()
+}
+
+/// The URL with every node's password replaced by `***` (a URL without a scheme too).
 pub fn mask(url: &str) -> String {
     let (scheme, netloc, rest) = split(url);
-    if scheme.is_empty() {
-        return url.to_owned();
-    }
     let hosts: Vec<String> = netloc
         .split(',')
         .map(|host| match host.rsplit_once('@') {
@@ -109,6 +136,9 @@ pub fn mask(url: &str) -> String {
             None => host.to_owned(),
         })
         .collect();
+    if scheme.is_empty() {
+        return hosts.join(",");
+    }
     format!("{scheme}://{}{rest}", hosts.join(","))
 }
 
@@ -175,6 +205,17 @@ mod tests {
         assert_eq!(mask("amqp://h"), "amqp://h");
         assert_eq!(mask("memory://"), "memory://");
         assert_eq!(mask("localhost:5672"), "localhost:5672");
+        assert_eq!(mask("guest:secret@h:5672"), "guest:***@h:5672");
+    }
+
+    #[test]
+    fn finds_every_nodes_password() {
+        assert_eq!(
+            passwords("rabbit://a:s1@h1:5672,b:s%402@h2:5672,h3,c@h4/v"),
+            ["s1", "s%402"]
+        );
+        assert_eq!(passwords("guest:secret@h"), ["secret"]);
+        assert!(passwords("amqp://h/").is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde_json::{json, Value as Json};
 
 const API: &str = "http://127.0.0.1:15672/api";
 
-fn curl(method: &str, path: &str, body: Option<&str>) -> String {
+pub fn curl(method: &str, path: &str, body: Option<&str>) -> String {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-s",
@@ -221,6 +221,14 @@ impl Agent {
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("spawn ceilo");
+        Agent {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// An agent started by the test itself (its own arguments and environment).
+    pub fn adopt(child: Child, log: PathBuf) -> Agent {
         Agent {
             child: Some(child),
             log,
