@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod config;
 pub mod convert;
+pub mod coordination;
 pub mod event;
 pub mod jsonpath;
 pub mod meter;

@@ -386,6 +386,18 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.resource_update_interval,
         r.number(&[("compute", "resource_update_interval")])?
     );
+    set!(
+        poll.coordination_backend_url,
+        r.string(&[("coordination", "backend_url")])?
+    );
+    set!(
+        poll.partitioning_group_prefix,
+        r.string(&[
+            ("polling", "partitioning_group_prefix"),
+            ("central", "partitioning_group_prefix"),
+            ("DEFAULT", "partitioning_group_prefix"),
+        ])?
+    );
     Ok(())
 }
 
@@ -510,6 +522,8 @@ mod tests {
              [publisher]\ntelemetry_secret = s3cret\n\
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
+             partitioning_group_prefix = pool-a\n\
+             [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\n",
         )
         .unwrap();
@@ -543,6 +557,11 @@ mod tests {
             [PathBuf::from("/a"), "/b".into()]
         );
         assert_eq!(s.polling.resource_update_interval, 60);
+        assert_eq!(
+            s.polling.coordination_backend_url,
+            "redis://127.0.0.1:6379?timeout=5"
+        );
+        assert_eq!(s.polling.partitioning_group_prefix, "pool-a");
         assert!(c.logging.debug && !c.logging.json);
         assert_eq!(
             c.logging.log_file,

@@ -311,6 +311,17 @@ pub struct PollingOptions {
     /// libvirt_metadata discovery always does (Ceilometer reads this option only for its
     /// Nova-API discovery).
     pub resource_update_interval: u64,
+    /// `[coordination] backend_url`: tooz's `redis://host:port[?timeout=S&...]`. Set, the
+    /// agent joins partitioning groups and polls only its share of the resources (see
+    /// docs/coordination.md); empty (the default), it polls everything.
+    pub coordination_backend_url: String,
+    /// `[polling] partitioning_group_prefix`: agents with different polling.yaml files use
+    /// different prefixes, so they never split resources with each other.
+    pub partitioning_group_prefix: String,
+    /// The polling namespaces this agent stands for in group names, as `ceilometer-polling
+    /// --polling-namespaces` (default `compute central`, so groups start `central-compute-`).
+    /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
+    pub polling_namespaces: Vec<String>,
 }
 
 impl Default for PollingOptions {
@@ -332,6 +343,9 @@ impl Default for PollingOptions {
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),
             resource_update_interval: 0,
+            coordination_backend_url: String::new(),
+            partitioning_group_prefix: String::new(),
+            polling_namespaces: vec!["compute".into(), "central".into()],
         }
     }
 }

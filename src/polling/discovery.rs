@@ -8,7 +8,9 @@
 //!
 //! A [`Discovery`] is resolved once, at start; a [`DiscoveryCycle`] is the per-poll cache that
 //! the pollsters of one source share, so a discoverer runs at most once per poll.
-//! Partitioning resources between several agents (tooz's hash ring) is not done here.
+//! With coordination on, each discoverer's resources pass through the poll's
+//! [`super::partition::PartitionCycle`] before anyone sees them (Ceilometer partitions inside
+//! `discover` too), so the per-poll cache holds only this agent's share.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -96,6 +98,8 @@ pub struct Discovery {
     /// `[compute] resource_update_interval`: reuse the instance list this long (0: every poll).
     instances_ttl: Duration,
     instances: tokio::sync::Mutex<Option<(Instant, Arc<[Resource]>)>>,
+    /// Set when `[coordination] backend_url` is: resources are split between the group.
+    partitioning: Option<Arc<super::partition::Partitioning>>,
 }
 
 impl Discovery {
@@ -111,7 +115,18 @@ impl Discovery {
             ))),
             instances_ttl: Duration::from_secs(options.resource_update_interval),
             instances: Default::default(),
+            partitioning: None,
         }
+    }
+
+    /// Split every discoverer's resources with the other members of its group.
+    pub fn with_partitioning(mut self, partitioning: Arc<super::partition::Partitioning>) -> Self {
+        self.partitioning = Some(partitioning);
+        self
+    }
+
+    pub fn partitioning(&self) -> Option<&Arc<super::partition::Partitioning>> {
+        self.partitioning.as_ref()
     }
 
     pub fn host(&self) -> &Arc<str> {
@@ -191,6 +206,7 @@ impl Discovery {
 pub struct DiscoveryCycle<'a> {
     discovery: &'a Discovery,
     cache: HashMap<String, Arc<[Resource]>>,
+    partition: Option<super::partition::PartitionCycle<'a>>,
 }
 
 impl<'a> DiscoveryCycle<'a> {
@@ -198,6 +214,21 @@ impl<'a> DiscoveryCycle<'a> {
         Self {
             discovery,
             cache: HashMap::new(),
+            partition: discovery
+                .partitioning
+                .as_deref()
+                .map(super::partition::PartitionCycle::new),
+        }
+    }
+
+    /// A source's static `resources:`, this agent's share of them when partitioning.
+    pub async fn keep_static(&mut self, names: &[String], resources: &[Resource]) -> Vec<Resource> {
+        match &mut self.partition {
+            Some(pc) if !resources.is_empty() => {
+                let group = pc.partitioning().static_group(names);
+                pc.keep(&group, resources).await
+            }
+            _ => resources.to_vec(),
         }
     }
 
@@ -208,7 +239,11 @@ impl<'a> DiscoveryCycle<'a> {
             let found = match self.cache.get(name) {
                 Some(found) => found.clone(),
                 None => {
-                    let found = self.discovery.discover(d).await;
+                    let mut found = self.discovery.discover(d).await;
+                    if let Some(pc) = &mut self.partition {
+                        let group = pc.partitioning().group_of(d);
+                        found = pc.keep(&group, &found).await.into();
+                    }
                     self.cache.insert(name.clone(), found.clone());
                     found
                 }

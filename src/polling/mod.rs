@@ -23,8 +23,11 @@
 //! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
 //! `polling:` section of ceilo.yaml; [`check`] validates the polling side for `ceilo check`.
 //!
-//! Not here: splitting resources between several agents (Ceilometer's tooz hash ring), and
-//! the dynamic pollster features listed in [`dynamic`].
+//! With `coordination_backend_url` set, [`start_polling`] starts a
+//! [`crate::coordination::Coordinator`] and every discovery passes through [`partition`]:
+//! the agents of a group (ceilo or Ceilometer) each poll their share of the resources.
+//!
+//! Not here: the dynamic pollster features listed in [`dynamic`].
 
 pub mod config;
 pub mod discovery;
@@ -33,6 +36,7 @@ pub mod fleet;
 pub mod host;
 pub mod libvirt;
 pub mod notify;
+pub mod partition;
 pub mod pollster;
 pub mod prometheus;
 pub mod scheduler;
@@ -95,6 +99,8 @@ pub enum StartError {
     },
     #[error("polling.libvirt_type {0:?}: not one of kvm, qemu, lxc, parallels (Ceilometer's choices)")]
     LibvirtType(String),
+    #[error(transparent)]
+    Coordination(#[from] crate::coordination::UrlError),
     #[error("source {source_name:?}: {error}")]
     Discovery {
         source_name: String,
@@ -132,10 +138,14 @@ pub fn load_pollsters(
 }
 
 /// `ceilo check` for the polling side: polling.yaml parses, every discoverer is known, every
-/// dynamic pollster definition is valid. Returns one line per meter of a source that no
-/// pollster serves (Ceilometer polls nothing for those either; worth a warning, not an error).
+/// dynamic pollster definition is valid, the coordination backend URL is one ceilo can use.
+/// Returns one line per meter of a source that no pollster serves (Ceilometer polls nothing
+/// for those either; worth a warning, not an error).
 pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result<Vec<String>, StartError> {
     let config = PollingConfig::load(polling_yaml)?;
+    if !options.coordination_backend_url.is_empty() {
+        crate::coordination::BackendUrl::parse(&options.coordination_backend_url)?;
+    }
     // Nothing connects to libvirt here: the connection opens on the first poll.
     let pollsters = load_pollsters(options, &Discovery::new(options))?;
     let mut warnings = Vec::new();
@@ -180,6 +190,8 @@ pub struct PollingAgent {
     pub discovery: Arc<Discovery>,
     /// The polled-samples registry when `enable_prometheus_exporter` is set.
     pub exporter: Option<Arc<prometheus::SampleRegistry>>,
+    /// The coordination member when partitioning is on.
+    pub coordinator: Option<Arc<crate::coordination::Coordinator>>,
 }
 
 impl PollingAgent {
@@ -195,6 +207,9 @@ impl PollingAgent {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
+        if let Some(c) = &self.coordinator {
+            c.stop().await;
+        }
     }
 }
 
@@ -207,7 +222,23 @@ pub fn start_polling(
     output: Arc<dyn SampleSink>,
     readiness: Option<crate::telemetry::Readiness>,
 ) -> Result<PollingAgent, StartError> {
-    let discovery = Arc::new(Discovery::new(options));
+    let mut discovery = Discovery::new(options);
+    let mut coordinator = None;
+    if !options.coordination_backend_url.is_empty() {
+        let c = crate::coordination::Coordinator::start(
+            &options.coordination_backend_url,
+            &tokio::runtime::Handle::current(),
+        )?;
+        let prefix = partition::group_prefix(
+            &options.polling_namespaces,
+            Some(&options.partitioning_group_prefix),
+        );
+        let host = discovery.host().to_string();
+        discovery =
+            discovery.with_partitioning(Arc::new(partition::Partitioning::new(c.clone(), prefix, &host)));
+        coordinator = Some(c);
+    }
+    let discovery = Arc::new(discovery);
     let pollsters = load_pollsters(options, &discovery)?;
     let output: Arc<dyn SampleSink> = if options.enable_notifications {
         output
@@ -234,6 +265,10 @@ pub fn start_polling(
                 error,
             })?;
         log_plan(&plan);
+        if let (Some(c), Some(p)) = (&coordinator, discovery.partitioning()) {
+            let (c, groups) = (c.clone(), plan.groups(p));
+            tokio::spawn(async move { c.join(groups).await });
+        }
         let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
             plan: Arc::new(plan),
             discovery: discovery.clone(),
@@ -261,6 +296,7 @@ pub fn start_polling(
         schedulers,
         discovery,
         exporter,
+        coordinator,
     })
 }
 

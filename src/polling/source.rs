@@ -136,7 +136,9 @@ impl SourcePlan {
         let ctx = PollContext::now(self.sample_source.clone());
         let mut report = PollReport::default();
         let mut cycle = DiscoveryCycle::new(discovery);
-        let mut source_resources = self.static_resources.clone();
+        let mut source_resources = cycle
+            .keep_static(&self.config.resources, &self.static_resources)
+            .await;
         source_resources.extend(cycle.resources(&self.discovery).await);
         if self.discovery.len() + usize::from(!self.static_resources.is_empty()) > 1 {
             // Several groups may name the same resource: poll it once (Ceilometer dedups too).
@@ -212,6 +214,20 @@ impl SourcePlan {
             report.failures += errors;
         }
         report
+    }
+
+    /// The groups this source always partitions in: its discoverers' and its static
+    /// resources' (joined at start; a pollster's default discovery joins at first use).
+    pub fn groups(&self, partitioning: &super::partition::Partitioning) -> Vec<String> {
+        let mut groups: Vec<String> = self
+            .discovery
+            .iter()
+            .map(|(_, d)| partitioning.group_of(d))
+            .collect();
+        if !self.config.resources.is_empty() {
+            groups.push(partitioning.static_group(&self.config.resources));
+        }
+        groups
     }
 
     /// The timer fired while the previous poll was still running: counted for every pollster.

@@ -319,6 +319,61 @@ impl LibvirtMetrics {
     }
 }
 
+/// The coordination member: failed backend calls.
+#[derive(Clone)]
+pub struct CoordinationMetrics {
+    errors: [Counter; CoordinationOp::ALL.len()],
+}
+
+impl Default for CoordinationMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoordinationMetrics {
+    pub fn new() -> Self {
+        Self {
+            errors: per_reason(
+                |i| counter!(COORDINATION_ERRORS, LABEL_OP => CoordinationOp::ALL[i].as_str()),
+            ),
+        }
+    }
+
+    pub fn error(&self, op: CoordinationOp) {
+        self.errors[op as usize].increment(1);
+    }
+}
+
+/// One partitioning group, as the last poll saw it.
+#[derive(Clone)]
+pub struct GroupMetrics {
+    members: Gauge,
+    resources: Gauge,
+    owned: Gauge,
+}
+
+impl GroupMetrics {
+    pub fn new(group: &str) -> Self {
+        let g = group.to_owned();
+        Self {
+            members: gauge!(COORDINATION_GROUP_MEMBERS, LABEL_GROUP => g.clone()),
+            resources: gauge!(COORDINATION_RESOURCES, LABEL_GROUP => g.clone()),
+            owned: gauge!(COORDINATION_RESOURCES_OWNED, LABEL_GROUP => g),
+        }
+    }
+
+    pub fn members(&self, n: usize) {
+        self.members.set(n as f64);
+    }
+
+    /// `owned` of `resources` went to this agent.
+    pub fn partitioned(&self, resources: usize, owned: usize) {
+        self.resources.set(resources as f64);
+        self.owned.set(owned as f64);
+    }
+}
+
 /// One actor's mailbox and restarts. actix does not expose a mailbox's length, so the
 /// sender takes a [`MailboxSlot`] with [`ActorMetrics::enqueue`] just before `send`, the
 /// message carries it, and the handler drops it as it takes the message: the gauge is the

@@ -86,6 +86,11 @@ pub const LABEL_ACTOR: &str = "actor";
 pub const LABEL_ID: &str = "id";
 /// The AMQP connection's role and index, e.g. `consume-0`, `publish-0`.
 pub const LABEL_CONNECTION: &str = "connection";
+/// A coordination group's name (`<namespaces>[-<partitioning_group_prefix>]-<discovery
+/// group>`: a few per agent, fixed by its configuration).
+pub const LABEL_GROUP: &str = "group";
+/// What a coordination call was doing; values from [`CoordinationOp`].
+pub const LABEL_OP: &str = "op";
 /// The crate version (build info only).
 pub const LABEL_VERSION: &str = "version";
 
@@ -124,6 +129,12 @@ pub const POLLS_FAILED: &str = "ceilo_polls_failed_total";
 pub const POLL_DURATION: &str = "ceilo_poll_duration_seconds";
 pub const LIBVIRT_ERRORS: &str = "ceilo_libvirt_errors_total";
 pub const LIBVIRT_RECONNECTS: &str = "ceilo_libvirt_reconnects_total";
+
+// Coordination (polling partitioning through tooz groups).
+pub const COORDINATION_GROUP_MEMBERS: &str = "ceilo_coordination_group_members";
+pub const COORDINATION_RESOURCES: &str = "ceilo_coordination_resources";
+pub const COORDINATION_RESOURCES_OWNED: &str = "ceilo_coordination_resources_owned";
+pub const COORDINATION_ERRORS: &str = "ceilo_coordination_errors_total";
 
 // Actors.
 pub const ACTOR_MAILBOX_DEPTH: &str = "ceilo_actor_mailbox_depth";
@@ -274,6 +285,34 @@ impl LibvirtErrorReason {
             LibvirtErrorReason::Connect => "connect",
             LibvirtErrorReason::Call => "call",
             LibvirtErrorReason::Vanished => "vanished",
+        }
+    }
+}
+
+/// What a failed coordination call was doing (never fatal: logged, counted, retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoordinationOp {
+    /// Renewing this member's beat key.
+    Heartbeat,
+    /// Creating or joining a group.
+    Join,
+    /// Reading a group's live members (once per group and poll): that poll skips the group's
+    /// resources rather than polling resources another member may own.
+    Members,
+}
+
+impl CoordinationOp {
+    pub const ALL: [CoordinationOp; 3] = [
+        CoordinationOp::Heartbeat,
+        CoordinationOp::Join,
+        CoordinationOp::Members,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoordinationOp::Heartbeat => "heartbeat",
+            CoordinationOp::Join => "join",
+            CoordinationOp::Members => "members",
         }
     }
 }
@@ -510,6 +549,26 @@ pub const CATALOGUE: &[MetricDef] = &[
         "libvirt calls of the compute pollsters and discovery that failed, by reason.",
     ),
     counter(LIBVIRT_RECONNECTS, &[], "libvirt connections reopened after they broke (libvirtd restart)."),
+    gauge(
+        COORDINATION_GROUP_MEMBERS,
+        &[LABEL_GROUP],
+        "Live members of a partitioning group (ceilo and Ceilometer agents alike) at the last poll.",
+    ),
+    gauge(
+        COORDINATION_RESOURCES,
+        &[LABEL_GROUP],
+        "Resources the group's discovery found at the last poll, before partitioning.",
+    ),
+    gauge(
+        COORDINATION_RESOURCES_OWNED,
+        &[LABEL_GROUP],
+        "Of those, the resources the hash ring gave this agent (the ones it polled).",
+    ),
+    counter(
+        COORDINATION_ERRORS,
+        &[LABEL_OP],
+        "Coordination backend calls that failed, by what they were doing.",
+    ),
     gauge(ACTOR_MAILBOX_DEPTH, &[LABEL_ACTOR, LABEL_ID], "Messages waiting in an actor's mailbox."),
     gauge(ACTOR_MAILBOX_CAPACITY, &[LABEL_ACTOR, LABEL_ID], "Configured capacity of an actor's mailbox."),
     counter(ACTOR_RESTARTS, &[LABEL_ACTOR, LABEL_ID], "Actor restarts by its supervisor."),
