@@ -138,7 +138,12 @@ async fn run(mut redis: tooz_redis::ToozRedis, mut rx: mpsc::Receiver<Request>) 
     let period = (redis.url.membership_timeout / 2).max(Duration::from_millis(100));
     let mut beat = tokio::time::interval(period);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut beating = true;
+    // tooz beats once on start, before joining anything: a member must never be seen in a
+    // group without its beat key, or the others prune it.
+    let mut beating = redis.heartbeat().await.is_ok();
+    if !beating {
+        metrics.error(CoordinationOp::Heartbeat);
+    }
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -163,7 +168,11 @@ async fn run(mut redis: tooz_redis::ToozRedis, mut rx: mpsc::Receiver<Request>) 
                 None => break,
                 Some(Request::Join(groups)) => {
                     for group in groups {
-                        if let Err(e) = redis.join(&group, WEIGHT).await {
+                        let joining = async {
+                            redis.heartbeat().await?;
+                            redis.join(&group, WEIGHT).await
+                        };
+                        if let Err(e) = joining.await {
                             metrics.error(CoordinationOp::Join);
                             tracing::warn!(%group, error = %e, "coordination: cannot join the group yet (retried at the next poll)");
                         } else if joined.insert(group.clone()) {
@@ -201,6 +210,7 @@ async fn members(
 ) -> Result<Members, CoordinationError> {
     let err = |e: resp::RespError| CoordinationError::Redis(e.to_string());
     if !joined.contains(group) {
+        redis.heartbeat().await.map_err(err)?;
         redis.join(group, WEIGHT).await.map_err(err)?;
         joined.insert(group.to_owned());
         tracing::info!(%group, member = redis.member(), "coordination: joined group");
