@@ -41,7 +41,16 @@ impl ToozMember {
     fn start(url: &str, group: &str, member: &str, objects: usize) -> ToozMember {
         let venv = ceilometer_venv();
         let mut child = Command::new(venv.join("bin/python"))
-            .args(["-W", "ignore", "-c", TOOZ_MEMBER, url, group, member, &objects.to_string()])
+            .args([
+                "-W",
+                "ignore",
+                "-c",
+                TOOZ_MEMBER,
+                url,
+                group,
+                member,
+                &objects.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -93,10 +102,17 @@ fn ceilo_and_tooz_share_a_group_key_for_key_and_owner_for_owner() {
     let n = 200;
     let mut tooz = ToozMember::start(&url, &group, "tooz-member", n);
     let view = tooz.view();
-    assert_eq!(view["members"], serde_json::json!(["ceilo-member", "tooz-member"]), "{view}");
+    assert_eq!(
+        view["members"],
+        serde_json::json!(["ceilo-member", "tooz-member"]),
+        "{view}"
+    );
     let mut members = rt.block_on(ceilo.members(&group)).unwrap();
     members.sort();
-    assert_eq!(members, [("ceilo-member".to_owned(), 1), ("tooz-member".to_owned(), 1)]);
+    assert_eq!(
+        members,
+        [("ceilo-member".to_owned(), 1), ("tooz-member".to_owned(), 1)]
+    );
 
     // Same owner for every object, and both own a fair part.
     let (ring, _) = rt.block_on(ceilo.ring(&group)).unwrap();
@@ -136,12 +152,18 @@ fn ceilo_and_tooz_share_a_group_key_for_key_and_owner_for_owner() {
     // The tooz member dies without leaving: ceilo drops it once its beat key expires.
     let killed = Instant::now();
     drop(tooz);
-    wait_for("the dead tooz member to be dropped", Duration::from_secs(10), || {
-        rt.block_on(ceilo.members(&group)).unwrap().len() == 1
-    });
+    wait_for(
+        "the dead tooz member to be dropped",
+        Duration::from_secs(10),
+        || rt.block_on(ceilo.members(&group)).unwrap().len() == 1,
+    );
     let took = killed.elapsed();
     assert!(took <= Duration::from_millis(2500), "dropped after {took:?}");
-    let left = rt.block_on(redis(&[b"HEXISTS", format!("_tooz_group:{group}").as_bytes(), b"tooz-member"]));
+    let left = rt.block_on(redis(&[
+        b"HEXISTS",
+        format!("_tooz_group:{group}").as_bytes(),
+        b"tooz-member",
+    ]));
     assert_eq!(left, Reply::Int(0), "the dead member's field stays");
 
     // Stopping leaves the group and removes the beat key at once.
@@ -151,7 +173,11 @@ fn ceilo_and_tooz_share_a_group_key_for_key_and_owner_for_owner() {
         Reply::Int(0)
     );
     assert_eq!(
-        rt.block_on(redis(&[b"HEXISTS", format!("_tooz_group:{group}").as_bytes(), b"ceilo-member"])),
+        rt.block_on(redis(&[
+            b"HEXISTS",
+            format!("_tooz_group:{group}").as_bytes(),
+            b"ceilo-member"
+        ])),
         Reply::Int(0)
     );
 }

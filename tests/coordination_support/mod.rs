@@ -57,7 +57,8 @@ impl Api {
     }
 
     /// Each agent's polling cycles so far, oldest first: its requests split wherever two are
-    /// more than `gap` apart (a cycle's requests come in one burst, cycles an interval apart).
+    /// more than `gap` apart (a cycle's requests come in one burst, cycles an interval apart)
+    /// or a resource comes again (a cycle asks for each resource once).
     pub fn cycles(&self, gap: Duration) -> BTreeMap<String, Vec<(Instant, BTreeSet<usize>)>> {
         let mut by_agent: BTreeMap<String, Vec<(usize, Instant)>> = BTreeMap::new();
         for (agent, i, at) in self.hits() {
@@ -71,7 +72,8 @@ impl Api {
                 let mut last: Option<Instant> = None;
                 for (i, at) in hits {
                     match (last, cycles.last_mut()) {
-                        (Some(l), Some(c)) if at.duration_since(l) <= gap => {
+                        // A resource asked again starts a new cycle, however close.
+                        (Some(l), Some(c)) if at.duration_since(l) <= gap && !c.1.contains(&i) => {
                             c.1.insert(i);
                         }
                         _ => cycles.push((at, BTreeSet::from([i]))),
@@ -106,7 +108,10 @@ fn serve(stream: std::net::TcpStream, log: &Mutex<Vec<Hit>>, token: &str) {
             return;
         }
         let mut parts = line.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("/").to_owned());
+        let (method, target) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("/").to_owned(),
+        );
         let (mut agent, mut length) = (String::from("?"), 0usize);
         loop {
             let mut h = String::new();
@@ -133,7 +138,11 @@ fn serve(stream: std::net::TcpStream, log: &Mutex<Vec<Hit>>, token: &str) {
             .and_then(|i| i.parse::<usize>().ok())
         {
             log.lock().unwrap().push((agent, i, Instant::now()));
-            ("200 OK", "", format!("{{\"items\": [{{\"id\": \"r-{i}\", \"value\": {i}}}]}}"))
+            (
+                "200 OK",
+                "",
+                format!("{{\"items\": [{{\"id\": \"r-{i}\", \"value\": {i}}}]}}"),
+            )
         } else {
             ("404 Not Found", "", "{}".to_owned())
         };
@@ -141,7 +150,11 @@ fn serve(stream: std::net::TcpStream, log: &Mutex<Vec<Hit>>, token: &str) {
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
             reply.len()
         );
-        if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(reply.as_bytes())).is_err() {
+        if stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(reply.as_bytes()))
+            .is_err()
+        {
             return;
         }
     }
@@ -178,6 +191,28 @@ pub fn pollster_definition(agent: &str) -> String {
     )
 }
 
+/// ceilo.yaml of a polling-only `ceilo run` named `name` (its `host`, and the `X-Agent` of its
+/// requests) in `group`: the pollster definition goes to `<dir>/pollsters.d`, polling.yaml
+/// polls every `interval` seconds; the membership timeout is `timeout` seconds.
+pub fn write_ceilo_config(dir: &Path, name: &str, api: &Api, group: &Group, interval: u64, timeout: u64) {
+    let urls: String = api.urls().iter().map(|u| format!("\n      - {u}")).collect();
+    let defs = dir.join("pollsters.d");
+    std::fs::create_dir_all(&defs).expect("pollsters.d");
+    std::fs::write(defs.join("coord.yaml"), pollster_definition(name)).expect("definition");
+    std::fs::write(dir.join("polling.yaml"), polling_yaml(interval)).expect("polling.yaml");
+    let settings = std::fs::read_to_string(dir.join("ceilo.yaml")).unwrap_or_default();
+    let settings = format!(
+        "{settings}\npolling_enabled: true\nnotification:\n  enabled: false\npolling:\n  \
+         host: {name}\n  pollsters_definitions_dirs: [{defs}]\n  \
+         endpoints:\n    {ENDPOINT_TYPE}:{urls}\n  \
+         coordination_backend_url: {REDIS}?timeout={timeout}\n  \
+         partitioning_group_prefix: {prefix}\n  polling_namespaces: [central]\n",
+        defs = defs.display(),
+        prefix = group.prefix,
+    );
+    std::fs::write(dir.join("ceilo.yaml"), settings).expect("ceilo.yaml");
+}
+
 /// polling.yaml: the one dynamic pollster every `interval` seconds, its default discovery
 /// (`endpoint:coordtest`).
 pub fn polling_yaml(interval: u64) -> String {
@@ -200,7 +235,10 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let Ok(mut c) = ceilo::coordination::resp::Connection::open(
                 "127.0.0.1:6379",
