@@ -9,7 +9,7 @@
 #   scripts/libvirt-lab.sh guest OUTDIR   OUTDIR/vmlinuz and OUTDIR/initrd.gz (built once)
 #   scripts/libvirt-lab.sh ceilometer     the real Ceilometer 27 compute agent to compare with:
 #                                         a venv ($CEILOMETER_VENV, /opt/ceilometer-venv) with
-#                                         ceilometer==27.0.0 and libvirt-python (built once)
+#                                         ceilometer==27.0.0, libvirt-python and redis (built once)
 #
 # Why backports through a private apt configuration: the base image carries qemu-utils from
 # bookworm-backports, which conflicts with bookworm's own qemu-system-x86; pinning qemu and
@@ -91,7 +91,7 @@ guest() {
 
 ceilometer() {
   local venv=${CEILOMETER_VENV:-/opt/ceilometer-venv}
-  if [ -x "$venv/bin/ceilometer-polling" ] && "$venv/bin/python" -c 'import libvirt' 2>/dev/null; then
+  if [ -x "$venv/bin/ceilometer-polling" ] && "$venv/bin/python" -c 'import libvirt, redis' 2>/dev/null; then
     return 0
   fi
   install
@@ -101,7 +101,8 @@ ceilometer() {
       python3-venv python3-dev gcc >/dev/null
   }
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q ceilometer==27.0.0 libvirt-python
+  # redis: tooz's Redis driver, for the coordination side-by-side tests (tests/coordination_*).
+  "$venv/bin/pip" install -q ceilometer==27.0.0 libvirt-python redis
 }
 
 case ${1:-} in

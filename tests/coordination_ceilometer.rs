@@ -1,5 +1,5 @@
 //! A rolling migration of a central polling pool, on the real Redis: one Ceilometer 27
-//! `ceilometer-polling --polling-namespaces central` (from the venv `.ci/ceilometer-venv.sh`
+//! `ceilometer-polling --polling-namespaces central` (from the venv `scripts/libvirt-lab.sh ceilometer`
 //! installs) and one `ceilo run` in the same partitioning group, both polling the dynamic
 //! pollster `coord.test` over a local API of N endpoints. Ceilometer finds the endpoints in
 //! the catalogue of a minimal Keystone v3 served by the same API; ceilo in its settings. The

@@ -263,20 +263,12 @@ impl Drop for Group {
     }
 }
 
-/// The Ceilometer 27 venv (ceilometer==27.0.0 and redis), installed on first use by
-/// `.ci/ceilometer-venv.sh` (cached; `CEILOMETER_VENV` overrides where).
+#[path = "../common/ceilometer.rs"]
+mod ceilometer;
+
+/// The Ceilometer 27 venv (with tooz and the redis client), installed on first use.
 pub fn ceilometer_venv() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("bash")
-        .arg(repo.join(".ci/ceilometer-venv.sh"))
-        .output()
-        .expect("run .ci/ceilometer-venv.sh");
-    assert!(
-        out.status.success(),
-        ".ci/ceilometer-venv.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    ceilometer::venv()
 }
 
 /// Wait until `f` holds, or panic with `what` after `timeout`.
