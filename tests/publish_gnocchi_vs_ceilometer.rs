@@ -4,114 +4,18 @@
 //! Gnocchis are compared with `gnocchi_support::compare` (resources, attributes, `ended_at`,
 //! metrics, policies, units, measures) and must not differ beyond the ids Gnocchi generates.
 //!
-//! The venv is `scripts/libvirt-lab.sh ceilometer`'s (`CEILOMETER_VENV`, default
-//! /opt/ceilometer-venv): installed once, by `.ci/run` or by the first test that needs it.
+//! Ceilometer, its configuration and the corpus it is fed: `gnocchi_support::ceilometer`.
 
 mod common;
 mod gnocchi_support;
 mod runtime_support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use gnocchi_support::ceilometer::{corpus_bodies, pipeline, Ceilometer};
 use gnocchi_support::{compare, Gnocchi};
 use runtime_support::*;
 use serde_json::Value as Json;
-
-/// The same publisher URL for both agents: Ceilometer's default with the Keystone-backed
-/// project filter off (no Keystone here).
-const PUBLISHER: &str = "gnocchi://?enable_filter_project=false";
-
-fn pipeline() -> String {
-    format!(
-        "sources:\n  - name: meter_source\n    meters: ['*']\n    sinks: [meter_sink]\n\
-         sinks:\n  - name: meter_sink\n    publishers: ['{PUBLISHER}']\n"
-    )
-}
-
-/// The real Ceilometer notification agent, killed on drop.
-struct Ceilometer {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Ceilometer {
-    fn start(venv: &std::path::Path, amqp_url: &str, gnocchi: &Gnocchi) -> Ceilometer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rabbit = amqp_url.replacen("amqp://", "rabbit://", 1);
-        std::fs::write(dir.path().join("pipeline.yaml"), pipeline()).unwrap();
-        std::fs::write(dir.path().join("event_pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
-        let conf = dir.path().join("ceilometer.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "[DEFAULT]\nuse_stderr = true\ntransport_url = {rabbit}\npipeline_cfg_file = {p}\nevent_pipeline_cfg_file = {e}\n\
-                 [notification]\nworkers = 1\nbatch_size = 100\nbatch_timeout = 1\n\
-                 [service_credentials]\nauth_type = gnocchi-basic\nuser = admin\nendpoint = {g}\n",
-                p = dir.path().join("pipeline.yaml").display(),
-                e = dir.path().join("event_pipeline.yaml").display(),
-                g = gnocchi.url,
-            ),
-        )
-        .unwrap();
-        let log = dir.path().join("ceilometer.log");
-        let child = Command::new(venv.join("bin/ceilometer-agent-notification"))
-            .arg("--config-file")
-            .arg(&conf)
-            .stdout(std::fs::File::create(dir.path().join("ceilometer.out")).expect("log"))
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("start ceilometer-agent-notification");
-        Ceilometer {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// stderr and stdout (oslo.log writes to either, depending on its options).
-    fn log_text(&self) -> String {
-        let out = self.log.with_file_name("ceilometer.out");
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-            + &std::fs::read_to_string(out).unwrap_or_default()
-    }
-}
-
-impl Drop for Ceilometer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The corpus cases a default Ceilometer consumes on `notifications.info`, as (exchange,
-/// routing key, body), without the one Ceilometer requeues forever (its endpoint raises: it
-/// would never drain, and it holds back the batches it lands in; ceilo dead-letters it).
-///
-/// One queue only: a resource's attributes are the last sample's, and two queues are consumed
-/// in an order neither agent fixes (Ceilometer batches across queues, ceilo per queue), so
-/// with `notifications.sample` too the "last" sample of an instance is a matter of timing in
-/// both — the polling samples say `host: compute-0` where nova says `compute-0.example.org`.
-fn corpus_bodies() -> Vec<(String, String, Vec<u8>)> {
-    let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
-    common::corpus::cases()
-        .into_iter()
-        .filter(|c| {
-            c["amqp"]["consumed_by_default"] == Json::Bool(true)
-                && c["requeue"] != Json::Bool(true)
-                && c["amqp"]["routing_key"] == "notifications.info"
-        })
-        .map(|c| {
-            (
-                s(&c["amqp"]["exchange"]),
-                s(&c["amqp"]["routing_key"]),
-                c["wire"].to_string().into_bytes(),
-            )
-        })
-        .collect()
-}
 
 /// Wait until `g` stops changing (two snapshots `quiet` apart are equal), then return it.
 fn settled(g: &Gnocchi, quiet: Duration, timeout: Duration) -> compare::Snapshot {

@@ -11,7 +11,9 @@
 
 #![allow(dead_code)]
 
+pub mod ceilometer;
 pub mod compare;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -268,6 +270,47 @@ impl Gnocchi {
 
     pub fn config_path(&self) -> &Path {
         &self.config
+    }
+
+    /// The API server's pid, while it runs.
+    pub fn api_pid(&self) -> Option<u32> {
+        self.api.as_ref().map(Child::id)
+    }
+
+    /// The pids of PostgreSQL's backends serving this Gnocchi's database now.
+    pub fn database_backends(&self) -> Vec<u32> {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-tAc"])
+            .arg(format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = '{}'",
+                self.database
+            ))
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Measures the API has accepted and not yet aggregated: with no `gnocchi-metricd`
+    /// running, every measure ever accepted. The `file` incoming driver writes each accepted
+    /// batch of a metric as one file of 16-byte (time, value) records under
+    /// `<storage>/incoming<sacks>-<n>/<metric id>/` (moved there whole, so never partial).
+    pub fn incoming_measures(&self) -> u64 {
+        let storage = self.dir.path().join("storage");
+        let mut total = 0;
+        for sack in std::fs::read_dir(&storage).into_iter().flatten().flatten() {
+            if !sack.file_name().to_string_lossy().starts_with("incoming") {
+                continue;
+            }
+            for metric in std::fs::read_dir(sack.path()).into_iter().flatten().flatten() {
+                for batch in std::fs::read_dir(metric.path()).into_iter().flatten().flatten() {
+                    total += batch.metadata().map_or(0, |m| m.len()) / 16;
+                }
+            }
+        }
+        total
     }
 }
 
