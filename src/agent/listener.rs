@@ -109,6 +109,9 @@ impl Listener {
         let status = Arc::new(ListenerStatus::default());
         let s = status.clone();
         let queue = config.spec.queue.clone();
+        // Counted from now, not from its first consumer: the agent is not ready (/readyz,
+        // systemd's READY=1) while a queue it will consume has not started consuming.
+        config.readiness.set_consuming(&queue, false);
         let metrics = Metrics {
             listener: ListenerMetrics::new(&queue),
             converter: ConverterMetrics::new(&queue),

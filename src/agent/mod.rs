@@ -614,10 +614,18 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
     let result = system.block_on(async move {
         let agent = Agent::start(config, handle.clone(), readiness.clone())?;
         let polling = match &polling_config {
-            Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness).await?),
+            Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
             None => None,
         };
-        stop.await;
+        // systemd (Type=notify) hears READY=1 once /readyz would say ready.
+        tokio::select! {
+            _ = stop => {}
+            _ = async {
+                crate::telemetry::systemd::announce_when_ready(&readiness).await;
+                std::future::pending::<()>().await
+            } => {}
+        }
+        crate::telemetry::systemd::announce_stopping();
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
         if let Some((polling, notify)) = &polling {
             // Polls finish and their notifications are confirmed before the listeners stop,

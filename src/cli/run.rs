@@ -1,9 +1,14 @@
 //! `ceilo run`: start the agent and run until SIGTERM. Exit status: 0 after a clean stop, 1 when
 //! it cannot start, [`agent::EXIT_SHUTDOWN_TIMED_OUT`] (3) when the stop timed out.
+//! `--agent` picks one of the two agents, as Ceilometer's two services (and ceilo's two
+//! systemd units) run them; without it the config decides.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 
 use ceilo::agent::{self, AgentConfig, Stopped};
+use ceilo::config::Settings;
 
 use crate::cli::config_args::ConfigArgs;
 
@@ -14,6 +19,72 @@ pub struct RunArgs {
     /// Overrides the config's (ceilo.yaml's and ceilometer.conf's) transport: `memory://` or `amqp://user:pass@host:port/vhost`.
     #[arg(long)]
     pub transport_url: Option<String>,
+    /// Run one agent only. Default: what the config says (`notification.enabled`,
+    /// `polling_enabled`: both with memory://, the notification agent with a broker).
+    #[arg(long, value_enum)]
+    pub agent: Option<AgentKind>,
+    /// Overrides `telemetry.listen` (/metrics, /healthz, /readyz): two agents on one host
+    /// need two addresses.
+    #[arg(long)]
+    pub telemetry_listen: Option<SocketAddr>,
+}
+
+/// One of Ceilometer's two agents.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentKind {
+    /// The notification agent only (ceilometer-agent-notification): no polling.
+    Notification,
+    /// The polling agent only (ceilometer-polling): needs polling.yaml; consumes no queue.
+    Polling,
+}
+
+impl AgentKind {
+    fn name(self) -> &'static str {
+        match self {
+            AgentKind::Notification => "notification",
+            AgentKind::Polling => "polling",
+        }
+    }
+
+    fn select(self, settings: &mut Settings) {
+        let polling = self == AgentKind::Polling;
+        settings.notification.enabled = !polling;
+        settings.polling_enabled = Some(polling);
+    }
+}
+
+impl RunArgs {
+    /// `--agent` and `--telemetry-listen` over the config's settings.
+    fn override_settings(&self, settings: &mut Settings) {
+        if let Some(kind) = self.agent {
+            kind.select(settings);
+        }
+        if let Some(listen) = self.telemetry_listen {
+            settings.telemetry.listen = listen;
+        }
+    }
+
+    /// Refuses an `--agent` that would run but do nothing useful.
+    fn check_selection(&self, config: &AgentConfig, dir: &Path) -> Result<(), agent::AgentError> {
+        let Some(kind) = self.agent else {
+            return Ok(());
+        };
+        // memory:// is one process: a split agent would send to, or wait for, nobody.
+        if config.settings.transport_url.starts_with("memory:") {
+            return Err(agent::AgentError::Runtime(format!(
+                "--agent {}: the transport is memory://, which only reaches this process; set \
+                 transport_url (ceilo.yaml or ceilometer.conf) or --transport-url to the broker",
+                kind.name()
+            )));
+        }
+        if kind == AgentKind::Polling && config.polling.is_none() {
+            return Err(agent::AgentError::Runtime(format!(
+                "--agent polling: {} has no polling.yaml",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
@@ -31,9 +102,13 @@ pub fn run(args: RunArgs) -> ExitCode {
     let started = resolved
         .settings()
         .map_err(agent::AgentError::from)
-        .and_then(|settings| {
+        .and_then(|mut settings| {
+            args.override_settings(&mut settings);
             let converter = agent::load_converter(&resolved.dir, settings.event.options())?;
-            AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)
+            let config =
+                AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)?;
+            args.check_selection(&config, &resolved.dir)?;
+            Ok(config)
         })
         .and_then(|config| {
             agent::summary::spawn_if_memory(&config.settings);

@@ -5,6 +5,7 @@
 //! * [`Readiness`]: what listeners and schedulers set and `/readyz` reads.
 //! * [`start`]: installs the Prometheus recorder and serves the endpoint on its own thread.
 //! * [`scrape`]: a small HTTP client and text-format parser (`ceilo top`, tests).
+//! * [`systemd`]: tells systemd (`Type=notify`) when the agent is ready and when it stops.
 //!
 //! It does not decide what the agent does when unhealthy: it only reports.
 //!
@@ -36,6 +37,7 @@ mod process;
 mod readiness;
 pub mod scrape;
 mod server;
+pub mod systemd;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Mutex;

@@ -66,6 +66,43 @@ impl Broker {
         );
     }
 
+    /// Give guest these permissions on the vhost (RabbitMQ's configure/write/read regexes).
+    pub fn set_permissions(&self, configure: &str, write: &str, read: &str) {
+        let body = json!({"configure": configure, "write": write, "read": read});
+        curl(
+            "PUT",
+            &format!("/permissions/{}/guest", self.vhost),
+            Some(&body.to_string()),
+        );
+    }
+
+    /// The queues of the vhost that have a consumer now (`rabbitmqctl list_consumers`, which
+    /// asks the queues themselves: the management API's counts lag by seconds).
+    pub fn consumed_queues(&self) -> std::collections::BTreeSet<String> {
+        let out = Command::new("rabbitmqctl")
+            .args([
+                "list_consumers",
+                "-q",
+                "--no-table-headers",
+                "-p",
+                &self.vhost,
+                "queue_name",
+            ])
+            .output()
+            .expect("rabbitmqctl");
+        assert!(
+            out.status.success(),
+            "rabbitmqctl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Refuse guest's new connections to the vhost (open ones stay open).
     pub fn deny_access(&self) {
         curl("DELETE", &format!("/permissions/{}/guest", self.vhost), None);
