@@ -617,15 +617,8 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
             Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
             None => None,
         };
-        // systemd (Type=notify) hears READY=1 once /readyz would say ready.
-        tokio::select! {
-            _ = stop => {}
-            _ = async {
-                crate::telemetry::systemd::announce_when_ready(&readiness).await;
-                std::future::pending::<()>().await
-            } => {}
-        }
-        crate::telemetry::systemd::announce_stopping();
+        // Under systemd (Type=notify): READY=1 once /readyz would say ready, STOPPING=1 at `stop`.
+        crate::telemetry::systemd::notify_until(stop, &readiness).await;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
         if let Some((polling, notify)) = &polling {
             // Polls finish and their notifications are confirmed before the listeners stop,

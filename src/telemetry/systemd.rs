@@ -65,17 +65,20 @@ fn send(state: &str) {
     }
 }
 
-/// Waits until `readiness` first reports ready, then sends `READY=1`. Returns after sending;
-/// never returns while the agent is not ready (shutdown makes it never ready).
-pub async fn announce_when_ready(readiness: &Readiness) {
-    while !readiness.is_ready() {
-        tokio::time::sleep(READY_POLL).await;
+/// Waits for `stop` (the stop signal); meanwhile sends `READY=1` the first time `readiness`
+/// reports ready, and `STOPPING=1` when `stop` completes: the graceful stop begins.
+pub async fn notify_until(stop: impl std::future::Future<Output = ()>, readiness: &Readiness) {
+    let announce_ready = async {
+        while !readiness.is_ready() {
+            tokio::time::sleep(READY_POLL).await;
+        }
+        send("READY=1");
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = stop => {}
+        _ = announce_ready => {}
     }
-    send("READY=1");
-}
-
-/// Sends `STOPPING=1`: the graceful stop has begun.
-pub fn announce_stopping() {
     send("STOPPING=1");
 }
 
