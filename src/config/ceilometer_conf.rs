@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+mod credentials;
+
 use super::oslo::{parse_bool, parse_list, OsloConfig, OsloError};
 use super::{ConfigError, Settings};
 
@@ -398,6 +400,7 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             ("DEFAULT", "partitioning_group_prefix"),
         ])?
     );
+    credentials::apply(r, &mut s.gnocchi)?;
     Ok(())
 }
 

@@ -294,6 +294,7 @@ impl Settings {
             }
         }
         self.check_durability()?;
+        self.gnocchi.validate()?;
         // The transport's own parser, so that check refuses exactly what run would.
         let urls = std::iter::once(("transport_url", &self.transport_url)).chain(
             n.messaging_urls

@@ -4,6 +4,8 @@
 //! free port with basic auth (werkzeug, `.ci/gnocchi_api.py`). Measures are read back with
 //! `refresh=true`, which aggregates on the spot, so no `gnocchi-metricd` is needed. Dropping
 //! the [`Gnocchi`] stops the API, drops the database and removes the directory.
+//! [`Gnocchi::start_keystone`] serves `[api] auth_mode = keystone` instead, its
+//! keystonemiddleware validating tokens against a real Keystone (tests/keystone_support).
 //!
 //! Ceilometer's resource types (what `ceilometer-upgrade` creates) come from
 //! tests/fixtures/gnocchi/resource_types.json, dumped from a Gnocchi that `ceilometer-upgrade`
@@ -76,6 +78,8 @@ pub struct Gnocchi {
     dir: tempfile::TempDir,
     config: PathBuf,
     api: Option<Child>,
+    /// curl's authentication arguments for the harness' own requests.
+    auth: Box<dyn Fn() -> Vec<String> + Send + Sync>,
 }
 
 impl Gnocchi {
@@ -88,6 +92,34 @@ impl Gnocchi {
 
     /// Start a Gnocchi with only Gnocchi's own `generic` resource type.
     pub fn start_empty(tag: &str) -> Gnocchi {
+        Gnocchi::start_with(
+            tag,
+            "[api]\nauth_mode = basic\n",
+            Box::new(|| vec!["-u".into(), "admin:".into()]),
+        )
+    }
+
+    /// Start a Gnocchi with Ceilometer's resource types whose API authenticates with Keystone
+    /// (`keystone_authtoken`: keystonemiddleware's section, tokens validated at every request);
+    /// `auth` gives the harness' curl arguments (an admin token).
+    pub fn start_keystone(
+        tag: &str,
+        keystone_authtoken: &str,
+        auth: Box<dyn Fn() -> Vec<String> + Send + Sync>,
+    ) -> Gnocchi {
+        let g = Gnocchi::start_with(
+            tag,
+            &format!(
+                "[api]\nauth_mode = keystone\npaste_config = {{dir}}/api-paste.ini\n\
+                 [keystone_authtoken]\n{keystone_authtoken}"
+            ),
+            auth,
+        );
+        g.create_resource_types();
+        g
+    }
+
+    fn start_with(tag: &str, api_conf: &str, auth: Box<dyn Fn() -> Vec<String> + Send + Sync>) -> Gnocchi {
         static N: AtomicUsize = AtomicUsize::new(0);
         let venv = venv();
         let database = format!(
@@ -104,13 +136,34 @@ impl Gnocchi {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = dir.path().join("storage");
         let config = dir.path().join("gnocchi.conf");
+        let api_conf = api_conf.replace("{dir}", &dir.path().display().to_string());
+        if api_conf.contains("paste_config") {
+            // Gnocchi's paste pipeline, with keystonemiddleware reading its section from this
+            // gnocchi.conf (by default it looks for /etc/gnocchi/gnocchi.conf).
+            let shipped = venv
+                .join("lib")
+                .read_dir()
+                .expect("venv lib")
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("site-packages/gnocchi/rest/api-paste.ini"))
+                .find(|p| p.exists())
+                .expect("gnocchi's api-paste.ini");
+            let paste = std::fs::read_to_string(shipped).expect("api-paste.ini").replace(
+                "use = egg:keystonemiddleware#auth_token\noslo_config_project = gnocchi\n",
+                &format!(
+                    "use = egg:keystonemiddleware#auth_token\noslo_config_project = gnocchi\n\
+                     oslo_config_file = {}\n",
+                    config.display()
+                ),
+            );
+            std::fs::write(dir.path().join("api-paste.ini"), paste).expect("api-paste.ini");
+        }
         std::fs::write(
             &config,
             format!(
                 "[indexer]\nurl = postgresql://{ROLE}:gnocchi@127.0.0.1:5432/{database}\n\
                  [storage]\ndriver = file\nfile_basepath = {s}\n\
-                 [incoming]\ndriver = file\nfile_basepath = {s}\n\
-                 [api]\nauth_mode = basic\n",
+                 [incoming]\ndriver = file\nfile_basepath = {s}\n{api_conf}",
                 s = storage.display()
             ),
         )
@@ -123,6 +176,7 @@ impl Gnocchi {
             config,
             dir,
             api: None,
+            auth,
         };
         let upgrade = Command::new(venv.join("bin/gnocchi-upgrade"))
             .arg("--config-file")
@@ -187,15 +241,8 @@ impl Gnocchi {
 
     fn curl(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, String) {
         let mut cmd = Command::new("curl");
-        cmd.args([
-            "-s",
-            "-u",
-            "admin:",
-            "-X",
-            method,
-            "-H",
-            "accept: application/json",
-        ]);
+        cmd.arg("-s").args((self.auth)());
+        cmd.args(["-X", method, "-H", "accept: application/json"]);
         cmd.args(["-H", "content-type: application/json", "-w", "\n%{http_code}"]);
         if let Some(b) = body {
             cmd.args(["-d", &b.to_string()]);

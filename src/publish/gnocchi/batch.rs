@@ -346,6 +346,7 @@ async fn create(
                 "{} (create Ceilometer's resource types, e.g. with ceilometer-upgrade)",
                 reply.description()
             ),
+            status: Some(404),
         }),
         status => Ok(Some(format!(
             "creating the {} resource refused: HTTP {status}: {}",

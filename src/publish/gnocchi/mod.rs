@@ -3,7 +3,7 @@
 //! those resources.
 //!
 //! Layout: [`resources`] compiles gnocchi_resources.yaml; [`client`] is the HTTP client (basic
-//! auth, timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
+//! auth or [`keystone`], timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
 //! and pushes measures, creations and attribute updates; [`events`] applies the event rules;
 //! this module parses the URL options, holds the `gnocchi:` settings of ceilo.yaml and is the
 //! [`Output`] the publisher actor drives.
@@ -15,12 +15,15 @@
 //! logged, counted (`ceilo_samples_refused_total`) and published to the dead-letter exchange,
 //! and the rest of the batch goes through. Ceilometer logs and drops in all these cases.
 //!
-//! Not done (yet): Keystone authentication (`auth_mode: basic` only), Keystone's look-up of the
-//! filtered project's id — set `gnocchi.filter_project_id` instead.
+//! The filtered project (`enable_filter_project`): with Keystone, `filter_project` in
+//! `filter_domain` is looked up there once, before the first flush is grouped (Keystone down:
+//! the flush waits and is retried; no such project: a warning and nothing is filtered, as in
+//! Ceilometer); with basic auth, `gnocchi.filter_project_id` gives its id.
 
 pub mod batch;
 pub mod client;
 pub mod events;
+pub mod keystone;
 pub mod resources;
 
 use std::collections::HashSet;
@@ -51,8 +54,8 @@ pub struct GnocchiOptions {
     pub timeout: Duration,
     /// `enable_filter_project` (true): skip the Gnocchi service project's own activity.
     pub enable_filter_project: bool,
-    /// `filter_project` (`service`) and `filter_domain` (`Default`): the project Ceilometer
-    /// looks up in Keystone; ceilo takes its id from `gnocchi.filter_project_id`.
+    /// `filter_project` (`service`) and `filter_domain` (`Default`): the project looked up in
+    /// Keystone (with basic auth, its id is `gnocchi.filter_project_id`).
     pub filter_project: String,
     pub filter_domain: String,
 }
@@ -103,35 +106,55 @@ impl GnocchiOptions {
 pub enum AuthMode {
     /// Gnocchi's `[api] auth_mode = basic` (Ceilometer's `auth_type = gnocchi-basic`).
     Basic,
+    /// Keystone v3 password (Ceilometer's `auth_type = password`), `gnocchi.keystone`.
+    Keystone,
 }
 
 /// The `gnocchi:` section of ceilo.yaml: where Gnocchi is and who ceilo is to it
-/// (Ceilometer's `[service_credentials]` with `auth_type = gnocchi-basic`).
+/// (Ceilometer's `[service_credentials]`, `auth_type = gnocchi-basic` or `password`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GnocchiSettings {
     /// Gnocchi's API root, e.g. `http://127.0.0.1:8041` (Ceilometer: `endpoint`, or the
-    /// Keystone catalog's `metric` service).
-    pub endpoint: String,
-    /// Only `basic` for now.
+    /// Keystone catalog's `metric` service). Unset: `http://127.0.0.1:8041` with basic auth,
+    /// the catalog's with Keystone.
+    pub endpoint: Option<String>,
+    /// `basic` or `keystone`.
     pub auth_mode: AuthMode,
     /// The user Gnocchi's basic auth sees (`admin` is Gnocchi's administrator).
     pub user: String,
     pub password: String,
     /// The id of the project whose activity `enable_filter_project` skips (Ceilometer finds it
-    /// in Keystone by `filter_project`/`filter_domain`). Unset: nothing is filtered, with a
-    /// warning when a `gnocchi://` URL asks for filtering.
+    /// in Keystone by `filter_project`/`filter_domain`). Basic auth only (with Keystone the
+    /// id is looked up); unset: nothing is filtered, with a warning when a `gnocchi://` URL
+    /// asks for filtering.
     pub filter_project_id: Option<String>,
+    /// Keystone credentials, for `auth_mode: keystone`.
+    pub keystone: Option<keystone::KeystoneSettings>,
+}
+
+impl GnocchiSettings {
+    /// Settings that cannot work, said at start.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.auth_mode, &self.keystone) {
+            (AuthMode::Keystone, None) => {
+                Err("gnocchi.auth_mode keystone needs a gnocchi.keystone section".into())
+            }
+            (AuthMode::Keystone, Some(k)) => k.validate(),
+            (AuthMode::Basic, _) => Ok(()),
+        }
+    }
 }
 
 impl Default for GnocchiSettings {
     fn default() -> Self {
         GnocchiSettings {
-            endpoint: "http://127.0.0.1:8041".into(),
+            endpoint: None,
             auth_mode: AuthMode::Basic,
             user: "admin".into(),
             password: String::new(),
             filter_project_id: None,
+            keystone: None,
         }
     }
 }
@@ -147,22 +170,40 @@ pub enum GnocchiError {
 
 pub use super::dead_letter::DeadLetters;
 
+/// Where Gnocchi is with basic auth and no `gnocchi.endpoint`.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8041";
+
 /// What every flush of one publisher shares.
 struct Shared {
     name: String,
     client: GnocchiClient,
     resources: Resources,
     cache: AttributeCache,
-    filter_project_id: Option<String>,
+    filter: Filter,
+    warned_meters: Mutex<HashSet<String>>,
     policies_ready: AtomicBool,
     warned_events: Mutex<HashSet<String>>,
     dead_letters: Option<DeadLetters>,
 }
 
+/// Whose activity is filtered out.
+enum Filter {
+    Off,
+    /// The project id (`None`: the project was not found; nothing is filtered).
+    Known(Option<String>),
+    /// To look up in Keystone before the first flush: (project, domain), then the answer.
+    Keystone {
+        project: String,
+        domain: String,
+        found: tokio::sync::OnceCell<Option<String>>,
+    },
+}
+
 /// What is left to do of one flush (shrinks as parts succeed, so a retry redoes only the rest).
 struct Job {
     samples: Vec<crate::model::Sample>,
-    grouped: Grouped,
+    /// Grouped on the first try (after the filtered project is known).
+    grouped: Option<Grouped>,
     measures_posted: bool,
     events: Vec<Event>,
     next_event: usize,
@@ -171,7 +212,6 @@ struct Job {
 
 pub struct GnocchiOutput {
     shared: Arc<Shared>,
-    warned_meters: HashSet<String>,
 }
 
 impl GnocchiOutput {
@@ -187,26 +227,36 @@ impl GnocchiOutput {
             &options.resources_definition_file,
             options.archive_policy.as_deref(),
         )?;
-        let client = match settings.auth_mode {
-            AuthMode::Basic => GnocchiClient::basic(
-                &settings.endpoint,
+        settings.validate().map_err(GnocchiError::Client)?;
+        let client = match (settings.auth_mode, &settings.keystone) {
+            (AuthMode::Keystone, Some(keystone)) => {
+                GnocchiClient::keystone(settings.endpoint.as_deref(), keystone, options.timeout)
+            }
+            _ => GnocchiClient::basic(
+                settings.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
                 &settings.user,
                 &settings.password,
                 options.timeout,
-            )
-            .map_err(GnocchiError::Client)?,
-        };
-        let filter_project_id = if options.enable_filter_project {
+            ),
+        }
+        .map_err(GnocchiError::Client)?;
+        let filter = if !options.enable_filter_project {
+            Filter::Off
+        } else if client.keystone_session().is_some() {
+            Filter::Keystone {
+                project: options.filter_project.clone(),
+                domain: options.filter_domain.clone(),
+                found: tokio::sync::OnceCell::new(),
+            }
+        } else {
             if settings.filter_project_id.is_none() {
                 tracing::warn!(
                     project = options.filter_project,
                     domain = options.filter_domain,
-                    "gnocchi:// asks to filter the Gnocchi project's activity but gnocchi.filter_project_id is not set: nothing is filtered"
+                    "gnocchi:// asks to filter the Gnocchi project's activity but gnocchi.filter_project_id is not set (basic auth, no Keystone to look it up in): nothing is filtered"
                 );
             }
-            settings.filter_project_id.clone()
-        } else {
-            None
+            Filter::Known(settings.filter_project_id.clone())
         };
         tracing::info!(
             endpoint = client.endpoint(),
@@ -219,12 +269,12 @@ impl GnocchiOutput {
                 client,
                 resources,
                 cache: AttributeCache::default(),
-                filter_project_id,
+                filter,
+                warned_meters: Mutex::new(HashSet::new()),
                 policies_ready: AtomicBool::new(false),
                 warned_events: Mutex::new(HashSet::new()),
                 dead_letters,
             }),
-            warned_meters: HashSet::new(),
         })
     }
 
@@ -258,18 +308,65 @@ impl Shared {
         Ok(())
     }
 
+    /// The id of the project whose activity is filtered out (looked up in Keystone once).
+    async fn filter_project_id(&self) -> Result<Option<&str>, Unavailable> {
+        match &self.filter {
+            Filter::Off => Ok(None),
+            Filter::Known(id) => Ok(id.as_deref()),
+            Filter::Keystone {
+                project,
+                domain,
+                found,
+            } => {
+                let id = found
+                    .get_or_try_init(|| async {
+                        let keystone = self.client.keystone_session().ok_or_else(|| Unavailable {
+                            method: Method::GET,
+                            url: String::new(),
+                            reason: "no keystone session".into(),
+                            status: None,
+                        })?;
+                        let id = keystone.find_project(project, domain).await?;
+                        match &id {
+                            Some(id) => tracing::info!(
+                                project,
+                                domain,
+                                id,
+                                "the filtered project (its activity is not sent to Gnocchi)"
+                            ),
+                            None => tracing::warn!(
+                                project,
+                                domain,
+                                "filtered project not found in keystone, ignoring the filter_project option"
+                            ),
+                        }
+                        Ok::<_, Unavailable>(id)
+                    })
+                    .await?;
+                Ok(id.as_deref())
+            }
+        }
+    }
+
     async fn run(&self, job: &mut Job) -> Result<(), PublishError> {
         let unavailable = PublishError::Gnocchi;
-        if !job.grouped.resources.is_empty() {
+        if job.grouped.is_none() {
+            let project_id = self.filter_project_id().await.map_err(unavailable)?;
+            let filter = project_id.map(|project_id| ProjectFilter { project_id });
+            let mut warned = self.warned_meters.lock().unwrap_or_else(|p| p.into_inner());
+            job.grouped = Some(batch::group(
+                &job.samples,
+                &self.resources,
+                filter.as_ref(),
+                &mut warned,
+            ));
+        }
+        let grouped = job.grouped.as_mut().expect("grouped above");
+        if !grouped.resources.is_empty() {
             self.ensure_archive_policies().await.map_err(unavailable)?;
-            let refused = batch::push(
-                &self.client,
-                &mut job.grouped,
-                &mut job.measures_posted,
-                &self.cache,
-            )
-            .await
-            .map_err(unavailable)?;
+            let refused = batch::push(&self.client, grouped, &mut job.measures_posted, &self.cache)
+                .await
+                .map_err(unavailable)?;
             job.refused.extend(refused);
         }
         while job.next_event < job.events.len() {
@@ -336,20 +433,9 @@ impl Output for GnocchiOutput {
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
-        let filter = self
-            .shared
-            .filter_project_id
-            .as_deref()
-            .map(|project_id| ProjectFilter { project_id });
-        let grouped = batch::group(
-            &flush.samples,
-            &self.shared.resources,
-            filter.as_ref(),
-            &mut self.warned_meters,
-        );
         let job = Arc::new(tokio::sync::Mutex::new(Job {
             samples: flush.samples,
-            grouped,
+            grouped: None,
             measures_posted: false,
             events: flush.events,
             next_event: 0,

@@ -1,0 +1,554 @@
+//! Keystone v3 password authentication for `gnocchi://`, as Ceilometer's
+//! `[service_credentials]` with `auth_type = password` does it through keystoneauth1: a token
+//! from `POST <auth_url>/v3/auth/tokens`, kept until it is about to expire, renewed then or
+//! when Gnocchi answers 401; Gnocchi's endpoint from the token's catalog (service type
+//! `metric`, named `gnocchi` or unnamed, the configured interface and region); and the
+//! look-up of the filtered project (`filter_project` in `filter_domain`) by name.
+//!
+//! Failures are "not now" ([`Unavailable`]): Keystone down, a refused password, a catalog
+//! without Gnocchi. The publisher retries them as it retries Gnocchi being down, so nothing is
+//! dropped; the message names the auth URL and the user, never the password.
+//!
+//! Not done: other auth types (`v3token`, application credentials, `v2password`), system and
+//! domain scopes, TLS options of `[service_credentials]` (https uses the system's roots).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::Method;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use super::client::Unavailable;
+use crate::polling::dynamic::HttpClient;
+
+/// keystoneauth1 renews a token that expires within this (`MIN_TOKEN_LIFE_SECONDS`).
+const RENEW_BEFORE: Duration = Duration::from_secs(120);
+const MAX_BODY: usize = 8 << 20;
+
+/// `gnocchi.keystone` in ceilo.yaml: Ceilometer's `[service_credentials]` for
+/// `auth_type = password`. A user by `user_id`, or by `username` in a domain; a project
+/// scope by `project_id`, or by `project_name` in a domain (none: an unscoped token).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeystoneSettings {
+    /// Keystone's identity endpoint, e.g. `http://127.0.0.1:5000/v3` (`/v3` is added when
+    /// missing).
+    pub auth_url: String,
+    pub username: Option<String>,
+    pub user_id: Option<String>,
+    pub password: String,
+    pub user_domain_name: Option<String>,
+    pub user_domain_id: Option<String>,
+    pub project_name: Option<String>,
+    pub project_id: Option<String>,
+    pub project_domain_name: Option<String>,
+    pub project_domain_id: Option<String>,
+    /// The catalog region of Gnocchi's endpoint (any region when unset).
+    pub region_name: Option<String>,
+    /// The catalog interface: `public` (default), `internal` or `admin` (`publicURL`... too).
+    pub interface: Option<String>,
+}
+
+impl KeystoneSettings {
+    /// What is missing or contradictory, said before anything is sent.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.auth_url.trim().is_empty() {
+            return Err("gnocchi.keystone.auth_url is required with auth_mode: keystone".into());
+        }
+        self.auth_url
+            .parse::<hyper::Uri>()
+            .map_err(|e| format!("gnocchi.keystone.auth_url {:?}: {e}", self.auth_url))?;
+        if self.user_id.is_none() && self.username.is_none() {
+            return Err("gnocchi.keystone needs username (or user_id)".into());
+        }
+        if self.user_id.is_none() && self.user_domain_name.is_none() && self.user_domain_id.is_none() {
+            return Err("gnocchi.keystone.username needs user_domain_name or user_domain_id".into());
+        }
+        if self.project_id.is_none()
+            && self.project_name.is_some()
+            && self.project_domain_name.is_none()
+            && self.project_domain_id.is_none()
+        {
+            return Err(
+                "gnocchi.keystone.project_name needs project_domain_name or project_domain_id".into(),
+            );
+        }
+        self.interface()?;
+        Ok(())
+    }
+
+    /// The catalog interface, normalized as keystoneauth1 does (`publicURL` is `public`).
+    pub fn interface(&self) -> Result<&str, String> {
+        let i = self.interface.as_deref().unwrap_or("public");
+        match i.strip_suffix("URL").unwrap_or(i) {
+            v @ ("public" | "internal" | "admin") => Ok(v),
+            _ => Err(format!(
+                "gnocchi.keystone.interface {i:?}: one of public, internal, admin"
+            )),
+        }
+    }
+
+    /// `<auth_url>/v3/auth/tokens`.
+    pub fn tokens_url(&self) -> String {
+        format!("{}/auth/tokens", self.v3())
+    }
+
+    fn v3(&self) -> String {
+        let base = self.auth_url.trim().trim_end_matches('/');
+        if base.ends_with("/v3") {
+            base.to_owned()
+        } else {
+            format!("{base}/v3")
+        }
+    }
+
+    /// Who the errors name: the user (and its domain) at the auth URL.
+    pub fn who(&self) -> String {
+        let user = match (&self.user_id, &self.username) {
+            (Some(id), _) => format!("user id {id}"),
+            (None, Some(name)) => format!(
+                "user {name} (domain {})",
+                self.user_domain_name
+                    .as_deref()
+                    .or(self.user_domain_id.as_deref())
+                    .unwrap_or("?")
+            ),
+            (None, None) => "no user".into(),
+        };
+        format!("{user} at {}", self.auth_url)
+    }
+
+    /// The body of `POST /v3/auth/tokens`.
+    fn auth_body(&self) -> Json {
+        let domain = |id: &Option<String>, name: &Option<String>| match (id, name) {
+            (Some(id), _) => Some(json!({ "id": id })),
+            (None, Some(name)) => Some(json!({ "name": name })),
+            (None, None) => None,
+        };
+        let mut user = serde_json::Map::new();
+        user.insert("password".into(), json!(self.password));
+        match (&self.user_id, &self.username) {
+            (Some(id), _) => {
+                user.insert("id".into(), json!(id));
+            }
+            (None, name) => {
+                user.insert("name".into(), json!(name));
+                if let Some(d) = domain(&self.user_domain_id, &self.user_domain_name) {
+                    user.insert("domain".into(), d);
+                }
+            }
+        }
+        let mut auth = json!({
+            "identity": { "methods": ["password"], "password": { "user": user } }
+        });
+        let scope = match (&self.project_id, &self.project_name) {
+            (Some(id), _) => Some(json!({ "project": { "id": id } })),
+            (None, Some(name)) => {
+                let mut project = json!({ "name": name });
+                if let Some(d) = domain(&self.project_domain_id, &self.project_domain_name) {
+                    project["domain"] = d;
+                }
+                Some(json!({ "project": project }))
+            }
+            (None, None) => None,
+        };
+        if let Some(scope) = scope {
+            auth["scope"] = scope;
+        }
+        json!({ "auth": auth })
+    }
+}
+
+/// A token and what came with it.
+#[derive(Clone)]
+pub struct Token {
+    pub header: HeaderValue,
+    /// Gnocchi's endpoint from the catalog (`None` when the catalog has none).
+    pub metric_endpoint: Option<String>,
+    /// When to stop using it and fetch another.
+    renew_at: Instant,
+}
+
+/// Why a token is fetched, for the log.
+#[derive(Debug, Clone, Copy)]
+pub enum Renewal {
+    First,
+    ExpiresSoon,
+    Refused,
+}
+
+/// A Keystone session: the cached token, renewed as keystoneauth1 renews it.
+pub struct Keystone {
+    settings: KeystoneSettings,
+    http: HttpClient,
+    timeout: Duration,
+    cached: tokio::sync::Mutex<Option<Token>>,
+}
+
+impl Keystone {
+    pub fn new(settings: KeystoneSettings, http: HttpClient, timeout: Duration) -> Result<Keystone, String> {
+        settings.validate()?;
+        Ok(Keystone {
+            settings,
+            http,
+            timeout,
+            cached: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &KeystoneSettings {
+        &self.settings
+    }
+
+    /// The current token, fetched when there is none or it is about to expire.
+    pub async fn token(&self) -> Result<Token, Unavailable> {
+        let mut cached = self.cached.lock().await;
+        let why = match &*cached {
+            Some(t) if Instant::now() < t.renew_at => return Ok(t.clone()),
+            Some(_) => Renewal::ExpiresSoon,
+            None => Renewal::First,
+        };
+        let token = self.fetch(why).await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Gnocchi refused `used` (401): forget it, so that the next [`Keystone::token`] fetches
+    /// a new one (unless another request did already).
+    pub async fn refused(&self, used: &HeaderValue) -> Result<Token, Unavailable> {
+        let mut cached = self.cached.lock().await;
+        if let Some(t) = &*cached {
+            if t.header != *used {
+                return Ok(t.clone());
+            }
+        }
+        let token = self.fetch(Renewal::Refused).await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    fn unavailable(&self, url: &str, reason: String) -> Unavailable {
+        Unavailable {
+            method: Method::POST,
+            url: url.to_owned(),
+            reason: format!("keystone: {reason} ({})", self.settings.who()),
+            status: None,
+        }
+    }
+
+    async fn fetch(&self, why: Renewal) -> Result<Token, Unavailable> {
+        let url = self.settings.tokens_url();
+        let body = Bytes::from(self.settings.auth_body().to_string());
+        let (status, headers, bytes) = self
+            .send(Method::POST, &url, None, body)
+            .await
+            .map_err(|reason| self.unavailable(&url, reason))?;
+        if status != 201 && status != 200 {
+            let what = match status {
+                401 => "Keystone refused the credentials (wrong password or unknown user)",
+                403 => "Keystone refused the scope (no role on the project?)",
+                _ => "Keystone did not issue a token",
+            };
+            return Err(self.unavailable(&url, format!("{what}: HTTP {status}: {}", error_text(&bytes))));
+        }
+        let header = headers
+            .get("x-subject-token")
+            .cloned()
+            .ok_or_else(|| self.unavailable(&url, "no X-Subject-Token in the reply".into()))?;
+        let reply: TokenReply = serde_json::from_slice(&bytes)
+            .map_err(|e| self.unavailable(&url, format!("the token reply does not parse: {e}")))?;
+        let lifetime = reply.lifetime().unwrap_or(RENEW_BEFORE * 2);
+        // keystoneauth1 renews 120 s before expiry; a token that short-lived is used for half
+        // of its life instead of for no request at all.
+        let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2));
+        let interface = self.settings.interface().unwrap_or("public");
+        let metric_endpoint = reply
+            .token
+            .catalog
+            .as_deref()
+            .and_then(|c| metric_endpoint(c, interface, self.settings.region_name.as_deref()));
+        tracing::info!(
+            auth_url = self.settings.auth_url,
+            user = self.settings.who(),
+            reason = ?why,
+            expires_at = reply.token.expires_at.as_deref().unwrap_or("?"),
+            "keystone token issued"
+        );
+        Ok(Token {
+            header,
+            metric_endpoint,
+            renew_at,
+        })
+    }
+
+    /// The id of project `name` (a name or an id) in domain `domain` (a name or an id), as
+    /// Ceilometer's `find_domain` + `find_project`; `Ok(None)` when there is none.
+    pub async fn find_project(&self, name: &str, domain: &str) -> Result<Option<String>, Unavailable> {
+        let Some(domain_id) = self.find_one("domains", domain, None).await? else {
+            return Ok(None);
+        };
+        self.find_one("projects", name, Some(&domain_id)).await
+    }
+
+    /// `GET /v3/<kind>?name=..`, then `/v3/<kind>/<id>`: the id of the one that matches.
+    async fn find_one(
+        &self,
+        kind: &str,
+        name_or_id: &str,
+        domain_id: Option<&str>,
+    ) -> Result<Option<String>, Unavailable> {
+        let mut by_name = format!("{}/{kind}?name={}", self.settings.v3(), enc(name_or_id));
+        if let Some(d) = domain_id {
+            by_name.push_str(&format!("&domain_id={}", enc(d)));
+        }
+        if let Some(list) = self.get(&by_name).await? {
+            let found: Vec<&Json> = list[kind]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            match found.as_slice() {
+                [one] => return Ok(one["id"].as_str().map(str::to_owned)),
+                [] => {}
+                _ => {
+                    return Err(self.unavailable(
+                        &by_name,
+                        format!("more than one of {kind} is named {name_or_id:?}"),
+                    ))
+                }
+            }
+        }
+        let by_id = format!("{}/{kind}/{}", self.settings.v3(), enc(name_or_id));
+        let single = kind.trim_end_matches('s');
+        Ok(self.get(&by_id).await?.and_then(|one| {
+            let one = &one[single];
+            let in_domain = domain_id.is_none_or(|d| one["domain_id"].as_str() == Some(d));
+            in_domain.then(|| one["id"].as_str().map(str::to_owned)).flatten()
+        }))
+    }
+
+    /// A GET with the current token (renewed once on 401); `None` on 404.
+    async fn get(&self, url: &str) -> Result<Option<Json>, Unavailable> {
+        let mut token = self.token().await?;
+        for attempt in 0..2 {
+            let (status, _, bytes) = self
+                .send(Method::GET, url, Some(&token.header), Bytes::new())
+                .await
+                .map_err(|reason| self.unavailable(url, reason))?;
+            match status {
+                200..=299 => {
+                    return serde_json::from_slice(&bytes)
+                        .map(Some)
+                        .map_err(|e| self.unavailable(url, format!("the reply does not parse: {e}")))
+                }
+                404 => return Ok(None),
+                401 if attempt == 0 => token = self.refused(&token.header).await?,
+                _ => return Err(self.unavailable(url, format!("HTTP {status}: {}", error_text(&bytes)))),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes), String> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            request = request.header("x-auth-token", t.clone());
+        }
+        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| format!("cannot reach Keystone: {e:?}"))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let bytes = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the reply: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, headers, bytes))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("no reply from Keystone within {:?}", self.timeout))?
+    }
+}
+
+/// Percent-encoding for a query value or a path segment (unreserved characters as they are).
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Keystone's error message (`{"error": {"message": ..}}`), else the start of the body.
+fn error_text(bytes: &[u8]) -> String {
+    let body: Json = serde_json::from_slice(bytes).unwrap_or(Json::Null);
+    match body["error"]["message"].as_str() {
+        Some(m) => m.to_owned(),
+        None => String::from_utf8_lossy(bytes).chars().take(300).collect(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    token: TokenBody,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    expires_at: Option<String>,
+    issued_at: Option<String>,
+    catalog: Option<Vec<Json>>,
+}
+
+impl TokenReply {
+    /// From `issued_at` to `expires_at` (Keystone's clock on both ends, so skew cancels).
+    fn lifetime(&self) -> Option<Duration> {
+        let parse = |s: &Option<String>| {
+            chrono::DateTime::parse_from_rfc3339(s.as_deref()?)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        };
+        let ms = parse(&self.token.expires_at)? - parse(&self.token.issued_at)?;
+        u64::try_from(ms).ok().map(Duration::from_millis)
+    }
+}
+
+/// Gnocchi's URL in a v3 catalog: service type `metric` named `gnocchi` (or unnamed), an
+/// endpoint of `interface` in `region` (any region when `None`), as keystoneauth1 filters it
+/// for Ceilometer's `get_endpoint(service_type='metric', service_name='gnocchi', ...)`.
+pub fn metric_endpoint(catalog: &[Json], interface: &str, region: Option<&str>) -> Option<String> {
+    catalog
+        .iter()
+        .filter(|s| s["type"] == "metric")
+        .filter(|s| s["name"].as_str().is_none_or(|n| n.is_empty() || n == "gnocchi"))
+        .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
+        .filter(|e| e["interface"] == interface)
+        .filter(|e| region.is_none_or(|r| e["region_id"].as_str().or(e["region"].as_str()) == Some(r)))
+        .find_map(|e| e["url"].as_str().filter(|u| !u.is_empty()))
+        .map(|u| u.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KeystoneSettings {
+        KeystoneSettings {
+            auth_url: "http://ks:5000".into(),
+            username: Some("ceilometer".into()),
+            password: "secret".into(),
+            user_domain_name: Some("Default".into()),
+            project_name: Some("service".into()),
+            project_domain_id: Some("default".into()),
+            ..KeystoneSettings::default()
+        }
+    }
+
+    #[test]
+    fn the_password_request_is_keystone_v3s() {
+        let s = settings();
+        assert_eq!(s.tokens_url(), "http://ks:5000/v3/auth/tokens");
+        let with_v3 = KeystoneSettings {
+            auth_url: "http://ks:5000/v3/".into(),
+            ..settings()
+        };
+        assert_eq!(with_v3.tokens_url(), "http://ks:5000/v3/auth/tokens");
+        assert_eq!(
+            s.auth_body(),
+            json!({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "ceilometer", "domain": {"name": "Default"}, "password": "secret"}}},
+                "scope": {"project": {"name": "service", "domain": {"id": "default"}}}
+            }})
+        );
+        let by_ids = KeystoneSettings {
+            user_id: Some("u1".into()),
+            project_id: Some("p1".into()),
+            ..settings()
+        };
+        assert_eq!(
+            by_ids.auth_body()["auth"]["identity"]["password"]["user"],
+            json!({"id": "u1", "password": "secret"})
+        );
+        assert_eq!(
+            by_ids.auth_body()["auth"]["scope"],
+            json!({"project": {"id": "p1"}})
+        );
+        assert!(!s.who().contains("secret"));
+        assert!(s.who().contains("ceilometer") && s.who().contains("http://ks:5000"));
+    }
+
+    #[test]
+    fn settings_missing_what_keystone_needs_are_refused() {
+        assert!(settings().validate().is_ok());
+        let no_url = KeystoneSettings {
+            auth_url: String::new(),
+            ..settings()
+        };
+        assert!(no_url.validate().unwrap_err().contains("auth_url"));
+        let no_domain = KeystoneSettings {
+            user_domain_name: None,
+            ..settings()
+        };
+        assert!(no_domain.validate().unwrap_err().contains("user_domain"));
+        let bad_interface = KeystoneSettings {
+            interface: Some("private".into()),
+            ..settings()
+        };
+        assert!(bad_interface.validate().is_err());
+        let url_suffix = KeystoneSettings {
+            interface: Some("internalURL".into()),
+            ..settings()
+        };
+        assert_eq!(url_suffix.interface(), Ok("internal"));
+    }
+
+    #[test]
+    fn gnocchi_is_found_in_the_catalog_by_type_interface_and_region() {
+        let catalog: Vec<Json> = serde_json::from_value(json!([
+            {"type": "identity", "name": "keystone", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://ks/v3"}]},
+            {"type": "metric", "name": "other-metrics", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://wrong"}]},
+            {"type": "metric", "name": "gnocchi", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://g1:8041/"},
+                {"interface": "internal", "region_id": "R1", "url": "http://g1-internal:8041"},
+                {"interface": "public", "region_id": "R2", "url": "http://g2:8041"}]}
+        ]))
+        .unwrap();
+        let find = |i, r| metric_endpoint(&catalog, i, r);
+        assert_eq!(find("public", Some("R1")).as_deref(), Some("http://g1:8041"));
+        assert_eq!(find("public", Some("R2")).as_deref(), Some("http://g2:8041"));
+        assert_eq!(find("internal", None).as_deref(), Some("http://g1-internal:8041"));
+        assert_eq!(find("admin", None), None);
+        assert_eq!(find("public", Some("R3")), None);
+    }
+
+    #[test]
+    fn a_tokens_lifetime_is_keystones_issued_to_expires() {
+        let reply: TokenReply = serde_json::from_value(json!({"token": {
+            "issued_at": "2026-12-03T22:41:26.000000Z",
+            "expires_at": "2026-12-03T22:42:26.000000Z"}}))
+        .unwrap();
+        assert_eq!(reply.lifetime(), Some(Duration::from_secs(60)));
+    }
+}
