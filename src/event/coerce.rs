@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 
 use simd_json::prelude::*;
-use simd_json::StaticNode;
 
 use super::time::parse_isotime_utc;
+use crate::model::py;
 use crate::model::{TraitValue, Value};
 
 /// Ceilometer's text traits are cut to the size of its `trait_text` column.
@@ -114,110 +114,18 @@ pub fn truncate_chars(s: Cow<'_, str>, limit: usize) -> String {
     }
 }
 
-/// Python's `int(value)`: bools are 0/1, floats truncate toward zero, strings are parsed as
-/// base-10 integer literals (surrounding whitespace and `_` between digits allowed, `"2.0"`
-/// refused). Containers raise. Ceilometer's values beyond `i64` are refused too.
+/// Python's `int(value)` ([`py::int_of`]); a value beyond `i64` is refused too, as
+/// Ceilometer's `trait_int` column cannot hold it.
 pub fn py_int(value: &Value<'_>) -> Result<i64, CoerceError> {
-    let fail = || CoerceError::Int(short_repr(value));
-    match value {
-        Value::Static(StaticNode::Bool(b)) => Ok(i64::from(*b)),
-        Value::Static(StaticNode::I64(i)) => Ok(*i),
-        Value::Static(StaticNode::U64(u)) => i64::try_from(*u).map_err(|_| fail()),
-        Value::Static(StaticNode::F64(f)) => float_to_int(*f).ok_or_else(fail),
-        Value::String(s) => parse_py_int(s).ok_or_else(fail),
-        _ => Err(fail()),
-    }
+    py::int_of(value)
+        .ok()
+        .and_then(|i| i64::try_from(i).ok())
+        .ok_or_else(|| CoerceError::Int(short_repr(value)))
 }
 
-/// Python's `float(value)`: bools are 1.0/0.0, strings follow float literal syntax plus
-/// `inf`/`infinity`/`nan` (any case, signed). Containers raise.
+/// Python's `float(value)` ([`py::float_of`]).
 pub fn py_float(value: &Value<'_>) -> Result<f64, CoerceError> {
-    let fail = || CoerceError::Float(short_repr(value));
-    match value {
-        Value::Static(StaticNode::Bool(b)) => Ok(f64::from(u8::from(*b))),
-        Value::Static(StaticNode::I64(i)) => Ok(*i as f64),
-        Value::Static(StaticNode::U64(u)) => Ok(*u as f64),
-        Value::Static(StaticNode::F64(f)) => Ok(*f),
-        Value::String(s) => parse_py_float(s).ok_or_else(fail),
-        _ => Err(fail()),
-    }
-}
-
-fn float_to_int(f: f64) -> Option<i64> {
-    // NaN and the infinities raise in Python (and fail the range test); the bounds keep the
-    // cast exact.
-    let t = f.trunc();
-    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0)
-        .contains(&t)
-        .then_some(t as i64)
-}
-
-/// Python's `str.strip()` set, which `int()` and `float()` apply: Unicode whitespace plus the
-/// ASCII file/group/record/unit separators.
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
-}
-
-/// Digits with single underscores between them (`1_000`), as Python literals allow.
-fn valid_digit_run(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('_')
-        && !s.ends_with('_')
-        && !s.contains("__")
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-}
-
-fn parse_py_int(s: &str) -> Option<i64> {
-    let t = s.trim_matches(is_py_space);
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if !valid_digit_run(digits) {
-        return None;
-    }
-    let mut acc: i128 = 0;
-    for b in digits.bytes().filter(u8::is_ascii_digit) {
-        acc = acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-    }
-    i64::try_from(if negative { -acc } else { acc }).ok()
-}
-
-fn parse_py_float(s: &str) -> Option<f64> {
-    let t = s.trim_matches(is_py_space);
-    let (sign, body) = match t.as_bytes().first() {
-        Some(b'-') => (-1.0, &t[1..]),
-        Some(b'+') => (1.0, &t[1..]),
-        _ => (1.0, t),
-    };
-    let lower = body.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "infinity" => return Some(sign * f64::INFINITY),
-        "nan" => return Some(f64::NAN),
-        _ => {}
-    }
-    // Python's grammar: digits [. [digits]] | . digits, then an optional exponent.
-    let (mantissa, exponent) = match lower.find('e') {
-        Some(at) => (&lower[..at], Some(&lower[at + 1..])),
-        None => (lower.as_str(), None),
-    };
-    let (int_part, frac_part) = match mantissa.find('.') {
-        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
-        None => (mantissa, None),
-    };
-    let int_ok = int_part.is_empty() || valid_digit_run(int_part);
-    let frac_ok = frac_part.is_none_or(|f| f.is_empty() || valid_digit_run(f));
-    let has_digits = !int_part.is_empty() || frac_part.is_some_and(|f| !f.is_empty());
-    let exp_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        valid_digit_run(e)
-    });
-    if !(int_ok && frac_ok && has_digits && exp_ok) {
-        return None;
-    }
-    let cleaned: String = lower.chars().filter(|&c| c != '_').collect();
-    cleaned.parse::<f64>().ok().map(|f| sign * f)
+    py::float_of(value).map_err(|_| CoerceError::Float(short_repr(value)))
 }
 
 /// A short rendering of the offending value for error messages.
@@ -280,6 +188,25 @@ mod tests {
         for bad in ["", ".", "e5", "1e", "1,5", "0x1p3", "1_.5", "abc", "inf inity"] {
             assert!(py_float(&s(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    /// Ceilometer's `int(value)` / `float(value)` strip only what CPython's number parsers
+    /// strip, and read any Unicode decimal digit.
+    #[test]
+    fn numeric_traits_read_text_as_cpython_does() {
+        // float('\x1c1') and int('1\x1f') raise ValueError ('\x1c'.isspace() is True all the same)
+        assert!(coerce(TraitType::Float, &s("\x1c1")).is_err());
+        assert!(coerce(TraitType::Int, &s("1\x1f")).is_err());
+        // int('٣') == 3, float('١٢.٥') == 12.5, float('\u20071') == 1.0
+        assert_eq!(coerce(TraitType::Int, &s("٣")), Ok(Some(TraitValue::Int(3))));
+        assert_eq!(
+            coerce(TraitType::Float, &s("١٢.٥")),
+            Ok(Some(TraitValue::Float(12.5)))
+        );
+        assert_eq!(
+            coerce(TraitType::Float, &s("\u{2007}1")),
+            Ok(Some(TraitValue::Float(1.0)))
+        );
     }
 
     #[test]

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use serde_yaml::{Mapping, Value as Yaml};
 use simd_json::prelude::*;
-use simd_json::StaticNode;
 
 use super::coerce::py_str;
 use super::time::parse_isotime_utc;
 use crate::jsonpath::JsonPath;
-use crate::model::Value;
+use crate::model::py::{int_of_str, py_eq};
+use crate::model::{yaml_read, OwnedValue, Value};
 
 /// A configured plugin.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ pub enum Plugin {
 pub struct BitFlag {
     path: Arc<JsonPath>,
     bit: u32,
-    value: Option<Value<'static>>,
+    value: Option<OwnedValue>,
 }
 
 /// Why a plugin block cannot be configured.
@@ -172,14 +172,14 @@ fn configure_bitfield(
         // `2 ** int(bit)`: an integer or a numeric string.
         let bit = match cfg.get("bit") {
             Some(Yaml::Number(n)) => n.as_i64(),
-            Some(Yaml::String(s)) => s.trim().parse::<i64>().ok(),
+            Some(Yaml::String(s)) => int_of_str(s).and_then(|b| i64::try_from(b).ok()),
             _ => None,
         };
         let bit = bit
             .and_then(|b| u32::try_from(b).ok())
             .filter(|b| *b < 63)
             .ok_or_else(|| bad(&at("bit"), "is required and must be an integer in 0..=62".into()))?;
-        let value = cfg.get("value").map(yaml_to_value);
+        let value = cfg.get("value").map(yaml_read::to_json);
         flags.push(BitFlag { path, bit, value });
     }
     Ok(Plugin::Bitfield { initial, flags })
@@ -231,66 +231,6 @@ fn timedelta_seconds(matches: &[Cow<'_, Value<'_>>]) -> Option<f64> {
     let end = end.as_str().and_then(parse_isotime_utc)?;
     let micros = (end - start).num_microseconds()?;
     Some((micros as f64 / 1e6).abs())
-}
-
-/// Python `==` between JSON values: numbers by value (bools are 0/1), containers deep.
-pub fn py_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
-    fn num(v: &Value<'_>) -> Option<f64> {
-        match v {
-            Value::Static(StaticNode::Bool(b)) => Some(f64::from(u8::from(*b))),
-            Value::Static(StaticNode::I64(i)) => Some(*i as f64),
-            Value::Static(StaticNode::U64(u)) => Some(*u as f64),
-            Value::Static(StaticNode::F64(f)) => Some(*f),
-            _ => None,
-        }
-    }
-    match (a, b) {
-        (Value::Static(StaticNode::I64(x)), Value::Static(StaticNode::I64(y))) => x == y,
-        (Value::String(x), Value::String(y)) => x == y,
-        (Value::Static(StaticNode::Null), Value::Static(StaticNode::Null)) => true,
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.as_slice().iter().zip(y.as_slice()).all(|(p, q)| py_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
-        }
-        _ => match (num(a), num(b)) {
-            (Some(x), Some(y)) => x == y,
-            _ => false,
-        },
-    }
-}
-
-/// A YAML value from a definition file as a JSON value.
-pub fn yaml_to_value(y: &Yaml) -> Value<'static> {
-    match y {
-        Yaml::Null => Value::Static(StaticNode::Null),
-        Yaml::Bool(b) => Value::from(*b),
-        Yaml::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Value::from(i),
-            (None, Some(u), _) => Value::from(u),
-            (None, None, Some(f)) => Value::from(f),
-            _ => Value::Static(StaticNode::Null),
-        },
-        Yaml::String(s) => Value::from(s.clone()),
-        Yaml::Sequence(seq) => Value::from(seq.iter().map(yaml_to_value).collect::<Vec<_>>()),
-        Yaml::Mapping(map) => {
-            let mut obj =
-                simd_json::borrowed::Object::with_capacity_and_hasher(map.len(), Default::default());
-            for (k, v) in map {
-                let key = match k {
-                    Yaml::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
-                        .unwrap_or_default()
-                        .trim_end()
-                        .to_owned(),
-                };
-                obj.insert(Cow::Owned(key), yaml_to_value(v));
-            }
-            Value::from(obj)
-        }
-        Yaml::Tagged(tagged) => yaml_to_value(&tagged.value),
-    }
 }
 
 #[cfg(test)]
@@ -413,7 +353,7 @@ mod tests {
         assert!(py_eq(&Value::from(true), &Value::from(1_i64)));
         assert!(!py_eq(&Value::from("1"), &Value::from(1_i64)));
         assert!(py_eq(
-            &yaml_to_value(&serde_yaml::from_str("[1, a]").unwrap_or_default()),
+            &yaml_read::to_json(&serde_yaml::from_str("[1, a]").unwrap_or_default()),
             &{ Value::from(vec![Value::from(1.0_f64), Value::from("a")]) }
         ));
     }

@@ -18,6 +18,7 @@ use simd_json::StaticNode;
 use super::lexer::FilterOp;
 use super::parser::{ArithOp, Condition, Literal, Node, Operand, SortKey};
 use super::EvalError;
+use crate::model::py::{self, py_cmp, py_eq, Num, PyError};
 use crate::model::Value;
 
 pub(crate) type Item<'v, 'a> = Cow<'v, Value<'a>>;
@@ -67,7 +68,7 @@ pub(crate) fn eval<'v, 'a>(
         Node::Filter(conds) => filter(conds, &cur, sink),
         Node::Sorted(keys) => sorted(keys, cur, sink),
         Node::Len => match len(&cur) {
-            Some(n) => sink(Cow::Owned(int_value(n as i128))),
+            Some(n) => sink(Cow::Owned(Num::Int(n as i128).to_value())),
             None => Ok(()),
         },
         Node::Sub(op) => {
@@ -315,10 +316,10 @@ fn compare(op: FilterOp, v: &Value<'_>, lit: &Literal) -> Result<bool, EvalError
         )
     };
     match lit {
-        Literal::Int(n) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, x.cmp(&i128::from(*n))))),
-        Literal::Bool(b) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, x.cmp(&i128::from(*b))))),
-        Literal::Float(f) => match (op, num(v)) {
-            (_, Some(x)) => Ok(num_cmp(x, Num::Float(*f)).is_some_and(|o| cmp_ord(op, o))),
+        Literal::Int(n) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, Some(x.cmp(&i128::from(*n)))))),
+        Literal::Bool(b) => Ok(py_int(v)?.is_some_and(|x| cmp_ord(op, Some(x.cmp(&i128::from(*b)))))),
+        Literal::Float(f) => match (op, Num::of_value(v)) {
+            (_, Some(x)) => Ok(cmp_ord(op, x.py_cmp(Num::Float(*f)))),
             (FilterOp::Eq, None) => Ok(false),
             (FilterOp::Ne, None) => Ok(true),
             _ => Err(mismatch()),
@@ -326,7 +327,7 @@ fn compare(op: FilterOp, v: &Value<'_>, lit: &Literal) -> Result<bool, EvalError
         Literal::Str(s) => match (op, v) {
             (FilterOp::Eq, _) => Ok(matches!(v, Value::String(x) if x == s)),
             (FilterOp::Ne, _) => Ok(!matches!(v, Value::String(x) if x == s)),
-            (_, Value::String(x)) => Ok(cmp_ord(op, x.as_ref().cmp(s.as_str()))),
+            (_, Value::String(x)) => Ok(cmp_ord(op, Some(x.as_ref().cmp(s.as_str())))),
             _ => Err(mismatch()),
         },
         // `re.match`: anchored at the start of the value.
@@ -340,7 +341,12 @@ fn compare(op: FilterOp, v: &Value<'_>, lit: &Literal) -> Result<bool, EvalError
     }
 }
 
-fn cmp_ord(op: FilterOp, o: Ordering) -> bool {
+/// Python's comparison operator given the ordering; `None` (a NaN) makes every operator false
+/// but `!=`.
+fn cmp_ord(op: FilterOp, o: Option<Ordering>) -> bool {
+    let Some(o) = o else {
+        return op == FilterOp::Ne;
+    };
     match op {
         FilterOp::Eq => o == Ordering::Equal,
         FilterOp::Ne => o != Ordering::Equal,
@@ -355,46 +361,15 @@ fn cmp_ord(op: FilterOp, o: Ordering) -> bool {
 /// Python `int(v)`: `Ok(None)` where it raises ValueError (ext skips those values), an error
 /// where it raises anything else.
 fn py_int(v: &Value<'_>) -> Result<Option<i128>, EvalError> {
-    Ok(match v {
-        Value::Static(StaticNode::I64(i)) => Some(i128::from(*i)),
-        Value::Static(StaticNode::U64(u)) => Some(i128::from(*u)),
-        Value::Static(StaticNode::Bool(b)) => Some(i128::from(*b)),
-        Value::Static(StaticNode::F64(f)) => {
-            if f.is_nan() {
-                None
-            } else if f.is_infinite() {
-                return Err(EvalError::new(
-                    "OverflowError",
-                    "cannot convert float infinity to integer",
-                ));
-            } else {
-                Some(f.trunc() as i128)
-            }
-        }
-        Value::String(s) => parse_py_int(s),
-        Value::Static(StaticNode::Null) | Value::Array(_) | Value::Object(_) => {
-            return Err(EvalError::new("TypeError", "int() of a list, a dict or null"));
-        }
-    })
-}
-
-/// Python's `int(str)`: surrounding whitespace, a sign, digits with single `_` separators.
-fn parse_py_int(s: &str) -> Option<i128> {
-    let t = s.trim();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
-        return None;
+    match py::int_of(v) {
+        Ok(i) => Ok(Some(i)),
+        Err(PyError::Value) => Ok(None),
+        Err(PyError::Overflow) => Err(EvalError::new(
+            "OverflowError",
+            "cannot convert float infinity to integer",
+        )),
+        Err(PyError::Type) => Err(EvalError::new("TypeError", "int() of a list, a dict or null")),
     }
-    let clean: String = digits.chars().filter(|c| *c != '_').collect();
-    if !clean.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let v: i128 = clean.parse().ok()?;
-    Some(if neg { -v } else { v })
 }
 
 fn len(v: &Value<'_>) -> Option<usize> {
@@ -422,13 +397,16 @@ fn sorted<'v, 'a>(keys: &[SortKey], cur: Item<'v, 'a>, sink: &mut Sink<'_, 'v, '
     let mut failed = None;
     if keys.is_empty() {
         items.sort_by(|a, b| {
-            py_cmp(a, b).unwrap_or_else(|| {
-                failed = Some(EvalError::new(
-                    "TypeError",
-                    "sorted() between values of different types",
-                ));
-                Ordering::Equal
-            })
+            // A NaN is neither less nor greater: Python's sort leaves such pairs in place.
+            py_cmp(a, b)
+                .unwrap_or_else(|_| {
+                    failed = Some(EvalError::new(
+                        "TypeError",
+                        "sorted() between values of different types",
+                    ));
+                    None
+                })
+                .unwrap_or(Ordering::Equal)
         });
     } else {
         // Each key's single match decides; keys that match nothing, several values or equal
@@ -462,10 +440,11 @@ fn sorted<'v, 'a>(keys: &[SortKey], cur: Item<'v, 'a>, sink: &mut Sink<'_, 'v, '
                 if py_eq(a, b) {
                     continue;
                 }
-                let Some(o) = py_cmp(a, b) else {
+                let Ok(o) = py_cmp(a, b) else {
                     failed = Some(EvalError::new("TypeError", "sort keys of different types"));
                     return Ordering::Equal;
                 };
+                let o = o.unwrap_or(Ordering::Equal);
                 return if key.descending { o.reverse() } else { o };
             }
             Ordering::Equal
@@ -477,82 +456,6 @@ fn sorted<'v, 'a>(keys: &[SortKey], cur: Item<'v, 'a>, sink: &mut Sink<'_, 'v, '
         return Err(e);
     }
     sink(Cow::Owned(Value::Array(Box::new(items))))
-}
-
-/// A number as Python sees it (bool is an int).
-#[derive(Clone, Copy)]
-enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-fn num(v: &Value<'_>) -> Option<Num> {
-    match v {
-        Value::Static(StaticNode::I64(i)) => Some(Num::Int(i128::from(*i))),
-        Value::Static(StaticNode::U64(u)) => Some(Num::Int(i128::from(*u))),
-        Value::Static(StaticNode::Bool(b)) => Some(Num::Int(i128::from(*b))),
-        Value::Static(StaticNode::F64(f)) => Some(Num::Float(*f)),
-        _ => None,
-    }
-}
-
-fn num_cmp(a: Num, b: Num) -> Option<Ordering> {
-    match (a, b) {
-        (Num::Int(x), Num::Int(y)) => Some(x.cmp(&y)),
-        (Num::Int(x), Num::Float(y)) => (x as f64).partial_cmp(&y),
-        (Num::Float(x), Num::Int(y)) => x.partial_cmp(&(y as f64)),
-        (Num::Float(x), Num::Float(y)) => x.partial_cmp(&y),
-    }
-}
-
-/// Python `a == b` for JSON values.
-pub(crate) fn py_eq(a: &Value<'_>, b: &Value<'_>) -> bool {
-    if let (Some(x), Some(y)) = (num(a), num(b)) {
-        return num_cmp(x, y) == Some(Ordering::Equal);
-    }
-    match (a, b) {
-        (Value::Static(StaticNode::Null), Value::Static(StaticNode::Null)) => true,
-        (Value::String(x), Value::String(y)) => x == y,
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| py_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k.as_ref()).is_some_and(|w| py_eq(v, w)))
-        }
-        _ => false,
-    }
-}
-
-/// Python `<` ordering; `None` where Python raises TypeError.
-fn py_cmp(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (num(a), num(b)) {
-        return num_cmp(x, y);
-    }
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => Some(x.as_ref().cmp(y.as_ref())),
-        (Value::Array(x), Value::Array(y)) => {
-            for (p, q) in x.iter().zip(y.iter()) {
-                if !py_eq(p, q) {
-                    return py_cmp(p, q);
-                }
-            }
-            Some(x.len().cmp(&y.len()))
-        }
-        _ => None,
-    }
-}
-
-fn int_value(i: i128) -> Value<'static> {
-    if let Ok(v) = i64::try_from(i) {
-        Value::Static(StaticNode::I64(v))
-    } else if let Ok(v) = u64::try_from(i) {
-        Value::Static(StaticNode::U64(v))
-    } else {
-        // Python keeps a big int; JSON (and simd-json with big-int-as-float) can only say float.
-        Value::Static(StaticNode::F64(i as f64))
-    }
 }
 
 /// A resolved arithmetic operand: a literal or the matches of a path.
@@ -614,17 +517,13 @@ fn side<'v, 'a>(o: &Operand, cur: Item<'v, 'a>, root: &Item<'v, 'a>) -> Result<S
 
 /// Python `a <op> b`: `Ok(None)` for a TypeError (which ext turns into "no result").
 fn arith<'a>(op: ArithOp, a: &Value<'_>, b: &Value<'_>) -> Result<Option<Value<'a>>, EvalError> {
-    if let (Some(x), Some(y)) = (num(a), num(b)) {
-        return Ok(Some(match (x, y) {
-            (Num::Int(x), Num::Int(y)) => match op {
-                ArithOp::Add => int_value(x + y),
-                ArithOp::Sub => int_value(x - y),
-                ArithOp::Mul => x
-                    .checked_mul(y)
-                    .map_or_else(|| float_value(op, x as f64, y as f64), int_value),
-            },
-            (x, y) => float_value(op, as_f64(x), as_f64(y)),
-        }));
+    if let (Some(x), Some(y)) = (Num::of_value(a), Num::of_value(b)) {
+        let n = match op {
+            ArithOp::Add => x + y,
+            ArithOp::Sub => x - y,
+            ArithOp::Mul => x * y,
+        };
+        return Ok(Some(n.to_value()));
     }
     let count = |v: &Value<'_>| match v {
         Value::Static(StaticNode::I64(i)) => Some(i128::from(*i)),
@@ -657,21 +556,6 @@ fn arith<'a>(op: ArithOp, a: &Value<'_>, b: &Value<'_>) -> Result<Option<Value<'
         }
         _ => None,
     })
-}
-
-fn as_f64(n: Num) -> f64 {
-    match n {
-        Num::Int(i) => i as f64,
-        Num::Float(f) => f,
-    }
-}
-
-fn float_value(op: ArithOp, x: f64, y: f64) -> Value<'static> {
-    Value::Static(StaticNode::F64(match op {
-        ArithOp::Add => x + y,
-        ArithOp::Sub => x - y,
-        ArithOp::Mul => x * y,
-    }))
 }
 
 /// A copy of `v` that borrows nothing from its buffer.

@@ -8,8 +8,8 @@ use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
 
 use super::field::{Field, FieldError};
-use super::{pyvalue, EndpointError};
-use crate::model::{timestamp, Metadata, Notification, OwnedValue, Sample, Value};
+use super::EndpointError;
+use crate::model::{py, timestamp, yaml_read, Metadata, Notification, OwnedValue, Sample, Value};
 
 /// The sample attributes a definition may set, in Ceilometer's order.
 const ATTRIBUTES: [&str; 8] = [
@@ -82,7 +82,7 @@ pub struct NotificationMemo<'v, 'a> {
 impl MeterDefinition {
     /// Compile one entry of the `metric` list.
     pub fn compile(cfg: &Yaml) -> Result<MeterDefinition, FieldError> {
-        let get = |key: &str| cfg.get(key).filter(|v| pyvalue::yaml_truthy(v));
+        let get = |key: &str| cfg.get(key).filter(|v| py::truthy(&yaml_read::to_json(v)));
         let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| get(k).is_none()).collect();
         if !missing.is_empty() {
             return Err(FieldError(format!("Required fields {missing:?} not specified")));
@@ -222,7 +222,7 @@ impl MeterDefinition {
             let name = ATTRIBUTES[i];
             let forced = i == NAME || lookup.iter().any(|l| l == name);
             match field {
-                Field::Constant(c) if forced || pyvalue::owned_truthy(c) => {
+                Field::Constant(c) if forced || py::truthy(c) => {
                     return Err(EndpointError::new(
                         n,
                         format!("{name}: a constant cannot be a lookup list"),
@@ -281,12 +281,12 @@ impl MeterDefinition {
             simd_json::owned::Object::with_capacity_and_hasher(self.metadata.len() + 1, Default::default());
         let raised = |e: String| EndpointError::from_root(root, e);
         for (key, field) in &self.metadata {
-            if let Some(v) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
+            if let Some(v) = field.first(root).map_err(raised)?.filter(|v| py::truthy(&**v)) {
                 md.insert(key.clone(), crate::model::to_owned(&v));
             }
         }
         if let Some(field) = &self.user_metadata {
-            if let Some(meta) = field.first(root).map_err(raised)?.filter(|v| pyvalue::truthy(v)) {
+            if let Some(meta) = field.first(root).map_err(raised)?.filter(|v| py::truthy(&**v)) {
                 add_user_metadata(&meta, &mut md).map_err(raised)?;
             }
         }
@@ -316,7 +316,7 @@ impl MeterDefinition {
         };
         let ts = values[TIMESTAMP]
             .as_deref()
-            .filter(|v| pyvalue::truthy(v))
+            .filter(|v| py::truthy(*v))
             .or_else(|| n.timestamp());
         let timestamp = match ts.and_then(|t| t.as_str()) {
             Some(text) => match last_timestamp {
@@ -374,7 +374,7 @@ fn add_user_metadata(meta: &Value<'_>, md: &mut simd_json::owned::Object) -> Res
     let Some(src) = meta.as_object() else {
         return Err(format!(
             "'{}' object has no attribute 'items'",
-            pyvalue::type_name(meta)
+            py::type_name(meta)
         ));
     };
     let mut limited = simd_json::owned::Object::default();

@@ -143,7 +143,7 @@ fn parse_reading(reading: &str) -> Option<(f64, &str)> {
         "Volts" => "V",
         other => other,
     };
-    Some((super::volume::python_float(volume)?, unit))
+    Some((crate::model::py::float_of_str(volume)?, unit))
 }
 
 fn text(v: &Value<'_>) -> String {

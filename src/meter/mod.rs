@@ -10,7 +10,6 @@ mod dispatch;
 pub(crate) mod field;
 mod http;
 mod ipmi;
-pub mod pyvalue;
 mod telemetry_ipc;
 pub mod volume;
 

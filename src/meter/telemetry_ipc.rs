@@ -55,7 +55,7 @@ fn rebuild(n: &Notification<'_>, s: &Value<'_>) -> Result<Sample, EndpointError>
         resource_id: owned("resource_id")?,
         timestamp: owned("timestamp")?,
         // `resource_metadata or {}`
-        resource_metadata: Arc::new(if super::pyvalue::owned_truthy(&metadata) {
+        resource_metadata: Arc::new(if crate::model::py::truthy(&metadata) {
             metadata
         } else {
             OwnedValue::object()

@@ -3,6 +3,7 @@
 
 use simd_json::prelude::*;
 
+use crate::model::py::float_of_str;
 use crate::model::OwnedValue;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,46 +21,10 @@ pub fn check(volume: &OwnedValue) -> VolumeCheck {
     match volume {
         OwnedValue::Static(s) if s.is_null() => VolumeCheck::Drop("no volume"),
         OwnedValue::Static(_) => VolumeCheck::Publishable,
-        OwnedValue::String(s) if python_float(s).is_some() => VolumeCheck::Publishable,
+        OwnedValue::String(s) if float_of_str(s).is_some() => VolumeCheck::Publishable,
         OwnedValue::String(_) => VolumeCheck::Drop("volume is not a number"),
         OwnedValue::Array(_) | OwnedValue::Object(_) => VolumeCheck::Raise,
     }
-}
-
-/// Python's `float(str)`: surrounding whitespace allowed, `_` between digits allowed,
-/// `inf`/`infinity`/`nan` in any case with an optional sign.
-pub fn python_float(s: &str) -> Option<f64> {
-    let t = s.trim_matches(|c: char| c.is_whitespace());
-    if t.is_empty() {
-        return None;
-    }
-    let bytes = t.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'_' {
-            let ok = i > 0
-                && i + 1 < bytes.len()
-                && bytes[i - 1].is_ascii_digit()
-                && bytes[i + 1].is_ascii_digit();
-            if !ok {
-                return None;
-            }
-        }
-    }
-    let cleaned: String = t.chars().filter(|&c| c != '_').collect();
-    let body = cleaned.trim_start_matches(['+', '-']);
-    let lower = body.to_ascii_lowercase();
-    if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
-        return cleaned.parse::<f64>().ok().or(Some(f64::NAN));
-    }
-    // Rust accepts a few spellings Python does not ("infinity" handled above; "1." and ".5" are
-    // valid in both); reject anything with letters other than an exponent.
-    if body
-        .chars()
-        .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-    {
-        return None;
-    }
-    cleaned.parse::<f64>().ok()
 }
 
 #[cfg(test)]
@@ -85,6 +50,8 @@ mod tests {
             r#""-inf""#,
             r#""NaN""#,
             r#"".5""#,
+            // float('\u0663') == 3.0: any Unicode decimal digit
+            r#""\u0663""#,
         ] {
             assert_eq!(check(&v(ok)), VolumeCheck::Publishable, "{ok}");
         }
@@ -100,6 +67,8 @@ mod tests {
             r#""_1""#,
             r#""0x10""#,
             r#""1,5""#,
+            // float('\x1c1') raises ValueError, though '\x1c'.isspace()
+            r#""\u001c1""#,
         ] {
             assert_eq!(
                 check(&v(bad)),

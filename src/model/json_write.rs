@@ -34,6 +34,9 @@ pub trait JsonView: Sized {
         Self: 'v;
 
     fn view(&self) -> View<'_, Self>;
+
+    /// The value under `key`, when this is an object that has it.
+    fn get_key(&self, key: &str) -> Option<&Self>;
 }
 
 type OwnedEntries<'v> = Map<
@@ -50,6 +53,13 @@ impl JsonView for OwnedValue {
             OwnedValue::String(s) => View::Str(s),
             OwnedValue::Array(a) => View::Array(a),
             OwnedValue::Object(o) => View::Object(o.len(), o.iter().map(owned_entry as _)),
+        }
+    }
+
+    fn get_key(&self, key: &str) -> Option<&Self> {
+        match self {
+            OwnedValue::Object(o) => o.get(key),
+            _ => None,
         }
     }
 }
@@ -75,6 +85,13 @@ impl<'a> JsonView for Value<'a> {
             Value::String(s) => View::Str(s),
             Value::Array(a) => View::Array(a),
             Value::Object(o) => View::Object(o.len(), o.iter().map(borrowed_entry as _)),
+        }
+    }
+
+    fn get_key(&self, key: &str) -> Option<&Self> {
+        match self {
+            Value::Object(o) => o.get(key),
+            _ => None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod meter_message;
 pub mod msgpack;
 pub mod notification;
 pub mod plain;
+pub mod py;
 pub mod pyrepr;
 pub mod sample;
 pub mod signature;

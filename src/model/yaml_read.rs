@@ -1,6 +1,8 @@
 //! Reading YAML definition and config files: [`from_str`] is `serde_yaml::from_str` behind the
 //! nesting limit of untrusted JSON ([`super::json_read::MAX_DEPTH`]), applied to flow
-//! collections (`[`, `{`). Every loader of a definition or config file uses it.
+//! collections (`[`, `{`). Every loader of a definition or config file uses it. [`to_json`] is
+//! the one conversion of a YAML value into the JSON value Python would hold for it, for the
+//! constants definitions compare notifications and API responses with.
 //!
 //! Why: libyaml's scanner revisits every open flow level at each token, so a line of 10,000
 //! `{a: ` (40 KB) took minutes before serde_yaml's own recursion limit could refuse it (found by
@@ -8,7 +10,12 @@
 //! too. Block nesting (indentation) costs libyaml nothing and is left to serde_yaml's recursion
 //! limit.
 
+use serde_yaml::Value as Yaml;
+use simd_json::StaticNode;
+
 use super::json_read::MAX_DEPTH;
+use super::json_write::write_static;
+use super::OwnedValue;
 
 /// `serde_yaml::from_str`, after checking that flow collections nest at most [`MAX_DEPTH`]
 /// levels. A document nested deeper is a `serde_yaml::Error` like any other bad YAML, naming
@@ -21,6 +28,49 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_y
         )));
     }
     serde_yaml::from_str(text)
+}
+
+/// The JSON value for what PyYAML gives Python: `null`, bools, ints (`u64` too), floats,
+/// strings, lists and dicts (tags dropped, the tagged value kept). A mapping key that is not a
+/// string becomes the text `json.dumps` would write for it (`1`, `true`, `null`, `1.5`), since
+/// a JSON object's keys are strings.
+pub fn to_json(v: &Yaml) -> OwnedValue {
+    match v {
+        Yaml::Null => OwnedValue::Static(StaticNode::Null),
+        Yaml::Bool(b) => OwnedValue::from(*b),
+        Yaml::Number(n) => OwnedValue::Static(if let Some(i) = n.as_i64() {
+            StaticNode::I64(i)
+        } else if let Some(u) = n.as_u64() {
+            StaticNode::U64(u)
+        } else {
+            // serde_yaml's numbers are always one of the three.
+            StaticNode::F64(n.as_f64().unwrap_or(f64::NAN))
+        }),
+        Yaml::String(s) => OwnedValue::from(s.as_str()),
+        Yaml::Sequence(s) => OwnedValue::Array(Box::new(s.iter().map(to_json).collect())),
+        Yaml::Mapping(m) => {
+            let mut o = simd_json::owned::Object::with_capacity_and_hasher(m.len(), Default::default());
+            for (k, v) in m {
+                o.insert(key_text(k), to_json(v));
+            }
+            OwnedValue::from(o)
+        }
+        Yaml::Tagged(t) => to_json(&t.value),
+    }
+}
+
+/// A mapping key as text: a string is itself, a scalar what `json.dumps` writes for it as a
+/// key; a list or mapping key (which PyYAML refuses as unhashable) its YAML text.
+pub fn key_text(k: &Yaml) -> String {
+    match to_json(k) {
+        OwnedValue::String(s) => s,
+        OwnedValue::Static(node) => {
+            let mut out = Vec::new();
+            write_static(&mut out, node);
+            String::from_utf8(out).unwrap_or_default()
+        }
+        _ => serde_yaml::to_string(k).unwrap_or_default().trim().to_owned(),
+    }
 }
 
 /// Where the first flow level past [`MAX_DEPTH`] opens, if one does. Quoted scalars and
@@ -82,6 +132,39 @@ mod tests {
 
     fn nested(depth: usize) -> String {
         format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn yaml_values_become_the_json_python_would_hold() {
+        let doc: Yaml = from_str(
+            "a: [1, 18446744073709551615, -2, 1.5, .inf, ~, true, x, !tag 3]\nb: {1: one, true: t, null: n, 2.5: f}\n",
+        )
+        .unwrap_or_default();
+        let json = to_json(&doc);
+        // yaml.safe_load gives [1, 18446744073709551615, -2, 1.5, inf, None, True, 'x', 3]
+        // (PyYAML would refuse the unknown tag; its value is kept here) and the keys of `b`
+        // are what json.dumps writes for 1, True, None, 2.5.
+        let a: Vec<OwnedValue> = vec![
+            OwnedValue::from(1_i64),
+            OwnedValue::from(u64::MAX),
+            OwnedValue::from(-2_i64),
+            OwnedValue::from(1.5),
+            OwnedValue::from(f64::INFINITY),
+            OwnedValue::Static(StaticNode::Null),
+            OwnedValue::from(true),
+            OwnedValue::from("x"),
+            OwnedValue::from(3_i64),
+        ];
+        let OwnedValue::Object(o) = &json else {
+            panic!("a mapping: {json:?}")
+        };
+        assert_eq!(o.get("a"), Some(&OwnedValue::from(a)));
+        let Some(OwnedValue::Object(b)) = o.get("b") else {
+            panic!("b is a mapping")
+        };
+        let keys: Vec<&str> = b.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["1", "true", "null", "2.5"]);
+        assert_eq!(key_text(&Yaml::from(7)), "7");
     }
 
     #[test]

@@ -41,7 +41,8 @@ use simd_json::Buffers;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use crate::model::{json_read, to_owned, OwnedValue, Sample};
+use crate::model::py::{self, py_eq, Num};
+use crate::model::{json_read, to_owned, yaml_read, OwnedValue, Sample};
 
 /// A definition that cannot be used, with where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +97,7 @@ enum Op {
     /// `value OP n` or, with `value_right`, `n OP value`.
     Arith {
         op: BinOp,
-        n: f64,
-        n_is_int: bool,
+        n: Num,
         value_right: bool,
     },
     Int,
@@ -175,14 +175,8 @@ fn parse_op(text: &str) -> Result<Op, String> {
                 (n, "value") => (n, true),
                 _ => break,
             };
-            let n_is_int = num.parse::<i64>().is_ok();
-            if let Ok(n) = num.parse::<f64>() {
-                return Ok(Op::Arith {
-                    op,
-                    n,
-                    n_is_int,
-                    value_right,
-                });
+            if let Some(n) = number_literal(num) {
+                return Ok(Op::Arith { op, n, value_right });
             }
             break;
         }
@@ -193,102 +187,53 @@ fn parse_op(text: &str) -> Result<Op, String> {
     ))
 }
 
-fn number(v: &OwnedValue) -> Option<(f64, bool)> {
-    if let Some(b) = v.as_bool() {
-        return Some((b as i64 as f64, true));
+/// A Python number literal (`2`, `1_024`, `1e9`, `.5`): an int when it reads as one, else a
+/// float; `inf` or `nan` would be names in Python, not numbers.
+fn number_literal(text: &str) -> Option<Num> {
+    if !text.is_ascii() {
+        return None;
     }
-    if let Some(i) = v.as_i64() {
-        return Some((i as f64, true));
+    if let Some(i) = py::int_of_str(text) {
+        return Some(Num::Int(i));
     }
-    if let Some(u) = v.as_u64() {
-        return Some((u as f64, true));
-    }
-    v.as_f64().map(|f| (f, false))
+    py::float_of_str(text)
+        .filter(|_| text.bytes().any(|b| b.is_ascii_digit()))
+        .map(Num::Float)
 }
 
-fn num_value(x: f64, int: bool) -> OwnedValue {
-    if int && x.fract() == 0.0 && x.abs() < 9.0e18 {
-        OwnedValue::from(x as i64)
-    } else {
-        OwnedValue::from(x)
-    }
-}
-
+/// The operations evaluated as Ceilometer's `eval()` does with `value` bound to the entry's
+/// value: Python's `int()`, `float()`, `abs()`, `round()` and arithmetic ([`crate::model::py`]).
 fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
-    match op {
-        Op::Identity => Ok(v),
+    let number = |what: &str| Num::of_owned(&v).ok_or_else(|| format!("{what} of {}", v.encode()));
+    Ok(match op {
+        Op::Identity => v,
         Op::Int => {
-            if let Some(s) = v.as_str() {
-                return s
-                    .trim()
-                    .parse::<i64>()
-                    .map(OwnedValue::from)
-                    .map_err(|_| format!("int({s:?})"));
-            }
-            let (x, _) = number(&v).ok_or_else(|| format!("int() of {}", v.encode()))?;
-            Ok(OwnedValue::from(x.trunc() as i64))
+            Num::Int(py::int_of(&v).map_err(|e| format!("int({}): {e}", v.encode()))?).to_owned_value()
         }
-        Op::Float => {
-            if let Some(s) = v.as_str() {
-                return s
-                    .trim()
-                    .parse::<f64>()
-                    .map(OwnedValue::from)
-                    .map_err(|_| format!("float({s:?})"));
-            }
-            let (x, _) = number(&v).ok_or_else(|| format!("float() of {}", v.encode()))?;
-            Ok(OwnedValue::from(x))
+        Op::Float => OwnedValue::from(py::float_of(&v).map_err(|e| format!("float({}): {e}", v.encode()))?),
+        Op::Abs => number("abs()")?.abs().to_owned_value(),
+        Op::Round => match number("round()")? {
+            Num::Int(i) => Num::Int(i),
+            // round(float) is an int, half to even; it raises for NaN and the infinities.
+            Num::Float(f) if f.is_finite() => Num::Int(f.round_ties_even() as i128),
+            Num::Float(f) => return Err(format!("round({f})")),
         }
-        Op::Abs => {
-            let (x, int) = number(&v).ok_or_else(|| format!("abs() of {}", v.encode()))?;
-            Ok(num_value(x.abs(), int))
-        }
-        Op::Round => {
-            let (x, _) = number(&v).ok_or_else(|| format!("round() of {}", v.encode()))?;
-            // Python 3 rounds half to even.
-            Ok(OwnedValue::from(x.round_ties_even() as i64))
-        }
-        Op::Arith {
-            op,
-            n,
-            n_is_int,
-            value_right,
-        } => {
-            let (x, x_int) = number(&v).ok_or_else(|| format!("arithmetic on {}", v.encode()))?;
+        .to_owned_value(),
+        Op::Arith { op, n, value_right } => {
+            let x = number("arithmetic")?;
             let (a, b) = if *value_right { (*n, x) } else { (x, *n) };
-            let ints = x_int && *n_is_int;
-            if matches!(op, BinOp::Div | BinOp::FloorDiv | BinOp::Mod) && b == 0.0 {
-                return Err("division by zero".into());
+            match op {
+                BinOp::Add => Ok(a + b),
+                BinOp::Sub => Ok(a - b),
+                BinOp::Mul => Ok(a * b),
+                BinOp::Div => a.truediv(b),
+                BinOp::FloorDiv => a.floordiv(b),
+                BinOp::Mod => a.modulo(b),
             }
-            Ok(match op {
-                BinOp::Add => num_value(a + b, ints),
-                BinOp::Sub => num_value(a - b, ints),
-                BinOp::Mul => num_value(a * b, ints),
-                BinOp::Div => OwnedValue::from(a / b),
-                BinOp::FloorDiv => num_value((a / b).floor(), ints),
-                BinOp::Mod => num_value(a - b * (a / b).floor(), ints),
-            })
+            .map_err(|e| e.to_string())?
+            .to_owned_value()
         }
-    }
-}
-
-/// Python `==` between JSON values: numbers by value (a bool is 0 or 1), the rest
-/// structurally.
-pub fn py_eq(a: &OwnedValue, b: &OwnedValue) -> bool {
-    if let (Some((x, _)), Some((y, _))) = (number(a), number(b)) {
-        return x == y;
-    }
-    match (a, b) {
-        (OwnedValue::Array(x), OwnedValue::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| py_eq(a, b))
-        }
-        (OwnedValue::Object(x), OwnedValue::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k.as_str()).is_some_and(|w| py_eq(v, w)))
-        }
-        _ => a == b,
-    }
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -333,39 +278,6 @@ pub struct DynamicDefinition {
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     response_handlers: Vec<Handler>,
-}
-
-fn yaml_to_json(v: &Yaml) -> OwnedValue {
-    match v {
-        Yaml::Null => null(),
-        Yaml::Bool(b) => OwnedValue::from(*b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                OwnedValue::from(i)
-            } else if let Some(u) = n.as_u64() {
-                OwnedValue::from(u)
-            } else {
-                OwnedValue::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Yaml::String(s) => OwnedValue::from(s.as_str()),
-        Yaml::Sequence(s) => OwnedValue::Array(Box::new(s.iter().map(yaml_to_json).collect())),
-        Yaml::Mapping(m) => {
-            let mut o = simd_json::owned::Object::with_capacity_and_hasher(m.len(), Default::default());
-            for (k, v) in m {
-                o.insert(yaml_key(k), yaml_to_json(v));
-            }
-            OwnedValue::from(o)
-        }
-        Yaml::Tagged(t) => yaml_to_json(&t.value),
-    }
-}
-
-fn yaml_key(k: &Yaml) -> String {
-    match k {
-        Yaml::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
-    }
 }
 
 fn is_valid_name(name: &str) -> bool {
@@ -483,7 +395,7 @@ impl DynamicDefinition {
             .collect::<Result<_, _>>()?;
         let skip_sample_values = match get("skip_sample_values") {
             None => Vec::new(),
-            Some(Yaml::Sequence(s)) => s.iter().map(yaml_to_json).collect(),
+            Some(Yaml::Sequence(s)) => s.iter().map(yaml_read::to_json).collect(),
             Some(_) => return Err(fail("skip_sample_values must be a list".into())),
         };
         let mapping = |k: &str| -> Result<Vec<(Yaml, Yaml)>, (String, String)> {
@@ -495,12 +407,12 @@ impl DynamicDefinition {
         };
         let value_mapping = mapping("value_mapping")?
             .iter()
-            .map(|(k, v)| (yaml_to_json(k), yaml_to_json(v)))
+            .map(|(k, v)| (yaml_read::to_json(k), yaml_read::to_json(v)))
             .collect();
-        let default_value = get("default_value").map_or(OwnedValue::from(-1i64), yaml_to_json);
+        let default_value = get("default_value").map_or(OwnedValue::from(-1i64), yaml_read::to_json);
         let metadata_mapping = mapping("metadata_mapping")?
             .iter()
-            .map(|(k, v)| (yaml_key(k), yaml_key(v)))
+            .map(|(k, v)| (yaml_read::key_text(k), yaml_read::key_text(v)))
             .collect();
         let preserve_mapped_metadata = match get("preserve_mapped_metadata") {
             None => true,
@@ -516,10 +428,10 @@ impl DynamicDefinition {
         let headers = mapping("headers")?
             .iter()
             .map(|(k, v)| {
-                let k = yaml_key(k);
+                let k = yaml_read::key_text(k);
                 let v = match v {
                     Yaml::String(s) => s.clone(),
-                    other => yaml_key(other),
+                    other => yaml_read::key_text(other),
                 };
                 Ok((
                     HeaderName::from_bytes(k.as_bytes()).map_err(|e| fail(format!("header {k:?}: {e}")))?,
@@ -1067,12 +979,34 @@ mod tests {
         assert!(Attr::parse("a | value.upper()").is_err());
     }
 
+    /// Ceilometer's `value in skip_sample_values` and `value in value_mapping` are Python `==`:
+    /// exact for big ints (`9007199254740992 in [9007199254740993]` is False).
     #[test]
-    fn python_equality() {
-        assert!(py_eq(&json!(1), &json!(1.0)));
-        assert!(py_eq(&json!(true), &json!(1)));
-        assert!(!py_eq(&json!("1"), &json!(1)));
-        assert!(py_eq(&json!(null), &json!(null)));
+    fn skip_and_value_mapping_compare_big_ints_exactly() {
+        let d = def(
+            "name: n\nsample_type: gauge\nunit: u\nvalue_attribute: v\nurl_path: x\nendpoint_type: e\n\
+                     skip_sample_values: [9007199254740993]\n\
+                     value_mapping: {9007199254740992: 1, 1.5: 2}\ndefault_value: 0\n",
+        );
+        let (s, _) = d
+            .extract(
+                json!([{"id": "a", "v": 9007199254740992_u64}, {"id": "b", "v": 9007199254740993_u64},
+                       {"id": "c", "v": 1.5}, {"id": "d", "v": 9007199254740994_u64}]),
+                &ctx(),
+            )
+            .unwrap();
+        let got: Vec<(OwnedValue, OwnedValue)> = s
+            .iter()
+            .map(|s| (s.resource_id.clone(), s.volume.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (json!("a"), json!(1)),
+                (json!("c"), json!(2)),
+                (json!("d"), json!(0))
+            ]
+        );
     }
 
     #[test]

@@ -276,25 +276,10 @@ impl Refusals {
     }
 }
 
-/// Python's truthiness of a JSON value (`if payload:`).
-fn truthy(value: &OwnedValue) -> bool {
-    use simd_json::StaticNode;
-    match value {
-        OwnedValue::Static(StaticNode::Null) => false,
-        OwnedValue::Static(StaticNode::Bool(b)) => *b,
-        OwnedValue::Static(StaticNode::I64(n)) => *n != 0,
-        OwnedValue::Static(StaticNode::U64(n)) => *n != 0,
-        OwnedValue::Static(StaticNode::F64(f)) => *f != 0.0,
-        OwnedValue::String(s) => !s.is_empty(),
-        OwnedValue::Array(a) => !a.is_empty(),
-        OwnedValue::Object(o) => !o.is_empty(),
-    }
-}
-
 /// `raw_only`: the event's `raw.payload`, when it is truthy.
 fn raw_payload(event: &Event) -> Option<&OwnedValue> {
     use simd_json::prelude::*;
-    event.raw.get("payload").filter(|p| truthy(p))
+    event.raw.get("payload").filter(|p| crate::model::py::truthy(*p))
 }
 
 pub struct HttpOutput {

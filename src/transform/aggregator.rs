@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::cache::push_id;
-use super::expr::{arith_add, arith_div, EvalError, Num};
+use super::expr::EvalError;
 use super::unit_conversion::{Conversion, SourceParams, TargetParams};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::Num;
 use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
@@ -190,7 +191,7 @@ impl Aggregator {
             e.volume = if &*s.sample_type == "cumulative" {
                 scaled
             } else {
-                arith_add(e.volume, scaled)
+                e.volume + scaled
             };
             if self.metadata == Policy::Last {
                 e.sample.resource_metadata = s.resource_metadata;
@@ -212,7 +213,7 @@ impl Aggregator {
         }
         let key = self.key.clone();
         let mut sample = self.conv.convert(s, Some(Num::Int(1)))?;
-        let volume = Num::from_value(&sample.volume).unwrap_or(scaled);
+        let volume = Num::of_owned(&sample.volume).unwrap_or(scaled);
         if self.metadata == Policy::Drop {
             sample.resource_metadata = std::sync::Arc::new(OwnedValue::object());
         }
@@ -234,11 +235,11 @@ impl Aggregator {
         for mut e in self.entries.drain(..) {
             let v = if &*e.sample.sample_type == "gauge" {
                 // Gauge aggregates are averages.
-                arith_div(e.volume, Num::Int(e.count as i64)).unwrap_or(e.volume)
+                e.volume.truediv(Num::Int(e.count as i128)).unwrap_or(e.volume)
             } else {
                 e.volume
             };
-            e.sample.volume = v.to_value();
+            e.sample.volume = v.to_owned_value();
             out.push(e.sample);
         }
         out

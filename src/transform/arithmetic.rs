@@ -15,9 +15,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::cache::{push_id, BoundedCache};
-use super::expr::{Dialect, EvalError, Expr, Num};
+use super::expr::{Dialect, EvalError, Expr};
 use super::unit_conversion::{TargetParams, SAMPLE_TYPES};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::Num;
 use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
@@ -145,7 +146,7 @@ impl Arithmetic {
         if let Some(ty) = &self.sample_type {
             s.sample_type = ty.clone();
         }
-        s.volume = Num::Float(volume).to_value();
+        s.volume = Num::Float(volume).to_owned_value();
         if let Some(t) = timestamp {
             s.timestamp = t;
         }

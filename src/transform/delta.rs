@@ -8,9 +8,9 @@
 use serde::Deserialize;
 
 use super::cache::{BoundedCache, KeyBuf};
-use super::expr::{arith_sub, Num};
 use super::unit_conversion::{volume, Conversion, SourceParams, TargetParams};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::Num;
 use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
@@ -83,7 +83,7 @@ impl Delta {
             self.stats.duplicates += 1;
             return Ok(None);
         }
-        let delta = arith_sub(vol, prev.0);
+        let delta = vol - prev.0;
         *prev = (vol, time);
         if self.growth_only && delta.as_f64() < 0.0 {
             self.stats.negative_delta += 1;
@@ -91,7 +91,7 @@ impl Delta {
         }
         s.name = self.conv.name(&s);
         s.sample_type = self.delta_type.clone();
-        s.volume = delta.to_value();
+        s.volume = delta.to_owned_value();
         s.id = crate::meter::new_sample_id();
         s.monotonic_time = OwnedValue::null();
         Ok(Some(s))

@@ -10,66 +10,11 @@
 //! field reads as a falsy value, as Ceilometer's `Namespace` made it.
 //! It deliberately does not parse per sample, and offers nothing beyond that subset.
 
-use std::fmt;
+use std::cmp::Ordering;
 
+use crate::model::py::{float_of_str, int_of_str, ArithError, Num};
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
-
-/// A Python number: the distinction matters because the result is serialized (`5` vs `5.0`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Num {
-    Int(i64),
-    Float(f64),
-}
-
-impl Num {
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
-        }
-    }
-
-    /// A JSON number, as the sample's volume.
-    pub fn to_value(self) -> OwnedValue {
-        match self {
-            Num::Int(i) => OwnedValue::from(i),
-            Num::Float(f) => OwnedValue::from(f),
-        }
-    }
-
-    /// A sample volume as a Python number; `None` for what Python arithmetic would refuse.
-    pub fn from_value(v: &OwnedValue) -> Option<Num> {
-        if let Some(b) = v.as_bool() {
-            return Some(Num::Int(i64::from(b)));
-        }
-        if let Some(i) = v.as_i64() {
-            return Some(Num::Int(i));
-        }
-        v.cast_f64().map(Num::Float)
-    }
-
-    fn is_zero(self) -> bool {
-        self.as_f64() == 0.0
-    }
-
-    /// Python's `<` between two numbers.
-    pub fn lt(self, other: Num) -> bool {
-        match (self, other) {
-            (Num::Int(a), Num::Int(b)) => a < b,
-            (a, b) => a.as_f64() < b.as_f64(),
-        }
-    }
-}
-
-impl fmt::Display for Num {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Num::Int(i) => write!(f, "{i}"),
-            Num::Float(x) => write!(f, "{x:?}"),
-        }
-    }
-}
 
 /// A value during evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +31,7 @@ pub enum Val {
 impl Val {
     fn truthy(&self) -> bool {
         match self {
-            Val::Num(n) => !n.is_zero(),
+            Val::Num(n) => n.truthy(),
             Val::Bool(b) => *b,
             Val::Str(s) => !s.is_empty(),
             Val::None => false,
@@ -97,7 +42,7 @@ impl Val {
     fn num(&self) -> Result<Num, EvalError> {
         match self {
             Val::Num(n) => Ok(*n),
-            Val::Bool(b) => Ok(Num::Int(i64::from(*b))),
+            Val::Bool(b) => Ok(Num::Int(i128::from(*b))),
             Val::Str(s) => Err(EvalError(format!("not a number: {s:?}"))),
             Val::None => Err(EvalError("not a number: a missing field".into())),
             Val::Opaque => Err(EvalError("not a number: an object".into())),
@@ -108,7 +53,7 @@ impl Val {
         if let Some(b) = v.as_bool() {
             return Val::Bool(b);
         }
-        if let Some(n) = Num::from_value(v) {
+        if let Some(n) = Num::of_owned(v) {
             return Val::Num(n);
         }
         if let Some(s) = v.as_str() {
@@ -341,7 +286,7 @@ fn eval(node: &Node, slots: &[&Sample]) -> Result<Val, EvalError> {
     Ok(match node {
         Node::Const(v) => v.clone(),
         Node::Var(var) => lookup(var, slots),
-        Node::Neg(a) => Val::Num(neg(eval(a, slots)?.num()?)),
+        Node::Neg(a) => Val::Num(-eval(a, slots)?.num()?),
         Node::Not(a) => Val::Bool(!eval(a, slots)?.truthy()),
         Node::Or(a, b) => {
             let left = eval(a, slots)?;
@@ -370,18 +315,10 @@ fn eval(node: &Node, slots: &[&Sample]) -> Result<Val, EvalError> {
     })
 }
 
-fn neg(n: Num) -> Num {
-    match n {
-        Num::Int(i) => i.checked_neg().map_or(Num::Float(-(i as f64)), Num::Int),
-        Num::Float(f) => Num::Float(-f),
-    }
-}
-
 fn call(f: Func, args: &[Num]) -> Result<Num, EvalError> {
     match f {
         Func::Abs => match args {
-            [Num::Int(i)] => Ok(i.checked_abs().map_or(Num::Float((*i as f64).abs()), Num::Int)),
-            [Num::Float(x)] => Ok(Num::Float(x.abs())),
+            [n] => Ok(n.abs()),
             _ => Err(EvalError("abs() takes exactly one argument".into())),
         },
         Func::Min | Func::Max => {
@@ -391,7 +328,11 @@ fn call(f: Func, args: &[Num]) -> Result<Num, EvalError> {
                 .ok_or_else(|| EvalError("min()/max() need at least one argument".into()))?;
             for n in it {
                 // Python keeps the first of equal values.
-                let better = if f == Func::Min { n.lt(best) } else { best.lt(n) };
+                let better = if f == Func::Min {
+                    n.py_lt(best)
+                } else {
+                    best.py_lt(n)
+                };
                 if better {
                     best = n;
                 }
@@ -407,94 +348,41 @@ fn binop(op: BinOp, a: &Val, b: &Val) -> Result<Val, EvalError> {
             (Val::Str(x), Val::Str(y)) => x == y,
             (Val::None, Val::None) => true,
             _ => match (a.num(), b.num()) {
-                (Ok(x), Ok(y)) => !x.lt(y) && !y.lt(x),
+                (Ok(x), Ok(y)) => x.py_eq(y),
                 _ => false,
             },
         };
         return Ok(Val::Bool(equal == (op == BinOp::Eq)));
     }
     let (x, y) = (a.num()?, b.num()?);
+    let order = x.py_cmp(y);
     Ok(match op {
-        BinOp::Lt => Val::Bool(x.lt(y)),
-        BinOp::Gt => Val::Bool(y.lt(x)),
-        BinOp::Le => Val::Bool(!y.lt(x)),
-        BinOp::Ge => Val::Bool(!x.lt(y)),
+        BinOp::Lt => Val::Bool(order == Some(Ordering::Less)),
+        BinOp::Gt => Val::Bool(order == Some(Ordering::Greater)),
+        BinOp::Le => Val::Bool(matches!(order, Some(Ordering::Less | Ordering::Equal))),
+        BinOp::Ge => Val::Bool(matches!(order, Some(Ordering::Greater | Ordering::Equal))),
         _ => Val::Num(arith(op, x, y)?),
     })
 }
 
-/// Python 3 arithmetic; an `int` result that overflows i64 becomes a float (Python would
-/// grow a big int, which JSON serializes to the same magnitude anyway).
-pub fn arith_add(x: Num, y: Num) -> Num {
-    match (x, y) {
-        (Num::Int(a), Num::Int(b)) => a.checked_add(b).map_or(Num::Float(a as f64 + b as f64), Num::Int),
-        _ => Num::Float(x.as_f64() + y.as_f64()),
-    }
-}
-
-pub fn arith_sub(x: Num, y: Num) -> Num {
-    match (x, y) {
-        (Num::Int(a), Num::Int(b)) => a.checked_sub(b).map_or(Num::Float(a as f64 - b as f64), Num::Int),
-        _ => Num::Float(x.as_f64() - y.as_f64()),
-    }
-}
-
-pub fn arith_mul(x: Num, y: Num) -> Num {
-    match (x, y) {
-        (Num::Int(a), Num::Int(b)) => a.checked_mul(b).map_or(Num::Float(a as f64 * b as f64), Num::Int),
-        _ => Num::Float(x.as_f64() * y.as_f64()),
-    }
-}
-
-pub fn arith_div(x: Num, y: Num) -> Result<Num, EvalError> {
-    if y.is_zero() {
-        return Err(EvalError("division by zero".into()));
-    }
-    Ok(Num::Float(x.as_f64() / y.as_f64()))
-}
-
+/// Python 3 arithmetic ([`Num`]); what Python raises drops the sample.
 fn arith(op: BinOp, x: Num, y: Num) -> Result<Num, EvalError> {
     Ok(match op {
-        BinOp::Add => arith_add(x, y),
-        BinOp::Sub => arith_sub(x, y),
-        BinOp::Mul => arith_mul(x, y),
-        BinOp::Div => arith_div(x, y)?,
-        BinOp::FloorDiv | BinOp::Mod => {
-            if y.is_zero() {
-                return Err(EvalError("integer division or modulo by zero".into()));
-            }
-            match (x, y) {
-                (Num::Int(a), Num::Int(b)) if !(a == i64::MIN && b == -1) => {
-                    // Python floors towards negative infinity; the remainder takes the divisor's sign.
-                    let (q, r) = (a.div_euclid(b), a.rem_euclid(b));
-                    let (q, r) = if b < 0 && r != 0 { (q + 1, r + b) } else { (q, r) };
-                    Num::Int(if op == BinOp::Mod { r } else { q })
-                }
-                _ => {
-                    let (a, b) = (x.as_f64(), y.as_f64());
-                    let r = a - b * (a / b).floor();
-                    Num::Float(if op == BinOp::Mod { r } else { (a / b).floor() })
-                }
-            }
-        }
-        BinOp::Pow => match (x, y) {
-            (Num::Int(a), Num::Int(b)) if b >= 0 => u32::try_from(b)
-                .ok()
-                .and_then(|e| a.checked_pow(e))
-                .map_or(Num::Float((a as f64).powf(b as f64)), Num::Int),
-            (Num::Int(0), Num::Int(_)) => {
-                return Err(EvalError("0 cannot be raised to a negative power".into()))
-            }
-            _ => {
-                let r = x.as_f64().powf(y.as_f64());
-                if r.is_nan() && !x.as_f64().is_nan() && !y.as_f64().is_nan() {
-                    return Err(EvalError("negative number raised to a fractional power".into()));
-                }
-                Num::Float(r)
-            }
-        },
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x.truediv(y)?,
+        BinOp::FloorDiv => x.floordiv(y)?,
+        BinOp::Mod => x.modulo(y)?,
+        BinOp::Pow => x.pow(y)?,
         _ => unreachable!("comparisons are handled by binop"),
     })
+}
+
+impl From<ArithError> for EvalError {
+    fn from(e: ArithError) -> EvalError {
+        EvalError(e.to_string())
+    }
 }
 
 struct Parser<'a> {
@@ -710,14 +598,13 @@ impl Parser<'_> {
                 break;
             }
         }
-        let literal: String = self.chars[start..self.pos]
-            .iter()
-            .filter(|c| **c != '_')
-            .collect();
+        // Only digits, `_`, `.`, `e` and a sign were taken: `float()` and `int()` read them
+        // as Python's literal syntax does (`_` only between digits).
+        let literal: String = self.chars[start..self.pos].iter().collect();
         let value = if is_float {
-            literal.parse::<f64>().map(Num::Float).ok()
+            float_of_str(&literal).map(Num::Float)
         } else {
-            literal.parse::<i64>().map(Num::Int).ok()
+            int_of_str(&literal).map(Num::Int)
         };
         match value {
             Some(n) => Ok(Node::Const(Val::Num(n))),

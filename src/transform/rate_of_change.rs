@@ -13,9 +13,9 @@
 use serde::Deserialize;
 
 use super::cache::{BoundedCache, KeyBuf};
-use super::expr::{arith_sub, Num};
 use super::unit_conversion::{volume, Conversion, Scale, SourceParams, TargetParams};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::Num;
 use crate::model::timestamp::Timestamp;
 use crate::model::Sample;
 use simd_json::prelude::*;
@@ -95,11 +95,11 @@ impl RateOfChange {
             return Ok(None);
         }
         let cumulative = &*s.sample_type == "cumulative";
-        let dv = if cumulative && vol.lt(prev.volume) {
+        let dv = if cumulative && vol.py_lt(prev.volume) {
             // The counter went backwards: it restarted, and has grown by at least `vol`.
             vol
         } else {
-            arith_sub(vol, prev.volume)
+            vol - prev.volume
         };
         *prev = Prev {
             volume: vol,

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use fancy_regex::Regex;
 use serde::Deserialize;
 
-use super::expr::{arith_mul, Dialect, EvalError, Expr, Num};
+use super::expr::{Dialect, EvalError, Expr};
 use super::{Stats, TransformError, Transformer};
+use crate::model::py::Num;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
 
@@ -170,10 +171,7 @@ pub struct Conversion {
 pub const SAMPLE_TYPES: [&str; 3] = ["gauge", "delta", "cumulative"];
 
 fn yaml_num(v: &serde_yaml::Value) -> Option<Num> {
-    if let Some(i) = v.as_i64() {
-        return Some(Num::Int(i));
-    }
-    v.as_f64().map(Num::Float)
+    Num::of_owned(&crate::model::yaml_read::to_json(v))
 }
 
 impl Conversion {
@@ -194,7 +192,7 @@ impl Conversion {
             ),
             Some(v) => match yaml_num(v) {
                 // Python's `if scale` treats 0 as "no scale".
-                Some(n) if n.as_f64() == 0.0 => Scale::Keep,
+                Some(n) if !n.truthy() => Scale::Keep,
                 Some(n) => Scale::Factor(n),
                 None => {
                     return Err(TransformError::param(
@@ -207,7 +205,7 @@ impl Conversion {
         let max = match &target.max {
             None | Some(serde_yaml::Value::Null) => None,
             Some(v) => match yaml_num(v) {
-                Some(n) if n.as_f64() == 0.0 => None,
+                Some(n) if !n.truthy() => None,
                 Some(n) => Some(n),
                 None => return Err(TransformError::param("target.max", "must be a number")),
             },
@@ -249,7 +247,7 @@ impl Conversion {
     pub fn scaled(&self, s: &Sample) -> Result<Num, EvalError> {
         match &self.scale {
             Scale::Keep => volume(s),
-            Scale::Factor(f) => Ok(arith_mul(volume(s)?, *f)),
+            Scale::Factor(f) => Ok(volume(s)? * *f),
             Scale::Expr(e) => e.eval_num(&[s]),
         }
     }
@@ -271,7 +269,7 @@ impl Conversion {
     /// `min(volume, max)` when a max is set (Python keeps `max`'s own type when it wins).
     pub fn capped(&self, v: Num) -> Num {
         match self.max {
-            Some(m) if m.lt(v) => m,
+            Some(m) if m.py_lt(v) => m,
             _ => v,
         }
     }
@@ -285,9 +283,9 @@ impl Conversion {
             _ => {
                 let mut v = self.scaled(&s)?;
                 if let Some(g) = growth {
-                    v = arith_mul(v, g);
+                    v = v * g;
                 }
-                Some(self.capped(v).to_value())
+                Some(self.capped(v).to_owned_value())
             }
         };
         if let Some(v) = volume {
@@ -313,7 +311,7 @@ fn mapped(map: &mut Option<Mapping>, target: &Option<Arc<str>>, current: &Arc<st
 
 /// The sample's volume as a Python number (a string volume cannot take part in arithmetic).
 pub fn volume(s: &Sample) -> Result<Num, EvalError> {
-    Num::from_value(&s.volume).ok_or_else(|| EvalError(format!("volume {} is not a number", s.volume)))
+    Num::of_owned(&s.volume).ok_or_else(|| EvalError(format!("volume {} is not a number", s.volume)))
 }
 
 /// The `unit_conversion` transformer.
