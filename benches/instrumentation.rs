@@ -51,7 +51,7 @@ fn instrumentation(c: &mut Criterion) {
         .map(|kind| ActorMetrics::new(kind, "0", 64))
         .collect();
     let n = bodies.len();
-    let oldest = ceilo::model::timestamp::Timestamp::now_utc();
+    let oldest = ceilo::model::py::datetime::Timestamp::now_utc();
     group.bench_function("instrument_batch", |b| {
         b.iter(|| {
             listener.received(n);

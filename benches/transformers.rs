@@ -13,8 +13,8 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 
 use ceilo::config::pipeline::{Kind, PipelineFile};
 use ceilo::model::meter_message::write_meter_message_signed;
+use ceilo::model::py::datetime::Timestamp;
 use ceilo::model::signature::Signer;
-use ceilo::model::timestamp::Timestamp;
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::pipeline::Pipeline;
 use ceilo::transform::Chain;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ceilo::event::message::event_json;
-use ceilo::event::time::parse_isotime_utc;
 use ceilo::event::{EventDefinitions, EventOutcome};
 use ceilo::model::envelope::Decoder;
+use ceilo::model::py::datetime::parse_isotime_utc;
 use serde_json::Value as Json;
 use simd_json::prelude::*;
 

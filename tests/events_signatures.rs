@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ceilo::event::message::{message_from_event, write_message_from_event};
-use ceilo::event::time::parse_isotime_utc;
+use ceilo::model::py::datetime::parse_isotime_utc;
 use ceilo::model::{Event, OwnedValue, Trait, TraitValue};
 use serde_json::Value as Json;
 use simd_json::prelude::*;

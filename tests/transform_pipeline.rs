@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use ceilo::config::pipeline::{Kind, PipelineFile};
-use ceilo::model::timestamp::{self, Timestamp};
+use ceilo::model::py::datetime::{self, Timestamp};
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::pipeline::{Pipeline, SampleStage};
 use simd_json::prelude::*;
@@ -55,7 +55,7 @@ fn sample(name: &str, ns: i64, second: u32) -> Sample {
 }
 
 fn now() -> Timestamp {
-    timestamp::parse("2024-01-01T01:00:00").unwrap()
+    datetime::parse("2024-01-01T01:00:00").unwrap()
 }
 
 fn names(batch: &[Sample]) -> Vec<String> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ceilo::model::timestamp::{self, Timestamp};
+use ceilo::model::py::datetime::{self, Timestamp};
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::transform::{Chain, Stats};
 use simd_json::prelude::*;
@@ -53,11 +53,11 @@ fn chain_err(yaml: &str) -> String {
 }
 
 fn now() -> Timestamp {
-    timestamp::parse("2024-01-01T01:00:00").unwrap()
+    datetime::parse("2024-01-01T01:00:00").unwrap()
 }
 
 fn at(text: &str) -> Timestamp {
-    timestamp::parse(text).unwrap()
+    datetime::parse(text).unwrap()
 }
 
 fn volumes(samples: &[Sample]) -> Vec<f64> {

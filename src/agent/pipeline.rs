@@ -15,7 +15,7 @@ use actix::prelude::*;
 use super::converter::ConvertedBatch;
 use super::mailbox::{Mailbox, Queued};
 use crate::agent::ack::AckToken;
-use crate::model::timestamp::Timestamp;
+use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
 use crate::pipeline::{Pipeline, SampleStage};
 use crate::publish::{PublishBatch, PublisherActor};

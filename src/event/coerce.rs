@@ -9,8 +9,9 @@ use std::borrow::Cow;
 
 use simd_json::prelude::*;
 
-use super::time::parse_isotime_utc;
 use crate::model::py;
+use crate::model::py::datetime::parse_isotime_utc;
+use crate::model::py::repr::str_of;
 use crate::model::{TraitValue, Value};
 
 /// Ceilometer's text traits are cut to the size of its `trait_text` column.
@@ -74,8 +75,8 @@ pub fn coerce(ty: TraitType, value: &Value<'_>) -> Result<Option<TraitValue>, Co
         return Ok(None);
     }
     let converted = match ty {
-        TraitType::Text => TraitValue::Text(truncate_chars(py_str(value), TEXT_LIMIT)),
-        TraitType::None => TraitValue::Untyped(truncate_chars(py_str(value), TEXT_LIMIT)),
+        TraitType::Text => TraitValue::Text(truncate_chars(str_of(value), TEXT_LIMIT)),
+        TraitType::None => TraitValue::Untyped(truncate_chars(str_of(value), TEXT_LIMIT)),
         TraitType::Int => TraitValue::Int(py_int(value)?),
         TraitType::Float => TraitValue::Float(py_float(value)?),
         TraitType::Datetime => {
@@ -84,22 +85,6 @@ pub fn coerce(ty: TraitType, value: &Value<'_>) -> Result<Option<TraitValue>, Co
         }
     };
     Ok(Some(converted))
-}
-
-/// Python's `str()` of a JSON value.
-pub fn py_str<'v>(value: &'v Value<'_>) -> Cow<'v, str> {
-    match value {
-        Value::String(s) => Cow::Borrowed(s.as_ref()),
-        other => {
-            let mut buf = Vec::new();
-            crate::model::pyrepr::py_str(&mut buf, other);
-            // Python's str() of JSON values is always valid UTF-8; a lossy conversion only
-            // guards against a bug there.
-            Cow::Owned(
-                String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            )
-        }
-    }
 }
 
 /// `s[:limit]` in characters (code points), not bytes.

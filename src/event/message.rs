@@ -14,9 +14,9 @@ use chrono::NaiveDateTime;
 // `as_slice()` here so the hot path does not allocate.
 use simd_json::prelude::*;
 
-use super::time::{isoformat, IsoText};
 use crate::model::json_write::{write_f64, write_i64, write_str, write_value, JsonSink};
-use crate::model::pyrepr::{write_bytes_repr, write_float_repr};
+use crate::model::py::datetime::{isoformat, IsoText};
+use crate::model::py::repr::{write_bytes_repr, write_float_repr};
 use crate::model::signature::{Signature, Signer};
 use crate::model::{Event, OwnedValue, TraitValue};
 
@@ -213,7 +213,7 @@ mod tests {
     use crate::model::Trait;
 
     fn event(raw: OwnedValue) -> Event {
-        let dt = super::super::time::parse_isotime_utc("2025-03-14 09:01:23.5").unwrap_or_default();
+        let dt = crate::model::py::datetime::parse_isotime_utc("2025-03-14 09:01:23.5").unwrap_or_default();
         let t = |name: &str, value| Trait {
             name: Arc::from(name),
             value,

@@ -24,7 +24,7 @@
 //! * `int` values beyond `i64` drop the event (Python keeps its big int); a non-string
 //!   `message_id` becomes `null`;
 //! * YAML is read with YAML 1.2 scalars (PyYAML's 1.1 reads `yes`/`on` as booleans);
-//! * dates go through the shared [`crate::model::timestamp`] grammar, which refuses a few
+//! * dates go through the shared [`crate::model::py::datetime`] grammar, which refuses a few
 //!   forms the `iso8601` regex takes (`2025-03-14T083` as 08:00:03, a trailing newline).
 
 pub mod coerce;
@@ -33,7 +33,6 @@ pub mod glob;
 pub mod load;
 pub mod message;
 pub mod plugins;
-pub mod time;
 pub mod traits;
 pub mod yaml;
 
@@ -43,6 +42,7 @@ use simd_json::prelude::*;
 
 pub use load::{DefinitionError, Problem};
 
+use crate::model::py::datetime;
 use crate::model::{Event, Notification, OwnedValue, Priority, Value};
 use dispatch::Dispatch;
 use load::{EventDefinition, Paths, DEFAULT_TRAITS};
@@ -206,7 +206,7 @@ impl EventDefinitions {
         let timestamp = n.timestamp();
         let Some(generated) = timestamp
             .and_then(Value::as_str)
-            .and_then(time::parse_isotime_utc)
+            .and_then(datetime::parse_isotime_utc)
         else {
             let shown = timestamp.map_or_else(|| "None".to_owned(), |t| t.encode());
             return drop(event_type, DropProblem::BadTimestamp(shown));

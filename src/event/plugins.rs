@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde_yaml::{Mapping, Value as Yaml};
 use simd_json::prelude::*;
 
-use super::coerce::py_str;
-use super::time::parse_isotime_utc;
 use crate::jsonpath::JsonPath;
+use crate::model::py::datetime::parse_isotime_utc;
+use crate::model::py::repr::str_of;
 use crate::model::py::{int_of_str, py_eq};
 use crate::model::{yaml_read, OwnedValue, Value};
 
@@ -112,7 +112,7 @@ impl Plugin {
                 max_split,
             } => matches
                 .iter()
-                .find_map(|m| split_segment(&py_str(m), separator, *segment, *max_split))
+                .find_map(|m| split_segment(&str_of(&**m), separator, *segment, *max_split))
                 .map(|s| Cow::Owned(Value::from(s))),
             Plugin::Bitfield { initial, flags } => {
                 let bits = flags.as_slice().iter().fold(*initial, |bits, flag| {

@@ -63,7 +63,7 @@ fn default_traits_come_from_publisher_context_and_payload() {
     assert_eq!(trait_value(&e, "tenant_id").cloned(), text("pay-tenant"));
     assert_eq!(trait_value(&e, "user_id").cloned(), text("ctx-user"));
     assert_eq!(e.message_id.as_deref(), Some("m-1"));
-    assert_eq!(time::isoformat(&e.generated), "2025-03-14T09:01:23.147803");
+    assert_eq!(datetime::isoformat(&e.generated), "2025-03-14T09:01:23.147803");
     assert_eq!(e.raw, OwnedValue::object());
 }
 
@@ -145,7 +145,7 @@ fn types_coerce_and_empty_strings_are_skipped() {
     assert_eq!(trait_value(&e, "f"), Some(&TraitValue::Float(2.5)));
     assert_eq!(trait_value(&e, "d").map(|v| v.dtype()), Some(4));
     if let Some(TraitValue::Datetime(dt)) = trait_value(&e, "d") {
-        assert_eq!(time::isoformat(dt), "2025-03-14T09:00:00");
+        assert_eq!(datetime::isoformat(dt), "2025-03-14T09:00:00");
     }
     assert_eq!(trait_value(&e, "e"), None);
     assert_eq!(trait_value(&e, "b").cloned(), text("True"));

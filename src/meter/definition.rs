@@ -9,7 +9,8 @@ use simd_json::prelude::*;
 
 use super::field::{Field, FieldError};
 use super::EndpointError;
-use crate::model::{py, timestamp, yaml_read, Metadata, Notification, OwnedValue, Sample, Value};
+use crate::model::py::repr::str_of;
+use crate::model::{py, py::datetime, yaml_read, Metadata, Notification, OwnedValue, Sample, Value};
 
 /// The sample attributes a definition may set, in Ceilometer's order.
 const ATTRIBUTES: [&str; 8] = [
@@ -322,7 +323,7 @@ impl MeterDefinition {
             Some(text) => match last_timestamp {
                 Some((last, rendered)) if *last == text => rendered.clone(),
                 _ => {
-                    let rendered = timestamp::parse(text)
+                    let rendered = datetime::parse(text)
                         .map_err(|e| EndpointError::new(n, e.to_string()))?
                         .isoformat();
                     *last_timestamp = Some((text.to_owned(), rendered.clone()));
@@ -398,17 +399,7 @@ fn add_user_metadata(meta: &Value<'_>, md: &mut simd_json::owned::Object) -> Res
     Ok(())
 }
 
-/// A YAML scalar as the text Python would see (`str()` of it).
+/// A YAML value as the text Python would see (`str()` of it).
 pub(super) fn yaml_text(v: &Yaml) -> String {
-    match v {
-        Yaml::String(s) => s.clone(),
-        Yaml::Number(n) => n.to_string(),
-        Yaml::Bool(true) => "True".into(),
-        Yaml::Bool(false) => "False".into(),
-        Yaml::Null => "None".into(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim_end()
-            .to_owned(),
-    }
+    str_of(&yaml_read::to_json(v)).into_owned()
 }

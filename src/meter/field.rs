@@ -43,7 +43,7 @@ impl Field {
         let expr = match fields {
             // Python's bool is an int, so `true` is a constant too.
             Yaml::Number(n) if n.is_i64() || n.is_u64() => {
-                return Ok(Field::Constant(yaml_int(n)));
+                return Ok(Field::Constant(crate::model::yaml_read::to_json(fields)));
             }
             Yaml::Bool(b) => return Ok(Field::Constant(OwnedValue::from(*b))),
             Yaml::String(s) => Cow::Borrowed(s.as_str()),
@@ -145,14 +145,6 @@ fn plugin_from_config(cfg: &Yaml) -> Result<Plugin, FieldError> {
             .map_err(|e| e.to_string())
     };
     Plugin::configure(name, params, &mut compile).map_err(|e| FieldError(e.to_string()))
-}
-
-fn yaml_int(n: &serde_yaml::Number) -> OwnedValue {
-    match (n.as_i64(), n.as_u64()) {
-        (Some(i), _) => OwnedValue::from(i),
-        (None, Some(u)) => OwnedValue::from(u),
-        _ => OwnedValue::from(n.as_f64().unwrap_or_default()),
-    }
 }
 
 /// An owned value viewed as a borrowed one (constants and plugin results are small).

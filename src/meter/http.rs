@@ -8,7 +8,7 @@ use simd_json::prelude::*;
 
 use super::definition::payload_metadata;
 use super::EndpointError;
-use crate::model::{timestamp, Notification, OwnedValue, Sample};
+use crate::model::{py::datetime, Notification, OwnedValue, Sample};
 
 /// The endpoints' filter regexes.
 pub const EVENT_TYPES: [&str; 2] = ["http.request", "http.response"];
@@ -29,7 +29,7 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
         .nth(1)
         .ok_or_else(|| EndpointError::new(n, "IndexError: list index out of range".into()))?;
     let ts = n.timestamp().and_then(|t| t.as_str()).unwrap_or_default();
-    let ts = timestamp::parse(ts).map_err(|e| EndpointError::new(n, e.to_string()))?;
+    let ts = datetime::parse(ts).map_err(|e| EndpointError::new(n, e.to_string()))?;
     out.push(Sample {
         name: Arc::from(event_type),
         sample_type: Arc::from("delta"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use simd_json::prelude::*;
 
 use super::EndpointError;
-use crate::model::{timestamp, Notification, OwnedValue, Sample, Value};
+use crate::model::{py::datetime, Notification, OwnedValue, Sample, Value};
 
 /// The endpoints' filter regex.
 pub const EVENT_TYPE: &str = "hardware.ipmi.*";
@@ -106,7 +106,7 @@ fn sensor_sample(
         .get("timestamp")
         .and_then(|t| t.as_str())
         .unwrap_or_default();
-    let ts = timestamp::parse(ts).map_err(|e| SensorError::Raise(e.to_string()))?;
+    let ts = datetime::parse(ts).map_err(|e| SensorError::Raise(e.to_string()))?;
     let field = |v: Option<&Value<'_>>| v.map_or(OwnedValue::null(), |v| crate::model::to_owned(v));
     // The sensor's readings, plus `node`, `event_type` (the inner one) and `host`.
     let mut metadata = crate::model::to_owned(sensor);

@@ -6,7 +6,7 @@
 //! Everything writes straight into a caller's reused buffer (a [`JsonSink`]: a `Vec<u8>`, or
 //! [`Quoted`] for JSON text that travels as a string inside JSON) and allocates nothing of its
 //! own. It also holds [`JsonView`], the one read-only view over simd-json's borrowed and owned values that
-//! this writer, [`super::pyrepr`] and [`super::signature`] share, so each walks both value kinds
+//! this writer, [`super::py::repr`] and [`super::signature`] share, so each walks both value kinds
 //! with one body of code. Parsing is simd-json's job, not this module's.
 
 use std::borrow::Cow;

@@ -11,10 +11,8 @@ pub mod msgpack;
 pub mod notification;
 pub mod plain;
 pub mod py;
-pub mod pyrepr;
 pub mod sample;
 pub mod signature;
-pub mod timestamp;
 pub mod yaml_read;
 
 pub use event::{Event, Trait, TraitValue};

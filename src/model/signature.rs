@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::json_write::{JsonView, View};
-use super::pyrepr::{write_bytes_repr, write_static_repr};
+use super::py::repr::{write_bytes_repr, write_static_repr};
 use super::{Metadata, OwnedValue, Sample};
 
 type HmacSha256 = Hmac<Sha256>;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use filter::{Filter, FilterError};
 
 use crate::config::pipeline::{Kind, PipelineFile};
-use crate::model::timestamp::Timestamp;
+use crate::model::py::datetime::Timestamp;
 use crate::model::{Event, Sample};
 use crate::publish::{PublisherUrl, UrlError};
 use crate::transform::{Chain, TransformError};

@@ -974,6 +974,14 @@ mod tests {
             json!(7.5)
         );
         assert_eq!(Attr::parse(".").unwrap().get(&e).unwrap(), e);
+        // Python's int arithmetic and int(): 9007199254740993 * 2 == 18014398509481986,
+        // 9007199254740993 // 2 == 4503599627370496, int(' 1_000 ') == 1000, -7 % 3 == 2
+        let big = json!({"n": 9007199254740993_u64, "s": " 1_000 ", "m": -7});
+        let get = |attr: &str| Attr::parse(attr).unwrap().get(&big).unwrap();
+        assert_eq!(get("n | value * 2"), json!(18014398509481986_u64));
+        assert_eq!(get("n | value // 2"), json!(4503599627370496_u64));
+        assert_eq!(get("s | int(value)"), json!(1000));
+        assert_eq!(get("m | value % 3"), json!(2));
         assert!(Attr::parse("a.x").unwrap().get(&e).is_err());
         assert!(Attr::parse("a | len(x)").is_err());
         assert!(Attr::parse("a | value.upper()").is_err());

@@ -135,7 +135,7 @@ pub fn null() -> OwnedValue {
 /// `utcnow()` is a *naive* UTC datetime: `2026-12-03T17:31:20.656367`, no `+00:00`;
 /// microseconds left out when zero, as Python's `isoformat()` does.
 pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
-    crate::model::timestamp::Timestamp::from_utc(t.naive_utc()).naive_utc_isoformat()
+    crate::model::py::datetime::Timestamp::from_utc(t.naive_utc()).naive_utc_isoformat()
 }
 
 /// The process-wide monotonic clock in seconds, like Python's `time.monotonic()`.

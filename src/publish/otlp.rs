@@ -31,8 +31,8 @@ use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
 use super::{Flush, Output, PublishError, Write};
 use crate::model::json_write::{write_f64, write_str};
-use crate::model::pyrepr::py_str;
-use crate::model::timestamp;
+use crate::model::py::datetime;
+use crate::model::py::repr::py_str;
 use crate::model::{OwnedValue, Sample};
 
 /// The sample's volume as a double, if it is a number (or a numeric string).
@@ -47,7 +47,7 @@ fn volume(sample: &Sample) -> Option<f64> {
 /// Nanoseconds since the epoch of the sample's timestamp.
 fn unix_nanos(sample: &Sample) -> Option<i64> {
     let text = sample.timestamp.as_str()?;
-    let utc = timestamp::parse(text).ok()?.utc().and_utc();
+    let utc = datetime::parse(text).ok()?.utc().and_utc();
     utc.timestamp_nanos_opt()
 }
 

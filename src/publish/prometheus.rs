@@ -35,7 +35,7 @@ use super::dead_letter::DeadLetters;
 use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
 use super::{Flush, Output, PublishError, Write};
-use crate::model::pyrepr::py_str;
+use crate::model::py::repr::py_str;
 use crate::model::Sample;
 
 /// Ceilometer's content type (not a registered one, but the Pushgateway reads it as text).

@@ -235,8 +235,8 @@ impl PublisherMetrics {
 /// How long ago `timestamp` (a notification's or a poll's, as the model parses it) was, for
 /// [`PublisherMetrics::confirmed`]. Clamped at zero because producer clocks run ahead of ours
 /// now and then, and a histogram has no negative buckets.
-pub fn age_since(timestamp: &crate::model::timestamp::Timestamp) -> Duration {
-    let seconds = crate::model::timestamp::Timestamp::now_utc().seconds_since(timestamp);
+pub fn age_since(timestamp: &crate::model::py::datetime::Timestamp) -> Duration {
+    let seconds = crate::model::py::datetime::Timestamp::now_utc().seconds_since(timestamp);
     Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
 }
 
@@ -455,7 +455,7 @@ impl AmqpConnectionMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::timestamp::{parse, Timestamp};
+    use crate::model::py::datetime::{parse, Timestamp};
 
     #[test]
     fn age_is_clamped_at_zero_for_clocks_ahead() {

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{Stats, TransformError, Transformer};
-use crate::model::timestamp::Timestamp;
+use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
 
 #[derive(Debug, Deserialize)]

@@ -17,8 +17,8 @@ use super::cache::push_id;
 use super::expr::EvalError;
 use super::unit_conversion::{Conversion, SourceParams, TargetParams};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::datetime::Timestamp;
 use crate::model::py::Num;
-use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
 

@@ -18,8 +18,8 @@ use super::cache::{push_id, BoundedCache};
 use super::expr::{Dialect, EvalError, Expr};
 use super::unit_conversion::{TargetParams, SAMPLE_TYPES};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::datetime::Timestamp;
 use crate::model::py::Num;
-use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::cache::{BoundedCache, KeyBuf};
 use super::unit_conversion::{volume, Conversion, SourceParams, TargetParams};
 use super::{sample_time, state_limit, Stats, TransformError, Transformer};
+use crate::model::py::datetime::Timestamp;
 use crate::model::py::Num;
-use crate::model::timestamp::Timestamp;
 use crate::model::{OwnedValue, Sample};
 use simd_json::prelude::*;
 

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 
 pub use check::check_pipeline_transformers;
 
-use crate::model::timestamp::Timestamp;
+use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
 
 /// Transformer state bound (keys per transformer) when the sink does not set `state_limit`.
@@ -333,7 +333,7 @@ fn sample_time(s: &Sample) -> Result<Timestamp, expr::EvalError> {
         .timestamp
         .as_str()
         .ok_or_else(|| expr::EvalError(format!("timestamp {} is not a string", s.timestamp)))?;
-    crate::model::timestamp::parse(text).map_err(|e| expr::EvalError(e.to_string()))
+    crate::model::py::datetime::parse(text).map_err(|e| expr::EvalError(e.to_string()))
 }
 
 /// The optional ceilo-only `state_limit` parameter.

@@ -170,8 +170,12 @@ pub struct Conversion {
 
 pub const SAMPLE_TYPES: [&str; 3] = ["gauge", "delta", "cumulative"];
 
+/// A YAML number (a bool is refused here, though Python would multiply by it).
 fn yaml_num(v: &serde_yaml::Value) -> Option<Num> {
-    Num::of_owned(&crate::model::yaml_read::to_json(v))
+    match v {
+        serde_yaml::Value::Number(_) => Num::of_owned(&crate::model::yaml_read::to_json(v)),
+        _ => None,
+    }
 }
 
 impl Conversion {

@@ -68,7 +68,7 @@ pub fn values_equal(a: &Json, b: &Json) -> bool {
 
 /// Seconds since the epoch (µs precision) of an ISO 8601 text; naive means UTC.
 pub fn instant(v: &Json) -> Option<i64> {
-    let t = ceilo::model::timestamp::parse(v.as_str()?).ok()?;
+    let t = ceilo::model::py::datetime::parse(v.as_str()?).ok()?;
     Some(t.utc().and_utc().timestamp_micros())
 }
 

@@ -318,7 +318,7 @@ mod tests {
         for (case, (float, int)) in cases.iter().zip(answers) {
             let ours = float_of_str(case).map(|f| {
                 let mut out = Vec::new();
-                crate::model::pyrepr::write_float_repr(&mut out, f);
+                super::super::repr::write_float_repr(&mut out, f);
                 String::from_utf8(out).unwrap_or_default()
             });
             assert_eq!(ours, float, "float({case:?})");

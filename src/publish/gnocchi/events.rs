@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json};
 use super::batch::{path_segment, AttributeCache};
 use super::client::{GnocchiClient, Unavailable};
 use super::resources::{EventOp, ResourceDef, Resources};
-use crate::model::timestamp::IsoText;
+use crate::model::py::datetime::IsoText;
 use crate::model::{Event, TraitValue};
 
 fn trait_json(v: &TraitValue) -> Json {

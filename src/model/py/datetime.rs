@@ -2,7 +2,8 @@
 //!
 //! Ceilometer parses with `oslo_utils.timeutils.parse_isotime` (the `iso8601` library: a
 //! date, optionally a `T` or space and a time, optional fraction and zone; a missing zone means
-//! UTC) and writes with `datetime.isoformat()`. [`parse`] accepts exactly that grammar;
+//! UTC) and writes with `datetime.isoformat()`; events keep the instant as naive UTC
+//! (`timeutils.normalize_time`, [`parse_isotime_utc`]). [`parse`] accepts exactly that grammar;
 //! [`Timestamp::isoformat`] renders the same text Python would (`+00:00` for UTC, an existing
 //! offset kept, the fraction left out when it is zero).
 
@@ -150,6 +151,20 @@ impl Timestamp {
 /// Parse like `iso8601.parse_date` (default zone UTC).
 pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
     parse_inner(text.as_bytes()).ok_or_else(|| TimestampError(text.to_owned()))
+}
+
+/// `timeutils.normalize_time(timeutils.parse_isotime(text))`, what Ceilometer makes of an event
+/// datetime: the instant as naive UTC, or `None` where Python raises (no match, a field out of
+/// range, an offset of a day or more, a result outside years 1..=9999).
+pub fn parse_isotime_utc(text: &str) -> Option<NaiveDateTime> {
+    let utc = parse(text).ok()?.utc();
+    (1..=9999).contains(&utc.year()).then_some(utc)
+}
+
+/// `datetime.isoformat()` of a naive datetime: microseconds only when non-zero (hot paths
+/// write an [`IsoText`] instead, which allocates nothing).
+pub fn isoformat(dt: &NaiveDateTime) -> String {
+    IsoText::new(dt).as_str().to_owned()
 }
 
 /// A tiny cursor over ASCII digits and separators.
@@ -366,5 +381,115 @@ mod tests {
         assert_eq!(a.naive_utc_isoformat(), "2025-03-14T09:00:00");
         assert_eq!(b.seconds_since(&a), 38.0);
         assert_eq!(a.seconds_since(&b), -38.0);
+    }
+}
+
+#[cfg(test)]
+mod naive_utc_tests {
+    use super::*;
+
+    fn norm(text: &str) -> Option<String> {
+        parse_isotime_utc(text).map(|dt| isoformat(&dt))
+    }
+
+    #[test]
+    fn isoformat_matches_python() {
+        let dt = |y, mo, d, h, mi, s, us| {
+            chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|date| date.and_hms_micro_opt(h, mi, s, us))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            isoformat(&dt(2025, 3, 14, 9, 1, 23, 147_803)),
+            "2025-03-14T09:01:23.147803"
+        );
+        assert_eq!(isoformat(&dt(2025, 3, 14, 9, 1, 23, 0)), "2025-03-14T09:01:23");
+        assert_eq!(isoformat(&dt(1, 1, 1, 0, 0, 0, 5)), "0001-01-01T00:00:00.000005");
+        assert_eq!(
+            isoformat(&dt(9999, 12, 31, 23, 59, 59, 999_999)),
+            "9999-12-31T23:59:59.999999"
+        );
+        assert_eq!(isoformat(&dt(12345, 1, 1, 0, 0, 0, 0)), "12345-01-01T00:00:00");
+    }
+
+    #[test]
+    fn oslo_and_iso_shapes_normalize_to_naive_utc() {
+        assert_eq!(
+            norm("2025-03-14 09:01:23.147803").as_deref(),
+            Some("2025-03-14T09:01:23.147803")
+        );
+        assert_eq!(
+            norm("2025-03-14T08:58:41.000000").as_deref(),
+            Some("2025-03-14T08:58:41")
+        );
+        assert_eq!(
+            norm("2025-03-14 08:58:03+00:00").as_deref(),
+            Some("2025-03-14T08:58:03")
+        );
+        assert_eq!(
+            norm("2025-03-14T10:58:03+02:00").as_deref(),
+            Some("2025-03-14T08:58:03")
+        );
+        assert_eq!(
+            norm("2025-03-14T00:30:00-01:30").as_deref(),
+            Some("2025-03-14T02:00:00")
+        );
+        assert_eq!(
+            norm("2025-03-14T09:00:00Z").as_deref(),
+            Some("2025-03-14T09:00:00")
+        );
+        assert_eq!(
+            norm("2025-03-14 09:00:00.1").as_deref(),
+            Some("2025-03-14T09:00:00.100000")
+        );
+        assert_eq!(
+            norm("2025-03-14 09:00:00.1234567").as_deref(),
+            Some("2025-03-14T09:00:00.123456")
+        );
+    }
+
+    #[test]
+    fn partial_and_compact_shapes_follow_iso8601() {
+        assert_eq!(norm("2025").as_deref(), Some("2025-01-01T00:00:00"));
+        assert_eq!(norm("2025-3").as_deref(), Some("2025-03-01T00:00:00"));
+        assert_eq!(norm("2025-03-14").as_deref(), Some("2025-03-14T00:00:00"));
+        assert_eq!(norm("20250314").as_deref(), Some("2025-03-14T00:00:00"));
+        assert_eq!(norm("20250314T0830").as_deref(), Some("2025-03-14T08:30:00"));
+        assert_eq!(norm("2025-03-14T08").as_deref(), Some("2025-03-14T08:00:00"));
+        assert_eq!(
+            norm("2025-03-14T08:30:00+0530").as_deref(),
+            Some("2025-03-14T03:00:00")
+        );
+        assert_eq!(
+            norm("2025-03-14T08:30:00+05").as_deref(),
+            Some("2025-03-14T03:30:00")
+        );
+        assert_eq!(
+            norm("2025-03-14 08:30:00,5").as_deref(),
+            Some("2025-03-14T08:30:00.500000")
+        );
+    }
+
+    #[test]
+    fn python_refusals_are_none() {
+        for bad in [
+            "",
+            "garbage",
+            "2015-06-1909:19:35.786893",
+            "202503",
+            "2025-03-14T",
+            "2025-13-01",
+            "2025-02-30",
+            "2025-03-14 24:00:00",
+            "2025-03-14 23:60:00",
+            "2025-03-14 23:59:60",
+            "0000-01-01",
+            "2025-03-14 08:00:00+24:00",
+            "0001-01-01T00:00:00+01:00",
+            "2025-03-14 08:00:00 ",
+            " 2025-03-14",
+        ] {
+            assert_eq!(norm(bad), None, "{bad:?}");
+        }
     }
 }

@@ -6,18 +6,36 @@
 //! of each value, so these bytes must match CPython's exactly, including its quote choice, its
 //! escapes and which characters it counts as printable. Every function writes into a caller's
 //! reused buffer. Not here: the UTF-8 *bytes* repr of lists that signatures hash, which is a
-//! signature rule and lives in [`super::signature`] (built from [`write_bytes_repr`]).
+//! signature rule and lives in [`crate::model::signature`] (built from [`write_bytes_repr`]).
+
+use std::borrow::Cow;
 
 use simd_json::StaticNode;
 
-use super::json_write::{write_finite_float_repr, write_i64, write_u64, JsonView, View};
-use super::plain::plain_prefix_len;
+use crate::model::json_write::{write_finite_float_repr, write_i64, write_u64, JsonView, View};
+use crate::model::plain::plain_prefix_len;
 
 /// `str(value)`: a string is itself, anything else is its `repr()`.
 pub fn py_str<V: JsonView>(out: &mut Vec<u8>, value: &V) {
     match value.view() {
         View::Str(s) => out.extend_from_slice(s.as_bytes()),
         _ => py_repr(out, value),
+    }
+}
+
+/// `str(value)` as text: a string borrowed as it is, anything else rendered.
+pub fn str_of<V: JsonView>(value: &V) -> Cow<'_, str> {
+    match value.view() {
+        View::Str(s) => Cow::Borrowed(s),
+        _ => {
+            let mut buf = Vec::new();
+            py_repr(&mut buf, value);
+            // Every writer here emits UTF-8 (escapes are ASCII, other text is copied whole);
+            // the lossy path only guards against a bug there.
+            Cow::Owned(
+                String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            )
+        }
     }
 }
 
