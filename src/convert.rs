@@ -13,6 +13,12 @@
 //!   `Err(ConvertError::Endpoint)` is a notification on which a Ceilometer endpoint raises
 //!   (oslo would requeue it forever; ceilo dead-letters it with this reason). Either way the
 //!   notification yields nothing, events included, as in Ceilometer.
+//! * `Err(ConvertError::Output)`: its samples and events would take more than the output limit
+//!   (`notification.max_output_bytes`, estimated as they are made, see
+//!   [`crate::model::output_size`]). Ceilometer has no such limit: a meter without a `metadata:`
+//!   spec copies the whole payload into every sample, and a meter over a list makes a sample
+//!   per element, so N elements in a payload of P bytes write N × P. Conversion stops when the
+//!   limit is passed and the notification yields nothing.
 
 use std::path::Path;
 
@@ -20,7 +26,13 @@ use crate::event::{DropReason, EventDefinitions, EventOutcome};
 use crate::meter::volume::{self, VolumeCheck};
 use crate::meter::{DefinitionProblem, EndpointError, LoadError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
+use crate::model::output_size::OutputBudget;
 use crate::model::{Event, Priority, Sample};
+
+/// `notification.max_output_bytes` unless configured: 16 MiB of samples and events from one
+/// notification. The reference corpus' largest makes 7.5 KB; the fuzzer's first amplifying input
+/// (163 KB) made 248 MB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 << 20;
 
 /// What one notification turns into.
 #[derive(Debug, Default)]
@@ -44,12 +56,31 @@ pub enum ConvertError {
     Envelope(#[from] EnvelopeError),
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Output(#[from] OutputLimit),
 }
 
-/// The compiled meter and event definitions.
+/// A notification whose samples and events came to more than the output limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "too much output: {samples} samples and {events} events came to {bytes} bytes of JSON \
+     when conversion stopped, over notification.max_output_bytes ({limit})"
+)]
+pub struct OutputLimit {
+    /// Made when conversion stopped (the first that went over included).
+    pub samples: usize,
+    pub events: usize,
+    /// Their estimated JSON size.
+    pub bytes: usize,
+    pub limit: usize,
+}
+
+/// The compiled meter and event definitions, and the output limit.
 pub struct Converter {
     samples: SampleEndpoints,
     events: Option<EventDefinitions>,
+    /// Bytes of samples and events one notification may make; 0: no limit.
+    max_output_bytes: usize,
 }
 
 impl Converter {
@@ -58,7 +89,14 @@ impl Converter {
         Converter {
             samples: SampleEndpoints::new(meters),
             events: None,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
         }
+    }
+
+    /// The output limit (`notification.max_output_bytes`; 0: none).
+    pub fn with_max_output_bytes(mut self, bytes: usize) -> Converter {
+        self.max_output_bytes = bytes;
+        self
     }
 
     /// Also produce events, as Ceilometer's event endpoint does.
@@ -90,12 +128,19 @@ impl Converter {
             out.unknown_priority = true;
             return Ok(out);
         }
-        self.samples.to_samples(&notification, &mut out.samples)?;
+        let mut budget = OutputBudget::new(self.max_output_bytes);
+        self.samples
+            .to_samples(&notification, &mut out.samples, &mut budget)?;
+        over_limit(&out, &budget)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
         // The event endpoint runs after the sample endpoints, and only when they did not raise.
         if let Some(events) = &self.events {
             match events.to_event(&notification) {
-                EventOutcome::Event(e) => out.events.push(e),
+                EventOutcome::Event(e) => {
+                    budget.charge(crate::event::message::message_len(&e));
+                    out.events.push(e);
+                    over_limit(&out, &budget)?;
+                }
                 EventOutcome::Dropped(reason) => {
                     tracing::warn!("Fail to process a notification: {reason}");
                     out.dropped_events.push(reason);
@@ -105,6 +150,19 @@ impl Converter {
         }
         Ok(out)
     }
+}
+
+/// The error for `out` once `budget` is over.
+fn over_limit(out: &Converted, budget: &OutputBudget) -> Result<(), OutputLimit> {
+    if !budget.exceeded() {
+        return Ok(());
+    }
+    Err(OutputLimit {
+        samples: out.samples.len() + out.dropped_samples.len(),
+        events: out.events.len(),
+        bytes: budget.used(),
+        limit: budget.limit(),
+    })
 }
 
 /// Apply the pipeline's volume check: drop what it drops, fail where it raises.
@@ -134,5 +192,141 @@ fn split_unpublishable(out: &mut Converted) -> Result<(), String> {
             Err(e)
         }
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use simd_json::prelude::*;
+
+    use super::*;
+    use crate::model::meter_message::write_meter_message_list;
+    use crate::model::signature::Signer;
+
+    fn shipped() -> Converter {
+        let meters = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/meters.d");
+        Converter::load(&meters).expect("shipped meters.d").0
+    }
+
+    /// An oslo 2.0 body around the notification `inner`.
+    fn body(inner: serde_json::Value) -> Vec<u8> {
+        serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// magnum's meter has no `metadata:` spec and makes a sample per metric: every sample
+    /// carries the whole payload, `pad` included.
+    fn magnum(metrics: usize, pad: usize) -> Vec<u8> {
+        let metrics: Vec<_> = (0..metrics)
+            .map(|i| serde_json::json!({"name": format!("m{i}"), "unit": "%", "value": i}))
+            .collect();
+        body(serde_json::json!({
+            "message_id": "m", "publisher_id": "magnum.conductor-0", "priority": "INFO",
+            "event_type": "magnum.bay.metrics.update", "timestamp": "2025-03-14 10:49:19.833031",
+            "payload": {"user_id": "u", "project_id": "p", "resource_id": "r", "metrics": metrics,
+                        "pad": "x".repeat(pad)}
+        }))
+    }
+
+    fn written(samples: &[Sample]) -> usize {
+        let mut out = Vec::new();
+        write_meter_message_list(&mut out, samples, &mut Signer::new(b"s"));
+        out.len()
+    }
+
+    #[test]
+    fn a_payload_copied_into_a_sample_per_list_element_is_refused_once_over_the_limit() {
+        let amplifying = magnum(200, 20_000);
+        let unlimited = shipped().with_max_output_bytes(0);
+        let all = unlimited
+            .convert(&mut Decoder::new(), &amplifying)
+            .expect("no limit: Ceilometer's behaviour");
+        assert_eq!(all.samples.len(), 200);
+        let size = written(&all.samples);
+        assert!(size > 200 * 20_000, "{size}");
+
+        let limited = shipped().with_max_output_bytes(1 << 20);
+        let err = limited
+            .convert(&mut Decoder::new(), &amplifying)
+            .expect_err("over 1 MiB");
+        let ConvertError::Output(over) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(over.limit, 1 << 20);
+        // Conversion stopped at the sample that went over, not after all 200; with no floats
+        // in them, what was counted is what they write.
+        let (mut total, mut made) = (0, 0);
+        for s in &all.samples {
+            total += written(std::slice::from_ref(s));
+            made += 1;
+            if total > over.limit {
+                break;
+            }
+        }
+        assert_eq!((over.samples, over.bytes), (made, total), "{err}");
+        assert!(made < 200);
+        assert!(
+            err.to_string().starts_with("too much output: ")
+                && err
+                    .to_string()
+                    .contains("notification.max_output_bytes (1048576)"),
+            "{err}"
+        );
+        // The same notification with a short list is within the limit.
+        let fine = limited
+            .convert(&mut Decoder::new(), &magnum(3, 20_000))
+            .expect("3 samples");
+        assert_eq!(fine.samples.len(), 3);
+    }
+
+    /// The fuzzer's seed 2, input 52,269: `cpu.iowait.percent`'s definition multiplies the
+    /// value by 100, which repeats a string (Python's `str * int`, as Ceilometer's jsonpath
+    /// does). 18,494 emoji × 100 are 7.4 MB of text, which `json.dumps` writes as 22 MB of
+    /// `\ud83d\ude00`: the limit counts what is written, escapes included.
+    #[test]
+    fn a_string_repeated_by_its_definition_is_counted_at_its_written_size() {
+        let metric = |name: &str, value: serde_json::Value| {
+            serde_json::json!({"name": name, "source": "libvirt.LibvirtDriver",
+                               "timestamp": "2025-03-14T09:20:00.412233", "value": value})
+        };
+        let notification = body(serde_json::json!({
+            "message_id": "m", "publisher_id": "compute.compute-0", "priority": "INFO",
+            "event_type": "compute.metrics.update", "timestamp": "2025-03-14 09:29:45.353536",
+            "payload": {"host": "compute-0", "nodename": "compute-0.example.org", "metrics": [
+                metric("cpu.frequency", 2600.into()),
+                metric("cpu.iowait.percent", "\u{1f600}".repeat(18_494).into()),
+            ]}
+        }));
+        let all = shipped()
+            .with_max_output_bytes(0)
+            .convert(&mut Decoder::new(), &notification)
+            .expect("no limit");
+        // Not a number: dropped by the volume check, as Ceilometer drops it (with the other
+        // cpu meters, which find no value here).
+        let repeated: Vec<Sample> = all
+            .dropped_samples
+            .iter()
+            .filter(|s| s.volume.as_str().is_some())
+            .cloned()
+            .collect();
+        assert_eq!(repeated.len(), 1);
+        let size = written(&repeated);
+        assert!(size > 22_000_000, "{size}");
+        let text_len = 18_494 * 4 * 100;
+        assert!(
+            text_len < DEFAULT_MAX_OUTPUT_BYTES,
+            "its UTF-8 length alone is within the default"
+        );
+
+        let err = shipped()
+            .convert(&mut Decoder::new(), &notification)
+            .expect_err("over the default limit");
+        let ConvertError::Output(over) = err else {
+            panic!("{err}")
+        };
+        assert!(over.bytes >= size - 2, "counted {} of {size} written", over.bytes);
     }
 }

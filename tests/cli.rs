@@ -36,13 +36,13 @@ fn convert(input: &str, args: &[&str]) -> (Vec<serde_json::Value>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ceilo");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
+    // Written from another thread: a large output fills the stdout pipe while input is still
+    // being written.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).expect("write"));
     let out = child.wait_with_output().expect("ceilo convert");
+    writer.join().expect("stdin written");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = String::from_utf8(out.stdout).expect("utf-8");
     let docs = lines
@@ -77,6 +77,56 @@ fn convert_writes_one_line_per_input_line_in_order_and_keeps_going_after_bad_lin
     }
     assert!(docs[3]["error"].as_str().unwrap_or_default().contains("9.0"));
     assert!(stderr.contains("line 2:"), "errors name the input line: {stderr}");
+}
+
+/// magnum's meter has no `metadata:` spec and makes a sample per metric: every sample carries
+/// the whole payload, `pad` included. One input line.
+fn magnum_line(metrics: usize, pad: usize) -> String {
+    let metrics: Vec<_> = (0..metrics)
+        .map(|i| serde_json::json!({"name": format!("m{i}"), "unit": "%", "value": i}))
+        .collect();
+    let inner = serde_json::json!({
+        "message_id": "m", "publisher_id": "magnum.conductor-0", "priority": "INFO",
+        "event_type": "magnum.bay.metrics.update", "timestamp": "2025-03-14 10:49:19.833031",
+        "payload": {"user_id": "u", "project_id": "p", "resource_id": "r", "metrics": metrics,
+                    "pad": "x".repeat(pad)}
+    });
+    serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string()
+}
+
+#[test]
+fn convert_reports_a_notification_over_max_output_bytes_and_goes_on() {
+    // 50 samples × 5 KB: within the default limit, over a limit of 100 000 bytes. 400 × 50 KB
+    // (20 MB of samples from a 70 KB line): over the default 16 MiB.
+    let input = format!(
+        "{}\n{HTTP_REQUEST}\n{}\n",
+        magnum_line(50, 5_000),
+        magnum_line(400, 50_000)
+    );
+    let over = |doc: &serde_json::Value, limit: &str| {
+        doc["samples"] == serde_json::json!([])
+            && doc["error"].as_str().is_some_and(|e| {
+                e.starts_with("too much output: ")
+                    && e.contains(&format!("notification.max_output_bytes ({limit})"))
+            })
+    };
+    let (docs, stderr) = convert(&input, &[]);
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs[0]["samples"].as_array().map(Vec::len), Some(50));
+    assert_eq!(docs[1]["samples"][0]["counter_name"], "http.request");
+    assert!(over(&docs[2], "16777216"), "{}", docs[2]["error"]);
+    assert!(stderr.contains("line 3: too much output"), "{stderr}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("ceilo.yaml"),
+        "notification:\n  max_output_bytes: 100000\n",
+    )
+    .expect("ceilo.yaml");
+    let (docs, _) = convert(&input, &["--config-dir", dir.path().to_str().expect("path")]);
+    assert!(over(&docs[0], "100000"), "{}", docs[0]);
+    assert_eq!(docs[1]["samples"][0]["counter_name"], "http.request");
+    assert!(over(&docs[2], "100000"), "{}", docs[2]["error"]);
 }
 
 #[test]

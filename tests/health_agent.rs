@@ -15,18 +15,6 @@ use runtime_support::*;
 const GOOD: usize = 300;
 const POISON: usize = 2;
 
-/// The /metrics address the agent logged when it started its listener on port 0.
-fn metrics_addr(agent: &Agent) -> Option<String> {
-    let log = agent.log_text();
-    let line = log.lines().find(|l| l.contains("telemetry: serving"))?;
-    let at = line.find("127.0.0.1:")?;
-    let port: String = line[at + "127.0.0.1:".len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some(format!("127.0.0.1:{port}"))
-}
-
 /// Starts `ceilo run` and waits until it serves /metrics and is ready; returns the agent and
 /// its /metrics URL.
 fn start_agent(config_dir: &std::path::Path, url: &str) -> (Agent, String) {

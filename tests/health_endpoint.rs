@@ -56,9 +56,10 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     }
     converter.batch(
         ConversionOutcome {
-            converted: 288,
+            converted: 284,
             rejected_envelope: 7,
             rejected_endpoint: 3,
+            rejected_output: 4,
             duplicates: 2,
             unknown_priority: 0,
             samples: 580,
@@ -102,7 +103,7 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
         assert_eq!(got, want, "{name}{labels:?}: moved by {got}, expected {want}");
     };
     expect(NOTIFICATIONS_RECEIVED, &q, 300.0);
-    expect(NOTIFICATIONS_CONVERTED, &q, 288.0);
+    expect(NOTIFICATIONS_CONVERTED, &q, 284.0);
     expect(NOTIFICATIONS_DUPLICATE, &q, 2.0);
     expect(
         NOTIFICATIONS_REJECTED,
@@ -113,6 +114,11 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
         NOTIFICATIONS_REJECTED,
         &[("queue", queue), ("reason", "endpoint")],
         3.0,
+    );
+    expect(
+        NOTIFICATIONS_REJECTED,
+        &[("queue", queue), ("reason", "output")],
+        4.0,
     );
     expect(
         NOTIFICATIONS_DEAD_LETTERED,

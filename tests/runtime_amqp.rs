@@ -678,3 +678,103 @@ fn oversize_bodies_are_dead_lettered_and_peak_rss_stays_under_the_documented_cei
     );
     assert!(agent.terminate().success());
 }
+
+/// A magnum metrics notification: magnum's meter has no `metadata:` spec and makes a sample
+/// per metric, so every sample carries the whole payload, `pad` included.
+fn magnum_body(id: &str, metrics: usize, pad: usize) -> Vec<u8> {
+    let metrics: Vec<_> = (0..metrics)
+        .map(|i| json!({"name": format!("m{i}"), "unit": "%", "value": i}))
+        .collect();
+    let inner = json!({
+        "message_id": id, "publisher_id": "magnum.conductor-0", "priority": "INFO",
+        "event_type": "magnum.bay.metrics.update", "timestamp": "2025-03-14 10:49:19.833031",
+        "_unique_id": format!("u-{id}"),
+        "payload": {"user_id": "u", "project_id": "p", "resource_id": format!("r-{id}"),
+                    "metrics": metrics, "pad": "x".repeat(pad)}
+    });
+    json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+        .to_string()
+        .into_bytes()
+}
+
+#[test]
+fn a_notification_over_max_output_bytes_is_dead_lettered_counted_and_the_rest_flows_on() {
+    let broker = Broker::new("output-limit");
+    let dir = config_dir(
+        &settings(100, 10).replace("notification:\n", "notification:\n  max_output_bytes: 1048576\n"),
+    );
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // 41 KB that would make 300 samples of 40 KB each: 12 MB of meter messages.
+    let amplifying = magnum_body("big", 300, 30_000);
+    assert!(amplifying.len() < 50_000);
+    let mut input = vec![(
+        "magnum".to_owned(),
+        "notifications.info".to_owned(),
+        amplifying.clone(),
+    )];
+    // The same kind of notification with a short list is within the limit.
+    input.push((
+        "magnum".into(),
+        "notifications.info".into(),
+        magnum_body("small", 3, 30_000),
+    ));
+    input.extend(polling_messages("after", 20));
+    rt.block_on(publish(&url, &input));
+
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(1),
+    ));
+    assert_eq!(dead.len(), 1, "log:\n{}", agent.log_text());
+    assert_eq!(dead[0].body, amplifying, "the body is kept untouched");
+    let reason = dead[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-ceilo-reason")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("too much output: ") && reason.contains("notification.max_output_bytes (1048576)"),
+        "{reason}"
+    );
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(30),
+        distinct_ids(23),
+    ));
+    let published: Vec<serde_json::Value> = got.iter().flat_map(|r| meter_messages(&r.body)).collect();
+    let magnum: Vec<&str> = published
+        .iter()
+        .filter_map(|m| m["resource_id"].as_str().filter(|r| r.starts_with("r-")))
+        .collect();
+    assert_eq!(magnum, ["r-small"; 3], "only the small notification's samples");
+    assert_eq!(ids(&got).len(), 23, "what follows flows on");
+    wait_until(
+        "the notification is acked, not requeued",
+        Duration::from_secs(10),
+        || broker.counts("notifications.info") == (0, 0),
+    );
+    // Counted under its own reason.
+    let metrics = format!(
+        "http://{}/metrics",
+        metrics_addr(&agent).expect("serving /metrics")
+    );
+    let scraped = ceilo::telemetry::scrape::get_blocking(&metrics, Duration::from_secs(5)).expect("scrape");
+    let e = ceilo::telemetry::scrape::parse(&scraped.body).expect("exposition");
+    let info = ("queue", "notifications.info");
+    for name in [
+        "ceilo_notifications_rejected_total",
+        "ceilo_notifications_dead_lettered_total",
+    ] {
+        assert_eq!(e.sum(name, &[info, ("reason", "output")]), 1.0, "{name}");
+        assert_eq!(e.sum(name, &[info]), 1.0, "{name}: no other reason");
+    }
+    assert!(agent.terminate().success());
+}

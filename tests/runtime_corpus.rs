@@ -142,7 +142,7 @@ fn converted_in_process(cases: &[Json]) -> (Vec<Json>, Vec<(String, String)>, us
     // The same conversion core the agent loads from its config directory.
     let converter = ceilo::agent::load_converter(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
-        Default::default(),
+        &Default::default(),
     )
     .expect("converter");
     let mut decoder = Decoder::new();

@@ -66,7 +66,7 @@ fn a_panic_in_the_pipeline_restarts_it_and_its_batch_is_redelivered() {
     let config = AgentConfig::load(
         dir.path(),
         Some(&url),
-        load_converter(dir.path(), Default::default()).expect("converter"),
+        load_converter(dir.path(), &Default::default()).expect("converter"),
     )
     .expect("config");
     with_agent(config, |agent| async move {
@@ -124,7 +124,7 @@ fn a_panic_while_converting_one_body_dead_letters_that_body_only() {
     let dir = config_dir(&settings(50, 10));
     let url = broker.url();
     let converter = Arc::new(Fragile(
-        load_converter(dir.path(), Default::default()).expect("converter"),
+        load_converter(dir.path(), &Default::default()).expect("converter"),
     ));
     let config = AgentConfig::load(dir.path(), Some(&url), converter).expect("config");
     with_agent(config, |agent| async move {
@@ -175,7 +175,7 @@ fn the_memory_transport_feeds_a_file_publisher_with_no_broker() {
     let config = AgentConfig::load(
         dir.path(),
         Some("memory://"),
-        load_converter(dir.path(), Default::default()).expect("converter"),
+        load_converter(dir.path(), &Default::default()).expect("converter"),
     )
     .expect("config");
     with_agent(config, |agent| async move {

@@ -77,7 +77,7 @@ sinks:
     let config = AgentConfig::load(
         dir.path(),
         Some("memory://"),
-        load_converter(dir.path(), Default::default()).expect("converter"),
+        load_converter(dir.path(), &Default::default()).expect("converter"),
     )
     .expect("config with transformers loads");
 

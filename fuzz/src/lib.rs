@@ -53,8 +53,8 @@ pub struct Report {
     pub inputs: u64,
     /// Inputs that got past the first parser ([`Target::accepted`]).
     pub accepted: u64,
-    /// Inputs that hit the known sample-metadata amplification ([`Target::amplified`]).
-    pub amplified: u64,
+    /// Inputs the converter refused for too much output ([`Target::over_output_limit`]).
+    pub over_output_limit: u64,
     pub elapsed: Duration,
     pub largest_input: usize,
     /// The most any one input added to the live heap, and that input's size.
@@ -66,7 +66,7 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "target={} seed={} iterations={}..{} inputs={} accepted={} amplified={} elapsed={:.1}s rate={:.0}/s largest_input={}B \
+            "target={} seed={} iterations={}..{} inputs={} accepted={} over_output_limit={} elapsed={:.1}s rate={:.0}/s largest_input={}B \
              peak_alloc={}B (input {}B) slowest={:.1}ms findings=0",
             self.target,
             self.seed,
@@ -74,7 +74,7 @@ impl std::fmt::Display for Report {
             self.first + self.inputs,
             self.inputs,
             self.accepted,
-            self.amplified,
+            self.over_output_limit,
             self.elapsed.as_secs_f64(),
             self.inputs as f64 / self.elapsed.as_secs_f64().max(1e-9),
             self.largest_input,
@@ -211,14 +211,14 @@ pub fn run(cfg: RunConfig) -> Result<Report, Finding> {
                     last_progress = Instant::now();
                     stats.elapsed = started.elapsed();
                     stats.accepted = target.accepted();
-                    stats.amplified = target.amplified();
+                    stats.over_output_limit = target.over_output_limit();
                     eprintln!("progress: {stats}");
                 }
             }
         }
         stats.elapsed = started.elapsed();
         stats.accepted = target.accepted();
-        stats.amplified = target.amplified();
+        stats.over_output_limit = target.over_output_limit();
         Ok(stats)
     })
 }
@@ -257,7 +257,7 @@ pub fn replay(
         }
         stats.elapsed = started.elapsed();
         stats.accepted = target.accepted();
-        stats.amplified = target.amplified();
+        stats.over_output_limit = target.over_output_limit();
         Ok(stats)
     })
 }

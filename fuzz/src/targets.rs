@@ -4,8 +4,9 @@
 //!
 //! * `envelope`: an AMQP body into [`Decoder::decode`] (one decoder reused, as a worker does).
 //! * `convert`: an AMQP body through [`Converter::convert`] with the shipped meters.d and
-//!   event_definitions.yaml, then the samples and events written and signed as the
-//!   `notifier://` publisher writes them, and the dead-letter reason formatted on failure.
+//!   event_definitions.yaml (and an output limit of [`MAX_OUTPUT_BYTES`]), then the samples
+//!   and events written and signed as the `notifier://` publisher writes them, and the
+//!   dead-letter reason formatted on failure.
 //! * `jsonpath`: `EXPR\nBODY`: the expression compiled, the body decoded, the expression
 //!   evaluated on the notification (what a definition's field does).
 //! * `yaml`: one text through every YAML loader (meter definitions, event definitions,
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use ceilo::config::pipeline::Kind;
 use ceilo::config::{PipelineFile, Settings};
-use ceilo::convert::Converter;
+use ceilo::convert::{ConvertError, Converter};
 use ceilo::event::message::write_event_message_list;
 use ceilo::event::EventDefinitions;
 use ceilo::jsonpath::JsonPath;
@@ -44,9 +45,9 @@ pub trait Target {
     /// How many inputs so far got past the first parser (decoded, compiled, loaded): the
     /// share of inputs that reach the deeper code.
     fn accepted(&self) -> u64;
-    /// How many inputs so far hit the known amplification of sample metadata (see
-    /// `convert_and_publish`); only the targets that publish count them.
-    fn amplified(&self) -> u64 {
+    /// How many inputs so far the converter refused for making too much output (over
+    /// [`MAX_OUTPUT_BYTES`]); only the targets that convert count them.
+    fn over_output_limit(&self) -> u64 {
         0
     }
 }
@@ -238,71 +239,60 @@ impl Target for Envelope {
 
 // ---------------------------------------------------------------------------------------------
 
+/// The converters' `notification.max_output_bytes`: 4 MiB, so that what one input may write
+/// stays well inside its allocation budget ([`crate::guard::alloc_budget`]) while the limit
+/// itself is what refuses the amplifying inputs (the agent's default is 16 MiB).
+pub const MAX_OUTPUT_BYTES: usize = 4 << 20;
+
 /// The shipped definitions, compiled once.
 fn shipped_converter() -> Converter {
     let config = config_dir();
     let (converter, _) = Converter::load(&config.join("meters.d")).expect("shipped meters.d");
     let events = EventDefinitions::load(config.join("event_definitions.yaml")).expect("shipped events");
-    converter.with_events(events)
+    converter
+        .with_events(events)
+        .with_max_output_bytes(MAX_OUTPUT_BYTES)
 }
 
 /// What the agent does with one body: convert it, then write and sign the samples and events
-/// as the `notifier://` publisher does, or format the dead-letter reason. The messages are
-/// written in chunks and the whole stops at `cap` bytes: each sample carries its resource
-/// metadata (for meters without a metadata spec, the whole payload, as in Ceilometer), so N
-/// samples from one list in a payload of size P write N × P bytes. That known amplification
-/// (see docs/fuzzing.md) is counted in `Outcome::amplified`, not reported as a finding.
+/// as the `notifier://` publisher does (and the dropped samples, as `ceilo convert` does), or
+/// format the dead-letter reason.
 fn convert_and_publish(
     converter: &Converter,
     decoder: &mut Decoder,
     body: &mut [u8],
     out: &mut Vec<u8>,
     signer: &mut Signer,
-    cap: usize,
 ) -> Outcome {
     out.clear();
     match converter.convert(decoder, body) {
         Ok(c) => {
-            let produced = !(c.samples.is_empty() && c.events.is_empty());
-            let mut written = 0;
-            for chunk in c.samples.chunks(16).chain(c.dropped_samples.chunks(16)) {
-                write_meter_message_list(out, chunk, signer);
-                written += out.len();
-                out.clear();
-                if written > cap {
-                    return Outcome {
-                        produced,
-                        amplified: true,
-                    };
-                }
-            }
+            write_meter_message_list(out, &c.samples, signer);
+            write_meter_message_list(out, &c.dropped_samples, signer);
             write_event_message_list(out, &c.events, signer);
             for d in &c.dropped_events {
                 out.extend_from_slice(d.to_string().as_bytes());
             }
             Outcome {
-                produced,
-                amplified: false,
+                produced: !(c.samples.is_empty() && c.events.is_empty()),
+                over_output_limit: false,
             }
         }
         Err(e) => {
             out.extend_from_slice(e.to_string().as_bytes());
-            Outcome::default()
+            Outcome {
+                produced: false,
+                over_output_limit: matches!(e, ConvertError::Output(_)),
+            }
         }
     }
 }
 
-#[derive(Default)]
 struct Outcome {
     /// Samples or events came out.
     produced: bool,
-    /// The samples would have written more than the cap (see [`convert_and_publish`]).
-    amplified: bool,
-}
-
-/// The most a notification's messages may write before [`convert_and_publish`] stops.
-fn publish_cap(input_len: usize) -> usize {
-    input_len.saturating_mul(64).saturating_add(1 << 20)
+    /// The converter refused the input's output as over [`MAX_OUTPUT_BYTES`].
+    over_output_limit: bool,
 }
 
 pub struct Convert {
@@ -313,7 +303,7 @@ pub struct Convert {
     buf: Vec<u8>,
     out: Vec<u8>,
     accepted: u64,
-    amplified: u64,
+    over_output_limit: u64,
 }
 
 impl Convert {
@@ -326,7 +316,7 @@ impl Convert {
             buf: Vec::new(),
             out: Vec::new(),
             accepted: 0,
-            amplified: 0,
+            over_output_limit: 0,
         }
     }
 }
@@ -344,16 +334,9 @@ impl Target for Convert {
         self.buf.clear();
         self.buf.extend_from_slice(input);
         let (converter, decoder, signer) = (&self.converter, &mut self.decoder, &mut self.signer);
-        let outcome = convert_and_publish(
-            converter,
-            decoder,
-            &mut self.buf,
-            &mut self.out,
-            signer,
-            publish_cap(input.len()),
-        );
+        let outcome = convert_and_publish(converter, decoder, &mut self.buf, &mut self.out, signer);
         self.accepted += u64::from(outcome.produced);
-        self.amplified += u64::from(outcome.amplified);
+        self.over_output_limit += u64::from(outcome.over_output_limit);
     }
 
     fn seeds(&self) -> Vec<Vec<u8>> {
@@ -364,8 +347,8 @@ impl Target for Convert {
         self.accepted
     }
 
-    fn amplified(&self) -> u64 {
-        self.amplified
+    fn over_output_limit(&self) -> u64 {
+        self.over_output_limit
     }
 }
 
@@ -634,7 +617,7 @@ pub struct Yaml {
     buf: Vec<u8>,
     out: Vec<u8>,
     accepted: u64,
-    amplified: u64,
+    over_output_limit: u64,
 }
 
 impl Yaml {
@@ -656,7 +639,7 @@ impl Yaml {
             buf: Vec::new(),
             out: Vec::new(),
             accepted: 0,
-            amplified: 0,
+            over_output_limit: 0,
         }
     }
 }
@@ -753,7 +736,8 @@ impl Target for Yaml {
         let mut converter = match meters {
             Some(m) => Converter::new(m),
             None => Converter::new(MeterDefinitions::from_texts([]).expect("no definitions").0),
-        };
+        }
+        .with_max_output_bytes(MAX_OUTPUT_BYTES);
         if let Some(e) = events {
             converter = converter.with_events(e);
         }
@@ -766,9 +750,8 @@ impl Target for Yaml {
                 &mut self.buf,
                 &mut self.out,
                 &mut self.signer,
-                publish_cap(input.len()),
             );
-            self.amplified += u64::from(outcome.amplified);
+            self.over_output_limit += u64::from(outcome.over_output_limit);
         }
     }
 
@@ -780,7 +763,7 @@ impl Target for Yaml {
         self.accepted
     }
 
-    fn amplified(&self) -> u64 {
-        self.amplified
+    fn over_output_limit(&self) -> u64 {
+        self.over_output_limit
     }
 }

@@ -80,10 +80,17 @@ fn committed_corpus_replays_cleanly() {
                 (p, bytes)
             })
             .collect();
+        let amplifying = inputs.len() as u64;
         let report = ceilo_fuzz::replay(target, inputs, true, &artifacts())
             .unwrap_or_else(|finding| panic!("{finding}"));
         eprintln!("{report}");
         assert!(report.inputs > 0, "{target}: nothing replayed");
+        if *target == "convert" {
+            // Its regressions are the output amplifications (docs/fuzzing.md): each is refused
+            // by the output limit, and no seed is.
+            assert_eq!(report.over_output_limit, amplifying, "{report}");
+            assert!(amplifying >= 2);
+        }
     }
 }
 

@@ -150,6 +150,11 @@ impl ConverterWorker {
                 outcome.rejected_endpoint += 1;
                 format!("unconvertible: {e}")
             }
+            Ok(Err(e @ ConvertError::Output(_))) => {
+                outcome.rejected_output += 1;
+                kind = RejectReason::Output;
+                e.to_string()
+            }
             Err(panic) => {
                 outcome.rejected_endpoint += 1;
                 // The decoder may be mid-state; start afresh.

@@ -555,17 +555,16 @@ impl Agent {
 
 /// The conversion core for a config directory (see [`crate::config::definitions`]: the
 /// shipped definitions stand in for missing ones; a meter definition that does not compile is
-/// logged and skipped, as Ceilometer does; a bad event definition stops the agent).
-pub fn load_converter(
-    dir: &Path,
-    events: crate::event::EventOptions,
-) -> Result<Arc<dyn Convert>, AgentError> {
-    let (converter, skipped) = crate::config::definitions::converter(dir, events)
+/// logged and skipped, as Ceilometer does; a bad event definition stops the agent), with the
+/// event options and the output limit of `settings`.
+pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
+    let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
         .map_err(|e| AgentError::Converter(e.to_string()))?;
     for p in skipped {
         tracing::warn!(problem = %p, "meter definition skipped");
     }
-    Ok(Arc::new(converter))
+    let max_output = usize::try_from(settings.notification.max_output_bytes).unwrap_or(usize::MAX);
+    Ok(Arc::new(converter.with_max_output_bytes(max_output)))
 }
 
 /// How a graceful stop ended.

@@ -1,5 +1,6 @@
 //! `ceilo convert`: AMQP bodies on stdin → one `{"samples": [...], "events": [...]}` line on
-//! stdout per input line, in order. A line that cannot be decoded or converted yields
+//! stdout per input line, in order. A line that cannot be decoded or converted, or whose output
+//! is over `notification.max_output_bytes` (of the given config, else the default), yields
 //! `{"samples": [], "events": [], "error": "..."}`; the others go on.
 
 use std::io::{BufRead, BufWriter, Write};
@@ -61,7 +62,11 @@ fn setup(
     for p in &skipped {
         tracing::warn!("skipped {p}");
     }
-    Ok((converter, settings.publisher.telemetry_secret))
+    let max_output = usize::try_from(settings.notification.max_output_bytes).unwrap_or(usize::MAX);
+    Ok((
+        converter.with_max_output_bytes(max_output),
+        settings.publisher.telemetry_secret,
+    ))
 }
 
 pub fn convert(args: ConvertArgs) -> ExitCode {

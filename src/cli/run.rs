@@ -104,7 +104,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         .map_err(agent::AgentError::from)
         .and_then(|mut settings| {
             args.override_settings(&mut settings);
-            let converter = agent::load_converter(&resolved.dir, settings.event.options())?;
+            let converter = agent::load_converter(&resolved.dir, &settings)?;
             let config =
                 AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)?;
             args.check_selection(&config, &resolved.dir)?;

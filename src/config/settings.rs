@@ -121,6 +121,13 @@ pub struct NotificationSettings {
     /// notification of the reference corpus); a larger one is dead-lettered unread, with the
     /// reason. It is also the slot `inflight_bytes` counts a delivery not yet received as.
     pub max_body_bytes: u64,
+    /// The most JSON the samples and events of one notification may come to, in bytes
+    /// (estimated as they are made, see `convert`), or the notification is dead-lettered with
+    /// the reason (`too much output: ...`). Default 16 MiB, two thousand times the largest
+    /// output of the reference corpus. A meter without a `metadata:` spec copies the whole
+    /// payload into each sample and a meter over a list makes a sample per element, so a
+    /// payload of P bytes listing N elements writes N × P: unbounded, as in Ceilometer, with 0.
+    pub max_output_bytes: u64,
     /// Bytes of delivery bodies one queue's listener may have in flight (sent by the broker
     /// and not yet acked), counting each delivery not yet received as `max_body_bytes`: the
     /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). Default
@@ -180,6 +187,7 @@ impl Default for NotificationSettings {
             priorities: strings(&["audit", "critical", "debug", "error", "info", "sample", "warn"]),
             prefetch: 4000,
             max_body_bytes: 512 << 10,
+            max_output_bytes: crate::convert::DEFAULT_MAX_OUTPUT_BYTES as u64,
             inflight_bytes: 32 << 20,
             durable: None,
             auto_delete: false,

@@ -130,6 +130,39 @@ pub fn sign_event_with(signer: &mut Signer, event: &Event, scratch: &mut Vec<u8>
     feed.finish()
 }
 
+/// What an event message writes besides its values: keys, punctuation, the signature (64 hex
+/// digits, quoted) and, in a list, the `, ` before it.
+const MESSAGE_SYNTAX_LEN: usize = 95 + 66;
+/// A trait's `[`, `, `, dtype digit, `, `, `]`, and the `, ` before it.
+const TRAIT_SYNTAX_LEN: usize = 9;
+
+/// The bytes [`write_event_message_list`] writes for `event`, counted without writing it
+/// ([`crate::model::output_size`]).
+pub fn message_len(event: &Event) -> usize {
+    use crate::model::output_size::{str_len, value_len, FLOAT_LEN};
+    let datetime_len = |dt: &NaiveDateTime| IsoText::new(dt).as_str().len() + 2;
+    let traits: usize = event
+        .traits
+        .as_slice()
+        .iter()
+        .map(|t| {
+            TRAIT_SYNTAX_LEN
+                + str_len(&t.name)
+                + match &t.value {
+                    TraitValue::Text(s) | TraitValue::Untyped(s) => str_len(s),
+                    TraitValue::Int(n) => value_len(&OwnedValue::from(*n)),
+                    TraitValue::Float(_) => FLOAT_LEN,
+                    TraitValue::Datetime(dt) => datetime_len(dt),
+                }
+        })
+        .sum();
+    MESSAGE_SYNTAX_LEN + event.message_id.as_deref().map_or(4, str_len) + str_len(&event.event_type)
+        + datetime_len(&event.generated)
+        // No `, ` before the first trait.
+        + traits.saturating_sub(2)
+        + value_len(&event.raw)
+}
+
 /// `message_from_event(event, secret)` as a value (for tests and one-off use; the hot path
 /// writes with [`write_event_message_signed`]).
 pub fn message_from_event(event: &Event, secret: &[u8]) -> OwnedValue {
@@ -265,6 +298,34 @@ mod tests {
         let mut no_id = event(OwnedValue::object());
         no_id.message_id = None;
         check(&no_id);
+    }
+
+    #[test]
+    fn message_len_counts_what_the_list_writer_writes() {
+        let mut raw = OwnedValue::object();
+        let _ = raw.insert(
+            "payload",
+            vec![OwnedValue::from("\u{e9}\"x\""), OwnedValue::from(7)],
+        );
+        let mut no_traits = event(OwnedValue::object());
+        no_traits.traits.clear();
+        no_traits.message_id = None;
+        let mut without_float = event(raw.clone());
+        without_float
+            .traits
+            .retain(|t| !matches!(t.value, TraitValue::Float(_)));
+        for (e, exact) in [(event(raw), false), (without_float, true), (no_traits, true)] {
+            let mut out = Vec::new();
+            write_event_message_list(&mut out, [&e, &e], &mut Signer::new(b"s3cret"));
+            // Two messages, the second with the `, ` before it, and `[` `]`: half is one
+            // message and a separator.
+            let written = out.len() / 2;
+            if exact {
+                assert_eq!(message_len(&e), written, "{}", String::from_utf8_lossy(&out));
+            } else {
+                assert!(message_len(&e) >= written, "{}", String::from_utf8_lossy(&out));
+            }
+        }
     }
 
     #[test]

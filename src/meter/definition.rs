@@ -9,6 +9,8 @@ use simd_json::prelude::*;
 
 use super::field::{Field, FieldError};
 use super::EndpointError;
+use crate::model::meter_message::message_len;
+use crate::model::output_size::{value_len, OutputBudget};
 use crate::model::py::repr::str_of;
 use crate::model::{py, py::datetime, yaml_read, Metadata, Notification, OwnedValue, Sample, Value};
 
@@ -71,11 +73,11 @@ static FALLBACK_IDS: LazyLock<[Field; 2]> = LazyLock::new(|| {
 });
 
 /// What every matching definition would compute alike from one notification, made once by the
-/// first that needs it: `resource_metadata` (per metadata spec: the last one made), the
-/// fallback ids, and the rendered timestamp of the last timestamp text.
+/// first that needs it: `resource_metadata` (per metadata spec: the last one made, with the
+/// bytes it writes), the fallback ids, and the rendered timestamp of the last timestamp text.
 #[derive(Default)]
 pub struct NotificationMemo<'v, 'a> {
-    metadata: Option<(Arc<str>, Metadata)>,
+    metadata: Option<(Arc<str>, Metadata, usize)>,
     fallback_ids: Option<[Option<Cow<'v, Value<'a>>>; 2]>,
     timestamp: Option<(String, String)>,
 }
@@ -168,21 +170,30 @@ impl MeterDefinition {
     }
 
     /// Append this definition's samples for `n` to `out`. `memo` holds what the definitions
-    /// before this one made from `n`; what this one makes alike is taken from it.
+    /// before this one made from `n`; what this one makes alike is taken from it. Each sample
+    /// is charged to `budget` as it is made; once it is over, no more are made.
     pub fn to_samples<'v, 'a>(
         &self,
         n: &'v Notification<'a>,
         memo: &mut NotificationMemo<'v, 'a>,
         out: &mut Vec<Sample>,
+        budget: &mut OutputBudget,
     ) -> Result<(), EndpointError> {
         let root = &n.root;
-        let metadata = match &memo.metadata {
-            Some((spec, metadata)) if Arc::ptr_eq(spec, &self.metadata_spec) => metadata.clone(),
+        let (metadata, metadata_len) = match &memo.metadata {
+            Some((spec, metadata, len)) if Arc::ptr_eq(spec, &self.metadata_spec) => (metadata.clone(), *len),
             _ => {
                 let metadata = self.resource_metadata(n)?;
-                memo.metadata = Some((self.metadata_spec.clone(), metadata.clone()));
-                metadata
+                // Counted once here; every sample carrying it is charged this much.
+                let len = value_len(&*metadata);
+                memo.metadata = Some((self.metadata_spec.clone(), metadata.clone(), len));
+                (metadata, len)
             }
+        };
+        let mut push = |sample: Sample| {
+            let within = budget.charge(message_len(&sample, metadata_len));
+            out.push(sample);
+            within
         };
         let raised = |e: String| EndpointError::new(n, e);
         let [fallback_user, fallback_project] = match &memo.fallback_ids {
@@ -208,7 +219,7 @@ impl MeterDefinition {
                     }
                 }
             }
-            out.push(self.sample(n, &values, metadata, &mut memo.timestamp)?);
+            push(self.sample(n, &values, metadata, &mut memo.timestamp)?);
             return Ok(());
         };
         // One list per attribute; a single value is broadcast to every sample unless the
@@ -260,7 +271,9 @@ impl MeterDefinition {
                 1 => columns[i][0].clone(),
                 _ => columns[i][k].clone(),
             });
-            out.push(self.sample(n, &values, metadata.clone(), &mut memo.timestamp)?);
+            if !push(self.sample(n, &values, metadata.clone(), &mut memo.timestamp)?) {
+                break;
+            }
         }
         Ok(())
     }

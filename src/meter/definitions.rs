@@ -17,6 +17,7 @@ use serde_yaml::Value as Yaml;
 use super::definition::{MeterDefinition, NotificationMemo};
 use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
 use super::EndpointError;
+use crate::model::output_size::OutputBudget;
 use crate::model::{Notification, Sample};
 
 /// A file that cannot be used at all.
@@ -150,18 +151,23 @@ impl MeterDefinitions {
         self.definitions.is_empty()
     }
 
-    /// Ceilometer's `ProcessMeterNotifications`: every matching definition's samples.
+    /// Ceilometer's `ProcessMeterNotifications`: every matching definition's samples, until
+    /// `budget` is over (see [`MeterDefinition::to_samples`]).
     pub fn to_samples(
         &self,
         event_type: &str,
         n: &Notification<'_>,
         out: &mut Vec<Sample>,
+        budget: &mut OutputBudget,
     ) -> Result<(), EndpointError> {
         // The definitions matching one event type are mostly configured with the same metadata
         // (one YAML anchor) and read the same timestamp: made once per notification.
         let mut memo = NotificationMemo::default();
         for &i in self.matching(event_type).iter() {
-            self.definitions[i as usize].to_samples(n, &mut memo, out)?;
+            if budget.exceeded() {
+                break;
+            }
+            self.definitions[i as usize].to_samples(n, &mut memo, out, budget)?;
         }
         Ok(())
     }
@@ -307,6 +313,11 @@ mod tests {
     /// The samples the `metric:` entries `items` make from an event_type `x` notification of
     /// 2025-01-01 00:00:00 with this payload.
     fn samples_of(items: &str, payload: &str) -> Vec<Sample> {
+        samples_within(items, payload, &mut OutputBudget::new(0))
+    }
+
+    /// [`samples_of`], charged to `budget`.
+    fn samples_within(items: &str, payload: &str, budget: &mut OutputBudget) -> Vec<Sample> {
         let (defs, problems) =
             MeterDefinitions::from_texts([(Path::new("m.yaml"), format!("metric:\n{items}").as_str())])
                 .unwrap();
@@ -321,8 +332,53 @@ mod tests {
             root: simd_json::to_borrowed_value(&mut body).unwrap(),
         };
         let mut samples = Vec::new();
-        defs.to_samples("x", &n, &mut samples).unwrap();
+        defs.to_samples("x", &n, &mut samples, budget).unwrap();
         samples
+    }
+
+    #[test]
+    fn samples_stop_once_over_the_output_budget_and_each_is_charged_its_message_length() {
+        use crate::model::meter_message::message_len;
+        use crate::model::output_size::value_len;
+        // One sample per list element, each carrying the whole payload as its metadata; and a
+        // second definition that would make more.
+        let items = concat!(
+            "  - name: $.payload.list[*].n\n    event_type: x\n    type: gauge\n    unit: B\n",
+            "    lookup: [name, volume]\n    volume: $.payload.list[*].v\n    resource_id: r\n",
+            "  - name: b\n    event_type: x\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: r\n",
+        );
+        let payload = format!(
+            r#"{{"list": [{}], "pad": "{}"}}"#,
+            vec![r#"{"n": "a", "v": 1}"#; 50].join(", "),
+            "p".repeat(1000)
+        );
+        let all = samples_of(items, &payload);
+        assert_eq!(all.len(), 51);
+        let one = message_len(&all[0], value_len(&*all[0].resource_metadata));
+        assert!(one > 1000, "the payload is in each message: {one}");
+        let total: usize = all
+            .iter()
+            .map(|s| message_len(s, value_len(&*s.resource_metadata)))
+            .sum();
+        let mut unlimited = OutputBudget::new(0);
+        samples_within(items, &payload, &mut unlimited);
+        assert_eq!(
+            unlimited.used(),
+            total,
+            "every sample charged once, metadata included"
+        );
+        let mut budget = OutputBudget::new(10 * one);
+        let capped = samples_within(items, &payload, &mut budget);
+        assert_eq!(capped.len(), 11, "the sample that goes over is the last one made");
+        assert!(budget.exceeded());
+        // The samples made are the first eleven of the unlimited run: nothing after them,
+        // from this definition or the other, was made.
+        let names = |v: &[Sample]| {
+            v.iter()
+                .map(|s| (s.name.to_string(), s.volume.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&capped), names(&all[..11]));
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod volume;
 
 use std::sync::{Arc, OnceLock};
 
-use crate::model::{Notification, Priority, Sample, Value};
+use crate::model::meter_message::message_len;
+use crate::model::output_size::{value_len, OutputBudget};
+use crate::model::{Metadata, Notification, Priority, Sample, Value};
 pub use definitions::{DefinitionProblem, LoadError, MeterDefinitions};
 
 /// A Ceilometer endpoint raised on this notification: oslo would requeue it forever; ceilo
@@ -80,8 +82,14 @@ impl SampleEndpoints {
     }
 
     /// Append the samples of `n` to `out`. Only `info` and `sample` notifications have sample
-    /// endpoints. On error, `out` is left as it was.
-    pub fn to_samples(&self, n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {
+    /// endpoints. On error, `out` is left as it was. The samples are charged to `budget`; once
+    /// it is over, no more endpoints run (the caller refuses the notification).
+    pub fn to_samples(
+        &self,
+        n: &Notification<'_>,
+        out: &mut Vec<Sample>,
+        budget: &mut OutputBudget,
+    ) -> Result<(), EndpointError> {
         if !matches!(n.priority, Priority::Info | Priority::Sample) {
             return Ok(());
         }
@@ -99,6 +107,8 @@ impl SampleEndpoints {
         });
         let start = out.len();
         let result = (|| {
+            // The built-in endpoints make a sample per part of the message (no list makes
+            // copies of anything): charged when they are done.
             if built_ins.ipc {
                 telemetry_ipc::to_samples(n, out)?;
             }
@@ -108,12 +118,30 @@ impl SampleEndpoints {
             for _ in 0..built_ins.http {
                 http::to_samples(n, out)?;
             }
-            self.meters.to_samples(event_type, n, out)
+            charge(&out[start..], budget);
+            if budget.exceeded() {
+                return Ok(());
+            }
+            self.meters.to_samples(event_type, n, out, budget)
         })();
         if result.is_err() {
             out.truncate(start);
         }
         result
+    }
+}
+
+/// Charge `samples` to `budget`, counting a `resource_metadata` shared by consecutive samples
+/// once.
+fn charge(samples: &[Sample], budget: &mut OutputBudget) {
+    let mut last: Option<(&Metadata, usize)> = None;
+    for s in samples {
+        let metadata_len = match last {
+            Some((m, len)) if Arc::ptr_eq(m, &s.resource_metadata) => len,
+            _ => value_len(&*s.resource_metadata),
+        };
+        last = Some((&s.resource_metadata, metadata_len));
+        budget.charge(message_len(s, metadata_len));
     }
 }
 

@@ -96,6 +96,41 @@ pub fn write_meter_message_list<'s>(
     });
 }
 
+/// What a meter message writes besides its values: keys, punctuation and, in a list, the `, `
+/// before it.
+const MESSAGE_SYNTAX_LEN: usize = 264;
+/// A `message_signature`: 64 hex digits, quoted.
+const SIGNATURE_LEN: usize = 66;
+
+/// The bytes [`write_meter_message_list`] writes for `sample`, counted without writing it
+/// ([`super::output_size`]), given the bytes of its `resource_metadata`: the samples of a
+/// notification share one, counted once.
+pub fn message_len(sample: &Sample, metadata_len: usize) -> usize {
+    use super::output_size::{str_len, value_len};
+    let texts = [
+        &*sample.source,
+        &*sample.name,
+        &*sample.sample_type,
+        &*sample.unit,
+        &*sample.id,
+    ];
+    let values = [
+        &sample.volume,
+        &sample.user_id,
+        &sample.user_name,
+        &sample.project_id,
+        &sample.project_name,
+        &sample.resource_id,
+        &sample.timestamp,
+        &sample.monotonic_time,
+    ];
+    MESSAGE_SYNTAX_LEN
+        + SIGNATURE_LEN
+        + metadata_len
+        + texts.into_iter().map(str_len).sum::<usize>()
+        + values.into_iter().map(value_len).sum::<usize>()
+}
+
 /// The meter message as a value (for `ceilo convert` output and tests; the hot path writes).
 pub fn meter_message_value(sample: &Sample, secret: &[u8]) -> OwnedValue {
     meter_message_value_from(sample, secret, None)
@@ -271,6 +306,57 @@ mod tests {
         for (message, sample) in parsed.as_array().unwrap().iter().zip(&own) {
             assert_eq!(message, &meter_message_value(sample, b"s3cret"));
         }
+    }
+
+    fn has_float(v: &OwnedValue) -> bool {
+        match v {
+            OwnedValue::Static(StaticNode::F64(_)) => true,
+            OwnedValue::Array(a) => a.iter().any(has_float),
+            OwnedValue::Object(o) => o.values().any(has_float),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn message_len_counts_what_the_list_writer_writes() {
+        use crate::model::output_size::value_len;
+        let rows = corpus_rows();
+        let samples: Vec<Sample> = rows
+            .iter()
+            .filter(|r| r.get_str("kind") == Some("meter_message_from_counter"))
+            .map(|r| sample_from(r.get("input").unwrap()))
+            .collect();
+        assert!(samples.len() > 10);
+        let mut signer = Signer::new(b"s3cret");
+        let mut exact = 0;
+        for sample in &samples {
+            let mut out = Vec::new();
+            write_meter_message_list(&mut out, [sample, sample], &mut signer);
+            // `[`, `]` and two messages, the second with the `, ` before it: each message
+            // and a separator's worth is half of it.
+            let written = out.len() / 2;
+            let counted = message_len(sample, value_len(&*sample.resource_metadata));
+            let values = [
+                &sample.volume,
+                &sample.user_id,
+                &sample.project_id,
+                &sample.resource_id,
+                &sample.timestamp,
+                &sample.monotonic_time,
+                &*sample.resource_metadata,
+            ];
+            if values.into_iter().any(has_float) {
+                assert!(
+                    counted >= written,
+                    "{counted} < {written}: {}",
+                    dumps(&meter_message_value(sample, b""))
+                );
+            } else {
+                assert_eq!(counted, written, "{}", dumps(&meter_message_value(sample, b"")));
+                exact += 1;
+            }
+        }
+        assert!(exact > 0, "some samples without floats");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod json_write;
 pub mod meter_message;
 pub mod msgpack;
 pub mod notification;
+pub mod output_size;
 pub mod plain;
 pub mod py;
 pub mod sample;

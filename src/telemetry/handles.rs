@@ -100,6 +100,8 @@ pub struct ConversionOutcome {
     pub rejected_envelope: usize,
     /// Notifications rejected because an endpoint raised on them.
     pub rejected_endpoint: usize,
+    /// Notifications rejected because their output was over `notification.max_output_bytes`.
+    pub rejected_output: usize,
     /// Notifications dropped as duplicates (see [`crate::agent::duplicates`]).
     pub duplicates: usize,
     /// Notifications acked unprocessed: no priority oslo knows (see [`crate::convert`]).
@@ -134,6 +136,7 @@ impl ConverterMetrics {
         self.unknown_priority.increment(outcome.unknown_priority as u64);
         self.rejected[RejectReason::Envelope as usize].increment(outcome.rejected_envelope as u64);
         self.rejected[RejectReason::Endpoint as usize].increment(outcome.rejected_endpoint as u64);
+        self.rejected[RejectReason::Output as usize].increment(outcome.rejected_output as u64);
         self.samples.increment(outcome.samples as u64);
         self.events.increment(outcome.events as u64);
         self.duration.record(elapsed.as_secs_f64());

@@ -200,15 +200,22 @@ pub enum RejectReason {
     Envelope,
     /// A Ceilometer endpoint raised on it (a definition failed on this payload).
     Endpoint,
+    /// Its samples and events would be over `notification.max_output_bytes`.
+    Output,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 2] = [RejectReason::Envelope, RejectReason::Endpoint];
+    pub const ALL: [RejectReason; 3] = [
+        RejectReason::Envelope,
+        RejectReason::Endpoint,
+        RejectReason::Output,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::Envelope => "envelope",
             RejectReason::Endpoint => "endpoint",
+            RejectReason::Output => "output",
         }
     }
 }
@@ -218,6 +225,7 @@ impl From<&crate::convert::ConvertError> for RejectReason {
         match err {
             crate::convert::ConvertError::Envelope(_) => RejectReason::Envelope,
             crate::convert::ConvertError::Endpoint(_) => RejectReason::Endpoint,
+            crate::convert::ConvertError::Output(_) => RejectReason::Output,
         }
     }
 }

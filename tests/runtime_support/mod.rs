@@ -313,6 +313,18 @@ impl Drop for Agent {
     }
 }
 
+/// The /metrics address the agent logged when it started its listener on port 0.
+pub fn metrics_addr(agent: &Agent) -> Option<String> {
+    let log = agent.log_text();
+    let line = log.lines().find(|l| l.contains("telemetry: serving"))?;
+    let at = line.find("127.0.0.1:")?;
+    let port: String = line[at + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some(format!("127.0.0.1:{port}"))
+}
+
 /// Wait until `f` holds, or panic with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
