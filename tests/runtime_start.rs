@@ -192,7 +192,7 @@ fn a_durable_output_queue_is_refused_at_start_and_left_as_it_was() {
     let (code, out) = ceilo(&["run", "--transport-url", &url], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("queue metering.sample (ceilo: durable=false, auto_delete=false)")
+        out.contains("queue metering.sample (ceilo: type=classic, durable=false, auto_delete=false)")
             && out.contains("inequivalent arg 'durable'"),
         "{out}"
     );

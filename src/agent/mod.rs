@@ -251,6 +251,27 @@ async fn preflight(config: &AgentConfig) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// Each listener's byte budget (`notification.inflight_bytes`, `agent/window.rs`), if it binds.
+/// None with quorum queues: the budget moves a channel-wide (`global`) `basic.qos`, which
+/// RabbitMQ refuses on a channel consuming a quorum queue (NOT_IMPLEMENTED, closing the
+/// connection) or ignores when set after the consume, so it is turned off, saying so once.
+pub fn listener_budget(settings: &Settings) -> Option<window::Budget> {
+    let n = &settings.notification;
+    let budget = window::Budget::binding(n.inflight_bytes, n.max_body_bytes, n.prefetch)?;
+    if settings.rabbit.quorum_queue {
+        tracing::warn!(
+            inflight_bytes = n.inflight_bytes,
+            prefetch = n.prefetch,
+            max_body_bytes = n.max_body_bytes,
+            "rabbit.quorum_queue: the byte budget notification.inflight_bytes is off, because \
+             RabbitMQ refuses the channel-wide basic.qos it needs on quorum queues; deliveries in \
+             flight are bounded by notification.prefetch alone (docs/runtime.md, memory ceiling)"
+        );
+        return None;
+    }
+    Some(budget)
+}
+
 /// The running agent (the root of the supervision tree).
 pub struct Agent {
     shutdown: watch::Sender<bool>,
@@ -445,8 +466,8 @@ impl Agent {
         let permits = Arc::new(Semaphore::new(in_pool));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
+        let budget = listener_budget(&settings);
         let mut listen = |stage, transport: Arc<dyn Transport>, spec| {
-            let budget = window::Budget::binding(n.inflight_bytes, n.max_body_bytes, n.prefetch);
             let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
                 budget,
                 stage,
@@ -707,6 +728,19 @@ fn stop_requested() -> Result<impl std::future::Future<Output = ()>, AgentError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_budget_is_off_with_quorum_queues_only() {
+        let mut settings = Settings::default();
+        settings.notification.inflight_bytes = 1 << 20;
+        settings.notification.max_body_bytes = 1 << 10;
+        assert!(
+            listener_budget(&settings).is_some(),
+            "4000 slots of 1 KiB exceed 1 MiB"
+        );
+        settings.rabbit.quorum_queue = true;
+        assert_eq!(listener_budget(&settings), None);
+    }
 
     #[test]
     fn a_stop_signal_sent_before_the_wait_is_not_lost() {

@@ -5,8 +5,8 @@
 //! set in the oslo files replace its values, and `--transport-url` replaces both. Options of
 //! Ceilometer that ceilo does not implement are listed as ignored; options Ceilometer does not
 //! have are listed as unknown (the caller logs both once). An option whose value would make
-//! ceilo behave unlike Ceilometer without saying so (`rabbit_quorum_queue = true`, a pipeline
-//! file that is not where ceilo reads it) is an error naming file and line.
+//! ceilo behave unlike Ceilometer without saying so (a pipeline file that is not where ceilo
+//! reads it) is an error naming file and line.
 //!
 //! The definitions directory (pipeline.yaml, event_pipeline.yaml, meters.d/,
 //! event_definitions.yaml, polling.yaml, ceilo.yaml) is where `pipeline_cfg_file` is found
@@ -309,16 +309,23 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
                 .value_error("oslo_messaging_rabbit", "kombu_failover_strategy", problem)
         })?;
     }
-    if r.bool(&[("oslo_messaging_rabbit", "rabbit_quorum_queue")])? == Some(true) {
-        return Err(r
-            .conf
-            .value_error(
-                "oslo_messaging_rabbit",
-                "rabbit_quorum_queue",
-                "not implemented by ceilo yet: refused rather than connecting without it",
-            )
-            .into());
-    }
+    let rabbit = &mut s.rabbit;
+    set!(
+        rabbit.quorum_queue,
+        r.bool(&[("oslo_messaging_rabbit", "rabbit_quorum_queue")])?
+    );
+    set!(
+        rabbit.quorum_delivery_limit,
+        r.number(&[("oslo_messaging_rabbit", "rabbit_quorum_delivery_limit")])?
+    );
+    set!(
+        rabbit.quorum_max_memory_length,
+        r.number(&[("oslo_messaging_rabbit", "rabbit_quorum_max_memory_length")])?
+    );
+    set!(
+        rabbit.quorum_max_memory_bytes,
+        r.number(&[("oslo_messaging_rabbit", "rabbit_quorum_max_memory_bytes")])?
+    );
     let tls = &mut s.rabbit.tls;
     set!(tls.enabled, r.bool(&[("oslo_messaging_rabbit", "ssl")])?);
     // oslo's default for the files is '': no file.
@@ -522,6 +529,8 @@ mod tests {
              [oslo_messaging_notifications]\ntopics = notifications, other\n\
              [oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = 64\namqp_durable_queues = true\n\
              amqp_auto_delete = yes\nssl = false\nkombu_failover_strategy = shuffle\n\
+             rabbit_quorum_delivery_limit = 4\nrabbit_quorum_max_memory_length = 100\n\
+             rabbit_quorum_max_memory_bytes = 65536\n\
              [publisher]\ntelemetry_secret = s3cret\n\
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
@@ -535,6 +544,15 @@ mod tests {
         assert_eq!(
             s.rabbit.failover_strategy,
             crate::transport::FailoverStrategy::Shuffle
+        );
+        assert_eq!(
+            (
+                s.rabbit.quorum_queue,
+                s.rabbit.quorum_delivery_limit,
+                s.rabbit.quorum_max_memory_length,
+                s.rabbit.quorum_max_memory_bytes
+            ),
+            (false, 4, 100, 65536)
         );
         assert_eq!(s.host.as_deref(), Some("node-1"));
         assert_eq!(s.publisher.control_exchange, "telemetry");
@@ -637,8 +655,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for (text, wanted) in [
             (
-                "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n",
-                "ceilometer.conf:2: [oslo_messaging_rabbit] rabbit_quorum_queue: not implemented",
+                "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\namqp_auto_delete = true\n",
+                "notification.auto_delete (oslo amqp_auto_delete) cannot be used with rabbit.quorum_queue",
             ),
             (
                 "[DEFAULT]\ntransport_url = rabbit://u:p@h/\n\

@@ -303,6 +303,7 @@ impl Settings {
         }
         self.check_durability()?;
         self.gnocchi.validate()?;
+        self.check_quorum()?;
         // The transport's own parser, so that check refuses exactly what run would.
         let urls = std::iter::once(("transport_url", &self.transport_url)).chain(
             n.messaging_urls
@@ -344,14 +345,43 @@ impl Settings {
     }
 
     /// Whether the consumed queues and their exchanges (and the polling agent's, which feed
-    /// them) are declared durable.
+    /// them) are declared durable. Quorum queues are durable, whatever `amqp_durable_queues`
+    /// says (as in oslo).
     pub fn consume_durable(&self) -> bool {
-        self.notification.durable.unwrap_or(self.amqp_durable_queues)
+        self.rabbit.quorum_queue || self.notification.durable.unwrap_or(self.amqp_durable_queues)
     }
 
     /// Whether the exchange `notifier://` publishes to and its default queues are durable.
     pub fn publish_durable(&self) -> bool {
-        self.publisher.durable.unwrap_or(self.amqp_durable_queues)
+        self.rabbit.quorum_queue || self.publisher.durable.unwrap_or(self.amqp_durable_queues)
+    }
+
+    /// A quorum queue is durable and never auto-delete: a setting that asks otherwise is
+    /// refused here rather than by the broker at every declaration.
+    fn check_quorum(&self) -> Result<(), String> {
+        if !self.rabbit.quorum_queue {
+            return Ok(());
+        }
+        for (key, value) in [
+            ("notification.durable", self.notification.durable),
+            ("publisher.durable", self.publisher.durable),
+        ] {
+            if value == Some(false) {
+                return Err(format!(
+                    "{key}: false, but rabbit.quorum_queue is on and quorum queues are durable; \
+                     remove {key}"
+                ));
+            }
+        }
+        if self.notification.auto_delete {
+            return Err(
+                "notification.auto_delete (oslo amqp_auto_delete) cannot be used with \
+                        rabbit.quorum_queue (oslo rabbit_quorum_queue): RabbitMQ refuses auto-delete \
+                        quorum queues"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// The two overrides may differ only where they declare nothing in common: the broker
@@ -460,6 +490,46 @@ mod tests {
         .unwrap();
         assert!(s.validate().is_ok());
         assert!(s.consume_durable() && !s.publish_durable());
+    }
+
+    #[test]
+    fn quorum_queues_are_durable_and_never_auto_delete() {
+        let s: Settings = serde_yaml::from_str("rabbit: {quorum_queue: true}").unwrap();
+        assert!(s.validate().is_ok());
+        assert!(
+            s.consume_durable() && s.publish_durable(),
+            "durable whatever amqp_durable_queues says"
+        );
+        for (yaml, wanted) in [
+            (
+                "rabbit: {quorum_queue: true}\nnotification: {durable: false}",
+                "notification.durable: false",
+            ),
+            (
+                "rabbit: {quorum_queue: true}\npublisher: {durable: false}",
+                "publisher.durable: false",
+            ),
+            (
+                "rabbit: {quorum_queue: true}\nnotification: {auto_delete: true}",
+                "notification.auto_delete",
+            ),
+        ] {
+            let s: Settings = serde_yaml::from_str(yaml).unwrap();
+            let problem = s.validate().expect_err(yaml);
+            assert!(problem.starts_with(wanted), "{problem}");
+        }
+        let s: Settings = serde_yaml::from_str(
+            "rabbit: {quorum_queue: true, quorum_delivery_limit: 3, quorum_max_memory_length: 10, quorum_max_memory_bytes: 4096}",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.rabbit.quorum_delivery_limit,
+                s.rabbit.quorum_max_memory_length,
+                s.rabbit.quorum_max_memory_bytes
+            ),
+            (3, 10, 4096)
+        );
     }
 
     #[test]

@@ -323,6 +323,7 @@ impl Consumer for AmqpConsumer {
 
 /// A confirm-mode channel, reconnected lazily.
 struct AmqpPublisher {
+    options: RabbitOptions,
     topology: PublishTopology,
     state: tokio::sync::Mutex<Option<PublisherState>>,
     link: Link,
@@ -350,7 +351,7 @@ impl AmqpPublisher {
             .await
             .map_err(err("enable publisher confirms"))?;
         for spec in &self.topology.queues {
-            declare_queue(&channel, spec).await?;
+            declare_queue(&channel, spec, &self.options).await?;
         }
         Ok(PublisherState {
             _connection: connection,
@@ -386,7 +387,7 @@ impl AmqpPublisher {
                     initial_limit: 0,
                     single_active_consumer: false,
                 };
-                if let Err(e) = declare_queue(&s.channel, &spec).await {
+                if let Err(e) = declare_queue(&s.channel, &spec, &self.options).await {
                     self.drop_state(&mut state);
                     return Err(e);
                 }
@@ -461,15 +462,17 @@ impl Publisher for Arc<AmqpPublisher> {
 impl Transport for AmqpTransport {
     fn consume(&self, spec: QueueSpec) -> BoxFuture<'static, Result<Box<dyn Consumer>, TransportError>> {
         let link = self.consumer_link(&spec.queue);
+        let options = self.options.clone();
         Box::pin(async move {
             let name = format!("ceilo {} {}", link.label, spec.queue);
             let connection = failover::connect(&link.cursor, &name).await?;
-            within_setup_timeout("open a consumer", consume(connection, spec, link)).await
+            within_setup_timeout("open a consumer", consume(connection, spec, &options, link)).await
         })
     }
 
     fn publisher(&self, topology: PublishTopology) -> Arc<dyn Publisher> {
         Arc::new(Arc::new(AmqpPublisher {
+            options: self.options.clone(),
             topology,
             state: tokio::sync::Mutex::new(None),
             link: Link::publisher(self.cursor()),
@@ -477,9 +480,10 @@ impl Transport for AmqpTransport {
     }
 
     fn preflight(&self, topology: Topology) -> BoxFuture<'static, Result<(), TransportError>> {
-        let (url, cursor) = (self.url.clone(), self.cursor());
+        let (url, cursor, options) = (self.url.clone(), self.cursor(), self.options.clone());
         Box::pin(async move {
-            within_setup_timeout("declare the topology", preflight(&url, &cursor, topology)).await
+            let declared = preflight(&url, &cursor, &options, topology);
+            within_setup_timeout("declare the topology", declared).await
         })
     }
 
@@ -495,6 +499,7 @@ impl Transport for AmqpTransport {
 async fn consume(
     connection: Connection,
     spec: QueueSpec,
+    options: &RabbitOptions,
     link: Arc<Link>,
 ) -> Result<Box<dyn Consumer>, TransportError> {
     let channel = connection
@@ -512,7 +517,7 @@ async fn consume(
             .await
             .map_err(err(format!("cap the channel at {} unacked", spec.initial_limit)))?;
     }
-    declare_queue(&channel, &spec).await?;
+    declare_queue(&channel, &spec, options).await?;
     let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
     let consumer = channel
         .basic_consume(

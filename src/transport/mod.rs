@@ -43,8 +43,9 @@ pub enum TransportError {
     Tls(#[from] tls::TlsError),
     #[error(
         "{url}: the broker already has {} declared with other flags than ceilo's; make \
-         amqp_durable_queues (and notification.auto_delete) match how the services on this broker \
-         declare them, or delete them on the broker",
+         amqp_durable_queues, rabbit.quorum_queue (oslo rabbit_quorum_queue) and \
+         notification.auto_delete match how the services on this broker declare them, or delete \
+         them on the broker",
         conflicts.join("; ")
     )]
     Conflict { url: String, conflicts: Vec<String> },
@@ -67,6 +68,22 @@ pub struct RabbitOptions {
     /// after the lost one) or `shuffle` (a random order each time). Every connection starts
     /// with the first node that answers. oslo `kombu_failover_strategy`.
     pub failover_strategy: FailoverStrategy,
+    /// Declare every queue ceilo declares as a quorum queue (`x-queue-type: quorum`, durable,
+    /// replicated on the cluster's nodes): the consumed queues, the default queues of
+    /// `notifier://`, the dead-letter queue, the transform-partition queues, the polling
+    /// agent's. Exchanges and queues are then durable whatever `amqp_durable_queues` says, as in
+    /// oslo, and the byte budget (`notification.inflight_bytes`) is off (docs/runtime.md).
+    /// oslo `rabbit_quorum_queue`.
+    pub quorum_queue: bool,
+    /// `x-delivery-limit` of the quorum queues: a message redelivered more often is dropped by
+    /// the broker; 0 = no limit. oslo `rabbit_quorum_delivery_limit`.
+    pub quorum_delivery_limit: u32,
+    /// `x-max-in-memory-length` of the quorum queues (messages kept in memory); 0 = no limit.
+    /// oslo `rabbit_quorum_max_memory_length`.
+    pub quorum_max_memory_length: u32,
+    /// `x-max-in-memory-bytes` of the quorum queues; 0 = no limit.
+    /// oslo `rabbit_quorum_max_memory_bytes`.
+    pub quorum_max_memory_bytes: u64,
     /// TLS to the brokers: every `amqps://` URL, and every `amqp://` one when `tls.enabled`.
     /// oslo `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`, `ssl_version`.
     pub tls: tls::TlsOptions,
