@@ -35,6 +35,27 @@ fn ceilo(args: &[&str], dir: &Path) -> Command {
     cmd
 }
 
+/// `ceilo run --agent KIND` on `broker`, its /metrics on a port of its own.
+fn start_agent(kind: &str, broker: &Broker, dir: &Path) -> (Agent, u16) {
+    let port = free_port();
+    let log = dir.join("agent.log");
+    let child = ceilo(
+        &[
+            "--agent",
+            kind,
+            "--transport-url",
+            &broker.url(),
+            "--telemetry-listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir,
+    )
+    .stderr(std::fs::File::create(&log).expect("log"))
+    .spawn()
+    .expect("spawn");
+    (Agent::adopt(child, log), port)
+}
+
 /// The agent's `ceilo_polls_run_total`, summed, from /metrics at `port`.
 fn polls_run(port: u16) -> Option<f64> {
     let response = ceilo::telemetry::scrape::get_blocking(
@@ -60,23 +81,7 @@ fn agent_polling_polls_into_the_broker_and_consumes_no_queue() {
     ));
     let dir = config_dir(&settings_with_polling(false));
     std::fs::write(dir.path().join("polling.yaml"), POLLING_YAML).expect("polling.yaml");
-    let port = free_port();
-    let log = dir.path().join("agent.log");
-    let child = ceilo(
-        &[
-            "--agent",
-            "polling",
-            "--transport-url",
-            &broker.url(),
-            "--telemetry-listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    )
-    .stderr(std::fs::File::create(&log).expect("log"))
-    .spawn()
-    .expect("spawn");
-    let agent = Agent::adopt(child, log);
+    let (agent, port) = start_agent("polling", &broker, dir.path());
     wait_until(
         "polls on the --telemetry-listen port",
         Duration::from_secs(30),
@@ -98,23 +103,7 @@ fn agent_notification_consumes_and_does_not_poll_whatever_the_config_says() {
     let broker = Broker::new("agent-notification");
     let dir = config_dir(&settings_with_polling(true));
     std::fs::write(dir.path().join("polling.yaml"), POLLING_YAML).expect("polling.yaml");
-    let port = free_port();
-    let log = dir.path().join("agent.log");
-    let child = ceilo(
-        &[
-            "--agent",
-            "notification",
-            "--transport-url",
-            &broker.url(),
-            "--telemetry-listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    )
-    .stderr(std::fs::File::create(&log).expect("log"))
-    .spawn()
-    .expect("spawn");
-    let agent = Agent::adopt(child, log);
+    let (agent, port) = start_agent("notification", &broker, dir.path());
     wait_until("seven queues consumed", Duration::from_secs(60), || {
         broker.consumed_queues().len() == 7
     });

@@ -48,16 +48,6 @@ fn settings_with(extra: &str) -> String {
     )
 }
 
-fn metrics_addr(log: &str) -> Option<String> {
-    let line = log.lines().find(|l| l.contains("telemetry: serving"))?;
-    let at = line.find("127.0.0.1:")?;
-    let port: String = line[at + "127.0.0.1:".len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some(format!("http://127.0.0.1:{port}"))
-}
-
 fn assert_hidden(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!text.contains(s), "{what} shows a secret ({s}):\n{text}");
@@ -145,8 +135,9 @@ fn secrets_from_the_environment_and_files_are_used_and_never_shown() {
             "signed with the secret from the file"
         );
     }
-    let metrics_url = metrics_addr(&agent.log_text()).expect("the agent logged its /metrics address");
-    let metrics = scrape::get_blocking(&format!("{metrics_url}/metrics"), Duration::from_secs(5)).unwrap();
+    let metrics_at = metrics_addr(&agent).expect("the agent logged its /metrics address");
+    let metrics =
+        scrape::get_blocking(&format!("http://{metrics_at}/metrics"), Duration::from_secs(5)).unwrap();
     assert!(metrics.body.contains("ceilo_"), "{}", metrics.body);
     assert_hidden("/metrics", &metrics.body, &hidden);
     let status = agent.terminate();
