@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod coordination;
 pub mod event;
+pub mod http;
 pub mod jsonpath;
 pub mod meter;
 pub mod model;

@@ -1,7 +1,7 @@
 //! The HTTP side of `gnocchi://`: JSON requests to Gnocchi's v1 API with basic auth or a
 //! Keystone token ([`super::keystone`]: renewed and the request retried once on 401, the
 //! endpoint from the catalog unless configured) and a per-request timeout, on hyper's pooled
-//! client (the one dynamic pollsters use).
+//! client ([`crate::http::client`], the one dynamic pollsters use).
 //!
 //! The one rule here is the split of outcomes, which the publisher's delivery guarantee rests
 //! on: a reply Gnocchi gave about the request itself (2xx, and 4xx other than 401/403) is a
@@ -19,7 +19,7 @@ use hyper::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE
 use hyper::Method;
 
 use super::keystone::{Keystone, KeystoneSettings, Token};
-use crate::polling::dynamic::{http_client, HttpClient};
+use crate::http::client::{http_client, HttpClient};
 
 const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 

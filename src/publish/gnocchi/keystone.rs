@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::client::Unavailable;
-use crate::polling::dynamic::HttpClient;
+use crate::http::client::HttpClient;
 
 /// keystoneauth1 renews a token that expires within this (`MIN_TOKEN_LIFE_SECONDS`).
 const RENEW_BEFORE: Duration = Duration::from_secs(120);

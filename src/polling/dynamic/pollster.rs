@@ -1,0 +1,150 @@
+//! The dynamic pollster itself: a definition plus the HTTP client it polls with (or the host
+//! command it runs), following next-page links, with the definition's timeout and a cap on
+//! body size and pages.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+
+use super::definition::DynamicDefinition;
+use super::url::url_join;
+use crate::http::client::{http_client, HttpClient};
+use crate::model::Sample;
+use crate::polling::discovery::Resource;
+use crate::polling::pollster::{MeterSpec, PollContext, PollError};
+
+/// The largest response body read (protects the agent from a runaway API).
+const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Pages followed at most per resource and poll (protects against a `next` loop).
+const MAX_PAGES: usize = 1000;
+
+/// A dynamic pollster: its definition plus the HTTP client it polls with.
+pub struct DynamicPollster {
+    def: DynamicDefinition,
+    meters: Vec<MeterSpec>,
+    client: HttpClient,
+}
+
+impl DynamicPollster {
+    pub fn new(def: DynamicDefinition) -> Self {
+        Self {
+            meters: vec![def.meter.clone()],
+            client: http_client(),
+            def,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn meters(&self) -> &[MeterSpec] {
+        &self.meters
+    }
+
+    pub fn default_discovery(&self) -> String {
+        match (&self.def.host_command, &self.def.endpoint_type) {
+            (Some(_), _) => "local_node".into(),
+            (None, Some(t)) => format!("endpoint:{t}"),
+            (None, None) => "local_node".into(),
+        }
+    }
+
+    pub async fn poll(
+        &self,
+        resource: &Resource,
+        mask: &[bool],
+        ctx: &PollContext,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
+        if !mask.first().copied().unwrap_or(false) {
+            return Ok(());
+        }
+        if let Some(cmd) = &self.def.host_command {
+            let body = self.run_command(cmd).await?;
+            let response = self.def.handle(&body).map_err(PollError::Transient)?;
+            let (samples, _) = self.def.extract(response, ctx).map_err(PollError::Transient)?;
+            out.extend(samples);
+            return Ok(());
+        }
+        let Resource::Endpoint(base) = resource else {
+            return Err(PollError::Permanent(format!(
+                "dynamic pollster {} needs an endpoint URL, not {:?}",
+                self.def.name,
+                resource.key()
+            )));
+        };
+        let mut url = url_join(base, &self.def.url_path);
+        for _ in 0..MAX_PAGES {
+            let body = self.get(&url).await?;
+            let response = self
+                .def
+                .handle(&body)
+                .map_err(|e| PollError::Transient(format!("{url}: {e}")))?;
+            let (samples, next) = self
+                .def
+                .extract(response, ctx)
+                .map_err(|e| PollError::Transient(format!("{url}: {e}")))?;
+            out.extend(samples);
+            match next {
+                Some(n) => url = url_join(base, &n),
+                None => return Ok(()),
+            }
+        }
+        Err(PollError::Transient(format!(
+            "{}: more than {MAX_PAGES} pages",
+            self.def.name
+        )))
+    }
+
+    async fn get(&self, url: &str) -> Result<Bytes, PollError> {
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| PollError::Permanent(format!("{url}: not a valid URL: {e}")))?;
+        let mut req = hyper::Request::get(uri);
+        for (k, v) in &self.def.headers {
+            req = req.header(k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| PollError::Permanent(format!("{url}: {e}")))?;
+        let fetch = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| PollError::Transient(format!("GET {url}: {e}")))?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(PollError::Transient(format!("GET {url}: HTTP {status}")));
+            }
+            Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| PollError::Transient(format!("GET {url}: reading the body: {e}")))
+        };
+        tokio::time::timeout(self.def.timeout, fetch)
+            .await
+            .map_err(|_| PollError::Transient(format!("GET {url}: timed out after {:?}", self.def.timeout)))?
+    }
+
+    async fn run_command(&self, cmd: &str) -> Result<Vec<u8>, PollError> {
+        let run = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(self.def.timeout, run)
+            .await
+            .map_err(|_| PollError::Transient(format!("host command {cmd:?} timed out")))?
+            .map_err(|e| PollError::Transient(format!("host command {cmd:?}: {e}")))?;
+        // subprocess.getoutput: stdout and stderr together, the last newline stripped.
+        let mut body = output.stdout;
+        body.extend_from_slice(&output.stderr);
+        if body.last() == Some(&b'\n') {
+            body.pop();
+        }
+        Ok(body)
+    }
+}
