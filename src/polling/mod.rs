@@ -50,11 +50,11 @@ use actix::prelude::*;
 
 pub use config::{PollingConfig, PollingOptions, SourceConfig};
 pub use discovery::{Discovery, Resource};
-pub use pollster::Pollster;
 pub use scheduler::{SourceJob, SourceScheduler};
 pub use source::{PollReport, SourcePlan};
 
 use crate::model::Sample;
+use pollster::{MeterSpec, PollContext, PollError};
 
 /// Samples of one source, at most `batch_size` of them: one `telemetry.polling` notification.
 #[derive(Debug, Message)]
@@ -81,6 +81,74 @@ impl SampleSink for Recipient<SampleBatch> {
 impl SampleSink for tokio::sync::mpsc::Sender<SampleBatch> {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         Box::pin(async move { tokio::sync::mpsc::Sender::send(self, batch).await.is_ok() })
+    }
+}
+
+/// The pollster families, as a closed set: an enum, so there is no boxing or dynamic dispatch
+/// per resource on the hot path. What the families share (meter specs, the poll context, the
+/// error kinds) is in [`pollster`], which names none of them; a new family is a module here
+/// and an arm in this enum (and in [`load_pollsters`] when it is always on).
+pub enum Pollster {
+    Host(host::HostPollster),
+    Libvirt(libvirt::LibvirtPollster),
+    Fleet(fleet::FleetPollster),
+    Dynamic(Box<dynamic::DynamicPollster>),
+}
+
+impl Pollster {
+    /// The family's name (logs and metric labels).
+    pub fn name(&self) -> &str {
+        match self {
+            Pollster::Host(_) => "host",
+            Pollster::Libvirt(_) => "libvirt",
+            Pollster::Fleet(_) => "fleet",
+            Pollster::Dynamic(d) => d.name(),
+        }
+    }
+
+    /// Every meter the pollster can produce, in a stable order (masks index into it).
+    pub fn meters(&self) -> &[MeterSpec] {
+        match self {
+            Pollster::Host(h) => h.meters(),
+            Pollster::Libvirt(l) => l.meters(),
+            Pollster::Fleet(f) => f.meters(),
+            Pollster::Dynamic(d) => d.meters(),
+        }
+    }
+
+    /// A simulator (the fleet), not a reader of a real system: it polls only for a source
+    /// that names it (see [`SourcePlan::new`]).
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, Pollster::Fleet(_))
+    }
+
+    /// The discoverer used when the source names none and has no static resources.
+    pub fn default_discovery(&self) -> String {
+        match self {
+            Pollster::Host(_) => "local_node".into(),
+            Pollster::Libvirt(_) => "local_instances".into(),
+            // Never a default: the fleet polls only the `fleet:N` discoverers a source names,
+            // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
+            Pollster::Fleet(_) => "fleet:0".into(),
+            Pollster::Dynamic(d) => d.default_discovery(),
+        }
+    }
+
+    /// Poll one resource for the meters selected by `mask` (one flag per [`Self::meters`]),
+    /// appending samples to `out`.
+    pub async fn poll(
+        &self,
+        resource: &Resource,
+        mask: &[bool],
+        ctx: &PollContext,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), PollError> {
+        match self {
+            Pollster::Host(h) => h.poll(resource, mask, ctx, out),
+            Pollster::Libvirt(l) => l.poll(resource, mask, ctx, out).await,
+            Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
+            Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
+        }
     }
 }
 

@@ -2,18 +2,16 @@
 //! (transient vs permanent, as Ceilometer's `PollsterPermanentError`) and the one place a
 //! polled value becomes a [`Sample`].
 //!
-//! Families: [`super::host`] (/proc and /sys), [`super::libvirt`] (the compute agent's meters
-//! from libvirt), [`super::fleet`] (simulated instances) and [`super::dynamic`] (YAML-defined
-//! HTTP pollsters). They form a closed set, so [`Pollster`] is
-//! an enum: no boxing or dynamic dispatch per resource on the hot path.
+//! The families ([`super::host`], [`super::libvirt`], [`super::fleet`], [`super::dynamic`])
+//! use this module; it uses none of them. Their registry, the [`super::Pollster`] enum, is one
+//! level up in `polling/mod.rs`.
 
 use std::sync::Arc;
 
-use super::discovery::Resource;
-use super::dynamic::DynamicPollster;
-use super::fleet::FleetPollster;
-use super::host::HostPollster;
-use super::libvirt::LibvirtPollster;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::model::{OwnedValue, Sample};
 
 /// A meter a pollster can produce.
@@ -60,11 +58,26 @@ pub struct PollContext {
     pub cycle: CycleCache,
 }
 
-/// Read once per poll, shared by every resource and pollster of it.
+/// Read once per poll, shared by every resource and pollster of it: one slot per type, so a
+/// family keeps what it reads per cycle (libvirt: the bulk statistics of every domain) in a
+/// type of its own, and this module names no family.
 #[derive(Default)]
 pub struct CycleCache {
-    /// The bulk libvirt statistics of every active domain.
-    pub libvirt: super::libvirt::pollsters::CycleStats,
+    slots: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl CycleCache {
+    /// The cycle's `T`, created (empty) by the first caller.
+    pub fn slot<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        drop(slots);
+        // The entry under T's TypeId was made as a T just above.
+        slot.downcast::<T>().unwrap_or_else(|_| Arc::new(T::default()))
+    }
 }
 
 impl PollContext {
@@ -144,71 +157,6 @@ pub fn monotonic_seconds() -> f64 {
     START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
 }
 
-/// A pollster family.
-pub enum Pollster {
-    Host(HostPollster),
-    Libvirt(LibvirtPollster),
-    Fleet(FleetPollster),
-    Dynamic(Box<DynamicPollster>),
-}
-
-impl Pollster {
-    /// The family's name (logs and metric labels).
-    pub fn name(&self) -> &str {
-        match self {
-            Pollster::Host(_) => "host",
-            Pollster::Libvirt(_) => "libvirt",
-            Pollster::Fleet(_) => "fleet",
-            Pollster::Dynamic(d) => d.name(),
-        }
-    }
-
-    /// Every meter the pollster can produce, in a stable order (masks index into it).
-    pub fn meters(&self) -> &[MeterSpec] {
-        match self {
-            Pollster::Host(h) => h.meters(),
-            Pollster::Libvirt(l) => l.meters(),
-            Pollster::Fleet(f) => f.meters(),
-            Pollster::Dynamic(d) => d.meters(),
-        }
-    }
-
-    /// A simulator (the fleet), not a reader of a real system: it polls only for a source
-    /// that names it (see [`super::SourcePlan::new`]).
-    pub fn is_simulated(&self) -> bool {
-        matches!(self, Pollster::Fleet(_))
-    }
-
-    /// The discoverer used when the source names none and has no static resources.
-    pub fn default_discovery(&self) -> String {
-        match self {
-            Pollster::Host(_) => "local_node".into(),
-            Pollster::Libvirt(_) => "local_instances".into(),
-            // Never a default: the fleet polls only the `fleet:N` discoverers a source names,
-            // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
-            Pollster::Fleet(_) => "fleet:0".into(),
-            Pollster::Dynamic(d) => d.default_discovery(),
-        }
-    }
-
-    /// Poll one resource for the meters selected by `mask` (one flag per [`Self::meters`]),
-    /// appending samples to `out`.
-    pub async fn poll(
-        &self,
-        resource: &Resource,
-        mask: &[bool],
-        ctx: &PollContext,
-        out: &mut Vec<Sample>,
-    ) -> Result<(), PollError> {
-        match self {
-            Pollster::Host(h) => h.poll(resource, mask, ctx, out),
-            Pollster::Libvirt(l) => l.poll(resource, mask, ctx, out).await,
-            Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
-            Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +167,20 @@ mod tests {
         assert_eq!(isotime(t), "2025-03-14T09:45:00.123456");
         let t = chrono::DateTime::from_timestamp(1_741_945_500, 0).unwrap();
         assert_eq!(isotime(t), "2025-03-14T09:45:00");
+    }
+
+    #[test]
+    fn cycle_cache_keeps_one_slot_per_type() {
+        let cache = CycleCache::default();
+        let a = cache.slot::<Mutex<Vec<u8>>>();
+        a.lock().unwrap().push(1);
+        assert_eq!(*cache.slot::<Mutex<Vec<u8>>>().lock().unwrap(), [1]);
+        assert!(cache.slot::<Mutex<Vec<u16>>>().lock().unwrap().is_empty());
+        assert!(CycleCache::default()
+            .slot::<Mutex<Vec<u8>>>()
+            .lock()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

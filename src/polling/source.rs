@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use super::config::{PollingOptions, SourceConfig};
 use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource};
-use super::pollster::{PollContext, PollError, Pollster};
-use super::SampleSink;
+use super::pollster::{PollContext, PollError};
+use super::{Pollster, SampleSink};
 use crate::model::Sample;
 use crate::telemetry::handles::PollsterMetrics;
 use crate::telemetry::metrics::SkipReason;

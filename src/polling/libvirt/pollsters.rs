@@ -125,8 +125,9 @@ pub struct Snapshot {
     pub polled: f64,
 }
 
-/// The per-poll slot of the snapshot: filled by the first instance polled in the cycle.
-pub type CycleStats = tokio::sync::OnceCell<Result<Arc<Snapshot>, String>>;
+/// The per-poll slot of the snapshot (in the poll's [`crate::polling::pollster::CycleCache`]):
+/// filled by the first instance polled in the cycle.
+type CycleStats = tokio::sync::OnceCell<Result<Arc<Snapshot>, String>>;
 
 pub struct LibvirtPollster {
     meters: Vec<MeterSpec>,
@@ -153,7 +154,7 @@ impl LibvirtPollster {
     /// The cycle's snapshot, fetched on first use.
     async fn snapshot(&self, ctx: &PollContext, block_info: bool) -> Result<Arc<Snapshot>, PollError> {
         ctx.cycle
-            .libvirt
+            .slot::<CycleStats>()
             .get_or_init(|| async {
                 let last = self.last_bytes.clone();
                 let fetched = self
