@@ -7,8 +7,9 @@
 //!   priority oslo does not know, or none (a `{"oslo.version": "2.0"}` body without
 //!   `oslo.message` is such a message: oslo reads it as a bare 1.0 one), oslo's dispatcher logs
 //!   (`Unknown priority ""`) and acks: so does `convert`, flagging it `unknown_priority`.
-//! * Samples whose volume the pipeline would drop (null, or a string `float()` rejects) come
-//!   back in `dropped_samples`, so callers can count them.
+//! * Ceilometer's pipeline volume check (`_validate_volume`, [`crate::meter::volume`]) runs
+//!   here, not in ceilo's pipeline: samples whose volume it would drop (null, or a string
+//!   `float()` rejects) come back in `dropped_samples`, so callers can count them.
 //! * `Err(ConvertError::Envelope)` is a body that is not a notification;
 //!   `Err(ConvertError::Endpoint)` is a notification on which a Ceilometer endpoint raises
 //!   (oslo would requeue it forever; ceilo dead-letters it with this reason). Either way the
@@ -165,7 +166,7 @@ fn over_limit(out: &Converted, budget: &OutputBudget) -> Result<(), OutputLimit>
     })
 }
 
-/// Apply the pipeline's volume check: drop what it drops, fail where it raises.
+/// Apply Ceilometer's pipeline volume check: drop what it drops, fail where it raises.
 fn split_unpublishable(out: &mut Converted) -> Result<(), String> {
     let mut raise = None;
     out.samples.retain(|s| match volume::check(&s.volume) {

@@ -6,8 +6,8 @@
 //! connection lives, never on an arbiter's runtime. When a pump fails (broker gone, channel
 //! closed, a setup that never answers) the task starts a new one after a backoff, with a fresh
 //! consumer and tracker, so tags from before a recovery are never acked on the new channel. The
-//! actor owns the task; only a pump that panics goes through the actor's supervisor. (Routing
-//! every reconnection through an actor restart once left a listener that never came back.)
+//! actor owns the task; only a pump that panics goes through the actor's supervisor, so one
+//! loop, not a chain of actor restarts, is responsible for coming back after any failure.
 //! Work in front of the `SyncArbiter` is bounded by a semaphore shared by all listeners;
 //! everything in flight is bounded by the prefetch. While it consumes, a pump also reads its
 //! queue's backlog for `ceilo_amqp_queue_messages`.

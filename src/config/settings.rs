@@ -109,13 +109,12 @@ pub struct NotificationSettings {
     pub control_exchanges: Vec<String>,
     /// Priorities listened to (one queue each). Ceilometer's endpoints define all seven.
     pub priorities: Vec<String>,
-    /// `basic.qos` prefetch per queue: the bound on deliveries in flight. Ceilometer uses 100;
-    /// ceilo defaults to 4000 because a delivery is acked only after its output is confirmed
-    /// (convert, publish, confirm, ack: tens of milliseconds on a busy broker), so the window
-    /// must cover rate × round trip: at 100 a queue drains at 0.32 of the broker's ack-only
-    /// limit, and at 1000 the agent's unacked count swung between 0 and 1000 while draining
-    /// (its converters idle while the acks travel). 4000 bodies of a few KB still bound memory
-    /// at ~10 MB per queue.
+    /// `basic.qos` prefetch per queue: the bound on deliveries in flight (Ceilometer: 100).
+    /// A delivery is acked only after its output is confirmed (convert, publish, confirm, ack:
+    /// tens of milliseconds on a busy broker), so the window must cover the delivery rate ×
+    /// that round trip, or the converters idle while the acks travel. The default, 4000,
+    /// leaves room for that at tens of thousands of notifications a second, and 4000 bodies of
+    /// a few KB bound memory at ~10 MB per queue.
     pub prefetch: u16,
     /// The largest body converted, in bytes (default 512 KiB, over a hundred times the largest
     /// notification of the reference corpus); a larger one is dead-lettered unread, with the

@@ -1,7 +1,7 @@
 //! The polling agent: polling.yaml sources on timers, discovery, pollsters, and the batches of
 //! samples they produce. It does not decide where batches go: that is the [`SampleSink`] given
-//! to [`start_polling`] (the `telemetry.polling` notify sender in [`notify`], or the
-//! in-process pipeline).
+//! to [`start_polling`] (for `ceilo run`, the `telemetry.polling` notify senders in
+//! [`notify`]; in tests, a channel).
 //!
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
@@ -68,13 +68,6 @@ pub struct SampleBatch {
 /// returns `false` once the receiver is gone, which ends the poll early.
 pub trait SampleSink: Send + Sync + 'static {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
-}
-
-/// Any actor that handles [`SampleBatch`] (the notify sender, the runtime's pipeline).
-impl SampleSink for Recipient<SampleBatch> {
-    fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
-        Box::pin(async move { Recipient::send(self, batch).await.is_ok() })
-    }
 }
 
 /// A bounded tokio channel (tests, or a non-actor consumer).
