@@ -5,8 +5,35 @@
 
 use anyhow::{Context, Result};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueuePurgeOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+/// How exchanges and queues are declared; must match the agent's declarations, or the broker
+/// refuses the second one (406 PRECONDITION_FAILED).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Declare {
+    /// Durable exchanges and queues (oslo's `amqp_durable_queues`).
+    pub durable: bool,
+    /// Quorum queues (oslo's `rabbit_quorum_queue`): `x-queue-type: quorum`, durable, and
+    /// durable exchanges, as the agent declares them then.
+    pub quorum: bool,
+}
+
+impl Declare {
+    fn durable(self) -> bool {
+        self.durable || self.quorum
+    }
+
+    /// The queue arguments: only the type. The agent must not set quorum limits
+    /// (`x-delivery-limit`, ...) that loadgen does not, or the declarations differ.
+    fn queue_arguments(self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if self.quorum {
+            args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        }
+        args
+    }
+}
 
 /// `[notification] notification_control_exchanges` default of Ceilometer 27.
 pub const CONTROL_EXCHANGES: [&str; 14] = [
@@ -60,7 +87,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-async fn declare_exchange(ch: &Channel, name: &str, durable: bool) -> Result<()> {
+async fn declare_exchange(ch: &Channel, name: &str, how: Declare) -> Result<()> {
+    let durable = how.durable();
     let opts = ExchangeDeclareOptions {
         durable,
         ..Default::default()
@@ -75,14 +103,21 @@ async fn declare_exchange(ch: &Channel, name: &str, durable: bool) -> Result<()>
         })
 }
 
-async fn declare_bound_queue(ch: &Channel, queue: &str, exchanges: &[&str], durable: bool) -> Result<()> {
+async fn declare_bound_queue(ch: &Channel, queue: &str, exchanges: &[&str], how: Declare) -> Result<()> {
     let opts = QueueDeclareOptions {
-        durable,
+        durable: how.durable(),
         ..Default::default()
     };
-    ch.queue_declare(queue.into(), opts, FieldTable::default())
+    ch.queue_declare(queue.into(), opts, how.queue_arguments())
         .await
-        .with_context(|| format!("declaring queue {queue} (durable={durable})"))?;
+        .with_context(|| {
+            format!(
+                "declaring queue {queue} (durable={}, quorum={}); an existing one of another kind \
+                 needs --durable or --quorum to match",
+                how.durable(),
+                how.quorum
+            )
+        })?;
     for ex in exchanges {
         ch.queue_bind(
             queue.into(),
@@ -100,30 +135,30 @@ async fn declare_bound_queue(ch: &Channel, queue: &str, exchanges: &[&str], dura
 /// Declares the service exchanges and Ceilometer's seven queues, each bound to every control
 /// exchange with its own name as routing key — what the notification agent declares at start.
 /// Notifications published before the agent runs therefore wait in those queues.
-pub async fn declare_notification_queues(ch: &Channel, durable: bool) -> Result<()> {
+pub async fn declare_notification_queues(ch: &Channel, how: Declare) -> Result<()> {
     for ex in CONTROL_EXCHANGES {
-        declare_exchange(ch, ex, durable).await?;
+        declare_exchange(ch, ex, how).await?;
     }
     for q in notification_queues() {
-        declare_bound_queue(ch, &q, &CONTROL_EXCHANGES, durable).await?;
+        declare_bound_queue(ch, &q, &CONTROL_EXCHANGES, how).await?;
     }
     Ok(())
 }
 
 /// Declares exchange `ceilometer` and the queues `metering.sample` and `event.sample` bound to it,
 /// as oslo's notifier declares them before its first publish.
-pub async fn declare_output_queues(ch: &Channel, durable: bool) -> Result<()> {
-    declare_exchange(ch, OUTPUT_EXCHANGE, durable).await?;
+pub async fn declare_output_queues(ch: &Channel, how: Declare) -> Result<()> {
+    declare_exchange(ch, OUTPUT_EXCHANGE, how).await?;
     for q in OUTPUT_KEYS {
-        declare_bound_queue(ch, q, &[OUTPUT_EXCHANGE], durable).await?;
+        declare_bound_queue(ch, q, &[OUTPUT_EXCHANGE], how).await?;
     }
     Ok(())
 }
 
 /// Also declares exchanges for the families that the control list lacks (octavia, manila...).
-pub async fn declare_exchanges(ch: &Channel, names: &[&str], durable: bool) -> Result<()> {
+pub async fn declare_exchanges(ch: &Channel, names: &[&str], how: Declare) -> Result<()> {
     for ex in names {
-        declare_exchange(ch, ex, durable).await?;
+        declare_exchange(ch, ex, how).await?;
     }
     Ok(())
 }
@@ -162,6 +197,26 @@ pub async fn purge(ch: &Channel, queues: &[String]) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    use super::Declare;
+    use lapin::types::AMQPValue;
+
+    #[test]
+    fn quorum_queues_are_durable_and_typed() {
+        let quorum = Declare {
+            durable: false,
+            quorum: true,
+        };
+        assert!(quorum.durable());
+        let args = quorum.queue_arguments();
+        assert_eq!(
+            args.inner().get("x-queue-type"),
+            Some(&AMQPValue::LongString("quorum".into()))
+        );
+        let classic = Declare::default();
+        assert!(!classic.durable());
+        assert!(classic.queue_arguments().inner().is_empty());
+    }
+
     #[test]
     fn redact_hides_the_password_only() {
         assert_eq!(

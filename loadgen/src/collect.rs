@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_lite::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -244,21 +244,24 @@ impl Shared {
 pub async fn consume_amqp(
     conn: Connection,
     shared: Arc<Shared>,
-    durable: bool,
+    how: amqp::Declare,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<()> {
     let ch = conn
         .create_channel()
         .await
         .context("opening the collector channel")?;
-    amqp::declare_output_queues(&ch, durable).await?;
+    amqp::declare_output_queues(&ch, how).await?;
     ch.basic_qos(2000, BasicQosOptions::default())
         .await
         .context("collector qos")?;
     let mut streams = Vec::new();
     for q in amqp::OUTPUT_KEYS {
+        // A delivery settled on send (no_ack) is gone once the queue leader sent it: with
+        // quorum queues, whose leader may be on a node that dies mid-run, the collector acks
+        // what it has counted instead, so the output survives the node.
         let opts = BasicConsumeOptions {
-            no_ack: true,
+            no_ack: !how.quorum,
             ..Default::default()
         };
         let c = ch
@@ -280,6 +283,12 @@ pub async fn consume_amqp(
     while let Some(d) = merged.next().await {
         let d = d.context("output delivery")?;
         shared.ingest(&d.data);
+        if how.quorum {
+            d.acker
+                .ack(BasicAckOptions::default())
+                .await
+                .context("acking output")?;
+        }
     }
     Ok(())
 }

@@ -159,8 +159,8 @@ impl Report {
             (
                 "messages",
                 format!(
-                    "{} complete, {} partial, {} lost",
-                    t.messages_complete, t.messages_partial, t.messages_lost
+                    "{} complete, {} partial, {} lost, {} duplicated",
+                    t.messages_complete, t.messages_partial, t.messages_lost, t.messages_duplicated
                 ),
             ),
             (

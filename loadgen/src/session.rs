@@ -38,6 +38,10 @@ pub struct Common {
     /// Declare exchanges and queues durable (oslo's amqp_durable_queues); must match the agent.
     #[arg(long)]
     pub durable: bool,
+    /// Declare the queues as quorum queues, durable, with durable exchanges (oslo's
+    /// rabbit_quorum_queue); must match the agent.
+    #[arg(long)]
+    pub quorum: bool,
     /// Message mix: `family=weight,...` (nova, cinder, neutron, glance, keystone, heat, swift,
     /// polling, trove, dns, magnum, aodh, ironic, profiler), template names, `prefix*`, or `all`.
     #[arg(long, default_value = DEFAULT_MIX)]
@@ -99,6 +103,16 @@ pub struct Common {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl Common {
+    /// How to declare exchanges and queues (`--durable`, `--quorum`).
+    pub fn declare(&self) -> amqp::Declare {
+        amqp::Declare {
+            durable: self.durable,
+            quorum: self.quorum,
+        }
+    }
 }
 
 /// A run in progress.
@@ -163,14 +177,14 @@ impl Session {
         let run = RunKey::new(rand::rng().random());
         let conn = amqp::connect(&common.url).await?;
         let ch = conn.create_channel().await.context("opening a channel")?;
-        amqp::declare_notification_queues(&ch, common.durable).await?;
+        amqp::declare_notification_queues(&ch, common.declare()).await?;
         let mut extra: Vec<&str> = templates
             .iter()
             .map(|t| t.exchange.as_str())
             .filter(|e| !amqp::CONTROL_EXCHANGES.contains(e))
             .collect();
         extra.dedup();
-        amqp::declare_exchanges(&ch, &extra, common.durable).await?;
+        amqp::declare_exchanges(&ch, &extra, common.declare()).await?;
         let queues = amqp::notification_queues();
         let shared = Arc::new(Shared {
             tally: Mutex::new(Tally::new(common.expect, &templates, mix.clone())),
@@ -179,7 +193,7 @@ impl Session {
             run,
         });
         if common.purge {
-            amqp::declare_output_queues(&ch, common.durable).await?;
+            amqp::declare_output_queues(&ch, common.declare()).await?;
             let out: Vec<String> = amqp::OUTPUT_KEYS.iter().map(|s| s.to_string()).collect();
             let n = amqp::purge(&ch, &queues).await? + amqp::purge(&ch, &out).await?;
             if n > 0 {
@@ -190,9 +204,8 @@ impl Session {
             (Expect::None, _) => None,
             (_, "amqp") => {
                 let cconn = amqp::connect(&common.url).await?;
-                let durable = common.durable;
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                let task = tokio::spawn(collect::consume_amqp(cconn, shared.clone(), durable, tx));
+                let task = tokio::spawn(collect::consume_amqp(cconn, shared.clone(), common.declare(), tx));
                 match tokio::time::timeout(Duration::from_secs(30), rx).await {
                     Ok(Ok(())) => Some(task),
                     // The collector ended before attaching: report why.

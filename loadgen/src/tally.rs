@@ -69,6 +69,9 @@ pub struct Totals {
     pub messages_lost: u64,
     /// Input messages of which some but not all records arrived.
     pub messages_partial: u64,
+    /// Input messages of which some record arrived more often than expected (an agent that
+    /// redelivers after a broker node or an agent is lost: bounded by what it had unacked).
+    pub messages_duplicated: u64,
     /// `--expect ceilometer`: missing samples by meter name, and missing events as `(event)`.
     pub missing_by_meter: BTreeMap<String, u64>,
     /// `--expect ceilometer`: samples of meters the template does not produce, by name.
@@ -308,6 +311,7 @@ impl Tally {
             let (missing, dup, unexpected) = self.diff(seq, counts);
             t.missing_records += missing;
             t.duplicate_records += dup;
+            t.messages_duplicated += u64::from(dup > 0);
             t.unexpected_records += unexpected;
             if want > 0 && missing == 0 {
                 t.messages_complete += 1;
@@ -417,6 +421,7 @@ mod tests {
         let r = tally.finish(3, &[]); // seq 2: lost
         assert_eq!(r.expected_records, 18);
         assert_eq!(r.duplicate_records, 6);
+        assert_eq!(r.messages_duplicated, 1);
         assert_eq!(r.missing_records, 5 + 6);
         assert_eq!(r.unexpected_records, 1);
         assert_eq!(

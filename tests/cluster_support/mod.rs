@@ -5,14 +5,17 @@
 //! (free ones, chosen at start), config file (no plugins, so no management listener), data and
 //! log directories under a temporary directory owned by the `rabbitmq` user, and runs as that
 //! user (so `rabbitmqctl` shares the main broker's Erlang cookie). [`Node`] and [`Cluster`]
-//! stop their nodes when dropped, also when a test panics. `rabbitmqctl` calls start an Erlang
-//! VM each (about a second of CPU): the helpers make as few as they can.
+//! stop their nodes when dropped, also when a test panics; the one [`shared`] cluster of a test
+//! binary (booting three nodes costs about half a minute here) stops when the binary exits.
+//! `rabbitmqctl` calls start an Erlang VM each (about a second of CPU): the helpers make as few
+//! as they can.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -194,6 +197,21 @@ impl Node {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Whether the node's VM runs (it may have been killed or stopped by a test).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// `rabbitmqctl stop`: the node says goodbye to its clients (connection.close) and to the
+    /// cluster, and its VM exits; [`Node::restart`] starts it again with its data.
+    pub fn stop(&mut self) {
+        self.ctl(&["stop"]);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        self.pid = None;
+    }
+
     /// `kill -9` of the Erlang VM: no goodbye to clients or to the cluster.
     pub fn kill9(&mut self) {
         if let Some(pid) = self.pid.take() {
@@ -211,7 +229,8 @@ impl Node {
         }
     }
 
-    /// Starts the node again after [`Node::kill9`], with its data (it rejoins its cluster).
+    /// Starts the node again after [`Node::kill9`] or [`Node::stop`], with its data (it rejoins
+    /// its cluster).
     pub fn restart(&mut self) {
         self.launch();
         self.await_startup();
@@ -257,7 +276,7 @@ pub fn node_root() -> tempfile::TempDir {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// Declared after `nodes`: dropped after them, once they stopped.
-    _root: tempfile::TempDir,
+    _root: Option<tempfile::TempDir>,
 }
 
 impl Cluster {
@@ -268,18 +287,47 @@ impl Cluster {
         for node in &mut nodes {
             node.await_startup();
         }
+        // One at a time: two nodes joining the same node at once can fail on its schema lock.
         let first = nodes[0].name.clone();
-        std::thread::scope(|s| {
-            for node in &nodes[1..] {
-                let first = first.clone();
-                s.spawn(move || {
-                    node.stop_app();
-                    node.ctl(&["join_cluster", &first]);
-                    node.start_app();
-                });
+        for node in &nodes[1..] {
+            node.stop_app();
+            node.ctl(&["join_cluster", &first]);
+            node.start_app();
+        }
+        Cluster {
+            nodes,
+            _root: Some(root),
+        }
+    }
+
+    /// Restarts the nodes a test killed or stopped, so that the next test finds all of them.
+    pub fn ensure_running(&mut self) {
+        for node in &mut self.nodes {
+            if !node.is_running() {
+                node.restart();
             }
-        });
-        Cluster { nodes, _root: root }
+        }
+    }
+
+    /// A vhost of its own on the cluster (guest may use it fully), deleted on drop.
+    pub fn vhost(&self, tag: &str) -> ClusterVhost {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "ceilo-cluster-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        self.nodes[0].add_vhost(&name);
+        ClusterVhost {
+            name,
+            ctl_node: self.nodes[0].name.clone(),
+        }
+    }
+
+    /// Stops every node and removes their directories.
+    fn stop_all(&mut self) {
+        self.nodes.clear();
+        self._root.take();
     }
 
     /// The oslo URL naming every node, in order.
@@ -290,5 +338,48 @@ impl Cluster {
             .map(|n| format!("guest:guest@127.0.0.1:{}", n.port))
             .collect();
         format!("rabbit://{}/{vhost}", hosts.join(","))
+    }
+}
+
+/// A vhost on a [`Cluster`], deleted (with its queues, on every node) on drop.
+pub struct ClusterVhost {
+    pub name: String,
+    ctl_node: String,
+}
+
+impl Drop for ClusterVhost {
+    fn drop(&mut self) {
+        let _ = as_rabbitmq(CTL)
+            .args(["-n", &self.ctl_node, "delete_vhost", &self.name])
+            .output();
+    }
+}
+
+static SHARED: OnceLock<Mutex<Cluster>> = OnceLock::new();
+
+/// The test binary's 3-node cluster: started by the first test that asks, handed to one test at
+/// a time (the tests kill and stop its nodes), with every node running again. The nodes are
+/// killed when the binary exits, also after failed tests (the harness exits through `exit`).
+pub fn shared() -> MutexGuard<'static, Cluster> {
+    let cluster = SHARED.get_or_init(|| {
+        let cluster = Cluster::start(3, "cl");
+        // SAFETY: registers a plain function without arguments; atexit has no other contract.
+        unsafe { libc::atexit(stop_shared) };
+        Mutex::new(cluster)
+    });
+    let mut guard = cluster.lock().unwrap_or_else(PoisonError::into_inner);
+    guard.ensure_running();
+    guard
+}
+
+extern "C" fn stop_shared() {
+    if let Some(cluster) = SHARED.get() {
+        // A test still holding it at exit (it hung) must not keep the nodes alive either.
+        let mut guard = match cluster.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        guard.stop_all();
     }
 }

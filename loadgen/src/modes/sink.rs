@@ -57,6 +57,10 @@ pub struct Args {
     /// Declare durable, as the agent would with amqp_durable_queues.
     #[arg(long)]
     pub durable: bool,
+    /// Declare quorum queues (and durable exchanges), as the agent would with
+    /// rabbit_quorum_queue.
+    #[arg(long)]
+    pub quorum: bool,
     /// Prefetch per queue.
     #[arg(long, default_value_t = 1000)]
     pub prefetch: u16,
@@ -296,9 +300,13 @@ pub async fn run(args: Args) -> Result<u64> {
     }
     let conn = Arc::new(amqp::connect(&args.url).await?);
     let setup = conn.create_channel().await.context("opening a channel")?;
-    amqp::declare_notification_queues(&setup, args.durable).await?;
+    let how = amqp::Declare {
+        durable: args.durable,
+        quorum: args.quorum,
+    };
+    amqp::declare_notification_queues(&setup, how).await?;
     if args.behaviour() != Behaviour::AckOnly {
-        amqp::declare_output_queues(&setup, args.durable).await?;
+        amqp::declare_output_queues(&setup, how).await?;
     }
     let budget = Arc::new(Budget {
         taken: AtomicU64::new(0),

@@ -1,0 +1,314 @@
+//! ceilo on a real 3-node RabbitMQ cluster with quorum queues (`tests/cluster_support`: three
+//! extra nodes beside the main broker, started once for this binary and handed to one test at
+//! a time), loaded and checked by loadgen (in-process, `--quorum`): every input notification
+//! must come out complete; what the agent redelivers after a loss is counted as duplicates and
+//! must stay within what it held unacked (prefetch per consumed queue).
+//!
+//! loadgen publishes and collects through the third node, which no test stops; the agents are
+//! given the nodes in the URL's order, so they connect to the first one, the one the node tests
+//! stop. The agents declare the notification queues first, so those quorum queues' leaders are
+//! on that node too: its loss is a leader election as well as a lost connection.
+
+mod cluster_support;
+mod runtime_support;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use cluster_support::{Cluster, ClusterVhost};
+use runtime_support::{config_dir, metrics_addr, runtime, settings, wait_until, Agent};
+use serde_json::Value as Json;
+
+/// Deliveries the agent may hold unacked per consumed queue: what it can redeliver after a
+/// loss, per queue.
+const PREFETCH: u16 = 50;
+/// The notification queues an agent consumes (`notifications.<priority>`).
+const QUEUES: u64 = 7;
+
+#[derive(Parser)]
+struct Steady {
+    #[command(flatten)]
+    args: loadgen::modes::steady::Args,
+}
+
+#[derive(Parser)]
+struct Preload {
+    #[command(flatten)]
+    args: loadgen::modes::preload::Args,
+}
+
+/// ceilo.yaml for the cluster: quorum queues, small prefetch and batches.
+fn agent_settings() -> String {
+    format!("rabbit:\n  quorum_queue: true\n{}", settings(PREFETCH, 10))
+}
+
+/// The flags every loadgen run here shares: the quorum topology, through node 3, bounded.
+fn loadgen_args(cluster: &Cluster, vhost: &ClusterVhost) -> Vec<String> {
+    [
+        "--url",
+        &cluster.nodes[2].url(&vhost.name),
+        "--quorum",
+        "--quiet",
+        "--seed",
+        "20",
+        "--max-time",
+        "150",
+        // After a node loss, a quorum queue elects a leader before anything moves again.
+        "--settle",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs a loadgen mode on its own runtime and thread; the report as JSON.
+fn spawn_loadgen<F>(run: F) -> std::thread::JoinHandle<Json>
+where
+    F: std::future::Future<Output = anyhow::Result<loadgen::report::Report>> + Send + 'static,
+{
+    std::thread::spawn(move || {
+        let report = runtime().block_on(run).expect("loadgen run");
+        serde_json::to_value(&report).expect("report as JSON")
+    })
+}
+
+fn steady(cluster: &Cluster, vhost: &ClusterVhost, rate: u32, seconds: u32) -> std::thread::JoinHandle<Json> {
+    let mut argv = vec!["steady".to_owned(), "--rate".into(), rate.to_string()];
+    argv.extend(["--duration".into(), seconds.to_string()]);
+    argv.extend(loadgen_args(cluster, vhost));
+    let args = Steady::parse_from(argv).args;
+    spawn_loadgen(loadgen::modes::steady::run(args))
+}
+
+fn preload(cluster: &Cluster, vhost: &ClusterVhost, count: u64) -> std::thread::JoinHandle<Json> {
+    let mut argv = vec!["preload".to_owned(), "--count".into(), count.to_string()];
+    argv.extend(loadgen_args(cluster, vhost));
+    let args = Preload::parse_from(argv).args;
+    spawn_loadgen(loadgen::modes::preload::run(args))
+}
+
+fn n(r: &Json, k: &str) -> u64 {
+    r[k].as_u64()
+        .unwrap_or_else(|| panic!("report has no {k}: {r:#}"))
+}
+
+/// Every message published came out complete: nothing lost, nothing partial or unexpected.
+fn assert_no_loss(r: &Json, logs: &str) {
+    let sent = n(r, "messages_in");
+    assert!(sent > 0, "{r:#}");
+    assert_eq!(n(r, "messages_refused"), 0, "{r:#}");
+    assert_eq!(n(r, "messages_lost"), 0, "{r:#}\n{logs}");
+    assert_eq!(n(r, "messages_partial"), 0, "{r:#}\n{logs}");
+    assert_eq!(n(r, "missing_records"), 0, "{r:#}\n{logs}");
+    assert_eq!(n(r, "messages_complete"), sent, "{r:#}\n{logs}");
+    assert_eq!(n(r, "unexpected_records"), 0, "{r:#}");
+    assert_eq!(n(r, "undecodable_out"), 0, "{r:#}");
+}
+
+/// Ready messages and consumers of `queue` now (a passive declare); `None` before it exists.
+async fn queue_state(url: &str, queue: &str) -> Option<(u64, u64)> {
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .ok()?;
+    let ch = conn.create_channel().await.ok()?;
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let q = ch.queue_declare(queue.into(), passive, Default::default()).await;
+    let _ = conn.close(200, "bye".into()).await;
+    q.ok()
+        .map(|q| (u64::from(q.message_count()), u64::from(q.consumer_count())))
+}
+
+/// The notification queues hold `count` ready messages (loadgen's preload is done).
+fn wait_queued(cluster: &Cluster, vhost: &ClusterVhost, count: u64) {
+    let url = cluster.nodes[2].url(&vhost.name);
+    let rt = runtime();
+    wait_until("the preload queued", Duration::from_secs(90), || {
+        let queued: u64 = ["audit", "critical", "debug", "error", "info", "sample", "warn"]
+            .iter()
+            .filter_map(|p| rt.block_on(queue_state(&url, &format!("notifications.{p}"))))
+            .map(|(ready, _)| ready)
+            .sum();
+        queued >= count
+    });
+}
+
+/// The agent's counter `name` (summed over its labels), 0 before it exists.
+fn counter(agent: &Agent, name: &str) -> f64 {
+    let Some(addr) = metrics_addr(agent) else {
+        return 0.0;
+    };
+    let out = std::process::Command::new("curl")
+        .args(["-s", &format!("http://{addr}/metrics")])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Starts an agent on every node of the cluster (in the URL's order) with its own config dir.
+fn start_agent(cluster: &Cluster, vhost: &ClusterVhost) -> (tempfile::TempDir, Agent) {
+    let dir = config_dir(&agent_settings());
+    let agent = Agent::start(dir.path(), &cluster.url(&vhost.name));
+    (dir, agent)
+}
+
+/// Waits until the agent consumes (it has declared its queues, on the first node).
+fn wait_consuming(cluster: &Cluster, vhost: &ClusterVhost) {
+    let url = cluster.nodes[0].url(&vhost.name);
+    let rt = runtime();
+    wait_until("the agent consuming", Duration::from_secs(60), || {
+        rt.block_on(queue_state(&url, "notifications.info"))
+            .is_some_and(|(_, consumers)| consumers > 0)
+    });
+}
+
+/// How long after `since` the agent logged its move to another node.
+fn wait_failover(agent: &Agent, since: Instant, bound: Duration) -> Duration {
+    wait_until("the agent connecting to another node", bound, || {
+        agent
+            .log_text()
+            .contains("connected to another node of the cluster")
+    });
+    since.elapsed()
+}
+
+/// A node the agent uses goes away mid-load (`lose`, then `recover` once the agent moved):
+/// the agent moves to another node within seconds, nothing is lost, and what it redelivers
+/// stays within its unacked deliveries.
+fn survive_node_loss(tag: &str, lose: fn(&mut Cluster), recover: fn(&mut Cluster)) {
+    let started = Instant::now();
+    let mut cluster = cluster_support::shared();
+    let vhost = cluster.vhost(tag);
+    let (_dir, agent) = start_agent(&cluster, &vhost);
+    wait_consuming(&cluster, &vhost);
+    let load = steady(&cluster, &vhost, 150, 14);
+    wait_until("the agent acking the load", Duration::from_secs(60), || {
+        counter(&agent, "ceilo_notifications_acked_total") >= 200.0
+    });
+    let lost_at = Instant::now();
+    lose(&mut cluster);
+    let moved = wait_failover(&agent, lost_at, Duration::from_secs(60));
+    recover(&mut cluster);
+    let r = load.join().expect("loadgen thread");
+    let log = agent.log_text();
+    eprintln!(
+        "{tag}: moved to another node {moved:?} after the loss; {} in, {} complete, {} lost, \
+         {} messages duplicated ({} records), {:?} in all",
+        n(&r, "messages_in"),
+        n(&r, "messages_complete"),
+        n(&r, "messages_lost"),
+        n(&r, "messages_duplicated"),
+        n(&r, "duplicate_records"),
+        started.elapsed()
+    );
+    assert_no_loss(&r, &log);
+    assert!(
+        moved < Duration::from_secs(15),
+        "the agent took {moved:?} to move:\n{log}"
+    );
+    assert!(
+        n(&r, "messages_duplicated") <= u64::from(PREFETCH) * QUEUES,
+        "redelivered more than the agent held unacked: {r:#}"
+    );
+    assert!(
+        log.contains(&cluster.nodes[1].address()) || log.contains(&cluster.nodes[2].address()),
+        "it moved to a node that answers:\n{log}"
+    );
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn killing_the_node_the_agent_uses_mid_load_loses_nothing() {
+    survive_node_loss("kill9", |c| c.nodes[0].kill9(), |c| c.nodes[0].restart());
+}
+
+#[test]
+fn stopping_and_restarting_the_node_the_agent_uses_mid_load_loses_nothing() {
+    survive_node_loss("restart", |c| c.nodes[0].stop(), |c| c.nodes[0].restart());
+}
+
+/// Three agents drain one preload: every notification once, none twice.
+#[test]
+fn three_agents_drain_a_preload_without_loss_or_duplicates() {
+    let cluster = cluster_support::shared();
+    let vhost = cluster.vhost("three");
+    let count = 3000;
+    let load = preload(&cluster, &vhost, count);
+    wait_queued(&cluster, &vhost, count);
+    let agents: Vec<_> = (0..3).map(|_| start_agent(&cluster, &vhost)).collect();
+    let r = load.join().expect("loadgen thread");
+    let logs: Vec<String> = agents.iter().map(|(_, a)| a.log_text()).collect();
+    let acked: Vec<f64> = agents
+        .iter()
+        .map(|(_, a)| counter(a, "ceilo_notifications_acked_total"))
+        .collect();
+    eprintln!(
+        "three agents: {} in, {} complete, {} duplicated, drain {:?} s; acked per agent {acked:?}",
+        n(&r, "messages_in"),
+        n(&r, "messages_complete"),
+        n(&r, "messages_duplicated"),
+        r["drain_seconds"]
+    );
+    assert_no_loss(&r, &logs.join("\n---\n"));
+    assert_eq!(n(&r, "messages_in"), count);
+    assert_eq!(n(&r, "duplicate_records"), 0, "{r:#}");
+    assert!(
+        acked.iter().filter(|&&a| a > 0.0).count() >= 2,
+        "the agents shared the work: {acked:?}"
+    );
+    for (_, agent) in agents {
+        assert!(agent.terminate().success());
+    }
+}
+
+/// Three agents drain one preload and one is SIGKILLed midway: its unacked deliveries go to
+/// the two others, nothing is lost, and only those are redelivered.
+#[test]
+fn an_agent_killed_mid_drain_leaves_its_deliveries_to_the_others() {
+    let cluster = cluster_support::shared();
+    let vhost = cluster.vhost("agent-kill");
+    let count = 4000;
+    let load = preload(&cluster, &vhost, count);
+    wait_queued(&cluster, &vhost, count);
+    let mut agents: Vec<_> = (0..3).map(|_| start_agent(&cluster, &vhost)).collect();
+    wait_until("the first agent acking", Duration::from_secs(60), || {
+        counter(&agents[0].1, "ceilo_notifications_acked_total") >= 100.0
+    });
+    let (_dir, victim) = agents.remove(0);
+    let acked_by_victim = counter(&victim, "ceilo_notifications_acked_total");
+    victim.kill9();
+    let r = load.join().expect("loadgen thread");
+    let logs: Vec<String> = agents.iter().map(|(_, a)| a.log_text()).collect();
+    let acked: Vec<f64> = agents
+        .iter()
+        .map(|(_, a)| counter(a, "ceilo_notifications_acked_total"))
+        .collect();
+    eprintln!(
+        "agent killed: {} in, {} complete, {} lost, {} duplicated ({} records); the victim had \
+         acked {acked_by_victim} (at least), the others {acked:?}",
+        n(&r, "messages_in"),
+        n(&r, "messages_complete"),
+        n(&r, "messages_lost"),
+        n(&r, "messages_duplicated"),
+        n(&r, "duplicate_records"),
+    );
+    assert_no_loss(&r, &logs.join("\n---\n"));
+    assert!(
+        n(&r, "messages_duplicated") <= u64::from(PREFETCH) * QUEUES,
+        "redelivered more than the killed agent held unacked: {r:#}"
+    );
+    assert!(
+        acked_by_victim < count as f64 && acked.iter().all(|&a| a > 0.0),
+        "killed mid-drain, the two others did the rest: {acked_by_victim} and {acked:?}"
+    );
+    for (_, agent) in agents {
+        assert!(agent.terminate().success());
+    }
+}
