@@ -21,6 +21,9 @@ fn write_conf(dir: &Path, url: &str) {
          rootwrap_config = /etc/ceilometer/rootwrap.conf\n\
          [oslo_messaging_notifications]\n\
          topics = confnotif\n\
+         [oslo_messaging_rabbit]\n\
+         heartbeat_timeout_threshold = 17\n\
+         heartbeat_rate = 3\n\
          [publisher_notifier]\n\
          metering_topic = ${notification_prefix}topic\n\
          notification_prefix = conf\n\
@@ -89,6 +92,24 @@ fn run_takes_transport_and_topics_from_ceilometer_conf() {
         Duration::from_secs(30),
         distinct_ids(50),
     ));
+    // Every connection of the agent negotiated the conf's heartbeat timeout (the management
+    // API lists connections a few seconds late).
+    let mut timeouts: Vec<u64> = Vec::new();
+    wait_until("the agent's connections", Duration::from_secs(30), || {
+        timeouts = broker
+            .get(&format!("/vhosts/{}/connections", broker.vhost))
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                c.pointer("/client_properties/connection_name")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|n| n.starts_with("ceilo "))
+            })
+            .filter_map(|c| c.get("timeout").and_then(serde_json::Value::as_u64))
+            .collect();
+        !timeouts.is_empty()
+    });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -101,6 +122,10 @@ fn run_takes_transport_and_topics_from_ceilometer_conf() {
         .collect();
     assert_eq!(ids.len(), 50, "log:\n{text}");
     assert!(status.success(), "{status:?}\n{text}");
+    assert!(
+        !timeouts.is_empty() && timeouts.iter().all(|&t| t == 17),
+        "heartbeat timeouts of the agent's connections: {timeouts:?}"
+    );
     assert!(
         text.contains("ceilometer.conf options ceilo does not implement, ignored")
             && text.contains("[DEFAULT] rootwrap_config"),
@@ -149,6 +174,12 @@ fn check_reads_the_same_files_and_names_file_and_line() {
     );
     assert!(
         text.contains("[publisher_notifier] notification_prefix: unknown option"),
+        "{text}"
+    );
+    // Read, and honoured in ceilo's own way: a note saying how, not "ignored".
+    assert!(
+        text.contains("note: [oslo_messaging_rabbit] heartbeat_rate = 3: ceilo's AMQP client sends a heartbeat after half the timeout")
+            && !text.contains("heartbeat_rate: not implemented"),
         "{text}"
     );
     std::fs::write(

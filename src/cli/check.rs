@@ -19,6 +19,8 @@ struct Report {
     checked: Vec<String>,
     problems: Vec<String>,
     warnings: Vec<String>,
+    /// What ceilo does with options it honours in its own way (neither problems nor warnings).
+    notes: Vec<String>,
 }
 
 /// `transport_url`: `--transport-url`, which overrides ceilo.yaml's for `run`.
@@ -54,6 +56,7 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
                 .iter()
                 .map(|o| format!("{o}: not implemented by ceilo, ignored")),
         );
+        report.notes.extend(conf.notes.iter().cloned());
         report.warnings.extend(
             conf.unknown
                 .iter()
@@ -83,6 +86,7 @@ impl Report {
             checked,
             problems,
             warnings,
+            notes,
         } = self;
         // Problems quote what they are about: never a secret (see ceilo::config::secrets).
         let redact = ceilo::config::secrets::redact;
@@ -91,6 +95,9 @@ impl Report {
         }
         for w in &warnings {
             println!("warning: {}", redact(w));
+        }
+        for n in &notes {
+            println!("note: {}", redact(n));
         }
         let plural = |n: usize| if n == 1 { "" } else { "s" };
         println!(

@@ -46,6 +46,9 @@ pub struct CeilometerConf {
     pub ignored: Vec<String>,
     /// Options set in the files that Ceilometer 27 does not have, `[group] name`.
     pub unknown: Vec<String>,
+    /// Options ceilo reads whose effect is not exactly Ceilometer's, each `[group] name = value:`
+    /// and what ceilo does instead.
+    pub notes: Vec<String>,
     pub logging: Logging,
 }
 
@@ -70,6 +73,7 @@ impl Logging {
                 Logging::from_reader(&mut Reader {
                     conf: &conf,
                     used: BTreeSet::new(),
+                    notes: Vec::new(),
                 })
                 .ok()
             })
@@ -105,6 +109,7 @@ impl CeilometerConf {
         let mut r = Reader {
             conf,
             used: BTreeSet::new(),
+            notes: Vec::new(),
         };
         let dir = definitions_dir(&mut r)?;
         let mut settings = Settings::load(&dir)?;
@@ -143,6 +148,7 @@ impl CeilometerConf {
             dir,
             ignored,
             unknown,
+            notes: r.notes,
             logging,
         })
     }
@@ -158,6 +164,9 @@ impl CeilometerConf {
         for option in &self.unknown {
             tracing::warn!(%option, "unknown ceilometer.conf option (not one of Ceilometer 27's), ignored");
         }
+        for note in &self.notes {
+            tracing::info!("ceilometer.conf {note}");
+        }
     }
 }
 
@@ -166,6 +175,8 @@ impl CeilometerConf {
 struct Reader<'a> {
     conf: &'a OsloConfig,
     used: BTreeSet<(String, String)>,
+    /// What ceilo does instead, for options it reads whose effect differs from Ceilometer's.
+    notes: Vec<String>,
 }
 
 type Names<'n> = &'n [(&'n str, &'n str)];
@@ -326,6 +337,7 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         rabbit.quorum_max_memory_bytes,
         r.number(&[("oslo_messaging_rabbit", "rabbit_quorum_max_memory_bytes")])?
     );
+    heartbeat(r, &mut s.rabbit)?;
     let tls = &mut s.rabbit.tls;
     set!(tls.enabled, r.bool(&[("oslo_messaging_rabbit", "ssl")])?);
     // oslo's default for the files is '': no file.
@@ -408,6 +420,41 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         ])?
     );
     credentials::apply(r, &mut s.gnocchi)?;
+    Ok(())
+}
+
+/// oslo's AMQP heartbeat options: the timeout is negotiated as oslo negotiates it; the rate at
+/// which oslo's thread checks it has no counterpart (lapin's timer sends at half the timeout).
+fn heartbeat(r: &mut Reader, rabbit: &mut crate::transport::RabbitOptions) -> Result<(), ConfError> {
+    const GROUP: &str = "oslo_messaging_rabbit";
+    if let Some(seconds) = r.number::<i64>(&[(GROUP, "heartbeat_timeout_threshold")])? {
+        // oslo: 0 or less is no heartbeat.
+        rabbit.heartbeat_timeout_threshold = u16::try_from(seconds.max(0)).map_err(|_| {
+            r.conf.value_error(
+                GROUP,
+                "heartbeat_timeout_threshold",
+                format!("{seconds}: an AMQP heartbeat timeout is at most 65535 seconds"),
+            )
+        })?;
+        if seconds <= 0 {
+            r.notes.push(format!(
+                "[{GROUP}] heartbeat_timeout_threshold = {seconds}: ceilo's AMQP client takes \
+                 the broker's heartbeat timeout instead of none, so heartbeats are off only if \
+                 the broker has them off (RabbitMQ heartbeat = 0)"
+            ));
+        }
+    }
+    if let Some(rate) = r.number::<i64>(&[(GROUP, "heartbeat_rate")])? {
+        // py-amqp sends a heartbeat after timeout / rate without traffic (a rate of 0 or less
+        // is its default, 2); lapin always after timeout / 2.
+        if rate > 0 && rate != 2 {
+            r.notes.push(format!(
+                "[{GROUP}] heartbeat_rate = {rate}: ceilo's AMQP client sends a heartbeat after \
+                 half the timeout without traffic (a rate of 2) and drops a broker silent for twice \
+                 the timeout, as oslo does; its rate is fixed"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -531,6 +578,7 @@ mod tests {
              amqp_auto_delete = yes\nssl = false\nkombu_failover_strategy = shuffle\n\
              rabbit_quorum_delivery_limit = 4\nrabbit_quorum_max_memory_length = 100\n\
              rabbit_quorum_max_memory_bytes = 65536\n\
+             heartbeat_timeout_threshold = 17\nheartbeat_rate = 2\n\
              [publisher]\ntelemetry_secret = s3cret\n\
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
@@ -554,6 +602,7 @@ mod tests {
             ),
             (false, 4, 100, 65536)
         );
+        assert_eq!(s.rabbit.heartbeat_timeout_threshold, 17);
         assert_eq!(s.host.as_deref(), Some("node-1"));
         assert_eq!(s.publisher.control_exchange, "telemetry");
         assert_eq!(s.notification.workers, 3);
@@ -589,11 +638,62 @@ mod tests {
             Some(PathBuf::from("/var/log/ceilometer/agent.log"))
         );
         assert!(
-            c.ignored.is_empty() && c.unknown.is_empty(),
-            "{:?} {:?}",
+            c.ignored.is_empty() && c.unknown.is_empty() && c.notes.is_empty(),
+            "{:?} {:?} {:?}",
             c.ignored,
-            c.unknown
+            c.unknown,
+            c.notes
         );
+    }
+
+    #[test]
+    fn heartbeat_options_are_oslos_with_notes_where_ceilo_differs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rabbit = |text: &str| conf(tmp.path(), &format!("[oslo_messaging_rabbit]\n{text}"));
+        let c = rabbit("").unwrap();
+        assert_eq!(
+            c.settings.rabbit.heartbeat_timeout_threshold, 60,
+            "oslo's default"
+        );
+        // oslo: 0 (or less) is no heartbeat; lapin takes the broker's timeout for 0.
+        for off in ["0", "-5"] {
+            let c = rabbit(&format!("heartbeat_timeout_threshold = {off}\n")).unwrap();
+            assert_eq!(c.settings.rabbit.heartbeat_timeout_threshold, 0);
+            assert_eq!(
+                c.notes,
+                [format!(
+                    "[oslo_messaging_rabbit] heartbeat_timeout_threshold = {off}: ceilo's AMQP \
+                     client takes the broker's heartbeat timeout instead of none, so heartbeats \
+                     are off only if the broker has them off (RabbitMQ heartbeat = 0)"
+                )]
+            );
+            assert!(c.ignored.is_empty());
+        }
+        let e = rabbit("heartbeat_timeout_threshold = 70000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ceilometer.conf:2: [oslo_messaging_rabbit] heartbeat_timeout_threshold: 70000: an AMQP heartbeat timeout is at most 65535 seconds"),
+            "{e}"
+        );
+        // oslo's default rate (3) is not lapin's (2): said, not ignored silently.
+        let c = rabbit("heartbeat_rate = 3\n").unwrap();
+        assert!(c.ignored.is_empty());
+        assert_eq!(c.notes.len(), 1);
+        assert!(
+            c.notes[0].starts_with("[oslo_messaging_rabbit] heartbeat_rate = 3: ceilo's AMQP client sends a heartbeat after half the timeout"),
+            "{:?}",
+            c.notes
+        );
+        for same in ["2", "0"] {
+            let c = rabbit(&format!("heartbeat_rate = {same}\n")).unwrap();
+            assert!(
+                c.notes.is_empty() && c.ignored.is_empty(),
+                "{same}: {:?}",
+                c.notes
+            );
+        }
+        assert!(rabbit("heartbeat_rate = often\n").is_err());
     }
 
     #[test]
@@ -620,14 +720,14 @@ mod tests {
         let c = conf(
             tmp.path(),
             "[DEFAULT]\nrootwrap_config = /x\n[event]\nstore_raw = info\ndrop_unmatched_notifications = true\n\
-             [oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n[bogus]\nthing = 1\n[polling]\nnonsense = 2\n",
+             [oslo_messaging_rabbit]\nrabbit_retry_interval = 3\n[bogus]\nthing = 1\n[polling]\nnonsense = 2\n",
         )
         .unwrap();
         assert_eq!(
             c.ignored,
             [
                 "[DEFAULT] rootwrap_config",
-                "[oslo_messaging_rabbit] heartbeat_timeout_threshold"
+                "[oslo_messaging_rabbit] rabbit_retry_interval"
             ]
         );
         assert_eq!(c.settings.event.store_raw, ["info"]);

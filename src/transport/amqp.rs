@@ -126,6 +126,10 @@ impl AmqpTransport {
         let mut nodes = url::parse(url)?;
         let mut client = None;
         for node in &mut nodes {
+            node.uri
+                .query
+                .heartbeat
+                .get_or_insert(options.heartbeat_timeout_threshold);
             // oslo's `ssl` keeps the URL's port (5672 when it names none), so the scheme is
             // switched after parsing.
             if options.tls.enabled {

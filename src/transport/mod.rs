@@ -59,7 +59,7 @@ fn amqp_err(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> Transpor
 
 /// How ceilo uses RabbitMQ: oslo's `[oslo_messaging_rabbit]` options that ceilo implements
 /// (ceilo.yaml's `rabbit:` section). `memory://` ignores them.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RabbitOptions {
     /// With several nodes in the transport URL
@@ -87,7 +87,33 @@ pub struct RabbitOptions {
     /// TLS to the brokers: every `amqps://` URL, and every `amqp://` one when `tls.enabled`.
     /// oslo `ssl`, `ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`, `ssl_version`.
     pub tls: tls::TlsOptions,
+    /// The AMQP heartbeat timeout asked of the broker, in seconds (default 60, oslo's): the
+    /// smaller of this and the broker's own (RabbitMQ's `heartbeat`, 60 by default) is used, as
+    /// py-amqp negotiates it. ceilo's client sends a heartbeat after half of it without other
+    /// traffic, and takes a broker it heard nothing from for twice of it as gone (the
+    /// connection is closed and opened again). 0 is oslo's "no heartbeats"; ceilo's client then
+    /// takes the broker's timeout, so heartbeats are off only where the broker has them off
+    /// too (as with oslo against a broker whose `heartbeat` is 0). A `?heartbeat=N` in the
+    /// transport URL wins over it. oslo `heartbeat_timeout_threshold`.
+    pub heartbeat_timeout_threshold: u16,
 }
+
+impl Default for RabbitOptions {
+    fn default() -> Self {
+        RabbitOptions {
+            failover_strategy: FailoverStrategy::default(),
+            quorum_queue: false,
+            quorum_delivery_limit: 0,
+            quorum_max_memory_length: 0,
+            quorum_max_memory_bytes: 0,
+            tls: tls::TlsOptions::default(),
+            heartbeat_timeout_threshold: DEFAULT_HEARTBEAT_S,
+        }
+    }
+}
+
+/// oslo's `heartbeat_timeout_threshold` default, in seconds.
+pub const DEFAULT_HEARTBEAT_S: u16 = 60;
 
 /// AMQP 0-9-1 message properties (headers included). memory:// carries them too, so a
 /// message looks the same whichever transport it crossed.
