@@ -17,7 +17,6 @@ sys.argv = ["keystone-api"]
 from keystone.server import wsgi  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
-# One thread: with sqlite, a request thread that ends inside a transaction (token issuing does)
-# keeps the database locked for the next writer on another thread, which fails after 5 s
-# ("database is locked", HTTP 500). Served in turn, requests share one connection.
+# One thread: requests are served in turn, so the request log (which the tests count lines
+# of) is in the order Keystone answered.
 run_simple("127.0.0.1", port, wsgi.initialize_public_application(), threaded=False)

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use ceilo::publish::gnocchi::resources::{Resources, SHIPPED_RESOURCES};
-use gnocchi_support::Gnocchi;
+use gnocchi_support::{floating_ip_messages, second_measures, Gnocchi};
 use runtime_support::*;
 use serde_json::Value as Json;
 
@@ -296,44 +296,6 @@ fn corpus_notifications_become_the_resources_metrics_and_measures_ceilometer_mak
         log.contains("is not handled by Gnocchi"),
         "unknown meters are warned about"
     );
-}
-
-/// `n` telemetry.polling notifications of one `ip.floating` sample each (a `network`
-/// resource: no required attributes), over `resources` resources, one second apart.
-fn floating_ip_messages(tag: &str, n: usize, resources: usize) -> Bodies {
-    (0..n)
-        .map(|i| {
-            let sample = serde_json::json!({
-                "source": "openstack", "counter_name": "ip.floating", "counter_type": "gauge",
-                "counter_unit": "ip", "counter_volume": i, "user_id": "u", "user_name": null,
-                "project_id": "p", "project_name": null, "resource_id": format!("{tag}-{}", i % resources),
-                "timestamp": format!("2026-03-14T09:{:02}:{:02}+00:00", (i / resources) / 60, (i / resources) % 60),
-                "resource_metadata": {}, "message_id": format!("{tag}-{i}"), "monotonic_time": null,
-                "message_signature": "x"
-            });
-            let inner = serde_json::json!({
-                "message_id": format!("m-{tag}-{i}"), "publisher_id": "ceilometer.polling",
-                "event_type": "telemetry.polling", "priority": "SAMPLE",
-                "payload": {"samples": [sample]}, "timestamp": "2026-03-14 09:45:00.123456",
-                "_unique_id": format!("u-{tag}-{i}")
-            });
-            let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()});
-            ("ceilometer".to_owned(), "notifications.sample".to_owned(), body.to_string().into_bytes())
-        })
-        .collect()
-}
-
-/// Measures Gnocchi holds at 1-second granularity, over every resource.
-fn second_measures(g: &Gnocchi) -> usize {
-    g.resources()
-        .iter()
-        .filter_map(|r| r["metrics"]["ip.floating"].as_str().map(str::to_owned))
-        .map(|m| {
-            g.measures(&m)
-                .as_array()
-                .map_or(0, |a| a.iter().filter(|x| x[1].as_f64() == Some(1.0)).count())
-        })
-        .sum()
 }
 
 #[test]
