@@ -1,6 +1,7 @@
 //! `Type=notify` readiness as systemd sees it: the agent runs with `NOTIFY_SOCKET` naming a
 //! unix datagram socket this test binds, against the real RabbitMQ (a vhost per test).
-//! `READY=1` comes only once every queue consumes, `STOPPING=1` at SIGTERM.
+//! `READY=1` comes only once every queue consumes, `STOPPING=1` at SIGTERM, `RELOADING=1`
+//! then `READY=1` around a SIGHUP reload.
 
 mod runtime_support;
 
@@ -131,6 +132,48 @@ fn ready_comes_once_every_queue_consumes_and_stopping_at_sigterm() {
     );
     assert!(status.success(), "{status:?}\n{}", agent.log_text());
     assert!(killed_at.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_sighup_reload_is_announced_with_reloading_then_ready() {
+    let broker = Broker::new("sd-notify-reload");
+    let dir = config_dir(&settings(100, 10));
+    let mut agent = Notified::start(dir.path(), &["--transport-url", &broker.url()]);
+    let ready = agent.receive(Duration::from_secs(60));
+    assert_eq!(ready.as_deref(), Some("READY=1"), "{}", agent.log_text());
+
+    let hup = |agent: &Notified| {
+        let _ = Command::new("kill")
+            .args(["-HUP", &agent.child.id().to_string()])
+            .status();
+    };
+    // One reload that applies, one that is refused: both end with READY=1.
+    for broken in [false, true] {
+        if broken {
+            std::fs::write(dir.path().join("pipeline.yaml"), "sources: [").expect("pipeline.yaml");
+        }
+        hup(&agent);
+        let reloading = agent.receive(Duration::from_secs(10)).unwrap_or_default();
+        let mut lines = reloading.lines();
+        assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading:?}");
+        let usec = lines.next().and_then(|l| l.strip_prefix("MONOTONIC_USEC="));
+        assert!(
+            usec.is_some_and(|u| u.parse::<u64>().is_ok_and(|u| u > 0)),
+            "{reloading:?}"
+        );
+        assert_eq!(
+            agent.receive(Duration::from_secs(30)).as_deref(),
+            Some("READY=1"),
+            "{}",
+            agent.log_text()
+        );
+    }
+    let status = agent.terminate();
+    assert_eq!(
+        agent.receive(Duration::from_secs(1)).as_deref(),
+        Some("STOPPING=1")
+    );
+    assert!(status.success(), "{status:?}\n{}", agent.log_text());
 }
 
 /// A queue counts from the moment its listener starts, not from its first connection: an

@@ -8,6 +8,8 @@
 //! the batch is unaffected and the worker thread survives. A body over `max_body_bytes` is
 //! dead-lettered unread: never copied, never parsed, so a worker's buffers stay within that size.
 //! A dead letter takes its delivery's body, it does not copy it.
+//! The converter is read once per batch from a [`Current`] that a reload replaces
+//! ([`super::reload`]): a batch is converted whole by one version of the definitions.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use actix::prelude::*;
 use super::ack::AckToken;
 use super::duplicates::{self, IdKey, SharedRecentIds};
 use super::mailbox::{Mailbox, Queued};
+use super::reload::Current;
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
 use crate::model::{Event, Sample};
@@ -66,7 +69,7 @@ pub struct ConvertedBatch {
 }
 
 pub struct ConverterWorker {
-    converter: Arc<dyn Convert>,
+    converter: Arc<Current<dyn Convert>>,
     decoder: Decoder,
     /// Samples and events the last batch made: the next batch's vectors start that big
     /// instead of growing (and copying) their way there.
@@ -76,7 +79,7 @@ pub struct ConverterWorker {
 }
 
 impl ConverterWorker {
-    pub fn new(converter: Arc<dyn Convert>, max_body: usize) -> Self {
+    pub fn new(converter: Arc<Current<dyn Convert>>, max_body: usize) -> Self {
         ConverterWorker {
             converter,
             decoder: Decoder::new(),
@@ -92,7 +95,7 @@ impl ConverterWorker {
         threads: usize,
         bound: usize,
         max_body: usize,
-        converter: Arc<dyn Convert>,
+        converter: Arc<Current<dyn Convert>>,
     ) -> Mailbox<ConverterWorker> {
         let addr = SyncArbiter::start(threads.max(1), move || {
             ConverterWorker::new(converter.clone(), max_body)
@@ -102,6 +105,7 @@ impl ConverterWorker {
 
     fn convert_one(
         &mut self,
+        converter: &dyn Convert,
         d: Delivery,
         recent_ids: &SharedRecentIds,
         out: &mut ConvertedBatch,
@@ -117,7 +121,7 @@ impl ConverterWorker {
             );
             return dead_letter(d, reason, RejectReason::Envelope, out);
         }
-        let (converter, decoder) = (&self.converter, &mut self.decoder);
+        let decoder = &mut self.decoder;
         let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, &d.body)));
         let mut kind = RejectReason::Endpoint;
         let reason = match result {
@@ -220,8 +224,9 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
         };
         let mut outcome = ConversionOutcome::default();
         let mut ids = Vec::with_capacity(deliveries.len());
+        let converter = self.converter.load();
         for d in deliveries {
-            self.convert_one(d, &recent_ids, &mut out, &mut ids, &mut outcome);
+            self.convert_one(&*converter, d, &recent_ids, &mut out, &mut ids, &mut outcome);
         }
         out.token.remember(ids);
         outcome.samples = out.samples.len();
@@ -284,7 +289,7 @@ mod tests {
         };
         System::new().block_on(async {
             let gated = Arc::new(Gated::default());
-            let pool = ConverterWorker::start_pool(1, 4, 1 << 20, gated.clone());
+            let pool = ConverterWorker::start_pool(1, 4, 1 << 20, Arc::new(Current::new(gated.clone() as _)));
             // The one worker takes the first batch and blocks on it; two wait behind it.
             let sends: Vec<_> = (0..3).map(|_| pool.send(batch())).collect();
             let waiting = async {

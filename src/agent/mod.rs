@@ -20,6 +20,7 @@ pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
 pub mod pipeline;
+pub mod reload;
 pub mod summary;
 pub mod window;
 
@@ -278,6 +279,8 @@ pub struct Agent {
     listeners: Vec<Arc<ListenerStatus>>,
     publishers: Vec<Addr<PublisherActor>>,
     pipeline: Addr<pipeline::PipelineActor>,
+    /// What the converter workers convert with (a reload replaces it).
+    converter: Arc<reload::Current<dyn Convert>>,
     readiness: Readiness,
 }
 
@@ -462,7 +465,8 @@ impl Agent {
         // Batches handed to the converter pool at once, by all listeners together.
         let in_pool = workers * 2;
         let max_body = usize::try_from(n.max_body_bytes).unwrap_or(usize::MAX);
-        let pool = converter::ConverterWorker::start_pool(workers, in_pool, max_body, converter);
+        let converter = Arc::new(reload::Current::new(converter));
+        let pool = converter::ConverterWorker::start_pool(workers, in_pool, max_body, converter.clone());
         let permits = Arc::new(Semaphore::new(in_pool));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
@@ -510,6 +514,7 @@ impl Agent {
             listeners,
             publishers,
             pipeline: pipeline.addr().clone(),
+            converter,
             readiness,
         })
     }
@@ -597,9 +602,10 @@ pub enum Stopped {
     TimedOut,
 }
 
-/// `ceilo run`: start the system on a multi-threaded tokio runtime, run until SIGTERM/SIGINT,
-/// then shut down gracefully. Blocks the calling thread.
-pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
+/// `ceilo run`: start the system on a multi-threaded tokio runtime, reload the definitions
+/// (read by `loader`) at each SIGHUP, run until SIGTERM/SIGINT, then shut down gracefully.
+/// Blocks the calling thread.
+pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, AgentError> {
     let timeout = Duration::from_secs(config.settings.notification.shutdown_timeout_s);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -608,10 +614,11 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
         .map_err(|e| AgentError::Runtime(format!("tokio runtime: {e}")))?;
     let handle = runtime.handle().clone();
     // Listen before starting anything: a SIGTERM that arrives while the agent is still
-    // starting is then a clean shutdown once it has started, not the default kill.
-    let stop = {
+    // starting is then a clean shutdown once it has started (a SIGHUP a reload), not the
+    // default kill.
+    let (stop, hup) = {
         let _in_runtime = handle.enter();
-        stop_requested()?
+        (stop_requested()?, reload::signal()?)
     };
     // Before anything starts: a refused start never serves /metrics.
     runtime.block_on(preflight(&config))?;
@@ -633,10 +640,18 @@ pub fn run(mut config: AgentConfig) -> Result<Stopped, AgentError> {
     let system = System::with_tokio_rt(move || runtime);
     let result = system.block_on(async move {
         let agent = Agent::start(config, handle.clone(), readiness.clone())?;
-        let polling = match &polling_config {
+        let mut polling = match &polling_config {
             Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
             None => None,
         };
+        let stop = reload::until(
+            stop,
+            hup,
+            loader,
+            &agent,
+            polling.as_mut().map(|(p, _)| p),
+            &settings,
+        );
         // Under systemd (Type=notify): READY=1 once /readyz would say ready, STOPPING=1 at `stop`.
         crate::telemetry::systemd::notify_until(stop, &readiness).await;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");

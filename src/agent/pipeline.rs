@@ -4,7 +4,8 @@
 //! The routing itself is [`crate::pipeline::Pipeline`] (pure); this actor only moves batches.
 //! Sink transformers run inside it, so there is one chain state per agent: every sample of a
 //! resource that reaches this agent passes one chain, in order. A timer flushes aggregator
-//! retention; [`FlushTransformers`] releases all transformer state at shutdown.
+//! retention; [`FlushTransformers`] releases all transformer state at shutdown. [`Reload`]
+//! swaps in new pipelines between two batches (see [`super::reload`]).
 //! It forwards with `send().await` inside an atomic response, so while a publisher's mailbox is
 //! full this actor takes no new batch and its own bounded mailbox fills in turn.
 
@@ -30,6 +31,18 @@ const MAILBOX: usize = 32;
 #[rtype(result = "AckToken")]
 pub struct FlushTransformers;
 
+/// Take new pipelines (a SIGHUP reload), between two batches. Refused, with the reason, when
+/// the publishers differ (they are built at start: a restart builds new ones) or when the
+/// partitioned flow would change shape. A sink whose definition is unchanged keeps its
+/// transformer state; what a changed or removed sink's transformers hold is published to the
+/// same publishers first. The reply names the sinks that kept their state.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, String>")]
+pub struct Reload {
+    pub samples: Pipeline,
+    pub events: Pipeline,
+}
+
 /// Make the next batch's handler panic (tests of supervision).
 #[doc(hidden)]
 #[derive(Message)]
@@ -45,6 +58,8 @@ pub struct PipelineActor {
     /// Publishes samples for stateful sinks to their partition queues (several agents).
     partitions: Option<Mailbox<PublisherActor>>,
     panic_next: bool,
+    /// The aggregator retention timer, if a sink needs one.
+    flush_timer: Option<SpawnHandle>,
     metrics: PipelineMetrics,
     actor: ActorMetrics,
 }
@@ -65,6 +80,7 @@ impl PipelineActor {
             dead_letter,
             partitions: None,
             panic_next: false,
+            flush_timer: None,
             metrics: PipelineMetrics::new(),
             actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", MAILBOX),
         }
@@ -187,25 +203,77 @@ impl Actor for PipelineActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
-        if let Some(every) = self.samples.flush_interval() {
-            ctx.run_interval(every, |act, ctx| {
-                let batches = act.samples.flush_transformers(&Timestamp::now_utc(), false);
-                let sends = act.transformer_sends(batches, &AckToken::detached());
-                if sends.is_empty() {
-                    return;
-                }
-                ctx.spawn(
-                    async move {
-                        for (addr, batch) in sends {
-                            if let Err(e) = addr.send(batch).await {
-                                tracing::error!(error = %e, "publisher unavailable for a transformer flush");
-                            }
+        self.schedule_flush(ctx);
+    }
+}
+
+impl PipelineActor {
+    /// (Re)start the aggregator retention timer at the current sinks' interval.
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let Some(every) = self.samples.flush_interval() else {
+            return;
+        };
+        self.flush_timer = Some(ctx.run_interval(every, |act, ctx| {
+            let batches = act.samples.flush_transformers(&Timestamp::now_utc(), false);
+            let sends = act.transformer_sends(batches, &AckToken::detached());
+            if sends.is_empty() {
+                return;
+            }
+            ctx.spawn(
+                async move {
+                    for (addr, batch) in sends {
+                        if let Err(e) = addr.send(batch).await {
+                            tracing::error!(error = %e, "publisher unavailable for a transformer flush");
                         }
                     }
-                    .into_actor(act),
-                );
-            });
+                }
+                .into_actor(act),
+            );
+        }));
+    }
+}
+
+impl Handler<Reload> for PipelineActor {
+    type Result = AtomicResponse<Self, Result<Vec<String>, String>>;
+
+    fn handle(&mut self, reload: Reload, ctx: &mut Context<Self>) -> Self::Result {
+        let Reload { mut samples, events } = reload;
+        let refused = if !samples.same_publishers(&self.samples) {
+            Some("pipeline.yaml: the sinks' publishers changed, which needs a restart")
+        } else if !events.same_publishers(&self.events) {
+            Some("event_pipeline.yaml: the sinks' publishers changed, which needs a restart")
+        } else if self.partitions.is_some() && samples.is_stateful() != self.samples.is_stateful() {
+            Some(
+                "pipeline.yaml: with notification.transform_partitions, adding the first or \
+                 removing the last stateful transformer needs a restart",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(reason.to_owned()))));
         }
+        let kept = samples.keep_transformer_state(&mut self.samples);
+        let mut old = std::mem::replace(&mut self.samples, samples);
+        self.events = events;
+        self.schedule_flush(ctx);
+        // Same publishers, same indices: what the old chains hold goes where it would have.
+        let batches = old.flush_transformers(&Timestamp::now_utc(), true);
+        let sends = self.transformer_sends(batches, &AckToken::detached());
+        AtomicResponse::new(Box::pin(
+            async move {
+                for (addr, batch) in sends {
+                    if let Err(e) = addr.send(batch).await {
+                        tracing::error!(error = %e, "publisher unavailable for a reload's transformer flush");
+                    }
+                }
+                Ok(kept)
+            }
+            .into_actor(self),
+        ))
     }
 }
 
@@ -234,6 +302,8 @@ impl Supervised for PipelineActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         tracing::warn!("pipeline actor restarting");
         self.actor.restarted();
+        // The timer died with the old context; `started` schedules it again.
+        self.flush_timer = None;
     }
 }
 

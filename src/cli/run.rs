@@ -12,7 +12,7 @@ use ceilo::config::Settings;
 
 use crate::cli::config_args::ConfigArgs;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -64,6 +64,23 @@ impl RunArgs {
         }
     }
 
+    /// What a SIGHUP reads: the same config, resolved again, with the same overrides.
+    fn reload_loader(&self) -> agent::reload::Loader {
+        let args = self.clone();
+        Box::new(move || {
+            let resolved = args.config.resolve().map_err(agent::AgentError::Runtime)?;
+            let mut settings = resolved.settings()?;
+            args.override_settings(&mut settings);
+            if let Some(url) = &args.transport_url {
+                settings.transport_url = url.clone();
+            }
+            Ok(agent::reload::Source {
+                dir: resolved.dir,
+                settings,
+            })
+        })
+    }
+
     /// Refuses an `--agent` that would run but do nothing useful.
     fn check_selection(&self, config: &AgentConfig, dir: &Path) -> Result<(), agent::AgentError> {
         let Some(kind) = self.agent else {
@@ -112,7 +129,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         })
         .and_then(|config| {
             agent::summary::spawn_if_memory(&config.settings);
-            agent::run(config)
+            agent::run(config, args.reload_loader())
         });
     match started {
         Ok(Stopped::Clean) => ExitCode::SUCCESS,

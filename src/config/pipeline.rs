@@ -54,7 +54,7 @@ pub struct SourceDef {
 }
 
 /// A sink: a name and its publisher URLs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SinkDef {
     pub name: Option<String>,
     #[serde(default)]

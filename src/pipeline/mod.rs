@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use filter::{Filter, FilterError};
 
-use crate::config::pipeline::{Kind, PipelineFile};
+use crate::config::pipeline::{Kind, PipelineFile, SinkDef};
 use crate::model::py::datetime::Timestamp;
 use crate::model::{Event, Sample};
 use crate::publish::{PublisherUrl, UrlError};
@@ -79,6 +79,8 @@ pub struct Pipeline {
     sinks: Vec<Vec<usize>>,
     /// Per sink, its transformers (empty chains for most sinks).
     chains: Vec<Chain>,
+    /// Per sink, its definition: a reload keeps the chain of a sink whose definition is equal.
+    sink_defs: Vec<SinkDef>,
     /// Route key → sink indices, for samples of pipelines with transformers.
     sink_cache: HashMap<Arc<str>, Arc<[usize]>>,
     publishers: Vec<PublisherUrl>,
@@ -95,6 +97,7 @@ impl Pipeline {
             sources: Vec::new(),
             sinks: Vec::new(),
             chains: Vec::new(),
+            sink_defs: Vec::new(),
             sink_cache: HashMap::new(),
             publishers: Vec::new(),
             publisher_sinks: Vec::new(),
@@ -159,6 +162,7 @@ impl Pipeline {
             sources,
             sinks,
             chains,
+            sink_defs: file.sinks.clone(),
             sink_cache: HashMap::new(),
             publishers,
             publisher_sinks,
@@ -174,6 +178,43 @@ impl Pipeline {
     /// The publishers, in index order (the indices [`Pipeline::route`] returns).
     pub fn publishers(&self) -> &[PublisherUrl] {
         &self.publishers
+    }
+
+    /// Whether `other` has the same publishers as this pipeline, sink by sink and in the same
+    /// order (the same URLs as written): then the publishers running for one serve the other.
+    pub fn same_publishers(&self, other: &Pipeline) -> bool {
+        let urls = |p: &Pipeline| -> Vec<(Option<String>, Vec<String>)> {
+            p.sink_defs
+                .iter()
+                .filter(|s| !s.publishers.is_empty())
+                .map(|s| (s.name.clone(), s.publishers.clone()))
+                .collect()
+        };
+        urls(self) == urls(other)
+    }
+
+    /// A reload: each sink of this (new) pipeline whose definition is equal to one of `old`'s
+    /// takes that sink's transformer chain, state and all; `old` gets the fresh chain in
+    /// exchange. Returns the names of the sinks whose state was kept.
+    pub fn keep_transformer_state(&mut self, old: &mut Pipeline) -> Vec<String> {
+        let mut taken = vec![false; old.sink_defs.len()];
+        let mut kept = Vec::new();
+        for (i, def) in self.sink_defs.iter().enumerate() {
+            if self.chains[i].is_empty() {
+                continue;
+            }
+            let same = old
+                .sink_defs
+                .iter()
+                .enumerate()
+                .position(|(j, d)| !taken[j] && d == def);
+            if let Some(j) = same {
+                taken[j] = true;
+                std::mem::swap(&mut self.chains[i], &mut old.chains[j]);
+                kept.push(def.name.clone().unwrap_or_default());
+            }
+        }
+        kept
     }
 
     /// The sink indices a route key goes to, sorted.

@@ -19,6 +19,8 @@
 //! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
 //! * Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`] (waits for the
 //!   broker's confirms).
+//! * Reload (SIGHUP): [`PollingAgent::plan`] on the new polling.yaml, then
+//!   [`PollingAgent::replace_sources`]: new schedulers, same discovery and output.
 //!
 //! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
 //! `polling:` section of ceilo.yaml; [`check`] validates the polling side for `ceilo check`.
@@ -248,11 +250,18 @@ fn log_plan(plan: &SourcePlan) {
 /// The running polling agent: one supervised scheduler per source.
 pub struct PollingAgent {
     pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,
+    /// Schedulers that a reload replaced: stopped, kept so that [`PollingAgent::stop`] still
+    /// waits for a poll they were running. (Each stays as an idle actor until the process ends.)
+    retired: Vec<Addr<SourceScheduler>>,
     pub discovery: Arc<Discovery>,
     /// The polled-samples registry when `enable_prometheus_exporter` is set.
     pub exporter: Option<Arc<prometheus::SampleRegistry>>,
     /// The coordination member when partitioning is on.
     pub coordinator: Option<Arc<crate::coordination::Coordinator>>,
+    /// Where every source's batches go (after the exporter and `enable_notifications`).
+    output: Arc<dyn SampleSink>,
+    readiness: Option<crate::telemetry::Readiness>,
+    batch_size: usize,
 }
 
 impl PollingAgent {
@@ -263,13 +272,94 @@ impl PollingAgent {
         for (_, addr) in &self.schedulers {
             let _ = addr.send(scheduler::StopPolling).await;
         }
-        for (_, addr) in &self.schedulers {
+        for addr in self.schedulers.iter().map(|(_, a)| a).chain(&self.retired) {
             while matches!(addr.send(scheduler::GetStats).await, Ok(s) if s.running) {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
         if let Some(c) = &self.coordinator {
             c.stop().await;
+        }
+    }
+
+    /// A reload's first half: the sources of `config` planned as at start, with the dynamic
+    /// pollster definitions read again. Nothing changes yet: an error leaves the running
+    /// sources as they are.
+    pub fn plan(
+        &self,
+        config: &PollingConfig,
+        options: &PollingOptions,
+    ) -> Result<Vec<SourcePlan>, StartError> {
+        let pollsters = load_pollsters(options, &self.discovery)?;
+        self.plan_with(config, &pollsters, options)
+    }
+
+    fn plan_with(
+        &self,
+        config: &PollingConfig,
+        pollsters: &[Arc<Pollster>],
+        options: &PollingOptions,
+    ) -> Result<Vec<SourcePlan>, StartError> {
+        config
+            .sources
+            .iter()
+            .map(|source| {
+                SourcePlan::new(source.clone(), pollsters, options).map_err(|error| StartError::Discovery {
+                    source_name: source.name.to_string(),
+                    error,
+                })
+            })
+            .collect()
+    }
+
+    /// The second half: the planned sources replace the running ones (same discovery, same
+    /// output). A poll in progress finishes into the output; a source that is gone leaves
+    /// /readyz.
+    pub fn replace_sources(&mut self, plans: Vec<SourcePlan>) {
+        let old = std::mem::take(&mut self.schedulers);
+        self.spawn_sources(plans);
+        for (name, addr) in old {
+            addr.do_send(scheduler::StopPolling);
+            let kept = self.schedulers.iter().any(|(n, _)| *n == name);
+            if let (Some(r), false) = (&self.readiness, kept) {
+                r.stop_polling(&name);
+            }
+            self.retired.push(addr);
+        }
+    }
+
+    /// One supervised scheduler per plan, at a random offset within its interval.
+    fn spawn_sources(&mut self, plans: Vec<SourcePlan>) {
+        let mut rng = rand::rng();
+        for plan in plans {
+            log_plan(&plan);
+            if let (Some(c), Some(p)) = (&self.coordinator, self.discovery.partitioning()) {
+                let (c, groups) = (c.clone(), plan.groups(p));
+                tokio::spawn(async move { c.join(groups).await });
+            }
+            let (name, interval) = (plan.config.name.clone(), plan.config.interval);
+            let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
+                plan: Arc::new(plan),
+                discovery: self.discovery.clone(),
+                batch_size: self.batch_size,
+                output: self.output.clone(),
+            });
+            let offset = scheduler::start_offset(interval, &mut rng);
+            let readiness = self.readiness.clone();
+            if let Some(r) = &readiness {
+                // Registered now, not when the actor gets to `started`: /readyz knows the
+                // source from the moment this returns.
+                r.set_polling(&name, interval);
+            }
+            let id = name.clone();
+            let addr = Supervisor::start(move |_| {
+                let scheduler = SourceScheduler::new(name, interval, offset, job);
+                match readiness {
+                    Some(r) => scheduler.with_readiness(r),
+                    None => scheduler,
+                }
+            });
+            self.schedulers.push((id, addr));
         }
     }
 }
@@ -317,48 +407,19 @@ pub fn start_polling(
     } else {
         output
     };
-    let mut rng = rand::rng();
-    let mut schedulers = Vec::new();
-    for source in &config.sources {
-        let plan =
-            SourcePlan::new(source.clone(), &pollsters, options).map_err(|error| StartError::Discovery {
-                source_name: source.name.to_string(),
-                error,
-            })?;
-        log_plan(&plan);
-        if let (Some(c), Some(p)) = (&coordinator, discovery.partitioning()) {
-            let (c, groups) = (c.clone(), plan.groups(p));
-            tokio::spawn(async move { c.join(groups).await });
-        }
-        let job: Arc<dyn scheduler::PollJob> = Arc::new(SourceJob {
-            plan: Arc::new(plan),
-            discovery: discovery.clone(),
-            batch_size: options.batch_size,
-            output: output.clone(),
-        });
-        let (name, interval) = (source.name.clone(), source.interval);
-        let offset = scheduler::start_offset(interval, &mut rng);
-        let readiness = readiness.clone();
-        if let Some(r) = &readiness {
-            // Registered now, not when the actor gets to `started`: /readyz knows the source
-            // from the moment start_polling returns.
-            r.set_polling(&name, interval);
-        }
-        let addr = Supervisor::start(move |_| {
-            let scheduler = SourceScheduler::new(name, interval, offset, job);
-            match readiness {
-                Some(r) => scheduler.with_readiness(r),
-                None => scheduler,
-            }
-        });
-        schedulers.push((source.name.clone(), addr));
-    }
-    Ok(PollingAgent {
-        schedulers,
+    let mut agent = PollingAgent {
+        schedulers: Vec::new(),
+        retired: Vec::new(),
         discovery,
         exporter,
         coordinator,
-    })
+        output,
+        readiness,
+        batch_size: options.batch_size,
+    };
+    let plans = agent.plan_with(config, &pollsters, options)?;
+    agent.spawn_sources(plans);
+    Ok(agent)
 }
 
 /// The usual wiring: a [`notify::NotifyPool`] of supervised senders, each on its own arbiter

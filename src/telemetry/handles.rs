@@ -322,6 +322,30 @@ impl LibvirtMetrics {
     }
 }
 
+/// SIGHUP reloads of the definitions (agent/reload.rs).
+#[derive(Clone)]
+pub struct ReloadMetrics {
+    results: [Counter; ReloadResult::ALL.len()],
+}
+
+impl Default for ReloadMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReloadMetrics {
+    pub fn new() -> Self {
+        Self {
+            results: per_reason(|i| counter!(CONFIG_RELOADS, LABEL_RESULT => ReloadResult::ALL[i].as_str())),
+        }
+    }
+
+    pub fn ended(&self, result: ReloadResult) {
+        self.results[result as usize].increment(1);
+    }
+}
+
 /// The coordination member: failed backend calls.
 #[derive(Clone)]
 pub struct CoordinationMetrics {

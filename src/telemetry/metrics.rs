@@ -93,6 +93,8 @@ pub const LABEL_GROUP: &str = "group";
 pub const LABEL_OP: &str = "op";
 /// The crate version (build info only).
 pub const LABEL_VERSION: &str = "version";
+/// How a SIGHUP reload of the definitions ended; values from [`ReloadResult`].
+pub const LABEL_RESULT: &str = "result";
 
 // ---------------------------------------------------------------------------------------------
 // Metric names.
@@ -155,6 +157,9 @@ pub const PROCESS_OPEN_FDS: &str = "ceilo_process_open_fds";
 pub const PROCESS_START_TIME: &str = "ceilo_process_start_time_seconds";
 pub const READY: &str = "ceilo_ready";
 pub const BUILD_INFO: &str = "ceilo_build_info";
+
+// Reloads (SIGHUP, agent/reload.rs).
+pub const CONFIG_RELOADS: &str = "ceilo_config_reloads_total";
 
 // ---------------------------------------------------------------------------------------------
 // Histogram buckets (upper bounds, seconds or items).
@@ -321,6 +326,26 @@ impl CoordinationOp {
             CoordinationOp::Heartbeat => "heartbeat",
             CoordinationOp::Join => "join",
             CoordinationOp::Members => "members",
+        }
+    }
+}
+
+/// How a reload of the definitions ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReloadResult {
+    /// The new definitions took over.
+    Applied,
+    /// They were invalid (or need a restart): the agent kept the ones it had.
+    Failed,
+}
+
+impl ReloadResult {
+    pub const ALL: [ReloadResult; 2] = [ReloadResult::Applied, ReloadResult::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Failed => "failed",
         }
     }
 }
@@ -559,6 +584,11 @@ pub const CATALOGUE: &[MetricDef] = &[
         COORDINATION_ERRORS,
         &[LABEL_OP],
         "Coordination backend calls that failed, by what they were doing.",
+    ),
+    counter(
+        CONFIG_RELOADS,
+        &[LABEL_RESULT],
+        "SIGHUP reloads of the definitions: applied, or failed (the agent kept the ones it had).",
     ),
     gauge(ACTOR_MAILBOX_DEPTH, &[LABEL_ACTOR, LABEL_ID], "Messages waiting in an actor's mailbox."),
     gauge(ACTOR_MAILBOX_CAPACITY, &[LABEL_ACTOR, LABEL_ID], "Configured capacity of an actor's mailbox."),

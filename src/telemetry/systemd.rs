@@ -4,10 +4,11 @@
 //! `ceilo run` sends `READY=1` once [`Readiness`] first reports ready (every queue consuming,
 //! every polling source started: what `/readyz` says), so `systemctl start` returns, and units
 //! ordered after it start, only when the agent does its work; and `STOPPING=1` when SIGTERM's
-//! drain begins. Without `$NOTIFY_SOCKET` (not under systemd) nothing is sent.
+//! drain begins; around a SIGHUP reload (`systemctl reload`), `RELOADING=1` with
+//! `MONOTONIC_USEC=` when it starts and `READY=1` when it is done, applied or refused, so that
+//! `systemctl reload` returns then. Without `$NOTIFY_SOCKET` (not under systemd) nothing is sent.
 //!
-//! What it does not do: the watchdog (`WATCHDOG=1`), `STATUS=` lines, or `RELOADING=1` (there
-//! is no reload yet: SIGHUP is not handled).
+//! What it does not do: the watchdog (`WATCHDOG=1`) or `STATUS=` lines.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -63,6 +64,24 @@ fn send(state: &str) {
         Ok(false) => {}
         Err(e) => tracing::warn!(state, error = %e, "cannot notify systemd (NOTIFY_SOCKET)"),
     }
+}
+
+/// A reload begins: `RELOADING=1`, with the `MONOTONIC_USEC=` that `Type=notify-reload`
+/// units require beside it.
+pub fn reloading() {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `now` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000;
+    send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+}
+
+/// A reload is over (applied or refused: the agent runs either way): `READY=1`.
+pub fn reloaded() {
+    send("READY=1");
 }
 
 /// Waits for `stop` (the stop signal); meanwhile sends `READY=1` the first time `readiness`
