@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use ceilo::publish::gnocchi::resources::{Resources, SHIPPED_RESOURCES};
-use gnocchi_support::{floating_ip_messages, second_measures, Gnocchi};
+use gnocchi_support::{floating_ip_messages, polling_message, second_measures, Gnocchi};
 use runtime_support::*;
 use serde_json::Value as Json;
 
@@ -371,6 +371,277 @@ fn gnocchi_down_for_a_while_loses_nothing_and_holds_input_at_prefetch() {
         "each sample is one measure, none lost, none invented:\n{}",
         agent.log_text()
     );
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success());
+}
+
+/// Requests Gnocchi's access log counts whose "METHOD path status" starts with `prefix`.
+fn served(g: &Gnocchi, prefix: &str) -> usize {
+    g.requests()
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[test]
+fn concurrent_flushes_create_each_resource_once_and_every_measure_lands() {
+    // Many small flushes over a few new resources, all queued before the agent starts: the
+    // first flushes (8 in flight) all find the same resources unknown at once.
+    const N: usize = 600;
+    const RESOURCES: usize = 6;
+    let gnocchi = Gnocchi::start("create-once");
+    let broker = Broker::new("gnocchi-create-once");
+    let dir = gnocchi_config(
+        &gnocchi,
+        "?enable_filter_project=false&archive_policy=ceilometer-high",
+        None,
+    );
+    let s = format!(
+        "{}gnocchi:\n  endpoint: {}\n",
+        settings(1000, 100).replace("publisher:\n  batch_size: 50", "publisher:\n  batch_size: 10"),
+        gnocchi.url
+    );
+    std::fs::write(dir.path().join("ceilo.yaml"), s).unwrap();
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    rt.block_on(publish(&url, &floating_ip_messages("once", N, RESOURCES)));
+    let agent = Agent::start(dir.path(), &url);
+    wait_until("every delivery acked", Duration::from_secs(120), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut have = second_measures(&gnocchi);
+    while have < N && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        have = second_measures(&gnocchi);
+    }
+    let log = agent.log_text();
+    assert_eq!(have, N, "every measure lands:\n{log}");
+    let requests = gnocchi.requests();
+    assert_eq!(
+        (
+            served(&gnocchi, "POST /v1/resource/network 201"),
+            served(&gnocchi, "POST /v1/resource/network 409")
+        ),
+        (RESOURCES, 0),
+        "each resource created once, none twice; Gnocchi served {requests:?}"
+    );
+    // The file's four archive policies, created once too.
+    assert_eq!(
+        served(&gnocchi, "POST /v1/archive_policy "),
+        4,
+        "archive policies created once: {requests:?}"
+    );
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success(), "{log}");
+}
+
+/// [`floating_ip_messages`] as `memory` samples: `instance` resources without the attributes
+/// Gnocchi requires of one, so their creation is refused (400) and they are dead-lettered.
+fn refused_messages(tag: &str, n: usize) -> Bodies {
+    floating_ip_messages(tag, n, 2)
+        .into_iter()
+        .map(|(e, k, b)| {
+            let body = String::from_utf8(b).unwrap().replace("ip.floating", "memory");
+            (e, k, body.into_bytes())
+        })
+        .collect()
+}
+
+/// Samples in the dead letters of `queue` (each message a JSON list of samples), taken.
+fn dead_lettered_samples(rt: &tokio::runtime::Runtime, url: &str, want: usize) -> usize {
+    let mut n = 0;
+    rt.block_on(collect(url, "ceilo.dead-letter", Duration::from_secs(30), |r| {
+        n += serde_json::from_slice::<Vec<Json>>(&r.body).map_or(0, |v| v.len());
+        n >= want
+    }));
+    n
+}
+
+#[test]
+fn refused_samples_reach_a_dead_letter_exchange_missing_at_start_or_deleted_meanwhile() {
+    const GOOD: usize = 60;
+    const BAD: usize = 20;
+    let gnocchi = Gnocchi::start("dlx-missing");
+    let broker = Broker::new("gnocchi-dlx-missing");
+    let dir = gnocchi_config(
+        &gnocchi,
+        "?enable_filter_project=false&archive_policy=ceilometer-high",
+        None,
+    );
+    let url = broker.url();
+    let rt = runtime();
+    // Nothing declared: the agent's dead-letter publisher declares its exchange and queue.
+    let agent = Agent::start(dir.path(), &url);
+    let mix = |round: usize| {
+        let mut bodies = floating_ip_messages(&format!("good{round}"), GOOD, 3);
+        bodies.extend(refused_messages(&format!("bad{round}"), BAD));
+        rt.block_on(publish(&url, &bodies));
+        wait_until("every delivery acked", Duration::from_secs(60), || {
+            broker.counts("notifications.sample") == (0, 0)
+                && rt.block_on(ready_count(&url, "notifications.sample")) == 0
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while second_measures(&gnocchi) < GOOD * round && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert_eq!(
+            second_measures(&gnocchi),
+            GOOD * round,
+            "round {round}: the good samples land:\n{}",
+            agent.log_text()
+        );
+        assert_eq!(
+            dead_lettered_samples(&rt, &url, BAD),
+            BAD,
+            "round {round}: the refused samples are dead-lettered:\n{}",
+            agent.log_text()
+        );
+    };
+    mix(1);
+    // Deleted while the agent's publisher channel is open: the next dead letter finds no
+    // exchange (the broker closes the channel, 404), and the publisher declares it again.
+    let vhost = &broker.vhost;
+    curl("DELETE", &format!("/exchanges/{vhost}/ceilo.dead-letter"), None);
+    curl("DELETE", &format!("/queues/{vhost}/ceilo.dead-letter"), None);
+    wait_until(
+        "the dead-letter exchange deleted",
+        Duration::from_secs(10),
+        || broker.get(&format!("/exchanges/{vhost}/ceilo.dead-letter"))["name"].is_null(),
+    );
+    mix(2);
+    let log = agent.log_text();
+    assert!(
+        log.contains("flush failed") && log.contains("no exchange 'ceilo.dead-letter'"),
+        "the deleted exchange was met, and the flush retried:\n{log}"
+    );
+    assert!(agent.terminate().success(), "{log}");
+}
+
+#[test]
+fn the_filtered_projects_samples_are_skipped_changed_attributes_patched_unknown_meters_warned_once() {
+    let gnocchi = Gnocchi::start("filter-patch");
+    let broker = Broker::new("gnocchi-filter-patch");
+    // Filtering is on by default; with basic auth the project is `gnocchi.filter_project_id`.
+    let dir = gnocchi_config(&gnocchi, "?archive_policy=ceilometer-high", None);
+    let s = format!(
+        "{}gnocchi:\n  endpoint: {}\n  filter_project_id: svc\n",
+        settings(100, 10).replace("publisher:\n  batch_size: 50", "publisher:\n  batch_size: 5"),
+        gnocchi.url
+    );
+    std::fs::write(dir.path().join("ceilo.yaml"), s).unwrap();
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    let send = |bodies: Bodies| {
+        rt.block_on(publish(&url, &bodies));
+        wait_until("every delivery acked", Duration::from_secs(60), || {
+            broker.counts("notifications.sample") == (0, 0)
+                && rt.block_on(ready_count(&url, "notifications.sample")) == 0
+        });
+    };
+    let ip = |id: String, project: &str, resource: &str, second: usize| {
+        polling_message(&id, "ip.floating", project, resource, second)
+    };
+    // Round 1: r1 of project p; the filtered project's own samples; a meter the file does
+    // not name, in many flushes.
+    let mut round: Bodies = (0..10).map(|i| ip(format!("a{i}"), "p", "r1", i)).collect();
+    round.extend((0..10).map(|i| ip(format!("s{i}"), "svc", "svc-net", i)));
+    round.extend((0..20).map(|i| polling_message(&format!("u{i}"), "no.such.meter", "p", "r1", i)));
+    send(round);
+    wait_until("r1's ten measures", Duration::from_secs(30), || {
+        second_measures(&gnocchi) == 10
+    });
+    let have = by_original_id(&gnocchi);
+    assert_eq!(have["r1"]["project_id"], "p");
+    assert!(
+        !have.contains_key("svc-net"),
+        "the filtered project's resource is not created"
+    );
+    let patches = || served(&gnocchi, "PATCH /v1/resource/network/<id> 200");
+    assert_eq!(patches(), 0, "created with its attributes: nothing to update");
+    // Round 2: r1's project changes: updated (PATCH). Round 3: unchanged: no request.
+    send((10..20).map(|i| ip(format!("b{i}"), "p2", "r1", i)).collect());
+    wait_until("r1's project updated", Duration::from_secs(30), || {
+        by_original_id(&gnocchi)["r1"]["project_id"] == "p2"
+    });
+    let updated = patches();
+    assert!(updated >= 1, "{:?}", gnocchi.requests());
+    send((20..30).map(|i| ip(format!("c{i}"), "p2", "r1", i)).collect());
+    wait_until("r1's thirty measures", Duration::from_secs(30), || {
+        second_measures(&gnocchi) == 30
+    });
+    assert_eq!(patches(), updated, "unchanged attributes cost no request");
+    let log = agent.log_text();
+    assert_eq!(
+        log.matches("metric no.such.meter is not handled by Gnocchi")
+            .count(),
+        1,
+        "one warning per unknown meter:\n{log}"
+    );
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success(), "{log}");
+}
+
+#[test]
+fn a_gnocchi_that_does_not_answer_times_out_and_is_retried_until_it_does() {
+    const N: usize = 20;
+    let gnocchi = Gnocchi::start("timeout");
+    let broker = Broker::new("gnocchi-timeout");
+    let dir = gnocchi_config(
+        &gnocchi,
+        "?enable_filter_project=false&archive_policy=ceilometer-high&timeout=1",
+        None,
+    );
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // Stopped, the API accepts connections (the kernel does) and never answers.
+    let api = gnocchi.api_pid().expect("the API runs").to_string();
+    let signal = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &api])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    rt.block_on(publish(&url, &floating_ip_messages("hang", N, 4)));
+    wait_until("a timed-out request logged", Duration::from_secs(20), || {
+        agent.log_text().contains("no reply within 1s")
+    });
+    // (The broker's stats lag: once they show all N, none was acked.)
+    wait_until(
+        "nothing acked while Gnocchi does not answer",
+        Duration::from_secs(20),
+        || {
+            let (ready, unacked) = broker.counts("notifications.sample");
+            ready + unacked == N as u64 && unacked > 0
+        },
+    );
+    signal("-CONT");
+    wait_until("every delivery acked", Duration::from_secs(60), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    wait_until("every measure", Duration::from_secs(30), || {
+        second_measures(&gnocchi) == N
+    });
     assert_eq!(
         broker.counts("ceilo.dead-letter"),
         (0, 0),

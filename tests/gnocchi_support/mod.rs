@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+pub mod access_log;
 pub mod ceilometer;
 pub mod compare;
 pub mod procs;
@@ -239,6 +240,11 @@ impl Gnocchi {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The requests the API has served, as "METHOD path status" → count (see [`access_log`]).
+    pub fn requests(&self) -> std::collections::BTreeMap<String, usize> {
+        access_log::requests(&self.api_log())
+    }
+
     fn curl(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, String) {
         let mut cmd = Command::new("curl");
         cmd.arg("-s").args((self.auth)());
@@ -377,24 +383,47 @@ impl Drop for Gnocchi {
 pub fn floating_ip_messages(tag: &str, n: usize, resources: usize) -> Vec<(String, String, Vec<u8>)> {
     (0..n)
         .map(|i| {
-            let sample = serde_json::json!({
-                "source": "openstack", "counter_name": "ip.floating", "counter_type": "gauge",
-                "counter_unit": "ip", "counter_volume": i, "user_id": "u", "user_name": null,
-                "project_id": "p", "project_name": null, "resource_id": format!("{tag}-{}", i % resources),
-                "timestamp": format!("2026-03-14T09:{:02}:{:02}+00:00", (i / resources) / 60, (i / resources) % 60),
-                "resource_metadata": {}, "message_id": format!("{tag}-{i}"), "monotonic_time": null,
-                "message_signature": "x"
-            });
-            let inner = serde_json::json!({
-                "message_id": format!("m-{tag}-{i}"), "publisher_id": "ceilometer.polling",
-                "event_type": "telemetry.polling", "priority": "SAMPLE",
-                "payload": {"samples": [sample]}, "timestamp": "2026-03-14 09:45:00.123456",
-                "_unique_id": format!("u-{tag}-{i}")
-            });
-            let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()});
-            ("ceilometer".to_owned(), "notifications.sample".to_owned(), body.to_string().into_bytes())
+            let resource = format!("{tag}-{}", i % resources);
+            polling_message(
+                &format!("{tag}-{i}"),
+                "ip.floating",
+                "p",
+                &resource,
+                i / resources,
+            )
         })
         .collect()
+}
+
+/// A telemetry.polling notification of one sample of `meter` (volume = `second`) about
+/// `resource` of `project`, at `second` seconds past 09:00.
+pub fn polling_message(
+    id: &str,
+    meter: &str,
+    project: &str,
+    resource: &str,
+    second: usize,
+) -> (String, String, Vec<u8>) {
+    let sample = serde_json::json!({
+        "source": "openstack", "counter_name": meter, "counter_type": "gauge",
+        "counter_unit": "ip", "counter_volume": second, "user_id": "u", "user_name": null,
+        "project_id": project, "project_name": null, "resource_id": resource,
+        "timestamp": format!("2026-03-14T09:{:02}:{:02}+00:00", second / 60, second % 60),
+        "resource_metadata": {}, "message_id": id, "monotonic_time": null,
+        "message_signature": "x"
+    });
+    let inner = serde_json::json!({
+        "message_id": format!("m-{id}"), "publisher_id": "ceilometer.polling",
+        "event_type": "telemetry.polling", "priority": "SAMPLE",
+        "payload": {"samples": [sample]}, "timestamp": "2026-03-14 09:45:00.123456",
+        "_unique_id": format!("u-{id}")
+    });
+    let body = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner.to_string()});
+    (
+        "ceilometer".to_owned(),
+        "notifications.sample".to_owned(),
+        body.to_string().into_bytes(),
+    )
 }
 
 /// Measures Gnocchi holds at 1-second granularity, over every resource.

@@ -1,6 +1,7 @@
 //! Samples into Gnocchi: grouped per resource ([`group`]), measures pushed with one batch
 //! request (`POST /v1/batch/resources/metrics/measures?create_metrics=true`), resources Gnocchi
-//! does not know created from their attributes and the batch retried, then changed attributes
+//! does not know created from their attributes (once, whichever flush needs them first:
+//! [`Creations`]) and the batch retried, then changed attributes
 //! PATCHed — skipped when the [`AttributeCache`] says they are what Gnocchi already has.
 //!
 //! Ceilometer's order and shapes are kept (see `GnocchiPublisher.publish_samples`); what differs
@@ -18,6 +19,7 @@ use hyper::Method;
 use serde_json::{json, Map, Value as Json};
 
 use super::client::{GnocchiClient, Reply, Unavailable};
+use super::creation::Creations;
 use super::resources::{sample_document, Resources};
 use crate::model::{OwnedValue, Sample, Value};
 
@@ -205,6 +207,7 @@ pub async fn push(
     grouped: &mut Grouped,
     measures_posted: &mut bool,
     cache: &AttributeCache,
+    creations: &Creations,
 ) -> Result<Vec<Refused>, Unavailable> {
     let mut refused = Vec::new();
     let mut refuse = |grouped: &mut Grouped, id: &str, reason: String| {
@@ -226,6 +229,7 @@ pub async fn push(
             .iter()
             .map(|(id, w)| (id.clone(), Json::Object(w.metrics.clone())))
             .collect();
+        let sent = creations.mark();
         let reply = client
             .call(Method::POST, BATCH_PATH, Some(&Json::Object(body)))
             .await?;
@@ -236,10 +240,8 @@ pub async fn push(
         rounds += 1;
         let (unknown, ids) = named_resources(&reply, grouped);
         if unknown && !ids.is_empty() && rounds <= 3 {
-            for id in ids {
-                if let Some(reason) = create(client, grouped, &id, cache).await? {
-                    refuse(grouped, &id, reason);
-                }
+            for (id, reason) in creations.ensure(client, grouped, ids, sent, cache).await? {
+                refuse(grouped, &id, reason);
             }
         } else if let Some(id) = ids.first() {
             refuse(
@@ -310,50 +312,6 @@ pub async fn push(
         }
     }
     Ok(refused)
-}
-
-/// Create resource `id` from its attributes. `Ok(None)` when it exists now (created, or
-/// created meanwhile by another agent: 409), `Ok(Some(reason))` when Gnocchi refused it.
-async fn create(
-    client: &GnocchiClient,
-    grouped: &Grouped,
-    id: &str,
-    cache: &AttributeCache,
-) -> Result<Option<String>, Unavailable> {
-    let Some(work) = grouped.resources.get(id) else {
-        return Ok(None);
-    };
-    let mut body = Map::new();
-    body.insert("id".into(), Json::String(id.to_owned()));
-    body.insert("user_id".into(), work.user_id.clone());
-    body.extend(work.attributes.clone());
-    let path = format!("resource/{}", path_segment(&work.resource_type));
-    let reply = client
-        .call(Method::POST, &path, Some(&Json::Object(body)))
-        .await?;
-    match reply.status {
-        200..=299 => {
-            cache.remember(id, &work.attributes);
-            Ok(None)
-        }
-        409 => Ok(None),
-        // The resource type is missing: the deployment is not set up (`ceilometer-upgrade`
-        // creates the types), not a bad sample. Hold everything until it is.
-        404 => Err(Unavailable {
-            method: Method::POST,
-            url: path,
-            reason: format!(
-                "{} (create Ceilometer's resource types, e.g. with ceilometer-upgrade)",
-                reply.description()
-            ),
-            status: Some(404),
-        }),
-        status => Ok(Some(format!(
-            "creating the {} resource refused: HTTP {status}: {}",
-            work.resource_type,
-            reply.description()
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`resources`] compiles gnocchi_resources.yaml; [`client`] is the HTTP client (basic
 //! auth or [`keystone`], timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
-//! and pushes measures, creations and attribute updates; [`events`] applies the event rules;
+//! and pushes measures, creations and attribute updates; [`creation`] creates the resources
+//! Gnocchi does not know once across concurrent flushes; [`events`] applies the event rules;
 //! this module parses the URL options, holds the `gnocchi:` settings of ceilo.yaml and is the
 //! [`Output`] the publisher actor drives.
 //!
@@ -22,13 +23,13 @@
 
 pub mod batch;
 pub mod client;
+pub mod creation;
 pub mod events;
 pub mod keystone;
 pub mod resources;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ use crate::model::Event;
 use crate::telemetry::metrics::SAMPLES_REFUSED;
 use batch::{AttributeCache, Grouped, ProjectFilter, Refused};
 use client::{GnocchiClient, Unavailable};
+use creation::Creations;
 use resources::{Resources, ResourcesError};
 
 /// `gnocchi://` URL options, as Ceilometer's `GnocchiPublisher` reads them (the last value
@@ -179,9 +181,11 @@ struct Shared {
     client: GnocchiClient,
     resources: Resources,
     cache: AttributeCache,
+    creations: Creations,
     filter: Filter,
     warned_meters: Mutex<HashSet<String>>,
-    policies_ready: AtomicBool,
+    /// Set once the archive policies exist; concurrent flushes wait for the one creating them.
+    policies_ready: tokio::sync::OnceCell<()>,
     warned_events: Mutex<HashSet<String>>,
     dead_letters: Option<DeadLetters>,
 }
@@ -269,9 +273,10 @@ impl GnocchiOutput {
                 client,
                 resources,
                 cache: AttributeCache::default(),
+                creations: Creations::default(),
                 filter,
                 warned_meters: Mutex::new(HashSet::new()),
-                policies_ready: AtomicBool::new(false),
+                policies_ready: tokio::sync::OnceCell::new(),
                 warned_events: Mutex::new(HashSet::new()),
                 dead_letters,
             }),
@@ -292,20 +297,21 @@ impl GnocchiOutput {
 impl Shared {
     /// Create the archive policies the file names (once per publisher; 409 = already there).
     async fn ensure_archive_policies(&self) -> Result<(), Unavailable> {
-        if self.policies_ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        for policy in &self.resources.archive_policies {
-            let reply = self
-                .client
-                .call(Method::POST, "archive_policy", Some(policy))
-                .await?;
-            if !reply.is_success() && reply.status != 409 {
-                tracing::error!(policy = %policy.get("name").unwrap_or(&serde_json::Value::Null), status = reply.status, reason = reply.description(), "cannot create an archive policy");
-            }
-        }
-        self.policies_ready.store(true, Ordering::Release);
-        Ok(())
+        self.policies_ready
+            .get_or_try_init(|| async {
+                for policy in &self.resources.archive_policies {
+                    let reply = self
+                        .client
+                        .call(Method::POST, "archive_policy", Some(policy))
+                        .await?;
+                    if !reply.is_success() && reply.status != 409 {
+                        tracing::error!(policy = %policy.get("name").unwrap_or(&serde_json::Value::Null), status = reply.status, reason = reply.description(), "cannot create an archive policy");
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// The id of the project whose activity is filtered out (looked up in Keystone once).
@@ -364,9 +370,15 @@ impl Shared {
         let grouped = job.grouped.as_mut().expect("grouped above");
         if !grouped.resources.is_empty() {
             self.ensure_archive_policies().await.map_err(unavailable)?;
-            let refused = batch::push(&self.client, grouped, &mut job.measures_posted, &self.cache)
-                .await
-                .map_err(unavailable)?;
+            let refused = batch::push(
+                &self.client,
+                grouped,
+                &mut job.measures_posted,
+                &self.cache,
+                &self.creations,
+            )
+            .await
+            .map_err(unavailable)?;
             job.refused.extend(refused);
         }
         while job.next_event < job.events.len() {
@@ -468,9 +480,10 @@ mod tests {
     #[test]
     fn url_options_as_ceilometer_reads_them() {
         let o = GnocchiOptions::from_query(&pairs(
-            "archive_policy=low&archive_policy=high&timeout=2.5&enable_filter_project=false&filter_project=gnocchi&resources_definition_file=r.yaml",
+            "archive_policy=low&archive_policy=high&timeout=2.5&enable_filter_project=false&filter_project=gnocchi&filter_domain=ops&resources_definition_file=r.yaml",
         ))
         .unwrap();
+        assert_eq!(o.filter_domain, "ops");
         assert_eq!(o.archive_policy.as_deref(), Some("high"));
         assert_eq!(o.timeout, Duration::from_millis(2500));
         assert!(!o.enable_filter_project);

@@ -333,6 +333,29 @@ mod tests {
     }
 
     #[test]
+    fn the_config_dirs_file_is_used_else_the_shipped_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, file) = Resources::load(dir.path(), "gnocchi_resources.yaml", None).unwrap();
+        assert_eq!(file, "<shipped gnocchi_resources.yaml>");
+        assert_eq!(r.defs.len(), shipped(None).defs.len());
+        std::fs::write(
+            dir.path().join("mine.yaml"),
+            "resources:\n  - resource_type: generic\n    metrics:\n      my.meter:\n",
+        )
+        .unwrap();
+        let (r, file) = Resources::load(dir.path(), "mine.yaml", None).unwrap();
+        assert!(file.ends_with("mine.yaml"), "{file}");
+        assert_eq!(r.for_metric("my.meter").unwrap().resource_type, "generic");
+        assert!(r.for_metric("cpu").is_none(), "only the config dir's file");
+        std::fs::write(dir.path().join("bad.yaml"), "resources: [\n").unwrap();
+        let e = Resources::load(dir.path(), "bad.yaml", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("bad.yaml"), "the error names the file: {e}");
+    }
+
+    #[test]
     fn archive_policies_follow_ceilometers_precedence() {
         let r = shipped(None);
         assert_eq!(r.for_metric("cpu").unwrap().metrics["cpu"], "ceilometer-low-rate");
