@@ -100,6 +100,13 @@ impl Converter {
         self
     }
 
+    /// Which user metadata samples keep (`reserved_metadata_*`; Ceilometer's defaults
+    /// otherwise).
+    pub fn with_reserved_metadata(mut self, reserved: crate::meter::ReservedMetadata) -> Converter {
+        self.samples = self.samples.with_reserved_metadata(reserved);
+        self
+    }
+
     /// Also produce events, as Ceilometer's event endpoint does.
     pub fn with_events(mut self, events: EventDefinitions) -> Converter {
         self.events = Some(events);

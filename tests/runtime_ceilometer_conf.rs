@@ -236,3 +236,71 @@ fn convert_signs_with_the_conf_secret() {
     assert_eq!(with_conf, with_flag);
     assert_ne!(with_conf, default);
 }
+
+/// `ceilo convert` of one body with `args`: the JSON line it prints.
+fn convert_line(args: &[&str], body: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .arg("convert")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{body}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn convert_keeps_the_user_metadata_the_conf_reserves() {
+    let dir = config_dir(TELEMETRY);
+    let conf = dir.path().join("ceilometer.conf");
+    // A nova notification whose server metadata holds keys of two namespaces and a plain key;
+    // `metering.host` collides with the sample's own `host` metadata and is never kept.
+    let body = serde_json::json!({
+        "event_type": "compute.instance.exists", "priority": "INFO",
+        "publisher_id": "compute.node-1", "message_id": "m-1",
+        "timestamp": "2025-01-01 00:00:00",
+        "payload": {
+            "instance_id": "i-1", "memory_mb": 512, "vcpus": 1, "tenant_id": "p", "user_id": "u",
+            "host": "node-1",
+            "metadata": {"metering.stack": "s1", "metering.host": "other",
+                         "custom.team.name": "telemetry", "fqdn": "vm1.example"}
+        }
+    })
+    .to_string();
+    let user_metadata = |args: &[&str]| {
+        let line = convert_line(args, &body);
+        let memory = line["samples"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["counter_name"] == "memory"))
+            .unwrap_or_else(|| panic!("no memory sample: {line}"))
+            .clone();
+        memory["resource_metadata"]["user_metadata"].clone()
+    };
+    // Ceilometer's defaults: the `metering.` namespace.
+    std::fs::write(&conf, "[DEFAULT]\n").unwrap();
+    let args = ["--config-file", conf.to_str().unwrap()];
+    assert_eq!(user_metadata(&args), serde_json::json!({"stack": "s1"}));
+    assert_eq!(user_metadata(&[]), serde_json::json!({"stack": "s1"}));
+    // Another namespace, a reserved key and a length limit.
+    std::fs::write(
+        &conf,
+        "[DEFAULT]\nreserved_metadata_namespace = custom.\nreserved_metadata_keys = fqdn\n\
+         reserved_metadata_length = 4\n",
+    )
+    .unwrap();
+    assert_eq!(
+        user_metadata(&args),
+        serde_json::json!({"team_name": "tele", "fqdn": "vm1."})
+    );
+    // ... honoured, so `check` does not call them ignored.
+    let (ok, text) = ceilo(&["check", "--config-file", conf.to_str().unwrap()]);
+    assert!(ok && !text.contains("reserved_metadata"), "{text}");
+    // No namespace and no keys: no user_metadata at all.
+    std::fs::write(&conf, "[DEFAULT]\nreserved_metadata_namespace =\n").unwrap();
+    assert_eq!(user_metadata(&args), serde_json::Value::Null);
+}

@@ -582,7 +582,7 @@ impl Agent {
 /// The conversion core for a config directory (see [`crate::config::definitions`]: the
 /// shipped definitions stand in for missing ones; a meter definition that does not compile is
 /// logged and skipped, as Ceilometer does; a bad event definition stops the agent), with the
-/// event options and the output limit of `settings`.
+/// event options, the output limit and the reserved metadata options of `settings`.
 pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
     let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
         .map_err(|e| AgentError::Converter(e.to_string()))?;
@@ -590,7 +590,11 @@ pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert
         tracing::warn!(problem = %p, "meter definition skipped");
     }
     let max_output = usize::try_from(settings.notification.max_output_bytes).unwrap_or(usize::MAX);
-    Ok(Arc::new(converter.with_max_output_bytes(max_output)))
+    Ok(Arc::new(
+        converter
+            .with_max_output_bytes(max_output)
+            .with_reserved_metadata(settings.reserved_metadata.clone()),
+    ))
 }
 
 /// How a graceful stop ended.

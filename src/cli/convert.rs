@@ -64,7 +64,9 @@ fn setup(
     }
     let max_output = usize::try_from(settings.notification.max_output_bytes).unwrap_or(usize::MAX);
     Ok((
-        converter.with_max_output_bytes(max_output),
+        converter
+            .with_max_output_bytes(max_output)
+            .with_reserved_metadata(settings.reserved_metadata),
         settings.publisher.telemetry_secret,
     ))
 }

@@ -267,6 +267,16 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         s.event.drop_unmatched_notifications,
         r.bool(&[("event", "drop_unmatched_notifications")])?
     );
+    let reserved = &mut s.reserved_metadata;
+    set!(
+        reserved.namespace,
+        r.list(&[("DEFAULT", "reserved_metadata_namespace")])?
+    );
+    set!(reserved.keys, r.list(&[("DEFAULT", "reserved_metadata_keys")])?);
+    set!(
+        reserved.length,
+        r.number(&[("DEFAULT", "reserved_metadata_length")])?
+    );
     let n = &mut s.notification;
     set!(
         n.workers,
@@ -568,6 +578,8 @@ mod tests {
             tmp.path(),
             "[DEFAULT]\ntransport_url = rabbit://u:p@r1:5672,u:p@r2:5672/v\nhost = node-1\n\
              notification_workers = 3\ncontrol_exchange = telemetry\ndebug = true\n\
+             reserved_metadata_namespace = metering., custom.\nreserved_metadata_keys = fqdn\n\
+             reserved_metadata_length = 64\n\
              log_dir = /var/log/ceilometer\nlog_file = agent.log\n\
              [notification]\nbatch_size = 50\nbatch_timeout = 2\n\
              messaging_urls = amqp://a/\nmessaging_urls = amqp://b/\n\
@@ -603,6 +615,14 @@ mod tests {
             (false, 4, 100, 65536)
         );
         assert_eq!(s.rabbit.heartbeat_timeout_threshold, 17);
+        assert_eq!(
+            s.reserved_metadata,
+            crate::meter::ReservedMetadata {
+                namespace: vec!["metering.".into(), "custom.".into()],
+                keys: vec!["fqdn".into()],
+                length: 64,
+            }
+        );
         assert_eq!(s.host.as_deref(), Some("node-1"));
         assert_eq!(s.publisher.control_exchange, "telemetry");
         assert_eq!(s.notification.workers, 3);
@@ -644,6 +664,24 @@ mod tests {
             c.unknown,
             c.notes
         );
+    }
+
+    #[test]
+    fn an_empty_reserved_namespace_keeps_no_user_metadata_and_defaults_are_ceilometers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(tmp.path(), "").unwrap();
+        assert_eq!(
+            c.settings.reserved_metadata,
+            crate::meter::ReservedMetadata::default()
+        );
+        assert_eq!(c.settings.reserved_metadata.namespace, ["metering."]);
+        assert_eq!(c.settings.reserved_metadata.length, 256);
+        let c = conf(tmp.path(), "[DEFAULT]\nreserved_metadata_namespace =\n").unwrap();
+        assert!(c.settings.reserved_metadata.namespace.is_empty());
+        let e = conf(tmp.path(), "[DEFAULT]\nreserved_metadata_length = long\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[DEFAULT] reserved_metadata_length: \"long\""), "{e}");
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Settings {
     pub gnocchi: crate::publish::gnocchi::GnocchiSettings,
     /// How notifications become events (Ceilometer's `[event]`).
     pub event: EventSettings,
+    /// Which keys of a meter definition's `user_metadata` samples keep in
+    /// `resource_metadata.user_metadata` (Ceilometer's `[DEFAULT] reserved_metadata_namespace`,
+    /// `reserved_metadata_keys`, `reserved_metadata_length`); see
+    /// [`crate::meter::ReservedMetadata`].
+    pub reserved_metadata: crate::meter::ReservedMetadata,
 }
 
 /// Ceilometer's `[event]` options that shape the events made from notifications.
@@ -89,6 +94,7 @@ impl Default for Settings {
             polling: crate::polling::PollingOptions::default(),
             gnocchi: crate::publish::gnocchi::GnocchiSettings::default(),
             event: EventSettings::default(),
+            reserved_metadata: crate::meter::ReservedMetadata::default(),
         }
     }
 }
@@ -529,6 +535,16 @@ mod tests {
             ),
             (3, 10, 4096)
         );
+    }
+
+    #[test]
+    fn reserved_metadata_options_in_ceilo_yaml() {
+        let s: Settings =
+            serde_yaml::from_str("reserved_metadata: {namespace: [custom.], length: 8}").unwrap();
+        assert_eq!(s.reserved_metadata.namespace, ["custom."]);
+        assert!(s.reserved_metadata.keys.is_empty(), "unset keys keep the default");
+        assert_eq!(s.reserved_metadata.length, 8);
+        assert!(serde_yaml::from_str::<Settings>("reserved_metadata: {prefix: [x.]}").is_err());
     }
 
     #[test]

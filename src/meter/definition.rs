@@ -8,7 +8,7 @@ use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
 
 use super::field::{Field, FieldError};
-use super::EndpointError;
+use super::{EndpointError, ReservedMetadata};
 use crate::model::meter_message::message_len;
 use crate::model::output_size::{value_len, OutputBudget};
 use crate::model::py::repr::str_of;
@@ -35,10 +35,6 @@ const TIMESTAMP: usize = 4;
 const USER_ID: usize = 5;
 const PROJECT_ID: usize = 6;
 const RESOURCE_ID: usize = 7;
-
-/// `reserved_metadata_namespace` and `reserved_metadata_length` defaults.
-const USER_METADATA_PREFIX: &str = "metering.";
-const USER_METADATA_MAX_CHARS: usize = 256;
 
 /// A compiled meter definition.
 #[derive(Debug)]
@@ -176,6 +172,7 @@ impl MeterDefinition {
         &self,
         n: &'v Notification<'a>,
         memo: &mut NotificationMemo<'v, 'a>,
+        reserved: &ReservedMetadata,
         out: &mut Vec<Sample>,
         budget: &mut OutputBudget,
     ) -> Result<(), EndpointError> {
@@ -183,7 +180,7 @@ impl MeterDefinition {
         let (metadata, metadata_len) = match &memo.metadata {
             Some((spec, metadata, len)) if Arc::ptr_eq(spec, &self.metadata_spec) => (metadata.clone(), *len),
             _ => {
-                let metadata = self.resource_metadata(n)?;
+                let metadata = self.resource_metadata(n, reserved)?;
                 // Counted once here; every sample carrying it is charged this much.
                 let len = value_len(&*metadata);
                 memo.metadata = Some((self.metadata_spec.clone(), metadata.clone(), len));
@@ -280,8 +277,12 @@ impl MeterDefinition {
 
     /// `Sample.from_notification`'s metadata: the configured fields, or the payload when there
     /// are none.
-    fn resource_metadata(&self, n: &Notification<'_>) -> Result<Metadata, EndpointError> {
-        let metadata = self.metadata(&n.root)?;
+    fn resource_metadata(
+        &self,
+        n: &Notification<'_>,
+        reserved: &ReservedMetadata,
+    ) -> Result<Metadata, EndpointError> {
+        let metadata = self.metadata(&n.root, reserved)?;
         Ok(Arc::new(if metadata.is_empty() {
             payload_metadata(n)
         } else {
@@ -289,8 +290,12 @@ impl MeterDefinition {
         }))
     }
 
-    /// `metadata` fields with truthy values, plus `user_metadata`.
-    fn metadata(&self, root: &Value<'_>) -> Result<simd_json::owned::Object, EndpointError> {
+    /// `metadata` fields with truthy values, plus the reserved keys of `user_metadata`.
+    fn metadata(
+        &self,
+        root: &Value<'_>,
+        reserved: &ReservedMetadata,
+    ) -> Result<simd_json::owned::Object, EndpointError> {
         let mut md =
             simd_json::owned::Object::with_capacity_and_hasher(self.metadata.len() + 1, Default::default());
         let raised = |e: String| EndpointError::from_root(root, e);
@@ -301,7 +306,7 @@ impl MeterDefinition {
         }
         if let Some(field) = &self.user_metadata {
             if let Some(meta) = field.first(root).map_err(raised)?.filter(|v| py::truthy(&**v)) {
-                add_user_metadata(&meta, &mut md).map_err(raised)?;
+                reserved.add(&meta, &mut md).map_err(raised)?;
             }
         }
         Ok(md)
@@ -380,36 +385,6 @@ pub(super) fn payload_metadata(n: &Notification<'_>) -> OwnedValue {
         obj.insert("host".into(), field("publisher_id"));
     }
     md
-}
-
-/// Ceilometer's `add_reserved_user_metadata`: `metering.*` keys, prefix stripped and `.`
-/// turned into `_`, string values cut to 256 characters, keys already in the metadata skipped.
-fn add_user_metadata(meta: &Value<'_>, md: &mut simd_json::owned::Object) -> Result<(), String> {
-    let Some(src) = meta.as_object() else {
-        return Err(format!(
-            "'{}' object has no attribute 'items'",
-            py::type_name(meta)
-        ));
-    };
-    let mut limited = simd_json::owned::Object::default();
-    for (key, value) in src.iter() {
-        let Some(rest) = key.strip_prefix(USER_METADATA_PREFIX) else {
-            continue;
-        };
-        let key = rest.replace('.', "_");
-        if md.contains_key(key.as_str()) {
-            continue;
-        }
-        let value = match value.as_str() {
-            Some(s) => OwnedValue::from(s.chars().take(USER_METADATA_MAX_CHARS).collect::<String>()),
-            None => crate::model::to_owned(value),
-        };
-        limited.insert(key, value);
-    }
-    if !limited.is_empty() {
-        md.insert("user_metadata".into(), OwnedValue::from(limited));
-    }
-    Ok(())
 }
 
 /// A YAML value as the text Python would see (`str()` of it).

@@ -16,7 +16,7 @@ use serde_yaml::Value as Yaml;
 
 use super::definition::{MeterDefinition, NotificationMemo};
 use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
-use super::EndpointError;
+use super::{EndpointError, ReservedMetadata};
 use crate::model::output_size::OutputBudget;
 use crate::model::{Notification, Sample};
 
@@ -62,6 +62,8 @@ impl fmt::Display for DefinitionProblem {
 pub struct MeterDefinitions {
     definitions: Vec<MeterDefinition>,
     dispatch: DispatchCache<Arc<[u32]>>,
+    /// Which keys of a `user_metadata` field samples keep.
+    reserved: ReservedMetadata,
 }
 
 impl MeterDefinitions {
@@ -138,6 +140,7 @@ impl MeterDefinitions {
             MeterDefinitions {
                 definitions,
                 dispatch: DispatchCache::new(DEFAULT_LIMIT),
+                reserved: ReservedMetadata::default(),
             },
             problems,
         ))
@@ -145,6 +148,12 @@ impl MeterDefinitions {
 
     pub fn len(&self) -> usize {
         self.definitions.len()
+    }
+
+    /// Follow these `reserved_metadata_*` options instead of Ceilometer's defaults.
+    pub fn with_reserved_metadata(mut self, reserved: ReservedMetadata) -> MeterDefinitions {
+        self.reserved = reserved;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -167,7 +176,7 @@ impl MeterDefinitions {
             if budget.exceeded() {
                 break;
             }
-            self.definitions[i as usize].to_samples(n, &mut memo, out, budget)?;
+            self.definitions[i as usize].to_samples(n, &mut memo, &self.reserved, out, budget)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub(crate) mod field;
 mod http;
 mod ipmi;
 mod telemetry_ipc;
+pub mod user_metadata;
 pub mod volume;
 
 use std::sync::{Arc, OnceLock};
@@ -19,6 +20,7 @@ use crate::model::meter_message::message_len;
 use crate::model::output_size::{value_len, OutputBudget};
 use crate::model::{Metadata, Notification, Priority, Sample, Value};
 pub use definitions::{DefinitionProblem, LoadError, MeterDefinitions};
+pub use user_metadata::ReservedMetadata;
 
 /// A Ceilometer endpoint raised on this notification: oslo would requeue it forever; ceilo
 /// dead-letters it with this reason and produces nothing from it.
@@ -79,6 +81,12 @@ impl SampleEndpoints {
 
     pub fn meters(&self) -> &MeterDefinitions {
         &self.meters
+    }
+
+    /// The `reserved_metadata_*` options the meter definitions' `user_metadata` follows.
+    pub fn with_reserved_metadata(mut self, reserved: ReservedMetadata) -> SampleEndpoints {
+        self.meters = self.meters.with_reserved_metadata(reserved);
+        self
     }
 
     /// Append the samples of `n` to `out`. Only `info` and `sample` notifications have sample
