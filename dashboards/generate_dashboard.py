@@ -222,6 +222,19 @@ timeseries("Polls skipped and failed", "overrun: the previous cycle was still ru
 timeseries("Poll duration p99", "One pollster run, discovery excluded.", [
     (quantile(0.99, "ceilo_poll_duration_seconds", by="pollster"), "{{pollster}}"),
 ], "s")
+timeseries("Coordination group members", "Live members of each partitioning group (ceilo and "
+           "Ceilometer agents alike), as each agent saw them at its last poll.", [
+    (f"max by (group) (ceilo_coordination_group_members{{{SEL}}})", "{{group}}"),
+])
+timeseries("Resources owned", "Resources the hash ring gave each agent; summed over a group's "
+           "agents it equals what discovery found (the found series).", [
+    (f"ceilo_coordination_resources_owned{{{SEL}}}", "{{instance}} {{group}}"),
+    (f"max by (group) (ceilo_coordination_resources{{{SEL}}})", "found {{group}}"),
+])
+timeseries("Coordination errors", "Failed Redis calls: heartbeat (the others drop this agent "
+           "after the membership timeout), join, members (that poll skips the group).", [
+    (rate("ceilo_coordination_errors_total", by="op"), "{{op}}"),
+], "ops")
 
 # --- Actors and AMQP ------------------------------------------------------------------------
 row("Actors and AMQP")
@@ -236,6 +249,15 @@ timeseries("Mailbox depth", "Messages waiting (each carries a batch). Held above
 ])
 timeseries("AMQP connections", "1 = open.", [
     (f"ceilo_amqp_connection_up{{{SEL}}}", "{{instance}} {{connection}}"),
+])
+timeseries("Connections per broker node", "Where the agents' AMQP connections are in a RabbitMQ "
+           "cluster: by node of the transport URL. A node at 0 that had connections was lost or "
+           "restarted; its clients moved to the others.", [
+    (f"sum by (node) (ceilo_amqp_node_connections{{{SEL}}})", "{{node}}"),
+])
+timeseries("Failovers", "AMQP connections re-established on another node than before, per agent "
+           "and interval.", [
+    (f"sum by (instance) (increase(ceilo_amqp_failovers_total{{{SEL}}}[{RI}]))", "{{instance}}"),
 ])
 
 # --- Process --------------------------------------------------------------------------------

@@ -136,7 +136,8 @@ fn wait_queued(cluster: &Cluster, vhost: &ClusterVhost, count: u64) {
     });
 }
 
-/// The agent's counter `name` (summed over its labels), 0 before it exists.
+/// The agent's series whose name (and first labels, when given: `name{label="value"`) start
+/// with `name`, summed; 0 before they exist.
 fn counter(agent: &Agent, name: &str) -> f64 {
     let Some(addr) = metrics_addr(agent) else {
         return 0.0;
@@ -147,7 +148,7 @@ fn counter(agent: &Agent, name: &str) -> f64 {
         .expect("curl");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ', ',', '}']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -198,6 +199,24 @@ fn survive_node_loss(tag: &str, lose: fn(&mut Cluster), recover: fn(&mut Cluster
     recover(&mut cluster);
     let r = load.join().expect("loadgen thread");
     let log = agent.log_text();
+    let on = |k: usize| {
+        counter(
+            &agent,
+            &format!(
+                "ceilo_amqp_node_connections{{node=\"{}\"",
+                cluster.nodes[k].address()
+            ),
+        )
+    };
+    let (on_lost, on_others) = (on(0), on(1) + on(2));
+    let failovers = counter(&agent, "ceilo_amqp_failovers_total");
+    eprintln!(
+        "{tag}: connections on the lost node {on_lost}, on the others {on_others}, failovers {failovers}"
+    );
+    assert!(
+        on_lost == 0.0 && on_others >= QUEUES as f64 && failovers >= QUEUES as f64,
+        "every consumer and the publisher moved, as the metrics say:\n{log}"
+    );
     eprintln!(
         "{tag}: moved to another node {moved:?} after the loss; {} in, {} complete, {} lost, \
          {} messages duplicated ({} records), {:?} in all",

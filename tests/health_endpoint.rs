@@ -36,7 +36,7 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     let publisher = PublisherMetrics::new("health_sink", "file");
     let pollster = PollsterMetrics::new("health_source", "cpu");
     let actor = ActorMetrics::new(ActorKind::Converter, "health-0", 64);
-    let amqp = AmqpConnectionMetrics::new("consume-health");
+    let amqp = AmqpConnectionMetrics::new("consume-health", &["health-a:5672", "health-b:5672"]);
 
     let (_, before) = scrape_metrics(addr);
     // Handles create their series at zero.
@@ -92,9 +92,10 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
     let waiting = actor.enqueue();
     drop(actor.enqueue());
     actor.restarted();
-    amqp.connected(false);
+    amqp.connected(false, None, 0);
     amqp.disconnected();
-    amqp.connected(true);
+    // Failed over: reconnected on the second node of the URL.
+    amqp.connected(true, Some(0), 1);
 
     let (body, after) = scrape_metrics(addr);
     let q = [("queue", queue)];
@@ -162,6 +163,15 @@ fn scrape_shows_exactly_what_was_recorded_and_passes_promtool() {
         1.0
     );
     expect(AMQP_RECONNECTS, &[("connection", "consume-health")], 1.0);
+    expect(AMQP_FAILOVERS, &[("connection", "consume-health")], 1.0);
+    assert_eq!(
+        after.sum(AMQP_NODE_CONNECTIONS, &[("node", "health-a:5672")]),
+        0.0
+    );
+    assert_eq!(
+        after.sum(AMQP_NODE_CONNECTIONS, &[("node", "health-b:5672")]),
+        1.0
+    );
 
     // Unlabelled and shared series: other tests in this binary may add to them, so >=.
     assert!(delta(&before, &after, SAMPLES_PRODUCED, &[("origin", "notification")]) >= 580.0);

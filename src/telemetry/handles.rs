@@ -450,27 +450,49 @@ impl Drop for MailboxSlot {
     }
 }
 
-/// One AMQP connection (`consume-0`, `publish-0`, ...).
+/// One AMQP connection (`consume-0`, `publish-0`, ...), and where it is in a cluster: the
+/// node it counts in for `ceilo_amqp_node_connections`, and its failovers.
 #[derive(Clone)]
 pub struct AmqpConnectionMetrics {
     up: Gauge,
     reconnects: Counter,
+    /// One gauge per node of the transport URL, in its order.
+    nodes: Vec<Gauge>,
+    failovers: Counter,
 }
 
 impl AmqpConnectionMetrics {
-    pub fn new(connection: &str) -> Self {
+    /// `nodes`: the URL's nodes as `host:port`.
+    pub fn new(connection: &str, nodes: &[&str]) -> Self {
         let c = connection.to_owned();
         Self {
             up: gauge!(AMQP_CONNECTION_UP, LABEL_CONNECTION => c.clone()),
-            reconnects: counter!(AMQP_RECONNECTS, LABEL_CONNECTION => c),
+            reconnects: counter!(AMQP_RECONNECTS, LABEL_CONNECTION => c.clone()),
+            nodes: nodes
+                .iter()
+                .map(|n| gauge!(AMQP_NODE_CONNECTIONS, LABEL_NODE => (*n).to_owned()))
+                .collect(),
+            failovers: counter!(AMQP_FAILOVERS, LABEL_CONNECTION => c),
         }
     }
 
-    /// The connection opened; `reconnect` is true when it replaces a lost one.
-    pub fn connected(&self, reconnect: bool) {
+    /// The connection opened on node `to` (an index of the URL's nodes), having been on `from`
+    /// before (`None` the first time); `reconnect` is true when it replaces a lost one.
+    pub fn connected(&self, reconnect: bool, from: Option<usize>, to: usize) {
         self.up.set(1.0);
         if reconnect {
             self.reconnects.increment(1);
+        }
+        if from != Some(to) {
+            if let Some(g) = from.and_then(|f| self.nodes.get(f)) {
+                g.decrement(1.0);
+            }
+            if let Some(g) = self.nodes.get(to) {
+                g.increment(1.0);
+            }
+            if from.is_some() {
+                self.failovers.increment(1);
+            }
         }
     }
 

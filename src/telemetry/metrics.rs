@@ -91,6 +91,8 @@ pub const LABEL_CONNECTION: &str = "connection";
 pub const LABEL_GROUP: &str = "group";
 /// What a coordination call was doing; values from [`CoordinationOp`].
 pub const LABEL_OP: &str = "op";
+/// A broker node, `host:port` as the transport URL names it (no credentials).
+pub const LABEL_NODE: &str = "node";
 /// The crate version (build info only).
 pub const LABEL_VERSION: &str = "version";
 /// How a SIGHUP reload of the definitions ended; values from [`ReloadResult`].
@@ -146,6 +148,8 @@ pub const ACTOR_RESTARTS: &str = "ceilo_actor_restarts_total";
 // AMQP.
 pub const AMQP_CONNECTION_UP: &str = "ceilo_amqp_connection_up";
 pub const AMQP_RECONNECTS: &str = "ceilo_amqp_reconnects_total";
+pub const AMQP_NODE_CONNECTIONS: &str = "ceilo_amqp_node_connections";
+pub const AMQP_FAILOVERS: &str = "ceilo_amqp_failovers_total";
 pub const AMQP_UNACKED_DELIVERIES: &str = "ceilo_amqp_unacked_deliveries";
 pub const AMQP_QUEUE_MESSAGES: &str = "ceilo_amqp_queue_messages";
 
@@ -595,6 +599,16 @@ pub const CATALOGUE: &[MetricDef] = &[
     counter(ACTOR_RESTARTS, &[LABEL_ACTOR, LABEL_ID], "Actor restarts by its supervisor."),
     gauge(AMQP_CONNECTION_UP, &[LABEL_CONNECTION], "1 while the AMQP connection is open, else 0."),
     counter(AMQP_RECONNECTS, &[LABEL_CONNECTION], "AMQP connections re-established after a loss."),
+    gauge(
+        AMQP_NODE_CONNECTIONS,
+        &[LABEL_NODE],
+        "AMQP connections (consumers, publishers) whose last connection went to this node of the transport URL.",
+    ),
+    counter(
+        AMQP_FAILOVERS,
+        &[LABEL_CONNECTION],
+        "AMQP connections re-established on another node of the transport URL than before.",
+    ),
     gauge(
         AMQP_UNACKED_DELIVERIES,
         &[LABEL_QUEUE],

@@ -62,6 +62,8 @@ struct Link {
     metrics: OnceLock<AmqpConnectionMetrics>,
     /// Connected at least once: the next connection is a reconnection.
     opened: AtomicBool,
+    /// The node (index) the metrics count this link on; `usize::MAX` before the first.
+    counted_on: AtomicUsize,
 }
 
 /// Process-wide, so that the transports of several messaging URLs and of the polling agent
@@ -97,17 +99,24 @@ impl Link {
             cursor,
             metrics: OnceLock::new(),
             opened: AtomicBool::new(false),
+            counted_on: AtomicUsize::new(usize::MAX),
         }
     }
 
     fn metrics(&self) -> &AmqpConnectionMetrics {
-        self.metrics
-            .get_or_init(|| AmqpConnectionMetrics::new(&self.label))
+        self.metrics.get_or_init(|| {
+            let nodes: Vec<&str> = self.cursor.nodes().iter().map(|n| n.address.as_str()).collect();
+            AmqpConnectionMetrics::new(&self.label, &nodes)
+        })
     }
 
     fn connected(&self) {
         let reconnect = self.opened.swap(true, Ordering::Relaxed);
-        self.metrics().connected(reconnect);
+        if let Some(to) = self.cursor.current_index() {
+            let from = self.counted_on.swap(to, Ordering::Relaxed);
+            self.metrics()
+                .connected(reconnect, (from != usize::MAX).then_some(from), to);
+        }
         let node = self.cursor.current().map_or("", |n| n.address.as_str());
         tracing::debug!(connection = %self.label, node, reconnect, "AMQP connection open");
     }

@@ -93,6 +93,11 @@ impl Cursor {
         self.nodes.get(self.last.load(Ordering::Relaxed))
     }
 
+    /// The index (in the URL's order) of the node last connected to, if any.
+    pub fn current_index(&self) -> Option<usize> {
+        Some(self.last.load(Ordering::Relaxed)).filter(|&i| i < self.nodes.len())
+    }
+
     /// Every node, in the URL's order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
