@@ -1,6 +1,10 @@
 //! Prometheus exposition of the polled samples themselves (Ceilometer's `[polling]
-//! enable_prometheus_exporter`), on its own listener, separate from the agent-health
-//! endpoint (`ceilo_*` metrics live in [`crate::telemetry`]).
+//! enable_prometheus_exporter`, scraped at `prometheus_listen_addresses`): a [`SampleSink`]
+//! that records the latest value of every polled series on the way to the notify senders, and
+//! its own listener at `/metrics` (and `/`, where prometheus_client's exporter also answers),
+//! served by [`crate::http::server`] like the agent-health endpoint. It is a second listener,
+//! not a path of that endpoint, because Ceilometer's operators scrape the polled samples at
+//! their own addresses, apart from ceilo's `ceilo_*` metrics ([`crate::telemetry`]).
 //!
 //! Names and labels are Ceilometer's (`ceilometer/polling/prom_exporter.py`): metric
 //! `ceilometer_<counter_name with . → _>`, labels `<first name part>` (the third name part, or
@@ -20,10 +24,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
 use simd_json::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
 use super::{SampleBatch, SampleSink};
+use crate::http::server::{self as http, prometheus_text, HEADER_TIMEOUT};
 use crate::model::{OwnedValue, Sample};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,38 +212,28 @@ impl SampleSink for ExportingSink {
     }
 }
 
-/// Bind `addr` and serve the registry on every path (one small HTTP/1.1 response per
-/// connection). Returns the bound address (so `127.0.0.1:0` works in tests).
+/// One response per connection, then close, as the exporter always answered (a client that
+/// reads to the end of the stream gets its scrape and EOF).
+const OPTIONS: http::Options = http::Options {
+    name: "prometheus exporter",
+    header_timeout: HEADER_TIMEOUT,
+    keep_alive: false,
+};
+
+/// Bind `addr` and serve the registry at `/metrics` and `/` (404 elsewhere) until the process
+/// ends. Returns the bound address (so `127.0.0.1:0` works in tests).
 pub async fn serve(addr: &str, registry: Arc<SampleRegistry>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let respond = move |req: &Request<Incoming>| match req.uri().path() {
+        "/metrics" | "/" => prometheus_text(registry.render()),
+        _ => http::text(StatusCode::NOT_FOUND, "not found: try /metrics\n".into()),
+    };
+    // Served for as long as the agent runs: the stop signal's sender lives in the task.
+    let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let registry = registry.clone();
-            tokio::spawn(async move {
-                // Read the request head (bounded), whatever it asks for.
-                let mut head = Vec::with_capacity(1024);
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let body = registry.render();
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-                let _ = stream.write_all(body.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
+        let _stop = stop;
+        http::serve(listener, respond, OPTIONS, stopped).await;
     });
     Ok(local)
 }
@@ -292,21 +289,40 @@ mod tests {
         assert!(!text.contains("ceilometer_cpu"));
     }
 
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(request.as_bytes()).await.unwrap();
+        // One response, then the server closes: reading to the end does not wait for a
+        // keep-alive or header timeout.
+        let mut reply = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(3), s.read_to_string(&mut reply))
+            .await
+            .expect("the exporter kept the connection open")
+            .unwrap();
+        reply
+    }
+
     #[tokio::test]
-    async fn serves_the_registry_over_http() {
+    async fn serves_the_registry_at_metrics_and_root_and_404_elsewhere() {
         let r = Arc::new(SampleRegistry::new());
         r.collect(&[sample("cpu", "cumulative", json!(7), null())]);
         let addr = serve("127.0.0.1:0", r).await.unwrap();
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200 OK"));
-        assert!(
-            reply.contains("ceilometer_cpu{cpu=\"r1\",publisher=\"ceilometer\",type=\"cpu\""),
-            "{reply}"
-        );
+        for path in ["/metrics", "/"] {
+            let reply = get(addr, path).await;
+            assert!(reply.starts_with("HTTP/1.1 200 OK"), "{path}: {reply}");
+            assert!(
+                reply.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+                "{path}: {reply}"
+            );
+            assert!(
+                reply.contains("ceilometer_cpu{cpu=\"r1\",publisher=\"ceilometer\",type=\"cpu\""),
+                "{path}: {reply}"
+            );
+        }
+        let missing = get(addr, "/favicon.ico").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        assert!(!missing.contains("ceilometer_cpu"), "{missing}");
     }
 }

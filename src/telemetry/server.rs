@@ -4,33 +4,31 @@
 //! Why its own thread: the actix arbiters are exactly what is saturated when an operator
 //! most needs the numbers; a current-thread runtime here is never queued behind conversion
 //! work. It does not serve anything else, and it does not authenticate (bind it to loopback
-//! or a management network).
+//! or a management network). Connections are served by [`crate::http::server`], as the
+//! polled-samples exporter's are.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::{Request, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use super::metrics::{BUILD_INFO, LABEL_VERSION, READY};
 use super::process::{render_single, ProcessStats};
 use super::readiness::Readiness;
+use crate::http::server::{self as http, prometheus_text, text, Reply, HEADER_TIMEOUT};
+
+/// Scrapers keep their connection between scrapes.
+const OPTIONS: http::Options = http::Options {
+    name: "telemetry",
+    header_timeout: HEADER_TIMEOUT,
+    keep_alive: true,
+};
 
 /// How often histogram data is drained when nobody scrapes, so an unscraped agent's memory
 /// stays bounded (metrics-exporter-prometheus leaves this to the caller).
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// A client has this long to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the request handler needs; cloned per connection.
 #[derive(Clone)]
@@ -55,20 +53,9 @@ impl Endpoint {
         out
     }
 
-    fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
-            resp.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return resp;
-        }
+    fn respond(&self, req: &Request<Incoming>) -> Reply {
         match req.uri().path() {
-            "/metrics" => {
-                let mut resp = text(StatusCode::OK, self.render_metrics());
-                resp.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-                resp
-            }
+            "/metrics" => prometheus_text(self.render_metrics()),
             "/healthz" => text(StatusCode::OK, "ok\n".into()),
             "/readyz" => {
                 let report = self.readiness.report();
@@ -88,66 +75,27 @@ impl Endpoint {
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// Accepts and serves until `shutdown` flips to true.
+/// Accepts and serves until `shutdown` flips to true, draining the histograms every
+/// [`UPKEEP_INTERVAL`] meanwhile.
 pub(crate) async fn serve(
     listener: std::net::TcpListener,
     endpoint: Endpoint,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
-    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            _ = upkeep.tick() => endpoint.prometheus.run_upkeep(),
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // EMFILE and friends: back off instead of spinning on the error.
-                        tracing::warn!(error = %err, "telemetry: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                tokio::spawn(serve_connection(stream, peer, endpoint.clone(), shutdown.clone()));
-            }
+    let prometheus = endpoint.prometheus.clone();
+    let upkeep = async move {
+        let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            upkeep.tick().await;
+            prometheus.run_upkeep();
         }
-    }
-}
-
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    endpoint: Endpoint,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |req| {
-        let resp = endpoint.respond(&req);
-        async move { Ok::<_, Infallible>(resp) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    };
+    let respond = move |req: &Request<Incoming>| endpoint.respond(req);
     tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "telemetry: connection ended with an error");
-            }
-        }
-        _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
+        () = http::serve(listener, respond, OPTIONS, shutdown) => {}
+        () = upkeep => {}
     }
+    Ok(())
 }
