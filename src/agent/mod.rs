@@ -20,6 +20,7 @@ pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
 pub mod pipeline;
+pub mod publishers;
 pub mod reload;
 pub mod summary;
 pub mod window;
@@ -37,25 +38,17 @@ use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
 use crate::model::Priority;
 use crate::pipeline::SampleStage;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::publish::batcher::{BatchPolicy, PublisherActor};
-use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
-use crate::publish::file::FileOutput;
+use crate::publish::batcher::PublisherActor;
+use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::gnocchi::GnocchiOutput;
-use crate::publish::http::HttpOutput;
-use crate::publish::notifier::{Carries, NotifierOutput};
-use crate::publish::otlp::OtlpOutput;
+use crate::publish::notifier::Carries;
 use crate::publish::partition::{self, PartitionOutput};
-use crate::publish::prometheus::PrometheusOutput;
-use crate::publish::tcp::TcpOutput;
-use crate::publish::udp::UdpOutput;
-use crate::publish::{Drain, Output, PublisherUrl};
-use crate::telemetry::handles::PublisherMetrics;
+use crate::publish::{Drain, PublisherUrl};
 use crate::telemetry::Readiness;
 use crate::transport::{self, PublishTopology, QueueSpec, Topology, Transport, TransportError};
 
 pub use converter::Convert;
 pub use listener::ListenerStatus;
-use mailbox::Mailbox;
 
 /// Why the agent cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -277,7 +270,11 @@ pub fn listener_budget(settings: &Settings) -> Option<window::Budget> {
 pub struct Agent {
     shutdown: watch::Sender<bool>,
     listeners: Vec<Arc<ListenerStatus>>,
+    /// The dead-letter and partition publishers (the sinks' are in `sinks`).
     publishers: Vec<Addr<PublisherActor>>,
+    /// Starts the publishers a reload adds.
+    factory: publishers::Factory,
+    sinks: publishers::Sinks,
     pipeline: Addr<pipeline::PipelineActor>,
     /// What the converter workers convert with (a reload replaces it).
     converter: Arc<reload::Current<dyn Convert>>,
@@ -302,136 +299,19 @@ impl Agent {
             ..
         } = config;
         let main = transport::from_url_with(&settings.transport_url, &settings.rabbit)?;
-        let host = settings.host();
-        let p = &settings.publisher;
-        let policy = BatchPolicy {
-            max_items: p.batch_size,
-            max_wait: Duration::from_millis(p.batch_timeout_ms),
-            max_in_flight: 8,
-        };
-        let start = |output: Box<dyn Output>, id: &str, metrics: Option<PublisherMetrics>| {
-            PublisherActor::new(output, policy, runtime.clone(), id, metrics)
-                .with_readiness(readiness.clone())
-                .start_supervised()
-        };
-        let mut publishers = Vec::new();
-        let n = &settings.notification;
-        let dlq = main.publisher(PublishTopology {
-            queues: vec![DeadLetterOutput::topology(
-                &n.dead_letter_exchange,
-                &n.dead_letter_queue,
-            )],
-            ..Default::default()
-        });
-        // Where publishers send what their receiver refused for good.
-        let dead_letters = DeadLetters {
-            exchange: n.dead_letter_exchange.clone(),
-            publisher: dlq.clone(),
-        };
-        let mut build =
-            |pipeline: &Pipeline, carries: Carries| -> Result<Vec<Mailbox<PublisherActor>>, AgentError> {
-                let addrs: Vec<_> = pipeline
-                    .publishers()
-                    .iter()
-                    .zip(pipeline.publisher_sinks())
-                    .map(|(url, sink)| {
-                        let output: Box<dyn Output> = match url {
-                            PublisherUrl::Notifier {
-                                topic,
-                                per_meter_topic,
-                            } => {
-                                let topology = PublishTopology {
-                                    default_queues: true,
-                                    durable: settings.publish_durable(),
-                                    auto_delete: settings.notification.auto_delete,
-                                    ..Default::default()
-                                };
-                                let publisher = main.publisher(topology);
-                                Box::new(NotifierOutput::new(
-                                    carries,
-                                    topic.clone(),
-                                    *per_meter_topic,
-                                    p,
-                                    &host,
-                                    publisher,
-                                ))
-                            }
-                            PublisherUrl::File {
-                                path,
-                                max_bytes,
-                                backup_count,
-                                fsync,
-                            } => Box::new(FileOutput::new(
-                                path,
-                                *max_bytes,
-                                *backup_count,
-                                *fsync,
-                                runtime.clone(),
-                            )),
-                            PublisherUrl::Gnocchi(options) => Box::new(
-                                GnocchiOutput::new(
-                                    options,
-                                    &settings.gnocchi,
-                                    &config_dir,
-                                    Some(DeadLetters {
-                                        exchange: n.dead_letter_exchange.clone(),
-                                        publisher: dlq.clone(),
-                                    }),
-                                )
-                                .map_err(|e| AgentError::Runtime(e.to_string()))?,
-                            ),
-                            PublisherUrl::Udp(target) => Box::new(UdpOutput::new(
-                                target,
-                                &p.telemetry_secret,
-                                PublisherMetrics::new(sink, "udp"),
-                            )),
-                            PublisherUrl::Tcp(target) => {
-                                Box::new(TcpOutput::new(target, &p.telemetry_secret, &host))
-                            }
-                            PublisherUrl::Otlp(target) => {
-                                Box::new(OtlpOutput::new(target, Some(dead_letters.clone())).map_err(
-                                    |e| AgentError::Publisher {
-                                        url: target.url.clone(),
-                                        reason: e.to_string(),
-                                    },
-                                )?)
-                            }
-                            PublisherUrl::Prometheus(target) => {
-                                Box::new(PrometheusOutput::new(target, Some(dead_letters.clone())).map_err(
-                                    |e| AgentError::Publisher {
-                                        url: target.url.clone(),
-                                        reason: e.to_string(),
-                                    },
-                                )?)
-                            }
-                            PublisherUrl::Http(target) => Box::new(
-                                HttpOutput::new(target, carries, Some(dead_letters.clone())).map_err(
-                                    |e| AgentError::Publisher {
-                                        url: target.url.clone(),
-                                        reason: e.to_string(),
-                                    },
-                                )?,
-                            ),
-                        };
-                        let scheme = url.scheme();
-                        Ok(start(
-                            output,
-                            &format!("{sink}/{scheme}"),
-                            Some(PublisherMetrics::new(sink, scheme)),
-                        ))
-                    })
-                    .collect::<Result<_, AgentError>>()?;
-                publishers.extend(addrs.iter().map(|m: &Mailbox<PublisherActor>| m.addr().clone()));
-                Ok(addrs)
-            };
-        let sample_publishers = build(&samples, Carries::Samples)?;
-        let event_publishers = build(&events, Carries::Events)?;
-        let dead_letter = start(
-            Box::new(DeadLetterOutput::new(&n.dead_letter_exchange, dlq)),
-            "dead-letter",
-            None,
+        let factory = publishers::Factory::new(
+            &settings,
+            main.clone(),
+            runtime.clone(),
+            readiness.clone(),
+            &config_dir,
         );
-        publishers.push(dead_letter.addr().clone());
+        let sinks = publishers::Sinks {
+            samples: factory.build(&samples, Carries::Samples, &mut Vec::new())?,
+            events: factory.build(&events, Carries::Events, &mut Vec::new())?,
+        };
+        let dead_letter = factory.start_dead_letter();
+        let mut publishers = vec![dead_letter.addr().clone()];
 
         // Several agents and a stateful sink: every resource gets one owner through the
         // partition queues (see crate::publish::partition).
@@ -442,16 +322,26 @@ impl Agent {
                 queues: queues.clone(),
                 ..Default::default()
             });
-            let output = PartitionOutput::new(n.transform_partitions, p, &host, publisher);
-            let mailbox = start(Box::new(output), "transform-partitions", None);
+            let output = PartitionOutput::new(
+                n.transform_partitions,
+                &settings.publisher,
+                &settings.host(),
+                publisher,
+            );
+            let mailbox = factory.start(Box::new(output), "transform-partitions", None);
             publishers.push(mailbox.addr().clone());
             Some((mailbox, queues))
         } else {
             None
         };
         let partition_publisher = partitions.as_ref().map(|(mailbox, _)| mailbox.clone());
-        let pipeline =
-            pipeline::PipelineActor::new(samples, events, sample_publishers, event_publishers, dead_letter);
+        let pipeline = pipeline::PipelineActor::new(
+            samples,
+            events,
+            sinks.samples.iter().map(|p| p.mailbox.clone()).collect(),
+            sinks.events.iter().map(|p| p.mailbox.clone()).collect(),
+            dead_letter,
+        );
         let pipeline = match partition_publisher {
             Some(mailbox) => pipeline.with_partitions(mailbox),
             None => pipeline,
@@ -514,9 +404,20 @@ impl Agent {
             listeners,
             publishers,
             pipeline: pipeline.addr().clone(),
+            factory,
+            sinks,
             converter,
             readiness,
         })
+    }
+
+    /// Every publisher: the sinks', the dead-letter one, the partitions'.
+    fn all_publishers(&self) -> Vec<Addr<PublisherActor>> {
+        let sinks = self.sinks.samples.iter().chain(&self.sinks.events);
+        sinks
+            .map(|p| p.mailbox.addr().clone())
+            .chain(self.publishers.iter().cloned())
+            .collect()
     }
 
     /// Every listener is consuming.
@@ -540,7 +441,7 @@ impl Agent {
             loop {
                 // Keep draining: batches still in conversion reach publishers after the first
                 // Drain. (A stalled publisher may not take it: hence the overall timeout.)
-                for p in &self.publishers {
+                for p in self.all_publishers() {
                     let _ = p.send(Drain).await;
                 }
                 let done = self
@@ -568,7 +469,7 @@ impl Agent {
             return false;
         };
         loop {
-            for p in &self.publishers {
+            for p in self.all_publishers() {
                 let _ = p.send(Drain).await;
             }
             if token.others_done() {
@@ -643,7 +544,7 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
     let settings = config.settings.clone();
     let system = System::with_tokio_rt(move || runtime);
     let result = system.block_on(async move {
-        let agent = Agent::start(config, handle.clone(), readiness.clone())?;
+        let mut agent = Agent::start(config, handle.clone(), readiness.clone())?;
         let mut polling = match &polling_config {
             Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
             None => None,
@@ -652,7 +553,7 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
             stop,
             hup,
             loader,
-            &agent,
+            &mut agent,
             polling.as_mut().map(|(p, _)| p),
             &settings,
         );

@@ -31,16 +31,17 @@ const MAILBOX: usize = 32;
 #[rtype(result = "AckToken")]
 pub struct FlushTransformers;
 
-/// Take new pipelines (a SIGHUP reload), between two batches. Refused, with the reason, when
-/// the publishers differ (they are built at start: a restart builds new ones) or when the
-/// partitioned flow would change shape. A sink whose definition is unchanged keeps its
-/// transformer state; what a changed or removed sink's transformers hold is published to the
-/// same publishers first. The reply names the sinks that kept their state.
+/// Take new pipelines (a SIGHUP reload) and their publishers, between two batches. Refused,
+/// with the reason, when the partitioned flow would change shape. A sink whose definition is
+/// unchanged keeps its transformer state; what a changed or removed sink's transformers hold
+/// is published to the old publishers first. The reply names the sinks that kept their state.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<String>, String>")]
 pub struct Reload {
     pub samples: Pipeline,
     pub events: Pipeline,
+    pub sample_publishers: Vec<Mailbox<PublisherActor>>,
+    pub event_publishers: Vec<Mailbox<PublisherActor>>,
 }
 
 /// Make the next batch's handler panic (tests of supervision).
@@ -240,29 +241,26 @@ impl Handler<Reload> for PipelineActor {
     type Result = AtomicResponse<Self, Result<Vec<String>, String>>;
 
     fn handle(&mut self, reload: Reload, ctx: &mut Context<Self>) -> Self::Result {
-        let Reload { mut samples, events } = reload;
-        let refused = if !samples.same_publishers(&self.samples) {
-            Some("pipeline.yaml: the sinks' publishers changed, which needs a restart")
-        } else if !events.same_publishers(&self.events) {
-            Some("event_pipeline.yaml: the sinks' publishers changed, which needs a restart")
-        } else if self.partitions.is_some() && samples.is_stateful() != self.samples.is_stateful() {
-            Some(
-                "pipeline.yaml: with notification.transform_partitions, adding the first or \
-                 removing the last stateful transformer needs a restart",
-            )
-        } else {
-            None
-        };
-        if let Some(reason) = refused {
+        let Reload {
+            mut samples,
+            events,
+            sample_publishers,
+            event_publishers,
+        } = reload;
+        if self.partitions.is_some() && samples.is_stateful() != self.samples.is_stateful() {
+            let reason = "pipeline.yaml: with notification.transform_partitions, adding the first \
+                          or removing the last stateful transformer needs a restart";
             return AtomicResponse::new(Box::pin(fut::ready(Err(reason.to_owned()))));
         }
         let kept = samples.keep_transformer_state(&mut self.samples);
         let mut old = std::mem::replace(&mut self.samples, samples);
-        self.events = events;
-        self.schedule_flush(ctx);
-        // Same publishers, same indices: what the old chains hold goes where it would have.
+        // What the old chains hold goes to the old publishers, where it would have gone.
         let batches = old.flush_transformers(&Timestamp::now_utc(), true);
         let sends = self.transformer_sends(batches, &AckToken::detached());
+        self.events = events;
+        self.sample_publishers = sample_publishers;
+        self.event_publishers = event_publishers;
+        self.schedule_flush(ctx);
         AtomicResponse::new(Box::pin(
             async move {
                 for (addr, batch) in sends {

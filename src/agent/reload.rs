@@ -17,17 +17,22 @@
 //! Deliveries in flight keep their ack tokens through all of it: nothing is dropped or sent
 //! again, and the ack contract of [`super::ack`] holds unchanged.
 //!
+//! Publishers: the one of a (sink, URL) the new pipelines still have carries on (its connection,
+//! its batch, its retries); a new one is started; one that is gone is retired
+//! ([`publishers::retire`]): it writes what it holds and ends.
+//!
 //! What a reload does not change: the settings (ceilo.yaml, or the ceilometer.conf options):
-//! a changed one is named in a warning and keeps its running value until a restart; the
-//! publishers of the pipelines (they are built at start: a reload that changes them is
-//! refused, saying a restart is needed); whether polling runs at all.
+//! a changed one is named in a warning and keeps its running value until a restart; whether
+//! polling runs at all.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use super::publishers::{self, SinkPublisher, Sinks};
 use super::{pipeline, Agent, AgentConfig, AgentError};
 use crate::config::Settings;
 use crate::polling::PollingAgent;
+use crate::publish::notifier::Carries;
 use crate::telemetry::handles::ReloadMetrics;
 use crate::telemetry::metrics::ReloadResult;
 
@@ -71,7 +76,7 @@ pub async fn until(
     stop: impl std::future::Future<Output = ()>,
     hup: tokio::signal::unix::Signal,
     loader: Loader,
-    agent: &Agent,
+    agent: &mut Agent,
     polling: Option<&mut PollingAgent>,
     running: &Settings,
 ) {
@@ -85,7 +90,7 @@ pub async fn until(
 async fn serve(
     mut hup: tokio::signal::unix::Signal,
     loader: Loader,
-    agent: &Agent,
+    agent: &mut Agent,
     mut polling: Option<&mut PollingAgent>,
     running: &Settings,
 ) {
@@ -114,7 +119,7 @@ async fn serve(
 /// state was kept.
 async fn reload(
     loader: &Loader,
-    agent: &Agent,
+    agent: &mut Agent,
     polling: Option<&mut PollingAgent>,
     running: &Settings,
 ) -> Result<Vec<String>, AgentError> {
@@ -146,15 +151,48 @@ async fn reload(
         }
         (None, None) => None,
     };
-    let kept = agent
+    // The publishers of the new pipelines: the running ones where sink and URL are unchanged.
+    let mut unused = Sinks {
+        samples: agent.sinks.samples.clone(),
+        events: agent.sinks.events.clone(),
+    };
+    let sinks = Sinks {
+        samples: agent
+            .factory
+            .build(&config.samples, Carries::Samples, &mut unused.samples)?,
+        events: agent
+            .factory
+            .build(&config.events, Carries::Events, &mut unused.events)?,
+    };
+    let mailboxes = |list: &[SinkPublisher]| list.iter().map(|p| p.mailbox.clone()).collect();
+    let swapped = agent
         .pipeline
         .send(pipeline::Reload {
             samples: config.samples,
             events: config.events,
+            sample_publishers: mailboxes(&sinks.samples),
+            event_publishers: mailboxes(&sinks.events),
         })
         .await
-        .map_err(|e| AgentError::Runtime(format!("pipeline actor: {e}")))?
-        .map_err(AgentError::Runtime)?;
+        .map_err(|e| AgentError::Runtime(format!("pipeline actor: {e}")))
+        .and_then(|r| r.map_err(AgentError::Runtime));
+    // Refused: the publishers started for it go; applied: the ones it no longer has go.
+    let retired = match &swapped {
+        Ok(_) => std::mem::replace(&mut agent.sinks, sinks),
+        Err(_) => sinks,
+    };
+    for p in retired.samples.into_iter().chain(retired.events) {
+        if !agent
+            .sinks
+            .samples
+            .iter()
+            .chain(&agent.sinks.events)
+            .any(|s| s.mailbox.addr() == p.mailbox.addr())
+        {
+            publishers::retire(p);
+        }
+    }
+    let kept = swapped?;
     agent.converter.store(config.converter);
     if let (Some(polling), Some(plans)) = (polling, plans) {
         polling.replace_sources(plans);

@@ -180,19 +180,6 @@ impl Pipeline {
         &self.publishers
     }
 
-    /// Whether `other` has the same publishers as this pipeline, sink by sink and in the same
-    /// order (the same URLs as written): then the publishers running for one serve the other.
-    pub fn same_publishers(&self, other: &Pipeline) -> bool {
-        let urls = |p: &Pipeline| -> Vec<(Option<String>, Vec<String>)> {
-            p.sink_defs
-                .iter()
-                .filter(|s| !s.publishers.is_empty())
-                .map(|s| (s.name.clone(), s.publishers.clone()))
-                .collect()
-        };
-        urls(self) == urls(other)
-    }
-
     /// A reload: each sink of this (new) pipeline whose definition is equal to one of `old`'s
     /// takes that sink's transformer chain, state and all; `old` gets the fresh chain in
     /// exchange. Returns the names of the sinks whose state was kept.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Drain, Flush, Output, PublishBatch, Write};
+use super::{Drain, Flush, Output, PublishBatch, Retire, Write};
 use crate::agent::ack::AckToken;
 use crate::agent::mailbox::{Mailbox, Queued};
 use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
@@ -47,6 +47,9 @@ pub struct PublisherActor {
     since: Option<Instant>,
     in_flight: Arc<Semaphore>,
     draining: bool,
+    /// The batch timer; cancelled by [`Retire`], so that nothing keeps the actor alive.
+    ticker: Option<SpawnHandle>,
+    retired: bool,
     /// Flushes launched and not yet durable (group commit: flush at once when this is 0).
     flights: usize,
     /// `None` for the dead-letter publisher (it has no sink).
@@ -104,6 +107,8 @@ impl PublisherActor {
             tokens: Vec::new(),
             since: None,
             draining: false,
+            ticker: None,
+            retired: false,
             flights: 0,
             health: None,
             id: id.into(),
@@ -262,8 +267,11 @@ impl Actor for PublisherActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
+        if self.retired {
+            return;
+        }
         let every = (self.policy.max_wait / 2).max(Duration::from_millis(5));
-        ctx.run_interval(every, |act, ctx| act.guarded(ctx, Self::tick));
+        self.ticker = Some(ctx.run_interval(every, |act, ctx| act.guarded(ctx, Self::tick)));
     }
 }
 
@@ -271,6 +279,8 @@ impl Supervised for PublisherActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Whatever was pending is dropped unconfirmed: those deliveries will be requeued.
         self.actor.restarted();
+        // The timer died with the old context; `started` starts it again (unless retired).
+        self.ticker = None;
         self.pending = Flush::default();
         self.tokens.clear();
         self.since = None;
@@ -308,5 +318,112 @@ impl Handler<Drain> for PublisherActor {
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
         self.draining = true;
         self.guarded(ctx, Self::flush);
+    }
+}
+
+impl Handler<Retire> for PublisherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        // Draining flushes every batch as it comes, so no timer is needed for what is left.
+        self.draining = true;
+        self.retired = true;
+        if let Some(ticker) = self.ticker.take() {
+            ctx.cancel_future(ticker);
+        }
+        self.guarded(ctx, Self::flush);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::publish::{DeadLetter, PublishError};
+    use crate::telemetry::metrics::RejectReason;
+
+    /// Counts the items written; the first write waits for `open`; its drop says the actor ended.
+    struct Gated {
+        written: Arc<AtomicUsize>,
+        open: Arc<tokio::sync::Semaphore>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl Output for Gated {
+        fn name(&self) -> &str {
+            "gated"
+        }
+
+        fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+            let (n, written, open) = (flush.len(), self.written.clone(), self.open.clone());
+            Ok(Arc::new(move || {
+                let (written, open) = (written.clone(), open.clone());
+                Box::pin(async move {
+                    let _gate = open.acquire().await.expect("gate");
+                    written.fetch_add(n, Ordering::SeqCst);
+                    Ok(())
+                })
+            }))
+        }
+    }
+
+    impl Drop for Gated {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn batch() -> PublishBatch {
+        PublishBatch {
+            samples: Vec::new(),
+            events: Vec::new(),
+            dead: vec![DeadLetter {
+                body: b"{}".to_vec(),
+                reason: "test".into(),
+                kind: RejectReason::Envelope,
+                exchange: "nova".into(),
+                routing_key: "notifications.info".into(),
+                properties: Default::default(),
+            }],
+            token: AckToken::detached(),
+        }
+    }
+
+    #[test]
+    fn a_retired_publisher_writes_what_it_holds_then_ends() {
+        System::new().block_on(async {
+            let (written, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+            let open = Arc::new(tokio::sync::Semaphore::new(0));
+            let output = Gated {
+                written: written.clone(),
+                open: open.clone(),
+                dropped: dropped.clone(),
+            };
+            // A batch timer that never fires by itself: only Retire can flush the second batch.
+            let policy = BatchPolicy {
+                max_items: 1000,
+                max_wait: Duration::from_secs(3600),
+                max_in_flight: 1,
+            };
+            let runtime = tokio::runtime::Handle::current();
+            let publisher = PublisherActor::new(Box::new(output), policy, runtime, "unit/retire", None)
+                .start_supervised();
+            // The first batch is written at once (and held at the gate), the second gathers.
+            publisher.send(batch()).await.expect("first");
+            publisher.send(batch()).await.expect("second");
+            publisher.addr().send(Retire).await.expect("retire");
+            drop(publisher);
+            open.add_permits(2);
+            let ended = async {
+                while !dropped.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), ended)
+                .await
+                .expect("the retired publisher ends once nothing refers to it");
+            assert_eq!(written.load(Ordering::SeqCst), 2, "both batches written");
+        });
     }
 }

@@ -56,6 +56,12 @@ pub struct PublishBatch {
 #[rtype(result = "()")]
 pub struct Drain;
 
+/// [`Drain`], and stop ticking: a reload removed this publisher, so it ends once what it holds
+/// is durable and nothing refers to it any more.
+#[derive(actix::Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Retire;
+
 /// What one flush holds.
 #[derive(Debug, Default)]
 pub struct Flush {
