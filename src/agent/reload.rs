@@ -225,7 +225,8 @@ fn changed_settings(old: &Settings, new: &Settings) -> Vec<&'static str> {
         polling_enabled,
         polling,
         gnocchi,
-        event
+        event,
+        reserved_metadata
     );
     if changed.is_empty() && format!("{old:?}") != format!("{new:?}") {
         changed.push("(other)");
