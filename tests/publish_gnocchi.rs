@@ -321,8 +321,10 @@ fn gnocchi_down_for_a_while_loses_nothing_and_holds_input_at_prefetch() {
     gnocchi.stop_api();
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &floating_ip_messages("down", N, 20)));
-    // Down for a while under traffic: nothing is acked, at most `prefetch` is taken.
-    let until = std::time::Instant::now() + Duration::from_secs(12);
+    // Down for 30 s under traffic (the check; the stats wait and the type-less
+    // restart below add to these 26 s): nothing is acked, at most `prefetch` is taken.
+    let down = std::time::Instant::now();
+    let until = down + Duration::from_secs(26);
     while std::time::Instant::now() < until {
         let (ready, unacked) = broker.counts("notifications.sample");
         assert!(
@@ -354,6 +356,7 @@ fn gnocchi_down_for_a_while_loses_nothing_and_holds_input_at_prefetch() {
         agent.log_text().contains("ceilometer-upgrade"),
         "the log says what is missing"
     );
+    assert!(down.elapsed() >= Duration::from_secs(30), "down for 30 s");
     gnocchi.create_resource_types();
     wait_until("every delivery acked", Duration::from_secs(120), || {
         rt.block_on(ready_count(&url, "notifications.sample")) == 0
@@ -636,6 +639,49 @@ fn a_gnocchi_that_does_not_answer_times_out_and_is_retried_until_it_does() {
         },
     );
     signal("-CONT");
+    wait_until("every delivery acked", Duration::from_secs(60), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    wait_until("every measure", Duration::from_secs(30), || {
+        second_measures(&gnocchi) == N
+    });
+    assert_eq!(
+        broker.counts("ceilo.dead-letter"),
+        (0, 0),
+        "nothing dead-lettered"
+    );
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn gnocchi_answering_5xx_holds_the_deliveries_and_delivers_them_once_it_recovers() {
+    const N: usize = 40;
+    let gnocchi = Gnocchi::start("5xx");
+    let broker = Broker::new("gnocchi-5xx");
+    let dir = gnocchi_config(
+        &gnocchi,
+        "?enable_filter_project=false&archive_policy=ceilometer-high",
+        None,
+    );
+    let url = broker.url();
+    let rt = runtime();
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    let agent = Agent::start(dir.path(), &url);
+    // Gnocchi's indexer database refuses connections: the API is up and answers 5xx.
+    gnocchi.database_connections(false);
+    rt.block_on(publish(&url, &floating_ip_messages("five", N, 4)));
+    wait_until("a 5xx reply logged", Duration::from_secs(30), || {
+        agent.log_text().contains(": HTTP 50")
+    });
+    wait_until(
+        "nothing acked while Gnocchi fails",
+        Duration::from_secs(20),
+        || {
+            let (ready, unacked) = broker.counts("notifications.sample");
+            ready + unacked == N as u64 && unacked > 0
+        },
+    );
+    gnocchi.database_connections(true);
     wait_until("every delivery acked", Duration::from_secs(60), || {
         broker.counts("notifications.sample") == (0, 0)
     });

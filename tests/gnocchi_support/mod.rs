@@ -330,6 +330,21 @@ impl Gnocchi {
         self.api.as_ref().map(Child::id)
     }
 
+    /// Let PostgreSQL accept connections to this Gnocchi's database, or refuse them and end
+    /// the backends serving it: with its indexer gone, Gnocchi's API answers 5xx.
+    pub fn database_connections(&self, allow: bool) {
+        psql(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}",
+            self.database
+        ));
+        if !allow {
+            psql(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{}'",
+                self.database
+            ));
+        }
+    }
+
     /// The pids of PostgreSQL's backends serving this Gnocchi's database now.
     pub fn database_backends(&self) -> Vec<u32> {
         let out = Command::new("psql")

@@ -372,6 +372,26 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_drops_the_projects_samples_and_its_swift_account() {
+        let r = Resources::parse(SHIPPED_RESOURCES, "shipped", None).unwrap();
+        let none = || simd_json::json!({});
+        let samples = vec![
+            sample("memory", "i1", "svc", 1.0, none()),
+            // Gnocchi's own swift account: the resource is the project, whoever's sample it is.
+            sample("storage.objects", "svc", "other", 1.0, none()),
+            // Another project's account, and a resource merely named like the project.
+            sample("storage.objects", "acct", "other", 1.0, none()),
+            sample("memory", "svc", "other", 1.0, none()),
+        ];
+        let filter = ProjectFilter { project_id: "svc" };
+        let g = group(&samples, &r, Some(&filter), &mut HashSet::new());
+        let ids: Vec<&str> = g.resources.keys().map(String::as_str).collect();
+        assert_eq!(ids, vec!["acct", "svc"]);
+        assert_eq!(g.resources["svc"].resource_type, "instance");
+        assert_eq!(group(&samples, &r, None, &mut HashSet::new()).resources.len(), 3);
+    }
+
+    #[test]
     fn cache_knows_unchanged_attributes() {
         let cache = AttributeCache::default();
         let a: Map<String, Json> = json!({"b": 1, "a": "x"}).as_object().cloned().unwrap();
