@@ -49,6 +49,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 
 pub use config::{PollingConfig, PollingOptions, SourceConfig};
 pub use discovery::{Discovery, Resource};
@@ -250,9 +251,9 @@ fn log_plan(plan: &SourcePlan) {
 /// The running polling agent: one supervised scheduler per source.
 pub struct PollingAgent {
     pub schedulers: Vec<(Arc<str>, Addr<SourceScheduler>)>,
-    /// Schedulers that a reload replaced: stopped, kept so that [`PollingAgent::stop`] still
-    /// waits for a poll they were running. (Each stays as an idle actor until the process ends.)
-    retired: Vec<Addr<SourceScheduler>>,
+    /// Schedulers that a reload replaced: each ends once its last poll is done; until then
+    /// [`PollingAgent::stop`] waits for that poll too.
+    retired: Vec<WeakAddr<SourceScheduler>>,
     pub discovery: Arc<Discovery>,
     /// The polled-samples registry when `enable_prometheus_exporter` is set.
     pub exporter: Option<Arc<prometheus::SampleRegistry>>,
@@ -272,7 +273,8 @@ impl PollingAgent {
         for (_, addr) in &self.schedulers {
             let _ = addr.send(scheduler::StopPolling).await;
         }
-        for addr in self.schedulers.iter().map(|(_, a)| a).chain(&self.retired) {
+        let retired = self.retired.iter().filter_map(WeakAddr::upgrade);
+        for addr in self.schedulers.iter().map(|(_, a)| a.clone()).chain(retired) {
             while matches!(addr.send(scheduler::GetStats).await, Ok(s) if s.running) {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
@@ -318,13 +320,14 @@ impl PollingAgent {
     pub fn replace_sources(&mut self, plans: Vec<SourcePlan>) {
         let old = std::mem::take(&mut self.schedulers);
         self.spawn_sources(plans);
+        self.retired.retain(|w| w.upgrade().is_some());
         for (name, addr) in old {
-            addr.do_send(scheduler::StopPolling);
+            addr.do_send(scheduler::Retire);
             let kept = self.schedulers.iter().any(|(n, _)| *n == name);
             if let (Some(r), false) = (&self.readiness, kept) {
                 r.stop_polling(&name);
             }
-            self.retired.push(addr);
+            self.retired.push(addr.downgrade());
         }
     }
 

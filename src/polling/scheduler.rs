@@ -108,6 +108,10 @@ pub struct SourceScheduler {
     actor_metrics: ActorMetrics,
     /// Set by [`StopPolling`]: no new poll starts (survives supervisor restarts).
     stopped: bool,
+    /// Set by [`Retire`]: no timer either.
+    retired: bool,
+    /// The first-tick timer, then the interval timer.
+    timer: Option<SpawnHandle>,
 }
 
 impl SourceScheduler {
@@ -122,6 +126,8 @@ impl SourceScheduler {
             gate: TickGate::default(),
             last: None,
             stopped: false,
+            retired: false,
+            timer: None,
         }
     }
 
@@ -166,23 +172,27 @@ impl Actor for SourceScheduler {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
+        if self.retired {
+            return;
+        }
         if let Some(r) = &self.readiness {
             // The first tick waits for the offset (< interval): not "off schedule" meanwhile.
             r.set_polling(&self.name, self.interval);
         }
         tracing::info!(source = %self.name, interval = ?self.interval, offset = ?self.offset, "polling source scheduled");
         let interval = self.interval;
-        ctx.run_later(self.offset, move |act, ctx| {
+        self.timer = Some(ctx.run_later(self.offset, move |act, ctx| {
             act.tick(ctx);
-            ctx.run_interval(interval, |act, ctx| act.tick(ctx));
-        });
+            act.timer = Some(ctx.run_interval(interval, |act, ctx| act.tick(ctx)));
+        }));
     }
 }
 
 impl Supervised for SourceScheduler {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // The poll that was running died with the old context.
+        // The poll that was running died with the old context, and so did the timer.
         self.gate.finish();
+        self.timer = None;
         self.actor_metrics.restarted();
     }
 }
@@ -198,6 +208,24 @@ impl Handler<StopPolling> for SourceScheduler {
 
     fn handle(&mut self, _: StopPolling, _: &mut Context<Self>) {
         self.stopped = true;
+    }
+}
+
+/// A reload replaced this source: no new poll starts and the timer stops, so the actor ends
+/// once the poll it may be running is done and nothing refers to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for SourceScheduler {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        self.stopped = true;
+        self.retired = true;
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
     }
 }
 
@@ -308,6 +336,31 @@ mod tests {
         for w in runs.windows(2) {
             assert!(w[1].0 >= w[0].1);
         }
+    }
+
+    #[actix::test]
+    async fn a_retired_scheduler_finishes_its_poll_then_ends() {
+        tokio::time::pause();
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let job = Arc::new(SlowJob {
+            duration: Duration::from_secs(5),
+            runs: runs.clone(),
+            panic_on_first: false,
+        });
+        let addr = SourceScheduler::new("s".into(), Duration::from_secs(10), Duration::ZERO, job).start();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        addr.send(Retire).await.expect("retire");
+        let weak = addr.downgrade();
+        drop(addr);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(weak.upgrade().is_some(), "alive while its poll runs");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            runs.lock().unwrap().len(),
+            1,
+            "the poll finished, no other started"
+        );
+        assert!(weak.upgrade().is_none(), "ended once the poll was done");
     }
 
     #[actix::test]
