@@ -82,6 +82,9 @@ pub struct Converter {
     events: Option<EventDefinitions>,
     /// Bytes of samples and events one notification may make; 0: no limit.
     max_output_bytes: usize,
+    /// `[notification] ack_on_event_error`: false makes a notification whose event cannot be
+    /// made an endpoint error (dead-lettered), instead of one acked without its event.
+    ack_on_event_error: bool,
 }
 
 impl Converter {
@@ -91,6 +94,7 @@ impl Converter {
             samples: SampleEndpoints::new(meters),
             events: None,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            ack_on_event_error: true,
         }
     }
 
@@ -104,6 +108,15 @@ impl Converter {
     /// otherwise).
     pub fn with_reserved_metadata(mut self, reserved: crate::meter::ReservedMetadata) -> Converter {
         self.samples = self.samples.with_reserved_metadata(reserved);
+        self
+    }
+
+    /// What a notification whose event cannot be made becomes (Ceilometer's
+    /// `[notification] ack_on_event_error`): true, Ceilometer's default, converts it without
+    /// its event (the caller acks it); false fails it with [`ConvertError::Endpoint`] (the
+    /// caller dead-letters it), where Ceilometer requeues it and gets it back forever.
+    pub fn with_ack_on_event_error(mut self, ack: bool) -> Converter {
+        self.ack_on_event_error = ack;
         self
     }
 
@@ -148,6 +161,9 @@ impl Converter {
                     budget.charge(crate::event::message::message_len(&e));
                     out.events.push(e);
                     over_limit(&out, &budget)?;
+                }
+                EventOutcome::Dropped(reason) if !self.ack_on_event_error => {
+                    return Err(EndpointError::new(&notification, reason.to_string()).into());
                 }
                 EventOutcome::Dropped(reason) => {
                     tracing::warn!("Fail to process a notification: {reason}");
@@ -336,5 +352,53 @@ mod tests {
             panic!("{err}")
         };
         assert!(over.bytes >= size - 2, "counted {} of {size} written", over.bytes);
+    }
+}
+
+#[cfg(test)]
+mod event_error_tests {
+    use super::*;
+    use crate::config::definitions::{SHIPPED_EVENTS, SHIPPED_EVENTS_NAME};
+
+    fn converter(ack_on_event_error: bool) -> Converter {
+        let meters = MeterDefinitions::from_texts(std::iter::empty::<(&Path, &str)>())
+            .expect("no meters")
+            .0;
+        let events = EventDefinitions::parse(SHIPPED_EVENTS, SHIPPED_EVENTS_NAME).expect("shipped events");
+        Converter::new(meters)
+            .with_events(events)
+            .with_ack_on_event_error(ack_on_event_error)
+    }
+
+    /// An info notification whose timestamp Ceilometer's event converter cannot parse.
+    const BAD_TIMESTAMP: &str = r#"{"message_id": "m-1", "publisher_id": "p", "priority": "INFO", "event_type": "custom.thing", "timestamp": "yesterday", "payload": {}}"#;
+
+    #[test]
+    fn an_event_that_cannot_be_made_is_dropped_or_fails_the_notification() {
+        let mut decoder = Decoder::default();
+        // Ceilometer's default: the notification converts without its event (and is acked).
+        let out = converter(true)
+            .convert(&mut decoder, BAD_TIMESTAMP.as_bytes())
+            .expect("converted");
+        assert!(out.events.is_empty());
+        assert_eq!(out.dropped_events.len(), 1);
+        // false: the endpoint error that the agent dead-letters.
+        match converter(false).convert(&mut decoder, BAD_TIMESTAMP.as_bytes()) {
+            Err(ConvertError::Endpoint(e)) => {
+                assert_eq!(e.event_type, "custom.thing");
+                assert!(
+                    e.reason
+                        .contains("event custom.thing (message m-1) dropped: notification timestamp"),
+                    "{e}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A notification whose event is made is not affected.
+        let good = BAD_TIMESTAMP.replace("yesterday", "2025-01-01 00:00:00");
+        let out = converter(false)
+            .convert(&mut decoder, good.as_bytes())
+            .expect("converted");
+        assert_eq!(out.events.len(), 1);
     }
 }

@@ -483,7 +483,8 @@ impl Agent {
 /// The conversion core for a config directory (see [`crate::config::definitions`]: the
 /// shipped definitions stand in for missing ones; a meter definition that does not compile is
 /// logged and skipped, as Ceilometer does; a bad event definition stops the agent), with the
-/// event options, the output limit and the reserved metadata options of `settings`.
+/// event options, the output limit, the reserved metadata options and `ack_on_event_error`
+/// of `settings`.
 pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
     let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
         .map_err(|e| AgentError::Converter(e.to_string()))?;
@@ -494,7 +495,8 @@ pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert
     Ok(Arc::new(
         converter
             .with_max_output_bytes(max_output)
-            .with_reserved_metadata(settings.reserved_metadata.clone()),
+            .with_reserved_metadata(settings.reserved_metadata.clone())
+            .with_ack_on_event_error(settings.notification.ack_on_event_error),
     ))
 }
 

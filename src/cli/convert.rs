@@ -66,7 +66,8 @@ fn setup(
     Ok((
         converter
             .with_max_output_bytes(max_output)
-            .with_reserved_metadata(settings.reserved_metadata),
+            .with_reserved_metadata(settings.reserved_metadata)
+            .with_ack_on_event_error(settings.notification.ack_on_event_error),
         settings.publisher.telemetry_secret,
     ))
 }

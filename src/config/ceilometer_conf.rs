@@ -287,6 +287,22 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         n.batch_timeout_ms = seconds.saturating_mul(1000);
     }
     set!(n.messaging_urls, r.multi(&[("notification", "messaging_urls")])?);
+    if let Some(ack) = r.bool(&[("notification", "ack_on_event_error")])? {
+        n.ack_on_event_error = ack;
+        r.notes.push(if ack {
+            "[notification] ack_on_event_error = true: a notification whose event cannot be made \
+             is acked without it, as in Ceilometer; one whose event cannot be published is not \
+             acked but held and retried until the publisher confirms (Ceilometer acks it and \
+             loses the event)"
+                .into()
+        } else {
+            "[notification] ack_on_event_error = false: a notification whose event cannot be made \
+             is dead-lettered with the reason (Ceilometer requeues it, and it fails again at every \
+             redelivery); one whose event cannot be published is held and retried, never acked \
+             early, as with true"
+                .into()
+        });
+    }
     set!(
         n.control_exchanges,
         r.multi(&[
@@ -682,6 +698,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[DEFAULT] reserved_metadata_length: \"long\""), "{e}");
+    }
+
+    #[test]
+    fn ack_on_event_error_is_read_and_explained() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(tmp.path(), "").unwrap();
+        assert!(c.settings.notification.ack_on_event_error, "Ceilometer's default");
+        for (value, says) in [
+            ("false", "is dead-lettered with the reason"),
+            ("true", "is acked without it, as in Ceilometer"),
+        ] {
+            let c = conf(
+                tmp.path(),
+                &format!("[notification]\nack_on_event_error = {value}\n"),
+            )
+            .unwrap();
+            assert_eq!(c.settings.notification.ack_on_event_error, value == "true");
+            assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+            assert_eq!(c.notes.len(), 1);
+            assert!(
+                c.notes[0].starts_with(&format!("[notification] ack_on_event_error = {value}: "))
+                    && c.notes[0].contains(says)
+                    && c.notes[0].contains("held and retried"),
+                "{:?}",
+                c.notes
+            );
+        }
     }
 
     #[test]

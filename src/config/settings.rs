@@ -160,6 +160,15 @@ pub struct NotificationSettings {
     /// (unconfirmed deliveries are then requeued by the broker, and `ceilo run` exits 3), in
     /// seconds.
     pub shutdown_timeout_s: u64,
+    /// What becomes of a notification whose event cannot be made (Ceilometer's event endpoint
+    /// raises: an unparsable timestamp, a trait that cannot be converted). true, Ceilometer's
+    /// default: logged, and the notification acked without its event, as Ceilometer does.
+    /// false: the notification is dead-lettered with the reason (Ceilometer requeues it, and
+    /// it fails again at every redelivery). An event that cannot be *published* is never acked
+    /// early, whatever this says: the notification stays unacked and the publish is retried
+    /// until the publisher confirms (with true, Ceilometer acks it and the event is lost).
+    /// Ceilometer `[notification] ack_on_event_error`.
+    pub ack_on_event_error: bool,
     /// Partition queues for sinks with stateful transformers (rate_of_change, delta,
     /// aggregator, arithmetic) when several agents share the queues; 0 = this agent alone
     /// owns every resource. Use the same value on every agent, and more than agents.
@@ -203,6 +212,7 @@ impl Default for NotificationSettings {
             dead_letter_queue: "ceilo.dead-letter".into(),
             transform_partitions: 0,
             shutdown_timeout_s: 30,
+            ack_on_event_error: true,
         }
     }
 }
