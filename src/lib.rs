@@ -13,6 +13,7 @@ pub mod coordination;
 pub mod event;
 pub mod http;
 pub mod jsonpath;
+pub mod keystone;
 pub mod meter;
 pub mod model;
 pub mod pipeline;

@@ -124,7 +124,7 @@ impl AgentConfig {
         let polling = if settings.polling_enabled() && polling_yaml.exists() {
             // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
             // a bad one stops `run` here, before anything has started, not half-way.
-            crate::polling::check(&polling_yaml, &settings.polling)?;
+            crate::polling::check(&polling_yaml, &settings.polling_options())?;
             let config = crate::polling::PollingConfig::load(&polling_yaml)
                 .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
             Some(config)

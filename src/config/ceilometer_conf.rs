@@ -426,6 +426,13 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.prometheus_listen_addresses,
         r.list(&[("polling", "prometheus_listen_addresses")])?
     );
+    set!(
+        poll.identity_name_discovery,
+        r.bool(&[
+            ("polling", "identity_name_discovery"),
+            ("polling", "tenant_name_discovery"),
+        ])?
+    );
     set!(poll.sample_source, r.string(&[("DEFAULT", "sample_source")])?);
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
@@ -445,7 +452,7 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             ("DEFAULT", "partitioning_group_prefix"),
         ])?
     );
-    credentials::apply(r, &mut s.gnocchi)?;
+    credentials::apply(r, s)?;
     Ok(())
 }
 

@@ -93,6 +93,14 @@ fn remember(settings: &Settings) {
         register(&settings.publisher.telemetry_secret);
     }
     register(&settings.gnocchi.password);
+    let keystone = settings
+        .gnocchi
+        .keystone
+        .iter()
+        .chain(&settings.service_credentials);
+    for k in keystone {
+        register(&k.password);
+    }
 }
 
 /// Remember the password of `url` (a transport URL from anywhere, `--transport-url` included).

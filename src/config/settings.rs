@@ -50,8 +50,14 @@ pub struct Settings {
     /// is refused with that explanation). See [`Settings::polling_options`].
     pub polling: crate::polling::PollingOptions,
     /// Where `gnocchi://` publishers send to and how they authenticate
-    /// (Ceilometer's `[service_credentials]`); see docs/gnocchi.md.
+    /// (Ceilometer's `[service_credentials]`); see docs/gnocchi.md and
+    /// [`Settings::gnocchi_settings`].
     pub gnocchi: crate::publish::gnocchi::GnocchiSettings,
+    /// The agent's Keystone credentials (Ceilometer's `[service_credentials]` with
+    /// `auth_type = password`): what `gnocchi://` with `auth_mode: keystone` uses when
+    /// `gnocchi.keystone` is not given, and what `polling.identity_name_discovery` looks names
+    /// up with.
+    pub service_credentials: Option<crate::keystone::KeystoneSettings>,
     /// How notifications become events (Ceilometer's `[event]`).
     pub event: EventSettings,
     /// Which keys of a meter definition's `user_metadata` samples keep in
@@ -93,6 +99,7 @@ impl Default for Settings {
             polling_enabled: None,
             polling: crate::polling::PollingOptions::default(),
             gnocchi: crate::publish::gnocchi::GnocchiSettings::default(),
+            service_credentials: None,
             event: EventSettings::default(),
             reserved_metadata: crate::meter::ReservedMetadata::default(),
         }
@@ -317,7 +324,20 @@ impl Settings {
             }
         }
         self.check_durability()?;
-        self.gnocchi.validate()?;
+        self.gnocchi_settings().validate()?;
+        if self.polling.identity_name_discovery {
+            match &self.service_credentials {
+                Some(k) => k.validate()?,
+                None => {
+                    return Err(
+                        "polling.identity_name_discovery looks names up in Keystone: it needs \
+                                service_credentials (ceilometer.conf: [service_credentials] \
+                                auth_type = password)"
+                            .into(),
+                    )
+                }
+            }
+        }
         self.check_quorum()?;
         // The transport's own parser, so that check refuses exactly what run would.
         let urls = std::iter::once(("transport_url", &self.transport_url)).chain(
@@ -344,13 +364,26 @@ impl Settings {
     }
 
     /// The polling agent's options as `ceilo run` uses them and `ceilo check` checks them:
-    /// the `polling:` section, with the agent's `host` when it names none.
+    /// the `polling:` section, with the agent's `host` when it names none, and
+    /// `service_credentials` for the Keystone look-ups.
     pub fn polling_options(&self) -> crate::polling::PollingOptions {
         let mut options = self.polling.clone();
         if options.host.is_none() {
             options.host = self.host.clone();
         }
+        options.keystone.clone_from(&self.service_credentials);
         options
+    }
+
+    /// The `gnocchi:` section as the publisher uses it: with `auth_mode: keystone` and no
+    /// `gnocchi.keystone`, the agent's `service_credentials` (as Ceilometer's `[gnocchi]`
+    /// group overrides `[service_credentials]` only when set).
+    pub fn gnocchi_settings(&self) -> crate::publish::gnocchi::GnocchiSettings {
+        let mut gnocchi = self.gnocchi.clone();
+        if gnocchi.keystone.is_none() {
+            gnocchi.keystone.clone_from(&self.service_credentials);
+        }
+        gnocchi
     }
 
     /// Whether the polling agent runs in this process (see `polling_enabled`).

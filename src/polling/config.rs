@@ -322,6 +322,13 @@ pub struct PollingOptions {
     /// --polling-namespaces` (default `compute central`, so groups start `central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
+    /// `[polling] identity_name_discovery`: every polled sample's `user_name` and
+    /// `project_name` looked up in Keystone by its ids, and cached (see [`super::identity`]).
+    pub identity_name_discovery: bool,
+    /// The Keystone credentials for those look-ups: ceilo.yaml's `service_credentials`, put
+    /// here by `Settings::polling_options` (not a `polling:` key).
+    #[serde(skip)]
+    pub keystone: Option<crate::keystone::KeystoneSettings>,
 }
 
 impl Default for PollingOptions {
@@ -346,6 +353,8 @@ impl Default for PollingOptions {
             coordination_backend_url: String::new(),
             partitioning_group_prefix: String::new(),
             polling_namespaces: vec!["compute".into(), "central".into()],
+            identity_name_discovery: false,
+            keystone: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod discovery;
 pub mod dynamic;
 pub mod fleet;
 pub mod host;
+pub mod identity;
 pub mod libvirt;
 pub mod notify;
 pub mod partition;
@@ -165,6 +166,8 @@ pub enum StartError {
     LibvirtType(String),
     #[error(transparent)]
     Coordination(#[from] crate::coordination::UrlError),
+    #[error("polling.identity_name_discovery: {0}")]
+    Identity(String),
     #[error("source {source_name:?}: {error}")]
     Discovery {
         source_name: String,
@@ -201,12 +204,29 @@ pub fn load_pollsters(
     Ok(out)
 }
 
+/// The Keystone name look-ups when `identity_name_discovery` is on (which needs credentials).
+fn name_discovery(options: &PollingOptions) -> Result<Option<Arc<identity::NameDiscovery>>, StartError> {
+    if !options.identity_name_discovery {
+        return Ok(None);
+    }
+    let Some(keystone) = &options.keystone else {
+        return Err(StartError::Identity(
+            "names are looked up in Keystone: set service_credentials (ceilometer.conf: \
+             [service_credentials] auth_type = password)"
+                .into(),
+        ));
+    };
+    let names = identity::NameDiscovery::new(keystone).map_err(StartError::Identity)?;
+    Ok(Some(Arc::new(names)))
+}
+
 /// `ceilo check` for the polling side: polling.yaml parses, every discoverer is known, every
 /// dynamic pollster definition is valid, the coordination backend URL is one ceilo can use.
 /// Returns one line per meter of a source that no pollster serves (Ceilometer polls nothing
 /// for those either; worth a warning, not an error).
 pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result<Vec<String>, StartError> {
     let config = PollingConfig::load(polling_yaml)?;
+    name_discovery(options)?;
     if !options.coordination_backend_url.is_empty() {
         crate::coordination::BackendUrl::parse(&options.coordination_backend_url)?;
     }
@@ -409,6 +429,11 @@ pub fn start_polling(
         })
     } else {
         output
+    };
+    // Named first, so that the exporter and the notifications both carry the names.
+    let output = match name_discovery(options)? {
+        Some(names) => Arc::new(identity::NamingSink { names, next: output }),
+        None => output,
     };
     let mut agent = PollingAgent {
         schedulers: Vec::new(),

@@ -338,13 +338,18 @@ impl Keystone {
         )
     }
 
-    /// A new user in domain `default` with `role` on `project` (an id); returns its id.
+    /// A user in domain `default` (created if missing) with `role` on `project` (an id);
+    /// returns its id.
     pub fn user(&self, name: &str, password: &str, project: &str, role: &str) -> String {
-        let id = self.create(
-            "/users",
-            "user",
-            json!({"name": name, "password": password, "domain_id": "default"}),
-        );
+        let (_, found) = self.admin("GET", &format!("/users?name={name}&domain_id=default"), None);
+        let id = match found["users"][0]["id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => self.create(
+                "/users",
+                "user",
+                json!({"name": name, "password": password, "domain_id": "default"}),
+            ),
+        };
         let (_, roles) = self.admin("GET", &format!("/roles?name={role}"), None);
         let role_id = roles["roles"][0]["id"].as_str().expect("the role exists");
         let (status, body) = self.admin(

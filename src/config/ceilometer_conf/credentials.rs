@@ -1,17 +1,21 @@
-//! `[service_credentials]` of ceilometer.conf onto ceilo.yaml's `gnocchi:` section: who the
-//! `gnocchi://` publisher is to Gnocchi. `auth_type = password` (keystoneauth1's generic
-//! password plugin, `v3password` too) is Keystone v3 password auth with the options below;
+//! `[service_credentials]` of ceilometer.conf onto ceilo.yaml: who the agent is to Keystone
+//! and to Gnocchi. `auth_type = password` (keystoneauth1's generic password plugin,
+//! `v3password` too) is Keystone v3 password auth with the options below, ceilo.yaml's
+//! `service_credentials` (which `gnocchi://` then uses with `auth_mode: keystone`, and
+//! `[polling] identity_name_discovery` looks names up with);
 //! `auth_type = gnocchi-basic` is Gnocchi's basic auth with the plugin's `user` and `endpoint`.
 //! Any other auth type is refused (naming file and line) rather than publishing without it.
 //! No `auth_type`: ceilo.yaml's `gnocchi:` stays as it is.
 
 use super::{ConfError, Reader};
-use crate::publish::gnocchi::keystone::KeystoneSettings;
-use crate::publish::gnocchi::{AuthMode, GnocchiSettings};
+use crate::config::Settings;
+use crate::keystone::KeystoneSettings;
+use crate::publish::gnocchi::AuthMode;
 
 const GROUP: &str = "service_credentials";
 
-pub(super) fn apply(r: &mut Reader, g: &mut GnocchiSettings) -> Result<(), ConfError> {
+pub(super) fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
+    let g = &mut s.gnocchi;
     let names = [(GROUP, "auth_type"), (GROUP, "auth_plugin")];
     let Some(auth_type) = r.string(&names)? else {
         return Ok(());
@@ -19,7 +23,7 @@ pub(super) fn apply(r: &mut Reader, g: &mut GnocchiSettings) -> Result<(), ConfE
     match auth_type.as_str() {
         "password" | "v3password" => {
             g.auth_mode = AuthMode::Keystone;
-            g.keystone = Some(keystone(r)?);
+            s.service_credentials = Some(keystone(r)?);
         }
         "gnocchi-basic" => {
             g.auth_mode = AuthMode::Basic;
@@ -97,7 +101,7 @@ mod tests {
     }
 
     #[test]
-    fn keystone_password_credentials_become_gnocchis_keystone_auth() {
+    fn keystone_password_credentials_become_the_service_credentials_gnocchi_uses() {
         let c = load(
             "[service_credentials]\nauth_type = password\nauth_url = http://ks:5000/v3\n\
              username = ceilometer\npassword = s3cret\nproject_name = service\n\
@@ -107,7 +111,8 @@ mod tests {
         .unwrap();
         let g = &c.settings.gnocchi;
         assert_eq!(g.auth_mode, AuthMode::Keystone);
-        let k = g.keystone.as_ref().unwrap();
+        let k = c.settings.service_credentials.as_ref().unwrap();
+        assert_eq!(c.settings.gnocchi_settings().keystone.as_ref(), Some(k));
         assert_eq!(k.auth_url, "http://ks:5000/v3");
         assert_eq!(k.username.as_deref(), Some("ceilometer"));
         assert_eq!(k.password, "s3cret");
@@ -132,7 +137,7 @@ mod tests {
              default_domain_id = default\n",
         )
         .unwrap();
-        let k = c.settings.gnocchi.keystone.unwrap();
+        let k = c.settings.service_credentials.unwrap();
         assert_eq!(k.username.as_deref(), Some("ceilometer"));
         assert_eq!(k.project_name.as_deref(), Some("service"));
         assert_eq!(k.user_domain_id.as_deref(), Some("default"));
@@ -162,5 +167,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(missing.contains("auth_url"), "{missing}");
+    }
+
+    #[test]
+    fn identity_name_discovery_looks_up_with_the_service_credentials() {
+        let c = load(
+            "[polling]\nidentity_name_discovery = true\n[service_credentials]\nauth_type = password\n\
+             auth_url = http://ks:5000/v3\nusername = ceilometer\npassword = p\nuser_domain_id = default\n",
+        )
+        .unwrap();
+        let options = c.settings.polling_options();
+        assert!(options.identity_name_discovery);
+        assert_eq!(options.keystone.as_ref(), c.settings.service_credentials.as_ref());
+        assert!(options.keystone.is_some());
+        assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+        // Its deprecated name.
+        let old = load(
+            "[polling]\ntenant_name_discovery = yes\n[service_credentials]\nauth_type = password\n\
+                        auth_url = http://ks\nuser_id = u\npassword = p\n",
+        )
+        .unwrap();
+        assert!(old.settings.polling.identity_name_discovery);
+        // Nothing to look names up with: said at start, not at the first poll.
+        let err = match load("[polling]\nidentity_name_discovery = true\n") {
+            Ok(c) => c.settings.validate().unwrap_err(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("identity_name_discovery") && err.contains("service_credentials"),
+            "{err}"
+        );
     }
 }

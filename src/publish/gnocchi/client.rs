@@ -1,5 +1,5 @@
 //! The HTTP side of `gnocchi://`: JSON requests to Gnocchi's v1 API with basic auth or a
-//! Keystone token ([`super::keystone`]: renewed and the request retried once on 401, the
+//! Keystone token ([`crate::keystone`]: renewed and the request retried once on 401, the
 //! endpoint from the catalog unless configured) and a per-request timeout, on hyper's pooled
 //! client ([`crate::http::client`], the one dynamic pollsters use).
 //!
@@ -18,8 +18,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::Method;
 
-use super::keystone::{Keystone, KeystoneSettings, Token};
 use crate::http::client::{http_client, HttpClient};
+use crate::keystone::{Keystone, KeystoneError, KeystoneSettings, Token};
 
 const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 
@@ -35,6 +35,18 @@ pub struct Unavailable {
     pub reason: String,
     /// The HTTP status, when there was a reply (401 makes a Keystone client renew its token).
     pub status: Option<u16>,
+}
+
+/// Keystone not answering is Gnocchi not answering: retried the same way.
+impl From<KeystoneError> for Unavailable {
+    fn from(e: KeystoneError) -> Unavailable {
+        Unavailable {
+            method: e.method,
+            url: e.url,
+            reason: format!("keystone: {}", e.reason),
+            status: None,
+        }
+    }
 }
 
 /// What Gnocchi answered.

@@ -3,7 +3,7 @@
 //! those resources.
 //!
 //! Layout: [`resources`] compiles gnocchi_resources.yaml; [`client`] is the HTTP client (basic
-//! auth or [`keystone`], timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
+//! auth or [`crate::keystone`], timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
 //! and pushes measures, creations and attribute updates; [`creation`] creates the resources
 //! Gnocchi does not know once across concurrent flushes; [`events`] applies the event rules;
 //! this module parses the URL options, holds the `gnocchi:` settings of ceilo.yaml and is the
@@ -25,7 +25,6 @@ pub mod batch;
 pub mod client;
 pub mod creation;
 pub mod events;
-pub mod keystone;
 pub mod resources;
 
 use std::collections::HashSet;
@@ -108,7 +107,8 @@ impl GnocchiOptions {
 pub enum AuthMode {
     /// Gnocchi's `[api] auth_mode = basic` (Ceilometer's `auth_type = gnocchi-basic`).
     Basic,
-    /// Keystone v3 password (Ceilometer's `auth_type = password`), `gnocchi.keystone`.
+    /// Keystone v3 password (Ceilometer's `auth_type = password`): `gnocchi.keystone`, else
+    /// `service_credentials`.
     Keystone,
 }
 
@@ -131,17 +131,18 @@ pub struct GnocchiSettings {
     /// id is looked up); unset: nothing is filtered, with a warning when a `gnocchi://` URL
     /// asks for filtering.
     pub filter_project_id: Option<String>,
-    /// Keystone credentials, for `auth_mode: keystone`.
-    pub keystone: Option<keystone::KeystoneSettings>,
+    /// Keystone credentials for `auth_mode: keystone`, when they differ from the agent's
+    /// `service_credentials`.
+    pub keystone: Option<crate::keystone::KeystoneSettings>,
 }
 
 impl GnocchiSettings {
     /// Settings that cannot work, said at start.
     pub fn validate(&self) -> Result<(), String> {
         match (self.auth_mode, &self.keystone) {
-            (AuthMode::Keystone, None) => {
-                Err("gnocchi.auth_mode keystone needs a gnocchi.keystone section".into())
-            }
+            (AuthMode::Keystone, None) => Err(
+                "gnocchi.auth_mode keystone needs service_credentials (or a gnocchi.keystone section)".into(),
+            ),
             (AuthMode::Keystone, Some(k)) => k.validate(),
             (AuthMode::Basic, _) => Ok(()),
         }

@@ -1,8 +1,12 @@
-//! `gnocchi://` with Keystone v3 password auth, against a real Keystone 27
-//! (`keystone_support`, one per test binary) and a real Gnocchi 4.7 on `[api] auth_mode =
-//! keystone` (keystonemiddleware validating every request's token with Keystone, no token
-//! cache, so a revoked token is refused at once). ceilo is given no Gnocchi endpoint: it finds
-//! Gnocchi in the token's catalog. Keystone's request log counts the tokens ceilo asks for.
+//! ceilo against a real Keystone 27 (`keystone_support`: one per test binary, so every test
+//! that needs Keystone is here). Keystone's request log counts what ceilo asks it; each test
+//! holds `Keystone::exclusive` so that the counts are its own.
+//!
+//! * `gnocchi://` with Keystone v3 password auth into a real Gnocchi 4.7 on `[api] auth_mode =
+//!   keystone` (keystonemiddleware validating every request's token with Keystone, no token
+//!   cache, so a revoked token is refused at once). ceilo is given no Gnocchi endpoint: it
+//!   finds Gnocchi in the token's catalog.
+//! * `[polling] identity_name_discovery`: polled samples named from Keystone, cached.
 
 #[allow(dead_code)]
 mod common;
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use gnocchi_support::{floating_ip_messages, second_measures, Gnocchi};
 use runtime_support::*;
+use serde_json::Value as Json;
 
 const CEILOMETER_PASSWORD: &str = "ceilometer-ks-pw";
 const GNOCCHI_PASSWORD: &str = "gnocchi-ks-pw";
@@ -147,6 +152,7 @@ fn keystone_token_is_cached_renewed_after_revocation_and_gnocchi_found_in_the_ca
 #[test]
 fn a_refused_password_holds_deliveries_names_the_user_and_hands_them_back_at_stop() {
     let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
     let broker = Broker::new("gnocchi-keystone-refused");
     let url = broker.url();
     let rt = runtime();
@@ -186,4 +192,127 @@ fn a_refused_password_holds_deliveries_names_the_user_and_hands_them_back_at_sto
         Duration::from_secs(20),
         || broker.counts("notifications.sample") == (10, 0),
     );
+}
+
+/// A dynamic pollster whose host command prints `entries` (JSON), one sample per entry with
+/// its `user_id` and `project_id`.
+fn probe_pollster(entries: &Json) -> String {
+    format!(
+        "- name: probe.identity\n  sample_type: gauge\n  unit: probe\n  value_attribute: value\n  \
+         resource_id_attribute: id\n  user_id_attribute: user_id\n  project_id_attribute: project_id\n  \
+         host_command: 'echo ''{entries}'''\n"
+    )
+}
+
+/// The samples of a telemetry.polling notification (payload `{"samples": [...]}`).
+fn polled_samples(body: &[u8]) -> Vec<Json> {
+    let outer: Json = serde_json::from_slice(body).expect("outer json");
+    let inner: Json =
+        serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
+    inner["payload"]["samples"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The `GET /v3/<path>` requests Keystone has answered.
+fn gets(ks: &keystone_support::Keystone, path: &str) -> usize {
+    let needle = format!("GET /v3/{path} HTTP");
+    ks.log_text().lines().filter(|l| l.contains(&needle)).count()
+}
+
+#[test]
+fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    let service = ks.project("service");
+    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    let project = ks.project("polled-project");
+    let user = ks.user("polled-user", "polled-user-pw", &project, "member");
+    let entries = serde_json::json!([
+        {"id": "r-known", "value": 1, "user_id": user, "project_id": project},
+        {"id": "r-unknown-user", "value": 2, "user_id": "no-such-user", "project_id": project},
+        {"id": "r-no-user", "value": 3, "user_id": "", "project_id": project},
+    ]);
+    let broker = Broker::new("polling-identity");
+    let rt = runtime();
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         identity_name_discovery: true\n  libvirt_uri: 'test:///default'\n  \
+         pollsters_definitions_dirs: ['{{dir}}/pollsters.d']\nservice_credentials:\n  \
+         auth_url: {}\n  username: ceilometer\n  password: {CEILOMETER_PASSWORD}\n  \
+         user_domain_name: Default\n  project_name: service\n  project_domain_name: Default\n",
+        ks.url
+    );
+    let dir = config_dir("");
+    std::fs::write(
+        dir.path().join("ceilo.yaml"),
+        settings.replace("{dir}", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("pollsters.d")).unwrap();
+    std::fs::write(
+        dir.path().join("pollsters.d/probe.yaml"),
+        probe_pollster(&entries),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: probe\n    interval: 1\n    meters: [probe.identity]\n",
+    )
+    .unwrap();
+    rt.block_on(declare(
+        &broker.url(),
+        "polled",
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let (tokens, projects, users) = (
+        ks.token_requests(),
+        gets(ks, &format!("projects/{project}")),
+        gets(ks, &format!("users/{user}")),
+    );
+    let agent = Agent::start(dir.path(), &broker.url());
+    // Three polls: the names come from the cache after the first.
+    let received = rt.block_on(collect(&broker.url(), "polled", Duration::from_secs(30), {
+        let mut samples = 0;
+        move |r| {
+            samples += polled_samples(&r.body).len();
+            samples >= 9
+        }
+    }));
+    let status = agent.terminate();
+    let log = std::fs::read_to_string(dir.path().join("agent-0.log")).unwrap_or_default();
+    assert!(status.success(), "{status}:\n{log}");
+    let samples: Vec<Json> = received.iter().flat_map(|r| polled_samples(&r.body)).collect();
+    assert!(samples.len() >= 9, "{samples:?}\n{log}");
+    for s in &samples {
+        let names = (s["project_name"].as_str(), s["user_name"].as_str());
+        let expected = match s["resource_id"].as_str() {
+            Some("r-known") => (Some("polled-project"), Some("polled-user")),
+            // Keystone has no such user: null, as in Ceilometer; the project is still named.
+            Some("r-unknown-user") | Some("r-no-user") => (Some("polled-project"), None),
+            other => panic!("unexpected resource {other:?}"),
+        };
+        assert_eq!(names, expected, "{s}");
+    }
+    assert_eq!(
+        ks.token_requests() - tokens,
+        1,
+        "one token for every look-up:\n{log}"
+    );
+    assert_eq!(
+        gets(ks, &format!("projects/{project}")) - projects,
+        1,
+        "the project's name asked once, then cached:\n{log}"
+    );
+    assert_eq!(gets(ks, &format!("users/{user}")) - users, 1, "the user's too");
+    assert_eq!(gets(ks, "users/no-such-user"), 1, "a missing user is cached too");
+    assert_eq!(
+        log.matches("Keystone has no such id").count(),
+        1,
+        "one warning for the missing user:\n{log}"
+    );
+    assert!(!log.contains(CEILOMETER_PASSWORD));
 }

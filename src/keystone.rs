@@ -1,13 +1,18 @@
-//! Keystone v3 password authentication for `gnocchi://`, as Ceilometer's
-//! `[service_credentials]` with `auth_type = password` does it through keystoneauth1: a token
-//! from `POST <auth_url>/v3/auth/tokens`, kept until it is about to expire, renewed then or
-//! when Gnocchi answers 401; Gnocchi's endpoint from the token's catalog (service type
-//! `metric`, named `gnocchi` or unnamed, the configured interface and region); and the
-//! look-up of the filtered project (`filter_project` in `filter_domain`) by name.
+//! Keystone v3 password sessions, as Ceilometer's `[service_credentials]` with
+//! `auth_type = password` works through keystoneauth1: a token from
+//! `POST <auth_url>/v3/auth/tokens`, kept until it is about to expire, renewed then or when the
+//! service it was shown to answers 401; and the look-ups ceilo needs: Gnocchi's endpoint in
+//! the token's catalog (service type `metric`, named `gnocchi` or unnamed, the configured
+//! interface and region), a project by name in a domain (`gnocchi://`'s `filter_project`),
+//! and the name of a project or user by id (`[polling] identity_name_discovery`).
 //!
-//! Failures are "not now" ([`Unavailable`]): Keystone down, a refused password, a catalog
-//! without Gnocchi. The publisher retries them as it retries Gnocchi being down, so nothing is
-//! dropped; the message names the auth URL and the user, never the password.
+//! Used by the `gnocchi://` publisher ([`crate::publish::gnocchi`]) and the polling agent
+//! ([`crate::polling::identity`]); each holds one [`Keystone`] session.
+//!
+//! Failures are [`KeystoneError`]s ("not now"): Keystone down, a refused password, a reply that
+//! does not parse. The caller decides what "not now" means (the publisher retries, the name
+//! look-up sends the sample without the name); the message names the auth URL and the user,
+//! never the password.
 //!
 //! Not done: other auth types (`v3token`, application credentials, `v2password`), system and
 //! domain scopes, TLS options of `[service_credentials]` (https uses the system's roots).
@@ -21,15 +26,14 @@ use hyper::Method;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use super::client::Unavailable;
 use crate::http::client::HttpClient;
 
 /// keystoneauth1 renews a token that expires within this (`MIN_TOKEN_LIFE_SECONDS`).
 const RENEW_BEFORE: Duration = Duration::from_secs(120);
 const MAX_BODY: usize = 8 << 20;
 
-/// `gnocchi.keystone` in ceilo.yaml: Ceilometer's `[service_credentials]` for
-/// `auth_type = password`. A user by `user_id`, or by `username` in a domain; a project
+/// `service_credentials` (or `gnocchi.keystone`) in ceilo.yaml: Ceilometer's
+/// `[service_credentials]` for `auth_type = password`. A user by `user_id`, or by `username` in a domain; a project
 /// scope by `project_id`, or by `project_name` in a domain (none: an unscoped token).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -56,16 +60,16 @@ impl KeystoneSettings {
     /// What is missing or contradictory, said before anything is sent.
     pub fn validate(&self) -> Result<(), String> {
         if self.auth_url.trim().is_empty() {
-            return Err("gnocchi.keystone.auth_url is required with auth_mode: keystone".into());
+            return Err("keystone credentials: auth_url is required".into());
         }
         self.auth_url
             .parse::<hyper::Uri>()
-            .map_err(|e| format!("gnocchi.keystone.auth_url {:?}: {e}", self.auth_url))?;
+            .map_err(|e| format!("keystone credentials: auth_url {:?}: {e}", self.auth_url))?;
         if self.user_id.is_none() && self.username.is_none() {
-            return Err("gnocchi.keystone needs username (or user_id)".into());
+            return Err("keystone credentials: username (or user_id) is required".into());
         }
         if self.user_id.is_none() && self.user_domain_name.is_none() && self.user_domain_id.is_none() {
-            return Err("gnocchi.keystone.username needs user_domain_name or user_domain_id".into());
+            return Err("keystone credentials: username needs user_domain_name or user_domain_id".into());
         }
         if self.project_id.is_none()
             && self.project_name.is_some()
@@ -73,7 +77,7 @@ impl KeystoneSettings {
             && self.project_domain_id.is_none()
         {
             return Err(
-                "gnocchi.keystone.project_name needs project_domain_name or project_domain_id".into(),
+                "keystone credentials: project_name needs project_domain_name or project_domain_id".into(),
             );
         }
         self.interface()?;
@@ -86,7 +90,7 @@ impl KeystoneSettings {
         match i.strip_suffix("URL").unwrap_or(i) {
             v @ ("public" | "internal" | "admin") => Ok(v),
             _ => Err(format!(
-                "gnocchi.keystone.interface {i:?}: one of public, internal, admin"
+                "keystone credentials: interface {i:?}: one of public, internal, admin"
             )),
         }
     }
@@ -162,6 +166,32 @@ impl KeystoneSettings {
     }
 }
 
+/// Keystone could not answer now (unreachable, refused, or a reply that makes no sense).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("keystone {method} {url}: {reason}")]
+pub struct KeystoneError {
+    pub method: Method,
+    pub url: String,
+    /// What went wrong, and who asked (user and auth URL).
+    pub reason: String,
+}
+
+/// What [`Keystone::name_of`] looks up: `GET /v3/projects/<id>` or `GET /v3/users/<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Identity {
+    Project,
+    User,
+}
+
+impl Identity {
+    fn collection(self) -> &'static str {
+        match self {
+            Identity::Project => "projects",
+            Identity::User => "users",
+        }
+    }
+}
+
 /// A token and what came with it.
 #[derive(Clone)]
 pub struct Token {
@@ -204,7 +234,7 @@ impl Keystone {
     }
 
     /// The current token, fetched when there is none or it is about to expire.
-    pub async fn token(&self) -> Result<Token, Unavailable> {
+    pub async fn token(&self) -> Result<Token, KeystoneError> {
         let mut cached = self.cached.lock().await;
         let why = match &*cached {
             Some(t) if Instant::now() < t.renew_at => return Ok(t.clone()),
@@ -218,7 +248,7 @@ impl Keystone {
 
     /// Gnocchi refused `used` (401): forget it, so that the next [`Keystone::token`] fetches
     /// a new one (unless another request did already).
-    pub async fn refused(&self, used: &HeaderValue) -> Result<Token, Unavailable> {
+    pub async fn refused(&self, used: &HeaderValue) -> Result<Token, KeystoneError> {
         let mut cached = self.cached.lock().await;
         if let Some(t) = &*cached {
             if t.header != *used {
@@ -230,36 +260,39 @@ impl Keystone {
         Ok(token)
     }
 
-    fn unavailable(&self, url: &str, reason: String) -> Unavailable {
-        Unavailable {
-            method: Method::POST,
+    fn error(&self, method: Method, url: &str, reason: String) -> KeystoneError {
+        KeystoneError {
+            method,
             url: url.to_owned(),
-            reason: format!("keystone: {reason} ({})", self.settings.who()),
-            status: None,
+            reason: format!("{reason} ({})", self.settings.who()),
         }
     }
 
-    async fn fetch(&self, why: Renewal) -> Result<Token, Unavailable> {
+    async fn fetch(&self, why: Renewal) -> Result<Token, KeystoneError> {
         let url = self.settings.tokens_url();
         let body = Bytes::from(self.settings.auth_body().to_string());
         let (status, headers, bytes) = self
             .send(Method::POST, &url, None, body)
             .await
-            .map_err(|reason| self.unavailable(&url, reason))?;
+            .map_err(|reason| self.error(Method::POST, &url, reason))?;
         if status != 201 && status != 200 {
             let what = match status {
                 401 => "Keystone refused the credentials (wrong password or unknown user)",
                 403 => "Keystone refused the scope (no role on the project?)",
                 _ => "Keystone did not issue a token",
             };
-            return Err(self.unavailable(&url, format!("{what}: HTTP {status}: {}", error_text(&bytes))));
+            return Err(self.error(
+                Method::POST,
+                &url,
+                format!("{what}: HTTP {status}: {}", error_text(&bytes)),
+            ));
         }
         let header = headers
             .get("x-subject-token")
             .cloned()
-            .ok_or_else(|| self.unavailable(&url, "no X-Subject-Token in the reply".into()))?;
+            .ok_or_else(|| self.error(Method::POST, &url, "no X-Subject-Token in the reply".into()))?;
         let reply: TokenReply = serde_json::from_slice(&bytes)
-            .map_err(|e| self.unavailable(&url, format!("the token reply does not parse: {e}")))?;
+            .map_err(|e| self.error(Method::POST, &url, format!("the token reply does not parse: {e}")))?;
         let lifetime = reply.lifetime().unwrap_or(RENEW_BEFORE * 2);
         // keystoneauth1 renews 120 s before expiry; a token that short-lived is used for half
         // of its life instead of for no request at all.
@@ -286,11 +319,22 @@ impl Keystone {
 
     /// The id of project `name` (a name or an id) in domain `domain` (a name or an id), as
     /// Ceilometer's `find_domain` + `find_project`; `Ok(None)` when there is none.
-    pub async fn find_project(&self, name: &str, domain: &str) -> Result<Option<String>, Unavailable> {
+    pub async fn find_project(&self, name: &str, domain: &str) -> Result<Option<String>, KeystoneError> {
         let Some(domain_id) = self.find_one("domains", domain, None).await? else {
             return Ok(None);
         };
         self.find_one("projects", name, Some(&domain_id)).await
+    }
+
+    /// The name of the project or user `id` (`None` when Keystone has none: 404, or a reply
+    /// without a name), as keystoneclient's `projects.get(id).name`.
+    pub async fn name_of(&self, what: Identity, id: &str) -> Result<Option<String>, KeystoneError> {
+        let url = format!("{}/{}/{}", self.settings.v3(), what.collection(), enc(id));
+        let single = what.collection().trim_end_matches('s');
+        Ok(self
+            .get(&url)
+            .await?
+            .and_then(|one| one[single]["name"].as_str().map(str::to_owned)))
     }
 
     /// `GET /v3/<kind>?name=..`, then `/v3/<kind>/<id>`: the id of the one that matches.
@@ -299,7 +343,7 @@ impl Keystone {
         kind: &str,
         name_or_id: &str,
         domain_id: Option<&str>,
-    ) -> Result<Option<String>, Unavailable> {
+    ) -> Result<Option<String>, KeystoneError> {
         let mut by_name = format!("{}/{kind}?name={}", self.settings.v3(), enc(name_or_id));
         if let Some(d) = domain_id {
             by_name.push_str(&format!("&domain_id={}", enc(d)));
@@ -313,7 +357,8 @@ impl Keystone {
                 [one] => return Ok(one["id"].as_str().map(str::to_owned)),
                 [] => {}
                 _ => {
-                    return Err(self.unavailable(
+                    return Err(self.error(
+                        Method::GET,
                         &by_name,
                         format!("more than one of {kind} is named {name_or_id:?}"),
                     ))
@@ -330,22 +375,28 @@ impl Keystone {
     }
 
     /// A GET with the current token (renewed once on 401); `None` on 404.
-    async fn get(&self, url: &str) -> Result<Option<Json>, Unavailable> {
+    async fn get(&self, url: &str) -> Result<Option<Json>, KeystoneError> {
         let mut token = self.token().await?;
         for attempt in 0..2 {
             let (status, _, bytes) = self
                 .send(Method::GET, url, Some(&token.header), Bytes::new())
                 .await
-                .map_err(|reason| self.unavailable(url, reason))?;
+                .map_err(|reason| self.error(Method::GET, url, reason))?;
             match status {
                 200..=299 => {
                     return serde_json::from_slice(&bytes)
                         .map(Some)
-                        .map_err(|e| self.unavailable(url, format!("the reply does not parse: {e}")))
+                        .map_err(|e| self.error(Method::GET, url, format!("the reply does not parse: {e}")))
                 }
                 404 => return Ok(None),
                 401 if attempt == 0 => token = self.refused(&token.header).await?,
-                _ => return Err(self.unavailable(url, format!("HTTP {status}: {}", error_text(&bytes)))),
+                _ => {
+                    return Err(self.error(
+                        Method::GET,
+                        url,
+                        format!("HTTP {status}: {}", error_text(&bytes)),
+                    ))
+                }
             }
         }
         unreachable!("the loop returns")
