@@ -1,6 +1,6 @@
 //! ceilo against a real Keystone 27 (`keystone_support`: one per test binary, so every test
-//! that needs Keystone is here). Keystone's request log counts what ceilo asks it; each test
-//! holds `Keystone::exclusive` so that the counts are its own.
+//! that needs Keystone is here). Keystone's request log counts what ceilo asks it; the tests
+//! that count hold `Keystone::exclusive`, so that the counts are their own.
 //!
 //! * `gnocchi://` with Keystone v3 password auth into a real Gnocchi 4.7 on `[api] auth_mode =
 //!   keystone` (keystonemiddleware validating every request's token with Keystone, no token
@@ -95,11 +95,8 @@ fn keystone_token_is_cached_renewed_after_revocation_and_gnocchi_found_in_the_ca
     // 1. One token for everything: the filtered project's look-up and every flush.
     let before = ks.token_requests();
     let agent = Agent::start(dir.path(), &url);
-    rt.block_on(publish(&url, &floating_ip_messages("ks1", 60, 6)));
+    rt.block_on(publish(&url, &floating_ip_messages("ks1", 60, 2)));
     wait_for_measures(&gnocchi, 60, &agent);
-    wait_until("every delivery acked", Duration::from_secs(20), || {
-        broker.counts("notifications.sample") == (0, 0)
-    });
     let log = agent.log_text();
     assert_eq!(
         ks.token_requests() - before,
@@ -129,7 +126,7 @@ fn keystone_token_is_cached_renewed_after_revocation_and_gnocchi_found_in_the_ca
     // would be revoked as well.
     std::thread::sleep(Duration::from_millis(1100));
     let before = ks.token_requests();
-    rt.block_on(publish(&url, &floating_ip_messages("ks2", 40, 4)));
+    rt.block_on(publish(&url, &floating_ip_messages("ks2", 40, 2)));
     wait_for_measures(&gnocchi, 100, &agent);
     let log = agent.log_text();
     assert!(
@@ -151,8 +148,8 @@ fn keystone_token_is_cached_renewed_after_revocation_and_gnocchi_found_in_the_ca
 
 #[test]
 fn a_refused_password_holds_deliveries_names_the_user_and_hands_them_back_at_stop() {
+    // Counts nothing, and its refused requests are not issued tokens: runs beside the others.
     let ks = keystone_support::shared();
-    let _counting = ks.exclusive();
     let broker = Broker::new("gnocchi-keystone-refused");
     let url = broker.url();
     let rt = runtime();
@@ -282,8 +279,9 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
             samples >= 9
         }
     }));
+    let log_path = agent.log.clone();
     let status = agent.terminate();
-    let log = std::fs::read_to_string(dir.path().join("agent-0.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
     assert!(status.success(), "{status}:\n{log}");
     let samples: Vec<Json> = received.iter().flat_map(|r| polled_samples(&r.body)).collect();
     assert!(samples.len() >= 9, "{samples:?}\n{log}");

@@ -225,6 +225,7 @@ fn changed_settings(old: &Settings, new: &Settings) -> Vec<&'static str> {
         polling_enabled,
         polling,
         gnocchi,
+        service_credentials,
         event,
         reserved_metadata
     );

@@ -223,11 +223,11 @@ impl Keystone {
         std::fs::read_to_string(self.dir.join("api.log")).unwrap_or_default()
     }
 
-    /// `POST /v3/auth/tokens` answered so far (issued or refused).
+    /// Tokens issued so far (`POST /v3/auth/tokens` answered 201).
     pub fn token_requests(&self) -> usize {
         self.log_text()
             .lines()
-            .filter(|l| l.contains("POST /v3/auth/tokens HTTP"))
+            .filter(|l| l.contains("POST /v3/auth/tokens HTTP") && l.contains("\" 201"))
             .count()
     }
 
