@@ -193,8 +193,13 @@ impl Factory {
                 self.runtime.clone(),
             )),
             PublisherUrl::Gnocchi(options) => Box::new(
-                GnocchiOutput::new(options, &settings.gnocchi_settings(), &self.config_dir, Some(dead_letters()))
-                    .map_err(|e| AgentError::Runtime(e.to_string()))?,
+                GnocchiOutput::new(
+                    options,
+                    &settings.gnocchi_settings(),
+                    &self.config_dir,
+                    Some(dead_letters()),
+                )
+                .map_err(|e| AgentError::Runtime(e.to_string()))?,
             ),
             PublisherUrl::Udp(target) => Box::new(UdpOutput::new(
                 target,
