@@ -15,6 +15,6 @@ pub mod repr;
 pub mod text;
 pub mod value;
 
-pub use num::{ArithError, Num};
+pub use num::{Arith, ArithError, Num};
 pub use text::{float_of_str, int_of_str};
 pub use value::{float_of, int_of, py_cmp, py_eq, truthy, type_name, PyError};

@@ -39,6 +39,20 @@ pub enum ArithError {
     Complex,
 }
 
+/// Python's arithmetic operators (`+ - * / // % **`), for every expression language that
+/// compiles them once and applies them per value ([`Num::arith`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    /// `/`: always a float.
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+}
+
 /// 2**127 as a float: the first float no `i128` reaches.
 const I128_END: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
 
@@ -173,6 +187,19 @@ impl Num {
             )),
             _ if !other.truthy() => Err(ArithError::ZeroDivision("float modulo")),
             _ => Ok(Num::Float(float_divmod(self.as_f64(), other.as_f64()).1)),
+        }
+    }
+
+    /// `self OP other`, with Python 3's result or exception.
+    pub fn arith(self, op: Arith, other: Num) -> Result<Num, ArithError> {
+        match op {
+            Arith::Add => Ok(self + other),
+            Arith::Sub => Ok(self - other),
+            Arith::Mul => Ok(self * other),
+            Arith::Div => self.truediv(other),
+            Arith::FloorDiv => self.floordiv(other),
+            Arith::Mod => self.modulo(other),
+            Arith::Pow => self.pow(other),
         }
     }
 
@@ -409,6 +436,25 @@ mod tests {
         );
         assert_eq!(Float(10.0).pow(Int(400)), Err(ArithError::Overflow));
         assert_eq!(Int(-8).pow(Float(0.5)), Err(ArithError::Complex));
+    }
+
+    /// Each operator reaches its rule: python3 -c 'print(7 + 2, 7 - 2, 7 * 2, 7 / 2, 7 // -2,
+    /// -7 % 3, 2 ** 10)' prints 9 5 14 3.5 -4 2 1024.
+    #[test]
+    fn arith_applies_each_operator() {
+        let cases = [
+            (Int(7), Arith::Add, Int(2), Int(9)),
+            (Int(7), Arith::Sub, Int(2), Int(5)),
+            (Int(7), Arith::Mul, Int(2), Int(14)),
+            (Int(7), Arith::Div, Int(2), Float(3.5)),
+            (Int(7), Arith::FloorDiv, Int(-2), Int(-4)),
+            (Int(-7), Arith::Mod, Int(3), Int(2)),
+            (Int(2), Arith::Pow, Int(10), Int(1024)),
+        ];
+        for (a, op, b, want) in cases {
+            assert_eq!(a.arith(op, b), Ok(want), "{a:?} {op:?} {b:?}");
+        }
+        assert!(Int(1).arith(Arith::Div, Int(0)).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `number OP value`, `int/float/abs/round(value)`) once, and evaluates it with Python's
 //! numbers ([`crate::model::py`]); anything else is refused when the definition loads.
 
-use crate::model::py::{self, Num};
+use crate::model::py::{self, Arith, Num};
 use crate::model::OwnedValue;
 use simd_json::prelude::*;
 
@@ -16,23 +16,13 @@ pub struct Attr {
     ops: Vec<Op>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    FloorDiv,
-    Mod,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
     /// `| value`: the value itself.
     Identity,
     /// `value OP n` or, with `value_right`, `n OP value`.
     Arith {
-        op: BinOp,
+        op: Arith,
         n: Num,
         value_right: bool,
     },
@@ -97,12 +87,12 @@ fn parse_op(text: &str) -> Result<Op, String> {
         }
     }
     for (sym, op) in [
-        ("//", BinOp::FloorDiv),
-        ("+", BinOp::Add),
-        ("-", BinOp::Sub),
-        ("*", BinOp::Mul),
-        ("/", BinOp::Div),
-        ("%", BinOp::Mod),
+        ("//", Arith::FloorDiv),
+        ("+", Arith::Add),
+        ("-", Arith::Sub),
+        ("*", Arith::Mul),
+        ("/", Arith::Div),
+        ("%", Arith::Mod),
     ] {
         if let Some((l, r)) = t.split_once(sym) {
             let (l, r) = (l.trim(), r.trim());
@@ -158,16 +148,7 @@ fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
         Op::Arith { op, n, value_right } => {
             let x = number("arithmetic")?;
             let (a, b) = if *value_right { (*n, x) } else { (x, *n) };
-            match op {
-                BinOp::Add => Ok(a + b),
-                BinOp::Sub => Ok(a - b),
-                BinOp::Mul => Ok(a * b),
-                BinOp::Div => a.truediv(b),
-                BinOp::FloorDiv => a.floordiv(b),
-                BinOp::Mod => a.modulo(b),
-            }
-            .map_err(|e| e.to_string())?
-            .to_owned_value()
+            a.arith(*op, b).map_err(|e| e.to_string())?.to_owned_value()
         }
     })
 }

@@ -3,23 +3,17 @@
 
 use std::cmp::Ordering;
 
-use crate::model::py::{ArithError, Num};
+use crate::model::py::{Arith, ArithError, Num};
 use crate::model::Sample;
 use simd_json::prelude::*;
 
 use super::value::{Val, Var};
 use super::EvalError;
 
-/// A binary operator: arithmetic or a comparison.
+/// A binary operator: Python arithmetic ([`Arith`]) or a comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    FloorDiv,
-    Mod,
-    Pow,
+    Arith(Arith),
     Lt,
     Le,
     Gt,
@@ -147,21 +141,8 @@ fn binop(op: BinOp, a: &Val, b: &Val) -> Result<Val, EvalError> {
         BinOp::Gt => Val::Bool(order == Some(Ordering::Greater)),
         BinOp::Le => Val::Bool(matches!(order, Some(Ordering::Less | Ordering::Equal))),
         BinOp::Ge => Val::Bool(matches!(order, Some(Ordering::Greater | Ordering::Equal))),
-        _ => Val::Num(arith(op, x, y)?),
-    })
-}
-
-/// Python 3 arithmetic ([`Num`]); what Python raises drops the sample.
-fn arith(op: BinOp, x: Num, y: Num) -> Result<Num, EvalError> {
-    Ok(match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x.truediv(y)?,
-        BinOp::FloorDiv => x.floordiv(y)?,
-        BinOp::Mod => x.modulo(y)?,
-        BinOp::Pow => x.pow(y)?,
-        _ => unreachable!("comparisons are handled by binop"),
+        BinOp::Arith(a) => Val::Num(x.arith(a, y)?),
+        BinOp::Eq | BinOp::Ne => unreachable!("equality is decided above"),
     })
 }
 

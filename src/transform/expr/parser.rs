@@ -2,7 +2,7 @@
 //! `+ -` < `* / // %` < unary `- +` < `**`), names checked against the [`Dialect`], errors
 //! naming the column.
 
-use crate::model::py::{float_of_str, int_of_str, Num};
+use crate::model::py::{float_of_str, int_of_str, Arith, Num};
 
 use super::eval::{fold, BinOp, Func, Node};
 use super::value::{Field, Val, Var};
@@ -137,9 +137,9 @@ impl Parser<'_> {
         let mut left = self.term()?;
         loop {
             let op = if self.eat("+") {
-                BinOp::Add
+                BinOp::Arith(Arith::Add)
             } else if self.eat("-") {
-                BinOp::Sub
+                BinOp::Arith(Arith::Sub)
             } else {
                 return Ok(left);
             };
@@ -158,13 +158,13 @@ impl Parser<'_> {
                 return Ok(left);
             }
             let op = if self.eat("*") {
-                BinOp::Mul
+                BinOp::Arith(Arith::Mul)
             } else if self.eat("//") {
-                BinOp::FloorDiv
+                BinOp::Arith(Arith::FloorDiv)
             } else if self.eat("/") {
-                BinOp::Div
+                BinOp::Arith(Arith::Div)
             } else if self.eat("%") {
-                BinOp::Mod
+                BinOp::Arith(Arith::Mod)
             } else {
                 return Ok(left);
             };
@@ -182,7 +182,7 @@ impl Parser<'_> {
             let inner = self.unary()?;
             // Unary plus still insists on a number, as Python's does.
             return Ok(fold(Node::Bin(
-                BinOp::Add,
+                BinOp::Arith(Arith::Add),
                 Box::new(Node::Const(Val::Num(Num::Int(0)))),
                 Box::new(inner),
             )));
@@ -195,7 +195,11 @@ impl Parser<'_> {
         if self.eat("**") {
             // Right-associative, and the exponent may carry a sign: 2 ** -1.
             let exponent = self.unary()?;
-            return Ok(fold(Node::Bin(BinOp::Pow, Box::new(base), Box::new(exponent))));
+            return Ok(fold(Node::Bin(
+                BinOp::Arith(Arith::Pow),
+                Box::new(base),
+                Box::new(exponent),
+            )));
         }
         Ok(base)
     }
