@@ -10,6 +10,7 @@
 //! on that node too: its loss is a leader election as well as a lost connection.
 
 mod cluster_support;
+mod coordination_support;
 mod runtime_support;
 
 use std::time::{Duration, Instant};
@@ -327,6 +328,122 @@ fn an_agent_killed_mid_drain_leaves_its_deliveries_to_the_others() {
         acked_by_victim < count as f64 && acked.iter().all(|&a| a > 0.0),
         "killed mid-drain, the two others did the rest: {acked_by_victim} and {acked:?}"
     );
+    for (_, agent) in agents {
+        assert!(agent.terminate().success());
+    }
+}
+
+/// cpu through a stateful sink, so that the agents republish to the transform partitions.
+const STATEFUL_PIPELINE: &str = r#"sources:
+  - name: cpu
+    meters: [cpu]
+    sinks: [cpu_sink]
+sinks:
+  - name: cpu_sink
+    transformers:
+      - name: rate_of_change
+        parameters:
+          target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
+    publishers: ['notifier://?topic=cpu_util']
+"#;
+
+const PARTITIONS: usize = 6;
+
+/// An agent sharing the transform partitions of `group` through the real Redis (membership
+/// timeout 2 s: the ring is read every second).
+fn start_partition_agent(
+    cluster: &Cluster,
+    vhost: &ClusterVhost,
+    group: &coordination_support::Group,
+) -> (tempfile::TempDir, Agent) {
+    let coordination = format!(
+        "notification:\n  transform_partitions: {PARTITIONS}\n  partition_coordination_url: \
+         redis://127.0.0.1:6379?timeout=2\n  partition_group: {}\n",
+        group.prefix
+    );
+    let dir = config_dir(&agent_settings().replacen("notification:\n", &coordination, 1));
+    std::fs::write(dir.path().join("pipeline.yaml"), STATEFUL_PIPELINE).expect("pipeline.yaml");
+    let agent = Agent::start(dir.path(), &cluster.url(&vhost.name));
+    (dir, agent)
+}
+
+/// Partitions each agent says it owns (`ceilo_coordination_resources_owned` of the group).
+fn owned(agents: &[&Agent], group: &coordination_support::Group) -> Vec<f64> {
+    let series = format!("ceilo_coordination_resources_owned{{group=\"{}\"", group.prefix);
+    agents.iter().map(|a| counter(a, &series)).collect()
+}
+
+/// Every partition queue has exactly one consumer: one agent subscribed, not all of them.
+fn one_consumer_each(cluster: &Cluster, vhost: &ClusterVhost) -> bool {
+    let url = cluster.nodes[2].url(&vhost.name);
+    let rt = runtime();
+    (0..PARTITIONS).all(|p| {
+        rt.block_on(queue_state(&url, &format!("ceilo-transform.{p}")))
+            .is_some_and(|(_, consumers)| consumers == 1)
+    })
+}
+
+/// With coordination, the transform partitions are spread over the live agents (each its
+/// share, every partition one consumer), a SIGKILLed agent's share moves to the others within
+/// the membership timeout, and a new agent takes a share.
+#[test]
+fn transform_partitions_spread_across_live_agents() {
+    let started = Instant::now();
+    let cluster = cluster_support::shared();
+    let vhost = cluster.vhost("partitions");
+    let group = coordination_support::Group::new("partitions");
+    let mut agents: Vec<_> = (0..3)
+        .map(|_| start_partition_agent(&cluster, &vhost, &group))
+        .collect();
+    let logs = |agents: &[(tempfile::TempDir, Agent)]| {
+        agents
+            .iter()
+            .map(|(_, a)| a.log_text())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    let spread = |agents: &[(tempfile::TempDir, Agent)]| {
+        let refs: Vec<&Agent> = agents.iter().map(|(_, a)| a).collect();
+        let shares = owned(&refs, &group);
+        shares.iter().all(|&s| s > 0.0)
+            && shares.iter().sum::<f64>() == PARTITIONS as f64
+            && one_consumer_each(&cluster, &vhost)
+    };
+    let bound = Duration::from_secs(60);
+    let waited = |what: &str, agents: &[(tempfile::TempDir, Agent)]| {
+        let since = Instant::now();
+        let deadline = since + bound;
+        while !spread(agents) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not spread in {bound:?}:\n{}",
+                logs(agents)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let refs: Vec<&Agent> = agents.iter().map(|(_, a)| a).collect();
+        eprintln!(
+            "{what}: spread {:?} after {:?}",
+            owned(&refs, &group),
+            since.elapsed()
+        );
+        since.elapsed()
+    };
+    waited("three agents", &agents);
+
+    let (_dir, victim) = agents.remove(0);
+    victim.kill9();
+    let moved = waited("one SIGKILLed", &agents);
+    // Membership timeout 2 s, the ring read every second, the released queue's consumer moved.
+    assert!(
+        moved < Duration::from_secs(15),
+        "took {moved:?}:\n{}",
+        logs(&agents)
+    );
+
+    agents.push(start_partition_agent(&cluster, &vhost, &group));
+    waited("one joined", &agents);
+    eprintln!("partitions: {:?} in all", started.elapsed());
     for (_, agent) in agents {
         assert!(agent.terminate().success());
     }

@@ -73,6 +73,9 @@ pub struct ListenerConfig {
     pub stage: SampleStage,
     /// The byte budget of this queue's channel, when it binds (see [`super::window`]).
     pub budget: Option<Budget>,
+    /// A transform-partition queue spread by coordination ([`super::partitions`]): consume
+    /// only while this says the partition is this agent's. `None`: always.
+    pub owned: Option<watch::Receiver<bool>>,
 }
 
 /// The metric handles of one listener (built once, after the recorder is installed).
@@ -148,11 +151,24 @@ impl Actor for Listener {
             // Reconnecting is this loop's job (a new pump after a backoff), not a round trip
             // through the actor; the actor is restarted only if a pump panics.
             let result = loop {
-                let run = AssertUnwindSafe(pump(&config, &metrics, &status, &failures, &recent_ids));
+                if !wait_owned(&config, &status).await {
+                    break Ok(());
+                }
+                let (pump_config, released) = stop_on_release(&config);
+                let run = AssertUnwindSafe(pump(&pump_config, &metrics, &status, &failures, &recent_ids));
                 let result = run.catch_unwind().await;
+                if let Some(forward) = released {
+                    forward.abort();
+                }
                 config.readiness.set_consuming(&queue, false);
                 status.connected.store(false, Ordering::SeqCst);
                 match result {
+                    Ok(Ok(())) if config.owned.is_some() && !*config.shutdown.borrow() => {
+                        tracing::info!(
+                            queue,
+                            "partition released: the hash ring gives it to another agent"
+                        );
+                    }
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(e)) => {
                         tracing::warn!(queue, error = %e, "listener lost its consumer; reconnecting");
@@ -216,6 +232,52 @@ impl Drop for BacklogReporter {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Waits until the partition is this agent's (at once for a queue without `owned`); `false` on
+/// shutdown. While another agent owns it, the queue counts as consumed for readiness: it is.
+async fn wait_owned(config: &ListenerConfig, status: &ListenerStatus) -> bool {
+    let Some(owned) = &config.owned else {
+        return true;
+    };
+    let (mut owned, mut shutdown) = (owned.clone(), config.shutdown.clone());
+    if !*owned.borrow() {
+        config.readiness.set_consuming(&config.spec.queue, true);
+        status.connected.store(true, Ordering::SeqCst);
+    }
+    tokio::select! {
+        // The assigner gone (it never goes before shutdown): consume, the broker's
+        // single-active-consumer still gives the queue to one agent.
+        _ = async { owned.wait_for(|mine| *mine).await.is_ok() } => !*config.shutdown.borrow(),
+        _ = shutdown_requested(&mut shutdown) => false,
+    }
+}
+
+/// For a partition under coordination: the pump's config whose `shutdown` also fires when the
+/// partition goes to another agent, so that the pump stops as gracefully as at shutdown
+/// (cancel, confirm and ack what it took); and the task that forwards it.
+fn stop_on_release(config: &ListenerConfig) -> (ListenerConfig, Option<tokio::task::JoinHandle<()>>) {
+    let Some(owned) = &config.owned else {
+        return (config.clone(), None);
+    };
+    let (stop, stopped) = watch::channel(false);
+    let (mut owned, mut shutdown) = (owned.clone(), config.shutdown.clone());
+    let forward = config.runtime.spawn(async move {
+        tokio::select! {
+            released = async { owned.wait_for(|mine| !*mine).await.is_ok() } => {
+                if !released {
+                    std::future::pending::<()>().await;
+                }
+            }
+            _ = shutdown_requested(&mut shutdown) => {}
+        }
+        let _ = stop.send(true);
+        // Keeps the sender until aborted: a dropped one would read as "no stop" to the pump.
+        std::future::pending::<()>().await;
+    });
+    let mut pump_config = config.clone();
+    pump_config.shutdown = stopped;
+    (pump_config, Some(forward))
 }
 
 fn backoff(failures: u32) -> Duration {

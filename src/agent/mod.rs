@@ -19,6 +19,7 @@ pub mod converter;
 pub mod duplicates;
 pub mod listener;
 pub mod mailbox;
+pub mod partitions;
 pub mod pipeline;
 pub mod publishers;
 pub mod reload;
@@ -361,8 +362,9 @@ impl Agent {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
         let budget = listener_budget(&settings);
-        let mut listen = |stage, transport: Arc<dyn Transport>, spec| {
+        let mut listen = |stage, transport: Arc<dyn Transport>, spec, owned| {
             let (_, status) = listener::Listener::start_supervised(listener::ListenerConfig {
+                owned,
                 budget,
                 stage,
                 transport,
@@ -391,13 +393,27 @@ impl Agent {
                     SampleStage::All
                 };
                 for spec in notification_queues(&settings) {
-                    listen(stage, transport.clone(), spec);
+                    listen(stage, transport.clone(), spec, None);
                 }
             }
         }
-        // Every agent consumes every partition queue; the broker makes one at a time active.
-        for spec in partitions.map(|(_, queues)| queues).unwrap_or_default() {
-            listen(SampleStage::Owned, main.clone(), spec);
+        // Every agent subscribes to every partition queue and the broker makes one at a time
+        // active; with coordination, only to those the hash ring gives it (see `partitions`).
+        let queues = partitions.map(|(_, queues)| queues).unwrap_or_default();
+        let mut gates: Vec<Option<watch::Receiver<bool>>> = vec![None; queues.len()];
+        if !queues.is_empty() && !n.partition_coordination_url.is_empty() {
+            let owned = crate::agent::partitions::start(
+                &n.partition_coordination_url,
+                &n.partition_group,
+                queues.len(),
+                &runtime,
+                shutdown_rx.clone(),
+            )
+            .map_err(|e| AgentError::Runtime(format!("notification.partition_coordination_url: {e}")))?;
+            gates = owned.into_iter().map(Some).collect();
+        }
+        for (spec, owned) in queues.into_iter().zip(gates) {
+            listen(SampleStage::Owned, main.clone(), spec, owned);
         }
         Ok(Agent {
             shutdown,

@@ -180,6 +180,16 @@ pub struct NotificationSettings {
     /// aggregator, arithmetic) when several agents share the queues; 0 = this agent alone
     /// owns every resource. Use the same value on every agent, and more than agents.
     pub transform_partitions: usize,
+    /// Spread the transform partitions across the live agents through this tooz Redis URL
+    /// (the `[coordination] backend_url` of docs/coordination.md): each agent consumes only
+    /// the partition queues tooz's hash ring gives it in `partition_group`, and the ring
+    /// follows agents that join or leave. Empty: every agent consumes every partition queue and
+    /// the broker's single-active-consumer gives each to one of them (often the first agent
+    /// gets them all).
+    pub partition_coordination_url: String,
+    /// The coordination group of the agents that share the partition queues (one per
+    /// deployment: agents of another broker or vhost need another group).
+    pub partition_group: String,
 }
 
 impl Default for NotificationSettings {
@@ -218,6 +228,8 @@ impl Default for NotificationSettings {
             dead_letter_exchange: "ceilo.dead-letter".into(),
             dead_letter_queue: "ceilo.dead-letter".into(),
             transform_partitions: 0,
+            partition_coordination_url: String::new(),
+            partition_group: "ceilo-transform".into(),
             shutdown_timeout_s: 30,
             ack_on_event_error: true,
         }
