@@ -43,7 +43,8 @@ pub fn venv() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-fn psql(sql: &str) {
+/// Runs `sql` as `postgres` on 127.0.0.1; a failure panics with psql's error.
+pub fn psql(sql: &str) {
     let out = Command::new("psql")
         .args([
             "-h",

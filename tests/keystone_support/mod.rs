@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
+use crate::gnocchi_support::psql;
+
 pub const ADMIN_PASSWORD: &str = "keystone-admin-pw";
 pub const REGION: &str = "RegionOne";
 
@@ -102,26 +104,6 @@ impl Keystone {
         let begun = Instant::now();
         let venv = venv();
         let database = format!("ceilo_keystone_{}", std::process::id());
-        let psql = |sql: &str| {
-            let out = Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-qc",
-                    sql,
-                ])
-                .output()
-                .expect("psql (PostgreSQL client) must be installed");
-            assert!(
-                out.status.success(),
-                "psql {sql}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
         psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
         psql(&format!("CREATE DATABASE {database}"));
         let dir = tempfile::tempdir().expect("tempdir").keep();
