@@ -347,7 +347,9 @@ sinks:
     publishers: ['notifier://?topic=cpu_util']
 "#;
 
-const PARTITIONS: usize = 6;
+/// Enough partitions that a ring of two or three random member ids gives some to more than one
+/// member (all twelve to one member of three: about 3 · (1/3)¹² ≈ 6·10⁻⁶).
+const PARTITIONS: usize = 12;
 
 /// An agent sharing the transform partitions of `group` through the real Redis (membership
 /// timeout 2 s: the ring is read every second).
@@ -373,6 +375,29 @@ fn owned(agents: &[&Agent], group: &coordination_support::Group) -> Vec<f64> {
     agents.iter().map(|a| counter(a, &series)).collect()
 }
 
+/// The agent's member id in the coordination group, from its start log line.
+fn member_id(agent: &Agent) -> Option<String> {
+    let log = agent.log_text();
+    let line = log.lines().find(|l| l.contains("coordination: member started"))?;
+    let id = line.split("member=").nth(1)?.split_whitespace().next()?;
+    Some(id.trim_matches('"').to_owned())
+}
+
+/// How many partitions tooz's hash ring of these members gives each of them: what every agent
+/// must own once it has read the group.
+fn ring_shares(members: &[String]) -> Vec<f64> {
+    let ring = ceilo::coordination::HashRing::new(members.iter().map(|m| (m.as_str(), 1)));
+    members
+        .iter()
+        .map(|m| {
+            ceilo::agent::partitions::owned_by(&ring, m, PARTITIONS)
+                .iter()
+                .filter(|&&o| o)
+                .count() as f64
+        })
+        .collect()
+}
+
 /// Every partition queue has exactly one consumer: one agent subscribed, not all of them.
 fn one_consumer_each(cluster: &Cluster, vhost: &ClusterVhost) -> bool {
     let url = cluster.nodes[2].url(&vhost.name);
@@ -383,9 +408,10 @@ fn one_consumer_each(cluster: &Cluster, vhost: &ClusterVhost) -> bool {
     })
 }
 
-/// With coordination, the transform partitions are spread over the live agents (each its
-/// share, every partition one consumer), a SIGKILLed agent's share moves to the others within
-/// the membership timeout, and a new agent takes a share.
+/// With coordination, the transform partitions are spread over the live agents (each owns what
+/// the hash ring of the live members gives it, every partition has one consumer), a SIGKILLed
+/// agent's share moves to the others within the membership timeout, and a new agent takes the
+/// share the ring gives it.
 #[test]
 fn transform_partitions_spread_across_live_agents() {
     let started = Instant::now();
@@ -404,10 +430,17 @@ fn transform_partitions_spread_across_live_agents() {
     };
     let spread = |agents: &[(tempfile::TempDir, Agent)]| {
         let refs: Vec<&Agent> = agents.iter().map(|(_, a)| a).collect();
-        let shares = owned(&refs, &group);
-        shares.iter().all(|&s| s > 0.0)
-            && shares.iter().sum::<f64>() == PARTITIONS as f64
-            && one_consumer_each(&cluster, &vhost)
+        let Some(members) = refs.iter().map(|a| member_id(a)).collect::<Option<Vec<_>>>() else {
+            return false;
+        };
+        let expected = ring_shares(&members);
+        // Which agent gets how many depends on the random member ids; that it is the ring's
+        // split of the live members does not, nor that more than one agent has a share.
+        assert!(
+            expected.iter().filter(|&&n| n > 0.0).count() > 1,
+            "the ring gives every partition to one of {members:?}"
+        );
+        owned(&refs, &group) == expected && one_consumer_each(&cluster, &vhost)
     };
     let bound = Duration::from_secs(60);
     let waited = |what: &str, agents: &[(tempfile::TempDir, Agent)]| {
