@@ -19,6 +19,7 @@ use std::time::Duration;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use ceilo::agent::ack::AckToken;
+use ceilo::agent::publisher::{BatchPolicy, Drain, PublishBatch, PublisherActor};
 use ceilo::config::PublisherSettings;
 use ceilo::convert::Converter;
 use ceilo::event::EventDefinitions;
@@ -26,9 +27,8 @@ use ceilo::model::envelope::Decoder;
 use ceilo::model::meter_message::write_meter_message_list;
 use ceilo::model::signature::Signer;
 use ceilo::model::{Event, Sample};
-use ceilo::publish::batcher::BatchPolicy;
-use ceilo::publish::notifier::{Carries, NotifierOutput};
-use ceilo::publish::{Drain, Flush, Output, PublishBatch, PublishError, PublisherActor, Write};
+use ceilo::publish::notifier::{Carries, NotifierOptions, NotifierOutput};
+use ceilo::publish::{Flush, Output, PublishError, Write};
 use ceilo::transport::{BoxFuture, OutMessage, Publisher, TransportError};
 
 #[global_allocator]
@@ -95,7 +95,17 @@ fn publish(c: &mut Criterion) {
         ("notifier_encode_samples", Carries::Samples),
         ("notifier_encode_events", Carries::Events),
     ] {
-        let mut output = NotifierOutput::new(carries, None, false, &settings, "bench", Arc::new(Discard));
+        let options = NotifierOptions {
+            default_topic: match carries {
+                Carries::Samples => &settings.metering_topic,
+                Carries::Events => &settings.event_topic,
+            },
+            control_exchange: &settings.control_exchange,
+            batch_size: settings.batch_size,
+            telemetry_secret: &settings.telemetry_secret,
+            host: "bench",
+        };
+        let mut output = NotifierOutput::new(carries, None, false, &options, Arc::new(Discard));
         group.bench_function(name, |b| {
             b.iter_batched(
                 || Flush {

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod mailbox;
 pub mod partitions;
 pub mod pipeline;
+pub mod publisher;
 pub mod publishers;
 pub mod reload;
 pub mod summary;
@@ -39,14 +40,14 @@ use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
 use crate::model::Priority;
 use crate::pipeline::SampleStage;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::publish::batcher::PublisherActor;
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::gnocchi::GnocchiOutput;
 use crate::publish::notifier::Carries;
 use crate::publish::partition::{self, PartitionOutput};
-use crate::publish::{Drain, PublisherUrl};
+use crate::publish::PublisherUrl;
 use crate::telemetry::Readiness;
 use crate::transport::{self, PublishTopology, QueueSpec, Topology, Transport, TransportError};
+use publisher::{Drain, PublisherActor};
 
 pub use converter::Convert;
 pub use listener::ListenerStatus;
@@ -325,7 +326,7 @@ impl Agent {
             });
             let output = PartitionOutput::new(
                 n.transform_partitions,
-                &settings.publisher,
+                &settings.publisher.telemetry_secret,
                 &settings.host(),
                 publisher,
             );

@@ -15,11 +15,11 @@ use actix::prelude::*;
 
 use super::converter::ConvertedBatch;
 use super::mailbox::{Mailbox, Queued};
+use super::publisher::{PublishBatch, PublisherActor};
 use crate::agent::ack::AckToken;
 use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
 use crate::pipeline::{Pipeline, SampleStage};
-use crate::publish::{PublishBatch, PublisherActor};
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
 

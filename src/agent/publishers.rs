@@ -8,20 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::mailbox::Mailbox;
+use super::publisher::{BatchPolicy, PublisherActor, Retire};
 use super::AgentError;
 use crate::config::Settings;
 use crate::pipeline::Pipeline;
-use crate::publish::batcher::{BatchPolicy, PublisherActor};
 use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
 use crate::publish::file::FileOutput;
 use crate::publish::gnocchi::GnocchiOutput;
 use crate::publish::http::HttpOutput;
-use crate::publish::notifier::{Carries, NotifierOutput};
+use crate::publish::notifier::{Carries, NotifierOptions, NotifierOutput};
 use crate::publish::otlp::OtlpOutput;
 use crate::publish::prometheus::PrometheusOutput;
 use crate::publish::tcp::TcpOutput;
 use crate::publish::udp::UdpOutput;
-use crate::publish::{Output, PublisherUrl, Retire};
+use crate::publish::{Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
 use crate::transport::{PublishTopology, Publisher, Transport};
@@ -171,12 +171,21 @@ impl Factory {
                     ..Default::default()
                 };
                 let publisher = self.main.publisher(topology);
+                let options = NotifierOptions {
+                    default_topic: match carries {
+                        Carries::Samples => &p.metering_topic,
+                        Carries::Events => &p.event_topic,
+                    },
+                    control_exchange: &p.control_exchange,
+                    batch_size: p.batch_size,
+                    telemetry_secret: &p.telemetry_secret,
+                    host: &self.host,
+                };
                 Box::new(NotifierOutput::new(
                     carries,
                     topic.clone(),
                     *per_meter_topic,
-                    p,
-                    &self.host,
+                    &options,
                     publisher,
                 ))
             }

@@ -1,12 +1,11 @@
 //! Publishers (`notifier://`, `file://`, `http(s)://`, `prometheus://`, `udp://`, `tcp://`,
-//! `opentelemetryhttp://`, `gnocchi://`, the dead-letter queue) and their batching.
+//! `opentelemetryhttp://`, `gnocchi://`, the dead-letter queue): their URLs and their
+//! [`Output`]s, which encode a flush and make it durable (broker confirm, write+fsync).
 //!
-//! Every publisher is one [`batcher::PublisherActor`] around an [`Output`]: the actor batches
-//! what the pipeline sends by size and time and retries a flush until it is durable; the
-//! `Output` only knows how to encode a flush and make it durable (broker confirm, write+fsync).
-//! A flush's [`AckToken`] shares are confirmed only when its write is; see [`crate::agent::ack`].
+//! Not here: batching, retrying and acking. Every publisher runs as one
+//! `agent::publisher::PublisherActor` around its `Output` (the runtime's); the actor holds the
+//! ack tokens, so an `Output` sees only plain data.
 
-pub mod batcher;
 pub mod dead_letter;
 pub mod file;
 pub mod gnocchi;
@@ -21,11 +20,9 @@ pub mod url;
 
 use std::sync::Arc;
 
-use crate::agent::ack::AckToken;
 use crate::model::{Event, Sample};
 use crate::transport::{BoxFuture, TransportError};
 
-pub use batcher::PublisherActor;
 pub use url::{PublisherUrl, UrlError};
 
 /// A delivery that could not be decoded or converted, on its way to the dead-letter queue.
@@ -40,27 +37,6 @@ pub struct DeadLetter {
     /// The delivery's AMQP properties and headers, as published.
     pub properties: crate::transport::Properties,
 }
-
-/// What a publisher is given: part of one delivery batch's output, and a share of its token.
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-pub struct PublishBatch {
-    pub samples: Vec<Sample>,
-    pub events: Vec<Event>,
-    pub dead: Vec<DeadLetter>,
-    pub token: AckToken,
-}
-
-/// Flush now and from now on flush every batch as it comes (shutdown).
-#[derive(actix::Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Drain;
-
-/// [`Drain`], and stop ticking: a reload removed this publisher, so it ends once what it holds
-/// is durable and nothing refers to it any more.
-#[derive(actix::Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Retire;
 
 /// What one flush holds.
 #[derive(Debug, Default)]

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Flush, Output, PublishError, Write};
-use crate::config::PublisherSettings;
 use crate::event::message::write_event_message_list;
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::Quoted;
@@ -26,6 +25,21 @@ use crate::transport::{OutMessage, Publisher};
 pub enum Carries {
     Samples,
     Events,
+}
+
+/// Where notifications go and how they are signed: plain values from the `publisher:` settings.
+#[derive(Debug, Clone, Copy)]
+pub struct NotifierOptions<'a> {
+    /// The configured metering (or event) topic: the notifications' `event_type`, and the
+    /// routing key's `<topic>` when the URL names none.
+    pub default_topic: &'a str,
+    /// The exchange published to (`ceilometer`).
+    pub control_exchange: &'a str,
+    /// Items per notification at most.
+    pub batch_size: usize,
+    pub telemetry_secret: &'a str,
+    /// Makes `publisher_id` `telemetry.publisher.<host>`.
+    pub host: &'a str,
 }
 
 pub struct NotifierOutput {
@@ -51,26 +65,21 @@ impl NotifierOutput {
         carries: Carries,
         topic: Option<String>,
         per_meter_topic: bool,
-        settings: &PublisherSettings,
-        host: &str,
+        options: &NotifierOptions<'_>,
         publisher: Arc<dyn Publisher>,
     ) -> NotifierOutput {
-        let default_topic = match carries {
-            Carries::Samples => &settings.metering_topic,
-            Carries::Events => &settings.event_topic,
-        };
-        let topic = topic.unwrap_or_else(|| default_topic.clone());
+        let topic = topic.unwrap_or_else(|| options.default_topic.to_owned());
         NotifierOutput {
             name: format!("notifier://?topic={topic}"),
             carries,
             publisher,
-            exchange: settings.control_exchange.clone(),
+            exchange: options.control_exchange.to_owned(),
             routing_key: format!("{topic}.sample"),
-            event_type: default_topic.clone(),
+            event_type: options.default_topic.to_owned(),
             per_meter_topic: per_meter_topic && carries == Carries::Samples,
-            batch_size: settings.batch_size.max(1),
-            publisher_id: format!("telemetry.publisher.{host}"),
-            signer: Signer::new(settings.telemetry_secret.as_bytes()),
+            batch_size: options.batch_size.max(1),
+            publisher_id: format!("telemetry.publisher.{}", options.host),
+            signer: Signer::new(options.telemetry_secret.as_bytes()),
             bytes_per_item: 0,
         }
     }

@@ -10,8 +10,6 @@
 use std::sync::Arc;
 
 use super::{Flush, Output, PublishError, Write};
-use crate::config::PublisherSettings;
-
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
@@ -53,17 +51,12 @@ pub struct PartitionOutput {
 }
 
 impl PartitionOutput {
-    pub fn new(
-        partitions: usize,
-        settings: &PublisherSettings,
-        host: &str,
-        publisher: Arc<dyn Publisher>,
-    ) -> Self {
+    pub fn new(partitions: usize, telemetry_secret: &str, host: &str, publisher: Arc<dyn Publisher>) -> Self {
         PartitionOutput {
             partitions: partitions.max(1),
             publisher,
             publisher_id: format!("ceilo.transform.{host}"),
-            signer: Signer::new(settings.telemetry_secret.as_bytes()),
+            signer: Signer::new(telemetry_secret.as_bytes()),
         }
     }
 

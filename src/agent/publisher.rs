@@ -16,12 +16,34 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Drain, Flush, Output, PublishBatch, Retire, Write};
-use crate::agent::ack::AckToken;
-use crate::agent::mailbox::{Mailbox, Queued};
+use super::ack::AckToken;
+use super::mailbox::{Mailbox, Queued};
+use crate::model::{Event, Sample};
+use crate::publish::{DeadLetter, Flush, Output, PublishError, Write};
 use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
+
+/// What a publisher is given: part of one delivery batch's output, and a share of its token.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishBatch {
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+    pub dead: Vec<DeadLetter>,
+    pub token: AckToken,
+}
+
+/// Flush now and from now on flush every batch as it comes (shutdown).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// [`Drain`], and stop ticking: a reload removed this publisher, so it ends once what it holds
+/// is durable and nothing refers to it any more.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Retire;
 
 /// Mailbox capacity of a publisher (messages are batches).
 const MAILBOX: usize = 16;
@@ -71,7 +93,7 @@ struct Health {
 }
 
 impl Health {
-    fn failed(&self, error: &super::PublishError) {
+    fn failed(&self, error: &PublishError) {
         // Readiness first, then the flag: a success racing with this either sees the flag and
         // clears the entry, or does not and leaves it to this flush, which retries until it
         // succeeds (and then clears it). The other order could leave an entry no flag covers.
@@ -340,7 +362,6 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::publish::{DeadLetter, PublishError};
     use crate::telemetry::metrics::RejectReason;
 
     /// Counts the items written; the first write waits for `open`; its drop says the actor ended.
