@@ -40,6 +40,8 @@ fi
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# Where cargo puts the binaries (CARGO_TARGET_DIR when set, as cargo does).
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
 COUNT="${COUNT:-50000}"
 AGENTS="${AGENTS:-1 2 3}"
 MIX="${MIX:-nova-*}"
@@ -59,8 +61,8 @@ if [[ -z "${CEILO_BIN:-}" || -z "${LOADGEN_BIN:-}" ]]; then
     cargo build --release -p loadgen --bin loadgen
     cargo build --release --bin ceilo
 fi
-export CEILO="${CEILO_BIN:-$ROOT/target/release/ceilo}"
-LOADGEN="${LOADGEN_BIN:-$ROOT/target/release/loadgen}"
+export CEILO="${CEILO_BIN:-$TARGET/release/ceilo}"
+LOADGEN="${LOADGEN_BIN:-$TARGET/release/loadgen}"
 
 NODES="$OUT/nodes"
 stop_nodes() {

@@ -26,6 +26,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# Where cargo puts the binaries (CARGO_TARGET_DIR when set, as cargo does).
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
 COUNT="${COUNT:-200000}"
 CEILOMETER_COUNT="${CEILOMETER_COUNT:-5000}"
 MIX="${MIX:-nova-*}"
@@ -48,10 +50,10 @@ fi
 
 say "building (release)"
 cargo build --release -p loadgen
-LOADGEN="$ROOT/target/release/loadgen"
+LOADGEN="$TARGET/release/loadgen"
 CEILO="${CEILO_BIN:-}"
 if wants ceilo && [[ -z "$CEILO" ]]; then
-    if cargo build --release --bin ceilo; then CEILO="$ROOT/target/release/ceilo"; fi
+    if cargo build --release --bin ceilo; then CEILO="$TARGET/release/ceilo"; fi
 fi
 
 if [[ "${INSTALL_CEILOMETER:-0}" == 1 && ! -x "$CEILOMETER_VENV/bin/ceilometer-agent-notification" ]]; then

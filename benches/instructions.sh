@@ -17,7 +17,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-CEILO_BIN="$(realpath "${CEILO_BIN:-$ROOT/target/release/ceilo}")"
+# Where cargo puts the binaries (CARGO_TARGET_DIR when set, as cargo does).
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
+CEILO_BIN="$(realpath -m "${CEILO_BIN:-$TARGET/release/ceilo}")"
 SMALL="${SMALL:-5000}"
 LARGE="${LARGE:-20000}"
 OUT="${OUT:-$ROOT/target/instructions}"
@@ -40,7 +42,7 @@ total() { # COUNT -> instructions of the whole agent run
     rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
     rabbitmqctl -q add_vhost "$vhost" >/dev/null
     rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
-    target/release/loadgen preload --url "$BROKER/$vhost" --count "$count" --mix 'nova-*' \
+    "$TARGET/release/loadgen" preload --url "$BROKER/$vhost" --count "$count" --mix 'nova-*' \
         --expect ceilometer --ready-timeout 300 --settle 5 --max-time 1800 --quiet \
         --agent-cmd "valgrind --tool=callgrind --callgrind-out-file=$file $CEILO_BIN run --config-dir $cfg --transport-url {url}" \
         --agent-log "$OUT/agent-$count.log" --report "$OUT/report-$count.json" > "$OUT/loadgen-$count.txt"
