@@ -61,9 +61,10 @@ pub struct Args {
     /// rabbit_quorum_queue.
     #[arg(long)]
     pub quorum: bool,
-    /// Prefetch per queue.
-    #[arg(long, default_value_t = 1000)]
-    pub prefetch: u16,
+    /// Prefetch per queue (default: 4000 with --ack-only, the most a consumer can use; 1000
+    /// otherwise, where the confirm window is the limit).
+    #[arg(long)]
+    pub prefetch: Option<u16>,
     /// Process exactly this many messages, then exit.
     #[arg(long)]
     pub stop_after: Option<u64>,
@@ -73,6 +74,15 @@ pub struct Args {
 }
 
 impl Args {
+    fn prefetch(&self) -> u16 {
+        let default = if self.behaviour() == Behaviour::AckOnly {
+            4000
+        } else {
+            1000
+        };
+        self.prefetch.unwrap_or(default)
+    }
+
     fn behaviour(&self) -> Behaviour {
         if self.republish && !self.to_sample {
             Behaviour::Republish
@@ -153,9 +163,78 @@ fn meter_body(notification: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Deliveries acked per `basic.ack(multiple)` by the ack-only sink.
+const ACK_EVERY: u32 = 250;
+
+/// Between two of these ticks the ack-only sink acks what is pending and looks at the budget,
+/// so no timer is set per delivery.
+const TICK: Duration = Duration::from_millis(20);
+
+/// `--ack-only`: per delivery only the budget check and remembering its tag, one `multiple`
+/// ack per [`ACK_EVERY`] deliveries and the rest at the next [`TICK`], so that the limit it
+/// measures is the broker's and not this loop's.
+async fn ack_only(ch: &Channel, mut consumer: lapin::Consumer, tag: &str, budget: &Budget) -> Result<u64> {
+    let mut processed = 0u64;
+    let mut pending: Option<u64> = None;
+    let mut since_ack = 0u32;
+    let mut cancelled_at: Option<Instant> = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ack = |tag: u64| async move {
+        ch.basic_ack(tag, BasicAckOptions { multiple: true })
+            .await
+            .context("acking")
+    };
+    loop {
+        tokio::select! {
+            next = consumer.next() => {
+                let Some(delivery) = next else { break };
+                let delivery = delivery.context("sink delivery")?;
+                if !budget.take() {
+                    break; // not acked: the broker requeues it when the channel closes
+                }
+                processed += 1;
+                pending = Some(delivery.delivery_tag);
+                since_ack += 1;
+                if since_ack >= ACK_EVERY {
+                    if let Some(t) = pending.take() {
+                        ack(t).await?;
+                    }
+                    since_ack = 0;
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(t) = pending.take() {
+                    ack(t).await?;
+                    since_ack = 0;
+                }
+                if budget.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match cancelled_at {
+                    None if budget.term.load(Ordering::Relaxed) => {
+                        // Graceful stop: no new deliveries; those already here are still acked.
+                        ch.basic_cancel(tag.into(), BasicCancelOptions::default())
+                            .await
+                            .context("cancelling the sink consumer")?;
+                        cancelled_at = Some(Instant::now());
+                    }
+                    Some(at) if at.elapsed() > Duration::from_millis(200) => break,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Some(t) = pending.take() {
+        ack(t).await?;
+    }
+    let _ = ch.close(200, "sink done".into()).await;
+    Ok(processed)
+}
+
 async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: Arc<Budget>) -> Result<u64> {
     let ch = conn.create_channel().await.context("opening a sink channel")?;
-    ch.basic_qos(args.prefetch, BasicQosOptions::default())
+    ch.basic_qos(args.prefetch(), BasicQosOptions::default())
         .await
         .context("sink qos")?;
     let out: Option<Channel> = match args.behaviour() {
@@ -181,6 +260,9 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
         )
         .await
         .with_context(|| format!("consuming {queue}"))?;
+    let Some(p) = out else {
+        return ack_only(&ch, consumer, &tag, &budget).await;
+    };
     let props = wire::properties();
     let mut window: VecDeque<(u64, PublisherConfirm)> = VecDeque::new();
     let mut unacked_last: Option<u64> = None;
@@ -230,41 +312,33 @@ async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: A
             break; // not acked: the broker requeues it when the channel closes
         }
         processed += 1;
-        match (&out, args.behaviour()) {
-            (Some(p), b) => {
-                let body = if b == Behaviour::Republish {
-                    delivery.data.clone()
-                } else {
-                    meter_body(&delivery.data).unwrap_or_else(|e| {
-                        eprintln!("loadgen sink: {e:#}");
-                        Vec::new()
-                    })
-                };
-                if !body.is_empty() {
-                    let c = p
-                        .basic_publish(
-                            amqp::OUTPUT_EXCHANGE.into(),
-                            amqp::OUTPUT_KEYS[0].into(),
-                            BasicPublishOptions::default(),
-                            &body,
-                            props.clone(),
-                        )
-                        .await
-                        .context("sink publish")?;
-                    window.push_back((delivery.delivery_tag, c));
-                } else {
-                    unacked_last = Some(delivery.delivery_tag);
-                }
-                while window.len() > 256 {
-                    if let Some((t, c)) = window.pop_front() {
-                        c.await.context("sink publish confirm")?;
-                        unacked_last = Some(t);
-                        unacked += 1;
-                    }
-                }
-            }
-            (None, _) => {
-                unacked_last = Some(delivery.delivery_tag);
+        let body = if args.behaviour() == Behaviour::Republish {
+            delivery.data.clone()
+        } else {
+            meter_body(&delivery.data).unwrap_or_else(|e| {
+                eprintln!("loadgen sink: {e:#}");
+                Vec::new()
+            })
+        };
+        if !body.is_empty() {
+            let c = p
+                .basic_publish(
+                    amqp::OUTPUT_EXCHANGE.into(),
+                    amqp::OUTPUT_KEYS[0].into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props.clone(),
+                )
+                .await
+                .context("sink publish")?;
+            window.push_back((delivery.delivery_tag, c));
+        } else {
+            unacked_last = Some(delivery.delivery_tag);
+        }
+        while window.len() > 256 {
+            if let Some((t, c)) = window.pop_front() {
+                c.await.context("sink publish confirm")?;
+                unacked_last = Some(t);
                 unacked += 1;
             }
         }
