@@ -68,7 +68,7 @@ fn batch(volume: i64, ts: &str) -> Vec<Sample> {
 }
 
 fn pipeline() -> Pipeline {
-    let mut f: PipelineFile = serde_yaml::from_str(
+    let mut f: PipelineFile = yaml_serde::from_str(
         "sources:\n- {name: cpu, meters: [cpu], sinks: [cpu_sink]}\n\
          sinks:\n- {name: cpu_sink, publishers: ['notifier://']}\n",
     )
@@ -78,7 +78,7 @@ fn pipeline() -> Pipeline {
 }
 
 fn primed_chain() -> Chain {
-    let entries: Vec<serde_yaml::Value> = serde_yaml::from_str(CHAIN).expect("chain");
+    let entries: Vec<yaml_serde::Value> = yaml_serde::from_str(CHAIN).expect("chain");
     let mut chain = Chain::from_config(&entries).expect("chain");
     let now = Timestamp::now_utc();
     chain.process(batch(0, "2024-01-01T00:00:00"), &now);

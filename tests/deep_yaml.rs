@@ -77,7 +77,7 @@ fn every_yaml_loader_refuses_flow_nesting_past_the_limit_naming_the_line() {
 
 #[test]
 fn nesting_below_the_limit_gets_the_loaders_own_errors() {
-    // serde_yaml's recursion limit (128) still refuses these, with its own message.
+    // yaml_serde's recursion limit (128) still refuses these, with its own message.
     for (loader, message) in errors(&deep(900)) {
         assert!(
             !message.contains("nested deeper than 1000"),

@@ -178,22 +178,22 @@ fn dashboard_queries_are_valid_promql() {
     let promtool = promtool();
     // promtool has no "check this expression" command in Debian's version; recording rules
     // are parsed with the same PromQL parser.
-    let rules: Vec<serde_yaml::Value> = dashboard_queries()
+    let rules: Vec<yaml_serde::Value> = dashboard_queries()
         .into_iter()
         .enumerate()
         .map(|(i, expr)| {
-            let mut rule = serde_yaml::Mapping::new();
+            let mut rule = yaml_serde::Mapping::new();
             rule.insert("record".into(), format!("dashboard:query_{i}").into());
             rule.insert("expr".into(), expr.into());
-            serde_yaml::Value::Mapping(rule)
+            yaml_serde::Value::Mapping(rule)
         })
         .collect();
-    let mut group = serde_yaml::Mapping::new();
+    let mut group = yaml_serde::Mapping::new();
     group.insert("name".into(), "dashboard".into());
-    group.insert("rules".into(), serde_yaml::Value::Sequence(rules));
-    let mut doc = serde_yaml::Mapping::new();
-    doc.insert("groups".into(), serde_yaml::Value::Sequence(vec![group.into()]));
-    let doc = serde_yaml::to_string(&doc).expect("serialize rules");
+    group.insert("rules".into(), yaml_serde::Value::Sequence(rules));
+    let mut doc = yaml_serde::Mapping::new();
+    doc.insert("groups".into(), yaml_serde::Value::Sequence(vec![group.into()]));
+    let doc = yaml_serde::to_string(&doc).expect("serialize rules");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("dashboard-rules.yml");
     std::fs::write(&path, doc).expect("write rules");
@@ -219,7 +219,7 @@ fn alert_rules_pass_promtool_check_rules() {
 
 #[test]
 fn every_alert_has_a_runbook_with_meaning_and_action() {
-    let rules: serde_yaml::Value = serde_yaml::from_str(&read("dashboards/alerts.yml")).expect("alerts.yml");
+    let rules: yaml_serde::Value = yaml_serde::from_str(&read("dashboards/alerts.yml")).expect("alerts.yml");
     let mut alerts = 0;
     for group in rules["groups"].as_sequence().expect("groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
@@ -275,8 +275,8 @@ fn fleet_scrape_config_passes_promtool_check_config() {
         None,
     );
     assert!(ok, "promtool check config:\n{output}");
-    let targets: serde_yaml::Value =
-        serde_yaml::from_str(&read("dashboards/targets/example.yml")).expect("targets");
+    let targets: yaml_serde::Value =
+        yaml_serde::from_str(&read("dashboards/targets/example.yml")).expect("targets");
     assert!(targets[0]["targets"].as_sequence().is_some_and(|t| !t.is_empty()));
 }
 

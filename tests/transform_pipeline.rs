@@ -29,7 +29,7 @@ sinks:
 "#;
 
 fn pipeline() -> Pipeline {
-    let mut f: PipelineFile = serde_yaml::from_str(FILE).unwrap();
+    let mut f: PipelineFile = yaml_serde::from_str(FILE).unwrap();
     f.kind = Some(Kind::Samples);
     assert!(f.problems().is_empty(), "{:?}", f.problems());
     Pipeline::compile(&f).unwrap()

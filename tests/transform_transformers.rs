@@ -43,12 +43,12 @@ fn cpu(resource: &str, ns: i64, secs: u32) -> Sample {
 }
 
 fn chain(yaml: &str) -> Chain {
-    let entries: Vec<serde_yaml::Value> = serde_yaml::from_str(yaml).unwrap();
+    let entries: Vec<yaml_serde::Value> = yaml_serde::from_str(yaml).unwrap();
     Chain::from_config(&entries).unwrap()
 }
 
 fn chain_err(yaml: &str) -> String {
-    let entries: Vec<serde_yaml::Value> = serde_yaml::from_str(yaml).unwrap();
+    let entries: Vec<yaml_serde::Value> = yaml_serde::from_str(yaml).unwrap();
     Chain::from_config(&entries).unwrap_err().to_string()
 }
 

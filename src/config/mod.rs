@@ -33,7 +33,7 @@ pub enum ConfigError {
     #[error("{path}: {source}")]
     Yaml {
         path: PathBuf,
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     #[error("{path}: {problem}")]
     Invalid { path: PathBuf, problem: String },

@@ -48,9 +48,9 @@ pub struct SourceDef {
     pub sinks: Vec<String>,
     /// Polling-only keys Ceilometer also accepts here; the notification side ignores them.
     #[serde(default)]
-    pub resources: Option<serde_yaml::Value>,
+    pub resources: Option<yaml_serde::Value>,
     #[serde(default)]
-    pub discovery: Option<serde_yaml::Value>,
+    pub discovery: Option<yaml_serde::Value>,
 }
 
 /// A sink: a name and its publisher URLs.
@@ -61,7 +61,7 @@ pub struct SinkDef {
     pub publishers: Vec<String>,
     /// Sample sinks only: compiled by [`crate::transform::Chain`] (Ceilometer's pre-Stein names).
     #[serde(default)]
-    pub transformers: Option<serde_yaml::Value>,
+    pub transformers: Option<yaml_serde::Value>,
 }
 
 impl SourceDef {
@@ -204,7 +204,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, kind: Kind) -> PipelineFile {
-        let mut f: PipelineFile = serde_yaml::from_str(text).unwrap();
+        let mut f: PipelineFile = yaml_serde::from_str(text).unwrap();
         f.kind = Some(kind);
         f
     }

@@ -475,7 +475,7 @@ impl Settings {
 /// A key Ceilometer has in another section, given where an operator may look for it: the
 /// reason ceilo.yaml did not parse, said plainly instead of as an unknown field.
 fn misplaced_option(text: &str) -> Option<String> {
-    let doc: serde_yaml::Value = crate::model::yaml_read::from_str(text).ok()?;
+    let doc: yaml_serde::Value = crate::model::yaml_read::from_str(text).ok()?;
     // Ceilometer signs polled samples with [publisher] telemetry_secret; it has no
     // [polling] telemetry_secret.
     doc.get("polling")?.get("telemetry_secret")?;
@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn defaults_are_ceilometers() {
-        let s: Settings = serde_yaml::from_str("{}").unwrap();
+        let s: Settings = yaml_serde::from_str("{}").unwrap();
         assert_eq!(s.transport_url, "memory://");
         assert_eq!(s.notification.control_exchanges.len(), 14);
         assert_eq!(s.notification.priorities.len(), 7);
@@ -521,7 +521,7 @@ mod tests {
                 "notification.messaging_urls",
             ),
         ] {
-            let s: Settings = serde_yaml::from_str(yaml).unwrap();
+            let s: Settings = yaml_serde::from_str(yaml).unwrap();
             let problem = s.validate().expect_err(yaml);
             assert!(
                 problem.starts_with(&format!("{key}: invalid transport URL")),
@@ -532,11 +532,11 @@ mod tests {
 
     #[test]
     fn one_setting_makes_both_sides_durable_and_overrides_may_not_conflict() {
-        let s: Settings = serde_yaml::from_str("amqp_durable_queues: true").unwrap();
+        let s: Settings = yaml_serde::from_str("amqp_durable_queues: true").unwrap();
         assert!(s.consume_durable() && s.publish_durable());
         assert!(s.validate().is_ok());
         // Setting one side only is what used to stall: the shared `ceilometer` exchange.
-        let s: Settings = serde_yaml::from_str("notification: {durable: true}").unwrap();
+        let s: Settings = yaml_serde::from_str("notification: {durable: true}").unwrap();
         let problem = s.validate().expect_err("one side durable");
         assert!(
             problem.starts_with("notification.durable (true) and publisher.durable (false) differ")
@@ -544,7 +544,7 @@ mod tests {
             "{problem}"
         );
         // Nothing shared (the consumed broker is another one): the override is allowed.
-        let s: Settings = serde_yaml::from_str(
+        let s: Settings = yaml_serde::from_str(
             "transport_url: amqp://out/\nnotification: {durable: true, messaging_urls: ['amqp://in/']}",
         )
         .unwrap();
@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn quorum_queues_are_durable_and_never_auto_delete() {
-        let s: Settings = serde_yaml::from_str("rabbit: {quorum_queue: true}").unwrap();
+        let s: Settings = yaml_serde::from_str("rabbit: {quorum_queue: true}").unwrap();
         assert!(s.validate().is_ok());
         assert!(
             s.consume_durable() && s.publish_durable(),
@@ -574,11 +574,11 @@ mod tests {
                 "notification.auto_delete",
             ),
         ] {
-            let s: Settings = serde_yaml::from_str(yaml).unwrap();
+            let s: Settings = yaml_serde::from_str(yaml).unwrap();
             let problem = s.validate().expect_err(yaml);
             assert!(problem.starts_with(wanted), "{problem}");
         }
-        let s: Settings = serde_yaml::from_str(
+        let s: Settings = yaml_serde::from_str(
             "rabbit: {quorum_queue: true, quorum_delivery_limit: 3, quorum_max_memory_length: 10, quorum_max_memory_bytes: 4096}",
         )
         .unwrap();
@@ -595,20 +595,20 @@ mod tests {
     #[test]
     fn reserved_metadata_options_in_ceilo_yaml() {
         let s: Settings =
-            serde_yaml::from_str("reserved_metadata: {namespace: [custom.], length: 8}").unwrap();
+            yaml_serde::from_str("reserved_metadata: {namespace: [custom.], length: 8}").unwrap();
         assert_eq!(s.reserved_metadata.namespace, ["custom."]);
         assert!(s.reserved_metadata.keys.is_empty(), "unset keys keep the default");
         assert_eq!(s.reserved_metadata.length, 8);
-        assert!(serde_yaml::from_str::<Settings>("reserved_metadata: {prefix: [x.]}").is_err());
+        assert!(yaml_serde::from_str::<Settings>("reserved_metadata: {prefix: [x.]}").is_err());
     }
 
     #[test]
     fn rejects_unknown_keys_and_zero_prefetch() {
-        assert!(serde_yaml::from_str::<Settings>("bogus: 1").is_err());
-        let s: Settings = serde_yaml::from_str("notification: {prefetch: 0}").unwrap();
+        assert!(yaml_serde::from_str::<Settings>("bogus: 1").is_err());
+        let s: Settings = yaml_serde::from_str("notification: {prefetch: 0}").unwrap();
         assert!(s.validate().is_err());
         let s: Settings =
-            serde_yaml::from_str("notification: {max_body_bytes: 2000, inflight_bytes: 1000}").unwrap();
+            yaml_serde::from_str("notification: {max_body_bytes: 2000, inflight_bytes: 1000}").unwrap();
         assert!(s.validate().is_err(), "a budget smaller than one body");
     }
 }

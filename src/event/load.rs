@@ -2,7 +2,7 @@
 //! definitions, and the errors an operator needs to fix a bad file (file, line, which
 //! definition and trait, what is wrong).
 //!
-//! serde_yaml reports syntax errors with a location but keeps no positions for values, so the
+//! yaml_serde reports syntax errors with a location but keeps no positions for values, so the
 //! line of a semantically bad definition is found by scanning the text for the top-level list
 //! item it came from (and, inside it, for the trait's key).
 
@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_yaml::{Mapping, Value as Yaml};
 use simd_json::StaticNode;
+use yaml_serde::{Mapping, Value as Yaml};
 
 use super::coerce::TraitType;
 use super::dispatch::TypeFilter;
@@ -352,7 +352,7 @@ fn yaml_kind(v: &Yaml) -> &'static str {
 }
 
 fn yaml_inline(v: &Yaml) -> String {
-    serde_yaml::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
+    yaml_serde::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
 }
 
 /// Where the top-level list items (and their trait keys) start in the text.

@@ -23,7 +23,8 @@
 //!   [`plugins`]), so a flag path spelled differently from the field still matches;
 //! * `int` values beyond `i64` drop the event (Python keeps its big int); a non-string
 //!   `message_id` becomes `null`;
-//! * YAML is read with YAML 1.2 scalars (PyYAML's 1.1 reads `yes`/`on` as booleans);
+//! * YAML is read with YAML 1.2 scalars: PyYAML's 1.1 reads `yes`/`on` as booleans, `017` and
+//!   `1_000` as ints, `1e3` and `0o17` as strings (pinned in [`crate::model::yaml_read`]'s tests);
 //! * dates go through the shared [`crate::model::py::datetime`] grammar, which refuses a few
 //!   forms the `iso8601` regex takes (`2025-03-14T083` as 08:00:03, a trailing newline).
 

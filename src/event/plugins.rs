@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_yaml::{Mapping, Value as Yaml};
 use simd_json::prelude::*;
+use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::jsonpath::JsonPath;
 use crate::model::py::datetime::parse_isotime_utc;
@@ -242,7 +242,7 @@ mod tests {
     }
 
     fn params(yaml: &str) -> Mapping {
-        serde_yaml::from_str(yaml).unwrap_or_default()
+        yaml_serde::from_str(yaml).unwrap_or_default()
     }
 
     fn s(text: &str) -> Cow<'static, Value<'static>> {
@@ -353,7 +353,7 @@ mod tests {
         assert!(py_eq(&Value::from(true), &Value::from(1_i64)));
         assert!(!py_eq(&Value::from("1"), &Value::from(1_i64)));
         assert!(py_eq(
-            &yaml_read::to_json(&serde_yaml::from_str("[1, a]").unwrap_or_default()),
+            &yaml_read::to_json(&yaml_serde::from_str("[1, a]").unwrap_or_default()),
             &{ Value::from(vec![Value::from(1.0_f64), Value::from("a")]) }
         ));
     }

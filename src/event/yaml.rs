@@ -1,6 +1,6 @@
-//! YAML as PyYAML's `safe_load` gives it to Ceilometer, on top of serde_yaml's parser.
+//! YAML as PyYAML's `safe_load` gives it to Ceilometer, on top of yaml_serde's parser.
 //!
-//! Two PyYAML behaviours that serde_yaml's own `Value` does not have, and that existing
+//! Two PyYAML behaviours that yaml_serde's own `Value` does not have, and that existing
 //! definition files rely on:
 //! * duplicate keys in a mapping are accepted: the last value wins, in the first key's place
 //!   (a Python dict built key by key);
@@ -19,11 +19,11 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_yaml::{Mapping, Number, Value as Yaml};
+use yaml_serde::{Mapping, Number, Value as Yaml};
 
-/// Parse a document into a `serde_yaml::Value` with PyYAML's mapping semantics. Errors carry
-/// serde_yaml's location.
-pub fn from_str(text: &str) -> Result<Yaml, serde_yaml::Error> {
+/// Parse a document into a `yaml_serde::Value` with PyYAML's mapping semantics. Errors carry
+/// yaml_serde's location.
+pub fn from_str(text: &str) -> Result<Yaml, yaml_serde::Error> {
     let tree: Node = crate::model::yaml_read::from_str(text)?;
     tree.into_yaml().map_err(de::Error::custom)
 }

@@ -711,10 +711,10 @@ fn first_non_null_skips_nulls_in_every_plan() {
 // ---- Ceilometer's shipped definition files ------------------------------------------------
 
 /// Ceilometer's handling of a `fields` value: a list becomes `(a)|(b)`, one element stays as is.
-fn fields_expr(v: &serde_yaml::Value) -> Option<String> {
+fn fields_expr(v: &yaml_serde::Value) -> Option<String> {
     match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Sequence(items) => {
+        yaml_serde::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Sequence(items) => {
             let parts: Vec<String> = items
                 .iter()
                 .filter_map(|i| i.as_str().map(str::to_string))
@@ -731,15 +731,15 @@ fn fields_expr(v: &serde_yaml::Value) -> Option<String> {
                 )
             }
         }
-        serde_yaml::Value::Mapping(m) => m.get("fields").and_then(fields_expr),
+        yaml_serde::Value::Mapping(m) => m.get("fields").and_then(fields_expr),
         _ => None,
     }
 }
 
-fn load_yaml(rel: &str) -> serde_yaml::Value {
+fn load_yaml(rel: &str) -> yaml_serde::Value {
     let path = reference(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn meter_expressions() -> Vec<String> {
@@ -775,7 +775,7 @@ fn meter_expressions() -> Vec<String> {
 
 /// Every trait's `fields` (including traits merged in through `<<: *anchor`).
 fn event_expressions(rel: &str) -> Vec<String> {
-    fn traits(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    fn traits(v: &yaml_serde::Value, out: &mut Vec<String>) {
         if let Some(m) = v.as_mapping() {
             for (k, t) in m {
                 if k.as_str() == Some("<<") {

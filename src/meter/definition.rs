@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
+use yaml_serde::Value as Yaml;
 
 use super::field::{Field, FieldError};
 use super::{EndpointError, ReservedMetadata};

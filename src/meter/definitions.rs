@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 use super::definition::{MeterDefinition, NotificationMemo};
 use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
@@ -224,7 +224,7 @@ fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, LoadError> {
     }
 }
 
-/// 1-based line numbers of the top-level `metric` list's items, in order. serde_yaml keeps no
+/// 1-based line numbers of the top-level `metric` list's items, in order. yaml_serde keeps no
 /// positions for values, so this reads the layout: the first `- ` after `metric:` sets the
 /// item indentation, and every later `- ` at that indentation starts an item.
 fn item_lines(text: &str) -> Vec<usize> {

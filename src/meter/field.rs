@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use serde_yaml::Value as Yaml;
 use simd_json::prelude::*;
+use yaml_serde::Value as Yaml;
 
 use crate::event::plugins::Plugin;
 use crate::jsonpath::JsonPath;
@@ -124,7 +124,7 @@ impl Field {
 /// `plugin: name` or `plugin: {name: ..., parameters: {...}}`, configured with the same trait
 /// plugins event definitions use (Ceilometer shares one plugin namespace).
 fn plugin_from_config(cfg: &Yaml) -> Result<Plugin, FieldError> {
-    let empty = serde_yaml::Mapping::new();
+    let empty = yaml_serde::Mapping::new();
     let (name, params) = match cfg {
         Yaml::String(name) => (name.as_str(), &empty),
         Yaml::Mapping(m) => {

@@ -1,33 +1,33 @@
-//! Reading YAML definition and config files: [`from_str`] is `serde_yaml::from_str` behind the
+//! Reading YAML definition and config files: [`from_str`] is `yaml_serde::from_str` behind the
 //! nesting limit of untrusted JSON ([`super::json_read::MAX_DEPTH`]), applied to flow
 //! collections (`[`, `{`). Every loader of a definition or config file uses it. [`to_json`] is
 //! the one conversion of a YAML value into the JSON value Python would hold for it, for the
 //! constants definitions compare notifications and API responses with.
 //!
 //! Why: libyaml's scanner revisits every open flow level at each token, so a line of 10,000
-//! `{a: ` (40 KB) took minutes before serde_yaml's own recursion limit could refuse it (found by
+//! `{a: ` (40 KB) took minutes before yaml_serde's own recursion limit could refuse it (found by
 //! the fuzzer). PyYAML's composer recurses once per level, so Ceilometer fails on such files
-//! too. Block nesting (indentation) costs libyaml nothing and is left to serde_yaml's recursion
+//! too. Block nesting (indentation) costs libyaml nothing and is left to yaml_serde's recursion
 //! limit.
 
-use serde_yaml::Value as Yaml;
 use simd_json::StaticNode;
+use yaml_serde::Value as Yaml;
 
 use super::json_read::MAX_DEPTH;
 use super::json_write::write_static;
 use super::OwnedValue;
 
-/// `serde_yaml::from_str`, after checking that flow collections nest at most [`MAX_DEPTH`]
-/// levels. A document nested deeper is a `serde_yaml::Error` like any other bad YAML, naming
+/// `yaml_serde::from_str`, after checking that flow collections nest at most [`MAX_DEPTH`]
+/// levels. A document nested deeper is a `yaml_serde::Error` like any other bad YAML, naming
 /// the line.
-pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_yaml::Error> {
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, yaml_serde::Error> {
     if let Some(offset) = too_deep_at(text.as_bytes()) {
         let line = 1 + text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count();
         return Err(serde::de::Error::custom(format!(
             "flow collections nested deeper than {MAX_DEPTH} levels, line {line}"
         )));
     }
-    serde_yaml::from_str(text)
+    yaml_serde::from_str(text)
 }
 
 /// The JSON value for what PyYAML gives Python: `null`, bools, ints (`u64` too), floats,
@@ -43,7 +43,7 @@ pub fn to_json(v: &Yaml) -> OwnedValue {
         } else if let Some(u) = n.as_u64() {
             StaticNode::U64(u)
         } else {
-            // serde_yaml's numbers are always one of the three.
+            // yaml_serde's numbers are always one of the three.
             StaticNode::F64(n.as_f64().unwrap_or(f64::NAN))
         }),
         Yaml::String(s) => OwnedValue::from(s.as_str()),
@@ -69,7 +69,7 @@ pub fn key_text(k: &Yaml) -> String {
             write_static(&mut out, node);
             String::from_utf8(out).unwrap_or_default()
         }
-        _ => serde_yaml::to_string(k).unwrap_or_default().trim().to_owned(),
+        _ => yaml_serde::to_string(k).unwrap_or_default().trim().to_owned(),
     }
 }
 
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn flow_nesting_at_the_limit_passes_one_more_level_fails_naming_the_line() {
         assert!(too_deep_at(nested(MAX_DEPTH).as_bytes()).is_none());
-        let err = from_str::<serde_yaml::Value>(&format!("# first\n{}", nested(MAX_DEPTH + 1))).unwrap_err();
+        let err = from_str::<yaml_serde::Value>(&format!("# first\n{}", nested(MAX_DEPTH + 1))).unwrap_err();
         assert!(
             err.to_string().contains("nested deeper than 1000 levels"),
             "{err}"
@@ -183,7 +183,7 @@ mod tests {
         let noise = "[".repeat(2 * MAX_DEPTH);
         let quoted =
             format!("a: '{noise}'\nb: \"\\\"{noise}\"\nc: x # {noise}\nd: [1]\ne: 'it''s {noise}'\n");
-        assert!(from_str::<serde_yaml::Value>(&quoted).is_ok());
+        assert!(from_str::<yaml_serde::Value>(&quoted).is_ok());
     }
 
     #[test]
@@ -191,5 +191,63 @@ mod tests {
         let noise = "[".repeat(2 * MAX_DEPTH);
         assert!(too_deep_at(format!("a: x#{noise}").as_bytes()).is_some());
         assert!(too_deep_at(format!("a: it's\nb: {noise}\nc: '").as_bytes()).is_some());
+    }
+
+    /// The plain scalar `text` as a mapping value, converted.
+    fn scalar(text: &str) -> OwnedValue {
+        let doc: Yaml = from_str(&format!("a: {text}\n")).unwrap_or_default();
+        match to_json(&doc) {
+            OwnedValue::Object(mut o) => o.remove("a").unwrap_or_default(),
+            other => panic!("a mapping: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_scalars_read_as_pyyaml_reads_them() {
+        // What yaml.safe_load (PyYAML 6.0.4, YAML 1.1) gives for `a: <text>`.
+        let null = OwnedValue::Static(StaticNode::Null);
+        let cases: [(&str, OwnedValue); 16] = [
+            ("~", null.clone()),
+            ("null", null.clone()),
+            ("Null", null.clone()),
+            ("", null),
+            ("true", OwnedValue::from(true)),
+            ("True", OwnedValue::from(true)),
+            ("FALSE", OwnedValue::from(false)),
+            ("y", OwnedValue::from("y")),
+            ("0x1f", OwnedValue::from(31_i64)),
+            ("+1", OwnedValue::from(1_i64)),
+            ("-0", OwnedValue::from(0_i64)),
+            ("1.", OwnedValue::from(1.0)),
+            (".5", OwnedValue::from(0.5)),
+            ("1.0e+3", OwnedValue::from(1000.0)),
+            (".inf", OwnedValue::from(f64::INFINITY)),
+            ("-.Inf", OwnedValue::from(f64::NEG_INFINITY)),
+        ];
+        for (text, python) in cases {
+            assert_eq!(scalar(text), python, "a: {text}");
+        }
+        assert!(matches!(scalar(".NaN"), OwnedValue::Static(StaticNode::F64(f)) if f.is_nan()));
+    }
+
+    #[test]
+    fn yaml_1_1_only_scalars_keep_their_yaml_1_2_reading() {
+        // The known difference (crate::event's list): PyYAML reads these with YAML 1.1's
+        // resolvers, the parser with YAML 1.2's core schema. No shipped definition or config
+        // file holds one unquoted. Pinned so that a change of YAML crate shows here.
+        let cases: [(&str, OwnedValue, &str); 9] = [
+            ("yes", OwnedValue::from("yes"), "True"),
+            ("no", OwnedValue::from("no"), "False"),
+            ("on", OwnedValue::from("on"), "True"),
+            ("off", OwnedValue::from("off"), "False"),
+            ("0o17", OwnedValue::from(15_i64), "'0o17'"),
+            ("017", OwnedValue::from("017"), "15"),
+            ("1e3", OwnedValue::from(1000.0), "'1e3'"),
+            ("1_000", OwnedValue::from("1_000"), "1000"),
+            ("1:30", OwnedValue::from("1:30"), "90"),
+        ];
+        for (text, ours, _python) in cases {
+            assert_eq!(scalar(text), ours, "a: {text}");
+        }
     }
 }

@@ -385,7 +385,7 @@ mod tests {
     use crate::config::pipeline::PipelineFile;
 
     fn pipeline(yaml: &str) -> Pipeline {
-        let mut f: PipelineFile = serde_yaml::from_str(yaml).unwrap();
+        let mut f: PipelineFile = yaml_serde::from_str(yaml).unwrap();
         f.kind = Some(Kind::Samples);
         assert!(f.problems().is_empty(), "{:?}", f.problems());
         Pipeline::compile(&f).unwrap()

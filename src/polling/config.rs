@@ -27,7 +27,7 @@ pub enum ConfigError {
     Yaml {
         path: PathBuf,
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     #[error("{path}: source {source_name:?}: {reason}")]
     Source {
@@ -66,7 +66,7 @@ struct RawFile {
 #[derive(Deserialize)]
 struct RawSource {
     name: Option<String>,
-    interval: Option<serde_yaml::Value>,
+    interval: Option<yaml_serde::Value>,
     meters: Option<Vec<String>>,
     #[serde(default)]
     resources: Vec<String>,
@@ -126,10 +126,10 @@ impl PollingConfig {
 }
 
 /// Python's `int()` accepts an int or a numeric string; the interval must be > 0.
-fn parse_interval(v: &serde_yaml::Value) -> Option<u64> {
+fn parse_interval(v: &yaml_serde::Value) -> Option<u64> {
     let n = match v {
-        serde_yaml::Value::Number(n) => n.as_u64()?,
-        serde_yaml::Value::String(s) => s.trim().parse().ok()?,
+        yaml_serde::Value::Number(n) => n.as_u64()?,
+        yaml_serde::Value::String(s) => s.trim().parse().ok()?,
         _ => return None,
     };
     (n > 0).then_some(n)

@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn config_defaults_to_loopback_9464_and_on() {
-        let config: TelemetryConfig = serde_yaml::from_str("{}").expect("empty section");
+        let config: TelemetryConfig = yaml_serde::from_str("{}").expect("empty section");
         assert_eq!(
             config,
             TelemetryConfig {
@@ -218,12 +218,12 @@ mod tests {
                 unready_after_publish_failing_s: 10,
             }
         );
-        let config: TelemetryConfig = serde_yaml::from_str("listen: 0.0.0.0:9100").expect("listen only");
+        let config: TelemetryConfig = yaml_serde::from_str("listen: 0.0.0.0:9100").expect("listen only");
         assert!(config.enabled);
         assert_eq!(config.listen.port(), 9100);
-        assert!(serde_yaml::from_str::<TelemetryConfig>("listen: nowhere").is_err());
+        assert!(yaml_serde::from_str::<TelemetryConfig>("listen: nowhere").is_err());
         assert!(
-            serde_yaml::from_str::<TelemetryConfig>("lisen: 0.0.0.0:1").is_err(),
+            yaml_serde::from_str::<TelemetryConfig>("lisen: 0.0.0.0:1").is_err(),
             "typos are errors"
         );
     }

@@ -26,9 +26,9 @@ use simd_json::prelude::*;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Release after this many samples (all keys together).
-    pub size: Option<serde_yaml::Value>,
+    pub size: Option<yaml_serde::Value>,
     /// Release when the first held sample's timestamp is this many seconds old.
-    pub retention_time: Option<serde_yaml::Value>,
+    pub retention_time: Option<yaml_serde::Value>,
     /// `first`/`last` merges the field; absent groups by it.
     pub project_id: Option<String>,
     pub user_id: Option<String>,
@@ -72,9 +72,9 @@ fn policy(
     }
 }
 
-fn positive(v: Option<&serde_yaml::Value>, what: &str) -> Result<Option<f64>, TransformError> {
+fn positive(v: Option<&yaml_serde::Value>, what: &str) -> Result<Option<f64>, TransformError> {
     match v {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
+        None | Some(yaml_serde::Value::Null) => Ok(None),
         Some(v) => {
             let n = v
                 .as_f64()

@@ -1,7 +1,7 @@
 //! `ceilo check` for transformers: compile every sink's `transformers:` list of a pipeline
 //! file and report each problem as `file:line: problem`.
 //!
-//! serde_yaml's values carry no positions, so lines come from a small scan of the text: the
+//! yaml_serde's values carry no positions, so lines come from a small scan of the text: the
 //! n-th `transformers:` key is the n-th sink that has one, its list items are the entries,
 //! and a parameter's line is the first line of the entry that names it. It checks
 //! transformers only; sources, sinks and publishers are the pipeline loader's to check.
@@ -17,7 +17,7 @@ pub fn check_pipeline_transformers(path: &Path) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![format!("{file}: cannot read: {e}")],
     };
-    let doc: serde_yaml::Value = match crate::model::yaml_read::from_str(&text) {
+    let doc: yaml_serde::Value = match crate::model::yaml_read::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
             let line = e.location().map_or(1, |l| l.line());
@@ -39,8 +39,8 @@ pub fn check_pipeline_transformers(path: &Path) -> Vec<String> {
         block += 1;
         let key_line = here.map_or(1, |b| b.key_line);
         let entries = match list {
-            serde_yaml::Value::Null => continue,
-            serde_yaml::Value::Sequence(s) => s,
+            yaml_serde::Value::Null => continue,
+            yaml_serde::Value::Sequence(s) => s,
             _ => {
                 problems.push(format!(
                     "{file}:{key_line}: sink {sink_name:?}: transformers must be a list"

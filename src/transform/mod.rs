@@ -166,12 +166,12 @@ impl fmt::Debug for Chain {
 }
 
 /// The common shape of a transformer entry: `{name: ..., parameters: {...}}`.
-fn entry(value: &serde_yaml::Value) -> Result<(String, serde_yaml::Value), TransformError> {
+fn entry(value: &yaml_serde::Value) -> Result<(String, yaml_serde::Value), TransformError> {
     let map = value
         .as_mapping()
         .ok_or_else(|| TransformError::new("a transformer must be a mapping with name and parameters"))?;
     let mut name = None;
-    let mut params = serde_yaml::Value::Null;
+    let mut params = yaml_serde::Value::Null;
     for (k, v) in map {
         match k.as_str() {
             Some("name") => {
@@ -184,7 +184,7 @@ fn entry(value: &serde_yaml::Value) -> Result<(String, serde_yaml::Value), Trans
             _ => {
                 return Err(TransformError::new(format!(
                     "unknown key {}: a transformer has name and parameters",
-                    serde_yaml::to_string(k).unwrap_or_default().trim()
+                    yaml_serde::to_string(k).unwrap_or_default().trim()
                 )))
             }
         }
@@ -195,11 +195,11 @@ fn entry(value: &serde_yaml::Value) -> Result<(String, serde_yaml::Value), Trans
 
 /// Parameters of one transformer, typed; unknown parameters are errors (Python's `**kwargs`
 /// raised `TypeError` on them, and a typo'd key is better caught by `ceilo check`).
-pub(crate) fn params<T: DeserializeOwned + Default>(value: serde_yaml::Value) -> Result<T, TransformError> {
+pub(crate) fn params<T: DeserializeOwned + Default>(value: yaml_serde::Value) -> Result<T, TransformError> {
     if value.is_null() {
         return Ok(T::default());
     }
-    serde_yaml::from_value(value).map_err(|e| TransformError::new(format!("parameters: {e}")))
+    yaml_serde::from_value(value).map_err(|e| TransformError::new(format!("parameters: {e}")))
 }
 
 /// The transformer names ceilo knows (Ceilometer's `ceilometer.transformer` entry points).
@@ -212,7 +212,7 @@ pub const TRANSFORMERS: [&str; 6] = [
     "arithmetic",
 ];
 
-fn build(name: &str, params: serde_yaml::Value) -> Result<Box<dyn Transformer>, TransformError> {
+fn build(name: &str, params: yaml_serde::Value) -> Result<Box<dyn Transformer>, TransformError> {
     Ok(match name {
         "unit_conversion" => Box::new(unit_conversion::UnitConversion::new(self::params(params)?)?),
         "rate_of_change" => Box::new(rate_of_change::RateOfChange::new(self::params(params)?)?),
@@ -239,7 +239,7 @@ impl Chain {
     }
 
     /// Compile a sink's `transformers:` list.
-    pub fn from_config(entries: &[serde_yaml::Value]) -> Result<Chain, TransformError> {
+    pub fn from_config(entries: &[yaml_serde::Value]) -> Result<Chain, TransformError> {
         let mut stages = Vec::with_capacity(entries.len());
         for (i, value) in entries.iter().enumerate() {
             let name = value.get("name").and_then(|n| n.as_str());
@@ -255,10 +255,10 @@ impl Chain {
 
     /// [`Chain::from_config`] from the sink's `transformers:` value as loaded (null or absent
     /// means no transformer).
-    pub fn from_value(value: Option<&serde_yaml::Value>) -> Result<Chain, TransformError> {
+    pub fn from_value(value: Option<&yaml_serde::Value>) -> Result<Chain, TransformError> {
         match value {
-            None | Some(serde_yaml::Value::Null) => Ok(Chain::empty()),
-            Some(serde_yaml::Value::Sequence(entries)) => Chain::from_config(entries),
+            None | Some(yaml_serde::Value::Null) => Ok(Chain::empty()),
+            Some(yaml_serde::Value::Sequence(entries)) => Chain::from_config(entries),
             Some(_) => Err(TransformError::new("transformers must be a list")),
         }
     }

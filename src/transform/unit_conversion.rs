@@ -46,9 +46,9 @@ pub struct TargetParams {
     #[serde(rename = "type")]
     pub sample_type: Option<String>,
     /// A number (volume × scale) or a string expression over the sample.
-    pub scale: Option<serde_yaml::Value>,
+    pub scale: Option<yaml_serde::Value>,
     /// Upper bound of the new volume (ignored when 0, as Ceilometer's `if self.max` did).
-    pub max: Option<serde_yaml::Value>,
+    pub max: Option<yaml_serde::Value>,
     pub map_to: Option<MapParams>,
     /// arithmetic only.
     pub expr: Option<String>,
@@ -171,9 +171,9 @@ pub struct Conversion {
 pub const SAMPLE_TYPES: [&str; 3] = ["gauge", "delta", "cumulative"];
 
 /// A YAML number (a bool is refused here, though Python would multiply by it).
-fn yaml_num(v: &serde_yaml::Value) -> Option<Num> {
+fn yaml_num(v: &yaml_serde::Value) -> Option<Num> {
     match v {
-        serde_yaml::Value::Number(_) => Num::of_owned(&crate::model::yaml_read::to_json(v)),
+        yaml_serde::Value::Number(_) => Num::of_owned(&crate::model::yaml_read::to_json(v)),
         _ => None,
     }
 }
@@ -189,9 +189,9 @@ impl Conversion {
             }
         }
         let scale = match &target.scale {
-            None | Some(serde_yaml::Value::Null) => Scale::Keep,
-            Some(serde_yaml::Value::String(s)) if s.is_empty() => Scale::Keep,
-            Some(serde_yaml::Value::String(s)) => Scale::Expr(
+            None | Some(yaml_serde::Value::Null) => Scale::Keep,
+            Some(yaml_serde::Value::String(s)) if s.is_empty() => Scale::Keep,
+            Some(yaml_serde::Value::String(s)) => Scale::Expr(
                 Expr::compile(s, Dialect::Scale).map_err(|e| TransformError::param("target.scale", e))?,
             ),
             Some(v) => match yaml_num(v) {
@@ -207,7 +207,7 @@ impl Conversion {
             },
         };
         let max = match &target.max {
-            None | Some(serde_yaml::Value::Null) => None,
+            None | Some(yaml_serde::Value::Null) => None,
             Some(v) => match yaml_num(v) {
                 Some(n) if !n.truthy() => None,
                 Some(n) => Some(n),

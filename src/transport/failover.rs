@@ -245,7 +245,7 @@ mod tests {
             .parse::<FailoverStrategy>()
             .unwrap_err()
             .contains("round-robin, shuffle"));
-        let s: FailoverStrategy = serde_yaml::from_str("shuffle").unwrap();
+        let s: FailoverStrategy = yaml_serde::from_str("shuffle").unwrap();
         assert_eq!(s, FailoverStrategy::Shuffle);
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::header::{HeaderName, HeaderValue};
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 use super::attr::Attr;
 use crate::model::{yaml_read, OwnedValue};
@@ -25,7 +25,7 @@ pub enum DefinitionError {
     Yaml {
         path: PathBuf,
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     #[error("{path}: pollster {name:?}: {reason}")]
     Invalid {
@@ -337,13 +337,13 @@ mod tests {
     use super::*;
 
     fn def(yaml: &str) -> DynamicDefinition {
-        DynamicDefinition::from_yaml(&serde_yaml::from_str(yaml).unwrap()).unwrap()
+        DynamicDefinition::from_yaml(&yaml_serde::from_str(yaml).unwrap()).unwrap()
     }
 
     #[test]
     fn validates_definitions_like_ceilometer() {
         let bad = |yaml: &str, needle: &str| {
-            let e = DynamicDefinition::from_yaml(&serde_yaml::from_str(yaml).unwrap()).unwrap_err();
+            let e = DynamicDefinition::from_yaml(&yaml_serde::from_str(yaml).unwrap()).unwrap_err();
             assert!(e.1.contains(needle), "{yaml}: {e:?}");
         };
         bad("name: a\nsample_type: gauge\nunit: u\n", "required fields");

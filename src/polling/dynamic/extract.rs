@@ -206,7 +206,7 @@ mod tests {
     use simd_json::json;
 
     fn def(yaml: &str) -> DynamicDefinition {
-        DynamicDefinition::from_yaml(&serde_yaml::from_str(yaml).unwrap()).unwrap()
+        DynamicDefinition::from_yaml(&yaml_serde::from_str(yaml).unwrap()).unwrap()
     }
 
     fn ctx() -> PollContext {

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 use crate::event::glob::Glob;
 use crate::meter::field::Field;
@@ -28,7 +28,7 @@ pub enum ResourcesError {
     #[error("{path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{file}: {source}")]
-    Yaml { file: String, source: serde_yaml::Error },
+    Yaml { file: String, source: yaml_serde::Error },
     #[error("{file}: {problem}")]
     Invalid { file: String, problem: String },
 }
@@ -132,7 +132,7 @@ impl Resources {
         file: &str,
         archive_policy_override: Option<&str>,
     ) -> Result<Resources, ResourcesError> {
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|source| ResourcesError::Yaml {
+        let doc: Yaml = yaml_serde::from_str(text).map_err(|source| ResourcesError::Yaml {
             file: file.to_owned(),
             source,
         })?;
