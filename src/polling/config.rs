@@ -274,7 +274,7 @@ fn match_class(p: &[char], c: char) -> Option<(bool, usize)> {
 #[serde(default, deny_unknown_fields)]
 pub struct PollingOptions {
     /// Samples per `telemetry.polling` notification (Ceilometer `[polling] batch_size`, 50);
-    /// 0 sends all the samples of one pollster and poll in one notification.
+    /// 0 sends each sample in a notification of its own (Ceilometer 27).
     pub batch_size: usize,
     /// Directories of dynamic pollster definitions (`[polling] pollsters_definitions_dirs`).
     pub pollsters_definitions_dirs: Vec<PathBuf>,

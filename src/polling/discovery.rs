@@ -12,8 +12,8 @@
 //! [`super::partition::PartitionCycle`] before anyone sees them (Ceilometer partitions inside
 //! `discover` too), so the per-poll cache holds only this agent's share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use simd_json::json;
@@ -29,12 +29,17 @@ pub enum Resource {
     /// A nova instance of the local libvirt.
     Guest(Arc<super::libvirt::Guest>),
     /// A simulated instance of the fleet.
-    Instance(Arc<Instance>),
+    Instance(Arc<FleetInstance>),
     /// A static resource or an endpoint URL.
     Endpoint(Arc<str>),
 }
 
 impl Resource {
+    /// An instance of the simulated fleet (polled by the fleet pollster only).
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, Resource::Instance(_))
+    }
+
     /// The key under which a permanently failing resource is disabled.
     pub fn key(&self) -> &str {
         match self {
@@ -138,9 +143,10 @@ impl Discovery {
         &self.hypervisor
     }
 
-    /// Run one discoverer. The fleet is generated once per size and then reused: its
-    /// instances are stable by construction. A libvirt failure is logged and counted and
-    /// yields no instances (Ceilometer: a failing discoverer gives no resources that cycle).
+    /// Run one discoverer. The fleet's list is generated once per size and then reused: its
+    /// instances are stable by construction, and listed as ids only ([`FleetInstance`]). A
+    /// libvirt failure is logged and counted and yields no instances (Ceilometer: a failing
+    /// discoverer gives no resources that cycle).
     pub async fn discover(&self, discoverer: &Discoverer) -> Arc<[Resource]> {
         match discoverer {
             Discoverer::LocalNode => Arc::from([Resource::LocalNode(self.host.clone())]),
@@ -161,10 +167,10 @@ impl Discovery {
                     .or_insert_with(|| {
                         (0..*n as u64)
                             .map(|i| {
-                                Resource::Instance(Arc::new(Instance::simulated(
+                                Resource::Instance(Arc::new(FleetInstance::new(
                                     self.fleet_seed,
                                     i,
-                                    &self.host,
+                                    self.host.clone(),
                                 )))
                             })
                             .collect()
@@ -202,6 +208,42 @@ impl Discovery {
     }
 }
 
+/// The resources of one poll: the discoverers' lists themselves, shared with the per-poll
+/// cache and not copied (a fleet's list is as long as the fleet).
+#[derive(Debug, Clone, Default)]
+pub struct Resources(Vec<Arc<[Resource]>>);
+
+impl Resources {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|part| part.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|part| part.is_empty())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+        self.0.iter().flat_map(|part| part.iter())
+    }
+
+    /// `other`'s resources after these.
+    pub fn append(&mut self, other: Resources) {
+        self.0.extend(other.0);
+    }
+
+    /// Each resource once, where it first appears: several discoverers (or the static
+    /// resources and one) may name the same one, and Ceilometer polls it once too. A single
+    /// discoverer's list is kept as it is, not copied.
+    pub fn dedup(self) -> Self {
+        if self.0.len() <= 1 {
+            return self;
+        }
+        let mut seen = HashSet::new();
+        let unique: Vec<Resource> = self.iter().filter(|r| seen.insert(r.key())).cloned().collect();
+        Resources(vec![unique.into()])
+    }
+}
+
 /// Per-poll cache: each discoverer runs at most once per cycle of a source.
 pub struct DiscoveryCycle<'a> {
     discovery: &'a Discovery,
@@ -222,19 +264,22 @@ impl<'a> DiscoveryCycle<'a> {
     }
 
     /// A source's static `resources:`, this agent's share of them when partitioning.
-    pub async fn keep_static(&mut self, names: &[String], resources: &[Resource]) -> Vec<Resource> {
+    pub async fn keep_static(&mut self, names: &[String], resources: &Arc<[Resource]>) -> Resources {
+        if resources.is_empty() {
+            return Resources::default();
+        }
         match &mut self.partition {
-            Some(pc) if !resources.is_empty() => {
+            Some(pc) => {
                 let group = pc.partitioning().static_group(names);
-                pc.keep(&group, resources).await
+                Resources(vec![pc.keep(&group, resources).await.into()])
             }
-            _ => resources.to_vec(),
+            None => Resources(vec![resources.clone()]),
         }
     }
 
     /// The resources of several discoverers, concatenated (Ceilometer's `manager.discover`).
-    pub async fn resources(&mut self, discoverers: &[(String, Discoverer)]) -> Vec<Resource> {
-        let mut out = Vec::new();
+    pub async fn resources(&mut self, discoverers: &[(String, Discoverer)]) -> Resources {
+        let mut out = Resources::default();
         for (name, d) in discoverers {
             let found = match self.cache.get(name) {
                 Some(found) => found.clone(),
@@ -248,7 +293,7 @@ impl<'a> DiscoveryCycle<'a> {
                     found
                 }
             };
-            out.extend(found.iter().cloned());
+            out.0.push(found);
         }
         out
     }
@@ -343,10 +388,40 @@ pub struct Instance {
     pub activity: f64,
     /// Seconds since the epoch at which the instance "booted" (counters start there).
     pub launched_at: f64,
-    metadata: OnceLock<OwnedValue>,
-    cpu_metadata: OnceLock<OwnedValue>,
-    disk_metadata: OnceLock<OwnedValue>,
-    vnic_metadata: OnceLock<OwnedValue>,
+}
+
+/// A simulated instance as the fleet's discovery lists it: where it sits in the fleet and its
+/// id (the resource key), about a hundred bytes. The rest is derived again by each poll
+/// ([`FleetInstance::details`]) and dropped with its samples, so a fleet costs its list of ids
+/// between polls, not the metadata of every instance.
+#[derive(Debug)]
+pub struct FleetInstance {
+    seed: u64,
+    pub index: u64,
+    agent_host: Arc<str>,
+    /// The Nova uuid ([`Instance::id`]).
+    pub id: Box<str>,
+}
+
+impl FleetInstance {
+    pub fn new(seed: u64, index: u64, agent_host: Arc<str>) -> Self {
+        Self {
+            id: instance_rng(seed, index).uuid().into(),
+            seed,
+            index,
+            agent_host,
+        }
+    }
+
+    /// Everything the instance's samples carry.
+    pub fn details(&self) -> Instance {
+        Instance::simulated(self.seed, self.index, &self.agent_host)
+    }
+}
+
+/// The generator an instance's own values come from, uuid first.
+fn instance_rng(seed: u64, index: u64) -> SplitMix {
+    SplitMix::new(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F))
 }
 
 /// splitmix64: a tiny, well-distributed generator; enough for stable synthetic ids.
@@ -376,7 +451,7 @@ impl SplitMix {
 
 impl Instance {
     pub fn simulated(seed: u64, index: u64, agent_host: &str) -> Self {
-        let mut rng = SplitMix::new(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        let mut rng = instance_rng(seed, index);
         let id = rng.uuid();
         // Tenants are shared: about 20 instances per project, 4 users per project.
         let project = index / 20;
@@ -411,80 +486,69 @@ impl Instance {
             mac,
             activity,
             launched_at,
-            metadata: OnceLock::new(),
-            cpu_metadata: OnceLock::new(),
-            disk_metadata: OnceLock::new(),
-            vnic_metadata: OnceLock::new(),
         }
     }
 
     /// The instance metadata the compute agent attaches to instance meters
-    /// (`ceilometer/compute/util.py`-shaped), built once.
-    pub fn metadata(&self) -> &OwnedValue {
-        self.metadata.get_or_init(|| {
-            let f = self.flavor;
-            json!({
-                "display_name": self.display_name.as_str(),
-                "name": self.name.as_str(),
-                "instance_id": self.id.as_str(),
-                "instance_type": f.name,
-                "host": self.host_id.as_str(),
-                "instance_host": self.instance_host.as_str(),
-                "flavor": {"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
-                           "ephemeral": 0, "swap": 0},
-                "status": "active",
-                "state": "running",
-                "task_state": "",
-                "image": {"id": self.image_id.as_str()},
-                "image_ref": self.image_id.as_str(),
-                "image_ref_url": null,
-                "architecture": "x86_64",
-                "os_type": "hvm",
-                "vcpus": f.vcpus,
-                "memory_mb": f.ram,
-                "disk_gb": f.disk,
-                "ephemeral_gb": 0,
-                "root_gb": f.disk,
-            })
+    /// (`ceilometer/compute/util.py`-shaped).
+    pub fn metadata(&self) -> OwnedValue {
+        let f = self.flavor;
+        json!({
+            "display_name": self.display_name.as_str(),
+            "name": self.name.as_str(),
+            "instance_id": self.id.as_str(),
+            "instance_type": f.name,
+            "host": self.host_id.as_str(),
+            "instance_host": self.instance_host.as_str(),
+            "flavor": {"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
+                       "ephemeral": 0, "swap": 0},
+            "status": "active",
+            "state": "running",
+            "task_state": "",
+            "image": {"id": self.image_id.as_str()},
+            "image_ref": self.image_id.as_str(),
+            "image_ref_url": null,
+            "architecture": "x86_64",
+            "os_type": "hvm",
+            "vcpus": f.vcpus,
+            "memory_mb": f.ram,
+            "disk_gb": f.disk,
+            "ephemeral_gb": 0,
+            "root_gb": f.disk,
+        })
+    }
+
+    /// `instance` (its [`Self::metadata`]) plus `cpu_number`, as the compute agent's cpu
+    /// pollster sends.
+    pub fn cpu_metadata(&self, instance: &OwnedValue) -> OwnedValue {
+        with_key(instance, "cpu_number", OwnedValue::from(self.flavor.vcpus))
+    }
+
+    /// `instance` plus `disk_name`, as the per-device disk pollsters send.
+    pub fn disk_metadata(&self, instance: &OwnedValue, disk: &str) -> OwnedValue {
+        with_key(instance, "disk_name", OwnedValue::from(disk))
+    }
+
+    /// The interface metadata of the compute agent's network pollsters.
+    pub fn vnic_metadata(&self) -> OwnedValue {
+        json!({
+            "name": self.vnic.as_str(),
+            "mac": self.mac.as_str(),
+            "fref": null,
+            "parameters": {"interfaceid": null, "bridge": null},
+            "vnic_name": self.vnic.as_str(),
+            "instance_id": self.id.as_str(),
+            "instance_type": self.flavor.name,
         })
     }
 }
 
-impl Instance {
-    /// Instance metadata plus `cpu_number`, as the compute agent's cpu pollster sends.
-    pub fn cpu_metadata(&self) -> &OwnedValue {
-        self.cpu_metadata
-            .get_or_init(|| self.metadata_with("cpu_number", OwnedValue::from(self.flavor.vcpus)))
+fn with_key(map: &OwnedValue, key: &str, value: OwnedValue) -> OwnedValue {
+    let mut m = map.clone();
+    if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut m) {
+        o.insert(key.into(), value);
     }
-
-    /// Instance metadata plus `disk_name`, as the per-device disk pollsters send.
-    pub fn disk_metadata(&self, disk: &str) -> &OwnedValue {
-        self.disk_metadata
-            .get_or_init(|| self.metadata_with("disk_name", OwnedValue::from(disk)))
-    }
-
-    /// The interface metadata of the compute agent's network pollsters.
-    pub fn vnic_metadata(&self) -> &OwnedValue {
-        self.vnic_metadata.get_or_init(|| {
-            json!({
-                "name": self.vnic.as_str(),
-                "mac": self.mac.as_str(),
-                "fref": null,
-                "parameters": {"interfaceid": null, "bridge": null},
-                "vnic_name": self.vnic.as_str(),
-                "instance_id": self.id.as_str(),
-                "instance_type": self.flavor.name,
-            })
-        })
-    }
-
-    fn metadata_with(&self, key: &str, value: OwnedValue) -> OwnedValue {
-        let mut m = self.metadata().clone();
-        if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut m) {
-            o.insert(key.into(), value);
-        }
-        m
-    }
+    m
 }
 
 #[cfg(test)]
@@ -539,6 +603,7 @@ mod tests {
         assert_eq!(unique.len(), 50);
         let Resource::Instance(i) = &a[3] else { panic!() };
         let Resource::Instance(j) = &b[3] else { panic!() };
+        let (i, j) = (i.details(), j.details());
         assert_eq!(
             (&i.project_id, &i.user_id, i.flavor.name),
             (&j.project_id, &j.user_id, j.flavor.name)
@@ -548,7 +613,7 @@ mod tests {
         let projects: std::collections::HashSet<_> = a
             .iter()
             .map(|r| match r {
-                Resource::Instance(i) => i.project_id.clone(),
+                Resource::Instance(i) => i.details().project_id,
                 _ => unreachable!(),
             })
             .collect();
@@ -566,7 +631,8 @@ mod tests {
         assert_eq!(again.len(), 7);
         assert_eq!(cycle.runs(), 1);
         let local = vec![("local_node".to_string(), Discoverer::LocalNode)];
-        assert_eq!(cycle.resources(&local).await[0].key(), "agent-1");
+        let local = cycle.resources(&local).await;
+        assert_eq!(local.iter().next().map(Resource::key), Some("agent-1"));
         assert_eq!(cycle.runs(), 2);
     }
 

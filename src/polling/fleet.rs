@@ -7,10 +7,14 @@
 //! [`super::discovery::Instance`]), so they are monotonic across polls and agent restarts
 //! without any state. Resource ids and metadata follow the compute agent: the instance uuid
 //! for instance meters, `<uuid>-<disk>` for disks, `<name>-<uuid>-<vnic>` for interfaces.
+//! Each poll of an instance derives its details and builds each metadata map once, shared by
+//! the samples that carry it (and written once per run of them); nothing outlives the samples.
+
+use std::sync::Arc;
 
 use super::discovery::{Instance, Resource};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use crate::model::{OwnedValue, Sample};
+use crate::model::{Metadata, OwnedValue, Sample};
 
 #[derive(Clone, Copy)]
 #[repr(usize)]
@@ -88,17 +92,18 @@ impl FleetPollster {
         ctx: &PollContext,
         out: &mut Vec<Sample>,
     ) -> Result<(), PollError> {
-        let Resource::Instance(inst) = resource else {
+        let Resource::Instance(listed) = resource else {
             return Err(PollError::Permanent(format!(
                 "the fleet pollster only polls fleet instances, not {:?}",
                 resource.key()
             )));
         };
         let want = |m: M| mask.get(m as usize).copied().unwrap_or(false);
+        let inst = &listed.details();
         let c = Counters::at(inst, ctx.wall_secs);
         let user = OwnedValue::from(inst.user_id.as_str());
         let project = OwnedValue::from(inst.project_id.as_str());
-        let mut emit = |m: M, volume: OwnedValue, rid: &OwnedValue, meta: &OwnedValue, mono: OwnedValue| {
+        let mut emit = |m: M, volume: OwnedValue, rid: &OwnedValue, meta: &Metadata, mono: OwnedValue| {
             out.push(ctx.sample(
                 &self.meters[m as usize],
                 volume,
@@ -111,16 +116,17 @@ impl FleetPollster {
         };
 
         let rid = OwnedValue::from(inst.id.as_str());
-        let meta = inst.metadata();
+        let instance_meta = inst.metadata();
         if want(M::Cpu) {
             emit(
                 M::Cpu,
                 c.cpu_ns.into(),
                 &rid,
-                inst.cpu_metadata(),
+                &Arc::new(inst.cpu_metadata(&instance_meta)),
                 ctx.monotonic().into(),
             );
         }
+        let meta = &Metadata::new(instance_meta);
         if want(M::Vcpus) {
             emit(M::Vcpus, inst.flavor.vcpus.into(), &rid, meta, null());
         }
@@ -155,7 +161,7 @@ impl FleetPollster {
         ];
         if disk.iter().any(|&m| want(m)) {
             let disk_rid = OwnedValue::from(format!("{}-{DISK}", inst.id));
-            let disk_meta = inst.disk_metadata(DISK);
+            let disk_meta = &Arc::new(inst.disk_metadata(meta, DISK));
             let values = [
                 c.read_bytes,
                 c.read_bytes / 16_384,
@@ -182,7 +188,7 @@ impl FleetPollster {
         ];
         if net.iter().any(|&m| want(m)) {
             let vnic_rid = OwnedValue::from(format!("{}-{}-{}", inst.name, inst.id, inst.vnic));
-            let vnic_meta = inst.vnic_metadata();
+            let vnic_meta = &Arc::new(inst.vnic_metadata());
             let values = [
                 c.rx_bytes,
                 c.rx_bytes / 800,
@@ -241,11 +247,13 @@ mod tests {
 
     use super::*;
 
-    fn instance(i: u64) -> Arc<Instance> {
-        Arc::new(Instance::simulated(42, i, "agent"))
+    use crate::polling::discovery::FleetInstance;
+
+    fn instance(i: u64) -> Arc<FleetInstance> {
+        Arc::new(FleetInstance::new(42, i, "agent".into()))
     }
 
-    fn poll_at(inst: &Arc<Instance>, wall: f64) -> Vec<Sample> {
+    fn poll_at(inst: &Arc<FleetInstance>, wall: f64) -> Vec<Sample> {
         let p = FleetPollster::new();
         let mut ctx = PollContext::now("src".into());
         ctx.wall_secs = wall;
@@ -258,8 +266,10 @@ mod tests {
 
     #[test]
     fn emits_every_compute_meter_with_the_agents_shape() {
-        let inst = instance(3);
-        let out = poll_at(&inst, 1_741_945_500.0);
+        let listed = instance(3);
+        let out = poll_at(&listed, 1_741_945_500.0);
+        let inst = listed.details();
+        assert_eq!(inst.id.as_str(), &*listed.id);
         assert_eq!(out.len(), METERS.len());
         let cpu = out.iter().find(|s| &*s.name == "cpu").unwrap();
         assert_eq!(cpu.resource_id.as_str(), Some(inst.id.as_str()));

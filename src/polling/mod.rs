@@ -10,6 +10,11 @@
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
+//! A poll streams: each batch leaves as soon as it is full and a full sink makes the poll wait,
+//! so a poll holds one batch in the making whatever the number of resources. Between polls the
+//! agent keeps discovery's lists (a simulated fleet instance: its id, ~150 bytes) and nothing
+//! per sample; `tests/polling_rss.rs` checks that a poll's peak memory does not grow with them.
+//!
 //! Entry points for `ceilo run` (inside a running `actix::System`):
 //! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
 //!   runtime, Some(readiness))` — the usual wiring: polled samples leave as

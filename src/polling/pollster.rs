@@ -12,7 +12,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::model::{OwnedValue, Sample};
+use crate::model::{Metadata, OwnedValue, Sample};
 
 /// A meter a pollster can produce.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ impl PollContext {
         user_id: OwnedValue,
         project_id: OwnedValue,
         resource_id: OwnedValue,
-        resource_metadata: OwnedValue,
+        resource_metadata: impl Into<Metadata>,
         monotonic_time: OwnedValue,
     ) -> Sample {
         Sample {
@@ -120,7 +120,7 @@ impl PollContext {
             project_name: OwnedValue::null(),
             resource_id,
             timestamp: self.timestamp.clone(),
-            resource_metadata: Arc::new(resource_metadata),
+            resource_metadata: resource_metadata.into(),
             source: self.source.clone(),
             id: crate::meter::new_sample_id(),
             monotonic_time,

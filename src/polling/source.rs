@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::config::{PollingOptions, SourceConfig};
-use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource};
+use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource, Resources};
 use super::pollster::{PollContext, PollError};
 use super::{Pollster, SampleSink};
 use crate::model::Sample;
@@ -34,7 +34,7 @@ pub struct PlanEntry {
 pub struct SourcePlan {
     pub config: SourceConfig,
     pub entries: Vec<PlanEntry>,
-    static_resources: Vec<Resource>,
+    static_resources: Arc<[Resource]>,
     discovery: Vec<(String, Discoverer)>,
     /// The samples' `source` field: Ceilometer's `Sample.SOURCE_DEFAULT` / `sample_source`
     /// (`openstack`), not the polling source's name.
@@ -131,24 +131,21 @@ impl SourcePlan {
         batch_size: usize,
         output: &dyn SampleSink,
     ) -> PollReport {
-        // Ceilometer: batch_size 0 sends each pollster's samples of a poll in one notification.
-        let batch_size = if batch_size == 0 { usize::MAX } else { batch_size };
+        // Ceilometer 27 (`_internal_pollster_run`): batch_size 0 sends each sample in a
+        // notification of its own.
+        let batch_size = batch_size.max(1);
         let ctx = PollContext::now(self.sample_source.clone());
         let mut report = PollReport::default();
         let mut cycle = DiscoveryCycle::new(discovery);
         let mut source_resources = cycle
             .keep_static(&self.config.resources, &self.static_resources)
             .await;
-        source_resources.extend(cycle.resources(&self.discovery).await);
-        if self.discovery.len() + usize::from(!self.static_resources.is_empty()) > 1 {
-            // Several groups may name the same resource: poll it once (Ceilometer dedups too).
-            let mut seen = HashSet::new();
-            source_resources.retain(|r| seen.insert(r.key().to_owned()));
-        }
+        source_resources.append(cycle.resources(&self.discovery).await);
+        let source_resources = source_resources.dedup();
 
         'entries: for entry in &self.entries {
-            let discovered;
-            let resources: &[Resource] = if source_resources.is_empty() {
+            let discovered: Resources;
+            let resources = if source_resources.is_empty() {
                 discovered = cycle.resources(&entry.default_discovery).await;
                 &discovered
             } else {
@@ -166,8 +163,13 @@ impl SourcePlan {
             let mut first_error: Option<String> = None;
             let mut errors = 0u64;
             let disabled = entry.disabled.lock().map(|d| d.clone()).unwrap_or_default();
-            for resource in resources {
+            for resource in resources.iter() {
                 if !disabled.is_empty() && disabled.contains(resource.key()) {
+                    continue;
+                }
+                // The simulated fleet and its pollster only meet each other: libvirt serves the
+                // same meters and would fail on every instance, and disable and log each.
+                if resource.is_simulated() != entry.pollster.is_simulated() {
                     continue;
                 }
                 match entry.pollster.poll(resource, &entry.mask, &ctx, &mut buf).await {
@@ -311,10 +313,10 @@ mod tests {
         assert!(batches
             .iter()
             .all(|b| b.samples.iter().all(|s| &*s.source == "openstack")));
-        // batch_size 0: one batch per pollster and poll, as Ceilometer does.
+        // batch_size 0: one sample per notification, as Ceilometer 27 does.
         let (_, batches) = poll(&plan, &d, 0).await;
-        assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].samples.len(), 33);
+        assert_eq!(batches.len(), 33);
+        assert!(batches.iter().all(|b| b.samples.len() == 1));
         let ids: HashSet<_> = batches
             .iter()
             .flat_map(|b| b.samples.iter().map(|s| s.id.clone()))
@@ -344,6 +346,16 @@ mod tests {
         assert_eq!(plan.unserved, ["cpu", "vcpus"]);
         let (report, _) = poll(&plan, &d, 50).await;
         assert_eq!(report.samples, 1);
+        // Its instances are not polled by another family (here the host's), nor failed on.
+        let (plan, d) = setup(
+            "sources:\n  - name: s\n    meters: [cpu, hardware.cpu.load.1min]\n    discovery: ['fleet:3']\n",
+        );
+        assert_eq!(plan.entries.len(), 2);
+        let (report, _) = poll(&plan, &d, 50).await;
+        assert_eq!(
+            (report.samples, report.failures, report.newly_disabled),
+            (3, 0, 0)
+        );
         // Named: it polls, and an empty fleet does not fall back to a default one.
         let (plan, d) = setup("sources:\n  - name: s\n    meters: [cpu]\n    discovery: ['fleet:2']\n");
         assert!(plan.unserved.is_empty());
@@ -397,9 +409,12 @@ mod tests {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let (plan, d) = metrics::with_local_recorder(&recorder, || {
-            setup("sources:\n  - name: m\n    meters: [cpu, hardware.cpu.load.1min]\n    discovery: ['fleet:3']\n")
+            setup(
+                "sources:\n  - name: m\n    meters: [cpu, hardware.cpu.load.1min]\n    \
+                 resources: ['http://nowhere/']\n    discovery: ['fleet:3']\n",
+            )
         });
-        // The host pollster gets the fleet (no local node): it fails on every instance.
+        // The host pollster fails on the URL (and leaves the fleet to the fleet pollster).
         poll(&plan, &d, 50).await;
         plan.overrun();
         let text = handle.render();
