@@ -78,11 +78,7 @@ fn a_million_levels_deep_message_is_dead_lettered_and_the_agent_converts_what_fo
     ));
     assert_eq!(dead.len(), 3, "log:\n{}", agent.log_text());
     for d in &dead {
-        let reason = d
-            .headers
-            .iter()
-            .find(|(h, _)| h == "x-ceilo-reason")
-            .map(|(_, v)| v.as_str());
+        let reason = d.header("x-ceilo-reason");
         assert!(
             reason.is_some_and(|r| r.contains("nested deeper than 1000 levels")),
             "{reason:?}"

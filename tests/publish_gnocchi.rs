@@ -237,12 +237,7 @@ fn corpus_notifications_become_the_resources_metrics_and_measures_ceilometer_mak
         .collect();
     let mut samples = corpus_samples(&cases);
     for r in &refused {
-        let reason = &r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-ceilo-reason")
-            .expect("reason")
-            .1;
+        let reason = r.header("x-ceilo-reason").expect("reason");
         assert!(reason.contains("HTTP 400"), "refused for a 4xx only: {reason}");
         let dead: Vec<Json> = serde_json::from_slice(&r.body).expect("dead-lettered samples");
         assert!(!dead.is_empty());

@@ -156,14 +156,7 @@ fn a_body_the_receiver_refuses_for_good_is_dead_lettered_not_retried() {
             .and_then(|v| v.as_array().map(|a| a.len()))
             .is_some()
     }));
-    let header = |name: &str| {
-        dead[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| dead[0].header(name).unwrap_or_default();
     assert!(
         header("x-ceilo-reason").contains("HTTP 400"),
         "{:?}",

@@ -80,8 +80,7 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
         messages(2),
     ));
     assert_eq!(dead.len(), 2, "log:\n{}", agent.log_text());
-    let header = |r: &Received, k: &str| r.headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-    let mut reasons: Vec<String> = dead.iter().filter_map(|d| header(d, "x-ceilo-reason")).collect();
+    let mut reasons: Vec<&str> = dead.iter().filter_map(|d| d.header("x-ceilo-reason")).collect();
     reasons.sort();
     assert!(
         reasons[0].contains("undecodable") && reasons[0].contains("JSON"),
@@ -92,11 +91,8 @@ fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_
         dead.iter().any(|d| d.body == b"{not json at all"),
         "the body is kept untouched"
     );
-    assert_eq!(header(&dead[0], "x-ceilo-exchange").as_deref(), Some("nova"));
-    assert_eq!(
-        header(&dead[0], "x-ceilo-routing-key").as_deref(),
-        Some("notifications.info")
-    );
+    assert_eq!(dead[0].header("x-ceilo-exchange"), Some("nova"));
+    assert_eq!(dead[0].header("x-ceilo-routing-key"), Some("notifications.info"));
 
     let got = rt.block_on(collect(
         &url,
@@ -304,15 +300,7 @@ fn a_truncated_body_is_dead_lettered_with_what_is_wrong_and_where() {
         messages(2),
     ));
     assert_eq!(dead.len(), 2, "log:\n{}", agent.log_text());
-    let mut reasons: Vec<String> = dead
-        .iter()
-        .filter_map(|d| {
-            d.headers
-                .iter()
-                .find(|(h, _)| h == "x-ceilo-reason")
-                .map(|(_, v)| v.clone())
-        })
-        .collect();
+    let mut reasons: Vec<&str> = dead.iter().filter_map(|d| d.header("x-ceilo-reason")).collect();
     reasons.sort();
     assert_eq!(
         reasons,
@@ -662,12 +650,7 @@ fn oversize_bodies_are_dead_lettered_and_peak_rss_stays_under_the_documented_cei
         ceiling / MIB
     );
     assert_eq!(dead.len(), n, "log:\n{}", agent.log_text());
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "x-ceilo-reason")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead[0].header("x-ceilo-reason").unwrap_or_default();
     assert!(
         reason.contains("too large") && reason.contains("max_body_bytes"),
         "{reason}"
@@ -733,12 +716,7 @@ fn a_notification_over_max_output_bytes_is_dead_lettered_counted_and_the_rest_fl
     ));
     assert_eq!(dead.len(), 1, "log:\n{}", agent.log_text());
     assert_eq!(dead[0].body, amplifying, "the body is kept untouched");
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "x-ceilo-reason")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead[0].header("x-ceilo-reason").unwrap_or_default();
     assert!(
         reason.starts_with("too much output: ") && reason.contains("notification.max_output_bytes (1048576)"),
         "{reason}"

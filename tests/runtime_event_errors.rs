@@ -110,12 +110,7 @@ fn an_event_that_cannot_be_made_is_acked_with_true_and_dead_lettered_with_false(
         Duration::from_secs(30),
         messages(1),
     ));
-    let reason = dead[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "x-ceilo-reason")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let reason = dead[0].header("x-ceilo-reason").unwrap_or_default();
     assert!(
         reason.contains("event custom.thing (message bad-1) dropped: notification timestamp"),
         "reason {reason:?}; log:\n{}",

@@ -140,15 +140,9 @@ fn a_panic_while_converting_one_body_dead_letters_that_body_only() {
         input.extend(polling_messages("ok2", 5));
         publish(&url, &input).await;
         let dead = collect(&url, "ceilo.dead-letter", Duration::from_secs(20), messages(1)).await;
-        let reason = dead[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-ceilo-reason")
-            .map(|(_, v)| v.clone());
+        let reason = dead[0].header("x-ceilo-reason");
         assert!(
-            reason
-                .as_deref()
-                .is_some_and(|r| r.contains("converter panicked")),
+            reason.is_some_and(|r| r.contains("converter panicked")),
             "{reason:?}"
         );
         let got = collect(&url, "metering.sample", Duration::from_secs(20), distinct_ids(10)).await;

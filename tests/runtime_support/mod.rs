@@ -560,6 +560,16 @@ pub struct Received {
     pub properties: BasicProperties,
 }
 
+impl Received {
+    /// The value of header `name` (its text), if the message has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Consume `queue` until `done(all so far)` or `timeout`; acks what it takes.
 pub async fn collect(
     url: &str,
