@@ -134,6 +134,7 @@ fn publish(c: &mut Criterion) {
         max_items: FLUSH,
         max_wait: Duration::from_millis(100),
         max_in_flight: 2,
+        encoders: 1,
     };
     group.bench_function("publisher_actor", |b| {
         b.iter_batched(

@@ -12,12 +12,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ceilo::agent::mailbox::Mailbox;
+use ceilo::agent::polling::PollingSender;
 use ceilo::model::envelope::Decoder;
-use ceilo::model::{Priority, Sample};
+use ceilo::model::{Priority, Sample, SampleBatch};
 use ceilo::polling::config::{PollingConfig, PollingOptions};
-use ceilo::polling::notify::{Flush, NotifyOptions, NotifySender};
-use ceilo::polling::{start_polling, Discovery, SampleBatch, SampleSink, SourcePlan};
+use ceilo::polling::{start_polling, Discovery, SampleSink, SourcePlan};
+use ceilo::publish::telemetry_polling::NotifyOptions;
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -32,14 +32,14 @@ const SECRET: &str = "s3cret";
 struct Tee {
     seen: Arc<Mutex<Vec<Sample>>>,
     batch_sizes: Arc<Mutex<Vec<usize>>>,
-    next: Mailbox<NotifySender>,
+    next: Arc<PollingSender>,
 }
 
 impl SampleSink for Tee {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         self.seen.lock().unwrap().extend(batch.samples.iter().cloned());
         self.batch_sizes.lock().unwrap().push(batch.samples.len());
-        Box::pin(async move { self.next.send(batch).await.is_ok() })
+        self.next.send(batch)
     }
 }
 
@@ -82,15 +82,16 @@ async fn broker(tag: &str) -> (Connection, Channel, String, String) {
     (conn, ch, exchange, queue)
 }
 
-/// A notify sender on the real broker through the runtime's amqp transport.
-fn sender(exchange: &str) -> Mailbox<NotifySender> {
+/// The runtime's telemetry.polling sender on the real broker through the amqp transport.
+fn sender(exchange: &str) -> Arc<PollingSender> {
     let options = NotifyOptions {
         exchange: exchange.to_owned(),
         declare_default_queue: false,
         ..NotifyOptions::new(SECRET)
     };
     let transport = ceilo::transport::from_url(URL).unwrap();
-    NotifySender::start_supervised(transport.as_ref(), options, tokio::runtime::Handle::current())
+    let publisher = transport.publisher(options.topology());
+    PollingSender::start(publisher, options, tokio::runtime::Handle::current(), 2, None)
 }
 
 /// One decoded meter message: (message_id, counter_name, counter_volume as text, resource_id).
@@ -215,7 +216,7 @@ async fn a_poll_of_the_fleet_arrives_exactly_once_in_batches_of_batch_size() {
     let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();
     let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
     let report = plan.poll(&discovery, options.batch_size, &tee).await;
-    sender.addr().send(Flush).await.unwrap();
+    sender.flush().await;
 
     // 37 instances × (cpu, memory.usage, 2 disk bytes, 2 network packets).
     let polled = seen.lock().unwrap().clone();
@@ -265,7 +266,7 @@ async fn the_running_agent_publishes_every_poll_of_its_sources() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // Let a poll that is running finish, then wait for its confirms.
     agent.stop().await;
-    sender.addr().send(Flush).await.unwrap();
+    sender.flush().await;
     let polled = seen.lock().unwrap().clone();
     assert!(polled.iter().filter(|s| &*s.name == "cpu").count() >= 37 * 2);
     assert!(

@@ -5,7 +5,7 @@
 //!   cargo test --release --test polling_bench -- --ignored --nocapture
 //! ```
 //!
-//! `CEILO_BENCH_SENDERS` (default 2) notify senders encode and sign in parallel.
+//! `CEILO_BENCH_SENDERS` (default 2) notifications are encoded and signed in parallel.
 //! A `fleet:N` source with 10 compute meters on an interval, published as `telemetry.polling`
 //! to the real RabbitMQ (a unique exchange with no queue bound, so the broker confirms and
 //! drops: the agent side is measured, not a consumer). Prints samples/s confirmed, polls
@@ -20,16 +20,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use ceilo::agent::polling::PollingSender;
+use ceilo::model::SampleBatch;
 use ceilo::polling::config::{PollingConfig, PollingOptions};
-use ceilo::polling::notify::{NotifyOptions, NotifyPool};
 use ceilo::polling::scheduler::{GetStats, StopPolling};
-use ceilo::polling::{start_polling, SampleBatch, SampleSink};
+use ceilo::polling::{start_polling, SampleSink};
+use ceilo::publish::telemetry_polling::NotifyOptions;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 struct Counting {
     samples: Arc<AtomicU64>,
-    next: Arc<NotifyPool>,
+    next: Arc<PollingSender>,
 }
 
 impl SampleSink for Counting {
@@ -116,7 +118,8 @@ fn fleet_polling_throughput_against_rabbitmq() {
         .await
         .unwrap();
         let senders = env("CEILO_BENCH_SENDERS", 2) as usize;
-        let pool = Arc::new(NotifyPool::start(transport.as_ref(), notify, handle.clone(), senders));
+        let publisher = transport.publisher(notify.topology());
+        let pool = PollingSender::start(publisher, notify, handle.clone(), senders, None);
         let counted = Arc::new(AtomicU64::new(0));
         let sink = Arc::new(Counting {
             samples: counted.clone(),

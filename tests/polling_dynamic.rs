@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ceilo::model::SampleBatch;
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::polling::config::{PollingConfig, PollingOptions};
 use ceilo::polling::dynamic::{DynamicDefinition, DynamicPollster};
 use ceilo::polling::pollster::{PollContext, PollError};
 use ceilo::polling::Pollster;
-use ceilo::polling::{Discovery, Resource, SampleBatch, SourcePlan};
+use ceilo::polling::{Discovery, Resource, SourcePlan};
 use simd_json::json;
 use simd_json::prelude::*;
 

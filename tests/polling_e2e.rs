@@ -12,13 +12,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ceilo::agent::mailbox::Mailbox;
+use ceilo::agent::polling::PollingSender;
 use ceilo::agent::{self, Agent, AgentConfig};
 use ceilo::model::envelope::Decoder;
-use ceilo::model::Sample;
+use ceilo::model::{Sample, SampleBatch};
 use ceilo::polling::config::{PollingConfig, PollingOptions};
-use ceilo::polling::notify::{Flush, NotifyOptions, NotifySender};
-use ceilo::polling::{Discovery, SampleBatch, SampleSink, SourcePlan};
+use ceilo::polling::{Discovery, SampleSink, SourcePlan};
+use ceilo::publish::telemetry_polling::NotifyOptions;
 use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -28,13 +28,13 @@ const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 struct Tee {
     seen: Arc<Mutex<Vec<Sample>>>,
-    next: Mailbox<NotifySender>,
+    next: Arc<PollingSender>,
 }
 
 impl SampleSink for Tee {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         self.seen.lock().unwrap().extend(batch.samples.iter().cloned());
-        Box::pin(async move { self.next.send(batch).await.is_ok() })
+        self.next.send(batch)
     }
 }
 
@@ -113,8 +113,8 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
         routing_key: format!("{topic}.sample"),
         ..NotifyOptions::new(secret)
     };
-    let sender =
-        NotifySender::start_supervised(transport.as_ref(), notify, tokio::runtime::Handle::current());
+    let runtime = tokio::runtime::Handle::current();
+    let sender = PollingSender::start(transport.publisher(notify.topology()), notify, runtime, 2, None);
     let seen: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let tee = Tee {
         seen: seen.clone(),
@@ -135,7 +135,7 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
     let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();
     let plan = SourcePlan::new(polling.sources[0].clone(), &pollsters, &options).unwrap();
     plan.poll(&discovery, options.batch_size, &tee).await;
-    sender.addr().send(Flush).await.unwrap();
+    sender.flush().await;
     let polled = seen.lock().unwrap().clone();
     assert_eq!(polled.len(), 25 * 6);
 

@@ -14,8 +14,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ceilo::model::Sample;
+use ceilo::model::SampleBatch;
 use ceilo::polling::discovery::{Discoverer, Resource};
-use ceilo::polling::{Discovery, PollReport, PollingConfig, PollingOptions, SampleBatch, SourcePlan};
+use ceilo::polling::{Discovery, PollReport, PollingConfig, PollingOptions, SourcePlan};
 use libvirt_support::*;
 use simd_json::prelude::*;
 

@@ -17,8 +17,9 @@ mod libvirt_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ceilo::model::SampleBatch;
 use ceilo::polling::discovery::Discoverer;
-use ceilo::polling::{Discovery, PollingConfig, PollingOptions, SampleBatch, SourcePlan};
+use ceilo::polling::{Discovery, PollingConfig, PollingOptions, SourcePlan};
 use libvirt_support::*;
 
 fn env(name: &str, default: u64) -> u64 {

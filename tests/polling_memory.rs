@@ -1,4 +1,4 @@
-//! `memory://`: the polling agent wired with [`start_with_transport`] publishes its
+//! `memory://`: the polling agent wired with `agent::polling::start` publishes its
 //! `telemetry.polling` notifications in-process, where the notification agent's queue
 //! (`notifications.sample` bound to `ceilometer`) receives them, with no broker at all.
 
@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use ceilo::model::envelope::Decoder;
 use ceilo::polling::config::{PollingConfig, PollingOptions};
-use ceilo::polling::notify::NotifyOptions;
-use ceilo::polling::start_with_transport;
+use ceilo::publish::telemetry_polling::NotifyOptions;
 use ceilo::transport::memory::MemoryTransport;
 use ceilo::transport::{QueueSpec, Transport};
 use simd_json::prelude::*;
@@ -39,7 +38,7 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
         host: Some("mem".into()),
         ..Default::default()
     };
-    let (_agent, _pool) = start_with_transport(
+    let (_agent, _sender) = ceilo::agent::polling::start(
         &config,
         &options,
         &transport,
@@ -92,7 +91,7 @@ async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
         prometheus_listen_addresses: vec!["127.0.0.1:0".into()],
         ..Default::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<ceilo::polling::SampleBatch>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ceilo::model::SampleBatch>(16);
     let agent = ceilo::polling::start_polling(&config, &options, std::sync::Arc::new(tx), None).unwrap();
     let addrs = ceilo::polling::start_exporter(&agent, &options).await.unwrap();
     assert_eq!(addrs.len(), 1);

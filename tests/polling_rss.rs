@@ -10,9 +10,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ceilo::model::SampleBatch;
 use ceilo::polling::config::{PollingConfig, PollingOptions};
 use ceilo::polling::discovery::{Discoverer, Discovery};
-use ceilo::polling::{load_pollsters, SampleBatch, SourcePlan};
+use ceilo::polling::{load_pollsters, SourcePlan};
 
 /// `VmHWM` or `VmRSS` of this process, in MB.
 fn status_mb(field: &str) -> f64 {

@@ -17,10 +17,12 @@
 pub mod ack;
 pub mod converter;
 pub mod duplicates;
+pub mod encoders;
 pub mod listener;
 pub mod mailbox;
 pub mod partitions;
 pub mod pipeline;
+pub mod polling;
 pub mod publisher;
 pub mod publishers;
 pub mod reload;
@@ -291,7 +293,7 @@ impl Agent {
         runtime: tokio::runtime::Handle,
         readiness: Readiness,
     ) -> Result<Agent, AgentError> {
-        // The polling side, if any, is started by [`run`] (see [`start_polling_agent`]).
+        // The polling side, if any, is started by [`run`] (see [`polling::start_polling_agent`]).
         let AgentConfig {
             settings,
             samples,
@@ -565,7 +567,7 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
     let result = system.block_on(async move {
         let mut agent = Agent::start(config, handle.clone(), readiness.clone())?;
         let mut polling = match &polling_config {
-            Some(pc) => Some(start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
+            Some(pc) => Some(polling::start_polling_agent(pc, &settings, handle, readiness.clone()).await?),
             None => None,
         };
         let stop = reload::until(
@@ -579,13 +581,20 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
         // Under systemd (Type=notify): READY=1 once /readyz would say ready, STOPPING=1 at `stop`.
         crate::telemetry::systemd::notify_until(stop, &readiness).await;
         tracing::info!("shutting down: stop consuming, flush, wait for confirms, ack");
-        if let Some((polling, notify)) = &polling {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut polled_confirmed = true;
+        if let Some((polling, sender)) = &polling {
             // Polls finish and their notifications are confirmed before the listeners stop,
-            // so with memory:// they still go through this process' pipeline.
+            // so with memory:// they still go through this process' pipeline. The sender
+            // never gives up: the shutdown timeout bounds the wait.
             polling.stop().await;
-            notify.flush().await;
+            if tokio::time::timeout_at(deadline, sender.flush()).await.is_err() {
+                tracing::warn!("shutdown timed out before the polled samples were confirmed");
+                polled_confirmed = false;
+            }
         }
-        if agent.shutdown(timeout).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if agent.shutdown(left).await && polled_confirmed {
             tracing::info!("clean shutdown");
             Ok(Stopped::Clean)
         } else {
@@ -602,51 +611,6 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
         t.shutdown();
     }
     result
-}
-
-/// Start the polling agent of `settings` on `polling.yaml`'s sources: its samples leave as
-/// `telemetry.polling` notifications (exchange `publisher.control_exchange`, routing key
-/// `<first topic>.sample`) on `transport_url`, signed with `publisher.telemetry_secret`.
-pub async fn start_polling_agent(
-    polling: &crate::polling::PollingConfig,
-    settings: &Settings,
-    runtime: tokio::runtime::Handle,
-    readiness: Readiness,
-) -> Result<
-    (
-        crate::polling::PollingAgent,
-        Arc<crate::polling::notify::NotifyPool>,
-    ),
-    AgentError,
-> {
-    let options = settings.polling_options();
-    let transport = transport::from_url_with(&settings.transport_url, &settings.rabbit)?;
-    let mut notify = crate::polling::notify::NotifyOptions::new(&settings.publisher.telemetry_secret);
-    notify.exchange = settings.publisher.control_exchange.clone();
-    let topic = settings
-        .notification
-        .topics
-        .first()
-        .map_or("notifications", String::as_str);
-    notify.routing_key = format!("{topic}.sample");
-    // Its notifications go to the consumed queue `<topic>.sample`: declared as the consumer does.
-    notify.durable = settings.consume_durable();
-    notify.auto_delete = settings.notification.auto_delete;
-    let (agent, pool) = crate::polling::start_with_transport(
-        polling,
-        &options,
-        &*transport,
-        notify,
-        runtime,
-        Some(readiness),
-    )?;
-    crate::polling::start_exporter(&agent, &options).await?;
-    tracing::info!(
-        sources = agent.schedulers.len(),
-        transport = transport.describe(),
-        "polling"
-    );
-    Ok((agent, pool))
 }
 
 /// Registers for SIGTERM and SIGINT now; the future completes at the first of them, also when

@@ -1,9 +1,14 @@
 //! The publisher actor: batches by size and time, flushes through an [`Output`], retries a
 //! failed flush with backoff until it is durable, then confirms the flush's token shares.
 //!
-//! Backpressure: at most `max_in_flight` flushes are being written at once; past that the actor
-//! stops taking messages (`ctx.wait`) until one completes, its bounded mailbox fills, and the
-//! pipeline's `send().await` waits. Nothing is ever dropped here: a stalled output simply holds
+//! Encoding and signing do not run on the actor's thread: each flush is encoded by one of the
+//! publisher's [`Encoders`] on a worker thread, several flushes at once when the output can
+//! fork. Writes still start in flush order (each waits until the previous flush's write has
+//! started), and acks go by ownership (`ack.rs`), so a flush encoded early changes nothing.
+//!
+//! Backpressure: at most `max_in_flight` flushes are being encoded or written at once; past
+//! that the actor stops taking messages (`ctx.wait`) until one completes, its bounded mailbox
+//! fills, and the pipeline's `send().await` waits. Nothing is ever dropped here: a stalled output simply holds
 //! its batches (and so their deliveries stay unacked, which stops consumption at the prefetch
 //! bound). A panic in a handler stops the actor and the supervisor restarts it; the batches it
 //! held are dropped unconfirmed, so their deliveries are requeued.
@@ -14,12 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::ack::AckToken;
+use super::encoders::{Encoded, Encoders};
 use super::mailbox::{Mailbox, Queued};
 use crate::model::{Event, Sample};
-use crate::publish::{DeadLetter, Flush, Output, PublishError, Write};
+use crate::publish::{DeadLetter, Flush, Output, PublishError};
 use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
@@ -56,12 +62,25 @@ pub struct BatchPolicy {
     pub max_items: usize,
     /// How long the first item of a partial batch may wait.
     pub max_wait: Duration,
-    /// Flushes being written at once.
+    /// Flushes being encoded or written at once.
     pub max_in_flight: usize,
+    /// Flushes encoded at once (on worker threads), if the output can fork.
+    pub encoders: usize,
+}
+
+impl BatchPolicy {
+    /// One encoder per core: what `encoders` is when nothing says otherwise.
+    pub fn encoders_per_core() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
 }
 
 pub struct PublisherActor {
-    output: Box<dyn Output>,
+    encoders: Arc<Encoders>,
+    /// The output's name, for logs.
+    name: Arc<str>,
+    /// Fires once the last flush's write has started: the next one starts after it.
+    turn: Option<oneshot::Receiver<()>>,
     policy: BatchPolicy,
     runtime: tokio::runtime::Handle,
     pending: Flush,
@@ -121,7 +140,9 @@ impl PublisherActor {
         PublisherActor {
             metrics,
             actor: ActorMetrics::new(ActorKind::Publisher, id, MAILBOX),
-            output,
+            name: output.name().into(),
+            encoders: Encoders::new(output, policy.encoders.min(policy.max_in_flight).max(1)),
+            turn: None,
             in_flight: Arc::new(Semaphore::new(policy.max_in_flight.max(1))),
             policy,
             runtime,
@@ -184,28 +205,14 @@ impl PublisherActor {
         let flush = std::mem::take(&mut self.pending);
         let tokens = std::mem::take(&mut self.tokens);
         self.since = None;
-        let count = (flush.samples.len(), flush.events.len());
-        let write = match self.output.prepare(flush) {
-            Ok(w) => w,
-            Err(e) => {
-                // Encoding failed: nothing was written; requeue the deliveries.
-                tracing::error!(publisher = self.output.name(), error = %e, "cannot encode a flush");
-                if let Some(m) = &self.metrics {
-                    m.failed(Payload::Samples, count.0);
-                    m.failed(Payload::Events, count.1);
-                }
-                drop(tokens);
-                return;
-            }
-        };
         match self.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => self.launch(permit, write, tokens, count, ctx.address()),
+            Ok(permit) => self.launch(permit, flush, tokens, ctx.address()),
             Err(_) => {
                 let sem = self.in_flight.clone();
                 let addr = ctx.address();
                 ctx.wait(async move { sem.acquire_owned().await }.into_actor(self).map(
                     move |permit, act, _| match permit {
-                        Ok(permit) => act.launch(permit, write, tokens, count, addr),
+                        Ok(permit) => act.launch(permit, flush, tokens, addr),
                         Err(_) => drop(tokens),
                     },
                 ));
@@ -213,24 +220,54 @@ impl PublisherActor {
         }
     }
 
-    /// Write on the main runtime, retrying until durable, then confirm the tokens.
+    /// On the main runtime: encode on a worker thread, start the write once the previous
+    /// flush's has started, retry it until durable, then confirm the tokens.
     fn launch(
         &mut self,
         permit: OwnedSemaphorePermit,
-        write: Write,
+        flush: Flush,
         tokens: Vec<AckToken>,
-        count: (usize, usize),
         addr: Addr<Self>,
     ) {
         self.flights += 1;
-        let name = self.output.name().to_owned();
+        let count = (flush.samples.len(), flush.events.len());
+        let (started_tx, started_rx) = oneshot::channel();
+        let previous = self.turn.replace(started_rx);
+        let (encoders, runtime) = (self.encoders.clone(), self.runtime.clone());
+        let name = self.name.clone();
         let metrics = self.metrics.clone();
         let health = self.health.clone();
-        let started = Instant::now();
         self.runtime.spawn(async move {
+            let encoded = encoders.encode(flush, &runtime).await;
+            if let Some(previous) = previous {
+                // An error means that flush ended without a write (its encoding failed).
+                let _ = previous.await;
+            }
+            let write = match encoded {
+                Encoded::Ready(write) => write,
+                failed => {
+                    // Nothing was written: requeue the deliveries.
+                    match failed {
+                        Encoded::Failed(e) => {
+                            tracing::error!(publisher = %name, error = %e, "cannot encode a flush")
+                        }
+                        _ => tracing::error!(publisher = %name, "publisher panicked encoding a flush"),
+                    }
+                    if let Some(m) = &metrics {
+                        m.failed(Payload::Samples, count.0);
+                        m.failed(Payload::Events, count.1);
+                    }
+                    drop((tokens, started_tx, permit));
+                    let _ = addr.send(FlightDone).await;
+                    return;
+                }
+            };
+            let started = Instant::now();
+            let mut attempt = write();
+            let _ = started_tx.send(());
             let mut backoff = Duration::from_millis(50);
             loop {
-                match write().await {
+                match attempt.await {
                     Ok(()) => {
                         if let Some(h) = &health {
                             h.succeeded();
@@ -248,6 +285,7 @@ impl PublisherActor {
                         tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, "flush failed");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
+                        attempt = write();
                     }
                 }
             }
@@ -275,10 +313,7 @@ impl PublisherActor {
     /// Run `f`; a panic stops the actor so that its supervisor restarts it.
     fn guarded(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self, &mut Context<Self>)) {
         if catch_unwind(AssertUnwindSafe(|| f(self, ctx))).is_err() {
-            tracing::error!(
-                publisher = self.output.name(),
-                "publisher panicked; restarting it"
-            );
+            tracing::error!(publisher = %self.name, "publisher panicked; restarting it");
             ctx.stop();
         }
     }
@@ -362,6 +397,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+    use crate::publish::Write;
     use crate::telemetry::metrics::RejectReason;
 
     /// Counts the items written; the first write waits for `open`; its drop says the actor ended.
@@ -426,6 +462,7 @@ mod tests {
                 max_items: 1000,
                 max_wait: Duration::from_secs(3600),
                 max_in_flight: 1,
+                encoders: 1,
             };
             let runtime = tokio::runtime::Handle::current();
             let publisher = PublisherActor::new(Box::new(output), policy, runtime, "unit/retire", None)
@@ -445,6 +482,96 @@ mod tests {
                 .await
                 .expect("the retired publisher ends once nothing refers to it");
             assert_eq!(written.load(Ordering::SeqCst), 2, "both batches written");
+        });
+    }
+
+    /// Records which threads encode and how many encodes overlap; an encode takes longer the
+    /// earlier its flush, so late flushes finish encoding first. Its writes record their order.
+    #[derive(Clone)]
+    struct Recording {
+        threads: Arc<std::sync::Mutex<std::collections::HashSet<std::thread::ThreadId>>>,
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        started: Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+
+    impl Output for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+
+        fn fork(&self) -> Option<Box<dyn Output>> {
+            Some(Box::new(self.clone()))
+        }
+
+        fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.threads.lock().unwrap().insert(std::thread::current().id());
+            let seq: usize = flush.dead[0].reason.parse().expect("a sequence number");
+            std::thread::sleep(Duration::from_millis(5 * (FLUSHES - seq) as u64));
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            let started = self.started.clone();
+            Ok(Arc::new(move || {
+                started.lock().unwrap().push(seq);
+                Box::pin(async { Ok(()) })
+            }))
+        }
+    }
+
+    const FLUSHES: usize = 16;
+
+    #[test]
+    fn flushes_are_encoded_in_parallel_off_the_actor_thread_and_written_in_order() {
+        System::new().block_on(async {
+            let output = Recording {
+                threads: Default::default(),
+                running: Default::default(),
+                most: Default::default(),
+                started: Default::default(),
+            };
+            // One batch per flush, several flushes in flight, four encoders.
+            let policy = BatchPolicy {
+                max_items: 1,
+                max_wait: Duration::from_secs(3600),
+                max_in_flight: 8,
+                encoders: 4,
+            };
+            let runtime = tokio::runtime::Handle::current();
+            let publisher =
+                PublisherActor::new(Box::new(output.clone()), policy, runtime, "unit/parallel", None)
+                    .start_supervised();
+            // `System::new().block_on` runs the actor on this thread.
+            let actor_thread = std::thread::current().id();
+            for seq in 0..FLUSHES {
+                let mut b = batch();
+                b.dead[0].reason = seq.to_string();
+                publisher.send(b).await.expect("publisher alive");
+            }
+            let written = async {
+                while output.started.lock().unwrap().len() < FLUSHES {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), written)
+                .await
+                .expect("every flush written");
+            let threads = output.threads.lock().unwrap().clone();
+            assert!(
+                !threads.contains(&actor_thread),
+                "no encode on the actor's thread"
+            );
+            assert!(
+                output.most.load(Ordering::SeqCst) >= 2,
+                "encodes overlapped, so they ran on several threads ({} threads seen)",
+                threads.len()
+            );
+            let order = output.started.lock().unwrap().clone();
+            assert_eq!(
+                order,
+                (0..FLUSHES).collect::<Vec<_>>(),
+                "writes start in flush order"
+            );
         });
     }
 }

@@ -76,6 +76,7 @@ impl Factory {
                 max_items: p.batch_size,
                 max_wait: Duration::from_millis(p.batch_timeout_ms),
                 max_in_flight: 8,
+                encoders: BatchPolicy::encoders_per_core(),
             },
             settings: settings.clone(),
             main,

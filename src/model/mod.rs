@@ -18,7 +18,7 @@ pub mod yaml_read;
 
 pub use event::{Event, Trait, TraitValue};
 pub use notification::{Notification, Priority};
-pub use sample::{Metadata, Sample};
+pub use sample::{Metadata, Sample, SampleBatch};
 
 /// A JSON value borrowed from a message buffer (the hot path's currency).
 pub type Value<'a> = simd_json::BorrowedValue<'a>;

@@ -8,6 +8,15 @@ use super::OwnedValue;
 /// A sample's `resource_metadata` (a dict, by Ceilometer's convention).
 pub type Metadata = Arc<OwnedValue>;
 
+/// Samples of one polling source, at most its `batch_size` of them: what a poll hands on, and
+/// one `telemetry.polling` notification. Plain data, so that the pollers (`polling`) and the
+/// sender (the runtime's publisher) need not know each other.
+#[derive(Debug)]
+pub struct SampleBatch {
+    pub source: Arc<str>,
+    pub samples: Vec<Sample>,
+}
+
 /// One measurement. Field names follow Ceilometer's `Sample`; the wire names (`counter_*`,
 /// `message_id`) are applied by [`super::meter_message`].
 ///

@@ -269,7 +269,7 @@ fn match_class(p: &[char], c: char) -> Option<(bool, usize)> {
 
 /// The polling agent's own settings (Ceilometer's `[polling]` options plus ceilo's fleet
 /// simulator). Every field has a default; see [`PollingOptions::default`]. The signing key is
-/// not here: it is the agent's one `publisher.telemetry_secret` ([`super::notify::NotifyOptions`]).
+/// not here: it is the agent's one `publisher.telemetry_secret`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PollingOptions {
@@ -292,7 +292,8 @@ pub struct PollingOptions {
     pub prometheus_listen_addresses: Vec<String>,
     /// `[polling] enable_notifications`: send the samples on (false: exporter only).
     pub enable_notifications: bool,
-    /// Notify senders (each encodes and signs on its own thread); 0 = one per core.
+    /// telemetry.polling notifications encoded and signed at once, each on a worker thread;
+    /// 0 = one per core.
     pub notify_senders: usize,
     /// The agent's host name (the sample `host` metadata, the local_node resource).
     pub host: Option<String>,

@@ -36,8 +36,9 @@ use std::time::{Duration, Instant};
 
 use simd_json::prelude::*;
 
-use super::{SampleBatch, SampleSink};
+use super::SampleSink;
 use crate::keystone::{Identity, Keystone, KeystoneError, KeystoneSettings};
+use crate::model::SampleBatch;
 use crate::model::{OwnedValue, Sample};
 
 /// How long a name (or its absence) is reused: Ceilometer's `cache_utils.CACHE_DURATION`.

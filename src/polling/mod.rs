@@ -1,7 +1,7 @@
 //! The polling agent: polling.yaml sources on timers, discovery, pollsters, and the batches of
-//! samples they produce. It does not decide where batches go: that is the [`SampleSink`] given
-//! to [`start_polling`] (for `ceilo run`, the `telemetry.polling` notify senders in
-//! [`notify`]; in tests, a channel).
+//! samples they produce ([`crate::model::SampleBatch`]). It does not decide where batches go:
+//! that is the [`SampleSink`] given to [`start_polling`] (for `ceilo run`, the runtime's
+//! telemetry.polling publisher, `agent::polling`, which wires the two; in tests, a channel).
 //!
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
@@ -15,15 +15,10 @@
 //! agent keeps discovery's lists (a simulated fleet instance: its id, ~150 bytes) and nothing
 //! per sample; `tests/polling_rss.rs` checks that a poll's peak memory does not grow with them.
 //!
-//! Entry points for `ceilo run` (inside a running `actix::System`):
-//! * [`start_with_transport`]`(&polling_yaml, &options, transport, NotifyOptions::new(secret),
-//!   runtime, Some(readiness))` — the usual wiring: polled samples leave as
-//!   `telemetry.polling` notifications on the agent's transport (`amqp://`: to RabbitMQ;
-//!   `memory://`: straight to the in-process notification agent's `notifications.sample`
-//!   queue); then [`start_exporter`] if `enable_prometheus_exporter`.
-//! * [`start_polling`]`(&polling_yaml, &options, output, readiness)` — any other [`SampleSink`].
-//! * Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`] (waits for the
-//!   broker's confirms).
+//! Entry points (inside a running `actix::System`):
+//! * [`start_polling`]`(&polling_yaml, &options, output, readiness)`: the sources, polling into
+//!   `output`; then [`start_exporter`] if `enable_prometheus_exporter`.
+//! * Shutdown: [`PollingAgent::stop`] (then the output's own flush).
 //! * Reload (SIGHUP): [`PollingAgent::plan`] on the new polling.yaml, then
 //!   [`PollingAgent::replace_sources`]: new schedulers, same discovery and output.
 //!
@@ -43,7 +38,6 @@ pub mod fleet;
 pub mod host;
 pub mod identity;
 pub mod libvirt;
-pub mod notify;
 pub mod partition;
 pub mod pollster;
 pub mod prometheus;
@@ -62,16 +56,8 @@ pub use discovery::{Discovery, Resource};
 pub use scheduler::{SourceJob, SourceScheduler};
 pub use source::{PollReport, SourcePlan};
 
-use crate::model::Sample;
+use crate::model::{Sample, SampleBatch};
 use pollster::{MeterSpec, PollContext, PollError};
-
-/// Samples of one source, at most `batch_size` of them: one `telemetry.polling` notification.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct SampleBatch {
-    pub source: Arc<str>,
-    pub samples: Vec<Sample>,
-}
 
 /// Where polled batches go. `send` waits while the receiver is full (backpressure) and
 /// returns `false` once the receiver is gone, which ends the poll early.
@@ -292,8 +278,8 @@ pub struct PollingAgent {
 
 impl PollingAgent {
     /// Graceful stop: no new poll starts, and this returns once the polls that were running
-    /// have handed their last batch to the output (then `Flush` the notify sender to wait for
-    /// the broker's confirms).
+    /// have handed their last batch to the output (then flush the output to wait for the
+    /// broker's confirms).
     pub async fn stop(&self) {
         for (_, addr) in &self.schedulers {
             let _ = addr.send(scheduler::StopPolling).await;
@@ -453,28 +439,6 @@ pub fn start_polling(
     let plans = agent.plan_with(config, &pollsters, options)?;
     agent.spawn_sources(plans);
     Ok(agent)
-}
-
-/// The usual wiring: a [`notify::NotifyPool`] of supervised senders, each on its own arbiter
-/// (encoding and signing run beside the pollers, not on their thread), publishing through
-/// `transport` (`amqp://` or `memory://`), fed by [`start_polling`]. `runtime` is the process'
-/// main tokio runtime (where the transport's futures run). Call inside a running
-/// `actix::System`. Shutdown: [`PollingAgent::stop`], then [`notify::NotifyPool::flush`].
-pub fn start_with_transport(
-    config: &PollingConfig,
-    options: &PollingOptions,
-    transport: &dyn crate::transport::Transport,
-    notify: notify::NotifyOptions,
-    runtime: tokio::runtime::Handle,
-    readiness: Option<crate::telemetry::Readiness>,
-) -> Result<(PollingAgent, Arc<notify::NotifyPool>), StartError> {
-    let senders = match options.notify_senders {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let pool = Arc::new(notify::NotifyPool::start(transport, notify, runtime, senders));
-    let agent = start_polling(config, options, pool.clone(), readiness)?;
-    Ok((agent, pool))
 }
 
 /// Start the Prometheus exposition of polled samples on every configured address, if

@@ -1,6 +1,6 @@
 //! Prometheus exposition of the polled samples themselves (Ceilometer's `[polling]
 //! enable_prometheus_exporter`, scraped at `prometheus_listen_addresses`): a [`SampleSink`]
-//! that records the latest value of every polled series on the way to the notify senders, and
+//! that records the latest value of every polled series on the way to the sender, and
 //! its own listener at `/metrics` (and `/`, where prometheus_client's exporter also answers),
 //! served by [`crate::http::server`] like the agent-health endpoint. It is a second listener,
 //! not a path of that endpoint, because Ceilometer's operators scrape the polled samples at
@@ -29,8 +29,9 @@ use hyper::{Request, StatusCode};
 use simd_json::prelude::*;
 use tokio::sync::watch;
 
-use super::{SampleBatch, SampleSink};
+use super::SampleSink;
 use crate::http::server::{self as http, prometheus_text, HEADER_TIMEOUT};
+use crate::model::SampleBatch;
 use crate::model::{OwnedValue, Sample};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -241,7 +241,7 @@ impl SourcePlan {
 
     async fn emit(&self, samples: Vec<Sample>, output: &dyn SampleSink, report: &mut PollReport) -> bool {
         let n = samples.len() as u64;
-        let batch = super::SampleBatch {
+        let batch = crate::model::SampleBatch {
             source: self.config.name.clone(),
             samples,
         };
@@ -261,8 +261,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
+    use crate::model::SampleBatch;
     use crate::polling::config::PollingConfig;
-    use crate::polling::{fleet::FleetPollster, host::HostPollster, SampleBatch};
+    use crate::polling::{fleet::FleetPollster, host::HostPollster};
 
     fn fixtures() -> (PathBuf, PathBuf) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -80,6 +80,7 @@ pub struct DeadLetters {
     pub publisher: Arc<dyn Publisher>,
 }
 
+#[derive(Clone)]
 pub struct DeadLetterOutput {
     exchange: String,
     publisher: Arc<dyn Publisher>,
@@ -110,6 +111,10 @@ impl DeadLetterOutput {
 impl Output for DeadLetterOutput {
     fn name(&self) -> &str {
         "dead-letter"
+    }
+
+    fn fork(&self) -> Option<Box<dyn Output>> {
+        Some(Box::new(self.clone()))
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {

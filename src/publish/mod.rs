@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod partition;
 pub mod prometheus;
 pub mod tcp;
+pub mod telemetry_polling;
 pub mod udp;
 pub mod url;
 
@@ -78,8 +79,15 @@ pub type Write = Arc<dyn Fn() -> BoxFuture<'static, Result<(), PublishError>> + 
 pub trait Output: Send + 'static {
     /// For logs and metrics labels.
     fn name(&self) -> &str;
-    /// Encode a flush (on the actor's thread) and return the write that makes it durable.
+    /// Encode a flush (on a worker thread, one flush at a time per instance) and return the
+    /// write that makes it durable.
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError>;
+    /// Another instance that encodes exactly as this one and writes to the same place (the
+    /// same connection), so that flushes can be encoded in parallel. `None` (the default) when
+    /// flushes must go through one instance (a file to rotate, state carried between flushes).
+    fn fork(&self) -> Option<Box<dyn Output>> {
+        None
+    }
 }
 
 /// Test data recorded from Ceilometer 27's own publishers (`tests/fixtures/publishers/`, made

@@ -42,6 +42,7 @@ pub struct NotifierOptions<'a> {
     pub host: &'a str,
 }
 
+#[derive(Clone)]
 pub struct NotifierOutput {
     name: String,
     carries: Carries,
@@ -154,6 +155,10 @@ impl NotifierOutput {
 impl Output for NotifierOutput {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn fork(&self) -> Option<Box<dyn Output>> {
+        Some(Box::new(self.clone()))
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {

@@ -1,7 +1,8 @@
 //! The hop that gives every resource one owner across agents: samples for sinks with stateful
 //! transformers are republished, grouped by [`crate::transform::partition`] of their
 //! resource_id, to the partition queues `ceilo-transform.<p>`, as telemetry.polling
-//! notifications (what the converter already reads back, ids and volumes unchanged).
+//! notifications (what the converter already reads back, ids and volumes unchanged; the body is
+//! [`super::telemetry_polling::encode`]'s).
 //!
 //! Each partition queue is declared `x-single-active-consumer`: every agent consumes every
 //! partition, the broker lets one at a time have it and fails it over when that agent goes.
@@ -9,16 +10,10 @@
 
 use std::sync::Arc;
 
-use super::{Flush, Output, PublishError, Write};
-use crate::model::envelope::{encode_v2, Outgoing};
-use crate::model::json_write::JsonSink;
-use crate::model::meter_message::write_meter_message_list;
+use super::{telemetry_polling, Flush, Output, PublishError, Write};
 use crate::model::signature::Signer;
-use crate::model::{Priority, Sample};
+use crate::model::Sample;
 use crate::transport::{OutMessage, Publisher, QueueSpec};
-
-/// What the converter reads as samples sent by another agent (the polling IPC event type).
-const TELEMETRY_POLLING: &str = "telemetry.polling";
 
 /// The exchange the partition queues are bound to.
 pub const EXCHANGE: &str = "ceilo-transform";
@@ -43,6 +38,7 @@ pub fn partition_queues(partitions: usize, prefetch: u16) -> Vec<QueueSpec> {
         .collect()
 }
 
+#[derive(Clone)]
 pub struct PartitionOutput {
     partitions: usize,
     publisher: Arc<dyn Publisher>,
@@ -66,19 +62,14 @@ impl PartitionOutput {
         for s in samples {
             by_partition[crate::transform::partition(&s.resource_id, self.partitions)].push(s);
         }
-        let head = Outgoing::new(&self.publisher_id, TELEMETRY_POLLING, Priority::Sample);
-        let signer = &mut self.signer;
+        let (publisher_id, signer) = (&self.publisher_id, &mut self.signer);
         by_partition
             .into_iter()
             .enumerate()
             .filter(|(_, s)| !s.is_empty())
             .map(|(p, samples)| {
                 let mut body = Vec::with_capacity(1024 * samples.len());
-                encode_v2(&mut body, &head, |out| {
-                    out.extend_from_slice(b"{\"samples\": ");
-                    write_meter_message_list(out, samples, signer);
-                    out.push(b'}');
-                });
+                telemetry_polling::encode(&mut body, publisher_id, samples, signer);
                 OutMessage {
                     exchange: EXCHANGE.to_owned(),
                     routing_key: queue_name(p),
@@ -94,6 +85,10 @@ impl PartitionOutput {
 impl Output for PartitionOutput {
     fn name(&self) -> &str {
         "transform-partitions"
+    }
+
+    fn fork(&self) -> Option<Box<dyn Output>> {
+        Some(Box::new(self.clone()))
     }
 
     fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
