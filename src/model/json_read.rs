@@ -121,6 +121,16 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_key_keeps_its_last_value_in_its_first_place_as_pythons_json_does() {
+        let mut text = br#"{"id": "first", "n": 1, "id": "second"}"#.to_vec();
+        let value = parse(&mut text, &mut Buffers::default()).expect("parsed");
+        let object = value.as_object().expect("object");
+        assert_eq!(value.get_str("id"), Some("second"));
+        let keys: Vec<&str> = object.keys().map(|k| k.as_ref()).collect();
+        assert_eq!(keys, ["id", "n"]);
+    }
+
+    #[test]
     fn closed_containers_no_longer_count() {
         // Many nodes, each container closed before the next opens: depth 2 throughout.
         let wide = format!("[{}[]]", "[1, {\"a\": [2]}],".repeat(3 * MAX_DEPTH));
