@@ -215,7 +215,7 @@ impl Template {
         Ok(Template { parts })
     }
 
-    fn expand(&self, caps: &fancy_regex::Captures<'_>, out: &mut String) {
+    fn expand(&self, caps: &fancy_regex::Captures<'_, str>, out: &mut String) {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
