@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use ceilo::config::pipeline::{Kind, PipelineFile};
+use ceilo::config::pipeline::Kind;
 use ceilo::model::meter_message::write_meter_message_signed;
 use ceilo::model::py::datetime::Timestamp;
 use ceilo::model::signature::Signer;
@@ -68,13 +68,13 @@ fn batch(volume: i64, ts: &str) -> Vec<Sample> {
 }
 
 fn pipeline() -> Pipeline {
-    let mut f: PipelineFile = yaml_serde::from_str(
+    Pipeline::parse(
         "sources:\n- {name: cpu, meters: [cpu], sinks: [cpu_sink]}\n\
          sinks:\n- {name: cpu_sink, publishers: ['notifier://']}\n",
+        std::path::Path::new("pipeline.yaml"),
+        Kind::Samples,
     )
-    .expect("pipeline");
-    f.kind = Some(Kind::Samples);
-    Pipeline::compile(&f).expect("pipeline")
+    .expect("pipeline")
 }
 
 fn primed_chain() -> Chain {

@@ -18,6 +18,7 @@ pub mod meter;
 pub mod model;
 pub mod pipeline;
 pub mod polling;
+pub mod problem;
 pub mod publish;
 #[doc(hidden)]
 pub mod reference;

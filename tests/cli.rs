@@ -216,15 +216,18 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
     ]);
     assert!(!ok);
     assert!(
-        stdout.contains("pipeline.yaml: sink \"k\": publisher \"gopher://\" is not supported"),
+        stdout.contains("pipeline.yaml:8: sink \"k\": publisher \"gopher://\" is not supported"),
         "{stdout}"
     );
-    assert!(stdout.contains("no sink named \"nosuch\""), "{stdout}");
+    assert!(
+        stdout.contains("pipeline.yaml:5: source \"s\": no sink named \"nosuch\""),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("polling.yaml: source \"p\": interval must be a positive integer"),
         "{stdout}"
     );
-    assert!(stdout.contains(": 2 problems"), "{stdout}");
+    assert!(stdout.contains(": 3 problems"), "{stdout}");
 }
 
 #[test]
@@ -316,7 +319,7 @@ fn check_warns_that_sample_only_publishers_in_event_sinks_get_no_events() {
     let file = dir.path().join("event_pipeline.yaml");
     assert!(
         stdout.contains(&format!(
-            "{}: sink \"k\": tcp:// publishes samples only",
+            "{}:8: sink \"k\": tcp:// publishes samples only",
             file.display()
         )),
         "{stdout}"

@@ -59,8 +59,14 @@ fn errors(text: &str) -> Vec<(&'static str, String)> {
                 .map_err(|e| e.to_string())),
         ),
         (
-            "transformers check",
-            ceilo::transform::check_pipeline_transformers(&file).join("; "),
+            "pipeline compile",
+            ceilo::pipeline::Pipeline::load(&file, Kind::Samples)
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
     ]
 }

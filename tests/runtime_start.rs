@@ -209,3 +209,42 @@ fn a_durable_output_queue_is_refused_at_start_and_left_as_it_was() {
     let exchange = broker.get(&format!("/exchanges/{}/ceilometer", broker.vhost));
     assert_eq!(exchange["error"], "Object Not Found", "{exchange}");
 }
+
+#[test]
+fn check_and_run_print_the_same_pipeline_problems_naming_file_and_line() {
+    let dir = config_dir(TELEMETRY);
+    let pipeline = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &pipeline,
+        "---\nsources:\n  - name: s\n    meters: [\"cpu\"]\n    sinks: [k]\nsinks:\n  - name: k\n    \
+         transformers:\n      - name: unit_conversion\n        parameters:\n          target:\n            \
+         scale: \"volume * (2\"\n    publishers:\n      - notifier://\n      - gopher://x\n",
+    )
+    .expect("pipeline.yaml");
+    let file = pipeline.display();
+    let expected = [
+        format!("{file}:12: sink \"k\": transformers[0] (unit_conversion): target.scale: "),
+        format!("{file}:15: sink \"k\": publisher \"gopher://\" is not supported"),
+    ];
+
+    let (code, out) = ceilo(&["check"], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    let checked: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with(&*file.to_string()))
+        .collect();
+    assert_eq!(checked.len(), 2, "{out}");
+    for (line, want) in checked.iter().zip(&expected) {
+        assert!(line.starts_with(want.as_str()), "{line}\nwant {want}");
+    }
+
+    let (code, out) = ceilo(&["run"], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    for line in &checked {
+        assert!(
+            out.lines().any(|l| l == format!("ceilo run: {line}")),
+            "run does not print {line:?} as check does:\n{out}"
+        );
+    }
+    assert!(!out.contains("telemetry: serving"), "{out}");
+}

@@ -1,14 +1,22 @@
-//! `check_pipeline_transformers`: every transformer problem of a pipeline file, at its line.
+//! The pipeline compiler's transformer problems: every one of a pipeline file, at its line.
 
 use std::io::Write;
+use std::path::Path;
 
-use ceilo::transform::check_pipeline_transformers;
+use ceilo::config::pipeline::Kind;
+use ceilo::pipeline::Pipeline;
+
+/// Every problem of the pipeline file at `path`, as `ceilo check` and `ceilo run` print them.
+fn check_path(path: &Path) -> Vec<String> {
+    let problems = Pipeline::load(path, Kind::Samples).err().unwrap_or_default();
+    problems.iter().map(ToString::to_string).collect()
+}
 
 fn check(yaml: &str) -> (Vec<String>, String) {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     f.write_all(yaml.as_bytes()).unwrap();
     let path = f.path().display().to_string();
-    (check_pipeline_transformers(f.path()), path)
+    (check_path(f.path()), path)
 }
 
 #[test]
@@ -143,8 +151,11 @@ fn yaml_errors_keep_their_line() {
 }
 
 #[test]
-fn a_missing_file_is_one_problem() {
-    let problems = check_pipeline_transformers(std::path::Path::new("/nonexistent/pipeline.yaml"));
+fn an_unreadable_file_is_one_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = check_path(dir.path());
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].contains("cannot read"));
+    assert!(problems[0].contains("cannot read"), "{}", problems[0]);
+    // A missing file is no problem: it is an empty pipeline, for check as for run.
+    assert!(check_path(&dir.path().join("pipeline.yaml")).is_empty());
 }

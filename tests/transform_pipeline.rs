@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ceilo::config::pipeline::{Kind, PipelineFile};
+use ceilo::config::pipeline::Kind;
 use ceilo::model::py::datetime::{self, Timestamp};
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::pipeline::{Pipeline, SampleStage};
@@ -29,10 +29,7 @@ sinks:
 "#;
 
 fn pipeline() -> Pipeline {
-    let mut f: PipelineFile = yaml_serde::from_str(FILE).unwrap();
-    f.kind = Some(Kind::Samples);
-    assert!(f.problems().is_empty(), "{:?}", f.problems());
-    Pipeline::compile(&f).unwrap()
+    Pipeline::parse(FILE, std::path::Path::new("pipeline.yaml"), Kind::Samples).unwrap()
 }
 
 fn sample(name: &str, ns: i64, second: u32) -> Sample {

@@ -37,11 +37,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::{watch, Semaphore};
 
-use crate::config::pipeline::{Kind, PipelineFile};
+use crate::config::pipeline::Kind;
 use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
 use crate::model::Priority;
+use crate::pipeline::Pipeline;
 use crate::pipeline::SampleStage;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::problem::Problem;
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::gnocchi::GnocchiOutput;
 use crate::publish::notifier::Carries;
@@ -59,11 +60,9 @@ pub use listener::ListenerStatus;
 pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{file}: {source}")]
-    Pipeline {
-        file: &'static str,
-        source: PipelineError,
-    },
+    /// Config files that do not compile: each problem as `ceilo check` prints it.
+    #[error("{}", .0.iter().map(Problem::to_string).collect::<Vec<_>>().join("; "))]
+    Problems(Vec<Problem>),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("{0}")]
@@ -118,12 +117,6 @@ impl AgentConfig {
             transport::check_url(url, &settings.rabbit)?;
             settings.transport_url = url.to_owned();
         }
-        let compile = |file: &'static str, kind| -> Result<Pipeline, AgentError> {
-            match PipelineFile::load_optional(&dir.join(file), kind)? {
-                Some(f) => Pipeline::compile(&f).map_err(|source| AgentError::Pipeline { file, source }),
-                None => Ok(Pipeline::empty()),
-            }
-        };
         let polling_yaml = dir.join("polling.yaml");
         let polling = if settings.polling_enabled() && polling_yaml.exists() {
             // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
@@ -135,11 +128,10 @@ impl AgentConfig {
         } else {
             None
         };
-        for warning in crate::config::warnings(dir) {
+        let (samples, events) = load_pipelines(dir)?;
+        for warning in samples.warnings().iter().chain(events.warnings()) {
             tracing::warn!("{warning}");
         }
-        let samples = compile(PIPELINE_FILE, Kind::Samples)?;
-        let events = compile(EVENT_PIPELINE_FILE, Kind::Events)?;
         for url in samples.publishers().iter().chain(events.publishers()) {
             if let PublisherUrl::Gnocchi(options) = url {
                 GnocchiOutput::check(options, dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
@@ -153,6 +145,19 @@ impl AgentConfig {
             polling,
             config_dir: dir.to_owned(),
         })
+    }
+}
+
+/// pipeline.yaml and event_pipeline.yaml of `dir`, compiled (a missing file is an empty
+/// pipeline); the problems of both when either does not compile.
+pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
+    let samples = Pipeline::load(&dir.join(PIPELINE_FILE), Kind::Samples);
+    let events = Pipeline::load(&dir.join(EVENT_PIPELINE_FILE), Kind::Events);
+    match (samples, events) {
+        (Ok(samples), Ok(events)) => Ok((samples, events)),
+        (samples, events) => Err(AgentError::Problems(
+            samples.err().into_iter().chain(events.err()).flatten().collect(),
+        )),
     }
 }
 

@@ -10,6 +10,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ceilo::config::definitions;
+use ceilo::config::pipeline::Kind;
+use ceilo::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE, SETTINGS_FILE};
+use ceilo::pipeline::Pipeline;
+use ceilo::problem::Problem;
 
 use crate::cli::config_args::{ConfigArgs, Resolved};
 
@@ -152,25 +156,27 @@ fn check_events(dir: &Path, report: &mut Report) {
     }
 }
 
-/// ceilo.yaml, pipeline.yaml and event_pipeline.yaml.
+/// ceilo.yaml, pipeline.yaml and event_pipeline.yaml: the problems `run` stops at, as it
+/// prints them (the pipelines compile here as they do there), and the pipelines' warnings.
 fn check_agent_config(dir: &Path, report: &mut Report) {
-    for file in ["ceilo.yaml", "pipeline.yaml", "event_pipeline.yaml"] {
+    for file in [SETTINGS_FILE, PIPELINE_FILE, EVENT_PIPELINE_FILE] {
         if dir.join(file).exists() {
             report.checked.push(dir.join(file).display().to_string());
         }
     }
-    // Transformer problems come from the transform checker, which knows their lines; the
-    // pipeline loader reports the same problems without one.
-    let transformers = ceilo::transform::check_pipeline_transformers(&dir.join("pipeline.yaml"));
-    report.warnings.extend(ceilo::config::warnings(dir));
-    let config = ceilo::config::check(dir).into_iter().map(|p| p.to_string());
-    if transformers.is_empty() || !dir.join("pipeline.yaml").exists() {
-        report.problems.extend(config);
-    } else {
-        report
-            .problems
-            .extend(config.filter(|p| !p.contains("transformers[")));
-        report.problems.extend(transformers);
+    if let Err(e) = Settings::load(dir) {
+        report.problems.push(Problem::from(e).to_string());
+    }
+    for (file, kind) in [
+        (PIPELINE_FILE, Kind::Samples),
+        (EVENT_PIPELINE_FILE, Kind::Events),
+    ] {
+        match Pipeline::load(&dir.join(file), kind) {
+            Ok(pipeline) => report
+                .warnings
+                .extend(pipeline.warnings().iter().map(Problem::to_string)),
+            Err(problems) => report.problems.extend(problems.iter().map(Problem::to_string)),
+        }
     }
 }
 

@@ -134,6 +134,13 @@ pub fn run(args: RunArgs) -> ExitCode {
     match started {
         Ok(Stopped::Clean) => ExitCode::SUCCESS,
         Ok(Stopped::TimedOut) => ExitCode::from(agent::EXIT_SHUTDOWN_TIMED_OUT),
+        // One line per problem, as `ceilo check` prints them.
+        Err(agent::AgentError::Problems(problems)) => {
+            for problem in problems {
+                eprintln!("ceilo run: {problem}");
+            }
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("ceilo run: {e}");
             ExitCode::FAILURE

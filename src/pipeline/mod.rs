@@ -8,6 +8,7 @@
 //! routing and its publishers ([`Pipeline::route_samples`]); the chain's internals are
 //! [`crate::transform`]'s.
 
+mod compile;
 mod filter;
 
 use std::collections::HashMap;
@@ -15,11 +16,12 @@ use std::sync::Arc;
 
 pub use filter::{Filter, FilterError};
 
-use crate::config::pipeline::{Kind, PipelineFile, SinkDef};
+use crate::config::pipeline::SinkDef;
 use crate::model::py::datetime::Timestamp;
 use crate::model::{Event, Sample};
-use crate::publish::{PublisherUrl, UrlError};
-use crate::transform::{Chain, TransformError};
+use crate::problem::Problem;
+use crate::publish::PublisherUrl;
+use crate::transform::Chain;
 
 /// Something a source filters on: a sample's meter name, an event's event_type.
 pub trait Routable: Clone {
@@ -50,22 +52,6 @@ pub enum SampleStage {
     Owned,
 }
 
-/// Why a pipeline file cannot be compiled.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("source {source_name:?}: {error}")]
-    Filter { source_name: String, error: FilterError },
-    #[error("publisher {url:?}: {error}")]
-    Publisher { url: String, error: UrlError },
-    #[error("sink {sink:?}: {error}")]
-    Transformer {
-        sink: String,
-        error: Box<TransformError>,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
 struct Source {
     filter: Filter,
     /// Indices into `Pipeline::sinks`.
@@ -88,6 +74,7 @@ pub struct Pipeline {
     publisher_sinks: Vec<String>,
     /// Route key → publisher indices, memoized (there are few distinct meter names).
     cache: HashMap<Arc<str>, Arc<[usize]>>,
+    warnings: Vec<Problem>,
 }
 
 impl Pipeline {
@@ -102,72 +89,15 @@ impl Pipeline {
             publishers: Vec::new(),
             publisher_sinks: Vec::new(),
             cache: HashMap::new(),
+            warnings: Vec::new(),
         }
     }
 
-    /// Compile a loaded file (already validated by [`PipelineFile::load`]).
-    pub fn compile(file: &PipelineFile) -> Result<Pipeline, PipelineError> {
-        let kind = file.kind.unwrap_or(Kind::Samples);
-        let mut publishers = Vec::new();
-        let mut publisher_sinks = Vec::new();
-        let mut sink_index = HashMap::new();
-        let mut sinks = Vec::new();
-        let mut chains = Vec::new();
-        for sink in &file.sinks {
-            let name = sink.name.clone().unwrap_or_default();
-            let chain = match kind {
-                Kind::Samples => Chain::from_value(sink.transformers.as_ref()).map_err(|error| {
-                    PipelineError::Transformer {
-                        sink: name.clone(),
-                        error: Box::new(error),
-                    }
-                })?,
-                Kind::Events => Chain::empty(),
-            };
-            chains.push(chain);
-            let mut indices = Vec::new();
-            for url in &sink.publishers {
-                let parsed = PublisherUrl::parse(url).map_err(|error| PipelineError::Publisher {
-                    url: url.clone(),
-                    error,
-                })?;
-                indices.push(publishers.len());
-                publishers.push(parsed);
-                publisher_sinks.push(name.clone());
-            }
-            sink_index.insert(name, sinks.len());
-            sinks.push(indices);
-        }
-        let mut sources = Vec::new();
-        for source in &file.sources {
-            let name = source.name.clone().unwrap_or_default();
-            let filters = source.filters(kind).unwrap_or(&[]);
-            let filter = Filter::new(filters).map_err(|error| PipelineError::Filter {
-                source_name: name.clone(),
-                error,
-            })?;
-            let mut targets = Vec::new();
-            for sink in &source.sinks {
-                let i = sink_index.get(sink).ok_or_else(|| {
-                    PipelineError::Invalid(format!("source {name:?}: no sink named {sink:?}"))
-                })?;
-                targets.push(*i);
-            }
-            sources.push(Source {
-                filter,
-                sinks: targets,
-            });
-        }
-        Ok(Pipeline {
-            sources,
-            sinks,
-            chains,
-            sink_defs: file.sinks.clone(),
-            sink_cache: HashMap::new(),
-            publishers,
-            publisher_sinks,
-            cache: HashMap::new(),
-        })
+    /// What loads but does not do what it says: event sinks naming publishers that publish
+    /// samples only (their events go nowhere, as with Ceilometer, which logs an error per
+    /// batch).
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
     /// Per publisher (same indices as [`Pipeline::publishers`]), the name of its sink.
@@ -382,13 +312,16 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::pipeline::PipelineFile;
+    use crate::config::pipeline::Kind;
+    use std::path::Path;
 
     fn pipeline(yaml: &str) -> Pipeline {
-        let mut f: PipelineFile = yaml_serde::from_str(yaml).unwrap();
-        f.kind = Some(Kind::Samples);
-        assert!(f.problems().is_empty(), "{:?}", f.problems());
-        Pipeline::compile(&f).unwrap()
+        Pipeline::parse(yaml, Path::new("pipeline.yaml"), Kind::Samples).unwrap()
+    }
+
+    fn problems(yaml: &str, kind: Kind) -> Vec<String> {
+        let e = Pipeline::parse(yaml, Path::new("p.yaml"), kind).err();
+        e.unwrap_or_default().iter().map(Problem::to_string).collect()
     }
 
     #[derive(Clone, Debug, PartialEq)]
@@ -417,6 +350,56 @@ mod tests {
         assert_eq!(out[1], out[0]);
         assert_eq!(out[2], out[0]);
         assert_eq!(out[3], vec![Named("cpu"), Named("memory")]);
+    }
+
+    #[test]
+    fn every_problem_names_its_line() {
+        let problems = problems(
+            "sources:\n  - name: s\n    events: ['*']\n    sinks: [nope]\n  - meters: [a]\n\
+             sinks:\n  - name: k\n    publishers: []\n  - name: k\n    publishers:\n      \
+             - gopher://x\n",
+            Kind::Samples,
+        );
+        assert_eq!(
+            problems,
+            [
+                "p.yaml:7: sink \"k\": no publisher specified",
+                "p.yaml:9: sink \"k\": duplicated sink name",
+                "p.yaml:11: sink \"k\": publisher \"gopher://\" is not supported by ceilo \
+                 (supported: notifier://, file://, http://, https://, prometheus://, udp://, tcp://, \
+                 opentelemetryhttp://, gnocchi://)",
+                "p.yaml:2: source \"s\": required field meters not specified",
+                "p.yaml:4: source \"s\": no sink named \"nope\"",
+                "p.yaml:5: sources[1]: required field name not specified",
+            ]
+        );
+    }
+
+    #[test]
+    fn event_sinks_take_no_transformers_and_warn_of_sample_only_publishers() {
+        let text = "sources:\n  - name: s\n    events: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    \
+                    publishers: ['notifier://', 'udp://h:1', 'prometheus://h:9091/metrics/job/j']\n";
+        let events = Pipeline::parse(text, Path::new("e.yaml"), Kind::Events).unwrap();
+        let warnings: Vec<String> = events.warnings().iter().map(Problem::to_string).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("e.yaml:7: sink \"k\": udp:// publishes samples only"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("prometheus://h:9091/metrics/job/j"),
+            "{warnings:?}"
+        );
+        let samples = pipeline(&text.replace("events:", "meters:"));
+        assert!(samples.warnings().is_empty());
+        let with_transformers = text.replace(
+            "  - name: k\n",
+            "  - name: k\n    transformers:\n      - name: delta\n",
+        );
+        assert_eq!(
+            problems(&with_transformers, Kind::Events),
+            ["p.yaml:7: sink \"k\": transformers: event sinks have no transformers"]
+        );
     }
 
     #[test]

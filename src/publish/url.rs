@@ -186,7 +186,7 @@ impl PublisherUrl {
 
     /// Whether events sent here are published. Ceilometer's prometheus, udp, tcp and
     /// opentelemetryhttp publishers raise for events (it logs and drops them per batch); ceilo
-    /// sends them none and says so once at load ([`crate::config::warnings`]).
+    /// sends them none and says so once at load ([`crate::pipeline::Pipeline::warnings`]).
     pub fn publishes_events(&self) -> bool {
         !matches!(
             self,

@@ -6,13 +6,13 @@
 //! [`Chain::shutdown`] when the agent stops, and route by resource_id when
 //! [`Chain::is_stateful`]. Everything here is plain synchronous code; routing samples to the
 //! worker or agent that owns their resource is the runtime's job, not this module's.
-//! [`check_pipeline_transformers`] is the `ceilo check` side: every problem, with file:line.
+//! A configuration error names the entry's index and the parameter at fault
+//! ([`TransformError`]): the pipeline compiler ([`crate::pipeline`]) turns that into its line.
 
 mod accumulator;
 mod aggregator;
 mod arithmetic;
 mod cache;
-mod check;
 mod delta;
 pub mod expr;
 mod metrics;
@@ -22,8 +22,6 @@ mod unit_conversion;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
-
-pub use check::check_pipeline_transformers;
 
 use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
@@ -238,28 +236,39 @@ impl Chain {
         Chain { stages: Vec::new() }
     }
 
-    /// Compile a sink's `transformers:` list.
+    /// Compile a sink's `transformers:` list; the first entry that does not compile is the
+    /// error.
     pub fn from_config(entries: &[yaml_serde::Value]) -> Result<Chain, TransformError> {
-        let mut stages = Vec::with_capacity(entries.len());
-        for (i, value) in entries.iter().enumerate() {
-            let name = value.get("name").and_then(|n| n.as_str());
-            let (kind, params) = entry(value).map_err(|e| e.at(i, name))?;
-            let transformer = build(&kind, params).map_err(|e| e.at(i, name))?;
-            stages.push(Stage {
-                metrics: metrics::Handles::new(transformer.kind()),
-                transformer,
-            });
-        }
-        Ok(Chain { stages })
+        Self::compile(entries).map_err(|mut problems| problems.swap_remove(0))
     }
 
     /// [`Chain::from_config`] from the sink's `transformers:` value as loaded (null or absent
-    /// means no transformer).
-    pub fn from_value(value: Option<&yaml_serde::Value>) -> Result<Chain, TransformError> {
+    /// means no transformer), with every entry's error, in order.
+    pub fn from_value(value: Option<&yaml_serde::Value>) -> Result<Chain, Vec<TransformError>> {
         match value {
             None | Some(yaml_serde::Value::Null) => Ok(Chain::empty()),
-            Some(yaml_serde::Value::Sequence(entries)) => Chain::from_config(entries),
-            Some(_) => Err(TransformError::new("transformers must be a list")),
+            Some(yaml_serde::Value::Sequence(entries)) => Chain::compile(entries),
+            Some(_) => Err(vec![TransformError::new("transformers must be a list")]),
+        }
+    }
+
+    fn compile(entries: &[yaml_serde::Value]) -> Result<Chain, Vec<TransformError>> {
+        let mut stages = Vec::with_capacity(entries.len());
+        let mut problems = Vec::new();
+        for (i, value) in entries.iter().enumerate() {
+            let name = value.get("name").and_then(|n| n.as_str());
+            match entry(value).and_then(|(kind, params)| build(&kind, params)) {
+                Ok(transformer) => stages.push(Stage {
+                    metrics: metrics::Handles::new(transformer.kind()),
+                    transformer,
+                }),
+                Err(e) => problems.push(e.at(i, name)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Chain { stages })
+        } else {
+            Err(problems)
         }
     }
 
