@@ -67,7 +67,7 @@ impl IsoText {
         self.digits(abs / 3600, 2);
         self.push(b':');
         self.digits(abs / 60 % 60, 2);
-        if abs % 60 != 0 {
+        if !abs.is_multiple_of(60) {
             self.push(b':');
             self.digits(abs % 60, 2);
         }
