@@ -177,8 +177,8 @@ fn a_stalled_publisher_shows_in_mailbox_depths_and_the_queue_backlog_until_it_re
                 && e.sum(BACKLOG, &queue) == (sent - usize::from(prefetch)) as f64
         },
     );
-    // The pipeline forwards one batch at a time and the listeners hold 2 × workers batches:
-    // the depths stay within that, they do not drift upwards.
+    // The pipeline's mailbox is bounded to 2 × workers batches (workers: 2): the depth stays
+    // within that, it does not drift upwards (tests/runtime_bounds.rs checks every stage).
     assert!(
         stalled.sum(DEPTH, &pipeline) <= 4.0,
         "{}",

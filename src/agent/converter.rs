@@ -1,7 +1,12 @@
-//! The converter pool: CPU-bound conversion of delivery batches on a `SyncArbiter`.
+//! The converter pool: CPU-bound conversion of delivery batches on worker threads of its own.
 //!
-//! `SyncArbiter` feeds its threads through an unbounded channel, so the bound is in front of it:
-//! a listener holds a semaphore permit per batch it hands over (see [`super::listener`]).
+//! Listeners hand batches over through one bounded channel (crossbeam's, which several threads
+//! can take from), held to `2 × notification.workers` batches by a [`Bound`]: a listener that
+//! finds it full waits, and the gauge `ceilo_actor_mailbox_depth{actor="converter"}` is its
+//! length. A worker hands each converted batch on to the pipeline's bounded mailbox, waiting
+//! while that is full, so a stalled pipeline stops the workers and then the listeners.
+//! A worker is supervised: a panic outside a conversion (those are caught per body) drops the
+//! batch it held, whose deliveries are then requeued, and the worker goes on with fresh state.
 //! Each worker owns its [`Decoder`], which copies the body into its own buffer (simd-json parses
 //! in place), so the untouched original can go to the dead-letter queue.
 //! A delivery whose conversion fails or panics becomes a dead letter with the reason; the rest of
@@ -18,7 +23,7 @@ use actix::prelude::*;
 
 use super::ack::AckToken;
 use super::duplicates::{self, IdKey, SharedRecentIds};
-use super::mailbox::{Mailbox, Queued};
+use super::mailbox::{Bound, Queued};
 use super::reload::Current;
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
@@ -42,8 +47,6 @@ impl Convert for Converter {
 }
 
 /// A batch of deliveries from one queue, with its acknowledgement token.
-#[derive(Message)]
-#[rtype(result = "ConvertedBatch")]
 pub struct DeliveryBatch {
     pub deliveries: Vec<Delivery>,
     pub token: AckToken,
@@ -51,6 +54,8 @@ pub struct DeliveryBatch {
     pub metrics: ConverterMetrics,
     /// The listener's recent `_unique_id`s.
     pub recent_ids: SharedRecentIds,
+    /// Which sinks run on its samples (from the listener's queue's role).
+    pub stage: SampleStage,
 }
 
 /// What a delivery batch turned into.
@@ -64,8 +69,56 @@ pub struct ConvertedBatch {
     /// Samples dropped for their volume (null or not `float()`-convertible).
     pub dropped: usize,
     pub token: AckToken,
-    /// Which sinks run on these samples (set by the listener from its queue's role).
+    /// Which sinks run on these samples (the delivery batch's).
     pub stage: SampleStage,
+}
+
+/// The pool's input: where listeners hand delivery batches over.
+#[derive(Clone)]
+pub struct ConverterPool {
+    jobs: crossbeam_channel::Sender<Queued<DeliveryBatch>>,
+    bound: Bound,
+}
+
+impl ConverterPool {
+    /// Start `threads` workers behind a channel of `bound` batches. Each converts with what
+    /// `converter` holds when it takes a batch (bodies over `max_body` bytes are dead-lettered
+    /// unread) and hands the result to `downstream`, which may block: the worker waits.
+    pub fn start<F>(
+        threads: usize,
+        bound: usize,
+        max_body: usize,
+        converter: Arc<Current<dyn Convert>>,
+        downstream: F,
+    ) -> std::io::Result<ConverterPool>
+    where
+        F: Fn(ConvertedBatch) + Clone + Send + 'static,
+    {
+        let bound = bound.max(1);
+        let (jobs, taken) = crossbeam_channel::bounded(bound);
+        let actor = ActorMetrics::new(ActorKind::Converter, "pool", bound);
+        for i in 0..threads.max(1) {
+            let worker = ConverterWorker::new(converter.clone(), max_body);
+            let (taken, downstream, actor) = (taken.clone(), downstream.clone(), actor.clone());
+            std::thread::Builder::new()
+                .name(format!("ceilo-convert-{i}"))
+                // What the nesting limits are sized for (docs/runtime.md, "No input can crash").
+                .stack_size(2 << 20)
+                .spawn(move || worker.run(&taken, &downstream, &actor))?;
+        }
+        Ok(ConverterPool {
+            jobs,
+            bound: Bound::new(actor),
+        })
+    }
+
+    /// Waits for room in the pool's channel, then hands `batch` over. `false`: the pool is gone
+    /// and the batch with it (its deliveries will be requeued).
+    pub async fn send(&self, batch: DeliveryBatch) -> bool {
+        let slot = self.bound.enter().await;
+        // The slot leaves the channel with the batch, so it always has room here.
+        self.jobs.try_send(Queued::new(batch, slot)).is_ok()
+    }
 }
 
 pub struct ConverterWorker {
@@ -88,19 +141,26 @@ impl ConverterWorker {
         }
     }
 
-    /// Start `threads` workers. `bound` is how many batches the listeners hand the pool at
-    /// most (their shared permits): the mailbox's effective capacity. Bodies over `max_body`
-    /// bytes are dead-lettered unread.
-    pub fn start_pool(
-        threads: usize,
-        bound: usize,
-        max_body: usize,
-        converter: Arc<Current<dyn Convert>>,
-    ) -> Mailbox<ConverterWorker> {
-        let addr = SyncArbiter::start(threads.max(1), move || {
-            ConverterWorker::new(converter.clone(), max_body)
-        });
-        Mailbox::new(addr, ActorMetrics::new(ActorKind::Converter, "pool", bound))
+    /// Take batches until every sender is gone; a panic outside a conversion restarts the
+    /// worker's state and loses only that batch's progress (it is requeued).
+    fn run<F: Fn(ConvertedBatch)>(
+        mut self,
+        taken: &crossbeam_channel::Receiver<Queued<DeliveryBatch>>,
+        downstream: &F,
+        actor: &ActorMetrics,
+    ) {
+        while let Ok(batch) = taken.recv() {
+            let batch = batch.take();
+            match catch_unwind(AssertUnwindSafe(|| self.convert_batch(batch))) {
+                Ok(converted) => downstream(converted),
+                Err(_) => {
+                    // The batch's token was dropped unconfirmed while unwinding: requeued.
+                    tracing::error!("converter worker panicked; restarting it");
+                    actor.restarted();
+                    self = ConverterWorker::new(self.converter.clone(), self.max_body);
+                }
+            }
+        }
     }
 
     fn convert_one(
@@ -188,30 +248,15 @@ fn dead_letter(d: Delivery, reason: String, kind: RejectReason, out: &mut Conver
     });
 }
 
-/// Whether `c` repeats a notification this listener took recently (and is to be dropped).
-fn is_duplicate(recent_ids: &SharedRecentIds, c: &Converted, d: &Delivery) -> bool {
-    let Some(id) = &c.unique_id else { return false };
-    recent_ids
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .is_duplicate(id, d.redelivered)
-}
-
-impl Actor for ConverterWorker {
-    type Context = SyncContext<Self>;
-}
-
-impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
-    type Result = MessageResult<Queued<DeliveryBatch>>;
-
-    fn handle(&mut self, batch: Queued<DeliveryBatch>, _: &mut SyncContext<Self>) -> Self::Result {
-        let batch = batch.take();
+impl ConverterWorker {
+    fn convert_batch(&mut self, batch: DeliveryBatch) -> ConvertedBatch {
         let started = std::time::Instant::now();
         let DeliveryBatch {
             deliveries,
             token,
             metrics,
             recent_ids,
+            stage,
         } = batch;
         let mut out = ConvertedBatch {
             samples: Vec::with_capacity(self.last_sizes.0),
@@ -220,7 +265,7 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
             deliveries: deliveries.len(),
             dropped: 0,
             token,
-            stage: SampleStage::All,
+            stage,
         };
         let mut outcome = ConversionOutcome::default();
         let mut ids = Vec::with_capacity(deliveries.len());
@@ -233,8 +278,17 @@ impl Handler<Queued<DeliveryBatch>> for ConverterWorker {
         outcome.events = out.events.len();
         self.last_sizes = (outcome.samples, outcome.events);
         metrics.batch(outcome, started.elapsed());
-        MessageResult(out)
+        out
     }
+}
+
+/// Whether `c` repeats a notification this listener took recently (and is to be dropped).
+fn is_duplicate(recent_ids: &SharedRecentIds, c: &Converted, d: &Delivery) -> bool {
+    let Some(id) = &c.unique_id else { return false };
+    recent_ids
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_duplicate(id, d.redelivered)
 }
 
 #[cfg(test)]
@@ -276,36 +330,69 @@ mod tests {
             token: AckToken::detached(),
             metrics: ConverterMetrics::new("converter-unit"),
             recent_ids: SharedRecentIds::default(),
+            stage: SampleStage::All,
         }
     }
 
     #[test]
-    fn the_pools_mailbox_depth_counts_batches_no_worker_has_taken() {
+    fn a_full_pool_channel_makes_listeners_wait_and_its_depth_counts_batches_not_taken() {
         let prometheus = crate::telemetry::install_recorder().expect("recorder");
         let depth = || {
             crate::telemetry::scrape::parse(&prometheus.render())
                 .expect("own render parses")
                 .sum(ACTOR_MAILBOX_DEPTH, &[("actor", "converter"), ("id", "pool")])
         };
-        System::new().block_on(async {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
             let gated = Arc::new(Gated::default());
-            let pool = ConverterWorker::start_pool(1, 4, 1 << 20, Arc::new(Current::new(gated.clone() as _)));
-            // The one worker takes the first batch and blocks on it; two wait behind it.
-            let sends: Vec<_> = (0..3).map(|_| pool.send(batch())).collect();
-            let waiting = async {
-                while depth() != 2.0 {
+            let (done, converted) = std::sync::mpsc::channel();
+            let downstream = move |b: ConvertedBatch| done.send(b).expect("test alive");
+            let converter = Arc::new(Current::new(gated.clone() as _));
+            let pool = ConverterPool::start(1, 2, 1 << 20, converter, downstream).expect("threads");
+            // The one worker takes the first batch and blocks on it; two fill the channel; the
+            // last two senders wait for room.
+            let handed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for _ in 0..5 {
+                let (pool, handed) = (pool.clone(), handed.clone());
+                tokio::spawn(async move {
+                    assert!(pool.send(batch()).await, "pool alive");
+                    handed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            let full = async {
+                while depth() != 2.0 || handed.load(std::sync::atomic::Ordering::SeqCst) != 3 {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             };
-            tokio::time::timeout(Duration::from_secs(5), waiting)
+            tokio::time::timeout(Duration::from_secs(5), full)
                 .await
-                .expect("depth 2 while the worker holds the first batch");
+                .expect("one batch converting, two in the channel");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(depth(), 2.0, "never above the bound");
+            assert_eq!(
+                handed.load(std::sync::atomic::Ordering::SeqCst),
+                3,
+                "two senders wait"
+            );
             *gated.open.lock().unwrap() = true;
             gated.opened.notify_all();
-            for send in sends {
-                let converted = send.await.expect("converted");
-                assert_eq!(converted.dead.len(), 1, "the undecodable body is dead-lettered");
-            }
+            let mut got = Vec::new();
+            let all = async {
+                while got.len() < 5 {
+                    got.extend(converted.try_iter());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), all)
+                .await
+                .expect("all five converted");
+            assert!(
+                got.iter().all(|b| b.dead.len() == 1),
+                "each undecodable body is dead-lettered"
+            );
             assert_eq!(depth(), 0.0);
         });
     }

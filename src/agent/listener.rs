@@ -1,6 +1,6 @@
 //! The listener: one per queue (and per messaging URL). It consumes with a bounded prefetch,
 //! cuts the deliveries into batches (by size and time), registers each batch with the channel's
-//! [`AckTracker`] and hands it to the converter pool, then the result to the pipeline.
+//! [`AckTracker`] and hands it to the converter pool, whose workers pass it on to the pipeline.
 //!
 //! The consuming loop (the "pump") is a task on the main tokio runtime, where lapin's
 //! connection lives, never on an arbiter's runtime. When a pump fails (broker gone, channel
@@ -8,9 +8,9 @@
 //! consumer and tracker, so tags from before a recovery are never acked on the new channel. The
 //! actor owns the task; only a pump that panics goes through the actor's supervisor, so one
 //! loop, not a chain of actor restarts, is responsible for coming back after any failure.
-//! Work in front of the `SyncArbiter` is bounded by a semaphore shared by all listeners;
-//! everything in flight is bounded by the prefetch. While it consumes, a pump also reads its
-//! queue's backlog for `ceilo_amqp_queue_messages`.
+//! A pump waits while the pool's bounded channel is full, taking no delivery meanwhile; what
+//! the broker has sent and the pump has not taken is bounded by the prefetch. While it
+//! consumes, a pump also reads its queue's backlog for `ceilo_amqp_queue_messages`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -19,13 +19,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_lite::FutureExt;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use super::ack::AckTracker;
-use super::converter::{ConverterWorker, DeliveryBatch};
+use super::converter::{ConverterPool, DeliveryBatch};
 use super::duplicates::{RecentIds, SharedRecentIds};
-use super::mailbox::Mailbox;
-use super::pipeline::PipelineActor;
 use super::window::{Budget, Window};
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
@@ -61,10 +59,7 @@ pub struct ListenerConfig {
     pub spec: QueueSpec,
     pub batch_size: usize,
     pub batch_timeout: Duration,
-    pub converter: Mailbox<ConverterWorker>,
-    pub pipeline: Mailbox<PipelineActor>,
-    /// Batches handed to the converter pool and not yet accepted by the pipeline.
-    pub permits: Arc<Semaphore>,
+    pub converter: ConverterPool,
     pub runtime: tokio::runtime::Handle,
     pub shutdown: watch::Receiver<bool>,
     /// `/readyz`: set while consuming.
@@ -494,6 +489,7 @@ async fn pump(
     Ok(())
 }
 
+/// Hands a batch to the converter pool, waiting while its channel is full.
 async fn dispatch(
     config: &ListenerConfig,
     metrics: &Metrics,
@@ -503,33 +499,16 @@ async fn dispatch(
     bytes: u64,
 ) {
     let Some(last) = deliveries.last() else { return };
-    let Ok(permit) = config.permits.clone().acquire_owned().await else {
-        return;
-    };
     let token = tracker.register(last.tag, deliveries.len(), bytes);
     metrics.listener.received(deliveries.len());
-    let converter_metrics = metrics.converter.clone();
-    let recent_ids = recent_ids.clone();
-    let (converter, pipeline) = (config.converter.clone(), config.pipeline.clone());
-    let stage = config.stage;
-    config.runtime.spawn(async move {
-        match converter
-            .send(DeliveryBatch {
-                deliveries,
-                token,
-                metrics: converter_metrics,
-                recent_ids,
-            })
-            .await
-        {
-            Ok(mut converted) => {
-                converted.stage = stage;
-                if let Err(e) = pipeline.send(converted).await {
-                    tracing::error!(error = %e, "pipeline unavailable; the batch will be requeued");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "converter pool unavailable; the batch will be requeued"),
-        }
-        drop(permit);
-    });
+    let batch = DeliveryBatch {
+        deliveries,
+        token,
+        metrics: metrics.converter.clone(),
+        recent_ids: recent_ids.clone(),
+        stage: config.stage,
+    };
+    if !config.converter.send(batch).await {
+        tracing::error!("converter pool unavailable; the batch will be requeued");
+    }
 }

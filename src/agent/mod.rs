@@ -1,14 +1,14 @@
 //! The actors and the supervision tree: the shell that moves batches between the pure modules.
 //!
 //! ```text
-//! Listener (per queue × URL) ──DeliveryBatch──► ConverterWorker pool (SyncArbiter)
-//!      │ pump task on the main runtime                │ ConvertedBatch
-//!      └──────────────── awaits ◄─────────────────────┘
-//!      └──ConvertedBatch──► PipelineActor ──PublishBatch──► PublisherActor (per publisher URL)
-//!                                          └──────────────► PublisherActor (dead letters)
+//! Listener (per queue × URL) ──DeliveryBatch──► ConverterPool (worker threads)
+//!   pump task on the main runtime                      │ ConvertedBatch
+//!                                                      ▼
+//!                       PipelineActor ──PublishBatch──► PublisherActor (per publisher URL)
+//!                                     └──────────────► PublisherActor (dead letters)
 //! ```
-//! Batches reach the pipeline and the publishers through a [`mailbox::Mailbox`], which keeps
-//! their `ceilo_actor_mailbox_depth`.
+//! Every arrow is a bounded queue whose sender waits while it is full, and which keeps its
+//! `ceilo_actor_mailbox_depth` ([`mailbox`]).
 //! Every long-lived actor runs under `actix::Supervisor` and catches panics at its handler
 //! boundary, so a failure restarts that actor, not the process. [`Agent`] is the root: it builds
 //! the tree from the config and drives graceful shutdown. What this module does not do:
@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::config::pipeline::Kind;
 use crate::config::{ConfigError, Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
@@ -344,29 +344,34 @@ impl Agent {
             None
         };
         let partition_publisher = partitions.as_ref().map(|(mailbox, _)| mailbox.clone());
+        let workers = if n.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            n.workers
+        };
+        // The converter pool's channel and the pipeline's mailbox, in batches: two per worker
+        // keep every worker busy while the next batches wait (docs/runtime.md, Backpressure).
+        let bound = workers * 2;
         let pipeline = pipeline::PipelineActor::new(
             samples,
             events,
             sinks.samples.iter().map(|p| p.mailbox.clone()).collect(),
             sinks.events.iter().map(|p| p.mailbox.clone()).collect(),
             dead_letter,
+            bound,
         );
         let pipeline = match partition_publisher {
             Some(mailbox) => pipeline.with_partitions(mailbox),
             None => pipeline,
         }
         .start_supervised();
-        let workers = if n.workers == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            n.workers
-        };
-        // Batches handed to the converter pool at once, by all listeners together.
-        let in_pool = workers * 2;
         let max_body = usize::try_from(n.max_body_bytes).unwrap_or(usize::MAX);
         let converter = Arc::new(reload::Current::new(converter));
-        let pool = converter::ConverterWorker::start_pool(workers, in_pool, max_body, converter.clone());
-        let permits = Arc::new(Semaphore::new(in_pool));
+        let to_pipeline = pipeline.clone();
+        // A worker waits while the pipeline's mailbox is full.
+        let downstream = move |batch| futures_lite::future::block_on(to_pipeline.tell(batch));
+        let pool = converter::ConverterPool::start(workers, bound, max_body, converter.clone(), downstream)
+            .map_err(|e| AgentError::Runtime(format!("converter threads: {e}")))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
         let budget = listener_budget(&settings);
@@ -380,8 +385,6 @@ impl Agent {
                 batch_size: n.batch_size,
                 batch_timeout: Duration::from_millis(n.batch_timeout_ms),
                 converter: pool.clone(),
-                pipeline: pipeline.clone(),
-                permits: permits.clone(),
                 runtime: runtime.clone(),
                 shutdown: shutdown_rx.clone(),
                 readiness: readiness.clone(),

@@ -6,8 +6,9 @@
 //! resource that reaches this agent passes one chain, in order. A timer flushes aggregator
 //! retention; [`FlushTransformers`] releases all transformer state at shutdown. [`Reload`]
 //! swaps in new pipelines between two batches (see [`super::reload`]).
-//! It forwards with `send().await` inside an atomic response, so while a publisher's mailbox is
-//! full this actor takes no new batch and its own bounded mailbox fills in turn.
+//! It hands each publisher its part inside an atomic response, waiting while that publisher's
+//! bounded mailbox is full ([`Mailbox::tell`]): meanwhile it takes no new batch, and its own
+//! mailbox (`2 × notification.workers` batches) fills in turn, which stops the converters.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -22,8 +23,6 @@ use crate::model::Sample;
 use crate::pipeline::{Pipeline, SampleStage};
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
-
-const MAILBOX: usize = 32;
 
 /// Release everything the sinks' transformers hold (shutdown) and publish it. The reply is a
 /// token shared with those publishes: [`AckToken::others_done`] tells when they are confirmed.
@@ -50,6 +49,15 @@ pub struct Reload {
 #[rtype(result = "()")]
 pub struct InjectPanic;
 
+/// Take no message until `release` fires or is dropped (tests of backpressure). Send it with
+/// `do_send`: its reply comes only then.
+#[doc(hidden)]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectStall {
+    pub release: tokio::sync::oneshot::Receiver<()>,
+}
+
 pub struct PipelineActor {
     samples: Pipeline,
     events: Pipeline,
@@ -72,6 +80,7 @@ impl PipelineActor {
         sample_publishers: Vec<Mailbox<PublisherActor>>,
         event_publishers: Vec<Mailbox<PublisherActor>>,
         dead_letter: Mailbox<PublisherActor>,
+        mailbox: usize,
     ) -> Self {
         PipelineActor {
             samples,
@@ -83,7 +92,7 @@ impl PipelineActor {
             panic_next: false,
             flush_timer: None,
             metrics: PipelineMetrics::new(),
-            actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", MAILBOX),
+            actor: ActorMetrics::new(ActorKind::Pipeline, "pipeline", mailbox),
         }
     }
 
@@ -203,7 +212,6 @@ impl Actor for PipelineActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX);
         self.schedule_flush(ctx);
     }
 }
@@ -226,9 +234,7 @@ impl PipelineActor {
             ctx.spawn(
                 async move {
                     for (addr, batch) in sends {
-                        if let Err(e) = addr.send(batch).await {
-                            tracing::error!(error = %e, "publisher unavailable for a transformer flush");
-                        }
+                        addr.tell(batch).await;
                     }
                 }
                 .into_actor(act),
@@ -264,9 +270,7 @@ impl Handler<Reload> for PipelineActor {
         AtomicResponse::new(Box::pin(
             async move {
                 for (addr, batch) in sends {
-                    if let Err(e) = addr.send(batch).await {
-                        tracing::error!(error = %e, "publisher unavailable for a reload's transformer flush");
-                    }
+                    addr.tell(batch).await;
                 }
                 Ok(kept)
             }
@@ -285,9 +289,7 @@ impl Handler<FlushTransformers> for PipelineActor {
         AtomicResponse::new(Box::pin(
             async move {
                 for (addr, batch) in sends {
-                    if let Err(e) = addr.send(batch).await {
-                        tracing::error!(error = %e, "publisher unavailable for the shutdown flush");
-                    }
+                    addr.tell(batch).await;
                 }
                 token
             }
@@ -322,11 +324,22 @@ impl Handler<Queued<ConvertedBatch>> for PipelineActor {
         AtomicResponse::new(Box::pin(
             async move {
                 for (addr, batch) in sends {
-                    if let Err(e) = addr.send(batch).await {
-                        // The message (and its token share) is gone: the batch will be requeued.
-                        tracing::error!(error = %e, "publisher unavailable");
-                    }
+                    // To a publisher that is gone the batch's share is dropped: it is requeued.
+                    addr.tell(batch).await;
                 }
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+impl Handler<InjectStall> for PipelineActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, stall: InjectStall, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(Box::pin(
+            async move {
+                let _ = stall.release.await;
             }
             .into_actor(self),
         ))

@@ -406,11 +406,13 @@ impl GroupMetrics {
 /// message carries it, and the handler drops it as it takes the message: the gauge is the
 /// number of slots alive. A message that never reaches its handler (the actor is gone, the
 /// sender gave up) drops its slot with it, so the gauge cannot drift.
-/// `crate::agent::mailbox::Mailbox` does this for every send to a metered actor.
+/// `crate::agent::mailbox::Mailbox` does this for every send to a metered actor, and holds
+/// the mailbox to [`ActorMetrics::capacity`].
 #[derive(Clone)]
 pub struct ActorMetrics {
     depth: Gauge,
     restarts: Counter,
+    capacity: usize,
 }
 
 impl ActorMetrics {
@@ -421,7 +423,13 @@ impl ActorMetrics {
         Self {
             depth: gauge!(ACTOR_MAILBOX_DEPTH, LABEL_ACTOR => a, LABEL_ID => i.clone()),
             restarts: counter!(ACTOR_RESTARTS, LABEL_ACTOR => a, LABEL_ID => i),
+            capacity: mailbox_capacity,
         }
+    }
+
+    /// The mailbox capacity given at [`ActorMetrics::new`] (`ceilo_actor_mailbox_capacity`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// One message is on its way into the mailbox: depth +1 until the slot is dropped.
