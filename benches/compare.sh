@@ -26,8 +26,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-# Where cargo puts the binaries (CARGO_TARGET_DIR when set, as cargo does).
-TARGET="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
+# Where cargo puts the binaries (CARGO_TARGET_DIR or build.target-dir when set), as cost_curves.sh asks.
+TARGET="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
 COUNT="${COUNT:-200000}"
 CEILOMETER_COUNT="${CEILOMETER_COUNT:-5000}"
 MIX="${MIX:-nova-*}"

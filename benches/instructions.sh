@@ -17,8 +17,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-# Where cargo puts the binaries (CARGO_TARGET_DIR when set, as cargo does).
-TARGET="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
+# Where cargo puts the binaries (CARGO_TARGET_DIR or build.target-dir when set), as cost_curves.sh asks.
+TARGET="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
 CEILO_BIN="$(realpath -m "${CEILO_BIN:-$TARGET/release/ceilo}")"
 SMALL="${SMALL:-5000}"
 LARGE="${LARGE:-20000}"
