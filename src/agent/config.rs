@@ -1,0 +1,242 @@
+//! What the agent is given: [`AgentConfig`] (the settings, the compiled pipelines, the converter,
+//! polling.yaml), loaded and validated with `ceilo check`'s rules before anything starts, and the
+//! values the runtime derives from the settings (the queues it consumes and declares, the
+//! converter threads, each listener's byte budget).
+//!
+//! What this module does not do: start anything ([`super::builder`] does) or parse the files
+//! (`crate::config`, `crate::pipeline`, `crate::polling` do).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{window, AgentError, Convert};
+use crate::config::pipeline::Kind;
+use crate::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
+use crate::model::Priority;
+use crate::pipeline::Pipeline;
+use crate::publish::dead_letter::DeadLetterOutput;
+use crate::publish::gnocchi::GnocchiOutput;
+use crate::publish::PublisherUrl;
+use crate::transport::{self, QueueSpec, Topology};
+
+/// Everything the agent is built from.
+pub struct AgentConfig {
+    pub settings: Settings,
+    /// polling.yaml, when the polling agent runs in this process.
+    pub polling: Option<crate::polling::PollingConfig>,
+    pub samples: Pipeline,
+    pub events: Pipeline,
+    pub converter: Arc<dyn Convert>,
+    /// Where publishers find their own files (gnocchi_resources.yaml).
+    pub config_dir: PathBuf,
+}
+
+impl AgentConfig {
+    /// Load ceilo.yaml, pipeline.yaml and event_pipeline.yaml from `dir` (missing pipeline files
+    /// mean empty pipelines); `transport_url` overrides the settings' transport. Everything that
+    /// can be validated without a broker is validated here, with `ceilo check`'s rules, so that
+    /// `run` starts nothing (not even /metrics) for a config it would then refuse.
+    pub fn load(
+        dir: &Path,
+        transport_url: Option<&str>,
+        converter: Arc<dyn Convert>,
+    ) -> Result<Self, AgentError> {
+        Self::load_with(dir, Settings::load(dir)?, transport_url, converter)
+    }
+
+    /// [`AgentConfig::load`] with the settings given (ceilometer.conf's) instead of ceilo.yaml's.
+    pub fn load_with(
+        dir: &Path,
+        mut settings: Settings,
+        transport_url: Option<&str>,
+        converter: Arc<dyn Convert>,
+    ) -> Result<Self, AgentError> {
+        if let Some(url) = transport_url {
+            crate::config::secrets::register_url(url);
+            transport::check_url(url, &settings.rabbit)?;
+            settings.transport_url = url.to_owned();
+        }
+        let polling_yaml = dir.join("polling.yaml");
+        let polling = if settings.polling_enabled() && polling_yaml.exists() {
+            // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
+            // a bad one stops `run` here, before anything has started, not half-way.
+            crate::polling::check(&polling_yaml, &settings.polling_options())?;
+            let config = crate::polling::PollingConfig::load(&polling_yaml)
+                .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
+            Some(config)
+        } else {
+            None
+        };
+        let (samples, events) = load_pipelines(dir)?;
+        for warning in samples.warnings().iter().chain(events.warnings()) {
+            tracing::warn!("{warning}");
+        }
+        for url in samples.publishers().iter().chain(events.publishers()) {
+            if let PublisherUrl::Gnocchi(options) = url {
+                GnocchiOutput::check(options, dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
+            }
+        }
+        Ok(AgentConfig {
+            samples,
+            events,
+            settings,
+            converter,
+            polling,
+            config_dir: dir.to_owned(),
+        })
+    }
+}
+
+/// pipeline.yaml and event_pipeline.yaml of `dir`, compiled (a missing file is an empty
+/// pipeline); the problems of both when either does not compile.
+pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
+    let samples = Pipeline::load(&dir.join(PIPELINE_FILE), Kind::Samples);
+    let events = Pipeline::load(&dir.join(EVENT_PIPELINE_FILE), Kind::Events);
+    match (samples, events) {
+        (Ok(samples), Ok(events)) => Ok((samples, events)),
+        (samples, events) => Err(AgentError::Problems(
+            samples.err().into_iter().chain(events.err()).flatten().collect(),
+        )),
+    }
+}
+
+/// The conversion core for a config directory (see [`crate::config::definitions`]: the
+/// shipped definitions stand in for missing ones; a meter definition that does not compile is
+/// logged and skipped, as Ceilometer does; a bad event definition stops the agent), with the
+/// event options, the output limit, the reserved metadata options and `ack_on_event_error`
+/// of `settings`.
+pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
+    let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
+        .map_err(|e| AgentError::Converter(e.to_string()))?;
+    for p in skipped {
+        tracing::warn!(problem = %p, "meter definition skipped");
+    }
+    let max_output = usize::try_from(settings.notification.max_output_bytes).unwrap_or(usize::MAX);
+    Ok(Arc::new(
+        converter
+            .with_max_output_bytes(max_output)
+            .with_reserved_metadata(settings.reserved_metadata.clone())
+            .with_ack_on_event_error(settings.notification.ack_on_event_error),
+    ))
+}
+
+/// The queues Ceilometer's notification agent declares: one `<topic>.<priority>` per topic and
+/// priority, each bound to every control exchange with its own name as the key.
+pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
+    let n = &settings.notification;
+    let mut specs = Vec::new();
+    for topic in &n.topics {
+        for priority in &n.priorities {
+            let queue = format!("{topic}.{}", Priority::parse(priority).as_str());
+            specs.push(QueueSpec {
+                bindings: n
+                    .control_exchanges
+                    .iter()
+                    .map(|e| (e.clone(), queue.clone()))
+                    .collect(),
+                queue,
+                durable: settings.consume_durable(),
+                auto_delete: n.auto_delete,
+                prefetch: n.prefetch,
+                initial_limit: 0,
+                single_active_consumer: false,
+            });
+        }
+    }
+    specs
+}
+
+/// What the agent will declare on each broker (URL), so that [`super::run`] can declare it all
+/// once before it starts anything ([`transport::Transport::preflight`]): the consumed queues with
+/// their control exchanges on every consumed URL; on `transport_url`, the exchange `notifier://`
+/// publishes to with its default queues (`<topic>.sample`, as the notifier declares them
+/// before its first publish), and the dead-letter exchange and queue.
+pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
+    let settings = &config.settings;
+    let (n, p) = (&settings.notification, &settings.publisher);
+    let mut main = Topology::default();
+    for (pipeline, default_topic) in [
+        (&config.samples, &p.metering_topic),
+        (&config.events, &p.event_topic),
+    ] {
+        for url in pipeline.publishers() {
+            let PublisherUrl::Notifier { topic, .. } = url else {
+                continue;
+            };
+            let key = format!("{}.sample", topic.as_deref().unwrap_or(default_topic));
+            if !main.queues.iter().any(|q| q.queue == key) {
+                main.queues.push(QueueSpec {
+                    bindings: vec![(p.control_exchange.clone(), key.clone())],
+                    queue: key,
+                    durable: settings.publish_durable(),
+                    auto_delete: n.auto_delete,
+                    prefetch: 0,
+                    initial_limit: 0,
+                    single_active_consumer: false,
+                });
+            }
+        }
+    }
+    main.queues.push(DeadLetterOutput::topology(
+        &n.dead_letter_exchange,
+        &n.dead_letter_queue,
+    ));
+    let mut out = vec![(settings.transport_url.clone(), main)];
+    if n.enabled {
+        for url in settings.consume_urls() {
+            let queues = notification_queues(settings);
+            match out.iter_mut().find(|(u, _)| *u == url) {
+                Some((_, topology)) => topology.queues.extend(queues),
+                None => out.push((url, Topology { queues })),
+            }
+        }
+    }
+    out
+}
+
+/// The converter pool's threads: `notification.workers`, or one per core when it is 0.
+pub fn converter_workers(settings: &Settings) -> usize {
+    match settings.notification.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Each listener's byte budget (`notification.inflight_bytes`, `agent/window.rs`), if it binds.
+/// None with quorum queues: the budget moves a channel-wide (`global`) `basic.qos`, which
+/// RabbitMQ refuses on a channel consuming a quorum queue (NOT_IMPLEMENTED, closing the
+/// connection) or ignores when set after the consume, so it is turned off, saying so once.
+pub fn listener_budget(settings: &Settings) -> Option<window::Budget> {
+    let n = &settings.notification;
+    let budget = window::Budget::binding(n.inflight_bytes, n.max_body_bytes, n.prefetch)?;
+    if settings.rabbit.quorum_queue {
+        tracing::warn!(
+            inflight_bytes = n.inflight_bytes,
+            prefetch = n.prefetch,
+            max_body_bytes = n.max_body_bytes,
+            "rabbit.quorum_queue: the byte budget notification.inflight_bytes is off, because \
+             RabbitMQ refuses the channel-wide basic.qos it needs on quorum queues; deliveries in \
+             flight are bounded by notification.prefetch alone (docs/runtime.md, memory ceiling)"
+        );
+        return None;
+    }
+    Some(budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_budget_is_off_with_quorum_queues_only() {
+        let mut settings = Settings::default();
+        settings.notification.inflight_bytes = 1 << 20;
+        settings.notification.max_body_bytes = 1 << 10;
+        assert!(
+            listener_budget(&settings).is_some(),
+            "4000 slots of 1 KiB exceed 1 MiB"
+        );
+        settings.rabbit.quorum_queue = true;
+        assert_eq!(listener_budget(&settings), None);
+    }
+}
