@@ -14,8 +14,8 @@
 //!
 //! The converter tells each batch's token which `_unique_id`s it published
 //! ([`AckToken::remember`]); a batch settled with an ack hands them to its listener's
-//! [`RecentIds`] just before the ack frame is queued, so that a redelivery caused by an ack
-//! lost with the channel is dropped instead of published again.
+//! [`RecentIds`](super::duplicates::RecentIds) just before the ack frame is queued, so that a
+//! redelivery caused by an ack lost with the channel is dropped instead of published again.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,18 +1,16 @@
 //! Builds the actor tree of a notification agent, one stage per method, in the order the stages
 //! depend on each other: a stage starts only after what it sends to is running.
+//! [`AgentBuilder::build`] runs them:
 //!
-//! 1. [`publishers`](AgentBuilder::publishers): one per publisher URL of each sink, and the
-//!    dead-letter one;
-//! 2. [`partitions`](AgentBuilder::partitions): with several agents and a stateful sink, the
-//!    publisher to the transform-partition queues ([`crate::publish::partition`]);
-//! 3. [`pipeline`](AgentBuilder::pipeline): routes converted batches to those publishers;
-//! 4. [`converter_pool`](AgentBuilder::converter_pool): worker threads converting into the
-//!    pipeline;
-//! 5. [`notification_listeners`](AgentBuilder::notification_listeners) and
-//!    [`partition_listeners`](AgentBuilder::partition_listeners): consume into the pool.
+//! 1. `publishers`: one per publisher URL of each sink, and the dead-letter one;
+//! 2. `partitions`: with several agents and a stateful sink, the publisher to the
+//!    transform-partition queues ([`crate::publish::partition`]);
+//! 3. `pipeline`: routes converted batches to those publishers;
+//! 4. `converter_pool`: worker threads converting into the pipeline;
+//! 5. `notification_listeners` and `partition_listeners`: consume into the pool.
 //!
 //! What this module does not do: load or validate the config ([`super::config`]), run or stop
-//! the agent ([`super::run`]), or start the polling agent ([`super::polling`]).
+//! the agent ([`mod@super::run`]), or start the polling agent ([`super::polling`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,7 +62,7 @@ struct Partitions {
 
 impl AgentBuilder {
     /// Call from inside an `actix::System` whose tokio runtime is `runtime` (multi-threaded;
-    /// see [`super::run`]): the stages start actors on the current arbiter.
+    /// see [`super::run()`]): the stages start actors on the current arbiter.
     pub fn new(
         settings: Settings,
         config_dir: &Path,
@@ -106,6 +104,7 @@ impl AgentBuilder {
         let converter = Arc::new(reload::Current::new(converter));
         let pool = self.converter_pool(workers, bound, converter.clone(), &pipeline)?;
         let budget = listener_budget(&self.settings);
+        // With partitions, the stateful sinks run on what the partition queues bring instead.
         let stage = match partitions {
             Some(_) => SampleStage::Ingest,
             None => SampleStage::All,

@@ -146,7 +146,7 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
     specs
 }
 
-/// What the agent will declare on each broker (URL), so that [`super::run`] can declare it all
+/// What the agent will declare on each broker (URL), so that [`super::run()`] can declare it all
 /// once before it starts anything ([`transport::Transport::preflight`]): the consumed queues with
 /// their control exchanges on every consumed URL; on `transport_url`, the exchange `notifier://`
 /// publishes to with its default queues (`<topic>.sample`, as the notifier declares them
