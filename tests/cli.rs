@@ -359,3 +359,44 @@ fn convert_applies_the_event_options_of_ceilometer_conf() {
     assert_eq!(raw["payload"]["request"]["HTTP_X_USER_ID"], "u", "{}", docs[0]);
     assert_eq!(docs[1]["events"], serde_json::json!([]), "{}", docs[1]);
 }
+
+#[test]
+fn check_refuses_a_bad_partition_coordination_url_and_warns_of_an_unusable_backend_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |yaml: &str, conf: &str| {
+        std::fs::write(dir.path().join("ceilo.yaml"), yaml).expect("ceilo.yaml");
+        std::fs::write(dir.path().join("ceilometer.conf"), conf).expect("conf");
+        let out = ceilo()
+            .args(["check", "--config-file"])
+            .arg(dir.path().join("ceilometer.conf"))
+            .output()
+            .expect("check");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The pool's ZooKeeper, set for Ceilometer's polling agents: run leaves the partitions
+    // unspread, so check warns and passes.
+    let zookeeper = "[coordination]\nbackend_url = zookeeper://zk1:2181\n";
+    let (ok, out) = check("notification: {transform_partitions: 8}\n", zookeeper);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("warning: [coordination] backend_url")
+            && out.contains("the transform partitions will not be spread"),
+        "{out}"
+    );
+    // One given for the partitions must be usable: run would stop.
+    let (ok, out) = check(
+        "notification: {transform_partitions: 8, partition_coordination_url: 'etcd3://e:2379'}\n",
+        "",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("notification.partition_coordination_url \"etcd3://e:2379\": ceilo implements tooz's redis:// driver only"),
+        "{out}"
+    );
+    // Without partitions the notification agent does not use it.
+    let (ok, out) = check("", zookeeper);
+    assert!(ok && !out.contains("transform partitions"), "{out}");
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use cluster_support::{Cluster, ClusterVhost};
-use runtime_support::{config_dir, metrics_addr, runtime, settings, wait_until, Agent};
+use runtime_support::{config_dir, metric, runtime, settings, wait_until, Agent};
 use serde_json::Value as Json;
 
 /// Deliveries the agent may hold unacked per consumed queue: what it can redeliver after a
@@ -137,23 +137,6 @@ fn wait_queued(cluster: &Cluster, vhost: &ClusterVhost, count: u64) {
     });
 }
 
-/// The agent's series whose name (and first labels, when given: `name{label="value"`) start
-/// with `name`, summed; 0 before they exist.
-fn counter(agent: &Agent, name: &str) -> f64 {
-    let Some(addr) = metrics_addr(agent) else {
-        return 0.0;
-    };
-    let out = std::process::Command::new("curl")
-        .args(["-s", &format!("http://{addr}/metrics")])
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ', ',', '}']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Starts an agent on every node of the cluster (in the URL's order) with its own config dir.
 fn start_agent(cluster: &Cluster, vhost: &ClusterVhost) -> (tempfile::TempDir, Agent) {
     let dir = config_dir(&agent_settings());
@@ -192,7 +175,7 @@ fn survive_node_loss(tag: &str, lose: fn(&mut Cluster), recover: fn(&mut Cluster
     wait_consuming(&cluster, &vhost);
     let load = steady(&cluster, &vhost, 150, 14);
     wait_until("the agent acking the load", Duration::from_secs(60), || {
-        counter(&agent, "ceilo_notifications_acked_total") >= 200.0
+        metric(&agent, "ceilo_notifications_acked_total") >= 200.0
     });
     let lost_at = Instant::now();
     lose(&mut cluster);
@@ -201,7 +184,7 @@ fn survive_node_loss(tag: &str, lose: fn(&mut Cluster), recover: fn(&mut Cluster
     let r = load.join().expect("loadgen thread");
     let log = agent.log_text();
     let on = |k: usize| {
-        counter(
+        metric(
             &agent,
             &format!(
                 "ceilo_amqp_node_connections{{node=\"{}\"",
@@ -210,7 +193,7 @@ fn survive_node_loss(tag: &str, lose: fn(&mut Cluster), recover: fn(&mut Cluster
         )
     };
     let (on_lost, on_others) = (on(0), on(1) + on(2));
-    let failovers = counter(&agent, "ceilo_amqp_failovers_total");
+    let failovers = metric(&agent, "ceilo_amqp_failovers_total");
     eprintln!(
         "{tag}: connections on the lost node {on_lost}, on the others {on_others}, failovers {failovers}"
     );
@@ -267,7 +250,7 @@ fn three_agents_drain_a_preload_without_loss_or_duplicates() {
     let logs: Vec<String> = agents.iter().map(|(_, a)| a.log_text()).collect();
     let acked: Vec<f64> = agents
         .iter()
-        .map(|(_, a)| counter(a, "ceilo_notifications_acked_total"))
+        .map(|(_, a)| metric(a, "ceilo_notifications_acked_total"))
         .collect();
     eprintln!(
         "three agents: {} in, {} complete, {} duplicated, drain {:?} s; acked per agent {acked:?}",
@@ -299,16 +282,16 @@ fn an_agent_killed_mid_drain_leaves_its_deliveries_to_the_others() {
     wait_queued(&cluster, &vhost, count);
     let mut agents: Vec<_> = (0..3).map(|_| start_agent(&cluster, &vhost)).collect();
     wait_until("the first agent acking", Duration::from_secs(60), || {
-        counter(&agents[0].1, "ceilo_notifications_acked_total") >= 100.0
+        metric(&agents[0].1, "ceilo_notifications_acked_total") >= 100.0
     });
     let (_dir, victim) = agents.remove(0);
-    let acked_by_victim = counter(&victim, "ceilo_notifications_acked_total");
+    let acked_by_victim = metric(&victim, "ceilo_notifications_acked_total");
     victim.kill9();
     let r = load.join().expect("loadgen thread");
     let logs: Vec<String> = agents.iter().map(|(_, a)| a.log_text()).collect();
     let acked: Vec<f64> = agents
         .iter()
-        .map(|(_, a)| counter(a, "ceilo_notifications_acked_total"))
+        .map(|(_, a)| metric(a, "ceilo_notifications_acked_total"))
         .collect();
     eprintln!(
         "agent killed: {} in, {} complete, {} lost, {} duplicated ({} records); the victim had \
@@ -372,30 +355,7 @@ fn start_partition_agent(
 /// Partitions each agent says it owns (`ceilo_coordination_resources_owned` of the group).
 fn owned(agents: &[&Agent], group: &coordination_support::Group) -> Vec<f64> {
     let series = format!("ceilo_coordination_resources_owned{{group=\"{}\"", group.prefix);
-    agents.iter().map(|a| counter(a, &series)).collect()
-}
-
-/// The agent's member id in the coordination group, from its start log line.
-fn member_id(agent: &Agent) -> Option<String> {
-    let log = agent.log_text();
-    let line = log.lines().find(|l| l.contains("coordination: member started"))?;
-    let id = line.split("member=").nth(1)?.split_whitespace().next()?;
-    Some(id.trim_matches('"').to_owned())
-}
-
-/// How many partitions tooz's hash ring of these members gives each of them: what every agent
-/// must own once it has read the group.
-fn ring_shares(members: &[String]) -> Vec<f64> {
-    let ring = ceilo::coordination::HashRing::new(members.iter().map(|m| (m.as_str(), 1)));
-    members
-        .iter()
-        .map(|m| {
-            ceilo::agent::partitions::owned_by(&ring, m, PARTITIONS)
-                .iter()
-                .filter(|&&o| o)
-                .count() as f64
-        })
-        .collect()
+    agents.iter().map(|a| metric(a, &series)).collect()
 }
 
 /// Every partition queue has exactly one consumer: one agent subscribed, not all of them.
@@ -430,10 +390,14 @@ fn transform_partitions_spread_across_live_agents() {
     };
     let spread = |agents: &[(tempfile::TempDir, Agent)]| {
         let refs: Vec<&Agent> = agents.iter().map(|(_, a)| a).collect();
-        let Some(members) = refs.iter().map(|a| member_id(a)).collect::<Option<Vec<_>>>() else {
+        let Some(members) = refs
+            .iter()
+            .map(|a| coordination_support::member_id(&a.log_text()))
+            .collect::<Option<Vec<_>>>()
+        else {
             return false;
         };
-        let expected = ring_shares(&members);
+        let expected = coordination_support::ring_shares(&members, PARTITIONS);
         // Which agent gets how many depends on the random member ids; that it is the ring's
         // split of the live members does not, nor that more than one agent has a share.
         assert!(

@@ -1,6 +1,7 @@
 //! `ceilo run|check|convert --config-file ceilometer.conf [--config-dir DIR]`: Ceilometer's
 //! oslo.config files read directly, against the real broker (a vhost per test).
 
+mod coordination_support;
 mod runtime_support;
 
 use std::collections::HashSet;
@@ -303,4 +304,169 @@ fn convert_keeps_the_user_metadata_the_conf_reserves() {
     // No namespace and no keys: no user_metadata at all.
     std::fs::write(&conf, "[DEFAULT]\nreserved_metadata_namespace =\n").unwrap();
     assert_eq!(user_metadata(&args), serde_json::Value::Null);
+}
+
+/// cpu through a stateful sink, so that the agents republish to the transform partitions.
+const STATEFUL_PIPELINE: &str = r#"sources:
+  - name: cpu
+    meters: [cpu]
+    sinks: [cpu_sink]
+sinks:
+  - name: cpu_sink
+    transformers:
+      - name: rate_of_change
+        parameters:
+          target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
+    publishers: ['notifier://?topic=cpu_util']
+"#;
+
+/// Enough that tooz's ring of two random member ids gives both a share (it gives all sixteen
+/// to one about once in 30 000 pairs).
+const PARTITIONS: usize = 16;
+
+/// A large cloud's ceilometer.conf, unchanged: the pool's Redis in `[coordination]
+/// backend_url` and its `partitioning_group_prefix`, and pre-Stein Ceilometer's
+/// `[notification] workload_partitioning` with `pipeline_processing_queues`. Nothing about
+/// partitions in ceilo.yaml: two agents still spread the transform partitions between them
+/// through the pool's Redis, in the group `ceilo-transform-<prefix>` (each owns what tooz's
+/// ring of the two members gives it, each partition queue has one consumer, both count two
+/// members).
+#[test]
+fn coordination_and_workload_partitioning_from_ceilometer_conf_spread_the_transform_partitions() {
+    let broker = Broker::new("oslo-partitions");
+    let pool = coordination_support::Group::new("oslo-partitions");
+    let dir = config_dir(&settings(100, 20));
+    std::fs::write(dir.path().join("pipeline.yaml"), STATEFUL_PIPELINE).unwrap();
+    std::fs::write(
+        dir.path().join("ceilometer.conf"),
+        format!(
+            "[DEFAULT]\ntransport_url = {url}\n\
+             [notification]\nworkload_partitioning = true\npipeline_processing_queues = {PARTITIONS}\n\
+             [polling]\npartitioning_group_prefix = {prefix}\n\
+             [coordination]\nbackend_url = {redis}?timeout=2\n",
+            url = broker.url(),
+            prefix = pool.prefix,
+            redis = coordination_support::REDIS,
+        ),
+    )
+    .unwrap();
+    let agents: Vec<Agent> = (0..2)
+        .map(|i| {
+            let log = dir.path().join(format!("oslo-agent-{i}.log"));
+            let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+                .arg("run")
+                .arg("--config-file")
+                .arg(dir.path().join("ceilometer.conf"))
+                .env("RUST_LOG", "info,lapin=warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("spawn ceilo");
+            Agent::adopt(child, log)
+        })
+        .collect();
+    let group = format!("ceilo-transform-{}", pool.prefix);
+    let series = |name: &str| format!("{name}{{group=\"{group}\"");
+    let logs = || {
+        agents
+            .iter()
+            .map(Agent::log_text)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    let mut seen = (Vec::new(), Vec::new());
+    let spread = wait_while_not(Duration::from_secs(60), || {
+        let Some(members) = agents
+            .iter()
+            .map(|a| coordination_support::member_id(&a.log_text()))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        let owned: Vec<f64> = agents
+            .iter()
+            .map(|a| metric(a, &series("ceilo_coordination_resources_owned")))
+            .collect();
+        let expected = coordination_support::ring_shares(&members, PARTITIONS);
+        let counted: Vec<f64> = agents
+            .iter()
+            .map(|a| metric(a, &series("ceilo_coordination_group_members")))
+            .collect();
+        let one_consumer_each = (0..PARTITIONS)
+            .all(|p| broker.queue(&format!("ceilo-transform.{p}"))["consumers"].as_u64() == Some(1));
+        seen = (owned.clone(), expected.clone());
+        owned == expected && counted == [2.0, 2.0] && one_consumer_each
+    });
+    assert!(
+        spread,
+        "not spread in 60 s: owned {:?}, ring {:?}\n{}",
+        seen.0,
+        seen.1,
+        logs()
+    );
+    assert!(
+        seen.1.iter().all(|&n| n > 0.0),
+        "the ring gives both a share: {:?}",
+        seen.1
+    );
+    let text = logs();
+    assert!(
+        text.contains("workload_partitioning = true") && !text.contains("unknown ceilometer.conf option"),
+        "{text}"
+    );
+    for agent in agents {
+        assert!(agent.terminate().success());
+    }
+}
+
+/// A `[coordination] backend_url` ceilo cannot use (the pool's ZooKeeper, set for Ceilometer's
+/// polling agents) does not stop the notification agent: it runs its partitions unspread (it
+/// consumes every partition queue, as without coordination) and says why.
+#[test]
+fn an_unusable_coordination_backend_leaves_the_transform_partitions_unspread() {
+    let broker = Broker::new("oslo-zookeeper");
+    let dir = config_dir(&settings(100, 20));
+    std::fs::write(dir.path().join("pipeline.yaml"), STATEFUL_PIPELINE).unwrap();
+    std::fs::write(
+        dir.path().join("ceilometer.conf"),
+        format!(
+            "[DEFAULT]\ntransport_url = {}\n\
+             [notification]\nworkload_partitioning = true\npipeline_processing_queues = 2\n\
+             [coordination]\nbackend_url = zookeeper://127.0.0.1:2181\n",
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("oslo-agent.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .arg("run")
+        .arg("--config-file")
+        .arg(dir.path().join("ceilometer.conf"))
+        .env("RUST_LOG", "info,lapin=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn ceilo");
+    let agent = Agent::adopt(child, log);
+    wait_until("both partition queues consumed", Duration::from_secs(60), || {
+        (0..2).all(|p| broker.queue(&format!("ceilo-transform.{p}"))["consumers"].as_u64() == Some(1))
+    });
+    let text = agent.log_text();
+    assert!(
+        text.contains("transform partitions not spread") && text.contains("zookeeper"),
+        "{text}"
+    );
+    assert!(agent.terminate().success(), "{text}");
+}
+
+/// Polls `f` every 200 ms until it holds (true) or `timeout` passes (false).
+fn wait_while_not(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    true
 }

@@ -142,6 +142,16 @@ fn every_queue_is_a_quorum_queue_with_olsos_limits_and_notifications_go_through(
         1,
         "the undecodable body"
     );
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(10),
+        runtime_support::messages(1),
+    ));
+    assert!(
+        dead.len() == 1 && dead[0].properties.delivery_mode() == &Some(2),
+        "the dead letter is persistent too"
+    );
     let log = agent.log_text();
     assert!(
         log.contains("the byte budget notification.inflight_bytes is off"),

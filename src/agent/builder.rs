@@ -239,19 +239,12 @@ impl AgentBuilder {
         budget: Option<Budget>,
         queues: Vec<QueueSpec>,
     ) -> Result<Vec<Arc<ListenerStatus>>, AgentError> {
-        let n = &self.settings.notification;
-        let mut gates: Vec<Option<watch::Receiver<bool>>> = vec![None; queues.len()];
-        if !queues.is_empty() && !n.partition_coordination_url.is_empty() {
-            let owned = partitions::start(
-                &n.partition_coordination_url,
-                &n.partition_group,
-                queues.len(),
-                &self.runtime,
-                self.shutdown.subscribe(),
-            )
-            .map_err(|e| AgentError::Runtime(format!("notification.partition_coordination_url: {e}")))?;
-            gates = owned.into_iter().map(Some).collect();
-        }
+        let gates = partitions::gates(
+            &self.settings,
+            queues.len(),
+            &self.runtime,
+            self.shutdown.subscribe(),
+        )?;
         Ok(queues
             .into_iter()
             .zip(gates)

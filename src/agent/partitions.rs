@@ -1,8 +1,8 @@
 //! Spreading the transform-partition queues (`ceilo-transform.<p>`, see
-//! [`crate::publish::partition`]) across the live agents: with
-//! `notification.partition_coordination_url` set, every agent is a member of the tooz group
-//! `notification.partition_group` ([`crate::coordination`], the same Redis layout and hash ring
-//! as the polling agents'), and consumes partition `p` only while the ring of the group's live
+//! [`crate::publish::partition`]) across the live agents: with a coordination URL
+//! (`notification.partition_coordination_url`, else `[coordination] backend_url`), every agent
+//! is a member of the tooz group of `Settings::partition_group` ([`crate::coordination`], the
+//! same Redis layout and hash ring as the polling agents'), and consumes partition `p` only while the ring of the group's live
 //! members gives the object `str(p)` to it. The ring is read again every half membership
 //! timeout, so a joining agent takes its share and a leaving one's share moves within about a
 //! membership timeout (at once on SIGTERM: it leaves the group).
@@ -18,8 +18,41 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::AgentError;
+use crate::config::Settings;
 use crate::coordination::{Coordinator, UrlError};
 use crate::telemetry::handles::GroupMetrics;
+
+/// One gate per partition queue (`None`: always consume) as the settings ask: with a
+/// coordination URL, this agent's membership and gates. A bad URL that the operator gave for
+/// the partitions stops the start; a `[coordination] backend_url` ceilo cannot use (set for
+/// other agents, say tooz's ZooKeeper driver) only leaves the partitions unspread, as they were
+/// before it applied to them.
+pub fn gates(
+    settings: &Settings,
+    partitions: usize,
+    runtime: &tokio::runtime::Handle,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<Option<watch::Receiver<bool>>>, AgentError> {
+    let url = settings.partition_coordination_url();
+    if partitions == 0 || url.is_empty() {
+        return Ok(vec![None; partitions]);
+    }
+    let group = settings.partition_group();
+    match start(url, &group, partitions, runtime, shutdown) {
+        Ok(owned) => Ok(owned.into_iter().map(Some).collect()),
+        Err(e) if settings.notification.partition_coordination_url.is_empty() => {
+            tracing::warn!(error = %e,
+                "transform partitions not spread: every agent consumes every partition queue and \
+                 the broker gives each to one of them (set notification.partition_coordination_url \
+                 to a redis:// URL to spread them)");
+            Ok(vec![None; partitions])
+        }
+        Err(UrlError::Invalid { url, reason }) => Err(AgentError::Runtime(format!(
+            "notification.partition_coordination_url {url:?}: {reason}"
+        ))),
+    }
+}
 
 /// Starts this agent's membership and the task that keeps one gate per partition: `true`
 /// while the partition is this agent's. The task ends at `shutdown`, leaving the group.

@@ -71,6 +71,7 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
     check_events(config_dir, &mut report);
     check_agent_config(config_dir, &mut report);
     check_polling(config_dir, &resolved, &mut report);
+    check_partitions(&resolved, &mut report);
     if let Some(url) = transport_url {
         ceilo::config::secrets::register_url(url);
         // With the RabbitMQ options (TLS) run will use (the defaults when the settings do not
@@ -176,6 +177,31 @@ fn check_agent_config(dir: &Path, report: &mut Report) {
                 .warnings
                 .extend(pipeline.warnings().iter().map(Problem::to_string)),
             Err(problems) => report.problems.extend(problems.iter().map(Problem::to_string)),
+        }
+    }
+}
+
+/// The coordination URL the transform partitions are spread through, as `run` takes it: one
+/// given for them must be usable; `[coordination] backend_url` (set for other agents) unusable
+/// only leaves the partitions unspread.
+fn check_partitions(resolved: &Resolved, report: &mut Report) {
+    let Ok(settings) = resolved.settings() else {
+        return;
+    };
+    let url = settings.partition_coordination_url();
+    if settings.notification.transform_partitions == 0 || url.is_empty() {
+        return;
+    }
+    if let Err(e) = ceilo::coordination::BackendUrl::parse(url) {
+        if settings.notification.partition_coordination_url.is_empty() {
+            report.warnings.push(format!(
+                "{e}: the transform partitions will not be spread over the agents"
+            ));
+        } else {
+            let ceilo::coordination::UrlError::Invalid { url, reason } = e;
+            report.problems.push(format!(
+                "notification.partition_coordination_url {url:?}: {reason}"
+            ));
         }
     }
 }

@@ -452,7 +452,55 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             ("DEFAULT", "partitioning_group_prefix"),
         ])?
     );
+    workload_partitioning(r, s)?;
     credentials::apply(r, s)?;
+    Ok(())
+}
+
+/// Ceilometer before Stein (12.0) spread its pipeline queues over the notification agents with
+/// `[notification] workload_partitioning` and `pipeline_processing_queues`, through
+/// `[coordination] backend_url`; ceilo's transform partitions are that, for the stateful
+/// transformers it keeps (Ceilometer 27 has neither the options nor the transformers).
+fn workload_partitioning(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
+    const GROUP: &str = "notification";
+    let queues = r.number::<usize>(&[(GROUP, "pipeline_processing_queues")])?;
+    match r.bool(&[(GROUP, "workload_partitioning")])? {
+        Some(true) => {
+            // Ceilometer's default and minimum.
+            let queues = queues.unwrap_or(10);
+            if queues == 0 {
+                let problem = "0: at least 1 queue (Ceilometer's minimum)";
+                return Err(r
+                    .conf
+                    .value_error(GROUP, "pipeline_processing_queues", problem)
+                    .into());
+            }
+            s.notification.transform_partitions = queues;
+            r.notes.push(format!(
+                "[{GROUP}] workload_partitioning = true (Ceilometer before Stein): samples of \
+                 stateful sinks go through {queues} partition queues ceilo-transform.<p> \
+                 (notification.transform_partitions; ceilo's own queues, not Ceilometer's)"
+            ));
+        }
+        Some(false) => s.notification.transform_partitions = 0,
+        None if queues.is_some() => r.notes.push(format!(
+            "[{GROUP}] pipeline_processing_queues: no effect without workload_partitioning = true, \
+             as in Ceilometer"
+        )),
+        None => {}
+    }
+    let url = &s.polling.coordination_backend_url;
+    if s.notification.transform_partitions > 0
+        && s.notification.partition_coordination_url.is_empty()
+        && !url.is_empty()
+    {
+        r.notes.push(format!(
+            "[coordination] backend_url: the notification agents also spread the transform \
+             partitions over themselves through it, in the group {} (Ceilometer 27's \
+             notification agent has no partitions and does not read it)",
+            s.partition_group()
+        ));
+    }
     Ok(())
 }
 
@@ -836,6 +884,75 @@ mod tests {
         assert_eq!(c.dir, tmp.path());
         assert_eq!(c.settings.host.as_deref(), Some("from-conf"));
         assert_eq!(c.settings.notification.prefetch, 10);
+    }
+
+    #[test]
+    fn pre_stein_workload_partitioning_spreads_the_transform_partitions_through_coordination() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(
+            tmp.path(),
+            "[notification]\nworkload_partitioning = true\npipeline_processing_queues = 12\n\
+             [polling]\npartitioning_group_prefix = pool-a\n\
+             [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n",
+        )
+        .unwrap();
+        let s = &c.settings;
+        assert_eq!(s.notification.transform_partitions, 12);
+        assert_eq!(s.partition_coordination_url(), "redis://127.0.0.1:6379?timeout=5");
+        assert_eq!(s.partition_group(), "ceilo-transform-pool-a");
+        assert!(
+            c.unknown.is_empty() && c.ignored.is_empty(),
+            "{:?} {:?}",
+            c.unknown,
+            c.ignored
+        );
+        assert!(
+            c.notes.iter().any(|n| n.contains("workload_partitioning = true"))
+                && c.notes.iter().any(|n| n.contains("ceilo-transform-pool-a")),
+            "{:?}",
+            c.notes
+        );
+
+        // Ceilometer's default number of queues; no coordination, no prefix.
+        let c = conf(tmp.path(), "[notification]\nworkload_partitioning = true\n").unwrap();
+        assert_eq!(c.settings.notification.transform_partitions, 10);
+        assert_eq!(c.settings.partition_coordination_url(), "");
+        assert_eq!(c.settings.partition_group(), "ceilo-transform");
+
+        let e = conf(
+            tmp.path(),
+            "[notification]\nworkload_partitioning = true\npipeline_processing_queues = 0\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("pipeline_processing_queues"), "{e}");
+    }
+
+    #[test]
+    fn ceilo_yaml_partitions_use_the_coordination_backend_unless_they_name_their_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
+        let yaml = tmp.path().join("ceilo.yaml");
+        let backend = "[coordination]\nbackend_url = redis://10.0.0.5:6379\n";
+        std::fs::write(&yaml, "notification: {transform_partitions: 6}\n").unwrap();
+        let c = conf(tmp.path(), backend).unwrap();
+        assert_eq!(c.settings.partition_coordination_url(), "redis://10.0.0.5:6379");
+        assert_eq!(c.settings.partition_group(), "ceilo-transform");
+        assert!(
+            c.notes.iter().any(|n| n.contains("[coordination] backend_url")),
+            "{:?}",
+            c.notes
+        );
+
+        std::fs::write(
+            &yaml,
+            "notification:\n  transform_partitions: 6\n  \
+             partition_coordination_url: redis://10.0.0.9:6379\n  partition_group: mine\n",
+        )
+        .unwrap();
+        let c = conf(tmp.path(), backend).unwrap();
+        assert_eq!(c.settings.partition_coordination_url(), "redis://10.0.0.9:6379");
+        assert_eq!(c.settings.partition_group(), "mine");
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
     }
 
     #[test]

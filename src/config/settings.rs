@@ -180,15 +180,18 @@ pub struct NotificationSettings {
     /// aggregator, arithmetic) when several agents share the queues; 0 = this agent alone
     /// owns every resource. Use the same value on every agent, and more than agents.
     pub transform_partitions: usize,
-    /// Spread the transform partitions across the live agents through this tooz Redis URL
-    /// (the `[coordination] backend_url` of docs/coordination.md): each agent consumes only
-    /// the partition queues tooz's hash ring gives it in `partition_group`, and the ring
-    /// follows agents that join or leave. Empty: every agent consumes every partition queue and
-    /// the broker's single-active-consumer gives each to one of them (often the first agent
-    /// gets them all).
+    /// Spread the transform partitions across the live agents through this tooz Redis URL:
+    /// each agent consumes only the partition queues tooz's hash ring gives it in
+    /// `partition_group`, and the ring follows agents that join or leave. Empty (the default):
+    /// the deployment's coordination backend, `polling.coordination_backend_url`
+    /// (`[coordination] backend_url`, docs/coordination.md); when that is empty too, every
+    /// agent consumes every partition queue and the broker's single-active-consumer gives each
+    /// to one of them (often the first agent gets them all).
     pub partition_coordination_url: String,
     /// The coordination group of the agents that share the partition queues (one per
-    /// deployment: agents of another broker or vhost need another group).
+    /// deployment: agents of another broker or vhost need another group). Empty (the
+    /// default): `ceilo-transform`, or `ceilo-transform-<polling.partitioning_group_prefix>`
+    /// when that is set, so that pools kept apart for polling are kept apart here too.
     pub partition_group: String,
 }
 
@@ -229,7 +232,7 @@ impl Default for NotificationSettings {
             dead_letter_queue: "ceilo.dead-letter".into(),
             transform_partitions: 0,
             partition_coordination_url: String::new(),
-            partition_group: "ceilo-transform".into(),
+            partition_group: String::new(),
             shutdown_timeout_s: 30,
             ack_on_event_error: true,
         }
@@ -460,6 +463,27 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The tooz URL the transform partitions are spread through (see
+    /// `notification.partition_coordination_url`); empty: none.
+    pub fn partition_coordination_url(&self) -> &str {
+        match self.notification.partition_coordination_url.as_str() {
+            "" => &self.polling.coordination_backend_url,
+            url => url,
+        }
+    }
+
+    /// The coordination group of the transform partitions (see `notification.partition_group`).
+    pub fn partition_group(&self) -> String {
+        match (
+            self.notification.partition_group.as_str(),
+            self.polling.partitioning_group_prefix.as_str(),
+        ) {
+            ("", "") => "ceilo-transform".into(),
+            ("", prefix) => format!("ceilo-transform-{prefix}"),
+            (group, _) => group.to_owned(),
+        }
     }
 
     /// The URLs the notification agent consumes from.

@@ -219,6 +219,28 @@ pub fn polling_yaml(interval: u64) -> String {
     format!("---\nsources:\n  - name: coord\n    interval: {interval}\n    meters:\n      - coord.test\n")
 }
 
+/// An agent's member id in its coordination groups, from its start log line.
+pub fn member_id(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("coordination: member started"))?;
+    let id = line.split("member=").nth(1)?.split_whitespace().next()?;
+    Some(id.trim_matches('"').to_owned())
+}
+
+/// How many of `partitions` transform partitions tooz's hash ring of these members gives each
+/// of them: what every agent must own once it has read the group.
+pub fn ring_shares(members: &[String], partitions: usize) -> Vec<f64> {
+    let ring = ceilo::coordination::HashRing::new(members.iter().map(|m| (m.as_str(), 1)));
+    members
+        .iter()
+        .map(|m| {
+            ceilo::agent::partitions::owned_by(&ring, m, partitions)
+                .iter()
+                .filter(|&&o| o)
+                .count() as f64
+        })
+        .collect()
+}
+
 /// A unique partitioning group prefix; its Redis keys go when dropped.
 pub struct Group {
     pub prefix: String,

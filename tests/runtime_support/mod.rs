@@ -325,6 +325,23 @@ pub fn metrics_addr(agent: &Agent) -> Option<String> {
     Some(format!("127.0.0.1:{port}"))
 }
 
+/// The agent's series whose name (and first labels, when given: `name{label="value"`) start
+/// with `name`, summed from its /metrics; 0 before they exist.
+pub fn metric(agent: &Agent, name: &str) -> f64 {
+    let Some(addr) = metrics_addr(agent) else {
+        return 0.0;
+    };
+    let out = Command::new("curl")
+        .args(["-s", &format!("http://{addr}/metrics")])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ', ',', '}']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Wait until `f` holds, or panic with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
