@@ -1,9 +1,9 @@
 //! Quorum queues (oslo's `rabbit_quorum_queue` and its limits) on the real RabbitMQ, one vhost
 //! per test: every queue ceilo declares is a durable quorum queue with the limits set (the
 //! consumed ones, `notifier://`'s default queue, the dead-letter queue, the transform-partition
-//! queues), notifications go through with persistent publishes, the byte budget is off with a
-//! warning instead of a channel error, and a queue the broker has as the other type stops the
-//! start naming the queue and the option.
+//! queues, the polling agent's queue), notifications go through with persistent publishes, the
+//! byte budget is off with a warning instead of a channel error, and a queue the broker has as
+//! the other type stops the start naming the queue and the option.
 
 mod runtime_support;
 
@@ -221,4 +221,39 @@ fn a_queue_of_the_other_type_stops_the_start_naming_the_queue_and_the_option() {
         "{out}"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// A polling-only agent (no notification agent to declare the consumed queues) with quorum
+/// queues: the queue its notifications go to, `notifications.sample`, is a quorum queue with
+/// oslo's limits, and what it publishes there is persistent.
+#[test]
+fn the_polling_agents_queue_is_a_quorum_queue_too() {
+    let broker = Broker::new("quorum-polling");
+    let dir = config_dir(&format!(
+        "{QUORUM}polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}"
+    ));
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: load\n    interval: 1\n    meters: [cpu]\n    discovery: ['fleet:3']\n",
+    )
+    .expect("polling.yaml");
+    let agent = Agent::start(dir.path(), &broker.url());
+    wait_until("the polling agent's queue", Duration::from_secs(30), || {
+        broker.queue("notifications.sample")["type"].is_string()
+    });
+    let rt = runtime();
+    let got = rt.block_on(collect(
+        &broker.url(),
+        "notifications.sample",
+        Duration::from_secs(30),
+        runtime_support::messages(2),
+    ));
+    let log = agent.log_text();
+    assert!(got.len() >= 2, "polled notifications arrived; log:\n{log}");
+    assert!(
+        got.iter().all(|r| r.properties.delivery_mode() == &Some(2)),
+        "persistent publishes"
+    );
+    assert_quorum(&broker, "notifications.sample");
+    assert!(agent.terminate().success(), "{log}");
 }
