@@ -11,6 +11,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 use ceilo::convert::Converter;
 use ceilo::model::envelope::Decoder;
+use ceilo::model::Payload;
 use ceilo::telemetry;
 use ceilo::telemetry::handles::*;
 use ceilo::telemetry::metrics::ActorKind;

@@ -26,8 +26,8 @@ use ceilo::event::EventDefinitions;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::meter_message::write_meter_message_list;
 use ceilo::model::signature::Signer;
-use ceilo::model::{Event, Sample};
-use ceilo::publish::notifier::{Carries, NotifierOptions, NotifierOutput};
+use ceilo::model::{Event, Payload, Sample};
+use ceilo::publish::notifier::{NotifierOptions, NotifierOutput};
 use ceilo::publish::{Flush, Output, PublishError, Write};
 use ceilo::transport::{BoxFuture, OutMessage, Publisher, TransportError};
 
@@ -92,13 +92,13 @@ fn publish(c: &mut Criterion) {
         })
     });
     for (name, carries) in [
-        ("notifier_encode_samples", Carries::Samples),
-        ("notifier_encode_events", Carries::Events),
+        ("notifier_encode_samples", Payload::Samples),
+        ("notifier_encode_events", Payload::Events),
     ] {
         let options = NotifierOptions {
             default_topic: match carries {
-                Carries::Samples => &settings.metering_topic,
-                Carries::Events => &settings.event_topic,
+                Payload::Samples => &settings.metering_topic,
+                Payload::Events => &settings.event_topic,
             },
             control_exchange: &settings.control_exchange,
             batch_size: settings.batch_size,

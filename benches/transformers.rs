@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use ceilo::config::pipeline::Kind;
 use ceilo::model::meter_message::write_meter_message_signed;
 use ceilo::model::py::datetime::Timestamp;
 use ceilo::model::signature::Signer;
+use ceilo::model::Payload;
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::pipeline::Pipeline;
 use ceilo::transform::Chain;
@@ -72,7 +72,7 @@ fn pipeline() -> Pipeline {
         "sources:\n- {name: cpu, meters: [cpu], sinks: [cpu_sink]}\n\
          sinks:\n- {name: cpu_sink, publishers: ['notifier://']}\n",
         std::path::Path::new("pipeline.yaml"),
-        Kind::Samples,
+        Payload::Samples,
     )
     .expect("pipeline")
 }

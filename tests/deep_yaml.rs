@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use ceilo::config::pipeline::Kind;
 use ceilo::config::{PipelineFile, Settings};
 use ceilo::event::EventDefinitions;
 use ceilo::meter::MeterDefinitions;
+use ceilo::model::Payload;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::PollingConfig;
 
@@ -38,7 +38,7 @@ fn errors(text: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "pipeline",
-            err(PipelineFile::parse(text, path, Kind::Samples)
+            err(PipelineFile::parse(text, path, Payload::Samples)
                 .map(drop)
                 .map_err(|e| e.to_string())),
         ),
@@ -60,7 +60,7 @@ fn errors(text: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "pipeline compile",
-            ceilo::pipeline::Pipeline::load(&file, Kind::Samples)
+            ceilo::pipeline::Pipeline::load(&file, Payload::Samples)
                 .err()
                 .unwrap_or_default()
                 .iter()

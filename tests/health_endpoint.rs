@@ -6,8 +6,9 @@ mod health_support;
 
 use std::time::{Duration, Instant};
 
+use ceilo::model::Payload;
 use ceilo::telemetry::handles::{
-    ActorMetrics, AmqpConnectionMetrics, ConversionOutcome, ConverterMetrics, ListenerMetrics, Payload,
+    ActorMetrics, AmqpConnectionMetrics, ConversionOutcome, ConverterMetrics, ListenerMetrics,
     PipelineMetrics, PollsterMetrics, PublisherMetrics,
 };
 use ceilo::telemetry::metrics::*;

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ceilo::model::Payload;
 use ceilo::telemetry;
-use ceilo::telemetry::handles::{ListenerMetrics, Payload, PublisherMetrics};
+use ceilo::telemetry::handles::{ListenerMetrics, PublisherMetrics};
 
 #[test]
 fn top_once_shows_live_rates_per_queue_and_publisher() {

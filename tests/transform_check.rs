@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use ceilo::config::pipeline::Kind;
+use ceilo::model::Payload;
 use ceilo::pipeline::Pipeline;
 
 /// Every problem of the pipeline file at `path`, as `ceilo check` and `ceilo run` print them.
 fn check_path(path: &Path) -> Vec<String> {
-    let problems = Pipeline::load(path, Kind::Samples).err().unwrap_or_default();
+    let problems = Pipeline::load(path, Payload::Samples).err().unwrap_or_default();
     problems.iter().map(ToString::to_string).collect()
 }
 

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use ceilo::config::pipeline::Kind;
 use ceilo::model::py::datetime::{self, Timestamp};
+use ceilo::model::Payload;
 use ceilo::model::{OwnedValue, Sample};
 use ceilo::pipeline::{Pipeline, SampleStage};
 use simd_json::prelude::*;
@@ -29,7 +29,7 @@ sinks:
 "#;
 
 fn pipeline() -> Pipeline {
-    Pipeline::parse(FILE, std::path::Path::new("pipeline.yaml"), Kind::Samples).unwrap()
+    Pipeline::parse(FILE, std::path::Path::new("pipeline.yaml"), Payload::Samples).unwrap()
 }
 
 fn sample(name: &str, ns: i64, second: u32) -> Sample {

@@ -28,8 +28,8 @@ use super::publishers::{Factory, SinkPublisher, Sinks};
 use super::window::Budget;
 use super::{partitions, reload, Agent, AgentError, Convert};
 use crate::config::Settings;
+use crate::model::Payload;
 use crate::pipeline::{Pipeline, SampleStage};
-use crate::publish::notifier::Carries;
 use crate::publish::partition::{self, PartitionOutput};
 use crate::telemetry::Readiness;
 use crate::transport::{self, PublishTopology, QueueSpec, Transport};
@@ -131,8 +131,8 @@ impl AgentBuilder {
     /// Every output is built before any sink's actor starts, so a bad one starts nothing.
     fn publishers(&self, samples: &Pipeline, events: &Pipeline) -> Result<Publishers, AgentError> {
         let sinks = Sinks {
-            samples: self.factory.build(samples, Carries::Samples, &mut Vec::new())?,
-            events: self.factory.build(events, Carries::Events, &mut Vec::new())?,
+            samples: self.factory.build(samples, Payload::Samples, &mut Vec::new())?,
+            events: self.factory.build(events, Payload::Events, &mut Vec::new())?,
         };
         let dead_letter = self.factory.start_dead_letter();
         Ok(Publishers { sinks, dead_letter })

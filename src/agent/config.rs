@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{window, AgentError, Convert};
-use crate::config::pipeline::Kind;
 use crate::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
-use crate::model::Priority;
+use crate::model::{Payload, Priority};
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::DeadLetterOutput;
 use crate::publish::gnocchi::GnocchiOutput;
@@ -90,8 +89,8 @@ impl AgentConfig {
 /// pipeline.yaml and event_pipeline.yaml of `dir`, compiled (a missing file is an empty
 /// pipeline); the problems of both when either does not compile.
 pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
-    let samples = Pipeline::load(&dir.join(PIPELINE_FILE), Kind::Samples);
-    let events = Pipeline::load(&dir.join(EVENT_PIPELINE_FILE), Kind::Events);
+    let samples = Pipeline::load(&dir.join(PIPELINE_FILE), Payload::Samples);
+    let events = Pipeline::load(&dir.join(EVENT_PIPELINE_FILE), Payload::Events);
     match (samples, events) {
         (Ok(samples), Ok(events)) => Ok((samples, events)),
         (samples, events) => Err(AgentError::Problems(

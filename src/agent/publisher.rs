@@ -24,9 +24,9 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use super::ack::AckToken;
 use super::encoders::{Encoded, Encoders};
 use super::mailbox::{Mailbox, Queued};
-use crate::model::{Event, Sample};
+use crate::model::{Event, Payload, Sample};
 use crate::publish::{DeadLetter, Flush, Output, PublishError};
-use crate::telemetry::handles::{ActorMetrics, Payload, PublisherMetrics};
+use crate::telemetry::handles::{ActorMetrics, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
 

@@ -11,12 +11,13 @@ use super::mailbox::Mailbox;
 use super::publisher::{BatchPolicy, PublisherActor, Retire};
 use super::AgentError;
 use crate::config::Settings;
+use crate::model::Payload;
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
 use crate::publish::file::FileOutput;
 use crate::publish::gnocchi::GnocchiOutput;
 use crate::publish::http::HttpOutput;
-use crate::publish::notifier::{Carries, NotifierOptions, NotifierOutput};
+use crate::publish::notifier::{NotifierOptions, NotifierOutput};
 use crate::publish::otlp::OtlpOutput;
 use crate::publish::prometheus::PrometheusOutput;
 use crate::publish::tcp::TcpOutput;
@@ -112,7 +113,7 @@ impl Factory {
     pub fn build(
         &self,
         pipeline: &Pipeline,
-        carries: Carries,
+        carries: Payload,
         running: &mut Vec<SinkPublisher>,
     ) -> Result<Vec<SinkPublisher>, AgentError> {
         let mut planned = Vec::new();
@@ -147,7 +148,7 @@ impl Factory {
         &self,
         url: &PublisherUrl,
         sink: &str,
-        carries: Carries,
+        carries: Payload,
     ) -> Result<Box<dyn Output>, AgentError> {
         let settings = &self.settings;
         let p = &settings.publisher;
@@ -174,8 +175,8 @@ impl Factory {
                 let publisher = self.main.publisher(topology);
                 let options = NotifierOptions {
                     default_topic: match carries {
-                        Carries::Samples => &p.metering_topic,
-                        Carries::Events => &p.event_topic,
+                        Payload::Samples => &p.metering_topic,
+                        Payload::Events => &p.event_topic,
                     },
                     control_exchange: &p.control_exchange,
                     batch_size: p.batch_size,

@@ -31,8 +31,8 @@ use std::sync::{Arc, RwLock};
 use super::publishers::{self, SinkPublisher, Sinks};
 use super::{pipeline, Agent, AgentConfig, AgentError};
 use crate::config::Settings;
+use crate::model::Payload;
 use crate::polling::PollingAgent;
-use crate::publish::notifier::Carries;
 use crate::telemetry::handles::ReloadMetrics;
 use crate::telemetry::metrics::ReloadResult;
 
@@ -159,10 +159,10 @@ async fn reload(
     let sinks = Sinks {
         samples: agent
             .factory
-            .build(&config.samples, Carries::Samples, &mut unused.samples)?,
+            .build(&config.samples, Payload::Samples, &mut unused.samples)?,
         events: agent
             .factory
-            .build(&config.events, Carries::Events, &mut unused.events)?,
+            .build(&config.events, Payload::Events, &mut unused.events)?,
     };
     let mailboxes = |list: &[SinkPublisher]| list.iter().map(|p| p.mailbox.clone()).collect();
     let swapped = agent

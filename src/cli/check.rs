@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ceilo::config::definitions;
-use ceilo::config::pipeline::Kind;
 use ceilo::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE, SETTINGS_FILE};
+use ceilo::model::Payload;
 use ceilo::pipeline::Pipeline;
 use ceilo::problem::Problem;
 
@@ -169,8 +169,8 @@ fn check_agent_config(dir: &Path, report: &mut Report) {
         report.problems.push(Problem::from(e).to_string());
     }
     for (file, kind) in [
-        (PIPELINE_FILE, Kind::Samples),
-        (EVENT_PIPELINE_FILE, Kind::Events),
+        (PIPELINE_FILE, Payload::Samples),
+        (EVENT_PIPELINE_FILE, Payload::Events),
     ] {
         match Pipeline::load(&dir.join(file), kind) {
             Ok(pipeline) => report

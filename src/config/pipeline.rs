@@ -11,31 +11,15 @@ use serde::Deserialize;
 
 use super::outline::Outline;
 use super::{read, ConfigError};
-
-/// Which of the two files: sample sources filter `meters`, event sources filter `events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kind {
-    #[default]
-    Samples,
-    Events,
-}
-
-impl Kind {
-    /// The source field that holds the filters.
-    pub fn field(self) -> &'static str {
-        match self {
-            Kind::Samples => "meters",
-            Kind::Events => "events",
-        }
-    }
-}
+use crate::model::Payload;
 
 /// A pipeline file as written.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineFile {
     pub sources: Vec<SourceDef>,
     pub sinks: Vec<SinkDef>,
-    pub kind: Kind,
+    /// Which of the two files: `pipeline.yaml` (samples) or `event_pipeline.yaml` (events).
+    pub kind: Payload,
     /// The file, for naming it in problems.
     pub path: PathBuf,
     /// Where the sources and sinks are in it.
@@ -78,30 +62,39 @@ pub struct SinkDef {
 }
 
 impl SourceDef {
-    /// The filter list of this source for the file's kind.
-    pub fn filters(&self, kind: Kind) -> Option<&[String]> {
+    /// The source field that holds the filters: sample sources filter `meters`, event sources
+    /// `events`.
+    pub fn field(kind: Payload) -> &'static str {
         match kind {
-            Kind::Samples => self.meters.as_deref(),
-            Kind::Events => self.events.as_deref(),
+            Payload::Samples => "meters",
+            Payload::Events => "events",
+        }
+    }
+
+    /// The filter list of this source for the file's kind.
+    pub fn filters(&self, kind: Payload) -> Option<&[String]> {
+        match kind {
+            Payload::Samples => self.meters.as_deref(),
+            Payload::Events => self.events.as_deref(),
         }
     }
 }
 
 impl PipelineFile {
     /// Read a file; `Ok(None)` when it does not exist.
-    pub fn load_optional(path: &Path, kind: Kind) -> Result<Option<PipelineFile>, ConfigError> {
+    pub fn load_optional(path: &Path, kind: Payload) -> Result<Option<PipelineFile>, ConfigError> {
         if !path.exists() {
             return Ok(None);
         }
         Self::load(path, kind).map(Some)
     }
 
-    pub fn load(path: &Path, kind: Kind) -> Result<PipelineFile, ConfigError> {
+    pub fn load(path: &Path, kind: Payload) -> Result<PipelineFile, ConfigError> {
         Self::parse(&read(path)?, path, kind)
     }
 
     /// Read pipeline text, as [`PipelineFile::load`]; `path` names the file in problems.
-    pub fn parse(text: &str, path: &Path, kind: Kind) -> Result<PipelineFile, ConfigError> {
+    pub fn parse(text: &str, path: &Path, kind: Payload) -> Result<PipelineFile, ConfigError> {
         let doc: Document = crate::model::yaml_read::from_str(text).map_err(|source| ConfigError::Yaml {
             path: path.to_owned(),
             source,
@@ -132,10 +125,13 @@ mod tests {
             "---\nsources:\n  - name: meter_source\n    meters: ['*']\n    sinks: [meter_sink]\n\
              sinks:\n  - name: meter_sink\n    publishers: ['notifier://']\n",
             Path::new("pipeline.yaml"),
-            Kind::Samples,
+            Payload::Samples,
         )
         .unwrap();
-        assert_eq!(p.sources[0].filters(Kind::Samples), Some(&["*".to_owned()][..]));
+        assert_eq!(
+            p.sources[0].filters(Payload::Samples),
+            Some(&["*".to_owned()][..])
+        );
         let (sources, sinks) = p.outlines();
         assert_eq!((sources[0].line, sinks[0].line), (3, 7));
     }
@@ -143,7 +139,7 @@ mod tests {
     #[test]
     fn a_file_of_the_wrong_shape_names_the_line() {
         let e =
-            PipelineFile::parse("sinks:\n  - name: [a\n", Path::new("p.yaml"), Kind::Samples).unwrap_err();
+            PipelineFile::parse("sinks:\n  - name: [a\n", Path::new("p.yaml"), Payload::Samples).unwrap_err();
         assert!(e.to_string().starts_with("p.yaml: "), "{e}");
         assert_eq!(crate::problem::Problem::from(e).line, Some(2));
     }

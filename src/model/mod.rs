@@ -10,6 +10,7 @@ pub mod meter_message;
 pub mod msgpack;
 pub mod notification;
 pub mod output_size;
+pub mod payload;
 pub mod plain;
 pub mod py;
 pub mod sample;
@@ -18,6 +19,7 @@ pub mod yaml_read;
 
 pub use event::{Event, Trait, TraitValue};
 pub use notification::{Notification, Priority};
+pub use payload::Payload;
 pub use sample::{Metadata, Sample, SampleBatch};
 
 /// A JSON value borrowed from a message buffer (the hot path's currency).

@@ -11,14 +11,15 @@ use std::path::Path;
 
 use super::{Filter, Pipeline, Source};
 use crate::config::outline::Outline;
-use crate::config::pipeline::{Kind, PipelineFile};
+use crate::config::pipeline::{PipelineFile, SourceDef};
+use crate::model::Payload;
 use crate::problem::Problem;
 use crate::publish::PublisherUrl;
 use crate::transform::{Chain, TransformError};
 
 impl Pipeline {
     /// Read and compile the file at `path`: an empty pipeline when it does not exist.
-    pub fn load(path: &Path, kind: Kind) -> Result<Pipeline, Vec<Problem>> {
+    pub fn load(path: &Path, kind: Payload) -> Result<Pipeline, Vec<Problem>> {
         match PipelineFile::load_optional(path, kind) {
             Ok(Some(file)) => Pipeline::compile(&file),
             Ok(None) => Ok(Pipeline::empty()),
@@ -27,7 +28,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::load`] from text; `path` names the file in problems.
-    pub fn parse(text: &str, path: &Path, kind: Kind) -> Result<Pipeline, Vec<Problem>> {
+    pub fn parse(text: &str, path: &Path, kind: Payload) -> Result<Pipeline, Vec<Problem>> {
         let file = PipelineFile::parse(text, path, kind).map_err(|e| vec![e.into()])?;
         Pipeline::compile(&file)
     }
@@ -71,7 +72,7 @@ impl Pipeline {
                     .or_else(|| key_line(at, "publishers"));
                 match PublisherUrl::parse(url) {
                     Ok(publisher) => {
-                        if file.kind == Kind::Events && !publisher.publishes_events() {
+                        if file.kind == Payload::Events && !publisher.publishes_events() {
                             c.warnings.push(Problem::new(
                                 &file.path,
                                 line,
@@ -114,7 +115,7 @@ impl Pipeline {
                     format!("source {name:?}: duplicated source name"),
                 );
             }
-            let field = file.kind.field();
+            let field = SourceDef::field(file.kind);
             let filter = match source.filters(file.kind) {
                 None => {
                     c.problem(
@@ -180,14 +181,14 @@ impl Compiler<'_> {
         at: Option<&Outline>,
     ) -> Option<Chain> {
         let errors = match self.file.kind {
-            Kind::Samples => match Chain::from_value(transformers) {
+            Payload::Samples => match Chain::from_value(transformers) {
                 Ok(chain) => return Some(chain),
                 Err(errors) => errors,
             },
-            Kind::Events if transformers.is_none_or(yaml_serde::Value::is_null) => {
+            Payload::Events if transformers.is_none_or(yaml_serde::Value::is_null) => {
                 return Some(Chain::empty())
             }
-            Kind::Events => vec![TransformError::param(
+            Payload::Events => vec![TransformError::param(
                 "transformers",
                 "event sinks have no transformers",
             )],

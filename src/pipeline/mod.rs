@@ -312,14 +312,14 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::pipeline::Kind;
+    use crate::model::Payload;
     use std::path::Path;
 
     fn pipeline(yaml: &str) -> Pipeline {
-        Pipeline::parse(yaml, Path::new("pipeline.yaml"), Kind::Samples).unwrap()
+        Pipeline::parse(yaml, Path::new("pipeline.yaml"), Payload::Samples).unwrap()
     }
 
-    fn problems(yaml: &str, kind: Kind) -> Vec<String> {
+    fn problems(yaml: &str, kind: Payload) -> Vec<String> {
         let e = Pipeline::parse(yaml, Path::new("p.yaml"), kind).err();
         e.unwrap_or_default().iter().map(Problem::to_string).collect()
     }
@@ -358,7 +358,7 @@ mod tests {
             "sources:\n  - name: s\n    events: ['*']\n    sinks: [nope]\n  - meters: [a]\n\
              sinks:\n  - name: k\n    publishers: []\n  - name: k\n    publishers:\n      \
              - gopher://x\n",
-            Kind::Samples,
+            Payload::Samples,
         );
         assert_eq!(
             problems,
@@ -379,7 +379,7 @@ mod tests {
     fn event_sinks_take_no_transformers_and_warn_of_sample_only_publishers() {
         let text = "sources:\n  - name: s\n    events: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    \
                     publishers: ['notifier://', 'udp://h:1', 'prometheus://h:9091/metrics/job/j']\n";
-        let events = Pipeline::parse(text, Path::new("e.yaml"), Kind::Events).unwrap();
+        let events = Pipeline::parse(text, Path::new("e.yaml"), Payload::Events).unwrap();
         let warnings: Vec<String> = events.warnings().iter().map(Problem::to_string).collect();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
@@ -397,7 +397,7 @@ mod tests {
             "  - name: k\n    transformers:\n      - name: delta\n",
         );
         assert_eq!(
-            problems(&with_transformers, Kind::Events),
+            problems(&with_transformers, Payload::Events),
             ["p.yaml:7: sink \"k\": transformers: event sinks have no transformers"]
         );
     }

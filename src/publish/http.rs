@@ -33,13 +33,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::dead_letter::DeadLetters;
-use super::notifier::Carries;
 use super::url::{HttpTarget, VerifySsl};
 use super::{Flush, Output, PublishError, Write};
 use crate::event::message::write_event_serialized;
 use crate::model::json_write::{write_list, write_value};
 use crate::model::sample::write_sample_as_dict;
-use crate::model::{Event, OwnedValue};
+use crate::model::{Event, OwnedValue, Payload};
 use crate::telemetry::metrics::{LABEL_PUBLISHER, SAMPLES_REFUSED};
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -284,7 +283,7 @@ fn raw_payload(event: &Event) -> Option<&OwnedValue> {
 
 pub struct HttpOutput {
     name: String,
-    carries: Carries,
+    carries: Payload,
     sender: Arc<HttpSender>,
     batch: bool,
     raw_only: bool,
@@ -295,7 +294,7 @@ impl HttpOutput {
     /// `dead_letters`: where bodies refused for good go (400, 413, 415, 422).
     pub fn new(
         target: &HttpTarget,
-        carries: Carries,
+        carries: Payload,
         dead_letters: Option<DeadLetters>,
     ) -> Result<HttpOutput, HttpSetupError> {
         let sender = HttpSender::new(target, "application/json")?;
@@ -322,14 +321,14 @@ impl HttpOutput {
     pub fn encode(&self, flush: &Flush) -> Vec<Bytes> {
         let mut items: Vec<Vec<u8>> = Vec::new();
         match self.carries {
-            Carries::Samples => {
+            Payload::Samples => {
                 for s in &flush.samples {
                     let mut out = Vec::with_capacity(512);
                     write_sample_as_dict(&mut out, s);
                     items.push(out);
                 }
             }
-            Carries::Events => {
+            Payload::Events => {
                 for e in &flush.events {
                     let mut out = Vec::with_capacity(512);
                     if self.raw_only {
@@ -368,9 +367,9 @@ impl Output for HttpOutput {
         let bodies = self.encode(&flush);
         // Samples per body, for the refused count (events are not counted there).
         let per_body = match (self.carries, self.batch) {
-            (Carries::Samples, true) => flush.samples.len(),
-            (Carries::Samples, false) => 1,
-            (Carries::Events, _) => 0,
+            (Payload::Samples, true) => flush.samples.len(),
+            (Payload::Samples, false) => 1,
+            (Payload::Events, _) => 0,
         };
         let posts: Arc<[(Option<String>, Bytes, usize)]> =
             bodies.into_iter().map(|b| (None, b, per_body)).collect();
@@ -406,7 +405,7 @@ mod tests {
     use crate::publish::fixtures;
     use crate::publish::PublisherUrl;
 
-    fn output(url: &str, carries: Carries) -> HttpOutput {
+    fn output(url: &str, carries: Payload) -> HttpOutput {
         match PublisherUrl::parse(url).unwrap() {
             PublisherUrl::Http(target) => HttpOutput::new(&target, carries, None).unwrap(),
             other => panic!("{other:?}"),
@@ -424,7 +423,7 @@ mod tests {
     fn batch_body_is_what_ceilometer_posts() {
         let posts = fixtures::posts("http_batch.json");
         assert_eq!(posts.len(), 1);
-        let out = output("http://127.0.0.1:1/post?x=1", Carries::Samples);
+        let out = output("http://127.0.0.1:1/post?x=1", Payload::Samples);
         assert_eq!(out.sender.url(), "http://127.0.0.1:1/post?x=1");
         let bodies = out.encode(&flush_of_fixture_samples());
         assert_eq!(bodies.len(), 1);
@@ -436,7 +435,7 @@ mod tests {
     fn unbatched_bodies_are_what_ceilometer_posts_one_by_one() {
         let posts = fixtures::posts("http_single.json");
         assert_eq!(posts.len(), 4);
-        let out = output("http://127.0.0.1:1/post?batch=False", Carries::Samples);
+        let out = output("http://127.0.0.1:1/post?batch=False", Payload::Samples);
         assert_eq!(out.sender.url(), "http://127.0.0.1:1/post");
         let bodies = out.encode(&flush_of_fixture_samples());
         let bodies: Vec<&str> = bodies.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
@@ -446,7 +445,7 @@ mod tests {
 
     #[test]
     fn nothing_is_posted_for_a_flush_without_items_for_this_publisher() {
-        let out = output("http://127.0.0.1:1/", Carries::Events);
+        let out = output("http://127.0.0.1:1/", Payload::Events);
         assert!(out.encode(&flush_of_fixture_samples()).is_empty());
     }
 
@@ -471,9 +470,9 @@ mod tests {
             ],
             ..Flush::default()
         };
-        let out = output("http://127.0.0.1:1/?raw_only=true", Carries::Events);
+        let out = output("http://127.0.0.1:1/?raw_only=true", Payload::Events);
         assert_eq!(out.encode(&flush), vec![Bytes::from(r#"[{"a": 1}, "x"]"#)]);
-        let out = output("http://127.0.0.1:1/", Carries::Events);
+        let out = output("http://127.0.0.1:1/", Payload::Events);
         let body = out.encode(&flush);
         assert!(body[0].starts_with(
             br#"[{"message_id": "m", "event_type": "compute.instance.update", "generated": "1970-01-01T00:00:00", "traits": [], "raw": {"payload": {"a": 1}}}, "#

@@ -17,15 +17,8 @@ use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::Quoted;
 use crate::model::meter_message::write_meter_message_list;
 use crate::model::signature::Signer;
-use crate::model::Priority;
+use crate::model::{Payload, Priority};
 use crate::transport::{OutMessage, Publisher};
-
-/// Samples or events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carries {
-    Samples,
-    Events,
-}
 
 /// Where notifications go and how they are signed: plain values from the `publisher:` settings.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +38,7 @@ pub struct NotifierOptions<'a> {
 #[derive(Clone)]
 pub struct NotifierOutput {
     name: String,
-    carries: Carries,
+    carries: Payload,
     publisher: Arc<dyn Publisher>,
     exchange: String,
     routing_key: String,
@@ -63,7 +56,7 @@ pub struct NotifierOutput {
 
 impl NotifierOutput {
     pub fn new(
-        carries: Carries,
+        carries: Payload,
         topic: Option<String>,
         per_meter_topic: bool,
         options: &NotifierOptions<'_>,
@@ -77,7 +70,7 @@ impl NotifierOutput {
             exchange: options.control_exchange.to_owned(),
             routing_key: format!("{topic}.sample"),
             event_type: options.default_topic.to_owned(),
-            per_meter_topic: per_meter_topic && carries == Carries::Samples,
+            per_meter_topic: per_meter_topic && carries == Payload::Samples,
             batch_size: options.batch_size.max(1),
             publisher_id: format!("telemetry.publisher.{}", options.host),
             signer: Signer::new(options.telemetry_secret.as_bytes()),
@@ -115,7 +108,7 @@ impl NotifierOutput {
         let mut messages = Vec::new();
         let mut signer = std::mem::replace(&mut self.signer, Signer::new(b""));
         match self.carries {
-            Carries::Samples if !flush.samples.is_empty() => {
+            Payload::Samples if !flush.samples.is_empty() => {
                 let event_type = self.event_type.clone();
                 for chunk in flush.samples.chunks(self.batch_size) {
                     messages.push(self.notification(&event_type, chunk.len(), |out| {
@@ -137,7 +130,7 @@ impl NotifierOutput {
                     }
                 }
             }
-            Carries::Events if !flush.events.is_empty() => {
+            Payload::Events if !flush.events.is_empty() => {
                 let event_type = self.event_type.clone();
                 for chunk in flush.events.chunks(self.batch_size) {
                     messages.push(self.notification(&event_type, chunk.len(), |out| {

@@ -22,8 +22,8 @@ use super::url::HostPort;
 use super::{Flush, Output, PublishError, Write};
 use crate::model::meter_message::meter_message_value;
 use crate::model::msgpack::write_msgpack;
-use crate::model::Sample;
-use crate::telemetry::handles::{Payload, PublisherMetrics};
+use crate::model::{Payload, Sample};
+use crate::telemetry::handles::PublisherMetrics;
 
 /// The datagram of one sample.
 pub fn datagram(sample: &Sample, secret: &[u8]) -> Vec<u8> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use ::metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
 use super::metrics::*;
+use crate::model::Payload;
 
 /// Per-reason counters, indexed by the enum's position in its `ALL` array.
 fn per_reason<const N: usize>(make: impl Fn(usize) -> Counter) -> [Counter; N] {
@@ -176,13 +177,6 @@ impl Default for PipelineMetrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// What a publish batch carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payload {
-    Samples,
-    Events,
 }
 
 /// A publisher (one per sink and publisher URL).
