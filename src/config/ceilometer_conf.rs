@@ -482,7 +482,16 @@ fn workload_partitioning(r: &mut Reader, s: &mut Settings) -> Result<(), ConfErr
                  (notification.transform_partitions; ceilo's own queues, not Ceilometer's)"
             ));
         }
-        Some(false) => s.notification.transform_partitions = 0,
+        Some(false) => {
+            let replaced = std::mem::take(&mut s.notification.transform_partitions);
+            if replaced > 0 {
+                r.notes.push(format!(
+                    "[{GROUP}] workload_partitioning = false: no transform partitions, though \
+                     ceilo.yaml sets notification.transform_partitions: {replaced} (the oslo \
+                     files win; remove the option to keep the partitions)"
+                ));
+            }
+        }
         None if queues.is_some() => r.notes.push(format!(
             "[{GROUP}] pipeline_processing_queues: no effect without workload_partitioning = true, \
              as in Ceilometer"
@@ -953,6 +962,17 @@ mod tests {
         assert_eq!(c.settings.partition_coordination_url(), "redis://10.0.0.9:6379");
         assert_eq!(c.settings.partition_group(), "mine");
         assert!(c.notes.is_empty(), "{:?}", c.notes);
+
+        // An old ceilometer.conf's explicit false wins, and says what it replaced.
+        let c = conf(tmp.path(), "[notification]\nworkload_partitioning = false\n").unwrap();
+        assert_eq!(c.settings.notification.transform_partitions, 0);
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("ceilo.yaml sets notification.transform_partitions: 6")),
+            "{:?}",
+            c.notes
+        );
     }
 
     #[test]
