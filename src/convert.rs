@@ -25,10 +25,11 @@ use std::path::Path;
 
 use crate::event::{DropReason, EventDefinitions, EventOutcome};
 use crate::meter::volume::{self, VolumeCheck};
-use crate::meter::{DefinitionProblem, EndpointError, LoadError, MeterDefinitions, SampleEndpoints};
+use crate::meter::{EndpointError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
 use crate::model::output_size::OutputBudget;
 use crate::model::{Event, Priority, Sample};
+use crate::problem::Problem;
 
 /// `notification.max_output_bytes` unless configured: 16 MiB of samples and events from one
 /// notification. The reference corpus' largest makes 7.5 KB; the fuzzer's first amplifying input
@@ -128,7 +129,7 @@ impl Converter {
 
     /// Load meter definitions from a meters.yaml file or a meters.d directory. Definitions that
     /// do not compile are skipped and returned as problems (as Ceilometer logs and skips them).
-    pub fn load(meters: &Path) -> Result<(Converter, Vec<DefinitionProblem>), LoadError> {
+    pub fn load(meters: &Path) -> Result<(Converter, Vec<Problem>), Problem> {
         let (meters, problems) = MeterDefinitions::load(meters)?;
         Ok((Converter::new(meters), problems))
     }

@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ceilo::agent::polling::PollingSender;
+use ceilo::config::PollingOptions;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::{Priority, Sample, SampleBatch};
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::polling::{start_polling, Discovery, SampleSink, SourcePlan};
 use ceilo::publish::telemetry_polling::NotifyOptions;
 use lapin::options::{

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ceilo::agent::polling::PollingSender;
+use ceilo::config::PollingOptions;
 use ceilo::model::SampleBatch;
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::polling::scheduler::{GetStats, StopPolling};
 use ceilo::polling::{start_polling, SampleSink};
 use ceilo::publish::telemetry_polling::NotifyOptions;

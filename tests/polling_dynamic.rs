@@ -8,9 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ceilo::config::PollingOptions;
 use ceilo::model::SampleBatch;
 use ceilo::model::{OwnedValue, Sample};
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::polling::dynamic::{DynamicDefinition, DynamicPollster};
 use ceilo::polling::pollster::{PollContext, PollError};
 use ceilo::polling::Pollster;

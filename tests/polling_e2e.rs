@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use ceilo::agent::polling::PollingSender;
 use ceilo::agent::{self, Agent, AgentConfig};
+use ceilo::config::PollingOptions;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::{Sample, SampleBatch};
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::polling::{Discovery, SampleSink, SourcePlan};
 use ceilo::publish::telemetry_polling::NotifyOptions;
 use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ceilo::config::PollingOptions;
 use ceilo::model::envelope::Decoder;
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::publish::telemetry_polling::NotifyOptions;
 use ceilo::transport::memory::MemoryTransport;
 use ceilo::transport::{QueueSpec, Transport};

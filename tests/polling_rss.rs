@@ -10,8 +10,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ceilo::config::PollingOptions;
 use ceilo::model::SampleBatch;
-use ceilo::polling::config::{PollingConfig, PollingOptions};
+use ceilo::polling::config::PollingConfig;
 use ceilo::polling::discovery::{Discoverer, Discovery};
 use ceilo::polling::{load_pollsters, SourcePlan};
 

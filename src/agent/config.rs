@@ -106,7 +106,7 @@ pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
 /// of `settings`.
 pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
     let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
-        .map_err(|e| AgentError::Converter(e.to_string()))?;
+        .map_err(|problem| AgentError::Problems(vec![problem]))?;
     for p in skipped {
         tracing::warn!(problem = %p, "meter definition skipped");
     }

@@ -71,8 +71,6 @@ pub enum AgentError {
     Transport(#[from] TransportError),
     #[error("{0}")]
     Runtime(String),
-    #[error("{0}")]
-    Converter(String),
     #[error("polling: {0}")]
     Polling(#[from] crate::polling::StartError),
     #[error("publisher {url}: {reason}")]

@@ -10,12 +10,12 @@ use std::time::Duration;
 use super::mailbox::Mailbox;
 use super::publisher::{BatchPolicy, PublisherActor, Retire};
 use super::AgentError;
-use crate::config::Settings;
+use crate::config::{AuthMode, Settings};
 use crate::model::Payload;
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
 use crate::publish::file::FileOutput;
-use crate::publish::gnocchi::GnocchiOutput;
+use crate::publish::gnocchi::{GnocchiAccess, GnocchiOutput};
 use crate::publish::http::HttpOutput;
 use crate::publish::notifier::{NotifierOptions, NotifierOutput};
 use crate::publish::otlp::OtlpOutput;
@@ -206,7 +206,7 @@ impl Factory {
             PublisherUrl::Gnocchi(options) => Box::new(
                 GnocchiOutput::new(
                     options,
-                    &settings.gnocchi_settings(),
+                    &gnocchi_access(settings)?,
                     &self.config_dir,
                     Some(dead_letters()),
                 )
@@ -230,6 +230,28 @@ impl Factory {
             ),
         })
     }
+}
+
+/// How `gnocchi://` publishers reach Gnocchi: the `gnocchi:` settings, with
+/// `service_credentials` when they name no Keystone of their own
+/// ([`Settings::gnocchi_settings`]).
+fn gnocchi_access(settings: &Settings) -> Result<GnocchiAccess, AgentError> {
+    let gnocchi = settings.gnocchi_settings();
+    gnocchi
+        .validate()
+        .map_err(|e| AgentError::Runtime(format!("gnocchi: {e}")))?;
+    Ok(match (gnocchi.auth_mode, gnocchi.keystone) {
+        (AuthMode::Keystone, Some(keystone)) => GnocchiAccess::Keystone {
+            endpoint: gnocchi.endpoint,
+            keystone: Box::new(keystone),
+        },
+        _ => GnocchiAccess::Basic {
+            endpoint: gnocchi.endpoint,
+            user: gnocchi.user,
+            password: gnocchi.password,
+            filter_project_id: gnocchi.filter_project_id,
+        },
+    })
 }
 
 /// A reload removed `publisher`: it writes what it holds at once and ends when that is durable

@@ -12,13 +12,17 @@
 //!   (Ceilometer raises out of `load_definitions` and `NotificationEventsConverter`): an
 //!   *error*, for `run` and for `check` alike.
 //!
+//! Warnings and errors are each a [`Problem`] (file, line, message), printed the same way by
+//! both subcommands.
+//!
 //! Not here: compiling the definitions ([`crate::meter`], [`crate::event`]).
 
 use std::path::Path;
 
 use crate::convert::Converter;
-use crate::event::{DefinitionError, EventDefinitions};
-use crate::meter::{DefinitionProblem, LoadError, MeterDefinitions};
+use crate::event::EventDefinitions;
+use crate::meter::MeterDefinitions;
+use crate::problem::Problem;
 
 /// config/meters.d/meters.yaml as shipped (Ceilometer's packaged `data/meters.d`).
 pub const SHIPPED_METERS: &str = include_str!("../../config/meters.d/meters.yaml");
@@ -32,7 +36,7 @@ pub const SHIPPED_EVENTS_NAME: &str = "<shipped>/event_definitions.yaml";
 pub struct Meters {
     pub definitions: MeterDefinitions,
     /// Definitions that were skipped: warnings (`ceilo run` drops these meters).
-    pub skipped: Vec<DefinitionProblem>,
+    pub skipped: Vec<Problem>,
     /// What was read: the meters.d directory, or the shipped file.
     pub from: String,
 }
@@ -44,17 +48,8 @@ pub struct Events {
     pub from: String,
 }
 
-/// Why the definitions of a config directory cannot be used (the agent does not start).
-#[derive(Debug, thiserror::Error)]
-pub enum DefinitionsError {
-    #[error(transparent)]
-    Meters(#[from] LoadError),
-    #[error(transparent)]
-    Events(#[from] DefinitionError),
-}
-
 /// `<dir>/meters.d`, or the shipped meters when it has no `*.yaml` file.
-pub fn load_meters(dir: &Path) -> Result<Meters, LoadError> {
+pub fn load_meters(dir: &Path) -> Result<Meters, Problem> {
     let meters_d = dir.join("meters.d");
     let (definitions, skipped, from) = if has_yaml_files(&meters_d) {
         let (d, skipped) = MeterDefinitions::load(&meters_d)?;
@@ -71,27 +66,27 @@ pub fn load_meters(dir: &Path) -> Result<Meters, LoadError> {
 }
 
 /// `<dir>/event_definitions.yaml`, or the shipped one when there is none.
-pub fn load_events(dir: &Path) -> Result<Events, DefinitionError> {
+pub fn load_events(dir: &Path) -> Result<Events, Problem> {
     let path = dir.join("event_definitions.yaml");
-    if path.exists() {
-        Ok(Events {
+    Ok(if path.exists() {
+        Events {
             definitions: EventDefinitions::load(&path)?,
             from: path.display().to_string(),
-        })
+        }
     } else {
-        Ok(Events {
+        Events {
             definitions: EventDefinitions::parse(SHIPPED_EVENTS, SHIPPED_EVENTS_NAME)?,
             from: SHIPPED_EVENTS_NAME.to_owned(),
-        })
-    }
+        }
+    })
 }
 
 /// The converter `ceilo run` uses for `dir` with the `[event]` options, and the meter
-/// definitions it skipped.
+/// definitions it skipped; the problem that stops it, when one does.
 pub fn converter(
     dir: &Path,
     options: crate::event::EventOptions,
-) -> Result<(Converter, Vec<DefinitionProblem>), DefinitionsError> {
+) -> Result<(Converter, Vec<Problem>), Problem> {
     let meters = load_meters(dir)?;
     let events = load_events(dir)?;
     tracing::info!(meters = %meters.from, events = %events.from, "definitions loaded");

@@ -10,9 +10,11 @@
 
 pub mod ceilometer_conf;
 pub mod definitions;
+pub mod gnocchi;
 pub mod oslo;
 pub mod outline;
 pub mod pipeline;
+pub mod polling_options;
 pub mod secrets;
 pub mod settings;
 
@@ -20,7 +22,9 @@ use std::path::{Path, PathBuf};
 
 use crate::problem::Problem;
 
+pub use gnocchi::{AuthMode, GnocchiSettings};
 pub use pipeline::{PipelineFile, SinkDef, SourceDef};
+pub use polling_options::PollingOptions;
 pub use settings::{NotificationSettings, PublisherSettings, Settings};
 
 /// The settings file ceilo looks for in a config directory.

@@ -48,11 +48,11 @@ pub struct Settings {
     /// The polling agent's options (`[polling]`); its signing key is
     /// `publisher.telemetry_secret`, the one secret of the agent (`polling.telemetry_secret`
     /// is refused with that explanation). See [`Settings::polling_options`].
-    pub polling: crate::polling::PollingOptions,
+    pub polling: super::PollingOptions,
     /// Where `gnocchi://` publishers send to and how they authenticate
     /// (Ceilometer's `[service_credentials]`); see docs/gnocchi.md and
     /// [`Settings::gnocchi_settings`].
-    pub gnocchi: crate::publish::gnocchi::GnocchiSettings,
+    pub gnocchi: super::GnocchiSettings,
     /// The agent's Keystone credentials (Ceilometer's `[service_credentials]` with
     /// `auth_type = password`): what `gnocchi://` with `auth_mode: keystone` uses when
     /// `gnocchi.keystone` is not given, and what `polling.identity_name_discovery` looks names
@@ -97,8 +97,8 @@ impl Default for Settings {
             publisher: PublisherSettings::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
             polling_enabled: None,
-            polling: crate::polling::PollingOptions::default(),
-            gnocchi: crate::publish::gnocchi::GnocchiSettings::default(),
+            polling: super::PollingOptions::default(),
+            gnocchi: super::GnocchiSettings::default(),
             service_credentials: None,
             event: EventSettings::default(),
             reserved_metadata: crate::meter::ReservedMetadata::default(),
@@ -381,7 +381,7 @@ impl Settings {
     /// The polling agent's options as `ceilo run` uses them and `ceilo check` checks them:
     /// the `polling:` section, with the agent's `host` when it names none, and
     /// `service_credentials` for the Keystone look-ups.
-    pub fn polling_options(&self) -> crate::polling::PollingOptions {
+    pub fn polling_options(&self) -> super::PollingOptions {
         let mut options = self.polling.clone();
         if options.host.is_none() {
             options.host = self.host.clone();
@@ -393,7 +393,7 @@ impl Settings {
     /// The `gnocchi:` section as the publisher uses it: with `auth_mode: keystone` and no
     /// `gnocchi.keystone`, the agent's `service_credentials` (as Ceilometer's `[gnocchi]`
     /// group overrides `[service_credentials]` only when set).
-    pub fn gnocchi_settings(&self) -> crate::publish::gnocchi::GnocchiSettings {
+    pub fn gnocchi_settings(&self) -> super::GnocchiSettings {
         let mut gnocchi = self.gnocchi.clone();
         if gnocchi.keystone.is_none() {
             gnocchi.keystone.clone_from(&self.service_credentials);

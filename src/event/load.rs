@@ -18,6 +18,7 @@ use super::dispatch::TypeFilter;
 use super::plugins::{Plugin, PluginError};
 use super::traits::{Getter, TraitDefinition};
 use crate::jsonpath::JsonPath;
+use crate::problem::Problem;
 
 /// A definition file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +42,12 @@ pub enum DefinitionError {
         line: usize,
         found: &'static str,
     },
-    #[error("{}:{line}: {context}: {problem}", path.display())]
+    #[error("{}:{line}: {context}: {fault}", path.display())]
     Invalid {
         path: PathBuf,
         line: usize,
         context: String,
-        problem: Problem,
+        fault: DefinitionFault,
     },
 }
 
@@ -62,17 +63,51 @@ impl DefinitionError {
     }
 
     /// What is wrong with a definition, for the semantic errors.
-    pub fn problem(&self) -> Option<&Problem> {
+    pub fn fault(&self) -> Option<&DefinitionFault> {
         match self {
-            DefinitionError::Invalid { problem, .. } => Some(problem),
+            DefinitionError::Invalid { fault, .. } => Some(fault),
             _ => None,
         }
     }
 }
 
-/// What is wrong with one definition or trait.
+impl From<DefinitionError> for Problem {
+    /// The same words, as the one [`Problem`] that `ceilo check` and `ceilo run` print.
+    fn from(e: DefinitionError) -> Problem {
+        match e {
+            DefinitionError::Io { path, source } => {
+                Problem::new(&path, None, format!("cannot read event definitions: {source}"))
+            }
+            DefinitionError::Yaml {
+                path,
+                line,
+                column,
+                message,
+            } => Problem::new(
+                &path,
+                Some(line),
+                format!("invalid YAML in event definitions: {message}"),
+            )
+            .at_column(column),
+            DefinitionError::NotAList { path, line, found } => Problem::new(
+                &path,
+                Some(line),
+                format!("event definitions must be a list of definitions, found {found}"),
+            ),
+            DefinitionError::Invalid {
+                path,
+                line,
+                context,
+                fault,
+            } => Problem::new(&path, Some(line), format!("{context}: {fault}")),
+        }
+    }
+}
+
+/// What is wrong with one definition or trait (the file and line are the
+/// [`DefinitionError`]'s).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Problem {
+pub enum DefinitionFault {
     #[error("a definition must be a mapping with event_type and traits")]
     NotAMapping,
     #[error("required field {0} not specified")]
@@ -124,11 +159,11 @@ pub(crate) const DEFAULT_TRAITS: [(&str, &[&str]); 5] = [
 pub(crate) struct Paths(HashMap<String, Arc<JsonPath>>);
 
 impl Paths {
-    pub(crate) fn compile(&mut self, expr: &str) -> Result<Arc<JsonPath>, Problem> {
+    pub(crate) fn compile(&mut self, expr: &str) -> Result<Arc<JsonPath>, DefinitionFault> {
         if let Some(path) = self.0.get(expr) {
             return Ok(Arc::clone(path));
         }
-        let path = JsonPath::compile(expr).map_err(|e| Problem::BadJsonPath {
+        let path = JsonPath::compile(expr).map_err(|e| DefinitionFault::BadJsonPath {
             expr: expr.to_owned(),
             error: e.to_string(),
         })?;
@@ -138,7 +173,7 @@ impl Paths {
     }
 
     /// A `fields` list, joined as Ceilometer does: one element as is, more as `(a)|(b)`.
-    pub(crate) fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, Problem> {
+    pub(crate) fn compile_list(&mut self, exprs: &[&str]) -> Result<Arc<JsonPath>, DefinitionFault> {
         match exprs {
             [one] => self.compile(one),
             many => self.compile(
@@ -184,47 +219,47 @@ pub(crate) fn compile_document(
     for (index, item) in items.iter().enumerate() {
         let line = lines.definition_line(index);
         let label = definition_label(index, item);
-        let invalid = |line: usize, context: String, problem: Problem| DefinitionError::Invalid {
+        let invalid = |line: usize, context: String, fault: DefinitionFault| DefinitionError::Invalid {
             path: path.to_owned(),
             line,
             context,
-            problem,
+            fault,
         };
         let definition =
-            compile_definition(item, line, &mut paths).map_err(|(trait_name, problem)| match trait_name {
+            compile_definition(item, line, &mut paths).map_err(|(trait_name, fault)| match trait_name {
                 Some(name) => {
                     let line = lines.trait_line(index, &name).unwrap_or(line);
-                    invalid(line, format!("{label}, trait {name:?}"), problem)
+                    invalid(line, format!("{label}, trait {name:?}"), fault)
                 }
-                None => invalid(line, label.clone(), problem),
+                None => invalid(line, label.clone(), fault),
             })?;
         definitions.push(definition);
     }
     Ok((definitions, paths))
 }
 
-type TraitProblem = (Option<String>, Problem);
+type TraitProblem = (Option<String>, DefinitionFault);
 
 fn compile_definition(item: &Yaml, line: usize, paths: &mut Paths) -> Result<EventDefinition, TraitProblem> {
-    let whole = |p: Problem| (None, p);
+    let whole = |p: DefinitionFault| (None, p);
     let Yaml::Mapping(map) = item else {
-        return Err(whole(Problem::NotAMapping));
+        return Err(whole(DefinitionFault::NotAMapping));
     };
     let event_type = map
         .get("event_type")
-        .ok_or(whole(Problem::MissingField("event_type")))?;
+        .ok_or(whole(DefinitionFault::MissingField("event_type")))?;
     let patterns: Vec<&str> = match event_type {
         Yaml::String(s) => vec![s.as_str()],
         Yaml::Sequence(seq) => seq
             .iter()
-            .map(|p| p.as_str().ok_or(whole(Problem::BadEventType)))
+            .map(|p| p.as_str().ok_or(whole(DefinitionFault::BadEventType)))
             .collect::<Result<_, _>>()?,
-        _ => return Err(whole(Problem::BadEventType)),
+        _ => return Err(whole(DefinitionFault::BadEventType)),
     };
     let own_traits = match map.get("traits") {
-        None => return Err(whole(Problem::MissingField("traits"))),
+        None => return Err(whole(DefinitionFault::MissingField("traits"))),
         Some(Yaml::Mapping(traits)) => traits,
-        Some(_) => return Err(whole(Problem::BadTraits)),
+        Some(_) => return Err(whole(DefinitionFault::BadTraits)),
     };
     let mut traits = Vec::with_capacity(DEFAULT_TRAITS.len() + own_traits.len());
     for (name, fields) in DEFAULT_TRAITS {
@@ -238,7 +273,7 @@ fn compile_definition(item: &Yaml, line: usize, paths: &mut Paths) -> Result<Eve
     }
     for (name, cfg) in own_traits {
         let Some(name) = name.as_str() else {
-            return Err(whole(Problem::BadTraitName(yaml_inline(name))));
+            return Err(whole(DefinitionFault::BadTraitName(yaml_inline(name))));
         };
         let compiled = compile_trait(name, cfg, paths).map_err(|p| (Some(name.to_owned()), p))?;
         // Same name as a default (or an earlier key): replace in place, as a Python dict does.
@@ -255,14 +290,14 @@ fn compile_definition(item: &Yaml, line: usize, paths: &mut Paths) -> Result<Eve
 }
 
 /// Ceilometer's `TraitDefinition.__init__` (via `declarative.Definition`).
-fn compile_trait(name: &str, cfg: &Yaml, paths: &mut Paths) -> Result<TraitDefinition, Problem> {
+fn compile_trait(name: &str, cfg: &Yaml, paths: &mut Paths) -> Result<TraitDefinition, DefinitionFault> {
     let (fields, type_name, plugin) = match cfg {
         Yaml::Mapping(map) => {
-            let fields = map.get("fields").ok_or(Problem::MissingFields)?;
+            let fields = map.get("fields").ok_or(DefinitionFault::MissingFields)?;
             let type_name = match map.get("type") {
                 None => "text",
                 Some(Yaml::String(t)) => t.as_str(),
-                Some(other) => return Err(Problem::UnknownTraitType(yaml_inline(other))),
+                Some(other) => return Err(DefinitionFault::UnknownTraitType(yaml_inline(other))),
             };
             let plugin = match map.get("plugin") {
                 None => None,
@@ -278,22 +313,22 @@ fn compile_trait(name: &str, cfg: &Yaml, paths: &mut Paths) -> Result<TraitDefin
         Yaml::Sequence(list) => {
             let exprs: Vec<&str> = list
                 .iter()
-                .map(|e| e.as_str().ok_or(Problem::BadFields))
+                .map(|e| e.as_str().ok_or(DefinitionFault::BadFields))
                 .collect::<Result<_, _>>()?;
             if exprs.is_empty() {
-                return Err(Problem::BadJsonPath {
+                return Err(DefinitionFault::BadJsonPath {
                     expr: String::new(),
                     error: "empty list of fields".into(),
                 });
             }
             Getter::Path(paths.compile_list(&exprs)?)
         }
-        Yaml::Number(n) => Getter::Constant(StaticNode::I64(n.as_i64().ok_or(Problem::BadFields)?)),
+        Yaml::Number(n) => Getter::Constant(StaticNode::I64(n.as_i64().ok_or(DefinitionFault::BadFields)?)),
         Yaml::Bool(b) => Getter::Constant(StaticNode::Bool(*b)),
-        _ => return Err(Problem::BadFields),
+        _ => return Err(DefinitionFault::BadFields),
     };
-    let ty =
-        TraitType::from_name(type_name).ok_or_else(|| Problem::UnknownTraitType(type_name.to_owned()))?;
+    let ty = TraitType::from_name(type_name)
+        .ok_or_else(|| DefinitionFault::UnknownTraitType(type_name.to_owned()))?;
     Ok(TraitDefinition {
         name: name.into(),
         ty,
@@ -302,24 +337,24 @@ fn compile_trait(name: &str, cfg: &Yaml, paths: &mut Paths) -> Result<TraitDefin
     })
 }
 
-fn compile_plugin(cfg: &Yaml, paths: &mut Paths) -> Result<Plugin, Problem> {
+fn compile_plugin(cfg: &Yaml, paths: &mut Paths) -> Result<Plugin, DefinitionFault> {
     let empty = Mapping::new();
     let (name, params) = match cfg {
         Yaml::String(name) => (name.as_str(), &empty),
         Yaml::Mapping(map) => {
             let name = match map.get("name") {
                 Some(Yaml::String(name)) => name.as_str(),
-                Some(_) => return Err(Problem::BadPlugin),
-                None => return Err(Problem::PluginWithoutName),
+                Some(_) => return Err(DefinitionFault::BadPlugin),
+                None => return Err(DefinitionFault::PluginWithoutName),
             };
             let params = match map.get("parameters") {
                 None | Some(Yaml::Null) => &empty,
                 Some(Yaml::Mapping(params)) => params,
-                Some(_) => return Err(Problem::BadPlugin),
+                Some(_) => return Err(DefinitionFault::BadPlugin),
             };
             (name, params)
         }
-        _ => return Err(Problem::BadPlugin),
+        _ => return Err(DefinitionFault::BadPlugin),
     };
     let mut compile = |expr: &str| paths.compile(expr).map_err(|p| p.to_string());
     Ok(Plugin::configure(name, params, &mut compile)?)

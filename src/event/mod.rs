@@ -41,7 +41,7 @@ use std::path::Path;
 
 use simd_json::prelude::*;
 
-pub use load::{DefinitionError, Problem};
+pub use load::{DefinitionError, DefinitionFault};
 
 use crate::model::py::datetime;
 use crate::model::{Event, Notification, OwnedValue, Priority, Value};
@@ -141,11 +141,11 @@ impl EventDefinitions {
     /// Compile definitions from text; `origin` names the file in error messages.
     pub fn parse(text: &str, origin: impl AsRef<Path>) -> Result<EventDefinitions, DefinitionError> {
         let (definitions, mut paths) = load::compile_document(text, origin.as_ref())?;
-        let default_traits = default_traits(&mut paths).map_err(|problem| DefinitionError::Invalid {
+        let default_traits = default_traits(&mut paths).map_err(|fault| DefinitionError::Invalid {
             path: origin.as_ref().to_owned(),
             line: 1,
             context: "default traits".into(),
-            problem,
+            fault,
         })?;
         let dispatch = Dispatch::new(definitions.iter().map(|d| d.filter.clone()).collect());
         Ok(EventDefinitions {
@@ -243,7 +243,7 @@ impl EventDefinitions {
     }
 }
 
-fn default_traits(paths: &mut Paths) -> Result<Vec<TraitDefinition>, Problem> {
+fn default_traits(paths: &mut Paths) -> Result<Vec<TraitDefinition>, DefinitionFault> {
     DEFAULT_TRAITS
         .iter()
         .map(|(name, fields)| {

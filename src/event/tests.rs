@@ -314,7 +314,7 @@ fn errors_name_file_line_and_problem() {
     let e = load_error(yaml);
     assert_eq!(e.line(), Some(9));
     assert!(
-        matches!(e.problem(), Some(Problem::Plugin(plugins::PluginError::Unknown(p))) if p == "splitter")
+        matches!(e.fault(), Some(DefinitionFault::Plugin(plugins::PluginError::Unknown(p))) if p == "splitter")
     );
     let shown = e.to_string();
     assert!(
@@ -324,24 +324,30 @@ fn errors_name_file_line_and_problem() {
 
     let e = load_error("- event_type: x\n  traits:\n    t: {fields: payload.x, type: integer}\n");
     assert_eq!(e.line(), Some(3));
-    assert_eq!(e.problem(), Some(&Problem::UnknownTraitType("integer".into())));
+    assert_eq!(
+        e.fault(),
+        Some(&DefinitionFault::UnknownTraitType("integer".into()))
+    );
 
     let e = load_error("- event_type: x\n  traits:\n    t: {fields: 'payload..!!'}\n");
     assert_eq!(e.line(), Some(3));
-    assert!(matches!(e.problem(), Some(Problem::BadJsonPath { .. })), "{e}");
+    assert!(
+        matches!(e.fault(), Some(DefinitionFault::BadJsonPath { .. })),
+        "{e}"
+    );
 
     let e = load_error("- event_type: x\n  traits: {}\n- traits: {}\n");
     assert_eq!(
-        (e.line(), e.problem()),
-        (Some(3), Some(&Problem::MissingField("event_type")))
+        (e.line(), e.fault()),
+        (Some(3), Some(&DefinitionFault::MissingField("event_type")))
     );
 
     let e = load_error("- event_type: x\n  traits:\n    t: {type: int}\n");
-    assert_eq!(e.problem(), Some(&Problem::MissingFields));
+    assert_eq!(e.fault(), Some(&DefinitionFault::MissingFields));
 
     let e =
         load_error("- event_type: x\n  traits:\n    t:\n      fields: a\n      plugin: {parameters: {}}\n");
-    assert_eq!(e.problem(), Some(&Problem::PluginWithoutName));
+    assert_eq!(e.fault(), Some(&DefinitionFault::PluginWithoutName));
 
     let e = load_error("- event_type: x\n  traits:\n    a: b: c\n");
     assert!(matches!(e, DefinitionError::Yaml { line: 3, .. }), "{e}");
@@ -349,6 +355,23 @@ fn errors_name_file_line_and_problem() {
 
     let e = load_error("event_type: x\n");
     assert!(matches!(e, DefinitionError::NotAList { .. }), "{e}");
+}
+
+#[test]
+fn each_error_is_the_problem_check_and_run_print_in_the_same_words() {
+    let mut errors = vec![
+        load_error("- event_type: x\n  traits:\n    t: {type: int}\n"),
+        load_error("- event_type: x\n  traits:\n    a: b: c\n"),
+        load_error("event_type: x\n"),
+    ];
+    errors.extend(EventDefinitions::load("/nonexistent/event_definitions.yaml").err());
+    assert_eq!(errors.len(), 4);
+    for e in errors {
+        let (shown, line) = (e.to_string(), e.line());
+        let problem = crate::problem::Problem::from(e);
+        assert_eq!(problem.to_string(), shown);
+        assert_eq!(problem.line, line);
+    }
 }
 
 #[test]

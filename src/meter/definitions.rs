@@ -5,10 +5,10 @@
 //! Ceilometer reads each file's `metric` list *backwards* and keeps the first definition of a
 //! name it meets, so within a file the last definition of a name wins and samples come out in
 //! reverse file order; across files (sorted by name) the earlier file wins. A definition that
-//! does not compile is returned as a problem (the caller logs or reports it) and skipped; the
-//! others still load.
+//! does not compile is returned as a [`Problem`] (`file:line: meter "name": why`; the caller
+//! logs or reports it) and skipped; the others still load. A file that cannot be used at all
+//! (unreadable, not YAML, no `metric` list) is a `Problem` too, and nothing loads.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,44 +19,7 @@ use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
 use super::{EndpointError, ReservedMetadata};
 use crate::model::output_size::OutputBudget;
 use crate::model::{Notification, Sample};
-
-/// A file that cannot be used at all.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}: invalid YAML: {message}")]
-    Yaml {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    Shape { path: PathBuf, message: String },
-}
-
-/// A definition that was skipped, with where it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DefinitionProblem {
-    pub path: PathBuf,
-    /// 1-based line of the definition's list item (0 when unknown).
-    pub line: usize,
-    pub meter: String,
-    pub message: String,
-}
-
-impl fmt::Display for DefinitionProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: meter {:?}: {}",
-            self.path.display(),
-            self.line,
-            self.meter,
-            self.message
-        )
-    }
-}
+use crate::problem::Problem;
 
 /// The compiled definitions, in application order.
 pub struct MeterDefinitions {
@@ -68,12 +31,9 @@ pub struct MeterDefinitions {
 
 impl MeterDefinitions {
     /// Load a meters.yaml file, or every `*.yaml` file of a meters.d directory.
-    pub fn load(path: &Path) -> Result<(MeterDefinitions, Vec<DefinitionProblem>), LoadError> {
+    pub fn load(path: &Path) -> Result<(MeterDefinitions, Vec<Problem>), Problem> {
         let files = if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io {
-                path: path.into(),
-                source,
-            })?;
+            let entries = std::fs::read_dir(path).map_err(|e| Problem::new(path, None, e))?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -85,10 +45,7 @@ impl MeterDefinitions {
         };
         let mut texts = Vec::with_capacity(files.len());
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
-                path: file.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(&file).map_err(|e| Problem::new(&file, None, e))?;
             texts.push((file, text));
         }
         Self::from_texts(texts.iter().map(|(p, t)| (p.as_path(), t.as_str())))
@@ -97,33 +54,30 @@ impl MeterDefinitions {
     /// Compile definitions from `(path, text)` pairs, in precedence order.
     pub fn from_texts<'t>(
         files: impl IntoIterator<Item = (&'t Path, &'t str)>,
-    ) -> Result<(MeterDefinitions, Vec<DefinitionProblem>), LoadError> {
+    ) -> Result<(MeterDefinitions, Vec<Problem>), Problem> {
         let mut definitions: Vec<MeterDefinition> = Vec::new();
         let mut problems = Vec::new();
         for (path, text) in files {
             let items = metric_items(path, text)?;
             let lines = item_lines(text);
             for (index, cfg) in items.iter().enumerate().rev() {
-                let line = lines.get(index).copied().unwrap_or(0);
+                let line = lines.get(index).copied();
                 let meter = cfg
                     .get("name")
                     .map(super::definition::yaml_text)
                     .unwrap_or_default();
                 if definitions.iter().any(|d| d.name() == meter) {
-                    tracing::warn!(
-                        "{}:{line}: skipping duplicate meter definition {meter:?}",
-                        path.display()
+                    let duplicate = Problem::new(
+                        path,
+                        line,
+                        format!("skipping duplicate meter definition {meter:?}"),
                     );
+                    tracing::warn!("{duplicate}");
                     continue;
                 }
                 match MeterDefinition::compile(cfg) {
                     Ok(d) => definitions.push(d),
-                    Err(e) => problems.push(DefinitionProblem {
-                        path: path.into(),
-                        line,
-                        meter,
-                        message: e.0,
-                    }),
+                    Err(e) => problems.push(Problem::new(path, line, format!("meter {meter:?}: {}", e.0))),
                 }
             }
         }
@@ -193,34 +147,20 @@ impl MeterDefinitions {
 }
 
 /// The `metric` list of a file (anchors and `<<` merge keys resolved, as PyYAML does).
-fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, LoadError> {
-    let mut doc: Yaml = crate::model::yaml_read::from_str(text).map_err(|e| LoadError::Yaml {
-        path: path.into(),
-        line: e.location().map_or(0, |l| l.line()),
-        message: e.to_string(),
-    })?;
-    doc.apply_merge().map_err(|e| LoadError::Yaml {
-        path: path.into(),
-        line: 0,
-        message: e.to_string(),
-    })?;
+fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, Problem> {
+    let invalid_yaml = |e: yaml_serde::Error| {
+        Problem::new(path, e.location().map(|l| l.line()), format!("invalid YAML: {e}"))
+    };
+    let mut doc: Yaml = crate::model::yaml_read::from_str(text).map_err(invalid_yaml)?;
+    doc.apply_merge().map_err(invalid_yaml)?;
     match doc {
         Yaml::Null => Ok(Vec::new()),
         Yaml::Mapping(mut m) => match m.remove("metric") {
             Some(Yaml::Sequence(items)) => Ok(items),
-            Some(Yaml::Null) | None => Err(LoadError::Shape {
-                path: path.into(),
-                message: "no 'metric' list".into(),
-            }),
-            Some(_) => Err(LoadError::Shape {
-                path: path.into(),
-                message: "'metric' is not a list".into(),
-            }),
+            Some(Yaml::Null) | None => Err(Problem::new(path, None, "no 'metric' list")),
+            Some(_) => Err(Problem::new(path, None, "'metric' is not a list")),
         },
-        _ => Err(LoadError::Shape {
-            path: path.into(),
-            message: "the document is not a mapping".into(),
-        }),
+        _ => Err(Problem::new(path, None, "the document is not a mapping")),
     }
 }
 
@@ -268,7 +208,7 @@ mod tests {
         assert_eq!(defs.len(), 1);
         assert!(defs.definitions[0].matches("z"), "the last 'a' wins");
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].line, 9);
+        assert_eq!(problems[0].line, Some(9));
         assert_eq!(
             problems[0].to_string(),
             "m.yaml:9: meter \"b\": Invalid type bogus specified"
@@ -292,7 +232,7 @@ mod tests {
         let err = MeterDefinitions::from_texts([(Path::new("bad.yaml"), "metric:\n  - name: [\n")])
             .err()
             .unwrap();
-        assert!(matches!(err, LoadError::Yaml { line: 3, .. }), "{err}");
+        assert_eq!(err.line, Some(3), "{err}");
         assert!(err.to_string().starts_with("bad.yaml:3: invalid YAML"), "{err}");
     }
 
@@ -302,8 +242,8 @@ mod tests {
         let (defs, problems) = MeterDefinitions::from_texts([(Path::new("m.yaml"), text)]).unwrap();
         assert!(defs.is_empty());
         assert_eq!(
-            problems[0].message,
-            "Required fields [\"volume\", \"resource_id\"] not specified"
+            problems[0].to_string(),
+            "m.yaml:2: meter \"a\": Required fields [\"volume\", \"resource_id\"] not specified"
         );
     }
 

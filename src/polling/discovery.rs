@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use simd_json::json;
 
-use super::config::PollingOptions;
+use crate::config::PollingOptions;
 use crate::model::OwnedValue;
 
 /// One thing a pollster measures.

@@ -22,8 +22,8 @@
 //! * Reload (SIGHUP): [`PollingAgent::plan`] on the new polling.yaml, then
 //!   [`PollingAgent::replace_sources`]: new schedulers, same discovery and output.
 //!
-//! [`PollingOptions`] deserializes (serde, every field defaulted), so it can be embedded as a
-//! `polling:` section of ceilo.yaml; [`check`] validates the polling side for `ceilo check`.
+//! Its options, [`PollingOptions`], are ceilo.yaml's `polling:` section, defined with the other
+//! settings in [`crate::config`]; [`check`] validates the polling side for `ceilo check`.
 //!
 //! With `coordination_backend_url` set, [`start_polling`] starts a
 //! [`crate::coordination::Coordinator`] and every discovery passes through [`partition`]:
@@ -51,7 +51,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix::WeakAddr;
 
-pub use config::{PollingConfig, PollingOptions, SourceConfig};
+pub use crate::config::PollingOptions;
+pub use config::{PollingConfig, SourceConfig};
 pub use discovery::{Discovery, Resource};
 pub use scheduler::{SourceJob, SourceScheduler};
 pub use source::{PollReport, SourcePlan};

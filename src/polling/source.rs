@@ -10,10 +10,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::config::{PollingOptions, SourceConfig};
+use super::config::SourceConfig;
 use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource, Resources};
 use super::pollster::{PollContext, PollError};
 use super::{Pollster, SampleSink};
+use crate::config::PollingOptions;
 use crate::model::Sample;
 use crate::telemetry::handles::PollsterMetrics;
 use crate::telemetry::metrics::SkipReason;

@@ -8,9 +8,9 @@
 //! No `auth_type`: ceilo.yaml's `gnocchi:` stays as it is.
 
 use super::{ConfError, Reader};
+use crate::config::AuthMode;
 use crate::config::Settings;
 use crate::keystone::KeystoneSettings;
-use crate::publish::gnocchi::AuthMode;
 
 const GROUP: &str = "service_credentials";
 
@@ -91,7 +91,7 @@ fn keystone(r: &mut Reader) -> Result<KeystoneSettings, ConfError> {
 #[cfg(test)]
 mod tests {
     use crate::config::ceilometer_conf::CeilometerConf;
-    use crate::publish::gnocchi::AuthMode;
+    use crate::config::AuthMode;
 
     fn load(text: &str) -> Result<CeilometerConf, super::ConfError> {
         let tmp = tempfile::tempdir().unwrap();

@@ -6,8 +6,9 @@
 //! auth or [`crate::keystone`], timeout, and the retry/refuse split of outcomes); [`batch`] groups samples per resource
 //! and pushes measures, creations and attribute updates; [`creation`] creates the resources
 //! Gnocchi does not know once across concurrent flushes; [`events`] applies the event rules;
-//! this module parses the URL options, holds the `gnocchi:` settings of ceilo.yaml and is the
-//! [`Output`] the publisher actor drives.
+//! this module parses the URL options, says how Gnocchi is reached ([`GnocchiAccess`], taken
+//! from ceilo.yaml's `gnocchi:` settings by the agent) and is the [`Output`] the publisher
+//! actor drives.
 //!
 //! Delivery: a flush is durable (and its deliveries acked) only when Gnocchi accepted all of it.
 //! Gnocchi down, 5xx, 401/403 or a timeout fail the flush and the publisher actor retries it
@@ -33,7 +34,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::Method;
-use serde::Deserialize;
 
 use super::{Flush, Output, PublishError, Write};
 use crate::model::Event;
@@ -101,65 +101,27 @@ impl GnocchiOptions {
     }
 }
 
-/// How ceilo authenticates to Gnocchi.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// Gnocchi's `[api] auth_mode = basic` (Ceilometer's `auth_type = gnocchi-basic`).
-    Basic,
-    /// Keystone v3 password (Ceilometer's `auth_type = password`): `gnocchi.keystone`, else
-    /// `service_credentials`.
-    Keystone,
-}
-
-/// The `gnocchi:` section of ceilo.yaml: where Gnocchi is and who ceilo is to it
-/// (Ceilometer's `[service_credentials]`, `auth_type = gnocchi-basic` or `password`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GnocchiSettings {
-    /// Gnocchi's API root, e.g. `http://127.0.0.1:8041` (Ceilometer: `endpoint`, or the
-    /// Keystone catalog's `metric` service). Unset: `http://127.0.0.1:8041` with basic auth,
-    /// the catalog's with Keystone.
-    pub endpoint: Option<String>,
-    /// `basic` or `keystone`.
-    pub auth_mode: AuthMode,
-    /// The user Gnocchi's basic auth sees (`admin` is Gnocchi's administrator).
-    pub user: String,
-    pub password: String,
-    /// The id of the project whose activity `enable_filter_project` skips (Ceilometer finds it
-    /// in Keystone by `filter_project`/`filter_domain`). Basic auth only (with Keystone the
-    /// id is looked up); unset: nothing is filtered, with a warning when a `gnocchi://` URL
-    /// asks for filtering.
-    pub filter_project_id: Option<String>,
-    /// Keystone credentials for `auth_mode: keystone`, when they differ from the agent's
-    /// `service_credentials`.
-    pub keystone: Option<crate::keystone::KeystoneSettings>,
-}
-
-impl GnocchiSettings {
-    /// Settings that cannot work, said at start.
-    pub fn validate(&self) -> Result<(), String> {
-        match (self.auth_mode, &self.keystone) {
-            (AuthMode::Keystone, None) => Err(
-                "gnocchi.auth_mode keystone needs service_credentials (or a gnocchi.keystone section)".into(),
-            ),
-            (AuthMode::Keystone, Some(k)) => k.validate(),
-            (AuthMode::Basic, _) => Ok(()),
-        }
-    }
-}
-
-impl Default for GnocchiSettings {
-    fn default() -> Self {
-        GnocchiSettings {
-            endpoint: None,
-            auth_mode: AuthMode::Basic,
-            user: "admin".into(),
-            password: String::new(),
-            filter_project_id: None,
-            keystone: None,
-        }
-    }
+/// Where Gnocchi is and who ceilo is to it: plain values, which the agent takes from
+/// ceilo.yaml's `gnocchi:` section and `service_credentials` (this module does not read the
+/// settings).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GnocchiAccess {
+    /// Gnocchi's basic auth (`[api] auth_mode = basic`). `endpoint` unset:
+    /// [`DEFAULT_ENDPOINT`]. `filter_project_id`: the project whose activity
+    /// `enable_filter_project` skips (unset: nothing is filtered, with a warning when a
+    /// `gnocchi://` URL asks for filtering).
+    Basic {
+        endpoint: Option<String>,
+        user: String,
+        password: String,
+        filter_project_id: Option<String>,
+    },
+    /// Keystone v3 password: the token, and Gnocchi's endpoint when `endpoint` is unset, come
+    /// from Keystone; so does the filtered project's id.
+    Keystone {
+        endpoint: Option<String>,
+        keystone: Box<crate::keystone::KeystoneSettings>,
+    },
 }
 
 /// Why a `gnocchi://` publisher cannot be built.
@@ -223,7 +185,7 @@ impl GnocchiOutput {
     /// Load the resource definitions (config dir first) and set up the client.
     pub fn new(
         options: &GnocchiOptions,
-        settings: &GnocchiSettings,
+        access: &GnocchiAccess,
         config_dir: &Path,
         dead_letters: Option<DeadLetters>,
     ) -> Result<GnocchiOutput, GnocchiError> {
@@ -232,19 +194,27 @@ impl GnocchiOutput {
             &options.resources_definition_file,
             options.archive_policy.as_deref(),
         )?;
-        settings.validate().map_err(GnocchiError::Client)?;
-        let client = match (settings.auth_mode, &settings.keystone) {
-            (AuthMode::Keystone, Some(keystone)) => {
-                GnocchiClient::keystone(settings.endpoint.as_deref(), keystone, options.timeout)
-            }
-            _ => GnocchiClient::basic(
-                settings.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
-                &settings.user,
-                &settings.password,
-                options.timeout,
+        let (client, filter_project_id) = match access {
+            GnocchiAccess::Keystone { endpoint, keystone } => (
+                GnocchiClient::keystone(endpoint.as_deref(), keystone, options.timeout),
+                None,
             ),
-        }
-        .map_err(GnocchiError::Client)?;
+            GnocchiAccess::Basic {
+                endpoint,
+                user,
+                password,
+                filter_project_id,
+            } => (
+                GnocchiClient::basic(
+                    endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
+                    user,
+                    password,
+                    options.timeout,
+                ),
+                filter_project_id.clone(),
+            ),
+        };
+        let client = client.map_err(GnocchiError::Client)?;
         let filter = if !options.enable_filter_project {
             Filter::Off
         } else if client.keystone_session().is_some() {
@@ -254,14 +224,14 @@ impl GnocchiOutput {
                 found: tokio::sync::OnceCell::new(),
             }
         } else {
-            if settings.filter_project_id.is_none() {
+            if filter_project_id.is_none() {
                 tracing::warn!(
                     project = options.filter_project,
                     domain = options.filter_domain,
                     "gnocchi:// asks to filter the Gnocchi project's activity but gnocchi.filter_project_id is not set (basic auth, no Keystone to look it up in): nothing is filtered"
                 );
             }
-            Filter::Known(settings.filter_project_id.clone())
+            Filter::Known(filter_project_id)
         };
         tracing::info!(
             endpoint = client.endpoint(),

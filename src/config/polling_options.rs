@@ -1,0 +1,99 @@
+//! The `polling:` section of ceilo.yaml: the polling agent's options, as plain settings that
+//! `polling/` is started with (this module knows nothing of polling).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The polling agent's own settings (Ceilometer's `[polling]` options plus ceilo's fleet
+/// simulator). Every field has a default; see [`PollingOptions::default`]. The signing key is
+/// not here: it is the agent's one `publisher.telemetry_secret`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollingOptions {
+    /// Samples per `telemetry.polling` notification (Ceilometer `[polling] batch_size`, 50);
+    /// 0 sends each sample in a notification of its own (Ceilometer 27).
+    pub batch_size: usize,
+    /// Directories of dynamic pollster definitions (`[polling] pollsters_definitions_dirs`).
+    pub pollsters_definitions_dirs: Vec<PathBuf>,
+    /// Where /proc and /sys are (tests point these at fixtures).
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    /// Instances of the `fleet` discovery when the discoverer gives no count (the simulated
+    /// fleet runs only for a source that names `fleet` or `fleet:N` as a discoverer).
+    pub fleet_size: usize,
+    /// Seed of the simulated fleet: same seed, same instances (ids, projects, flavors).
+    pub fleet_seed: u64,
+    /// `[polling] enable_prometheus_exporter`: expose the polled samples for Prometheus.
+    pub enable_prometheus_exporter: bool,
+    /// `[polling] prometheus_listen_addresses` (`host:port` each).
+    pub prometheus_listen_addresses: Vec<String>,
+    /// `[polling] enable_notifications`: send the samples on (false: exporter only).
+    pub enable_notifications: bool,
+    /// telemetry.polling notifications encoded and signed at once, each on a worker thread;
+    /// 0 = one per core.
+    pub notify_senders: usize,
+    /// The agent's host name (the sample `host` metadata, the local_node resource).
+    pub host: Option<String>,
+    /// Sample `source` (Ceilometer's `[DEFAULT] sample_source`, `openstack`).
+    pub sample_source: String,
+    /// Endpoint URLs by type, for `endpoint:TYPE` discovery (ceilo has no Keystone catalogue).
+    pub endpoints: std::collections::HashMap<String, Vec<String>>,
+    /// `[DEFAULT] libvirt_type` (`kvm`, `qemu`, `lxc`, `parallels`): picks the libvirt URI of
+    /// `local_instances` and the compute pollsters when `libvirt_uri` is empty.
+    pub libvirt_type: String,
+    /// `[DEFAULT] libvirt_uri`: the libvirt URI to read instances from (empty: by
+    /// `libvirt_type`, `qemu:///system` for kvm and qemu). The connection is read-only.
+    pub libvirt_uri: String,
+    /// `[compute] resource_update_interval` (seconds): how long `local_instances` reuses its
+    /// instance list; 0 (the default) lists the domains on every poll, as Ceilometer's
+    /// libvirt_metadata discovery always does (Ceilometer reads this option only for its
+    /// Nova-API discovery).
+    pub resource_update_interval: u64,
+    /// `[coordination] backend_url`: tooz's `redis://host:port[?timeout=S&...]`. Set, the
+    /// agent joins partitioning groups and polls only its share of the resources (see
+    /// docs/coordination.md); empty (the default), it polls everything.
+    pub coordination_backend_url: String,
+    /// `[polling] partitioning_group_prefix`: agents with different polling.yaml files use
+    /// different prefixes, so they never split resources with each other.
+    pub partitioning_group_prefix: String,
+    /// The polling namespaces this agent stands for in group names, as `ceilometer-polling
+    /// --polling-namespaces` (default `compute central`, so groups start `central-compute-`).
+    /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
+    pub polling_namespaces: Vec<String>,
+    /// `[polling] identity_name_discovery`: every polled sample's `user_name` and
+    /// `project_name` looked up in Keystone by its ids, and cached (see `polling::identity`).
+    pub identity_name_discovery: bool,
+    /// The Keystone credentials for those look-ups: ceilo.yaml's `service_credentials`, put
+    /// here by `Settings::polling_options` (not a `polling:` key).
+    #[serde(skip)]
+    pub keystone: Option<crate::keystone::KeystoneSettings>,
+}
+
+impl Default for PollingOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 50,
+            pollsters_definitions_dirs: vec![PathBuf::from("/etc/ceilometer/pollsters.d")],
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
+            fleet_size: 100,
+            fleet_seed: 42,
+            enable_prometheus_exporter: false,
+            prometheus_listen_addresses: vec!["127.0.0.1:9101".into()],
+            enable_notifications: true,
+            notify_senders: 0,
+            host: None,
+            sample_source: "openstack".into(),
+            endpoints: Default::default(),
+            libvirt_type: "kvm".into(),
+            libvirt_uri: String::new(),
+            resource_update_interval: 0,
+            coordination_backend_url: String::new(),
+            partitioning_group_prefix: String::new(),
+            polling_namespaces: vec!["compute".into(), "central".into()],
+            identity_name_discovery: false,
+            keystone: None,
+        }
+    }
+}
