@@ -28,7 +28,7 @@ use ceilo::model::meter_message::write_meter_message_list;
 use ceilo::model::signature::Signer;
 use ceilo::model::{Event, Payload, Sample};
 use ceilo::publish::notifier::{NotifierOptions, NotifierOutput};
-use ceilo::publish::{Flush, Output, PublishError, Write};
+use ceilo::publish::{Items, Output, PublishError, Write};
 use ceilo::transport::{BoxFuture, OutMessage, Publisher, TransportError};
 
 #[global_allocator]
@@ -108,7 +108,7 @@ fn publish(c: &mut Criterion) {
         let mut output = NotifierOutput::new(carries, None, false, &options, Arc::new(Discard));
         group.bench_function(name, |b| {
             b.iter_batched(
-                || Flush {
+                || Items {
                     samples: samples.clone(),
                     events: events.clone(),
                     dead: Vec::new(),
@@ -149,9 +149,7 @@ fn publish(c: &mut Criterion) {
                             .start_supervised();
                     for samples in batches {
                         let batch = PublishBatch {
-                            samples,
-                            events: Vec::new(),
-                            dead: Vec::new(),
+                            items: Items::from(samples),
                             token: AckToken::detached(),
                         };
                         publisher.send(batch).await.expect("publisher alive");
@@ -176,7 +174,7 @@ impl Output for Counting {
         "counting"
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let n = flush.len();
         let counted = self.0.clone();
         Ok(Arc::new(move || {

@@ -27,9 +27,8 @@ use super::mailbox::{Bound, Queued};
 use super::reload::Current;
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
-use crate::model::{Event, Sample};
 use crate::pipeline::SampleStage;
-use crate::publish::DeadLetter;
+use crate::publish::{DeadLetter, Items};
 use crate::telemetry::handles::{ActorMetrics, ConversionOutcome, ConverterMetrics};
 use crate::telemetry::metrics::{ActorKind, RejectReason};
 use crate::transport::Delivery;
@@ -62,10 +61,7 @@ pub struct DeliveryBatch {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ConvertedBatch {
-    pub samples: Vec<Sample>,
-    pub events: Vec<Event>,
-    pub dead: Vec<DeadLetter>,
-    pub deliveries: usize,
+    pub items: Items,
     /// Samples dropped for their volume (null or not `float()`-convertible).
     pub dropped: usize,
     pub token: AckToken,
@@ -201,8 +197,8 @@ impl ConverterWorker {
                 }
                 out.dropped += c.dropped_samples.len();
                 outcome.converted += 1;
-                out.samples.extend(c.samples);
-                out.events.extend(c.events);
+                out.items.samples.extend(c.samples);
+                out.items.events.extend(c.events);
                 return;
             }
             Ok(Err(ConvertError::Envelope(e))) => {
@@ -238,7 +234,7 @@ impl ConverterWorker {
 /// `d` goes to the dead-letter queue with `reason`, its body and properties moved, not copied.
 fn dead_letter(d: Delivery, reason: String, kind: RejectReason, out: &mut ConvertedBatch) {
     tracing::warn!(exchange = %d.exchange, routing_key = %d.routing_key, %reason, "dead-lettering a delivery");
-    out.dead.push(DeadLetter {
+    out.items.dead.push(DeadLetter {
         exchange: d.exchange.to_string(),
         routing_key: d.routing_key.to_string(),
         body: d.body,
@@ -259,10 +255,11 @@ impl ConverterWorker {
             stage,
         } = batch;
         let mut out = ConvertedBatch {
-            samples: Vec::with_capacity(self.last_sizes.0),
-            events: Vec::with_capacity(self.last_sizes.1),
-            dead: Vec::new(),
-            deliveries: deliveries.len(),
+            items: Items {
+                samples: Vec::with_capacity(self.last_sizes.0),
+                events: Vec::with_capacity(self.last_sizes.1),
+                dead: Vec::new(),
+            },
             dropped: 0,
             token,
             stage,
@@ -274,8 +271,8 @@ impl ConverterWorker {
             self.convert_one(&*converter, d, &recent_ids, &mut out, &mut ids, &mut outcome);
         }
         out.token.remember(ids);
-        outcome.samples = out.samples.len();
-        outcome.events = out.events.len();
+        outcome.samples = out.items.samples.len();
+        outcome.events = out.items.events.len();
         self.last_sizes = (outcome.samples, outcome.events);
         metrics.batch(outcome, started.elapsed());
         out
@@ -390,7 +387,7 @@ mod tests {
                 .await
                 .expect("all five converted");
             assert!(
-                got.iter().all(|b| b.dead.len() == 1),
+                got.iter().all(|b| b.items.dead.len() == 1),
                 "each undecodable body is dead-lettered"
             );
             assert_eq!(depth(), 0.0);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::publish::{Flush, Output, PublishError, Write};
+use crate::publish::{Items, Output, PublishError, Write};
 
 /// How an encode ended.
 pub enum Encoded {
@@ -48,7 +48,7 @@ impl Encoders {
 
     /// Encode `flush` on a worker thread of `runtime` with the first encoder free (waiting for
     /// one if all are busy), then give the encoder back.
-    pub async fn encode(&self, flush: Flush, runtime: &tokio::runtime::Handle) -> Encoded {
+    pub async fn encode(&self, flush: Items, runtime: &tokio::runtime::Handle) -> Encoded {
         let Ok(permit) = self.free.acquire().await else {
             unreachable!("the semaphore is never closed");
         };

@@ -21,6 +21,7 @@ use crate::agent::ack::AckToken;
 use crate::model::py::datetime::Timestamp;
 use crate::model::Sample;
 use crate::pipeline::{Pipeline, SampleStage};
+use crate::publish::Items;
 use crate::telemetry::handles::{ActorMetrics, PipelineMetrics};
 use crate::telemetry::metrics::ActorKind;
 
@@ -115,14 +116,16 @@ impl PipelineActor {
             panic!("injected panic");
         }
         let ConvertedBatch {
-            samples,
-            events,
-            dead,
+            items,
             token,
             dropped,
             stage,
-            ..
         } = batch;
+        let Items {
+            samples,
+            events,
+            dead,
+        } = items;
         // Samples whose volume Ceilometer's pipeline drops were split off by the converter
         // (`convert::Converted::dropped_samples`, meter::volume); `dropped` counts them.
         // Without a partition publisher this agent owns every resource: run every sink.
@@ -137,46 +140,22 @@ impl PipelineActor {
         let (events, filtered) = self.events.route_counting(events);
         self.metrics.events_filtered(filtered);
         let mut out = Vec::new();
-        for (addr, samples) in self.sample_publishers.iter().zip(samples) {
-            if !samples.is_empty() {
-                let b = PublishBatch {
-                    samples,
-                    events: Vec::new(),
-                    dead: Vec::new(),
-                    token: token.share(),
-                };
-                out.push((addr.clone(), b));
+        let mut send = |addr: &Mailbox<PublisherActor>, items: Items| {
+            if !items.is_empty() {
+                let token = token.share();
+                out.push((addr.clone(), PublishBatch { items, token }));
             }
+        };
+        for (addr, samples) in self.sample_publishers.iter().zip(samples) {
+            send(addr, Items::from(samples));
         }
         for (addr, events) in self.event_publishers.iter().zip(events) {
-            if !events.is_empty() {
-                let b = PublishBatch {
-                    samples: Vec::new(),
-                    events,
-                    dead: Vec::new(),
-                    token: token.share(),
-                };
-                out.push((addr.clone(), b));
-            }
+            send(addr, Items::from(events));
         }
-        if let (Some(addr), false) = (&self.partitions, deferred.is_empty()) {
-            let b = PublishBatch {
-                samples: deferred,
-                events: Vec::new(),
-                dead: Vec::new(),
-                token: token.share(),
-            };
-            out.push((addr.clone(), b));
+        if let Some(addr) = &self.partitions {
+            send(addr, Items::from(deferred));
         }
-        if !dead.is_empty() {
-            let b = PublishBatch {
-                samples: Vec::new(),
-                events: Vec::new(),
-                dead,
-                token: token.share(),
-            };
-            out.push((self.dead_letter.clone(), b));
-        }
+        send(&self.dead_letter, Items::from(dead));
         // This stage's own part is done; the batch now waits on the publishers' shares.
         token.confirm();
         out
@@ -196,13 +175,8 @@ impl PipelineActor {
             .zip(batches)
             .filter(|(_, samples)| !samples.is_empty())
             .map(|(addr, samples)| {
-                let b = PublishBatch {
-                    samples,
-                    events: Vec::new(),
-                    dead: Vec::new(),
-                    token: token.share(),
-                };
-                (addr.clone(), b)
+                let (items, token) = (Items::from(samples), token.share());
+                (addr.clone(), PublishBatch { items, token })
             })
             .collect()
     }

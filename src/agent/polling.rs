@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::model::SampleBatch;
 use crate::polling::{PollingAgent, PollingConfig, PollingOptions, SampleSink, StartError};
 use crate::publish::telemetry_polling::{NotifyOptions, PollingOutput, SINK_LABEL};
+use crate::publish::Items;
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
 use crate::transport::{self, Publisher, Transport};
@@ -77,9 +78,7 @@ impl PollingSender {
 impl SampleSink for PollingSender {
     fn send(&self, batch: SampleBatch) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         let batch = PublishBatch {
-            samples: batch.samples,
-            events: Vec::new(),
-            dead: Vec::new(),
+            items: Items::from(batch.samples),
             token: self.sent.share(),
         };
         Box::pin(async move { self.publisher.send(batch).await.is_ok() })

@@ -24,8 +24,8 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use super::ack::AckToken;
 use super::encoders::{Encoded, Encoders};
 use super::mailbox::{Mailbox, Queued};
-use crate::model::{Event, Payload, Sample};
-use crate::publish::{DeadLetter, Flush, Output, PublishError};
+use crate::model::Payload;
+use crate::publish::{Items, Output, PublishError};
 use crate::telemetry::handles::{ActorMetrics, PublisherMetrics};
 use crate::telemetry::metrics::ActorKind;
 use crate::telemetry::Readiness;
@@ -34,9 +34,7 @@ use crate::telemetry::Readiness;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PublishBatch {
-    pub samples: Vec<Sample>,
-    pub events: Vec<Event>,
-    pub dead: Vec<DeadLetter>,
+    pub items: Items,
     pub token: AckToken,
 }
 
@@ -83,7 +81,7 @@ pub struct PublisherActor {
     turn: Option<oneshot::Receiver<()>>,
     policy: BatchPolicy,
     runtime: tokio::runtime::Handle,
-    pending: Flush,
+    pending: Items,
     tokens: Vec<AckToken>,
     since: Option<Instant>,
     in_flight: Arc<Semaphore>,
@@ -146,7 +144,7 @@ impl PublisherActor {
             in_flight: Arc::new(Semaphore::new(policy.max_in_flight.max(1))),
             policy,
             runtime,
-            pending: Flush::default(),
+            pending: Items::default(),
             tokens: Vec::new(),
             since: None,
             draining: false,
@@ -176,19 +174,12 @@ impl PublisherActor {
     }
 
     fn add(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
-        let PublishBatch {
-            samples,
-            events,
-            dead,
-            token,
-        } = msg;
-        if samples.is_empty() && events.is_empty() && dead.is_empty() {
+        let PublishBatch { items, token } = msg;
+        if items.is_empty() {
             token.confirm();
             return;
         }
-        self.pending.samples.extend(samples);
-        self.pending.events.extend(events);
-        self.pending.dead.extend(dead);
+        self.pending.append(items);
         self.tokens.push(token);
         self.since.get_or_insert_with(Instant::now);
         // Group commit: with nothing being written, write now (low latency when idle); while a
@@ -225,7 +216,7 @@ impl PublisherActor {
     fn launch(
         &mut self,
         permit: OwnedSemaphorePermit,
-        flush: Flush,
+        flush: Items,
         tokens: Vec<AckToken>,
         addr: Addr<Self>,
     ) {
@@ -338,7 +329,7 @@ impl Supervised for PublisherActor {
         self.actor.restarted();
         // The timer died with the old context; `started` starts it again (unless retired).
         self.ticker = None;
-        self.pending = Flush::default();
+        self.pending = Items::default();
         self.tokens.clear();
         self.since = None;
     }
@@ -397,7 +388,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::publish::Write;
+    use crate::publish::{DeadLetter, Write};
     use crate::telemetry::metrics::RejectReason;
 
     /// Counts the items written; the first write waits for `open`; its drop says the actor ended.
@@ -412,7 +403,7 @@ mod tests {
             "gated"
         }
 
-        fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
             let (n, written, open) = (flush.len(), self.written.clone(), self.open.clone());
             Ok(Arc::new(move || {
                 let (written, open) = (written.clone(), open.clone());
@@ -432,17 +423,16 @@ mod tests {
     }
 
     fn batch() -> PublishBatch {
+        let dead = vec![DeadLetter {
+            body: b"{}".to_vec(),
+            reason: "test".into(),
+            kind: RejectReason::Envelope,
+            exchange: "nova".into(),
+            routing_key: "notifications.info".into(),
+            properties: Default::default(),
+        }];
         PublishBatch {
-            samples: Vec::new(),
-            events: Vec::new(),
-            dead: vec![DeadLetter {
-                body: b"{}".to_vec(),
-                reason: "test".into(),
-                kind: RejectReason::Envelope,
-                exchange: "nova".into(),
-                routing_key: "notifications.info".into(),
-                properties: Default::default(),
-            }],
+            items: Items::from(dead),
             token: AckToken::detached(),
         }
     }
@@ -504,7 +494,7 @@ mod tests {
             Some(Box::new(self.clone()))
         }
 
-        fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+        fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
             self.threads.lock().unwrap().insert(std::thread::current().id());
@@ -545,7 +535,7 @@ mod tests {
             let actor_thread = std::thread::current().id();
             for seq in 0..FLUSHES {
                 let mut b = batch();
-                b.dead[0].reason = seq.to_string();
+                b.items.dead[0].reason = seq.to_string();
                 publisher.send(b).await.expect("publisher alive");
             }
             let written = async {

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::telemetry::metrics::{RejectReason, NOTIFICATIONS_DEAD_LETTERED};
 use crate::transport::{OutMessage, Properties, Publisher, QueueSpec};
 
@@ -117,7 +117,7 @@ impl Output for DeadLetterOutput {
         Some(Box::new(self.clone()))
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         // Counted once the broker confirmed them: (original queue = routing key, reason kind).
         let counted: Arc<[(String, RejectReason)]> = flush
             .dead

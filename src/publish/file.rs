@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::event::message::event_json;
 use crate::model::json_write::write_value;
 use crate::model::sample::write_sample_as_dict;
@@ -123,7 +123,7 @@ impl FileOutput {
     }
 
     /// The JSON lines of a flush.
-    pub fn encode(flush: &Flush) -> Vec<u8> {
+    pub fn encode(flush: &Items) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 * flush.len());
         for s in &flush.samples {
             write_sample_as_dict(&mut out, s);
@@ -142,7 +142,7 @@ impl Output for FileOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let lines = Arc::new(Self::encode(&flush));
         let state = self.state.clone();
         let runtime = self.runtime.clone();

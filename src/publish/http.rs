@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::dead_letter::DeadLetters;
 use super::url::{HttpTarget, VerifySsl};
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::event::message::write_event_serialized;
 use crate::model::json_write::{write_list, write_value};
 use crate::model::sample::write_sample_as_dict;
@@ -318,7 +318,7 @@ impl HttpOutput {
     }
 
     /// The bodies one flush is posted as (none when it holds nothing for this publisher).
-    pub fn encode(&self, flush: &Flush) -> Vec<Bytes> {
+    pub fn encode(&self, flush: &Items) -> Vec<Bytes> {
         let mut items: Vec<Vec<u8>> = Vec::new();
         match self.carries {
             Payload::Samples => {
@@ -363,7 +363,7 @@ impl Output for HttpOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let bodies = self.encode(&flush);
         // Samples per body, for the refused count (events are not counted there).
         let per_body = match (self.carries, self.batch) {
@@ -412,10 +412,10 @@ mod tests {
         }
     }
 
-    fn flush_of_fixture_samples() -> Flush {
-        Flush {
+    fn flush_of_fixture_samples() -> Items {
+        Items {
             samples: fixtures::samples(),
-            ..Flush::default()
+            ..Items::default()
         }
     }
 
@@ -461,14 +461,14 @@ mod tests {
                 raw,
             }
         };
-        let flush = Flush {
+        let flush = Items {
             events: vec![
                 event(r#"{"payload": {"a": 1}}"#),
                 event(r#"{"payload": {}}"#),
                 event(r#"{}"#),
                 event(r#"{"payload": "x"}"#),
             ],
-            ..Flush::default()
+            ..Items::default()
         };
         let out = output("http://127.0.0.1:1/?raw_only=true", Payload::Events);
         assert_eq!(out.encode(&flush), vec![Bytes::from(r#"[{"a": 1}, "x"]"#)]);

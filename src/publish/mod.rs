@@ -39,21 +39,57 @@ pub struct DeadLetter {
     pub properties: crate::transport::Properties,
 }
 
-/// What one flush holds.
+/// Samples, events and dead letters: what the converter makes of a delivery batch, what the
+/// pipeline hands each publisher, and what one flush of a publisher holds. Plain data; the ack
+/// token travels beside it, never inside.
 #[derive(Debug, Default)]
-pub struct Flush {
+pub struct Items {
     pub samples: Vec<Sample>,
     pub events: Vec<Event>,
     pub dead: Vec<DeadLetter>,
 }
 
-impl Flush {
+impl Items {
     pub fn len(&self) -> usize {
         self.samples.len() + self.events.len() + self.dead.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Move `other`'s items after this one's.
+    pub fn append(&mut self, other: Items) {
+        self.samples.extend(other.samples);
+        self.events.extend(other.events);
+        self.dead.extend(other.dead);
+    }
+}
+
+impl From<Vec<Sample>> for Items {
+    fn from(samples: Vec<Sample>) -> Items {
+        Items {
+            samples,
+            ..Items::default()
+        }
+    }
+}
+
+impl From<Vec<Event>> for Items {
+    fn from(events: Vec<Event>) -> Items {
+        Items {
+            events,
+            ..Items::default()
+        }
+    }
+}
+
+impl From<Vec<DeadLetter>> for Items {
+    fn from(dead: Vec<DeadLetter>) -> Items {
+        Items {
+            dead,
+            ..Items::default()
+        }
     }
 }
 
@@ -81,7 +117,7 @@ pub trait Output: Send + 'static {
     fn name(&self) -> &str;
     /// Encode a flush (on a worker thread, one flush at a time per instance) and return the
     /// write that makes it durable.
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError>;
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError>;
     /// Another instance that encodes exactly as this one and writes to the same place (the
     /// same connection), so that flushes can be encoded in parallel. `None` (the default) when
     /// flushes must go through one instance (a file to rotate, state carried between flushes).

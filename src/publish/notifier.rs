@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::event::message::write_event_message_list;
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::Quoted;
@@ -104,7 +104,7 @@ impl NotifierOutput {
     }
 
     /// The notifications one flush turns into.
-    pub fn encode(&mut self, flush: &Flush) -> Vec<OutMessage> {
+    pub fn encode(&mut self, flush: &Items) -> Vec<OutMessage> {
         let mut messages = Vec::new();
         let mut signer = std::mem::replace(&mut self.signer, Signer::new(b""));
         match self.carries {
@@ -154,7 +154,7 @@ impl Output for NotifierOutput {
         Some(Box::new(self.clone()))
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let messages: Arc<[OutMessage]> = self.encode(&flush).into();
         let publisher = self.publisher.clone();
         Ok(Arc::new(move || {

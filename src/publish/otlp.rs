@@ -29,7 +29,7 @@ use simd_json::prelude::*;
 use super::dead_letter::DeadLetters;
 use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::json_write::{write_f64, write_str};
 use crate::model::py::datetime;
 use crate::model::py::repr::py_str;
@@ -186,7 +186,7 @@ impl Output for OtlpOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let posts: Arc<[_]> = encode(&flush.samples)
             .map(|body| (None, Bytes::from(body), flush.samples.len()))
             .into_iter()

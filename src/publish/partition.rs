@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{telemetry_polling, Flush, Output, PublishError, Write};
+use super::{telemetry_polling, Items, Output, PublishError, Write};
 use crate::model::signature::Signer;
 use crate::model::Sample;
 use crate::transport::{OutMessage, Publisher, QueueSpec};
@@ -91,7 +91,7 @@ impl Output for PartitionOutput {
         Some(Box::new(self.clone()))
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let messages: Arc<[OutMessage]> = self.encode(&flush.samples).into();
         let publisher = self.publisher.clone();
         Ok(Arc::new(move || {

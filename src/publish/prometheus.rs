@@ -34,7 +34,7 @@ use bytes::Bytes;
 use super::dead_letter::DeadLetters;
 use super::http::{post_all, HttpSender, HttpSetupError, Refusals};
 use super::url::HttpTarget;
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::py::repr::py_str;
 use crate::model::Sample;
 
@@ -231,7 +231,7 @@ impl Output for PrometheusOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let pushes = self.encode(&flush.samples).into();
         Ok(post_all(pushes, self.sender.clone(), self.refusals.clone()))
     }

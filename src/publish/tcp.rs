@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::url::HostPort;
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::meter_message::meter_message_value_from;
 use crate::model::msgpack::write_msgpack;
 use crate::model::Sample;
@@ -130,7 +130,7 @@ impl Output for TcpOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let frames: Arc<[u8]> = self.encode(&flush.samples).into();
         let connection = self.connection.clone();
         Ok(Arc::new(move || {

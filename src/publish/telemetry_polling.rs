@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
@@ -118,7 +118,7 @@ impl Output for PollingOutput {
         Some(Box::new(self.clone()))
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let mut body = Vec::with_capacity(self.last_body_len + self.last_body_len / 4);
         encode(&mut body, PUBLISHER_ID, &flush.samples, &mut self.signer);
         self.last_body_len = body.len();

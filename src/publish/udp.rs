@@ -19,7 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::Mutex;
 
 use super::url::HostPort;
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::meter_message::meter_message_value;
 use crate::model::msgpack::write_msgpack;
 use crate::model::{Payload, Sample};
@@ -94,7 +94,7 @@ impl Output for UdpOutput {
         &self.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let datagrams: Arc<[Vec<u8>]> = flush.samples.iter().map(|s| datagram(s, &self.secret)).collect();
         let (socket, metrics, name) = (self.socket.clone(), self.metrics.clone(), self.name.clone());
         let sent = Arc::new(AtomicUsize::new(0));

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use hyper::Method;
 
-use super::{Flush, Output, PublishError, Write};
+use super::{Items, Output, PublishError, Write};
 use crate::model::Event;
 use crate::telemetry::metrics::SAMPLES_REFUSED;
 use batch::{AttributeCache, Grouped, ProjectFilter, Refused};
@@ -415,7 +415,7 @@ impl Output for GnocchiOutput {
         &self.shared.name
     }
 
-    fn prepare(&mut self, flush: Flush) -> Result<Write, PublishError> {
+    fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
         let job = Arc::new(tokio::sync::Mutex::new(Job {
             samples: flush.samples,
             grouped: None,
