@@ -74,7 +74,11 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
         .expect("RabbitMQ on 127.0.0.1:5672");
     let ch = conn.create_channel().await.unwrap();
     let metering_queue = format!("{metering}.sample");
-    let converter = agent::load_converter(dir.path(), &Default::default()).unwrap();
+    let converter = agent::load_converter(
+        &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+        &Default::default(),
+    )
+    .unwrap();
     let config = AgentConfig::load(dir.path(), None, converter).unwrap();
     let agent = Agent::start(
         config,

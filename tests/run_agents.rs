@@ -128,7 +128,7 @@ fn agent_on_memory_transport_and_agent_polling_without_polling_yaml_are_refused(
                 "--transport-url",
                 "amqp://guest:guest@127.0.0.1:5672/",
             ],
-            "has no polling.yaml",
+            "polling.yaml does not exist: nothing to poll",
         ),
     ] {
         let out = ceilo(&args, dir.path())

@@ -164,7 +164,11 @@ fn each_stalled_stage_fills_its_bounded_queue_and_no_further_and_loses_nothing()
     )
     .expect("pipeline.yaml");
     let gate = Arc::new(Gated {
-        inner: load_converter(dir.path(), &Default::default()).expect("converter"),
+        inner: load_converter(
+            &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+            &Default::default(),
+        )
+        .expect("converter"),
         closed: Mutex::new(false),
         opened: Condvar::new(),
     });

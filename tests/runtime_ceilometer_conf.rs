@@ -470,3 +470,122 @@ fn wait_while_not(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     true
 }
+
+/// A notification of `event_type` with `payload`, as `ceilo convert` reads it.
+fn body(event_type: &str, payload: serde_json::Value) -> String {
+    serde_json::json!({
+        "event_type": event_type, "priority": "INFO", "publisher_id": "p", "message_id": "m",
+        "timestamp": "2025-01-01 00:00:00", "payload": payload,
+    })
+    .to_string()
+}
+
+#[test]
+fn check_and_convert_read_the_definition_files_wherever_the_conf_names_them() {
+    let etc = tempfile::tempdir().unwrap();
+    let defs = tempfile::tempdir().unwrap();
+    let (mine, theirs) = (defs.path().join("mine.d"), defs.path().join("theirs.d"));
+    for d in [&mine, &theirs] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let gauge = |name: &str, event_type: &str, unit: &str| {
+        format!(
+            "metric:\n  - {{name: {name}, event_type: {event_type}, type: gauge, unit: {unit}, \
+             volume: 1, resource_id: $.payload.id}}\n"
+        )
+    };
+    // The first directory wins a meter both define; the packaged meters.d comes last.
+    std::fs::write(mine.join("a.yaml"), gauge("probe.meter", "probe", "mine")).unwrap();
+    std::fs::write(theirs.join("a.yaml"), gauge("probe.meter", "probe", "theirs")).unwrap();
+    std::fs::write(theirs.join("b.yaml"), gauge("probe.other", "probe", "theirs")).unwrap();
+    std::fs::write(
+        defs.path().join("events.yaml"),
+        "- event_type: probe\n  traits:\n    n:\n      fields: payload.n\n      type: int\n",
+    )
+    .unwrap();
+    std::fs::write(defs.path().join("samples.yaml"), "sources: []\nsinks: []\n").unwrap();
+    std::fs::write(
+        defs.path().join("events-pipeline.yaml"),
+        "sources: []\nsinks: []\n",
+    )
+    .unwrap();
+    let conf = etc.path().join("ceilometer.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\npipeline_cfg_file = {d}/samples.yaml\n\
+             event_pipeline_cfg_file = {d}/events-pipeline.yaml\n\
+             [event]\ndefinitions_cfg_file = {d}/events.yaml\n\
+             [meter]\nmeter_definitions_dirs = {mine}\nmeter_definitions_dirs = {theirs}\n\
+             meter_definitions_dirs = /usr/lib/python3/dist-packages/ceilometer/data/meters.d\n",
+            d = defs.path().display(),
+            mine = mine.display(),
+            theirs = theirs.display(),
+        ),
+    )
+    .unwrap();
+    let args = ["--config-file", conf.to_str().unwrap()];
+
+    let line = convert_line(&args, &body("probe", serde_json::json!({"id": "r", "n": 7})));
+    let units: std::collections::BTreeMap<String, String> = line["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["counter_name"].as_str().unwrap().to_owned(),
+                s["counter_unit"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("probe.meter".to_owned(), "mine".to_owned()),
+            ("probe.other".to_owned(), "theirs".to_owned())
+        ]
+        .into(),
+        "{line}"
+    );
+    let traits = line["events"][0]["traits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(traits.contains(&serde_json::json!(["n", 2, 7])), "{line}");
+    let packaged = convert_line(
+        &args,
+        &body(
+            "image.send",
+            serde_json::json!({"image_id": "i", "bytes_sent": 5}),
+        ),
+    );
+    let names: Vec<&str> = packaged["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["counter_name"].as_str())
+        .collect();
+    assert_eq!(names, ["image.serve", "image.download"], "{packaged}");
+
+    let (ok, text) = ceilo(&["check", "--config-file", conf.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    for read in [
+        format!("{}, {}, <shipped>/meters.d", mine.display(), theirs.display()),
+        defs.path().join("events.yaml").display().to_string(),
+        defs.path().join("samples.yaml").display().to_string(),
+        defs.path().join("events-pipeline.yaml").display().to_string(),
+    ] {
+        assert!(text.contains(&read), "{read}: {text}");
+    }
+    // What is wrong in them is named by file and line, as for ceilo's own directory.
+    std::fs::write(defs.path().join("events-pipeline.yaml"), "sources: [\n").unwrap();
+    let (ok, text) = ceilo(&["check", "--config-file", conf.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:",
+            defs.path().join("events-pipeline.yaml").display()
+        )),
+        "{text}"
+    );
+}

@@ -141,7 +141,9 @@ fn run_corpus_through_the_broker(
 fn converted_in_process(cases: &[Json]) -> (Vec<Json>, Vec<(String, String)>, usize) {
     // The same conversion core the agent loads from its config directory.
     let converter = ceilo::agent::load_converter(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+        &ceilo::config::definitions::DefinitionFiles::in_dir(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+        ),
         &Default::default(),
     )
     .expect("converter");

@@ -480,11 +480,18 @@ fn with_ceilometer_conf_a_reload_rereads_the_definitions_and_names_options_needi
     let rt = runtime();
     let url = broker.url();
     let (dir, out) = probe_dir();
+    // The meters in a directory of their own, outside the config directory.
+    let meters = tempfile::tempdir().expect("meters dir");
+    replace(&meters.path().join("probe.yaml"), &probe_meters("e1"));
     let conf = dir.path().join("ceilometer.conf");
     let write_conf = |batch_size: usize| {
         replace(
             &conf,
-            &format!("[DEFAULT]\ntransport_url = {url}\n[notification]\nbatch_size = {batch_size}\n"),
+            &format!(
+                "[DEFAULT]\ntransport_url = {url}\n[notification]\nbatch_size = {batch_size}\n\
+                 [meter]\nmeter_definitions_dirs = {}\n",
+                meters.path().display()
+            ),
         )
     };
     write_conf(20);
@@ -505,12 +512,13 @@ fn with_ceilometer_conf_a_reload_rereads_the_definitions_and_names_options_needi
         });
         units_by_probe(&out)[&i].clone()
     };
-    assert_eq!(unit_of(0), ["v1"], "{}", agent.log_text());
+    // meter_definitions_dirs, not the config directory's meters.d (unit v1).
+    assert_eq!(unit_of(0), ["e1"], "{}", agent.log_text());
 
     write_conf(30);
-    replace(&dir.path().join("meters.d/probe.yaml"), &probe_meters("v2"));
+    replace(&meters.path().join("probe.yaml"), &probe_meters("e2"));
     reload(&agent, "applied", 1);
-    assert_eq!(unit_of(1), ["v2"]);
+    assert_eq!(unit_of(1), ["e2"]);
     let text = agent.log_text();
     let warning = text
         .lines()

@@ -66,7 +66,11 @@ fn a_panic_in_the_pipeline_restarts_it_and_its_batch_is_redelivered() {
     let config = AgentConfig::load(
         dir.path(),
         Some(&url),
-        load_converter(dir.path(), &Default::default()).expect("converter"),
+        load_converter(
+            &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+            &Default::default(),
+        )
+        .expect("converter"),
     )
     .expect("config");
     with_agent(config, |agent| async move {
@@ -124,7 +128,11 @@ fn a_panic_while_converting_one_body_dead_letters_that_body_only() {
     let dir = config_dir(&settings(50, 10));
     let url = broker.url();
     let converter = Arc::new(Fragile(
-        load_converter(dir.path(), &Default::default()).expect("converter"),
+        load_converter(
+            &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+            &Default::default(),
+        )
+        .expect("converter"),
     ));
     let config = AgentConfig::load(dir.path(), Some(&url), converter).expect("config");
     with_agent(config, |agent| async move {
@@ -169,7 +177,11 @@ fn the_memory_transport_feeds_a_file_publisher_with_no_broker() {
     let config = AgentConfig::load(
         dir.path(),
         Some("memory://"),
-        load_converter(dir.path(), &Default::default()).expect("converter"),
+        load_converter(
+            &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+            &Default::default(),
+        )
+        .expect("converter"),
     )
     .expect("config");
     with_agent(config, |agent| async move {

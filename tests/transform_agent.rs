@@ -77,7 +77,11 @@ sinks:
     let config = AgentConfig::load(
         dir.path(),
         Some("memory://"),
-        load_converter(dir.path(), &Default::default()).expect("converter"),
+        load_converter(
+            &ceilo::config::definitions::DefinitionFiles::in_dir(dir.path()),
+            &Default::default(),
+        )
+        .expect("converter"),
     )
     .expect("config with transformers loads");
 

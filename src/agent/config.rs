@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{window, AgentError, Convert};
-use crate::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE};
+use crate::config::definitions::DefinitionFiles;
+use crate::config::Settings;
 use crate::model::{Payload, Priority};
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::DeadLetterOutput;
@@ -40,12 +41,18 @@ impl AgentConfig {
         transport_url: Option<&str>,
         converter: Arc<dyn Convert>,
     ) -> Result<Self, AgentError> {
-        Self::load_with(dir, Settings::load(dir)?, transport_url, converter)
+        Self::load_with(
+            &DefinitionFiles::in_dir(dir),
+            Settings::load(dir)?,
+            transport_url,
+            converter,
+        )
     }
 
-    /// [`AgentConfig::load`] with the settings given (ceilometer.conf's) instead of ceilo.yaml's.
+    /// [`AgentConfig::load`] with the settings given (ceilometer.conf's) instead of ceilo.yaml's,
+    /// and the files where `files` says they are.
     pub fn load_with(
-        dir: &Path,
+        files: &DefinitionFiles,
         mut settings: Settings,
         transport_url: Option<&str>,
         converter: Arc<dyn Convert>,
@@ -55,24 +62,24 @@ impl AgentConfig {
             transport::check_url(url, &settings.rabbit)?;
             settings.transport_url = url.to_owned();
         }
-        let polling_yaml = dir.join("polling.yaml");
+        let polling_yaml = &files.polling;
         let polling = if settings.polling_enabled() && polling_yaml.exists() {
             // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
             // a bad one stops `run` here, before anything has started, not half-way.
-            crate::polling::check(&polling_yaml, &settings.polling_options())?;
-            let config = crate::polling::PollingConfig::load(&polling_yaml)
+            crate::polling::check(polling_yaml, &settings.polling_options())?;
+            let config = crate::polling::PollingConfig::load(polling_yaml)
                 .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
             Some(config)
         } else {
             None
         };
-        let (samples, events) = load_pipelines(dir)?;
+        let (samples, events) = load_pipelines(files)?;
         for warning in samples.warnings().iter().chain(events.warnings()) {
             tracing::warn!("{warning}");
         }
         for url in samples.publishers().iter().chain(events.publishers()) {
             if let PublisherUrl::Gnocchi(options) = url {
-                GnocchiOutput::check(options, dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
+                GnocchiOutput::check(options, &files.dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
             }
         }
         Ok(AgentConfig {
@@ -81,16 +88,16 @@ impl AgentConfig {
             settings,
             converter,
             polling,
-            config_dir: dir.to_owned(),
+            config_dir: files.dir.clone(),
         })
     }
 }
 
-/// pipeline.yaml and event_pipeline.yaml of `dir`, compiled (a missing file is an empty
-/// pipeline); the problems of both when either does not compile.
-pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
-    let samples = Pipeline::load(&dir.join(PIPELINE_FILE), Payload::Samples);
-    let events = Pipeline::load(&dir.join(EVENT_PIPELINE_FILE), Payload::Events);
+/// The pipeline and event pipeline files, compiled (a missing file is an empty pipeline); the
+/// problems of both when either does not compile.
+pub fn load_pipelines(files: &DefinitionFiles) -> Result<(Pipeline, Pipeline), AgentError> {
+    let samples = Pipeline::load(&files.pipeline, Payload::Samples);
+    let events = Pipeline::load(&files.event_pipeline, Payload::Events);
     match (samples, events) {
         (Ok(samples), Ok(events)) => Ok((samples, events)),
         (samples, events) => Err(AgentError::Problems(
@@ -99,13 +106,13 @@ pub fn load_pipelines(dir: &Path) -> Result<(Pipeline, Pipeline), AgentError> {
     }
 }
 
-/// The conversion core for a config directory (see [`crate::config::definitions`]: the
-/// shipped definitions stand in for missing ones; a meter definition that does not compile is
+/// The conversion core for the definition files (see [`crate::config::definitions`]: in a
+/// config directory, the shipped definitions stand in for missing ones; a meter definition that does not compile is
 /// logged and skipped, as Ceilometer does; a bad event definition stops the agent), with the
 /// event options, the output limit, the reserved metadata options and `ack_on_event_error`
 /// of `settings`.
-pub fn load_converter(dir: &Path, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
-    let (converter, skipped) = crate::config::definitions::converter(dir, settings.event.options())
+pub fn load_converter(files: &DefinitionFiles, settings: &Settings) -> Result<Arc<dyn Convert>, AgentError> {
+    let (converter, skipped) = crate::config::definitions::converter(files, settings.event.options())
         .map_err(|problem| AgentError::Problems(vec![problem]))?;
     for p in skipped {
         tracing::warn!(problem = %p, "meter definition skipped");

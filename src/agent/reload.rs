@@ -25,11 +25,11 @@
 //! a changed one is named in a warning and keeps its running value until a restart; whether
 //! polling runs at all.
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use super::publishers::{self, SinkPublisher, Sinks};
 use super::{pipeline, Agent, AgentConfig, AgentError};
+use crate::config::definitions::DefinitionFiles;
 use crate::config::Settings;
 use crate::model::Payload;
 use crate::polling::PollingAgent;
@@ -57,7 +57,7 @@ impl<T: ?Sized> Current<T> {
 /// What the command line's config now says: where the definitions are, and the settings
 /// (with the command line's overrides applied, as at start).
 pub struct Source {
-    pub dir: PathBuf,
+    pub files: DefinitionFiles,
     pub settings: Settings,
 }
 
@@ -130,8 +130,8 @@ async fn reload(
             "reload: these settings changed; a reload does not apply settings, restart to use them"
         );
     }
-    let converter = super::load_converter(&source.dir, running)?;
-    let config = AgentConfig::load_with(&source.dir, running.clone(), None, converter)?;
+    let converter = super::load_converter(&source.files, running)?;
+    let config = AgentConfig::load_with(&source.files, running.clone(), None, converter)?;
     let plans = match (&polling, &config.polling) {
         (Some(agent), Some(yaml)) => Some(
             agent

@@ -1,16 +1,15 @@
-//! `ceilo check`: validate every definition and config file of a config directory, reporting
-//! file, line and problem; exit non-zero when anything is wrong.
+//! `ceilo check`: validate every definition and config file of a config directory (or those
+//! ceilometer.conf names), reporting file, line and problem; exit non-zero when anything is wrong.
 //!
 //! check = run: what stops `ceilo run` is a problem (non-zero exit); what `run` starts without
 //! (a meter definition it skips, a meter no pollster serves) is a named warning. Definitions
 //! the directory lacks are the shipped ones, as for `run` (see
 //! [`ceilo::config::definitions`]).
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use ceilo::config::definitions;
-use ceilo::config::{Settings, EVENT_PIPELINE_FILE, PIPELINE_FILE, SETTINGS_FILE};
+use ceilo::config::definitions::{self, DefinitionFiles};
+use ceilo::config::{Settings, SETTINGS_FILE};
 use ceilo::model::Payload;
 use ceilo::pipeline::Pipeline;
 use ceilo::problem::Problem;
@@ -40,7 +39,7 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
             return report.print();
         }
     };
-    let config_dir = resolved.dir.as_path();
+    let config_dir = resolved.files.dir.as_path();
     if !config_dir.is_dir() {
         eprintln!("ceilo check: {} is not a directory", config_dir.display());
         return ExitCode::FAILURE;
@@ -67,10 +66,10 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
                 .map(|o| format!("{o}: unknown option (not one of Ceilometer 27's), ignored")),
         );
     }
-    check_meters(config_dir, &mut report);
-    check_events(config_dir, &mut report);
-    check_agent_config(config_dir, &mut report);
-    check_polling(config_dir, &resolved, &mut report);
+    check_meters(&resolved.files, &mut report);
+    check_events(&resolved.files, &mut report);
+    check_agent_config(&resolved.files, &mut report);
+    check_polling(&resolved, &mut report);
     check_partitions(&resolved, &mut report);
     if let Some(url) = transport_url {
         ceilo::config::secrets::register_url(url);
@@ -126,8 +125,8 @@ impl Report {
 }
 
 /// A meter definition that does not compile is skipped by `run` (as by Ceilometer): a warning.
-fn check_meters(dir: &Path, report: &mut Report) {
-    match definitions::load_meters(dir) {
+fn check_meters(files: &DefinitionFiles, report: &mut Report) {
+    match definitions::load_meters(files) {
         Ok(meters) => {
             report.checked.push(meters.from);
             report.warnings.extend(
@@ -138,41 +137,43 @@ fn check_meters(dir: &Path, report: &mut Report) {
             );
         }
         Err(e) => {
-            report.checked.push(dir.join("meters.d").display().to_string());
+            report.checked.push(files.meter_dirs_text());
             report.problems.push(e.to_string());
         }
     }
 }
 
 /// A bad event definition stops `run` (as it stops Ceilometer): a problem.
-fn check_events(dir: &Path, report: &mut Report) {
-    match definitions::load_events(dir) {
+fn check_events(files: &DefinitionFiles, report: &mut Report) {
+    match definitions::load_events(files) {
         Ok(events) => report.checked.push(events.from),
         Err(e) => {
-            report
-                .checked
-                .push(dir.join("event_definitions.yaml").display().to_string());
+            report.checked.push(files.event_definitions.display().to_string());
             report.problems.push(e.to_string());
         }
     }
 }
 
-/// ceilo.yaml, pipeline.yaml and event_pipeline.yaml: the problems `run` stops at, as it
-/// prints them (the pipelines compile here as they do there), and the pipelines' warnings.
-fn check_agent_config(dir: &Path, report: &mut Report) {
-    for file in [SETTINGS_FILE, PIPELINE_FILE, EVENT_PIPELINE_FILE] {
-        if dir.join(file).exists() {
-            report.checked.push(dir.join(file).display().to_string());
+/// ceilo.yaml and the two pipeline files: the problems `run` stops at, as it prints them (the
+/// pipelines compile here as they do there), and the pipelines' warnings.
+fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
+    for file in [
+        &files.dir.join(SETTINGS_FILE),
+        &files.pipeline,
+        &files.event_pipeline,
+    ] {
+        if file.exists() {
+            report.checked.push(file.display().to_string());
         }
     }
-    if let Err(e) = Settings::load(dir) {
+    if let Err(e) = Settings::load(&files.dir) {
         report.problems.push(Problem::from(e).to_string());
     }
     for (file, kind) in [
-        (PIPELINE_FILE, Payload::Samples),
-        (EVENT_PIPELINE_FILE, Payload::Events),
+        (&files.pipeline, Payload::Samples),
+        (&files.event_pipeline, Payload::Events),
     ] {
-        match Pipeline::load(&dir.join(file), kind) {
+        match Pipeline::load(file, kind) {
             Ok(pipeline) => report
                 .warnings
                 .extend(pipeline.warnings().iter().map(Problem::to_string)),
@@ -206,10 +207,10 @@ fn check_partitions(resolved: &Resolved, report: &mut Report) {
     }
 }
 
-/// polling.yaml and the dynamic pollster definitions it can use. Meters no pollster serves are
-/// warnings (Ceilometer polls nothing for them either), not problems.
-fn check_polling(dir: &Path, resolved: &Resolved, report: &mut Report) {
-    let path = dir.join("polling.yaml");
+/// The polling file and the dynamic pollster definitions it can use. Meters no pollster serves
+/// are warnings (Ceilometer polls nothing for them either), not problems.
+fn check_polling(resolved: &Resolved, report: &mut Report) {
+    let path = &resolved.files.polling;
     if !path.exists() {
         return;
     }
@@ -220,7 +221,7 @@ fn check_polling(dir: &Path, resolved: &Resolved, report: &mut Report) {
         .settings()
         .map(|s| s.polling_options())
         .unwrap_or_default();
-    match ceilo::polling::check(&path, &options) {
+    match ceilo::polling::check(path, &options) {
         Ok(warnings) => report.warnings.extend(warnings),
         Err(e) => report.problems.push(e.to_string()),
     }

@@ -5,12 +5,13 @@
 //! /etc/ceilometer (ceilo.yaml, pipeline.yaml, meters.d/, ...), default `config`. With
 //! `--config-file`, both mean what they mean to oslo.config: the files are read in order,
 //! then each `--config-dir`'s `*.conf` in sorted order (after every `--config-file`, whatever
-//! the order on the command line), and the definitions come from the directory where
-//! `pipeline_cfg_file` is found (see [`ceilo::config::ceilometer_conf`]).
+//! the order on the command line), and the definition files are where its options say, found
+//! as Ceilometer finds them (see [`ceilo::config::ceilometer_conf`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ceilo::config::ceilometer_conf::CeilometerConf;
+use ceilo::config::definitions::DefinitionFiles;
 use ceilo::config::Settings;
 
 #[derive(clap::Args, Clone, Default)]
@@ -28,7 +29,7 @@ pub struct ConfigArgs {
 
 /// Where the definitions are, and the settings when the oslo files gave them.
 pub struct Resolved {
-    pub dir: PathBuf,
+    pub files: DefinitionFiles,
     /// `Some` with --config-file (ceilo.yaml beside the definitions, then the oslo options).
     pub conf: Option<CeilometerConf>,
 }
@@ -38,7 +39,7 @@ impl Resolved {
     pub fn settings(&self) -> Result<Settings, ceilo::config::ConfigError> {
         match &self.conf {
             Some(conf) => Ok(conf.settings.clone()),
-            None => Settings::load(&self.dir),
+            None => Settings::load(&self.files.dir),
         }
     }
 }
@@ -54,17 +55,17 @@ impl ConfigArgs {
             let conf =
                 CeilometerConf::load(&self.config_file, &self.config_dir).map_err(|e| e.to_string())?;
             return Ok(Resolved {
-                dir: conf.dir.clone(),
+                files: conf.files.clone(),
                 conf: Some(conf),
             });
         }
         match self.config_dir.as_slice() {
             [] => Ok(Resolved {
-                dir: PathBuf::from("config"),
+                files: DefinitionFiles::in_dir(Path::new("config")),
                 conf: None,
             }),
             [dir] => Ok(Resolved {
-                dir: dir.clone(),
+                files: DefinitionFiles::in_dir(dir),
                 conf: None,
             }),
             _ => Err(

@@ -52,7 +52,7 @@ fn setup(
     let resolved = args.resolve()?;
     let settings = resolved.settings().map_err(|e| e.to_string())?;
     let (converter, skipped) = match (meters, events) {
-        (None, None) => ceilo::config::definitions::converter(&resolved.dir, settings.event.options())
+        (None, None) => ceilo::config::definitions::converter(&resolved.files, settings.event.options())
             .map_err(|e| e.to_string())?,
         _ => (
             definitions::converter(meters, events, settings.event.options())?,

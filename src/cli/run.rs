@@ -4,10 +4,10 @@
 //! systemd units) run them; without it the config decides.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use ceilo::agent::{self, AgentConfig, Stopped};
+use ceilo::config::definitions::DefinitionFiles;
 use ceilo::config::Settings;
 
 use crate::cli::config_args::ConfigArgs;
@@ -75,14 +75,18 @@ impl RunArgs {
                 settings.transport_url = url.clone();
             }
             Ok(agent::reload::Source {
-                dir: resolved.dir,
+                files: resolved.files,
                 settings,
             })
         })
     }
 
     /// Refuses an `--agent` that would run but do nothing useful.
-    fn check_selection(&self, config: &AgentConfig, dir: &Path) -> Result<(), agent::AgentError> {
+    fn check_selection(
+        &self,
+        config: &AgentConfig,
+        files: &DefinitionFiles,
+    ) -> Result<(), agent::AgentError> {
         let Some(kind) = self.agent else {
             return Ok(());
         };
@@ -96,8 +100,8 @@ impl RunArgs {
         }
         if kind == AgentKind::Polling && config.polling.is_none() {
             return Err(agent::AgentError::Runtime(format!(
-                "--agent polling: {} has no polling.yaml",
-                dir.display()
+                "--agent polling: {} does not exist: nothing to poll",
+                files.polling.display()
             )));
         }
         Ok(())
@@ -121,10 +125,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         .map_err(agent::AgentError::from)
         .and_then(|mut settings| {
             args.override_settings(&mut settings);
-            let converter = agent::load_converter(&resolved.dir, &settings)?;
-            let config =
-                AgentConfig::load_with(&resolved.dir, settings, args.transport_url.as_deref(), converter)?;
-            args.check_selection(&config, &resolved.dir)?;
+            let converter = agent::load_converter(&resolved.files, &settings)?;
+            let config = AgentConfig::load_with(
+                &resolved.files,
+                settings,
+                args.transport_url.as_deref(),
+                converter,
+            )?;
+            args.check_selection(&config, &resolved.files)?;
             Ok(config)
         })
         .and_then(|config| {

@@ -1,17 +1,18 @@
 //! `ceilometer.conf` onto ceilo's [`Settings`]: every option of Ceilometer 27 that ceilo
 //! implements, under its oslo group and name (deprecated names included).
 //!
-//! Precedence: `<definitions dir>/ceilo.yaml` (when there is one) is read first, the options
+//! Precedence: `ceilo.yaml` beside the pipeline file (when there is one) is read first, the options
 //! set in the oslo files replace its values, and `--transport-url` replaces both. Options of
 //! Ceilometer that ceilo does not implement are listed as ignored; options Ceilometer does not
 //! have are listed as unknown (the caller logs both once). An option whose value would make
-//! ceilo behave unlike Ceilometer without saying so (a pipeline file that is not where ceilo
-//! reads it) is an error naming file and line.
+//! ceilo behave unlike Ceilometer without saying so is an error naming file and line.
 //!
-//! The definitions directory (pipeline.yaml, event_pipeline.yaml, meters.d/,
-//! event_definitions.yaml, polling.yaml, ceilo.yaml) is where `pipeline_cfg_file` is found
-//! by oslo's `find_file` rules (as given, else in the `--config-dir`s, then beside the
-//! `--config-file`s, the last one first); the other definition options must name files there.
+//! The definition files (`pipeline_cfg_file`, `event_pipeline_cfg_file`,
+//! `[event] definitions_cfg_file`, `[polling] cfg_file`, `[meter] meter_definitions_dirs`) are
+//! found as Ceilometer finds them: as given, else by oslo's `find_file` rules (in the
+//! `--config-dir`s, then beside the `--config-file`s, the last one first). ceilo.yaml, when
+//! there is one, and the publishers' own files (gnocchi_resources.yaml) are read in the
+//! directory of the pipeline file.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::str::FromStr;
 
 mod credentials;
 
+use super::definitions::{DefinitionFiles, MeterDir};
 use super::oslo::{parse_bool, parse_list, OsloConfig, OsloError};
 use super::{ConfigError, Settings};
 
@@ -40,8 +42,8 @@ pub enum ConfError {
 #[derive(Debug)]
 pub struct CeilometerConf {
     pub settings: Settings,
-    /// The directory the definition files are read from.
-    pub dir: PathBuf,
+    /// Where the definition files are read from.
+    pub files: DefinitionFiles,
     /// Ceilometer options set in the files that ceilo does not implement, `[group] name`.
     pub ignored: Vec<String>,
     /// Options set in the files that Ceilometer 27 does not have, `[group] name`.
@@ -111,8 +113,8 @@ impl CeilometerConf {
             used: BTreeSet::new(),
             notes: Vec::new(),
         };
-        let dir = definitions_dir(&mut r)?;
-        let mut settings = Settings::load(&dir)?;
+        let files = definition_files(&mut r)?;
+        let mut settings = Settings::load(&files.dir)?;
         apply(&mut r, &mut settings)?;
         // The environment and ceilo.yaml's secret files win over the oslo files' values too.
         super::secrets::resolve(&mut settings)
@@ -145,7 +147,7 @@ impl CeilometerConf {
         }
         Ok(CeilometerConf {
             settings,
-            dir,
+            files,
             ignored,
             unknown,
             notes: r.notes,
@@ -548,12 +550,14 @@ fn heartbeat(r: &mut Reader, rabbit: &mut crate::transport::RabbitOptions) -> Re
     Ok(())
 }
 
-/// Where the definitions are: `pipeline_cfg_file` found as Ceilometer finds it; the other
-/// definition options must name the files ceilo reads there (or files found nowhere, for
-/// which ceilo uses its shipped definitions as Ceilometer uses its packaged ones).
-fn definitions_dir(r: &mut Reader) -> Result<PathBuf, ConfError> {
+/// Where the definition files are, each found as Ceilometer finds it: the path as given when
+/// it exists, else oslo's `find_file` (the `--config-dir`s, then beside the `--config-file`s,
+/// the last one first); a file found nowhere is looked for in the pipeline file's directory
+/// (ceilo's defaults for a missing file then apply: an empty pipeline, the shipped event
+/// definitions, no polling).
+fn definition_files(r: &mut Reader) -> Result<DefinitionFiles, ConfError> {
     let search = r.conf.search_dirs();
-    // declarative.load_definitions: the path as given, else conf.find_file.
+    // ceilometer/agent.py load_config and declarative.load_definitions.
     let find = |name: &str| -> Option<PathBuf> {
         let given = PathBuf::from(name);
         if given.exists() {
@@ -561,84 +565,61 @@ fn definitions_dir(r: &mut Reader) -> Result<PathBuf, ConfError> {
         }
         search.iter().map(|d| d.join(name)).find(|p| p.exists())
     };
-    let pipeline_names = [("DEFAULT", "pipeline_cfg_file")];
-    let pipeline = r
-        .string(&pipeline_names)?
+    let pipeline_name = r
+        .string(&[("DEFAULT", "pipeline_cfg_file")])?
         .unwrap_or_else(|| super::PIPELINE_FILE.into());
-    let dir = match find(&pipeline) {
-        Some(found) => found
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-            .unwrap_or(Path::new("/"))
-            .to_owned(),
+    let found = find(&pipeline_name);
+    let dir = match &found {
+        Some(found) => match found.parent() {
+            Some(p) if p.as_os_str().is_empty() => PathBuf::from("."),
+            Some(p) => p.to_owned(),
+            None => PathBuf::from("/"),
+        },
         None => search.first().cloned().unwrap_or_else(|| PathBuf::from(".")),
     };
-    let files: [(&str, &str, &str); 4] = [
-        ("DEFAULT", "pipeline_cfg_file", super::PIPELINE_FILE),
-        ("DEFAULT", "event_pipeline_cfg_file", super::EVENT_PIPELINE_FILE),
-        ("event", "definitions_cfg_file", "event_definitions.yaml"),
-        ("polling", "cfg_file", "polling.yaml"),
-    ];
-    for (group, name, ceilos) in files {
-        let Some(value) = r.string(&[(group, name)])? else {
-            continue;
-        };
-        let elsewhere = match find(&value) {
-            Some(found) => !same_file(&found, &dir.join(ceilos)),
-            None => Path::new(&value).file_name() != Some(ceilos.as_ref()),
-        };
-        if elsewhere {
-            return Err(r
-                .conf
-                .value_error(
-                    group,
-                    name,
-                    format!(
-                        "{value:?}: ceilo reads this file as {} (beside {}); move it there",
-                        dir.join(ceilos).display(),
-                        pipeline
-                    ),
-                )
-                .into());
-        }
-    }
-    if let Some(dirs) = r.multi(&[("meter", "meter_definitions_dirs")])? {
-        let ours = dir.join("meters.d");
-        // Ceilometer's default adds its packaged meters.d, which ceilo ships as its own.
-        let packaged = |d: &str| d.trim_end_matches('/').ends_with("ceilometer/data/meters.d");
-        if let Some(other) = dirs
+    let file = |r: &mut Reader, group: &str, name: &str, default: &str| -> Result<PathBuf, ConfError> {
+        let value = r.string(&[(group, name)])?.unwrap_or_else(|| default.into());
+        Ok(find(&value).unwrap_or_else(|| dir.join(&value)))
+    };
+    let event_pipeline = file(
+        r,
+        "DEFAULT",
+        "event_pipeline_cfg_file",
+        super::EVENT_PIPELINE_FILE,
+    )?;
+    let event_definitions = file(r, "event", "definitions_cfg_file", "event_definitions.yaml")?;
+    let polling = file(r, "polling", "cfg_file", "polling.yaml")?;
+    // Ceilometer's default: /etc/ceilometer/meters.d (here: beside the pipeline file), then
+    // its packaged meters.d, which ceilo embeds.
+    let packaged = |d: &str| d.trim_end_matches('/').ends_with("ceilometer/data/meters.d");
+    let meter_dirs = match r.multi(&[("meter", "meter_definitions_dirs")])? {
+        None => vec![MeterDir::Path(dir.join("meters.d")), MeterDir::Shipped],
+        Some(dirs) => dirs
             .iter()
-            .find(|d| !packaged(d) && !same_file(Path::new(d), &ours))
-        {
-            return Err(r
-                .conf
-                .value_error(
-                    "meter",
-                    "meter_definitions_dirs",
-                    format!(
-                        "{other:?}: ceilo reads meter definitions from {} (and its shipped ones); \
-                         move them there",
-                        ours.display()
-                    ),
-                )
-                .into());
-        }
-    }
-    Ok(dir)
-}
-
-/// The same file, however written (falls back to comparing the paths when it does not exist).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+            .map(|d| {
+                if Path::new(d).is_dir() {
+                    MeterDir::Path(PathBuf::from(d))
+                } else if packaged(d) {
+                    MeterDir::Shipped
+                } else {
+                    r.notes.push(format!(
+                        "[meter] meter_definitions_dirs = {d}: no such directory, no meter \
+                         definitions from it (as Ceilometer)"
+                    ));
+                    MeterDir::Path(PathBuf::from(d))
+                }
+            })
+            .collect(),
+    };
+    Ok(DefinitionFiles {
+        pipeline: found.unwrap_or_else(|| dir.join(&pipeline_name)),
+        dir,
+        event_pipeline,
+        event_definitions,
+        polling,
+        meter_dirs,
+        shipped_meters_when_none: false,
+    })
 }
 
 #[cfg(test)]
@@ -890,7 +871,7 @@ mod tests {
         )
         .unwrap();
         let c = conf(tmp.path(), "[DEFAULT]\nhost = from-conf\n").unwrap();
-        assert_eq!(c.dir, tmp.path());
+        assert_eq!(c.files.dir, tmp.path());
         assert_eq!(c.settings.host.as_deref(), Some("from-conf"));
         assert_eq!(c.settings.notification.prefetch, 10);
     }
@@ -1002,14 +983,6 @@ mod tests {
                 "[publisher_notifier] metering_driver: \"noop\"",
             ),
             (
-                "[event]\ndefinitions_cfg_file = /elsewhere/ev.yaml\n",
-                "[event] definitions_cfg_file: \"/elsewhere/ev.yaml\": ceilo reads",
-            ),
-            (
-                "[meter]\nmeter_definitions_dirs = /opt/m\n",
-                "[meter] meter_definitions_dirs: \"/opt/m\"",
-            ),
-            (
                 "[oslo_messaging_rabbit]\nkombu_failover_strategy = random\n",
                 "ceilometer.conf:2: [oslo_messaging_rabbit] kombu_failover_strategy: \"random\" is not one of round-robin, shuffle",
             ),
@@ -1029,14 +1002,77 @@ mod tests {
             let e = conf(tmp.path(), text).unwrap_err().to_string();
             assert!(e.contains(wanted), "{text:?}: {e}");
         }
-        // Ceilometer's defaults are accepted as they are.
-        conf(
-            tmp.path(),
-            "[meter]\nmeter_definitions_dirs = MDIR/meters.d\nmeter_definitions_dirs = /usr/lib/python3/dist-packages/ceilometer/data/meters.d\n\
-             [event]\ndefinitions_cfg_file = event_definitions.yaml\n"
-                .replace("MDIR", &tmp.path().display().to_string())
-                .as_str(),
+    }
+
+    #[test]
+    fn definition_files_are_found_as_ceilometer_finds_them_wherever_they_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (etc, other) = (tmp.path().join("etc"), tmp.path().join("other"));
+        for d in [&etc, &other, &other.join("m")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for f in [
+            other.join("pipe.yaml"),
+            other.join("ev.yaml"),
+            other.join("poll.yaml"),
+            etc.join("ep.yaml"),
+        ] {
+            std::fs::write(f, "").unwrap();
+        }
+        let packaged = "/usr/lib/python3/dist-packages/ceilometer/data/meters.d";
+        let c = conf(
+            &etc,
+            &format!(
+                "[DEFAULT]\npipeline_cfg_file = {other}/pipe.yaml\nevent_pipeline_cfg_file = ep.yaml\n\
+                 [event]\ndefinitions_cfg_file = {other}/ev.yaml\n[polling]\ncfg_file = {other}/poll.yaml\n\
+                 [meter]\nmeter_definitions_dirs = {other}/m\nmeter_definitions_dirs = /nonexistent/m\n\
+                 meter_definitions_dirs = {packaged}\n",
+                other = other.display()
+            ),
         )
         .unwrap();
+        assert_eq!(
+            c.files,
+            DefinitionFiles {
+                dir: other.clone(),
+                pipeline: other.join("pipe.yaml"),
+                // Relative: found beside the --config-file.
+                event_pipeline: etc.join("ep.yaml"),
+                event_definitions: other.join("ev.yaml"),
+                polling: other.join("poll.yaml"),
+                meter_dirs: vec![
+                    MeterDir::Path(other.join("m")),
+                    MeterDir::Path("/nonexistent/m".into()),
+                    MeterDir::Shipped
+                ],
+                shipped_meters_when_none: false,
+            }
+        );
+        assert_eq!(
+            c.notes,
+            [
+                "[meter] meter_definitions_dirs = /nonexistent/m: no such directory, no meter \
+              definitions from it (as Ceilometer)"
+            ]
+        );
+        assert!(
+            c.ignored.is_empty() && c.unknown.is_empty(),
+            "{:?} {:?}",
+            c.ignored,
+            c.unknown
+        );
+
+        // Ceilometer's defaults: the files beside the --config-file, its meters.d then the
+        // packaged one.
+        let c = conf(&etc, "").unwrap();
+        assert_eq!(
+            c.files,
+            DefinitionFiles {
+                meter_dirs: vec![MeterDir::Path(etc.join("meters.d")), MeterDir::Shipped],
+                shipped_meters_when_none: false,
+                event_pipeline: etc.join("event_pipeline.yaml"),
+                ..DefinitionFiles::in_dir(&etc)
+            }
+        );
     }
 }

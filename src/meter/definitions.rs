@@ -21,6 +21,27 @@ use crate::model::output_size::OutputBudget;
 use crate::model::{Notification, Sample};
 use crate::problem::Problem;
 
+/// The `*.yaml` files of a meters.d directory sorted by name, as Ceilometer globs them (no
+/// hidden file; a directory that does not exist has none).
+pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Problem::new(dir, None, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// The compiled definitions, in application order.
 pub struct MeterDefinitions {
     definitions: Vec<MeterDefinition>,
@@ -33,13 +54,7 @@ impl MeterDefinitions {
     /// Load a meters.yaml file, or every `*.yaml` file of a meters.d directory.
     pub fn load(path: &Path) -> Result<(MeterDefinitions, Vec<Problem>), Problem> {
         let files = if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| Problem::new(path, None, e))?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-                .collect();
-            files.sort();
-            files
+            yaml_files(path)?
         } else {
             vec![path.to_owned()]
         };
@@ -56,6 +71,9 @@ impl MeterDefinitions {
         files: impl IntoIterator<Item = (&'t Path, &'t str)>,
     ) -> Result<(MeterDefinitions, Vec<Problem>), Problem> {
         let mut definitions: Vec<MeterDefinition> = Vec::new();
+        // What each kept definition was written as: a duplicate written the same way (the
+        // packaged meters.d copied into /etc/ceilometer/meters.d) is not worth a warning.
+        let mut kept: std::collections::HashMap<String, Yaml> = std::collections::HashMap::new();
         let mut problems = Vec::new();
         for (path, text) in files {
             let items = metric_items(path, text)?;
@@ -66,17 +84,24 @@ impl MeterDefinitions {
                     .get("name")
                     .map(super::definition::yaml_text)
                     .unwrap_or_default();
-                if definitions.iter().any(|d| d.name() == meter) {
+                if let Some(first) = kept.get(&meter) {
                     let duplicate = Problem::new(
                         path,
                         line,
                         format!("skipping duplicate meter definition {meter:?}"),
                     );
-                    tracing::warn!("{duplicate}");
+                    if first == cfg {
+                        tracing::debug!("{duplicate} (the same as the one kept)");
+                    } else {
+                        tracing::warn!("{duplicate}");
+                    }
                     continue;
                 }
                 match MeterDefinition::compile(cfg) {
-                    Ok(d) => definitions.push(d),
+                    Ok(d) => {
+                        kept.insert(meter, cfg.clone());
+                        definitions.push(d)
+                    }
                     Err(e) => problems.push(Problem::new(path, line, format!("meter {meter:?}: {}", e.0))),
                 }
             }

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use crate::model::meter_message::message_len;
 use crate::model::output_size::{value_len, OutputBudget};
 use crate::model::{Metadata, Notification, Priority, Sample, Value};
-pub use definitions::MeterDefinitions;
+pub use definitions::{yaml_files, MeterDefinitions};
 pub use user_metadata::ReservedMetadata;
 
 /// A Ceilometer endpoint raised on this notification: oslo would requeue it forever; ceilo
