@@ -163,3 +163,91 @@ impl Output for NotifierOutput {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::meter_message::NULL;
+    use crate::model::Sample;
+    use crate::transport::memory::MemoryTransport;
+    use simd_json::OwnedValue;
+
+    fn sample(name: &str) -> Sample {
+        Sample {
+            name: Arc::from(name),
+            sample_type: Arc::from("gauge"),
+            unit: Arc::from("u"),
+            volume: OwnedValue::from(1_u64),
+            user_id: NULL,
+            user_name: NULL,
+            project_id: NULL,
+            project_name: NULL,
+            resource_id: OwnedValue::String("r".into()),
+            timestamp: OwnedValue::String("2025-01-01T00:00:00+00:00".into()),
+            resource_metadata: Arc::new(OwnedValue::Static(simd_json::StaticNode::Null)),
+            source: Arc::from("openstack"),
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            monotonic_time: NULL,
+        }
+    }
+
+    /// (event_type, counter_names) of each notification.
+    fn sent(per_meter_topic: bool) -> Vec<(String, Vec<String>)> {
+        let options = NotifierOptions {
+            default_topic: "metering",
+            control_exchange: "ceilometer",
+            batch_size: 100,
+            telemetry_secret: "s",
+            host: "h",
+        };
+        let mut out = NotifierOutput::new(
+            Payload::Samples,
+            Some("alt".into()),
+            per_meter_topic,
+            &options,
+            Arc::new(MemoryTransport::isolated()),
+        );
+        let items = Items {
+            samples: ["mem", "cpu", "mem"].into_iter().map(sample).collect(),
+            ..Default::default()
+        };
+        out.encode(&items)
+            .into_iter()
+            .map(|m| {
+                assert_eq!(
+                    (m.exchange.as_str(), m.routing_key.as_str()),
+                    ("ceilometer", "alt.sample")
+                );
+                let body: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+                let inner: serde_json::Value =
+                    serde_json::from_str(body["oslo.message"].as_str().unwrap()).unwrap();
+                let names = inner["payload"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["counter_name"].as_str().unwrap().to_owned())
+                    .collect();
+                (inner["event_type"].as_str().unwrap().to_owned(), names)
+            })
+            .collect()
+    }
+
+    /// Ceilometer's `publish_samples`: with `per_meter_topic`, each meter's samples once more,
+    /// event_type `<metering topic>.<meter>`, meters in sorted order, on the same topic.
+    #[test]
+    fn per_meter_topic_sends_each_meters_samples_again_under_its_own_event_type() {
+        let all = (
+            "metering".to_owned(),
+            vec!["mem".to_owned(), "cpu".into(), "mem".into()],
+        );
+        assert_eq!(sent(false), std::slice::from_ref(&all));
+        assert_eq!(
+            sent(true),
+            [
+                all,
+                ("metering.cpu".to_owned(), vec!["cpu".to_owned()]),
+                ("metering.mem".to_owned(), vec!["mem".to_owned(), "mem".into()]),
+            ]
+        );
+    }
+}
