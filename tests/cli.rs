@@ -231,6 +231,18 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
 }
 
 #[test]
+fn check_names_the_line_of_a_polling_file_that_is_not_yaml() {
+    let (dir, ok, stdout) = check_files(&[("polling.yaml", "sources:\n  - name: p\n    meters: [cpu\n")]);
+    assert!(!ok);
+    let file = dir.path().join("polling.yaml");
+    assert!(
+        stdout.contains(&format!("{}:4: not a polling configuration", file.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 1 problem"), "{stdout}");
+}
+
+#[test]
 fn check_names_the_line_of_a_bad_transformer_expression() {
     let (dir, ok, stdout) = check_files(&[(
         "pipeline.yaml",

@@ -66,9 +66,14 @@ impl AgentConfig {
         let polling = if settings.polling_enabled() && polling_yaml.exists() {
             // `ceilo check`'s own check (dynamic pollster definitions, every source's plan):
             // a bad one stops `run` here, before anything has started, not half-way.
-            crate::polling::check(polling_yaml, &settings.polling_options())?;
+            // A file's problem in `ceilo check`'s words; other reasons as `polling: ...`.
+            let refused = |e: crate::polling::StartError| match e.into_problem() {
+                Ok(problem) => AgentError::Problems(vec![problem]),
+                Err(e) => AgentError::Polling(e),
+            };
+            crate::polling::check(polling_yaml, &settings.polling_options()).map_err(refused)?;
             let config = crate::polling::PollingConfig::load(polling_yaml)
-                .map_err(|e| AgentError::Polling(crate::polling::StartError::Config(e)))?;
+                .map_err(|e| refused(crate::polling::StartError::Config(e)))?;
             Some(config)
         } else {
             None

@@ -223,6 +223,9 @@ fn check_polling(resolved: &Resolved, report: &mut Report) {
         .unwrap_or_default();
     match ceilo::polling::check(path, &options) {
         Ok(warnings) => report.warnings.extend(warnings),
-        Err(e) => report.problems.push(e.to_string()),
+        Err(e) => report.problems.push(match e.into_problem() {
+            Ok(problem) => problem.to_string(),
+            Err(e) => e.to_string(),
+        }),
     }
 }

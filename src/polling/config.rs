@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::problem::Problem;
+
 /// Why polling.yaml (or a setting) is not usable. Every variant names the file or source.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +37,26 @@ pub enum ConfigError {
         source_name: String,
         reason: String,
     },
+}
+
+impl From<ConfigError> for Problem {
+    /// The same words, as the one [`Problem`] `ceilo check` and `ceilo run` print (a YAML
+    /// error names its line).
+    fn from(e: ConfigError) -> Problem {
+        match e {
+            ConfigError::Read { path, source } => Problem::new(&path, None, format!("cannot read: {source}")),
+            ConfigError::Yaml { path, source } => Problem::new(
+                &path,
+                source.location().map(|l| l.line()),
+                format!("not a polling configuration: {source}"),
+            ),
+            ConfigError::Source {
+                path,
+                source_name,
+                reason,
+            } => Problem::new(&path, None, format!("source {source_name:?}: {reason}")),
+        }
+    }
 }
 
 /// The whole polling.yaml.
@@ -328,6 +350,21 @@ mod tests {
             assert!(e.starts_with("polling.yaml: "), "{e}");
         }
         assert!(matches!(parse("sources: 3"), Err(ConfigError::Yaml { .. })));
+    }
+
+    #[test]
+    fn each_error_is_a_problem_in_the_same_words_and_yaml_ones_name_their_line() {
+        let e = parse("sources:\n  - name: a\n    meters: [a\n").unwrap_err();
+        let shown = e.to_string();
+        let problem = Problem::from(e);
+        assert_eq!(problem.line, Some(4), "{problem}");
+        assert_eq!(
+            problem.to_string(),
+            shown.replacen("polling.yaml: ", "polling.yaml:4: ", 1)
+        );
+        let e = parse("sources:\n  - name: a\n    meters: []\n").unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(Problem::from(e).to_string(), shown);
     }
 
     #[test]

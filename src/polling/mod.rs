@@ -58,6 +58,7 @@ pub use scheduler::{SourceJob, SourceScheduler};
 pub use source::{PollReport, SourcePlan};
 
 use crate::model::{Sample, SampleBatch};
+use crate::problem::Problem;
 use pollster::{MeterSpec, PollContext, PollError};
 
 /// Where polled batches go. `send` waits while the receiver is full (backpressure) and
@@ -166,6 +167,19 @@ pub enum StartError {
         #[source]
         error: discovery::DiscoveryError,
     },
+}
+
+impl StartError {
+    /// A polling.yaml or pollster definition file that cannot be used, as the one [`Problem`]
+    /// `ceilo check` and `ceilo run` print; any other reason (a setting, the exporter's
+    /// socket) as it is.
+    pub fn into_problem(self) -> Result<Problem, StartError> {
+        match self {
+            StartError::Config(e) => Ok(e.into()),
+            StartError::Definition(e) => Ok(e.into()),
+            other => Err(other),
+        }
+    }
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt

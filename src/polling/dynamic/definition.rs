@@ -11,6 +11,7 @@ use yaml_serde::Value as Yaml;
 use super::attr::Attr;
 use crate::model::{yaml_read, OwnedValue};
 use crate::polling::pollster::MeterSpec;
+use crate::problem::Problem;
 
 /// A definition that cannot be used, with where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,26 @@ pub enum DefinitionError {
         name: String,
         reason: String,
     },
+}
+
+impl From<DefinitionError> for Problem {
+    /// The same words, as the one [`Problem`] `ceilo check` and `ceilo run` print (a YAML
+    /// error names its line).
+    fn from(e: DefinitionError) -> Problem {
+        match e {
+            DefinitionError::Read { path, source } => {
+                Problem::new(&path, None, format!("cannot read: {source}"))
+            }
+            DefinitionError::Yaml { path, source } => Problem::new(
+                &path,
+                source.location().map(|l| l.line()),
+                format!("not YAML: {source}"),
+            ),
+            DefinitionError::Invalid { path, name, reason } => {
+                Problem::new(&path, None, format!("pollster {name:?}: {reason}"))
+            }
+        }
+    }
 }
 
 /// How a response body is decoded (`response_handlers`).
