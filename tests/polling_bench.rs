@@ -12,6 +12,8 @@
 //! started and skipped, ceilo's CPU (user+system from /proc/self/stat), the broker's CPU
 //! (beam.smp) and ceilo's peak RSS (VmHWM).
 
+mod runtime_support;
+
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -92,14 +94,7 @@ fn fleet_polling_throughput_against_rabbitmq() {
     let instances = env("CEILO_BENCH_INSTANCES", 100_000);
     let interval = env("CEILO_BENCH_INTERVAL", 10);
     let seconds = env("CEILO_BENCH_SECONDS", 60);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let handle = runtime.handle().clone();
-    let system = System::with_tokio_rt(move || runtime);
-    system.block_on(async move {
+    runtime_support::on_actix_system(|handle| async move {
         let exchange = format!("ceilo-bench-{}", uuid::Uuid::new_v4().simple());
         let transport = ceilo::transport::from_url(URL).unwrap();
         let notify = NotifyOptions {
@@ -108,7 +103,9 @@ fn fleet_polling_throughput_against_rabbitmq() {
             ..NotifyOptions::new("bench")
         };
         // The exchange must exist: declare it through a throwaway connection.
-        let conn = lapin::Connection::connect(URL, lapin::ConnectionProperties::default()).await.unwrap();
+        let conn = lapin::Connection::connect(URL, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
         let ch = conn.create_channel().await.unwrap();
         ch.exchange_declare(
             exchange.as_str().into(),
@@ -176,7 +173,9 @@ fn fleet_polling_throughput_against_rabbitmq() {
             bcpu / elapsed,
             peak_rss_mb()
         );
-        let _ = ch.exchange_delete(exchange.as_str().into(), Default::default()).await;
+        let _ = ch
+            .exchange_delete(exchange.as_str().into(), Default::default())
+            .await;
         System::current().stop();
     });
 }

@@ -11,9 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use actix::System;
 use ceilo::agent::pipeline::InjectStall;
-use ceilo::agent::{load_converter, Agent, AgentConfig, Convert};
+use ceilo::agent::{load_converter, AgentConfig, Convert};
 use ceilo::convert::{ConvertError, Converted};
 use ceilo::model::envelope::Decoder;
 use ceilo::telemetry::scrape::{self, Exposition};
@@ -177,15 +176,7 @@ fn each_stalled_stage_fills_its_bounded_queue_and_no_further_and_loses_nothing()
     let telemetry = ceilo::telemetry::start("127.0.0.1:0".parse().expect("addr")).expect("telemetry");
     let metrics = format!("http://{}/metrics", telemetry.local_addr());
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let handle = rt.handle().clone();
-    System::with_tokio_rt(move || rt).block_on(async move {
-        let agent =
-            Agent::start(config, handle, ceilo::telemetry::Readiness::default()).expect("agent starts");
+    with_in_process_agent(config, |agent| async move {
         for (queue, exchange, key, durable) in [
             ("alpha.sample", "ceilometer", "alpha.sample", false),
             ("beta.sample", "ceilometer", "beta.sample", false),

@@ -9,8 +9,7 @@ mod runtime_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::System;
-use ceilo::agent::{Agent, AgentConfig, Convert};
+use ceilo::agent::{AgentConfig, Convert};
 use ceilo::convert::{ConvertError, Converted};
 use ceilo::model::envelope::Decoder;
 use ceilo::model::{Event, Trait, TraitValue};
@@ -47,15 +46,7 @@ fn events_reach_event_sample_through_the_event_pipeline() {
     let dir = config_dir(&settings(50, 10));
     let url = broker.url();
     let config = AgentConfig::load(dir.path(), Some(&url), Arc::new(OneEventEach)).expect("config");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let handle = rt.handle().clone();
-    let system = System::with_tokio_rt(move || rt);
-    system.block_on(async move {
-        let agent = Agent::start(config, handle, ceilo::telemetry::Readiness::default()).expect("agent");
+    with_in_process_agent(config, |agent| async move {
         declare(&url, "event.sample", "ceilometer", "event.sample", false).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !agent.is_ready() {

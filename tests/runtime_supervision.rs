@@ -7,7 +7,6 @@ mod runtime_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::System;
 use ceilo::agent::pipeline::InjectPanic;
 use ceilo::agent::{load_converter, Agent, AgentConfig, Convert};
 use ceilo::convert::{ConvertError, Converted};
@@ -20,17 +19,8 @@ fn with_agent<Fut>(config: AgentConfig, script: impl FnOnce(Arc<Agent>) -> Fut)
 where
     Fut: std::future::Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let handle = rt.handle().clone();
-    let system = System::with_tokio_rt(move || rt);
-    system.block_on(async move {
-        let agent = Arc::new(
-            Agent::start(config, handle, ceilo::telemetry::Readiness::default()).expect("agent starts"),
-        );
+    with_in_process_agent(config, |agent| async move {
+        let agent = Arc::new(agent);
         script(agent.clone()).await;
         if let Ok(agent) = Arc::try_unwrap(agent) {
             assert!(agent.shutdown(Duration::from_secs(10)).await, "clean shutdown");

@@ -7,8 +7,7 @@ mod runtime_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::System;
-use ceilo::agent::{load_converter, Agent, AgentConfig};
+use ceilo::agent::{load_converter, AgentConfig};
 use ceilo::transport::{memory::MemoryTransport, OutMessage, PublishTopology, Transport};
 use runtime_support::*;
 use serde_json::json;
@@ -85,18 +84,10 @@ sinks:
     )
     .expect("config with transformers loads");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let handle = rt.handle().clone();
-    let system = System::with_tokio_rt(move || rt);
     let (util_path, agg_path) = (util.clone(), agg.clone());
-    system.block_on(async move {
+    with_in_process_agent(config, |agent| async move {
         let (util, agg) = (util_path, agg_path);
-        let agent =
-            Arc::new(Agent::start(config, handle, ceilo::telemetry::Readiness::default()).expect("agent"));
+        let agent = Arc::new(agent);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !agent.is_ready() {
             assert!(tokio::time::Instant::now() < deadline, "agent never consumed");

@@ -404,6 +404,29 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Run `script` on an actix `System` over [`runtime()`] (the shape `ceilo run` starts), given
+/// that runtime's handle.
+pub fn on_actix_system<Fut: std::future::Future>(
+    script: impl FnOnce(tokio::runtime::Handle) -> Fut,
+) -> Fut::Output {
+    let rt = runtime();
+    let handle = rt.handle().clone();
+    actix::System::with_tokio_rt(move || rt).block_on(script(handle))
+}
+
+/// Run `script` against `config`'s agent, started in-process with [`on_actix_system`]
+/// (the whole agent but for signals and the telemetry endpoint's readiness).
+pub fn with_in_process_agent<Fut: std::future::Future>(
+    config: ceilo::agent::AgentConfig,
+    script: impl FnOnce(ceilo::agent::Agent) -> Fut,
+) -> Fut::Output {
+    on_actix_system(move |handle| async move {
+        let agent = ceilo::agent::Agent::start(config, handle, ceilo::telemetry::Readiness::default())
+            .expect("agent starts");
+        script(agent).await
+    })
+}
+
 /// Publish bodies with confirms, as oslo would: topic exchange declared non-durable, and the
 /// routing key's default queue declared and bound first, so nothing is lost before a consumer.
 pub async fn publish(url: &str, messages: &[(String, String, Vec<u8>)]) {
