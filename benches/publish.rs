@@ -20,6 +20,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 
 use ceilo::agent::ack::AckToken;
 use ceilo::agent::publisher::{BatchPolicy, Drain, PublishBatch, PublisherActor};
+use ceilo::agent::publishers::notifier_options;
 use ceilo::config::PublisherSettings;
 use ceilo::convert::Converter;
 use ceilo::event::EventDefinitions;
@@ -27,7 +28,7 @@ use ceilo::model::envelope::Decoder;
 use ceilo::model::meter_message::write_meter_message_list;
 use ceilo::model::signature::Signer;
 use ceilo::model::{Event, Payload, Sample};
-use ceilo::publish::notifier::{NotifierOptions, NotifierOutput};
+use ceilo::publish::notifier::NotifierOutput;
 use ceilo::publish::{Items, Output, PublishError, Write};
 use ceilo::transport::{BoxFuture, OutMessage, Publisher, TransportError};
 
@@ -95,16 +96,7 @@ fn publish(c: &mut Criterion) {
         ("notifier_encode_samples", Payload::Samples),
         ("notifier_encode_events", Payload::Events),
     ] {
-        let options = NotifierOptions {
-            default_topic: match carries {
-                Payload::Samples => &settings.metering_topic,
-                Payload::Events => &settings.event_topic,
-            },
-            control_exchange: &settings.control_exchange,
-            batch_size: settings.batch_size,
-            telemetry_secret: &settings.telemetry_secret,
-            host: "bench",
-        };
+        let options = notifier_options(&settings, carries, "bench");
         let mut output = NotifierOutput::new(carries, None, false, &options, Arc::new(Discard));
         group.bench_function(name, |b| {
             b.iter_batched(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::mailbox::Mailbox;
 use super::publisher::{BatchPolicy, PublisherActor, Retire};
 use super::AgentError;
-use crate::config::{AuthMode, Settings};
+use crate::config::{AuthMode, PublisherSettings, Settings};
 use crate::model::Payload;
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::{DeadLetterOutput, DeadLetters};
@@ -26,6 +26,25 @@ use crate::publish::{Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
 use crate::transport::{PublishTopology, Publisher, Transport};
+
+/// What a `notifier://` publisher of `carries` takes from the `publisher:` settings: the
+/// metering or event topic by what it carries, the exchange, the batch size and the secret.
+pub fn notifier_options<'a>(
+    p: &'a PublisherSettings,
+    carries: Payload,
+    host: &'a str,
+) -> NotifierOptions<'a> {
+    NotifierOptions {
+        default_topic: match carries {
+            Payload::Samples => &p.metering_topic,
+            Payload::Events => &p.event_topic,
+        },
+        control_exchange: &p.control_exchange,
+        batch_size: p.batch_size,
+        telemetry_secret: &p.telemetry_secret,
+        host,
+    }
+}
 
 /// A running publisher of a sink.
 #[derive(Clone)]
@@ -173,21 +192,11 @@ impl Factory {
                     ..Default::default()
                 };
                 let publisher = self.main.publisher(topology);
-                let options = NotifierOptions {
-                    default_topic: match carries {
-                        Payload::Samples => &p.metering_topic,
-                        Payload::Events => &p.event_topic,
-                    },
-                    control_exchange: &p.control_exchange,
-                    batch_size: p.batch_size,
-                    telemetry_secret: &p.telemetry_secret,
-                    host: &self.host,
-                };
                 Box::new(NotifierOutput::new(
                     carries,
                     topic.clone(),
                     *per_meter_topic,
-                    &options,
+                    &notifier_options(p, carries, &self.host),
                     publisher,
                 ))
             }
