@@ -94,6 +94,9 @@ pub struct Listener {
 #[rtype(result = "()")]
 struct PumpFailed;
 
+/// The capacity a listener reports (`ceilo_actor_mailbox_capacity`). Its actor receives no
+/// batches, only its pump's failure notice, so its depth stays 0: what bounds a listener is the
+/// prefetch and the converter pool's channel it waits on.
 const MAILBOX: usize = 4;
 
 /// How often a consuming listener reads its queue's backlog (`ceilo_amqp_queue_messages`).
@@ -132,7 +135,6 @@ impl Actor for Listener {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX);
         if *self.config.shutdown.borrow() {
             return;
         }

@@ -8,9 +8,9 @@
 //!
 //! Backpressure: at most `max_in_flight` flushes are being encoded or written at once; past
 //! that the actor stops taking messages (`ctx.wait`) until one completes, its bounded mailbox
-//! fills, and the pipeline's `send().await` waits. Nothing is ever dropped here: a stalled output simply holds
-//! its batches (and so their deliveries stay unacked, which stops consumption at the prefetch
-//! bound). A panic in a handler stops the actor and the supervisor restarts it; the batches it
+//! ([`Mailbox`]) fills, and the pipeline's send waits. Nothing is ever dropped here: a stalled
+//! output simply holds its batches (and so their deliveries stay unacked, which stops
+//! consumption at the prefetch bound). A panic in a handler stops the actor and the supervisor restarts it; the batches it
 //! held are dropped unconfirmed, so their deliveries are requeued.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,7 +49,8 @@ pub struct Drain;
 #[rtype(result = "()")]
 pub struct Retire;
 
-/// Mailbox capacity of a publisher (messages are batches).
+/// Batches a publisher's queue holds: the bound of its [`Mailbox`] (`ceilo_actor_mailbox_capacity`),
+/// which a sender waits on while it is full.
 const MAILBOX: usize = 16;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -314,7 +315,6 @@ impl Actor for PublisherActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX);
         if self.retired {
             return;
         }
