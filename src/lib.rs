@@ -5,6 +5,9 @@
 //! definitions ([`meter`]) and event definitions ([`event`]); [`model::meter_message`]
 //! serializes and signs the resulting [`model::Sample`]s. Everything in those modules is plain
 //! synchronous Rust; the actors in [`agent`] only move batches between them.
+//!
+//! The map around it (each module's one job, which module may use which, where new code goes)
+//! is `docs/architecture.md`.
 
 pub mod agent;
 pub mod config;
