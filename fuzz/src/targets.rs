@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 
-use ceilo::config::pipeline::Kind;
 use ceilo::config::Settings;
 use ceilo::convert::{ConvertError, Converter};
 use ceilo::event::message::write_event_message_list;
@@ -25,6 +24,7 @@ use ceilo::meter::MeterDefinitions;
 use ceilo::model::envelope::Decoder;
 use ceilo::model::meter_message::write_meter_message_list;
 use ceilo::model::signature::Signer;
+use ceilo::model::Payload;
 use ceilo::pipeline::Pipeline;
 use ceilo::polling::PollingConfig;
 
@@ -720,8 +720,8 @@ impl Target for Yaml {
             .ok()
             .filter(|e| !e.is_empty());
         let loaded = [
-            Pipeline::parse(&text, path, Kind::Samples).is_ok(),
-            Pipeline::parse(&text, path, Kind::Events).is_ok(),
+            Pipeline::parse(&text, path, Payload::Samples).is_ok(),
+            Pipeline::parse(&text, path, Payload::Events).is_ok(),
             PollingConfig::parse(&text, path).is_ok(),
             Settings::parse(&text, path).is_ok(),
             meters.is_some(),
