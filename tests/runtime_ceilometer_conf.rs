@@ -306,6 +306,21 @@ fn convert_keeps_the_user_metadata_the_conf_reserves() {
     assert_eq!(user_metadata(&args), serde_json::Value::Null);
 }
 
+/// `ceilo run --config-file DIR/ceilometer.conf`, its log in `DIR/LOG`.
+fn oslo_agent(dir: &Path, log: &str) -> Agent {
+    let log = dir.join(log);
+    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .arg("run")
+        .arg("--config-file")
+        .arg(dir.join("ceilometer.conf"))
+        .env("RUST_LOG", "info,lapin=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn ceilo");
+    Agent::adopt(child, log)
+}
+
 /// cpu through a stateful sink, so that the agents republish to the transform partitions.
 const STATEFUL_PIPELINE: &str = r#"sources:
   - name: cpu
@@ -351,19 +366,7 @@ fn coordination_and_workload_partitioning_from_ceilometer_conf_spread_the_transf
     )
     .unwrap();
     let agents: Vec<Agent> = (0..2)
-        .map(|i| {
-            let log = dir.path().join(format!("oslo-agent-{i}.log"));
-            let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-                .arg("run")
-                .arg("--config-file")
-                .arg(dir.path().join("ceilometer.conf"))
-                .env("RUST_LOG", "info,lapin=warn")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("spawn ceilo");
-            Agent::adopt(child, log)
-        })
+        .map(|i| oslo_agent(dir.path(), &format!("oslo-agent-{i}.log")))
         .collect();
     let group = format!("ceilo-transform-{}", pool.prefix);
     let series = |name: &str| format!("{name}{{group=\"{group}\"");
@@ -415,7 +418,13 @@ fn coordination_and_workload_partitioning_from_ceilometer_conf_spread_the_transf
         "{text}"
     );
     for agent in agents {
-        assert!(agent.terminate().success());
+        let log = agent.log.clone();
+        let status = agent.terminate();
+        assert!(
+            status.success(),
+            "{status}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
 }
 
@@ -437,17 +446,7 @@ fn an_unusable_coordination_backend_leaves_the_transform_partitions_unspread() {
         ),
     )
     .unwrap();
-    let log = dir.path().join("oslo-agent.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .arg("run")
-        .arg("--config-file")
-        .arg(dir.path().join("ceilometer.conf"))
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn ceilo");
-    let agent = Agent::adopt(child, log);
+    let agent = oslo_agent(dir.path(), "oslo-agent.log");
     wait_until("both partition queues consumed", Duration::from_secs(60), || {
         (0..2).all(|p| broker.queue(&format!("ceilo-transform.{p}"))["consumers"].as_u64() == Some(1))
     });

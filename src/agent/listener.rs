@@ -258,23 +258,35 @@ fn stop_on_release(config: &ListenerConfig) -> (ListenerConfig, Option<tokio::ta
         return (config.clone(), None);
     };
     let (stop, stopped) = watch::channel(false);
-    let (mut owned, mut shutdown) = (owned.clone(), config.shutdown.clone());
-    let forward = config.runtime.spawn(async move {
-        tokio::select! {
-            released = async { owned.wait_for(|mine| !*mine).await.is_ok() } => {
-                if !released {
-                    std::future::pending::<()>().await;
-                }
-            }
-            _ = shutdown_requested(&mut shutdown) => {}
-        }
-        let _ = stop.send(true);
-        // Keeps the sender until aborted: a dropped one would read as "no stop" to the pump.
-        std::future::pending::<()>().await;
-    });
+    let forward = config.runtime.spawn(stop_at_release_or_shutdown(
+        owned.clone(),
+        config.shutdown.clone(),
+        stop,
+    ));
     let mut pump_config = config.clone();
     pump_config.shutdown = stopped;
     (pump_config, Some(forward))
+}
+
+/// Sends `stop` when the partition goes to another agent or at shutdown, whichever comes first.
+/// The assigner goes only at shutdown, and may drop `owned` before this task sees the shutdown
+/// signal: its going alone is no release, so the shutdown is still waited for.
+async fn stop_at_release_or_shutdown(
+    mut owned: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+) {
+    tokio::select! {
+        released = async { owned.wait_for(|mine| !*mine).await.is_ok() } => {
+            if !released {
+                shutdown_requested(&mut shutdown).await;
+            }
+        }
+        _ = shutdown_requested(&mut shutdown) => {}
+    }
+    let _ = stop.send(true);
+    // Keeps the sender until aborted: a dropped one would read as "no stop" to the pump.
+    std::future::pending::<()>().await;
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -512,5 +524,48 @@ async fn dispatch(
     };
     if !config.converter.send(batch).await {
         tracing::error!("converter pool unavailable; the batch will be requeued");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stopped_within(stopped: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+        tokio::time::timeout(wait, stopped.wait_for(|stop| *stop))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_partition_stops_at_shutdown_even_when_the_assigner_went_first() {
+        let (owned_tx, owned) = watch::channel(true);
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(stop_at_release_or_shutdown(owned, shutdown, stop));
+        // The assigner ends (it does at shutdown) before this task sees the signal.
+        drop(owned_tx);
+        assert!(
+            !stopped_within(&mut stopped, Duration::from_millis(100)).await,
+            "no release yet"
+        );
+        shutdown_tx.send(true).unwrap();
+        assert!(
+            stopped_within(&mut stopped, Duration::from_secs(2)).await,
+            "the shutdown stops the pump"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_released_partition_stops_its_pump() {
+        let (owned_tx, owned) = watch::channel(true);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(stop_at_release_or_shutdown(owned, shutdown, stop));
+        assert!(!stopped_within(&mut stopped, Duration::from_millis(100)).await);
+        owned_tx.send(false).unwrap();
+        assert!(stopped_within(&mut stopped, Duration::from_secs(2)).await);
+        task.abort();
     }
 }
