@@ -3,16 +3,15 @@
 //!
 //! Every option is a field with a doc comment and a default: the same structs drive parsing,
 //! validation and the documentation of `config/ceilo.yaml`. The pipeline files are read here
-//! with the lines of their parts ([`outline`]); what they mean is checked where they are
-//! compiled ([`crate::pipeline`]). [`definitions`] decides which meter and event definitions a
-//! directory gives (compiling them is the conversion modules' job). A file that cannot be used
-//! is a [`ConfigError`], printed as a [`Problem`].
+//! with the lines of their parts ([`crate::model::yaml_outline`]); what they mean is checked
+//! where they are compiled ([`crate::pipeline`]). [`definitions`] decides which meter and event
+//! definitions a directory gives (compiling them is the conversion modules' job). A file that
+//! cannot be used is a [`ConfigError`], printed as a [`Problem`].
 
 pub mod ceilometer_conf;
 pub mod definitions;
 pub mod gnocchi;
 pub mod oslo;
-pub mod outline;
 pub mod pipeline;
 pub mod polling_options;
 pub mod secrets;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::outline::Outline;
 use super::{read, ConfigError};
+use crate::model::yaml_outline::Outline;
 use crate::model::Payload;
 
 /// A pipeline file as written.

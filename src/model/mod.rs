@@ -15,6 +15,7 @@ pub mod plain;
 pub mod py;
 pub mod sample;
 pub mod signature;
+pub mod yaml_outline;
 pub mod yaml_read;
 
 pub use event::{Event, Trait, TraitValue};

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{Filter, Pipeline, Source};
-use crate::config::outline::Outline;
 use crate::config::pipeline::{PipelineFile, SourceDef};
+use crate::model::yaml_outline::Outline;
 use crate::model::Payload;
 use crate::problem::Problem;
 use crate::publish::PublisherUrl;
