@@ -1,9 +1,9 @@
 //! What is wrong with a config or definition file, said as `ceilo check` and `ceilo run` both
 //! print it: the file, the line when it is known, and the message.
 //!
-//! One type for every file: the loaders that validate (pipelines, settings, meter and event
-//! definitions) return it or an error that becomes it, and the two subcommands print it the
-//! same way (a reload logs it so). It says nothing about how a file is read.
+//! One type for every file: the loaders that validate (pipelines, settings, meter, event and
+//! Gnocchi resource definitions) return it or an error that becomes it, and the two subcommands
+//! print it the same way (a reload logs it so). It says nothing about how a file is read.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

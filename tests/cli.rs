@@ -412,3 +412,50 @@ fn check_refuses_a_bad_partition_coordination_url_and_warns_of_an_unusable_backe
     let (ok, out) = check("", zookeeper);
     assert!(ok && !out.contains("transform partitions"), "{out}");
 }
+
+#[test]
+fn check_reads_the_gnocchi_resources_file_a_gnocchi_publisher_loads() {
+    let pipeline = |url: &str| {
+        format!("---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [k]\nsinks:\n  - name: k\n    publishers: [\"{url}\"]\n")
+    };
+    // No file in the directory: the shipped one, which compiles.
+    let (_dir, ok, stdout) = check_files(&[("pipeline.yaml", &pipeline("gnocchi://"))]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("<shipped>/gnocchi_resources.yaml"), "{stdout}");
+
+    // A definition run skips (as Ceilometer does): a warning at its line.
+    let mine = "archive_policy_default: ceilometer-low\nresources:\n  - resource_type: fine\n    metrics: [a]\n  - resource_type: broken\n    metrics: b\n";
+    let (dir, ok, stdout) = check_files(&[
+        (
+            "pipeline.yaml",
+            &pipeline("gnocchi://?resources_definition_file=mine.yaml"),
+        ),
+        ("mine.yaml", mine),
+    ]);
+    let file = dir.path().join("mine.yaml");
+    assert!(ok, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "warning: {}:5: resource_type \"broken\": Required field metrics should be a list or a mapping (skipped",
+            file.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 0 problems, 1 warning"), "{stdout}");
+
+    // A file run cannot use: a problem at its line and column.
+    let (dir, ok, stdout) = check_files(&[
+        ("pipeline.yaml", &pipeline("gnocchi://")),
+        (
+            "gnocchi_resources.yaml",
+            "resources:\n  - resource_type: x\n    metrics: [a\n",
+        ),
+    ]);
+    let file = dir.path().join("gnocchi_resources.yaml");
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}:4:1: invalid YAML: ", file.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 1 problem"), "{stdout}");
+}

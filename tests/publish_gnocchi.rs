@@ -261,7 +261,9 @@ fn corpus_notifications_become_the_resources_metrics_and_measures_ceilometer_mak
         "only the few resources Gnocchi refuses: {}",
         refused.len()
     );
-    let resources = Resources::parse(SHIPPED_RESOURCES, "shipped", None).unwrap();
+    let resources = Resources::parse(SHIPPED_RESOURCES, std::path::Path::new("shipped"), None)
+        .unwrap()
+        .0;
     let expected = expected(&samples, &resources);
     assert!(expected.len() > 20, "the corpus covers many resources");
     let problems = settled(&gnocchi, &expected, Duration::from_secs(60));

@@ -248,3 +248,36 @@ fn check_and_run_print_the_same_pipeline_problems_naming_file_and_line() {
     }
     assert!(!out.contains("telemetry: serving"), "{out}");
 }
+
+#[test]
+fn check_and_run_refuse_the_same_gnocchi_resources_file_naming_file_and_line() {
+    let dir = config_dir(TELEMETRY);
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        "---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [k]\nsinks:\n  - name: k\n    \
+         publishers: [\"gnocchi://\"]\n",
+    )
+    .expect("pipeline.yaml");
+    let resources = dir.path().join("gnocchi_resources.yaml");
+    std::fs::write(&resources, "resources:\n  - resource_type: x\n    metrics: [a\n")
+        .expect("gnocchi_resources.yaml");
+    let file = resources.display().to_string();
+
+    let (code, out) = ceilo(&["check"], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    let checked: Vec<&str> = out.lines().filter(|l| l.starts_with(&file)).collect();
+    assert_eq!(checked.len(), 1, "{out}");
+    assert!(
+        checked[0].starts_with(&format!("{file}:4:1: invalid YAML")),
+        "{out}"
+    );
+
+    let (code, out) = ceilo(&["run"], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.lines().any(|l| l == format!("ceilo run: {}", checked[0])),
+        "run does not print {:?} as check does:\n{out}",
+        checked[0]
+    );
+    assert!(!out.contains("telemetry: serving"), "{out}");
+}

@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::model::{Payload, Priority};
 use crate::pipeline::Pipeline;
 use crate::publish::dead_letter::DeadLetterOutput;
-use crate::publish::gnocchi::GnocchiOutput;
+use crate::publish::gnocchi;
 use crate::publish::PublisherUrl;
 use crate::transport::{self, QueueSpec, Topology};
 
@@ -82,9 +82,13 @@ impl AgentConfig {
         for warning in samples.warnings().iter().chain(events.warnings()) {
             tracing::warn!("{warning}");
         }
-        for url in samples.publishers().iter().chain(events.publishers()) {
-            if let PublisherUrl::Gnocchi(options) = url {
-                GnocchiOutput::check(options, &files.dir).map_err(|e| AgentError::Runtime(e.to_string()))?;
+        // gnocchi_resources.yaml as `ceilo check` sees it: unusable stops `run`, a definition
+        // skipped is a warning.
+        let urls = samples.publishers().iter().chain(events.publishers());
+        for checked in gnocchi::check_resources(urls, &files.dir) {
+            let (_, skipped) = checked.map_err(|problem| AgentError::Problems(vec![problem]))?;
+            for problem in skipped {
+                tracing::warn!(%problem, "gnocchi resource definition skipped");
             }
         }
         Ok(AgentConfig {

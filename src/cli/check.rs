@@ -155,7 +155,8 @@ fn check_events(files: &DefinitionFiles, report: &mut Report) {
 }
 
 /// ceilo.yaml and the two pipeline files: the problems `run` stops at, as it prints them (the
-/// pipelines compile here as they do there), and the pipelines' warnings.
+/// pipelines compile here as they do there), and the pipelines' warnings; then the resource
+/// definitions their `gnocchi://` publishers load.
 fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
     for file in [
         &files.dir.join(SETTINGS_FILE),
@@ -169,15 +170,42 @@ fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
     if let Err(e) = Settings::load(&files.dir) {
         report.problems.push(Problem::from(e).to_string());
     }
+    let mut pipelines = Vec::new();
     for (file, kind) in [
         (&files.pipeline, Payload::Samples),
         (&files.event_pipeline, Payload::Events),
     ] {
         match Pipeline::load(file, kind) {
-            Ok(pipeline) => report
-                .warnings
-                .extend(pipeline.warnings().iter().map(Problem::to_string)),
+            Ok(pipeline) => {
+                report
+                    .warnings
+                    .extend(pipeline.warnings().iter().map(Problem::to_string));
+                pipelines.push(pipeline);
+            }
             Err(problems) => report.problems.extend(problems.iter().map(Problem::to_string)),
+        }
+    }
+    check_gnocchi_resources(&pipelines, files, report);
+}
+
+/// gnocchi_resources.yaml (or the file a `gnocchi://` publisher names): unusable stops `run`, a
+/// resource definition that does not compile is skipped by it (as by Ceilometer): a warning.
+fn check_gnocchi_resources(pipelines: &[Pipeline], files: &DefinitionFiles, report: &mut Report) {
+    let urls = pipelines.iter().flat_map(Pipeline::publishers);
+    for checked in ceilo::publish::gnocchi::check_resources(urls, &files.dir) {
+        match checked {
+            Ok((file, skipped)) => {
+                report.checked.push(file.display().to_string());
+                report.warnings.extend(
+                    skipped
+                        .iter()
+                        .map(|p| format!("{p} (skipped: ceilo run starts without this resource definition)")),
+                );
+            }
+            Err(problem) => {
+                report.checked.push(problem.path.display().to_string());
+                report.problems.push(problem.to_string());
+            }
         }
     }
 }

@@ -340,7 +340,9 @@ mod tests {
 
     #[test]
     fn groups_per_resource_like_ceilometer() {
-        let r = Resources::parse(SHIPPED_RESOURCES, "shipped", None).unwrap();
+        let r = Resources::parse(SHIPPED_RESOURCES, std::path::Path::new("shipped"), None)
+            .unwrap()
+            .0;
         let meta = simd_json::json!({"host": "h1", "display_name": "vm1"});
         let later = simd_json::json!({"host": "h2"});
         let samples = vec![
@@ -373,7 +375,9 @@ mod tests {
 
     #[test]
     fn the_filter_drops_the_projects_samples_and_its_swift_account() {
-        let r = Resources::parse(SHIPPED_RESOURCES, "shipped", None).unwrap();
+        let r = Resources::parse(SHIPPED_RESOURCES, std::path::Path::new("shipped"), None)
+            .unwrap()
+            .0;
         let none = || simd_json::json!({});
         let samples = vec![
             sample("memory", "i1", "svc", 1.0, none()),

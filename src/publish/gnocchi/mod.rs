@@ -37,11 +37,12 @@ use hyper::Method;
 
 use super::{Items, Output, PublishError, Write};
 use crate::model::Event;
+use crate::problem::Problem;
 use crate::telemetry::metrics::SAMPLES_REFUSED;
 use batch::{AttributeCache, Grouped, ProjectFilter, Refused};
 use client::{GnocchiClient, Unavailable};
 use creation::Creations;
-use resources::{Resources, ResourcesError};
+use resources::Resources;
 
 /// `gnocchi://` URL options, as Ceilometer's `GnocchiPublisher` reads them (the last value
 /// of a repeated option wins, as with `parse_qs(...)[-1]`).
@@ -127,8 +128,9 @@ pub enum GnocchiAccess {
 /// Why a `gnocchi://` publisher cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum GnocchiError {
+    /// gnocchi_resources.yaml cannot be used.
     #[error(transparent)]
-    Resources(#[from] ResourcesError),
+    Resources(#[from] Problem),
     #[error("gnocchi: {0}")]
     Client(String),
 }
@@ -182,14 +184,17 @@ pub struct GnocchiOutput {
 }
 
 impl GnocchiOutput {
-    /// Load the resource definitions (config dir first) and set up the client.
+    /// Load the resource definitions (config dir first) and set up the client. The definitions
+    /// it skips are not logged here: [`check_resources`], which the agent runs before it builds
+    /// any publisher, reports them once.
     pub fn new(
         options: &GnocchiOptions,
         access: &GnocchiAccess,
         config_dir: &Path,
         dead_letters: Option<DeadLetters>,
     ) -> Result<GnocchiOutput, GnocchiError> {
-        let (resources, file) = Resources::load(
+        let file = resources::file_in(config_dir, &options.resources_definition_file);
+        let (resources, _skipped) = Resources::load(
             config_dir,
             &options.resources_definition_file,
             options.archive_policy.as_deref(),
@@ -235,7 +240,7 @@ impl GnocchiOutput {
         };
         tracing::info!(
             endpoint = client.endpoint(),
-            resources = file,
+            resources = %file.display(),
             "gnocchi publisher ready"
         );
         Ok(GnocchiOutput {
@@ -253,16 +258,29 @@ impl GnocchiOutput {
             }),
         })
     }
+}
 
-    /// Validate what `new` would load, without a client (for `run`'s checks before start).
-    pub fn check(options: &GnocchiOptions, config_dir: &Path) -> Result<(), GnocchiError> {
-        Resources::load(
-            config_dir,
-            &options.resources_definition_file,
-            options.archive_policy.as_deref(),
-        )?;
-        Ok(())
-    }
+/// The resource definitions files the `gnocchi://` publishers among `urls` would load, each
+/// checked once (a file several publishers name, as Ceilometer's two shipped pipelines do, is
+/// one), without a client: for each, the file and the definitions it skips, or the problem that
+/// makes it unusable. `ceilo check` and `ceilo run` (before it starts anything) both call this.
+pub fn check_resources<'u>(
+    urls: impl IntoIterator<Item = &'u super::PublisherUrl>,
+    config_dir: &Path,
+) -> Vec<Result<(std::path::PathBuf, Vec<Problem>), Problem>> {
+    let mut seen = HashSet::new();
+    urls.into_iter()
+        .filter_map(|url| match url {
+            super::PublisherUrl::Gnocchi(options) => Some(options),
+            _ => None,
+        })
+        .filter(|options| seen.insert(options.resources_definition_file.as_str()))
+        .map(|options| {
+            let name = &options.resources_definition_file;
+            let (_, skipped) = Resources::load(config_dir, name, options.archive_policy.as_deref())?;
+            Ok((resources::file_in(config_dir, name), skipped))
+        })
+        .collect()
 }
 
 impl Shared {

@@ -6,8 +6,10 @@
 //! Ceilometer's rules kept: a metric's policy is its own `archive_policy_name`, else the file's
 //! `archive_policy_default` (else `ceilometer-low`); the URL's `archive_policy` overrides both; a
 //! resource type's deprecated `archive_policy` overrides even that. A resource definition that
-//! does not compile is skipped with an error logged (Ceilometer logs and goes on), so one bad
-//! entry does not stop the publisher. `metrics` may be a list or a mapping.
+//! does not compile is skipped (Ceilometer logs and goes on), so one bad entry does not stop the
+//! publisher: it is returned as a [`Problem`] at its entry's line, for the caller to warn of. A
+//! file that cannot be used at all (unreadable, not YAML, `archive_policies` not a list) is a
+//! `Problem` too, and nothing loads. `metrics` may be a list or a mapping.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,21 +18,26 @@ use yaml_serde::Value as Yaml;
 
 use crate::event::glob::Glob;
 use crate::meter::field::Field;
+use crate::model::yaml_outline::Outline;
 use crate::model::{Sample, Value};
+use crate::problem::Problem;
 
 /// The file Ceilometer ships (publisher/data/gnocchi_resources.yaml), used when the config
 /// directory has none.
 pub const SHIPPED_RESOURCES: &str = include_str!("../../../config/gnocchi_resources.yaml");
 
-/// Why gnocchi_resources.yaml cannot be used at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourcesError {
-    #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{file}: {source}")]
-    Yaml { file: String, source: yaml_serde::Error },
-    #[error("{file}: {problem}")]
-    Invalid { file: String, problem: String },
+/// How the shipped file is named in logs and reports.
+pub const SHIPPED_NAME: &str = "<shipped>/gnocchi_resources.yaml";
+
+/// The file `name` is: in the config dir when it is there (or an absolute path), else the
+/// shipped one ([`SHIPPED_NAME`]).
+pub fn file_in(config_dir: &Path, name: &str) -> PathBuf {
+    let path = config_dir.join(name);
+    if path.exists() {
+        path
+    } else {
+        PathBuf::from(SHIPPED_NAME)
+    }
 }
 
 /// What an event does to the resource its rule names (Ceilometer's EVENT_CREATE/UPDATE/DELETE).
@@ -103,43 +110,35 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// `name` from the config dir when it is there (or an absolute path), else the shipped file.
-    /// Returns the file actually used, for logs and `ceilo check`.
+    /// The file [`file_in`] names, compiled (see [`Resources::parse`]).
     pub fn load(
         config_dir: &Path,
         name: &str,
         archive_policy_override: Option<&str>,
-    ) -> Result<(Resources, String), ResourcesError> {
-        let path = config_dir.join(name);
-        if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| ResourcesError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let file = path.display().to_string();
-            Ok((Self::parse(&text, &file, archive_policy_override)?, file))
-        } else {
-            let file = "<shipped gnocchi_resources.yaml>".to_owned();
-            Ok((
-                Self::parse(SHIPPED_RESOURCES, &file, archive_policy_override)?,
-                file,
-            ))
+    ) -> Result<(Resources, Vec<Problem>), Problem> {
+        let path = file_in(config_dir, name);
+        if path == Path::new(SHIPPED_NAME) {
+            return Self::parse(SHIPPED_RESOURCES, &path, archive_policy_override);
         }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Problem::new(&path, None, format!("cannot read: {e}")))?;
+        Self::parse(&text, &path, archive_policy_override)
     }
 
+    /// The definitions that compile, and one problem per definition skipped. `path` names the
+    /// file in the problems.
     pub fn parse(
         text: &str,
-        file: &str,
+        path: &Path,
         archive_policy_override: Option<&str>,
-    ) -> Result<Resources, ResourcesError> {
-        let doc: Yaml = yaml_serde::from_str(text).map_err(|source| ResourcesError::Yaml {
-            file: file.to_owned(),
-            source,
+    ) -> Result<(Resources, Vec<Problem>), Problem> {
+        let doc: Yaml = crate::model::yaml_read::from_str(text).map_err(|e| match e.location() {
+            Some(at) => {
+                Problem::new(path, Some(at.line()), format!("invalid YAML: {e}")).at_column(at.column())
+            }
+            None => Problem::new(path, None, format!("invalid YAML: {e}")),
         })?;
-        let invalid = |problem: String| ResourcesError::Invalid {
-            file: file.to_owned(),
-            problem,
-        };
+        let outline = Outline::of(text);
         let default_policy = doc
             .get("archive_policy_default")
             .and_then(Yaml::as_str)
@@ -149,15 +148,25 @@ impl Resources {
             Some(v) => serde_json::to_value(v)
                 .ok()
                 .and_then(|v| v.as_array().cloned())
-                .ok_or_else(|| invalid("archive_policies must be a list".into()))?,
+                .ok_or_else(|| {
+                    let line = outline.key_line("archive_policies");
+                    Problem::new(path, line, "archive_policies must be a list")
+                })?,
         };
         let mut defs = Vec::new();
+        let mut skipped = Vec::new();
+        let lines = outline.items("resources");
         let entries = doc.get("resources").and_then(Yaml::as_sequence);
         for (i, entry) in entries.into_iter().flatten().enumerate() {
             match compile_def(entry, default_policy, archive_policy_override) {
                 Ok(def) => defs.push(def),
-                Err(problem) => {
-                    tracing::error!(file, resource = i, %problem, "skipping a Gnocchi resource definition")
+                Err(why) => {
+                    let which = match entry.get("resource_type").and_then(Yaml::as_str) {
+                        Some(name) => format!("resource_type {name:?}"),
+                        None => format!("resources[{i}]"),
+                    };
+                    let line = lines.get(i).map(|item| item.line);
+                    skipped.push(Problem::new(path, line, format!("{which}: {why}")));
                 }
             }
         }
@@ -166,11 +175,12 @@ impl Resources {
             .enumerate()
             .flat_map(|(i, d)| d.metrics.keys().map(move |m| (m.clone(), i)))
             .collect();
-        Ok(Resources {
+        let resources = Resources {
             defs,
             archive_policies,
             metric_map,
-        })
+        };
+        Ok((resources, skipped))
     }
 
     /// The definition a meter's samples go to.
@@ -246,17 +256,13 @@ fn compile_def(entry: &Yaml, default_policy: &str, overridden: Option<&str>) -> 
             .map(|(k, extra)| k.as_str().map(|n| (n.to_owned(), policy_of(Some(extra)))))
             .collect::<Option<HashMap<_, _>>>()
             .ok_or("metrics: names must be strings")?,
-        _ => {
-            return Err(format!(
-                "{resource_type}: Required field metrics should be a list or a mapping"
-            ))
-        }
+        _ => return Err("Required field metrics should be a list or a mapping".into()),
     };
     let mut attributes = Vec::new();
     if let Some(attrs) = entry.get("attributes").and_then(Yaml::as_mapping) {
         for (k, cfg) in attrs {
             let name = k.as_str().ok_or("attribute names must be strings")?;
-            let field = Field::compile(name, cfg).map_err(|e| format!("{resource_type}: {e}"))?;
+            let field = Field::compile(name, cfg).map_err(|e| format!("attribute {name:?}: {e}"))?;
             attributes.push((name.to_owned(), field));
         }
     }
@@ -286,10 +292,7 @@ fn compile_def(entry: &Yaml, default_policy: &str, overridden: Option<&str>) -> 
     let has_events =
         !(def.event_create.is_empty() && def.event_update.is_empty() && def.event_delete.is_empty());
     if has_events && !def.event_attributes.iter().any(|(k, _)| k == "id") {
-        return Err(format!(
-            "{}: Required field id not specified in event_attributes",
-            def.resource_type
-        ));
+        return Err("Required field id not specified in event_attributes".into());
     }
     Ok(def)
 }
@@ -321,7 +324,13 @@ mod tests {
     use super::*;
 
     fn shipped(overridden: Option<&str>) -> Resources {
-        Resources::parse(SHIPPED_RESOURCES, "shipped", overridden).unwrap()
+        let (r, skipped) = Resources::parse(SHIPPED_RESOURCES, Path::new(SHIPPED_NAME), overridden).unwrap();
+        assert_eq!(skipped, []);
+        r
+    }
+
+    fn parse(text: &str) -> Result<(Resources, Vec<Problem>), Problem> {
+        Resources::parse(text, Path::new("r.yaml"), None)
     }
 
     #[test]
@@ -335,24 +344,22 @@ mod tests {
     #[test]
     fn the_config_dirs_file_is_used_else_the_shipped_one() {
         let dir = tempfile::tempdir().unwrap();
-        let (r, file) = Resources::load(dir.path(), "gnocchi_resources.yaml", None).unwrap();
-        assert_eq!(file, "<shipped gnocchi_resources.yaml>");
+        let name = "gnocchi_resources.yaml";
+        assert_eq!(file_in(dir.path(), name), Path::new(SHIPPED_NAME));
+        let (r, _) = Resources::load(dir.path(), name, None).unwrap();
         assert_eq!(r.defs.len(), shipped(None).defs.len());
         std::fs::write(
             dir.path().join("mine.yaml"),
             "resources:\n  - resource_type: generic\n    metrics:\n      my.meter:\n",
         )
         .unwrap();
-        let (r, file) = Resources::load(dir.path(), "mine.yaml", None).unwrap();
-        assert!(file.ends_with("mine.yaml"), "{file}");
+        assert_eq!(file_in(dir.path(), "mine.yaml"), dir.path().join("mine.yaml"));
+        let (r, _) = Resources::load(dir.path(), "mine.yaml", None).unwrap();
         assert_eq!(r.for_metric("my.meter").unwrap().resource_type, "generic");
         assert!(r.for_metric("cpu").is_none(), "only the config dir's file");
         std::fs::write(dir.path().join("bad.yaml"), "resources: [\n").unwrap();
-        let e = Resources::load(dir.path(), "bad.yaml", None)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("bad.yaml"), "the error names the file: {e}");
+        let e = Resources::load(dir.path(), "bad.yaml", None).err().unwrap();
+        assert_eq!(e.path, dir.path().join("bad.yaml"));
     }
 
     #[test]
@@ -367,7 +374,7 @@ mod tests {
         let r = shipped(Some("ceilometer-high"));
         assert_eq!(r.for_metric("cpu").unwrap().metrics["cpu"], "ceilometer-high");
         let text = "resources:\n  - resource_type: x\n    archive_policy: old\n    metrics: [a]\n";
-        let r = Resources::parse(text, "t", Some("ceilometer-high")).unwrap();
+        let (r, _) = Resources::parse(text, Path::new("t"), Some("ceilometer-high")).unwrap();
         assert_eq!(r.for_metric("a").unwrap().metrics["a"], "old");
         assert!(r.for_metric("b").is_none());
     }
@@ -391,11 +398,42 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_definition_is_skipped_not_fatal() {
-        let text = "resources:\n  - resource_type: bad\n    metrics: [a]\n    attributes:\n      x: 'a[?'\n  - resource_type: good\n    metrics: [b]\n";
-        let r = Resources::parse(text, "t", None).unwrap();
+    fn a_bad_definition_is_skipped_not_fatal_and_named_at_its_line() {
+        let text = "---\n# types\nresources:\n  - resource_type: bad\n    metrics: [a]\n    attributes:\n      x: 'a[?'\n  - resource_type: good\n    metrics: [b]\n  - metrics: [c]\n  - resource_type: ev\n    metrics: [d]\n    event_create: [x.*]\n";
+        let (r, skipped) = parse(text).unwrap();
         assert!(r.for_metric("a").is_none());
         assert_eq!(r.for_metric("b").unwrap().resource_type, "good");
+        let lines: Vec<_> = skipped.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(4), Some(10), Some(11)]);
+        assert!(
+            skipped[0]
+                .to_string()
+                .starts_with("r.yaml:4: resource_type \"bad\": attribute \"x\": "),
+            "{}",
+            skipped[0]
+        );
+        assert_eq!(
+            skipped[1].to_string(),
+            "r.yaml:10: resources[2]: Required field resource_type not specified"
+        );
+        assert_eq!(
+            skipped[2].to_string(),
+            "r.yaml:11: resource_type \"ev\": Required field id not specified in event_attributes"
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_used_is_one_problem_at_its_line() {
+        let e = parse("resources:\n  - resource_type: x\n    metrics: [a\n")
+            .err()
+            .unwrap();
+        assert_eq!((e.path.as_path(), e.line), (Path::new("r.yaml"), Some(4)), "{e}");
+        assert!(e.column.is_some(), "{e}");
+        assert!(e.message.starts_with("invalid YAML: "), "{e}");
+        let e = parse("archive_policy_default: low\narchive_policies: {name: x}\nresources: []\n")
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "r.yaml:2: archive_policies must be a list");
     }
 
     #[test]
