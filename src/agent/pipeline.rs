@@ -1,5 +1,6 @@
-//! The pipeline actor: drops invalid volumes, routes each converted batch through the sample
-//! and event pipelines, and hands every publisher its part with a share of the batch's token.
+//! The pipeline actor: routes each converted batch through the sample and event pipelines
+//! (counting the samples the converter dropped for their volume as filtered), and hands every
+//! publisher its part with a share of the batch's token.
 //!
 //! The routing itself is [`crate::pipeline::Pipeline`] (pure); this actor only moves batches.
 //! Sink transformers run inside it, so there is one chain state per agent: every sample of a
