@@ -1,7 +1,8 @@
 //! The operator-facing files agree with what ceilo exports: the alert rules pass
 //! `promtool check rules` and their unit tests, the scrape config passes `promtool check
 //! config`, every `ceilo_*` name in the dashboards and rules is in the catalogue, every
-//! dashboard query parses as PromQL, and docs/metrics.md lists exactly the catalogue.
+//! dashboard query parses as PromQL, docs/metrics.md lists exactly the catalogue, and no code
+//! but the catalogue spells a metric name (so nothing is exported that it does not list).
 
 mod health_support;
 
@@ -89,6 +90,48 @@ fn docs_list_exactly_the_catalogue() {
     assert!(
         missing.is_empty(),
         "docs/metrics.md does not document {missing:?}"
+    );
+}
+
+/// The `.rs` files under `dir`.
+fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_catalogue_spells_a_metric_name() {
+    let catalogue = repo_path("src/telemetry/metrics.rs");
+    let mut files = Vec::new();
+    sources(&repo_path("src"), &mut files);
+    let mut wrong = Vec::new();
+    for file in files.iter().filter(|f| **f != catalogue) {
+        let text = std::fs::read_to_string(file).expect("read source");
+        // Tests may spell the names they look for; comments may name them.
+        let code = text
+            .lines()
+            .enumerate()
+            .take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
+            .filter(|(_, l)| !l.trim_start().starts_with("//"));
+        for (n, line) in code {
+            for name in ceilo_names(line) {
+                if line.contains(&format!("\"{name}")) {
+                    wrong.push(format!("{}:{}: {name}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "metric names spelled outside the catalogue (src/telemetry/metrics.rs), so neither it \
+         nor docs/metrics.md lists them:\n{}",
+        wrong.join("\n")
     );
 }
 

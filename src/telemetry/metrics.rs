@@ -97,6 +97,8 @@ pub const LABEL_NODE: &str = "node";
 pub const LABEL_VERSION: &str = "version";
 /// How a SIGHUP reload of the definitions ended; values from [`ReloadResult`].
 pub const LABEL_RESULT: &str = "result";
+/// A sink transformer's kind: one of `transform::TRANSFORMERS` (`rate_of_change`, `delta`, ...).
+pub const LABEL_TRANSFORMER: &str = "transformer";
 
 // ---------------------------------------------------------------------------------------------
 // Metric names.
@@ -164,6 +166,11 @@ pub const BUILD_INFO: &str = "ceilo_build_info";
 
 // Reloads (SIGHUP, agent/reload.rs).
 pub const CONFIG_RELOADS: &str = "ceilo_config_reloads_total";
+
+// Sink transformers (docs/transformers.md), per transformer kind.
+pub const TRANSFORM_SAMPLES_DROPPED: &str = "ceilo_transform_samples_dropped_total";
+pub const TRANSFORM_STATE_EVICTIONS: &str = "ceilo_transform_state_evictions_total";
+pub const TRANSFORM_EARLY_FLUSHES: &str = "ceilo_transform_early_flushes_total";
 
 // ---------------------------------------------------------------------------------------------
 // Histogram buckets (upper bounds, seconds or items).
@@ -465,7 +472,7 @@ const fn scraped(
     }
 }
 
-/// Every metric ceilo exports. Order is the order of docs/metrics.md.
+/// Every metric ceilo exports; docs/metrics.md lists the same rows.
 pub const CATALOGUE: &[MetricDef] = &[
     counter(
         NOTIFICATIONS_RECEIVED,
@@ -593,6 +600,21 @@ pub const CATALOGUE: &[MetricDef] = &[
         CONFIG_RELOADS,
         &[LABEL_RESULT],
         "SIGHUP reloads of the definitions: applied, or failed (the agent kept the ones it had).",
+    ),
+    counter(
+        TRANSFORM_SAMPLES_DROPPED,
+        &[LABEL_TRANSFORMER, LABEL_REASON],
+        "Samples a sink transformer dropped, by reason.",
+    ),
+    counter(
+        TRANSFORM_STATE_EVICTIONS,
+        &[LABEL_TRANSFORMER],
+        "Keys a stateful transformer evicted at its state_limit (that resource primes again).",
+    ),
+    counter(
+        TRANSFORM_EARLY_FLUSHES,
+        &[LABEL_TRANSFORMER],
+        "Times an aggregator released everything it held early, at its key bound (state_limit).",
     ),
     gauge(ACTOR_MAILBOX_DEPTH, &[LABEL_ACTOR, LABEL_ID], "Messages waiting in an actor's mailbox."),
     gauge(ACTOR_MAILBOX_CAPACITY, &[LABEL_ACTOR, LABEL_ID], "Configured capacity of an actor's mailbox."),

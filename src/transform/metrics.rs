@@ -1,4 +1,5 @@
-//! The transformers' metric names, registered once per transformer and published per batch.
+//! The transformers' metrics (named in the catalogue, [`crate::telemetry::metrics`]),
+//! registered once per transformer and published per batch.
 //!
 //! `ceilo_transform_samples_dropped_total{transformer, reason}` and
 //! `ceilo_transform_state_evictions_total{transformer}` and
@@ -8,10 +9,10 @@
 use metrics::Counter;
 
 use super::Stats;
-
-pub const SAMPLES_DROPPED: &str = "ceilo_transform_samples_dropped_total";
-pub const STATE_EVICTIONS: &str = "ceilo_transform_state_evictions_total";
-pub const EARLY_FLUSHES: &str = "ceilo_transform_early_flushes_total";
+use crate::telemetry::metrics::{
+    LABEL_REASON, LABEL_TRANSFORMER, TRANSFORM_EARLY_FLUSHES, TRANSFORM_SAMPLES_DROPPED,
+    TRANSFORM_STATE_EVICTIONS,
+};
 
 pub struct Handles {
     no_predecessor: Counter,
@@ -26,15 +27,16 @@ pub struct Handles {
 
 impl Handles {
     pub fn new(transformer: &'static str) -> Handles {
-        let dropped = |reason: &'static str| metrics::counter!(SAMPLES_DROPPED, "transformer" => transformer, "reason" => reason);
+        // The `reason` values (docs/metrics.md): one per counter of `Stats` that drops a sample.
+        let dropped = |reason: &'static str| metrics::counter!(TRANSFORM_SAMPLES_DROPPED, LABEL_TRANSFORMER => transformer, LABEL_REASON => reason);
         Handles {
             no_predecessor: dropped("no_predecessor"),
             out_of_order: dropped("out_of_order"),
             duplicates: dropped("duplicate"),
             negative_delta: dropped("negative_delta"),
             errors: dropped("error"),
-            evictions: metrics::counter!(STATE_EVICTIONS, "transformer" => transformer),
-            early_flushes: metrics::counter!(EARLY_FLUSHES, "transformer" => transformer),
+            evictions: metrics::counter!(TRANSFORM_STATE_EVICTIONS, LABEL_TRANSFORMER => transformer),
+            early_flushes: metrics::counter!(TRANSFORM_EARLY_FLUSHES, LABEL_TRANSFORMER => transformer),
             published: Stats::default(),
         }
     }
