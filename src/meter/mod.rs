@@ -1,6 +1,6 @@
 //! Notification → samples: every sample endpoint Ceilometer's notification agent runs on a
-//! message, in its order: telemetry.polling batches ([`telemetry_ipc`]), IPMI sensors
-//! ([`ipmi`]), the HTTP middleware ([`http`]) and the meters.yaml definitions
+//! message, in its order: telemetry.polling batches (`telemetry_ipc`), IPMI sensors
+//! (`ipmi`), the HTTP middleware (`http`) and the meters.yaml definitions
 //! ([`definitions`]). It does not filter volumes or route to sinks: that is the pipeline's job
 //! (see [`volume`] for the check it applies).
 

@@ -8,7 +8,7 @@
 //!
 //! Each consumer (one per queue) and each publisher is one logical connection for
 //! `ceilo_amqp_connection_up` and `ceilo_amqp_reconnects_total`, labelled `consume-N` or
-//! `publish-N` (see [`Link`]); the label survives its reconnections and is part of the
+//! `publish-N` (see `Link`); the label survives its reconnections and is part of the
 //! connection name the broker shows.
 
 use std::collections::{HashMap, HashSet};

@@ -116,10 +116,10 @@ fn option_of(words: &str) -> Option<&'static str> {
         .map(|(_, option)| *option)
 }
 
-/// [`Transport::preflight`]: for each exchange, then each queue, a passive declare (does it
-/// exist?) and, when it does, a declare with ceilo's flags, which the broker refuses if they
-/// differ. It creates nothing, so a refused start leaves the broker as it found it. A refusal
-/// closes the channel: the next check opens another.
+/// [`Transport::preflight`](super::Transport::preflight) on AMQP: for each exchange, then each
+/// queue, a passive declare (does it exist?) and, when it does, a declare with ceilo's flags,
+/// which the broker refuses if they differ. It creates nothing, so a refused start leaves the
+/// broker as it found it. A refusal closes the channel: the next check opens another.
 pub(super) async fn preflight(
     url: &str,
     cursor: &Cursor,

@@ -1,6 +1,6 @@
 //! gnocchi_resources.yaml compiled once: which resource type and archive policy each meter
 //! goes to, the resource attributes read from a sample (jsonpath over `Sample.as_dict()`, the
-//! dialect of meters.yaml through [`Field`]), and the rules that turn events into resource
+//! dialect of meters.yaml through `Field`), and the rules that turn events into resource
 //! creations, updates and ends. Only reading the file lives here; talking to Gnocchi does not.
 //!
 //! Ceilometer's rules kept: a metric's policy is its own `archive_policy_name`, else the file's

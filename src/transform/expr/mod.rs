@@ -10,7 +10,7 @@
 //! field reads as a falsy value, as Ceilometer's `Namespace` made it.
 //! It deliberately does not parse per sample, and offers nothing beyond that subset.
 //!
-//! The parts: [`parser`] (text → tree, once), [`eval`] (the tree per sample) and [`value`]
+//! The parts: `parser` (text → tree, once), `eval` (the tree per sample) and `value`
 //! (what a sample field reads as).
 
 mod eval;
