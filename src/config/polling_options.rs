@@ -97,3 +97,29 @@ impl Default for PollingOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// config/ceilo.yaml lists the `polling:` options, commented out, with their values: every
+    /// name is an option and every value the default (but `host`, an example).
+    #[test]
+    fn the_options_config_ceilo_yaml_lists_are_the_defaults() {
+        let text = include_str!("../../config/ceilo.yaml");
+        let (before, _) = text
+            .split_once("\npolling: {}")
+            .expect("ceilo.yaml's polling section");
+        let (_, block) = before.rsplit_once("\n\n").expect("the section's comment");
+        let options: String = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("#   "))
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut listed: PollingOptions = yaml_serde::from_str(&options).expect("the listed options parse");
+        assert_eq!(listed.host.take().as_deref(), Some("compute-1"));
+        assert!(options.lines().count() >= 19, "{options}");
+        assert_eq!(format!("{listed:?}"), format!("{:?}", PollingOptions::default()));
+    }
+}
