@@ -1,8 +1,9 @@
 //! The operator-facing files agree with what ceilo exports: the alert rules pass
 //! `promtool check rules` and their unit tests, the scrape config passes `promtool check
 //! config`, every `ceilo_*` name in the dashboards and rules is in the catalogue, every
-//! dashboard query parses as PromQL, docs/metrics.md lists exactly the catalogue, and no code
-//! but the catalogue spells a metric name (so nothing is exported that it does not list).
+//! dashboard query parses as PromQL, docs/metrics.md lists exactly the catalogue (and no doc
+//! names a metric outside it), and no code but the catalogue spells a metric name (so nothing
+//! is exported that it does not list).
 
 mod health_support;
 
@@ -90,6 +91,31 @@ fn docs_list_exactly_the_catalogue() {
     assert!(
         missing.is_empty(),
         "docs/metrics.md does not document {missing:?}"
+    );
+}
+
+#[test]
+fn every_metric_any_doc_names_is_exported() {
+    let mut docs: Vec<_> = std::fs::read_dir(repo_path("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.push(repo_path("README.md"));
+    let mut unknown = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).expect("read doc");
+        for name in ceilo_names(&text) {
+            if !is_exported_series(&name) {
+                unknown.push(format!("{}: {name}", doc.display()));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "the docs name metrics ceilo does not export:\n{}",
+        unknown.join("\n")
     );
 }
 
