@@ -10,7 +10,7 @@ mod dispatch;
 pub(crate) mod field;
 mod http;
 mod ipmi;
-mod telemetry_ipc;
+pub(crate) mod telemetry_ipc;
 pub mod user_metadata;
 pub mod volume;
 

@@ -9,7 +9,8 @@ use simd_json::prelude::*;
 use super::EndpointError;
 use crate::model::{Notification, OwnedValue, Sample, Value};
 
-/// The filter regex of the endpoint.
+/// The event type the polling agent sends (`publish::telemetry_polling`) and the filter regex
+/// of this endpoint (its `.` matches itself).
 pub const EVENT_TYPE: &str = "telemetry.polling";
 
 pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), EndpointError> {

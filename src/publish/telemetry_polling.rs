@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::{Items, Output, PublishError, Write};
+use crate::meter::telemetry_ipc::EVENT_TYPE;
 use crate::model::envelope::{encode_v2, Outgoing};
 use crate::model::json_write::JsonSink;
 use crate::model::meter_message::write_meter_message_list;
@@ -21,8 +22,6 @@ use crate::transport::{OutMessage, PublishTopology, Publisher};
 
 /// The polling agent's `publisher_id`.
 pub const PUBLISHER_ID: &str = "ceilometer.polling";
-/// What the notification agent reads as samples sent by another agent.
-pub const EVENT_TYPE: &str = "telemetry.polling";
 /// The `sink` label of the polling publisher's metrics and its id in logs and readiness (it
 /// is no pipeline sink; the value is fixed so dashboards can tell polling's publishes apart).
 pub const SINK_LABEL: &str = "telemetry.polling";
