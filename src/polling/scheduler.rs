@@ -93,7 +93,9 @@ impl PollJob for SourceJob {
     }
 }
 
-/// A scheduler receives only control messages (stats, stop).
+/// The capacity a scheduler reports (`ceilo_actor_mailbox_capacity`): actix's default, which
+/// nothing fills, so the scheduler sets none of its own. It receives control messages only: stop
+/// and stats, sent one at a time and awaited, and retire, once per reload.
 const MAILBOX: usize = 16;
 
 /// The timer actor of one source.
@@ -171,7 +173,6 @@ impl Actor for SourceScheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(MAILBOX);
         if self.retired {
             return;
         }
