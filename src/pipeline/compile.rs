@@ -43,21 +43,12 @@ impl Pipeline {
         };
         let mut pipeline = Pipeline::empty();
         let mut sink_index = HashMap::new();
+        let mut sink_names = HashSet::new();
         for (i, sink) in file.sinks.iter().enumerate() {
             let at = sink_lines.get(i);
-            let Some(name) = &sink.name else {
-                c.problem(
-                    at.map(|o| o.line),
-                    format!("sinks[{i}]: required field name not specified"),
-                );
+            let Some(name) = c.name("sink", i, sink.name.as_ref(), at, &mut sink_names) else {
                 continue;
             };
-            if sink_index.contains_key(name.as_str()) {
-                c.problem(
-                    key_line(at, "name"),
-                    format!("sink {name:?}: duplicated sink name"),
-                );
-            }
             if sink.publishers.is_empty() {
                 c.problem(
                     at.map(|o| o.line),
@@ -102,19 +93,9 @@ impl Pipeline {
         let mut source_names = HashSet::new();
         for (i, source) in file.sources.iter().enumerate() {
             let at = source_lines.get(i);
-            let Some(name) = &source.name else {
-                c.problem(
-                    at.map(|o| o.line),
-                    format!("sources[{i}]: required field name not specified"),
-                );
+            let Some(name) = c.name("source", i, source.name.as_ref(), at, &mut source_names) else {
                 continue;
             };
-            if !source_names.insert(name.as_str()) {
-                c.problem(
-                    key_line(at, "name"),
-                    format!("source {name:?}: duplicated source name"),
-                );
-            }
             let field = SourceDef::field(file.kind);
             let filter = match source.filters(file.kind) {
                 None => {
@@ -170,6 +151,32 @@ struct Compiler<'a> {
 impl Compiler<'_> {
     fn problem(&mut self, line: Option<usize>, message: String) {
         self.problems.push(Problem::new(&self.file.path, line, message));
+    }
+
+    /// The name of the `i`th `part` (`sink` or `source`), `None` when it has none: that is a
+    /// problem, and so is a name already in `seen` (that part is still checked).
+    fn name<'f>(
+        &mut self,
+        part: &str,
+        i: usize,
+        name: Option<&'f String>,
+        at: Option<&Outline>,
+        seen: &mut HashSet<&'f str>,
+    ) -> Option<&'f String> {
+        let Some(name) = name else {
+            self.problem(
+                at.map(|o| o.line),
+                format!("{part}s[{i}]: required field name not specified"),
+            );
+            return None;
+        };
+        if !seen.insert(name.as_str()) {
+            self.problem(
+                key_line(at, "name"),
+                format!("{part} {name:?}: duplicated {part} name"),
+            );
+        }
+        Some(name)
     }
 
     /// A sink's transformer chain; each entry that does not compile is a problem at the line

@@ -356,21 +356,24 @@ mod tests {
     fn every_problem_names_its_line() {
         let problems = problems(
             "sources:\n  - name: s\n    events: ['*']\n    sinks: [nope]\n  - meters: [a]\n\
+             \x20 - name: s\n    meters: [b]\n    sinks: [k]\n\
              sinks:\n  - name: k\n    publishers: []\n  - name: k\n    publishers:\n      \
-             - gopher://x\n",
+             - gopher://x\n  - publishers: ['notifier://']\n",
             Payload::Samples,
         );
         assert_eq!(
             problems,
             [
-                "p.yaml:7: sink \"k\": no publisher specified",
-                "p.yaml:9: sink \"k\": duplicated sink name",
-                "p.yaml:11: sink \"k\": publisher \"gopher://\" is not supported by ceilo \
+                "p.yaml:10: sink \"k\": no publisher specified",
+                "p.yaml:12: sink \"k\": duplicated sink name",
+                "p.yaml:14: sink \"k\": publisher \"gopher://\" is not supported by ceilo \
                  (supported: notifier://, file://, http://, https://, prometheus://, udp://, tcp://, \
                  opentelemetryhttp://, gnocchi://)",
+                "p.yaml:15: sinks[2]: required field name not specified",
                 "p.yaml:2: source \"s\": required field meters not specified",
                 "p.yaml:4: source \"s\": no sink named \"nope\"",
                 "p.yaml:5: sources[1]: required field name not specified",
+                "p.yaml:6: source \"s\": duplicated source name",
             ]
         );
     }
