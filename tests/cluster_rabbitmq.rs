@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use cluster_support::{Cluster, ClusterVhost};
-use runtime_support::{config_dir, metric, runtime, settings, wait_until, Agent};
+use runtime_support::{config_dir, metric, runtime, settings, wait_until, Agent, STATEFUL_PIPELINE};
 use serde_json::Value as Json;
 
 /// Deliveries the agent may hold unacked per consumed queue: what it can redeliver after a
@@ -315,20 +315,6 @@ fn an_agent_killed_mid_drain_leaves_its_deliveries_to_the_others() {
         assert!(agent.terminate().success());
     }
 }
-
-/// cpu through a stateful sink, so that the agents republish to the transform partitions.
-const STATEFUL_PIPELINE: &str = r#"sources:
-  - name: cpu
-    meters: [cpu]
-    sinks: [cpu_sink]
-sinks:
-  - name: cpu_sink
-    transformers:
-      - name: rate_of_change
-        parameters:
-          target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
-    publishers: ['notifier://?topic=cpu_util']
-"#;
 
 /// Enough partitions that a ring of two or three random member ids gives some to more than one
 /// member (all twelve to one member of three: about 3 · (1/3)¹² ≈ 6·10⁻⁶).

@@ -321,20 +321,6 @@ fn oslo_agent(dir: &Path, log: &str) -> Agent {
     Agent::adopt(child, log)
 }
 
-/// cpu through a stateful sink, so that the agents republish to the transform partitions.
-const STATEFUL_PIPELINE: &str = r#"sources:
-  - name: cpu
-    meters: [cpu]
-    sinks: [cpu_sink]
-sinks:
-  - name: cpu_sink
-    transformers:
-      - name: rate_of_change
-        parameters:
-          target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
-    publishers: ['notifier://?topic=cpu_util']
-"#;
-
 /// Enough that tooz's ring of two random member ids gives both a share (it gives all sixteen
 /// to one about once in 30 000 pairs).
 const PARTITIONS: usize = 16;

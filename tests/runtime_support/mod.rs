@@ -742,3 +742,17 @@ pub fn settings(prefetch: u16, batch: usize) -> String {
 
 /// Tests run agents side by side: each gets a free port for /metrics.
 pub const TELEMETRY: &str = "telemetry:\n  listen: 127.0.0.1:0\n";
+
+/// cpu through a stateful sink, so that the agents republish to the transform partitions.
+pub const STATEFUL_PIPELINE: &str = r#"sources:
+  - name: cpu
+    meters: [cpu]
+    sinks: [cpu_sink]
+sinks:
+  - name: cpu_sink
+    transformers:
+      - name: rate_of_change
+        parameters:
+          target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
+    publishers: ['notifier://?topic=cpu_util']
+"#;
