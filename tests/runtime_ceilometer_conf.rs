@@ -306,21 +306,6 @@ fn convert_keeps_the_user_metadata_the_conf_reserves() {
     assert_eq!(user_metadata(&args), serde_json::Value::Null);
 }
 
-/// `ceilo run --config-file DIR/ceilometer.conf`, its log in `DIR/LOG`.
-fn oslo_agent(dir: &Path, log: &str) -> Agent {
-    let log = dir.join(log);
-    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .arg("run")
-        .arg("--config-file")
-        .arg(dir.join("ceilometer.conf"))
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn ceilo");
-    Agent::adopt(child, log)
-}
-
 /// Enough that tooz's ring of two random member ids gives both a share (it gives all sixteen
 /// to one about once in 30 000 pairs).
 const PARTITIONS: usize = 16;
@@ -352,7 +337,7 @@ fn coordination_and_workload_partitioning_from_ceilometer_conf_spread_the_transf
     )
     .unwrap();
     let agents: Vec<Agent> = (0..2)
-        .map(|i| oslo_agent(dir.path(), &format!("oslo-agent-{i}.log")))
+        .map(|_| Agent::start_with_conf(&dir.path().join("ceilometer.conf")))
         .collect();
     let group = format!("ceilo-transform-{}", pool.prefix);
     let series = |name: &str| format!("{name}{{group=\"{group}\"");
@@ -432,7 +417,7 @@ fn an_unusable_coordination_backend_leaves_the_transform_partitions_unspread() {
         ),
     )
     .unwrap();
-    let agent = oslo_agent(dir.path(), "oslo-agent.log");
+    let agent = Agent::start_with_conf(&dir.path().join("ceilometer.conf"));
     wait_until("both partition queues consumed", Duration::from_secs(60), || {
         (0..2).all(|p| broker.queue(&format!("ceilo-transform.{p}"))["consumers"].as_u64() == Some(1))
     });

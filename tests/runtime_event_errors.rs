@@ -8,7 +8,6 @@
 mod runtime_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use runtime_support::*;
@@ -23,16 +22,7 @@ fn start(broker: &Broker, dir: &Path, options: &str) -> Agent {
         format!("[DEFAULT]\ntransport_url = {url}\n[notification]\n{options}"),
     )
     .expect("ceilometer.conf");
-    let log = dir.join(format!("agent-{}.log", options.len()));
-    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(["run", "--config-file"])
-        .arg(&conf)
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn ceilo");
-    let agent = Agent::adopt(child, log);
+    let agent = Agent::start_with_conf(&conf);
     wait_until("the agent consuming", Duration::from_secs(30), || {
         broker.consumed_queues().contains(QUEUE)
     });

@@ -495,16 +495,7 @@ fn with_ceilometer_conf_a_reload_rereads_the_definitions_and_names_options_needi
         )
     };
     write_conf(20);
-    let log = dir.path().join("agent-conf.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(["run", "--config-file"])
-        .arg(&conf)
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn ceilo");
-    let agent = Agent::adopt(child, log);
+    let agent = Agent::start_with_conf(&conf);
     let unit_of = |i: usize| {
         rt.block_on(publish(&url, &probes(i..i + 1)));
         wait_until(&format!("probe {i}"), Duration::from_secs(30), || {

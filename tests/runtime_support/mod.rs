@@ -246,22 +246,33 @@ impl Agent {
         Agent::spawn(command, config_dir, url)
     }
 
+    /// `ceilo run --config-file CONF`: a ceilometer.conf alone, as Ceilometer's deployments
+    /// start their agents; the log beside it.
+    pub fn start_with_conf(conf: &Path) -> Agent {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ceilo"));
+        command.args(["run", "--config-file"]).arg(conf);
+        Agent::logged(command, conf.parent().expect("the conf's directory"))
+    }
+
     fn spawn(mut command: Command, config_dir: &Path, url: &str) -> Agent {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let log = config_dir.join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
-        let child = command
+        command
             .args(["run", "--config-dir"])
             .arg(config_dir)
-            .args(["--transport-url", url])
+            .args(["--transport-url", url]);
+        Agent::logged(command, config_dir)
+    }
+
+    /// `command` started, its stderr in a log of its own in `dir`.
+    fn logged(mut command: Command, dir: &Path) -> Agent {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let log = dir.join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+        let child = command
             .env("RUST_LOG", "info,lapin=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("spawn ceilo");
-        Agent {
-            child: Some(child),
-            log,
-        }
+        Agent::adopt(child, log)
     }
 
     /// An agent started by the test itself (its own arguments and environment).
