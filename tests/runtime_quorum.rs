@@ -7,8 +7,6 @@
 
 mod runtime_support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lapin::options::QueueDeclareOptions;
@@ -39,23 +37,6 @@ sinks:
           target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
     publishers: ['notifier://?topic=cpu_util']
 "#;
-
-fn ceilo(args: &[&str], dir: &Path) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(args)
-        .arg("--config-dir")
-        .arg(dir)
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ceilo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
 
 fn assert_quorum(broker: &Broker, queue: &str) {
     let q = broker.queue(queue);
@@ -199,7 +180,7 @@ fn a_queue_of_the_other_type_stops_the_start_naming_the_queue_and_the_option() {
         "amqp_durable_queues: true\n{QUORUM}{}",
         settings(100, 10)
     ));
-    let (code, out) = ceilo(&["run", "--transport-url", &classic.url()], dir.path());
+    let (code, out) = ceilo_to_end(&["run", "--transport-url", &classic.url()], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("queue notifications.info (ceilo: type=quorum, durable=true")
@@ -212,7 +193,7 @@ fn a_queue_of_the_other_type_stops_the_start_naming_the_queue_and_the_option() {
     let quorum = Broker::new("classic-vs-quorum");
     rt.block_on(declare_quorum(&quorum.url(), "notifications.info"));
     let dir = config_dir(&format!("amqp_durable_queues: true\n{}", settings(100, 10)));
-    let (code, out) = ceilo(&["run", "--transport-url", &quorum.url()], dir.path());
+    let (code, out) = ceilo_to_end(&["run", "--transport-url", &quorum.url()], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("queue notifications.info (ceilo: type=classic, durable=true")

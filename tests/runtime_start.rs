@@ -4,57 +4,22 @@
 mod runtime_support;
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use runtime_support::*;
-
-/// `ceilo <args>` to completion (killed after 30 s: a run that starts is a failure here).
-fn ceilo(args: &[&str], dir: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(args)
-        .arg("--config-dir")
-        .arg(dir)
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ceilo");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    );
-    (status.code(), text)
-}
 
 #[test]
 fn check_and_run_refuse_the_same_transport_urls_and_run_starts_nothing() {
     for bad in ["kafka://", "amqp://h:notaport/"] {
         let dir = config_dir(&format!("transport_url: {bad}\n{TELEMETRY}"));
-        let (code, out) = ceilo(&["check"], dir.path());
+        let (code, out) = ceilo_to_end(&["check"], dir.path());
         assert_eq!(code, Some(1), "check accepted {bad}:\n{out}");
         assert!(
             out.contains("ceilo.yaml: transport_url: invalid transport URL"),
             "{bad}:\n{out}"
         );
 
-        let (code, out) = ceilo(&["run"], dir.path());
+        let (code, out) = ceilo_to_end(&["run"], dir.path());
         assert_eq!(code, Some(1), "run with {bad}:\n{out}");
         assert!(out.contains("invalid transport URL"), "{bad}:\n{out}");
         assert!(
@@ -64,13 +29,13 @@ fn check_and_run_refuse_the_same_transport_urls_and_run_starts_nothing() {
 
         // The same URL given on the command line, over a valid config.
         let dir = config_dir(TELEMETRY);
-        let (code, out) = ceilo(&["check", "--transport-url", bad], dir.path());
+        let (code, out) = ceilo_to_end(&["check", "--transport-url", bad], dir.path());
         assert_eq!(code, Some(1), "check --transport-url accepted {bad}:\n{out}");
         assert!(
             out.contains("--transport-url: invalid transport URL"),
             "{bad}:\n{out}"
         );
-        let (code, out) = ceilo(&["run", "--transport-url", bad], dir.path());
+        let (code, out) = ceilo_to_end(&["run", "--transport-url", bad], dir.path());
         assert_eq!(code, Some(1), "run --transport-url {bad}:\n{out}");
         assert!(out.contains("invalid transport URL"), "{bad}:\n{out}");
         assert!(
@@ -87,7 +52,7 @@ fn a_bad_messaging_url_stops_run_before_it_touches_the_broker() {
     let dir = config_dir(&format!(
         "transport_url: {url}\nnotification:\n  messaging_urls: ['{url}', 'kafka://k:9092']\n{TELEMETRY}"
     ));
-    let (code, out) = ceilo(&["run"], dir.path());
+    let (code, out) = ceilo_to_end(&["run"], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("notification.messaging_urls: invalid transport URL \"kafka://k:9092\""),
@@ -113,7 +78,7 @@ fn a_durability_conflict_with_the_broker_is_refused_at_start_and_one_setting_cov
         true,
     ));
     let dir = config_dir(&settings(100, 10));
-    let (code, out) = ceilo(&["run", "--transport-url", &url], dir.path());
+    let (code, out) = ceilo_to_end(&["run", "--transport-url", &url], dir.path());
     assert_eq!(
         code,
         Some(1),
@@ -189,7 +154,7 @@ fn a_durable_output_queue_is_refused_at_start_and_left_as_it_was() {
         let _ = conn.close(200, "bye".into()).await;
     });
     let dir = config_dir(&settings(100, 10));
-    let (code, out) = ceilo(&["run", "--transport-url", &url], dir.path());
+    let (code, out) = ceilo_to_end(&["run", "--transport-url", &url], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("queue metering.sample (ceilo: type=classic, durable=false, auto_delete=false)")
@@ -227,7 +192,7 @@ fn check_and_run_print_the_same_pipeline_problems_naming_file_and_line() {
         format!("{file}:15: sink \"k\": publisher \"gopher://\" is not supported"),
     ];
 
-    let (code, out) = ceilo(&["check"], dir.path());
+    let (code, out) = ceilo_to_end(&["check"], dir.path());
     assert_eq!(code, Some(1), "{out}");
     let checked: Vec<&str> = out
         .lines()
@@ -238,7 +203,7 @@ fn check_and_run_print_the_same_pipeline_problems_naming_file_and_line() {
         assert!(line.starts_with(want.as_str()), "{line}\nwant {want}");
     }
 
-    let (code, out) = ceilo(&["run"], dir.path());
+    let (code, out) = ceilo_to_end(&["run"], dir.path());
     assert_eq!(code, Some(1), "{out}");
     for line in &checked {
         assert!(
@@ -263,7 +228,7 @@ fn check_and_run_refuse_the_same_gnocchi_resources_file_naming_file_and_line() {
         .expect("gnocchi_resources.yaml");
     let file = resources.display().to_string();
 
-    let (code, out) = ceilo(&["check"], dir.path());
+    let (code, out) = ceilo_to_end(&["check"], dir.path());
     assert_eq!(code, Some(1), "{out}");
     let checked: Vec<&str> = out.lines().filter(|l| l.starts_with(&file)).collect();
     assert_eq!(checked.len(), 1, "{out}");
@@ -272,7 +237,7 @@ fn check_and_run_refuse_the_same_gnocchi_resources_file_naming_file_and_line() {
         "{out}"
     );
 
-    let (code, out) = ceilo(&["run"], dir.path());
+    let (code, out) = ceilo_to_end(&["run"], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.lines().any(|l| l == format!("ceilo run: {}", checked[0])),

@@ -324,6 +324,36 @@ impl Drop for Agent {
     }
 }
 
+/// `ceilo <args> --config-dir DIR` to its end, with its exit code and its stdout and stderr
+/// (killed after 30 s: an agent that starts is a failure where this is called).
+pub fn ceilo_to_end(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(args)
+        .arg("--config-dir")
+        .arg(dir)
+        .env("RUST_LOG", "info,lapin=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceilo");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 /// The /metrics address the agent logged when it started its listener on port 0.
 pub fn metrics_addr(agent: &Agent) -> Option<String> {
     let log = agent.log_text();
