@@ -5,8 +5,12 @@
 //! A module `a` uses `b` when code in `src/a/` (or `src/a.rs`) names `crate::b`, outside
 //! comments and `#[cfg(test)]` modules (tests may reach anywhere).
 
+mod source_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use source_support::{code_lines, rust_files};
 
 /// Beyond this a file has more than one job; split it along them.
 const MAX_LINES: usize = 700;
@@ -21,23 +25,6 @@ const FORBIDDEN: [(&str, &[&str]); 3] = [
     ("polling", &["agent", "publish", "cli"]),
 ];
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The file's lines up to its first `#[cfg(test)]` item.
-fn code_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .take_while(|l| !l.trim_start().starts_with("#[cfg(test)]"))
-}
-
 /// The top-level module a file of `src/` belongs to.
 fn top_module(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).expect("under src");
@@ -51,8 +38,7 @@ fn top_module(src: &Path, file: &Path) -> String {
 
 /// For each top-level module, the others it names, with one file that does.
 fn uses(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
-    let mut files = Vec::new();
-    sources(src, &mut files);
+    let files = rust_files(src);
     let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
     for file in files {
         let from = top_module(src, &file);
@@ -140,9 +126,7 @@ fn settings_publishers_and_pollsters_use_nothing_above_them() {
 #[test]
 fn no_source_file_outside_tests_is_longer_than_its_reader_can_hold() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
-    let long: Vec<String> = files
+    let long: Vec<String> = rust_files(&src)
         .iter()
         .filter(|f| f.file_name().is_none_or(|n| n != "tests.rs"))
         .filter_map(|f| {

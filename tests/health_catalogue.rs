@@ -6,11 +6,13 @@
 //! is exported that it does not list).
 
 mod health_support;
+mod source_support;
 
 use std::collections::BTreeSet;
 
 use ceilo::telemetry::metrics::{is_exported_series, CATALOGUE};
 use health_support::*;
+use source_support::{code_lines, rust_files};
 
 /// Every `ceilo_…` token in `text` (a metric name cannot follow a name character).
 fn ceilo_names(text: &str) -> BTreeSet<String> {
@@ -119,31 +121,16 @@ fn every_metric_any_doc_names_is_exported() {
     );
 }
 
-/// The `.rs` files under `dir`.
-fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn only_the_catalogue_spells_a_metric_name() {
     let catalogue = repo_path("src/telemetry/metrics.rs");
-    let mut files = Vec::new();
-    sources(&repo_path("src"), &mut files);
+    let files = rust_files(&repo_path("src"));
     let mut wrong = Vec::new();
     for file in files.iter().filter(|f| **f != catalogue) {
         let text = std::fs::read_to_string(file).expect("read source");
         // Tests may spell the names they look for; comments may name them.
-        let code = text
-            .lines()
+        let code = code_lines(&text)
             .enumerate()
-            .take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
             .filter(|(_, l)| !l.trim_start().starts_with("//"));
         for (n, line) in code {
             for name in ceilo_names(line) {
