@@ -18,6 +18,7 @@ use super::dispatch::TypeFilter;
 use super::plugins::{Plugin, PluginError};
 use super::traits::{Getter, TraitDefinition};
 use crate::jsonpath::JsonPath;
+use crate::model::yaml_outline::Outline;
 use crate::problem::Problem;
 
 /// A definition file that cannot be used.
@@ -201,7 +202,7 @@ pub(crate) fn compile_document(
             message: e.to_string(),
         }
     })?;
-    let lines = SourceLines::new(text);
+    let lines = Outline::of(text).list();
     let items = match &doc {
         // An empty file is no definitions: every event then takes the catch-all.
         Yaml::Null => return Ok((Vec::new(), Paths::default())),
@@ -217,7 +218,9 @@ pub(crate) fn compile_document(
     let mut paths = Paths::default();
     let mut definitions = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let line = lines.definition_line(index);
+        // A top-level list in flow style has no lines for its items: line 1.
+        let outline = lines.get(index);
+        let line = outline.map_or(1, |o| o.line);
         let label = definition_label(index, item);
         let invalid = |line: usize, context: String, fault: DefinitionFault| DefinitionError::Invalid {
             path: path.to_owned(),
@@ -228,7 +231,11 @@ pub(crate) fn compile_document(
         let definition =
             compile_definition(item, line, &mut paths).map_err(|(trait_name, fault)| match trait_name {
                 Some(name) => {
-                    let line = lines.trait_line(index, &name).unwrap_or(line);
+                    // A trait merged in from an anchor elsewhere is not written in the item.
+                    let line = outline
+                        .and_then(|o| o.value("traits"))
+                        .and_then(|traits| traits.key_line(&name))
+                        .unwrap_or(line);
                     invalid(line, format!("{label}, trait {name:?}"), fault)
                 }
                 None => invalid(line, label.clone(), fault),
@@ -390,69 +397,45 @@ fn yaml_inline(v: &Yaml) -> String {
     yaml_serde::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
 }
 
-/// Where the top-level list items (and their trait keys) start in the text.
-struct SourceLines<'t> {
-    lines: Vec<&'t str>,
-    /// 0-based line index of each top-level item.
-    items: Vec<usize>,
-}
-
-impl<'t> SourceLines<'t> {
-    fn new(text: &'t str) -> Self {
-        let lines: Vec<&str> = text.lines().collect();
-        let mut items = Vec::new();
-        let mut indent = None;
-        for (i, line) in lines.iter().enumerate() {
-            let trimmed = line.trim_start();
-            let is_item = trimmed == "-" || trimmed.starts_with("- ");
-            if !is_item {
-                continue;
-            }
-            let this_indent = line.len() - trimmed.len();
-            // The first `-` in the document opens the top-level list; items are its siblings.
-            match indent {
-                None => {
-                    indent = Some(this_indent);
-                    items.push(i);
-                }
-                Some(level) if level == this_indent => items.push(i),
-                Some(_) => {}
-            }
-        }
-        SourceLines { lines, items }
-    }
-
-    fn definition_line(&self, index: usize) -> usize {
-        self.items.get(index).map_or(1, |i| i + 1)
-    }
-
-    /// The line of `name:` inside definition `index`, if it is written there (a trait merged
-    /// in from an anchor elsewhere is not).
-    fn trait_line(&self, index: usize, name: &str) -> Option<usize> {
-        let start = *self.items.get(index)?;
-        let end = self.items.get(index + 1).copied().unwrap_or(self.lines.len());
-        let keys = [format!("{name}:"), format!("'{name}':"), format!("\"{name}\":")];
-        (start..end)
-            .find(|&i| {
-                keys.iter()
-                    .any(|k| self.lines[i].trim_start().starts_with(k.as_str()))
-            })
-            .map(|i| i + 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The line a definitions document's first problem names.
+    fn problem_line(text: &str) -> usize {
+        let e = compile_document(text, Path::new("e.yaml"))
+            .err()
+            .expect("a problem");
+        e.line().expect("a line")
+    }
+
     #[test]
-    fn source_lines_find_items_and_traits() {
-        let text = "---\n# c\n- event_type: a\n  traits:\n    x:\n      fields: p\n- event_type: [b,\n    c]\n  traits:\n    'y':\n      fields: q\n";
-        let lines = SourceLines::new(text);
-        assert_eq!(lines.definition_line(0), 3);
-        assert_eq!(lines.definition_line(1), 7);
-        assert_eq!(lines.trait_line(0, "x"), Some(5));
-        assert_eq!(lines.trait_line(1, "y"), Some(10));
-        assert_eq!(lines.trait_line(1, "x"), None);
+    fn problems_name_the_line_of_their_definition_or_trait() {
+        let bad_trait = "      fields: '..!!'\n";
+        // Comments, a document marker, a flow list over two lines, a quoted trait name.
+        let text = format!(
+            "---\n# c\n- event_type: a\n  traits: {{}}\n- event_type: [b,\n    c]\n  traits:\n    'y':\n{bad_trait}"
+        );
+        assert_eq!(problem_line(&text), 8);
+        // A trait named like a trait's own keys: the trait's line, not the earlier `type:`.
+        let text = "- event_type: a\n  traits:\n    x:\n      fields: p\n      type: int\n    \
+                    type:\n      fields: q\n      type: integer\n";
+        assert_eq!(problem_line(text), 6);
+        // A list with an anchor on the document marker.
+        assert_eq!(
+            problem_line(&format!(
+                "--- &defs\n- event_type: a\n  traits:\n    x:\n{bad_trait}"
+            )),
+            4
+        );
+        // Flow style has no inner lines: the item's line, or line 1.
+        assert_eq!(
+            problem_line("- event_type: a\n  traits: {x: {fields: '..!!'}}\n"),
+            1
+        );
+        assert_eq!(
+            problem_line("\n[{event_type: a, traits: {x: {fields: '..!!'}}}]\n"),
+            1
+        );
     }
 }
