@@ -18,6 +18,7 @@ use super::definition::{MeterDefinition, NotificationMemo};
 use super::dispatch::{DispatchCache, DEFAULT_LIMIT};
 use super::{EndpointError, ReservedMetadata};
 use crate::model::output_size::OutputBudget;
+use crate::model::yaml_outline::Outline;
 use crate::model::{Notification, Sample};
 use crate::problem::Problem;
 
@@ -77,9 +78,9 @@ impl MeterDefinitions {
         let mut problems = Vec::new();
         for (path, text) in files {
             let items = metric_items(path, text)?;
-            let lines = item_lines(text);
+            let lines = Outline::of(text).items("metric");
             for (index, cfg) in items.iter().enumerate().rev() {
-                let line = lines.get(index).copied();
+                let line = lines.get(index).map(|item| item.line);
                 let meter = cfg
                     .get("name")
                     .map(super::definition::yaml_text)
@@ -187,36 +188,6 @@ fn metric_items(path: &Path, text: &str) -> Result<Vec<Yaml>, Problem> {
         },
         _ => Err(Problem::new(path, None, "the document is not a mapping")),
     }
-}
-
-/// 1-based line numbers of the top-level `metric` list's items, in order. yaml_serde keeps no
-/// positions for values, so this reads the layout: the first `- ` after `metric:` sets the
-/// item indentation, and every later `- ` at that indentation starts an item.
-fn item_lines(text: &str) -> Vec<usize> {
-    let mut lines = text.lines().enumerate();
-    if !lines.any(|(_, l)| l.trim_end() == "metric:" || l.starts_with("metric:")) {
-        return Vec::new();
-    }
-    let mut indent = None;
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        let trimmed = line.trim_start();
-        let this = line.len() - trimmed.len();
-        if !line.is_empty() && this == 0 && !trimmed.starts_with('-') && !trimmed.starts_with('#') {
-            break; // the next top-level key
-        }
-        if trimmed.starts_with("- ") || trimmed == "-" {
-            match indent {
-                None => {
-                    indent = Some(this);
-                    out.push(i + 1);
-                }
-                Some(n) if n == this => out.push(i + 1),
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
