@@ -138,7 +138,9 @@ fn fleet_polling_throughput_against_rabbitmq() {
         let agent = start_polling(&config, &options, sink, None).unwrap();
         let _ = agent
             .discovery
-            .discover(&ceilo::polling::discovery::Discoverer::Fleet(instances as usize))
+            .discover(&ceilo::polling::discovery::Discoverer::Fleet(
+                instances.try_into().unwrap(),
+            ))
             .await;
         let (broker, cpu0, bcpu0) = {
             let b = broker_pid();

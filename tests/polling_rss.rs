@@ -3,7 +3,8 @@
 //! grow with the number of resources it covers. Measured as the process' peak resident set
 //! (`VmHWM`, reset through `/proc/self/clear_refs` once the fleet is listed) while one poll
 //! of a 20,000- and then a 200,000-instance fleet goes through a slow, bounded output, in
-//! batches of 50 and of one sample (`batch_size` 0).
+//! batches of 50 and of one sample (`batch_size` 0). What does grow with the fleet is
+//! discovery's list, kept between polls: it is measured too, per instance.
 //!
 //! One test in its own binary: the peak is the process', and nothing else may run beside it.
 
@@ -33,10 +34,18 @@ fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").expect("write /proc/self/clear_refs");
 }
 
+/// What one poll of a fleet measured.
+struct Measured {
+    samples: u64,
+    /// How far the resident set rose above what it was before the poll, in MB.
+    poll_peak_mb: f64,
+    /// How much the resident set grew while discovery listed the fleet, per instance, in bytes.
+    listed_bytes_per_instance: f64,
+}
+
 /// One poll of a `fleet:instances` source polling `cpu`, into a channel of 4 batches drained
-/// with a pause every 100 batches: the poll must wait for the output. Returns the samples
-/// received and how far the resident set rose above what it was before the poll, in MB.
-async fn poll_peak(instances: usize, batch_size: usize) -> (u64, f64) {
+/// with a pause every 100 batches: the poll must wait for the output.
+async fn poll_peak(instances: u32, batch_size: usize) -> Measured {
     let yaml = format!(
         "sources:\n  - name: rss\n    interval: 600\n    meters: [cpu]\n    \
          discovery: ['fleet:{instances}']\n"
@@ -52,10 +61,12 @@ async fn poll_peak(instances: usize, batch_size: usize) -> (u64, f64) {
     let pollsters = load_pollsters(&options, &discovery).unwrap();
     let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
     // The fleet's list is discovery's, made before the poll as in a running agent.
+    let unlisted = status_mb("VmRSS:");
     assert_eq!(
         discovery.discover(&Discoverer::Fleet(instances)).await.len(),
-        instances
+        instances as usize
     );
+    let listed_bytes_per_instance = (status_mb("VmRSS:") - unlisted) * 1024.0 * 1024.0 / f64::from(instances);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<SampleBatch>(4);
     let drain = tokio::spawn(async move {
@@ -77,22 +88,34 @@ async fn poll_peak(instances: usize, batch_size: usize) -> (u64, f64) {
     let received = drain.await.unwrap();
     assert_eq!(report.samples, received);
     assert_eq!(report.failures, 0);
-    (received, peak - before)
+    Measured {
+        samples: received,
+        poll_peak_mb: peak - before,
+        listed_bytes_per_instance,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polls_memory_does_not_grow_with_its_resources() {
-    let (small_samples, small) = poll_peak(20_000, 50).await;
-    let (large_samples, large) = poll_peak(200_000, 50).await;
+    let small = poll_peak(20_000, 50).await;
+    let large = poll_peak(200_000, 50).await;
     // batch_size 0: a notification per sample (Ceilometer 27), never a pollster's whole poll.
-    let (unbatched_samples, unbatched) = poll_peak(200_000, 0).await;
+    let unbatched = poll_peak(200_000, 0).await;
     assert_eq!(
-        (small_samples, large_samples, unbatched_samples),
+        (small.samples, large.samples, unbatched.samples),
         (20_000, 200_000, 200_000)
     );
+    let listed = large.listed_bytes_per_instance;
+    let (small, large, unbatched) = (small.poll_peak_mb, large.poll_peak_mb, unbatched.poll_peak_mb);
     println!(
         "peak RSS above the start of the poll: 20,000 instances {small:.1} MB, 200,000 {large:.1} MB, \
-         200,000 with batch_size 0 {unbatched:.1} MB"
+         200,000 with batch_size 0 {unbatched:.1} MB; the list of 200,000 instances: {listed:.0} B each"
+    );
+    // A listed fleet instance is its place and uuid, inline in discovery's list (24 bytes):
+    // what a fleet costs between polls, so what 1,000,000 instances add to the agent's RSS.
+    assert!(
+        listed < 32.0,
+        "discovery's list of 200,000 instances took {listed:.0} B per instance"
     );
     assert!(
         unbatched < 16.0,

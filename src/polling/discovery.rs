@@ -28,8 +28,9 @@ pub enum Resource {
     LocalNode(Arc<str>),
     /// A nova instance of the local libvirt.
     Guest(Arc<super::libvirt::Guest>),
-    /// A simulated instance of the fleet.
-    Instance(Arc<FleetInstance>),
+    /// A simulated instance of the fleet: its place and uuid, inline (a fleet's list is as
+    /// long as the fleet, so an entry is the enum's 24 bytes and nothing on the heap).
+    Instance(FleetInstance),
     /// A static resource or an endpoint URL.
     Endpoint(Arc<str>),
 }
@@ -40,14 +41,68 @@ impl Resource {
         matches!(self, Resource::Instance(_))
     }
 
-    /// The key under which a permanently failing resource is disabled.
-    pub fn key(&self) -> &str {
-        match self {
-            Resource::LocalNode(h) => h,
-            Resource::Guest(g) => &g.id,
-            Resource::Instance(i) => &i.id,
-            Resource::Endpoint(u) => u,
+    /// The resource as text: what a permanently failing resource is disabled under, what the
+    /// partition ring hashes (Ceilometer's `str(resource)`) and what logs name.
+    pub fn key(&self) -> ResourceKey<'_> {
+        ResourceKey(match self {
+            Resource::LocalNode(h) => KeyText::Borrowed(h),
+            Resource::Guest(g) => KeyText::Borrowed(&g.id),
+            Resource::Instance(i) => {
+                let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+                i.id.hyphenated().encode_lower(&mut text);
+                KeyText::Uuid(text)
+            }
+            Resource::Endpoint(u) => KeyText::Borrowed(u),
+        })
+    }
+}
+
+/// [`Resource::key`]: borrowed from the resource, or a fleet instance's uuid written out on the
+/// stack (the fleet keeps its ids as their 16 bytes). Derefs to `str`; compares as one.
+#[derive(Clone, Copy)]
+pub struct ResourceKey<'a>(KeyText<'a>);
+
+#[derive(Clone, Copy)]
+enum KeyText<'a> {
+    Borrowed(&'a str),
+    /// Hyphenated lower-case hex: ASCII.
+    Uuid([u8; uuid::fmt::Hyphenated::LENGTH]),
+}
+
+impl std::ops::Deref for ResourceKey<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            KeyText::Borrowed(s) => s,
+            KeyText::Uuid(text) => std::str::from_utf8(text).unwrap_or_default(),
         }
+    }
+}
+
+impl PartialEq for ResourceKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ResourceKey<'_> {}
+
+impl std::hash::Hash for ResourceKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::fmt::Display for ResourceKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for ResourceKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -64,7 +119,8 @@ pub enum DiscoveryError {
 pub enum Discoverer {
     LocalNode,
     LocalInstances,
-    Fleet(usize),
+    /// `fleet:N`: the first N instances of the [`Fleet`].
+    Fleet(u32),
     Endpoint(String),
 }
 
@@ -77,16 +133,22 @@ impl Discoverer {
         match (kind, param) {
             ("local_node", None) => Ok(Discoverer::LocalNode),
             ("local_instances", None) => Ok(Discoverer::LocalInstances),
-            ("fleet", None) => Ok(Discoverer::Fleet(options.fleet_size)),
-            ("fleet", Some(n)) => {
-                n.trim()
-                    .parse()
-                    .map(Discoverer::Fleet)
-                    .map_err(|_| DiscoveryError::Invalid {
-                        name: name.into(),
-                        reason: "the fleet size must be a non-negative integer".into(),
-                    })
-            }
+            ("fleet", None) => Fleet::size(options.fleet_size)
+                .map(Discoverer::Fleet)
+                .ok_or_else(|| DiscoveryError::Invalid {
+                    name: name.into(),
+                    reason: format!("fleet_size is at most {}", Fleet::MAX),
+                }),
+            ("fleet", Some(n)) => n
+                .trim()
+                .parse()
+                .ok()
+                .and_then(Fleet::size)
+                .map(Discoverer::Fleet)
+                .ok_or_else(|| DiscoveryError::Invalid {
+                    name: name.into(),
+                    reason: format!("the fleet size must be an integer from 0 to {}", Fleet::MAX),
+                }),
             ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
             _ => Err(DiscoveryError::Unknown(name.into())),
         }
@@ -96,9 +158,9 @@ impl Discoverer {
 /// Everything discovery needs to know, resolved once at start and shared by all sources.
 pub struct Discovery {
     host: Arc<str>,
-    fleet_seed: u64,
+    fleet: Arc<Fleet>,
     endpoints: HashMap<String, Vec<String>>,
-    fleets: std::sync::Mutex<HashMap<usize, Arc<[Resource]>>>,
+    fleets: std::sync::Mutex<HashMap<u32, Arc<[Resource]>>>,
     hypervisor: Arc<super::libvirt::Hypervisor>,
     /// `[compute] resource_update_interval`: reuse the instance list this long (0: every poll).
     instances_ttl: Duration,
@@ -109,9 +171,10 @@ pub struct Discovery {
 
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
+        let host: Arc<str> = local_host_name(options).into();
         Self {
-            host: local_host_name(options).into(),
-            fleet_seed: options.fleet_seed,
+            fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
+            host,
             endpoints: options.endpoints.clone(),
             fleets: Default::default(),
             hypervisor: Arc::new(super::libvirt::Hypervisor::new(super::libvirt::uri(
@@ -136,6 +199,11 @@ impl Discovery {
 
     pub fn host(&self) -> &Arc<str> {
         &self.host
+    }
+
+    /// The simulated fleet `fleet:N` lists and the fleet pollster polls.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -165,14 +233,8 @@ impl Discovery {
                 fleets
                     .entry(*n)
                     .or_insert_with(|| {
-                        (0..*n as u64)
-                            .map(|i| {
-                                Resource::Instance(Arc::new(FleetInstance::new(
-                                    self.fleet_seed,
-                                    i,
-                                    self.host.clone(),
-                                )))
-                            })
+                        (0..*n)
+                            .map(|i| Resource::Instance(self.fleet.instance(i)))
                             .collect()
                     })
                     .clone()
@@ -390,33 +452,48 @@ pub struct Instance {
     pub launched_at: f64,
 }
 
-/// A simulated instance as the fleet's discovery lists it: where it sits in the fleet and its
-/// id (the resource key), about a hundred bytes. The rest is derived again by each poll
-/// ([`FleetInstance::details`]) and dropped with its samples, so a fleet costs its list of ids
-/// between polls, not the metadata of every instance.
+/// The simulated fleet: every instance is derived from (seed, index) and the agent's host
+/// name, so a list of fleet instances needs only their places and ids, and each poll derives
+/// the rest again ([`Fleet::details`]) and drops it with its samples.
 #[derive(Debug)]
-pub struct FleetInstance {
+pub struct Fleet {
     seed: u64,
-    pub index: u64,
     agent_host: Arc<str>,
-    /// The Nova uuid ([`Instance::id`]).
-    pub id: Box<str>,
 }
 
-impl FleetInstance {
-    pub fn new(seed: u64, index: u64, agent_host: Arc<str>) -> Self {
-        Self {
-            id: instance_rng(seed, index).uuid().into(),
-            seed,
+impl Fleet {
+    /// The largest fleet: instances are numbered by a `u32`.
+    pub const MAX: u32 = u32::MAX;
+
+    pub fn new(seed: u64, agent_host: Arc<str>) -> Self {
+        Self { seed, agent_host }
+    }
+
+    /// A fleet size as a count of instances, if it is one.
+    pub fn size(n: usize) -> Option<u32> {
+        u32::try_from(n).ok()
+    }
+
+    /// The instance at `index`, as discovery lists it.
+    pub fn instance(&self, index: u32) -> FleetInstance {
+        FleetInstance {
             index,
-            agent_host,
+            id: instance_rng(self.seed, index.into()).uuid_bytes(),
         }
     }
 
     /// Everything the instance's samples carry.
-    pub fn details(&self) -> Instance {
-        Instance::simulated(self.seed, self.index, &self.agent_host)
+    pub fn details(&self, instance: &FleetInstance) -> Instance {
+        Instance::simulated(self.seed, instance.index.into(), &self.agent_host)
     }
+}
+
+/// A simulated instance as the fleet's discovery lists it: where it sits in the fleet and its
+/// Nova uuid ([`Instance::id`], the resource key), 20 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetInstance {
+    pub index: u32,
+    pub id: uuid::Uuid,
 }
 
 /// The generator an instance's own values come from, uuid first.
@@ -438,11 +515,14 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn uuid(&mut self) -> String {
+    fn uuid_bytes(&mut self) -> uuid::Uuid {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
         b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    }
+    fn uuid(&mut self) -> String {
+        self.uuid_bytes().to_string()
     }
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -579,10 +659,12 @@ mod tests {
             Discoverer::parse("endpoint:metric", &o).unwrap(),
             Discoverer::Endpoint("metric".into())
         );
-        assert!(matches!(
-            Discoverer::parse("fleet:x", &o),
-            Err(DiscoveryError::Invalid { .. })
-        ));
+        for bad in ["fleet:x", "fleet:-1", "fleet:4294967296"] {
+            assert!(
+                matches!(Discoverer::parse(bad, &o), Err(DiscoveryError::Invalid { .. })),
+                "{bad}"
+            );
+        }
         assert_eq!(
             Discoverer::parse("local_instances", &o).unwrap(),
             Discoverer::LocalInstances
@@ -593,17 +675,27 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_listed_resource_is_24_bytes_and_a_fleet_instance_nothing_more() {
+        // A fleet's list is as long as the fleet: this is its cost per instance.
+        assert_eq!(std::mem::size_of::<Resource>(), 24);
+    }
+
     #[tokio::test]
     async fn the_fleet_is_stable_across_agents_with_the_same_seed() {
-        let a = Discovery::new(&options()).discover(&Discoverer::Fleet(50)).await;
-        let b = Discovery::new(&options()).discover(&Discoverer::Fleet(50)).await;
-        let ids = |r: &[Resource]| r.iter().map(|r| r.key().to_owned()).collect::<Vec<_>>();
+        let (da, db) = (Discovery::new(&options()), Discovery::new(&options()));
+        let a = da.discover(&Discoverer::Fleet(50)).await;
+        let b = db.discover(&Discoverer::Fleet(50)).await;
+        let ids = |r: &[Resource]| r.iter().map(|r| r.key().to_string()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         let unique: std::collections::HashSet<_> = ids(&a).into_iter().collect();
         assert_eq!(unique.len(), 50);
         let Resource::Instance(i) = &a[3] else { panic!() };
         let Resource::Instance(j) = &b[3] else { panic!() };
-        let (i, j) = (i.details(), j.details());
+        let (i, j) = (da.fleet().details(i), db.fleet().details(j));
+        // The key is the uuid the samples carry.
+        assert_eq!(&*a[3].key(), i.id);
+        assert_eq!(uuid::Uuid::parse_str(&i.id).unwrap().get_version_num(), 4);
         assert_eq!(
             (&i.project_id, &i.user_id, i.flavor.name),
             (&j.project_id, &j.user_id, j.flavor.name)
@@ -613,7 +705,7 @@ mod tests {
         let projects: std::collections::HashSet<_> = a
             .iter()
             .map(|r| match r {
-                Resource::Instance(i) => i.details().project_id,
+                Resource::Instance(i) => da.fleet().details(i).project_id,
                 _ => unreachable!(),
             })
             .collect();
@@ -632,7 +724,10 @@ mod tests {
         assert_eq!(cycle.runs(), 1);
         let local = vec![("local_node".to_string(), Discoverer::LocalNode)];
         let local = cycle.resources(&local).await;
-        assert_eq!(local.iter().next().map(Resource::key), Some("agent-1"));
+        assert_eq!(
+            local.iter().next().map(|r| r.key().to_string()).as_deref(),
+            Some("agent-1")
+        );
         assert_eq!(cycle.runs(), 2);
     }
 

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::discovery::{Instance, Resource};
+use super::discovery::{Fleet, Instance, Resource};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
 use crate::model::{Metadata, OwnedValue, Sample};
 
@@ -66,18 +66,15 @@ const DISK: &str = "vda";
 
 pub struct FleetPollster {
     meters: Vec<MeterSpec>,
-}
-
-impl Default for FleetPollster {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Discovery's fleet ([`super::Discovery::fleet`]): what its listed instances derive from.
+    fleet: Arc<Fleet>,
 }
 
 impl FleetPollster {
-    pub fn new() -> Self {
+    pub fn new(fleet: Arc<Fleet>) -> Self {
         Self {
             meters: METERS.iter().map(|(n, t, u)| MeterSpec::new(n, t, u)).collect(),
+            fleet,
         }
     }
 
@@ -99,7 +96,7 @@ impl FleetPollster {
             )));
         };
         let want = |m: M| mask.get(m as usize).copied().unwrap_or(false);
-        let inst = &listed.details();
+        let inst = &self.fleet.details(listed);
         let c = Counters::at(inst, ctx.wall_secs);
         let user = OwnedValue::from(inst.user_id.as_str());
         let project = OwnedValue::from(inst.project_id.as_str());
@@ -249,27 +246,26 @@ mod tests {
 
     use crate::polling::discovery::FleetInstance;
 
-    fn instance(i: u64) -> Arc<FleetInstance> {
-        Arc::new(FleetInstance::new(42, i, "agent".into()))
+    fn fleet() -> Arc<Fleet> {
+        Arc::new(Fleet::new(42, "agent".into()))
     }
 
-    fn poll_at(inst: &Arc<FleetInstance>, wall: f64) -> Vec<Sample> {
-        let p = FleetPollster::new();
+    fn poll_at(inst: FleetInstance, wall: f64) -> Vec<Sample> {
+        let p = FleetPollster::new(fleet());
         let mut ctx = PollContext::now("src".into());
         ctx.wall_secs = wall;
         let mut out = Vec::new();
         let mask = vec![true; p.meters().len()];
-        p.poll(&Resource::Instance(inst.clone()), &mask, &ctx, &mut out)
-            .unwrap();
+        p.poll(&Resource::Instance(inst), &mask, &ctx, &mut out).unwrap();
         out
     }
 
     #[test]
     fn emits_every_compute_meter_with_the_agents_shape() {
-        let listed = instance(3);
-        let out = poll_at(&listed, 1_741_945_500.0);
-        let inst = listed.details();
-        assert_eq!(inst.id.as_str(), &*listed.id);
+        let listed = fleet().instance(3);
+        let out = poll_at(listed, 1_741_945_500.0);
+        let inst = fleet().details(&listed);
+        assert_eq!(inst.id, listed.id.to_string());
         assert_eq!(out.len(), METERS.len());
         let cpu = out.iter().find(|s| &*s.name == "cpu").unwrap();
         assert_eq!(cpu.resource_id.as_str(), Some(inst.id.as_str()));
@@ -313,10 +309,10 @@ mod tests {
     #[test]
     fn cumulative_counters_never_go_back() {
         for i in 0..20 {
-            let inst = instance(i);
+            let inst = fleet().instance(i);
             let mut last: Option<Vec<Sample>> = None;
             for step in 0..50 {
-                let now = poll_at(&inst, 1_741_945_500.0 + step as f64 * 7.3);
+                let now = poll_at(inst, 1_741_945_500.0 + step as f64 * 7.3);
                 if let Some(prev) = &last {
                     for (a, b) in prev.iter().zip(&now) {
                         assert_eq!(a.name, b.name);
@@ -332,7 +328,7 @@ mod tests {
 
     #[test]
     fn polls_only_instances() {
-        let p = FleetPollster::new();
+        let p = FleetPollster::new(fleet());
         let ctx = PollContext::now("s".into());
         let e = p.poll(&Resource::LocalNode("h".into()), &[true], &ctx, &mut Vec::new());
         assert!(matches!(e, Err(PollError::Permanent(_))));

@@ -12,7 +12,7 @@
 //!
 //! A poll streams: each batch leaves as soon as it is full and a full sink makes the poll wait,
 //! so a poll holds one batch in the making whatever the number of resources. Between polls the
-//! agent keeps discovery's lists (a simulated fleet instance: its id, ~150 bytes) and nothing
+//! agent keeps discovery's lists (a simulated fleet instance: its place and uuid, 24 bytes) and nothing
 //! per sample; `tests/polling_rss.rs` checks that a poll's peak memory does not grow with them.
 //!
 //! Entry points (inside a running `actix::System`):
@@ -199,7 +199,9 @@ pub fn load_pollsters(
         Arc::new(Pollster::Libvirt(libvirt::LibvirtPollster::new(
             discovery.hypervisor().clone(),
         ))),
-        Arc::new(Pollster::Fleet(fleet::FleetPollster::new())),
+        Arc::new(Pollster::Fleet(fleet::FleetPollster::new(
+            discovery.fleet().clone(),
+        ))),
     ];
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");

@@ -165,7 +165,7 @@ impl SourcePlan {
             let mut errors = 0u64;
             let disabled = entry.disabled.lock().map(|d| d.clone()).unwrap_or_default();
             for resource in resources.iter() {
-                if !disabled.is_empty() && disabled.contains(resource.key()) {
+                if !disabled.is_empty() && disabled.contains(&*resource.key()) {
                     continue;
                 }
                 // The simulated fleet and its pollster only meet each other: libvirt serves the
@@ -179,11 +179,11 @@ impl SourcePlan {
                         errors += 1;
                         if let PollError::Permanent(_) = e {
                             if let Ok(mut d) = entry.disabled.lock() {
-                                d.insert(resource.key().to_owned());
+                                d.insert(resource.key().to_string());
                             }
                             report.newly_disabled += 1;
                             tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(),
-                                resource = resource.key(), error = %e,
+                                resource = %resource.key(), error = %e,
                                 "pollster failed permanently: resource disabled for this pollster");
                         } else {
                             first_error.get_or_insert_with(|| format!("{}: {e}", resource.key()));
@@ -279,13 +279,14 @@ mod tests {
             sys_root: sys_root.clone(),
             ..Default::default()
         };
+        let discovery = Discovery::new(&options);
         let pollsters = vec![
             Arc::new(Pollster::Host(HostPollster::new(&proc_root, &sys_root))),
-            Arc::new(Pollster::Fleet(FleetPollster::new())),
+            Arc::new(Pollster::Fleet(FleetPollster::new(discovery.fleet().clone()))),
         ];
         let config = PollingConfig::parse(yaml, Path::new("polling.yaml")).unwrap();
         let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
-        (plan, Discovery::new(&options))
+        (plan, discovery)
     }
 
     async fn poll(plan: &SourcePlan, d: &Discovery, batch: usize) -> (PollReport, Vec<SampleBatch>) {
