@@ -47,14 +47,9 @@ AGENTS="${AGENTS:-1 2 3}"
 MIX="${MIX:-nova-*}"
 BASE_PORT="${BASE_PORT:-5700}"
 OUT="${OUT:-$ROOT/target/cluster}"
-RABBIT=/usr/lib/rabbitmq/bin
 mkdir -p "$OUT"
 
 say() { printf '\n== %s\n' "$*" >&2; }
-as_rabbitmq() {
-    if [[ "$(id -u)" == 0 ]]; then runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq "$@"; else env HOME=/var/lib/rabbitmq "$@"; fi
-}
-ctl() { as_rabbitmq "$RABBIT/rabbitmqctl" -n "ceilo-bench-$1@localhost" "${@:2}"; }
 
 if [[ -z "${CEILO_BIN:-}" || -z "${LOADGEN_BIN:-}" ]]; then
     say "building (release)"
@@ -65,38 +60,13 @@ export CEILO="${CEILO_BIN:-$TARGET/release/ceilo}"
 LOADGEN="${LOADGEN_BIN:-$TARGET/release/loadgen}"
 
 NODES="$OUT/nodes"
-stop_nodes() {
-    for k in 0 1 2; do
-        pid="$(cat "$NODES/n$k/pid" 2>/dev/null || true)"
-        [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true
-    done
-}
-trap stop_nodes EXIT
-stop_nodes
+# shellcheck source=benches/rabbit_nodes.sh
+source "$ROOT/benches/rabbit_nodes.sh"
+trap 'stop_nodes 0 1 2' EXIT
+stop_nodes 0 1 2
 rm -rf "$NODES"
 say "starting three RabbitMQ nodes on ports $BASE_PORT..$((BASE_PORT + 2))"
-for k in 0 1 2; do
-    d="$NODES/n$k"
-    mkdir -p "$d/log"
-    printf 'listeners.tcp.local = 127.0.0.1:%s\nloopback_users = none\n' "$((BASE_PORT + k))" > "$d/rabbitmq.conf"
-    echo '[].' > "$d/enabled_plugins"
-done
-[[ "$(id -u)" == 0 ]] && chown -R rabbitmq:rabbitmq "$NODES"
-for k in 0 1 2; do
-    d="$NODES/n$k"
-    as_rabbitmq RABBITMQ_NODENAME="ceilo-bench-$k@localhost" RABBITMQ_NODE_PORT="$((BASE_PORT + k))" \
-        RABBITMQ_DIST_PORT="$((BASE_PORT + 100 + k))" RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_MNESIA_BASE="$d/mnesia" \
-        RABBITMQ_LOG_BASE="$d/log" RABBITMQ_PID_FILE="$d/pid" "$RABBIT/rabbitmq-server" > "$d/log/console.log" 2>&1 &
-done
-for k in 0 1 2; do
-    # The CLI cannot reach a node before its distribution is up: retry until it answers.
-    for _ in $(seq 60); do
-        ctl "$k" await_startup > /dev/null 2>&1 && break
-        sleep 2
-    done
-    ctl "$k" await_startup > /dev/null
-done
+start_nodes 0 1 2
 for k in 1 2; do
     ctl "$k" stop_app > /dev/null
     ctl "$k" join_cluster "ceilo-bench-0@localhost" > /dev/null

@@ -19,6 +19,10 @@
 #   ONLY='limit-ack ceilo'  run a subset
 #   CEILO_CONFIG=config     ceilo's config dir to start from (its pipelines are replaced)
 #   CEILO_BIN=path          a ceilo binary to use instead of building target/release/ceilo
+#   BROKER=amqp://guest:guest@127.0.0.1:5672   the broker (its vhosts made with RABBITMQCTL)
+#   RABBITMQCTL=rabbitmqctl the command that adds and deletes the runs' vhosts on BROKER
+#   CEILO_CPUS, LOADGEN_CPUS  CPU lists (taskset -c) ceilo and loadgen are pinned to; unset: any
+#                           (benches/per_core.sh pins them)
 #   REPEAT=1                rounds: every consumer runs once per round, in turn, and each round's
 #                           ratios are printed with their median (on a shared machine one pair
 #                           of runs can be off by 30 %; interleaved rounds see the same noise)
@@ -36,13 +40,14 @@ CEILOMETER_VENV="${CEILOMETER_VENV:-/opt/ceilometer-venv}"
 OUT="${OUT:-$ROOT/target/compare}"
 ONLY="${ONLY:-limit-ack limit-republish ceilo ceilometer}"
 REPEAT="${REPEAT:-1}"
-BROKER="amqp://guest:guest@127.0.0.1:5672"
+BROKER="${BROKER:-amqp://guest:guest@127.0.0.1:5672}"
+read -r -a RABBITMQCTL <<< "${RABBITMQCTL:-rabbitmqctl}"
 mkdir -p "$OUT"
 
 say() { printf '\n== %s\n' "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
-if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+if [[ -z "${RABBITMQCTL:-}" ]] && ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
     say "starting RabbitMQ"
     rabbitmq-server -detached
     rabbitmqctl await_startup
@@ -63,11 +68,14 @@ if [[ "${INSTALL_CEILOMETER:-0}" == 1 && ! -x "$CEILOMETER_VENV/bin/ceilometer-a
 fi
 
 vhost_up() {
-    rabbitmqctl -q delete_vhost "$1" >/dev/null 2>&1 || true
-    rabbitmqctl -q add_vhost "$1" >/dev/null
-    rabbitmqctl -q set_permissions -p "$1" guest '.*' '.*' '.*' >/dev/null
+    "${RABBITMQCTL[@]}" -q delete_vhost "$1" >/dev/null 2>&1 || true
+    "${RABBITMQCTL[@]}" -q add_vhost "$1" >/dev/null
+    "${RABBITMQCTL[@]}" -q set_permissions -p "$1" guest '.*' '.*' '.*' >/dev/null
 }
-vhost_down() { rabbitmqctl -q delete_vhost "$1" >/dev/null 2>&1 || true; }
+vhost_down() { "${RABBITMQCTL[@]}" -q delete_vhost "$1" >/dev/null 2>&1 || true; }
+pinned() { # CPUS -> the prefix that pins a command to them (nothing when CPUS is empty)
+    if [[ -n "$1" ]]; then echo "taskset -c $1 "; fi
+}
 
 # pipeline.yaml and event_pipeline.yaml: every meter / event to notifier:// (exchange ceilometer,
 # metering.sample / event.sample), which loadgen reads back.
@@ -105,7 +113,7 @@ run() {
     local name="$1" count="$2" expect="$3" agent="$4" vhost="loadgen-compare-$1"
     say "$name: preload $count x $MIX"
     vhost_up "$vhost"
-    "$LOADGEN" preload --url "$BROKER/$vhost" --count "$count" --mix "$MIX" --size "$SIZE" \
+    $(pinned "${LOADGEN_CPUS:-}")"$LOADGEN" preload --url "$BROKER/$vhost" --count "$count" --mix "$MIX" --size "$SIZE" \
         --expect "$expect" --agent-cmd "$agent" --agent-log "$OUT/$name.agent.log" \
         --ready-timeout 120 --settle 15 --max-time 1800 --report "$OUT/$name.json" --quiet \
         > "$OUT/$name.txt" || echo "loadgen exited with $? for $name (see $OUT/$name.txt, $OUT/$name.agent.log)" >&2
@@ -128,7 +136,7 @@ round() {
         # ceilo's own config dir (meters.d, event_definitions.yaml, ...), pipelines replaced.
         if [[ -d "${CEILO_CONFIG:-$ROOT/config}" ]]; then cp -r "${CEILO_CONFIG:-$ROOT/config}/." "$cfg/"; fi
         write_pipelines "$cfg"
-        run ceilo "$COUNT" ceilometer "$CEILO run --config-dir $cfg --transport-url {url}"
+        run ceilo "$COUNT" ceilometer "$(pinned "${CEILO_CPUS:-}")$CEILO run --config-dir $cfg --transport-url {url}"
     elif wants ceilo; then
         echo "ceilo: not built, skipped" >&2
     fi

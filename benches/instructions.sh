@@ -12,6 +12,8 @@
 # Environment:
 #   CEILO_BIN=target/release/ceilo   the binary to measure (compare two by running this twice)
 #   SMALL=5000 LARGE=20000           the two drains
+#   CEILO_CONFIG=config              the config dir to start from (its pipelines are replaced), for
+#                                    a binary of another commit: that commit's config/
 #   OUT=target/instructions          callgrind files, configs, reports
 set -euo pipefail
 
@@ -30,7 +32,7 @@ cargo build --release -q -p loadgen
 [[ -x "$CEILO_BIN" ]] || cargo build --release -q --bin ceilo
 
 cfg="$OUT/config"
-rm -rf "$cfg" && mkdir -p "$cfg" && cp -r config/. "$cfg/"
+rm -rf "$cfg" && mkdir -p "$cfg" && cp -r "${CEILO_CONFIG:-config}/." "$cfg/"
 for kind in pipeline event_pipeline; do
     what=meters; [[ $kind == event_pipeline ]] && what=events
     printf -- "---\nsources:\n    - name: s\n      %s: ['*']\n      sinks: [k]\nsinks:\n    - name: k\n      publishers: ['notifier://']\n" \
@@ -38,7 +40,7 @@ for kind in pipeline event_pipeline; do
 done
 
 total() { # COUNT -> instructions of the whole agent run
-    local count="$1" vhost="ceilo-instructions-$1" file="$OUT/agent-$1.cg"
+    local count="$1" vhost="ceilo-instructions-$1-$$" file="$OUT/agent-$1.cg"
     rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
     rabbitmqctl -q add_vhost "$vhost" >/dev/null
     rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
