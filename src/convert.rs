@@ -27,7 +27,7 @@ use crate::event::{DropReason, EventDefinitions, EventOutcome};
 use crate::meter::volume::{self, VolumeCheck};
 use crate::meter::{EndpointError, MeterDefinitions, SampleEndpoints};
 use crate::model::envelope::{Decoder, EnvelopeError};
-use crate::model::output_size::OutputBudget;
+use crate::model::output_size::{Measure, OutputBudget};
 use crate::model::{Event, Priority, Sample};
 use crate::problem::Problem;
 
@@ -150,16 +150,33 @@ impl Converter {
             out.unknown_priority = true;
             return Ok(out);
         }
-        let mut budget = OutputBudget::new(self.max_output_bytes);
+        // Upper bounds first, which cost little; the exact count only when they go over. Makers
+        // stop once a budget is over, and a bound goes over no later than the exact count: an
+        // endpoint error met within bounds is met exactly, and samples cut short by their bounds
+        // are made again, counted exactly, so a refusal and its figures are the exact count's.
+        let mut budget = OutputBudget::bounded(self.max_output_bytes);
         self.samples
             .to_samples(&notification, &mut out.samples, &mut budget)?;
+        if budget.exceeded() {
+            out.samples.clear();
+            budget = OutputBudget::new(self.max_output_bytes);
+            self.samples
+                .to_samples(&notification, &mut out.samples, &mut budget)?;
+        }
         over_limit(&out, &budget)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
         // The event endpoint runs after the sample endpoints, and only when they did not raise.
         if let Some(events) = &self.events {
             match events.to_event(&notification) {
                 EventOutcome::Event(e) => {
-                    budget.charge(crate::event::message::message_len(&e));
+                    budget.charge(crate::event::message::message_len_by(&e, budget.measure()));
+                    if budget.exceeded() && budget.measure() == Measure::Bound {
+                        // Every sample was made: count them exactly, and the event.
+                        budget = OutputBudget::new(self.max_output_bytes);
+                        crate::meter::charge(&out.samples, &mut budget);
+                        crate::meter::charge(&out.dropped_samples, &mut budget);
+                        budget.charge(crate::event::message::message_len(&e));
+                    }
                     out.events.push(e);
                     over_limit(&out, &budget)?;
                 }
@@ -354,6 +371,43 @@ mod tests {
         };
         assert!(over.bytes >= size - 2, "counted {} of {size} written", over.bytes);
     }
+
+    /// Samples are charged upper bounds first (six bytes per byte of text): 20 samples of
+    /// 20 KB of ASCII are bounded at about six times what they write, and their exact count,
+    /// not the bound, decides whether they are within the limit and what a refusal says.
+    #[test]
+    fn samples_over_the_limit_by_their_bound_only_are_converted() {
+        use crate::model::meter_message::message_len;
+        use crate::model::output_size::value_len;
+        let notification = magnum(20, 20_000);
+        let all = shipped()
+            .with_max_output_bytes(0)
+            .convert(&mut Decoder::new(), &notification)
+            .expect("no limit");
+        assert_eq!(all.samples.len(), 20);
+        let exact: usize = all
+            .samples
+            .iter()
+            .map(|s| message_len(s, value_len(&*s.resource_metadata)))
+            .sum();
+        let mut bound = OutputBudget::bounded(0);
+        crate::meter::charge(&all.samples, &mut bound);
+        assert!(bound.used() > 5 * exact, "{} for {exact}", bound.used());
+
+        let within = shipped()
+            .with_max_output_bytes(exact)
+            .convert(&mut Decoder::new(), &notification)
+            .expect("exactly at the limit");
+        assert_eq!(within.samples.len(), 20);
+        let err = shipped()
+            .with_max_output_bytes(exact - 1)
+            .convert(&mut Decoder::new(), &notification)
+            .expect_err("a byte over");
+        let ConvertError::Output(over) = err else {
+            panic!("{err}")
+        };
+        assert_eq!((over.samples, over.events, over.bytes), (20, 0, exact));
+    }
 }
 
 #[cfg(test)]
@@ -401,5 +455,39 @@ mod event_error_tests {
             .convert(&mut decoder, good.as_bytes())
             .expect("converted");
         assert_eq!(out.events.len(), 1);
+    }
+
+    /// The event is charged its bound too; over the limit by it, the notification's samples
+    /// and event are counted again exactly, and that count decides.
+    #[test]
+    fn an_event_over_the_limit_by_its_bound_only_is_converted() {
+        let notification = serde_json::json!({
+            "message_id": "m-2", "publisher_id": "p", "priority": "INFO",
+            "event_type": "compute.instance.update", "timestamp": "2025-01-01 00:00:00",
+            "payload": {"display_name": "x".repeat(20_000)}
+        })
+        .to_string();
+        let made = converter(true)
+            .convert(&mut Decoder::default(), notification.as_bytes())
+            .expect("no limit");
+        assert_eq!(made.events.len(), 1);
+        let exact = crate::event::message::message_len(&made.events[0]);
+        let bound = crate::event::message::message_len_by(&made.events[0], Measure::Bound);
+        // Its text traits are cut at 255 characters, its bound about four times its size.
+        assert!(bound > 2 * exact, "{bound} for {exact}");
+
+        let within = converter(true)
+            .with_max_output_bytes(exact)
+            .convert(&mut Decoder::default(), notification.as_bytes())
+            .expect("exactly at the limit");
+        assert_eq!(within.events.len(), 1);
+        let err = converter(true)
+            .with_max_output_bytes(exact - 1)
+            .convert(&mut Decoder::default(), notification.as_bytes())
+            .expect_err("a byte over");
+        let ConvertError::Output(over) = err else {
+            panic!("{err}")
+        };
+        assert_eq!((over.samples, over.events, over.bytes), (0, 1, exact));
     }
 }

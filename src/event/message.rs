@@ -15,6 +15,7 @@ use chrono::NaiveDateTime;
 use simd_json::prelude::*;
 
 use crate::model::json_write::{write_f64, write_i64, write_str, write_value, JsonSink};
+use crate::model::output_size::Measure;
 use crate::model::py::datetime::{isoformat, IsoText};
 use crate::model::py::repr::{write_bytes_repr, write_float_repr};
 use crate::model::signature::{Signature, Signer};
@@ -139,7 +140,13 @@ const TRAIT_SYNTAX_LEN: usize = 9;
 /// The bytes [`write_event_message_list`] writes for `event`, counted without writing it
 /// ([`crate::model::output_size`]).
 pub fn message_len(event: &Event) -> usize {
-    use crate::model::output_size::{str_len, value_len, FLOAT_LEN};
+    message_len_by(event, Measure::Exact)
+}
+
+/// [`message_len`], its texts counted by `measure`.
+pub fn message_len_by(event: &Event, measure: Measure) -> usize {
+    use crate::model::output_size::{static_len, FLOAT_LEN};
+    let str_len = |text: &str| measure.str_len(text);
     let datetime_len = |dt: &NaiveDateTime| IsoText::new(dt).as_str().len() + 2;
     let traits: usize = event
         .traits
@@ -150,7 +157,7 @@ pub fn message_len(event: &Event) -> usize {
                 + str_len(&t.name)
                 + match &t.value {
                     TraitValue::Text(s) | TraitValue::Untyped(s) => str_len(s),
-                    TraitValue::Int(n) => value_len(&OwnedValue::from(*n)),
+                    TraitValue::Int(n) => static_len(simd_json::StaticNode::I64(*n)),
                     TraitValue::Float(_) => FLOAT_LEN,
                     TraitValue::Datetime(dt) => datetime_len(dt),
                 }
@@ -160,7 +167,7 @@ pub fn message_len(event: &Event) -> usize {
         + datetime_len(&event.generated)
         // No `, ` before the first trait.
         + traits.saturating_sub(2)
-        + value_len(&event.raw)
+        + measure.value_len(&event.raw)
 }
 
 /// `message_from_event(event, secret)` as a value (for tests and one-off use; the hot path

@@ -9,8 +9,8 @@ use yaml_serde::Value as Yaml;
 
 use super::field::{Field, FieldError};
 use super::{EndpointError, ReservedMetadata};
-use crate::model::meter_message::message_len;
-use crate::model::output_size::{value_len, OutputBudget};
+use crate::model::meter_message::message_len_by;
+use crate::model::output_size::OutputBudget;
 use crate::model::py::repr::str_of;
 use crate::model::{py, py::datetime, yaml_read, Metadata, Notification, OwnedValue, Sample, Value};
 
@@ -182,13 +182,13 @@ impl MeterDefinition {
             _ => {
                 let metadata = self.resource_metadata(n, reserved)?;
                 // Counted once here; every sample carrying it is charged this much.
-                let len = value_len(&*metadata);
+                let len = budget.measure().value_len(&*metadata);
                 memo.metadata = Some((self.metadata_spec.clone(), metadata.clone(), len));
                 (metadata, len)
             }
         };
         let mut push = |sample: Sample| {
-            let within = budget.charge(message_len(&sample, metadata_len));
+            let within = budget.charge(message_len_by(&sample, metadata_len, budget.measure()));
             out.push(sample);
             within
         };

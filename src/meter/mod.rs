@@ -16,8 +16,8 @@ pub mod volume;
 
 use std::sync::{Arc, OnceLock};
 
-use crate::model::meter_message::message_len;
-use crate::model::output_size::{value_len, OutputBudget};
+use crate::model::meter_message::message_len_by;
+use crate::model::output_size::OutputBudget;
 use crate::model::{Metadata, Notification, Priority, Sample, Value};
 pub use definitions::{yaml_files, MeterDefinitions};
 pub use user_metadata::ReservedMetadata;
@@ -141,15 +141,16 @@ impl SampleEndpoints {
 
 /// Charge `samples` to `budget`, counting a `resource_metadata` shared by consecutive samples
 /// once.
-fn charge(samples: &[Sample], budget: &mut OutputBudget) {
+pub(crate) fn charge(samples: &[Sample], budget: &mut OutputBudget) {
+    let measure = budget.measure();
     let mut last: Option<(&Metadata, usize)> = None;
     for s in samples {
         let metadata_len = match last {
             Some((m, len)) if Arc::ptr_eq(m, &s.resource_metadata) => len,
-            _ => value_len(&*s.resource_metadata),
+            _ => measure.value_len(&*s.resource_metadata),
         };
         last = Some((&s.resource_metadata, metadata_len));
-        budget.charge(message_len(s, metadata_len));
+        budget.charge(message_len_by(s, metadata_len, measure));
     }
 }
 

@@ -14,6 +14,7 @@ use std::ops::Range;
 use simd_json::StaticNode;
 
 use super::json_write::{write_str, write_value, JsonSink};
+use super::output_size::Measure;
 use super::signature::Signer;
 use super::{OwnedValue, Sample};
 
@@ -106,7 +107,11 @@ const SIGNATURE_LEN: usize = 66;
 /// ([`super::output_size`]), given the bytes of its `resource_metadata`: the samples of a
 /// notification share one, counted once.
 pub fn message_len(sample: &Sample, metadata_len: usize) -> usize {
-    use super::output_size::{str_len, value_len};
+    message_len_by(sample, metadata_len, Measure::Exact)
+}
+
+/// [`message_len`], its texts counted by `measure` (`metadata_len` too should be).
+pub fn message_len_by(sample: &Sample, metadata_len: usize, measure: Measure) -> usize {
     let texts = [
         &*sample.source,
         &*sample.name,
@@ -127,8 +132,8 @@ pub fn message_len(sample: &Sample, metadata_len: usize) -> usize {
     MESSAGE_SYNTAX_LEN
         + SIGNATURE_LEN
         + metadata_len
-        + texts.into_iter().map(str_len).sum::<usize>()
-        + values.into_iter().map(value_len).sum::<usize>()
+        + texts.into_iter().map(|t| measure.str_len(t)).sum::<usize>()
+        + values.into_iter().map(|v| measure.value_len(v)).sum::<usize>()
 }
 
 /// The meter message as a value (for `ceilo convert` output and tests; the hot path writes).

@@ -7,6 +7,12 @@
 //! counted with the writer's own scan for plain runs, so it costs a fraction of writing it.
 //! What a sample or an event message adds around its values is counted next to its writer
 //! ([`super::meter_message`], `event::message`).
+//!
+//! A [`Measure`] says how a text is counted: exactly, or by an upper bound that does not read
+//! it ([`str_bound`]: a byte is never written as more than six). Conversion charges bounds
+//! first: almost every notification's bound is far under the limit, and then so is its exact
+//! size. Only a notification whose bound goes over is counted again exactly (`convert`), so what
+//! is refused, and the figures it is refused with, are those of the exact count.
 
 use simd_json::StaticNode;
 
@@ -72,6 +78,50 @@ pub fn str_len(text: &str) -> usize {
     len
 }
 
+/// The most bytes `json.dumps(text)` can write for `text`, without reading it: its quotes and
+/// six per byte (a one-byte character is at most a `\uXXXX`; two, three and four bytes are one
+/// `\uXXXX` or two).
+pub fn str_bound(text: &str) -> usize {
+    text.len().saturating_mul(6).saturating_add(2)
+}
+
+/// [`value_len`] with each text counted by [`str_bound`]: never less than [`value_len`].
+pub fn value_bound<V: JsonView>(value: &V) -> usize {
+    match value.view() {
+        View::Static(s) => static_len(s),
+        View::Str(s) => str_bound(s),
+        View::Array(items) => items.iter().fold(2 + 2 * items.len().saturating_sub(1), |n, v| {
+            n.saturating_add(value_bound(v))
+        }),
+        View::Object(n, entries) => entries.fold(2 + 2 * n.saturating_sub(1), |total, (k, v)| {
+            total.saturating_add(str_bound(k).saturating_add(2).saturating_add(value_bound(v)))
+        }),
+    }
+}
+
+/// How texts are counted: exactly, or by an upper bound that costs nothing per byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Exact,
+    Bound,
+}
+
+impl Measure {
+    pub fn str_len(self, text: &str) -> usize {
+        match self {
+            Measure::Exact => str_len(text),
+            Measure::Bound => str_bound(text),
+        }
+    }
+
+    pub fn value_len<V: JsonView>(self, value: &V) -> usize {
+        match self {
+            Measure::Exact => value_len(value),
+            Measure::Bound => value_bound(value),
+        }
+    }
+}
+
 /// The estimated bytes of output one notification may still make. Whoever makes samples or
 /// events charges each as it is made; once over the limit, a maker stops adding and the caller
 /// refuses the whole notification (its output is never published in part).
@@ -80,12 +130,31 @@ pub struct OutputBudget {
     /// 0: no limit.
     limit: usize,
     used: usize,
+    measure: Measure,
 }
 
 impl OutputBudget {
-    /// A budget of `limit` bytes; 0 is no limit (Ceilometer has none).
+    /// A budget of `limit` bytes, charged exact counts; 0 is no limit (Ceilometer has none).
     pub fn new(limit: usize) -> OutputBudget {
-        OutputBudget { limit, used: 0 }
+        OutputBudget {
+            limit,
+            used: 0,
+            measure: Measure::Exact,
+        }
+    }
+
+    /// A budget of `limit` bytes charged upper bounds ([`Measure::Bound`]): within it, the
+    /// exact counts are too; over it, they may not be, and only an exact count tells.
+    pub fn bounded(limit: usize) -> OutputBudget {
+        OutputBudget {
+            measure: Measure::Bound,
+            ..OutputBudget::new(limit)
+        }
+    }
+
+    /// How whoever charges this budget counts.
+    pub fn measure(&self) -> Measure {
+        self.measure
     }
 
     /// Count `bytes` more. False when the total is now over the limit (and on every charge
@@ -138,6 +207,26 @@ mod tests {
         ] {
             let v = parse(json);
             assert_eq!(value_len(&v), written(&v), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_bound_is_never_less_than_the_exact_count() {
+        for json in [
+            r#""""#,
+            r#""plain ascii""#,
+            r#""\u0001\u001f\u007f \" \\ \n""#,
+            r#""é, 中, 😀 and \ud83d\ude00""#,
+            r#"{"a": [1, -1, 0.5, "\u0000", true, null], "é": {"k": "中"}, "b": []}"#,
+        ] {
+            let v = parse(json);
+            assert!(value_bound(&v) >= value_len(&v), "{json}");
+            assert_eq!(Measure::Exact.value_len(&v), value_len(&v));
+            assert_eq!(Measure::Bound.value_len(&v), value_bound(&v));
+        }
+        for c in ['\u{0}', '\u{1f}', '"', '\u{7f}', 'é', '中', '😀'] {
+            let text = c.to_string().repeat(3);
+            assert!(str_bound(&text) >= str_len(&text), "{c:?}");
         }
     }
 
