@@ -15,12 +15,12 @@
 use std::borrow::Cow;
 
 use simd_json::prelude::*;
-use simd_json::{borrowed::Object, Buffers, StaticNode};
+use simd_json::{borrowed::Object, tape, Buffers, StaticNode};
 
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
-use super::json_read::{self, ReadError, MAX_DEPTH};
+use super::json_read::{self, Document, ReadError, MAX_DEPTH};
 use super::json_write::{write_str, JsonSink, Quoted};
 use super::{Notification, Priority, Value};
 
@@ -61,31 +61,103 @@ impl Decoder {
     }
 
     /// Decode one AMQP body (copied into the decoder's buffers; `body` is left as it is).
+    ///
+    /// Both texts stay simd-json tapes as long as possible: the envelope is looked up on its
+    /// tape and the message reshaped off its own, so the only tree built is the endpoint dict's,
+    /// and the message keys the endpoints never see are skipped, not built.
     pub fn decode<'a>(&'a mut self, body: &[u8]) -> Result<Notification<'a>, EnvelopeError> {
         let Decoder {
             body: copy,
             scratch,
             buffers,
         } = self;
-        let outer = read("body", body, copy, buffers)?;
-        let Value::Object(outer) = outer else {
-            return Err(EnvelopeError::NotAnObject("body"));
-        };
-        // oslo's deserialize_msg: only a dict with both keys is an envelope; any other dict is
-        // the message itself (the 1.0 form), even one with an oslo.version alone.
-        let message = if outer.contains_key("oslo.version") && outer.contains_key("oslo.message") {
-            check_version(&outer["oslo.version"])?;
-            let Some(text) = outer["oslo.message"].as_str() else {
-                return Err(EnvelopeError::MessageNotString);
-            };
-            match read("oslo.message", text.as_bytes(), scratch, buffers)? {
-                Value::Object(inner) => inner,
-                _ => return Err(EnvelopeError::NotAnObject("oslo.message")),
-            }
-        } else {
-            outer
-        };
-        Ok(reshape(*message))
+        match read("body", body, copy, buffers)? {
+            Document::Tape(tape) => match tape.as_value().as_object() {
+                Some(outer) => open(outer, scratch, buffers),
+                None => Err(EnvelopeError::NotAnObject("body")),
+            },
+            Document::Tree(Value::Object(outer)) => open(*outer, scratch, buffers),
+            Document::Tree(_) => Err(EnvelopeError::NotAnObject("body")),
+        }
+    }
+}
+
+/// oslo's `deserialize_msg`: only a dict with both keys is an envelope; any other dict is the
+/// message itself (the 1.0 form), even one with an `oslo.version` alone.
+fn open<'a, D: Dict<'a>>(
+    outer: D,
+    scratch: &'a mut Vec<u8>,
+    buffers: &mut Buffers,
+) -> Result<Notification<'a>, EnvelopeError> {
+    let (Some(version), Some(message)) = (outer.get("oslo.version"), outer.get("oslo.message")) else {
+        return Ok(reshape(outer.entries()));
+    };
+    check_version(version)?;
+    let Some(text) = message.text() else {
+        return Err(EnvelopeError::MessageNotString);
+    };
+    match read("oslo.message", text.as_bytes(), scratch, buffers)? {
+        Document::Tape(tape) => match tape.as_value().as_object() {
+            Some(inner) => Ok(reshape(inner.entries())),
+            None => Err(EnvelopeError::NotAnObject("oslo.message")),
+        },
+        Document::Tree(Value::Object(inner)) => Ok(reshape(inner.entries())),
+        Document::Tree(_) => Err(EnvelopeError::NotAnObject("oslo.message")),
+    }
+}
+
+/// A JSON object as either reader left it: on simd-json's tape, or a tree from the fallback
+/// reader (text only Python's `json` takes; rare, so its lookups may clone).
+trait Dict<'a> {
+    type Part: Part<'a>;
+    /// The value of `key`: the last one if the key is repeated, as in Python's dict.
+    fn get(&self, key: &str) -> Option<Self::Part>;
+    /// Every key and value, a repeated key every time, in the order of the text.
+    fn entries(self) -> impl Iterator<Item = (Cow<'a, str>, Self::Part)>;
+}
+
+/// One value of a [`Dict`]: read where it is, and built into a tree only when it is kept.
+trait Part<'a> {
+    fn text(&self) -> Option<&str>;
+    fn into_value(self) -> Value<'a>;
+}
+
+impl<'t, 'a> Dict<'a> for tape::Object<'t, 'a> {
+    type Part = tape::Value<'t, 'a>;
+    fn get(&self, key: &str) -> Option<Self::Part> {
+        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
+    }
+    fn entries(self) -> impl Iterator<Item = (Cow<'a, str>, Self::Part)> {
+        self.iter().map(|(k, v)| (Cow::Borrowed(k), v))
+    }
+}
+
+impl<'a> Part<'a> for tape::Value<'_, 'a> {
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn into_value(self) -> Value<'a> {
+        json_read::tree(self)
+    }
+}
+
+/// The fallback reader's tree: its keys are already unique, each with its last value.
+impl<'a> Dict<'a> for Object<'a> {
+    type Part = Value<'a>;
+    fn get(&self, key: &str) -> Option<Self::Part> {
+        Object::get(self, key).cloned()
+    }
+    fn entries(self) -> impl Iterator<Item = (Cow<'a, str>, Self::Part)> {
+        self.into_iter()
+    }
+}
+
+impl<'a> Part<'a> for Value<'a> {
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn into_value(self) -> Value<'a> {
+        self
     }
 }
 
@@ -96,27 +168,31 @@ fn read<'a>(
     original: &[u8],
     copy: &'a mut Vec<u8>,
     buffers: &mut Buffers,
-) -> Result<Value<'a>, EnvelopeError> {
-    json_read::read(original, copy, buffers).map_err(|e| match e {
+) -> Result<Document<'a>, EnvelopeError> {
+    json_read::read_document(original, copy, buffers).map_err(|e| match e {
         ReadError::Json(e) => EnvelopeError::Json(what, e),
         ReadError::TooDeep => EnvelopeError::TooDeep(what),
     })
 }
 
 /// oslo's `version_is_compatible`: same major version, minor not newer than ours.
-fn check_version(v: &Value<'_>) -> Result<(), EnvelopeError> {
-    let text = v.as_str().map_or_else(|| v.encode(), str::to_owned);
+fn check_version<'a>(v: impl Part<'a>) -> Result<(), EnvelopeError> {
+    let text = match v.text() {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(v.into_value().encode()),
+    };
     let mut parts = text.split('.');
     let major = parts.next().and_then(|p| p.parse::<u32>().ok());
     let minor = parts.next().map_or(Some(0), |p| p.parse::<u32>().ok());
     match (major, minor) {
         (Some(major), Some(minor)) if major == OSLO_VERSION.0 && minor <= OSLO_VERSION.1 => Ok(()),
-        _ => Err(EnvelopeError::Version(text)),
+        _ => Err(EnvelopeError::Version(text.into_owned())),
     }
 }
 
-/// The message dict → the dict the endpoints receive (see the module docs).
-fn reshape(message: Object<'_>) -> Notification<'_> {
+/// The message's entries → the dict the endpoints receive (see the module docs). A repeated
+/// key ends with its last value, in its first place for a `ctxt` key, as Python's dict has it.
+fn reshape<'a, P: Part<'a>>(message: impl Iterator<Item = (Cow<'a, str>, P)>) -> Notification<'a> {
     let null = || Value::Static(StaticNode::Null);
     let mut ctxt = Object::with_capacity_and_hasher(8, Default::default());
     let mut priority = Priority::Unknown;
@@ -125,17 +201,17 @@ fn reshape(message: Object<'_>) -> Notification<'_> {
     let (mut message_id, mut timestamp) = (null(), null());
     for (key, value) in message {
         match &*key {
-            "publisher_id" => publisher_id = value,
-            "event_type" => event_type = value,
-            "payload" => payload = value,
-            "message_id" => message_id = value,
-            "timestamp" => timestamp = value,
-            "priority" => priority = value.as_str().map_or(Priority::Unknown, Priority::parse),
-            "_unique_id" => unique_id = value.as_str().map(str::to_owned),
+            "publisher_id" => publisher_id = value.into_value(),
+            "event_type" => event_type = value.into_value(),
+            "payload" => payload = value.into_value(),
+            "message_id" => message_id = value.into_value(),
+            "timestamp" => timestamp = value.into_value(),
+            "priority" => priority = value.text().map_or(Priority::Unknown, Priority::parse),
+            "_unique_id" => unique_id = value.text().map(str::to_owned),
             k if k.starts_with(CONTEXT_PREFIX) => {
-                ctxt.insert(strip_prefix(key, CONTEXT_PREFIX.len()), value);
+                ctxt.insert(strip_prefix(key, CONTEXT_PREFIX.len()), value.into_value());
             }
-            // RPC-only keys and anything unknown: the endpoints never see them.
+            // RPC-only keys and anything unknown: the endpoints never see them, nor are they built.
             _ => {}
         }
     }
@@ -386,6 +462,28 @@ mod tests {
                 "oslo.message is not valid JSON: Expecting value: line 1 column 7 (char 6)"
             )
         });
+    }
+
+    #[test]
+    fn a_repeated_key_ends_with_its_last_value_in_its_first_place_from_either_reader() {
+        let message = r#""_context_a": 1, "_context_b": 2, "event_type": "x", "_context_a": 3, "event_type": "y", "_unique_id": "u", "_unique_id": 5"#;
+        // simd-json reads the first; only Python's reader takes the NaN of the second.
+        for body in [format!("{{{message}}}"), format!("{{{message}, \"rpc\": NaN}}")] {
+            decode_str(&body, |n| {
+                let n = n.unwrap();
+                assert_eq!(n.event_type(), Some("y"));
+                assert_eq!(n.unique_id, None, "the last _unique_id is not a string");
+                let ctxt = n.ctxt().unwrap().as_object().unwrap();
+                let entries: Vec<(&str, Option<u64>)> =
+                    ctxt.iter().map(|(k, v)| (&**k, v.as_u64())).collect();
+                assert_eq!(
+                    entries,
+                    [("a", Some(3)), ("b", Some(2)), ("client_timeout", None)]
+                );
+            });
+        }
+        let twice = r#"{"oslo.message": "{\"event_type\": \"a\"}", "oslo.version": "2.0", "oslo.message": "{\"event_type\": \"b\"}"}"#;
+        decode_str(twice, |n| assert_eq!(n.unwrap().event_type(), Some("b")));
     }
 
     #[test]

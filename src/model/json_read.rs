@@ -18,7 +18,7 @@
 //! documents with more nodes than the limit: nothing smaller can be deeper, which spares
 //! almost every real notification the walk.
 
-use simd_json::{Buffers, Node};
+use simd_json::{tape, Buffers, Node, Tape};
 
 use super::json_python::{self, PyReadError};
 use super::Value;
@@ -44,34 +44,73 @@ impl From<simd_json::Error> for ReadError {
     }
 }
 
-/// Reads `original` as Python's `json.loads` would: copied into `scratch` and parsed there in
-/// place by simd-json; if simd-json refuses it, read from the untouched original by
-/// [`json_python`] (which simd-json may have half unescaped in `scratch`). Either way nested
-/// no deeper than [`MAX_DEPTH`].
+/// What [`read_document`] made of a text: simd-json's tape of the copy, or, for text only
+/// Python's `json` takes, the fallback reader's tree. A tape costs no tree until one is built
+/// from it ([`tree`]), so a caller can build only the parts it keeps.
+pub enum Document<'a> {
+    Tape(Tape<'a>),
+    Tree(Value<'a>),
+}
+
+impl<'a> Document<'a> {
+    pub fn into_value(self) -> Value<'a> {
+        match self {
+            Document::Tape(tape) => tree(tape.as_value()),
+            Document::Tree(value) => value,
+        }
+    }
+}
+
+/// The tree of one value on a tape (of a document no deeper than [`MAX_DEPTH`]).
+pub fn tree<'a>(value: tape::Value<'_, 'a>) -> Value<'a> {
+    simd_json::value::lazy::Value::from_tape(value).into_value()
+}
+
+/// Reads `original` as Python's `json.loads` would, into a tree: see [`read_document`].
 pub fn read<'a>(
     original: &[u8],
     scratch: &'a mut Vec<u8>,
     buffers: &mut Buffers,
 ) -> Result<Value<'a>, ReadError> {
+    read_document(original, scratch, buffers).map(Document::into_value)
+}
+
+/// Reads `original` as Python's `json.loads` would: copied into `scratch` and parsed there in
+/// place by simd-json; if simd-json refuses it, read from the untouched original by
+/// [`json_python`] (which simd-json may have half unescaped in `scratch`). Either way nested
+/// no deeper than [`MAX_DEPTH`].
+pub fn read_document<'a>(
+    original: &[u8],
+    scratch: &'a mut Vec<u8>,
+    buffers: &mut Buffers,
+) -> Result<Document<'a>, ReadError> {
     scratch.clear();
     scratch.extend_from_slice(original);
-    match parse(scratch, buffers) {
-        Err(ReadError::Json(_)) => json_python::parse(original).map_err(|e| match e {
-            PyReadError::TooDeep => ReadError::TooDeep,
-            other => ReadError::Json(other.to_string()),
-        }),
-        done => done,
+    match parse_tape(scratch, buffers) {
+        Ok(tape) => Ok(Document::Tape(tape)),
+        Err(ReadError::Json(_)) => json_python::parse(original)
+            .map(Document::Tree)
+            .map_err(|e| match e {
+                PyReadError::TooDeep => ReadError::TooDeep,
+                other => ReadError::Json(other.to_string()),
+            }),
+        Err(too_deep) => Err(too_deep),
     }
 }
 
 /// Parses `bytes` in place (simd-json unescapes strings where they are) into a tree that borrows
 /// from them, refusing documents nested deeper than [`MAX_DEPTH`].
 pub fn parse<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, ReadError> {
-    let tape = simd_json::Deserializer::from_slice_with_buffers(bytes, buffers)?.into_tape();
+    parse_tape(bytes, buffers).map(|tape| tree(tape.as_value()))
+}
+
+/// [`parse`] up to the tape: the depth is checked, no tree is built.
+fn parse_tape<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Tape<'a>, ReadError> {
+    let tape = simd_json::to_tape_with_buffers(bytes, buffers)?;
     if tape.0.len() > MAX_DEPTH {
         check_depth(&tape.0)?;
     }
-    Ok(simd_json::value::lazy::Value::from_tape(tape.as_value()).into_value())
+    Ok(tape)
 }
 
 /// Walks the tape once: a container at index `i` spans the `count` nodes after it, so the open
