@@ -333,41 +333,20 @@ fn delivered(d: Option<Result<Delivery, TransportError>>, queue: &str) -> Result
     }
 }
 
-/// The shortest a batch being filled sleeps before it looks for more deliveries.
+/// How long a batch that is being filled waits for the consumer to buffer more deliveries.
 const LINGER: Duration = Duration::from_millis(1);
 
-/// A batch being filled: since when, until when, and how many deliveries it takes at most.
-struct Filling {
-    started: tokio::time::Instant,
-    deadline: tokio::time::Instant,
-    wanted: usize,
-}
-
-impl Filling {
-    /// How long to sleep, with `taken` deliveries in the batch, before looking for more: as long
-    /// as the rest would take to arrive at the rate the batch has filled so far, at least
-    /// [`LINGER`], never past the deadline.
-    fn linger(&self, taken: usize, now: tokio::time::Instant) -> Duration {
-        let missing = self.wanted.saturating_sub(taken) as f64;
-        let rest = (now - self.started).mul_f64(missing / taken.max(1) as f64);
-        rest.max(LINGER).min(self.deadline - now)
-    }
-}
-
-/// The next delivery of a batch being filled (holding `taken` deliveries), or `Timeout` at the
-/// batch's deadline.
+/// The next delivery of a batch being filled, or `Timeout` at `deadline`.
 ///
 /// Unlike [`next`], it never parks on the consumer: it takes what is buffered, and when nothing
-/// is, sleeps ([`Filling::linger`]) and looks again. Parked on the consumer, this task would be
-/// woken by the broker connection's thread for every delivery (a context switch each); sleeping
-/// a fixed millisecond, a thousand times a second whatever the rate. Sleeping for the time the
-/// rest of the batch should take, a batch fills in a few wake-ups at any rate; idle, it still
-/// closes at its deadline.
+/// is, sleeps [`LINGER`] and looks again. Under load that turns a wake-up per delivery (the
+/// broker connection's thread waking this task, each a context switch) into one per
+/// millisecond for all the deliveries that arrived meanwhile; idle, a batch still closes at its
+/// deadline.
 async fn next_lingering(
     consumer: &mut Box<dyn Consumer>,
-    shutdown: &mut watch::Receiver<bool>,
-    filling: &Filling,
-    taken: usize,
+    shutdown: &watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
     queue: &str,
 ) -> Result<Next, TransportError> {
     loop {
@@ -378,13 +357,10 @@ async fn next_lingering(
             return Ok(Next::Shutdown);
         }
         let now = tokio::time::Instant::now();
-        if now >= filling.deadline {
+        if now >= deadline {
             return Ok(Next::Timeout);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(filling.linger(taken, now)) => {}
-            _ = shutdown_requested(shutdown) => return Ok(Next::Shutdown),
-        }
+        tokio::time::sleep(LINGER.min(deadline - now)).await;
     }
 }
 
@@ -486,14 +462,9 @@ async fn pump(
                 break;
             }
         }
-        let started = tokio::time::Instant::now();
-        let filling = Filling {
-            started,
-            deadline: started + config.batch_timeout,
-            wanted: config.batch_size,
-        };
+        let deadline = tokio::time::Instant::now() + config.batch_timeout;
         while batch.len() < config.batch_size {
-            match next_lingering(&mut consumer, &mut shutdown, &filling, batch.len(), &queue).await {
+            match next_lingering(&mut consumer, &shutdown, deadline, &queue).await {
                 Ok(Next::Delivery(d)) => take(d, &mut batch),
                 Ok(Next::Timeout) => break,
                 Ok(Next::Shutdown) => {
@@ -584,24 +555,6 @@ mod tests {
             "the shutdown stops the pump"
         );
         task.abort();
-    }
-
-    #[test]
-    fn a_filling_batch_sleeps_for_the_rest_at_its_rate_between_a_linger_and_its_deadline() {
-        let ms = Duration::from_millis;
-        let started = tokio::time::Instant::now();
-        let filling = Filling {
-            started,
-            deadline: started + ms(10),
-            wanted: 200,
-        };
-        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(1);
-        // 50 in 2 ms: the 150 missing should take 6 ms more.
-        assert!(close(filling.linger(50, started + ms(2)), ms(6)));
-        // One in 1 ms: the rest would take longer than the batch may wait.
-        assert_eq!(filling.linger(1, started + ms(1)), ms(9));
-        // A burst taken at once: no busy loop.
-        assert_eq!(filling.linger(150, started), LINGER);
     }
 
     #[tokio::test]
