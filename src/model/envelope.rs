@@ -15,12 +15,12 @@
 use std::borrow::Cow;
 
 use simd_json::prelude::*;
-use simd_json::{borrowed::Object, tape, Buffers, StaticNode};
+use simd_json::{borrowed::Object, Buffers, StaticNode};
 
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use uuid::Uuid;
 
-use super::json_read::{self, Document, ReadError, MAX_DEPTH};
+use super::json_read::{self, Document, Entries, ObjectBuilder, ReadError, TapeValue, MAX_DEPTH};
 use super::json_write::{write_str, JsonSink, Quoted};
 use super::{Notification, Priority, Value};
 
@@ -72,7 +72,7 @@ impl Decoder {
             buffers,
         } = self;
         match read("body", body, copy, buffers)? {
-            Document::Tape(tape) => match tape.as_value().as_object() {
+            Document::Tape(tape) => match TapeValue::root(&tape).entries() {
                 Some(outer) => open(outer, scratch, buffers),
                 None => Err(EnvelopeError::NotAnObject("body")),
             },
@@ -97,7 +97,7 @@ fn open<'a, D: Dict<'a>>(
         return Err(EnvelopeError::MessageNotString);
     };
     match read("oslo.message", text.as_bytes(), scratch, buffers)? {
-        Document::Tape(tape) => match tape.as_value().as_object() {
+        Document::Tape(tape) => match TapeValue::root(&tape).entries() {
             Some(inner) => Ok(reshape(inner.entries())),
             None => Err(EnvelopeError::NotAnObject("oslo.message")),
         },
@@ -122,22 +122,22 @@ trait Part<'a> {
     fn into_value(self) -> Value<'a>;
 }
 
-impl<'t, 'a> Dict<'a> for tape::Object<'t, 'a> {
-    type Part = tape::Value<'t, 'a>;
+impl<'t, 'a> Dict<'a> for Entries<'t, 'a> {
+    type Part = TapeValue<'t, 'a>;
     fn get(&self, key: &str) -> Option<Self::Part> {
-        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
+        self.clone().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
     }
     fn entries(self) -> impl Iterator<Item = (Cow<'a, str>, Self::Part)> {
-        self.iter().map(|(k, v)| (Cow::Borrowed(k), v))
+        self.map(|(k, v)| (Cow::Borrowed(k), v))
     }
 }
 
-impl<'a> Part<'a> for tape::Value<'_, 'a> {
+impl<'a> Part<'a> for TapeValue<'_, 'a> {
     fn text(&self) -> Option<&str> {
         self.as_str()
     }
     fn into_value(self) -> Value<'a> {
-        json_read::tree(self)
+        self.tree()
     }
 }
 
@@ -194,7 +194,7 @@ fn check_version<'a>(v: impl Part<'a>) -> Result<(), EnvelopeError> {
 /// key ends with its last value, in its first place for a `ctxt` key, as Python's dict has it.
 fn reshape<'a, P: Part<'a>>(message: impl Iterator<Item = (Cow<'a, str>, P)>) -> Notification<'a> {
     let null = || Value::Static(StaticNode::Null);
-    let mut ctxt = Object::with_capacity_and_hasher(8, Default::default());
+    let mut ctxt = ObjectBuilder::with_capacity(8);
     let mut priority = Priority::Unknown;
     let mut unique_id = None;
     let (mut publisher_id, mut event_type, mut payload) = (null(), null(), null());
@@ -216,6 +216,7 @@ fn reshape<'a, P: Part<'a>>(message: impl Iterator<Item = (Cow<'a, str>, P)>) ->
         }
     }
     ctxt.insert(Cow::Borrowed("client_timeout"), null());
+    let ctxt = ctxt.finish();
     let mut metadata = Object::with_capacity_and_hasher(2, Default::default());
     metadata.insert(Cow::Borrowed("message_id"), message_id);
     metadata.insert(Cow::Borrowed("timestamp"), timestamp);

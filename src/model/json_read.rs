@@ -18,7 +18,10 @@
 //! documents with more nodes than the limit: nothing smaller can be deeper, which spares
 //! almost every real notification the walk.
 
-use simd_json::{tape, Buffers, Node, Tape};
+use std::borrow::Cow;
+
+use simd_json::value::borrowed::Object;
+use simd_json::{Buffers, Node, ObjectHasher, Tape};
 
 use super::json_python::{self, PyReadError};
 use super::Value;
@@ -46,7 +49,7 @@ impl From<simd_json::Error> for ReadError {
 
 /// What [`read_document`] made of a text: simd-json's tape of the copy, or, for text only
 /// Python's `json` takes, the fallback reader's tree. A tape costs no tree until one is built
-/// from it ([`tree`]), so a caller can build only the parts it keeps.
+/// from it ([`TapeValue::tree`]), so a caller can build only the parts it keeps.
 pub enum Document<'a> {
     Tape(Tape<'a>),
     Tree(Value<'a>),
@@ -55,15 +58,154 @@ pub enum Document<'a> {
 impl<'a> Document<'a> {
     pub fn into_value(self) -> Value<'a> {
         match self {
-            Document::Tape(tape) => tree(tape.as_value()),
+            Document::Tape(tape) => TapeValue::root(&tape).tree(),
             Document::Tree(value) => value,
         }
     }
 }
 
-/// The tree of one value on a tape (of a document no deeper than [`MAX_DEPTH`]).
-pub fn tree<'a>(value: tape::Value<'_, 'a>) -> Value<'a> {
-    simd_json::value::lazy::Value::from_tape(value).into_value()
+/// One value on simd-json's tape (of a document no deeper than [`MAX_DEPTH`]): its node and
+/// the nodes it spans, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct TapeValue<'t, 'a>(&'t [Node<'a>]);
+
+impl<'t, 'a> TapeValue<'t, 'a> {
+    /// The document's value.
+    pub fn root(tape: &'t Tape<'a>) -> Self {
+        TapeValue(&tape.0)
+    }
+
+    pub fn as_str(self) -> Option<&'a str> {
+        match self.0.first() {
+            Some(Node::String(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// An object's keys and values, a repeated key every time, in the order of the text.
+    pub fn entries(self) -> Option<Entries<'t, 'a>> {
+        match self.0.first() {
+            Some(Node::Object { len, .. }) => Some(Entries {
+                nodes: &self.0[1..],
+                left: *len,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The tree of this value. A repeated key keeps its last value in its first place, as
+    /// Python's `json` has it.
+    pub fn tree(self) -> Value<'a> {
+        build(&mut self.0.iter())
+    }
+}
+
+/// The entries of an object on the tape.
+#[derive(Debug, Clone)]
+pub struct Entries<'t, 'a> {
+    nodes: &'t [Node<'a>],
+    left: usize,
+}
+
+impl<'t, 'a> Iterator for Entries<'t, 'a> {
+    type Item = (&'a str, TapeValue<'t, 'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (Node::String(key), value) = (self.nodes.first()?, &self.nodes[1..]) else {
+            unreachable!("simd-json's tape has a string before every object value")
+        };
+        let span = match value.first()? {
+            Node::Object { count, .. } | Node::Array { count, .. } => count + 1,
+            _ => 1,
+        };
+        self.nodes = &value[span..];
+        Some((key, TapeValue(&value[..span])))
+    }
+}
+
+fn build<'a>(nodes: &mut std::slice::Iter<'_, Node<'a>>) -> Value<'a> {
+    match nodes.next() {
+        Some(Node::String(text)) => Value::from(*text),
+        Some(Node::Static(value)) => Value::Static(*value),
+        Some(Node::Array { len, .. }) => {
+            let mut items = Vec::with_capacity(*len);
+            for _ in 0..*len {
+                items.push(build(nodes));
+            }
+            Value::from(items)
+        }
+        Some(Node::Object { len, .. }) => {
+            let mut object = ObjectBuilder::with_capacity(*len);
+            for _ in 0..*len {
+                let Some(Node::String(key)) = nodes.next() else {
+                    unreachable!("simd-json's tape has a string before every object value")
+                };
+                let value = build(nodes);
+                object.insert(Cow::Borrowed(key), value);
+            }
+            Value::from(object.finish())
+        }
+        None => unreachable!("simd-json's tape holds every node a container counts"),
+    }
+}
+
+/// Builds an object from keys that may repeat, as Python's dict does: a repeated key keeps its
+/// last value in its first place.
+///
+/// A checked insert compares the key with every key before it (a linear scan up to 32 keys, a
+/// probe beyond): most of the cost of building a notification's dict. Keys are almost never
+/// repeated, so a 256-bit filter of key fingerprints answers "certainly new" for nearly all of
+/// them, and only the rest take the checked insert.
+pub struct ObjectBuilder<'a> {
+    object: Object<'a>,
+    seen: [u64; 4],
+}
+
+impl<'a> ObjectBuilder<'a> {
+    pub fn with_capacity(keys: usize) -> Self {
+        ObjectBuilder {
+            object: Object::with_capacity_and_hasher(keys, ObjectHasher::default()),
+            seen: [0; 4],
+        }
+    }
+
+    pub fn insert(&mut self, key: Cow<'a, str>, value: Value<'a>) {
+        let bit = fingerprint(&key);
+        let (word, mask) = (usize::from(bit >> 6), 1u64 << (bit & 63));
+        if self.seen[word] & mask == 0 {
+            self.seen[word] |= mask;
+            // SAFETY: no key before this one has its fingerprint, so none is equal to it.
+            unsafe { self.object.insert_nocheck(key, value) };
+        } else {
+            self.object.insert(key, value);
+        }
+    }
+
+    pub fn finish(self) -> Object<'a> {
+        self.object
+    }
+}
+
+/// Eight bits of a key, in a few instructions: its length and its first and last eight bytes
+/// (first, middle and last byte when shorter), mixed.
+fn fingerprint(key: &str) -> u8 {
+    let b = key.as_bytes();
+    let n = b.len();
+    let eight = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let bits = match n {
+        0 => 0,
+        1..8 => u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+        _ => eight(0) ^ eight(n - 8).rotate_left(29),
+    };
+    ((bits ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
 }
 
 /// Reads `original` as Python's `json.loads` would, into a tree: see [`read_document`].
@@ -98,13 +240,8 @@ pub fn read_document<'a>(
     }
 }
 
-/// Parses `bytes` in place (simd-json unescapes strings where they are) into a tree that borrows
-/// from them, refusing documents nested deeper than [`MAX_DEPTH`].
-pub fn parse<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, ReadError> {
-    parse_tape(bytes, buffers).map(|tape| tree(tape.as_value()))
-}
-
-/// [`parse`] up to the tape: the depth is checked, no tree is built.
+/// Parses `bytes` in place (simd-json unescapes strings where they are) into a tape that borrows
+/// from them, refusing documents nested deeper than [`MAX_DEPTH`]; no tree is built.
 fn parse_tape<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Tape<'a>, ReadError> {
     let tape = simd_json::to_tape_with_buffers(bytes, buffers)?;
     if tape.0.len() > MAX_DEPTH {
@@ -138,7 +275,8 @@ mod tests {
     use super::*;
 
     fn read(text: &str) -> Result<(), ReadError> {
-        parse(&mut text.as_bytes().to_vec(), &mut Buffers::default()).map(drop)
+        parse_tape(&mut text.as_bytes().to_vec(), &mut Buffers::default())
+            .map(|tape| drop(TapeValue::root(&tape).tree()))
     }
 
     fn nested(open: &str, close: &str, depth: usize) -> String {
@@ -162,11 +300,65 @@ mod tests {
     #[test]
     fn a_repeated_key_keeps_its_last_value_in_its_first_place_as_pythons_json_does() {
         let mut text = br#"{"id": "first", "n": 1, "id": "second"}"#.to_vec();
-        let value = parse(&mut text, &mut Buffers::default()).expect("parsed");
+        let tape = parse_tape(&mut text, &mut Buffers::default()).expect("parsed");
+        let value = TapeValue::root(&tape).tree();
         let object = value.as_object().expect("object");
         assert_eq!(value.get_str("id"), Some("second"));
         let keys: Vec<&str> = object.keys().map(|k| k.as_ref()).collect();
         assert_eq!(keys, ["id", "n"]);
+    }
+
+    /// Objects of up to 80 keys drawn from a few dozen names (so keys repeat, and distinct
+    /// keys share fingerprints), nested: the tree is simd-json's own checked build, key order
+    /// included where simd-json keeps it (up to 32 keys in the text).
+    #[test]
+    fn trees_are_what_simd_jsons_checked_build_makes() {
+        let names: Vec<String> = (0..48)
+            .map(|i| format!("key_{}_{}", i % 7, "x".repeat(i / 7)))
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut collided = false;
+        for len in 0..80 {
+            let entries: Vec<String> = (0..len)
+                .map(|i| {
+                    format!(
+                        "\"{}\": {{\"n\": {i}, \"{}\": [{i}]}}",
+                        names[next(names.len())],
+                        names[next(names.len())]
+                    )
+                })
+                .collect();
+            let text = format!("{{{}}}", entries.join(", "));
+            let mut ours = text.clone().into_bytes();
+            let mut theirs = text.clone().into_bytes();
+            let ours_tape = parse_tape(&mut ours, &mut Buffers::default()).expect("parsed");
+            let theirs_tape = parse_tape(&mut theirs, &mut Buffers::default()).expect("parsed");
+            let built = TapeValue::root(&ours_tape).tree();
+            let expected = simd_json::value::lazy::Value::from_tape(theirs_tape.as_value()).into_value();
+            assert_eq!(built, expected, "{text}");
+            let object = built.as_object().expect("object");
+            if len <= 32 {
+                let keys = |o: &Object<'_>| o.keys().map(|k| k.to_string()).collect::<Vec<_>>();
+                assert_eq!(
+                    keys(object),
+                    keys(expected.as_object().expect("object")),
+                    "{text}"
+                );
+            }
+            let mut fingerprints: Vec<u8> = object.keys().map(|k| fingerprint(k)).collect();
+            fingerprints.sort_unstable();
+            collided |= fingerprints.windows(2).any(|w| w[0] == w[1]);
+        }
+        assert!(
+            collided,
+            "some distinct keys share a fingerprint, so the checked path is taken"
+        );
     }
 
     #[test]
