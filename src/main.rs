@@ -46,7 +46,7 @@ enum Command {
 
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
-    allocator::purge_at_once();
+    allocator::purge_soon();
     let args = Args::parse();
     // The agent says what it does at info; the offline commands only warn.
     let default_level = if matches!(args.command, Command::Run(_)) {
