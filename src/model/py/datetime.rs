@@ -187,6 +187,7 @@ impl Cursor<'_> {
     }
     /// Between `min` and `max` digits.
     fn digits(&mut self, min: usize, max: usize) -> Option<u32> {
+        debug_assert!(max <= 9, "{max} digits may not fit a u32");
         let start = self.i;
         while self.i - start < max && self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
@@ -195,7 +196,12 @@ impl Cursor<'_> {
             self.i = start;
             return None;
         }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+        // Nine digits at most, each checked above: no overflow, no text to parse.
+        Some(
+            self.s[start..self.i]
+                .iter()
+                .fold(0, |n, &d| n * 10 + u32::from(d - b'0')),
+        )
     }
     fn done(&self) -> bool {
         self.i == self.s.len()
