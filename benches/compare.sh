@@ -110,7 +110,9 @@ YAML
 
 # run NAME COUNT EXPECT AGENT_CMD  ->  $OUT/NAME.json
 run() {
-    local name="$1" count="$2" expect="$3" agent="$4" vhost="loadgen-compare-$1"
+    # The vhost is this script's own (its pid), so two compare.sh runs on one broker do not
+    # delete each other's.
+    local name="$1" count="$2" expect="$3" agent="$4" vhost="loadgen-compare-$1-$$"
     say "$name: preload $count x $MIX"
     vhost_up "$vhost"
     $(pinned "${LOADGEN_CPUS:-}")"$LOADGEN" preload --url "$BROKER/$vhost" --count "$count" --mix "$MIX" --size "$SIZE" \
@@ -136,6 +138,8 @@ round() {
         # ceilo's own config dir (meters.d, event_definitions.yaml, ...), pipelines replaced.
         if [[ -d "${CEILO_CONFIG:-$ROOT/config}" ]]; then cp -r "${CEILO_CONFIG:-$ROOT/config}/." "$cfg/"; fi
         write_pipelines "$cfg"
+        # /metrics on a port the kernel picks: another agent (or compare.sh) may hold 9464.
+        sed -i 's/^\(  listen:\) 127\.0\.0\.1:9464/\1 127.0.0.1:0/' "$cfg/ceilo.yaml"
         run ceilo "$COUNT" ceilometer "$(pinned "${CEILO_CPUS:-}")$CEILO run --config-dir $cfg --transport-url {url}"
     elif wants ceilo; then
         echo "ceilo: not built, skipped" >&2
