@@ -136,11 +136,13 @@ async fn run(mut redis: tooz_redis::ToozRedis, mut rx: mpsc::Receiver<Request>) 
     let metrics = CoordinationMetrics::new();
     let mut joined: BTreeSet<String> = BTreeSet::new();
     let period = (redis.url.membership_timeout / 2).max(Duration::from_millis(100));
-    let mut beat = tokio::time::interval(period);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // tooz beats once on start, before joining anything: a member must never be seen in a
-    // group without its beat key, or the others prune it.
+    // group without its beat key, or the others prune it. The next beat is a period later (an
+    // interval's first tick is immediate: it would beat twice, the second at an arbitrary point
+    // among the first requests).
     let mut beating = redis.heartbeat().await.is_ok();
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !beating {
         metrics.error(CoordinationOp::Heartbeat);
     }
