@@ -393,7 +393,9 @@ fn restart_libvirtd() {
         .status()
         .unwrap()
         .success());
-    wait_for("libvirtd to exit", Duration::from_secs(30), || {
+    // libvirtd waits up to 30 s for its workers, then forces its shutdown ("Make forcefull
+    // daemon shutdown" in its log, seen here): wait past that.
+    wait_for("libvirtd to exit", Duration::from_secs(60), || {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
     assert!(std::process::Command::new("/usr/sbin/libvirtd")
