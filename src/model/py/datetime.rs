@@ -86,12 +86,15 @@ impl IsoText {
     }
 
     /// `n` zero-padded to `width` digits (more when it needs them).
-    fn digits(&mut self, n: u32, width: usize) {
+    fn digits(&mut self, mut n: u32, width: usize) {
         let width = width.max(n.checked_ilog10().map_or(1, |l| l as usize + 1));
-        for i in (0..width).rev() {
-            let digit = n / 10_u32.pow(u32::try_from(i).unwrap_or(0)) % 10;
-            self.push(b'0' + digit as u8);
+        let end = (self.len + width).min(self.bytes.len());
+        // Written from the last digit back: one division per digit.
+        for slot in self.bytes[self.len..end].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
         }
+        self.len = end;
     }
 }
 
