@@ -183,29 +183,8 @@ mod tests {
     use simd_json::prelude::*;
 
     use super::*;
+    use crate::model::sample::sample_from_dict;
     use crate::model::signature::{compute_signature, sample_signature, tests::corpus_rows};
-
-    /// A `Sample` from a signatures.jsonl `input` (a `Sample.as_dict()`-like dict).
-    fn sample_from(input: &OwnedValue) -> Sample {
-        let field = |k: &str| input.get(k).cloned().unwrap_or(NULL);
-        let text = |k: &str| Arc::<str>::from(input.get_str(k).unwrap_or_default());
-        Sample {
-            name: text("name"),
-            sample_type: text("type"),
-            unit: text("unit"),
-            volume: field("volume"),
-            user_id: field("user_id"),
-            user_name: field("user_name"),
-            project_id: field("project_id"),
-            project_name: field("project_name"),
-            resource_id: field("resource_id"),
-            timestamp: field("timestamp"),
-            resource_metadata: Arc::new(field("resource_metadata")),
-            source: text("source"),
-            id: input.get_str("id").unwrap_or_default().to_owned(),
-            monotonic_time: field("monotonic_time"),
-        }
-    }
 
     fn dumps(value: &OwnedValue) -> String {
         let mut out = Vec::new();
@@ -225,7 +204,7 @@ mod tests {
             let input = row.get("input").unwrap();
             match row.get_str("kind").unwrap() {
                 "meter_message_from_counter" => {
-                    let sample = sample_from(input);
+                    let sample = sample_from_dict(input);
                     assert_eq!(sample_signature(secret, &sample), want, "{id}: fast path");
                     let mut out = Vec::new();
                     write_meter_message(&mut out, &sample, secret);
@@ -262,7 +241,7 @@ mod tests {
         let base: Vec<Sample> = rows
             .iter()
             .filter(|r| r.get_str("kind") == Some("meter_message_from_counter"))
-            .map(|r| sample_from(r.get("input").unwrap()))
+            .map(|r| sample_from_dict(r.get("input").unwrap()))
             .filter(|s| s.resource_metadata.as_object().is_some_and(|o| !o.is_empty()))
             .take(2)
             .collect();
@@ -329,7 +308,7 @@ mod tests {
         let samples: Vec<Sample> = rows
             .iter()
             .filter(|r| r.get_str("kind") == Some("meter_message_from_counter"))
-            .map(|r| sample_from(r.get("input").unwrap()))
+            .map(|r| sample_from_dict(r.get("input").unwrap()))
             .collect();
         assert!(samples.len() > 10);
         let mut signer = Signer::new(b"s3cret");
@@ -370,7 +349,7 @@ mod tests {
         let samples: Vec<Sample> = rows
             .iter()
             .filter(|r| r.get_str("id").is_some_and(|id| id.starts_with("sig-corpus-0")))
-            .map(|r| sample_from(r.get("input").unwrap()))
+            .map(|r| sample_from_dict(r.get("input").unwrap()))
             .take(2)
             .collect();
         let mut signer = Signer::new(b"s3cret");

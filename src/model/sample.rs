@@ -82,3 +82,28 @@ pub fn write_sample_as_dict(out: &mut impl JsonSink, s: &Sample) {
     write_value(out, &s.monotonic_time);
     out.push(b'}');
 }
+
+/// The other way, for tests reading recorded `Sample.as_dict()`s (signatures.jsonl, the
+/// publishers' fixtures): a key the dict lacks reads as `null` (or `""` for a text field).
+#[cfg(test)]
+pub(crate) fn sample_from_dict(dict: &OwnedValue) -> Sample {
+    use simd_json::prelude::*;
+    let field = |k: &str| dict.get(k).cloned().unwrap_or(super::meter_message::NULL);
+    let text = |k: &str| Arc::<str>::from(dict.get_str(k).unwrap_or_default());
+    Sample {
+        name: text("name"),
+        sample_type: text("type"),
+        unit: text("unit"),
+        volume: field("volume"),
+        user_id: field("user_id"),
+        user_name: field("user_name"),
+        project_id: field("project_id"),
+        project_name: field("project_name"),
+        resource_id: field("resource_id"),
+        timestamp: field("timestamp"),
+        resource_metadata: Arc::new(field("resource_metadata")),
+        source: text("source"),
+        id: dict.get_str("id").unwrap_or_default().to_owned(),
+        monotonic_time: field("monotonic_time"),
+    }
+}

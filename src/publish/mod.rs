@@ -130,8 +130,6 @@ pub trait Output: Send + 'static {
 /// by its `record_ceilometer.py`).
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use std::sync::Arc;
-
     use simd_json::prelude::*;
 
     use crate::model::{OwnedValue, Sample};
@@ -149,28 +147,7 @@ pub(crate) mod fixtures {
     pub fn samples() -> Vec<Sample> {
         let rows = json("samples.json");
         let rows = rows.as_array().expect("a list");
-        rows.iter()
-            .map(|r| {
-                let field = |k: &str| r.get(k).cloned().expect(k);
-                let text = |k: &str| Arc::<str>::from(r.get_str(k).expect(k));
-                Sample {
-                    name: text("name"),
-                    sample_type: text("type"),
-                    unit: text("unit"),
-                    volume: field("volume"),
-                    user_id: field("user_id"),
-                    user_name: field("user_name"),
-                    project_id: field("project_id"),
-                    project_name: field("project_name"),
-                    resource_id: field("resource_id"),
-                    timestamp: field("timestamp"),
-                    resource_metadata: Arc::new(field("resource_metadata")),
-                    source: text("source"),
-                    id: r.get_str("id").expect("id").to_owned(),
-                    monotonic_time: field("monotonic_time"),
-                }
-            })
-            .collect()
+        rows.iter().map(crate::model::sample::sample_from_dict).collect()
     }
 
     /// The `(path, content type, body)` of each request a recording holds.
