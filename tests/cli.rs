@@ -224,7 +224,7 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("polling.yaml: source \"p\": interval must be a positive integer"),
+        stdout.contains("polling.yaml:3: source \"p\": interval must be a positive integer, got soon"),
         "{stdout}"
     );
     assert!(stdout.contains(": 3 problems"), "{stdout}");

@@ -19,6 +19,7 @@ use super::plugins::{Plugin, PluginError};
 use super::traits::{Getter, TraitDefinition};
 use crate::jsonpath::JsonPath;
 use crate::model::yaml_outline::Outline;
+use crate::model::yaml_read::{yaml_inline, yaml_kind};
 use crate::problem::Problem;
 
 /// A definition file that cannot be used.
@@ -379,22 +380,6 @@ fn definition_label(index: usize, item: &Yaml) -> String {
         _ => "?".to_owned(),
     };
     format!("definition {} (event_type {types})", index + 1)
-}
-
-fn yaml_kind(v: &Yaml) -> &'static str {
-    match v {
-        Yaml::Null => "null",
-        Yaml::Bool(_) => "a boolean",
-        Yaml::Number(_) => "a number",
-        Yaml::String(_) => "a string",
-        Yaml::Sequence(_) => "a list",
-        Yaml::Mapping(_) => "a mapping",
-        Yaml::Tagged(_) => "a tagged value",
-    }
-}
-
-fn yaml_inline(v: &Yaml) -> String {
-    yaml_serde::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 //! holding a text.
 //!
 //! yaml_serde's values carry no positions, so every loader that names a line in its problems
-//! (meters.yaml, event_definitions.yaml, the pipeline files, gnocchi_resources.yaml) gets it
-//! from this scan of the text, made once when the file is read. Flow style (`{...}`, `[...]`) has no
-//! inner lines: a lookup inside it finds nothing, and the caller names the enclosing item's
-//! line. It does not parse YAML: the document has already been read by yaml_serde.
+//! (meters.yaml, event_definitions.yaml, the pipeline files, gnocchi_resources.yaml,
+//! polling.yaml) gets it from this scan of the text, made once when the file is read. Flow style
+//! (`{...}`, `[...]`) has no inner lines: a lookup inside it finds nothing, and the caller names
+//! the enclosing item's line. It does not parse YAML: the document has already been read by
+//! yaml_serde.
 
 /// The whole document, one item of a block list, or the block value of a key, with its lines.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -59,6 +59,24 @@ pub fn to_json(v: &Yaml) -> OwnedValue {
     }
 }
 
+/// What kind of value `v` is, in words, for messages that say what was expected instead.
+pub fn yaml_kind(v: &Yaml) -> &'static str {
+    match v {
+        Yaml::Null => "null",
+        Yaml::Bool(_) => "a boolean",
+        Yaml::Number(_) => "a number",
+        Yaml::String(_) => "a string",
+        Yaml::Sequence(_) => "a list",
+        Yaml::Mapping(_) => "a mapping",
+        Yaml::Tagged(_) => "a tagged value",
+    }
+}
+
+/// `v` as YAML text on one line when it is a scalar, for messages that quote a bad value.
+pub fn yaml_inline(v: &Yaml) -> String {
+    yaml_serde::to_string(v).map_or_else(|_| yaml_kind(v).to_owned(), |s| s.trim_end().to_owned())
+}
+
 /// A mapping key as text: a string is itself, a scalar what `json.dumps` writes for it as a
 /// key; a list or mapping key (which PyYAML refuses as unhashable) its YAML text.
 pub fn key_text(k: &Yaml) -> String {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::model::yaml_outline::Outline;
+use crate::model::yaml_read::yaml_inline;
 use crate::problem::Problem;
 
 /// Why polling.yaml (or a setting) is not usable. Every variant names the file or source.
@@ -31,17 +33,19 @@ pub enum ConfigError {
         #[source]
         source: yaml_serde::Error,
     },
-    #[error("{path}: source {source_name:?}: {reason}")]
+    #[error("{}{}: source {source_name:?}: {reason}", .path.display(), .line.map(|l| format!(":{l}")).unwrap_or_default())]
     Source {
         path: PathBuf,
+        /// The line of the source's offending key, else of the source (none in flow style).
+        line: Option<usize>,
         source_name: String,
         reason: String,
     },
 }
 
 impl From<ConfigError> for Problem {
-    /// The same words, as the one [`Problem`] `ceilo check` and `ceilo run` print (a YAML
-    /// error names its line).
+    /// The same words, as the one [`Problem`] `ceilo check` and `ceilo run` print (with the
+    /// line, where one is known).
     fn from(e: ConfigError) -> Problem {
         match e {
             ConfigError::Read { path, source } => Problem::new(&path, None, format!("cannot read: {source}")),
@@ -52,9 +56,10 @@ impl From<ConfigError> for Problem {
             ),
             ConfigError::Source {
                 path,
+                line,
                 source_name,
                 reason,
-            } => Problem::new(&path, None, format!("source {source_name:?}: {reason}")),
+            } => Problem::new(&path, line, format!("source {source_name:?}: {reason}")),
         }
     }
 }
@@ -117,24 +122,31 @@ impl PollingConfig {
         })?;
         let mut sources = Vec::new();
         let mut names = std::collections::HashSet::new();
+        let outlines = Outline::of(text).items("sources");
         for (i, raw) in raw.sources.unwrap_or_default().into_iter().enumerate() {
-            let err = |name: &str, reason: String| ConfigError::Source {
+            let outline = outlines.get(i);
+            // The problem names the line of `key` in the source, else the source's own.
+            let err = |name: &str, key: &str, reason: String| ConfigError::Source {
                 path: path.to_owned(),
+                line: outline.map(|o| o.key_line(key).unwrap_or(o.line)),
                 source_name: name.to_owned(),
                 reason,
             };
             let Some(name) = raw.name.filter(|n| !n.is_empty()) else {
-                return Err(err(&format!("#{i}"), "a source needs a name".into()));
+                return Err(err(&format!("#{i}"), "name", "a source needs a name".into()));
             };
             if !names.insert(name.clone()) {
-                return Err(err(&name, "duplicated source name".into()));
+                return Err(err(&name, "name", "duplicated source name".into()));
             }
             let interval = match raw.interval {
                 None => DEFAULT_INTERVAL_SECS,
-                Some(v) => parse_interval(&v)
-                    .ok_or_else(|| err(&name, format!("interval must be a positive integer, got {v:?}")))?,
+                Some(v) => parse_interval(&v).ok_or_else(|| {
+                    let reason = format!("interval must be a positive integer, got {}", yaml_inline(&v));
+                    err(&name, "interval", reason)
+                })?,
             };
-            let meters = MeterFilter::new(raw.meters.unwrap_or_default()).map_err(|r| err(&name, r))?;
+            let meters =
+                MeterFilter::new(raw.meters.unwrap_or_default()).map_err(|r| err(&name, "meters", r))?;
             sources.push(SourceConfig {
                 name: name.into(),
                 interval: Duration::from_secs(interval),
@@ -323,37 +335,59 @@ mod tests {
     }
 
     #[test]
-    fn rejects_what_ceilometer_rejects() {
-        for (yaml, needle) in [
-            ("sources:\n  - interval: 3\n    meters: [a]\n", "needs a name"),
+    fn rejects_what_ceilometer_rejects_naming_the_line() {
+        let other = "  - name: ok\n    meters: [a]\n";
+        for (source, shown) in [
             (
-                "sources:\n  - name: a\n    interval: 0\n    meters: [a]\n",
-                "positive integer",
+                "  - interval: 3\n    meters: [a]\n",
+                "polling.yaml:4: source \"#1\": a source needs a name",
             ),
             (
-                "sources:\n  - name: a\n    interval: x\n    meters: [a]\n",
-                "positive integer",
+                "  - name: a\n    interval: 0\n    meters: [a]\n",
+                "polling.yaml:5: source \"a\": interval must be a positive integer, got 0",
             ),
-            ("sources:\n  - name: a\n    meters: []\n", "no meters"),
             (
-                "sources:\n  - name: a\n    meters: [a, '!b']\n",
-                "both included and excluded",
+                "  - name: a\n    interval: -5\n    meters: [a]\n",
+                "polling.yaml:5: source \"a\": interval must be a positive integer, got -5",
             ),
-            ("sources:\n  - name: a\n    meters: ['*', b]\n", "wildcard"),
             (
-                "sources:\n  - name: a\n    meters: [a]\n  - name: a\n    meters: [b]\n",
-                "duplicated",
+                "  - name: a\n    interval: x\n    meters: [a]\n",
+                "polling.yaml:5: source \"a\": interval must be a positive integer, got x",
+            ),
+            (
+                "  - name: a\n    meters: []\n",
+                "polling.yaml:5: source \"a\": no meters specified",
+            ),
+            (
+                "  - name: a\n    meters: [a, '!b']\n",
+                "polling.yaml:5: source \"a\": both included and excluded meters specified",
+            ),
+            (
+                "  - name: a\n    meters: ['*', b]\n",
+                "polling.yaml:5: source \"a\": included meters specified with wildcard",
+            ),
+            (
+                "  - name: ok\n    meters: [b]\n",
+                "polling.yaml:4: source \"ok\": duplicated source name",
+            ),
+            // Flow style has no lines of its own: the source's line is the list's.
+            (
+                "  - {name: a, meters: []}\n",
+                "polling.yaml:4: source \"a\": no meters specified",
             ),
         ] {
-            let e = parse(yaml).unwrap_err().to_string();
-            assert!(e.contains(needle), "{yaml}: {e}");
-            assert!(e.starts_with("polling.yaml: "), "{e}");
+            let yaml = format!("sources:\n{other}{source}");
+            let e = parse(&yaml).unwrap_err();
+            assert_eq!(e.to_string(), shown, "{yaml}");
+            assert_eq!(Problem::from(e).to_string(), shown, "{yaml}");
         }
+        let e = parse("sources: [{name: a, meters: []}]\n").unwrap_err();
+        assert_eq!(e.to_string(), "polling.yaml: source \"a\": no meters specified");
         assert!(matches!(parse("sources: 3"), Err(ConfigError::Yaml { .. })));
     }
 
     #[test]
-    fn each_error_is_a_problem_in_the_same_words_and_yaml_ones_name_their_line() {
+    fn a_yaml_error_is_a_problem_in_the_same_words_naming_its_line() {
         let e = parse("sources:\n  - name: a\n    meters: [a\n").unwrap_err();
         let shown = e.to_string();
         let problem = Problem::from(e);
@@ -362,9 +396,6 @@ mod tests {
             problem.to_string(),
             shown.replacen("polling.yaml: ", "polling.yaml:4: ", 1)
         );
-        let e = parse("sources:\n  - name: a\n    meters: []\n").unwrap_err();
-        let shown = e.to_string();
-        assert_eq!(Problem::from(e).to_string(), shown);
     }
 
     #[test]
