@@ -1,5 +1,6 @@
 //! What `ceilo run` refuses before it starts anything, and that `ceilo check` refuses the
-//! same: a config run cannot use never gets as far as serving /metrics.
+//! same: a config run cannot use never gets as far as serving /metrics. And a start it does not
+//! refuse, on a new broker, logs no error.
 
 mod runtime_support;
 
@@ -245,4 +246,35 @@ fn check_and_run_refuse_the_same_gnocchi_resources_file_naming_file_and_line() {
         checked[0]
     );
     assert!(!out.contains("telemetry: serving"), "{out}");
+}
+
+#[test]
+fn a_first_start_on_a_new_broker_logs_no_error() {
+    // On a broker that has none of the exchanges and queues yet, the start-up check's passive
+    // declares are answered 404 (each closing its channel): expected, and not an error.
+    let broker = Broker::new("first-start");
+    let url = broker.url();
+    let dir = config_dir(&settings(100, 10));
+    let log = dir.path().join("agent.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(["run", "--config-dir"])
+        .arg(dir.path())
+        .args(["--transport-url", &url])
+        .env_remove("RUST_LOG") // the default levels, as an operator runs it
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn ceilo");
+    let agent = Agent::adopt(child, log);
+    wait_until("the agent consuming", Duration::from_secs(30), || {
+        broker.queue("notifications.info")["consumers"].as_u64() >= Some(1)
+    });
+    let status = agent.terminate();
+    let log = std::fs::read_to_string(dir.path().join("agent.log")).expect("log");
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("consuming") && log.contains("clean shutdown"),
+        "{log}"
+    );
+    assert!(!log.contains("ERROR"), "a first start logged errors:\n{log}");
 }

@@ -21,11 +21,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Left out unless `RUST_LOG` asks for it: lapin logs, at error level, every channel the broker
+/// closes, and also hands that error to the call that meets it, where ceilo reports it with
+/// what it was doing (`flush failed ... no exchange 'x'`), or expects it: the start-up check
+/// asks whether each exchange and queue exists with a passive declare, and on a new broker the
+/// answer, 404, closes the channel. Without this, a first start logs an error per exchange.
+const QUIET_BY_DEFAULT: &str = "lapin::channel=off";
+
 /// Install the global subscriber. A log file that cannot be opened is reported on stderr and
 /// the logs stay there (the command itself then reports its own problems).
 pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
     let level = if oslo.debug { "debug" } else { default_level };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},{QUIET_BY_DEFAULT}")));
     let file = oslo.log_file.as_ref().and_then(|path| {
         std::fs::OpenOptions::new()
             .create(true)
