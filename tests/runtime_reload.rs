@@ -153,6 +153,13 @@ fn traffic_through_a_reload_is_converted_by_exactly_one_version() {
         lines(&out).len() >= 1200
     });
     reload(&agent, "applied", 1);
+    let log = agent.log_text();
+    let applied = log
+        .lines()
+        .find(|l| l.contains("reload applied"))
+        .expect("logged");
+    // No transformer here, so no state kept to name: the line says nothing of it.
+    assert!(!applied.contains("transformer_state_kept"), "{applied}");
     rt.block_on(sender).expect("sender");
     // After: 3000..3500 all by v2.
     rt.block_on(publish(&url, &probes(3000..3500)));

@@ -101,10 +101,14 @@ async fn serve(
         match reload(&loader, agent, polling.as_deref_mut(), running).await {
             Ok(kept) => {
                 metrics.ended(ReloadResult::Applied);
-                tracing::info!(
-                    transformer_state_kept = %kept.join(", "),
-                    "reload applied: the new definitions are in use"
-                );
+                if kept.is_empty() {
+                    tracing::info!("reload applied: the new definitions are in use");
+                } else {
+                    tracing::info!(
+                        transformer_state_kept = %kept.join(", "),
+                        "reload applied: the new definitions are in use"
+                    );
+                }
             }
             Err(e) => {
                 metrics.ended(ReloadResult::Failed);
