@@ -106,9 +106,14 @@ impl MeterDefinition {
         if !type_in_lookup && !TYPES.contains(&type_text.as_str()) {
             return Err(FieldError(format!("Invalid type {type_text} specified")));
         }
-        let event_types = match &cfg["event_type"] {
-            Yaml::Sequence(items) => items.iter().map(yaml_text).collect(),
-            other => vec![yaml_text(other)],
+        // Ceilometer compiles each with re.compile, which raises on anything but a string.
+        let not_text = || FieldError("event_type must be a string or a list of strings".into());
+        let event_types: Vec<&str> = match &cfg["event_type"] {
+            Yaml::Sequence(items) => items
+                .iter()
+                .map(|i| i.as_str().ok_or_else(not_text))
+                .collect::<Result<_, _>>()?,
+            other => vec![other.as_str().ok_or_else(not_text)?],
         };
         let event_types = event_types
             .iter()

@@ -244,6 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn an_event_type_that_is_not_text_is_named() {
+        for event_type in ["['x', 3]", "3", "{a: b}", "[[x]]"] {
+            let text = format!(
+                "metric:\n  - name: a\n    event_type: {event_type}\n    type: gauge\n    unit: B\n    volume: 1\n    resource_id: $.payload.id\n"
+            );
+            let (defs, problems) =
+                MeterDefinitions::from_texts([(Path::new("m.yaml"), text.as_str())]).unwrap();
+            assert!(defs.is_empty(), "{event_type}");
+            assert_eq!(
+                problems[0].to_string(),
+                "m.yaml:2: meter \"a\": event_type must be a string or a list of strings",
+                "{event_type}"
+            );
+        }
+    }
+
+    #[test]
     fn dispatch_uses_prefix_regex_matching() {
         let (defs, _) = MeterDefinitions::from_texts([(Path::new("m.yaml"), FILE)]).unwrap();
         assert_eq!(
