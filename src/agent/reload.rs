@@ -101,14 +101,12 @@ async fn serve(
         match reload(&loader, agent, polling.as_deref_mut(), running).await {
             Ok(kept) => {
                 metrics.ended(ReloadResult::Applied);
-                if kept.is_empty() {
-                    tracing::info!("reload applied: the new definitions are in use");
-                } else {
-                    tracing::info!(
-                        transformer_state_kept = %kept.join(", "),
-                        "reload applied: the new definitions are in use"
-                    );
-                }
+                // Named only when a sink kept its state (tracing records no field for None).
+                let kept = (!kept.is_empty()).then(|| kept.join(", "));
+                tracing::info!(
+                    transformer_state_kept = kept.as_ref().map(tracing::field::display),
+                    "reload applied: the new definitions are in use"
+                );
             }
             Err(e) => {
                 metrics.ended(ReloadResult::Failed);

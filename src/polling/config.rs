@@ -33,7 +33,7 @@ pub enum ConfigError {
         #[source]
         source: yaml_serde::Error,
     },
-    #[error("{}{}: source {source_name:?}: {reason}", .path.display(), .line.map(|l| format!(":{l}")).unwrap_or_default())]
+    #[error("{}", source_problem(.path, *.line, .source_name, .reason))]
     Source {
         path: PathBuf,
         /// The line of the source's offending key, else of the source (none in flow style).
@@ -59,9 +59,14 @@ impl From<ConfigError> for Problem {
                 line,
                 source_name,
                 reason,
-            } => Problem::new(&path, line, format!("source {source_name:?}: {reason}")),
+            } => source_problem(&path, line, &source_name, &reason),
         }
     }
+}
+
+/// A source's problem, as both the error and the [`Problem`] show it.
+fn source_problem(path: &Path, line: Option<usize>, source_name: &str, reason: &str) -> Problem {
+    Problem::new(path, line, format!("source {source_name:?}: {reason}"))
 }
 
 /// The whole polling.yaml.
