@@ -255,22 +255,13 @@ fn a_first_start_on_a_new_broker_logs_no_error() {
     let broker = Broker::new("first-start");
     let url = broker.url();
     let dir = config_dir(&settings(100, 10));
-    let log = dir.path().join("agent.log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(["run", "--config-dir"])
-        .arg(dir.path())
-        .args(["--transport-url", &url])
-        .env_remove("RUST_LOG") // the default levels, as an operator runs it
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn ceilo");
-    let agent = Agent::adopt(child, log);
+    let agent = Agent::start_at_default_levels(dir.path(), &url);
+    let log = agent.log.clone();
     wait_until("the agent consuming", Duration::from_secs(30), || {
         broker.queue("notifications.info")["consumers"].as_u64() >= Some(1)
     });
     let status = agent.terminate();
-    let log = std::fs::read_to_string(dir.path().join("agent.log")).expect("log");
+    let log = std::fs::read_to_string(log).expect("log");
     assert!(status.success(), "{log}");
     assert!(
         log.contains("consuming") && log.contains("clean shutdown"),

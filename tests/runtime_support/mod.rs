@@ -234,6 +234,14 @@ impl Agent {
         Agent::spawn(Command::new(env!("CARGO_BIN_EXE_ceilo")), config_dir, url)
     }
 
+    /// As [`Agent::start`], at ceilo's own default log levels (`RUST_LOG` unset), as an operator
+    /// runs it.
+    pub fn start_at_default_levels(config_dir: &Path, url: &str) -> Agent {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ceilo"));
+        command.env_remove("RUST_LOG");
+        Agent::spawn(command, config_dir, url)
+    }
+
     /// As [`Agent::start`], as `user`:`group` with no other groups (by util-linux's `setpriv`):
     /// an agent without root's rights, as a packaged service runs.
     pub fn start_as(user: &str, group: &str, config_dir: &Path, url: &str) -> Agent {
@@ -262,12 +270,15 @@ impl Agent {
         Agent::logged(command, config_dir)
     }
 
-    /// `command` started, its stderr in a log of its own in `dir`.
+    /// `command` started, its stderr in a log of its own in `dir`; at info, lapin at warn,
+    /// unless the command says otherwise of `RUST_LOG`.
     fn logged(mut command: Command, dir: &Path) -> Agent {
         static N: AtomicUsize = AtomicUsize::new(0);
         let log = dir.join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
+        if !command.get_envs().any(|(key, _)| key == "RUST_LOG") {
+            command.env("RUST_LOG", "info,lapin=warn");
+        }
         let child = command
-            .env("RUST_LOG", "info,lapin=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
