@@ -23,40 +23,6 @@ use simd_json::prelude::*;
 /// Held for reading by every test; for writing by the one that restarts libvirtd.
 static EXCLUSIVE: RwLock<()> = RwLock::new(());
 
-/// Every meter of Ceilometer 27's compute pollsters that libvirt can give.
-const COMPUTE_METERS: [&str; 30] = [
-    "power.state",
-    "cpu",
-    "vcpus",
-    "memory",
-    "memory.available",
-    "memory.usage",
-    "memory.resident",
-    "memory.swap.in",
-    "memory.swap.out",
-    "disk.root.size",
-    "disk.ephemeral.size",
-    "disk.device.read.requests",
-    "disk.device.read.bytes",
-    "disk.device.write.requests",
-    "disk.device.write.bytes",
-    "disk.device.read.latency",
-    "disk.device.write.latency",
-    "disk.device.capacity",
-    "disk.device.allocation",
-    "disk.device.usage",
-    "network.incoming.bytes",
-    "network.incoming.packets",
-    "network.outgoing.bytes",
-    "network.outgoing.packets",
-    "network.incoming.packets.drop",
-    "network.outgoing.packets.drop",
-    "network.incoming.packets.error",
-    "network.outgoing.packets.error",
-    "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta",
-];
-
 fn options(uri: &str, resource_update_interval: u64) -> PollingOptions {
     PollingOptions {
         host: Some("compute-test".into()),

@@ -50,14 +50,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-const METERS: &str = "[power.state, cpu, vcpus, memory, memory.available, memory.usage, memory.resident, \
-    memory.swap.in, memory.swap.out, disk.root.size, disk.ephemeral.size, disk.device.read.requests, \
-    disk.device.read.bytes, disk.device.write.requests, disk.device.write.bytes, disk.device.read.latency, \
-    disk.device.write.latency, disk.device.capacity, disk.device.allocation, disk.device.usage, \
-    network.incoming.bytes, network.incoming.packets, network.outgoing.bytes, network.outgoing.packets, \
-    network.incoming.packets.drop, network.outgoing.packets.drop, network.incoming.packets.error, \
-    network.outgoing.packets.error, network.incoming.bytes.delta, network.outgoing.bytes.delta]";
-
 #[test]
 #[ignore]
 fn cost_per_domain_per_cycle() {
@@ -72,7 +64,10 @@ fn cost_per_domain_per_cycle() {
         libvirt_uri: URI.into(),
         ..Default::default()
     };
-    let yaml = format!("sources:\n  - name: compute\n    interval: 10\n    meters: {METERS}\n");
+    let yaml = format!(
+        "sources:\n  - name: compute\n    interval: 10\n    meters: [{}]\n",
+        COMPUTE_METERS.join(", ")
+    );
     let config = PollingConfig::parse(&yaml, Path::new("polling.yaml")).unwrap();
     let discovery = Discovery::new(&options);
     let pollsters = ceilo::polling::load_pollsters(&options, &discovery).unwrap();

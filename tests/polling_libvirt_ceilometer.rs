@@ -23,41 +23,8 @@ use serde_json::Value as Json;
 const HOST: &str = "compute-cmp";
 const QUEUE: &str = "polled";
 
-const METERS: [&str; 30] = [
-    "power.state",
-    "cpu",
-    "vcpus",
-    "memory",
-    "memory.available",
-    "memory.usage",
-    "memory.resident",
-    "memory.swap.in",
-    "memory.swap.out",
-    "disk.root.size",
-    "disk.ephemeral.size",
-    "disk.device.read.requests",
-    "disk.device.read.bytes",
-    "disk.device.write.requests",
-    "disk.device.write.bytes",
-    "disk.device.read.latency",
-    "disk.device.write.latency",
-    "disk.device.capacity",
-    "disk.device.allocation",
-    "disk.device.usage",
-    "network.incoming.bytes",
-    "network.incoming.packets",
-    "network.outgoing.bytes",
-    "network.outgoing.packets",
-    "network.incoming.packets.drop",
-    "network.outgoing.packets.drop",
-    "network.incoming.packets.error",
-    "network.outgoing.packets.error",
-    "network.incoming.bytes.delta",
-    "network.outgoing.bytes.delta",
-];
-
 fn polling_yaml() -> String {
-    let meters = METERS.map(|m| format!("      - {m}\n")).concat();
+    let meters = COMPUTE_METERS.map(|m| format!("      - {m}\n")).concat();
     format!("---\nsources:\n    - name: compute\n      interval: 10\n      meters:\n{meters}")
 }
 
@@ -102,7 +69,7 @@ fn all_meters_of(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
                 seen.insert(s["counter_name"].as_str().unwrap_or_default().to_owned());
             }
         }
-        seen.len() == METERS.len()
+        seen.len() == COMPUTE_METERS.len()
     }
 }
 
@@ -261,13 +228,13 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
         std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
     assert_eq!(
         c.len(),
-        METERS.len(),
+        COMPUTE_METERS.len(),
         "ceilometer-polling gave {} samples of the guest; its log:\n{ceilometer_log}",
         c.len()
     );
     assert_eq!(
         r.len(),
-        METERS.len(),
+        COMPUTE_METERS.len(),
         "ceilo gave {} samples of the guest; its log:\n{log}",
         r.len()
     );

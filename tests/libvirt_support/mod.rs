@@ -18,6 +18,40 @@ use virt::domain::Domain;
 
 pub const URI: &str = "qemu:///system";
 
+/// Every meter of Ceilometer 27's compute pollsters that libvirt can give.
+pub const COMPUTE_METERS: [&str; 30] = [
+    "power.state",
+    "cpu",
+    "vcpus",
+    "memory",
+    "memory.available",
+    "memory.usage",
+    "memory.resident",
+    "memory.swap.in",
+    "memory.swap.out",
+    "disk.root.size",
+    "disk.ephemeral.size",
+    "disk.device.read.requests",
+    "disk.device.read.bytes",
+    "disk.device.write.requests",
+    "disk.device.write.bytes",
+    "disk.device.read.latency",
+    "disk.device.write.latency",
+    "disk.device.capacity",
+    "disk.device.allocation",
+    "disk.device.usage",
+    "network.incoming.bytes",
+    "network.incoming.packets",
+    "network.outgoing.bytes",
+    "network.outgoing.packets",
+    "network.incoming.packets.drop",
+    "network.outgoing.packets.drop",
+    "network.incoming.packets.error",
+    "network.outgoing.packets.error",
+    "network.incoming.bytes.delta",
+    "network.outgoing.bytes.delta",
+];
+
 /// Where the guest kernel/initramfs and the test disks live (world-traversable: QEMU runs as
 /// libvirt-qemu).
 fn lab_dir() -> PathBuf {
