@@ -238,14 +238,14 @@ fn render(url: &str, prev: &Exposition, cur: &Exposition, secs: f64) -> String {
 
     let _ = writeln!(
         out,
-        "\n{:<34}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "NOTIFICATIONS /s", "received", "converted", "acked", "rejected", "dead-let"
+        "\n{:<34}{:>10}{:>10}{:>10}{:>10}{:>14}",
+        "NOTIFICATIONS /s", "received", "converted", "acked", "rejected", "dead-lettered"
     );
     for queue in w.label_values(NOTIFICATIONS_RECEIVED, LABEL_QUEUE) {
         let q = [(LABEL_QUEUE, queue.as_str())];
         let _ = writeln!(
             out,
-            "  {:<32}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "  {:<32}{:>10}{:>10}{:>10}{:>10}{:>14}",
             queue,
             fmt_rate(w.rate(NOTIFICATIONS_RECEIVED, &q)),
             fmt_rate(w.rate(NOTIFICATIONS_CONVERTED, &q)),
@@ -501,6 +501,7 @@ mod tests {
         );
         let cur = parse(
             "ceilo_notifications_received_total{queue=\"notifications.info\"} 2000\n\
+             ceilo_notifications_dead_lettered_total{queue=\"notifications.info\"} 6\n\
              ceilo_samples_published_total{sink=\"meter_sink\",publisher=\"gnocchi\"} 500\nceilo_ready 1\n\
              ceilo_build_info{version=\"9.9.9\"} 1\n",
         );
@@ -514,5 +515,10 @@ mod tests {
             table.contains("meter_sink/gnocchi") && table.contains("250"),
             "{table}"
         );
+        // The last column's heading is whole, and its figures end under its end.
+        let heading = table.lines().find(|l| l.starts_with("NOTIFICATIONS")).unwrap();
+        let row = table.lines().find(|l| l.contains("notifications.info")).unwrap();
+        assert!(heading.ends_with(" dead-lettered"), "{table}");
+        assert!(row.ends_with(" 3.0") && row.len() == heading.len(), "{table}");
     }
 }
