@@ -1,10 +1,12 @@
 //! What `ceilo run` refuses before it starts anything, and that `ceilo check` refuses the
 //! same: a config run cannot use never gets as far as serving /metrics. And a start it does not
-//! refuse, on a new broker, logs no error.
+//! refuse, on a new broker, logs no error; one whose broker cannot be reached says so once
+//! per queue, not at every retry.
 
 mod runtime_support;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use runtime_support::*;
@@ -268,4 +270,47 @@ fn a_first_start_on_a_new_broker_logs_no_error() {
         "{log}"
     );
     assert!(!log.contains("ERROR"), "a first start logged errors:\n{log}");
+}
+
+#[test]
+fn a_broker_out_of_reach_is_warned_once_per_queue_and_the_retries_logged_at_debug() {
+    // A port nothing listens on: every connection is refused at once.
+    let port = {
+        let free = TcpListener::bind("127.0.0.1:0").expect("bind");
+        free.local_addr().expect("addr").port()
+    };
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/");
+    let dir = config_dir(&settings(100, 10));
+    let agent = Agent::start_logging(dir.path(), &url, "info,ceilo::agent::listener=debug");
+    // Attempts 1 to 5 are 6 s apart at most (backoff 0, 0.4, 0.8, 1.6, 3.2 s).
+    wait_until("a fifth attempt", Duration::from_secs(30), || {
+        agent.log_text().contains("attempt=5")
+    });
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let log = std::fs::read_to_string(log).expect("log");
+    assert!(status.success(), "{log}");
+    // Per queue: (warnings, retries at debug).
+    let mut said: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains("listener cannot consume; reconnecting"))
+    {
+        let queue = line
+            .split("queue=\"")
+            .nth(1)
+            .and_then(|q| q.split('"').next())
+            .expect("queue");
+        let counts = said.entry(queue).or_default();
+        if line.contains(" WARN ") {
+            counts.0 += 1;
+        } else if line.contains(" DEBUG ") {
+            counts.1 += 1;
+        }
+    }
+    assert_eq!(said.len(), 7, "every notifications.* queue retried:\n{log}");
+    for (queue, (warnings, retries)) in &said {
+        assert_eq!(*warnings, 1, "{queue} warned {warnings} times:\n{log}");
+        assert!(*retries >= 3, "{queue} retried {retries} times at debug:\n{log}");
+    }
 }

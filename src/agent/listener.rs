@@ -15,7 +15,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_lite::FutureExt;
@@ -147,6 +147,7 @@ impl Actor for Listener {
             let queue = config.spec.queue.clone();
             // Reconnecting is this loop's job (a new pump after a backoff), not a round trip
             // through the actor; the actor is restarted only if a pump panics.
+            let mut last_warned: Option<Instant> = None;
             let result = loop {
                 if !wait_owned(&config, &status).await {
                     break Ok(());
@@ -168,8 +169,16 @@ impl Actor for Listener {
                     }
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(e)) => {
-                        tracing::warn!(queue, error = %e, "listener lost its consumer; reconnecting");
-                        failures.fetch_add(1, Ordering::SeqCst);
+                        // `failures` is 0 again once a pump consumes: the first failure after
+                        // consuming (or at start) is always said; while the queue stays out of
+                        // reach the retries are, once a minute.
+                        let attempt = failures.fetch_add(1, Ordering::SeqCst) + 1;
+                        if attempt == 1 || last_warned.is_none_or(|t| t.elapsed() >= RETRY_WARN_EVERY) {
+                            last_warned = Some(Instant::now());
+                            tracing::warn!(queue, attempt, error = %e, "listener cannot consume; reconnecting");
+                        } else {
+                            tracing::debug!(queue, attempt, error = %e, "listener cannot consume; reconnecting");
+                        }
                     }
                     Err(_) => break Err(()),
                 }
@@ -288,6 +297,11 @@ async fn stop_at_release_or_shutdown(
     // Keeps the sender until aborted: a dropped one would read as "no stop" to the pump.
     std::future::pending::<()>().await;
 }
+
+/// While a queue stays out of reach, how often its listener's retries are logged at warn level
+/// (at debug in between: with the backoff at its 10 s cap, seven queues would otherwise say
+/// the same thing 42 times a minute).
+const RETRY_WARN_EVERY: Duration = Duration::from_secs(60);
 
 fn backoff(failures: u32) -> Duration {
     if failures == 0 {

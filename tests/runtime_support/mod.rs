@@ -242,6 +242,13 @@ impl Agent {
         Agent::spawn(command, config_dir, url)
     }
 
+    /// As [`Agent::start`], with `RUST_LOG` set to `filter`.
+    pub fn start_logging(config_dir: &Path, url: &str, filter: &str) -> Agent {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ceilo"));
+        command.env("RUST_LOG", filter);
+        Agent::spawn(command, config_dir, url)
+    }
+
     /// As [`Agent::start`], as `user`:`group` with no other groups (by util-linux's `setpriv`):
     /// an agent without root's rights, as a packaged service runs.
     pub fn start_as(user: &str, group: &str, config_dir: &Path, url: &str) -> Agent {
