@@ -143,5 +143,12 @@ fn a_pushgateway_that_is_down_holds_deliveries_and_gets_all_of_them_when_back() 
     wait_until("every delivery acked", Duration::from_secs(20), || {
         broker.counts("notifications.sample") == (0, 0)
     });
-    assert!(agent.log_text().contains("flush failed"));
+    // One outage shorter than a minute: one warning (not one per flush and retry), its end once.
+    let log = agent.log_text();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("flush failed"))
+        .count();
+    assert_eq!(warned, 1, "{log}");
+    assert_eq!(log.matches("publishing again").count(), 1, "{log}");
 }

@@ -284,7 +284,7 @@ fn a_broker_out_of_reach_is_warned_once_per_queue_and_the_retries_logged_at_debu
     let agent = Agent::start_logging(dir.path(), &url, "info,ceilo::agent::listener=debug");
     // Attempts 1 to 5 are 6 s apart at most (backoff 0, 0.4, 0.8, 1.6, 3.2 s).
     wait_until("a fifth attempt", Duration::from_secs(30), || {
-        agent.log_text().contains("attempt=5")
+        agent.log_text().contains("failed_attempts=5")
     });
     let log = agent.log.clone();
     let status = agent.terminate();

@@ -15,7 +15,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_lite::FutureExt;
@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use super::ack::AckTracker;
 use super::converter::{ConverterPool, DeliveryBatch};
 use super::duplicates::{RecentIds, SharedRecentIds};
+use super::outage::Outage;
 use super::window::{Budget, Window};
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
@@ -147,13 +148,13 @@ impl Actor for Listener {
             let queue = config.spec.queue.clone();
             // Reconnecting is this loop's job (a new pump after a backoff), not a round trip
             // through the actor; the actor is restarted only if a pump panics.
-            let mut last_warned: Option<Instant> = None;
+            let outage = Outage::default();
             let result = loop {
                 if !wait_owned(&config, &status).await {
                     break Ok(());
                 }
                 let (pump_config, released) = stop_on_release(&config);
-                let run = AssertUnwindSafe(pump(&pump_config, &metrics, &status, &failures, &recent_ids));
+                let run = AssertUnwindSafe(pump(&pump_config, &metrics, &status, &failures, &outage, &recent_ids));
                 let result = run.catch_unwind().await;
                 if let Some(forward) = released {
                     forward.abort();
@@ -169,15 +170,13 @@ impl Actor for Listener {
                     }
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(e)) => {
-                        // `failures` is 0 again once a pump consumes: the first failure after
-                        // consuming (or at start) is always said; while the queue stays out of
-                        // reach the retries are, once a minute.
-                        let attempt = failures.fetch_add(1, Ordering::SeqCst) + 1;
-                        if attempt == 1 || last_warned.is_none_or(|t| t.elapsed() >= RETRY_WARN_EVERY) {
-                            last_warned = Some(Instant::now());
-                            tracing::warn!(queue, attempt, error = %e, "listener cannot consume; reconnecting");
+                        failures.fetch_add(1, Ordering::SeqCst);
+                        let failure = outage.failed();
+                        let failed_attempts = failure.failed;
+                        if failure.warn {
+                            tracing::warn!(queue, failed_attempts, error = %e, "listener cannot consume; reconnecting");
                         } else {
-                            tracing::debug!(queue, attempt, error = %e, "listener cannot consume; reconnecting");
+                            tracing::debug!(queue, failed_attempts, error = %e, "listener cannot consume; reconnecting");
                         }
                     }
                     Err(_) => break Err(()),
@@ -298,11 +297,6 @@ async fn stop_at_release_or_shutdown(
     std::future::pending::<()>().await;
 }
 
-/// While a queue stays out of reach, how often its listener's retries are logged at warn level
-/// (at debug in between: with the backoff at its 10 s cap, seven queues would otherwise say
-/// the same thing 42 times a minute).
-const RETRY_WARN_EVERY: Duration = Duration::from_secs(60);
-
 fn backoff(failures: u32) -> Duration {
     if failures == 0 {
         Duration::ZERO
@@ -413,6 +407,7 @@ async fn pump(
     metrics: &Metrics,
     status: &ListenerStatus,
     failures: &AtomicU32,
+    outage: &Outage,
     recent_ids: &SharedRecentIds,
 ) -> Result<(), TransportError> {
     let mut shutdown = config.shutdown.clone();
@@ -439,7 +434,14 @@ async fn pump(
     failures.store(0, Ordering::SeqCst);
     status.connected.store(true, Ordering::SeqCst);
     config.readiness.set_consuming(&queue, true);
-    tracing::info!(queue, transport = config.transport.describe(), "consuming");
+    let ended = outage.succeeded();
+    tracing::info!(
+        queue,
+        transport = config.transport.describe(),
+        failed_for = ended.as_ref().map(|e| tracing::field::debug(e.lasted)),
+        failed_attempts = ended.as_ref().map(|e| e.failed),
+        "consuming"
+    );
     let tracker = AckTracker::start(
         consumer.acker(),
         &config.runtime,

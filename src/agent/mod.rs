@@ -29,6 +29,7 @@ pub mod duplicates;
 pub mod encoders;
 pub mod listener;
 pub mod mailbox;
+pub mod outage;
 pub mod partitions;
 pub mod pipeline;
 pub mod polling;

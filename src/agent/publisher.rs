@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use super::ack::AckToken;
 use super::encoders::{Encoded, Encoders};
 use super::mailbox::{Mailbox, Queued};
+use super::outage::Outage;
 use crate::model::Payload;
 use crate::publish::{Items, Output, PublishError};
 use crate::telemetry::handles::{ActorMetrics, PublisherMetrics};
@@ -96,6 +97,8 @@ pub struct PublisherActor {
     metrics: Option<PublisherMetrics>,
     actor: ActorMetrics,
     health: Option<Health>,
+    /// Shared by the flushes retrying at once: one outage is logged once, not per flush.
+    outage: Arc<Outage>,
     /// `<sink>/<scheme>`, `dead-letter`, ...: names it in logs and readiness.
     id: Arc<str>,
 }
@@ -153,6 +156,7 @@ impl PublisherActor {
             retired: false,
             flights: 0,
             health: None,
+            outage: Arc::default(),
             id: id.into(),
         }
     }
@@ -229,6 +233,7 @@ impl PublisherActor {
         let name = self.name.clone();
         let metrics = self.metrics.clone();
         let health = self.health.clone();
+        let outage = self.outage.clone();
         self.runtime.spawn(async move {
             let encoded = encoders.encode(flush, &runtime).await;
             if let Some(previous) = previous {
@@ -264,6 +269,14 @@ impl PublisherActor {
                         if let Some(h) = &health {
                             h.succeeded();
                         }
+                        if let Some(ended) = outage.succeeded() {
+                            tracing::info!(
+                                publisher = %name,
+                                failed_for = ?ended.lasted,
+                                failed_attempts = ended.failed,
+                                "publishing again"
+                            );
+                        }
                         break;
                     }
                     Err(e) => {
@@ -274,7 +287,13 @@ impl PublisherActor {
                             m.failed(Payload::Samples, count.0);
                             m.failed(Payload::Events, count.1);
                         }
-                        tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, "flush failed");
+                        let failure = outage.failed();
+                        let failed_attempts = failure.failed;
+                        if failure.warn {
+                            tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, failed_attempts, "flush failed");
+                        } else {
+                            tracing::debug!(publisher = %name, error = %e, retry_in = ?backoff, failed_attempts, "flush failed");
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         attempt = write();
