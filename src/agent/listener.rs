@@ -171,7 +171,7 @@ impl Actor for Listener {
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(e)) => {
                         failures.fetch_add(1, Ordering::SeqCst);
-                        let failure = outage.failed();
+                        let failure = outage.failed(&e.to_string());
                         let failed_attempts = failure.failed;
                         if failure.warn {
                             tracing::warn!(queue, failed_attempts, error = %e, "listener cannot consume; reconnecting");

@@ -1,8 +1,9 @@
 //! How a run of failed attempts is logged: a listener reconnecting to its queue, a publisher
-//! writing a flush again. The first failure of a run is a warning, then one a minute while the
-//! run lasts (with the error of the moment); the attempts between are at debug level, and the
-//! end of the run is said once. Errors are not compared: they name the resource or URL of
-//! each attempt, so every attempt would be "a new error". One [`Outage`] is shared by every attempt of one component, so a publisher with
+//! writing a flush again. Each cause of failure is a warning the first time it is seen in a
+//! run, and again a minute later if it goes on (at most [`CAUSES_A_MINUTE`] causes a minute);
+//! the attempts between are at debug level, and the end of the run is said once. A cause is
+//! the error without where it happened (the callers strip the URL or resource each attempt
+//! names), so a receiver that stops refusing connections and starts answering 503 is said. One [`Outage`] is shared by every attempt of one component, so a publisher with
 //! 256 flushes retrying at once logs one outage, not 256 warnings a backoff round.
 //!
 //! What this module does not do: decide when to retry (the callers' backoffs), or readiness.
@@ -11,8 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// While an outage lasts, how often it is said at warn level.
+/// While an outage lasts, how often a cause still seen is said again at warn level.
 pub const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A bound on the warnings of one minute, should causes keep changing.
+pub const CAUSES_A_MINUTE: usize = 8;
 
 #[derive(Default)]
 pub struct Outage {
@@ -24,7 +28,9 @@ pub struct Outage {
 struct Run {
     since: Instant,
     failed: u64,
-    warned_at: Instant,
+    /// When the causes said so far were last forgotten.
+    window: Instant,
+    said: Vec<String>,
 }
 
 /// What a failed attempt should say.
@@ -44,8 +50,8 @@ pub struct Ended {
 }
 
 impl Outage {
-    pub fn failed(&self) -> Failure {
-        self.failed_at(Instant::now())
+    pub fn failed(&self, cause: &str) -> Failure {
+        self.failed_at(cause, Instant::now())
     }
 
     /// `Some` when this success ends a run of failures.
@@ -53,32 +59,27 @@ impl Outage {
         self.succeeded_at(Instant::now())
     }
 
-    fn failed_at(&self, now: Instant) -> Failure {
+    fn failed_at(&self, cause: &str, now: Instant) -> Failure {
         let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
         self.failing.store(true, Ordering::SeqCst);
-        match run.as_mut() {
-            None => {
-                *run = Some(Run {
-                    since: now,
-                    failed: 1,
-                    warned_at: now,
-                });
-                Failure {
-                    warn: true,
-                    failed: 1,
-                }
-            }
-            Some(r) => {
-                r.failed += 1;
-                let warn = now.duration_since(r.warned_at) >= WARN_EVERY;
-                if warn {
-                    r.warned_at = now;
-                }
-                Failure {
-                    warn,
-                    failed: r.failed,
-                }
-            }
+        let r = run.get_or_insert_with(|| Run {
+            since: now,
+            failed: 0,
+            window: now,
+            said: Vec::new(),
+        });
+        r.failed += 1;
+        if now.duration_since(r.window) >= WARN_EVERY {
+            r.window = now;
+            r.said.clear();
+        }
+        let warn = r.said.len() < CAUSES_A_MINUTE && !r.said.iter().any(|c| c == cause);
+        if warn {
+            r.said.push(cause.to_owned());
+        }
+        Failure {
+            warn,
+            failed: r.failed,
         }
     }
 
@@ -101,69 +102,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_run_warns_first_and_each_minute_and_ends_once() {
+    fn a_cause_warns_once_a_minute_a_new_one_at_once_and_the_end_once() {
         let o = Outage::default();
         let t = Instant::now();
-        let s = Duration::from_secs;
+        let at = |secs| t + Duration::from_secs(secs);
         assert_eq!(o.succeeded_at(t), None, "no run yet");
-        assert_eq!(
-            o.failed_at(t),
-            Failure {
-                warn: true,
-                failed: 1
-            }
-        );
-        assert_eq!(
-            o.failed_at(t + s(10)),
-            Failure {
-                warn: false,
-                failed: 2
-            }
-        );
-        assert_eq!(
-            o.failed_at(t + s(59)),
-            Failure {
-                warn: false,
-                failed: 3
-            }
-        );
-        assert_eq!(
-            o.failed_at(t + s(60)),
-            Failure {
-                warn: true,
-                failed: 4
-            },
-            "a minute on"
-        );
-        assert_eq!(
-            o.failed_at(t + s(119)),
-            Failure {
-                warn: false,
-                failed: 5
-            }
-        );
-        assert_eq!(
-            o.failed_at(t + s(120)),
-            Failure {
-                warn: true,
-                failed: 6
-            }
-        );
-        assert_eq!(
-            o.succeeded_at(t + s(125)),
-            Some(Ended {
-                lasted: s(125),
-                failed: 6
-            })
-        );
-        assert_eq!(o.succeeded_at(t + s(126)), None, "said once");
-        assert_eq!(
-            o.failed_at(t + s(127)),
-            Failure {
-                warn: true,
-                failed: 1
-            },
-            "a new run"
-        );
+        // (seconds in, cause, said at warn level, failed attempts so far)
+        for (secs, cause, warn, failed) in [
+            (0, "refused", true, 1),
+            (10, "refused", false, 2),
+            (20, "503", true, 3),
+            (30, "refused", false, 4),
+            (59, "503", false, 5),
+            (60, "503", true, 6),
+            (61, "refused", true, 7),
+            (119, "503", false, 8),
+        ] {
+            assert_eq!(
+                o.failed_at(cause, at(secs)),
+                Failure { warn, failed },
+                "{secs} s in"
+            );
+        }
+        let ended = Ended {
+            lasted: Duration::from_secs(125),
+            failed: 8,
+        };
+        assert_eq!(o.succeeded_at(at(125)), Some(ended));
+        assert_eq!(o.succeeded_at(at(126)), None, "said once");
+        assert!(o.failed_at("503", at(127)).warn, "a new run");
+    }
+
+    #[test]
+    fn causes_that_keep_changing_are_bounded_a_minute() {
+        let o = Outage::default();
+        let t = Instant::now();
+        let warned = (0..100)
+            .filter(|i| o.failed_at(&format!("cause {i}"), t).warn)
+            .count();
+        assert_eq!(warned, CAUSES_A_MINUTE);
+        assert!(o.failed_at("cause 100", t + WARN_EVERY).warn, "a minute later");
     }
 }

@@ -287,7 +287,7 @@ impl PublisherActor {
                             m.failed(Payload::Samples, count.0);
                             m.failed(Payload::Events, count.1);
                         }
-                        let failure = outage.failed();
+                        let failure = outage.failed(&e.cause());
                         let failed_attempts = failure.failed;
                         if failure.warn {
                             tracing::warn!(publisher = %name, error = %e, retry_in = ?backoff, failed_attempts, "flush failed");

@@ -108,6 +108,21 @@ pub enum PublishError {
     Http { url: String, reason: String },
 }
 
+impl PublishError {
+    /// What went wrong, without where: the URL, path or resource that each attempt names. Two
+    /// failures with one cause are one problem to an operator (see `agent::outage`).
+    pub fn cause(&self) -> String {
+        match self {
+            PublishError::Transport(TransportError::Amqp { source, .. }) => source.to_string(),
+            PublishError::Transport(e) => e.to_string(),
+            PublishError::Io { source, .. } => source.to_string(),
+            PublishError::Encode(e) => e.clone(),
+            PublishError::Gnocchi(e) => e.reason.clone(),
+            PublishError::Http { reason, .. } => reason.clone(),
+        }
+    }
+}
+
 /// Makes an encoded flush durable; called again (after a backoff) when it fails.
 pub type Write = Arc<dyn Fn() -> BoxFuture<'static, Result<(), PublishError>> + Send + Sync>;
 
