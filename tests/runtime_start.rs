@@ -314,3 +314,24 @@ fn a_broker_out_of_reach_is_warned_once_per_queue_and_the_retries_logged_at_debu
         assert!(*retries >= 3, "{queue} retried {retries} times at debug:\n{log}");
     }
 }
+
+#[test]
+fn a_broker_refusing_access_is_one_warning_per_queue_not_a_lapin_error_per_attempt() {
+    let broker = Broker::new("access-refused");
+    broker.deny_access();
+    let dir = config_dir(&settings(100, 10));
+    let agent = Agent::start_at_default_levels(dir.path(), &broker.url());
+    wait_until("every listener refused once", Duration::from_secs(30), || {
+        agent.log_text().matches("listener cannot consume").count() >= 7
+    });
+    // Four more attempts each (backoff 0.4 + 0.8 + 1.6 + 3.2 s): each handshake the broker
+    // refuses ends lapin's connection thread, which says so at error level.
+    std::thread::sleep(Duration::from_secs(7));
+    let log = agent.log.clone();
+    let status = agent.terminate();
+    let log = std::fs::read_to_string(log).expect("log");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("NOT_ALLOWED"), "the broker's refusal is said: {log}");
+    assert_eq!(log.matches("listener cannot consume").count(), 7, "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}

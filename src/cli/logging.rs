@@ -22,11 +22,14 @@ pub enum LogFormat {
 }
 
 /// Left out unless `RUST_LOG` asks for it: lapin logs, at error level, every channel the broker
-/// closes, and also hands that error to the call that meets it, where ceilo reports it with
-/// what it was doing (`flush failed ... no exchange 'x'`), or expects it: the start-up check
-/// asks whether each exchange and queue exists with a passive declare, and on a new broker the
-/// answer, 404, closes the channel. Without this, a first start logs an error per exchange.
-const QUIET_BY_DEFAULT: &str = "lapin::channel=off";
+/// closes and every end of a connection's thread, and also hands that error to the call that
+/// meets it, where ceilo reports it with what it was doing (`flush failed ... no exchange 'x'`,
+/// `listener cannot consume ... NOT_ALLOWED`), or expects it: the start-up check asks whether
+/// each exchange and queue exists with a passive declare, and on a new broker the answer, 404,
+/// closes the channel. Without this, a first start logs an error per exchange, and a broker
+/// that refuses the agent's login an error per connection attempt ("Exponential backoff
+/// attempts exhausted, aborting recovery": the recovery ceilo leaves off).
+const QUIET_BY_DEFAULT: &str = "lapin::channel=off,lapin::io_loop=off";
 
 /// Install the global subscriber. A log file that cannot be opened is reported on stderr and
 /// the logs stay there (the command itself then reports its own problems).
