@@ -1,10 +1,11 @@
 //! How a run of failed attempts is logged: a listener reconnecting to its queue, a publisher
 //! writing a flush again. Each cause of failure is a warning the first time it is seen in a
-//! run, and again a minute later if it goes on (at most [`CAUSES_A_MINUTE`] causes a minute);
+//! run, and again a minute later if it goes on (at most `CAUSES_A_MINUTE` causes a minute);
 //! the attempts between are at debug level, and the end of the run is said once. A cause is
 //! the error without where it happened (the callers strip the URL or resource each attempt
-//! names), so a receiver that stops refusing connections and starts answering 503 is said. One [`Outage`] is shared by every attempt of one component, so a publisher with
-//! 256 flushes retrying at once logs one outage, not 256 warnings a backoff round.
+//! names), so a receiver that stops refusing connections and starts answering 503 is said.
+//! One [`Outage`] is shared by every attempt of one component, so a publisher with 256
+//! flushes retrying at once logs one outage, not 256 warnings a backoff round.
 //!
 //! What this module does not do: decide when to retry (the callers' backoffs), or readiness.
 
@@ -13,10 +14,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// While an outage lasts, how often a cause still seen is said again at warn level.
-pub const WARN_EVERY: Duration = Duration::from_secs(60);
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// A bound on the warnings of one minute, should causes keep changing.
-pub const CAUSES_A_MINUTE: usize = 8;
+const CAUSES_A_MINUTE: usize = 8;
 
 #[derive(Default)]
 pub struct Outage {
