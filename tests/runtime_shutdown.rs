@@ -54,9 +54,7 @@ fn stop_mid_stream(tag: &str, stop: impl FnOnce(Agent)) -> (Broker, HashMap<Stri
 #[test]
 fn sigterm_mid_stream_loses_nothing_and_duplicates_nothing() {
     let (_broker, counts) = stop_mid_stream("sigterm", |agent| {
-        let log = agent.log.clone();
-        let status = agent.terminate();
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let (status, text) = agent.terminate_with_log();
         assert!(status.success(), "exit status {status:?}; log:\n{text}");
         assert!(text.contains("clean shutdown"), "log:\n{text}");
     });
@@ -83,9 +81,7 @@ fn terminated_once_logged(line: &str) -> (ExitStatus, String) {
     wait_until(&format!("{line:?} in the log"), Duration::from_secs(30), || {
         agent.log_text().contains(line)
     });
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    (status, std::fs::read_to_string(log).unwrap_or_default())
+    agent.terminate_with_log()
 }
 
 #[test]
@@ -138,9 +134,7 @@ fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
     wait_until("polled samples in the file", Duration::from_secs(20), || {
         lines() >= 6
     });
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let (status, text) = agent.terminate_with_log();
     assert!(status.success(), "{status:?}; log:\n{text}");
     let first: serde_json::Value = serde_json::from_str(
         std::fs::read_to_string(&out)
@@ -173,9 +167,7 @@ fn sigterm_while_the_broker_refuses_publishes_exits_3_after_the_timeout_and_lose
         || rt.block_on(ready_count(&url, "notifications.sample")) == 200 - u32::from(prefetch),
     );
     let started = std::time::Instant::now();
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let (status, text) = agent.terminate_with_log();
     // Not 0: a supervisor must be able to tell "stopped cleanly" from "gave up waiting".
     assert_eq!(
         status.code(),

@@ -126,13 +126,8 @@ fn a_durability_conflict_with_the_broker_is_refused_at_start_and_one_setting_cov
         .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(ids.len(), sent, "log:\n{}", agent.log_text());
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    assert!(
-        status.success(),
-        "{status:?}:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    let (status, log) = agent.terminate_with_log();
+    assert!(status.success(), "{status:?}:\n{log}");
 }
 
 #[test]
@@ -258,12 +253,10 @@ fn a_first_start_on_a_new_broker_logs_no_error() {
     let url = broker.url();
     let dir = config_dir(&settings(100, 10));
     let agent = Agent::start_at_default_levels(dir.path(), &url);
-    let log = agent.log.clone();
     wait_until("the agent consuming", Duration::from_secs(30), || {
         broker.queue("notifications.info")["consumers"].as_u64() >= Some(1)
     });
-    let status = agent.terminate();
-    let log = std::fs::read_to_string(log).expect("log");
+    let (status, log) = agent.terminate_with_log();
     assert!(status.success(), "{log}");
     assert!(
         log.contains("consuming") && log.contains("clean shutdown"),
@@ -286,9 +279,7 @@ fn a_broker_out_of_reach_is_warned_once_per_queue_and_the_retries_logged_at_debu
     wait_until("a fifth attempt", Duration::from_secs(30), || {
         agent.log_text().contains("failed_attempts=5")
     });
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    let log = std::fs::read_to_string(log).expect("log");
+    let (status, log) = agent.terminate_with_log();
     assert!(status.success(), "{log}");
     // Per queue: (warnings, retries at debug).
     let mut said: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -327,9 +318,7 @@ fn a_broker_refusing_access_is_one_warning_per_queue_not_a_lapin_error_per_attem
     // Four more attempts each (backoff 0.4 + 0.8 + 1.6 + 3.2 s): each handshake the broker
     // refuses ends lapin's connection thread, which says so at error level.
     std::thread::sleep(Duration::from_secs(7));
-    let log = agent.log.clone();
-    let status = agent.terminate();
-    let log = std::fs::read_to_string(log).expect("log");
+    let (status, log) = agent.terminate_with_log();
     assert!(status.success(), "{log}");
     assert!(log.contains("NOT_ALLOWED"), "the broker's refusal is said: {log}");
     assert_eq!(log.matches("listener cannot consume").count(), 7, "{log}");

@@ -306,6 +306,13 @@ impl Agent {
     }
 
     /// SIGTERM and wait.
+    /// [`Agent::terminate`], then the whole log (written up to the exit).
+    pub fn terminate_with_log(self) -> (ExitStatus, String) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        (status, std::fs::read_to_string(log).expect("the agent's log"))
+    }
+
     pub fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let _ = Command::new("kill")
