@@ -14,7 +14,6 @@
 //! held are dropped unconfirmed, so their deliveries are requeued.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,29 +102,21 @@ pub struct PublisherActor {
     id: Arc<str>,
 }
 
-/// Tells readiness when this publisher's flushes start and stop failing.
+/// Tells readiness when this publisher's flushes start and stop failing (the stop is when its
+/// [`Outage`] ends).
 #[derive(Clone)]
 struct Health {
     readiness: Readiness,
     id: Arc<str>,
-    /// In a run of failures: a success must end it. Read on every success, so that the
-    /// readiness lock is only taken when the state changes.
-    failing: Arc<AtomicBool>,
 }
 
 impl Health {
     fn failed(&self, error: &PublishError) {
-        // Readiness first, then the flag: a success racing with this either sees the flag and
-        // clears the entry, or does not and leaves it to this flush, which retries until it
-        // succeeds (and then clears it). The other order could leave an entry no flag covers.
         self.readiness.publish_failed(&self.id, &error.to_string());
-        self.failing.store(true, Ordering::SeqCst);
     }
 
-    fn succeeded(&self) {
-        if self.failing.swap(false, Ordering::SeqCst) {
-            self.readiness.publish_recovered(&self.id);
-        }
+    fn recovered(&self) {
+        self.readiness.publish_recovered(&self.id);
     }
 }
 
@@ -167,7 +158,6 @@ impl PublisherActor {
         self.health = Some(Health {
             readiness,
             id: self.id.clone(),
-            failing: Arc::default(),
         });
         self
     }
@@ -266,10 +256,10 @@ impl PublisherActor {
             loop {
                 match attempt.await {
                     Ok(()) => {
-                        if let Some(h) = &health {
-                            h.succeeded();
-                        }
                         if let Some(ended) = outage.succeeded() {
+                            if let Some(h) = &health {
+                                h.recovered();
+                            }
                             tracing::info!(
                                 publisher = %name,
                                 failed_for = ?ended.lasted,
@@ -280,6 +270,10 @@ impl PublisherActor {
                         break;
                     }
                     Err(e) => {
+                        // Readiness first, then the outage: a success racing with this either
+                        // sees the outage and clears the entry, or does not and leaves it to this
+                        // flush, which retries until it succeeds (and then clears it). The other
+                        // order could leave an entry no outage covers.
                         if let Some(h) = &health {
                             h.failed(&e);
                         }
@@ -404,7 +398,7 @@ impl Handler<Retire> for PublisherActor {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
     use crate::publish::{DeadLetter, Write};
