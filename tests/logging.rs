@@ -115,3 +115,91 @@ fn ceilometer_conf_debug_log_file_and_use_json() {
     assert!(text.contains("\"level\":\"DEBUG\""), "{text}");
     assert_eq!(read(&err), "", "everything goes to log_file");
 }
+
+/// A producer sending unreadable notifications by the thousand: each is dead-lettered with its
+/// reason, and the log gets the first hundred lines of the minute from that place, a line saying
+/// the rest are counted, and at the end of the minute how many were left out. Every one is
+/// accounted for.
+#[test]
+fn a_flood_of_unreadable_notifications_writes_a_bounded_log_and_counts_the_rest() {
+    const FLOOD: usize = 1000;
+    let broker = Broker::new("log-flood");
+    let url = broker.url();
+    let dir = config_dir(TELEMETRY);
+    let err = dir.path().join("stderr.txt");
+    let agent = Agent::adopt(
+        run(
+            &[
+                "--config-dir",
+                dir.path().to_str().unwrap(),
+                "--transport-url",
+                &url,
+                "--log-format",
+                "json",
+            ],
+            &err,
+        ),
+        err.clone(),
+    );
+    wait_until("the agent consuming", Duration::from_secs(30), || {
+        broker.consumed_queues().contains("notifications.info")
+    });
+    let bodies: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            (
+                "nova".to_owned(),
+                "notifications.info".to_owned(),
+                format!("not JSON {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let rt = runtime();
+    rt.block_on(publish(&url, &bodies));
+    wait_until("every body dead-lettered", Duration::from_secs(60), || {
+        broker
+            .queue("ceilo.dead-letter")
+            .get("messages")
+            .and_then(|m| m.as_u64())
+            == Some(FLOOD as u64)
+    });
+    wait_until(
+        "the count of the minute's lines left out",
+        Duration::from_secs(75),
+        || agent.log_text().contains("not written in the last minute"),
+    );
+    let (status, text) = agent.terminate_with_log();
+    assert!(status.success(), "{status:?}");
+
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let message = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let written = lines
+        .iter()
+        .filter(|l| message(l) == "dead-lettering a delivery")
+        .count();
+    let notices: Vec<_> = lines
+        .iter()
+        .filter(|l| l["target"] == "ceilo::log_throttle")
+        .collect();
+    let left_out: u64 = notices.iter().filter_map(|l| l["fields"]["lines"].as_u64()).sum();
+    assert!(
+        (100..=200).contains(&written),
+        "a hundred a minute, at most two minutes begun: {written}\n{text}"
+    );
+    assert_eq!(
+        written as u64 + left_out,
+        FLOOD as u64,
+        "each line written or counted:\n{text}"
+    );
+    assert!(
+        message(notices[0]).contains("the rest of the minute's are counted, not written"),
+        "the quiet spell is said first:\n{text}"
+    );
+    assert!(
+        notices.iter().all(|n| n["fields"]["place"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("src/agent/converter.rs:")
+            && n["fields"]["like"] == "dead-lettering a delivery"),
+        "the notices say where and what:\n{text}"
+    );
+}

@@ -2,13 +2,16 @@
 //! `[DEFAULT] log_file`; text, colour only on a terminal, or one JSON object per line
 //! (`--log-format json`, or oslo's `[DEFAULT] use_json`). `RUST_LOG` overrides the level;
 //! the default is `default_level`, or debug with oslo's `[DEFAULT] debug = true`. Every line
-//! passes through [`ceilo::config::secrets::redact`] on its way out, whoever logged it.
+//! passes through [`ceilo::config::secrets::redact`] on its way out, whoever logged it, and no
+//! place in the code writes more than a bound of lines a minute ([`super::log_throttle`]).
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use ceilo::config::ceilometer_conf::Logging;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// `--log-format`.
@@ -57,10 +60,11 @@ pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
         .with_writer(writer)
         .with_env_filter(filter)
         .with_ansi(ansi);
+    let throttle = super::log_throttle::Throttle::default();
     if format == LogFormat::Json || oslo.json {
-        builder.json().init();
+        builder.json().finish().with(throttle).init();
     } else {
-        builder.init();
+        builder.finish().with(throttle).init();
     }
 }
 

@@ -4,6 +4,7 @@ pub mod check;
 pub mod config_args;
 pub mod convert;
 pub mod definitions;
+pub mod log_throttle;
 pub mod logging;
 pub mod run;
 pub mod top;

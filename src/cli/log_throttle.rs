@@ -1,0 +1,309 @@
+//! At most [`LINES_A_MINUTE`] lines a minute from any one place in the code, at info level and
+//! above. A notification that cannot be read is logged with its reason, as Ceilometer does, and
+//! so is a duplicate, a sample dropped for its size, a resource Gnocchi refuses: one line per
+//! message. A producer sending thousands of those a second would otherwise have the agent write
+//! thousands of lines a second, and spend its CPU formatting them. Past the bound a place's lines
+//! are counted, not written: a line says so within a second, and another at the end of the
+//! minute how many were left out. Nothing else is lost: dead letters keep their reason, and the
+//! agent's metrics count every rejection. Debug and trace are never throttled: whoever turns
+//! them on asked for every line.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// Lines written from one place in a minute before the rest are counted instead.
+pub const LINES_A_MINUTE: u32 = 100;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// How soon the start of a quiet spell is said.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The throttle's own lines: at most two a place a minute, never throttled.
+const TARGET: &str = "ceilo::log_throttle";
+
+/// The layer to put in front of the formatter; it starts its reporting thread at the first line
+/// it holds back.
+#[derive(Clone, Default)]
+pub struct Throttle {
+    state: Arc<Mutex<State>>,
+    reporter: Arc<OnceLock<()>>,
+}
+
+impl<S: Subscriber> Layer<S> for Throttle {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        if *meta.level() > Level::INFO || meta.target() == TARGET {
+            return true;
+        }
+        let admitted = self.lock().admit(meta, Instant::now(), || message_of(event));
+        if !admitted {
+            self.start_reporter();
+        }
+        admitted
+    }
+}
+
+impl Throttle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start_reporter(&self) {
+        self.reporter.get_or_init(|| {
+            let throttle = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ceilo-log-throttle".into())
+                .spawn(move || loop {
+                    std::thread::sleep(TICK);
+                    let notices = throttle.lock().notices(Instant::now());
+                    notices.iter().for_each(Notice::log);
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(target: TARGET, error = %e, "no thread to report the lines held back");
+            }
+        });
+    }
+}
+
+/// The lines of the current minute, by place, and what is still to be said about them.
+struct State {
+    minute_began: Instant,
+    places: HashMap<Place, Count>,
+    notices: Vec<Notice>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            minute_began: Instant::now(),
+            places: HashMap::new(),
+            notices: Vec::new(),
+        }
+    }
+}
+
+/// A place in the code that logs: the callsite's metadata is static and one per place.
+#[derive(Clone, Copy)]
+struct Place(&'static Metadata<'static>);
+
+impl PartialEq for Place {
+    fn eq(&self, other: &Place) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+impl Eq for Place {}
+impl std::hash::Hash for Place {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::ptr::hash(self.0, h)
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.file(), self.0.line()) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}"),
+            _ => f.write_str(self.0.target()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Count {
+    written: u32,
+    held_back: u64,
+    /// The message of the first line held back, to say what the count is about.
+    message: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Notice {
+    Quiet {
+        place: String,
+        message: String,
+    },
+    HeldBack {
+        place: String,
+        message: String,
+        lines: u64,
+    },
+}
+
+impl Notice {
+    fn log(&self) {
+        match self {
+            Notice::Quiet { place, message } => tracing::warn!(
+                target: TARGET,
+                place,
+                like = message,
+                "more than {LINES_A_MINUTE} lines this minute from one place: the rest of the \
+                 minute's are counted, not written"
+            ),
+            Notice::HeldBack {
+                place,
+                message,
+                lines,
+            } => tracing::warn!(
+                target: TARGET,
+                place,
+                like = message,
+                lines,
+                "lines from one place not written in the last minute (over {LINES_A_MINUTE})"
+            ),
+        }
+    }
+}
+
+impl State {
+    /// Whether a line from `meta` logged at `now` is written; `message` is read only for the
+    /// first one held back in a minute.
+    fn admit(
+        &mut self,
+        meta: &'static Metadata<'static>,
+        now: Instant,
+        message: impl FnOnce() -> String,
+    ) -> bool {
+        self.roll(now);
+        let place = Place(meta);
+        let count = self.places.entry(place).or_default();
+        if count.written < LINES_A_MINUTE {
+            count.written += 1;
+            return true;
+        }
+        if count.held_back == 0 {
+            count.message = message();
+            self.notices.push(Notice::Quiet {
+                place: place.to_string(),
+                message: count.message.clone(),
+            });
+        }
+        count.held_back += 1;
+        false
+    }
+
+    /// A new minute from `now` on, if the current one is over; what was held back in it is said.
+    fn roll(&mut self, now: Instant) {
+        if now.duration_since(self.minute_began) < MINUTE {
+            return;
+        }
+        self.minute_began = now;
+        for (place, count) in self.places.drain() {
+            if count.held_back > 0 {
+                self.notices.push(Notice::HeldBack {
+                    place: place.to_string(),
+                    message: count.message,
+                    lines: count.held_back,
+                });
+            }
+        }
+    }
+
+    /// What is to be said at `now`.
+    fn notices(&mut self, now: Instant) -> Vec<Notice> {
+        self.roll(now);
+        std::mem::take(&mut self.notices)
+    }
+}
+
+fn message_of(event: &Event<'_>) -> String {
+    struct Message(String);
+    impl Visit for Message {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                value.clone_into(&mut self.0);
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    let mut m = Message(String::new());
+    event.record(&mut m);
+    m.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Counts the lines that get past the throttle.
+    #[derive(Clone, Default)]
+    struct Written(Arc<AtomicUsize>);
+
+    impl<S: Subscriber> Layer<S> for Written {
+        fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_place_writes_its_bound_a_minute_and_the_rest_is_counted_and_said() {
+        let throttle = Throttle::default();
+        let written = Written::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(written.clone())
+            .with(throttle.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..250 {
+                tracing::warn!(i, "dead-lettering a delivery");
+            }
+            for _ in 0..250 {
+                tracing::debug!("every debug line is written");
+            }
+        });
+        assert_eq!(written.0.load(Ordering::Relaxed), LINES_A_MINUTE as usize + 250);
+
+        let place = throttle
+            .lock()
+            .places
+            .keys()
+            .next()
+            .copied()
+            .expect("the warning's place");
+        let began = throttle.lock().minute_began;
+        let notices = |s| throttle.lock().notices(began + Duration::from_secs(s));
+        let message = || "dead-lettering a delivery".to_owned();
+        assert_eq!(
+            notices(1),
+            [Notice::Quiet {
+                place: place.to_string(),
+                message: message()
+            }],
+            "the quiet spell is said when it starts"
+        );
+        assert!(
+            place.to_string().starts_with("src/cli/log_throttle.rs:"),
+            "{place}"
+        );
+        assert_eq!(notices(30), [], "and once");
+        let end = began + MINUTE;
+        assert_eq!(
+            notices(60),
+            [Notice::HeldBack {
+                place: place.to_string(),
+                message: message(),
+                lines: 150
+            }],
+            "at the end of the minute, how many were held back"
+        );
+        assert!(
+            throttle.lock().admit(place.0, end, String::new),
+            "a new minute writes again"
+        );
+        assert_eq!(
+            throttle.lock().notices(end + MINUTE),
+            [],
+            "a minute within the bound says nothing"
+        );
+    }
+}
