@@ -64,8 +64,8 @@ fn main() -> ExitCode {
         }
         _ => Default::default(),
     };
-    cli::logging::init(args.log_format, default_level, &oslo);
-    match args.command {
+    let log_throttle = cli::logging::init(args.log_format, default_level, &oslo);
+    let code = match args.command {
         Command::Run(run) => cli::run::run(run),
         Command::Convert(convert) => cli::convert::convert(convert),
         Command::Check {
@@ -73,7 +73,9 @@ fn main() -> ExitCode {
             transport_url,
         } => cli::check::check(&config, transport_url.as_deref()),
         Command::Top(top) => cli::top::top(top),
-    }
+    };
+    log_throttle.say_held_back();
+    code
 }
 
 /// mimalloc asks for transparent huge pages on its arenas. With THP on, the first touch of each

@@ -4,7 +4,7 @@
 //! message. A producer sending thousands of those a second would otherwise have the agent write
 //! thousands of lines a second, and spend its CPU formatting them. Past the bound a place's lines
 //! are counted, not written: a line says so within a second, and another at the end of the
-//! minute how many were left out. Nothing else is lost: dead letters keep their reason, and the
+//! minute (or of the command) how many were left out. Nothing else is lost: dead letters keep their reason, and the
 //! agent's metrics count every rejection. Debug and trace are never throttled: whoever turns
 //! them on asked for every line.
 
@@ -51,6 +51,16 @@ impl<S: Subscriber> Layer<S> for Throttle {
 }
 
 impl Throttle {
+    /// Say what this minute held back so far: called as the command ends.
+    pub fn say_held_back(&self) {
+        let notices = {
+            let mut state = self.lock();
+            state.end_minute(Instant::now());
+            std::mem::take(&mut state.notices)
+        };
+        notices.iter().for_each(Notice::log);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -132,6 +142,7 @@ enum Notice {
         place: String,
         message: String,
         lines: u64,
+        during_s: u64,
     },
 }
 
@@ -149,12 +160,14 @@ impl Notice {
                 place,
                 message,
                 lines,
+                during_s,
             } => tracing::warn!(
                 target: TARGET,
                 place,
                 like = message,
                 lines,
-                "lines from one place not written in the last minute (over {LINES_A_MINUTE})"
+                during_s,
+                "lines from one place not written (over {LINES_A_MINUTE} a minute)"
             ),
         }
     }
@@ -189,9 +202,14 @@ impl State {
 
     /// A new minute from `now` on, if the current one is over; what was held back in it is said.
     fn roll(&mut self, now: Instant) {
-        if now.duration_since(self.minute_began) < MINUTE {
-            return;
+        if now.duration_since(self.minute_began) >= MINUTE {
+            self.end_minute(now);
         }
+    }
+
+    /// What was held back since the minute began is to be said; a new minute begins at `now`.
+    fn end_minute(&mut self, now: Instant) {
+        let during_s = now.duration_since(self.minute_began).min(MINUTE).as_secs();
         self.minute_began = now;
         for (place, count) in self.places.drain() {
             if count.held_back > 0 {
@@ -199,6 +217,7 @@ impl State {
                     place: place.to_string(),
                     message: count.message,
                     lines: count.held_back,
+                    during_s,
                 });
             }
         }
@@ -292,7 +311,8 @@ mod tests {
             [Notice::HeldBack {
                 place: place.to_string(),
                 message: message(),
-                lines: 150
+                lines: 150,
+                during_s: 60,
             }],
             "at the end of the minute, how many were held back"
         );
@@ -304,6 +324,26 @@ mod tests {
             throttle.lock().notices(end + MINUTE),
             [],
             "a minute within the bound says nothing"
+        );
+
+        let next = end + MINUTE;
+        let mut state = throttle.lock();
+        (0..LINES_A_MINUTE + 7).for_each(|_| _ = state.admit(place.0, next, String::new));
+        state.end_minute(next + Duration::from_secs(12));
+        assert!(
+            matches!(
+                state.notices[..],
+                [
+                    _,
+                    Notice::HeldBack {
+                        lines: 7,
+                        during_s: 12,
+                        ..
+                    }
+                ]
+            ),
+            "the command's end says what its last minute held back: {:?}",
+            state.notices
         );
     }
 }

@@ -9,6 +9,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use ceilo::config::ceilometer_conf::Logging;
+
+use super::log_throttle::Throttle;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -35,8 +37,9 @@ pub enum LogFormat {
 const QUIET_BY_DEFAULT: &str = "lapin::channel=off,lapin::io_loop=off";
 
 /// Install the global subscriber. A log file that cannot be opened is reported on stderr and
-/// the logs stay there (the command itself then reports its own problems).
-pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
+/// the logs stay there (the command itself then reports its own problems). The command ends
+/// with [`Throttle::say_held_back`] on what is returned.
+pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) -> Throttle {
     let level = if oslo.debug { "debug" } else { default_level };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},{QUIET_BY_DEFAULT}")));
@@ -60,12 +63,13 @@ pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) {
         .with_writer(writer)
         .with_env_filter(filter)
         .with_ansi(ansi);
-    let throttle = super::log_throttle::Throttle::default();
+    let throttle = Throttle::default();
     if format == LogFormat::Json || oslo.json {
-        builder.json().finish().with(throttle).init();
+        builder.json().finish().with(throttle.clone()).init();
     } else {
-        builder.finish().with(throttle).init();
+        builder.finish().with(throttle.clone()).init();
     }
+    throttle
 }
 
 enum Sink {
