@@ -13,7 +13,7 @@
 //! consumes, a pump also reads its queue's backlog for `ceilo_amqp_queue_messages`.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,7 +86,9 @@ pub struct Listener {
     config: ListenerConfig,
     metrics: Metrics,
     status: Arc<ListenerStatus>,
-    failures: Arc<AtomicU32>,
+    /// The current run of failed attempts to consume: how long the next one waits, and what is
+    /// logged. Kept across the supervisor's restarts, so a panicking pump backs off too.
+    outage: Arc<Outage>,
     /// Kept across reconnections, as oslo keeps its listener's.
     recent_ids: SharedRecentIds,
 }
@@ -125,7 +127,7 @@ impl Listener {
             config,
             metrics,
             status: s,
-            failures: Arc::default(),
+            outage: Arc::default(),
             recent_ids,
         });
         (addr, status)
@@ -140,7 +142,7 @@ impl Actor for Listener {
             return;
         }
         let addr = ctx.address();
-        let (config, status, failures) = (self.config.clone(), self.status.clone(), self.failures.clone());
+        let (config, status, outage) = (self.config.clone(), self.status.clone(), self.outage.clone());
         let recent_ids = self.recent_ids.clone();
         let metrics = self.metrics.clone();
         status.running.store(true, Ordering::SeqCst);
@@ -148,13 +150,12 @@ impl Actor for Listener {
             let queue = config.spec.queue.clone();
             // Reconnecting is this loop's job (a new pump after a backoff), not a round trip
             // through the actor; the actor is restarted only if a pump panics.
-            let outage = Outage::default();
             let result = loop {
                 if !wait_owned(&config, &status).await {
                     break Ok(());
                 }
                 let (pump_config, released) = stop_on_release(&config);
-                let run = AssertUnwindSafe(pump(&pump_config, &metrics, &status, &failures, &outage, &recent_ids));
+                let run = AssertUnwindSafe(pump(&pump_config, &metrics, &status, &outage, &recent_ids));
                 let result = run.catch_unwind().await;
                 if let Some(forward) = released {
                     forward.abort();
@@ -170,7 +171,6 @@ impl Actor for Listener {
                     }
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(e)) => {
-                        failures.fetch_add(1, Ordering::SeqCst);
                         let failure = outage.failed(&e.to_string());
                         let failed_attempts = failure.failed;
                         if failure.warn {
@@ -193,7 +193,8 @@ impl Actor for Listener {
 
 impl Supervised for Listener {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.failures.fetch_add(1, Ordering::SeqCst);
+        // Said at error level by the pump's task; counted here for the backoff.
+        self.outage.failed("the listener's pump panicked");
         self.metrics.actor.restarted();
     }
 }
@@ -297,7 +298,7 @@ async fn stop_at_release_or_shutdown(
     std::future::pending::<()>().await;
 }
 
-fn backoff(failures: u32) -> Duration {
+fn backoff(failures: u64) -> Duration {
     if failures == 0 {
         Duration::ZERO
     } else {
@@ -406,14 +407,13 @@ async fn pump(
     config: &ListenerConfig,
     metrics: &Metrics,
     status: &ListenerStatus,
-    failures: &AtomicU32,
     outage: &Outage,
     recent_ids: &SharedRecentIds,
 ) -> Result<(), TransportError> {
     let mut shutdown = config.shutdown.clone();
     let queue = config.spec.queue.clone();
     tokio::select! {
-        _ = tokio::time::sleep(backoff(failures.load(Ordering::SeqCst))) => {}
+        _ = tokio::time::sleep(backoff(outage.failed_attempts())) => {}
         _ = shutdown_requested(&mut shutdown) => return Ok(()),
     }
     let previous = status.tracker.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -431,7 +431,6 @@ async fn pump(
         c = config.transport.consume(spec) => c?,
         _ = shutdown_requested(&mut shutdown) => return Ok(()),
     };
-    failures.store(0, Ordering::SeqCst);
     status.connected.store(true, Ordering::SeqCst);
     config.readiness.set_consuming(&queue, true);
     let ended = outage.succeeded();

@@ -55,6 +55,15 @@ impl Outage {
         self.failed_at(cause, Instant::now())
     }
 
+    /// The failed attempts of the current run; 0 when not failing.
+    pub fn failed_attempts(&self) -> u64 {
+        if !self.failing.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let run = self.run.lock().unwrap_or_else(|e| e.into_inner());
+        run.as_ref().map_or(0, |r| r.failed)
+    }
+
     /// `Some` when this success ends a run of failures.
     pub fn succeeded(&self) -> Option<Ended> {
         self.succeeded_at(Instant::now())
@@ -124,6 +133,7 @@ mod tests {
                 Failure { warn, failed },
                 "{secs} s in"
             );
+            assert_eq!(o.failed_attempts(), failed);
         }
         let ended = Ended {
             lasted: Duration::from_secs(125),
@@ -131,6 +141,7 @@ mod tests {
         };
         assert_eq!(o.succeeded_at(at(125)), Some(ended));
         assert_eq!(o.succeeded_at(at(126)), None, "said once");
+        assert_eq!(o.failed_attempts(), 0, "the next attempt waits no backoff");
         assert!(o.failed_at("503", at(127)).warn, "a new run");
     }
 
