@@ -3,7 +3,8 @@
 //! notifications arrive than the stages can hold, and read /metrics as it goes: the stalled
 //! stage's queue fills to its `ceilo_actor_mailbox_capacity` and no queue ever goes past its
 //! own, so the stages before it wait; released, every notification comes out exactly once.
-//! In-process (an `Agent` on a real actix system), on the real RabbitMQ.
+//! In-process (an `Agent` on a real actix system), on the real RabbitMQ. Last, the dead-letter
+//! queue bounded by a RabbitMQ policy, through the agent binary.
 
 mod runtime_support;
 
@@ -253,4 +254,66 @@ fn each_stalled_stage_fills_its_bounded_queue_and_no_further_and_loses_nothing()
         assert!(agent.shutdown(Duration::from_secs(20)).await, "clean shutdown");
     });
     telemetry.shutdown();
+}
+
+/// The dead-letter queue is bounded the way RabbitMQ bounds any queue, by a policy (README, "Bad
+/// input"): with `overflow: drop-head` a flood of bad input keeps the newest dead letters, and
+/// the notifications queued behind the flood come through. (`reject-publish` instead holds the
+/// agent, which never drops a dead letter the broker refuses: the test above.)
+#[test]
+fn a_dead_letter_queue_bounded_by_a_policy_keeps_the_newest_and_what_follows_flows() {
+    const BAD: usize = 500;
+    const KEPT: usize = 10;
+    let broker = Broker::new("dead-letter-bound");
+    let url = broker.url();
+    let rt = runtime();
+    broker.set_policy(
+        "dead-letter-bound",
+        "^ceilo\\.dead-letter$",
+        serde_json::json!({"max-length": KEPT, "overflow": "drop-head"}),
+    );
+    rt.block_on(declare_metering(&url));
+    rt.block_on(declare(&url, "ceilo.dead-letter", "ceilo.dead-letter", "#", true));
+    broker.wait_policy("ceilo.dead-letter", "dead-letter-bound");
+    let mut input: Vec<_> = (0..BAD)
+        .map(|i| {
+            let body = format!("not JSON {i}").into_bytes();
+            ("ceilometer".to_owned(), "notifications.sample".to_owned(), body)
+        })
+        .collect();
+    input.extend(polling_messages("behind", 100));
+    rt.block_on(publish(&url, &input));
+
+    let dir = config_dir(&settings(100, 10));
+    let agent = Agent::start(dir.path(), &url);
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(100),
+    ));
+    let converted: usize = got.iter().map(|r| meter_messages(&r.body).len()).sum();
+    assert_eq!(converted, 100, "the notifications behind the flood flow on");
+    wait_until("every bad body dead-lettered", Duration::from_secs(30), || {
+        metric(&agent, "ceilo_notifications_dead_lettered_total") == BAD as f64
+    });
+    let dead = rt.block_on(collect(
+        &url,
+        "ceilo.dead-letter",
+        Duration::from_secs(30),
+        messages(KEPT),
+    ));
+    let bodies: Vec<String> = dead
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    let newest: Vec<String> = (BAD - KEPT..BAD).map(|i| format!("not JSON {i}")).collect();
+    assert_eq!(bodies, newest, "the queue keeps the newest {KEPT}");
+    assert_eq!(
+        rt.block_on(ready_count(&url, "ceilo.dead-letter")),
+        0,
+        "and no more"
+    );
+    let (status, log) = agent.terminate_with_log();
+    assert!(status.success(), "log:\n{log}");
 }

@@ -1,12 +1,13 @@
 //! At most [`LINES_A_MINUTE`] lines a minute from any one place in the code, at info level and
 //! above. A notification that cannot be read is logged with its reason, as Ceilometer does, and
 //! so is a duplicate, a sample dropped for its size, a resource Gnocchi refuses: one line per
-//! message. A producer sending thousands of those a second would otherwise have the agent write
-//! thousands of lines a second, and spend its CPU formatting them. Past the bound a place's lines
-//! are counted, not written: a line says so within a second, and another at the end of the
-//! minute (or of the command) how many were left out. Nothing else is lost: dead letters keep their reason, and the
-//! agent's metrics count every rejection. Debug and trace are never throttled: whoever turns
-//! them on asked for every line.
+//! message, so a producer sending thousands of those a second would have the agent write
+//! thousands of lines a second. Past the bound a place's lines are counted, not written: a line
+//! says so within a second, and another at the end of the minute (or of the command) how many
+//! were left out. Nothing else is lost: dead letters keep their reason, and the agent's metrics
+//! count every rejection. Debug and trace are never throttled: whoever turns them on asked for
+//! every line. (`log` crate records reach here through one callsite a level, so they share a
+//! bound.)
 
 use std::collections::HashMap;
 use std::fmt;
