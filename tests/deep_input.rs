@@ -84,14 +84,11 @@ fn a_million_levels_deep_message_is_dead_lettered_and_the_agent_converts_what_fo
             "{reason:?}"
         );
     }
-    let got = rt.block_on(collect(
-        &url,
-        "metering.sample",
-        Duration::from_secs(60),
-        distinct_ids(100),
-    ));
-    let converted: usize = got.iter().map(|r| meter_messages(&r.body).len()).sum();
-    assert_eq!(converted, 100, "the notifications behind the deep ones flow on");
+    assert_eq!(
+        samples_published(&rt, &url, 100),
+        100,
+        "the notifications behind the deep ones flow on"
+    );
     assert!(
         agent.terminate().success(),
         "the agent was alive to shut down cleanly"

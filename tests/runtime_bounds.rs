@@ -286,14 +286,11 @@ fn a_dead_letter_queue_bounded_by_a_policy_keeps_the_newest_and_what_follows_flo
 
     let dir = config_dir(&settings(100, 10));
     let agent = Agent::start(dir.path(), &url);
-    let got = rt.block_on(collect(
-        &url,
-        "metering.sample",
-        Duration::from_secs(60),
-        distinct_ids(100),
-    ));
-    let converted: usize = got.iter().map(|r| meter_messages(&r.body).len()).sum();
-    assert_eq!(converted, 100, "the notifications behind the flood flow on");
+    assert_eq!(
+        samples_published(&rt, &url, 100),
+        100,
+        "the notifications behind the flood flow on"
+    );
     wait_until("every bad body dead-lettered", Duration::from_secs(30), || {
         metric(&agent, "ceilo_notifications_dead_lettered_total") == BAD as f64
     });

@@ -776,6 +776,18 @@ pub fn polling_messages(prefix: &str, n: usize) -> Vec<(String, String, Vec<u8>)
         .collect()
 }
 
+/// The samples in what `metering.sample` gets until `n` distinct sample ids have come (60 s
+/// at most).
+pub fn samples_published(rt: &tokio::runtime::Runtime, url: &str, n: usize) -> usize {
+    let got = rt.block_on(collect(
+        url,
+        "metering.sample",
+        Duration::from_secs(60),
+        distinct_ids(n),
+    ));
+    got.iter().map(|r| meter_messages(&r.body).len()).sum()
+}
+
 /// A `done` for [`collect`]: true once `n` distinct sample ids have been seen.
 pub fn distinct_ids(n: usize) -> impl FnMut(&Received) -> bool {
     let mut seen = std::collections::HashSet::new();
