@@ -116,6 +116,56 @@ fn ceilometer_conf_debug_log_file_and_use_json() {
     assert_eq!(read(&err), "", "everything goes to log_file");
 }
 
+/// oslo.log's `rate_limit_burst` / `rate_limit_interval`: three lines in ten minutes, from every place
+/// and level together (`rate_limit_except_level` left at CRITICAL), then oslo's own line saying
+/// it drops. The agent goes on: a bad body is dead-lettered though its line is not written.
+#[test]
+fn ceilometer_conf_rate_limit_writes_the_burst_then_drops() {
+    let broker = Broker::new("oslo-rate-limit");
+    let dir = config_dir(TELEMETRY);
+    let conf = dir.path().join("ceilometer.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntransport_url = {}\nuse_json = true\nrate_limit_burst = 3\nrate_limit_interval = 600\n",
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let err = dir.path().join("stderr.txt");
+    let agent = Agent::adopt(run(&["--config-file", conf.to_str().unwrap()], &err), err.clone());
+    wait_until("the agent consuming", Duration::from_secs(30), || {
+        broker.consumed_queues().contains("notifications.info")
+    });
+    let rt = runtime();
+    let bad = (
+        "nova".to_owned(),
+        "notifications.info".to_owned(),
+        b"not JSON".to_vec(),
+    );
+    rt.block_on(publish(&broker.url(), &[bad]));
+    wait_until("the bad body dead-lettered", Duration::from_secs(30), || {
+        broker
+            .queue("ceilo.dead-letter")
+            .get("messages")
+            .and_then(|m| m.as_u64())
+            == Some(1)
+    });
+    let (status, text) = agent.terminate_with_log();
+    assert!(status.success(), "{status:?}");
+
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (said, written): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l["target"] == "ceilo::log_throttle");
+    assert_eq!(written.len(), 3, "the burst:\n{text}");
+    assert_eq!(said.len(), 1, "{text}");
+    assert_eq!(said[0]["level"], "ERROR");
+    assert_eq!(
+        said[0]["fields"]["message"],
+        "Logging rate limit: drop after 3 records/600 sec"
+    );
+    assert!(!text.contains("dead-lettering"), "{text}");
+}
+
 /// A producer sending unreadable notifications by the thousand: each is dead-lettered with its
 /// reason, and the log gets the first hundred lines of the minute from that place, a line saying
 /// the rest are counted, and at the end of the minute, or as the agent stops, how many were left

@@ -8,6 +8,11 @@
 //! count every rejection. Debug and trace are never throttled: whoever turns them on asked for
 //! every line. (`log` crate records reach here through one callsite a level, so they share a
 //! bound.)
+//!
+//! oslo.log's own limit, off by default, is honoured too when ceilometer.conf sets it
+//! (`rate_limit_burst` lines in each `rate_limit_interval` seconds, all places and levels
+//! together but those from `rate_limit_except_level` up): the line it says when it starts
+//! dropping is oslo's, "Logging rate limit: drop after N records/I sec".
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +23,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
+use ceilo::config::ceilometer_conf::RateLimit;
+
 /// Lines written from one place in a minute before the rest are counted instead.
 pub const LINES_A_MINUTE: u32 = 100;
 
@@ -26,7 +33,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// How soon the start of a quiet spell is said.
 const TICK: Duration = Duration::from_secs(1);
 
-/// The throttle's own lines: at most two a place a minute, never throttled.
+/// The throttle's own lines (two a place a minute at most, and oslo's one an interval): never
+/// throttled.
 const TARGET: &str = "ceilo::log_throttle";
 
 /// The layer to put in front of the formatter; it starts its reporting thread at the first line
@@ -35,12 +43,14 @@ const TARGET: &str = "ceilo::log_throttle";
 pub struct Throttle {
     state: Arc<Mutex<State>>,
     reporter: Arc<OnceLock<()>>,
+    /// oslo.log's limit is set: every level is counted, not only info and above.
+    oslo: bool,
 }
 
 impl<S: Subscriber> Layer<S> for Throttle {
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
         let meta = event.metadata();
-        if *meta.level() > Level::INFO || meta.target() == TARGET {
+        if (*meta.level() > Level::INFO && !self.oslo) || meta.target() == TARGET {
             return true;
         }
         let admitted = self.lock().admit(meta, Instant::now(), || message_of(event));
@@ -52,6 +62,16 @@ impl<S: Subscriber> Layer<S> for Throttle {
 }
 
 impl Throttle {
+    /// The bound of each place, and oslo.log's `rate_limit` when one is set.
+    pub fn new(oslo: Option<RateLimit>) -> Throttle {
+        let throttle = Throttle {
+            oslo: oslo.is_some(),
+            ..Throttle::default()
+        };
+        throttle.lock().oslo = oslo.map(|limit| OsloWindow::new(limit, Instant::now()));
+        throttle
+    }
+
     /// Say what this minute held back so far: called as the command ends.
     pub fn say_held_back(&self) {
         let notices = {
@@ -88,6 +108,7 @@ struct State {
     minute_began: Instant,
     places: HashMap<Place, Count>,
     notices: Vec<Notice>,
+    oslo: Option<OsloWindow>,
 }
 
 impl Default for State {
@@ -96,7 +117,46 @@ impl Default for State {
             minute_began: Instant::now(),
             places: HashMap::new(),
             notices: Vec::new(),
+            oslo: None,
         }
+    }
+}
+
+/// oslo.log's count: lines since its interval began, which the first line after it ends
+/// begins again.
+struct OsloWindow {
+    limit: RateLimit,
+    ends: Instant,
+    lines: u32,
+}
+
+impl OsloWindow {
+    fn new(limit: RateLimit, now: Instant) -> OsloWindow {
+        OsloWindow {
+            limit,
+            ends: now + limit.interval,
+            lines: 0,
+        }
+    }
+
+    /// Whether a line at `level` passes; `Some` notice when it is the first one dropped.
+    fn admit(&mut self, level: Level, now: Instant) -> (bool, Option<Notice>) {
+        if self.limit.except_from.is_some_and(|from| level <= from) {
+            return (true, None);
+        }
+        if now >= self.ends {
+            *self = OsloWindow::new(self.limit, now);
+        }
+        self.lines = self.lines.saturating_add(1);
+        if self.lines <= self.limit.burst {
+            return (true, None);
+        }
+        let first = self.lines == self.limit.burst + 1;
+        let notice = first.then_some(Notice::OsloDropping {
+            burst: self.limit.burst,
+            interval_s: self.limit.interval.as_secs(),
+        });
+        (false, notice)
     }
 }
 
@@ -145,6 +205,10 @@ enum Notice {
         lines: u64,
         during_s: u64,
     },
+    OsloDropping {
+        burst: u32,
+        interval_s: u64,
+    },
 }
 
 impl Notice {
@@ -170,19 +234,33 @@ impl Notice {
                 during_s,
                 "lines from one place not written (over {LINES_A_MINUTE} a minute)"
             ),
+            Notice::OsloDropping { burst, interval_s } => tracing::error!(
+                target: TARGET,
+                "Logging rate limit: drop after {burst} records/{interval_s} sec"
+            ),
         }
     }
 }
 
 impl State {
-    /// Whether a line from `meta` logged at `now` is written; `message` is read only for the
-    /// first one held back in a minute.
+    /// Whether a line from `meta` logged at `now` is written (oslo.log's limit first, then the
+    /// place's); `message` is read only for the first one a place holds back in a minute.
     fn admit(
         &mut self,
         meta: &'static Metadata<'static>,
         now: Instant,
         message: impl FnOnce() -> String,
     ) -> bool {
+        if let Some(oslo) = &mut self.oslo {
+            let (admitted, notice) = oslo.admit(*meta.level(), now);
+            self.notices.extend(notice);
+            if !admitted {
+                return false;
+            }
+        }
+        if *meta.level() > Level::INFO {
+            return true;
+        }
         self.roll(now);
         let place = Place(meta);
         let count = self.places.entry(place).or_default();
@@ -346,5 +424,45 @@ mod tests {
             "the command's end says what its last minute held back: {:?}",
             state.notices
         );
+    }
+
+    #[test]
+    fn oslos_rate_limit_counts_every_place_and_level_but_the_excepted_ones() {
+        let limit = RateLimit {
+            burst: 5,
+            interval: Duration::from_secs(30),
+            except_from: Some(Level::WARN),
+        };
+        let throttle = Throttle::new(Some(limit));
+        let written = Written::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(written.clone())
+            .with(throttle.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..4 {
+                tracing::info!(i, "one place");
+                tracing::debug!(i, "another, at debug");
+                tracing::warn!(i, "a warning is excepted");
+            }
+        });
+        assert_eq!(
+            written.0.load(Ordering::Relaxed),
+            5 + 4,
+            "five lines of the first interval, and the warnings"
+        );
+        let mut state = throttle.lock();
+        let dropping = Notice::OsloDropping {
+            burst: 5,
+            interval_s: 30,
+        };
+        assert_eq!(state.notices, [dropping], "said once, when it starts dropping");
+        let oslo = state.oslo.as_mut().expect("oslo's window");
+        let next = oslo.ends;
+        assert_eq!(
+            oslo.admit(Level::INFO, next),
+            (true, None),
+            "the next interval begins again"
+        );
+        assert_eq!(oslo.lines, 1);
     }
 }

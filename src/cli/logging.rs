@@ -63,7 +63,7 @@ pub fn init(format: LogFormat, default_level: &str, oslo: &Logging) -> Throttle 
         .with_writer(writer)
         .with_env_filter(filter)
         .with_ansi(ansi);
-    let throttle = Throttle::default();
+    let throttle = Throttle::new(oslo.rate_limit);
     if format == LogFormat::Json || oslo.json {
         builder.json().finish().with(throttle.clone()).init();
     } else {

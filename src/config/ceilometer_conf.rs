@@ -63,6 +63,20 @@ pub struct Logging {
     pub log_file: Option<PathBuf>,
     /// `[DEFAULT] use_json`: one JSON object per line.
     pub json: bool,
+    /// `[DEFAULT] rate_limit_burst` / `rate_limit_interval` / `rate_limit_except_level`, when
+    /// both numbers are at least 1 (oslo.log's condition).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// oslo.log's rate limit: at most `burst` lines in each `interval`, all commands and places
+/// together, except those at `except_from` and above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub interval: std::time::Duration,
+    /// `None`: every level is limited (oslo's `''`, and its default `CRITICAL`, a level ceilo
+    /// never logs at).
+    pub except_from: Option<tracing::Level>,
 }
 
 impl Logging {
@@ -97,8 +111,32 @@ impl Logging {
             debug,
             log_file,
             json,
+            rate_limit: rate_limit(r)?,
         })
     }
+}
+
+fn rate_limit(r: &mut Reader) -> Result<Option<RateLimit>, OsloError> {
+    let burst: u32 = r.number(&[("DEFAULT", "rate_limit_burst")])?.unwrap_or(0);
+    let interval: u64 = r.number(&[("DEFAULT", "rate_limit_interval")])?.unwrap_or(0);
+    let except = [("DEFAULT", "rate_limit_except_level")];
+    let level = r.string(&except)?.unwrap_or_else(|| "CRITICAL".into());
+    let except_from = match level.as_str() {
+        "CRITICAL" | "" => None,
+        "ERROR" => Some(tracing::Level::ERROR),
+        "WARNING" => Some(tracing::Level::WARN),
+        "INFO" => Some(tracing::Level::INFO),
+        "DEBUG" => Some(tracing::Level::DEBUG),
+        other => {
+            let problem = format!("{other:?} is not one of CRITICAL, ERROR, WARNING, INFO, DEBUG or ''");
+            return Err(r.conf.value_error("DEFAULT", "rate_limit_except_level", problem));
+        }
+    };
+    Ok((burst >= 1 && interval >= 1).then(|| RateLimit {
+        burst,
+        interval: std::time::Duration::from_secs(interval),
+        except_from,
+    }))
 }
 
 impl CeilometerConf {
@@ -1073,6 +1111,42 @@ mod tests {
                 event_pipeline: etc.join("event_pipeline.yaml"),
                 ..DefinitionFiles::in_dir(&etc)
             }
+        );
+    }
+
+    #[test]
+    fn oslo_logs_rate_limit_applies_when_burst_and_interval_are_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let logging = |text: &str| conf(tmp.path(), text).map(|c| c.logging.rate_limit);
+        assert_eq!(logging("[DEFAULT]\n").unwrap(), None, "off by default");
+        assert_eq!(
+            logging("[DEFAULT]\nrate_limit_burst = 5\n").unwrap(),
+            None,
+            "an interval is needed too"
+        );
+        let limit = |burst, secs, except_from| RateLimit {
+            burst,
+            interval: std::time::Duration::from_secs(secs),
+            except_from,
+        };
+        assert_eq!(
+            logging("[DEFAULT]\nrate_limit_burst = 5\nrate_limit_interval = 30\n").unwrap(),
+            Some(limit(5, 30, None)),
+            "CRITICAL by default: nothing ceilo logs is excepted"
+        );
+        assert_eq!(
+            logging("[DEFAULT]\nrate_limit_burst = 2\nrate_limit_interval = 1\nrate_limit_except_level = WARNING\n")
+                .unwrap(),
+            Some(limit(2, 1, Some(tracing::Level::WARN)))
+        );
+        let err = logging(
+            "[DEFAULT]\nrate_limit_burst = 2\nrate_limit_interval = 1\nrate_limit_except_level = LOUD\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ceilometer.conf:4: [DEFAULT] rate_limit_except_level: \"LOUD\" is not one of"),
+            "{err}"
         );
     }
 }
