@@ -344,14 +344,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_place_writes_its_bound_a_minute_and_the_rest_is_counted_and_said() {
-        let throttle = Throttle::default();
+    /// How many of the lines `log` makes get past `throttle`.
+    fn written_through(throttle: &Throttle, log: impl FnOnce()) -> usize {
         let written = Written::default();
         let subscriber = tracing_subscriber::registry()
             .with(written.clone())
             .with(throttle.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        written.0.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_place_writes_its_bound_a_minute_and_the_rest_is_counted_and_said() {
+        let throttle = Throttle::default();
+        let written = written_through(&throttle, || {
             for i in 0..250 {
                 tracing::warn!(i, "dead-lettering a delivery");
             }
@@ -359,7 +365,7 @@ mod tests {
                 tracing::debug!("every debug line is written");
             }
         });
-        assert_eq!(written.0.load(Ordering::Relaxed), LINES_A_MINUTE as usize + 250);
+        assert_eq!(written, LINES_A_MINUTE as usize + 250);
 
         let place = throttle
             .lock()
@@ -434,11 +440,7 @@ mod tests {
             except_from: Some(Level::WARN),
         };
         let throttle = Throttle::new(Some(limit));
-        let written = Written::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(written.clone())
-            .with(throttle.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        let written = written_through(&throttle, || {
             for i in 0..4 {
                 tracing::info!(i, "one place");
                 tracing::debug!(i, "another, at debug");
@@ -446,7 +448,7 @@ mod tests {
             }
         });
         assert_eq!(
-            written.0.load(Ordering::Relaxed),
+            written,
             5 + 4,
             "five lines of the first interval, and the warnings"
         );
