@@ -64,20 +64,32 @@ impl<S: Subscriber> Layer<S> for Throttle {
 impl Throttle {
     /// The bound of each place, and oslo.log's `rate_limit` when one is set.
     pub fn new(oslo: Option<RateLimit>) -> Throttle {
-        let throttle = Throttle {
-            oslo: oslo.is_some(),
-            ..Throttle::default()
+        let state = State {
+            oslo: oslo.map(|limit| OsloWindow::new(limit, Instant::now())),
+            ..State::default()
         };
-        throttle.lock().oslo = oslo.map(|limit| OsloWindow::new(limit, Instant::now()));
-        throttle
+        Throttle {
+            state: Arc::new(Mutex::new(state)),
+            reporter: Arc::default(),
+            oslo: oslo.is_some(),
+        }
     }
 
     /// Say what this minute held back so far: called as the command ends.
     pub fn say_held_back(&self) {
+        self.say(true);
+    }
+
+    /// Log what is to be said now (the lock is not held while logging); `command_ends` ends
+    /// the minute early.
+    fn say(&self, command_ends: bool) {
+        let now = Instant::now();
         let notices = {
             let mut state = self.lock();
-            state.end_minute(Instant::now());
-            std::mem::take(&mut state.notices)
+            if command_ends {
+                state.end_minute(now);
+            }
+            state.notices(now)
         };
         notices.iter().for_each(Notice::log);
     }
@@ -93,8 +105,7 @@ impl Throttle {
                 .name("ceilo-log-throttle".into())
                 .spawn(move || loop {
                     std::thread::sleep(TICK);
-                    let notices = throttle.lock().notices(Instant::now());
-                    notices.iter().for_each(Notice::log);
+                    throttle.say(false);
                 });
             if let Err(e) = spawned {
                 tracing::warn!(target: TARGET, error = %e, "no thread to report the lines held back");

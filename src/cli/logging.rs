@@ -9,12 +9,12 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use ceilo::config::ceilometer_conf::Logging;
-
-use super::log_throttle::Throttle;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+use super::log_throttle::Throttle;
 
 /// `--log-format`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
