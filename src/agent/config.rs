@@ -242,6 +242,21 @@ pub fn listener_budget(settings: &Settings) -> Option<window::Budget> {
 mod tests {
     use super::*;
 
+    /// The deliveries the broker may send ahead of the pump must cover the delivery rate × the
+    /// time a raised cap takes to bring more (milliseconds: the pump, a `basic.qos` round trip,
+    /// the broker): with 64 a nova drain ran at 0.57–0.71 of its rate unbounded, with 256 at
+    /// 0.84–0.95 (docs/runtime.md, the byte budget).
+    #[test]
+    fn the_default_budget_lets_the_broker_send_256_deliveries_ahead() {
+        let budget = listener_budget(&Settings::default()).expect("the defaults bind: 4000 slots do not fit");
+        assert!(
+            budget.bytes / budget.slot >= 256,
+            "{} slots of {} bytes",
+            budget.bytes / budget.slot,
+            budget.slot
+        );
+    }
+
     #[test]
     fn the_byte_budget_is_off_with_quorum_queues_only() {
         let mut settings = Settings::default();

@@ -142,8 +142,11 @@ pub struct NotificationSettings {
     pub max_output_bytes: u64,
     /// Bytes of delivery bodies one queue's listener may have in flight (sent by the broker
     /// and not yet acked), counting each delivery not yet received as `max_body_bytes`: the
-    /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). Default
-    /// 32 MiB: 64 bodies of `max_body_bytes` in transit, enough to keep a queue draining.
+    /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). The
+    /// deliveries it lets the broker send ahead must cover the delivery rate × the time a
+    /// raised cap takes to bring more (the pump taking what arrived, a `basic.qos` round trip,
+    /// the broker sending): 32 MiB (64 slots of `max_body_bytes`) held a nova drain to 0.57–0.71
+    /// of its rate unbounded, the default, 128 MiB (256 slots), to 0.84–0.95 (docs/runtime.md).
     /// 0 = no bound but `prefetch`. The memory ceiling it gives is in docs/runtime.md.
     pub inflight_bytes: u64,
     /// Overrides `amqp_durable_queues` for the consumed queues and their exchanges. Only for
@@ -222,7 +225,7 @@ impl Default for NotificationSettings {
             prefetch: 4000,
             max_body_bytes: 512 << 10,
             max_output_bytes: crate::convert::DEFAULT_MAX_OUTPUT_BYTES as u64,
-            inflight_bytes: 32 << 20,
+            inflight_bytes: 128 << 20,
             durable: None,
             auto_delete: false,
             batch_size: 200,
