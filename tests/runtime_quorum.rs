@@ -59,8 +59,13 @@ fn assert_quorum(broker: &Broker, queue: &str) {
 fn every_queue_is_a_quorum_queue_with_olsos_limits_and_notifications_go_through() {
     let broker = Broker::new("quorum");
     let url = broker.url();
-    let settings =
-        settings(100, 10).replacen("notification:\n", "notification:\n  transform_partitions: 2\n", 1);
+    // A budget that binds at this prefetch (100 slots of 512 KiB do not fit in 32 MiB), so
+    // that quorum queues have one to turn off.
+    let settings = settings(100, 10).replacen(
+        "notification:\n",
+        "notification:\n  transform_partitions: 2\n  inflight_bytes: 33554432\n",
+        1,
+    );
     let dir = config_dir(&format!("{QUORUM}{settings}"));
     std::fs::write(dir.path().join("pipeline.yaml"), PIPELINE).expect("pipeline.yaml");
     let agent = Agent::start(dir.path(), &url);
