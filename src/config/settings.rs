@@ -142,12 +142,10 @@ pub struct NotificationSettings {
     pub max_output_bytes: u64,
     /// Bytes of delivery bodies one queue's listener may have in flight (sent by the broker
     /// and not yet acked), counting each delivery not yet received as `max_body_bytes`: the
-    /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). The
-    /// deliveries it lets the broker send ahead must cover the delivery rate × the time a
-    /// raised cap takes to bring more (the pump taking what arrived, a `basic.qos` round trip,
-    /// the broker sending): 32 MiB (64 slots of `max_body_bytes`) held a nova drain to 0.57–0.71
-    /// of its rate unbounded, the default, 128 MiB (256 slots), to 0.84–0.95 (docs/runtime.md).
-    /// 0 = no bound but `prefetch`. The memory ceiling it gives is in docs/runtime.md.
+    /// byte bound that `prefetch` alone is not (RabbitMQ ignores `prefetch_size`). Default
+    /// 128 MiB: 256 bodies of `max_body_bytes` the broker may send ahead, which must cover the
+    /// delivery rate × the time a raised cap takes to bring more; fewer drain slower. 0 = no
+    /// bound but `prefetch`. Its memory ceiling and its speed are in docs/runtime.md.
     pub inflight_bytes: u64,
     /// Overrides `amqp_durable_queues` for the consumed queues and their exchanges. Only for
     /// brokers in `messaging_urls` set up unlike `transport_url`'s; unset, the default, follows
