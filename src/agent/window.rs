@@ -55,7 +55,7 @@ impl Budget {
     }
 
     /// Deliveries allowed in transit: the budget's slots, at most `prefetch`, at least one.
-    fn max_slots(&self) -> u64 {
+    pub fn max_slots(&self) -> u64 {
         (self.bytes / self.slot).clamp(1, u64::from(self.prefetch).max(1))
     }
 }
