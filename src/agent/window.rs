@@ -17,7 +17,8 @@
 //! larger than the slot never breaks the inequality, so the cap is raised when the deliveries
 //! in transit run low. Settling frees bytes but also lets the broker send as many deliveries as
 //! were settled, so before a settle frame the cap is lowered if the inequality needs it (a raise
-//! leaves a quarter of the slots in reserve, so most settles need no lowering). A body
+//! leaves a quarter of the slots in reserve, so a settle of fewer deliveries needs no lowering;
+//! with the default batch size and budget a settle is larger and goes behind one). A body
 //! larger than `max_body_bytes` (it will be dead-lettered) overruns its slot: after one, the
 //! window falls back to one delivery in transit and grows by one per body that fits (slow
 //! start), so a run of big bodies comes one at a time.
@@ -133,8 +134,8 @@ impl Window {
     }
 
     /// Slots a raise leaves unused (a quarter of the window), so that settles can move the
-    /// broker's horizon that far before a lowering frame is needed: in a steady flow most
-    /// settles then go out alone instead of behind a `basic.qos`.
+    /// broker's horizon that far before a lowering frame is needed: a settle of fewer
+    /// deliveries goes out alone instead of behind a `basic.qos`.
     fn reserve(&self) -> u64 {
         self.budget.max_slots() / 4
     }
