@@ -18,7 +18,7 @@ use ceilo::model::signature::Signer;
 
 // The same allocator as the binary, so the numbers are the agent's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn conversion(c: &mut Criterion) {
     let bodies = ceilo::reference::corpus_bodies();

@@ -17,7 +17,7 @@ use ceilo::telemetry::handles::*;
 use ceilo::telemetry::metrics::ActorKind;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn instrumentation(c: &mut Criterion) {
     let bodies = ceilo::reference::corpus_bodies();

@@ -32,7 +32,7 @@ use loadgen::key::RunKey;
 
 // The same allocator as the binary, so the counts are the agent's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Distinct bodies made and cycled through: the mix's templates, each with its own ids.
 const BODIES: u64 = 64;

@@ -33,7 +33,7 @@ use ceilo::publish::{Items, Output, PublishError, Write};
 use ceilo::transport::{BoxFuture, OutMessage, Publisher, TransportError};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const FLUSH: usize = 500;
 

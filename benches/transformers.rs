@@ -21,7 +21,7 @@ use ceilo::transform::Chain;
 use simd_json::prelude::*;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const BATCH: usize = 1000;
 

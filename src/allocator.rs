@@ -1,49 +1,30 @@
-//! The binary's global allocator: mimalloc for everything small, the kernel for big blocks.
+//! The binary's global allocator: jemalloc for everything small, the kernel for big blocks.
 //!
-//! mimalloc keeps the pages it frees for reuse and gives them back to the kernel only after a
-//! delay, and only when the thread that owns them allocates again. That is what makes the
-//! per-sample allocations of the hot path cheap, but it also keeps freed notification bodies
-//! resident: a body is assembled on lapin's thread and freed on another, so a run of 8 MiB
-//! bodies left up to twice the live bytes in RSS, past the ceiling `docs/runtime.md` promises.
 //! Blocks of [`LARGE`] or more (bodies, their dead-letter frames) are mapped and unmapped
-//! directly, so RSS follows what the agent holds; the syscalls cost nothing next to touching a
-//! mebibyte, and no block of that size is on the hot path of small notifications.
+//! directly, so RSS follows what the agent holds: an allocator keeps freed extents for reuse
+//! (jemalloc for up to 10 s), and a run of 8 MiB bodies would stay resident. The syscalls cost
+//! nothing next to touching a mebibyte, and no block of that size is on the hot path of small
+//! notifications.
 //!
-//! The small blocks' pages go back too, [`PURGE_DELAY_MS`] after a page empties, the next time
-//! a thread hands mimalloc a page ([`purge_soon`]). The bundled mimalloc's default delay (1 s)
-//! kept the pages a drain empties resident, about 45 MB more at its peak. Returning a page the
-//! moment it empties costs the other way: under a drain the converter threads free what the
-//! listener's thread allocated, the next batch refills those pages, and the kernel faults and
-//! zeroes each one again, about two faults per notification. An idle agent keeps the pages its
-//! last burst emptied (no thread hands mimalloc a page) until work resumes.
+//! The hot path frees on one thread what another allocated: bodies read on lapin's thread and
+//! freed by a converter, samples made by a converter or a poller and freed once encoded.
+//! jemalloc takes those blocks back into the arena they came from, where the next batch finds
+//! them. mimalloc, which the agent used before, either kept such pages per thread or gave them
+//! back and faulted them in again for the next batch; glibc's malloc spent a quarter of the
+//! polling agent's CPU in its own functions. In interleaved runs jemalloc took less CPU and less
+//! peak RSS than mimalloc both draining notifications and polling (README, Performance).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;
 
-use mimalloc::MiMalloc;
+use tikv_jemallocator::Jemalloc;
 
 /// The smallest block served by the kernel.
 const LARGE: usize = 1 << 20;
-/// Mappings are page aligned: a block asking for more alignment stays with mimalloc.
+/// Mappings are page aligned: a block asking for more alignment stays with jemalloc.
 const PAGE: usize = 4096;
 
 pub struct Allocator;
-
-/// mimalloc's `mi_option_purge_delay`, which the sys crate does not name: its place in
-/// `mi_option_e` (`mimalloc.h`, the same in the bundled v2 and v3 sources).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// How long an emptied page is kept before it may go back to the kernel: long enough for the next
-/// batch of a drain to refill it (a batch is converted in a few milliseconds), short enough that
-/// a busy agent's RSS follows what it holds.
-pub const PURGE_DELAY_MS: std::ffi::c_long = 10;
-
-/// Emptied pages may go back to the kernel [`PURGE_DELAY_MS`] after they empty. Call once at
-/// start; the option is read each time a page empties, so it applies from then on.
-pub fn purge_soon() {
-    // SAFETY: setting a mimalloc option takes plain integers and may be done at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
-}
 
 fn is_large(size: usize, align: usize) -> bool {
     size >= LARGE && align <= PAGE
@@ -77,7 +58,7 @@ unsafe impl GlobalAlloc for Allocator {
         if is_large(layout.size(), layout.align()) {
             unsafe { map(layout.size()) }
         } else {
-            unsafe { MiMalloc.alloc(layout) }
+            unsafe { Jemalloc.alloc(layout) }
         }
     }
 
@@ -85,7 +66,7 @@ unsafe impl GlobalAlloc for Allocator {
         if is_large(layout.size(), layout.align()) {
             unsafe { map(layout.size()) }
         } else {
-            unsafe { MiMalloc.alloc_zeroed(layout) }
+            unsafe { Jemalloc.alloc_zeroed(layout) }
         }
     }
 
@@ -93,14 +74,14 @@ unsafe impl GlobalAlloc for Allocator {
         if is_large(layout.size(), layout.align()) {
             unsafe { libc::munmap(ptr.cast(), layout.size()) };
         } else {
-            unsafe { MiMalloc.dealloc(ptr, layout) }
+            unsafe { Jemalloc.dealloc(ptr, layout) }
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (old_size, align) = (layout.size(), layout.align());
         match (is_large(old_size, align), is_large(new_size, align)) {
-            (false, false) => unsafe { MiMalloc.realloc(ptr, layout, new_size) },
+            (false, false) => unsafe { Jemalloc.realloc(ptr, layout, new_size) },
             (true, true) => {
                 // The kernel moves the pages, nothing is copied.
                 let p = unsafe { libc::mremap(ptr.cast(), old_size, new_size, libc::MREMAP_MAYMOVE) };
@@ -162,14 +143,6 @@ mod tests {
         statm.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 4096
     }
 
-    #[test]
-    fn the_purge_delay_option_is_the_one_set() {
-        purge_soon();
-        // SAFETY: reading an option has no preconditions.
-        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(delay, PURGE_DELAY_MS);
-    }
-
     fn minor_faults() -> i64 {
         let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
         // SAFETY: getrusage fills the struct it is given.
@@ -186,7 +159,6 @@ mod tests {
     fn pages_emptied_by_one_batch_are_refilled_by_the_next_without_faults() {
         use std::sync::mpsc::sync_channel;
         let _alone = RSS.lock().unwrap_or_else(|p| p.into_inner());
-        purge_soon();
         let layout = Layout::from_size_align(3000, 8).unwrap();
         let (batches, received) = sync_channel::<Vec<usize>>(0);
         let (freed, wait_freed) = sync_channel::<()>(0);

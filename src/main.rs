@@ -7,8 +7,7 @@ use clap::{Parser, Subcommand};
 mod allocator;
 mod cli;
 
-// The hot path allocates per sample (metadata maps, ids); mimalloc is markedly faster than
-// glibc malloc for that pattern (see benches/conversion.rs). Big blocks bypass it (allocator.rs).
+// jemalloc for small blocks, the kernel for big ones (allocator.rs says why).
 #[global_allocator]
 static GLOBAL: allocator::Allocator = allocator::Allocator;
 
@@ -46,7 +45,6 @@ enum Command {
 
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
-    allocator::purge_soon();
     let args = Args::parse();
     // The agent says what it does at info; the offline commands only warn.
     let default_level = if matches!(args.command, Command::Run(_)) {
@@ -78,10 +76,10 @@ fn main() -> ExitCode {
     code
 }
 
-/// mimalloc asks for transparent huge pages on its arenas. With THP on, the first touch of each
-/// 2 MiB region faults in and zeroes all of it: under load that was a fifth of the agent's CPU
-/// (`clear_page_erms`) and ~65 MB of RSS that 4 KiB pages never touch. Applies to the whole
-/// process, including mappings made before this call.
+/// Where transparent huge pages are on (`always`, or an allocator asking for them, as mimalloc
+/// did), the first touch of each 2 MiB region of the heap faults in and zeroes all of it: under
+/// load that was a fifth of the agent's CPU (`clear_page_erms`) and ~65 MB of RSS that 4 KiB
+/// pages never touch. Applies to the whole process, including mappings made before this call.
 fn disable_transparent_huge_pages() {
     // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and only sets a flag on the mm.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };

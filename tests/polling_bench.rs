@@ -12,10 +12,9 @@
 //! started and skipped, ceilo's CPU (user+system from /proc/self/stat), the broker's CPU
 //! (beam.smp) and ceilo's peak RSS (VmHWM).
 //!
-//! The process runs on the agent's own allocator (`src/allocator.rs`, the `ceilo` binary's,
-//! with the purge delay `main` sets), so the CPU and the peak RSS are the agent's: under the
-//! test harness's default, glibc malloc, about a quarter of the CPU went to malloc and its
-//! arena locks. The file's own unit tests come along and run here too (without `--ignored`).
+//! The process runs on the agent's own allocator (`src/allocator.rs`, the `ceilo` binary's),
+//! so the CPU and the peak RSS are the agent's: under the test harness's default, glibc malloc,
+//! about a quarter of the CPU went to malloc and its arena locks. The file's own unit tests come along and run here too (without `--ignored`).
 
 mod runtime_support;
 
@@ -105,7 +104,6 @@ fn fleet_polling_throughput_against_rabbitmq() {
     let instances = env("CEILO_BENCH_INSTANCES", 100_000);
     let interval = env("CEILO_BENCH_INTERVAL", 10);
     let seconds = env("CEILO_BENCH_SECONDS", 60);
-    allocator::purge_soon();
     runtime_support::on_actix_system(|handle| async move {
         let exchange = format!("ceilo-bench-{}", uuid::Uuid::new_v4().simple());
         let transport = ceilo::transport::from_url(URL).unwrap();
