@@ -2,7 +2,7 @@
 //!
 //! Blocks of [`LARGE`] or more (bodies, their dead-letter frames) are mapped and unmapped
 //! directly, so RSS follows what the agent holds: an allocator keeps freed extents for reuse
-//! (jemalloc for up to 10 s), and a run of 8 MiB bodies would stay resident. The syscalls cost
+//! (jemalloc a while, [`JEMALLOC_CONF`]), and a run of 8 MiB bodies would stay resident. The syscalls cost
 //! nothing next to touching a mebibyte, and no block of that size is on the hot path of small
 //! notifications.
 //!
@@ -25,6 +25,16 @@ const LARGE: usize = 1 << 20;
 const PAGE: usize = 4096;
 
 pub struct Allocator;
+
+/// jemalloc's options (its `malloc_conf`, under the `_rjem_` prefix tikv-jemalloc-sys gives its
+/// symbols), read at its first allocation. Pages its arenas stop using go back to the kernel
+/// within about 300 ms, purged by jemalloc's background threads: its default, 10 s and purged
+/// only as the agent allocates, kept what dead-lettered 8 MiB bodies had used resident past the
+/// ceiling in docs/runtime.md
+/// (`oversize_bodies_are_dead_lettered_and_peak_rss_stays_under_the_documented_ceiling`), and
+/// purging at once faulted every page of a drain in again.
+#[export_name = "_rjem_malloc_conf"]
+static JEMALLOC_CONF: Option<&u8> = Some(&b"background_thread:true,dirty_decay_ms:300\0"[0]);
 
 fn is_large(size: usize, align: usize) -> bool {
     size >= LARGE && align <= PAGE
