@@ -456,9 +456,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_cap_opens_as_deliveries_arrive_even_when_nothing_settles() {
-        use crate::agent::window::Budget;
+        use crate::agent::window::{Budget, SharedBudget};
         let rec = Arc::new(Recording::default());
-        let window = Arc::new(Window::new(Budget::binding(8 << 20, 1 << 20, 100).unwrap()));
+        let budget = Budget::binding(8 << 20, 1 << 20, 100).unwrap();
+        let window = Arc::new(Window::new(SharedBudget::alone(budget)));
         let _tracker = AckTracker::start(
             Arc::new(rec.clone()),
             &tokio::runtime::Handle::current(),

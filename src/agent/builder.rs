@@ -25,7 +25,7 @@ use super::mailbox::Mailbox;
 use super::pipeline::PipelineActor;
 use super::publisher::PublisherActor;
 use super::publishers::{Factory, SinkPublisher, Sinks};
-use super::window::Budget;
+use super::window::SharedBudget;
 use super::{partitions, reload, Agent, AgentError, Convert};
 use crate::config::Settings;
 use crate::model::Payload;
@@ -103,17 +103,17 @@ impl AgentBuilder {
         let pipeline = self.pipeline(samples, events, &publishers, partitions.as_ref(), bound);
         let converter = Arc::new(reload::Current::new(converter));
         let pool = self.converter_pool(workers, bound, converter.clone(), &pipeline)?;
-        let budget = listener_budget(&self.settings);
+        let budget = listener_budget(&self.settings).map(|b| Arc::new(SharedBudget::new(b)));
         // With partitions, the stateful sinks run on what the partition queues bring instead.
         let stage = match partitions {
             Some(_) => SampleStage::Ingest,
             None => SampleStage::All,
         };
-        let mut listeners = self.notification_listeners(&pool, budget, stage)?;
+        let mut listeners = self.notification_listeners(&pool, &budget, stage)?;
         let mut others = vec![publishers.dead_letter.addr().clone()];
         if let Some(partitions) = partitions {
             others.push(partitions.publisher.addr().clone());
-            listeners.extend(self.partition_listeners(&pool, budget, partitions.queues)?);
+            listeners.extend(self.partition_listeners(&pool, &budget, partitions.queues)?);
         }
         Ok(Agent {
             shutdown: self.shutdown,
@@ -210,7 +210,7 @@ impl AgentBuilder {
     fn notification_listeners(
         &self,
         pool: &ConverterPool,
-        budget: Option<Budget>,
+        budget: &Option<Arc<SharedBudget>>,
         stage: SampleStage,
     ) -> Result<Vec<Arc<ListenerStatus>>, AgentError> {
         let mut listeners = Vec::new();
@@ -236,7 +236,7 @@ impl AgentBuilder {
     fn partition_listeners(
         &self,
         pool: &ConverterPool,
-        budget: Option<Budget>,
+        budget: &Option<Arc<SharedBudget>>,
         queues: Vec<QueueSpec>,
     ) -> Result<Vec<Arc<ListenerStatus>>, AgentError> {
         let gates = partitions::gates(
@@ -259,13 +259,15 @@ impl AgentBuilder {
     fn listen(
         &self,
         pool: &ConverterPool,
-        budget: Option<Budget>,
+        budget: &Option<Arc<SharedBudget>>,
         stage: SampleStage,
         transport: Arc<dyn Transport>,
         spec: QueueSpec,
         owned: Option<watch::Receiver<bool>>,
     ) -> Arc<ListenerStatus> {
         let n = &self.settings.notification;
+        // Each listener brings its budget to the pool its windows borrow from.
+        let budget = budget.clone().inspect(|shared| shared.join());
         let (_, status) = Listener::start_supervised(ListenerConfig {
             owned,
             budget,

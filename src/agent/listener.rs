@@ -25,7 +25,7 @@ use super::ack::AckTracker;
 use super::converter::{ConverterPool, DeliveryBatch};
 use super::duplicates::{RecentIds, SharedRecentIds};
 use super::outage::Outage;
-use super::window::{Budget, Window};
+use super::window::{SharedBudget, Window};
 use crate::pipeline::SampleStage;
 use crate::telemetry::handles::{ActorMetrics, ConverterMetrics, ListenerMetrics};
 use crate::telemetry::metrics::ActorKind;
@@ -67,8 +67,9 @@ pub struct ListenerConfig {
     pub readiness: Readiness,
     /// The pipeline stage this queue's samples take (partition queues: `Owned`).
     pub stage: SampleStage,
-    /// The byte budget of this queue's channel, when it binds (see [`super::window`]).
-    pub budget: Option<Budget>,
+    /// The listeners' byte budgets, which this one has joined, when they bind (see
+    /// [`super::window`]).
+    pub budget: Option<Arc<SharedBudget>>,
     /// A transform-partition queue spread by coordination ([`super::partitions`]): consume
     /// only while this says the partition is this agent's. `None`: always.
     pub owned: Option<watch::Receiver<bool>>,
@@ -424,7 +425,7 @@ async fn pump(
         }
     }
     // A new channel, a new window: its counts start at 0 with the channel's.
-    let window = config.budget.map(|b| Arc::new(Window::new(b)));
+    let window = config.budget.clone().map(|b| Arc::new(Window::new(b)));
     let mut spec = config.spec.clone();
     spec.initial_limit = window.as_ref().map_or(0, |w| w.initial_limit());
     let mut consumer = tokio::select! {

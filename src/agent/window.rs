@@ -23,12 +23,20 @@
 //! window falls back to one delivery in transit and grows by one per body that fits (slow
 //! start), so a run of big bodies comes one at a time.
 //!
+//! The listeners' budgets are one pool ([`SharedBudget`]): each listener brings
+//! `inflight_bytes`, keeps a quarter of it for its own window and lends the rest, and a window
+//! whose queue is busy borrows from the pool what its deliveries in transit need, up to half of
+//! the whole, giving back after each settle what it no longer needs. The windows together never
+//! hold more than the listeners' budgets summed, so the memory ceiling is unchanged, while the
+//! queue that carries the traffic reads further ahead: the broker sends in fewer, larger pieces.
+//!
 //! The pump calls [`Window::received`] per delivery (a few relaxed atomics, no lock, no
 //! allocation); the tracker's settle task, the only one that sends frames on the channel, calls
 //! [`Window::raise`] when woken and [`Window::before_settle`] / [`Window::settled`] around each
 //! settle frame, so caps and settles reach the broker in the order they were decided.
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
@@ -61,9 +69,82 @@ impl Budget {
     }
 }
 
+/// The listeners' byte budgets as one pool: what each window holds beyond its own quarter is
+/// borrowed from it.
+#[derive(Debug)]
+pub struct SharedBudget {
+    budget: Budget,
+    /// The budgets of the listeners that joined, summed.
+    total: AtomicU64,
+    /// Bytes no window holds.
+    free: AtomicU64,
+}
+
+impl SharedBudget {
+    /// An empty pool of listener budgets of `budget` each.
+    pub fn new(budget: Budget) -> SharedBudget {
+        SharedBudget {
+            budget,
+            total: AtomicU64::new(0),
+            free: AtomicU64::new(0),
+        }
+    }
+
+    /// A listener brings its budget: a quarter stays its window's own, the rest is lent.
+    pub fn join(&self) {
+        self.total.fetch_add(self.budget.bytes, Relaxed);
+        self.free.fetch_add(self.budget.bytes - self.own(), Release);
+    }
+
+    /// A pool that one listener has joined: a window alone with its budget.
+    #[cfg(test)]
+    pub fn alone(budget: Budget) -> Arc<SharedBudget> {
+        let shared = Arc::new(SharedBudget::new(budget));
+        shared.join();
+        shared
+    }
+
+    /// What a window holds whatever the others do.
+    fn own(&self) -> u64 {
+        self.budget.bytes / 4
+    }
+
+    /// The most one window may hold: half of the pool, and at least one listener's budget.
+    fn window_max(&self) -> u64 {
+        (self.total.load(Relaxed) / 2).max(self.budget.bytes)
+    }
+
+    /// Takes up to `wanted` bytes from the pool: what it gives.
+    fn take(&self, wanted: u64) -> u64 {
+        let mut free = self.free.load(Acquire);
+        loop {
+            let taken = wanted.min(free);
+            if taken == 0 {
+                return 0;
+            }
+            match self
+                .free
+                .compare_exchange_weak(free, free - taken, AcqRel, Acquire)
+            {
+                Ok(_) => return taken,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    fn give_back(&self, bytes: u64) {
+        if bytes > 0 {
+            self.free.fetch_add(bytes, Release);
+        }
+    }
+}
+
 /// The cap's state for one channel. Counts are since the channel opened.
 pub struct Window {
     budget: Budget,
+    shared: Arc<SharedBudget>,
+    /// Bytes held from the pool beyond the window's own (written by the settle task only).
+    borrowed: AtomicU64,
     /// Deliveries taken off the consumer (written by the pump only).
     received: AtomicU64,
     received_bytes: AtomicU64,
@@ -78,10 +159,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// A window for a new channel, with the cap it must start with (set before consuming).
-    pub fn new(budget: Budget) -> Window {
+    /// A window for a new channel of a listener that joined `shared`, with the cap it must
+    /// start with (set before consuming).
+    pub fn new(shared: Arc<SharedBudget>) -> Window {
         Window {
-            budget,
+            budget: shared.budget,
+            shared,
+            borrowed: AtomicU64::new(0),
             received: AtomicU64::new(0),
             received_bytes: AtomicU64::new(0),
             target: AtomicU64::new(1),
@@ -107,7 +191,7 @@ impl Window {
         let target = if bytes > self.budget.slot {
             1
         } else {
-            (self.target.load(Relaxed) + 1).min(self.budget.max_slots())
+            (self.target.load(Relaxed) + 1).min(self.max_slots())
         };
         self.target.store(target, Relaxed);
         let horizon = self.limit.load(Relaxed) + self.settled.load(Relaxed);
@@ -129,15 +213,61 @@ impl Window {
             .received_bytes
             .load(Acquire)
             .saturating_sub(self.settled_bytes.load(Relaxed) + freed);
-        let free_slots = (self.budget.bytes.saturating_sub(held) / self.budget.slot).saturating_sub(reserve);
+        let free_slots = (self.grant().saturating_sub(held) / self.budget.slot).saturating_sub(reserve);
         received + free_slots.min(self.target.load(Relaxed))
+    }
+
+    /// Bytes received and not settled.
+    fn held(&self) -> u64 {
+        self.received_bytes
+            .load(Acquire)
+            .saturating_sub(self.settled_bytes.load(Relaxed))
+    }
+
+    /// The bytes this window may expose: its own and what it borrowed.
+    fn grant(&self) -> u64 {
+        self.shared.own() + self.borrowed.load(Relaxed)
+    }
+
+    /// Deliveries allowed in transit at most: the slots of the most a window may hold, at most
+    /// `prefetch`, at least one.
+    fn max_slots(&self) -> u64 {
+        (self.shared.window_max() / self.budget.slot).clamp(1, u64::from(self.budget.prefetch).max(1))
+    }
+
+    /// Before a raise: borrow what the target in transit and the reserve need, as far as the
+    /// pool and the window's maximum allow. The pool lends for slots, not for what is held
+    /// beyond the window's own quarter: a run of oversize bodies, which fills the held bytes
+    /// with the window at one delivery in transit, still comes one at a time.
+    fn borrow_for_target(&self) {
+        let slots = self.target.load(Relaxed) + self.reserve();
+        let held = self.held().min(self.shared.own());
+        let wanted = (held + slots * self.budget.slot).min(self.shared.window_max());
+        let short = wanted.saturating_sub(self.grant());
+        if short > 0 {
+            self.borrowed.fetch_add(self.shared.take(short), Relaxed);
+        }
+    }
+
+    /// After a settle: give back what neither the deliveries held, those the broker may still
+    /// send nor the reserve need.
+    fn give_back_unused(&self) {
+        let horizon = self.limit.load(Relaxed) + self.settled.load(Relaxed);
+        let in_transit = horizon.saturating_sub(self.received.load(Acquire));
+        let needed = self.held() + (in_transit + self.reserve()) * self.budget.slot;
+        let spare = self.grant().saturating_sub(needed.max(self.shared.own()));
+        let given = spare.min(self.borrowed.load(Relaxed));
+        if given > 0 {
+            self.borrowed.fetch_sub(given, Relaxed);
+            self.shared.give_back(given);
+        }
     }
 
     /// Slots a raise leaves unused (a quarter of the window), so that settles can move the
     /// broker's horizon that far before a lowering frame is needed: a settle of fewer
     /// deliveries goes out alone instead of behind a `basic.qos`.
     fn reserve(&self) -> u64 {
-        self.budget.max_slots() / 4
+        self.max_slots() / 4
     }
 
     fn cap(&self, limit: u64) -> u64 {
@@ -146,6 +276,7 @@ impl Window {
 
     /// A higher cap to send now, if the budget allows one.
     pub fn raise(&self) -> Option<u16> {
+        self.borrow_for_target();
         let settled = self.settled.load(Relaxed);
         let limit = self.cap(self.allowed_horizon(0, self.reserve()).saturating_sub(settled));
         (limit > self.limit.load(Relaxed)).then(|| self.set(limit))
@@ -163,11 +294,19 @@ impl Window {
     pub fn settled(&self, deliveries: usize, bytes: u64) {
         self.settled_bytes.fetch_add(bytes, Relaxed);
         self.settled.fetch_add(deliveries as u64, Relaxed);
+        self.give_back_unused();
     }
 
     fn set(&self, limit: u64) -> u16 {
         self.limit.store(limit, Relaxed);
         u16::try_from(limit).unwrap_or(u16::MAX)
+    }
+}
+
+impl Drop for Window {
+    /// The channel is gone: what its window borrowed goes back to the pool.
+    fn drop(&mut self) {
+        self.shared.give_back(*self.borrowed.get_mut());
     }
 }
 
@@ -178,7 +317,32 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     fn window(budget_mib: u64, slot_mib: u64, prefetch: u16) -> Window {
-        Window::new(Budget::binding(budget_mib * MIB, slot_mib * MIB, prefetch).expect("binding"))
+        Window::new(SharedBudget::alone(
+            Budget::binding(budget_mib * MIB, slot_mib * MIB, prefetch).expect("binding"),
+        ))
+    }
+
+    /// `listeners` joined to one pool of 8 MiB budgets in 1 MiB slots.
+    fn pool(listeners: usize) -> Arc<SharedBudget> {
+        let shared = Arc::new(SharedBudget::new(Budget::binding(8 * MIB, MIB, 4000).unwrap()));
+        (0..listeners).for_each(|_| shared.join());
+        shared
+    }
+
+    /// Receives `n` small bodies, raising the cap as the settle task does.
+    fn receive(w: &Window, n: usize) {
+        for _ in 0..n {
+            w.received(3000);
+            w.raise();
+        }
+    }
+
+    /// Settles everything received (the settle task raises the cap after, if it can).
+    fn settle_all(w: &Window) {
+        let bytes = w.held();
+        let n = (w.received.load(Relaxed) - w.settled.load(Relaxed)) as usize;
+        w.before_settle(n, bytes);
+        w.settled(n, bytes);
     }
 
     /// What the broker may still send, in bytes, plus what is held: the quantity the budget
@@ -257,6 +421,95 @@ mod tests {
                 assert!(exposure(&w) <= 8 * MIB, "after settling everything held");
             }
             assert!(w.limit.load(Relaxed) >= 1, "0 would mean no cap at all");
+        }
+    }
+
+    #[test]
+    fn a_busy_window_borrows_past_its_own_up_to_half_the_pool_and_gives_it_back() {
+        let shared = pool(4);
+        let busy = Window::new(shared.clone());
+        receive(&busy, 200);
+        assert_eq!(busy.target.load(Relaxed), 16, "half of 4 × 8 MiB in 1 MiB slots");
+        assert!(
+            busy.grant() > 8 * MIB,
+            "borrowed past one budget: {}",
+            busy.grant()
+        );
+        assert!(exposure(&busy) <= busy.grant() && busy.grant() <= 16 * MIB);
+        let quiet = Window::new(shared.clone());
+        receive(&quiet, 1);
+        assert!(
+            exposure(&quiet) <= quiet.grant(),
+            "the quiet window keeps within what it has"
+        );
+        assert_eq!(
+            shared.free.load(Relaxed) + busy.grant() + quiet.grant() + 2 * (2 * MIB),
+            32 * MIB,
+            "every byte is free or held by one window (two members have no window)"
+        );
+        drop(busy);
+        drop(quiet);
+        assert_eq!(
+            shared.free.load(Relaxed),
+            32 * MIB - 4 * (2 * MIB),
+            "dropped windows give back"
+        );
+    }
+
+    #[test]
+    fn windows_sharing_a_pool_never_expose_more_than_it_holds() {
+        let shared = pool(3);
+        let windows: Vec<Window> = (0..3).map(|_| Window::new(shared.clone())).collect();
+        // A small deterministic generator: which window moves, and how.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..20_000 {
+            let w = &windows[next(3) as usize];
+            // Bodies up to a slot: a bigger one overruns its slot in any window.
+            match next(10) {
+                0 => settle_all(w),
+                _ => {
+                    // Only what the broker may send arrives.
+                    let horizon = w.limit.load(Relaxed) + w.settled.load(Relaxed);
+                    if w.received.load(Relaxed) < horizon {
+                        w.received(1 + next(MIB) as usize);
+                    }
+                    w.raise();
+                }
+            }
+            for w in &windows {
+                assert!(exposure(w) <= w.grant(), "a window exposes more than it holds");
+            }
+            let exposed: u64 = windows.iter().map(exposure).sum();
+            let granted: u64 = windows.iter().map(|w| w.grant()).sum();
+            assert!(exposed <= 24 * MIB, "{exposed} exposed of 24 MiB");
+            assert_eq!(
+                granted + shared.free.load(Relaxed),
+                24 * MIB,
+                "no byte made or lost"
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_of_oversize_bodies_comes_one_at_a_time_in_a_pool_too() {
+        let w = Window::new(pool(7));
+        for _ in 0..20 {
+            w.received(3 * MIB as usize);
+            w.raise();
+            let unacked = w.received.load(Relaxed) - w.settled.load(Relaxed);
+            assert_eq!(
+                w.limit.load(Relaxed),
+                unacked,
+                "nothing more in transit while a big body is held"
+            );
+            settle_all(&w);
+            w.raise();
         }
     }
 }
