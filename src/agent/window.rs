@@ -209,10 +209,7 @@ impl Window {
     /// `freed` more bytes settled, keeping `reserve` slots of the budget unused.
     fn allowed_horizon(&self, freed: u64, reserve: u64) -> u64 {
         let received = self.received.load(Acquire);
-        let held = self
-            .received_bytes
-            .load(Acquire)
-            .saturating_sub(self.settled_bytes.load(Relaxed) + freed);
+        let held = self.held().saturating_sub(freed);
         let free_slots = (self.grant().saturating_sub(held) / self.budget.slot).saturating_sub(reserve);
         received + free_slots.min(self.target.load(Relaxed))
     }
