@@ -63,9 +63,10 @@ impl Budget {
         (bytes > 0 && u64::from(prefetch).saturating_mul(budget.slot) > bytes).then_some(budget)
     }
 
-    /// Deliveries allowed in transit: the budget's slots, at most `prefetch`, at least one.
-    pub fn max_slots(&self) -> u64 {
-        (self.bytes / self.slot).clamp(1, u64::from(self.prefetch).max(1))
+    /// Deliveries allowed in transit with `bytes` to spend: its slots, at most `prefetch`, at
+    /// least one.
+    pub fn slots_in(&self, bytes: u64) -> u64 {
+        (bytes / self.slot).clamp(1, u64::from(self.prefetch).max(1))
     }
 }
 
@@ -226,10 +227,9 @@ impl Window {
         self.shared.own() + self.borrowed.load(Relaxed)
     }
 
-    /// Deliveries allowed in transit at most: the slots of the most a window may hold, at most
-    /// `prefetch`, at least one.
+    /// Deliveries allowed in transit at most: the slots of the most a window may hold.
     fn max_slots(&self) -> u64 {
-        (self.shared.window_max() / self.budget.slot).clamp(1, u64::from(self.budget.prefetch).max(1))
+        self.budget.slots_in(self.shared.window_max())
     }
 
     /// Before a raise: borrow what the target in transit and the reserve need, as far as the
@@ -347,9 +347,8 @@ mod tests {
     fn exposure(w: &Window) -> u64 {
         let received = w.received.load(Relaxed);
         let settled = w.settled.load(Relaxed);
-        let held = w.received_bytes.load(Relaxed) - w.settled_bytes.load(Relaxed);
         let horizon = w.limit.load(Relaxed) + settled;
-        held + horizon.saturating_sub(received) * w.budget.slot
+        w.held() + horizon.saturating_sub(received) * w.budget.slot
     }
 
     #[test]
@@ -410,10 +409,7 @@ mod tests {
             }
             w.raise();
             if i % 2 == 1 {
-                let bytes = w.received_bytes.load(Relaxed) - w.settled_bytes.load(Relaxed);
-                let n = (w.received.load(Relaxed) - w.settled.load(Relaxed)) as usize;
-                w.before_settle(n, bytes);
-                w.settled(n, bytes);
+                settle_all(&w);
                 w.raise();
                 assert!(exposure(&w) <= 8 * MIB, "after settling everything held");
             }
