@@ -2,9 +2,9 @@
 //!
 //! Blocks of [`LARGE`] or more (bodies, their dead-letter frames) are mapped and unmapped
 //! directly, so RSS follows what the agent holds: an allocator keeps freed extents for reuse
-//! (jemalloc a while, [`JEMALLOC_CONF`]), and a run of 8 MiB bodies would stay resident. The syscalls cost
-//! nothing next to touching a mebibyte, and no block of that size is on the hot path of small
-//! notifications.
+//! (jemalloc a while, [`JEMALLOC_CONF`]), and a run of 8 MiB bodies would stay resident. The
+//! syscalls cost nothing next to touching a mebibyte, and no block of that size is on the hot
+//! path of small notifications.
 //!
 //! The hot path frees on one thread what another allocated: bodies read on lapin's thread and
 //! freed by a converter, samples made by a converter or a poller and freed once encoded.
