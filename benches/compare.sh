@@ -5,6 +5,8 @@
 # definitions, notifier:// publishers) is drained by:
 #   limit-ack        loadgen sink --ack-only   (the broker's consume-and-ack limit)
 #   limit-republish  loadgen sink --republish  (consume, republish unchanged with confirms, ack)
+#   limit-raw        loadgen sink --ack-only --raw  (consume and ack without lapin: what consuming
+#                    costs without a client library; only when ONLY names it)
 #   ceilo            target/release/ceilo run  (skipped if it does not start)
 #   ceilometer       ceilometer-agent-notification 27 from a venv (skipped if not installed)
 # and it prints throughput, CPU per message, peak RSS, loss and duplicates for each, then the
@@ -125,9 +127,12 @@ run() {
 rm -f "$OUT"/*.json
 # One round: every wanted consumer once.
 round() {
-    rm -f "$OUT"/{limit-ack,limit-republish,ceilo,ceilometer}.json
+    rm -f "$OUT"/{limit-ack,limit-raw,limit-republish,ceilo,ceilometer}.json
     if wants limit-ack; then
         run limit-ack "$COUNT" none "$LOADGEN sink --ack-only --url {url}"
+    fi
+    if wants limit-raw; then
+        run limit-raw "$COUNT" none "$LOADGEN sink --ack-only --raw --url {url}"
     fi
     if wants limit-republish; then
         run limit-republish "$COUNT" one "$LOADGEN sink --republish --url {url}"
@@ -179,7 +184,7 @@ quotient() { # rate of $1 / rate of $2, in round $3, two decimals; nothing when 
 }
 printf '%-16s %9s %7s %10s %11s %10s %9s %9s %6s %8s\n' \
     run messages "body B" "drained/s" "complete/s" "CPU ms/msg" "peak MB" missing dup foreign
-for n in limit-ack limit-republish ceilo ceilometer; do
+for n in limit-ack limit-raw limit-republish ceilo ceilometer; do
     f="$OUT/$n.json"
     [[ -f "$f" ]] || continue
     jq -r --arg n "$n" --arg r "$(rate "$n")" \
@@ -198,6 +203,7 @@ ratio ceilo limit-ack
 ratio ceilo limit-republish
 ratio ceilo ceilometer
 ratio limit-republish limit-ack
+ratio limit-ack limit-raw
 for n in ceilo ceilometer; do
     f="$OUT/$n.json"
     if [[ -f "$f" ]] && [[ "$(jq '.missing_records + .duplicate_records' "$f")" != 0 ]]; then
@@ -208,7 +214,7 @@ done
 if [[ "$REPEAT" != 1 ]]; then
     echo
     echo "per round (complete/s; the table above is the last round):"
-    for pair in "ceilo limit-ack" "ceilo limit-republish" "ceilo ceilometer"; do
+    for pair in "ceilo limit-ack" "ceilo limit-republish" "ceilo ceilometer" "limit-ack limit-raw"; do
         set -- $pair
         ratios=()
         for r in $(seq 1 "$REPEAT"); do

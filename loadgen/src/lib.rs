@@ -4,7 +4,7 @@
 //! It knows nothing of ceilo's code: it speaks only the wire format. Modules, in the order data
 //! flows: `template` → `generate` (+ `key`, `wire`) → `publish` → agent → `collect` → `tally` →
 //! `report`; `amqp` declares the topology, `agent` watches the process, `session` runs a
-//! measurement and `modes` drive it.
+//! measurement and `modes` drive it (`raw_amqp`: the sink's consumer without lapin).
 
 pub mod agent;
 pub mod amqp;
@@ -13,6 +13,7 @@ pub mod generate;
 pub mod key;
 pub mod modes;
 pub mod publish;
+pub mod raw_amqp;
 pub mod report;
 pub mod scan;
 pub mod session;

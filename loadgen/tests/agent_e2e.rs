@@ -591,3 +591,45 @@ fn ack_only_and_republish_sinks_measure_the_broker() {
         "{r:#}"
     );
 }
+
+#[test]
+fn the_raw_sink_drains_every_queue_and_stops_after_exactly_n() {
+    let v = Vhost::new("rawsink");
+    let raw = format!("{LOADGEN} sink --ack-only --raw --url {{url}}");
+    let preload = |v: &Vhost, agent: &str| {
+        loadgen(
+            v,
+            &[
+                "preload",
+                "--count",
+                "3000",
+                "--mix",
+                "nova-*",
+                "--expect",
+                "none",
+                "--agent-cmd",
+                agent,
+                "--settle",
+                "2",
+            ],
+        )
+    };
+    let r = preload(&v, &raw);
+    assert_eq!(r["ended_by"], "queues empty", "{r:#}");
+    assert!(r["drain_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
+    assert_eq!(
+        n(&r, "queue_depth_end"),
+        0,
+        "the raw sink acks all it was given: {r:#}"
+    );
+    let v = Vhost::new("rawstop");
+    let r = preload(
+        &v,
+        &format!("{LOADGEN} sink --ack-only --raw --stop-after 1234 --url {{url}}"),
+    );
+    assert_eq!(
+        n(&r, "queue_depth_end"),
+        3000 - 1234,
+        "exactly 1234 acked, the rest requeued: {r:#}"
+    );
+}

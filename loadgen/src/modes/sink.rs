@@ -3,7 +3,8 @@
 //! `ceilometer`/`metering.sample` with confirms, acking after the confirm (the broker's
 //! consume-and-publish limit); `--to-sample` turns each notification into one meter message keyed
 //! by its message_id (a trivial agent for tests). `--stop-after N` processes exactly N messages
-//! and exits, leaving the rest queued — an agent that dies halfway.
+//! and exits, leaving the rest queued — an agent that dies halfway. `--ack-only --raw` consumes
+//! without lapin ([`crate::raw_amqp`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 use crate::amqp;
+use crate::raw_amqp::{Event, RawConsumer};
 use crate::wire;
 
 /// What the sink does with each message.
@@ -48,6 +50,10 @@ pub struct Args {
     /// Consume and ack only.
     #[arg(long)]
     pub ack_only: bool,
+    /// With --ack-only: consume with loadgen's own minimal client (plain amqp://, one thread,
+    /// blocking reads) instead of lapin — what consuming costs without a client library.
+    #[arg(long, requires = "ack_only")]
+    pub raw: bool,
     /// Republish each body unchanged to ceilometer/metering.sample with confirms.
     #[arg(long)]
     pub republish: bool,
@@ -232,6 +238,45 @@ async fn ack_only(ch: &Channel, mut consumer: lapin::Consumer, tag: &str, budget
     Ok(processed)
 }
 
+/// `--ack-only --raw`: as [`ack_only`], every queue on one channel of [`RawConsumer`]'s. Delivery
+/// tags count up in the order the deliveries arrive, so a `multiple` ack through the last one
+/// taken acks exactly what was taken.
+fn raw_ack_only(args: &Args, budget: &Budget) -> Result<u64> {
+    let queues = amqp::notification_queues();
+    let mut consumer = RawConsumer::consume(&args.url, &queues, args.prefetch(), TICK)?;
+    let (mut processed, mut pending, mut since_ack) = (0u64, None, 0u32);
+    loop {
+        if budget.term.load(Ordering::Relaxed) {
+            break;
+        }
+        match consumer.next_event()? {
+            Event::Delivered { tag } => {
+                if !budget.take() {
+                    break; // not acked: the broker requeues it when the connection closes
+                }
+                processed += 1;
+                pending = Some(tag);
+                since_ack += 1;
+                if since_ack >= ACK_EVERY {
+                    consumer.ack_through(tag)?;
+                    (pending, since_ack) = (None, 0);
+                }
+            }
+            Event::Idle => {
+                if let Some(t) = pending.take() {
+                    consumer.ack_through(t)?;
+                    since_ack = 0;
+                }
+            }
+        }
+    }
+    if let Some(t) = pending {
+        consumer.ack_through(t)?;
+    }
+    consumer.close()?;
+    Ok(processed)
+}
+
 async fn serve_queue(conn: Arc<Connection>, queue: String, args: Args, budget: Arc<Budget>) -> Result<u64> {
     let ch = conn.create_channel().await.context("opening a sink channel")?;
     ch.basic_qos(args.prefetch(), BasicQosOptions::default())
@@ -389,7 +434,11 @@ pub async fn run(args: Args) -> Result<u64> {
         term: AtomicBool::new(false),
     });
     let mut tasks = Vec::new();
-    for q in amqp::notification_queues() {
+    if args.raw {
+        let (args, budget) = (args.clone(), budget.clone());
+        tasks.push(tokio::task::spawn_blocking(move || raw_ack_only(&args, &budget)));
+    }
+    for q in amqp::notification_queues().into_iter().filter(|_| !args.raw) {
         tasks.push(tokio::spawn(serve_queue(
             conn.clone(),
             q,
