@@ -543,6 +543,18 @@ fn steady_measures_delays_and_ramp_finds_a_knee() {
     );
 }
 
+/// An ack-only sink's preload report: the queues were emptied, a drain rate was measured, and
+/// nothing was left unacked when the sink was stopped.
+fn assert_drained(r: &Value) {
+    assert_eq!(r["ended_by"], "queues empty", "{r:#}");
+    assert!(r["drain_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
+    assert_eq!(
+        n(r, "queue_depth_end"),
+        0,
+        "the sink acks all it was given: {r:#}"
+    );
+}
+
 #[test]
 fn ack_only_and_republish_sinks_measure_the_broker() {
     let v = Vhost::new("sinks");
@@ -561,13 +573,7 @@ fn ack_only_and_republish_sinks_measure_the_broker() {
             &ack,
         ],
     );
-    assert_eq!(r["ended_by"], "queues empty", "{r:#}");
-    assert!(r["drain_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
-    assert_eq!(
-        n(&r, "queue_depth_end"),
-        0,
-        "the ack-only sink finishes what it was given: {r:#}"
-    );
+    assert_drained(&r);
     let v = Vhost::new("republish");
     let rep = format!("{LOADGEN} sink --republish --url {{url}}");
     let r = loadgen(
@@ -615,13 +621,7 @@ fn the_raw_sink_drains_every_queue_and_stops_after_exactly_n() {
         )
     };
     let r = preload(&v, &raw);
-    assert_eq!(r["ended_by"], "queues empty", "{r:#}");
-    assert!(r["drain_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
-    assert_eq!(
-        n(&r, "queue_depth_end"),
-        0,
-        "the raw sink acks all it was given: {r:#}"
-    );
+    assert_drained(&r);
     let v = Vhost::new("rawstop");
     let r = preload(
         &v,
