@@ -451,7 +451,10 @@ fn agent_healthy_shows_zero_loss_and_zero_duplicates() {
 
 #[test]
 fn agent_halfway_stopped_is_reported_as_losing_exactly_what_it_left_queued() {
-    halfway("halfway", AgentUnderTest::new(), 5000, 1500);
+    // On SIGTERM ceilo finishes and acks everything it was delivered, up to its prefetch (4000),
+    // so only what lies beyond that stays queued: with 5000, a slow agent that had been
+    // delivered the whole rest left nothing.
+    halfway("halfway", AgentUnderTest::new(), 1500 + 3 * 4000, 1500);
 }
 
 #[test]
