@@ -437,14 +437,15 @@ pub async fn run(args: Args) -> Result<u64> {
     if args.raw {
         let (args, budget) = (args.clone(), budget.clone());
         tasks.push(tokio::task::spawn_blocking(move || raw_ack_only(&args, &budget)));
-    }
-    for q in amqp::notification_queues().into_iter().filter(|_| !args.raw) {
-        tasks.push(tokio::spawn(serve_queue(
-            conn.clone(),
-            q,
-            args.clone(),
-            budget.clone(),
-        )));
+    } else {
+        for q in amqp::notification_queues() {
+            tasks.push(tokio::spawn(serve_queue(
+                conn.clone(),
+                q,
+                args.clone(),
+                budget.clone(),
+            )));
+        }
     }
     let started = Instant::now();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
