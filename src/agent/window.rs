@@ -195,8 +195,7 @@ impl Window {
             (self.target.load(Relaxed) + 1).min(self.max_slots())
         };
         self.target.store(target, Relaxed);
-        let horizon = self.limit.load(Relaxed) + self.settled.load(Relaxed);
-        if horizon.saturating_sub(received) <= target / 2 {
+        if self.horizon().saturating_sub(received) <= target / 2 {
             self.wake.notify_one();
         }
     }
@@ -213,6 +212,11 @@ impl Window {
         let held = self.held().saturating_sub(freed);
         let free_slots = (self.grant().saturating_sub(held) / self.budget.slot).saturating_sub(reserve);
         received + free_slots.min(self.target.load(Relaxed))
+    }
+
+    /// The delivery count the broker may reach now: what is settled plus the cap on what is not.
+    fn horizon(&self) -> u64 {
+        self.limit.load(Relaxed) + self.settled.load(Relaxed)
     }
 
     /// Bytes received and not settled.
@@ -249,8 +253,7 @@ impl Window {
     /// After a settle: give back what neither the deliveries held, those the broker may still
     /// send nor the reserve need.
     fn give_back_unused(&self) {
-        let horizon = self.limit.load(Relaxed) + self.settled.load(Relaxed);
-        let in_transit = horizon.saturating_sub(self.received.load(Acquire));
+        let in_transit = self.horizon().saturating_sub(self.received.load(Acquire));
         let needed = self.held() + (in_transit + self.reserve()) * self.budget.slot;
         let spare = self.grant().saturating_sub(needed.max(self.shared.own()));
         let given = spare.min(self.borrowed.load(Relaxed));
@@ -345,10 +348,7 @@ mod tests {
     /// What the broker may still send, in bytes, plus what is held: the quantity the budget
     /// bounds (each delivery in transit counted as `slot`).
     fn exposure(w: &Window) -> u64 {
-        let received = w.received.load(Relaxed);
-        let settled = w.settled.load(Relaxed);
-        let horizon = w.limit.load(Relaxed) + settled;
-        w.held() + horizon.saturating_sub(received) * w.budget.slot
+        w.held() + w.horizon().saturating_sub(w.received.load(Relaxed)) * w.budget.slot
     }
 
     #[test]
@@ -468,8 +468,7 @@ mod tests {
                 0 => settle_all(w),
                 _ => {
                     // Only what the broker may send arrives.
-                    let horizon = w.limit.load(Relaxed) + w.settled.load(Relaxed);
-                    if w.received.load(Relaxed) < horizon {
+                    if w.received.load(Relaxed) < w.horizon() {
                         w.received(1 + next(MIB) as usize);
                     }
                     w.raise();
