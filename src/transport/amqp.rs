@@ -1,5 +1,8 @@
-//! `amqp://` over lapin: one connection and one channel per consumer and per publisher, so a
-//! slow or failed one does not stall the others and I/O spreads over several connections.
+//! `amqp://`: one connection and one channel per consumer and per publisher, so a slow or
+//! failed one does not stall the others and I/O spreads over several connections. Publishers
+//! and declarations go through lapin; a consumer's deliveries come on a connection that
+//! [`super::wire`] reads on the pump's own task, with a lapin control connection beside it
+//! (`ceilo consume-N QUEUE (control)`) that declares the queue and reads its backlog.
 //!
 //! Recovery is ours, not lapin's: a consumer whose connection dies ends (`next` → `None` or an
 //! error) and the agent opens a new one, so tags from before a recovery belong to a dead
@@ -15,12 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
-use lapin::types::{FieldTable, ShortString};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::uri::AMQPScheme;
 use lapin::{Channel, Confirmation, Connection};
 
@@ -29,9 +28,10 @@ use crate::telemetry::handles::AmqpConnectionMetrics;
 use super::declare::{declare_queue, preflight};
 use super::failover::{self, Cursor};
 use super::url::{self, Node};
+use super::wire::{self, ConsumeSetup, WireReader, WireWriter};
 use super::{
     amqp_err as err, mask, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology,
-    Publisher, QueueSpec, RabbitOptions, Settle, Topology, Transport, TransportError,
+    Publisher, QueueSpec, RabbitOptions, Topology, Transport, TransportError,
 };
 
 /// An AMQP broker URL, with one node or several (a cluster); oslo's `rabbit://` is accepted
@@ -194,67 +194,23 @@ async fn within_setup_timeout<T>(
         })
 }
 
+/// A consumer: deliveries, settles and `basic.qos` changes on a connection of its own read by
+/// [`wire`] on the pump's task; the queue's declaration and the backlog's passive declares on a
+/// lapin connection beside it (the control connection).
 struct AmqpConsumer {
-    connection: Connection,
-    channel: Channel,
-    consumer: lapin::Consumer,
-    consumer_tag: ShortString,
+    control_connection: Connection,
+    control: Channel,
+    reader: WireReader,
+    writer: WireWriter,
+    consumer_tag: String,
     queue: String,
     link: Arc<Link>,
-    /// The last delivery's exchange and routing key: a queue's deliveries nearly always share
-    /// them, so each delivery takes a reference instead of two new strings.
-    names: (Arc<str>, Arc<str>),
 }
 
-/// `name` as an `Arc<str>`: `last` again when it is the same text.
-fn shared(last: &mut Arc<str>, name: &str) -> Arc<str> {
-    if &**last != name {
-        *last = Arc::from(name);
-    }
-    last.clone()
-}
-
-struct AmqpAcker {
-    channel: Channel,
-}
-
-impl Acker for AmqpAcker {
-    fn settle(&self, up_to: u64, how: Settle) -> BoxFuture<'static, Result<(), TransportError>> {
-        let channel = self.channel.clone();
-        Box::pin(async move {
-            match how {
-                Settle::Ack => channel
-                    .basic_ack(up_to, BasicAckOptions { multiple: true })
-                    .await
-                    .map_err(err(format!("ack up to {up_to}"))),
-                Settle::Requeue => channel
-                    .basic_nack(
-                        up_to,
-                        BasicNackOptions {
-                            multiple: true,
-                            requeue: true,
-                        },
-                    )
-                    .await
-                    .map_err(err(format!("nack up to {up_to}"))),
-            }
-        })
-    }
-
-    fn limit(&self, max_unacked: u16) -> BoxFuture<'static, Result<(), TransportError>> {
-        let channel = self.channel.clone();
-        Box::pin(async move {
-            channel
-                .basic_qos(max_unacked, BasicQosOptions { global: true })
-                .await
-                .map_err(err(format!("cap the channel at {max_unacked} unacked")))
-        })
-    }
-}
-
-/// A passive `queue.declare` on the consumer's channel: the queue exists while it is consumed,
-/// so the declare cannot fail with 404 and close the channel under the consumer (a deleted
-/// queue cancels the consumer anyway, and the listener starts over).
+/// A passive `queue.declare` on the consumer's control channel (so that the backlog is read
+/// while the pump waits and reads no frame): the queue exists while it is consumed, so the
+/// declare cannot fail with 404 (a deleted queue cancels the consumer anyway, and the listener
+/// starts over).
 struct AmqpBacklog {
     channel: Channel,
     queue: String,
@@ -280,55 +236,39 @@ impl Backlog for AmqpBacklog {
 impl Consumer for AmqpConsumer {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>> {
         Box::pin(async move {
-            let Some(delivery) = self.consumer.next().await else {
-                self.link.disconnected();
-                return None;
-            };
-            if delivery.is_err() {
+            let delivery = self.reader.next_delivery(&self.writer).await;
+            if !matches!(delivery, Some(Ok(_))) {
                 // Deliveries stop with the channel or the connection: the listener starts over.
                 self.link.disconnected();
             }
-            let (exchange, routing_key) = &mut self.names;
-            Some(match delivery {
-                Ok(d) => Ok(Delivery {
-                    tag: d.delivery_tag,
-                    exchange: shared(exchange, d.exchange.as_str()),
-                    routing_key: shared(routing_key, d.routing_key.as_str()),
-                    body: d.data,
-                    redelivered: d.redelivered,
-                    properties: d.properties,
-                }),
-                Err(e) => Err(err(format!("consume {}", self.queue))(e)),
-            })
+            delivery
         })
     }
 
     fn acker(&self) -> Arc<dyn Acker> {
-        Arc::new(AmqpAcker {
-            channel: self.channel.clone(),
-        })
+        Arc::new(self.writer.clone())
     }
 
     fn backlog(&self) -> Arc<dyn Backlog> {
         Arc::new(AmqpBacklog {
-            channel: self.channel.clone(),
+            channel: self.control.clone(),
             queue: self.queue.clone(),
         })
     }
 
     fn cancel(&mut self) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            self.channel
-                .basic_cancel(self.consumer_tag.clone(), BasicCancelOptions::default())
-                .await
-                .map_err(err(format!("cancel consumer of {}", self.queue)))
-        })
+        let cancelled = self.writer.cancel(&self.consumer_tag);
+        Box::pin(async move { cancelled })
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let _ = self.channel.close(200, "ceilo shutting down".into()).await;
-            let _ = self.connection.close(200, "ceilo shutting down".into()).await;
+            self.writer.close();
+            self.reader.close_ok().await;
+            let _ = self
+                .control_connection
+                .close(200, "ceilo shutting down".into())
+                .await;
             self.link.disconnected();
         })
     }
@@ -478,8 +418,8 @@ impl Transport for AmqpTransport {
         let options = self.options.clone();
         Box::pin(async move {
             let name = format!("ceilo {} {}", link.label, spec.queue);
-            let connection = failover::connect(&link.cursor, &name).await?;
-            within_setup_timeout("open a consumer", consume(connection, spec, &options, link)).await
+            let control = failover::connect(&link.cursor, &format!("{name} (control)")).await?;
+            within_setup_timeout("open a consumer", consume(control, spec, &options, link, &name)).await
         })
     }
 
@@ -508,67 +448,43 @@ impl Transport for AmqpTransport {
     }
 }
 
-/// Sets up a consumer of `spec` on `connection`: channel, prefetch, declares, consume.
+/// Sets up a consumer of `spec`: the queue declared on `control`, then the consuming
+/// connection to the same node, its channel, prefetch and consume.
 async fn consume(
-    connection: Connection,
+    control: Connection,
     spec: QueueSpec,
     options: &RabbitOptions,
     link: Arc<Link>,
+    name: &str,
 ) -> Result<Box<dyn Consumer>, TransportError> {
-    let channel = connection
+    let channel = control
         .create_channel()
         .await
-        .map_err(err("open consumer channel"))?;
-    channel
-        .basic_qos(spec.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(err(format!("set prefetch {}", spec.prefetch)))?;
-    if spec.initial_limit > 0 {
-        // Before the consumer starts: nothing arrives beyond it.
-        channel
-            .basic_qos(spec.initial_limit, BasicQosOptions { global: true })
-            .await
-            .map_err(err(format!("cap the channel at {} unacked", spec.initial_limit)))?;
-    }
+        .map_err(err("open the consumer's control channel"))?;
     declare_queue(&channel, &spec, options).await?;
-    let consumer_tag: ShortString = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4()).into();
-    let consumer = channel
-        .basic_consume(
-            spec.queue.as_str().into(),
-            consumer_tag.clone(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(err(format!("consume {}", spec.queue)))?;
+    let node = link
+        .cursor
+        .current()
+        .cloned()
+        .ok_or_else(|| TransportError::Closed("no node connected".into()))?;
+    let consumer_tag = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4());
+    let (reader, writer) = wire::consume(ConsumeSetup {
+        node: &node,
+        name,
+        queue: &spec.queue,
+        consumer_tag: &consumer_tag,
+        prefetch: spec.prefetch,
+        initial_limit: spec.initial_limit,
+    })
+    .await?;
     link.connected();
     Ok(Box::new(AmqpConsumer {
-        connection,
-        channel,
-        consumer,
+        control_connection: control,
+        control: channel,
+        reader,
+        writer,
         consumer_tag,
         queue: spec.queue,
-        names: (Arc::from(""), Arc::from("")),
         link,
     }) as Box<dyn Consumer>)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::shared;
-
-    #[test]
-    fn deliveries_share_a_repeated_name_and_take_a_new_one() {
-        let mut last: Arc<str> = Arc::from("");
-        let nova = shared(&mut last, "nova");
-        assert_eq!(&*nova, "nova");
-        assert!(
-            Arc::ptr_eq(&nova, &shared(&mut last, "nova")),
-            "same text, same allocation"
-        );
-        assert_eq!(&*shared(&mut last, "glance"), "glance");
-        assert_eq!(&*last, "glance");
-    }
 }

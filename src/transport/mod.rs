@@ -1,4 +1,4 @@
-//! Transports behind one trait: `amqp://` (lapin, the production path) and `memory://`
+//! Transports behind one trait: `amqp://` (the production path) and `memory://`
 //! (in-process, the embedded default, so `ceilo run` works with no broker).
 //!
 //! The trait is deliberately small: declare-and-consume a queue, settle delivery tags, read the
@@ -14,6 +14,7 @@ pub mod memory;
 pub mod tls;
 pub mod topic;
 pub mod url;
+mod wire;
 
 pub use failover::FailoverStrategy;
 
