@@ -465,11 +465,10 @@ async fn consume(
     let node = link
         .cursor
         .current()
-        .cloned()
         .ok_or_else(|| TransportError::Closed("no node connected".into()))?;
     let consumer_tag = format!("ceilo-{}-{}", spec.queue, uuid::Uuid::new_v4());
     let (reader, writer) = wire::consume(ConsumeSetup {
-        node: &node,
+        node,
         name,
         queue: &spec.queue,
         consumer_tag: &consumer_tag,

@@ -87,7 +87,7 @@ pub struct ConsumeSetup<'a> {
 pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter), TransportError> {
     let node = setup.node;
     let (read, mut write) = connect(node).await?;
-    let mut reader = WireReader::new(read, 0);
+    let mut reader = WireReader::new(read);
     let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
     write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
     reader.expect(0, CONNECTION_START).await?;
@@ -353,15 +353,10 @@ struct Frame {
     payload: std::ops::Range<usize>,
 }
 
-/// A delivery whose content is still arriving.
+/// A delivery whose content is still arriving, and how many body bytes are still to come.
 struct Partial {
-    tag: u64,
-    redelivered: bool,
-    exchange: Arc<str>,
-    routing_key: Arc<str>,
-    properties: Properties,
+    delivery: Delivery,
     left: u64,
-    body: Vec<u8>,
 }
 
 /// Reads the consuming connection.
@@ -390,13 +385,14 @@ enum Control {
 }
 
 impl WireReader {
-    fn new(socket: ReadHalf, heartbeat: u16) -> WireReader {
+    /// A reader for the handshake: no heartbeat yet, frames up to [`HANDSHAKE_FRAME_MAX`].
+    fn new(socket: ReadHalf) -> WireReader {
         WireReader {
             socket,
             buf: vec![0; 2 * READ_CHUNK],
             start: 0,
             end: 0,
-            heartbeat,
+            heartbeat: 0,
             frame_max: HANDSHAKE_FRAME_MAX,
             partial: None,
             names: (Arc::from(""), Arc::from("")),
@@ -451,13 +447,15 @@ impl WireReader {
                     let exchange = shared(&mut self.names.0, deliver.exchange);
                     let routing_key = shared(&mut self.names.1, deliver.routing_key);
                     self.partial = Some(Partial {
-                        tag: deliver.tag,
-                        redelivered: deliver.redelivered,
-                        exchange,
-                        routing_key,
-                        properties: Properties::default(),
+                        delivery: Delivery {
+                            tag: deliver.tag,
+                            body: Vec::new(),
+                            exchange,
+                            routing_key,
+                            redelivered: deliver.redelivered,
+                            properties: Properties::default(),
+                        },
                         left: 0,
-                        body: Vec::new(),
                     });
                 }
                 BASIC_CANCEL => return Err(Control::Cancelled),
@@ -481,11 +479,11 @@ impl WireReader {
                 let size = u64::from_be_bytes(size.try_into().map_err(|_| bad())?);
                 let (_, properties) = lapin::protocol::basic::parse_properties(p.get(12..).ok_or_else(bad)?)
                     .map_err(|_| bad())?;
-                d.properties = properties;
+                d.delivery.properties = properties;
                 d.left = size;
-                d.body = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 26));
+                d.delivery.body = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 26));
                 if size == 0 {
-                    return Ok(self.partial.take().map(Partial::delivered));
+                    return Ok(self.partial.take().map(|d| d.delivery));
                 }
             }
             FRAME_BODY => {
@@ -493,10 +491,10 @@ impl WireReader {
                     .partial
                     .as_mut()
                     .ok_or_else(|| Control::Closed("the broker sent a body without a delivery".into()))?;
-                d.body.extend_from_slice(p);
+                d.delivery.body.extend_from_slice(p);
                 d.left = d.left.saturating_sub(p.len() as u64);
                 if d.left == 0 {
-                    return Ok(self.partial.take().map(Partial::delivered));
+                    return Ok(self.partial.take().map(|d| d.delivery));
                 }
             }
             _ => {} // heartbeats: reading them was the point
@@ -579,19 +577,6 @@ impl WireReader {
             if frame.channel == channel && got == want {
                 return Ok(p[4..].to_vec());
             }
-        }
-    }
-}
-
-impl Partial {
-    fn delivered(self) -> Delivery {
-        Delivery {
-            tag: self.tag,
-            body: self.body,
-            exchange: self.exchange,
-            routing_key: self.routing_key,
-            redelivered: self.redelivered,
-            properties: self.properties,
         }
     }
 }
@@ -736,7 +721,7 @@ mod tests {
         let (broker, client) = tokio::io::duplex(1 << 20);
         let (read, _) = tokio::io::split(client);
         let (tx, rx) = mpsc::unbounded_channel();
-        (broker, WireReader::new(Box::new(read), 0), WireWriter { tx }, rx)
+        (broker, WireReader::new(Box::new(read)), WireWriter { tx }, rx)
     }
 
     fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
