@@ -263,6 +263,35 @@ fn nan_infinity_and_1e400_are_converted_and_signed_as_ceilometer_does() {
 /// A dead letter's reason says what is wrong and where, as Python's json would: not simd-json's
 /// "Syntax at character 0" for a body cut half-way.
 #[test]
+fn a_batch_closed_under_the_wake_threshold_still_wakes_for_the_next_delivery() {
+    // A 100 KB first delivery leaves the batch of 200 wanting far more than the threshold at
+    // which the consumer wakes the pump; the batch closes at its deadline with it alone, and
+    // the wait for the next batch must wake at the first small delivery again.
+    let broker = Broker::new("wake");
+    let dir = config_dir(&settings(100, 200));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    let agent = Agent::start(dir.path(), &url);
+    let big = (
+        "ceilometer".to_owned(),
+        "notifications.sample".to_owned(),
+        vec![b'x'; 100_000],
+    );
+    rt.block_on(publish(&url, &[big]));
+    std::thread::sleep(Duration::from_millis(500));
+    rt.block_on(publish(&url, &polling_messages("wake", 1)));
+    let got = rt.block_on(collect(
+        &url,
+        "metering.sample",
+        Duration::from_secs(10),
+        distinct_ids(1),
+    ));
+    assert_eq!(ids(&got).len(), 1, "log:\n{}", agent.log_text());
+    assert!(agent.terminate().success());
+}
+
+#[test]
 fn a_truncated_body_is_dead_lettered_with_what_is_wrong_and_where() {
     let broker = Broker::new("dlreason");
     let dir = config_dir(&settings(100, 10));

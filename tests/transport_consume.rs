@@ -210,3 +210,60 @@ fn a_close_keeps_the_acks_sent_before_it_and_the_broker_requeues_the_rest() {
         rt.block_on(acker.settle(10, Settle::Ack)).is_err()
     });
 }
+
+#[test]
+fn a_wake_threshold_holds_a_waiting_next_until_enough_arrived_or_it_is_lowered() {
+    let queue = "wire-wake";
+    let (broker, rt, mut consumer) = setup(queue);
+    let waits = |consumer: &mut Box<dyn Consumer>, ms| {
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(ms), consumer.next()).await })
+            .is_err()
+    };
+    consumer.wake_after(64 << 10);
+    // Nothing is queued: this wait reads the socket dry, so the next one needs a wake-up.
+    assert!(waits(&mut consumer, 300));
+    publish_n(&rt, &broker, queue, 1);
+    wait_counts(&broker, queue, (0, 1));
+    assert!(
+        waits(&mut consumer, 500),
+        "a delivery of a few bytes, under the threshold, wakes nobody"
+    );
+    consumer.wake_after(1);
+    match next_within(&rt, &mut consumer) {
+        Some(Some(Ok(d))) => assert_eq!(d.body, b"m0"),
+        other => panic!("lowering the threshold wakes the wait: {other:?}"),
+    }
+    // Enough bytes wake it whatever the threshold.
+    consumer.wake_after(4 << 10);
+    let big = vec![b'x'; 8 << 10];
+    rt.block_on(publish(
+        &broker.url(),
+        &[(EXCHANGE.to_owned(), queue.to_owned(), big.clone())],
+    ));
+    match next_within(&rt, &mut consumer) {
+        Some(Some(Ok(d))) => assert_eq!(d.body, big),
+        other => panic!("8 KiB pass a 4 KiB threshold: {other:?}"),
+    }
+}
+
+#[test]
+fn heartbeats_under_a_wake_threshold_do_not_make_the_broker_look_silent() {
+    let queue = "wire-wake-heartbeat";
+    let broker = Broker::new(queue);
+    let rt = runtime();
+    // A 1 s heartbeat: the reader calls the broker gone after 2 s without a read.
+    let transport = from_url(&format!("{}?heartbeat=1", broker.url())).expect("transport");
+    let mut consumer = rt.block_on(transport.consume(spec(queue))).expect("consume");
+    consumer.wake_after(64 << 10);
+    let waited = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), consumer.next()).await });
+    assert!(
+        waited.is_err(),
+        "still waiting after 5 s of heartbeats: {waited:?}"
+    );
+    publish_n(&rt, &broker, queue, 1);
+    consumer.wake_after(1);
+    match next_within(&rt, &mut consumer) {
+        Some(Some(Ok(d))) => assert_eq!(d.body, b"m0"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -328,6 +328,7 @@ async fn next(
     shutdown: &mut watch::Receiver<bool>,
     queue: &str,
 ) -> Result<Next, TransportError> {
+    consumer.wake_after(1);
     tokio::select! {
         d = consumer.next() => delivered(d, queue),
         _ = shutdown_requested(shutdown) => Ok(Next::Shutdown),
@@ -343,47 +344,32 @@ fn delivered(d: Option<Result<Delivery, TransportError>>, queue: &str) -> Result
     }
 }
 
-/// How long a batch that is being filled waits for the consumer to buffer more deliveries.
-const LINGER: Duration = Duration::from_millis(1);
+/// While a batch fills, the consumer wakes the pump once this many bytes have arrived, not at
+/// every arrival (when the batch still needs at least as much, by its deliveries' mean size).
+/// The broker writes a few deliveries at a time: without it, each write woke a parked thread.
+const FILL_WAKE_BYTES: usize = 64 << 10;
 
-/// The next delivery of a batch being filled, or `Timeout` at `deadline`.
-///
-/// Unlike [`next`], it never parks on the consumer: it takes what is buffered, and when nothing
-/// is, sleeps [`LINGER`] and looks again. Under load that turns a wake-up per delivery (the
-/// broker connection's thread waking this task, each a context switch) into one per
-/// millisecond for all the deliveries that arrived meanwhile; idle, a batch still closes at its
-/// deadline.
+/// The next delivery of a batch being filled, or `Timeout` at `deadline`. `wanted` is what the
+/// batch still needs, in bytes: while it is at least [`FILL_WAKE_BYTES`] the consumer is asked
+/// not to wake the pump for less; idle, a batch still closes at its deadline, with what was
+/// read by then.
 async fn next_lingering(
     consumer: &mut Box<dyn Consumer>,
-    shutdown: &watch::Receiver<bool>,
+    shutdown: &mut watch::Receiver<bool>,
     deadline: tokio::time::Instant,
     queue: &str,
+    wanted: u64,
 ) -> Result<Next, TransportError> {
-    loop {
-        if let Some(d) = take_buffered(consumer) {
-            return delivered(d, queue);
-        }
-        if *shutdown.borrow() {
-            return Ok(Next::Shutdown);
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(Next::Timeout);
-        }
-        tokio::time::sleep(LINGER.min(deadline - now)).await;
-    }
-}
-
-/// A delivery the consumer already holds, if any, without waiting for one. The consumer is
-/// polled with a waker that does nothing: polled with this task's, it would keep that waker and
-/// wake the task for every delivery that arrives while the task sleeps its linger (which is
-/// what lingering is to avoid). Dropping a pending `next` loses nothing: a delivery only leaves
-/// the consumer's buffer in the poll that returns it.
-fn take_buffered(consumer: &mut Box<dyn Consumer>) -> Option<Option<Result<Delivery, TransportError>>> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match consumer.next().as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(d) => Some(d),
-        std::task::Poll::Pending => None,
+    consumer.wake_after(if wanted >= FILL_WAKE_BYTES as u64 {
+        FILL_WAKE_BYTES
+    } else {
+        1
+    });
+    tokio::select! {
+        biased;
+        d = consumer.next() => delivered(d, queue),
+        _ = shutdown_requested(shutdown) => Ok(Next::Shutdown),
+        _ = tokio::time::sleep_until(deadline) => Ok(Next::Timeout),
     }
 }
 
@@ -463,15 +449,15 @@ async fn pump(
     while !stopping {
         let mut batch = Vec::with_capacity(config.batch_size);
         let mut bytes = 0u64;
-        let mut take = |d: Delivery, batch: &mut Vec<Delivery>| {
-            bytes += d.body.len() as u64;
+        let take = |d: Delivery, batch: &mut Vec<Delivery>, bytes: &mut u64| {
+            *bytes += d.body.len() as u64;
             if let Some(w) = &window {
                 w.received(d.body.len());
             }
             batch.push(d);
         };
         match next(&mut consumer, &mut shutdown, &queue).await {
-            Ok(Next::Delivery(d)) => take(d, &mut batch),
+            Ok(Next::Delivery(d)) => take(d, &mut batch, &mut bytes),
             Ok(_) => break,
             Err(e) => {
                 failed = Some(e);
@@ -480,8 +466,9 @@ async fn pump(
         }
         let deadline = tokio::time::Instant::now() + config.batch_timeout;
         while batch.len() < config.batch_size {
-            match next_lingering(&mut consumer, &shutdown, deadline, &queue).await {
-                Ok(Next::Delivery(d)) => take(d, &mut batch),
+            let wanted = (config.batch_size - batch.len()) as u64 * (bytes / batch.len() as u64);
+            match next_lingering(&mut consumer, &mut shutdown, deadline, &queue, wanted).await {
+                Ok(Next::Delivery(d)) => take(d, &mut batch, &mut bytes),
                 Ok(Next::Timeout) => break,
                 Ok(Next::Shutdown) => {
                     stopping = true;

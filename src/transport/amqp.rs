@@ -245,6 +245,10 @@ impl Consumer for AmqpConsumer {
         })
     }
 
+    fn wake_after(&mut self, bytes: usize) {
+        self.reader.wake_after(bytes);
+    }
+
     fn acker(&self) -> Arc<dyn Acker> {
         Arc::new(self.writer.clone())
     }

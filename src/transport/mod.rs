@@ -10,6 +10,7 @@
 pub mod amqp;
 mod declare;
 pub mod failover;
+mod frames;
 pub mod memory;
 pub mod tls;
 pub mod topic;
@@ -271,6 +272,10 @@ pub trait Backlog: Send + Sync {
 pub trait Consumer: Send {
     /// The next delivery; `None` once the consumer is cancelled or its connection is gone.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>>;
+    /// A hint for the waits of later `next`s: wake only once about `bytes` more have arrived
+    /// (1: at every arrival). The listener gives it while a batch fills; a consumer that cannot
+    /// act on it ignores it.
+    fn wake_after(&mut self, _bytes: usize) {}
     /// The acker for this consumer's tags.
     fn acker(&self) -> Arc<dyn Acker>;
     /// The backlog of this consumer's queue, readable while `next` is being awaited. It uses

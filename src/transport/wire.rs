@@ -12,10 +12,9 @@
 //! Writes (settles, `basic.qos` changes, heartbeats, cancel, close) go through one queue to a
 //! writer task, so they leave in the order they were issued whatever task issued them.
 //!
-//! Frame layout (AMQP 0-9-1, 4.2.3): type (1 byte), channel (2), payload size (4), payload,
-//! `0xCE`. Method payloads start with class and method ids (2 + 2); a content header's with the
-//! class id, weight and body size (2 + 2 + 8), then the properties.
+//! The frames' byte layout is `frames.rs`'s.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,16 +22,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::frames::*;
 use super::url::Node;
 use super::{Acker, BoxFuture, Delivery, Properties, Settle, TransportError};
 
-const FRAME_METHOD: u8 = 1;
-const FRAME_HEADER: u8 = 2;
-const FRAME_BODY: u8 = 3;
-const FRAME_HEARTBEAT: u8 = 8;
-const FRAME_END: u8 = 0xCE;
-/// The consumer's one channel; connection methods go on channel 0.
-const CHANNEL: u16 = 1;
 /// Room kept free at the end of the read buffer for the next read.
 const READ_CHUNK: usize = 64 << 10;
 /// The frame size limit before `connection.tune` says it (AMQP's minimum is 4096; RabbitMQ's
@@ -40,28 +33,6 @@ const READ_CHUNK: usize = 64 << 10;
 const HANDSHAKE_FRAME_MAX: usize = 128 << 10;
 /// How long `close` waits for the broker's `close-ok`.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-// Methods, as (class id, method id).
-const CONNECTION_START: (u16, u16) = (10, 10);
-const CONNECTION_START_OK: (u16, u16) = (10, 11);
-const CONNECTION_TUNE: (u16, u16) = (10, 30);
-const CONNECTION_TUNE_OK: (u16, u16) = (10, 31);
-const CONNECTION_OPEN: (u16, u16) = (10, 40);
-const CONNECTION_OPEN_OK: (u16, u16) = (10, 41);
-const CONNECTION_CLOSE: (u16, u16) = (10, 50);
-const CONNECTION_CLOSE_OK: (u16, u16) = (10, 51);
-const CHANNEL_OPEN: (u16, u16) = (20, 10);
-const CHANNEL_OPEN_OK: (u16, u16) = (20, 11);
-const CHANNEL_CLOSE: (u16, u16) = (20, 40);
-const CHANNEL_CLOSE_OK: (u16, u16) = (20, 41);
-const BASIC_QOS: (u16, u16) = (60, 10);
-const BASIC_QOS_OK: (u16, u16) = (60, 11);
-const BASIC_CONSUME: (u16, u16) = (60, 20);
-const BASIC_CONSUME_OK: (u16, u16) = (60, 21);
-const BASIC_CANCEL: (u16, u16) = (60, 30);
-const BASIC_DELIVER: (u16, u16) = (60, 60);
-const BASIC_ACK: (u16, u16) = (60, 80);
-const BASIC_NACK: (u16, u16) = (60, 120);
 
 fn closed(what: impl Into<String>) -> TransportError {
     TransportError::Closed(what.into())
@@ -86,8 +57,9 @@ pub struct ConsumeSetup<'a> {
 /// consumes the queue (which must exist: the transport declared it).
 pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter), TransportError> {
     let node = setup.node;
-    let (read, mut write) = connect(node).await?;
+    let (read, mut write, fd) = connect(node).await?;
     let mut reader = WireReader::new(read);
+    reader.fd = Some(fd);
     let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
     write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
     reader.expect(0, CONNECTION_START).await?;
@@ -203,14 +175,16 @@ fn start_ok(name: &str, node: &Node) -> Vec<u8> {
     args
 }
 
-/// A TCP connection to the node, over TLS when the node says so, split in two halves.
-async fn connect(node: &Node) -> Result<(ReadHalf, WriteHalf), TransportError> {
+/// A TCP connection to the node, over TLS when the node says so, split in two halves, and its
+/// socket's descriptor (for [`WireReader::wake_after`]).
+async fn connect(node: &Node) -> Result<(ReadHalf, WriteHalf, RawFd), TransportError> {
     let authority = &node.uri.authority;
     let host = authority.host.as_str();
     let failed = |e: std::io::Error| closed(format!("connect to {}: {e}", node.describe()));
     let open = async {
         let tcp = TcpStream::connect((host, authority.port)).await?;
         tcp.set_nodelay(true)?;
+        let fd = tcp.as_raw_fd();
         let halves: (ReadHalf, WriteHalf) = match &node.tls {
             None => {
                 let (r, w) = tcp.into_split();
@@ -226,7 +200,7 @@ async fn connect(node: &Node) -> Result<(ReadHalf, WriteHalf), TransportError> {
                 (Box::new(r), Box::new(w))
             }
         };
-        Ok(halves)
+        Ok((halves.0, halves.1, fd))
     };
     match tokio::time::timeout(super::failover::CONNECT_TIMEOUT, open).await {
         Ok(result) => result.map_err(failed),
@@ -371,6 +345,10 @@ pub struct WireReader {
     /// never grows past it, whatever a frame's size field says.
     frame_max: usize,
     partial: Option<Partial>,
+    /// The socket's descriptor, open as long as `socket` is (`None` for a stream that is not a
+    /// socket, in tests), and the receive low-water mark last set on it.
+    fd: Option<RawFd>,
+    wake_bytes: usize,
     /// The last delivery's exchange and routing key: a queue's deliveries nearly always share
     /// them, so each delivery takes a reference instead of two new strings.
     names: (Arc<str>, Arc<str>),
@@ -395,7 +373,37 @@ impl WireReader {
             heartbeat: 0,
             frame_max: HANDSHAKE_FRAME_MAX,
             partial: None,
+            fd: None,
+            wake_bytes: 1,
             names: (Arc::from(""), Arc::from("")),
+        }
+    }
+
+    /// Until told otherwise, a read waiting on the socket is woken only once `bytes` have
+    /// arrived (`SO_RCVLOWAT`; 1 is every arrival). The broker writes a few deliveries at a
+    /// time, and each write would wake the thread parked in `epoll_wait`, even while the pump
+    /// is not waiting for anything but a batch to fill: a threshold turns those wake-ups into
+    /// one per threshold's worth. Data under it is still read by a read that does not wait.
+    pub fn wake_after(&mut self, bytes: usize) {
+        let bytes = bytes.clamp(1, i32::MAX as usize);
+        let Some(fd) = self.fd else { return };
+        if bytes == self.wake_bytes {
+            return;
+        }
+        let value = bytes as libc::c_int;
+        // SAFETY: `fd` is this reader's socket, kept open by `self.socket`; the option value
+        // is a c_int on the stack, passed with its size, as setsockopt(2) requires.
+        let set = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set == 0 {
+            self.wake_bytes = bytes;
         }
     }
 
@@ -540,7 +548,14 @@ impl WireReader {
                 0 => read.await,
                 s => {
                     let silent = Duration::from_secs(2 * u64::from(s));
-                    tokio::time::timeout(silent, read).await.unwrap_or_else(|_| {
+                    let waited = tokio::time::timeout(silent, read).await;
+                    if waited.is_err() && self.wake_bytes > 1 {
+                        // Heartbeats under the threshold wake nobody: look again at every
+                        // arrival before calling the broker silent.
+                        self.wake_after(1);
+                        continue;
+                    }
+                    waited.unwrap_or_else(|_| {
                         Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             format!("nothing from the broker in {silent:?} (heartbeat {s} s)"),
@@ -579,98 +594,6 @@ impl WireReader {
             }
         }
     }
-}
-
-/// `basic.deliver`'s arguments.
-struct Deliver<'a> {
-    tag: u64,
-    redelivered: bool,
-    exchange: &'a str,
-    routing_key: &'a str,
-}
-
-impl<'a> Deliver<'a> {
-    fn parse(p: &'a [u8]) -> Option<Deliver<'a>> {
-        let mut at = 4;
-        read_short(p, &mut at)?; // consumer tag
-        let tag = u64::from_be_bytes(p.get(at..at + 8)?.try_into().ok()?);
-        let redelivered = p.get(at + 8)? & 1 == 1;
-        at += 9;
-        let exchange = read_short(p, &mut at)?;
-        let routing_key = read_short(p, &mut at)?;
-        Some(Deliver {
-            tag,
-            redelivered,
-            exchange,
-            routing_key,
-        })
-    }
-}
-
-/// The setup answers by name, for errors.
-fn method_name(ids: (u16, u16)) -> &'static str {
-    match ids {
-        CONNECTION_START => "connection.start",
-        CONNECTION_TUNE => "connection.tune",
-        CONNECTION_OPEN_OK => "connection.open-ok",
-        CHANNEL_OPEN_OK => "channel.open-ok",
-        BASIC_QOS_OK => "basic.qos-ok",
-        BASIC_CONSUME_OK => "basic.consume-ok",
-        _ => "an answer",
-    }
-}
-
-/// A close method's reply code and text: "404 NOT_FOUND - no queue 'x'".
-fn close_reason(p: &[u8]) -> String {
-    let code = p.get(4..6).map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
-    let mut at = 6;
-    let text = read_short(p, &mut at).unwrap_or("");
-    format!("{code} {text}")
-}
-
-fn qos(count: u16, global: bool) -> Vec<u8> {
-    let mut args = 0u32.to_be_bytes().to_vec(); // prefetch-size: no limit
-    args.extend_from_slice(&count.to_be_bytes());
-    args.push(u8::from(global));
-    method_frame(CHANNEL, BASIC_QOS, &args)
-}
-
-fn method_frame(channel: u16, (class, method): (u16, u16), args: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(12 + args.len());
-    f.push(FRAME_METHOD);
-    f.extend_from_slice(&channel.to_be_bytes());
-    f.extend_from_slice(&((4 + args.len()) as u32).to_be_bytes());
-    f.extend_from_slice(&class.to_be_bytes());
-    f.extend_from_slice(&method.to_be_bytes());
-    f.extend_from_slice(args);
-    f.push(FRAME_END);
-    f
-}
-
-/// A method payload's class and method ids.
-fn ids(p: &[u8]) -> (u16, u16) {
-    match p {
-        [a, b, c, d, ..] => (u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])),
-        _ => (0, 0),
-    }
-}
-
-fn short_str(out: &mut Vec<u8>, s: &str) {
-    let n = s.len().min(255);
-    out.push(n as u8);
-    out.extend_from_slice(&s.as_bytes()[..n]);
-}
-
-fn long_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-fn read_short<'a>(p: &'a [u8], at: &mut usize) -> Option<&'a str> {
-    let n = usize::from(*p.get(*at)?);
-    let s = p.get(*at + 1..*at + 1 + n)?;
-    *at += 1 + n;
-    std::str::from_utf8(s).ok()
 }
 
 /// `name` as an `Arc<str>`: `last` again when it is the same text.
