@@ -262,32 +262,74 @@ fn nan_infinity_and_1e400_are_converted_and_signed_as_ceilometer_does() {
 
 /// A dead letter's reason says what is wrong and where, as Python's json would: not simd-json's
 /// "Syntax at character 0" for a body cut half-way.
+/// `n` bodies of 100 KB that are no notification (dead-lettered), on notifications.sample.
+fn big_bodies(n: usize) -> Vec<(String, String, Vec<u8>)> {
+    (0..n)
+        .map(|_| {
+            let body = vec![b'x'; 100_000];
+            ("ceilometer".to_owned(), "notifications.sample".to_owned(), body)
+        })
+        .collect()
+}
+
+/// The agent, once it consumes notifications.sample (deliveries must reach it one by one).
+fn consuming_agent(broker: &Broker, dir: &std::path::Path) -> Agent {
+    let agent = Agent::start(dir, &broker.url());
+    wait_until("the agent consumes", Duration::from_secs(30), || {
+        broker.consumed_queues().contains("notifications.sample")
+    });
+    agent
+}
+
+/// Seconds from publishing one small notification until `samples` distinct samples (its own
+/// the last) came on metering.sample.
+fn seconds_to_samples(rt: &tokio::runtime::Runtime, url: &str, agent: &Agent, samples: usize) -> f64 {
+    let sent = std::time::Instant::now();
+    rt.block_on(publish(url, &polling_messages("last", 1)));
+    let got = rt.block_on(collect(
+        url,
+        "metering.sample",
+        Duration::from_secs(20),
+        distinct_ids(samples),
+    ));
+    assert_eq!(ids(&got).len(), samples, "log:\n{}", agent.log_text());
+    sent.elapsed().as_secs_f64()
+}
+
 #[test]
-fn a_batch_closed_under_the_wake_threshold_still_wakes_for_the_next_delivery() {
-    // A 100 KB first delivery leaves the batch of 200 wanting far more than the threshold at
-    // which the consumer wakes the pump; the batch closes at its deadline with it alone, and
-    // the wait for the next batch must wake at the first small delivery again.
+fn a_batch_filled_under_the_wake_threshold_still_wakes_for_the_next_delivery() {
+    // Batches of 3: the first 100 KB delivery leaves the batch wanting more than the threshold
+    // at which the consumer wakes the pump, and the batch fills with it still set; the wait for
+    // the next batch's first delivery must wake at a small one again.
     let broker = Broker::new("wake");
-    let dir = config_dir(&settings(100, 200));
+    let dir = config_dir(&settings(100, 3));
     let rt = runtime();
     let url = broker.url();
     rt.block_on(declare_metering(&url));
-    let agent = Agent::start(dir.path(), &url);
-    let big = (
-        "ceilometer".to_owned(),
-        "notifications.sample".to_owned(),
-        vec![b'x'; 100_000],
-    );
-    rt.block_on(publish(&url, &[big]));
+    let agent = consuming_agent(&broker, dir.path());
+    rt.block_on(publish(&url, &big_bodies(3)));
     std::thread::sleep(Duration::from_millis(500));
-    rt.block_on(publish(&url, &polling_messages("wake", 1)));
-    let got = rt.block_on(collect(
-        &url,
-        "metering.sample",
-        Duration::from_secs(10),
-        distinct_ids(1),
-    ));
-    assert_eq!(ids(&got).len(), 1, "log:\n{}", agent.log_text());
+    let seconds = seconds_to_samples(&rt, &url, &agent, 1);
+    assert!(seconds < 10.0, "{seconds} s");
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn what_arrived_under_the_wake_threshold_joins_the_batch_at_its_deadline() {
+    // A 5 s batch of up to 200: after its first delivery it wants far more than the threshold
+    // at which the consumer wakes the pump, so a second small delivery is under it. At the
+    // deadline the second must join this batch (both samples ~4.5 s after it was sent), not
+    // wait out the next batch's deadline (~9.5 s).
+    let broker = Broker::new("wakedeadline");
+    let dir = config_dir(&settings(100, 200).replacen("batch_timeout_ms: 20", "batch_timeout_ms: 5000", 1));
+    let rt = runtime();
+    let url = broker.url();
+    rt.block_on(declare_metering(&url));
+    let agent = consuming_agent(&broker, dir.path());
+    rt.block_on(publish(&url, &polling_messages("first", 1)));
+    std::thread::sleep(Duration::from_millis(500));
+    let seconds = seconds_to_samples(&rt, &url, &agent, 2);
+    assert!(seconds < 7.5, "{seconds} s");
     assert!(agent.terminate().success());
 }
 

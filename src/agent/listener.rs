@@ -349,10 +349,14 @@ fn delivered(d: Option<Result<Delivery, TransportError>>, queue: &str) -> Result
 /// The broker writes a few deliveries at a time: without it, each write woke a parked thread.
 const FILL_WAKE_BYTES: usize = 64 << 10;
 
+/// At a batch's deadline, how long the pump waits for what arrived under the threshold: lowering
+/// it signals what is already in the socket at once, so this is only spent when nothing is.
+const ARRIVED_GRACE: Duration = Duration::from_millis(1);
+
 /// The next delivery of a batch being filled, or `Timeout` at `deadline`. `wanted` is what the
-/// batch still needs, in bytes: while it is at least [`FILL_WAKE_BYTES`] the consumer is asked
-/// not to wake the pump for less; idle, a batch still closes at its deadline, with what was
-/// read by then.
+/// batch still needs, in bytes: while it is at least [`FILL_WAKE_BYTES`] and the deadline is
+/// ahead, the consumer is asked not to wake the pump for less. At the deadline the threshold
+/// comes down and what arrived under it still joins the batch.
 async fn next_lingering(
     consumer: &mut Box<dyn Consumer>,
     shutdown: &mut watch::Receiver<bool>,
@@ -360,17 +364,23 @@ async fn next_lingering(
     queue: &str,
     wanted: u64,
 ) -> Result<Next, TransportError> {
-    consumer.wake_after(if wanted >= FILL_WAKE_BYTES as u64 {
-        FILL_WAKE_BYTES
-    } else {
-        1
-    });
-    tokio::select! {
+    let fill = wanted >= FILL_WAKE_BYTES as u64 && tokio::time::Instant::now() < deadline;
+    consumer.wake_after(if fill { FILL_WAKE_BYTES } else { 1 });
+    let waited = tokio::select! {
         biased;
-        d = consumer.next() => delivered(d, queue),
-        _ = shutdown_requested(shutdown) => Ok(Next::Shutdown),
-        _ = tokio::time::sleep_until(deadline) => Ok(Next::Timeout),
+        d = consumer.next() => Some(delivered(d, queue)),
+        _ = shutdown_requested(shutdown) => Some(Ok(Next::Shutdown)),
+        _ = tokio::time::sleep_until(deadline) => None,
+    };
+    if let Some(next) = waited {
+        return next;
     }
+    if consumer.wake_after(1) {
+        if let Ok(d) = tokio::time::timeout(ARRIVED_GRACE, consumer.next()).await {
+            return delivered(d, queue);
+        }
+    }
+    Ok(Next::Timeout)
 }
 
 /// How long a reconnecting listener waits for the batches of its previous channel to settle.
@@ -466,7 +476,11 @@ async fn pump(
         }
         let deadline = tokio::time::Instant::now() + config.batch_timeout;
         while batch.len() < config.batch_size {
-            let wanted = (config.batch_size - batch.len()) as u64 * (bytes / batch.len() as u64);
+            // What can still come: the batch's room, or less when the window stops the broker
+            // first (it would send nothing more until the pump takes what arrived).
+            let room = (config.batch_size - batch.len()) as u64;
+            let can_come = window.as_ref().map_or(room, |w| room.min(w.in_transit()));
+            let wanted = can_come * (bytes / batch.len() as u64);
             match next_lingering(&mut consumer, &mut shutdown, deadline, &queue, wanted).await {
                 Ok(Next::Delivery(d)) => take(d, &mut batch, &mut bytes),
                 Ok(Next::Timeout) => break,

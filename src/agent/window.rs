@@ -214,6 +214,11 @@ impl Window {
         received + free_slots.min(self.target.load(Relaxed))
     }
 
+    /// Deliveries the broker may still send before the cap stops it.
+    pub fn in_transit(&self) -> u64 {
+        self.horizon().saturating_sub(self.received.load(Acquire))
+    }
+
     /// The delivery count the broker may reach now: what is settled plus the cap on what is not.
     fn horizon(&self) -> u64 {
         self.limit.load(Relaxed) + self.settled.load(Relaxed)
@@ -253,8 +258,7 @@ impl Window {
     /// After a settle: give back what neither the deliveries held, those the broker may still
     /// send nor the reserve need.
     fn give_back_unused(&self) {
-        let in_transit = self.horizon().saturating_sub(self.received.load(Acquire));
-        let needed = self.held() + (in_transit + self.reserve()) * self.budget.slot;
+        let needed = self.held() + (self.in_transit() + self.reserve()) * self.budget.slot;
         let spare = self.grant().saturating_sub(needed.max(self.shared.own()));
         let given = spare.min(self.borrowed.load(Relaxed));
         if given > 0 {
@@ -375,6 +379,18 @@ mod tests {
             100 + free_slots,
             "100 held + what fits in transit, a quarter of the slots in reserve"
         );
+    }
+
+    #[test]
+    fn in_transit_is_what_the_cap_lets_the_broker_send_beyond_what_was_taken() {
+        let w = window(8, 1, 4000);
+        assert_eq!(w.in_transit(), 1, "slow start: one delivery");
+        w.received(3000);
+        assert_eq!(w.in_transit(), 0, "the broker stops until the cap is raised");
+        let limit = w.raise().expect("a raise");
+        assert_eq!(w.in_transit(), u64::from(limit) - 1);
+        w.settled(1, 3000);
+        assert_eq!(w.in_transit(), u64::from(limit), "a settle lets one more come");
     }
 
     #[test]

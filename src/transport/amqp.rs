@@ -245,8 +245,8 @@ impl Consumer for AmqpConsumer {
         })
     }
 
-    fn wake_after(&mut self, bytes: usize) {
-        self.reader.wake_after(bytes);
+    fn wake_after(&mut self, bytes: usize) -> bool {
+        self.reader.wake_after(bytes)
     }
 
     fn acker(&self) -> Arc<dyn Acker> {

@@ -274,8 +274,11 @@ pub trait Consumer: Send {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Delivery, TransportError>>>;
     /// A hint for the waits of later `next`s: wake only once about `bytes` more have arrived
     /// (1: at every arrival). The listener gives it while a batch fills; a consumer that cannot
-    /// act on it ignores it.
-    fn wake_after(&mut self, _bytes: usize) {}
+    /// act on it ignores it. True when this lowered a threshold, i.e. what arrived under the old
+    /// one is now signalled.
+    fn wake_after(&mut self, _bytes: usize) -> bool {
+        false
+    }
     /// The acker for this consumer's tags.
     fn acker(&self) -> Arc<dyn Acker>;
     /// The backlog of this consumer's queue, readable while `next` is being awaited. It uses

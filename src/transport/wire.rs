@@ -383,12 +383,13 @@ impl WireReader {
     /// arrived (`SO_RCVLOWAT`; 1 is every arrival). The broker writes a few deliveries at a
     /// time, and each write would wake the thread parked in `epoll_wait`, even while the pump
     /// is not waiting for anything but a batch to fill: a threshold turns those wake-ups into
-    /// one per threshold's worth. Data under it is still read by a read that does not wait.
-    pub fn wake_after(&mut self, bytes: usize) {
+    /// one per threshold's worth. Lowering it makes the kernel signal at once what arrived
+    /// under it. True when it lowered the threshold.
+    pub fn wake_after(&mut self, bytes: usize) -> bool {
         let bytes = bytes.clamp(1, i32::MAX as usize);
-        let Some(fd) = self.fd else { return };
+        let Some(fd) = self.fd else { return false };
         if bytes == self.wake_bytes {
-            return;
+            return false;
         }
         let value = bytes as libc::c_int;
         // SAFETY: `fd` is this reader's socket, kept open by `self.socket`; the option value
@@ -402,9 +403,12 @@ impl WireReader {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
-        if set == 0 {
-            self.wake_bytes = bytes;
+        if set != 0 {
+            return false;
         }
+        let lowered = bytes < self.wake_bytes;
+        self.wake_bytes = bytes;
+        lowered
     }
 
     /// The next whole delivery; `None` once the broker cancelled the consumer; an error when
