@@ -260,8 +260,6 @@ fn nan_infinity_and_1e400_are_converted_and_signed_as_ceilometer_does() {
     assert!(agent.terminate().success());
 }
 
-/// A dead letter's reason says what is wrong and where, as Python's json would: not simd-json's
-/// "Syntax at character 0" for a body cut half-way.
 /// `n` bodies of 100 KB that are no notification (dead-lettered), on notifications.sample.
 fn big_bodies(n: usize) -> Vec<(String, String, Vec<u8>)> {
     (0..n)
@@ -272,13 +270,24 @@ fn big_bodies(n: usize) -> Vec<(String, String, Vec<u8>)> {
         .collect()
 }
 
-/// The agent, once it consumes notifications.sample (deliveries must reach it one by one).
-fn consuming_agent(broker: &Broker, dir: &std::path::Path) -> Agent {
-    let agent = Agent::start(dir, &broker.url());
+/// An agent with `settings` on a vhost of its own, consuming notifications.sample before
+/// `first` is published to it (so deliveries reach it one by one), half a second after.
+fn after_first(
+    tag: &str,
+    settings: &str,
+    first: &[(String, String, Vec<u8>)],
+) -> (Broker, tempfile::TempDir, tokio::runtime::Runtime, Agent) {
+    let broker = Broker::new(tag);
+    let dir = config_dir(settings);
+    let rt = runtime();
+    rt.block_on(declare_metering(&broker.url()));
+    let agent = Agent::start(dir.path(), &broker.url());
     wait_until("the agent consumes", Duration::from_secs(30), || {
         broker.consumed_queues().contains("notifications.sample")
     });
-    agent
+    rt.block_on(publish(&broker.url(), first));
+    std::thread::sleep(Duration::from_millis(500));
+    (broker, dir, rt, agent)
 }
 
 /// Seconds from publishing one small notification until `samples` distinct samples (its own
@@ -301,15 +310,8 @@ fn a_batch_filled_under_the_wake_threshold_still_wakes_for_the_next_delivery() {
     // Batches of 3: the first 100 KB delivery leaves the batch wanting more than the threshold
     // at which the consumer wakes the pump, and the batch fills with it still set; the wait for
     // the next batch's first delivery must wake at a small one again.
-    let broker = Broker::new("wake");
-    let dir = config_dir(&settings(100, 3));
-    let rt = runtime();
-    let url = broker.url();
-    rt.block_on(declare_metering(&url));
-    let agent = consuming_agent(&broker, dir.path());
-    rt.block_on(publish(&url, &big_bodies(3)));
-    std::thread::sleep(Duration::from_millis(500));
-    let seconds = seconds_to_samples(&rt, &url, &agent, 1);
+    let (broker, _dir, rt, agent) = after_first("wake", &settings(100, 3), &big_bodies(3));
+    let seconds = seconds_to_samples(&rt, &broker.url(), &agent, 1);
     assert!(seconds < 10.0, "{seconds} s");
     assert!(agent.terminate().success());
 }
@@ -320,19 +322,17 @@ fn what_arrived_under_the_wake_threshold_joins_the_batch_at_its_deadline() {
     // at which the consumer wakes the pump, so a second small delivery is under it. At the
     // deadline the second must join this batch (both samples ~4.5 s after it was sent), not
     // wait out the next batch's deadline (~9.5 s).
-    let broker = Broker::new("wakedeadline");
-    let dir = config_dir(&settings(100, 200).replacen("batch_timeout_ms: 20", "batch_timeout_ms: 5000", 1));
-    let rt = runtime();
-    let url = broker.url();
-    rt.block_on(declare_metering(&url));
-    let agent = consuming_agent(&broker, dir.path());
-    rt.block_on(publish(&url, &polling_messages("first", 1)));
-    std::thread::sleep(Duration::from_millis(500));
-    let seconds = seconds_to_samples(&rt, &url, &agent, 2);
+    let five_second_batches =
+        settings(100, 200).replacen("batch_timeout_ms: 20", "batch_timeout_ms: 5000", 1);
+    let first = polling_messages("first", 1);
+    let (broker, _dir, rt, agent) = after_first("wakedeadline", &five_second_batches, &first);
+    let seconds = seconds_to_samples(&rt, &broker.url(), &agent, 2);
     assert!(seconds < 7.5, "{seconds} s");
     assert!(agent.terminate().success());
 }
 
+/// A dead letter's reason says what is wrong and where, as Python's json would: not simd-json's
+/// "Syntax at character 0" for a body cut half-way.
 #[test]
 fn a_truncated_body_is_dead_lettered_with_what_is_wrong_and_where() {
     let broker = Broker::new("dlreason");
