@@ -58,8 +58,7 @@ pub struct ConsumeSetup<'a> {
 pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter), TransportError> {
     let node = setup.node;
     let (read, mut write, fd) = connect(node).await?;
-    let mut reader = WireReader::new(read);
-    reader.fd = Some(fd);
+    let mut reader = WireReader::new(read, Some(fd));
     let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
     write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
     reader.expect(0, CONNECTION_START).await?;
@@ -185,7 +184,7 @@ async fn connect(node: &Node) -> Result<(ReadHalf, WriteHalf, RawFd), TransportE
         let tcp = TcpStream::connect((host, authority.port)).await?;
         tcp.set_nodelay(true)?;
         let fd = tcp.as_raw_fd();
-        let halves: (ReadHalf, WriteHalf) = match &node.tls {
+        let (read, write): (ReadHalf, WriteHalf) = match &node.tls {
             None => {
                 let (r, w) = tcp.into_split();
                 (Box::new(r), Box::new(w))
@@ -200,7 +199,7 @@ async fn connect(node: &Node) -> Result<(ReadHalf, WriteHalf, RawFd), TransportE
                 (Box::new(r), Box::new(w))
             }
         };
-        Ok((halves.0, halves.1, fd))
+        Ok((read, write, fd))
     };
     match tokio::time::timeout(super::failover::CONNECT_TIMEOUT, open).await {
         Ok(result) => result.map_err(failed),
@@ -364,7 +363,8 @@ enum Control {
 
 impl WireReader {
     /// A reader for the handshake: no heartbeat yet, frames up to [`HANDSHAKE_FRAME_MAX`].
-    fn new(socket: ReadHalf) -> WireReader {
+    /// `fd` is the socket under `socket` (`None` for a stream that is not one).
+    fn new(socket: ReadHalf, fd: Option<RawFd>) -> WireReader {
         WireReader {
             socket,
             buf: vec![0; 2 * READ_CHUNK],
@@ -373,7 +373,7 @@ impl WireReader {
             heartbeat: 0,
             frame_max: HANDSHAKE_FRAME_MAX,
             partial: None,
-            fd: None,
+            fd,
             wake_bytes: 1,
             names: (Arc::from(""), Arc::from("")),
         }
@@ -648,7 +648,12 @@ mod tests {
         let (broker, client) = tokio::io::duplex(1 << 20);
         let (read, _) = tokio::io::split(client);
         let (tx, rx) = mpsc::unbounded_channel();
-        (broker, WireReader::new(Box::new(read)), WireWriter { tx }, rx)
+        (
+            broker,
+            WireReader::new(Box::new(read), None),
+            WireWriter { tx },
+            rx,
+        )
     }
 
     fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
