@@ -9,7 +9,8 @@
 #                    costs without a client library; only when ONLY names it)
 #   ceilo            target/release/ceilo run  (skipped if it does not start)
 #   ceilometer       ceilometer-agent-notification 27 from a venv (skipped if not installed)
-# and it prints throughput, CPU per message, peak RSS, loss and duplicates for each, then the
+# and it prints throughput, CPU per message, peak RSS, loss and duplicates for each, the agents'
+# CPU per message by thread name (converters, I/O and encoders, ...), then the
 # ceilo/limit and ceilo/Ceilometer ratios. Every run gets a fresh vhost on 127.0.0.1.
 #
 # Environment:
@@ -198,6 +199,14 @@ ratio() {
     q="$(quotient "$1" "$2")"
     if [[ -n "$q" ]]; then printf '%-40s %8s\n' "$1/$2 (complete/s)" "$q"; fi
 }
+# Where each agent's CPU went: µs per message by thread name (loadgen's agent.cpu_seconds_by_thread).
+for n in ceilo ceilometer; do
+    f="$OUT/$n.json"
+    [[ -f "$f" ]] || continue
+    jq -r --arg n "$n" '.messages_in as $m | select($m > 0 and (.agent.cpu_seconds_by_thread // {} | length) > 0)
+        | "\($n) CPU µs/msg by thread: " + ([.agent.cpu_seconds_by_thread | to_entries | sort_by(-.value)[]
+        | select(.value * 1e6 / $m >= 0.05) | "\(.key) \(.value * 1e6 / $m * 10 | round / 10)"] | join(", "))' "$f"
+done
 echo
 ratio ceilo limit-ack
 ratio ceilo limit-republish

@@ -85,6 +85,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// The agent's CPU by thread name, busiest first: µs per message when messages came in,
+    /// CPU seconds otherwise.
+    fn cpu_by_thread(&self, agent: &AgentStats) -> String {
+        let mut groups: Vec<(&String, &f64)> = agent
+            .cpu_seconds_by_thread
+            .iter()
+            .filter(|(_, &c)| c > 0.0)
+            .collect();
+        groups.sort_by(|a, b| b.1.total_cmp(a.1));
+        let each = |(name, cpu): (&String, &f64)| match self.messages_in {
+            0 => format!("{name} {cpu:.2} s"),
+            n => format!("{name} {:.1} µs", cpu * 1e6 / n as f64),
+        };
+        groups.into_iter().map(each).collect::<Vec<_>>().join(", ")
+    }
+
     /// Whether the run lost or duplicated anything it could check.
     pub fn has_loss_or_duplicates(&self) -> bool {
         self.expect != Expect::None
@@ -218,6 +234,13 @@ impl Report {
                         .unwrap_or_default()
                 ),
             ));
+        }
+        if let Some(a) = self
+            .agent
+            .as_ref()
+            .filter(|a| !a.cpu_seconds_by_thread.is_empty())
+        {
+            rows.push(("agent threads", self.cpu_by_thread(a)));
         }
         if let Some(k) = self.knee_rate {
             rows.push(("knee", format!("{k:.0} msg/s")));
