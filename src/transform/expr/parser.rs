@@ -8,6 +8,13 @@ use super::eval::{fold, BinOp, Func, Node};
 use super::value::{Field, Val, Var};
 use super::{Dialect, ParseError};
 
+/// Levels of nesting (parentheses, calls, signs, `not`s) around an operand. The parser recurses
+/// once per level, so a deeper text would overflow the stack of the thread loading the pipeline
+/// (2 MiB for tokio's and the tests' threads) instead of being an error naming it. CPython stops
+/// at 200 nested parentheses ("too many nested parentheses"); this is half that, which a debug
+/// build's frames still fit in 2 MiB, and more than any real scale or arithmetic needs.
+const MAX_NESTING: usize = 100;
+
 /// Parse `text` into a tree (constants folded) and the `$(meter)` names in slot order.
 pub(super) fn parse(text: &str, dialect: Dialect) -> Result<(Node, Vec<String>), ParseError> {
     let chars: Vec<char> = text.chars().collect();
@@ -17,6 +24,7 @@ pub(super) fn parse(text: &str, dialect: Dialect) -> Result<(Node, Vec<String>),
         pos: 0,
         dialect,
         meters: Vec::new(),
+        depth: 0,
     };
     let root = p.or()?;
     p.skip_ws();
@@ -32,6 +40,8 @@ struct Parser<'a> {
     pos: usize,
     dialect: Dialect,
     meters: Vec<String>,
+    /// Nesting of the operand being parsed (see [`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -99,7 +109,7 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Node, ParseError> {
         if self.eat_keyword("not") {
-            let inner = self.not()?;
+            let inner = self.nested(Self::not)?;
             return Ok(fold(Node::Not(Box::new(inner))));
         }
         self.comparison()
@@ -173,7 +183,24 @@ impl Parser<'_> {
         }
     }
 
+    /// Every operand is parsed here, so every recursion (a parenthesis, a call's arguments, a
+    /// sign, an exponent) passes through [`Self::nested`].
     fn unary(&mut self) -> Result<Node, ParseError> {
+        self.nested(Self::signed)
+    }
+
+    /// `f` one level deeper, or an error past [`MAX_NESTING`].
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> Result<Node, ParseError>) -> Result<Node, ParseError> {
+        if self.depth > MAX_NESTING {
+            return Err(self.error(format!("nested more than {MAX_NESTING} levels deep")));
+        }
+        self.depth += 1;
+        let node = f(self);
+        self.depth -= 1;
+        node
+    }
+
+    fn signed(&mut self) -> Result<Node, ParseError> {
         if self.eat("-") {
             let inner = self.unary()?;
             return Ok(fold(Node::Neg(Box::new(inner))));

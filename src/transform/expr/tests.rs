@@ -115,3 +115,25 @@ fn constants_are_folded_at_compile_time() {
     let e = Expr::compile("100.0 / (10**9 * 2)", Dialect::Scale).unwrap();
     assert_eq!(e.root, Node::Const(Val::Num(Num::Float(5e-8))));
 }
+
+#[test]
+fn nesting_past_the_limit_is_an_error_instead_of_a_stack_overflow() {
+    let parens = |n: usize| format!("{}volume{}", "(".repeat(n), ")".repeat(n));
+    let s = sample(OwnedValue::from(3), md("{}"));
+    assert_eq!(eval_scale(&parens(100), &s), Ok(Val::Num(Num::Int(3))));
+    let deep = [
+        parens(101),
+        parens(100_000),
+        format!("{}volume", "-".repeat(100_000)),
+        format!("{}volume", "not ".repeat(100_000)),
+        format!("{}volume{}", "abs(".repeat(100_000), ")".repeat(100_000)),
+        format!("volume{}", " ** -2".repeat(100_000)),
+    ];
+    for text in deep {
+        let err = Expr::compile(&text, Dialect::Scale).unwrap_err();
+        assert!(
+            err.to_string().contains("nested more than 100 levels deep"),
+            "{err}"
+        );
+    }
+}
