@@ -107,9 +107,11 @@ pub fn thread_cpu(pid: u32) -> Vec<(u32, String, f64)> {
 /// A thread's name without its number: `ceilo-convert-1` → `ceilo-convert`, `worker3` → `worker`.
 fn thread_group(name: &str) -> &str {
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if base.is_empty() || base.len() == name.len() {
+        return name;
+    }
     match base.strip_suffix('-') {
-        Some(stripped) if base.len() < name.len() && !stripped.is_empty() => stripped,
-        _ if base.is_empty() => name,
+        Some(stripped) if !stripped.is_empty() => stripped,
         _ => base,
     }
 }

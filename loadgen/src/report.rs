@@ -85,22 +85,6 @@ pub struct Report {
 }
 
 impl Report {
-    /// The agent's CPU by thread name, busiest first: µs per message when messages came in,
-    /// CPU seconds otherwise.
-    fn cpu_by_thread(&self, agent: &AgentStats) -> String {
-        let mut groups: Vec<(&String, &f64)> = agent
-            .cpu_seconds_by_thread
-            .iter()
-            .filter(|(_, &c)| c > 0.0)
-            .collect();
-        groups.sort_by(|a, b| b.1.total_cmp(a.1));
-        let each = |(name, cpu): (&String, &f64)| match self.messages_in {
-            0 => format!("{name} {cpu:.2} s"),
-            n => format!("{name} {:.1} µs", cpu * 1e6 / n as f64),
-        };
-        groups.into_iter().map(each).collect::<Vec<_>>().join(", ")
-    }
-
     /// Whether the run lost or duplicated anything it could check.
     pub fn has_loss_or_duplicates(&self) -> bool {
         self.expect != Expect::None
@@ -240,7 +224,7 @@ impl Report {
             .as_ref()
             .filter(|a| !a.cpu_seconds_by_thread.is_empty())
         {
-            rows.push(("agent threads", self.cpu_by_thread(a)));
+            rows.push(("agent threads", cpu_by_thread(a, self.messages_in)));
         }
         if let Some(k) = self.knee_rate {
             rows.push(("knee", format!("{k:.0} msg/s")));
@@ -271,5 +255,41 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+/// The agent's CPU by thread name, busiest first: µs per message when messages came in, CPU
+/// seconds otherwise; a thread whose share rounds to nothing is left out.
+fn cpu_by_thread(agent: &AgentStats, messages_in: u64) -> String {
+    let (scale, unit, decimals) = match messages_in {
+        0 => (1.0, "s", 2),
+        n => (1e6 / n as f64, "µs", 1),
+    };
+    let least = 0.5 / 10f64.powi(decimals as i32);
+    let mut groups: Vec<(&String, f64)> = agent
+        .cpu_seconds_by_thread
+        .iter()
+        .map(|(name, cpu)| (name, cpu * scale))
+        .filter(|&(_, share)| share >= least)
+        .collect();
+    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let each = |(name, share): (&String, f64)| format!("{name} {share:.decimals$} {unit}");
+    groups.into_iter().map(each).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_listed_busiest_first_without_those_that_round_to_nothing() {
+        let agent = AgentStats {
+            cpu_seconds_by_thread: [("io", 0.5), ("convert", 1.0), ("idle", 0.000_001)]
+                .map(|(name, cpu)| (name.to_owned(), cpu))
+                .into(),
+            ..AgentStats::default()
+        };
+        assert_eq!(cpu_by_thread(&agent, 100_000), "convert 10.0 µs, io 5.0 µs");
+        assert_eq!(cpu_by_thread(&agent, 0), "convert 1.00 s, io 0.50 s");
     }
 }
