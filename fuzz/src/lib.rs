@@ -14,6 +14,7 @@
 
 pub mod guard;
 pub mod mutate;
+pub mod publish;
 pub mod rng;
 pub mod targets;
 pub mod tree;

@@ -7,6 +7,8 @@
 //!   event_definitions.yaml (and an output limit of [`MAX_OUTPUT_BYTES`]), then the samples
 //!   and events written and signed as the `notifier://` publisher writes them, and the
 //!   dead-letter reason formatted on failure.
+//! * `publish`: the same bodies converted, then through every other publisher's encoding
+//!   (`crate::publish`).
 //! * `jsonpath`: `EXPR\nBODY`: the expression compiled, the body decoded, the expression
 //!   evaluated on the notification (what a definition's field does).
 //! * `yaml`: one text through every YAML loader (meter definitions, event definitions,
@@ -33,7 +35,7 @@ use crate::rng::Rng;
 use crate::tree::J;
 
 /// The names `--target` accepts, in the order a full run visits them.
-pub const NAMES: &[&str] = &["envelope", "convert", "jsonpath", "yaml"];
+pub const NAMES: &[&str] = &["envelope", "convert", "publish", "jsonpath", "yaml"];
 
 pub trait Target {
     fn name(&self) -> &'static str;
@@ -95,6 +97,7 @@ pub fn build(name: &str) -> Option<Box<dyn Target>> {
             accepted: 0,
         }),
         "convert" => Box::new(Convert::new()),
+        "publish" => Box::new(crate::publish::Publish::new()),
         "jsonpath" => Box::new(JsonPathTarget::new()),
         "yaml" => Box::new(Yaml::new()),
         _ => return None,
@@ -197,7 +200,7 @@ impl Bodies {
         out.truncate(mutate::MAX_INPUT);
     }
 
-    fn raws(&self) -> Vec<Vec<u8>> {
+    pub fn raws(&self) -> Vec<Vec<u8>> {
         self.seeds.iter().map(|s| s.raw.clone()).collect()
     }
 }
@@ -246,7 +249,7 @@ impl Target for Envelope {
 pub const MAX_OUTPUT_BYTES: usize = 4 << 20;
 
 /// The shipped definitions, compiled once.
-fn shipped_converter() -> Converter {
+pub fn shipped_converter() -> Converter {
     let config = config_dir();
     let (converter, _) = Converter::load(&config.join("meters.d")).expect("shipped meters.d");
     let events = EventDefinitions::load(config.join("event_definitions.yaml")).expect("shipped events");

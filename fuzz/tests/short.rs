@@ -58,6 +58,11 @@ fn convert_short_run_finds_nothing() {
 }
 
 #[test]
+fn publish_short_run_finds_nothing() {
+    short_run("publish", 300);
+}
+
+#[test]
 fn jsonpath_short_run_finds_nothing() {
     short_run("jsonpath", 800);
 }
