@@ -63,6 +63,10 @@ pub struct OsloConfig {
 
 /// Interpolation depth at which a reference chain is taken for a cycle.
 const MAX_DEPTH: usize = 32;
+/// The most text interpolating one option may produce, its references' values included:
+/// references that each repeat the one before (`a1 = $a0$a0`, `a2 = $a1$a1`...) double it
+/// per level, which would take the agent's memory or time instead of giving an error.
+const MAX_EXPANSION: usize = 1 << 20;
 
 impl OsloConfig {
     /// Read `files`, then every `*.conf` of each of `dirs` in sorted order.
@@ -181,7 +185,8 @@ impl OsloConfig {
 
     /// A single-valued option: the last assignment of the last file that sets it, interpolated.
     pub fn get(&self, section: &str, name: &str) -> Result<Option<String>, OsloError> {
-        self.get_at(&normalize_group(section), name, 0)
+        let mut left = MAX_EXPANSION;
+        self.get_at(&normalize_group(section), name, 0, &mut left)
     }
 
     /// A multi-valued option: every assignment, in reading order, each interpolated.
@@ -191,7 +196,10 @@ impl OsloConfig {
             return Ok(Vec::new());
         };
         all.iter()
-            .map(|a| self.substitute(a, &section, name, 0))
+            .map(|a| {
+                let mut left = MAX_EXPANSION;
+                self.substitute(a, &section, name, 0, &mut left)
+            })
             .collect()
     }
 
@@ -232,24 +240,33 @@ impl OsloConfig {
         dirs
     }
 
-    fn get_at(&self, section: &str, name: &str, depth: usize) -> Result<Option<String>, OsloError> {
+    /// `left`: what the interpolation of the option asked for may still produce.
+    fn get_at(
+        &self,
+        section: &str,
+        name: &str,
+        depth: usize,
+        left: &mut usize,
+    ) -> Result<Option<String>, OsloError> {
         match self
             .options
             .get(&(section.to_owned(), name.to_owned()))
             .and_then(|a| a.last())
         {
-            Some(a) => self.substitute(a, section, name, depth).map(Some),
+            Some(a) => self.substitute(a, section, name, depth, left).map(Some),
             None => Ok(None),
         }
     }
 
-    /// `string.Template.safe_substitute` over oslo's option lookup.
+    /// `string.Template.safe_substitute` over oslo's option lookup. A problem in a referenced
+    /// option's value is reported as that option's.
     fn substitute(
         &self,
         a: &Assignment,
         section: &str,
         name: &str,
         depth: usize,
+        left: &mut usize,
     ) -> Result<String, OsloError> {
         let fail = |problem: String| OsloError::Value {
             path: a.path.clone(),
@@ -288,15 +305,42 @@ impl OsloConfig {
                 rest = after;
                 continue;
             }
-            out.push_str(&self.resolve(reference, section, depth).map_err(fail)?);
+            let value = match self.resolve(reference, section, depth, left)? {
+                Some(value) => value,
+                None => {
+                    return Err(fail(format!(
+                        "${reference} refers to an option set in no config file (ceilo substitutes \
+                         options set in the files, and host; write the value instead)"
+                    )))
+                }
+            };
+            // Every reference costs at least a byte, so that empty values repeated cannot
+            // take the time that long ones would take the memory.
+            match left.checked_sub(value.len() + 1) {
+                Some(l) => *left = l,
+                None => {
+                    return Err(fail(format!(
+                        "interpolation expands to more than {MAX_EXPANSION} bytes (references \
+                         that repeat one another?)"
+                    )))
+                }
+            }
+            out.push_str(&value);
             rest = tail;
         }
         out.push_str(rest);
         Ok(out)
     }
 
-    /// The value `$reference` stands for, seen from an option of `section`.
-    fn resolve(&self, reference: &str, section: &str, depth: usize) -> Result<String, String> {
+    /// The value `$reference` stands for, seen from an option of `section` (`None`: set in no
+    /// file).
+    fn resolve(
+        &self,
+        reference: &str,
+        section: &str,
+        depth: usize,
+        left: &mut usize,
+    ) -> Result<Option<String>, OsloError> {
         let candidates: Vec<(String, &str)> = match reference.split_once('.') {
             Some((group, option)) => vec![
                 (normalize_group(group), option),
@@ -305,17 +349,11 @@ impl OsloConfig {
             None => vec![(section.to_owned(), reference), ("DEFAULT".to_owned(), reference)],
         };
         for (group, option) in &candidates {
-            if let Some(value) = self.get_at(group, option, depth + 1).map_err(|e| e.to_string())? {
-                return Ok(value);
+            if let Some(value) = self.get_at(group, option, depth + 1, left)? {
+                return Ok(Some(value));
             }
         }
-        if reference == "host" {
-            return Ok(super::Settings::default().host());
-        }
-        Err(format!(
-            "${reference} refers to an option set in no config file (ceilo substitutes options \
-             set in the files, and host; write the value instead)"
-        ))
+        Ok((reference == "host").then(|| super::Settings::default().host()))
     }
 }
 
@@ -450,6 +488,41 @@ mod tests {
         assert!(e.contains("too deep"), "{e}");
         let e = c.get("a", "missing").unwrap_err().to_string();
         assert!(e.starts_with("x.conf:12: [a] missing: $nowhere"), "{e}");
+    }
+
+    /// `a1 = $a0$a0`, `a2 = $a1$a1`... `a<levels>`: 2^levels copies of `a0`, asked for by
+    /// `transport_url`.
+    fn doubling(a0: &str, levels: usize) -> OsloConfig {
+        let mut text = format!("[DEFAULT]\na0 = {a0}\n");
+        for i in 1..=levels {
+            text.push_str(&format!("a{i} = $a{p}${{a{p}}}\n", p = i - 1));
+        }
+        text.push_str(&format!("transport_url = amqp://$a{levels}@broker/\n"));
+        parse(&[("x.conf", &text)]).unwrap()
+    }
+
+    #[test]
+    fn interpolation_that_doubles_per_reference_is_an_error_not_a_runaway() {
+        let x64 = "x".repeat(64);
+        // 64 KiB: within bounds.
+        let fine = doubling(&x64, 10)
+            .get("DEFAULT", "transport_url")
+            .unwrap()
+            .unwrap();
+        assert_eq!(fine.len(), 64 << 10 | "amqp://@broker/".len());
+        // 64 MiB, and 64 GiB, would have been built; 2^30 empty values would have taken minutes.
+        // (Past 32 levels the chain is taken for a cycle.)
+        for (a0, levels) in [(x64.as_str(), 20), (x64.as_str(), 30), ("", 30)] {
+            let e = doubling(a0, levels)
+                .get("DEFAULT", "transport_url")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("x.conf:"), "{e}");
+            assert!(
+                e.contains("interpolation expands to more than 1048576 bytes"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
