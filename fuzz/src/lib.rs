@@ -12,6 +12,7 @@
 //! from seeds of real notifications and definitions, and mutations that know JSON and YAML.
 //! See docs/fuzzing.md.
 
+pub mod conf;
 pub mod guard;
 pub mod mutate;
 pub mod publish;

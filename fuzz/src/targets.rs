@@ -14,6 +14,7 @@
 //! * `yaml`: one text through every YAML loader (meter definitions, event definitions,
 //!   pipeline.yaml as both kinds, polling.yaml, ceilo.yaml); definitions that compile then
 //!   convert a few corpus bodies.
+//! * `conf`: a ceilometer.conf text read and mapped as `--config-file` reads it (`crate::conf`).
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ use crate::rng::Rng;
 use crate::tree::J;
 
 /// The names `--target` accepts, in the order a full run visits them.
-pub const NAMES: &[&str] = &["envelope", "convert", "publish", "jsonpath", "yaml"];
+pub const NAMES: &[&str] = &["envelope", "convert", "publish", "jsonpath", "yaml", "conf"];
 
 pub trait Target {
     fn name(&self) -> &'static str;
@@ -100,6 +101,7 @@ pub fn build(name: &str) -> Option<Box<dyn Target>> {
         "publish" => Box::new(crate::publish::Publish::new()),
         "jsonpath" => Box::new(JsonPathTarget::new()),
         "yaml" => Box::new(Yaml::new()),
+        "conf" => Box::new(crate::conf::Conf::new()),
         _ => return None,
     })
 }
@@ -649,7 +651,7 @@ impl Yaml {
 }
 
 /// Line-level YAML mutations (structure lives in lines and indentation).
-fn mutate_lines(rng: &mut Rng, text: &mut Vec<u8>, other: &[u8]) {
+pub(crate) fn mutate_lines(rng: &mut Rng, text: &mut Vec<u8>, other: &[u8]) {
     let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
     let others: Vec<&[u8]> = other.split(|&b| b == b'\n').collect();
     let i = rng.below(lines.len());

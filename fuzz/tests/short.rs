@@ -73,6 +73,11 @@ fn yaml_short_run_finds_nothing() {
 }
 
 #[test]
+fn conf_short_run_finds_nothing() {
+    short_run("conf", 300);
+}
+
+#[test]
 fn committed_corpus_replays_cleanly() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _watchdog = guard::Watchdog::start(HANG);
