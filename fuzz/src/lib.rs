@@ -15,6 +15,7 @@
 pub mod conf;
 pub mod guard;
 pub mod mutate;
+pub mod pollster;
 pub mod publish;
 pub mod rng;
 pub mod targets;

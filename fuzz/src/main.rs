@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Fuzz: inputs FIRST..FIRST+ITERATIONS of each target, seeded with SEED.
     Run {
-        /// envelope, convert, publish, jsonpath, yaml, conf, or all (each in turn).
+        /// envelope, convert, publish, jsonpath, yaml, conf, pollster, or all (each in turn).
         #[arg(long, default_value = "all")]
         target: String,
         #[arg(long, default_value_t = 100_000)]

@@ -15,6 +15,7 @@
 //!   pipeline.yaml as both kinds, polling.yaml, ceilo.yaml); definitions that compile then
 //!   convert a few corpus bodies.
 //! * `conf`: a ceilometer.conf text read and mapped as `--config-file` reads it (`crate::conf`).
+//! * `pollster`: a dynamic pollster definition file and an API response (`crate::pollster`).
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,9 @@ use crate::rng::Rng;
 use crate::tree::J;
 
 /// The names `--target` accepts, in the order a full run visits them.
-pub const NAMES: &[&str] = &["envelope", "convert", "publish", "jsonpath", "yaml", "conf"];
+pub const NAMES: &[&str] = &[
+    "envelope", "convert", "publish", "jsonpath", "yaml", "conf", "pollster",
+];
 
 pub trait Target {
     fn name(&self) -> &'static str;
@@ -102,6 +105,7 @@ pub fn build(name: &str) -> Option<Box<dyn Target>> {
         "jsonpath" => Box::new(JsonPathTarget::new()),
         "yaml" => Box::new(Yaml::new()),
         "conf" => Box::new(crate::conf::Conf::new()),
+        "pollster" => Box::new(crate::pollster::Pollster::new()),
         _ => return None,
     })
 }
@@ -563,7 +567,7 @@ impl Target for JsonPathTarget {
 
 // ---------------------------------------------------------------------------------------------
 
-const YAML_TOKENS: &[&[u8]] = &[
+pub(crate) const YAML_TOKENS: &[&[u8]] = &[
     b"- ",
     b": ",
     b"? ",

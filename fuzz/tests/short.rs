@@ -78,6 +78,11 @@ fn conf_short_run_finds_nothing() {
 }
 
 #[test]
+fn pollster_short_run_finds_nothing() {
+    short_run("pollster", 300);
+}
+
+#[test]
 fn committed_corpus_replays_cleanly() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _watchdog = guard::Watchdog::start(HANG);

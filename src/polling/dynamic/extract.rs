@@ -171,7 +171,7 @@ impl DynamicDefinition {
     }
 
     /// Decode a body with the configured handlers, first success wins.
-    pub(super) fn handle(&self, body: &[u8]) -> Result<OwnedValue, String> {
+    pub fn handle(&self, body: &[u8]) -> Result<OwnedValue, String> {
         let mut failed = Vec::new();
         for h in &self.response_handlers {
             match h {

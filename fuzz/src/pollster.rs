@@ -1,0 +1,91 @@
+//! The `pollster` target: a dynamic pollster definition file (pollsters.d) and an API response,
+//! `DEFINITIONS` then a line `%%%` then `BODY`: the definitions loaded as the polling agent loads
+//! them, and the body through each definition's response handlers and extraction into samples
+//! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered. Nothing
+//! is requested and no `host_command` is run.
+
+use std::path::Path;
+
+use ceilo::polling::dynamic::DynamicDefinition;
+use ceilo::polling::pollster::PollContext;
+
+use crate::mutate::{self, JSON_TOKENS};
+use crate::rng::Rng;
+use crate::targets::{files_in, fuzz_dir, mutate_lines, Target, YAML_TOKENS};
+
+const SEPARATOR: &[u8] = b"\n%%%\n";
+
+/// `(definitions, body)`; without a separator, all of it is the definitions.
+fn split(input: &[u8]) -> (&[u8], &[u8]) {
+    match input.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
+        Some(at) => (&input[..at], &input[at + SEPARATOR.len()..]),
+        None => (input, b""),
+    }
+}
+
+pub struct Pollster {
+    seeds: Vec<Vec<u8>>,
+    ctx: PollContext,
+    accepted: u64,
+}
+
+impl Pollster {
+    pub(crate) fn new() -> Pollster {
+        let seeds: Vec<Vec<u8>> = files_in(&fuzz_dir().join("corpus/pollsters"))
+            .iter()
+            .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            .collect();
+        assert!(!seeds.is_empty(), "no seeds in corpus/pollsters");
+        Pollster {
+            seeds,
+            ctx: PollContext::now("fuzz".into()),
+            accepted: 0,
+        }
+    }
+}
+
+impl Target for Pollster {
+    fn name(&self) -> &'static str {
+        "pollster"
+    }
+
+    fn generate(&self, rng: &mut Rng, out: &mut Vec<u8>) {
+        let (seed, other) = (rng.pick::<Vec<u8>>(&self.seeds), rng.pick::<Vec<u8>>(&self.seeds));
+        let (mut definitions, mut body) = (split(seed).0.to_vec(), split(seed).1.to_vec());
+        let (other_definitions, other_body) = split(other);
+        for _ in 0..1 + rng.small(5) {
+            match rng.below(3) {
+                0 => mutate_lines(rng, &mut definitions, other_definitions),
+                1 => mutate::havoc(rng, &mut definitions, YAML_TOKENS, other_definitions),
+                _ => mutate::havoc(rng, &mut body, JSON_TOKENS, other_body),
+            }
+        }
+        out.clear();
+        out.extend_from_slice(&definitions);
+        out.extend_from_slice(SEPARATOR);
+        out.extend_from_slice(&body);
+        out.truncate(mutate::MAX_INPUT);
+    }
+
+    fn run(&mut self, input: &[u8]) {
+        let (definitions, body) = split(input);
+        let text = String::from_utf8_lossy(definitions);
+        let Ok(definitions) = DynamicDefinition::parse_file(&text, Path::new("fuzz.yaml")) else {
+            return;
+        };
+        self.accepted += 1;
+        for d in &definitions {
+            if let Ok(response) = d.handle(body) {
+                let _ = std::hint::black_box(d.extract(response, &self.ctx));
+            }
+        }
+    }
+
+    fn seeds(&self) -> Vec<Vec<u8>> {
+        self.seeds.clone()
+    }
+
+    fn accepted(&self) -> u64 {
+        self.accepted
+    }
+}
