@@ -12,8 +12,8 @@
 //! * `jsonpath`: `EXPR\nBODY`: the expression compiled, the body decoded, the expression
 //!   evaluated on the notification (what a definition's field does).
 //! * `yaml`: one text through every YAML loader (meter definitions, event definitions,
-//!   pipeline.yaml as both kinds, polling.yaml, ceilo.yaml); definitions that compile then
-//!   convert a few corpus bodies.
+//!   pipeline.yaml as both kinds, polling.yaml, ceilo.yaml, gnocchi_resources.yaml);
+//!   definitions that compile then convert a few corpus bodies.
 //! * `conf`: a ceilometer.conf text read and mapped as `--config-file` reads it (`crate::conf`).
 //! * `pollster`: a dynamic pollster definition file and an API response (`crate::pollster`).
 
@@ -31,6 +31,7 @@ use ceilo::model::signature::Signer;
 use ceilo::model::Payload;
 use ceilo::pipeline::Pipeline;
 use ceilo::polling::PollingConfig;
+use ceilo::publish::gnocchi::resources::Resources;
 
 use crate::mutate::{self, Harvest, JSON_TOKENS};
 use crate::rng::Rng;
@@ -733,6 +734,7 @@ impl Target for Yaml {
             Pipeline::parse(&text, path, Payload::Events).is_ok(),
             PollingConfig::parse(&text, path).is_ok(),
             Settings::parse(&text, path).is_ok(),
+            Resources::parse(&text, path, None).is_ok(),
             meters.is_some(),
             events.is_some(),
         ];
