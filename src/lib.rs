@@ -13,6 +13,7 @@ pub mod agent;
 pub mod config;
 pub mod convert;
 pub mod coordination;
+pub mod duration;
 pub mod event;
 pub mod http;
 pub mod jsonpath;

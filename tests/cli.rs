@@ -224,10 +224,78 @@ fn check_reports_bad_pipeline_and_polling_files_by_name() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("polling.yaml:3: source \"p\": interval must be a positive integer, got soon"),
+        stdout.contains(
+            "polling.yaml:3: source \"p\": interval must be a whole number of seconds, positive and \
+             at most 31536000 (a year), got soon"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains(": 3 problems"), "{stdout}");
+}
+
+/// Durations past a year, which `check` passed and `run` then panicked on (seconds past what a
+/// `Duration` holds, or a timer or deadline past what an `Instant` holds): refused by `check`,
+/// each naming its file and option, as `run` and a reload refuse them.
+#[test]
+fn check_refuses_durations_past_a_year() {
+    let (_dir, ok, stdout) = check_files(&[
+        (
+            "pipeline.yaml",
+            "---\nsources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [k]\nsinks:\n  - name: k\n    \
+             transformers:\n      - name: aggregator\n        parameters:\n          retention_time: 1e300\n    \
+             publishers: [\"gnocchi://?timeout=1e300\"]\n",
+        ),
+        ("polling.yaml", "sources:\n  - name: p\n    interval: 18446744073709551615\n    meters: [cpu]\n"),
+        ("ceilo.yaml", "notification:\n  shutdown_timeout_s: 18446744073709551615\n"),
+    ]);
+    assert!(!ok, "{stdout}");
+    for expected in [
+        "ceilo.yaml: notification.shutdown_timeout_s must be at most 31536000 (a year), got 18446744073709551615",
+        "pipeline.yaml:11: sink \"k\": transformers[0] (aggregator): retention_time: must be a positive \
+         number of seconds, at most 31536000 (a year)",
+        "pipeline.yaml:12: sink \"k\": gnocchi://?timeout=1e300: option timeout: must be a positive number \
+         of seconds, at most 31536000 (a year)",
+        "polling.yaml:3: source \"p\": interval must be a whole number of seconds, positive and at most \
+         31536000 (a year), got 18446744073709551615",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+
+    // A dynamic pollster's timeout, in the pollsters.d that ceilo.yaml names.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pollsters = dir.path().join("pollsters.d");
+    std::fs::create_dir(&pollsters).expect("mkdir");
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "pollsters.d/p.yaml",
+        "- name: dyn.x\n  sample_type: gauge\n  unit: u\n  value_attribute: v\n  endpoint_type: e\n  \
+         url_path: p\n  timeout: 1e300\n"
+            .into(),
+    );
+    write(
+        "polling.yaml",
+        "sources:\n  - name: p\n    interval: 60\n    meters: [dyn.x]\n".into(),
+    );
+    write(
+        "ceilo.yaml",
+        format!(
+            "polling:\n  pollsters_definitions_dirs: [{}]\n",
+            pollsters.display()
+        ),
+    );
+    let out = ceilo()
+        .args(["check", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "pollster \"dyn.x\": timeout must be a positive number of seconds, at most 31536000 (a year)"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -132,9 +132,16 @@ fn rate_limit(r: &mut Reader) -> Result<Option<RateLimit>, OsloError> {
             return Err(r.conf.value_error("DEFAULT", "rate_limit_except_level", problem));
         }
     };
-    Ok((burst >= 1 && interval >= 1).then(|| RateLimit {
+    if burst < 1 || interval < 1 {
+        return Ok(None);
+    }
+    let interval = crate::duration::whole_seconds(interval).ok_or_else(|| {
+        let problem = format!("must be at most {} (a year)", crate::duration::MAX_SECONDS);
+        r.conf.value_error("DEFAULT", "rate_limit_interval", problem)
+    })?;
+    Ok(Some(RateLimit {
         burst,
-        interval: std::time::Duration::from_secs(interval),
+        interval,
         except_from,
     }))
 }
@@ -1146,6 +1153,16 @@ mod tests {
         .to_string();
         assert!(
             err.contains("ceilometer.conf:4: [DEFAULT] rate_limit_except_level: \"LOUD\" is not one of"),
+            "{err}"
+        );
+        // Past a year, the first limited line would have panicked adding it to an Instant.
+        let err = logging("[DEFAULT]\nrate_limit_burst = 2\nrate_limit_interval = 18446744073709551615\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "ceilometer.conf:3: [DEFAULT] rate_limit_interval: must be at most 31536000 (a year)"
+            ),
             "{err}"
         );
     }

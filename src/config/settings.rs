@@ -334,6 +334,26 @@ impl Settings {
         if n.batch_size == 0 || self.publisher.batch_size == 0 {
             return Err("batch_size must be at least 1".into());
         }
+        // Durations: at most a year (crate::duration), zero allowed where it means "none".
+        let year = crate::duration::MAX_SECONDS;
+        for (key, value, most) in [
+            ("notification.batch_timeout_ms", n.batch_timeout_ms, year * 1000),
+            (
+                "publisher.batch_timeout_ms",
+                self.publisher.batch_timeout_ms,
+                year * 1000,
+            ),
+            ("notification.shutdown_timeout_s", n.shutdown_timeout_s, year),
+            (
+                "polling.resource_update_interval",
+                self.polling.resource_update_interval,
+                year,
+            ),
+        ] {
+            if value > most {
+                return Err(format!("{key} must be at most {most} (a year), got {value}"));
+            }
+        }
         for p in &n.priorities {
             if crate::model::Priority::parse(p) == crate::model::Priority::Unknown {
                 return Err(format!("notification.priorities: unknown priority {p:?}"));

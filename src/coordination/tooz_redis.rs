@@ -73,16 +73,16 @@ impl BackendUrl {
         } else {
             hostport.to_owned()
         };
-        let mut timeout = 30.0f64;
+        let mut timeout = Duration::from_secs(30);
         let (mut membership, mut socket, mut db, mut namespace) = (None, None, 0u32, "_tooz".to_owned());
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value);
-            let seconds = |v: &str| -> Result<f64, UrlError> {
+            let seconds = |v: &str| -> Result<Duration, UrlError> {
                 v.parse::<f64>()
                     .ok()
-                    .filter(|s| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| bad(&format!("{key}={v:?} is not a positive number of seconds")))
+                    .and_then(crate::duration::seconds)
+                    .ok_or_else(|| bad(&format!("{key}={v:?}: must be {}", crate::duration::EXPECTED)))
             };
             match key {
                 "timeout" => timeout = seconds(&value)?,
@@ -115,8 +115,8 @@ impl BackendUrl {
             auth,
             db,
             namespace,
-            membership_timeout: Duration::from_secs_f64(membership.unwrap_or(timeout)),
-            socket_timeout: Duration::from_secs_f64(socket.unwrap_or(timeout)),
+            membership_timeout: membership.unwrap_or(timeout),
+            socket_timeout: socket.unwrap_or(timeout),
         })
     }
 
@@ -422,6 +422,8 @@ mod tests {
             ("zookeeper://h:2181", "redis:// driver only"),
             ("redis://h?sentinel=m", "sentinel"),
             ("redis://h?timeout=0", "positive"),
+            // Past what a Duration holds: from_secs_f64 panicked on it.
+            ("redis://h?membership_timeout=1e300", "at most 31536000 (a year)"),
             ("redis://h?bogus=1", "unknown option"),
             ("redis://", "no host"),
         ] {

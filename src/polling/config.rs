@@ -146,7 +146,11 @@ impl PollingConfig {
             let interval = match raw.interval {
                 None => DEFAULT_INTERVAL_SECS,
                 Some(v) => parse_interval(&v).ok_or_else(|| {
-                    let reason = format!("interval must be a positive integer, got {}", yaml_inline(&v));
+                    let reason = format!(
+                        "interval must be a whole number of seconds, positive and at most {} (a year), got {}",
+                        crate::duration::MAX_SECONDS,
+                        yaml_inline(&v)
+                    );
                     err(&name, "interval", reason)
                 })?,
             };
@@ -171,7 +175,7 @@ fn parse_interval(v: &yaml_serde::Value) -> Option<u64> {
         yaml_serde::Value::String(s) => s.trim().parse().ok()?,
         _ => return None,
     };
-    (n > 0).then_some(n)
+    crate::duration::whole_seconds(n).map(|_| n)
 }
 
 /// A source's `meters` list, compiled.
@@ -349,15 +353,15 @@ mod tests {
             ),
             (
                 "  - name: a\n    interval: 0\n    meters: [a]\n",
-                "polling.yaml:5: source \"a\": interval must be a positive integer, got 0",
+                "polling.yaml:5: source \"a\": interval must be a whole number of seconds, positive and at most 31536000 (a year), got 0",
             ),
             (
                 "  - name: a\n    interval: -5\n    meters: [a]\n",
-                "polling.yaml:5: source \"a\": interval must be a positive integer, got -5",
+                "polling.yaml:5: source \"a\": interval must be a whole number of seconds, positive and at most 31536000 (a year), got -5",
             ),
             (
                 "  - name: a\n    interval: x\n    meters: [a]\n",
-                "polling.yaml:5: source \"a\": interval must be a positive integer, got x",
+                "polling.yaml:5: source \"a\": interval must be a whole number of seconds, positive and at most 31536000 (a year), got x",
             ),
             (
                 "  - name: a\n    meters: []\n",

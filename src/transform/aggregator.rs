@@ -122,6 +122,12 @@ impl Aggregator {
         }
         let size = positive(params.size.as_ref(), "size")?.map(|n| n as u64);
         let retention = positive(params.retention_time.as_ref(), "retention_time")?;
+        if retention.is_some_and(|r| crate::duration::seconds(r).is_none()) {
+            return Err(TransformError::param(
+                "retention_time",
+                format!("must be {}", crate::duration::EXPECTED),
+            ));
+        }
         // Ceilometer defaulted size to 1 even beside a retention_time, which made retention
         // unreachable; ceilo applies the default only when neither bound is given.
         let size = if size.is_none() && retention.is_none() {

@@ -264,9 +264,8 @@ impl DynamicDefinition {
             None => Duration::from_secs(30),
             Some(v) => v
                 .as_f64()
-                .filter(|t| *t > 0.0 && t.is_finite())
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| fail("timeout must be a positive number of seconds".into()))?,
+                .and_then(crate::duration::seconds)
+                .ok_or_else(|| fail(format!("timeout must be {}", crate::duration::EXPECTED)))?,
         };
         let response_handlers = match get("response_handlers") {
             None => vec![Handler::Json],

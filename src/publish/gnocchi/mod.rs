@@ -87,10 +87,8 @@ impl GnocchiOptions {
                     let secs: f64 = v
                         .parse()
                         .map_err(|_| (k.clone(), format!("{v:?} is not a number of seconds")))?;
-                    if !(secs > 0.0 && secs.is_finite()) {
-                        return Err((k.clone(), "must be a positive number of seconds".into()));
-                    }
-                    o.timeout = Duration::from_secs_f64(secs);
+                    o.timeout = crate::duration::seconds(secs)
+                        .ok_or_else(|| (k.clone(), format!("must be {}", crate::duration::EXPECTED)))?;
                 }
                 "enable_filter_project" => o.enable_filter_project = super::url::bool_from_string(v),
                 "filter_project" => o.filter_project = v.clone(),
