@@ -388,7 +388,8 @@ impl HttpTarget {
                 .parse::<u64>()
                 .map_err(|_| bad(option, "not a whole number")),
         };
-        let timeout = Duration::from_secs(number("timeout", take("timeout"), 5)?);
+        let timeout = crate::duration::whole_seconds(number("timeout", take("timeout"), 5)?)
+            .ok_or_else(|| bad("timeout", &format!("must be {}", crate::duration::EXPECTED)))?;
         let max_retries = number("max_retries", take("max_retries"), 2)?.min(u32::MAX as u64) as u32;
         let batch = take("batch").is_none_or(|v| bool_from_string(&v));
         let verify_ssl = match take("verify_ssl") {
@@ -577,6 +578,14 @@ mod tests {
     fn bad_http_options_are_named() {
         let err = |url: &str| PublisherUrl::parse(url).unwrap_err().to_string();
         assert!(err("http://h/?timeout=soon").contains("option timeout: not a whole number"));
+        // requests refuses a timeout of 0 when it posts, which would fail every flush forever.
+        for t in ["0", "31536001", "18446744073709551615"] {
+            let e = err(&format!("http://h/?timeout={t}"));
+            assert!(
+                e.contains("option timeout: must be a positive number of seconds, at most 31536000"),
+                "{e}"
+            );
+        }
         assert!(err("http://h/?max_retries=-1").contains("option max_retries"));
         assert!(err("http://h/?clientkey=/k.pem").contains("option clientkey: needs clientcert"));
         assert!(err("http:///path").contains("needs a host name"));
