@@ -86,8 +86,18 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Arm the allocation limit for one input; returns the live heap at the start.
+/// Arm the allocation limit for one input; returns the live heap at the start. A panic lifts
+/// it before the panic is reported: printing a backtrace allocates more than an input may, and
+/// would turn the panic into an allocation abort without its message.
 pub fn arm(input_len: usize) -> usize {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            LIMIT.store(usize::MAX, Relaxed);
+            report(info)
+        }));
+    });
     let live = LIVE.load(Relaxed);
     PEAK.store(live, Relaxed);
     LIMIT.store(live.saturating_add(alloc_budget(input_len)), Relaxed);
