@@ -281,6 +281,9 @@ impl Default for PublisherSettings {
     }
 }
 
+/// The most threads (or queues, each with its consumer) one count in the settings may start.
+const MAX_THREADS: usize = 1024;
+
 impl Settings {
     /// Load `<dir>/ceilo.yaml`, or the defaults when there is none, with the secrets from the
     /// environment and the files it names ([`super::secrets`]).
@@ -333,6 +336,40 @@ impl Settings {
         }
         if n.batch_size == 0 || self.publisher.batch_size == 0 {
             return Err("batch_size must be at least 1".into());
+        }
+        // Counts the agent turns into threads or queues, or into a buffer allocated up front:
+        // past these it could not start them (a thread that cannot get its stack aborts the
+        // process; a batch buffer of 2^64 deliveries overflows its capacity).
+        for (key, value, most, what) in [
+            (
+                "notification.workers",
+                n.workers,
+                MAX_THREADS,
+                "converter threads",
+            ),
+            (
+                "polling.notify_senders",
+                self.polling.notify_senders,
+                MAX_THREADS,
+                "encoders",
+            ),
+            (
+                "notification.transform_partitions",
+                n.transform_partitions,
+                MAX_THREADS,
+                "queues",
+            ),
+            // basic.qos counts unacked deliveries in 16 bits: no batch can hold more.
+            (
+                "notification.batch_size",
+                n.batch_size,
+                usize::from(u16::MAX),
+                "deliveries",
+            ),
+        ] {
+            if value > most {
+                return Err(format!("{key} must be at most {most} ({what}), got {value}"));
+            }
         }
         // Durations: at most a year (crate::duration), zero allowed where it means "none".
         let year = crate::duration::MAX_SECONDS;
@@ -655,5 +692,55 @@ mod tests {
         let s: Settings =
             yaml_serde::from_str("notification: {max_body_bytes: 2000, inflight_bytes: 1000}").unwrap();
         assert!(s.validate().is_err(), "a budget smaller than one body");
+    }
+
+    /// Each of these started `ceilo run` and then aborted it (100,000 converter threads: no
+    /// stack for one of them) or panicked in every listener (a batch buffer of 2^64 deliveries)
+    /// or on the first timer or deadline (durations past what an Instant holds).
+    #[test]
+    fn rejects_counts_and_durations_the_agent_cannot_start() {
+        for (yaml, problem) in [
+            (
+                "notification: {workers: 100000}",
+                "notification.workers must be at most 1024 (converter threads), got 100000",
+            ),
+            (
+                "polling: {notify_senders: 2000}",
+                "polling.notify_senders must be at most 1024",
+            ),
+            (
+                "notification: {transform_partitions: 18446744073709551615}",
+                "notification.transform_partitions must be at most 1024",
+            ),
+            (
+                "notification: {batch_size: 18446744073709551615}",
+                "notification.batch_size must be at most 65535 (deliveries)",
+            ),
+            (
+                "notification: {batch_timeout_ms: 18446744073709551615}",
+                "notification.batch_timeout_ms must be at most 31536000000 (a year)",
+            ),
+            (
+                "publisher: {batch_timeout_ms: 31536000001}",
+                "publisher.batch_timeout_ms must be at most 31536000000 (a year)",
+            ),
+            (
+                "notification: {shutdown_timeout_s: 31536001}",
+                "notification.shutdown_timeout_s must be at most 31536000 (a year)",
+            ),
+            (
+                "polling: {resource_update_interval: 18446744073709551615}",
+                "polling.resource_update_interval must be at most 31536000 (a year)",
+            ),
+        ] {
+            let s: Settings = yaml_serde::from_str(yaml).unwrap();
+            let got = s.validate().expect_err(yaml);
+            assert!(got.starts_with(problem), "{yaml}: {got}");
+        }
+        let s: Settings = yaml_serde::from_str(
+            "notification: {workers: 1024, batch_size: 65535, shutdown_timeout_s: 31536000}",
+        )
+        .unwrap();
+        assert_eq!(s.validate(), Ok(()));
     }
 }
