@@ -18,13 +18,37 @@ fn check_files(files: &[(&str, &str)]) -> (tempfile::TempDir, bool, String) {
         }
         std::fs::write(&path, text).expect("write");
     }
+    let (ok, stdout) = check_dir(dir.path());
+    (dir, ok, stdout)
+}
+
+/// `ceilo check --config-dir DIR`: whether it passed, and what it printed.
+fn check_dir(dir: &std::path::Path) -> (bool, String) {
     let out = ceilo()
         .args(["check", "--config-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .output()
         .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (dir, out.status.success(), stdout)
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `ceilo check` of a config dir with `polling_yaml` and one dynamic pollster file, `pollster`,
+/// in a pollsters.d of its own that its ceilo.yaml names.
+fn check_with_pollster(pollster: &str, polling_yaml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pollsters = dir.path().join("my-pollsters.d");
+    std::fs::create_dir(&pollsters).expect("mkdir");
+    std::fs::write(pollsters.join("p.yaml"), pollster).expect("pollster");
+    std::fs::write(dir.path().join("polling.yaml"), polling_yaml).expect("polling.yaml");
+    let ceilo_yaml = format!(
+        "polling:\n  pollsters_definitions_dirs: [{}]\n",
+        pollsters.display()
+    );
+    std::fs::write(dir.path().join("ceilo.yaml"), ceilo_yaml).expect("ceilo.yaml");
+    check_dir(dir.path())
 }
 
 fn convert(input: &str, args: &[&str]) -> (Vec<serde_json::Value>, String) {
@@ -261,35 +285,13 @@ fn check_refuses_durations_past_a_year() {
         assert!(stdout.contains(expected), "{expected}\n{stdout}");
     }
 
-    // A dynamic pollster's timeout, in the pollsters.d that ceilo.yaml names.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pollsters = dir.path().join("pollsters.d");
-    std::fs::create_dir(&pollsters).expect("mkdir");
-    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("write");
-    write(
-        "pollsters.d/p.yaml",
+    // A dynamic pollster's timeout.
+    let (ok, stdout) = check_with_pollster(
         "- name: dyn.x\n  sample_type: gauge\n  unit: u\n  value_attribute: v\n  endpoint_type: e\n  \
-         url_path: p\n  timeout: 1e300\n"
-            .into(),
+         url_path: p\n  timeout: 1e300\n",
+        "sources:\n  - name: p\n    interval: 60\n    meters: [dyn.x]\n",
     );
-    write(
-        "polling.yaml",
-        "sources:\n  - name: p\n    interval: 60\n    meters: [dyn.x]\n".into(),
-    );
-    write(
-        "ceilo.yaml",
-        format!(
-            "polling:\n  pollsters_definitions_dirs: [{}]\n",
-            pollsters.display()
-        ),
-    );
-    let out = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{stdout}");
+    assert!(!ok, "{stdout}");
     assert!(
         stdout.contains(
             "pollster \"dyn.x\": timeout must be a positive number of seconds, at most 31536000 (a year)"
@@ -330,34 +332,11 @@ fn check_names_the_line_of_a_bad_transformer_expression() {
 fn check_reads_the_polling_section_of_ceilo_yaml_as_run_does() {
     // A dynamic pollster in a pollsters_definitions_dirs that ceilo.yaml names: run loads it,
     // so check must not warn that nothing serves its meter.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pollsters = dir.path().join("my-pollsters.d");
-    std::fs::create_dir(&pollsters).expect("mkdir");
-    std::fs::write(
-        pollsters.join("volumes.yaml"),
+    let (ok, stdout) = check_with_pollster(
         "- name: dynamic.volume.status\n  sample_type: gauge\n  unit: volume\n  value_attribute: status\n  endpoint_type: volumev3\n  url_path: v3/volumes/detail\n",
-    )
-    .expect("pollster");
-    std::fs::write(
-        dir.path().join("ceilo.yaml"),
-        format!(
-            "polling:\n  pollsters_definitions_dirs: [{}]\n",
-            pollsters.display()
-        ),
-    )
-    .expect("ceilo.yaml");
-    std::fs::write(
-        dir.path().join("polling.yaml"),
         "sources:\n  - name: s\n    meters: [dynamic.volume.status, no.such.meter]\n",
-    )
-    .expect("polling.yaml");
-    let out = ceilo()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    );
+    assert!(ok, "{stdout}");
     assert!(
         stdout.contains("warning: source \"s\": no pollster serves meter \"no.such.meter\""),
         "{stdout}"

@@ -8,9 +8,8 @@ use std::path::Path;
 use ceilo::config::ceilometer_conf::CeilometerConf;
 use ceilo::config::oslo::OsloConfig;
 
-use crate::mutate;
 use crate::rng::Rng;
-use crate::targets::{files_in, fuzz_dir, mutate_lines, Target};
+use crate::targets::{mutate_text, seeds_in, Target};
 
 /// Where the text claims to come from: a directory that does not exist, so that the files the
 /// options name (ceilo.yaml beside it, definition files) are never found on this machine.
@@ -70,11 +69,7 @@ pub struct Conf {
 
 impl Conf {
     pub(crate) fn new() -> Conf {
-        let seeds: Vec<Vec<u8>> = files_in(&fuzz_dir().join("corpus/conf"))
-            .iter()
-            .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-            .collect();
-        assert!(!seeds.is_empty(), "no seeds in corpus/conf");
+        let seeds = seeds_in("conf");
         Conf { seeds, accepted: 0 }
     }
 }
@@ -85,17 +80,7 @@ impl Target for Conf {
     }
 
     fn generate(&self, rng: &mut Rng, out: &mut Vec<u8>) {
-        out.clear();
-        out.extend_from_slice(rng.pick::<Vec<u8>>(&self.seeds));
-        let other = rng.pick(&self.seeds);
-        for _ in 0..1 + rng.small(7) {
-            if rng.one_in(2) {
-                mutate_lines(rng, out, other);
-            } else {
-                mutate::havoc(rng, out, CONF_TOKENS, other);
-            }
-        }
-        out.truncate(mutate::MAX_INPUT);
+        mutate_text(rng, &self.seeds, CONF_TOKENS, out);
     }
 
     fn run(&mut self, input: &[u8]) {

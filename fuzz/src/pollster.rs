@@ -11,7 +11,7 @@ use ceilo::polling::pollster::PollContext;
 
 use crate::mutate::{self, JSON_TOKENS};
 use crate::rng::Rng;
-use crate::targets::{files_in, fuzz_dir, mutate_lines, Target, YAML_TOKENS};
+use crate::targets::{mutate_lines, seeds_in, Target, YAML_TOKENS};
 
 const SEPARATOR: &[u8] = b"\n%%%\n";
 
@@ -31,11 +31,7 @@ pub struct Pollster {
 
 impl Pollster {
     pub(crate) fn new() -> Pollster {
-        let seeds: Vec<Vec<u8>> = files_in(&fuzz_dir().join("corpus/pollsters"))
-            .iter()
-            .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-            .collect();
-        assert!(!seeds.is_empty(), "no seeds in corpus/pollsters");
+        let seeds = seeds_in("pollsters");
         Pollster {
             seeds,
             ctx: PollContext::now("fuzz".into()),

@@ -92,6 +92,16 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every file of `corpus/<dir>`, read: a target's seeds.
+pub(crate) fn seeds_in(dir: &str) -> Vec<Vec<u8>> {
+    let seeds: Vec<Vec<u8>> = files_in(&fuzz_dir().join("corpus").join(dir))
+        .iter()
+        .map(|p| read(p))
+        .collect();
+    assert!(!seeds.is_empty(), "no seeds in corpus/{dir}");
+    seeds
+}
+
 /// Build the named target from the committed corpus.
 pub fn build(name: &str) -> Option<Box<dyn Target>> {
     Some(match name {
@@ -655,6 +665,22 @@ impl Yaml {
     }
 }
 
+/// A text input of line-structured seeds (YAML, INI): one of `seeds`, its lines and bytes
+/// mutated, with `tokens` as the dictionary.
+pub(crate) fn mutate_text(rng: &mut Rng, seeds: &[Vec<u8>], tokens: &[&[u8]], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(rng.pick::<Vec<u8>>(seeds));
+    let other = rng.pick(seeds);
+    for _ in 0..1 + rng.small(7) {
+        if rng.one_in(2) {
+            mutate_lines(rng, out, other);
+        } else {
+            mutate::havoc(rng, out, tokens, other);
+        }
+    }
+    out.truncate(mutate::MAX_INPUT);
+}
+
 /// Line-level YAML mutations (structure lives in lines and indentation).
 pub(crate) fn mutate_lines(rng: &mut Rng, text: &mut Vec<u8>, other: &[u8]) {
     let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
@@ -705,18 +731,7 @@ impl Target for Yaml {
     }
 
     fn generate(&self, rng: &mut Rng, out: &mut Vec<u8>) {
-        out.clear();
-        let seed: &Vec<u8> = rng.pick::<Vec<u8>>(&self.seeds);
-        out.extend_from_slice(seed);
-        let other = rng.pick(&self.seeds);
-        for _ in 0..1 + rng.small(7) {
-            if rng.one_in(2) {
-                mutate_lines(rng, out, other);
-            } else {
-                mutate::havoc(rng, out, YAML_TOKENS, other);
-            }
-        }
-        out.truncate(mutate::MAX_INPUT);
+        mutate_text(rng, &self.seeds, YAML_TOKENS, out);
     }
 
     fn run(&mut self, input: &[u8]) {
