@@ -225,6 +225,7 @@ impl PublisherActor {
         let health = self.health.clone();
         let outage = self.outage.clone();
         self.runtime.spawn(async move {
+            let _flight = Flight(addr);
             let encoded = encoders.encode(flush, &runtime).await;
             if let Some(previous) = previous {
                 // An error means that flush ended without a write (its encoding failed).
@@ -245,7 +246,6 @@ impl PublisherActor {
                         m.failed(Payload::Events, count.1);
                     }
                     drop((tokens, started_tx, permit));
-                    let _ = addr.send(FlightDone).await;
                     return;
                 }
             };
@@ -305,7 +305,6 @@ impl PublisherActor {
                 t.confirm();
             }
             drop(permit);
-            let _ = addr.send(FlightDone).await;
         });
     }
 
@@ -361,6 +360,17 @@ impl Handler<Queued<PublishBatch>> for PublisherActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct FlightDone;
+
+/// Says [`FlightDone`] when dropped, however the flush's task ends (a write that panics
+/// included): otherwise the actor would count that flight forever and gather every later batch
+/// for `max_wait`.
+struct Flight(Addr<PublisherActor>);
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.do_send(FlightDone);
+    }
+}
 
 impl Handler<FlightDone> for PublisherActor {
     type Result = ();
@@ -485,6 +495,68 @@ mod tests {
                 .await
                 .expect("the retired publisher ends once nothing refers to it");
             assert_eq!(written.load(Ordering::SeqCst), 2, "both batches written");
+        });
+    }
+
+    /// Its first write panics; later ones count what they write.
+    struct PanicsOnce {
+        panicked: Arc<AtomicBool>,
+        written: Arc<AtomicUsize>,
+    }
+
+    impl Output for PanicsOnce {
+        fn name(&self) -> &str {
+            "panics-once"
+        }
+
+        fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
+            let (n, panicked, written) = (flush.len(), self.panicked.clone(), self.written.clone());
+            Ok(Arc::new(move || {
+                let (panicked, written) = (panicked.clone(), written.clone());
+                Box::pin(async move {
+                    if !panicked.swap(true, Ordering::SeqCst) {
+                        panic!("injected panic in a write");
+                    }
+                    written.fetch_add(n, Ordering::SeqCst);
+                    Ok(())
+                })
+            }))
+        }
+    }
+
+    /// A flush whose write panicked is over (its deliveries requeued): the next batch is
+    /// written at once, as after any flush, instead of gathering for `max_wait`.
+    #[test]
+    fn a_write_that_panics_ends_its_flight() {
+        System::new().block_on(async {
+            let (panicked, written) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+            let output = PanicsOnce {
+                panicked: panicked.clone(),
+                written: written.clone(),
+            };
+            let policy = BatchPolicy {
+                max_items: 1000,
+                max_wait: Duration::from_secs(3600),
+                max_in_flight: 2,
+                encoders: 1,
+            };
+            let runtime = tokio::runtime::Handle::current();
+            let publisher =
+                PublisherActor::new(Box::new(output), policy, runtime, "unit/panic", None).start_supervised();
+            publisher.send(batch()).await.expect("first");
+            while !panicked.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            publisher.send(batch()).await.expect("second");
+            let written_once = async {
+                while written.load(Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), written_once)
+                .await
+                .expect("the batch after the panicked flush is written without waiting max_wait");
         });
     }
 
