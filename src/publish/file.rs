@@ -58,15 +58,46 @@ impl FileState {
             p.push(format!(".{i}"));
             p.into()
         };
-        for i in (1..self.backup_count).rev() {
-            let (from, to) = (name(i), name(i + 1));
-            if from.exists() {
-                std::fs::rename(&from, &to).map_err(self.io())?;
-            }
+        for i in self.backups().map_err(self.io())?.into_iter().rev() {
+            std::fs::rename(name(i), name(i + 1)).map_err(self.io())?;
         }
         std::fs::rename(&self.path, name(1)).map_err(self.io())?;
         self.size = 0;
         Ok(())
+    }
+
+    /// The numbers of the backups there are (`path.N`, 1 ≤ N < backup_count), ascending: those
+    /// RotatingFileHandler moves up, found in one directory listing rather than by asking for
+    /// every number below `backup_count` (up to 4 billion) whether it exists.
+    fn backups(&self) -> std::io::Result<Vec<u32>> {
+        use std::os::unix::ffi::OsStrExt;
+        let Some(file_name) = self.path.file_name() else {
+            return Ok(Vec::new());
+        };
+        let prefix = [file_name.as_bytes(), b"."].concat();
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(number) = name.as_bytes().strip_prefix(prefix.as_slice()) else {
+                continue;
+            };
+            // Only the names Python writes, `str(i)`: no sign, no leading zero.
+            let i = std::str::from_utf8(number)
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(i) = i.filter(|i| i.to_string().as_bytes() == number) {
+                if (1..self.backup_count).contains(&i) {
+                    found.push(i);
+                }
+            }
+        }
+        found.sort_unstable();
+        Ok(found)
     }
 
     fn write_lines(&mut self, lines: &[u8]) -> Result<(), PublishError> {
@@ -191,5 +222,42 @@ mod tests {
             "bbbb\n"
         );
         assert!(!dir.path().join("s.log.3").exists());
+    }
+
+    /// With the largest `backup_count`, a rotation used to ask for 4 billion names whether they
+    /// exist (an hour or so): the publisher stalled at its first rotation.
+    #[test]
+    fn a_huge_backup_count_rotates_at_once_and_moves_only_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        // Not backups: Python's names are `str(i)`.
+        for other in ["s.log.01", "s.log.+1", "s.log.x", "t.log.1"] {
+            std::fs::write(dir.path().join(other), other).unwrap();
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let mut st = FileState {
+                path: p,
+                file: None,
+                size: 0,
+                max_bytes: 10,
+                backup_count: u32::MAX,
+                fsync: false,
+            };
+            done.send(st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n")).unwrap();
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("three rotations within 20 s")
+            .unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("s.log"), "dddd\n");
+        assert_eq!(read("s.log.1"), "cccc\n");
+        assert_eq!(read("s.log.2"), "bbbb\n");
+        assert_eq!(read("s.log.3"), "aaaa\n");
+        for other in ["s.log.01", "s.log.+1", "s.log.x", "t.log.1"] {
+            assert_eq!(read(other), other);
+        }
     }
 }
