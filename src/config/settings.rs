@@ -282,7 +282,7 @@ impl Default for PublisherSettings {
 }
 
 /// The most threads (or queues, each with its consumer) one count in the settings may start.
-const MAX_THREADS: usize = 1024;
+const MAX_THREADS: u64 = 1024;
 
 impl Settings {
     /// Load `<dir>/ceilo.yaml`, or the defaults when there is none, with the secrets from the
@@ -339,56 +339,63 @@ impl Settings {
         }
         // Counts the agent turns into threads or queues, or into a buffer allocated up front:
         // past these it could not start them (a thread that cannot get its stack aborts the
-        // process; a batch buffer of 2^64 deliveries overflows its capacity).
+        // process; a batch buffer of 2^64 deliveries overflows its capacity). Durations: at most
+        // a year (crate::duration), zero allowed where it means "none"; past what an Instant
+        // holds, the first timer or deadline would panic.
+        let year = crate::duration::MAX_SECONDS;
         for (key, value, most, what) in [
             (
                 "notification.workers",
-                n.workers,
+                n.workers as u64,
                 MAX_THREADS,
                 "converter threads",
             ),
             (
                 "polling.notify_senders",
-                self.polling.notify_senders,
+                self.polling.notify_senders as u64,
                 MAX_THREADS,
                 "encoders",
             ),
             (
                 "notification.transform_partitions",
-                n.transform_partitions,
+                n.transform_partitions as u64,
                 MAX_THREADS,
                 "queues",
             ),
             // basic.qos counts unacked deliveries in 16 bits: no batch can hold more.
             (
                 "notification.batch_size",
-                n.batch_size,
-                usize::from(u16::MAX),
+                n.batch_size as u64,
+                u64::from(u16::MAX),
                 "deliveries",
             ),
-        ] {
-            if value > most {
-                return Err(format!("{key} must be at most {most} ({what}), got {value}"));
-            }
-        }
-        // Durations: at most a year (crate::duration), zero allowed where it means "none".
-        let year = crate::duration::MAX_SECONDS;
-        for (key, value, most) in [
-            ("notification.batch_timeout_ms", n.batch_timeout_ms, year * 1000),
+            (
+                "notification.batch_timeout_ms",
+                n.batch_timeout_ms,
+                year * 1000,
+                "a year",
+            ),
             (
                 "publisher.batch_timeout_ms",
                 self.publisher.batch_timeout_ms,
                 year * 1000,
+                "a year",
             ),
-            ("notification.shutdown_timeout_s", n.shutdown_timeout_s, year),
+            (
+                "notification.shutdown_timeout_s",
+                n.shutdown_timeout_s,
+                year,
+                "a year",
+            ),
             (
                 "polling.resource_update_interval",
                 self.polling.resource_update_interval,
                 year,
+                "a year",
             ),
         ] {
             if value > most {
-                return Err(format!("{key} must be at most {most} (a year), got {value}"));
+                return Err(format!("{key} must be at most {most} ({what}), got {value}"));
             }
         }
         for p in &n.priorities {
