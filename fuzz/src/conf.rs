@@ -91,11 +91,7 @@ impl Target for Conf {
         }
         self.accepted += 1;
         let _ = std::hint::black_box(CeilometerConf::from_oslo(&oslo).map_err(|e| e.to_string()));
-        let options: Vec<(String, String)> = oslo
-            .set_options()
-            .map(|(g, n)| (g.to_owned(), n.to_owned()))
-            .collect();
-        for (group, name) in &options {
+        for (group, name) in oslo.set_options() {
             let _ = std::hint::black_box(oslo.get(group, name).map_err(|e| e.to_string()));
             let _ = std::hint::black_box(oslo.get_multi(group, name).map_err(|e| e.to_string()));
         }

@@ -47,7 +47,8 @@ impl Target for Pollster {
 
     fn generate(&self, rng: &mut Rng, out: &mut Vec<u8>) {
         let (seed, other) = (rng.pick::<Vec<u8>>(&self.seeds), rng.pick::<Vec<u8>>(&self.seeds));
-        let (mut definitions, mut body) = (split(seed).0.to_vec(), split(seed).1.to_vec());
+        let (definitions, body) = split(seed);
+        let (mut definitions, mut body) = (definitions.to_vec(), body.to_vec());
         let (other_definitions, other_body) = split(other);
         for _ in 0..1 + rng.small(5) {
             match rng.below(3) {

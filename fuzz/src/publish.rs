@@ -115,7 +115,6 @@ pub struct Publish {
     converter: Converter,
     decoder: Decoder,
     encoders: Encoders,
-    buf: Vec<u8>,
     accepted: u64,
 }
 
@@ -126,7 +125,6 @@ impl Publish {
             converter: shipped_converter(),
             decoder: Decoder::new(),
             encoders: Encoders::new(),
-            buf: Vec::new(),
             accepted: 0,
         }
     }
@@ -142,9 +140,7 @@ impl Target for Publish {
     }
 
     fn run(&mut self, input: &[u8]) {
-        self.buf.clear();
-        self.buf.extend_from_slice(input);
-        let Ok(c) = self.converter.convert(&mut self.decoder, &self.buf) else {
+        let Ok(c) = self.converter.convert(&mut self.decoder, input) else {
             return;
         };
         if c.samples.is_empty() && c.events.is_empty() {
