@@ -3,11 +3,14 @@
 //! `POST <auth_url>/v3/auth/tokens`, kept until it is about to expire, renewed then or when the
 //! service it was shown to answers 401; and the look-ups ceilo needs: Gnocchi's endpoint in
 //! the token's catalog (service type `metric`, named `gnocchi` or unnamed, the configured
-//! interface and region), a project by name in a domain (`gnocchi://`'s `filter_project`),
-//! and the name of a project or user by id (`[polling] identity_name_discovery`).
+//! interface and region) and any other service's ([`service_endpoint`]: Cinder's), GETs to
+//! those services with the token ([`Keystone::authorized_get`]), a project by name in a domain
+//! (`gnocchi://`'s `filter_project`), and the name of a project or user by id (`[polling]
+//! identity_name_discovery`).
 //!
 //! Used by the `gnocchi://` publisher ([`crate::publish::gnocchi`]) and the polling agent
-//! ([`crate::polling::identity`]); each holds one [`Keystone`] session.
+//! ([`crate::polling::identity`], [`crate::polling::cinder`]); each holds one [`Keystone`]
+//! session.
 //!
 //! Failures are [`KeystoneError`]s ("not now"): Keystone down, a refused password, a reply that
 //! does not parse. The caller decides what "not now" means (the publisher retries, the name
@@ -198,6 +201,8 @@ pub struct Token {
     pub header: HeaderValue,
     /// Gnocchi's endpoint from the catalog (`None` when the catalog has none).
     pub metric_endpoint: Option<String>,
+    /// The token's catalog (empty when it came without one), for [`service_endpoint`].
+    pub catalog: std::sync::Arc<[Json]>,
     /// When to stop using it and fetch another.
     renew_at: Instant,
 }
@@ -246,8 +251,8 @@ impl Keystone {
         Ok(token)
     }
 
-    /// Gnocchi refused `used` (401): forget it, so that the next [`Keystone::token`] fetches
-    /// a new one (unless another request did already).
+    /// A service (Gnocchi, Cinder, Keystone) refused `used` (401): forget it, so that the next
+    /// [`Keystone::token`] fetches a new one (unless another request did already).
     pub async fn refused(&self, used: &HeaderValue) -> Result<Token, KeystoneError> {
         let mut cached = self.cached.lock().await;
         if let Some(t) = &*cached {
@@ -272,7 +277,7 @@ impl Keystone {
         let url = self.settings.tokens_url();
         let body = Bytes::from(self.settings.auth_body().to_string());
         let (status, headers, bytes) = self
-            .send(Method::POST, &url, None, body)
+            .send("Keystone", Method::POST, &url, None, &[], body)
             .await
             .map_err(|reason| self.error(Method::POST, &url, reason))?;
         if status != 201 && status != 200 {
@@ -298,11 +303,8 @@ impl Keystone {
         // of its life instead of for no request at all.
         let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2));
         let interface = self.settings.interface().unwrap_or("public");
-        let metric_endpoint = reply
-            .token
-            .catalog
-            .as_deref()
-            .and_then(|c| metric_endpoint(c, interface, self.settings.region_name.as_deref()));
+        let catalog: std::sync::Arc<[Json]> = reply.token.catalog.unwrap_or_default().into();
+        let metric_endpoint = metric_endpoint(&catalog, interface, self.settings.region_name.as_deref());
         tracing::info!(
             auth_url = self.settings.auth_url,
             user = self.settings.who(),
@@ -313,6 +315,7 @@ impl Keystone {
         Ok(Token {
             header,
             metric_endpoint,
+            catalog,
             renew_at,
         })
     }
@@ -376,37 +379,54 @@ impl Keystone {
 
     /// A GET with the current token (renewed once on 401); `None` on 404.
     async fn get(&self, url: &str) -> Result<Option<Json>, KeystoneError> {
+        let (status, bytes) = self.authorized_get("Keystone", url, &[]).await?;
+        match status {
+            200..=299 => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.error(Method::GET, url, format!("the reply does not parse: {e}"))),
+            404 => Ok(None),
+            _ => Err(self.error(Method::GET, url, format!("HTTP {status}: {}", error_text(&bytes)))),
+        }
+    }
+
+    /// A GET to `service` (Keystone itself, or a service from the catalog) with the current
+    /// token and `headers`, the token renewed and the request sent again once when it is
+    /// refused (401): the status and body of the reply (at most 8 MiB).
+    pub async fn authorized_get(
+        &self,
+        service: &str,
+        url: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<(u16, Bytes), KeystoneError> {
         let mut token = self.token().await?;
-        for attempt in 0..2 {
+        let mut renewed = false;
+        loop {
             let (status, _, bytes) = self
-                .send(Method::GET, url, Some(&token.header), Bytes::new())
+                .send(
+                    service,
+                    Method::GET,
+                    url,
+                    Some(&token.header),
+                    headers,
+                    Bytes::new(),
+                )
                 .await
                 .map_err(|reason| self.error(Method::GET, url, reason))?;
-            match status {
-                200..=299 => {
-                    return serde_json::from_slice(&bytes)
-                        .map(Some)
-                        .map_err(|e| self.error(Method::GET, url, format!("the reply does not parse: {e}")))
-                }
-                404 => return Ok(None),
-                401 if attempt == 0 => token = self.refused(&token.header).await?,
-                _ => {
-                    return Err(self.error(
-                        Method::GET,
-                        url,
-                        format!("HTTP {status}: {}", error_text(&bytes)),
-                    ))
-                }
+            if status != 401 || renewed {
+                return Ok((status, bytes));
             }
+            token = self.refused(&token.header).await?;
+            renewed = true;
         }
-        unreachable!("the loop returns")
     }
 
     async fn send(
         &self,
+        service: &str,
         method: Method,
         url: &str,
         token: Option<&HeaderValue>,
+        headers: &[(&'static str, &str)],
         body: Bytes,
     ) -> Result<(u16, hyper::HeaderMap, Bytes), String> {
         let mut request = hyper::Request::builder()
@@ -417,13 +437,16 @@ impl Keystone {
         if let Some(t) = token {
             request = request.header("x-auth-token", t.clone());
         }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
         let exchange = async {
             let response = self
                 .http
                 .request(request)
                 .await
-                .map_err(|e| format!("cannot reach Keystone: {e:?}"))?;
+                .map_err(|e| format!("cannot reach {service}: {e:?}"))?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let bytes = Limited::new(response.into_body(), MAX_BODY)
@@ -435,7 +458,7 @@ impl Keystone {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("no reply from Keystone within {:?}", self.timeout))?
+            .map_err(|_| format!("no reply from {service} within {:?}", self.timeout))?
     }
 }
 
@@ -487,10 +510,34 @@ impl TokenReply {
 /// endpoint of `interface` in `region` (any region when `None`), as keystoneauth1 filters it
 /// for Ceilometer's `get_endpoint(service_type='metric', service_name='gnocchi', ...)`.
 pub fn metric_endpoint(catalog: &[Json], interface: &str, region: Option<&str>) -> Option<String> {
-    catalog
+    let services = catalog
         .iter()
         .filter(|s| s["type"] == "metric")
-        .filter(|s| s["name"].as_str().is_none_or(|n| n.is_empty() || n == "gnocchi"))
+        .filter(|s| s["name"].as_str().is_none_or(|n| n.is_empty() || n == "gnocchi"));
+    endpoint_of(services, interface, region)
+}
+
+/// The URL of the first of `types` the catalog has an endpoint of `interface` in `region`
+/// for (`types` in order of preference: a service type and its aliases, as keystoneauth1
+/// matches `volumev3` to `block-storage`).
+pub fn service_endpoint(
+    catalog: &[Json],
+    types: &[&str],
+    interface: &str,
+    region: Option<&str>,
+) -> Option<String> {
+    types.iter().find_map(|t| {
+        let services = catalog.iter().filter(|s| s["type"] == *t);
+        endpoint_of(services, interface, region)
+    })
+}
+
+fn endpoint_of<'a>(
+    services: impl Iterator<Item = &'a Json>,
+    interface: &str,
+    region: Option<&str>,
+) -> Option<String> {
+    services
         .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
         .filter(|e| e["interface"] == interface)
         .filter(|e| region.is_none_or(|r| e["region_id"].as_str().or(e["region"].as_str()) == Some(r)))

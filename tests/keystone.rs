@@ -7,13 +7,19 @@
 //!   cache, so a revoked token is refused at once). ceilo is given no Gnocchi endpoint: it
 //!   finds Gnocchi in the token's catalog.
 //! * `[polling] identity_name_discovery`: polled samples named from Keystone, cached.
+//! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
+//!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
+//!   catalog, as Ceilometer does.
 
+mod cinder_support;
 #[allow(dead_code)]
 mod common;
 mod gnocchi_support;
 mod keystone_support;
 mod runtime_support;
 
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gnocchi_support::{floating_ip_messages, second_measures, Gnocchi};
@@ -313,4 +319,336 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
         "one warning for the missing user:\n{log}"
     );
     assert!(!log.contains(CEILOMETER_PASSWORD));
+}
+
+const VOLUME_POLLING: &str = r#"---
+sources:
+    - name: volumes
+      interval: 10
+      meters:
+      - volume.size
+      - volume.snapshot.size
+      - volume.backup.size
+"#;
+
+/// ceilo.yaml's (or ceilometer.conf's) `service_credentials` for the `ceilometer` user.
+fn ceilo_credentials(auth_url: &str, region: &str) -> String {
+    format!(
+        "service_credentials:\n  auth_url: {auth_url}\n  username: ceilometer\n  \
+         password: {CEILOMETER_PASSWORD}\n  user_domain_name: Default\n  project_name: service\n  \
+         project_domain_name: Default\n  region_name: {region}\n"
+    )
+}
+
+/// The first polled sample of each (meter, resource).
+fn by_meter_and_resource(received: &[Received]) -> BTreeMap<(String, String), Json> {
+    let mut out = BTreeMap::new();
+    for s in received.iter().flat_map(|r| polled_samples(&r.body)) {
+        let key = (
+            s["counter_name"].as_str().unwrap_or_default().to_owned(),
+            s["resource_id"].as_str().unwrap_or_default().to_owned(),
+        );
+        out.entry(key).or_insert(s);
+    }
+    out
+}
+
+/// Collect until `n` distinct (meter, resource) samples came.
+fn distinct_samples(n: usize) -> impl FnMut(&Received) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    move |r| {
+        for s in polled_samples(&r.body) {
+            seen.insert((s["counter_name"].to_string(), s["resource_id"].to_string()));
+        }
+        seen.len() >= n
+    }
+}
+
+struct CeilometerPolling(Child);
+
+impl Drop for CeilometerPolling {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ceilometer-polling --polling-namespaces central` on `ks`'s credentials, publishing to
+/// `broker`, with the `[cinder]` config group that its Cinder client needs and never registers
+/// (tests/fixtures/ceilometer/polling_with_cinder_group.py says why).
+fn start_ceilometer_central(
+    ks: &keystone_support::Keystone,
+    broker: &Broker,
+    dir: &std::path::Path,
+) -> CeilometerPolling {
+    let venv = common::ceilometer::venv();
+    std::fs::write(dir.join("polling.yaml"), VOLUME_POLLING).unwrap();
+    let conf = format!(
+        "[DEFAULT]\nhost = cinder-cmp\ntransport_url = {url}\n\n[polling]\ncfg_file = {dir}/polling.yaml\n\n\
+         [service_credentials]\nauth_type = password\nauth_url = {auth}\nusername = ceilometer\n\
+         password = {CEILOMETER_PASSWORD}\nuser_domain_name = Default\nproject_name = service\n\
+         project_domain_name = Default\nregion_name = {region}\ninterface = public\n\n\
+         [DEFAULT]\nlog_file = {dir}/ceilometer-polling.log\n\n\
+         [service_types]\ncinder = block-storage\n",
+        url = broker.url().replacen("amqp://", "rabbit://", 1),
+        dir = dir.display(),
+        auth = ks.url,
+        region = keystone_support::REGION,
+    );
+    std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
+    let wrapper = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ceilometer/polling_with_cinder_group.py");
+    let child = Command::new(venv.join("bin/python"))
+        .arg(wrapper)
+        .arg("--config-file")
+        .arg(dir.join("ceilometer.conf"))
+        .args(["--polling-namespaces", "central"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ceilometer-polling");
+    CeilometerPolling(child)
+}
+
+#[test]
+fn cinder_volumes_snapshots_and_backups_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    let service = ks.project("service");
+    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    let cinder = cinder_support::Cinder::start(ks);
+    let (pa, pb) = (ks.project("volumes-a"), ks.project("volumes-b"));
+    let ua = ks.user("volume-user-a", "volume-pw-a", &pa, "member");
+    let ub = ks.user("volume-user-b", "volume-pw-b", &pb, "member");
+    let ta = ks
+        .issue_token("volume-user-a", "volume-pw-a", "volumes-a")
+        .expect("token a");
+    let tb = ks
+        .issue_token("volume-user-b", "volume-pw-b", "volumes-b")
+        .expect("token b");
+    // Five volumes in two projects (seven with the two below: four pages of two).
+    let owners = [(&ta, &pa), (&ta, &pa), (&ta, &pa), (&tb, &pb), (&tb, &pb)];
+    let volumes: Vec<Json> = owners
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p))| {
+            cinder.create(
+                t,
+                p,
+                "volumes",
+                serde_json::json!({"size": i + 1, "name": format!("vol-{i}")}),
+            )
+        })
+        .collect();
+    let id = |v: &Json| v["id"].as_str().expect("an id").to_owned();
+    cinder.place(&id(&volumes[0]));
+    cinder.place(&id(&volumes[3]));
+    let snapshot = cinder.create(
+        &ta,
+        &pa,
+        "snapshots",
+        serde_json::json!({"volume_id": id(&volumes[0]), "name": "snap", "description": "before", "force": true}),
+    );
+    let backup = cinder.create(
+        &tb,
+        &pb,
+        "backups",
+        serde_json::json!({"volume_id": id(&volumes[3]), "name": "bak"}),
+    );
+    // A clone and a volume from the snapshot, so that source_volid and snapshot_id are set.
+    cinder.complete_snapshot(&id(&snapshot));
+    let clone = cinder.create(
+        &ta,
+        &pa,
+        "volumes",
+        serde_json::json!({"size": 1, "source_volid": id(&volumes[0])}),
+    );
+    let restored = cinder.create(
+        &ta,
+        &pa,
+        "volumes",
+        serde_json::json!({"size": 1, "snapshot_id": id(&snapshot)}),
+    );
+
+    let rt = runtime();
+    let (theirs, ours) = (Broker::new("cinder-ceilometer"), Broker::new("cinder-ceilo"));
+    for b in [&theirs, &ours] {
+        rt.block_on(declare(
+            &b.url(),
+            "polled",
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path());
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         pollsters_definitions_dirs: []\n  libvirt_uri: 'test:///default'\n{}",
+        ceilo_credentials(&ks.url, keystone_support::REGION)
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(dir.path().join("polling.yaml"), VOLUME_POLLING).unwrap();
+    let agent = Agent::start(dir.path(), &ours.url());
+    let expected = volumes.len() + 4;
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(
+                &theirs_url,
+                "polled",
+                Duration::from_secs(120),
+                distinct_samples(expected)
+            ),
+            collect(
+                &ours_url,
+                "polled",
+                Duration::from_secs(120),
+                distinct_samples(expected)
+            ),
+        )
+    });
+    let log = agent.log_text();
+    drop(agent);
+    let ceilometer_log =
+        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
+    let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
+    assert_eq!(
+        c.len(),
+        expected,
+        "Ceilometer's samples: {c:#?}\n{ceilometer_log}"
+    );
+    assert_eq!(
+        r.len(),
+        expected,
+        "ceilo's samples: {r:#?}\n{log}\n{}",
+        cinder.log_text()
+    );
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    for (i, v) in volumes.iter().enumerate() {
+        let s = &r[&("volume.size".to_owned(), id(v))];
+        assert_eq!(s["counter_volume"], i + 1, "{s}");
+        let (user, project) = if i < 3 { (&ua, &pa) } else { (&ub, &pb) };
+        assert_eq!(
+            (&s["user_id"], &s["project_id"]),
+            (&Json::from(user.as_str()), &Json::from(project.as_str())),
+            "{s}"
+        );
+        assert_eq!(s["counter_unit"], "GiB");
+    }
+    let s = &r[&("volume.snapshot.size".to_owned(), id(&snapshot))];
+    assert_eq!(
+        (s["counter_volume"].as_u64(), s["project_id"].as_str()),
+        (Some(1), Some(pa.as_str())),
+        "{s}"
+    );
+    assert_eq!(s["resource_metadata"]["volume_id"], id(&volumes[0]));
+    let s = &r[&("volume.backup.size".to_owned(), id(&backup))];
+    assert_eq!(
+        (s["counter_volume"].as_u64(), s["project_id"].as_str()),
+        (Some(4), Some(pb.as_str())),
+        "{s}"
+    );
+    let placed = &r[&("volume.size".to_owned(), id(&volumes[0]))];
+    assert_eq!(
+        placed["resource_metadata"]["os-vol-host-attr:host"],
+        cinder_support::HOST
+    );
+    let clone = &r[&("volume.size".to_owned(), id(&clone))]["resource_metadata"];
+    assert_eq!(clone["source_volid"], id(&volumes[0]));
+    let restored = &r[&("volume.size".to_owned(), id(&restored))]["resource_metadata"];
+    assert_eq!(restored["snapshot_id"], id(&snapshot));
+
+    // And what Ceilometer sent, field by field.
+    let mut differences = Vec::new();
+    for (key, theirs) in &c {
+        let Some(ours) = r.get(key) else {
+            differences.push(format!("{key:?}: only Ceilometer has it"));
+            continue;
+        };
+        for field in [
+            "counter_type",
+            "counter_unit",
+            "counter_volume",
+            "user_id",
+            "project_id",
+            "resource_metadata",
+            "source",
+        ] {
+            if theirs[field] != ours[field] {
+                differences.push(format!(
+                    "{key:?} {field}: Ceilometer {} ceilo {}",
+                    theirs[field], ours[field]
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    let service = ks.project("service");
+    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    let broker = Broker::new("cinder-nowhere");
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         pollsters_definitions_dirs: []\n  libvirt_uri: 'test:///default'\n{}",
+        ceilo_credentials(&ks.url, "NoSuchRegion")
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        format!(
+            "{VOLUME_POLLING}    - name: host\n      interval: 1\n      meters: [hardware.cpu.load.1min]\n"
+        ),
+    )
+    .unwrap();
+    let rt = runtime();
+    rt.block_on(declare(
+        &broker.url(),
+        "polled",
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let agent = Agent::start(dir.path(), &broker.url());
+    let needle = "volumev3 service is not registered in keystone (no public endpoint in NoSuchRegion";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent.log_text().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "the missing endpoint is logged:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The host source polls on.
+    let received = rt.block_on(collect(
+        &broker.url(),
+        "polled",
+        Duration::from_secs(30),
+        distinct_samples(1),
+    ));
+    let log_path = agent.log.clone();
+    let status = agent.terminate();
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    assert!(status.success(), "{status}\n{log}");
+    let samples = by_meter_and_resource(&received);
+    assert!(
+        samples.keys().all(|(meter, _)| meter == "hardware.cpu.load.1min"),
+        "{samples:?}"
+    );
+    assert!(!samples.is_empty(), "{log}");
+    for discoverer in ["volumes", "volume_snapshots", "volume_backups"] {
+        assert!(
+            log.contains(&format!("discoverer=\"{discoverer}\""))
+                || log.contains(&format!("discoverer={discoverer}")),
+            "{log}"
+        );
+    }
 }

@@ -112,17 +112,18 @@ fn ceilometers_polling_yaml_polls_no_simulated_instances() {
     );
     let log = agent.log_text();
     agent.terminate();
-    // Said once, at start, naming the meters.
-    let unserved: Vec<&str> = log
+    // Said once, at start, naming the meters: the compute ones are the libvirt pollster's,
+    // Cinder's need credentials this agent was not given.
+    let unpolled: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("no pollster serves these meters"))
+        .filter(|l| l.contains("nothing is polled for them"))
         .collect();
-    assert_eq!(unserved.len(), 1, "{log}");
-    // The compute meters are the libvirt pollster's now; Cinder's are nobody's.
+    assert_eq!(unpolled.len(), 1, "{log}");
     assert!(
-        unserved[0].contains("some_pollsters")
-            && unserved[0].contains("volume.size, volume.snapshot.size, volume.backup.size")
-            && !unserved[0].contains("cpu"),
+        unpolled[0].contains("some_pollsters")
+            && unpolled[0].contains("volume.size, volume.snapshot.size, volume.backup.size")
+            && unpolled[0].contains("set service_credentials")
+            && !unpolled[0].contains("cpu"),
         "{log}"
     );
     assert!(!log.contains("SIMULATED"), "{log}");

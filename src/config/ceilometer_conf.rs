@@ -481,6 +481,10 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         ])?
     );
     set!(poll.sample_source, r.string(&[("DEFAULT", "sample_source")])?);
+    set!(
+        poll.cinder_service_type,
+        r.string(&[("service_types", "cinder")])?
+    );
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
     set!(
@@ -702,7 +706,8 @@ mod tests {
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
              partitioning_group_prefix = pool-a\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
-             [compute]\nresource_update_interval = 60\n",
+             [compute]\nresource_update_interval = 60\n\
+             [service_types]\ncinder = block-storage\n",
         )
         .unwrap();
         let s = &c.settings;
@@ -753,6 +758,7 @@ mod tests {
             [PathBuf::from("/a"), "/b".into()]
         );
         assert_eq!(s.polling.resource_update_interval, 60);
+        assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(
             s.polling.coordination_backend_url,
             "redis://127.0.0.1:6379?timeout=5"

@@ -37,7 +37,11 @@ pub struct PollingOptions {
     pub host: Option<String>,
     /// Sample `source` (Ceilometer's `[DEFAULT] sample_source`, `openstack`).
     pub sample_source: String,
-    /// Endpoint URLs by type, for `endpoint:TYPE` discovery (ceilo has no Keystone catalogue).
+    /// `[service_types] cinder`: the catalog type of Cinder's endpoint, which the `volumes`,
+    /// `volume_snapshots` and `volume_backups` discoverers list from.
+    pub cinder_service_type: String,
+    /// Endpoint URLs by type, for `endpoint:TYPE` discovery (dynamic pollsters do not read the
+    /// Keystone catalogue).
     pub endpoints: std::collections::HashMap<String, Vec<String>>,
     /// `[DEFAULT] libvirt_type` (`kvm`, `qemu`, `lxc`, `parallels`): picks the libvirt URI of
     /// `local_instances` and the compute pollsters when `libvirt_uri` is empty.
@@ -85,6 +89,7 @@ impl Default for PollingOptions {
             notify_senders: 0,
             host: None,
             sample_source: "openstack".into(),
+            cinder_service_type: "volumev3".into(),
             endpoints: Default::default(),
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),

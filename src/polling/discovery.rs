@@ -33,6 +33,8 @@ pub enum Resource {
     Instance(FleetInstance),
     /// A static resource or an endpoint URL.
     Endpoint(Arc<str>),
+    /// A volume, snapshot or backup Cinder listed.
+    Cinder(Arc<super::cinder::Record>),
 }
 
 impl Resource {
@@ -53,6 +55,7 @@ impl Resource {
                 KeyText::Uuid(text)
             }
             Resource::Endpoint(u) => KeyText::Borrowed(u),
+            Resource::Cinder(r) => KeyText::Borrowed(&r.id),
         })
     }
 }
@@ -108,7 +111,10 @@ impl std::fmt::Debug for ResourceKey<'_> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE)")]
+    #[error(
+        "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
+         volumes, volume_snapshots, volume_backups)"
+    )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
     Invalid { name: String, reason: String },
@@ -122,6 +128,8 @@ pub enum Discoverer {
     /// `fleet:N`: the first N instances of the [`Fleet`].
     Fleet(u32),
     Endpoint(String),
+    /// `volumes`, `volume_snapshots`, `volume_backups`: what Cinder lists.
+    Cinder(super::cinder::Listing),
 }
 
 impl Discoverer {
@@ -150,6 +158,9 @@ impl Discoverer {
                     reason: format!("the fleet size must be an integer from 0 to {}", Fleet::MAX),
                 }),
             ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
+            (kind, None) => super::cinder::Listing::from_discoverer(kind)
+                .map(Discoverer::Cinder)
+                .ok_or_else(|| DiscoveryError::Unknown(name.into())),
             _ => Err(DiscoveryError::Unknown(name.into())),
         }
     }
@@ -167,6 +178,7 @@ pub struct Discovery {
     instances: tokio::sync::Mutex<Option<(Instant, Arc<[Resource]>)>>,
     /// Set when `[coordination] backend_url` is: resources are split between the group.
     partitioning: Option<Arc<super::partition::Partitioning>>,
+    cinder: super::cinder::CinderApi,
 }
 
 impl Discovery {
@@ -184,6 +196,7 @@ impl Discovery {
             instances_ttl: Duration::from_secs(options.resource_update_interval),
             instances: Default::default(),
             partitioning: None,
+            cinder: super::cinder::CinderApi::new(options.keystone.as_ref(), &options.cinder_service_type),
         }
     }
 
@@ -204,6 +217,11 @@ impl Discovery {
     /// The simulated fleet `fleet:N` lists and the fleet pollster polls.
     pub fn fleet(&self) -> &Arc<Fleet> {
         &self.fleet
+    }
+
+    /// The Cinder API the `volumes`, `volume_snapshots` and `volume_backups` discoverers list.
+    pub fn cinder(&self) -> &super::cinder::CinderApi {
+        &self.cinder
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -239,6 +257,19 @@ impl Discovery {
                     })
                     .clone()
             }
+            // Without credentials there is nothing to ask; `ceilo run` said so at start.
+            Discoverer::Cinder(_) if self.cinder.unavailable().is_some() => Arc::from([]),
+            Discoverer::Cinder(listing) => match self.cinder.list(*listing).await {
+                Ok(records) => records
+                    .into_iter()
+                    .map(|r| Resource::Cinder(Arc::new(r)))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(discoverer = listing.discoverer(), error = %e,
+                        "cannot list from Cinder; nothing polled from it this cycle");
+                    Arc::from([])
+                }
+            },
         }
     }
 }

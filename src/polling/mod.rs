@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -31,6 +31,7 @@
 //!
 //! Not here: the dynamic pollster features listed in [`dynamic`].
 
+pub mod cinder;
 pub mod config;
 pub mod discovery;
 pub mod dynamic;
@@ -82,6 +83,7 @@ pub enum Pollster {
     Host(host::HostPollster),
     Libvirt(libvirt::LibvirtPollster),
     Fleet(fleet::FleetPollster),
+    Cinder(cinder::CinderPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
 
@@ -92,6 +94,7 @@ impl Pollster {
             Pollster::Host(_) => "host",
             Pollster::Libvirt(_) => "libvirt",
             Pollster::Fleet(_) => "fleet",
+            Pollster::Cinder(_) => "cinder",
             Pollster::Dynamic(d) => d.name(),
         }
     }
@@ -102,6 +105,7 @@ impl Pollster {
             Pollster::Host(h) => h.meters(),
             Pollster::Libvirt(l) => l.meters(),
             Pollster::Fleet(f) => f.meters(),
+            Pollster::Cinder(c) => c.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
     }
@@ -120,6 +124,7 @@ impl Pollster {
             // Never a default: the fleet polls only the `fleet:N` discoverers a source names,
             // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
             Pollster::Fleet(_) => "fleet:0".into(),
+            Pollster::Cinder(c) => c.default_discovery(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -137,6 +142,7 @@ impl Pollster {
             Pollster::Host(h) => h.poll(resource, mask, ctx, out),
             Pollster::Libvirt(l) => l.poll(resource, mask, ctx, out).await,
             Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
+            Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
     }
@@ -183,7 +189,8 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, then the dynamic pollsters found in `pollsters_definitions_dirs`.
+/// connection), fleet, Cinder's, then the dynamic pollsters found in
+/// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
     discovery: &Discovery,
@@ -203,6 +210,9 @@ pub fn load_pollsters(
             discovery.fleet().clone(),
         ))),
     ];
+    out.extend(
+        cinder::Listing::ALL.map(|listing| Arc::new(Pollster::Cinder(cinder::CinderPollster::new(listing)))),
+    );
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
@@ -239,7 +249,8 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
         crate::coordination::BackendUrl::parse(&options.coordination_backend_url)?;
     }
     // Nothing connects to libvirt here: the connection opens on the first poll.
-    let pollsters = load_pollsters(options, &Discovery::new(options))?;
+    let discovery = Discovery::new(options);
+    let pollsters = load_pollsters(options, &discovery)?;
     let mut warnings = Vec::new();
     for source in &config.sources {
         let plan =
@@ -252,13 +263,31 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
                 .iter()
                 .map(|meter| format!("source {:?}: no pollster serves meter {meter:?}", source.name)),
         );
+        if let Some(why) = cinder_unreachable(&plan, &discovery) {
+            warnings.push(format!("source {:?}: {why}", source.name));
+        }
     }
     Ok(warnings)
 }
 
+/// Why the meters `plan` reads from Cinder cannot be polled (no usable Keystone credentials
+/// to reach it), naming them; `None` when there are none or Cinder can be asked.
+fn cinder_unreachable(plan: &SourcePlan, discovery: &Discovery) -> Option<String> {
+    let why = discovery.cinder().unavailable()?;
+    let meters: Vec<&str> = plan
+        .entries
+        .iter()
+        .filter(|e| matches!(*e.pollster, Pollster::Cinder(_)))
+        .flat_map(|e| e.pollster.meters().iter().zip(&e.mask))
+        .filter(|(_, selected)| **selected)
+        .map(|(meter, _)| &*meter.name)
+        .collect();
+    (!meters.is_empty()).then(|| format!("{}: nothing is polled for them ({why})", meters.join(", ")))
+}
+
 /// What `ceilo run` says once per source at start: the meters nothing is polled for, and
 /// that a simulated fleet is being polled (its samples are not real data).
-fn log_plan(plan: &SourcePlan) {
+fn log_plan(plan: &SourcePlan, discovery: &Discovery) {
     let source = &plan.config.name;
     if !plan.unserved.is_empty() {
         tracing::warn!(
@@ -266,6 +295,9 @@ fn log_plan(plan: &SourcePlan) {
             meters = %plan.unserved.join(", "),
             "no pollster serves these meters: nothing is polled for them"
         );
+    }
+    if let Some(why) = cinder_unreachable(plan, discovery) {
+        tracing::warn!(%source, "{why}");
     }
     if plan.entries.iter().any(|e| e.pollster.is_simulated()) {
         tracing::warn!(
@@ -363,7 +395,7 @@ impl PollingAgent {
     fn spawn_sources(&mut self, plans: Vec<SourcePlan>) {
         let mut rng = rand::rng();
         for plan in plans {
-            log_plan(&plan);
+            log_plan(&plan, &self.discovery);
             if let (Some(c), Some(p)) = (&self.coordinator, self.discovery.partitioning()) {
                 let (c, groups) = (c.clone(), plan.groups(p));
                 tokio::spawn(async move { c.join(groups).await });

@@ -345,18 +345,24 @@ impl Keystone {
 
     /// Register a `metric` service named `gnocchi` at `url` (public and internal interfaces).
     pub fn register_gnocchi(&self, url: &str) {
-        let service = self.create(
-            "/services",
-            "service",
-            json!({"type": "metric", "name": "gnocchi"}),
-        );
+        let service = self.create_service("metric", "gnocchi");
         for interface in ["public", "internal"] {
-            self.create(
-                "/endpoints",
-                "endpoint",
-                json!({"service_id": service, "interface": interface, "url": url, "region_id": REGION}),
-            );
+            self.create_endpoint(&service, interface, url);
         }
+    }
+
+    /// A catalog service of `kind` named `name`: its id.
+    pub fn create_service(&self, kind: &str, name: &str) -> String {
+        self.create("/services", "service", json!({"type": kind, "name": name}))
+    }
+
+    /// An endpoint of `service` at `url` for `interface` in [`REGION`].
+    pub fn create_endpoint(&self, service: &str, interface: &str, url: &str) {
+        self.create(
+            "/endpoints",
+            "endpoint",
+            json!({"service_id": service, "interface": interface, "url": url, "region_id": REGION}),
+        );
     }
 
     /// keystonemiddleware's `[keystone_authtoken]` for a service user: every request's token

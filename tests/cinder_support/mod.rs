@@ -1,0 +1,234 @@
+//! A real Cinder 26 API (OpenStack Block Storage, 2025.1 "Epoxy", Keystone 27's release) on
+//! Keystone auth: the venv installed once by `.ci/cinder-venv.sh`, a PostgreSQL database of its
+//! own, `cinder-manage db sync`, then the API on a free port (werkzeug, `.ci/cinder_api.py`),
+//! keystonemiddleware validating every token with the given Keystone, registered in its
+//! catalog as `volumev3` at `http://127.0.0.1:<port>/v3/%(project_id)s` as deployments do.
+//!
+//! No scheduler, volume or backup service runs: the API casts its work to a RabbitMQ vhost of
+//! its own where nothing consumes it, so volumes stay `creating` and backups `creating` —
+//! listing them is all a pollster does. A snapshot needs a volume placed on a host, which a
+//! volume service would have done: [`Cinder::place`] writes that into Cinder's database.
+//! Pages hold two records (`osapi_max_limit = 2`), so every listing of more is paged.
+//!
+//! Dropping the [`Cinder`] stops the API, drops its database and removes its directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value as Json};
+
+use crate::gnocchi_support::psql;
+use crate::keystone_support::Keystone;
+use crate::runtime_support::Broker;
+
+pub const CINDER_PASSWORD: &str = "cinder-ks-pw";
+pub const HOST: &str = "cinder-test@lvm#pool";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Cinder venv, installed on first use.
+pub fn venv() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join(".ci/cinder-venv.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run .ci/cinder-venv.sh");
+    assert!(out.status.success(), ".ci/cinder-venv.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running Cinder API.
+pub struct Cinder {
+    /// `http://127.0.0.1:<port>/v3`.
+    pub url: String,
+    dir: PathBuf,
+    database: String,
+    api: Child,
+    _rpc: Broker,
+}
+
+impl Cinder {
+    /// Cinder on `ks`'s auth, with a `cinder` service user and its catalog entry.
+    pub fn start(ks: &Keystone) -> Cinder {
+        let begun = Instant::now();
+        let venv = venv();
+        let service = ks.project("service");
+        ks.user("cinder", CINDER_PASSWORD, &service, "admin");
+        let database = format!("ceilo_cinder_{}", std::process::id());
+        psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+        psql(&format!("CREATE DATABASE {database}"));
+        let rpc = Broker::new("cinder-rpc");
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let config = dir.join("cinder.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "[DEFAULT]\nauth_strategy = keystone\nosapi_max_limit = 2\n\
+                 transport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
+                 api_paste_config = {venv}/etc/cinder/api-paste.ini\n\
+                 state_path = {d}\nlog_dir = {d}\n\
+                 [database]\nconnection = postgresql+psycopg2://postgres@127.0.0.1:5432/{database}\n\
+                 [oslo_concurrency]\nlock_path = {d}/lock\n\
+                 [coordination]\nbackend_url = file://{d}/coordination\n\
+                 [keystone_authtoken]\n{authtoken}",
+                vhost = rpc.vhost,
+                venv = venv.display(),
+                d = dir.display(),
+                authtoken = ks.authtoken_section("cinder", CINDER_PASSWORD),
+            ),
+        )
+        .expect("cinder.conf");
+        let out = Command::new(venv.join("bin/cinder-manage"))
+            .arg("--config-file")
+            .arg(&config)
+            .args(["db", "sync"])
+            .output()
+            .expect("cinder-manage");
+        assert!(
+            out.status.success(),
+            "cinder-manage db sync: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let api = Command::new(venv.join("bin/python"))
+            .arg(repo().join(".ci/cinder_api.py"))
+            .arg(&config)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
+            .spawn()
+            .expect("start the Cinder API");
+        let url = format!("http://127.0.0.1:{port}/v3");
+        let cinder = Cinder {
+            url,
+            dir,
+            database,
+            api,
+            _rpc: rpc,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while cinder
+            .curl("GET", &format!("http://127.0.0.1:{port}/"), None, None)
+            .0
+            != 300
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Cinder did not come up: {}",
+                cinder.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let catalog_url = format!("{}/%(project_id)s", cinder.url);
+        let service = ks.create_service("volumev3", "cinderv3");
+        for interface in ["public", "internal"] {
+            ks.create_endpoint(&service, interface, &catalog_url);
+        }
+        eprintln!("cinder: up at {} in {:?}", cinder.url, begun.elapsed());
+        cinder
+    }
+
+    /// The API's own log (requests, errors).
+    pub fn log_text(&self) -> String {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "{}{}",
+            read(&self.dir.join("api.out")),
+            read(&self.dir.join("cinder_api.py.log"))
+        )
+    }
+
+    fn curl(&self, method: &str, url: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-m", "30", "-w", "\n%{http_code}", "-X", method, url])
+            .args(["-H", "content-type: application/json"])
+            .args(["-H", "openstack-api-version: volume 3.64"]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("x-auth-token: {t}")]);
+        }
+        if let Some(b) = body {
+            cmd.args(["-d", &b.to_string()]);
+        }
+        let out = cmd.output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (
+            status.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Json::Null),
+        )
+    }
+
+    /// `POST /v3/<project>/<collection>` as the holder of `token`: the record Cinder made.
+    pub fn create(&self, token: &str, project: &str, collection: &str, body: Json) -> Json {
+        let kind = collection.trim_end_matches('s');
+        let url = format!("{}/{project}/{collection}", self.url);
+        let (status, reply) = self.curl("POST", &url, Some(token), Some(&json!({ kind: body })));
+        assert!(
+            status == 202 || status == 200,
+            "POST {url}: {status} {reply}\n{}",
+            self.log_text()
+        );
+        reply[kind].clone()
+    }
+
+    /// Put volume `id` on [`HOST`], available, as a volume service would have.
+    pub fn place(&self, id: &str) {
+        self.sql(&format!(
+            "UPDATE volumes SET host = '{HOST}', status = 'available' WHERE id = '{id}'"
+        ));
+    }
+
+    /// Mark snapshot `id` available, as a volume service would once it is taken.
+    pub fn complete_snapshot(&self, id: &str) {
+        self.sql(&format!(
+            "UPDATE snapshots SET status = 'available', progress = '100%' WHERE id = '{id}'"
+        ));
+    }
+
+    fn sql(&self, statement: &str) {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.database,
+                "-qc",
+            ])
+            .arg(statement)
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cinder {
+    fn drop(&mut self) {
+        let _ = self.api.kill();
+        let _ = self.api.wait();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
