@@ -329,6 +329,7 @@ sources:
       - volume.size
       - volume.snapshot.size
       - volume.backup.size
+      - volume.service.health
 "#;
 
 /// ceilo.yaml's (or ceilometer.conf's) `service_credentials` for the `ceilometer` user.
@@ -411,7 +412,7 @@ fn start_ceilometer_central(
 }
 
 #[test]
-fn cinder_volumes_snapshots_and_backups_are_polled_as_ceilometer_polls_them() {
+fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_them() {
     let ks = keystone_support::shared();
     let _counting = ks.exclusive();
     let service = ks.project("service");
@@ -491,7 +492,9 @@ fn cinder_volumes_snapshots_and_backups_are_polled_as_ceilometer_polls_them() {
     let dir = config_dir(&settings);
     std::fs::write(dir.path().join("polling.yaml"), VOLUME_POLLING).unwrap();
     let agent = Agent::start(dir.path(), &ours.url());
-    let expected = volumes.len() + 4;
+    cinder.add_service("cinder-volume", "cinder-test@lvm", true);
+    cinder.add_service("cinder-backup", "cinder-test", false);
+    let expected = volumes.len() + 6;
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
         tokio::join!(
@@ -556,6 +559,11 @@ fn cinder_volumes_snapshots_and_backups_are_polled_as_ceilometer_polls_them() {
         placed["resource_metadata"]["os-vol-host-attr:host"],
         cinder_support::HOST
     );
+    let health = |resource: &str| {
+        r[&("volume.service.health".to_owned(), resource.to_owned())]["counter_volume"].clone()
+    };
+    assert_eq!(health("cinder-volume@cinder-test@lvm"), 1);
+    assert_eq!(health("cinder-backup@cinder-test"), 0);
     let clone = &r[&("volume.size".to_owned(), id(&clone))]["resource_metadata"];
     assert_eq!(clone["source_volid"], id(&volumes[0]));
     let restored = &r[&("volume.size".to_owned(), id(&restored))]["resource_metadata"];
@@ -644,7 +652,7 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
         "{samples:?}"
     );
     assert!(!samples.is_empty(), "{log}");
-    for discoverer in ["volumes", "volume_snapshots", "volume_backups"] {
+    for discoverer in ["volumes", "volume_snapshots", "volume_backups", "volume_services"] {
         assert!(
             log.contains(&format!("discoverer=\"{discoverer}\""))
                 || log.contains(&format!("discoverer={discoverer}")),

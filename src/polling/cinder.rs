@@ -6,6 +6,7 @@
 //! | `volume.size` | `volumes` | `GET <cinder>/volumes/detail?all_tenants=True` |
 //! | `volume.snapshot.size` | `volume_snapshots` | `GET <cinder>/snapshots/detail?all_tenants=True` |
 //! | `volume.backup.size` | `volume_backups` | `GET <cinder>/backups/detail?all_tenants=True` |
+//! | `volume.service.health` | `volume_services` | `GET <cinder>/os-services` |
 //!
 //! * Cinder's endpoint is the token's catalog entry of `[service_types] cinder` (`volumev3`;
 //!   its aliases `block-storage`, `volumev2`, `volume`, `block-store` too, as keystoneauth1
@@ -13,13 +14,16 @@
 //!   the discoverer yields nothing and says so (Ceilometer: "Skipping volumes, volumev3 service
 //!   is not registered in keystone").
 //! * Every request carries the agent's Keystone token ([`crate::keystone`], renewed on 401) and
-//!   `OpenStack-API-Version: volume 3.64`, the microversion Ceilometer asks for; lists follow
+//!   the microversion openstacksdk sends for Ceilometer: `volume 3.64`, the one Ceilometer asks
+//!   for, but 3.32 for services (the SDK's cap for them; from 3.49 Cinder asks its scheduler
+//!   for every backend's state, and without one the listing fails after a minute); lists follow
 //!   Cinder's `<collection>_links` `next` pages, each read up to 8 MiB (a page of Cinder's
 //!   default 1000 volumes is about 2 MB).
 //! * Samples: gauges in GiB of the record's `size`, the ids and metadata fields Ceilometer's
 //!   pollsters take from openstacksdk's attributes, read from the wire names those attributes
 //!   map to (`project_id` is `os-vol-tenant-attr:tenant_id` on a volume, and so on). An
-//!   attribute the reply lacks is `null`, as openstacksdk gives it.
+//!   attribute the reply lacks is `null`, as openstacksdk gives it. A service's health is 1
+//!   when its `state` is `up`, 0 when `down`, its resource `<binary>@<host>`.
 //!
 //! Where ceilo differs, and why:
 //! * Ceilometer 27 polls nothing from Cinder: its client hands its oslo config to openstacksdk,
@@ -33,13 +37,16 @@
 //!   that poll of `volume.size` sends nothing; ceilo sends the sample with `instance_id` null.
 //! * Cinder unreachable or refusing: both log it and poll nothing from that discoverer this
 //!   cycle; ceilo names the URL and the status.
+//! * A service in a state other than up or down: Ceilometer's pollster raises, ending that
+//!   poll of `volume.service.health`; ceilo reports that service (transient) and samples the
+//!   others.
 //! * With coordination on, a record is placed on the hash ring by its id; Ceilometer places
 //!   the `str()` of openstacksdk's object (every attribute and the connection's location), which
 //!   no other client can reproduce: ceilo and Ceilometer agents must not share a `central`
 //!   group for Cinder's discoverers.
 //!
-//! Not done: Ceilometer 27's other Cinder pollsters (`volume.provider.pool.capacity.*` from
-//! `volume_pools`, `volume.service.health` from `volume_services`).
+//! Not done: Ceilometer 27's `volume.provider.pool.capacity.*` (from `volume_pools`: Cinder
+//! answers that listing from its scheduler's reports of the volume services).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +62,8 @@ use crate::model::{py, Metadata, OwnedValue, Sample};
 /// Ceilometer's block-storage microversion: user ids on snapshots need 3.41, user and
 /// project ids on backups 3.56, `volume_type_id` on volumes 3.63.
 const MICROVERSION: &str = "volume 3.64";
+/// openstacksdk's cap for services (what Ceilometer's `list_services` sends).
+const SERVICES_MICROVERSION: &str = "volume 3.32";
 /// Pages followed at most per list (Cinder's pages hold `osapi_max_limit`, 1000, records).
 const MAX_PAGES: usize = 10_000;
 /// One request's bound.
@@ -69,10 +78,16 @@ pub enum Listing {
     Volumes,
     Snapshots,
     Backups,
+    Services,
 }
 
 impl Listing {
-    pub const ALL: [Listing; 3] = [Listing::Volumes, Listing::Snapshots, Listing::Backups];
+    pub const ALL: [Listing; 4] = [
+        Listing::Volumes,
+        Listing::Snapshots,
+        Listing::Backups,
+        Listing::Services,
+    ];
 
     /// The discoverer's name in polling.yaml.
     pub fn discoverer(self) -> &'static str {
@@ -80,6 +95,7 @@ impl Listing {
             Listing::Volumes => "volumes",
             Listing::Snapshots => "volume_snapshots",
             Listing::Backups => "volume_backups",
+            Listing::Services => "volume_services",
         }
     }
 
@@ -87,32 +103,64 @@ impl Listing {
         Listing::ALL.into_iter().find(|l| l.discoverer() == name)
     }
 
-    /// The API's collection (the path under the endpoint and the reply's key).
+    /// The reply's list (and the prefix of its `_links`).
     fn collection(self) -> &'static str {
         match self {
             Listing::Volumes => "volumes",
             Listing::Snapshots => "snapshots",
             Listing::Backups => "backups",
+            Listing::Services => "services",
+        }
+    }
+
+    /// What is asked for under the endpoint, and with which microversion.
+    fn request(self) -> (&'static str, &'static str) {
+        match self {
+            Listing::Volumes => ("volumes/detail?all_tenants=True", MICROVERSION),
+            Listing::Snapshots => ("snapshots/detail?all_tenants=True", MICROVERSION),
+            Listing::Backups => ("backups/detail?all_tenants=True", MICROVERSION),
+            Listing::Services => ("os-services", SERVICES_MICROVERSION),
         }
     }
 
     fn meter(self) -> MeterSpec {
-        let name = match self {
-            Listing::Volumes => "volume.size",
-            Listing::Snapshots => "volume.snapshot.size",
-            Listing::Backups => "volume.backup.size",
-        };
-        MeterSpec::new(name, "gauge", "GiB")
+        match self {
+            Listing::Volumes => MeterSpec::new("volume.size", "gauge", "GiB"),
+            Listing::Snapshots => MeterSpec::new("volume.snapshot.size", "gauge", "GiB"),
+            Listing::Backups => MeterSpec::new("volume.backup.size", "gauge", "GiB"),
+            Listing::Services => MeterSpec::new("volume.service.health", "gauge", "health"),
+        }
     }
 }
 
-/// One volume, snapshot or backup, as Cinder listed it.
+/// One volume, snapshot, backup or service, as Cinder listed it.
 #[derive(Debug)]
 pub struct Record {
     pub listing: Listing,
-    /// The record's `id` ("" when it has none): its key for logs and the partition ring.
+    /// Its key for logs and the partition ring: the record's `id` ("" when it has none), a
+    /// service's `<binary>@<host>`.
     pub id: Arc<str>,
     pub body: OwnedValue,
+}
+
+impl Record {
+    pub fn new(listing: Listing, body: OwnedValue) -> Record {
+        let id = match listing {
+            Listing::Services => service_id(&body),
+            _ => body.get_str("id").unwrap_or_default().to_owned(),
+        };
+        Record {
+            listing,
+            id: id.into(),
+            body,
+        }
+    }
+}
+
+/// `f'{svc.binary}@{svc.host}'` (an attribute the reply lacks is `None`).
+fn service_id(body: &OwnedValue) -> String {
+    let text = |name: &str| body.get(name).map_or("None".into(), |v| py::repr::str_of(v));
+    format!("{}@{}", text("binary"), text("host"))
 }
 
 /// The Cinder API, reached through the agent's Keystone session.
@@ -173,11 +221,12 @@ impl CinderApi {
             ));
         };
         let collection = listing.collection();
-        let mut url = format!("{endpoint}/{collection}/detail?all_tenants=True");
+        let (path, microversion) = listing.request();
+        let mut url = format!("{endpoint}/{path}");
         let mut records = Vec::new();
         for _ in 0..MAX_PAGES {
             let (status, bytes) = keystone
-                .authorized_get("Cinder", &url, &[("openstack-api-version", MICROVERSION)])
+                .authorized_get("Cinder", &url, &[("openstack-api-version", microversion)])
                 .await
                 .map_err(|e| e.to_string())?;
             if !(200..300).contains(&status) {
@@ -191,11 +240,7 @@ impl CinderApi {
             let Some(OwnedValue::Array(items)) = page.get_mut(collection).map(std::mem::take) else {
                 return Err(format!("GET {url}: the reply has no {collection:?} list"));
             };
-            records.extend(items.into_iter().map(|body| Record {
-                listing,
-                id: body.get_str("id").unwrap_or_default().into(),
-                body,
-            }));
+            records.extend(items.into_iter().map(|body| Record::new(listing, body)));
             match next {
                 Some(next) if next != url => url = next,
                 _ => return Ok(records),
@@ -265,29 +310,54 @@ impl CinderPollster {
                 record.listing.discoverer()
             )));
         }
-        out.push(sample(&self.meters[0], record, ctx));
+        out.push(sample(&self.meters[0], record, ctx)?);
         Ok(())
     }
 }
 
-/// Ceilometer's sample of one record: the ids, the size and the metadata its pollster takes.
-fn sample(meter: &MeterSpec, record: &Record, ctx: &PollContext) -> Sample {
+/// Ceilometer's sample of one record: the ids, the value and the metadata its pollster takes.
+fn sample(meter: &MeterSpec, record: &Record, ctx: &PollContext) -> Result<Sample, PollError> {
     let body = &record.body;
     let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-    let project_key = match record.listing {
-        Listing::Volumes => "os-vol-tenant-attr:tenant_id",
-        Listing::Snapshots => "os-extended-snapshot-attributes:project_id",
-        Listing::Backups => "os-backup-project-attr:project_id",
+    let (volume, user_id, project_id, resource_id) = match record.listing {
+        Listing::Services => (health(body)?, null(), null(), OwnedValue::from(&*record.id)),
+        listing => {
+            let project_key = match listing {
+                Listing::Volumes => "os-vol-tenant-attr:tenant_id",
+                Listing::Snapshots => "os-extended-snapshot-attributes:project_id",
+                _ => "os-backup-project-attr:project_id",
+            };
+            (
+                as_int(field("size")),
+                field("user_id"),
+                field(project_key),
+                field("id"),
+            )
+        }
     };
-    ctx.sample(
+    Ok(ctx.sample(
         meter,
-        as_int(field("size")),
-        field("user_id"),
-        field(project_key),
-        field("id"),
+        volume,
+        user_id,
+        project_id,
+        resource_id,
         metadata(record),
         null(),
-    )
+    ))
+}
+
+/// A service's health: 1 up, 0 down (its `state`, any case), as Ceilometer's `SERVICE_STATE`.
+fn health(body: &OwnedValue) -> Result<OwnedValue, PollError> {
+    let state = body.get_str("state").unwrap_or_default().to_lowercase();
+    match state.as_str() {
+        "up" => Ok(OwnedValue::from(1)),
+        "down" => Ok(OwnedValue::from(0)),
+        _ => Err(PollError::Transient(format!(
+            "unknown service state {:?} for {}",
+            body.get("state").map(|s| py::repr::str_of(s).into_owned()),
+            service_id(body)
+        ))),
+    }
 }
 
 /// The metadata fields of Ceilometer's pollster, from the wire names of openstacksdk's
@@ -335,6 +405,12 @@ fn metadata(record: &Record) -> Metadata {
             "description": field("description"),
             "metadata": field("metadata"),
             "os-extended-snapshot-attributes:progress": field("os-extended-snapshot-attributes:progress"),
+        }),
+        Listing::Services => json!({
+            "binary": field("binary"),
+            "host": field("host"),
+            "status": field("status"),
+            "zone": field("zone"),
         }),
         Listing::Backups => json!({
             "name": field("name"),
@@ -387,11 +463,7 @@ mod tests {
     use super::*;
 
     fn record(listing: Listing, body: OwnedValue) -> Record {
-        Record {
-            listing,
-            id: body.get_str("id").unwrap_or_default().into(),
-            body,
-        }
+        Record::new(listing, body)
     }
 
     fn poll(listing: Listing, body: OwnedValue) -> Sample {
@@ -484,6 +556,33 @@ mod tests {
         assert_eq!(b.resource_metadata["is_incremental"], true, "bool(1)");
         assert_eq!(b.resource_metadata["object_count"], 7, "int('7')");
         assert_eq!(b.resource_metadata.as_object().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn a_services_health_is_its_state_and_its_resource_binary_at_host() {
+        let body = json!({"binary": "cinder-volume", "host": "h@lvm", "zone": "nova", "status": "enabled",
+                          "state": "UP", "updated_at": "2026-12-06T12:00:00"});
+        let s = poll(Listing::Services, body);
+        assert_eq!((&*s.name, &*s.unit), ("volume.service.health", "health"));
+        assert_eq!(s.volume, 1);
+        assert_eq!(s.resource_id, "cinder-volume@h@lvm");
+        assert_eq!((s.user_id.is_null(), s.project_id.is_null()), (true, true));
+        assert_eq!(s.resource_metadata["zone"], "nova");
+        assert_eq!(s.resource_metadata.as_object().unwrap().len(), 4);
+        assert_eq!(
+            poll(Listing::Services, json!({"host": "h", "state": "down"})).resource_id,
+            "None@h"
+        );
+        let ctx = PollContext::now("src".into());
+        let odd = Resource::Cinder(Arc::new(record(
+            Listing::Services,
+            json!({"binary": "b", "host": "h", "state": "frozen"}),
+        )));
+        let err = CinderPollster::new(Listing::Services)
+            .poll(&odd, &[true], &ctx, &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, PollError::Transient(_)), "{err}");
+        assert!(err.to_string().contains("b@h"), "{err}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl std::fmt::Debug for ResourceKey<'_> {
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups)"
+         volumes, volume_snapshots, volume_backups, volume_services)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -128,7 +128,7 @@ pub enum Discoverer {
     /// `fleet:N`: the first N instances of the [`Fleet`].
     Fleet(u32),
     Endpoint(String),
-    /// `volumes`, `volume_snapshots`, `volume_backups`: what Cinder lists.
+    /// `volumes`, `volume_snapshots`, `volume_backups`, `volume_services`: what Cinder lists.
     Cinder(super::cinder::Listing),
 }
 
@@ -219,7 +219,7 @@ impl Discovery {
         &self.fleet
     }
 
-    /// The Cinder API the `volumes`, `volume_snapshots` and `volume_backups` discoverers list.
+    /// The Cinder API the `volume*` discoverers list.
     pub fn cinder(&self) -> &super::cinder::CinderApi {
         &self.cinder
     }

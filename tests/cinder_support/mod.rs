@@ -6,8 +6,9 @@
 //!
 //! No scheduler, volume or backup service runs: the API casts its work to a RabbitMQ vhost of
 //! its own where nothing consumes it, so volumes stay `creating` and backups `creating` —
-//! listing them is all a pollster does. A snapshot needs a volume placed on a host, which a
-//! volume service would have done: [`Cinder::place`] writes that into Cinder's database.
+//! listing them is all a pollster does. What those services would have written, Cinder's
+//! database is told directly: a volume placed on a host ([`Cinder::place`], which a snapshot
+//! needs), a snapshot taken, the services' own rows ([`Cinder::add_service`]).
 //! Pages hold two records (`osapi_max_limit = 2`), so every listing of more is paged.
 //!
 //! Dropping the [`Cinder`] stops the API, drops its database and removes its directory.
@@ -75,7 +76,7 @@ impl Cinder {
         std::fs::write(
             &config,
             format!(
-                "[DEFAULT]\nauth_strategy = keystone\nosapi_max_limit = 2\n\
+                "[DEFAULT]\nauth_strategy = keystone\nosapi_max_limit = 2\nservice_down_time = 3600\n\
                  transport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
                  api_paste_config = {venv}/etc/cinder/api-paste.ini\n\
                  state_path = {d}\nlog_dir = {d}\n\
@@ -187,6 +188,21 @@ impl Cinder {
     pub fn place(&self, id: &str) {
         self.sql(&format!(
             "UPDATE volumes SET host = '{HOST}', status = 'available' WHERE id = '{id}'"
+        ));
+    }
+
+    /// A service row as `binary` on `host` writes it: its last report now (up, for the hour of
+    /// `service_down_time`) or two hours ago (down).
+    pub fn add_service(&self, binary: &str, host: &str, up: bool) {
+        let at = if up {
+            "(now())"
+        } else {
+            "(now() - interval '2 hours')"
+        };
+        self.sql(&format!(
+            "INSERT INTO services (created_at, updated_at, deleted, host, \"binary\", topic, report_count, \
+             disabled, availability_zone) VALUES ({at} at time zone 'utc', {at} at time zone 'utc', false, \
+             '{host}', '{binary}', '{binary}', 1, false, 'nova')"
         ));
     }
 
