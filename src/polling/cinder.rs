@@ -276,6 +276,11 @@ impl CinderPollster {
         }
     }
 
+    /// Its meter's name, as Ceilometer names its pollsters.
+    pub fn name(&self) -> &str {
+        &self.meters[0].name
+    }
+
     pub fn meters(&self) -> &[MeterSpec] {
         &self.meters
     }

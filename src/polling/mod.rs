@@ -88,13 +88,14 @@ pub enum Pollster {
 }
 
 impl Pollster {
-    /// The family's name (logs and metric labels).
+    /// The pollster's name (logs and metric labels): its family's, or for a Cinder or dynamic
+    /// pollster, its own.
     pub fn name(&self) -> &str {
         match self {
             Pollster::Host(_) => "host",
             Pollster::Libvirt(_) => "libvirt",
             Pollster::Fleet(_) => "fleet",
-            Pollster::Cinder(_) => "cinder",
+            Pollster::Cinder(c) => c.name(),
             Pollster::Dynamic(d) => d.name(),
         }
     }
