@@ -1,11 +1,17 @@
 //! The `pollster` target: a dynamic pollster definition file (pollsters.d) and an API response,
 //! `DEFINITIONS` then a line `%%%` then `BODY`: the definitions loaded as the polling agent loads
 //! them, and the body through each definition's response handlers and extraction into samples
-//! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered. Nothing
-//! is requested and no `host_command` is run.
+//! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered; the
+//! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
+//! (`cinder::read_page`, `CinderPollster::poll`). Nothing is requested and no `host_command`
+//! is run.
 
 use std::path::Path;
 
+use std::sync::Arc;
+
+use ceilo::polling::cinder::{read_page, CinderPollster, Listing};
+use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::pollster::PollContext;
 
@@ -66,6 +72,22 @@ impl Target for Pollster {
 
     fn run(&mut self, input: &[u8]) {
         let (definitions, body) = split(input);
+        for listing in Listing::ALL {
+            let Ok((records, _)) = read_page(listing, body) else {
+                continue;
+            };
+            let pollster = CinderPollster::new(listing);
+            let mut samples = Vec::new();
+            for record in records {
+                let _ = pollster.poll(
+                    &Resource::Cinder(Arc::new(record)),
+                    &[true],
+                    &self.ctx,
+                    &mut samples,
+                );
+            }
+            std::hint::black_box(samples);
+        }
         let text = String::from_utf8_lossy(definitions);
         let Ok(definitions) = DynamicDefinition::parse_file(&text, Path::new("fuzz.yaml")) else {
             return;

@@ -233,14 +233,8 @@ impl CinderApi {
                 let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
                 return Err(format!("GET {url}: HTTP {status}: {text}"));
             }
-            let mut bytes = bytes.to_vec();
-            let mut page = simd_json::to_owned_value(&mut bytes)
-                .map_err(|e| format!("GET {url}: the reply is not JSON: {e}"))?;
-            let next = next_page(&page, collection);
-            let Some(OwnedValue::Array(items)) = page.get_mut(collection).map(std::mem::take) else {
-                return Err(format!("GET {url}: the reply has no {collection:?} list"));
-            };
-            records.extend(items.into_iter().map(|body| Record::new(listing, body)));
+            let (page, next) = read_page(listing, &bytes).map_err(|e| format!("GET {url}: {e}"))?;
+            records.extend(page);
             match next {
                 Some(next) if next != url => url = next,
                 _ => return Ok(records),
@@ -250,6 +244,21 @@ impl CinderApi {
             "more than {MAX_PAGES} pages of {collection} (a `next` link loop?)"
         ))
     }
+}
+
+/// The records of one page of `listing` as Cinder answered it, and the next page's URL.
+pub fn read_page(listing: Listing, reply: &[u8]) -> Result<(Vec<Record>, Option<String>), String> {
+    let collection = listing.collection();
+    let mut page =
+        simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
+    let next = next_page(&page, collection);
+    let Some(OwnedValue::Array(items)) = page.get_mut(collection).map(std::mem::take) else {
+        return Err(format!("the reply has no {collection:?} list"));
+    };
+    Ok((
+        items.into_iter().map(|body| Record::new(listing, body)).collect(),
+        next,
+    ))
 }
 
 /// The `next` link of a page (`<collection>_links`, as openstacksdk follows them).
@@ -370,24 +379,19 @@ fn health(body: &OwnedValue) -> Result<OwnedValue, PollError> {
 fn metadata(record: &Record) -> Metadata {
     let body = &record.body;
     let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-    let truthy = |name: &str| body.get(name).is_some_and(py::truthy);
     let meta = match record.listing {
         Listing::Volumes => {
-            let image_id = match truthy("volume_image_metadata") {
-                true => body["volume_image_metadata"]
-                    .get("image_id")
-                    .cloned()
-                    .unwrap_or_else(null),
-                false => null(),
-            };
-            let instance_id = match truthy("attachments") {
-                true => body["attachments"]
-                    .get_idx(0)
-                    .and_then(|a| a.get("server_id"))
-                    .cloned()
-                    .unwrap_or_else(null),
-                false => null(),
-            };
+            // `obj.volume_image_metadata.get("image_id")` when it is set and not empty, and
+            // `obj.attachments[0]["server_id"]` when there are attachments.
+            let set = |name: &str| body.get(name).filter(|v| py::truthy(*v));
+            let image_id = set("volume_image_metadata").and_then(|m| m.get("image_id"));
+            let instance_id = set("attachments")
+                .and_then(|a| a.get_idx(0))
+                .and_then(|a| a.get("server_id"));
+            let (image_id, instance_id) = (
+                image_id.cloned().unwrap_or_else(null),
+                instance_id.cloned().unwrap_or_else(null),
+            );
             json!({
                 "name": field("name"),
                 "status": field("status"),
