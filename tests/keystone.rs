@@ -228,8 +228,7 @@ fn gets(ks: &keystone_support::Keystone, path: &str) -> usize {
 fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
     let ks = keystone_support::shared();
     let _counting = ks.exclusive();
-    let service = ks.project("service");
-    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    ceilometer_user(ks);
     let project = ks.project("polled-project");
     let user = ks.user("polled-user", "polled-user-pw", &project, "member");
     let entries = serde_json::json!([
@@ -332,12 +331,22 @@ sources:
       - volume.service.health
 "#;
 
-/// ceilo.yaml's (or ceilometer.conf's) `service_credentials` for the `ceilometer` user.
-fn ceilo_credentials(auth_url: &str, region: &str) -> String {
+/// The `ceilometer` service user (admin on project `service`, as deployments make it): its id.
+fn ceilometer_user(ks: &keystone_support::Keystone) -> String {
+    let service = ks.project("service");
+    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin")
+}
+
+/// ceilo.yaml of a polling agent (no notification agent) with the `ceilometer` user's
+/// `service_credentials` on `ks`, its catalog looked up in `region`.
+fn polling_with_credentials(ks: &keystone_support::Keystone, region: &str) -> String {
     format!(
-        "service_credentials:\n  auth_url: {auth_url}\n  username: ceilometer\n  \
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         pollsters_definitions_dirs: []\n  libvirt_uri: 'test:///default'\n\
+         service_credentials:\n  auth_url: {}\n  username: ceilometer\n  \
          password: {CEILOMETER_PASSWORD}\n  user_domain_name: Default\n  project_name: service\n  \
-         project_domain_name: Default\n  region_name: {region}\n"
+         project_domain_name: Default\n  region_name: {region}\n",
+        ks.url
     )
 }
 
@@ -415,8 +424,7 @@ fn start_ceilometer_central(
 fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_them() {
     let ks = keystone_support::shared();
     let _counting = ks.exclusive();
-    let service = ks.project("service");
-    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    ceilometer_user(ks);
     let cinder = cinder_support::Cinder::start(ks);
     let (pa, pb) = (ks.project("volumes-a"), ks.project("volumes-b"));
     let ua = ks.user("volume-user-a", "volume-pw-a", &pa, "member");
@@ -484,11 +492,7 @@ fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_
     }
     let work = tempfile::tempdir().unwrap();
     let _ceilometer = start_ceilometer_central(ks, &theirs, work.path());
-    let settings = format!(
-        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
-         pollsters_definitions_dirs: []\n  libvirt_uri: 'test:///default'\n{}",
-        ceilo_credentials(&ks.url, keystone_support::REGION)
-    );
+    let settings = polling_with_credentials(ks, keystone_support::REGION);
     let dir = config_dir(&settings);
     std::fs::write(dir.path().join("polling.yaml"), VOLUME_POLLING).unwrap();
     let agent = Agent::start(dir.path(), &ours.url());
@@ -600,14 +604,9 @@ fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_
 fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
     let ks = keystone_support::shared();
     let _counting = ks.exclusive();
-    let service = ks.project("service");
-    ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin");
+    ceilometer_user(ks);
     let broker = Broker::new("cinder-nowhere");
-    let settings = format!(
-        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
-         pollsters_definitions_dirs: []\n  libvirt_uri: 'test:///default'\n{}",
-        ceilo_credentials(&ks.url, "NoSuchRegion")
-    );
+    let settings = polling_with_credentials(ks, "NoSuchRegion");
     let dir = config_dir(&settings);
     std::fs::write(
         dir.path().join("polling.yaml"),

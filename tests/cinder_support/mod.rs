@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::gnocchi_support::psql;
+use crate::gnocchi_support::{free_port, psql, psql_in, venv_from};
 use crate::keystone_support::Keystone;
 use crate::runtime_support::Broker;
 
@@ -34,20 +34,7 @@ fn repo() -> PathBuf {
 
 /// The Cinder venv, installed on first use.
 pub fn venv() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(".ci/cinder-venv.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run .ci/cinder-venv.sh");
-    assert!(out.status.success(), ".ci/cinder-venv.sh failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    venv_from(".ci/cinder-venv.sh")
 }
 
 /// A running Cinder API.
@@ -214,26 +201,7 @@ impl Cinder {
     }
 
     fn sql(&self, statement: &str) {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.database,
-                "-qc",
-            ])
-            .arg(statement)
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{statement}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        psql_in(&self.database, statement);
     }
 }
 

@@ -34,28 +34,31 @@ fn repo() -> PathBuf {
 
 /// The Gnocchi venv, installed on first use.
 pub fn venv() -> PathBuf {
+    venv_from(".ci/gnocchi-venv.sh")
+}
+
+/// The venv that `script` (a `.ci/*-venv.sh`: Gnocchi, Keystone, Cinder) installs when it is
+/// missing, and prints.
+pub fn venv_from(script: &str) -> PathBuf {
     let out = Command::new("bash")
-        .arg(repo().join(".ci/gnocchi-venv.sh"))
+        .arg(repo().join(script))
         .stderr(Stdio::inherit())
         .output()
-        .expect("run .ci/gnocchi-venv.sh");
-    assert!(out.status.success(), ".ci/gnocchi-venv.sh failed");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(out.status.success(), "{script} failed");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// Runs `sql` as `postgres` on 127.0.0.1; a failure panics with psql's error.
 pub fn psql(sql: &str) {
+    psql_in("postgres", sql);
+}
+
+/// Runs `sql` in `database` as `postgres` on 127.0.0.1; a failure panics with psql's error.
+pub fn psql_in(database: &str, sql: &str) {
     let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qc",
-            sql,
-        ])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", database])
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .expect("psql (PostgreSQL client) must be installed");
     assert!(

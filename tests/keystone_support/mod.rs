@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
 
-use crate::gnocchi_support::psql;
+use crate::gnocchi_support::{free_port, psql, venv_from};
 
 pub const ADMIN_PASSWORD: &str = "keystone-admin-pw";
 pub const REGION: &str = "RegionOne";
@@ -33,20 +33,7 @@ fn repo() -> PathBuf {
 
 /// The Keystone venv, installed on first use.
 pub fn venv() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(".ci/keystone-venv.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run .ci/keystone-venv.sh");
-    assert!(out.status.success(), ".ci/keystone-venv.sh failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    venv_from(".ci/keystone-venv.sh")
 }
 
 /// A running Keystone.
