@@ -26,8 +26,9 @@
 //!   when its `state` is `up`, 0 when `down`, its resource `<binary>@<host>`.
 //!
 //! Where ceilo differs, and why:
-//! * Ceilometer 27 polls nothing from Cinder: its client hands its oslo config to openstacksdk,
-//!   which enables block-storage only when the config has a registered `[cinder]` group, and
+//! * Ceilometer 27 polls nothing from Cinder (seen with openstacksdk 4.22, what pip installs
+//!   beside it): its client hands its oslo config to openstacksdk, which enables
+//!   block-storage only when the config has a registered `[cinder]` group, and
 //!   Ceilometer registers none ("Service 'block-storage' is disabled because its configuration
 //!   could not be loaded"; with the default `cinder = volumev3`, "Not in the list of requested
 //!   service_types"). ceilo polls what those pollsters were written to poll; its samples are
