@@ -642,6 +642,35 @@ mod tests {
     }
 
     #[test]
+    fn a_service_is_found_by_the_first_of_its_types_the_catalog_has() {
+        let catalog: Vec<Json> = serde_json::from_value(json!([
+            {"type": "block-storage", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://bs:8776/v3/p"}]},
+            {"type": "volumev3", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://v3:8776/v3/p/"},
+                {"interface": "internal", "region": "R2", "url": "http://v3-internal:8776/v3/p"}]}
+        ]))
+        .unwrap();
+        let find = |types: &[&str], i, r| service_endpoint(&catalog, types, i, r);
+        let aliases = ["volumev3", "block-storage"];
+        assert_eq!(
+            find(&aliases, "public", None).as_deref(),
+            Some("http://v3:8776/v3/p")
+        );
+        assert_eq!(
+            find(&["block-storage", "volumev3"], "public", None).as_deref(),
+            Some("http://bs:8776/v3/p")
+        );
+        // Not in R2 under the first type: the alias that has it.
+        assert_eq!(
+            find(&aliases, "internal", Some("R2")).as_deref(),
+            Some("http://v3-internal:8776/v3/p")
+        );
+        assert_eq!(find(&["block-storage"], "internal", None), None);
+        assert_eq!(find(&["volume"], "public", None), None);
+    }
+
+    #[test]
     fn a_tokens_lifetime_is_keystones_issued_to_expires() {
         let reply: TokenReply = serde_json::from_value(json!({"token": {
             "issued_at": "2026-12-03T22:41:26.000000Z",
