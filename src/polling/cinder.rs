@@ -134,27 +134,70 @@ impl Listing {
     }
 }
 
-/// One volume, snapshot, backup or service, as Cinder listed it.
+/// One volume, snapshot, backup or service, as Cinder listed it: what its sample takes from
+/// the reply, read when it is listed. The reply itself is not kept (most of a volume's — links,
+/// its own metadata, timestamps, flags — no sample uses), so a poll of a large cloud holds
+/// only that.
 #[derive(Debug)]
 pub struct Record {
     pub listing: Listing,
     /// Its key for logs and the partition ring: the record's `id` ("" when it has none), a
     /// service's `<binary>@<host>`.
     pub id: Arc<str>,
-    pub body: OwnedValue,
+    /// The sample's value, or why there is none (a service in an unknown state).
+    volume: Result<OwnedValue, String>,
+    user_id: OwnedValue,
+    project_id: OwnedValue,
+    resource_id: OwnedValue,
+    metadata: Metadata,
 }
 
 impl Record {
     pub fn new(listing: Listing, body: OwnedValue) -> Record {
+        let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
         let id = match listing {
             Listing::Services => service_id(&body),
             _ => body.get_str("id").unwrap_or_default().to_owned(),
         };
+        let (volume, user_id, project_id, resource_id) = match listing {
+            Listing::Services => (health(&body), null(), null(), OwnedValue::from(id.as_str())),
+            listing => {
+                let project_key = match listing {
+                    Listing::Volumes => "os-vol-tenant-attr:tenant_id",
+                    Listing::Snapshots => "os-extended-snapshot-attributes:project_id",
+                    _ => "os-backup-project-attr:project_id",
+                };
+                (
+                    Ok(as_int(field("size"))),
+                    field("user_id"),
+                    field(project_key),
+                    field("id"),
+                )
+            }
+        };
         Record {
             listing,
             id: id.into(),
-            body,
+            volume,
+            user_id,
+            project_id,
+            resource_id,
+            metadata: metadata(listing, &body),
         }
+    }
+
+    /// Ceilometer's sample of the record.
+    fn sample(&self, meter: &MeterSpec, ctx: &PollContext) -> Result<Sample, PollError> {
+        let volume = self.volume.clone().map_err(PollError::Transient)?;
+        Ok(ctx.sample(
+            meter,
+            volume,
+            self.user_id.clone(),
+            self.project_id.clone(),
+            self.resource_id.clone(),
+            self.metadata.clone(),
+            null(),
+        ))
     }
 }
 
@@ -325,62 +368,30 @@ impl CinderPollster {
                 record.listing.discoverer()
             )));
         }
-        out.push(sample(&self.meters[0], record, ctx)?);
+        out.push(record.sample(&self.meters[0], ctx)?);
         Ok(())
     }
 }
 
-/// Ceilometer's sample of one record: the ids, the value and the metadata its pollster takes.
-fn sample(meter: &MeterSpec, record: &Record, ctx: &PollContext) -> Result<Sample, PollError> {
-    let body = &record.body;
-    let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-    let (volume, user_id, project_id, resource_id) = match record.listing {
-        Listing::Services => (health(body)?, null(), null(), OwnedValue::from(&*record.id)),
-        listing => {
-            let project_key = match listing {
-                Listing::Volumes => "os-vol-tenant-attr:tenant_id",
-                Listing::Snapshots => "os-extended-snapshot-attributes:project_id",
-                _ => "os-backup-project-attr:project_id",
-            };
-            (
-                as_int(field("size")),
-                field("user_id"),
-                field(project_key),
-                field("id"),
-            )
-        }
-    };
-    Ok(ctx.sample(
-        meter,
-        volume,
-        user_id,
-        project_id,
-        resource_id,
-        metadata(record),
-        null(),
-    ))
-}
-
 /// A service's health: 1 up, 0 down (its `state`, any case), as Ceilometer's `SERVICE_STATE`.
-fn health(body: &OwnedValue) -> Result<OwnedValue, PollError> {
+fn health(body: &OwnedValue) -> Result<OwnedValue, String> {
     let state = body.get_str("state").unwrap_or_default().to_lowercase();
     match state.as_str() {
         "up" => Ok(OwnedValue::from(1)),
         "down" => Ok(OwnedValue::from(0)),
-        _ => Err(PollError::Transient(format!(
+        _ => Err(format!(
             "unknown service state {:?} for {}",
             body.get("state").map(|s| py::repr::str_of(s).into_owned()),
             service_id(body)
-        ))),
+        )),
     }
 }
 
 /// The metadata fields of Ceilometer's pollster, from the wire names of openstacksdk's
 /// attributes.
-fn metadata(record: &Record) -> Metadata {
-    let body = &record.body;
+fn metadata(listing: Listing, body: &OwnedValue) -> Metadata {
     let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-    let meta = match record.listing {
+    let meta = match listing {
         Listing::Volumes => {
             // `obj.volume_image_metadata.get("image_id")` when it is set and not empty, and
             // `obj.attachments[0]["server_id"]` when there are attachments.
