@@ -329,6 +329,11 @@ sources:
       - volume.snapshot.size
       - volume.backup.size
       - volume.service.health
+      - volume.provider.pool.capacity.total
+      - volume.provider.pool.capacity.free
+      - volume.provider.pool.capacity.provisioned
+      - volume.provider.pool.capacity.virtual_free
+      - volume.provider.pool.capacity.allocated
 "#;
 
 /// The `ceilometer` service user (admin on project `service`, as deployments make it): its id.
@@ -421,11 +426,11 @@ fn start_ceilometer_central(
 }
 
 #[test]
-fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_them() {
+fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_polls_them() {
     let ks = keystone_support::shared();
     let _counting = ks.exclusive();
     ceilometer_user(ks);
-    let cinder = cinder_support::Cinder::start(ks);
+    let mut cinder = cinder_support::Cinder::start(ks);
     let (pa, pb) = (ks.project("volumes-a"), ks.project("volumes-b"));
     let ua = ks.user("volume-user-a", "volume-pw-a", &pa, "member");
     let ub = ks.user("volume-user-b", "volume-pw-b", &pb, "member");
@@ -498,7 +503,18 @@ fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_
     let agent = Agent::start(dir.path(), &ours.url());
     cinder.add_service("cinder-volume", "cinder-test@lvm", true);
     cinder.add_service("cinder-backup", "cinder-test", false);
-    let expected = volumes.len() + 6;
+    let capabilities = serde_json::json!({"pool_name": "pool", "total_capacity_gb": 100,
+        "free_capacity_gb": 60.5, "provisioned_capacity_gb": 30, "allocated_capacity_gb": 25,
+        "reserved_percentage": 10, "thin_provisioning_support": true, "max_over_subscription_ratio": "2.0"});
+    cinder.report_pool(
+        "cinder-test@lvm",
+        &capabilities,
+        ks.admin_token(),
+        &ks.project("admin"),
+    );
+    // Seven volumes, a snapshot, a backup, three services (the scheduler is one) and a pool's
+    // five capacities.
+    let expected = volumes.len() + 2 + 2 + 3 + 5;
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
         tokio::join!(
@@ -568,6 +584,24 @@ fn cinder_volumes_snapshots_backups_and_services_are_polled_as_ceilometer_polls_
     };
     assert_eq!(health("cinder-volume@cinder-test@lvm"), 1);
     assert_eq!(health("cinder-backup@cinder-test"), 0);
+    let pool = |meter: &str| {
+        let key = (
+            format!("volume.provider.pool.capacity.{meter}"),
+            "cinder-test@lvm#pool".to_owned(),
+        );
+        let sample = r
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} not among {:?}", r.keys()));
+        sample["counter_volume"].clone()
+    };
+    assert_eq!(
+        (pool("total"), pool("free"), pool("allocated")),
+        (100.into(), 60.5.into(), 25.into())
+    );
+    assert_eq!(
+        (pool("provisioned"), pool("virtual_free")),
+        (30.into(), 150.0.into())
+    );
     let clone = &r[&("volume.size".to_owned(), id(&clone))]["resource_metadata"];
     assert_eq!(clone["source_volid"], id(&volumes[0]));
     let restored = &r[&("volume.size".to_owned(), id(&restored))]["resource_metadata"];
@@ -651,7 +685,13 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
         "{samples:?}"
     );
     assert!(!samples.is_empty(), "{log}");
-    for discoverer in ["volumes", "volume_snapshots", "volume_backups", "volume_services"] {
+    for discoverer in [
+        "volumes",
+        "volume_snapshots",
+        "volume_backups",
+        "volume_services",
+        "volume_pools",
+    ] {
         assert!(
             log.contains(&format!("discoverer=\"{discoverer}\""))
                 || log.contains(&format!("discoverer={discoverer}")),

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use ceilo::polling::cinder::{read_page, CinderPollster, Listing};
+use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::pollster::PollContext;
@@ -76,15 +76,17 @@ impl Target for Pollster {
             let Ok((records, _)) = read_page(listing, body) else {
                 continue;
             };
-            let pollster = CinderPollster::new(listing);
+            let pollsters: Vec<CinderPollster> = Meter::ALL
+                .into_iter()
+                .filter(|m| m.listing() == listing)
+                .map(CinderPollster::new)
+                .collect();
             let mut samples = Vec::new();
             for record in records {
-                let _ = pollster.poll(
-                    &Resource::Cinder(Arc::new(record)),
-                    &[true],
-                    &self.ctx,
-                    &mut samples,
-                );
+                let resource = Resource::Cinder(Arc::new(record));
+                for pollster in &pollsters {
+                    let _ = pollster.poll(&resource, &[true], &self.ctx, &mut samples);
+                }
             }
             std::hint::black_box(samples);
         }

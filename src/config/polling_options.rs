@@ -38,7 +38,8 @@ pub struct PollingOptions {
     /// Sample `source` (Ceilometer's `[DEFAULT] sample_source`, `openstack`).
     pub sample_source: String,
     /// `[service_types] cinder`: the catalog type of Cinder's endpoint, which the `volumes`,
-    /// `volume_snapshots`, `volume_backups` and `volume_services` discoverers list from.
+    /// `volume_snapshots`, `volume_backups`, `volume_services` and `volume_pools` discoverers
+    /// list from.
     pub cinder_service_type: String,
     /// Endpoint URLs by type, for `endpoint:TYPE` discovery (dynamic pollsters do not read the
     /// Keystone catalogue).

@@ -7,6 +7,7 @@
 //! | `volume.snapshot.size` | `volume_snapshots` | `GET <cinder>/snapshots/detail?all_tenants=True` |
 //! | `volume.backup.size` | `volume_backups` | `GET <cinder>/backups/detail?all_tenants=True` |
 //! | `volume.service.health` | `volume_services` | `GET <cinder>/os-services` |
+//! | `volume.provider.pool.capacity.` `total`, `free`, `provisioned`, `virtual_free`, `allocated` | `volume_pools` | `GET <cinder>/scheduler-stats/get_pools?detail=True` |
 //!
 //! * Cinder's endpoint is the token's catalog entry of `[service_types] cinder` (`volumev3`;
 //!   its aliases `block-storage`, `volumev2`, `volume`, `block-store` too, as keystoneauth1
@@ -23,7 +24,9 @@
 //!   pollsters take from openstacksdk's attributes, read from the wire names those attributes
 //!   map to (`project_id` is `os-vol-tenant-attr:tenant_id` on a volume, and so on). An
 //!   attribute the reply lacks is `null`, as openstacksdk gives it. A service's health is 1
-//!   when its `state` is `up`, 0 when `down`, its resource `<binary>@<host>`.
+//!   when its `state` is `up`, 0 when `down`, its resource `<binary>@<host>`. A pool's
+//!   capacities are read from its `capabilities` as Ceilometer's five pool pollsters read them
+//!   ([`pool_capacities`]), its resource the pool's name (`<host>@<backend>#<pool>`).
 //!
 //! Where ceilo differs, and why:
 //! * Ceilometer 27 polls nothing from Cinder (seen with openstacksdk 4.22, what pip installs
@@ -38,16 +41,13 @@
 //!   that poll of `volume.size` sends nothing; ceilo sends the sample with `instance_id` null.
 //! * Cinder unreachable or refusing: both log it and poll nothing from that discoverer this
 //!   cycle; ceilo names the URL and the status.
-//! * A service in a state other than up or down: Ceilometer's pollster raises, ending that
-//!   poll of `volume.service.health`; ceilo reports that service (transient) and samples the
-//!   others.
+//! * A service in a state other than up or down, a pool without a capacity its arithmetic
+//!   needs: Ceilometer's pollster raises, ending that poll of the meter; ceilo reports that
+//!   service or pool (transient) and samples the others.
 //! * With coordination on, a record is placed on the hash ring by its id; Ceilometer places
 //!   the `str()` of openstacksdk's object (every attribute and the connection's location), which
 //!   no other client can reproduce: ceilo and Ceilometer agents must not share a `central`
 //!   group for Cinder's discoverers.
-//!
-//! Not done: Ceilometer 27's `volume.provider.pool.capacity.*` (from `volume_pools`: Cinder
-//! answers that listing from its scheduler's reports of the volume services).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,14 +80,16 @@ pub enum Listing {
     Snapshots,
     Backups,
     Services,
+    Pools,
 }
 
 impl Listing {
-    pub const ALL: [Listing; 4] = [
+    pub const ALL: [Listing; 5] = [
         Listing::Volumes,
         Listing::Snapshots,
         Listing::Backups,
         Listing::Services,
+        Listing::Pools,
     ];
 
     /// The discoverer's name in polling.yaml.
@@ -97,6 +99,7 @@ impl Listing {
             Listing::Snapshots => "volume_snapshots",
             Listing::Backups => "volume_backups",
             Listing::Services => "volume_services",
+            Listing::Pools => "volume_pools",
         }
     }
 
@@ -111,6 +114,7 @@ impl Listing {
             Listing::Snapshots => "snapshots",
             Listing::Backups => "backups",
             Listing::Services => "services",
+            Listing::Pools => "pools",
         }
     }
 
@@ -121,20 +125,66 @@ impl Listing {
             Listing::Snapshots => ("snapshots/detail?all_tenants=True", MICROVERSION),
             Listing::Backups => ("backups/detail?all_tenants=True", MICROVERSION),
             Listing::Services => ("os-services", SERVICES_MICROVERSION),
-        }
-    }
-
-    fn meter(self) -> MeterSpec {
-        match self {
-            Listing::Volumes => MeterSpec::new("volume.size", "gauge", "GiB"),
-            Listing::Snapshots => MeterSpec::new("volume.snapshot.size", "gauge", "GiB"),
-            Listing::Backups => MeterSpec::new("volume.backup.size", "gauge", "GiB"),
-            Listing::Services => MeterSpec::new("volume.service.health", "gauge", "health"),
+            Listing::Pools => ("scheduler-stats/get_pools?detail=True", MICROVERSION),
         }
     }
 }
 
-/// One volume, snapshot, backup or service, as Cinder listed it: what its sample takes from
+/// A Cinder pollster: one meter, sampled from what one discoverer lists (a pool gives five).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Meter {
+    VolumeSize,
+    SnapshotSize,
+    BackupSize,
+    ServiceHealth,
+    PoolTotal,
+    PoolFree,
+    PoolProvisioned,
+    PoolVirtualFree,
+    PoolAllocated,
+}
+
+impl Meter {
+    pub const ALL: [Meter; 9] = [
+        Meter::VolumeSize,
+        Meter::SnapshotSize,
+        Meter::BackupSize,
+        Meter::ServiceHealth,
+        Meter::PoolTotal,
+        Meter::PoolFree,
+        Meter::PoolProvisioned,
+        Meter::PoolVirtualFree,
+        Meter::PoolAllocated,
+    ];
+
+    /// The discoverer whose records it samples (its default discovery).
+    pub fn listing(self) -> Listing {
+        match self {
+            Meter::VolumeSize => Listing::Volumes,
+            Meter::SnapshotSize => Listing::Snapshots,
+            Meter::BackupSize => Listing::Backups,
+            Meter::ServiceHealth => Listing::Services,
+            _ => Listing::Pools,
+        }
+    }
+
+    fn spec(self) -> MeterSpec {
+        let (name, unit) = match self {
+            Meter::VolumeSize => ("volume.size", "GiB"),
+            Meter::SnapshotSize => ("volume.snapshot.size", "GiB"),
+            Meter::BackupSize => ("volume.backup.size", "GiB"),
+            Meter::ServiceHealth => ("volume.service.health", "health"),
+            Meter::PoolTotal => ("volume.provider.pool.capacity.total", "GiB"),
+            Meter::PoolFree => ("volume.provider.pool.capacity.free", "GiB"),
+            Meter::PoolProvisioned => ("volume.provider.pool.capacity.provisioned", "GiB"),
+            Meter::PoolVirtualFree => ("volume.provider.pool.capacity.virtual_free", "GiB"),
+            Meter::PoolAllocated => ("volume.provider.pool.capacity.allocated", "GiB"),
+        };
+        MeterSpec::new(name, "gauge", unit)
+    }
+}
+
+/// One volume, snapshot, backup, service or pool, as Cinder listed it: what its sample takes from
 /// the reply, read when it is listed. The reply itself is not kept (most of a volume's — links,
 /// its own metadata, timestamps, flags — no sample uses), so a poll of a large cloud holds
 /// only that.
@@ -144,8 +194,9 @@ pub struct Record {
     /// Its key for logs and the partition ring: the record's `id` ("" when it has none), a
     /// service's `<binary>@<host>`.
     pub id: Arc<str>,
-    /// The sample's value, or why there is none (a service in an unknown state).
-    volume: Result<OwnedValue, String>,
+    /// The value of each meter that has a sample of it, or why Ceilometer's pollster would
+    /// raise instead (a service in an unknown state, a pool without a capacity it needs).
+    values: Vec<(Meter, Result<OwnedValue, String>)>,
     user_id: OwnedValue,
     project_id: OwnedValue,
     resource_id: OwnedValue,
@@ -157,28 +208,32 @@ impl Record {
         let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
         let id = match listing {
             Listing::Services => service_id(&body),
+            Listing::Pools => body
+                .get("name")
+                .map(|n| py::repr::str_of(n).into_owned())
+                .unwrap_or_default(),
             _ => body.get_str("id").unwrap_or_default().to_owned(),
         };
-        let (volume, user_id, project_id, resource_id) = match listing {
-            Listing::Services => (health(&body), null(), null(), OwnedValue::from(id.as_str())),
+        let (values, user_id, project_id, resource_id) = match listing {
+            Listing::Services => {
+                let health = vec![(Meter::ServiceHealth, health(&body))];
+                (health, null(), null(), OwnedValue::from(id.as_str()))
+            }
+            Listing::Pools => (pool_capacities(&body), null(), null(), field("name")),
             listing => {
-                let project_key = match listing {
-                    Listing::Volumes => "os-vol-tenant-attr:tenant_id",
-                    Listing::Snapshots => "os-extended-snapshot-attributes:project_id",
-                    _ => "os-backup-project-attr:project_id",
+                let (meter, project_key) = match listing {
+                    Listing::Volumes => (Meter::VolumeSize, "os-vol-tenant-attr:tenant_id"),
+                    Listing::Snapshots => (Meter::SnapshotSize, "os-extended-snapshot-attributes:project_id"),
+                    _ => (Meter::BackupSize, "os-backup-project-attr:project_id"),
                 };
-                (
-                    Ok(as_int(field("size"))),
-                    field("user_id"),
-                    field(project_key),
-                    field("id"),
-                )
+                let size = vec![(meter, Ok(as_int(field("size"))))];
+                (size, field("user_id"), field(project_key), field("id"))
             }
         };
         Record {
             listing,
             id: id.into(),
-            volume,
+            values,
             user_id,
             project_id,
             resource_id,
@@ -186,18 +241,21 @@ impl Record {
         }
     }
 
-    /// Ceilometer's sample of the record.
-    fn sample(&self, meter: &MeterSpec, ctx: &PollContext) -> Result<Sample, PollError> {
-        let volume = self.volume.clone().map_err(PollError::Transient)?;
-        Ok(ctx.sample(
-            meter,
+    /// Ceilometer's sample of the record for `meter`, if it sends one.
+    fn sample(&self, meter: Meter, spec: &MeterSpec, ctx: &PollContext) -> Result<Option<Sample>, PollError> {
+        let Some((_, value)) = self.values.iter().find(|(m, _)| *m == meter) else {
+            return Ok(None);
+        };
+        let volume = value.clone().map_err(PollError::Transient)?;
+        Ok(Some(ctx.sample(
+            spec,
             volume,
             self.user_id.clone(),
             self.project_id.clone(),
             self.resource_id.clone(),
             self.metadata.clone(),
             null(),
-        ))
+        )))
     }
 }
 
@@ -315,17 +373,19 @@ fn next_page(page: &OwnedValue, collection: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The pollster of one [`Listing`]'s meter.
+/// The pollster of one [`Meter`].
 pub struct CinderPollster {
+    meter: Meter,
     listing: Listing,
     meters: [MeterSpec; 1],
 }
 
 impl CinderPollster {
-    pub fn new(listing: Listing) -> CinderPollster {
+    pub fn new(meter: Meter) -> CinderPollster {
         CinderPollster {
-            listing,
-            meters: [listing.meter()],
+            meter,
+            listing: meter.listing(),
+            meters: [meter.spec()],
         }
     }
 
@@ -368,9 +428,64 @@ impl CinderPollster {
                 record.listing.discoverer()
             )));
         }
-        out.push(record.sample(&self.meters[0], ctx)?);
+        out.extend(record.sample(self.meter, &self.meters[0], ctx)?);
         Ok(())
     }
+}
+
+/// A pool's capacities as Ceilometer's five pool pollsters read its `capabilities`: total and
+/// free when set (not null), provisioned and virtual free when provisioned is set and not 0,
+/// allocated always (where a capacity they need is missing or not a number, their
+/// arithmetic raises: an `Err` here).
+fn pool_capacities(body: &OwnedValue) -> Vec<(Meter, Result<OwnedValue, String>)> {
+    let caps = body.get("capabilities");
+    let cap = |key: &str| caps.and_then(|c| c.get(key));
+    let set = |key: &str| cap(key).filter(|v| !v.is_null()).cloned();
+    let mut out = Vec::new();
+    if let Some(total) = set("total_capacity_gb") {
+        out.push((Meter::PoolTotal, Ok(total)));
+    }
+    if let Some(free) = set("free_capacity_gb") {
+        out.push((Meter::PoolFree, Ok(free)));
+    }
+    if let Some(provisioned) = cap("provisioned_capacity_gb").filter(|v| py::truthy(*v)) {
+        out.push((Meter::PoolProvisioned, Ok(provisioned.clone())));
+        out.push((Meter::PoolVirtualFree, virtual_free(&cap).map(OwnedValue::from)));
+    }
+    let allocated = cap("allocated_capacity_gb").cloned();
+    out.push((
+        Meter::PoolAllocated,
+        allocated.ok_or_else(|| "no allocated_capacity_gb".into()),
+    ));
+    out
+}
+
+/// What a thin pool can still promise: `ratio × (total − floor(reserved% × total)) −
+/// provisioned`, the ratio `max_over_subscription_ratio` when thin provisioning is supported
+/// and 1 otherwise, as Ceilometer computes it (always a float).
+fn virtual_free<'a>(cap: &dyn Fn(&str) -> Option<&'a OwnedValue>) -> Result<f64, String> {
+    let number = |key: &str| -> Result<f64, String> {
+        let v = cap(key).ok_or_else(|| format!("no {key}"))?;
+        match v {
+            OwnedValue::Static(node) => py::Num::from_static(*node)
+                .map(py::Num::as_f64)
+                .ok_or_else(|| format!("{key} is not a number")),
+            _ => Err(format!("{key} is not a number: {}", py::repr::str_of(v))),
+        }
+    };
+    let total = number("total_capacity_gb")?;
+    let reserved = (number("reserved_percentage")? / 100.0 * total).floor();
+    let thin = cap("thin_provisioning_support").ok_or("no thin_provisioning_support")?;
+    let ratio = match (py::truthy(thin), cap("max_over_subscription_ratio")) {
+        (false, _) | (true, None) => 1.0,
+        (true, Some(r)) => py::float_of(r).map_err(|_| {
+            format!(
+                "max_over_subscription_ratio {} is not a number",
+                py::repr::str_of(r)
+            )
+        })?,
+    };
+    Ok(ratio * (total - reserved) - number("provisioned_capacity_gb")?)
 }
 
 /// A service's health: 1 up, 0 down (its `state`, any case), as Ceilometer's `SERVICE_STATE`.
@@ -427,6 +542,19 @@ fn metadata(listing: Listing, body: &OwnedValue) -> Metadata {
             "metadata": field("metadata"),
             "os-extended-snapshot-attributes:progress": field("os-extended-snapshot-attributes:progress"),
         }),
+        Listing::Pools => {
+            // `caps.get("pool_name") or None`, and the name up to its `#` (`<host>@<backend>`).
+            let pool_name = body
+                .get("capabilities")
+                .and_then(|c| c.get("pool_name"))
+                .filter(|v| py::truthy(*v))
+                .cloned()
+                .unwrap_or_else(null);
+            let provider = body
+                .get_str("name")
+                .map_or_else(null, |n| OwnedValue::from(n.split('#').next().unwrap_or(n)));
+            json!({"pool_name": pool_name, "provider": provider})
+        }
         Listing::Services => json!({
             "binary": field("binary"),
             "host": field("host"),
@@ -487,15 +615,20 @@ mod tests {
         Record::new(listing, body)
     }
 
+    /// The sample of the (first) meter of `listing`.
     fn poll(listing: Listing, body: OwnedValue) -> Sample {
-        let ctx = PollContext::now("src".into());
-        let mut out = Vec::new();
-        let resource = Resource::Cinder(Arc::new(record(listing, body)));
-        CinderPollster::new(listing)
-            .poll(&resource, &[true], &ctx, &mut out)
-            .expect("polled");
+        let meter = Meter::ALL.into_iter().find(|m| m.listing() == listing).unwrap();
+        let mut out = poll_meter(meter, body).expect("polled");
         assert_eq!(out.len(), 1);
         out.pop().unwrap()
+    }
+
+    fn poll_meter(meter: Meter, body: OwnedValue) -> Result<Vec<Sample>, PollError> {
+        let ctx = PollContext::now("src".into());
+        let mut out = Vec::new();
+        let resource = Resource::Cinder(Arc::new(record(meter.listing(), body)));
+        CinderPollster::new(meter).poll(&resource, &[true], &ctx, &mut out)?;
+        Ok(out)
     }
 
     #[test]
@@ -599,18 +732,88 @@ mod tests {
             Listing::Services,
             json!({"binary": "b", "host": "h", "state": "frozen"}),
         )));
-        let err = CinderPollster::new(Listing::Services)
+        let err = CinderPollster::new(Meter::ServiceHealth)
             .poll(&odd, &[true], &ctx, &mut Vec::new())
             .unwrap_err();
         assert!(matches!(err, PollError::Transient(_)), "{err}");
         assert!(err.to_string().contains("b@h"), "{err}");
     }
 
+    fn pool(caps: OwnedValue) -> OwnedValue {
+        json!({"name": "node-1@lvm#pool", "capabilities": caps})
+    }
+
+    /// The value of `meter`'s sample of the pool, `None` when there is none.
+    fn capacity(meter: Meter, caps: OwnedValue) -> Result<Option<OwnedValue>, PollError> {
+        let mut out = poll_meter(meter, pool(caps))?;
+        Ok(out.pop().map(|s| s.volume))
+    }
+
+    #[test]
+    fn a_pool_gives_ceilometers_five_capacities() {
+        let caps = json!({"pool_name": "pool", "total_capacity_gb": 100, "free_capacity_gb": 60.5,
+            "provisioned_capacity_gb": 30, "allocated_capacity_gb": 25, "reserved_percentage": 10,
+            "thin_provisioning_support": true, "max_over_subscription_ratio": "2.0"});
+        let s = poll_meter(Meter::PoolTotal, pool(caps.clone()))
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(&*s.name, "volume.provider.pool.capacity.total");
+        assert_eq!(
+            (s.volume.clone(), s.resource_id.clone()),
+            (json!(100), json!("node-1@lvm#pool"))
+        );
+        assert_eq!(
+            *s.resource_metadata,
+            json!({"pool_name": "pool", "provider": "node-1@lvm"})
+        );
+        let value = |m| capacity(m, caps.clone()).unwrap();
+        assert_eq!(value(Meter::PoolFree), Some(json!(60.5)));
+        assert_eq!(value(Meter::PoolProvisioned), Some(json!(30)));
+        assert_eq!(value(Meter::PoolAllocated), Some(json!(25)));
+        // 2.0 × (100 − floor(0.1 × 100)) − 30, a float as in Python.
+        assert_eq!(value(Meter::PoolVirtualFree), Some(json!(150.0)));
+        let mut thick = caps.clone();
+        thick.insert("thin_provisioning_support", false).unwrap();
+        assert_eq!(
+            capacity(Meter::PoolVirtualFree, thick).unwrap(),
+            Some(json!(60.0))
+        );
+    }
+
+    #[test]
+    fn a_pool_without_a_capacity_has_no_sample_of_it_or_an_error_where_ceilometer_raises() {
+        let caps = json!({"total_capacity_gb": null, "provisioned_capacity_gb": 0});
+        for meter in [
+            Meter::PoolTotal,
+            Meter::PoolFree,
+            Meter::PoolProvisioned,
+            Meter::PoolVirtualFree,
+        ] {
+            assert_eq!(capacity(meter, caps.clone()).unwrap(), None, "{meter:?}");
+        }
+        assert!(capacity(Meter::PoolAllocated, caps).is_err());
+        let odd = json!({"total_capacity_gb": "infinite", "provisioned_capacity_gb": 5,
+            "reserved_percentage": 0, "thin_provisioning_support": true, "allocated_capacity_gb": 0});
+        let err = capacity(Meter::PoolVirtualFree, odd.clone()).unwrap_err();
+        assert!(err.to_string().contains("total_capacity_gb"), "{err}");
+        assert_eq!(capacity(Meter::PoolTotal, odd).unwrap(), Some(json!("infinite")));
+        let s = poll_meter(
+            Meter::PoolAllocated,
+            json!({"name": "h@b", "capabilities": {"allocated_capacity_gb": 1}}),
+        );
+        let s = s.unwrap().pop().unwrap();
+        assert_eq!(
+            *s.resource_metadata,
+            json!({"pool_name": null, "provider": "h@b"})
+        );
+    }
+
     #[test]
     fn a_pollster_refuses_what_another_discoverer_listed() {
         let ctx = PollContext::now("src".into());
         let volume = Resource::Cinder(Arc::new(record(Listing::Volumes, json!({"id": "v"}))));
-        let err = CinderPollster::new(Listing::Backups)
+        let err = CinderPollster::new(Meter::BackupSize)
             .poll(&volume, &[true], &ctx, &mut Vec::new())
             .unwrap_err();
         assert!(err.to_string().contains("volume_backups"), "{err}");

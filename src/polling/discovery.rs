@@ -113,7 +113,7 @@ impl std::fmt::Debug for ResourceKey<'_> {
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -128,7 +128,8 @@ pub enum Discoverer {
     /// `fleet:N`: the first N instances of the [`Fleet`].
     Fleet(u32),
     Endpoint(String),
-    /// `volumes`, `volume_snapshots`, `volume_backups`, `volume_services`: what Cinder lists.
+    /// `volumes`, `volume_snapshots`, `volume_backups`, `volume_services`, `volume_pools`: what
+    /// Cinder lists.
     Cinder(super::cinder::Listing),
 }
 

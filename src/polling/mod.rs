@@ -212,7 +212,7 @@ pub fn load_pollsters(
         ))),
     ];
     out.extend(
-        cinder::Listing::ALL.map(|listing| Arc::new(Pollster::Cinder(cinder::CinderPollster::new(listing)))),
+        cinder::Meter::ALL.map(|meter| Arc::new(Pollster::Cinder(cinder::CinderPollster::new(meter)))),
     );
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");

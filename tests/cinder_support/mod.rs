@@ -9,9 +9,12 @@
 //! listing them is all a pollster does. What those services would have written, Cinder's
 //! database is told directly: a volume placed on a host ([`Cinder::place`], which a snapshot
 //! needs), a snapshot taken, the services' own rows ([`Cinder::add_service`]).
-//! Pages hold two records (`osapi_max_limit = 2`), so every listing of more is paged.
+//! Pages hold two records (`osapi_max_limit = 2`), so every listing of more is paged. Pools
+//! are listed by Cinder's scheduler from what volume services report: [`Cinder::report_pool`]
+//! starts a real `cinder-scheduler` and reports to it as a volume service would.
 //!
-//! Dropping the [`Cinder`] stops the API, drops its database and removes its directory.
+//! Dropping the [`Cinder`] stops the API (and the scheduler), drops its database and removes
+//! its directory.
 
 #![allow(dead_code)]
 
@@ -42,8 +45,11 @@ pub struct Cinder {
     /// `http://127.0.0.1:<port>/v3`.
     pub url: String,
     dir: PathBuf,
+    venv: PathBuf,
+    config: PathBuf,
     database: String,
     api: Child,
+    scheduler: Option<Child>,
     _rpc: Broker,
 }
 
@@ -102,8 +108,11 @@ impl Cinder {
         let cinder = Cinder {
             url,
             dir,
+            venv,
+            config,
             database,
             api,
+            scheduler: None,
             _rpc: rpc,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -178,7 +187,8 @@ impl Cinder {
         ));
     }
 
-    /// A service row as `binary` on `host` writes it: its last report now (up, for the hour of
+    /// A service row as `binary` (`cinder-volume` or `cinder-backup`) on `host` writes it, at
+    /// Cinder 26's RPC and object versions: its last report now (up, for the hour of
     /// `service_down_time`) or two hours ago (down).
     pub fn add_service(&self, binary: &str, host: &str, up: bool) {
         let at = if up {
@@ -186,11 +196,54 @@ impl Cinder {
         } else {
             "(now() - interval '2 hours')"
         };
+        let rpc = if binary == "cinder-volume" { "3.20" } else { "2.4" };
         self.sql(&format!(
             "INSERT INTO services (created_at, updated_at, deleted, host, \"binary\", topic, report_count, \
-             disabled, availability_zone) VALUES ({at} at time zone 'utc', {at} at time zone 'utc', false, \
-             '{host}', '{binary}', '{binary}', 1, false, 'nova')"
+             disabled, frozen, availability_zone, rpc_current_version, object_current_version) VALUES \
+             ({at} at time zone 'utc', {at} at time zone 'utc', false, '{host}', '{binary}', '{binary}', 1, \
+             false, false, 'nova', '{rpc}', '1.39')"
         ));
+    }
+
+    /// Start cinder-scheduler (after the services are added: it checks their versions when it
+    /// starts) and have the volume service on `host` report a pool with `capabilities` (its
+    /// `pool_name` among them), as it would over RPC; returns once Cinder lists the pool.
+    pub fn report_pool(&mut self, host: &str, capabilities: &Json, admin_token: &str, admin_project: &str) {
+        let log = std::fs::File::create(self.dir.join("scheduler.out")).expect("scheduler.out");
+        let scheduler = Command::new(self.venv.join("bin/cinder-scheduler"))
+            .arg("--config-file")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cinder-scheduler");
+        self.scheduler = Some(scheduler);
+        let backend = json!({"volume_backend_name": "test", "pools": [capabilities]});
+        let pools = format!(
+            "{}/{admin_project}/scheduler-stats/get_pools?detail=True",
+            self.url
+        );
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = Command::new(self.venv.join("bin/python"))
+                .arg(repo().join("tests/fixtures/cinder/report_capabilities.py"))
+                .arg(&self.config)
+                .arg(host)
+                .arg(backend.to_string())
+                .output()
+                .expect("report_capabilities.py");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let (status, listed) = self.curl("GET", &pools, Some(admin_token), None);
+            if status == 200 && listed["pools"].as_array().is_some_and(|p| !p.is_empty()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pool listed ({status} {listed}):\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// Mark snapshot `id` available, as a volume service would once it is taken.
@@ -207,8 +260,10 @@ impl Cinder {
 
 impl Drop for Cinder {
     fn drop(&mut self) {
-        let _ = self.api.kill();
-        let _ = self.api.wait();
+        for process in std::iter::once(&mut self.api).chain(self.scheduler.as_mut()) {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
         let _ = Command::new("psql")
             .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
             .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
