@@ -192,7 +192,7 @@ impl Meter {
 pub struct Record {
     pub listing: Listing,
     /// Its key for logs and the partition ring: the record's `id` ("" when it has none), a
-    /// service's `<binary>@<host>`.
+    /// service's `<binary>@<host>`, a pool's name.
     pub id: Arc<str>,
     /// The value of each meter that has a sample of it, or why Ceilometer's pollster would
     /// raise instead (a service in an unknown state, a pool without a capacity it needs).
