@@ -78,8 +78,7 @@ impl Ceilometer {
 
 impl Drop for Ceilometer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_ceilometer(&mut self.child);
     }
 }
 

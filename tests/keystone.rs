@@ -383,8 +383,7 @@ struct CeilometerPolling(Child);
 
 impl Drop for CeilometerPolling {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::ceilometer::stop(&mut self.0);
     }
 }
 

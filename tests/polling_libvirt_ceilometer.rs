@@ -149,8 +149,7 @@ struct Ceilometer(Child);
 
 impl Drop for Ceilometer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::ceilometer::stop(&mut self.0);
     }
 }
 

@@ -30,8 +30,9 @@ mod runtime_support;
 
 use std::time::{Duration, Instant};
 
+use common::ceilometer::process_tree;
 use gnocchi_support::ceilometer::{corpus_bodies, pipeline, Ceilometer};
-use gnocchi_support::procs::{cpu_seconds, peak_rss, process_tree};
+use gnocchi_support::procs::{cpu_seconds, peak_rss};
 use gnocchi_support::Gnocchi;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;

@@ -293,6 +293,11 @@ pub fn ceilometer_venv() -> PathBuf {
     ceilometer::venv()
 }
 
+/// Stop a Ceilometer service with the workers it forked ([`ceilometer::stop`]).
+pub fn stop_ceilometer(child: &mut std::process::Child) {
+    ceilometer::stop(child);
+}
+
 /// Wait until `f` holds, or panic with `what` after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -81,13 +81,7 @@ impl Ceilometer {
 
 impl Drop for Ceilometer {
     fn drop(&mut self) {
-        // The master's workers go with it (cotyledon); kill them too in case it cannot.
-        let workers = super::procs::process_tree(self.child.id());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for pid in workers.into_iter().skip(1) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-        }
+        crate::common::ceilometer::stop(&mut self.child);
     }
 }
 

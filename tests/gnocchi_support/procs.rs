@@ -2,25 +2,6 @@
 //! (`VmHWM` of `status`), summed over a process and its descendants — Ceilometer's work runs
 //! in workers forked by the cotyledon master.
 
-/// `pid` and its descendants (pid first), as /proc lists them now.
-pub fn process_tree(pid: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|p| Some((p, stat_fields(p)?.get(1)?.parse().ok()?)))
-        .collect();
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
-        i += 1;
-    }
-    tree
-}
-
 /// The fields of /proc/<pid>/stat after the command name (field 3, `state`, first).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
