@@ -376,7 +376,6 @@ fn next_page(page: &OwnedValue, collection: &str) -> Option<String> {
 /// The pollster of one [`Meter`].
 pub struct CinderPollster {
     meter: Meter,
-    listing: Listing,
     meters: [MeterSpec; 1],
 }
 
@@ -384,7 +383,6 @@ impl CinderPollster {
     pub fn new(meter: Meter) -> CinderPollster {
         CinderPollster {
             meter,
-            listing: meter.listing(),
             meters: [meter.spec()],
         }
     }
@@ -399,7 +397,7 @@ impl CinderPollster {
     }
 
     pub fn default_discovery(&self) -> String {
-        self.listing.discoverer().into()
+        self.meter.listing().discoverer().into()
     }
 
     pub fn poll(
@@ -412,19 +410,20 @@ impl CinderPollster {
         if !mask.first().copied().unwrap_or(false) {
             return Ok(());
         }
+        let listing = self.meter.listing();
         let Resource::Cinder(record) = resource else {
             return Err(PollError::Permanent(format!(
                 "{} polls what the {} discoverer lists, not {:?}",
                 self.meters[0].name,
-                self.listing.discoverer(),
+                listing.discoverer(),
                 resource.key()
             )));
         };
-        if record.listing != self.listing {
+        if record.listing != listing {
             return Err(PollError::Permanent(format!(
                 "{} polls what the {} discoverer lists, not what {} lists",
                 self.meters[0].name,
-                self.listing.discoverer(),
+                listing.discoverer(),
                 record.listing.discoverer()
             )));
         }
