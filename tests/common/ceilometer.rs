@@ -38,15 +38,8 @@ pub fn stop(child: &mut Child) {
 
 /// `pid` and its descendants (pid first), as /proc lists them now.
 pub fn process_tree(pid: u32) -> Vec<u32> {
-    let parent_of = |p: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        // After the command name: state, then the parent's pid.
-        stat[stat.rfind(')')? + 2..]
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
+    // After the command name: state, then the parent's pid.
+    let parent_of = |p: u32| stat_fields(p)?.get(1)?.parse().ok();
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -62,4 +55,11 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
         i += 1;
     }
     tree
+}
+
+/// The fields of /proc/<pid>/stat after the command name (field 3, `state`, first).
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    Some(after.split_whitespace().map(str::to_owned).collect())
 }

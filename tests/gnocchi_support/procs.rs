@@ -2,12 +2,7 @@
 //! (`VmHWM` of `status`), summed over a process and its descendants — Ceilometer's work runs
 //! in workers forked by the cotyledon master.
 
-/// The fields of /proc/<pid>/stat after the command name (field 3, `state`, first).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    Some(after.split_whitespace().map(str::to_owned).collect())
-}
+use crate::common::ceilometer::stat_fields;
 
 /// CPU seconds (user + system) one process has used; 0 once it is gone.
 pub fn cpu_seconds(pid: u32) -> f64 {
