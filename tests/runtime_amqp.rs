@@ -827,3 +827,65 @@ fn a_notification_over_max_output_bytes_is_dead_lettered_counted_and_the_rest_fl
     }
     assert!(agent.terminate().success());
 }
+
+#[test]
+fn a_notifier_naming_another_broker_publishes_there_and_holds_deliveries_while_it_refuses() {
+    let home = Broker::new("notifier-home");
+    let other = Broker::new("notifier-other");
+    other.deny_access();
+    let (url, rt, prefetch) = (home.url(), runtime(), 20);
+    // Were the samples sent to the agent's own broker, they would land here.
+    rt.block_on(declare(
+        &url,
+        "elsewhere.sample",
+        "ceilometer",
+        "elsewhere.sample",
+        false,
+    ));
+    let dir = config_dir(&settings(prefetch, 10));
+    let publisher = format!(
+        "notifier://guest:guest@127.0.0.1:5672/{}?topic=elsewhere&policy=drop&max_retry=3",
+        other.vhost
+    );
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        format!(
+            "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
+             publishers: ['{publisher}']\n"
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("elsewhere", 100)));
+    // The other broker refuses the agent: every delivery is kept, none acked.
+    assert_held_while_down(&home, "notifications.sample", 100, prefetch, agent.pid());
+    other.allow_access();
+    wait_until(
+        "the publisher declaring its queue there",
+        Duration::from_secs(30),
+        || other.queue("elsewhere.sample").get("name").is_some(),
+    );
+    let got = rt.block_on(collect(
+        &other.url(),
+        "elsewhere.sample",
+        Duration::from_secs(60),
+        distinct_ids(100),
+    ));
+    let ids = ids(&got);
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        100,
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(got.iter().all(|r| r.routing_key == "elsewhere.sample"));
+    wait_until("every delivery acked", Duration::from_secs(20), || {
+        home.counts("notifications.sample") == (0, 0)
+    });
+    assert_eq!(
+        home.counts("elsewhere.sample"),
+        (0, 0),
+        "nothing on the agent's own broker"
+    );
+    assert!(agent.terminate().success());
+}

@@ -163,24 +163,37 @@ pub fn notification_queues(settings: &Settings) -> Vec<QueueSpec> {
 
 /// What the agent will declare on each broker (URL), so that [`super::run()`] can declare it all
 /// once before it starts anything ([`transport::Transport::preflight`]): the consumed queues with
-/// their control exchanges on every consumed URL; on `transport_url`, the exchange `notifier://`
-/// publishes to with its default queues (`<topic>.sample`, as the notifier declares them
-/// before its first publish), and the dead-letter exchange and queue.
+/// their control exchanges on every consumed URL; on the broker each `notifier://` publishes to
+/// (`transport_url` unless its URL names another), the exchange with its default queues
+/// (`<topic>.sample`, as the notifier declares them before its first publish); on
+/// `transport_url`, the dead-letter exchange and queue.
 pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
     let settings = &config.settings;
     let (n, p) = (&settings.notification, &settings.publisher);
-    let mut main = Topology::default();
+    let mut out = vec![(settings.transport_url.clone(), Topology::default())];
     for (pipeline, default_topic) in [
         (&config.samples, &p.metering_topic),
         (&config.events, &p.event_topic),
     ] {
         for url in pipeline.publishers() {
-            let PublisherUrl::Notifier { topic, .. } = url else {
+            let PublisherUrl::Notifier {
+                topic, transport_url, ..
+            } = url
+            else {
                 continue;
             };
+            let broker = transport_url.as_ref().unwrap_or(&settings.transport_url);
+            let at = match out.iter().position(|(u, _)| u == broker) {
+                Some(at) => at,
+                None => {
+                    out.push((broker.clone(), Topology::default()));
+                    out.len() - 1
+                }
+            };
+            let queues = &mut out[at].1.queues;
             let key = format!("{}.sample", topic.as_deref().unwrap_or(default_topic));
-            if !main.queues.iter().any(|q| q.queue == key) {
-                main.queues.push(QueueSpec {
+            if !queues.iter().any(|q| q.queue == key) {
+                queues.push(QueueSpec {
                     bindings: vec![(p.control_exchange.clone(), key.clone())],
                     queue: key,
                     durable: settings.publish_durable(),
@@ -192,11 +205,10 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
             }
         }
     }
-    main.queues.push(DeadLetterOutput::topology(
+    out[0].1.queues.push(DeadLetterOutput::topology(
         &n.dead_letter_exchange,
         &n.dead_letter_queue,
     ));
-    let mut out = vec![(settings.transport_url.clone(), main)];
     if n.enabled {
         for url in settings.consume_urls() {
             let queues = notification_queues(settings);

@@ -184,6 +184,7 @@ impl Factory {
             PublisherUrl::Notifier {
                 topic,
                 per_meter_topic,
+                transport_url,
             } => {
                 let topology = PublishTopology {
                     default_queues: true,
@@ -191,7 +192,14 @@ impl Factory {
                     auto_delete: settings.notification.auto_delete,
                     ..Default::default()
                 };
-                let publisher = self.main.publisher(topology);
+                let publisher = match transport_url {
+                    None => self.main.publisher(topology),
+                    // Another broker, with the agent's RabbitMQ options (TLS...), as oslo
+                    // applies its `[oslo_messaging_rabbit]` to every transport.
+                    Some(other) => crate::transport::from_url_with(other, &settings.rabbit)
+                        .map_err(|e| refused(&crate::transport::mask(other), &e))?
+                        .publisher(topology),
+                };
                 Box::new(NotifierOutput::new(
                     carries,
                     topic.clone(),

@@ -23,23 +23,24 @@ pub enum UrlError {
     NoHost(String),
     #[error("{url}: port {port:?} is not a number")]
     Port { url: String, port: String },
-    #[error(
-        "{0}: ceilo's notifier:// publishes on the agent's own transport_url only; a host or \
-         `driver` naming another broker is not supported (write `notifier://` and run an agent \
-         with that transport_url)"
-    )]
-    OtherTransport(String),
+    #[error("{url}: driver {driver:?}: ceilo publishes to RabbitMQ only (driver rabbit, the default)")]
+    Driver { url: String, driver: String },
+    #[error("{url}: the broker it names: {reason}")]
+    Broker { url: String, reason: String },
 }
 
 /// A parsed publisher URL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PublisherUrl {
-    /// `notifier://[?topic=T][&per_meter_topic=1]`: oslo notifications on the agent's transport.
+    /// `notifier://[user:password@host:port/vhost][?topic=T][&per_meter_topic=1]`: oslo
+    /// notifications on the agent's transport, or on the broker the URL names.
     Notifier {
         /// Overrides the metering (or event) topic.
         topic: Option<String>,
         /// Route each meter to `<topic>.<meter name>` (samples only).
         per_meter_topic: bool,
+        /// The broker the URL names (`rabbit://...`, password included); `None`: the agent's.
+        transport_url: Option<String>,
     },
     /// `file:///path[?max_bytes=N&backup_count=N&fsync=0]`: JSON lines, rotated like Python's
     /// `RotatingFileHandler` when `max_bytes` > 0.
@@ -168,6 +169,85 @@ fn query(url: &str) -> (&str, Vec<(String, String)>) {
     (base, pairs)
 }
 
+/// `notifier://[netloc[/vhost]][?options]`, as Ceilometer's `NotifierPublisher` reads it: with a
+/// netloc it publishes to that broker, `<driver>://<netloc><path>?<the options but topic and
+/// driver>` (driver `rabbit` unless `driver=` says otherwise, and only RabbitMQ is spoken
+/// here); without one, on the agent's own transport, whatever `driver` says.
+fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<PublisherUrl, UrlError> {
+    let rest = base.strip_prefix("notifier://").unwrap_or("");
+    let rest = rest.split('#').next().unwrap_or("");
+    let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let number = |k: &str, v: &str| {
+        v.parse::<u64>().map(drop).map_err(|e| UrlError::Option {
+            url: url.to_owned(),
+            option: k.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let mut topic = None;
+    let mut per_meter_topic = false;
+    let mut driver = None;
+    let mut passed_on = Vec::new();
+    for (k, v) in options {
+        match k.as_str() {
+            "topic" => {
+                if !v.is_empty() {
+                    topic = Some(v);
+                }
+                continue;
+            }
+            // Ceilometer takes the first.
+            "driver" => {
+                driver.get_or_insert(v);
+                continue;
+            }
+            "per_meter_topic" => per_meter_topic = bool_from_string(&v),
+            // Ceilometer's answers to a failed publish (retry N times, keep a local queue,
+            // drop). ceilo keeps the deliveries unacked until the broker confirms instead, so
+            // the values are checked and have nothing to do.
+            "policy" if !["default", "queue", "drop"].contains(&v.as_str()) => {
+                return Err(UrlError::Option {
+                    url: url.to_owned(),
+                    option: k,
+                    reason: format!("{v:?} is not one of default, queue, drop"),
+                })
+            }
+            "max_queue_length" | "max_retry" => number(&k, &v)?,
+            _ => {}
+        }
+        passed_on.push(format!("{k}={v}"));
+    }
+    let transport_url = if netloc.is_empty() {
+        None
+    } else {
+        let driver = driver.as_deref().unwrap_or("rabbit");
+        if driver != "rabbit" {
+            return Err(UrlError::Driver {
+                url: crate::transport::mask(url),
+                driver: driver.to_owned(),
+            });
+        }
+        let query = if passed_on.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", passed_on.join("&"))
+        };
+        let transport_url = format!("rabbit://{netloc}{path}{query}");
+        // Its password is a secret like the agent's own broker's: kept out of what is printed.
+        crate::config::secrets::register_url(&transport_url);
+        crate::transport::url::parse(&transport_url).map_err(|e| UrlError::Broker {
+            url: crate::transport::mask(url),
+            reason: e.to_string(),
+        })?;
+        Some(transport_url)
+    };
+    Ok(PublisherUrl::Notifier {
+        topic,
+        per_meter_topic,
+        transport_url,
+    })
+}
+
 impl PublisherUrl {
     /// The scheme (`notifier`, `file`): the `publisher` label of metrics.
     pub fn scheme(&self) -> &'static str {
@@ -205,41 +285,7 @@ impl PublisherUrl {
             })
         };
         match scheme {
-            "notifier" => {
-                // Ceilometer sends to another broker when the URL names one (or a `driver`);
-                // ceilo publishes on its own transport only, and must not send there silently.
-                let netloc = base.strip_prefix("notifier://").unwrap_or("");
-                let netloc = netloc.split(['/', '#']).next().unwrap_or("");
-                if !netloc.is_empty() || options.iter().any(|(k, _)| k == "driver") {
-                    return Err(UrlError::OtherTransport(url.to_owned()));
-                }
-                let mut topic = None;
-                let mut per_meter_topic = false;
-                for (k, v) in options {
-                    match k.as_str() {
-                        "topic" if !v.is_empty() => topic = Some(v),
-                        "per_meter_topic" => per_meter_topic = bool_from_string(&v),
-                        // Ceilometer's answers to a failed publish (retry N times, keep a local
-                        // queue, drop). ceilo keeps the deliveries unacked until the broker
-                        // confirms instead, so the values are checked and have nothing to do.
-                        "policy" if !["default", "queue", "drop"].contains(&v.as_str()) => {
-                            return Err(UrlError::Option {
-                                url: url.to_owned(),
-                                option: k,
-                                reason: format!("{v:?} is not one of default, queue, drop"),
-                            })
-                        }
-                        "max_queue_length" | "max_retry" => {
-                            number(&k, &v)?;
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(PublisherUrl::Notifier {
-                    topic,
-                    per_meter_topic,
-                })
-            }
+            "notifier" => notifier(url, base, options),
             "file" => {
                 let path = base.strip_prefix("file://").unwrap_or("");
                 if path.is_empty() {
@@ -453,15 +499,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notifier_options_are_checked_and_another_broker_is_refused() {
+    fn notifier_options_are_checked() {
         let plain = PublisherUrl::Notifier {
             topic: None,
             per_meter_topic: false,
+            transport_url: None,
         };
         for ok in [
             "notifier://?policy=drop",
             "notifier://?policy=queue&max_queue_length=2048",
             "notifier://?policy=default&max_retry=10",
+            // Without a host Ceilometer publishes on its own transport whatever the driver.
+            "notifier://?driver=kafka",
         ] {
             assert_eq!(PublisherUrl::parse(ok).as_ref(), Ok(&plain), "{ok}");
         }
@@ -475,15 +524,47 @@ mod tests {
                 "{bad}"
             );
         }
-        for elsewhere in [
-            "notifier://broker2:5672/?topic=x",
-            "notifier://guest:guest@10.0.0.1",
-            "notifier://?driver=kafka",
-        ] {
-            let e = PublisherUrl::parse(elsewhere).unwrap_err();
-            assert_eq!(e, UrlError::OtherTransport(elsewhere.into()));
-            assert!(e.to_string().contains("own transport_url only"), "{e}");
-        }
+    }
+
+    #[test]
+    fn a_notifier_naming_a_broker_publishes_there_as_ceilometer_builds_its_url() {
+        let elsewhere = |url: &str| match PublisherUrl::parse(url) {
+            Ok(PublisherUrl::Notifier {
+                topic, transport_url, ..
+            }) => (topic, transport_url),
+            other => panic!("{url}: {other:?}"),
+        };
+        assert_eq!(
+            elsewhere(
+                "notifier://u:p@broker2:5672/telemetry?topic=alt&driver=rabbit&policy=drop&max_retry=3"
+            ),
+            (
+                Some("alt".into()),
+                Some("rabbit://u:p@broker2:5672/telemetry?policy=drop&max_retry=3".into())
+            )
+        );
+        assert_eq!(
+            elsewhere("notifier://broker2"),
+            (None, Some("rabbit://broker2".into()))
+        );
+        // oslo's several nodes of one cluster.
+        assert_eq!(
+            elsewhere("notifier://u:p@h1:5672,u:p@h2:5672/?topic=t").1,
+            Some("rabbit://u:p@h1:5672,u:p@h2:5672/".into())
+        );
+        let e = PublisherUrl::parse("notifier://u:secret@broker2/?driver=kafka&driver=rabbit").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "notifier://u:***@broker2/?driver=kafka&driver=rabbit: driver \"kafka\": ceilo publishes to \
+             RabbitMQ only (driver rabbit, the default)"
+        );
+        let e = PublisherUrl::parse("notifier://u:secret@broker2:port/").unwrap_err();
+        assert!(matches!(e, UrlError::Broker { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("notifier://u:***@broker2:port/: the broker it names: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -492,14 +573,16 @@ mod tests {
             PublisherUrl::parse("notifier://?topic=alt&per_meter_topic=True").unwrap(),
             PublisherUrl::Notifier {
                 topic: Some("alt".into()),
-                per_meter_topic: true
+                per_meter_topic: true,
+                transport_url: None,
             }
         );
         assert_eq!(
             PublisherUrl::parse("notifier://").unwrap(),
             PublisherUrl::Notifier {
                 topic: None,
-                per_meter_topic: false
+                per_meter_topic: false,
+                transport_url: None,
             }
         );
         assert_eq!(
