@@ -52,12 +52,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use simd_json::json;
 use simd_json::prelude::*;
-use simd_json::{json, StaticNode};
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use crate::keystone::{service_endpoint, Keystone, KeystoneSettings};
+use super::service_api::{as_bool, as_int, as_list, ServiceApi};
+use crate::keystone::KeystoneSettings;
 use crate::model::{py, Metadata, OwnedValue, Sample};
 
 /// Ceilometer's block-storage microversion: user ids on snapshots need 3.41, user and
@@ -65,8 +66,6 @@ use crate::model::{py, Metadata, OwnedValue, Sample};
 const MICROVERSION: &str = "volume 3.64";
 /// openstacksdk's cap for services (what Ceilometer's `list_services` sends).
 const SERVICES_MICROVERSION: &str = "volume 3.32";
-/// Pages followed at most per list (Cinder's pages hold `osapi_max_limit`, 1000, records).
-const MAX_PAGES: usize = 10_000;
 /// One request's bound.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The block-storage service type and its aliases (os-service-types), which keystoneauth1
@@ -266,86 +265,49 @@ fn service_id(body: &OwnedValue) -> String {
 }
 
 /// The Cinder API, reached through the agent's Keystone session.
-pub struct CinderApi {
-    /// `Err`: why there is no session (no or unusable `service_credentials`).
-    keystone: Result<Keystone, String>,
-    /// Catalog types tried in turn: the configured one, then its aliases.
-    service_types: Vec<String>,
-}
+pub struct CinderApi(ServiceApi);
 
 impl CinderApi {
     pub fn new(credentials: Option<&KeystoneSettings>, service_type: &str) -> CinderApi {
-        let keystone = match credentials {
-            Some(settings) => Keystone::new(settings.clone(), crate::http::client::http_client(), TIMEOUT)
-                .map_err(|e| format!("service_credentials: {e}")),
-            None => Err("Cinder is reached through Keystone: set service_credentials \
-                         (ceilometer.conf: [service_credentials] auth_type = password)"
-                .into()),
-        };
-        let mut service_types = vec![service_type.to_owned()];
-        if BLOCK_STORAGE.contains(&service_type) {
-            service_types.extend(
-                BLOCK_STORAGE
-                    .iter()
-                    .filter(|t| **t != service_type)
-                    .map(|t| t.to_string()),
-            );
-        }
-        CinderApi {
-            keystone,
-            service_types,
-        }
+        CinderApi(ServiceApi::new(
+            "Cinder",
+            credentials,
+            catalog_types(service_type),
+            TIMEOUT,
+        ))
     }
 
     /// Why Cinder cannot be asked at all (no usable `service_credentials`).
     pub fn unavailable(&self) -> Option<&str> {
-        self.keystone.as_ref().err().map(String::as_str)
+        self.0.unavailable()
     }
 
     /// Every record of `listing`, in every project, page by page.
     pub async fn list(&self, listing: Listing) -> Result<Vec<Record>, String> {
-        let keystone = self.keystone.as_ref().map_err(Clone::clone)?;
-        let token = keystone.token().await.map_err(|e| e.to_string())?;
-        let settings = keystone.settings();
-        let interface = settings.interface().unwrap_or("public");
-        let types: Vec<&str> = self.service_types.iter().map(String::as_str).collect();
-        let Some(endpoint) =
-            service_endpoint(&token.catalog, &types, interface, settings.region_name.as_deref())
-        else {
-            return Err(format!(
-                "{} service is not registered in keystone (no {interface} endpoint{} in the catalog)",
-                self.service_types[0],
-                settings
-                    .region_name
-                    .as_deref()
-                    .map(|r| format!(" in {r}"))
-                    .unwrap_or_default()
-            ));
-        };
-        let collection = listing.collection();
+        let endpoint = self.0.endpoint().await?;
         let (path, microversion) = listing.request();
-        let mut url = format!("{endpoint}/{path}");
-        let mut records = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let (status, bytes) = keystone
-                .authorized_get("Cinder", &url, &[("openstack-api-version", microversion)])
-                .await
-                .map_err(|e| e.to_string())?;
-            if !(200..300).contains(&status) {
-                let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-                return Err(format!("GET {url}: HTTP {status}: {text}"));
-            }
-            let (page, next) = read_page(listing, &bytes).map_err(|e| format!("GET {url}: {e}"))?;
-            records.extend(page);
-            match next {
-                Some(next) if next != url => url = next,
-                _ => return Ok(records),
-            }
-        }
-        Err(format!(
-            "more than {MAX_PAGES} pages of {collection} (a `next` link loop?)"
-        ))
+        self.0
+            .list(
+                format!("{endpoint}/{path}"),
+                &[("openstack-api-version", microversion)],
+                |reply| read_page(listing, reply),
+            )
+            .await
     }
+}
+
+/// The catalog types Cinder is looked up by, in turn: `service_type`, then its aliases.
+fn catalog_types(service_type: &str) -> Vec<String> {
+    let mut types = vec![service_type.to_owned()];
+    if BLOCK_STORAGE.contains(&service_type) {
+        types.extend(
+            BLOCK_STORAGE
+                .iter()
+                .filter(|t| **t != service_type)
+                .map(|t| t.to_string()),
+        );
+    }
+    types
 }
 
 /// The records of one page of `listing` as Cinder answered it, and the next page's URL.
@@ -573,39 +535,6 @@ fn metadata(listing: Listing, body: &OwnedValue) -> Metadata {
     Arc::new(meta)
 }
 
-/// An openstacksdk `type=int` attribute: an int (a bool is one) as it is, else `int(value)`,
-/// and `0` where that raises `ValueError` (the SDK's fallback, for a text that is not a
-/// number); `null` and what `int()` cannot take are left as they are.
-fn as_int(v: OwnedValue) -> OwnedValue {
-    if let OwnedValue::Static(
-        StaticNode::Null | StaticNode::Bool(_) | StaticNode::I64(_) | StaticNode::U64(_),
-    ) = v
-    {
-        return v;
-    }
-    match py::int_of(&v) {
-        Ok(i) => i64::try_from(i).map_or(v, OwnedValue::from),
-        Err(py::PyError::Value) => OwnedValue::from(0),
-        Err(_) => v,
-    }
-}
-
-/// An openstacksdk `type=bool` attribute: `bool(value)` (`null` stays `null`).
-fn as_bool(v: OwnedValue) -> OwnedValue {
-    match v {
-        OwnedValue::Static(StaticNode::Null | StaticNode::Bool(_)) => v,
-        other => OwnedValue::from(py::truthy(&other)),
-    }
-}
-
-/// An openstacksdk `type=list` attribute: a list as it is, anything else in a list of one.
-fn as_list(v: OwnedValue) -> OwnedValue {
-    match &v {
-        OwnedValue::Static(StaticNode::Null) | OwnedValue::Array(_) => v,
-        _ => OwnedValue::Array(Box::new(vec![v])),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,10 +749,10 @@ mod tests {
 
     #[test]
     fn the_block_storage_aliases_follow_the_configured_type() {
-        let api = CinderApi::new(None, "volumev3");
-        assert_eq!(api.service_types[..2], ["volumev3", "block-storage"]);
-        assert_eq!(api.service_types.len(), 5);
-        assert_eq!(CinderApi::new(None, "my-cinder").service_types, ["my-cinder"]);
+        let types = catalog_types("volumev3");
+        assert_eq!(types[..2], ["volumev3", "block-storage"]);
+        assert_eq!(types.len(), 5);
+        assert_eq!(catalog_types("my-cinder"), ["my-cinder"]);
     }
 
     #[test]

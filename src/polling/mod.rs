@@ -43,6 +43,7 @@ pub mod partition;
 pub mod pollster;
 pub mod prometheus;
 pub mod scheduler;
+pub mod service_api;
 pub mod source;
 
 use std::future::Future;

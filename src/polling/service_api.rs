@@ -1,0 +1,143 @@
+//! An OpenStack service's API as the central pollsters reach it: its endpoint from the token's
+//! catalog, every request with the agent's Keystone token (renewed on 401), listings followed
+//! page by page. Each service's module (`cinder`, `glance`) says what it asks and how its
+//! pages link.
+
+use std::time::Duration;
+
+use simd_json::StaticNode;
+
+use crate::keystone::{service_endpoint, Keystone, KeystoneSettings};
+use crate::model::{py, OwnedValue};
+
+/// Pages followed at most per list (a page holds up to the service's limit, often 1000).
+const MAX_PAGES: usize = 10_000;
+
+/// One service, reached through the agent's Keystone session.
+pub struct ServiceApi {
+    /// The service's name in messages (`Cinder`).
+    name: &'static str,
+    /// `Err`: why there is no session (no or unusable `service_credentials`).
+    keystone: Result<Keystone, String>,
+    /// Catalog types tried in turn: the configured one, then its aliases.
+    service_types: Vec<String>,
+}
+
+/// A page of a listing: its records, and the next page's URL if there is one.
+pub type Page<R> = (Vec<R>, Option<String>);
+
+impl ServiceApi {
+    /// `timeout` bounds each request.
+    pub fn new(
+        name: &'static str,
+        credentials: Option<&KeystoneSettings>,
+        service_types: Vec<String>,
+        timeout: Duration,
+    ) -> ServiceApi {
+        let keystone = match credentials {
+            Some(settings) => Keystone::new(settings.clone(), crate::http::client::http_client(), timeout)
+                .map_err(|e| format!("service_credentials: {e}")),
+            None => Err(format!(
+                "{name} is reached through Keystone: set service_credentials \
+                 (ceilometer.conf: [service_credentials] auth_type = password)"
+            )),
+        };
+        ServiceApi {
+            name,
+            keystone,
+            service_types,
+        }
+    }
+
+    /// Why the service cannot be asked at all (no usable `service_credentials`).
+    pub fn unavailable(&self) -> Option<&str> {
+        self.keystone.as_ref().err().map(String::as_str)
+    }
+
+    /// The service's endpoint in the catalog of a current token (without a trailing `/`).
+    pub async fn endpoint(&self) -> Result<String, String> {
+        let keystone = self.keystone.as_ref().map_err(Clone::clone)?;
+        let token = keystone.token().await.map_err(|e| e.to_string())?;
+        let settings = keystone.settings();
+        let interface = settings.interface().unwrap_or("public");
+        let types: Vec<&str> = self.service_types.iter().map(String::as_str).collect();
+        service_endpoint(&token.catalog, &types, interface, settings.region_name.as_deref()).ok_or_else(
+            || {
+                format!(
+                    "{} service is not registered in keystone (no {interface} endpoint{} in the catalog)",
+                    self.service_types[0],
+                    settings
+                        .region_name
+                        .as_deref()
+                        .map(|r| format!(" in {r}"))
+                        .unwrap_or_default()
+                )
+            },
+        )
+    }
+
+    /// Every record of a listing: `url` first, then each next page `read_page` finds.
+    pub async fn list<R>(
+        &self,
+        mut url: String,
+        headers: &[(&'static str, &str)],
+        read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
+    ) -> Result<Vec<R>, String> {
+        let keystone = self.keystone.as_ref().map_err(Clone::clone)?;
+        let mut records = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (status, bytes) = keystone
+                .authorized_get(self.name, &url, headers)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !(200..300).contains(&status) {
+                let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+                return Err(format!("GET {url}: HTTP {status}: {text}"));
+            }
+            let (page, next) = read_page(&bytes).map_err(|e| format!("GET {url}: {e}"))?;
+            records.extend(page);
+            match next {
+                Some(next) if next != url => url = next,
+                _ => return Ok(records),
+            }
+        }
+        Err(format!(
+            "more than {MAX_PAGES} pages from {url} (a `next` link loop?)"
+        ))
+    }
+}
+
+// openstacksdk's typed attributes: what Ceilometer's pollsters read off its objects.
+
+/// An openstacksdk `type=int` attribute: an int (a bool is one) as it is, else `int(value)`,
+/// and `0` where that raises `ValueError` (the SDK's fallback, for a text that is not a
+/// number); `null` and what `int()` cannot take are left as they are.
+pub fn as_int(v: OwnedValue) -> OwnedValue {
+    if let OwnedValue::Static(
+        StaticNode::Null | StaticNode::Bool(_) | StaticNode::I64(_) | StaticNode::U64(_),
+    ) = v
+    {
+        return v;
+    }
+    match py::int_of(&v) {
+        Ok(i) => i64::try_from(i).map_or(v, OwnedValue::from),
+        Err(py::PyError::Value) => OwnedValue::from(0),
+        Err(_) => v,
+    }
+}
+
+/// An openstacksdk `type=bool` attribute: `bool(value)` (`null` stays `null`).
+pub fn as_bool(v: OwnedValue) -> OwnedValue {
+    match v {
+        OwnedValue::Static(StaticNode::Null | StaticNode::Bool(_)) => v,
+        other => OwnedValue::from(py::truthy(&other)),
+    }
+}
+
+/// An openstacksdk `type=list` attribute: a list as it is, anything else in a list of one.
+pub fn as_list(v: OwnedValue) -> OwnedValue {
+    match &v {
+        OwnedValue::Static(StaticNode::Null) | OwnedValue::Array(_) => v,
+        _ => OwnedValue::Array(Box::new(vec![v])),
+    }
+}
