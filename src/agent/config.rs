@@ -108,10 +108,28 @@ pub fn load_pipelines(files: &DefinitionFiles) -> Result<(Pipeline, Pipeline), A
     let samples = Pipeline::load(&files.pipeline, Payload::Samples);
     let events = Pipeline::load(&files.event_pipeline, Payload::Events);
     match (samples, events) {
-        (Ok(samples), Ok(events)) => Ok((samples, events)),
+        (Ok(samples), Ok(events)) => {
+            remember_brokers_passwords(&samples);
+            remember_brokers_passwords(&events);
+            Ok((samples, events))
+        }
         (samples, events) => Err(AgentError::Problems(
             samples.err().into_iter().chain(events.err()).flatten().collect(),
         )),
+    }
+}
+
+/// The password of every broker a `notifier://` publisher of `pipeline` names is a secret like
+/// the agent's own broker's: kept out of whatever ceilo prints ([`crate::config::secrets`]).
+pub fn remember_brokers_passwords(pipeline: &Pipeline) {
+    for url in pipeline.publishers() {
+        if let PublisherUrl::Notifier {
+            transport_url: Some(broker),
+            ..
+        } = url
+        {
+            crate::config::secrets::register_url(broker);
+        }
     }
 }
 

@@ -54,7 +54,8 @@ use publisher::PublisherActor;
 
 pub use builder::AgentBuilder;
 pub use config::{
-    listener_budget, load_converter, load_pipelines, notification_queues, topologies, AgentConfig,
+    listener_budget, load_converter, load_pipelines, notification_queues, remember_brokers_passwords,
+    topologies, AgentConfig,
 };
 pub use converter::Convert;
 pub use listener::ListenerStatus;

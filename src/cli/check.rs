@@ -177,6 +177,7 @@ fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
     ] {
         match Pipeline::load(file, kind) {
             Ok(pipeline) => {
+                ceilo::agent::remember_brokers_passwords(&pipeline);
                 report
                     .warnings
                     .extend(pipeline.warnings().iter().map(Problem::to_string));

@@ -233,8 +233,6 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
             format!("?{}", passed_on.join("&"))
         };
         let transport_url = format!("rabbit://{netloc}{path}{query}");
-        // Its password is a secret like the agent's own broker's: kept out of what is printed.
-        crate::config::secrets::register_url(&transport_url);
         crate::transport::url::parse(&transport_url).map_err(|e| UrlError::Broker {
             url: crate::transport::mask(url),
             reason: e.to_string(),
