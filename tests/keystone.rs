@@ -14,6 +14,7 @@
 mod cinder_support;
 #[allow(dead_code)]
 mod common;
+mod glance_support;
 mod gnocchi_support;
 mod keystone_support;
 mod runtime_support;
@@ -387,16 +388,18 @@ impl Drop for CeilometerPolling {
     }
 }
 
-/// `ceilometer-polling --polling-namespaces central` on `ks`'s credentials, publishing to
-/// `broker`, with the `[cinder]` config group that its Cinder client needs and never registers
-/// (tests/fixtures/ceilometer/polling_with_cinder_group.py says why).
+/// `ceilometer-polling --polling-namespaces central` on `ks`'s credentials polling what
+/// `polling_yaml` says, publishing to `broker`, with the `[cinder]` config group that its Cinder
+/// client needs and never registers (tests/fixtures/ceilometer/polling_with_cinder_group.py
+/// says why).
 fn start_ceilometer_central(
     ks: &keystone_support::Keystone,
     broker: &Broker,
     dir: &std::path::Path,
+    polling_yaml: &str,
 ) -> CeilometerPolling {
     let venv = common::ceilometer::venv();
-    std::fs::write(dir.join("polling.yaml"), VOLUME_POLLING).unwrap();
+    std::fs::write(dir.join("polling.yaml"), polling_yaml).unwrap();
     let conf = format!(
         "[DEFAULT]\nhost = cinder-cmp\ntransport_url = {url}\n\n[polling]\ncfg_file = {dir}/polling.yaml\n\n\
          [service_credentials]\nauth_type = password\nauth_url = {auth}\nusername = ceilometer\n\
@@ -495,7 +498,7 @@ fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_
         ));
     }
     let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path());
+    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path(), VOLUME_POLLING);
     let settings = polling_with_credentials(ks, keystone_support::REGION);
     let dir = config_dir(&settings);
     std::fs::write(dir.path().join("polling.yaml"), VOLUME_POLLING).unwrap();
@@ -606,9 +609,13 @@ fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_
     let restored = &r[&("volume.size".to_owned(), id(&restored))]["resource_metadata"];
     assert_eq!(restored["snapshot_id"], id(&snapshot));
 
-    // And what Ceilometer sent, field by field.
+    same_samples(&c, &r);
+}
+
+/// What Ceilometer sent (`c`) and what ceilo sent (`r`) agree, field by field.
+fn same_samples(c: &BTreeMap<(String, String), Json>, r: &BTreeMap<(String, String), Json>) {
     let mut differences = Vec::new();
-    for (key, theirs) in &c {
+    for (key, theirs) in c {
         let Some(ours) = r.get(key) else {
             differences.push(format!("{key:?}: only Ceilometer has it"));
             continue;
@@ -697,4 +704,116 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
             "{log}"
         );
     }
+}
+
+const IMAGE_POLLING: &str =
+    "---\nsources:\n    - name: images\n      interval: 10\n      meters:\n      - image.size\n";
+
+#[test]
+fn glance_images_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let glance = glance_support::Glance::start(ks);
+    let project = ks.project("images-a");
+    ks.user("image-user-a", "image-pw-a", &project, "member");
+    let token = ks
+        .issue_token("image-user-a", "image-pw-a", "images-a")
+        .expect("a token");
+    // Five images, three pages of two: with data or without, private, shared, community and
+    // (made by the admin) public, with and without tags. Glance lists community images only
+    // when asked for them, and Ceilometer does not ask: four are polled.
+    let image = |token: &str, body: Json| {
+        glance.create(token, &body)["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    };
+    let cirros = image(
+        &token,
+        serde_json::json!({"name": "cirros", "container_format": "bare", "disk_format": "raw",
+            "tags": ["a", "b"], "min_disk": 1, "min_ram": 64}),
+    );
+    let empty = image(
+        &token,
+        serde_json::json!({"name": "empty", "container_format": "bare", "disk_format": "qcow2"}),
+    );
+    let shared = image(
+        &token,
+        serde_json::json!({"name": "shared", "visibility": "shared", "container_format": "ovf",
+            "disk_format": "vmdk", "protected": true}),
+    );
+    let community = image(
+        &token,
+        serde_json::json!({"name": "community", "visibility": "community", "container_format": "bare",
+            "disk_format": "iso"}),
+    );
+    let public = image(
+        ks.admin_token(),
+        serde_json::json!({"name": "public", "visibility": "public", "container_format": "bare",
+            "disk_format": "raw"}),
+    );
+    glance.upload(&token, &cirros, &[7; 1000]);
+    glance.upload(ks.admin_token(), &public, &[8; 2048]);
+
+    let rt = runtime();
+    let (theirs, ours) = (Broker::new("glance-ceilometer"), Broker::new("glance-ceilo"));
+    for b in [&theirs, &ours] {
+        rt.block_on(declare(
+            &b.url(),
+            "polled",
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path(), IMAGE_POLLING);
+    let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
+    std::fs::write(dir.path().join("polling.yaml"), IMAGE_POLLING).unwrap();
+    let agent = Agent::start(dir.path(), &ours.url());
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(
+                &theirs_url,
+                "polled",
+                Duration::from_secs(90),
+                distinct_samples(4)
+            ),
+            collect(&ours_url, "polled", Duration::from_secs(90), distinct_samples(4)),
+        )
+    });
+    let log = agent.log_text();
+    drop(agent);
+    let ceilometer_log =
+        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
+    let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
+    assert_eq!(c.len(), 4, "Ceilometer's samples: {c:#?}\n{ceilometer_log}");
+    assert_eq!(
+        r.len(),
+        4,
+        "ceilo's samples: {r:#?}\n{log}\n{}",
+        glance.log_text()
+    );
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    let sample = |id: &str| &r[&("image.size".to_owned(), id.to_owned())];
+    assert_eq!(sample(&cirros)["counter_volume"], 1000);
+    assert_eq!(sample(&public)["counter_volume"], 2048);
+    assert!(sample(&empty)["counter_volume"].is_null(), "{}", sample(&empty));
+    assert!(!r.contains_key(&("image.size".to_owned(), community.clone())));
+    for id in [&cirros, &empty, &shared] {
+        assert_eq!(sample(id)["project_id"], project.as_str(), "{}", sample(id));
+        assert!(sample(id)["user_id"].is_null());
+        assert_eq!(sample(id)["counter_unit"], "B");
+    }
+    let metadata = |id: &str| sample(id)["resource_metadata"].clone();
+    assert_eq!(metadata(&cirros)["tags"], serde_json::json!(["a", "b"]));
+    assert_eq!(metadata(&cirros)["status"], "active");
+    assert_eq!(metadata(&empty)["status"], "queued");
+    assert_eq!(metadata(&shared)["is_protected"], true);
+    assert_eq!(metadata(&shared)["visibility"], "shared");
+
+    same_samples(&c, &r);
 }

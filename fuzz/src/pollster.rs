@@ -3,8 +3,9 @@
 //! them, and the body through each definition's response handlers and extraction into samples
 //! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered; the
 //! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
-//! (`cinder::read_page`, `CinderPollster::poll`). Nothing is requested and no `host_command`
-//! is run.
+//! (`cinder::read_page`, `CinderPollster::poll`), and as Glance's image listing, into
+//! `image.size` samples (`glance::read_page`, `ImagePollster::poll`). Nothing is requested and
+//! no `host_command` is run.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
+use ceilo::polling::glance::{self, ImagePollster};
 use ceilo::polling::pollster::PollContext;
 
 use crate::mutate::{self, JSON_TOKENS};
@@ -89,6 +91,14 @@ impl Target for Pollster {
                 }
             }
             std::hint::black_box(samples);
+        }
+        if let Ok((images, next)) = glance::read_page("http://glance/v2", body) {
+            let mut samples = Vec::new();
+            for image in images {
+                let resource = Resource::Image(Arc::new(image));
+                let _ = ImagePollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
+            }
+            std::hint::black_box((samples, next));
         }
         let text = String::from_utf8_lossy(definitions);
         let Ok(definitions) = DynamicDefinition::parse_file(&text, Path::new("fuzz.yaml")) else {

@@ -35,6 +35,8 @@ pub enum Resource {
     Endpoint(Arc<str>),
     /// A volume, snapshot or backup Cinder listed.
     Cinder(Arc<super::cinder::Record>),
+    /// An image Glance listed.
+    Image(Arc<super::glance::Image>),
 }
 
 impl Resource {
@@ -56,6 +58,7 @@ impl Resource {
             }
             Resource::Endpoint(u) => KeyText::Borrowed(u),
             Resource::Cinder(r) => KeyText::Borrowed(&r.id),
+            Resource::Image(i) => KeyText::Borrowed(&i.id),
         })
     }
 }
@@ -131,6 +134,8 @@ pub enum Discoverer {
     /// `volumes`, `volume_snapshots`, `volume_backups`, `volume_services`, `volume_pools`: what
     /// Cinder lists.
     Cinder(super::cinder::Listing),
+    /// `images`: what Glance lists.
+    Images,
 }
 
 impl Discoverer {
@@ -159,6 +164,7 @@ impl Discoverer {
                     reason: format!("the fleet size must be an integer from 0 to {}", Fleet::MAX),
                 }),
             ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
+            (super::glance::DISCOVERER, None) => Ok(Discoverer::Images),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
@@ -180,6 +186,7 @@ pub struct Discovery {
     /// Set when `[coordination] backend_url` is: resources are split between the group.
     partitioning: Option<Arc<super::partition::Partitioning>>,
     cinder: super::cinder::CinderApi,
+    glance: super::glance::GlanceApi,
 }
 
 impl Discovery {
@@ -198,6 +205,7 @@ impl Discovery {
             instances: Default::default(),
             partitioning: None,
             cinder: super::cinder::CinderApi::new(options.keystone.as_ref(), &options.cinder_service_type),
+            glance: super::glance::GlanceApi::new(options.keystone.as_ref()),
         }
     }
 
@@ -223,6 +231,11 @@ impl Discovery {
     /// The Cinder API the `volume*` discoverers list.
     pub fn cinder(&self) -> &super::cinder::CinderApi {
         &self.cinder
+    }
+
+    /// The Glance API the `images` discoverer lists.
+    pub fn glance(&self) -> &super::glance::GlanceApi {
+        &self.glance
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -268,6 +281,15 @@ impl Discovery {
                 Err(e) => {
                     tracing::warn!(discoverer = listing.discoverer(), error = %e,
                         "cannot list from Cinder; nothing polled from it this cycle");
+                    Arc::from([])
+                }
+            },
+            Discoverer::Images if self.glance.unavailable().is_some() => Arc::from([]),
+            Discoverer::Images => match self.glance.list().await {
+                Ok(images) => images.into_iter().map(|i| Resource::Image(Arc::new(i))).collect(),
+                Err(e) => {
+                    tracing::warn!(discoverer = super::glance::DISCOVERER, error = %e,
+                        "cannot list from Glance; nothing polled from it this cycle");
                     Arc::from([])
                 }
             },

@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -36,6 +36,7 @@ pub mod config;
 pub mod discovery;
 pub mod dynamic;
 pub mod fleet;
+pub mod glance;
 pub mod host;
 pub mod identity;
 pub mod libvirt;
@@ -85,6 +86,7 @@ pub enum Pollster {
     Libvirt(libvirt::LibvirtPollster),
     Fleet(fleet::FleetPollster),
     Cinder(cinder::CinderPollster),
+    Image(glance::ImagePollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
 
@@ -97,6 +99,7 @@ impl Pollster {
             Pollster::Libvirt(_) => "libvirt",
             Pollster::Fleet(_) => "fleet",
             Pollster::Cinder(c) => c.name(),
+            Pollster::Image(_) => "image.size",
             Pollster::Dynamic(d) => d.name(),
         }
     }
@@ -108,6 +111,7 @@ impl Pollster {
             Pollster::Libvirt(l) => l.meters(),
             Pollster::Fleet(f) => f.meters(),
             Pollster::Cinder(c) => c.meters(),
+            Pollster::Image(i) => i.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
     }
@@ -127,6 +131,7 @@ impl Pollster {
             // so one that yields nothing (`fleet:0`) must not fall back to a fleet.
             Pollster::Fleet(_) => "fleet:0".into(),
             Pollster::Cinder(c) => c.default_discovery(),
+            Pollster::Image(_) => glance::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -145,6 +150,7 @@ impl Pollster {
             Pollster::Libvirt(l) => l.poll(resource, mask, ctx, out).await,
             Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
             Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
+            Pollster::Image(i) => i.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
     }
@@ -191,7 +197,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -215,6 +221,7 @@ pub fn load_pollsters(
     out.extend(
         cinder::Meter::ALL.map(|meter| Arc::new(Pollster::Cinder(cinder::CinderPollster::new(meter)))),
     );
+    out.push(Arc::new(Pollster::Image(glance::ImagePollster::default())));
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
@@ -265,26 +272,38 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
                 .iter()
                 .map(|meter| format!("source {:?}: no pollster serves meter {meter:?}", source.name)),
         );
-        if let Some(why) = cinder_unreachable(&plan, &discovery) {
+        for why in unreachable(&plan, &discovery) {
             warnings.push(format!("source {:?}: {why}", source.name));
         }
     }
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from Cinder cannot be polled (no usable Keystone credentials
-/// to reach it), naming them; `None` when there are none or Cinder can be asked.
-fn cinder_unreachable(plan: &SourcePlan, discovery: &Discovery) -> Option<String> {
-    let why = discovery.cinder().unavailable()?;
-    let meters: Vec<&str> = plan
-        .entries
-        .iter()
-        .filter(|e| matches!(*e.pollster, Pollster::Cinder(_)))
-        .flat_map(|e| e.pollster.meters().iter().zip(&e.mask))
-        .filter(|(_, selected)| **selected)
-        .map(|(meter, _)| &*meter.name)
-        .collect();
-    (!meters.is_empty()).then(|| format!("{}: nothing is polled for them ({why})", meters.join(", ")))
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance) cannot be polled (no
+/// usable Keystone credentials to reach it), naming them: one line per service.
+fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
+    let mut lines: Vec<(&str, Vec<&str>)> = Vec::new();
+    for entry in &plan.entries {
+        let why = match &*entry.pollster {
+            Pollster::Cinder(_) => discovery.cinder().unavailable(),
+            Pollster::Image(_) => discovery.glance().unavailable(),
+            _ => None,
+        };
+        let Some(why) = why else { continue };
+        let meters = entry.pollster.meters().iter().zip(&entry.mask);
+        let meters = meters
+            .filter(|(_, selected)| **selected)
+            .map(|(meter, _)| &*meter.name);
+        match lines.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, names)) => names.extend(meters),
+            None => lines.push((why, meters.collect())),
+        }
+    }
+    lines
+        .into_iter()
+        .filter(|(_, meters)| !meters.is_empty())
+        .map(|(why, meters)| format!("{}: nothing is polled for them ({why})", meters.join(", ")))
+        .collect()
 }
 
 /// What `ceilo run` says once per source at start: the meters nothing is polled for, and
@@ -298,7 +317,7 @@ fn log_plan(plan: &SourcePlan, discovery: &Discovery) {
             "no pollster serves these meters: nothing is polled for them"
         );
     }
-    if let Some(why) = cinder_unreachable(plan, discovery) {
+    for why in unreachable(plan, discovery) {
         tracing::warn!(%source, "{why}");
     }
     if plan.entries.iter().any(|e| e.pollster.is_simulated()) {

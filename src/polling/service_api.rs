@@ -109,20 +109,22 @@ impl ServiceApi {
 
 // openstacksdk's typed attributes: what Ceilometer's pollsters read off its objects.
 
-/// An openstacksdk `type=int` attribute: an int (a bool is one) as it is, else `int(value)`,
-/// and `0` where that raises `ValueError` (the SDK's fallback, for a text that is not a
-/// number); `null` and what `int()` cannot take are left as they are.
+/// An openstacksdk `type=int` attribute, as its `fields._convert_type` makes one: an int (a bool
+/// is one) as it is, a float truncated, a text of digits its number, anything else `0`; `null`
+/// stays `null`. What makes the SDK raise (an infinite float) and what does not fit an i64 are
+/// left as they are.
 pub fn as_int(v: OwnedValue) -> OwnedValue {
-    if let OwnedValue::Static(
-        StaticNode::Null | StaticNode::Bool(_) | StaticNode::I64(_) | StaticNode::U64(_),
-    ) = v
-    {
-        return v;
-    }
-    match py::int_of(&v) {
+    let number = |v: OwnedValue| match py::int_of(&v) {
         Ok(i) => i64::try_from(i).map_or(v, OwnedValue::from),
-        Err(py::PyError::Value) => OwnedValue::from(0),
         Err(_) => v,
+    };
+    match &v {
+        OwnedValue::Static(
+            StaticNode::Null | StaticNode::Bool(_) | StaticNode::I64(_) | StaticNode::U64(_),
+        ) => v,
+        OwnedValue::Static(StaticNode::F64(_)) => number(v),
+        OwnedValue::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => number(v),
+        _ => OwnedValue::from(0),
     }
 }
 
@@ -139,5 +141,28 @@ pub fn as_list(v: OwnedValue) -> OwnedValue {
     match &v {
         OwnedValue::Static(StaticNode::Null) | OwnedValue::Array(_) => v,
         _ => OwnedValue::Array(Box::new(vec![v])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use simd_json::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn an_int_attribute_is_converted_as_openstacksdk_converts_it() {
+        let int = |v: OwnedValue| as_int(v);
+        assert_eq!(int(OwnedValue::from(3)), OwnedValue::from(3));
+        assert_eq!(int(OwnedValue::from(true)), OwnedValue::from(true));
+        assert!(int(OwnedValue::null()).is_null());
+        assert_eq!(int(OwnedValue::from(2.9)), OwnedValue::from(2));
+        assert_eq!(int(OwnedValue::from("12")), OwnedValue::from(12));
+        // `str.isdigit()` is false for these: the SDK's fallback, `int()`.
+        for text in ["-3", " 12", "1.5", "", "x"] {
+            assert_eq!(int(OwnedValue::from(text)), OwnedValue::from(0), "{text:?}");
+        }
+        assert_eq!(int(simd_json::json!([1])), OwnedValue::from(0));
+        assert_eq!(int(simd_json::json!({"a": 1})), OwnedValue::from(0));
     }
 }

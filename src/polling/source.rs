@@ -471,4 +471,31 @@ mod tests {
         assert!(!warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
         assert!(!warnings.iter().any(|w| w.contains("hardware.*")), "{warnings:?}");
     }
+
+    #[test]
+    fn meters_of_a_service_without_credentials_are_named_once_per_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("polling.yaml");
+        std::fs::write(
+            &path,
+            "sources:\n  - name: central\n    interval: 60\n    meters: [image.size, volume.size]\n",
+        )
+        .unwrap();
+        let options = PollingOptions {
+            pollsters_definitions_dirs: vec![],
+            ..Default::default()
+        };
+        let warnings = crate::polling::check(&path, &options).unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "source \"central\": volume.size: nothing is polled for them (Cinder is reached through \
+                 Keystone: set service_credentials (ceilometer.conf: [service_credentials] auth_type = \
+                 password))",
+                "source \"central\": image.size: nothing is polled for them (Glance is reached through \
+                 Keystone: set service_credentials (ceilometer.conf: [service_credentials] auth_type = \
+                 password))",
+            ]
+        );
+    }
 }
