@@ -50,15 +50,13 @@
 //!   group for Cinder's discoverers.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use simd_json::json;
 use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_list, ServiceApi};
-use crate::keystone::KeystoneSettings;
+use super::service_api::{as_bool, as_int, as_list, ServiceApi, Session};
 use crate::model::{py, Metadata, OwnedValue, Sample};
 
 /// Ceilometer's block-storage microversion: user ids on snapshots need 3.41, user and
@@ -66,8 +64,6 @@ use crate::model::{py, Metadata, OwnedValue, Sample};
 const MICROVERSION: &str = "volume 3.64";
 /// openstacksdk's cap for services (what Ceilometer's `list_services` sends).
 const SERVICES_MICROVERSION: &str = "volume 3.32";
-/// One request's bound.
-const TIMEOUT: Duration = Duration::from_secs(60);
 /// The block-storage service type and its aliases (os-service-types), which keystoneauth1
 /// treats as one when it looks a type up in the catalog.
 const BLOCK_STORAGE: [&str; 5] = ["block-storage", "volumev3", "volumev2", "volume", "block-store"];
@@ -268,17 +264,12 @@ fn service_id(body: &OwnedValue) -> String {
 pub struct CinderApi(ServiceApi);
 
 impl CinderApi {
-    pub fn new(credentials: Option<&KeystoneSettings>, service_type: &str) -> CinderApi {
-        CinderApi(ServiceApi::new(
-            "Cinder",
-            credentials,
-            catalog_types(service_type),
-            TIMEOUT,
-        ))
+    pub fn new(session: Session, service_type: &str) -> CinderApi {
+        CinderApi(ServiceApi::new("Cinder", session, catalog_types(service_type)))
     }
 
     /// Why Cinder cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<&str> {
+    pub fn unavailable(&self) -> Option<String> {
         self.0.unavailable()
     }
 

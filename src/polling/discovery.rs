@@ -192,6 +192,8 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
+        // Cinder and Glance are asked with one token.
+        let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
             host,
@@ -204,8 +206,8 @@ impl Discovery {
             instances_ttl: Duration::from_secs(options.resource_update_interval),
             instances: Default::default(),
             partitioning: None,
-            cinder: super::cinder::CinderApi::new(options.keystone.as_ref(), &options.cinder_service_type),
-            glance: super::glance::GlanceApi::new(options.keystone.as_ref()),
+            cinder: super::cinder::CinderApi::new(session.clone(), &options.cinder_service_type),
+            glance: super::glance::GlanceApi::new(session),
         }
     }
 

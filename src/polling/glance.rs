@@ -20,20 +20,16 @@
 //! share a `central` group for the `images` discoverer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_list, Page, ServiceApi};
-use crate::keystone::KeystoneSettings;
+use super::service_api::{as_bool, as_int, as_list, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
 pub const DISCOVERER: &str = "images";
-/// One request's bound.
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One image as Glance listed it: what its sample takes.
 #[derive(Debug)]
@@ -78,17 +74,12 @@ impl Image {
 pub struct GlanceApi(ServiceApi);
 
 impl GlanceApi {
-    pub fn new(credentials: Option<&KeystoneSettings>) -> GlanceApi {
-        GlanceApi(ServiceApi::new(
-            "Glance",
-            credentials,
-            vec!["image".into()],
-            TIMEOUT,
-        ))
+    pub fn new(session: Session) -> GlanceApi {
+        GlanceApi(ServiceApi::new("Glance", session, vec!["image".into()]))
     }
 
     /// Why Glance cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<&str> {
+    pub fn unavailable(&self) -> Option<String> {
         self.0.unavailable()
     }
 

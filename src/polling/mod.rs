@@ -282,7 +282,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
 /// Why the meters `plan` reads from an OpenStack service (Cinder, Glance) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
-    let mut lines: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
     for entry in &plan.entries {
         let why = match &*entry.pollster {
             Pollster::Cinder(_) => discovery.cinder().unavailable(),

@@ -3,6 +3,7 @@
 //! page by page. Each service's module (`cinder`, `glance`) says what it asks and how its
 //! pages link.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use simd_json::StaticNode;
@@ -13,12 +14,30 @@ use crate::model::{py, OwnedValue};
 /// Pages followed at most per list (a page holds up to the service's limit, often 1000).
 const MAX_PAGES: usize = 10_000;
 
+/// One request's bound.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The agent's Keystone session for the services it polls, shared by them (one token), or why
+/// there is none.
+pub type Session = Result<Arc<Keystone>, String>;
+
+/// The session of `credentials` (`[service_credentials]`).
+pub fn session(credentials: Option<&KeystoneSettings>) -> Session {
+    match credentials {
+        Some(settings) => Keystone::new(settings.clone(), crate::http::client::http_client(), TIMEOUT)
+            .map(Arc::new)
+            .map_err(|e| format!("service_credentials: {e}")),
+        None => Err(
+            "set service_credentials (ceilometer.conf: [service_credentials] auth_type = password)".into(),
+        ),
+    }
+}
+
 /// One service, reached through the agent's Keystone session.
 pub struct ServiceApi {
     /// The service's name in messages (`Cinder`).
     name: &'static str,
-    /// `Err`: why there is no session (no or unusable `service_credentials`).
-    keystone: Result<Keystone, String>,
+    keystone: Session,
     /// Catalog types tried in turn: the configured one, then its aliases.
     service_types: Vec<String>,
 }
@@ -27,36 +46,26 @@ pub struct ServiceApi {
 pub type Page<R> = (Vec<R>, Option<String>);
 
 impl ServiceApi {
-    /// `timeout` bounds each request.
-    pub fn new(
-        name: &'static str,
-        credentials: Option<&KeystoneSettings>,
-        service_types: Vec<String>,
-        timeout: Duration,
-    ) -> ServiceApi {
-        let keystone = match credentials {
-            Some(settings) => Keystone::new(settings.clone(), crate::http::client::http_client(), timeout)
-                .map_err(|e| format!("service_credentials: {e}")),
-            None => Err(format!(
-                "{name} is reached through Keystone: set service_credentials \
-                 (ceilometer.conf: [service_credentials] auth_type = password)"
-            )),
-        };
+    pub fn new(name: &'static str, session: Session, service_types: Vec<String>) -> ServiceApi {
         ServiceApi {
             name,
-            keystone,
+            keystone: session,
             service_types,
         }
     }
 
     /// Why the service cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<&str> {
-        self.keystone.as_ref().err().map(String::as_str)
+    pub fn unavailable(&self) -> Option<String> {
+        let why = self.keystone.as_ref().err()?;
+        Some(format!("{} is reached through Keystone: {why}", self.name))
     }
 
     /// The service's endpoint in the catalog of a current token (without a trailing `/`).
     pub async fn endpoint(&self) -> Result<String, String> {
-        let keystone = self.keystone.as_ref().map_err(Clone::clone)?;
+        let keystone = self
+            .keystone
+            .as_ref()
+            .map_err(|_| self.unavailable().unwrap_or_default())?;
         let token = keystone.token().await.map_err(|e| e.to_string())?;
         let settings = keystone.settings();
         let interface = settings.interface().unwrap_or("public");
@@ -83,7 +92,10 @@ impl ServiceApi {
         headers: &[(&'static str, &str)],
         read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
     ) -> Result<Vec<R>, String> {
-        let keystone = self.keystone.as_ref().map_err(Clone::clone)?;
+        let keystone = self
+            .keystone
+            .as_ref()
+            .map_err(|_| self.unavailable().unwrap_or_default())?;
         let mut records = Vec::new();
         for _ in 0..MAX_PAGES {
             let (status, bytes) = keystone
