@@ -357,7 +357,7 @@ fn polling_with_credentials(ks: &keystone_support::Keystone, region: &str) -> St
 }
 
 /// The first polled sample of each (meter, resource).
-fn by_meter_and_resource(received: &[Received]) -> BTreeMap<(String, String), Json> {
+fn by_meter_and_resource(received: &[Received]) -> Samples {
     let mut out = BTreeMap::new();
     for s in received.iter().flat_map(|r| polled_samples(&r.body)) {
         let key = (
@@ -427,6 +427,73 @@ fn start_ceilometer_central(
     CeilometerPolling(child)
 }
 
+/// Ceilometer's central polling agent and ceilo's polling agent, side by side: each polls what
+/// `polling_yaml` says with the `ceilometer` user's credentials into a vhost of its own, where
+/// queue `polled` gets what it sends.
+struct SideBySide {
+    rt: tokio::runtime::Runtime,
+    theirs: Broker,
+    ours: Broker,
+    work: tempfile::TempDir,
+    _ceilometer: CeilometerPolling,
+    _dir: tempfile::TempDir,
+    agent: Agent,
+}
+
+impl SideBySide {
+    fn start(ks: &keystone_support::Keystone, tag: &str, polling_yaml: &str) -> SideBySide {
+        let rt = runtime();
+        let theirs = Broker::new(&format!("{tag}-ceilometer"));
+        let ours = Broker::new(&format!("{tag}-ceilo"));
+        for b in [&theirs, &ours] {
+            rt.block_on(declare(
+                &b.url(),
+                "polled",
+                "ceilometer",
+                "notifications.sample",
+                false,
+            ));
+        }
+        let work = tempfile::tempdir().unwrap();
+        let ceilometer = start_ceilometer_central(ks, &theirs, work.path(), polling_yaml);
+        let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
+        std::fs::write(dir.path().join("polling.yaml"), polling_yaml).unwrap();
+        let agent = Agent::start(dir.path(), &ours.url());
+        SideBySide {
+            rt,
+            theirs,
+            ours,
+            work,
+            _ceilometer: ceilometer,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    /// What each sent until it had sent `n` distinct (meter, resource) samples (`timeout` at
+    /// most), the first of each (meter, resource): Ceilometer's and ceilo's, asserted to be `n`
+    /// each (shown with the agents' logs and `service_log` when not).
+    fn collect(self, n: usize, timeout: Duration, service_log: impl Fn() -> String) -> (Samples, Samples) {
+        let (theirs, ours) = (self.theirs.url(), self.ours.url());
+        let (c, r) = self.rt.block_on(async {
+            tokio::join!(
+                collect(&theirs, "polled", timeout, distinct_samples(n)),
+                collect(&ours, "polled", timeout, distinct_samples(n)),
+            )
+        });
+        let log = self.agent.log_text();
+        let ceilometer_log =
+            std::fs::read_to_string(self.work.path().join("ceilometer-polling.log")).unwrap_or_default();
+        let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
+        assert_eq!(c.len(), n, "Ceilometer's samples: {c:#?}\n{ceilometer_log}");
+        assert_eq!(r.len(), n, "ceilo's samples: {r:#?}\n{log}\n{}", service_log());
+        (c, r)
+    }
+}
+
+/// The first polled sample of each (meter, resource).
+type Samples = BTreeMap<(String, String), Json>;
+
 #[test]
 fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_polls_them() {
     let ks = keystone_support::shared();
@@ -486,23 +553,7 @@ fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_
         serde_json::json!({"size": 1, "snapshot_id": id(&snapshot)}),
     );
 
-    let rt = runtime();
-    let (theirs, ours) = (Broker::new("cinder-ceilometer"), Broker::new("cinder-ceilo"));
-    for b in [&theirs, &ours] {
-        rt.block_on(declare(
-            &b.url(),
-            "polled",
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
-    let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path(), VOLUME_POLLING);
-    let settings = polling_with_credentials(ks, keystone_support::REGION);
-    let dir = config_dir(&settings);
-    std::fs::write(dir.path().join("polling.yaml"), VOLUME_POLLING).unwrap();
-    let agent = Agent::start(dir.path(), &ours.url());
+    let agents = SideBySide::start(ks, "cinder", VOLUME_POLLING);
     cinder.add_service("cinder-volume", "cinder-test@lvm", true);
     cinder.add_service("cinder-backup", "cinder-test", false);
     let capabilities = serde_json::json!({"pool_name": "pool", "total_capacity_gb": 100,
@@ -517,39 +568,7 @@ fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_
     // Seven volumes, a snapshot, a backup, three services (the scheduler is one) and a pool's
     // five capacities.
     let expected = volumes.len() + 2 + 2 + 3 + 5;
-    let (theirs_url, ours_url) = (theirs.url(), ours.url());
-    let (c, r) = rt.block_on(async {
-        tokio::join!(
-            collect(
-                &theirs_url,
-                "polled",
-                Duration::from_secs(120),
-                distinct_samples(expected)
-            ),
-            collect(
-                &ours_url,
-                "polled",
-                Duration::from_secs(120),
-                distinct_samples(expected)
-            ),
-        )
-    });
-    let log = agent.log_text();
-    drop(agent);
-    let ceilometer_log =
-        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
-    let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
-    assert_eq!(
-        c.len(),
-        expected,
-        "Ceilometer's samples: {c:#?}\n{ceilometer_log}"
-    );
-    assert_eq!(
-        r.len(),
-        expected,
-        "ceilo's samples: {r:#?}\n{log}\n{}",
-        cinder.log_text()
-    );
+    let (c, r) = agents.collect(expected, Duration::from_secs(120), || cinder.log_text());
 
     // What was made is what was polled (so that agreeing on nothing cannot pass).
     for (i, v) in volumes.iter().enumerate() {
@@ -613,7 +632,7 @@ fn cinder_volumes_snapshots_backups_services_and_pools_are_polled_as_ceilometer_
 }
 
 /// What Ceilometer sent (`c`) and what ceilo sent (`r`) agree, field by field.
-fn same_samples(c: &BTreeMap<(String, String), Json>, r: &BTreeMap<(String, String), Json>) {
+fn same_samples(c: &Samples, r: &Samples) {
     let mut differences = Vec::new();
     for (key, theirs) in c {
         let Some(ours) = r.get(key) else {
@@ -756,46 +775,8 @@ fn glance_images_are_polled_as_ceilometer_polls_them() {
     glance.upload(&token, &cirros, &[7; 1000]);
     glance.upload(ks.admin_token(), &public, &[8; 2048]);
 
-    let rt = runtime();
-    let (theirs, ours) = (Broker::new("glance-ceilometer"), Broker::new("glance-ceilo"));
-    for b in [&theirs, &ours] {
-        rt.block_on(declare(
-            &b.url(),
-            "polled",
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
-    let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer_central(ks, &theirs, work.path(), IMAGE_POLLING);
-    let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
-    std::fs::write(dir.path().join("polling.yaml"), IMAGE_POLLING).unwrap();
-    let agent = Agent::start(dir.path(), &ours.url());
-    let (theirs_url, ours_url) = (theirs.url(), ours.url());
-    let (c, r) = rt.block_on(async {
-        tokio::join!(
-            collect(
-                &theirs_url,
-                "polled",
-                Duration::from_secs(90),
-                distinct_samples(4)
-            ),
-            collect(&ours_url, "polled", Duration::from_secs(90), distinct_samples(4)),
-        )
-    });
-    let log = agent.log_text();
-    drop(agent);
-    let ceilometer_log =
-        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
-    let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
-    assert_eq!(c.len(), 4, "Ceilometer's samples: {c:#?}\n{ceilometer_log}");
-    assert_eq!(
-        r.len(),
-        4,
-        "ceilo's samples: {r:#?}\n{log}\n{}",
-        glance.log_text()
-    );
+    let agents = SideBySide::start(ks, "glance", IMAGE_POLLING);
+    let (c, r) = agents.collect(4, Duration::from_secs(90), || glance.log_text());
 
     // What was made is what was polled (so that agreeing on nothing cannot pass).
     let sample = |id: &str| &r[&("image.size".to_owned(), id.to_owned())];

@@ -847,14 +847,7 @@ fn a_notifier_naming_another_broker_publishes_there_and_holds_deliveries_while_i
         "notifier://guest:guest@127.0.0.1:5672/{}?topic=elsewhere&policy=drop&max_retry=3",
         other.vhost
     );
-    std::fs::write(
-        dir.path().join("pipeline.yaml"),
-        format!(
-            "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
-             publishers: ['{publisher}']\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(&publisher)).unwrap();
     let agent = Agent::start(dir.path(), &url);
     rt.block_on(publish(&url, &polling_messages("elsewhere", 100)));
     // The other broker refuses the agent: every delivery is kept, none acked.

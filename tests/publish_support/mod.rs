@@ -122,13 +122,7 @@ impl HttpReceiver {
     }
 }
 
-/// A pipeline.yaml that sends every meter to `publisher`.
-pub fn pipeline_to(publisher: &str) -> String {
-    format!(
-        "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
-         publishers: ['{publisher}']\n"
-    )
-}
+pub use crate::runtime_support::pipeline_to;
 
 /// A port nothing listens on (yet).
 pub fn free_port() -> SocketAddr {

@@ -834,3 +834,11 @@ sinks:
           target: {name: cpu_util, unit: "%", type: gauge, scale: "1.0"}
     publishers: ['notifier://?topic=cpu_util']
 "#;
+
+/// A pipeline.yaml that sends every meter to `publisher`.
+pub fn pipeline_to(publisher: &str) -> String {
+    format!(
+        "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
+         publishers: ['{publisher}']\n"
+    )
+}
