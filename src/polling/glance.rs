@@ -180,6 +180,17 @@ mod tests {
         read_page("http://glance:9292/v2", reply.as_bytes()).expect("a page")
     }
 
+    /// The sample of the first of `images`.
+    fn sample_of(images: Vec<Image>) -> Sample {
+        let ctx = PollContext::now("src".into());
+        let mut out = Vec::new();
+        let image = Resource::Image(Arc::new(images.into_iter().next().expect("an image")));
+        ImagePollster::default()
+            .poll(&image, &[true], &ctx, &mut out)
+            .expect("polled");
+        out.pop().expect("a sample")
+    }
+
     #[test]
     fn an_image_is_sampled_with_openstacksdk_types() {
         let (images, next) = page(
@@ -191,13 +202,7 @@ mod tests {
                 "first": "/v2/images", "schema": "/v2/schemas/images"}"#,
         );
         assert_eq!(next, None);
-        let ctx = PollContext::now("src".into());
-        let mut out = Vec::new();
-        let image = Resource::Image(Arc::new(images.into_iter().next().unwrap()));
-        ImagePollster::default()
-            .poll(&image, &[true], &ctx, &mut out)
-            .unwrap();
-        let s = &out[0];
+        let s = &sample_of(images);
         assert_eq!(
             (&*s.name, &*s.sample_type, &*s.unit),
             ("image.size", "gauge", "B")
@@ -218,15 +223,10 @@ mod tests {
     #[test]
     fn an_image_without_data_or_tags_has_null_size_and_no_tags() {
         let (images, _) = page(r#"{"images": [{"id": "i-2", "status": "queued", "size": null}]}"#);
-        let ctx = PollContext::now("src".into());
-        let mut out = Vec::new();
-        let image = Resource::Image(Arc::new(images.into_iter().next().unwrap()));
-        ImagePollster::default()
-            .poll(&image, &[true], &ctx, &mut out)
-            .unwrap();
-        assert!(out[0].volume.is_null());
-        assert!(out[0].project_id.is_null());
-        let md = &*out[0].resource_metadata;
+        let s = sample_of(images);
+        assert!(s.volume.is_null());
+        assert!(s.project_id.is_null());
+        let md = &*s.resource_metadata;
         assert_eq!(md.get("tags"), Some(&OwnedValue::Array(Box::default())));
         assert!(md.get("name").unwrap().is_null());
     }
