@@ -273,28 +273,24 @@ impl Discovery {
                     })
                     .clone()
             }
-            // Without credentials there is nothing to ask; `ceilo run` said so at start.
-            Discoverer::Cinder(_) if self.cinder.unavailable().is_some() => Arc::from([]),
-            Discoverer::Cinder(listing) => match self.cinder.list(*listing).await {
-                Ok(records) => records
-                    .into_iter()
-                    .map(|r| Resource::Cinder(Arc::new(r)))
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!(discoverer = listing.discoverer(), error = %e,
-                        "cannot list from Cinder; nothing polled from it this cycle");
-                    Arc::from([])
-                }
-            },
-            Discoverer::Images if self.glance.unavailable().is_some() => Arc::from([]),
-            Discoverer::Images => match self.glance.list().await {
-                Ok(images) => images.into_iter().map(|i| Resource::Image(Arc::new(i))).collect(),
-                Err(e) => {
-                    tracing::warn!(discoverer = super::glance::DISCOVERER, error = %e,
-                        "cannot list from Glance; nothing polled from it this cycle");
-                    Arc::from([])
-                }
-            },
+            Discoverer::Cinder(listing) => {
+                let listed = self
+                    .cinder
+                    .unavailable()
+                    .is_none()
+                    .then(|| self.cinder.list(*listing));
+                super::service_api::resources("Cinder", listing.discoverer(), listed, |r| {
+                    Resource::Cinder(Arc::new(r))
+                })
+                .await
+            }
+            Discoverer::Images => {
+                let listed = self.glance.unavailable().is_none().then(|| self.glance.list());
+                super::service_api::resources("Glance", super::glance::DISCOVERER, listed, |i| {
+                    Resource::Image(Arc::new(i))
+                })
+                .await
+            }
         }
     }
 }

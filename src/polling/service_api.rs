@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use simd_json::StaticNode;
 
+use super::discovery::Resource;
 use crate::keystone::{service_endpoint, Keystone, KeystoneSettings};
 use crate::model::{py, OwnedValue};
 
@@ -60,12 +61,15 @@ impl ServiceApi {
         Some(format!("{} is reached through Keystone: {why}", self.name))
     }
 
+    fn session(&self) -> Result<&Keystone, String> {
+        self.keystone
+            .as_deref()
+            .map_err(|_| self.unavailable().unwrap_or_default())
+    }
+
     /// The service's endpoint in the catalog of a current token (without a trailing `/`).
     pub async fn endpoint(&self) -> Result<String, String> {
-        let keystone = self
-            .keystone
-            .as_ref()
-            .map_err(|_| self.unavailable().unwrap_or_default())?;
+        let keystone = self.session()?;
         let token = keystone.token().await.map_err(|e| e.to_string())?;
         let settings = keystone.settings();
         let interface = settings.interface().unwrap_or("public");
@@ -92,10 +96,7 @@ impl ServiceApi {
         headers: &[(&'static str, &str)],
         read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
     ) -> Result<Vec<R>, String> {
-        let keystone = self
-            .keystone
-            .as_ref()
-            .map_err(|_| self.unavailable().unwrap_or_default())?;
+        let keystone = self.session()?;
         let mut records = Vec::new();
         for _ in 0..MAX_PAGES {
             let (status, bytes) = keystone
@@ -116,6 +117,29 @@ impl ServiceApi {
         Err(format!(
             "more than {MAX_PAGES} pages from {url} (a `next` link loop?)"
         ))
+    }
+}
+
+/// What an OpenStack service's discoverer lists, as resources. `listing` is `None` without
+/// credentials: there is nothing to ask, and `ceilo run` said so at start. A listing that fails
+/// is said here and yields nothing this cycle (Ceilometer: a failing discoverer gives no
+/// resources).
+pub async fn resources<R>(
+    service: &str,
+    discoverer: &str,
+    listing: Option<impl std::future::Future<Output = Result<Vec<R>, String>>>,
+    resource: impl Fn(R) -> Resource,
+) -> Arc<[Resource]> {
+    let Some(listing) = listing else {
+        return Arc::from([]);
+    };
+    match listing.await {
+        Ok(records) => records.into_iter().map(resource).collect(),
+        Err(e) => {
+            tracing::warn!(discoverer, error = %e,
+                "cannot list from {service}; nothing polled from it this cycle");
+            Arc::from([])
+        }
     }
 }
 

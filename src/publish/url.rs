@@ -169,6 +169,15 @@ fn query(url: &str) -> (&str, Vec<(String, String)>) {
     (base, pairs)
 }
 
+/// Option `option` of publisher `url`: a whole number.
+fn number(url: &str, option: &str, v: &str) -> Result<u64, UrlError> {
+    v.parse::<u64>().map_err(|e| UrlError::Option {
+        url: url.to_owned(),
+        option: option.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// `notifier://[netloc[/vhost]][?options]`, as Ceilometer's `NotifierPublisher` reads it: with a
 /// netloc it publishes to that broker, `<driver>://<netloc><path>?<the options but topic and
 /// driver>` (driver `rabbit` unless `driver=` says otherwise, and only RabbitMQ is spoken
@@ -177,13 +186,6 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
     let rest = base.strip_prefix("notifier://").unwrap_or("");
     let rest = rest.split('#').next().unwrap_or("");
     let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let number = |k: &str, v: &str| {
-        v.parse::<u64>().map(drop).map_err(|e| UrlError::Option {
-            url: url.to_owned(),
-            option: k.to_owned(),
-            reason: e.to_string(),
-        })
-    };
     let mut topic = None;
     let mut per_meter_topic = false;
     let mut driver = None;
@@ -212,7 +214,7 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
                     reason: format!("{v:?} is not one of default, queue, drop"),
                 })
             }
-            "max_queue_length" | "max_retry" => number(&k, &v)?,
+            "max_queue_length" | "max_retry" => drop(number(url, &k, &v)?),
             _ => {}
         }
         passed_on.push(format!("{k}={v}"));
@@ -275,13 +277,6 @@ impl PublisherUrl {
     pub fn parse(url: &str) -> Result<PublisherUrl, UrlError> {
         let (base, options) = query(url.trim());
         let scheme = base.split_once("://").map_or(base, |(s, _)| s);
-        let number = |k: &str, v: &str| {
-            v.parse::<u64>().map_err(|e| UrlError::Option {
-                url: url.to_owned(),
-                option: k.to_owned(),
-                reason: e.to_string(),
-            })
-        };
         match scheme {
             "notifier" => notifier(url, base, options),
             "file" => {
@@ -292,8 +287,8 @@ impl PublisherUrl {
                 let (mut max_bytes, mut backup_count, mut fsync) = (0, 0, true);
                 for (k, v) in options {
                     match k.as_str() {
-                        "max_bytes" => max_bytes = number(&k, &v)?,
-                        "backup_count" => backup_count = number(&k, &v)?.min(u32::MAX as u64) as u32,
+                        "max_bytes" => max_bytes = number(url, &k, &v)?,
+                        "backup_count" => backup_count = number(url, &k, &v)?.min(u32::MAX as u64) as u32,
                         "fsync" => fsync = bool_from_string(&v),
                         _ => {} // `json`: ceilo always writes JSON
                     }
