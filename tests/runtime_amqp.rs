@@ -51,6 +51,42 @@ fn samples_are_republished_on_metering_sample_and_their_deliveries_acked() {
     assert!(agent.terminate().success());
 }
 
+/// `notifier://?topic=a&topic=b` is oslo's notifier with two topics: every notification goes
+/// to both, the same message each time.
+#[test]
+fn a_notifier_with_two_topics_publishes_every_sample_to_both() {
+    let broker = Broker::new("two-topics");
+    let dir = config_dir(&settings(100, 20));
+    let publisher = "notifier://?topic=first&topic=second";
+    std::fs::write(dir.path().join("pipeline.yaml"), pipeline_to(publisher)).unwrap();
+    let (rt, url) = (runtime(), broker.url());
+    for queue in ["first.sample", "second.sample"] {
+        rt.block_on(declare(&url, queue, "ceilometer", queue, false));
+    }
+    let agent = Agent::start(dir.path(), &url);
+    rt.block_on(publish(&url, &polling_messages("two", 200)));
+    let mut bodies = Vec::new();
+    for queue in ["first.sample", "second.sample"] {
+        let got = rt.block_on(collect(&url, queue, Duration::from_secs(30), distinct_ids(200)));
+        let ids = ids(&got);
+        assert_eq!(
+            (ids.len(), ids.iter().collect::<HashSet<_>>().len()),
+            (200, 200),
+            "{queue}; log:\n{}",
+            agent.log_text()
+        );
+        assert!(got.iter().all(|r| r.routing_key == queue));
+        let mut sorted: Vec<_> = got.into_iter().map(|r| r.body).collect();
+        sorted.sort();
+        bodies.push(sorted);
+    }
+    assert_eq!(bodies[0], bodies[1], "the same notifications on both topics");
+    wait_until("every delivery acked", Duration::from_secs(10), || {
+        broker.counts("notifications.sample") == (0, 0)
+    });
+    assert!(agent.terminate().success());
+}
+
 #[test]
 fn a_poison_message_lands_in_the_dead_letter_queue_with_its_reason_and_the_rest_flows_on() {
     let broker = Broker::new("dlq");

@@ -195,7 +195,9 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
     ] {
         for url in pipeline.publishers() {
             let PublisherUrl::Notifier {
-                topic, transport_url, ..
+                topics,
+                transport_url,
+                ..
             } = url
             else {
                 continue;
@@ -209,17 +211,21 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
                 }
             };
             let queues = &mut out[at].1.queues;
-            let key = format!("{}.sample", topic.as_deref().unwrap_or(default_topic));
-            if !queues.iter().any(|q| q.queue == key) {
-                queues.push(QueueSpec {
-                    bindings: vec![(p.control_exchange.clone(), key.clone())],
-                    queue: key,
-                    durable: settings.publish_durable(),
-                    auto_delete: n.auto_delete,
-                    prefetch: 0,
-                    initial_limit: 0,
-                    single_active_consumer: false,
-                });
+            let default = [default_topic.clone()];
+            let topics = if topics.is_empty() { &default[..] } else { topics };
+            for topic in topics {
+                let key = format!("{topic}.sample");
+                if !queues.iter().any(|q| q.queue == key) {
+                    queues.push(QueueSpec {
+                        bindings: vec![(p.control_exchange.clone(), key.clone())],
+                        queue: key,
+                        durable: settings.publish_durable(),
+                        auto_delete: n.auto_delete,
+                        prefetch: 0,
+                        initial_limit: 0,
+                        single_active_consumer: false,
+                    });
+                }
             }
         }
     }

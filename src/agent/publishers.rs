@@ -182,7 +182,7 @@ impl Factory {
         };
         Ok(match url {
             PublisherUrl::Notifier {
-                topic,
+                topics,
                 per_meter_topic,
                 transport_url,
             } => {
@@ -202,7 +202,7 @@ impl Factory {
                 };
                 Box::new(NotifierOutput::new(
                     carries,
-                    topic.clone(),
+                    topics.clone(),
                     *per_meter_topic,
                     &notifier_options(p, carries, &self.host),
                     publisher,

@@ -4,7 +4,8 @@
 //! One flush is one notification per event_type and `publisher.batch_size` items (a flush
 //! can hold more: a converted batch is never split between flushes): `event_type` is the metering topic
 //! (`metering`), routing key `<topic>.sample` in the control exchange (`ceilometer`), where
-//! `<topic>` is the URL's `topic=` or the configured metering/event topic, payload = the list of
+//! `<topic>` is the URL's `topic=` or the configured metering/event topic (a URL with several
+//! `topic=`s sends each notification to each, as oslo's notifier does), payload = the list of
 //! signed meter messages. With `per_meter_topic`, each meter's samples are sent once more with
 //! event_type `metering.<meter>` (Ceilometer's `publish_samples`).
 
@@ -41,7 +42,8 @@ pub struct NotifierOutput {
     carries: Payload,
     publisher: Arc<dyn Publisher>,
     exchange: String,
-    routing_key: String,
+    /// `<topic>.sample` for each topic, in the URL's order: every notification goes to each.
+    routing_keys: Vec<String>,
     /// `event_type` of the notifications: the metering (or event) topic.
     event_type: String,
     per_meter_topic: bool,
@@ -57,18 +59,21 @@ pub struct NotifierOutput {
 impl NotifierOutput {
     pub fn new(
         carries: Payload,
-        topic: Option<String>,
+        mut topics: Vec<String>,
         per_meter_topic: bool,
         options: &NotifierOptions<'_>,
         publisher: Arc<dyn Publisher>,
     ) -> NotifierOutput {
-        let topic = topic.unwrap_or_else(|| options.default_topic.to_owned());
+        if topics.is_empty() {
+            topics.push(options.default_topic.to_owned());
+        }
+        let query: Vec<String> = topics.iter().map(|t| format!("topic={t}")).collect();
         NotifierOutput {
-            name: format!("notifier://?topic={topic}"),
+            name: format!("notifier://?{}", query.join("&")),
             carries,
             publisher,
             exchange: options.control_exchange.to_owned(),
-            routing_key: format!("{topic}.sample"),
+            routing_keys: topics.iter().map(|t| format!("{t}.sample")).collect(),
             event_type: options.default_topic.to_owned(),
             per_meter_topic: per_meter_topic && carries == Payload::Samples,
             batch_size: options.batch_size.max(1),
@@ -76,11 +81,6 @@ impl NotifierOutput {
             signer: Signer::new(options.telemetry_secret.as_bytes()),
             bytes_per_item: 0,
         }
-    }
-
-    /// The routing key notifications go to (`metering.sample` by default).
-    pub fn routing_key(&self) -> &str {
-        &self.routing_key
     }
 
     fn notification(
@@ -96,7 +96,7 @@ impl NotifierOutput {
         self.bytes_per_item = body.len() / items.max(1);
         OutMessage {
             exchange: self.exchange.clone(),
-            routing_key: self.routing_key.clone(),
+            routing_key: self.routing_keys[0].clone(),
             body,
             headers: Vec::new(),
             properties: None,
@@ -141,7 +141,24 @@ impl NotifierOutput {
             _ => {}
         }
         self.signer = signer;
+        if self.routing_keys.len() > 1 {
+            messages = self.to_every_topic(messages);
+        }
         messages
+    }
+
+    /// Each notification once per topic, one after the other, as oslo's notifier sends it.
+    fn to_every_topic(&self, messages: Vec<OutMessage>) -> Vec<OutMessage> {
+        let mut out = Vec::with_capacity(messages.len() * self.routing_keys.len());
+        for message in messages {
+            for key in &self.routing_keys {
+                out.push(OutMessage {
+                    routing_key: key.clone(),
+                    ..message.clone()
+                });
+            }
+        }
+        out
     }
 }
 
@@ -191,8 +208,7 @@ mod tests {
         }
     }
 
-    /// (event_type, counter_names) of each notification.
-    fn sent(per_meter_topic: bool) -> Vec<(String, Vec<String>)> {
+    fn output(topics: &[&str], per_meter_topic: bool) -> NotifierOutput {
         let options = NotifierOptions {
             default_topic: "metering",
             control_exchange: "ceilometer",
@@ -200,24 +216,26 @@ mod tests {
             telemetry_secret: "s",
             host: "h",
         };
-        let mut out = NotifierOutput::new(
+        NotifierOutput::new(
             Payload::Samples,
-            Some("alt".into()),
+            topics.iter().map(|t| t.to_string()).collect(),
             per_meter_topic,
             &options,
             Arc::new(MemoryTransport::isolated()),
-        );
+        )
+    }
+
+    /// (routing key, event_type, counter_names) of each notification.
+    fn sent(topics: &[&str], per_meter_topic: bool) -> Vec<(String, String, Vec<String>)> {
         let items = Items {
             samples: ["mem", "cpu", "mem"].into_iter().map(sample).collect(),
             ..Default::default()
         };
-        out.encode(&items)
+        output(topics, per_meter_topic)
+            .encode(&items)
             .into_iter()
             .map(|m| {
-                assert_eq!(
-                    (m.exchange.as_str(), m.routing_key.as_str()),
-                    ("ceilometer", "alt.sample")
-                );
+                assert_eq!(m.exchange, "ceilometer");
                 let body: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
                 let inner: serde_json::Value =
                     serde_json::from_str(body["oslo.message"].as_str().unwrap()).unwrap();
@@ -227,27 +245,63 @@ mod tests {
                     .iter()
                     .map(|s| s["counter_name"].as_str().unwrap().to_owned())
                     .collect();
-                (inner["event_type"].as_str().unwrap().to_owned(), names)
+                let event_type = inner["event_type"].as_str().unwrap().to_owned();
+                (m.routing_key, event_type, names)
             })
             .collect()
+    }
+
+    fn notification(key: &str, event_type: &str, names: &[&str]) -> (String, String, Vec<String>) {
+        let names = names.iter().map(|n| n.to_string()).collect();
+        (key.to_owned(), event_type.to_owned(), names)
     }
 
     /// Ceilometer's `publish_samples`: with `per_meter_topic`, each meter's samples once more,
     /// event_type `<metering topic>.<meter>`, meters in sorted order, on the same topic.
     #[test]
     fn per_meter_topic_sends_each_meters_samples_again_under_its_own_event_type() {
-        let all = (
-            "metering".to_owned(),
-            vec!["mem".to_owned(), "cpu".into(), "mem".into()],
-        );
-        assert_eq!(sent(false), std::slice::from_ref(&all));
+        let all = notification("alt.sample", "metering", &["mem", "cpu", "mem"]);
+        assert_eq!(sent(&["alt"], false), std::slice::from_ref(&all));
         assert_eq!(
-            sent(true),
+            sent(&["alt"], true),
             [
                 all,
-                ("metering.cpu".to_owned(), vec!["cpu".to_owned()]),
-                ("metering.mem".to_owned(), vec!["mem".to_owned(), "mem".into()]),
+                notification("alt.sample", "metering.cpu", &["cpu"]),
+                notification("alt.sample", "metering.mem", &["mem", "mem"]),
             ]
         );
+        assert_eq!(
+            sent(&[], false),
+            [notification(
+                "metering.sample",
+                "metering",
+                &["mem", "cpu", "mem"]
+            )]
+        );
+    }
+
+    /// oslo's notifier with several topics sends each notification to each topic in turn, the
+    /// same message (one `message_id`) every time.
+    #[test]
+    fn several_topics_get_every_notification_in_turn() {
+        assert_eq!(
+            sent(&["a", "b"], true),
+            [
+                notification("a.sample", "metering", &["mem", "cpu", "mem"]),
+                notification("b.sample", "metering", &["mem", "cpu", "mem"]),
+                notification("a.sample", "metering.cpu", &["cpu"]),
+                notification("b.sample", "metering.cpu", &["cpu"]),
+                notification("a.sample", "metering.mem", &["mem", "mem"]),
+                notification("b.sample", "metering.mem", &["mem", "mem"]),
+            ]
+        );
+        let items = Items {
+            samples: vec![sample("mem")],
+            ..Default::default()
+        };
+        let [a, b] = &output(&["a", "b"], false).encode(&items)[..] else {
+            panic!("one notification per topic");
+        };
+        assert_eq!(a.body, b.body);
     }
 }

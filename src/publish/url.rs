@@ -35,8 +35,9 @@ pub enum PublisherUrl {
     /// `notifier://[user:password@host:port/vhost][?topic=T][&per_meter_topic=1]`: oslo
     /// notifications on the agent's transport, or on the broker the URL names.
     Notifier {
-        /// Overrides the metering (or event) topic.
-        topic: Option<String>,
+        /// The URL's non-blank `topic=`s in order, each notification sent to each (oslo's
+        /// notifier with several topics); none: the metering (or event) topic.
+        topics: Vec<String>,
         /// Route each meter to `<topic>.<meter name>` (samples only).
         per_meter_topic: bool,
         /// The broker the URL names (`rabbit://...`, password included); `None`: the agent's.
@@ -186,15 +187,16 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
     let rest = base.strip_prefix("notifier://").unwrap_or("");
     let rest = rest.split('#').next().unwrap_or("");
     let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut topic = None;
+    let mut topics = Vec::new();
     let mut per_meter_topic = false;
     let mut driver = None;
     let mut passed_on = Vec::new();
     for (k, v) in options {
         match k.as_str() {
+            // `parse_qs` drops blank values, so `topic=` alone leaves the default.
             "topic" => {
                 if !v.is_empty() {
-                    topic = Some(v);
+                    topics.push(v);
                 }
                 continue;
             }
@@ -242,7 +244,7 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
         Some(transport_url)
     };
     Ok(PublisherUrl::Notifier {
-        topic,
+        topics,
         per_meter_topic,
         transport_url,
     })
@@ -494,7 +496,7 @@ mod tests {
     #[test]
     fn notifier_options_are_checked() {
         let plain = PublisherUrl::Notifier {
-            topic: None,
+            topics: Vec::new(),
             per_meter_topic: false,
             transport_url: None,
         };
@@ -523,8 +525,10 @@ mod tests {
     fn a_notifier_naming_a_broker_publishes_there_as_ceilometer_builds_its_url() {
         let elsewhere = |url: &str| match PublisherUrl::parse(url) {
             Ok(PublisherUrl::Notifier {
-                topic, transport_url, ..
-            }) => (topic, transport_url),
+                topics,
+                transport_url,
+                ..
+            }) => (topics, transport_url),
             other => panic!("{url}: {other:?}"),
         };
         assert_eq!(
@@ -532,13 +536,13 @@ mod tests {
                 "notifier://u:p@broker2:5672/telemetry?topic=alt&driver=rabbit&policy=drop&max_retry=3"
             ),
             (
-                Some("alt".into()),
+                vec!["alt".into()],
                 Some("rabbit://u:p@broker2:5672/telemetry?policy=drop&max_retry=3".into())
             )
         );
         assert_eq!(
             elsewhere("notifier://broker2"),
-            (None, Some("rabbit://broker2".into()))
+            (vec![], Some("rabbit://broker2".into()))
         );
         // oslo's several nodes of one cluster.
         assert_eq!(
@@ -565,15 +569,24 @@ mod tests {
         assert_eq!(
             PublisherUrl::parse("notifier://?topic=alt&per_meter_topic=True").unwrap(),
             PublisherUrl::Notifier {
-                topic: Some("alt".into()),
+                topics: vec!["alt".into()],
                 per_meter_topic: true,
+                transport_url: None,
+            }
+        );
+        // Each notification goes to every topic, in the URL's order, blank ones left out.
+        assert_eq!(
+            PublisherUrl::parse("notifier://?topic=b&topic=&topic=a&topic=b").unwrap(),
+            PublisherUrl::Notifier {
+                topics: vec!["b".into(), "a".into(), "b".into()],
+                per_meter_topic: false,
                 transport_url: None,
             }
         );
         assert_eq!(
             PublisherUrl::parse("notifier://").unwrap(),
             PublisherUrl::Notifier {
-                topic: None,
+                topics: Vec::new(),
                 per_meter_topic: false,
                 transport_url: None,
             }
