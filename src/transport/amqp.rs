@@ -1,8 +1,10 @@
 //! `amqp://`: one connection and one channel per consumer and per publisher, so a slow or
-//! failed one does not stall the others and I/O spreads over several connections. Publishers
-//! and declarations go through lapin; a consumer's deliveries come on a connection that
+//! failed one does not stall the others and I/O spreads over several connections.
+//! Declarations go through lapin; a consumer's deliveries come on a connection that
 //! [`super::wire`] reads on the pump's own task, with a lapin control connection beside it
-//! (`ceilo consume-N QUEUE (control)`) that declares the queue and reads its backlog.
+//! (`ceilo consume-N QUEUE (control)`) that declares the queue and reads its backlog; a
+//! publisher publishes on a connection of ceilo's own ([`super::wire_publish`], `ceilo
+//! publish-N (publish)`), with a lapin connection beside it that declares.
 //!
 //! Recovery is ours, not lapin's: a consumer whose connection dies ends (`next` → `None` or an
 //! error) and the agent opens a new one, so tags from before a recovery belong to a dead
@@ -18,10 +20,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::uri::AMQPScheme;
-use lapin::{Channel, Confirmation, Connection};
+use lapin::{Channel, Connection};
 
 use crate::telemetry::handles::AmqpConnectionMetrics;
 
@@ -29,6 +31,7 @@ use super::declare::{declare_queue, preflight};
 use super::failover::{self, Cursor};
 use super::url::{self, Node};
 use super::wire::{self, ConsumeSetup, WireReader, WireWriter};
+use super::wire_publish::{self, WirePublisher};
 use super::{
     amqp_err as err, mask, Acker, Backlog, BoxFuture, Consumer, Delivery, OutMessage, PublishTopology,
     Publisher, QueueSpec, RabbitOptions, Topology, Transport, TransportError,
@@ -278,7 +281,8 @@ impl Consumer for AmqpConsumer {
     }
 }
 
-/// A confirm-mode channel, reconnected lazily.
+/// A publisher: a confirm-mode channel of ceilo's own and lapin's for declaring, both
+/// reopened lazily at the next publish after an error.
 struct AmqpPublisher {
     options: RabbitOptions,
     topology: PublishTopology,
@@ -286,10 +290,12 @@ struct AmqpPublisher {
     link: Link,
 }
 
+/// lapin's connection declares; ceilo's own publishes (`wire_publish.rs`).
 struct PublisherState {
     _connection: Connection,
     channel: Channel,
     declared_keys: HashSet<(String, String)>,
+    wire: Arc<WirePublisher>,
 }
 
 impl AmqpPublisher {
@@ -303,24 +309,30 @@ impl AmqpPublisher {
             .create_channel()
             .await
             .map_err(err("open publisher channel"))?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(err("enable publisher confirms"))?;
         for spec in &self.topology.queues {
             declare_queue(&channel, spec, &self.options).await?;
         }
+        let node = self
+            .link
+            .cursor
+            .current()
+            .ok_or_else(|| TransportError::Closed("no node connected".into()))?;
+        let wire = wire_publish::open(node, &format!("ceilo {} (publish)", self.link.label)).await?;
         Ok(PublisherState {
             _connection: connection,
             channel,
             declared_keys: HashSet::new(),
+            wire: Arc::new(wire),
         })
     }
 
     /// The channel to publish on, after declaring default queues for `keys` if asked to.
-    async fn channel(&self, keys: &[(String, String)]) -> Result<Channel, TransportError> {
+    async fn channel(&self, keys: &[(String, String)]) -> Result<Arc<WirePublisher>, TransportError> {
         let mut state = self.state.lock().await;
-        if state.as_ref().is_some_and(|s| !s.channel.status().connected()) {
+        if state
+            .as_ref()
+            .is_some_and(|s| !s.channel.status().connected() || !s.wire.is_open())
+        {
             self.drop_state(&mut state);
         }
         if state.is_none() {
@@ -351,7 +363,7 @@ impl AmqpPublisher {
                 s.declared_keys.insert((exchange.clone(), key.clone()));
             }
         }
-        Ok(s.channel.clone())
+        Ok(s.wire.clone())
     }
 
     async fn forget(&self) {
@@ -376,42 +388,14 @@ impl Publisher for Arc<AmqpPublisher> {
                 .collect();
             keys.sort_unstable();
             keys.dedup();
-            let channel = this.channel(&keys).await?;
-            let mut confirms = Vec::with_capacity(messages.len());
-            for m in messages.iter() {
-                let sent = channel
-                    .basic_publish(
-                        m.exchange.as_str().into(),
-                        m.routing_key.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &m.body,
-                        m.wire_properties(),
-                    )
-                    .await;
-                match sent {
-                    Ok(confirm) => confirms.push((confirm, m)),
-                    Err(e) => {
-                        this.forget().await;
-                        return Err(err(format!("publish to {}/{}", m.exchange, m.routing_key))(e));
-                    }
+            let wire = this.channel(&keys).await?;
+            match wire.publish(&messages).await {
+                Err(e) if !matches!(e, TransportError::Nacked { .. }) => {
+                    this.forget().await;
+                    Err(e)
                 }
+                done => done,
             }
-            for (confirm, m) in confirms {
-                match confirm.await {
-                    Ok(Confirmation::Ack(_)) => {}
-                    Ok(Confirmation::Nack(_)) | Ok(Confirmation::NotRequested) => {
-                        return Err(TransportError::Nacked {
-                            exchange: m.exchange.clone(),
-                            routing_key: m.routing_key.clone(),
-                        })
-                    }
-                    Err(e) => {
-                        this.forget().await;
-                        return Err(err(format!("confirm of {}/{}", m.exchange, m.routing_key))(e));
-                    }
-                }
-            }
-            Ok(())
         })
     }
 }

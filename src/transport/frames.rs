@@ -1,5 +1,5 @@
-//! AMQP 0-9-1 frames and method payloads, as the consuming connection (`wire.rs`) writes and
-//! reads them: the byte layout, apart from what the connection does with it.
+//! AMQP 0-9-1 frames and method payloads, as ceilo's own connections (`wire.rs`,
+//! `wire_publish.rs`) write and read them: the byte layout, apart from what the connection does with it.
 //!
 //! Frame layout (AMQP 0-9-1, 4.2.3): type (1 byte), channel (2), payload size (4), payload,
 //! `0xCE`. Method payloads start with class and method ids (2 + 2); a content header's with the
@@ -32,8 +32,11 @@ pub(super) const BASIC_CONSUME: (u16, u16) = (60, 20);
 pub(super) const BASIC_CONSUME_OK: (u16, u16) = (60, 21);
 pub(super) const BASIC_CANCEL: (u16, u16) = (60, 30);
 pub(super) const BASIC_DELIVER: (u16, u16) = (60, 60);
+pub(super) const BASIC_PUBLISH: (u16, u16) = (60, 40);
 pub(super) const BASIC_ACK: (u16, u16) = (60, 80);
 pub(super) const BASIC_NACK: (u16, u16) = (60, 120);
+pub(super) const CONFIRM_SELECT: (u16, u16) = (85, 10);
+pub(super) const CONFIRM_SELECT_OK: (u16, u16) = (85, 11);
 
 /// `basic.deliver`'s arguments.
 pub(super) struct Deliver<'a> {
@@ -70,6 +73,7 @@ pub(super) fn method_name(ids: (u16, u16)) -> &'static str {
         CHANNEL_OPEN_OK => "channel.open-ok",
         BASIC_QOS_OK => "basic.qos-ok",
         BASIC_CONSUME_OK => "basic.consume-ok",
+        CONFIRM_SELECT_OK => "confirm.select-ok",
         _ => "an answer",
     }
 }

@@ -16,6 +16,7 @@ pub mod tls;
 pub mod topic;
 pub mod url;
 mod wire;
+mod wire_publish;
 
 pub use failover::FailoverStrategy;
 
@@ -148,16 +149,21 @@ pub struct OutMessage {
 }
 
 impl OutMessage {
+    /// kombu's defaults, as observed on oslo's notifications.
+    pub fn default_properties() -> Properties {
+        Properties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(2)
+            .with_priority(0)
+    }
+
     /// The properties it goes out with: its own or kombu's defaults, plus `headers`.
     pub fn wire_properties(&self) -> Properties {
-        let props = self.properties.clone().unwrap_or_else(|| {
-            // kombu's defaults, as observed on oslo's notifications.
-            Properties::default()
-                .with_content_type("application/json".into())
-                .with_content_encoding("utf-8".into())
-                .with_delivery_mode(2)
-                .with_priority(0)
-        });
+        let props = self
+            .properties
+            .clone()
+            .unwrap_or_else(OutMessage::default_properties);
         if self.headers.is_empty() {
             return props;
         }

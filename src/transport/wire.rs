@@ -57,13 +57,56 @@ pub struct ConsumeSetup<'a> {
 /// consumes the queue (which must exist: the transport declared it).
 pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter), TransportError> {
     let node = setup.node;
+    let Opened {
+        mut reader,
+        mut write,
+        heartbeat,
+        frame_max,
+    } = open(node, setup.name).await?;
+    let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
+    write.write_all(&qos(setup.prefetch, false)).await.map_err(io)?;
+    reader.expect(CHANNEL, BASIC_QOS_OK).await?;
+    if setup.initial_limit > 0 {
+        // Before the consumer starts: nothing arrives beyond it.
+        write
+            .write_all(&qos(setup.initial_limit, true))
+            .await
+            .map_err(io)?;
+        reader.expect(CHANNEL, BASIC_QOS_OK).await?;
+    }
+    let mut args = 0u16.to_be_bytes().to_vec();
+    short_str(&mut args, setup.queue);
+    short_str(&mut args, setup.consumer_tag);
+    args.push(0); // no-local, no-ack, exclusive, no-wait: all off
+    args.extend_from_slice(&0u32.to_be_bytes()); // arguments: none
+    write
+        .write_all(&method_frame(CHANNEL, BASIC_CONSUME, &args))
+        .await
+        .map_err(io)?;
+    reader.expect(CHANNEL, BASIC_CONSUME_OK).await?;
+    running(reader, write, heartbeat, frame_max).await
+}
+
+/// A connection through its handshake with channel [`CHANNEL`] open, before the caller's own
+/// setup: the reader still at the handshake's limits, the write half, what was negotiated.
+pub(super) struct Opened {
+    pub(super) reader: WireReader,
+    pub(super) write: WriteHalf,
+    pub(super) heartbeat: u16,
+    /// The negotiated frame size limit; 0 is none.
+    pub(super) frame_max: u32,
+}
+
+/// Connects to `node` (connection name `name`), logs in to its vhost and opens channel
+/// [`CHANNEL`].
+pub(super) async fn open(node: &Node, name: &str) -> Result<Opened, TransportError> {
     let (read, mut write, fd) = connect(node).await?;
     let mut reader = WireReader::new(read, Some(fd));
     let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
     write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
     reader.expect(0, CONNECTION_START).await?;
     write
-        .write_all(&method_frame(0, CONNECTION_START_OK, &start_ok(setup.name, node)))
+        .write_all(&method_frame(0, CONNECTION_START_OK, &start_ok(name, node)))
         .await
         .map_err(io)?;
     let tune = reader.expect(0, CONNECTION_TUNE).await?;
@@ -104,27 +147,22 @@ pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter)
         .await
         .map_err(io)?;
     reader.expect(CHANNEL, CHANNEL_OPEN_OK).await?;
-    write.write_all(&qos(setup.prefetch, false)).await.map_err(io)?;
-    reader.expect(CHANNEL, BASIC_QOS_OK).await?;
-    if setup.initial_limit > 0 {
-        // Before the consumer starts: nothing arrives beyond it.
-        write
-            .write_all(&qos(setup.initial_limit, true))
-            .await
-            .map_err(io)?;
-        reader.expect(CHANNEL, BASIC_QOS_OK).await?;
-    }
-    let mut args = 0u16.to_be_bytes().to_vec();
-    short_str(&mut args, setup.queue);
-    short_str(&mut args, setup.consumer_tag);
-    args.push(0); // no-local, no-ack, exclusive, no-wait: all off
-    args.extend_from_slice(&0u32.to_be_bytes()); // arguments: none
-    write
-        .write_all(&method_frame(CHANNEL, BASIC_CONSUME, &args))
-        .await
-        .map_err(io)?;
-    reader.expect(CHANNEL, BASIC_CONSUME_OK).await?;
-    write.flush().await.map_err(io)?;
+    Ok(Opened {
+        reader,
+        write,
+        heartbeat,
+        frame_max,
+    })
+}
+
+/// The caller's setup done: the reader at the negotiated limits, the writer task started.
+pub(super) async fn running(
+    mut reader: WireReader,
+    mut write: WriteHalf,
+    heartbeat: u16,
+    frame_max: u32,
+) -> Result<(WireReader, WireWriter), TransportError> {
+    write.flush().await.map_err(|e| closed(format!("write: {e}")))?;
     reader.heartbeat = heartbeat;
     reader.frame_max = match frame_max {
         0 => usize::MAX,
@@ -224,14 +262,23 @@ async fn write_loop(mut out: WriteHalf, mut queued: mpsc::UnboundedReceiver<Outg
         tokio::select! {
             next = queued.recv() => {
                 let Some(mut next) = next else { break };
-                pending.clear();
-                pending.extend_from_slice(&next.frame);
-                while !next.last {
-                    let Ok(more) = queued.try_recv() else { break };
-                    pending.extend_from_slice(&more.frame);
-                    next = more;
-                }
-                if out.write_all(&pending).await.is_err() || out.flush().await.is_err() || next.last {
+                let mut last = next.last;
+                // One frame (a publisher's whole flush, say) is written as it is; several
+                // are gathered into one write.
+                let written = if last || queued.is_empty() {
+                    out.write_all(&next.frame).await
+                } else {
+                    pending.clear();
+                    pending.extend_from_slice(&next.frame);
+                    while !next.last {
+                        let Ok(more) = queued.try_recv() else { break };
+                        pending.extend_from_slice(&more.frame);
+                        next = more;
+                    }
+                    last = next.last;
+                    out.write_all(&pending).await
+                };
+                if written.is_err() || out.flush().await.is_err() || last {
                     break;
                 }
                 wrote = true;
@@ -260,7 +307,7 @@ pub struct WireWriter {
 }
 
 impl WireWriter {
-    fn send(&self, frame: Vec<u8>) -> Result<(), TransportError> {
+    pub(super) fn send(&self, frame: Vec<u8>) -> Result<(), TransportError> {
         self.tx
             .send(Outgoing { frame, last: false })
             .map_err(|_| closed("the consuming connection is closed"))
@@ -278,7 +325,7 @@ impl WireWriter {
 
     /// Ends the connection's writes (after what is queued) and closes it: the reader found it
     /// broken or silent, and settles issued later fail instead of going to a dead peer.
-    fn abandon(&self) {
+    pub(super) fn abandon(&self) {
         let _ = self.tx.send(Outgoing {
             frame: Vec::new(),
             last: true,
@@ -292,6 +339,15 @@ impl WireWriter {
         short_str(&mut args, consumer_tag);
         args.push(0);
         self.send(method_frame(CHANNEL, BASIC_CANCEL, &args))
+    }
+}
+
+#[cfg(test)]
+impl WireWriter {
+    /// A writer to nowhere, for tests that only build frames.
+    pub(super) fn detached() -> WireWriter {
+        let (tx, _) = mpsc::unbounded_channel();
+        WireWriter { tx }
     }
 }
 
@@ -320,9 +376,9 @@ impl Acker for WireWriter {
 }
 
 /// A frame cut out of the read buffer: its type, channel and where its payload lies.
-struct Frame {
-    kind: u8,
-    channel: u16,
+pub(super) struct Frame {
+    pub(super) kind: u8,
+    pub(super) channel: u16,
     payload: std::ops::Range<usize>,
 }
 
@@ -516,7 +572,7 @@ impl WireReader {
 
     /// The next frame, reading as needed; an error when the socket ends, fails, or stays
     /// silent for twice the heartbeat timeout.
-    async fn frame(&mut self) -> Result<Frame, TransportError> {
+    pub(super) async fn frame(&mut self) -> Result<Frame, TransportError> {
         loop {
             let avail = &self.buf[self.start..self.end];
             if avail.len() >= 7 {
@@ -575,10 +631,15 @@ impl WireReader {
         }
     }
 
+    /// The payload of `frame`, the last frame [`WireReader::frame`] returned.
+    pub(super) fn payload(&self, frame: &Frame) -> &[u8] {
+        &self.buf[frame.payload.clone()]
+    }
+
     /// The next method frame on `channel` during the handshake and setup, which must be `want`;
     /// its arguments. A close from the broker (a refused login, a missing queue) is an error
     /// with the broker's reason.
-    async fn expect(&mut self, channel: u16, want: (u16, u16)) -> Result<Vec<u8>, TransportError> {
+    pub(super) async fn expect(&mut self, channel: u16, want: (u16, u16)) -> Result<Vec<u8>, TransportError> {
         loop {
             let frame = self.frame().await?;
             let p = &self.buf[frame.payload.clone()];
