@@ -366,8 +366,12 @@ impl AmqpPublisher {
         Ok(s.wire.clone())
     }
 
-    async fn forget(&self) {
-        self.drop_state(&mut *self.state.lock().await);
+    /// Closes `failed`'s connections, unless a concurrent publish already replaced them.
+    async fn forget(&self, failed: &Arc<WirePublisher>) {
+        let mut state = self.state.lock().await;
+        if state.as_ref().is_some_and(|s| Arc::ptr_eq(&s.wire, failed)) {
+            self.drop_state(&mut state);
+        }
     }
 
     /// Closes the connection (by dropping it); the next publish opens a new one.
@@ -391,7 +395,7 @@ impl Publisher for Arc<AmqpPublisher> {
             let wire = this.channel(&keys).await?;
             match wire.publish(&messages).await {
                 Err(e) if !matches!(e, TransportError::Nacked { .. }) => {
-                    this.forget().await;
+                    this.forget(&wire).await;
                     Err(e)
                 }
                 done => done,

@@ -168,7 +168,10 @@ impl WirePublisher {
             let n = messages.len() as u64;
             let (first_tag, id) = (confirms.next_tag, confirms.next_flush);
             // Queued under the lock: the tags are the order the broker reads them in.
-            self.writer.send(frames)?;
+            if let Err(e) = self.writer.send(frames) {
+                confirms.close(e.to_string());
+                return Err(e);
+            }
             confirms.next_tag += n;
             confirms.next_flush += 1;
             confirms
