@@ -39,8 +39,9 @@ pub fn spawn_if_memory(settings: &Settings) {
     let metering = format!("{}.", p.metering_topic);
     tracing::info!(
         every_s = PERIOD.as_secs(),
-        "memory://: what notifier:// publishes stays in this process; a summary of it (samples \
-         per meter, events per type) is logged here. Use an amqp:// transport_url, or a file:// \
+        "memory://: what notifier:// publishes on the agent's own transport stays in this \
+         process (a notifier:// naming a broker publishes there); a summary of it (samples per \
+         meter, events per type) is logged here. Use an amqp:// transport_url, or a file:// \
          publisher in pipeline.yaml, to keep it"
     );
     let spawned = std::thread::Builder::new()
