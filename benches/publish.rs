@@ -97,7 +97,7 @@ fn publish(c: &mut Criterion) {
         ("notifier_encode_events", Payload::Events),
     ] {
         let options = notifier_options(&settings, carries, "bench");
-        let mut output = NotifierOutput::new(carries, Vec::new(), false, &options, Arc::new(Discard));
+        let mut output = NotifierOutput::new(carries, &[], false, &options, Arc::new(Discard));
         group.bench_function(name, |b| {
             b.iter_batched(
                 || Items {

@@ -211,9 +211,7 @@ pub fn topologies(config: &AgentConfig) -> Vec<(String, Topology)> {
                 }
             };
             let queues = &mut out[at].1.queues;
-            let default = [default_topic.clone()];
-            let topics = if topics.is_empty() { &default[..] } else { topics };
-            for topic in topics {
+            for topic in crate::publish::notifier::topics_or(topics, default_topic) {
                 let key = format!("{topic}.sample");
                 if !queues.iter().any(|q| q.queue == key) {
                     queues.push(QueueSpec {

@@ -202,7 +202,7 @@ impl Factory {
                 };
                 Box::new(NotifierOutput::new(
                     carries,
-                    topics.clone(),
+                    topics,
                     *per_meter_topic,
                     &notifier_options(p, carries, &self.host),
                     publisher,

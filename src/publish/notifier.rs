@@ -36,6 +36,15 @@ pub struct NotifierOptions<'a> {
     pub host: &'a str,
 }
 
+/// The topics a `notifier://` naming `topics` publishes to: those in the URL's order, or the
+/// configured metering (or event) topic when it names none.
+pub fn topics_or<'a>(topics: &'a [String], default_topic: &'a str) -> Vec<&'a str> {
+    match topics {
+        [] => vec![default_topic],
+        named => named.iter().map(String::as_str).collect(),
+    }
+}
+
 #[derive(Clone)]
 pub struct NotifierOutput {
     name: String,
@@ -59,14 +68,12 @@ pub struct NotifierOutput {
 impl NotifierOutput {
     pub fn new(
         carries: Payload,
-        mut topics: Vec<String>,
+        topics: &[String],
         per_meter_topic: bool,
         options: &NotifierOptions<'_>,
         publisher: Arc<dyn Publisher>,
     ) -> NotifierOutput {
-        if topics.is_empty() {
-            topics.push(options.default_topic.to_owned());
-        }
+        let topics = topics_or(topics, options.default_topic);
         let query: Vec<String> = topics.iter().map(|t| format!("topic={t}")).collect();
         NotifierOutput {
             name: format!("notifier://?{}", query.join("&")),
@@ -218,7 +225,7 @@ mod tests {
         };
         NotifierOutput::new(
             Payload::Samples,
-            topics.iter().map(|t| t.to_string()).collect(),
+            &topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
             per_meter_topic,
             &options,
             Arc::new(MemoryTransport::isolated()),

@@ -34,8 +34,37 @@ const HANDSHAKE_FRAME_MAX: usize = 128 << 10;
 /// How long `close` waits for the broker's `close-ok`.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-fn closed(what: impl Into<String>) -> TransportError {
+pub(super) fn closed(what: impl Into<String>) -> TransportError {
     TransportError::Closed(what.into())
+}
+
+/// What a failed write to `node` is.
+pub(super) fn write_failed(node: &Node) -> impl Fn(std::io::Error) -> TransportError + Copy + '_ {
+    move |e| closed(format!("{}: write: {e}", node.address))
+}
+
+/// The largest frame a negotiated `frame_max` allows (0 is none).
+pub(super) fn frame_limit(frame_max: u32) -> usize {
+    match frame_max {
+        0 => usize::MAX,
+        n => n as usize,
+    }
+}
+
+/// The broker's `channel.close` or `connection.close` in the method frame `p` on `channel`,
+/// answered with its close-ok: why it closed. `None` for any other frame.
+pub(super) fn closed_by_broker(channel: u16, p: &[u8], writer: &WireWriter) -> Option<String> {
+    match ids(p) {
+        CHANNEL_CLOSE => {
+            let _ = writer.send(method_frame(CHANNEL, CHANNEL_CLOSE_OK, &[]));
+            Some(format!("the broker closed the channel: {}", close_reason(p)))
+        }
+        CONNECTION_CLOSE if channel == 0 => {
+            let _ = writer.send(method_frame(0, CONNECTION_CLOSE_OK, &[]));
+            Some(format!("the broker closed the connection: {}", close_reason(p)))
+        }
+        _ => None,
+    }
 }
 
 type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
@@ -63,7 +92,7 @@ pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter)
         heartbeat,
         frame_max,
     } = open(node, setup.name).await?;
-    let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
+    let io = write_failed(node);
     write.write_all(&qos(setup.prefetch, false)).await.map_err(io)?;
     reader.expect(CHANNEL, BASIC_QOS_OK).await?;
     if setup.initial_limit > 0 {
@@ -102,7 +131,7 @@ pub(super) struct Opened {
 pub(super) async fn open(node: &Node, name: &str) -> Result<Opened, TransportError> {
     let (read, mut write, fd) = connect(node).await?;
     let mut reader = WireReader::new(read, Some(fd));
-    let io = |e: std::io::Error| closed(format!("{}: write: {e}", node.address));
+    let io = write_failed(node);
     write.write_all(b"AMQP\x00\x00\x09\x01").await.map_err(io)?;
     reader.expect(0, CONNECTION_START).await?;
     write
@@ -164,10 +193,7 @@ pub(super) async fn running(
 ) -> Result<(WireReader, WireWriter), TransportError> {
     write.flush().await.map_err(|e| closed(format!("write: {e}")))?;
     reader.heartbeat = heartbeat;
-    reader.frame_max = match frame_max {
-        0 => usize::MAX,
-        n => n as usize,
-    };
+    reader.frame_max = frame_limit(frame_max);
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(write_loop(write, rx, heartbeat));
     Ok((reader, WireWriter { tx }))
@@ -310,7 +336,7 @@ impl WireWriter {
     pub(super) fn send(&self, frame: Vec<u8>) -> Result<(), TransportError> {
         self.tx
             .send(Outgoing { frame, last: false })
-            .map_err(|_| closed("the consuming connection is closed"))
+            .map_err(|_| closed("the connection is closed"))
     }
 
     /// `connection.close` (reply 200), after everything queued before it; nothing is written
@@ -527,18 +553,12 @@ impl WireReader {
                     });
                 }
                 BASIC_CANCEL => return Err(Control::Cancelled),
-                CHANNEL_CLOSE => {
-                    let why = format!("the broker closed the channel: {}", close_reason(p));
-                    let _ = writer.send(method_frame(CHANNEL, CHANNEL_CLOSE_OK, &[]));
-                    return Err(Control::Closed(why));
+                // Otherwise qos-ok, cancel-ok, connection.blocked/unblocked: nothing to do.
+                _ => {
+                    if let Some(why) = closed_by_broker(frame.channel, p, writer) {
+                        return Err(Control::Closed(why));
+                    }
                 }
-                CONNECTION_CLOSE if frame.channel == 0 => {
-                    let why = format!("the broker closed the connection: {}", close_reason(p));
-                    let _ = writer.send(method_frame(0, CONNECTION_CLOSE_OK, &[]));
-                    return Err(Control::Closed(why));
-                }
-                // qos-ok, cancel-ok, connection.blocked/unblocked: nothing to do.
-                _ => {}
             },
             FRAME_HEADER => {
                 let bad = || Control::Closed("the broker sent a malformed content header".into());

@@ -21,12 +21,8 @@ use tokio::sync::oneshot;
 
 use super::frames::*;
 use super::url::Node;
-use super::wire::{self, Opened, WireReader, WireWriter};
+use super::wire::{self, closed, Opened, WireReader, WireWriter};
 use super::{OutMessage, Properties, TransportError};
-
-fn closed(what: impl Into<String>) -> TransportError {
-    TransportError::Closed(what.into())
-}
 
 /// A confirm-mode channel on a connection of its own. Dropping it closes the connection.
 pub struct WirePublisher {
@@ -66,6 +62,34 @@ struct Confirms {
 }
 
 impl Confirms {
+    fn new() -> Confirms {
+        Confirms {
+            next_tag: 1,
+            pending: BTreeMap::new(),
+            flushes: HashMap::new(),
+            next_flush: 0,
+            closed: None,
+        }
+    }
+
+    /// A flush of `n` messages, taking the next `n` delivery tags; `done` hears how it ended.
+    fn register(&mut self, n: usize, done: oneshot::Sender<Outcome>) {
+        let (first_tag, id) = (self.next_tag, self.next_flush);
+        self.next_tag += n as u64;
+        self.next_flush += 1;
+        self.pending
+            .extend((first_tag..self.next_tag).map(|tag| (tag, id)));
+        self.flushes.insert(
+            id,
+            Flush {
+                first_tag,
+                left: n,
+                nacked: None,
+                done,
+            },
+        );
+    }
+
     /// The broker's `basic.ack` (`acked`) or `basic.nack` of `tag`, or of every tag up to it.
     fn settle(&mut self, tag: u64, multiple: bool, acked: bool) {
         let settled = if multiple {
@@ -117,24 +141,15 @@ pub async fn open(node: &Node, name: &str) -> Result<WirePublisher, TransportErr
     write
         .write_all(&method_frame(CHANNEL, CONFIRM_SELECT, &[0]))
         .await
-        .map_err(|e| closed(format!("{}: write: {e}", node.address)))?;
+        .map_err(wire::write_failed(node))?;
     reader.expect(CHANNEL, CONFIRM_SELECT_OK).await?;
     let (reader, writer) = wire::running(reader, write, heartbeat, frame_max).await?;
-    let confirms = Arc::new(Mutex::new(Confirms {
-        next_tag: 1,
-        pending: BTreeMap::new(),
-        flushes: HashMap::new(),
-        next_flush: 0,
-        closed: None,
-    }));
+    let confirms = Arc::new(Mutex::new(Confirms::new()));
     tokio::spawn(read_confirms(reader, writer.clone(), confirms.clone()));
     Ok(WirePublisher {
         writer,
         confirms,
-        frame_max: match frame_max {
-            0 => usize::MAX,
-            n => n as usize,
-        },
+        frame_max: wire::frame_limit(frame_max),
         default_properties: encode_properties(&OutMessage::default_properties())?,
     })
 }
@@ -165,27 +180,12 @@ impl WirePublisher {
             if let Some(why) = &confirms.closed {
                 return Err(closed(why.clone()));
             }
-            let n = messages.len() as u64;
-            let (first_tag, id) = (confirms.next_tag, confirms.next_flush);
             // Queued under the lock: the tags are the order the broker reads them in.
             if let Err(e) = self.writer.send(frames) {
                 confirms.close(e.to_string());
                 return Err(e);
             }
-            confirms.next_tag += n;
-            confirms.next_flush += 1;
-            confirms
-                .pending
-                .extend((first_tag..first_tag + n).map(|tag| (tag, id)));
-            confirms.flushes.insert(
-                id,
-                Flush {
-                    first_tag,
-                    left: messages.len(),
-                    nacked: None,
-                    done,
-                },
-            );
+            confirms.register(messages.len(), done);
         }
         match outcome.await {
             Ok(Outcome::Confirmed) => Ok(()),
@@ -286,18 +286,12 @@ async fn read_confirms(mut reader: WireReader, writer: WireWriter, confirms: Arc
                 let tag = u64::from_be_bytes(tag.try_into().unwrap_or_default());
                 lock().settle(tag, bits & 1 == 1, got == BASIC_ACK);
             }
-            CHANNEL_CLOSE => {
-                let why = format!("the broker closed the channel: {}", close_reason(p));
-                let _ = writer.send(method_frame(CHANNEL, CHANNEL_CLOSE_OK, &[]));
-                break why;
+            // Otherwise connection.blocked/unblocked: writes wait in the socket meanwhile.
+            _ => {
+                if let Some(why) = wire::closed_by_broker(frame.channel, p, &writer) {
+                    break why;
+                }
             }
-            CONNECTION_CLOSE if frame.channel == 0 => {
-                let why = format!("the broker closed the connection: {}", close_reason(p));
-                let _ = writer.send(method_frame(0, CONNECTION_CLOSE_OK, &[]));
-                break why;
-            }
-            // connection.blocked/unblocked: writes wait in the socket meanwhile.
-            _ => {}
         }
     };
     writer.abandon();
@@ -308,32 +302,10 @@ async fn read_confirms(mut reader: WireReader, writer: WireWriter, confirms: Arc
 mod tests {
     use super::*;
 
-    fn confirms() -> Confirms {
-        Confirms {
-            next_tag: 1,
-            pending: BTreeMap::new(),
-            flushes: HashMap::new(),
-            next_flush: 0,
-            closed: None,
-        }
-    }
-
     /// A flush of `n` messages taking the next tags; its outcome's receiver.
-    fn flush(c: &mut Confirms, n: u64) -> oneshot::Receiver<Outcome> {
+    fn flush(c: &mut Confirms, n: usize) -> oneshot::Receiver<Outcome> {
         let (done, outcome) = oneshot::channel();
-        let (first_tag, id) = (c.next_tag, c.next_flush);
-        c.next_tag += n;
-        c.next_flush += 1;
-        c.pending.extend((first_tag..first_tag + n).map(|t| (t, id)));
-        c.flushes.insert(
-            id,
-            Flush {
-                first_tag,
-                left: n as usize,
-                nacked: None,
-                done,
-            },
-        );
+        c.register(n, done);
         outcome
     }
 
@@ -347,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_flush_is_confirmed_when_all_its_tags_are_whatever_the_order() {
-        let mut c = confirms();
+        let mut c = Confirms::new();
         let (mut a, mut b, mut d) = (flush(&mut c, 2), flush(&mut c, 3), flush(&mut c, 1));
         // Out of order, one at a time, then `multiple` over the rest.
         c.settle(4, false, true);
@@ -368,7 +340,7 @@ mod tests {
 
     #[test]
     fn the_channel_ending_fails_every_waiting_flush() {
-        let mut c = confirms();
+        let mut c = Confirms::new();
         let mut a = flush(&mut c, 2);
         c.settle(1, false, true);
         c.close("the broker closed the connection: 320 CONNECTION_FORCED".into());
@@ -396,7 +368,7 @@ mod tests {
     fn a_message_is_a_publish_a_header_and_bodies_cut_at_the_frame_limit() {
         let publisher = WirePublisher {
             writer: WireWriter::detached(),
-            confirms: Arc::new(Mutex::new(confirms())),
+            confirms: Arc::new(Mutex::new(Confirms::new())),
             frame_max: 8 + 4,
             default_properties: encode_properties(&OutMessage::default_properties()).unwrap(),
         };
