@@ -95,14 +95,29 @@ pub(super) fn qos(count: u16, global: bool) -> Vec<u8> {
 
 pub(super) fn method_frame(channel: u16, (class, method): (u16, u16), args: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(12 + args.len());
-    f.push(FRAME_METHOD);
-    f.extend_from_slice(&channel.to_be_bytes());
-    f.extend_from_slice(&((4 + args.len()) as u32).to_be_bytes());
+    let start = begin_frame(&mut f, FRAME_METHOD, channel);
     f.extend_from_slice(&class.to_be_bytes());
     f.extend_from_slice(&method.to_be_bytes());
     f.extend_from_slice(args);
-    f.push(FRAME_END);
+    end_frame(&mut f, start);
     f
+}
+
+/// A frame's type and channel, and room for its size; where it starts. Its payload follows,
+/// then [`end_frame`].
+pub(super) fn begin_frame(out: &mut Vec<u8>, kind: u8, channel: u16) -> usize {
+    let start = out.len();
+    out.push(kind);
+    out.extend_from_slice(&channel.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+    start
+}
+
+/// The size of the frame begun at `start`, and its end marker.
+pub(super) fn end_frame(out: &mut Vec<u8>, start: usize) {
+    let size = (out.len() - start - 7) as u32;
+    out[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
+    out.push(FRAME_END);
 }
 
 /// A method payload's class and method ids.
@@ -129,4 +144,23 @@ pub(super) fn read_short<'a>(p: &'a [u8], at: &mut usize) -> Option<&'a str> {
     let s = p.get(*at + 1..*at + 1 + n)?;
     *at += 1 + n;
     std::str::from_utf8(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_frame_is_laid_out_as_the_amqp_spec_says() {
+        // basic.qos (60, 10): prefetch-size 0, prefetch-count 10, global off; 11 payload bytes.
+        assert_eq!(
+            qos(10, false),
+            [1, 0, 1, 0, 0, 0, 11, 0, 60, 0, 10, 0, 0, 0, 0, 0, 10, 0, 0xCE]
+        );
+        let mut out = vec![9];
+        let start = begin_frame(&mut out, FRAME_BODY, 7);
+        out.extend_from_slice(b"abc");
+        end_frame(&mut out, start);
+        assert_eq!(out, [9, 3, 0, 7, 0, 0, 0, 3, b'a', b'b', b'c', 0xCE]);
+    }
 }

@@ -203,7 +203,7 @@ impl WirePublisher {
 
     /// `basic.publish`, the content header and the body frames of `m`.
     fn write_message(&self, out: &mut Vec<u8>, m: &OutMessage) -> Result<(), TransportError> {
-        let start = begin_frame(out, FRAME_METHOD);
+        let start = begin_frame(out, FRAME_METHOD, CHANNEL);
         out.extend_from_slice(&BASIC_PUBLISH.0.to_be_bytes());
         out.extend_from_slice(&BASIC_PUBLISH.1.to_be_bytes());
         out.extend_from_slice(&0u16.to_be_bytes()); // reserved (ticket)
@@ -217,7 +217,7 @@ impl WirePublisher {
         }
         out.push(0); // mandatory, immediate: off
         end_frame(out, start);
-        let start = begin_frame(out, FRAME_HEADER);
+        let start = begin_frame(out, FRAME_HEADER, CHANNEL);
         out.extend_from_slice(&BASIC_PUBLISH.0.to_be_bytes());
         out.extend_from_slice(&0u16.to_be_bytes()); // weight
         out.extend_from_slice(&(m.body.len() as u64).to_be_bytes());
@@ -228,7 +228,7 @@ impl WirePublisher {
         }
         end_frame(out, start);
         for chunk in m.body.chunks(self.frame_max.saturating_sub(8).max(1)) {
-            let start = begin_frame(out, FRAME_BODY);
+            let start = begin_frame(out, FRAME_BODY, CHANNEL);
             out.extend_from_slice(chunk);
             end_frame(out, start);
         }
@@ -241,22 +241,6 @@ impl Drop for WirePublisher {
         // The broker answers with close-ok and closes the socket, which ends the reader task.
         self.writer.close();
     }
-}
-
-/// A frame's type and channel, and room for its size; where it starts.
-fn begin_frame(out: &mut Vec<u8>, kind: u8) -> usize {
-    let start = out.len();
-    out.push(kind);
-    out.extend_from_slice(&CHANNEL.to_be_bytes());
-    out.extend_from_slice(&[0; 4]);
-    start
-}
-
-/// The size of the frame begun at `start`, and its end marker.
-fn end_frame(out: &mut Vec<u8>, start: usize) {
-    let size = (out.len() - start - 7) as u32;
-    out[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
-    out.push(FRAME_END);
 }
 
 /// A content header's property flags and values.
