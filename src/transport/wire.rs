@@ -113,7 +113,7 @@ pub async fn consume(setup: ConsumeSetup<'_>) -> Result<(WireReader, WireWriter)
         .await
         .map_err(io)?;
     reader.expect(CHANNEL, BASIC_CONSUME_OK).await?;
-    running(reader, write, heartbeat, frame_max).await
+    running(node, reader, write, heartbeat, frame_max).await
 }
 
 /// A connection through its handshake with channel [`CHANNEL`] open, before the caller's own
@@ -186,12 +186,13 @@ pub(super) async fn open(node: &Node, name: &str) -> Result<Opened, TransportErr
 
 /// The caller's setup done: the reader at the negotiated limits, the writer task started.
 pub(super) async fn running(
+    node: &Node,
     mut reader: WireReader,
     mut write: WriteHalf,
     heartbeat: u16,
     frame_max: u32,
 ) -> Result<(WireReader, WireWriter), TransportError> {
-    write.flush().await.map_err(|e| closed(format!("write: {e}")))?;
+    write.flush().await.map_err(write_failed(node))?;
     reader.heartbeat = heartbeat;
     reader.frame_max = frame_limit(frame_max);
     let (tx, rx) = mpsc::unbounded_channel();

@@ -143,7 +143,7 @@ pub async fn open(node: &Node, name: &str) -> Result<WirePublisher, TransportErr
         .await
         .map_err(wire::write_failed(node))?;
     reader.expect(CHANNEL, CONFIRM_SELECT_OK).await?;
-    let (reader, writer) = wire::running(reader, write, heartbeat, frame_max).await?;
+    let (reader, writer) = wire::running(node, reader, write, heartbeat, frame_max).await?;
     let confirms = Arc::new(Mutex::new(Confirms::new()));
     tokio::spawn(read_confirms(reader, writer.clone(), confirms.clone()));
     Ok(WirePublisher {
