@@ -63,6 +63,10 @@ impl Pipeline {
                     .or_else(|| key_line(at, "publishers"));
                 match PublisherUrl::parse(url) {
                     Ok(publisher) => {
+                        for warning in PublisherUrl::warnings(url) {
+                            let text = format!("sink {name:?}: {warning}");
+                            c.warnings.push(Problem::new(&file.path, line, text));
+                        }
                         if file.kind == Payload::Events && !publisher.publishes_events() {
                             c.warnings.push(Problem::new(
                                 &file.path,

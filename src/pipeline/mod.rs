@@ -379,6 +379,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_notifier_policy_is_a_warning_naming_file_and_line() {
+        let text = "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    \
+                    publishers:\n      - notifier://?policy=drop\n      - notifier://?policy=later\n";
+        let samples = Pipeline::parse(text, Path::new("p.yaml"), Payload::Samples).unwrap();
+        let warnings: Vec<String> = samples.warnings().iter().map(Problem::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "p.yaml:9: sink \"k\": notifier://?policy=later: publishing policy \"later\" is \
+              unknown: taken as \"default\", as Ceilometer does"
+            ]
+        );
+    }
+
+    #[test]
     fn event_sinks_take_no_transformers_and_warn_of_sample_only_publishers() {
         let text = "sources:\n  - name: s\n    events: ['*']\n    sinks: [k]\nsinks:\n  - name: k\n    \
                     publishers: ['notifier://', 'udp://h:1', 'prometheus://h:9091/metrics/job/j']\n";

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::model::py;
+
 /// Why a publisher URL is refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UrlError {
@@ -188,8 +190,9 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
     let rest = rest.split('#').next().unwrap_or("");
     let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut topics = Vec::new();
-    let mut per_meter_topic = false;
     let mut driver = None;
+    // Ceilometer's `MessagingPublisher` reads the last (non-blank) value of each.
+    let (mut per_meter_topic, mut max_queue_length, mut max_retry) = (None, None, None);
     let mut passed_on = Vec::new();
     for (k, v) in options {
         match k.as_str() {
@@ -205,21 +208,30 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
                 driver.get_or_insert(v);
                 continue;
             }
-            "per_meter_topic" => per_meter_topic = bool_from_string(&v),
-            // Ceilometer's answers to a failed publish (retry N times, keep a local queue,
-            // drop). ceilo keeps the deliveries unacked until the broker confirms instead, so
-            // the values are checked and have nothing to do.
-            "policy" if !["default", "queue", "drop"].contains(&v.as_str()) => {
-                return Err(UrlError::Option {
-                    url: url.to_owned(),
-                    option: k,
-                    reason: format!("{v:?} is not one of default, queue, drop"),
-                })
-            }
-            "max_queue_length" | "max_retry" => drop(number(url, &k, &v)?),
+            "per_meter_topic" if !v.is_empty() => per_meter_topic = Some(v.clone()),
+            "max_queue_length" if !v.is_empty() => max_queue_length = Some(v.clone()),
+            "max_retry" if !v.is_empty() => max_retry = Some(v.clone()),
             _ => {}
         }
         passed_on.push(format!("{k}={v}"));
+    }
+    // `bool(int(v))` and `int(v)`: a value Python's `int()` refuses fails Ceilometer's publisher
+    // to load, and ceilo refuses it at start.
+    let python_int = |option: &str, v: &str| {
+        py::text::int_of_str(v).ok_or_else(|| UrlError::Option {
+            url: url.to_owned(),
+            option: option.to_owned(),
+            reason: format!("{v:?} is not an integer"),
+        })
+    };
+    let per_meter_topic = match per_meter_topic {
+        Some(v) => python_int("per_meter_topic", &v)? != 0,
+        None => false,
+    };
+    for (option, v) in [("max_queue_length", max_queue_length), ("max_retry", max_retry)] {
+        if let Some(v) = v {
+            python_int(option, &v)?;
+        }
     }
     let transport_url = if netloc.is_empty() {
         None
@@ -251,6 +263,27 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
 }
 
 impl PublisherUrl {
+    /// What Ceilometer warns about in `url` and loads all the same: a notifier's unknown
+    /// `policy` (its answer to a failed publish: retry, keep a local queue, drop), taken as
+    /// `default`. ceilo keeps the deliveries unacked until the broker confirms whatever the
+    /// policy says.
+    pub fn warnings(url: &str) -> Vec<String> {
+        let (base, options) = query(url.trim());
+        if !base.starts_with("notifier://") {
+            return Vec::new();
+        }
+        let last = options.iter().rev().find(|(k, v)| k == "policy" && !v.is_empty());
+        match last {
+            Some((_, policy)) if !["default", "queue", "drop"].contains(&policy.as_str()) => {
+                vec![format!(
+                    "{}: publishing policy {policy:?} is unknown: taken as \"default\", as Ceilometer does",
+                    crate::transport::mask(url)
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The scheme (`notifier`, `file`): the `publisher` label of metrics.
     pub fn scheme(&self) -> &'static str {
         match self {
@@ -504,20 +537,65 @@ mod tests {
             "notifier://?policy=drop",
             "notifier://?policy=queue&max_queue_length=2048",
             "notifier://?policy=default&max_retry=10",
+            // What Ceilometer 27 loads too: an unknown policy (forced to `default`, with a
+            // warning), `int()`'s grammar, the last value of each, and blank values as if
+            // absent (`parse_qs`).
+            "notifier://?policy=sometimes",
+            "notifier://?max_retry=-1",
+            "notifier://?max_retry=lots&max_retry=3",
+            "notifier://?max_queue_length=-5",
+            "notifier://?max_queue_length=1_024",
+            "notifier://?max_queue_length=lots&max_queue_length=5",
+            "notifier://?max_queue_length=&policy=&per_meter_topic=",
+            "notifier://?per_meter_topic=1&per_meter_topic=0",
             // Without a host Ceilometer publishes on its own transport whatever the driver.
             "notifier://?driver=kafka",
         ] {
             assert_eq!(PublisherUrl::parse(ok).as_ref(), Ok(&plain), "{ok}");
         }
-        for bad in [
-            "notifier://?policy=sometimes",
-            "notifier://?max_queue_length=lots",
-            "notifier://?max_retry=-1",
+        assert_eq!(
+            PublisherUrl::warnings("notifier://u:secret@h/?policy=sometimes"),
+            [
+                "notifier://u:***@h/?policy=sometimes: publishing policy \"sometimes\" is unknown: \
+              taken as \"default\", as Ceilometer does"
+            ]
+        );
+        for quiet in [
+            "notifier://?policy=drop",
+            "notifier://?policy=sometimes&policy=queue",
+            "notifier://?policy=",
+            "file:///x?policy=sometimes",
         ] {
+            assert!(PublisherUrl::warnings(quiet).is_empty(), "{quiet}");
+        }
+        for on in ["2", "-1", " 1 ", "0&per_meter_topic=1"] {
+            let url = format!("notifier://?per_meter_topic={on}");
             assert!(
-                matches!(PublisherUrl::parse(bad), Err(UrlError::Option { .. })),
-                "{bad}"
+                matches!(
+                    PublisherUrl::parse(&url),
+                    Ok(PublisherUrl::Notifier {
+                        per_meter_topic: true,
+                        ..
+                    })
+                ),
+                "{url}"
             );
+        }
+        // `int(v)` raises, so Ceilometer's publisher does not load.
+        for (bad, option) in [
+            ("notifier://?max_queue_length=lots", "max_queue_length"),
+            (
+                "notifier://?max_queue_length=5&max_queue_length=1.5",
+                "max_queue_length",
+            ),
+            ("notifier://?max_retry=-1&max_retry=lots", "max_retry"),
+            ("notifier://?per_meter_topic=True", "per_meter_topic"),
+            ("notifier://?per_meter_topic=yes", "per_meter_topic"),
+        ] {
+            match PublisherUrl::parse(bad) {
+                Err(UrlError::Option { option: named, .. }) => assert_eq!(named, option, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 
@@ -567,7 +645,7 @@ mod tests {
     #[test]
     fn parses_ceilometer_style_urls() {
         assert_eq!(
-            PublisherUrl::parse("notifier://?topic=alt&per_meter_topic=True").unwrap(),
+            PublisherUrl::parse("notifier://?topic=alt&per_meter_topic=1").unwrap(),
             PublisherUrl::Notifier {
                 topics: vec!["alt".into()],
                 per_meter_topic: true,
