@@ -159,6 +159,8 @@ pub(crate) fn bool_from_string(s: &str) -> bool {
     )
 }
 
+/// The URL before its query, and the query's pairs in order, decoded as `parse_qs` decodes them
+/// (`%XX`, `+` for a space).
 fn query(url: &str) -> (&str, Vec<(String, String)>) {
     let (base, q) = url.split_once('?').unwrap_or((url, ""));
     let pairs = q
@@ -166,7 +168,7 @@ fn query(url: &str) -> (&str, Vec<(String, String)>) {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_owned(), v.to_owned())
+            (unquote_plus(k), unquote_plus(v))
         })
         .collect();
     (base, pairs)
@@ -213,7 +215,8 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
             "max_retry" if !v.is_empty() => max_retry = Some(v.clone()),
             _ => {}
         }
-        passed_on.push(format!("{k}={v}"));
+        // Encoded again, as `urlencode` does.
+        passed_on.push(format!("{}={}", quote_plus(&k), quote_plus(&v)));
     }
     // `bool(int(v))` and `int(v)`: a value Python's `int()` refuses fails Ceilometer's publisher
     // to load, and ceilo refuses it at start.
@@ -622,6 +625,15 @@ mod tests {
             elsewhere("notifier://broker2"),
             (vec![], Some("rabbit://broker2".into()))
         );
+        // Decoded as `parse_qs` decodes, and the options passed on encoded again by
+        // `urlencode` (what Ceilometer 27 made of this URL).
+        assert_eq!(
+            elsewhere("notifier://u:p@h:5672/v?topic=a%2Eb+c&ssl_ca_file=/etc/a%20b.pem&x=1"),
+            (
+                vec!["a.b c".into()],
+                Some("rabbit://u:p@h:5672/v?ssl_ca_file=%2Fetc%2Fa+b.pem&x=1".into())
+            )
+        );
         // oslo's several nodes of one cluster.
         assert_eq!(
             elsewhere("notifier://u:p@h1:5672,u:p@h2:5672/?topic=t").1,
@@ -678,6 +690,16 @@ mod tests {
                 fsync: true
             }
         );
+        match PublisherUrl::parse("gnocchi://?filter_project=ops+team&filter_domain=a%2Db") {
+            Ok(PublisherUrl::Gnocchi(o)) => {
+                assert_eq!(
+                    (&*o.filter_project, &*o.filter_domain),
+                    ("ops team", "a-b"),
+                    "decoded"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(
             PublisherUrl::parse("gnocchi://?archive_policy=ceilometer-high").unwrap(),
             PublisherUrl::Gnocchi(crate::publish::gnocchi::GnocchiOptions {

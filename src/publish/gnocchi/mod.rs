@@ -77,11 +77,12 @@ impl Default for GnocchiOptions {
 
 impl GnocchiOptions {
     /// From the URL's query pairs; `Err((option, reason))` for a value that does not parse.
+    /// As `parse_qs` reads them, a blank value is no value: the default stays.
     pub fn from_query(pairs: &[(String, String)]) -> Result<GnocchiOptions, (String, String)> {
         let mut o = GnocchiOptions::default();
-        for (k, v) in pairs {
+        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
             match k.as_str() {
-                "archive_policy" => o.archive_policy = Some(v.clone()).filter(|v| !v.is_empty()),
+                "archive_policy" => o.archive_policy = Some(v.clone()),
                 "resources_definition_file" => o.resources_definition_file = v.clone(),
                 "timeout" => {
                     let secs: f64 = v
@@ -479,6 +480,11 @@ mod tests {
         let d = GnocchiOptions::from_query(&[]).unwrap();
         assert_eq!(d, GnocchiOptions::default());
         assert!(d.enable_filter_project);
+        // Blank values are dropped by `parse_qs`: the defaults stay.
+        assert_eq!(
+            GnocchiOptions::from_query(&pairs("filter_project=&timeout=&archive_policy=")).unwrap(),
+            GnocchiOptions::default()
+        );
         assert!(GnocchiOptions::from_query(&pairs("timeout=soon")).is_err());
         assert!(GnocchiOptions::from_query(&pairs("timeout=0")).is_err());
     }
