@@ -193,16 +193,15 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
     let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut topics = Vec::new();
     let mut driver = None;
-    // Ceilometer's `MessagingPublisher` reads the last (non-blank) value of each.
+    // Ceilometer's `MessagingPublisher` reads the last value of each.
     let (mut per_meter_topic, mut max_queue_length, mut max_retry) = (None, None, None);
-    let mut passed_on = Vec::new();
-    for (k, v) in options {
+    // What goes on to the broker's URL: `parse_qs`'s dict, each key's values together.
+    let mut passed_on: Vec<(String, Vec<String>)> = Vec::new();
+    // `parse_qs` drops blank values: `topic=` alone leaves the default topic.
+    for (k, v) in options.into_iter().filter(|(_, v)| !v.is_empty()) {
         match k.as_str() {
-            // `parse_qs` drops blank values, so `topic=` alone leaves the default.
             "topic" => {
-                if !v.is_empty() {
-                    topics.push(v);
-                }
+                topics.push(v);
                 continue;
             }
             // Ceilometer takes the first.
@@ -210,13 +209,15 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
                 driver.get_or_insert(v);
                 continue;
             }
-            "per_meter_topic" if !v.is_empty() => per_meter_topic = Some(v.clone()),
-            "max_queue_length" if !v.is_empty() => max_queue_length = Some(v.clone()),
-            "max_retry" if !v.is_empty() => max_retry = Some(v.clone()),
+            "per_meter_topic" => per_meter_topic = Some(v.clone()),
+            "max_queue_length" => max_queue_length = Some(v.clone()),
+            "max_retry" => max_retry = Some(v.clone()),
             _ => {}
         }
-        // Encoded again, as `urlencode` does.
-        passed_on.push(format!("{}={}", quote_plus(&k), quote_plus(&v)));
+        match passed_on.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v),
+            None => passed_on.push((k, vec![v])),
+        }
     }
     // `bool(int(v))` and `int(v)`: a value Python's `int()` refuses fails Ceilometer's publisher
     // to load, and ceilo refuses it at start.
@@ -249,7 +250,16 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
         let query = if passed_on.is_empty() {
             String::new()
         } else {
-            format!("?{}", passed_on.join("&"))
+            // Encoded again, as `urlencode(options, doseq=True)` does.
+            let pairs: Vec<String> = passed_on
+                .iter()
+                .flat_map(|(k, values)| {
+                    values
+                        .iter()
+                        .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
+                })
+                .collect();
+            format!("?{}", pairs.join("&"))
         };
         let transport_url = format!("rabbit://{netloc}{path}{query}");
         crate::transport::url::parse(&transport_url).map_err(|e| UrlError::Broker {
@@ -530,7 +540,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notifier_options_are_checked() {
+    fn notifier_options_are_read_as_ceilometer_reads_them() {
         let plain = PublisherUrl::Notifier {
             topics: Vec::new(),
             per_meter_topic: false,
@@ -628,10 +638,10 @@ mod tests {
         // Decoded as `parse_qs` decodes, and the options passed on encoded again by
         // `urlencode` (what Ceilometer 27 made of this URL).
         assert_eq!(
-            elsewhere("notifier://u:p@h:5672/v?topic=a%2Eb+c&ssl_ca_file=/etc/a%20b.pem&x=1"),
+            elsewhere("notifier://u:p@h:5672/v?topic=a%2Eb+c&ssl_ca_file=/etc/a%20b.pem&x=1&y=&x=2&driver=&driver=rabbit"),
             (
                 vec!["a.b c".into()],
-                Some("rabbit://u:p@h:5672/v?ssl_ca_file=%2Fetc%2Fa+b.pem&x=1".into())
+                Some("rabbit://u:p@h:5672/v?ssl_ca_file=%2Fetc%2Fa+b.pem&x=1&x=2".into())
             )
         );
         // oslo's several nodes of one cluster.
