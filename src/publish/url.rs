@@ -250,16 +250,7 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
         let query = if passed_on.is_empty() {
             String::new()
         } else {
-            // Encoded again, as `urlencode(options, doseq=True)` does.
-            let pairs: Vec<String> = passed_on
-                .iter()
-                .flat_map(|(k, values)| {
-                    values
-                        .iter()
-                        .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
-                })
-                .collect();
-            format!("?{}", pairs.join("&"))
+            format!("?{}", urlencode(&passed_on))
         };
         let transport_url = format!("rabbit://{netloc}{path}{query}");
         crate::transport::url::parse(&transport_url).map_err(|e| UrlError::Broker {
@@ -388,6 +379,19 @@ fn unquote_plus(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `urllib.parse.urlencode(params, doseq=True)`: each key's values in turn, encoded.
+fn urlencode(params: &[(String, Vec<String>)]) -> String {
+    let pairs: Vec<String> = params
+        .iter()
+        .flat_map(|(k, values)| {
+            values
+                .iter()
+                .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
+        })
+        .collect();
+    pairs.join("&")
+}
+
 /// `urllib.parse.quote_plus`: everything but `A-Za-z0-9_.-~` escaped, space as `+`.
 fn quote_plus(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -506,17 +510,9 @@ impl HttpTarget {
             (user.to_owned(), password.to_owned())
         });
         let mut target = format!("{scheme}://{hostport}{path}");
-        let query: Vec<String> = params
-            .iter()
-            .flat_map(|(k, values)| {
-                values
-                    .iter()
-                    .map(move |v| format!("{}={}", quote_plus(k), quote_plus(v)))
-            })
-            .collect();
-        if !query.is_empty() {
+        if !params.is_empty() {
             target.push('?');
-            target.push_str(&query.join("&"));
+            target.push_str(&urlencode(&params));
         }
         if let Some(f) = fragment.filter(|f| !f.is_empty()) {
             target.push('#');
