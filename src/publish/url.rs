@@ -191,34 +191,14 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
     let rest = base.strip_prefix("notifier://").unwrap_or("");
     let rest = rest.split('#').next().unwrap_or("");
     let (netloc, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut topics = Vec::new();
-    let mut driver = None;
-    // Ceilometer's `MessagingPublisher` reads the last value of each.
-    let (mut per_meter_topic, mut max_queue_length, mut max_retry) = (None, None, None);
-    // What goes on to the broker's URL: `parse_qs`'s dict, each key's values together.
-    let mut passed_on: Vec<(String, Vec<String>)> = Vec::new();
-    // `parse_qs` drops blank values: `topic=` alone leaves the default topic.
-    for (k, v) in options.into_iter().filter(|(_, v)| !v.is_empty()) {
-        match k.as_str() {
-            "topic" => {
-                topics.push(v);
-                continue;
-            }
-            // Ceilometer takes the first.
-            "driver" => {
-                driver.get_or_insert(v);
-                continue;
-            }
-            "per_meter_topic" => per_meter_topic = Some(v.clone()),
-            "max_queue_length" => max_queue_length = Some(v.clone()),
-            "max_retry" => max_retry = Some(v.clone()),
-            _ => {}
-        }
-        match passed_on.iter_mut().find(|(name, _)| *name == k) {
-            Some((_, values)) => values.push(v),
-            None => passed_on.push((k, vec![v])),
-        }
-    }
+    // `parse_qs`'s dict, as Ceilometer's `NotifierPublisher` takes it apart: every topic (a
+    // blank `topic=` alone leaves the default), the first driver, and what is left goes on to
+    // the broker's URL.
+    let mut params = gather(options);
+    let topics = pop(&mut params, "topic").unwrap_or_default();
+    let driver = pop(&mut params, "driver").and_then(|d| d.into_iter().next());
+    // `MessagingPublisher` reads the last value of each.
+    let last = |name: &str| last_value(&params, name);
     // `bool(int(v))` and `int(v)`: a value Python's `int()` refuses fails Ceilometer's publisher
     // to load, and ceilo refuses it at start.
     let python_int = |option: &str, v: &str| {
@@ -228,13 +208,13 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
             reason: format!("{v:?} is not an integer"),
         })
     };
-    let per_meter_topic = match per_meter_topic {
-        Some(v) => python_int("per_meter_topic", &v)? != 0,
+    let per_meter_topic = match last("per_meter_topic") {
+        Some(v) => python_int("per_meter_topic", v)? != 0,
         None => false,
     };
-    for (option, v) in [("max_queue_length", max_queue_length), ("max_retry", max_retry)] {
-        if let Some(v) = v {
-            python_int(option, &v)?;
+    for option in ["max_queue_length", "max_retry"] {
+        if let Some(v) = last(option) {
+            python_int(option, v)?;
         }
     }
     let transport_url = if netloc.is_empty() {
@@ -247,10 +227,10 @@ fn notifier(url: &str, base: &str, options: Vec<(String, String)>) -> Result<Pub
                 driver: driver.to_owned(),
             });
         }
-        let query = if passed_on.is_empty() {
+        let query = if params.is_empty() {
             String::new()
         } else {
-            format!("?{}", urlencode(&passed_on))
+            format!("?{}", urlencode(&params))
         };
         let transport_url = format!("rabbit://{netloc}{path}{query}");
         crate::transport::url::parse(&transport_url).map_err(|e| UrlError::Broker {
@@ -276,9 +256,8 @@ impl PublisherUrl {
         if !base.starts_with("notifier://") {
             return Vec::new();
         }
-        let last = options.iter().rev().find(|(k, v)| k == "policy" && !v.is_empty());
-        match last {
-            Some((_, policy)) if !["default", "queue", "drop"].contains(&policy.as_str()) => {
+        match last_value(&gather(options), "policy") {
+            Some(policy) if !["default", "queue", "drop"].contains(&policy.as_str()) => {
                 vec![format!(
                     "{}: publishing policy {policy:?} is unknown: taken as \"default\", as Ceilometer does",
                     crate::transport::mask(url)
@@ -407,19 +386,37 @@ fn quote_plus(s: &str) -> String {
 
 /// `parse_qs(query)`: names in order of first appearance, each with all its non-blank values.
 fn parse_qs(query: &str) -> Vec<(String, Vec<String>)> {
-    let mut params: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in query.split(['&', ';']).filter(|p| !p.is_empty()) {
+    gather(query.split(['&', ';']).filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (unquote_plus(k), unquote_plus(v));
-        if v.is_empty() {
-            continue;
-        }
+        (unquote_plus(k), unquote_plus(v))
+    }))
+}
+
+/// Decoded pairs gathered as `parse_qs` gathers them: names in order of first appearance, each
+/// with all its non-blank values.
+fn gather(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<(String, Vec<String>)> {
+    let mut params: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
         match params.iter_mut().find(|(name, _)| *name == k) {
             Some((_, values)) => values.push(v),
             None => params.push((k, vec![v])),
         }
     }
     params
+}
+
+/// `params.pop(name)`: the option's values, taken out of `params`.
+fn pop(params: &mut Vec<(String, Vec<String>)>, name: &str) -> Option<Vec<String>> {
+    let i = params.iter().position(|(k, _)| k == name)?;
+    Some(params.remove(i).1)
+}
+
+/// `params.get(name)[-1]`: the option's last value.
+fn last_value<'p>(params: &'p [(String, Vec<String>)], name: &str) -> Option<&'p String> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, values)| values.last())
 }
 
 /// `True`/`False` for oslo's `bool_from_string(strict=True)`, `None` for anything else.
@@ -463,10 +460,7 @@ impl HttpTarget {
         }
         let mut params = parse_qs(query);
         // `_get_param`: the option's last value, and the option leaves the target's query.
-        let mut take = |name: &str| -> Option<String> {
-            let i = params.iter().position(|(k, _)| k == name)?;
-            params.remove(i).1.pop()
-        };
+        let mut take = |name: &str| pop(&mut params, name).and_then(|mut values| values.pop());
         let bad = |option: &str, reason: &str| UrlError::Option {
             url: url.to_owned(),
             option: option.to_owned(),
