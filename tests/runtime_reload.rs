@@ -50,7 +50,7 @@ fn probe_dir() -> (tempfile::TempDir, std::path::PathBuf) {
 fn file_pipeline(out: &Path) -> String {
     format!(
         "sources:\n  - name: all\n    meters: ['*']\n    sinks: [out]\nsinks:\n  - name: out\n    \
-         publishers: ['file://{}?fsync=0']\n",
+         publishers: ['file://{}?fsync=0&json']\n",
         out.display()
     )
 }
@@ -328,9 +328,9 @@ fn delta_pipeline(kept: &Path, changed: &Path, limit: usize) -> String {
     format!(
         "sources:\n  - name: cpu\n    meters: [cpu]\n    sinks: [kept, changed]\nsinks:\n  \
          - name: kept\n    transformers:\n      - name: delta\n        parameters: {{target: {{name: cpu.delta}}}}\n    \
-         publishers: ['file://{}?fsync=0']\n  \
+         publishers: ['file://{}?fsync=0&json']\n  \
          - name: changed\n    transformers:\n      - name: delta\n        parameters: {{target: {{name: cpu.delta}}, state_limit: {limit}}}\n    \
-         publishers: ['file://{}?fsync=0']\n",
+         publishers: ['file://{}?fsync=0&json']\n",
         kept.display(),
         changed.display()
     )

@@ -115,7 +115,7 @@ fn ceilo_run_with_no_broker_polls_and_publishes_through_its_own_pipeline() {
         dir.path().join("pipeline.yaml"),
         format!(
             "sources:\n  - name: all\n    meters: ['*']\n    sinks: [file]\nsinks:\n  - name: file\n    \
-             publishers: ['file://{}']\n",
+             publishers: ['file://{}?json']\n",
             out.display()
         ),
     )

@@ -159,7 +159,7 @@ fn the_memory_transport_feeds_a_file_publisher_with_no_broker() {
         dir.path().join("pipeline.yaml"),
         format!(
             "sources:\n  - name: all\n    meters: ['*']\n    sinks: [file]\nsinks:\n  - name: file\n    \
-             publishers: ['file://{}']\n",
+             publishers: ['file://{}?json']\n",
             out.display()
         ),
     )

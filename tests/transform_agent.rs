@@ -61,12 +61,12 @@ sinks:
             unit: "%"
             type: gauge
             scale: "100.0 / (10**9 * (resource_metadata.cpu_number or 1))"
-    publishers: ['file://{}']
+    publishers: ['file://{}?json']
   - name: agg_sink
     transformers:
       - name: aggregator
         parameters: {{size: 100000}}
-    publishers: ['file://{}']
+    publishers: ['file://{}?json']
 "#,
             util.display(),
             agg.display()

@@ -103,7 +103,9 @@ impl Encoders {
             events,
             dead: Vec::new(),
         };
-        std::hint::black_box(FileOutput::encode(&items));
+        for json in [false, true] {
+            std::hint::black_box(FileOutput::encode(&items, json));
+        }
         for h in self.http_samples.iter().chain(&self.http_events) {
             std::hint::black_box(h.encode(&items));
         }

@@ -213,11 +213,13 @@ impl Factory {
                 max_bytes,
                 backup_count,
                 fsync,
+                json,
             } => Box::new(FileOutput::new(
                 path,
                 *max_bytes,
                 *backup_count,
                 *fsync,
+                *json,
                 self.runtime.clone(),
             )),
             PublisherUrl::Gnocchi(options) => Box::new(

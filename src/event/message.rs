@@ -1,6 +1,5 @@
 //! Events on the way out: Ceilometer's `message_from_event` (what the `notifier://` event
-//! publisher sends and `file://` writes), signed like every Ceilometer message, and the JSON
-//! shape `ceilo convert` prints.
+//! publisher sends and `ceilo convert` prints), signed like every Ceilometer message.
 //!
 //! `message_from_event` is `event.serialize()` plus `message_signature`, in this key order:
 //! `{message_id, event_type, generated, traits: [[name, dtype, value], ...], raw,
@@ -194,30 +193,6 @@ pub fn message_from_event(event: &Event, secret: &[u8]) -> OwnedValue {
     let _ = msg.insert("raw", event.raw.clone());
     let _ = msg.insert("message_signature", signature.as_str());
     msg
-}
-
-/// The event as `ceilo convert` prints it (and the corpus records it):
-/// `{message_id, event_type, generated, traits: [{name, dtype, type, value}], raw}`.
-pub fn event_json(event: &Event) -> OwnedValue {
-    let traits: Vec<OwnedValue> = event
-        .traits
-        .iter()
-        .map(|t| {
-            let mut obj = OwnedValue::object_with_capacity(4);
-            let _ = obj.insert("name", t.name.to_string());
-            let _ = obj.insert("dtype", u64::from(t.value.dtype()));
-            let _ = obj.insert("type", t.value.type_name());
-            let _ = obj.insert("value", trait_value(&t.value));
-            obj
-        })
-        .collect();
-    let mut out = OwnedValue::object_with_capacity(5);
-    let _ = out.insert("message_id", message_id(event));
-    let _ = out.insert("event_type", event.event_type.clone());
-    let _ = out.insert("generated", isoformat(&event.generated));
-    let _ = out.insert("traits", OwnedValue::from(traits));
-    let _ = out.insert("raw", event.raw.clone());
-    out
 }
 
 fn write_datetime(out: &mut impl JsonSink, dt: &NaiveDateTime) {

@@ -10,7 +10,7 @@
 //!   or notification timestamp) the event is dropped and the message still acked: that is
 //!   [`EventOutcome::Dropped`], which the caller logs and counts.
 //! * [`message`] renders an event as Ceilometer's `message_from_event` (signed, for the
-//!   `notifier://` and `file://` publishers) and as the `ceilo convert` JSON.
+//!   `notifier://` publisher and `ceilo convert`).
 //!
 //! Not here: event_pipeline.yaml, batching and publishing (the pipeline's), logging and metrics
 //! (the caller's; this module only returns outcomes, [`DropProblem::kind`] is a ready label).

@@ -51,15 +51,4 @@ impl TraitValue {
             TraitValue::Datetime(_) => 4,
         }
     }
-
-    /// Ceilometer's `Trait.type_names` entry for the dtype.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            TraitValue::Untyped(_) => "none",
-            TraitValue::Text(_) => "string",
-            TraitValue::Int(_) => "integer",
-            TraitValue::Float(_) => "float",
-            TraitValue::Datetime(_) => "datetime",
-        }
-    }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::json_write::{write_str, write_value, JsonSink};
+use super::py::repr::{py_repr, write_str_repr};
 use super::OwnedValue;
 
 /// A sample's `resource_metadata` (a dict, by Ceilometer's convention).
@@ -48,38 +49,63 @@ pub struct Sample {
     pub monotonic_time: OwnedValue,
 }
 
-/// Writes Ceilometer's `Sample.as_dict()`, in its key order, written `json.dumps`-style.
+/// One value of `Sample.as_dict()`: a text attribute or a JSON one.
+#[derive(Clone, Copy)]
+pub enum DictValue<'a> {
+    Text(&'a str),
+    Value(&'a OwnedValue),
+}
+
+/// Ceilometer's `Sample.as_dict()`: the attributes in the order `Sample.__init__` sets them
+/// (`monotonic_time` last), which is the order every rendering of the dict keeps.
+pub fn as_dict(s: &Sample) -> [(&'static str, DictValue<'_>); 14] {
+    use DictValue::{Text, Value};
+    [
+        ("name", Text(&s.name)),
+        ("type", Text(&s.sample_type)),
+        ("unit", Text(&s.unit)),
+        ("volume", Value(&s.volume)),
+        ("user_id", Value(&s.user_id)),
+        ("user_name", Value(&s.user_name)),
+        ("project_id", Value(&s.project_id)),
+        ("project_name", Value(&s.project_name)),
+        ("resource_id", Value(&s.resource_id)),
+        ("timestamp", Value(&s.timestamp)),
+        ("resource_metadata", Value(&s.resource_metadata)),
+        ("source", Text(&s.source)),
+        ("id", Text(&s.id)),
+        ("monotonic_time", Value(&s.monotonic_time)),
+    ]
+}
+
+/// Writes Ceilometer's `Sample.as_dict()` as `json.dumps` does.
 pub fn write_sample_as_dict(out: &mut impl JsonSink, s: &Sample) {
-    let texts: [(&[u8], &str); 3] = [
-        (b"{\"name\": ", &s.name),
-        (b", \"type\": ", &s.sample_type),
-        (b", \"unit\": ", &s.unit),
-    ];
-    for (key, value) in texts {
-        out.extend_from_slice(key);
-        write_str(out, value);
+    for (i, (key, value)) in as_dict(s).into_iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{\"" } else { b", \"" });
+        out.extend_clean(key.as_bytes());
+        out.extend_from_slice(b"\": ");
+        match value {
+            DictValue::Text(t) => write_str(out, t),
+            DictValue::Value(v) => write_value(out, v),
+        }
     }
-    let values: [(&[u8], &OwnedValue); 8] = [
-        (b", \"volume\": ", &s.volume),
-        (b", \"user_id\": ", &s.user_id),
-        (b", \"user_name\": ", &s.user_name),
-        (b", \"project_id\": ", &s.project_id),
-        (b", \"project_name\": ", &s.project_name),
-        (b", \"resource_id\": ", &s.resource_id),
-        (b", \"timestamp\": ", &s.timestamp),
-        (b", \"resource_metadata\": ", &s.resource_metadata),
-    ];
-    for (key, value) in values {
-        out.extend_from_slice(key);
-        write_value(out, value);
+    out.push(b'}');
+}
+
+/// Writes `str(sample.as_dict())`: Python's repr of the dict.
+pub fn write_sample_as_dict_repr(out: &mut Vec<u8>, s: &Sample) {
+    out.push(b'{');
+    for (i, (key, value)) in as_dict(s).into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_str_repr(out, key);
+        out.extend_from_slice(b": ");
+        match value {
+            DictValue::Text(t) => write_str_repr(out, t),
+            DictValue::Value(v) => py_repr(out, v),
+        }
     }
-    out.extend_from_slice(b", \"source\": ");
-    write_str(out, &s.source);
-    out.extend_from_slice(b", \"id\": ");
-    write_str(out, &s.id);
-    // `monotonic_time` is the last attribute `Sample.__init__` sets.
-    out.extend_from_slice(b", \"monotonic_time\": ");
-    write_value(out, &s.monotonic_time);
     out.push(b'}');
 }
 

@@ -1,17 +1,22 @@
-//! `file://`: samples and events as JSON lines (`Sample.as_dict()` / `Event.as_dict()` shapes),
-//! rotated like Python's `RotatingFileHandler` (`max_bytes`, `backup_count`), which is what
-//! Ceilometer's file publisher uses. A flush is durable after `write` + `fsync` (unless
-//! `fsync=0`); the blocking I/O runs on tokio's blocking pool, never on an actor thread.
+//! `file://`: one line per sample or event, as Ceilometer's file publisher logs them:
+//! `str(x.as_dict())` (Python's dict repr), or `json.dumps(x.as_dict())` with `?json`; rotated
+//! like Python's `RotatingFileHandler` (`max_bytes`, `backup_count`), which that publisher
+//! uses. A flush is durable after `write` + `fsync` (unless `fsync=0`); the blocking I/O runs
+//! on tokio's blocking pool, never on an actor thread.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use chrono::NaiveDateTime;
+
 use super::{Items, Output, PublishError, Write};
-use crate::event::message::event_json;
-use crate::model::json_write::write_value;
-use crate::model::sample::write_sample_as_dict;
+use crate::model::json_write::{write_f64, write_i64, write_str, write_value};
+use crate::model::py::datetime;
+use crate::model::py::repr::{py_repr, write_float_repr, write_str_repr};
+use crate::model::sample::{write_sample_as_dict, write_sample_as_dict_repr};
+use crate::model::{Event, OwnedValue, TraitValue};
 
 struct FileState {
     path: PathBuf,
@@ -103,10 +108,12 @@ impl FileState {
     fn write_lines(&mut self, lines: &[u8]) -> Result<(), PublishError> {
         for line in lines.split_inclusive(|b| *b == b'\n') {
             self.open()?;
+            // Python adds the record's length in characters to the file's position in bytes.
+            let chars = line.iter().filter(|b| (**b as i8) >= -0x40).count() as u64;
             if self.max_bytes > 0
                 && self.backup_count > 0
                 && self.size > 0
-                && self.size + line.len() as u64 >= self.max_bytes
+                && self.size + chars >= self.max_bytes
             {
                 self.rollover()?;
                 self.open()?;
@@ -127,6 +134,8 @@ impl FileState {
 
 pub struct FileOutput {
     name: String,
+    /// `?json`: lines are `json.dumps` of the dicts rather than their `str()`.
+    json: bool,
     state: Arc<Mutex<FileState>>,
     runtime: tokio::runtime::Handle,
 }
@@ -137,10 +146,12 @@ impl FileOutput {
         max_bytes: u64,
         backup_count: u32,
         fsync: bool,
+        json: bool,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         FileOutput {
             name: format!("file://{}", path.display()),
+            json,
             state: Arc::new(Mutex::new(FileState {
                 path: path.to_owned(),
                 file: None,
@@ -153,18 +164,95 @@ impl FileOutput {
         }
     }
 
-    /// The JSON lines of a flush.
-    pub fn encode(flush: &Items) -> Vec<u8> {
+    /// The lines of a flush.
+    pub fn encode(flush: &Items, json: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 * flush.len());
         for s in &flush.samples {
-            write_sample_as_dict(&mut out, s);
+            if json {
+                write_sample_as_dict(&mut out, s);
+            } else {
+                write_sample_as_dict_repr(&mut out, s);
+            }
             out.push(b'\n');
         }
         for e in &flush.events {
-            write_value(&mut out, &event_json(e));
+            EventDict { out: &mut out, json }.write(e);
             out.push(b'\n');
         }
         out
+    }
+}
+
+/// Ceilometer's `Event.as_dict()`, `{message_id, event_type, generated, traits: [{name, dtype,
+/// value}], raw}` with its datetimes as they are, written as `str()` writes the dict, or as
+/// `json.dumps(..., default=str)` does (datetimes as `str(dt)`: a space before the time).
+struct EventDict<'a> {
+    out: &'a mut Vec<u8>,
+    json: bool,
+}
+
+impl EventDict<'_> {
+    fn write(&mut self, e: &Event) {
+        self.key("{", "message_id");
+        match &e.message_id {
+            Some(id) => self.text(id),
+            None => self.value(&crate::model::meter_message::NULL),
+        }
+        self.key(", ", "event_type");
+        self.text(&e.event_type);
+        self.key(", ", "generated");
+        self.datetime(&e.generated);
+        self.key(", ", "traits");
+        self.out.push(b'[');
+        for (i, t) in e.traits.iter().enumerate() {
+            self.key(if i == 0 { "{" } else { ", {" }, "name");
+            self.text(&t.name);
+            self.key(", ", "dtype");
+            write_i64(self.out, i64::from(t.value.dtype()));
+            self.key(", ", "value");
+            match &t.value {
+                TraitValue::Text(s) | TraitValue::Untyped(s) => self.text(s),
+                TraitValue::Int(n) => write_i64(self.out, *n),
+                TraitValue::Float(f) if self.json => write_f64(self.out, *f),
+                TraitValue::Float(f) => write_float_repr(self.out, *f),
+                TraitValue::Datetime(dt) => self.datetime(dt),
+            }
+            self.out.push(b'}');
+        }
+        self.out.push(b']');
+        self.key(", ", "raw");
+        self.value(&e.raw);
+        self.out.push(b'}');
+    }
+
+    fn key(&mut self, before: &str, key: &str) {
+        self.out.extend_from_slice(before.as_bytes());
+        self.text(key);
+        self.out.extend_from_slice(b": ");
+    }
+
+    fn text(&mut self, s: &str) {
+        if self.json {
+            write_str(self.out, s);
+        } else {
+            write_str_repr(self.out, s);
+        }
+    }
+
+    fn value(&mut self, v: &OwnedValue) {
+        if self.json {
+            write_value(self.out, v);
+        } else {
+            py_repr(self.out, v);
+        }
+    }
+
+    fn datetime(&mut self, dt: &NaiveDateTime) {
+        if self.json {
+            write_str(self.out, &datetime::str_of(dt));
+        } else {
+            self.out.extend_from_slice(datetime::repr_of(dt).as_bytes());
+        }
     }
 }
 
@@ -174,7 +262,7 @@ impl Output for FileOutput {
     }
 
     fn prepare(&mut self, flush: Items) -> Result<Write, PublishError> {
-        let lines = Arc::new(Self::encode(&flush));
+        let lines = Arc::new(Self::encode(&flush, self.json));
         let state = self.state.clone();
         let runtime = self.runtime.clone();
         Ok(Arc::new(move || {
@@ -198,6 +286,48 @@ impl Output for FileOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ceilometer 27's file publisher wrote these lines for the same samples and events
+    /// (`tests/fixtures/publishers/record_ceilometer.py`): `str()` of the dicts without `?json`,
+    /// `json.dumps` with it.
+    #[test]
+    fn lines_are_what_ceilometers_file_publisher_writes() {
+        use crate::publish::fixtures;
+        let items = Items {
+            samples: fixtures::samples(),
+            events: fixtures::events(),
+            dead: Vec::new(),
+        };
+        for (json, recording) in [(false, "file_repr.txt"), (true, "file_json.txt")] {
+            let written = String::from_utf8(FileOutput::encode(&items, json)).unwrap();
+            let expected = fixtures::read(recording);
+            for (ours, theirs) in written.lines().zip(expected.lines()) {
+                assert_eq!(ours, theirs, "{recording}");
+            }
+            assert_eq!(written, expected, "{recording}");
+        }
+    }
+
+    /// RotatingFileHandler adds the record's length in characters, not bytes, to the file's
+    /// size: a line of 3 characters in 7 bytes fits where 7 ASCII ones would roll over.
+    #[test]
+    fn a_line_counts_its_characters_toward_max_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        let mut st = FileState {
+            path: path.clone(),
+            file: None,
+            size: 0,
+            max_bytes: 10,
+            backup_count: 1,
+            fsync: false,
+        };
+        st.write_lines("abcd\n☃☃\n".as_bytes()).unwrap();
+        let read = || std::fs::read_to_string(&path).unwrap();
+        assert_eq!(read(), "abcd\n☃☃\n", "5 bytes + 3 characters < 10");
+        st.write_lines(b"x\n").unwrap();
+        assert_eq!(read(), "x\n", "12 bytes + 2 characters >= 10");
+    }
 
     #[test]
     fn rotates_like_rotating_file_handler() {

@@ -165,6 +165,49 @@ pub(crate) mod fixtures {
         rows.iter().map(crate::model::sample::sample_from_dict).collect()
     }
 
+    /// `events.json`: the events the file publisher's recordings were made from (traits as
+    /// `[name, dtype, value]`, datetimes as ISO text).
+    pub fn events() -> Vec<crate::model::Event> {
+        use crate::model::{Trait, TraitValue};
+        let when = |v: &OwnedValue| {
+            let text = v.as_str().expect("a datetime");
+            crate::model::py::datetime::parse_isotime_utc(text).expect(text)
+        };
+        let rows = json("events.json");
+        let rows = rows.as_array().expect("a list");
+        rows.iter()
+            .map(|r| crate::model::Event {
+                message_id: r.get_str("message_id").map(str::to_owned),
+                event_type: r.get_str("event_type").expect("event_type").to_owned(),
+                generated: when(r.get("generated").expect("generated")),
+                traits: r
+                    .get_array("traits")
+                    .expect("traits")
+                    .iter()
+                    .map(|t| {
+                        let (name, value) = (
+                            t.get_idx(0).and_then(|n| n.as_str()).expect("name"),
+                            t.get_idx(2).expect("value"),
+                        );
+                        let text = || value.as_str().expect("text").to_owned();
+                        let value = match t.get_idx(1).and_then(|d| d.as_u64()).expect("dtype") {
+                            0 => TraitValue::Untyped(text()),
+                            1 => TraitValue::Text(text()),
+                            2 => TraitValue::Int(value.as_i64().expect("int")),
+                            3 => TraitValue::Float(value.as_f64().expect("float")),
+                            _ => TraitValue::Datetime(when(value)),
+                        };
+                        Trait {
+                            name: name.into(),
+                            value,
+                        }
+                    })
+                    .collect(),
+                raw: r.get("raw").cloned().expect("raw"),
+            })
+            .collect()
+    }
+
     /// The `(path, content type, body)` of each request a recording holds.
     pub fn posts(name: &str) -> Vec<(String, String, String)> {
         let posts = json(name);

@@ -45,13 +45,15 @@ pub enum PublisherUrl {
         /// The broker the URL names (`rabbit://...`, password included); `None`: the agent's.
         transport_url: Option<String>,
     },
-    /// `file:///path[?max_bytes=N&backup_count=N&fsync=0]`: JSON lines, rotated like Python's
-    /// `RotatingFileHandler` when `max_bytes` > 0.
+    /// `file:///path[?max_bytes=N&backup_count=N&json&fsync=0]`: a line per sample or event,
+    /// rotated like Python's `RotatingFileHandler` when `max_bytes` and `backup_count` are > 0.
     File {
         path: PathBuf,
         max_bytes: u64,
         backup_count: u32,
         fsync: bool,
+        /// `json` given (with any value or none): JSON lines instead of Python's dict repr.
+        json: bool,
     },
     /// `gnocchi://[?archive_policy=..&timeout=..&enable_filter_project=..]`: measures and
     /// resources in Gnocchi (see [`crate::publish::gnocchi`]); where Gnocchi is comes from
@@ -160,26 +162,57 @@ pub(crate) fn bool_from_string(s: &str) -> bool {
 }
 
 /// The URL before its query, and the query's pairs in order, decoded as `parse_qs` decodes them
-/// (`%XX`, `+` for a space).
+/// (`%XX`, `+` for a space); a `#fragment` is cut off first, as `urlsplit` does.
 fn query(url: &str) -> (&str, Vec<(String, String)>) {
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
     let (base, q) = url.split_once('?').unwrap_or((url, ""));
-    let pairs = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (unquote_plus(k), unquote_plus(v))
-        })
-        .collect();
-    (base, pairs)
+    (base, pairs(q).collect())
 }
 
-/// Option `option` of publisher `url`: a whole number.
-fn number(url: &str, option: &str, v: &str) -> Result<u64, UrlError> {
-    v.parse::<u64>().map_err(|e| UrlError::Option {
-        url: url.to_owned(),
-        option: option.to_owned(),
-        reason: e.to_string(),
+/// A query's `name=value` pairs, decoded, blank ones kept (`parse_qsl(keep_blank_values=True)`):
+/// split on `&` only, as Python ≥ 3.9.2 splits (no longer on `;`).
+fn pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (unquote_plus(k), unquote_plus(v))
+    })
+}
+
+/// `file://[netloc]/path[?options]`, as Ceilometer's `FilePublisher` reads it: the URL's path
+/// (a netloc is ignored); `json` present in any form; rotation only when both `max_bytes` and
+/// `backup_count` are given, each its first value read by Python's `int()` (zero or less: no
+/// rotation). Where Ceilometer's publisher logs an error and then writes nothing (no path,
+/// numbers it cannot read), ceilo refuses the URL.
+fn file(url: &str, base: &str, options: &[(String, String)]) -> Result<PublisherUrl, UrlError> {
+    let rest = base.strip_prefix("file://").unwrap_or("");
+    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    if path.is_empty() {
+        return Err(UrlError::NoPath(url.to_owned()));
+    }
+    let first = |name: &str| options.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let (mut max_bytes, mut backup_count) = (0, 0);
+    if let (Some(bytes), Some(count)) = (first("max_bytes"), first("backup_count")) {
+        let int = |option: &str, v: &str| {
+            crate::model::py::text::int_of_str(v).ok_or_else(|| UrlError::Option {
+                url: url.to_owned(),
+                option: option.to_owned(),
+                reason: format!("{v:?} is not an integer (max_bytes and backup_count should be numbers)"),
+            })
+        };
+        max_bytes = int("max_bytes", bytes)?.clamp(0, i128::from(u64::MAX)) as u64;
+        backup_count = int("backup_count", count)?.clamp(0, i128::from(u32::MAX)) as u32;
+    }
+    Ok(PublisherUrl::File {
+        path: PathBuf::from(path),
+        max_bytes,
+        backup_count,
+        // ceilo's own option; its last value.
+        fsync: options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "fsync")
+            .is_none_or(|(_, v)| bool_from_string(v)),
+        json: first("json").is_some(),
     })
 }
 
@@ -297,27 +330,7 @@ impl PublisherUrl {
         let scheme = base.split_once("://").map_or(base, |(s, _)| s);
         match scheme {
             "notifier" => notifier(url, base, options),
-            "file" => {
-                let path = base.strip_prefix("file://").unwrap_or("");
-                if path.is_empty() {
-                    return Err(UrlError::NoPath(url.to_owned()));
-                }
-                let (mut max_bytes, mut backup_count, mut fsync) = (0, 0, true);
-                for (k, v) in options {
-                    match k.as_str() {
-                        "max_bytes" => max_bytes = number(url, &k, &v)?,
-                        "backup_count" => backup_count = number(url, &k, &v)?.min(u32::MAX as u64) as u32,
-                        "fsync" => fsync = bool_from_string(&v),
-                        _ => {} // `json`: ceilo always writes JSON
-                    }
-                }
-                Ok(PublisherUrl::File {
-                    path: PathBuf::from(path),
-                    max_bytes,
-                    backup_count,
-                    fsync,
-                })
-            }
+            "file" => file(url, base, &options),
             "gnocchi" => super::gnocchi::GnocchiOptions::from_query(&options)
                 .map(PublisherUrl::Gnocchi)
                 .map_err(|(option, reason)| UrlError::Option {
@@ -386,10 +399,7 @@ fn quote_plus(s: &str) -> String {
 
 /// `parse_qs(query)`: names in order of first appearance, each with all its non-blank values.
 fn parse_qs(query: &str) -> Vec<(String, Vec<String>)> {
-    gather(query.split(['&', ';']).filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (unquote_plus(k), unquote_plus(v))
-    }))
+    gather(pairs(query))
 }
 
 /// Decoded pairs gathered as `parse_qs` gathers them: names in order of first appearance, each
@@ -687,7 +697,8 @@ mod tests {
                 path: "/var/log/s.log".into(),
                 max_bytes: 10,
                 backup_count: 2,
-                fsync: true
+                fsync: true,
+                json: true,
             }
         );
         match PublisherUrl::parse("gnocchi://?filter_project=ops+team&filter_domain=a%2Db") {
@@ -719,7 +730,80 @@ mod tests {
             PublisherUrl::parse("prometheus://"),
             Err(UrlError::NoHost(_))
         ));
-        assert!(PublisherUrl::parse("file:///x?max_bytes=abc").is_err());
+    }
+
+    /// Each URL as Ceilometer 27's `FilePublisher` took it (its handler's `baseFilename`,
+    /// `maxBytes`, `backupCount` and `output_json`, printed in /opt/ceilometer-venv), and the
+    /// URLs on which it logs an error and writes nothing, which ceilo refuses.
+    #[test]
+    fn file_options_are_read_as_ceilometer_reads_them() {
+        let loads = [
+            ("file:///tmp/a", "/tmp/a", 0, 0, false),
+            ("file://host/tmp/b", "/tmp/b", 0, 0, false),
+            ("file:///tmp/c?json", "/tmp/c", 0, 0, true),
+            ("file:///tmp/d?json=0", "/tmp/d", 0, 0, true),
+            ("file:///tmp/e?%6Ason", "/tmp/e", 0, 0, true),
+            ("file:///tmp/f?max_bytes=10", "/tmp/f", 0, 0, false),
+            ("file:///tmp/g?max_bytes=abc", "/tmp/g", 0, 0, false),
+            (
+                "file:///tmp/h?max_bytes=10&backup_count=2",
+                "/tmp/h",
+                10,
+                2,
+                false,
+            ),
+            (
+                "file:///tmp/i?max_bytes=10&backup_count=2&max_bytes=99",
+                "/tmp/i",
+                10,
+                2,
+                false,
+            ),
+            (
+                "file:///tmp/k?max_bytes=+1_0&backup_count=%202%20",
+                "/tmp/k",
+                10,
+                2,
+                false,
+            ),
+            // Zero or less never rotates in RotatingFileHandler.
+            (
+                "file:///tmp/l?max_bytes=-5&backup_count=-1",
+                "/tmp/l",
+                0,
+                0,
+                false,
+            ),
+            ("file:///tmp/n#frag?json", "/tmp/n", 0, 0, false),
+            ("file:///tmp/o?json#x", "/tmp/o", 0, 0, true),
+            (
+                "file:///tmp/p?max_bytes=99999999999999999999999&backup_count=5",
+                "/tmp/p",
+                u64::MAX,
+                5,
+                false,
+            ),
+        ];
+        for (url, path, max_bytes, backup_count, json) in loads {
+            assert_eq!(
+                PublisherUrl::parse(url),
+                Ok(PublisherUrl::File {
+                    path: path.into(),
+                    max_bytes,
+                    backup_count,
+                    fsync: true,
+                    json,
+                }),
+                "{url}"
+            );
+        }
+        for url in [
+            "file://host",
+            "file:///tmp/j?max_bytes=&backup_count=2",
+            "file:///tmp/m?max_bytes=1.5&backup_count=2",
+        ] {
+            assert!(PublisherUrl::parse(url).is_err(), "{url} should be refused");
+        }
     }
 
     fn http(url: &str) -> HttpTarget {
@@ -761,6 +845,17 @@ mod tests {
         assert_eq!(t.url, "https://h/p?ssl=1");
         assert_eq!(t.verify_ssl, VerifySsl::CaFile("/etc/ca.pem".into()));
         assert_eq!(PublisherUrl::parse("https://h/").unwrap().scheme(), "https");
+
+        // Python ≥ 3.9.2's parse_qs splits on `&` only: a `;` is part of the value.
+        let t = http("http://h:80/p?x=1;y=2&timeout=7");
+        assert_eq!(
+            (t.url.as_str(), t.timeout),
+            ("http://h:80/p?x=1%3By%3D2", Duration::from_secs(7))
+        );
+        assert_eq!(
+            http("http://h:80/p?a=1&a=2;b=3").url,
+            "http://h:80/p?a=1&a=2%3Bb%3D3"
+        );
     }
 
     #[test]

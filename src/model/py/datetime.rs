@@ -170,6 +170,31 @@ pub fn isoformat(dt: &NaiveDateTime) -> String {
     IsoText::new(dt).as_str().to_owned()
 }
 
+/// `str(dt)` of a naive datetime: `isoformat(sep=' ')`.
+pub fn str_of(dt: &NaiveDateTime) -> String {
+    isoformat(dt).replacen('T', " ", 1)
+}
+
+/// `repr(dt)` of a naive datetime: `datetime.datetime(2025, 3, 14, 9, 40)`, the second and
+/// the microsecond written only as far as one of them is non-zero, as CPython does.
+pub fn repr_of(dt: &NaiveDateTime) -> String {
+    let micros = (dt.nanosecond() % 1_000_000_000) / 1_000;
+    let mut fields = vec![
+        dt.year(),
+        dt.month() as i32,
+        dt.day() as i32,
+        dt.hour() as i32,
+        dt.minute() as i32,
+    ];
+    if micros != 0 {
+        fields.extend([dt.second() as i32, micros as i32]);
+    } else if dt.second() != 0 {
+        fields.push(dt.second() as i32);
+    }
+    let fields: Vec<String> = fields.iter().map(i32::to_string).collect();
+    format!("datetime.datetime({})", fields.join(", "))
+}
+
 /// A tiny cursor over ASCII digits and separators.
 struct Cursor<'a> {
     s: &'a [u8],
@@ -419,6 +444,31 @@ mod naive_utc_tests {
             "9999-12-31T23:59:59.999999"
         );
         assert_eq!(isoformat(&dt(12345, 1, 1, 0, 0, 0, 0)), "12345-01-01T00:00:00");
+    }
+
+    /// What `str()` and `repr()` of these datetimes give in CPython 3.11.
+    #[test]
+    fn str_and_repr_match_python() {
+        let dt = |h, mi, s, us| {
+            chrono::NaiveDate::from_ymd_opt(2025, 3, 4)
+                .and_then(|date| date.and_hms_micro_opt(h, mi, s, us))
+                .unwrap_or_default()
+        };
+        assert_eq!(str_of(&dt(9, 1, 23, 50)), "2025-03-04 09:01:23.000050");
+        assert_eq!(str_of(&dt(0, 0, 0, 0)), "2025-03-04 00:00:00");
+        assert_eq!(
+            repr_of(&dt(9, 1, 23, 50)),
+            "datetime.datetime(2025, 3, 4, 9, 1, 23, 50)"
+        );
+        assert_eq!(
+            repr_of(&dt(9, 1, 0, 50)),
+            "datetime.datetime(2025, 3, 4, 9, 1, 0, 50)"
+        );
+        assert_eq!(
+            repr_of(&dt(9, 1, 23, 0)),
+            "datetime.datetime(2025, 3, 4, 9, 1, 23)"
+        );
+        assert_eq!(repr_of(&dt(0, 0, 0, 0)), "datetime.datetime(2025, 3, 4, 0, 0)");
     }
 
     #[test]
