@@ -161,6 +161,21 @@ pub(crate) fn bool_from_string(s: &str) -> bool {
     )
 }
 
+/// The URL with its scheme in lower case, as `urlsplit` reads it (Ceilometer picks the
+/// publisher by that scheme: `FILE:///x` is a file publisher).
+fn lowercase_scheme(url: &str) -> std::borrow::Cow<'_, str> {
+    let scheme = url.split_once(':').map_or("", |(s, _)| s);
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if valid && scheme.chars().any(|c| c.is_ascii_uppercase()) {
+        format!("{}{}", scheme.to_ascii_lowercase(), &url[scheme.len()..]).into()
+    } else {
+        url.into()
+    }
+}
+
 /// The URL before its query, and the query's pairs in order, decoded as `parse_qs` decodes them
 /// (`%XX`, `+` for a space); a `#fragment` is cut off first, as `urlsplit` does.
 fn query(url: &str) -> (&str, Vec<(String, String)>) {
@@ -285,7 +300,8 @@ impl PublisherUrl {
     /// `default`. ceilo keeps the deliveries unacked until the broker confirms whatever the
     /// policy says.
     pub fn warnings(url: &str) -> Vec<String> {
-        let (base, options) = query(url.trim());
+        let url_lower = lowercase_scheme(url.trim());
+        let (base, options) = query(&url_lower);
         if !base.starts_with("notifier://") {
             return Vec::new();
         }
@@ -326,7 +342,8 @@ impl PublisherUrl {
     }
 
     pub fn parse(url: &str) -> Result<PublisherUrl, UrlError> {
-        let (base, options) = query(url.trim());
+        let url = &*lowercase_scheme(url.trim());
+        let (base, options) = query(url);
         let scheme = base.split_once("://").map_or(base, |(s, _)| s);
         match scheme {
             "notifier" => notifier(url, base, options),
@@ -797,6 +814,10 @@ mod tests {
                 "{url}"
             );
         }
+        assert!(matches!(
+            PublisherUrl::parse("File:///tmp/q"),
+            Ok(PublisherUrl::File { .. })
+        ));
         for url in [
             "file://host",
             "file:///tmp/j?max_bytes=&backup_count=2",
@@ -845,6 +866,12 @@ mod tests {
         assert_eq!(t.url, "https://h/p?ssl=1");
         assert_eq!(t.verify_ssl, VerifySsl::CaFile("/etc/ca.pem".into()));
         assert_eq!(PublisherUrl::parse("https://h/").unwrap().scheme(), "https");
+
+        assert_eq!(
+            http("HTTPS://H/p").url,
+            "https://H/p",
+            "the scheme in lower case, as urlsplit"
+        );
 
         // Python ≥ 3.9.2's parse_qs splits on `&` only: a `;` is part of the value.
         let t = http("http://h:80/p?x=1;y=2&timeout=7");
