@@ -16,6 +16,21 @@ fn to_json(v: &ceilo::model::OwnedValue) -> Json {
 
 #[test]
 fn every_public_case_gives_ceilometers_samples_and_runs_the_event_endpoint_when_ceilometer_does() {
+    let cases = common::corpus::cases();
+    assert_eq!(cases.len(), 121);
+    assert_cases_match(&cases);
+}
+
+/// Mutated corpus notifications (a value of another type, a key gone, an event type or
+/// priority swapped) and what Ceilometer 27 made of each, or that it raised.
+#[test]
+fn mutated_notifications_give_ceilometers_samples_and_failures() {
+    let cases = common::corpus::differential_cases();
+    assert!(cases.len() >= 200, "{} cases", cases.len());
+    assert_cases_match(&cases);
+}
+
+fn assert_cases_match(cases: &[Json]) {
     let meters = common::corpus::reference_dir().join("meters.d/meters.yaml");
     let (converter, problems) = Converter::load(&meters).expect("shipped meters.yaml loads");
     assert!(
@@ -27,11 +42,9 @@ fn every_public_case_gives_ceilometers_samples_and_runs_the_event_endpoint_when_
     let converter = converter.with_events(events);
     let mut decoder = Decoder::new();
     let mut failures = Vec::new();
-    let cases = common::corpus::cases();
-    assert_eq!(cases.len(), 121);
-    for case in &cases {
+    for case in cases {
         let id = case["id"].as_str().unwrap_or("?");
-        let body = serde_json::to_vec(&case["wire"]).expect("wire");
+        let body = common::corpus::wire(case);
         let expect_requeue = case["requeue"].as_bool().unwrap_or(false);
         let mut event_types = Vec::new();
         let (samples, dropped, requeue) = match converter.convert(&mut decoder, &body) {

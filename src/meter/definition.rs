@@ -326,7 +326,7 @@ impl MeterDefinition {
         metadata: Metadata,
         last_timestamp: &mut Option<(String, String)>,
     ) -> Result<Sample, EndpointError> {
-        // name, type and unit: the found text, or the configured one.
+        // name, type and unit: the found value, or the configured text.
         let text_or = |i: usize, default: usize| -> Arc<str> {
             match &values[i] {
                 Some(v) => v.as_str().map_or_else(|| Arc::from(v.encode()), Arc::from),
@@ -355,9 +355,14 @@ impl MeterDefinition {
             },
             None => return Err(EndpointError::new(n, format!("Expecting a string, got {ts:?}"))),
         };
+        let checked =
+            |i: usize, default: usize, check: fn(&Value<'_>) -> Result<Arc<str>, String>| match &values[i] {
+                Some(v) => check(v).map_err(|e| EndpointError::new(n, e)),
+                None => Ok(self.defaults[default].clone()),
+            };
         Ok(Sample {
-            name: text_or(NAME, 0),
-            sample_type: text_or(TYPE, 1),
+            name: checked(NAME, 0, super::meter_name)?,
+            sample_type: checked(TYPE, 1, super::sample_type)?,
             unit: text_or(UNIT, 2),
             volume: owned(VOLUME),
             user_id: owned(USER_ID),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use simd_json::prelude::*;
 
 use super::EndpointError;
-use crate::model::{py::datetime, Notification, OwnedValue, Sample, Value};
+use crate::model::py::{self, datetime};
+use crate::model::{Notification, OwnedValue, Sample, Value};
 
 /// The endpoints' filter regex.
 pub const EVENT_TYPE: &str = "hardware.ipmi.*";
@@ -27,36 +28,53 @@ fn category_samples(
     category: &str,
     out: &mut Vec<Sample>,
 ) -> Result<(), EndpointError> {
-    let Some(outer) = n.payload() else { return Ok(()) };
-    let Some(sensors) = outer
-        .get("payload")
-        .and_then(|p| p.get(category))
-        .and_then(|c| c.as_object())
+    let raise = |reason: String| EndpointError::new(n, reason);
+    // `message['payload']['payload'][category].items()`: a missing key is no sensors, anything
+    // else that is not a dict raises.
+    let outer = n.payload().unwrap_or(&super::NONE);
+    let Some(sensors) = getitem(outer, "payload")
+        .and_then(|inner| inner.map_or(Ok(None), |inner| getitem(inner, category)))
+        .map_err(raise)?
     else {
         return Ok(());
     };
+    let Some(sensors) = sensors.as_object() else {
+        return Err(raise(no_attribute(sensors, "items")));
+    };
     let name: Arc<str> = Arc::from(format!("hardware.ipmi.{}", category.to_ascii_lowercase()));
     for sensor in sensors.values() {
-        if category == "Current" && is_power_consumption(sensor) {
-            continue;
-        }
-        match sensor_sample(n, outer, sensor, &name) {
+        match sensor_sample(n, outer, sensor, category, &name) {
             Ok(Some(sample)) => out.push(sample),
             Ok(None) => {}
             Err(SensorError::Invalid { resource_id, reason }) => {
                 tracing::warn!("invalid sensor data for {resource_id}: {reason}");
             }
-            Err(SensorError::Raise(reason)) => return Err(EndpointError::new(n, reason)),
+            Err(SensorError::Raise(reason)) => return Err(raise(reason)),
         }
     }
     Ok(())
 }
 
-/// The Current endpoint leaves power consumption to the (absent) Power endpoint.
-fn is_power_consumption(sensor: &Value<'_>) -> bool {
-    sensor
-        .get_str("Sensor ID")
-        .is_some_and(|id| id.contains("Pwr Consumption"))
+/// Python's `value[key]`: `Ok(None)` where a dict lacks the key (KeyError, which the endpoint
+/// catches where it reads), `Err` (TypeError) for a value that is not a dict.
+fn getitem<'v>(value: &'v Value<'_>, key: &str) -> Result<Option<&'v Value<'v>>, String> {
+    match value {
+        Value::Object(o) => Ok(o.get(key)),
+        Value::String(_) => Err("TypeError: string indices must be integers, not 'str'".into()),
+        Value::Array(_) => Err("TypeError: list indices must be integers or slices, not str".into()),
+        other => Err(format!(
+            "TypeError: '{}' object is not subscriptable",
+            py::type_name(other)
+        )),
+    }
+}
+
+/// The AttributeError of calling a `str` or `dict` method on another type.
+fn no_attribute(value: &Value<'_>, method: &str) -> String {
+    format!(
+        "AttributeError: '{}' object has no attribute '{method}'",
+        py::type_name(value)
+    )
 }
 
 enum SensorError {
@@ -66,29 +84,40 @@ enum SensorError {
     Raise(String),
 }
 
+/// One sensor's sample, each step where Ceilometer's `build_sample` takes it, so that the same
+/// inputs are skipped (`InvalidSensorData`) or raise.
 fn sensor_sample(
     n: &Notification<'_>,
     outer: &Value<'_>,
     sensor: &Value<'_>,
+    category: &str,
     name: &Arc<str>,
 ) -> Result<Option<Sample>, SensorError> {
-    let node = outer.get("node_uuid");
-    let sensor_id = sensor.get("Sensor ID");
-    let resource_id = match (node, sensor_id) {
-        (Some(node), Some(id)) => format!("{}-{}", text(node), text(id).to_lowercase().replace(' ', "_")),
-        (None, _) => {
-            return Err(SensorError::Invalid {
-                resource_id: "missing id".into(),
-                reason: "missing key in payload: 'node_uuid'".into(),
-            })
-        }
-        (_, None) => {
-            return Err(SensorError::Invalid {
-                resource_id: "missing id".into(),
-                reason: "missing key in payload: 'Sensor ID'".into(),
-            })
-        }
+    let missing = |key: &str| SensorError::Invalid {
+        resource_id: "missing id".into(),
+        reason: format!("missing key in payload: '{key}'"),
     };
+    // `'{nodeid}-{sensorid}'.format(nodeid=payload['node_uuid'], sensorid=transform_id(sensor['Sensor ID']))`
+    let node = outer.get("node_uuid").ok_or_else(|| missing("node_uuid"))?;
+    let sensor_id = getitem(sensor, "Sensor ID")
+        .map_err(SensorError::Raise)?
+        .ok_or_else(|| missing("Sensor ID"))?;
+    let sensor_id = sensor_id
+        .as_str()
+        .ok_or_else(|| SensorError::Raise(no_attribute(sensor_id, "lower")))?;
+    let resource_id = format!(
+        "{}-{}",
+        py::repr::str_of(node),
+        sensor_id.to_lowercase().replace(' ', "_")
+    );
+    // The Current endpoint leaves power consumption to the (absent) Power endpoint.
+    if category == "Current" && sensor_id.contains("Pwr Consumption") {
+        return Ok(None);
+    }
+    // `_package_payload` reads these with `[]`: a missing one raises.
+    let key_error = |key: &str| SensorError::Raise(format!("KeyError: '{key}'"));
+    let ts = outer.get("timestamp").ok_or_else(|| key_error("timestamp"))?;
+    let event_type = outer.get("event_type").ok_or_else(|| key_error("event_type"))?;
     let invalid = |reason: String| SensorError::Invalid {
         resource_id: resource_id.clone(),
         reason,
@@ -96,23 +125,29 @@ fn sensor_sample(
     let reading = sensor
         .get("Sensor Reading")
         .ok_or_else(|| invalid("missing 'Sensor Reading' in payload".into()))?;
-    let reading = reading.as_str().unwrap_or_default();
-    if reading == "Disabled" {
+    if reading.as_str() == Some("Disabled") {
         return Ok(None);
     }
+    let reading = reading
+        .as_str()
+        .ok_or_else(|| SensorError::Raise(no_attribute(reading, "split")))?;
     let (volume, unit) = parse_reading(reading)
         .ok_or_else(|| invalid(format!("unable to parse sensor reading: {reading}")))?;
-    let ts = outer
-        .get("timestamp")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
+    // `Sample.from_notification(timestamp=...)` falls back to the message's `metadata`, which
+    // the sensor's message has none of.
+    if !py::truthy(ts) {
+        return Err(key_error("metadata"));
+    }
+    let ts = ts
+        .as_str()
+        .ok_or_else(|| SensorError::Raise(format!("ValueError: {}", py::repr::str_of(ts))))?;
     let ts = datetime::parse(ts).map_err(|e| SensorError::Raise(e.to_string()))?;
     let field = |v: Option<&Value<'_>>| v.map_or(OwnedValue::null(), |v| crate::model::to_owned(v));
     // The sensor's readings, plus `node`, `event_type` (the inner one) and `host`.
     let mut metadata = crate::model::to_owned(sensor);
     if let Some(md) = metadata.as_object_mut() {
-        md.insert("node".into(), field(node));
-        md.insert("event_type".into(), field(outer.get("event_type")));
+        md.insert("node".into(), field(Some(node)));
+        md.insert("event_type".into(), field(Some(event_type)));
         md.insert("host".into(), field(n.root.get("publisher_id")));
     }
     Ok(Some(Sample {
@@ -144,10 +179,6 @@ fn parse_reading(reading: &str) -> Option<(f64, &str)> {
         other => other,
     };
     Some((crate::model::py::float_of_str(volume)?, unit))
-}
-
-fn text(v: &Value<'_>) -> String {
-    v.as_str().map_or_else(|| v.encode(), str::to_owned)
 }
 
 #[cfg(test)]

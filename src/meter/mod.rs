@@ -16,6 +16,8 @@ pub mod volume;
 
 use std::sync::{Arc, OnceLock};
 
+use simd_json::prelude::*;
+
 use crate::model::meter_message::message_len_by;
 use crate::model::output_size::OutputBudget;
 use crate::model::{Metadata, Notification, Priority, Sample, Value};
@@ -44,6 +46,9 @@ impl EndpointError {
         }
     }
 }
+
+/// Python's `None`, for a key a message lacks.
+const NONE: Value<'static> = Value::Static(simd_json::StaticNode::Null);
 
 /// All sample endpoints, ready to run.
 pub struct SampleEndpoints {
@@ -101,9 +106,20 @@ impl SampleEndpoints {
         if !matches!(n.priority, Priority::Info | Priority::Sample) {
             return Ok(());
         }
-        // oslo's filters match only string event types.
+        // oslo's filters pass only string event types; the meter endpoint, which has none,
+        // matches every definition's regex against whatever the event type is, and raises.
         let Some(event_type) = n.event_type() else {
-            return Ok(());
+            if self.meters.is_empty() {
+                return Ok(());
+            }
+            let found = n.root.get("event_type").unwrap_or(&NONE);
+            return Err(EndpointError::new(
+                n,
+                format!(
+                    "TypeError: expected string or bytes-like object, got '{}'",
+                    crate::model::py::type_name(found)
+                ),
+            ));
         };
         let built_ins = self.dispatch.get_or_compute(event_type, |event_type| {
             let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
@@ -151,6 +167,27 @@ pub(crate) fn charge(samples: &[Sample], budget: &mut OutputBudget) {
         };
         last = Some((&s.resource_metadata, metadata_len));
         budget.charge(message_len_by(s, metadata_len, measure));
+    }
+}
+
+/// A found meter name as Ceilometer's pipeline takes it: its meter filter (`fnmatch`) raises on
+/// any name that is not a string, which makes the endpoint raise.
+pub(crate) fn meter_name(v: &Value<'_>) -> Result<Arc<str>, String> {
+    v.as_str().map(Arc::from).ok_or_else(|| {
+        format!(
+            "TypeError: expected str, bytes or os.PathLike object, not {}",
+            crate::model::py::type_name(v)
+        )
+    })
+}
+
+/// A found sample type as `Sample.__init__` takes it: it raises unless the type is one of
+/// Ceilometer's three.
+pub(crate) fn sample_type(v: &Value<'_>) -> Result<Arc<str>, String> {
+    match v.as_str() {
+        Some(t @ ("gauge" | "delta" | "cumulative")) => Ok(Arc::from(t)),
+        // Ceilometer's message, its `%s` never filled in.
+        _ => Err("ValueError: Unsupported type: %s".into()),
     }
 }
 

@@ -44,9 +44,12 @@ fn rebuild(n: &Notification<'_>, s: &Value<'_>) -> Result<Sample, EndpointError>
     let metadata = owned("resource_metadata")?;
     let source = field("source")?;
     let id = field("message_id")?;
+    let checked = |key: &'static str, check: fn(&Value<'_>) -> Result<Arc<str>, String>| {
+        check(field(key)?).map_err(|e| EndpointError::new(n, e))
+    };
     Ok(Sample {
-        name: text("counter_name")?,
-        sample_type: text("counter_type")?,
+        name: checked("counter_name", super::meter_name)?,
+        sample_type: checked("counter_type", super::sample_type)?,
         unit: text("counter_unit")?,
         volume: owned("counter_volume")?,
         user_id: owned("user_id")?,

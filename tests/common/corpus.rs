@@ -8,13 +8,42 @@ use serde_json::Value as Json;
 
 pub use ceilo::reference::dir as reference_dir;
 
+/// The public corpus' 121 cases.
 pub fn cases() -> Vec<Json> {
-    let path = reference_dir().join("corpus/public.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    cases_in(&reference_dir().join("corpus/public.jsonl"))
+}
+
+/// Cases in the corpus format that Ceilometer 27 itself made from mutated corpus notifications
+/// (`fuzz/differential/`): odd types and shapes where real ones have strings and dicts.
+pub fn differential_cases() -> Vec<Json> {
+    cases_in(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/differential/cases.jsonl"),
+    )
+}
+
+fn cases_in(path: &std::path::Path) -> Vec<Json> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("corpus line"))
+        .map(|l| {
+            let mut case: Json = serde_json::from_str(l).expect("corpus line");
+            // serde_json's maps sort their keys; a bare (1.0) body must reach the decoder in
+            // its own order, which simd-json keeps.
+            let ordered = simd_json::to_owned_value(&mut l.as_bytes().to_vec()).expect("corpus line");
+            let wire = simd_json::prelude::ValueAsObject::as_object(&ordered).and_then(|o| o.get("wire"));
+            case["wire_bytes"] = Json::String(simd_json::to_string(&wire).expect("wire"));
+            case
+        })
         .collect()
+}
+
+/// The case's AMQP body as sent, its keys in their order.
+pub fn wire(case: &Json) -> Vec<u8> {
+    case["wire_bytes"]
+        .as_str()
+        .expect("read by cases_in")
+        .as_bytes()
+        .to_vec()
 }
 
 const SAMPLE_FIELDS: [&str; 14] = [

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A differential run: COUNT mutated corpus notifications through Ceilometer 27 (the oracle) and
+# through `ceilo convert`, compared under the golden corpus' rules by the judges' compare.py.
+#
+#   COUNT=3000 SEED=2 bash fuzz/differential/run.sh        # from the repository's top
+#
+# Environment: CEILO (default target/release/ceilo, built if missing), CEILOMETER_VENV (default
+# /opt/ceilometer-venv: `python3 -m venv /opt/ceilometer-venv && /opt/ceilometer-venv/bin/pip
+# install ceilometer==27.0.0`), SHARED (default ../shared: the reference corpus and the judges'
+# tools), OUT (default a temp dir: bodies, Ceilometer's cases, ceilo's output, compare.txt).
+set -euo pipefail
+count="${COUNT:-3000}"
+seed="${SEED:-1}"
+shared="${SHARED:-../shared}"
+venv="${CEILOMETER_VENV:-/opt/ceilometer-venv}"
+here="$(cd "$(dirname "$0")" && pwd)"
+target="${CARGO_TARGET_DIR:-target}"
+ceilo="${CEILO:-$target/release/ceilo}"
+out="${OUT:-$(mktemp -d)}"
+[ -x "$ceilo" ] || cargo build --release -q -p ceilo
+mkdir -p "$out"
+
+python3 "$here/mutate.py" "$shared/ceilometer-reference/corpus/public.jsonl" "$count" "$seed" > "$out/bodies.jsonl"
+"$venv/bin/python" "$here/ceilometer_oracle.py" "$out/bodies.jsonl" > "$out/expected.jsonl" 2> "$out/oracle.log"
+python3 -c 'import json, sys
+for line in sys.stdin: print(json.dumps(json.loads(line)["body"]))' < "$out/bodies.jsonl" > "$out/wire.jsonl"
+"$ceilo" convert < "$out/wire.jsonl" > "$out/converted.jsonl" 2> "$out/ceilo.log"
+# ceilo's lines as the corpus' cases: its names, and whether an endpoint raised (requeue).
+python3 "$shared/tools/golden_adapt.py" actual "$out/bodies.jsonl" "$out/converted.jsonl" |
+  python3 -c 'import json, sys
+converted = open(sys.argv[1])
+for line in sys.stdin:
+    case, raw = json.loads(line), json.loads(next(converted))
+    case["requeue"] = "error" in raw
+    print(json.dumps(case))' "$out/converted.jsonl" > "$out/actual.jsonl"
+python3 "$shared/tools/compare.py" "$out/expected.jsonl" "$out/actual.jsonl" --max-details 4 > "$out/compare.txt" || true
+echo "$out/compare.txt: $(tail -n 1 "$out/compare.txt")"
