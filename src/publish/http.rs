@@ -434,7 +434,7 @@ mod tests {
     #[test]
     fn unbatched_bodies_are_what_ceilometer_posts_one_by_one() {
         let posts = fixtures::posts("http_single.json");
-        assert_eq!(posts.len(), 4);
+        assert_eq!(posts.len(), fixtures::samples().len());
         let out = output("http://127.0.0.1:1/post?batch=False", Payload::Samples);
         assert_eq!(out.sender.url(), "http://127.0.0.1:1/post");
         let bodies = out.encode(&flush_of_fixture_samples());

@@ -202,7 +202,9 @@ mod tests {
 
     #[test]
     fn samples_become_otlp_json_metrics() {
-        let body = encode(&fixtures::samples()).unwrap();
+        let mut samples = fixtures::samples();
+        samples.truncate(4);
+        let body = encode(&samples).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let scope = &v["resourceMetrics"][0]["scopeMetrics"][0];
         assert_eq!(scope["scope"]["name"], "ceilometer");
