@@ -168,7 +168,8 @@ impl Converter {
         // The event endpoint runs after the sample endpoints, and only when they did not raise.
         if let Some(events) = &self.events {
             match events.to_event(&notification) {
-                EventOutcome::Event(e) => {
+                EventOutcome::Event(mut e) => {
+                    self.samples.mark_raw(&notification, &mut e.raw);
                     budget.charge(crate::event::message::message_len_by(&e, budget.measure()));
                     if budget.exceeded() && budget.measure() == Measure::Bound {
                         // Every sample was made: count them exactly, and the event.

@@ -101,3 +101,51 @@ fn assert_cases_match(cases: &[Json]) {
         failures.join("\n")
     );
 }
+
+/// With `[event] store_raw = info, error`, each public case's event keeps the notification as
+/// Ceilometer 27 stored it (`tests/fixtures/differential/store_raw.jsonl`, its raw as the
+/// differential oracle recorded it), including what its sample endpoints wrote into the message
+/// first: the IPMI endpoints' `node` in every sensor they read.
+#[test]
+fn stored_raw_notifications_are_ceilometers() {
+    let meters = common::corpus::reference_dir().join("meters.d/meters.yaml");
+    let (converter, _) = Converter::load(&meters).expect("shipped meters.yaml loads");
+    let events = EventDefinitions::load(common::corpus::reference_dir().join("event_definitions.yaml"))
+        .expect("shipped event_definitions.yaml loads")
+        .with_options(ceilo::event::EventOptions::from_config(&["info", "error"], false));
+    let converter = converter.with_events(events);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/differential/store_raw.jsonl");
+    let expected: std::collections::HashMap<String, Json> = std::fs::read_to_string(path)
+        .expect("store_raw.jsonl")
+        .lines()
+        .map(|l| {
+            let row: Json = serde_json::from_str(l).expect("a row");
+            (row["id"].as_str().expect("id").to_owned(), row["raw"].clone())
+        })
+        .collect();
+    let mut decoder = Decoder::new();
+    let (mut compared, mut failures) = (0, Vec::new());
+    for case in &common::corpus::cases() {
+        let id = case["id"].as_str().unwrap_or("?");
+        let Some(want) = expected.get(id) else { continue };
+        let raw = match converter.convert(&mut decoder, &common::corpus::wire(case)) {
+            Ok(c) if c.events.len() == 1 => to_json(&c.events[0].raw),
+            other => {
+                failures.push(format!("{id}: no event: {:?}", other.map(|c| c.events.len())));
+                continue;
+            }
+        };
+        compared += 1;
+        if !common::corpus::values_equal(&raw, want) {
+            failures.push(format!("{id}:\n  want {want}\n  got  {raw}"));
+        }
+    }
+    assert_eq!(compared, expected.len());
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What Ceilometer 27's notification agent makes of AMQP bodies, in the golden corpus format.
 
-  ceilometer_oracle.py BODIES.jsonl > EXPECTED.jsonl
+  ceilometer_oracle.py BODIES.jsonl [CEILOMETER.CONF...] > EXPECTED.jsonl
 
 BODIES.jsonl holds one `{"id": ..., "body": <the AMQP body as JSON>}` per line. Each body goes
 the way the agent takes it, with Ceilometer's and oslo.messaging's own code: kombu's JSON
@@ -82,7 +82,7 @@ def agent(conf_dir):
     for name, text in (("pipeline.yaml", PIPELINE), ("event_pipeline.yaml", EVENT_PIPELINE)):
         with open(os.path.join(conf_dir, name), "w") as f:
             f.write(text)
-    conf = service.prepare_service([], [])
+    conf = service.prepare_service([], sys.argv[2:])
     conf.set_override("pipeline_cfg_file", os.path.join(conf_dir, "pipeline.yaml"))
     conf.set_override("event_pipeline_cfg_file", os.path.join(conf_dir, "event_pipeline.yaml"))
     managers = [sample_pipeline.SamplePipelineManager(conf),

@@ -7,7 +7,8 @@
 # Environment: CEILO (default target/release/ceilo, built if missing), CEILOMETER_VENV (default
 # /opt/ceilometer-venv: `python3 -m venv /opt/ceilometer-venv && /opt/ceilometer-venv/bin/pip
 # install ceilometer==27.0.0`), SHARED (default ../shared: the reference corpus and the judges'
-# tools), OUT (default a temp dir: bodies, Ceilometer's cases, ceilo's output, compare.txt).
+# tools), OUT (default a temp dir: bodies, Ceilometer's cases, ceilo's output, compare.txt),
+# CONF (a ceilometer.conf both read, e.g. `[event] store_raw = info`).
 set -euo pipefail
 count="${COUNT:-3000}"
 seed="${SEED:-1}"
@@ -21,10 +22,12 @@ out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 
 python3 "$here/mutate.py" "$shared/ceilometer-reference/corpus/public.jsonl" "$count" "$seed" > "$out/bodies.jsonl"
-"$venv/bin/python" "$here/ceilometer_oracle.py" "$out/bodies.jsonl" > "$out/expected.jsonl" 2> "$out/oracle.log"
+conf=()
+[ -n "${CONF:-}" ] && conf=("$CONF")
+"$venv/bin/python" "$here/ceilometer_oracle.py" "$out/bodies.jsonl" "${conf[@]}" > "$out/expected.jsonl" 2> "$out/oracle.log"
 python3 -c 'import json, sys
 for line in sys.stdin: print(json.dumps(json.loads(line)["body"]))' < "$out/bodies.jsonl" > "$out/wire.jsonl"
-"$ceilo" convert < "$out/wire.jsonl" > "$out/converted.jsonl" 2> "$out/ceilo.log"
+"$ceilo" convert ${CONF:+--config-file "$CONF"} < "$out/wire.jsonl" > "$out/converted.jsonl" 2> "$out/ceilo.log"
 # ceilo's lines as the corpus' cases: its names, and whether an endpoint raised (requeue).
 python3 "$shared/tools/golden_adapt.py" actual "$out/bodies.jsonl" "$out/converted.jsonl" |
   python3 -c 'import json, sys

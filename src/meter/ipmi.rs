@@ -23,6 +23,39 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
     Ok(())
 }
 
+/// Ceilometer's sensor endpoints write `node` (the payload's `node_uuid`) into each sensor they
+/// read past its id (`_package_payload`), in the notification itself; a raw notification the
+/// event endpoint stores afterwards (`store_raw`) carries it. Marks `raw` (the endpoint dict of
+/// a notification no endpoint raised on) as they leave it.
+pub fn mark_read_sensors(raw: &mut OwnedValue) {
+    let Some(outer) = raw.get_mut("payload").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let Some(node) = outer.get("node_uuid").cloned() else {
+        return;
+    };
+    let Some(tables) = outer.get_mut("payload").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for category in CATEGORIES {
+        let Some(sensors) = tables.get_mut(category).and_then(|c| c.as_object_mut()) else {
+            continue;
+        };
+        for sensor in sensors.values_mut() {
+            let Some(sensor) = sensor.as_object_mut() else {
+                continue;
+            };
+            let read = match sensor.get("Sensor ID").and_then(|id| id.as_str()) {
+                Some(id) => !(category == "Current" && id.contains("Pwr Consumption")),
+                None => false,
+            };
+            if read {
+                sensor.insert("node".into(), node.clone());
+            }
+        }
+    }
+}
+
 fn category_samples(
     n: &Notification<'_>,
     category: &str,

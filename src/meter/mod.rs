@@ -94,6 +94,19 @@ impl SampleEndpoints {
         self
     }
 
+    /// What the sample endpoints leave written in the notification they read, applied to the
+    /// raw copy an event of it stores: the IPMI endpoints' `node` in each sensor.
+    pub fn mark_raw(&self, n: &Notification<'_>, raw: &mut crate::model::OwnedValue) {
+        let kept = raw.as_object().is_some_and(|o| !o.is_empty());
+        if !kept || !matches!(n.priority, Priority::Info | Priority::Sample) {
+            return;
+        }
+        let Some(event_type) = n.event_type() else { return };
+        if self.ipmi_filter.is_match(event_type).unwrap_or(false) {
+            ipmi::mark_read_sensors(raw);
+        }
+    }
+
     /// Append the samples of `n` to `out`. Only `info` and `sample` notifications have sample
     /// endpoints. On error, `out` is left as it was. The samples are charged to `budget`; once
     /// it is over, no more endpoints run (the caller refuses the notification).
