@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A differential run: COUNT mutated corpus notifications through Ceilometer 27 (the oracle) and
-# through `ceilo convert`, compared under the golden corpus' rules by the judges' compare.py.
+# through `ceilo convert`, compared under the golden corpus' rules by the judges' compare.py;
+# then every signature ceilo wrote checked with Ceilometer's compute_signature.
 #
 #   COUNT=3000 SEED=2 bash fuzz/differential/run.sh        # from the repository's top
 #
@@ -37,4 +38,6 @@ for line in sys.stdin:
     case["requeue"] = "error" in raw
     print(json.dumps(case))' "$out/converted.jsonl" > "$out/actual.jsonl"
 python3 "$shared/tools/compare.py" "$out/expected.jsonl" "$out/actual.jsonl" --max-details 4 > "$out/compare.txt" || true
+"$venv/bin/python" "$here/verify_signatures.py" "$out/converted.jsonl" > "$out/signatures.txt" || true
 echo "$out/compare.txt: $(tail -n 1 "$out/compare.txt")"
+echo "$out/signatures.txt: $(tail -n 1 "$out/signatures.txt")"
