@@ -9,7 +9,8 @@
 # /opt/ceilometer-venv: `python3 -m venv /opt/ceilometer-venv && /opt/ceilometer-venv/bin/pip
 # install ceilometer==27.0.0`), SHARED (default ../shared: the reference corpus and the judges'
 # tools), OUT (default a temp dir: bodies, Ceilometer's cases, ceilo's output, compare.txt),
-# CONF (a ceilometer.conf both read, e.g. `[event] store_raw = info`).
+# CONF (a ceilometer.conf both read, e.g. `[event] store_raw = info`), DEFINITIONS_SEED (both
+# load the shipped meters.yaml with some definitions mutated by mutate_definitions.py).
 set -euo pipefail
 count="${COUNT:-3000}"
 seed="${SEED:-1}"
@@ -23,6 +24,13 @@ out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 
 python3 "$here/mutate.py" "$shared/ceilometer-reference/corpus/public.jsonl" "$count" "$seed" > "$out/bodies.jsonl"
+if [ -n "${DEFINITIONS_SEED:-}" ]; then
+  mkdir -p "$out/meters.d"
+  "$venv/bin/python" "$here/mutate_definitions.py" "$shared/ceilometer-reference/meters.d/meters.yaml" \
+    "$DEFINITIONS_SEED" "$out/meters.d/meters.yaml"
+  { [ -n "${CONF:-}" ] && cat "$CONF"; printf '\n[meter]\nmeter_definitions_dirs = %s\n' "$out/meters.d"; } > "$out/ceilometer.conf"
+  CONF="$out/ceilometer.conf"
+fi
 conf=()
 [ -n "${CONF:-}" ] && conf=("$CONF")
 "$venv/bin/python" "$here/ceilometer_oracle.py" "$out/bodies.jsonl" "${conf[@]}" > "$out/expected.jsonl" 2> "$out/oracle.log"
