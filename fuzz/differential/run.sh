@@ -10,7 +10,8 @@
 # install ceilometer==27.0.0`), SHARED (default ../shared: the reference corpus and the judges'
 # tools), OUT (default a temp dir: bodies, Ceilometer's cases, ceilo's output, compare.txt),
 # CONF (a ceilometer.conf both read, e.g. `[event] store_raw = info`), DEFINITIONS_SEED (both
-# load the shipped meters.yaml with some definitions mutated by mutate_definitions.py).
+# load the shipped meters.yaml and event_definitions.yaml with some definitions mutated by
+# mutate_definitions.py).
 set -euo pipefail
 count="${COUNT:-3000}"
 seed="${SEED:-1}"
@@ -26,9 +27,14 @@ mkdir -p "$out"
 python3 "$here/mutate.py" "$shared/ceilometer-reference/corpus/public.jsonl" "$count" "$seed" > "$out/bodies.jsonl"
 if [ -n "${DEFINITIONS_SEED:-}" ]; then
   mkdir -p "$out/meters.d"
-  "$venv/bin/python" "$here/mutate_definitions.py" "$shared/ceilometer-reference/meters.d/meters.yaml" \
+  reference="$shared/ceilometer-reference"
+  "$venv/bin/python" "$here/mutate_definitions.py" meters "$reference/meters.d/meters.yaml" \
     "$DEFINITIONS_SEED" "$out/meters.d/meters.yaml"
-  { [ -n "${CONF:-}" ] && cat "$CONF"; printf '\n[meter]\nmeter_definitions_dirs = %s\n' "$out/meters.d"; } > "$out/ceilometer.conf"
+  "$venv/bin/python" "$here/mutate_definitions.py" events "$reference/event_definitions.yaml" \
+    "$DEFINITIONS_SEED" "$out/event_definitions.yaml"
+  { [ -n "${CONF:-}" ] && cat "$CONF"
+    printf '\n[meter]\nmeter_definitions_dirs = %s\n' "$out/meters.d"
+    printf '[event]\ndefinitions_cfg_file = %s\n' "$out/event_definitions.yaml"; } > "$out/ceilometer.conf"
   CONF="$out/ceilometer.conf"
 fi
 conf=()

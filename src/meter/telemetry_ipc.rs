@@ -18,8 +18,13 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
         .payload()
         .and_then(|p| p.get("samples"))
         .ok_or_else(|| EndpointError::new(n, "KeyError: 'samples'".into()))?;
-    let Some(samples) = samples.as_array() else {
-        return Err(EndpointError::new(n, "payload samples is not a list".into()));
+    // `for sample_dict in samples`: an empty dict or text iterates over nothing; the keys or
+    // characters of a non-empty one are not dicts, and anything else is not iterable.
+    let samples: &[Value<'_>] = match samples {
+        Value::Array(items) => items,
+        Value::Object(o) if o.is_empty() => &[],
+        Value::String(text) if text.is_empty() => &[],
+        _ => return Err(EndpointError::new(n, "payload samples is not a list".into())),
     };
     for s in samples {
         out.push(rebuild(n, s)?);
