@@ -56,6 +56,11 @@ def mutate(rng, msg, others):
     if choice < 0.15:
         msg["priority"] = rng.choice(PRIORITIES)
         return
+    mutate_value(rng, msg)
+
+
+def mutate_value(rng, msg):
+    """One change at a random place inside `msg` (a non-empty dict or list)."""
     candidates = [p for p in paths(msg) if p]
     path = rng.choice(candidates)
     parent, key = at(msg, path[:-1]), path[-1]

@@ -1,8 +1,9 @@
 //! The attribute language of dynamic pollster definitions: a dotted path into an API entry
 //! (`.` is the entry itself) followed by `| value ...` operations, which Ceilometer `eval()`s
 //! with `value` bound. ceilo compiles the subset definitions use (`value OP number`,
-//! `number OP value`, `int/float/abs/round(value)`) once, and evaluates it with Python's
-//! numbers ([`crate::model::py`]); anything else is refused when the definition loads.
+//! `number OP value`, `-value`, `int/float/abs/round/str/bool(value)`) once, and evaluates it
+//! with Python's values ([`crate::model::py`]); anything else is refused when the definition
+//! loads.
 
 use crate::model::py::{self, Arith, Num};
 use crate::model::OwnedValue;
@@ -30,6 +31,9 @@ enum Op {
     Float,
     Abs,
     Round,
+    Str,
+    Bool,
+    Neg,
 }
 
 impl Attr {
@@ -81,10 +85,15 @@ fn parse_op(text: &str) -> Result<Op, String> {
         ("float", Op::Float),
         ("abs", Op::Abs),
         ("round", Op::Round),
+        ("str", Op::Str),
+        ("bool", Op::Bool),
     ] {
         if t.strip_prefix(f).map(str::trim) == Some("(value)") {
             return Ok(op);
         }
+    }
+    if t.strip_prefix('-').map(str::trim) == Some("value") {
+        return Ok(Op::Neg);
     }
     for (sym, op) in [
         ("//", Arith::FloorDiv),
@@ -94,22 +103,26 @@ fn parse_op(text: &str) -> Result<Op, String> {
         ("/", Arith::Div),
         ("%", Arith::Mod),
     ] {
-        if let Some((l, r)) = t.split_once(sym) {
-            let (l, r) = (l.trim(), r.trim());
+        // Every place the operator could be: a sign (`value * -1`) or an exponent (`1e-5`)
+        // holds the same character.
+        for (at, _) in t.match_indices(sym) {
+            let (l, r) = (t[..at].trim(), t[at + sym.len()..].trim());
+            if sym == "/" && (l.ends_with('/') || r.starts_with('/')) {
+                continue;
+            }
             let (num, value_right) = match (l, r) {
                 ("value", n) => (n, false),
                 (n, "value") => (n, true),
-                _ => break,
+                _ => continue,
             };
             if let Some(n) = number_literal(num) {
                 return Ok(Op::Arith { op, n, value_right });
             }
-            break;
         }
     }
     Err(format!(
-        "unsupported operation {t:?} (ceilo evaluates `value OP number`, `number OP value` with + - * / // % \
-         and int/float/abs/round(value))"
+        "unsupported operation {t:?} (ceilo evaluates `value OP number`, `number OP value` with + - * / // %, \
+         -value and int/float/abs/round/str/bool(value))"
     ))
 }
 
@@ -126,6 +139,9 @@ fn number_literal(text: &str) -> Option<Num> {
         .filter(|_| text.bytes().any(|b| b.is_ascii_digit()))
         .map(Num::Float)
 }
+
+/// The longest text `text * n` may make: a value, not a way to fill the agent's memory.
+const MAX_REPEATED_TEXT: usize = 1 << 20;
 
 /// The operations evaluated as Ceilometer's `eval()` does with `value` bound to the entry's
 /// value: Python's `int()`, `float()`, `abs()`, `round()` and arithmetic ([`crate::model::py`]).
@@ -145,6 +161,29 @@ fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
             Num::Float(f) => return Err(format!("round({f})")),
         }
         .to_owned_value(),
+        Op::Str => OwnedValue::from(py::repr::str_of(&v).into_owned()),
+        Op::Bool => OwnedValue::from(py::truthy(&v)),
+        // `-True` is -1: a bool is an int.
+        Op::Neg => {
+            let n: Num = number("unary -")?;
+            (-n).to_owned_value()
+        }
+        // `text * n`, `n * text`: Python repeats the text (none for n <= 0).
+        Op::Arith {
+            op: Arith::Mul,
+            n: Num::Int(times),
+            ..
+        } if v.is_str() => {
+            let text = v.as_str().unwrap_or_default();
+            let times = usize::try_from(*times).unwrap_or(0);
+            if text.len().saturating_mul(times) > MAX_REPEATED_TEXT {
+                return Err(format!(
+                    "{:?} * {times}: more than {MAX_REPEATED_TEXT} bytes",
+                    text
+                ));
+            }
+            OwnedValue::from(text.repeat(times))
+        }
         Op::Arith { op, n, value_right } => {
             let x = number("arithmetic")?;
             let (a, b) = if *value_right { (*n, x) } else { (x, *n) };
@@ -196,6 +235,33 @@ mod tests {
         assert_eq!(get("s | int(value)"), json!(1000));
         assert_eq!(get("m | value % 3"), json!(2));
         assert!(Attr::parse("a.x").unwrap().get(&e).is_err());
+        assert_eq!(get("m | -value"), json!(7));
+        assert_eq!(
+            Attr::parse("s | value * 2").unwrap().get(&e).unwrap(),
+            json!("1212")
+        );
+        assert_eq!(
+            Attr::parse("s | 3 * value").unwrap().get(&e).unwrap(),
+            json!("121212")
+        );
+        assert_eq!(Attr::parse("s | value * -1").unwrap().get(&e).unwrap(), json!(""));
+        assert!(Attr::parse("s | value * 2.0").unwrap().get(&e).is_err());
+        assert!(Attr::parse("s | value + 1").unwrap().get(&e).is_err());
+        assert_eq!(get("m | value - -1"), json!(-6));
+        assert_eq!(get("m | value * 1e-1"), json!(-0.7000000000000001));
+        assert_eq!(get("m | -2 // value"), json!(0));
+        assert_eq!(get("m | str(value)"), json!("-7"));
+        assert_eq!(
+            Attr::parse("f | str(value) | bool(value)")
+                .unwrap()
+                .get(&e)
+                .unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            Attr::parse("a | str(value)").unwrap().get(&e).unwrap(),
+            json!("{'b': {'c': 2048}}")
+        );
         assert!(Attr::parse("a | len(x)").is_err());
         assert!(Attr::parse("a | value.upper()").is_err());
     }

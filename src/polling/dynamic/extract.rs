@@ -114,16 +114,22 @@ impl DynamicDefinition {
                     let sub = item
                         .get(sub_attr.as_str())
                         .ok_or_else(|| format!("multi metric pollster: an element has no {sub_attr:?}"))?;
-                    let sub_name = sub.as_str().map_or_else(|| sub.encode(), str::to_owned);
+                    // `name.replace(placeholder, sub_name)` raises for anything but a string.
+                    let sub_name = sub.as_str().ok_or_else(|| {
+                        format!(
+                            "multi metric pollster: replace() argument 2 must be str, not {}",
+                            crate::model::py::type_name(sub)
+                        )
+                    })?;
                     let value = field.get(item)?;
                     if self
                         .skip_sample_values
                         .iter()
-                        .any(|s| py_eq(s, &value) || s.as_str() == Some(sub_name.as_str()))
+                        .any(|s| py_eq(s, &value) || s.as_str() == Some(sub_name))
                     {
                         continue;
                     }
-                    let name = self.name.replace(placeholder.as_str(), &sub_name);
+                    let name = self.name.replace(placeholder.as_str(), sub_name);
                     out.push(sample(Some(&name), value, self.metadata(entry)?));
                 }
             }
