@@ -41,6 +41,29 @@ OPTIONS = {
 }
 
 
+XML_EDITS = [("<status>ok</status>", ""), ("<used>1024</used>", "<used/>"), ("<used>1024</used>", "<used>x</used>"),
+             ('<disk id="d2"', '<disk id="d2" extra="&#65;"'), ("</stats>", "<disk id='d4'><used>1</used></disk></stats>"),
+             ("<owner>p1</owner>", "<owner>p1</owner><owner>p2</owner>"), ("note", ""), ("</disk>", "</disk>junk"),
+             ("<stats", "<other/><stats"), ("sd&amp;b", "sd&nope;b"), ("1024", " 10\r\n24 "), ('<disk id="d3" name="sdc">', "<disk>"),
+             ("<size>10</size>", "<size/>"), ('<host name="h2">', "<host>"),
+             ("<pool><kind>hdd</kind><size>1</size></pool>", "")]
+
+
+def mutate_xml(rng, text):
+    """One to three textual edits of an XML response (elements dropped, repeated, emptied,
+    broken; entities, attributes, text)."""
+    for _ in range(rng.randint(1, 3)):
+        old, new = rng.choice(XML_EDITS)
+        text = text.replace(old, new, 1)
+    if rng.random() < 0.2:
+        # Only the first disk: one element where the others made a list.
+        start = text.find("<disk")
+        end = text.find("</disk>") + len("</disk>")
+        if 0 <= start < end:
+            text = text[:end] + "</stats>" if text.startswith("<stats") else text[:start] + text[start:end] + "</stats>"
+    return text
+
+
 def seeds(directory):
     for path in sorted(glob.glob(os.path.join(directory, "*.txt"))):
         text = open(path).read()
@@ -74,7 +97,10 @@ def main():
                     mutate_value(rng, body)
             response = json.dumps(body)
         except ValueError:
-            response = rng.choice([response, response + " 7", "", "abc", "1.5"])
+            if response.lstrip().startswith("<"):
+                response = mutate_xml(rng, response)
+            else:
+                response = rng.choice([response, response + " 7", "", "abc", "1.5"])
         print(json.dumps({"id": f"{name}~{n}", "definitions": yaml.safe_dump([definition]),
                           "response": response}))
 

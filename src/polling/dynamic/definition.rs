@@ -61,6 +61,7 @@ impl From<DefinitionError> for Problem {
 pub(super) enum Handler {
     Json,
     Text,
+    Xml,
 }
 
 /// How the value of an entry is found.
@@ -274,8 +275,8 @@ impl DynamicDefinition {
                 .map(|h| match h.as_str() {
                     Some("json") => Ok(Handler::Json),
                     Some("text") => Ok(Handler::Text),
-                    Some("xml") => Err(fail("the xml response handler is not supported by ceilo".into())),
-                    _ => Err(fail(format!("invalid response_handler {h:?} (json, text)"))),
+                    Some("xml") => Ok(Handler::Xml),
+                    _ => Err(fail(format!("invalid response_handler {h:?} (json, xml, text)"))),
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(fail("response_handlers must be a list".into())),
@@ -379,7 +380,7 @@ mod tests {
             "name: a.{b}\nsample_type: gauge\nunit: u\nvalue_attribute: v\nendpoint_type: e\nurl_path: p\n",
             "[list].field",
         );
-        bad("name: a\nsample_type: gauge\nunit: u\nvalue_attribute: v\nendpoint_type: e\nurl_path: p\nresponse_handlers: [xml]\n", "xml");
+        bad("name: a\nsample_type: gauge\nunit: u\nvalue_attribute: v\nendpoint_type: e\nurl_path: p\nresponse_handlers: [yaml]\n", "json, xml, text");
         bad("name: a\nsample_type: gauge\nunit: u\nvalue_attribute: v\nendpoint_type: e\nurl_path: p\nextra_metadata_fields: []\n", "not supported");
         // host_command pollsters need neither endpoint_type nor url_path.
         def("name: a\nsample_type: gauge\nunit: u\nvalue_attribute: out\nhost_command: echo 1\n");

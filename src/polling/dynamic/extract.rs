@@ -45,6 +45,12 @@ impl DynamicDefinition {
                 };
                 match found {
                     OwnedValue::Array(a) => *a,
+                    // One entry where a list was expected: Ceilometer sets each entry's ids by
+                    // iterating over what it found, here the dict's keys, and a key is text
+                    // that an id attribute other than the default cannot be read from.
+                    OwnedValue::Object(o) if !o.is_empty() && self.reads_ids() => {
+                        return Err("TypeError: string indices must be integers, not 'str'".into());
+                    }
                     other => vec![other],
                 }
             }
@@ -55,6 +61,17 @@ impl DynamicDefinition {
             self.entry_samples(entry, ctx, &mut out)?;
         }
         Ok((out, next))
+    }
+
+    /// Whether an id is read through an attribute other than its default key.
+    fn reads_ids(&self) -> bool {
+        [
+            (&self.user_id_attribute, "user_id"),
+            (&self.project_id_attribute, "project_id"),
+            (&self.resource_id_attribute, "id"),
+        ]
+        .iter()
+        .any(|(attr, key)| !attr.raw.is_empty() && attr.raw != *key)
     }
 
     fn id(&self, entry: &OwnedValue, attr: &Attr, default_key: &str) -> Result<OwnedValue, String> {
@@ -191,6 +208,10 @@ impl DynamicDefinition {
                         Err(_) => failed.push("json"),
                     }
                 }
+                Handler::Xml => match super::xml::xml_to_dict(body) {
+                    Ok(v) => return Ok(v),
+                    Err(_) => failed.push("xml"),
+                },
                 Handler::Text => {
                     let text = String::from_utf8_lossy(body);
                     let mut o = simd_json::owned::Object::with_capacity_and_hasher(1, Default::default());

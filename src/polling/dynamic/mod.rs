@@ -26,14 +26,15 @@
 //! token is added to requests.
 //!
 //! The parts: [`definition`] (validating and loading definitions), [`attr`] (the `| value`
-//! attribute language), [`extract`] (response → samples, no I/O), [`url`] (`urljoin`) and
-//! [`pollster`] (the requests, pages and host commands).
+//! attribute language), [`extract`] (response → samples, no I/O), [`xml`] (the `xml` response
+//! handler), [`url`] (`urljoin`) and [`pollster`] (the requests, pages and host commands).
 
 pub mod attr;
 pub mod definition;
 pub mod extract;
 pub mod pollster;
 pub mod url;
+pub mod xml;
 
 pub use attr::Attr;
 pub use definition::{load_definitions, DefinitionError, DynamicDefinition};
