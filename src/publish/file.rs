@@ -287,6 +287,18 @@ impl Output for FileOutput {
 mod tests {
     use super::*;
 
+    /// A file state as the publisher starts with one: nothing open, nothing written yet.
+    fn state(path: PathBuf, max_bytes: u64, backup_count: u32, fsync: bool) -> FileState {
+        FileState {
+            path,
+            file: None,
+            size: 0,
+            max_bytes,
+            backup_count,
+            fsync,
+        }
+    }
+
     /// Ceilometer 27's file publisher wrote these lines for the same samples and events
     /// (`tests/fixtures/publishers/record_ceilometer.py`): `str()` of the dicts without `?json`,
     /// `json.dumps` with it.
@@ -314,14 +326,7 @@ mod tests {
     fn a_line_counts_its_characters_toward_max_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
-        let mut st = FileState {
-            path: path.clone(),
-            file: None,
-            size: 0,
-            max_bytes: 10,
-            backup_count: 1,
-            fsync: false,
-        };
+        let mut st = state(path.clone(), 10, 1, false);
         st.write_lines("abcd\n☃☃\n".as_bytes()).unwrap();
         let read = || std::fs::read_to_string(&path).unwrap();
         assert_eq!(read(), "abcd\n☃☃\n", "5 bytes + 3 characters < 10");
@@ -333,14 +338,7 @@ mod tests {
     fn rotates_like_rotating_file_handler() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
-        let mut st = FileState {
-            path: path.clone(),
-            file: None,
-            size: 0,
-            max_bytes: 10,
-            backup_count: 2,
-            fsync: true,
-        };
+        let mut st = state(path.clone(), 10, 2, true);
         st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "dddd\n");
         assert_eq!(
@@ -367,14 +365,7 @@ mod tests {
         let (done, finished) = std::sync::mpsc::channel();
         let p = path.clone();
         std::thread::spawn(move || {
-            let mut st = FileState {
-                path: p,
-                file: None,
-                size: 0,
-                max_bytes: 10,
-                backup_count: u32::MAX,
-                fsync: false,
-            };
+            let mut st = state(p, 10, u32::MAX, false);
             done.send(st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n")).unwrap();
         });
         finished
