@@ -45,11 +45,8 @@ pub fn mark_read_sensors(raw: &mut OwnedValue) {
             let Some(sensor) = sensor.as_object_mut() else {
                 continue;
             };
-            let read = match sensor.get("Sensor ID").and_then(|id| id.as_str()) {
-                Some(id) => !(category == "Current" && id.contains("Pwr Consumption")),
-                None => false,
-            };
-            if read {
+            let read = sensor.get("Sensor ID").and_then(|id| id.as_str());
+            if read.is_some_and(|id| !left_to_power(category, id)) {
                 sensor.insert("node".into(), node.clone());
             }
         }
@@ -110,6 +107,11 @@ fn no_attribute(value: &Value<'_>, method: &str) -> String {
     )
 }
 
+/// The Current endpoint leaves power consumption to the (absent) Power endpoint.
+fn left_to_power(category: &str, sensor_id: &str) -> bool {
+    category == "Current" && sensor_id.contains("Pwr Consumption")
+}
+
 enum SensorError {
     /// Logged and skipped (Ceilometer's `InvalidSensorData`).
     Invalid { resource_id: String, reason: String },
@@ -143,8 +145,7 @@ fn sensor_sample(
         py::repr::str_of(node),
         sensor_id.to_lowercase().replace(' ', "_")
     );
-    // The Current endpoint leaves power consumption to the (absent) Power endpoint.
-    if category == "Current" && sensor_id.contains("Pwr Consumption") {
+    if left_to_power(category, sensor_id) {
         return Ok(None);
     }
     // `_package_payload` reads these with `[]`: a missing one raises.
