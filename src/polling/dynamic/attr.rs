@@ -144,7 +144,8 @@ fn number_literal(text: &str) -> Option<Num> {
 const MAX_REPEATED_TEXT: usize = 1 << 20;
 
 /// The operations evaluated as Ceilometer's `eval()` does with `value` bound to the entry's
-/// value: Python's `int()`, `float()`, `abs()`, `round()` and arithmetic ([`crate::model::py`]).
+/// value: Python's `int()`, `float()`, `abs()`, `round()`, `str()`, `bool()`, negation and
+/// arithmetic, text repetition included ([`crate::model::py`]).
 fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
     let number = |what: &str| Num::of_owned(&v).ok_or_else(|| format!("{what} of {}", v.encode()));
     Ok(match op {
