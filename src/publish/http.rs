@@ -443,6 +443,31 @@ mod tests {
         assert_eq!(bodies, want);
     }
 
+    /// events.json's events as Ceilometer 27's HttpPublisher posted them: `event.serialize()`
+    /// in one list, one by one, and with `raw_only` the raw payloads.
+    #[test]
+    fn event_bodies_are_what_ceilometer_posts() {
+        let flush = Items {
+            events: fixtures::events(),
+            ..Items::default()
+        };
+        for (url, recording) in [
+            ("http://127.0.0.1:1/events", "http_events_batch.json"),
+            ("http://127.0.0.1:1/events?batch=False", "http_events_single.json"),
+            (
+                "http://127.0.0.1:1/events?raw_only=true",
+                "http_events_raw_only.json",
+            ),
+        ] {
+            let bodies = output(url, Payload::Events).encode(&flush);
+            let bodies: Vec<&str> = bodies.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
+            let posts = fixtures::posts(recording);
+            let want: Vec<&str> = posts.iter().map(|p| p.2.as_str()).collect();
+            assert_eq!(bodies, want, "{recording}");
+            assert!(posts.iter().all(|p| p.1 == "application/json"), "{recording}");
+        }
+    }
+
     #[test]
     fn nothing_is_posted_for_a_flush_without_items_for_this_publisher() {
         let out = output("http://127.0.0.1:1/", Payload::Events);
