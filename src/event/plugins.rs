@@ -15,7 +15,7 @@ use simd_json::prelude::*;
 use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::jsonpath::JsonPath;
-use crate::model::py::datetime::parse_isotime_utc;
+use crate::model::py::datetime;
 use crate::model::py::repr::str_of;
 use crate::model::py::{int_of_str, py_eq};
 use crate::model::{yaml_read, OwnedValue, Value};
@@ -222,15 +222,16 @@ fn split_segment(value: &str, separator: &str, segment: i64, max_split: Option<i
         .map(|s| (*s).to_owned())
 }
 
-/// `abs((end - start).total_seconds())` for exactly two parsable datetimes.
+/// `abs((end - start).total_seconds())` for exactly two parsable datetimes, subtracted as the
+/// aware datetimes `parse_isotime` gives (`9999-12-31T23:59:59-01:00` is an instant after
+/// year 9999 in UTC, and still a datetime to subtract).
 fn timedelta_seconds(matches: &[Cow<'_, Value<'_>>]) -> Option<f64> {
     let [start, end] = matches else {
         return None;
     };
-    let start = start.as_str().and_then(parse_isotime_utc)?;
-    let end = end.as_str().and_then(parse_isotime_utc)?;
-    let micros = (end - start).num_microseconds()?;
-    Some((micros as f64 / 1e6).abs())
+    let start = datetime::parse(start.as_str()?).ok()?;
+    let end = datetime::parse(end.as_str()?).ok()?;
+    Some(end.seconds_since(&start).abs())
 }
 
 #[cfg(test)]
@@ -328,6 +329,12 @@ mod tests {
         assert!(plugin.apply(&root, &two[..1]).is_none());
         assert!(plugin.apply(&root, &[s("2025-03-14"), s("soon")]).is_none());
         assert!(plugin.apply(&root, &[s("a"), s("b"), s("c")]).is_none());
+        // Python: abs((parse_isotime(b) - parse_isotime(a)).total_seconds()) == 3600.0
+        let past_9999 = [s("9999-12-31T23:59:59+00:00"), s("9999-12-31T23:59:59-01:00")];
+        assert_eq!(
+            plugin.apply(&root, &past_9999).and_then(|v| v.as_f64()),
+            Some(3600.0)
+        );
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Timestamp {
         let delta = self.utc() - earlier.utc();
         delta
             .num_microseconds()
-            .map_or(delta.num_seconds() as f64, |us| us as f64 / 1e6)
+            .map_or(delta.num_seconds() as f64, micros_as_seconds)
     }
 
     /// The offset as chrono sees it (for callers that need an aware value).
@@ -149,6 +149,17 @@ impl Timestamp {
             offset_seconds: 0,
         }
     }
+}
+
+/// `microseconds / 10**6` as Python divides ints: one rounding. Beyond 2^53 µs (285 years) the
+/// microseconds are no longer exact as a float, so the whole seconds and the fraction are
+/// divided apart.
+fn micros_as_seconds(us: i64) -> f64 {
+    const EXACT: u64 = 1 << 53;
+    if us.unsigned_abs() < EXACT {
+        return us as f64 / 1e6;
+    }
+    us.div_euclid(1_000_000) as f64 + us.rem_euclid(1_000_000) as f64 / 1e6
 }
 
 /// Parse like `iso8601.parse_date` (default zone UTC).
@@ -444,6 +455,25 @@ mod naive_utc_tests {
             "9999-12-31T23:59:59.999999"
         );
         assert_eq!(isoformat(&dt(12345, 1, 1, 0, 0, 0, 0)), "12345-01-01T00:00:00");
+    }
+
+    /// `(b - a).total_seconds()` in CPython 3.11, for spans past 2^53 microseconds too.
+    #[test]
+    fn seconds_between_are_pythons() {
+        let at = |t: &str| parse(t).unwrap();
+        let span = |a: &str, b: &str| at(b).seconds_since(&at(a));
+        assert_eq!(
+            span("2025-03-14T08:59:30.25", "9999-12-31T23:59:59-01:00"),
+            251660361628.75
+        );
+        assert_eq!(
+            span("9999-12-31T23:59:59-01:00", "2025-03-14T08:59:30.25"),
+            -251660361628.75
+        );
+        assert_eq!(
+            span("2025-03-14T08:58:03", "2025-03-14T08:58:41.000001"),
+            38.000001
+        );
     }
 
     /// What `str()` and `repr()` of these datetimes give in CPython 3.11.
