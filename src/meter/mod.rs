@@ -102,9 +102,21 @@ impl SampleEndpoints {
             return;
         }
         let Some(event_type) = n.event_type() else { return };
-        if self.ipmi_filter.is_match(event_type).unwrap_or(false) {
+        if self.built_ins(event_type).ipmi {
             ipmi::mark_read_sensors(raw);
         }
+    }
+
+    /// Which built-in endpoints' filters accept `event_type` (remembered per event type).
+    fn built_ins(&self, event_type: &str) -> BuiltIns {
+        self.dispatch.get_or_compute(event_type, |event_type| {
+            let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
+            BuiltIns {
+                ipc: matches(&self.ipc_filter),
+                ipmi: matches(&self.ipmi_filter),
+                http: self.http_filters.iter().filter(|re| matches(re)).count() as u8,
+            }
+        })
     }
 
     /// Append the samples of `n` to `out`. Only `info` and `sample` notifications have sample
@@ -134,14 +146,7 @@ impl SampleEndpoints {
                 ),
             ));
         };
-        let built_ins = self.dispatch.get_or_compute(event_type, |event_type| {
-            let matches = |re: &fancy_regex::Regex| re.is_match(event_type).unwrap_or(false);
-            BuiltIns {
-                ipc: matches(&self.ipc_filter),
-                ipmi: matches(&self.ipmi_filter),
-                http: self.http_filters.iter().filter(|re| matches(re)).count() as u8,
-            }
-        });
+        let built_ins = self.built_ins(event_type);
         let start = out.len();
         let result = (|| {
             // The built-in endpoints make a sample per part of the message (no list makes
