@@ -263,7 +263,9 @@ mod tests {
     #[test]
     fn emits_every_compute_meter_with_the_agents_shape() {
         let listed = fleet().instance(3);
+        let before = crate::model::py::time::monotonic().as_secs_f64();
         let out = poll_at(listed, 1_741_945_500.0);
+        let after = crate::model::py::time::monotonic().as_secs_f64();
         let inst = fleet().details(&listed);
         assert_eq!(inst.id, listed.id.to_string());
         assert_eq!(out.len(), METERS.len());
@@ -281,7 +283,12 @@ mod tests {
             meta.get("flavor").and_then(|f| f.get_str("name")),
             Some(inst.flavor.name)
         );
-        assert!(cpu.monotonic_time.as_f64().is_some());
+        // Python's `time.monotonic()` at the poll, as Ceilometer's cpu pollster stamps it.
+        let polled = cpu.monotonic_time.as_f64().expect("a monotonic_time");
+        assert!(
+            before <= polled && polled <= after,
+            "{before} <= {polled} <= {after}"
+        );
         let disk = out
             .iter()
             .find(|s| &*s.name == "disk.device.write.bytes")

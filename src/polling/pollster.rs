@@ -50,8 +50,6 @@ pub struct PollContext {
     /// The time of the poll as Ceilometer's polling manager stamps every polled sample
     /// (`timeutils.utcnow().isoformat()`: naive UTC, no zone), see [`isotime`].
     pub timestamp: OwnedValue,
-    /// Seconds since the poll started on the monotonic clock (Ceilometer's `monotonic_time`).
-    pub monotonic_base: std::time::Instant,
     /// Wall-clock seconds since the epoch (drives the simulated fleet's counters).
     pub wall_secs: f64,
     /// What the pollsters of one poll share (Ceilometer's per-cycle `cache`).
@@ -86,13 +84,12 @@ impl PollContext {
         Self {
             source,
             timestamp: OwnedValue::from(isotime(now)),
-            monotonic_base: std::time::Instant::now(),
             wall_secs: now.timestamp_micros() as f64 / 1e6,
             cycle: CycleCache::default(),
         }
     }
 
-    /// The process-wide monotonic clock in seconds, like Python's `time.monotonic()`.
+    /// [`monotonic_seconds`], now.
     pub fn monotonic(&self) -> f64 {
         monotonic_seconds()
     }
@@ -151,10 +148,10 @@ pub fn isotime(t: chrono::DateTime<chrono::Utc>) -> String {
     crate::model::py::datetime::Timestamp::from_utc(t.naive_utc()).naive_utc_isoformat()
 }
 
-/// The process-wide monotonic clock in seconds, like Python's `time.monotonic()`.
+/// Python's `time.monotonic()` in seconds, as Ceilometer's compute pollsters stamp
+/// `monotonic_time`.
 pub fn monotonic_seconds() -> f64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+    crate::model::py::time::monotonic().as_secs_f64()
 }
 
 #[cfg(test)]

@@ -69,13 +69,7 @@ fn send(state: &str) {
 /// A reload begins: `RELOADING=1`, with the `MONOTONIC_USEC=` that `Type=notify-reload`
 /// units require beside it.
 pub fn reloading() {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec, which `now` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000;
+    let usec = crate::model::py::time::monotonic().as_micros();
     send(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
 }
 
