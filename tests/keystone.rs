@@ -10,6 +10,8 @@
 //! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
+//! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
+//!   (`nova_support`) found in the catalog.
 
 mod cinder_support;
 #[allow(dead_code)]
@@ -17,6 +19,7 @@ mod common;
 mod glance_support;
 mod gnocchi_support;
 mod keystone_support;
+mod nova_support;
 mod runtime_support;
 
 use std::collections::BTreeMap;
@@ -798,4 +801,108 @@ fn glance_images_are_polled_as_ceilometer_polls_them() {
     assert_eq!(metadata(&shared)["visibility"], "shared");
 
     same_samples(&c, &r);
+}
+
+/// A libvirt test-driver node (`test:///<file>`: every connection reads the file, so the agent
+/// sees these domains without a libvirtd) of guests with nova metadata: (uuid, flavor name,
+/// the flavor id nova wrote, if any).
+fn nova_guests_node(guests: &[(&str, &str, Option<&str>)]) -> String {
+    let domains: String = guests
+        .iter()
+        .enumerate()
+        .map(|(i, (uuid, flavor, id))| {
+            let id = id.map(|id| format!(" id=\"{id}\"")).unwrap_or_default();
+            format!(
+                r#"<domain type='test'><name>instance-{i:08x}</name><uuid>{uuid}</uuid>
+  <metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:name>vm{i}</nova:name>
+    <nova:flavor name="{flavor}"{id}><nova:memory>128</nova:memory><nova:disk>1</nova:disk>
+      <nova:swap>0</nova:swap><nova:ephemeral>0</nova:ephemeral><nova:vcpus>1</nova:vcpus></nova:flavor>
+    <nova:owner><nova:user uuid="u{i}">u</nova:user><nova:project uuid="p{i}">p</nova:project></nova:owner>
+  </nova:instance></metadata>
+  <memory>131072</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>
+"#
+            )
+        })
+        .collect();
+    format!("<node>\n{domains}</node>\n")
+}
+
+#[test]
+fn guests_whose_nova_metadata_has_no_flavor_id_get_the_id_nova_gives_for_the_name() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let nova = nova_support::Nova::start(ks);
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (known, unknown) = (format!("m1.known-{tag}"), format!("m1.unknown-{tag}"));
+    let known_id = format!("flavor-{tag}");
+    nova.create_flavor(ks.admin_token(), &known, &known_id);
+    let guests = [
+        (uuid::Uuid::new_v4().to_string(), known.as_str(), None),
+        (uuid::Uuid::new_v4().to_string(), unknown.as_str(), None),
+        (
+            uuid::Uuid::new_v4().to_string(),
+            known.as_str(),
+            Some("written-by-nova"),
+        ),
+    ];
+    let node: Vec<_> = guests.iter().map(|(u, f, i)| (u.as_str(), *f, *i)).collect();
+
+    let broker = Broker::new("nova-flavors");
+    let rt = runtime();
+    rt.block_on(declare(
+        &broker.url(),
+        "polled",
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
+    let node_file = dir.path().join("node.xml");
+    std::fs::write(&node_file, nova_guests_node(&node)).unwrap();
+    let settings = std::fs::read_to_string(dir.path().join("ceilo.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("ceilo.yaml"),
+        settings.replace("test:///default", &format!("test://{}", node_file.display())),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "sources:\n  - name: compute\n    interval: 1\n    meters: [disk.root.size]\n",
+    )
+    .unwrap();
+    let agent = Agent::start(dir.path(), &broker.url());
+    let received = rt.block_on(collect(
+        &broker.url(),
+        "polled",
+        Duration::from_secs(60),
+        distinct_samples(3),
+    ));
+    let samples = by_meter_and_resource(&received);
+    let flavor_id = |uuid: &str| {
+        let sample = samples
+            .get(&("disk.root.size".to_owned(), uuid.to_owned()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no sample of {uuid}: {samples:#?}\n{}\n{}",
+                    agent.log_text(),
+                    nova.log_text()
+                )
+            });
+        sample["resource_metadata"]["flavor"]["id"].clone()
+    };
+    assert_eq!(flavor_id(&guests[0].0), known_id.as_str(), "{}", agent.log_text());
+    assert_eq!(
+        flavor_id(&guests[1].0),
+        unknown.as_str(),
+        "a name Nova does not know stays"
+    );
+    assert_eq!(
+        flavor_id(&guests[2].0),
+        "written-by-nova",
+        "the metadata's own id wins"
+    );
+    let (status, log) = agent.terminate_with_log();
+    assert!(status.success(), "{log}");
 }

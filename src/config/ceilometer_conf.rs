@@ -485,6 +485,7 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.cinder_service_type,
         r.string(&[("service_types", "cinder")])?
     );
+    set!(poll.nova_service_type, r.string(&[("service_types", "nova")])?);
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
     set!(
@@ -707,7 +708,7 @@ mod tests {
              partitioning_group_prefix = pool-a\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\n\
-             [service_types]\ncinder = block-storage\n",
+             [service_types]\ncinder = block-storage\nnova = compute-legacy\n",
         )
         .unwrap();
         let s = &c.settings;
@@ -759,6 +760,7 @@ mod tests {
         );
         assert_eq!(s.polling.resource_update_interval, 60);
         assert_eq!(s.polling.cinder_service_type, "block-storage");
+        assert_eq!(s.polling.nova_service_type, "compute-legacy");
         assert_eq!(
             s.polling.coordination_backend_url,
             "redis://127.0.0.1:6379?timeout=5"

@@ -41,6 +41,9 @@ pub struct PollingOptions {
     /// `volume_snapshots`, `volume_backups`, `volume_services` and `volume_pools` discoverers
     /// list from.
     pub cinder_service_type: String,
+    /// `[service_types] nova`: the catalog type of Nova's endpoint, asked for the flavor ids
+    /// that older nova metadata leaves out (`local_instances`).
+    pub nova_service_type: String,
     /// Endpoint URLs by type, for `endpoint:TYPE` discovery (dynamic pollsters do not read the
     /// Keystone catalogue).
     pub endpoints: std::collections::HashMap<String, Vec<String>>,
@@ -91,6 +94,7 @@ impl Default for PollingOptions {
             host: None,
             sample_source: "openstack".into(),
             cinder_service_type: "volumev3".into(),
+            nova_service_type: "compute".into(),
             endpoints: Default::default(),
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),

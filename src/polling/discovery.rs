@@ -187,12 +187,14 @@ pub struct Discovery {
     partitioning: Option<Arc<super::partition::Partitioning>>,
     cinder: super::cinder::CinderApi,
     glance: super::glance::GlanceApi,
+    /// Asked for the flavor ids older nova metadata leaves out.
+    nova: super::nova::NovaApi,
 }
 
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Cinder and Glance are asked with one token.
+        // Cinder, Glance and Nova are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -207,7 +209,8 @@ impl Discovery {
             instances: Default::default(),
             partitioning: None,
             cinder: super::cinder::CinderApi::new(session.clone(), &options.cinder_service_type),
-            glance: super::glance::GlanceApi::new(session),
+            glance: super::glance::GlanceApi::new(session.clone()),
+            nova: super::nova::NovaApi::new(session, &options.nova_service_type),
         }
     }
 
@@ -304,12 +307,17 @@ impl Discovery {
             }
         }
         match super::libvirt::discovery::discover(&self.hypervisor, self.host.clone()).await {
-            Ok(found) => {
+            Ok(mut found) => {
                 for (id, why) in &found.skipped {
                     tracing::error!(domain = %id, reason = %why,
                         "domain has nova metadata but not what an instance needs: skipped");
                 }
-                let resources: Arc<[Resource]> = found.guests.into_iter().map(Resource::Guest).collect();
+                self.nova.set_flavor_ids(&mut found.guests).await;
+                let resources: Arc<[Resource]> = found
+                    .guests
+                    .into_iter()
+                    .map(|g| Resource::Guest(Arc::new(g)))
+                    .collect();
                 *cached = Some((Instant::now(), resources.clone()));
                 resources
             }

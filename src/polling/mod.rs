@@ -40,6 +40,7 @@ pub mod glance;
 pub mod host;
 pub mod identity;
 pub mod libvirt;
+pub mod nova;
 pub mod partition;
 pub mod pollster;
 pub mod prometheus;

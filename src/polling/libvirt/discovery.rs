@@ -9,9 +9,9 @@
 //! (`disk.root.size`, `disk.ephemeral.size`) are polled for them, the stats meters are not
 //! (they have no stats).
 //!
-//! Not done (they need Nova's API): a flavor without an `id` attribute gets its name as id
-//! (Ceilometer asks Nova, then falls back to the name); `fetch_extra_metadata` (server
-//! metadata) is not supported.
+//! A flavor without an `id` attribute (nova before 2025.2) gets its name as id here; the
+//! discovery then asks Nova for the id ([`crate::polling::nova`], [`Guest::set_flavor_id`]).
+//! Not done: `fetch_extra_metadata` (server metadata, from Nova's API).
 
 use std::sync::Arc;
 
@@ -49,7 +49,10 @@ pub struct Guest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flavor {
+    /// The metadata's, or the name until Nova says otherwise ([`Flavor::id_in_metadata`]).
     pub id: String,
+    /// Whether nova wrote the id into the metadata (2025.2 and later).
+    pub id_in_metadata: bool,
     pub name: String,
     pub vcpus: u64,
     pub ram: u64,
@@ -58,6 +61,17 @@ pub struct Flavor {
     pub swap: u64,
     /// `<extraSpecs>` (nova 2025.2 and later); `None` when the element is absent.
     pub extra_specs: Option<Vec<(String, String)>>,
+}
+
+impl Guest {
+    /// The flavor id Nova gave for a guest whose metadata has none: in the flavor and in the
+    /// sample metadata's `flavor`.
+    pub fn set_flavor_id(&mut self, id: &str) {
+        self.flavor.id = id.to_owned();
+        if let Some(flavor) = self.metadata.get_mut("flavor").and_then(|f| f.as_object_mut()) {
+            flavor.insert("id".into(), id.into());
+        }
+    }
 }
 
 /// An interface of the domain XML with a target device (the tap), as Ceilometer's
@@ -180,8 +194,9 @@ pub fn parse_guest(
             .unwrap_or(0)
     };
     let flavor = Flavor {
-        // No id in older nova metadata: Ceilometer asks Nova, and falls back to the name.
+        // No id in older nova metadata: Nova is asked (the discovery), the name stands in.
         id: flavor_xml.attribute("id").unwrap_or(flavor_name).to_owned(),
+        id_in_metadata: flavor_xml.attribute("id").is_some(),
         name: flavor_name.to_owned(),
         vcpus: int("vcpus"),
         ram: int("memory"),
@@ -370,7 +385,7 @@ fn path<'a, 'i>(n: Node<'a, 'i>, names: &[&str]) -> Option<Node<'a, 'i>> {
 
 /// The result of one discovery: the instances, and the domains skipped with the reason.
 pub struct Found {
-    pub guests: Vec<Arc<Guest>>,
+    pub guests: Vec<Guest>,
     /// (domain uuid, why) for domains with nova metadata that could not be read.
     pub skipped: Vec<(String, String)>,
 }
@@ -396,7 +411,7 @@ pub async fn discover(hypervisor: &Hypervisor, host: Arc<str>) -> Result<Found, 
                     continue;
                 };
                 match parse_guest(&id, &name, &xml, state, &host) {
-                    Ok(Some(g)) => found.guests.push(Arc::new(g)),
+                    Ok(Some(g)) => found.guests.push(g),
                     Ok(None) => {}
                     Err(e) => found.skipped.push((id, e.to_string())),
                 }
@@ -543,9 +558,20 @@ mod tests {
     #[test]
     fn a_flavor_without_id_gets_its_name_and_states_map_as_nova() {
         let xml = DOMAIN.replace(" id=\"1\"", "");
-        let g = parse_guest("u", "x", &xml, STATE_SHUTOFF, "h").unwrap().unwrap();
+        let mut g = parse_guest("u", "x", &xml, STATE_SHUTOFF, "h").unwrap().unwrap();
         assert_eq!(g.flavor.id, "m1.tiny");
+        assert!(!g.flavor.id_in_metadata);
         assert_eq!(g.metadata.get_str("status"), Some("stopped"));
         assert_eq!(g.metadata.get_str("state"), Some("shutdown"));
+        // What Nova says then replaces the name, in the flavor and in the metadata.
+        g.set_flavor_id("c0ffee");
+        assert_eq!(g.flavor.id, "c0ffee");
+        let flavor = g.metadata.get("flavor").unwrap();
+        assert_eq!(flavor.get_str("id"), Some("c0ffee"));
+        assert_eq!(flavor.get_str("name"), Some("m1.tiny"));
+        let with_id = parse_guest("u", "x", DOMAIN, STATE_SHUTOFF, "h")
+            .unwrap()
+            .unwrap();
+        assert!(with_id.flavor.id_in_metadata);
     }
 }
