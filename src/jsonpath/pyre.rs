@@ -159,17 +159,7 @@ impl Template {
                     };
                     push_group(&mut lit, &mut parts, g)?;
                 }
-                '0' => {
-                    // Octal escape: `\0` plus up to two more octal digits.
-                    let mut v = 0u32;
-                    let mut n = 0;
-                    while n < 2 && chars.get(i).is_some_and(|d| ('0'..='7').contains(d)) {
-                        v = v * 8 + chars[i].to_digit(8).unwrap_or(0);
-                        i += 1;
-                        n += 1;
-                    }
-                    lit.push(char::from_u32(v).unwrap_or('\0'));
-                }
+                '0' => lit.push(char::from_u32(octal_after_zero(&chars, &mut i)).unwrap_or('\0')),
                 '1'..='9' => {
                     let d1 = e;
                     let d2 = chars.get(i).copied().filter(|d| d.is_ascii_digit());
@@ -226,6 +216,20 @@ impl Template {
     }
 }
 
+/// Python's octal escape `\0` (in a pattern and in a replacement): the value of up to two more
+/// octal digits at `chars[*i]`, which it moves past them.
+fn octal_after_zero(chars: &[char], i: &mut usize) -> u32 {
+    let mut v = 0;
+    for _ in 0..2 {
+        match chars.get(*i).and_then(|d| d.to_digit(8)) {
+            Some(d) => v = v * 8 + d,
+            None => break,
+        }
+        *i += 1;
+    }
+    v
+}
+
 /// Rewrite Python regex syntax into the fancy-regex equivalent.
 fn translate(p: &str) -> String {
     let chars: Vec<char> = p.chars().collect();
@@ -247,16 +251,7 @@ fn translate(p: &str) -> String {
                     'Z' if !in_class => out.push_str(r"\z"),
                     '<' | '>' => out.push_str(&format!(r"\x{{{:X}}}", e as u32)),
                     'b' if in_class => out.push_str(r"\x08"),
-                    '0' => {
-                        let mut v = 0u32;
-                        let mut n = 0;
-                        while n < 2 && chars.get(i).is_some_and(|d| ('0'..='7').contains(d)) {
-                            v = v * 8 + chars[i].to_digit(8).unwrap_or(0);
-                            i += 1;
-                            n += 1;
-                        }
-                        out.push_str(&format!(r"\x{{{v:X}}}"));
-                    }
+                    '0' => out.push_str(&format!(r"\x{{{:X}}}", octal_after_zero(&chars, &mut i))),
                     e => {
                         out.push('\\');
                         out.push(e);
@@ -401,5 +396,19 @@ mod tests {
         assert!(compile("[]a]").expect("c").search("]").expect("s"));
         assert!(compile("(?P<x>a)(?P=x)").expect("c").search("aa").expect("s"));
         assert!(compile("(").is_err());
+    }
+
+    #[test]
+    fn octal_escapes_read_up_to_two_more_digits_in_patterns_and_templates() {
+        // Checked in python3: re.sub('a', r'\012', 'a') == '\n', r'\0' gives '\x00', r'\0128'
+        // gives '\n8', r'\08' gives '\x008'; re.search(r'\0777', '\x3f7') matches.
+        assert_eq!(sub("a", r"\012", "a"), "\n");
+        assert_eq!(sub("a", r"\0", "a"), "\0");
+        assert_eq!(sub("a", r"\0128", "a"), "\n8");
+        assert_eq!(sub("a", r"\08", "a"), "\08");
+        assert!(compile(r"\012").expect("c").search("\n").expect("s"));
+        assert!(compile(r"\01a").expect("c").search("\u{1}a").expect("s"));
+        assert!(compile(r"[\0]").expect("c").search("\0").expect("s"));
+        assert!(compile(r"\0777").expect("c").search("\u{3f}7").expect("s"));
     }
 }
