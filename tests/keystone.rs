@@ -11,7 +11,7 @@
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
-//!   (`nova_support`) found in the catalog.
+//!   (`nova_support`) found in the catalog, side by side with Ceilometer 27's compute agent.
 
 mod cinder_support;
 #[allow(dead_code)]
@@ -401,6 +401,18 @@ fn start_ceilometer_central(
     dir: &std::path::Path,
     polling_yaml: &str,
 ) -> CeilometerPolling {
+    start_ceilometer_polling(ks, broker, dir, polling_yaml, "central", "")
+}
+
+/// [`start_ceilometer_central`] for any namespace, with `extra` lines in ceilometer.conf.
+fn start_ceilometer_polling(
+    ks: &keystone_support::Keystone,
+    broker: &Broker,
+    dir: &std::path::Path,
+    polling_yaml: &str,
+    namespace: &str,
+    extra: &str,
+) -> CeilometerPolling {
     let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml).unwrap();
     let conf = format!(
@@ -409,7 +421,7 @@ fn start_ceilometer_central(
          password = {CEILOMETER_PASSWORD}\nuser_domain_name = Default\nproject_name = service\n\
          project_domain_name = Default\nregion_name = {region}\ninterface = public\n\n\
          [DEFAULT]\nlog_file = {dir}/ceilometer-polling.log\n\n\
-         [service_types]\ncinder = block-storage\n",
+         [service_types]\ncinder = block-storage\n\n{extra}",
         url = broker.url().replacen("amqp://", "rabbit://", 1),
         dir = dir.display(),
         auth = ks.url,
@@ -422,7 +434,7 @@ fn start_ceilometer_central(
         .arg(wrapper)
         .arg("--config-file")
         .arg(dir.join("ceilometer.conf"))
-        .args(["--polling-namespaces", "central"])
+        .args(["--polling-namespaces", namespace])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -848,61 +860,89 @@ fn guests_whose_nova_metadata_has_no_flavor_id_get_the_id_nova_gives_for_the_nam
         ),
     ];
     let node: Vec<_> = guests.iter().map(|(u, f, i)| (u.as_str(), *f, *i)).collect();
-
-    let broker = Broker::new("nova-flavors");
-    let rt = runtime();
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
-    let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
-    let node_file = dir.path().join("node.xml");
+    let work = tempfile::tempdir().unwrap();
+    let node_file = work.path().join("node.xml");
     std::fs::write(&node_file, nova_guests_node(&node)).unwrap();
-    let settings = std::fs::read_to_string(dir.path().join("ceilo.yaml")).unwrap();
-    std::fs::write(
-        dir.path().join("ceilo.yaml"),
-        settings.replace("test:///default", &format!("test://{}", node_file.display())),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("polling.yaml"),
-        "sources:\n  - name: compute\n    interval: 1\n    meters: [disk.root.size]\n",
-    )
-    .unwrap();
-    let agent = Agent::start(dir.path(), &broker.url());
-    let received = rt.block_on(collect(
-        &broker.url(),
-        "polled",
-        Duration::from_secs(60),
-        distinct_samples(3),
-    ));
-    let samples = by_meter_and_resource(&received);
-    let flavor_id = |uuid: &str| {
+    let libvirt_uri = format!("test://{}", node_file.display());
+    let polling_yaml = "sources:\n  - name: compute\n    interval: 1\n    meters: [disk.root.size]\n";
+
+    // Ceilometer's compute agent and ceilo's polling agent on the same guests and Nova.
+    let rt = runtime();
+    let (theirs, ours) = (
+        Broker::new("nova-flavors-ceilometer"),
+        Broker::new("nova-flavors-ceilo"),
+    );
+    for b in [&theirs, &ours] {
+        rt.block_on(declare(
+            &b.url(),
+            "polled",
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    let _ceilometer = start_ceilometer_polling(
+        ks,
+        &theirs,
+        work.path(),
+        polling_yaml,
+        "compute",
+        &format!("[DEFAULT]\nlibvirt_uri = {libvirt_uri}\n"),
+    );
+    let dir = config_dir(
+        &polling_with_credentials(ks, keystone_support::REGION).replace("test:///default", &libvirt_uri),
+    );
+    std::fs::write(dir.path().join("polling.yaml"), polling_yaml).unwrap();
+    let agent = Agent::start(dir.path(), &ours.url());
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(
+                &theirs_url,
+                "polled",
+                Duration::from_secs(90),
+                distinct_samples(3)
+            ),
+            collect(&ours_url, "polled", Duration::from_secs(60), distinct_samples(3)),
+        )
+    });
+    let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));
+    let flavor = |samples: &Samples, uuid: &str| {
         let sample = samples
             .get(&("disk.root.size".to_owned(), uuid.to_owned()))
             .unwrap_or_else(|| {
                 panic!(
-                    "no sample of {uuid}: {samples:#?}\n{}\n{}",
+                    "no sample of {uuid}: {samples:#?}\n{}\n{}\n{}",
                     agent.log_text(),
+                    std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default(),
                     nova.log_text()
                 )
             });
-        sample["resource_metadata"]["flavor"]["id"].clone()
+        sample["resource_metadata"]["flavor"].clone()
     };
-    assert_eq!(flavor_id(&guests[0].0), known_id.as_str(), "{}", agent.log_text());
     assert_eq!(
-        flavor_id(&guests[1].0),
+        flavor(&r, &guests[0].0)["id"],
+        known_id.as_str(),
+        "{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        flavor(&r, &guests[1].0)["id"],
         unknown.as_str(),
         "a name Nova does not know stays"
     );
     assert_eq!(
-        flavor_id(&guests[2].0),
+        flavor(&r, &guests[2].0)["id"],
         "written-by-nova",
         "the metadata's own id wins"
     );
+    for (uuid, _, _) in &guests {
+        assert_eq!(
+            flavor(&c, uuid),
+            flavor(&r, uuid),
+            "guest {uuid}: Ceilometer's (left), ceilo's (right)"
+        );
+    }
     let (status, log) = agent.terminate_with_log();
     assert!(status.success(), "{log}");
 }
