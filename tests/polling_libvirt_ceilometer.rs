@@ -153,12 +153,13 @@ impl Drop for Ceilometer {
     }
 }
 
-/// `ceilometer-polling --polling-namespaces compute`, publishing to `broker`.
-fn start_ceilometer(broker: &Broker, dir: &Path) -> Ceilometer {
+/// `ceilometer-polling --polling-namespaces compute` on the libvirt at `uri`, publishing to
+/// `broker`.
+fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str) -> Ceilometer {
     let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml()).unwrap();
     let conf = format!(
-        "[DEFAULT]\nhost = {HOST}\ntransport_url = {url}\n\n[compute]\n\
+        "[DEFAULT]\nhost = {HOST}\nlibvirt_uri = {uri}\ntransport_url = {url}\n\n[compute]\n\
          instance_discovery_method = libvirt_metadata\n\n[polling]\ncfg_file = {dir}/polling.yaml\n",
         // oslo.messaging names RabbitMQ `rabbit://`.
         url = broker.url().replacen("amqp://", "rabbit://", 1),
@@ -196,7 +197,7 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
         ));
     }
     let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer(&theirs, work.path());
+    let _ceilometer = start_ceilometer(&theirs, work.path(), URI);
     let settings = format!(
         "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
          pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{URI}'\n"
@@ -244,6 +245,91 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
         "{} differences:\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// ceilo's polling agent on the libvirt at `uri`, publishing to `broker`.
+fn start_ceilo(broker: &Broker, uri: &str) -> (tempfile::TempDir, Agent) {
+    let settings = format!(
+        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
+         pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{uri}'\n"
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(dir.path().join("polling.yaml"), polling_yaml()).unwrap();
+    let agent = Agent::start(dir.path(), &broker.url());
+    (dir, agent)
+}
+
+#[test]
+fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike() {
+    // 40 domains on libvirt's test driver (tests/fixtures/libvirt/make_nova_node.py): the
+    // metadata meters of each, from both agents, must agree as for a real guest.
+    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libvirt/nova_metadata_node.xml");
+    let uri = format!("test://{}", node.display());
+    let instances = std::fs::read_to_string(&node)
+        .unwrap()
+        .matches("<domain ")
+        .count();
+    let rt = runtime();
+    let theirs = Broker::new("cmp-node-ceilometer");
+    let ours = Broker::new("cmp-node-ceilo");
+    for b in [&theirs, &ours] {
+        rt.block_on(declare(
+            &b.url(),
+            QUEUE,
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let _ceilometer = start_ceilometer(&theirs, work.path(), &uri);
+    let (_dir, agent) = start_ceilo(&ours, &uri);
+    // Each agent's first cycle: every (meter, resource) once, as many per instance on both.
+    let first = |received: &[Received]| {
+        let mut out = BTreeMap::new();
+        for s in samples(received) {
+            let key = (
+                s["counter_name"].as_str().unwrap_or_default().to_owned(),
+                s["resource_id"].as_str().unwrap_or_default().to_owned(),
+            );
+            out.entry(key).or_insert(s);
+        }
+        out
+    };
+    // What the test driver gives: cpu, power.state and the two disk sizes of each instance.
+    let expected = 4 * instances;
+    let enough = || {
+        let mut seen = BTreeSet::new();
+        move |r: &Received| {
+            for s in samples(std::slice::from_ref(r)) {
+                seen.insert((s["counter_name"].to_string(), s["resource_id"].to_string()));
+            }
+            seen.len() >= expected
+        }
+    };
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(&theirs_url, QUEUE, Duration::from_secs(60), enough()),
+            collect(&ours_url, QUEUE, Duration::from_secs(60), enough()),
+        )
+    });
+    let (c, r) = (first(&c), first(&r));
+    let ceilometer_log =
+        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
+    assert!(
+        c.len() >= expected,
+        "ceilometer-polling gave {} samples for {instances} instances; its log:\n{ceilometer_log}",
+        c.len()
+    );
+    let problems = compare(&c, &r);
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        agent.log_text()
     );
 }
 

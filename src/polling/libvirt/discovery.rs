@@ -60,7 +60,7 @@ pub struct Flavor {
     pub ephemeral: u64,
     pub swap: u64,
     /// `<extraSpecs>` (nova 2025.2 and later); `None` when the element is absent.
-    pub extra_specs: Option<Vec<(String, String)>>,
+    pub extra_specs: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Guest {
@@ -177,10 +177,8 @@ pub fn parse_guest(
     let project_id = path(nova, &["owner", "project"])
         .and_then(|n| n.attribute("uuid"))
         .ok_or(GuestError::Missing("owner/project uuid"))?;
-    let display_name = child(nova, "name")
-        .ok_or(GuestError::Missing("name"))?
-        .text()
-        .unwrap_or("");
+    // ElementTree's `.text`: `None` for an empty element, which Ceilometer writes as null.
+    let display_name = child(nova, "name").ok_or(GuestError::Missing("name"))?.text();
     let architecture = os_type
         .attribute("arch")
         .ok_or(GuestError::Missing("os/type arch"))?;
@@ -208,7 +206,7 @@ pub fn parse_guest(
                 .map(|s| {
                     (
                         s.attribute("name").unwrap_or_default().to_owned(),
-                        s.text().unwrap_or_default().to_owned(),
+                        s.text().map(str::to_owned),
                     )
                 })
                 .collect()
@@ -250,7 +248,7 @@ pub fn parse_guest(
     if let (Some(specs), Some(o)) = (&flavor.extra_specs, flavor_json.as_object_mut()) {
         o.insert(
             "extra_specs".into(),
-            pairs(specs.iter().map(|(k, v)| (k, Some(v)))),
+            pairs(specs.iter().map(|(k, v)| (k, v.as_ref()))),
         );
     }
     // Key order as `_get_metadata_from_object` builds it.
@@ -258,7 +256,10 @@ pub fn parse_guest(
     let mut put = |k: &str, v: OwnedValue| {
         meta.insert(k.into(), v);
     };
-    put("display_name", display_name.into());
+    put(
+        "display_name",
+        display_name.map_or_else(OwnedValue::null, OwnedValue::from),
+    );
     put("name", domain_name.into());
     put("instance_id", id.into());
     put("instance_type", flavor.name.as_str().into());
@@ -544,6 +545,26 @@ mod tests {
         // nova 1.0 is.
         let old = DOMAIN.replace("nova/1.1", "nova/1.0");
         assert!(parse_guest("u", "x", &old, 1, "h").unwrap().is_some());
+    }
+
+    #[test]
+    fn empty_elements_are_none_as_elementtree_reads_them() {
+        // ElementTree's `.text` of an empty element is None: Ceilometer's display_name and an
+        // empty extra spec are null (found running Ceilometer's compute agent beside ceilo on
+        // generated test-driver guests).
+        let xml = DOMAIN.replace("<nova:name>vm1</nova:name>", "<nova:name></nova:name>").replace(
+            "</nova:flavor>",
+            r#"<nova:extraSpecs><nova:extraSpec name="a"></nova:extraSpec><nova:extraSpec name="b">x</nova:extraSpec></nova:extraSpecs></nova:flavor>"#,
+        );
+        let g = parse_guest("u", "x", &xml, 1, "h").unwrap().unwrap();
+        assert!(g.metadata.get("display_name").unwrap().is_null());
+        let specs = g
+            .metadata
+            .get("flavor")
+            .and_then(|f| f.get("extra_specs"))
+            .unwrap();
+        assert!(specs.get("a").unwrap().is_null(), "{specs:?}");
+        assert_eq!(specs.get_str("b"), Some("x"));
     }
 
     #[test]
