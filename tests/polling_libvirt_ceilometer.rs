@@ -266,9 +266,10 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
     // metadata meters of each, from both agents, must agree as for a real guest.
     let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libvirt/nova_metadata_node.xml");
     let uri = format!("test://{}", node.display());
+    // The `skipped-…` domains' metadata lacks what an instance needs: neither agent polls them.
     let instances = std::fs::read_to_string(&node)
         .unwrap()
-        .matches("<domain ")
+        .matches("<name>instance-")
         .count();
     let rt = runtime();
     let theirs = Broker::new("cmp-node-ceilometer");
