@@ -5,8 +5,9 @@
 //! `[service_types] nova`, `compute`) and keeps the answer per name for the agent's life;
 //! a name Nova does not know keeps the name as id.
 //!
-//! ceilo asks the same listing (`GET <nova>/flavors/detail?is_public=None`, each page's `next`
-//! link followed) once for all the names it has not seen, and keeps every answer, a name Nova
+//! ceilo asks the same listing (`GET <nova>/flavors?is_public=None`, what `find` lists by name;
+//! each page's `next` link followed, where novaclient reads the first page only) once for all
+//! the names it has not seen, and keeps every answer, a name Nova
 //! does not know included. Where Ceilometer's discovery fails (Nova unreachable, a name two
 //! flavors share), no guest goes unpolled: the name stands in for the id, the failure is
 //! logged, and an unreachable Nova is asked again at the next discovery.
@@ -111,7 +112,7 @@ impl NovaApi {
         let versioned = versioned(&self.api.endpoint().await?);
         self.api
             .list(
-                format!("{versioned}/flavors/detail?is_public=None"),
+                format!("{versioned}/flavors?is_public=None"),
                 &[API_VERSION],
                 read_page,
             )
@@ -130,7 +131,7 @@ fn versioned(endpoint: &str) -> String {
     }
 }
 
-/// One page of `flavors/detail`: (name, id) of each flavor, and the `next` link.
+/// One page of `flavors`: (name, id) of each flavor, and the `next` link.
 pub fn read_page(reply: &[u8]) -> Result<Page<(String, String)>, String> {
     let page =
         simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
@@ -158,7 +159,7 @@ mod tests {
     fn a_page_gives_names_ids_and_the_next_link() {
         let reply = br#"{"flavors": [{"id": "1", "name": "m1.tiny", "ram": 512},
             {"id": "c0ffee", "name": "m1.custom", "links": []}, {"name": "no id"}],
-            "flavors_links": [{"href": "http://nova:8774/v2.1/flavors/detail?is_public=None&marker=c0ffee", "rel": "next"}]}"#;
+            "flavors_links": [{"href": "http://nova:8774/v2.1/flavors?is_public=None&marker=c0ffee", "rel": "next"}]}"#;
         let (flavors, next) = read_page(reply).unwrap();
         assert_eq!(
             flavors,
@@ -169,7 +170,7 @@ mod tests {
         );
         assert_eq!(
             next.as_deref(),
-            Some("http://nova:8774/v2.1/flavors/detail?is_public=None&marker=c0ffee")
+            Some("http://nova:8774/v2.1/flavors?is_public=None&marker=c0ffee")
         );
         let (_, next) = read_page(br#"{"flavors": []}"#).unwrap();
         assert_eq!(next, None);
