@@ -458,17 +458,7 @@ struct SideBySide {
 impl SideBySide {
     fn start(ks: &keystone_support::Keystone, tag: &str, polling_yaml: &str) -> SideBySide {
         let rt = runtime();
-        let theirs = Broker::new(&format!("{tag}-ceilometer"));
-        let ours = Broker::new(&format!("{tag}-ceilo"));
-        for b in [&theirs, &ours] {
-            rt.block_on(declare(
-                &b.url(),
-                "polled",
-                "ceilometer",
-                "notifications.sample",
-                false,
-            ));
-        }
+        let (theirs, ours) = polled_vhosts(&rt, tag);
         let work = tempfile::tempdir().unwrap();
         let ceilometer = start_ceilometer_central(ks, &theirs, work.path(), polling_yaml);
         let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
@@ -868,19 +858,7 @@ fn guests_whose_nova_metadata_has_no_flavor_id_get_the_id_nova_gives_for_the_nam
 
     // Ceilometer's compute agent and ceilo's polling agent on the same guests and Nova.
     let rt = runtime();
-    let (theirs, ours) = (
-        Broker::new("nova-flavors-ceilometer"),
-        Broker::new("nova-flavors-ceilo"),
-    );
-    for b in [&theirs, &ours] {
-        rt.block_on(declare(
-            &b.url(),
-            "polled",
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
+    let (theirs, ours) = polled_vhosts(&rt, "nova-flavors");
     let _ceilometer = start_ceilometer_polling(
         ks,
         &theirs,

@@ -17,10 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use libvirt_support::*;
-use runtime_support::{collect, config_dir, declare, runtime, Agent, Broker, Received, TELEMETRY};
+use runtime_support::{collect, config_dir, polled_vhosts, runtime, Agent, Broker, Received, TELEMETRY};
 use serde_json::Value as Json;
 
 const HOST: &str = "compute-cmp";
+/// Where each agent's samples land ([`polled_vhosts`]).
 const QUEUE: &str = "polled";
 
 fn polling_yaml() -> String {
@@ -184,27 +185,10 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
     guest.wait_booted();
     let uuid = guest.spec.uuid.clone();
     let rt = runtime();
-
-    let theirs = Broker::new("cmp-ceilometer");
-    let ours = Broker::new("cmp-ceilo");
-    for b in [&theirs, &ours] {
-        rt.block_on(declare(
-            &b.url(),
-            QUEUE,
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
+    let (theirs, ours) = polled_vhosts(&rt, "cmp");
     let work = tempfile::tempdir().unwrap();
     let _ceilometer = start_ceilometer(&theirs, work.path(), URI);
-    let settings = format!(
-        "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
-         pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{URI}'\n"
-    );
-    let dir = config_dir(&settings);
-    std::fs::write(dir.path().join("polling.yaml"), polling_yaml()).unwrap();
-    let agent = Agent::start(dir.path(), &ours.url());
+    let (_dir, agent) = start_ceilo(&ours, URI);
 
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
@@ -272,17 +256,7 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
         .matches("<name>instance-")
         .count();
     let rt = runtime();
-    let theirs = Broker::new("cmp-node-ceilometer");
-    let ours = Broker::new("cmp-node-ceilo");
-    for b in [&theirs, &ours] {
-        rt.block_on(declare(
-            &b.url(),
-            QUEUE,
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
+    let (theirs, ours) = polled_vhosts(&rt, "cmp-node");
     let work = tempfile::tempdir().unwrap();
     let _ceilometer = start_ceilometer(&theirs, work.path(), &uri);
     let (_dir, agent) = start_ceilo(&ours, &uri);

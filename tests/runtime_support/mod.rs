@@ -598,6 +598,25 @@ pub async fn declare_metering(url: &str) {
     declare(url, "metering.sample", "ceilometer", "metering.sample", false).await;
 }
 
+/// Two vhosts for two polling agents side by side (`<tag>-ceilometer`, `<tag>-ceilo`), each
+/// with queue `polled` getting what its agent sends (`notifications.sample` on `ceilometer`).
+pub fn polled_vhosts(rt: &tokio::runtime::Runtime, tag: &str) -> (Broker, Broker) {
+    let pair = (
+        Broker::new(&format!("{tag}-ceilometer")),
+        Broker::new(&format!("{tag}-ceilo")),
+    );
+    for b in [&pair.0, &pair.1] {
+        rt.block_on(declare(
+            &b.url(),
+            "polled",
+            "ceilometer",
+            "notifications.sample",
+            false,
+        ));
+    }
+    pair
+}
+
 pub async fn declare(url: &str, queue: &str, exchange: &str, key: &str, durable: bool) {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
