@@ -540,11 +540,9 @@ fn arith<'a>(op: ArithOp, a: &Value<'_>, b: &Value<'_>) -> Result<Option<Value<'
             Some(Value::Array(Box::new(v)))
         }
         (ArithOp::Mul, Value::String(s), n) | (ArithOp::Mul, n, Value::String(s)) if count(n).is_some() => {
-            let times = usize::try_from(count(n).unwrap_or(0).max(0)).unwrap_or(usize::MAX);
-            if s.len().saturating_mul(times) > MAX_REPEAT_BYTES {
-                return Err(EvalError::new("MemoryError", "string repetition too large"));
-            }
-            Some(Value::String(Cow::Owned(s.repeat(times))))
+            let repeated = crate::model::py::repeat_text(s, count(n).unwrap_or(0), MAX_REPEAT_BYTES)
+                .ok_or_else(|| EvalError::new("MemoryError", "string repetition too large"))?;
+            Some(Value::String(Cow::Owned(repeated)))
         }
         (ArithOp::Mul, Value::Array(x), n) | (ArithOp::Mul, n, Value::Array(x)) if count(n).is_some() => {
             let times = usize::try_from(count(n).unwrap_or(0).max(0)).unwrap_or(usize::MAX);

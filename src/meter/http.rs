@@ -20,10 +20,9 @@ pub fn to_samples(n: &Notification<'_>, out: &mut Vec<Sample>) -> Result<(), End
         .and_then(|p| p.get("request"))
         .ok_or_else(|| EndpointError::new(n, "KeyError: 'request'".into()))?;
     if !request.is_object() {
-        let found = crate::model::py::type_name(request);
         return Err(EndpointError::new(
             n,
-            format!("AttributeError: '{found}' object has no attribute 'get'"),
+            crate::model::py::attribute_error(request, "get"),
         ));
     }
     let header = |h: &str| {

@@ -69,7 +69,7 @@ fn category_samples(
         return Ok(());
     };
     let Some(sensors) = sensors.as_object() else {
-        return Err(raise(no_attribute(sensors, "items")));
+        return Err(raise(py::attribute_error(sensors, "items")));
     };
     let name: Arc<str> = Arc::from(format!("hardware.ipmi.{}", category.to_ascii_lowercase()));
     for sensor in sensors.values() {
@@ -97,14 +97,6 @@ fn getitem<'v>(value: &'v Value<'_>, key: &str) -> Result<Option<&'v Value<'v>>,
             py::type_name(other)
         )),
     }
-}
-
-/// The AttributeError of calling a `str` or `dict` method on another type.
-fn no_attribute(value: &Value<'_>, method: &str) -> String {
-    format!(
-        "AttributeError: '{}' object has no attribute '{method}'",
-        py::type_name(value)
-    )
 }
 
 /// The Current endpoint leaves power consumption to the (absent) Power endpoint.
@@ -139,7 +131,7 @@ fn sensor_sample(
         .ok_or_else(|| missing("Sensor ID"))?;
     let sensor_id = sensor_id
         .as_str()
-        .ok_or_else(|| SensorError::Raise(no_attribute(sensor_id, "lower")))?;
+        .ok_or_else(|| SensorError::Raise(py::attribute_error(sensor_id, "lower")))?;
     let resource_id = format!(
         "{}-{}",
         py::repr::str_of(node),
@@ -164,7 +156,7 @@ fn sensor_sample(
     }
     let reading = reading
         .as_str()
-        .ok_or_else(|| SensorError::Raise(no_attribute(reading, "split")))?;
+        .ok_or_else(|| SensorError::Raise(py::attribute_error(reading, "split")))?;
     let (volume, unit) = parse_reading(reading)
         .ok_or_else(|| invalid(format!("unable to parse sensor reading: {reading}")))?;
     // `Sample.from_notification(timestamp=...)` falls back to the message's `metadata`, which

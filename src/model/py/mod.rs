@@ -19,4 +19,4 @@ pub mod value;
 
 pub use num::{Arith, ArithError, Num};
 pub use text::{float_of_str, int_of_str};
-pub use value::{float_of, int_of, py_cmp, py_eq, truthy, type_name, PyError};
+pub use value::{attribute_error, float_of, int_of, py_cmp, py_eq, repeat_text, truthy, type_name, PyError};

@@ -95,6 +95,23 @@ pub fn type_name<V: JsonView>(v: &V) -> &'static str {
     }
 }
 
+/// `text * times` (and `times * text`): the text repeated, none of it for `times <= 0`; `None`
+/// where the result would pass `max_bytes` (Python would build it; a caller bounds what one
+/// expression may allocate).
+pub fn repeat_text(text: &str, times: i128, max_bytes: usize) -> Option<String> {
+    let times = usize::try_from(times.max(0)).unwrap_or(usize::MAX);
+    (text.len().saturating_mul(times) <= max_bytes).then(|| text.repeat(times))
+}
+
+/// The `AttributeError` of asking `value` for a method its type lacks (`value.get(...)` on a
+/// list, `value.lower()` on an int), as Python words it.
+pub fn attribute_error<V: JsonView>(value: &V, attribute: &str) -> String {
+    format!(
+        "AttributeError: '{}' object has no attribute '{attribute}'",
+        type_name(value)
+    )
+}
+
 /// `int(value)`: a bool is 0 or 1, a float is truncated toward zero (`ValueError` for NaN,
 /// `OverflowError` for the infinities; a float beyond `i128` saturates, which keeps its order
 /// against any int a caller compares it with), a string is [`int_of_str`]; `None`, a list or

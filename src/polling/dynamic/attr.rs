@@ -176,14 +176,9 @@ fn apply(op: &Op, v: OwnedValue) -> Result<OwnedValue, String> {
             ..
         } if v.is_str() => {
             let text = v.as_str().unwrap_or_default();
-            let times = usize::try_from(*times).unwrap_or(0);
-            if text.len().saturating_mul(times) > MAX_REPEATED_TEXT {
-                return Err(format!(
-                    "{:?} * {times}: more than {MAX_REPEATED_TEXT} bytes",
-                    text
-                ));
-            }
-            OwnedValue::from(text.repeat(times))
+            let repeated = py::repeat_text(text, *times, MAX_REPEATED_TEXT)
+                .ok_or_else(|| format!("{text:?} * {times}: more than {MAX_REPEATED_TEXT} bytes"))?;
+            OwnedValue::from(repeated)
         }
         Op::Arith { op, n, value_right } => {
             let x = number("arithmetic")?;

@@ -12,6 +12,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use simd_json::owned::Object;
+use simd_json::prelude::ValueBuilder;
 
 use crate::model::OwnedValue;
 
@@ -110,7 +111,7 @@ fn close(element: Open, open: &mut [Open], document: &mut Option<Object>) {
             OwnedValue::from(item)
         }
         (None, Some(text)) => OwnedValue::from(text),
-        (None, None) => crate::model::meter_message::NULL,
+        (None, None) => OwnedValue::null(),
     };
     let parent = match open.last_mut() {
         Some(parent) => parent.item.get_or_insert_with(Object::default),
