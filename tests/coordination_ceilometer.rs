@@ -11,9 +11,10 @@ mod coordination_support;
 mod runtime_support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use coordination_support::ceilometer::Service;
 use coordination_support::*;
 use runtime_support::{config_dir, Agent, Broker, TELEMETRY};
 
@@ -22,64 +23,39 @@ const INTERVAL: u64 = 2;
 const MEMBERSHIP_TIMEOUT: u64 = 4;
 const GAP: Duration = Duration::from_millis(800);
 
-struct Ceilometer {
-    child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Ceilometer {
-    fn start(api: &Api, group: &Group, broker: &Broker) -> Ceilometer {
-        let venv = ceilometer_venv();
-        let dir = tempfile::tempdir().unwrap();
-        let defs = dir.path().join("pollsters.d");
-        std::fs::create_dir(&defs).unwrap();
-        std::fs::write(defs.join("coord.yaml"), pollster_definition("ceilometer")).unwrap();
-        std::fs::write(dir.path().join("polling.yaml"), polling_yaml(INTERVAL)).unwrap();
-        // Ceilometer 27 registers the polling options in [DEFAULT] and [polling] alike, and
-        // reads the dynamic pollster directories from [DEFAULT]: set there too.
-        let conf = format!(
-            "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
-             host = ceilometer-central\nuse_stderr = true\n\
-             pollsters_definitions_dirs = {defs}\n\
-             [coordination]\nbackend_url = {REDIS}?timeout={MEMBERSHIP_TIMEOUT}\n\
-             [polling]\ncfg_file = {polling}\npollsters_definitions_dirs = {defs}\n\
-             partitioning_group_prefix = {prefix}\n\
-             [service_credentials]\nauth_type = v3password\nauth_url = {base}/v3\n\
-             username = ceilometer\npassword = secret\nproject_name = service\n\
-             user_domain_id = default\nproject_domain_id = default\ninterface = public\n",
-            vhost = broker.vhost,
-            polling = dir.path().join("polling.yaml").display(),
-            defs = defs.display(),
-            prefix = group.prefix,
-            base = api.base,
-        );
-        std::fs::write(dir.path().join("ceilometer.conf"), conf).unwrap();
-        let log = dir.path().join("ceilometer-polling.log");
-        let child = Command::new(venv.join("bin/ceilometer-polling"))
-            .args(["--polling-namespaces", "central", "--config-file"])
-            .arg(dir.path().join("ceilometer.conf"))
-            .env("PYTHONWARNINGS", "ignore")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("ceilometer-polling");
-        Ceilometer {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Ceilometer {
-    fn drop(&mut self) {
-        stop_ceilometer(&mut self.child);
-    }
+/// `ceilometer-polling --polling-namespaces central` in `group`, polling the API's dynamic
+/// pollster, its files in `dir`.
+fn start_ceilometer(api: &Api, group: &Group, broker: &Broker, dir: &std::path::Path) -> Service {
+    let venv = ceilometer_venv();
+    let defs = dir.join("pollsters.d");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(defs.join("coord.yaml"), pollster_definition("ceilometer")).unwrap();
+    std::fs::write(dir.join("polling.yaml"), polling_yaml(INTERVAL)).unwrap();
+    // Ceilometer 27 registers the polling options in [DEFAULT] and [polling] alike, and
+    // reads the dynamic pollster directories from [DEFAULT]: set there too.
+    let conf = format!(
+        "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
+         host = ceilometer-central\nuse_stderr = true\n\
+         pollsters_definitions_dirs = {defs}\n\
+         [coordination]\nbackend_url = {REDIS}?timeout={MEMBERSHIP_TIMEOUT}\n\
+         [polling]\ncfg_file = {polling}\npollsters_definitions_dirs = {defs}\n\
+         partitioning_group_prefix = {prefix}\n\
+         [service_credentials]\nauth_type = v3password\nauth_url = {base}/v3\n\
+         username = ceilometer\npassword = secret\nproject_name = service\n\
+         user_domain_id = default\nproject_domain_id = default\ninterface = public\n",
+        vhost = broker.vhost,
+        polling = dir.join("polling.yaml").display(),
+        defs = defs.display(),
+        prefix = group.prefix,
+        base = api.base,
+    );
+    std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
+    let mut command = Command::new(venv.join("bin/ceilometer-polling"));
+    command
+        .args(["--polling-namespaces", "central", "--config-file"])
+        .arg(dir.join("ceilometer.conf"))
+        .env("PYTHONWARNINGS", "ignore");
+    Service::spawn(command, dir.join("ceilometer-polling.log"))
 }
 
 fn start_ceilo(api: &Api, group: &Group, broker: &Broker) -> (tempfile::TempDir, Agent) {
@@ -100,7 +76,8 @@ fn ceilometer_polling_and_ceilo_split_one_groups_resources() {
         Group::new("ceilometer"),
         Broker::new("coord-ceilometer"),
     );
-    let ceilometer = Ceilometer::start(&api, &group, &broker);
+    let work = tempfile::tempdir().unwrap();
+    let ceilometer = start_ceilometer(&api, &group, &broker, work.path());
     // Ceilometer alone first: it polls every resource through its Keystone catalogue.
     wait_for_or(
         "ceilometer-polling polling",
@@ -141,7 +118,7 @@ fn ceilometer_polling_and_ceilo_split_one_groups_resources() {
     drop(ceilo);
 }
 
-fn wait_for_or(what: &str, timeout: Duration, ceilometer: &Ceilometer, mut f: impl FnMut() -> bool) {
+fn wait_for_or(what: &str, timeout: Duration, ceilometer: &Service, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
         assert!(

@@ -23,9 +23,10 @@ mod nova_support;
 mod runtime_support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::ceilometer::Service;
 use gnocchi_support::{floating_ip_messages, second_measures, Gnocchi};
 use runtime_support::*;
 use serde_json::Value as Json;
@@ -383,14 +384,6 @@ fn distinct_samples(n: usize) -> impl FnMut(&Received) -> bool {
     }
 }
 
-struct CeilometerPolling(Child);
-
-impl Drop for CeilometerPolling {
-    fn drop(&mut self) {
-        common::ceilometer::stop(&mut self.0);
-    }
-}
-
 /// `ceilometer-polling --polling-namespaces central` on `ks`'s credentials polling what
 /// `polling_yaml` says, publishing to `broker`, with the `[cinder]` config group that its Cinder
 /// client needs and never registers (tests/fixtures/ceilometer/polling_with_cinder_group.py
@@ -400,7 +393,7 @@ fn start_ceilometer_central(
     broker: &Broker,
     dir: &std::path::Path,
     polling_yaml: &str,
-) -> CeilometerPolling {
+) -> Service {
     start_ceilometer_polling(ks, broker, dir, polling_yaml, "central", "")
 }
 
@@ -412,7 +405,7 @@ fn start_ceilometer_polling(
     polling_yaml: &str,
     namespace: &str,
     extra: &str,
-) -> CeilometerPolling {
+) -> Service {
     let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml).unwrap();
     let conf = format!(
@@ -430,16 +423,14 @@ fn start_ceilometer_polling(
     std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
     let wrapper = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/ceilometer/polling_with_cinder_group.py");
-    let child = Command::new(venv.join("bin/python"))
+    let mut command = Command::new(venv.join("bin/python"));
+    command
         .arg(wrapper)
         .arg("--config-file")
         .arg(dir.join("ceilometer.conf"))
-        .args(["--polling-namespaces", namespace])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ceilometer-polling");
-    CeilometerPolling(child)
+        .args(["--polling-namespaces", namespace]);
+    // Its records go to `log_file`; stderr holds what comes before logging is set up.
+    Service::spawn(command, dir.join("ceilometer-polling.stderr"))
 }
 
 /// Ceilometer's central polling agent and ceilo's polling agent, side by side: each polls what
@@ -450,7 +441,7 @@ struct SideBySide {
     theirs: Broker,
     ours: Broker,
     work: tempfile::TempDir,
-    _ceilometer: CeilometerPolling,
+    _ceilometer: Service,
     _dir: tempfile::TempDir,
     agent: Agent,
 }

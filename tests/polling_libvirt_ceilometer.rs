@@ -13,9 +13,10 @@ mod runtime_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::ceilometer::Service;
 use libvirt_support::*;
 use runtime_support::{collect, config_dir, polled_vhosts, runtime, Agent, Broker, Received, TELEMETRY};
 use serde_json::Value as Json;
@@ -146,17 +147,9 @@ fn compare(
     problems
 }
 
-struct Ceilometer(Child);
-
-impl Drop for Ceilometer {
-    fn drop(&mut self) {
-        common::ceilometer::stop(&mut self.0);
-    }
-}
-
 /// `ceilometer-polling --polling-namespaces compute` on the libvirt at `uri`, publishing to
 /// `broker`.
-fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str) -> Ceilometer {
+fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str) -> Service {
     let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml()).unwrap();
     let conf = format!(
@@ -167,16 +160,12 @@ fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str) -> Ceilometer {
         dir = dir.display()
     );
     std::fs::write(dir.join("ceilometer.conf"), conf).unwrap();
-    let log = std::fs::File::create(dir.join("ceilometer-polling.log")).unwrap();
-    let child = Command::new(venv.join("bin/ceilometer-polling"))
+    let mut command = Command::new(venv.join("bin/ceilometer-polling"));
+    command
         .arg("--config-file")
         .arg(dir.join("ceilometer.conf"))
-        .args(["--polling-namespaces", "compute"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start ceilometer-polling");
-    Ceilometer(child)
+        .args(["--polling-namespaces", "compute"]);
+    Service::spawn(command, dir.join("ceilometer-polling.log"))
 }
 
 #[test]

@@ -11,65 +11,39 @@ mod runtime_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::ceilometer::Service;
 use runtime_support::*;
 use serde_json::Value as Json;
 
 const SECRET: &str = "migration-secret";
 
-/// Ceilometer's notification agent on `broker`: every meter to `notifier://`, no events; killed
-/// (with the workers it forks) on drop.
-struct Ceilometer {
-    child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Ceilometer {
-    fn start(broker: &Broker) -> Ceilometer {
-        let venv = common::ceilometer::venv();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = |name: &str| dir.path().join(name);
-        std::fs::write(path("pipeline.yaml"), pipeline_to("notifier://")).unwrap();
-        std::fs::write(path("event_pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
-        std::fs::write(
-            path("ceilometer.conf"),
-            format!(
-                "[DEFAULT]\nuse_stderr = true\ntransport_url = {rabbit}\npipeline_cfg_file = {p}\n\
-                 event_pipeline_cfg_file = {e}\n[publisher]\ntelemetry_secret = {SECRET}\n",
-                rabbit = broker.url().replacen("amqp://", "rabbit://", 1),
-                p = path("pipeline.yaml").display(),
-                e = path("event_pipeline.yaml").display(),
-            ),
-        )
-        .unwrap();
-        let log = path("ceilometer.log");
-        let child = Command::new(venv.join("bin/ceilometer-agent-notification"))
-            .arg("--config-file")
-            .arg(path("ceilometer.conf"))
-            .env("PYTHONWARNINGS", "ignore")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("start ceilometer-agent-notification");
-        Ceilometer {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Ceilometer {
-    fn drop(&mut self) {
-        common::ceilometer::stop(&mut self.child);
-    }
+/// Ceilometer's notification agent on `broker`, its files in `dir`: every meter to
+/// `notifier://`, no events.
+fn start_ceilometer(broker: &Broker, dir: &Path) -> Service {
+    let venv = common::ceilometer::venv();
+    let path = |name: &str| dir.join(name);
+    std::fs::write(path("pipeline.yaml"), pipeline_to("notifier://")).unwrap();
+    std::fs::write(path("event_pipeline.yaml"), "sources: []\nsinks: []\n").unwrap();
+    std::fs::write(
+        path("ceilometer.conf"),
+        format!(
+            "[DEFAULT]\nuse_stderr = true\ntransport_url = {rabbit}\npipeline_cfg_file = {p}\n\
+             event_pipeline_cfg_file = {e}\n[publisher]\ntelemetry_secret = {SECRET}\n",
+            rabbit = broker.url().replacen("amqp://", "rabbit://", 1),
+            p = path("pipeline.yaml").display(),
+            e = path("event_pipeline.yaml").display(),
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(venv.join("bin/ceilometer-agent-notification"));
+    command
+        .arg("--config-file")
+        .arg(path("ceilometer.conf"))
+        .env("PYTHONWARNINGS", "ignore");
+    Service::spawn(command, path("ceilometer.log"))
 }
 
 /// ceilo's polling agent: the fixtures' /proc and /sys for the host meters and four simulated
@@ -149,7 +123,8 @@ fn ceilometers_notification_agent_republishes_every_sample_ceilos_polling_agent_
         false,
     ));
 
-    let ceilometer = Ceilometer::start(&broker);
+    let work = tempfile::tempdir().expect("tempdir");
+    let ceilometer = start_ceilometer(&broker, work.path());
     wait_until(
         "Ceilometer consuming notifications.sample",
         Duration::from_secs(90),

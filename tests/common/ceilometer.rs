@@ -24,6 +24,37 @@ pub fn venv() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/opt/ceilometer-venv"))
 }
 
+/// A Ceilometer service a test started, its stderr in a log: stopped on drop with the workers
+/// it forked ([`stop`]).
+pub struct Service {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    /// `command` (an agent of the venv) started, stdout discarded, stderr into `log`.
+    pub fn spawn(mut command: Command, log: PathBuf) -> Service {
+        let stderr = std::fs::File::create(&log).expect("the service's log");
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+        Service { child, log }
+    }
+
+    /// What it wrote to stderr so far (oslo.log's records with `use_stderr`).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
 /// Stop a Ceilometer service started as `child`: the cotyledon master and every worker it
 /// forked. Killing the master alone leaves its workers running (idle, ~85 MB each) after the
 /// test.

@@ -286,16 +286,11 @@ impl Drop for Group {
 }
 
 #[path = "../common/ceilometer.rs"]
-mod ceilometer;
+pub mod ceilometer;
 
 /// The Ceilometer 27 venv (with tooz and the redis client), installed on first use.
 pub fn ceilometer_venv() -> PathBuf {
     ceilometer::venv()
-}
-
-/// Stop a Ceilometer service with the workers it forked ([`ceilometer::stop`]).
-pub fn stop_ceilometer(child: &mut std::process::Child) {
-    ceilometer::stop(child);
 }
 
 /// Wait until `f` holds, or panic with `what` after `timeout`.
