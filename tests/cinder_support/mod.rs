@@ -148,23 +148,7 @@ impl Cinder {
     }
 
     fn curl(&self, method: &str, url: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-m", "30", "-w", "\n%{http_code}", "-X", method, url])
-            .args(["-H", "content-type: application/json"])
-            .args(["-H", "openstack-api-version: volume 3.64"]);
-        if let Some(t) = token {
-            cmd.args(["-H", &format!("x-auth-token: {t}")]);
-        }
-        if let Some(b) = body {
-            cmd.args(["-d", &b.to_string()]);
-        }
-        let out = cmd.output().expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (
-            status.trim().parse().unwrap_or(0),
-            serde_json::from_str(body).unwrap_or(Json::Null),
-        )
+        crate::gnocchi_support::curl_json(method, url, token, &["openstack-api-version: volume 3.64"], body)
     }
 
     /// `POST /v3/<project>/<collection>` as the holder of `token`: the record Cinder made.

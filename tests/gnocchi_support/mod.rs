@@ -68,6 +68,37 @@ pub fn psql_in(database: &str, sql: &str) {
     );
 }
 
+/// `curl` of an OpenStack API (JSON both ways): `method` on `url` with `headers` (each
+/// `name: value`) and the token of `token`, if any; the status and the reply (null when it is not
+/// JSON).
+pub fn curl_json(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[&str],
+    body: Option<&Json>,
+) -> (u16, Json) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-m", "30", "-w", "\n%{http_code}", "-X", method, url])
+        .args(["-H", "content-type: application/json"]);
+    for header in headers {
+        cmd.args(["-H", header]);
+    }
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("x-auth-token: {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", &b.to_string()]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (reply, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        status.trim().parse().unwrap_or(0),
+        serde_json::from_str(reply).unwrap_or(Json::Null),
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

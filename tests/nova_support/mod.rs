@@ -106,25 +106,9 @@ impl Nova {
         format!("{}{}", read("api.out"), read("nova-api.log"))
     }
 
-    /// `curl` of `path` under the API (JSON both ways): the status and the reply (or null).
+    /// `curl` of `path` under the API: the status and the reply (or null).
     fn curl(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-m", "30", "-w", "\n%{http_code}", "-X", method])
-            .arg(format!("{}{path}", self.url))
-            .args(["-H", "content-type: application/json"]);
-        if let Some(t) = token {
-            cmd.args(["-H", &format!("x-auth-token: {t}")]);
-        }
-        if let Some(b) = body {
-            cmd.args(["--data-binary", &b.to_string()]);
-        }
-        let out = cmd.output().expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (reply, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (
-            status.trim().parse().unwrap_or(0),
-            serde_json::from_str(reply).unwrap_or(Json::Null),
-        )
+        crate::gnocchi_support::curl_json(method, &format!("{}{path}", self.url), token, &[], body)
     }
 
     /// `POST /flavors` as the holder of `token` (an admin's): a flavor of this name and id.
