@@ -250,6 +250,10 @@ timeseries("Mailbox depth", "Messages waiting (each carries a batch). Held above
 timeseries("AMQP connections", "1 = open.", [
     (f"ceilo_amqp_connection_up{{{SEL}}}", "{{instance}} {{connection}}"),
 ])
+timeseries("Publishing blocked by the broker", "1 while RabbitMQ blocks the connection's "
+           "publishes (its memory or disk alarm): the agent waits, nothing is dropped.", [
+    (f"ceilo_amqp_connection_blocked{{{SEL}}}", "{{instance}} {{connection}}"),
+])
 timeseries("Connections per broker node", "Where the agents' AMQP connections are in a RabbitMQ "
            "cluster: by node of the transport URL. A node at 0 that had connections was lost or "
            "restarted; its clients moved to the others.", [

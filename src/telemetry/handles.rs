@@ -457,6 +457,7 @@ impl Drop for MailboxSlot {
 #[derive(Clone)]
 pub struct AmqpConnectionMetrics {
     up: Gauge,
+    blocked: Gauge,
     reconnects: Counter,
     /// One gauge per node of the transport URL, in its order.
     nodes: Vec<Gauge>,
@@ -469,6 +470,7 @@ impl AmqpConnectionMetrics {
         let c = connection.to_owned();
         Self {
             up: gauge!(AMQP_CONNECTION_UP, LABEL_CONNECTION => c.clone()),
+            blocked: gauge!(AMQP_CONNECTION_BLOCKED, LABEL_CONNECTION => c.clone()),
             reconnects: counter!(AMQP_RECONNECTS, LABEL_CONNECTION => c.clone()),
             nodes: nodes
                 .iter()
@@ -500,6 +502,12 @@ impl AmqpConnectionMetrics {
 
     pub fn disconnected(&self) {
         self.up.set(0.0);
+        self.blocked.set(0.0);
+    }
+
+    /// The gauge the connection's reader sets while the broker blocks its publishes.
+    pub fn blocked(&self) -> Gauge {
+        self.blocked.clone()
     }
 }
 

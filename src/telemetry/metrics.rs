@@ -149,6 +149,7 @@ pub const ACTOR_RESTARTS: &str = "ceilo_actor_restarts_total";
 
 // AMQP.
 pub const AMQP_CONNECTION_UP: &str = "ceilo_amqp_connection_up";
+pub const AMQP_CONNECTION_BLOCKED: &str = "ceilo_amqp_connection_blocked";
 pub const AMQP_RECONNECTS: &str = "ceilo_amqp_reconnects_total";
 pub const AMQP_NODE_CONNECTIONS: &str = "ceilo_amqp_node_connections";
 pub const AMQP_FAILOVERS: &str = "ceilo_amqp_failovers_total";
@@ -621,6 +622,11 @@ pub const CATALOGUE: &[MetricDef] = &[
     counter(ACTOR_RESTARTS, &[LABEL_ACTOR, LABEL_ID], "Actor restarts by its supervisor."),
     gauge(AMQP_CONNECTION_UP, &[LABEL_CONNECTION], "1 while the AMQP connection is open, else 0."),
     counter(AMQP_RECONNECTS, &[LABEL_CONNECTION], "AMQP connections re-established after a loss."),
+    gauge(
+        AMQP_CONNECTION_BLOCKED,
+        &[LABEL_CONNECTION],
+        "1 while the broker blocks the connection's publishes (its memory or disk alarm), else 0.",
+    ),
     gauge(
         AMQP_NODE_CONNECTIONS,
         &[LABEL_NODE],

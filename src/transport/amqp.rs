@@ -317,7 +317,8 @@ impl AmqpPublisher {
             .cursor
             .current()
             .ok_or_else(|| TransportError::Closed("no node connected".into()))?;
-        let wire = wire_publish::open(node, &format!("ceilo {} (publish)", self.link.label)).await?;
+        let name = format!("ceilo {} (publish)", self.link.label);
+        let wire = wire_publish::open(node, &name, self.link.metrics().blocked()).await?;
         Ok(PublisherState {
             _connection: connection,
             channel,

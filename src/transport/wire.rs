@@ -213,7 +213,13 @@ fn negotiate_heartbeat(ours: u16, broker: u16) -> u16 {
 /// `connection.start-ok`: the connection name and capabilities, PLAIN credentials.
 fn start_ok(name: &str, node: &Node) -> Vec<u8> {
     let mut capabilities = Vec::new();
-    for cap in ["consumer_cancel_notify", "authentication_failure_close"] {
+    // `connection.blocked`: without it the broker blocks a publisher silently (its memory or
+    // disk alarm), and nobody could say why publishing stopped.
+    for cap in [
+        "consumer_cancel_notify",
+        "authentication_failure_close",
+        "connection.blocked",
+    ] {
         short_str(&mut capabilities, cap);
         capabilities.extend_from_slice(&[b't', 1]);
     }

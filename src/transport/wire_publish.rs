@@ -15,6 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use metrics::Gauge;
 
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
@@ -131,7 +134,9 @@ impl Confirms {
 
 /// Connects to `node` (connection name `name`), opens the channel in confirm mode and starts the
 /// task that reads the broker's confirms.
-pub async fn open(node: &Node, name: &str) -> Result<WirePublisher, TransportError> {
+///
+/// `blocked` is 1 while the broker blocks the connection's publishes.
+pub async fn open(node: &Node, name: &str, blocked: Gauge) -> Result<WirePublisher, TransportError> {
     let Opened {
         mut reader,
         mut write,
@@ -145,7 +150,12 @@ pub async fn open(node: &Node, name: &str) -> Result<WirePublisher, TransportErr
     reader.expect(CHANNEL, CONFIRM_SELECT_OK).await?;
     let (reader, writer) = wire::running(node, reader, write, heartbeat, frame_max).await?;
     let confirms = Arc::new(Mutex::new(Confirms::new()));
-    tokio::spawn(read_confirms(reader, writer.clone(), confirms.clone()));
+    let block = Block {
+        connection: name.to_owned(),
+        gauge: blocked,
+        since: None,
+    };
+    tokio::spawn(read_confirms(reader, writer.clone(), confirms.clone(), block));
     Ok(WirePublisher {
         writer,
         confirms,
@@ -249,9 +259,52 @@ fn encode_properties(properties: &Properties) -> Result<Vec<u8>, TransportError>
         .map_err(|e| closed(format!("cannot encode the message's properties: {e:?}")))
 }
 
+/// The broker blocking a connection's publishes (`connection.blocked`, sent while a memory or
+/// disk alarm lasts): its writes wait unread in the socket and its flushes wait for confirms,
+/// so what was consumed stays unacked within the prefetch. Logged, and shown as a gauge, so
+/// that a stalled agent says why.
+struct Block {
+    connection: String,
+    gauge: Gauge,
+    since: Option<Instant>,
+}
+
+impl Block {
+    fn blocked(&mut self, reason: &str) {
+        self.since.get_or_insert_with(Instant::now);
+        self.gauge.set(1.0);
+        tracing::warn!(
+            connection = %self.connection,
+            "the broker blocked publishing: {reason}; what was consumed waits unacked until it unblocks"
+        );
+    }
+
+    fn unblocked(&mut self) {
+        let lasted = self.since.take().map(|t| t.elapsed().as_secs_f64());
+        self.gauge.set(0.0);
+        tracing::info!(
+            connection = %self.connection,
+            seconds = lasted.unwrap_or(0.0),
+            "the broker unblocked publishing"
+        );
+    }
+}
+
+impl Drop for Block {
+    /// A new connection starts unblocked: the broker blocks it again if its alarm lasts.
+    fn drop(&mut self) {
+        self.gauge.set(0.0);
+    }
+}
+
 /// Settles flushes as the broker confirms them, until the channel or the connection ends
 /// (which fails the flushes still waiting).
-async fn read_confirms(mut reader: WireReader, writer: WireWriter, confirms: Arc<Mutex<Confirms>>) {
+async fn read_confirms(
+    mut reader: WireReader,
+    writer: WireWriter,
+    confirms: Arc<Mutex<Confirms>>,
+    mut block: Block,
+) {
     let lock = || confirms.lock().unwrap_or_else(PoisonError::into_inner);
     let why = loop {
         let frame = match reader.frame().await {
@@ -270,7 +323,11 @@ async fn read_confirms(mut reader: WireReader, writer: WireWriter, confirms: Arc
                 let tag = u64::from_be_bytes(tag.try_into().unwrap_or_default());
                 lock().settle(tag, bits & 1 == 1, got == BASIC_ACK);
             }
-            // Otherwise connection.blocked/unblocked: writes wait in the socket meanwhile.
+            CONNECTION_BLOCKED if frame.channel == 0 => {
+                let mut at = 4;
+                block.blocked(read_short(p, &mut at).unwrap_or("no reason given"));
+            }
+            CONNECTION_UNBLOCKED if frame.channel == 0 => block.unblocked(),
             _ => {
                 if let Some(why) = wire::closed_by_broker(frame.channel, p, &writer) {
                     break why;
