@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
@@ -105,8 +106,14 @@ impl FileState {
         Ok(found)
     }
 
-    fn write_lines(&mut self, lines: &[u8]) -> Result<(), PublishError> {
-        for line in lines.split_inclusive(|b| *b == b'\n') {
+    /// Writes `lines` from byte `*done` on (what an earlier attempt at the same flush did not
+    /// write), moving `*done` past each line once it is written whole. A retry after a failure
+    /// (a full disk) so resumes at the first line not written, and the part of a line the
+    /// failure cut short is cut off the file again: no line is written twice, none is left
+    /// broken. A failed sync starts the flush over (the kernel may have dropped what it had
+    /// not written yet), so its lines are written at least once.
+    fn write_lines(&mut self, lines: &[u8], done: &mut usize) -> Result<(), PublishError> {
+        for line in lines[*done..].split_inclusive(|b| *b == b'\n') {
             self.open()?;
             // Python adds the record's length in characters to the file's position in bytes.
             let chars = line.iter().filter(|b| (**b as i8) >= -0x40).count() as u64;
@@ -118,14 +125,21 @@ impl FileState {
                 self.rollover()?;
                 self.open()?;
             }
+            let whole = self.size;
             let file = self.open()?;
-            let res = file.write_all(line);
-            res.map_err(self.io())?;
+            if let Err(e) = file.write_all(line) {
+                let _ = file.set_len(whole);
+                return Err(self.io()(e));
+            }
             self.size += line.len() as u64;
+            *done += line.len();
         }
         if self.fsync {
             if let Some(f) = &self.file {
-                f.sync_data().map_err(self.io())?;
+                if let Err(e) = f.sync_data() {
+                    *done = 0;
+                    return Err(self.io()(e));
+                }
             }
         }
         Ok(())
@@ -265,11 +279,15 @@ impl Output for FileOutput {
         let lines = Arc::new(Self::encode(&flush, self.json));
         let state = self.state.clone();
         let runtime = self.runtime.clone();
+        // Bytes of `lines` written by this flush's attempts so far (they run one after another).
+        let written = Arc::new(AtomicUsize::new(0));
         Ok(Arc::new(move || {
-            let (lines, state) = (lines.clone(), state.clone());
+            let (lines, state, written) = (lines.clone(), state.clone(), written.clone());
             let job = runtime.spawn_blocking(move || {
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-                let res = state.write_lines(&lines);
+                let mut done = written.load(Ordering::Relaxed);
+                let res = state.write_lines(&lines, &mut done);
+                written.store(done, Ordering::Relaxed);
                 if res.is_err() {
                     state.file = None; // reopen on retry
                 }
@@ -327,10 +345,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
         let mut st = state(path.clone(), 10, 1, false);
-        st.write_lines("abcd\n☃☃\n".as_bytes()).unwrap();
+        st.write_lines("abcd\n☃☃\n".as_bytes(), &mut 0).unwrap();
         let read = || std::fs::read_to_string(&path).unwrap();
         assert_eq!(read(), "abcd\n☃☃\n", "5 bytes + 3 characters < 10");
-        st.write_lines(b"x\n").unwrap();
+        st.write_lines(b"x\n", &mut 0).unwrap();
         assert_eq!(read(), "x\n", "12 bytes + 2 characters >= 10");
     }
 
@@ -339,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.log");
         let mut st = state(path.clone(), 10, 2, true);
-        st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n").unwrap();
+        st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n", &mut 0).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "dddd\n");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("s.log.1")).unwrap(),
@@ -366,7 +384,8 @@ mod tests {
         let p = path.clone();
         std::thread::spawn(move || {
             let mut st = state(p, 10, u32::MAX, false);
-            done.send(st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n")).unwrap();
+            done.send(st.write_lines(b"aaaa\nbbbb\ncccc\ndddd\n", &mut 0))
+                .unwrap();
         });
         finished
             .recv_timeout(std::time::Duration::from_secs(20))
