@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use runtime_support::*;
 
-/// ceilometer.conf in `dir` plus a ceilometer.conf.d/ whose later file fixes the transport,
-/// with Ceilometer's option names for the topics the agent consumes and publishes on.
+/// ceilometer.conf in `dir` plus a ceilometer.conf.d/ whose later file fixes the notification
+/// transport, with Ceilometer's option names for the topics the agent consumes and publishes on.
+/// The RPC bus (`[DEFAULT] transport_url`) is elsewhere, as where notifications have a broker of
+/// their own: Ceilometer's agents never use it then.
 fn write_conf(dir: &Path, url: &str) {
     std::fs::write(
         dir.join("ceilometer.conf"),
         "[DEFAULT]\n\
-         # replaced by ceilometer.conf.d/20-transport.conf\n\
-         transport_url = amqp://guest:guest@127.0.0.1:1/nowhere\n\
+         transport_url = amqp://guest:guest@127.0.0.1:1/rpc\n\
          rootwrap_config = /etc/ceilometer/rootwrap.conf\n\
          [oslo_messaging_notifications]\n\
          topics = confnotif\n\
@@ -38,12 +39,12 @@ fn write_conf(dir: &Path, url: &str) {
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(
         d.join("10-bad.conf"),
-        "[DEFAULT]\ntransport_url = amqp://x:y@127.0.0.1:2/\n",
+        "[oslo_messaging_notifications]\ntransport_url = amqp://x:y@127.0.0.1:2/\n",
     )
     .unwrap();
     std::fs::write(
         d.join("20-transport.conf"),
-        format!("[DEFAULT]\ntransport_url = {url}\n"),
+        format!("[oslo_messaging_notifications]\ntransport_url = {url}\n"),
     )
     .unwrap();
 }

@@ -297,7 +297,15 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             }
         };
     }
-    set!(s.transport_url, r.string(&[("DEFAULT", "transport_url")])?);
+    // Ceilometer's agents publish and consume notifications only, on oslo's notification
+    // transport: `[oslo_messaging_notifications] transport_url` where it is set (deployments
+    // that give notifications a broker or vhost of their own), else the RPC bus's. Empty counts
+    // as unset, as oslo reads it.
+    let rpc = r.string(&[("DEFAULT", "transport_url")])?;
+    let notifications = r
+        .string(&[("oslo_messaging_notifications", "transport_url")])?
+        .filter(|url| !url.trim().is_empty());
+    set!(s.transport_url, notifications.or(rpc));
     if let Some(host) = r.string(&[("DEFAULT", "host")])? {
         s.host = Some(host);
     }
@@ -680,6 +688,31 @@ mod tests {
         let file = dir.join("ceilometer.conf");
         std::fs::write(&file, text).unwrap();
         CeilometerConf::load(&[file], &[])
+    }
+
+    #[test]
+    fn the_transport_is_oslos_notification_transport() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = |text: &str| conf(tmp.path(), text).unwrap().settings.transport_url;
+        let rpc = "[DEFAULT]\ntransport_url = rabbit://u:p@rpc:5672/\n";
+        assert_eq!(url(rpc), "rabbit://u:p@rpc:5672/");
+        assert_eq!(
+            url(&format!(
+                "{rpc}[oslo_messaging_notifications]\ntransport_url = rabbit://n:p@notify:5672/n\n"
+            )),
+            "rabbit://n:p@notify:5672/n"
+        );
+        assert_eq!(
+            url(&format!("{rpc}[oslo_messaging_notifications]\ntransport_url =\n")),
+            "rabbit://u:p@rpc:5672/"
+        );
+        let c = conf(
+            tmp.path(),
+            "[oslo_messaging_notifications]\ntransport_url = rabbit://n:p@notify:5672/\n",
+        )
+        .unwrap();
+        assert_eq!(c.settings.transport_url, "rabbit://n:p@notify:5672/");
+        assert!(c.ignored.is_empty(), "{:?}", c.ignored);
     }
 
     #[test]
