@@ -11,7 +11,8 @@
 //! in place), so the untouched original can go to the dead-letter queue.
 //! A delivery whose conversion fails or panics becomes a dead letter with the reason; the rest of
 //! the batch is unaffected and the worker thread survives. A body over `max_body_bytes` is
-//! dead-lettered unread: never copied, never parsed, so a worker's buffers stay within that size.
+//! dead-lettered unread: never copied, never parsed, so a worker's buffers stay within that size;
+//! a body kombu compressed is decompressed up to that size, and dead-lettered if it is larger.
 //! A dead letter takes its delivery's body, it does not copy it.
 //! The converter is read once per batch from a [`Current`] that a reload replaces
 //! ([`super::reload`]): a batch is converted whole by one version of the definitions.
@@ -27,6 +28,7 @@ use super::mailbox::{Bound, Queued};
 use super::reload::Current;
 use crate::convert::{ConvertError, Converted, Converter};
 use crate::model::envelope::Decoder;
+use crate::model::kombu::{self, DecompressError};
 use crate::pipeline::SampleStage;
 use crate::publish::{DeadLetter, Items};
 use crate::telemetry::handles::{ActorMetrics, ConversionOutcome, ConverterMetrics};
@@ -125,6 +127,8 @@ pub struct ConverterWorker {
     last_sizes: (usize, usize),
     /// `notification.max_body_bytes`.
     max_body: usize,
+    /// The body of a compressed delivery, decompressed (kombu's `compression` header).
+    inflated: Vec<u8>,
 }
 
 impl ConverterWorker {
@@ -134,6 +138,7 @@ impl ConverterWorker {
             decoder: Decoder::new(),
             last_sizes: (0, 0),
             max_body,
+            inflated: Vec::new(),
         }
     }
 
@@ -177,8 +182,23 @@ impl ConverterWorker {
             );
             return dead_letter(d, reason, RejectReason::Envelope, out);
         }
+        let mut body = d.body.as_slice();
+        if let Some(codec) = d.header_text("compression") {
+            if let Err(e) = kombu::decompress(codec, body, self.max_body, &mut self.inflated) {
+                outcome.rejected_envelope += 1;
+                let reason = match e {
+                    DecompressError::TooLarge { .. } => format!(
+                        "too large: {e}, over notification.max_body_bytes ({})",
+                        self.max_body
+                    ),
+                    _ => format!("undecodable: {e}"),
+                };
+                return dead_letter(d, reason, RejectReason::Envelope, out);
+            }
+            body = &self.inflated;
+        }
         let decoder = &mut self.decoder;
-        let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, &d.body)));
+        let result = catch_unwind(AssertUnwindSafe(|| converter.convert(decoder, body)));
         let mut kind = RejectReason::Endpoint;
         let reason = match result {
             Ok(Ok(c)) if is_duplicate(recent_ids, &c, &d) => {

@@ -605,6 +605,13 @@ fn heartbeat(r: &mut Reader, rabbit: &mut crate::transport::RabbitOptions) -> Re
             ));
         }
     }
+    if let Some(codec) = r.string(&[(GROUP, "kombu_compression")])? {
+        r.notes.push(format!(
+            "[{GROUP}] kombu_compression = {codec}: ceilo reads notifications compressed with \
+             gzip or bzip2 whatever this says, and publishes its own uncompressed, which every \
+             kombu consumer reads too"
+        ));
+    }
     Ok(())
 }
 
@@ -688,6 +695,21 @@ mod tests {
         let file = dir.join("ceilometer.conf");
         std::fs::write(&file, text).unwrap();
         CeilometerConf::load(&[file], &[])
+    }
+
+    #[test]
+    fn kombu_compression_is_a_note_saying_what_ceilo_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(tmp.path(), "[oslo_messaging_rabbit]\nkombu_compression = gzip\n").unwrap();
+        assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+        assert_eq!(
+            c.notes,
+            [
+                "[oslo_messaging_rabbit] kombu_compression = gzip: ceilo reads notifications \
+              compressed with gzip or bzip2 whatever this says, and publishes its own \
+              uncompressed, which every kombu consumer reads too"
+            ]
+        );
     }
 
     #[test]

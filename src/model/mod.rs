@@ -6,6 +6,7 @@ pub mod event;
 pub mod json_python;
 pub mod json_read;
 pub mod json_write;
+pub mod kombu;
 pub mod meter_message;
 pub mod msgpack;
 pub mod notification;

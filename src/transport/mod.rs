@@ -134,6 +134,19 @@ pub struct Delivery {
     pub properties: Properties,
 }
 
+impl Delivery {
+    /// The value of application header `name`, when it is text (kombu's headers are).
+    pub fn header_text(&self, name: &str) -> Option<&str> {
+        use lapin::types::AMQPValue;
+        let value = self.properties.headers().as_ref()?.inner().get(name)?;
+        match value {
+            AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+            AMQPValue::ShortString(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// One message to publish.
 #[derive(Debug, Clone)]
 pub struct OutMessage {
