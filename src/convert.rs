@@ -79,7 +79,8 @@ pub struct OutputLimit {
 
 /// The compiled meter and event definitions, and the output limit.
 pub struct Converter {
-    samples: SampleEndpoints,
+    /// None: no meter pipeline (`[notification] pipelines` without `meter`).
+    samples: Option<SampleEndpoints>,
     events: Option<EventDefinitions>,
     /// Bytes of samples and events one notification may make; 0: no limit.
     max_output_bytes: usize,
@@ -92,8 +93,18 @@ impl Converter {
     /// Samples only (no event definitions loaded: no events).
     pub fn new(meters: MeterDefinitions) -> Converter {
         Converter {
-            samples: SampleEndpoints::new(meters),
+            samples: Some(SampleEndpoints::new(meters)),
             events: None,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            ack_on_event_error: true,
+        }
+    }
+
+    /// Events only: no sample endpoint runs (Ceilometer's event pipeline manager alone).
+    pub fn events_only(events: EventDefinitions) -> Converter {
+        Converter {
+            samples: None,
+            events: Some(events),
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             ack_on_event_error: true,
         }
@@ -108,7 +119,7 @@ impl Converter {
     /// Which user metadata samples keep (`reserved_metadata_*`; Ceilometer's defaults
     /// otherwise).
     pub fn with_reserved_metadata(mut self, reserved: crate::meter::ReservedMetadata) -> Converter {
-        self.samples = self.samples.with_reserved_metadata(reserved);
+        self.samples = self.samples.map(|s| s.with_reserved_metadata(reserved));
         self
     }
 
@@ -155,13 +166,13 @@ impl Converter {
         // endpoint error met within bounds is met exactly, and samples cut short by their bounds
         // are made again, counted exactly, so a refusal and its figures are the exact count's.
         let mut budget = OutputBudget::bounded(self.max_output_bytes);
-        self.samples
-            .to_samples(&notification, &mut out.samples, &mut budget)?;
-        if budget.exceeded() {
-            out.samples.clear();
-            budget = OutputBudget::new(self.max_output_bytes);
-            self.samples
-                .to_samples(&notification, &mut out.samples, &mut budget)?;
+        if let Some(samples) = &self.samples {
+            samples.to_samples(&notification, &mut out.samples, &mut budget)?;
+            if budget.exceeded() {
+                out.samples.clear();
+                budget = OutputBudget::new(self.max_output_bytes);
+                samples.to_samples(&notification, &mut out.samples, &mut budget)?;
+            }
         }
         over_limit(&out, &budget)?;
         split_unpublishable(&mut out).map_err(|reason| EndpointError::new(&notification, reason))?;
@@ -169,7 +180,9 @@ impl Converter {
         if let Some(events) = &self.events {
             match events.to_event(&notification) {
                 EventOutcome::Event(mut e) => {
-                    self.samples.mark_raw(&notification, &mut e.raw);
+                    if let Some(samples) = &self.samples {
+                        samples.mark_raw(&notification, &mut e.raw);
+                    }
                     budget.charge(crate::event::message::message_len_by(&e, budget.measure()));
                     if budget.exceeded() && budget.measure() == Measure::Bound {
                         // Every sample was made: count them exactly, and the event.

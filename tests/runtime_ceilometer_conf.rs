@@ -560,3 +560,65 @@ fn check_and_convert_read_the_definition_files_wherever_the_conf_names_them() {
         "{text}"
     );
 }
+
+/// `[notification] pipelines` names the pipelines that run, as Ceilometer loads its pipeline
+/// managers: the other one's files are not read (broken here, and nothing says so) and it
+/// makes nothing.
+#[test]
+fn pipelines_run_only_the_managers_the_conf_names() {
+    let nova = body(
+        "compute.instance.create.end",
+        serde_json::json!({"instance_id": "i-1", "tenant_id": "p", "user_id": "u", "memory_mb": 512}),
+    );
+    for (pipelines, broken) in [
+        ("meter", ["event_pipeline.yaml", "event_definitions.yaml"]),
+        ("event", ["pipeline.yaml", "meters.d/broken.yaml"]),
+    ] {
+        let dir = config_dir(TELEMETRY);
+        for file in broken {
+            std::fs::write(dir.path().join(file), "{ not: yaml: at all\n").unwrap();
+        }
+        let conf = dir.path().join("ceilometer.conf");
+        std::fs::write(&conf, format!("[notification]\npipelines = {pipelines}\n")).unwrap();
+        let args = ["--config-file", conf.to_str().unwrap()];
+        let (ok, report) = ceilo(&[&["check"], &args[..]].concat());
+        assert!(ok, "pipelines = {pipelines}: {report}");
+        let line = convert_line(&args, &nova);
+        let (samples, events) = (
+            line["samples"].as_array().map_or(0, Vec::len),
+            line["events"].as_array().map_or(0, Vec::len),
+        );
+        match pipelines {
+            "meter" => assert!(samples > 0 && events == 0, "{line}"),
+            _ => assert!(samples == 0 && events == 1, "{line}"),
+        }
+    }
+
+    // `run` reads the files as `check` and `convert` do: it starts, and converts.
+    let broker = Broker::new("oslo-pipelines");
+    let dir = config_dir(TELEMETRY);
+    std::fs::write(dir.path().join("event_pipeline.yaml"), "{ broken\n").unwrap();
+    let conf = dir.path().join("ceilometer.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ntransport_url = {}\n[notification]\npipelines = meter\n",
+            broker.url()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start_with_conf(&conf);
+    let rt = runtime();
+    rt.block_on(declare_metering(&broker.url()));
+    wait_until("the agent consuming", Duration::from_secs(30), || {
+        broker.consumed_queues().contains("notifications.sample")
+    });
+    rt.block_on(publish(&broker.url(), &polling_messages("pipes", 5)));
+    assert_eq!(
+        samples_published(&rt, &broker.url(), 5),
+        5,
+        "{}",
+        agent.log_text()
+    );
+    assert!(agent.terminate().success());
+}

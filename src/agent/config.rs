@@ -102,11 +102,14 @@ impl AgentConfig {
     }
 }
 
-/// The pipeline and event pipeline files, compiled (a missing file is an empty pipeline); the
-/// problems of both when either does not compile.
+/// The pipeline and event pipeline files, compiled (a missing file, or one whose manager does
+/// not run, is an empty pipeline); the problems of both when either does not compile.
 pub fn load_pipelines(files: &DefinitionFiles) -> Result<(Pipeline, Pipeline), AgentError> {
-    let samples = Pipeline::load(&files.pipeline, Payload::Samples);
-    let events = Pipeline::load(&files.event_pipeline, Payload::Events);
+    let load = |kind| match files.pipeline_file(kind) {
+        Some(file) => Pipeline::load(file, kind),
+        None => Ok(Pipeline::empty()),
+    };
+    let (samples, events) = (load(Payload::Samples), load(Payload::Events));
     match (samples, events) {
         (Ok(samples), Ok(events)) => {
             remember_brokers_passwords(&samples);

@@ -66,8 +66,13 @@ pub fn check(config: &ConfigArgs, transport_url: Option<&str>) -> ExitCode {
                 .map(|o| format!("{o}: unknown option (not one of Ceilometer 27's), ignored")),
         );
     }
-    check_meters(&resolved.files, &mut report);
-    check_events(&resolved.files, &mut report);
+    // What `[notification] pipelines` leaves out, `run` does not read.
+    if resolved.files.managers.meter {
+        check_meters(&resolved.files, &mut report);
+    }
+    if resolved.files.managers.event {
+        check_events(&resolved.files, &mut report);
+    }
     check_agent_config(&resolved.files, &mut report);
     check_polling(&resolved, &mut report);
     check_partitions(&resolved, &mut report);
@@ -158,12 +163,10 @@ fn check_events(files: &DefinitionFiles, report: &mut Report) {
 /// pipelines compile here as they do there), and the pipelines' warnings; then the resource
 /// definitions their `gnocchi://` publishers load.
 fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
-    for file in [
-        &files.dir.join(SETTINGS_FILE),
-        &files.pipeline,
-        &files.event_pipeline,
-    ] {
-        if file.exists() {
+    let settings_file = files.dir.join(SETTINGS_FILE);
+    let pipeline_files = [Payload::Samples, Payload::Events].map(|kind| files.pipeline_file(kind));
+    for file in std::iter::once(Some(settings_file.as_path())).chain(pipeline_files) {
+        if let Some(file) = file.filter(|f| f.exists()) {
             report.checked.push(file.display().to_string());
         }
     }
@@ -171,10 +174,10 @@ fn check_agent_config(files: &DefinitionFiles, report: &mut Report) {
         report.problems.push(Problem::from(e).to_string());
     }
     let mut pipelines = Vec::new();
-    for (file, kind) in [
-        (&files.pipeline, Payload::Samples),
-        (&files.event_pipeline, Payload::Events),
-    ] {
+    for kind in [Payload::Samples, Payload::Events] {
+        let Some(file) = files.pipeline_file(kind) else {
+            continue;
+        };
         match Pipeline::load(file, kind) {
             Ok(pipeline) => {
                 ceilo::agent::remember_brokers_passwords(&pipeline);

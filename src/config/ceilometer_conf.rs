@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 mod credentials;
 
-use super::definitions::{DefinitionFiles, MeterDir};
+use super::definitions::{DefinitionFiles, Managers, MeterDir};
 use super::oslo::{parse_bool, parse_list, OsloConfig, OsloError};
 use super::{ConfigError, Settings};
 
@@ -365,20 +365,6 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             ("DEFAULT", "http_control_exchanges"),
         ])?
     );
-    if let Some(mut pipelines) = r.multi(&[("notification", "pipelines")])? {
-        pipelines.sort();
-        if pipelines != ["event", "meter"] {
-            return Err(r
-                .conf
-                .value_error(
-                    "notification",
-                    "pipelines",
-                    "ceilo always runs the meter and the event pipeline; an empty \
-                     pipeline.yaml or event_pipeline.yaml (no sources) turns one off",
-                )
-                .into());
-        }
-    }
     // ceilo's qos is its in-flight bound and 0 (oslo's default: unlimited) is refused, so an
     // explicit 0 leaves ceilo's bound.
     if let Some(prefetch) = r.number::<u16>(&[("oslo_messaging_rabbit", "rabbit_qos_prefetch_count")])? {
@@ -684,7 +670,31 @@ fn definition_files(r: &mut Reader) -> Result<DefinitionFiles, ConfError> {
         polling,
         meter_dirs,
         shipped_meters_when_none: false,
+        managers: managers(r)?,
     })
+}
+
+/// Which pipelines run (`[notification] pipelines`, default both): a name that is neither
+/// Ceilometer logs ("Could not load the following pipelines") and runs without.
+fn managers(r: &mut Reader) -> Result<Managers, ConfError> {
+    let Some(names) = r.multi(&[("notification", "pipelines")])? else {
+        return Ok(Managers::default());
+    };
+    let mut managers = Managers {
+        meter: false,
+        event: false,
+    };
+    for name in names {
+        match name.as_str() {
+            "meter" => managers.meter = true,
+            "event" => managers.event = true,
+            other => r.notes.push(format!(
+                "[notification] pipelines = {other}: no such pipeline (Ceilometer's are meter \
+                 and event), none runs for it"
+            )),
+        }
+    }
+    Ok(managers)
 }
 
 #[cfg(test)]
@@ -695,6 +705,38 @@ mod tests {
         let file = dir.join("ceilometer.conf");
         std::fs::write(&file, text).unwrap();
         CeilometerConf::load(&[file], &[])
+    }
+
+    #[test]
+    fn pipelines_choose_the_managers_that_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let managers = |text: &str| {
+            let c = conf(tmp.path(), text).unwrap();
+            (c.files.managers, c.notes)
+        };
+        assert_eq!(managers("").0, Managers::default());
+        let only = |meter, event| Managers { meter, event };
+        assert_eq!(
+            managers("[notification]\npipelines = meter\n"),
+            (only(true, false), vec![])
+        );
+        assert_eq!(
+            managers("[notification]\npipelines = event\n").0,
+            only(false, true)
+        );
+        assert_eq!(
+            managers("[notification]\npipelines = event\npipelines = meter\n").0,
+            only(true, true)
+        );
+        let (m, notes) = managers("[notification]\npipelines = meter\npipelines = samples\n");
+        assert_eq!(m, only(true, false));
+        assert_eq!(
+            notes,
+            [
+                "[notification] pipelines = samples: no such pipeline (Ceilometer's are meter and \
+              event), none runs for it"
+            ]
+        );
     }
 
     #[test]
@@ -1083,10 +1125,6 @@ mod tests {
                 "transport_url: rabbit.tls: version \"TLSv1\" is not supported",
             ),
             (
-                "[notification]\npipelines = meter\n",
-                "[notification] pipelines: ceilo always runs",
-            ),
-            (
                 "[publisher_notifier]\nmetering_driver = noop\n",
                 "[publisher_notifier] metering_driver: \"noop\"",
             ),
@@ -1154,6 +1192,7 @@ mod tests {
                     MeterDir::Shipped
                 ],
                 shipped_meters_when_none: false,
+                managers: Managers::default(),
             }
         );
         assert_eq!(

@@ -59,6 +59,26 @@ pub struct DefinitionFiles {
     /// When `meter_dirs` hold no `*.yaml` file: the shipped meters (ceilo's own config
     /// directory) rather than none (Ceilometer's `meter_definitions_dirs`, read as given).
     pub shipped_meters_when_none: bool,
+    /// Which of the two pipelines run.
+    pub managers: Managers,
+}
+
+/// Ceilometer's pipeline managers (`[notification] pipelines`): `meter` (meters.d and the
+/// built-in sample endpoints into pipeline.yaml) and `event` (event_definitions.yaml into
+/// event_pipeline.yaml). One that does not run reads none of its files and makes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Managers {
+    pub meter: bool,
+    pub event: bool,
+}
+
+impl Default for Managers {
+    fn default() -> Self {
+        Managers {
+            meter: true,
+            event: true,
+        }
+    }
 }
 
 /// One directory of meter definitions.
@@ -89,6 +109,15 @@ impl DefinitionFiles {
             polling: dir.join("polling.yaml"),
             meter_dirs: vec![MeterDir::Path(dir.join("meters.d"))],
             shipped_meters_when_none: true,
+            managers: Managers::default(),
+        }
+    }
+
+    /// The pipeline file of `kind`, unless its manager does not run.
+    pub fn pipeline_file(&self, kind: crate::model::Payload) -> Option<&Path> {
+        match kind {
+            crate::model::Payload::Samples => self.managers.meter.then_some(self.pipeline.as_path()),
+            crate::model::Payload::Events => self.managers.event.then_some(self.event_pipeline.as_path()),
         }
     }
 
@@ -167,7 +196,18 @@ pub fn converter(
     files: &DefinitionFiles,
     options: crate::event::EventOptions,
 ) -> Result<(Converter, Vec<Problem>), Problem> {
+    let managers = files.managers;
+    if !managers.meter {
+        let events = load_events(files)?;
+        tracing::info!(events = %events.from, "definitions loaded; no meter pipeline ([notification] pipelines)");
+        let converter = Converter::events_only(events.definitions.with_options(options));
+        return Ok((converter, Vec::new()));
+    }
     let meters = load_meters(files)?;
+    if !managers.event {
+        tracing::info!(meters = %meters.from, "definitions loaded; no event pipeline ([notification] pipelines)");
+        return Ok((Converter::new(meters.definitions), meters.skipped));
+    }
     let events = load_events(files)?;
     tracing::info!(meters = %meters.from, events = %events.from, "definitions loaded");
     let converter = Converter::new(meters.definitions).with_events(events.definitions.with_options(options));
