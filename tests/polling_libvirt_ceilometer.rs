@@ -148,13 +148,13 @@ fn compare(
 }
 
 /// `ceilometer-polling --polling-namespaces compute` on the libvirt at `uri`, publishing to
-/// `broker`.
-fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str) -> Service {
+/// `broker`; `compute` adds lines to its `[compute]` section.
+fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str, compute: &str) -> Service {
     let venv = common::ceilometer::venv();
     std::fs::write(dir.join("polling.yaml"), polling_yaml()).unwrap();
     let conf = format!(
         "[DEFAULT]\nhost = {HOST}\nlibvirt_uri = {uri}\ntransport_url = {url}\n\n[compute]\n\
-         instance_discovery_method = libvirt_metadata\n\n[polling]\ncfg_file = {dir}/polling.yaml\n",
+         instance_discovery_method = libvirt_metadata\n{compute}\n[polling]\ncfg_file = {dir}/polling.yaml\n",
         // oslo.messaging names RabbitMQ `rabbit://`.
         url = broker.url().replacen("amqp://", "rabbit://", 1),
         dir = dir.display()
@@ -176,8 +176,8 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
     let rt = runtime();
     let (theirs, ours) = polled_vhosts(&rt, "cmp");
     let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer(&theirs, work.path(), URI);
-    let (_dir, agent) = start_ceilo(&ours, URI);
+    let _ceilometer = start_ceilometer(&theirs, work.path(), URI, "");
+    let (_dir, agent) = start_ceilo(&ours, URI, "");
 
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
@@ -221,11 +221,12 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
     );
 }
 
-/// ceilo's polling agent on the libvirt at `uri`, publishing to `broker`.
-fn start_ceilo(broker: &Broker, uri: &str) -> (tempfile::TempDir, Agent) {
+/// ceilo's polling agent on the libvirt at `uri`, publishing to `broker`; `polling` adds
+/// lines to its `polling:` section.
+fn start_ceilo(broker: &Broker, uri: &str, polling: &str) -> (tempfile::TempDir, Agent) {
     let settings = format!(
         "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
-         pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{uri}'\n"
+         pollsters_definitions_dirs: []\n  host: {HOST}\n  libvirt_uri: '{uri}'\n{polling}"
     );
     let dir = config_dir(&settings);
     std::fs::write(dir.path().join("polling.yaml"), polling_yaml()).unwrap();
@@ -233,23 +234,12 @@ fn start_ceilo(broker: &Broker, uri: &str) -> (tempfile::TempDir, Agent) {
     (dir, agent)
 }
 
-#[test]
-fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike() {
-    // 40 domains on libvirt's test driver (tests/fixtures/libvirt/make_nova_node.py): the
-    // metadata meters of each, from both agents, must agree as for a real guest.
-    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libvirt/nova_metadata_node.xml");
-    let uri = format!("test://{}", node.display());
-    // The `skipped-…` domains' metadata lacks what an instance needs: neither agent polls them.
-    let instances = std::fs::read_to_string(&node)
-        .unwrap()
-        .matches("<name>instance-")
-        .count();
-    let rt = runtime();
-    let (theirs, ours) = polled_vhosts(&rt, "cmp-node");
-    let work = tempfile::tempdir().unwrap();
-    let _ceilometer = start_ceilometer(&theirs, work.path(), &uri);
-    let (_dir, agent) = start_ceilo(&ours, &uri);
-    // Each agent's first cycle: every (meter, resource) once, as many per instance on both.
+/// A first cycle's samples by (meter, resource).
+type FirstCycle = BTreeMap<(String, String), Json>;
+
+/// Each agent's first cycle of the whole node: every (meter, resource) once. A first cycle is
+/// whole when a sample of the second one comes: a (meter, resource) again.
+fn first_cycles(rt: &tokio::runtime::Runtime, theirs: &Broker, ours: &Broker) -> (FirstCycle, FirstCycle) {
     let first = |received: &[Received]| {
         let mut out = BTreeMap::new();
         for s in samples(received) {
@@ -261,7 +251,6 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
         }
         out
     };
-    // A first cycle is whole when a sample of the second one comes: a (meter, resource) again.
     let until_a_second_cycle = || {
         let mut seen = BTreeSet::new();
         move |r: &Received| {
@@ -282,7 +271,26 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
             collect(&ours_url, QUEUE, Duration::from_secs(60), until_a_second_cycle()),
         )
     });
-    let (c, r) = (first(&c), first(&r));
+    (first(&c), first(&r))
+}
+
+#[test]
+fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike() {
+    // 40 domains on libvirt's test driver (tests/fixtures/libvirt/make_nova_node.py): the
+    // metadata meters of each, from both agents, must agree as for a real guest.
+    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libvirt/nova_metadata_node.xml");
+    let uri = format!("test://{}", node.display());
+    // The `skipped-…` domains' metadata lacks what an instance needs: neither agent polls them.
+    let instances = std::fs::read_to_string(&node)
+        .unwrap()
+        .matches("<name>instance-")
+        .count();
+    let rt = runtime();
+    let (theirs, ours) = polled_vhosts(&rt, "cmp-node");
+    let work = tempfile::tempdir().unwrap();
+    let _ceilometer = start_ceilometer(&theirs, work.path(), &uri, "");
+    let (_dir, agent) = start_ceilo(&ours, &uri, "");
+    let (c, r) = first_cycles(&rt, &theirs, &ours);
     let ceilometer_log =
         std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
     // Every instance has its two disk sizes, whatever its state.
@@ -291,6 +299,77 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
         "ceilometer-polling gave {} samples for {instances} instances; its log:\n{ceilometer_log}",
         c.len()
     );
+    let problems = compare(&c, &r);
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        agent.log_text()
+    );
+}
+
+/// A test-driver node of `n` shut-off instances with one or two disks each.
+fn stopped_node(n: usize) -> String {
+    let mut out = String::from("<node>\n");
+    for i in 0..n {
+        let disks: String = ["vda", "vdb"][..1 + i % 2]
+            .iter()
+            .map(|dev| {
+                format!(
+                    "<disk type='file' device='disk'><source file='/var/lib/nova/instances/{i}/{dev}'/>\
+                     <target dev='{dev}' bus='virtio'/></disk>"
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<domain type='test'><name>instance-{i:08x}</name>\
+             <uuid>5a1d0000-0000-4000-8000-{i:012}</uuid>\
+             <metadata><nova:instance xmlns:nova=\"http://openstack.org/xmlns/libvirt/nova/1.1\">\
+             <nova:name>stopped-{i}</nova:name><nova:flavor name=\"m1.small\" id=\"2\">\
+             <nova:memory>2048</nova:memory><nova:disk>20</nova:disk><nova:swap>0</nova:swap>\
+             <nova:ephemeral>0</nova:ephemeral><nova:vcpus>{v}</nova:vcpus></nova:flavor>\
+             <nova:owner><nova:user uuid=\"u{i}\">u</nova:user><nova:project uuid=\"p{i}\">p</nova:project>\
+             </nova:owner><nova:root type=\"image\" uuid=\"84d4cd1f-47ca-7883-ff5a-52f1a05885ac\"/>\
+             </nova:instance></metadata><memory>{kib}</memory><vcpu>{v}</vcpu>\
+             <os><type arch='x86_64'>hvm</type></os><devices>{disks}</devices>\
+             <test:runstate xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>5</test:runstate>\
+             </domain>\n",
+            v = 1 + i % 3,
+            kib = 1_048_576 * (1 + i),
+        ));
+    }
+    out.push_str("</node>\n");
+    out
+}
+
+#[test]
+fn with_report_stopped_instance_metrics_both_agents_report_shut_off_instances_alike() {
+    const STOPPED: usize = 4;
+    let work = tempfile::tempdir().unwrap();
+    let node = work.path().join("stopped_node.xml");
+    std::fs::write(&node, stopped_node(STOPPED)).unwrap();
+    let uri = format!("test://{}", node.display());
+    let rt = runtime();
+    let (theirs, ours) = polled_vhosts(&rt, "cmp-stopped");
+    let _ceilometer = start_ceilometer(
+        &theirs,
+        work.path(),
+        &uri,
+        "report_stopped_instance_metrics = True\n",
+    );
+    let (_dir, agent) = start_ceilo(&ours, &uri, "  report_stopped_instance_metrics: true\n");
+    let (c, r) = first_cycles(&rt, &theirs, &ours);
+    let ceilometer_log =
+        std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
+    let count = |name: &str| c.keys().filter(|(m, _)| m == name).count();
+    // What the option adds, for every instance and (capacity) every disk.
+    assert_eq!(
+        [count("power.state"), count("vcpus"), count("memory")],
+        [STOPPED; 3],
+        "{c:#?}\n{ceilometer_log}"
+    );
+    assert_eq!(count("disk.device.capacity"), STOPPED + STOPPED / 2, "{c:#?}");
     let problems = compare(&c, &r);
     assert!(
         problems.is_empty(),

@@ -487,6 +487,10 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         r.number(&[("compute", "resource_update_interval")])?
     );
     set!(
+        poll.report_stopped_instance_metrics,
+        r.bool(&[("compute", "report_stopped_instance_metrics")])?
+    );
+    set!(
         poll.coordination_backend_url,
         r.string(&[("coordination", "backend_url")])?
     );
@@ -804,7 +808,7 @@ mod tests {
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
              partitioning_group_prefix = pool-a\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
-             [compute]\nresource_update_interval = 60\n\
+             [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
              [service_types]\ncinder = block-storage\nnova = compute-legacy\n",
         )
         .unwrap();
@@ -856,6 +860,7 @@ mod tests {
             [PathBuf::from("/a"), "/b".into()]
         );
         assert_eq!(s.polling.resource_update_interval, 60);
+        assert!(s.polling.report_stopped_instance_metrics);
         assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(s.polling.nova_service_type, "compute-legacy");
         assert_eq!(

@@ -58,6 +58,10 @@ pub struct PollingOptions {
     /// libvirt_metadata discovery always does (Ceilometer reads this option only for its
     /// Nova-API discovery).
     pub resource_update_interval: u64,
+    /// `[compute] report_stopped_instance_metrics`: for a shut-off instance, poll what libvirt
+    /// still knows of it (`power.state`, `vcpus`, `memory` as its maximum, the disks'
+    /// `disk.device.{capacity,allocation,usage}`) rather than only its flavor's disk sizes.
+    pub report_stopped_instance_metrics: bool,
     /// `[coordination] backend_url`: tooz's `redis://host:port[?timeout=S&...]`. Set, the
     /// agent joins partitioning groups and polls only its share of the resources (see
     /// docs/coordination.md); empty (the default), it polls everything.
@@ -99,6 +103,7 @@ impl Default for PollingOptions {
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),
             resource_update_interval: 0,
+            report_stopped_instance_metrics: false,
             coordination_backend_url: String::new(),
             partitioning_group_prefix: String::new(),
             polling_namespaces: vec!["compute".into(), "central".into()],

@@ -214,6 +214,7 @@ pub fn load_pollsters(
         ))),
         Arc::new(Pollster::Libvirt(libvirt::LibvirtPollster::new(
             discovery.hypervisor().clone(),
+            options.report_stopped_instance_metrics,
         ))),
         Arc::new(Pollster::Fleet(fleet::FleetPollster::new(
             discovery.fleet().clone(),

@@ -5,7 +5,9 @@
 //!
 //! What Ceilometer does and this does too: a value libvirt does not report (no balloon driver
 //! in the guest: no `memory.usage`) gives no sample, silently for the poll; a domain that is
-//! shut off gets only the metadata meters (`disk.root.size`, `disk.ephemeral.size`);
+//! shut off gets only the metadata meters (`disk.root.size`, `disk.ephemeral.size`), and with
+//! `[compute] report_stopped_instance_metrics` also what libvirt knows of it stopped
+//! ([`LibvirtPollster::poll_stopped`]);
 //! `network.*.bytes.delta` is the change since the previous poll of the same interface (0 the
 //! first time). Not here: `perf.*` (needs libvirt perf events) and the `*.rate` meters (they
 //! raise `PollsterPermanentError` in Ceilometer 27 too).
@@ -135,15 +137,18 @@ pub struct LibvirtPollster {
     metrics: LibvirtMetrics,
     /// Each interface's last rx/tx bytes (Ceilometer's inspector cache for the deltas).
     last_bytes: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    /// `[compute] report_stopped_instance_metrics`.
+    report_stopped: bool,
 }
 
 impl LibvirtPollster {
-    pub fn new(hypervisor: Arc<Hypervisor>) -> Self {
+    pub fn new(hypervisor: Arc<Hypervisor>, report_stopped: bool) -> Self {
         Self {
             meters: METERS.iter().map(|(n, t, u)| MeterSpec::new(n, t, u)).collect(),
             hypervisor,
             metrics: LibvirtMetrics::new(),
             last_bytes: Arc::default(),
+            report_stopped,
         }
     }
 
@@ -219,12 +224,18 @@ impl LibvirtPollster {
                 && i != M::DiskRootSize as usize
                 && i != M::DiskEphemeralSize as usize
         });
-        if !stats_wanted || guest.state == STATE_SHUTOFF {
+        if !stats_wanted {
             return Ok(());
         }
         let block_info = [M::DiskCapacity, M::DiskAllocation, M::DiskUsage]
             .iter()
             .any(|&m| want(m));
+        if guest.state == STATE_SHUTOFF {
+            if self.report_stopped {
+                return self.poll_stopped(guest, &want, block_info, &mut emit).await;
+            }
+            return Ok(());
+        }
         let snap = self.snapshot(ctx, block_info).await?;
         let Some(s) = snap.stats.get(&guest.id) else {
             // Undefined, destroyed or shut off since discovery: Ceilometer's
@@ -271,30 +282,15 @@ impl LibvirtPollster {
                     tracing::debug!(instance = %guest.id, disk = %dev, "no block stats for disk");
                     continue;
                 };
-                let rid = OwnedValue::from(format!("{}-{dev}", guest.id));
-                let mut meta = guest.metadata.clone();
-                if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut meta) {
-                    o.insert("disk_name".into(), dev.as_str().into());
-                }
-                // `inspect_disk_info`: capacity is the larger of capacity and physical (a
-                // cdrom's capacity is 4K-aligned below its size).
-                let info = bs.info;
-                let values = [
+                let io = [
                     bs.rd_reqs,
                     bs.rd_bytes,
                     bs.wr_reqs,
                     bs.wr_bytes,
                     bs.rd_times,
                     bs.wr_times,
-                    info.map(|i| i.capacity.max(i.physical)),
-                    info.map(|i| i.allocation),
-                    info.map(|i| i.physical),
                 ];
-                for (m, v) in DISK_METERS.into_iter().zip(values) {
-                    if let (true, Some(v)) = (want(m), v) {
-                        emit.push_meta(m, v.into(), &rid, &meta, t);
-                    }
-                }
+                emit.push_disk(dev, io, bs.info, &want, t);
             }
         }
 
@@ -325,6 +321,54 @@ impl LibvirtPollster {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl LibvirtPollster {
+    /// A shut-off instance with `report_stopped_instance_metrics`: what Ceilometer's inspector
+    /// reads of it then, from the domain itself (the bulk call covers active domains only):
+    /// `inspect_instance`'s `power.state`, `vcpus` and `memory` (the maximum, in MiB, a float
+    /// as Python's division makes it), and `inspect_disk_info`'s disk sizes. Nothing else
+    /// (`cpu`, `memory.usage`, disk and network I/O): Ceilometer has no value for them.
+    async fn poll_stopped(
+        &self,
+        guest: &Guest,
+        want: &impl Fn(M) -> bool,
+        block_info: bool,
+        emit: &mut Emitter<'_>,
+    ) -> Result<(), PollError> {
+        let (uuid, disks) = (guest.id.clone(), guest.disks.clone());
+        let fetched = self
+            .hypervisor
+            .call(move |session| {
+                session.with_conn("getInfo", |c| stats::fetch_stopped(c, &uuid, &disks, block_info))
+            })
+            .await;
+        let stopped = match fetched {
+            Ok(Ok(stopped)) => stopped,
+            Ok(Err(e)) | Err(e) => return Err(PollError::Transient(e.to_string())),
+        };
+        let t = crate::polling::pollster::monotonic_seconds();
+        // Gone, or started since discovery: its stats come with the next poll.
+        let Some(s) = stopped.filter(|s| s.state == u64::from(STATE_SHUTOFF)) else {
+            self.metrics.error(LibvirtErrorReason::Vanished);
+            tracing::debug!(instance = %guest.id, "domain gone or started since discovery: no stats");
+            return Ok(());
+        };
+        let instance: [(M, OwnedValue); 3] = [
+            (M::PowerState, s.state.into()),
+            (M::Vcpus, s.vcpus.into()),
+            (M::Memory, (s.max_mem as f64 / 1024.0).into()),
+        ];
+        for (m, v) in instance {
+            if want(m) {
+                emit.push_with(m, v, None, None, t);
+            }
+        }
+        for (dev, info) in &s.disks {
+            emit.push_disk(dev, [None; 6], *info, want, t);
         }
         Ok(())
     }
@@ -379,6 +423,35 @@ impl Emitter<'_> {
         }
         let rid = rid.cloned().unwrap_or_else(|| self.guest.id.as_str().into());
         self.push_meta(m, volume, &rid, &meta, mono)
+    }
+
+    /// The disk meters of disk `dev`: its I/O counters (in [`DISK_METERS`]' order) and its
+    /// blockInfo, where known.
+    fn push_disk(
+        &mut self,
+        dev: &str,
+        io: [Option<u64>; 6],
+        info: Option<stats::BlockInfo>,
+        want: &impl Fn(M) -> bool,
+        mono: f64,
+    ) {
+        let rid = OwnedValue::from(format!("{}-{dev}", self.guest.id));
+        let mut meta = self.guest.metadata.clone();
+        if let Some(o) = simd_json::prelude::ValueAsMutObject::as_object_mut(&mut meta) {
+            o.insert("disk_name".into(), dev.into());
+        }
+        // `inspect_disk_info`: capacity is the larger of capacity and physical (a cdrom's
+        // capacity is 4K-aligned below its size).
+        let sizes = [
+            info.map(|i| i.capacity.max(i.physical)),
+            info.map(|i| i.allocation),
+            info.map(|i| i.physical),
+        ];
+        for (m, v) in DISK_METERS.into_iter().zip(io.into_iter().chain(sizes)) {
+            if let (true, Some(v)) = (want(m), v) {
+                self.push_meta(m, v.into(), &rid, &meta, mono);
+            }
+        }
     }
 
     fn push_meta(&mut self, m: M, volume: OwnedValue, rid: &OwnedValue, meta: &OwnedValue, mono: f64) {

@@ -239,6 +239,48 @@ pub fn fetch(conn: &Connect, block_info: bool) -> Result<HashMap<String, DomainS
     Ok(out)
 }
 
+/// What Ceilometer's inspector reads of a shut-off domain when `[compute]
+/// report_stopped_instance_metrics` is set: `virDomainGetInfo`, and each disk's blockInfo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    /// `virDomainState`: the domain may have started since discovery.
+    pub state: u64,
+    pub vcpus: u64,
+    /// The maximum memory, KiB (what `memory` reports for a shut-off instance).
+    pub max_mem: u64,
+    /// blockInfo of each of `disks` (None where libvirt would not say), when asked for.
+    pub disks: Vec<(String, Option<BlockInfo>)>,
+}
+
+/// [`Stopped`] of the domain `uuid`, with blockInfo of `disks` when `block_info`; None when the
+/// domain is gone.
+pub fn fetch_stopped(
+    conn: &Connect,
+    uuid: &str,
+    disks: &[String],
+    block_info: bool,
+) -> Result<Option<Stopped>, VirtError> {
+    let Ok(dom) = virt::domain::Domain::lookup_by_uuid_string(conn, uuid) else {
+        return Ok(None);
+    };
+    let info = dom.get_info()?;
+    let disks = if block_info {
+        disks
+            .iter()
+            // SAFETY: `dom` is a valid domain until it is dropped at the end of this function.
+            .map(|d| (d.clone(), unsafe { get_block_info(dom.as_ptr(), d) }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Stopped {
+        state: u64::from(info.state),
+        vcpus: u64::from(info.nr_virt_cpu),
+        max_mem: info.max_mem,
+        disks,
+    }))
+}
+
 /// # Safety
 /// `dom` must be a valid domain pointer.
 unsafe fn get_block_info(dom: sys::virDomainPtr, disk: &str) -> Option<BlockInfo> {
