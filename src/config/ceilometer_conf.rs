@@ -338,6 +338,11 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         r.number(&[("notification", "workers"), ("DEFAULT", "notification_workers")])?
     );
     set!(n.batch_size, r.number(&[("notification", "batch_size")])?);
+    // oslo.service's wait for a graceful stop; 0, its endless wait, is the longest ceilo takes.
+    if let Some(seconds) = r.number::<u64>(&[("DEFAULT", "graceful_shutdown_timeout")])? {
+        const YEAR: u64 = 365 * 24 * 3600;
+        n.shutdown_timeout_s = if seconds == 0 { YEAR } else { seconds };
+    }
     if let Some(seconds) = r.number::<u64>(&[("notification", "batch_timeout")])? {
         n.batch_timeout_ms = seconds.saturating_mul(1000);
     }
@@ -741,6 +746,19 @@ mod tests {
               event), none runs for it"
             ]
         );
+    }
+
+    #[test]
+    fn graceful_shutdown_timeout_is_how_long_a_stop_waits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wait = |text: &str| {
+            let c = conf(tmp.path(), text).unwrap();
+            assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+            c.settings.notification.shutdown_timeout_s
+        };
+        assert_eq!(wait(""), Settings::default().notification.shutdown_timeout_s);
+        assert_eq!(wait("[DEFAULT]\ngraceful_shutdown_timeout = 120\n"), 120);
+        assert_eq!(wait("[DEFAULT]\ngraceful_shutdown_timeout = 0\n"), 31_536_000);
     }
 
     #[test]
