@@ -213,3 +213,137 @@ fn a_member_pruned_while_its_beats_failed_joins_again() {
     rt.block_on(a.stop());
     rt.block_on(b.stop());
 }
+
+/// A `redis-server` of the test's own (a master, a replica or, with `--sentinel`, a Sentinel),
+/// killed on drop.
+struct RedisProcess {
+    child: Child,
+    port: u16,
+}
+
+impl RedisProcess {
+    fn start(dir: &std::path::Path, name: &str, config: &str, sentinel: bool) -> RedisProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let conf = dir.join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n{config}",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new("redis-server");
+        command.arg(&conf);
+        if sentinel {
+            command.arg("--sentinel");
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let process = RedisProcess { child, port };
+        wait_for("redis-server to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        process
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call_at(addr: &str, args: &[&[u8]]) -> Result<Reply, ceilo::coordination::resp::RespError> {
+    let mut c = Connection::open(addr, None, 0, Duration::from_secs(2)).await?;
+    c.call(args).await
+}
+
+/// tooz's Sentinel URLs (`?sentinel=<master>&sentinel_fallback=host:port`, as Kolla-Ansible
+/// writes `[coordination] backend_url`): ceilo and a tooz member find the master through the
+/// Sentinels and share its group; after the master dies and a Sentinel promotes its replica,
+/// ceilo's next calls go to the new master.
+#[test]
+fn through_redis_sentinel_ceilo_and_tooz_share_the_master_and_follow_a_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = Some(RedisProcess::start(dir.path(), "master", "", false));
+    let master_port = master.as_ref().unwrap().port;
+    let replica = RedisProcess::start(
+        dir.path(),
+        "replica",
+        &format!("replicaof 127.0.0.1 {master_port}\n"),
+        false,
+    );
+    let sentinel_conf = format!(
+        "sentinel monitor ceilo-m 127.0.0.1 {master_port} 1\n\
+         sentinel down-after-milliseconds ceilo-m 1000\n\
+         sentinel failover-timeout ceilo-m 5000\n"
+    );
+    let sentinel = RedisProcess::start(dir.path(), "sentinel", &sentinel_conf, true);
+    // The first Sentinel listed is not there: the fallback answers.
+    let url = format!(
+        "redis://127.0.0.1:1?sentinel=ceilo-m&sentinel_fallback={}&timeout=2",
+        sentinel.addr()
+    );
+    let group = "ceilo-sentinel-global";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ceilo = {
+        let _guard = rt.enter();
+        Coordinator::start_as(&url, "ceilo-member".into(), rt.handle()).unwrap()
+    };
+    assert_eq!(rt.block_on(ceilo.members(group)).unwrap().len(), 1);
+    let mut tooz = ToozMember::start(&url, group, "tooz-member", 10);
+    assert_eq!(
+        tooz.view()["members"],
+        serde_json::json!(["ceilo-member", "tooz-member"])
+    );
+    let on_master = rt
+        .block_on(call_at(
+            &format!("127.0.0.1:{master_port}"),
+            &[b"HKEYS", format!("_tooz_group:{group}").as_bytes()],
+        ))
+        .unwrap()
+        .into_bulks();
+    assert_eq!(on_master.len(), 3, "the group's hash is on the master");
+    drop(tooz);
+
+    // The master dies; the Sentinel promotes the replica.
+    drop(master.take());
+    wait_for("the replica's promotion", Duration::from_secs(30), || {
+        matches!(
+            rt.block_on(call_at(&replica.addr(), &[b"ROLE"])),
+            Ok(Reply::Array(Some(ref items))) if items.first() == Some(&Reply::Bulk(Some(b"master".to_vec())))
+        )
+    });
+    wait_for(
+        "ceilo to read its group on the new master",
+        Duration::from_secs(30),
+        || {
+            rt.block_on(ceilo.members(group))
+                .is_ok_and(|m| m.iter().any(|(id, _)| id == "ceilo-member"))
+        },
+    );
+    rt.block_on(ceilo.stop());
+    let left = rt
+        .block_on(call_at(
+            &replica.addr(),
+            &[
+                b"HEXISTS",
+                format!("_tooz_group:{group}").as_bytes(),
+                b"ceilo-member",
+            ],
+        ))
+        .unwrap();
+    assert_eq!(left, Reply::Int(0), "ceilo left the group on the new master");
+}

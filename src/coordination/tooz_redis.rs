@@ -32,6 +32,19 @@ pub struct BackendUrl {
     pub membership_timeout: Duration,
     /// Deadline of one Redis call (`socket_timeout`, else `timeout`).
     pub socket_timeout: Duration,
+    /// `sentinel=<master>`: `addr` is a Redis Sentinel, not the server (see [`Sentinels`]).
+    pub sentinels: Option<Sentinels>,
+}
+
+/// tooz's Sentinel mode: the URL's host and each `sentinel_fallback` (`host:port`) are Redis
+/// Sentinels, asked in that order for the address of master `master` whenever a connection
+/// opens, so that after a failover the next connection goes to the new master. The URL's
+/// credentials are the master's; `sentinel_username`/`sentinel_password` the Sentinels'.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentinels {
+    pub master: String,
+    pub addrs: Vec<String>,
+    pub auth: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +88,8 @@ impl BackendUrl {
         };
         let mut timeout = Duration::from_secs(30);
         let (mut membership, mut socket, mut db, mut namespace) = (None, None, 0u32, "_tooz".to_owned());
+        let (mut master, mut fallbacks, mut sentinel_user, mut sentinel_password) =
+            (None, Vec::new(), None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value);
@@ -101,15 +116,34 @@ impl BackendUrl {
                 | "health_check_interval"
                 | "encoding"
                 | "lock_timeout" => {}
-                "sentinel" | "sentinel_fallback" | "ssl" | "sentinel_ssl" | "ssl_certfile"
-                | "ssl_keyfile" | "ssl_ca_certs" => {
+                "sentinel" => master = Some(value),
+                "sentinel_fallback" => match value.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                        fallbacks.push(value.clone())
+                    }
+                    _ => return Err(bad(&format!("sentinel_fallback={value:?}: not host:port"))),
+                },
+                "sentinel_username" => sentinel_user = Some(value),
+                "sentinel_password" => sentinel_password = Some(value),
+                "ssl" | "sentinel_ssl" | "ssl_certfile" | "ssl_keyfile" | "ssl_ca_certs" => {
                     return Err(bad(&format!(
-                        "{key}: not implemented by ceilo (plain Redis only)"
+                        "{key}: not implemented by ceilo (Redis and Sentinel without TLS only)"
                     )))
                 }
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
         }
+        let sentinels = match master {
+            Some(master) => Some(Sentinels {
+                master,
+                addrs: std::iter::once(addr.clone()).chain(fallbacks).collect(),
+                auth: sentinel_password.map(|p| (sentinel_user.unwrap_or_default(), p)),
+            }),
+            None if !fallbacks.is_empty() => {
+                return Err(bad("sentinel_fallback without sentinel=<master name>"))
+            }
+            None => None,
+        };
         Ok(Self {
             addr,
             auth,
@@ -117,6 +151,7 @@ impl BackendUrl {
             namespace,
             membership_timeout: membership.unwrap_or(timeout),
             socket_timeout: socket.unwrap_or(timeout),
+            sentinels,
         })
     }
 
@@ -133,12 +168,64 @@ impl BackendUrl {
     }
 }
 
-/// The URL without its password, for logs and errors.
+/// The URL without its passwords (the server's, the Sentinels'), for logs and errors.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("sentinel_password", _)) => "sentinel_password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// The address of the master the Sentinels name, from the first that answers (redis-py's
+/// `discover_master`, which tooz uses).
+async fn master_addr(sentinels: &Sentinels, timeout: Duration) -> Result<String, RespError> {
+    let auth = sentinels.auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let mut last = None;
+    for addr in &sentinels.addrs {
+        let asked = async {
+            let mut conn = Connection::open(addr, auth, 0, timeout).await?;
+            let args: [&[u8]; 3] = [
+                b"SENTINEL",
+                b"get-master-addr-by-name",
+                sentinels.master.as_bytes(),
+            ];
+            conn.call(&args).await
+        };
+        match asked.await {
+            Ok(reply) => match reply.into_bulks().as_slice() {
+                [ip, port] => {
+                    let (ip, port) = (String::from_utf8_lossy(ip), String::from_utf8_lossy(port));
+                    return Ok(if ip.contains(':') {
+                        format!("[{ip}]:{port}")
+                    } else {
+                        format!("{ip}:{port}")
+                    });
+                }
+                _ => {
+                    last = Some(RespError::Server {
+                        addr: addr.clone(),
+                        message: format!("Sentinel knows no master {:?}", sentinels.master),
+                    })
+                }
+            },
+            Err(e) => last = Some(e),
+        }
     }
+    Err(last.unwrap_or_else(|| RespError::Server {
+        addr: String::new(),
+        message: "no Sentinel to ask".into(),
+    }))
 }
 
 fn decode(s: &str) -> String {
@@ -288,15 +375,23 @@ impl ToozRedis {
     async fn call(&mut self, args: &[&[u8]]) -> Result<Reply, RespError> {
         if self.conn.is_none() {
             let auth = self.url.auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-            self.conn =
-                Some(Connection::open(&self.url.addr, auth, self.url.db, self.url.socket_timeout).await?);
+            let addr = match &self.url.sentinels {
+                Some(sentinels) => master_addr(sentinels, self.url.socket_timeout).await?,
+                None => self.url.addr.clone(),
+            };
+            self.conn = Some(Connection::open(&addr, auth, self.url.db, self.url.socket_timeout).await?);
         }
         let conn = self.conn.as_mut().expect("opened above");
         let result = conn.call(args).await;
-        if matches!(
-            result,
-            Err(RespError::Io { .. } | RespError::Timeout { .. } | RespError::Protocol(..))
-        ) {
+        // A master demoted by a failover refuses writes (READONLY): ask the Sentinels again.
+        let demoted =
+            matches!(&result, Err(RespError::Server { message, .. }) if message.starts_with("READONLY"));
+        if demoted
+            || matches!(
+                result,
+                Err(RespError::Io { .. } | RespError::Timeout { .. } | RespError::Protocol(..))
+            )
+        {
             self.conn = None;
         }
         result
@@ -420,7 +515,9 @@ mod tests {
         assert_eq!(u.socket_timeout, Duration::from_secs(5));
         for (url, needle) in [
             ("zookeeper://h:2181", "redis:// driver only"),
-            ("redis://h?sentinel=m", "sentinel"),
+            ("redis://h?sentinel_ssl=true", "sentinel_ssl"),
+            ("redis://h?sentinel_fallback=x", "not host:port"),
+            ("redis://h:1?sentinel_fallback=x:2", "without sentinel"),
             ("redis://h?timeout=0", "positive"),
             // Past what a Duration holds: from_secs_f64 panicked on it.
             ("redis://h?membership_timeout=1e300", "at most 31536000 (a year)"),
@@ -431,5 +528,30 @@ mod tests {
             assert!(e.contains(needle), "{url}: {e}");
         }
         assert_eq!(redact("redis://u:p@h:1"), "redis://***@h:1");
+        assert_eq!(
+            redact("redis://u:p@h:1?sentinel=m&sentinel_password=s&db=1"),
+            "redis://***@h:1?sentinel=m&sentinel_password=***&db=1"
+        );
+        // Kolla-Ansible's coordination URL, as tooz reads it.
+        let u = BackendUrl::parse(
+            "redis://default:pw@10.0.0.1:26379?sentinel=kolla&sentinel_fallback=10.0.0.2:26379&\
+             sentinel_fallback=10.0.0.3:26379&db=0&socket_timeout=60&retry_on_timeout=yes",
+        )
+        .unwrap();
+        assert_eq!(u.auth, Some(("default".into(), "pw".into())));
+        assert_eq!(
+            u.sentinels,
+            Some(Sentinels {
+                master: "kolla".into(),
+                addrs: vec![
+                    "10.0.0.1:26379".into(),
+                    "10.0.0.2:26379".into(),
+                    "10.0.0.3:26379".into()
+                ],
+                auth: None,
+            })
+        );
+        let u = BackendUrl::parse("redis://h:1?sentinel=m&sentinel_password=s").unwrap();
+        assert_eq!(u.sentinels.unwrap().auth, Some((String::new(), "s".into())));
     }
 }
