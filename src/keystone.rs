@@ -57,9 +57,20 @@ pub struct KeystoneSettings {
     pub region_name: Option<String>,
     /// The catalog interface: `public` (default), `internal` or `admin` (`publicURL`... too).
     pub interface: Option<String>,
+    /// PEM file of the CA certificate(s) Keystone's and the catalog's https endpoints must
+    /// chain to, the only ones trusted (unset: the system's roots). keystoneauth `cafile`.
+    pub cafile: Option<std::path::PathBuf>,
+    /// Take any certificate from the https endpoints. keystoneauth `insecure`.
+    pub insecure: bool,
 }
 
 impl KeystoneSettings {
+    /// The HTTP client of a session with these credentials: its `cafile` and `insecure`.
+    pub fn http_client(&self) -> Result<HttpClient, String> {
+        crate::http::client::http_client_verifying(self.cafile.as_deref(), self.insecure)
+            .map_err(|e| format!("keystone credentials: {e}"))
+    }
+
     /// What is missing or contradictory, said before anything is sent.
     pub fn validate(&self) -> Result<(), String> {
         if self.auth_url.trim().is_empty() {

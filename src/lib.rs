@@ -27,5 +27,6 @@ pub mod publish;
 #[doc(hidden)]
 pub mod reference;
 pub mod telemetry;
+pub mod tls;
 pub mod transform;
 pub mod transport;

@@ -229,27 +229,18 @@ fn gets(ks: &keystone_support::Keystone, path: &str) -> usize {
     ks.log_text().lines().filter(|l| l.contains(&needle)).count()
 }
 
-#[test]
-fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
-    let ks = keystone_support::shared();
-    let _counting = ks.exclusive();
-    ceilometer_user(ks);
-    let project = ks.project("polled-project");
-    let user = ks.user("polled-user", "polled-user-pw", &project, "member");
-    let entries = serde_json::json!([
-        {"id": "r-known", "value": 1, "user_id": user, "project_id": project},
-        {"id": "r-unknown-user", "value": 2, "user_id": "no-such-user", "project_id": project},
-        {"id": "r-no-user", "value": 3, "user_id": "", "project_id": project},
-    ]);
+/// `ceilo run`'s polling agent with `identity_name_discovery`, polling a probe pollster that
+/// gives `entries` once a second, its credentials the `ceilometer` user at `auth_url` plus
+/// `extra` (lines of `service_credentials:`): the first `n` samples it sent, and its log.
+fn poll_with_names(auth_url: &str, extra: &str, entries: &Json, n: usize) -> (Vec<Json>, String) {
     let broker = Broker::new("polling-identity");
     let rt = runtime();
     let settings = format!(
         "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
          identity_name_discovery: true\n  libvirt_uri: 'test:///default'\n  \
          pollsters_definitions_dirs: ['{{dir}}/pollsters.d']\nservice_credentials:\n  \
-         auth_url: {}\n  username: ceilometer\n  password: {CEILOMETER_PASSWORD}\n  \
-         user_domain_name: Default\n  project_name: service\n  project_domain_name: Default\n",
-        ks.url
+         auth_url: {auth_url}\n  username: ceilometer\n  password: {CEILOMETER_PASSWORD}\n  \
+         user_domain_name: Default\n  project_name: service\n  project_domain_name: Default\n{extra}"
     );
     let dir = config_dir("");
     std::fs::write(
@@ -258,11 +249,7 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("pollsters.d")).unwrap();
-    std::fs::write(
-        dir.path().join("pollsters.d/probe.yaml"),
-        probe_pollster(&entries),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("pollsters.d/probe.yaml"), probe_pollster(entries)).unwrap();
     std::fs::write(
         dir.path().join("polling.yaml"),
         "sources:\n  - name: probe\n    interval: 1\n    meters: [probe.identity]\n",
@@ -275,18 +262,12 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
         "notifications.sample",
         false,
     ));
-    let (tokens, projects, users) = (
-        ks.token_requests(),
-        gets(ks, &format!("projects/{project}")),
-        gets(ks, &format!("users/{user}")),
-    );
     let agent = Agent::start(dir.path(), &broker.url());
-    // Three polls: the names come from the cache after the first.
     let received = rt.block_on(collect(&broker.url(), "polled", Duration::from_secs(30), {
         let mut samples = 0;
         move |r| {
             samples += polled_samples(&r.body).len();
-            samples >= 9
+            samples >= n
         }
     }));
     let log_path = agent.log.clone();
@@ -294,7 +275,29 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
     assert!(status.success(), "{status}:\n{log}");
     let samples: Vec<Json> = received.iter().flat_map(|r| polled_samples(&r.body)).collect();
-    assert!(samples.len() >= 9, "{samples:?}\n{log}");
+    assert!(samples.len() >= n, "{samples:?}\n{log}");
+    (samples, log)
+}
+
+#[test]
+fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let project = ks.project("polled-project");
+    let user = ks.user("polled-user", "polled-user-pw", &project, "member");
+    let entries = serde_json::json!([
+        {"id": "r-known", "value": 1, "user_id": user, "project_id": project},
+        {"id": "r-unknown-user", "value": 2, "user_id": "no-such-user", "project_id": project},
+        {"id": "r-no-user", "value": 3, "user_id": "", "project_id": project},
+    ]);
+    let (tokens, projects, users) = (
+        ks.token_requests(),
+        gets(ks, &format!("projects/{project}")),
+        gets(ks, &format!("users/{user}")),
+    );
+    // Three polls: the names come from the cache after the first.
+    let (samples, log) = poll_with_names(&ks.url, "", &entries, 9);
     for s in &samples {
         let names = (s["project_name"].as_str(), s["user_name"].as_str());
         let expected = match s["resource_id"].as_str() {
@@ -323,6 +326,34 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
         "one warning for the missing user:\n{log}"
     );
     assert!(!log.contains(CEILOMETER_PASSWORD));
+}
+
+/// Keystone over https with a certificate of a private CA (keystoneauth's `cafile`,
+/// `insecure`): trusted through `cafile` or taken with `insecure`; without either, refused
+/// (the system's roots do not know the CA) and the samples go out unnamed, as they do while
+/// Keystone cannot be reached.
+#[test]
+fn keystone_over_https_is_trusted_through_cafile_or_taken_insecure() {
+    let ks = keystone_support::shared();
+    let _one_at_a_time = ks.exclusive();
+    ceilometer_user(ks);
+    let project = ks.project("tls-project");
+    let entries = serde_json::json!([{"id": "r", "value": 1, "user_id": "", "project_id": project}]);
+    let (https, ca) = ks.https();
+    for (extra, named) in [
+        (format!("  cafile: {}\n", ca.display()), true),
+        ("  insecure: true\n".to_owned(), true),
+        (String::new(), false),
+    ] {
+        let (samples, log) = poll_with_names(&https, &extra, &entries, 2);
+        let name = if named { Some("tls-project") } else { None };
+        for s in &samples {
+            assert_eq!(s["project_name"].as_str(), name, "{extra}: {s}\n{log}");
+        }
+        if !named {
+            assert!(log.contains("UnknownIssuer"), "the refusal says why:\n{log}");
+        }
+    }
 }
 
 const VOLUME_POLLING: &str = r#"---

@@ -61,7 +61,7 @@ pub struct NameDiscovery {
 
 impl NameDiscovery {
     pub fn new(settings: &KeystoneSettings) -> Result<NameDiscovery, String> {
-        let keystone = Keystone::new(settings.clone(), crate::http::client::http_client(), TIMEOUT)?;
+        let keystone = Keystone::new(settings.clone(), settings.http_client()?, TIMEOUT)?;
         Ok(NameDiscovery {
             keystone,
             cache: Mutex::new(HashMap::new()),

@@ -25,7 +25,9 @@ pub type Session = Result<Arc<Keystone>, String>;
 /// The session of `credentials` (`[service_credentials]`).
 pub fn session(credentials: Option<&KeystoneSettings>) -> Session {
     match credentials {
-        Some(settings) => Keystone::new(settings.clone(), crate::http::client::http_client(), TIMEOUT)
+        Some(settings) => settings
+            .http_client()
+            .and_then(|http| Keystone::new(settings.clone(), http, TIMEOUT))
             .map(Arc::new)
             .map_err(|e| format!("service_credentials: {e}")),
         None => Err(

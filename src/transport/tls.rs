@@ -8,10 +8,10 @@
 //! [`super::amqp`]), nor is deciding which URLs use TLS (`amqps://`, or `enabled`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use serde::Deserialize;
 
 /// How ceilo talks TLS to its brokers: every `amqps://` URL, and every `amqp://`/`rabbit://`
@@ -76,8 +76,14 @@ impl TlsOptions {
             .with_protocol_versions(versions)
             .map_err(|e| TlsError::Invalid(format!("version {:?}: {e}", self.version)))?;
         let (roots, trust) = match &self.ca_file {
-            Some(path) => (ca_roots(path)?, format!("CA file {}", path.display())),
-            None => (system_roots(), "the system's root certificates".to_owned()),
+            Some(path) => (
+                crate::tls::ca_roots(path).map_err(|r| file_error("ca_file", path, r))?,
+                format!("CA file {}", path.display()),
+            ),
+            None => (
+                crate::tls::system_roots(),
+                "the system's root certificates".to_owned(),
+            ),
         };
         let builder = builder.with_root_certificates(roots);
         let config = match (&self.cert_file, &self.key_file) {
@@ -90,7 +96,7 @@ impl TlsOptions {
             }
             (Some(cert), key) => {
                 let key = key.as_ref().unwrap_or(cert);
-                let chain = certificates(cert, "cert_file")?;
+                let chain = crate::tls::certificates(cert).map_err(|r| file_error("cert_file", cert, r))?;
                 let private =
                     PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("key_file", key, e))?;
                 builder
@@ -131,46 +137,6 @@ fn file_error(what: &'static str, path: &Path, reason: impl std::fmt::Display) -
         path: path.to_owned(),
         reason: reason.to_string(),
     }
-}
-
-/// Every certificate of a PEM file; none is an error (a key file or a DER file given by
-/// mistake would otherwise trust nothing, or present nothing, without saying so).
-fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    // Read first: the PEM reader's error for a missing file does not say "No such file".
-    let pem = std::fs::read(path).map_err(|e| file_error(what, path, e))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(what, path, e))?;
-    if certs.is_empty() {
-        return Err(file_error(what, path, "no PEM certificate in it"));
-    }
-    Ok(certs)
-}
-
-fn ca_roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certificates(path, "ca_file")? {
-        roots
-            .add(cert)
-            .map_err(|e| file_error("ca_file", path, format!("not a usable CA certificate: {e}")))?;
-    }
-    Ok(roots)
-}
-
-/// The system's roots, loaded once per process.
-fn system_roots() -> rustls::RootCertStore {
-    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            let native = rustls_native_certs::load_native_certs();
-            for e in &native.errors {
-                tracing::warn!(error = %e, "a system root certificate could not be loaded");
-            }
-            roots.add_parsable_certificates(native.certs);
-            roots
-        })
-        .clone()
 }
 
 #[cfg(test)]

@@ -47,7 +47,12 @@ pub struct Keystone {
     _supervisor: Mutex<Child>,
     /// Tests that count Keystone's requests hold this, so that no other test adds to the count.
     exclusive: Mutex<()>,
+    /// The same Keystone over https ([`Keystone::https`]), started on first use.
+    https: OnceLock<(String, PathBuf, Mutex<Child>)>,
 }
+
+#[path = "../tls_support/mod.rs"]
+mod tls;
 
 static SHARED: OnceLock<Keystone> = OnceLock::new();
 
@@ -161,6 +166,7 @@ impl Keystone {
             admin_token: String::new(),
             _supervisor: Mutex::new(supervisor),
             exclusive: Mutex::new(()),
+            https: OnceLock::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while k.curl("GET", "", None, &[]).0 != 200 {
@@ -179,6 +185,54 @@ impl Keystone {
     }
 
     /// A token of the bootstrap admin (role `admin` on project `admin`), issued at start.
+    /// A second API process of this Keystone (same database and keys) serving https with a
+    /// certificate for 127.0.0.1 from a CA of the test's own: its identity endpoint and the
+    /// CA's PEM file.
+    pub fn https(&self) -> (String, PathBuf) {
+        let (url, ca, _) = self.https.get_or_init(|| {
+            let certs = self.dir.join("tls");
+            std::fs::create_dir_all(&certs).expect("tls dir");
+            tls::certificates(&certs);
+            let port = free_port();
+            let script = r#"
+                "$1/bin/python" "$2" "$3" "$4" "$5" "$6" >>"$7" 2>&1 &
+                api=$!
+                cat >/dev/null
+                kill "$api"; wait "$api"
+            "#;
+            let supervisor = Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .arg("keystone-https-supervisor")
+                .arg(venv())
+                .arg(repo().join(".ci/keystone_api.py"))
+                .arg(self.dir.join("keystone.conf"))
+                .arg(port.to_string())
+                .arg(certs.join("server.pem"))
+                .arg(certs.join("server.key"))
+                .arg(self.dir.join("api-https.log"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the https Keystone API");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the https Keystone API did not come up"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (
+                format!("https://127.0.0.1:{port}/v3"),
+                certs.join("ca.pem"),
+                Mutex::new(supervisor),
+            )
+        });
+        (url.clone(), ca.clone())
+    }
+
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }

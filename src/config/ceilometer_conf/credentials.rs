@@ -76,6 +76,8 @@ fn keystone(r: &mut Reader) -> Result<KeystoneSettings, ConfError> {
         project_domain_id: get(&["project_domain_id"])?,
         region_name: get(&["region_name"])?,
         interface: get(&["interface"])?,
+        cafile: get(&["cafile"])?.map(Into::into),
+        insecure: r.bool(&[(GROUP, "insecure")])?.unwrap_or(false),
     };
     if k.user_domain_id.is_none() && k.user_domain_name.is_none() {
         k.user_domain_id.clone_from(&default_domain_id);
@@ -106,7 +108,8 @@ mod tests {
             "[service_credentials]\nauth_type = password\nauth_url = http://ks:5000/v3\n\
              username = ceilometer\npassword = s3cret\nproject_name = service\n\
              user_domain_name = Default\nproject_domain_id = default\n\
-             region_name = RegionOne\ninterface = internalURL\n",
+             region_name = RegionOne\ninterface = internalURL\n\
+             cafile = /etc/ssl/ca.pem\ninsecure = false\n",
         )
         .unwrap();
         let g = &c.settings.gnocchi;
@@ -121,6 +124,10 @@ mod tests {
         assert_eq!(k.project_domain_id.as_deref(), Some("default"));
         assert_eq!(k.region_name.as_deref(), Some("RegionOne"));
         assert_eq!(k.interface().unwrap(), "internal");
+        assert_eq!(
+            (k.cafile.as_deref(), k.insecure),
+            (Some(std::path::Path::new("/etc/ssl/ca.pem")), false)
+        );
         assert!(
             c.ignored.is_empty() && c.unknown.is_empty(),
             "{:?} {:?}",

@@ -126,7 +126,7 @@ impl GnocchiClient {
         settings: &KeystoneSettings,
         timeout: Duration,
     ) -> Result<GnocchiClient, String> {
-        let http = http_client();
+        let http = settings.http_client()?;
         let keystone = Keystone::new(settings.clone(), http.clone(), timeout)?;
         Ok(GnocchiClient {
             http,
