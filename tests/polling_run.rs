@@ -248,3 +248,75 @@ fn a_polling_telemetry_secret_is_refused_by_run_and_check() {
         "{stderr}"
     );
 }
+
+/// `ceilo run --agent polling --polling-namespaces NS` on the stock polling.yaml (plus this
+/// host's source): the agent's log, and the meters of the samples it sent in `seconds`.
+fn run_namespaces(namespaces: &str, seconds: u64) -> (String, std::collections::BTreeSet<String>) {
+    let broker = Broker::new("poll-namespaces");
+    let rt = runtime();
+    let dir = config_dir(&polling_only_settings());
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        format!("{}{HOST_SOURCE}", ceilometers_polling_yaml()),
+    )
+    .expect("polling.yaml");
+    rt.block_on(declare(
+        &broker.url(),
+        POLLED,
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let log = dir.path().join("agent.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
+        .args(["run", "--agent", "polling", "--config-dir"])
+        .arg(dir.path())
+        .args([
+            "--transport-url",
+            &broker.url(),
+            "--polling-namespaces",
+            namespaces,
+        ])
+        .env("RUST_LOG", "info,lapin=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("ceilo run");
+    let agent = Agent::adopt(child, log);
+    let received = rt.block_on(collect(
+        &broker.url(),
+        POLLED,
+        Duration::from_secs(seconds),
+        |_| false,
+    ));
+    let meters = polled_samples(&received)
+        .iter()
+        .filter_map(|s| s["counter_name"].as_str().map(str::to_owned))
+        .collect();
+    let (status, log) = agent.terminate_with_log();
+    assert!(status.success(), "{log}");
+    (log, meters)
+}
+
+/// As `ceilometer-polling --polling-namespaces`: a compute agent polls the host and its
+/// instances and leaves the stock polling.yaml's Cinder meters to the central agents (no
+/// warning that it cannot poll them, a line naming them); a central agent polls no host meter.
+#[test]
+fn each_agent_polls_only_with_the_pollsters_of_its_namespaces() {
+    let (log, meters) = run_namespaces("compute", 4);
+    assert!(meters.contains("hardware.cpu.load.1min"), "{meters:?}\n{log}");
+    assert!(!log.contains("nothing is polled for them"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("polled by agents of other polling namespaces")
+                && l.contains("volume.size, volume.snapshot.size, volume.backup.size")),
+        "{log}"
+    );
+    let (log, meters) = run_namespaces("central", 4);
+    assert!(meters.is_empty(), "a central agent polled {meters:?}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("nothing is polled for them") && l.contains("volume.size")),
+        "the central agent runs Cinder's pollsters, which need credentials:\n{log}"
+    );
+}

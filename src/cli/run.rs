@@ -27,6 +27,11 @@ pub struct RunArgs {
     /// need two addresses.
     #[arg(long)]
     pub telemetry_listen: Option<SocketAddr>,
+    /// The polling namespaces this agent runs (`compute`, `central`), as `ceilometer-polling
+    /// --polling-namespaces`: only their pollsters poll. Overrides `polling.polling_namespaces`
+    /// (ceilometer.conf `[DEFAULT] polling_namespaces`).
+    #[arg(long, num_args = 1.., value_name = "NAMESPACE")]
+    pub polling_namespaces: Option<Vec<String>>,
 }
 
 /// One of Ceilometer's two agents.
@@ -54,13 +59,16 @@ impl AgentKind {
 }
 
 impl RunArgs {
-    /// `--agent` and `--telemetry-listen` over the config's settings.
+    /// `--agent`, `--telemetry-listen` and `--polling-namespaces` over the config's settings.
     fn override_settings(&self, settings: &mut Settings) {
         if let Some(kind) = self.agent {
             kind.select(settings);
         }
         if let Some(listen) = self.telemetry_listen {
             settings.telemetry.listen = listen;
+        }
+        if let Some(namespaces) = &self.polling_namespaces {
+            settings.polling.polling_namespaces = namespaces.clone();
         }
     }
 

@@ -492,6 +492,11 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.resource_update_interval,
         r.number(&[("compute", "resource_update_interval")])?
     );
+    // ceilometer-polling's --polling-namespaces, which oslo also reads from the files.
+    set!(
+        poll.polling_namespaces,
+        r.multi(&[("DEFAULT", "polling_namespaces")])?
+    );
     set!(
         poll.report_stopped_instance_metrics,
         r.bool(&[("compute", "report_stopped_instance_metrics")])?
@@ -713,6 +718,7 @@ mod tests {
         let c = conf(
             tmp.path(),
             "[DEFAULT]\ntransport_url = rabbit://u:p@r1:5672,u:p@r2:5672/v\nhost = node-1\n\
+             polling_namespaces = central\n\
              notification_workers = 3\ncontrol_exchange = telemetry\ndebug = true\n\
              reserved_metadata_namespace = metering., custom.\nreserved_metadata_keys = fqdn\n\
              reserved_metadata_length = 64\n\
@@ -785,6 +791,7 @@ mod tests {
         );
         assert_eq!(s.polling.resource_update_interval, 60);
         assert!(s.polling.report_stopped_instance_metrics);
+        assert_eq!(s.polling.polling_namespaces, ["central"]);
         assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(s.polling.nova_service_type, "compute-legacy");
         assert_eq!(

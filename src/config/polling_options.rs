@@ -69,8 +69,10 @@ pub struct PollingOptions {
     /// `[polling] partitioning_group_prefix`: agents with different polling.yaml files use
     /// different prefixes, so they never split resources with each other.
     pub partitioning_group_prefix: String,
-    /// The polling namespaces this agent stands for in group names, as `ceilometer-polling
-    /// --polling-namespaces` (default `compute central`, so groups start `central-compute-`).
+    /// The polling namespaces this agent runs, as `ceilometer-polling --polling-namespaces`
+    /// (default `compute central`): only their pollsters poll (`compute`: the host's and its
+    /// instances'; `central`: Cinder's, Glance's and, unless their definition says otherwise,
+    /// the dynamic pollsters), and partitioning group names start with them (`central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
     /// `[polling] identity_name_discovery`: every polled sample's `user_name` and

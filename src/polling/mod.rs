@@ -117,6 +117,19 @@ impl Pollster {
         }
     }
 
+    /// Whether the pollster runs in an agent of `namespaces` (`ceilometer-polling
+    /// --polling-namespaces`): the host's and the instances' in `compute`, the OpenStack
+    /// services' in `central`, a dynamic pollster where its definition's `namespaces` say
+    /// (Ceilometer's entry point groups `ceilometer.poll.compute`/`.central`).
+    pub fn runs_in(&self, namespaces: &[String]) -> bool {
+        let has = |ns: &str| namespaces.iter().any(|n| n == ns);
+        match self {
+            Pollster::Host(_) | Pollster::Libvirt(_) | Pollster::Fleet(_) => has("compute"),
+            Pollster::Cinder(_) | Pollster::Image(_) => has("central"),
+            Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
+        }
+    }
+
     /// A simulator (the fleet), not a reader of a real system: it polls only for a source
     /// that names it (see [`SourcePlan::new`]).
     pub fn is_simulated(&self) -> bool {
@@ -317,6 +330,13 @@ fn log_plan(plan: &SourcePlan, discovery: &Discovery) {
             %source,
             meters = %plan.unserved.join(", "),
             "no pollster serves these meters: nothing is polled for them"
+        );
+    }
+    if !plan.elsewhere.is_empty() {
+        tracing::info!(
+            %source,
+            meters = %plan.elsewhere.join(", "),
+            "these meters are polled by agents of other polling namespaces, not this one"
         );
     }
     for why in unreachable(plan, discovery) {

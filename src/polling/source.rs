@@ -40,9 +40,12 @@ pub struct SourcePlan {
     /// The samples' `source` field: Ceilometer's `Sample.SOURCE_DEFAULT` / `sample_source`
     /// (`openstack`), not the polling source's name.
     sample_source: Arc<str>,
-    /// The source's meter patterns that no pollster of the plan serves (nothing is polled for
-    /// them); the caller reports them once (`ceilo run` logs, `ceilo check` warns).
+    /// The source's meter patterns that no pollster serves (nothing is polled for them); the
+    /// caller reports them once (`ceilo run` logs, `ceilo check` warns).
     pub unserved: Vec<String>,
+    /// The source's meter patterns served only by pollsters of namespaces this agent does not
+    /// run (`polling_namespaces`): another agent's, as with Ceilometer's agents.
+    pub elsewhere: Vec<String>,
 }
 
 /// What one poll did.
@@ -78,7 +81,7 @@ impl SourcePlan {
         let names_fleet = discovery.iter().any(|(_, d)| matches!(d, Discoverer::Fleet(_)));
         let mut entries = Vec::new();
         for p in pollsters {
-            if p.is_simulated() && !names_fleet {
+            if (p.is_simulated() && !names_fleet) || !p.runs_in(&options.polling_namespaces) {
                 continue;
             }
             let mask: Vec<bool> = p
@@ -97,21 +100,24 @@ impl SourcePlan {
                 disabled: Mutex::default(),
             });
         }
-        let unserved = config
-            .meters
-            .plain_names()
-            .filter(|pattern| {
-                !entries.iter().any(|e: &PlanEntry| {
-                    e.pollster
-                        .meters()
-                        .iter()
-                        .any(|m| super::config::fnmatch(pattern, &m.name))
-                })
-            })
-            .map(str::to_owned)
-            .collect();
+        let serves = |p: &Pollster, pattern: &str| {
+            p.meters()
+                .iter()
+                .any(|m| super::config::fnmatch(pattern, &m.name))
+        };
+        let (mut unserved, mut elsewhere) = (Vec::new(), Vec::new());
+        for pattern in config.meters.plain_names() {
+            if entries.iter().any(|e| serves(&e.pollster, pattern)) {
+                continue;
+            }
+            match pollsters.iter().any(|p| serves(p, pattern)) {
+                true => elsewhere.push(pattern.to_owned()),
+                false => unserved.push(pattern.to_owned()),
+            }
+        }
         Ok(Self {
             unserved,
+            elsewhere,
             static_resources: config
                 .resources
                 .iter()
@@ -470,6 +476,55 @@ mod tests {
         );
         assert!(!warnings.iter().any(|w| w.contains("\"cpu\"")), "{warnings:?}");
         assert!(!warnings.iter().any(|w| w.contains("hardware.*")), "{warnings:?}");
+    }
+
+    #[test]
+    fn an_agent_polls_only_the_pollsters_of_its_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let pollsters_d = dir.path().join("pollsters.d");
+        std::fs::create_dir(&pollsters_d).unwrap();
+        // One dynamic pollster in the default namespace (central), one in compute.
+        std::fs::write(
+            pollsters_d.join("probes.yaml"),
+            "- {name: probe.central, sample_type: gauge, unit: x, value_attribute: v, \
+               host_command: 'echo []'}\n\
+             - {name: probe.compute, sample_type: gauge, unit: x, value_attribute: v, \
+               host_command: 'echo []', namespaces: [compute]}\n",
+        )
+        .unwrap();
+        let config = crate::polling::PollingConfig::parse(
+            "sources:\n  - name: all\n    interval: 60\n    meters: [cpu, hardware.cpu.load.1min, \
+             volume.size, image.size, probe.central, probe.compute, no.such.meter]\n",
+            Path::new("polling.yaml"),
+        )
+        .unwrap();
+        let plan = |namespaces: &[&str]| {
+            let options = PollingOptions {
+                pollsters_definitions_dirs: vec![pollsters_d.clone()],
+                polling_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+                ..Default::default()
+            };
+            let discovery = Discovery::new(&options);
+            let pollsters = crate::polling::load_pollsters(&options, &discovery).unwrap();
+            let plan = SourcePlan::new(config.sources[0].clone(), &pollsters, &options).unwrap();
+            let mut polled: Vec<String> = plan
+                .entries
+                .iter()
+                .map(|e| e.pollster.name().to_owned())
+                .collect();
+            polled.sort();
+            (polled, plan.elsewhere, plan.unserved)
+        };
+        let (polled, elsewhere, unserved) = plan(&["compute"]);
+        assert_eq!(polled, ["host", "libvirt", "probe.compute"]);
+        assert_eq!(elsewhere, ["volume.size", "image.size", "probe.central"]);
+        assert_eq!(unserved, ["no.such.meter"]);
+        let (polled, elsewhere, _) = plan(&["central"]);
+        assert_eq!(polled, ["image.size", "probe.central", "volume.size"]);
+        assert_eq!(elsewhere, ["cpu", "hardware.cpu.load.1min", "probe.compute"]);
+        let (polled, elsewhere, _) = plan(&["compute", "central"]);
+        assert_eq!(polled.len(), 6, "{polled:?}");
+        assert!(elsewhere.is_empty());
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub(super) enum ValueSpec {
 #[derive(Debug, Clone)]
 pub struct DynamicDefinition {
     pub name: String,
+    /// The polling namespaces the pollster runs in (`namespaces`: one or a list; default
+    /// `central`, as Ceilometer's `create_dynamic_pollsters`).
+    pub(super) namespaces: Vec<String>,
     pub(super) meter: MeterSpec,
     pub(super) value: ValueSpec,
     pub(super) endpoint_type: Option<String>,
@@ -281,7 +284,19 @@ impl DynamicDefinition {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(fail("response_handlers must be a list".into())),
         };
+        let namespaces = match get("namespaces") {
+            None => vec!["central".to_owned()],
+            Some(Yaml::Sequence(list)) => list
+                .iter()
+                .map(|ns| match ns {
+                    Yaml::String(ns) => Ok(ns.clone()),
+                    _ => Err(fail("namespaces must be names".into())),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => vec![text("namespaces")?.unwrap_or_default()],
+        };
         Ok(Self {
+            namespaces,
             meter: MeterSpec::new(&name, &sample_type, &unit),
             value,
             endpoint_type: text("endpoint_type")?,

@@ -41,6 +41,10 @@ impl DynamicPollster {
         &self.meters
     }
 
+    pub fn namespaces(&self) -> &[String] {
+        &self.def.namespaces
+    }
+
     pub fn default_discovery(&self) -> String {
         match (&self.def.host_command, &self.def.endpoint_type) {
             (Some(_), _) => "local_node".into(),
