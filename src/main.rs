@@ -41,6 +41,9 @@ enum Command {
     },
     /// Show the live rates of a running agent, read from its /metrics.
     Top(cli::top::TopArgs),
+    /// Create Ceilometer's resource types in Gnocchi, or add the attributes they lack, as
+    /// ceilometer-upgrade does: once before the first gnocchi:// publisher writes.
+    Upgrade(cli::upgrade::UpgradeArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Run(cli::run::RunArgs { config, .. })
         | Command::Check { config, .. }
         | Command::Convert(cli::convert::ConvertArgs { config, .. })
+        | Command::Upgrade(cli::upgrade::UpgradeArgs { config, .. })
             if config.oslo() =>
         {
             ceilo::config::ceilometer_conf::Logging::read(&config.config_file, &config.config_dir)
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
             transport_url,
         } => cli::check::check(&config, transport_url.as_deref()),
         Command::Top(top) => cli::top::top(top),
+        Command::Upgrade(upgrade) => cli::upgrade::upgrade(upgrade),
     };
     log_throttle.say_held_back();
     code

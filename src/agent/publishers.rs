@@ -254,7 +254,7 @@ impl Factory {
 /// How `gnocchi://` publishers reach Gnocchi: the `gnocchi:` settings, with
 /// `service_credentials` when they name no Keystone of their own
 /// ([`Settings::gnocchi_settings`]).
-fn gnocchi_access(settings: &Settings) -> Result<GnocchiAccess, AgentError> {
+pub fn gnocchi_access(settings: &Settings) -> Result<GnocchiAccess, AgentError> {
     let gnocchi = settings.gnocchi_settings();
     gnocchi
         .validate()

@@ -8,3 +8,4 @@ pub mod log_throttle;
 pub mod logging;
 pub mod run;
 pub mod top;
+pub mod upgrade;

@@ -8,7 +8,7 @@
 //! keystonemiddleware validating tokens against a real Keystone (tests/keystone_support).
 //!
 //! Ceilometer's resource types (what `ceilometer-upgrade` creates) come from
-//! tests/fixtures/gnocchi/resource_types.json, dumped from a Gnocchi that `ceilometer-upgrade`
+//! src/publish/gnocchi/resource_types.json, dumped from a Gnocchi that `ceilometer-upgrade`
 //! of Ceilometer 27 had set up.
 
 #![allow(dead_code)]
@@ -318,7 +318,7 @@ impl Gnocchi {
 
     /// Ceilometer's resource types (as `ceilometer-upgrade` makes them).
     pub fn create_resource_types(&self) {
-        let types = std::fs::read_to_string(repo().join("tests/fixtures/gnocchi/resource_types.json"))
+        let types = std::fs::read_to_string(repo().join("src/publish/gnocchi/resource_types.json"))
             .expect("resource_types.json");
         let types: Vec<Json> = serde_json::from_str(&types).expect("resource types");
         for t in &types {

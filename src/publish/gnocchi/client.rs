@@ -181,6 +181,23 @@ impl GnocchiClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, Unavailable> {
+        self.call_as(method, path, body, "application/json").await
+    }
+
+    /// A JSON Patch (`application/json-patch+json`, what Gnocchi takes to change a resource
+    /// type) of `path` with `ops`.
+    pub async fn json_patch(&self, path: &str, ops: &serde_json::Value) -> Result<Reply, Unavailable> {
+        self.call_as(Method::PATCH, path, Some(ops), "application/json-patch+json")
+            .await
+    }
+
+    async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        content_type: &'static str,
+    ) -> Result<Reply, Unavailable> {
         let payload = match body {
             Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| Unavailable {
                 method: method.clone(),
@@ -190,29 +207,26 @@ impl GnocchiClient {
             })?),
             None => Bytes::new(),
         };
+        let send = |auth_name, auth: &HeaderValue, token, payload| {
+            self.send(
+                &method,
+                path,
+                auth_name,
+                auth.clone(),
+                token,
+                (payload, content_type),
+            )
+        };
         match &self.auth {
-            Auth::Basic(header) => {
-                self.send(&method, path, AUTHORIZATION, header, None, payload)
-                    .await
-            }
+            Auth::Basic(header) => send(AUTHORIZATION, header, None, payload).await,
             Auth::Keystone(keystone) => {
                 let token = keystone.token().await?;
-                let first = self
-                    .send(
-                        &method,
-                        path,
-                        X_AUTH_TOKEN,
-                        &token.header,
-                        Some(&token),
-                        payload.clone(),
-                    )
-                    .await;
+                let first = send(X_AUTH_TOKEN, &token.header, Some(token.clone()), payload.clone()).await;
                 match first {
                     Err(e) if e.status == Some(401) => {
                         tracing::info!(error = %e, "gnocchi refused the keystone token: renewing it, once");
                         let token = keystone.refused(&token.header).await?;
-                        self.send(&method, path, X_AUTH_TOKEN, &token.header, Some(&token), payload)
-                            .await
+                        send(X_AUTH_TOKEN, &token.header, Some(token.clone()), payload).await
                     }
                     other => other,
                 }
@@ -225,9 +239,9 @@ impl GnocchiClient {
         method: &Method,
         path: &str,
         auth_name: HeaderName,
-        auth: &HeaderValue,
-        token: Option<&Token>,
-        payload: Bytes,
+        auth: HeaderValue,
+        token: Option<Token>,
+        (payload, content_type): (Bytes, &'static str),
     ) -> Result<Reply, Unavailable> {
         let fail = |url: &str, reason: String, status: Option<u16>| Unavailable {
             method: method.clone(),
@@ -235,14 +249,14 @@ impl GnocchiClient {
             reason,
             status,
         };
-        let base = self.base_for(token).map_err(|r| fail(path, r, None))?;
+        let base = self.base_for(token.as_ref()).map_err(|r| fail(path, r, None))?;
         let url = format!("{base}/v1/{}", path.trim_start_matches('/'));
         let request = hyper::Request::builder()
             .method(method.clone())
             .uri(&url)
-            .header(auth_name, auth.clone())
+            .header(auth_name, auth)
             .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, content_type)
             .body(Full::new(payload))
             .map_err(|e| fail(&url, e.to_string(), None))?;
         let exchange = async {

@@ -184,13 +184,14 @@ async fn create(
             Ok(None)
         }
         409 => Ok(None),
-        // The resource type is missing: the deployment is not set up (`ceilometer-upgrade`
-        // creates the types), not a bad sample. Hold everything until it is.
+        // The resource type is missing: the deployment is not set up (`ceilo upgrade`, or
+        // Ceilometer's `ceilometer-upgrade`, creates the types), not a bad sample. Hold
+        // everything until it is.
         404 => Err(Unavailable {
             method: Method::POST,
             url: path,
             reason: format!(
-                "{} (create Ceilometer's resource types, e.g. with ceilometer-upgrade)",
+                "{} (create Ceilometer's resource types: ceilo upgrade, or ceilometer-upgrade)",
                 reply.description()
             ),
             status: Some(404),

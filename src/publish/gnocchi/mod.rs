@@ -26,6 +26,7 @@ pub mod batch;
 pub mod client;
 pub mod creation;
 pub mod events;
+pub mod resource_types;
 pub mod resources;
 
 use std::collections::HashSet;
@@ -124,6 +125,28 @@ pub enum GnocchiAccess {
     },
 }
 
+impl GnocchiAccess {
+    /// A client of Gnocchi's API with these credentials, its requests bounded by `timeout`.
+    pub fn client(&self, timeout: std::time::Duration) -> Result<GnocchiClient, String> {
+        match self {
+            GnocchiAccess::Keystone { endpoint, keystone } => {
+                GnocchiClient::keystone(endpoint.as_deref(), keystone, timeout)
+            }
+            GnocchiAccess::Basic {
+                endpoint,
+                user,
+                password,
+                ..
+            } => GnocchiClient::basic(
+                endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
+                user,
+                password,
+                timeout,
+            ),
+        }
+    }
+}
+
 /// Why a `gnocchi://` publisher cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum GnocchiError {
@@ -198,27 +221,13 @@ impl GnocchiOutput {
             &options.resources_definition_file,
             options.archive_policy.as_deref(),
         )?;
-        let (client, filter_project_id) = match access {
-            GnocchiAccess::Keystone { endpoint, keystone } => (
-                GnocchiClient::keystone(endpoint.as_deref(), keystone, options.timeout),
-                None,
-            ),
+        let client = access.client(options.timeout).map_err(GnocchiError::Client)?;
+        let filter_project_id = match access {
             GnocchiAccess::Basic {
-                endpoint,
-                user,
-                password,
-                filter_project_id,
-            } => (
-                GnocchiClient::basic(
-                    endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
-                    user,
-                    password,
-                    options.timeout,
-                ),
-                filter_project_id.clone(),
-            ),
+                filter_project_id, ..
+            } => filter_project_id.clone(),
+            GnocchiAccess::Keystone { .. } => None,
         };
-        let client = client.map_err(GnocchiError::Client)?;
         let filter = if !options.enable_filter_project {
             Filter::Off
         } else if client.keystone_session().is_some() {
