@@ -344,17 +344,29 @@ fn connection_gauges_follow_a_broker_outage_and_reconnections_are_counted() {
     );
     assert_eq!(e.sum(RECONNECTS, &[]), 0.0, "no reconnection yet");
 
-    // The management API lists connections with a delay: wait until it shows all of them.
+    // The management API lists connections with a delay: wait until it shows all of them, the
+    // publisher's own included (a connection not listed yet would not be closed below).
     let listed = || {
-        broker
-            .get(&format!("/vhosts/{}/connections", broker.vhost))
+        let connections = broker.get(&format!("/vhosts/{}/connections", broker.vhost));
+        let names: Vec<String> = connections
             .as_array()
-            .map_or(0, Vec::len)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                c.pointer("/client_properties/connection_name")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        (names.len(), names.iter().any(|n| n.ends_with("(publish)")))
     };
     wait_until(
         "the broker listing the agent's connections",
         Duration::from_secs(30),
-        || listed() > queues,
+        || {
+            let (n, publisher) = listed();
+            n > queues && publisher
+        },
     );
     // The broker drops the agent's connections and refuses new ones for a while.
     broker.deny_access();

@@ -110,7 +110,12 @@ impl SourcePlan {
             if entries.iter().any(|e| serves(&e.pollster, pattern)) {
                 continue;
             }
-            match pollsters.iter().any(|p| serves(p, pattern)) {
+            // Not counting the fleet where it does not stand in (above).
+            let served = pollsters
+                .iter()
+                .filter(|p| names_fleet || !p.is_simulated())
+                .any(|p| serves(p, pattern));
+            match served {
                 true => elsewhere.push(pattern.to_owned()),
                 false => unserved.push(pattern.to_owned()),
             }
