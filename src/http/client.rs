@@ -19,33 +19,22 @@ pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<B
 /// A client trusting the platform's root certificates (none, with a warning, when they
 /// cannot be read: `https://` requests then fail to verify, `http://` ones work).
 pub fn http_client() -> HttpClient {
-    let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match builder.with_provider_and_native_roots(provider()) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "no native root certificates: https endpoints will fail to verify");
-            let config = rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .map(|b| {
-                    b.with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-            match config {
-                Ok(c) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(c),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot build a TLS configuration");
-                    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                        rustls::ClientConfig::builder()
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
-                    )
-                }
+    let roots = crate::tls::system_roots();
+    if roots.is_empty() {
+        tracing::warn!("no native root certificates: https endpoints will fail to verify");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config =
+        match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+            Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build a TLS configuration");
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
             }
-        }
-    };
-    let https = builder.https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new()).build(https)
+        };
+    http_client_with(config)
 }
 
 /// A client trusting only the certificates of `cafile` (keystoneauth's `cafile`, which
@@ -59,7 +48,7 @@ pub fn http_client_verifying(cafile: Option<&Path>, insecure: bool) -> Result<Ht
     let config = match (insecure, cafile) {
         (true, _) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_custom_certificate_verifier(any_certificate(provider))
             .with_no_client_auth(),
         (false, Some(path)) => {
             let roots = crate::tls::ca_roots(path).map_err(|e| format!("cafile {}: {e}", path.display()))?;
@@ -67,16 +56,28 @@ pub fn http_client_verifying(cafile: Option<&Path>, insecure: bool) -> Result<Ht
         }
         (false, None) => return Ok(http_client()),
     };
+    Ok(http_client_with(config))
+}
+
+/// A client for `http://` and `https://` URLs with this TLS configuration.
+pub fn http_client_with(config: rustls::ClientConfig) -> HttpClient {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
         .build();
-    Ok(Client::builder(TokioExecutor::new()).build(https))
+    Client::builder(TokioExecutor::new()).build(https)
 }
 
-/// `insecure`: any certificate is taken, as requests' `verify=False` takes it; the handshake's
-/// signatures are still checked, so the peer holds the key of the certificate it sent.
+/// A verifier that takes any certificate, as requests' `verify=False` does (keystoneauth's
+/// `insecure`, an HTTP publisher's `verify_ssl=False`); the handshake's signatures are still
+/// checked, so the peer holds the key of the certificate it sent.
+pub fn any_certificate(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    Arc::new(NoVerification(provider))
+}
+
 #[derive(Debug)]
 struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
 

@@ -26,22 +26,18 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 
 use super::dead_letter::DeadLetters;
 use super::url::{HttpTarget, VerifySsl};
 use super::{Items, Output, PublishError, Write};
 use crate::event::message::write_event_serialized;
+use crate::http::client::HttpClient;
 use crate::model::json_write::{write_list, write_value};
 use crate::model::sample::write_sample_as_dict;
 use crate::model::{Event, OwnedValue, Payload};
 use crate::telemetry::metrics::{LABEL_PUBLISHER, SAMPLES_REFUSED};
-
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Why an HTTP publisher cannot be set up (its TLS files).
 #[derive(Debug, thiserror::Error)]
@@ -161,88 +157,26 @@ fn client(target: &HttpTarget) -> Result<HttpClient, HttpSetupError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     let builder = match &target.verify_ssl {
-        VerifySsl::System => {
-            let mut roots = rustls::RootCertStore::empty();
-            let native = rustls_native_certs::load_native_certs();
-            for e in &native.errors {
-                tracing::warn!(error = %e, "a system root certificate could not be loaded");
-            }
-            roots.add_parsable_certificates(native.certs);
-            builder.with_root_certificates(roots)
-        }
+        VerifySsl::System => builder.with_root_certificates(crate::tls::system_roots()),
         VerifySsl::CaFile(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))?;
-            for cert in certs {
-                roots
-                    .add(cert.map_err(|e| file_error(path, e))?)
-                    .map_err(|e| file_error(path, e))?;
-            }
-            builder.with_root_certificates(roots)
+            builder.with_root_certificates(crate::tls::ca_roots(path).map_err(|e| file_error(path, e))?)
         }
+        // `verify_ssl=False`: any server certificate is accepted.
         VerifySsl::No => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider))),
+            .with_custom_certificate_verifier(crate::http::client::any_certificate(provider)),
     };
     let config = match &target.client_cert {
         None => builder.with_no_client_auth(),
         Some((cert_path, key_path)) => {
-            let certs = CertificateDer::pem_file_iter(cert_path)
-                .map_err(|e| file_error(cert_path, e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| file_error(cert_path, e))?;
+            let certs = crate::tls::certificates(cert_path).map_err(|e| file_error(cert_path, e))?;
             // As `requests`: without `clientkey`, the key is in the certificate's file.
             let key_path = key_path.as_ref().unwrap_or(cert_path);
             let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
             builder.with_client_auth_cert(certs, key)?
         }
     };
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(https))
-}
-
-/// `verify_ssl=False`: any server certificate is accepted (signatures are still checked, so a
-/// handshake still proves the server holds the certificate's key).
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    Ok(crate::http::client::http_client_with(config))
 }
 
 /// What an HTTP publisher does with a body its receiver refused for good: log it, publish it to
