@@ -32,6 +32,16 @@ fn polling_only_settings() -> String {
 /// A config dir with `polling_yaml`, the agent started on `broker`'s vhost with the polled
 /// queue declared first.
 fn start(broker: &Broker, rt: &tokio::runtime::Runtime, polling_yaml: &str) -> (tempfile::TempDir, Agent) {
+    start_with_args(broker, rt, polling_yaml, &[])
+}
+
+/// [`start`], with more arguments for `ceilo run`.
+fn start_with_args(
+    broker: &Broker,
+    rt: &tokio::runtime::Runtime,
+    polling_yaml: &str,
+    args: &[&str],
+) -> (tempfile::TempDir, Agent) {
     let dir = config_dir(&polling_only_settings());
     std::fs::write(dir.path().join("polling.yaml"), polling_yaml).expect("polling.yaml");
     rt.block_on(declare(
@@ -41,7 +51,7 @@ fn start(broker: &Broker, rt: &tokio::runtime::Runtime, polling_yaml: &str) -> (
         "notifications.sample",
         false,
     ));
-    let agent = Agent::start(dir.path(), &broker.url());
+    let agent = Agent::start_with_args(dir.path(), &broker.url(), args);
     (dir, agent)
 }
 
@@ -254,35 +264,12 @@ fn a_polling_telemetry_secret_is_refused_by_run_and_check() {
 fn run_namespaces(namespaces: &str, seconds: u64) -> (String, std::collections::BTreeSet<String>) {
     let broker = Broker::new("poll-namespaces");
     let rt = runtime();
-    let dir = config_dir(&polling_only_settings());
-    std::fs::write(
-        dir.path().join("polling.yaml"),
-        format!("{}{HOST_SOURCE}", ceilometers_polling_yaml()),
-    )
-    .expect("polling.yaml");
-    rt.block_on(declare(
-        &broker.url(),
-        POLLED,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
-    let log = dir.path().join("agent.log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ceilo"))
-        .args(["run", "--agent", "polling", "--config-dir"])
-        .arg(dir.path())
-        .args([
-            "--transport-url",
-            &broker.url(),
-            "--polling-namespaces",
-            namespaces,
-        ])
-        .env("RUST_LOG", "info,lapin=warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("ceilo run");
-    let agent = Agent::adopt(child, log);
+    let (_dir, agent) = start_with_args(
+        &broker,
+        &rt,
+        &format!("{}{HOST_SOURCE}", ceilometers_polling_yaml()),
+        &["--agent", "polling", "--polling-namespaces", namespaces],
+    );
     let received = rt.block_on(collect(
         &broker.url(),
         POLLED,

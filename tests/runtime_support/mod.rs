@@ -269,11 +269,21 @@ impl Agent {
         Agent::logged(command, conf.parent().expect("the conf's directory"))
     }
 
-    fn spawn(mut command: Command, config_dir: &Path, url: &str) -> Agent {
+    /// As [`Agent::start`], with more arguments for `ceilo run` (`--agent polling`, ...).
+    pub fn start_with_args(config_dir: &Path, url: &str, args: &[&str]) -> Agent {
+        Agent::spawn_with(Command::new(env!("CARGO_BIN_EXE_ceilo")), config_dir, url, args)
+    }
+
+    fn spawn(command: Command, config_dir: &Path, url: &str) -> Agent {
+        Agent::spawn_with(command, config_dir, url, &[])
+    }
+
+    fn spawn_with(mut command: Command, config_dir: &Path, url: &str, args: &[&str]) -> Agent {
         command
             .args(["run", "--config-dir"])
             .arg(config_dir)
-            .args(["--transport-url", url]);
+            .args(["--transport-url", url])
+            .args(args);
         Agent::logged(command, config_dir)
     }
 
