@@ -49,6 +49,13 @@ impl From<KeystoneError> for Unavailable {
     }
 }
 
+/// A request's body and its content type.
+#[derive(Clone)]
+struct Body {
+    payload: Bytes,
+    content_type: &'static str,
+}
+
 /// What Gnocchi answered.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -207,26 +214,30 @@ impl GnocchiClient {
             })?),
             None => Bytes::new(),
         };
-        let send = |auth_name, auth: &HeaderValue, token, payload| {
-            self.send(
-                &method,
-                path,
-                auth_name,
-                auth.clone(),
-                token,
-                (payload, content_type),
-            )
+        let body = Body {
+            payload,
+            content_type,
         };
         match &self.auth {
-            Auth::Basic(header) => send(AUTHORIZATION, header, None, payload).await,
+            Auth::Basic(header) => self.send(&method, path, AUTHORIZATION, header, None, body).await,
             Auth::Keystone(keystone) => {
                 let token = keystone.token().await?;
-                let first = send(X_AUTH_TOKEN, &token.header, Some(token.clone()), payload.clone()).await;
+                let first = self
+                    .send(
+                        &method,
+                        path,
+                        X_AUTH_TOKEN,
+                        &token.header,
+                        Some(&token),
+                        body.clone(),
+                    )
+                    .await;
                 match first {
                     Err(e) if e.status == Some(401) => {
                         tracing::info!(error = %e, "gnocchi refused the keystone token: renewing it, once");
                         let token = keystone.refused(&token.header).await?;
-                        send(X_AUTH_TOKEN, &token.header, Some(token.clone()), payload).await
+                        self.send(&method, path, X_AUTH_TOKEN, &token.header, Some(&token), body)
+                            .await
                     }
                     other => other,
                 }
@@ -239,9 +250,9 @@ impl GnocchiClient {
         method: &Method,
         path: &str,
         auth_name: HeaderName,
-        auth: HeaderValue,
-        token: Option<Token>,
-        (payload, content_type): (Bytes, &'static str),
+        auth: &HeaderValue,
+        token: Option<&Token>,
+        body: Body,
     ) -> Result<Reply, Unavailable> {
         let fail = |url: &str, reason: String, status: Option<u16>| Unavailable {
             method: method.clone(),
@@ -249,15 +260,15 @@ impl GnocchiClient {
             reason,
             status,
         };
-        let base = self.base_for(token.as_ref()).map_err(|r| fail(path, r, None))?;
+        let base = self.base_for(token).map_err(|r| fail(path, r, None))?;
         let url = format!("{base}/v1/{}", path.trim_start_matches('/'));
         let request = hyper::Request::builder()
             .method(method.clone())
             .uri(&url)
-            .header(auth_name, auth)
+            .header(auth_name, auth.clone())
             .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, content_type)
-            .body(Full::new(payload))
+            .header(CONTENT_TYPE, body.content_type)
+            .body(Full::new(body.payload))
             .map_err(|e| fail(&url, e.to_string(), None))?;
         let exchange = async {
             let response = self
