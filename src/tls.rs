@@ -1,13 +1,15 @@
-//! What ceilo's TLS clients trust: the certificates of a PEM CA file (oslo's `ssl_ca_file` for
-//! the brokers, keystoneauth's `cafile` for Keystone and the services it lists), or else the
-//! system's root certificates. The one reader of both, for `transport::tls` and `http::client`;
-//! errors are the reason alone, which each caller prefixes with the option that named the file.
+//! The PEM files of ceilo's TLS: what its clients trust (the certificates of a CA file: oslo's
+//! `ssl_ca_file` for the brokers, keystoneauth's `cafile` for Keystone and the services it
+//! lists; or else the system's root certificates), and what its servers present (the polled
+//! samples' exporter: a certificate chain and its key). The one reader of them, for
+//! `transport::tls`, `http` and `polling`; errors are the reason alone, which each caller
+//! prefixes with the option that named the file.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
 /// Every certificate of a PEM file; none is an error (a key file or a DER file given by
@@ -49,4 +51,15 @@ pub fn system_roots() -> RootCertStore {
             roots
         })
         .clone()
+}
+
+/// A server configuration presenting the chain of `certfile` with the key of `keyfile`.
+pub fn server_config(certfile: &Path, keyfile: &Path) -> Result<rustls::ServerConfig, String> {
+    let chain = certificates(certfile).map_err(|e| format!("{}: {e}", certfile.display()))?;
+    let key = PrivateKeyDer::from_pem_file(keyfile).map_err(|e| format!("{}: {e}", keyfile.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("{} and {}: {e}", certfile.display(), keyfile.display()))
 }

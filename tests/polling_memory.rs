@@ -2,6 +2,8 @@
 //! `telemetry.polling` notifications in-process, where the notification agent's queue
 //! (`notifications.sample` bound to `ceilometer`) receives them, with no broker at all.
 
+mod tls_support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -113,4 +115,82 @@ async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
     assert_eq!(text.matches("ceilometer_memory_usage{").count(), 2, "{text}");
     // Notifications are off: nothing reached the output.
     assert!(rx.try_recv().is_err());
+}
+
+/// `prometheus_tls_enable` (with its certificate and key): the exporter speaks https only,
+/// as Ceilometer's does; enabled without the files, it does not start.
+#[actix::test]
+async fn the_exporter_serves_https_with_its_certificate_when_tls_is_enabled() {
+    let certs = tempfile::tempdir().unwrap();
+    tls_support::certificates(certs.path());
+    let config = PollingConfig::parse(
+        "sources:\n  - name: prom\n    interval: 1\n    meters: [cpu]\n    discovery: ['fleet:1']\n",
+        Path::new("polling.yaml"),
+    )
+    .unwrap();
+    let options = PollingOptions {
+        pollsters_definitions_dirs: vec![],
+        host: Some("prom".into()),
+        enable_prometheus_exporter: true,
+        enable_notifications: false,
+        prometheus_listen_addresses: vec!["127.0.0.1:0".into()],
+        prometheus_tls_enable: true,
+        prometheus_tls_certfile: Some(certs.path().join("server.pem")),
+        prometheus_tls_keyfile: Some(certs.path().join("server.key")),
+        ..Default::default()
+    };
+    let (tx, _rx) = tokio::sync::mpsc::channel::<ceilo::model::SampleBatch>(16);
+    let agent = ceilo::polling::start_polling(&config, &options, std::sync::Arc::new(tx), None).unwrap();
+    let addrs = ceilo::polling::start_exporter(&agent, &options).await.unwrap();
+    let addr = addrs[0];
+    // Blocking, so on a thread of its own: the exporter answers on this test's runtime.
+    let curl = move |extra: &[&str], scheme: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .args(extra)
+            .arg(format!("{scheme}://{addr}/metrics"))
+            .output()
+            .expect("curl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let ca = certs.path().join("ca.pem");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let ca = ca.to_str().unwrap().to_owned();
+        let (ok, text) = tokio::task::spawn_blocking(move || curl(&["--cacert", &ca], "https"))
+            .await
+            .unwrap();
+        if (ok && text.contains("ceilometer_cpu{")) || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(text.contains("# TYPE ceilometer_cpu counter"), "{text}");
+    let plain = tokio::task::spawn_blocking(move || curl(&[], "http"))
+        .await
+        .unwrap();
+    assert!(
+        !plain.1.contains("ceilometer_cpu"),
+        "plain http is not served: {plain:?}"
+    );
+
+    let half = PollingOptions {
+        prometheus_tls_keyfile: None,
+        ..options
+    };
+    let agent = ceilo::polling::start_polling(
+        &config,
+        &half,
+        std::sync::Arc::new(tokio::sync::mpsc::channel::<ceilo::model::SampleBatch>(1).0),
+        None,
+    )
+    .unwrap();
+    let refused = ceilo::polling::start_exporter(&agent, &half).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "prometheus exporter: prometheus_tls_enable needs prometheus_tls_certfile and prometheus_tls_keyfile"
+    );
 }

@@ -474,6 +474,21 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         r.list(&[("polling", "prometheus_listen_addresses")])?
     );
     set!(
+        poll.prometheus_tls_enable,
+        r.bool(&[
+            ("polling", "prometheus_tls_enable"),
+            ("DEFAULT", "prometheus_tls_enable")
+        ])?
+    );
+    for (target, name) in [
+        (&mut poll.prometheus_tls_certfile, "prometheus_tls_certfile"),
+        (&mut poll.prometheus_tls_keyfile, "prometheus_tls_keyfile"),
+    ] {
+        if let Some(path) = r.string(&[("polling", name), ("DEFAULT", name)])? {
+            *target = Some(path.into());
+        }
+    }
+    set!(
         poll.identity_name_discovery,
         r.bool(&[
             ("polling", "identity_name_discovery"),
@@ -737,6 +752,7 @@ mod tests {
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
              [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
              partitioning_group_prefix = pool-a\n\
+             prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
              [service_types]\ncinder = block-storage\nnova = compute-legacy\n",
@@ -792,6 +808,14 @@ mod tests {
         assert_eq!(s.polling.resource_update_interval, 60);
         assert!(s.polling.report_stopped_instance_metrics);
         assert_eq!(s.polling.polling_namespaces, ["central"]);
+        assert!(s.polling.prometheus_tls_enable);
+        assert_eq!(
+            (
+                s.polling.prometheus_tls_certfile.as_deref(),
+                s.polling.prometheus_tls_keyfile.as_deref()
+            ),
+            (Some(Path::new("/c.pem")), Some(Path::new("/k.pem")))
+        );
         assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(s.polling.nova_service_type, "compute-legacy");
         assert_eq!(

@@ -28,6 +28,12 @@ pub struct PollingOptions {
     pub enable_prometheus_exporter: bool,
     /// `[polling] prometheus_listen_addresses` (`host:port` each).
     pub prometheus_listen_addresses: Vec<String>,
+    /// `[polling] prometheus_tls_enable`: the exporter speaks https only, presenting
+    /// `prometheus_tls_certfile` (a PEM chain) with `prometheus_tls_keyfile` (its PEM key), both
+    /// then required.
+    pub prometheus_tls_enable: bool,
+    pub prometheus_tls_certfile: Option<PathBuf>,
+    pub prometheus_tls_keyfile: Option<PathBuf>,
     /// `[polling] enable_notifications`: send the samples on (false: exporter only).
     pub enable_notifications: bool,
     /// telemetry.polling notifications encoded and signed at once, each on a worker thread;
@@ -95,6 +101,9 @@ impl Default for PollingOptions {
             fleet_seed: 42,
             enable_prometheus_exporter: false,
             prometheus_listen_addresses: vec!["127.0.0.1:9101".into()],
+            prometheus_tls_enable: false,
+            prometheus_tls_certfile: None,
+            prometheus_tls_keyfile: None,
             enable_notifications: true,
             notify_senders: 0,
             host: None,

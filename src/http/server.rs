@@ -59,11 +59,13 @@ pub fn prometheus_text(body: String) -> Reply {
 }
 
 /// Accepts and serves until `shutdown` flips to true (or its sender is dropped). `respond`
-/// answers every `GET` and `HEAD`; any other method gets `405`.
+/// answers every `GET` and `HEAD`; any other method gets `405`. With `tls`, every connection
+/// is https (its handshake bounded by the header deadline); without, plain http.
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     respond: F,
     options: Options,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn(&Request<Incoming>) -> Reply + Clone + Send + Sync + 'static,
@@ -81,21 +83,38 @@ pub async fn serve<F>(
                         continue;
                     }
                 };
-                let conn = serve_connection(stream, peer, respond.clone(), options, shutdown.clone());
-                tokio::spawn(conn);
+                let (respond, stopping) = (respond.clone(), shutdown.clone());
+                match &tls {
+                    None => {
+                        tokio::spawn(serve_connection(stream, peer, respond, options, stopping));
+                    }
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(stream);
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(options.header_timeout, handshake).await {
+                                Ok(Ok(stream)) => serve_connection(stream, peer, respond, options, stopping).await,
+                                Ok(Err(err)) => {
+                                    tracing::debug!(%peer, error = %err, server = options.name, "TLS handshake failed")
+                                }
+                                Err(_) => tracing::debug!(%peer, server = options.name, "TLS handshake timed out"),
+                            }
+                        });
+                    }
+                }
             }
         }
     }
 }
 
-async fn serve_connection<F>(
-    stream: tokio::net::TcpStream,
+async fn serve_connection<F, S>(
+    stream: S,
     peer: SocketAddr,
     respond: F,
     options: Options,
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn(&Request<Incoming>) -> Reply + Send + Sync + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
         let resp = if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -145,7 +164,7 @@ mod tests {
             header_timeout,
             keep_alive,
         };
-        tokio::spawn(serve(listener, respond, options, rx));
+        tokio::spawn(serve(listener, respond, options, None, rx));
         (addr, tx)
     }
 

@@ -183,6 +183,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("prometheus exporter: {0}")]
+    ExporterTls(String),
     #[error("polling.libvirt_type {0:?}: not one of kvm, qemu, lxc, parallels (Ceilometer's choices)")]
     LibvirtType(String),
     #[error(transparent)]
@@ -272,6 +274,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     if !options.coordination_backend_url.is_empty() {
         crate::coordination::BackendUrl::parse(&options.coordination_backend_url)?;
     }
+    exporter_tls(options)?;
     // Nothing connects to libvirt here: the connection opens on the first poll.
     let discovery = Discovery::new(options);
     let pollsters = load_pollsters(options, &discovery)?;
@@ -542,9 +545,10 @@ pub async fn start_exporter(
     let Some(registry) = &agent.exporter else {
         return Ok(Vec::new());
     };
+    let tls = exporter_tls(options)?.map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)));
     let mut bound = Vec::new();
     for addr in &options.prometheus_listen_addresses {
-        let local = prometheus::serve(addr, registry.clone())
+        let local = prometheus::serve(addr, registry.clone(), tls.clone())
             .await
             .map_err(|source| StartError::Exporter {
                 addr: addr.clone(),
@@ -554,6 +558,23 @@ pub async fn start_exporter(
         bound.push(local);
     }
     Ok(bound)
+}
+
+/// The exporter's TLS (`prometheus_tls_enable`), its files read now; none when it is off.
+/// Enabled without both files, or with files that cannot be used, it is refused (Ceilometer:
+/// "Certfile and keyfile must be provided.").
+fn exporter_tls(options: &PollingOptions) -> Result<Option<rustls::ServerConfig>, StartError> {
+    if !options.enable_prometheus_exporter || !options.prometheus_tls_enable {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&options.prometheus_tls_certfile, &options.prometheus_tls_keyfile) else {
+        return Err(StartError::ExporterTls(
+            "prometheus_tls_enable needs prometheus_tls_certfile and prometheus_tls_keyfile".into(),
+        ));
+    };
+    crate::tls::server_config(cert, key)
+        .map(Some)
+        .map_err(StartError::ExporterTls)
 }
 
 /// `[polling] enable_notifications = false`: polled samples go nowhere but the exporter.

@@ -221,9 +221,13 @@ const OPTIONS: http::Options = http::Options {
     keep_alive: false,
 };
 
-/// Bind `addr` and serve the registry at `/metrics` and `/` (404 elsewhere) until the process
-/// ends. Returns the bound address (so `127.0.0.1:0` works in tests).
-pub async fn serve(addr: &str, registry: Arc<SampleRegistry>) -> std::io::Result<SocketAddr> {
+/// Bind `addr` and serve the registry at `/metrics` and `/` (404 elsewhere), over https with
+/// `tls`, until the process ends. Returns the bound address (so `127.0.0.1:0` works in tests).
+pub async fn serve(
+    addr: &str,
+    registry: Arc<SampleRegistry>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let respond = move |req: &Request<Incoming>| match req.uri().path() {
@@ -234,7 +238,7 @@ pub async fn serve(addr: &str, registry: Arc<SampleRegistry>) -> std::io::Result
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         let _stop = stop;
-        http::serve(listener, respond, OPTIONS, stopped).await;
+        http::serve(listener, respond, OPTIONS, tls, stopped).await;
     });
     Ok(local)
 }
@@ -309,7 +313,7 @@ mod tests {
     async fn serves_the_registry_at_metrics_and_root_and_404_elsewhere() {
         let r = Arc::new(SampleRegistry::new());
         r.collect(&[sample("cpu", "cumulative", json!(7), null())]);
-        let addr = serve("127.0.0.1:0", r).await.unwrap();
+        let addr = serve("127.0.0.1:0", r, None).await.unwrap();
         for path in ["/metrics", "/"] {
             let reply = get(addr, path).await;
             assert!(reply.starts_with("HTTP/1.1 200 OK"), "{path}: {reply}");

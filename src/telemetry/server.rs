@@ -94,7 +94,7 @@ pub(crate) async fn serve(
     };
     let respond = move |req: &Request<Incoming>| endpoint.respond(req);
     tokio::select! {
-        () = http::serve(listener, respond, OPTIONS, shutdown) => {}
+        () = http::serve(listener, respond, OPTIONS, None, shutdown) => {}
         () = upkeep => {}
     }
     Ok(())
