@@ -62,6 +62,12 @@ pub struct KeystoneSettings {
     pub cafile: Option<std::path::PathBuf>,
     /// Take any certificate from the https endpoints. keystoneauth `insecure`.
     pub insecure: bool,
+    /// An application credential instead of the password (keystoneauth's
+    /// `v3applicationcredential`): its secret, and its id, or its name with the user who owns
+    /// it. Its token is scoped to the credential's own project.
+    pub application_credential_id: Option<String>,
+    pub application_credential_name: Option<String>,
+    pub application_credential_secret: Option<String>,
 }
 
 impl KeystoneSettings {
@@ -79,6 +85,21 @@ impl KeystoneSettings {
         self.auth_url
             .parse::<hyper::Uri>()
             .map_err(|e| format!("keystone credentials: auth_url {:?}: {e}", self.auth_url))?;
+        if self.application_credential_secret.is_some() {
+            if self.application_credential_id.is_none() && self.application_credential_name.is_none() {
+                return Err("keystone credentials: application_credential_secret needs \
+                            application_credential_id or application_credential_name"
+                    .into());
+            }
+            if self.application_credential_id.is_none() && self.user_id.is_none() && self.username.is_none() {
+                return Err(
+                    "keystone credentials: application_credential_name needs the user \
+                            (user_id, or username with its domain)"
+                        .into(),
+                );
+            }
+            return self.interface().map(|_| ());
+        }
         if self.user_id.is_none() && self.username.is_none() {
             return Err("keystone credentials: username (or user_id) is required".into());
         }
@@ -123,8 +144,17 @@ impl KeystoneSettings {
         }
     }
 
-    /// Who the errors name: the user (and its domain) at the auth URL.
+    /// Who the errors name: the user (and its domain), or the application credential, at the
+    /// auth URL.
     pub fn who(&self) -> String {
+        if self.application_credential_secret.is_some() {
+            let credential = self
+                .application_credential_id
+                .as_deref()
+                .or(self.application_credential_name.as_deref())
+                .unwrap_or("?");
+            return format!("application credential {credential} at {}", self.auth_url);
+        }
         let user = match (&self.user_id, &self.username) {
             (Some(id), _) => format!("user id {id}"),
             (None, Some(name)) => format!(
@@ -147,7 +177,6 @@ impl KeystoneSettings {
             (None, None) => None,
         };
         let mut user = serde_json::Map::new();
-        user.insert("password".into(), json!(self.password));
         match (&self.user_id, &self.username) {
             (Some(id), _) => {
                 user.insert("id".into(), json!(id));
@@ -159,6 +188,17 @@ impl KeystoneSettings {
                 }
             }
         }
+        if let Some(secret) = &self.application_credential_secret {
+            let credential = match (&self.application_credential_id, &self.application_credential_name) {
+                (Some(id), _) => json!({ "id": id, "secret": secret }),
+                (None, name) => json!({ "name": name, "secret": secret, "user": user }),
+            };
+            return json!({ "auth": { "identity": {
+                "methods": ["application_credential"],
+                "application_credential": credential,
+            } } });
+        }
+        user.insert("password".into(), json!(self.password));
         let mut auth = json!({
             "identity": { "methods": ["password"], "password": { "user": user } }
         });
@@ -570,6 +610,40 @@ mod tests {
             project_domain_id: Some("default".into()),
             ..KeystoneSettings::default()
         }
+    }
+
+    #[test]
+    fn an_application_credential_is_sent_by_id_or_by_name_with_its_user_and_no_scope() {
+        let by_id = KeystoneSettings {
+            application_credential_id: Some("ac1".into()),
+            application_credential_secret: Some("s".into()),
+            ..settings()
+        };
+        by_id.validate().unwrap();
+        assert_eq!(
+            by_id.auth_body(),
+            json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": "ac1", "secret": "s"}}}})
+        );
+        assert_eq!(by_id.who(), "application credential ac1 at http://ks:5000");
+        let by_name = KeystoneSettings {
+            application_credential_name: Some("monitoring".into()),
+            ..by_id.clone()
+        };
+        let by_name = KeystoneSettings {
+            application_credential_id: None,
+            ..by_name
+        };
+        assert_eq!(
+            by_name.auth_body()["auth"]["identity"]["application_credential"],
+            json!({"name": "monitoring", "secret": "s",
+                   "user": {"name": "ceilometer", "domain": {"name": "Default"}}})
+        );
+        let no_user = KeystoneSettings {
+            username: None,
+            ..by_name
+        };
+        assert!(no_user.validate().unwrap_err().contains("needs the user"));
     }
 
     #[test]

@@ -229,18 +229,25 @@ fn gets(ks: &keystone_support::Keystone, path: &str) -> usize {
     ks.log_text().lines().filter(|l| l.contains(&needle)).count()
 }
 
+/// The `ceilometer` user's password credentials (lines of `service_credentials:`).
+fn password_credentials() -> String {
+    format!(
+        "  username: ceilometer\n  password: {CEILOMETER_PASSWORD}\n  user_domain_name: Default\n  \
+         project_name: service\n  project_domain_name: Default\n"
+    )
+}
+
 /// `ceilo run`'s polling agent with `identity_name_discovery`, polling a probe pollster that
-/// gives `entries` once a second, its credentials the `ceilometer` user at `auth_url` plus
-/// `extra` (lines of `service_credentials:`): the first `n` samples it sent, and its log.
-fn poll_with_names(auth_url: &str, extra: &str, entries: &Json, n: usize) -> (Vec<Json>, String) {
+/// gives `entries` once a second, its credentials `credentials` (lines of
+/// `service_credentials:`) at `auth_url`: the first `n` samples it sent, and its log.
+fn poll_with_names(auth_url: &str, credentials: &str, entries: &Json, n: usize) -> (Vec<Json>, String) {
     let broker = Broker::new("polling-identity");
     let rt = runtime();
     let settings = format!(
         "polling_enabled: true\nnotification:\n  enabled: false\n{TELEMETRY}polling:\n  \
          identity_name_discovery: true\n  libvirt_uri: 'test:///default'\n  \
          pollsters_definitions_dirs: ['{{dir}}/pollsters.d']\nservice_credentials:\n  \
-         auth_url: {auth_url}\n  username: ceilometer\n  password: {CEILOMETER_PASSWORD}\n  \
-         user_domain_name: Default\n  project_name: service\n  project_domain_name: Default\n{extra}"
+         auth_url: {auth_url}\n{credentials}"
     );
     let dir = config_dir("");
     std::fs::write(
@@ -297,7 +304,7 @@ fn identity_name_discovery_names_polled_samples_from_keystone_once_per_id() {
         gets(ks, &format!("users/{user}")),
     );
     // Three polls: the names come from the cache after the first.
-    let (samples, log) = poll_with_names(&ks.url, "", &entries, 9);
+    let (samples, log) = poll_with_names(&ks.url, &password_credentials(), &entries, 9);
     for s in &samples {
         let names = (s["project_name"].as_str(), s["user_name"].as_str());
         let expected = match s["resource_id"].as_str() {
@@ -345,7 +352,8 @@ fn keystone_over_https_is_trusted_through_cafile_or_taken_insecure() {
         ("  insecure: true\n".to_owned(), true),
         (String::new(), false),
     ] {
-        let (samples, log) = poll_with_names(&https, &extra, &entries, 2);
+        let (samples, log) =
+            poll_with_names(&https, &format!("{}{extra}", password_credentials()), &entries, 2);
         let name = if named { Some("tls-project") } else { None };
         for s in &samples {
             assert_eq!(s["project_name"].as_str(), name, "{extra}: {s}\n{log}");
@@ -371,6 +379,52 @@ sources:
       - volume.provider.pool.capacity.virtual_free
       - volume.provider.pool.capacity.allocated
 "#;
+
+/// An application credential of the `ceilometer` user (`v3applicationcredential`, as
+/// deployments give services instead of passwords): names are looked up with its token.
+#[test]
+fn an_application_credential_authenticates_in_place_of_the_password() {
+    let ks = keystone_support::shared();
+    let _one_at_a_time = ks.exclusive();
+    let user = ceilometer_user(ks);
+    let project = ks.project("appcred-project");
+    let token = ks
+        .issue_token("ceilometer", CEILOMETER_PASSWORD, "service")
+        .expect("the ceilometer user's token");
+    let name = format!("ceilo-{}", std::process::id());
+    let (status, created) = gnocchi_support::curl_json(
+        "POST",
+        &format!("{}/users/{user}/application_credentials", ks.url),
+        Some(&token),
+        &[],
+        Some(&serde_json::json!({"application_credential": {"name": name}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let (id, secret) = (
+        created["application_credential"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        created["application_credential"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let entries = serde_json::json!([{"id": "r", "value": 1, "user_id": "", "project_id": project}]);
+    for credentials in [
+        format!("  application_credential_id: {id}\n  application_credential_secret: {secret}\n"),
+        format!(
+            "  application_credential_name: {name}\n  application_credential_secret: {secret}\n  \
+             username: ceilometer\n  user_domain_name: Default\n"
+        ),
+    ] {
+        let (samples, log) = poll_with_names(&ks.url, &credentials, &entries, 2);
+        for s in &samples {
+            assert_eq!(s["project_name"], "appcred-project", "{s}\n{log}");
+        }
+        assert!(!log.contains(&secret), "the secret is never printed");
+    }
+}
 
 /// The `ceilometer` service user (admin on project `service`, as deployments make it): its id.
 fn ceilometer_user(ks: &keystone_support::Keystone) -> String {

@@ -100,6 +100,9 @@ fn remember(settings: &Settings) {
         .chain(&settings.service_credentials);
     for k in keystone {
         register(&k.password);
+        if let Some(secret) = &k.application_credential_secret {
+            register(secret);
+        }
     }
 }
 

@@ -25,6 +25,17 @@ pub(super) fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
             g.auth_mode = AuthMode::Keystone;
             s.service_credentials = Some(keystone(r)?);
         }
+        "v3applicationcredential" => {
+            g.auth_mode = AuthMode::Keystone;
+            let mut k = keystone(r)?;
+            let mut get = |name: &str| -> Result<Option<String>, ConfError> {
+                Ok(r.string(&[(GROUP, name)])?.filter(|v| !v.is_empty()))
+            };
+            k.application_credential_id = get("application_credential_id")?;
+            k.application_credential_name = get("application_credential_name")?;
+            k.application_credential_secret = get("application_credential_secret")?;
+            s.service_credentials = Some(k);
+        }
         "gnocchi-basic" => {
             g.auth_mode = AuthMode::Basic;
             if let Some(user) = r.string(&[(GROUP, "user")])? {
@@ -44,7 +55,7 @@ pub(super) fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
                     &group,
                     &name,
                     format!(
-                        "{other:?}: ceilo's gnocchi:// authenticates with `password` (Keystone v3) or `gnocchi-basic` only"
+                        "{other:?}: ceilo authenticates with `password` or `v3applicationcredential` (Keystone v3), or `gnocchi-basic`, only"
                     ),
                 )
                 .into());
@@ -78,6 +89,7 @@ fn keystone(r: &mut Reader) -> Result<KeystoneSettings, ConfError> {
         interface: get(&["interface"])?,
         cafile: get(&["cafile"])?.map(Into::into),
         insecure: r.bool(&[(GROUP, "insecure")])?.unwrap_or(false),
+        ..Default::default()
     };
     if k.user_domain_id.is_none() && k.user_domain_name.is_none() {
         k.user_domain_id.clone_from(&default_domain_id);
@@ -128,6 +140,31 @@ mod tests {
             (k.cafile.as_deref(), k.insecure),
             (Some(std::path::Path::new("/etc/ssl/ca.pem")), false)
         );
+        assert!(
+            c.ignored.is_empty() && c.unknown.is_empty(),
+            "{:?} {:?}",
+            c.ignored,
+            c.unknown
+        );
+    }
+
+    #[test]
+    fn an_application_credential_is_keystoneauths_v3applicationcredential() {
+        let c = load(
+            "[service_credentials]\nauth_type = v3applicationcredential\nauth_url = http://ks:5000/v3\n\
+             application_credential_id = ac1\napplication_credential_secret = s3cret\n",
+        )
+        .unwrap();
+        let k = c.settings.service_credentials.as_ref().unwrap();
+        assert_eq!(
+            (
+                k.application_credential_id.as_deref(),
+                k.application_credential_secret.as_deref()
+            ),
+            (Some("ac1"), Some("s3cret"))
+        );
+        k.validate().unwrap();
+        assert_eq!(c.settings.gnocchi.auth_mode, AuthMode::Keystone);
         assert!(
             c.ignored.is_empty() && c.unknown.is_empty(),
             "{:?} {:?}",
