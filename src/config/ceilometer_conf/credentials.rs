@@ -200,11 +200,11 @@ mod tests {
             (g.user.as_str(), g.endpoint.as_deref()),
             ("ceilo", Some("http://g:8041"))
         );
-        let err = load("[service_credentials]\nauth_type = v3applicationcredential\n")
+        let err = load("[service_credentials]\nauth_type = v3oidcpassword\n")
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("v3applicationcredential") && err.contains("ceilometer.conf:2"),
+            err.contains("v3oidcpassword") && err.contains("ceilometer.conf:2"),
             "{err}"
         );
         let missing = load("[service_credentials]\nauth_type = password\nusername = u\n")
