@@ -75,14 +75,13 @@ async fn polled_samples_flow_in_process_over_memory_transport() {
     assert_eq!(names.iter().filter(|n| *n == "vcpus").count(), 4);
 }
 
-/// `enable_prometheus_exporter` with `enable_notifications: false`: the polled samples are
-/// scraped from the exporter and sent nowhere else.
-#[actix::test]
-async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+/// A source polling `meters` of a simulated fleet of `instances` every second, and options
+/// that expose the samples on an exporter of a free port and send them nowhere else.
+fn exported(meters: &str, instances: usize) -> (PollingConfig, PollingOptions) {
     let config = PollingConfig::parse(
-        "sources:\n  - name: prom\n    interval: 1\n    meters: [cpu, memory.usage]\n    discovery: ['fleet:2']\n",
+        &format!(
+            "sources:\n  - name: prom\n    interval: 1\n    meters: {meters}\n    discovery: ['fleet:{instances}']\n"
+        ),
         Path::new("polling.yaml"),
     )
     .unwrap();
@@ -94,6 +93,16 @@ async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
         prometheus_listen_addresses: vec!["127.0.0.1:0".into()],
         ..Default::default()
     };
+    (config, options)
+}
+
+/// `enable_prometheus_exporter` with `enable_notifications: false`: the polled samples are
+/// scraped from the exporter and sent nowhere else.
+#[actix::test]
+async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (config, options) = exported("[cpu, memory.usage]", 2);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<ceilo::model::SampleBatch>(16);
     let agent = ceilo::polling::start_polling(&config, &options, std::sync::Arc::new(tx), None).unwrap();
     let addrs = ceilo::polling::start_exporter(&agent, &options).await.unwrap();
@@ -123,21 +132,12 @@ async fn polled_samples_are_exposed_for_prometheus_when_enabled() {
 async fn the_exporter_serves_https_with_its_certificate_when_tls_is_enabled() {
     let certs = tempfile::tempdir().unwrap();
     tls_support::certificates(certs.path());
-    let config = PollingConfig::parse(
-        "sources:\n  - name: prom\n    interval: 1\n    meters: [cpu]\n    discovery: ['fleet:1']\n",
-        Path::new("polling.yaml"),
-    )
-    .unwrap();
+    let (config, exporting) = exported("[cpu]", 1);
     let options = PollingOptions {
-        pollsters_definitions_dirs: vec![],
-        host: Some("prom".into()),
-        enable_prometheus_exporter: true,
-        enable_notifications: false,
-        prometheus_listen_addresses: vec!["127.0.0.1:0".into()],
         prometheus_tls_enable: true,
         prometheus_tls_certfile: Some(certs.path().join("server.pem")),
         prometheus_tls_keyfile: Some(certs.path().join("server.key")),
-        ..Default::default()
+        ..exporting
     };
     let (tx, _rx) = tokio::sync::mpsc::channel::<ceilo::model::SampleBatch>(16);
     let agent = ceilo::polling::start_polling(&config, &options, std::sync::Arc::new(tx), None).unwrap();
