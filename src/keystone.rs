@@ -91,10 +91,12 @@ impl KeystoneSettings {
                             application_credential_id or application_credential_name"
                     .into());
             }
-            if self.application_credential_id.is_none() && self.user_id.is_none() && self.username.is_none() {
+            let by_name = self.application_credential_id.is_none();
+            let user_domain = self.user_domain_name.is_some() || self.user_domain_id.is_some();
+            if by_name && self.user_id.is_none() && (self.username.is_none() || !user_domain) {
                 return Err(
                     "keystone credentials: application_credential_name needs the user \
-                            (user_id, or username with its domain)"
+                            (user_id, or username with user_domain_name or user_domain_id)"
                         .into(),
                 );
             }
@@ -639,6 +641,12 @@ mod tests {
             json!({"name": "monitoring", "secret": "s",
                    "user": {"name": "ceilometer", "domain": {"name": "Default"}}})
         );
+        by_name.validate().unwrap();
+        let no_domain = KeystoneSettings {
+            user_domain_name: None,
+            ..by_name.clone()
+        };
+        assert!(no_domain.validate().unwrap_err().contains("needs the user"));
         let no_user = KeystoneSettings {
             username: None,
             ..by_name
