@@ -72,7 +72,7 @@ fn run_takes_transport_and_topics_from_ceilometer_conf() {
         false,
     ));
     let log = dir.path().join("agent.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
         .arg("run")
         .arg("--config-file")
         .arg(dir.path().join("ceilometer.conf"))
@@ -83,6 +83,8 @@ fn run_takes_transport_and_topics_from_ceilometer_conf() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn ceilo");
+    // Stopped on drop, also when an assertion fails first.
+    let agent = Agent::adopt(child, log);
     let mut input = polling_messages("conf", 50);
     for (_, key, _) in &mut input {
         *key = "confnotif.sample".into();
@@ -112,11 +114,7 @@ fn run_takes_transport_and_topics_from_ceilometer_conf() {
             .collect();
         !timeouts.is_empty()
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let (status, text) = agent.terminate_with_log();
     let ids: HashSet<String> = got
         .iter()
         .flat_map(|r| meter_messages(&r.body))
