@@ -115,7 +115,7 @@ async fn polled_samples_reach_the_metering_queue_through_the_notification_agent_
     let transport = ceilo::transport::from_url(URL).unwrap();
     let notify = NotifyOptions {
         exchange: exchange.clone(),
-        routing_key: format!("{topic}.sample"),
+        routing_keys: vec![format!("{topic}.sample")],
         ..NotifyOptions::new(secret)
     };
     let runtime = tokio::runtime::Handle::current();

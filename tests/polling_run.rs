@@ -307,3 +307,54 @@ fn each_agent_polls_only_with_the_pollsters_of_its_namespaces() {
         "the central agent runs Cinder's pollsters, which need credentials:\n{log}"
     );
 }
+
+/// As oslo's notifier sends each notification to every topic of `[oslo_messaging_notifications]
+/// topics`, polled samples go to `<topic>.sample` for each of `notification.topics`: a consumer
+/// of a second topic (billing, say) gets every one too.
+#[test]
+fn polled_notifications_go_to_every_topic() {
+    let broker = Broker::new("poll-topics");
+    let rt = runtime();
+    let settings = polling_only_settings().replace(
+        "  enabled: false\n",
+        "  enabled: false\n  topics: [notifications, billing]\n",
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        format!("sources:\n{HOST_SOURCE}"),
+    )
+    .expect("polling.yaml");
+    for key in ["notifications.sample", "billing.sample"] {
+        rt.block_on(declare(&broker.url(), key, "ceilometer", key, false));
+    }
+    let agent = Agent::start_with_args(dir.path(), &broker.url(), &[]);
+    let first = rt.block_on(collect(
+        &broker.url(),
+        "billing.sample",
+        Duration::from_secs(20),
+        |_| true,
+    ));
+    assert_eq!(first.len(), 1, "{}", agent.log_text());
+    let (status, log) = agent.terminate_with_log();
+    assert!(status.success(), "{log}");
+    let message_ids = |queue: &str| -> std::collections::BTreeSet<String> {
+        rt.block_on(collect(&broker.url(), queue, Duration::from_secs(2), |_| false))
+            .iter()
+            .chain(if queue == "billing.sample" {
+                &first[..]
+            } else {
+                &[]
+            })
+            .map(|r| {
+                let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
+                let inner: Json = serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message"))
+                    .expect("inner");
+                inner["message_id"].as_str().expect("message_id").to_owned()
+            })
+            .collect()
+    };
+    let (notifications, billing) = (message_ids("notifications.sample"), message_ids("billing.sample"));
+    assert!(!billing.is_empty());
+    assert_eq!(notifications, billing, "{log}");
+}

@@ -109,7 +109,8 @@ pub fn start(
 
 /// Start the polling agent of `settings` on `polling.yaml`'s sources: its samples leave as
 /// `telemetry.polling` notifications (exchange `publisher.control_exchange`, routing key
-/// `<first topic>.sample`) on `transport_url`, signed with `publisher.telemetry_secret`.
+/// `<topic>.sample` for each of `notification.topics`) on `transport_url`, signed with
+/// `publisher.telemetry_secret`.
 pub async fn start_polling_agent(
     polling: &PollingConfig,
     settings: &Settings,
@@ -120,13 +121,11 @@ pub async fn start_polling_agent(
     let transport = transport::from_url_with(&settings.transport_url, &settings.rabbit)?;
     let mut notify = NotifyOptions::new(&settings.publisher.telemetry_secret);
     notify.exchange = settings.publisher.control_exchange.clone();
-    let topic = settings
-        .notification
-        .topics
-        .first()
-        .map_or("notifications", String::as_str);
-    notify.routing_key = format!("{topic}.sample");
-    // Its notifications go to the consumed queue `<topic>.sample`: declared as the consumer does.
+    notify.routing_keys = crate::publish::notifier::topics_or(&settings.notification.topics, "notifications")
+        .iter()
+        .map(|topic| format!("{topic}.sample"))
+        .collect();
+    // Its notifications go to the consumed queues `<topic>.sample`: declared as the consumer does.
     notify.durable = settings.consume_durable();
     notify.auto_delete = settings.notification.auto_delete;
     let (agent, sender) = start(polling, &options, &*transport, notify, runtime, Some(readiness))?;

@@ -46,8 +46,9 @@ pub fn encode<'s>(
 pub struct NotifyOptions {
     /// oslo's `control_exchange` for Ceilometer: `ceilometer`.
     pub exchange: String,
-    /// `<topic>.<priority>`: `notifications.sample`.
-    pub routing_key: String,
+    /// `<topic>.sample` for each of `[oslo_messaging_notifications] topics`: oslo's notifier
+    /// sends every notification to each, in order.
+    pub routing_keys: Vec<String>,
     /// Declare and bind the queue named like the routing key before publishing, as oslo's
     /// rabbit driver does, so notifications wait for a notification agent not started yet.
     pub declare_default_queue: bool,
@@ -64,7 +65,7 @@ impl NotifyOptions {
     pub fn new(secret: &str) -> Self {
         Self {
             exchange: "ceilometer".into(),
-            routing_key: "notifications.sample".into(),
+            routing_keys: vec!["notifications.sample".into()],
             declare_default_queue: true,
             durable: false,
             auto_delete: false,
@@ -90,7 +91,7 @@ impl NotifyOptions {
 pub struct PollingOutput {
     publisher: Arc<dyn Publisher>,
     exchange: String,
-    routing_key: String,
+    routing_keys: Vec<String>,
     signer: Signer,
     /// The last body's length: the next one is reserved at about its size.
     last_body_len: usize,
@@ -101,7 +102,7 @@ impl PollingOutput {
         Self {
             publisher,
             exchange: options.exchange.clone(),
-            routing_key: options.routing_key.clone(),
+            routing_keys: options.routing_keys.clone(),
             signer: Signer::new(options.secret.as_bytes()),
             last_body_len: 4096,
         }
@@ -121,13 +122,17 @@ impl Output for PollingOutput {
         let mut body = Vec::with_capacity(self.last_body_len + self.last_body_len / 4);
         encode(&mut body, PUBLISHER_ID, &flush.samples, &mut self.signer);
         self.last_body_len = body.len();
-        let messages: Arc<[OutMessage]> = Arc::from([OutMessage {
-            exchange: self.exchange.clone(),
-            routing_key: self.routing_key.clone(),
-            body,
-            headers: Vec::new(),
-            properties: None,
-        }]);
+        let messages: Arc<[OutMessage]> = self
+            .routing_keys
+            .iter()
+            .map(|key| OutMessage {
+                exchange: self.exchange.clone(),
+                routing_key: key.clone(),
+                body: body.clone(),
+                headers: Vec::new(),
+                properties: None,
+            })
+            .collect();
         let publisher = self.publisher.clone();
         Ok(Arc::new(move || {
             let send = publisher.publish(messages.clone());
