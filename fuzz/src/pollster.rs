@@ -4,8 +4,9 @@
 //! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered; the
 //! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
 //! (`cinder::read_page`, `CinderPollster::poll`), and as Glance's image listing, into
-//! `image.size` samples (`glance::read_page`, `ImagePollster::poll`). Nothing is requested and
-//! no `host_command` is run.
+//! `image.size` samples (`glance::read_page`, `ImagePollster::poll`), and as Neutron's floating
+//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`).
+//! Nothing is requested and no `host_command` is run.
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
+use ceilo::polling::neutron::{self, FloatingIpPollster};
 use ceilo::polling::pollster::PollContext;
 
 use crate::mutate::{self, JSON_TOKENS};
@@ -97,6 +99,14 @@ impl Target for Pollster {
             for image in images {
                 let resource = Resource::Image(Arc::new(image));
                 let _ = ImagePollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
+            }
+            std::hint::black_box((samples, next));
+        }
+        if let Ok((ips, next)) = neutron::read_page(body) {
+            let mut samples = Vec::new();
+            for ip in ips {
+                let resource = Resource::FloatingIp(Arc::new(ip));
+                let _ = FloatingIpPollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
             }
             std::hint::black_box((samples, next));
         }

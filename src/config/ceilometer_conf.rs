@@ -501,6 +501,10 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         r.string(&[("service_types", "cinder")])?
     );
     set!(poll.nova_service_type, r.string(&[("service_types", "nova")])?);
+    set!(
+        poll.neutron_service_type,
+        r.string(&[("service_types", "neutron")])?
+    );
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
     set!(
@@ -755,7 +759,7 @@ mod tests {
              prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
-             [service_types]\ncinder = block-storage\nnova = compute-legacy\n",
+             [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\n",
         )
         .unwrap();
         let s = &c.settings;
@@ -818,6 +822,7 @@ mod tests {
         );
         assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(s.polling.nova_service_type, "compute-legacy");
+        assert_eq!(s.polling.neutron_service_type, "net");
         assert_eq!(
             s.polling.coordination_backend_url,
             "redis://127.0.0.1:6379?timeout=5"

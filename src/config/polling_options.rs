@@ -50,6 +50,9 @@ pub struct PollingOptions {
     /// `[service_types] nova`: the catalog type of Nova's endpoint, asked for the flavor ids
     /// that older nova metadata leaves out (`local_instances`).
     pub nova_service_type: String,
+    /// `[service_types] neutron`: the catalog type of Neutron's endpoint, which the
+    /// `fip_services` discoverer lists from.
+    pub neutron_service_type: String,
     /// Endpoint URLs by type, for `endpoint:TYPE` discovery (dynamic pollsters do not read the
     /// Keystone catalogue).
     pub endpoints: std::collections::HashMap<String, Vec<String>>,
@@ -77,7 +80,7 @@ pub struct PollingOptions {
     pub partitioning_group_prefix: String,
     /// The polling namespaces this agent runs, as `ceilometer-polling --polling-namespaces`
     /// (default `compute central`): only their pollsters poll (`compute`: the host's and its
-    /// instances'; `central`: Cinder's, Glance's and, unless their definition says otherwise,
+    /// instances'; `central`: Cinder's, Glance's, Neutron's and, unless their definition says otherwise,
     /// the dynamic pollsters), and partitioning group names start with them (`central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
@@ -110,6 +113,7 @@ impl Default for PollingOptions {
             sample_source: "openstack".into(),
             cinder_service_type: "volumev3".into(),
             nova_service_type: "compute".into(),
+            neutron_service_type: "network".into(),
             endpoints: Default::default(),
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),

@@ -21,102 +21,13 @@ use simd_json::json;
 use crate::config::PollingOptions;
 use crate::model::OwnedValue;
 
-/// One thing a pollster measures.
-#[derive(Debug, Clone)]
-pub enum Resource {
-    /// The machine the agent runs on.
-    LocalNode(Arc<str>),
-    /// A nova instance of the local libvirt.
-    Guest(Arc<super::libvirt::Guest>),
-    /// A simulated instance of the fleet: its place and uuid, inline (a fleet's list is as
-    /// long as the fleet, so an entry is the enum's 24 bytes and nothing on the heap).
-    Instance(FleetInstance),
-    /// A static resource or an endpoint URL.
-    Endpoint(Arc<str>),
-    /// A volume, snapshot or backup Cinder listed.
-    Cinder(Arc<super::cinder::Record>),
-    /// An image Glance listed.
-    Image(Arc<super::glance::Image>),
-}
-
-impl Resource {
-    /// An instance of the simulated fleet (polled by the fleet pollster only).
-    pub fn is_simulated(&self) -> bool {
-        matches!(self, Resource::Instance(_))
-    }
-
-    /// The resource as text: what a permanently failing resource is disabled under, what the
-    /// partition ring hashes (Ceilometer's `str(resource)`) and what logs name.
-    pub fn key(&self) -> ResourceKey<'_> {
-        ResourceKey(match self {
-            Resource::LocalNode(h) => KeyText::Borrowed(h),
-            Resource::Guest(g) => KeyText::Borrowed(&g.id),
-            Resource::Instance(i) => {
-                let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
-                i.id.hyphenated().encode_lower(&mut text);
-                KeyText::Uuid(text)
-            }
-            Resource::Endpoint(u) => KeyText::Borrowed(u),
-            Resource::Cinder(r) => KeyText::Borrowed(&r.id),
-            Resource::Image(i) => KeyText::Borrowed(&i.id),
-        })
-    }
-}
-
-/// [`Resource::key`]: borrowed from the resource, or a fleet instance's uuid written out on the
-/// stack (the fleet keeps its ids as their 16 bytes). Derefs to `str`; compares as one.
-#[derive(Clone, Copy)]
-pub struct ResourceKey<'a>(KeyText<'a>);
-
-#[derive(Clone, Copy)]
-enum KeyText<'a> {
-    Borrowed(&'a str),
-    /// Hyphenated lower-case hex: ASCII.
-    Uuid([u8; uuid::fmt::Hyphenated::LENGTH]),
-}
-
-impl std::ops::Deref for ResourceKey<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        match &self.0 {
-            KeyText::Borrowed(s) => s,
-            KeyText::Uuid(text) => std::str::from_utf8(text).unwrap_or_default(),
-        }
-    }
-}
-
-impl PartialEq for ResourceKey<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for ResourceKey<'_> {}
-
-impl std::hash::Hash for ResourceKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (**self).hash(state)
-    }
-}
-
-impl std::fmt::Display for ResourceKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self)
-    }
-}
-
-impl std::fmt::Debug for ResourceKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&**self, f)
-    }
-}
+pub use super::resource::{Resource, ResourceKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -136,6 +47,8 @@ pub enum Discoverer {
     Cinder(super::cinder::Listing),
     /// `images`: what Glance lists.
     Images,
+    /// `fip_services`: the floating IPs Neutron lists.
+    FloatingIps,
 }
 
 impl Discoverer {
@@ -165,6 +78,7 @@ impl Discoverer {
                 }),
             ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
             (super::glance::DISCOVERER, None) => Ok(Discoverer::Images),
+            (super::neutron::DISCOVERER, None) => Ok(Discoverer::FloatingIps),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
@@ -187,6 +101,7 @@ pub struct Discovery {
     partitioning: Option<Arc<super::partition::Partitioning>>,
     cinder: super::cinder::CinderApi,
     glance: super::glance::GlanceApi,
+    neutron: super::neutron::NeutronApi,
     /// Asked for the flavor ids older nova metadata leaves out.
     nova: super::nova::NovaApi,
 }
@@ -194,7 +109,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Cinder, Glance and Nova are asked with one token.
+        // Cinder, Glance, Neutron and Nova are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -210,6 +125,7 @@ impl Discovery {
             partitioning: None,
             cinder: super::cinder::CinderApi::new(session.clone(), &options.cinder_service_type),
             glance: super::glance::GlanceApi::new(session.clone()),
+            neutron: super::neutron::NeutronApi::new(session.clone(), &options.neutron_service_type),
             nova: super::nova::NovaApi::new(session, &options.nova_service_type),
         }
     }
@@ -241,6 +157,11 @@ impl Discovery {
     /// The Glance API the `images` discoverer lists.
     pub fn glance(&self) -> &super::glance::GlanceApi {
         &self.glance
+    }
+
+    /// The Neutron API the `fip_services` discoverer lists.
+    pub fn neutron(&self) -> &super::neutron::NeutronApi {
+        &self.neutron
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -291,6 +212,17 @@ impl Discovery {
                 let listed = self.glance.unavailable().is_none().then(|| self.glance.list());
                 super::service_api::resources("Glance", super::glance::DISCOVERER, listed, |i| {
                     Resource::Image(Arc::new(i))
+                })
+                .await
+            }
+            Discoverer::FloatingIps => {
+                let listed = self
+                    .neutron
+                    .unavailable()
+                    .is_none()
+                    .then(|| self.neutron.floating_ips());
+                super::service_api::resources("Neutron", super::neutron::DISCOVERER, listed, |f| {
+                    Resource::FloatingIp(Arc::new(f))
                 })
                 .await
             }

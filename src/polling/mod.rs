@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -40,10 +40,12 @@ pub mod glance;
 pub mod host;
 pub mod identity;
 pub mod libvirt;
+pub mod neutron;
 pub mod nova;
 pub mod partition;
 pub mod pollster;
 pub mod prometheus;
+pub mod resource;
 pub mod scheduler;
 pub mod service_api;
 pub mod source;
@@ -88,6 +90,7 @@ pub enum Pollster {
     Fleet(fleet::FleetPollster),
     Cinder(cinder::CinderPollster),
     Image(glance::ImagePollster),
+    FloatingIp(neutron::FloatingIpPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
 
@@ -101,6 +104,7 @@ impl Pollster {
             Pollster::Fleet(_) => "fleet",
             Pollster::Cinder(c) => c.name(),
             Pollster::Image(_) => "image.size",
+            Pollster::FloatingIp(_) => "ip.floating",
             Pollster::Dynamic(d) => d.name(),
         }
     }
@@ -113,6 +117,7 @@ impl Pollster {
             Pollster::Fleet(f) => f.meters(),
             Pollster::Cinder(c) => c.meters(),
             Pollster::Image(i) => i.meters(),
+            Pollster::FloatingIp(f) => f.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
     }
@@ -125,7 +130,7 @@ impl Pollster {
         let has = |ns: &str| namespaces.iter().any(|n| n == ns);
         match self {
             Pollster::Host(_) | Pollster::Libvirt(_) | Pollster::Fleet(_) => has("compute"),
-            Pollster::Cinder(_) | Pollster::Image(_) => has("central"),
+            Pollster::Cinder(_) | Pollster::Image(_) | Pollster::FloatingIp(_) => has("central"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
         }
     }
@@ -146,6 +151,7 @@ impl Pollster {
             Pollster::Fleet(_) => "fleet:0".into(),
             Pollster::Cinder(c) => c.default_discovery(),
             Pollster::Image(_) => glance::DISCOVERER.into(),
+            Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -165,6 +171,7 @@ impl Pollster {
             Pollster::Fleet(f) => f.poll(resource, mask, ctx, out),
             Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
             Pollster::Image(i) => i.poll(resource, mask, ctx, out),
+            Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
     }
@@ -213,7 +220,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -239,6 +246,9 @@ pub fn load_pollsters(
         cinder::Meter::ALL.map(|meter| Arc::new(Pollster::Cinder(cinder::CinderPollster::new(meter)))),
     );
     out.push(Arc::new(Pollster::Image(glance::ImagePollster::default())));
+    out.push(Arc::new(Pollster::FloatingIp(
+        neutron::FloatingIpPollster::default(),
+    )));
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
@@ -297,7 +307,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
@@ -305,6 +315,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
         let why = match &*entry.pollster {
             Pollster::Cinder(_) => discovery.cinder().unavailable(),
             Pollster::Image(_) => discovery.glance().unavailable(),
+            Pollster::FloatingIp(_) => discovery.neutron().unavailable(),
             _ => None,
         };
         let Some(why) = why else { continue };

@@ -63,9 +63,11 @@ impl Partitioning {
         let id = match discoverer {
             Discoverer::LocalNode => format!("LocalNode-{}", self.host),
             Discoverer::LocalInstances => self.host.clone(),
-            Discoverer::Endpoint(_) | Discoverer::Fleet(_) | Discoverer::Cinder(_) | Discoverer::Images => {
-                "global".to_owned()
-            }
+            Discoverer::Endpoint(_)
+            | Discoverer::Fleet(_)
+            | Discoverer::Cinder(_)
+            | Discoverer::Images
+            | Discoverer::FloatingIps => "global".to_owned(),
         };
         format!("{}-{id}", self.prefix)
     }
