@@ -393,6 +393,35 @@ impl Keystone {
             .and_then(|one| one[single]["name"].as_str().map(str::to_owned)))
     }
 
+    /// The ids of the projects of every domain, as Ceilometer's `tenant` discoverer lists them
+    /// (`GET /v3/domains`, then `/v3/projects?domain_id=..` for each); with `enabled_only`
+    /// (`[polling] ignore_disabled_projects`), the enabled projects of the enabled domains.
+    pub async fn project_ids(&self, enabled_only: bool) -> Result<Vec<String>, KeystoneError> {
+        let enabled = if enabled_only { "enabled=True" } else { "" };
+        let ids = |list: Option<Json>, kind: &str| -> Vec<String> {
+            list.and_then(|l| l[kind].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|one| one["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let domains = ids(
+            self.get(&format!("{}/domains?{enabled}", self.settings.v3()))
+                .await?,
+            "domains",
+        );
+        let mut projects = Vec::new();
+        for domain in domains {
+            let url = format!(
+                "{}/projects?domain_id={}&{enabled}",
+                self.settings.v3(),
+                enc(&domain)
+            );
+            projects.extend(ids(self.get(&url).await?, "projects"));
+        }
+        Ok(projects)
+    }
+
     /// `GET /v3/<kind>?name=..`, then `/v3/<kind>/<id>`: the id of the one that matches.
     async fn find_one(
         &self,
@@ -451,22 +480,35 @@ impl Keystone {
         url: &str,
         headers: &[(&'static str, &str)],
     ) -> Result<(u16, Bytes), KeystoneError> {
+        let (status, _, bytes) = self.authorized(Method::GET, service, url, headers).await?;
+        Ok((status, bytes))
+    }
+
+    /// [`Self::authorized_get`] for any method without a body (`HEAD`, whose reply is all in
+    /// its headers): the status, headers and body of the reply.
+    pub async fn authorized(
+        &self,
+        method: Method,
+        service: &str,
+        url: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<(u16, hyper::HeaderMap, Bytes), KeystoneError> {
         let mut token = self.token().await?;
         let mut renewed = false;
         loop {
-            let (status, _, bytes) = self
+            let (status, reply_headers, bytes) = self
                 .send(
                     service,
-                    Method::GET,
+                    method.clone(),
                     url,
                     Some(&token.header),
                     headers,
                     Bytes::new(),
                 )
                 .await
-                .map_err(|reason| self.error(Method::GET, url, reason))?;
+                .map_err(|reason| self.error(method.clone(), url, reason))?;
             if status != 401 || renewed {
-                return Ok((status, bytes));
+                return Ok((status, reply_headers, bytes));
             }
             token = self.refused(&token.header).await?;
             renewed = true;

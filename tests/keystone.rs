@@ -10,8 +10,9 @@
 //! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
-//! * Glance's and Neutron's pollsters (`image.size`, `ip.floating`) against real Glance 30 and
-//!   Neutron 26 APIs (`glance_support`, `neutron_support`), side by side with Ceilometer 27.
+//! * Glance's, Neutron's and Swift's pollsters (`image.size`, `ip.floating`, `storage.*`) against
+//!   real Glance 30, Neutron 26 and Swift 2.35 (`glance_support`, `neutron_support`,
+//!   `swift_support`), side by side with Ceilometer 27.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
 //!   (`nova_support`) found in the catalog, side by side with Ceilometer 27's compute agent.
 
@@ -24,6 +25,7 @@ mod keystone_support;
 mod neutron_support;
 mod nova_support;
 mod runtime_support;
+mod swift_support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -985,6 +987,109 @@ fn neutron_floating_ips_are_polled_as_ceilometer_polls_them() {
     assert_eq!(metadata(&failed)["status"], "ERROR");
 
     same_samples(&c, &r);
+}
+
+const SWIFT_POLLING: &str = "---\nsources:\n    - name: swift\n      interval: 10\n      meters:\n      \
+    - storage.objects\n      - storage.objects.size\n      - storage.objects.containers\n      \
+    - storage.containers.objects\n      - storage.containers.objects.size\n";
+
+#[test]
+fn swift_accounts_and_containers_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    // Swift's keystoneauth lets only its reseller admin read every project's account.
+    ks.role("ResellerAdmin");
+    ks.user(
+        "ceilometer",
+        CEILOMETER_PASSWORD,
+        &ks.project("service"),
+        "ResellerAdmin",
+    );
+    let swift = swift_support::Swift::start(ks);
+    let (a, b) = (ks.project("swift-a"), ks.project("swift-b"));
+    // Listed, and polled, unless `ignore_disabled_projects` says otherwise (below).
+    let disabled = ks.project("swift-disabled");
+    let (status, _) = ks.admin(
+        "PATCH",
+        &format!("/projects/{disabled}"),
+        Some(&serde_json::json!({"project": {"enabled": false}})),
+    );
+    assert_eq!(status, 200);
+    ks.user("swift-user-a", "swift-pw-a", &a, "member");
+    ks.user("swift-user-b", "swift-pw-b", &b, "member");
+    let token =
+        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
+    let (ta, tb) = (
+        token("swift-user-a", "swift-pw-a", "swift-a"),
+        token("swift-user-b", "swift-pw-b", "swift-b"),
+    );
+    swift.put(&ta, &a, "photos", Some(("one.jpg", &[1; 100])));
+    swift.put(&ta, &a, "photos", Some(("two.jpg", &[2; 50])));
+    swift.put(&ta, &a, "empty", None);
+    swift.put(&tb, &b, "logs", Some(("x", b"hello")));
+    swift.update_accounts();
+    // Every project Keystone has (the other tests' too) gets the account's three samples; the
+    // three containers two each.
+    let (_, projects) = ks.admin("GET", "/projects", None);
+    let projects = projects["projects"].as_array().map_or(0, Vec::len);
+    let agents = SideBySide::start(ks, "swift", SWIFT_POLLING);
+    let (c, r) = agents.collect(3 * projects + 6, Duration::from_secs(90), || swift.log_text());
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    let volume =
+        |meter: &str, resource: &str| r[&(meter.to_owned(), resource.to_owned())]["counter_volume"].clone();
+    assert_eq!(volume("storage.objects", &a), 2);
+    assert_eq!(volume("storage.objects.size", &a), 150);
+    assert_eq!(volume("storage.objects.containers", &a), 2);
+    assert_eq!(volume("storage.objects", &b), 1);
+    assert_eq!(volume("storage.objects.size", &b), 5);
+    assert_eq!(volume("storage.containers.objects", &format!("{a}/photos")), 2);
+    assert_eq!(
+        volume("storage.containers.objects.size", &format!("{a}/photos")),
+        150
+    );
+    assert_eq!(volume("storage.containers.objects", &format!("{a}/empty")), 0);
+    assert_eq!(volume("storage.containers.objects.size", &format!("{b}/logs")), 5);
+    let photos = &r[&("storage.containers.objects".to_owned(), format!("{a}/photos"))];
+    assert_eq!(photos["project_id"], a.as_str());
+    assert!(photos["user_id"].is_null());
+    assert_eq!(photos["counter_unit"], "object");
+    assert_eq!(volume("storage.objects", &disabled), 0);
+    same_samples(&c, &r);
+
+    // `[polling] ignore_disabled_projects`: the tenant discoverer lists enabled projects only.
+    let rt = runtime();
+    let broker = Broker::new("swift-enabled-only");
+    rt.block_on(declare(
+        &broker.url(),
+        "polled",
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let dir = config_dir(
+        &polling_with_credentials(ks, keystone_support::REGION)
+            .replace("polling:\n", "polling:\n  ignore_disabled_projects: true\n"),
+    );
+    std::fs::write(dir.path().join("polling.yaml"), SWIFT_POLLING).unwrap();
+    let agent = Agent::start(dir.path(), &broker.url());
+    // Until the second poll has come: the first is then whole.
+    let mut polls_of_b = 0;
+    let received = rt.block_on(collect(&broker.url(), "polled", Duration::from_secs(60), |r| {
+        polls_of_b += polled_samples(&r.body)
+            .iter()
+            .filter(|s| s["counter_name"] == "storage.objects" && s["resource_id"] == b.as_str())
+            .count();
+        polls_of_b >= 2
+    }));
+    let polled = by_meter_and_resource(&received);
+    assert!(
+        polled.contains_key(&("storage.objects".to_owned(), b.clone())),
+        "{}",
+        agent.log_text()
+    );
+    assert!(!polled.contains_key(&("storage.objects".to_owned(), disabled.clone())));
 }
 
 /// A libvirt test-driver node (`test:///<file>`: every connection reads the file, so the agent

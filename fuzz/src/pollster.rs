@@ -5,8 +5,9 @@
 //! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
 //! (`cinder::read_page`, `CinderPollster::poll`), and as Glance's image listing, into
 //! `image.size` samples (`glance::read_page`, `ImagePollster::poll`), and as Neutron's floating
-//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`).
-//! Nothing is requested and no `host_command` is run.
+//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`),
+//! and as a Swift account's container listing (`swift::read_listing`). Nothing is requested and
+//! no `host_command` is run.
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
 use ceilo::polling::pollster::PollContext;
+use ceilo::polling::swift;
 
 use crate::mutate::{self, JSON_TOKENS};
 use crate::rng::Rng;
@@ -110,6 +112,7 @@ impl Target for Pollster {
             }
             std::hint::black_box((samples, next));
         }
+        let _ = std::hint::black_box(swift::read_listing(body));
         let text = String::from_utf8_lossy(definitions);
         let Ok(definitions) = DynamicDefinition::parse_file(&text, Path::new("fuzz.yaml")) else {
             return;

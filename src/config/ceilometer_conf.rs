@@ -505,6 +505,15 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.neutron_service_type,
         r.string(&[("service_types", "neutron")])?
     );
+    set!(poll.swift_service_type, r.string(&[("service_types", "swift")])?);
+    set!(poll.reseller_prefix, r.string(&[("DEFAULT", "reseller_prefix")])?);
+    set!(
+        poll.ignore_disabled_projects,
+        r.bool(&[
+            ("polling", "ignore_disabled_projects"),
+            ("DEFAULT", "ignore_disabled_projects"),
+        ])?
+    );
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
     set!(
@@ -759,7 +768,8 @@ mod tests {
              prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
-             [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\n",
+             [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\nswift = objects\n\
+             [DEFAULT]\nreseller_prefix = KEY_\nignore_disabled_projects = true\n",
         )
         .unwrap();
         let s = &c.settings;
@@ -823,6 +833,9 @@ mod tests {
         assert_eq!(s.polling.cinder_service_type, "block-storage");
         assert_eq!(s.polling.nova_service_type, "compute-legacy");
         assert_eq!(s.polling.neutron_service_type, "net");
+        assert_eq!(s.polling.swift_service_type, "objects");
+        assert_eq!(s.polling.reseller_prefix, "KEY_");
+        assert!(s.polling.ignore_disabled_projects);
         assert_eq!(
             s.polling.coordination_backend_url,
             "redis://127.0.0.1:6379?timeout=5"

@@ -53,6 +53,14 @@ pub struct PollingOptions {
     /// `[service_types] neutron`: the catalog type of Neutron's endpoint, which the
     /// `fip_services` discoverer lists from.
     pub neutron_service_type: String,
+    /// `[service_types] swift`: the catalog type of Swift's endpoint, whose accounts Swift's
+    /// pollsters read.
+    pub swift_service_type: String,
+    /// `[DEFAULT] reseller_prefix`: the prefix of a project's Swift account (the proxy's).
+    pub reseller_prefix: String,
+    /// `[polling] ignore_disabled_projects`: the `tenant` discoverer lists only the enabled
+    /// projects of enabled domains.
+    pub ignore_disabled_projects: bool,
     /// Endpoint URLs by type, for `endpoint:TYPE` discovery (dynamic pollsters do not read the
     /// Keystone catalogue).
     pub endpoints: std::collections::HashMap<String, Vec<String>>,
@@ -80,7 +88,7 @@ pub struct PollingOptions {
     pub partitioning_group_prefix: String,
     /// The polling namespaces this agent runs, as `ceilometer-polling --polling-namespaces`
     /// (default `compute central`): only their pollsters poll (`compute`: the host's and its
-    /// instances'; `central`: Cinder's, Glance's, Neutron's and, unless their definition says otherwise,
+    /// instances'; `central`: Cinder's, Glance's, Neutron's, Swift's and, unless their definition says otherwise,
     /// the dynamic pollsters), and partitioning group names start with them (`central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
@@ -114,6 +122,9 @@ impl Default for PollingOptions {
             cinder_service_type: "volumev3".into(),
             nova_service_type: "compute".into(),
             neutron_service_type: "network".into(),
+            swift_service_type: "object-store".into(),
+            reseller_prefix: "AUTH_".into(),
+            ignore_disabled_projects: false,
             endpoints: Default::default(),
             libvirt_type: "kvm".into(),
             libvirt_uri: String::new(),

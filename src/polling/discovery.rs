@@ -27,7 +27,7 @@ pub use super::resource::{Resource, ResourceKey};
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, tenant)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -49,6 +49,8 @@ pub enum Discoverer {
     Images,
     /// `fip_services`: the floating IPs Neutron lists.
     FloatingIps,
+    /// `tenant`: every project Keystone lists.
+    Tenants,
 }
 
 impl Discoverer {
@@ -79,6 +81,7 @@ impl Discoverer {
             ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
             (super::glance::DISCOVERER, None) => Ok(Discoverer::Images),
             (super::neutron::DISCOVERER, None) => Ok(Discoverer::FloatingIps),
+            (super::swift::DISCOVERER, None) => Ok(Discoverer::Tenants),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
@@ -102,6 +105,11 @@ pub struct Discovery {
     cinder: super::cinder::CinderApi,
     glance: super::glance::GlanceApi,
     neutron: super::neutron::NeutronApi,
+    swift: Arc<super::swift::SwiftApi>,
+    /// Keystone itself, which the `tenant` discoverer lists projects from; with
+    /// `ignore_disabled_projects`, only the enabled ones.
+    keystone: super::service_api::Session,
+    ignore_disabled_projects: bool,
     /// Asked for the flavor ids older nova metadata leaves out.
     nova: super::nova::NovaApi,
 }
@@ -109,7 +117,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Cinder, Glance, Neutron and Nova are asked with one token.
+        // Keystone, Cinder, Glance, Neutron, Swift and Nova are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -126,6 +134,13 @@ impl Discovery {
             cinder: super::cinder::CinderApi::new(session.clone(), &options.cinder_service_type),
             glance: super::glance::GlanceApi::new(session.clone()),
             neutron: super::neutron::NeutronApi::new(session.clone(), &options.neutron_service_type),
+            swift: Arc::new(super::swift::SwiftApi::new(
+                session.clone(),
+                &options.swift_service_type,
+                &options.reseller_prefix,
+            )),
+            keystone: session.clone(),
+            ignore_disabled_projects: options.ignore_disabled_projects,
             nova: super::nova::NovaApi::new(session, &options.nova_service_type),
         }
     }
@@ -162,6 +177,11 @@ impl Discovery {
     /// The Neutron API the `fip_services` discoverer lists.
     pub fn neutron(&self) -> &super::neutron::NeutronApi {
         &self.neutron
+    }
+
+    /// The Swift API Swift's pollsters ask for each project's account.
+    pub fn swift(&self) -> &Arc<super::swift::SwiftApi> {
+        &self.swift
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -223,6 +243,18 @@ impl Discovery {
                     .then(|| self.neutron.floating_ips());
                 super::service_api::resources("Neutron", super::neutron::DISCOVERER, listed, |f| {
                     Resource::FloatingIp(Arc::new(f))
+                })
+                .await
+            }
+            Discoverer::Tenants => {
+                let listed = self.keystone.as_ref().ok().map(|keystone| async move {
+                    keystone
+                        .project_ids(self.ignore_disabled_projects)
+                        .await
+                        .map_err(|e| e.to_string())
+                });
+                super::service_api::resources("Keystone", super::swift::DISCOVERER, listed, |id| {
+                    Resource::Project(id.into())
                 })
                 .await
             }

@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | swift | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -49,6 +49,7 @@ pub mod resource;
 pub mod scheduler;
 pub mod service_api;
 pub mod source;
+pub mod swift;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,6 +92,7 @@ pub enum Pollster {
     Cinder(cinder::CinderPollster),
     Image(glance::ImagePollster),
     FloatingIp(neutron::FloatingIpPollster),
+    Swift(swift::SwiftPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
 
@@ -105,6 +107,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.name(),
             Pollster::Image(_) => "image.size",
             Pollster::FloatingIp(_) => "ip.floating",
+            Pollster::Swift(_) => "swift",
             Pollster::Dynamic(d) => d.name(),
         }
     }
@@ -118,6 +121,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.meters(),
             Pollster::Image(i) => i.meters(),
             Pollster::FloatingIp(f) => f.meters(),
+            Pollster::Swift(s) => s.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
     }
@@ -130,7 +134,9 @@ impl Pollster {
         let has = |ns: &str| namespaces.iter().any(|n| n == ns);
         match self {
             Pollster::Host(_) | Pollster::Libvirt(_) | Pollster::Fleet(_) => has("compute"),
-            Pollster::Cinder(_) | Pollster::Image(_) | Pollster::FloatingIp(_) => has("central"),
+            Pollster::Cinder(_) | Pollster::Image(_) | Pollster::FloatingIp(_) | Pollster::Swift(_) => {
+                has("central")
+            }
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
         }
     }
@@ -152,6 +158,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.default_discovery(),
             Pollster::Image(_) => glance::DISCOVERER.into(),
             Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
+            Pollster::Swift(_) => swift::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -172,6 +179,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
             Pollster::Image(i) => i.poll(resource, mask, ctx, out),
             Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
+            Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
     }
@@ -220,7 +228,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Swift's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -249,6 +257,9 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::FloatingIp(
         neutron::FloatingIpPollster::default(),
     )));
+    out.push(Arc::new(Pollster::Swift(swift::SwiftPollster::new(
+        discovery.swift().clone(),
+    ))));
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
@@ -307,7 +318,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Swift) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
@@ -316,6 +327,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
             Pollster::Cinder(_) => discovery.cinder().unavailable(),
             Pollster::Image(_) => discovery.glance().unavailable(),
             Pollster::FloatingIp(_) => discovery.neutron().unavailable(),
+            Pollster::Swift(_) => discovery.swift().unavailable(),
             _ => None,
         };
         let Some(why) = why else { continue };

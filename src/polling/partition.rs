@@ -67,7 +67,8 @@ impl Partitioning {
             | Discoverer::Fleet(_)
             | Discoverer::Cinder(_)
             | Discoverer::Images
-            | Discoverer::FloatingIps => "global".to_owned(),
+            | Discoverer::FloatingIps
+            | Discoverer::Tenants => "global".to_owned(),
         };
         format!("{}-{id}", self.prefix)
     }

@@ -24,6 +24,8 @@ pub enum Resource {
     Image(Arc<super::glance::Image>),
     /// A floating IP Neutron listed.
     FloatingIp(Arc<super::neutron::FloatingIp>),
+    /// A Keystone project's id (`tenant`).
+    Project(Arc<str>),
 }
 
 impl Resource {
@@ -47,6 +49,7 @@ impl Resource {
             Resource::Cinder(r) => KeyText::Borrowed(&r.id),
             Resource::Image(i) => KeyText::Borrowed(&i.id),
             Resource::FloatingIp(f) => KeyText::Borrowed(&f.id),
+            Resource::Project(p) => KeyText::Borrowed(p),
         })
     }
 }

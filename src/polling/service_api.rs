@@ -1,6 +1,6 @@
 //! An OpenStack service's API as the central pollsters reach it: its endpoint from the token's
 //! catalog, every request with the agent's Keystone token (renewed on 401), listings followed
-//! page by page. Each service's module (`cinder`, `glance`) says what it asks and how its
+//! page by page. Each service's module (`cinder`, `glance`, `neutron`, `swift`) says what it asks and how its
 //! pages link.
 
 use std::sync::Arc;
@@ -89,6 +89,19 @@ impl ServiceApi {
                 )
             },
         )
+    }
+
+    /// One request without a body to the service, with the agent's token: the status,
+    /// headers and body of the reply.
+    pub async fn request(
+        &self,
+        method: hyper::Method,
+        url: &str,
+    ) -> Result<(u16, hyper::HeaderMap, bytes::Bytes), String> {
+        self.session()?
+            .authorized(method, self.name, url, &[])
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Every record of a listing: `url` first, then each next page `read_page` finds.

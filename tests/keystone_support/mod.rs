@@ -361,6 +361,15 @@ impl Keystone {
         )
     }
 
+    /// The id of role `name`, created if missing.
+    pub fn role(&self, name: &str) -> String {
+        let (_, found) = self.admin("GET", &format!("/roles?name={name}"), None);
+        if let Some(id) = found["roles"][0]["id"].as_str() {
+            return id.to_owned();
+        }
+        self.create("/roles", "role", json!({"name": name}))
+    }
+
     /// A user in domain `default` (created if missing) with `role` on `project` (an id);
     /// returns its id.
     pub fn user(&self, name: &str, password: &str, project: &str, role: &str) -> String {
