@@ -53,6 +53,22 @@ pub fn system_roots() -> RootCertStore {
         .clone()
 }
 
+/// How every HTTPS client configuration starts (the Keystone session's, dynamic pollsters', the
+/// HTTP publishers'): aws-lc-rs with rustls' safe default protocol versions; and the provider,
+/// which a verifier that takes any certificate still checks the handshake's signatures with.
+pub fn client_builder() -> Result<
+    (
+        rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
+        std::sync::Arc<rustls::crypto::CryptoProvider>,
+    ),
+    rustls::Error,
+> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    Ok((builder, provider))
+}
+
 /// A server configuration presenting the chain of `certfile` with the key of `keyfile`.
 pub fn server_config(certfile: &Path, keyfile: &Path) -> Result<rustls::ServerConfig, String> {
     let chain = certificates(certfile).map_err(|e| format!("{}: {e}", certfile.display()))?;

@@ -23,17 +23,15 @@ pub fn http_client() -> HttpClient {
     if roots.is_empty() {
         tracing::warn!("no native root certificates: https endpoints will fail to verify");
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config =
-        match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
-            Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build a TLS configuration");
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-            }
-        };
+    let config = match crate::tls::client_builder() {
+        Ok((builder, _)) => builder.with_root_certificates(roots).with_no_client_auth(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build a TLS configuration");
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
+    };
     http_client_with(config)
 }
 
@@ -41,10 +39,8 @@ pub fn http_client() -> HttpClient {
 /// requests then verifies every https endpoint of the session against), or none at all with
 /// `insecure`; with neither, [`http_client`]. A CA file that cannot be used is an error naming it.
 pub fn http_client_verifying(cafile: Option<&Path>, insecure: bool) -> Result<HttpClient, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot build a TLS configuration: {e}"))?;
+    let (builder, provider) =
+        crate::tls::client_builder().map_err(|e| format!("cannot build a TLS configuration: {e}"))?;
     let config = match (insecure, cafile) {
         (true, _) => builder
             .dangerous()

@@ -153,9 +153,7 @@ fn file_error(path: &std::path::Path, reason: impl std::fmt::Display) -> HttpSet
 
 /// The HTTP(S) client of one target: its roots (`verify_ssl`) and client certificate.
 fn client(target: &HttpTarget) -> Result<HttpClient, HttpSetupError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
+    let (builder, provider) = crate::tls::client_builder()?;
     let builder = match &target.verify_ssl {
         VerifySsl::System => builder.with_root_certificates(crate::tls::system_roots()),
         VerifySsl::CaFile(path) => {
