@@ -25,7 +25,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{Page, ServiceApi, Session};
+use super::service_api::{versioned, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -103,20 +103,10 @@ impl NeutronApi {
 
     /// Every floating IP the agent's user may see, page by page.
     pub async fn floating_ips(&self) -> Result<Vec<FloatingIp>, String> {
-        let versioned = versioned(&self.0.endpoint().await?);
+        let versioned = versioned(&self.0.endpoint().await?, "v2.0");
         self.0
             .list(format!("{versioned}/floatingips"), &[], read_page)
             .await
-    }
-}
-
-/// The v2.0 API under a catalog endpoint: the endpoint itself when it names a version already.
-fn versioned(endpoint: &str) -> String {
-    let last = endpoint.rsplit('/').next().unwrap_or_default();
-    if last.starts_with("v2") {
-        endpoint.to_owned()
-    } else {
-        format!("{endpoint}/v2.0")
     }
 }
 
@@ -261,11 +251,5 @@ mod tests {
         assert_eq!(next(r#"[{"rel": "previous", "href": "x"}]"#), None);
         assert_eq!(read_page(br#"{"floatingips": []}"#).unwrap().1, None);
         assert!(read_page(b"{}").unwrap_err().contains("no \"floatingips\" list"));
-    }
-
-    #[test]
-    fn the_api_is_versioned_unless_the_catalog_says_a_version() {
-        assert_eq!(versioned("http://neutron:9696"), "http://neutron:9696/v2.0");
-        assert_eq!(versioned("http://neutron:9696/v2.0"), "http://neutron:9696/v2.0");
     }
 }

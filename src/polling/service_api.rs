@@ -158,6 +158,18 @@ pub async fn resources<R>(
     }
 }
 
+/// `version` (`v2`, `v2.0`) of the API under a catalog endpoint, as openstacksdk's discovery
+/// versions it: the endpoint itself when it names a version of that major already.
+pub fn versioned(endpoint: &str, version: &str) -> String {
+    let major = version.split('.').next().unwrap_or(version);
+    let last = endpoint.rsplit('/').next().unwrap_or_default();
+    if last.starts_with(major) {
+        endpoint.to_owned()
+    } else {
+        format!("{endpoint}/{version}")
+    }
+}
+
 // openstacksdk's typed attributes: what Ceilometer's pollsters read off its objects.
 
 /// An openstacksdk `type=int` attribute, as its `fields._convert_type` makes one: an int (a bool
@@ -200,6 +212,25 @@ mod tests {
     use simd_json::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn the_api_is_versioned_unless_the_catalog_says_a_version() {
+        assert_eq!(versioned("http://glance:9292", "v2"), "http://glance:9292/v2");
+        assert_eq!(versioned("http://ctl/image", "v2"), "http://ctl/image/v2");
+        assert_eq!(versioned("http://glance:9292/v2", "v2"), "http://glance:9292/v2");
+        assert_eq!(
+            versioned("http://glance:9292/v2.1", "v2"),
+            "http://glance:9292/v2.1"
+        );
+        assert_eq!(
+            versioned("http://neutron:9696", "v2.0"),
+            "http://neutron:9696/v2.0"
+        );
+        assert_eq!(
+            versioned("http://neutron:9696/v2.0", "v2.0"),
+            "http://neutron:9696/v2.0"
+        );
+    }
 
     #[test]
     fn an_int_attribute_is_converted_as_openstacksdk_converts_it() {
