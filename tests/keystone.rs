@@ -10,9 +10,10 @@
 //! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
-//! * Glance's, Neutron's and Swift's pollsters (`image.size`, `ip.floating`, `storage.*`) against
-//!   real Glance 30, Neutron 26 and Swift 2.35 (`glance_support`, `neutron_support`,
-//!   `swift_support`), side by side with Ceilometer 27.
+//! * Glance's, Neutron's, Octavia's and Swift's pollsters (`image.size`, `ip.floating`,
+//!   `loadbalancer.*`, `storage.*`) against real Glance 30, Neutron 26, Octavia 16 and Swift 2.35
+//!   (`glance_support`, `neutron_support`, `octavia_support`, `swift_support`), side by side
+//!   with Ceilometer 27.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
 //!   (`nova_support`) found in the catalog, side by side with Ceilometer 27's compute agent.
 
@@ -24,6 +25,7 @@ mod gnocchi_support;
 mod keystone_support;
 mod neutron_support;
 mod nova_support;
+mod octavia_support;
 mod runtime_support;
 mod swift_support;
 
@@ -986,6 +988,57 @@ fn neutron_floating_ips_are_polled_as_ceilometer_polls_them() {
     assert!(metadata(&free)["router_id"].is_null());
     assert_eq!(metadata(&failed)["status"], "ERROR");
 
+    same_samples(&c, &r);
+}
+
+/// The two meters in sources of their own intervals: Ceilometer 27 polls only the first
+/// pollster of a discoverer whose listing is a generator, per interval (src/polling/octavia.rs).
+const LOAD_BALANCER_POLLING: &str = "---\nsources:\n    - name: operating\n      interval: 10\n      \
+    meters:\n      - loadbalancer.operating\n    - name: provisioning\n      interval: 11\n      \
+    meters:\n      - loadbalancer.provisioning\n";
+
+#[test]
+fn octavia_load_balancers_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let octavia = octavia_support::Octavia::start(ks);
+    let admin = ks.admin_token();
+    let (a, b) = (ks.project("lb-a"), ks.project("lb-b"));
+    let subnet = "5d1a6c3e-2b1f-4c53-9a5e-0a2d1e6b7c01";
+    let id = |lb: &Json| lb["id"].as_str().expect("an id").to_owned();
+    let lb = |name: &str, project: &str| {
+        id(&octavia.create(
+            admin,
+            serde_json::json!({"name": name, "vip_subnet_id": subnet, "project_id": project}),
+        ))
+    };
+    let (web, failed, busy) = (lb("web", &a), lb("failed", &a), lb("busy", &b));
+    octavia.set_status(&web, "ACTIVE", "ONLINE");
+    octavia.set_status(&failed, "ERROR", "ERROR");
+    octavia.set_status(&busy, "PENDING_UPDATE", "DEGRADED");
+
+    let agents = SideBySide::start(ks, "octavia", LOAD_BALANCER_POLLING);
+    let (c, r) = agents.collect(6, Duration::from_secs(90), || octavia.log_text());
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    let sample = |meter: &str, id: &str| &r[&(format!("loadbalancer.{meter}"), id.to_owned())];
+    for (lb, operating, provisioning, project) in [(&web, 1, 1, &a), (&failed, 5, 3, &a), (&busy, 4, 5, &b)] {
+        assert_eq!(
+            sample("operating", lb)["counter_volume"],
+            operating,
+            "{}",
+            sample("operating", lb)
+        );
+        assert_eq!(sample("provisioning", lb)["counter_volume"], provisioning);
+        assert_eq!(sample("operating", lb)["project_id"], project.as_str());
+        assert!(sample("operating", lb)["user_id"].is_null());
+    }
+    assert_eq!(sample("operating", &web)["resource_metadata"]["name"], "web");
+    assert_eq!(
+        sample("operating", &web)["resource_metadata"]["provider"],
+        "noop_driver"
+    );
     same_samples(&c, &r);
 }
 

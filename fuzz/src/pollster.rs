@@ -5,8 +5,8 @@
 //! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
 //! (`cinder::read_page`, `CinderPollster::poll`), and as Glance's image listing, into
 //! `image.size` samples (`glance::read_page`, `ImagePollster::poll`), and as Neutron's floating
-//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`),
-//! and as a Swift account's container listing (`swift::read_listing`). Nothing is requested and
+//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`), as
+//! Octavia's load balancer listing (`octavia::read_page`, `LoadBalancerPollster::poll`), and as a Swift account's container listing (`swift::read_listing`). Nothing is requested and
 //! no `host_command` is run.
 
 use std::path::Path;
@@ -18,6 +18,7 @@ use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
+use ceilo::polling::octavia::{self, LoadBalancerPollster};
 use ceilo::polling::pollster::PollContext;
 use ceilo::polling::swift;
 
@@ -109,6 +110,15 @@ impl Target for Pollster {
             for ip in ips {
                 let resource = Resource::FloatingIp(Arc::new(ip));
                 let _ = FloatingIpPollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
+            }
+            std::hint::black_box((samples, next));
+        }
+        if let Ok((lbs, next)) = octavia::read_page(body) {
+            let mut samples = Vec::new();
+            for lb in lbs {
+                let resource = Resource::LoadBalancer(Arc::new(lb));
+                let _ =
+                    LoadBalancerPollster::default().poll(&resource, &[true, true], &self.ctx, &mut samples);
             }
             std::hint::black_box((samples, next));
         }

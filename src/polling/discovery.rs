@@ -27,7 +27,7 @@ pub use super::resource::{Resource, ResourceKey};
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, tenant)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, lb_services, tenant)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -49,6 +49,8 @@ pub enum Discoverer {
     Images,
     /// `fip_services`: the floating IPs Neutron lists.
     FloatingIps,
+    /// `lb_services`: the load balancers Octavia lists.
+    LoadBalancers,
     /// `tenant`: every project Keystone lists.
     Tenants,
 }
@@ -82,6 +84,7 @@ impl Discoverer {
             (super::glance::DISCOVERER, None) => Ok(Discoverer::Images),
             (super::neutron::DISCOVERER, None) => Ok(Discoverer::FloatingIps),
             (super::swift::DISCOVERER, None) => Ok(Discoverer::Tenants),
+            (super::octavia::DISCOVERER, None) => Ok(Discoverer::LoadBalancers),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
@@ -106,6 +109,7 @@ pub struct Discovery {
     glance: super::glance::GlanceApi,
     neutron: super::neutron::NeutronApi,
     swift: Arc<super::swift::SwiftApi>,
+    octavia: super::octavia::OctaviaApi,
     /// Keystone itself, which the `tenant` discoverer lists projects from; with
     /// `ignore_disabled_projects`, only the enabled ones.
     keystone: super::service_api::Session,
@@ -117,7 +121,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Keystone, Cinder, Glance, Neutron, Swift and Nova are asked with one token.
+        // Keystone, Cinder, Glance, Neutron, Swift, Octavia and Nova are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -139,6 +143,7 @@ impl Discovery {
                 &options.swift_service_type,
                 &options.reseller_prefix,
             )),
+            octavia: super::octavia::OctaviaApi::new(session.clone(), &options.octavia_service_type),
             keystone: session.clone(),
             ignore_disabled_projects: options.ignore_disabled_projects,
             nova: super::nova::NovaApi::new(session, &options.nova_service_type),
@@ -182,6 +187,11 @@ impl Discovery {
     /// The Swift API Swift's pollsters ask for each project's account.
     pub fn swift(&self) -> &Arc<super::swift::SwiftApi> {
         &self.swift
+    }
+
+    /// The Octavia API the `lb_services` discoverer lists.
+    pub fn octavia(&self) -> &super::octavia::OctaviaApi {
+        &self.octavia
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -243,6 +253,17 @@ impl Discovery {
                     .then(|| self.neutron.floating_ips());
                 super::service_api::resources("Neutron", super::neutron::DISCOVERER, listed, |f| {
                     Resource::FloatingIp(Arc::new(f))
+                })
+                .await
+            }
+            Discoverer::LoadBalancers => {
+                let listed = self
+                    .octavia
+                    .unavailable()
+                    .is_none()
+                    .then(|| self.octavia.load_balancers());
+                super::service_api::resources("Octavia", super::octavia::DISCOVERER, listed, |lb| {
+                    Resource::LoadBalancer(Arc::new(lb))
                 })
                 .await
             }

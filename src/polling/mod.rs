@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | swift | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | swift | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -42,6 +42,7 @@ pub mod identity;
 pub mod libvirt;
 pub mod neutron;
 pub mod nova;
+pub mod octavia;
 pub mod partition;
 pub mod pollster;
 pub mod prometheus;
@@ -92,6 +93,7 @@ pub enum Pollster {
     Cinder(cinder::CinderPollster),
     Image(glance::ImagePollster),
     FloatingIp(neutron::FloatingIpPollster),
+    LoadBalancer(octavia::LoadBalancerPollster),
     Swift(swift::SwiftPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
@@ -107,6 +109,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.name(),
             Pollster::Image(_) => "image.size",
             Pollster::FloatingIp(_) => "ip.floating",
+            Pollster::LoadBalancer(_) => "loadbalancer",
             Pollster::Swift(_) => "swift",
             Pollster::Dynamic(d) => d.name(),
         }
@@ -121,6 +124,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.meters(),
             Pollster::Image(i) => i.meters(),
             Pollster::FloatingIp(f) => f.meters(),
+            Pollster::LoadBalancer(l) => l.meters(),
             Pollster::Swift(s) => s.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
@@ -134,9 +138,11 @@ impl Pollster {
         let has = |ns: &str| namespaces.iter().any(|n| n == ns);
         match self {
             Pollster::Host(_) | Pollster::Libvirt(_) | Pollster::Fleet(_) => has("compute"),
-            Pollster::Cinder(_) | Pollster::Image(_) | Pollster::FloatingIp(_) | Pollster::Swift(_) => {
-                has("central")
-            }
+            Pollster::Cinder(_)
+            | Pollster::Image(_)
+            | Pollster::FloatingIp(_)
+            | Pollster::LoadBalancer(_)
+            | Pollster::Swift(_) => has("central"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
         }
     }
@@ -158,6 +164,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.default_discovery(),
             Pollster::Image(_) => glance::DISCOVERER.into(),
             Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
+            Pollster::LoadBalancer(_) => octavia::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
@@ -179,6 +186,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
             Pollster::Image(i) => i.poll(resource, mask, ctx, out),
             Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
+            Pollster::LoadBalancer(l) => l.poll(resource, mask, ctx, out),
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
@@ -228,7 +236,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, Swift's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Swift's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -256,6 +264,9 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::Image(glance::ImagePollster::default())));
     out.push(Arc::new(Pollster::FloatingIp(
         neutron::FloatingIpPollster::default(),
+    )));
+    out.push(Arc::new(Pollster::LoadBalancer(
+        octavia::LoadBalancerPollster::default(),
     )));
     out.push(Arc::new(Pollster::Swift(swift::SwiftPollster::new(
         discovery.swift().clone(),
@@ -318,7 +329,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Swift) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Swift) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
@@ -327,6 +338,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
             Pollster::Cinder(_) => discovery.cinder().unavailable(),
             Pollster::Image(_) => discovery.glance().unavailable(),
             Pollster::FloatingIp(_) => discovery.neutron().unavailable(),
+            Pollster::LoadBalancer(_) => discovery.octavia().unavailable(),
             Pollster::Swift(_) => discovery.swift().unavailable(),
             _ => None,
         };

@@ -10,7 +10,7 @@
 //!   to cut them). What the agent's user may see is what is listed: with the admin role, every
 //!   project's floating IPs.
 //! * A sample per floating IP: a gauge in `ip` whose volume is its `status` as Ceilometer's
-//!   table numbers it ([`status_code`]: `ACTIVE` 1, `DOWN` 3, ...; a status the table does not
+//!   table numbers it ([`STATUSES`]: `ACTIVE` 1, `DOWN` 3, ...; a status the table does not
 //!   have is -1, with a warning naming the address), no user, the IP's `tenant_id` as project,
 //!   its `id` as resource, and the six attributes Ceilometer copies into the metadata as Neutron
 //!   sent them.
@@ -25,7 +25,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{versioned, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_code, versioned, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -67,26 +67,18 @@ impl FloatingIp {
     }
 }
 
-/// A network service's status as Ceilometer's network pollsters number it
-/// (`ceilometer/network/services/base.py`), case aside; `None` for one not in its table (and for
-/// none at all), which the sample carries as -1.
-pub fn status_code(status: Option<&str>) -> Option<i64> {
-    const TABLE: [&str; 8] = [
-        "inactive",
-        "active",
-        "pending_create",
-        "down",
-        "created",
-        "pending_update",
-        "pending_delete",
-        "error",
-    ];
-    let status = status?.to_lowercase();
-    TABLE
-        .iter()
-        .position(|s| *s == status)
-        .and_then(|at| i64::try_from(at).ok())
-}
+/// A network service's statuses as Ceilometer's network pollsters number them
+/// (`ceilometer/network/services/base.py`).
+pub const STATUSES: [(&str, i64); 8] = [
+    ("inactive", 0),
+    ("active", 1),
+    ("pending_create", 2),
+    ("down", 3),
+    ("created", 4),
+    ("pending_update", 5),
+    ("pending_delete", 6),
+    ("error", 7),
+];
 
 /// The Neutron API, reached through the agent's Keystone session.
 pub struct NeutronApi(ServiceApi);
@@ -110,23 +102,9 @@ impl NeutronApi {
     }
 }
 
-/// The floating IPs of one page of Neutron's listing, and the next page's URL: the `href` of its
-/// `floatingips_links` entry whose `rel` is `next`.
+/// The floating IPs of one page of Neutron's listing, and the next page's URL.
 pub fn read_page(reply: &[u8]) -> Result<Page<FloatingIp>, String> {
-    let page =
-        simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
-    let Some(ips) = page.get("floatingips").and_then(|i| i.as_array()) else {
-        return Err("the reply has no \"floatingips\" list".into());
-    };
-    let next = page
-        .get("floatingips_links")
-        .and_then(|links| links.as_array())
-        .into_iter()
-        .flatten()
-        .find(|link| link.get_str("rel") == Some("next"))
-        .and_then(|link| link.get_str("href"))
-        .map(str::to_owned);
-    Ok((ips.iter().map(FloatingIp::new).collect(), next))
+    linked_page(reply, "floatingips", FloatingIp::new)
 }
 
 /// `ip.floating`.
@@ -163,7 +141,7 @@ impl FloatingIpPollster {
                 resource.key()
             )));
         };
-        let volume = status_code(ip.status.as_deref()).unwrap_or_else(|| {
+        let volume = status_code(&STATUSES, ip.status.as_deref()).unwrap_or_else(|| {
             tracing::warn!(status = ip.status.as_deref().unwrap_or("None"),
                 address = ip.metadata.get_str("floating_ip_address").unwrap_or("None"), id = %ip.id,
                 "unknown status for a floating IP address, setting volume to -1");
@@ -222,12 +200,13 @@ mod tests {
 
     #[test]
     fn statuses_are_numbered_as_ceilometer_numbers_them() {
-        assert_eq!(status_code(Some("DOWN")), Some(3));
-        assert_eq!(status_code(Some("inactive")), Some(0));
-        assert_eq!(status_code(Some("Error")), Some(7));
-        assert_eq!(status_code(Some("MIGRATING")), None);
-        assert_eq!(status_code(Some("")), None);
-        assert_eq!(status_code(None), None);
+        let code = |status| status_code(&STATUSES, status);
+        assert_eq!(code(Some("DOWN")), Some(3));
+        assert_eq!(code(Some("inactive")), Some(0));
+        assert_eq!(code(Some("Error")), Some(7));
+        assert_eq!(code(Some("MIGRATING")), None);
+        assert_eq!(code(Some("")), None);
+        assert_eq!(code(None), None);
         let s = sample_of(r#"{"floatingips": [{"id": "f-2", "status": "MIGRATING"}]}"#);
         assert_eq!(s.volume, OwnedValue::from(-1));
         assert!(s.project_id.is_null());

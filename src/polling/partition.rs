@@ -68,6 +68,7 @@ impl Partitioning {
             | Discoverer::Cinder(_)
             | Discoverer::Images
             | Discoverer::FloatingIps
+            | Discoverer::LoadBalancers
             | Discoverer::Tenants => "global".to_owned(),
         };
         format!("{}-{id}", self.prefix)

@@ -24,6 +24,8 @@ pub enum Resource {
     Image(Arc<super::glance::Image>),
     /// A floating IP Neutron listed.
     FloatingIp(Arc<super::neutron::FloatingIp>),
+    /// A load balancer Octavia listed.
+    LoadBalancer(Arc<super::octavia::LoadBalancer>),
     /// A Keystone project's id (`tenant`).
     Project(Arc<str>),
 }
@@ -49,6 +51,7 @@ impl Resource {
             Resource::Cinder(r) => KeyText::Borrowed(&r.id),
             Resource::Image(i) => KeyText::Borrowed(&i.id),
             Resource::FloatingIp(f) => KeyText::Borrowed(&f.id),
+            Resource::LoadBalancer(lb) => KeyText::Borrowed(&lb.id),
             Resource::Project(p) => KeyText::Borrowed(p),
         })
     }

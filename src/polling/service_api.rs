@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use simd_json::prelude::*;
 use simd_json::StaticNode;
 
 use super::discovery::Resource;
@@ -156,6 +157,37 @@ pub async fn resources<R>(
             Arc::from([])
         }
     }
+}
+
+/// The records of one page of a listing whose records are under `key` (`floatingips`), each
+/// made by `record`, and the next page's URL: the `href` of the `<key>_links` entry whose `rel`
+/// is `next`, as Neutron and Octavia link their pages and openstacksdk follows them.
+pub fn linked_page<R>(reply: &[u8], key: &str, record: impl Fn(&OwnedValue) -> R) -> Result<Page<R>, String> {
+    let page =
+        simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
+    let Some(records) = page.get(key).and_then(|r| r.as_array()) else {
+        return Err(format!("the reply has no {key:?} list"));
+    };
+    let next = page
+        .get(format!("{key}_links").as_str())
+        .and_then(|links| links.as_array())
+        .into_iter()
+        .flatten()
+        .find(|link| link.get_str("rel") == Some("next"))
+        .and_then(|link| link.get_str("href"))
+        .map(str::to_owned);
+    Ok((records.iter().map(record).collect(), next))
+}
+
+/// A status as one of Ceilometer's status tables numbers it (`value.lower()` looked up);
+/// `None` for a status the table does not have, or none at all (Ceilometer's -1, said with a
+/// warning by the pollster).
+pub fn status_code(table: &[(&str, i64)], status: Option<&str>) -> Option<i64> {
+    let status = status?.to_lowercase();
+    table
+        .iter()
+        .find(|(name, _)| *name == status)
+        .map(|(_, code)| *code)
 }
 
 /// `version` (`v2`, `v2.0`) of the API under a catalog endpoint, as openstacksdk's discovery
