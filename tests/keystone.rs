@@ -1125,7 +1125,11 @@ fn swift_accounts_and_containers_are_polled_as_ceilometer_polls_them() {
         &polling_with_credentials(ks, keystone_support::REGION)
             .replace("polling:\n", "polling:\n  ignore_disabled_projects: true\n"),
     );
-    std::fs::write(dir.path().join("polling.yaml"), SWIFT_POLLING).unwrap();
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        SWIFT_POLLING.replace("interval: 10", "interval: 2"),
+    )
+    .unwrap();
     let agent = Agent::start(dir.path(), &broker.url());
     // Until the second poll has come: the first is then whole.
     let mut polls_of_b = 0;
