@@ -17,7 +17,7 @@ fn memory_run_logs_a_summary_of_the_published_samples() {
     )
     .unwrap();
     let err = dir.path().join("stderr.txt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ceilo"))
         .args(["run", "--config-dir"])
         .arg(dir.path())
         .env_remove("RUST_LOG")
@@ -25,14 +25,13 @@ fn memory_run_logs_a_summary_of_the_published_samples() {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .expect("spawn ceilo");
+    // Stopped on drop, also when the wait below gives up.
+    let agent = Agent::adopt(child, err.clone());
     let read = || std::fs::read_to_string(&err).unwrap_or_default();
     wait_until("a summary line", Duration::from_secs(40), || {
         read().contains("published in the last")
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    assert!(agent.terminate().success());
     let text = read();
     assert!(
         text.contains("a summary of it (samples per meter, events per type) is logged here"),
