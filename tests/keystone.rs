@@ -12,11 +12,13 @@
 //!   catalog, as Ceilometer does.
 //! * Glance's, Neutron's, Octavia's and Swift's pollsters (`image.size`, `ip.floating`,
 //!   `loadbalancer.*`, `storage.*`) against real Glance 30, Neutron 26, Octavia 16 and Swift 2.35
-//!   (`glance_support`, `neutron_support`, `octavia_support`, `swift_support`), side by side
-//!   with Ceilometer 27.
+//!   (`glance_support`, `neutron_support`, `octavia_support`, `swift_support`), and Aodh's
+//!   `alarm.evaluation_result` against a real Aodh 23 (`aodh_support`), side by side with
+//!   Ceilometer 27.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
 //!   (`nova_support`) found in the catalog, side by side with Ceilometer 27's compute agent.
 
+mod aodh_support;
 mod cinder_support;
 #[allow(dead_code)]
 mod common;
@@ -452,25 +454,36 @@ fn polling_with_credentials(ks: &keystone_support::Keystone, region: &str) -> St
     )
 }
 
-/// The first polled sample of each (meter, resource).
+/// What tells a polled sample from the others of a poll: its meter and resource, and for
+/// Aodh's `alarm.evaluation_result` (one sample per alarm and state) the state after the
+/// resource (`<alarm>#<state>`).
+fn sample_key(s: &Json) -> (String, String) {
+    let resource = s["resource_id"].as_str().unwrap_or_default();
+    let resource = match s["resource_metadata"]["alarm_state"].as_str() {
+        Some(state) => format!("{resource}#{state}"),
+        None => resource.to_owned(),
+    };
+    (
+        s["counter_name"].as_str().unwrap_or_default().to_owned(),
+        resource,
+    )
+}
+
+/// The first polled sample of each [`sample_key`].
 fn by_meter_and_resource(received: &[Received]) -> Samples {
     let mut out = BTreeMap::new();
     for s in received.iter().flat_map(|r| polled_samples(&r.body)) {
-        let key = (
-            s["counter_name"].as_str().unwrap_or_default().to_owned(),
-            s["resource_id"].as_str().unwrap_or_default().to_owned(),
-        );
-        out.entry(key).or_insert(s);
+        out.entry(sample_key(&s)).or_insert(s);
     }
     out
 }
 
-/// Collect until `n` distinct (meter, resource) samples came.
+/// Collect until `n` distinct [`sample_key`]s came.
 fn distinct_samples(n: usize) -> impl FnMut(&Received) -> bool {
     let mut seen = std::collections::BTreeSet::new();
     move |r| {
         for s in polled_samples(&r.body) {
-            seen.insert((s["counter_name"].to_string(), s["resource_id"].to_string()));
+            seen.insert(sample_key(&s));
         }
         seen.len() >= n
     }
@@ -1039,6 +1052,48 @@ fn octavia_load_balancers_are_polled_as_ceilometer_polls_them() {
         sample("operating", &web)["resource_metadata"]["provider"],
         "noop_driver"
     );
+    same_samples(&c, &r);
+}
+
+const ALARM_POLLING: &str =
+    "---\nsources:\n    - name: alarms\n      interval: 10\n      meters:\n      - alarm.evaluation_result\n";
+
+#[test]
+fn aodh_evaluation_results_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let aodh = aodh_support::Aodh::start(ks);
+    let (a, b) = (ks.project("alarms-a"), ks.project("alarms-b"));
+    ks.user("alarm-user-a", "alarm-pw-a", &a, "member");
+    ks.user("alarm-user-b", "alarm-pw-b", &b, "member");
+    let token =
+        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
+    let first = aodh.create_alarm(&token("alarm-user-a", "alarm-pw-a", "alarms-a"), "first");
+    let second = aodh.create_alarm(&token("alarm-user-b", "alarm-pw-b", "alarms-b"), "second");
+    for (alarm, project, state, value) in [
+        (&first, &a, "ok", 3),
+        (&first, &a, "alarm", 1),
+        (&first, &a, "insufficient data", 2),
+        (&second, &b, "alarm", 4),
+    ] {
+        aodh.count(alarm, project, state, value);
+    }
+
+    // Aodh reports each alarm's three states, a state it never counted as 0.
+    let agents = SideBySide::start(ks, "aodh", ALARM_POLLING);
+    let (c, r) = agents.collect(6, Duration::from_secs(90), || aodh.log_text());
+
+    // What was counted is what was polled (so that agreeing on nothing cannot pass).
+    let sample =
+        |alarm: &str, state: &str| &r[&("alarm.evaluation_result".to_owned(), format!("{alarm}#{state}"))];
+    assert_eq!(sample(&first, "ok")["counter_volume"], 3);
+    assert_eq!(sample(&first, "insufficient data")["counter_volume"], 2);
+    assert_eq!(sample(&second, "alarm")["counter_volume"], 4);
+    assert_eq!(sample(&second, "ok")["counter_volume"], 0);
+    assert_eq!(sample(&second, "alarm")["project_id"], b.as_str());
+    assert_eq!(sample(&first, "alarm")["counter_unit"], "evaluation_result_count");
+    assert!(sample(&first, "alarm")["user_id"].is_null());
     same_samples(&c, &r);
 }
 

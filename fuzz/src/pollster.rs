@@ -2,17 +2,19 @@
 //! `DEFINITIONS` then a line `%%%` then `BODY`: the definitions loaded as the polling agent loads
 //! them, and the body through each definition's response handlers and extraction into samples
 //! (`DynamicDefinition::handle`, `extract`), as a poll does with what the API answered; the
-//! body also as Cinder's reply to each of its listings, into the Cinder pollsters' samples
-//! (`cinder::read_page`, `CinderPollster::poll`), and as Glance's image listing, into
-//! `image.size` samples (`glance::read_page`, `ImagePollster::poll`), and as Neutron's floating
-//! IP listing, into `ip.floating` samples (`neutron::read_page`, `FloatingIpPollster::poll`), as
-//! Octavia's load balancer listing (`octavia::read_page`, `LoadBalancerPollster::poll`), and as a Swift account's container listing (`swift::read_listing`). Nothing is requested and
-//! no `host_command` is run.
+//! body also as each OpenStack service's reply into its pollsters' samples: Cinder's listings
+//! (`cinder::read_page`, `CinderPollster::poll`), Glance's images (`glance::read_page`,
+//! `ImagePollster::poll`), Neutron's floating IPs (`neutron::read_page`,
+//! `FloatingIpPollster::poll`), Octavia's load balancers (`octavia::read_page`,
+//! `LoadBalancerPollster::poll`), a Swift account's containers (`swift::read_listing`) and
+//! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`). Nothing is
+//! requested and no `host_command` is run.
 
 use std::path::Path;
 
 use std::sync::Arc;
 
+use ceilo::polling::aodh::{self, EvaluationResultPollster};
 use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
@@ -123,6 +125,12 @@ impl Target for Pollster {
             std::hint::black_box((samples, next));
         }
         let _ = std::hint::black_box(swift::read_listing(body));
+        if let Ok(results) = aodh::read_metrics(body) {
+            let mut samples = Vec::new();
+            let resource = Resource::AlarmResults(Arc::new(results));
+            let _ = EvaluationResultPollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
+            std::hint::black_box(samples);
+        }
         let text = String::from_utf8_lossy(definitions);
         let Ok(definitions) = DynamicDefinition::parse_file(&text, Path::new("fuzz.yaml")) else {
             return;

@@ -27,7 +27,7 @@ pub use super::resource::{Resource, ResourceKey};
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, lb_services, tenant)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, lb_services, tenant, alarm)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -51,6 +51,8 @@ pub enum Discoverer {
     FloatingIps,
     /// `lb_services`: the load balancers Octavia lists.
     LoadBalancers,
+    /// `alarm`: Aodh's evaluation results.
+    AlarmResults,
     /// `tenant`: every project Keystone lists.
     Tenants,
 }
@@ -85,6 +87,7 @@ impl Discoverer {
             (super::neutron::DISCOVERER, None) => Ok(Discoverer::FloatingIps),
             (super::swift::DISCOVERER, None) => Ok(Discoverer::Tenants),
             (super::octavia::DISCOVERER, None) => Ok(Discoverer::LoadBalancers),
+            (super::aodh::DISCOVERER, None) => Ok(Discoverer::AlarmResults),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
@@ -110,6 +113,7 @@ pub struct Discovery {
     neutron: super::neutron::NeutronApi,
     swift: Arc<super::swift::SwiftApi>,
     octavia: super::octavia::OctaviaApi,
+    aodh: super::aodh::AodhApi,
     /// Keystone itself, which the `tenant` discoverer lists projects from; with
     /// `ignore_disabled_projects`, only the enabled ones.
     keystone: super::service_api::Session,
@@ -121,7 +125,8 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Keystone, Cinder, Glance, Neutron, Swift, Octavia and Nova are asked with one token.
+        // Keystone, Cinder, Glance, Neutron, Swift, Octavia, Aodh and Nova are asked with one
+        // token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -144,6 +149,7 @@ impl Discovery {
                 &options.reseller_prefix,
             )),
             octavia: super::octavia::OctaviaApi::new(session.clone(), &options.octavia_service_type),
+            aodh: super::aodh::AodhApi::new(session.clone(), &options.aodh_service_type),
             keystone: session.clone(),
             ignore_disabled_projects: options.ignore_disabled_projects,
             nova: super::nova::NovaApi::new(session, &options.nova_service_type),
@@ -192,6 +198,11 @@ impl Discovery {
     /// The Octavia API the `lb_services` discoverer lists.
     pub fn octavia(&self) -> &super::octavia::OctaviaApi {
         &self.octavia
+    }
+
+    /// The Aodh API the `alarm` discoverer asks.
+    pub fn aodh(&self) -> &super::aodh::AodhApi {
+        &self.aodh
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -264,6 +275,17 @@ impl Discovery {
                     .then(|| self.octavia.load_balancers());
                 super::service_api::resources("Octavia", super::octavia::DISCOVERER, listed, |lb| {
                     Resource::LoadBalancer(Arc::new(lb))
+                })
+                .await
+            }
+            Discoverer::AlarmResults => {
+                let listed = self
+                    .aodh
+                    .unavailable()
+                    .is_none()
+                    .then(|| self.aodh.evaluation_results());
+                super::service_api::resources("Aodh", super::aodh::DISCOVERER, listed, |r| {
+                    Resource::AlarmResults(Arc::new(r))
                 })
                 .await
             }

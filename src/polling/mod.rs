@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | swift | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | swift | aodh | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -31,6 +31,7 @@
 //!
 //! Not here: the dynamic pollster features listed in [`dynamic`].
 
+pub mod aodh;
 pub mod cinder;
 pub mod config;
 pub mod discovery;
@@ -95,6 +96,7 @@ pub enum Pollster {
     FloatingIp(neutron::FloatingIpPollster),
     LoadBalancer(octavia::LoadBalancerPollster),
     Swift(swift::SwiftPollster),
+    AlarmResults(aodh::EvaluationResultPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
 
@@ -111,6 +113,7 @@ impl Pollster {
             Pollster::FloatingIp(_) => "ip.floating",
             Pollster::LoadBalancer(_) => "loadbalancer",
             Pollster::Swift(_) => "swift",
+            Pollster::AlarmResults(_) => "alarm.evaluation_result",
             Pollster::Dynamic(d) => d.name(),
         }
     }
@@ -126,6 +129,7 @@ impl Pollster {
             Pollster::FloatingIp(f) => f.meters(),
             Pollster::LoadBalancer(l) => l.meters(),
             Pollster::Swift(s) => s.meters(),
+            Pollster::AlarmResults(a) => a.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
     }
@@ -142,7 +146,8 @@ impl Pollster {
             | Pollster::Image(_)
             | Pollster::FloatingIp(_)
             | Pollster::LoadBalancer(_)
-            | Pollster::Swift(_) => has("central"),
+            | Pollster::Swift(_)
+            | Pollster::AlarmResults(_) => has("central"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
         }
     }
@@ -166,6 +171,7 @@ impl Pollster {
             Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
             Pollster::LoadBalancer(_) => octavia::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
+            Pollster::AlarmResults(_) => aodh::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
     }
@@ -188,6 +194,7 @@ impl Pollster {
             Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
             Pollster::LoadBalancer(l) => l.poll(resource, mask, ctx, out),
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
+            Pollster::AlarmResults(a) => a.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
     }
@@ -236,7 +243,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Swift's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Swift's, Aodh's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -271,6 +278,9 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::Swift(swift::SwiftPollster::new(
         discovery.swift().clone(),
     ))));
+    out.push(Arc::new(Pollster::AlarmResults(
+        aodh::EvaluationResultPollster::default(),
+    )));
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
@@ -329,7 +339,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Swift) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Swift, Aodh) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
@@ -340,6 +350,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
             Pollster::FloatingIp(_) => discovery.neutron().unavailable(),
             Pollster::LoadBalancer(_) => discovery.octavia().unavailable(),
             Pollster::Swift(_) => discovery.swift().unavailable(),
+            Pollster::AlarmResults(_) => discovery.aodh().unavailable(),
             _ => None,
         };
         let Some(why) = why else { continue };

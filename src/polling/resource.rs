@@ -26,6 +26,8 @@ pub enum Resource {
     FloatingIp(Arc<super::neutron::FloatingIp>),
     /// A load balancer Octavia listed.
     LoadBalancer(Arc<super::octavia::LoadBalancer>),
+    /// Aodh's evaluation results (`alarm`): one document.
+    AlarmResults(Arc<super::aodh::EvaluationResults>),
     /// A Keystone project's id (`tenant`).
     Project(Arc<str>),
 }
@@ -53,6 +55,7 @@ impl Resource {
             Resource::FloatingIp(f) => KeyText::Borrowed(&f.id),
             Resource::LoadBalancer(lb) => KeyText::Borrowed(&lb.id),
             Resource::Project(p) => KeyText::Borrowed(p),
+            Resource::AlarmResults(_) => KeyText::Borrowed("aodh evaluation results"),
         })
     }
 }
