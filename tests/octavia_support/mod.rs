@@ -10,7 +10,8 @@
 //! Neutron, no amphora), so they stay as the API creates them (`PENDING_CREATE`, `OFFLINE`); what
 //! a real provider would have reported, the database is told directly ([`Octavia::set_status`]).
 //!
-//! Dropping the [`Octavia`] stops the API, drops its database and removes its directory.
+//! Dropping the [`Octavia`] stops the API, drops its database and removes its directory and the
+//! no-op network driver's /tmp/octavia-network-noop.db.
 
 #![allow(dead_code)]
 
@@ -159,5 +160,7 @@ impl Drop for Octavia {
             .arg(format!("DROP DATABASE IF EXISTS {}", self.database))
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // Where Octavia's no-op network driver keeps its state: a fixed path, not configurable.
+        let _ = std::fs::remove_file("/tmp/octavia-network-noop.db");
     }
 }
