@@ -18,22 +18,18 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::gnocchi_support::{free_port, psql, psql_in, venv_from};
+use crate::gnocchi_support::{free_port, venv_from};
 use crate::keystone_support::Keystone;
 use crate::runtime_support::Broker;
+use crate::service_support::{read_logs, run, tool, wait_until, Database, Server};
 
 pub const CINDER_PASSWORD: &str = "cinder-ks-pw";
 pub const HOST: &str = "cinder-test@lvm#pool";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The Cinder venv, installed on first use.
 pub fn venv() -> PathBuf {
@@ -44,13 +40,13 @@ pub fn venv() -> PathBuf {
 pub struct Cinder {
     /// `http://127.0.0.1:<port>/v3`.
     pub url: String,
-    dir: PathBuf,
+    api: Server,
+    scheduler: Option<Server>,
+    database: Database,
+    _rpc: Broker,
     venv: PathBuf,
     config: PathBuf,
-    database: String,
-    api: Child,
-    scheduler: Option<Child>,
-    _rpc: Broker,
+    dir: tempfile::TempDir,
 }
 
 impl Cinder {
@@ -58,14 +54,11 @@ impl Cinder {
     pub fn start(ks: &Keystone) -> Cinder {
         let begun = Instant::now();
         let venv = venv();
-        let service = ks.project("service");
-        ks.user("cinder", CINDER_PASSWORD, &service, "admin");
-        let database = format!("ceilo_cinder_{}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {database}"));
+        ks.service_user("cinder", CINDER_PASSWORD);
+        let database = Database::postgresql("cinder");
         let rpc = Broker::new("cinder-rpc");
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        let config = dir.join("cinder.conf");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("cinder.conf");
         std::fs::write(
             &config,
             format!(
@@ -79,72 +72,51 @@ impl Cinder {
                  [keystone_authtoken]\n{authtoken}",
                 vhost = rpc.vhost,
                 venv = venv.display(),
-                d = dir.display(),
+                d = dir.path().display(),
+                database = database.name,
                 authtoken = ks.authtoken_section("cinder", CINDER_PASSWORD),
             ),
         )
         .expect("cinder.conf");
-        let out = Command::new(venv.join("bin/cinder-manage"))
-            .arg("--config-file")
-            .arg(&config)
-            .args(["db", "sync"])
-            .output()
-            .expect("cinder-manage");
-        assert!(
-            out.status.success(),
-            "cinder-manage db sync: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut db_sync = tool(&venv, "cinder-manage");
+        db_sync.arg("--config-file").arg(&config).args(["db", "sync"]);
+        run(db_sync, "cinder-manage db sync");
         let port = free_port();
-        let api = Command::new(venv.join("bin/python"))
-            .arg(repo().join(".ci/cinder_api.py"))
-            .arg(&config)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
-            .spawn()
-            .expect("start the Cinder API");
-        let url = format!("http://127.0.0.1:{port}/v3");
+        let api = Server::python(
+            &venv,
+            "cinder_api.py",
+            [config.as_os_str(), port.to_string().as_ref()],
+            &dir.path().join("api.out"),
+        );
         let cinder = Cinder {
-            url,
-            dir,
-            venv,
-            config,
-            database,
+            url: format!("http://127.0.0.1:{port}/v3"),
             api,
             scheduler: None,
+            database,
             _rpc: rpc,
+            venv,
+            config,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while cinder
-            .curl("GET", &format!("http://127.0.0.1:{port}/"), None, None)
-            .0
-            != 300
-        {
-            assert!(
-                Instant::now() < deadline,
-                "Cinder did not come up: {}",
-                cinder.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let catalog_url = format!("{}/%(project_id)s", cinder.url);
-        let service = ks.create_service("volumev3", "cinderv3");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(&service, interface, &catalog_url);
-        }
+        wait_until(
+            "Cinder",
+            90,
+            || {
+                cinder
+                    .curl("GET", &format!("http://127.0.0.1:{port}/"), None, None)
+                    .0
+                    == 300
+            },
+            || cinder.log_text(),
+        );
+        ks.register("volumev3", "cinderv3", &format!("{}/%(project_id)s", cinder.url));
         eprintln!("cinder: up at {} in {:?}", cinder.url, begun.elapsed());
         cinder
     }
 
     /// The API's own log (requests, errors).
     pub fn log_text(&self) -> String {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!(
-            "{}{}",
-            read(&self.dir.join("api.out")),
-            read(&self.dir.join("cinder_api.py.log"))
-        )
+        read_logs(self.dir.path(), &["api.out", "cinder_api.py.log"])
     }
 
     fn curl(&self, method: &str, url: &str, token: Option<&str>, body: Option<&Json>) -> (u16, Json) {
@@ -193,15 +165,13 @@ impl Cinder {
     /// starts) and have the volume service on `host` report a pool with `capabilities` (its
     /// `pool_name` among them), as it would over RPC; returns once Cinder lists the pool.
     pub fn report_pool(&mut self, host: &str, capabilities: &Json, admin_token: &str, admin_project: &str) {
-        let log = std::fs::File::create(self.dir.join("scheduler.out")).expect("scheduler.out");
-        let scheduler = Command::new(self.venv.join("bin/cinder-scheduler"))
-            .arg("--config-file")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start cinder-scheduler");
-        self.scheduler = Some(scheduler);
+        let mut scheduler = tool(&self.venv, "cinder-scheduler");
+        scheduler.arg("--config-file").arg(&self.config);
+        self.scheduler = Some(Server::spawn(
+            scheduler,
+            &self.dir.path().join("scheduler.out"),
+            "cinder-scheduler",
+        ));
         let backend = json!({"volume_backend_name": "test", "pools": [capabilities]});
         let pools = format!(
             "{}/{admin_project}/scheduler-stats/get_pools?detail=True",
@@ -209,14 +179,16 @@ impl Cinder {
         );
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let out = Command::new(self.venv.join("bin/python"))
-                .arg(repo().join("tests/fixtures/cinder/report_capabilities.py"))
+            let mut report = tool(&self.venv, "python");
+            report
+                .arg(
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/fixtures/cinder/report_capabilities.py"),
+                )
                 .arg(&self.config)
                 .arg(host)
-                .arg(backend.to_string())
-                .output()
-                .expect("report_capabilities.py");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                .arg(backend.to_string());
+            run(report, "report_capabilities.py");
             let (status, listed) = self.curl("GET", &pools, Some(admin_token), None);
             if status == 200 && listed["pools"].as_array().is_some_and(|p| !p.is_empty()) {
                 return;
@@ -238,20 +210,6 @@ impl Cinder {
     }
 
     fn sql(&self, statement: &str) {
-        psql_in(&self.database, statement);
-    }
-}
-
-impl Drop for Cinder {
-    fn drop(&mut self) {
-        for process in std::iter::once(&mut self.api).chain(self.scheduler.as_mut()) {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.database.sql(statement);
     }
 }

@@ -10,43 +10,39 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use serde_json::Value as Json;
 
 use crate::gnocchi_support::{free_port, venv_from};
 use crate::keystone_support::Keystone;
+use crate::service_support::{read_logs, run, tool, wait_until, Server};
 
 pub const GLANCE_PASSWORD: &str = "glance-ks-pw";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A running Glance API.
 pub struct Glance {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    dir: PathBuf,
-    api: Child,
+    api: Server,
+    dir: tempfile::TempDir,
 }
 
 impl Glance {
     /// Glance on `ks`'s auth, with a `glance` service user and its catalog entry.
     pub fn start(ks: &Keystone) -> Glance {
-        let begun = Instant::now();
+        let begun = std::time::Instant::now();
         let venv = venv_from(".ci/glance-venv.sh");
-        let service = ks.project("service");
-        ks.user("glance", GLANCE_PASSWORD, &service, "admin");
-        let dir = tempfile::tempdir().expect("tempdir").keep();
+        ks.service_user("glance", GLANCE_PASSWORD);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
         for sub in ["images", "staging"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("a store directory");
+            std::fs::create_dir_all(d.join(sub)).expect("a store directory");
         }
         let port = free_port();
+        let config = d.join("glance-api.conf");
         std::fs::write(
-            dir.join("glance-api.conf"),
+            &config,
             format!(
                 "[DEFAULT]\nlimit_param_default = 2\nenabled_import_methods = []\n\
                  worker_self_reference_url = http://127.0.0.1:{port}\nlog_file = {d}/glance-api.log\n\
@@ -55,57 +51,40 @@ impl Glance {
                  [glance_store]\nstores = file\ndefault_store = file\nfilesystem_store_datadir = {d}/images\n\
                  [os_glance_staging_store]\nfilesystem_store_datadir = {d}/staging\n\
                  [keystone_authtoken]\n{authtoken}",
-                d = dir.display(),
+                d = d.display(),
                 venv = venv.display(),
                 authtoken = ks.authtoken_section("glance", GLANCE_PASSWORD),
             ),
         )
         .expect("glance-api.conf");
-        let out = Command::new(venv.join("bin/glance-manage"))
-            .arg("--config-file")
-            .arg(dir.join("glance-api.conf"))
-            .arg("db_sync")
-            .output()
-            .expect("glance-manage");
-        assert!(
-            out.status.success(),
-            "glance-manage db_sync: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut db_sync = tool(&venv, "glance-manage");
+        db_sync.arg("--config-file").arg(&config).arg("db_sync");
+        run(db_sync, "glance-manage db_sync");
+        let api = Server::python(
+            &venv,
+            "glance_api.py",
+            [d.as_os_str(), port.to_string().as_ref()],
+            &d.join("api.out"),
         );
-        let api = Command::new(venv.join("bin/python"))
-            .arg(repo().join(".ci/glance_api.py"))
-            .arg(&dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
-            .spawn()
-            .expect("start the Glance API");
         let glance = Glance {
             url: format!("http://127.0.0.1:{port}"),
-            dir,
             api,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while glance.curl("GET", "/", None, None, "").0 != 300 {
-            assert!(
-                Instant::now() < deadline,
-                "Glance did not come up: {}",
-                glance.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let service = ks.create_service("image", "glance");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(&service, interface, &glance.url);
-        }
+        wait_until(
+            "Glance",
+            90,
+            || glance.curl("GET", "/", None, None, "").0 == 300,
+            || glance.log_text(),
+        );
+        ks.register("image", "glance", &glance.url);
         eprintln!("glance: up at {} in {:?}", glance.url, begun.elapsed());
         glance
     }
 
     /// The API's own log (requests, errors).
     pub fn log_text(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("api.out"), read("glance-api.log"))
+        read_logs(self.dir.path(), &["api.out", "glance-api.log"])
     }
 
     /// `curl` of `path` under the API: the status and the body (JSON, or null).
@@ -168,13 +147,5 @@ impl Glance {
         let path = format!("/v2/images/{id}/file");
         let (status, reply) = self.curl("PUT", &path, Some(token), Some(data), "application/octet-stream");
         assert_eq!(status, 204, "PUT {path}: {reply}\n{}", self.log_text());
-    }
-}
-
-impl Drop for Glance {
-    fn drop(&mut self) {
-        let _ = self.api.kill();
-        let _ = self.api.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

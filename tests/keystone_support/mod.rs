@@ -180,6 +180,9 @@ impl Keystone {
         k.admin_token = k
             .issue_token("admin", ADMIN_PASSWORD, "admin")
             .expect("the bootstrap admin gets a token");
+        // Made here, not by the first service user: tests starting services side by side
+        // would race to create it.
+        k.project("service");
         eprintln!("keystone: up at {} in {:?}", k.url, begun.elapsed());
         k
     }
@@ -393,21 +396,27 @@ impl Keystone {
         id
     }
 
-    /// Register a `metric` service named `gnocchi` at `url` (public and internal interfaces).
-    pub fn register_gnocchi(&self, url: &str) {
-        let service = self.create_service("metric", "gnocchi");
+    /// A service user `name` (created if missing), admin of project `service`, as OpenStack
+    /// services authenticate their middleware.
+    pub fn service_user(&self, name: &str, password: &str) -> String {
+        self.user(name, password, &self.project("service"), "admin")
+    }
+
+    /// A catalog service of `kind` named `name` at `url`, public and internal.
+    pub fn register(&self, kind: &str, name: &str, url: &str) {
+        let service = self.create_service(kind, name);
         for interface in ["public", "internal"] {
             self.create_endpoint(&service, interface, url);
         }
     }
 
     /// A catalog service of `kind` named `name`: its id.
-    pub fn create_service(&self, kind: &str, name: &str) -> String {
+    fn create_service(&self, kind: &str, name: &str) -> String {
         self.create("/services", "service", json!({"type": kind, "name": name}))
     }
 
     /// An endpoint of `service` at `url` for `interface` in [`REGION`].
-    pub fn create_endpoint(&self, service: &str, interface: &str, url: &str) {
+    fn create_endpoint(&self, service: &str, interface: &str, url: &str) {
         self.create(
             "/endpoints",
             "endpoint",

@@ -10,18 +10,16 @@
 //! What an L3 agent would have written, Neutron's database is told directly
 //! ([`Neutron::set_status`]).
 //!
-//! Dropping the [`Neutron`] stops the API, drops its database and removes its directory.
+//! Dropping the [`Neutron`] stops the API, drops its database and removes its directory
+//! (`service_support`).
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value as Json};
 
-use crate::gnocchi_support::{curl_json, free_port, psql, psql_in, venv_from};
+use crate::gnocchi_support::{curl_json, free_port, venv_from};
 use crate::keystone_support::Keystone;
+use crate::service_support::{read_logs, run, tool, wait_until, Database, Server};
 
 pub const NEUTRON_PASSWORD: &str = "neutron-ks-pw";
 
@@ -29,24 +27,22 @@ pub const NEUTRON_PASSWORD: &str = "neutron-ks-pw";
 pub struct Neutron {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    dir: PathBuf,
-    database: String,
-    api: Child,
+    api: Server,
+    database: Database,
+    dir: tempfile::TempDir,
 }
 
 impl Neutron {
     /// Neutron on `ks`'s auth, with a `neutron` service user and its catalog entry.
     pub fn start(ks: &Keystone) -> Neutron {
-        let begun = Instant::now();
+        let begun = std::time::Instant::now();
         let venv = venv_from(".ci/neutron-venv.sh");
-        let service = ks.project("service");
-        ks.user("neutron", NEUTRON_PASSWORD, &service, "admin");
-        let database = format!("ceilo_neutron_{}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {database}"));
-        let dir = tempfile::tempdir().expect("tempdir").keep();
+        ks.service_user("neutron", NEUTRON_PASSWORD);
+        let database = Database::postgresql("neutron");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("neutron.conf");
         std::fs::write(
-            dir.join("neutron.conf"),
+            &config,
             format!(
                 "[DEFAULT]\ncore_plugin = ml2\nservice_plugins = router\nauth_strategy = keystone\n\
                  pagination_max_limit = 2\ntransport_url = fake:/\n\
@@ -58,58 +54,45 @@ impl Neutron {
                  [oslo_concurrency]\nlock_path = {d}/lock\n\
                  [keystone_authtoken]\n{authtoken}",
                 venv = venv.display(),
-                d = dir.display(),
+                d = dir.path().display(),
+                database = database.name,
                 authtoken = ks.authtoken_section("neutron", NEUTRON_PASSWORD),
             ),
         )
         .expect("neutron.conf");
-        let out = Command::new(venv.join("bin/neutron-db-manage"))
+        let mut upgrade = tool(&venv, "neutron-db-manage");
+        upgrade
             .arg("--config-file")
-            .arg(dir.join("neutron.conf"))
-            .args(["upgrade", "heads"])
-            .output()
-            .expect("neutron-db-manage");
-        assert!(
-            out.status.success(),
-            "neutron-db-manage upgrade heads: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .arg(&config)
+            .args(["upgrade", "heads"]);
+        run(upgrade, "neutron-db-manage upgrade heads");
         let port = free_port();
-        let api = Command::new(venv.join("bin/python"))
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/neutron_api.py"))
-            .arg(&dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
-            .spawn()
-            .expect("start the Neutron API");
+        let api = Server::python(
+            &venv,
+            "neutron_api.py",
+            [dir.path().as_os_str(), port.to_string().as_ref()],
+            &dir.path().join("api.out"),
+        );
         let neutron = Neutron {
             url: format!("http://127.0.0.1:{port}"),
-            dir,
-            database,
             api,
+            database,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while curl_json("GET", &format!("{}/", neutron.url), None, &[], None).0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "Neutron did not come up: {}",
-                neutron.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let service = ks.create_service("network", "neutron");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(&service, interface, &neutron.url);
-        }
+        wait_until(
+            "Neutron",
+            90,
+            || curl_json("GET", &format!("{}/", neutron.url), None, &[], None).0 == 200,
+            || neutron.log_text(),
+        );
+        ks.register("network", "neutron", &neutron.url);
         eprintln!("neutron: up at {} in {:?}", neutron.url, begun.elapsed());
         neutron
     }
 
     /// The API's own log (requests, errors).
     pub fn log_text(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("api.out"), read("neutron.log"))
+        read_logs(self.dir.path(), &["api.out", "neutron.log"])
     }
 
     /// `POST /v2.0/<collection>` of `body` as the holder of `token`: the record Neutron made.
@@ -131,21 +114,8 @@ impl Neutron {
 
     /// Floating IP `id`'s status, as an L3 agent would report it (Neutron's API cannot set it).
     pub fn set_status(&self, id: &str, status: &str) {
-        psql_in(
-            &self.database,
-            &format!("UPDATE floatingips SET status = '{status}' WHERE id = '{id}'"),
-        );
-    }
-}
-
-impl Drop for Neutron {
-    fn drop(&mut self) {
-        let _ = self.api.kill();
-        let _ = self.api.wait();
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.database.sql(&format!(
+            "UPDATE floatingips SET status = '{status}' WHERE id = '{id}'"
+        ));
     }
 }

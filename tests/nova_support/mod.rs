@@ -9,101 +9,77 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value as Json;
 
 use crate::gnocchi_support::{free_port, venv_from};
 use crate::keystone_support::Keystone;
+use crate::service_support::{read_logs, run, tool, wait_until, Server};
 
 pub const NOVA_PASSWORD: &str = "nova-ks-pw";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A running Nova compute API.
 pub struct Nova {
     /// `http://127.0.0.1:<port>/v2.1`.
     pub url: String,
-    dir: PathBuf,
-    api: Child,
+    api: Server,
+    dir: tempfile::TempDir,
 }
 
 impl Nova {
     /// Nova on `ks`'s auth, with a `nova` service user and its catalog entry.
     pub fn start(ks: &Keystone) -> Nova {
-        let begun = Instant::now();
+        let begun = std::time::Instant::now();
         let venv = venv_from(".ci/nova-venv.sh");
-        let service = ks.project("service");
-        ks.user("nova", NOVA_PASSWORD, &service, "admin");
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        std::fs::copy(venv.join("etc/nova/api-paste.ini"), dir.join("api-paste.ini")).expect("api-paste.ini");
+        ks.service_user("nova", NOVA_PASSWORD);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::copy(venv.join("etc/nova/api-paste.ini"), d.join("api-paste.ini")).expect("api-paste.ini");
         let port = free_port();
+        let config = d.join("nova.conf");
         std::fs::write(
-            dir.join("nova.conf"),
+            &config,
             format!(
                 "[DEFAULT]\nlog_file = {d}/nova-api.log\ntransport_url = fake://\n\
                  [api]\nauth_strategy = keystone\n\
                  [api_database]\nconnection = sqlite:///{d}/nova_api.db\n\
                  [database]\nconnection = sqlite:///{d}/nova.db\n\
                  [keystone_authtoken]\n{authtoken}",
-                d = dir.display(),
+                d = d.display(),
                 authtoken = ks.authtoken_section("nova", NOVA_PASSWORD),
             ),
         )
         .expect("nova.conf");
         for sync in ["api_db", "db"] {
-            let out = Command::new(venv.join("bin/nova-manage"))
-                .arg("--config-file")
-                .arg(dir.join("nova.conf"))
-                .args([sync, "sync"])
-                .output()
-                .expect("nova-manage");
-            assert!(
-                out.status.success(),
-                "nova-manage {sync} sync: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let mut command = tool(&venv, "nova-manage");
+            command.arg("--config-file").arg(&config).args([sync, "sync"]);
+            run(command, &format!("nova-manage {sync} sync"));
         }
-        let api = Command::new(venv.join("bin/python"))
-            .arg(repo().join(".ci/nova_api.py"))
-            .arg(&dir)
-            .arg(port.to_string())
-            .env("PYTHONWARNINGS", "ignore")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
-            .spawn()
-            .expect("start the Nova API");
+        let api = Server::python(
+            &venv,
+            "nova_api.py",
+            [d.as_os_str(), port.to_string().as_ref()],
+            &d.join("api.out"),
+        );
         let nova = Nova {
             url: format!("http://127.0.0.1:{port}/v2.1"),
-            dir,
             api,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(90);
         // Unauthenticated, the API answers 401 once it serves.
-        while nova.curl("GET", "/flavors", None, None).0 != 401 {
-            assert!(
-                Instant::now() < deadline,
-                "Nova did not come up: {}",
-                nova.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let service = ks.create_service("compute", "nova");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(&service, interface, &nova.url);
-        }
+        wait_until(
+            "Nova",
+            90,
+            || nova.curl("GET", "/flavors", None, None).0 == 401,
+            || nova.log_text(),
+        );
+        ks.register("compute", "nova", &nova.url);
         eprintln!("nova: up at {} in {:?}", nova.url, begun.elapsed());
         nova
     }
 
     /// The API's own log (requests, errors).
     pub fn log_text(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("api.out"), read("nova-api.log"))
+        read_logs(self.dir.path(), &["api.out", "nova-api.log"])
     }
 
     /// `curl` of `path` under the API: the status and the reply (or null).
@@ -122,13 +98,5 @@ impl Nova {
             "POST /flavors {flavor}: {reply}\n{}",
             self.log_text()
         );
-    }
-}
-
-impl Drop for Nova {
-    fn drop(&mut self) {
-        let _ = self.api.kill();
-        let _ = self.api.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -15,51 +15,35 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value as Json};
 
 use crate::gnocchi_support::{curl_json, free_port, venv_from};
 use crate::keystone_support::Keystone;
+use crate::service_support::{read_logs, run, tool, wait_until, Database, Server};
 
 pub const OCTAVIA_PASSWORD: &str = "octavia-ks-pw";
+
+/// Where Octavia's no-op network driver keeps its records, whatever the configuration says.
+const NOOP_NETWORK_DB: &str = "/tmp/octavia-network-noop.db";
 
 /// A running Octavia API.
 pub struct Octavia {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    dir: PathBuf,
-    database: String,
-    api: Child,
-}
-
-/// Runs `sql` as MariaDB's `root` on 127.0.0.1; a failure panics with the client's error.
-fn mariadb(sql: &str) {
-    let out = Command::new("mariadb")
-        .args(["-h", "127.0.0.1", "-u", "root", "-e", sql])
-        .output()
-        .expect("mariadb (MariaDB client) must be installed");
-    assert!(
-        out.status.success(),
-        "mariadb {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    api: Server,
+    database: Database,
+    dir: tempfile::TempDir,
 }
 
 impl Octavia {
     /// Octavia on `ks`'s auth, with an `octavia` service user and its catalog entry.
     pub fn start(ks: &Keystone) -> Octavia {
-        let begun = Instant::now();
+        let begun = std::time::Instant::now();
         let venv = venv_from(".ci/octavia-venv.sh");
-        let service = ks.project("service");
-        ks.user("octavia", OCTAVIA_PASSWORD, &service, "admin");
-        let database = format!("ceilo_octavia_{}", std::process::id());
-        mariadb(&format!("DROP DATABASE IF EXISTS {database}"));
-        mariadb(&format!("CREATE DATABASE {database}"));
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        let config = dir.join("octavia.conf");
+        ks.service_user("octavia", OCTAVIA_PASSWORD);
+        let database = Database::mariadb("octavia");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("octavia.conf");
         std::fs::write(
             &config,
             format!(
@@ -72,58 +56,45 @@ impl Octavia {
                  [database]\nconnection = mysql+pymysql://root@127.0.0.1:3306/{database}\n\
                  [oslo_messaging_notifications]\ndriver = noop\n\
                  [keystone_authtoken]\n{authtoken}",
-                d = dir.display(),
+                d = dir.path().display(),
+                database = database.name,
                 authtoken = ks.authtoken_section("octavia", OCTAVIA_PASSWORD),
             ),
         )
         .expect("octavia.conf");
-        let out = Command::new(venv.join("bin/octavia-db-manage"))
+        let mut upgrade = tool(&venv, "octavia-db-manage");
+        upgrade
             .arg("--config-file")
             .arg(&config)
-            .args(["upgrade", "head"])
-            .output()
-            .expect("octavia-db-manage");
-        assert!(
-            out.status.success(),
-            "octavia-db-manage upgrade head: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(["upgrade", "head"]);
+        run(upgrade, "octavia-db-manage upgrade head");
         let port = free_port();
-        let api = Command::new(venv.join("bin/python"))
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/octavia_api.py"))
-            .arg(&config)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("api.out")).expect("api.out"))
-            .spawn()
-            .expect("start the Octavia API");
+        let api = Server::python(
+            &venv,
+            "octavia_api.py",
+            [config.as_os_str(), port.to_string().as_ref()],
+            &dir.path().join("api.out"),
+        );
         let octavia = Octavia {
             url: format!("http://127.0.0.1:{port}"),
-            dir,
-            database,
             api,
+            database,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while curl_json("GET", &format!("{}/", octavia.url), None, &[], None).0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "Octavia did not come up: {}",
-                octavia.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let service = ks.create_service("load-balancer", "octavia");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(&service, interface, &octavia.url);
-        }
+        wait_until(
+            "Octavia",
+            90,
+            || curl_json("GET", &format!("{}/", octavia.url), None, &[], None).0 == 200,
+            || octavia.log_text(),
+        );
+        ks.register("load-balancer", "octavia", &octavia.url);
         eprintln!("octavia: up at {} in {:?}", octavia.url, begun.elapsed());
         octavia
     }
 
     /// The API's own log (requests, errors).
     pub fn log_text(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("api.out"), read("octavia.log"))
+        read_logs(self.dir.path(), &["api.out", "octavia.log"])
     }
 
     /// `POST /v2/lbaas/loadbalancers` of `body` as the holder of `token`: the load balancer
@@ -143,24 +114,15 @@ impl Octavia {
 
     /// Load balancer `id`'s statuses, as its provider would report them.
     pub fn set_status(&self, id: &str, provisioning: &str, operating: &str) {
-        mariadb(&format!(
-            "UPDATE {}.load_balancer SET provisioning_status = '{provisioning}', \
-             operating_status = '{operating}' WHERE id = '{id}'",
-            self.database
+        self.database.sql(&format!(
+            "UPDATE load_balancer SET provisioning_status = '{provisioning}', \
+             operating_status = '{operating}' WHERE id = '{id}'"
         ));
     }
 }
 
 impl Drop for Octavia {
     fn drop(&mut self) {
-        let _ = self.api.kill();
-        let _ = self.api.wait();
-        let _ = Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
-            .arg(format!("DROP DATABASE IF EXISTS {}", self.database))
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        // Where Octavia's no-op network driver keeps its state: a fixed path, not configurable.
-        let _ = std::fs::remove_file("/tmp/octavia-network-noop.db");
+        let _ = std::fs::remove_file(NOOP_NETWORK_DB);
     }
 }

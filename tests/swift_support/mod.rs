@@ -17,11 +17,11 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::gnocchi_support::{free_port, venv_from};
 use crate::keystone_support::Keystone;
+use crate::service_support::{ci_script, read_logs, run, tool, wait_until, Server};
 
 pub const SWIFT_PASSWORD: &str = "swift-ks-pw";
 
@@ -31,57 +31,58 @@ const SERVERS: [&str; 3] = ["account", "container", "object"];
 pub struct Swift {
     /// `http://127.0.0.1:<port>`: the proxy.
     pub url: String,
-    dir: PathBuf,
+    servers: Vec<Server>,
     venv: PathBuf,
-    servers: Vec<Child>,
+    dir: tempfile::TempDir,
 }
 
-fn launcher() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/swift_server.py")
+/// `.ci/swift_server.py <what> <config>` in the venv: a Swift daemon (or one pass of it) on a
+/// swift.conf of the harness' own.
+fn launcher(venv: &std::path::Path, what: &str, config: &std::path::Path) -> Command {
+    let mut command = tool(venv, "python");
+    command
+        .args(["-W", "ignore"])
+        .arg(ci_script("swift_server.py"))
+        .arg(what)
+        .arg(config);
+    command
 }
 
 impl Swift {
     /// Swift on `ks`'s auth, with a `swift` service user and its catalog entry.
     pub fn start(ks: &Keystone) -> Swift {
-        let begun = Instant::now();
+        let begun = std::time::Instant::now();
         let venv = venv_from(".ci/swift-venv.sh");
-        let service = ks.project("service");
-        ks.user("swift", SWIFT_PASSWORD, &service, "admin");
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        std::fs::create_dir_all(dir.join("node/d1")).expect("the device");
+        ks.service_user("swift", SWIFT_PASSWORD);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_owned();
+        std::fs::create_dir_all(d.join("node/d1")).expect("the device");
         std::fs::write(
-            dir.join("swift.conf"),
+            d.join("swift.conf"),
             "[swift-hash]\nswift_hash_path_prefix = ceilo\nswift_hash_path_suffix = tests\n\
              [storage-policy:0]\nname = gold\ndefault = yes\n",
         )
         .expect("swift.conf");
         let mut swift = Swift {
             url: String::new(),
-            dir: dir.clone(),
-            venv: venv.clone(),
             servers: Vec::new(),
+            venv: venv.clone(),
+            dir,
         };
         // Swift's daemons switch to `user` (default `swift`): this one, whoever runs the tests.
         let user = Command::new("id").arg("-un").output().expect("id -un");
         let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
         for server in SERVERS {
             let port = free_port();
-            let builder = dir.join(format!("{server}.builder"));
+            let builder = d.join(format!("{server}.builder"));
             for args in [
                 vec!["create", "0", "1", "1"],
                 vec!["add", &format!("r1z1-127.0.0.1:{port}/d1"), "1"],
                 vec!["rebalance"],
             ] {
-                let out = Command::new(venv.join("bin/swift-ring-builder"))
-                    .arg(&builder)
-                    .args(&args)
-                    .output()
-                    .expect("swift-ring-builder");
-                assert!(
-                    out.status.success(),
-                    "swift-ring-builder {args:?}: {}",
-                    String::from_utf8_lossy(&out.stdout)
-                );
+                let mut ring = tool(&venv, "swift-ring-builder");
+                ring.arg(&builder).args(&args);
+                run(ring, &format!("swift-ring-builder {args:?}"));
             }
             let updater = if server == "container" {
                 "[container-updater]\ninterval = 1\n"
@@ -95,7 +96,7 @@ impl Swift {
                      bind_port = {port}\nswift_dir = {d}\nworkers = 0\nlog_name = {server}\n\
                      [pipeline:main]\npipeline = {server}-server\n\
                      [app:{server}-server]\nuse = egg:swift#{server}\n{updater}",
-                    d = dir.display(),
+                    d = d.display(),
                 ),
             );
         }
@@ -113,55 +114,44 @@ impl Swift {
                  reseller_admin_role = ResellerAdmin\n\
                  [filter:authtoken]\npaste.filter_factory = keystonemiddleware.auth_token:filter_factory\n\
                  delay_auth_decision = True\n{authtoken}",
-                d = dir.display(),
+                d = d.display(),
                 authtoken = ks.authtoken_section("swift", SWIFT_PASSWORD),
             ),
         );
         swift.url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while swift.curl("GET", "/healthcheck", None, &[]).0 == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "Swift did not come up: {}",
-                swift.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let service = ks.create_service("object-store", "swift");
-        for interface in ["public", "internal"] {
-            ks.create_endpoint(
-                &service,
-                interface,
-                &format!("{}/v1/AUTH_%(project_id)s", swift.url),
-            );
-        }
+        wait_until(
+            "Swift",
+            60,
+            || swift.curl("GET", "/healthcheck", None, &[]).0 != 0,
+            || swift.log_text(),
+        );
+        ks.register(
+            "object-store",
+            "swift",
+            &format!("{}/v1/AUTH_%(project_id)s", swift.url),
+        );
         eprintln!("swift: up at {} in {:?}", swift.url, begun.elapsed());
         swift
     }
 
     /// `server` run on the config `conf`, written to `<server>-server.conf`.
     fn spawn(&mut self, server: &str, conf: &str) {
-        let path = self.dir.join(format!("{server}-server.conf"));
+        let d = self.dir.path();
+        let path = d.join(format!("{server}-server.conf"));
         std::fs::write(&path, conf).expect("a server config");
-        let child = Command::new(self.venv.join("bin/python"))
-            .args(["-W", "ignore"])
-            .arg(launcher())
-            .arg(server)
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join(format!("{server}.log"))).expect("a log"))
-            .spawn()
-            .expect("start a Swift server");
-        self.servers.push(child);
+        self.servers.push(Server::spawn(
+            launcher(&self.venv, server, &path),
+            &d.join(format!("{server}.log")),
+            server,
+        ));
     }
 
     /// The servers' logs (requests, errors).
     pub fn log_text(&self) -> String {
-        ["proxy", "account", "container", "object"]
-            .iter()
-            .map(|s| std::fs::read_to_string(self.dir.join(format!("{s}.log"))).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
+        read_logs(
+            self.dir.path(),
+            &["proxy.log", "account.log", "container.log", "object.log"],
+        )
     }
 
     /// `curl` of `path` on the proxy with `token` and `body`: the status and the reply.
@@ -207,27 +197,13 @@ impl Swift {
 
     /// One pass of the container updater: the accounts learn what their containers hold.
     pub fn update_accounts(&self) {
-        let out = Command::new(self.venv.join("bin/python"))
-            .args(["-W", "ignore"])
-            .arg(launcher())
-            .arg("container-updater")
-            .arg(self.dir.join("container-server.conf"))
-            .output()
-            .expect("the container updater");
-        assert!(
-            out.status.success(),
-            "container updater: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run(
+            launcher(
+                &self.venv,
+                "container-updater",
+                &self.dir.path().join("container-server.conf"),
+            ),
+            "the container updater",
         );
-    }
-}
-
-impl Drop for Swift {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
