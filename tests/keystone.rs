@@ -14,9 +14,10 @@
 //! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
-//! * Glance's, Neutron's, Octavia's and Swift's pollsters (`image.size`, `ip.floating`,
-//!   `loadbalancer.*`, `storage.*`) against real Glance 30, Neutron 26, Octavia 16 and Swift 2.35
-//!   (`glance_support`, `neutron_support`, `octavia_support`, `swift_support`), and Aodh's
+//! * Glance's, Neutron's, Octavia's, Manila's and Swift's pollsters (`image.size`, `ip.floating`,
+//!   `loadbalancer.*`, `manila.share.*`, `storage.*`) against real Glance 30, Neutron 26, Octavia
+//!   16, Manila 20 and Swift 2.35 (`glance_support`, `neutron_support`, `octavia_support`,
+//!   `manila_support`, `swift_support`), and Aodh's
 //!   `alarm.evaluation_result` against a real Aodh 23 (`aodh_support`), side by side with
 //!   Ceilometer 27.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
@@ -29,6 +30,7 @@ mod common;
 mod glance_support;
 mod gnocchi_support;
 mod keystone_support;
+mod manila_support;
 mod neutron_support;
 mod nova_support;
 mod octavia_support;
@@ -1060,6 +1062,77 @@ fn octavia_load_balancers_are_polled_as_ceilometer_polls_them() {
         sample("operating", &web)["resource_metadata"]["provider"],
         "noop_driver"
     );
+    same_samples(&c, &r);
+}
+
+const SHARE_POLLING: &str = "---\nsources:\n    - name: size\n      interval: 10\n      \
+    meters:\n      - manila.share.size\n    - name: status\n      interval: 11\n      \
+    meters:\n      - manila.share.status\n";
+
+#[test]
+fn manila_shares_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let manila = manila_support::Manila::start(ks);
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    manila.create_share_type(ks.admin_token());
+    let (a, b) = (ks.project("shares-a"), ks.project("shares-b"));
+    ks.user("share-user-a", "share-pw-a", &a, "member");
+    ks.user("share-user-b", "share-pw-b", &b, "member");
+    let token =
+        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
+    let (ta, tb) = (
+        token("share-user-a", "share-pw-a", "shares-a"),
+        token("share-user-b", "share-pw-b", "shares-b"),
+    );
+    let share = |token: &str, name: &str, size: u32, proto: &str| {
+        let made = manila.create(
+            token,
+            serde_json::json!({"name": name, "size": size, "share_proto": proto}),
+        );
+        made["id"].as_str().expect("an id").to_owned()
+    };
+    let data = share(&ta, "data", 5, "NFS");
+    let broken = share(&ta, "broken", 1, "CIFS");
+    let growing = share(&ta, "growing", 2, "NFS");
+    let fresh = share(&tb, "fresh", 3, "NFS");
+    let odd = share(&tb, "odd", 4, "NFS");
+    manila.place(&data, "share-host@lvm#pool", "available");
+    manila.place(&broken, "share-host@lvm#pool", "error");
+    manila.place(&growing, "share-host@lvm#pool", "extending");
+    manila.place(&odd, "share-host@lvm#pool", "soft_deleting");
+
+    let agents = SideBySide::start(ks, "manila", SHARE_POLLING);
+    let (c, r) = agents.collect(10, Duration::from_secs(90), || manila.log_text());
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    let sample = |meter: &str, id: &str| &r[&(format!("manila.share.{meter}"), id.to_owned())];
+    for (id, size, status, project) in [
+        (&data, 5, 1, &a),
+        (&broken, 1, 4, &a),
+        (&growing, 2, 7, &a),
+        (&fresh, 3, 2, &b),
+        (&odd, 4, -1, &b),
+    ] {
+        assert_eq!(
+            sample("size", id)["counter_volume"],
+            size,
+            "{}",
+            sample("size", id)
+        );
+        assert_eq!(
+            sample("status", id)["counter_volume"],
+            status,
+            "{}",
+            sample("status", id)
+        );
+        assert_eq!(sample("size", id)["project_id"], project.as_str());
+        assert_eq!(sample("size", id)["counter_unit"], "GiB");
+    }
+    let metadata = &sample("size", &broken)["resource_metadata"];
+    assert_eq!(metadata["name"], "broken");
+    assert_eq!(metadata["protocol"], "CIFS");
+    assert_eq!(metadata["status"], "error");
     same_samples(&c, &r);
 }
 

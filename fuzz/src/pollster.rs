@@ -6,7 +6,8 @@
 //! (`cinder::read_page`, `CinderPollster::poll`), Glance's images (`glance::read_page`,
 //! `ImagePollster::poll`), Neutron's floating IPs (`neutron::read_page`,
 //! `FloatingIpPollster::poll`), Octavia's load balancers (`octavia::read_page`,
-//! `LoadBalancerPollster::poll`), a Swift account's containers (`swift::read_listing`) and
+//! `LoadBalancerPollster::poll`), Manila's shares (`manila::read_page`, `SharePollster::poll`), a
+//! Swift account's containers (`swift::read_listing`) and
 //! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`). Nothing is
 //! requested and no `host_command` is run.
 
@@ -19,6 +20,7 @@ use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
+use ceilo::polling::manila::{self, SharePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
 use ceilo::polling::octavia::{self, LoadBalancerPollster};
 use ceilo::polling::pollster::PollContext;
@@ -121,6 +123,14 @@ impl Target for Pollster {
                 let resource = Resource::LoadBalancer(Arc::new(lb));
                 let _ =
                     LoadBalancerPollster::default().poll(&resource, &[true, true], &self.ctx, &mut samples);
+            }
+            std::hint::black_box((samples, next));
+        }
+        if let Ok((shares, next)) = manila::read_page(body) {
+            let mut samples = Vec::new();
+            for share in shares {
+                let resource = Resource::Share(Arc::new(share));
+                let _ = SharePollster::default().poll(&resource, &[true, true], &self.ctx, &mut samples);
             }
             std::hint::black_box((samples, next));
         }

@@ -56,6 +56,9 @@ pub struct PollingOptions {
     /// `[service_types] octavia`: the catalog type of Octavia's endpoint, which the
     /// `lb_services` discoverer lists from.
     pub octavia_service_type: String,
+    /// `[service_types] manila`: the catalog type of Manila's endpoint, which the
+    /// `manila_shares` discoverer lists from.
+    pub manila_service_type: String,
     /// `[service_types] aodh`: the catalog type of Aodh's endpoint, which the `alarm`
     /// discoverer asks.
     pub aodh_service_type: String,
@@ -94,7 +97,7 @@ pub struct PollingOptions {
     pub partitioning_group_prefix: String,
     /// The polling namespaces this agent runs, as `ceilometer-polling --polling-namespaces`
     /// (default `compute central`): only their pollsters poll (`compute`: the host's and its
-    /// instances'; `central`: Cinder's, Glance's, Neutron's, Octavia's, Swift's, Aodh's and, unless their definition says otherwise,
+    /// instances'; `central`: Cinder's, Glance's, Neutron's, Octavia's, Manila's, Swift's, Aodh's and, unless their definition says otherwise,
     /// the dynamic pollsters), and partitioning group names start with them (`central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
@@ -130,6 +133,7 @@ impl Default for PollingOptions {
             neutron_service_type: "network".into(),
             swift_service_type: "object-store".into(),
             octavia_service_type: "load-balancer".into(),
+            manila_service_type: "sharev2".into(),
             aodh_service_type: "alarming".into(),
             reseller_prefix: "AUTH_".into(),
             ignore_disabled_projects: false,

@@ -21,80 +21,8 @@ use simd_json::json;
 use crate::config::PollingOptions;
 use crate::model::OwnedValue;
 
+pub use super::discoverer::{Discoverer, DiscoveryError};
 pub use super::resource::{Resource, ResourceKey};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    #[error(
-        "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, lb_services, tenant, alarm)"
-    )]
-    Unknown(String),
-    #[error("discoverer {name:?}: {reason}")]
-    Invalid { name: String, reason: String },
-}
-
-/// A discoverer, parsed from its polling.yaml name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Discoverer {
-    LocalNode,
-    LocalInstances,
-    /// `fleet:N`: the first N instances of the [`Fleet`].
-    Fleet(u32),
-    Endpoint(String),
-    /// `volumes`, `volume_snapshots`, `volume_backups`, `volume_services`, `volume_pools`: what
-    /// Cinder lists.
-    Cinder(super::cinder::Listing),
-    /// `images`: what Glance lists.
-    Images,
-    /// `fip_services`: the floating IPs Neutron lists.
-    FloatingIps,
-    /// `lb_services`: the load balancers Octavia lists.
-    LoadBalancers,
-    /// `alarm`: Aodh's evaluation results.
-    AlarmResults,
-    /// `tenant`: every project Keystone lists.
-    Tenants,
-}
-
-impl Discoverer {
-    pub fn parse(name: &str, options: &PollingOptions) -> Result<Self, DiscoveryError> {
-        let (kind, param) = match name.split_once(':') {
-            Some((k, p)) => (k, Some(p)),
-            None => (name, None),
-        };
-        match (kind, param) {
-            ("local_node", None) => Ok(Discoverer::LocalNode),
-            ("local_instances", None) => Ok(Discoverer::LocalInstances),
-            ("fleet", None) => Fleet::size(options.fleet_size)
-                .map(Discoverer::Fleet)
-                .ok_or_else(|| DiscoveryError::Invalid {
-                    name: name.into(),
-                    reason: format!("fleet_size is at most {}", Fleet::MAX),
-                }),
-            ("fleet", Some(n)) => n
-                .trim()
-                .parse()
-                .ok()
-                .and_then(Fleet::size)
-                .map(Discoverer::Fleet)
-                .ok_or_else(|| DiscoveryError::Invalid {
-                    name: name.into(),
-                    reason: format!("the fleet size must be an integer from 0 to {}", Fleet::MAX),
-                }),
-            ("endpoint", Some(t)) if !t.is_empty() => Ok(Discoverer::Endpoint(t.to_owned())),
-            (super::glance::DISCOVERER, None) => Ok(Discoverer::Images),
-            (super::neutron::DISCOVERER, None) => Ok(Discoverer::FloatingIps),
-            (super::swift::DISCOVERER, None) => Ok(Discoverer::Tenants),
-            (super::octavia::DISCOVERER, None) => Ok(Discoverer::LoadBalancers),
-            (super::aodh::DISCOVERER, None) => Ok(Discoverer::AlarmResults),
-            (kind, None) => super::cinder::Listing::from_discoverer(kind)
-                .map(Discoverer::Cinder)
-                .ok_or_else(|| DiscoveryError::Unknown(name.into())),
-            _ => Err(DiscoveryError::Unknown(name.into())),
-        }
-    }
-}
 
 /// Everything discovery needs to know, resolved once at start and shared by all sources.
 pub struct Discovery {
@@ -108,12 +36,20 @@ pub struct Discovery {
     instances: tokio::sync::Mutex<Option<(Instant, Arc<[Resource]>)>>,
     /// Set when `[coordination] backend_url` is: resources are split between the group.
     partitioning: Option<Arc<super::partition::Partitioning>>,
-    cinder: super::cinder::CinderApi,
-    glance: super::glance::GlanceApi,
-    neutron: super::neutron::NeutronApi,
-    swift: Arc<super::swift::SwiftApi>,
-    octavia: super::octavia::OctaviaApi,
-    aodh: super::aodh::AodhApi,
+    /// The Cinder API the `volume*` discoverers list.
+    pub cinder: super::cinder::CinderApi,
+    /// The Glance API the `images` discoverer lists.
+    pub glance: super::glance::GlanceApi,
+    /// The Neutron API the `fip_services` discoverer lists.
+    pub neutron: super::neutron::NeutronApi,
+    /// The Swift API Swift's pollsters ask for each project's account.
+    pub swift: Arc<super::swift::SwiftApi>,
+    /// The Octavia API the `lb_services` discoverer lists.
+    pub octavia: super::octavia::OctaviaApi,
+    /// The Manila API the `manila_shares` discoverer lists.
+    pub manila: super::manila::ManilaApi,
+    /// The Aodh API the `alarm` discoverer asks.
+    pub aodh: super::aodh::AodhApi,
     /// Keystone itself, which the `tenant` discoverer lists projects from; with
     /// `ignore_disabled_projects`, only the enabled ones.
     keystone: super::service_api::Session,
@@ -125,7 +61,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Keystone, Cinder, Glance, Neutron, Swift, Octavia, Aodh and Nova are asked with one
+        // Keystone, Cinder, Glance, Neutron, Swift, Octavia, Manila, Aodh and Nova are asked with one
         // token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
@@ -149,6 +85,7 @@ impl Discovery {
                 &options.reseller_prefix,
             )),
             octavia: super::octavia::OctaviaApi::new(session.clone(), &options.octavia_service_type),
+            manila: super::manila::ManilaApi::new(session.clone(), &options.manila_service_type),
             aodh: super::aodh::AodhApi::new(session.clone(), &options.aodh_service_type),
             keystone: session.clone(),
             ignore_disabled_projects: options.ignore_disabled_projects,
@@ -173,36 +110,6 @@ impl Discovery {
     /// The simulated fleet `fleet:N` lists and the fleet pollster polls.
     pub fn fleet(&self) -> &Arc<Fleet> {
         &self.fleet
-    }
-
-    /// The Cinder API the `volume*` discoverers list.
-    pub fn cinder(&self) -> &super::cinder::CinderApi {
-        &self.cinder
-    }
-
-    /// The Glance API the `images` discoverer lists.
-    pub fn glance(&self) -> &super::glance::GlanceApi {
-        &self.glance
-    }
-
-    /// The Neutron API the `fip_services` discoverer lists.
-    pub fn neutron(&self) -> &super::neutron::NeutronApi {
-        &self.neutron
-    }
-
-    /// The Swift API Swift's pollsters ask for each project's account.
-    pub fn swift(&self) -> &Arc<super::swift::SwiftApi> {
-        &self.swift
-    }
-
-    /// The Octavia API the `lb_services` discoverer lists.
-    pub fn octavia(&self) -> &super::octavia::OctaviaApi {
-        &self.octavia
-    }
-
-    /// The Aodh API the `alarm` discoverer asks.
-    pub fn aodh(&self) -> &super::aodh::AodhApi {
-        &self.aodh
     }
 
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
@@ -275,6 +182,13 @@ impl Discovery {
                     .then(|| self.octavia.load_balancers());
                 super::service_api::resources("Octavia", super::octavia::DISCOVERER, listed, |lb| {
                     Resource::LoadBalancer(Arc::new(lb))
+                })
+                .await
+            }
+            Discoverer::Shares => {
+                let listed = self.manila.unavailable().is_none().then(|| self.manila.shares());
+                super::service_api::resources("Manila", super::manila::DISCOVERER, listed, |s| {
+                    Resource::Share(Arc::new(s))
                 })
                 .await
             }

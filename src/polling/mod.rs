@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | swift | aodh | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | manila | swift | aodh | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -34,6 +34,7 @@
 pub mod aodh;
 pub mod cinder;
 pub mod config;
+pub mod discoverer;
 pub mod discovery;
 pub mod dynamic;
 pub mod fleet;
@@ -41,6 +42,7 @@ pub mod glance;
 pub mod host;
 pub mod identity;
 pub mod libvirt;
+pub mod manila;
 pub mod neutron;
 pub mod nova;
 pub mod octavia;
@@ -95,6 +97,7 @@ pub enum Pollster {
     Image(glance::ImagePollster),
     FloatingIp(neutron::FloatingIpPollster),
     LoadBalancer(octavia::LoadBalancerPollster),
+    Share(manila::SharePollster),
     Swift(swift::SwiftPollster),
     AlarmResults(aodh::EvaluationResultPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
@@ -112,6 +115,7 @@ impl Pollster {
             Pollster::Image(_) => "image.size",
             Pollster::FloatingIp(_) => "ip.floating",
             Pollster::LoadBalancer(_) => "loadbalancer",
+            Pollster::Share(_) => "manila.share",
             Pollster::Swift(_) => "swift",
             Pollster::AlarmResults(_) => "alarm.evaluation_result",
             Pollster::Dynamic(d) => d.name(),
@@ -128,6 +132,7 @@ impl Pollster {
             Pollster::Image(i) => i.meters(),
             Pollster::FloatingIp(f) => f.meters(),
             Pollster::LoadBalancer(l) => l.meters(),
+            Pollster::Share(s) => s.meters(),
             Pollster::Swift(s) => s.meters(),
             Pollster::AlarmResults(a) => a.meters(),
             Pollster::Dynamic(d) => d.meters(),
@@ -146,6 +151,7 @@ impl Pollster {
             | Pollster::Image(_)
             | Pollster::FloatingIp(_)
             | Pollster::LoadBalancer(_)
+            | Pollster::Share(_)
             | Pollster::Swift(_)
             | Pollster::AlarmResults(_) => has("central"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
@@ -170,6 +176,7 @@ impl Pollster {
             Pollster::Image(_) => glance::DISCOVERER.into(),
             Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
             Pollster::LoadBalancer(_) => octavia::DISCOVERER.into(),
+            Pollster::Share(_) => manila::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
             Pollster::AlarmResults(_) => aodh::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
@@ -193,6 +200,7 @@ impl Pollster {
             Pollster::Image(i) => i.poll(resource, mask, ctx, out),
             Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
             Pollster::LoadBalancer(l) => l.poll(resource, mask, ctx, out),
+            Pollster::Share(s) => s.poll(resource, mask, ctx, out),
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
             Pollster::AlarmResults(a) => a.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
@@ -243,7 +251,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Swift's, Aodh's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Manila's, Swift's, Aodh's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -275,8 +283,9 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::LoadBalancer(
         octavia::LoadBalancerPollster::default(),
     )));
+    out.push(Arc::new(Pollster::Share(manila::SharePollster::default())));
     out.push(Arc::new(Pollster::Swift(swift::SwiftPollster::new(
-        discovery.swift().clone(),
+        discovery.swift.clone(),
     ))));
     out.push(Arc::new(Pollster::AlarmResults(
         aodh::EvaluationResultPollster::default(),
@@ -339,18 +348,19 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Swift, Aodh) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Manila, Swift, Aodh) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
     for entry in &plan.entries {
         let why = match &*entry.pollster {
-            Pollster::Cinder(_) => discovery.cinder().unavailable(),
-            Pollster::Image(_) => discovery.glance().unavailable(),
-            Pollster::FloatingIp(_) => discovery.neutron().unavailable(),
-            Pollster::LoadBalancer(_) => discovery.octavia().unavailable(),
-            Pollster::Swift(_) => discovery.swift().unavailable(),
-            Pollster::AlarmResults(_) => discovery.aodh().unavailable(),
+            Pollster::Cinder(_) => discovery.cinder.unavailable(),
+            Pollster::Image(_) => discovery.glance.unavailable(),
+            Pollster::FloatingIp(_) => discovery.neutron.unavailable(),
+            Pollster::LoadBalancer(_) => discovery.octavia.unavailable(),
+            Pollster::Share(_) => discovery.manila.unavailable(),
+            Pollster::Swift(_) => discovery.swift.unavailable(),
+            Pollster::AlarmResults(_) => discovery.aodh.unavailable(),
             _ => None,
         };
         let Some(why) = why else { continue };

@@ -69,6 +69,7 @@ impl Partitioning {
             | Discoverer::Images
             | Discoverer::FloatingIps
             | Discoverer::LoadBalancers
+            | Discoverer::Shares
             | Discoverer::AlarmResults
             | Discoverer::Tenants => "global".to_owned(),
         };

@@ -26,6 +26,8 @@ pub enum Resource {
     FloatingIp(Arc<super::neutron::FloatingIp>),
     /// A load balancer Octavia listed.
     LoadBalancer(Arc<super::octavia::LoadBalancer>),
+    /// A share Manila listed.
+    Share(Arc<super::manila::Share>),
     /// Aodh's evaluation results (`alarm`): one document.
     AlarmResults(Arc<super::aodh::EvaluationResults>),
     /// A Keystone project's id (`tenant`).
@@ -54,6 +56,7 @@ impl Resource {
             Resource::Image(i) => KeyText::Borrowed(&i.id),
             Resource::FloatingIp(f) => KeyText::Borrowed(&f.id),
             Resource::LoadBalancer(lb) => KeyText::Borrowed(&lb.id),
+            Resource::Share(share) => KeyText::Borrowed(&share.id),
             Resource::Project(p) => KeyText::Borrowed(p),
             Resource::AlarmResults(_) => KeyText::Borrowed("aodh evaluation results"),
         })

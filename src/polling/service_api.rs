@@ -223,6 +223,14 @@ pub fn as_int(v: OwnedValue) -> OwnedValue {
     }
 }
 
+/// An openstacksdk `type=str` attribute: `str(value)` (`null` stays `null`).
+pub fn as_str(v: OwnedValue) -> OwnedValue {
+    match v {
+        OwnedValue::Static(StaticNode::Null) | OwnedValue::String(_) => v,
+        other => OwnedValue::from(py::repr::str_of(&other).into_owned()),
+    }
+}
+
 /// An openstacksdk `type=bool` attribute: `bool(value)` (`null` stays `null`).
 pub fn as_bool(v: OwnedValue) -> OwnedValue {
     match v {
