@@ -139,10 +139,11 @@ impl EvaluationResultPollster {
             return Ok(());
         }
         let Resource::AlarmResults(results) = resource else {
-            return Err(PollError::Permanent(format!(
-                "alarm.evaluation_result polls what the {DISCOVERER} discoverer gives, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed(
+                "alarm.evaluation_result",
+                DISCOVERER,
+                resource.key(),
+            ));
         };
         for counter in &results.counters {
             out.push(ctx.sample(

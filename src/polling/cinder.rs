@@ -365,12 +365,11 @@ impl CinderPollster {
         }
         let listing = self.meter.listing();
         let Resource::Cinder(record) = resource else {
-            return Err(PollError::Permanent(format!(
-                "{} polls what the {} discoverer lists, not {:?}",
-                self.meters[0].name,
+            return Err(PollError::not_listed(
+                &self.meters[0].name,
                 listing.discoverer(),
-                resource.key()
-            )));
+                resource.key(),
+            ));
         };
         if record.listing != listing {
             return Err(PollError::Permanent(format!(

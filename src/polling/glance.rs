@@ -144,10 +144,7 @@ impl ImagePollster {
             return Ok(());
         }
         let Resource::Image(image) = resource else {
-            return Err(PollError::Permanent(format!(
-                "image.size polls what the {DISCOVERER} discoverer lists, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed("image.size", DISCOVERER, resource.key()));
         };
         out.push(ctx.sample(
             &self.meters[0],

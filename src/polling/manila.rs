@@ -23,7 +23,7 @@ use std::sync::Arc;
 use simd_json::prelude::*;
 
 use super::discovery::Resource;
-use super::pollster::{null, MeterSpec, PollContext, PollError};
+use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
 use super::service_api::{
     as_bool, as_int, as_str, linked_page, status_code, versioned, Page, ServiceApi, Session,
 };
@@ -174,15 +174,9 @@ impl SharePollster {
         out: &mut Vec<Sample>,
     ) -> Result<(), PollError> {
         let Resource::Share(share) = resource else {
-            return Err(PollError::Permanent(format!(
-                "share meters poll what the {DISCOVERER} discoverer lists, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed("manila.share", DISCOVERER, resource.key()));
         };
-        for (at, meter) in self.meters.iter().enumerate() {
-            if !mask.get(at).copied().unwrap_or(false) {
-                continue;
-            }
+        for (at, meter) in selected(&self.meters, mask) {
             let volume = if at == 0 {
                 if share.size.is_null() {
                     OwnedValue::from(0)

@@ -136,10 +136,7 @@ impl FloatingIpPollster {
             return Ok(());
         }
         let Resource::FloatingIp(ip) = resource else {
-            return Err(PollError::Permanent(format!(
-                "ip.floating polls what the {DISCOVERER} discoverer lists, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed("ip.floating", DISCOVERER, resource.key()));
         };
         let volume = status_code(&STATUSES, ip.status.as_deref()).unwrap_or_else(|| {
             tracing::warn!(status = ip.status.as_deref().unwrap_or("None"),

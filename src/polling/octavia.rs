@@ -26,7 +26,7 @@ use std::sync::Arc;
 use simd_json::prelude::*;
 
 use super::discovery::Resource;
-use super::pollster::{null, MeterSpec, PollContext, PollError};
+use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
 use super::service_api::{linked_page, status_code, versioned, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
@@ -149,16 +149,10 @@ impl LoadBalancerPollster {
         out: &mut Vec<Sample>,
     ) -> Result<(), PollError> {
         let Resource::LoadBalancer(lb) = resource else {
-            return Err(PollError::Permanent(format!(
-                "load balancer meters poll what the {DISCOVERER} discoverer lists, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed("loadbalancer", DISCOVERER, resource.key()));
         };
         let tables: [&[(&str, i64)]; 2] = [&OPERATING, &PROVISIONING];
-        for (at, meter) in self.meters.iter().enumerate() {
-            if !mask.get(at).copied().unwrap_or(false) {
-                continue;
-            }
+        for (at, meter) in selected(&self.meters, mask) {
             let status = lb.statuses[at].as_deref();
             let volume = status_code(tables[at], status).unwrap_or_else(|| {
                 tracing::warn!(meter = %meter.name, status = status.unwrap_or("None"),

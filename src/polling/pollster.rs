@@ -44,6 +44,29 @@ pub enum PollError {
     Permanent(String),
 }
 
+impl PollError {
+    /// `pollster` was given a resource (of `key`) that its `discoverer` does not list: it will
+    /// never poll it.
+    pub fn not_listed(pollster: &str, discoverer: &str, key: impl std::fmt::Debug) -> PollError {
+        PollError::Permanent(format!(
+            "{pollster} polls what the {discoverer} discoverer lists, not {key:?}"
+        ))
+    }
+}
+
+/// The meters of `meters` that `mask` selects (one flag per meter), with their places.
+pub fn selected<'a>(
+    meters: &'a [MeterSpec],
+    mask: &'a [bool],
+) -> impl Iterator<Item = (usize, &'a MeterSpec)> + 'a {
+    meters
+        .iter()
+        .zip(mask)
+        .enumerate()
+        .filter(|(_, (_, on))| **on)
+        .map(|(at, (meter, _))| (at, meter))
+}
+
 /// What is fixed for one poll of one source.
 pub struct PollContext {
     pub source: Arc<str>,
@@ -157,6 +180,23 @@ pub fn monotonic_seconds() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selected_gives_the_flagged_meters_with_their_places_and_ignores_flags_past_them() {
+        let meters = [
+            MeterSpec::new("a", "gauge", "B"),
+            MeterSpec::new("b", "gauge", "B"),
+            MeterSpec::new("c", "gauge", "B"),
+        ];
+        let names = |mask: &[bool]| -> Vec<(usize, String)> {
+            selected(&meters, mask)
+                .map(|(at, m)| (at, m.name.to_string()))
+                .collect()
+        };
+        assert_eq!(names(&[false, true, true]), [(1, "b".into()), (2, "c".into())]);
+        assert_eq!(names(&[true]), [(0, "a".into())], "a short mask selects no more");
+        assert_eq!(names(&[false, false, true, true]), [(2, "c".into())]);
+    }
 
     #[test]
     fn isotime_is_the_polling_managers_naive_utc_isoformat() {

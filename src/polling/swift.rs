@@ -141,10 +141,7 @@ impl SwiftPollster {
         out: &mut Vec<Sample>,
     ) -> Result<(), PollError> {
         let Resource::Project(project) = resource else {
-            return Err(PollError::Permanent(format!(
-                "Swift's pollsters poll what the {DISCOVERER} discoverer lists, not {:?}",
-                resource.key()
-            )));
+            return Err(PollError::not_listed("swift", DISCOVERER, resource.key()));
         };
         let selected = |at: usize| mask.get(at).copied().unwrap_or(false);
         if (0..3).any(selected) {
