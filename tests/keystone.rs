@@ -916,11 +916,12 @@ fn glance_images_are_polled_as_ceilometer_polls_them() {
     same_samples(&c, &r);
 }
 
-const FLOATING_IP_POLLING: &str =
-    "---\nsources:\n    - name: fips\n      interval: 10\n      meters:\n      - ip.floating\n";
+const NEUTRON_POLLING: &str = "---\nsources:\n    - name: network\n      interval: 10\n      \
+    meters:\n      - ip.floating\n      - network.services.vpn\n      - network.services.vpn.connections\n      \
+    - network.services.firewall\n      - network.services.firewall.policy\n";
 
 #[test]
-fn neutron_floating_ips_are_polled_as_ceilometer_polls_them() {
+fn neutron_floating_ips_vpn_and_firewall_services_are_polled_as_ceilometer_polls_them() {
     let ks = keystone_support::shared();
     let neutron = neutron_support::Neutron::start(ks);
     let _counting = ks.exclusive();
@@ -983,11 +984,63 @@ fn neutron_floating_ips_are_polled_as_ceilometer_polls_them() {
     let other = floating(&project_b, serde_json::json!({}));
     // What an L3 agent would report (Neutron refuses to list a status outside ACTIVE, DOWN and
     // ERROR: one Ceilometer's table does not have is the unit tests').
-    neutron.set_status(&associated, "ACTIVE");
-    neutron.set_status(&failed, "ERROR");
+    neutron.set_status("floatingips", &associated, "ACTIVE");
+    neutron.set_status("floatingips", &failed, "ERROR");
+    // A VPN service on the router with an IPsec connection to a peer, and a firewall group
+    // with a policy of one rule in the other project.
+    let ike = id(&neutron.create(
+        admin,
+        "vpn/ikepolicies",
+        serde_json::json!({"name": "ike", "tenant_id": project_a}),
+    ));
+    let ipsec = id(&neutron.create(
+        admin,
+        "vpn/ipsecpolicies",
+        serde_json::json!({"name": "esp", "tenant_id": project_a}),
+    ));
+    let vpn = id(&neutron.create(
+        admin,
+        "vpn/vpnservices",
+        serde_json::json!({"name": "vpn", "router_id": router, "subnet_id": subnet, "tenant_id": project_a}),
+    ));
+    let connection = id(&neutron.create(
+        admin,
+        "vpn/ipsec-site-connections",
+        serde_json::json!({"name": "to-dc", "vpnservice_id": vpn, "ikepolicy_id": ike,
+            "ipsecpolicy_id": ipsec, "peer_address": "203.0.113.5", "peer_id": "203.0.113.5",
+            "peer_cidrs": ["10.2.0.0/24"], "psk": "not-so-secret", "tenant_id": project_a}),
+    ));
+    neutron.set_status("vpnservices", &vpn, "ACTIVE");
+    let rule = id(&neutron.create(
+        admin,
+        "fwaas/firewall_rules",
+        serde_json::json!({"protocol": "tcp", "destination_port": "22", "action": "allow",
+            "tenant_id": project_b}),
+    ));
+    let policy = id(&neutron.create(
+        admin,
+        "fwaas/firewall_policies",
+        serde_json::json!({"name": "ssh", "firewall_rules": [rule], "tenant_id": project_b}),
+    ));
+    let group = id(&neutron.create(
+        admin,
+        "fwaas/firewall_groups",
+        serde_json::json!({"name": "edge", "ingress_firewall_policy_id": policy, "tenant_id": project_b}),
+    ));
+    // FWaaS makes each project that lists firewall groups a default group and policies of its
+    // own (the agents' `service` project too): every one is polled.
+    let listing = ks
+        .issue_token("ceilometer", CEILOMETER_PASSWORD, "service")
+        .expect("the ceilometer user's token");
+    let (groups, policies) = (
+        neutron.count(&listing, "fwaas/firewall_groups"),
+        neutron.count(&listing, "fwaas/firewall_policies"),
+    );
 
-    let agents = SideBySide::start(ks, "neutron", FLOATING_IP_POLLING);
-    let (c, r) = agents.collect(4, Duration::from_secs(90), || neutron.log_text());
+    let agents = SideBySide::start(ks, "neutron", NEUTRON_POLLING);
+    let (c, r) = agents.collect(4 + 2 + groups + policies, Duration::from_secs(90), || {
+        neutron.log_text()
+    });
 
     // What was made is what was polled (so that agreeing on nothing cannot pass).
     let sample = |id: &str| &r[&("ip.floating".to_owned(), id.to_owned())];
@@ -1010,7 +1063,29 @@ fn neutron_floating_ips_are_polled_as_ceilometer_polls_them() {
         .is_some_and(|a| a.starts_with("10.0.0.")));
     assert!(metadata(&free)["router_id"].is_null());
     assert_eq!(metadata(&failed)["status"], "ERROR");
-
+    let service = |meter: &str, id: &str| &r[&(format!("network.services.{meter}"), id.to_owned())];
+    assert_eq!(
+        service("vpn", &vpn)["counter_volume"],
+        1,
+        "{}",
+        service("vpn", &vpn)
+    );
+    assert_eq!(service("vpn", &vpn)["project_id"], project_a.as_str());
+    assert_eq!(
+        service("vpn", &vpn)["resource_metadata"]["router_id"],
+        router.as_str()
+    );
+    assert_eq!(service("vpn.connections", &connection)["counter_volume"], 1);
+    assert_eq!(
+        service("vpn.connections", &connection)["resource_metadata"]["peer_cidrs"],
+        serde_json::json!(["10.2.0.0/24"])
+    );
+    assert!(service("firewall", &group)["counter_volume"].is_i64());
+    assert_eq!(service("firewall", &group)["project_id"], project_b.as_str());
+    assert_eq!(
+        service("firewall.policy", &policy)["resource_metadata"]["firewall_rules"],
+        serde_json::json!([rule])
+    );
     same_samples(&c, &r);
 }
 

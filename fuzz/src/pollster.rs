@@ -5,7 +5,8 @@
 //! body also as each OpenStack service's reply into its pollsters' samples: Cinder's listings
 //! (`cinder::read_page`, `CinderPollster::poll`), Glance's images (`glance::read_page`,
 //! `ImagePollster::poll`), Neutron's floating IPs (`neutron::read_page`,
-//! `FloatingIpPollster::poll`), Octavia's load balancers (`octavia::read_page`,
+//! `FloatingIpPollster::poll`) and VPNaaS and FWaaS records (`network_services::read_page`,
+//! `ServicePollster::poll`), Octavia's load balancers (`octavia::read_page`,
 //! `LoadBalancerPollster::poll`), Manila's shares (`manila::read_page`, `SharePollster::poll`), a
 //! Swift account's containers (`swift::read_listing`) and
 //! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`). Nothing is
@@ -21,6 +22,7 @@ use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
 use ceilo::polling::manila::{self, SharePollster};
+use ceilo::polling::network_services::{self, ServicePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
 use ceilo::polling::octavia::{self, LoadBalancerPollster};
 use ceilo::polling::pollster::PollContext;
@@ -125,6 +127,16 @@ impl Target for Pollster {
                     LoadBalancerPollster::default().poll(&resource, &[true, true], &self.ctx, &mut samples);
             }
             std::hint::black_box((samples, next));
+        }
+        for service in network_services::Service::ALL {
+            if let Ok((records, next)) = network_services::read_page(service, body) {
+                let mut samples = Vec::new();
+                for record in records {
+                    let resource = Resource::NetworkService(Arc::new(record));
+                    let _ = ServicePollster::new(service).poll(&resource, &[true], &self.ctx, &mut samples);
+                }
+                std::hint::black_box((samples, next));
+            }
         }
         if let Ok((shares, next)) = manila::read_page(body) {
             let mut samples = Vec::new();

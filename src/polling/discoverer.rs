@@ -9,7 +9,7 @@ use crate::config::PollingOptions;
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, lb_services, manila_shares, tenant, alarm)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, vpn_services, ipsec_connections, fw_services, fw_policy, lb_services, manila_shares, tenant, alarm)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -31,6 +31,9 @@ pub enum Discoverer {
     Images,
     /// `fip_services`: the floating IPs Neutron lists.
     FloatingIps,
+    /// `vpn_services`, `ipsec_connections`, `fw_services`, `fw_policy`: what Neutron's VPNaaS
+    /// and FWaaS list.
+    NetworkServices(super::network_services::Service),
     /// `lb_services`: the load balancers Octavia lists.
     LoadBalancers,
     /// `manila_shares`: the shares Manila lists.
@@ -75,6 +78,9 @@ impl Discoverer {
             (super::aodh::DISCOVERER, None) => Ok(Discoverer::AlarmResults),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)
+                .or_else(|| {
+                    super::network_services::Service::from_discoverer(kind).map(Discoverer::NetworkServices)
+                })
                 .ok_or_else(|| DiscoveryError::Unknown(name.into())),
             _ => Err(DiscoveryError::Unknown(name.into())),
         }

@@ -174,6 +174,17 @@ impl Discovery {
                 })
                 .await
             }
+            Discoverer::NetworkServices(service) => {
+                let listed = self
+                    .neutron
+                    .unavailable()
+                    .is_none()
+                    .then(|| self.neutron.services(*service));
+                super::service_api::resources("Neutron", service.discoverer(), listed, |r| {
+                    Resource::NetworkService(Arc::new(r))
+                })
+                .await
+            }
             Discoverer::LoadBalancers => {
                 let listed = self
                     .octavia

@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | octavia | manila | swift | aodh | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | network_services | octavia | manila | swift | aodh | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -43,6 +43,7 @@ pub mod host;
 pub mod identity;
 pub mod libvirt;
 pub mod manila;
+pub mod network_services;
 pub mod neutron;
 pub mod nova;
 pub mod octavia;
@@ -96,6 +97,7 @@ pub enum Pollster {
     Cinder(cinder::CinderPollster),
     Image(glance::ImagePollster),
     FloatingIp(neutron::FloatingIpPollster),
+    NetworkService(network_services::ServicePollster),
     LoadBalancer(octavia::LoadBalancerPollster),
     Share(manila::SharePollster),
     Swift(swift::SwiftPollster),
@@ -114,6 +116,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.name(),
             Pollster::Image(_) => "image.size",
             Pollster::FloatingIp(_) => "ip.floating",
+            Pollster::NetworkService(s) => s.name(),
             Pollster::LoadBalancer(_) => "loadbalancer",
             Pollster::Share(_) => "manila.share",
             Pollster::Swift(_) => "swift",
@@ -131,6 +134,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.meters(),
             Pollster::Image(i) => i.meters(),
             Pollster::FloatingIp(f) => f.meters(),
+            Pollster::NetworkService(s) => s.meters(),
             Pollster::LoadBalancer(l) => l.meters(),
             Pollster::Share(s) => s.meters(),
             Pollster::Swift(s) => s.meters(),
@@ -150,6 +154,7 @@ impl Pollster {
             Pollster::Cinder(_)
             | Pollster::Image(_)
             | Pollster::FloatingIp(_)
+            | Pollster::NetworkService(_)
             | Pollster::LoadBalancer(_)
             | Pollster::Share(_)
             | Pollster::Swift(_)
@@ -175,6 +180,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.default_discovery(),
             Pollster::Image(_) => glance::DISCOVERER.into(),
             Pollster::FloatingIp(_) => neutron::DISCOVERER.into(),
+            Pollster::NetworkService(s) => s.default_discovery(),
             Pollster::LoadBalancer(_) => octavia::DISCOVERER.into(),
             Pollster::Share(_) => manila::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
@@ -199,6 +205,7 @@ impl Pollster {
             Pollster::Cinder(c) => c.poll(resource, mask, ctx, out),
             Pollster::Image(i) => i.poll(resource, mask, ctx, out),
             Pollster::FloatingIp(f) => f.poll(resource, mask, ctx, out),
+            Pollster::NetworkService(s) => s.poll(resource, mask, ctx, out),
             Pollster::LoadBalancer(l) => l.poll(resource, mask, ctx, out),
             Pollster::Share(s) => s.poll(resource, mask, ctx, out),
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
@@ -280,6 +287,11 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::FloatingIp(
         neutron::FloatingIpPollster::default(),
     )));
+    out.extend(network_services::Service::ALL.map(|service| {
+        Arc::new(Pollster::NetworkService(network_services::ServicePollster::new(
+            service,
+        )))
+    }));
     out.push(Arc::new(Pollster::LoadBalancer(
         octavia::LoadBalancerPollster::default(),
     )));
@@ -356,7 +368,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
         let why = match &*entry.pollster {
             Pollster::Cinder(_) => discovery.cinder.unavailable(),
             Pollster::Image(_) => discovery.glance.unavailable(),
-            Pollster::FloatingIp(_) => discovery.neutron.unavailable(),
+            Pollster::FloatingIp(_) | Pollster::NetworkService(_) => discovery.neutron.unavailable(),
             Pollster::LoadBalancer(_) => discovery.octavia.unavailable(),
             Pollster::Share(_) => discovery.manila.unavailable(),
             Pollster::Swift(_) => discovery.swift.unavailable(),

@@ -68,6 +68,7 @@ impl Partitioning {
             | Discoverer::Cinder(_)
             | Discoverer::Images
             | Discoverer::FloatingIps
+            | Discoverer::NetworkServices(_)
             | Discoverer::LoadBalancers
             | Discoverer::Shares
             | Discoverer::AlarmResults

@@ -26,6 +26,8 @@ pub enum Resource {
     FloatingIp(Arc<super::neutron::FloatingIp>),
     /// A load balancer Octavia listed.
     LoadBalancer(Arc<super::octavia::LoadBalancer>),
+    /// A VPN service, IPsec connection, firewall group or policy Neutron listed.
+    NetworkService(Arc<super::network_services::Record>),
     /// A share Manila listed.
     Share(Arc<super::manila::Share>),
     /// Aodh's evaluation results (`alarm`): one document.
@@ -56,6 +58,7 @@ impl Resource {
             Resource::Image(i) => KeyText::Borrowed(&i.id),
             Resource::FloatingIp(f) => KeyText::Borrowed(&f.id),
             Resource::LoadBalancer(lb) => KeyText::Borrowed(&lb.id),
+            Resource::NetworkService(record) => KeyText::Borrowed(&record.id),
             Resource::Share(share) => KeyText::Borrowed(&share.id),
             Resource::Project(p) => KeyText::Borrowed(p),
             Resource::AlarmResults(_) => KeyText::Borrowed("aodh evaluation results"),
