@@ -25,7 +25,7 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
 use super::service_api::{
-    as_bool, as_int, as_str, linked_page, status_code, versioned, Page, ServiceApi, Session,
+    as_bool, as_int, as_str, linked_page, status_volume, versioned, Page, ServiceApi, Session,
 };
 use crate::model::{Metadata, OwnedValue, Sample};
 
@@ -184,13 +184,14 @@ impl SharePollster {
                     share.size.clone()
                 }
             } else {
-                let status = share.status.as_deref();
-                OwnedValue::from(status_code(&STATUS, status).unwrap_or_else(|| {
-                    tracing::warn!(status = status.unwrap_or("None"),
-                        name = share.metadata.get_str("name").unwrap_or("None"), id = %share.id,
-                        "unknown status for a share, setting volume to -1");
-                    -1
-                }))
+                let name = share.metadata.get_str("name").unwrap_or("None");
+                OwnedValue::from(status_volume(
+                    &STATUS,
+                    share.status.as_deref(),
+                    &meter.name,
+                    name,
+                    &share.id,
+                ))
             };
             out.push(ctx.sample(
                 meter,

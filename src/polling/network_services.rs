@@ -24,7 +24,7 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::neutron::STATUSES;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_list, linked_page, status_code, Page};
+use super::service_api::{as_bool, as_int, as_list, linked_page, status_volume, Page};
 use crate::model::{py, Metadata, OwnedValue, Sample};
 
 /// How openstacksdk reads an attribute.
@@ -250,13 +250,8 @@ impl ServicePollster {
             return Err(not_listed());
         }
         let volume = if self.service.counts_status() {
-            let status = record.status.as_deref();
-            status_code(&STATUSES, status).unwrap_or_else(|| {
-                tracing::warn!(meter = self.name(), status = status.unwrap_or("None"),
-                    name = record.metadata.get_str("name").unwrap_or("None"), id = %record.id,
-                    "unknown status, setting volume to -1");
-                -1
-            })
+            let name = record.metadata.get_str("name").unwrap_or("None");
+            status_volume(&STATUSES, record.status.as_deref(), self.name(), name, &record.id)
         } else {
             1
         };

@@ -26,7 +26,7 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::network_services::{Record, Service};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_code, versioned, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, versioned, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -156,12 +156,8 @@ impl FloatingIpPollster {
         let Resource::FloatingIp(ip) = resource else {
             return Err(PollError::not_listed("ip.floating", DISCOVERER, resource.key()));
         };
-        let volume = status_code(&STATUSES, ip.status.as_deref()).unwrap_or_else(|| {
-            tracing::warn!(status = ip.status.as_deref().unwrap_or("None"),
-                address = ip.metadata.get_str("floating_ip_address").unwrap_or("None"), id = %ip.id,
-                "unknown status for a floating IP address, setting volume to -1");
-            -1
-        });
+        let address = ip.metadata.get_str("floating_ip_address").unwrap_or("None");
+        let volume = status_volume(&STATUSES, ip.status.as_deref(), "ip.floating", address, &ip.id);
         out.push(ctx.sample(
             &self.meters[0],
             OwnedValue::from(volume),
@@ -178,6 +174,7 @@ impl FloatingIpPollster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::polling::service_api::status_code;
 
     fn sample_of(reply: &str) -> Sample {
         let (ips, _) = read_page(reply.as_bytes()).expect("a page");

@@ -27,7 +27,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_code, versioned, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, versioned, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -154,12 +154,8 @@ impl LoadBalancerPollster {
         let tables: [&[(&str, i64)]; 2] = [&OPERATING, &PROVISIONING];
         for (at, meter) in selected(&self.meters, mask) {
             let status = lb.statuses[at].as_deref();
-            let volume = status_code(tables[at], status).unwrap_or_else(|| {
-                tracing::warn!(meter = %meter.name, status = status.unwrap_or("None"),
-                    name = lb.metadata.get_str("name").unwrap_or("None"), id = %lb.id,
-                    "unknown status for a load balancer, setting volume to -1");
-                -1
-            });
+            let name = lb.metadata.get_str("name").unwrap_or("None");
+            let volume = status_volume(tables[at], status, &meter.name, name, &lb.id);
             out.push(ctx.sample(
                 meter,
                 OwnedValue::from(volume),

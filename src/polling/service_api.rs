@@ -190,6 +190,27 @@ pub fn status_code(table: &[(&str, i64)], status: Option<&str>) -> Option<i64> {
         .map(|(_, code)| *code)
 }
 
+/// A record's status as its sample's volume: [`status_code`], or Ceilometer's -1 with the
+/// warning its pollsters log, naming the meter and the record (`record`: its name or address).
+pub fn status_volume(
+    table: &[(&str, i64)],
+    status: Option<&str>,
+    meter: &str,
+    record: &str,
+    id: &str,
+) -> i64 {
+    status_code(table, status).unwrap_or_else(|| {
+        tracing::warn!(
+            meter,
+            status = status.unwrap_or("None"),
+            record,
+            id,
+            "unknown status, setting volume to -1"
+        );
+        -1
+    })
+}
+
 /// `version` (`v2`, `v2.0`) of the API under a catalog endpoint, as openstacksdk's discovery
 /// versions it: the endpoint itself when it names a version of that major already.
 pub fn versioned(endpoint: &str, version: &str) -> String {
