@@ -24,9 +24,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{
-    as_bool, as_int, as_str, linked_page, status_volume, versioned, Page, ServiceApi, Session,
-};
+use super::service_api::{as_bool, as_int, as_str, linked_page, status_volume, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -129,13 +127,8 @@ impl ManilaApi {
 
     /// Every project's shares, page by page.
     pub async fn shares(&self) -> Result<Vec<Share>, String> {
-        let versioned = versioned(&self.0.endpoint().await?, "v2");
         self.0
-            .list(
-                format!("{versioned}/shares/detail?all_tenants=True"),
-                &[],
-                read_page,
-            )
+            .list_versioned("v2", "shares/detail?all_tenants=True", read_page)
             .await
     }
 }

@@ -26,7 +26,7 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::network_services::{Record, Service};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_volume, versioned, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -96,26 +96,15 @@ impl NeutronApi {
 
     /// Every floating IP the agent's user may see, page by page.
     pub async fn floating_ips(&self) -> Result<Vec<FloatingIp>, String> {
-        self.list("floatingips", read_page).await
+        self.0.list_versioned("v2.0", "floatingips", read_page).await
     }
 
     /// Every VPNaaS or FWaaS record of `service` the agent's user may see, page by page.
     pub async fn services(&self, service: Service) -> Result<Vec<Record>, String> {
-        self.list(service.collection().0, |reply| {
-            super::network_services::read_page(service, reply)
-        })
-        .await
-    }
-
-    /// Every record of `<neutron>/v2.0/<collection>`, page by page.
-    async fn list<R>(
-        &self,
-        collection: &str,
-        read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
-    ) -> Result<Vec<R>, String> {
-        let versioned = versioned(&self.0.endpoint().await?, "v2.0");
         self.0
-            .list(format!("{versioned}/{collection}"), &[], read_page)
+            .list_versioned("v2.0", service.collection().0, |reply| {
+                super::network_services::read_page(service, reply)
+            })
             .await
     }
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use simd_json::prelude::*;
 
 use super::libvirt::Guest;
-use super::service_api::{Page, ServiceApi, Session};
+use super::service_api::{linked_page, Page, ServiceApi, Session};
 
 /// The compute API version novaclient is made with.
 const API_VERSION: (&str, &str) = ("X-OpenStack-Nova-API-Version", "2.1");
@@ -133,22 +133,10 @@ fn versioned(endpoint: &str) -> String {
 
 /// One page of `flavors`: (name, id) of each flavor, and the `next` link.
 pub fn read_page(reply: &[u8]) -> Result<Page<(String, String)>, String> {
-    let page =
-        simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
-    let Some(flavors) = page.get("flavors").and_then(|f| f.as_array()) else {
-        return Err("the reply has no \"flavors\" list".into());
-    };
-    let flavors = flavors
-        .iter()
-        .filter_map(|f| Some((f.get_str("name")?.to_owned(), f.get_str("id")?.to_owned())))
-        .collect();
-    let next = page
-        .get("flavors_links")
-        .and_then(|links| links.as_array())
-        .and_then(|links| links.iter().find(|l| l.get_str("rel") == Some("next")))
-        .and_then(|l| l.get_str("href"))
-        .map(str::to_owned);
-    Ok((flavors, next))
+    let (flavors, next) = linked_page(reply, "flavors", |f| {
+        Some((f.get_str("name")?.to_owned(), f.get_str("id")?.to_owned()))
+    })?;
+    Ok((flavors.into_iter().flatten().collect(), next))
 }
 
 #[cfg(test)]

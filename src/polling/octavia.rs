@@ -27,7 +27,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_volume, versioned, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, Page, ServiceApi, Session};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -108,9 +108,8 @@ impl OctaviaApi {
 
     /// Every load balancer the agent's user may see, page by page.
     pub async fn load_balancers(&self) -> Result<Vec<LoadBalancer>, String> {
-        let versioned = versioned(&self.0.endpoint().await?, "v2");
         self.0
-            .list(format!("{versioned}/lbaas/loadbalancers"), &[], read_page)
+            .list_versioned("v2", "lbaas/loadbalancers", read_page)
             .await
     }
 }

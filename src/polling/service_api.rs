@@ -105,6 +105,18 @@ impl ServiceApi {
             .map_err(|e| e.to_string())
     }
 
+    /// Every record of `path` under the API's `version` (the endpoint [`versioned`]), page by
+    /// page.
+    pub async fn list_versioned<R>(
+        &self,
+        version: &str,
+        path: &str,
+        read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
+    ) -> Result<Vec<R>, String> {
+        let versioned = versioned(&self.endpoint().await?, version);
+        self.list(format!("{versioned}/{path}"), &[], read_page).await
+    }
+
     /// Every record of a listing: `url` first, then each next page `read_page` finds.
     pub async fn list<R>(
         &self,
@@ -161,7 +173,7 @@ pub async fn resources<R>(
 
 /// The records of one page of a listing whose records are under `key` (`floatingips`), each
 /// made by `record`, and the next page's URL: the `href` of the `<key>_links` entry whose `rel`
-/// is `next`, as Neutron and Octavia link their pages and openstacksdk follows them.
+/// is `next`, as Neutron, Octavia, Manila and Nova link their pages and openstacksdk follows them.
 pub fn linked_page<R>(reply: &[u8], key: &str, record: impl Fn(&OwnedValue) -> R) -> Result<Page<R>, String> {
     let page =
         simd_json::to_owned_value(&mut reply.to_vec()).map_err(|e| format!("the reply is not JSON: {e}"))?;
