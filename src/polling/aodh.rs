@@ -44,14 +44,18 @@ pub struct EvaluationResults {
 /// The Aodh API, reached through the agent's Keystone session.
 pub struct AodhApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for AodhApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl AodhApi {
     pub fn new(session: Session, service_type: &str) -> AodhApi {
         AodhApi(ServiceApi::new("Aodh", session, vec![service_type.to_owned()]))
-    }
-
-    /// Why Aodh cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every project's evaluation results: the discoverer's one resource, or none when Aodh

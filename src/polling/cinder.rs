@@ -263,14 +263,18 @@ fn service_id(body: &OwnedValue) -> String {
 /// The Cinder API, reached through the agent's Keystone session.
 pub struct CinderApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for CinderApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl CinderApi {
     pub fn new(session: Session, service_type: &str) -> CinderApi {
         CinderApi(ServiceApi::new("Cinder", session, catalog_types(service_type)))
-    }
-
-    /// Why Cinder cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every record of `listing`, in every project, page by page.

@@ -61,8 +61,7 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(options: &PollingOptions) -> Self {
         let host: Arc<str> = local_host_name(options).into();
-        // Keystone, Cinder, Glance, Neutron, Swift, Octavia, Manila, Aodh and Nova are asked with one
-        // token.
+        // Keystone and every service polled are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
@@ -146,73 +145,46 @@ impl Discovery {
                     .clone()
             }
             Discoverer::Cinder(listing) => {
-                let listed = self
-                    .cinder
-                    .unavailable()
-                    .is_none()
-                    .then(|| self.cinder.list(*listing));
-                super::service_api::resources("Cinder", listing.discoverer(), listed, |r| {
-                    Resource::Cinder(Arc::new(r))
-                })
-                .await
+                let records = self.cinder.list(*listing);
+                self.cinder
+                    .resources(listing.discoverer(), records, Resource::Cinder)
+                    .await
             }
             Discoverer::Images => {
-                let listed = self.glance.unavailable().is_none().then(|| self.glance.list());
-                super::service_api::resources("Glance", super::glance::DISCOVERER, listed, |i| {
-                    Resource::Image(Arc::new(i))
-                })
-                .await
+                let images = self.glance.list();
+                self.glance
+                    .resources(super::glance::DISCOVERER, images, Resource::Image)
+                    .await
             }
             Discoverer::FloatingIps => {
-                let listed = self
-                    .neutron
-                    .unavailable()
-                    .is_none()
-                    .then(|| self.neutron.floating_ips());
-                super::service_api::resources("Neutron", super::neutron::DISCOVERER, listed, |f| {
-                    Resource::FloatingIp(Arc::new(f))
-                })
-                .await
+                let ips = self.neutron.floating_ips();
+                self.neutron
+                    .resources(super::neutron::DISCOVERER, ips, Resource::FloatingIp)
+                    .await
             }
             Discoverer::NetworkServices(service) => {
-                let listed = self
-                    .neutron
-                    .unavailable()
-                    .is_none()
-                    .then(|| self.neutron.services(*service));
-                super::service_api::resources("Neutron", service.discoverer(), listed, |r| {
-                    Resource::NetworkService(Arc::new(r))
-                })
-                .await
+                let records = self.neutron.services(*service);
+                self.neutron
+                    .resources(service.discoverer(), records, Resource::NetworkService)
+                    .await
             }
             Discoverer::LoadBalancers => {
-                let listed = self
-                    .octavia
-                    .unavailable()
-                    .is_none()
-                    .then(|| self.octavia.load_balancers());
-                super::service_api::resources("Octavia", super::octavia::DISCOVERER, listed, |lb| {
-                    Resource::LoadBalancer(Arc::new(lb))
-                })
-                .await
+                let lbs = self.octavia.load_balancers();
+                self.octavia
+                    .resources(super::octavia::DISCOVERER, lbs, Resource::LoadBalancer)
+                    .await
             }
             Discoverer::Shares => {
-                let listed = self.manila.unavailable().is_none().then(|| self.manila.shares());
-                super::service_api::resources("Manila", super::manila::DISCOVERER, listed, |s| {
-                    Resource::Share(Arc::new(s))
-                })
-                .await
+                let shares = self.manila.shares();
+                self.manila
+                    .resources(super::manila::DISCOVERER, shares, Resource::Share)
+                    .await
             }
             Discoverer::AlarmResults => {
-                let listed = self
-                    .aodh
-                    .unavailable()
-                    .is_none()
-                    .then(|| self.aodh.evaluation_results());
-                super::service_api::resources("Aodh", super::aodh::DISCOVERER, listed, |r| {
-                    Resource::AlarmResults(Arc::new(r))
-                })
-                .await
+                let results = self.aodh.evaluation_results();
+                self.aodh
+                    .resources(super::aodh::DISCOVERER, results, Resource::AlarmResults)
+                    .await
             }
             Discoverer::Tenants => {
                 let listed = self.keystone.as_ref().ok().map(|keystone| async move {

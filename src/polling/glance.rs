@@ -73,14 +73,18 @@ impl Image {
 /// The Glance API, reached through the agent's Keystone session.
 pub struct GlanceApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for GlanceApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl GlanceApi {
     pub fn new(session: Session) -> GlanceApi {
         GlanceApi(ServiceApi::new("Glance", session, vec!["image".into()]))
-    }
-
-    /// Why Glance cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every image the agent's user may see, page by page.

@@ -115,14 +115,18 @@ impl Share {
 /// The Manila API, reached through the agent's Keystone session.
 pub struct ManilaApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for ManilaApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl ManilaApi {
     pub fn new(session: Session, service_type: &str) -> ManilaApi {
         ManilaApi(ServiceApi::new("Manila", session, vec![service_type.to_owned()]))
-    }
-
-    /// Why Manila cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every project's shares, page by page.

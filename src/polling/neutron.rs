@@ -84,14 +84,18 @@ pub const STATUSES: [(&str, i64); 8] = [
 /// The Neutron API, reached through the agent's Keystone session.
 pub struct NeutronApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for NeutronApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl NeutronApi {
     pub fn new(session: Session, service_type: &str) -> NeutronApi {
         NeutronApi(ServiceApi::new("Neutron", session, vec![service_type.to_owned()]))
-    }
-
-    /// Why Neutron cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every floating IP the agent's user may see, page by page.

@@ -96,14 +96,18 @@ impl LoadBalancer {
 /// The Octavia API, reached through the agent's Keystone session.
 pub struct OctaviaApi(ServiceApi);
 
+/// Its [`ServiceApi`]: `unavailable`, `resources`.
+impl std::ops::Deref for OctaviaApi {
+    type Target = ServiceApi;
+
+    fn deref(&self) -> &ServiceApi {
+        &self.0
+    }
+}
+
 impl OctaviaApi {
     pub fn new(session: Session, service_type: &str) -> OctaviaApi {
         OctaviaApi(ServiceApi::new("Octavia", session, vec![service_type.to_owned()]))
-    }
-
-    /// Why Octavia cannot be asked at all (no usable `service_credentials`).
-    pub fn unavailable(&self) -> Option<String> {
-        self.0.unavailable()
     }
 
     /// Every load balancer the agent's user may see, page by page.

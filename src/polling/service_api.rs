@@ -105,6 +105,22 @@ impl ServiceApi {
             .map_err(|e| e.to_string())
     }
 
+    /// What the service's `discoverer` lists, as resources: `listing`, run only when the service
+    /// can be asked at all (without credentials there is nothing to ask, and `ceilo run` said so
+    /// at start), each record made a resource by `resource` (a [`Resource`] variant).
+    pub async fn resources<R>(
+        &self,
+        discoverer: &str,
+        listing: impl std::future::Future<Output = Result<Vec<R>, String>>,
+        resource: impl Fn(Arc<R>) -> Resource,
+    ) -> Arc<[Resource]> {
+        let listing = self.unavailable().is_none().then_some(listing);
+        resources(self.name, discoverer, listing, |record| {
+            resource(Arc::new(record))
+        })
+        .await
+    }
+
     /// Every record of `path` under the API's `version` (the endpoint [`versioned`]), page by
     /// page.
     pub async fn list_versioned<R>(
@@ -148,10 +164,9 @@ impl ServiceApi {
     }
 }
 
-/// What an OpenStack service's discoverer lists, as resources. `listing` is `None` without
-/// credentials: there is nothing to ask, and `ceilo run` said so at start. A listing that fails
-/// is said here and yields nothing this cycle (Ceilometer: a failing discoverer gives no
-/// resources).
+/// What an OpenStack service's discoverer lists, as resources ([`ServiceApi::resources`], and
+/// Keystone's projects). `listing` is `None` without credentials. A listing that fails is said
+/// here and yields nothing this cycle (Ceilometer: a failing discoverer gives no resources).
 pub async fn resources<R>(
     service: &str,
     discoverer: &str,
