@@ -14,10 +14,11 @@
 //! * Cinder's pollsters against a real Cinder 26 API on Keystone auth (`cinder_support`), side
 //!   by side with the real Ceilometer 27 polling agent: ceilo finds Cinder in the token's
 //!   catalog, as Ceilometer does.
-//! * Glance's, Neutron's, Octavia's, Manila's and Swift's pollsters (`image.size`, `ip.floating`,
-//!   `loadbalancer.*`, `manila.share.*`, `storage.*`) against real Glance 30, Neutron 26, Octavia
-//!   16, Manila 20 and Swift 2.35 (`glance_support`, `neutron_support`, `octavia_support`,
-//!   `manila_support`, `swift_support`), and Aodh's
+//! * Glance's, Neutron's, Octavia's, Manila's, Designate's and Swift's pollsters (`image.size`,
+//!   `ip.floating`, `loadbalancer.*`, `manila.share.*`, `dns.zone.*`, `storage.*`) against real
+//!   Glance 30, Neutron 26, Octavia 16, Manila 20, Designate 20 and Swift 2.35 (`glance_support`,
+//!   `neutron_support`, `octavia_support`, `manila_support`, `designate_support`,
+//!   `swift_support`), and Aodh's
 //!   `alarm.evaluation_result` against a real Aodh 23 (`aodh_support`), side by side with
 //!   Ceilometer 27.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
@@ -27,6 +28,7 @@ mod aodh_support;
 mod cinder_support;
 #[allow(dead_code)]
 mod common;
+mod designate_support;
 mod glance_support;
 mod gnocchi_support;
 mod keystone_support;
@@ -1208,6 +1210,78 @@ fn manila_shares_are_polled_as_ceilometer_polls_them() {
     assert_eq!(metadata["name"], "broken");
     assert_eq!(metadata["protocol"], "CIFS");
     assert_eq!(metadata["status"], "error");
+    same_samples(&c, &r);
+}
+
+const ZONE_POLLING: &str = "---\nsources:\n    - name: status\n      interval: 10\n      \
+    meters:\n      - dns.zone.status\n    - name: recordsets\n      interval: 11\n      \
+    meters:\n      - dns.zone.recordsets\n    - name: ttl\n      interval: 12\n      \
+    meters:\n      - dns.zone.ttl\n    - name: serial\n      interval: 13\n      \
+    meters:\n      - dns.zone.serial\n";
+
+#[test]
+fn designate_zones_are_polled_as_ceilometer_polls_them() {
+    let ks = keystone_support::shared();
+    let designate = designate_support::Designate::start(ks);
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    let (a, b) = (ks.project("zones-a"), ks.project("zones-b"));
+    ks.user("zone-user-a", "zone-pw-a", &a, "member");
+    ks.user("zone-user-b", "zone-pw-b", &b, "member");
+    let token =
+        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
+    let (ta, tb) = (
+        token("zone-user-a", "zone-pw-a", "zones-a"),
+        token("zone-user-b", "zone-pw-b", "zones-b"),
+    );
+    let zone = |token: &str, name: &str, ttl: u32, description: Option<&str>| {
+        let made = designate.create_zone(
+            token,
+            serde_json::json!({"name": name, "email": "dns@example.org", "ttl": ttl,
+                "description": description}),
+        );
+        made["id"].as_str().expect("an id").to_owned()
+    };
+    let web = zone(&ta, "web.example.org.", 300, Some("the web's"));
+    let broken = zone(&ta, "broken.example.org.", 3600, None);
+    let fresh = zone(&tb, "fresh.example.net.", 7200, None);
+    let gone = zone(&tb, "gone.example.net.", 600, None);
+    // Three more recordsets beside the zone's SOA and NS: three pages of two.
+    for (name, address) in [("www", "192.0.2.1"), ("api", "192.0.2.2"), ("mail", "192.0.2.3")] {
+        designate.create_a_record(&ta, &web, &format!("{name}.web.example.org."), address);
+    }
+    designate.set_status(&web, "ACTIVE", "NONE");
+    designate.set_status(&broken, "ERROR", "UPDATE");
+    designate.set_status(&gone, "DELETED", "DELETE");
+
+    let agents = SideBySide::start(ks, "designate", ZONE_POLLING);
+    let (c, r) = agents.collect(16, Duration::from_secs(90), || designate.log_text());
+
+    // What was made is what was polled (so that agreeing on nothing cannot pass).
+    let sample = |meter: &str, id: &str| &r[&(format!("dns.zone.{meter}"), id.to_owned())];
+    for (id, status, recordsets, ttl, project) in [
+        (&web, 1, 5, 300, &a),
+        (&broken, 3, 2, 3600, &a),
+        (&fresh, 2, 2, 7200, &b),
+        (&gone, 4, 2, 600, &b),
+    ] {
+        let volume = |meter: &str| sample(meter, id)["counter_volume"].clone();
+        assert_eq!(volume("status"), status, "{}", sample("status", id));
+        assert_eq!(volume("recordsets"), recordsets, "{}", sample("recordsets", id));
+        assert_eq!(volume("ttl"), ttl);
+        assert!(
+            volume("serial").as_u64().is_some_and(|s| s > 0),
+            "{}",
+            sample("serial", id)
+        );
+        assert_eq!(sample("status", id)["project_id"], project.as_str());
+        assert!(sample("status", id)["user_id"].is_null());
+    }
+    let metadata = &sample("ttl", &web)["resource_metadata"];
+    assert_eq!(metadata["name"], "web.example.org.");
+    assert_eq!(metadata["description"], "the web's");
+    assert_eq!(metadata["status"], "ACTIVE");
+    assert_eq!(metadata["type"], "PRIMARY");
     same_samples(&c, &r);
 }
 

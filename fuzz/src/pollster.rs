@@ -7,8 +7,9 @@
 //! `ImagePollster::poll`), Neutron's floating IPs (`neutron::read_page`,
 //! `FloatingIpPollster::poll`) and VPNaaS and FWaaS records (`network_services::read_page`,
 //! `ServicePollster::poll`), Octavia's load balancers (`octavia::read_page`,
-//! `LoadBalancerPollster::poll`), Manila's shares (`manila::read_page`, `SharePollster::poll`), a
-//! Swift account's containers (`swift::read_listing`) and
+//! `LoadBalancerPollster::poll`), Manila's shares (`manila::read_page`, `SharePollster::poll`),
+//! Designate's zones (`designate::read_page`, `ZonePollster::poll` of every meter but the
+//! recordsets, which asks Designate), a Swift account's containers (`swift::read_listing`) and
 //! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`). Nothing is
 //! requested and no `host_command` is run.
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use ceilo::polling::aodh::{self, EvaluationResultPollster};
 use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
+use ceilo::polling::designate::{self, DesignateApi, ZonePollster};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
@@ -45,6 +47,9 @@ fn split(input: &[u8]) -> (&[u8], &[u8]) {
 pub struct Pollster {
     seeds: Vec<Vec<u8>>,
     ctx: PollContext,
+    zones: ZonePollster,
+    /// Runs Designate's pollster, whose `poll` is async (it asks for recordsets).
+    runtime: tokio::runtime::Runtime,
     accepted: u64,
 }
 
@@ -54,6 +59,10 @@ impl Pollster {
         Pollster {
             seeds,
             ctx: PollContext::now("fuzz".into()),
+            zones: ZonePollster::new(Arc::new(DesignateApi::new(Err("fuzzing".into()), "dns"))),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime"),
             accepted: 0,
         }
     }
@@ -143,6 +152,17 @@ impl Target for Pollster {
             for share in shares {
                 let resource = Resource::Share(Arc::new(share));
                 let _ = SharePollster::default().poll(&resource, &[true, true], &self.ctx, &mut samples);
+            }
+            std::hint::black_box((samples, next));
+        }
+        if let Ok((zones, next)) = designate::read_page(body, "zones", designate::Zone::new) {
+            let mut samples = Vec::new();
+            for zone in zones {
+                let resource = Resource::Zone(Arc::new(zone));
+                let poll = self
+                    .zones
+                    .poll(&resource, &[true, false, true, true], &self.ctx, &mut samples);
+                let _ = self.runtime.block_on(poll);
             }
             std::hint::black_box((samples, next));
         }

@@ -515,6 +515,10 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.manila_service_type,
         r.string(&[("service_types", "manila")])?
     );
+    set!(
+        poll.designate_service_type,
+        r.string(&[("service_types", "designate")])?
+    );
     set!(poll.reseller_prefix, r.string(&[("DEFAULT", "reseller_prefix")])?);
     set!(
         poll.ignore_disabled_projects,
@@ -777,7 +781,7 @@ mod tests {
              prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
-             [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\nswift = objects\noctavia = lb\naodh = alarms\nmanila = shares\n\
+             [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\nswift = objects\noctavia = lb\naodh = alarms\nmanila = shares\ndesignate = zones\n\
              [DEFAULT]\nreseller_prefix = KEY_\nignore_disabled_projects = true\n",
         )
         .unwrap();
@@ -846,6 +850,7 @@ mod tests {
         assert_eq!(s.polling.octavia_service_type, "lb");
         assert_eq!(s.polling.aodh_service_type, "alarms");
         assert_eq!(s.polling.manila_service_type, "shares");
+        assert_eq!(s.polling.designate_service_type, "zones");
         assert_eq!(s.polling.reseller_prefix, "KEY_");
         assert!(s.polling.ignore_disabled_projects);
         assert_eq!(

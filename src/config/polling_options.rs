@@ -59,6 +59,9 @@ pub struct PollingOptions {
     /// `[service_types] manila`: the catalog type of Manila's endpoint, which the
     /// `manila_shares` discoverer lists from.
     pub manila_service_type: String,
+    /// `[service_types] designate`: the catalog type of Designate's endpoint, which the
+    /// `dns_zones` discoverer lists from.
+    pub designate_service_type: String,
     /// `[service_types] aodh`: the catalog type of Aodh's endpoint, which the `alarm`
     /// discoverer asks.
     pub aodh_service_type: String,
@@ -134,6 +137,7 @@ impl Default for PollingOptions {
             swift_service_type: "object-store".into(),
             octavia_service_type: "load-balancer".into(),
             manila_service_type: "sharev2".into(),
+            designate_service_type: "dns".into(),
             aodh_service_type: "alarming".into(),
             reseller_prefix: "AUTH_".into(),
             ignore_disabled_projects: false,

@@ -9,7 +9,7 @@ use crate::config::PollingOptions;
 pub enum DiscoveryError {
     #[error(
         "unknown discoverer {0:?} (known: local_node, local_instances, fleet, fleet:N, endpoint:TYPE, \
-         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, vpn_services, ipsec_connections, fw_services, fw_policy, lb_services, manila_shares, tenant, alarm)"
+         volumes, volume_snapshots, volume_backups, volume_services, volume_pools, images, fip_services, vpn_services, ipsec_connections, fw_services, fw_policy, lb_services, manila_shares, dns_zones, tenant, alarm)"
     )]
     Unknown(String),
     #[error("discoverer {name:?}: {reason}")]
@@ -38,6 +38,8 @@ pub enum Discoverer {
     LoadBalancers,
     /// `manila_shares`: the shares Manila lists.
     Shares,
+    /// `dns_zones`: the zones Designate lists.
+    Zones,
     /// `alarm`: Aodh's evaluation results.
     AlarmResults,
     /// `tenant`: every project Keystone lists.
@@ -75,6 +77,7 @@ impl Discoverer {
             (super::swift::DISCOVERER, None) => Ok(Discoverer::Tenants),
             (super::octavia::DISCOVERER, None) => Ok(Discoverer::LoadBalancers),
             (super::manila::DISCOVERER, None) => Ok(Discoverer::Shares),
+            (super::designate::DISCOVERER, None) => Ok(Discoverer::Zones),
             (super::aodh::DISCOVERER, None) => Ok(Discoverer::AlarmResults),
             (kind, None) => super::cinder::Listing::from_discoverer(kind)
                 .map(Discoverer::Cinder)

@@ -48,6 +48,8 @@ pub struct Discovery {
     pub octavia: super::octavia::OctaviaApi,
     /// The Manila API the `manila_shares` discoverer lists.
     pub manila: super::manila::ManilaApi,
+    /// The Designate API the `dns_zones` discoverer lists and the recordsets pollster asks.
+    pub designate: Arc<super::designate::DesignateApi>,
     /// The Aodh API the `alarm` discoverer asks.
     pub aodh: super::aodh::AodhApi,
     /// Keystone itself, which the `tenant` discoverer lists projects from; with
@@ -85,6 +87,10 @@ impl Discovery {
             )),
             octavia: super::octavia::OctaviaApi::new(session.clone(), &options.octavia_service_type),
             manila: super::manila::ManilaApi::new(session.clone(), &options.manila_service_type),
+            designate: Arc::new(super::designate::DesignateApi::new(
+                session.clone(),
+                &options.designate_service_type,
+            )),
             aodh: super::aodh::AodhApi::new(session.clone(), &options.aodh_service_type),
             keystone: session.clone(),
             ignore_disabled_projects: options.ignore_disabled_projects,
@@ -178,6 +184,12 @@ impl Discovery {
                 let shares = self.manila.shares();
                 self.manila
                     .resources(super::manila::DISCOVERER, shares, Resource::Share)
+                    .await
+            }
+            Discoverer::Zones => {
+                let zones = self.designate.zones();
+                self.designate
+                    .resources(super::designate::DISCOVERER, zones, Resource::Zone)
                     .await
             }
             Discoverer::AlarmResults => {

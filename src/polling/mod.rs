@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | network_services | octavia | manila | swift | aodh | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | network_services | octavia | manila | designate | swift | aodh | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -34,6 +34,7 @@
 pub mod aodh;
 pub mod cinder;
 pub mod config;
+pub mod designate;
 pub mod discoverer;
 pub mod discovery;
 pub mod dynamic;
@@ -100,6 +101,7 @@ pub enum Pollster {
     NetworkService(network_services::ServicePollster),
     LoadBalancer(octavia::LoadBalancerPollster),
     Share(manila::SharePollster),
+    Zone(designate::ZonePollster),
     Swift(swift::SwiftPollster),
     AlarmResults(aodh::EvaluationResultPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
@@ -119,6 +121,7 @@ impl Pollster {
             Pollster::NetworkService(s) => s.name(),
             Pollster::LoadBalancer(_) => "loadbalancer",
             Pollster::Share(_) => "manila.share",
+            Pollster::Zone(_) => "dns.zone",
             Pollster::Swift(_) => "swift",
             Pollster::AlarmResults(_) => "alarm.evaluation_result",
             Pollster::Dynamic(d) => d.name(),
@@ -137,6 +140,7 @@ impl Pollster {
             Pollster::NetworkService(s) => s.meters(),
             Pollster::LoadBalancer(l) => l.meters(),
             Pollster::Share(s) => s.meters(),
+            Pollster::Zone(z) => z.meters(),
             Pollster::Swift(s) => s.meters(),
             Pollster::AlarmResults(a) => a.meters(),
             Pollster::Dynamic(d) => d.meters(),
@@ -157,6 +161,7 @@ impl Pollster {
             | Pollster::NetworkService(_)
             | Pollster::LoadBalancer(_)
             | Pollster::Share(_)
+            | Pollster::Zone(_)
             | Pollster::Swift(_)
             | Pollster::AlarmResults(_) => has("central"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
@@ -183,6 +188,7 @@ impl Pollster {
             Pollster::NetworkService(s) => s.default_discovery(),
             Pollster::LoadBalancer(_) => octavia::DISCOVERER.into(),
             Pollster::Share(_) => manila::DISCOVERER.into(),
+            Pollster::Zone(_) => designate::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
             Pollster::AlarmResults(_) => aodh::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
@@ -208,6 +214,7 @@ impl Pollster {
             Pollster::NetworkService(s) => s.poll(resource, mask, ctx, out),
             Pollster::LoadBalancer(l) => l.poll(resource, mask, ctx, out),
             Pollster::Share(s) => s.poll(resource, mask, ctx, out),
+            Pollster::Zone(z) => z.poll(resource, mask, ctx, out).await,
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
             Pollster::AlarmResults(a) => a.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
@@ -258,7 +265,7 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Manila's, Swift's, Aodh's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Manila's, Designate's, Swift's, Aodh's, then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -296,6 +303,9 @@ pub fn load_pollsters(
         octavia::LoadBalancerPollster::default(),
     )));
     out.push(Arc::new(Pollster::Share(manila::SharePollster::default())));
+    out.push(Arc::new(Pollster::Zone(designate::ZonePollster::new(
+        discovery.designate.clone(),
+    ))));
     out.push(Arc::new(Pollster::Swift(swift::SwiftPollster::new(
         discovery.swift.clone(),
     ))));
@@ -360,7 +370,7 @@ pub fn check(polling_yaml: &std::path::Path, options: &PollingOptions) -> Result
     Ok(warnings)
 }
 
-/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Manila, Swift, Aodh) cannot be polled (no
+/// Why the meters `plan` reads from an OpenStack service (Cinder, Glance, Neutron, Octavia, Manila, Designate, Swift, Aodh) cannot be polled (no
 /// usable Keystone credentials to reach it), naming them: one line per service.
 fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
     let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
@@ -371,6 +381,7 @@ fn unreachable(plan: &SourcePlan, discovery: &Discovery) -> Vec<String> {
             Pollster::FloatingIp(_) | Pollster::NetworkService(_) => discovery.neutron.unavailable(),
             Pollster::LoadBalancer(_) => discovery.octavia.unavailable(),
             Pollster::Share(_) => discovery.manila.unavailable(),
+            Pollster::Zone(_) => discovery.designate.unavailable(),
             Pollster::Swift(_) => discovery.swift.unavailable(),
             Pollster::AlarmResults(_) => discovery.aodh.unavailable(),
             _ => None,

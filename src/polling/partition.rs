@@ -71,6 +71,7 @@ impl Partitioning {
             | Discoverer::NetworkServices(_)
             | Discoverer::LoadBalancers
             | Discoverer::Shares
+            | Discoverer::Zones
             | Discoverer::AlarmResults
             | Discoverer::Tenants => "global".to_owned(),
         };

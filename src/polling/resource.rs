@@ -30,6 +30,8 @@ pub enum Resource {
     NetworkService(Arc<super::network_services::Record>),
     /// A share Manila listed.
     Share(Arc<super::manila::Share>),
+    /// A DNS zone Designate listed.
+    Zone(Arc<super::designate::Zone>),
     /// Aodh's evaluation results (`alarm`): one document.
     AlarmResults(Arc<super::aodh::EvaluationResults>),
     /// A Keystone project's id (`tenant`).
@@ -60,6 +62,7 @@ impl Resource {
             Resource::LoadBalancer(lb) => KeyText::Borrowed(&lb.id),
             Resource::NetworkService(record) => KeyText::Borrowed(&record.id),
             Resource::Share(share) => KeyText::Borrowed(&share.id),
+            Resource::Zone(zone) => KeyText::Borrowed(&zone.id),
             Resource::Project(p) => KeyText::Borrowed(p),
             Resource::AlarmResults(_) => KeyText::Borrowed("aodh evaluation results"),
         })

@@ -250,6 +250,19 @@ pub fn versioned(endpoint: &str, version: &str) -> String {
     }
 }
 
+/// `text` as one segment of a URL's path: everything but `A-Za-z0-9_.-~` percent-encoded, so
+/// that an id a service gives cannot reach another path.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 // openstacksdk's typed attributes: what Ceilometer's pollsters read off its objects.
 
 /// An openstacksdk `type=int` attribute, as its `fields._convert_type` makes one: an int (a bool
@@ -318,6 +331,12 @@ mod tests {
             versioned("http://neutron:9696/v2.0", "v2.0"),
             "http://neutron:9696/v2.0"
         );
+    }
+
+    #[test]
+    fn a_path_segment_keeps_ids_and_encodes_what_would_leave_the_segment() {
+        assert_eq!(path_segment("58b908b4-17cf-4fee"), "58b908b4-17cf-4fee");
+        assert_eq!(path_segment("../a/b?c d"), "..%2Fa%2Fb%3Fc%20d");
     }
 
     #[test]

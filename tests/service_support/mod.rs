@@ -1,5 +1,6 @@
-//! What the OpenStack API harnesses (`aodh_support`, `cinder_support`, `glance_support`,
-//! `neutron_support`, `nova_support`, `octavia_support`, `swift_support`) share: a database of
+//! What the OpenStack API harnesses (`aodh_support`, `cinder_support`, `designate_support`,
+//! `glance_support`, `manila_support`, `neutron_support`, `nova_support`, `octavia_support`,
+//! `swift_support`) share: a database of
 //! the test's own, the service's management commands, its server processes and the wait until
 //! they serve.
 //!
@@ -65,6 +66,42 @@ impl Database {
     /// Runs `sql` in this database; a failure panics with the client's error.
     pub fn sql(&self, sql: &str) {
         run_sql(self.engine, Some(&self.name), sql);
+    }
+
+    /// What `query` in this database prints: its rows, one a line, tab-separated, no header.
+    pub fn query(&self, query: &str) -> String {
+        let mut command = match self.engine {
+            Engine::PostgreSql => {
+                let mut psql = Command::new("psql");
+                psql.args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    &self.name,
+                    "-AtF",
+                    "\t",
+                    "-c",
+                ]);
+                psql
+            }
+            Engine::MariaDb => {
+                let mut mariadb = Command::new("mariadb");
+                mariadb.args(["-h", "127.0.0.1", "-u", "root", "-D", &self.name, "-NBe"]);
+                mariadb
+            }
+        };
+        let out = command
+            .arg(query)
+            .output()
+            .expect("the database client must be installed");
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
     }
 
     fn drop_statement(&self) -> String {
