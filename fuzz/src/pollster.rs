@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use ceilo::polling::aodh::{self, EvaluationResultPollster};
 use ceilo::polling::cinder::{read_page, CinderPollster, Listing, Meter};
-use ceilo::polling::designate::{self, DesignateApi, ZonePollster};
+use ceilo::polling::designate::{self, ZonePollster};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
@@ -28,6 +28,7 @@ use ceilo::polling::network_services::{self, ServicePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
 use ceilo::polling::octavia::{self, LoadBalancerPollster};
 use ceilo::polling::pollster::PollContext;
+use ceilo::polling::service_api::ServiceApi;
 use ceilo::polling::swift;
 
 use crate::mutate::{self, JSON_TOKENS};
@@ -59,7 +60,11 @@ impl Pollster {
         Pollster {
             seeds,
             ctx: PollContext::now("fuzz".into()),
-            zones: ZonePollster::new(Arc::new(DesignateApi::new(Err("fuzzing".into()), "dns"))),
+            zones: ZonePollster::new(Arc::new(ServiceApi::new(
+                "Designate",
+                Err("fuzzing".into()),
+                vec!["dns".into()],
+            ))),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime"),

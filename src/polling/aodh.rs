@@ -20,7 +20,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{ServiceApi, Session};
+use super::service_api::ServiceApi;
 use crate::model::{py, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -41,44 +41,26 @@ pub struct EvaluationResults {
     counters: Vec<Counter>,
 }
 
-/// The Aodh API, reached through the agent's Keystone session.
-pub struct AodhApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for AodhApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
-}
-
-impl AodhApi {
-    pub fn new(session: Session, service_type: &str) -> AodhApi {
-        AodhApi(ServiceApi::new("Aodh", session, vec![service_type.to_owned()]))
-    }
-
-    /// Every project's evaluation results: the discoverer's one resource, or none when Aodh
-    /// does not give them (403).
-    pub async fn evaluation_results(&self) -> Result<Vec<EvaluationResults>, String> {
-        let url = format!("{}/v2/metrics?all_projects=true", self.0.endpoint().await?);
-        let (status, _, body) = self.0.request(hyper::Method::GET, &url).await?;
-        match status {
-            200..=299 => read_metrics(&body)
-                .map(|results| vec![results])
-                .map_err(|e| format!("GET {url}: {e}")),
-            403 => {
-                tracing::error!(
-                    url,
-                    "skipping alarm discovery: Aodh refuses its metrics (is [DEFAULT] \
-                    enable_evaluation_results_metrics off?)"
-                );
-                Ok(Vec::new())
-            }
-            _ => {
-                let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-                Err(format!("GET {url}: HTTP {status}: {text}"))
-            }
+/// Every project's evaluation results: the discoverer's one resource, or none when Aodh
+/// does not give them (403).
+pub async fn evaluation_results(aodh: &ServiceApi) -> Result<Vec<EvaluationResults>, String> {
+    let url = format!("{}/v2/metrics?all_projects=true", aodh.endpoint().await?);
+    let (status, _, body) = aodh.request(hyper::Method::GET, &url).await?;
+    match status {
+        200..=299 => read_metrics(&body)
+            .map(|results| vec![results])
+            .map_err(|e| format!("GET {url}: {e}")),
+        403 => {
+            tracing::error!(
+                url,
+                "skipping alarm discovery: Aodh refuses its metrics (is [DEFAULT] \
+                enable_evaluation_results_metrics off?)"
+            );
+            Ok(Vec::new())
+        }
+        _ => {
+            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            Err(format!("GET {url}: HTTP {status}: {text}"))
         }
     }
 }

@@ -260,35 +260,23 @@ fn service_id(body: &OwnedValue) -> String {
     format!("{}@{}", text("binary"), text("host"))
 }
 
-/// The Cinder API, reached through the agent's Keystone session.
-pub struct CinderApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for CinderApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
+/// The Cinder API, reached through the agent's Keystone session: the catalog's entry of
+/// `service_type` or one of its aliases.
+pub fn api(session: Session, service_type: &str) -> ServiceApi {
+    ServiceApi::new("Cinder", session, catalog_types(service_type))
 }
 
-impl CinderApi {
-    pub fn new(session: Session, service_type: &str) -> CinderApi {
-        CinderApi(ServiceApi::new("Cinder", session, catalog_types(service_type)))
-    }
-
-    /// Every record of `listing`, in every project, page by page.
-    pub async fn list(&self, listing: Listing) -> Result<Vec<Record>, String> {
-        let endpoint = self.0.endpoint().await?;
-        let (path, microversion) = listing.request();
-        self.0
-            .list(
-                format!("{endpoint}/{path}"),
-                &[("openstack-api-version", microversion)],
-                |reply| read_page(listing, reply),
-            )
-            .await
-    }
+/// Every record of `listing`, in every project, page by page.
+pub async fn list(cinder: &ServiceApi, listing: Listing) -> Result<Vec<Record>, String> {
+    let endpoint = cinder.endpoint().await?;
+    let (path, microversion) = listing.request();
+    cinder
+        .list(
+            format!("{endpoint}/{path}"),
+            &[("openstack-api-version", microversion)],
+            |reply| read_page(listing, reply),
+        )
+        .await
 }
 
 /// The catalog types Cinder is looked up by, in turn: `service_type`, then its aliases.

@@ -24,7 +24,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{as_int, path_segment, status_volume, versioned, Page, ServiceApi, Session};
+use super::service_api::{as_int, path_segment, status_volume, versioned, Page, ServiceApi};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -85,43 +85,22 @@ impl Zone {
     }
 }
 
-/// The Designate API, reached through the agent's Keystone session.
-pub struct DesignateApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for DesignateApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
+/// Every project's zones, page by page.
+pub async fn zones(designate: &ServiceApi) -> Result<Vec<Zone>, String> {
+    let url = format!("{}/zones", versioned(&designate.endpoint().await?, "v2"));
+    designate
+        .list(url, &ALL_PROJECTS, |reply| read_page(reply, "zones", Zone::new))
+        .await
 }
 
-impl DesignateApi {
-    pub fn new(session: Session, service_type: &str) -> DesignateApi {
-        DesignateApi(ServiceApi::new(
-            "Designate",
-            session,
-            vec![service_type.to_owned()],
-        ))
-    }
-
-    /// Every project's zones, page by page.
-    pub async fn zones(&self) -> Result<Vec<Zone>, String> {
-        let url = format!("{}/zones", versioned(&self.endpoint().await?, "v2"));
-        self.list(url, &ALL_PROJECTS, |reply| read_page(reply, "zones", Zone::new))
-            .await
-    }
-
-    /// How many recordsets zone `id` has, every page counted.
-    pub async fn recordset_count(&self, id: &str) -> Result<usize, String> {
-        let versioned = versioned(&self.endpoint().await?, "v2");
-        let url = format!("{versioned}/zones/{}/recordsets", path_segment(id));
-        let recordsets = self
-            .list(url, &ALL_PROJECTS, |reply| read_page(reply, "recordsets", |_| ()))
-            .await?;
-        Ok(recordsets.len())
-    }
+/// How many recordsets zone `id` has, every page counted.
+pub async fn recordset_count(designate: &ServiceApi, id: &str) -> Result<usize, String> {
+    let versioned = versioned(&designate.endpoint().await?, "v2");
+    let url = format!("{versioned}/zones/{}/recordsets", path_segment(id));
+    let recordsets = designate
+        .list(url, &ALL_PROJECTS, |reply| read_page(reply, "recordsets", |_| ()))
+        .await?;
+    Ok(recordsets.len())
 }
 
 /// The records of one page of a Designate listing, under `key`, each made by `record`, and
@@ -142,12 +121,12 @@ pub fn read_page<R>(reply: &[u8], key: &str, record: impl Fn(&OwnedValue) -> R) 
 /// `dns.zone.status`, `.recordsets`, `.ttl`, `.serial`.
 pub struct ZonePollster {
     meters: [MeterSpec; 4],
-    api: Arc<DesignateApi>,
+    /// Designate's API, asked for each zone's recordsets.
+    designate: Arc<ServiceApi>,
 }
 
 impl ZonePollster {
-    /// Asking `api` for each zone's recordsets.
-    pub fn new(api: Arc<DesignateApi>) -> ZonePollster {
+    pub fn new(designate: Arc<ServiceApi>) -> ZonePollster {
         ZonePollster {
             meters: [
                 MeterSpec::new("dns.zone.status", "gauge", "status"),
@@ -155,7 +134,7 @@ impl ZonePollster {
                 MeterSpec::new("dns.zone.ttl", "gauge", "second"),
                 MeterSpec::new("dns.zone.serial", "gauge", "serial"),
             ],
-            api,
+            designate,
         }
     }
 
@@ -182,7 +161,7 @@ impl ZonePollster {
                     let status = zone.status.as_deref();
                     OwnedValue::from(status_volume(&STATUS, status, &meter.name, name, &zone.id))
                 }
-                1 => match self.api.recordset_count(&zone.id).await {
+                1 => match recordset_count(&self.designate, &zone.id).await {
                     Ok(count) => OwnedValue::from(count as u64),
                     Err(e) => {
                         failed = Some(PollError::Transient(format!(
@@ -234,7 +213,11 @@ mod tests {
     fn poll(reply: &str, mask: &[bool]) -> (Result<(), PollError>, Vec<Sample>) {
         let (zones, _) = read_page(reply.as_bytes(), "zones", Zone::new).expect("a page");
         let zone = Resource::Zone(Arc::new(zones.into_iter().next().expect("a zone")));
-        let pollster = ZonePollster::new(Arc::new(DesignateApi::new(Err("no credentials".into()), "dns")));
+        let pollster = ZonePollster::new(Arc::new(ServiceApi::new(
+            "Designate",
+            Err("no credentials".into()),
+            vec!["dns".into()],
+        )));
         let ctx = PollContext::now("src".into());
         let mut out = Vec::new();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();

@@ -21,6 +21,8 @@ use simd_json::json;
 use crate::config::PollingOptions;
 use crate::model::OwnedValue;
 
+use super::service_api::ServiceApi;
+
 pub use super::discoverer::{Discoverer, DiscoveryError};
 pub use super::resource::{Resource, ResourceKey};
 
@@ -37,21 +39,21 @@ pub struct Discovery {
     /// Set when `[coordination] backend_url` is: resources are split between the group.
     partitioning: Option<Arc<super::partition::Partitioning>>,
     /// The Cinder API the `volume*` discoverers list.
-    pub cinder: super::cinder::CinderApi,
+    pub cinder: ServiceApi,
     /// The Glance API the `images` discoverer lists.
-    pub glance: super::glance::GlanceApi,
+    pub glance: ServiceApi,
     /// The Neutron API the `fip_services` discoverer lists.
-    pub neutron: super::neutron::NeutronApi,
+    pub neutron: ServiceApi,
     /// The Swift API Swift's pollsters ask for each project's account.
     pub swift: Arc<super::swift::SwiftApi>,
     /// The Octavia API the `lb_services` discoverer lists.
-    pub octavia: super::octavia::OctaviaApi,
+    pub octavia: ServiceApi,
     /// The Manila API the `manila_shares` discoverer lists.
-    pub manila: super::manila::ManilaApi,
+    pub manila: ServiceApi,
     /// The Designate API the `dns_zones` discoverer lists and the recordsets pollster asks.
-    pub designate: Arc<super::designate::DesignateApi>,
+    pub designate: Arc<ServiceApi>,
     /// The Aodh API the `alarm` discoverer asks.
-    pub aodh: super::aodh::AodhApi,
+    pub aodh: ServiceApi,
     /// Keystone itself, which the `tenant` discoverer lists projects from; with
     /// `ignore_disabled_projects`, only the enabled ones.
     keystone: super::service_api::Session,
@@ -65,6 +67,8 @@ impl Discovery {
         let host: Arc<str> = local_host_name(options).into();
         // Keystone and every service polled are asked with one token.
         let session = super::service_api::session(options.keystone.as_ref());
+        let api =
+            |name, service_type: &str| ServiceApi::new(name, session.clone(), vec![service_type.to_owned()]);
         Self {
             fleet: Arc::new(Fleet::new(options.fleet_seed, host.clone())),
             host,
@@ -77,21 +81,18 @@ impl Discovery {
             instances_ttl: Duration::from_secs(options.resource_update_interval),
             instances: Default::default(),
             partitioning: None,
-            cinder: super::cinder::CinderApi::new(session.clone(), &options.cinder_service_type),
-            glance: super::glance::GlanceApi::new(session.clone()),
-            neutron: super::neutron::NeutronApi::new(session.clone(), &options.neutron_service_type),
+            cinder: super::cinder::api(session.clone(), &options.cinder_service_type),
+            glance: api("Glance", "image"),
+            neutron: api("Neutron", &options.neutron_service_type),
             swift: Arc::new(super::swift::SwiftApi::new(
                 session.clone(),
                 &options.swift_service_type,
                 &options.reseller_prefix,
             )),
-            octavia: super::octavia::OctaviaApi::new(session.clone(), &options.octavia_service_type),
-            manila: super::manila::ManilaApi::new(session.clone(), &options.manila_service_type),
-            designate: Arc::new(super::designate::DesignateApi::new(
-                session.clone(),
-                &options.designate_service_type,
-            )),
-            aodh: super::aodh::AodhApi::new(session.clone(), &options.aodh_service_type),
+            octavia: api("Octavia", &options.octavia_service_type),
+            manila: api("Manila", &options.manila_service_type),
+            designate: Arc::new(api("Designate", &options.designate_service_type)),
+            aodh: api("Aodh", &options.aodh_service_type),
             keystone: session.clone(),
             ignore_disabled_projects: options.ignore_disabled_projects,
             nova: super::nova::NovaApi::new(session, &options.nova_service_type),
@@ -151,49 +152,49 @@ impl Discovery {
                     .clone()
             }
             Discoverer::Cinder(listing) => {
-                let records = self.cinder.list(*listing);
+                let records = super::cinder::list(&self.cinder, *listing);
                 self.cinder
                     .resources(listing.discoverer(), records, Resource::Cinder)
                     .await
             }
             Discoverer::Images => {
-                let images = self.glance.list();
+                let images = super::glance::images(&self.glance);
                 self.glance
                     .resources(super::glance::DISCOVERER, images, Resource::Image)
                     .await
             }
             Discoverer::FloatingIps => {
-                let ips = self.neutron.floating_ips();
+                let ips = super::neutron::floating_ips(&self.neutron);
                 self.neutron
                     .resources(super::neutron::DISCOVERER, ips, Resource::FloatingIp)
                     .await
             }
             Discoverer::NetworkServices(service) => {
-                let records = self.neutron.services(*service);
+                let records = super::neutron::services(&self.neutron, *service);
                 self.neutron
                     .resources(service.discoverer(), records, Resource::NetworkService)
                     .await
             }
             Discoverer::LoadBalancers => {
-                let lbs = self.octavia.load_balancers();
+                let lbs = super::octavia::load_balancers(&self.octavia);
                 self.octavia
                     .resources(super::octavia::DISCOVERER, lbs, Resource::LoadBalancer)
                     .await
             }
             Discoverer::Shares => {
-                let shares = self.manila.shares();
+                let shares = super::manila::shares(&self.manila);
                 self.manila
                     .resources(super::manila::DISCOVERER, shares, Resource::Share)
                     .await
             }
             Discoverer::Zones => {
-                let zones = self.designate.zones();
+                let zones = super::designate::zones(&self.designate);
                 self.designate
                     .resources(super::designate::DISCOVERER, zones, Resource::Zone)
                     .await
             }
             Discoverer::AlarmResults => {
-                let results = self.aodh.evaluation_results();
+                let results = super::aodh::evaluation_results(&self.aodh);
                 self.aodh
                     .resources(super::aodh::DISCOVERER, results, Resource::AlarmResults)
                     .await

@@ -25,7 +25,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_list, versioned, Page, ServiceApi, Session};
+use super::service_api::{as_bool, as_int, as_list, versioned, Page, ServiceApi};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -70,32 +70,15 @@ impl Image {
     }
 }
 
-/// The Glance API, reached through the agent's Keystone session.
-pub struct GlanceApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for GlanceApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
-}
-
-impl GlanceApi {
-    pub fn new(session: Session) -> GlanceApi {
-        GlanceApi(ServiceApi::new("Glance", session, vec!["image".into()]))
-    }
-
-    /// Every image the agent's user may see, page by page.
-    pub async fn list(&self) -> Result<Vec<Image>, String> {
-        let versioned = versioned(&self.0.endpoint().await?, "v2");
-        self.0
-            .list(format!("{versioned}/images"), &[], |reply| {
-                read_page(&versioned, reply)
-            })
-            .await
-    }
+/// Every image the agent's user may see, page by page, from Glance's API (`image` in the
+/// catalog).
+pub async fn images(glance: &ServiceApi) -> Result<Vec<Image>, String> {
+    let versioned = versioned(&glance.endpoint().await?, "v2");
+    glance
+        .list(format!("{versioned}/images"), &[], |reply| {
+            read_page(&versioned, reply)
+        })
+        .await
 }
 
 /// The images of one page of Glance's listing, and the next page's URL: its `next` link, whose

@@ -24,7 +24,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_str, linked_page, status_volume, Page, ServiceApi, Session};
+use super::service_api::{as_bool, as_int, as_str, linked_page, status_volume, Page, ServiceApi};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -112,29 +112,11 @@ impl Share {
     }
 }
 
-/// The Manila API, reached through the agent's Keystone session.
-pub struct ManilaApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for ManilaApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
-}
-
-impl ManilaApi {
-    pub fn new(session: Session, service_type: &str) -> ManilaApi {
-        ManilaApi(ServiceApi::new("Manila", session, vec![service_type.to_owned()]))
-    }
-
-    /// Every project's shares, page by page.
-    pub async fn shares(&self) -> Result<Vec<Share>, String> {
-        self.0
-            .list_versioned("v2", "shares/detail?all_tenants=True", read_page)
-            .await
-    }
+/// Every project's shares, page by page.
+pub async fn shares(manila: &ServiceApi) -> Result<Vec<Share>, String> {
+    manila
+        .list_versioned("v2", "shares/detail?all_tenants=True", read_page)
+        .await
 }
 
 /// The shares of one page of Manila's listing, and the next page's URL.

@@ -26,7 +26,7 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::network_services::{Record, Service};
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_volume, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, Page, ServiceApi};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -81,36 +81,18 @@ pub const STATUSES: [(&str, i64); 8] = [
     ("error", 7),
 ];
 
-/// The Neutron API, reached through the agent's Keystone session.
-pub struct NeutronApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for NeutronApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
+/// Every floating IP the agent's user may see, page by page.
+pub async fn floating_ips(neutron: &ServiceApi) -> Result<Vec<FloatingIp>, String> {
+    neutron.list_versioned("v2.0", "floatingips", read_page).await
 }
 
-impl NeutronApi {
-    pub fn new(session: Session, service_type: &str) -> NeutronApi {
-        NeutronApi(ServiceApi::new("Neutron", session, vec![service_type.to_owned()]))
-    }
-
-    /// Every floating IP the agent's user may see, page by page.
-    pub async fn floating_ips(&self) -> Result<Vec<FloatingIp>, String> {
-        self.0.list_versioned("v2.0", "floatingips", read_page).await
-    }
-
-    /// Every VPNaaS or FWaaS record of `service` the agent's user may see, page by page.
-    pub async fn services(&self, service: Service) -> Result<Vec<Record>, String> {
-        self.0
-            .list_versioned("v2.0", service.collection().0, |reply| {
-                super::network_services::read_page(service, reply)
-            })
-            .await
-    }
+/// Every VPNaaS or FWaaS record of `service` the agent's user may see, page by page.
+pub async fn services(neutron: &ServiceApi, service: Service) -> Result<Vec<Record>, String> {
+    neutron
+        .list_versioned("v2.0", service.collection().0, |reply| {
+            super::network_services::read_page(service, reply)
+        })
+        .await
 }
 
 /// The floating IPs of one page of Neutron's listing, and the next page's URL.

@@ -32,15 +32,6 @@ pub struct NovaApi {
     said_unavailable: AtomicBool,
 }
 
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for NovaApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.api
-    }
-}
-
 impl NovaApi {
     pub fn new(session: Session, service_type: &str) -> NovaApi {
         NovaApi {
@@ -83,6 +74,11 @@ impl NovaApi {
                 "local_instances: cannot ask Nova for flavor ids; this cycle, guests without one in \
                  their metadata get the flavor name as id"),
         }
+    }
+
+    /// Why Nova cannot be asked at all (no usable `service_credentials`).
+    pub fn unavailable(&self) -> Option<String> {
+        self.api.unavailable()
     }
 
     /// The ids of the flavors `names` name, as far as Nova knows them: one listing when any

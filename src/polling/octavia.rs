@@ -27,7 +27,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{linked_page, status_volume, Page, ServiceApi, Session};
+use super::service_api::{linked_page, status_volume, Page, ServiceApi};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -93,29 +93,11 @@ impl LoadBalancer {
     }
 }
 
-/// The Octavia API, reached through the agent's Keystone session.
-pub struct OctaviaApi(ServiceApi);
-
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for OctaviaApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.0
-    }
-}
-
-impl OctaviaApi {
-    pub fn new(session: Session, service_type: &str) -> OctaviaApi {
-        OctaviaApi(ServiceApi::new("Octavia", session, vec![service_type.to_owned()]))
-    }
-
-    /// Every load balancer the agent's user may see, page by page.
-    pub async fn load_balancers(&self) -> Result<Vec<LoadBalancer>, String> {
-        self.0
-            .list_versioned("v2", "lbaas/loadbalancers", read_page)
-            .await
-    }
+/// Every load balancer the agent's user may see, page by page.
+pub async fn load_balancers(octavia: &ServiceApi) -> Result<Vec<LoadBalancer>, String> {
+    octavia
+        .list_versioned("v2", "lbaas/loadbalancers", read_page)
+        .await
 }
 
 /// The load balancers of one page of Octavia's listing, and the next page's URL.

@@ -65,21 +65,17 @@ enum Reply {
     Skipped,
 }
 
-/// Its [`ServiceApi`]: `unavailable`, `resources`.
-impl std::ops::Deref for SwiftApi {
-    type Target = ServiceApi;
-
-    fn deref(&self) -> &ServiceApi {
-        &self.api
-    }
-}
-
 impl SwiftApi {
     pub fn new(session: Session, service_type: &str, reseller_prefix: &str) -> SwiftApi {
         SwiftApi {
             api: ServiceApi::new("Swift", session, vec![service_type.to_owned()]),
             reseller_prefix: reseller_prefix.to_owned(),
         }
+    }
+
+    /// Why Swift cannot be asked at all (no usable `service_credentials`).
+    pub fn unavailable(&self) -> Option<String> {
+        self.api.unavailable()
     }
 
     /// `method` on `project`'s account (`query` appended).
