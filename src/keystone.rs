@@ -291,6 +291,11 @@ impl Keystone {
         &self.settings
     }
 
+    /// The client its requests go out through (its `cafile`, `insecure`).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The current token, fetched when there is none or it is about to expire.
     pub async fn token(&self) -> Result<Token, KeystoneError> {
         let mut cached = self.cached.lock().await;
@@ -627,17 +632,40 @@ pub fn service_endpoint(
     })
 }
 
-fn endpoint_of<'a>(
-    services: impl Iterator<Item = &'a Json>,
+/// Every URL the catalog has for `service_type` on `interface` in `region` (any region when
+/// `None`), as registered, as keystoneauth1's `get_urls` gives Ceilometer's `endpoint:TYPE`
+/// discovery.
+pub fn service_urls(
+    catalog: &[Json],
+    service_type: &str,
     interface: &str,
     region: Option<&str>,
+) -> Vec<String> {
+    let services = catalog.iter().filter(|s| s["type"] == service_type);
+    urls_of(services, interface, region).map(str::to_owned).collect()
+}
+
+fn endpoint_of<'a>(
+    services: impl Iterator<Item = &'a Json>,
+    interface: &'a str,
+    region: Option<&'a str>,
 ) -> Option<String> {
+    urls_of(services, interface, region)
+        .next()
+        .map(|u| u.trim_end_matches('/').to_owned())
+}
+
+/// The non-empty URLs of `services`' endpoints on `interface` in `region`.
+fn urls_of<'a>(
+    services: impl Iterator<Item = &'a Json>,
+    interface: &'a str,
+    region: Option<&'a str>,
+) -> impl Iterator<Item = &'a str> {
     services
         .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
-        .filter(|e| e["interface"] == interface)
-        .filter(|e| region.is_none_or(|r| e["region_id"].as_str().or(e["region"].as_str()) == Some(r)))
-        .find_map(|e| e["url"].as_str().filter(|u| !u.is_empty()))
-        .map(|u| u.trim_end_matches('/').to_owned())
+        .filter(move |e| e["interface"] == interface)
+        .filter(move |e| region.is_none_or(|r| e["region_id"].as_str().or(e["region"].as_str()) == Some(r)))
+        .filter_map(|e| e["url"].as_str().filter(|u| !u.is_empty()))
 }
 
 #[cfg(test)]
@@ -774,6 +802,38 @@ mod tests {
         assert_eq!(find("internal", None).as_deref(), Some("http://g1-internal:8041"));
         assert_eq!(find("admin", None), None);
         assert_eq!(find("public", Some("R3")), None);
+    }
+
+    #[test]
+    fn every_url_of_a_type_interface_and_region_is_listed_as_registered() {
+        let catalog: Vec<Json> = serde_json::from_value(json!([
+            {"type": "image", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://glance-a:9292/"},
+                {"interface": "internal", "region_id": "R1", "url": "http://glance-internal:9292"},
+                {"interface": "public", "region_id": "R2", "url": "http://glance-b:9292"},
+                {"interface": "public", "region_id": "R1", "url": ""}]},
+            {"type": "image", "endpoints": [
+                {"interface": "public", "region": "R1", "url": "http://glance-c:9292"}]},
+            {"type": "volumev3", "endpoints": [
+                {"interface": "public", "region_id": "R1", "url": "http://cinder:8776"}]}
+        ]))
+        .unwrap();
+        let urls = |i, r| service_urls(&catalog, "image", i, r);
+        assert_eq!(
+            urls("public", Some("R1")),
+            ["http://glance-a:9292/", "http://glance-c:9292"]
+        );
+        assert_eq!(
+            urls("public", None),
+            [
+                "http://glance-a:9292/",
+                "http://glance-b:9292",
+                "http://glance-c:9292"
+            ]
+        );
+        assert_eq!(urls("internal", None), ["http://glance-internal:9292"]);
+        assert!(urls("admin", None).is_empty());
+        assert!(service_urls(&catalog, "metric", "public", None).is_empty());
     }
 
     #[test]

@@ -32,13 +32,13 @@ fn start_ceilometer(api: &Api, group: &Group, broker: &Broker, dir: &std::path::
     std::fs::write(defs.join("coord.yaml"), pollster_definition("ceilometer")).unwrap();
     std::fs::write(dir.join("polling.yaml"), polling_yaml(INTERVAL)).unwrap();
     // Ceilometer 27 registers the polling options in [DEFAULT] and [polling] alike, and
-    // reads the dynamic pollster directories from [DEFAULT]: set there too.
+    // reads the dynamic pollster directories from [DEFAULT] only, as ceilo does.
     let conf = format!(
         "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/{vhost}\n\
          host = ceilometer-central\nuse_stderr = true\n\
          pollsters_definitions_dirs = {defs}\n\
          [coordination]\nbackend_url = {REDIS}?timeout={MEMBERSHIP_TIMEOUT}\n\
-         [polling]\ncfg_file = {polling}\npollsters_definitions_dirs = {defs}\n\
+         [polling]\ncfg_file = {polling}\n\
          partitioning_group_prefix = {prefix}\n\
          [service_credentials]\nauth_type = v3password\nauth_url = {base}/v3\n\
          username = ceilometer\npassword = secret\nproject_name = service\n\

@@ -498,20 +498,10 @@ fn distinct_samples(n: usize) -> impl FnMut(&Received) -> bool {
     }
 }
 
-/// `ceilometer-polling --polling-namespaces central` on `ks`'s credentials polling what
-/// `polling_yaml` says, publishing to `broker`, with the `[cinder]` config group that its Cinder
-/// client needs and never registers (tests/fixtures/ceilometer/polling_with_cinder_group.py
-/// says why).
-fn start_ceilometer_central(
-    ks: &keystone_support::Keystone,
-    broker: &Broker,
-    dir: &std::path::Path,
-    polling_yaml: &str,
-) -> Service {
-    start_ceilometer_polling(ks, broker, dir, polling_yaml, "central", "")
-}
-
-/// [`start_ceilometer_central`] for any namespace, with `extra` lines in ceilometer.conf.
+/// `ceilometer-polling --polling-namespaces <namespace>` on `ks`'s credentials polling what
+/// `polling_yaml` says, publishing to `broker`, with `extra` lines in ceilometer.conf and the
+/// `[cinder]` config group that its Cinder client needs and never registers
+/// (tests/fixtures/ceilometer/polling_with_cinder_group.py says why).
 fn start_ceilometer_polling(
     ks: &keystone_support::Keystone,
     broker: &Broker,
@@ -562,11 +552,35 @@ struct SideBySide {
 
 impl SideBySide {
     fn start(ks: &keystone_support::Keystone, tag: &str, polling_yaml: &str) -> SideBySide {
+        SideBySide::with_pollsters(ks, tag, polling_yaml, None)
+    }
+
+    /// [`SideBySide::start`] with the dynamic pollster definitions `pollsters` (a pollsters.d
+    /// file) given to both.
+    fn with_pollsters(
+        ks: &keystone_support::Keystone,
+        tag: &str,
+        polling_yaml: &str,
+        pollsters: Option<&str>,
+    ) -> SideBySide {
         let rt = runtime();
         let (theirs, ours) = polled_vhosts(&rt, tag);
         let work = tempfile::tempdir().unwrap();
-        let ceilometer = start_ceilometer_central(ks, &theirs, work.path(), polling_yaml);
-        let dir = config_dir(&polling_with_credentials(ks, keystone_support::REGION));
+        let mut settings = polling_with_credentials(ks, keystone_support::REGION);
+        let mut conf = String::new();
+        if let Some(definitions) = pollsters {
+            let dir = work.path().join("pollsters.d");
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("dynamic.yaml"), definitions).unwrap();
+            // Where Ceilometer 27 reads it (see ceilometer_conf.rs).
+            conf = format!("[DEFAULT]\npollsters_definitions_dirs = {}\n", dir.display());
+            settings = settings.replace(
+                "pollsters_definitions_dirs: []",
+                &format!("pollsters_definitions_dirs: ['{}']", dir.display()),
+            );
+        }
+        let ceilometer = start_ceilometer_polling(ks, &theirs, work.path(), polling_yaml, "central", &conf);
+        let dir = config_dir(&settings);
         std::fs::write(dir.path().join("polling.yaml"), polling_yaml).unwrap();
         let agent = Agent::start(dir.path(), &ours.url());
         SideBySide {
@@ -843,8 +857,16 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
     }
 }
 
-const IMAGE_POLLING: &str =
-    "---\nsources:\n    - name: images\n      interval: 10\n      meters:\n      - image.size\n";
+const IMAGE_POLLING: &str = "---\nsources:\n    - name: images\n      interval: 10\n      \
+    meters:\n      - image.size\n      - dynamic.image.size\n";
+
+/// A dynamic pollster of Glance's images, as an operator would write one: `endpoint:image`
+/// discovery (Glance's URL in the catalog), the agent's token on every request, Glance's pages
+/// followed by their `next`.
+const IMAGE_DYNAMIC_POLLSTER: &str = "---\n- name: dynamic.image.size\n  sample_type: gauge\n  \
+    unit: B\n  value_attribute: size\n  endpoint_type: image\n  url_path: v2/images\n  \
+    response_entries_key: images\n  next_sample_url_attribute: next\n  \
+    project_id_attribute: owner\n  metadata_fields:\n    - name\n    - status\n    - visibility\n";
 
 #[test]
 fn glance_images_are_polled_as_ceilometer_polls_them() {
@@ -894,8 +916,8 @@ fn glance_images_are_polled_as_ceilometer_polls_them() {
     glance.upload(&token, &cirros, &[7; 1000]);
     glance.upload(ks.admin_token(), &public, &[8; 2048]);
 
-    let agents = SideBySide::start(ks, "glance", IMAGE_POLLING);
-    let (c, r) = agents.collect(4, Duration::from_secs(90), || glance.log_text());
+    let agents = SideBySide::with_pollsters(ks, "glance", IMAGE_POLLING, Some(IMAGE_DYNAMIC_POLLSTER));
+    let (c, r) = agents.collect(8, Duration::from_secs(90), || glance.log_text());
 
     // What was made is what was polled (so that agreeing on nothing cannot pass).
     let sample = |id: &str| &r[&("image.size".to_owned(), id.to_owned())];
@@ -914,8 +936,106 @@ fn glance_images_are_polled_as_ceilometer_polls_them() {
     assert_eq!(metadata(&empty)["status"], "queued");
     assert_eq!(metadata(&shared)["is_protected"], true);
     assert_eq!(metadata(&shared)["visibility"], "shared");
+    // The dynamic pollster's samples: Glance found in the catalog, asked with the agent's token.
+    let dynamic = |id: &str| &r[&("dynamic.image.size".to_owned(), id.to_owned())];
+    assert_eq!(dynamic(&cirros)["counter_volume"], 1000);
+    assert_eq!(dynamic(&public)["counter_volume"], 2048);
+    assert_eq!(dynamic(&shared)["project_id"], project.as_str());
+    assert_eq!(dynamic(&shared)["resource_metadata"]["visibility"], "shared");
 
     same_samples(&c, &r);
+}
+
+/// A dynamic pollster of Keystone's own projects (one sample per project, its `enabled` as 1).
+const PROJECT_DYNAMIC_POLLSTER: &str = "---\n- name: dynamic.identity.project\n  sample_type: gauge\n  \
+    unit: project\n  value_attribute: 'enabled | int(value)'\n  endpoint_type: identity\n  \
+    url_path: projects\n  response_entries_key: projects\n  project_id_attribute: id\n";
+
+#[test]
+fn a_dynamic_pollster_renews_a_refused_token_once_and_polls_on() {
+    let ks = keystone_support::shared();
+    let _counting = ks.exclusive();
+    let ceilometer = ceilometer_user(ks);
+    let rt = runtime();
+    let broker = Broker::new("dynamic-token");
+    rt.block_on(declare(
+        &broker.url(),
+        "polled",
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    let work = tempfile::tempdir().unwrap();
+    let pollsters = work.path().join("pollsters.d");
+    std::fs::create_dir(&pollsters).unwrap();
+    std::fs::write(pollsters.join("keystone.yaml"), PROJECT_DYNAMIC_POLLSTER).unwrap();
+    let settings = polling_with_credentials(ks, keystone_support::REGION).replace(
+        "pollsters_definitions_dirs: []",
+        &format!("pollsters_definitions_dirs: ['{}']", pollsters.display()),
+    );
+    let dir = config_dir(&settings);
+    std::fs::write(
+        dir.path().join("polling.yaml"),
+        "---\nsources:\n    - name: projects\n      interval: 4\n      meters:\n      - dynamic.identity.project\n",
+    )
+    .unwrap();
+    let service = ks.project("service");
+    let polled = |timeout: u64| {
+        let received = rt.block_on(collect(
+            &broker.url(),
+            "polled",
+            Duration::from_secs(timeout),
+            distinct_samples(1),
+        ));
+        by_meter_and_resource(&received)
+    };
+
+    // Keystone's URL from the catalog, asked with the agent's token: one token for it all.
+    let before = ks.token_requests();
+    let agent = Agent::start(dir.path(), &broker.url());
+    let samples = polled(30);
+    let key = ("dynamic.identity.project".to_owned(), service.clone());
+    assert_eq!(
+        samples[&key]["counter_volume"],
+        1,
+        "{samples:?}\n{}",
+        agent.log_text()
+    );
+    assert_eq!(ks.token_requests() - before, 1, "{}", agent.log_text());
+
+    // Keystone revokes the user's tokens (as in the gnocchi test above) right after a poll, so
+    // that the next one comes seconds after: its request is refused, one new token is fetched
+    // (not in the revocation's second, which would revoke it too) and the request sent again.
+    let renewed = ks.token_requests();
+    let user = format!("/users/{ceilometer}");
+    for enabled in [false, true] {
+        let (status, body) = ks.admin(
+            "PATCH",
+            &user,
+            Some(&serde_json::json!({"user": {"enabled": enabled}})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ks.token_requests() == renewed {
+        assert!(
+            Instant::now() < deadline,
+            "no token fetched after the refusal:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    broker.purge("polled");
+    let samples = polled(20);
+    assert_eq!(samples[&key]["counter_volume"], 1, "{samples:?}");
+    let log = agent.log_text();
+    assert_eq!(ks.token_requests() - renewed, 1, "one new token:\n{log}");
+    assert!(log.contains("reason=Refused"), "the renewal is logged:\n{log}");
+    assert!(
+        !log.contains("HTTP 401"),
+        "no poll failed for the refusal:\n{log}"
+    );
+    assert!(agent.terminate().success(), "a clean exit");
 }
 
 const NEUTRON_POLLING: &str = "---\nsources:\n    - name: network\n      interval: 10\n      \

@@ -90,7 +90,7 @@ fn serve(routes: Vec<(&str, Reply)>) -> (String, Seen) {
 fn pollster(yaml: &str) -> Pollster {
     let mut defs = DynamicDefinition::parse_file(yaml, Path::new("test.yaml")).unwrap();
     assert_eq!(defs.len(), 1);
-    Pollster::Dynamic(Box::new(DynamicPollster::new(defs.remove(0))))
+    Pollster::Dynamic(Box::new(DynamicPollster::new(defs.remove(0), None)))
 }
 
 async fn poll(p: &Pollster, base: &str) -> Result<Vec<Sample>, PollError> {

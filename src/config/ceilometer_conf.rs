@@ -241,6 +241,16 @@ impl Reader<'_> {
             .map(|(g, n)| (normalize(g), (*n).to_owned()))
     }
 
+    /// `[group] name`, an option Ceilometer 27 registers there but reads from `[reads_from]`
+    /// only: when set, ignored as Ceilometer ignores it, with a note saying so.
+    fn unread(&mut self, group: &str, name: &str, reads_from: &str) {
+        if self.which(&[(group, name)]).is_some() {
+            self.notes.push(format!(
+                "[{group}] {name} is ignored, as Ceilometer 27 ignores it: it reads [{reads_from}] {name}"
+            ));
+        }
+    }
+
     fn string(&mut self, names: Names) -> Result<Option<String>, OsloError> {
         match self.which(names) {
             Some((g, n)) => self.conf.get(&g, &n),
@@ -458,9 +468,12 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
     }
     let poll = &mut s.polling;
     set!(poll.batch_size, r.number(&[("polling", "batch_size")])?);
-    if let Some(dirs) = r.multi(&[("polling", "pollsters_definitions_dirs")])? {
+    // Ceilometer 27's polling manager reads this one option of `[polling]`'s from `[DEFAULT]`
+    // (`conf.pollsters_definitions_dirs`; oslo registers the polling options in both groups).
+    if let Some(dirs) = r.multi(&[("DEFAULT", "pollsters_definitions_dirs")])? {
         poll.pollsters_definitions_dirs = dirs.into_iter().map(PathBuf::from).collect();
     }
+    r.unread("polling", "pollsters_definitions_dirs", "DEFAULT");
     set!(
         poll.enable_notifications,
         r.bool(&[("polling", "enable_notifications")])?
@@ -522,11 +535,9 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
     set!(poll.reseller_prefix, r.string(&[("DEFAULT", "reseller_prefix")])?);
     set!(
         poll.ignore_disabled_projects,
-        r.bool(&[
-            ("polling", "ignore_disabled_projects"),
-            ("DEFAULT", "ignore_disabled_projects"),
-        ])?
+        r.bool(&[("polling", "ignore_disabled_projects")])?
     );
+    r.unread("DEFAULT", "ignore_disabled_projects", "polling");
     set!(poll.libvirt_type, r.string(&[("DEFAULT", "libvirt_type")])?);
     set!(poll.libvirt_uri, r.string(&[("DEFAULT", "libvirt_uri")])?);
     set!(
@@ -776,13 +787,13 @@ mod tests {
              heartbeat_timeout_threshold = 17\nheartbeat_rate = 2\n\
              [publisher]\ntelemetry_secret = s3cret\n\
              [publisher_notifier]\nmetering_topic = m\nevent_topic = e\ntelemetry_driver = messagingv2\n\
-             [polling]\nbatch_size = 7\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n\
+             [polling]\nbatch_size = 7\nignore_disabled_projects = true\n\
              partitioning_group_prefix = pool-a\n\
              prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
              [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\nswift = objects\noctavia = lb\naodh = alarms\nmanila = shares\ndesignate = zones\n\
-             [DEFAULT]\nreseller_prefix = KEY_\nignore_disabled_projects = true\n",
+             [DEFAULT]\nreseller_prefix = KEY_\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n",
         )
         .unwrap();
         let s = &c.settings;
@@ -869,6 +880,37 @@ mod tests {
             c.ignored,
             c.unknown,
             c.notes
+        );
+    }
+
+    #[test]
+    fn a_polling_option_set_in_the_group_ceilometer_does_not_read_it_from_is_ignored_with_a_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(
+            tmp.path(),
+            "[polling]\npollsters_definitions_dirs = /p\n[DEFAULT]\nignore_disabled_projects = true\n",
+        )
+        .unwrap();
+        let defaults = crate::config::PollingOptions::default();
+        assert_eq!(
+            c.settings.polling.pollsters_definitions_dirs,
+            defaults.pollsters_definitions_dirs
+        );
+        assert!(!c.settings.polling.ignore_disabled_projects);
+        assert!(
+            c.ignored.is_empty() && c.unknown.is_empty(),
+            "{:?} {:?}",
+            c.ignored,
+            c.unknown
+        );
+        assert_eq!(
+            c.notes,
+            [
+                "[polling] pollsters_definitions_dirs is ignored, as Ceilometer 27 ignores it: it reads \
+                 [DEFAULT] pollsters_definitions_dirs",
+                "[DEFAULT] ignore_disabled_projects is ignored, as Ceilometer 27 ignores it: it reads \
+                 [polling] ignore_disabled_projects",
+            ]
         );
     }
 

@@ -118,6 +118,12 @@ impl Discovery {
         &self.fleet
     }
 
+    /// The agent's Keystone session (none without `service_credentials`), which dynamic
+    /// pollsters' requests carry the token of.
+    pub fn keystone(&self) -> Option<&Arc<crate::keystone::Keystone>> {
+        self.keystone.as_ref().ok()
+    }
+
     /// The libvirt connection `local_instances` and the libvirt pollsters share.
     pub fn hypervisor(&self) -> &Arc<super::libvirt::Hypervisor> {
         &self.hypervisor
@@ -131,15 +137,13 @@ impl Discovery {
         match discoverer {
             Discoverer::LocalNode => Arc::from([Resource::LocalNode(self.host.clone())]),
             Discoverer::LocalInstances => self.local_instances().await,
-            Discoverer::Endpoint(t) => self
-                .endpoints
-                .get(t)
-                .map(|urls| {
-                    urls.iter()
-                        .map(|u| Resource::Endpoint(u.as_str().into()))
-                        .collect()
-                })
-                .unwrap_or_else(|| Arc::from([])),
+            Discoverer::Endpoint(t) => match self.endpoints.get(t) {
+                Some(urls) => urls
+                    .iter()
+                    .map(|u| Resource::Endpoint(u.as_str().into()))
+                    .collect(),
+                None => self.catalog_endpoints(t).await,
+            },
             Discoverer::Fleet(n) => {
                 let mut fleets = self.fleets.lock().unwrap_or_else(|p| p.into_inner());
                 fleets
@@ -216,6 +220,37 @@ impl Discovery {
 }
 
 impl Discovery {
+    /// `endpoint:TYPE` for a type the settings give no URLs for: every URL of the type in the
+    /// Keystone catalog, of `[service_credentials] interface` in `region_name`, as Ceilometer's
+    /// endpoint discovery lists them. None without credentials, or when the catalog has none
+    /// (said, as Ceilometer says it).
+    async fn catalog_endpoints(&self, service_type: &str) -> Arc<[Resource]> {
+        let keystone = match &self.keystone {
+            Ok(keystone) => keystone,
+            Err(why) => {
+                tracing::warn!(service_type, reason = %why,
+                    "endpoint discovery: no URLs in the settings' endpoints, and no Keystone catalog");
+                return Arc::from([]);
+            }
+        };
+        let token = match keystone.token().await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(service_type, error = %e,
+                    "endpoint discovery: no token, so no catalog; nothing polled from it this cycle");
+                return Arc::from([]);
+            }
+        };
+        let settings = keystone.settings();
+        let interface = settings.interface().unwrap_or("public");
+        let region = settings.region_name.as_deref();
+        let urls = crate::keystone::service_urls(&token.catalog, service_type, interface, region);
+        if urls.is_empty() {
+            tracing::warn!(service_type, interface, region, "No endpoints found for service");
+        }
+        urls.into_iter().map(|u| Resource::Endpoint(u.into())).collect()
+    }
+
     async fn local_instances(&self) -> Arc<[Resource]> {
         let mut cached = self.instances.lock().await;
         if let Some((at, found)) = cached.as_ref() {

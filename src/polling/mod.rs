@@ -315,7 +315,7 @@ pub fn load_pollsters(
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(
-            dynamic::DynamicPollster::new(def),
+            dynamic::DynamicPollster::new(def, discovery.keystone().cloned()),
         ))));
     }
     Ok(out)

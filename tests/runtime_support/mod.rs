@@ -121,6 +121,11 @@ impl Broker {
         self.get(&format!("/queues/{}/{name}", self.vhost))
     }
 
+    /// Drops every message ready in queue `name`.
+    pub fn purge(&self, name: &str) {
+        curl("DELETE", &format!("/queues/{}/{name}/contents", self.vhost), None);
+    }
+
     /// (ready, unacked) of a queue, once the management stats have caught up.
     pub fn counts(&self, name: &str) -> (u64, u64) {
         let q = self.queue(name);

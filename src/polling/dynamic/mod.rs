@@ -20,10 +20,12 @@
 //!   pollster: one sample per element of `list`, named after its `attr`.
 //!
 //! Not supported (the definition is refused at load with the reason): Python `eval` beyond
-//! `value OP number` and `int/float/abs/round(value)` operations, `extra_metadata_fields`,
-//! `module`/`authentication_object` (non-OpenStack auth classes) and the `xml` handler.
-//! There is no Keystone: `endpoint:TYPE` discovery reads URLs from the settings, and no
-//! token is added to requests.
+//! `value OP number` and `int/float/abs/round(value)` operations, `extra_metadata_fields` and
+//! `module`/`authentication_object` (non-OpenStack auth classes).
+//!
+//! `endpoint:TYPE` discovery gives the URLs the settings' `endpoints` give for the type, or else
+//! the type's URLs in the Keystone catalog; with `service_credentials`, every request carries
+//! the agent's Keystone token ([`pollster`]).
 //!
 //! The parts: [`definition`] (validating and loading definitions), [`attr`] (the `| value`
 //! attribute language), [`extract`] (response → samples, no I/O), [`xml`] (the `xml` response

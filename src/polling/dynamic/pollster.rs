@@ -1,6 +1,11 @@
 //! The dynamic pollster itself: a definition plus the HTTP client it polls with (or the host
 //! command it runs), following next-page links, with the definition's timeout and a cap on
-//! body size and pages.
+//! body size and pages. With the agent's Keystone session (`service_credentials`) every request
+//! carries its token, renewed and sent again once when refused (401), and goes out through the
+//! session's client (its `cafile`, `insecure`): Ceilometer sends every dynamic pollster's
+//! request through its Keystone session (`authenticated=True`).
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -8,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use super::definition::DynamicDefinition;
 use super::url::url_join;
 use crate::http::client::{http_client, HttpClient};
+use crate::keystone::Keystone;
 use crate::model::Sample;
 use crate::polling::discovery::Resource;
 use crate::polling::pollster::{MeterSpec, PollContext, PollError};
@@ -22,13 +28,17 @@ pub struct DynamicPollster {
     def: DynamicDefinition,
     meters: Vec<MeterSpec>,
     client: HttpClient,
+    /// The agent's Keystone session, whose token every request carries (none without
+    /// `service_credentials`).
+    keystone: Option<Arc<Keystone>>,
 }
 
 impl DynamicPollster {
-    pub fn new(def: DynamicDefinition) -> Self {
+    pub fn new(def: DynamicDefinition, keystone: Option<Arc<Keystone>>) -> Self {
         Self {
             meters: vec![def.meter.clone()],
-            client: http_client(),
+            client: keystone.as_ref().map_or_else(http_client, |k| k.http().clone()),
+            keystone,
             def,
         }
     }
@@ -100,17 +110,44 @@ impl DynamicPollster {
         )))
     }
 
+    /// The body of a GET of `url`, with the session's token when there is one (renewed and
+    /// asked again once when refused).
     async fn get(&self, url: &str) -> Result<Bytes, PollError> {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| PollError::Permanent(format!("{url}: not a valid URL: {e}")))?;
-        let mut req = hyper::Request::get(uri);
+        let Some(keystone) = &self.keystone else {
+            return self.send(&uri, url, None).await.map_err(PollError::from);
+        };
+        let token_error = |e: crate::keystone::KeystoneError| PollError::Transient(e.to_string());
+        let token = keystone.token().await.map_err(token_error)?;
+        match self.send(&uri, url, Some(&token.header)).await {
+            Err(Refused::Unauthorized(_)) => {
+                let renewed = keystone.refused(&token.header).await.map_err(token_error)?;
+                self.send(&uri, url, Some(&renewed.header))
+                    .await
+                    .map_err(PollError::from)
+            }
+            other => other.map_err(PollError::from),
+        }
+    }
+
+    async fn send(
+        &self,
+        uri: &hyper::Uri,
+        url: &str,
+        token: Option<&hyper::header::HeaderValue>,
+    ) -> Result<Bytes, Refused> {
+        let mut req = hyper::Request::get(uri.clone());
         for (k, v) in &self.def.headers {
             req = req.header(k, v);
         }
+        if let Some(token) = token {
+            req = req.header("x-auth-token", token.clone());
+        }
         let req = req
             .body(Full::new(Bytes::new()))
-            .map_err(|e| PollError::Permanent(format!("{url}: {e}")))?;
+            .map_err(|e| Refused::Other(PollError::Permanent(format!("{url}: {e}"))))?;
         let fetch = async {
             let resp = self
                 .client
@@ -118,18 +155,22 @@ impl DynamicPollster {
                 .await
                 .map_err(|e| PollError::Transient(format!("GET {url}: {e}")))?;
             let status = resp.status();
+            if status == hyper::StatusCode::UNAUTHORIZED {
+                return Err(Refused::Unauthorized(format!("GET {url}: HTTP {status}")));
+            }
             if !status.is_success() {
-                return Err(PollError::Transient(format!("GET {url}: HTTP {status}")));
+                return Err(PollError::Transient(format!("GET {url}: HTTP {status}")).into());
             }
             Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
-                .map_err(|e| PollError::Transient(format!("GET {url}: reading the body: {e}")))
+                .map_err(|e| PollError::Transient(format!("GET {url}: reading the body: {e}")).into())
         };
+        let timed_out = || PollError::Transient(format!("GET {url}: timed out after {:?}", self.def.timeout));
         tokio::time::timeout(self.def.timeout, fetch)
             .await
-            .map_err(|_| PollError::Transient(format!("GET {url}: timed out after {:?}", self.def.timeout)))?
+            .map_err(|_| Refused::Other(timed_out()))?
     }
 
     async fn run_command(&self, cmd: &str) -> Result<Vec<u8>, PollError> {
@@ -150,5 +191,26 @@ impl DynamicPollster {
             body.pop();
         }
         Ok(body)
+    }
+}
+
+/// Why a request got no body: refused for its token (401), or anything else.
+enum Refused {
+    Unauthorized(String),
+    Other(PollError),
+}
+
+impl From<PollError> for Refused {
+    fn from(e: PollError) -> Refused {
+        Refused::Other(e)
+    }
+}
+
+impl From<Refused> for PollError {
+    fn from(refused: Refused) -> PollError {
+        match refused {
+            Refused::Unauthorized(why) => PollError::Transient(why),
+            Refused::Other(e) => e,
+        }
     }
 }
