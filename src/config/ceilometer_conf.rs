@@ -488,18 +488,17 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
     );
     set!(
         poll.prometheus_tls_enable,
-        r.bool(&[
-            ("polling", "prometheus_tls_enable"),
-            ("DEFAULT", "prometheus_tls_enable")
-        ])?
+        r.bool(&[("polling", "prometheus_tls_enable")])?
     );
+    r.unread("DEFAULT", "prometheus_tls_enable", "polling");
     for (target, name) in [
         (&mut poll.prometheus_tls_certfile, "prometheus_tls_certfile"),
         (&mut poll.prometheus_tls_keyfile, "prometheus_tls_keyfile"),
     ] {
-        if let Some(path) = r.string(&[("polling", name), ("DEFAULT", name)])? {
+        if let Some(path) = r.string(&[("polling", name)])? {
             *target = Some(path.into());
         }
+        r.unread("DEFAULT", name, "polling");
     }
     set!(
         poll.identity_name_discovery,
@@ -562,9 +561,9 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         r.string(&[
             ("polling", "partitioning_group_prefix"),
             ("central", "partitioning_group_prefix"),
-            ("DEFAULT", "partitioning_group_prefix"),
         ])?
     );
+    r.unread("DEFAULT", "partitioning_group_prefix", "polling");
     workload_partitioning(r, s)?;
     credentials::apply(r, s)?;
     Ok(())
@@ -888,7 +887,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let c = conf(
             tmp.path(),
-            "[polling]\npollsters_definitions_dirs = /p\n[DEFAULT]\nignore_disabled_projects = true\n",
+            "[polling]\npollsters_definitions_dirs = /p\n[DEFAULT]\nignore_disabled_projects = true\n\
+             prometheus_tls_enable = true\npartitioning_group_prefix = pool-b\n",
         )
         .unwrap();
         let defaults = crate::config::PollingOptions::default();
@@ -897,6 +897,11 @@ mod tests {
             defaults.pollsters_definitions_dirs
         );
         assert!(!c.settings.polling.ignore_disabled_projects);
+        assert!(!c.settings.polling.prometheus_tls_enable);
+        assert_eq!(
+            c.settings.polling.partitioning_group_prefix,
+            defaults.partitioning_group_prefix
+        );
         assert!(
             c.ignored.is_empty() && c.unknown.is_empty(),
             "{:?} {:?}",
@@ -908,8 +913,12 @@ mod tests {
             [
                 "[polling] pollsters_definitions_dirs is ignored, as Ceilometer 27 ignores it: it reads \
                  [DEFAULT] pollsters_definitions_dirs",
+                "[DEFAULT] prometheus_tls_enable is ignored, as Ceilometer 27 ignores it: it reads \
+                 [polling] prometheus_tls_enable",
                 "[DEFAULT] ignore_disabled_projects is ignored, as Ceilometer 27 ignores it: it reads \
                  [polling] ignore_disabled_projects",
+                "[DEFAULT] partitioning_group_prefix is ignored, as Ceilometer 27 ignores it: it reads \
+                 [polling] partitioning_group_prefix",
             ]
         );
     }
