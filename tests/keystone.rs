@@ -450,6 +450,22 @@ fn ceilometer_user(ks: &keystone_support::Keystone) -> String {
     ks.user("ceilometer", CEILOMETER_PASSWORD, &service, "admin")
 }
 
+/// Projects `<tag>-a` and `<tag>-b`, each with a member user of its own: each project's id and
+/// its user's token.
+fn two_projects(ks: &keystone_support::Keystone, tag: &str) -> [(String, String); 2] {
+    ["a", "b"].map(|which| {
+        let (project, user, password) = (
+            format!("{tag}-{which}"),
+            format!("{tag}-user-{which}"),
+            format!("{tag}-pw-{which}"),
+        );
+        let id = ks.project(&project);
+        ks.user(&user, &password, &id, "member");
+        let token = ks.issue_token(&user, &password, &project).expect("a token");
+        (id, token)
+    })
+}
+
 /// ceilo.yaml of a polling agent (no notification agent) with the `ceilometer` user's
 /// `service_credentials` on `ks`, its catalog looked up in `region`.
 fn polling_with_credentials(ks: &keystone_support::Keystone, region: &str) -> String {
@@ -1273,15 +1289,7 @@ fn manila_shares_are_polled_as_ceilometer_polls_them() {
     let _counting = ks.exclusive();
     ceilometer_user(ks);
     manila.create_share_type(ks.admin_token());
-    let (a, b) = (ks.project("shares-a"), ks.project("shares-b"));
-    ks.user("share-user-a", "share-pw-a", &a, "member");
-    ks.user("share-user-b", "share-pw-b", &b, "member");
-    let token =
-        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
-    let (ta, tb) = (
-        token("share-user-a", "share-pw-a", "shares-a"),
-        token("share-user-b", "share-pw-b", "shares-b"),
-    );
+    let [(a, ta), (b, tb)] = two_projects(ks, "shares");
     let share = |token: &str, name: &str, size: u32, proto: &str| {
         let made = manila.create(
             token,
@@ -1345,15 +1353,7 @@ fn designate_zones_are_polled_as_ceilometer_polls_them() {
     let designate = designate_support::Designate::start(ks);
     let _counting = ks.exclusive();
     ceilometer_user(ks);
-    let (a, b) = (ks.project("zones-a"), ks.project("zones-b"));
-    ks.user("zone-user-a", "zone-pw-a", &a, "member");
-    ks.user("zone-user-b", "zone-pw-b", &b, "member");
-    let token =
-        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
-    let (ta, tb) = (
-        token("zone-user-a", "zone-pw-a", "zones-a"),
-        token("zone-user-b", "zone-pw-b", "zones-b"),
-    );
+    let [(a, ta), (b, tb)] = two_projects(ks, "zones");
     let zone = |token: &str, name: &str, ttl: u32, description: Option<&str>| {
         let made = designate.create_zone(
             token,
@@ -1414,13 +1414,9 @@ fn aodh_evaluation_results_are_polled_as_ceilometer_polls_them() {
     let aodh = aodh_support::Aodh::start(ks);
     let _counting = ks.exclusive();
     ceilometer_user(ks);
-    let (a, b) = (ks.project("alarms-a"), ks.project("alarms-b"));
-    ks.user("alarm-user-a", "alarm-pw-a", &a, "member");
-    ks.user("alarm-user-b", "alarm-pw-b", &b, "member");
-    let token =
-        |user: &str, password: &str, project: &str| ks.issue_token(user, password, project).expect("a token");
-    let first = aodh.create_alarm(&token("alarm-user-a", "alarm-pw-a", "alarms-a"), "first");
-    let second = aodh.create_alarm(&token("alarm-user-b", "alarm-pw-b", "alarms-b"), "second");
+    let [(a, ta), (b, tb)] = two_projects(ks, "alarms");
+    let first = aodh.create_alarm(&ta, "first");
+    let second = aodh.create_alarm(&tb, "second");
     for (alarm, project, state, value) in [
         (&first, &a, "ok", 3),
         (&first, &a, "alarm", 1),
