@@ -24,7 +24,9 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{as_int, path_segment, status_volume, versioned, Page, ServiceApi};
+use super::service_api::{
+    as_int, path_segment, status_volume, typed_metadata, versioned, Page, ServiceApi, Typed,
+};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -33,18 +35,18 @@ pub const DISCOVERER: &str = "dns_zones";
 /// Ceilometer's numbers for a zone's `status`.
 pub const STATUS: [(&str, i64); 4] = [("active", 1), ("pending", 2), ("error", 3), ("deleted", 4)];
 
-/// The attributes Ceilometer copies into a sample's metadata: (the field of Designate's reply,
-/// whether openstacksdk reads it as an int rather than as it came).
-const FIELDS: [(&str, bool); 9] = [
-    ("name", false),
-    ("email", false),
-    ("ttl", true),
-    ("description", false),
-    ("type", false),
-    ("status", false),
-    ("action", false),
-    ("serial", true),
-    ("pool_id", false),
+/// The attributes Ceilometer copies into a sample's metadata: (their name in the metadata and in
+/// Designate's reply, how openstacksdk reads them).
+const FIELDS: [(&str, &str, Typed); 9] = [
+    ("name", "name", Typed::AsSent),
+    ("email", "email", Typed::AsSent),
+    ("ttl", "ttl", Typed::Int),
+    ("description", "description", Typed::AsSent),
+    ("type", "type", Typed::AsSent),
+    ("status", "status", Typed::AsSent),
+    ("action", "action", Typed::AsSent),
+    ("serial", "serial", Typed::Int),
+    ("pool_id", "pool_id", Typed::AsSent),
 ];
 
 /// What openstacksdk sends to list every project's records (`all_projects=True`).
@@ -66,13 +68,7 @@ pub struct Zone {
 impl Zone {
     pub fn new(body: &OwnedValue) -> Zone {
         let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-        let metadata: simd_json::owned::Object = FIELDS
-            .iter()
-            .map(|(name, int)| {
-                let value = if *int { as_int(field(name)) } else { field(name) };
-                ((*name).into(), value)
-            })
-            .collect();
+        let metadata = typed_metadata(body, &FIELDS);
         Zone {
             id: body.get_str("id").unwrap_or_default().into(),
             status: body.get_str("status").map(str::to_owned),
@@ -257,7 +253,7 @@ mod tests {
         assert_eq!(s.resource_id, OwnedValue::from("z-1"));
         let md = s.resource_metadata.as_object().unwrap();
         let keys: Vec<&str> = md.keys().map(|k| k.as_ref()).collect();
-        let mut expected: Vec<&str> = FIELDS.iter().map(|(name, _)| *name).collect();
+        let mut expected: Vec<&str> = FIELDS.iter().map(|(name, _, _)| *name).collect();
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
         expected.sort_unstable();

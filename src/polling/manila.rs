@@ -24,7 +24,9 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_str, linked_page, status_volume, Page, ServiceApi};
+use super::service_api::{
+    as_int, as_str, linked_page, status_volume, typed_metadata, Page, ServiceApi, Typed,
+};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -61,16 +63,16 @@ pub const STATUS: [(&str, i64); 26] = [
 ];
 
 /// The attributes Ceilometer copies into a sample's metadata: (the name in the metadata, the
-/// field of Manila's reply, whether openstacksdk reads it as a bool rather than a text).
-const FIELDS: [(&str, &str, bool); 8] = [
-    ("name", "name", false),
-    ("availability_zone", "availability_zone", false),
-    ("share_type", "share_type", false),
-    ("share_network_id", "share_network_id", false),
-    ("status", "status", false),
-    ("host", "host", false),
-    ("is_public", "is_public", true),
-    ("protocol", "share_proto", false),
+/// field of Manila's reply, how openstacksdk reads it).
+const FIELDS: [(&str, &str, Typed); 8] = [
+    ("name", "name", Typed::Str),
+    ("availability_zone", "availability_zone", Typed::Str),
+    ("share_type", "share_type", Typed::Str),
+    ("share_network_id", "share_network_id", Typed::Str),
+    ("status", "status", Typed::Str),
+    ("host", "host", Typed::Str),
+    ("is_public", "is_public", Typed::Bool),
+    ("protocol", "share_proto", Typed::Str),
 ];
 
 /// One share as Manila listed it: what its samples take.
@@ -89,17 +91,7 @@ pub struct Share {
 impl Share {
     pub fn new(body: &OwnedValue) -> Share {
         let field = |name: &str| body.get(name).cloned().unwrap_or_else(null);
-        let metadata: simd_json::owned::Object = FIELDS
-            .iter()
-            .map(|(key, name, boolean)| {
-                let value = if *boolean {
-                    as_bool(field(name))
-                } else {
-                    as_str(field(name))
-                };
-                ((*key).into(), value)
-            })
-            .collect();
+        let metadata = typed_metadata(body, &FIELDS);
         Share {
             id: body.get_str("id").unwrap_or_default().into(),
             status: as_str(field("status")).as_str().map(str::to_owned),

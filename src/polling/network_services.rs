@@ -24,17 +24,8 @@ use simd_json::prelude::*;
 use super::discovery::Resource;
 use super::neutron::STATUSES;
 use super::pollster::{null, MeterSpec, PollContext, PollError};
-use super::service_api::{as_bool, as_int, as_list, linked_page, status_volume, Page};
+use super::service_api::{linked_page, status_volume, typed_metadata, Page, Typed};
 use crate::model::{py, Metadata, OwnedValue, Sample};
-
-/// How openstacksdk reads an attribute.
-#[derive(Clone, Copy)]
-enum Typed {
-    AsSent,
-    Bool,
-    Int,
-    List,
-}
 
 /// What one discoverer lists and its pollster makes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,20 +155,10 @@ impl Record {
             None if vpn => field("tenant_id"),
             _ => field("project_id"),
         };
-        let metadata: simd_json::owned::Object = service
-            .fields()
-            .iter()
-            .map(|(key, name, typed)| {
-                let value = match (*name, typed) {
-                    ("project_id", _) => project_field.clone(),
-                    (_, Typed::AsSent) => field(name),
-                    (_, Typed::Bool) => as_bool(field(name)),
-                    (_, Typed::Int) => as_int(field(name)),
-                    (_, Typed::List) => as_list(field(name)),
-                };
-                ((*key).into(), value)
-            })
-            .collect();
+        let mut metadata = typed_metadata(body, service.fields());
+        if let Some(project) = metadata.get_mut("project_id") {
+            *project = project_field.clone();
+        }
         let project_id = match (py::truthy(&project_field), vpn) {
             (true, _) => project_field,
             (false, true) => field("tenant_id"),

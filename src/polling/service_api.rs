@@ -300,6 +300,43 @@ pub fn as_bool(v: OwnedValue) -> OwnedValue {
     }
 }
 
+/// How openstacksdk reads an attribute Ceilometer copies into a sample's metadata.
+#[derive(Debug, Clone, Copy)]
+pub enum Typed {
+    /// No `type=`: as the service sent it.
+    AsSent,
+    Str,
+    Bool,
+    Int,
+    List,
+}
+
+impl Typed {
+    /// `value` as openstacksdk reads it ([`as_str`], [`as_bool`], [`as_int`], [`as_list`]).
+    pub fn read(self, value: OwnedValue) -> OwnedValue {
+        match self {
+            Typed::AsSent => value,
+            Typed::Str => as_str(value),
+            Typed::Bool => as_bool(value),
+            Typed::Int => as_int(value),
+            Typed::List => as_list(value),
+        }
+    }
+}
+
+/// The metadata Ceilometer copies from a listed record `body`: for each of `fields` (its key in
+/// the metadata, the record's field, how openstacksdk reads it), the field so read (`null`
+/// when the record has none).
+pub fn typed_metadata(body: &OwnedValue, fields: &[(&str, &str, Typed)]) -> simd_json::owned::Object {
+    fields
+        .iter()
+        .map(|(key, name, typed)| {
+            let value = body.get(*name).cloned().unwrap_or_else(OwnedValue::null);
+            ((*key).into(), typed.read(value))
+        })
+        .collect()
+}
+
 /// An openstacksdk `type=list` attribute: a list as it is, anything else in a list of one.
 pub fn as_list(v: OwnedValue) -> OwnedValue {
     match &v {
