@@ -498,26 +498,42 @@ impl Keystone {
         url: &str,
         headers: &[(&'static str, &str)],
     ) -> Result<(u16, hyper::HeaderMap, Bytes), KeystoneError> {
-        let mut token = self.token().await?;
-        let mut renewed = false;
-        loop {
-            let (status, reply_headers, bytes) = self
-                .send(
-                    service,
-                    method.clone(),
-                    url,
-                    Some(&token.header),
-                    headers,
-                    Bytes::new(),
-                )
-                .await
-                .map_err(|reason| self.error(method.clone(), url, reason))?;
-            if status != 401 || renewed {
-                return Ok((status, reply_headers, bytes));
-            }
-            token = self.refused(&token.header).await?;
-            renewed = true;
+        let method = &method;
+        let send = |token: Token| async move {
+            self.send(
+                service,
+                method.clone(),
+                url,
+                Some(&token.header),
+                headers,
+                Bytes::new(),
+            )
+            .await
+        };
+        let reply = self
+            .with_token(service, send, |reply| matches!(reply, Ok((401, _, _))))
+            .await?;
+        reply.map_err(|reason| self.error(method.clone(), url, reason))
+    }
+
+    /// `request` sent with the current token and, when `service` refuses it (`refused` says so
+    /// of the reply: a 401), once more with a new one, as keystoneauth1 re-authenticates once:
+    /// the reply.
+    pub async fn with_token<R, Reply: std::future::Future<Output = R>>(
+        &self,
+        service: &str,
+        mut request: impl FnMut(Token) -> Reply,
+        refused: impl Fn(&R) -> bool,
+    ) -> Result<R, KeystoneError> {
+        let token = self.token().await?;
+        let used = token.header.clone();
+        let reply = request(token).await;
+        if !refused(&reply) {
+            return Ok(reply);
         }
+        tracing::info!(service, "the keystone token was refused: renewing it, once");
+        let renewed = self.refused(&used).await?;
+        Ok(request(renewed).await)
     }
 
     async fn send(

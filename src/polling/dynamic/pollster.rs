@@ -119,17 +119,15 @@ impl DynamicPollster {
         let Some(keystone) = &self.keystone else {
             return self.send(&uri, url, None).await.map_err(PollError::from);
         };
-        let token_error = |e: crate::keystone::KeystoneError| PollError::Transient(e.to_string());
-        let token = keystone.token().await.map_err(token_error)?;
-        match self.send(&uri, url, Some(&token.header)).await {
-            Err(Refused::Unauthorized(_)) => {
-                let renewed = keystone.refused(&token.header).await.map_err(token_error)?;
-                self.send(&uri, url, Some(&renewed.header))
-                    .await
-                    .map_err(PollError::from)
-            }
-            other => other.map_err(PollError::from),
-        }
+        let uri = &uri;
+        let send =
+            |token: crate::keystone::Token| async move { self.send(uri, url, Some(&token.header)).await };
+        let refused = |reply: &Result<Bytes, Refused>| matches!(reply, Err(Refused::Unauthorized(_)));
+        let reply = keystone
+            .with_token(&self.def.name, send, refused)
+            .await
+            .map_err(|e| PollError::Transient(e.to_string()))?;
+        reply.map_err(PollError::from)
     }
 
     async fn send(

@@ -221,26 +221,21 @@ impl GnocchiClient {
         match &self.auth {
             Auth::Basic(header) => self.send(&method, path, AUTHORIZATION, header, None, body).await,
             Auth::Keystone(keystone) => {
-                let token = keystone.token().await?;
-                let first = self
-                    .send(
-                        &method,
+                let (method, body) = (&method, &body);
+                let send = |token: Token| async move {
+                    self.send(
+                        method,
                         path,
                         X_AUTH_TOKEN,
                         &token.header,
                         Some(&token),
                         body.clone(),
                     )
-                    .await;
-                match first {
-                    Err(e) if e.status == Some(401) => {
-                        tracing::info!(error = %e, "gnocchi refused the keystone token: renewing it, once");
-                        let token = keystone.refused(&token.header).await?;
-                        self.send(&method, path, X_AUTH_TOKEN, &token.header, Some(&token), body)
-                            .await
-                    }
-                    other => other,
-                }
+                    .await
+                };
+                let refused =
+                    |reply: &Result<Reply, Unavailable>| matches!(reply, Err(e) if e.status == Some(401));
+                keystone.with_token("gnocchi", send, refused).await?
             }
         }
     }
