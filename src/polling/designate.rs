@@ -24,9 +24,7 @@ use simd_json::prelude::*;
 
 use super::discovery::Resource;
 use super::pollster::{null, selected, MeterSpec, PollContext, PollError};
-use super::service_api::{
-    as_int, path_segment, status_volume, typed_metadata, versioned, Page, ServiceApi, Typed,
-};
+use super::service_api::{as_int, path_segment, status_volume, typed_metadata, Page, ServiceApi, Typed};
 use crate::model::{Metadata, OwnedValue, Sample};
 
 /// The discoverer's name in polling.yaml.
@@ -83,18 +81,20 @@ impl Zone {
 
 /// Every project's zones, page by page.
 pub async fn zones(designate: &ServiceApi) -> Result<Vec<Zone>, String> {
-    let url = format!("{}/zones", versioned(&designate.endpoint().await?, "v2"));
     designate
-        .list(url, &ALL_PROJECTS, |reply| read_page(reply, "zones", Zone::new))
+        .list_versioned("v2", "zones", &ALL_PROJECTS, |reply| {
+            read_page(reply, "zones", Zone::new)
+        })
         .await
 }
 
 /// How many recordsets zone `id` has, every page counted.
 pub async fn recordset_count(designate: &ServiceApi, id: &str) -> Result<usize, String> {
-    let versioned = versioned(&designate.endpoint().await?, "v2");
-    let url = format!("{versioned}/zones/{}/recordsets", path_segment(id));
+    let path = format!("zones/{}/recordsets", path_segment(id));
     let recordsets = designate
-        .list(url, &ALL_PROJECTS, |reply| read_page(reply, "recordsets", |_| ()))
+        .list_versioned("v2", &path, &ALL_PROJECTS, |reply| {
+            read_page(reply, "recordsets", |_| ())
+        })
         .await?;
     Ok(recordsets.len())
 }

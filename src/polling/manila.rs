@@ -107,7 +107,7 @@ impl Share {
 /// Every project's shares, page by page.
 pub async fn shares(manila: &ServiceApi) -> Result<Vec<Share>, String> {
     manila
-        .list_versioned("v2", "shares/detail?all_tenants=True", read_page)
+        .list_versioned("v2", "shares/detail?all_tenants=True", &[], read_page)
         .await
 }
 

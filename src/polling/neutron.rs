@@ -83,13 +83,15 @@ pub const STATUSES: [(&str, i64); 8] = [
 
 /// Every floating IP the agent's user may see, page by page.
 pub async fn floating_ips(neutron: &ServiceApi) -> Result<Vec<FloatingIp>, String> {
-    neutron.list_versioned("v2.0", "floatingips", read_page).await
+    neutron
+        .list_versioned("v2.0", "floatingips", &[], read_page)
+        .await
 }
 
 /// Every VPNaaS or FWaaS record of `service` the agent's user may see, page by page.
 pub async fn services(neutron: &ServiceApi, service: Service) -> Result<Vec<Record>, String> {
     neutron
-        .list_versioned("v2.0", service.collection().0, |reply| {
+        .list_versioned("v2.0", service.collection().0, &[], |reply| {
             super::network_services::read_page(service, reply)
         })
         .await

@@ -96,7 +96,7 @@ impl LoadBalancer {
 /// Every load balancer the agent's user may see, page by page.
 pub async fn load_balancers(octavia: &ServiceApi) -> Result<Vec<LoadBalancer>, String> {
     octavia
-        .list_versioned("v2", "lbaas/loadbalancers", read_page)
+        .list_versioned("v2", "lbaas/loadbalancers", &[], read_page)
         .await
 }
 

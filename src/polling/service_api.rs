@@ -122,15 +122,16 @@ impl ServiceApi {
     }
 
     /// Every record of `path` under the API's `version` (the endpoint [`versioned`]), page by
-    /// page.
+    /// page, each request with `headers`.
     pub async fn list_versioned<R>(
         &self,
         version: &str,
         path: &str,
+        headers: &[(&'static str, &str)],
         read_page: impl Fn(&[u8]) -> Result<Page<R>, String>,
     ) -> Result<Vec<R>, String> {
         let versioned = versioned(&self.endpoint().await?, version);
-        self.list(format!("{versioned}/{path}"), &[], read_page).await
+        self.list(format!("{versioned}/{path}"), headers, read_page).await
     }
 
     /// Every record of a listing: `url` first, then each next page `read_page` finds.
