@@ -9,9 +9,11 @@
 //! `ServicePollster::poll`), Octavia's load balancers (`octavia::read_page`,
 //! `LoadBalancerPollster::poll`), Manila's shares (`manila::read_page`, `SharePollster::poll`),
 //! Designate's zones (`designate::read_page`, `ZonePollster::poll` of every meter but the
-//! recordsets, which asks Designate), a Swift account's containers (`swift::read_listing`) and
-//! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`). Nothing is
-//! requested and no `host_command` is run.
+//! recordsets, which asks Designate), a Swift account's containers (`swift::read_listing`),
+//! Aodh's evaluation results (`aodh::read_metrics`, `EvaluationResultPollster::poll`); and the
+//! body as what `ipmitool` printed, into each IPMI pollster's samples (`ipmi::read_records`,
+//! `IpmiPollster::samples`). Nothing is requested, and neither a `host_command` nor `ipmitool`
+//! is run.
 
 use std::path::Path;
 
@@ -23,6 +25,7 @@ use ceilo::polling::designate::{self, ZonePollster};
 use ceilo::polling::discovery::Resource;
 use ceilo::polling::dynamic::DynamicDefinition;
 use ceilo::polling::glance::{self, ImagePollster};
+use ceilo::polling::ipmi::{self, IpmiPollster};
 use ceilo::polling::manila::{self, SharePollster};
 use ceilo::polling::network_services::{self, ServicePollster};
 use ceilo::polling::neutron::{self, FloatingIpPollster};
@@ -176,6 +179,18 @@ impl Target for Pollster {
             let mut samples = Vec::new();
             let resource = Resource::AlarmResults(Arc::new(results));
             let _ = EvaluationResultPollster::default().poll(&resource, &[true], &self.ctx, &mut samples);
+            std::hint::black_box(samples);
+        }
+        if let Ok(records) = ipmi::read_records(&String::from_utf8_lossy(body)) {
+            let mut samples = Vec::new();
+            for sensor in ipmi::Sensor::ALL {
+                IpmiPollster::new(sensor, Arc::default(), 3).samples(
+                    &records,
+                    "fuzz-node",
+                    &self.ctx,
+                    &mut samples,
+                );
+            }
             std::hint::black_box(samples);
         }
         let text = String::from_utf8_lossy(definitions);

@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// need two addresses.
     #[arg(long)]
     pub telemetry_listen: Option<SocketAddr>,
-    /// The polling namespaces this agent runs (`compute`, `central`), as `ceilometer-polling
+    /// The polling namespaces this agent runs (`compute`, `central`, `ipmi`), as `ceilometer-polling
     /// --polling-namespaces`: only their pollsters poll. Overrides `polling.polling_namespaces`
     /// (ceilometer.conf `[DEFAULT] polling_namespaces`).
     #[arg(long, num_args = 1.., value_name = "NAMESPACE")]

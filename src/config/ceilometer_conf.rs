@@ -548,6 +548,7 @@ fn apply(r: &mut Reader, s: &mut Settings) -> Result<(), ConfError> {
         poll.polling_namespaces,
         r.multi(&[("DEFAULT", "polling_namespaces")])?
     );
+    set!(poll.ipmi_polling_retry, r.number(&[("ipmi", "polling_retry")])?);
     set!(
         poll.report_stopped_instance_metrics,
         r.bool(&[("compute", "report_stopped_instance_metrics")])?
@@ -791,6 +792,7 @@ mod tests {
              prometheus_tls_enable = true\nprometheus_tls_certfile = /c.pem\nprometheus_tls_keyfile = /k.pem\n\
              [coordination]\nbackend_url = redis://127.0.0.1:6379?timeout=5\n\
              [compute]\nresource_update_interval = 60\nreport_stopped_instance_metrics = true\n\
+             [ipmi]\npolling_retry = -1\n\
              [service_types]\ncinder = block-storage\nnova = compute-legacy\nneutron = net\nswift = objects\noctavia = lb\naodh = alarms\nmanila = shares\ndesignate = zones\n\
              [DEFAULT]\nreseller_prefix = KEY_\npollsters_definitions_dirs = /a\npollsters_definitions_dirs = /b\n",
         )
@@ -845,6 +847,7 @@ mod tests {
         assert_eq!(s.polling.resource_update_interval, 60);
         assert!(s.polling.report_stopped_instance_metrics);
         assert_eq!(s.polling.polling_namespaces, ["central"]);
+        assert_eq!(s.polling.ipmi_polling_retry, -1);
         assert!(s.polling.prometheus_tls_enable);
         assert_eq!(
             (

@@ -100,10 +100,13 @@ pub struct PollingOptions {
     pub partitioning_group_prefix: String,
     /// The polling namespaces this agent runs, as `ceilometer-polling --polling-namespaces`
     /// (default `compute central`): only their pollsters poll (`compute`: the host's and its
-    /// instances'; `central`: Cinder's, Glance's, Neutron's, Octavia's, Manila's, Swift's, Aodh's and, unless their definition says otherwise,
-    /// the dynamic pollsters), and partitioning group names start with them (`central-compute-`).
+    /// instances'; `central`: Cinder's, Glance's, Neutron's, Octavia's, Manila's, Designate's, Swift's, Aodh's and, unless their definition says otherwise,
+    /// the dynamic pollsters; `ipmi`: the BMC's sensors, which no default includes), and partitioning group names start with them (`central-compute-`).
     /// A pool shared with `ceilometer-polling --polling-namespaces central` sets `[central]`.
     pub polling_namespaces: Vec<String>,
+    /// `[ipmi] polling_retry`: failed reads of a BMC sensor type in a row after which its
+    /// pollster is disabled (negative: never), as Ceilometer's IPMI pollsters.
+    pub ipmi_polling_retry: i64,
     /// `[polling] identity_name_discovery`: every polled sample's `user_name` and
     /// `project_name` looked up in Keystone by its ids, and cached (see `polling::identity`).
     pub identity_name_discovery: bool,
@@ -149,6 +152,7 @@ impl Default for PollingOptions {
             coordination_backend_url: String::new(),
             partitioning_group_prefix: String::new(),
             polling_namespaces: vec!["compute".into(), "central".into()],
+            ipmi_polling_retry: 3,
             identity_name_discovery: false,
             keystone: None,
         }

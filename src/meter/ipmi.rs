@@ -132,11 +132,7 @@ fn sensor_sample(
     let sensor_id = sensor_id
         .as_str()
         .ok_or_else(|| SensorError::Raise(py::attribute_error(sensor_id, "lower")))?;
-    let resource_id = format!(
-        "{}-{}",
-        py::repr::str_of(node),
-        sensor_id.to_lowercase().replace(' ', "_")
-    );
+    let resource_id = format!("{}-{}", py::repr::str_of(node), transform_id(sensor_id));
     if left_to_power(category, sensor_id) {
         return Ok(None);
     }
@@ -194,9 +190,14 @@ fn sensor_sample(
     }))
 }
 
+/// Ceilometer's `transform_id`: a sensor id as a resource id's part (lower case, spaces as `_`).
+pub(crate) fn transform_id(sensor_id: &str) -> String {
+    sensor_id.to_lowercase().replace(' ', "_")
+}
+
 /// `"22 (+/- 1) degrees C"` → `(22.0, "C")`: the first word is the value, the last the unit,
 /// with Watts and Volts abbreviated.
-fn parse_reading(reading: &str) -> Option<(f64, &str)> {
+pub(crate) fn parse_reading(reading: &str) -> Option<(f64, &str)> {
     let (volume, rest) = reading.split_once(' ')?;
     let unit = rest.rsplit(' ').next().unwrap_or(rest);
     let unit = match unit {

@@ -9,7 +9,7 @@ pub mod definitions;
 mod dispatch;
 pub(crate) mod field;
 mod http;
-mod ipmi;
+pub(crate) mod ipmi;
 pub(crate) mod telemetry_ipc;
 pub mod user_metadata;
 pub mod volume;

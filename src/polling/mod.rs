@@ -6,7 +6,7 @@
 //! ```text
 //! polling.yaml ─► SourceScheduler (one actor per source: offset, interval, skip-not-stack)
 //!                   └─ SourcePlan::poll ─► DiscoveryCycle (cached per poll)
-//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | network_services | octavia | manila | designate | swift | aodh | dynamic), per resource
+//!                                       ─► Pollster (host | libvirt | fleet | cinder | glance | neutron | network_services | octavia | manila | designate | swift | aodh | ipmi | dynamic), per resource
 //!                                       ─► SampleBatch of ≤ batch_size ─► SampleSink
 //! ```
 //!
@@ -42,6 +42,7 @@ pub mod fleet;
 pub mod glance;
 pub mod host;
 pub mod identity;
+pub mod ipmi;
 pub mod libvirt;
 pub mod manila;
 pub mod network_services;
@@ -103,6 +104,7 @@ pub enum Pollster {
     Share(manila::SharePollster),
     Zone(designate::ZonePollster),
     Swift(swift::SwiftPollster),
+    Ipmi(ipmi::IpmiPollster),
     AlarmResults(aodh::EvaluationResultPollster),
     Dynamic(Box<dynamic::DynamicPollster>),
 }
@@ -123,6 +125,7 @@ impl Pollster {
             Pollster::Share(_) => "manila.share",
             Pollster::Zone(_) => "dns.zone",
             Pollster::Swift(_) => "swift",
+            Pollster::Ipmi(i) => i.name(),
             Pollster::AlarmResults(_) => "alarm.evaluation_result",
             Pollster::Dynamic(d) => d.name(),
         }
@@ -142,6 +145,7 @@ impl Pollster {
             Pollster::Share(s) => s.meters(),
             Pollster::Zone(z) => z.meters(),
             Pollster::Swift(s) => s.meters(),
+            Pollster::Ipmi(i) => i.meters(),
             Pollster::AlarmResults(a) => a.meters(),
             Pollster::Dynamic(d) => d.meters(),
         }
@@ -149,7 +153,7 @@ impl Pollster {
 
     /// Whether the pollster runs in an agent of `namespaces` (`ceilometer-polling
     /// --polling-namespaces`): the host's and the instances' in `compute`, the OpenStack
-    /// services' in `central`, a dynamic pollster where its definition's `namespaces` say
+    /// services' in `central`, the BMC's sensors in `ipmi`, a dynamic pollster where its definition's `namespaces` say
     /// (Ceilometer's entry point groups `ceilometer.poll.compute`/`.central`).
     pub fn runs_in(&self, namespaces: &[String]) -> bool {
         let has = |ns: &str| namespaces.iter().any(|n| n == ns);
@@ -164,6 +168,7 @@ impl Pollster {
             | Pollster::Zone(_)
             | Pollster::Swift(_)
             | Pollster::AlarmResults(_) => has("central"),
+            Pollster::Ipmi(_) => has("ipmi"),
             Pollster::Dynamic(d) => d.namespaces().iter().any(|ns| has(ns)),
         }
     }
@@ -190,6 +195,7 @@ impl Pollster {
             Pollster::Share(_) => manila::DISCOVERER.into(),
             Pollster::Zone(_) => designate::DISCOVERER.into(),
             Pollster::Swift(_) => swift::DISCOVERER.into(),
+            Pollster::Ipmi(_) => "local_node".into(),
             Pollster::AlarmResults(_) => aodh::DISCOVERER.into(),
             Pollster::Dynamic(d) => d.default_discovery(),
         }
@@ -216,6 +222,7 @@ impl Pollster {
             Pollster::Share(s) => s.poll(resource, mask, ctx, out),
             Pollster::Zone(z) => z.poll(resource, mask, ctx, out).await,
             Pollster::Swift(s) => s.poll(resource, mask, ctx, out).await,
+            Pollster::Ipmi(i) => i.poll(resource, mask, ctx, out).await,
             Pollster::AlarmResults(a) => a.poll(resource, mask, ctx, out),
             Pollster::Dynamic(d) => d.poll(resource, mask, ctx, out).await,
         }
@@ -265,7 +272,8 @@ impl StartError {
 }
 
 /// Every pollster ceilo has: host, libvirt (reading through `discovery`'s libvirt
-/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Manila's, Designate's, Swift's, Aodh's, then the dynamic pollsters found in
+/// connection), fleet, Cinder's, Glance's, Neutron's, Octavia's, Manila's, Designate's, Swift's, Aodh's, the
+/// BMC's (IPMI), then the dynamic pollsters found in
 /// `pollsters_definitions_dirs`.
 pub fn load_pollsters(
     options: &PollingOptions,
@@ -312,6 +320,14 @@ pub fn load_pollsters(
     out.push(Arc::new(Pollster::AlarmResults(
         aodh::EvaluationResultPollster::default(),
     )));
+    let ipmitool = Arc::new(ipmi::Ipmitool::default());
+    out.extend(ipmi::Sensor::ALL.map(|sensor| {
+        Arc::new(Pollster::Ipmi(ipmi::IpmiPollster::new(
+            sensor,
+            ipmitool.clone(),
+            options.ipmi_polling_retry,
+        )))
+    }));
     for def in dynamic::load_definitions(&options.pollsters_definitions_dirs)? {
         tracing::info!(pollster = %def.name, "dynamic pollster loaded");
         out.push(Arc::new(Pollster::Dynamic(Box::new(

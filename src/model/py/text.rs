@@ -11,6 +11,12 @@
 //! where a `_` may stand only between two digits (`1_000`, not `1__0`, `_1`, `1_.5`).
 //! Everything else (`0x10`, `1,5`, `1e`, `""`) is Python's `ValueError`, here `None`.
 
+/// `s.strip()`: without the characters `str.isspace()` is true of at either end (Unicode's
+/// White_Space and the separators `\x1c`..`\x1f`).
+pub fn strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+}
+
 /// `float(s)`, or `None` where Python raises `ValueError`.
 pub fn float_of_str(s: &str) -> Option<f64> {
     let ascii = to_ascii(s)?;
@@ -165,6 +171,22 @@ const DIGIT_ZEROS: &[u32] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_removes_the_characters_python3s_str_isspace_is_true_of() {
+        let script = "print(' '.join(str(i) for i in range(0x110000) if chr(i).isspace()))";
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .output()
+            .expect("python3 runs (the tests compare with CPython)");
+        let theirs = String::from_utf8(out.stdout).expect("numbers");
+        let ours: Vec<String> = (0..0x110000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| strip(&format!("{c}x{c}")) == "x")
+            .map(|c| u32::from(c).to_string())
+            .collect();
+        assert_eq!(ours.join(" "), theirs.trim());
+    }
 
     #[test]
     fn float_forms_python_accepts() {
