@@ -273,3 +273,39 @@ fn without_a_bmc_the_ipmi_pollsters_ask_once_say_so_and_poll_nothing() {
         agent.log_text()
     );
 }
+
+#[test]
+fn sigterm_ends_a_poll_that_waits_on_a_hung_bmc_and_the_agent_stops_cleanly_at_once() {
+    let bmc = Bmc::start();
+    let rt = runtime();
+    let broker = Broker::new("ipmi-hung");
+    rt.block_on(runtime_support::declare(
+        &broker.url(),
+        QUEUE,
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    // Each read of the hung BMC waits two minutes: a poll of the five sensor types, ten.
+    let (_dir, agent) = start_ceilo(&broker, &bmc.patient_path(60), 2, "");
+    let mut meters = BTreeSet::new();
+    rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
+        meters.extend(samples(std::slice::from_ref(r)).iter().map(key).map(|(m, _)| m));
+        meters.len() == METERS.len()
+    }));
+    assert_eq!(meters.len(), METERS.len(), "{}", agent.log_text());
+
+    bmc.hang();
+    let hung = bmc.patient_calls(60).len();
+    wait_until("a poll waiting on the hung BMC", Duration::from_secs(10), || {
+        bmc.patient_calls(60).len() > hung
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let asked = std::time::Instant::now();
+    let (status, log) = agent.terminate_with_log();
+    let took = asked.elapsed();
+    assert!(status.success(), "{status:?}:\n{log}");
+    assert!(took < Duration::from_secs(10), "the stop took {took:?}:\n{log}");
+    assert!(log.contains("this poll ends here"), "{log}");
+    assert!(log.contains("clean shutdown"), "{log}");
+}

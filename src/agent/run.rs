@@ -85,11 +85,13 @@ pub fn run(mut config: AgentConfig, loader: reload::Loader) -> Result<Stopped, A
         let deadline = tokio::time::Instant::now() + timeout;
         let mut polled_confirmed = true;
         if let Some((polling, sender)) = &polling {
-            // Polls finish and their notifications are confirmed before the listeners stop,
-            // so with memory:// they still go through this process' pipeline. The sender
-            // never gives up: the shutdown timeout bounds the wait.
-            polling.stop().await;
-            if tokio::time::timeout_at(deadline, sender.flush()).await.is_err() {
+            // Polls end and their notifications are confirmed before the listeners stop, so
+            // with memory:// they still go through this process' pipeline. The sender never
+            // gives up: the shutdown timeout bounds the wait.
+            if tokio::time::timeout_at(deadline, polling.stop()).await.is_err() {
+                tracing::warn!("shutdown timed out before the running polls ended");
+                polled_confirmed = false;
+            } else if tokio::time::timeout_at(deadline, sender.flush()).await.is_err() {
                 tracing::warn!("shutdown timed out before the polled samples were confirmed");
                 polled_confirmed = false;
             }

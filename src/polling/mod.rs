@@ -462,15 +462,18 @@ pub struct PollingAgent {
     pub coordinator: Option<Arc<crate::coordination::Coordinator>>,
     /// Where every source's batches go (after the exporter and `enable_notifications`).
     output: Arc<dyn SampleSink>,
+    /// Set by [`PollingAgent::stop`]: running polls end where they are.
+    stopping: source::Stop,
     readiness: Option<crate::telemetry::Readiness>,
     batch_size: usize,
 }
 
 impl PollingAgent {
-    /// Graceful stop: no new poll starts, and this returns once the polls that were running
-    /// have handed their last batch to the output (then flush the output to wait for the
-    /// broker's confirms).
+    /// Graceful stop: no new poll starts, the polls that are running end where they are, and
+    /// this returns once they have handed their last batch to the output (then flush the
+    /// output to wait for the broker's confirms).
     pub async fn stop(&self) {
+        self.stopping.trigger();
         for (_, addr) in &self.schedulers {
             let _ = addr.send(scheduler::StopPolling).await;
         }
@@ -547,6 +550,7 @@ impl PollingAgent {
                 discovery: self.discovery.clone(),
                 batch_size: self.batch_size,
                 output: self.output.clone(),
+                stop: self.stopping.clone(),
             });
             let offset = scheduler::start_offset(interval, &mut rng);
             let readiness = self.readiness.clone();
@@ -623,6 +627,7 @@ pub fn start_polling(
         exporter,
         coordinator,
         output,
+        stopping: source::Stop::default(),
         readiness,
         batch_size: options.batch_size,
     };

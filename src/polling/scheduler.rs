@@ -21,7 +21,7 @@ use futures_lite::FutureExt as _;
 use rand::Rng;
 
 use super::discovery::Discovery;
-use super::source::{PollReport, SourcePlan};
+use super::source::{PollReport, SourcePlan, Stop};
 use super::SampleSink;
 use crate::telemetry::handles::ActorMetrics;
 use crate::telemetry::metrics::ActorKind;
@@ -79,13 +79,18 @@ pub struct SourceJob {
     pub discovery: Arc<Discovery>,
     pub batch_size: usize,
     pub output: Arc<dyn SampleSink>,
+    /// The agent's stop, which ends a running poll.
+    pub stop: Stop,
 }
 
 impl PollJob for SourceJob {
     fn run(&self) -> Pin<Box<dyn Future<Output = PollReport> + Send + 'static>> {
         let (plan, discovery, output) = (self.plan.clone(), self.discovery.clone(), self.output.clone());
-        let batch_size = self.batch_size;
-        Box::pin(async move { plan.poll(&discovery, batch_size, output.as_ref()).await })
+        let (batch_size, stop) = (self.batch_size, self.stop.clone());
+        Box::pin(async move {
+            plan.poll_until(&discovery, batch_size, output.as_ref(), &stop)
+                .await
+        })
     }
 
     fn overrun(&self) {

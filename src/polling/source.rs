@@ -5,10 +5,17 @@
 //! Failure rules are Ceilometer's (`polling/manager.py: PollingTask.poll_and_notify`): a
 //! pollster that fails on a resource is logged and counted and the others go on; a permanent
 //! failure disables that (pollster, resource) pair for the life of the agent.
+//!
+//! The agent's stop ([`Stop`], at SIGTERM) ends a running poll where it is: what it has polled
+//! is handed on, the rest of the cycle is not polled (the next agent's poll measures again), so
+//! a long discovery or a hung service holds no shutdown.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use tokio::sync::watch;
 
 use super::config::SourceConfig;
 use super::discovery::{Discoverer, Discovery, DiscoveryCycle, DiscoveryError, Resource, Resources};
@@ -57,6 +64,35 @@ pub struct PollReport {
     pub newly_disabled: u64,
     /// The output refused a batch (the agent is shutting down): the poll stopped early.
     pub output_closed: bool,
+    /// The agent's [`Stop`] came during the poll: it ended there.
+    pub interrupted: bool,
+}
+
+/// The agent's stop as its polls see it: set once, at SIGTERM.
+#[derive(Clone)]
+pub struct Stop(Arc<watch::Sender<bool>>);
+
+impl Default for Stop {
+    fn default() -> Stop {
+        Stop(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl Stop {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// `work`'s output, or `None` when the stop comes first (`work` is then dropped: a child
+    /// process killed, a request abandoned).
+    async fn unless<F: Future>(&self, work: F) -> Option<F::Output> {
+        let mut stopped = self.0.subscribe();
+        tokio::select! {
+            biased;
+            _ = stopped.wait_for(|stop| *stop) => None,
+            out = work => Some(out),
+        }
+    }
 }
 
 impl SourcePlan {
@@ -143,22 +179,47 @@ impl SourcePlan {
         batch_size: usize,
         output: &dyn SampleSink,
     ) -> PollReport {
+        self.poll_until(discovery, batch_size, output, &Stop::default())
+            .await
+    }
+
+    /// [`Self::poll`], ended early by `stop`.
+    pub async fn poll_until(
+        &self,
+        discovery: &Discovery,
+        batch_size: usize,
+        output: &dyn SampleSink,
+        stop: &Stop,
+    ) -> PollReport {
         // Ceilometer 27 (`_internal_pollster_run`): batch_size 0 sends each sample in a
         // notification of its own.
         let batch_size = batch_size.max(1);
         let ctx = PollContext::now(self.sample_source.clone());
         let mut report = PollReport::default();
         let mut cycle = DiscoveryCycle::new(discovery);
-        let mut source_resources = cycle
-            .keep_static(&self.config.resources, &self.static_resources)
+        let source_resources = stop
+            .unless(async {
+                let mut resources = cycle
+                    .keep_static(&self.config.resources, &self.static_resources)
+                    .await;
+                resources.append(cycle.resources(&self.discovery).await);
+                resources.dedup()
+            })
             .await;
-        source_resources.append(cycle.resources(&self.discovery).await);
-        let source_resources = source_resources.dedup();
+        let Some(source_resources) = source_resources else {
+            return self.interrupted(report);
+        };
 
         'entries: for entry in &self.entries {
             let discovered: Resources;
             let resources = if source_resources.is_empty() {
-                discovered = cycle.resources(&entry.default_discovery).await;
+                match stop.unless(cycle.resources(&entry.default_discovery)).await {
+                    Some(found) => discovered = found,
+                    None => {
+                        report.interrupted = true;
+                        break 'entries;
+                    }
+                }
                 &discovered
             } else {
                 &source_resources
@@ -184,7 +245,14 @@ impl SourcePlan {
                 if resource.is_simulated() != entry.pollster.is_simulated() {
                     continue;
                 }
-                match entry.pollster.poll(resource, &entry.mask, &ctx, &mut buf).await {
+                let Some(polled) = stop
+                    .unless(entry.pollster.poll(resource, &entry.mask, &ctx, &mut buf))
+                    .await
+                else {
+                    report.interrupted = true;
+                    break;
+                };
+                match polled {
                     Ok(()) => {}
                     Err(e) => {
                         errors += 1;
@@ -218,15 +286,25 @@ impl SourcePlan {
             } else {
                 entry.metrics.failed(started.elapsed());
             }
-            if closed {
-                break 'entries;
-            }
             if let Some(first) = first_error {
                 tracing::warn!(source = %self.config.name, pollster = entry.pollster.name(), errors,
                     first = %first, "pollster failed on some resources; continuing");
             }
             report.failures += errors;
+            if closed || report.interrupted {
+                break 'entries;
+            }
         }
+        if report.interrupted {
+            return self.interrupted(report);
+        }
+        report
+    }
+
+    fn interrupted(&self, mut report: PollReport) -> PollReport {
+        report.interrupted = true;
+        tracing::info!(source = %self.config.name, samples = report.samples,
+            "the agent is stopping: this poll ends here (what it polled is sent)");
         report
     }
 

@@ -153,10 +153,29 @@ impl Bmc {
         path_to(&self.dir.path().join("bin"))
     }
 
+    /// A `PATH` whose `ipmitool` waits `seconds` for each of this BMC's answers.
+    pub fn patient_path(&self, seconds: u32) -> OsString {
+        let bin = self.dir.path().join(format!("bin-{seconds}s"));
+        write_ipmitool(&bin, self.port, seconds);
+        path_to(&bin)
+    }
+
+    /// Stop answering without going away (SIGSTOP), as a hung BMC.
+    pub fn hang(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let stopped = Command::new("kill").args(["-STOP", &pid.to_string()]).status();
+        assert!(stopped.is_ok_and(|s| s.success()), "kill -STOP ipmi_sim");
+    }
+
     /// The `ipmitool` commands run so far (its arguments, one line each), the agents' and
     /// this harness's own `sdr info`s included.
     pub fn calls(&self) -> Vec<String> {
         calls(&self.dir.path().join("bin"))
+    }
+
+    /// [`Self::calls`] of the `ipmitool` of [`Self::patient_path`].
+    pub fn patient_calls(&self, seconds: u32) -> Vec<String> {
+        calls(&self.dir.path().join(format!("bin-{seconds}s")))
     }
 
     /// Stop answering, as a BMC that hangs or resets.
@@ -238,7 +257,7 @@ impl Bmc {
             "sdrcomp: {}",
             String::from_utf8_lossy(&compiled.stderr)
         );
-        write_ipmitool(&dir.join("bin"), self.port);
+        write_ipmitool(&dir.join("bin"), self.port, 1);
     }
 }
 
@@ -250,7 +269,7 @@ impl Drop for Bmc {
 
 /// A `PATH` whose `ipmitool` reads a port where no BMC answers.
 pub fn path_without_bmc(dir: &Path) -> OsString {
-    write_ipmitool(&dir.join("bin"), free_udp_port());
+    write_ipmitool(&dir.join("bin"), free_udp_port(), 1);
     path_to(&dir.join("bin"))
 }
 
@@ -261,13 +280,13 @@ pub fn calls(dir: &Path) -> Vec<String> {
 }
 
 /// `dir/ipmitool`: the real one over RMCP+ to `port` (cipher suite 3 named, so it does not
-/// wait for the suites' list the simulator does not serve; one retry of a second, so a BMC
-/// that does not answer fails a read in seconds), noting each command in `dir/calls.log`.
-fn write_ipmitool(dir: &Path, port: u16) {
+/// wait for the suites' list the simulator does not serve; one retry of `wait_s` seconds, so a
+/// BMC that does not answer fails a read in twice that), noting each command in `dir/calls.log`.
+fn write_ipmitool(dir: &Path, port: u16, wait_s: u32) {
     std::fs::create_dir_all(dir).expect("bin dir");
     let script = format!(
         "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{calls}'\n\
-         exec /usr/bin/ipmitool -I lanplus -C 3 -R 1 -N 1 -H 127.0.0.1 -p {port} \
+         exec /usr/bin/ipmitool -I lanplus -C 3 -R 1 -N {wait_s} -H 127.0.0.1 -p {port} \
          -U {USER} -P {PASSWORD} \"$@\"\n",
         calls = dir.join("calls.log").display()
     );
