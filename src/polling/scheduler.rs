@@ -203,8 +203,9 @@ impl Supervised for SourceScheduler {
     }
 }
 
-/// Graceful shutdown: start no new poll (a running one finishes). Answers once no poll is
-/// running any more is not guaranteed; ask [`GetStats`] for `running`.
+/// Graceful shutdown: start no new poll (a running one ends at the agent's [`Stop`], which
+/// [`super::PollingAgent::stop`] sets first). Answers once no poll is running any more is not
+/// guaranteed; ask [`GetStats`] for `running`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopPolling;
