@@ -132,6 +132,12 @@ impl KeystoneSettings {
         }
     }
 
+    /// Where endpoints are taken from in a catalog: the interface (`public` unless set) and the
+    /// region (any when unset), as keystoneauth1's `get_endpoint` and `get_urls` filter them.
+    pub fn catalog_scope(&self) -> (&str, Option<&str>) {
+        (self.interface().unwrap_or("public"), self.region_name.as_deref())
+    }
+
     /// `<auth_url>/v3/auth/tokens`.
     pub fn tokens_url(&self) -> String {
         format!("{}/auth/tokens", self.v3())
@@ -360,9 +366,9 @@ impl Keystone {
         // keystoneauth1 renews 120 s before expiry; a token that short-lived is used for half
         // of its life instead of for no request at all.
         let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2));
-        let interface = self.settings.interface().unwrap_or("public");
+        let (interface, region) = self.settings.catalog_scope();
         let catalog: std::sync::Arc<[Json]> = reply.token.catalog.unwrap_or_default().into();
-        let metric_endpoint = metric_endpoint(&catalog, interface, self.settings.region_name.as_deref());
+        let metric_endpoint = metric_endpoint(&catalog, interface, region);
         tracing::info!(
             auth_url = self.settings.auth_url,
             user = self.settings.who(),

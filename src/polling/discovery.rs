@@ -241,9 +241,7 @@ impl Discovery {
                 return Arc::from([]);
             }
         };
-        let settings = keystone.settings();
-        let interface = settings.interface().unwrap_or("public");
-        let region = settings.region_name.as_deref();
+        let (interface, region) = keystone.settings().catalog_scope();
         let urls = crate::keystone::service_urls(&token.catalog, service_type, interface, region);
         if urls.is_empty() {
             tracing::warn!(service_type, interface, region, "No endpoints found for service");

@@ -74,22 +74,15 @@ impl ServiceApi {
     pub async fn endpoint(&self) -> Result<String, String> {
         let keystone = self.session()?;
         let token = keystone.token().await.map_err(|e| e.to_string())?;
-        let settings = keystone.settings();
-        let interface = settings.interface().unwrap_or("public");
+        let (interface, region) = keystone.settings().catalog_scope();
         let types: Vec<&str> = self.service_types.iter().map(String::as_str).collect();
-        service_endpoint(&token.catalog, &types, interface, settings.region_name.as_deref()).ok_or_else(
-            || {
-                format!(
-                    "{} service is not registered in keystone (no {interface} endpoint{} in the catalog)",
-                    self.service_types[0],
-                    settings
-                        .region_name
-                        .as_deref()
-                        .map(|r| format!(" in {r}"))
-                        .unwrap_or_default()
-                )
-            },
-        )
+        service_endpoint(&token.catalog, &types, interface, region).ok_or_else(|| {
+            format!(
+                "{} service is not registered in keystone (no {interface} endpoint{} in the catalog)",
+                self.service_types[0],
+                region.map(|r| format!(" in {r}")).unwrap_or_default()
+            )
+        })
     }
 
     /// One request without a body to the service, with the agent's token: the status,

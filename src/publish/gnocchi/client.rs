@@ -169,11 +169,11 @@ impl GnocchiClient {
         match (token, &self.auth) {
             (Some(t), Auth::Keystone(k)) => t.metric_endpoint.clone().ok_or_else(|| {
                 let s = k.settings();
+                let (interface, region) = s.catalog_scope();
                 format!(
-                    "the Keystone catalog ({}) has no `metric` endpoint for interface {} in region {}: register Gnocchi or set gnocchi.endpoint",
+                    "the Keystone catalog ({}) has no `metric` endpoint for interface {interface} in region {}: register Gnocchi or set gnocchi.endpoint",
                     s.who(),
-                    s.interface().unwrap_or("public"),
-                    s.region_name.as_deref().unwrap_or("(any)")
+                    region.unwrap_or("(any)")
                 )
             }),
             _ => Ok(self.base.clone()),
