@@ -491,20 +491,23 @@ impl Keystone {
         url: &str,
         headers: &[(&'static str, &str)],
     ) -> Result<(u16, Bytes), KeystoneError> {
-        let (status, _, bytes) = self.authorized(Method::GET, service, url, headers).await?;
+        let (status, _, bytes) = self
+            .authorized(Method::GET, service, url, headers, Bytes::new())
+            .await?;
         Ok((status, bytes))
     }
 
-    /// [`Self::authorized_get`] for any method without a body (`HEAD`, whose reply is all in
-    /// its headers): the status, headers and body of the reply.
+    /// [`Self::authorized_get`] for any method, with `body` (JSON; empty for none): the status,
+    /// headers and body of the reply (`HEAD`'s is all in its headers).
     pub async fn authorized(
         &self,
         method: Method,
         service: &str,
         url: &str,
         headers: &[(&'static str, &str)],
+        body: Bytes,
     ) -> Result<(u16, hyper::HeaderMap, Bytes), KeystoneError> {
-        let method = &method;
+        let (method, body) = (&method, &body);
         let send = |token: Token| async move {
             self.send(
                 service,
@@ -512,7 +515,7 @@ impl Keystone {
                 url,
                 Some(&token.header),
                 headers,
-                Bytes::new(),
+                body.clone(),
             )
             .await
         };

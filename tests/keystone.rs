@@ -21,6 +21,8 @@
 //!   `swift_support`), and Aodh's
 //!   `alarm.evaluation_result` against a real Aodh 23 (`aodh_support`), side by side with
 //!   Ceilometer 27.
+//! * `zaqar://` into a real Zaqar (`zaqar_support`) found in the catalog, side by side with
+//!   Ceilometer 27's notification agent posting the same notifications' samples and events.
 //! * The flavor ids older nova metadata leaves out, asked of a real Nova 31 API
 //!   (`nova_support`) found in the catalog, side by side with Ceilometer 27's compute agent.
 
@@ -39,6 +41,7 @@ mod octavia_support;
 mod runtime_support;
 mod service_support;
 mod swift_support;
+mod zaqar_support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -1668,4 +1671,153 @@ fn guests_whose_nova_metadata_has_no_flavor_id_get_the_id_nova_gives_for_the_nam
     }
     let (status, log) = agent.terminate_with_log();
     assert!(status.success(), "{log}");
+}
+
+/// ceilometer.conf's `[service_credentials]` (and ceilo.yaml's `service_credentials:`) of the
+/// `ceilometer` service user.
+fn ceilometer_credentials(ks: &keystone_support::Keystone, yaml: bool) -> String {
+    let pairs = [
+        ("auth_url", ks.url.as_str()),
+        ("username", "ceilometer"),
+        ("password", CEILOMETER_PASSWORD),
+        ("user_domain_name", "Default"),
+        ("project_name", "service"),
+        ("project_domain_name", "Default"),
+    ];
+    if yaml {
+        let lines: String = pairs.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
+        format!("service_credentials:\n{lines}")
+    } else {
+        let lines: String = pairs.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        format!("[service_credentials]\nauth_type = password\n{lines}")
+    }
+}
+
+/// pipeline.yaml and event_pipeline.yaml publishing everything to the Zaqar queues
+/// `<prefix>-samples` and `<prefix>-events`.
+fn zaqar_pipelines(dir: &std::path::Path, prefix: &str) {
+    for (file, kind, queue) in [
+        ("pipeline.yaml", "meters", "samples"),
+        ("event_pipeline.yaml", "events", "events"),
+    ] {
+        std::fs::write(
+            dir.join(file),
+            format!(
+                "sources:\n  - name: s\n    {kind}: ['*']\n    sinks: [z]\nsinks:\n  - name: z\n    \
+                 publishers: ['zaqar://?queue={prefix}-{queue}&ttl=1200']\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// A sample as Zaqar holds it, without its id (a uuid each agent makes anew).
+fn without_id(message: &Json) -> Json {
+    let mut body = message["body"].clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("id");
+    }
+    serde_json::json!({"body": body, "ttl": message["ttl"]})
+}
+
+#[test]
+fn zaqar_queues_get_the_samples_and_events_ceilometer_posts_there() {
+    let ks = keystone_support::shared();
+    let zaqar = zaqar_support::Zaqar::start(ks);
+    let _counting = ks.exclusive();
+    ceilometer_user(ks);
+    // A third of the corpus: Ceilometer posts each publish on its own, every post validated
+    // with Keystone by Zaqar.
+    let cases: Vec<Json> = gnocchi_support::ceilometer::corpus_cases()
+        .into_iter()
+        .step_by(3)
+        .collect();
+    let count = |field: &str| -> usize {
+        cases
+            .iter()
+            .map(|c| c[field].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let (samples, events) = (count("samples"), count("events"));
+    assert!(samples > 30 && events > 10, "{samples} samples, {events} events");
+    let bodies = gnocchi_support::ceilometer::bodies_of(&cases);
+    let tag = std::process::id();
+    let (theirs, ours) = (Broker::new("zaqar-ceilometer"), Broker::new("zaqar-ceilo"));
+
+    let venv = common::ceilometer::venv();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    zaqar_pipelines(w, &format!("ceilometer-{tag}"));
+    std::fs::write(
+        w.join("ceilometer.conf"),
+        format!(
+            "[DEFAULT]\nuse_stderr = true\ntransport_url = {rabbit}\npipeline_cfg_file = {d}/pipeline.yaml\n\
+             event_pipeline_cfg_file = {d}/event_pipeline.yaml\n\
+             [notification]\nworkers = 1\nbatch_size = 100\nbatch_timeout = 1\n{credentials}",
+            rabbit = theirs.url().replacen("amqp://", "rabbit://", 1),
+            d = w.display(),
+            credentials = ceilometer_credentials(ks, false),
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(venv.join("bin/ceilometer-agent-notification"));
+    command.arg("--config-file").arg(w.join("ceilometer.conf"));
+    let ceilometer = Service::spawn(command, w.join("ceilometer.log"));
+    let dir = config_dir(&format!(
+        "{}{}",
+        settings(100, 100),
+        ceilometer_credentials(ks, true)
+    ));
+    zaqar_pipelines(dir.path(), &format!("ceilo-{tag}"));
+    let agent = Agent::start(dir.path(), &ours.url());
+
+    let rt = runtime();
+    for broker in [&theirs, &ours] {
+        wait_until(
+            "the agent consumes notifications.info",
+            Duration::from_secs(60),
+            || broker.consumed_queues().contains("notifications.info"),
+        );
+        rt.block_on(publish(&broker.url(), &bodies));
+    }
+    let token = ks
+        .issue_token("ceilometer", CEILOMETER_PASSWORD, "service")
+        .expect("the ceilometer user's token");
+    let held = |queue: &str| -> u64 {
+        let url = format!("{}/v2/queues/{queue}/stats", zaqar.url);
+        let client = "Client-ID: 7d0cd5e4-3a7c-4c5e-9ff1-0a1b2c3d4e5f";
+        let (_, stats) = gnocchi_support::curl_json("GET", &url, Some(&token), &[client], None);
+        stats["messages"]["total"].as_u64().unwrap_or(0)
+    };
+    let expected = [("samples", samples), ("events", events)];
+    wait_until("every sample and event in Zaqar", Duration::from_secs(90), || {
+        // Each look is a request Zaqar has Keystone validate: one every two seconds.
+        std::thread::sleep(Duration::from_secs(2));
+        expected.iter().all(|(kind, n)| {
+            ["ceilometer", "ceilo"]
+                .iter()
+                .all(|agent| held(&format!("{agent}-{tag}-{kind}")) as usize >= *n)
+        })
+    });
+    eprintln!("zaqar: {samples} samples and {events} events from each agent");
+    std::thread::sleep(Duration::from_secs(2));
+    let log = agent.log_text();
+    let ceilometer_log = ceilometer.log_text();
+    for (kind, n) in expected {
+        let sorted = |agent: &str| {
+            let mut messages: Vec<Json> = zaqar
+                .drain(&token, &format!("{agent}-{tag}-{kind}"))
+                .iter()
+                .map(without_id)
+                .collect();
+            messages.sort_by_key(|m| m.to_string());
+            messages
+        };
+        let (c, r) = (sorted("ceilometer"), sorted("ceilo"));
+        assert_eq!(c.len(), n, "Ceilometer's {kind}:\n{ceilometer_log}");
+        assert_eq!(r.len(), n, "ceilo's {kind}:\n{log}");
+        for (c, r) in c.iter().zip(&r) {
+            assert_eq!(c, r, "{kind}: Ceilometer's, then ceilo's");
+        }
+    }
 }

@@ -324,3 +324,20 @@ fn a_broker_refusing_access_is_one_warning_per_queue_not_a_lapin_error_per_attem
     assert_eq!(log.matches("listener cannot consume").count(), 7, "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+#[test]
+fn a_zaqar_publisher_without_service_credentials_stops_run_saying_what_to_set() {
+    let dir = config_dir(TELEMETRY);
+    std::fs::write(
+        dir.path().join("pipeline.yaml"),
+        "sources:\n  - name: s\n    meters: ['*']\n    sinks: [z]\nsinks:\n  - name: z\n    \
+         publishers: ['zaqar://?queue=metering']\n",
+    )
+    .unwrap();
+    let (code, out) = ceilo_to_end(&["run"], dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("zaqar://?queue=metering") && out.contains("set service_credentials"),
+        "{out}"
+    );
+}

@@ -22,6 +22,7 @@ use crate::publish::otlp::OtlpOutput;
 use crate::publish::prometheus::PrometheusOutput;
 use crate::publish::tcp::TcpOutput;
 use crate::publish::udp::UdpOutput;
+use crate::publish::zaqar::ZaqarOutput;
 use crate::publish::{Output, PublisherUrl};
 use crate::telemetry::handles::PublisherMetrics;
 use crate::telemetry::Readiness;
@@ -247,6 +248,21 @@ impl Factory {
                 HttpOutput::new(target, carries, Some(dead_letters()))
                     .map_err(|e| refused(&target.url, &e))?,
             ),
+            PublisherUrl::Zaqar(target) => {
+                let name = format!("zaqar://?queue={}", target.queue);
+                // Ceilometer's `[zaqar] auth_section`, whose default is the agent's credentials.
+                let Some(credentials) = &settings.service_credentials else {
+                    return Err(refused(
+                        &name,
+                        &"Zaqar is found in the Keystone catalog: set service_credentials \
+                          (ceilometer.conf: [service_credentials])",
+                    ));
+                };
+                Box::new(
+                    ZaqarOutput::new(target, carries, credentials, Some(dead_letters()))
+                        .map_err(|e| refused(&name, &e))?,
+                )
+            }
         })
     }
 }

@@ -368,7 +368,7 @@ mod tests {
                 "p.yaml:12: sink \"k\": duplicated sink name",
                 "p.yaml:14: sink \"k\": publisher \"gopher://\" is not supported by ceilo \
                  (supported: notifier://, file://, http://, https://, prometheus://, udp://, tcp://, \
-                 opentelemetryhttp://, gnocchi://)",
+                 opentelemetryhttp://, gnocchi://, zaqar://)",
                 "p.yaml:15: sinks[2]: required field name not specified",
                 "p.yaml:2: source \"s\": required field meters not specified",
                 "p.yaml:4: source \"s\": no sink named \"nope\"",

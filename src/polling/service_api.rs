@@ -93,7 +93,7 @@ impl ServiceApi {
         url: &str,
     ) -> Result<(u16, hyper::HeaderMap, bytes::Bytes), String> {
         self.session()?
-            .authorized(method, self.name, url, &[])
+            .authorized(method, self.name, url, &[], bytes::Bytes::new())
             .await
             .map_err(|e| e.to_string())
     }

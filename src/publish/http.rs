@@ -61,7 +61,7 @@ pub enum Posted {
 }
 
 /// Answers about the request itself: the same bytes will be refused again.
-fn refuses_for_good(status: hyper::StatusCode) -> bool {
+pub(crate) fn refuses_for_good(status: hyper::StatusCode) -> bool {
     matches!(status.as_u16(), 400 | 413 | 415 | 422)
 }
 

@@ -18,6 +18,7 @@ pub mod tcp;
 pub mod telemetry_polling;
 pub mod udp;
 pub mod url;
+pub mod zaqar;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use crate::model::py;
 pub enum UrlError {
     #[error(
         "publisher {0:?} is not supported by ceilo (supported: notifier://, file://, http://, \
-         https://, prometheus://, udp://, tcp://, opentelemetryhttp://, gnocchi://)"
+         https://, prometheus://, udp://, tcp://, opentelemetryhttp://, gnocchi://, zaqar://)"
     )]
     Unsupported(String),
     #[error("{url}: option {option}: {reason}")]
@@ -71,6 +71,58 @@ pub enum PublisherUrl {
     /// `opentelemetryhttp://host:port/v1/metrics[?ssl=1&http options]`: samples as OTLP/HTTP
     /// (see [`crate::publish::otlp`]).
     Otlp(HttpTarget),
+    /// `zaqar://?queue=NAME[&ttl=SECONDS]`: messages of a Zaqar queue (see
+    /// [`crate::publish::zaqar`]).
+    Zaqar(ZaqarTarget),
+}
+
+/// Ceilometer's `ZaqarPublisher` options: the queue (required) and the messages' time to live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZaqarTarget {
+    pub queue: String,
+    /// Seconds (`ttl`, default 3600).
+    pub ttl: i64,
+}
+
+impl ZaqarTarget {
+    /// As Ceilometer reads them with `parse_qs` (blank values dropped, the first value kept,
+    /// `ttl` by Python's `int()`), and the queue name as zaqarclient checks it before each
+    /// post (ASCII letters, digits, `_` and `-`): Ceilometer fails every publish of a URL ceilo
+    /// refuses here.
+    fn parse(url: &str, options: &[(String, String)]) -> Result<ZaqarTarget, UrlError> {
+        let first = |name: &str| {
+            options
+                .iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.as_str())
+        };
+        let refused = |option: &str, reason: String| UrlError::Option {
+            url: url.to_owned(),
+            option: option.to_owned(),
+            reason,
+        };
+        let queue = first("queue")
+            .ok_or_else(|| refused("queue", "Must specify a queue in the zaqar publisher".into()))?;
+        if !queue
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(refused(
+                "queue",
+                format!("{queue:?}: The queue name may only contain ASCII letters, digits, underscores and dashes."),
+            ));
+        }
+        let ttl = match first("ttl") {
+            None => 3600,
+            Some(v) => py::text::int_of_str(v)
+                .and_then(|t| i64::try_from(t).ok())
+                .ok_or_else(|| refused("ttl", format!("{v:?} is not an integer")))?,
+        };
+        Ok(ZaqarTarget {
+            queue: queue.to_owned(),
+            ttl,
+        })
+    }
 }
 
 /// A `host[:port]` / `[v6]:port` netloc, as oslo's `netutils.parse_host_port` splits it.
@@ -328,6 +380,7 @@ impl PublisherUrl {
             PublisherUrl::Udp(_) => "udp",
             PublisherUrl::Tcp(_) => "tcp",
             PublisherUrl::Otlp(_) => "opentelemetryhttp",
+            PublisherUrl::Zaqar(_) => "zaqar",
         }
     }
 
@@ -360,6 +413,7 @@ impl PublisherUrl {
             "udp" => Ok(PublisherUrl::Udp(HostPort::parse(url)?)),
             "tcp" => Ok(PublisherUrl::Tcp(HostPort::parse(url)?)),
             "opentelemetryhttp" => Ok(PublisherUrl::Otlp(HttpTarget::parse(url)?)),
+            "zaqar" => Ok(PublisherUrl::Zaqar(ZaqarTarget::parse(url, &options)?)),
             other => Err(UrlError::Unsupported(format!("{other}://"))),
         }
     }
@@ -739,10 +793,31 @@ mod tests {
             PublisherUrl::parse("gnocchi://?timeout=x"),
             Err(UrlError::Option { .. })
         ));
-        assert!(matches!(
-            PublisherUrl::parse("zaqar://"),
-            Err(UrlError::Unsupported(_))
-        ));
+        assert_eq!(
+            PublisherUrl::parse("zaqar://?queue=&queue=metering-q&ttl=1200&ttl=5"),
+            Ok(PublisherUrl::Zaqar(ZaqarTarget {
+                queue: "metering-q".into(),
+                ttl: 1200
+            }))
+        );
+        assert_eq!(
+            PublisherUrl::parse("zaqar://any.host/?queue=q_1"),
+            Ok(PublisherUrl::Zaqar(ZaqarTarget {
+                queue: "q_1".into(),
+                ttl: 3600
+            }))
+        );
+        for (bad, option) in [
+            ("zaqar://", "queue"),
+            ("zaqar://?queue=", "queue"),
+            ("zaqar://?queue=a.b", "queue"),
+            ("zaqar://?queue=q&ttl=1h", "ttl"),
+        ] {
+            assert!(
+                matches!(PublisherUrl::parse(bad), Err(UrlError::Option { option: o, .. }) if o == option),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             PublisherUrl::parse("prometheus://"),
             Err(UrlError::NoHost(_))
@@ -901,7 +976,8 @@ mod tests {
         assert!(err("http://h/?clientkey=/k.pem").contains("option clientkey: needs clientcert"));
         assert!(err("http:///path").contains("needs a host name"));
         assert!(err("http://h:80x/").contains("port \"80x\" is not a number"));
-        assert!(err("zaqar://q").contains("not supported"));
+        assert!(err("zaqar://q").contains("option queue: Must specify a queue"));
+        assert!(err("kafka://q").contains("not supported"));
     }
 
     #[test]

@@ -94,7 +94,11 @@ impl Drop for Ceilometer {
 /// with `notifications.sample` too the "last" sample of an instance is a matter of timing in
 /// both — the polling samples say `host: compute-0` where nova says `compute-0.example.org`.
 pub fn corpus_bodies() -> Vec<(String, String, Vec<u8>)> {
-    let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    bodies_of(&corpus_cases())
+}
+
+/// The corpus cases of [`corpus_bodies`], with what Ceilometer made of each.
+pub fn corpus_cases() -> Vec<Json> {
     crate::common::corpus::cases()
         .into_iter()
         .filter(|c| {
@@ -102,6 +106,14 @@ pub fn corpus_bodies() -> Vec<(String, String, Vec<u8>)> {
                 && c["requeue"] != Json::Bool(true)
                 && c["amqp"]["routing_key"] == "notifications.info"
         })
+        .collect()
+}
+
+/// Corpus cases as (exchange, routing key, body) to publish.
+pub fn bodies_of(cases: &[Json]) -> Vec<(String, String, Vec<u8>)> {
+    let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    cases
+        .iter()
         .map(|c| {
             (
                 s(&c["amqp"]["exchange"]),
