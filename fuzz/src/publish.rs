@@ -1,6 +1,6 @@
 //! The `publish` target: an AMQP body converted as the `convert` target converts it, then its
 //! samples and events through the encoding of every publisher besides `notifier://` (which the
-//! `convert` target covers): what each `Output::prepare` does before anything goes on the
+//! `convert` target covers; `zaqar://`'s included): what each `Output::prepare` does before anything goes on the
 //! network, and the Gnocchi publisher's grouping per resource (the shipped
 //! gnocchi_resources.yaml's attributes, jsonpath over each sample), which runs in its write.
 //!
@@ -18,6 +18,7 @@ use ceilo::publish::gnocchi::batch::{self, ProjectFilter};
 use ceilo::publish::gnocchi::resources::Resources;
 use ceilo::publish::http::HttpOutput;
 use ceilo::publish::prometheus::PrometheusOutput;
+use ceilo::publish::zaqar::ZaqarOutput;
 use ceilo::publish::{otlp, tcp, udp, Items, PublisherUrl};
 
 use crate::rng::Rng;
@@ -30,6 +31,8 @@ struct Encoders {
     http_samples: Vec<HttpOutput>,
     http_events: Vec<HttpOutput>,
     prometheus: Vec<PrometheusOutput>,
+    /// A samples' and an events' `zaqar://` (no Keystone is asked: only the encoding is run).
+    zaqar: [ZaqarOutput; 2],
     gnocchi: Resources,
     /// The Gnocchi publisher's meters without a resource definition (warned about once each).
     warned: HashSet<String>,
@@ -69,6 +72,22 @@ impl Encoders {
                 .iter()
                 .map(|u| PrometheusOutput::new(&http_target(u), None).expect(u))
                 .collect(),
+            zaqar: [Payload::Samples, Payload::Events].map(|carries| {
+                let target = ceilo::publish::url::ZaqarTarget {
+                    queue: "fuzz".into(),
+                    ttl: 60,
+                };
+                let credentials = ceilo::keystone::KeystoneSettings {
+                    auth_url: "http://127.0.0.1:9".into(),
+                    username: Some("fuzz".into()),
+                    password: "fuzz".into(),
+                    user_domain_name: Some("Default".into()),
+                    project_name: Some("fuzz".into()),
+                    project_domain_id: Some("default".into()),
+                    ..Default::default()
+                };
+                ZaqarOutput::new(&target, carries, &credentials, None).expect("a zaqar output")
+            }),
             gnocchi,
             warned: HashSet::new(),
         }
@@ -108,6 +127,9 @@ impl Encoders {
         }
         for h in self.http_samples.iter().chain(&self.http_events) {
             std::hint::black_box(h.encode(&items));
+        }
+        for z in &self.zaqar {
+            std::hint::black_box(z.encode(&items));
         }
     }
 }
