@@ -143,11 +143,7 @@ pub struct Record(Vec<(String, String)>);
 
 impl Record {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn insert(&mut self, key: String, value: String) {

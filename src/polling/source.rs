@@ -207,7 +207,7 @@ impl SourcePlan {
             })
             .await;
         let Some(source_resources) = source_resources else {
-            return self.interrupted(report);
+            return self.ended_by_stop(report);
         };
 
         'entries: for entry in &self.entries {
@@ -296,12 +296,12 @@ impl SourcePlan {
             }
         }
         if report.interrupted {
-            return self.interrupted(report);
+            return self.ended_by_stop(report);
         }
         report
     }
 
-    fn interrupted(&self, mut report: PollReport) -> PollReport {
+    fn ended_by_stop(&self, mut report: PollReport) -> PollReport {
         report.interrupted = true;
         tracing::info!(source = %self.config.name, samples = report.samples,
             "the agent is stopping: this poll ends here (what it polled is sent)");
