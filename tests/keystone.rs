@@ -233,17 +233,6 @@ fn probe_pollster(entries: &Json) -> String {
     )
 }
 
-/// The samples of a telemetry.polling notification (payload `{"samples": [...]}`).
-fn polled_samples(body: &[u8]) -> Vec<Json> {
-    let outer: Json = serde_json::from_slice(body).expect("outer json");
-    let inner: Json =
-        serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
-    inner["payload"]["samples"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// The `GET /v3/<path>` requests Keystone has answered.
 fn gets(ks: &keystone_support::Keystone, path: &str) -> usize {
     let needle = format!("GET /v3/{path} HTTP");

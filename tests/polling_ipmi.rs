@@ -17,7 +17,8 @@ use std::time::Duration;
 use common::ceilometer::Service;
 use ipmi_support::Bmc;
 use runtime_support::{
-    collect, config_dir, polled_vhosts, runtime, wait_until, Agent, Broker, Received, TELEMETRY,
+    collect, config_dir, polled_samples, polled_samples_in, polled_vhosts, runtime, wait_until, Agent,
+    Broker, Received, TELEMETRY,
 };
 use serde_json::Value as Json;
 
@@ -36,22 +37,6 @@ fn polling_yaml(interval: u32) -> String {
     format!("---\nsources:\n    - name: ipmi\n      interval: {interval}\n      meters:\n        - hardware.ipmi.*\n")
 }
 
-/// The samples (meter messages) of telemetry.polling notifications.
-fn samples(received: &[Received]) -> Vec<Json> {
-    received
-        .iter()
-        .flat_map(|r| {
-            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
-            let inner: Json = serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message"))
-                .expect("inner json");
-            inner["payload"]["samples"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 fn key(s: &Json) -> (String, String) {
     (
         s["counter_name"].as_str().unwrap_or_default().to_owned(),
@@ -62,17 +47,13 @@ fn key(s: &Json) -> (String, String) {
 /// Collect until a (meter, resource) comes a second time: the first cycle is then whole.
 fn until_a_second_cycle() -> impl FnMut(&Received) -> bool {
     let mut seen = BTreeSet::new();
-    move |r| {
-        samples(std::slice::from_ref(r))
-            .iter()
-            .any(|s| !seen.insert(key(s)))
-    }
+    move |r| polled_samples(&r.body).iter().any(|s| !seen.insert(key(s)))
 }
 
 /// The first sample of each (meter, resource).
 fn first_cycle(received: &[Received]) -> BTreeMap<(String, String), Json> {
     let mut out = BTreeMap::new();
-    for s in samples(received) {
+    for s in polled_samples_in(received) {
         out.entry(key(&s)).or_insert(s);
     }
     out
@@ -145,6 +126,29 @@ fn start_ceilo(broker: &Broker, path: &OsStr, interval: u32, polling: &str) -> (
     (dir, Agent::adopt(child, log))
 }
 
+/// A vhost of its own whose queue [`QUEUE`] gets what an agent sends.
+fn polled_vhost(tag: &str) -> Broker {
+    let broker = Broker::new(tag);
+    runtime().block_on(runtime_support::declare(
+        &broker.url(),
+        QUEUE,
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    broker
+}
+
+/// Waits until `agent` has sent a sample of each of the [`METERS`] to `broker`.
+fn every_meter_sent(broker: &Broker, agent: &Agent) {
+    let mut meters = BTreeSet::new();
+    runtime().block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
+        meters.extend(polled_samples(&r.body).iter().map(|s| key(s).0));
+        meters.len() == METERS.len()
+    }));
+    assert_eq!(meters, METERS.map(String::from).into(), "{}", agent.log_text());
+}
+
 #[test]
 fn ceilo_and_ceilometers_ipmi_agent_send_the_same_samples_of_the_same_bmc() {
     let bmc = Bmc::start();
@@ -211,23 +215,9 @@ fn ceilo_and_ceilometers_ipmi_agent_send_the_same_samples_of_the_same_bmc() {
 #[test]
 fn a_bmc_that_stops_answering_disables_each_pollster_after_polling_retry_failed_reads() {
     let mut bmc = Bmc::start();
-    let rt = runtime();
-    let broker = Broker::new("ipmi-retry");
-    rt.block_on(runtime_support::declare(
-        &broker.url(),
-        QUEUE,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    let broker = polled_vhost("ipmi-retry");
     let (_dir, agent) = start_ceilo(&broker, &bmc.path(), 2, "  ipmi_polling_retry: 1\n");
-    let mut meters = BTreeSet::new();
-    let received = rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
-        meters.extend(samples(std::slice::from_ref(r)).iter().map(key).map(|(m, _)| m));
-        meters.len() == METERS.len()
-    }));
-    let polled: BTreeSet<String> = samples(&received).iter().map(|s| key(s).0).collect();
-    assert_eq!(polled, METERS.map(String::from).into(), "{}", agent.log_text());
+    every_meter_sent(&broker, &agent);
 
     bmc.stop();
     let disabled = |log: &str| log.matches("pollster failed permanently").count();
@@ -277,23 +267,10 @@ fn without_a_bmc_the_ipmi_pollsters_ask_once_say_so_and_poll_nothing() {
 #[test]
 fn sigterm_ends_a_poll_that_waits_on_a_hung_bmc_and_the_agent_stops_cleanly_at_once() {
     let bmc = Bmc::start();
-    let rt = runtime();
-    let broker = Broker::new("ipmi-hung");
-    rt.block_on(runtime_support::declare(
-        &broker.url(),
-        QUEUE,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    let broker = polled_vhost("ipmi-hung");
     // Each read of the hung BMC waits two minutes: a poll of the five sensor types, ten.
     let (_dir, agent) = start_ceilo(&broker, &bmc.patient_path(60), 2, "");
-    let mut meters = BTreeSet::new();
-    rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
-        meters.extend(samples(std::slice::from_ref(r)).iter().map(key).map(|(m, _)| m));
-        meters.len() == METERS.len()
-    }));
-    assert_eq!(meters.len(), METERS.len(), "{}", agent.log_text());
+    every_meter_sent(&broker, &agent);
 
     bmc.hang();
     let hung = bmc.patient_calls(60).len();

@@ -10,25 +10,13 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use libvirt_support::*;
-use runtime_support::{collect, config_dir, declare, runtime, Agent, Broker, Received, TELEMETRY};
+use runtime_support::{
+    collect, config_dir, declare, polled_samples, polled_samples_in, runtime, Agent, Broker, Received,
+    TELEMETRY,
+};
 use serde_json::Value as Json;
 
 const QUEUE: &str = "polled";
-
-fn samples(received: &[Received]) -> Vec<Json> {
-    received
-        .iter()
-        .flat_map(|r| {
-            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
-            let inner: Json = serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message"))
-                .expect("inner json");
-            inner["payload"]["samples"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
 
 fn of<'a>(samples: &'a [Json], instance: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
     samples
@@ -42,7 +30,7 @@ fn timestamp(s: &Json) -> NaiveDateTime {
 }
 
 fn seen(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
-    move |r| of(&samples(std::slice::from_ref(r)), instance).next().is_some()
+    move |r| of(&polled_samples(&r.body), instance).next().is_some()
 }
 
 #[test]
@@ -76,7 +64,7 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
     let id = first.spec.uuid.clone();
     let got = rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), seen(&id)));
     assert!(
-        of(&samples(&got), &id).any(|s| s["counter_name"] == "cpu"),
+        of(&polled_samples_in(&got), &id).any(|s| s["counter_name"] == "cpu"),
         "no samples of the new guest; agent log:\n{}",
         agent.log_text()
     );
@@ -105,7 +93,10 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
         seen(&next),
     ));
     let after = rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(4), |_| false));
-    let all: Vec<Json> = samples(&got).into_iter().chain(samples(&after)).collect();
+    let all: Vec<Json> = polled_samples_in(&got)
+        .into_iter()
+        .chain(polled_samples_in(&after))
+        .collect();
     assert!(
         of(&all, &next).any(|s| s["counter_name"] == "cpu"),
         "the agent polled on and found the next guest; log:\n{}",

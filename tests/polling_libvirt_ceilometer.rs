@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use common::ceilometer::Service;
 use libvirt_support::*;
-use runtime_support::{collect, config_dir, polled_vhosts, runtime, Agent, Broker, Received, TELEMETRY};
+use runtime_support::{
+    collect, config_dir, polled_samples, polled_samples_in, polled_vhosts, runtime, Agent, Broker, Received,
+    TELEMETRY,
+};
 use serde_json::Value as Json;
 
 const HOST: &str = "compute-cmp";
@@ -28,22 +31,6 @@ const QUEUE: &str = "polled";
 fn polling_yaml() -> String {
     let meters = COMPUTE_METERS.map(|m| format!("      - {m}\n")).concat();
     format!("---\nsources:\n    - name: compute\n      interval: 10\n      meters:\n{meters}")
-}
-
-/// The samples (meter messages) of telemetry.polling notifications.
-fn samples(received: &[Received]) -> Vec<Json> {
-    received
-        .iter()
-        .flat_map(|r| {
-            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
-            let inner: Json = serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message"))
-                .expect("inner json");
-            inner["payload"]["samples"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The first sample of each (meter, resource) of `instance`.
@@ -66,7 +53,7 @@ fn first_cycle(samples: &[Json], instance: &str) -> BTreeMap<(String, String), J
 fn all_meters_of(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
     let mut seen = BTreeSet::new();
     move |r| {
-        for s in samples(std::slice::from_ref(r)) {
+        for s in polled_samples(&r.body) {
             if s["resource_metadata"]["instance_id"] == instance {
                 seen.insert(s["counter_name"].as_str().unwrap_or_default().to_owned());
             }
@@ -199,7 +186,10 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
     });
     let log = agent.log_text();
     drop(agent);
-    let (c, r) = (first_cycle(&samples(&c), &uuid), first_cycle(&samples(&r), &uuid));
+    let (c, r) = (
+        first_cycle(&polled_samples_in(&c), &uuid),
+        first_cycle(&polled_samples_in(&r), &uuid),
+    );
     let out = lab().join(format!("compare-{}", &uuid[..8]));
     std::fs::create_dir_all(&out).unwrap();
     let dump = |name: &str, m: &BTreeMap<(String, String), Json>| {
@@ -253,7 +243,7 @@ type FirstCycle = BTreeMap<(String, String), Json>;
 fn first_cycles(rt: &tokio::runtime::Runtime, theirs: &Broker, ours: &Broker) -> (FirstCycle, FirstCycle) {
     let first = |received: &[Received]| {
         let mut out = BTreeMap::new();
-        for s in samples(received) {
+        for s in polled_samples_in(received) {
             let key = (
                 s["counter_name"].as_str().unwrap_or_default().to_owned(),
                 s["resource_id"].as_str().unwrap_or_default().to_owned(),
@@ -265,7 +255,7 @@ fn first_cycles(rt: &tokio::runtime::Runtime, theirs: &Broker, ours: &Broker) ->
     let until_a_second_cycle = || {
         let mut seen = BTreeSet::new();
         move |r: &Received| {
-            samples(std::slice::from_ref(r))
+            polled_samples(&r.body)
                 .iter()
                 .any(|s| !seen.insert((s["counter_name"].to_string(), s["resource_id"].to_string())))
         }

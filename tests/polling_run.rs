@@ -55,23 +55,6 @@ fn start_with_args(
     (dir, agent)
 }
 
-/// The samples of telemetry.polling notifications (payload `{"samples": [...]}`).
-fn polled_samples(received: &[Received]) -> Vec<Json> {
-    received
-        .iter()
-        .flat_map(|r| {
-            let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
-            let inner: Json =
-                serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
-            assert_eq!(inner["event_type"], "telemetry.polling", "{inner}");
-            inner["payload"]["samples"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// Ceilometer 27's etc/ceilometer/polling.yaml, its interval cut from 300 s to 1 s so the
 /// test sees polls.
 fn ceilometers_polling_yaml() -> String {
@@ -99,14 +82,14 @@ fn ceilometers_polling_yaml_polls_no_simulated_instances() {
         let mut host_polls = 0;
         move |r| {
             host_polls += usize::from(
-                polled_samples(std::slice::from_ref(r))
+                polled_samples(&r.body)
                     .iter()
                     .any(|s| s["counter_name"] == "hardware.cpu.load.1min"),
             );
             host_polls >= 3
         }
     }));
-    let samples = polled_samples(&received);
+    let samples = polled_samples_in(&received);
     let names: std::collections::BTreeSet<&str> = samples
         .iter()
         .filter_map(|s| s["counter_name"].as_str())
@@ -154,7 +137,7 @@ fn the_simulated_fleet_polls_when_a_source_names_it_and_says_so() {
         Duration::from_secs(20),
         distinct_cpu(3),
     ));
-    let samples = polled_samples(&received);
+    let samples = polled_samples_in(&received);
     assert!(samples.len() >= 3, "{samples:?}");
     assert!(samples.iter().all(|s| s["counter_name"] == "cpu"));
     let log = agent.log_text();
@@ -169,7 +152,7 @@ fn the_simulated_fleet_polls_when_a_source_names_it_and_says_so() {
 fn distinct_cpu(n: usize) -> impl FnMut(&Received) -> bool {
     let mut seen = std::collections::HashSet::new();
     move |r| {
-        for s in polled_samples(std::slice::from_ref(r)) {
+        for s in polled_samples(&r.body) {
             if let Some(id) = s["resource_id"].as_str() {
                 seen.insert(id.to_owned());
             }
@@ -190,7 +173,7 @@ fn polled_samples_carry_the_polling_managers_naive_utc_timestamp() {
         messages(1),
     ));
     agent.terminate();
-    let samples = polled_samples(&received);
+    let samples = polled_samples_in(&received);
     assert!(!samples.is_empty());
     for s in &samples {
         // `timeutils.utcnow().isoformat()`: 2026-12-03T17:31:20.656367, no zone.
@@ -276,7 +259,7 @@ fn run_namespaces(namespaces: &str, seconds: u64) -> (String, std::collections::
         Duration::from_secs(seconds),
         |_| false,
     ));
-    let meters = polled_samples(&received)
+    let meters = polled_samples_in(&received)
         .iter()
         .filter_map(|s| s["counter_name"].as_str().map(str::to_owned))
         .collect();

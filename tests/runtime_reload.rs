@@ -419,13 +419,8 @@ fn host_polling(meter: &str) -> String {
 
 /// The meter names of the samples of one telemetry.polling notification.
 fn polled_names(r: &Received) -> Vec<String> {
-    let outer: Json = serde_json::from_slice(&r.body).expect("outer json");
-    let inner: Json =
-        serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
-    inner["payload"]["samples"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    polled_samples(&r.body)
+        .iter()
         .filter_map(|s| s["counter_name"].as_str().map(str::to_owned))
         .collect()
 }

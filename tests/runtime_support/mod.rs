@@ -778,6 +778,24 @@ pub fn meter_messages(body: &[u8]) -> Vec<Json> {
     inner["payload"].as_array().cloned().unwrap_or_default()
 }
 
+/// The samples of a telemetry.polling notification (what the polling agent sends: payload
+/// `{"samples": [...]}`).
+pub fn polled_samples(body: &[u8]) -> Vec<Json> {
+    let outer: Json = serde_json::from_slice(body).expect("outer json");
+    let inner: Json =
+        serde_json::from_str(outer["oslo.message"].as_str().expect("oslo.message")).expect("inner");
+    assert_eq!(inner["event_type"], "telemetry.polling", "{inner}");
+    inner["payload"]["samples"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// [`polled_samples`] of every notification of `received`, in order.
+pub fn polled_samples_in(received: &[Received]) -> Vec<Json> {
+    received.iter().flat_map(|r| polled_samples(&r.body)).collect()
+}
+
 /// A telemetry.polling notification (what the polling agent sends) carrying one sample whose
 /// id is `id`: the agent republishes it with `message_id` = `id`.
 pub fn polling_body(id: &str) -> Vec<u8> {
