@@ -1,11 +1,10 @@
 //! A real Zaqar (OpenStack Messaging) on Keystone auth: the venv installed once by
 //! `.ci/zaqar-venv.sh`, `zaqar-server` (its WSGI transport) on a free port with Redis as its
-//! message and management stores (the machine's Redis, a database index of its own), and
-//! keystonemiddleware validating every token with the given Keystone; registered in its catalog
-//! as `messaging` at `http://127.0.0.1:<port>`.
+//! message and management stores (a `redis-server` of its own on another free port, keeping
+//! nothing on disk), and keystonemiddleware validating every token with the given Keystone;
+//! registered in its catalog as `messaging` at `http://127.0.0.1:<port>`.
 //!
-//! Dropping the [`Zaqar`] stops the server; the queues a test read are deleted by
-//! [`Zaqar::drain`].
+//! Dropping the [`Zaqar`] stops both servers: nothing of it is left.
 
 #![allow(dead_code)]
 
@@ -16,14 +15,13 @@ use crate::keystone_support::Keystone;
 use crate::service_support::{read_logs, tool, wait_until, Server};
 
 pub const ZAQAR_PASSWORD: &str = "zaqar-ks-pw";
-/// Redis's database for Zaqar's keys (the other tests use database 0).
-const REDIS_DB: u32 = 13;
 
 /// A running Zaqar.
 pub struct Zaqar {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     server: Server,
+    redis: Server,
     dir: tempfile::TempDir,
 }
 
@@ -35,16 +33,36 @@ impl Zaqar {
         ks.service_user("zaqar", ZAQAR_PASSWORD);
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
+        let redis_port = free_port();
+        let mut command = std::process::Command::new("redis-server");
+        command.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &redis_port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        command.current_dir(d);
+        let redis = Server::spawn(command, &d.join("redis.out"), "redis-server");
+        wait_until(
+            "Redis",
+            30,
+            || std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_ok(),
+            || read_logs(d, &["redis.out"]),
+        );
         let port = free_port();
-        let redis = format!("redis://127.0.0.1:6379?dbid={REDIS_DB}");
+        let redis_url = format!("redis://127.0.0.1:{redis_port}");
         let config = d.join("zaqar.conf");
         std::fs::write(
             &config,
             format!(
                 "[DEFAULT]\nauth_strategy = keystone\nunreliable = true\nlog_file = {d}/zaqar.log\n\
                  [drivers]\ntransport = wsgi\nmessage_store = redis\nmanagement_store = redis\n\
-                 [drivers:message_store:redis]\nuri = {redis}\n\
-                 [drivers:management_store:redis]\nuri = {redis}\n\
+                 [drivers:message_store:redis]\nuri = {redis_url}\n\
+                 [drivers:management_store:redis]\nuri = {redis_url}\n\
                  [drivers:transport:wsgi]\nbind = 127.0.0.1\nport = {port}\n\
                  [keystone_authtoken]\n{authtoken}",
                 d = d.display(),
@@ -58,6 +76,7 @@ impl Zaqar {
         let zaqar = Zaqar {
             url: format!("http://127.0.0.1:{port}"),
             server,
+            redis,
             dir,
         };
         wait_until(
@@ -77,7 +96,7 @@ impl Zaqar {
     }
 
     /// Every message of `queue` (as the holder of `token`, in the token's project), in the
-    /// order they were posted; the queue is deleted after.
+    /// order they were posted.
     pub fn drain(&self, token: &str, queue: &str) -> Vec<Json> {
         let client = "Client-ID: 7d0cd5e4-3a7c-4c5e-9ff1-0a1b2c3d4e5f";
         let mut messages = Vec::new();
@@ -102,9 +121,6 @@ impl Zaqar {
             };
             next = format!("{}{href}", self.url);
         }
-        let url = format!("{}/v2/queues/{queue}", self.url);
-        let (status, reply) = curl_json("DELETE", &url, Some(token), &[client], None);
-        assert_eq!(status, 204, "DELETE {url}: {reply}");
         messages
     }
 }
