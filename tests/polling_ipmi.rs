@@ -225,7 +225,7 @@ fn a_bmc_that_stops_answering_disables_each_pollster_after_polling_retry_failed_
         disabled(&agent.log_text()) == METERS.len()
     });
     let calls = bmc.calls().len();
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
     let log = agent.log_text();
     assert_eq!(
         bmc.calls().len(),
@@ -255,7 +255,7 @@ fn without_a_bmc_the_ipmi_pollsters_ask_once_say_so_and_poll_nothing() {
     wait_until("every IPMI pollster refused", Duration::from_secs(60), || {
         agent.log_text().matches("IPMITool not supported on host").count() == METERS.len()
     });
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         ipmi_support::calls(&work.path().join("bin")),
         ["sdr info"],

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use super::dead_letter::DeadLetters;
-use super::http::{refuses_for_good, Refusals};
+use super::http::{refuses_for_good, Posted, Refusals};
 use super::url::ZaqarTarget;
 use super::{Items, Output, PublishError, Write};
 use crate::event::message::write_event_serialized;
@@ -131,12 +131,6 @@ struct Poster {
     keystone: Arc<Keystone>,
     queue: String,
     client_id: String,
-}
-
-/// What Zaqar said to a post that did not fail in a way a retry can fix.
-enum Posted {
-    Accepted,
-    Refused(String),
 }
 
 impl Poster {
