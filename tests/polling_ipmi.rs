@@ -8,7 +8,7 @@ mod common;
 mod ipmi_support;
 mod runtime_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,8 +17,8 @@ use std::time::Duration;
 use common::ceilometer::Service;
 use ipmi_support::Bmc;
 use runtime_support::{
-    collect, config_dir, polled_samples, polled_samples_in, polled_vhosts, runtime, wait_until, Agent,
-    Broker, Received, TELEMETRY,
+    collect, config_dir, first_cycles, polled_samples, polled_vhost, polled_vhosts, runtime, wait_until,
+    Agent, Broker, TELEMETRY,
 };
 use serde_json::Value as Json;
 
@@ -35,28 +35,6 @@ const METERS: [&str; 5] = [
 
 fn polling_yaml(interval: u32) -> String {
     format!("---\nsources:\n    - name: ipmi\n      interval: {interval}\n      meters:\n        - hardware.ipmi.*\n")
-}
-
-fn key(s: &Json) -> (String, String) {
-    (
-        s["counter_name"].as_str().unwrap_or_default().to_owned(),
-        s["resource_id"].as_str().unwrap_or_default().to_owned(),
-    )
-}
-
-/// Collect until a (meter, resource) comes a second time: the first cycle is then whole.
-fn until_a_second_cycle() -> impl FnMut(&Received) -> bool {
-    let mut seen = BTreeSet::new();
-    move |r| polled_samples(&r.body).iter().any(|s| !seen.insert(key(s)))
-}
-
-/// The first sample of each (meter, resource).
-fn first_cycle(received: &[Received]) -> BTreeMap<(String, String), Json> {
-    let mut out = BTreeMap::new();
-    for s in polled_samples_in(received) {
-        out.entry(key(&s)).or_insert(s);
-    }
-    out
 }
 
 /// A sample as both agents must agree on it: everything but what is made anew for each
@@ -126,24 +104,15 @@ fn start_ceilo(broker: &Broker, path: &OsStr, interval: u32, polling: &str) -> (
     (dir, Agent::adopt(child, log))
 }
 
-/// A vhost of its own whose queue [`QUEUE`] gets what an agent sends.
-fn polled_vhost(tag: &str) -> Broker {
-    let broker = Broker::new(tag);
-    runtime().block_on(runtime_support::declare(
-        &broker.url(),
-        QUEUE,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
-    broker
-}
-
 /// Waits until `agent` has sent a sample of each of the [`METERS`] to `broker`.
 fn every_meter_sent(broker: &Broker, agent: &Agent) {
     let mut meters = BTreeSet::new();
     runtime().block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
-        meters.extend(polled_samples(&r.body).iter().map(|s| key(s).0));
+        meters.extend(
+            polled_samples(&r.body)
+                .iter()
+                .filter_map(|s| s["counter_name"].as_str().map(str::to_owned)),
+        );
         meters.len() == METERS.len()
     }));
     assert_eq!(meters, METERS.map(String::from).into(), "{}", agent.log_text());
@@ -158,19 +127,7 @@ fn ceilo_and_ceilometers_ipmi_agent_send_the_same_samples_of_the_same_bmc() {
     let ceilometer = start_ceilometer(&theirs, work.path(), &bmc.path());
     let (_dir, agent) = start_ceilo(&ours, &bmc.path(), 4, "");
 
-    let (theirs_url, ours_url) = (theirs.url(), ours.url());
-    let (c, r) = rt.block_on(async {
-        tokio::join!(
-            collect(
-                &theirs_url,
-                QUEUE,
-                Duration::from_secs(90),
-                until_a_second_cycle()
-            ),
-            collect(&ours_url, QUEUE, Duration::from_secs(90), until_a_second_cycle()),
-        )
-    });
-    let (c, r) = (first_cycle(&c), first_cycle(&r));
+    let (c, r) = first_cycles(&rt, &theirs, &ours, Duration::from_secs(90));
     let expected: BTreeSet<(String, String)> = [
         ("hardware.ipmi.current", "current_1_(0x5)"),
         ("hardware.ipmi.fan", "fan1_(0x7)"),
@@ -215,7 +172,7 @@ fn ceilo_and_ceilometers_ipmi_agent_send_the_same_samples_of_the_same_bmc() {
 #[test]
 fn a_bmc_that_stops_answering_disables_each_pollster_after_polling_retry_failed_reads() {
     let mut bmc = Bmc::start();
-    let broker = polled_vhost("ipmi-retry");
+    let broker = polled_vhost(&runtime(), "ipmi-retry");
     let (_dir, agent) = start_ceilo(&broker, &bmc.path(), 2, "  ipmi_polling_retry: 1\n");
     every_meter_sent(&broker, &agent);
 
@@ -267,7 +224,7 @@ fn without_a_bmc_the_ipmi_pollsters_ask_once_say_so_and_poll_nothing() {
 #[test]
 fn sigterm_ends_a_poll_that_waits_on_a_hung_bmc_and_the_agent_stops_cleanly_at_once() {
     let bmc = Bmc::start();
-    let broker = polled_vhost("ipmi-hung");
+    let broker = polled_vhost(&runtime(), "ipmi-hung");
     // Each read of the hung BMC waits two minutes: a poll of the five sensor types, ten.
     let (_dir, agent) = start_ceilo(&broker, &bmc.patient_path(60), 2, "");
     every_meter_sent(&broker, &agent);

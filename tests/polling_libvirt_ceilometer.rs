@@ -19,8 +19,8 @@ use std::time::Duration;
 use common::ceilometer::Service;
 use libvirt_support::*;
 use runtime_support::{
-    collect, config_dir, polled_samples, polled_samples_in, polled_vhosts, runtime, Agent, Broker, Received,
-    TELEMETRY,
+    collect, config_dir, first_cycles, polled_samples, polled_samples_in, polled_vhosts, runtime, Agent,
+    Broker, FirstCycle, Received, TELEMETRY,
 };
 use serde_json::Value as Json;
 
@@ -235,46 +235,6 @@ fn start_ceilo(broker: &Broker, uri: &str, polling: &str) -> (tempfile::TempDir,
     (dir, agent)
 }
 
-/// A first cycle's samples by (meter, resource).
-type FirstCycle = BTreeMap<(String, String), Json>;
-
-/// Each agent's first cycle of the whole node: every (meter, resource) once. A first cycle is
-/// whole when a sample of the second one comes: a (meter, resource) again.
-fn first_cycles(rt: &tokio::runtime::Runtime, theirs: &Broker, ours: &Broker) -> (FirstCycle, FirstCycle) {
-    let first = |received: &[Received]| {
-        let mut out = BTreeMap::new();
-        for s in polled_samples_in(received) {
-            let key = (
-                s["counter_name"].as_str().unwrap_or_default().to_owned(),
-                s["resource_id"].as_str().unwrap_or_default().to_owned(),
-            );
-            out.entry(key).or_insert(s);
-        }
-        out
-    };
-    let until_a_second_cycle = || {
-        let mut seen = BTreeSet::new();
-        move |r: &Received| {
-            polled_samples(&r.body)
-                .iter()
-                .any(|s| !seen.insert((s["counter_name"].to_string(), s["resource_id"].to_string())))
-        }
-    };
-    let (theirs_url, ours_url) = (theirs.url(), ours.url());
-    let (c, r) = rt.block_on(async {
-        tokio::join!(
-            collect(
-                &theirs_url,
-                QUEUE,
-                Duration::from_secs(60),
-                until_a_second_cycle()
-            ),
-            collect(&ours_url, QUEUE, Duration::from_secs(60), until_a_second_cycle()),
-        )
-    });
-    (first(&c), first(&r))
-}
-
 #[test]
 fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike() {
     // 40 domains on libvirt's test driver (tests/fixtures/libvirt/make_nova_node.py): the
@@ -291,7 +251,7 @@ fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike()
     let work = tempfile::tempdir().unwrap();
     let _ceilometer = start_ceilometer(&theirs, work.path(), &uri, "");
     let (_dir, agent) = start_ceilo(&ours, &uri, "");
-    let (c, r) = first_cycles(&rt, &theirs, &ours);
+    let (c, r) = first_cycles(&rt, &theirs, &ours, Duration::from_secs(60));
     let ceilometer_log =
         std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
     // Every instance has its two disk sizes, whatever its state.
@@ -353,7 +313,7 @@ fn with_report_stopped_instance_metrics_both_agents_report_shut_off_instances_al
         "report_stopped_instance_metrics = True\n",
     );
     let (_dir, agent) = start_ceilo(&ours, &uri, "  report_stopped_instance_metrics: true\n");
-    let (c, r) = first_cycles(&rt, &theirs, &ours);
+    let (c, r) = first_cycles(&rt, &theirs, &ours, Duration::from_secs(60));
     let ceilometer_log =
         std::fs::read_to_string(work.path().join("ceilometer-polling.log")).unwrap_or_default();
     let count = |name: &str| c.keys().filter(|(m, _)| m == name).count();

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -613,23 +614,74 @@ pub async fn declare_metering(url: &str) {
     declare(url, "metering.sample", "ceilometer", "metering.sample", false).await;
 }
 
-/// Two vhosts for two polling agents side by side (`<tag>-ceilometer`, `<tag>-ceilo`), each
-/// with queue `polled` getting what its agent sends (`notifications.sample` on `ceilometer`).
+/// The queue of a [`polled_vhost`]: what its polling agent sends.
+const POLLED: &str = "polled";
+
+/// A vhost of its own whose queue `polled` gets what a polling agent sends
+/// (`notifications.sample` on `ceilometer`).
+pub fn polled_vhost(rt: &tokio::runtime::Runtime, tag: &str) -> Broker {
+    let broker = Broker::new(tag);
+    rt.block_on(declare(
+        &broker.url(),
+        POLLED,
+        "ceilometer",
+        "notifications.sample",
+        false,
+    ));
+    broker
+}
+
+/// Two [`polled_vhost`]s for two polling agents side by side (`<tag>-ceilometer`, `<tag>-ceilo`).
 pub fn polled_vhosts(rt: &tokio::runtime::Runtime, tag: &str) -> (Broker, Broker) {
-    let pair = (
-        Broker::new(&format!("{tag}-ceilometer")),
-        Broker::new(&format!("{tag}-ceilo")),
-    );
-    for b in [&pair.0, &pair.1] {
-        rt.block_on(declare(
-            &b.url(),
-            "polled",
-            "ceilometer",
-            "notifications.sample",
-            false,
-        ));
-    }
-    pair
+    (
+        polled_vhost(rt, &format!("{tag}-ceilometer")),
+        polled_vhost(rt, &format!("{tag}-ceilo")),
+    )
+}
+
+/// A first cycle's samples by (meter, resource).
+pub type FirstCycle = BTreeMap<(String, String), Json>;
+
+/// A polled sample's meter and resource.
+fn meter_and_resource(s: &Json) -> (String, String) {
+    (
+        s["counter_name"].as_str().unwrap_or_default().to_owned(),
+        s["resource_id"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The first cycle of each of two [`polled_vhosts`]' agents: every (meter, resource) once. A
+/// first cycle is whole when a sample of the second one comes: a (meter, resource) again;
+/// `wait` bounds the wait for it.
+pub fn first_cycles(
+    rt: &tokio::runtime::Runtime,
+    theirs: &Broker,
+    ours: &Broker,
+    wait: Duration,
+) -> (FirstCycle, FirstCycle) {
+    let first = |received: &[Received]| {
+        let mut out = FirstCycle::new();
+        for s in polled_samples_in(received) {
+            out.entry(meter_and_resource(&s)).or_insert(s);
+        }
+        out
+    };
+    let until_a_second_cycle = || {
+        let mut seen = std::collections::BTreeSet::new();
+        move |r: &Received| {
+            polled_samples(&r.body)
+                .iter()
+                .any(|s| !seen.insert(meter_and_resource(s)))
+        }
+    };
+    let (theirs_url, ours_url) = (theirs.url(), ours.url());
+    let (c, r) = rt.block_on(async {
+        tokio::join!(
+            collect(&theirs_url, POLLED, wait, until_a_second_cycle()),
+            collect(&ours_url, POLLED, wait, until_a_second_cycle()),
+        )
+    });
+    (first(&c), first(&r))
 }
 
 pub async fn declare(url: &str, queue: &str, exchange: &str, key: &str, durable: bool) {
