@@ -76,8 +76,15 @@ fn ceilometer_and_ceilo_put_the_same_resources_and_measures_into_gnocchi() {
     wait_until("both agents acked everything", Duration::from_secs(300), || {
         drained(&broker_a) && drained(&broker_b)
     });
-    let in_ceilometer = settled(&a, Duration::from_secs(6), Duration::from_secs(180));
-    let in_ceilo = settled(&b, Duration::from_secs(3), Duration::from_secs(60));
+    // Each store settles on its own: watched side by side.
+    let (in_ceilometer, in_ceilo) = std::thread::scope(|s| {
+        let in_ceilo = s.spawn(|| settled(&b, Duration::from_secs(3), Duration::from_secs(60)));
+        let in_ceilometer = settled(&a, Duration::from_secs(6), Duration::from_secs(180));
+        let in_ceilo = in_ceilo
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (in_ceilometer, in_ceilo)
+    });
     assert!(
         in_ceilometer.resources.len() > 20,
         "Ceilometer wrote {} resources:\n{}",

@@ -162,17 +162,25 @@ fn run(tag: &str, agents: usize, stop_after: Option<usize>) -> Series {
 
 #[test]
 fn two_agents_give_the_same_cpu_util_series_as_one_even_when_one_stops() {
-    let one = run("xform1", 1, None);
+    // The three runs have a vhost each and spend their time waiting for the broker, so they
+    // run side by side.
+    let (one, two, handover) = std::thread::scope(|s| {
+        let one = s.spawn(|| run("xform1", 1, None));
+        let two = s.spawn(|| run("xform2", 2, None));
+        let handover = s.spawn(|| run("xform2stop", 2, Some(2)));
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Series>| {
+            h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (joined(one), joined(two), joined(handover))
+    });
     assert_eq!(one.len(), VMS * (STEPS - 1));
     // Hand-checked points: vm-0 (1 vCPU) at 10 %, vm-5 (2 vCPUs) at 60 %, vm-3's reboot.
     assert_eq!(one[&("vm-0".into(), "2025-03-14T10:01:00+00:00".into())], 10.0);
     assert_eq!(one[&("vm-5".into(), "2025-03-14T10:04:00+00:00".into())], 60.0);
     assert_eq!(one[&("vm-3".into(), "2025-03-14T10:03:00+00:00".into())], 40.0);
 
-    let two = run("xform2", 2, None);
     assert_eq!(two, one, "two agents, same series");
 
-    let handover = run("xform2stop", 2, Some(2));
     for (key, v) in &handover {
         assert_eq!(one.get(key), Some(v), "{key:?}: a wrong value after the handover");
     }
