@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const UNITS: [&str; 2] = ["ceilo-notification.service", "ceilo-polling.service"];
+const UNITS: [&str; 3] = [
+    "ceilo-notification.service",
+    "ceilo-polling.service",
+    "ceilo-ipmi.service",
+];
 const UNIT_DIR: &str = "usr/lib/systemd/system";
 
 fn repo() -> &'static Path {
@@ -162,6 +166,21 @@ fn the_deb_holds_the_binary_the_config_and_the_units() {
         assert_eq!(out.status.code(), Some(1), "{name}: {exec}: {stderr}");
         assert!(stderr.contains("the transport is memory://"), "{name}: {stderr}");
     }
+    // The IPMI agent polls the ipmi namespace alone, and of the host's devices may open the
+    // BMC's, which the package's udev rule gives to group ceilo.
+    let ipmi = std::fs::read_to_string(root.join(UNIT_DIR).join("ceilo-ipmi.service")).expect("ipmi unit");
+    assert!(unit_setting(&ipmi, "ExecStart").contains(" --polling-namespaces ipmi "));
+    assert_eq!(unit_setting(&ipmi, "DevicePolicy"), "closed");
+    assert_eq!(unit_setting(&ipmi, "DeviceAllow"), "/dev/ipmi0 rw");
+    let rule =
+        std::fs::read_to_string(root.join("usr/lib/udev/rules.d/60-ceilo-ipmi.rules")).expect("udev rule");
+    assert!(
+        rule.lines()
+            .any(|l| l.starts_with("SUBSYSTEM==\"ipmi\", KERNEL==\"ipmi[0-9]*\"")
+                && l.contains("GROUP=\"ceilo\"")
+                && l.contains("MODE=\"0660\"")),
+        "{rule}"
+    );
 }
 
 #[test]
@@ -196,7 +215,8 @@ fn the_maintainer_scripts_create_the_ceilo_user() {
 }
 
 /// A scratch root with the package and what a Debian host with systemd has: systemd's own
-/// units (the targets the units order against) and /bin/kill (procps), copied from this host.
+/// units (the targets the units order against), /bin/kill (procps) and /bin/udevadm (udev),
+/// copied from this host.
 fn root_with_systemd() -> PathBuf {
     let root = unpack("systemd");
     let units = root.join(UNIT_DIR);
@@ -208,7 +228,10 @@ fn root_with_systemd() -> PathBuf {
         }
     }
     std::fs::create_dir_all(root.join("bin")).expect("bin");
-    std::fs::copy("/bin/kill", root.join("bin/kill")).expect("copy /bin/kill");
+    for tool in ["kill", "udevadm"] {
+        let path = format!("/bin/{tool}");
+        std::fs::copy(&path, root.join("bin").join(tool)).expect(&path);
+    }
     root
 }
 
