@@ -354,16 +354,26 @@ fn polling_survives_a_libvirtd_restart_by_reconnecting() {
 fn restart_libvirtd() {
     let pid = std::fs::read_to_string("/run/libvirtd.pid").expect("libvirtd pid file");
     let pid = pid.trim();
-    assert!(std::process::Command::new("kill")
-        .arg(pid)
-        .status()
-        .unwrap()
-        .success());
-    // libvirtd waits up to 30 s for its workers, then forces its shutdown ("Make forcefull
-    // daemon shutdown" in its log, seen here): wait past that.
-    wait_for("libvirtd to exit", Duration::from_secs(60), || {
-        !Path::new(&format!("/proc/{pid}")).exists()
-    });
+    let kill = |signal: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([signal, pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let gone = || !Path::new(&format!("/proc/{pid}")).exists();
+    kill("-TERM");
+    // libvirtd may wait up to 30 s for its workers before it forces its shutdown ("Make
+    // forcefull daemon shutdown" in its log, seen here): after 5 s it is killed, which drops
+    // the agent's connection as the stop does.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !gone() {
+        kill("-KILL");
+    }
+    wait_for("libvirtd to exit", Duration::from_secs(30), gone);
     assert!(std::process::Command::new("/usr/sbin/libvirtd")
         .arg("-d")
         .status()
