@@ -272,15 +272,9 @@ fn poll_with_names(auth_url: &str, credentials: &str, entries: &Json, n: usize) 
         "sources:\n  - name: probe\n    interval: 1\n    meters: [probe.identity]\n",
     )
     .unwrap();
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let agent = Agent::start(dir.path(), &broker.url());
-    let received = rt.block_on(collect(&broker.url(), "polled", Duration::from_secs(30), {
+    let received = rt.block_on(collect(&broker.url(), POLLED, Duration::from_secs(30), {
         let mut samples = 0;
         move |r| {
             samples += polled_samples(&r.body).len();
@@ -609,8 +603,8 @@ impl SideBySide {
         let (theirs, ours) = (self.theirs.url(), self.ours.url());
         let (c, r) = self.rt.block_on(async {
             tokio::join!(
-                collect(&theirs, "polled", timeout, distinct_samples(n)),
-                collect(&ours, "polled", timeout, distinct_samples(n)),
+                collect(&theirs, POLLED, timeout, distinct_samples(n)),
+                collect(&ours, POLLED, timeout, distinct_samples(n)),
             )
         });
         let log = self.agent.log_text();
@@ -815,13 +809,7 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
     )
     .unwrap();
     let rt = runtime();
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let agent = Agent::start(dir.path(), &broker.url());
     let needle = "volumev3 service is not registered in keystone (no public endpoint in NoSuchRegion";
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -836,7 +824,7 @@ fn cinder_missing_from_the_catalog_is_said_and_nothing_else_stops() {
     // The host source polls on.
     let received = rt.block_on(collect(
         &broker.url(),
-        "polled",
+        POLLED,
         Duration::from_secs(30),
         distinct_samples(1),
     ));
@@ -966,13 +954,7 @@ fn a_dynamic_pollster_renews_a_refused_token_once_and_polls_on() {
     let ceilometer = ceilometer_user(ks);
     let rt = runtime();
     let broker = Broker::new("dynamic-token");
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let work = tempfile::tempdir().unwrap();
     let pollsters = work.path().join("pollsters.d");
     std::fs::create_dir(&pollsters).unwrap();
@@ -991,7 +973,7 @@ fn a_dynamic_pollster_renews_a_refused_token_once_and_polls_on() {
     let polled = |timeout: u64| {
         let received = rt.block_on(collect(
             &broker.url(),
-            "polled",
+            POLLED,
             Duration::from_secs(timeout),
             distinct_samples(1),
         ));
@@ -1033,7 +1015,7 @@ fn a_dynamic_pollster_renews_a_refused_token_once_and_polls_on() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    broker.purge("polled");
+    broker.purge(POLLED);
     let samples = polled(20);
     assert_eq!(samples[&key]["counter_volume"], 1, "{samples:?}");
     let log = agent.log_text();
@@ -1507,13 +1489,7 @@ fn swift_accounts_and_containers_are_polled_as_ceilometer_polls_them() {
     // `[polling] ignore_disabled_projects`: the tenant discoverer lists enabled projects only.
     let rt = runtime();
     let broker = Broker::new("swift-enabled-only");
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let dir = config_dir(
         &polling_with_credentials(ks, keystone_support::REGION)
             .replace("polling:\n", "polling:\n  ignore_disabled_projects: true\n"),
@@ -1526,7 +1502,7 @@ fn swift_accounts_and_containers_are_polled_as_ceilometer_polls_them() {
     let agent = Agent::start(dir.path(), &broker.url());
     // Until the second poll has come: the first is then whole.
     let mut polls_of_b = 0;
-    let received = rt.block_on(collect(&broker.url(), "polled", Duration::from_secs(60), |r| {
+    let received = rt.block_on(collect(&broker.url(), POLLED, Duration::from_secs(60), |r| {
         polls_of_b += polled_samples(&r.body)
             .iter()
             .filter(|s| s["counter_name"] == "storage.objects" && s["resource_id"] == b.as_str())
@@ -1612,13 +1588,8 @@ fn guests_whose_nova_metadata_has_no_flavor_id_get_the_id_nova_gives_for_the_nam
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
         tokio::join!(
-            collect(
-                &theirs_url,
-                "polled",
-                Duration::from_secs(90),
-                distinct_samples(3)
-            ),
-            collect(&ours_url, "polled", Duration::from_secs(60), distinct_samples(3)),
+            collect(&theirs_url, POLLED, Duration::from_secs(90), distinct_samples(3)),
+            collect(&ours_url, POLLED, Duration::from_secs(60), distinct_samples(3)),
         )
     });
     let (c, r) = (by_meter_and_resource(&c), by_meter_and_resource(&r));

@@ -18,13 +18,11 @@ use common::ceilometer::Service;
 use ipmi_support::Bmc;
 use runtime_support::{
     collect, config_dir, first_cycles, polled_samples, polled_vhost, polled_vhosts, runtime, wait_until,
-    Agent, Broker, TELEMETRY,
+    Agent, Broker, POLLED, TELEMETRY,
 };
 use serde_json::Value as Json;
 
 const HOST: &str = "ipmi-node";
-/// Where each agent's samples land ([`polled_vhosts`]).
-const QUEUE: &str = "polled";
 const METERS: [&str; 5] = [
     "hardware.ipmi.current",
     "hardware.ipmi.fan",
@@ -107,7 +105,7 @@ fn start_ceilo(broker: &Broker, path: &OsStr, interval: u32, polling: &str) -> (
 /// Waits until `agent` has sent a sample of each of the [`METERS`] to `broker`.
 fn every_meter_sent(broker: &Broker, agent: &Agent) {
     let mut meters = BTreeSet::new();
-    runtime().block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), |r| {
+    runtime().block_on(collect(&broker.url(), POLLED, Duration::from_secs(60), |r| {
         meters.extend(
             polled_samples(&r.body)
                 .iter()

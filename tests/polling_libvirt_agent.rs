@@ -11,12 +11,10 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use libvirt_support::*;
 use runtime_support::{
-    collect, config_dir, declare, polled_samples, polled_samples_in, runtime, Agent, Broker, Received,
-    TELEMETRY,
+    collect, config_dir, declare_polled, polled_samples, polled_samples_in, runtime, Agent, Broker, Received,
+    POLLED, TELEMETRY,
 };
 use serde_json::Value as Json;
-
-const QUEUE: &str = "polled";
 
 fn of<'a>(samples: &'a [Json], instance: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
     samples
@@ -37,13 +35,7 @@ fn seen(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
 fn guests_started_and_destroyed_while_polling_come_and_go() {
     let broker = Broker::new("libvirt-agent");
     let rt = runtime();
-    rt.block_on(declare(
-        &broker.url(),
-        QUEUE,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let exporter = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
@@ -62,7 +54,7 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
 
     let first = TestGuest::start(Spec::new());
     let id = first.spec.uuid.clone();
-    let got = rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(60), seen(&id)));
+    let got = rt.block_on(collect(&broker.url(), POLLED, Duration::from_secs(60), seen(&id)));
     assert!(
         of(&polled_samples_in(&got), &id).any(|s| s["counter_name"] == "cpu"),
         "no samples of the new guest; agent log:\n{}",
@@ -88,11 +80,11 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
     let next = second.spec.uuid.clone();
     let got = rt.block_on(collect(
         &broker.url(),
-        QUEUE,
+        POLLED,
         Duration::from_secs(60),
         seen(&next),
     ));
-    let after = rt.block_on(collect(&broker.url(), QUEUE, Duration::from_secs(4), |_| false));
+    let after = rt.block_on(collect(&broker.url(), POLLED, Duration::from_secs(4), |_| false));
     let all: Vec<Json> = polled_samples_in(&got)
         .into_iter()
         .chain(polled_samples_in(&after))

@@ -20,13 +20,11 @@ use common::ceilometer::Service;
 use libvirt_support::*;
 use runtime_support::{
     collect, config_dir, first_cycles, polled_samples, polled_samples_in, polled_vhosts, runtime, Agent,
-    Broker, FirstCycle, Received, TELEMETRY,
+    Broker, FirstCycle, Received, POLLED, TELEMETRY,
 };
 use serde_json::Value as Json;
 
 const HOST: &str = "compute-cmp";
-/// Where each agent's samples land ([`polled_vhosts`]).
-const QUEUE: &str = "polled";
 
 fn polling_yaml() -> String {
     let meters = COMPUTE_METERS.map(|m| format!("      - {m}\n")).concat();
@@ -180,8 +178,13 @@ fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
     let (theirs_url, ours_url) = (theirs.url(), ours.url());
     let (c, r) = rt.block_on(async {
         tokio::join!(
-            collect(&theirs_url, QUEUE, Duration::from_secs(120), all_meters_of(&uuid)),
-            collect(&ours_url, QUEUE, Duration::from_secs(120), all_meters_of(&uuid)),
+            collect(
+                &theirs_url,
+                POLLED,
+                Duration::from_secs(120),
+                all_meters_of(&uuid)
+            ),
+            collect(&ours_url, POLLED, Duration::from_secs(120), all_meters_of(&uuid)),
         )
     });
     let log = agent.log_text();

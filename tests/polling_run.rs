@@ -13,8 +13,6 @@ use std::time::Duration;
 use runtime_support::*;
 use serde_json::Value as Json;
 
-const POLLED: &str = "polled";
-
 /// ceilo.yaml: only the polling agent (no notification agent), reading the test fixtures'
 /// /proc and /sys instead of the machine's, and libvirt's `test:///default` driver (its one
 /// domain has no nova metadata: no instances, whatever guests other tests run meanwhile).
@@ -44,13 +42,7 @@ fn start_with_args(
 ) -> (tempfile::TempDir, Agent) {
     let dir = config_dir(&polling_only_settings());
     std::fs::write(dir.path().join("polling.yaml"), polling_yaml).expect("polling.yaml");
-    rt.block_on(declare(
-        &broker.url(),
-        POLLED,
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(rt, broker);
     let agent = Agent::start_with_args(dir.path(), &broker.url(), args);
     (dir, agent)
 }

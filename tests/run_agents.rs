@@ -72,13 +72,7 @@ fn agent_polling_polls_into_the_broker_and_consumes_no_queue() {
     let broker = Broker::new("agent-polling");
     let rt = runtime();
     // Where the polled samples land: `notifications.sample` on the `ceilometer` exchange.
-    rt.block_on(declare(
-        &broker.url(),
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let dir = config_dir(&settings_with_polling(false));
     std::fs::write(dir.path().join("polling.yaml"), POLLING_YAML).expect("polling.yaml");
     let (agent, port) = start_agent("polling", &broker, dir.path());
@@ -88,7 +82,7 @@ fn agent_polling_polls_into_the_broker_and_consumes_no_queue() {
         || polls_run(port).is_some_and(|n| n >= 2.0),
     );
     wait_until("polled samples in the broker", Duration::from_secs(30), || {
-        broker.counts("polled").0 > 0
+        broker.counts(POLLED).0 > 0
     });
     assert!(
         broker.consumed_queues().is_empty(),

@@ -433,15 +433,9 @@ fn a_polling_reload_replaces_the_sources_meters() {
     let dir = config_dir(&polling_only_settings());
     let polling = dir.path().join("polling.yaml");
     replace(&polling, &host_polling("hardware.cpu.load.1min"));
-    rt.block_on(declare(
-        &url,
-        "polled",
-        "ceilometer",
-        "notifications.sample",
-        false,
-    ));
+    declare_polled(&rt, &broker);
     let agent = Agent::start(dir.path(), &url);
-    let before = rt.block_on(collect(&url, "polled", Duration::from_secs(30), |r| {
+    let before = rt.block_on(collect(&url, POLLED, Duration::from_secs(30), |r| {
         polled_names(r).iter().any(|n| n == "hardware.cpu.load.1min")
     }));
     assert!(
@@ -456,7 +450,7 @@ fn a_polling_reload_replaces_the_sources_meters() {
     replace(&polling, &host_polling("hardware.cpu.load.5min"));
     reload(&agent, "applied", 1);
     // Three polls of the new source; after the first, nothing of the old one.
-    let after = rt.block_on(collect(&url, "polled", Duration::from_secs(30), {
+    let after = rt.block_on(collect(&url, POLLED, Duration::from_secs(30), {
         let mut polls = 0;
         move |r| {
             polls += usize::from(polled_names(r).iter().any(|n| n == "hardware.cpu.load.5min"));

@@ -614,13 +614,12 @@ pub async fn declare_metering(url: &str) {
     declare(url, "metering.sample", "ceilometer", "metering.sample", false).await;
 }
 
-/// The queue of a [`polled_vhost`]: what its polling agent sends.
-const POLLED: &str = "polled";
+/// The queue of a [`polled_vhost`] ([`declare_polled`]): what its polling agent sends.
+pub const POLLED: &str = "polled";
 
-/// A vhost of its own whose queue `polled` gets what a polling agent sends
+/// Declare queue `polled` on `broker`'s vhost, bound where a polling agent sends
 /// (`notifications.sample` on `ceilometer`).
-pub fn polled_vhost(rt: &tokio::runtime::Runtime, tag: &str) -> Broker {
-    let broker = Broker::new(tag);
+pub fn declare_polled(rt: &tokio::runtime::Runtime, broker: &Broker) {
     rt.block_on(declare(
         &broker.url(),
         POLLED,
@@ -628,6 +627,12 @@ pub fn polled_vhost(rt: &tokio::runtime::Runtime, tag: &str) -> Broker {
         "notifications.sample",
         false,
     ));
+}
+
+/// A vhost of its own whose queue `polled` gets what a polling agent sends.
+pub fn polled_vhost(rt: &tokio::runtime::Runtime, tag: &str) -> Broker {
+    let broker = Broker::new(tag);
+    declare_polled(rt, &broker);
     broker
 }
 
