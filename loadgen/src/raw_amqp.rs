@@ -59,6 +59,8 @@ pub struct RawConsumer {
     body: Vec<u8>,
     /// Deliveries read while a method was awaited, not yet handed out.
     early: VecDeque<u64>,
+    /// One consumer per queue.
+    consumer_tags: Vec<String>,
 }
 
 impl RawConsumer {
@@ -82,6 +84,7 @@ impl RawConsumer {
             body_of: None,
             body: Vec::new(),
             early: VecDeque::new(),
+            consumer_tags: queues.iter().map(|q| format!("loadgen-raw-sink-{q}")).collect(),
         };
         c.socket.write_all(b"AMQP\x00\x00\x09\x01")?;
         c.expect(0, (10, 10))?; // connection.start
@@ -111,10 +114,10 @@ impl RawConsumer {
         args.push(0);
         c.send(CHANNEL, (60, 10), &args)?; // basic.qos, per consumer
         c.expect(CHANNEL, (60, 11))?;
-        for q in queues {
+        for (q, tag) in queues.iter().zip(c.consumer_tags.clone()) {
             let mut args = 0u16.to_be_bytes().to_vec();
             short_str(&mut args, q);
-            short_str(&mut args, &format!("loadgen-raw-sink-{q}"));
+            short_str(&mut args, &tag);
             args.push(0);
             args.extend_from_slice(&0u32.to_be_bytes());
             c.send(CHANNEL, (60, 20), &args)?; // basic.consume
@@ -221,6 +224,19 @@ impl RawConsumer {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// `basic.cancel` of every consumer, each `cancel-ok` awaited: no delivery comes after, and
+    /// those that came before are handed out by [`RawConsumer::next_event`] (then it is idle).
+    pub fn cancel(&mut self) -> Result<()> {
+        for tag in self.consumer_tags.clone() {
+            let mut args = Vec::new();
+            short_str(&mut args, &tag);
+            args.push(0); // wait for cancel-ok
+            self.send(CHANNEL, (60, 30), &args)?;
+            self.expect(CHANNEL, (60, 31))?;
+        }
+        Ok(())
     }
 
     /// `connection.close`, and its `close-ok` awaited: what arrives meanwhile is not acked, so

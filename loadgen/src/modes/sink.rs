@@ -245,9 +245,13 @@ fn raw_ack_only(args: &Args, budget: &Budget) -> Result<u64> {
     let queues = amqp::notification_queues();
     let mut consumer = RawConsumer::consume(&args.url, &queues, args.prefetch(), TICK)?;
     let (mut processed, mut pending, mut since_ack) = (0u64, None, 0u32);
+    let mut cancelled = false;
     loop {
-        if budget.term.load(Ordering::Relaxed) {
-            break;
+        if !cancelled && budget.term.load(Ordering::Relaxed) {
+            // Graceful stop, as the lapin sink's: no new deliveries; those already here are still
+            // acked.
+            consumer.cancel()?;
+            cancelled = true;
         }
         match consumer.next_event()? {
             Event::Delivered { tag } => {
@@ -262,6 +266,7 @@ fn raw_ack_only(args: &Args, budget: &Budget) -> Result<u64> {
                     (pending, since_ack) = (None, 0);
                 }
             }
+            Event::Idle if cancelled => break,
             Event::Idle => {
                 if let Some(t) = pending.take() {
                     consumer.ack_through(t)?;
