@@ -4,13 +4,14 @@
 //! agent, and an unreachable libvirt. Nothing of libvirt is mocked.
 //!
 //! Guests are unique per test (name, uuid, tap, MAC) and removed on drop, so tests run in
-//! parallel, except the libvirtd restart, which takes [`EXCLUSIVE`] for writing.
+//! parallel, except the libvirtd restart, which runs alone (`libvirtd_alone`): not beside another
+//! test that uses libvirtd, of this binary or another.
 
 mod libvirt_support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ceilo::model::Sample;
@@ -19,9 +20,6 @@ use ceilo::polling::discovery::{Discoverer, Resource};
 use ceilo::polling::{Discovery, PollReport, PollingConfig, PollingOptions, SourcePlan};
 use libvirt_support::*;
 use simd_json::prelude::*;
-
-/// Held for reading by every test; for writing by the one that restarts libvirtd.
-static EXCLUSIVE: RwLock<()> = RwLock::new(());
 
 fn options(uri: &str, resource_update_interval: u64) -> PollingOptions {
     PollingOptions {
@@ -87,7 +85,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn local_instances_are_the_domains_with_nova_metadata() {
-    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let _libvirtd = libvirtd_shared();
     let nova = TestGuest::start(Spec::new());
     let other = TestGuest::define(Spec {
         nova: false,
@@ -137,7 +135,7 @@ fn local_instances_are_the_domains_with_nova_metadata() {
 
 #[test]
 fn every_compute_meter_of_a_running_guest_as_ceilometer_makes_it() {
-    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let _libvirtd = libvirtd_shared();
     let guest = TestGuest::start(Spec::new());
     guest.wait_booted();
     let rt = runtime();
@@ -263,7 +261,7 @@ fn every_compute_meter_of_a_running_guest_as_ceilometer_makes_it() {
 
 #[test]
 fn a_guest_gone_between_discovery_and_stats_is_counted_not_fatal() {
-    let _shared = EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner());
+    let _libvirtd = libvirtd_shared();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     let guest = TestGuest::start(Spec::new());
@@ -322,7 +320,7 @@ fn an_unreachable_libvirt_is_logged_and_counted_never_fatal() {
 
 #[test]
 fn polling_survives_a_libvirtd_restart_by_reconnecting() {
-    let _alone = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
+    let _alone = libvirtd_alone();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     let mut guest = TestGuest::start(Spec::new());

@@ -33,6 +33,7 @@ fn seen(instance: &str) -> impl FnMut(&Received) -> bool + '_ {
 
 #[test]
 fn guests_started_and_destroyed_while_polling_come_and_go() {
+    let _libvirtd = libvirtd_shared();
     let broker = Broker::new("libvirt-agent");
     let rt = runtime();
     declare_polled(&rt, &broker);
@@ -106,6 +107,7 @@ fn guests_started_and_destroyed_while_polling_come_and_go() {
 /// log, counts it, tries again every cycle and keeps running.
 #[test]
 fn a_libvirt_socket_the_agent_may_not_open_is_logged_counted_and_not_fatal() {
+    let _libvirtd = libvirtd_shared();
     use std::os::unix::fs::PermissionsExt;
     // libvirtd's own socket, reachable only through a directory `nobody` cannot enter.
     let private = tempfile::tempdir().expect("tempdir");

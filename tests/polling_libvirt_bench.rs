@@ -53,6 +53,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 #[ignore]
 fn cost_per_domain_per_cycle() {
+    let _libvirtd = libvirtd_shared();
     let guests: Vec<TestGuest> = (0..env("CEILO_BENCH_GUESTS", 3))
         .map(|_| TestGuest::start(Spec::new()))
         .collect();

@@ -166,6 +166,7 @@ fn start_ceilometer(broker: &Broker, dir: &Path, uri: &str, compute: &str) -> Se
 
 #[test]
 fn ceilo_and_ceilometers_compute_agent_agree_on_the_same_guest() {
+    let _libvirtd = libvirtd_shared();
     let guest = TestGuest::start(Spec::new());
     guest.wait_booted();
     let uuid = guest.spec.uuid.clone();
@@ -240,6 +241,7 @@ fn start_ceilo(broker: &Broker, uri: &str, polling: &str) -> (tempfile::TempDir,
 
 #[test]
 fn ceilo_and_ceilometers_compute_agent_read_every_shape_of_nova_metadata_alike() {
+    let _libvirtd = libvirtd_shared();
     // 40 domains on libvirt's test driver (tests/fixtures/libvirt/make_nova_node.py): the
     // metadata meters of each, from both agents, must agree as for a real guest.
     let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libvirt/nova_metadata_node.xml");
@@ -302,6 +304,7 @@ fn stopped_node(n: usize) -> String {
 
 #[test]
 fn with_report_stopped_instance_metrics_both_agents_report_shut_off_instances_alike() {
+    let _libvirtd = libvirtd_shared();
     const STOPPED: usize = 4;
     let work = tempfile::tempdir().unwrap();
     let node = work.path().join("stopped_node.xml");

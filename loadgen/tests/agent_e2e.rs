@@ -1,6 +1,7 @@
 //! loadgen end to end on the real RabbitMQ (127.0.0.1:5672, guest/guest), one vhost per test.
 //!
-//! What CI runs (`cargo test --workspace`, the README's test command, in `.ci/run`):
+//! What CI runs (`scripts/test.sh`, the README's test command, in `.ci/run`: what
+//! `cargo test --workspace` runs):
 //!
 //! * `agent_healthy_*` and `agent_halfway_*` — the tests — run loadgen against **ceilo**:
 //!   `ceilo run` with the default meter and event definitions shipped in `config/`, pipelines

@@ -58,10 +58,14 @@ fn lab_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("libvirt-lab")
 }
 
-/// Install/start libvirt and build the guest, once per test binary.
+/// Install/start libvirt and build the guest, once per test binary. Test binaries that run side
+/// by side (`scripts/test.sh`) share the lab directory and libvirtd: one sets them up at a time,
+/// and none while another restarts libvirtd.
 pub fn lab() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
+        let _setting_up = MachineLock::take("libvirt-lab", libc::LOCK_EX);
+        let _libvirtd = MachineLock::take("libvirtd", libc::LOCK_SH);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libvirt-lab.sh");
         let dir = lab_dir();
         for args in [
@@ -83,6 +87,39 @@ pub fn lab() -> &'static Path {
         std::fs::create_dir_all(dir.join("disks")).expect("disks dir");
         dir
     })
+}
+
+/// A lock every process on the machine sees (`flock` on a file in /tmp, released when dropped or
+/// when the process dies): libvirtd is the machine's, not a test's.
+pub struct MachineLock(std::fs::File);
+
+impl MachineLock {
+    fn take(name: &str, mode: libc::c_int) -> MachineLock {
+        use std::os::fd::AsRawFd;
+        let path = format!("/tmp/ceilo-{name}.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: flock on a descriptor this function owns; it blocks until the lock is given.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), mode) };
+        assert_eq!(taken, 0, "flock {path}: {}", std::io::Error::last_os_error());
+        MachineLock(file)
+    }
+}
+
+/// Held by a test that uses libvirtd, in any test binary: libvirtd is not restarted meanwhile.
+pub fn libvirtd_shared() -> MachineLock {
+    lab();
+    MachineLock::take("libvirtd", libc::LOCK_SH)
+}
+
+/// Held by the test that restarts libvirtd: no other test uses it meanwhile.
+pub fn libvirtd_alone() -> MachineLock {
+    lab();
+    MachineLock::take("libvirtd", libc::LOCK_EX)
 }
 
 pub fn connect() -> Connect {
