@@ -349,8 +349,18 @@ fn loadgen(vhost: &Vhost, args: &[&str]) -> Value {
         )
     });
     let mut r: Value = serde_json::from_str(&text).expect("report is JSON");
-    // Shown with the report when an assertion fails.
+    // Shown with the report when an assertion fails; the whole log is kept for a failure that
+    // needs more than its end.
     r["agent_log_end"] = Value::String(agent_log());
+    // Named by the vhost without its pid: the next run of the test replaces it.
+    let test = vhost
+        .0
+        .rsplit_once('-')
+        .map_or(vhost.0.as_str(), |(test, _pid)| test);
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("agent_e2e-{test}.log"));
+    if std::fs::copy(&log, &kept).is_ok() {
+        r["agent_log"] = Value::String(kept.display().to_string());
+    }
     r
 }
 
